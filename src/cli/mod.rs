@@ -1,0 +1,146 @@
+//! The command line: argument parsing, output formats and exit codes. The only layer that prints.
+//!
+//! Exit codes: 0 ok, 1 findings (rule errors, failed tests, drift, alert mismatches), 2 usage or
+//! I/O error (clap's own usage errors exit 2 as well).
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+mod check;
+mod compile;
+mod run;
+mod test;
+mod verify;
+
+/// detc compiles detection rules written once in the detc language to KQL (Defender XDR,
+/// Sentinel), Sigma and Splunk SPL, and runs them natively over event files.
+///
+/// Typical flow: `detc check` while writing a rule, `detc test` to run its fixture tests,
+/// `detc compile --target all --out queries/` in CI (`--check` there to fail on drift), and
+/// `detc run --events FILE` to hunt over a log file locally.
+#[derive(Debug, Parser)]
+#[command(name = "detc", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and check rule files: syntax, types, fields, lists, ids. Exit 1 on any error.
+    Check(check::CheckArgs),
+    /// Emit queries for one target profile or all of them into DIR/<target>/<rule>.<ext>.
+    Compile(compile::CompileArgs),
+    /// List target profiles and what each can express.
+    Targets(compile::TargetsArgs),
+    /// Run every rule's tests (fixture events and expected alerts). Exit 1 on a failed test.
+    Test(test::TestArgs),
+    /// Run rules over event files (JSON lines, CSV, Zeek TSV/JSON, optionally .gz) and print alerts.
+    Run(run::RunArgs),
+    /// Prove that every engine (native, KQL, Sigma, SPL model) raises the same alerts.
+    Verify(verify::VerifyArgs),
+}
+
+/// Output format for commands whose output is data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    /// Text for people.
+    #[default]
+    Human,
+    /// One JSON document (or JSON lines where noted) for programs.
+    Json,
+}
+
+/// What a subcommand ended with; mapped to the process exit code in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    Findings = 1,
+    Failure = 2,
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let exit = match &cli.command {
+        Command::Check(a) => check::run(a),
+        Command::Compile(a) => compile::run(a),
+        Command::Targets(a) => compile::targets(a),
+        Command::Test(a) => test::run(a),
+        Command::Run(a) => run::run(a),
+        Command::Verify(a) => verify::run(a),
+    };
+    ExitCode::from(exit as u8)
+}
+
+/// Writes to stdout; a closed pipe (`detc run ... | head`) is not an error.
+pub(crate) fn out(text: &str) {
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(text.as_bytes());
+    let _ = o.flush();
+}
+
+/// Writes to stderr.
+pub(crate) fn err(text: &str) {
+    let mut e = std::io::stderr().lock();
+    let _ = e.write_all(text.as_bytes());
+}
+
+/// The default rule path when none is given.
+pub(crate) fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
+    if paths.is_empty() {
+        vec![PathBuf::from("rules")]
+    } else {
+        paths.to_vec()
+    }
+}
+
+#[allow(dead_code)] // used by compile, test and run as they land
+/// Loads and checks rules, printing diagnostics. Returns the pack, or the exit code to end with.
+pub(crate) fn load_pack(
+    paths: &[PathBuf],
+    format: Format,
+) -> Result<(crate::Frontend, crate::ir::Pack), Exit> {
+    let files = match crate::load::load_sources(&default_paths(paths)) {
+        Ok(f) => f,
+        Err(d) => {
+            print_diagnostics(&[d], &crate::diag::SourceCache::new(), format);
+            return Err(Exit::Failure);
+        }
+    };
+    let fe = crate::frontend(&files);
+    if !fe.diagnostics.is_empty() && (fe.pack.is_none() || format == Format::Human) {
+        print_diagnostics(&fe.diagnostics, &fe.sources, format);
+    }
+    match fe.pack.clone() {
+        Some(p) => Ok((fe, p)),
+        None => Err(Exit::Findings),
+    }
+}
+
+/// Diagnostics go to stderr as text, or to stdout as JSON.
+pub(crate) fn print_diagnostics(
+    diags: &[crate::diag::Diagnostic],
+    sources: &crate::diag::SourceCache,
+    format: Format,
+) {
+    match format {
+        Format::Human => {
+            let mut s = String::new();
+            for d in diags {
+                s.push_str(&crate::diag::render_human(d, sources));
+                s.push('\n');
+            }
+            err(&s);
+        }
+        Format::Json => out(&(crate::diag::render_json(diags) + "\n")),
+    }
+}

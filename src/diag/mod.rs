@@ -1,0 +1,213 @@
+//! Diagnostics: plain data produced by every stage, rendered once at the edge (human text or JSON).
+//!
+//! A stage never prints. It returns `Diagnostic` values; `cli` decides how they are shown.
+
+use serde::Serialize;
+
+mod render;
+pub use render::{render_human, render_json, SourceCache};
+
+/// A location in a source file. Byte offsets index the file text; line and column are 1-based
+/// (column counts characters, not bytes), computed once when the span is made.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Span {
+    pub path: String,
+    pub start: usize,
+    pub end: usize,
+    pub line: u32,
+    pub col: u32,
+}
+
+impl Span {
+    /// A span that only names a file (no position), e.g. for an I/O error on the whole file.
+    pub fn file(path: impl Into<String>) -> Span {
+        Span {
+            path: path.into(),
+            start: 0,
+            end: 0,
+            line: 0,
+            col: 0,
+        }
+    }
+
+    /// Builds a span from byte offsets into `text`, computing line and column.
+    pub fn from_offsets(path: &str, text: &str, start: usize, end: usize) -> Span {
+        let start = start.min(text.len());
+        let end = end.clamp(start, text.len());
+        let before = &text[..floor_char_boundary(text, start)];
+        let line = before.matches('\n').count() as u32 + 1;
+        let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+        let col = before[line_start..].chars().count() as u32 + 1;
+        Span {
+            path: path.to_string(),
+            start,
+            end,
+            line,
+            col,
+        }
+    }
+}
+
+fn floor_char_boundary(text: &str, mut i: usize) -> usize {
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    Note,
+}
+
+/// One finding. `code` is stable (E0xxx errors, W0xxx warnings) and documented in docs/DIAGNOSTICS.md.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub code: &'static str,
+    pub message: String,
+    pub span: Option<Span>,
+    /// What was found, in words ("found `==`").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found: Option<String>,
+    /// What was expected, in words ("expected a port number or a list name"), never a grammar rule name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// Hints: "did you mean `remote.port`?", "declare the list with `list NAME: port = [...]`".
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hints: Vec<String>,
+}
+
+impl Diagnostic {
+    pub fn error(code: &'static str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            span: None,
+            found: None,
+            expected: None,
+            hints: Vec::new(),
+        }
+    }
+
+    pub fn warning(code: &'static str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, message)
+        }
+    }
+
+    pub fn at(mut self, span: Span) -> Diagnostic {
+        self.span = Some(span);
+        self
+    }
+
+    pub fn found(mut self, found: impl Into<String>) -> Diagnostic {
+        self.found = Some(found.into());
+        self
+    }
+
+    pub fn expected(mut self, expected: impl Into<String>) -> Diagnostic {
+        self.expected = Some(expected.into());
+        self
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Diagnostic {
+        self.hints.push(hint.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// Sorts diagnostics by file, position, then code, so output is deterministic.
+pub fn sort(diags: &mut [Diagnostic]) {
+    diags.sort_by(|a, b| {
+        let ka = a.span.as_ref().map(|s| (s.path.clone(), s.start));
+        let kb = b.span.as_ref().map(|s| (s.path.clone(), s.start));
+        ka.cmp(&kb)
+            .then(a.code.cmp(b.code))
+            .then(a.message.cmp(&b.message))
+    });
+}
+
+/// Did-you-mean: the candidate nearest to `word` by edit distance, if it is close enough to be
+/// a plausible typo (at most a third of the word's length, and at least 1 edit allowed).
+pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(1);
+    let lower = word.to_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(&lower, &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(b.1)))
+        .map(|(_, c)| c)
+}
+
+/// The `n` candidates nearest to `word` (for "nearest columns: ..." hints), closest first.
+pub fn nearest_n<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    n: usize,
+) -> Vec<&'a str> {
+    let lower = word.to_lowercase();
+    let mut scored: Vec<(usize, &str)> = candidates
+        .into_iter()
+        .map(|c| {
+            let cl = c.to_lowercase();
+            // A shared substring (SentBytes ~ BytesSent) counts as close as a small typo.
+            let bonus = if cl.contains(&lower) || lower.contains(&cl) {
+                0
+            } else {
+                1
+            };
+            (edit_distance(&lower, &cl) * 2 + bonus, c)
+        })
+        .collect();
+    scored.sort();
+    scored.into_iter().take(n).map(|(_, c)| c).collect()
+}
+
+/// Levenshtein distance over characters.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn span_line_and_column() {
+        let text = "ab\ncdé\nfg";
+        let s = Span::from_offsets("f", text, text.find('f').unwrap_or(0), text.len());
+        assert_eq!((s.line, s.col), (3, 1));
+        let s = Span::from_offsets("f", text, 7, 8);
+        assert_eq!((s.line, s.col), (2, 4));
+    }
+
+    #[test]
+    fn nearest_finds_typos_only() {
+        let c = ["remote.port", "remote.ip", "local.port"];
+        assert_eq!(nearest("remote.prot", c), Some("remote.port"));
+        assert_eq!(nearest("zzzzzz", c), None);
+    }
+}

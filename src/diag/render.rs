@@ -1,0 +1,121 @@
+//! Rendering of diagnostics: the only place that turns them into text.
+
+use super::{Diagnostic, Severity};
+use std::collections::BTreeMap;
+
+/// File texts by path, so the human renderer can show the offending line.
+#[derive(Debug, Default, Clone)]
+pub struct SourceCache {
+    files: BTreeMap<String, String>,
+}
+
+impl SourceCache {
+    pub fn new() -> SourceCache {
+        SourceCache::default()
+    }
+
+    pub fn insert(&mut self, path: impl Into<String>, text: impl Into<String>) {
+        self.files.insert(path.into(), text.into());
+    }
+
+    pub fn get(&self, path: &str) -> Option<&str> {
+        self.files.get(path).map(String::as_str)
+    }
+}
+
+/// `path:line:col: error[E0xxx]: message`, then the source line with a caret underline, then
+/// `found`, `expected` and hints. Deterministic; no colour (a terminal colouring layer could be
+/// added in cli without touching this).
+pub fn render_human(d: &Diagnostic, sources: &SourceCache) -> String {
+    let mut out = String::new();
+    let sev = match d.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Note => "note",
+    };
+    match &d.span {
+        Some(s) if s.line > 0 => out.push_str(&format!("{}:{}:{}: ", s.path, s.line, s.col)),
+        Some(s) => out.push_str(&format!("{}: ", s.path)),
+        None => {}
+    }
+    out.push_str(&format!("{sev}[{}]: {}\n", d.code, d.message));
+    if let Some(s) = &d.span {
+        if s.line > 0 {
+            if let Some(text) = sources.get(&s.path) {
+                if let Some(line) = text.lines().nth(s.line as usize - 1) {
+                    let gutter = s.line.to_string();
+                    let pad = " ".repeat(gutter.len());
+                    let line_start = text[..s.start.min(text.len())]
+                        .rfind('\n')
+                        .map(|i| i + 1)
+                        .unwrap_or(0);
+                    let line_end = line_start + line.len();
+                    let end = s.end.clamp(s.start, line_end.max(s.start));
+                    let width = text
+                        .get(s.start.min(text.len())..end.min(text.len()))
+                        .map(|t| t.chars().count())
+                        .unwrap_or(1)
+                        .max(1);
+                    let line_shown = line.replace('\t', " ");
+                    out.push_str(&format!("{pad} |\n{gutter} | {line_shown}\n"));
+                    out.push_str(&format!(
+                        "{pad} | {}{}\n",
+                        " ".repeat(s.col.saturating_sub(1) as usize),
+                        "^".repeat(width)
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(found) = &d.found {
+        out.push_str(&format!("  = found: {found}\n"));
+    }
+    if let Some(expected) = &d.expected {
+        out.push_str(&format!("  = expected: {expected}\n"));
+    }
+    for h in &d.hints {
+        out.push_str(&format!("  = hint: {h}\n"));
+    }
+    out
+}
+
+/// One JSON document: `{"diagnostics": [...], "errors": N, "warnings": N}`.
+pub fn render_json(diags: &[Diagnostic]) -> String {
+    let errors = diags
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    let warnings = diags
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .count();
+    let v = serde_json::json!({
+        "diagnostics": diags,
+        "errors": errors,
+        "warnings": warnings,
+    });
+    serde_json::to_string_pretty(&v).unwrap_or_else(|e| format!("{{\"internal_error\": \"{e}\"}}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::Span;
+
+    #[test]
+    fn human_rendering_underlines_the_span() {
+        let text = "rule x {\n  where remote.prot == 25\n}\n";
+        let start = text.find("remote.prot").unwrap_or(0);
+        let d = Diagnostic::error("E0201", "unknown field `remote.prot`")
+            .at(Span::from_offsets("r.detc", text, start, start + 11))
+            .expected("a field of source network_connection")
+            .hint("did you mean `remote.port`?");
+        let mut sc = SourceCache::new();
+        sc.insert("r.detc", text);
+        let out = render_human(&d, &sc);
+        assert!(out.starts_with("r.detc:2:9: error[E0201]: unknown field `remote.prot`\n"));
+        assert!(out.contains("2 |   where remote.prot == 25\n"));
+        assert!(out.contains("  |         ^^^^^^^^^^^\n"));
+        assert!(out.contains("= hint: did you mean `remote.port`?"));
+    }
+}

@@ -1,0 +1,319 @@
+//! The field catalogue of each abstract source, and the CIDR expansion of IP classes.
+//!
+//! This is the language's own vocabulary (docs/LANGUAGE.md lists it); target profiles and input
+//! schemas map these names to columns, and must cover or explicitly refuse each one.
+
+use super::{Cidr, FieldType, IpClass, Source};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// One catalogue entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldDef {
+    pub name: &'static str,
+    pub ty: FieldType,
+    pub doc: &'static str,
+}
+
+fn s(name: &'static str, doc: &'static str) -> FieldDef {
+    FieldDef {
+        name,
+        ty: FieldType::String,
+        doc,
+    }
+}
+
+fn t(name: &'static str, ty: FieldType, doc: &'static str) -> FieldDef {
+    FieldDef { name, ty, doc }
+}
+
+fn e(name: &'static str, values: &[&str], doc: &'static str) -> FieldDef {
+    FieldDef {
+        name,
+        ty: FieldType::Enum(values.iter().map(|v| v.to_string()).collect()),
+        doc,
+    }
+}
+
+/// The fields of `source`, in documentation order.
+pub fn fields(source: Source) -> Vec<FieldDef> {
+    use FieldType::*;
+    match source {
+        Source::NetworkConnection => vec![
+            t("time", Timestamp, "when the connection was observed (UTC)"),
+            s("host", "name of the device that reported the event"),
+            s(
+                "user",
+                "account of the process, as `DOMAIN\\name` or `name`",
+            ),
+            s(
+                "process.name",
+                "file name of the process image, e.g. `powershell.exe` (no folder)",
+            ),
+            s("process.path", "full path of the process image"),
+            s("process.command_line", "command line of the process"),
+            s(
+                "process.parent.name",
+                "file name of the parent process image",
+            ),
+            t("local.ip", Ip, "address on the reporting device"),
+            t("local.port", Port, "port on the reporting device"),
+            t("remote.ip", Ip, "address of the peer"),
+            t("remote.port", Port, "port of the peer"),
+            s("remote.host", "host name or URL of the peer, when known"),
+            e(
+                "outcome",
+                &["succeeded", "failed"],
+                "whether the connection was established",
+            ),
+            e(
+                "direction",
+                &["outbound", "inbound"],
+                "outbound: the process initiated it",
+            ),
+            e(
+                "transport",
+                &["tcp", "udp", "icmp", "other"],
+                "transport protocol",
+            ),
+            t(
+                "bytes.sent",
+                Bytes,
+                "bytes sent by the local side, when the source counts them",
+            ),
+            t(
+                "bytes.received",
+                Bytes,
+                "bytes received by the local side, when counted",
+            ),
+        ],
+        Source::NetworkFlow => vec![
+            t("time", Timestamp, "start of the flow (UTC)"),
+            s(
+                "host",
+                "name of the sensor or device that reported the flow",
+            ),
+            t("src.ip", Ip, "originator address"),
+            t("src.port", Port, "originator port"),
+            t("dst.ip", Ip, "responder address"),
+            t("dst.port", Port, "responder port"),
+            e(
+                "transport",
+                &["tcp", "udp", "icmp", "other"],
+                "transport protocol",
+            ),
+            s(
+                "app.protocol",
+                "application protocol as identified by the sensor, lowercase (`smtp`)",
+            ),
+            t("bytes.sent", Bytes, "payload bytes sent by the originator"),
+            t(
+                "bytes.received",
+                Bytes,
+                "payload bytes sent by the responder",
+            ),
+            t("duration", Duration, "flow duration in seconds"),
+        ],
+    }
+}
+
+/// The entry for `name` in `source`, if any.
+pub fn field(source: Source, name: &str) -> Option<FieldDef> {
+    fields(source).into_iter().find(|f| f.name == name)
+}
+
+/// Every source, for listings and did-you-mean.
+pub const SOURCES: [Source; 2] = [Source::NetworkConnection, Source::NetworkFlow];
+
+pub fn source_by_name(name: &str) -> Option<Source> {
+    SOURCES.into_iter().find(|s| s.name() == name)
+}
+
+fn v4(a: u8, b: u8, c: u8, d: u8, prefix: u8) -> Cidr {
+    Cidr {
+        addr: IpAddr::V4(Ipv4Addr::new(a, b, c, d)),
+        prefix,
+    }
+}
+
+fn v6(segs: [u16; 8], prefix: u8) -> Cidr {
+    Cidr {
+        addr: IpAddr::V6(Ipv6Addr::new(
+            segs[0], segs[1], segs[2], segs[3], segs[4], segs[5], segs[6], segs[7],
+        )),
+        prefix,
+    }
+}
+
+impl IpClass {
+    pub fn name(self) -> &'static str {
+        match self {
+            IpClass::Private => "private",
+            IpClass::Loopback => "loopback",
+            IpClass::LinkLocal => "link_local",
+            IpClass::Public => "public",
+        }
+    }
+
+    /// The blocks of a class. For `Public`, the blocks that are *not* public: an address is
+    /// public when it lies in none of `IpClass::non_public_blocks()`.
+    pub fn blocks(self) -> Vec<Cidr> {
+        match self {
+            IpClass::Private => vec![
+                v4(10, 0, 0, 0, 8),
+                v4(172, 16, 0, 0, 12),
+                v4(192, 168, 0, 0, 16),
+                v6([0xfc00, 0, 0, 0, 0, 0, 0, 0], 7),
+            ],
+            IpClass::Loopback => vec![v4(127, 0, 0, 0, 8), v6([0, 0, 0, 0, 0, 0, 0, 1], 128)],
+            IpClass::LinkLocal => vec![
+                v4(169, 254, 0, 0, 16),
+                v6([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10),
+            ],
+            IpClass::Public => Vec::new(),
+        }
+    }
+
+    /// Everything that is not a public unicast address: the three classes above plus
+    /// unspecified/"this network" (0/8, ::/128), CGNAT 100.64/10, IETF 192.0.0/24, documentation
+    /// (192.0.2/24, 198.51.100/24, 203.0.113/24, 2001:db8::/32), benchmarking 198.18/15,
+    /// multicast (224/4, ff00::/8), reserved and broadcast 240/4.
+    pub fn non_public_blocks() -> Vec<Cidr> {
+        let mut b = Vec::new();
+        b.extend(IpClass::Private.blocks());
+        b.extend(IpClass::Loopback.blocks());
+        b.extend(IpClass::LinkLocal.blocks());
+        b.extend([
+            v4(0, 0, 0, 0, 8),
+            v4(100, 64, 0, 0, 10),
+            v4(192, 0, 0, 0, 24),
+            v4(192, 0, 2, 0, 24),
+            v4(198, 18, 0, 0, 15),
+            v4(198, 51, 100, 0, 24),
+            v4(203, 0, 113, 0, 24),
+            v4(224, 0, 0, 0, 4),
+            v4(240, 0, 0, 0, 4),
+            v6([0, 0, 0, 0, 0, 0, 0, 0], 128),
+            v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32),
+            v6([0xff00, 0, 0, 0, 0, 0, 0, 0], 8),
+        ]);
+        b
+    }
+
+    /// Whether `ip` is in this class. The one definition every consumer uses.
+    pub fn contains(self, ip: IpAddr) -> bool {
+        match self {
+            IpClass::Public => !IpClass::non_public_blocks().iter().any(|c| c.contains(ip)),
+            _ => self.blocks().iter().any(|c| c.contains(ip)),
+        }
+    }
+}
+
+impl Cidr {
+    /// Membership; a v4 block never contains a v6 address and vice versa.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(a)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(self.prefix))
+                };
+                (u32::from(net) & mask) == (u32::from(a) & mask)
+            }
+            (IpAddr::V6(net), IpAddr::V6(a)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - u32::from(self.prefix))
+                };
+                (u128::from(net) & mask) == (u128::from(a) & mask)
+            }
+            _ => false,
+        }
+    }
+
+    /// Parses `a.b.c.d/n` or `v6/n`. Errors say what is wrong; host bits set is an error
+    /// (with the canonical block in the message) so that no engine has to guess.
+    pub fn parse(text: &str) -> Result<Cidr, String> {
+        let (addr, prefix) = text.split_once('/').ok_or_else(|| {
+            format!("`{text}` has no prefix length (write `{text}/32` for one address)")
+        })?;
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("`{addr}` is not an IPv4 or IPv6 address"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix: u8 = prefix
+            .parse()
+            .ok()
+            .filter(|p| u32::from(*p) <= max)
+            .ok_or_else(|| format!("prefix length `{prefix}` is not a number from 0 to {max}"))?;
+        let c = Cidr { addr, prefix };
+        let canon = c.network();
+        if canon.addr != addr {
+            return Err(format!(
+                "`{text}` has host bits set; the block is `{canon}`"
+            ));
+        }
+        Ok(c)
+    }
+
+    /// The block with host bits cleared.
+    pub fn network(&self) -> Cidr {
+        let addr = match self.addr {
+            IpAddr::V4(a) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(self.prefix))
+                };
+                IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask))
+            }
+            IpAddr::V6(a) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - u32::from(self.prefix))
+                };
+                IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask))
+            }
+        };
+        Cidr {
+            addr,
+            prefix: self.prefix,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    }
+
+    #[test]
+    fn classes() {
+        assert!(IpClass::Private.contains(ip("10.1.2.3")));
+        assert!(IpClass::Private.contains(ip("172.31.255.255")));
+        assert!(!IpClass::Private.contains(ip("172.32.0.0")));
+        assert!(IpClass::Private.contains(ip("fd12::1")));
+        assert!(IpClass::Loopback.contains(ip("::1")));
+        assert!(IpClass::LinkLocal.contains(ip("fe80::1")));
+        assert!(IpClass::Public.contains(ip("8.8.8.8")));
+        assert!(IpClass::Public.contains(ip("2606:4700::1111")));
+        assert!(!IpClass::Public.contains(ip("192.168.1.1")));
+        assert!(!IpClass::Public.contains(ip("100.64.0.1")));
+    }
+
+    #[test]
+    fn cidr_parse_and_contains() {
+        let c = Cidr::parse("10.0.0.0/8").unwrap_or(v4(0, 0, 0, 0, 32));
+        assert!(c.contains(ip("10.255.0.1")));
+        assert!(!c.contains(ip("11.0.0.1")));
+        assert!(!c.contains(ip("::ffff:10.0.0.1")));
+        assert!(Cidr::parse("10.0.0.1/8").is_err());
+        assert!(Cidr::parse("10.0.0.0/33").is_err());
+        assert!(Cidr::parse("2001:db8::/32").is_ok());
+    }
+}

@@ -1,0 +1,400 @@
+//! The typed IR: the one input of every backend (`targets`) and of the evaluator (`eval`).
+//!
+//! Produced by the checker (`ir::check`) from the spanned AST; nothing downstream sees rule text
+//! or pest. Every list is already resolved to its values, every field to a catalogue entry with a
+//! type, every literal to a typed value. The *meaning* of each node is defined here, once, and
+//! docs/SEMANTICS.md repeats it for users; backends and the evaluator implement exactly this.
+//!
+//! ## Core semantics (normative)
+//! - **Missing values.** A field is *missing* in an event when it is absent, null, or the empty
+//!   string (CSV's empty cell and Zeek's `-` are missing too). Every predicate on a missing field is
+//!   **false**, except `Exists` (false) / `Missing` (true). `Not` is plain boolean negation, so
+//!   `not remote.port == 25` is **true** when `remote.port` is missing. `a != b` is parsed as
+//!   `not (a == b)`, hence also true on a missing field. Backends must keep this, e.g. KQL
+//!   `not(isnotnull(F) and F == 25)`, never a bare `F != 25` on a nullable column.
+//! - **Case.** Every string comparison carries an explicit [`Case`]. `Sensitive` compares code
+//!   points; `Insensitive` compares after Unicode simple lowercasing of both sides (as KQL `=~`,
+//!   Sigma's default, Splunk `search`).
+//! - **Ports and integers** compare numerically; a port that arrives as the string "25" is the
+//!   integer 25 (readers convert). IPs compare as addresses, not strings (`::ffff:1.2.3.4` is not
+//!   rewritten: v4 and v6 are distinct families).
+//! - **Regex** uses the RE2 / Rust `regex` syntax (no backreferences or look-around), unanchored
+//!   (a match anywhere), case as [`Case`] says.
+//! - **Windows** are tumbling, aligned to the Unix epoch: an event at time `t` falls in the window
+//!   starting `t - (t mod window)` (KQL `bin(t, w)`, Splunk `bin span=w`).
+//! - **Aggregation.** Only events for which the rule's `filter` is true are aggregated. Groups are
+//!   keyed by window start and the group-by values (a missing key is its own value, "missing").
+//!   `Count` counts events; `DistinctCount` counts distinct non-missing values; `Sum`, `Min`, `Max`
+//!   ignore missing values (a group where all are missing has no value: the aggregate is missing,
+//!   and any `having` comparison on it is false). An alert is raised per group whose `having` holds
+//!   (every group, if there is no `having`).
+//! - **No aggregation**: one alert per matching event.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+pub mod catalogue;
+pub mod check;
+
+pub use crate::diag::Span;
+
+/// A checked rule pack: every rule, in file order then declaration order, plus the lists
+/// (already inlined into predicates; kept for reporting, e.g. unused-list warnings).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Pack {
+    pub rules: Vec<Rule>,
+    pub lists: BTreeMap<String, List>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct List {
+    pub name: String,
+    pub ty: ListType,
+    pub values: Vec<Value>,
+    /// Where the list was declared.
+    pub span: Span,
+    /// The file the values came from, when loaded with `file("...")` (path as written, relative to rules/).
+    pub file: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListType {
+    Port,
+    Int,
+    String,
+    Cidr,
+    Ip,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rule {
+    /// Stable identifier, a lowercase UUID (becomes the Sigma `id`).
+    pub id: String,
+    /// Identifier-like name (`mail_protocol_from_unexpected_binary`): file names of emitted queries.
+    pub name: String,
+    pub meta: Meta,
+    pub source: Source,
+    /// The event filter. `Expr::And(vec![])` (true) when the rule has no `where`.
+    pub filter: Expr,
+    /// Computed fields, in declaration order; a later one may not refer to an earlier one.
+    pub lets: Vec<Let>,
+    pub aggregation: Option<Aggregation>,
+    pub tests: Vec<RuleTest>,
+    /// The whole rule block.
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Meta {
+    pub title: String,
+    pub description: Option<String>,
+    pub author: Option<String>,
+    /// ISO date `YYYY-MM-DD`.
+    pub date: Option<String>,
+    pub modified: Option<String>,
+    pub status: Status,
+    pub severity: Level,
+    pub confidence: Option<Confidence>,
+    /// ATT&CK technique ids, e.g. `T1071.003`.
+    pub techniques: Vec<String>,
+    /// ATT&CK analytic ids, e.g. `AN0379`.
+    pub analytics: Vec<String>,
+    pub references: Vec<String>,
+    pub false_positives: Vec<String>,
+    pub tags: Vec<String>,
+}
+
+/// Sigma's rule statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Stable,
+    Test,
+    Experimental,
+    Deprecated,
+    Unsupported,
+}
+
+/// Severity, Sigma's `level` scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Informational,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    Low,
+    Medium,
+    High,
+}
+
+/// Abstract event sources. Each has a typed field catalogue (`catalogue.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// Endpoint telemetry: a process opened (or accepted) a network connection.
+    NetworkConnection,
+    /// Network-device telemetry: a flow between two addresses, with byte counts.
+    NetworkFlow,
+}
+
+impl Source {
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::NetworkConnection => "network_connection",
+            Source::NetworkFlow => "network_flow",
+        }
+    }
+}
+
+/// The type of a catalogue field, a computed field or an aggregate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "values")]
+pub enum FieldType {
+    String,
+    /// A TCP/UDP port, 0..=65535.
+    Port,
+    /// A non-negative count of bytes.
+    Bytes,
+    /// Any other integer.
+    Int,
+    Ip,
+    Timestamp,
+    /// Seconds, e.g. a flow duration.
+    Duration,
+    /// A closed set of lowercase symbols (`outcome`: succeeded | failed).
+    Enum(Vec<String>),
+}
+
+/// A reference to a value of the event being matched or of the group being tested.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "name")]
+pub enum FieldRef {
+    /// A field of the source catalogue, by its dotted name (`remote.port`).
+    Field(String),
+    /// A computed field (`let`), by name.
+    Computed(String),
+    /// An aggregate (only in `having`), by name.
+    Aggregate(String),
+}
+
+impl FieldRef {
+    pub fn name(&self) -> &str {
+        match self {
+            FieldRef::Field(n) | FieldRef::Computed(n) | FieldRef::Aggregate(n) => n,
+        }
+    }
+}
+
+/// A typed literal.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum Value {
+    Str(String),
+    Int(i64),
+    Ip(IpAddr),
+    /// A symbol of an enum field (`succeeded`).
+    Enum(String),
+    /// Seconds since the Unix epoch (UTC), for timestamps in tests and aggregate values.
+    Timestamp(i64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Case {
+    Sensitive,
+    Insensitive,
+}
+
+/// A CIDR block, canonical (host bits zero; the checker rejects `10.0.0.1/8` with a hint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Cidr {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// IP address classes. Each is a fixed set of CIDR blocks (`IpClass::blocks`), so every engine
+/// expands a class to the same ranges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IpClass {
+    /// RFC 1918 (10/8, 172.16/12, 192.168/16) and RFC 4193 unique-local fc00::/7.
+    Private,
+    /// 127/8 and ::1/128.
+    Loopback,
+    /// 169.254/16 and fe80::/10.
+    LinkLocal,
+    /// Not private, loopback, link-local, unspecified, multicast, broadcast, CGNAT or documentation.
+    Public,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CmpOp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StrOp {
+    StartsWith,
+    EndsWith,
+    Contains,
+}
+
+/// A boolean expression over one event (in `filter`, `Let` arms) or one group (in `having`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expr {
+    /// True when every operand is true; `And([])` is true.
+    And(Vec<Expr>),
+    /// True when any operand is true; `Or([])` is false.
+    Or(Vec<Expr>),
+    Not(Box<Expr>),
+    Pred(Predicate),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Predicate {
+    pub field: FieldRef,
+    /// The field's type, copied here so consumers need no lookup.
+    pub ty: FieldType,
+    pub op: Op,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "is")]
+pub enum Op {
+    /// Equality with one value. For strings `case` applies; for other types it is `Sensitive`.
+    Eq {
+        value: Value,
+        case: Case,
+    },
+    /// Membership: equal to any of `values` (deduplicated, in source order). `list` names the
+    /// list it came from, if any, for comments and reports only.
+    In {
+        values: Vec<Value>,
+        case: Case,
+        list: Option<String>,
+    },
+    /// String prefix / suffix / substring. A value may be matched against several needles
+    /// (`process.path endswith~ ["\\a.exe", "\\b.exe"]`): true when any matches.
+    Str {
+        kind: StrOp,
+        needles: Vec<String>,
+        case: Case,
+    },
+    Regex {
+        pattern: String,
+        case: Case,
+    },
+    /// The IP lies in any of the blocks (IPv4 blocks match only IPv4 addresses; v6 only v6).
+    InCidr {
+        blocks: Vec<Cidr>,
+        list: Option<String>,
+    },
+    IpClass {
+        class: IpClass,
+    },
+    /// Ordered comparison of integers, ports, bytes, durations or timestamps.
+    Cmp {
+        op: CmpOp,
+        value: Value,
+    },
+    /// The field has a value (not missing).
+    Exists,
+}
+
+/// A computed field: `let protocol = case remote.port in [...] => "SMTP", ..., else => "IMAP"`.
+/// Its value is the result of the first arm whose condition is true, else `default`
+/// (`None`: missing).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Let {
+    pub name: String,
+    pub ty: FieldType,
+    pub arms: Vec<(Expr, Value)>,
+    pub default: Option<Value>,
+    /// The catalogue fields the value depends on (sorted, deduplicated). Backends use this, e.g. to
+    /// see that grouping by `protocol` adds nothing once `remote.port` is a key.
+    pub depends_on: Vec<String>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Aggregation {
+    /// Tumbling window length in seconds (> 0).
+    pub window: u64,
+    /// Group keys, in declaration order: catalogue fields or computed fields.
+    pub group_by: Vec<FieldRef>,
+    pub aggregates: Vec<Aggregate>,
+    /// Over `FieldRef::Aggregate` predicates only (`Cmp`, `Eq`); `None` means every group alerts.
+    pub having: Option<Expr>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Aggregate {
+    pub name: String,
+    pub func: AggFunc,
+    /// The aggregate's value type (`Int` for counts, the field's type for min/max/sum).
+    pub ty: FieldType,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "func", content = "field")]
+pub enum AggFunc {
+    Count,
+    DistinctCount(FieldRef),
+    Sum(FieldRef),
+    Min(FieldRef),
+    Max(FieldRef),
+}
+
+/// A rule test: events plus what must come out.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleTest {
+    pub name: String,
+    pub events: TestEvents,
+    /// Input schema name (`sysmon`, `defender`, `zeek-conn`); `None` means auto-detect.
+    pub schema: Option<String>,
+    pub expect: Expectation,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestEvents {
+    /// A fixture file; the path is resolved relative to the rule file's folder and checked to exist.
+    File(String),
+    /// Events written in the rule file, as raw JSON objects (read through the input schema).
+    Inline(Vec<serde_json::Map<String, serde_json::Value>>),
+}
+
+/// `expect no alert` is `count: Some(0)`; `expect 2 alerts { host: "WS01" }` is count 2 and one
+/// alert that must match. Every listed alert must be matched by a distinct actual alert; the
+/// keys of an expected alert are group keys or aggregate names (or catalogue fields for rules
+/// without aggregation) and compare with the IR's typed equality.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Expectation {
+    pub count: Option<usize>,
+    pub alerts: Vec<BTreeMap<String, Value>>,
+}

@@ -1,0 +1,57 @@
+//! detc: a detection-as-code compiler.
+//!
+//! | stage | input | output | module |
+//! |---|---|---|---|
+//! | load | paths | [`SourceFile`]s | [`load`] |
+//! | parse | one source file | spanned AST | [`syntax`] |
+//! | check | ASTs of a pack | typed IR [`ir::Pack`] + diagnostics | [`ir::check`] |
+//! | emit | IR + target profile | KQL / Sigma / SPL text | [`targets`] |
+//! | evaluate | IR + events | alerts | [`eval`] |
+//!
+//! [`frontend`] is the chain load -> parse -> check. Every stage returns data (values and
+//! [`diag::Diagnostic`]s); only [`cli`] prints.
+
+pub mod cli;
+pub mod diag;
+pub mod eval;
+pub mod ir;
+pub mod load;
+pub mod syntax;
+pub mod targets;
+
+pub use load::SourceFile;
+
+/// The front half of the compiler: parse and check every rule file of a pack.
+pub struct Frontend {
+    /// File texts, for rendering diagnostics.
+    pub sources: diag::SourceCache,
+    /// The checked pack: present when there were no errors.
+    pub pack: Option<ir::Pack>,
+    /// Errors and warnings of every file, sorted.
+    pub diagnostics: Vec<diag::Diagnostic>,
+}
+
+/// Parses and checks the given rule files (already loaded). All errors of all files are collected.
+pub fn frontend(files: &[SourceFile]) -> Frontend {
+    let mut sources = diag::SourceCache::new();
+    for f in files {
+        sources.insert(f.path.clone(), f.text.clone());
+    }
+    let mut diagnostics = Vec::new();
+    let mut asts = Vec::new();
+    for f in files {
+        match syntax::parse(&f.path, &f.text) {
+            Ok(ast) => asts.push(ast),
+            Err(mut ds) => diagnostics.append(&mut ds),
+        }
+    }
+    let (pack, mut ds) = ir::check::check(&asts, &load::FsLoader);
+    diagnostics.append(&mut ds);
+    diag::sort(&mut diagnostics);
+    let has_errors = diagnostics.iter().any(|d| d.is_error());
+    Frontend {
+        sources,
+        pack: if has_errors { None } else { pack },
+        diagnostics,
+    }
+}
