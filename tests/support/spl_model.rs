@@ -266,13 +266,14 @@ fn search_not(p: &mut P) -> Result<S, String> {
         p.expect(Tok::RParen)?;
         return Ok(e);
     }
-    let field =
-        match p.next() {
-            Some(Tok::Word(w)) => w,
-            o => return Err(format!(
+    let field = match p.next() {
+        Some(Tok::Word(w)) => w,
+        o => {
+            return Err(format!(
                 "expected a field=value term, found {o:?} (free-text terms are outside the model)"
-            )),
-        };
+            ))
+        }
+    };
     if p.is_word("IN") {
         p.next();
         p.expect(Tok::LParen)?;
