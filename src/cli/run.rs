@@ -59,7 +59,9 @@ pub fn run(args: &RunArgs) -> Exit {
     let opts = RunOptions {
         schema: args.schema.clone(),
         strict: args.strict,
-        threads: args.threads.unwrap_or_else(|| RunOptions::default().threads),
+        threads: args
+            .threads
+            .unwrap_or_else(|| RunOptions::default().threads),
         progress: if tty { Some(&progress) } else { None },
     };
     let result = run_files(&pack.rules, &args.events, &opts);

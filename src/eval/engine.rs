@@ -67,8 +67,11 @@ pub struct RuleState {
 }
 
 fn internal(rule: &Rule, msg: String) -> Diagnostic {
-    Diagnostic::error("E0900", format!("rule `{}` cannot be evaluated: {msg}", rule.name))
-        .at(rule.span.clone())
+    Diagnostic::error(
+        "E0900",
+        format!("rule `{}` cannot be evaluated: {msg}", rule.name),
+    )
+    .at(rule.span.clone())
 }
 
 impl CompiledRule {
@@ -161,7 +164,11 @@ impl CompiledRule {
             time::window_start(*t, agg.window),
             agg.group_by
                 .iter()
-                .map(|f| lookup(ev, &lets, f).filter(|v| !ops::is_missing(Some(v))).cloned())
+                .map(|f| {
+                    lookup(ev, &lets, f)
+                        .filter(|v| !ops::is_missing(Some(v)))
+                        .cloned()
+                })
                 .collect(),
         );
         let g = st.groups.entry(key).or_insert_with(|| GroupState {
@@ -330,19 +337,15 @@ impl RuleState {
                                     (p, q) => p.or(q),
                                 }
                             }
-                            (Acc::Min(x), Acc::Min(y)) => {
-                                if let Some(y) = y {
-                                    if x.as_ref().is_none_or(|c| &y < c) {
-                                        *x = Some(y);
-                                    }
-                                }
+                            (Acc::Min(x), Acc::Min(Some(y)))
+                                if x.as_ref().is_none_or(|c| &y < c) =>
+                            {
+                                *x = Some(y)
                             }
-                            (Acc::Max(x), Acc::Max(y)) => {
-                                if let Some(y) = y {
-                                    if x.as_ref().is_none_or(|c| &y > c) {
-                                        *x = Some(y);
-                                    }
-                                }
+                            (Acc::Max(x), Acc::Max(Some(y)))
+                                if x.as_ref().is_none_or(|c| &y > c) =>
+                            {
+                                *x = Some(y)
                             }
                             _ => {}
                         }

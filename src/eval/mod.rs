@@ -64,10 +64,7 @@ pub fn plain_json(v: &Value) -> serde_json::Value {
     }
 }
 
-fn plain_map<S: serde::Serializer>(
-    m: &BTreeMap<String, Value>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
+fn plain_map<S: serde::Serializer>(m: &BTreeMap<String, Value>, s: S) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeMap;
     let mut map = s.serialize_map(Some(m.len()))?;
     for (k, v) in m {

@@ -196,8 +196,12 @@ pub enum CompiledExpr {
 impl CompiledExpr {
     pub fn new(e: &Expr) -> Result<CompiledExpr, String> {
         Ok(match e {
-            Expr::And(v) => CompiledExpr::And(v.iter().map(CompiledExpr::new).collect::<Result<_, _>>()?),
-            Expr::Or(v) => CompiledExpr::Or(v.iter().map(CompiledExpr::new).collect::<Result<_, _>>()?),
+            Expr::And(v) => {
+                CompiledExpr::And(v.iter().map(CompiledExpr::new).collect::<Result<_, _>>()?)
+            }
+            Expr::Or(v) => {
+                CompiledExpr::Or(v.iter().map(CompiledExpr::new).collect::<Result<_, _>>()?)
+            }
             Expr::Not(x) => CompiledExpr::Not(Box::new(CompiledExpr::new(x)?)),
             Expr::Pred(p) => CompiledExpr::Pred(p.field.clone(), Matcher::new(&p.op)?),
         })

@@ -216,9 +216,7 @@ pub fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, String> {
         Box::new(f)
     };
     let mut r = BufReader::with_capacity(1 << 20, inner);
-    let head = r
-        .fill_buf()
-        .map_err(|e| format!("cannot read: {e}"))?;
+    let head = r.fill_buf().map_err(|e| format!("cannot read: {e}"))?;
     let n = head.len().min(8192);
     if head[..n].contains(&0) {
         return Err(
@@ -227,6 +225,9 @@ pub fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, String> {
     }
     Ok(Box::new(r))
 }
+
+/// A row: its first line number, and its text or why the line is unreadable.
+pub type Row = (u64, Result<String, String>);
 
 /// A streaming source of numbered rows (1-based line numbers). Zeek directives and comments
 /// are consumed into the layout; blank lines are skipped.
@@ -333,7 +334,7 @@ impl Rows {
         }
     }
 
-    fn raw_line(&mut self) -> Result<Option<(u64, Result<String, String>)>, String> {
+    fn raw_line(&mut self) -> Result<Option<Row>, String> {
         self.buf.clear();
         let n = self
             .input
@@ -346,13 +347,16 @@ impl Rows {
         self.line_no += 1;
         let s = match std::str::from_utf8(&self.buf) {
             Ok(s) => Ok(s.trim_end_matches(['\r', '\n']).to_string()),
-            Err(e) => Err(format!("not UTF-8 text (invalid byte at column {})", e.valid_up_to() + 1)),
+            Err(e) => Err(format!(
+                "not UTF-8 text (invalid byte at column {})",
+                e.valid_up_to() + 1
+            )),
         };
         Ok(Some((self.line_no, s)))
     }
 
     /// The next data row: (first line number, text or why the line is unreadable).
-    pub fn next_row(&mut self) -> Result<Option<(u64, Result<String, String>)>, String> {
+    pub fn next_row(&mut self) -> Result<Option<Row>, String> {
         if let Some(p) = self.pending.take() {
             return Ok(Some(p));
         }

@@ -55,6 +55,9 @@ pub struct Summary {
     pub bytes: u64,
 }
 
+/// A progress callback: (bytes read so far in this file, file size, file name).
+pub type Progress = dyn Fn(u64, u64, &str) + Sync;
+
 pub struct RunOptions<'a> {
     /// Input schema name for every file; `None`: detect per file.
     pub schema: Option<String>,
@@ -62,7 +65,7 @@ pub struct RunOptions<'a> {
     pub strict: bool,
     pub threads: usize,
     /// Called now and then with (bytes read so far in this file, file size, file name).
-    pub progress: Option<&'a (dyn Fn(u64, u64, &str) + Sync)>,
+    pub progress: Option<&'a Progress>,
 }
 
 impl Default for RunOptions<'_> {
@@ -101,7 +104,8 @@ pub fn choose_schema<'s>(
                 .expected(format!("one of: {}", schema::names().join(", ")))
         });
     }
-    let (keys_of, zeek_path): (Box<dyn Fn(&str) -> bool>, Option<&str>) = match layout {
+    type KeyTest<'k> = Box<dyn Fn(&str) -> bool + 'k>;
+    let (keys_of, zeek_path): (KeyTest<'_>, Option<&str>) = match layout {
         Layout::Table(h) => (Box::new(|k: &str| h.has(k)), h.zeek_path.as_deref()),
         Layout::JsonLines => {
             let rec = first.map(JsonRecord::parse).transpose().ok().flatten();
@@ -314,7 +318,10 @@ fn feed_files(
             continue;
         };
         let first = rows.next_row().map_err(|e| io_err(&path, e))?;
-        let first_text = first.as_ref().and_then(|(_, t)| t.as_ref().ok()).map(String::as_str);
+        let first_text = first
+            .as_ref()
+            .and_then(|(_, t)| t.as_ref().ok())
+            .map(String::as_str);
         let schema = choose_schema(&path, schemas, opts.schema.as_deref(), &layout, first_text)?;
         summary.schemas.insert(path.clone(), schema.name.clone());
         let ctx = Arc::new(FileCtx {
@@ -392,7 +399,10 @@ pub fn read_events(
     while let Some(r) = rows.next_row().map_err(|e| io_err(&p, e))? {
         all.push(r);
     }
-    let first = all.first().and_then(|(_, t)| t.as_ref().ok()).map(String::as_str);
+    let first = all
+        .first()
+        .and_then(|(_, t)| t.as_ref().ok())
+        .map(String::as_str);
     let schema = choose_schema(&p, &schemas, forced_schema, &layout, first)?;
     summary.schemas.insert(p.clone(), schema.name.clone());
     for (line, text) in all {

@@ -31,7 +31,10 @@ pub const BUILTIN: [(&str, &str); 3] = [
         "defender.yaml",
         include_str!("../../targets/inputs/defender.yaml"),
     ),
-    ("sysmon.yaml", include_str!("../../targets/inputs/sysmon.yaml")),
+    (
+        "sysmon.yaml",
+        include_str!("../../targets/inputs/sysmon.yaml"),
+    ),
     (
         "zeek-conn.yaml",
         include_str!("../../targets/inputs/zeek-conn.yaml"),
@@ -82,13 +85,15 @@ struct SchemaFile {
 }
 
 /// A condition on a raw field: the first present key of `field` has a value (as text,
-/// case-sensitive) in `in`.
+/// case-sensitive) in `in`. With `if_present: true`, a row without any of the keys passes.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cond {
     pub field: Vec<String>,
     #[serde(rename = "in")]
     pub values: Vec<String>,
+    #[serde(default)]
+    pub if_present: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -160,7 +165,9 @@ impl InputSchema {
                 )
             })?;
             if spec.from.is_empty() && spec.join.is_empty() {
-                return Err(format!("input schema {file}: `{name}` has no `from` or `join`"));
+                return Err(format!(
+                    "input schema {file}: `{name}` has no `from` or `join`"
+                ));
             }
             fields.push((name, def.ty, spec));
         }
@@ -184,10 +191,10 @@ impl InputSchema {
     }
 
     fn cond_holds(&self, c: &Cond, rec: &dyn Record) -> bool {
-        c.field
-            .iter()
-            .find_map(|k| rec.get(k))
-            .is_some_and(|v| c.values.iter().any(|x| *x == v.text()))
+        match c.field.iter().find_map(|k| rec.get(k)) {
+            Some(v) => c.values.iter().any(|x| *x == v.text()),
+            None => c.if_present,
+        }
     }
 
     /// Whether a record's keys identify this schema.
@@ -197,9 +204,7 @@ impl InputSchema {
                 return false;
             }
         }
-        self.detect
-            .iter()
-            .any(|set| set.iter().all(|k| has_key(k)))
+        self.detect.iter().any(|set| set.iter().all(|k| has_key(k)))
     }
 
     /// Maps one record to an abstract event, or says it does not apply, or why it is malformed.
@@ -276,7 +281,12 @@ impl InputSchema {
             if text.is_empty() {
                 continue;
             }
-            let src = spec.from.first().or(spec.join.first()).map(String::as_str).unwrap_or("");
+            let src = spec
+                .from
+                .first()
+                .or(spec.join.first())
+                .map(String::as_str)
+                .unwrap_or("");
             let v = convert_text(&text, ty).map_err(|e| format!("field `{src}` ({name}): {e}"))?;
             ev.insert(name.clone(), v);
         }
@@ -296,9 +306,11 @@ fn int_of(ty: &FieldType) -> Option<(i64, i64, &'static str)> {
 
 fn convert_number(n: &serde_json::Number, ty: &FieldType) -> Option<Result<Value, String>> {
     if let Some((lo, hi, what)) = int_of(ty) {
-        let v = n
-            .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f.floor() as i64));
+        let v = n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.is_finite())
+                .map(|f| f.floor() as i64)
+        });
         return Some(match v {
             Some(v) if (lo..=hi).contains(&v) => Ok(Value::Int(v)),
             _ => Err(format!("`{n}` is not {what}")),
@@ -317,7 +329,11 @@ pub fn convert_text(text: &str, ty: &FieldType) -> Result<Value, String> {
         let v = t.parse::<i64>().ok().or_else(|| {
             t.parse::<f64>()
                 .ok()
-                .filter(|f| f.is_finite() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-'))
+                .filter(|f| {
+                    f.is_finite()
+                        && t.bytes()
+                            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+                })
                 .map(|f| f.floor() as i64)
         });
         return match v {
@@ -335,7 +351,7 @@ pub fn convert_text(text: &str, ty: &FieldType) -> Result<Value, String> {
         FieldType::Timestamp => time::parse(t).map(Value::Timestamp),
         FieldType::Enum(symbols) => {
             let l = super::ops::simple_lower(t);
-            if symbols.iter().any(|s| *s == l) {
+            if symbols.contains(&l) {
                 Ok(Value::Enum(l))
             } else {
                 Err(format!("`{t}` is not one of {}", symbols.join(", ")))

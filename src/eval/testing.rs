@@ -69,7 +69,11 @@ fn matching(expected: &[BTreeMap<String, Value>], actual: &[Alert]) -> Vec<Optio
     }
     let adj: Vec<Vec<usize>> = expected
         .iter()
-        .map(|w| (0..actual.len()).filter(|&i| satisfies(&actual[i], w)).collect())
+        .map(|w| {
+            (0..actual.len())
+                .filter(|&i| satisfies(&actual[i], w))
+                .collect()
+        })
         .collect();
     let mut owner: Vec<Option<usize>> = vec![None; actual.len()];
     for e in 0..expected.len() {
@@ -149,18 +153,16 @@ pub fn check(exp: &Expectation, alerts: &[Alert]) -> (bool, String, String, Stri
 fn events_of(rule: &Rule, t: &RuleTest) -> Result<(Vec<Event>, Vec<BadLine>, u64), String> {
     match &t.events {
         TestEvents::File(p) => {
-            let dir = Path::new(&rule.span.path)
-                .parent()
-                .unwrap_or(Path::new(""));
+            let dir = Path::new(&rule.span.path).parent().unwrap_or(Path::new(""));
             let path = dir.join(p);
-            let (evs, sum) = run::read_events(&path, t.schema.as_deref())
-                .map_err(|d| render_diag(&d))?;
+            let (evs, sum) =
+                run::read_events(&path, t.schema.as_deref()).map_err(|d| render_diag(&d))?;
             Ok((evs, sum.bad, sum.not_applicable))
         }
         TestEvents::Inline(objs) => {
             let origin = format!("{} (test `{}`)", rule.span.path, t.name);
-            let evs = run::map_inline(objs, t.schema.as_deref(), &origin)
-                .map_err(|d| render_diag(&d))?;
+            let evs =
+                run::map_inline(objs, t.schema.as_deref(), &origin).map_err(|d| render_diag(&d))?;
             Ok((evs, Vec::new(), 0))
         }
     }

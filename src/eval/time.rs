@@ -43,7 +43,11 @@ fn digits(s: &[u8], n: usize) -> Option<u32> {
     if s.len() < n || !s[..n].iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(s[..n].iter().fold(0u32, |a, b| a * 10 + u32::from(b - b'0')))
+    Some(
+        s[..n]
+            .iter()
+            .fold(0u32, |a, b| a * 10 + u32::from(b - b'0')),
+    )
 }
 
 /// Parses a timestamp in any accepted format to Unix seconds, or says why not.
@@ -81,11 +85,7 @@ fn parse_epoch(t: &str) -> Result<i64, String> {
         .split_once('.')
         .is_some_and(|(_, f)| f.bytes().any(|b| b != b'0'));
     // Truncate toward minus infinity so a window never starts after its event.
-    Ok(if neg {
-        -v - i64::from(frac_nonzero)
-    } else {
-        v
-    })
+    Ok(if neg { -v - i64::from(frac_nonzero) } else { v })
 }
 
 fn parse_civil(t: &str) -> Option<i64> {
