@@ -233,7 +233,9 @@ pub fn an0379_scripting() -> Rule {
     }
 }
 
-/// AN0382: more than `threshold` bytes per hour from a private source to public mail ports.
+/// AN0382 as in rules/an0382_external_mail_volume.detc: more than `threshold` bytes per hour from
+/// a private source to mail ports of a destination that is not private, loopback, link-local or
+/// an approved relay.
 pub fn an0382_volume(threshold: i64, relays: &[&str]) -> Rule {
     let blocks: Vec<Cidr> = relays.iter().filter_map(|c| Cidr::parse(c).ok()).collect();
     Rule {
@@ -243,13 +245,27 @@ pub fn an0382_volume(threshold: i64, relays: &[&str]) -> Rule {
         source: Source::NetworkFlow,
         filter: Expr::And(vec![
             port_in("dst.port", &MAIL_PORTS),
-            pred(
+            not(pred(
                 "dst.ip",
                 FieldType::Ip,
                 Op::IpClass {
-                    class: IpClass::Public,
+                    class: IpClass::Private,
                 },
-            ),
+            )),
+            not(pred(
+                "dst.ip",
+                FieldType::Ip,
+                Op::IpClass {
+                    class: IpClass::Loopback,
+                },
+            )),
+            not(pred(
+                "dst.ip",
+                FieldType::Ip,
+                Op::IpClass {
+                    class: IpClass::LinkLocal,
+                },
+            )),
             not(pred(
                 "dst.ip",
                 FieldType::Ip,
@@ -346,12 +362,14 @@ pub fn t1071_defender() -> Rule {
     }
 }
 
-/// The whole pack as the brief describes it (AN0382 at 50 MB, relays as in the brief's list file).
+/// The whole pack (AN0382 at 50 MB = 50,000,000 bytes, relays as in rules/lists/approved_relays.txt).
+pub const RELAYS: [&str; 3] = ["192.0.2.25/32", "198.51.100.0/28", "2001:db8:25::/48"];
+
 pub fn pack() -> Vec<Rule> {
     vec![
         an0379_aggregate(),
         an0379_scripting(),
-        an0382_volume(50 * 1000 * 1000, &["198.51.100.0/24"]),
+        an0382_volume(50_000_000, &RELAYS),
         t1071_defender(),
     ]
 }
