@@ -181,7 +181,9 @@ fn detection_errors_and_strict() {
         "amb.jsonl",
         br#"{"EventID":3,"Channel":"x","ActionType":"ConnectionSuccess","DeviceName":"d","Timestamp":"2021-01-01T00:00:00Z"}"#,
     );
-    let e = run_files(&rules, &[amb.clone()], &opts).err().unwrap();
+    let e = run_files(&rules, std::slice::from_ref(&amb), &opts)
+        .err()
+        .unwrap();
     assert!(
         e.message.contains("matches several input schemas"),
         "{}",
@@ -203,7 +205,9 @@ fn detection_errors_and_strict() {
         ..RunOptions::default()
     };
     let any = file("errors", "one.jsonl", b"{\"a\":1}\n");
-    let e = run_files(&rules, &[any.clone()], &bogus).err().unwrap();
+    let e = run_files(&rules, std::slice::from_ref(&any), &bogus)
+        .err()
+        .unwrap();
     assert!(e.message.contains("unknown input schema `sysmonn`"));
     let e = run_files(&rules, &[PathBuf::from("/nonexistent/x.jsonl")], &opts)
         .err()
@@ -237,7 +241,9 @@ fn detection_errors_and_strict() {
         strict: true,
         ..RunOptions::default()
     };
-    let e = run_files(&rules, &[big.clone()], &strict).err().unwrap();
+    let e = run_files(&rules, std::slice::from_ref(&big), &strict)
+        .err()
+        .unwrap();
     assert!(e.message.contains(":7001: malformed line"), "{}", e.message);
     let out = run_files(&rules, &[big], &opts).unwrap();
     assert_eq!(out.summary.bad_lines, 2);
@@ -265,7 +271,7 @@ fn threads_do_not_change_results() {
     let rules = pack();
     let one = run_files(
         &rules,
-        &[p.clone()],
+        std::slice::from_ref(&p),
         &RunOptions {
             threads: 1,
             ..RunOptions::default()
