@@ -64,6 +64,20 @@ fn run_prints_alerts_as_json_lines_and_a_summary() {
         .unwrap();
     assert_eq!(d["group"]["remote.port"], 25);
     assert_eq!(d["aggregates"]["first_seen"], "2026-11-20T08:00:01Z");
+    // The prefilter skipped the three port-8080 lines unparsed.
+    assert!(err.contains("3 skipped unparsed by the prefilter"), "{err}");
+    // Full accounting without the prefilter; the same alerts byte for byte.
+    let (code, full_out, err) = detc(&[
+        "run",
+        "rules",
+        "--no-prefilter",
+        "--events",
+        "rules/fixtures/an0379/rundll32_smtp.jsonl",
+        "rules/fixtures/t1071_003/python_smtp.csv",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(full_out, out);
+    assert!(!err.contains("prefilter"), "{err}");
     // Summary on stderr: 19 sysmon rows (18 connections + 1 EventID 1, not applicable) and 9
     // defender rows (one spans two lines; the FileCreated row is not applicable).
     assert!(err.contains("rundll32_smtp.jsonl: schema sysmon"), "{err}");

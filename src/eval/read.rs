@@ -334,6 +334,12 @@ impl Rows {
         }
     }
 
+    /// Gives up the row view: the input positioned after the last line read, the number of
+    /// lines read so far, and the first data row if it was read while sniffing.
+    pub fn into_parts(self) -> (Box<dyn BufRead + Send>, u64, Option<Row>) {
+        (self.input, self.line_no, self.pending)
+    }
+
     fn raw_line(&mut self) -> Result<Option<Row>, String> {
         self.buf.clear();
         let n = self

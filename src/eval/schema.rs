@@ -185,6 +185,37 @@ impl InputSchema {
         })
     }
 
+    /// The raw keys a catalogue field may be read from (its `from` keys and their `swap`
+    /// partners), when the mapping is a plain copy (no map, transform or join): the prefilter's
+    /// input. `None` when the field is not mapped or not plainly.
+    pub fn plain_keys(&self, field: &str) -> Option<Vec<String>> {
+        let (_, _, spec) = self.fields.iter().find(|(n, _, _)| n == field)?;
+        if spec.map.is_some() || spec.transform.is_some() || !spec.join.is_empty() {
+            return None;
+        }
+        let mut keys = spec.from.clone();
+        if let Some(sw) = &self.swap {
+            for k in &spec.from {
+                for (a, b) in &sw.pairs {
+                    if a == k {
+                        keys.push(b.clone());
+                    }
+                    if b == k {
+                        keys.push(a.clone());
+                    }
+                }
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        Some(keys)
+    }
+
+    /// Raw values read as missing besides null and "".
+    pub fn missing_markers(&self) -> &[String] {
+        &self.missing
+    }
+
     fn is_missing(&self, r: &Raw<'_>) -> bool {
         match r {
             Raw::Str(s) => s.is_empty() || self.missing.iter().any(|m| m == s),

@@ -1,0 +1,224 @@
+//! A sound raw-byte prefilter for JSON lines, derived from the IR and the input schema.
+//!
+//! For each rule it takes the top-level conjuncts of the filter of the form `F == n` or
+//! `F in [n, ...]` on an integer field (ports, counts) whose schema mapping is a plain copy of
+//! raw keys (no `map`, `transform` or `join`). Such a conjunct can hold only if one of the raw
+//! keys the mapper may read for `F` (its `from` keys and their `swap` partners) carries one of
+//! the numbers. A line is kept when, for some rule, every such conjunct *may* hold; otherwise no
+//! rule can match it and it is skipped without being parsed.
+//!
+//! *May hold* is decided conservatively by scanning the line's bytes for `"KEY"` followed by
+//! `:` and reading the value token. The line is kept (undecided) whenever the scan cannot be
+//! sure: the line is not framed `{...}`, it contains `\u` (an escaped key or digit could hide),
+//! the key's quote is preceded by a backslash, a number is not plain decimal digits (`2.5e1`,
+//! `-0`, `25.0`), a string value holds an escape or anything but ASCII digits after trimming,
+//! the value is `true`/`false`/an object, or the number is outside the field type's range
+//! (the full path reports it). It skips only when at least one candidate key occurs and every
+//! occurrence is `null`, a schema "missing" marker, or a plain in-range integer outside the
+//! set: then the full path sees a missing value or a number outside the set, and the conjunct
+//! is false. Nested objects and duplicate keys are covered because *every* occurrence is
+//! examined. A line with no candidate key at all is parsed (it is likely another event type,
+//! and must be counted as such, or malformed, and must be reported).
+//!
+//! What the prefilter gives up: a skipped line is not parsed, so it is counted as
+//! `prefiltered` instead of event / not applicable, and an error in *another* field of a
+//! skipped line (a bad timestamp, say) is not reported. `--strict` and `--no-prefilter` parse
+//! every line. `tests/eval_prefilter.rs` checks the alerts equal the full path's on
+//! adversarial inputs.
+
+use super::schema::InputSchema;
+use crate::ir::{Expr, FieldRef, FieldType, Op, Rule, Value};
+use memchr::memmem;
+
+#[derive(Debug, Clone)]
+struct Clause {
+    keys: Vec<memmem::Finder<'static>>,
+    accept: Vec<i64>,
+    /// The values the field's type admits; a value outside is a bad line on the full path,
+    /// so the prefilter keeps it (it is reported, not skipped).
+    range: (i64, i64),
+}
+
+/// The prefilter of one file: the alternatives of the rules that read its schema.
+#[derive(Debug, Clone)]
+pub struct Prefilter {
+    /// One conjunction of clauses per rule.
+    rules: Vec<Vec<Clause>>,
+    missing: Vec<Vec<u8>>,
+    escape: memmem::Finder<'static>,
+}
+
+fn int_values(op: &Op) -> Option<Vec<i64>> {
+    let vals: Vec<&Value> = match op {
+        Op::Eq { value, .. } => vec![value],
+        Op::In { values, .. } => values.iter().collect(),
+        _ => return None,
+    };
+    vals.into_iter()
+        .map(|v| match v {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        })
+        .collect()
+}
+
+fn clauses(rule: &Rule, schema: &InputSchema) -> Vec<Clause> {
+    let conjuncts: Vec<&Expr> = match &rule.filter {
+        Expr::And(v) => v.iter().collect(),
+        e => vec![e],
+    };
+    let mut out = Vec::new();
+    for c in conjuncts {
+        let Expr::Pred(p) = c else { continue };
+        let FieldRef::Field(name) = &p.field else {
+            continue;
+        };
+        if !matches!(p.ty, FieldType::Port | FieldType::Int) {
+            continue;
+        }
+        let (Some(accept), Some(keys)) = (int_values(&p.op), schema.plain_keys(name)) else {
+            continue;
+        };
+        if keys.iter().any(|k| k.contains('.')) {
+            // Dotted keys are also looked up as nested paths: not a plain key scan.
+            continue;
+        }
+        let range = if p.ty == FieldType::Port {
+            (0, 65_535)
+        } else {
+            (i64::MIN, i64::MAX)
+        };
+        out.push(Clause {
+            range,
+            keys: keys
+                .iter()
+                .map(|k| memmem::Finder::new(format!("\"{k}\"").as_bytes()).into_owned())
+                .collect(),
+            accept,
+        });
+    }
+    out
+}
+
+enum Verdict {
+    /// The value is missing or a number outside the set.
+    No,
+    /// The value may satisfy the clause (or the scan is unsure).
+    Maybe,
+}
+
+fn value_at(line: &[u8], mut i: usize, c: &Clause, missing: &[Vec<u8>]) -> Verdict {
+    let ws = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    while i < line.len() && ws(line[i]) {
+        i += 1;
+    }
+    let Some(&first) = line.get(i) else {
+        return Verdict::Maybe;
+    };
+    let int_verdict = |digits: &[u8]| -> Verdict {
+        if digits.is_empty() || digits.len() > 18 || !digits.iter().all(u8::is_ascii_digit) {
+            return Verdict::Maybe;
+        }
+        let n = digits
+            .iter()
+            .fold(0i64, |a, d| a * 10 + i64::from(d - b'0'));
+        if c.accept.contains(&n) || n < c.range.0 || n > c.range.1 {
+            Verdict::Maybe
+        } else {
+            Verdict::No
+        }
+    };
+    match first {
+        b'"' => {
+            let start = i + 1;
+            let Some(len) = memchr::memchr(b'"', &line[start..]) else {
+                return Verdict::Maybe;
+            };
+            let s = &line[start..start + len];
+            if s.contains(&b'\\') {
+                return Verdict::Maybe;
+            }
+            let t = s.trim_ascii();
+            if t.is_empty() || missing.iter().any(|m| m.as_slice() == s) {
+                return Verdict::No;
+            }
+            int_verdict(t)
+        }
+        b'0'..=b'9' => {
+            let mut j = i;
+            while j < line.len()
+                && matches!(line[j], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
+            {
+                j += 1;
+            }
+            int_verdict(&line[i..j])
+        }
+        b'n' if line[i..].starts_with(b"null") => Verdict::No,
+        _ => Verdict::Maybe,
+    }
+}
+
+impl Clause {
+    fn may_hold(&self, line: &[u8], missing: &[Vec<u8>]) -> bool {
+        let mut seen = false;
+        for k in &self.keys {
+            for pos in k.find_iter(line) {
+                if pos > 0 && line[pos - 1] == b'\\' {
+                    return true;
+                }
+                let mut i = pos + k.needle().len();
+                while i < line.len() && matches!(line[i], b' ' | b'\t' | b'\r' | b'\n') {
+                    i += 1;
+                }
+                if line.get(i) != Some(&b':') {
+                    // A string value equal to the key's name, not a key.
+                    continue;
+                }
+                seen = true;
+                if let Verdict::Maybe = value_at(line, i + 1, self, missing) {
+                    return true;
+                }
+            }
+        }
+        // No candidate key at all: the field is missing and the conjunct false, but the line
+        // may be of another event type or malformed; parse it so it is accounted for.
+        !seen
+    }
+}
+
+impl Prefilter {
+    /// The prefilter for a file of `schema` read by `rules` (those of the schema's source).
+    /// `None` when some rule has no usable clause: every line must then be parsed.
+    pub fn new(rules: &[&Rule], schema: &InputSchema) -> Option<Prefilter> {
+        let mut all = Vec::new();
+        for r in rules {
+            let c = clauses(r, schema);
+            if c.is_empty() {
+                return None;
+            }
+            all.push(c);
+        }
+        Some(Prefilter {
+            rules: all,
+            missing: schema
+                .missing_markers()
+                .iter()
+                .map(|m| m.as_bytes().to_vec())
+                .collect(),
+            escape: memmem::Finder::new(b"\\u").into_owned(),
+        })
+    }
+
+    /// Whether some rule may match `line` (false: provably none can).
+    pub fn keep(&self, line: &[u8]) -> bool {
+        let t = line.trim_ascii();
+        // Only a line framed as one JSON object is a candidate for skipping: a truncated line
+        // is parsed and reported as bad.
+        if t.first() != Some(&b'{') || t.last() != Some(&b'}') || self.escape.find(line).is_some() {
+            return true;
+        }
+        self.rules
+            .iter()
+            .any(|conj| conj.iter().all(|c| c.may_hold(line, &self.missing)))
+    }
+}
