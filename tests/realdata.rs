@@ -23,13 +23,26 @@ fn pack() -> Vec<Rule> {
     pack.rules
 }
 
+/// Runs with full accounting (no prefilter), and checks the prefiltered run raises the same
+/// alerts and accounts for the same rows.
 fn run(rules: &[Rule], file: &str) -> RunOutput {
-    run_files(
-        rules,
-        &[PathBuf::from(DIR).join(file)],
-        &RunOptions::default(),
-    )
-    .unwrap()
+    let path = [PathBuf::from(DIR).join(file)];
+    let full = RunOptions {
+        prefilter: false,
+        ..RunOptions::default()
+    };
+    let out = run_files(rules, &path, &full).unwrap();
+    let fast = run_files(rules, &path, &RunOptions::default()).unwrap();
+    assert_eq!(fast.alerts, out.alerts, "{file}");
+    let s = &fast.summary;
+    assert_eq!(
+        s.events + s.not_applicable + s.bad_lines + s.prefiltered,
+        out.summary.rows,
+        "{file}"
+    );
+    assert_eq!(s.matched, out.summary.matched, "{file}");
+    assert_eq!(s.bad, out.summary.bad, "{file}");
+    out
 }
 
 /// (rows, events, not applicable, bad lines, alerts, schema)
