@@ -68,6 +68,9 @@ fn lines() -> Vec<String> {
                     ("\"50000\"", ",\"Message\":\"DestinationPort\\\":25\""),
                     ("\"50000\"", ",\"y\":\"DestinationPort\""),
                     ("\"50000\"", ",\"Destination\\u0050ort\":\"25\""),
+                    // An escaped backslash before `u` is not a \u escape; an odd run is.
+                    ("\"50000\"", ",\"U\":\"CORP\\\\user\""),
+                    ("\"50000\"", ",\"U\":\"CORP\\\\\\u0041\""),
                 ] {
                     i += 1;
                     let t = format!("2026-11-20 10:{:02}:{:02}.000", (i / 60) % 60, i % 60);

@@ -209,12 +209,21 @@ impl Prefilter {
         })
     }
 
+    /// Whether the line has a JSON `\uXXXX` escape: a `u` after an odd run of backslashes
+    /// (`CORP\\user`, an escaped backslash then a letter, is not one).
+    fn has_unicode_escape(&self, line: &[u8]) -> bool {
+        self.escape.find_iter(line).any(|p| {
+            let run = line[..=p].iter().rev().take_while(|b| **b == b'\\').count();
+            run % 2 == 1
+        })
+    }
+
     /// Whether some rule may match `line` (false: provably none can).
     pub fn keep(&self, line: &[u8]) -> bool {
         let t = line.trim_ascii();
         // Only a line framed as one JSON object is a candidate for skipping: a truncated line
         // is parsed and reported as bad.
-        if t.first() != Some(&b'{') || t.last() != Some(&b'}') || self.escape.find(line).is_some() {
+        if t.first() != Some(&b'{') || t.last() != Some(&b'}') || self.has_unicode_escape(line) {
             return true;
         }
         self.rules
