@@ -32,7 +32,8 @@ use memchr::memmem;
 
 #[derive(Debug, Clone)]
 struct Clause {
-    keys: Vec<memmem::Finder<'static>>,
+    /// Indexes into `Prefilter::keys`.
+    keys: Vec<usize>,
     accept: Vec<i64>,
     /// The values the field's type admits; a value outside is a bad line on the full path,
     /// so the prefilter keeps it (it is reported, not skipped).
@@ -42,6 +43,9 @@ struct Clause {
 /// The prefilter of one file: the alternatives of the rules that read its schema.
 #[derive(Debug, Clone)]
 pub struct Prefilter {
+    /// Every raw key some clause reads, searched as `"KEY"`; each is scanned once per line
+    /// however many rules read it.
+    keys: Vec<memmem::Finder<'static>>,
     /// One conjunction of clauses per rule.
     rules: Vec<Vec<Clause>>,
     missing: Vec<Vec<u8>>,
@@ -62,7 +66,7 @@ fn int_values(op: &Op) -> Option<Vec<i64>> {
         .collect()
 }
 
-fn clauses(rule: &Rule, schema: &InputSchema) -> Vec<Clause> {
+fn clauses(rule: &Rule, schema: &InputSchema, names: &mut Vec<String>) -> Vec<Clause> {
     let conjuncts: Vec<&Expr> = match &rule.filter {
         Expr::And(v) => v.iter().collect(),
         e => vec![e],
@@ -88,61 +92,69 @@ fn clauses(rule: &Rule, schema: &InputSchema) -> Vec<Clause> {
         } else {
             (i64::MIN, i64::MAX)
         };
+        let keys = keys
+            .iter()
+            .map(|k| match names.iter().position(|n| n == k) {
+                Some(i) => i,
+                None => {
+                    names.push(k.clone());
+                    names.len() - 1
+                }
+            })
+            .collect();
         out.push(Clause {
             range,
-            keys: keys
-                .iter()
-                .map(|k| memmem::Finder::new(format!("\"{k}\"").as_bytes()).into_owned())
-                .collect(),
+            keys,
             accept,
         });
     }
     out
 }
 
-enum Verdict {
-    /// The value is missing or a number outside the set.
-    No,
-    /// The value may satisfy the clause (or the scan is unsure).
-    Maybe,
+/// What one occurrence of a key holds, as far as the scan can tell.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Occ {
+    /// null or a missing marker: the field is missing.
+    Missing,
+    /// A plain decimal integer (as a number or a digit string).
+    Int(i64),
+    /// Anything the scan will not vouch for (escapes, exponents, other types, malformed).
+    Unknown,
 }
 
-fn value_at(line: &[u8], mut i: usize, c: &Clause, missing: &[Vec<u8>]) -> Verdict {
+fn value_at(line: &[u8], mut i: usize, missing: &[Vec<u8>]) -> Occ {
     let ws = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
     while i < line.len() && ws(line[i]) {
         i += 1;
     }
     let Some(&first) = line.get(i) else {
-        return Verdict::Maybe;
+        return Occ::Unknown;
     };
-    let int_verdict = |digits: &[u8]| -> Verdict {
+    let int = |digits: &[u8]| -> Occ {
         if digits.is_empty() || digits.len() > 18 || !digits.iter().all(u8::is_ascii_digit) {
-            return Verdict::Maybe;
+            return Occ::Unknown;
         }
-        let n = digits
-            .iter()
-            .fold(0i64, |a, d| a * 10 + i64::from(d - b'0'));
-        if c.accept.contains(&n) || n < c.range.0 || n > c.range.1 {
-            Verdict::Maybe
-        } else {
-            Verdict::No
-        }
+        Occ::Int(
+            digits
+                .iter()
+                .fold(0i64, |a, d| a * 10 + i64::from(d - b'0')),
+        )
     };
     match first {
         b'"' => {
             let start = i + 1;
             let Some(len) = memchr::memchr(b'"', &line[start..]) else {
-                return Verdict::Maybe;
+                return Occ::Unknown;
             };
             let s = &line[start..start + len];
             if s.contains(&b'\\') {
-                return Verdict::Maybe;
+                return Occ::Unknown;
             }
             let t = s.trim_ascii();
             if t.is_empty() || missing.iter().any(|m| m.as_slice() == s) {
-                return Verdict::No;
+                return Occ::Missing;
             }
-            int_verdict(t)
+            int(t)
         }
         b'0'..=b'9' => {
             let mut j = i;
@@ -151,32 +163,74 @@ fn value_at(line: &[u8], mut i: usize, c: &Clause, missing: &[Vec<u8>]) -> Verdi
             {
                 j += 1;
             }
-            int_verdict(&line[i..j])
+            int(&line[i..j])
         }
-        b'n' if line[i..].starts_with(b"null") => Verdict::No,
-        _ => Verdict::Maybe,
+        b'n' if line[i..].starts_with(b"null") => Occ::Missing,
+        _ => Occ::Unknown,
     }
 }
 
+/// The occurrences of one key in a line (at most `MAX_OCC` kept; more counts as unknown).
+#[derive(Debug, Clone, Copy)]
+struct KeyScan {
+    n: usize,
+    occ: [Occ; MAX_OCC],
+    /// More occurrences than kept, or a key quote after a backslash: keep the line.
+    unsure: bool,
+}
+
+const MAX_OCC: usize = 4;
+const MAX_KEYS: usize = 8;
+
+fn scan_key(line: &[u8], k: &memmem::Finder<'_>, missing: &[Vec<u8>]) -> KeyScan {
+    let mut ks = KeyScan {
+        n: 0,
+        occ: [Occ::Unknown; MAX_OCC],
+        unsure: false,
+    };
+    for pos in k.find_iter(line) {
+        if pos > 0 && line[pos - 1] == b'\\' {
+            ks.unsure = true;
+            return ks;
+        }
+        let mut i = pos + k.needle().len();
+        while i < line.len() && matches!(line[i], b' ' | b'\t' | b'\r' | b'\n') {
+            i += 1;
+        }
+        if line.get(i) != Some(&b':') {
+            // A string value equal to the key's name, not a key.
+            continue;
+        }
+        if ks.n == MAX_OCC {
+            ks.unsure = true;
+            return ks;
+        }
+        ks.occ[ks.n] = value_at(line, i + 1, missing);
+        ks.n += 1;
+    }
+    ks
+}
+
 impl Clause {
-    fn may_hold(&self, line: &[u8], missing: &[Vec<u8>]) -> bool {
+    fn may_hold(&self, scans: &[Option<KeyScan>]) -> bool {
         let mut seen = false;
-        for k in &self.keys {
-            for pos in k.find_iter(line) {
-                if pos > 0 && line[pos - 1] == b'\\' {
-                    return true;
-                }
-                let mut i = pos + k.needle().len();
-                while i < line.len() && matches!(line[i], b' ' | b'\t' | b'\r' | b'\n') {
-                    i += 1;
-                }
-                if line.get(i) != Some(&b':') {
-                    // A string value equal to the key's name, not a key.
-                    continue;
-                }
+        for &k in &self.keys {
+            let Some(Some(ks)) = scans.get(k) else {
+                return true;
+            };
+            if ks.unsure {
+                return true;
+            }
+            for o in &ks.occ[..ks.n] {
                 seen = true;
-                if let Verdict::Maybe = value_at(line, i + 1, self, missing) {
-                    return true;
+                match *o {
+                    Occ::Missing => {}
+                    Occ::Unknown => return true,
+                    Occ::Int(n) => {
+                        if self.accept.contains(&n) || n < self.range.0 || n > self.range.1 {
+                            return true;
+                        }
+                    }
                 }
             }
         }
@@ -191,14 +245,22 @@ impl Prefilter {
     /// `None` when some rule has no usable clause: every line must then be parsed.
     pub fn new(rules: &[&Rule], schema: &InputSchema) -> Option<Prefilter> {
         let mut all = Vec::new();
+        let mut names = Vec::new();
         for r in rules {
-            let c = clauses(r, schema);
+            let c = clauses(r, schema, &mut names);
             if c.is_empty() {
                 return None;
             }
             all.push(c);
         }
+        if names.len() > MAX_KEYS {
+            return None;
+        }
         Some(Prefilter {
+            keys: names
+                .iter()
+                .map(|k| memmem::Finder::new(format!("\"{k}\"").as_bytes()).into_owned())
+                .collect(),
             rules: all,
             missing: schema
                 .missing_markers()
@@ -226,8 +288,24 @@ impl Prefilter {
         if t.first() != Some(&b'{') || t.last() != Some(&b'}') || self.has_unicode_escape(line) {
             return true;
         }
-        self.rules
-            .iter()
-            .any(|conj| conj.iter().all(|c| c.may_hold(line, &self.missing)))
+        let mut scans: [Option<KeyScan>; MAX_KEYS] = [None; MAX_KEYS];
+        for conj in &self.rules {
+            let mut all = true;
+            for c in conj {
+                for &k in &c.keys {
+                    if scans[k].is_none() {
+                        scans[k] = Some(scan_key(line, &self.keys[k], &self.missing));
+                    }
+                }
+                if !c.may_hold(&scans) {
+                    all = false;
+                    break;
+                }
+            }
+            if all {
+                return true;
+            }
+        }
+        false
     }
 }
