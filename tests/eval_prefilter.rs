@@ -9,7 +9,7 @@ mod eval_rules;
 
 use detc::eval::engine::CompiledRule;
 use detc::eval::prefilter::Prefilter;
-use detc::eval::read::Layout;
+use detc::eval::read::{JsonRecord, Layout};
 use detc::eval::run::{map_row, run_files, RunOptions};
 use detc::eval::schema::{self, Mapped};
 use detc::ir::Rule;
@@ -113,6 +113,14 @@ fn skipped_lines_cannot_match_line_by_line() {
     let (mut skipped, mut matched) = (0, 0);
     for line in lines() {
         let full = map_row(&Layout::JsonLines, sysmon, &line);
+        // The full path's lazy record (only the schema's keys) maps exactly like a whole
+        // serde_json map of the line.
+        let whole = JsonRecord::parse(&line).and_then(|r| sysmon.map(&r));
+        match (&full, &whole) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{line}"),
+            (Err(_), Err(_)) => {}
+            _ => panic!("lazy and whole records disagree on {line}: {full:?} vs {whole:?}"),
+        }
         let matches = match &full {
             Ok(Mapped::Event(e)) => compiled.iter().any(|c| c.filter_matches(e)),
             _ => false,

@@ -13,7 +13,7 @@
 use super::engine::{CompiledRule, RuleState};
 use super::prefilter::Prefilter;
 use super::read::Row;
-use super::read::{self, JsonRecord, Layout, Rows, TableRecord};
+use super::read::{self, JsonRecord, Layout, LiteRecord, Rows, TableRecord};
 use super::schema::{self, InputSchema, Mapped};
 use super::{Alert, Event};
 use crate::diag::{Diagnostic, Span};
@@ -157,7 +157,7 @@ pub fn choose_schema<'s>(
 /// Maps one row of a file to an event.
 pub fn map_row(layout: &Layout, schema: &InputSchema, text: &str) -> Result<Mapped, String> {
     match layout {
-        Layout::JsonLines => schema.map(&JsonRecord::parse(text)?),
+        Layout::JsonLines => schema.map(&LiteRecord::parse(text, &|k| schema.needs_key(k))?),
         Layout::Table(h) => {
             let cells = read::split_row(text, h)?;
             schema.map(&TableRecord { header: h, cells })
