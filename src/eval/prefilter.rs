@@ -28,6 +28,7 @@
 
 use super::schema::InputSchema;
 use crate::ir::{Expr, FieldRef, FieldType, Op, Rule, Value};
+use memchr::memmem;
 
 #[derive(Debug, Clone)]
 struct Clause {
@@ -42,14 +43,13 @@ struct Clause {
 /// The prefilter of one file: the alternatives of the rules that read its schema.
 #[derive(Debug, Clone)]
 pub struct Prefilter {
-    /// One multi-pattern (Teddy SIMD) search per line for every raw key some clause reads, as
-    /// `"KEY"` (pattern i = key i), and for `\u` (the last pattern): a single pass over the
-    /// bytes however many rules and keys there are.
-    search: aho_corasick::AhoCorasick,
-    nkeys: usize,
+    /// Every raw key some clause reads, searched as `"KEY"`; each is scanned once per line
+    /// however many rules read it.
+    keys: Vec<memmem::Finder<'static>>,
     /// One conjunction of clauses per rule.
     rules: Vec<Vec<Clause>>,
     missing: Vec<Vec<u8>>,
+    escape: memmem::Finder<'static>,
 }
 
 fn int_values(op: &Op) -> Option<Vec<i64>> {
@@ -182,41 +182,40 @@ struct KeyScan {
 const MAX_OCC: usize = 4;
 const MAX_KEYS: usize = 8;
 
-impl KeyScan {
-    const EMPTY: KeyScan = KeyScan {
+fn scan_key(line: &[u8], k: &memmem::Finder<'_>, missing: &[Vec<u8>]) -> KeyScan {
+    let mut ks = KeyScan {
         n: 0,
         occ: [Occ::Unknown; MAX_OCC],
         unsure: false,
     };
-
-    /// Records the occurrence of the key pattern ending at `end` (exclusive).
-    fn record(&mut self, line: &[u8], start: usize, end: usize, missing: &[Vec<u8>]) {
-        if start > 0 && line[start - 1] == b'\\' {
-            self.unsure = true;
-            return;
+    for pos in k.find_iter(line) {
+        if pos > 0 && line[pos - 1] == b'\\' {
+            ks.unsure = true;
+            return ks;
         }
-        let mut i = end;
+        let mut i = pos + k.needle().len();
         while i < line.len() && matches!(line[i], b' ' | b'\t' | b'\r' | b'\n') {
             i += 1;
         }
         if line.get(i) != Some(&b':') {
             // A string value equal to the key's name, not a key.
-            return;
+            continue;
         }
-        if self.n == MAX_OCC {
-            self.unsure = true;
-            return;
+        if ks.n == MAX_OCC {
+            ks.unsure = true;
+            return ks;
         }
-        self.occ[self.n] = value_at(line, i + 1, missing);
-        self.n += 1;
+        ks.occ[ks.n] = value_at(line, i + 1, missing);
+        ks.n += 1;
     }
+    ks
 }
 
 impl Clause {
-    fn may_hold(&self, scans: &[KeyScan]) -> bool {
+    fn may_hold(&self, scans: &[Option<KeyScan>]) -> bool {
         let mut seen = false;
         for &k in &self.keys {
-            let Some(ks) = scans.get(k) else {
+            let Some(Some(ks)) = scans.get(k) else {
                 return true;
             };
             if ks.unsure {
@@ -257,21 +256,27 @@ impl Prefilter {
         if names.len() > MAX_KEYS {
             return None;
         }
-        let mut patterns: Vec<Vec<u8>> = names
-            .iter()
-            .map(|k| format!("\"{k}\"").into_bytes())
-            .collect();
-        patterns.push(b"\\u".to_vec());
-        let search = aho_corasick::AhoCorasick::new(&patterns).ok()?;
         Some(Prefilter {
-            search,
-            nkeys: names.len(),
+            keys: names
+                .iter()
+                .map(|k| memmem::Finder::new(format!("\"{k}\"").as_bytes()).into_owned())
+                .collect(),
             rules: all,
             missing: schema
                 .missing_markers()
                 .iter()
                 .map(|m| m.as_bytes().to_vec())
                 .collect(),
+            escape: memmem::Finder::new(b"\\u").into_owned(),
+        })
+    }
+
+    /// Whether the line has a JSON `\uXXXX` escape: a `u` after an odd run of backslashes
+    /// (`CORP\\user`, an escaped backslash then a letter, is not one).
+    fn has_unicode_escape(&self, line: &[u8]) -> bool {
+        self.escape.find_iter(line).any(|p| {
+            let run = line[..=p].iter().rev().take_while(|b| **b == b'\\').count();
+            run % 2 == 1
         })
     }
 
@@ -280,30 +285,18 @@ impl Prefilter {
         let t = line.trim_ascii();
         // Only a line framed as one JSON object is a candidate for skipping: a truncated line
         // is parsed and reported as bad.
-        if t.first() != Some(&b'{') || t.last() != Some(&b'}') {
+        if t.first() != Some(&b'{') || t.last() != Some(&b'}') || self.has_unicode_escape(line) {
             return true;
         }
-        let mut scans = [KeyScan::EMPTY; MAX_KEYS];
-        for m in self.search.find_overlapping_iter(line) {
-            let p = m.pattern().as_usize();
-            if p == self.nkeys {
-                // `\u` after an odd run of backslashes is a unicode escape, which could spell
-                // a key or a digit: keep. (`CORP\\user` is an escaped backslash, then `u`.)
-                let run = line[..=m.start()]
-                    .iter()
-                    .rev()
-                    .take_while(|b| **b == b'\\')
-                    .count();
-                if run % 2 == 1 {
-                    return true;
-                }
-            } else if let Some(ks) = scans.get_mut(p) {
-                ks.record(line, m.start(), m.end(), &self.missing);
-            }
-        }
+        let mut scans: [Option<KeyScan>; MAX_KEYS] = [None; MAX_KEYS];
         for conj in &self.rules {
             let mut all = true;
             for c in conj {
+                for &k in &c.keys {
+                    if scans[k].is_none() {
+                        scans[k] = Some(scan_key(line, &self.keys[k], &self.missing));
+                    }
+                }
                 if !c.may_hold(&scans) {
                     all = false;
                     break;

@@ -456,11 +456,15 @@ fn feed_files(
                 if stop.load(Ordering::Relaxed) {
                     return Ok(());
                 }
+                // A recycled block keeps its length, so only growth is zero-filled.
                 let mut data = pool.try_recv().unwrap_or_default();
-                data.clear();
-                data.append(&mut carry);
-                let mut filled = data.len();
-                data.resize(BLOCK.max(filled * 2), 0);
+                let want = BLOCK.max(carry.len() * 2);
+                if data.len() < want {
+                    data.resize(want, 0);
+                }
+                data[..carry.len()].copy_from_slice(&carry);
+                let mut filled = carry.len();
+                carry.clear();
                 loop {
                     while !eof && filled < data.len() {
                         match inner.read(&mut data[filled..]) {
