@@ -18,6 +18,7 @@ pub(crate) struct DetcParser;
 /// Parses one rule file. A syntax error stops the file (pest reports the furthest point it
 /// reached, which is where the text stops making sense); literal errors are all reported.
 pub fn parse(path: &str, text: &str) -> Result<ast::File, Vec<Diagnostic>> {
+    pest::set_error_detail(true);
     let pairs = match DetcParser::parse(Rule::file, text) {
         Ok(p) => p,
         Err(e) => return Err(vec![errors::syntax_error(path, text, &e)]),
@@ -148,5 +149,49 @@ mod tests {
             };
             assert_eq!(p.negated, neg, "{src}");
         }
+    }
+
+    /// Deep nesting is an error, never a stack overflow: in pest (its stack guard), in lowering
+    /// (the depth limit) or later in the checker and in dropping the tree.
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        for body in [
+            format!("{}a == 1{}", "(".repeat(20_000), ")".repeat(20_000)),
+            format!("{}a == 1", "not ".repeat(5_000)),
+            format!("{}a == 1{}", "(".repeat(40), ")".repeat(40)),
+        ] {
+            let text = format!("rule r {{ where {body} }}");
+            let codes: Vec<&str> = match parse("t.detc", &text) {
+                Ok(_) => vec![],
+                Err(ds) => ds.iter().map(|d| d.code).collect(),
+            };
+            assert_eq!(codes, vec!["E0106"], "{}", &body[..20]);
+        }
+        // 31 parentheses plus the predicate itself: 32 levels, the most allowed. The whole
+        // frontend must take it on a test thread's 2 MiB stack, in a debug build.
+        let ok = format!(
+            "rule r {{ id \"0b7e4a52-6d0e-4c1b-9a57-2b8f1e0c7d41\" title \"t\" severity low \
+             source network_connection where {}remote.port == 1{} }}",
+            "(".repeat(31),
+            ")".repeat(31)
+        );
+        let fe = crate::frontend(&[crate::SourceFile {
+            path: "t.detc".into(),
+            text: ok,
+        }]);
+        assert!(fe.diagnostics.is_empty(), "{:?}", fe.diagnostics);
+    }
+
+    /// A syntax error names the punctuation that was expected (pest names rules only).
+    #[test]
+    fn syntax_errors_name_missing_punctuation() {
+        let expected = |text: &str| match parse("t.detc", text) {
+            Ok(_) => String::new(),
+            Err(ds) => ds[0].expected.clone().unwrap_or_default(),
+        };
+        assert!(expected("rule r { where (a == 1 }").contains("`)`"));
+        assert!(expected("list x = [1]").contains("`:`"));
+        assert!(expected("rule r { let p = case a == 1 \"x\" }").contains("`=>`"));
+        assert!(expected("rule r { where a == 1").contains("`}`"));
     }
 }
