@@ -18,10 +18,15 @@ pub(crate) struct DetcParser;
 /// Parses one rule file. A syntax error stops the file (pest reports the furthest point it
 /// reached, which is where the text stops making sense); literal errors are all reported.
 pub fn parse(path: &str, text: &str) -> Result<ast::File, Vec<Diagnostic>> {
-    pest::set_error_detail(true);
-    let pairs = match DetcParser::parse(Rule::file, text) {
+    let pairs = match parse_fast(text) {
         Ok(p) => p,
-        Err(e) => return Err(vec![errors::syntax_error(path, text, &e)]),
+        Err(_) => {
+            return Err(vec![errors::syntax_error(
+                path,
+                text,
+                &parse_detailed(text),
+            )])
+        }
     };
     let mut lowerer = lower::Lowerer::new(path, text);
     let file = lowerer.file(pairs);
@@ -29,6 +34,38 @@ pub fn parse(path: &str, text: &str) -> Result<ast::File, Vec<Diagnostic>> {
         Ok(file)
     } else {
         Err(lowerer.diagnostics)
+    }
+}
+
+/// pest's error detail (the literal tokens wanted at the error, which its positives lack) is a
+/// process-wide switch that slows every parse by about 2.5x. So a file is parsed without it, and
+/// only a file with a syntax error is parsed again with it. The lock keeps the switch off for
+/// every fast parse while a detailed one runs on another thread.
+static DETAIL: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn parse_fast(text: &str) -> Result<pest::iterators::Pairs<'_, Rule>, pest::error::Error<Rule>> {
+    let _shared = DETAIL
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    DetcParser::parse(Rule::file, text)
+}
+
+fn parse_detailed(text: &str) -> pest::error::Error<Rule> {
+    let _exclusive = DETAIL
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    pest::set_error_detail(true);
+    let result = DetcParser::parse(Rule::file, text);
+    pest::set_error_detail(false);
+    match result {
+        Err(e) => e,
+        // Unreachable: the same text failed a moment ago; say so rather than panic.
+        Ok(_) => pest::error::Error::new_from_pos(
+            pest::error::ErrorVariant::CustomError {
+                message: "the parser disagreed with itself".into(),
+            },
+            pest::Position::from_start(text),
+        ),
     }
 }
 
