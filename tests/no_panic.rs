@@ -99,7 +99,29 @@ fn corpus() -> (Vec<SourceFile>, MemLoader) {
     (seeds, MemLoader { files })
 }
 
-/// Tokens of the language, good and bad, so mutations reach deep into the grammar.
+/// Every quoted literal of grammar/detc.pest (keywords, operators, punctuation, units).
+fn grammar_literals() -> Vec<String> {
+    let g = include_str!("../grammar/detc.pest");
+    let mut out: Vec<String> = Vec::new();
+    for line in g.lines().filter(|l| !l.trim_start().starts_with("//")) {
+        let mut rest = line;
+        while let Some(a) = rest.find('"') {
+            let Some(b) = rest[a + 1..].find('"') else {
+                break;
+            };
+            let lit = &rest[a + 1..a + 1 + b];
+            if !lit.is_empty() && !lit.contains('\\') && !out.iter().any(|x| x == lit) {
+                out.push(lit.to_string());
+            }
+            rest = &rest[a + 2 + b..];
+        }
+    }
+    assert!(out.len() > 60, "grammar literals not found: {out:?}");
+    out
+}
+
+/// Tokens of the language, good and bad, beyond the grammar's literals: values of every shape,
+/// field and list names, broken literals, so mutations reach deep into the checker.
 const VOCAB: &[&str] = &[
     "rule",
     "list",
@@ -282,6 +304,10 @@ fn span(rng: &mut Rng, s: &str) -> (usize, usize) {
     (b[i], b[j.max(i)])
 }
 
+thread_local! {
+    static GRAMMAR: std::rc::Rc<Vec<String>> = std::rc::Rc::new(grammar_literals());
+}
+
 fn mutate(rng: &mut Rng, s: &mut String) {
     let b = boundaries(s);
     let at = b[rng.below(b.len())];
@@ -315,7 +341,12 @@ fn mutate(rng: &mut Rng, s: &mut String) {
             }
         }
         4 | 5 => {
-            let tok = *rng.pick(VOCAB);
+            let grammar = GRAMMAR.with(|g| g.clone());
+            let tok: &str = if rng.below(2) == 0 {
+                rng.pick(&grammar).as_str()
+            } else {
+                VOCAB[rng.below(VOCAB.len())]
+            };
             let sep = *rng.pick(&["", " ", "\n"]);
             s.insert_str(at, &format!("{sep}{tok}{sep}"));
         }
@@ -350,10 +381,20 @@ fn mutate(rng: &mut Rng, s: &mut String) {
 /// Runs the frontend and the renderer; returns the panic message if one panicked. Also checks
 /// that every diagnostic on a given file lies inside it (a bad span would panic the renderer or
 /// point at nothing).
-fn run(files: &[SourceFile], loader: &MemLoader) -> Result<(), String> {
+fn run(
+    files: &[SourceFile],
+    loader: &MemLoader,
+    codes: &mut BTreeMap<&'static str, usize>,
+) -> Result<(), String> {
     QUIET.with(|q| q.set(true));
     let result = catch_unwind(AssertUnwindSafe(|| {
         let fe = detc::frontend_with(files, loader);
+        for d in &fe.diagnostics {
+            *codes.entry(d.code).or_default() += 1;
+        }
+        if fe.pack.is_some() {
+            *codes.entry("(pack)").or_default() += 1;
+        }
         for d in &fe.diagnostics {
             let _ = detc::diag::render_human(d, &fe.sources);
             if let Some(s) = &d.span {
@@ -459,7 +500,7 @@ fn every_truncation_of_every_rule_file_is_handled() {
                 text: seed.text[..cut].to_string(),
             }];
             cases += 1;
-            if let Err(why) = run(&f, &loader) {
+            if let Err(why) = run(&f, &loader, &mut BTreeMap::new()) {
                 fail(&f, &why);
             }
         }
@@ -475,6 +516,7 @@ fn mutated_rule_files_never_panic() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     quiet_panics();
     let start = std::time::Instant::now();
+    let mut codes = BTreeMap::new();
     for _ in 0..n {
         let seed = rng.pick(&seeds);
         let mut text = seed.text.clone();
@@ -492,12 +534,20 @@ fn mutated_rule_files_never_panic() {
                 files.push(other.clone());
             }
         }
-        if let Err(why) = run(&files, &loader) {
+        if let Err(why) = run(&files, &loader, &mut codes) {
             fail(&files, &why);
         }
     }
     eprintln!(
-        "{n} mutated cases without a panic in {:.1}s",
+        "{n} mutated cases without a panic in {:.1}s; diagnostics by code: {codes:?}",
         start.elapsed().as_secs_f64()
     );
+    // The mutations must reach past the parser: into literals, the checker and valid packs.
+    if n >= 10_000 {
+        let reached = codes.keys().filter(|c| c.starts_with("E02")).count();
+        assert!(
+            reached >= 20 && codes.contains_key("(pack)") && codes.contains_key("E0104"),
+            "the mutations stay shallow: {codes:?}"
+        );
+    }
 }
