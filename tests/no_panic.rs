@@ -45,13 +45,20 @@ impl Rng {
 }
 
 /// List files and fixtures from memory: the frontend reads the same auxiliary files for every
-/// case without touching the disk.
+/// case without touching the disk. `overlay` replaces one list file with a mutated text.
+#[derive(Clone)]
 struct MemLoader {
-    files: BTreeMap<PathBuf, String>,
+    files: std::rc::Rc<BTreeMap<PathBuf, String>>,
+    overlay: Option<(PathBuf, String)>,
 }
 
 impl Loader for MemLoader {
     fn read(&self, path: &Path) -> io::Result<String> {
+        if let Some((p, text)) = &self.overlay {
+            if p == path {
+                return Ok(text.clone());
+            }
+        }
         self.files
             .get(path)
             .cloned()
@@ -85,18 +92,36 @@ fn corpus() -> (Vec<SourceFile>, MemLoader) {
     let mut seeds = Vec::new();
     let mut files = BTreeMap::new();
     for p in paths {
-        let Ok(text) = std::fs::read_to_string(&p) else {
-            continue;
-        };
         let path = p.to_string_lossy().replace('\\', "/");
         if p.extension().is_some_and(|x| x == "detc") {
-            seeds.push(SourceFile { path, text });
+            if let Ok(text) = std::fs::read_to_string(&p) {
+                seeds.push(SourceFile { path, text });
+            }
+        } else if p.extension().is_some_and(|x| x == "txt") {
+            // List files: their text matters.
+            if let Ok(text) = std::fs::read_to_string(&p) {
+                files.insert(p, text);
+            }
         } else {
-            files.insert(p, text);
+            // Fixtures: only their existence is checked.
+            files.insert(p, String::new());
         }
     }
     assert!(seeds.len() > 50, "too few seed files: {}", seeds.len());
-    (seeds, MemLoader { files })
+    assert!(
+        files
+            .keys()
+            .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+            .count()
+            >= 3
+    );
+    (
+        seeds,
+        MemLoader {
+            files: std::rc::Rc::new(files),
+            overlay: None,
+        },
+    )
 }
 
 /// Every quoted literal of grammar/detc.pest (keywords, operators, punctuation, units).
@@ -534,7 +559,28 @@ fn mutated_rule_files_never_panic() {
                 files.push(other.clone());
             }
         }
-        if let Err(why) = run(&files, &loader, &mut codes) {
+        // Sometimes with a mutated list file.
+        let mut case_loader = loader.clone();
+        if rng.below(8) == 0 {
+            let lists: Vec<&PathBuf> = loader
+                .files
+                .keys()
+                .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+                .collect();
+            let p = (*rng.pick(&lists)).clone();
+            let mut text = loader.files.get(&p).cloned().unwrap_or_default();
+            for _ in 0..1 + rng.below(3) {
+                mutate(&mut rng, &mut text);
+            }
+            case_loader.overlay = Some((p, text));
+        }
+        if let Err(why) = run(&files, &case_loader, &mut codes) {
+            if let Some((p, text)) = &case_loader.overlay {
+                files.push(SourceFile {
+                    path: format!("(list file {})", p.display()),
+                    text: text.clone(),
+                });
+            }
             fail(&files, &why);
         }
     }
