@@ -502,8 +502,7 @@ impl<'a> Ctx<'a> {
         match self.src.columns.get(column) {
             Some(t) => Ok(t.clone()),
             None => {
-                let near =
-                    crate::diag::nearest_n(column, self.src.columns.keys().map(String::as_str), 3);
+                let near = nearest_columns(column, self.src.columns.keys().map(String::as_str));
                 Err(Diagnostic::error(
                     "E0903",
                     format!(
@@ -587,6 +586,40 @@ impl<'a> Ctx<'a> {
         let t = env.get_template("query").map_err(internal)?;
         t.render(ctx).map_err(internal)
     }
+}
+
+/// The columns nearest to a missing one: most shared CamelCase / snake_case words first
+/// (`AccountName` -> `InitiatingProcessAccountName`), then edit distance (`diag::nearest_n`).
+fn nearest_columns<'c>(missing: &str, columns: impl Iterator<Item = &'c str>) -> Vec<&'c str> {
+    fn words(s: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cur = String::new();
+        for c in s.chars() {
+            if (!c.is_alphanumeric() || (c.is_uppercase() && !cur.is_empty())) && !cur.is_empty() {
+                out.push(std::mem::take(&mut cur).to_lowercase());
+            }
+            if c.is_alphanumeric() {
+                cur.push(c);
+            }
+        }
+        if !cur.is_empty() {
+            out.push(cur.to_lowercase());
+        }
+        out
+    }
+    let want = words(missing);
+    let cols: Vec<&str> = columns.collect();
+    let by_distance = crate::diag::nearest_n(missing, cols.iter().copied(), cols.len());
+    let mut scored: Vec<(usize, usize, &str)> = by_distance
+        .iter()
+        .enumerate()
+        .map(|(rank, c)| {
+            let shared = words(c).iter().filter(|w| want.contains(w)).count();
+            (usize::MAX - shared, rank, *c)
+        })
+        .collect();
+    scored.sort();
+    scored.into_iter().take(3).map(|(_, _, c)| c).collect()
 }
 
 /// Top-level conjuncts of a filter written as `field == symbol` text (for `exact_when`).

@@ -535,7 +535,7 @@ impl S<'_, '_> {
                 IpClass::Public => {
                     let non: Vec<Cidr> = IpClass::non_public_blocks();
                     format!(
-                        "(cidrmatch(\"0.0.0.0/0\", {c}) OR cidrmatch(\"::/0\", {c})) AND NOT {}",
+                        "((cidrmatch(\"0.0.0.0/0\", {c}) OR cidrmatch(\"::/0\", {c})) AND NOT {})",
                         cidr_where(&c, &non)
                     )
                 }

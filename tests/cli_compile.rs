@@ -1,0 +1,230 @@
+//! `detc compile` / `detc targets`: the library functions the CLI is made of (compile_pack,
+//! write_outputs, check_outputs) on the hand-built rules, and the binary itself for what does not
+//! need rules (until the parser lands, rule files produce an empty pack).
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+#[path = "support/backend_rules.rs"]
+#[allow(dead_code)]
+mod backend_rules;
+
+use detc::targets;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("detc-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn detc(args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_detc"))
+        .args(args)
+        .output()
+        .expect("run detc");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn all_targets_emit_what_they_can_and_explain_the_rest() {
+    let pack = backend_rules::pack(backend_rules::all());
+    let res = targets::compile_pack(&pack, "all");
+    assert!(!res.has_errors(), "{:#?}", res.diagnostics);
+    let names: Vec<String> = res
+        .outputs
+        .iter()
+        .map(|e| format!("{}/{}", e.target, e.file_name))
+        .collect();
+    assert!(names.contains(&"kql-defender/an0379_mail_protocol_unexpected_process.kql".into()));
+    assert!(names.contains(&"sigma/an0382_external_mail_volume.yml".into()));
+    assert!(names.contains(&"spl-cim/an0382_external_mail_volume.spl".into()));
+    // Defender has no flow table: a W0900 note, not an error, names the rule and the reason.
+    assert!(res.diagnostics.iter().any(|d| d.code == "W0900"
+        && d.message.contains("an0382_external_mail_volume")
+        && d.message.contains("kql-defender")));
+    // Sysmon has no outcome: the Defender rule is explained for sigma and spl-sysmon.
+    for t in ["sigma", "spl-sysmon"] {
+        assert!(res.diagnostics.iter().any(|d| d.code == "W0900"
+            && d.message.contains("t1071_003_defender_mail_ports")
+            && d.message.contains(t)
+            && d.message.contains("outcome")));
+    }
+    // Deterministic byte for byte.
+    let again = targets::compile_pack(&pack, "all");
+    assert_eq!(res.outputs, again.outputs);
+}
+
+#[test]
+fn an_explicit_target_that_cannot_express_a_rule_is_an_error() {
+    let pack = backend_rules::pack(vec![backend_rules::an0379()]);
+    let res = targets::compile_pack(&pack, "spl-cim");
+    assert!(res.has_errors());
+    assert!(res.diagnostics.iter().any(|d| d.code == "E0901"));
+    let res = targets::compile_pack(&pack, "kql-defendr");
+    assert_eq!(res.diagnostics[0].code, "E0906");
+    assert!(res.diagnostics[0]
+        .hints
+        .iter()
+        .any(|h| h.contains("kql-defender")));
+}
+
+#[test]
+fn a_column_missing_from_the_table_is_an_error_naming_table_and_nearest_columns() {
+    let mut p = targets::profile("kql-defender").unwrap();
+    let src = p.sources.get_mut("network_connection").unwrap();
+    // The seed query's mistakes: SentBytes and AccountName are not DeviceNetworkEvents columns.
+    src.fields.get_mut("user").unwrap().column = "AccountName".into();
+    let err = targets::compile_rule(&backend_rules::an0379(), &p).unwrap_err();
+    let d = err.iter().find(|d| d.code == "E0903").expect("E0903");
+    assert!(d.message.contains("DeviceNetworkEvents") && d.message.contains("AccountName"));
+    assert!(
+        d.hints
+            .iter()
+            .any(|h| h.contains("InitiatingProcessAccountName")),
+        "{:?}",
+        d.hints
+    );
+}
+
+#[test]
+fn a_computed_field_never_shadows_a_table_column() {
+    // DeviceNetworkEvents has `Protocol`; the rule's `protocol` gets another name.
+    let e = targets::compile_rule(
+        &backend_rules::an0379(),
+        &targets::profile("kql-defender").unwrap(),
+    )
+    .unwrap();
+    assert!(!e.text.contains("extend protocol ="), "{}", e.text);
+    assert!(!e.text.contains("extend Protocol ="), "{}", e.text);
+    assert!(e.text.contains("extend protocol_computed = case("));
+    assert!(!e.text.contains("dcount("), "exact distinct counts only");
+}
+
+#[test]
+fn write_then_check_reports_changed_missing_and_extra_files() {
+    let dir = tmp("check");
+    let pack = backend_rules::pack(backend_rules::all());
+    let res = targets::compile_pack(&pack, "all");
+    let written = targets::write_outputs(&res.outputs, &dir).unwrap();
+    assert_eq!(written.len(), res.outputs.len());
+    let names: Vec<String> = targets::profiles().into_iter().map(|p| p.name).collect();
+    assert!(targets::check_outputs(&res.outputs, &names, &dir).is_empty());
+    // drift: edit one, delete one, add one
+    let edited = dir.join("kql-defender/an0379_scripting_host_mail.kql");
+    let text = std::fs::read_to_string(&edited).unwrap();
+    std::fs::write(&edited, text.replace("RemotePort in", "RemotePort !in")).unwrap();
+    std::fs::remove_file(dir.join("sigma/an0379_scripting_host_mail.yml")).unwrap();
+    std::fs::write(dir.join("spl-sysmon/stale.spl"), "old query\n").unwrap();
+    let drift = targets::check_outputs(&res.outputs, &names, &dir);
+    let kinds: Vec<(&str, &str)> = drift
+        .iter()
+        .map(|d| (d.path.as_str(), d.kind.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("kql-defender/an0379_scripting_host_mail.kql", "changed"),
+            ("sigma/an0379_scripting_host_mail.yml", "missing"),
+            ("spl-sysmon/stale.spl", "extra"),
+        ]
+    );
+    assert!(drift[0].diff.contains("-| where") && drift[0].diff.contains("+| where"));
+    assert!(drift[0].diff.contains("RemotePort !in"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn targets_lists_every_profile_human_and_json() {
+    let (code, out, _) = detc(&["targets"]);
+    assert_eq!(code, 0);
+    for n in [
+        "kql-defender",
+        "kql-sentinel",
+        "sigma",
+        "spl-cim",
+        "spl-sysmon",
+    ] {
+        assert!(out.contains(n), "{out}");
+    }
+    let (code, out, _) = detc(&["targets", "--format", "json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let arr = v.as_array().unwrap();
+    assert_eq!(arr.len(), 5);
+    assert_eq!(
+        arr[0]["sources"]["network_connection"]["table"],
+        "DeviceNetworkEvents"
+    );
+}
+
+#[test]
+fn compile_cli_usage_errors_and_an_empty_pack() {
+    let dir = tmp("cli");
+    let rules = dir.join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    let out = dir.join("out");
+    let (code, _, err) = detc(&[
+        "compile",
+        rules.to_str().unwrap(),
+        "--target",
+        "kql-defendr",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("did you mean `kql-defender`"), "{err}");
+    let (code, _, err) = detc(&[
+        "compile",
+        rules.to_str().unwrap(),
+        "--target",
+        "all",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out_json, _) = detc(&[
+        "compile",
+        rules.to_str().unwrap(),
+        "--target",
+        "all",
+        "--out",
+        out.to_str().unwrap(),
+        "--check",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out_json).unwrap();
+    assert_eq!(v["drift"].as_array().map(Vec::len), Some(0));
+    // a stale file in a target folder is drift
+    std::fs::create_dir_all(out.join("sigma")).unwrap();
+    std::fs::write(out.join("sigma/stale.yml"), "x\n").unwrap();
+    let (code, stdout, _) = detc(&[
+        "compile",
+        rules.to_str().unwrap(),
+        "--target",
+        "all",
+        "--out",
+        out.to_str().unwrap(),
+        "--check",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("drift (extra): sigma/stale.yml"),
+        "{stdout}"
+    );
+    let (code, _, _) = detc(&[
+        "compile",
+        "/nonexistent/rules",
+        "--target",
+        "all",
+        "--out",
+        "x",
+    ]);
+    assert_eq!(code, 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
