@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""KQL execution oracle: run a KQL query with duckdb-kql (PyPI, pinned) over rows loaded into
+DuckDB as one typed table.
+
+Input, either
+  * JSON on stdin (what tests/support/oracle.rs sends):
+      {"table": "DeviceNetworkEvents",
+       "columns": [["Timestamp", "datetime"], ["RemotePort", "int"], ...],
+       "rows_jsonl": "{\"Timestamp\": \"2026-01-01T00:00:00Z\", ...}\n...",
+       "kql": "DeviceNetworkEvents | where ...",
+       "now": "2026-01-02T00:00:00Z"}            (optional: the instant ago()/now() see)
+  * or files: run_kql.py --table T --schema "(a:string, b:int)" --rows rows.jsonl --query q.kql
+                         [--now 2026-01-02T00:00:00Z]
+
+Column types are KQL scalar types: string, int, long, real (double), bool (boolean), datetime
+(date), timespan (time), guid, dynamic, decimal. A row key that is not a declared column is an
+error (a fixture that does not fit the table must not half-load); a declared column missing from a
+row, or null, is NULL.
+
+Output: one JSON object per result row on stdout, keys in result-column order, values rendered
+deterministically (datetime as ISO 8601 UTC with a Z, microseconds only when non-zero; timespan
+as seconds (a number); decimal as a string; dynamic as parsed JSON). Rows are sorted by their
+serialised text, so the output is byte-for-byte stable whatever order the engine produced
+(result sets are compared as multisets; a query's own `sort`/`top` order is NOT preserved).
+Exit codes: 0 ran, 1 the query failed (duckdb-kql error on stderr), 2 bad input.
+"""
+import argparse
+import datetime as dt
+import decimal
+import json
+import re
+import sys
+import uuid
+
+try:
+    import duckdb_kql
+except ImportError as e:  # pragma: no cover - depends on the environment
+    print(f"duckdb-kql oracle: {e}; run scripts/install-oracles.sh", file=sys.stderr)
+    sys.exit(2)
+
+# KQL scalar type -> DuckDB column type; the inverse of duckdb_kql.types.DUCKDB_TO_KQL, so
+# duckdb-kql reads each column back as the KQL type the caller declared.
+KQL_TO_DUCKDB = {
+    "string": "VARCHAR",
+    "int": "INTEGER",
+    "long": "BIGINT",
+    "real": "DOUBLE",
+    "double": "DOUBLE",
+    "bool": "BOOLEAN",
+    "boolean": "BOOLEAN",
+    "datetime": "TIMESTAMP",
+    "date": "TIMESTAMP",
+    "timespan": "INTERVAL",
+    "time": "INTERVAL",
+    "guid": "UUID",
+    "dynamic": "JSON",
+    "decimal": "DECIMAL(38, 18)",
+}
+
+IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class InputError(Exception):
+    pass
+
+
+def parse_schema(text):
+    """'(a:string, b:int)' -> [('a', 'string'), ('b', 'int')]"""
+    body = text.strip()
+    if not (body.startswith("(") and body.endswith(")")):
+        raise InputError(f"schema must look like (col:type, ...), got {text!r}")
+    cols = []
+    for part in body[1:-1].split(","):
+        if not part.strip():
+            continue
+        name, sep, typ = part.partition(":")
+        if not sep:
+            raise InputError(f"schema entry {part.strip()!r} has no ':type'")
+        cols.append((name.strip(), typ.strip()))
+    return cols
+
+
+def parse_instant(value):
+    """ISO 8601 (Z or offset, or naive = UTC) -> naive UTC datetime."""
+    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    try:
+        t = dt.datetime.fromisoformat(text)
+    except ValueError as e:
+        raise InputError(f"not an ISO 8601 datetime: {value!r}") from e
+    if t.tzinfo is not None:
+        t = t.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return t
+
+
+def to_param(value, kql_type, where):
+    if value is None:
+        return None
+    if kql_type in ("datetime", "date"):
+        if not isinstance(value, str):
+            raise InputError(f"{where}: datetime must be an ISO 8601 string, got {value!r}")
+        return parse_instant(value)
+    if kql_type in ("timespan", "time"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(f"{where}: timespan must be a number of seconds, got {value!r}")
+        return dt.timedelta(seconds=value)
+    if kql_type == "dynamic":
+        return json.dumps(value, sort_keys=True)
+    if kql_type in ("int", "long"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputError(f"{where}: {kql_type} must be an integer, got {value!r}")
+        return value
+    if kql_type in ("real", "double"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(f"{where}: real must be a number, got {value!r}")
+        return float(value)
+    if kql_type in ("bool", "boolean"):
+        if not isinstance(value, bool):
+            raise InputError(f"{where}: bool must be true or false, got {value!r}")
+        return value
+    if kql_type == "decimal":
+        return str(value)
+    if not isinstance(value, str):
+        raise InputError(f"{where}: {kql_type} must be a string, got {value!r}")
+    return value
+
+
+def render(value):
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        fmt = "%Y-%m-%dT%H:%M:%S.%fZ" if value.microsecond else "%Y-%m-%dT%H:%M:%SZ"
+        return value.strftime(fmt)
+    if isinstance(value, dt.date):
+        return value.isoformat() + "T00:00:00Z"
+    if isinstance(value, dt.timedelta):
+        seconds = value.total_seconds()
+        return int(seconds) if seconds == int(seconds) else seconds
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [render(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): render(v) for k, v in value.items()}
+    return value
+
+
+def run(table, columns, rows_jsonl, kql, now):
+    if not IDENT.match(table):
+        raise InputError(f"table name {table!r} is not a plain identifier")
+    types = {}
+    for name, typ in columns:
+        if not IDENT.match(name):
+            raise InputError(f"column name {name!r} is not a plain identifier")
+        if typ not in KQL_TO_DUCKDB:
+            raise InputError(f"column {name}: unknown KQL type {typ!r} "
+                             f"(known: {', '.join(sorted(KQL_TO_DUCKDB))})")
+        types[name] = typ
+    con = duckdb_kql.connect()  # SET TimeZone='UTC'
+    col_sql = ", ".join(f'"{n}" {KQL_TO_DUCKDB[t]}' for n, t in columns)
+    con.execute(f'CREATE TABLE "{table}" ({col_sql})')
+    params = []
+    for lineno, line in enumerate(rows_jsonl.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"rows line {lineno}: not JSON: {e}") from e
+        if not isinstance(row, dict):
+            raise InputError(f"rows line {lineno}: not a JSON object")
+        unknown = sorted(set(row) - set(types))
+        if unknown:
+            raise InputError(f"rows line {lineno}: keys not in table {table}: {', '.join(unknown)}")
+        params.append([to_param(row.get(n), t, f"rows line {lineno}, {n}") for n, t in columns])
+    if params:
+        marks = ", ".join("?" for _ in columns)
+        con.executemany(f'INSERT INTO "{table}" VALUES ({marks})', params)
+    query_now = parse_instant(now).replace(tzinfo=dt.timezone.utc) if now else None
+    rel = duckdb_kql.query(con, kql, query_now=query_now)
+    names = rel.columns
+    out = []
+    for values in rel.fetchall():
+        obj = {n: render(v) for n, v in zip(names, values)}
+        out.append(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
+    out.sort()
+    return out
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--table")
+    ap.add_argument("--schema", help="(col:type, ...)")
+    ap.add_argument("--rows", help="JSON lines file")
+    ap.add_argument("--query", help="file holding the KQL query")
+    ap.add_argument("--now", help="ISO 8601 instant for now()/ago()")
+    args = ap.parse_args(argv[1:])
+    try:
+        if args.table is None:
+            try:
+                doc = json.load(sys.stdin)
+            except json.JSONDecodeError as e:
+                raise InputError(f"stdin is not JSON: {e}") from e
+            if not isinstance(doc, dict):
+                raise InputError("stdin must be a JSON object")
+            missing = [k for k in ("table", "columns", "rows_jsonl", "kql") if k not in doc]
+            if missing:
+                raise InputError(f"stdin JSON lacks {', '.join(missing)}")
+            columns = [(str(c[0]), str(c[1])) for c in doc["columns"]]
+            table, rows, kql, now = doc["table"], doc["rows_jsonl"], doc["kql"], doc.get("now")
+        else:
+            if not (args.schema and args.rows and args.query):
+                raise InputError("--table needs --schema, --rows and --query")
+            columns = parse_schema(args.schema)
+            with open(args.rows, encoding="utf-8") as f:
+                rows = f.read()
+            with open(args.query, encoding="utf-8") as f:
+                kql = f.read()
+            table, now = args.table, args.now
+        lines = run(table, columns, rows, kql, now)
+    except InputError as e:
+        print(f"duckdb-kql oracle: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"duckdb-kql oracle: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # duckdb-kql's own errors: the query did not run
+        print(f"duckdb-kql oracle: query failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    sys.stdout.write("".join(line + "\n" for line in lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

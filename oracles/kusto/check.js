@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+// KQL oracle: Microsoft's own Kusto.Language parser and semantic analyser (npm
+// @kusto/language-service-next, pinned in package-lock.json), checking many queries in one process.
+//
+// stdin (JSON):
+//   {"database": "db",
+//    "tables": {"DeviceNetworkEvents": "(Timestamp:datetime, RemotePort:int, ...)"},
+//    "queries": [{"name": "an0379", "text": "DeviceNetworkEvents | where ..."}]}
+// stdout (JSON, one document, keys in a fixed order, queries in input order):
+//   {"results": [{"name": "an0379", "diagnostics": [
+//       {"code": "KS142", "severity": "Error", "category": "Correctness",
+//        "message": "...", "start": 10, "end": 19, "snippet": "SentBytes"}]}]}
+// start/end are UTF-16 code-unit offsets into the query text, as Kusto.Language reports them;
+// snippet is text.slice(start, end), so a caller need not re-index.
+// Exit codes: 0 the checks ran (whatever they found), 2 bad input or a missing package.
+'use strict';
+
+const path = require('path');
+const fs = require('fs');
+
+function fail(message) {
+  process.stderr.write(`kusto oracle: ${message}\n`);
+  process.exit(2);
+}
+
+const pkgDir = path.join(__dirname, 'node_modules', '@kusto', 'language-service-next');
+if (!fs.existsSync(path.join(pkgDir, 'Kusto.Language.Bridge.js'))) {
+  fail(`${pkgDir} is missing: run scripts/install-oracles.sh`);
+}
+// The package is a Bridge.NET translation of the C# Kusto.Language: bridge.js defines the runtime
+// (the global `Bridge` and `System`), Kusto.Language.Bridge.js then defines the global `Kusto`.
+require(path.join(pkgDir, 'bridge.js'));
+require(path.join(pkgDir, 'Kusto.Language.Bridge.js'));
+const Kusto = globalThis.Kusto;
+const { KustoCode, GlobalState } = Kusto.Language;
+const { DatabaseSymbol, TableSymbol } = Kusto.Language.Symbols;
+
+function readStdin() {
+  return fs.readFileSync(0, 'utf8');
+}
+
+let input;
+try {
+  input = JSON.parse(readStdin());
+} catch (e) {
+  fail(`stdin is not JSON: ${e.message}`);
+}
+if (typeof input !== 'object' || input === null) fail('stdin must be a JSON object');
+const database = typeof input.database === 'string' ? input.database : 'db';
+const tables = input.tables || {};
+const queries = input.queries;
+if (typeof tables !== 'object' || Array.isArray(tables)) fail('"tables" must be an object name -> "(col:type, ...)"');
+if (!Array.isArray(queries)) fail('"queries" must be an array of {"name", "text"}');
+
+const symbols = [];
+for (const name of Object.keys(tables).sort()) {
+  const schema = tables[name];
+  if (typeof schema !== 'string') fail(`table ${name}: schema must be a string "(col:type, ...)"`);
+  // TableSymbol(name, schema, description): the schema string is parsed by Kusto.Language itself.
+  symbols.push(new TableSymbol.$ctor7(name, schema, null));
+}
+const globals = GlobalState.Default.WithDatabase(new DatabaseSymbol(database, symbols));
+
+const results = [];
+for (const [i, q] of queries.entries()) {
+  if (typeof q !== 'object' || q === null || typeof q.text !== 'string') {
+    fail(`queries[${i}] must be {"name": string, "text": string}`);
+  }
+  const name = typeof q.name === 'string' ? q.name : String(i);
+  const code = KustoCode.ParseAndAnalyze(q.text, globals);
+  const list = code.GetDiagnostics();
+  const diagnostics = [];
+  for (let k = 0; k < list.Count; k++) {
+    const d = list.getItem(k);
+    const start = d.HasLocation ? d.Start : 0;
+    const end = d.HasLocation ? d.End : 0;
+    diagnostics.push({
+      code: d.Code,
+      severity: d.Severity,
+      category: d.Category,
+      message: d.Message,
+      start,
+      end,
+      snippet: q.text.slice(start, end),
+    });
+  }
+  results.push({ name, diagnostics });
+}
+process.stdout.write(JSON.stringify({ results }) + '\n');

@@ -1,0 +1,305 @@
+//! Adapters to the external oracles installed by `scripts/install-oracles.sh`:
+//! - [`kusto_check`]: Microsoft's Kusto.Language (npm `@kusto/language-service-next`), parse and
+//!   semantic diagnostics for many KQL queries in one node process (`oracles/kusto/check.js`);
+//! - [`sigma_check`]: `sigma check` from sigma-cli 3.1.0 / pySigma 1.5.1;
+//! - [`sigma_convert`]: pySigma's kusto (`microsoft_xdr`) and splunk (`splunk_windows`) backends
+//!   (`oracles/sigma/convert.py`);
+//! - [`duckdb_kql`]: a KQL query run by PyPI `duckdb-kql` over rows loaded into DuckDB
+//!   (`oracles/duckdb/run_kql.py`).
+//!
+//! A missing oracle is an `Err` that says how to install it: callers `expect`/`unwrap` it, so
+//! the test fails; nothing here ever skips.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+pub const INSTALL_HINT: &str = "run `bash scripts/install-oracles.sh` (installs the pinned \
+     oracles into oracles/kusto/node_modules and .oracles/venv)";
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn venv_bin(name: &str) -> Result<PathBuf, String> {
+    let p = repo_root().join(".oracles/venv/bin").join(name);
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err(format!(
+            "oracle missing: {} not found; {INSTALL_HINT}",
+            p.display()
+        ))
+    }
+}
+
+/// Runs `cmd` with `stdin` piped in; returns (exit code, stdout, stderr).
+fn run(mut cmd: Command, stdin: &[u8]) -> Result<(i32, String, String), String> {
+    let shown = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {shown}: {e}; {INSTALL_HINT}"))?;
+    if let Some(mut input) = child.stdin.take() {
+        // A child that exits early closes its stdin; its stderr then says why.
+        let _ = input.write_all(stdin);
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("{shown}: {e}"))?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kusto.Language
+
+/// One diagnostic from Kusto.Language, offsets in UTF-16 code units of the query text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KustoDiag {
+    pub code: String,
+    pub severity: String,
+    pub message: String,
+    pub start: usize,
+    pub end: usize,
+    /// The query text between `start` and `end` (what the diagnostic points at).
+    pub snippet: String,
+}
+
+/// Checks every query against a database holding `tables` (name, `"(col:type, ...)"`), with
+/// Kusto.Language's `ParseAndAnalyze` + `GetDiagnostics`. Returns, per query in input order, its
+/// name and its diagnostics (errors and warnings alike; filter on `severity` as needed).
+pub fn kusto_check(
+    tables: &[(&str, &str)],
+    queries: &[(&str, &str)],
+) -> Result<Vec<(String, Vec<KustoDiag>)>, String> {
+    let script = repo_root().join("oracles/kusto/check.js");
+    let lib = repo_root().join("oracles/kusto/node_modules/@kusto/language-service-next");
+    if !lib.is_dir() {
+        return Err(format!(
+            "oracle missing: {} not found; {INSTALL_HINT}",
+            lib.display()
+        ));
+    }
+    let input = serde_json::json!({
+        "database": "db",
+        "tables": tables.iter().map(|(n, s)| (n.to_string(), Value::from(*s)))
+            .collect::<serde_json::Map<String, Value>>(),
+        "queries": queries.iter().map(|(n, t)| serde_json::json!({"name": n, "text": t}))
+            .collect::<Vec<_>>(),
+    });
+    let mut cmd = Command::new("node");
+    cmd.arg(&script);
+    let (code, stdout, stderr) = run(cmd, input.to_string().as_bytes())?;
+    if code != 0 {
+        return Err(format!("kusto oracle exited {code}: {stderr}"));
+    }
+    let doc: Value =
+        serde_json::from_str(&stdout).map_err(|e| format!("kusto oracle output: {e}"))?;
+    let results = doc["results"]
+        .as_array()
+        .ok_or("kusto oracle output has no results array")?;
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let n = |v: &Value| v.as_u64().unwrap_or_default() as usize;
+    Ok(results
+        .iter()
+        .map(|r| {
+            let diags = r["diagnostics"]
+                .as_array()
+                .map(|ds| {
+                    ds.iter()
+                        .map(|d| KustoDiag {
+                            code: s(&d["code"]),
+                            severity: s(&d["severity"]),
+                            message: s(&d["message"]),
+                            start: n(&d["start"]),
+                            end: n(&d["end"]),
+                            snippet: s(&d["snippet"]),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            (s(&r["name"]), diags)
+        })
+        .collect())
+}
+
+/// `(col:type, ...)` from a schema file of ../shared/schemas (`columns: [{name, type}]`).
+pub fn kql_schema_from_yaml(path: &Path) -> Result<(String, String), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let table = doc["table"]
+        .as_str()
+        .ok_or_else(|| format!("{}: no table", path.display()))?;
+    let cols = doc["columns"]
+        .as_sequence()
+        .ok_or_else(|| format!("{}: no columns", path.display()))?;
+    let parts: Vec<String> = cols
+        .iter()
+        .map(|c| {
+            format!(
+                "{}:{}",
+                c["name"].as_str().unwrap_or_default(),
+                c["type"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    Ok((table.to_string(), format!("({})", parts.join(", "))))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sigma (sigma-cli / pySigma)
+
+/// What `sigma check` said about a folder.
+#[derive(Clone, Debug)]
+pub struct SigmaCheck {
+    /// Exit code 0: no parse error, no condition error, no validation issue.
+    pub passed: bool,
+    /// stdout and stderr together, for assertions and failure messages.
+    pub output: String,
+}
+
+/// `sigma check --fail-on-error --fail-on-issues DIR` (all `*.yml` under DIR, multi-document
+/// files included). The validators `attacktag` and `d3_fendtag` are excluded: pySigma 1.5 fetches
+/// the MITRE ATT&CK / D3FEND catalogues from the network on first use and this machine has none.
+/// detc's own checker validates ATT&CK ids instead.
+pub fn sigma_check(dir: &Path) -> Result<SigmaCheck, String> {
+    let sigma = venv_bin("sigma")?;
+    let mut cmd = Command::new(sigma);
+    cmd.args([
+        "check",
+        "--fail-on-error",
+        "--fail-on-issues",
+        "-x",
+        "attacktag",
+        "-x",
+        "d3_fendtag",
+    ])
+    .arg(dir);
+    let (code, stdout, stderr) = run(cmd, b"")?;
+    if code != 0 && stderr.contains("Traceback") {
+        // A crash is not a verdict on the rules.
+        return Err(format!("sigma check crashed (exit {code}):\n{stderr}"));
+    }
+    Ok(SigmaCheck {
+        passed: code == 0,
+        output: format!("{stdout}{stderr}"),
+    })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SigmaBackend {
+    /// pySigma-backend-kusto with the `microsoft_xdr` pipeline (Defender XDR tables).
+    KustoXdr,
+    /// pySigma-backend-splunk with the `splunk_windows` pipeline.
+    SplunkWindows,
+}
+
+/// One rule document's conversion.
+#[derive(Clone, Debug)]
+pub struct SigmaConversion {
+    /// Path relative to the converted folder.
+    pub file: String,
+    pub id: Option<String>,
+    pub title: Option<String>,
+    /// `rule`, `correlation`, or `file` (the file did not parse).
+    pub kind: String,
+    pub queries: Vec<String>,
+    /// Why it did not convert (a correlation on a backend without correlation support says so).
+    pub error: Option<String>,
+}
+
+/// Converts every rule document under `dir` with a pySigma backend; each detection rule on its
+/// own (even when a correlation references it), each correlation with the rules of its file.
+pub fn sigma_convert(dir: &Path, backend: SigmaBackend) -> Result<Vec<SigmaConversion>, String> {
+    let python = venv_bin("python")?;
+    let target = match backend {
+        SigmaBackend::KustoXdr => "kusto",
+        SigmaBackend::SplunkWindows => "splunk",
+    };
+    let mut cmd = Command::new(python);
+    cmd.arg(repo_root().join("oracles/sigma/convert.py"))
+        .arg(target)
+        .arg(dir);
+    let (code, stdout, stderr) = run(cmd, b"")?;
+    if code == 2 || stdout.trim().is_empty() {
+        return Err(format!("sigma convert oracle exited {code}: {stderr}"));
+    }
+    let doc: Value =
+        serde_json::from_str(&stdout).map_err(|e| format!("sigma convert output: {e}"))?;
+    let results = doc["results"]
+        .as_array()
+        .ok_or("sigma convert output has no results array")?;
+    let opt = |v: &Value| v.as_str().map(str::to_string);
+    Ok(results
+        .iter()
+        .map(|r| SigmaConversion {
+            file: opt(&r["file"]).unwrap_or_default(),
+            id: opt(&r["id"]),
+            title: opt(&r["title"]),
+            kind: opt(&r["kind"]).unwrap_or_default(),
+            queries: r["queries"]
+                .as_array()
+                .map(|qs| qs.iter().filter_map(opt).collect())
+                .unwrap_or_default(),
+            error: opt(&r["error"]),
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// duckdb-kql
+
+/// Runs `kql` with duckdb-kql over `rows_jsonl` loaded as `table` with `columns` (name, KQL type:
+/// string, int, long, real, bool, datetime, timespan, guid, dynamic, decimal). Datetimes in rows
+/// are RFC 3339 strings; result datetimes come back as `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`. Rows are
+/// returned sorted by their JSON text (a multiset: a query's own order is not kept). `ago()` and
+/// `now()` see the wall clock; use [`duckdb_kql_at`] to pin them.
+pub fn duckdb_kql(
+    table: &str,
+    columns: &[(&str, &str)],
+    rows_jsonl: &str,
+    kql: &str,
+) -> Result<Vec<Value>, String> {
+    duckdb_kql_at(table, columns, rows_jsonl, kql, None)
+}
+
+/// [`duckdb_kql`] with `now()`/`ago()` evaluated at `now` (RFC 3339), for deterministic runs.
+pub fn duckdb_kql_at(
+    table: &str,
+    columns: &[(&str, &str)],
+    rows_jsonl: &str,
+    kql: &str,
+    now: Option<&str>,
+) -> Result<Vec<Value>, String> {
+    let python = venv_bin("python")?;
+    let input = serde_json::json!({
+        "table": table,
+        "columns": columns.iter().map(|(n, t)| serde_json::json!([n, t])).collect::<Vec<_>>(),
+        "rows_jsonl": rows_jsonl,
+        "kql": kql,
+        "now": now,
+    });
+    let mut cmd = Command::new(python);
+    cmd.arg(repo_root().join("oracles/duckdb/run_kql.py"));
+    let (code, stdout, stderr) = run(cmd, input.to_string().as_bytes())?;
+    match code {
+        0 => stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).map_err(|e| format!("duckdb-kql output {l:?}: {e}")))
+            .collect(),
+        1 => Err(format!("duckdb-kql: {}", stderr.trim())),
+        _ => Err(format!(
+            "duckdb-kql oracle exited {code}: {}",
+            stderr.trim()
+        )),
+    }
+}
