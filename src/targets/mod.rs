@@ -375,7 +375,11 @@ pub fn compile_pack(pack: &ir::Pack, target: &str) -> CompileResult {
                                 "W0900",
                                 format!(
                                     "rule `{}` not emitted for {} because: {}",
-                                    rule.name, p.name, d.message
+                                    rule.name,
+                                    p.name,
+                                    d.message
+                                        .strip_prefix(&format!("rule `{}`: ", rule.name))
+                                        .unwrap_or(&d.message)
                                 ),
                             );
                             w.span = d.span.clone().or(Some(rule.span.clone()));

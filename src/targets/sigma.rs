@@ -201,7 +201,11 @@ fn meta(ctx: &Ctx, title: String, id: &str, name: Option<&str>) -> Vec<(&'static
         .iter()
         .map(|t| s(&format!("attack.{}", t.to_lowercase())))
         .collect();
-    tags.extend(m.tags.iter().map(|t| s(t)));
+    for t in &m.tags {
+        if !tags.contains(&s(t)) {
+            tags.push(s(t));
+        }
+    }
     if !tags.is_empty() {
         v.push(("tags", Y::Sequence(tags)));
     }
@@ -577,7 +581,7 @@ impl Det<'_, '_> {
             }
         };
         match &p.op {
-            Op::Exists => self.add(fname, format!("{f}|exists"), Y::Bool(true)),
+            Op::Exists => self.exists(fname, &f),
             Op::Eq { value, case } => match value {
                 Value::Str(v) => self.add(fname, format!("{f}{}", cased(case)), s(&sigma_plain(v))),
                 Value::Int(n) => self.add(fname, f, Y::Number((*n).into())),
@@ -703,6 +707,14 @@ impl Det<'_, '_> {
         }
     }
 
+    /// Exists: neither null/absent (Sigma's `Field: null`) nor empty, which the IR counts as
+    /// missing too. (Written without `|exists`, which pySigma's Kusto pipeline cannot process.)
+    fn exists(&mut self, fname: &str, f: &str) -> String {
+        let null = self.add(fname, f.to_string(), Y::Null);
+        let empty = self.add(fname, f.to_string(), s(""));
+        format!("not ({null} or {empty})")
+    }
+
     fn refuse_op(&mut self, p: &Predicate, why: &str) -> String {
         self.errs.push(self.ctx.refuse(
             &format!("this condition on `{}`", p.field.name()),
@@ -755,7 +767,7 @@ impl Det<'_, '_> {
                 .collect()
         };
         let (kind, needles, case) = match &p.op {
-            Op::Exists => return self.add(fname, format!("{f}|exists"), Y::Bool(true)),
+            Op::Exists => return self.exists(fname, f),
             Op::Eq {
                 value: Value::Str(v),
                 case,
