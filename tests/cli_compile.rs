@@ -228,3 +228,44 @@ fn compile_cli_usage_errors_and_an_empty_pack() {
     assert_eq!(code, 2);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn compile_the_pack_from_rules_writes_checks_and_explains() {
+    let dir = tmp("pack");
+    let out = dir.join("out");
+    let o = out.to_str().unwrap();
+    let (code, _, err) = detc(&["compile", "rules", "--target", "all", "--out", o]);
+    assert_eq!(code, 0, "{err}");
+    for f in [
+        "kql-defender/an0379_mail_protocol_unexpected_process.kql",
+        "kql-sentinel/an0382_external_mail_volume.kql",
+        "sigma/an0379_mail_protocol_unexpected_process.yml",
+        "spl-sysmon/an0379_scripting_host_mail.spl",
+        "spl-cim/an0382_external_mail_volume.spl",
+        "kql-defender/t1071_003_defender_mail_ports.kql",
+    ] {
+        assert!(out.join(f).is_file(), "{f} not written; {err}");
+    }
+    // Each target that cannot express a rule says so, with the reason.
+    assert!(
+        err.contains("not emitted for spl-sysmon because")
+            && err.contains("does not record whether the connection succeeded"),
+        "{err}"
+    );
+    let (code, stdout, _) = detc(&["compile", "rules", "--target", "all", "--out", o, "--check"]);
+    assert_eq!(code, 0, "{stdout}");
+    // An explicit target that cannot express a rule is an error, and nothing is written.
+    let out2 = dir.join("out2");
+    let (code, _, err) = detc(&[
+        "compile",
+        "rules",
+        "--target",
+        "spl-cim",
+        "--out",
+        out2.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("error[E0901]"), "{err}");
+    assert!(!out2.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

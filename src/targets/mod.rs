@@ -151,7 +151,15 @@ pub struct SourceMap {
 /// How one catalogue field is read in a target.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FieldMap {
+    /// The column; with `join`, the column named in docs (the value is the join).
     pub column: String,
+    /// The value is the non-missing ones of these columns joined with `sep` (Defender's
+    /// `user` = `InitiatingProcessAccountDomain\InitiatingProcessAccountName`), as the input
+    /// schemas of the evaluator read it.
+    #[serde(default)]
+    pub join: Vec<String>,
+    #[serde(default)]
+    pub sep: Option<String>,
     /// `basename`: the field is the last `\`-separated segment of the column (Sysmon `Image`).
     #[serde(default)]
     pub derive: Option<Derive>,
@@ -404,6 +412,8 @@ pub fn compile_pack(pack: &ir::Pack, target: &str) -> CompileResult {
 /// A resolved catalogue field: its mapping and type.
 #[derive(Debug, Clone)]
 pub(crate) struct Col {
+    /// The catalogue field name.
+    pub field: String,
     pub map: FieldMap,
     /// The vendor type of the column (`int`, `string`, `Integer`, ...).
     pub vendor_ty: String,
@@ -495,9 +505,17 @@ impl<'a> Ctx<'a> {
             )));
         };
         let vendor_ty = self.column(&map.column, span)?;
+        for c in &map.join {
+            self.column(c, span)?;
+        }
         Ok(Col {
+            field: name.to_string(),
             map: map.clone(),
-            vendor_ty,
+            vendor_ty: if map.join.is_empty() {
+                vendor_ty
+            } else {
+                "string".into()
+            },
         })
     }
 

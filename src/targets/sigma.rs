@@ -569,6 +569,9 @@ impl Det<'_, '_> {
                 return String::new();
             }
         };
+        if !col.map.join.is_empty() {
+            return self.refuse_op(p, "a field joined from several columns");
+        }
         if col.map.derive == Some(Derive::Basename) {
             return self.basename_pred(fname, &col, p);
         }

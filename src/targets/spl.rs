@@ -289,7 +289,14 @@ impl S<'_, '_> {
         }
     }
 
-    fn col_name(&self, c: &Col) -> String {
+    fn col_name(&mut self, c: &Col) -> String {
+        if !c.map.join.is_empty() {
+            self.errs.push(self.ctx.refuse(
+                &format!("`{}`", c.field),
+                "a field joined from several columns",
+                &self.ctx.rule.span,
+            ));
+        }
         if c.map.derive == Some(Derive::Basename) {
             if let Some(n) = self.derived.get(&c.map.column) {
                 return spl_field(n);
