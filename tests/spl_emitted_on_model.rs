@@ -105,10 +105,12 @@ fn scripting_host_per_event_alerts() {
         ),
         // 7: a folder named like a listed binary does not make the process one: no
         sysmon(8, &[("Image", Some("C:\\cmd.exe\\helper.exe"))]),
+        // 8: a `/` path: the file name follows the last separator either way: alert
+        sysmon(9, &[("Image", Some("/usr/local/bin/pwsh.exe"))]),
     ];
     let r = run(&q, &ev);
     let times: Vec<&str> = r.iter().map(|x| x["_time"].as_str()).collect();
-    assert_eq!(times, vec!["1", "7"], "{q}");
+    assert_eq!(times, vec!["1", "7", "9"], "{q}");
 }
 
 #[test]

@@ -759,7 +759,7 @@ impl Det<'_, '_> {
     /// A predicate on a file name read from a path column (`process.name` over `Image`).
     fn basename_pred(&mut self, fname: &str, col: &Col, p: &Predicate) -> String {
         let f = &col.map.column;
-        let has_sep = |v: &str| v.contains('\\');
+        let has_sep = |v: &str| v.contains(['\\', '/']);
         let names = |values: &[Value]| -> Vec<String> {
             values
                 .iter()
@@ -802,7 +802,7 @@ impl Det<'_, '_> {
         if needles.iter().any(|n| has_sep(n)) {
             return self.refuse_op(
                 p,
-                "a file name never contains `\\`, so this value can never match",
+                "a file name never contains `\\` or `/`, so this value can never match",
             );
         }
         let cased = if case == Case::Sensitive {
@@ -818,11 +818,17 @@ impl Det<'_, '_> {
             }
         };
         match kind {
-            // name == v  <=>  path ends with `\v`
+            // name == v  <=>  path ends with `\v` (or `/v`: the file name is what follows the
+            // last `\` or `/`, as the evaluator's input schemas read it)
             "eq" => {
                 let items = needles
                     .iter()
-                    .map(|n| s(&sigma_plain(&format!("\\{n}"))))
+                    .flat_map(|n| {
+                        [
+                            s(&sigma_plain(&format!("\\{n}"))),
+                            s(&sigma_plain(&format!("/{n}"))),
+                        ]
+                    })
                     .collect();
                 self.add(fname, format!("{f}|endswith{cased}"), one_or_many(items))
             }
@@ -838,9 +844,9 @@ impl Det<'_, '_> {
                     .map(|n| {
                         let lit = regex_literal(n);
                         s(&if k == "startswith" {
-                            format!("\\\\{lit}[^\\\\]*$")
+                            format!("[\\\\/]{lit}[^\\\\/]*$")
                         } else {
-                            format!("{lit}[^\\\\]*$")
+                            format!("{lit}[^\\\\/]*$")
                         })
                     })
                     .collect();

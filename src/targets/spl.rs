@@ -64,7 +64,7 @@ fn emit_search(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> 
                 stages.push(format!(
                     "eval {n}=replace({}, {}, \"\")",
                     spl_field(&col.map.column),
-                    spl_string("^.*\\\\")
+                    spl_string("^.*[\\\\/]")
                 ));
                 s.derived.insert(col.map.column.clone(), n);
             }
