@@ -269,3 +269,37 @@ fn compile_the_pack_from_rules_writes_checks_and_explains() {
     assert!(!out2.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn sysmon_source_destination_swap_is_exact_per_predicate_and_warned_for_group_keys() {
+    use detc::ir::{Expr, FieldRef};
+    let sigma = targets::profile("sigma").unwrap();
+    // AN0379 filters on direction == outbound: Destination* is always the remote side.
+    let e = targets::compile_rule(&backend_rules::an0379(), &sigma).unwrap();
+    assert!(!e.text.contains("Initiated: 'false'"), "{}", e.text);
+    assert!(e.warnings.iter().all(|w| w.code != "W0905"));
+    // Without it, predicates read Source* on inbound events, and a remote.ip group key warns.
+    let mut r = backend_rules::an0379();
+    if let Expr::And(v) = &mut r.filter {
+        v.remove(0);
+    }
+    if let Some(a) = &mut r.aggregation {
+        a.group_by.push(FieldRef::Field("remote.ip".into()));
+    }
+    let e = targets::compile_rule(&r, &sigma).unwrap();
+    assert!(e.text.contains("SourcePort:"), "{}", e.text);
+    assert!(e.text.contains("Initiated: 'false'"), "{}", e.text);
+    assert!(
+        e.warnings
+            .iter()
+            .any(|w| w.code == "W0905" && w.message.contains("remote.ip")),
+        "{:?}",
+        e.warnings
+    );
+    // spl-sysmon reads the swapped columns through eval: exact, no warning.
+    let e = targets::compile_rule(&r, &targets::profile("spl-sysmon").unwrap()).unwrap();
+    assert!(e
+        .text
+        .contains("eval remote_ip=if(Initiated==\"false\", SourceIp, DestinationIp)"));
+    assert!(e.warnings.iter().all(|w| w.code != "W0905"));
+}

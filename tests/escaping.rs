@@ -208,6 +208,7 @@ fn spl_holds_each_hostile_value_as_one_literal_and_runs_on_the_model() {
             );
             r.insert("EventCode".into(), "3".into());
             r.insert("_time".into(), t.into());
+            r.insert("Initiated".into(), "true".into());
             for (k, x) in kv {
                 r.insert(k.to_string(), x.to_string());
             }
@@ -239,7 +240,7 @@ fn sigma_holds_each_hostile_value_after_a_yaml_round_trip() {
             .collect();
         assert_eq!(docs.len(), 1, "{v:?}");
         let det = docs[0]["detection"].as_mapping().expect("detection");
-        assert_eq!(det.len(), 6, "5 selections + condition for {v:?}");
+        assert_eq!(det.len(), 7, "6 selections + condition for {v:?}");
         let get = |sel: &str, key: &str| det[sel][key].clone();
         assert_eq!(
             sigma_unescape(get("sel_process_path", "Image|cased").as_str().unwrap()),
@@ -266,7 +267,7 @@ fn sigma_holds_each_hostile_value_after_a_yaml_round_trip() {
         );
         assert_eq!(
             det["condition"].as_str().unwrap(),
-            "sel_process_path or sel_user or sel_remote_host or sel_host or sel_process_path_2"
+            "sel_direction and (sel_process_path or sel_user or sel_remote_host or sel_host or sel_process_path_2)"
         );
     }
 }

@@ -319,3 +319,69 @@ fn an0382_tstats_sum_threshold_and_classes() {
     assert_eq!(a["destinations"], "2");
     assert_eq!(a["_time"], "3600");
 }
+
+/// Sysmon names the initiator `Source*`: for an accepted (inbound) connection the remote side is
+/// `Source*`. A rule on `remote.port` without `direction == outbound` reads the right column for
+/// both directions (the evaluator's input schema swaps the same way).
+#[test]
+fn remote_fields_follow_the_direction_of_the_connection() {
+    use detc::ir::{Case, Expr, IpClass, Op, Source, Value};
+    let nc = Source::NetworkConnection;
+    let mut rule = backend_rules::scripting_host_mail();
+    rule.filter = Expr::And(vec![
+        backend_rules::pred(
+            nc,
+            "remote.port",
+            Op::Eq {
+                value: Value::Int(25),
+                case: Case::Sensitive,
+            },
+        ),
+        backend_rules::not(backend_rules::pred(
+            nc,
+            "remote.ip",
+            Op::IpClass {
+                class: IpClass::Loopback,
+            },
+        )),
+    ]);
+    let q = query(&rule, "spl-sysmon");
+    let ev = vec![
+        // outbound to 25: alert
+        sysmon(1, &[("SourcePort", Some("50000"))]),
+        // inbound to the local port 25 from 30009: the remote port is 30009: no alert
+        sysmon(
+            2,
+            &[
+                ("Initiated", Some("false")),
+                ("DestinationPort", Some("25")),
+                ("SourcePort", Some("30009")),
+                ("SourceIp", Some("198.18.0.9")),
+            ],
+        ),
+        // inbound from a peer whose own port is 25: remote.port is 25: alert
+        sysmon(
+            3,
+            &[
+                ("Initiated", Some("false")),
+                ("DestinationPort", Some("4000")),
+                ("SourcePort", Some("25")),
+                ("SourceIp", Some("198.18.0.9")),
+            ],
+        ),
+        // inbound from loopback on 25: excluded by the remote address, read from SourceIp
+        sysmon(
+            4,
+            &[
+                ("Initiated", Some("false")),
+                ("DestinationPort", Some("4000")),
+                ("SourcePort", Some("25")),
+                ("SourceIp", Some("127.0.0.1")),
+                ("DestinationIp", Some("198.18.0.9")),
+            ],
+        ),
+    ];
+    let r = run(&q, &ev);
+    let times: Vec<&str> = r.iter().map(|x| x["_time"].as_str()).collect();
+    assert_eq!(times, vec!["1", "3"], "{q}");
+}

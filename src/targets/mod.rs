@@ -140,12 +140,42 @@ pub struct SourceMap {
     #[serde(default)]
     pub implicit_columns: Vec<String>,
     pub fields: BTreeMap<String, FieldMap>,
+    /// Columns that exchange roles on some events (Sysmon names the initiator `Source*`, so for
+    /// an inbound connection the local side is `Destination*`), as the evaluator's input schema
+    /// reads them: a field mapped to one column of a pair reads its partner when `when` holds.
+    #[serde(default)]
+    pub swap: Option<Swap>,
     /// Catalogue fields the target cannot provide, with the reason.
     #[serde(default)]
     pub unsupported: BTreeMap<String, String>,
     /// The loaded column list (name -> vendor type).
     #[serde(skip)]
     pub columns: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Swap {
+    /// The column that decides (`Initiated`).
+    pub column: String,
+    /// The values of `column` for which the pairs swap (`["false"]`).
+    pub values: Vec<String>,
+    pub pairs: Vec<[String; 2]>,
+}
+
+impl SourceMap {
+    /// The partner of `column` in a swap pair, if any.
+    pub fn swap_partner(&self, column: &str) -> Option<(&Swap, String)> {
+        let sw = self.swap.as_ref()?;
+        sw.pairs.iter().find_map(|[a, b]| {
+            if a == column {
+                Some((sw, b.clone()))
+            } else if b == column {
+                Some((sw, a.clone()))
+            } else {
+                None
+            }
+        })
+    }
 }
 
 /// How one catalogue field is read in a target.
@@ -169,9 +199,6 @@ pub struct FieldMap {
     /// How `values` compare with the column (default: sensitive).
     #[serde(default)]
     pub values_case: Option<ValuesCase>,
-    /// The mapping is exact only when the rule's filter has this top-level conjunct (W0905).
-    #[serde(default)]
-    pub exact_when: Option<String>,
     /// A remark for docs and `detc targets`.
     #[serde(default)]
     pub note: Option<String>,
@@ -508,6 +535,10 @@ impl<'a> Ctx<'a> {
         for c in &map.join {
             self.column(c, span)?;
         }
+        if let Some((sw, partner)) = self.src.swap_partner(&map.column) {
+            self.column(&partner, span)?;
+            self.column(&sw.column, span)?;
+        }
         Ok(Col {
             field: name.to_string(),
             map: map.clone(),
@@ -565,27 +596,94 @@ impl<'a> Ctx<'a> {
     }
 
     /// W0905 for every field whose mapping is exact only under a conjunct the filter lacks.
-    pub fn exactness_warnings(&self) -> Vec<Diagnostic> {
+    /// `keys_only`: only fields used as group keys or aggregated (where a swap cannot be written
+    /// per predicate).
+    pub fn exactness_warnings(&self, keys_only: bool) -> Vec<Diagnostic> {
         let mut out = Vec::new();
-        let conj = top_conjuncts(&self.rule.filter);
         let mut seen = std::collections::BTreeSet::new();
-        for (name, _) in fields_used(self.rule, true) {
+        let used: Vec<(String, Span)> = if keys_only {
+            let mut v = Vec::new();
+            if let Some(a) = &self.rule.aggregation {
+                for g in &a.group_by {
+                    if let FieldRef::Field(f) = g {
+                        v.push((f.clone(), a.span.clone()));
+                    }
+                }
+                for ag in &a.aggregates {
+                    if let ir::AggFunc::DistinctCount(FieldRef::Field(f))
+                    | ir::AggFunc::Sum(FieldRef::Field(f))
+                    | ir::AggFunc::Min(FieldRef::Field(f))
+                    | ir::AggFunc::Max(FieldRef::Field(f)) = &ag.func
+                    {
+                        v.push((f.clone(), ag.span.clone()));
+                    }
+                }
+            }
+            v
+        } else {
+            fields_used(self.rule, true)
+        };
+        if self.swap_excluded() {
+            return out;
+        }
+        for (name, _) in used {
             let Some(m) = self.src.fields.get(&name) else {
                 continue;
             };
-            let Some(cond) = &m.exact_when else { continue };
-            if conj.iter().any(|c| c == cond) || !seen.insert(cond.clone()) {
+            let Some((sw, partner)) = self.src.swap_partner(&m.column) else {
+                continue;
+            };
+            if !seen.insert(name.clone()) {
                 continue;
             }
             out.push(self.warn(
                 "W0905",
                 format!(
-                    "`{name}` maps to `{}`, which is the {name} side only when {cond}; add `{cond}` to the filter for an exact query",
+                    "`{name}` is `{}`, or `{partner}` when {} is {}: a group key or aggregate cannot switch columns per event, so `{}` is used; filter on the direction for an exact query",
+                    m.column,
+                    sw.column,
+                    sw.values.join(" or "),
                     m.column
                 ),
             ));
         }
         out
+    }
+
+    /// Whether the rule's filter rules out the swap condition: a top-level conjunct pins the swap
+    /// column to values outside `swap.values` (`direction == outbound` is `Initiated == "true"`).
+    pub fn swap_excluded(&self) -> bool {
+        let Some(sw) = &self.src.swap else {
+            return true;
+        };
+        let items: Vec<&Expr> = match &self.rule.filter {
+            Expr::And(v) => v.iter().collect(),
+            o => vec![o],
+        };
+        items.iter().any(|e| {
+            let Expr::Pred(p) = e else { return false };
+            let (
+                FieldRef::Field(f),
+                ir::Op::Eq {
+                    value: ir::Value::Enum(sym),
+                    ..
+                },
+            ) = (&p.field, &p.op)
+            else {
+                return false;
+            };
+            let Some(m) = self.src.fields.get(f) else {
+                return false;
+            };
+            let vals = m.values.as_ref().and_then(|v| v.get(sym));
+            m.column == sw.column
+                && vals.is_some_and(|vs| {
+                    !vs.is_empty()
+                        && vs
+                            .iter()
+                            .all(|v| !sw.values.iter().any(|w| w.eq_ignore_ascii_case(v)))
+                })
+        })
     }
 
     /// The template, rendered with strict undefined behaviour.
@@ -642,28 +740,6 @@ fn nearest_columns<'c>(missing: &str, columns: impl Iterator<Item = &'c str>) ->
         .collect();
     scored.sort();
     scored.into_iter().take(3).map(|(_, _, c)| c).collect()
-}
-
-/// Top-level conjuncts of a filter written as `field == symbol` text (for `exact_when`).
-fn top_conjuncts(e: &Expr) -> Vec<String> {
-    let mut out = Vec::new();
-    let items: Vec<&Expr> = match e {
-        Expr::And(v) => v.iter().collect(),
-        o => vec![o],
-    };
-    for i in items {
-        if let Expr::Pred(p) = i {
-            if let (FieldRef::Field(f), ir::Op::Eq { value, .. }) = (&p.field, &p.op) {
-                let v = match value {
-                    ir::Value::Enum(s) | ir::Value::Str(s) => s.clone(),
-                    ir::Value::Int(n) => n.to_string(),
-                    _ => continue,
-                };
-                out.push(format!("{f} == {v}"));
-            }
-        }
-    }
-    out
 }
 
 /// Every catalogue field the rule reads (filter, lets, group keys, aggregates), with a span.

@@ -42,7 +42,7 @@ struct Det<'a, 'b> {
 
 pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
     let rule = ctx.rule;
-    let mut warnings = ctx.exactness_warnings();
+    let mut warnings = ctx.exactness_warnings(true);
     let filter = simplify(&rule.filter);
     if matches!(&filter, Expr::And(v) if v.is_empty()) {
         return Err(vec![ctx.refuse(
@@ -137,6 +137,14 @@ fn uses_computed(e: &Expr) -> bool {
         Expr::And(v) | Expr::Or(v) => v.iter().any(uses_computed),
         Expr::Not(x) => uses_computed(x),
         Expr::Pred(p) => matches!(p.field, FieldRef::Computed(_)),
+    }
+}
+
+fn paren(c: String) -> String {
+    if c.contains(' ') && !(c.starts_with('(') && c.ends_with(')')) {
+        format!("({c})")
+    } else {
+        c
     }
 }
 
@@ -575,6 +583,36 @@ impl Det<'_, '_> {
         if col.map.derive == Some(Derive::Basename) {
             return self.basename_pred(fname, &col, p);
         }
+        let swap = if self.ctx.swap_excluded() {
+            None
+        } else {
+            self.ctx.src.swap_partner(&col.map.column)
+        };
+        if let Some((sw, partner)) = swap {
+            // The field is `column` unless the swap condition holds, then `partner`.
+            let sw = sw.clone();
+            let mut other = col.clone();
+            other.map.column = partner;
+            let a = paren(self.pred_col(fname, &col, p));
+            let b = paren(self.pred_col(fname, &other, p));
+            let vals: Vec<Y> = sw.values.iter().map(|v| s(&sigma_plain(v))).collect();
+            let w = self.add(
+                &format!("{}_swapped", fname),
+                sw.column.clone(),
+                if vals.len() == 1 {
+                    vals.into_iter().next().unwrap_or(Y::Null)
+                } else {
+                    Y::Sequence(vals)
+                },
+            );
+            return format!("((not {w} and {a}) or ({w} and {b}))");
+        }
+        self.pred_col(fname, &col, p)
+    }
+
+    /// A predicate on `col`'s column as it stands.
+    fn pred_col(&mut self, fname: &str, col: &Col, p: &Predicate) -> String {
+        let col = col.clone();
         let f = col.map.column.clone();
         let cased = |case: &Case| {
             if *case == Case::Sensitive {
