@@ -303,3 +303,57 @@ fn sysmon_source_destination_swap_is_exact_per_predicate_and_warned_for_group_ke
         .contains("eval remote_ip=if(Initiated==\"false\", SourceIp, DestinationIp)"));
     assert!(e.warnings.iter().all(|w| w.code != "W0905"));
 }
+
+#[test]
+fn sigma_correlations_ids_types_and_refusals() {
+    use detc::ir::{AggFunc, CmpOp, Expr, FieldType};
+    let sigma = targets::profile("sigma").unwrap();
+    let rule = backend_rules::an0382();
+    let e = targets::compile_rule(&rule, &sigma).unwrap();
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&e.text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    assert_eq!(docs.len(), 2);
+    assert_eq!(docs[0]["id"].as_str(), Some(rule.id.as_str()));
+    let corr_id = targets::uuid::uuid5(&rule.id, "sigma-correlation").unwrap();
+    assert_eq!(docs[1]["id"].as_str(), Some(corr_id.as_str()));
+    let c = &docs[1]["correlation"];
+    assert_eq!(c["type"].as_str(), Some("value_sum"));
+    assert_eq!(c["rules"][0].as_str(), docs[0]["name"].as_str());
+    assert_eq!(c["condition"]["field"].as_str(), Some("source.bytes"));
+    assert_eq!(c["condition"]["gt"].as_i64(), Some(50 * 1024 * 1024));
+    assert_eq!(c["timespan"].as_str(), Some("1h"));
+    assert!(e.warnings.iter().any(|w| w.code == "W0901"));
+
+    // A having on two aggregates, or on a min/max, cannot be a Sigma correlation: E0904.
+    let mut two = backend_rules::an0382();
+    if let Some(a) = &mut two.aggregation {
+        a.having = Some(Expr::And(vec![
+            backend_rules::having("sent", CmpOp::Gt, 1),
+            backend_rules::having("connections", CmpOp::Gt, 1),
+        ]));
+    }
+    let err = targets::compile_rule(&two, &sigma).unwrap_err();
+    assert!(err.iter().any(|d| d.code == "E0904"
+        && d.message.contains("`sigma`")
+        && d.message.contains("an0382")));
+    let mut min = backend_rules::an0382();
+    if let Some(a) = &mut min.aggregation {
+        a.aggregates.push(backend_rules::agg(
+            "smallest",
+            AggFunc::Min(backend_rules::f("bytes.sent")),
+            FieldType::Bytes,
+        ));
+        a.having = Some(backend_rules::having("smallest", CmpOp::Gt, 1));
+    }
+    let err = targets::compile_rule(&min, &sigma).unwrap_err();
+    assert!(err
+        .iter()
+        .any(|d| d.code == "E0904" && d.message.contains("smallest")));
+    // ...while KQL and SPL express both.
+    for t in ["kql-sentinel", "spl-cim"] {
+        let p = targets::profile(t).unwrap();
+        assert!(targets::compile_rule(&two, &p).is_ok(), "{t}");
+        assert!(targets::compile_rule(&min, &p).is_ok(), "{t}");
+    }
+}
