@@ -357,3 +357,41 @@ fn sigma_correlations_ids_types_and_refusals() {
         assert!(targets::compile_rule(&min, &p).is_ok(), "{t}");
     }
 }
+
+#[test]
+fn sigma_rewrites_a_condition_on_a_computed_field_over_its_inputs() {
+    use detc::ir::{Case, Expr, Op, Value};
+    let mut r = backend_rules::scripting_host_mail();
+    r.lets = vec![backend_rules::protocol_let("IMAP")];
+    if let Expr::And(v) = &mut r.filter {
+        v.push(backend_rules::computed(
+            "protocol",
+            Op::Eq {
+                value: Value::Str("POP3".into()),
+                case: Case::Sensitive,
+            },
+        ));
+    }
+    let e = targets::compile_rule(&r, &targets::profile("sigma").unwrap()).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&e.text).unwrap();
+    let det = &doc["detection"];
+    let cond = det["condition"].as_str().unwrap();
+    // POP3 is the second arm: port in [110, 995] and not port in [25, 465, 587, 2525]
+    let find = |ports: &[i64]| {
+        det.as_mapping()
+            .unwrap()
+            .iter()
+            .find(|(_, v)| {
+                v["DestinationPort"].as_sequence().is_some_and(|s| {
+                    s.iter().filter_map(|x| x.as_i64()).collect::<Vec<_>>() == ports
+                })
+            })
+            .map(|(k, _)| k.as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no selection for {ports:?}: {}", e.text))
+    };
+    let pop = find(&[110, 995]);
+    let smtp = find(&[25, 465, 587, 2525]);
+    assert!(cond.contains(&format!("{pop} and not {smtp}")), "{cond}");
+    // W0902 says the computed value itself is not reported
+    assert!(e.warnings.iter().any(|w| w.code == "W0902"));
+}

@@ -385,3 +385,58 @@ fn remote_fields_follow_the_direction_of_the_connection() {
     let times: Vec<&str> = r.iter().map(|x| x["_time"].as_str()).collect();
     assert_eq!(times, vec!["1", "3"], "{q}");
 }
+
+/// tstats cannot compute fields: a filter on a computed field is rewritten over its inputs
+/// (`kind == "submission"` is "dst.port in [25, 587]"; the else value is "other").
+#[test]
+fn a_filter_on_a_computed_field_is_rewritten_for_tstats() {
+    use detc::ir::{Case, Expr, FieldType, Let, Op, Source, Value};
+    let nf = Source::NetworkFlow;
+    let mut rule = backend_rules::an0382();
+    rule.lets = vec![Let {
+        name: "kind".into(),
+        ty: FieldType::String,
+        arms: vec![(
+            backend_rules::pred(nf, "dst.port", backend_rules::port_in(&[25, 587])),
+            Value::Str("submission".into()),
+        )],
+        default: Some(Value::Str("other".into())),
+        depends_on: vec!["dst.port".into()],
+        span: backend_rules::span(),
+    }];
+    let kind_is = |v: &str| {
+        backend_rules::computed(
+            "kind",
+            Op::Eq {
+                value: Value::Str(v.into()),
+                case: Case::Insensitive,
+            },
+        )
+    };
+    rule.filter = Expr::And(vec![
+        kind_is("SUBMISSION"),
+        backend_rules::pred(
+            nf,
+            "src.ip",
+            Op::IpClass {
+                class: detc::ir::IpClass::Private,
+            },
+        ),
+    ]);
+    let q = query(&rule, "spl-cim");
+    const MB: i64 = 1024 * 1024;
+    let big = (60 * MB).to_string();
+    let ev = vec![
+        flow(10, "10.0.0.1", "8.8.8.8", "25", Some(&big)),
+        flow(10, "10.0.0.2", "8.8.8.8", "465", Some(&big)),
+    ];
+    let r = run(&q, &ev);
+    let srcs: Vec<&str> = r.iter().map(|x| x["All_Traffic.src_ip"].as_str()).collect();
+    assert_eq!(srcs, vec!["10.0.0.1"], "{q}");
+    // and its negation: "other" is every event no arm holds for
+    rule.filter = Expr::And(vec![backend_rules::not(kind_is("submission"))]);
+    let q = query(&rule, "spl-cim");
+    let r = run(&q, &ev);
+    let srcs: Vec<&str> = r.iter().map(|x| x["All_Traffic.src_ip"].as_str()).collect();
+    assert_eq!(srcs, vec!["10.0.0.2"], "{q}");
+}

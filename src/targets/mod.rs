@@ -17,7 +17,7 @@
 //! - W0900 (`--target all`) a rule not emitted for one target, with the reason
 //! - W0901..W0905 documented approximations
 
-use crate::diag::{Diagnostic, Severity, Span};
+use crate::diag::{Diagnostic, Span};
 use crate::ir::{self, Expr, FieldRef, Rule, Source};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -823,6 +823,108 @@ pub(crate) fn simplify(e: &Expr) -> Expr {
     }
 }
 
+/// Rewrites predicates on computed fields into predicates on the fields they are computed from,
+/// for targets that cannot compute (Sigma, tstats): `protocol == "SMTP"` becomes "the first arm
+/// whose value is SMTP holds and no earlier arm does" (or-ed over such arms, plus "no arm holds"
+/// when the default satisfies it). A missing value (no arm, no default) satisfies nothing, so
+/// `not` stays true on it, as the IR says. `None` when a predicate cannot be decided on a value.
+pub(crate) fn inline_computed(rule: &Rule, e: &Expr) -> Option<Expr> {
+    Some(match e {
+        Expr::And(v) => Expr::And(
+            v.iter()
+                .map(|x| inline_computed(rule, x))
+                .collect::<Option<_>>()?,
+        ),
+        Expr::Or(v) => Expr::Or(
+            v.iter()
+                .map(|x| inline_computed(rule, x))
+                .collect::<Option<_>>()?,
+        ),
+        Expr::Not(x) => Expr::Not(Box::new(inline_computed(rule, x)?)),
+        Expr::Pred(p) => match &p.field {
+            FieldRef::Computed(n) => {
+                let l = rule.lets.iter().find(|l| &l.name == n)?;
+                let mut alts = Vec::new();
+                let mut earlier: Vec<Expr> = Vec::new();
+                for (cond, v) in &l.arms {
+                    if const_holds(&p.op, v)? {
+                        let mut conj = vec![cond.clone()];
+                        conj.extend(earlier.iter().map(|c| Expr::Not(Box::new(c.clone()))));
+                        alts.push(Expr::And(conj));
+                    }
+                    earlier.push(cond.clone());
+                }
+                if let Some(d) = &l.default {
+                    if const_holds(&p.op, d)? {
+                        alts.push(Expr::And(
+                            earlier
+                                .iter()
+                                .map(|c| Expr::Not(Box::new(c.clone())))
+                                .collect(),
+                        ));
+                    }
+                }
+                simplify(&Expr::Or(alts))
+            }
+            _ => e.clone(),
+        },
+    })
+}
+
+/// Whether a predicate holds on a constant (the value of a computed field).
+fn const_holds(op: &ir::Op, v: &ir::Value) -> Option<bool> {
+    use ir::{Case, Op, StrOp, Value};
+    let fold = |s: &str, c: Case| match c {
+        Case::Sensitive => s.to_string(),
+        Case::Insensitive => s.to_lowercase(),
+    };
+    let eq = |a: &Value, b: &Value, c: Case| match (a, b) {
+        (Value::Str(x), Value::Str(y)) => fold(x, c) == fold(y, c),
+        (x, y) => x == y,
+    };
+    Some(match op {
+        Op::Exists => true,
+        Op::Eq { value, case } => eq(v, value, *case),
+        Op::In { values, case, .. } => values.iter().any(|x| eq(v, x, *case)),
+        Op::Str {
+            kind,
+            needles,
+            case,
+        } => {
+            let Value::Str(s) = v else { return None };
+            let s = fold(s, *case);
+            needles.iter().any(|n| {
+                let n = fold(n, *case);
+                match kind {
+                    StrOp::StartsWith => s.starts_with(&n),
+                    StrOp::EndsWith => s.ends_with(&n),
+                    StrOp::Contains => s.contains(&n),
+                }
+            })
+        }
+        Op::Regex { pattern, case } => {
+            let Value::Str(s) = v else { return None };
+            let pat = match case {
+                Case::Sensitive => pattern.clone(),
+                Case::Insensitive => format!("(?i){pattern}"),
+            };
+            regex::Regex::new(&pat).ok()?.is_match(s)
+        }
+        Op::Cmp { op, value } => {
+            let (Value::Int(a), Value::Int(b)) = (v, value) else {
+                return None;
+            };
+            match op {
+                ir::CmpOp::Lt => a < b,
+                ir::CmpOp::Le => a <= b,
+                ir::CmpOp::Gt => a > b,
+                ir::CmpOp::Ge => a >= b,
+            }
+        }
+        Op::InCidr { .. } | Op::IpClass { .. } => return None,
+    })
+}
+
 /// A window length in the largest whole unit: `1d`, `1h`, `5m`, `30s`.
 pub(crate) fn duration_text(secs: u64) -> String {
     for (n, u) in [(86_400, "d"), (3_600, "h"), (60, "m")] {
@@ -866,11 +968,6 @@ pub(crate) fn one_line(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
-}
-
-/// The severity a refusal gets (used by the CLI summary).
-pub fn is_refusal_warning(d: &Diagnostic) -> bool {
-    d.severity == Severity::Warning && d.code == "W0900"
 }
 
 /// Whether a source appears in a profile.

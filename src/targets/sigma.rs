@@ -51,10 +51,25 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
             &rule.span,
         )]);
     }
-    if uses_computed(&filter) {
+    // Sigma cannot compute fields: a condition on one is rewritten over its inputs.
+    let filter = if uses_computed(&filter) {
+        match super::inline_computed(rule, &filter) {
+            Some(f) => simplify(&f),
+            None => {
+                return Err(vec![ctx.refuse(
+                    "a filter on a computed field",
+                    "Sigma rules cannot compute fields, and this condition cannot be rewritten over the fields it is computed from",
+                    &rule.span,
+                )])
+            }
+        }
+    } else {
+        filter
+    };
+    if matches!(&filter, Expr::Or(v) if v.is_empty()) {
         return Err(vec![ctx.refuse(
-            "a filter on a computed field",
-            "Sigma rules cannot compute fields",
+            "a filter that no event can satisfy",
+            "a Sigma detection cannot be always false",
             &rule.span,
         )]);
     }

@@ -198,14 +198,19 @@ fn emit_tstats(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> 
             &rule.span,
         )]);
     };
-    if let Some(l) = rule.lets.first() {
-        s.errs.push(ctx.refuse(
-            &format!("computed field `{}`", l.name),
-            "tstats cannot evaluate expressions before aggregating",
-            &l.span,
-        ));
+    // tstats cannot compute fields: a condition on one is rewritten over its inputs (a computed
+    // group key or aggregate is refused in `key`).
+    let mut filter = simplify(&rule.filter);
+    if uses_computed(&filter) {
+        match super::inline_computed(rule, &filter) {
+            Some(f) => filter = simplify(&f),
+            None => s.errs.push(ctx.refuse(
+                "a filter on a computed field",
+                "tstats cannot evaluate expressions, and this condition cannot be rewritten over the fields it is computed from",
+                &rule.span,
+            )),
+        }
     }
-    let filter = simplify(&rule.filter);
     let where_text = match &filter {
         Expr::And(v) if v.is_empty() => String::new(),
         f => format!(" where {}", s.expr(f, false)),
