@@ -18,7 +18,12 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn detc(args: &[&str]) -> (i32, String, String) {
+    detc_in(std::path::Path::new(env!("CARGO_MANIFEST_DIR")), args)
+}
+
+fn detc_in(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_detc"))
+        .current_dir(dir)
         .args(args)
         .output()
         .expect("run detc");
@@ -139,7 +144,8 @@ fn write_then_check_reports_changed_missing_and_extra_files() {
 
 #[test]
 fn targets_lists_every_profile_human_and_json() {
-    let (code, out, _) = detc(&["targets"]);
+    // Profiles are embedded: any working directory will do.
+    let (code, out, _) = detc_in(&std::env::temp_dir(), &["targets"]);
     assert_eq!(code, 0);
     for n in [
         "kql-defender",
@@ -150,6 +156,10 @@ fn targets_lists_every_profile_human_and_json() {
     ] {
         assert!(out.contains(n), "{out}");
     }
+    assert!(
+        out.contains("process.name=InitiatingProcessFileName"),
+        "{out}"
+    );
     let (code, out, _) = detc(&["targets", "--format", "json"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
