@@ -393,3 +393,97 @@ fn rsigma_adapter_rejects_bad_input() {
     assert!(epoch_seconds(&json!("2026-13-01T00:00:00Z")).is_err());
     assert!(epoch_seconds(&json!("yesterday")).is_err());
 }
+
+// --- the ipv4/ipv6 prelude (ours, not duckdb-kql's) -----------------------------------------
+
+#[test]
+fn ip_prelude_matches_kusto_documented_semantics() {
+    // (ip, range, ipv4_is_in_range, ipv4_is_private, ipv6_is_in_range), worked out by hand from
+    // the CIDR arithmetic and the Kusto reference (null when an address does not parse).
+    let n = Value::Null;
+    let t = Value::Bool(true);
+    let f = Value::Bool(false);
+    let cases: Vec<(&str, &str, Value, Value, Value)> = vec![
+        ("10.1.2.3", "10.0.0.0/8", t.clone(), t.clone(), t.clone()),
+        ("11.1.2.3", "10.0.0.0/8", f.clone(), f.clone(), f.clone()),
+        (
+            "172.31.255.255",
+            "172.16.0.0/12",
+            t.clone(),
+            t.clone(),
+            t.clone(),
+        ),
+        (
+            "172.32.0.0",
+            "172.16.0.0/12",
+            f.clone(),
+            f.clone(),
+            f.clone(),
+        ),
+        (
+            "192.168.0.1",
+            "192.168.0.1",
+            t.clone(),
+            t.clone(),
+            t.clone(),
+        ),
+        ("127.0.0.1", "0.0.0.0/0", t.clone(), f.clone(), t.clone()),
+        ("2001:db8::1", "10.0.0.0/8", n.clone(), n.clone(), f.clone()),
+        ("fe80::1", "fe80::/10", n.clone(), n.clone(), t.clone()),
+        ("febf:ffff::1", "fe80::/10", n.clone(), n.clone(), t.clone()),
+        ("fec0::1", "fe80::/10", n.clone(), n.clone(), f.clone()),
+        ("fd00::5", "fc00::/7", n.clone(), n.clone(), t.clone()),
+        ("fe00::5", "fc00::/7", n.clone(), n.clone(), f.clone()),
+        ("::1", "::1/128", n.clone(), n.clone(), t.clone()),
+        ("::2", "::1/128", n.clone(), n.clone(), f.clone()),
+        ("not an ip", "10.0.0.0/8", n.clone(), n.clone(), n.clone()),
+    ];
+    let rows: String = cases
+        .iter()
+        .map(|(ip, r, ..)| json!({"IP": ip, "R": r}).to_string() + "\n")
+        .collect();
+    let kql = "T | project IP, R, in4 = ipv4_is_in_range(IP, R), private = ipv4_is_private(IP), \
+               in6 = ipv6_is_in_range(IP, R)";
+    let got = oracle::duckdb_kql_with(
+        "T",
+        &[("IP", "string"), ("R", "string")],
+        &rows,
+        kql,
+        None,
+        true,
+    )
+    .expect("duckdb-kql oracle");
+    let mut want: Vec<Value> = cases
+        .into_iter()
+        .map(|(ip, r, a, b, c)| json!({"IP": ip, "R": r, "in4": a, "private": b, "in6": c}))
+        .collect();
+    want.sort_by_key(|v| v.to_string());
+    let mut got_sorted = got.clone();
+    got_sorted.sort_by_key(|v| v.to_string());
+    assert_eq!(got_sorted, want);
+
+    // `not(...)` of a null stays null: an IPv6 address is neither kept nor dropped by mistake.
+    let kept = oracle::duckdb_kql_with(
+        "T",
+        &[("IP", "string")],
+        "{\"IP\":\"2001:db8::1\"}\n{\"IP\":\"8.8.8.8\"}\n",
+        "T | where not(ipv4_is_in_range(IP, \"10.0.0.0/8\")) | project IP",
+        None,
+        true,
+    )
+    .expect("duckdb-kql oracle");
+    assert_eq!(kept, vec![json!({"IP": "8.8.8.8"})]);
+}
+
+#[test]
+fn ip_prelude_is_valid_kql_for_kusto_language() {
+    let prelude = std::fs::read_to_string(oracle::repo_root().join("oracles/duckdb/prelude.kql"))
+        .expect("prelude");
+    let q = format!(
+        "{prelude}T | where ipv4_is_in_range(IP, \"10.0.0.0/8\") and not(ipv4_is_private(IP)) \
+         and ipv6_is_in_range(IP, \"fe80::/10\")"
+    );
+    let results =
+        oracle::kusto_check(&[("T", "(IP:string)")], &[("prelude", &q)]).expect("kusto oracle");
+    assert!(results[0].1.is_empty(), "{:#?}", results[0].1);
+}

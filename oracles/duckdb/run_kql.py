@@ -8,9 +8,12 @@ Input, either
        "columns": [["Timestamp", "datetime"], ["RemotePort", "int"], ...],
        "rows_jsonl": "{\"Timestamp\": \"2026-01-01T00:00:00Z\", ...}\n...",
        "kql": "DeviceNetworkEvents | where ...",
-       "now": "2026-01-02T00:00:00Z"}            (optional: the instant ago()/now() see)
+       "now": "2026-01-02T00:00:00Z",            (optional: the instant ago()/now() see)
+       "prelude": true}                          (optional: prepend prelude.kql, detc's own
+                                                  ipv4_is_in_range / ipv4_is_private /
+                                                  ipv6_is_in_range, which duckdb-kql lacks)
   * or files: run_kql.py --table T --schema "(a:string, b:int)" --rows rows.jsonl --query q.kql
-                         [--now 2026-01-02T00:00:00Z]
+                         [--now 2026-01-02T00:00:00Z] [--prelude]
 
 Column types are KQL scalar types: string, int, long, real (double), bool (boolean), datetime
 (date), timespan (time), guid, dynamic, decimal. A row key that is not a declared column is an
@@ -28,6 +31,7 @@ import argparse
 import datetime as dt
 import decimal
 import json
+import pathlib
 import re
 import sys
 import uuid
@@ -56,6 +60,8 @@ KQL_TO_DUCKDB = {
     "dynamic": "JSON",
     "decimal": "DECIMAL(38, 18)",
 }
+
+PRELUDE = pathlib.Path(__file__).with_name("prelude.kql")
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -146,7 +152,7 @@ def render(value):
     return value
 
 
-def run(table, columns, rows_jsonl, kql, now):
+def run(table, columns, rows_jsonl, kql, now, prelude=False):
     if not IDENT.match(table):
         raise InputError(f"table name {table!r} is not a plain identifier")
     types = {}
@@ -177,6 +183,8 @@ def run(table, columns, rows_jsonl, kql, now):
     if params:
         marks = ", ".join("?" for _ in columns)
         con.executemany(f'INSERT INTO "{table}" VALUES ({marks})', params)
+    if prelude:
+        kql = PRELUDE.read_text(encoding="utf-8") + kql
     query_now = parse_instant(now).replace(tzinfo=dt.timezone.utc) if now else None
     rel = duckdb_kql.query(con, kql, query_now=query_now)
     names = rel.columns
@@ -195,6 +203,7 @@ def main(argv):
     ap.add_argument("--rows", help="JSON lines file")
     ap.add_argument("--query", help="file holding the KQL query")
     ap.add_argument("--now", help="ISO 8601 instant for now()/ago()")
+    ap.add_argument("--prelude", action="store_true", help="prepend prelude.kql (ipv4_*/ipv6_*)")
     args = ap.parse_args(argv[1:])
     try:
         if args.table is None:
@@ -209,6 +218,7 @@ def main(argv):
                 raise InputError(f"stdin JSON lacks {', '.join(missing)}")
             columns = [(str(c[0]), str(c[1])) for c in doc["columns"]]
             table, rows, kql, now = doc["table"], doc["rows_jsonl"], doc["kql"], doc.get("now")
+            prelude = bool(doc.get("prelude", False))
         else:
             if not (args.schema and args.rows and args.query):
                 raise InputError("--table needs --schema, --rows and --query")
@@ -217,8 +227,8 @@ def main(argv):
                 rows = f.read()
             with open(args.query, encoding="utf-8") as f:
                 kql = f.read()
-            table, now = args.table, args.now
-        lines = run(table, columns, rows, kql, now)
+            table, now, prelude = args.table, args.now, args.prelude
+        lines = run(table, columns, rows, kql, now, prelude)
     except InputError as e:
         print(f"duckdb-kql oracle: {e}", file=sys.stderr)
         return 2

@@ -280,6 +280,20 @@ pub fn duckdb_kql_at(
     kql: &str,
     now: Option<&str>,
 ) -> Result<Vec<Value>, String> {
+    duckdb_kql_with(table, columns, rows_jsonl, kql, now, false)
+}
+
+/// [`duckdb_kql_at`], optionally with `oracles/duckdb/prelude.kql` prepended: detc's OWN
+/// `ipv4_is_in_range`, `ipv4_is_private` and `ipv6_is_in_range` (duckdb-kql has none). A run
+/// with the prelude is not independent for those three functions; say so where it is used.
+pub fn duckdb_kql_with(
+    table: &str,
+    columns: &[(&str, &str)],
+    rows_jsonl: &str,
+    kql: &str,
+    now: Option<&str>,
+    ip_prelude: bool,
+) -> Result<Vec<Value>, String> {
     let python = venv_bin("python")?;
     let input = serde_json::json!({
         "table": table,
@@ -287,6 +301,7 @@ pub fn duckdb_kql_at(
         "rows_jsonl": rows_jsonl,
         "kql": kql,
         "now": now,
+        "prelude": ip_prelude,
     });
     let mut cmd = Command::new(python);
     cmd.arg(repo_root().join("oracles/duckdb/run_kql.py"));
