@@ -19,8 +19,13 @@ use std::process::{Command, Stdio};
 pub const INSTALL_HINT: &str = "run `bash scripts/install-oracles.sh` (installs the pinned \
      oracles into oracles/kusto/node_modules and .oracles/venv)";
 
+/// The checkout the tests run in: `cargo test` sets CARGO_MANIFEST_DIR for the test process too;
+/// the compile-time value is the fallback (it goes stale when a target dir is shared between
+/// checkouts).
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 fn venv_bin(name: &str) -> Result<PathBuf, String> {
