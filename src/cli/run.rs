@@ -1,5 +1,9 @@
-use super::Exit;
+use super::{Exit, Format};
+use crate::eval::run::{run_files, RunOptions, Summary};
+use crate::eval::Alert;
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::time::Instant;
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -17,6 +21,9 @@ pub struct RunArgs {
     /// Treat a malformed line or row as fatal (exit 2) instead of reporting and counting it.
     #[arg(long)]
     pub strict: bool,
+    /// Worker threads (default: the number of cores).
+    #[arg(long, hide = true)]
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -25,7 +32,131 @@ pub enum RunFormat {
     Table,
 }
 
-pub fn run(_args: &RunArgs) -> Exit {
-    super::err("detc run: not implemented yet\n");
-    Exit::Failure
+/// Bad lines printed in the summary; all are counted.
+const BAD_SHOWN: usize = 20;
+
+/// Alerts on stdout (JSON lines or a table), the summary on stderr. Exit 0 when the run
+/// completed (alerts or not), 1 when the rules do not check, 2 on an I/O or usage error.
+pub fn run(args: &RunArgs) -> Exit {
+    let start = Instant::now();
+    let (_fe, pack) = match super::load_pack(&args.rules, Format::Human) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let tty = std::io::stderr().is_terminal();
+    let progress = |done: u64, total: u64, file: &str| {
+        if total < (16 << 20) {
+            return;
+        }
+        let pct = (done.saturating_mul(100) / total.max(1)).min(100);
+        let filled = (pct / 5) as usize;
+        super::err(&format!(
+            "\r[{}{}] {pct:>3}% {file}",
+            "#".repeat(filled),
+            "-".repeat(20 - filled)
+        ));
+    };
+    let opts = RunOptions {
+        schema: args.schema.clone(),
+        strict: args.strict,
+        threads: args
+            .threads
+            .unwrap_or_else(|| RunOptions::default().threads),
+        progress: if tty { Some(&progress) } else { None },
+    };
+    let result = run_files(&pack.rules, &args.events, &opts);
+    if tty {
+        super::err("\r\x1b[2K");
+    }
+    let out = match result {
+        Ok(o) => o,
+        Err(d) => {
+            super::print_diagnostics(&[d], &crate::diag::SourceCache::new(), Format::Human);
+            return Exit::Failure;
+        }
+    };
+    match args.format {
+        RunFormat::Json => {
+            let mut s = String::new();
+            for a in &out.alerts {
+                if let Ok(line) = serde_json::to_string(a) {
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            }
+            super::out(&s);
+        }
+        RunFormat::Table => super::out(&table(&out.alerts)),
+    }
+    super::err(&summary_text(&out.summary, start.elapsed().as_secs_f64()));
+    Exit::Ok
+}
+
+fn kv(m: &std::collections::BTreeMap<String, crate::ir::Value>) -> String {
+    m.iter()
+        .map(|(k, v)| format!("{k}={}", crate::eval::plain_json(v)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A plain text table: one alert per row.
+pub fn table(alerts: &[Alert]) -> String {
+    let mut rows = vec![[
+        "rule".to_string(),
+        "severity".into(),
+        "window".into(),
+        "events".into(),
+        "group".into(),
+        "aggregates".into(),
+    ]];
+    for a in alerts {
+        rows.push([
+            a.rule_name.clone(),
+            format!("{:?}", a.severity).to_lowercase(),
+            a.window_start.clone().unwrap_or_else(|| "-".into()),
+            a.events.to_string(),
+            kv(&a.group),
+            kv(&a.aggregates),
+        ]);
+    }
+    let mut w = [0usize; 6];
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    let mut s = String::new();
+    for r in &rows {
+        let line: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<width$}", width = w[i]))
+            .collect();
+        s.push_str(line.join("  ").trim_end());
+        s.push('\n');
+    }
+    s
+}
+
+/// The stderr summary: bad lines (file:line: reason), then the counts.
+pub fn summary_text(s: &Summary, secs: f64) -> String {
+    let mut t = String::new();
+    for b in s.bad.iter().take(BAD_SHOWN) {
+        t.push_str(&format!("{}:{}: bad line: {}\n", b.file, b.line, b.reason));
+    }
+    if s.bad_lines as usize > BAD_SHOWN {
+        t.push_str(&format!(
+            "... and {} more bad line(s)\n",
+            s.bad_lines as usize - BAD_SHOWN
+        ));
+    }
+    for (f, sc) in &s.schemas {
+        t.push_str(&format!("{f}: schema {sc}\n"));
+    }
+    let mb = s.bytes as f64 / 1e6;
+    t.push_str(&format!(
+        "{} row(s) read ({mb:.1} MB) in {secs:.2}s: {} event(s), {} not applicable, {} bad line(s); {} matched; {} alert(s)\n",
+        s.rows, s.events, s.not_applicable, s.bad_lines, s.matched, s.alerts
+    ));
+    t
 }

@@ -1,4 +1,5 @@
 use super::{Exit, Format};
+use crate::eval::testing::{self, TestOutcome};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -12,7 +13,83 @@ pub struct TestArgs {
     pub junit: Option<PathBuf>,
 }
 
-pub fn run(_args: &TestArgs) -> Exit {
-    super::err("detc test: not implemented yet\n");
-    Exit::Failure
+/// Expected vs actual alerts as a unified line diff.
+pub fn diff(o: &TestOutcome) -> String {
+    similar::TextDiff::from_lines(&o.expected, &o.actual)
+        .unified_diff()
+        .header("expected", "actual")
+        .to_string()
+}
+
+/// Runs every rule test. Exit 0 when all pass, 1 on a failed test (or a rule missing a
+/// must-alert / must-not-alert test), 2 on usage or I/O errors.
+pub fn run(args: &TestArgs) -> Exit {
+    let (_fe, pack) = match super::load_pack(&args.paths, args.format) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let outcomes = testing::run_pack(&pack);
+    let gaps = testing::coverage_gaps(&pack);
+    let failed = outcomes.iter().filter(|o| !o.passed).count();
+    match args.format {
+        Format::Json => {
+            let doc = serde_json::json!({
+                "tests": outcomes.iter().map(|o| serde_json::json!({
+                    "rule": o.rule, "file": o.rule_file, "test": o.test, "passed": o.passed,
+                    "message": o.message, "diff": if o.passed { String::new() } else { diff(o) },
+                    "alerts": o.alerts.len(), "bad_lines": o.bad.len(),
+                })).collect::<Vec<_>>(),
+                "passed": outcomes.len() - failed,
+                "failed": failed,
+                "coverage_gaps": gaps,
+            });
+            super::out(&format!("{doc}\n"));
+        }
+        Format::Human => {
+            let mut s = String::new();
+            for o in &outcomes {
+                if o.passed {
+                    s.push_str(&format!("ok      {} :: {}\n", o.rule, o.test));
+                } else {
+                    s.push_str(&format!(
+                        "FAILED  {} :: {} ({}): {}\n{}",
+                        o.rule,
+                        o.test,
+                        o.rule_file,
+                        o.message,
+                        diff(o)
+                    ));
+                }
+                if !o.bad.is_empty() {
+                    s.push_str(&format!(
+                        "        note: {} bad line(s) in the fixture, first {}:{}: {}\n",
+                        o.bad.len(),
+                        o.bad[0].file,
+                        o.bad[0].line,
+                        o.bad[0].reason
+                    ));
+                }
+            }
+            for g in &gaps {
+                s.push_str(&format!("missing test: {g}\n"));
+            }
+            s.push_str(&format!(
+                "{} test(s): {} passed, {failed} failed\n",
+                outcomes.len(),
+                outcomes.len() - failed
+            ));
+            super::out(&s);
+        }
+    }
+    if let Some(path) = &args.junit {
+        if let Err(e) = std::fs::write(path, testing::junit(&outcomes, &diff)) {
+            super::err(&format!("cannot write {}: {e}\n", path.display()));
+            return Exit::Failure;
+        }
+    }
+    if failed > 0 || !gaps.is_empty() {
+        Exit::Findings
+    } else {
+        Exit::Ok
+    }
 }

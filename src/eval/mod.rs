@@ -1,2 +1,106 @@
 //! The native evaluator: event readers, input schemas, matcher and aggregator over the IR,
 //! and the rule-test runner. Reads only the IR; never imports `targets`.
+//!
+//! | piece | module |
+//! |---|---|
+//! | operator semantics (one definition per `Op`) | [`ops`] |
+//! | timestamps and tumbling windows | [`time`] |
+//! | matcher + aggregator of one rule | [`engine`] |
+//! | input schemas (raw fields -> catalogue) | [`schema`] |
+//! | readers (JSON lines, CSV, Zeek TSV/JSON, `.gz`) | [`read`] |
+//! | running a pack over files (threads, summary, bad lines) | [`run`] |
+//! | rule tests (`detc test`) | [`testing`] |
+//!
+//! The entry over abstract events is [`evaluate`]: catalogue field name -> typed value, absent
+//! means missing. Everything else (files, schemas, threads) feeds the same [`engine`].
+
+use crate::ir::{Level, Rule, Value};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+pub mod engine;
+pub mod ops;
+pub mod read;
+pub mod run;
+pub mod schema;
+pub mod testing;
+pub mod time;
+
+/// An abstract event: catalogue field name (`remote.port`) -> typed value. An absent key, or an
+/// empty string, is a missing value.
+pub type Event = BTreeMap<String, Value>;
+
+/// One alert. Serialized (for `detc run`) with plain JSON values: strings, numbers, IPs as
+/// strings, timestamps as RFC 3339 UTC strings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    pub rule_id: String,
+    pub rule_name: String,
+    pub severity: Level,
+    pub techniques: Vec<String>,
+    pub analytics: Vec<String>,
+    /// Start of the tumbling window (UTC, RFC 3339); `None` for rules without aggregation.
+    pub window_start: Option<String>,
+    pub window_end: Option<String>,
+    /// Aggregating rules: the group-by keys (a missing key is absent). Rules without
+    /// aggregation: every catalogue field of the matching event plus its computed fields.
+    #[serde(serialize_with = "plain_map")]
+    pub group: BTreeMap<String, Value>,
+    /// Aggregate values by name (an aggregate with no value, e.g. `sum` over only missing
+    /// values, is absent). Empty for rules without aggregation.
+    #[serde(serialize_with = "plain_map")]
+    pub aggregates: BTreeMap<String, Value>,
+    /// Number of matching events behind the alert (1 without aggregation).
+    pub events: u64,
+}
+
+/// A value as plain JSON: what people and `jq` expect to read.
+pub fn plain_json(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Str(s) | Value::Enum(s) => serde_json::Value::String(s.clone()),
+        Value::Int(i) => serde_json::Value::from(*i),
+        Value::Ip(ip) => serde_json::Value::String(ip.to_string()),
+        Value::Timestamp(t) => serde_json::Value::String(time::format(*t)),
+    }
+}
+
+fn plain_map<S: serde::Serializer>(m: &BTreeMap<String, Value>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(m.len()))?;
+    for (k, v) in m {
+        map.serialize_entry(k, &plain_json(v))?;
+    }
+    map.end()
+}
+
+/// Deterministic order: rule id, window start, group keys, aggregates, events.
+pub fn sort_alerts(alerts: &mut [Alert]) {
+    alerts.sort_by(|a, b| {
+        a.rule_id
+            .cmp(&b.rule_id)
+            .then_with(|| a.window_start.cmp(&b.window_start))
+            .then_with(|| a.group.cmp(&b.group))
+            .then_with(|| a.aggregates.cmp(&b.aggregates))
+            .then_with(|| a.events.cmp(&b.events))
+    });
+}
+
+/// Evaluates `rule` over abstract events and returns its alerts, sorted. A rule the evaluator
+/// cannot prepare (only an invalid regex, which the checker already rejects) yields no alerts;
+/// use [`try_evaluate`] to see that error.
+pub fn evaluate(rule: &Rule, events: impl IntoIterator<Item = Event>) -> Vec<Alert> {
+    try_evaluate(rule, events).unwrap_or_default()
+}
+
+/// [`evaluate`], reporting a rule that cannot be prepared.
+pub fn try_evaluate(
+    rule: &Rule,
+    events: impl IntoIterator<Item = Event>,
+) -> Result<Vec<Alert>, crate::diag::Diagnostic> {
+    let c = engine::CompiledRule::new(rule)?;
+    let mut st = engine::RuleState::default();
+    for ev in events {
+        c.feed(&ev, &mut st);
+    }
+    Ok(c.finish(st))
+}

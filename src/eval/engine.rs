@@ -1,0 +1,362 @@
+//! The matcher and aggregator of one rule over abstract events.
+//!
+//! A [`CompiledRule`] is a rule with every predicate prepared ([`ops::CompiledExpr`]). Its
+//! per-run state ([`RuleState`]) is either the alerts of a rule without aggregation or the
+//! aggregation groups; states built on different threads [`merge`](RuleState::merge) exactly,
+//! because every aggregate (count, distinct set, sum, min, max) is commutative and associative.
+//! Memory is therefore bounded by the number of groups (and, for `distinct`, their distinct
+//! values), not by the input.
+//!
+//! Order of evaluation per event: computed fields (`let`) first when the filter reads one,
+//! otherwise only after the filter holds; then the filter; then aggregation. An aggregating rule
+//! places an event in the window of its `time`; an event without `time` cannot be placed and is
+//! counted in [`RuleState::untimed`] instead (the readers never produce such events: a row
+//! without a timestamp is a bad line).
+
+use super::ops::{self, CompiledExpr};
+use super::time;
+use super::{Alert, Event};
+use crate::diag::Diagnostic;
+use crate::ir::{AggFunc, FieldRef, Rule, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+#[derive(Debug, Clone)]
+struct CompiledLet {
+    name: String,
+    arms: Vec<(CompiledExpr, Value)>,
+    default: Option<Value>,
+}
+
+/// A rule ready to evaluate events.
+#[derive(Debug, Clone)]
+pub struct CompiledRule {
+    pub rule: Rule,
+    filter: CompiledExpr,
+    filter_reads_lets: bool,
+    lets: Vec<CompiledLet>,
+    having: Option<CompiledExpr>,
+}
+
+/// Group key: window start and the group-by values in declaration order (`None` = missing).
+type GroupKey = (i64, Vec<Option<Value>>);
+
+#[derive(Debug, Clone)]
+enum Acc {
+    Count(u64),
+    Distinct(HashSet<Value>),
+    Sum(Option<i64>),
+    Min(Option<Value>),
+    Max(Option<Value>),
+}
+
+#[derive(Debug, Clone)]
+struct GroupState {
+    events: u64,
+    accs: Vec<Acc>,
+}
+
+/// The evolving result of one rule over a stream of events.
+#[derive(Debug, Clone, Default)]
+pub struct RuleState {
+    /// Events for which the filter held.
+    pub matched: u64,
+    /// Matching events an aggregating rule could not place in a window (no `time`).
+    pub untimed: u64,
+    alerts: Vec<Alert>,
+    groups: HashMap<GroupKey, GroupState>,
+}
+
+fn internal(rule: &Rule, msg: String) -> Diagnostic {
+    Diagnostic::error(
+        "E0900",
+        format!("rule `{}` cannot be evaluated: {msg}", rule.name),
+    )
+    .at(rule.span.clone())
+}
+
+impl CompiledRule {
+    pub fn new(rule: &Rule) -> Result<CompiledRule, Diagnostic> {
+        let filter = CompiledExpr::new(&rule.filter).map_err(|m| internal(rule, m))?;
+        let mut lets = Vec::new();
+        for l in &rule.lets {
+            let mut arms = Vec::new();
+            for (cond, v) in &l.arms {
+                arms.push((
+                    CompiledExpr::new(cond).map_err(|m| internal(rule, m))?,
+                    v.clone(),
+                ));
+            }
+            lets.push(CompiledLet {
+                name: l.name.clone(),
+                arms,
+                default: l.default.clone(),
+            });
+        }
+        let having = match rule.aggregation.as_ref().and_then(|a| a.having.as_ref()) {
+            Some(h) => Some(CompiledExpr::new(h).map_err(|m| internal(rule, m))?),
+            None => None,
+        };
+        Ok(CompiledRule {
+            filter_reads_lets: filter.reads_computed(),
+            rule: rule.clone(),
+            filter,
+            lets,
+            having,
+        })
+    }
+
+    fn compute_lets(&self, ev: &Event) -> Vec<(String, Option<Value>)> {
+        self.lets
+            .iter()
+            .map(|l| {
+                let lookup = |f: &FieldRef| match f {
+                    FieldRef::Field(n) => ev.get(n),
+                    _ => None,
+                };
+                let v = l
+                    .arms
+                    .iter()
+                    .find(|(c, _)| c.eval(&lookup))
+                    .map(|(_, v)| v.clone())
+                    .or_else(|| l.default.clone());
+                (l.name.clone(), v)
+            })
+            .collect()
+    }
+
+    /// Whether the filter holds for `ev` (computing lets only if the filter reads them).
+    pub fn filter_matches(&self, ev: &Event) -> bool {
+        let lets = if self.filter_reads_lets {
+            self.compute_lets(ev)
+        } else {
+            Vec::new()
+        };
+        let lookup = |f: &FieldRef| lookup(ev, &lets, f);
+        self.filter.eval(&lookup)
+    }
+
+    /// Feeds one event; returns whether the filter held.
+    pub fn feed(&self, ev: &Event, st: &mut RuleState) -> bool {
+        if !self.filter_matches(ev) {
+            return false;
+        }
+        st.matched += 1;
+        let lets = self.compute_lets(ev);
+        let Some(agg) = &self.rule.aggregation else {
+            let mut group: BTreeMap<String, Value> = ev
+                .iter()
+                .filter(|(_, v)| !ops::is_missing(Some(v)))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            for (n, v) in lets {
+                if let Some(v) = v {
+                    group.insert(n, v);
+                }
+            }
+            st.alerts.push(self.alert(None, group, BTreeMap::new(), 1));
+            return true;
+        };
+        let Some(Value::Timestamp(t)) = ev.get("time") else {
+            st.untimed += 1;
+            return true;
+        };
+        let key: GroupKey = (
+            time::window_start(*t, agg.window),
+            agg.group_by
+                .iter()
+                .map(|f| {
+                    lookup(ev, &lets, f)
+                        .filter(|v| !ops::is_missing(Some(v)))
+                        .cloned()
+                })
+                .collect(),
+        );
+        let g = st.groups.entry(key).or_insert_with(|| GroupState {
+            events: 0,
+            accs: agg
+                .aggregates
+                .iter()
+                .map(|a| match a.func {
+                    AggFunc::Count => Acc::Count(0),
+                    AggFunc::DistinctCount(_) => Acc::Distinct(HashSet::new()),
+                    AggFunc::Sum(_) => Acc::Sum(None),
+                    AggFunc::Min(_) => Acc::Min(None),
+                    AggFunc::Max(_) => Acc::Max(None),
+                })
+                .collect(),
+        });
+        g.events += 1;
+        for (a, acc) in agg.aggregates.iter().zip(g.accs.iter_mut()) {
+            let v = match &a.func {
+                AggFunc::Count => None,
+                AggFunc::DistinctCount(f) | AggFunc::Sum(f) | AggFunc::Min(f) | AggFunc::Max(f) => {
+                    lookup(ev, &lets, f).filter(|v| !ops::is_missing(Some(v)))
+                }
+            };
+            match acc {
+                Acc::Count(n) => *n += 1,
+                Acc::Distinct(set) => {
+                    if let Some(v) = v {
+                        if !set.contains(v) {
+                            set.insert(v.clone());
+                        }
+                    }
+                }
+                Acc::Sum(s) => {
+                    if let Some(Value::Int(x)) = v {
+                        *s = Some(s.unwrap_or(0).saturating_add(*x));
+                    }
+                }
+                Acc::Min(m) => {
+                    if let Some(v) = v {
+                        if m.as_ref().is_none_or(|cur| v < cur) {
+                            *m = Some(v.clone());
+                        }
+                    }
+                }
+                Acc::Max(m) => {
+                    if let Some(v) = v {
+                        if m.as_ref().is_none_or(|cur| v > cur) {
+                            *m = Some(v.clone());
+                        }
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    fn alert(
+        &self,
+        window: Option<(i64, i64)>,
+        group: BTreeMap<String, Value>,
+        aggregates: BTreeMap<String, Value>,
+        events: u64,
+    ) -> Alert {
+        let r = &self.rule;
+        Alert {
+            rule_id: r.id.clone(),
+            rule_name: r.name.clone(),
+            severity: r.meta.severity,
+            techniques: r.meta.techniques.clone(),
+            analytics: r.meta.analytics.clone(),
+            window_start: window.map(|w| time::format(w.0)),
+            window_end: window.map(|w| time::format(w.1)),
+            group,
+            aggregates,
+            events,
+        }
+    }
+
+    /// The alerts of a finished run, sorted deterministically.
+    pub fn finish(&self, st: RuleState) -> Vec<Alert> {
+        let mut out = st.alerts;
+        if let Some(agg) = &self.rule.aggregation {
+            let window = i64::try_from(agg.window).unwrap_or(i64::MAX);
+            for ((start, keys), g) in st.groups {
+                let mut aggregates = BTreeMap::new();
+                for (a, acc) in agg.aggregates.iter().zip(g.accs) {
+                    let v = match acc {
+                        Acc::Count(n) => Some(Value::Int(i64::try_from(n).unwrap_or(i64::MAX))),
+                        Acc::Distinct(s) => {
+                            Some(Value::Int(i64::try_from(s.len()).unwrap_or(i64::MAX)))
+                        }
+                        Acc::Sum(s) => s.map(Value::Int),
+                        Acc::Min(m) | Acc::Max(m) => m,
+                    };
+                    if let Some(v) = v {
+                        aggregates.insert(a.name.clone(), v);
+                    }
+                }
+                let group: BTreeMap<String, Value> = agg
+                    .group_by
+                    .iter()
+                    .zip(keys)
+                    .filter_map(|(f, v)| v.map(|v| (f.name().to_string(), v)))
+                    .collect();
+                let holds = match &self.having {
+                    None => true,
+                    Some(h) => {
+                        let lookup = |f: &FieldRef| match f {
+                            FieldRef::Aggregate(n) => aggregates.get(n),
+                            other => group.get(other.name()),
+                        };
+                        h.eval(&lookup)
+                    }
+                };
+                if holds {
+                    out.push(self.alert(
+                        Some((start, start.saturating_add(window))),
+                        group,
+                        aggregates,
+                        g.events,
+                    ));
+                }
+            }
+        }
+        super::sort_alerts(&mut out);
+        out
+    }
+}
+
+fn lookup<'a>(
+    ev: &'a Event,
+    lets: &'a [(String, Option<Value>)],
+    f: &FieldRef,
+) -> Option<&'a Value> {
+    match f {
+        FieldRef::Field(n) => ev.get(n),
+        FieldRef::Computed(n) => lets
+            .iter()
+            .find(|(k, _)| k == n)
+            .and_then(|(_, v)| v.as_ref()),
+        FieldRef::Aggregate(_) => None,
+    }
+}
+
+impl RuleState {
+    /// Folds another partial state of the same rule into this one.
+    pub fn merge(&mut self, other: RuleState) {
+        self.matched += other.matched;
+        self.untimed += other.untimed;
+        self.alerts.extend(other.alerts);
+        for (k, g) in other.groups {
+            match self.groups.get_mut(&k) {
+                None => {
+                    self.groups.insert(k, g);
+                }
+                Some(mine) => {
+                    mine.events += g.events;
+                    for (a, b) in mine.accs.iter_mut().zip(g.accs) {
+                        match (a, b) {
+                            (Acc::Count(x), Acc::Count(y)) => *x += y,
+                            (Acc::Distinct(x), Acc::Distinct(y)) => x.extend(y),
+                            (Acc::Sum(x), Acc::Sum(y)) => {
+                                *x = match (*x, y) {
+                                    (Some(p), Some(q)) => Some(p.saturating_add(q)),
+                                    (p, q) => p.or(q),
+                                }
+                            }
+                            (Acc::Min(x), Acc::Min(Some(y)))
+                                if x.as_ref().is_none_or(|c| &y < c) =>
+                            {
+                                *x = Some(y)
+                            }
+                            (Acc::Max(x), Acc::Max(Some(y)))
+                                if x.as_ref().is_none_or(|c| &y > c) =>
+                            {
+                                *x = Some(y)
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Number of aggregation groups held (the memory bound).
+    pub fn groups(&self) -> usize {
+        self.groups.len()
+    }
+}

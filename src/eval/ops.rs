@@ -1,0 +1,344 @@
+//! One definition per operator: the meaning of every IR [`Op`] on [`Value`]s, exactly as the
+//! normative semantics in `src/ir/mod.rs` state them. Every consumer of the evaluator (filters,
+//! computed fields, `having`, the rule-test runner, the prefilter's differential test) goes
+//! through [`Matcher::matches`] or [`eval_expr`]; nothing else compares values.
+//!
+//! - A missing value (`None`, or an empty string) makes every operator false except `Exists`
+//!   ([`Matcher::matches`] returns false for `Exists` on a missing value, true otherwise).
+//!   `Missing` is `Not(Exists)` in the IR, so plain negation gives it.
+//! - `Case::Insensitive` compares after Unicode *simple* lowercasing of both sides
+//!   ([`simple_lower`]): each code point maps to its one-code-point lowercase (so `İ` -> `i`,
+//!   not the two-code-point special casing).
+//! - Values of different types are never equal (a port is not a string): the checker guarantees
+//!   the types agree, so a mismatch can only come from a malformed event and is simply false.
+//! - CIDR and IP classes use [`Cidr::contains`] and [`IpClass::contains`] from the catalogue.
+//! - Regex: RE2 syntax (Rust `regex`), unanchored; `Insensitive` sets the `(?i)` flag.
+//! - `Cmp` orders integers (ports, bytes, counts, durations) and timestamps numerically.
+
+use crate::ir::{Case, Cidr, CmpOp, Expr, FieldRef, IpClass, Op, StrOp, Value};
+use std::collections::HashSet;
+
+/// Unicode simple lowercasing: every code point to the first code point of its lowercase
+/// mapping. This is the simple case mapping of UnicodeData.txt (the only code point whose full
+/// lowercase mapping has more than one code point is U+0130, whose simple mapping is `i`, which
+/// is also the first code point of its full mapping).
+pub fn simple_lower(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
+    s.chars()
+        .map(|c| c.to_lowercase().next().unwrap_or(c))
+        .collect()
+}
+
+/// Whether a value counts as missing (the normative rule: absent, null or the empty string).
+pub fn is_missing(v: Option<&Value>) -> bool {
+    match v {
+        None => true,
+        Some(Value::Str(s)) | Some(Value::Enum(s)) => s.is_empty(),
+        Some(_) => false,
+    }
+}
+
+/// Typed equality under `case`. Different types are never equal.
+pub fn values_equal(a: &Value, b: &Value, case: Case) -> bool {
+    match (a, b) {
+        (Value::Str(x), Value::Str(y)) => match case {
+            Case::Sensitive => x == y,
+            Case::Insensitive => x == y || simple_lower(x) == simple_lower(y),
+        },
+        _ => a == b,
+    }
+}
+
+/// Numeric ordering of integers and timestamps (the two share the i64 axis only with their own
+/// kind: an `Int` never compares with a `Timestamp`).
+pub fn compare(a: &Value, op: CmpOp, b: &Value) -> bool {
+    let ord = match (a, b) {
+        (Value::Int(x), Value::Int(y)) | (Value::Timestamp(x), Value::Timestamp(y)) => x.cmp(y),
+        _ => return false,
+    };
+    match op {
+        CmpOp::Lt => ord.is_lt(),
+        CmpOp::Le => ord.is_le(),
+        CmpOp::Gt => ord.is_gt(),
+        CmpOp::Ge => ord.is_ge(),
+    }
+}
+
+/// An [`Op`] prepared for repeated use: regexes compiled, case-insensitive needles lowercased,
+/// large memberships hashed. Built once per predicate; `matches` is the operator's meaning.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Eq(Value, Case),
+    /// Membership of non-string values, or of case-sensitive strings.
+    InExact(HashSet<Value>),
+    /// Membership of strings, case-insensitive: the lowercased values.
+    InLower(HashSet<String>),
+    Str(StrOp, Vec<String>, Case),
+    Regex(regex::Regex),
+    Cidr(Vec<Cidr>),
+    Class(IpClass),
+    Cmp(CmpOp, Value),
+    Exists,
+}
+
+impl Matcher {
+    /// Prepares `op`. The only failure is a regex the `regex` crate rejects (the checker has
+    /// already validated it, so this is an internal error in practice).
+    pub fn new(op: &Op) -> Result<Matcher, String> {
+        let kind = match op {
+            Op::Eq { value, case } => Kind::Eq(value.clone(), *case),
+            Op::In { values, case, .. } => {
+                let all_str = values.iter().all(|v| matches!(v, Value::Str(_)));
+                if *case == Case::Insensitive && all_str {
+                    Kind::InLower(
+                        values
+                            .iter()
+                            .filter_map(|v| match v {
+                                Value::Str(s) => Some(simple_lower(s)),
+                                _ => None,
+                            })
+                            .collect(),
+                    )
+                } else {
+                    Kind::InExact(values.iter().cloned().collect())
+                }
+            }
+            Op::Str {
+                kind,
+                needles,
+                case,
+            } => Kind::Str(
+                *kind,
+                match case {
+                    Case::Sensitive => needles.clone(),
+                    Case::Insensitive => needles.iter().map(|n| simple_lower(n)).collect(),
+                },
+                *case,
+            ),
+            Op::Regex { pattern, case } => Kind::Regex(
+                regex::RegexBuilder::new(pattern)
+                    .case_insensitive(*case == Case::Insensitive)
+                    .build()
+                    .map_err(|e| format!("invalid regex `{pattern}`: {e}"))?,
+            ),
+            Op::InCidr { blocks, .. } => Kind::Cidr(blocks.clone()),
+            Op::IpClass { class } => Kind::Class(*class),
+            Op::Cmp { op, value } => Kind::Cmp(*op, value.clone()),
+            Op::Exists => Kind::Exists,
+        };
+        Ok(Matcher { kind })
+    }
+
+    /// The operator's truth value on `v` (`None` = missing).
+    pub fn matches(&self, v: Option<&Value>) -> bool {
+        if is_missing(v) {
+            return false;
+        }
+        let Some(v) = v else { return false };
+        match &self.kind {
+            Kind::Exists => true,
+            Kind::Eq(want, case) => values_equal(v, want, *case),
+            Kind::InExact(set) => set.contains(v),
+            Kind::InLower(set) => match v {
+                Value::Str(s) => set.contains(&simple_lower(s)),
+                _ => false,
+            },
+            Kind::Str(kind, needles, case) => {
+                let Value::Str(s) = v else { return false };
+                let hay = match case {
+                    Case::Sensitive => std::borrow::Cow::Borrowed(s.as_str()),
+                    Case::Insensitive => std::borrow::Cow::Owned(simple_lower(s)),
+                };
+                needles.iter().any(|n| match kind {
+                    StrOp::StartsWith => hay.starts_with(n.as_str()),
+                    StrOp::EndsWith => hay.ends_with(n.as_str()),
+                    StrOp::Contains => hay.contains(n.as_str()),
+                })
+            }
+            Kind::Regex(re) => match v {
+                Value::Str(s) | Value::Enum(s) => re.is_match(s),
+                _ => false,
+            },
+            Kind::Cidr(blocks) => match v {
+                Value::Ip(ip) => blocks.iter().any(|b| b.contains(*ip)),
+                _ => false,
+            },
+            Kind::Class(class) => match v {
+                Value::Ip(ip) => class.contains(*ip),
+                _ => false,
+            },
+            Kind::Cmp(op, want) => compare(v, *op, want),
+        }
+    }
+}
+
+/// Convenience for one-off checks (tests, the differential harness): prepares `op` and applies it.
+pub fn op_matches(op: &Op, v: Option<&Value>) -> Result<bool, String> {
+    Ok(Matcher::new(op)?.matches(v))
+}
+
+/// An [`Expr`] with every predicate prepared.
+#[derive(Debug, Clone)]
+pub enum CompiledExpr {
+    And(Vec<CompiledExpr>),
+    Or(Vec<CompiledExpr>),
+    Not(Box<CompiledExpr>),
+    Pred(FieldRef, Matcher),
+}
+
+impl CompiledExpr {
+    pub fn new(e: &Expr) -> Result<CompiledExpr, String> {
+        Ok(match e {
+            Expr::And(v) => {
+                CompiledExpr::And(v.iter().map(CompiledExpr::new).collect::<Result<_, _>>()?)
+            }
+            Expr::Or(v) => {
+                CompiledExpr::Or(v.iter().map(CompiledExpr::new).collect::<Result<_, _>>()?)
+            }
+            Expr::Not(x) => CompiledExpr::Not(Box::new(CompiledExpr::new(x)?)),
+            Expr::Pred(p) => CompiledExpr::Pred(p.field.clone(), Matcher::new(&p.op)?),
+        })
+    }
+
+    /// Evaluates with `lookup` resolving each field reference (`None` = missing).
+    pub fn eval<'a, F>(&self, lookup: &F) -> bool
+    where
+        F: Fn(&FieldRef) -> Option<&'a Value>,
+    {
+        match self {
+            CompiledExpr::And(v) => v.iter().all(|x| x.eval(lookup)),
+            CompiledExpr::Or(v) => v.iter().any(|x| x.eval(lookup)),
+            CompiledExpr::Not(x) => !x.eval(lookup),
+            CompiledExpr::Pred(f, m) => m.matches(lookup(f)),
+        }
+    }
+
+    /// Whether any predicate reads a computed field.
+    pub fn reads_computed(&self) -> bool {
+        match self {
+            CompiledExpr::And(v) | CompiledExpr::Or(v) => v.iter().any(|x| x.reads_computed()),
+            CompiledExpr::Not(x) => x.reads_computed(),
+            CompiledExpr::Pred(f, _) => matches!(f, FieldRef::Computed(_)),
+        }
+    }
+}
+
+/// Evaluates `e` once (compiling it); for one-off use.
+pub fn eval_expr<'a, F>(e: &Expr, lookup: &F) -> Result<bool, String>
+where
+    F: Fn(&FieldRef) -> Option<&'a Value>,
+{
+    Ok(CompiledExpr::new(e)?.eval(lookup))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::IpAddr;
+
+    fn s(x: &str) -> Value {
+        Value::Str(x.into())
+    }
+    fn ip(x: &str) -> Value {
+        Value::Ip(x.parse().unwrap_or(IpAddr::from([0, 0, 0, 0])))
+    }
+    fn m(op: Op, v: Option<&Value>) -> bool {
+        op_matches(&op, v).unwrap_or(false)
+    }
+
+    #[test]
+    fn missing_is_false_except_exists() {
+        let eq = Op::Eq {
+            value: Value::Int(25),
+            case: Case::Sensitive,
+        };
+        assert!(!m(eq.clone(), None));
+        assert!(!m(Op::Exists, None));
+        assert!(!m(Op::Exists, Some(&s(""))));
+        assert!(m(Op::Exists, Some(&Value::Int(0))));
+        assert!(m(eq, Some(&Value::Int(25))));
+    }
+
+    #[test]
+    fn case_rules() {
+        let eq = |case| Op::Eq {
+            value: s("PowerShell.EXE"),
+            case,
+        };
+        assert!(m(eq(Case::Insensitive), Some(&s("powershell.exe"))));
+        assert!(!m(eq(Case::Sensitive), Some(&s("powershell.exe"))));
+        // Simple lowercasing: U+0130 lowercases to `i`, so `İ` equals `i` insensitively.
+        assert_eq!(simple_lower("İSTANBUL"), "istanbul");
+        assert!(m(
+            Op::In {
+                values: vec![s("istanbul")],
+                case: Case::Insensitive,
+                list: None
+            },
+            Some(&s("İSTANBUL"))
+        ));
+        // Final sigma is not contextual under simple mapping.
+        assert_eq!(simple_lower("ΟΔΟΣ"), "οδοσ");
+    }
+
+    #[test]
+    fn types_never_cross() {
+        let eq = Op::Eq {
+            value: Value::Int(25),
+            case: Case::Sensitive,
+        };
+        assert!(!m(eq, Some(&s("25"))));
+    }
+
+    #[test]
+    fn strings_regex_ip() {
+        let sw = Op::Str {
+            kind: StrOp::EndsWith,
+            needles: vec!["\\A.EXE".into(), "x".into()],
+            case: Case::Insensitive,
+        };
+        assert!(m(sw, Some(&s("C:\\dir\\a.exe"))));
+        let re = Op::Regex {
+            pattern: "b+c".into(),
+            case: Case::Sensitive,
+        };
+        assert!(m(re.clone(), Some(&s("aabbcd"))));
+        assert!(!m(re, Some(&s("aaBCd"))));
+        let cidr = Op::InCidr {
+            blocks: vec![Cidr::parse("10.0.0.0/8").unwrap_or(Cidr {
+                addr: IpAddr::from([255, 255, 255, 255]),
+                prefix: 32,
+            })],
+            list: None,
+        };
+        assert!(m(cidr.clone(), Some(&ip("10.9.9.9"))));
+        assert!(!m(cidr, Some(&ip("::ffff:10.9.9.9"))));
+        assert!(m(
+            Op::IpClass {
+                class: IpClass::Public
+            },
+            Some(&ip("8.8.8.8"))
+        ));
+        assert!(m(
+            Op::Cmp {
+                op: CmpOp::Ge,
+                value: Value::Int(3)
+            },
+            Some(&Value::Int(3))
+        ));
+        assert!(!m(
+            Op::Cmp {
+                op: CmpOp::Gt,
+                value: Value::Int(3)
+            },
+            Some(&Value::Timestamp(9))
+        ));
+    }
+}

@@ -1,0 +1,394 @@
+//! Readers: turn a file into numbered raw lines (streaming), and one line into a [`Record`].
+//!
+//! Formats, recognised from the first non-blank line of the (decompressed) file:
+//! - `{...}`: JSON lines, one flat object per line (flattened Windows event JSON, Defender JSON,
+//!   Zeek JSON). A dotted key (`id.orig_h`) that is absent is also looked up as a path into
+//!   nested objects (`{"id": {"orig_h": ...}}`).
+//! - lines starting with `#` (Zeek TSV): `#separator`, `#fields`, `#path`, `#unset_field`,
+//!   `#empty_field` directives; other `#` lines (`#close`, btest banners) are comments.
+//! - anything else: a header line, then rows; tab-separated if the header has a tab, else CSV
+//!   (RFC 4180 quoting; a quoted cell may span lines, and the row keeps its first line number).
+//!
+//! `.gz` files are decompressed on the fly. A NUL byte in the first 8 KiB of (decompressed)
+//! data means a binary file: one error, nothing read. A line that is not UTF-8, not a JSON object,
+//! or has the wrong number of cells is a bad line (the caller reports file:line and reason).
+
+use super::schema::{Raw, Record};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+/// How the rows of a file are laid out.
+#[derive(Debug, Clone)]
+pub enum Layout {
+    JsonLines,
+    Table(Header),
+}
+
+/// The header of a table (CSV, TSV or Zeek TSV).
+#[derive(Debug, Clone)]
+pub struct Header {
+    pub names: Vec<String>,
+    index: HashMap<String, usize>,
+    pub delim: u8,
+    /// Zeek's `#path` (`conn`, `smtp`), when given.
+    pub zeek_path: Option<String>,
+    /// Zeek's unset and empty markers, both read as missing.
+    pub unset: Option<String>,
+    pub empty: Option<String>,
+    /// RFC 4180 quoting (CSV); Zeek TSV has none.
+    pub quoted: bool,
+}
+
+impl Header {
+    pub fn new(names: Vec<String>, delim: u8, quoted: bool) -> Header {
+        let index = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i))
+            .collect();
+        Header {
+            names,
+            index,
+            delim,
+            zeek_path: None,
+            unset: None,
+            empty: None,
+            quoted,
+        }
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.index.contains_key(key)
+    }
+}
+
+/// A JSON-lines row.
+pub struct JsonRecord(pub serde_json::Map<String, serde_json::Value>);
+
+fn raw_of(v: &serde_json::Value) -> Option<Raw<'_>> {
+    match v {
+        serde_json::Value::String(s) => Some(Raw::Str(s)),
+        serde_json::Value::Number(n) => Some(Raw::Num(n)),
+        serde_json::Value::Bool(b) => Some(Raw::Bool(*b)),
+        // Null is missing; a nested array or object is not a scalar field value: missing too.
+        _ => None,
+    }
+}
+
+impl Record for JsonRecord {
+    fn get(&self, key: &str) -> Option<Raw<'_>> {
+        if let Some(v) = self.0.get(key) {
+            return raw_of(v);
+        }
+        if !key.contains('.') {
+            return None;
+        }
+        let mut parts = key.split('.');
+        let mut cur = self.0.get(parts.next()?)?;
+        for p in parts {
+            cur = cur.as_object()?.get(p)?;
+        }
+        raw_of(cur)
+    }
+}
+
+impl JsonRecord {
+    pub fn parse(line: &str) -> Result<JsonRecord, String> {
+        match serde_json::from_str::<serde_json::Value>(line) {
+            Ok(serde_json::Value::Object(m)) => Ok(JsonRecord(m)),
+            Ok(_) => Err("not a JSON object".into()),
+            Err(e) => Err(format!("invalid JSON: {e}")),
+        }
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.get(key).is_some() || self.0.contains_key(key)
+    }
+}
+
+/// A table row: cells by header position.
+pub struct TableRecord<'a> {
+    pub header: &'a Header,
+    pub cells: Vec<String>,
+}
+
+impl Record for TableRecord<'_> {
+    fn get(&self, key: &str) -> Option<Raw<'_>> {
+        let i = *self.header.index.get(key)?;
+        let c = self.cells.get(i)?;
+        if self.header.unset.as_deref() == Some(c.as_str())
+            || self.header.empty.as_deref() == Some(c.as_str())
+        {
+            return None;
+        }
+        Some(Raw::Str(c))
+    }
+}
+
+/// Splits one table row into cells, unquoting CSV or unescaping Zeek's `\xHH`.
+pub fn split_row(line: &str, h: &Header) -> Result<Vec<String>, String> {
+    let cells = if h.quoted {
+        split_csv(line, h.delim)?
+    } else {
+        line.split(h.delim as char).map(unescape_zeek).collect()
+    };
+    if cells.len() != h.names.len() {
+        return Err(format!(
+            "{} cells where the header has {} columns",
+            cells.len(),
+            h.names.len()
+        ));
+    }
+    Ok(cells)
+}
+
+fn unescape_zeek(s: &str) -> String {
+    if !s.contains("\\x") {
+        return s.to_string();
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') && i + 3 < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(b[i + 2]), hex(b[i + 3])) {
+                out.push((h * 16 + l) as u8);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn split_csv(line: &str, delim: u8) -> Result<Vec<String>, String> {
+    let mut cells = Vec::new();
+    let mut cur = String::new();
+    let mut chars = line.chars().peekable();
+    let mut in_q = false;
+    let mut at_start = true;
+    let d = delim as char;
+    while let Some(c) = chars.next() {
+        if in_q {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    cur.push('"');
+                    chars.next();
+                } else {
+                    in_q = false;
+                }
+            } else {
+                cur.push(c);
+            }
+        } else if c == '"' && at_start {
+            in_q = true;
+            at_start = false;
+        } else if c == d {
+            cells.push(std::mem::take(&mut cur));
+            at_start = true;
+        } else {
+            cur.push(c);
+            at_start = false;
+        }
+    }
+    if in_q {
+        return Err("unterminated quoted cell".into());
+    }
+    cells.push(cur);
+    Ok(cells)
+}
+
+/// Whether a CSV text has an unclosed quote (so the row continues on the next line).
+fn csv_open_quote(text: &str) -> bool {
+    text.bytes().filter(|b| *b == b'"').count() % 2 == 1
+}
+
+/// Opens a file for reading, decompressing `.gz`, and rejects binary files.
+pub fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, String> {
+    let f = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let inner: Box<dyn Read + Send> = if path.extension().is_some_and(|x| x == "gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(f))
+    } else {
+        Box::new(f)
+    };
+    let mut r = BufReader::with_capacity(1 << 20, inner);
+    let head = r.fill_buf().map_err(|e| format!("cannot read: {e}"))?;
+    let n = head.len().min(8192);
+    if head[..n].contains(&0) {
+        return Err(
+            "is a binary file (NUL byte near the start), not JSON lines, CSV or a Zeek log".into(),
+        );
+    }
+    Ok(Box::new(r))
+}
+
+/// A row: its first line number, and its text or why the line is unreadable.
+pub type Row = (u64, Result<String, String>);
+
+/// A streaming source of numbered rows (1-based line numbers). Zeek directives and comments
+/// are consumed into the layout; blank lines are skipped.
+pub struct Rows {
+    input: Box<dyn BufRead + Send>,
+    line_no: u64,
+    pub layout: Option<Layout>,
+    /// The first data row, read while sniffing the layout.
+    pending: Option<(u64, Result<String, String>)>,
+    buf: Vec<u8>,
+    pub bytes_read: u64,
+}
+
+impl Rows {
+    /// Sniffs the layout from the first lines. `Ok(rows)` with `layout: None` means an empty file.
+    pub fn new(input: Box<dyn BufRead + Send>) -> Result<Rows, String> {
+        let mut r = Rows {
+            input,
+            line_no: 0,
+            layout: None,
+            pending: None,
+            buf: Vec::new(),
+            bytes_read: 0,
+        };
+        let mut zeek: Option<Header> = None;
+        let mut zeek_meta: (Option<u8>, Option<String>, Option<String>, Option<String>) =
+            (None, None, None, None);
+        loop {
+            let Some((no, line)) = r.raw_line()? else {
+                if let Some(h) = zeek {
+                    r.layout = Some(Layout::Table(h));
+                }
+                return Ok(r);
+            };
+            let line = match line {
+                Ok(l) => l,
+                Err(e) => {
+                    return Err(format!("line {no}: {e} before any header or record"));
+                }
+            };
+            let t = line.trim_end_matches(['\r', '\n']);
+            if t.trim().is_empty() {
+                continue;
+            }
+            if let Some(d) = t.strip_prefix('#') {
+                let (key, val) = d.split_once([' ', '\t']).unwrap_or((d, ""));
+                match key {
+                    "separator" => {
+                        zeek_meta.0 = Some(if val.trim() == "\\x09" {
+                            b'\t'
+                        } else {
+                            val.trim().bytes().next().unwrap_or(b'\t')
+                        })
+                    }
+                    "unset_field" => zeek_meta.1 = Some(val.to_string()),
+                    "empty_field" => zeek_meta.2 = Some(val.to_string()),
+                    "path" => zeek_meta.3 = Some(val.to_string()),
+                    "fields" => {
+                        let delim = zeek_meta.0.unwrap_or(b'\t');
+                        let mut h = Header::new(
+                            t["#fields".len()..]
+                                .trim_start_matches(delim as char)
+                                .split(delim as char)
+                                .map(str::to_string)
+                                .collect(),
+                            delim,
+                            false,
+                        );
+                        h.unset = zeek_meta.1.clone().or(Some("-".into()));
+                        h.empty = zeek_meta.2.clone().or(Some("(empty)".into()));
+                        h.zeek_path = zeek_meta.3.clone();
+                        zeek = Some(h);
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            if let Some(h) = zeek.take() {
+                r.layout = Some(Layout::Table(h));
+                r.pending = Some((no, Ok(t.to_string())));
+                return Ok(r);
+            }
+            if t.starts_with('[') {
+                return Err(format!(
+                    "line {no}: a JSON array; detc reads JSON lines (one object per line): convert with `jq -c '.[]'`"
+                ));
+            }
+            if t.trim_start().starts_with('{') {
+                r.layout = Some(Layout::JsonLines);
+                r.pending = Some((no, Ok(t.to_string())));
+                return Ok(r);
+            }
+            // A header line.
+            let tab = t.contains('\t');
+            let (delim, quoted) = if tab { (b'\t', false) } else { (b',', true) };
+            let names = if quoted {
+                split_csv(t.trim_start_matches('\u{feff}'), b',')
+                    .map_err(|e| format!("line {no}: header: {e}"))?
+            } else {
+                t.split('\t').map(str::to_string).collect()
+            };
+            r.layout = Some(Layout::Table(Header::new(names, delim, quoted)));
+            return Ok(r);
+        }
+    }
+
+    fn raw_line(&mut self) -> Result<Option<Row>, String> {
+        self.buf.clear();
+        let n = self
+            .input
+            .read_until(b'\n', &mut self.buf)
+            .map_err(|e| format!("read error after line {}: {e}", self.line_no))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.bytes_read += n as u64;
+        self.line_no += 1;
+        let s = match std::str::from_utf8(&self.buf) {
+            Ok(s) => Ok(s.trim_end_matches(['\r', '\n']).to_string()),
+            Err(e) => Err(format!(
+                "not UTF-8 text (invalid byte at column {})",
+                e.valid_up_to() + 1
+            )),
+        };
+        Ok(Some((self.line_no, s)))
+    }
+
+    /// The next data row: (first line number, text or why the line is unreadable).
+    pub fn next_row(&mut self) -> Result<Option<Row>, String> {
+        if let Some(p) = self.pending.take() {
+            return Ok(Some(p));
+        }
+        let quoted = matches!(&self.layout, Some(Layout::Table(h)) if h.quoted);
+        loop {
+            let Some((no, line)) = self.raw_line()? else {
+                return Ok(None);
+            };
+            let mut text = match line {
+                Ok(t) => t,
+                Err(e) => return Ok(Some((no, Err(e)))),
+            };
+            if text.trim().is_empty() {
+                continue;
+            }
+            if text.starts_with('#') && !quoted {
+                // Zeek `#close` and comments.
+                continue;
+            }
+            if quoted {
+                while csv_open_quote(&text) {
+                    match self.raw_line()? {
+                        None => break,
+                        Some((_, Ok(more))) => {
+                            text.push('\n');
+                            text.push_str(&more);
+                        }
+                        Some((_, Err(e))) => return Ok(Some((no, Err(e)))),
+                    }
+                }
+            }
+            return Ok(Some((no, Ok(text))));
+        }
+    }
+}

@@ -1,0 +1,461 @@
+//! Running a pack over event files: schema choice per file, streaming reads, both cores.
+//!
+//! The calling thread reads rows (the reader is sequential: gzip and CSV quoting need it) and
+//! hands chunks of [`CHUNK`] rows to `threads` workers over a bounded channel, so at most
+//! `2 * threads` chunks are in flight. Each worker parses, maps through the input schema and
+//! feeds every rule of the file's source into its own [`RuleState`]s; the states are merged at
+//! the end (exactly: see `engine`). Memory is bounded by the aggregation state plus the alerts
+//! of rules without aggregation, never by the input size.
+//!
+//! Every row ends up in exactly one of: an event, *not applicable* (a row of another event type
+//! in a mixed file), or a bad line (reported with file:line and reason).
+
+use super::engine::{CompiledRule, RuleState};
+use super::read::{self, JsonRecord, Layout, Rows, TableRecord};
+use super::schema::{self, InputSchema, Mapped};
+use super::{Alert, Event};
+use crate::diag::{Diagnostic, Span};
+use crate::ir::Rule;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+
+/// Rows per work unit.
+pub const CHUNK: usize = 4096;
+
+/// At most this many bad lines are kept with their reasons (all are counted).
+pub const MAX_BAD_REPORTED: usize = 1000;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct BadLine {
+    pub file: String,
+    pub line: u64,
+    pub reason: String,
+}
+
+/// What a run saw, for the summary on stderr.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Summary {
+    /// Input schema chosen per file (absent for an empty file).
+    pub schemas: BTreeMap<String, String>,
+    /// Data rows read (every row is an event, not applicable, or bad).
+    pub rows: u64,
+    pub events: u64,
+    pub not_applicable: u64,
+    pub bad_lines: u64,
+    /// Events for which at least one rule's filter held.
+    pub matched: u64,
+    /// Matching events per rule name.
+    pub matched_by_rule: BTreeMap<String, u64>,
+    pub alerts: usize,
+    /// The first [`MAX_BAD_REPORTED`] bad lines, sorted by file and line.
+    pub bad: Vec<BadLine>,
+    pub bytes: u64,
+}
+
+/// A progress callback: (bytes read so far in this file, file size, file name).
+pub type Progress = dyn Fn(u64, u64, &str) + Sync;
+
+pub struct RunOptions<'a> {
+    /// Input schema name for every file; `None`: detect per file.
+    pub schema: Option<String>,
+    /// Stop at the first bad line (an error naming it).
+    pub strict: bool,
+    pub threads: usize,
+    /// Called now and then with (bytes read so far in this file, file size, file name).
+    pub progress: Option<&'a Progress>,
+}
+
+impl Default for RunOptions<'_> {
+    fn default() -> Self {
+        RunOptions {
+            schema: None,
+            strict: false,
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            progress: None,
+        }
+    }
+}
+
+pub struct RunOutput {
+    pub alerts: Vec<Alert>,
+    pub summary: Summary,
+}
+
+fn io_err(path: &str, msg: impl Into<String>) -> Diagnostic {
+    Diagnostic::error("E0800", format!("`{path}` {}", msg.into())).at(Span::file(path))
+}
+
+/// Picks the schema for a file from `--schema` or its first record.
+pub fn choose_schema<'s>(
+    path: &str,
+    schemas: &'s [InputSchema],
+    forced: Option<&str>,
+    layout: &Layout,
+    first: Option<&str>,
+) -> Result<&'s InputSchema, Diagnostic> {
+    if let Some(name) = forced {
+        return schemas.iter().find(|s| s.name == name).ok_or_else(|| {
+            Diagnostic::error("E0801", format!("unknown input schema `{name}`"))
+                .expected(format!("one of: {}", schema::names().join(", ")))
+        });
+    }
+    type KeyTest<'k> = Box<dyn Fn(&str) -> bool + 'k>;
+    let (keys_of, zeek_path): (KeyTest<'_>, Option<&str>) = match layout {
+        Layout::Table(h) => (Box::new(|k: &str| h.has(k)), h.zeek_path.as_deref()),
+        Layout::JsonLines => {
+            let rec = first.map(JsonRecord::parse).transpose().ok().flatten();
+            (
+                Box::new(move |k: &str| rec.as_ref().is_some_and(|r| r.has(k))),
+                None,
+            )
+        }
+    };
+    let hits: Vec<&InputSchema> = schemas
+        .iter()
+        .filter(|s| s.detects(&*keys_of, zeek_path))
+        .collect();
+    match hits.as_slice() {
+        [one] => Ok(one),
+        [] => Err(io_err(path, "matches no input schema")
+            .found(match zeek_path {
+                Some(p) => format!("a Zeek `{p}` log"),
+                None => "a first record without the keys of any schema".into(),
+            })
+            .expected(format!(
+                "a file of one of the schemas {} (see targets/inputs/*.yaml)",
+                schema::names().join(", ")
+            ))
+            .hint("name the schema with `--schema NAME` if the file is one of them")),
+        many => Err(io_err(path, "matches several input schemas")
+            .found(
+                many.iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+            .hint("choose one with `--schema NAME`")),
+    }
+}
+
+/// Maps one row of a file to an event.
+pub fn map_row(layout: &Layout, schema: &InputSchema, text: &str) -> Result<Mapped, String> {
+    match layout {
+        Layout::JsonLines => schema.map(&JsonRecord::parse(text)?),
+        Layout::Table(h) => {
+            let cells = read::split_row(text, h)?;
+            schema.map(&TableRecord { header: h, cells })
+        }
+    }
+}
+
+struct FileCtx {
+    path: String,
+    layout: Layout,
+    schema: InputSchema,
+    /// Indexes of the compiled rules whose source is the schema's.
+    rules: Vec<usize>,
+}
+
+struct Chunk {
+    ctx: Arc<FileCtx>,
+    rows: Vec<(u64, Result<String, String>)>,
+}
+
+#[derive(Default)]
+struct WorkerOut {
+    states: Vec<RuleState>,
+    rows: u64,
+    events: u64,
+    not_applicable: u64,
+    matched: u64,
+    bad_lines: u64,
+    bad: Vec<BadLine>,
+}
+
+fn work(
+    rules: &[CompiledRule],
+    rx: &Mutex<mpsc::Receiver<Chunk>>,
+    strict: bool,
+    stop: &AtomicBool,
+) -> WorkerOut {
+    let mut out = WorkerOut {
+        states: rules.iter().map(|_| RuleState::default()).collect(),
+        ..WorkerOut::default()
+    };
+    loop {
+        let chunk = match rx.lock() {
+            Ok(g) => g.recv(),
+            Err(_) => break,
+        };
+        let Ok(chunk) = chunk else { break };
+        let ctx = &chunk.ctx;
+        for (line, text) in &chunk.rows {
+            out.rows += 1;
+            let mapped = text
+                .as_ref()
+                .map_err(String::clone)
+                .and_then(|t| map_row(&ctx.layout, &ctx.schema, t));
+            match mapped {
+                Ok(Mapped::Event(ev)) => {
+                    out.events += 1;
+                    let mut any = false;
+                    for &i in &ctx.rules {
+                        if let (Some(r), Some(st)) = (rules.get(i), out.states.get_mut(i)) {
+                            any |= r.feed(&ev, st);
+                        }
+                    }
+                    out.matched += u64::from(any);
+                }
+                Ok(Mapped::NotApplicable) => out.not_applicable += 1,
+                Err(reason) => {
+                    out.bad_lines += 1;
+                    if out.bad.len() < MAX_BAD_REPORTED {
+                        out.bad.push(BadLine {
+                            file: ctx.path.clone(),
+                            line: *line,
+                            reason,
+                        });
+                    }
+                    if strict {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Runs `rules` over `files`. Errors (exit 2 in the CLI): a missing or binary file, an unknown
+/// or undetectable schema, a read error, or with `strict` the first bad line.
+pub fn run_files(
+    rules: &[Rule],
+    files: &[PathBuf],
+    opts: &RunOptions<'_>,
+) -> Result<RunOutput, Diagnostic> {
+    let schemas = schema::builtin().map_err(|e| Diagnostic::error("E0802", e))?;
+    let compiled: Vec<CompiledRule> = rules
+        .iter()
+        .map(CompiledRule::new)
+        .collect::<Result<_, _>>()?;
+    let threads = opts.threads.max(1);
+    let stop = AtomicBool::new(false);
+    let mut summary = Summary::default();
+    let (tx, rx) = mpsc::sync_channel::<Chunk>(threads * 2);
+    let rx = Mutex::new(rx);
+    let (outs, read_result) = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| s.spawn(|| work(&compiled, &rx, opts.strict, &stop)))
+            .collect();
+        let read_result = feed_files(files, &schemas, &compiled, opts, &tx, &stop, &mut summary);
+        drop(tx);
+        let outs: Vec<WorkerOut> = handles.into_iter().filter_map(|h| h.join().ok()).collect();
+        (outs, read_result)
+    });
+    read_result?;
+    if outs.len() != threads {
+        return Err(Diagnostic::error("E0803", "an evaluator thread failed"));
+    }
+    let mut states: Vec<RuleState> = compiled.iter().map(|_| RuleState::default()).collect();
+    for o in outs {
+        summary.rows += o.rows;
+        summary.events += o.events;
+        summary.not_applicable += o.not_applicable;
+        summary.matched += o.matched;
+        summary.bad_lines += o.bad_lines;
+        summary.bad.extend(o.bad);
+        for (acc, st) in states.iter_mut().zip(o.states) {
+            acc.merge(st);
+        }
+    }
+    summary.bad.sort();
+    summary.bad.truncate(MAX_BAD_REPORTED);
+    if opts.strict {
+        if let Some(b) = summary.bad.first() {
+            return Err(Diagnostic::error(
+                "E0804",
+                format!("{}:{}: malformed line: {}", b.file, b.line, b.reason),
+            )
+            .at(Span::file(&b.file))
+            .hint("without --strict, malformed lines are reported, counted and skipped"));
+        }
+    }
+    let mut alerts = Vec::new();
+    for (c, st) in compiled.iter().zip(states) {
+        summary
+            .matched_by_rule
+            .insert(c.rule.name.clone(), st.matched);
+        alerts.extend(c.finish(st));
+    }
+    super::sort_alerts(&mut alerts);
+    summary.alerts = alerts.len();
+    Ok(RunOutput { alerts, summary })
+}
+
+fn feed_files(
+    files: &[PathBuf],
+    schemas: &[InputSchema],
+    compiled: &[CompiledRule],
+    opts: &RunOptions<'_>,
+    tx: &mpsc::SyncSender<Chunk>,
+    stop: &AtomicBool,
+    summary: &mut Summary,
+) -> Result<(), Diagnostic> {
+    for f in files {
+        let path = f.to_string_lossy().replace('\\', "/");
+        if f.is_dir() {
+            return Err(io_err(&path, "is a folder; give event files"));
+        }
+        let size = std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
+        let input = read::open(f).map_err(|e| io_err(&path, e))?;
+        let mut rows = Rows::new(input).map_err(|e| io_err(&path, e))?;
+        let Some(layout) = rows.layout.clone() else {
+            continue;
+        };
+        let first = rows.next_row().map_err(|e| io_err(&path, e))?;
+        let first_text = first
+            .as_ref()
+            .and_then(|(_, t)| t.as_ref().ok())
+            .map(String::as_str);
+        let schema = choose_schema(&path, schemas, opts.schema.as_deref(), &layout, first_text)?;
+        summary.schemas.insert(path.clone(), schema.name.clone());
+        let ctx = Arc::new(FileCtx {
+            path: path.clone(),
+            layout,
+            schema: schema.clone(),
+            rules: compiled
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.rule.source == schema.source)
+                .map(|(i, _)| i)
+                .collect(),
+        });
+        let mut batch: Vec<(u64, Result<String, String>)> = Vec::with_capacity(CHUNK);
+        if let Some(r) = first {
+            batch.push(r);
+        }
+        let mut n = 0u64;
+        while let Some(r) = rows.next_row().map_err(|e| io_err(&path, e))? {
+            batch.push(r);
+            if batch.len() == CHUNK {
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                let rows_out = std::mem::replace(&mut batch, Vec::with_capacity(CHUNK));
+                if tx
+                    .send(Chunk {
+                        ctx: ctx.clone(),
+                        rows: rows_out,
+                    })
+                    .is_err()
+                {
+                    return Err(Diagnostic::error("E0803", "an evaluator thread failed"));
+                }
+                n += 1;
+                if let (Some(p), true) = (opts.progress, n % 16 == 0) {
+                    p(rows.bytes_read, size, &path);
+                }
+            }
+        }
+        if !batch.is_empty()
+            && tx
+                .send(Chunk {
+                    ctx: ctx.clone(),
+                    rows: batch,
+                })
+                .is_err()
+        {
+            return Err(Diagnostic::error("E0803", "an evaluator thread failed"));
+        }
+        summary.bytes += rows.bytes_read;
+        if let Some(p) = opts.progress {
+            p(rows.bytes_read, size, &path);
+        }
+    }
+    Ok(())
+}
+
+/// Reads every event of one file through a schema (for rule tests): events, and the summary
+/// of what was not an event.
+pub fn read_events(
+    path: &Path,
+    forced_schema: Option<&str>,
+) -> Result<(Vec<Event>, Summary), Diagnostic> {
+    let schemas = schema::builtin().map_err(|e| Diagnostic::error("E0802", e))?;
+    let p = path.to_string_lossy().replace('\\', "/");
+    let input = read::open(path).map_err(|e| io_err(&p, e))?;
+    let mut rows = Rows::new(input).map_err(|e| io_err(&p, e))?;
+    let mut summary = Summary::default();
+    let mut events = Vec::new();
+    let Some(layout) = rows.layout.clone() else {
+        return Ok((events, summary));
+    };
+    let mut all = Vec::new();
+    while let Some(r) = rows.next_row().map_err(|e| io_err(&p, e))? {
+        all.push(r);
+    }
+    let first = all
+        .first()
+        .and_then(|(_, t)| t.as_ref().ok())
+        .map(String::as_str);
+    let schema = choose_schema(&p, &schemas, forced_schema, &layout, first)?;
+    summary.schemas.insert(p.clone(), schema.name.clone());
+    for (line, text) in all {
+        summary.rows += 1;
+        match text.and_then(|t| map_row(&layout, schema, &t)) {
+            Ok(Mapped::Event(e)) => {
+                summary.events += 1;
+                events.push(e);
+            }
+            Ok(Mapped::NotApplicable) => summary.not_applicable += 1,
+            Err(reason) => {
+                summary.bad_lines += 1;
+                summary.bad.push(BadLine {
+                    file: p.clone(),
+                    line,
+                    reason,
+                });
+            }
+        }
+    }
+    Ok((events, summary))
+}
+
+/// Maps inline JSON objects (a rule test's `events { ... }`) through a schema.
+pub fn map_inline(
+    objects: &[serde_json::Map<String, serde_json::Value>],
+    forced_schema: Option<&str>,
+    origin: &str,
+) -> Result<Vec<Event>, Diagnostic> {
+    let schemas = schema::builtin().map_err(|e| Diagnostic::error("E0802", e))?;
+    let Some(first) = objects.first() else {
+        return Ok(Vec::new());
+    };
+    let first_text = serde_json::Value::Object(first.clone()).to_string();
+    let schema = choose_schema(
+        origin,
+        &schemas,
+        forced_schema,
+        &Layout::JsonLines,
+        Some(&first_text),
+    )?;
+    let mut out = Vec::new();
+    for (i, o) in objects.iter().enumerate() {
+        match schema.map(&JsonRecord(o.clone())) {
+            Ok(Mapped::Event(e)) => out.push(e),
+            Ok(Mapped::NotApplicable) => {}
+            Err(reason) => {
+                return Err(Diagnostic::error(
+                    "E0805",
+                    format!("{origin}: inline event {} is malformed: {reason}", i + 1),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}

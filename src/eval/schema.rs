@@ -1,0 +1,390 @@
+//! Input schemas: data files (`targets/inputs/*.yaml`, embedded in the binary) that map the raw
+//! fields of a log format to the abstract catalogue of one source (`src/ir/catalogue.rs`).
+//!
+//! A schema says
+//! - `detect`: sets of raw keys; a file whose first record has every key of some set (and, for
+//!   Zeek TSV, whose `#path` equals `zeek_path` when given) is of this schema;
+//! - `applies`: conditions a row must meet to be an event of the source at all (a Windows event
+//!   file mixes event types: only Sysmon EventID 3 rows are network connections). Other rows are
+//!   *not applicable*: skipped and counted, not errors;
+//! - `swap`: raw field pairs exchanged when a condition holds (Sysmon reports the initiator as
+//!   `Source*`, so for an inbound connection the local side is `Destination*`);
+//! - `fields`: for each catalogue field, the raw keys to read (first present wins), an optional
+//!   `transform` (`basename`, `lower`), an optional value `map` (with `default`), or `join` of
+//!   several keys. The value is then converted to the catalogue type: ports and integers from
+//!   numbers or numeric strings (fractions floored), IPs parsed, timestamps as in [`super::time`],
+//!   enums lowercased and checked against the catalogue's symbols.
+//! - `missing`: raw values that mean "unset" (`-`, `(empty)`), in addition to null and "".
+//!
+//! A value that cannot be converted makes the row a bad line with the field and reason, and so
+//! does a row without a timestamp (it cannot be placed in a window; Zeek's test baselines mask
+//! `ts` as `XXXXXXXXXX.XXXXXX`, and each such row is reported as a bad line).
+
+use super::time;
+use super::Event;
+use crate::ir::catalogue;
+use crate::ir::{FieldType, Source, Value};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The schemas shipped with detc, as (file name, YAML text).
+pub const BUILTIN: [(&str, &str); 3] = [
+    (
+        "defender.yaml",
+        include_str!("../../targets/inputs/defender.yaml"),
+    ),
+    (
+        "sysmon.yaml",
+        include_str!("../../targets/inputs/sysmon.yaml"),
+    ),
+    (
+        "zeek-conn.yaml",
+        include_str!("../../targets/inputs/zeek-conn.yaml"),
+    ),
+];
+
+/// A raw field value as a reader found it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Raw<'a> {
+    Str(&'a str),
+    /// A JSON number, as its text.
+    Num(&'a serde_json::Number),
+    Bool(bool),
+}
+
+impl Raw<'_> {
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Raw::Str(s) => std::borrow::Cow::Borrowed(s),
+            Raw::Num(n) => std::borrow::Cow::Owned(n.to_string()),
+            Raw::Bool(b) => std::borrow::Cow::Borrowed(if *b { "true" } else { "false" }),
+        }
+    }
+}
+
+/// A row of some format: raw key -> value (absent or JSON null: `None`).
+pub trait Record {
+    fn get(&self, key: &str) -> Option<Raw<'_>>;
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SchemaFile {
+    name: String,
+    #[allow(dead_code)]
+    description: String,
+    source: String,
+    detect: Vec<Vec<String>>,
+    #[serde(default)]
+    zeek_path: Option<String>,
+    #[serde(default)]
+    missing: Vec<String>,
+    #[serde(default)]
+    applies: Vec<Cond>,
+    #[serde(default)]
+    swap: Option<Swap>,
+    fields: BTreeMap<String, FieldSpec>,
+}
+
+/// A condition on a raw field: the first present key of `field` has a value (as text,
+/// case-sensitive) in `in`. With `if_present: true`, a row without any of the keys passes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cond {
+    pub field: Vec<String>,
+    #[serde(rename = "in")]
+    pub values: Vec<String>,
+    #[serde(default)]
+    pub if_present: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Swap {
+    when: Cond,
+    pairs: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FieldSpec {
+    #[serde(default)]
+    from: Vec<String>,
+    #[serde(default)]
+    join: Vec<String>,
+    #[serde(default)]
+    sep: String,
+    #[serde(default)]
+    transform: Option<Transform>,
+    #[serde(default)]
+    map: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    default: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Transform {
+    /// The last component of a Windows or POSIX path.
+    Basename,
+    Lower,
+}
+
+/// A loaded, validated input schema.
+#[derive(Debug, Clone)]
+pub struct InputSchema {
+    pub name: String,
+    pub source: Source,
+    pub detect: Vec<Vec<String>>,
+    pub zeek_path: Option<String>,
+    missing: Vec<String>,
+    applies: Vec<Cond>,
+    swap: Option<Swap>,
+    fields: Vec<(String, FieldType, FieldSpec)>,
+}
+
+/// What became of one row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mapped {
+    Event(Event),
+    /// Not an event of the schema's source (e.g. a Sysmon process-creation row).
+    NotApplicable,
+}
+
+impl InputSchema {
+    /// Parses and validates a schema file against the catalogue.
+    pub fn parse(file: &str, text: &str) -> Result<InputSchema, String> {
+        let f: SchemaFile =
+            serde_yaml::from_str(text).map_err(|e| format!("input schema {file}: {e}"))?;
+        let source = catalogue::source_by_name(&f.source)
+            .ok_or_else(|| format!("input schema {file}: unknown source `{}`", f.source))?;
+        let mut fields = Vec::new();
+        for (name, spec) in f.fields {
+            let def = catalogue::field(source, &name).ok_or_else(|| {
+                format!(
+                    "input schema {file}: `{name}` is not a field of {}",
+                    source.name()
+                )
+            })?;
+            if spec.from.is_empty() && spec.join.is_empty() {
+                return Err(format!(
+                    "input schema {file}: `{name}` has no `from` or `join`"
+                ));
+            }
+            fields.push((name, def.ty, spec));
+        }
+        Ok(InputSchema {
+            name: f.name,
+            source,
+            detect: f.detect,
+            zeek_path: f.zeek_path,
+            missing: f.missing,
+            applies: f.applies,
+            swap: f.swap,
+            fields,
+        })
+    }
+
+    fn is_missing(&self, r: &Raw<'_>) -> bool {
+        match r {
+            Raw::Str(s) => s.is_empty() || self.missing.iter().any(|m| m == s),
+            _ => false,
+        }
+    }
+
+    fn cond_holds(&self, c: &Cond, rec: &dyn Record) -> bool {
+        match c.field.iter().find_map(|k| rec.get(k)) {
+            Some(v) => c.values.iter().any(|x| *x == v.text()),
+            None => c.if_present,
+        }
+    }
+
+    /// Whether a record's keys identify this schema.
+    pub fn detects(&self, has_key: &dyn Fn(&str) -> bool, zeek_path: Option<&str>) -> bool {
+        if let (Some(want), Some(got)) = (&self.zeek_path, zeek_path) {
+            if want != got {
+                return false;
+            }
+        }
+        self.detect.iter().any(|set| set.iter().all(|k| has_key(k)))
+    }
+
+    /// Maps one record to an abstract event, or says it does not apply, or why it is malformed.
+    pub fn map(&self, rec: &dyn Record) -> Result<Mapped, String> {
+        if !self.applies.iter().all(|c| self.cond_holds(c, rec)) {
+            return Ok(Mapped::NotApplicable);
+        }
+        let swapped = self
+            .swap
+            .as_ref()
+            .is_some_and(|s| self.cond_holds(&s.when, rec));
+        let key = |k: &str| -> String {
+            if swapped {
+                if let Some(s) = &self.swap {
+                    for (a, b) in &s.pairs {
+                        if a == k {
+                            return b.clone();
+                        }
+                        if b == k {
+                            return a.clone();
+                        }
+                    }
+                }
+            }
+            k.to_string()
+        };
+        let get = |k: &str| rec.get(&key(k)).filter(|v| !self.is_missing(v));
+        let mut ev = Event::new();
+        for (name, ty, spec) in &self.fields {
+            let text: Option<String> = if !spec.join.is_empty() {
+                let parts: Vec<String> = spec
+                    .join
+                    .iter()
+                    .filter_map(|k| get(k).map(|v| v.text().into_owned()))
+                    .collect();
+                (!parts.is_empty()).then(|| parts.join(&spec.sep))
+            } else {
+                match spec.from.iter().find_map(|k| get(k).map(|v| (k, v))) {
+                    None => None,
+                    Some((k, raw)) => {
+                        // Numbers convert directly when the catalogue type is numeric.
+                        if let (Raw::Num(n), true) = (raw, spec.map.is_none()) {
+                            match convert_number(n, ty) {
+                                Some(Ok(v)) => {
+                                    ev.insert(name.clone(), v);
+                                    continue;
+                                }
+                                Some(Err(e)) => return Err(format!("field `{k}` ({name}): {e}")),
+                                None => {}
+                            }
+                        }
+                        Some(raw.text().into_owned())
+                    }
+                }
+            };
+            let Some(mut text) = text else { continue };
+            match spec.transform {
+                Some(Transform::Basename) => {
+                    text = text
+                        .rsplit(['\\', '/'])
+                        .next()
+                        .unwrap_or(text.as_str())
+                        .to_string()
+                }
+                Some(Transform::Lower) => text = super::ops::simple_lower(&text),
+                None => {}
+            }
+            if let Some(map) = &spec.map {
+                match map.get(&text).or(spec.default.as_ref()) {
+                    Some(v) => text = v.clone(),
+                    None => continue,
+                }
+            }
+            if text.is_empty() {
+                continue;
+            }
+            let src = spec
+                .from
+                .first()
+                .or(spec.join.first())
+                .map(String::as_str)
+                .unwrap_or("");
+            let v = convert_text(&text, ty).map_err(|e| format!("field `{src}` ({name}): {e}"))?;
+            ev.insert(name.clone(), v);
+        }
+        if !ev.contains_key("time") {
+            let keys = self
+                .fields
+                .iter()
+                .find(|(n, _, _)| n == "time")
+                .map(|(_, _, s)| s.from.join(", "))
+                .unwrap_or_default();
+            return Err(format!(
+                "no timestamp (none of {keys} has a value): the event cannot be placed in time"
+            ));
+        }
+        Ok(Mapped::Event(ev))
+    }
+}
+
+fn int_of(ty: &FieldType) -> Option<(i64, i64, &'static str)> {
+    match ty {
+        FieldType::Port => Some((0, 65_535, "a port (0..65535)")),
+        FieldType::Bytes => Some((0, i64::MAX, "a byte count")),
+        FieldType::Duration => Some((0, i64::MAX, "a duration in seconds")),
+        FieldType::Int => Some((i64::MIN, i64::MAX, "an integer")),
+        _ => None,
+    }
+}
+
+fn convert_number(n: &serde_json::Number, ty: &FieldType) -> Option<Result<Value, String>> {
+    if let Some((lo, hi, what)) = int_of(ty) {
+        let v = n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.is_finite())
+                .map(|f| f.floor() as i64)
+        });
+        return Some(match v {
+            Some(v) if (lo..=hi).contains(&v) => Ok(Value::Int(v)),
+            _ => Err(format!("`{n}` is not {what}")),
+        });
+    }
+    if *ty == FieldType::Timestamp {
+        return Some(time::parse(&n.to_string()).map(Value::Timestamp));
+    }
+    None
+}
+
+/// Converts text to the catalogue type.
+pub fn convert_text(text: &str, ty: &FieldType) -> Result<Value, String> {
+    let t = text.trim();
+    if let Some((lo, hi, what)) = int_of(ty) {
+        let v = t.parse::<i64>().ok().or_else(|| {
+            t.parse::<f64>()
+                .ok()
+                .filter(|f| {
+                    f.is_finite()
+                        && t.bytes()
+                            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+                })
+                .map(|f| f.floor() as i64)
+        });
+        return match v {
+            Some(v) if (lo..=hi).contains(&v) => Ok(Value::Int(v)),
+            _ => Err(format!("`{t}` is not {what}")),
+        };
+    }
+    match ty {
+        FieldType::Ip => {
+            let a = t.split('%').next().unwrap_or(t);
+            a.parse()
+                .map(Value::Ip)
+                .map_err(|_| format!("`{t}` is not an IP address"))
+        }
+        FieldType::Timestamp => time::parse(t).map(Value::Timestamp),
+        FieldType::Enum(symbols) => {
+            let l = super::ops::simple_lower(t);
+            if symbols.contains(&l) {
+                Ok(Value::Enum(l))
+            } else {
+                Err(format!("`{t}` is not one of {}", symbols.join(", ")))
+            }
+        }
+        _ => Ok(Value::Str(text.to_string())),
+    }
+}
+
+/// The built-in schemas, parsed. An error here is a bug in a shipped YAML file (tested).
+pub fn builtin() -> Result<Vec<InputSchema>, String> {
+    BUILTIN
+        .iter()
+        .map(|(f, t)| InputSchema::parse(f, t))
+        .collect()
+}
+
+/// The names of the built-in schemas, for messages.
+pub fn names() -> Vec<String> {
+    builtin()
+        .map(|v| v.into_iter().map(|s| s.name).collect())
+        .unwrap_or_default()
+}

@@ -1,0 +1,509 @@
+//! Expressions: AST predicates -> typed IR predicates, in one of two scopes: an event (`where`,
+//! `let` arms: catalogue fields) or a group (`having`: aggregates).
+
+use super::values::{cidr_of, convert, list_elem_type, type_name, type_words};
+use super::Checker;
+use crate::diag::{nearest, Diagnostic, Span};
+use crate::ir::{
+    catalogue, Case, CmpOp, Expr, FieldRef, FieldType, IpClass, ListType, Op, Predicate, Source,
+    StrOp, Value,
+};
+use crate::syntax::ast::{self, EqOp, ListRef, Literal, PredOp, Spanned, StrKind};
+use std::collections::BTreeMap;
+
+/// What names an expression may refer to.
+pub enum Scope<'a> {
+    /// Catalogue fields of the source; `lets` are named so a use gets a precise error.
+    Event { source: Source, lets: &'a [String] },
+    /// Aggregates by name, with their types.
+    Group {
+        aggregates: &'a BTreeMap<String, FieldType>,
+    },
+}
+
+impl Checker<'_> {
+    pub(super) fn expr(&mut self, e: &ast::Expr, scope: &Scope<'_>) -> Option<Expr> {
+        match e {
+            ast::Expr::And(xs, _) => {
+                let ys: Vec<Option<Expr>> = xs.iter().map(|x| self.expr(x, scope)).collect();
+                Some(Expr::And(ys.into_iter().collect::<Option<Vec<_>>>()?))
+            }
+            ast::Expr::Or(xs, _) => {
+                let ys: Vec<Option<Expr>> = xs.iter().map(|x| self.expr(x, scope)).collect();
+                Some(Expr::Or(ys.into_iter().collect::<Option<Vec<_>>>()?))
+            }
+            ast::Expr::Not(x, _) => Some(Expr::Not(Box::new(self.expr(x, scope)?))),
+            ast::Expr::Pred(p) => self.pred(p, scope),
+        }
+    }
+
+    /// Resolves a field name in a scope, or reports why not.
+    pub(super) fn resolve(
+        &mut self,
+        f: &Spanned<String>,
+        scope: &Scope<'_>,
+    ) -> Option<(FieldRef, FieldType)> {
+        match scope {
+            Scope::Event { source, lets } => {
+                if let Some(def) = catalogue::field(*source, &f.node) {
+                    return Some((FieldRef::Field(f.node.clone()), def.ty));
+                }
+                if lets.contains(&f.node) {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "E0242",
+                            format!("computed field `{}` cannot be used in a condition", f.node),
+                        )
+                        .at(f.span.clone())
+                        .expected("a field of the event source")
+                        .hint("computed fields are for `group by` and test expectations; test the fields it is computed from instead"),
+                    );
+                    return None;
+                }
+                let names: Vec<&str> = catalogue::fields(*source).iter().map(|d| d.name).collect();
+                let mut d = Diagnostic::error(
+                    "E0220",
+                    format!("unknown field `{}` for source {}", f.node, source.name()),
+                )
+                .at(f.span.clone())
+                .found(format!("`{}`", f.node))
+                .expected(format!(
+                    "a field of {} (see docs/LANGUAGE.md)",
+                    source.name()
+                ));
+                if let Some(n) = nearest(&f.node, names.iter().copied()) {
+                    d = d.hint(format!("did you mean `{n}`?"));
+                } else {
+                    d = d.hint(format!("fields of {}: {}", source.name(), names.join(", ")));
+                }
+                self.diags.push(d);
+                None
+            }
+            Scope::Group { aggregates } => {
+                if let Some(ty) = aggregates.get(&f.node) {
+                    return Some((FieldRef::Aggregate(f.node.clone()), ty.clone()));
+                }
+                let mut d = Diagnostic::error(
+                    "E0251",
+                    format!("`having` refers to `{}`, which is not an aggregate", f.node),
+                )
+                .at(f.span.clone())
+                .found(format!("`{}`", f.node))
+                .expected(if aggregates.is_empty() {
+                    "an aggregate, but the rule declares none".to_string()
+                } else {
+                    format!(
+                        "one of the aggregates: {}",
+                        aggregates.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )
+                });
+                if let Some(n) = nearest(&f.node, aggregates.keys().map(String::as_str)) {
+                    d = d.hint(format!("did you mean `{n}`?"));
+                } else {
+                    d = d.hint(
+                        "`having` tests aggregates; conditions on event fields go in `where`",
+                    );
+                }
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+
+    fn pred(&mut self, p: &ast::Pred, scope: &Scope<'_>) -> Option<Expr> {
+        let (field, ty) = self.resolve(&p.field, scope)?;
+        let what = format!("`{}`", p.field.node);
+        let mk = |op: Op| {
+            Expr::Pred(Predicate {
+                field: field.clone(),
+                ty: ty.clone(),
+                op,
+                span: p.span.clone(),
+            })
+        };
+        let (op, negate) = match &p.op {
+            PredOp::Eq { op, value } => {
+                let insensitive = matches!(op, EqOp::EqCi | EqOp::NeCi);
+                let case = self.case_for(&ty, insensitive, &p.field, "=~ and !~")?;
+                let value = self.value(value, &ty, &what)?;
+                (Op::Eq { value, case }, matches!(op, EqOp::Ne | EqOp::NeCi))
+            }
+            PredOp::In {
+                insensitive,
+                target,
+            } => {
+                let case = self.case_for(&ty, *insensitive, &p.field, "in~")?;
+                (self.membership(&ty, target, case, &what)?, p.negated)
+            }
+            PredOp::Str {
+                kind,
+                insensitive,
+                target,
+            } => {
+                if ty != FieldType::String {
+                    return self.not_applicable(p, &ty, "startswith, endswith and contains");
+                }
+                let case = if *insensitive {
+                    Case::Insensitive
+                } else {
+                    Case::Sensitive
+                };
+                let needles = self.needles(target)?;
+                let kind = match kind {
+                    StrKind::StartsWith => StrOp::StartsWith,
+                    StrKind::EndsWith => StrOp::EndsWith,
+                    StrKind::Contains => StrOp::Contains,
+                };
+                (
+                    Op::Str {
+                        kind,
+                        needles,
+                        case,
+                    },
+                    p.negated,
+                )
+            }
+            PredOp::Matches {
+                insensitive,
+                pattern,
+            } => {
+                if ty != FieldType::String {
+                    return self.not_applicable(p, &ty, "matches");
+                }
+                if let Err(e) = regex::RegexBuilder::new(&pattern.node)
+                    .size_limit(1 << 20)
+                    .build()
+                {
+                    let msg = e.to_string();
+                    let last = msg.lines().last().unwrap_or("").trim().to_string();
+                    self.diags.push(
+                        Diagnostic::error("E0226", "invalid regular expression")
+                            .at(pattern.span.clone())
+                            .found(last)
+                            .expected("a regular expression in RE2 syntax (no backreferences or look-around)")
+                            .hint("raw strings ('...') keep backslashes as written: '\\d+\\.exe'"),
+                    );
+                    return None;
+                }
+                let case = if *insensitive {
+                    Case::Insensitive
+                } else {
+                    Case::Sensitive
+                };
+                (
+                    Op::Regex {
+                        pattern: pattern.node.clone(),
+                        case,
+                    },
+                    p.negated,
+                )
+            }
+            PredOp::Is { class } => {
+                if ty != FieldType::Ip {
+                    return self.not_applicable(p, &ty, "`is` (IP classes)");
+                }
+                let classes = [
+                    IpClass::Private,
+                    IpClass::Public,
+                    IpClass::Loopback,
+                    IpClass::LinkLocal,
+                ];
+                let Some(c) = classes.into_iter().find(|c| c.name() == class.node) else {
+                    let names: Vec<&str> = classes.iter().map(|c| c.name()).collect();
+                    let mut d =
+                        Diagnostic::error("E0228", format!("unknown IP class `{}`", class.node))
+                            .at(class.span.clone())
+                            .found(format!("`{}`", class.node))
+                            .expected(format!("one of {}", names.join(", ")));
+                    if let Some(n) = nearest(&class.node, names.iter().copied()) {
+                        d = d.hint(format!("did you mean `{n}`?"));
+                    }
+                    self.diags.push(d);
+                    return None;
+                };
+                (Op::IpClass { class: c }, p.negated)
+            }
+            PredOp::Exists => (Op::Exists, false),
+            PredOp::Missing => (Op::Exists, true),
+            PredOp::Cmp { op, value } => {
+                if matches!(ty, FieldType::String | FieldType::Ip | FieldType::Enum(_)) {
+                    return self.not_applicable(p, &ty, "<, <=, > and >=");
+                }
+                let value = self.value(value, &ty, &what)?;
+                let op = match op {
+                    ast::CmpOp::Lt => CmpOp::Lt,
+                    ast::CmpOp::Le => CmpOp::Le,
+                    ast::CmpOp::Gt => CmpOp::Gt,
+                    ast::CmpOp::Ge => CmpOp::Ge,
+                };
+                (Op::Cmp { op, value }, false)
+            }
+        };
+        let e = mk(op);
+        Some(if negate { Expr::Not(Box::new(e)) } else { e })
+    }
+
+    fn not_applicable(&mut self, p: &ast::Pred, ty: &FieldType, ops: &str) -> Option<Expr> {
+        let hint = match ty {
+            FieldType::Port | FieldType::Int => "compare numbers with ==, in, <, <=, >, >=",
+            FieldType::Ip => {
+                "test addresses with ==, in [blocks], or `is private|public|loopback|link_local`"
+            }
+            FieldType::String => {
+                "compare text with ==, =~, in, in~, startswith, endswith, contains or matches"
+            }
+            FieldType::Enum(_) => "compare with == or in",
+            _ => "compare with ==, <, <=, >, >=",
+        };
+        self.diags.push(
+            Diagnostic::error(
+                "E0222",
+                format!(
+                    "{ops} cannot be applied to `{}`, a {} field",
+                    p.field.node,
+                    type_name(ty)
+                ),
+            )
+            .at(p.span.clone())
+            .expected(format!("an operator for {}", type_words(ty)))
+            .hint(hint),
+        );
+        None
+    }
+
+    /// Case-insensitive operators exist for text only.
+    fn case_for(
+        &mut self,
+        ty: &FieldType,
+        insensitive: bool,
+        field: &Spanned<String>,
+        op: &str,
+    ) -> Option<Case> {
+        if !insensitive {
+            return Some(Case::Sensitive);
+        }
+        if *ty == FieldType::String {
+            return Some(Case::Insensitive);
+        }
+        self.diags.push(
+            Diagnostic::error(
+                "E0222",
+                format!(
+                    "{op} compare text without case, but `{}` is a {} field",
+                    field.node,
+                    type_name(ty)
+                ),
+            )
+            .at(field.span.clone())
+            .expected("a string field")
+            .hint("use the exact form (==, !=, in) for numbers, addresses and enum values"),
+        );
+        None
+    }
+
+    fn value(&mut self, lit: &Spanned<Literal>, ty: &FieldType, what: &str) -> Option<Value> {
+        match convert(lit, ty, what) {
+            Ok(v) => Some(v),
+            Err(d) => {
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+
+    /// `in [..]` / `in name`: values, or CIDR blocks for an IP field.
+    fn membership(
+        &mut self,
+        ty: &FieldType,
+        target: &ListRef,
+        case: Case,
+        what: &str,
+    ) -> Option<Op> {
+        match target {
+            ListRef::Inline(items, span) => {
+                if items.is_empty() {
+                    self.diags.push(
+                        Diagnostic::error("E0235", "empty list: `in []` is never true")
+                            .at(span.clone())
+                            .expected("at least one value"),
+                    );
+                    return None;
+                }
+                if *ty == FieldType::Ip && items.iter().any(|i| matches!(i.node, Literal::Cidr(..)))
+                {
+                    let mut blocks = Vec::new();
+                    let mut ok = true;
+                    for it in items {
+                        match cidr_of(it) {
+                            Ok(b) => {
+                                if !blocks.contains(&b) {
+                                    blocks.push(b)
+                                }
+                            }
+                            Err(d) => {
+                                self.diags.push(d);
+                                ok = false;
+                            }
+                        }
+                    }
+                    return ok.then_some(Op::InCidr { blocks, list: None });
+                }
+                let mut values = Vec::new();
+                let mut ok = true;
+                for it in items {
+                    match convert(it, ty, what) {
+                        Ok(v) => {
+                            if !values.contains(&v) {
+                                values.push(v)
+                            }
+                        }
+                        Err(d) => {
+                            self.diags.push(d);
+                            ok = false;
+                        }
+                    }
+                }
+                ok.then_some(Op::In {
+                    values,
+                    case,
+                    list: None,
+                })
+            }
+            ListRef::Named(name) => {
+                let list = self.use_list(name)?;
+                let elem = list_elem_type(list.ty);
+                let compatible = matches!(
+                    (ty, list.ty),
+                    (FieldType::Ip, ListType::Cidr | ListType::Ip)
+                        | (FieldType::Port, ListType::Port | ListType::Int)
+                        | (
+                            FieldType::Int | FieldType::Bytes | FieldType::Duration,
+                            ListType::Int
+                        )
+                        | (FieldType::String | FieldType::Enum(_), ListType::String)
+                );
+                if !compatible {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "E0231",
+                            format!(
+                                "list `{}` holds {} values, but {what} is {}",
+                                name.node,
+                                type_name(&elem),
+                                type_words(ty)
+                            ),
+                        )
+                        .at(name.span.clone())
+                        .found(format!("a {} list", type_name(&elem)))
+                        .expected(format!("a list of {}", type_words(ty)))
+                        .hint(format!(
+                            "`{}` is declared at {}:{}",
+                            name.node, list.span.line, list.span.col
+                        )),
+                    );
+                    return None;
+                }
+                if list.ty == ListType::Cidr {
+                    return Some(Op::InCidr {
+                        blocks: list.blocks.clone(),
+                        list: Some(name.node.clone()),
+                    });
+                }
+                let values = if let FieldType::Enum(vs) = ty {
+                    let mut out = Vec::new();
+                    for v in &list.values {
+                        if let Value::Str(s) = v {
+                            if !vs.contains(s) {
+                                self.diags.push(
+                                    Diagnostic::error(
+                                        "E0223",
+                                        format!(
+                                            "list `{}` holds `{s}`, not a value of {what}",
+                                            name.node
+                                        ),
+                                    )
+                                    .at(name.span.clone())
+                                    .expected(format!("one of {}", vs.join(", "))),
+                                );
+                                return None;
+                            }
+                            out.push(Value::Enum(s.clone()));
+                        }
+                    }
+                    out
+                } else {
+                    list.values.clone()
+                };
+                Some(Op::In {
+                    values,
+                    case,
+                    list: Some(name.node.clone()),
+                })
+            }
+        }
+    }
+
+    /// The needles of startswith/endswith/contains.
+    fn needles(&mut self, target: &ListRef) -> Option<Vec<String>> {
+        let mut out: Vec<String> = Vec::new();
+        let mut spans: Vec<Span> = Vec::new();
+        match target {
+            ListRef::Inline(items, span) => {
+                if items.is_empty() {
+                    self.diags.push(
+                        Diagnostic::error("E0235", "empty list of needles is never true")
+                            .at(span.clone())
+                            .expected("at least one string"),
+                    );
+                    return None;
+                }
+                for it in items {
+                    match convert(it, &FieldType::String, "a needle") {
+                        Ok(Value::Str(s)) => {
+                            if !out.contains(&s) {
+                                out.push(s);
+                                spans.push(it.span.clone());
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(d) => {
+                            self.diags.push(d);
+                            return None;
+                        }
+                    }
+                }
+            }
+            ListRef::Named(name) => {
+                let list = self.use_list(name)?;
+                if list.ty != ListType::String {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "E0231",
+                            format!("list `{}` is not a string list", name.node),
+                        )
+                        .at(name.span.clone())
+                        .expected("a list of strings"),
+                    );
+                    return None;
+                }
+                for v in &list.values {
+                    if let Value::Str(s) = v {
+                        out.push(s.clone());
+                        spans.push(name.span.clone());
+                    }
+                }
+            }
+        }
+        if let Some(i) = out.iter().position(String::is_empty) {
+            self.diags.push(
+                Diagnostic::error("E0227", "an empty needle matches every value")
+                    .at(spans[i].clone())
+                    .found("\"\"")
+                    .expected("a non-empty string")
+                    .hint("to test that a field has a value, write `field exists`"),
+            );
+            return None;
+        }
+        Some(out)
+    }
+}

@@ -1,0 +1,687 @@
+//! Lowering: pest pairs -> AST, one function per grammar rule. The grammar guarantees the shape
+//! of each pair, so a pair that is not where the grammar puts it is an internal error, reported
+//! as a diagnostic (E0199) rather than a panic.
+
+use super::ast::*;
+use super::{span_of, Rule};
+use crate::diag::{Diagnostic, Span};
+use pest::iterators::{Pair, Pairs};
+use std::net::IpAddr;
+
+pub(super) struct Lowerer<'t> {
+    path: &'t str,
+    text: &'t str,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+type P<'i> = Pair<'i, Rule>;
+
+impl<'t> Lowerer<'t> {
+    pub fn new(path: &'t str, text: &'t str) -> Lowerer<'t> {
+        Lowerer {
+            path,
+            text,
+            diagnostics: Vec::new(),
+        }
+    }
+
+    fn span(&self, p: &P<'_>) -> Span {
+        span_of(self.path, self.text, p.as_span())
+    }
+
+    fn spanned<T>(&self, p: &P<'_>, node: T) -> Spanned<T> {
+        Spanned::new(node, self.span(p))
+    }
+
+    fn internal(&mut self, p: &P<'_>, what: &str) {
+        self.diagnostics.push(
+            Diagnostic::error("E0199", format!("internal parser error: {what}"))
+                .at(self.span(p))
+                .hint("this is a bug in detc; please report it with this file"),
+        );
+    }
+
+    pub fn file(&mut self, pairs: Pairs<'_, Rule>) -> File {
+        let mut file = File {
+            path: self.path.to_string(),
+            lists: Vec::new(),
+            rules: Vec::new(),
+        };
+        for top in pairs {
+            for item in top.into_inner() {
+                match item.as_rule() {
+                    Rule::list_decl => {
+                        if let Some(l) = self.list_decl(item) {
+                            file.lists.push(l);
+                        }
+                    }
+                    Rule::rule_decl => {
+                        if let Some(r) = self.rule_decl(item) {
+                            file.rules.push(r);
+                        }
+                    }
+                    Rule::EOI => {}
+                    _ => self.internal(&item, "unexpected item"),
+                }
+            }
+        }
+        file
+    }
+
+    fn ident(&self, p: &P<'_>) -> Spanned<String> {
+        self.spanned(p, p.as_str().to_string())
+    }
+
+    fn list_decl(&mut self, p: P<'_>) -> Option<ListDecl> {
+        let span = self.span(&p);
+        let mut it = p.into_inner().filter(|x| x.as_rule() != Rule::kw_list);
+        let name = self.ident(&it.next()?);
+        let ty = self.ident(&it.next()?);
+        let body_pair = it.next()?;
+        let body = match body_pair.as_rule() {
+            Rule::list_file => {
+                let s = body_pair
+                    .into_inner()
+                    .find(|x| x.as_rule() == Rule::string)?;
+                ListBody::File(self.string(s))
+            }
+            Rule::list_literal => ListBody::Inline(self.list_literal(body_pair)),
+            _ => {
+                self.internal(&body_pair, "list body");
+                return None;
+            }
+        };
+        Some(ListDecl {
+            name,
+            ty,
+            body,
+            span,
+        })
+    }
+
+    fn rule_decl(&mut self, p: P<'_>) -> Option<RuleDecl> {
+        let span = self.span(&p);
+        let mut it = p.into_inner().filter(|x| x.as_rule() != Rule::kw_rule);
+        let name = self.ident(&it.next()?);
+        let mut clauses = Vec::new();
+        for c in it {
+            let cspan = self.span(&c);
+            if let Some(clause) = self.clause(c) {
+                clauses.push(Spanned::new(clause, cspan));
+            }
+        }
+        Some(RuleDecl {
+            name,
+            clauses,
+            span,
+        })
+    }
+
+    fn clause(&mut self, p: P<'_>) -> Option<Clause> {
+        let rule = p.as_rule();
+        let mut inner: Vec<P<'_>> = p.clone().into_inner().collect();
+        // Keyword tokens carry no information beyond the clause kind.
+        inner.retain(|x| {
+            !matches!(
+                x.as_rule(),
+                Rule::kw_attack
+                    | Rule::kw_source
+                    | Rule::kw_where
+                    | Rule::kw_let
+                    | Rule::kw_case
+                    | Rule::kw_window
+                    | Rule::kw_group
+                    | Rule::kw_by
+                    | Rule::kw_aggregate
+                    | Rule::kw_having
+                    | Rule::kw_test
+                    | Rule::kw_events
+                    | Rule::kw_expect
+            )
+        });
+        let mut it = inner.into_iter();
+        Some(match rule {
+            Rule::meta_str => {
+                let key = self.ident(&it.next()?);
+                let mut text = String::new();
+                let mut span: Option<Span> = None;
+                for s in it {
+                    let sp = self.string(s);
+                    text.push_str(&sp.node);
+                    span = Some(match span {
+                        None => sp.span,
+                        Some(first) => {
+                            Span::from_offsets(self.path, self.text, first.start, sp.span.end)
+                        }
+                    });
+                }
+                let span = span.unwrap_or_else(|| key.span.clone());
+                Clause::Meta {
+                    key,
+                    value: MetaValue::Text(Spanned::new(text, span)),
+                }
+            }
+            Rule::meta_list => {
+                let key = self.ident(&it.next()?);
+                let v = it.next()?;
+                let texts = match v.as_rule() {
+                    Rule::string => vec![self.string(v)],
+                    _ => v.into_inner().map(|s| self.string(s)).collect(),
+                };
+                Clause::Meta {
+                    key,
+                    value: MetaValue::Texts(texts),
+                }
+            }
+            Rule::meta_sym => {
+                let key = self.ident(&it.next()?);
+                let v = self.ident(&it.next()?);
+                Clause::Meta {
+                    key,
+                    value: MetaValue::Symbol(v),
+                }
+            }
+            Rule::meta_attack => {
+                let key = Spanned::new("attack".to_string(), self.span(&p));
+                let ids = it.map(|x| self.ident(&x)).collect();
+                Clause::Meta {
+                    key,
+                    value: MetaValue::AttackIds(ids),
+                }
+            }
+            Rule::source_clause => Clause::Source(self.ident(&it.next()?)),
+            Rule::where_clause => Clause::Where(self.expr(it.next()?)?),
+            Rule::having_clause => Clause::Having(self.expr(it.next()?)?),
+            Rule::let_clause => {
+                let name = self.ident(&it.next()?);
+                let mut arms = Vec::new();
+                let mut default = None;
+                for arm in it {
+                    let is_else = arm.as_rule() == Rule::else_arm;
+                    let mut parts = arm.into_inner().filter(|x| x.as_rule() != Rule::kw_else);
+                    if is_else {
+                        default = Some(self.scalar(parts.next()?));
+                    } else {
+                        let cond = self.expr(parts.next()?)?;
+                        let value = self.scalar(parts.next()?);
+                        arms.push((cond, value));
+                    }
+                }
+                Clause::Let {
+                    name,
+                    arms,
+                    default,
+                }
+            }
+            Rule::window_clause => Clause::Window(self.scalar(it.next()?)),
+            Rule::group_clause => Clause::GroupBy(it.map(|f| self.ident(&f)).collect()),
+            Rule::aggregate_clause => Clause::Aggregate(
+                it.filter_map(|a| {
+                    let span = self.span(&a);
+                    let mut parts = a.into_inner();
+                    let name = self.ident(&parts.next()?);
+                    let func = self.ident(&parts.next()?);
+                    let arg = parts.next().map(|f| self.ident(&f));
+                    Some(AggDef {
+                        name,
+                        func,
+                        arg,
+                        span,
+                    })
+                })
+                .collect(),
+            ),
+            Rule::test_clause => Clause::Test(self.test(it)?),
+            _ => {
+                self.internal(&p, "unexpected clause");
+                return None;
+            }
+        })
+    }
+
+    fn test<'i>(&mut self, mut it: impl Iterator<Item = P<'i>>) -> Option<TestDecl> {
+        let name = self.string(it.next()?);
+        let ev = it.next()?;
+        let events = match ev.as_rule() {
+            Rule::string => TestEventsAst::File(self.string(ev)),
+            _ => {
+                let mut objs = Vec::new();
+                for o in ev.into_inner() {
+                    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(
+                        o.as_str(),
+                    ) {
+                        Ok(m) => objs.push(self.spanned(&o, m)),
+                        Err(e) => self.diagnostics.push(
+                            Diagnostic::error("E0105", "invalid inline event")
+                                .at(self.span(&o))
+                                .found(e.to_string())
+                                .expected("a JSON object"),
+                        ),
+                    }
+                }
+                TestEventsAst::Inline(objs)
+            }
+        };
+        let mut schema = None;
+        let mut expect = None;
+        for p in it {
+            match p.as_rule() {
+                Rule::schema_ref => {
+                    let s = p.into_inner().find(|x| x.as_rule() == Rule::schema_name)?;
+                    schema = Some(self.ident(&s));
+                }
+                Rule::expectation => expect = Some(self.expectation(p)?),
+                _ => {}
+            }
+        }
+        Some(TestDecl {
+            name,
+            events,
+            schema,
+            expect: expect?,
+        })
+    }
+
+    fn expectation(&mut self, p: P<'_>) -> Option<ExpectAst> {
+        let mut count = None;
+        let mut alerts = Vec::new();
+        for x in p.into_inner() {
+            match x.as_rule() {
+                Rule::no_alert => count = Some(self.spanned(&x, 0)),
+                Rule::count_alerts => {
+                    let n = x
+                        .clone()
+                        .into_inner()
+                        .find(|y| y.as_rule() == Rule::integer)?;
+                    match n.as_str().parse::<u64>() {
+                        Ok(v) => count = Some(self.spanned(&n, v)),
+                        Err(_) => {
+                            self.diagnostics.push(
+                                Diagnostic::error("E0103", "alert count out of range")
+                                    .at(self.span(&n))
+                                    .found(n.as_str().to_string())
+                                    .expected("a count from 0 to 2^64-1"),
+                            );
+                            return None;
+                        }
+                    }
+                }
+                Rule::alert_map => {
+                    let span = self.span(&x);
+                    let mut kvs = Vec::new();
+                    for kv in x.into_inner() {
+                        let mut parts = kv.into_inner();
+                        let key = self.ident(&parts.next()?);
+                        let value = self.scalar(parts.next()?);
+                        kvs.push((key, value));
+                    }
+                    alerts.push(Spanned::new(kvs, span));
+                }
+                _ => {}
+            }
+        }
+        Some(ExpectAst {
+            count: count?,
+            alerts,
+        })
+    }
+
+    pub(super) fn expr(&mut self, p: P<'_>) -> Option<Expr> {
+        let span = self.span(&p);
+        match p.as_rule() {
+            Rule::expr => {
+                let mut xs = Vec::new();
+                for x in p.into_inner().filter(|x| x.as_rule() != Rule::kw_or) {
+                    xs.push(self.expr(x)?);
+                }
+                Some(if xs.len() == 1 {
+                    xs.pop()?
+                } else {
+                    Expr::Or(xs, span)
+                })
+            }
+            Rule::and_expr => {
+                let mut xs = Vec::new();
+                for x in p.into_inner().filter(|x| x.as_rule() != Rule::kw_and) {
+                    xs.push(self.expr(x)?);
+                }
+                Some(if xs.len() == 1 {
+                    xs.pop()?
+                } else {
+                    Expr::And(xs, span)
+                })
+            }
+            Rule::not_expr => {
+                let mut inner = p.into_inner();
+                let first = inner.next()?;
+                if first.as_rule() == Rule::kw_not {
+                    let x = self.expr(inner.next()?)?;
+                    Some(Expr::Not(Box::new(x), span))
+                } else {
+                    self.expr(first)
+                }
+            }
+            Rule::predicate => self.predicate(p).map(Expr::Pred),
+            _ => {
+                self.internal(&p, "unexpected expression");
+                None
+            }
+        }
+    }
+
+    fn predicate(&mut self, p: P<'_>) -> Option<Pred> {
+        let span = self.span(&p);
+        let mut it = p.into_inner();
+        let field = self.ident(&it.next()?);
+        let opp = it.next()?;
+        let op_rule = opp.as_rule();
+        let mut negated = false;
+        let mut parts: Vec<P<'_>> = Vec::new();
+        for x in opp.clone().into_inner() {
+            match x.as_rule() {
+                Rule::negation => negated = true,
+                Rule::kw_is | Rule::kw_exists | Rule::kw_missing => {}
+                _ => parts.push(x),
+            }
+        }
+        let mut parts = parts.into_iter();
+        let op = match op_rule {
+            Rule::eq_pred => {
+                let o = parts.next()?;
+                let op = match o.as_str() {
+                    "==" => EqOp::Eq,
+                    "=~" => EqOp::EqCi,
+                    "!=" => EqOp::Ne,
+                    _ => EqOp::NeCi,
+                };
+                PredOp::Eq {
+                    op,
+                    value: self.scalar(parts.next()?),
+                }
+            }
+            Rule::in_pred => {
+                let o = parts.next()?;
+                PredOp::In {
+                    insensitive: o.as_str().ends_with('~'),
+                    target: self.list_ref(parts.next()?),
+                }
+            }
+            Rule::str_pred => {
+                let o = parts.next()?;
+                let s = o.as_str();
+                let kind = if s.starts_with("startswith") {
+                    StrKind::StartsWith
+                } else if s.starts_with("endswith") {
+                    StrKind::EndsWith
+                } else {
+                    StrKind::Contains
+                };
+                PredOp::Str {
+                    kind,
+                    insensitive: s.ends_with('~'),
+                    target: self.list_ref(parts.next()?),
+                }
+            }
+            Rule::regex_pred => {
+                let o = parts.next()?;
+                PredOp::Matches {
+                    insensitive: o.as_str().ends_with('~'),
+                    pattern: self.string(parts.next()?),
+                }
+            }
+            Rule::is_pred => PredOp::Is {
+                class: self.ident(&parts.next()?),
+            },
+            Rule::exists_pred => PredOp::Exists,
+            Rule::missing_pred => PredOp::Missing,
+            Rule::cmp_pred => {
+                let o = parts.next()?;
+                let op = match o.as_str() {
+                    "<" => CmpOp::Lt,
+                    "<=" => CmpOp::Le,
+                    ">" => CmpOp::Gt,
+                    _ => CmpOp::Ge,
+                };
+                PredOp::Cmp {
+                    op,
+                    value: self.scalar(parts.next()?),
+                }
+            }
+            _ => {
+                self.internal(&opp, "unexpected operator");
+                return None;
+            }
+        };
+        Some(Pred {
+            field,
+            negated,
+            op,
+            span,
+        })
+    }
+
+    fn list_ref(&mut self, p: P<'_>) -> ListRef {
+        match p.as_rule() {
+            Rule::list_literal => {
+                let span = self.span(&p);
+                ListRef::Inline(self.list_literal(p), span)
+            }
+            Rule::string => {
+                let span = self.span(&p);
+                let s = self.string(p);
+                ListRef::Inline(vec![Spanned::new(Literal::Str(s.node), s.span)], span)
+            }
+            _ => ListRef::Named(self.ident(&p)),
+        }
+    }
+
+    fn list_literal(&mut self, p: P<'_>) -> Vec<Spanned<Literal>> {
+        p.into_inner().map(|x| self.scalar(x)).collect()
+    }
+
+    /// A string literal: `"..."` with escapes or `'...'` raw.
+    fn string(&mut self, p: P<'_>) -> Spanned<String> {
+        let span = self.span(&p);
+        let Some(inner) = p.into_inner().next() else {
+            return Spanned::new(String::new(), span);
+        };
+        match inner.as_rule() {
+            Rule::raw_inner => Spanned::new(inner.as_str().to_string(), span),
+            _ => {
+                let s = self.unescape(&inner);
+                Spanned::new(s, span)
+            }
+        }
+    }
+
+    fn unescape(&mut self, p: &P<'_>) -> String {
+        let raw = p.as_str();
+        let base = p.as_span().start();
+        let mut out = String::with_capacity(raw.len());
+        let mut chars = raw.char_indices();
+        while let Some((i, c)) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            let Some((_, e)) = chars.next() else { break };
+            match e {
+                '"' => out.push('"'),
+                '\\' => out.push('\\'),
+                'n' => out.push('\n'),
+                'r' => out.push('\r'),
+                't' => out.push('\t'),
+                'u' => {
+                    // \u{1F600}
+                    let rest = &raw[i + 2..];
+                    let close = rest.find('}');
+                    let ok = close
+                        .filter(|_| rest.starts_with('{'))
+                        .and_then(|c| u32::from_str_radix(&rest[1..c], 16).ok())
+                        .and_then(char::from_u32);
+                    match (ok, close) {
+                        (Some(ch), Some(c)) => {
+                            out.push(ch);
+                            // Skip `{hex}`.
+                            for _ in 0..=c {
+                                chars.next();
+                            }
+                        }
+                        _ => {
+                            self.diagnostics.push(
+                                Diagnostic::error("E0102", "invalid unicode escape in string")
+                                    .at(Span::from_offsets(
+                                        self.path,
+                                        self.text,
+                                        base + i,
+                                        base + i + 2,
+                                    ))
+                                    .expected("`\\u{` hex digits of a Unicode scalar value `}`, e.g. `\\u{e9}`"),
+                            );
+                        }
+                    }
+                }
+                other => {
+                    self.diagnostics.push(
+                        Diagnostic::error("E0102", "unknown escape in string")
+                            .at(Span::from_offsets(
+                                self.path,
+                                self.text,
+                                base + i,
+                                base + i + 1 + other.len_utf8(),
+                            ))
+                            .found(format!("`\\{other}`"))
+                            .expected("one of \\\" \\\\ \\n \\r \\t \\u{...}")
+                            .hint(
+                                "for Windows paths and regexes, a raw string in single quotes \
+                                 takes backslashes as they are: 'C:\\Windows\\'",
+                            ),
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    pub(super) fn scalar(&mut self, p: P<'_>) -> Spanned<Literal> {
+        let span = self.span(&p);
+        let s = p.as_str();
+        let lit = match p.as_rule() {
+            Rule::string => Literal::Str(self.string(p).node),
+            Rule::integer => match s.parse::<i64>() {
+                Ok(v) => Literal::Int(v),
+                Err(_) => self.bad(
+                    &span,
+                    "E0103",
+                    "integer out of range",
+                    s,
+                    "an integer from -2^63 to 2^63-1",
+                ),
+            },
+            Rule::size => {
+                let digits: String = s.chars().take_while(|c| c.is_ascii_digit()).collect();
+                let unit = &s[digits.len()..];
+                let mult: u64 = match unit {
+                    "B" => 1,
+                    "KB" => 1_000,
+                    "MB" => 1_000_000,
+                    "GB" => 1_000_000_000,
+                    "TB" => 1_000_000_000_000,
+                    "KiB" => 1 << 10,
+                    "MiB" => 1 << 20,
+                    "GiB" => 1 << 30,
+                    _ => 1 << 40,
+                };
+                match digits.parse::<u64>().ok().and_then(|d| d.checked_mul(mult)) {
+                    Some(v) if v <= i64::MAX as u64 => Literal::Size(v),
+                    _ => self.bad(
+                        &span,
+                        "E0103",
+                        "size out of range",
+                        s,
+                        "at most 2^63-1 bytes",
+                    ),
+                }
+            }
+            Rule::duration => {
+                let digits = &s[..s.len() - 1];
+                let mult: u64 = match &s[s.len() - 1..] {
+                    "s" => 1,
+                    "m" => 60,
+                    "h" => 3600,
+                    "d" => 86_400,
+                    _ => 604_800,
+                };
+                match digits.parse::<u64>().ok().and_then(|d| d.checked_mul(mult)) {
+                    Some(v) if v <= i64::MAX as u64 => Literal::Duration(v),
+                    _ => self.bad(
+                        &span,
+                        "E0103",
+                        "duration out of range",
+                        s,
+                        "at most 2^63-1 seconds",
+                    ),
+                }
+            }
+            Rule::ip => match s.parse::<IpAddr>() {
+                Ok(ip) => Literal::Ip(ip),
+                Err(_) => self.bad(
+                    &span,
+                    "E0104",
+                    "invalid IP address",
+                    s,
+                    "an IPv4 address like 10.1.2.3 or an IPv6 address like fe80::1",
+                ),
+            },
+            Rule::cidr => {
+                let (addr, prefix) = s.split_once('/').unwrap_or((s, ""));
+                let ip = addr.parse::<IpAddr>();
+                let max = if matches!(ip, Ok(IpAddr::V6(_))) {
+                    128
+                } else {
+                    32
+                };
+                match (ip, prefix.parse::<u8>()) {
+                    (Ok(ip), Ok(p)) if p <= max => Literal::Cidr(ip, p),
+                    (Ok(_), _) => self.bad(
+                        &span,
+                        "E0104",
+                        "invalid CIDR prefix length",
+                        s,
+                        &format!("a prefix length from 0 to {max}"),
+                    ),
+                    _ => self.bad(
+                        &span,
+                        "E0104",
+                        "invalid IP address in CIDR block",
+                        s,
+                        "a block like 10.0.0.0/8 or fc00::/7",
+                    ),
+                }
+            }
+            Rule::symbol => Literal::Symbol(s.to_string()),
+            _ => {
+                self.internal(&p, "unexpected literal");
+                Literal::Symbol(s.to_string())
+            }
+        };
+        Spanned::new(lit, span)
+    }
+
+    fn bad(
+        &mut self,
+        span: &Span,
+        code: &'static str,
+        msg: &str,
+        found: &str,
+        expected: &str,
+    ) -> Literal {
+        self.diagnostics.push(
+            Diagnostic::error(code, msg)
+                .at(span.clone())
+                .found(format!("`{found}`"))
+                .expected(expected.to_string()),
+        );
+        Literal::Symbol(found.to_string())
+    }
+}

@@ -1,0 +1,294 @@
+//! Readers and input schemas: every format, conversions, detection, bad lines, errors.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "support/eval_rules.rs"]
+#[allow(dead_code)]
+mod eval_rules;
+
+use detc::eval::run::{read_events, run_files, RunOptions};
+use detc::eval::schema;
+use detc::ir::Value;
+use eval_rules::*;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// A fresh file under the target dir's temp area (unique per test and name).
+fn file(test: &str, name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("detc-eval-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+#[test]
+fn builtin_schemas_parse_and_use_catalogue_fields() {
+    let all = schema::builtin().unwrap();
+    let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["defender", "sysmon", "zeek-conn"]);
+    // A field name outside the catalogue is rejected with the name.
+    let bad = "name: x\ndescription: d\nsource: network_flow\ndetect: [[a]]\nfields:\n  remote.port: {from: [p]}\n";
+    let e = schema::InputSchema::parse("x.yaml", bad).unwrap_err();
+    assert!(
+        e.contains("`remote.port` is not a field of network_flow"),
+        "{e}"
+    );
+}
+
+#[test]
+fn sysmon_conversions_and_inbound_swap() {
+    let lines = concat!(
+        r#"{"EventID":3,"Channel":"Microsoft-Windows-Sysmon/Operational","UtcTime":"2021-03-14 06:39:39.023","Hostname":"H","User":"NT AUTHORITY\\SYSTEM","Image":"C:\\Program Files\\X\\Foo.EXE","Protocol":"tcp","Initiated":"true","SourceIp":"192.168.2.5","SourcePort":"30009","DestinationIp":"192.168.2.6","DestinationPort":"25","DestinationHostname":"-"}"#,
+        "\n",
+        r#"{"EventID":3,"Channel":"Microsoft-Windows-Sysmon/Operational","UtcTime":"2021-03-14 06:39:39.023","Hostname":"H","Image":"/usr/bin/nc","Protocol":"UDP","Initiated":"false","SourceIp":"192.168.2.5","SourcePort":30009,"DestinationIp":"192.168.2.6","DestinationPort":25}"#,
+        "\n",
+        r#"{"EventID":3,"SourceName":"Microsoft-Exchange-ActiveMonitoring","Channel":"Microsoft-Exchange-ActiveMonitoring/ProbeResult","UtcTime":"2021-03-14 06:39:39.023"}"#,
+        "\n",
+        r#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","UtcTime":"2021-03-14 06:39:39.023"}"#,
+        "\n"
+    );
+    let p = file("sysmon", "s.jsonl", lines.as_bytes());
+    let (evs, sum) = read_events(&p, None).unwrap();
+    assert_eq!(
+        sum.schemas.values().next().map(String::as_str),
+        Some("sysmon")
+    );
+    assert_eq!((sum.events, sum.not_applicable, sum.bad_lines), (2, 2, 0));
+    let out = &evs[0];
+    assert_eq!(out["time"], Value::Timestamp(1_615_703_979));
+    assert_eq!(out["process.name"], s("Foo.EXE"));
+    assert_eq!(out["process.path"], s("C:\\Program Files\\X\\Foo.EXE"));
+    assert_eq!(out["remote.port"], Value::Int(25));
+    assert_eq!(out["local.port"], Value::Int(30009));
+    assert_eq!(out["direction"], en("outbound"));
+    assert_eq!(out["transport"], en("tcp"));
+    assert!(!out.contains_key("remote.host"), "`-` is unset");
+    let inb = &evs[1];
+    // Initiated=false: Sysmon's Destination is the local side.
+    assert_eq!(inb["direction"], en("inbound"));
+    assert_eq!(inb["local.port"], Value::Int(25));
+    assert_eq!(inb["remote.port"], Value::Int(30009));
+    assert_eq!(inb["remote.ip"], ip("192.168.2.5"));
+    assert_eq!(inb["process.name"], s("nc"));
+    assert_eq!(inb["transport"], en("udp"));
+}
+
+#[test]
+fn defender_csv_quoting_and_action_types() {
+    let csv = "\u{feff}Timestamp,DeviceName,ActionType,RemoteIP,RemotePort,InitiatingProcessFileName,InitiatingProcessCommandLine,InitiatingProcessAccountDomain,InitiatingProcessAccountName\r\n\
+2021-08-02T13:11:39.7724491Z,dev1,ConnectionSuccess,2001:db8::1,\"25\",a.exe,\"a.exe \"\"x, y\"\"\",corp,bob\r\n\
+2021-08-02T13:11:40Z,dev1,InboundConnectionAccepted,10.0.0.1,993,b.exe,\"multi\nline\",,alice\r\n\
+2021-08-02T13:11:41Z,dev1,ConnectionFailed,10.0.0.1,notaport,c.exe,c,,\r\n\
+2021-08-02T13:11:42Z,dev1,ProcessCreated,,,d.exe,d,,\r\n\
+2021-08-02T13:11:43Z,dev1,ConnectionSuccess,10.0.0.1\r\n";
+    let p = file("defender", "d.csv", csv.as_bytes());
+    let (evs, sum) = read_events(&p, None).unwrap();
+    assert_eq!(
+        sum.schemas.values().next().map(String::as_str),
+        Some("defender")
+    );
+    assert_eq!((sum.events, sum.not_applicable, sum.bad_lines), (2, 1, 2));
+    assert_eq!(evs[0]["process.command_line"], s("a.exe \"x, y\""));
+    assert_eq!(evs[0]["user"], s("corp\\bob"));
+    assert_eq!(evs[0]["remote.ip"], ip("2001:db8::1"));
+    assert_eq!(evs[0]["outcome"], en("succeeded"));
+    assert_eq!(evs[0]["direction"], en("outbound"));
+    assert_eq!(evs[0]["time"], Value::Timestamp(1_627_909_899));
+    assert_eq!(evs[1]["process.command_line"], s("multi\nline"));
+    assert_eq!(evs[1]["user"], s("alice"));
+    assert_eq!(evs[1]["direction"], en("inbound"));
+    // Bad rows carry their first line number and a reason; the multi-line row took lines 3-4.
+    let bad: Vec<(u64, &str)> = sum
+        .bad
+        .iter()
+        .map(|b| (b.line, b.reason.as_str()))
+        .collect();
+    assert_eq!(bad[0].0, 5);
+    assert!(
+        bad[0].1.contains("`notaport` is not a port"),
+        "{}",
+        bad[0].1
+    );
+    assert_eq!(bad[1].0, 7);
+    assert!(
+        bad[1].1.contains("4 cells where the header has 9"),
+        "{}",
+        bad[1].1
+    );
+}
+
+#[test]
+fn zeek_tsv_json_and_gzip() {
+    let tsv = "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n\
+#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\n\
+#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount\n\
+1692161643.549491\tC1\t192.168.1.41\t55213\t10.0.5.13\t25\ttcp\tsmtp,ssl\t1.201128\t0\t403\n\
+1692161644.0\tC2\t192.168.1.41\t55214\t10.0.5.13\t25\ttcp\t(empty)\t-\t-\t-\n\
+XXXXXXXXXX.XXXXXX\tC3\t192.168.1.41\t55215\t10.0.5.13\t25\ttcp\t-\t-\t-\t-\n\
+#close\t2023-08-16-01-28-55\n";
+    let p = file("zeek", "conn.log", tsv.as_bytes());
+    let (evs, sum) = read_events(&p, None).unwrap();
+    assert_eq!(
+        sum.schemas.values().next().map(String::as_str),
+        Some("zeek-conn")
+    );
+    assert_eq!((sum.events, sum.bad_lines), (2, 1));
+    assert_eq!(sum.bad[0].line, 10);
+    assert!(sum.bad[0].reason.contains("XXXXXXXXXX.XXXXXX"));
+    assert_eq!(evs[0]["time"], Value::Timestamp(1_692_161_643));
+    assert_eq!(evs[0]["src.ip"], ip("192.168.1.41"));
+    assert_eq!(evs[0]["dst.port"], Value::Int(25));
+    assert_eq!(evs[0]["bytes.sent"], Value::Int(0));
+    assert_eq!(evs[0]["bytes.received"], Value::Int(403));
+    assert_eq!(evs[0]["duration"], Value::Int(1));
+    assert_eq!(evs[0]["app.protocol"], s("smtp,ssl"));
+    assert!(!evs[1].contains_key("app.protocol") && !evs[1].contains_key("bytes.sent"));
+
+    // JSON with either key style, and a nested `id` object; gzip of the same.
+    let json = concat!(
+        r#"{"ts":1588205198.89971,"id_orig_h":"10.0.1.4","id_orig_p":64842,"id_resp_h":"8.8.8.8","id_resp_p":"53","proto":"udp","orig_bytes":39}"#,
+        "\n",
+        r#"{"ts":"1588205199","id.orig_h":"10.0.1.4","id.orig_p":1,"id.resp_h":"8.8.8.8","id.resp_p":53,"proto":"udp","orig_bytes":null}"#,
+        "\n",
+        r#"{"ts":1588205200,"id":{"orig_h":"10.0.1.5","orig_p":1,"resp_h":"8.8.8.8","resp_p":53},"proto":"tcp","service":"dns"}"#,
+        "\n",
+        "not json\n",
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(json.as_bytes()).unwrap();
+    let gzp = file("zeek", "conn.json.gz", &gz.finish().unwrap());
+    for p in [file("zeek", "conn.json", json.as_bytes()), gzp] {
+        let (evs, sum) = read_events(&p, Some("zeek-conn")).unwrap();
+        assert_eq!((sum.events, sum.bad_lines), (3, 1), "{}", p.display());
+        assert_eq!(sum.bad[0].line, 4);
+        assert!(sum.bad[0].reason.starts_with("invalid JSON"));
+        assert_eq!(evs[0]["src.ip"], ip("10.0.1.4"));
+        assert_eq!(evs[0]["dst.port"], Value::Int(53));
+        assert_eq!(evs[0]["time"], Value::Timestamp(1_588_205_198));
+        assert_eq!(evs[1]["time"], Value::Timestamp(1_588_205_199));
+        assert!(!evs[1].contains_key("bytes.sent"));
+        assert_eq!(evs[2]["src.ip"], ip("10.0.1.5"));
+    }
+}
+
+#[test]
+fn detection_errors_and_strict() {
+    let rules = pack();
+    let opts = RunOptions::default();
+    // Ambiguous: keys of both sysmon and defender.
+    let amb = file(
+        "errors",
+        "amb.jsonl",
+        br#"{"EventID":3,"Channel":"x","ActionType":"ConnectionSuccess","DeviceName":"d","Timestamp":"2021-01-01T00:00:00Z"}"#,
+    );
+    let e = run_files(&rules, std::slice::from_ref(&amb), &opts)
+        .err()
+        .unwrap();
+    assert!(
+        e.message.contains("matches several input schemas"),
+        "{}",
+        e.message
+    );
+    assert_eq!(e.found.as_deref(), Some("defender, sysmon"));
+    // --schema settles it.
+    let forced = RunOptions {
+        schema: Some("defender".into()),
+        ..RunOptions::default()
+    };
+    assert_eq!(
+        run_files(&rules, &[amb], &forced).unwrap().summary.events,
+        1
+    );
+    // Unknown schema, missing file, binary file, a folder, a JSON array.
+    let bogus = RunOptions {
+        schema: Some("sysmonn".into()),
+        ..RunOptions::default()
+    };
+    let any = file("errors", "one.jsonl", b"{\"a\":1}\n");
+    let e = run_files(&rules, std::slice::from_ref(&any), &bogus)
+        .err()
+        .unwrap();
+    assert!(e.message.contains("unknown input schema `sysmonn`"));
+    let e = run_files(&rules, &[PathBuf::from("/nonexistent/x.jsonl")], &opts)
+        .err()
+        .unwrap();
+    assert!(e.message.contains("cannot open"), "{}", e.message);
+    let bin = file("errors", "b.jsonl", b"{\x00\x01\x02");
+    let e = run_files(&rules, &[bin], &opts).err().unwrap();
+    assert!(e.message.contains("binary"), "{}", e.message);
+    let dir = any.parent().unwrap().to_path_buf();
+    assert!(run_files(&rules, &[dir], &opts).is_err());
+    let arr = file("errors", "arr.json", b"[{\"a\":1}]\n");
+    let e = run_files(&rules, &[arr], &opts).err().unwrap();
+    assert!(e.message.contains("jq -c"), "{}", e.message);
+    // Undetectable.
+    let e = run_files(&rules, &[any], &opts).err().unwrap();
+    assert!(e.message.contains("matches no input schema"));
+    // Strict: the first bad line (by position) is fatal and named.
+    let mut text = String::new();
+    for i in 0..10_000 {
+        if i == 7000 || i == 9000 {
+            text.push_str("{broken\n");
+        } else {
+            text.push_str(&format!(
+                "{{\"EventID\":3,\"UtcTime\":\"2021-01-01 00:00:{:02}\",\"Image\":\"a.exe\",\"DestinationPort\":\"25\"}}\n",
+                i % 60
+            ));
+        }
+    }
+    let big = file("errors", "big.jsonl", text.as_bytes());
+    let strict = RunOptions {
+        strict: true,
+        ..RunOptions::default()
+    };
+    let e = run_files(&rules, std::slice::from_ref(&big), &strict)
+        .err()
+        .unwrap();
+    assert!(e.message.contains(":7001: malformed line"), "{}", e.message);
+    let out = run_files(&rules, &[big], &opts).unwrap();
+    assert_eq!(out.summary.bad_lines, 2);
+    assert_eq!(out.summary.events, 9998);
+    assert_eq!(
+        out.summary.bad.iter().map(|b| b.line).collect::<Vec<_>>(),
+        [7001, 9001]
+    );
+}
+
+#[test]
+fn threads_do_not_change_results() {
+    // 30,000 events over many hosts (several chunks): 1 thread and 4 threads agree exactly.
+    let mut text = String::new();
+    for i in 0..30_000u64 {
+        let host = format!("WS{:03}", i % 97);
+        let port = [25, 587, 443, 110][(i % 4) as usize];
+        let image = ["rundll32.exe", "outlook.exe", "powershell.exe"][(i % 3) as usize];
+        text.push_str(&format!(
+            "{{\"EventID\":3,\"UtcTime\":\"2026-11-20 {:02}:{:02}:{:02}.000\",\"Computer\":\"{host}\",\"User\":\"u\",\"Image\":\"C:\\\\w\\\\{image}\",\"Initiated\":\"true\",\"DestinationIp\":\"93.184.216.{}\",\"DestinationPort\":\"{port}\"}}\n",
+            (i / 3600) % 24, (i / 60) % 60, i % 60, i % 5
+        ));
+    }
+    let p = file("threads", "many.jsonl", text.as_bytes());
+    let rules = pack();
+    let one = run_files(
+        &rules,
+        std::slice::from_ref(&p),
+        &RunOptions {
+            threads: 1,
+            ..RunOptions::default()
+        },
+    )
+    .unwrap();
+    let four = run_files(
+        &rules,
+        &[p],
+        &RunOptions {
+            threads: 4,
+            ..RunOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(one.alerts, four.alerts);
+    assert_eq!(one.summary, four.summary);
+    assert!(one.alerts.len() > 50);
+    assert_eq!(one.summary.events, 30_000);
+}
