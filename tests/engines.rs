@@ -141,6 +141,51 @@ fn duckdb_kql_refuses_what_it_cannot_run_and_bad_rows() {
 }
 
 #[test]
+fn duckdb_kql_batch_runs_many_queries_over_one_load() {
+    let out = oracle::duckdb_kql_batch(
+        "DeviceNetworkEvents",
+        DNE,
+        ROWS,
+        &[
+            (
+                "ws01",
+                r#"DeviceNetworkEvents | where DeviceName == "WS01" | count"#,
+            ),
+            (
+                "unsupported",
+                "DeviceNetworkEvents | where ipv4_is_private(RemoteIP)",
+            ),
+            (
+                "dcount",
+                "DeviceNetworkEvents | summarize n = dcount(RemoteIP)",
+            ),
+        ],
+        None,
+        false,
+    )
+    .expect("duckdb-kql oracle");
+    let names: Vec<&str> = out.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["ws01", "unsupported", "dcount"]);
+    assert_eq!(out[0].1, Ok(vec![json!({"Count": 4})]));
+    assert!(out[1]
+        .1
+        .as_ref()
+        .is_err_and(|e| e.contains("ipv4_is_private")));
+    // 203.0.113.5, .6, 198.51.100.1, .2
+    assert_eq!(out[2].1, Ok(vec![json!({"n": 4})]));
+    // A bad row fails the whole batch (nothing half-loaded).
+    assert!(oracle::duckdb_kql_batch(
+        "DeviceNetworkEvents",
+        DNE,
+        "{\"RemotePort\": 1.5}",
+        &[("q", "DeviceNetworkEvents")],
+        None,
+        false
+    )
+    .is_err());
+}
+
+#[test]
 fn duckdb_kql_support_list_still_holds() {
     // oracles/duckdb/SUPPORT.md is this probe's output; a duckdb-kql that changes any answer
     // fails here.
