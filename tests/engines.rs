@@ -296,6 +296,11 @@ fn rsigma_detection_matches_like_sigma_says() {
         .iter()
         .all(|d| d.rule_id.as_deref() == Some("6a0f3c1e-2b7d-4e58-9c41-0d7e5a3b9f12")));
     assert!(out.correlations.is_empty());
+    // Real Sysmon JSON carries ports as strings: rsigma matches `DestinationPort: 25` on "25".
+    let mut as_text = events[4].clone();
+    as_text["DestinationPort"] = json!("25");
+    let out = rsigma_eval(SIGMA, &[as_text], "UtcTime", Window::AsWritten).expect("rsigma");
+    assert_eq!(out.detections.len(), 1);
 }
 
 #[test]
