@@ -107,10 +107,18 @@ fn scripting_host_per_event_alerts() {
         sysmon(8, &[("Image", Some("C:\\cmd.exe\\helper.exe"))]),
         // 8: a `/` path: the file name follows the last separator either way: alert
         sysmon(9, &[("Image", Some("/usr/local/bin/pwsh.exe"))]),
+        // 9: `True` is outbound too (the evaluator's sysmon schema maps both spellings): alert
+        sysmon(
+            10,
+            &[
+                ("Image", Some("C:\\x\\cmd.exe")),
+                ("Initiated", Some("True")),
+            ],
+        ),
     ];
     let r = run(&q, &ev);
     let times: Vec<&str> = r.iter().map(|x| x["_time"].as_str()).collect();
-    assert_eq!(times, vec!["1", "7", "9"], "{q}");
+    assert_eq!(times, vec!["1", "7", "9", "10"], "{q}");
 }
 
 #[test]

@@ -41,6 +41,17 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
     };
     let mut taken: Vec<String> = Vec::new();
     let mut stages = Vec::new();
+    if let Some(a) = &ctx.src.applies {
+        if let Err(d) = ctx.column(&a.column, &rule.span) {
+            return Err(vec![d]);
+        }
+        let items: Vec<String> = a.values.iter().map(|v| kql_string(v)).collect();
+        stages.push(format!(
+            "where {} in ({})",
+            kql_ident(&a.column),
+            items.join(", ")
+        ));
+    }
     // Fields whose value joins several columns are computed first, under a fresh name.
     let mut joins = Vec::new();
     for (name, span) in super::fields_used(rule, true) {

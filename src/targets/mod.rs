@@ -140,6 +140,11 @@ pub struct SourceMap {
     #[serde(default)]
     pub implicit_columns: Vec<String>,
     pub fields: BTreeMap<String, FieldMap>,
+    /// Only rows whose `column` is one of `values` are events of this source (Defender's
+    /// DeviceNetworkEvents also holds inspection rows): the query selects them first, as the
+    /// evaluator's input schema does.
+    #[serde(default)]
+    pub applies: Option<Applies>,
     /// Columns that exchange roles on some events (Sysmon names the initiator `Source*`, so for
     /// an inbound connection the local side is `Destination*`), as the evaluator's input schema
     /// reads them: a field mapped to one column of a pair reads its partner when `when` holds.
@@ -151,6 +156,12 @@ pub struct SourceMap {
     /// The loaded column list (name -> vendor type).
     #[serde(skip)]
     pub columns: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Applies {
+    pub column: String,
+    pub values: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
