@@ -71,6 +71,16 @@ fn sysmon_conversions_and_inbound_swap() {
     assert_eq!(inb["remote.ip"], ip("192.168.2.5"));
     assert_eq!(inb["process.name"], s("nc"));
     assert_eq!(inb["transport"], en("udp"));
+    // Initiated in any case (winlogbeat writes True/False).
+    for (init, dir, rport) in [("False", "inbound", 30009), ("TRUE", "outbound", 25)] {
+        let line = format!(
+            r#"{{"EventID":3,"UtcTime":"2021-03-14 06:39:39","Image":"a.exe","Initiated":"{init}","SourcePort":"30009","DestinationPort":"25"}}"#
+        );
+        let p = file("sysmon", &format!("{init}.jsonl"), line.as_bytes());
+        let (evs, _) = read_events(&p, Some("sysmon")).unwrap();
+        assert_eq!(evs[0]["direction"], en(dir), "{init}");
+        assert_eq!(evs[0]["remote.port"], Value::Int(rport), "{init}");
+    }
 }
 
 #[test]
