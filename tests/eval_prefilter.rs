@@ -169,3 +169,50 @@ fn whole_runs_agree_with_and_without_prefilter() {
     // kind the prefilter may hide).
     assert_eq!(on.summary.bad, off.summary.bad);
 }
+
+#[test]
+fn zeek_json_keys_dotted_underscored_and_nested() {
+    let schemas = schema::builtin().unwrap();
+    let zeek = schemas.iter().find(|s| s.name == "zeek-conn").unwrap();
+    let rules: Vec<Rule> = real_pack()
+        .into_iter()
+        .filter(|r| r.source == zeek.source)
+        .collect();
+    let refs: Vec<&Rule> = rules.iter().collect();
+    let pf = Prefilter::new(&refs, zeek).expect("AN0382 has a port conjunct");
+    let compiled: Vec<CompiledRule> = rules
+        .iter()
+        .map(|r| CompiledRule::new(r).unwrap())
+        .collect();
+    let mut lines = Vec::new();
+    for port in ["25", "\"25\"", "443", "\"443\"", "null", "2.5e1", "\"-\""] {
+        for shape in [
+            "\"id.orig_h\":\"10.0.0.1\",\"id.resp_h\":\"93.184.216.34\",\"id.resp_p\":P",
+            "\"id_orig_h\":\"10.0.0.1\",\"id_resp_h\":\"93.184.216.34\",\"id_resp_p\":P",
+            "\"id\":{\"orig_h\":\"10.0.0.1\",\"resp_h\":\"93.184.216.34\",\"resp_p\":P}",
+            "\"id\":{\"orig_h\":\"10.0.0.1\",\"resp_h\":\"93.184.216.34\",\"resp_p\":443},\"id.resp_p\":P",
+            // The mapper reads `id.resp_p` first, found here only as the nested path; the
+            // underscore key says 443. The nested value decides.
+            "\"id\":{\"orig_h\":\"10.0.0.1\",\"resp_h\":\"93.184.216.34\",\"resp_p\":P},\"id_resp_p\":443",
+        ] {
+            lines.push(format!(
+                "{{\"ts\":1763632800.5,{},\"proto\":\"tcp\",\"orig_bytes\":60000000}}",
+                shape.replace('P', port)
+            ));
+        }
+    }
+    let (mut skipped, mut matched) = (0, 0);
+    for line in &lines {
+        let full = map_row(&Layout::JsonLines, zeek, line);
+        let m = match &full {
+            Ok(Mapped::Event(e)) => compiled.iter().any(|c| c.filter_matches(e)),
+            _ => false,
+        };
+        matched += usize::from(m);
+        if !pf.keep(line.as_bytes()) {
+            skipped += 1;
+            assert!(!m, "prefilter skipped a matching line: {line}");
+        }
+    }
+    assert!(skipped >= 8 && matched >= 8, "{skipped} {matched}");
+}

@@ -83,10 +83,17 @@ fn clauses(rule: &Rule, schema: &InputSchema, names: &mut Vec<String>) -> Vec<Cl
         let (Some(accept), Some(keys)) = (int_values(&p.op), schema.plain_keys(name)) else {
             continue;
         };
-        if keys.iter().any(|k| k.contains('.')) {
-            // Dotted keys are also looked up as nested paths: not a plain key scan.
-            continue;
-        }
+        // A dotted key (`id.resp_p`) is also looked up as a path into nested objects
+        // (`{"id": {"resp_p": 25}}`): scan for its last segment too. Every occurrence at any
+        // depth is examined, so the nested one is among them.
+        let mut keys = keys;
+        let tails: Vec<String> = keys
+            .iter()
+            .filter_map(|k| k.rsplit_once('.').map(|(_, t)| t.to_string()))
+            .collect();
+        keys.extend(tails);
+        keys.sort();
+        keys.dedup();
         let range = if p.ty == FieldType::Port {
             (0, 65_535)
         } else {
