@@ -78,6 +78,8 @@ fn every_copied_file_is_covered() {
             "zeek_imap_starttls_conn.log",
             "zeek_pop3_basic_conn.log",
             "zeek_pop3_basic_conn.unmasked.log",
+            "zeek_smtp_basic_smtp.log",
+            "zeek_smtp_basic_smtp.unmasked.log",
         ]
     );
 }
@@ -189,4 +191,21 @@ fn pop3_to_external_hosts_volume() {
     assert_eq!(a.aggregates["connections"], Value::Int(11));
     assert_eq!(a.aggregates["destinations"], Value::Int(3));
     assert_eq!(a.window_start.as_deref(), Some("2020-09-13T12:00:00Z"));
+}
+
+#[test]
+fn zeek_smtp_log_as_flows_without_bytes() {
+    // `grep -vc '^#'` = 2 transactions, both masked: 2 located bad lines (lines 10 and 11).
+    let o = run(&pack(), "zeek_smtp_basic_smtp.log");
+    assert_eq!(counts(&o), (2, 0, 0, 2, 0, "zeek-smtp".into()));
+    assert_eq!(
+        o.summary.bad.iter().map(|b| b.line).collect::<Vec<_>>(),
+        [10, 11]
+    );
+    // Unmasked: 10.10.1.4 -> 74.53.140.153:25 is private -> public on a mail port (AN0382's
+    // filter holds); 192.168.133.100 -> 192.168.133.102 is private -> private (it does not).
+    // smtp.log has no byte counts, so `sum(bytes.sent)` has no value and nothing alerts.
+    let o = run(&pack(), "zeek_smtp_basic_smtp.unmasked.log");
+    assert_eq!(counts(&o), (2, 2, 0, 0, 0, "zeek-smtp".into()));
+    assert_eq!(o.summary.matched_by_rule["an0382_external_mail_volume"], 1);
 }

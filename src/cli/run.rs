@@ -12,7 +12,7 @@ pub struct RunArgs {
     /// Event files: JSON lines, CSV with a header, Zeek TSV or JSON; `.gz` is decompressed.
     #[arg(long, short, required = true, num_args = 1..)]
     pub events: Vec<PathBuf>,
-    /// Input schema (sysmon, defender, zeek-conn); auto-detected when omitted.
+    /// Input schema (sysmon, defender, zeek-conn, zeek-smtp); auto-detected when omitted.
     #[arg(long)]
     pub schema: Option<String>,
     /// Output format for alerts: json (JSON lines) or table.

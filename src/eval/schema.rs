@@ -28,7 +28,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// The schemas shipped with detc, as (file name, YAML text).
-pub const BUILTIN: [(&str, &str); 3] = [
+pub const BUILTIN: [(&str, &str); 4] = [
     (
         "defender.yaml",
         include_str!("../../targets/inputs/defender.yaml"),
@@ -40,6 +40,10 @@ pub const BUILTIN: [(&str, &str); 3] = [
     (
         "zeek-conn.yaml",
         include_str!("../../targets/inputs/zeek-conn.yaml"),
+    ),
+    (
+        "zeek-smtp.yaml",
+        include_str!("../../targets/inputs/zeek-smtp.yaml"),
     ),
 ];
 
@@ -120,6 +124,9 @@ struct FieldSpec {
     map: Option<BTreeMap<String, String>>,
     #[serde(default)]
     default: Option<String>,
+    /// A constant (`app.protocol: {value: smtp}` for a log of one protocol).
+    #[serde(default)]
+    value: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -168,9 +175,9 @@ impl InputSchema {
                     source.name()
                 )
             })?;
-            if spec.from.is_empty() && spec.join.is_empty() {
+            if spec.from.is_empty() && spec.join.is_empty() && spec.value.is_none() {
                 return Err(format!(
-                    "input schema {file}: `{name}` has no `from` or `join`"
+                    "input schema {file}: `{name}` has no `from`, `join` or `value`"
                 ));
             }
             fields.push((name, def.ty, spec));
@@ -215,7 +222,11 @@ impl InputSchema {
     /// input. `None` when the field is not mapped or not plainly.
     pub fn plain_keys(&self, field: &str) -> Option<Vec<String>> {
         let (_, _, spec) = self.fields.iter().find(|(n, _, _)| n == field)?;
-        if spec.map.is_some() || spec.transform.is_some() || !spec.join.is_empty() {
+        if spec.map.is_some()
+            || spec.transform.is_some()
+            || !spec.join.is_empty()
+            || spec.value.is_some()
+        {
             return None;
         }
         let mut keys = spec.from.clone();
@@ -297,7 +308,9 @@ impl InputSchema {
         let get = |k: &str| rec.get(&key(k)).filter(|v| !self.is_missing(v));
         let mut ev = Event::new();
         for (name, ty, spec) in &self.fields {
-            let text: Option<String> = if !spec.join.is_empty() {
+            let text: Option<String> = if let Some(v) = &spec.value {
+                Some(v.clone())
+            } else if !spec.join.is_empty() {
                 let parts: Vec<String> = spec
                     .join
                     .iter()
