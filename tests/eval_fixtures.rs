@@ -327,3 +327,39 @@ fn junit_escapes_everything() {
     assert!(x.contains("- a &lt; b\n+ ]]&gt; &amp;"));
     assert!(!x.contains('\u{1}'));
 }
+
+#[test]
+fn every_rule_needs_a_must_alert_and_a_must_not_test() {
+    let quiet = t(
+        "quiet",
+        "fixtures/an0379/below_threshold.jsonl",
+        None,
+        0,
+        vec![],
+    );
+    let loud = t(
+        "loud",
+        "fixtures/an0379/rundll32_smtp.jsonl",
+        None,
+        1,
+        vec![],
+    );
+    let mut only_quiet = an0379_aggregate();
+    only_quiet.tests = vec![quiet.clone()];
+    let mut both = an0379_scripting();
+    both.tests = vec![quiet, loud];
+    let mut none = t1071_defender();
+    none.tests = vec![];
+    let pack = detc::ir::Pack {
+        rules: vec![only_quiet, both, none],
+        lists: Default::default(),
+    };
+    assert_eq!(
+        testing::coverage_gaps(&pack),
+        [
+            "rule `an0379_mail_protocol_unexpected_process` has no test that must alert",
+            "rule `t1071_003_defender_mail_ports` has no test that must alert",
+            "rule `t1071_003_defender_mail_ports` has no test that must not alert",
+        ]
+    );
+}
