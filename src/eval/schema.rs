@@ -247,6 +247,23 @@ impl InputSchema {
         Some(keys)
     }
 
+    /// The raw key actually read for `k`: its `swap` partner when the swap condition held.
+    fn swapped_key<'a>(&'a self, k: &'a str, swapped: bool) -> &'a str {
+        if swapped {
+            if let Some(s) = &self.swap {
+                for (a, b) in &s.pairs {
+                    if a == k {
+                        return b;
+                    }
+                    if b == k {
+                        return a;
+                    }
+                }
+            }
+        }
+        k
+    }
+
     /// Whether a mapping may read the raw key `k` (the full path parses only those).
     pub fn needs_key(&self, k: &str) -> bool {
         self.needed.binary_search_by(|n| n.as_str().cmp(k)).is_ok()
@@ -290,22 +307,10 @@ impl InputSchema {
             .swap
             .as_ref()
             .is_some_and(|s| self.cond_holds(&s.when, rec));
-        let key = |k: &str| -> String {
-            if swapped {
-                if let Some(s) = &self.swap {
-                    for (a, b) in &s.pairs {
-                        if a == k {
-                            return b.clone();
-                        }
-                        if b == k {
-                            return a.clone();
-                        }
-                    }
-                }
-            }
-            k.to_string()
+        let get = |k: &str| {
+            rec.get(self.swapped_key(k, swapped))
+                .filter(|v| !self.is_missing(v))
         };
-        let get = |k: &str| rec.get(&key(k)).filter(|v| !self.is_missing(v));
         let mut ev = Event::new();
         for (name, ty, spec) in &self.fields {
             let text: Option<String> = if let Some(v) = &spec.value {
