@@ -260,6 +260,24 @@ pub fn syntax_error(path: &str, text: &str, e: &pest::error::Error<Rule>) -> Dia
             "`{word}` is a reserved word and cannot name a field or list"
         ));
     }
+    let before = text[..pos].trim_end();
+    if let Some(op) = ["and", "or", "not"].into_iter().find(|w| {
+        before.ends_with(w)
+            && !before[..before.len() - w.len()]
+                .ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '.')
+    }) {
+        if positives
+            .iter()
+            .any(|r| matches!(r, Rule::expr | Rule::not_expr | Rule::predicate))
+        {
+            d = d.hint(format!("`{op}` must be followed by a condition"));
+        }
+    }
+    if positives.contains(&Rule::kw_rule) && CLAUSE_WORDS.contains(&word) {
+        d = d.hint(format!(
+            "`{word}` is a clause of a rule: it goes inside `rule NAME {{ ... }}`"
+        ));
+    }
     if unclosed_quote_on_line(text, pos) {
         d = d.hint("a string is missing its closing quote on this line");
     }

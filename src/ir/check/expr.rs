@@ -125,7 +125,7 @@ impl Checker<'_> {
         let (op, negate) = match &p.op {
             PredOp::Eq { op, value } => {
                 let insensitive = matches!(op, EqOp::EqCi | EqOp::NeCi);
-                let case = self.case_for(&ty, insensitive, &p.field, "=~ and !~")?;
+                let case = self.case_for(&ty, insensitive, &p.field, &op_text(p))?;
                 let value = self.value(value, &ty, &what)?;
                 (Op::Eq { value, case }, matches!(op, EqOp::Ne | EqOp::NeCi))
             }
@@ -133,7 +133,7 @@ impl Checker<'_> {
                 insensitive,
                 target,
             } => {
-                let case = self.case_for(&ty, *insensitive, &p.field, "in~")?;
+                let case = self.case_for(&ty, *insensitive, &p.field, &op_text(p))?;
                 (self.membership(&ty, target, case, &what)?, p.negated)
             }
             PredOp::Str {
@@ -142,7 +142,7 @@ impl Checker<'_> {
                 target,
             } => {
                 if ty != FieldType::String {
-                    return self.not_applicable(p, &ty, "startswith, endswith and contains");
+                    return self.not_applicable(p, &ty);
                 }
                 let case = if *insensitive {
                     Case::Insensitive
@@ -169,7 +169,7 @@ impl Checker<'_> {
                 pattern,
             } => {
                 if ty != FieldType::String {
-                    return self.not_applicable(p, &ty, "matches");
+                    return self.not_applicable(p, &ty);
                 }
                 if let Err(e) = regex::RegexBuilder::new(&pattern.node)
                     .size_limit(1 << 20)
@@ -202,7 +202,7 @@ impl Checker<'_> {
             }
             PredOp::Is { class } => {
                 if ty != FieldType::Ip {
-                    return self.not_applicable(p, &ty, "`is` (IP classes)");
+                    return self.not_applicable(p, &ty);
                 }
                 let classes = [
                     IpClass::Private,
@@ -229,7 +229,7 @@ impl Checker<'_> {
             PredOp::Missing => (Op::Exists, true),
             PredOp::Cmp { op, value } => {
                 if matches!(ty, FieldType::String | FieldType::Ip | FieldType::Enum(_)) {
-                    return self.not_applicable(p, &ty, "<, <=, > and >=");
+                    return self.not_applicable(p, &ty);
                 }
                 let value = self.value(value, &ty, &what)?;
                 let op = match op {
@@ -245,7 +245,8 @@ impl Checker<'_> {
         Some(if negate { Expr::Not(Box::new(e)) } else { e })
     }
 
-    fn not_applicable(&mut self, p: &ast::Pred, ty: &FieldType, ops: &str) -> Option<Expr> {
+    fn not_applicable(&mut self, p: &ast::Pred, ty: &FieldType) -> Option<Expr> {
+        let ops = format!("`{}`", op_text(p));
         let hint = match ty {
             FieldType::Port | FieldType::Int => "compare numbers with ==, in, <, <=, >, >=",
             FieldType::Ip => {
@@ -292,15 +293,20 @@ impl Checker<'_> {
             Diagnostic::error(
                 "E0222",
                 format!(
-                    "{op} compare text without case, but `{}` is a {} field",
+                    "`{op}` compares text in any case, but `{}` is a {} field",
                     field.node,
                     type_name(ty)
                 ),
             )
             .at(field.span.clone())
-            .found(format!("{op} on a {} field", type_name(ty)))
-            .expected("a string field")
-            .hint("use the exact form (==, !=, in) for numbers, addresses and enum values"),
+            .found(format!("`{op}` on a {} field", type_name(ty)))
+            .expected("a string field, or an exact operator")
+            .hint(format!(
+                "numbers, addresses and enum values have no case: write `{}`",
+                op.replace("=~", "==")
+                    .replace("!~", "!=")
+                    .trim_end_matches('~')
+            )),
         );
         None
     }
@@ -513,6 +519,43 @@ impl Checker<'_> {
             return None;
         }
         Some(out)
+    }
+}
+
+/// The operator of a predicate as the user wrote it (`not startswith~`, `<=`, `is not`).
+fn op_text(p: &ast::Pred) -> String {
+    let tilde = |ci: bool| if ci { "~" } else { "" };
+    let not = if p.negated { "not " } else { "" };
+    match &p.op {
+        PredOp::Eq { op, .. } => match op {
+            EqOp::Eq => "==",
+            EqOp::EqCi => "=~",
+            EqOp::Ne => "!=",
+            EqOp::NeCi => "!~",
+        }
+        .to_string(),
+        PredOp::In { insensitive, .. } => format!("{not}in{}", tilde(*insensitive)),
+        PredOp::Str {
+            kind, insensitive, ..
+        } => {
+            let k = match kind {
+                StrKind::StartsWith => "startswith",
+                StrKind::EndsWith => "endswith",
+                StrKind::Contains => "contains",
+            };
+            format!("{not}{k}{}", tilde(*insensitive))
+        }
+        PredOp::Matches { insensitive, .. } => format!("{not}matches{}", tilde(*insensitive)),
+        PredOp::Is { .. } => if p.negated { "is not" } else { "is" }.to_string(),
+        PredOp::Exists => "exists".to_string(),
+        PredOp::Missing => "missing".to_string(),
+        PredOp::Cmp { op, .. } => match op {
+            ast::CmpOp::Lt => "<",
+            ast::CmpOp::Le => "<=",
+            ast::CmpOp::Gt => ">",
+            ast::CmpOp::Ge => ">=",
+        }
+        .to_string(),
     }
 }
 

@@ -499,18 +499,19 @@ impl Checker<'_> {
                         None => ty = Some((t, lit.span.clone())),
                         Some((first, fspan)) if *first != t => {
                             diags.push(
-                                Diagnostic::error(
-                                    "E0241",
-                                    "the arms of `case` give values of different types",
-                                )
-                                .at(lit.span.clone())
-                                .found(values::type_name(&t).to_string())
-                                .expected(format!(
-                                    "{} like the first arm (line {})",
-                                    values::type_name(first),
-                                    fspan.line
-                                )),
-                            );
+                            Diagnostic::error(
+                                "E0241",
+                                "the arms of `case` give values of different types",
+                            )
+                            .at(lit.span.clone())
+                            .found(values::type_words(&t))
+                            .expected(format!(
+                                "{} like the first arm (line {})",
+                                values::type_words(first),
+                                fspan.line
+                            ))
+                            .hint("a computed field has one type: quote numbers to make them text"),
+                        );
                             return None;
                         }
                         _ => {}
@@ -660,7 +661,8 @@ impl Checker<'_> {
                         Diagnostic::error("E0206", format!("invalid `{key}`"))
                             .at(t.span.clone())
                             .found(format!("{:?}", t.node))
-                            .expected("a date as \"YYYY-MM-DD\""),
+                            .expected("a date as \"YYYY-MM-DD\"")
+                            .hint("four-digit year, two-digit month and day, and a day that exists in that month"),
                     );
                 }
             }
@@ -848,7 +850,8 @@ impl Checker<'_> {
                         Diagnostic::error("E0253", format!("`{}` is already defined", a.name.node))
                             .at(a.name.span.clone())
                             .found(format!("a second `{}`", a.name.node))
-                            .expected("a name not used by another aggregate or group key"),
+                            .expected("a name not used by another aggregate or group key")
+                            .hint("rename this aggregate"),
                     );
                     ok = false;
                     continue;
@@ -907,10 +910,18 @@ impl Checker<'_> {
                 .at(a.func.span.clone())
                 .found(format!("`{func}`"))
                 .expected("count(), distinct(field), sum(field), min(field) or max(field)");
-            if let Some(n) = nearest(func, FUNCS.iter().copied()) {
+            if [
+                "dcount",
+                "count_distinct",
+                "distinct_count",
+                "dc",
+                "nunique",
+            ]
+            .contains(&func)
+            {
+                d = d.hint("a distinct count is `distinct(field)` (exact, never approximate)");
+            } else if let Some(n) = nearest(func, FUNCS.iter().copied()) {
                 d = d.hint(format!("did you mean `{n}`?"));
-            } else if func == "dcount" || func == "count_distinct" {
-                d = d.hint("an exact distinct count is `distinct(field)`");
             }
             self.diags.push(d);
             return None;
@@ -1044,7 +1055,10 @@ impl Checker<'_> {
                     ),
                 )
                 .at(t.expect.count.span.clone())
-                .found(count.to_string())
+                .found(format!(
+                    "a count of {count} and {} alert descriptions",
+                    t.expect.alerts.len()
+                ))
                 .expected(format!("a count of at least {}", t.expect.alerts.len())),
             );
             ok = false;
