@@ -1,7 +1,7 @@
 //! Expressions: AST predicates -> typed IR predicates, in one of two scopes: an event (`where`,
 //! `let` arms: catalogue fields) or a group (`having`: aggregates).
 
-use super::values::{cidr_of, convert, list_elem_type, type_name, type_words};
+use super::values::{a_type, cidr_of, convert, list_elem_type, type_name, type_words};
 use super::Checker;
 use crate::diag::{nearest, Diagnostic, Span};
 use crate::ir::{
@@ -262,13 +262,13 @@ impl Checker<'_> {
             Diagnostic::error(
                 "E0222",
                 format!(
-                    "{ops} cannot be applied to `{}`, a {} field",
+                    "{ops} cannot be applied to `{}`, {} field",
                     p.field.node,
-                    type_name(ty)
+                    a_type(ty)
                 ),
             )
             .at(p.span.clone())
-            .found(format!("{ops} on a {} field", type_name(ty)))
+            .found(format!("{ops} on {} field", a_type(ty)))
             .expected(format!("an operator for {}", type_words(ty)))
             .hint(hint),
         );
@@ -293,13 +293,13 @@ impl Checker<'_> {
             Diagnostic::error(
                 "E0222",
                 format!(
-                    "`{op}` compares text in any case, but `{}` is a {} field",
+                    "`{op}` compares text in any case, but `{}` is {} field",
                     field.node,
-                    type_name(ty)
+                    a_type(ty)
                 ),
             )
             .at(field.span.clone())
-            .found(format!("`{op}` on a {} field", type_name(ty)))
+            .found(format!("`{op}` on {} field", a_type(ty)))
             .expected("a string field, or an exact operator")
             .hint(format!(
                 "numbers, addresses and enum values have no case: write `{}`",
@@ -405,7 +405,7 @@ impl Checker<'_> {
                             ),
                         )
                         .at(name.span.clone())
-                        .found(format!("a {} list", type_name(&elem)))
+                        .found(format!("{} list", a_type(&elem)))
                         .expected(format!("a list of type {}", list_types_for(ty)))
                         .hint(format!(
                             "`{}` is declared at {}:{}",
@@ -435,7 +435,10 @@ impl Checker<'_> {
                                     )
                                     .at(name.span.clone())
                                     .found(format!("`{s}`"))
-                                    .expected(format!("one of {}", vs.join(", "))),
+                                    .expected(format!("one of {}", vs.join(", ")))
+                                    .hint(format!(
+                                        "remove `{s}` from the list, or give {what} a list of its own"
+                                    )),
                                 );
                                 return None;
                             }
@@ -495,8 +498,9 @@ impl Checker<'_> {
                             format!("list `{}` is not a string list", name.node),
                         )
                         .at(name.span.clone())
-                        .found(format!("a {} list", type_name(&list_elem_type(list.ty))))
-                        .expected("a list of strings"),
+                        .found(format!("{} list", a_type(&list_elem_type(list.ty))))
+                        .expected("a list of strings")
+                        .hint("startswith, endswith and contains take text: a `string` list"),
                     );
                     return None;
                 }

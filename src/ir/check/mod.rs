@@ -706,7 +706,13 @@ impl Checker<'_> {
                                 .at(id.span.clone())
                                 .found(format!("`{}`", id.node))
                                 .expected("a technique id (T1071 or T1071.003) or an analytic id (AN0379)")
-                                .hint("tactics (TA....) and data sources (DS....) are not accepted here; put them in `tags`"),
+                                .hint(if id.node.starts_with("TA") || id.node.starts_with("DS") {
+                                    "tactics (TA....) and data sources (DS....) are not accepted here; put them in `tags`"
+                                } else if id.node.starts_with("AN") {
+                                    "an analytic id is AN and four digits: AN0379"
+                                } else {
+                                    "a technique id is T and four digits, with an optional three-digit sub-technique: T1071.003"
+                                }),
                         );
                     }
                 }
@@ -827,7 +833,8 @@ impl Checker<'_> {
                             Diagnostic::error("E0254", format!("`{}` is grouped by twice", k.node))
                                 .at(k.span.clone())
                                 .found(format!("`{}` again", k.node))
-                                .expected("each group key once"),
+                                .expected("each group key once")
+                                .hint(format!("remove the second `{}`", k.node)),
                         );
                         ok = false;
                     } else {
@@ -974,13 +981,13 @@ impl Checker<'_> {
                     Diagnostic::error(
                         "E0252",
                         format!(
-                            "{func}() cannot be applied to `{}`, a {} field",
+                            "{func}() cannot be applied to `{}`, {} field",
                             arg.node,
-                            values::type_name(&ty)
+                            values::a_type(&ty)
                         ),
                     )
                     .at(arg.span.clone())
-                    .found(format!("a {} field", values::type_name(&ty)))
+                    .found(format!("{} field", values::a_type(&ty)))
                     .expected(if func == "sum" {
                         "a byte count, integer or duration field"
                     } else {
