@@ -446,6 +446,38 @@ impl Checker<'_> {
                         }
                     }
                     out
+                } else if let (ListType::Int, Some(bad)) =
+                    (list.ty, list.values.iter().find(|v| !int_fits(v, ty)))
+                {
+                    // An `int` list is typed for integers; the field may be narrower (a port
+                    // is 0..65535, a byte count or duration is not negative).
+                    let shown = match bad {
+                        Value::Int(i) => i.to_string(),
+                        other => format!("{other:?}"),
+                    };
+                    self.diags.push(
+                        Diagnostic::error(
+                            if matches!(ty, FieldType::Port) {
+                                "E0224"
+                            } else {
+                                "E0221"
+                            },
+                            format!(
+                                "list `{}` holds {shown}, which {what} can never be",
+                                name.node
+                            ),
+                        )
+                        .at(name.span.clone())
+                        .found(shown)
+                        .expected(type_words(ty))
+                        .hint(if matches!(ty, FieldType::Port) {
+                            "remove it from the list; a list declared as `port` is checked \
+                             for this where it is declared"
+                        } else {
+                            "remove it from the list: byte counts and durations are never negative"
+                        }),
+                    );
+                    return None;
                 } else {
                     list.values.clone()
                 };
@@ -523,6 +555,15 @@ impl Checker<'_> {
             return None;
         }
         Some(out)
+    }
+}
+
+/// Whether an integer list value can be a value of a field of type `ty`.
+fn int_fits(v: &Value, ty: &FieldType) -> bool {
+    match (v, ty) {
+        (Value::Int(i), FieldType::Port) => (0..=65_535).contains(i),
+        (Value::Int(i), FieldType::Bytes | FieldType::Duration) => *i >= 0,
+        _ => true,
     }
 }
 

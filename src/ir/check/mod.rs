@@ -76,11 +76,15 @@ pub fn check(files: &[ast::File], loader: &dyn Loader) -> (Option<Pack>, Vec<Dia
             } else {
                 names.insert(r.name.node.clone(), r.name.span.clone());
             }
-            if let Some(rule) = c.rule(f, r) {
-                if let Some(first) = ids.get(&rule.id) {
+            // Duplicate ids are found on the text of valid UUIDs, whether or not the rules
+            // that carry them have other errors.
+            let mut dup_id = false;
+            if let Some((id, span)) = ast_id(r) {
+                if let Some(first) = ids.get(&id) {
+                    dup_id = true;
                     c.diags.push(
-                        Diagnostic::error("E0201", format!("duplicate rule id {}", rule.id))
-                            .at(id_span(r).unwrap_or_else(|| r.name.span.clone()))
+                        Diagnostic::error("E0201", format!("duplicate rule id {id}"))
+                            .at(span)
                             .found(format!("rule `{}` reuses the id", r.name.node))
                             .expected("a UUID no other rule uses")
                             .hint(format!(
@@ -89,10 +93,11 @@ pub fn check(files: &[ast::File], loader: &dyn Loader) -> (Option<Pack>, Vec<Dia
                             )),
                     );
                 } else {
-                    ids.insert(
-                        rule.id.clone(),
-                        id_span(r).unwrap_or_else(|| r.name.span.clone()),
-                    );
+                    ids.insert(id, span);
+                }
+            }
+            if let Some(rule) = c.rule(f, r) {
+                if !dup_id {
                     rules.push(rule);
                 }
             }
@@ -128,12 +133,13 @@ pub fn check(files: &[ast::File], loader: &dyn Loader) -> (Option<Pack>, Vec<Dia
     (Some(Pack { rules, lists }), c.diags)
 }
 
-fn id_span(r: &ast::RuleDecl) -> Option<Span> {
+/// The rule's id as the pack compares it (lowercase), when it is a valid UUID.
+fn ast_id(r: &ast::RuleDecl) -> Option<(String, Span)> {
     r.clauses.iter().find_map(|c| match &c.node {
         Clause::Meta {
             key,
             value: MetaValue::Text(t),
-        } if key.node == "id" => Some(t.span.clone()),
+        } if key.node == "id" && is_uuid(&t.node) => Some((t.node.to_lowercase(), t.span.clone())),
         _ => None,
     })
 }
@@ -1101,7 +1107,25 @@ impl Checker<'_> {
         let mut alerts = Vec::new();
         for m in &t.expect.alerts {
             let mut alert = BTreeMap::new();
+            let mut seen_keys: BTreeMap<&str, &Span> = BTreeMap::new();
             for (k, v) in &m.node {
+                if let Some(first) = seen_keys.insert(k.node.as_str(), &k.span) {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "E0265",
+                            format!("`{}` is given twice in one expected alert", k.node),
+                        )
+                        .at(k.span.clone())
+                        .found(format!("a second `{}`", k.node))
+                        .expected("each key once per alert")
+                        .hint(format!(
+                            "the first is at line {}, column {}; an alert has one value per key",
+                            first.line, first.col
+                        )),
+                    );
+                    ok = false;
+                    continue;
+                }
                 let Some(ty) = keys.get(&k.node) else {
                     let mut d = Diagnostic::error(
                         "E0262",
@@ -1203,4 +1227,45 @@ fn is_technique(s: &str) -> bool {
 fn is_analytic(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 6 && &b[..2] == b"AN" && b[2..].iter().all(u8::is_ascii_digit)
+}
+
+#[cfg(test)]
+mod tests {
+    fn codes(text: &str) -> Vec<&'static str> {
+        let fe = crate::frontend(&[crate::SourceFile {
+            path: "t.detc".into(),
+            text: text.into(),
+        }]);
+        fe.diagnostics.iter().map(|d| d.code).collect()
+    }
+
+    const ID: &str = "0b7e4a52-6d0e-4c1b-9a57-2b8f1e0c7d41";
+
+    /// A duplicated id is reported even when the first rule carrying it has another error (it
+    /// used to be compared only among rules that checked clean), and ids compare without case.
+    #[test]
+    fn duplicate_ids_are_found_whatever_else_is_wrong() {
+        let text = format!(
+            "rule a {{ id \"{ID}\" title \"a\" severity low source network_connection \
+             where remote.prot == 25 }}\n\
+             rule b {{ id \"{}\" title \"b\" severity low source network_connection \
+             where remote.port == 25 }}\n",
+            ID.to_uppercase()
+        );
+        assert_eq!(codes(&text), vec!["E0220", "E0201"]);
+    }
+
+    /// Every error of every rule is reported in one run.
+    #[test]
+    fn all_errors_of_a_run_are_reported() {
+        let text = format!(
+            "rule a {{ id \"{ID}\" title \"a\" severity hgih source network_connection \
+             where remote.prot == 25 and remote.port == \"25\" window 60 }}\n\
+             rule b {{ title \"b\" source network_flow where dst.ip is privat }}\n"
+        );
+        assert_eq!(
+            codes(&text),
+            vec!["E0207", "E0220", "E0221", "E0255", "E0203", "E0203", "E0228"]
+        );
+    }
 }
