@@ -574,6 +574,26 @@ fn mutated_rule_files_never_panic() {
             }
             case_loader.overlay = Some((p, text));
         }
+        // Now and then, the same input twice must give the same output byte for byte.
+        if rng.below(16) == 0 {
+            let render = || {
+                let fe = detc::frontend_with(&files, &case_loader);
+                fe.diagnostics
+                    .iter()
+                    .map(|d| detc::diag::render_human(d, &fe.sources))
+                    .collect::<String>()
+            };
+            let (a, b) = (
+                catch_unwind(AssertUnwindSafe(render)).unwrap_or_default(),
+                catch_unwind(AssertUnwindSafe(render)).unwrap_or_default(),
+            );
+            if a != b {
+                fail(
+                    &files,
+                    "two runs on the same input gave different diagnostics",
+                );
+            }
+        }
         if let Err(why) = run(&files, &case_loader, &mut codes) {
             if let Some((p, text)) = &case_loader.overlay {
                 files.push(SourceFile {
