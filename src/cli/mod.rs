@@ -12,7 +12,6 @@ mod check;
 mod compile;
 mod run;
 mod test;
-mod verify;
 
 /// detc compiles detection rules written once in the detc language to KQL (Defender XDR,
 /// Sentinel), Sigma and Splunk SPL, and runs them natively over event files.
@@ -39,8 +38,6 @@ pub enum Command {
     Test(test::TestArgs),
     /// Run rules over event files (JSON lines, CSV, Zeek TSV/JSON, optionally .gz) and print alerts.
     Run(run::RunArgs),
-    /// Prove that every engine (native, KQL, Sigma, SPL model) raises the same alerts.
-    Verify(verify::VerifyArgs),
 }
 
 /// Output format for commands whose output is data.
@@ -76,7 +73,6 @@ pub fn main() -> ExitCode {
         Command::Targets(a) => compile::targets(a),
         Command::Test(a) => test::run(a),
         Command::Run(a) => run::run(a),
-        Command::Verify(a) => verify::run(a),
     };
     ExitCode::from(exit as u8)
 }

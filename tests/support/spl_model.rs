@@ -12,7 +12,7 @@
 //! - `where` / `eval` expressions: precedence parentheses > NOT > AND > OR; `=`/`==` compare
 //!   case-sensitively (numerically when both sides are numbers); comparisons with null are null,
 //!   and `where` keeps only true rows (three-valued logic).
-//! - functions: lower, upper, len, substr, match (regex, unanchored), like (`%`, `_`),
+//! - functions: lower, upper, len, substr, match (regex, unanchored), replace, like (`%`, `_`),
 //!   cidrmatch, isnull, isnotnull, if, case, coalesce, tonumber, tostring, in, true, false, null.
 //! - `bin _time span=N[s|m|h|d]`: floor to a multiple of the span since the epoch (UTC).
 //! - `stats` with count, dc, sum, min, max, values; `by` fields; rows whose by-field is null are
@@ -651,6 +651,28 @@ fn eval(e: &E, r: &Row) -> Result<V, String> {
                     }
                     _ => V::Null,
                 },
+                // replace(<str>, <regex>, <replacement>): every match of the regex is replaced;
+                // `\N` in the replacement is the N-th capture group (Splunk eval functions).
+                ("replace", 3) => match (arg(0).as_str(), arg(1).as_str(), arg(2).as_str()) {
+                    (Some(s), Some(re), Some(rep)) => {
+                        let re = regex::Regex::new(&re)
+                            .map_err(|e| format!("replace(): bad regex: {e}"))?;
+                        let mut r = String::new();
+                        let mut it = rep.chars().peekable();
+                        while let Some(c) = it.next() {
+                            match (c, it.peek()) {
+                                ('\\', Some(d)) if d.is_ascii_digit() => {
+                                    r.push_str(&format!("${{{d}}}"));
+                                    it.next();
+                                }
+                                ('$', _) => r.push_str("$$"),
+                                (c, _) => r.push(c),
+                            }
+                        }
+                        V::Str(re.replace_all(&s, r.as_str()).into_owned())
+                    }
+                    _ => V::Null,
+                },
                 ("match", 2) => match (arg(0).as_str(), arg(1).as_str()) {
                     (Some(s), Some(re)) => {
                         let re = regex::Regex::new(&re)
@@ -849,10 +871,19 @@ fn find_word(text: &str, word: &str) -> Option<usize> {
     let mut in_str = false;
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'"' && (i == 0 || b[i - 1] != b'\\') {
-            in_str = !in_str;
+        if in_str {
+            // inside "...": a backslash escapes the next character (`\"`, `\\`)
+            match b[i] {
+                b'\\' => i += 1,
+                b'"' => in_str = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
         }
-        if !in_str
+        if b[i] == b'"' {
+            in_str = true;
+        } else if text.is_char_boundary(i)
             && text[i..].starts_with(word)
             && (i == 0 || b[i - 1].is_ascii_whitespace())
             && b.get(i + word.len())
@@ -1342,6 +1373,33 @@ mod tests {
         assert_eq!(r.len(), 1);
         assert_eq!(r[0]["bytes"], "150");
         assert_eq!(r[0]["count"], "2");
+    }
+
+    #[test]
+    fn replace_takes_the_last_path_segment() {
+        let ev = vec![
+            row(&[("Image", "C:\\Windows\\System32\\cmd.exe")]),
+            row(&[("Image", "System")]),
+        ];
+        let r = run("Image=* | eval n=replace(Image, \"^.*\\\\\\\\\", \"\") | where n==\"cmd.exe\" OR n==\"System\"", &ev).unwrap();
+        assert_eq!(r.len(), 2);
+        let r = run(
+            "Image=* | eval n=replace(Image, \"(S)(y)\", \"\\2\\1\")",
+            &ev,
+        )
+        .unwrap();
+        assert!(r.iter().any(|x| x["n"] == "ySstem"));
+    }
+
+    #[test]
+    fn tstats_where_with_escaped_backslash_and_non_ascii_values() {
+        let ev = vec![
+            row(&[("M.a", "x\\"), ("_time", "1")]),
+            row(&[("M.a", "ü by"), ("_time", "2")]),
+        ];
+        let q = "| tstats count from datamodel=M where M.a=\"x\\\\\" OR M.a=\"ü by\" by M.a, _time span=1s";
+        let r = run(q, &ev).unwrap();
+        assert_eq!(r.len(), 2);
     }
 
     #[test]
