@@ -173,6 +173,19 @@ fn a_missing_path_is_exit_2() {
 }
 
 #[test]
+fn a_folder_without_rule_files_is_exit_2() {
+    let r = detc(&["check", "tests/errors/data"]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(
+        r.stderr.starts_with(
+            "tests/errors/data: error[E0003]: no rule files (*.detc) under tests/errors/data"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
 fn a_file_that_is_not_utf8_is_exit_2() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli_check");
     let _ = std::fs::create_dir_all(&dir);
