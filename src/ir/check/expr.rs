@@ -84,6 +84,9 @@ impl Checker<'_> {
                 if let Some(ty) = aggregates.get(&f.node) {
                     return Some((FieldRef::Aggregate(f.node.clone()), ty.clone()));
                 }
+                if self.broken_names.contains(&f.node) {
+                    return None;
+                }
                 let mut d = Diagnostic::error(
                     "E0251",
                     format!("`having` refers to `{}`, which is not an aggregate", f.node),

@@ -40,6 +40,9 @@ pub(crate) struct Checker<'a> {
     used_lists: BTreeSet<String>,
     /// Lists declared with an error already reported: a use is not a second error.
     broken_lists: BTreeSet<String>,
+    /// Computed fields and aggregates of the rule being checked whose definition had an error
+    /// already reported: a use of the name is not a second error.
+    pub(crate) broken_names: BTreeSet<String>,
 }
 
 /// Checks every file of a pack. The pack is `None` only when nothing could be checked at all;
@@ -51,6 +54,7 @@ pub fn check(files: &[ast::File], loader: &dyn Loader) -> (Option<Pack>, Vec<Dia
         lists: BTreeMap::new(),
         used_lists: BTreeSet::new(),
         broken_lists: BTreeSet::new(),
+        broken_names: BTreeSet::new(),
     };
     for f in files {
         for l in &f.lists {
@@ -322,6 +326,7 @@ impl Checker<'_> {
 
     fn rule(&mut self, f: &ast::File, r: &ast::RuleDecl) -> Option<Rule> {
         let before = self.diags.iter().filter(|d| d.is_error()).count();
+        self.broken_names.clear();
         let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
         let mut dup = |key: &'static str, span: &Span, diags: &mut Vec<Diagnostic>| {
             if let Some(first) = seen.get(key) {
@@ -543,6 +548,9 @@ impl Checker<'_> {
                 None => None,
             };
             let_names.push(name.node.clone());
+            if !ok {
+                self.broken_names.insert(name.node.clone());
+            }
             if ok {
                 let mut deps = BTreeSet::new();
                 for (e, _) in &ir_arms {
@@ -588,7 +596,7 @@ impl Checker<'_> {
                 f,
                 source,
                 &ir_lets,
-                aggregation.as_ref().and_then(|a| a.as_ref()),
+                aggregation.as_ref().map(|a| a.as_ref()),
                 t,
             ) {
                 ir_tests.push(ok);
@@ -813,6 +821,9 @@ impl Checker<'_> {
                     Some((FieldRef::Computed(k.node.clone()), l.ty.clone()))
                 } else if let Some(def) = catalogue::field(source, &k.node) {
                     Some((FieldRef::Field(k.node.clone()), def.ty))
+                } else if self.broken_names.contains(&k.node) {
+                    ok = false;
+                    None
                 } else {
                     let mut names: Vec<&str> =
                         catalogue::fields(source).iter().map(|d| d.name).collect();
@@ -874,7 +885,10 @@ impl Checker<'_> {
                         agg_types.insert(agg.name.clone(), agg.ty.clone());
                         aggregates.push(agg);
                     }
-                    None => ok = false,
+                    None => {
+                        self.broken_names.insert(a.name.node.clone());
+                        ok = false;
+                    }
                 }
             }
         }
@@ -971,6 +985,8 @@ impl Checker<'_> {
         };
         let (fr, ty) = if let Some(l) = lets.iter().find(|l| l.name == arg.node) {
             (FieldRef::Computed(arg.node.clone()), l.ty.clone())
+        } else if self.broken_names.contains(&arg.node) {
+            return None;
         } else {
             let scope = Scope::Event { source, lets: &[] };
             self.resolve(arg, &scope)?
@@ -1017,9 +1033,12 @@ impl Checker<'_> {
         f: &ast::File,
         source: Source,
         lets: &[Let],
-        agg: Option<&Aggregation>,
+        agg: Option<Option<&Aggregation>>,
         t: &ast::TestDecl,
     ) -> Option<RuleTest> {
+        // `None`: the aggregation had an error, so which keys an alert carries is unknown.
+        let agg_failed = agg.is_none();
+        let agg = agg.flatten();
         let mut ok = true;
         let events = match &t.events {
             ast::TestEventsAst::File(p) => {
@@ -1127,6 +1146,10 @@ impl Checker<'_> {
                     continue;
                 }
                 let Some(ty) = keys.get(&k.node) else {
+                    if agg_failed || self.broken_names.contains(&k.node) {
+                        ok = false;
+                        continue;
+                    }
                     let mut d = Diagnostic::error(
                         "E0262",
                         format!("an alert of this rule has no `{}`", k.node),
@@ -1267,5 +1290,39 @@ mod tests {
             codes(&text),
             vec!["E0207", "E0220", "E0221", "E0255", "E0203", "E0203", "E0228"]
         );
+    }
+
+    /// One mistake, one error: a name whose definition failed is not reported again where it
+    /// is used (these each gave a second, misleading error before).
+    #[test]
+    fn a_broken_definition_is_reported_once() {
+        let rule = |body: &str| {
+            format!(
+                "rule a {{ id \"{ID}\" title \"a\" severity low source network_connection \
+                 where remote.port == 25 {body} }}"
+            )
+        };
+        for (body, want) in [
+            // A bad window: the aggregation is unknown, so are the keys an alert carries.
+            (
+                "window 60 group by host aggregate n = count() \
+                 test \"t\" events [] expect 1 alert { host: \"WS01\", n: 3 }",
+                "E0255",
+            ),
+            // A bad aggregate: `having` on it.
+            (
+                "window 1h group by host aggregate total = sum(process.name) having total > 5",
+                "E0252",
+            ),
+            // A bad computed field: grouped by, aggregated, expected.
+            (
+                "let p = case remote.port == 25 => \"SMTP\", else => 0 window 1h group by p \
+                 aggregate n = count(), m = max(p) \
+                 test \"t\" events [] expect 1 alert { p: \"SMTP\" }",
+                "E0241",
+            ),
+        ] {
+            assert_eq!(codes(&rule(body)), vec![want], "{body}");
+        }
     }
 }
