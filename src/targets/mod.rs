@@ -1,2 +1,839 @@
-//! Query backends: target profiles (data under targets/), escaping, one module per language.
-//! Reads only the IR; never imports `eval`.
+//! Query backends: target profiles (data under targets/, embedded in the binary), escaping, one
+//! module per language. Reads only the IR; never imports `eval`.
+//!
+//! A profile says which abstract source maps to which table or logsource, which column (and which
+//! column values, for enum fields) each catalogue field becomes, and what the target can do. Rust
+//! builds every expression and escapes every value ([`escape`]); the minijinja template of a
+//! profile only places the pieces. Every column an emitter writes is checked against the vendor
+//! column list the profile names (targets/schemas/), so a wrong column is a compile error here,
+//! not a runtime error in a SOC.
+//!
+//! Diagnostic codes (docs/TARGETS.md lists them with examples):
+//! - E0901 the profile has no table for the rule's source
+//! - E0902 a catalogue field has no column in the profile
+//! - E0903 a column is not in the table's vendor schema (names the table and the nearest columns)
+//! - E0904 a construct the target cannot express (names rule, construct and target)
+//! - E0905 internal error (a profile or template that does not load)
+//! - W0900 (`--target all`) a rule not emitted for one target, with the reason
+//! - W0901..W0905 documented approximations
+
+use crate::diag::{Diagnostic, Severity, Span};
+use crate::ir::{self, Expr, FieldRef, Rule, Source};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub mod escape;
+mod kql;
+mod sigma;
+mod spl;
+pub mod uuid;
+
+/// Embedded profiles: (name, profile.yaml, template).
+const PROFILES: &[(&str, &str, &str)] = &[
+    (
+        "kql-defender",
+        include_str!("../../targets/kql-defender/profile.yaml"),
+        include_str!("../../targets/kql-defender/query.kql.j2"),
+    ),
+    (
+        "kql-sentinel",
+        include_str!("../../targets/kql-sentinel/profile.yaml"),
+        include_str!("../../targets/kql-sentinel/query.kql.j2"),
+    ),
+    (
+        "sigma",
+        include_str!("../../targets/sigma/profile.yaml"),
+        include_str!("../../targets/sigma/query.yml.j2"),
+    ),
+    (
+        "spl-cim",
+        include_str!("../../targets/spl-cim/profile.yaml"),
+        include_str!("../../targets/spl-cim/query.spl.j2"),
+    ),
+    (
+        "spl-sysmon",
+        include_str!("../../targets/spl-sysmon/profile.yaml"),
+        include_str!("../../targets/spl-sysmon/query.spl.j2"),
+    ),
+];
+
+/// Embedded vendor column lists: (file name, text).
+const SCHEMAS: &[(&str, &str)] = &[
+    (
+        "kql-DeviceNetworkEvents.yaml",
+        include_str!("../../targets/schemas/kql-DeviceNetworkEvents.yaml"),
+    ),
+    (
+        "kql-Sentinel-DeviceNetworkEvents.yaml",
+        include_str!("../../targets/schemas/kql-Sentinel-DeviceNetworkEvents.yaml"),
+    ),
+    (
+        "kql-_Im_NetworkSession.yaml",
+        include_str!("../../targets/schemas/kql-_Im_NetworkSession.yaml"),
+    ),
+    (
+        "sigma-network_connection.yaml",
+        include_str!("../../targets/schemas/sigma-network_connection.yaml"),
+    ),
+    (
+        "sigma-network_connection_generic.yaml",
+        include_str!("../../targets/schemas/sigma-network_connection_generic.yaml"),
+    ),
+    (
+        "spl-sysmon-eventcode3.yaml",
+        include_str!("../../targets/schemas/spl-sysmon-eventcode3.yaml"),
+    ),
+    (
+        "spl-cim-Network_Traffic.yaml",
+        include_str!("../../targets/schemas/spl-cim-Network_Traffic.yaml"),
+    ),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    Kql,
+    Sigma,
+    Spl,
+}
+
+/// A target profile, as read from `targets/<name>/profile.yaml` plus its template and schemas.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Profile {
+    pub name: String,
+    pub language: Language,
+    /// File extension of emitted queries (`kql`, `yml`, `spl`).
+    pub extension: String,
+    pub description: String,
+    /// What the target can express, in words (for `detc targets`; the emitters enforce it).
+    pub capabilities: BTreeMap<String, String>,
+    /// Abstract source name (`network_connection`) -> where its events live.
+    pub sources: BTreeMap<String, SourceMap>,
+    /// The minijinja template (layout only).
+    #[serde(skip)]
+    pub template: String,
+}
+
+/// Where one abstract source lives in a target, and how its catalogue fields map to columns.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceMap {
+    /// The table (or logsource, data model) name, as in the schema file.
+    pub table: String,
+    /// The vendor column list under targets/schemas/.
+    pub schema: String,
+    /// KQL: the tabular expression the query starts from.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// SPL: the base search (a fixed, trusted string from the profile).
+    #[serde(default)]
+    pub search: Option<String>,
+    /// SPL tstats: the data model (`Network_Traffic.All_Traffic`).
+    #[serde(default)]
+    pub datamodel: Option<String>,
+    /// SPL tstats: the prefix of data model fields in queries (`All_Traffic.`).
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Sigma: the logsource mapping.
+    #[serde(default)]
+    pub logsource: Option<BTreeMap<String, String>>,
+    /// Columns every event has although the schema file does not list them (`_time`).
+    #[serde(default)]
+    pub implicit_columns: Vec<String>,
+    pub fields: BTreeMap<String, FieldMap>,
+    /// Catalogue fields the target cannot provide, with the reason.
+    #[serde(default)]
+    pub unsupported: BTreeMap<String, String>,
+    /// The loaded column list (name -> vendor type).
+    #[serde(skip)]
+    pub columns: BTreeMap<String, String>,
+}
+
+/// How one catalogue field is read in a target.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FieldMap {
+    pub column: String,
+    /// `basename`: the field is the last `\`-separated segment of the column (Sysmon `Image`).
+    #[serde(default)]
+    pub derive: Option<Derive>,
+    /// Enum fields: symbol -> the column values that mean it.
+    #[serde(default)]
+    pub values: Option<BTreeMap<String, Vec<String>>>,
+    /// How `values` compare with the column (default: sensitive).
+    #[serde(default)]
+    pub values_case: Option<ValuesCase>,
+    /// The mapping is exact only when the rule's filter has this top-level conjunct (W0905).
+    #[serde(default)]
+    pub exact_when: Option<String>,
+    /// A remark for docs and `detc targets`.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Derive {
+    Basename,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValuesCase {
+    Sensitive,
+    Insensitive,
+}
+
+impl ValuesCase {
+    pub fn case(self) -> ir::Case {
+        match self {
+            ValuesCase::Sensitive => ir::Case::Sensitive,
+            ValuesCase::Insensitive => ir::Case::Insensitive,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct SchemaFile {
+    #[allow(dead_code)]
+    table: String,
+    columns: Vec<SchemaColumn>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SchemaColumn {
+    name: String,
+    #[serde(rename = "type")]
+    ty: String,
+}
+
+fn load_schema(file: &str) -> Result<BTreeMap<String, String>, String> {
+    let text = SCHEMAS
+        .iter()
+        .find(|(n, _)| *n == file)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| format!("schema file `{file}` is not embedded"))?;
+    let s: SchemaFile =
+        serde_yaml::from_str(text).map_err(|e| format!("schema file `{file}`: {e}"))?;
+    Ok(s.columns.into_iter().map(|c| (c.name, c.ty)).collect())
+}
+
+fn load_profile(name: &str, yaml: &str, template: &str) -> Result<Profile, String> {
+    let mut p: Profile =
+        serde_yaml::from_str(yaml).map_err(|e| format!("targets/{name}/profile.yaml: {e}"))?;
+    if p.name != name {
+        return Err(format!(
+            "targets/{name}/profile.yaml names itself `{}`",
+            p.name
+        ));
+    }
+    for (src, m) in p.sources.iter_mut() {
+        if ir::catalogue::source_by_name(src).is_none() {
+            return Err(format!(
+                "targets/{name}/profile.yaml maps unknown source `{src}`"
+            ));
+        }
+        m.columns = load_schema(&m.schema)?;
+        for c in &m.implicit_columns {
+            m.columns.insert(c.clone(), "implicit".into());
+        }
+    }
+    p.template = template.to_string();
+    Ok(p)
+}
+
+/// Every profile, loaded and checked, or the reason one does not load.
+pub fn load_profiles() -> Result<Vec<Profile>, Diagnostic> {
+    let mut v = Vec::new();
+    for (name, yaml, tpl) in PROFILES {
+        v.push(load_profile(name, yaml, tpl).map_err(|e| {
+            Diagnostic::error("E0905", format!("target profile does not load: {e}"))
+        })?);
+    }
+    v.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(v)
+}
+
+/// Every profile that loads, sorted by name. (`load_profiles` reports one that does not.)
+pub fn profiles() -> Vec<Profile> {
+    let mut v: Vec<Profile> = PROFILES
+        .iter()
+        .filter_map(|(n, y, t)| load_profile(n, y, t).ok())
+        .collect();
+    v.sort_by(|a, b| a.name.cmp(&b.name));
+    v
+}
+
+pub fn profile(name: &str) -> Option<Profile> {
+    profiles().into_iter().find(|p| p.name == name)
+}
+
+/// One emitted query file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Emitted {
+    pub rule: String,
+    pub target: String,
+    /// `<rule name>.<kql|yml|spl>`
+    pub file_name: String,
+    pub text: String,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// What `compile_pack` produced: every query, and every diagnostic (errors, warnings, notes).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CompileResult {
+    pub outputs: Vec<Emitted>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl CompileResult {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(|d| d.is_error())
+    }
+}
+
+/// Compiles one rule for one profile.
+pub fn compile_rule(rule: &Rule, profile: &Profile) -> Result<Emitted, Vec<Diagnostic>> {
+    let Some(src) = profile.sources.get(rule.source.name()) else {
+        let supported: Vec<&str> = profile.sources.keys().map(String::as_str).collect();
+        return Err(vec![Diagnostic::error(
+            "E0901",
+            format!(
+                "rule `{}`: target `{}` has no table for source `{}`",
+                rule.name,
+                profile.name,
+                rule.source.name()
+            ),
+        )
+        .at(rule.span.clone())
+        .found(format!("source {}", rule.source.name()))
+        .expected(format!(
+            "a source of {}: {}",
+            profile.name,
+            supported.join(", ")
+        ))]);
+    };
+    let ctx = Ctx::new(rule, profile, src)?;
+    let (text, warnings) = match profile.language {
+        Language::Kql => kql::emit(&ctx)?,
+        Language::Sigma => sigma::emit(&ctx)?,
+        Language::Spl => spl::emit(&ctx)?,
+    };
+    Ok(Emitted {
+        rule: rule.name.clone(),
+        target: profile.name.clone(),
+        file_name: format!("{}.{}", rule.name, profile.extension),
+        text,
+        warnings,
+    })
+}
+
+/// Codes that mean "this target cannot express this rule" (reported as W0900 with `all`).
+fn is_refusal(code: &str) -> bool {
+    matches!(code, "E0901" | "E0902" | "E0904")
+}
+
+/// Compiles every rule of `pack` for `target` (a profile name, or `all`). With `all`, a rule a
+/// profile cannot express is a warning W0900 "not emitted for X because ..."; with an explicit
+/// target it is an error. An unknown target name is an error (E0906) with the known names.
+pub fn compile_pack(pack: &ir::Pack, target: &str) -> CompileResult {
+    let mut res = CompileResult::default();
+    let all = match load_profiles() {
+        Ok(p) => p,
+        Err(d) => {
+            res.diagnostics.push(d);
+            return res;
+        }
+    };
+    let chosen: Vec<&Profile> = if target == "all" {
+        all.iter().collect()
+    } else {
+        match all.iter().find(|p| p.name == target) {
+            Some(p) => vec![p],
+            None => {
+                let names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
+                let mut d = Diagnostic::error("E0906", format!("unknown target `{target}`"))
+                    .found(target.to_string())
+                    .expected(format!("one of: {}, or all", names.join(", ")));
+                if let Some(n) = crate::diag::nearest(target, names.iter().copied()) {
+                    d = d.hint(format!("did you mean `{n}`?"));
+                }
+                res.diagnostics.push(d);
+                return res;
+            }
+        }
+    };
+    for p in chosen {
+        for rule in &pack.rules {
+            match compile_rule(rule, p) {
+                Ok(e) => {
+                    res.diagnostics.extend(e.warnings.iter().cloned());
+                    res.outputs.push(e);
+                }
+                Err(ds) => {
+                    for d in ds {
+                        if target == "all" && is_refusal(d.code) {
+                            let mut w = Diagnostic::warning(
+                                "W0900",
+                                format!(
+                                    "rule `{}` not emitted for {} because: {}",
+                                    rule.name, p.name, d.message
+                                ),
+                            );
+                            w.span = d.span.clone().or(Some(rule.span.clone()));
+                            w.found = d.found.clone();
+                            w.expected = d.expected.clone();
+                            w.hints = d.hints.clone();
+                            w.hints.push(format!("original error {}", d.code));
+                            res.diagnostics.push(w);
+                        } else {
+                            res.diagnostics.push(d);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    res
+}
+
+// ------------------------------------------------------------------ shared emitter context
+
+/// A resolved catalogue field: its mapping and type.
+#[derive(Debug, Clone)]
+pub(crate) struct Col {
+    pub map: FieldMap,
+    /// The vendor type of the column (`int`, `string`, `Integer`, ...).
+    pub vendor_ty: String,
+}
+
+impl Col {
+    /// Whether the vendor type holds text (so that KQL stores "missing" as the empty string).
+    pub fn is_text(&self) -> bool {
+        !matches!(
+            self.vendor_ty.to_ascii_lowercase().as_str(),
+            "int"
+                | "long"
+                | "real"
+                | "number"
+                | "datetime"
+                | "date/time"
+                | "bool"
+                | "boolean"
+                | "integer"
+                | "timespan"
+                | "time"
+                | "implicit"
+        )
+    }
+}
+
+pub(crate) struct Ctx<'a> {
+    pub rule: &'a Rule,
+    pub profile: &'a Profile,
+    pub src: &'a SourceMap,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(
+        rule: &'a Rule,
+        profile: &'a Profile,
+        src: &'a SourceMap,
+    ) -> Result<Ctx<'a>, Vec<Diagnostic>> {
+        let ctx = Ctx { rule, profile, src };
+        // Resolve every catalogue field the rule reads up front: all errors at once.
+        let mut errs = Vec::new();
+        // (Aggregated fields are resolved where they are used: Sigma reports but never reads
+        // aggregates outside `having`.)
+        for (name, span) in fields_used(rule, false) {
+            if let Err(d) = ctx.field(&name, &span) {
+                if !errs.iter().any(|e: &Diagnostic| e.message == d.message) {
+                    errs.push(d);
+                }
+            }
+        }
+        if errs.is_empty() {
+            Ok(ctx)
+        } else {
+            Err(errs)
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.src.table
+    }
+
+    /// The mapping of catalogue field `name`, its column checked against the vendor schema.
+    pub fn field(&self, name: &str, span: &Span) -> Result<Col, Diagnostic> {
+        let Some(map) = self.src.fields.get(name) else {
+            let why = self
+                .src
+                .unsupported
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| "the profile maps no column to it".into());
+            return Err(Diagnostic::error(
+                "E0902",
+                format!(
+                    "rule `{}`: field `{name}` cannot be read in target `{}` ({}): {why}",
+                    self.rule.name, self.profile.name, self.src.table
+                ),
+            )
+            .at(span.clone())
+            .found(format!("field {name}"))
+            .expected(format!(
+                "a field {} provides: {}",
+                self.profile.name,
+                self.src
+                    .fields
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        };
+        let vendor_ty = self.column(&map.column, span)?;
+        Ok(Col {
+            map: map.clone(),
+            vendor_ty,
+        })
+    }
+
+    /// Checks that `column` exists in the table; returns its vendor type.
+    pub fn column(&self, column: &str, span: &Span) -> Result<String, Diagnostic> {
+        match self.src.columns.get(column) {
+            Some(t) => Ok(t.clone()),
+            None => {
+                let near =
+                    crate::diag::nearest_n(column, self.src.columns.keys().map(String::as_str), 3);
+                Err(Diagnostic::error(
+                    "E0903",
+                    format!(
+                        "rule `{}`: table `{}` of target `{}` has no column `{column}`",
+                        self.rule.name, self.src.table, self.profile.name
+                    ),
+                )
+                .at(span.clone())
+                .found(format!("column {column}"))
+                .expected(format!(
+                    "a column of {} ({})",
+                    self.src.table, self.src.schema
+                ))
+                .hint(format!("nearest columns: {}", near.join(", "))))
+            }
+        }
+    }
+
+    /// A refusal: the target cannot express `construct`.
+    pub fn refuse(&self, construct: &str, why: &str, span: &Span) -> Diagnostic {
+        Diagnostic::error(
+            "E0904",
+            format!(
+                "rule `{}`: {construct} cannot be expressed in target `{}`: {why}",
+                self.rule.name, self.profile.name
+            ),
+        )
+        .at(span.clone())
+        .found(construct.to_string())
+    }
+
+    pub fn warn(&self, code: &'static str, msg: String) -> Diagnostic {
+        Diagnostic::warning(
+            code,
+            format!("rule `{}` ({}): {msg}", self.rule.name, self.profile.name),
+        )
+        .at(self.rule.span.clone())
+    }
+
+    /// W0905 for every field whose mapping is exact only under a conjunct the filter lacks.
+    pub fn exactness_warnings(&self) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        let conj = top_conjuncts(&self.rule.filter);
+        let mut seen = std::collections::BTreeSet::new();
+        for (name, _) in fields_used(self.rule, true) {
+            let Some(m) = self.src.fields.get(&name) else {
+                continue;
+            };
+            let Some(cond) = &m.exact_when else { continue };
+            if conj.iter().any(|c| c == cond) || !seen.insert(cond.clone()) {
+                continue;
+            }
+            out.push(self.warn(
+                "W0905",
+                format!(
+                    "`{name}` maps to `{}`, which is the {name} side only when {cond}; add `{cond}` to the filter for an exact query",
+                    m.column
+                ),
+            ));
+        }
+        out
+    }
+
+    /// The template, rendered with strict undefined behaviour.
+    pub fn render(&self, ctx: minijinja::Value) -> Result<String, Vec<Diagnostic>> {
+        let mut env = minijinja::Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        env.set_keep_trailing_newline(true);
+        let internal = |e: minijinja::Error| {
+            vec![Diagnostic::error(
+                "E0905",
+                format!(
+                    "template of target `{}` failed for rule `{}`: {e}",
+                    self.profile.name, self.rule.name
+                ),
+            )]
+        };
+        env.add_template("query", &self.profile.template)
+            .map_err(internal)?;
+        let t = env.get_template("query").map_err(internal)?;
+        t.render(ctx).map_err(internal)
+    }
+}
+
+/// Top-level conjuncts of a filter written as `field == symbol` text (for `exact_when`).
+fn top_conjuncts(e: &Expr) -> Vec<String> {
+    let mut out = Vec::new();
+    let items: Vec<&Expr> = match e {
+        Expr::And(v) => v.iter().collect(),
+        o => vec![o],
+    };
+    for i in items {
+        if let Expr::Pred(p) = i {
+            if let (FieldRef::Field(f), ir::Op::Eq { value, .. }) = (&p.field, &p.op) {
+                let v = match value {
+                    ir::Value::Enum(s) | ir::Value::Str(s) => s.clone(),
+                    ir::Value::Int(n) => n.to_string(),
+                    _ => continue,
+                };
+                out.push(format!("{f} == {v}"));
+            }
+        }
+    }
+    out
+}
+
+/// Every catalogue field the rule reads (filter, lets, group keys, aggregates), with a span.
+pub(crate) fn fields_used(rule: &Rule, aggregates: bool) -> Vec<(String, Span)> {
+    let mut out = Vec::new();
+    fn walk(e: &Expr, out: &mut Vec<(String, Span)>) {
+        match e {
+            Expr::And(v) | Expr::Or(v) => v.iter().for_each(|x| walk(x, out)),
+            Expr::Not(x) => walk(x, out),
+            Expr::Pred(p) => {
+                if let FieldRef::Field(f) = &p.field {
+                    out.push((f.clone(), p.span.clone()));
+                }
+            }
+        }
+    }
+    walk(&rule.filter, &mut out);
+    for l in &rule.lets {
+        for (c, _) in &l.arms {
+            walk(c, &mut out);
+        }
+    }
+    if let Some(a) = &rule.aggregation {
+        for g in &a.group_by {
+            if let FieldRef::Field(f) = g {
+                out.push((f.clone(), a.span.clone()));
+            }
+        }
+        for ag in a.aggregates.iter().filter(|_| aggregates) {
+            if let ir::AggFunc::DistinctCount(FieldRef::Field(f))
+            | ir::AggFunc::Sum(FieldRef::Field(f))
+            | ir::AggFunc::Min(FieldRef::Field(f))
+            | ir::AggFunc::Max(FieldRef::Field(f)) = &ag.func
+            {
+                out.push((f.clone(), ag.span.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Removes trivially true/false operands (`And([])`, `Or([])`) and flattens nested And/Or, so
+/// every emitter sees the same normal form. The meaning is unchanged.
+pub(crate) fn simplify(e: &Expr) -> Expr {
+    match e {
+        Expr::And(v) => {
+            let mut out = Vec::new();
+            for x in v.iter().map(simplify) {
+                match x {
+                    Expr::And(inner) => out.extend(inner), // true operands vanish here too
+                    Expr::Or(ref o) if o.is_empty() => return Expr::Or(Vec::new()),
+                    o => out.push(o),
+                }
+            }
+            if out.len() == 1 {
+                out.remove(0)
+            } else {
+                Expr::And(out)
+            }
+        }
+        Expr::Or(v) => {
+            let mut out = Vec::new();
+            for x in v.iter().map(simplify) {
+                match x {
+                    Expr::Or(inner) => out.extend(inner),
+                    Expr::And(ref a) if a.is_empty() => return Expr::And(Vec::new()),
+                    o => out.push(o),
+                }
+            }
+            if out.len() == 1 {
+                out.remove(0)
+            } else {
+                Expr::Or(out)
+            }
+        }
+        Expr::Not(x) => match simplify(x) {
+            Expr::Not(y) => *y,
+            y => Expr::Not(Box::new(y)),
+        },
+        p => p.clone(),
+    }
+}
+
+/// A window length in the largest whole unit: `1d`, `1h`, `5m`, `30s`.
+pub(crate) fn duration_text(secs: u64) -> String {
+    for (n, u) in [(86_400, "d"), (3_600, "h"), (60, "m")] {
+        if secs >= n && secs % n == 0 {
+            return format!("{}{u}", secs / n);
+        }
+    }
+    format!("{secs}s")
+}
+
+/// Picks a name for a computed column that no table column (case-insensitively) and no name in
+/// `taken` already uses: `name`, else `name_computed`, `name_computed2`, ...
+pub(crate) fn fresh_name(
+    name: &str,
+    columns: &BTreeMap<String, String>,
+    taken: &[String],
+) -> String {
+    let clash = |n: &str| {
+        columns.keys().any(|c| c.eq_ignore_ascii_case(n))
+            || taken.iter().any(|t| t.eq_ignore_ascii_case(n))
+    };
+    if !clash(name) {
+        return name.to_string();
+    }
+    let mut i = 1;
+    loop {
+        let cand = if i == 1 {
+            format!("{name}_computed")
+        } else {
+            format!("{name}_computed{i}")
+        };
+        if !clash(&cand) {
+            return cand;
+        }
+        i += 1;
+    }
+}
+
+/// A one-line version of free text for comments (no newline can end a comment early).
+pub(crate) fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// The severity a refusal gets (used by the CLI summary).
+pub fn is_refusal_warning(d: &Diagnostic) -> bool {
+    d.severity == Severity::Warning && d.code == "W0900"
+}
+
+/// Whether a source appears in a profile.
+pub fn supports(profile: &Profile, source: Source) -> bool {
+    profile.sources.contains_key(source.name())
+}
+
+// ------------------------------------------------------------------ writing and checking files
+
+/// One difference between emitted queries and a folder of committed queries.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Drift {
+    /// Path relative to the output folder (`kql-defender/rule.kql`).
+    pub path: String,
+    /// `changed`, `missing` (emitted but not on disk) or `extra` (on disk, not emitted).
+    pub kind: String,
+    /// Unified diff, committed -> emitted.
+    pub diff: String,
+}
+
+/// Writes every output to `out/<target>/<file_name>`; returns the paths written.
+pub fn write_outputs(
+    outputs: &[Emitted],
+    out: &std::path::Path,
+) -> Result<Vec<String>, Diagnostic> {
+    let mut written = Vec::new();
+    for e in outputs {
+        let dir = out.join(&e.target);
+        std::fs::create_dir_all(&dir).map_err(|err| {
+            crate::load::io_error(&dir.to_string_lossy(), &err)
+                .hint("check that the output folder is writable")
+        })?;
+        let path = dir.join(&e.file_name);
+        std::fs::write(&path, &e.text).map_err(|err| {
+            crate::load::io_error(&path.to_string_lossy(), &err)
+                .hint("check that the output folder is writable")
+        })?;
+        written.push(format!("{}/{}", e.target, e.file_name));
+    }
+    Ok(written)
+}
+
+/// Compares outputs with `out/<target>/` for every target in `targets`: changed, missing and
+/// extra files, each with a unified diff. Sorted by path.
+pub fn check_outputs(outputs: &[Emitted], targets: &[String], out: &std::path::Path) -> Vec<Drift> {
+    let mut drift = Vec::new();
+    let mut expected: BTreeMap<String, &str> = BTreeMap::new();
+    for e in outputs {
+        expected.insert(format!("{}/{}", e.target, e.file_name), &e.text);
+    }
+    let mut on_disk: BTreeMap<String, String> = BTreeMap::new();
+    for t in targets {
+        if let Ok(rd) = std::fs::read_dir(out.join(t)) {
+            for ent in rd.flatten() {
+                let p = ent.path();
+                if p.is_file() {
+                    let name = ent.file_name().to_string_lossy().to_string();
+                    let text = std::fs::read_to_string(&p).unwrap_or_default();
+                    on_disk.insert(format!("{t}/{name}"), text);
+                }
+            }
+        }
+    }
+    let diff = |path: &str, old: &str, new: &str| {
+        similar::TextDiff::from_lines(old, new)
+            .unified_diff()
+            .context_radius(3)
+            .header(&format!("a/{path}"), &format!("b/{path}"))
+            .to_string()
+    };
+    for (path, new) in &expected {
+        match on_disk.get(path) {
+            Some(old) if old == new => {}
+            Some(old) => drift.push(Drift {
+                path: path.clone(),
+                kind: "changed".into(),
+                diff: diff(path, old, new),
+            }),
+            None => drift.push(Drift {
+                path: path.clone(),
+                kind: "missing".into(),
+                diff: diff(path, "", new),
+            }),
+        }
+    }
+    for (path, old) in &on_disk {
+        if !expected.contains_key(path) {
+            drift.push(Drift {
+                path: path.clone(),
+                kind: "extra".into(),
+                diff: diff(path, old, ""),
+            });
+        }
+    }
+    drift.sort_by(|a, b| a.path.cmp(&b.path));
+    drift
+}

@@ -12,7 +12,7 @@
 //! - `where` / `eval` expressions: precedence parentheses > NOT > AND > OR; `=`/`==` compare
 //!   case-sensitively (numerically when both sides are numbers); comparisons with null are null,
 //!   and `where` keeps only true rows (three-valued logic).
-//! - functions: lower, upper, len, substr, match (regex, unanchored), like (`%`, `_`),
+//! - functions: lower, upper, len, substr, match (regex, unanchored), replace, like (`%`, `_`),
 //!   cidrmatch, isnull, isnotnull, if, case, coalesce, tonumber, tostring, in, true, false, null.
 //! - `bin _time span=N[s|m|h|d]`: floor to a multiple of the span since the epoch (UTC).
 //! - `stats` with count, dc, sum, min, max, values; `by` fields; rows whose by-field is null are
@@ -648,6 +648,28 @@ fn eval(e: &E, r: &Row) -> Result<V, String> {
                         };
                         let to = (from + len).min(n).max(from);
                         V::Str(chars[from as usize..to as usize].iter().collect())
+                    }
+                    _ => V::Null,
+                },
+                // replace(<str>, <regex>, <replacement>): every match of the regex is replaced;
+                // `\N` in the replacement is the N-th capture group (Splunk eval functions).
+                ("replace", 3) => match (arg(0).as_str(), arg(1).as_str(), arg(2).as_str()) {
+                    (Some(s), Some(re), Some(rep)) => {
+                        let re = regex::Regex::new(&re)
+                            .map_err(|e| format!("replace(): bad regex: {e}"))?;
+                        let mut r = String::new();
+                        let mut it = rep.chars().peekable();
+                        while let Some(c) = it.next() {
+                            match (c, it.peek()) {
+                                ('\\', Some(d)) if d.is_ascii_digit() => {
+                                    r.push_str(&format!("${{{d}}}"));
+                                    it.next();
+                                }
+                                ('$', _) => r.push_str("$$"),
+                                (c, _) => r.push(c),
+                            }
+                        }
+                        V::Str(re.replace_all(&s, r.as_str()).into_owned())
                     }
                     _ => V::Null,
                 },
@@ -1342,6 +1364,22 @@ mod tests {
         assert_eq!(r.len(), 1);
         assert_eq!(r[0]["bytes"], "150");
         assert_eq!(r[0]["count"], "2");
+    }
+
+    #[test]
+    fn replace_takes_the_last_path_segment() {
+        let ev = vec![
+            row(&[("Image", "C:\\Windows\\System32\\cmd.exe")]),
+            row(&[("Image", "System")]),
+        ];
+        let r = run("Image=* | eval n=replace(Image, \"^.*\\\\\\\\\", \"\") | where n==\"cmd.exe\" OR n==\"System\"", &ev).unwrap();
+        assert_eq!(r.len(), 2);
+        let r = run(
+            "Image=* | eval n=replace(Image, \"(S)(y)\", \"\\2\\1\")",
+            &ev,
+        )
+        .unwrap();
+        assert!(r.iter().any(|x| x["n"] == "ySstem"));
     }
 
     #[test]

@@ -1,0 +1,841 @@
+//! Sigma v2.1: a base rule per filter, correlation rules (event_count, value_count, value_sum)
+//! for aggregations, in one multi-document YAML file. The YAML is built as data and serialized
+//! by serde_yaml (so quoting is never hand-made); the template only joins the documents.
+//!
+//! Meaning kept per construct (see docs/TARGETS.md):
+//! - values are case-insensitive by default, `|cased` when the rule says case-sensitive;
+//!   `*`, `?` and `\` are escaped in plain / contains / startswith / endswith values.
+//! - `process.name` over Sysmon's `Image` (a full path): equality is `Image|endswith '\name'`,
+//!   startswith / contains use `|re` anchored to the last path segment; a regex is refused.
+//! - `not` is Sigma's `not`, true when the field is missing, as the IR.
+//! - ids: the base rule's `id` is the rule id; the correlation's is
+//!   `uuid5(rule id, "sigma-correlation")`. When a computed group key is split into one
+//!   correlation per case arm, base and correlation ids are `uuid5(rule id, "sigma-base/<value>")`
+//!   and `uuid5(rule id, "sigma-correlation/<value>")`.
+
+use super::escape::{regex_literal, sigma_plain};
+use super::uuid::uuid5;
+use super::{duration_text, simplify, Col, Ctx, Derive};
+use crate::diag::{Diagnostic, Span};
+use crate::ir::{
+    AggFunc, Aggregation, Case, CmpOp, Expr, FieldRef, IpClass, Let, Op, Predicate, StrOp, Value,
+};
+use serde_yaml::{Mapping, Value as Y};
+
+fn s(v: &str) -> Y {
+    Y::String(v.to_string())
+}
+
+fn map(pairs: Vec<(&str, Y)>) -> Y {
+    let mut m = Mapping::new();
+    for (k, v) in pairs {
+        m.insert(s(k), v);
+    }
+    Y::Mapping(m)
+}
+
+struct Det<'a, 'b> {
+    ctx: &'a Ctx<'b>,
+    errs: Vec<Diagnostic>,
+    sels: Vec<(String, Y)>,
+}
+
+pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let rule = ctx.rule;
+    let mut warnings = ctx.exactness_warnings();
+    let filter = simplify(&rule.filter);
+    if matches!(&filter, Expr::And(v) if v.is_empty()) {
+        return Err(vec![ctx.refuse(
+            "a rule without a filter",
+            "a Sigma detection needs at least one selection",
+            &rule.span,
+        )]);
+    }
+    if uses_computed(&filter) {
+        return Err(vec![ctx.refuse(
+            "a filter on a computed field",
+            "Sigma rules cannot compute fields",
+            &rule.span,
+        )]);
+    }
+    let mut docs = Vec::new();
+    match &rule.aggregation {
+        None => {
+            if !rule.lets.is_empty() {
+                let names: Vec<&str> = rule.lets.iter().map(|l| l.name.as_str()).collect();
+                warnings.push(ctx.warn(
+                    "W0902",
+                    format!(
+                        "computed field(s) {} are not reported: Sigma rules cannot compute fields (alerts are the same)",
+                        names.join(", ")
+                    ),
+                ));
+            }
+            docs.push(base_doc(ctx, &filter, &rule.id, None, false)?);
+        }
+        Some(a) => {
+            let corr = correlation(ctx, a, &mut warnings)?;
+            match split_key(ctx, a)? {
+                None => {
+                    let base_name = rule.name.clone();
+                    docs.push(base_doc(ctx, &filter, &rule.id, Some(&base_name), true)?);
+                    let id = uuid5(&rule.id, "sigma-correlation").unwrap_or_default();
+                    docs.push(corr_doc(ctx, &corr, &id, &base_name, None));
+                }
+                Some(l) => {
+                    // One base rule and one correlation per value of the computed key: the value
+                    // is constant within each, so grouping by it is grouping by the arm.
+                    let mut prev: Vec<Expr> = Vec::new();
+                    let mut arms: Vec<(Expr, String)> = Vec::new();
+                    for (c, v) in &l.arms {
+                        let mut conj = vec![filter.clone(), c.clone()];
+                        conj.extend(prev.iter().map(|p| Expr::Not(Box::new(p.clone()))));
+                        arms.push((simplify(&Expr::And(conj)), value_text(v)));
+                        prev.push(c.clone());
+                    }
+                    let mut conj = vec![filter.clone()];
+                    conj.extend(prev.iter().map(|p| Expr::Not(Box::new(p.clone()))));
+                    let default = match &l.default {
+                        Some(v) => value_text(v),
+                        None => "missing".into(),
+                    };
+                    arms.push((simplify(&Expr::And(conj)), default));
+                    for (f, val) in arms {
+                        let slug = slug(&val);
+                        let base_name = format!("{}__{slug}", rule.name);
+                        let bid = uuid5(&rule.id, &format!("sigma-base/{val}")).unwrap_or_default();
+                        let cid = uuid5(&rule.id, &format!("sigma-correlation/{val}"))
+                            .unwrap_or_default();
+                        docs.push(base_doc(ctx, &f, &bid, Some(&base_name), true)?);
+                        docs.push(corr_doc(
+                            ctx,
+                            &corr,
+                            &cid,
+                            &base_name,
+                            Some((&l.name, &val)),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let mut texts = Vec::new();
+    for d in docs {
+        texts.push(serde_yaml::to_string(&d).map_err(|e| {
+            vec![Diagnostic::error(
+                "E0905",
+                format!("rule `{}`: YAML serialization failed: {e}", rule.name),
+            )]
+        })?);
+    }
+    let text = ctx.render(minijinja::context! { documents => texts })?;
+    Ok((text, warnings))
+}
+
+fn uses_computed(e: &Expr) -> bool {
+    match e {
+        Expr::And(v) | Expr::Or(v) => v.iter().any(uses_computed),
+        Expr::Not(x) => uses_computed(x),
+        Expr::Pred(p) => matches!(p.field, FieldRef::Computed(_)),
+    }
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::Str(s) | Value::Enum(s) => s.clone(),
+        Value::Int(n) | Value::Timestamp(n) => n.to_string(),
+        Value::Ip(a) => a.to_string(),
+    }
+}
+
+fn slug(v: &str) -> String {
+    let s: String = v
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if s.is_empty() {
+        "empty".into()
+    } else {
+        s
+    }
+}
+
+fn meta(ctx: &Ctx, title: String, id: &str, name: Option<&str>) -> Vec<(&'static str, Y)> {
+    let m = &ctx.rule.meta;
+    let mut v: Vec<(&'static str, Y)> = vec![("title", s(&title)), ("id", s(id))];
+    if let Some(n) = name {
+        v.push(("name", s(n)));
+    }
+    v.push((
+        "status",
+        serde_yaml::to_value(m.status).unwrap_or(s("experimental")),
+    ));
+    let mut desc = m.description.clone().unwrap_or_default();
+    if !m.analytics.is_empty() {
+        if !desc.is_empty() {
+            desc.push_str("\n\n");
+        }
+        desc.push_str(&format!("ATT&CK analytics: {}", m.analytics.join(", ")));
+    }
+    if !desc.is_empty() {
+        v.push(("description", s(&desc)));
+    }
+    if !m.references.is_empty() {
+        v.push((
+            "references",
+            Y::Sequence(m.references.iter().map(|r| s(r)).collect()),
+        ));
+    }
+    if let Some(a) = &m.author {
+        v.push(("author", s(a)));
+    }
+    if let Some(d) = &m.date {
+        v.push(("date", s(d)));
+    }
+    if let Some(d) = &m.modified {
+        v.push(("modified", s(d)));
+    }
+    let mut tags: Vec<Y> = m
+        .techniques
+        .iter()
+        .map(|t| s(&format!("attack.{}", t.to_lowercase())))
+        .collect();
+    tags.extend(m.tags.iter().map(|t| s(t)));
+    if !tags.is_empty() {
+        v.push(("tags", Y::Sequence(tags)));
+    }
+    v
+}
+
+fn tail(ctx: &Ctx) -> Vec<(&'static str, Y)> {
+    let m = &ctx.rule.meta;
+    let mut v = Vec::new();
+    if !m.false_positives.is_empty() {
+        v.push((
+            "falsepositives",
+            Y::Sequence(m.false_positives.iter().map(|r| s(r)).collect()),
+        ));
+    }
+    v.push((
+        "level",
+        serde_yaml::to_value(m.severity).unwrap_or(s("medium")),
+    ));
+    v
+}
+
+fn base_doc(
+    ctx: &Ctx,
+    filter: &Expr,
+    id: &str,
+    name: Option<&str>,
+    in_correlation: bool,
+) -> Result<Y, Vec<Diagnostic>> {
+    let mut det = Det {
+        ctx,
+        errs: Vec::new(),
+        sels: Vec::new(),
+    };
+    let cond = det.cond(filter);
+    if !det.errs.is_empty() {
+        return Err(det.errs);
+    }
+    let mut detection = Mapping::new();
+    for (n, sel) in det.sels {
+        detection.insert(s(&n), sel);
+    }
+    detection.insert(s("condition"), s(&cond));
+    let title = match (in_correlation, name) {
+        (true, Some(n)) if n != ctx.rule.name => {
+            format!("{} (base events: {})", ctx.rule.meta.title, n)
+        }
+        (true, _) => format!("{} (base events)", ctx.rule.meta.title),
+        _ => ctx.rule.meta.title.clone(),
+    };
+    let mut v = meta(ctx, title, id, name);
+    let logsource = ctx
+        .src
+        .logsource
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, x)| (s(&k), s(&x)))
+        .collect::<Mapping>();
+    v.push(("logsource", Y::Mapping(logsource)));
+    v.push(("detection", Y::Mapping(detection)));
+    v.extend(tail(ctx));
+    Ok(map(v))
+}
+
+/// The correlation part shared by every correlation document of a rule.
+struct Corr {
+    ty: &'static str,
+    group_by: Vec<String>,
+    timespan: String,
+    condition: Mapping,
+}
+
+fn correlation(
+    ctx: &Ctx,
+    a: &Aggregation,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<Corr, Vec<Diagnostic>> {
+    let mut errs = Vec::new();
+    // The having: one or two comparisons of one aggregate with integers.
+    let mut conds: Vec<(&Predicate, &str, i64)> = Vec::new();
+    let having = a.having.as_ref().map(simplify);
+    let preds: Vec<&Expr> = match &having {
+        None => Vec::new(),
+        Some(Expr::And(v)) => v.iter().collect(),
+        Some(e) => vec![e],
+    };
+    for e in &preds {
+        let ok = match e {
+            Expr::Pred(p) => match (&p.op, &p.field) {
+                (
+                    Op::Cmp {
+                        op,
+                        value: Value::Int(n),
+                    },
+                    FieldRef::Aggregate(_),
+                ) => {
+                    let k = match op {
+                        CmpOp::Gt => "gt",
+                        CmpOp::Ge => "gte",
+                        CmpOp::Lt => "lt",
+                        CmpOp::Le => "lte",
+                    };
+                    conds.push((p, k, *n));
+                    true
+                }
+                (
+                    Op::Eq {
+                        value: Value::Int(n),
+                        ..
+                    },
+                    FieldRef::Aggregate(_),
+                ) => {
+                    conds.push((p, "eq", *n));
+                    true
+                }
+                _ => false,
+            },
+            _ => false,
+        };
+        if !ok {
+            errs.push(ctx.refuse(
+                "this `having`",
+                "a Sigma correlation condition is one or two integer comparisons (gt, gte, lt, lte, eq) of one aggregate",
+                &a.span,
+            ));
+        }
+    }
+    let agg_names: std::collections::BTreeSet<&str> =
+        conds.iter().map(|(p, _, _)| p.field.name()).collect();
+    if agg_names.len() > 1 || conds.len() > 2 {
+        errs.push(ctx.refuse(
+            "a `having` over several aggregates",
+            "a Sigma correlation tests exactly one aggregate",
+            &a.span,
+        ));
+    }
+    let mut condition = Mapping::new();
+    let mut ty = "event_count";
+    if let Some(name) = agg_names.iter().next() {
+        let ag = a.aggregates.iter().find(|g| g.name == *name);
+        match ag.map(|g| &g.func) {
+            Some(AggFunc::Count) => {}
+            Some(AggFunc::DistinctCount(FieldRef::Field(f))) => {
+                ty = "value_count";
+                match field_column(ctx, f, &a.span) {
+                    Ok(c) => {
+                        condition.insert(s("field"), s(&c));
+                    }
+                    Err(d) => errs.push(d),
+                }
+            }
+            Some(AggFunc::Sum(FieldRef::Field(f))) => {
+                ty = "value_sum";
+                match field_column(ctx, f, &a.span) {
+                    Ok(c) => {
+                        condition.insert(s("field"), s(&c));
+                    }
+                    Err(d) => errs.push(d),
+                }
+            }
+            _ => errs.push(ctx.refuse(
+                &format!("`having` on aggregate `{name}`"),
+                "Sigma correlations threshold counts (event_count), distinct counts (value_count) and sums (value_sum) of event fields only",
+                &a.span,
+            )),
+        }
+    }
+    for (_, k, n) in &conds {
+        condition.insert(s(k), Y::Number((*n).into()));
+    }
+    if conds.is_empty() {
+        condition.insert(s("gte"), Y::Number(1.into()));
+    }
+    let mut group_by = Vec::new();
+    for g in &a.group_by {
+        match g {
+            FieldRef::Field(f) => match ctx.field(f, &a.span) {
+                Ok(col) => {
+                    if col.map.derive == Some(Derive::Basename) {
+                        warnings.push(ctx.warn(
+                            "W0903",
+                            format!(
+                                "grouping by `{f}` becomes grouping by `{}` (the full path): the same file name in two folders makes two groups",
+                                col.map.column
+                            ),
+                        ));
+                    }
+                    group_by.push(col.map.column.clone());
+                }
+                Err(d) => errs.push(d),
+            },
+            FieldRef::Computed(_) | FieldRef::Aggregate(_) => {} // handled by split_key
+        }
+    }
+    let reported: Vec<&str> = a
+        .aggregates
+        .iter()
+        .filter(|g| !agg_names.contains(g.name.as_str()))
+        .map(|g| g.name.as_str())
+        .collect();
+    if !reported.is_empty() {
+        warnings.push(ctx.warn(
+            "W0902",
+            format!(
+                "aggregate(s) {} are not computed by the Sigma correlation (alerts are the same; these values are not reported)",
+                reported.join(", ")
+            ),
+        ));
+    }
+    warnings.push(ctx.warn(
+        "W0901",
+        format!(
+            "Sigma's timespan {} is a time-based window, the IR's window is tumbling (epoch-aligned): backends may count across window edges",
+            duration_text(a.window)
+        ),
+    ));
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    Ok(Corr {
+        ty,
+        group_by,
+        timespan: duration_text(a.window),
+        condition,
+    })
+}
+
+fn field_column(ctx: &Ctx, f: &str, span: &Span) -> Result<String, Diagnostic> {
+    let col = ctx.field(f, span)?;
+    if col.map.derive.is_some() {
+        return Err(ctx.refuse(
+            &format!("an aggregate over `{f}`"),
+            &format!("{} is a path, {f} a file name", col.map.column),
+            span,
+        ));
+    }
+    Ok(col.map.column)
+}
+
+/// The computed group key that needs one correlation per case arm, if any. A computed key whose
+/// inputs are all group keys is determined by them and is simply dropped.
+fn split_key<'r>(ctx: &Ctx<'r>, a: &Aggregation) -> Result<Option<&'r Let>, Vec<Diagnostic>> {
+    let fields: Vec<&str> = a
+        .group_by
+        .iter()
+        .filter_map(|g| match g {
+            FieldRef::Field(f) => Some(f.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut split = Vec::new();
+    for g in &a.group_by {
+        if let FieldRef::Computed(n) = g {
+            if let Some(l) = ctx.rule.lets.iter().find(|l| &l.name == n) {
+                if !l.depends_on.iter().all(|d| fields.contains(&d.as_str())) {
+                    split.push(l);
+                }
+            }
+        }
+    }
+    match split.len() {
+        0 => Ok(None),
+        1 => Ok(split.pop()),
+        _ => Err(vec![ctx.refuse(
+            "grouping by two computed fields",
+            "each computed key becomes one correlation per case arm; detc splits on one key only",
+            &a.span,
+        )]),
+    }
+}
+
+fn corr_doc(ctx: &Ctx, c: &Corr, id: &str, base: &str, split: Option<(&str, &str)>) -> Y {
+    let title = match split {
+        Some((k, v)) => format!("{} ({k} = {v})", ctx.rule.meta.title),
+        None => ctx.rule.meta.title.clone(),
+    };
+    let mut v = meta(ctx, title, id, None);
+    let mut corr = vec![("type", s(c.ty)), ("rules", Y::Sequence(vec![s(base)]))];
+    if !c.group_by.is_empty() {
+        corr.push((
+            "group-by",
+            Y::Sequence(c.group_by.iter().map(|g| s(g)).collect()),
+        ));
+    }
+    corr.push(("timespan", s(&c.timespan)));
+    corr.push(("condition", Y::Mapping(c.condition.clone())));
+    v.push(("correlation", map(corr)));
+    v.extend(tail(ctx));
+    map(v)
+}
+
+impl Det<'_, '_> {
+    fn add(&mut self, field: &str, key: String, val: Y) -> String {
+        let base = format!("sel_{}", field.replace(['.', '-'], "_"));
+        let mut name = base.clone();
+        let mut i = 2;
+        while self.sels.iter().any(|(n, _)| *n == name) {
+            name = format!("{base}_{i}");
+            i += 1;
+        }
+        let mut m = Mapping::new();
+        m.insert(s(&key), val);
+        self.sels.push((name.clone(), Y::Mapping(m)));
+        name
+    }
+
+    fn wrap(&mut self, e: &Expr) -> String {
+        let c = self.cond(e);
+        match e {
+            Expr::And(v) | Expr::Or(v) if v.len() > 1 => format!("({c})"),
+            _ => c,
+        }
+    }
+
+    fn cond(&mut self, e: &Expr) -> String {
+        match e {
+            Expr::And(v) | Expr::Or(v) if v.is_empty() => {
+                self.errs.push(self.ctx.refuse(
+                    "an always-true or always-false operand",
+                    "Sigma conditions have no constants",
+                    &self.ctx.rule.span,
+                ));
+                String::new()
+            }
+            Expr::And(v) => {
+                let p: Vec<String> = v.iter().map(|x| self.wrap(x)).collect();
+                p.join(" and ")
+            }
+            Expr::Or(v) => {
+                let p: Vec<String> = v.iter().map(|x| self.wrap(x)).collect();
+                p.join(" or ")
+            }
+            Expr::Not(x) => format!("not {}", self.wrap_not(x)),
+            Expr::Pred(p) => self.pred(p),
+        }
+    }
+
+    fn wrap_not(&mut self, e: &Expr) -> String {
+        let c = self.cond(e);
+        if c.contains(' ') {
+            format!("({c})")
+        } else {
+            c
+        }
+    }
+
+    fn pred(&mut self, p: &Predicate) -> String {
+        let FieldRef::Field(fname) = &p.field else {
+            self.errs.push(self.ctx.refuse(
+                &format!("a condition on `{}`", p.field.name()),
+                "Sigma detections test event fields only",
+                &p.span,
+            ));
+            return String::new();
+        };
+        let col = match self.ctx.field(fname, &p.span) {
+            Ok(c) => c,
+            Err(d) => {
+                self.errs.push(d);
+                return String::new();
+            }
+        };
+        if col.map.derive == Some(Derive::Basename) {
+            return self.basename_pred(fname, &col, p);
+        }
+        let f = col.map.column.clone();
+        let cased = |case: &Case| {
+            if *case == Case::Sensitive {
+                "|cased"
+            } else {
+                ""
+            }
+        };
+        match &p.op {
+            Op::Exists => self.add(fname, format!("{f}|exists"), Y::Bool(true)),
+            Op::Eq { value, case } => match value {
+                Value::Str(v) => self.add(fname, format!("{f}{}", cased(case)), s(&sigma_plain(v))),
+                Value::Int(n) => self.add(fname, f, Y::Number((*n).into())),
+                Value::Ip(a) => {
+                    let b = if a.is_ipv4() { 32 } else { 128 };
+                    self.add(fname, format!("{f}|cidr"), s(&format!("{a}/{b}")))
+                }
+                Value::Enum(sym) => self.enum_sel(fname, &col, p, std::slice::from_ref(sym)),
+                Value::Timestamp(_) => self.refuse_op(p, "Sigma cannot compare timestamps"),
+            },
+            Op::In { values, case, .. } => match values.first() {
+                None => self.refuse_op(p, "an empty list is always false"),
+                Some(Value::Str(_)) => {
+                    let items = values
+                        .iter()
+                        .filter_map(|v| match v {
+                            Value::Str(x) => Some(s(&sigma_plain(x))),
+                            _ => None,
+                        })
+                        .collect();
+                    self.add(fname, format!("{f}{}", cased(case)), Y::Sequence(items))
+                }
+                Some(Value::Int(_)) => {
+                    let items = values
+                        .iter()
+                        .filter_map(|v| match v {
+                            Value::Int(n) => Some(Y::Number((*n).into())),
+                            _ => None,
+                        })
+                        .collect();
+                    self.add(fname, f, Y::Sequence(items))
+                }
+                Some(Value::Ip(_)) => {
+                    let items = values
+                        .iter()
+                        .filter_map(|v| match v {
+                            Value::Ip(a) => {
+                                let b = if a.is_ipv4() { 32 } else { 128 };
+                                Some(s(&format!("{a}/{b}")))
+                            }
+                            _ => None,
+                        })
+                        .collect();
+                    self.add(fname, format!("{f}|cidr"), Y::Sequence(items))
+                }
+                Some(Value::Enum(_)) => {
+                    let syms: Vec<String> = values
+                        .iter()
+                        .filter_map(|v| match v {
+                            Value::Enum(x) => Some(x.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    self.enum_sel(fname, &col, p, &syms)
+                }
+                Some(Value::Timestamp(_)) => self.refuse_op(p, "Sigma cannot compare timestamps"),
+            },
+            Op::Str {
+                kind,
+                needles,
+                case,
+            } => {
+                let m = match kind {
+                    StrOp::StartsWith => "startswith",
+                    StrOp::EndsWith => "endswith",
+                    StrOp::Contains => "contains",
+                };
+                let items: Vec<Y> = needles.iter().map(|n| s(&sigma_plain(n))).collect();
+                let val = if items.len() == 1 {
+                    items.into_iter().next().unwrap_or(Y::Null)
+                } else {
+                    Y::Sequence(items)
+                };
+                self.add(fname, format!("{f}|{m}{}", cased(case)), val)
+            }
+            Op::Regex { pattern, case } => {
+                let key = match case {
+                    Case::Sensitive => format!("{f}|re"),
+                    Case::Insensitive => format!("{f}|re|i"),
+                };
+                self.add(fname, key, s(pattern))
+            }
+            Op::InCidr { blocks, .. } => {
+                let items = blocks.iter().map(|b| s(&b.to_string())).collect();
+                self.add(fname, format!("{f}|cidr"), Y::Sequence(items))
+            }
+            Op::IpClass { class } => match class {
+                IpClass::Public => {
+                    let any = self.add(
+                        fname,
+                        format!("{f}|cidr"),
+                        Y::Sequence(vec![s("0.0.0.0/0"), s("::/0")]),
+                    );
+                    let non = self.add(
+                        fname,
+                        format!("{f}|cidr"),
+                        Y::Sequence(
+                            IpClass::non_public_blocks()
+                                .iter()
+                                .map(|b| s(&b.to_string()))
+                                .collect(),
+                        ),
+                    );
+                    format!("({any} and not {non})")
+                }
+                o => {
+                    let items = o.blocks().iter().map(|b| s(&b.to_string())).collect();
+                    self.add(fname, format!("{f}|cidr"), Y::Sequence(items))
+                }
+            },
+            Op::Cmp { op, value } => match value {
+                Value::Int(n) => {
+                    let m = match op {
+                        CmpOp::Gt => "gt",
+                        CmpOp::Ge => "gte",
+                        CmpOp::Lt => "lt",
+                        CmpOp::Le => "lte",
+                    };
+                    self.add(fname, format!("{f}|{m}"), Y::Number((*n).into()))
+                }
+                _ => self.refuse_op(p, "Sigma compares numbers only"),
+            },
+        }
+    }
+
+    fn refuse_op(&mut self, p: &Predicate, why: &str) -> String {
+        self.errs.push(self.ctx.refuse(
+            &format!("this condition on `{}`", p.field.name()),
+            why,
+            &p.span,
+        ));
+        String::new()
+    }
+
+    fn enum_sel(&mut self, fname: &str, col: &Col, p: &Predicate, syms: &[String]) -> String {
+        let mut vals = Vec::new();
+        for sym in syms {
+            match col.map.values.as_ref().and_then(|m| m.get(sym)) {
+                Some(v) if !v.is_empty() => vals.extend(v.iter().map(|x| s(&sigma_plain(x)))),
+                _ => {
+                    return self.refuse_op(
+                        p,
+                        &format!(
+                            "field {} of {} has no value meaning `{sym}`",
+                            col.map.column,
+                            self.ctx.table()
+                        ),
+                    )
+                }
+            }
+        }
+        let cased = match col.map.values_case {
+            Some(super::ValuesCase::Insensitive) => "",
+            _ => "|cased",
+        };
+        let val = if vals.len() == 1 {
+            vals.into_iter().next().unwrap_or(Y::Null)
+        } else {
+            Y::Sequence(vals)
+        };
+        self.add(fname, format!("{}{cased}", col.map.column), val)
+    }
+
+    /// A predicate on a file name read from a path column (`process.name` over `Image`).
+    fn basename_pred(&mut self, fname: &str, col: &Col, p: &Predicate) -> String {
+        let f = &col.map.column;
+        let has_sep = |v: &str| v.contains('\\');
+        let names = |values: &[Value]| -> Vec<String> {
+            values
+                .iter()
+                .filter_map(|v| match v {
+                    Value::Str(x) => Some(x.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let (kind, needles, case) = match &p.op {
+            Op::Exists => return self.add(fname, format!("{f}|exists"), Y::Bool(true)),
+            Op::Eq {
+                value: Value::Str(v),
+                case,
+            } => ("eq", vec![v.clone()], *case),
+            Op::In { values, case, .. } => ("eq", names(values), *case),
+            Op::Str {
+                kind,
+                needles,
+                case,
+            } => (
+                match kind {
+                    StrOp::StartsWith => "startswith",
+                    StrOp::EndsWith => "endswith",
+                    StrOp::Contains => "contains",
+                },
+                needles.clone(),
+                *case,
+            ),
+            _ => {
+                return self.refuse_op(
+                    p,
+                    &format!("{f} is a full path; only equality, lists, startswith, endswith and contains on the file name can be expressed over it"),
+                )
+            }
+        };
+        if needles.is_empty() {
+            return self.refuse_op(p, "an empty list is always false");
+        }
+        if needles.iter().any(|n| has_sep(n)) {
+            return self.refuse_op(
+                p,
+                "a file name never contains `\\`, so this value can never match",
+            );
+        }
+        let cased = if case == Case::Sensitive {
+            "|cased"
+        } else {
+            ""
+        };
+        let one_or_many = |items: Vec<Y>| {
+            if items.len() == 1 {
+                items.into_iter().next().unwrap_or(Y::Null)
+            } else {
+                Y::Sequence(items)
+            }
+        };
+        match kind {
+            // name == v  <=>  path ends with `\v`
+            "eq" => {
+                let items = needles
+                    .iter()
+                    .map(|n| s(&sigma_plain(&format!("\\{n}"))))
+                    .collect();
+                self.add(fname, format!("{f}|endswith{cased}"), one_or_many(items))
+            }
+            // name ends with v (v without `\`)  <=>  path ends with v
+            "endswith" => {
+                let items = needles.iter().map(|n| s(&sigma_plain(n))).collect();
+                self.add(fname, format!("{f}|endswith{cased}"), one_or_many(items))
+            }
+            // the last segment starts with / contains v: a regex anchored at the last `\`
+            k => {
+                let items = needles
+                    .iter()
+                    .map(|n| {
+                        let lit = regex_literal(n);
+                        s(&if k == "startswith" {
+                            format!("\\\\{lit}[^\\\\]*$")
+                        } else {
+                            format!("{lit}[^\\\\]*$")
+                        })
+                    })
+                    .collect();
+                let key = if case == Case::Sensitive {
+                    format!("{f}|re")
+                } else {
+                    format!("{f}|re|i")
+                };
+                self.add(fname, key, one_or_many(items))
+            }
+        }
+    }
+}

@@ -1,0 +1,723 @@
+//! SPL (Splunk): `spl-sysmon` filters raw Sysmon events with `where` (case-sensitive,
+//! three-valued), `spl-cim` aggregates the CIM data model with `tstats` (its `where` is search
+//! syntax: case-insensitive, wildcards).
+//!
+//! Meaning kept per construct (see docs/TARGETS.md):
+//! - `where` compares case-sensitively; a case-insensitive comparison lowers both sides
+//!   (`lower(F)=="v"`, the literal lowered here) or uses `(?i)` in `match()`.
+//! - `where` is three-valued (a comparison with null is null, `NOT null` is null): a predicate
+//!   under `NOT` is guarded as `(isnotnull(F) AND F!="" AND P)` so it stays true on a missing value.
+//! - every value sits in a quoted, escaped literal; values never reach `search` terms in
+//!   spl-sysmon (where `*` cannot be escaped); in spl-cim a value with `*` is refused.
+//! - mixed AND/OR is always parenthesised (search binds OR tighter than the implicit AND).
+//! - `bin _time span=W` / tstats `span=W` are epoch-aligned tumbling windows, as the IR.
+//! - `stats` drops rows whose by-field is null: `fillnull value=""` on the keys first.
+
+use super::escape::{regex_literal, spl_field, spl_string};
+use super::{duration_text, fresh_name, simplify, Col, Ctx, Derive};
+use crate::diag::{Diagnostic, Span};
+use crate::ir::{AggFunc, Case, Cidr, CmpOp, Expr, FieldRef, IpClass, Op, Predicate, StrOp, Value};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
+    if ctx.src.datamodel.is_some() {
+        emit_tstats(ctx)
+    } else {
+        emit_search(ctx)
+    }
+}
+
+struct S<'a, 'b> {
+    ctx: &'a Ctx<'b>,
+    errs: Vec<Diagnostic>,
+    /// let name -> emitted field name
+    lets: BTreeMap<String, String>,
+    /// derived column (e.g. Image) -> eval'd basename field
+    derived: BTreeMap<String, String>,
+    /// tstats mode: fields carry the data model prefix, expressions are search syntax
+    tstats: bool,
+}
+
+fn emit_search(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let rule = ctx.rule;
+    let mut s = S {
+        ctx,
+        errs: Vec::new(),
+        lets: BTreeMap::new(),
+        derived: BTreeMap::new(),
+        tstats: false,
+    };
+    let mut taken: Vec<String> = Vec::new();
+    // Basename fields (process.name from Image) are computed once, under a fresh name.
+    let mut stages = Vec::new();
+    for (name, span) in super::fields_used(rule, true) {
+        if let Ok(col) = ctx.field(&name, &span) {
+            if col.map.derive == Some(Derive::Basename) && !s.derived.contains_key(&col.map.column)
+            {
+                let n = fresh_name(
+                    &format!("{}_name", col.map.column.to_lowercase()),
+                    &ctx.src.columns,
+                    &taken,
+                );
+                taken.push(n.clone());
+                stages.push(format!(
+                    "eval {n}=replace({}, {}, \"\")",
+                    spl_field(&col.map.column),
+                    spl_string("^.*\\\\")
+                ));
+                s.derived.insert(col.map.column.clone(), n);
+            }
+        }
+    }
+    for l in &rule.lets {
+        let n = fresh_name(&l.name, &ctx.src.columns, &taken);
+        taken.push(n.clone());
+        s.lets.insert(l.name.clone(), n);
+    }
+    let filter = simplify(&rule.filter);
+    let filter_stage = match &filter {
+        Expr::And(v) if v.is_empty() => None,
+        f => Some(format!("where {}", s.expr(f, false))),
+    };
+    let mut lets = Vec::new();
+    for l in &rule.lets {
+        let name = s.lets.get(&l.name).cloned().unwrap_or_default();
+        let mut parts = Vec::new();
+        for (c, v) in &l.arms {
+            parts.push(s.expr(&simplify(c), false));
+            parts.push(value(v));
+        }
+        if let Some(d) = &l.default {
+            parts.push("true()".into());
+            parts.push(value(d));
+        }
+        let body = if parts.is_empty() {
+            "null()".to_string()
+        } else {
+            format!("case({})", parts.join(", "))
+        };
+        lets.push(format!("eval {}={body}", spl_field(&name)));
+    }
+    if uses_computed(&filter) {
+        stages.extend(lets);
+        stages.extend(filter_stage);
+    } else {
+        stages.extend(filter_stage);
+        stages.extend(lets);
+    }
+    if let Some(a) = &rule.aggregation {
+        let time = s.field_name("time", &a.span);
+        let mut keys = Vec::new();
+        for g in &a.group_by {
+            keys.push(s.key(g, &a.span));
+        }
+        let uses_time = a.aggregates.iter().any(|ag| {
+            matches!(&ag.func, AggFunc::Min(FieldRef::Field(f)) | AggFunc::Max(FieldRef::Field(f)) if f == "time")
+        });
+        let event_time = fresh_name("event_time", &ctx.src.columns, &taken);
+        if uses_time {
+            stages.push(format!("eval {event_time}={time}"));
+        }
+        stages.push(format!("bin {time} span={}", duration_text(a.window)));
+        if !keys.is_empty() {
+            stages.push(format!("fillnull value=\"\" {}", keys.join(" ")));
+        }
+        let mut aggs = Vec::new();
+        for ag in &a.aggregates {
+            let f = |s: &mut S, fr: &FieldRef| match fr {
+                FieldRef::Field(n) if n == "time" => event_time.clone(),
+                o => s.key(o, &ag.span),
+            };
+            let body = match &ag.func {
+                AggFunc::Count => "count".to_string(),
+                AggFunc::DistinctCount(x) => format!("dc({})", f(&mut s, x)),
+                AggFunc::Sum(x) => format!("sum({})", f(&mut s, x)),
+                AggFunc::Min(x) => format!("min({})", f(&mut s, x)),
+                AggFunc::Max(x) => format!("max({})", f(&mut s, x)),
+            };
+            aggs.push(format!("{body} as {}", spl_field(&ag.name)));
+        }
+        let mut by = vec![time];
+        by.extend(keys);
+        stages.push(format!("stats {} by {}", aggs.join(", "), by.join(", ")));
+        if let Some(h) = &a.having {
+            stages.push(format!("where {}", s.expr(&simplify(h), false)));
+        }
+    }
+    if !s.errs.is_empty() {
+        return Err(s.errs);
+    }
+    let search = ctx.src.search.clone().unwrap_or_default();
+    let text = ctx.render(minijinja::context! {
+        search => search,
+        stages => stages,
+    })?;
+    Ok((text, ctx.exactness_warnings()))
+}
+
+fn emit_tstats(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let rule = ctx.rule;
+    let mut s = S {
+        ctx,
+        errs: Vec::new(),
+        lets: BTreeMap::new(),
+        derived: BTreeMap::new(),
+        tstats: true,
+    };
+    let mut warnings = ctx.exactness_warnings();
+    let Some(a) = &rule.aggregation else {
+        return Err(vec![ctx.refuse(
+            "a rule without aggregation (one alert per event)",
+            "tstats only returns aggregated rows",
+            &rule.span,
+        )]);
+    };
+    if let Some(l) = rule.lets.first() {
+        s.errs.push(ctx.refuse(
+            &format!("computed field `{}`", l.name),
+            "tstats cannot evaluate expressions before aggregating",
+            &l.span,
+        ));
+    }
+    let filter = simplify(&rule.filter);
+    let where_text = match &filter {
+        Expr::And(v) if v.is_empty() => String::new(),
+        f => format!(" where {}", s.expr(f, false)),
+    };
+    let time = s.field_name("time", &a.span);
+    let mut keys = Vec::new();
+    for g in &a.group_by {
+        keys.push(s.key(g, &a.span));
+    }
+    let mut aggs = Vec::new();
+    for ag in &a.aggregates {
+        let body = match &ag.func {
+            AggFunc::Count => "count".to_string(),
+            AggFunc::DistinctCount(x) => format!("dc({})", s.key(x, &ag.span)),
+            AggFunc::Sum(x) => format!("sum({})", s.key(x, &ag.span)),
+            AggFunc::Min(x) | AggFunc::Max(x) => {
+                if x.name() == "time" {
+                    s.errs.push(ctx.refuse(
+                        &format!("aggregate `{}` over the event time", ag.name),
+                        "tstats by _time span= replaces _time by the window start",
+                        &ag.span,
+                    ));
+                }
+                let f = if matches!(ag.func, AggFunc::Min(_)) {
+                    "min"
+                } else {
+                    "max"
+                };
+                format!("{f}({})", s.key(x, &ag.span))
+            }
+        };
+        aggs.push(format!("{body} as {}", spl_field(&ag.name)));
+    }
+    if !keys.is_empty() {
+        warnings.push(ctx.warn(
+            "W0904",
+            format!(
+                "tstats drops events whose group-by field ({}) is missing, where the IR makes \"missing\" a group of its own",
+                keys.join(", ")
+            ),
+        ));
+    }
+    let mut by = keys;
+    by.push(format!("{time} span={}", duration_text(a.window)));
+    let dm = ctx.src.datamodel.clone().unwrap_or_default();
+    let mut stages = Vec::new();
+    if let Some(h) = &a.having {
+        s.tstats = false; // having is a where over result rows
+        stages.push(format!("where {}", s.expr(&simplify(h), false)));
+    }
+    if !s.errs.is_empty() {
+        return Err(s.errs);
+    }
+    let search = format!(
+        "| tstats summariesonly=false {} from datamodel={dm}{where_text} by {}",
+        aggs.join(", "),
+        by.join(", ")
+    );
+    let text = ctx.render(minijinja::context! {
+        search => search,
+        stages => stages,
+    })?;
+    Ok((text, warnings))
+}
+
+fn uses_computed(e: &Expr) -> bool {
+    match e {
+        Expr::And(v) | Expr::Or(v) => v.iter().any(uses_computed),
+        Expr::Not(x) => uses_computed(x),
+        Expr::Pred(p) => matches!(p.field, FieldRef::Computed(_)),
+    }
+}
+
+fn value(v: &Value) -> String {
+    match v {
+        Value::Str(s) | Value::Enum(s) => spl_string(s),
+        Value::Int(n) | Value::Timestamp(n) => n.to_string(),
+        Value::Ip(a) => spl_string(&a.to_string()),
+    }
+}
+
+fn host_block(a: IpAddr) -> Cidr {
+    Cidr {
+        addr: a,
+        prefix: if a.is_ipv4() { 32 } else { 128 },
+    }
+}
+
+fn join_or(parts: Vec<String>) -> String {
+    match parts.len() {
+        0 => "false()".into(),
+        1 => parts.join(""),
+        _ => format!("({})", parts.join(" OR ")),
+    }
+}
+
+impl S<'_, '_> {
+    /// The field name (as written in a query) of a catalogue field.
+    fn field_name(&mut self, field: &str, span: &Span) -> String {
+        match self.ctx.field(field, span) {
+            Ok(c) => self.col_name(&c),
+            Err(d) => {
+                self.errs.push(d);
+                String::new()
+            }
+        }
+    }
+
+    fn col_name(&self, c: &Col) -> String {
+        if c.map.derive == Some(Derive::Basename) {
+            if let Some(n) = self.derived.get(&c.map.column) {
+                return spl_field(n);
+            }
+        }
+        let prefix = if c.vendor_ty == "implicit" {
+            ""
+        } else {
+            self.ctx.src.prefix.as_deref().unwrap_or("")
+        };
+        let name = format!("{prefix}{}", c.map.column);
+        if self.tstats {
+            name
+        } else {
+            spl_field(&name)
+        }
+    }
+
+    fn key(&mut self, f: &FieldRef, span: &Span) -> String {
+        match f {
+            FieldRef::Field(n) => {
+                let r = self.ctx.field(n, span);
+                match r {
+                    Ok(c) => {
+                        if self.tstats && c.map.derive.is_some() {
+                            self.errs.push(self.ctx.refuse(
+                                &format!("`{n}`"),
+                                "a derived field cannot be a tstats key",
+                                span,
+                            ));
+                        }
+                        let t = self.tstats;
+                        self.tstats = true; // keys are bare in stats/tstats by-lists
+                        let name = self.col_name(&c);
+                        self.tstats = t;
+                        name
+                    }
+                    Err(d) => {
+                        self.errs.push(d);
+                        String::new()
+                    }
+                }
+            }
+            FieldRef::Computed(n) => {
+                if self.tstats {
+                    self.errs.push(self.ctx.refuse(
+                        &format!("group key `{n}` (a computed field)"),
+                        "tstats cannot evaluate expressions before aggregating",
+                        span,
+                    ));
+                }
+                self.lets.get(n).cloned().unwrap_or_else(|| n.clone())
+            }
+            FieldRef::Aggregate(n) => n.clone(),
+        }
+    }
+
+    fn wrap(&mut self, e: &Expr, neg: bool) -> String {
+        let s = self.expr(e, neg);
+        match e {
+            Expr::And(v) | Expr::Or(v) if v.len() > 1 => format!("({s})"),
+            _ => s,
+        }
+    }
+
+    fn expr(&mut self, e: &Expr, neg: bool) -> String {
+        match e {
+            Expr::And(v) if v.is_empty() => {
+                if self.tstats {
+                    // never reached: simplify removes true operands; kept total
+                    String::new()
+                } else {
+                    "true()".into()
+                }
+            }
+            Expr::Or(v) if v.is_empty() => "false()".into(),
+            Expr::And(v) => {
+                let parts: Vec<String> = v.iter().map(|x| self.wrap(x, neg)).collect();
+                parts.join(" AND ")
+            }
+            Expr::Or(v) => {
+                let parts: Vec<String> = v.iter().map(|x| self.wrap(x, neg)).collect();
+                parts.join(" OR ")
+            }
+            Expr::Not(x) => format!("NOT ({})", self.expr(x, !neg)),
+            Expr::Pred(p) => {
+                if self.tstats {
+                    self.search_pred(p)
+                } else {
+                    self.where_pred(p, neg)
+                }
+            }
+        }
+    }
+
+    fn pred_field(&mut self, p: &Predicate) -> Option<(String, Option<Col>)> {
+        match &p.field {
+            FieldRef::Field(n) => match self.ctx.field(n, &p.span) {
+                Ok(c) => Some((self.col_name(&c), Some(c))),
+                Err(d) => {
+                    self.errs.push(d);
+                    None
+                }
+            },
+            FieldRef::Computed(n) => Some((
+                spl_field(self.lets.get(n).map(String::as_str).unwrap_or(n)),
+                None,
+            )),
+            FieldRef::Aggregate(n) => Some((spl_field(n), None)),
+        }
+    }
+
+    fn enum_values(
+        &mut self,
+        col: Option<&Col>,
+        p: &Predicate,
+        sym: &str,
+    ) -> Option<(Vec<String>, Case)> {
+        let col = col?;
+        let vals = col.map.values.as_ref().and_then(|m| m.get(sym)).cloned();
+        match vals.filter(|v| !v.is_empty()) {
+            Some(v) => Some((
+                v,
+                col.map
+                    .values_case
+                    .map(|c| c.case())
+                    .unwrap_or(Case::Sensitive),
+            )),
+            None => {
+                self.errs.push(self.ctx.refuse(
+                    &format!("`{} == {sym}`", p.field.name()),
+                    &format!(
+                        "field {} of {} has no value meaning `{sym}`",
+                        col.map.column,
+                        self.ctx.table()
+                    ),
+                    &p.span,
+                ));
+                None
+            }
+        }
+    }
+
+    /// A predicate as a `where`/`eval` expression (case-sensitive, three-valued).
+    fn where_pred(&mut self, p: &Predicate, neg: bool) -> String {
+        let Some((c, col)) = self.pred_field(p) else {
+            return String::new();
+        };
+        let lc = format!("lower({c})");
+        let mut can_be_empty_true = false;
+        let body = match &p.op {
+            Op::Exists => return format!("(isnotnull({c}) AND {c}!=\"\")"),
+            Op::Eq { value: v, case } => match v {
+                Value::Str(s) => {
+                    can_be_empty_true = s.is_empty();
+                    match case {
+                        Case::Sensitive => format!("{c}=={}", spl_string(s)),
+                        Case::Insensitive => format!("{lc}=={}", spl_string(&s.to_lowercase())),
+                    }
+                }
+                Value::Ip(a) => cidr_where(&c, &[host_block(*a)]),
+                Value::Enum(sym) => match self.enum_values(col.as_ref(), p, sym) {
+                    Some((vals, case)) => in_where(&c, &vals, case),
+                    None => return String::new(),
+                },
+                v => format!("{c}=={}", value(v)),
+            },
+            Op::In { values, case, .. } => match values.first() {
+                None => return "false()".into(),
+                Some(Value::Ip(_)) => {
+                    let blocks: Vec<Cidr> = values
+                        .iter()
+                        .filter_map(|v| match v {
+                            Value::Ip(a) => Some(host_block(*a)),
+                            _ => None,
+                        })
+                        .collect();
+                    cidr_where(&c, &blocks)
+                }
+                Some(Value::Enum(_)) => {
+                    let mut all = Vec::new();
+                    let mut cs = Case::Sensitive;
+                    for v in values {
+                        if let Value::Enum(sym) = v {
+                            if let Some((vals, case)) = self.enum_values(col.as_ref(), p, sym) {
+                                all.extend(vals);
+                                cs = case;
+                            }
+                        }
+                    }
+                    in_where(&c, &all, cs)
+                }
+                Some(Value::Str(_)) => {
+                    let strs: Vec<String> = values
+                        .iter()
+                        .filter_map(|v| match v {
+                            Value::Str(s) => Some(s.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    can_be_empty_true = strs.iter().any(String::is_empty);
+                    in_where(&c, &strs, *case)
+                }
+                Some(_) => {
+                    let items: Vec<String> = values.iter().map(value).collect();
+                    format!("in({c}, {})", items.join(", "))
+                }
+            },
+            Op::Str {
+                kind,
+                needles,
+                case,
+            } => {
+                can_be_empty_true = needles.iter().any(String::is_empty);
+                let parts: Vec<String> = needles
+                    .iter()
+                    .map(|n| {
+                        let lit = regex_literal(n);
+                        let re = match kind {
+                            StrOp::StartsWith => format!("\\A{lit}"),
+                            StrOp::EndsWith => format!("{lit}\\z"),
+                            StrOp::Contains => lit,
+                        };
+                        let re = match case {
+                            Case::Sensitive => re,
+                            Case::Insensitive => format!("(?i){re}"),
+                        };
+                        format!("match({c}, {})", spl_string(&re))
+                    })
+                    .collect();
+                join_or(parts)
+            }
+            Op::Regex { pattern, case } => {
+                can_be_empty_true = true;
+                let re = match case {
+                    Case::Sensitive => pattern.clone(),
+                    Case::Insensitive => format!("(?i){pattern}"),
+                };
+                format!("match({c}, {})", spl_string(&re))
+            }
+            Op::InCidr { blocks, .. } => cidr_where(&c, blocks),
+            Op::IpClass { class } => match class {
+                IpClass::Public => {
+                    let non: Vec<Cidr> = IpClass::non_public_blocks();
+                    format!(
+                        "(cidrmatch(\"0.0.0.0/0\", {c}) OR cidrmatch(\"::/0\", {c})) AND NOT {}",
+                        cidr_where(&c, &non)
+                    )
+                }
+                o => cidr_where(&c, &o.blocks()),
+            },
+            Op::Cmp { op, value: v } => format!("{c}{}{}", cmp_op(*op), value(v)),
+        };
+        if neg || can_be_empty_true {
+            format!("(isnotnull({c}) AND {c}!=\"\" AND {body})")
+        } else {
+            body
+        }
+    }
+
+    /// A predicate as a search-syntax term (tstats where): case-insensitive, `*` wildcards,
+    /// `NOT` true on a missing field.
+    fn search_pred(&mut self, p: &Predicate) -> String {
+        let Some((c, col)) = self.pred_field(p) else {
+            return String::new();
+        };
+        let construct = |p: &Predicate| format!("`{}` {}", p.field.name(), op_name(&p.op));
+        let sval = |s: &mut Self, v: &str, p: &Predicate| -> String {
+            if v.contains('*') {
+                s.errs.push(s.ctx.refuse(
+                    &construct(p),
+                    "the value contains `*`, which search syntax cannot escape",
+                    &p.span,
+                ));
+            }
+            spl_string(v)
+        };
+        let insensitive_only = |s: &mut Self, case: Case, p: &Predicate| {
+            if case == Case::Sensitive {
+                s.errs.push(s.ctx.refuse(
+                    &construct(p),
+                    "tstats where clauses compare case-insensitively",
+                    &p.span,
+                ));
+            }
+        };
+        match &p.op {
+            Op::Exists => format!("{c}=*"),
+            Op::Eq { value: v, case } => match v {
+                Value::Str(s) => {
+                    insensitive_only(self, *case, p);
+                    let lit = sval(self, s, p);
+                    format!("{c}={lit}")
+                }
+                Value::Ip(a) => cidr_search(&c, &[host_block(*a)]),
+                Value::Enum(sym) => match self.enum_values(col.as_ref(), p, sym) {
+                    Some((vals, _)) => {
+                        let items: Vec<String> = vals.iter().map(|v| sval(self, v, p)).collect();
+                        join_or(items.into_iter().map(|i| format!("{c}={i}")).collect())
+                    }
+                    None => String::new(),
+                },
+                v => format!("{c}={}", value(v)),
+            },
+            Op::In { values, case, .. } => {
+                let mut items = Vec::new();
+                for v in values {
+                    match v {
+                        Value::Str(s) => {
+                            insensitive_only(self, *case, p);
+                            items.push(sval(self, s, p));
+                        }
+                        Value::Ip(a) => items.push(spl_string(&host_block(*a).to_string())),
+                        Value::Enum(sym) => {
+                            if let Some((vals, _)) = self.enum_values(col.as_ref(), p, sym) {
+                                for x in vals {
+                                    items.push(sval(self, &x, p));
+                                }
+                            }
+                        }
+                        o => items.push(value(o)),
+                    }
+                }
+                if items.is_empty() {
+                    self.errs.push(self.ctx.refuse(
+                        &construct(p),
+                        "an empty list is always false",
+                        &p.span,
+                    ));
+                }
+                format!("{c} IN ({})", items.join(", "))
+            }
+            Op::Str {
+                kind,
+                needles,
+                case,
+            } => {
+                insensitive_only(self, *case, p);
+                let parts: Vec<String> = needles
+                    .iter()
+                    .map(|n| {
+                        let lit = sval(self, n, p);
+                        let inner = &lit[1..lit.len() - 1];
+                        match kind {
+                            StrOp::StartsWith => format!("{c}=\"{inner}*\""),
+                            StrOp::EndsWith => format!("{c}=\"*{inner}\""),
+                            StrOp::Contains => format!("{c}=\"*{inner}*\""),
+                        }
+                    })
+                    .collect();
+                join_or(parts)
+            }
+            Op::Regex { .. } => {
+                self.errs.push(self.ctx.refuse(
+                    &construct(p),
+                    "tstats where clauses have no regular expressions",
+                    &p.span,
+                ));
+                String::new()
+            }
+            Op::InCidr { blocks, .. } => cidr_search(&c, blocks),
+            Op::IpClass { class } => match class {
+                IpClass::Public => format!(
+                    "(({c}=\"0.0.0.0/0\" OR {c}=\"::/0\") AND NOT {})",
+                    cidr_search(&c, &IpClass::non_public_blocks())
+                ),
+                o => cidr_search(&c, &o.blocks()),
+            },
+            Op::Cmp { op, value: v } => format!("{c}{}{}", cmp_op(*op), value(v)),
+        }
+    }
+}
+
+fn op_name(op: &Op) -> &'static str {
+    match op {
+        Op::Eq { .. } => "==",
+        Op::In { .. } => "in",
+        Op::Str { kind, .. } => match kind {
+            StrOp::StartsWith => "startswith",
+            StrOp::EndsWith => "endswith",
+            StrOp::Contains => "contains",
+        },
+        Op::Regex { .. } => "matches (regex)",
+        Op::InCidr { .. } => "in (CIDR)",
+        Op::IpClass { .. } => "is (IP class)",
+        Op::Cmp { .. } => "comparison",
+        Op::Exists => "exists",
+    }
+}
+
+fn in_where(c: &str, vals: &[String], case: Case) -> String {
+    let (f, items): (String, Vec<String>) = match case {
+        Case::Sensitive => (c.to_string(), vals.iter().map(|v| spl_string(v)).collect()),
+        Case::Insensitive => (
+            format!("lower({c})"),
+            vals.iter().map(|v| spl_string(&v.to_lowercase())).collect(),
+        ),
+    };
+    if items.len() == 1 {
+        format!("{f}=={}", items.join(""))
+    } else {
+        format!("in({f}, {})", items.join(", "))
+    }
+}
+
+fn cidr_where(c: &str, blocks: &[Cidr]) -> String {
+    join_or(
+        blocks
+            .iter()
+            .map(|b| format!("cidrmatch({}, {c})", spl_string(&b.to_string())))
+            .collect(),
+    )
+}
+
+fn cidr_search(c: &str, blocks: &[Cidr]) -> String {
+    join_or(
+        blocks
+            .iter()
+            .map(|b| format!("{c}={}", spl_string(&b.to_string())))
+            .collect(),
+    )
+}
+
+fn cmp_op(op: CmpOp) -> &'static str {
+    match op {
+        CmpOp::Lt => "<",
+        CmpOp::Le => "<=",
+        CmpOp::Gt => ">",
+        CmpOp::Ge => ">=",
+    }
+}
