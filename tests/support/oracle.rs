@@ -19,8 +19,13 @@ use std::process::{Command, Stdio};
 pub const INSTALL_HINT: &str = "run `bash scripts/install-oracles.sh` (installs the pinned \
      oracles into oracles/kusto/node_modules and .oracles/venv)";
 
+/// The checkout the tests run in: `cargo test` sets CARGO_MANIFEST_DIR for the test process too;
+/// the compile-time value is the fallback (it goes stale when a target dir is shared between
+/// checkouts).
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 fn venv_bin(name: &str) -> Result<PathBuf, String> {
@@ -280,6 +285,20 @@ pub fn duckdb_kql_at(
     kql: &str,
     now: Option<&str>,
 ) -> Result<Vec<Value>, String> {
+    duckdb_kql_with(table, columns, rows_jsonl, kql, now, false)
+}
+
+/// [`duckdb_kql_at`], optionally with `oracles/duckdb/prelude.kql` prepended: detc's OWN
+/// `ipv4_is_in_range`, `ipv4_is_private` and `ipv6_is_in_range` (duckdb-kql has none). A run
+/// with the prelude is not independent for those three functions; say so where it is used.
+pub fn duckdb_kql_with(
+    table: &str,
+    columns: &[(&str, &str)],
+    rows_jsonl: &str,
+    kql: &str,
+    now: Option<&str>,
+    ip_prelude: bool,
+) -> Result<Vec<Value>, String> {
     let python = venv_bin("python")?;
     let input = serde_json::json!({
         "table": table,
@@ -287,6 +306,7 @@ pub fn duckdb_kql_at(
         "rows_jsonl": rows_jsonl,
         "kql": kql,
         "now": now,
+        "prelude": ip_prelude,
     });
     let mut cmd = Command::new(python);
     cmd.arg(repo_root().join("oracles/duckdb/run_kql.py"));
@@ -302,4 +322,56 @@ pub fn duckdb_kql_at(
             stderr.trim()
         )),
     }
+}
+
+/// Per query of a batch: its name and its rows, or duckdb-kql's error.
+pub type BatchResult = Vec<(String, Result<Vec<Value>, String>)>;
+
+/// Many queries over one load of the rows (one python process): per query, in input order, its
+/// name and its rows (sorted as in [`duckdb_kql`]) or duckdb-kql's error. `Err` only when the
+/// oracle cannot run or the rows do not fit the table.
+pub fn duckdb_kql_batch(
+    table: &str,
+    columns: &[(&str, &str)],
+    rows_jsonl: &str,
+    queries: &[(&str, &str)],
+    now: Option<&str>,
+    ip_prelude: bool,
+) -> Result<BatchResult, String> {
+    let python = venv_bin("python")?;
+    let input = serde_json::json!({
+        "table": table,
+        "columns": columns.iter().map(|(n, t)| serde_json::json!([n, t])).collect::<Vec<_>>(),
+        "rows_jsonl": rows_jsonl,
+        "queries": queries.iter().map(|(n, q)| serde_json::json!({"name": n, "kql": q}))
+            .collect::<Vec<_>>(),
+        "now": now,
+        "prelude": ip_prelude,
+    });
+    let mut cmd = Command::new(python);
+    cmd.arg(repo_root().join("oracles/duckdb/run_kql.py"));
+    let (code, stdout, stderr) = run(cmd, input.to_string().as_bytes())?;
+    if code != 0 {
+        return Err(format!(
+            "duckdb-kql oracle exited {code}: {}",
+            stderr.trim()
+        ));
+    }
+    let doc: Value =
+        serde_json::from_str(&stdout).map_err(|e| format!("duckdb-kql batch output: {e}"))?;
+    let results = doc["results"]
+        .as_array()
+        .ok_or("duckdb-kql batch output has no results array")?;
+    Ok(results
+        .iter()
+        .map(|r| {
+            let name = r["name"].as_str().unwrap_or_default().to_string();
+            let outcome = match (r["rows"].as_array(), r["error"].as_str()) {
+                (Some(rows), _) => Ok(rows.clone()),
+                (None, Some(e)) => Err(format!("duckdb-kql: {e}")),
+                (None, None) => Err("duckdb-kql batch: neither rows nor error".to_string()),
+            };
+            (name, outcome)
+        })
+        .collect())
 }
