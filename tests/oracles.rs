@@ -198,3 +198,14 @@ fn pysigma_conversion_reports_a_rule_that_does_not_parse() {
         .as_deref()
         .is_some_and(|e| e.contains("frobnicate")));
 }
+
+#[test]
+fn kusto_refuses_a_schema_it_would_silently_misread() {
+    // ASIM's logical types ("IP address", "Integer") and capitalised names ("String") are not KQL
+    // types: Kusto.Language would make such columns `unknown` and never report a misuse.
+    for schema in ["(SrcIpAddr:IP address, DstPortNumber:int)", "(a:String)"] {
+        let err = kusto_check(&[("_Im_NetworkSession", schema)], &[("q", "print 1")])
+            .expect_err("a schema with non-KQL types must be refused");
+        assert!(err.contains("not as declared"), "{err}");
+    }
+}

@@ -56,8 +56,24 @@ const symbols = [];
 for (const name of Object.keys(tables).sort()) {
   const schema = tables[name];
   if (typeof schema !== 'string') fail(`table ${name}: schema must be a string "(col:type, ...)"`);
-  // TableSymbol(name, schema, description): the schema string is parsed by Kusto.Language itself.
-  symbols.push(new TableSymbol.$ctor7(name, schema, null));
+  // TableSymbol(name, schema, description): the schema string is parsed by Kusto.Language itself,
+  // which silently turns a type it does not know into `unknown` (and so never reports the column
+  // as missing) and mis-splits names with spaces or parentheses. Refuse such a schema here.
+  const table = new TableSymbol.$ctor7(name, schema, null);
+  const declared = schema.trim().replace(/^\(/, '').replace(/\)$/, '').split(',')
+    .map((c) => c.trim()).filter((c) => c.length > 0);
+  const got = [];
+  for (let k = 0; k < table.Columns.Count; k++) {
+    const col = table.Columns.getItem(k);
+    got.push(`${col.Name}:${col.Type.Name}`);
+  }
+  const bad = got.filter((c) => c.endsWith(':unknown'));
+  if (got.length !== declared.length || bad.length > 0) {
+    fail(`table ${name}: Kusto.Language read the schema as (${got.join(', ')}), not as declared` +
+      ` (${declared.join(', ')}); use plain column names and KQL scalar types (string, int, long,` +
+      ' real, bool, datetime, timespan, guid, dynamic, decimal)');
+  }
+  symbols.push(table);
 }
 const globals = GlobalState.Default.WithDatabase(new DatabaseSymbol(database, symbols));
 
