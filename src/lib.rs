@@ -32,7 +32,14 @@ pub struct Frontend {
 }
 
 /// Parses and checks the given rule files (already loaded). All errors of all files are collected.
+/// List files and test fixtures are read from the file system, relative to each rule file.
 pub fn frontend(files: &[SourceFile]) -> Frontend {
+    frontend_with(files, &load::FsLoader)
+}
+
+/// [`frontend`] with another [`load::Loader`] for list files and fixtures (tests use an in-memory
+/// one, so they need no file system).
+pub fn frontend_with(files: &[SourceFile], loader: &dyn load::Loader) -> Frontend {
     let mut sources = diag::SourceCache::new();
     for f in files {
         sources.insert(f.path.clone(), f.text.clone());
@@ -45,7 +52,7 @@ pub fn frontend(files: &[SourceFile]) -> Frontend {
             Err(mut ds) => diagnostics.append(&mut ds),
         }
     }
-    let (pack, mut ds) = ir::check::check(&asts, &load::FsLoader);
+    let (pack, mut ds) = ir::check::check(&asts, loader);
     diagnostics.append(&mut ds);
     diag::sort(&mut diagnostics);
     let has_errors = diagnostics.iter().any(|d| d.is_error());

@@ -1,6 +1,8 @@
-//! Every hand-built rule x every target, as insta snapshots under snapshots/backends/, plus one
-//! side-by-side file per rule (all targets together, refusals included with their reasons), so a
-//! reviewer sees one change everywhere.
+//! Every rule of rules/*.detc (through the real parser and checker) and the hand-built construct
+//! tour x every target, as insta snapshots under snapshots/backends/, plus one side-by-side file
+//! per rule (all targets together, refusals with their reasons, warnings), so a reviewer sees one
+//! change everywhere.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 #[path = "support/backend_rules.rs"]
 #[allow(dead_code)]
 mod backend_rules;
@@ -23,14 +25,13 @@ fn render(rule: &detc::ir::Rule, p: &targets::Profile) -> String {
     }
 }
 
-#[test]
-fn every_rule_on_every_target() {
+fn snapshot_all(rules: &[detc::ir::Rule]) {
     let profiles = targets::profiles();
     assert_eq!(profiles.len(), 5, "all five profiles load");
-    for rule in backend_rules::all() {
+    for rule in rules {
         let mut side = String::new();
         for p in &profiles {
-            let text = render(&rule, p);
+            let text = render(rule, p);
             insta::with_settings!({snapshot_path => "../snapshots/backends", prepend_module_to_snapshot => false}, {
                 insta::assert_snapshot!(format!("{}__{}", rule.name, p.name), text);
             });
@@ -43,4 +44,20 @@ fn every_rule_on_every_target() {
             insta::assert_snapshot!(format!("{}__side_by_side", rule.name), side);
         });
     }
+}
+
+#[test]
+fn every_pack_rule_on_every_target() {
+    let files = detc::load::load_sources(&[std::path::PathBuf::from("rules")]).expect("rules/");
+    let fe = detc::frontend(&files);
+    let pack = fe
+        .pack
+        .unwrap_or_else(|| panic!("rules/ checks: {:#?}", fe.diagnostics));
+    assert!(pack.rules.len() >= 4, "the pack's rules");
+    snapshot_all(&pack.rules);
+}
+
+#[test]
+fn construct_tour_on_every_target() {
+    snapshot_all(&[backend_rules::constructs()]);
 }

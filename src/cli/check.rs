@@ -1,7 +1,20 @@
 use super::{Exit, Format};
 use std::path::PathBuf;
 
+/// Parse and check rule files: syntax, fields, types, lists, ids, aggregation and tests.
+///
+/// Every problem of every file is reported, each as `path:line:col: error[CODE]: message` with
+/// the source line, what was found, what was expected and a hint. docs/DIAGNOSTICS.md explains
+/// every code; docs/LANGUAGE.md the language.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  detc check                          check every *.detc file under rules/
+  detc check rules/an0379_scripting_host_mail.detc rules/lists.detc
+                                      check one rule together with the lists it uses
+  detc check --format json rules/     diagnostics as JSON on stdout, for editors and CI
+
+Exit status: 0 no errors (warnings allowed), 1 the rules have errors, 2 a path cannot be read.")]
 pub struct CheckArgs {
     /// Rule files or folders (searched for *.detc). Default: rules/
     pub paths: Vec<PathBuf>,

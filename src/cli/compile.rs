@@ -179,6 +179,22 @@ pub fn targets(args: &TargetsArgs) -> Exit {
                 s.push_str(&format!("  {}\n", p.description));
                 for (src, m) in &p.sources {
                     s.push_str(&format!("  source {src} -> {}\n", m.table));
+                    let fields: Vec<String> = m
+                        .fields
+                        .iter()
+                        .map(|(f, c)| {
+                            let col = if c.join.is_empty() {
+                                c.column.clone()
+                            } else {
+                                c.join.join(&c.sep.clone().unwrap_or_default())
+                            };
+                            match c.derive {
+                                Some(_) => format!("{f}=file name of {col}"),
+                                None => format!("{f}={col}"),
+                            }
+                        })
+                        .collect();
+                    s.push_str(&format!("    fields: {}\n", fields.join(", ")));
                     if !m.unsupported.is_empty() {
                         let f: Vec<&str> = m.unsupported.keys().map(String::as_str).collect();
                         s.push_str(&format!("    not available: {}\n", f.join(", ")));

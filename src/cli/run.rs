@@ -21,6 +21,10 @@ pub struct RunArgs {
     /// Treat a malformed line or row as fatal (exit 2) instead of reporting and counting it.
     #[arg(long)]
     pub strict: bool,
+    /// Parse every line, even those the prefilter proves no rule can match (full accounting of
+    /// events and malformed lines; implied by --strict).
+    #[arg(long)]
+    pub no_prefilter: bool,
     /// Worker threads (default: the number of cores).
     #[arg(long, hide = true)]
     pub threads: Option<usize>,
@@ -59,6 +63,7 @@ pub fn run(args: &RunArgs) -> Exit {
     let opts = RunOptions {
         schema: args.schema.clone(),
         strict: args.strict,
+        prefilter: !args.no_prefilter,
         threads: args
             .threads
             .unwrap_or_else(|| RunOptions::default().threads),
@@ -155,8 +160,21 @@ pub fn summary_text(s: &Summary, secs: f64) -> String {
     }
     let mb = s.bytes as f64 / 1e6;
     t.push_str(&format!(
-        "{} row(s) read ({mb:.1} MB) in {secs:.2}s: {} event(s), {} not applicable, {} bad line(s); {} matched; {} alert(s)\n",
-        s.rows, s.events, s.not_applicable, s.bad_lines, s.matched, s.alerts
+        "{} row(s) read ({mb:.1} MB) in {secs:.2}s: {} event(s), {} not applicable, {} bad line(s){}; {} matched; {} alert(s)\n",
+        s.rows,
+        s.events,
+        s.not_applicable,
+        s.bad_lines,
+        if s.prefiltered > 0 {
+            format!(
+                ", {} skipped unparsed by the prefilter (no rule can match them)",
+                s.prefiltered
+            )
+        } else {
+            String::new()
+        },
+        s.matched,
+        s.alerts
     ));
     t
 }

@@ -8,6 +8,7 @@
 //! | matcher + aggregator of one rule | [`engine`] |
 //! | input schemas (raw fields -> catalogue) | [`schema`] |
 //! | readers (JSON lines, CSV, Zeek TSV/JSON, `.gz`) | [`read`] |
+//! | sound raw-byte prefilter derived from the IR | [`prefilter`] |
 //! | running a pack over files (threads, summary, bad lines) | [`run`] |
 //! | rule tests (`detc test`) | [`testing`] |
 //!
@@ -20,6 +21,7 @@ use std::collections::BTreeMap;
 
 pub mod engine;
 pub mod ops;
+pub mod prefilter;
 pub mod read;
 pub mod run;
 pub mod schema;

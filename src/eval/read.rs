@@ -14,6 +14,7 @@
 //! or has the wrong number of cells is a bad line (the caller reports file:line and reason).
 
 use super::schema::{Raw, Record};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -104,6 +105,178 @@ impl JsonRecord {
 
     pub fn has(&self, key: &str) -> bool {
         self.get(key).is_some() || self.0.contains_key(key)
+    }
+}
+
+/// A JSON-lines row holding only the keys an input schema reads (the rest is skipped while
+/// parsing, still validated): the evaluator's full path. Strings are borrowed from the line
+/// unless they contain escapes. With duplicate keys the last one wins, as in
+/// [`serde_json::Map`].
+pub struct LiteRecord<'a> {
+    pairs: Vec<(Cow<'a, str>, LiteVal<'a>)>,
+}
+
+enum LiteVal<'a> {
+    Str(Cow<'a, str>),
+    Num(serde_json::Number),
+    Bool(bool),
+    Null,
+    /// An object or array (only kept for the first segment of a dotted key).
+    Nested(serde_json::Value),
+}
+
+struct CowStr;
+
+impl<'de> serde::de::DeserializeSeed<'de> for CowStr {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Cow<'de, str>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Cow::Borrowed(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v.to_string()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+struct LiteSeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for LiteSeed {
+    type Value = LiteVal<'de>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = LiteVal<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(LiteVal::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(LiteVal::Str(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(LiteVal::Str(Cow::Owned(v)))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(LiteVal::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(LiteVal::Num(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(LiteVal::Num(v.into()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(serde_json::Number::from_f64(v).map_or(LiteVal::Null, LiteVal::Num))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(LiteVal::Null)
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(LiteVal::Null)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                a: A,
+            ) -> Result<Self::Value, A::Error> {
+                use serde::Deserialize;
+                serde_json::Value::deserialize(serde::de::value::MapAccessDeserializer::new(a))
+                    .map(LiteVal::Nested)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                a: A,
+            ) -> Result<Self::Value, A::Error> {
+                use serde::Deserialize;
+                serde_json::Value::deserialize(serde::de::value::SeqAccessDeserializer::new(a))
+                    .map(LiteVal::Nested)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+struct RecordVisitor<'k> {
+    needed: &'k dyn Fn(&str) -> bool,
+}
+
+impl<'de> serde::de::Visitor<'de> for RecordVisitor<'_> {
+    type Value = LiteRecord<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+        let mut pairs = Vec::new();
+        while let Some(k) = m.next_key_seed(CowStr)? {
+            if (self.needed)(&k) {
+                let v = m.next_value_seed(LiteSeed)?;
+                pairs.push((k, v));
+            } else {
+                m.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(LiteRecord { pairs })
+    }
+}
+
+impl<'a> LiteRecord<'a> {
+    /// Parses one line, keeping the keys for which `needed` holds.
+    pub fn parse(line: &'a str, needed: &dyn Fn(&str) -> bool) -> Result<LiteRecord<'a>, String> {
+        use serde::Deserializer;
+        let mut de = serde_json::Deserializer::from_str(line);
+        let rec = (&mut de)
+            .deserialize_map(RecordVisitor { needed })
+            .map_err(|e| {
+                if e.is_data() {
+                    "not a JSON object".to_string()
+                } else {
+                    format!("invalid JSON: {e}")
+                }
+            })?;
+        de.end().map_err(|e| format!("invalid JSON: {e}"))?;
+        Ok(rec)
+    }
+
+    fn find(&self, key: &str) -> Option<&LiteVal<'a>> {
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+}
+
+impl Record for LiteRecord<'_> {
+    fn get(&self, key: &str) -> Option<Raw<'_>> {
+        match self.find(key) {
+            Some(LiteVal::Str(s)) => return Some(Raw::Str(s)),
+            Some(LiteVal::Num(n)) => return Some(Raw::Num(n)),
+            Some(LiteVal::Bool(b)) => return Some(Raw::Bool(*b)),
+            Some(LiteVal::Null) | Some(LiteVal::Nested(_)) => return None,
+            None => {}
+        }
+        let (head, rest) = key.split_once('.')?;
+        let Some(LiteVal::Nested(v)) = self.find(head) else {
+            return None;
+        };
+        let mut cur = v;
+        for p in rest.split('.') {
+            cur = cur.as_object()?.get(p)?;
+        }
+        raw_of(cur)
     }
 }
 
@@ -332,6 +505,12 @@ impl Rows {
             r.layout = Some(Layout::Table(Header::new(names, delim, quoted)));
             return Ok(r);
         }
+    }
+
+    /// Gives up the row view: the input positioned after the last line read, the number of
+    /// lines read so far, and the first data row if it was read while sniffing.
+    pub fn into_parts(self) -> (Box<dyn BufRead + Send>, u64, Option<Row>) {
+        (self.input, self.line_no, self.pending)
     }
 
     fn raw_line(&mut self) -> Result<Option<Row>, String> {

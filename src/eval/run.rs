@@ -11,19 +11,25 @@
 //! in a mixed file), or a bad line (reported with file:line and reason).
 
 use super::engine::{CompiledRule, RuleState};
-use super::read::{self, JsonRecord, Layout, Rows, TableRecord};
+use super::prefilter::Prefilter;
+use super::read::Row;
+use super::read::{self, JsonRecord, Layout, LiteRecord, Rows, TableRecord};
 use super::schema::{self, InputSchema, Mapped};
 use super::{Alert, Event};
 use crate::diag::{Diagnostic, Span};
 use crate::ir::Rule;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
-/// Rows per work unit.
+/// Rows per work unit (CSV, read row by row because a quoted cell may span lines).
 pub const CHUNK: usize = 4096;
+
+/// Bytes per work unit for line formats (JSON lines, Zeek TSV), cut at a newline.
+pub const BLOCK: usize = 1 << 20;
 
 /// At most this many bad lines are kept with their reasons (all are counted).
 pub const MAX_BAD_REPORTED: usize = 1000;
@@ -45,6 +51,8 @@ pub struct Summary {
     pub events: u64,
     pub not_applicable: u64,
     pub bad_lines: u64,
+    /// Rows the prefilter skipped unparsed: provably no rule can match them.
+    pub prefiltered: u64,
     /// Events for which at least one rule's filter held.
     pub matched: u64,
     /// Matching events per rule name.
@@ -61,8 +69,11 @@ pub type Progress = dyn Fn(u64, u64, &str) + Sync;
 pub struct RunOptions<'a> {
     /// Input schema name for every file; `None`: detect per file.
     pub schema: Option<String>,
-    /// Stop at the first bad line (an error naming it).
+    /// Stop at the first bad line (an error naming it). Implies parsing every line.
     pub strict: bool,
+    /// Skip JSON lines that provably cannot match (see `prefilter`); such lines are counted
+    /// as `prefiltered`, not parsed.
+    pub prefilter: bool,
     pub threads: usize,
     /// Called now and then with (bytes read so far in this file, file size, file name).
     pub progress: Option<&'a Progress>,
@@ -73,6 +84,7 @@ impl Default for RunOptions<'_> {
         RunOptions {
             schema: None,
             strict: false,
+            prefilter: true,
             threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
@@ -145,7 +157,7 @@ pub fn choose_schema<'s>(
 /// Maps one row of a file to an event.
 pub fn map_row(layout: &Layout, schema: &InputSchema, text: &str) -> Result<Mapped, String> {
     match layout {
-        Layout::JsonLines => schema.map(&JsonRecord::parse(text)?),
+        Layout::JsonLines => schema.map(&LiteRecord::parse(text, &|k| schema.needs_key(k))?),
         Layout::Table(h) => {
             let cells = read::split_row(text, h)?;
             schema.map(&TableRecord { header: h, cells })
@@ -159,22 +171,71 @@ struct FileCtx {
     schema: InputSchema,
     /// Indexes of the compiled rules whose source is the schema's.
     rules: Vec<usize>,
+    prefilter: Option<Prefilter>,
+}
+
+enum Work {
+    Rows(Vec<Row>),
+    /// Whole lines; the first is line `first_line`.
+    Block {
+        first_line: u64,
+        data: Vec<u8>,
+    },
 }
 
 struct Chunk {
     ctx: Arc<FileCtx>,
-    rows: Vec<(u64, Result<String, String>)>,
+    work: Work,
 }
 
 #[derive(Default)]
 struct WorkerOut {
     states: Vec<RuleState>,
     rows: u64,
+    prefiltered: u64,
     events: u64,
     not_applicable: u64,
     matched: u64,
     bad_lines: u64,
     bad: Vec<BadLine>,
+}
+
+fn row(
+    rules: &[CompiledRule],
+    ctx: &FileCtx,
+    line: u64,
+    text: Result<&str, String>,
+    out: &mut WorkerOut,
+    strict: bool,
+    stop: &AtomicBool,
+) {
+    out.rows += 1;
+    match text.and_then(|t| map_row(&ctx.layout, &ctx.schema, t)) {
+        Ok(Mapped::Event(ev)) => {
+            out.events += 1;
+            let mut any = false;
+            for &i in &ctx.rules {
+                if let (Some(r), Some(st)) = (rules.get(i), out.states.get_mut(i)) {
+                    any |= r.feed(&ev, st);
+                }
+            }
+            out.matched += u64::from(any);
+        }
+        Ok(Mapped::NotApplicable) => out.not_applicable += 1,
+        Err(reason) => {
+            out.bad_lines += 1;
+            if out.bad.len() < MAX_BAD_REPORTED {
+                out.bad.push(BadLine {
+                    file: ctx.path.clone(),
+                    line,
+                    reason,
+                });
+            }
+            if strict {
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 fn work(
@@ -194,36 +255,43 @@ fn work(
         };
         let Ok(chunk) = chunk else { break };
         let ctx = &chunk.ctx;
-        for (line, text) in &chunk.rows {
-            out.rows += 1;
-            let mapped = text
-                .as_ref()
-                .map_err(String::clone)
-                .and_then(|t| map_row(&ctx.layout, &ctx.schema, t));
-            match mapped {
-                Ok(Mapped::Event(ev)) => {
-                    out.events += 1;
-                    let mut any = false;
-                    for &i in &ctx.rules {
-                        if let (Some(r), Some(st)) = (rules.get(i), out.states.get_mut(i)) {
-                            any |= r.feed(&ev, st);
+        match &chunk.work {
+            Work::Rows(rows) => {
+                for (line, text) in rows {
+                    let text = text.as_ref().map(String::as_str).map_err(String::clone);
+                    row(rules, ctx, *line, text, &mut out, strict, stop);
+                }
+            }
+            Work::Block { first_line, data } => {
+                let zeek = matches!(&ctx.layout, Layout::Table(_));
+                let mut line = *first_line;
+                let mut start = 0;
+                while start < data.len() {
+                    let end = memchr::memchr(b'\n', &data[start..])
+                        .map(|i| start + i)
+                        .unwrap_or(data.len());
+                    let bytes = &data[start..end];
+                    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+                    let no = line;
+                    start = end + 1;
+                    line += 1;
+                    if bytes.trim_ascii().is_empty() || (zeek && bytes.first() == Some(&b'#')) {
+                        continue;
+                    }
+                    if let Some(p) = &ctx.prefilter {
+                        if !p.keep(bytes) {
+                            out.rows += 1;
+                            out.prefiltered += 1;
+                            continue;
                         }
                     }
-                    out.matched += u64::from(any);
-                }
-                Ok(Mapped::NotApplicable) => out.not_applicable += 1,
-                Err(reason) => {
-                    out.bad_lines += 1;
-                    if out.bad.len() < MAX_BAD_REPORTED {
-                        out.bad.push(BadLine {
-                            file: ctx.path.clone(),
-                            line: *line,
-                            reason,
-                        });
-                    }
-                    if strict {
-                        stop.store(true, Ordering::Relaxed);
-                    }
+                    let text = std::str::from_utf8(bytes).map_err(|e| {
+                        format!(
+                            "not UTF-8 text (invalid byte at column {})",
+                            e.valid_up_to() + 1
+                        )
+                    });
+                    row(rules, ctx, no, text, &mut out, strict, stop);
                 }
             }
         }
@@ -264,6 +332,7 @@ pub fn run_files(
     let mut states: Vec<RuleState> = compiled.iter().map(|_| RuleState::default()).collect();
     for o in outs {
         summary.rows += o.rows;
+        summary.prefiltered += o.prefiltered;
         summary.events += o.events;
         summary.not_applicable += o.not_applicable;
         summary.matched += o.matched;
@@ -324,57 +393,102 @@ fn feed_files(
             .map(String::as_str);
         let schema = choose_schema(&path, schemas, opts.schema.as_deref(), &layout, first_text)?;
         summary.schemas.insert(path.clone(), schema.name.clone());
+        let rule_ix: Vec<usize> = compiled
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.rule.source == schema.source)
+            .map(|(i, _)| i)
+            .collect();
+        let by_lines = match &layout {
+            Layout::JsonLines => true,
+            Layout::Table(h) => !h.quoted,
+        };
+        let prefilter = if opts.prefilter && !opts.strict && matches!(layout, Layout::JsonLines) {
+            let rs: Vec<&Rule> = rule_ix.iter().map(|&i| &compiled[i].rule).collect();
+            Prefilter::new(&rs, schema)
+        } else {
+            None
+        };
         let ctx = Arc::new(FileCtx {
             path: path.clone(),
             layout,
             schema: schema.clone(),
-            rules: compiled
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| c.rule.source == schema.source)
-                .map(|(i, _)| i)
-                .collect(),
+            rules: rule_ix,
+            prefilter,
         });
-        let mut batch: Vec<(u64, Result<String, String>)> = Vec::with_capacity(CHUNK);
-        if let Some(r) = first {
-            batch.push(r);
-        }
+        let send = |work: Work| -> Result<(), Diagnostic> {
+            tx.send(Chunk {
+                ctx: ctx.clone(),
+                work,
+            })
+            .map_err(|_| Diagnostic::error("E0803", "an evaluator thread failed"))
+        };
         let mut n = 0u64;
-        while let Some(r) = rows.next_row().map_err(|e| io_err(&path, e))? {
-            batch.push(r);
-            if batch.len() == CHUNK {
+        if by_lines {
+            let mut bytes = rows.bytes_read;
+            let (mut input, mut line_no, _) = rows.into_parts();
+            if let Some(r) = first {
+                send(Work::Rows(vec![r]))?;
+            }
+            loop {
                 if stop.load(Ordering::Relaxed) {
                     return Ok(());
                 }
-                let rows_out = std::mem::replace(&mut batch, Vec::with_capacity(CHUNK));
-                if tx
-                    .send(Chunk {
-                        ctx: ctx.clone(),
-                        rows: rows_out,
-                    })
-                    .is_err()
-                {
-                    return Err(Diagnostic::error("E0803", "an evaluator thread failed"));
+                let mut data = Vec::with_capacity(BLOCK + 4096);
+                (&mut input)
+                    .take(BLOCK as u64)
+                    .read_to_end(&mut data)
+                    .map_err(|e| io_err(&path, format!("read error: {e}")))?;
+                if data.is_empty() {
+                    break;
                 }
+                if data.last() != Some(&b'\n') {
+                    input
+                        .read_until(b'\n', &mut data)
+                        .map_err(|e| io_err(&path, format!("read error: {e}")))?;
+                }
+                bytes += data.len() as u64;
+                let lines = memchr::memchr_iter(b'\n', &data).count() as u64
+                    + u64::from(data.last() != Some(&b'\n'));
+                send(Work::Block {
+                    first_line: line_no + 1,
+                    data,
+                })?;
+                line_no += lines;
                 n += 1;
                 if let (Some(p), true) = (opts.progress, n % 16 == 0) {
-                    p(rows.bytes_read, size, &path);
+                    p(bytes, size, &path);
                 }
             }
+            summary.bytes += bytes;
+        } else {
+            let mut batch: Vec<Row> = Vec::with_capacity(CHUNK);
+            if let Some(r) = first {
+                batch.push(r);
+            }
+            while let Some(r) = rows.next_row().map_err(|e| io_err(&path, e))? {
+                batch.push(r);
+                if batch.len() == CHUNK {
+                    if stop.load(Ordering::Relaxed) {
+                        return Ok(());
+                    }
+                    send(Work::Rows(std::mem::replace(
+                        &mut batch,
+                        Vec::with_capacity(CHUNK),
+                    )))?;
+                    n += 1;
+                    if let (Some(p), true) = (opts.progress, n % 16 == 0) {
+                        p(rows.bytes_read, size, &path);
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                send(Work::Rows(batch))?;
+            }
+            summary.bytes += rows.bytes_read;
         }
-        if !batch.is_empty()
-            && tx
-                .send(Chunk {
-                    ctx: ctx.clone(),
-                    rows: batch,
-                })
-                .is_err()
-        {
-            return Err(Diagnostic::error("E0803", "an evaluator thread failed"));
-        }
-        summary.bytes += rows.bytes_read;
         if let Some(p) = opts.progress {
-            p(rows.bytes_read, size, &path);
+            p(size, size, &path);
         }
     }
     Ok(())

@@ -141,6 +141,8 @@ pub struct InputSchema {
     applies: Vec<Cond>,
     swap: Option<Swap>,
     fields: Vec<(String, FieldType, FieldSpec)>,
+    /// Every raw key a mapping may read (sorted), plus the first segment of dotted keys.
+    needed: Vec<String>,
 }
 
 /// What became of one row.
@@ -173,7 +175,30 @@ impl InputSchema {
             }
             fields.push((name, def.ty, spec));
         }
+        let mut needed: Vec<String> = Vec::new();
+        for (_, _, spec) in &fields {
+            needed.extend(spec.from.iter().cloned());
+            needed.extend(spec.join.iter().cloned());
+        }
+        for c in &f.applies {
+            needed.extend(c.field.iter().cloned());
+        }
+        if let Some(sw) = &f.swap {
+            needed.extend(sw.when.field.iter().cloned());
+            for (a, b) in &sw.pairs {
+                needed.push(a.clone());
+                needed.push(b.clone());
+            }
+        }
+        let heads: Vec<String> = needed
+            .iter()
+            .filter_map(|k| k.split_once('.').map(|(h, _)| h.to_string()))
+            .collect();
+        needed.extend(heads);
+        needed.sort();
+        needed.dedup();
         Ok(InputSchema {
+            needed,
             name: f.name,
             source,
             detect: f.detect,
@@ -183,6 +208,42 @@ impl InputSchema {
             swap: f.swap,
             fields,
         })
+    }
+
+    /// The raw keys a catalogue field may be read from (its `from` keys and their `swap`
+    /// partners), when the mapping is a plain copy (no map, transform or join): the prefilter's
+    /// input. `None` when the field is not mapped or not plainly.
+    pub fn plain_keys(&self, field: &str) -> Option<Vec<String>> {
+        let (_, _, spec) = self.fields.iter().find(|(n, _, _)| n == field)?;
+        if spec.map.is_some() || spec.transform.is_some() || !spec.join.is_empty() {
+            return None;
+        }
+        let mut keys = spec.from.clone();
+        if let Some(sw) = &self.swap {
+            for k in &spec.from {
+                for (a, b) in &sw.pairs {
+                    if a == k {
+                        keys.push(b.clone());
+                    }
+                    if b == k {
+                        keys.push(a.clone());
+                    }
+                }
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        Some(keys)
+    }
+
+    /// Whether a mapping may read the raw key `k` (the full path parses only those).
+    pub fn needs_key(&self, k: &str) -> bool {
+        self.needed.binary_search_by(|n| n.as_str().cmp(k)).is_ok()
+    }
+
+    /// Raw values read as missing besides null and "".
+    pub fn missing_markers(&self) -> &[String] {
+        &self.missing
     }
 
     fn is_missing(&self, r: &Raw<'_>) -> bool {

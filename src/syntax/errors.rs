@@ -134,24 +134,89 @@ fn found_at(text: &str, pos: usize) -> String {
     format!("`{tok}`")
 }
 
+/// Punctuation worth naming in "expected ...": closers and separators a user forgets.
+const PUNCTUATION: &[&str] = &["}", ")", "]", "=>", ":", "=", ","];
+
 pub fn syntax_error(path: &str, text: &str, e: &pest::error::Error<Rule>) -> Diagnostic {
-    let pos = match e.location {
+    let pest_pos = match e.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
     };
-    let found = found_at(text, pos);
-    let mut expected: Vec<&'static str> = Vec::new();
+    if let ErrorVariant::CustomError { message } = &e.variant {
+        // pest's own guards: the native stack or call budget ran out (deep nesting).
+        return Diagnostic::error("E0106", "the file nests too deeply to parse")
+            .at(Span::from_offsets(path, text, pest_pos, pest_pos))
+            .found(format!("nesting deeper than the parser allows ({message})"))
+            .expected("a condition with fewer nested parentheses, `not`s or JSON levels")
+            .hint("flatten `((a))` to `a` and `not not x` to `x`");
+    }
+    let attempts = e.parse_attempts();
     let mut positives: Vec<Rule> = Vec::new();
     if let ErrorVariant::ParsingError { positives: p, .. } = &e.variant {
         positives = p.clone();
-        for r in p {
+    }
+    let described = |rules: &[Rule]| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for r in rules {
             if let Some(d) = describe(*r) {
-                if !expected.contains(&d) {
-                    expected.push(d);
+                if !out.iter().any(|x| x == d) {
+                    out.push(d.to_string());
                 }
             }
         }
-    }
+        out
+    };
+    // The attempts record the furthest point any token was tried at, with the literal tokens
+    // wanted there (pest's own positives name rules only). That point can be past the rule-level
+    // position pest reports: for `list x = [...]` pest blames `list`, the attempts know a `:`
+    // was wanted after `x`.
+    let (attempt_pos, attempt_tokens) = match &attempts {
+        Some(a) => (
+            a.max_position,
+            a.expected_tokens()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+        ),
+        None => (pest_pos, Vec::new()),
+    };
+    let tokens_in_words = |rule_words: &[String]| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for token in &attempt_tokens {
+            let keyword = token.len() > 1 && token.chars().all(|c| c.is_ascii_lowercase());
+            let word =
+                if PUNCTUATION.contains(&token.as_str()) || (keyword && rule_words.is_empty()) {
+                    format!("`{token}`")
+                } else if token == "\"" && rule_words.is_empty() {
+                    "a closing `\"`".to_string()
+                } else {
+                    continue;
+                };
+            if !out.contains(&word) && !rule_words.iter().any(|d| d.contains(&word)) {
+                out.push(word);
+            }
+        }
+        out
+    };
+    let (pos, expected) = if attempt_pos == pest_pos {
+        let mut words = described(&positives);
+        let extra = tokens_in_words(&words);
+        words.extend(extra);
+        (pest_pos, words)
+    } else {
+        let words = tokens_in_words(&[]);
+        if attempt_pos > pest_pos
+            && attempt_pos <= text.len()
+            && text.is_char_boundary(attempt_pos)
+            && !words.is_empty()
+        {
+            positives.clear();
+            (attempt_pos, words)
+        } else {
+            (pest_pos, described(&positives))
+        }
+    };
+    let found = found_at(text, pos);
     let word = found.trim_matches('`');
     let end = (pos
         + if found.starts_with('`') {
@@ -164,7 +229,8 @@ pub fn syntax_error(path: &str, text: &str, e: &pest::error::Error<Rule>) -> Dia
         .at(Span::from_offsets(path, text, pos, end))
         .found(found.clone());
     if !expected.is_empty() {
-        d = d.expected(join_or(&expected));
+        let items: Vec<&str> = expected.iter().map(String::as_str).collect();
+        d = d.expected(join_or(&items));
     }
     let wants_clause = positives.iter().any(|r| {
         matches!(
@@ -187,13 +253,42 @@ pub fn syntax_error(path: &str, text: &str, e: &pest::error::Error<Rule>) -> Dia
             d = d.hint("equality is `==` (exact case) or `=~` (any case)");
         }
     }
+    if (positives.contains(&Rule::field_path) || positives.contains(&Rule::not_expr))
+        && is_keyword(word)
+    {
+        d = d.hint(format!(
+            "`{word}` is a reserved word and cannot name a field or list"
+        ));
+    }
     if unclosed_quote_on_line(text, pos) {
         d = d.hint("a string is missing its closing quote on this line");
     }
     if found == "end of file" && text.matches('{').count() > text.matches('}').count() {
         d = d.hint("a `{` is not closed: add the missing `}`");
     }
+    if positives.contains(&Rule::json_string) && word == "}" {
+        d = d.hint("JSON allows no comma before `}` or `]`");
+    }
     d
+}
+
+fn is_keyword(word: &str) -> bool {
+    [
+        "and",
+        "or",
+        "not",
+        "in",
+        "is",
+        "matches",
+        "startswith",
+        "endswith",
+        "contains",
+        "exists",
+        "missing",
+        "case",
+        "else",
+    ]
+    .contains(&word)
 }
 
 /// True when the line holding `pos` has an odd number of unescaped double quotes.

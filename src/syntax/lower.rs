@@ -8,10 +8,17 @@ use crate::diag::{Diagnostic, Span};
 use pest::iterators::{Pair, Pairs};
 use std::net::IpAddr;
 
+/// How deeply conditions may nest (each parenthesis or `not` is a level). Past it, a condition
+/// is reported as too deeply nested instead of overflowing the stack in lowering, checking or
+/// dropping the tree.
+pub const MAX_EXPR_DEPTH: usize = 32;
+
 pub(super) struct Lowerer<'t> {
     path: &'t str,
     text: &'t str,
     pub diagnostics: Vec<Diagnostic>,
+    depth: usize,
+    too_deep_reported: bool,
 }
 
 type P<'i> = Pair<'i, Rule>;
@@ -22,6 +29,8 @@ impl<'t> Lowerer<'t> {
             path,
             text,
             diagnostics: Vec::new(),
+            depth: 0,
+            too_deep_reported: false,
         }
     }
 
@@ -251,12 +260,10 @@ impl<'t> Lowerer<'t> {
                         o.as_str(),
                     ) {
                         Ok(m) => objs.push(self.spanned(&o, m)),
-                        Err(e) => self.diagnostics.push(
-                            Diagnostic::error("E0105", "invalid inline event")
-                                .at(self.span(&o))
-                                .found(e.to_string())
-                                .expected("a JSON object"),
-                        ),
+                        Err(e) => {
+                            let d = self.json_error(&o, &e);
+                            self.diagnostics.push(d);
+                        }
                     }
                 }
                 TestEventsAst::Inline(objs)
@@ -280,6 +287,33 @@ impl<'t> Lowerer<'t> {
             schema,
             expect: expect?,
         })
+    }
+
+    /// serde_json's error for one inline event, located in the rule file (serde_json counts
+    /// lines and columns within the object's text).
+    fn json_error(&self, o: &P<'_>, e: &serde_json::Error) -> Diagnostic {
+        let obj = o.as_str();
+        let base = o.as_span().start();
+        let line_start = obj
+            .split_inclusive('\n')
+            .take(e.line().saturating_sub(1))
+            .map(str::len)
+            .sum::<usize>();
+        let mut at = (line_start + e.column().saturating_sub(1)).min(obj.len());
+        while !obj.is_char_boundary(at) {
+            at -= 1;
+        }
+        let end = obj[at..].chars().next().map_or(at, |c| at + c.len_utf8());
+        let msg = e.to_string();
+        let what = msg
+            .rsplit_once(" at line ")
+            .map_or(msg.as_str(), |(w, _)| w)
+            .to_string();
+        Diagnostic::error("E0105", format!("invalid inline event: {what}"))
+            .at(Span::from_offsets(self.path, self.text, base + at, base + end))
+            .found(what)
+            .expected("a JSON object as in a JSON-lines file (JSON escapes: \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)")
+            .hint("inline events are JSON, not detc strings: a backslash in a Windows path is written `\\\\`")
     }
 
     fn expectation(&mut self, p: P<'_>) -> Option<ExpectAst> {
@@ -327,6 +361,31 @@ impl<'t> Lowerer<'t> {
     }
 
     pub(super) fn expr(&mut self, p: P<'_>) -> Option<Expr> {
+        if p.as_rule() != Rule::not_expr {
+            return self.expr_inner(p);
+        }
+        if self.depth >= MAX_EXPR_DEPTH {
+            if !self.too_deep_reported {
+                self.too_deep_reported = true;
+                self.diagnostics.push(
+                    Diagnostic::error("E0106", "condition nested too deeply")
+                        .at(self.span(&p))
+                        .found(format!(
+                            "more than {MAX_EXPR_DEPTH} nested parentheses or `not`s"
+                        ))
+                        .expected("a condition with fewer nested parentheses")
+                        .hint("`not not x` is `x`; split the condition or flatten `((a))` to `a`"),
+                );
+            }
+            return None;
+        }
+        self.depth += 1;
+        let e = self.expr_inner(p);
+        self.depth -= 1;
+        e
+    }
+
+    fn expr_inner(&mut self, p: P<'_>) -> Option<Expr> {
         let span = self.span(&p);
         match p.as_rule() {
             Rule::expr => {
@@ -535,6 +594,15 @@ impl<'t> Lowerer<'t> {
                                         self.text,
                                         base + i,
                                         base + i + 2,
+                                    ))
+                                    .found(format!(
+                                        "`{}`",
+                                        raw[i..]
+                                            .char_indices()
+                                            .take_while(|(k, c)| *k < 2 || (*c != '"' && *c != '}'))
+                                            .map(|(_, c)| c)
+                                            .chain(close.map(|_| '}'))
+                                            .collect::<String>()
                                     ))
                                     .expected("`\\u{` hex digits of a Unicode scalar value `}`, e.g. `\\u{e9}`"),
                             );

@@ -18,9 +18,15 @@ pub(crate) struct DetcParser;
 /// Parses one rule file. A syntax error stops the file (pest reports the furthest point it
 /// reached, which is where the text stops making sense); literal errors are all reported.
 pub fn parse(path: &str, text: &str) -> Result<ast::File, Vec<Diagnostic>> {
-    let pairs = match DetcParser::parse(Rule::file, text) {
+    let pairs = match parse_fast(text) {
         Ok(p) => p,
-        Err(e) => return Err(vec![errors::syntax_error(path, text, &e)]),
+        Err(_) => {
+            return Err(vec![errors::syntax_error(
+                path,
+                text,
+                &parse_detailed(text),
+            )])
+        }
     };
     let mut lowerer = lower::Lowerer::new(path, text);
     let file = lowerer.file(pairs);
@@ -28,6 +34,38 @@ pub fn parse(path: &str, text: &str) -> Result<ast::File, Vec<Diagnostic>> {
         Ok(file)
     } else {
         Err(lowerer.diagnostics)
+    }
+}
+
+/// pest's error detail (the literal tokens wanted at the error, which its positives lack) is a
+/// process-wide switch that slows every parse by about 2.5x. So a file is parsed without it, and
+/// only a file with a syntax error is parsed again with it. The lock keeps the switch off for
+/// every fast parse while a detailed one runs on another thread.
+static DETAIL: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn parse_fast(text: &str) -> Result<pest::iterators::Pairs<'_, Rule>, pest::error::Error<Rule>> {
+    let _shared = DETAIL
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    DetcParser::parse(Rule::file, text)
+}
+
+fn parse_detailed(text: &str) -> pest::error::Error<Rule> {
+    let _exclusive = DETAIL
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    pest::set_error_detail(true);
+    let result = DetcParser::parse(Rule::file, text);
+    pest::set_error_detail(false);
+    match result {
+        Err(e) => e,
+        // Unreachable: the same text failed a moment ago; say so rather than panic.
+        Ok(_) => pest::error::Error::new_from_pos(
+            pest::error::ErrorVariant::CustomError {
+                message: "the parser disagreed with itself".into(),
+            },
+            pest::Position::from_start(text),
+        ),
     }
 }
 
@@ -148,5 +186,49 @@ mod tests {
             };
             assert_eq!(p.negated, neg, "{src}");
         }
+    }
+
+    /// Deep nesting is an error, never a stack overflow: in pest (its stack guard), in lowering
+    /// (the depth limit) or later in the checker and in dropping the tree.
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        for body in [
+            format!("{}a == 1{}", "(".repeat(20_000), ")".repeat(20_000)),
+            format!("{}a == 1", "not ".repeat(5_000)),
+            format!("{}a == 1{}", "(".repeat(40), ")".repeat(40)),
+        ] {
+            let text = format!("rule r {{ where {body} }}");
+            let codes: Vec<&str> = match parse("t.detc", &text) {
+                Ok(_) => vec![],
+                Err(ds) => ds.iter().map(|d| d.code).collect(),
+            };
+            assert_eq!(codes, vec!["E0106"], "{}", &body[..20]);
+        }
+        // 31 parentheses plus the predicate itself: 32 levels, the most allowed. The whole
+        // frontend must take it on a test thread's 2 MiB stack, in a debug build.
+        let ok = format!(
+            "rule r {{ id \"0b7e4a52-6d0e-4c1b-9a57-2b8f1e0c7d41\" title \"t\" severity low \
+             source network_connection where {}remote.port == 1{} }}",
+            "(".repeat(31),
+            ")".repeat(31)
+        );
+        let fe = crate::frontend(&[crate::SourceFile {
+            path: "t.detc".into(),
+            text: ok,
+        }]);
+        assert!(fe.diagnostics.is_empty(), "{:?}", fe.diagnostics);
+    }
+
+    /// A syntax error names the punctuation that was expected (pest names rules only).
+    #[test]
+    fn syntax_errors_name_missing_punctuation() {
+        let expected = |text: &str| match parse("t.detc", text) {
+            Ok(_) => String::new(),
+            Err(ds) => ds[0].expected.clone().unwrap_or_default(),
+        };
+        assert!(expected("rule r { where (a == 1 }").contains("`)`"));
+        assert!(expected("list x = [1]").contains("`:`"));
+        assert!(expected("rule r { let p = case a == 1 \"x\" }").contains("`=>`"));
+        assert!(expected("rule r { where a == 1").contains("`}`"));
     }
 }

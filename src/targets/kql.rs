@@ -26,6 +26,8 @@ struct K<'a, 'b> {
     lets: BTreeMap<String, String>,
     /// aggregate name -> emitted column name
     aggs: BTreeMap<String, String>,
+    /// catalogue field read through a `join` mapping -> the column it is extended as
+    joined: BTreeMap<String, String>,
 }
 
 pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
@@ -35,14 +37,54 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
         errs: Vec::new(),
         lets: BTreeMap::new(),
         aggs: BTreeMap::new(),
+        joined: BTreeMap::new(),
     };
     let mut taken: Vec<String> = Vec::new();
+    let mut stages = Vec::new();
+    if let Some(a) = &ctx.src.applies {
+        if let Err(d) = ctx.column(&a.column, &rule.span) {
+            return Err(vec![d]);
+        }
+        let items: Vec<String> = a.values.iter().map(|v| kql_string(v)).collect();
+        stages.push(format!(
+            "where {} in ({})",
+            kql_ident(&a.column),
+            items.join(", ")
+        ));
+    }
+    // Fields whose value joins several columns are computed first, under a fresh name.
+    let mut joins = Vec::new();
+    for (name, span) in super::fields_used(rule, true) {
+        let Ok(col) = ctx.field(&name, &span) else {
+            continue;
+        };
+        if col.map.join.is_empty() || k.joined.contains_key(&name) {
+            continue;
+        }
+        let n = fresh_name(&name.replace('.', "_"), &ctx.src.columns, &taken);
+        taken.push(n.clone());
+        let sep = kql_string(col.map.sep.as_deref().unwrap_or(""));
+        let mut acc: Option<String> = None;
+        for c in col.map.join.iter().rev() {
+            let c = kql_ident(c);
+            acc = Some(match acc {
+                None => c,
+                Some(rest) => format!(
+                    "iff(isempty({c}), {rest}, iff(isempty({rest}), {c}, strcat({c}, {sep}, {rest})))"
+                ),
+            });
+        }
+        joins.push(format!("{} = {}", kql_ident(&n), acc.unwrap_or_default()));
+        k.joined.insert(name, n);
+    }
+    if !joins.is_empty() {
+        stages.push(format!("extend {}", joins.join(", ")));
+    }
     for l in &rule.lets {
         let n = fresh_name(&l.name, &ctx.src.columns, &taken);
         taken.push(n.clone());
         k.lets.insert(l.name.clone(), n);
     }
-    let mut stages = Vec::new();
     let filter = simplify(&rule.filter);
     let filter_text = match &filter {
         Expr::And(v) if v.is_empty() => None,
@@ -141,7 +183,7 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
         from => from,
         stages => stages,
     })?;
-    Ok((text, ctx.exactness_warnings()))
+    Ok((text, Vec::new()))
 }
 
 fn uses_computed(e: &Expr) -> bool {
@@ -170,6 +212,9 @@ impl K<'_, '_> {
                 "KQL profiles map file names to a column of their own",
                 span,
             ));
+        }
+        if let Some(n) = self.joined.get(&c.field) {
+            return kql_ident(n);
         }
         kql_ident(&c.map.column)
     }

@@ -17,7 +17,7 @@
 //! - W0900 (`--target all`) a rule not emitted for one target, with the reason
 //! - W0901..W0905 documented approximations
 
-use crate::diag::{Diagnostic, Severity, Span};
+use crate::diag::{Diagnostic, Span};
 use crate::ir::{self, Expr, FieldRef, Rule, Source};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -140,6 +140,16 @@ pub struct SourceMap {
     #[serde(default)]
     pub implicit_columns: Vec<String>,
     pub fields: BTreeMap<String, FieldMap>,
+    /// Only rows whose `column` is one of `values` are events of this source (Defender's
+    /// DeviceNetworkEvents also holds inspection rows): the query selects them first, as the
+    /// evaluator's input schema does.
+    #[serde(default)]
+    pub applies: Option<Applies>,
+    /// Columns that exchange roles on some events (Sysmon names the initiator `Source*`, so for
+    /// an inbound connection the local side is `Destination*`), as the evaluator's input schema
+    /// reads them: a field mapped to one column of a pair reads its partner when `when` holds.
+    #[serde(default)]
+    pub swap: Option<Swap>,
     /// Catalogue fields the target cannot provide, with the reason.
     #[serde(default)]
     pub unsupported: BTreeMap<String, String>,
@@ -148,10 +158,49 @@ pub struct SourceMap {
     pub columns: BTreeMap<String, String>,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Applies {
+    pub column: String,
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Swap {
+    /// The column that decides (`Initiated`).
+    pub column: String,
+    /// The values of `column` for which the pairs swap (`["false"]`).
+    pub values: Vec<String>,
+    pub pairs: Vec<[String; 2]>,
+}
+
+impl SourceMap {
+    /// The partner of `column` in a swap pair, if any.
+    pub fn swap_partner(&self, column: &str) -> Option<(&Swap, String)> {
+        let sw = self.swap.as_ref()?;
+        sw.pairs.iter().find_map(|[a, b]| {
+            if a == column {
+                Some((sw, b.clone()))
+            } else if b == column {
+                Some((sw, a.clone()))
+            } else {
+                None
+            }
+        })
+    }
+}
+
 /// How one catalogue field is read in a target.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FieldMap {
+    /// The column; with `join`, the column named in docs (the value is the join).
     pub column: String,
+    /// The value is the non-missing ones of these columns joined with `sep` (Defender's
+    /// `user` = `InitiatingProcessAccountDomain\InitiatingProcessAccountName`), as the input
+    /// schemas of the evaluator read it.
+    #[serde(default)]
+    pub join: Vec<String>,
+    #[serde(default)]
+    pub sep: Option<String>,
     /// `basename`: the field is the last `\`-separated segment of the column (Sysmon `Image`).
     #[serde(default)]
     pub derive: Option<Derive>,
@@ -161,9 +210,6 @@ pub struct FieldMap {
     /// How `values` compare with the column (default: sensitive).
     #[serde(default)]
     pub values_case: Option<ValuesCase>,
-    /// The mapping is exact only when the rule's filter has this top-level conjunct (W0905).
-    #[serde(default)]
-    pub exact_when: Option<String>,
     /// A remark for docs and `detc targets`.
     #[serde(default)]
     pub note: Option<String>,
@@ -375,7 +421,11 @@ pub fn compile_pack(pack: &ir::Pack, target: &str) -> CompileResult {
                                 "W0900",
                                 format!(
                                     "rule `{}` not emitted for {} because: {}",
-                                    rule.name, p.name, d.message
+                                    rule.name,
+                                    p.name,
+                                    d.message
+                                        .strip_prefix(&format!("rule `{}`: ", rule.name))
+                                        .unwrap_or(&d.message)
                                 ),
                             );
                             w.span = d.span.clone().or(Some(rule.span.clone()));
@@ -400,6 +450,8 @@ pub fn compile_pack(pack: &ir::Pack, target: &str) -> CompileResult {
 /// A resolved catalogue field: its mapping and type.
 #[derive(Debug, Clone)]
 pub(crate) struct Col {
+    /// The catalogue field name.
+    pub field: String,
     pub map: FieldMap,
     /// The vendor type of the column (`int`, `string`, `Integer`, ...).
     pub vendor_ty: String,
@@ -491,9 +543,21 @@ impl<'a> Ctx<'a> {
             )));
         };
         let vendor_ty = self.column(&map.column, span)?;
+        for c in &map.join {
+            self.column(c, span)?;
+        }
+        if let Some((sw, partner)) = self.src.swap_partner(&map.column) {
+            self.column(&partner, span)?;
+            self.column(&sw.column, span)?;
+        }
         Ok(Col {
+            field: name.to_string(),
             map: map.clone(),
-            vendor_ty,
+            vendor_ty: if map.join.is_empty() {
+                vendor_ty
+            } else {
+                "string".into()
+            },
         })
     }
 
@@ -502,8 +566,7 @@ impl<'a> Ctx<'a> {
         match self.src.columns.get(column) {
             Some(t) => Ok(t.clone()),
             None => {
-                let near =
-                    crate::diag::nearest_n(column, self.src.columns.keys().map(String::as_str), 3);
+                let near = nearest_columns(column, self.src.columns.keys().map(String::as_str));
                 Err(Diagnostic::error(
                     "E0903",
                     format!(
@@ -544,27 +607,94 @@ impl<'a> Ctx<'a> {
     }
 
     /// W0905 for every field whose mapping is exact only under a conjunct the filter lacks.
-    pub fn exactness_warnings(&self) -> Vec<Diagnostic> {
+    /// `keys_only`: only fields used as group keys or aggregated (where a swap cannot be written
+    /// per predicate).
+    pub fn exactness_warnings(&self, keys_only: bool) -> Vec<Diagnostic> {
         let mut out = Vec::new();
-        let conj = top_conjuncts(&self.rule.filter);
         let mut seen = std::collections::BTreeSet::new();
-        for (name, _) in fields_used(self.rule, true) {
+        let used: Vec<(String, Span)> = if keys_only {
+            let mut v = Vec::new();
+            if let Some(a) = &self.rule.aggregation {
+                for g in &a.group_by {
+                    if let FieldRef::Field(f) = g {
+                        v.push((f.clone(), a.span.clone()));
+                    }
+                }
+                for ag in &a.aggregates {
+                    if let ir::AggFunc::DistinctCount(FieldRef::Field(f))
+                    | ir::AggFunc::Sum(FieldRef::Field(f))
+                    | ir::AggFunc::Min(FieldRef::Field(f))
+                    | ir::AggFunc::Max(FieldRef::Field(f)) = &ag.func
+                    {
+                        v.push((f.clone(), ag.span.clone()));
+                    }
+                }
+            }
+            v
+        } else {
+            fields_used(self.rule, true)
+        };
+        if self.swap_excluded() {
+            return out;
+        }
+        for (name, _) in used {
             let Some(m) = self.src.fields.get(&name) else {
                 continue;
             };
-            let Some(cond) = &m.exact_when else { continue };
-            if conj.iter().any(|c| c == cond) || !seen.insert(cond.clone()) {
+            let Some((sw, partner)) = self.src.swap_partner(&m.column) else {
+                continue;
+            };
+            if !seen.insert(name.clone()) {
                 continue;
             }
             out.push(self.warn(
                 "W0905",
                 format!(
-                    "`{name}` maps to `{}`, which is the {name} side only when {cond}; add `{cond}` to the filter for an exact query",
+                    "`{name}` is `{}`, or `{partner}` when {} is {}: a group key or aggregate cannot switch columns per event, so `{}` is used; filter on the direction for an exact query",
+                    m.column,
+                    sw.column,
+                    sw.values.join(" or "),
                     m.column
                 ),
             ));
         }
         out
+    }
+
+    /// Whether the rule's filter rules out the swap condition: a top-level conjunct pins the swap
+    /// column to values outside `swap.values` (`direction == outbound` is `Initiated == "true"`).
+    pub fn swap_excluded(&self) -> bool {
+        let Some(sw) = &self.src.swap else {
+            return true;
+        };
+        let items: Vec<&Expr> = match &self.rule.filter {
+            Expr::And(v) => v.iter().collect(),
+            o => vec![o],
+        };
+        items.iter().any(|e| {
+            let Expr::Pred(p) = e else { return false };
+            let (
+                FieldRef::Field(f),
+                ir::Op::Eq {
+                    value: ir::Value::Enum(sym),
+                    ..
+                },
+            ) = (&p.field, &p.op)
+            else {
+                return false;
+            };
+            let Some(m) = self.src.fields.get(f) else {
+                return false;
+            };
+            let vals = m.values.as_ref().and_then(|v| v.get(sym));
+            m.column == sw.column
+                && vals.is_some_and(|vs| {
+                    !vs.is_empty()
+                        && vs
+                            .iter()
+                            .all(|v| !sw.values.iter().any(|w| w.eq_ignore_ascii_case(v)))
+                })
+        })
     }
 
     /// The template, rendered with strict undefined behaviour.
@@ -589,26 +719,38 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// Top-level conjuncts of a filter written as `field == symbol` text (for `exact_when`).
-fn top_conjuncts(e: &Expr) -> Vec<String> {
-    let mut out = Vec::new();
-    let items: Vec<&Expr> = match e {
-        Expr::And(v) => v.iter().collect(),
-        o => vec![o],
-    };
-    for i in items {
-        if let Expr::Pred(p) = i {
-            if let (FieldRef::Field(f), ir::Op::Eq { value, .. }) = (&p.field, &p.op) {
-                let v = match value {
-                    ir::Value::Enum(s) | ir::Value::Str(s) => s.clone(),
-                    ir::Value::Int(n) => n.to_string(),
-                    _ => continue,
-                };
-                out.push(format!("{f} == {v}"));
+/// The columns nearest to a missing one: most shared CamelCase / snake_case words first
+/// (`AccountName` -> `InitiatingProcessAccountName`), then edit distance (`diag::nearest_n`).
+fn nearest_columns<'c>(missing: &str, columns: impl Iterator<Item = &'c str>) -> Vec<&'c str> {
+    fn words(s: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cur = String::new();
+        for c in s.chars() {
+            if (!c.is_alphanumeric() || (c.is_uppercase() && !cur.is_empty())) && !cur.is_empty() {
+                out.push(std::mem::take(&mut cur).to_lowercase());
+            }
+            if c.is_alphanumeric() {
+                cur.push(c);
             }
         }
+        if !cur.is_empty() {
+            out.push(cur.to_lowercase());
+        }
+        out
     }
-    out
+    let want = words(missing);
+    let cols: Vec<&str> = columns.collect();
+    let by_distance = crate::diag::nearest_n(missing, cols.iter().copied(), cols.len());
+    let mut scored: Vec<(usize, usize, &str)> = by_distance
+        .iter()
+        .enumerate()
+        .map(|(rank, c)| {
+            let shared = words(c).iter().filter(|w| want.contains(w)).count();
+            (usize::MAX - shared, rank, *c)
+        })
+        .collect();
+    scored.sort();
+    scored.into_iter().take(3).map(|(_, _, c)| c).collect()
 }
 
 /// Every catalogue field the rule reads (filter, lets, group keys, aggregates), with a span.
@@ -692,6 +834,108 @@ pub(crate) fn simplify(e: &Expr) -> Expr {
     }
 }
 
+/// Rewrites predicates on computed fields into predicates on the fields they are computed from,
+/// for targets that cannot compute (Sigma, tstats): `protocol == "SMTP"` becomes "the first arm
+/// whose value is SMTP holds and no earlier arm does" (or-ed over such arms, plus "no arm holds"
+/// when the default satisfies it). A missing value (no arm, no default) satisfies nothing, so
+/// `not` stays true on it, as the IR says. `None` when a predicate cannot be decided on a value.
+pub(crate) fn inline_computed(rule: &Rule, e: &Expr) -> Option<Expr> {
+    Some(match e {
+        Expr::And(v) => Expr::And(
+            v.iter()
+                .map(|x| inline_computed(rule, x))
+                .collect::<Option<_>>()?,
+        ),
+        Expr::Or(v) => Expr::Or(
+            v.iter()
+                .map(|x| inline_computed(rule, x))
+                .collect::<Option<_>>()?,
+        ),
+        Expr::Not(x) => Expr::Not(Box::new(inline_computed(rule, x)?)),
+        Expr::Pred(p) => match &p.field {
+            FieldRef::Computed(n) => {
+                let l = rule.lets.iter().find(|l| &l.name == n)?;
+                let mut alts = Vec::new();
+                let mut earlier: Vec<Expr> = Vec::new();
+                for (cond, v) in &l.arms {
+                    if const_holds(&p.op, v)? {
+                        let mut conj = vec![cond.clone()];
+                        conj.extend(earlier.iter().map(|c| Expr::Not(Box::new(c.clone()))));
+                        alts.push(Expr::And(conj));
+                    }
+                    earlier.push(cond.clone());
+                }
+                if let Some(d) = &l.default {
+                    if const_holds(&p.op, d)? {
+                        alts.push(Expr::And(
+                            earlier
+                                .iter()
+                                .map(|c| Expr::Not(Box::new(c.clone())))
+                                .collect(),
+                        ));
+                    }
+                }
+                simplify(&Expr::Or(alts))
+            }
+            _ => e.clone(),
+        },
+    })
+}
+
+/// Whether a predicate holds on a constant (the value of a computed field).
+fn const_holds(op: &ir::Op, v: &ir::Value) -> Option<bool> {
+    use ir::{Case, Op, StrOp, Value};
+    let fold = |s: &str, c: Case| match c {
+        Case::Sensitive => s.to_string(),
+        Case::Insensitive => s.to_lowercase(),
+    };
+    let eq = |a: &Value, b: &Value, c: Case| match (a, b) {
+        (Value::Str(x), Value::Str(y)) => fold(x, c) == fold(y, c),
+        (x, y) => x == y,
+    };
+    Some(match op {
+        Op::Exists => true,
+        Op::Eq { value, case } => eq(v, value, *case),
+        Op::In { values, case, .. } => values.iter().any(|x| eq(v, x, *case)),
+        Op::Str {
+            kind,
+            needles,
+            case,
+        } => {
+            let Value::Str(s) = v else { return None };
+            let s = fold(s, *case);
+            needles.iter().any(|n| {
+                let n = fold(n, *case);
+                match kind {
+                    StrOp::StartsWith => s.starts_with(&n),
+                    StrOp::EndsWith => s.ends_with(&n),
+                    StrOp::Contains => s.contains(&n),
+                }
+            })
+        }
+        Op::Regex { pattern, case } => {
+            let Value::Str(s) = v else { return None };
+            let pat = match case {
+                Case::Sensitive => pattern.clone(),
+                Case::Insensitive => format!("(?i){pattern}"),
+            };
+            regex::Regex::new(&pat).ok()?.is_match(s)
+        }
+        Op::Cmp { op, value } => {
+            let (Value::Int(a), Value::Int(b)) = (v, value) else {
+                return None;
+            };
+            match op {
+                ir::CmpOp::Lt => a < b,
+                ir::CmpOp::Le => a <= b,
+                ir::CmpOp::Gt => a > b,
+                ir::CmpOp::Ge => a >= b,
+            }
+        }
+        Op::InCidr { .. } | Op::IpClass { .. } => return None,
+    })
+}
+
 /// A window length in the largest whole unit: `1d`, `1h`, `5m`, `30s`.
 pub(crate) fn duration_text(secs: u64) -> String {
     for (n, u) in [(86_400, "d"), (3_600, "h"), (60, "m")] {
@@ -735,11 +979,6 @@ pub(crate) fn one_line(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
-}
-
-/// The severity a refusal gets (used by the CLI summary).
-pub fn is_refusal_warning(d: &Diagnostic) -> bool {
-    d.severity == Severity::Warning && d.code == "W0900"
 }
 
 /// Whether a source appears in a profile.

@@ -42,7 +42,7 @@ struct Det<'a, 'b> {
 
 pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
     let rule = ctx.rule;
-    let mut warnings = ctx.exactness_warnings();
+    let mut warnings = ctx.exactness_warnings(true);
     let filter = simplify(&rule.filter);
     if matches!(&filter, Expr::And(v) if v.is_empty()) {
         return Err(vec![ctx.refuse(
@@ -51,10 +51,25 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
             &rule.span,
         )]);
     }
-    if uses_computed(&filter) {
+    // Sigma cannot compute fields: a condition on one is rewritten over its inputs.
+    let filter = if uses_computed(&filter) {
+        match super::inline_computed(rule, &filter) {
+            Some(f) => simplify(&f),
+            None => {
+                return Err(vec![ctx.refuse(
+                    "a filter on a computed field",
+                    "Sigma rules cannot compute fields, and this condition cannot be rewritten over the fields it is computed from",
+                    &rule.span,
+                )])
+            }
+        }
+    } else {
+        filter
+    };
+    if matches!(&filter, Expr::Or(v) if v.is_empty()) {
         return Err(vec![ctx.refuse(
-            "a filter on a computed field",
-            "Sigma rules cannot compute fields",
+            "a filter that no event can satisfy",
+            "a Sigma detection cannot be always false",
             &rule.span,
         )]);
     }
@@ -140,6 +155,14 @@ fn uses_computed(e: &Expr) -> bool {
     }
 }
 
+fn paren(c: String) -> String {
+    if c.contains(' ') && !(c.starts_with('(') && c.ends_with(')')) {
+        format!("({c})")
+    } else {
+        c
+    }
+}
+
 fn value_text(v: &Value) -> String {
     match v {
         Value::Str(s) | Value::Enum(s) => s.clone(),
@@ -201,7 +224,11 @@ fn meta(ctx: &Ctx, title: String, id: &str, name: Option<&str>) -> Vec<(&'static
         .iter()
         .map(|t| s(&format!("attack.{}", t.to_lowercase())))
         .collect();
-    tags.extend(m.tags.iter().map(|t| s(t)));
+    for t in &m.tags {
+        if !tags.contains(&s(t)) {
+            tags.push(s(t));
+        }
+    }
     if !tags.is_empty() {
         v.push(("tags", Y::Sequence(tags)));
     }
@@ -565,9 +592,42 @@ impl Det<'_, '_> {
                 return String::new();
             }
         };
+        if !col.map.join.is_empty() {
+            return self.refuse_op(p, "a field joined from several columns");
+        }
         if col.map.derive == Some(Derive::Basename) {
             return self.basename_pred(fname, &col, p);
         }
+        let swap = if self.ctx.swap_excluded() {
+            None
+        } else {
+            self.ctx.src.swap_partner(&col.map.column)
+        };
+        if let Some((sw, partner)) = swap {
+            // The field is `column` unless the swap condition holds, then `partner`.
+            let sw = sw.clone();
+            let mut other = col.clone();
+            other.map.column = partner;
+            let a = paren(self.pred_col(fname, &col, p));
+            let b = paren(self.pred_col(fname, &other, p));
+            let vals: Vec<Y> = sw.values.iter().map(|v| s(&sigma_plain(v))).collect();
+            let w = self.add(
+                &format!("{}_swapped", fname),
+                sw.column.clone(),
+                if vals.len() == 1 {
+                    vals.into_iter().next().unwrap_or(Y::Null)
+                } else {
+                    Y::Sequence(vals)
+                },
+            );
+            return format!("((not {w} and {a}) or ({w} and {b}))");
+        }
+        self.pred_col(fname, &col, p)
+    }
+
+    /// A predicate on `col`'s column as it stands.
+    fn pred_col(&mut self, fname: &str, col: &Col, p: &Predicate) -> String {
+        let col = col.clone();
         let f = col.map.column.clone();
         let cased = |case: &Case| {
             if *case == Case::Sensitive {
@@ -577,7 +637,7 @@ impl Det<'_, '_> {
             }
         };
         match &p.op {
-            Op::Exists => self.add(fname, format!("{f}|exists"), Y::Bool(true)),
+            Op::Exists => self.exists(fname, &f),
             Op::Eq { value, case } => match value {
                 Value::Str(v) => self.add(fname, format!("{f}{}", cased(case)), s(&sigma_plain(v))),
                 Value::Int(n) => self.add(fname, f, Y::Number((*n).into())),
@@ -703,6 +763,14 @@ impl Det<'_, '_> {
         }
     }
 
+    /// Exists: neither null/absent (Sigma's `Field: null`) nor empty, which the IR counts as
+    /// missing too. (Written without `|exists`, which pySigma's Kusto pipeline cannot process.)
+    fn exists(&mut self, fname: &str, f: &str) -> String {
+        let null = self.add(fname, f.to_string(), Y::Null);
+        let empty = self.add(fname, f.to_string(), s(""));
+        format!("not ({null} or {empty})")
+    }
+
     fn refuse_op(&mut self, p: &Predicate, why: &str) -> String {
         self.errs.push(self.ctx.refuse(
             &format!("this condition on `{}`", p.field.name()),
@@ -744,7 +812,7 @@ impl Det<'_, '_> {
     /// A predicate on a file name read from a path column (`process.name` over `Image`).
     fn basename_pred(&mut self, fname: &str, col: &Col, p: &Predicate) -> String {
         let f = &col.map.column;
-        let has_sep = |v: &str| v.contains('\\');
+        let has_sep = |v: &str| v.contains(['\\', '/']);
         let names = |values: &[Value]| -> Vec<String> {
             values
                 .iter()
@@ -755,7 +823,7 @@ impl Det<'_, '_> {
                 .collect()
         };
         let (kind, needles, case) = match &p.op {
-            Op::Exists => return self.add(fname, format!("{f}|exists"), Y::Bool(true)),
+            Op::Exists => return self.exists(fname, f),
             Op::Eq {
                 value: Value::Str(v),
                 case,
@@ -787,7 +855,7 @@ impl Det<'_, '_> {
         if needles.iter().any(|n| has_sep(n)) {
             return self.refuse_op(
                 p,
-                "a file name never contains `\\`, so this value can never match",
+                "a file name never contains `\\` or `/`, so this value can never match",
             );
         }
         let cased = if case == Case::Sensitive {
@@ -803,11 +871,17 @@ impl Det<'_, '_> {
             }
         };
         match kind {
-            // name == v  <=>  path ends with `\v`
+            // name == v  <=>  path ends with `\v` (or `/v`: the file name is what follows the
+            // last `\` or `/`, as the evaluator's input schemas read it)
             "eq" => {
                 let items = needles
                     .iter()
-                    .map(|n| s(&sigma_plain(&format!("\\{n}"))))
+                    .flat_map(|n| {
+                        [
+                            s(&sigma_plain(&format!("\\{n}"))),
+                            s(&sigma_plain(&format!("/{n}"))),
+                        ]
+                    })
                     .collect();
                 self.add(fname, format!("{f}|endswith{cased}"), one_or_many(items))
             }
@@ -823,9 +897,9 @@ impl Det<'_, '_> {
                     .map(|n| {
                         let lit = regex_literal(n);
                         s(&if k == "startswith" {
-                            format!("\\\\{lit}[^\\\\]*$")
+                            format!("[\\\\/]{lit}[^\\\\/]*$")
                         } else {
-                            format!("{lit}[^\\\\]*$")
+                            format!("{lit}[^\\\\/]*$")
                         })
                     })
                     .collect();

@@ -35,6 +35,9 @@ struct S<'a, 'b> {
     lets: BTreeMap<String, String>,
     /// derived column (e.g. Image) -> eval'd basename field
     derived: BTreeMap<String, String>,
+    /// column with a swap partner (e.g. DestinationIp) -> eval'd field that reads the partner
+    /// when the swap condition holds
+    swapped: BTreeMap<String, String>,
     /// tstats mode: fields carry the data model prefix, expressions are search syntax
     tstats: bool,
 }
@@ -46,6 +49,7 @@ fn emit_search(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> 
         errs: Vec::new(),
         lets: BTreeMap::new(),
         derived: BTreeMap::new(),
+        swapped: BTreeMap::new(),
         tstats: false,
     };
     let mut taken: Vec<String> = Vec::new();
@@ -64,9 +68,28 @@ fn emit_search(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> 
                 stages.push(format!(
                     "eval {n}=replace({}, {}, \"\")",
                     spl_field(&col.map.column),
-                    spl_string("^.*\\\\")
+                    spl_string("^.*[\\\\/]")
                 ));
                 s.derived.insert(col.map.column.clone(), n);
+            }
+            let swap = if ctx.swap_excluded() {
+                None
+            } else {
+                ctx.src.swap_partner(&col.map.column)
+            };
+            if let Some((sw, partner)) = swap {
+                if s.swapped.contains_key(&col.map.column) {
+                    continue;
+                }
+                let n = fresh_name(&name.replace('.', "_"), &ctx.src.columns, &taken);
+                taken.push(n.clone());
+                let cond = in_where(&spl_field(&sw.column), &sw.values, Case::Sensitive);
+                stages.push(format!(
+                    "eval {n}=if({cond}, {}, {})",
+                    spl_field(&partner),
+                    spl_field(&col.map.column)
+                ));
+                s.swapped.insert(col.map.column.clone(), n);
             }
         }
     }
@@ -153,7 +176,8 @@ fn emit_search(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> 
         search => search,
         stages => stages,
     })?;
-    Ok((text, ctx.exactness_warnings()))
+    // exact: swapped columns are read through `eval ... if(...)`
+    Ok((text, Vec::new()))
 }
 
 fn emit_tstats(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
@@ -163,9 +187,10 @@ fn emit_tstats(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> 
         errs: Vec::new(),
         lets: BTreeMap::new(),
         derived: BTreeMap::new(),
+        swapped: BTreeMap::new(),
         tstats: true,
     };
-    let mut warnings = ctx.exactness_warnings();
+    let mut warnings = Vec::new();
     let Some(a) = &rule.aggregation else {
         return Err(vec![ctx.refuse(
             "a rule without aggregation (one alert per event)",
@@ -173,14 +198,19 @@ fn emit_tstats(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> 
             &rule.span,
         )]);
     };
-    if let Some(l) = rule.lets.first() {
-        s.errs.push(ctx.refuse(
-            &format!("computed field `{}`", l.name),
-            "tstats cannot evaluate expressions before aggregating",
-            &l.span,
-        ));
+    // tstats cannot compute fields: a condition on one is rewritten over its inputs (a computed
+    // group key or aggregate is refused in `key`).
+    let mut filter = simplify(&rule.filter);
+    if uses_computed(&filter) {
+        match super::inline_computed(rule, &filter) {
+            Some(f) => filter = simplify(&f),
+            None => s.errs.push(ctx.refuse(
+                "a filter on a computed field",
+                "tstats cannot evaluate expressions, and this condition cannot be rewritten over the fields it is computed from",
+                &rule.span,
+            )),
+        }
     }
-    let filter = simplify(&rule.filter);
     let where_text = match &filter {
         Expr::And(v) if v.is_empty() => String::new(),
         f => format!(" where {}", s.expr(f, false)),
@@ -289,11 +319,21 @@ impl S<'_, '_> {
         }
     }
 
-    fn col_name(&self, c: &Col) -> String {
+    fn col_name(&mut self, c: &Col) -> String {
+        if !c.map.join.is_empty() {
+            self.errs.push(self.ctx.refuse(
+                &format!("`{}`", c.field),
+                "a field joined from several columns",
+                &self.ctx.rule.span,
+            ));
+        }
         if c.map.derive == Some(Derive::Basename) {
             if let Some(n) = self.derived.get(&c.map.column) {
                 return spl_field(n);
             }
+        }
+        if let Some(n) = self.swapped.get(&c.map.column) {
+            return spl_field(n);
         }
         let prefix = if c.vendor_ty == "implicit" {
             ""
@@ -535,7 +575,7 @@ impl S<'_, '_> {
                 IpClass::Public => {
                     let non: Vec<Cidr> = IpClass::non_public_blocks();
                     format!(
-                        "(cidrmatch(\"0.0.0.0/0\", {c}) OR cidrmatch(\"::/0\", {c})) AND NOT {}",
+                        "((cidrmatch(\"0.0.0.0/0\", {c}) OR cidrmatch(\"::/0\", {c})) AND NOT {})",
                         cidr_where(&c, &non)
                     )
                 }

@@ -466,50 +466,53 @@ pub fn hostile(value: &str) -> Rule {
         name: "hostile_values".into(),
         meta: meta("Hostile values"),
         source: nc,
-        filter: Expr::Or(vec![
-            pred(
-                nc,
-                "process.path",
-                Op::Eq {
-                    value: Value::Str(value.into()),
-                    case: Case::Sensitive,
-                },
-            ),
-            pred(
-                nc,
-                "user",
-                Op::In {
-                    values: strs(&[value, "x"]),
-                    case: Case::Insensitive,
-                    list: None,
-                },
-            ),
-            pred(
-                nc,
-                "remote.host",
-                Op::Str {
-                    kind: StrOp::StartsWith,
-                    needles: vec![value.into()],
-                    case: Case::Sensitive,
-                },
-            ),
-            pred(
-                nc,
-                "host",
-                Op::Str {
-                    kind: StrOp::Contains,
-                    needles: vec![value.into()],
-                    case: Case::Insensitive,
-                },
-            ),
-            pred(
-                nc,
-                "process.path",
-                Op::Regex {
-                    pattern: regex::escape(value),
-                    case: Case::Sensitive,
-                },
-            ),
+        filter: Expr::And(vec![
+            pred(nc, "direction", eq_enum("outbound")),
+            Expr::Or(vec![
+                pred(
+                    nc,
+                    "process.path",
+                    Op::Eq {
+                        value: Value::Str(value.into()),
+                        case: Case::Sensitive,
+                    },
+                ),
+                pred(
+                    nc,
+                    "user",
+                    Op::In {
+                        values: strs(&[value, "x"]),
+                        case: Case::Insensitive,
+                        list: None,
+                    },
+                ),
+                pred(
+                    nc,
+                    "remote.host",
+                    Op::Str {
+                        kind: StrOp::StartsWith,
+                        needles: vec![value.into()],
+                        case: Case::Sensitive,
+                    },
+                ),
+                pred(
+                    nc,
+                    "host",
+                    Op::Str {
+                        kind: StrOp::Contains,
+                        needles: vec![value.into()],
+                        case: Case::Insensitive,
+                    },
+                ),
+                pred(
+                    nc,
+                    "process.path",
+                    Op::Regex {
+                        pattern: regex::escape(value),
+                        case: Case::Sensitive,
+                    },
+                ),
+            ]),
         ]),
         lets: vec![],
         aggregation: None,

@@ -871,10 +871,19 @@ fn find_word(text: &str, word: &str) -> Option<usize> {
     let mut in_str = false;
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'"' && (i == 0 || b[i - 1] != b'\\') {
-            in_str = !in_str;
+        if in_str {
+            // inside "...": a backslash escapes the next character (`\"`, `\\`)
+            match b[i] {
+                b'\\' => i += 1,
+                b'"' => in_str = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
         }
-        if !in_str
+        if b[i] == b'"' {
+            in_str = true;
+        } else if text.is_char_boundary(i)
             && text[i..].starts_with(word)
             && (i == 0 || b[i - 1].is_ascii_whitespace())
             && b.get(i + word.len())
@@ -1380,6 +1389,17 @@ mod tests {
         )
         .unwrap();
         assert!(r.iter().any(|x| x["n"] == "ySstem"));
+    }
+
+    #[test]
+    fn tstats_where_with_escaped_backslash_and_non_ascii_values() {
+        let ev = vec![
+            row(&[("M.a", "x\\"), ("_time", "1")]),
+            row(&[("M.a", "ü by"), ("_time", "2")]),
+        ];
+        let q = "| tstats count from datamodel=M where M.a=\"x\\\\\" OR M.a=\"ü by\" by M.a, _time span=1s";
+        let r = run(q, &ev).unwrap();
+        assert_eq!(r.len(), 2);
     }
 
     #[test]

@@ -55,6 +55,7 @@ impl Checker<'_> {
                             format!("computed field `{}` cannot be used in a condition", f.node),
                         )
                         .at(f.span.clone())
+                        .found(format!("computed field `{}`", f.node))
                         .expected("a field of the event source")
                         .hint("computed fields are for `group by` and test expectations; test the fields it is computed from instead"),
                     );
@@ -175,7 +176,8 @@ impl Checker<'_> {
                     .build()
                 {
                     let msg = e.to_string();
-                    let last = msg.lines().last().unwrap_or("").trim().to_string();
+                    let last = msg.lines().last().unwrap_or("").trim();
+                    let last = last.strip_prefix("error: ").unwrap_or(last).to_string();
                     self.diags.push(
                         Diagnostic::error("E0226", "invalid regular expression")
                             .at(pattern.span.clone())
@@ -265,6 +267,7 @@ impl Checker<'_> {
                 ),
             )
             .at(p.span.clone())
+            .found(format!("{ops} on a {} field", type_name(ty)))
             .expected(format!("an operator for {}", type_words(ty)))
             .hint(hint),
         );
@@ -295,6 +298,7 @@ impl Checker<'_> {
                 ),
             )
             .at(field.span.clone())
+            .found(format!("{op} on a {} field", type_name(ty)))
             .expected("a string field")
             .hint("use the exact form (==, !=, in) for numbers, addresses and enum values"),
         );
@@ -325,6 +329,7 @@ impl Checker<'_> {
                     self.diags.push(
                         Diagnostic::error("E0235", "empty list: `in []` is never true")
                             .at(span.clone())
+                            .found("`[]`")
                             .expected("at least one value"),
                     );
                     return None;
@@ -395,7 +400,7 @@ impl Checker<'_> {
                         )
                         .at(name.span.clone())
                         .found(format!("a {} list", type_name(&elem)))
-                        .expected(format!("a list of {}", type_words(ty)))
+                        .expected(format!("a list of type {}", list_types_for(ty)))
                         .hint(format!(
                             "`{}` is declared at {}:{}",
                             name.node, list.span.line, list.span.col
@@ -423,6 +428,7 @@ impl Checker<'_> {
                                         ),
                                     )
                                     .at(name.span.clone())
+                                    .found(format!("`{s}`"))
                                     .expected(format!("one of {}", vs.join(", "))),
                                 );
                                 return None;
@@ -453,6 +459,7 @@ impl Checker<'_> {
                     self.diags.push(
                         Diagnostic::error("E0235", "empty list of needles is never true")
                             .at(span.clone())
+                            .found("`[]`")
                             .expected("at least one string"),
                     );
                     return None;
@@ -482,6 +489,7 @@ impl Checker<'_> {
                             format!("list `{}` is not a string list", name.node),
                         )
                         .at(name.span.clone())
+                        .found(format!("a {} list", type_name(&list_elem_type(list.ty))))
                         .expected("a list of strings"),
                     );
                     return None;
@@ -505,5 +513,16 @@ impl Checker<'_> {
             return None;
         }
         Some(out)
+    }
+}
+
+/// The list types a field of `ty` can be tested against with `in`.
+fn list_types_for(ty: &FieldType) -> &'static str {
+    match ty {
+        FieldType::Ip => "cidr or ip",
+        FieldType::Port => "port or int",
+        FieldType::Int | FieldType::Bytes | FieldType::Duration => "int",
+        FieldType::String | FieldType::Enum(_) => "string",
+        FieldType::Timestamp => "(none: timestamps are compared with <, <=, >, >=)",
     }
 }

@@ -38,6 +38,8 @@ pub(crate) struct Checker<'a> {
     pub diags: Vec<Diagnostic>,
     lists: BTreeMap<String, ResolvedList>,
     used_lists: BTreeSet<String>,
+    /// Lists declared with an error already reported: a use is not a second error.
+    broken_lists: BTreeSet<String>,
 }
 
 /// Checks every file of a pack. The pack is `None` only when nothing could be checked at all;
@@ -48,6 +50,7 @@ pub fn check(files: &[ast::File], loader: &dyn Loader) -> (Option<Pack>, Vec<Dia
         diags: Vec::new(),
         lists: BTreeMap::new(),
         used_lists: BTreeSet::new(),
+        broken_lists: BTreeSet::new(),
     };
     for f in files {
         for l in &f.lists {
@@ -63,6 +66,7 @@ pub fn check(files: &[ast::File], loader: &dyn Loader) -> (Option<Pack>, Vec<Dia
                 c.diags.push(
                     Diagnostic::error("E0200", format!("duplicate rule name `{}`", r.name.node))
                         .at(r.name.span.clone())
+                        .found(format!("a second rule named `{}`", r.name.node))
                         .expected("a name no other rule of the pack uses")
                         .hint(format!(
                             "first declared at {}:{}:{}; emitted queries are named after the rule",
@@ -77,6 +81,7 @@ pub fn check(files: &[ast::File], loader: &dyn Loader) -> (Option<Pack>, Vec<Dia
                     c.diags.push(
                         Diagnostic::error("E0201", format!("duplicate rule id {}", rule.id))
                             .at(id_span(r).unwrap_or_else(|| r.name.span.clone()))
+                            .found(format!("rule `{}` reuses the id", r.name.node))
                             .expected("a UUID no other rule uses")
                             .hint(format!(
                                 "first used at {}:{}:{}; generate a fresh one (e.g. `uuidgen`)",
@@ -99,6 +104,8 @@ pub fn check(files: &[ast::File], loader: &dyn Loader) -> (Option<Pack>, Vec<Dia
             c.diags.push(
                 Diagnostic::warning("W0236", format!("list `{name}` is never used"))
                     .at(l.span.clone())
+                    .found("no rule refers to it")
+                    .expected("every list to be used by at least one rule")
                     .hint("remove it, or refer to it from a rule (`field in name`)"),
             );
         }
@@ -144,6 +151,9 @@ impl Checker<'_> {
             self.used_lists.insert(name.node.clone());
             return Some(l.clone());
         }
+        if self.broken_lists.contains(&name.node) {
+            return None;
+        }
         let mut d = Diagnostic::error("E0230", format!("unknown list `{}`", name.node))
             .at(name.span.clone())
             .found(format!("`{}`", name.node))
@@ -156,11 +166,21 @@ impl Checker<'_> {
     }
 
     fn list(&mut self, f: &ast::File, l: &ast::ListDecl) {
+        let errors_before = self.diags.iter().filter(|d| d.is_error()).count();
+        self.list_inner(f, l);
+        let errors_after = self.diags.iter().filter(|d| d.is_error()).count();
+        if errors_after > errors_before && !self.lists.contains_key(&l.name.node) {
+            self.broken_lists.insert(l.name.node.clone());
+        }
+    }
+
+    fn list_inner(&mut self, f: &ast::File, l: &ast::ListDecl) {
         if let Some(first) = self.lists.get(&l.name.node) {
             let (p, line, col) = (first.span.path.clone(), first.span.line, first.span.col);
             self.diags.push(
                 Diagnostic::error("E0232", format!("duplicate list `{}`", l.name.node))
                     .at(l.name.span.clone())
+                    .found(format!("a second list named `{}`", l.name.node))
                     .expected("a list name not declared elsewhere in the pack")
                     .hint(format!("first declared at {p}:{line}:{col}")),
             );
@@ -188,6 +208,7 @@ impl Checker<'_> {
             self.diags.push(
                 Diagnostic::error("E0235", format!("list `{}` is empty", l.name.node))
                     .at(l.span.clone())
+                    .found("no values")
                     .expected("at least one value")
                     .hint("an empty list makes `in` never true and `not in` always true"),
             );
@@ -304,8 +325,16 @@ impl Checker<'_> {
                         format!("`{key}` is given twice in rule `{}`", r.name.node),
                     )
                     .at(span.clone())
+                    .found(format!("a second `{key}`"))
                     .expected(format!("one `{key}` per rule"))
-                    .hint(format!("the first is at line {}", first.line)),
+                    .hint(if key == "where" {
+                        format!(
+                            "the first is at line {}; join the conditions with `and`",
+                            first.line
+                        )
+                    } else {
+                        format!("the first is at line {}", first.line)
+                    }),
                 );
             } else {
                 seen.insert(key, span.clone());
@@ -395,6 +424,7 @@ impl Checker<'_> {
                 self.diags.push(
                     Diagnostic::error("E0203", format!("rule `{}` has no `{key}`", r.name.node))
                         .at(r.name.span.clone())
+                        .found(format!("no `{key}` clause"))
                         .expected(format!("a `{key}` clause"))
                         .hint(format!("add `{what}` to the rule")),
                 );
@@ -404,6 +434,7 @@ impl Checker<'_> {
             self.diags.push(
                 Diagnostic::error("E0203", format!("rule `{}` has no `source`", r.name.node))
                     .at(r.name.span.clone())
+                    .found("no `source` clause")
                     .expected("a `source` clause")
                     .hint("add `source network_connection` (endpoint) or `source network_flow` (network devices)"),
             );
@@ -424,10 +455,14 @@ impl Checker<'_> {
             };
             if catalogue::field(source, &name.node).is_some() || let_names.contains(&name.node) {
                 self.diags.push(
-                    Diagnostic::error("E0240", format!("`{}` is already a field", name.node))
-                        .at(name.span.clone())
-                        .expected("a new name for the computed field")
-                        .hint("computed fields may not shadow event fields or each other"),
+                    Diagnostic::error(
+                        "E0240",
+                        format!("`{}` is already a field or computed field", name.node),
+                    )
+                    .at(name.span.clone())
+                    .found(format!("`{}`", name.node))
+                    .expected("a new name for the computed field")
+                    .hint("computed fields may not shadow event fields or each other"),
                 );
                 continue;
             }
@@ -535,6 +570,7 @@ impl Checker<'_> {
                 self.diags.push(
                     Diagnostic::error("E0263", format!("duplicate test name {:?}", t.name.node))
                         .at(t.name.span.clone())
+                        .found(format!("a second test named {:?}", t.name.node))
                         .expected("a test name unique within the rule")
                         .hint(format!("the first is at line {line}")),
                 );
@@ -603,6 +639,7 @@ impl Checker<'_> {
                     self.diags.push(
                         Diagnostic::error("E0207", "empty title")
                             .at(t.span.clone())
+                            .found(format!("{:?}", t.node))
                             .expected("a short description of what the rule detects"),
                     );
                 } else {
@@ -717,6 +754,7 @@ impl Checker<'_> {
                     self.diags.push(
                         Diagnostic::error("E0250", format!("`{what}` needs a `window`"))
                             .at(c.span.clone())
+                            .found(format!("`{what}` without `window`"))
                             .expected("a `window` clause, e.g. `window 1h`")
                             .hint("aggregation counts events per tumbling window; add `window 1h` (or another duration)"),
                     );
@@ -774,6 +812,8 @@ impl Checker<'_> {
                     .expected(format!("a field of {} or a computed field", source.name()));
                     if let Some(n) = nearest(&k.node, names.iter().copied()) {
                         d = d.hint(format!("did you mean `{n}`?"));
+                    } else {
+                        d = d.hint(format!("the keys you can group by: {}", names.join(", ")));
                     }
                     self.diags.push(d);
                     ok = false;
@@ -784,6 +824,7 @@ impl Checker<'_> {
                         self.diags.push(
                             Diagnostic::error("E0254", format!("`{}` is grouped by twice", k.node))
                                 .at(k.span.clone())
+                                .found(format!("`{}` again", k.node))
                                 .expected("each group key once"),
                         );
                         ok = false;
@@ -806,6 +847,7 @@ impl Checker<'_> {
                     self.diags.push(
                         Diagnostic::error("E0253", format!("`{}` is already defined", a.name.node))
                             .at(a.name.span.clone())
+                            .found(format!("a second `{}`", a.name.node))
                             .expected("a name not used by another aggregate or group key"),
                     );
                     ok = false;
@@ -878,6 +920,7 @@ impl Checker<'_> {
                 self.diags.push(
                     Diagnostic::error("E0252", "count() takes no field")
                         .at(arg.span.clone())
+                        .found(format!("count({})", arg.node))
                         .expected("`count()`")
                         .hint(format!(
                             "to count distinct values, write `distinct({})`",
@@ -897,6 +940,7 @@ impl Checker<'_> {
             self.diags.push(
                 Diagnostic::error("E0252", format!("{func}() needs a field"))
                     .at(a.span.clone())
+                    .found(format!("{func}()"))
                     .expected(format!("`{func}(field)`")),
             );
             return None;
@@ -925,6 +969,7 @@ impl Checker<'_> {
                         ),
                     )
                     .at(arg.span.clone())
+                    .found(format!("a {} field", values::type_name(&ty)))
                     .expected(if func == "sum" {
                         "a byte count, integer or duration field"
                     } else {

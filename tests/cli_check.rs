@@ -1,0 +1,209 @@
+//! `detc check` as a user runs it: the built binary, from the crate root. Exit code, stdout and
+//! stderr of each case are an insta snapshot (snapshots/cli/); the assertions say what must hold
+//! whatever the wording.
+
+use std::path::Path;
+use std::process::Command;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn transcript(&self) -> String {
+        format!(
+            "exit: {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn detc(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_detc"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "100")
+        .output()
+        .unwrap_or_else(|e| unreachable!("cannot run detc: {e}"));
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn snap(name: &str, run: &Run) {
+    insta::with_settings!({snapshot_path => "../snapshots/cli", prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!(name, run.transcript());
+    });
+}
+
+#[test]
+fn the_pack_checks_clean() {
+    let r = detc(&["check", "rules/"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(r.stdout.is_empty());
+    assert!(
+        r.stderr.contains("0 error(s)") && r.stderr.contains("4 rule(s)"),
+        "{}",
+        r.stderr
+    );
+    snap("check_rules", &r);
+}
+
+#[test]
+fn no_path_means_rules_folder() {
+    let default = detc(&["check"]);
+    let explicit = detc(&["check", "rules"]);
+    assert_eq!(default.code, 0, "{}", default.transcript());
+    assert_eq!(default.transcript(), explicit.transcript());
+}
+
+#[test]
+fn an_invalid_file_is_a_located_error_and_exit_1() {
+    let r = detc(&["check", "tests/errors/E0220_unknown_field.detc"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    let first = r.stderr.lines().next().unwrap_or_default();
+    assert_eq!(
+        first,
+        "tests/errors/E0220_unknown_field.detc:7:9: error[E0220]: unknown field `remote.prot` \
+         for source network_connection"
+    );
+    assert!(r.stderr.contains("did you mean `remote.port`?"));
+    snap("check_invalid_file", &r);
+}
+
+/// Every file of the error corpus checked in one run: every file is named in the output (all
+/// errors of a run are reported, not the first only), and every error line has the
+/// `path:line:col: error[E0000]: ` shape.
+#[test]
+fn one_run_reports_the_errors_of_every_file() {
+    let r = detc(&["check", "tests/errors"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    let mut names: Vec<String> = std::fs::read_dir("tests/errors")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "detc"))
+        .map(|p| {
+            format!(
+                "tests/errors/{}",
+                p.file_name().unwrap_or_default().to_string_lossy()
+            )
+        })
+        .collect();
+    names.sort();
+    assert!(names.len() >= 45);
+    for n in &names {
+        assert!(
+            r.stderr.contains(&format!("{n}:")),
+            "{n} is not in the output"
+        );
+    }
+    for line in r.stderr.lines().filter(|l| l.contains(": error[")) {
+        let (loc, rest) = line.split_once(": error[").unwrap_or_default();
+        let parts: Vec<&str> = loc.rsplitn(3, ':').collect();
+        assert!(
+            parts.len() == 3
+                && parts[0].parse::<u32>().is_ok_and(|c| c >= 1)
+                && parts[1].parse::<u32>().is_ok_and(|l| l >= 1)
+                && parts[2].ends_with(".detc"),
+            "not path:line:col: {line}"
+        );
+        assert!(
+            rest.len() > 7 && rest.as_bytes()[0] == b'E' && &rest[5..7] == "]:",
+            "not error[E0000]: {line}"
+        );
+    }
+}
+
+#[test]
+fn json_output_is_one_document_with_every_part_of_a_diagnostic() {
+    let r = detc(&[
+        "check",
+        "--format",
+        "json",
+        "tests/errors/E0220_unknown_field.detc",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stderr.is_empty(),
+        "JSON mode writes only stdout: {}",
+        r.stderr
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| unreachable!("stdout is not JSON ({e}): {}", r.stdout));
+    let ds = v["diagnostics"].as_array().cloned().unwrap_or_default();
+    assert_eq!(ds.len(), 1, "{}", r.stdout);
+    let d = &ds[0];
+    assert_eq!(d["code"], "E0220");
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["span"]["path"], "tests/errors/E0220_unknown_field.detc");
+    assert_eq!(
+        (d["span"]["line"].as_u64(), d["span"]["col"].as_u64()),
+        (Some(7), Some(9))
+    );
+    assert_eq!(d["found"], "`remote.prot`");
+    assert!(d["expected"]
+        .as_str()
+        .is_some_and(|e| e.contains("network_connection")));
+    assert_eq!(d["hints"][0], "did you mean `remote.port`?");
+    assert_eq!(v["errors"], 1);
+    snap("check_json", &r);
+
+    let clean = detc(&["check", "--format", "json", "rules/"]);
+    assert_eq!(clean.code, 0);
+    let v: serde_json::Value = serde_json::from_str(&clean.stdout)
+        .unwrap_or_else(|e| unreachable!("stdout is not JSON ({e}): {}", clean.stdout));
+    assert_eq!(v["diagnostics"].as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn a_missing_path_is_exit_2() {
+    let r = detc(&["check", "rules/no_such_rule.detc"]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(r
+        .stderr
+        .starts_with("rules/no_such_rule.detc: error[E0001]: cannot read"));
+    snap("check_missing_path", &r);
+}
+
+#[test]
+fn a_file_that_is_not_utf8_is_exit_2() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli_check");
+    let _ = std::fs::create_dir_all(&dir);
+    let p = dir.join("latin1.detc");
+    let _ = std::fs::write(&p, b"rule r { title \"caf\xe9\" }\n");
+    let r = detc(&["check", &p.to_string_lossy()]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(r.stderr.contains("error[E0002]") && r.stderr.contains("not UTF-8"));
+}
+
+#[test]
+fn usage_errors_are_exit_2() {
+    let r = detc(&["check", "--format", "yaml"]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+}
+
+#[test]
+fn help_teaches_with_examples() {
+    let r = detc(&["check", "--help"]);
+    assert_eq!(r.code, 0);
+    for want in [
+        "Examples:",
+        "detc check --format json",
+        "Exit status",
+        "Default: rules/",
+    ] {
+        assert!(
+            r.stdout.contains(want),
+            "--help lacks {want:?}:\n{}",
+            r.stdout
+        );
+    }
+    snap("check_help", &r);
+}

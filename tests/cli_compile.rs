@@ -1,0 +1,407 @@
+//! `detc compile` / `detc targets`: the library functions the CLI is made of (compile_pack,
+//! write_outputs, check_outputs) on the hand-built rules, and the binary itself for what does not
+//! need rules (until the parser lands, rule files produce an empty pack).
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+#[path = "support/backend_rules.rs"]
+#[allow(dead_code)]
+mod backend_rules;
+
+use detc::targets;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("detc-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn detc(args: &[&str]) -> (i32, String, String) {
+    detc_in(std::path::Path::new(env!("CARGO_MANIFEST_DIR")), args)
+}
+
+fn detc_in(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_detc"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run detc");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn all_targets_emit_what_they_can_and_explain_the_rest() {
+    let pack = backend_rules::pack(backend_rules::all());
+    let res = targets::compile_pack(&pack, "all");
+    assert!(!res.has_errors(), "{:#?}", res.diagnostics);
+    let names: Vec<String> = res
+        .outputs
+        .iter()
+        .map(|e| format!("{}/{}", e.target, e.file_name))
+        .collect();
+    assert!(names.contains(&"kql-defender/an0379_mail_protocol_unexpected_process.kql".into()));
+    assert!(names.contains(&"sigma/an0382_external_mail_volume.yml".into()));
+    assert!(names.contains(&"spl-cim/an0382_external_mail_volume.spl".into()));
+    // Defender has no flow table: a W0900 note, not an error, names the rule and the reason.
+    assert!(res.diagnostics.iter().any(|d| d.code == "W0900"
+        && d.message.contains("an0382_external_mail_volume")
+        && d.message.contains("kql-defender")));
+    // Sysmon has no outcome: the Defender rule is explained for sigma and spl-sysmon.
+    for t in ["sigma", "spl-sysmon"] {
+        assert!(res.diagnostics.iter().any(|d| d.code == "W0900"
+            && d.message.contains("t1071_003_defender_mail_ports")
+            && d.message.contains(t)
+            && d.message.contains("outcome")));
+    }
+    // Deterministic byte for byte.
+    let again = targets::compile_pack(&pack, "all");
+    assert_eq!(res.outputs, again.outputs);
+}
+
+#[test]
+fn an_explicit_target_that_cannot_express_a_rule_is_an_error() {
+    let pack = backend_rules::pack(vec![backend_rules::an0379()]);
+    let res = targets::compile_pack(&pack, "spl-cim");
+    assert!(res.has_errors());
+    assert!(res.diagnostics.iter().any(|d| d.code == "E0901"));
+    let res = targets::compile_pack(&pack, "kql-defendr");
+    assert_eq!(res.diagnostics[0].code, "E0906");
+    assert!(res.diagnostics[0]
+        .hints
+        .iter()
+        .any(|h| h.contains("kql-defender")));
+}
+
+#[test]
+fn a_column_missing_from_the_table_is_an_error_naming_table_and_nearest_columns() {
+    let mut p = targets::profile("kql-defender").unwrap();
+    let src = p.sources.get_mut("network_connection").unwrap();
+    // The seed query's mistakes: SentBytes and AccountName are not DeviceNetworkEvents columns.
+    src.fields.get_mut("user").unwrap().column = "AccountName".into();
+    let err = targets::compile_rule(&backend_rules::an0379(), &p).unwrap_err();
+    let d = err.iter().find(|d| d.code == "E0903").expect("E0903");
+    assert!(d.message.contains("DeviceNetworkEvents") && d.message.contains("AccountName"));
+    assert!(
+        d.hints
+            .iter()
+            .any(|h| h.contains("InitiatingProcessAccountName")),
+        "{:?}",
+        d.hints
+    );
+}
+
+#[test]
+fn a_computed_field_never_shadows_a_table_column() {
+    // DeviceNetworkEvents has `Protocol`; the rule's `protocol` gets another name.
+    let e = targets::compile_rule(
+        &backend_rules::an0379(),
+        &targets::profile("kql-defender").unwrap(),
+    )
+    .unwrap();
+    assert!(!e.text.contains("extend protocol ="), "{}", e.text);
+    assert!(!e.text.contains("extend Protocol ="), "{}", e.text);
+    assert!(e.text.contains("extend protocol_computed = case("));
+    assert!(!e.text.contains("dcount("), "exact distinct counts only");
+}
+
+#[test]
+fn write_then_check_reports_changed_missing_and_extra_files() {
+    let dir = tmp("check");
+    let pack = backend_rules::pack(backend_rules::all());
+    let res = targets::compile_pack(&pack, "all");
+    let written = targets::write_outputs(&res.outputs, &dir).unwrap();
+    assert_eq!(written.len(), res.outputs.len());
+    let names: Vec<String> = targets::profiles().into_iter().map(|p| p.name).collect();
+    assert!(targets::check_outputs(&res.outputs, &names, &dir).is_empty());
+    // drift: edit one, delete one, add one
+    let edited = dir.join("kql-defender/an0379_scripting_host_mail.kql");
+    let text = std::fs::read_to_string(&edited).unwrap();
+    std::fs::write(&edited, text.replace("RemotePort in", "RemotePort !in")).unwrap();
+    std::fs::remove_file(dir.join("sigma/an0379_scripting_host_mail.yml")).unwrap();
+    std::fs::write(dir.join("spl-sysmon/stale.spl"), "old query\n").unwrap();
+    let drift = targets::check_outputs(&res.outputs, &names, &dir);
+    let kinds: Vec<(&str, &str)> = drift
+        .iter()
+        .map(|d| (d.path.as_str(), d.kind.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("kql-defender/an0379_scripting_host_mail.kql", "changed"),
+            ("sigma/an0379_scripting_host_mail.yml", "missing"),
+            ("spl-sysmon/stale.spl", "extra"),
+        ]
+    );
+    assert!(drift[0].diff.contains("-| where") && drift[0].diff.contains("+| where"));
+    assert!(drift[0].diff.contains("RemotePort !in"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn targets_lists_every_profile_human_and_json() {
+    // Profiles are embedded: any working directory will do.
+    let (code, out, _) = detc_in(&std::env::temp_dir(), &["targets"]);
+    assert_eq!(code, 0);
+    for n in [
+        "kql-defender",
+        "kql-sentinel",
+        "sigma",
+        "spl-cim",
+        "spl-sysmon",
+    ] {
+        assert!(out.contains(n), "{out}");
+    }
+    assert!(
+        out.contains("process.name=InitiatingProcessFileName"),
+        "{out}"
+    );
+    let (code, out, _) = detc(&["targets", "--format", "json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let arr = v.as_array().unwrap();
+    assert_eq!(arr.len(), 5);
+    assert_eq!(
+        arr[0]["sources"]["network_connection"]["table"],
+        "DeviceNetworkEvents"
+    );
+}
+
+#[test]
+fn compile_cli_usage_errors_and_an_empty_pack() {
+    let dir = tmp("cli");
+    let rules = dir.join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    let out = dir.join("out");
+    let (code, _, err) = detc(&[
+        "compile",
+        rules.to_str().unwrap(),
+        "--target",
+        "kql-defendr",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("did you mean `kql-defender`"), "{err}");
+    let (code, _, err) = detc(&[
+        "compile",
+        rules.to_str().unwrap(),
+        "--target",
+        "all",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out_json, _) = detc(&[
+        "compile",
+        rules.to_str().unwrap(),
+        "--target",
+        "all",
+        "--out",
+        out.to_str().unwrap(),
+        "--check",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out_json).unwrap();
+    assert_eq!(v["drift"].as_array().map(Vec::len), Some(0));
+    // a stale file in a target folder is drift
+    std::fs::create_dir_all(out.join("sigma")).unwrap();
+    std::fs::write(out.join("sigma/stale.yml"), "x\n").unwrap();
+    let (code, stdout, _) = detc(&[
+        "compile",
+        rules.to_str().unwrap(),
+        "--target",
+        "all",
+        "--out",
+        out.to_str().unwrap(),
+        "--check",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("drift (extra): sigma/stale.yml"),
+        "{stdout}"
+    );
+    let (code, _, _) = detc(&[
+        "compile",
+        "/nonexistent/rules",
+        "--target",
+        "all",
+        "--out",
+        "x",
+    ]);
+    assert_eq!(code, 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn compile_the_pack_from_rules_writes_checks_and_explains() {
+    let dir = tmp("pack");
+    let out = dir.join("out");
+    let o = out.to_str().unwrap();
+    let (code, _, err) = detc(&["compile", "rules", "--target", "all", "--out", o]);
+    assert_eq!(code, 0, "{err}");
+    for f in [
+        "kql-defender/an0379_mail_protocol_unexpected_process.kql",
+        "kql-sentinel/an0382_external_mail_volume.kql",
+        "sigma/an0379_mail_protocol_unexpected_process.yml",
+        "spl-sysmon/an0379_scripting_host_mail.spl",
+        "spl-cim/an0382_external_mail_volume.spl",
+        "kql-defender/t1071_003_defender_mail_ports.kql",
+    ] {
+        assert!(out.join(f).is_file(), "{f} not written; {err}");
+    }
+    // Each target that cannot express a rule says so, with the reason.
+    assert!(
+        err.contains("not emitted for spl-sysmon because")
+            && err.contains("does not record whether the connection succeeded"),
+        "{err}"
+    );
+    let (code, stdout, _) = detc(&["compile", "rules", "--target", "all", "--out", o, "--check"]);
+    assert_eq!(code, 0, "{stdout}");
+    // An explicit target that cannot express a rule is an error, and nothing is written.
+    let out2 = dir.join("out2");
+    let (code, _, err) = detc(&[
+        "compile",
+        "rules",
+        "--target",
+        "spl-cim",
+        "--out",
+        out2.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("error[E0901]"), "{err}");
+    assert!(!out2.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sysmon_source_destination_swap_is_exact_per_predicate_and_warned_for_group_keys() {
+    use detc::ir::{Expr, FieldRef};
+    let sigma = targets::profile("sigma").unwrap();
+    // AN0379 filters on direction == outbound: Destination* is always the remote side.
+    let e = targets::compile_rule(&backend_rules::an0379(), &sigma).unwrap();
+    assert!(!e.text.contains("Initiated: 'false'"), "{}", e.text);
+    assert!(e.warnings.iter().all(|w| w.code != "W0905"));
+    // Without it, predicates read Source* on inbound events, and a remote.ip group key warns.
+    let mut r = backend_rules::an0379();
+    if let Expr::And(v) = &mut r.filter {
+        v.remove(0);
+    }
+    if let Some(a) = &mut r.aggregation {
+        a.group_by.push(FieldRef::Field("remote.ip".into()));
+    }
+    let e = targets::compile_rule(&r, &sigma).unwrap();
+    assert!(e.text.contains("SourcePort:"), "{}", e.text);
+    assert!(e.text.contains("Initiated: 'false'"), "{}", e.text);
+    assert!(
+        e.warnings
+            .iter()
+            .any(|w| w.code == "W0905" && w.message.contains("remote.ip")),
+        "{:?}",
+        e.warnings
+    );
+    // spl-sysmon reads the swapped columns through eval: exact, no warning.
+    let e = targets::compile_rule(&r, &targets::profile("spl-sysmon").unwrap()).unwrap();
+    assert!(e
+        .text
+        .contains("eval remote_ip=if(Initiated==\"false\", SourceIp, DestinationIp)"));
+    assert!(e.warnings.iter().all(|w| w.code != "W0905"));
+}
+
+#[test]
+fn sigma_correlations_ids_types_and_refusals() {
+    use detc::ir::{AggFunc, CmpOp, Expr, FieldType};
+    let sigma = targets::profile("sigma").unwrap();
+    let rule = backend_rules::an0382();
+    let e = targets::compile_rule(&rule, &sigma).unwrap();
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&e.text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    assert_eq!(docs.len(), 2);
+    assert_eq!(docs[0]["id"].as_str(), Some(rule.id.as_str()));
+    let corr_id = targets::uuid::uuid5(&rule.id, "sigma-correlation").unwrap();
+    assert_eq!(docs[1]["id"].as_str(), Some(corr_id.as_str()));
+    let c = &docs[1]["correlation"];
+    assert_eq!(c["type"].as_str(), Some("value_sum"));
+    assert_eq!(c["rules"][0].as_str(), docs[0]["name"].as_str());
+    assert_eq!(c["condition"]["field"].as_str(), Some("source.bytes"));
+    assert_eq!(c["condition"]["gt"].as_i64(), Some(50 * 1024 * 1024));
+    assert_eq!(c["timespan"].as_str(), Some("1h"));
+    assert!(e.warnings.iter().any(|w| w.code == "W0901"));
+
+    // A having on two aggregates, or on a min/max, cannot be a Sigma correlation: E0904.
+    let mut two = backend_rules::an0382();
+    if let Some(a) = &mut two.aggregation {
+        a.having = Some(Expr::And(vec![
+            backend_rules::having("sent", CmpOp::Gt, 1),
+            backend_rules::having("connections", CmpOp::Gt, 1),
+        ]));
+    }
+    let err = targets::compile_rule(&two, &sigma).unwrap_err();
+    assert!(err.iter().any(|d| d.code == "E0904"
+        && d.message.contains("`sigma`")
+        && d.message.contains("an0382")));
+    let mut min = backend_rules::an0382();
+    if let Some(a) = &mut min.aggregation {
+        a.aggregates.push(backend_rules::agg(
+            "smallest",
+            AggFunc::Min(backend_rules::f("bytes.sent")),
+            FieldType::Bytes,
+        ));
+        a.having = Some(backend_rules::having("smallest", CmpOp::Gt, 1));
+    }
+    let err = targets::compile_rule(&min, &sigma).unwrap_err();
+    assert!(err
+        .iter()
+        .any(|d| d.code == "E0904" && d.message.contains("smallest")));
+    // ...while KQL and SPL express both.
+    for t in ["kql-sentinel", "spl-cim"] {
+        let p = targets::profile(t).unwrap();
+        assert!(targets::compile_rule(&two, &p).is_ok(), "{t}");
+        assert!(targets::compile_rule(&min, &p).is_ok(), "{t}");
+    }
+}
+
+#[test]
+fn sigma_rewrites_a_condition_on_a_computed_field_over_its_inputs() {
+    use detc::ir::{Case, Expr, Op, Value};
+    let mut r = backend_rules::scripting_host_mail();
+    r.lets = vec![backend_rules::protocol_let("IMAP")];
+    if let Expr::And(v) = &mut r.filter {
+        v.push(backend_rules::computed(
+            "protocol",
+            Op::Eq {
+                value: Value::Str("POP3".into()),
+                case: Case::Sensitive,
+            },
+        ));
+    }
+    let e = targets::compile_rule(&r, &targets::profile("sigma").unwrap()).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&e.text).unwrap();
+    let det = &doc["detection"];
+    let cond = det["condition"].as_str().unwrap();
+    // POP3 is the second arm: port in [110, 995] and not port in [25, 465, 587, 2525]
+    let find = |ports: &[i64]| {
+        det.as_mapping()
+            .unwrap()
+            .iter()
+            .find(|(_, v)| {
+                v["DestinationPort"].as_sequence().is_some_and(|s| {
+                    s.iter().filter_map(|x| x.as_i64()).collect::<Vec<_>>() == ports
+                })
+            })
+            .map(|(k, _)| k.as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no selection for {ports:?}: {}", e.text))
+    };
+    let pop = find(&[110, 995]);
+    let smtp = find(&[25, 465, 587, 2525]);
+    assert!(cond.contains(&format!("{pop} and not {smtp}")), "{cond}");
+    // W0902 says the computed value itself is not reported
+    assert!(e.warnings.iter().any(|w| w.code == "W0902"));
+}

@@ -1,0 +1,239 @@
+//! `detc run` and `detc test` end to end: stdout, stderr, exit codes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn detc(args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_detc"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn tmp(test: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("detc-cli-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn run_prints_alerts_as_json_lines_and_a_summary() {
+    let (code, out, err) = detc(&[
+        "run",
+        "rules",
+        "--events",
+        "rules/fixtures/an0379/rundll32_smtp.jsonl",
+        "rules/fixtures/t1071_003/python_smtp.csv",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let alerts: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // 1 AN0379 group, 1 Defender group, and 6 per-event alerts of the scripting-host rule:
+    // rundll32.exe is a scripting host, and the fixture has 6 outbound rundll32 connections to
+    // mail ports (the 3 beacons and the 3 to loopback; `grep rundll32 | grep -v 8080 | grep -c
+    // '"Initiated": "true"'` = 6; the 3 inbound ones have a remote port of 4000x).
+    assert_eq!(alerts.len(), 8, "{out}");
+    let scripting = alerts
+        .iter()
+        .filter(|a| a["rule_name"] == "an0379_scripting_host_mail")
+        .count();
+    assert_eq!(scripting, 6);
+    let a = alerts
+        .iter()
+        .find(|a| a["rule_name"] == "an0379_mail_protocol_unexpected_process")
+        .unwrap();
+    assert_eq!(a["group"]["host"], "WS01");
+    assert_eq!(a["group"]["protocol"], "SMTP");
+    assert_eq!(a["aggregates"]["connections"], 3);
+    assert_eq!(a["window_start"], "2026-11-20T10:00:00Z");
+    assert_eq!(a["window_end"], "2026-11-20T11:00:00Z");
+    assert_eq!(a["analytics"][0], "AN0379");
+    assert_eq!(a["events"], 3);
+    assert!(a["rule_id"].as_str().unwrap().len() == 36);
+    let d = alerts
+        .iter()
+        .find(|a| a["rule_name"] == "t1071_003_defender_mail_ports")
+        .unwrap();
+    assert_eq!(d["group"]["remote.port"], 25);
+    assert_eq!(d["aggregates"]["first_seen"], "2026-11-20T08:00:01Z");
+    // The prefilter skipped the three port-8080 lines unparsed.
+    assert!(err.contains("3 skipped unparsed by the prefilter"), "{err}");
+    // Full accounting without the prefilter; the same alerts byte for byte.
+    let (code, full_out, err) = detc(&[
+        "run",
+        "rules",
+        "--no-prefilter",
+        "--events",
+        "rules/fixtures/an0379/rundll32_smtp.jsonl",
+        "rules/fixtures/t1071_003/python_smtp.csv",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(full_out, out);
+    assert!(!err.contains("prefilter"), "{err}");
+    // Summary on stderr: 19 sysmon rows (18 connections + 1 EventID 1, not applicable) and 9
+    // defender rows (one spans two lines; the FileCreated row is not applicable).
+    assert!(err.contains("rundll32_smtp.jsonl: schema sysmon"), "{err}");
+    assert!(err.contains("python_smtp.csv: schema defender"), "{err}");
+    assert!(
+        err.contains("28 row(s) read")
+            && err.contains("26 event(s), 2 not applicable, 0 bad line(s)"),
+        "{err}"
+    );
+    assert!(err.contains("; 8 alert(s)"), "{err}");
+    // Deterministic: the same run prints the same bytes.
+    let (_, again, _) = detc(&[
+        "run",
+        "rules",
+        "--events",
+        "rules/fixtures/an0379/rundll32_smtp.jsonl",
+        "rules/fixtures/t1071_003/python_smtp.csv",
+    ]);
+    assert_eq!(out, again);
+}
+
+#[test]
+fn run_table_format() {
+    let (code, out, _) = detc(&[
+        "run",
+        "rules",
+        "--events",
+        "rules/fixtures/an0382/exfil.jsonl",
+        "--format",
+        "table",
+    ]);
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[0].starts_with("rule") && lines[0].contains("aggregates"));
+    assert!(lines[1].contains("an0382_external_mail_volume") && lines[1].contains("sent=60000000"));
+}
+
+#[test]
+fn run_reports_bad_lines_with_location_and_strict_fails() {
+    let d = tmp("bad");
+    let f = d.join("mixed.jsonl");
+    std::fs::write(
+        &f,
+        "{\"EventID\":3,\"UtcTime\":\"2026-11-20 10:00:00\",\"Image\":\"a.exe\",\"DestinationPort\":\"25\"}\n{oops\n{\"EventID\":3,\"UtcTime\":\"2026-11-20 10:00:00\",\"Image\":\"a.exe\",\"DestinationPort\":\"99999\"}\n",
+    )
+    .unwrap();
+    let p = f.to_string_lossy().into_owned();
+    let (code, _, err) = detc(&["run", "rules", "--events", &p]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!("{p}:2: bad line: invalid JSON")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{p}:3: bad line: field `DestinationPort` (remote.port): `99999` is not a port"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 event(s), 0 not applicable, 2 bad line(s)"),
+        "{err}"
+    );
+    let (code, out, err) = detc(&["run", "rules", "--events", &p, "--strict"]);
+    assert_eq!(code, 2);
+    assert!(out.is_empty());
+    assert!(err.contains(":2: malformed line"), "{err}");
+}
+
+#[test]
+fn run_input_errors_exit_2_with_one_message() {
+    for (args, needle) in [
+        (vec!["--events", "no/such/file.jsonl"], "cannot open"),
+        (vec!["--events", env!("CARGO_BIN_EXE_detc")], "binary file"),
+        (
+            vec![
+                "--events",
+                "rules/fixtures/an0382/exfil.jsonl",
+                "--schema",
+                "zeek",
+            ],
+            "unknown input schema `zeek`",
+        ),
+        (
+            vec!["--events", "rules/fixtures/realdata/SOURCE.md"],
+            "matches no input schema",
+        ),
+    ] {
+        let mut a = vec!["run", "rules"];
+        a.extend(args);
+        let (code, out, err) = detc(&a);
+        assert_eq!(code, 2, "{a:?}: {err}");
+        assert!(out.is_empty());
+        assert_eq!(err.matches("error[").count(), 1, "{err}");
+        assert!(err.contains(needle), "{err}");
+    }
+}
+
+fn copy_pack(to: &Path) {
+    for entry in ["rules/lists.detc", "rules/an0379_scripting_host_mail.detc"] {
+        let dst = to.join(Path::new(entry).file_name().unwrap());
+        std::fs::copy(entry, dst).unwrap();
+    }
+    let lists = to.join("lists");
+    std::fs::create_dir_all(&lists).unwrap();
+    for f in std::fs::read_dir("rules/lists").unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, lists.join(f.file_name().unwrap())).unwrap();
+    }
+    let fx = to.join("fixtures/realdata");
+    std::fs::create_dir_all(&fx).unwrap();
+    std::fs::copy(
+        "rules/fixtures/realdata/covenant_psremoting_grunt.jsonl",
+        fx.join("covenant_psremoting_grunt.jsonl"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn test_command_passes_on_the_pack_and_fails_with_a_diff() {
+    let (code, out, err) = detc(&["test", "rules"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("13 test(s): 13 passed, 0 failed"), "{out}");
+
+    // A broken expectation in a copy of one rule: exit 1, a diff of expected vs actual.
+    let d = tmp("failing");
+    copy_pack(&d);
+    let rule = d.join("an0379_scripting_host_mail.detc");
+    let text = std::fs::read_to_string(&rule).unwrap().replace(
+        "expect 1 alert { host: \"WS02\", process.name: \"PowerShell.exe\", remote.port: 587 }",
+        "expect 2 alerts { host: \"WS03\", process.name: \"PowerShell.exe\", remote.port: 587 }",
+    );
+    std::fs::write(&rule, text).unwrap();
+    let junit = d.join("report.xml");
+    let dir = d.to_string_lossy().into_owned();
+    let (code, out, err) = detc(&["test", &dir, "--junit", &junit.to_string_lossy()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("FAILED  an0379_scripting_host_mail :: powershell sends mail"),
+        "{out}"
+    );
+    assert!(out.contains("expected 2 alert(s), got 1"), "{out}");
+    assert!(
+        out.contains("\n-2 alert(s)\n") && out.contains("\n+1 alert(s)\n"),
+        "{out}"
+    );
+    assert!(out.contains("-alert { host: \"WS03\""), "{out}");
+    assert!(out.contains("+alert { host: \"WS02\""), "{out}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("tests=\"3\" failures=\"1\""), "{xml}");
+    assert!(xml.contains("&quot;WS03&quot;"), "{xml}");
+    // JSON output carries the same verdicts.
+    let (code, out, _) = detc(&["test", &dir, "--format", "json"]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["failed"], 1);
+    assert_eq!(v["passed"], 2);
+}

@@ -1,0 +1,327 @@
+//! Hostile values in equality, list, startswith/contains and regex positions: every target's
+//! output still has the same structure as for a benign value and holds each value as exactly one
+//! literal. KQL and SPL literals are parsed back with the small tokenizers below (written from the
+//! languages' documented string syntax, independent of src/targets/escape.rs); Sigma files are
+//! read back with serde_yaml. The SPL is also executed on the SPL model.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+#[path = "support/backend_rules.rs"]
+#[allow(dead_code)]
+mod backend_rules;
+#[path = "support/spl_model.rs"]
+#[allow(dead_code)]
+mod spl_model;
+
+use detc::ir::{Case, Expr, Op, Source, StrOp, Value};
+use detc::targets;
+
+fn corpus() -> Vec<String> {
+    let mut v: Vec<String> = [
+        "\"",
+        "'",
+        "\\",
+        "|",
+        "`",
+        "\n",
+        "\r\n",
+        "\t",
+        "*",
+        "%",
+        "?",
+        "_",
+        "ünïcødé ☃ 日本",
+        "a\" or 1==1 //",
+        "x\") | where true | project (\"",
+        "ends with backslash \\",
+        "\\\"",
+        "C:\\Windows\\*\\?.exe",
+        "$1 ${x} {{ title }} {% raw %}",
+        "' OR '1'='1",
+        "``` comment ```",
+        "a | stats count | b",
+        "--- \n- yaml: [injection]\n",
+        "NOT x=1 OR y=*",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.push("long-".repeat(2000)); // 10,000 characters
+    v
+}
+
+/// KQL string literals, from Kusto's documented syntax: "..." and '...' with backslash escapes,
+/// @"..." verbatim; `//` comments to the end of the line. Returns (skeleton, literals).
+fn kql_literals(q: &str) -> (String, Vec<String>) {
+    let c: Vec<char> = q.chars().collect();
+    let (mut i, mut skel, mut lits) = (0, String::new(), Vec::new());
+    while i < c.len() {
+        if c[i] == '/' && c.get(i + 1) == Some(&'/') {
+            while i < c.len() && c[i] != '\n' {
+                i += 1;
+            }
+        } else if c[i] == '"' || c[i] == '\'' {
+            let quote = c[i];
+            let mut s = String::new();
+            i += 1;
+            loop {
+                let ch = *c.get(i).expect("unterminated KQL string");
+                if ch == '\n' || ch == '\r' {
+                    panic!("raw newline inside a KQL string literal");
+                }
+                if ch == '\\' {
+                    let e = *c.get(i + 1).expect("dangling escape");
+                    s.push(match e {
+                        'n' => '\n',
+                        'r' => '\r',
+                        't' => '\t',
+                        '\\' | '"' | '\'' => e,
+                        o => panic!("unknown KQL escape \\{o}"),
+                    });
+                    i += 2;
+                } else if ch == quote {
+                    i += 1;
+                    break;
+                } else {
+                    s.push(ch);
+                    i += 1;
+                }
+            }
+            lits.push(s);
+            skel.push_str("<lit>");
+        } else {
+            skel.push(c[i]);
+            i += 1;
+        }
+    }
+    (skel, lits)
+}
+
+/// SPL double-quoted strings: backslash escapes `"` and itself; anything else is literal.
+fn spl_literals(q: &str) -> (String, Vec<String>) {
+    let c: Vec<char> = q.chars().collect();
+    let (mut i, mut skel, mut lits) = (0, String::new(), Vec::new());
+    while i < c.len() {
+        if c[i] == '"' {
+            let mut s = String::new();
+            i += 1;
+            loop {
+                let ch = *c.get(i).expect("unterminated SPL string");
+                if ch == '\\' && matches!(c.get(i + 1), Some('"') | Some('\\')) {
+                    s.push(c[i + 1]);
+                    i += 2;
+                } else if ch == '"' {
+                    i += 1;
+                    break;
+                } else {
+                    s.push(ch);
+                    i += 1;
+                }
+            }
+            lits.push(s);
+            skel.push_str("<lit>");
+        } else {
+            skel.push(c[i]);
+            i += 1;
+        }
+    }
+    (skel, lits)
+}
+
+/// Sigma's value syntax: `\*`, `\?` and `\\` are escapes, other backslashes are literal.
+fn sigma_unescape(s: &str) -> String {
+    let c: Vec<char> = s.chars().collect();
+    let (mut i, mut out) = (0, String::new());
+    while i < c.len() {
+        if c[i] == '\\' && matches!(c.get(i + 1), Some('*') | Some('?') | Some('\\')) {
+            out.push(c[i + 1]);
+            i += 2;
+        } else {
+            assert!(
+                !(c[i] == '*' || c[i] == '?'),
+                "unescaped wildcard in a Sigma value: {s:?}"
+            );
+            out.push(c[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn compile(rule: &detc::ir::Rule, target: &str) -> String {
+    let p = targets::profile(target).expect("profile");
+    targets::compile_rule(rule, &p)
+        .unwrap_or_else(|d| panic!("{target}: {d:?}"))
+        .text
+}
+
+#[test]
+fn kql_holds_each_hostile_value_as_one_literal() {
+    for target in ["kql-defender", "kql-sentinel"] {
+        let (benign_skel, benign_lits) =
+            kql_literals(&compile(&backend_rules::hostile("benign"), target));
+        for v in corpus() {
+            let q = compile(&backend_rules::hostile(&v), target);
+            let (skel, lits) = kql_literals(&q);
+            assert_eq!(
+                skel, benign_skel,
+                "{target}: structure changed for {v:?}\n{q}"
+            );
+            assert_eq!(lits.len(), benign_lits.len());
+            // equality, list, startswith, contains: the value itself
+            // (the query's own literals, e.g. the `\\` that joins domain and user, may equal v)
+            let own = benign_lits.iter().filter(|l| **l == v).count();
+            let in_regex = usize::from(regex::escape(&v) == v);
+            assert_eq!(
+                lits.iter().filter(|l| **l == v).count(),
+                4 + in_regex + own,
+                "{target} {v:?}\n{q}"
+            );
+            // regex position: the pattern exactly
+            assert!(lits.contains(&regex::escape(&v)), "{target} {v:?}\n{q}");
+        }
+    }
+}
+
+#[test]
+fn spl_holds_each_hostile_value_as_one_literal_and_runs_on_the_model() {
+    let (benign_skel, _) = spl_literals(&compile(&backend_rules::hostile("benign"), "spl-sysmon"));
+    for v in corpus() {
+        let q = compile(&backend_rules::hostile(&v), "spl-sysmon");
+        let (skel, lits) = spl_literals(&q);
+        assert_eq!(skel, benign_skel, "structure changed for {v:?}\n{q}");
+        let lit = detc::targets::escape::regex_literal(&v);
+        for want in [
+            v.clone(),            // equality (case-sensitive)
+            v.to_lowercase(),     // list, case-insensitive: lowered
+            format!("\\A{lit}"),  // startswith, case-sensitive
+            format!("(?i){lit}"), // contains, case-insensitive
+            regex::escape(&v),    // regex
+        ] {
+            assert!(lits.contains(&want), "{v:?}: missing literal {want:?}\n{q}");
+        }
+        // Executed: exactly the events that hold the value alert.
+        let ev = |t: &str, kv: &[(&str, &str)]| {
+            let mut r = spl_model::Row::new();
+            r.insert("sourcetype".into(), "XmlWinEventLog".into());
+            r.insert(
+                "source".into(),
+                "XmlWinEventLog:Microsoft-Windows-Sysmon/Operational".into(),
+            );
+            r.insert("EventCode".into(), "3".into());
+            r.insert("_time".into(), t.into());
+            r.insert("Initiated".into(), "true".into());
+            for (k, x) in kv {
+                r.insert(k.to_string(), x.to_string());
+            }
+            r
+        };
+        let rows = vec![
+            ev("1", &[("Image", &v)]),
+            ev("2", &[("Image", "benign")]),
+            ev("3", &[("User", &v.to_uppercase())]),
+            ev(
+                "4",
+                &[("Computer", &format!("pre{}post", v.to_uppercase()))],
+            ),
+            ev("5", &[("DestinationHostname", &format!("{v}.example"))]),
+            ev("6", &[("Computer", "unrelated")]),
+        ];
+        let r = spl_model::run(&q, &rows).unwrap_or_else(|e| panic!("{v:?}: {e}\n{q}"));
+        let times: Vec<&str> = r.iter().map(|x| x["_time"].as_str()).collect();
+        assert_eq!(times, vec!["1", "3", "4", "5"], "{v:?}\n{q}");
+    }
+}
+
+#[test]
+fn sigma_holds_each_hostile_value_after_a_yaml_round_trip() {
+    for v in corpus() {
+        let text = compile(&backend_rules::hostile(&v), "sigma");
+        let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
+            .map(|d| serde::Deserialize::deserialize(d).expect("valid YAML"))
+            .collect();
+        assert_eq!(docs.len(), 1, "{v:?}");
+        let det = docs[0]["detection"].as_mapping().expect("detection");
+        assert_eq!(det.len(), 7, "6 selections + condition for {v:?}");
+        let get = |sel: &str, key: &str| det[sel][key].clone();
+        assert_eq!(
+            sigma_unescape(get("sel_process_path", "Image|cased").as_str().unwrap()),
+            v
+        );
+        let list = get("sel_user", "User");
+        let items = list.as_sequence().unwrap();
+        assert_eq!(sigma_unescape(items[0].as_str().unwrap()), v);
+        assert_eq!(
+            sigma_unescape(
+                get("sel_remote_host", "DestinationHostname|startswith|cased")
+                    .as_str()
+                    .unwrap()
+            ),
+            v
+        );
+        assert_eq!(
+            sigma_unescape(get("sel_host", "Computer|contains").as_str().unwrap()),
+            v
+        );
+        assert_eq!(
+            get("sel_process_path_2", "Image|re").as_str().unwrap(),
+            regex::escape(&v)
+        );
+        assert_eq!(
+            det["condition"].as_str().unwrap(),
+            "sel_direction and (sel_process_path or sel_user or sel_remote_host or sel_host or sel_process_path_2)"
+        );
+    }
+}
+
+/// spl-cim puts values in tstats search syntax, where `*` cannot be escaped: such a value is
+/// refused (E0904); every other value is one quoted literal.
+#[test]
+fn spl_cim_quotes_values_and_refuses_unescapable_wildcards() {
+    let p = targets::profile("spl-cim").expect("profile");
+    let mut rule = backend_rules::an0382();
+    for v in corpus() {
+        rule.filter = Expr::And(vec![
+            backend_rules::pred(
+                Source::NetworkFlow,
+                "app.protocol",
+                Op::Eq {
+                    value: Value::Str(v.clone()),
+                    case: Case::Insensitive,
+                },
+            ),
+            backend_rules::pred(
+                Source::NetworkFlow,
+                "app.protocol",
+                Op::Str {
+                    kind: StrOp::StartsWith,
+                    needles: vec![v.clone()],
+                    case: Case::Insensitive,
+                },
+            ),
+        ]);
+        match targets::compile_rule(&rule, &p) {
+            Ok(e) => {
+                assert!(!v.contains('*'), "{v:?} should be refused");
+                let (_, lits) = spl_literals(&e.text);
+                assert!(lits.contains(&v), "{v:?}\n{}", e.text);
+                assert!(lits.contains(&format!("{v}*")), "{v:?}\n{}", e.text);
+                spl_model::run(&e.text, &[]).unwrap_or_else(|x| panic!("{v:?}: {x}"));
+            }
+            Err(d) => {
+                assert!(v.contains('*'), "{v:?} refused: {d:?}");
+                assert!(d.iter().all(|x| x.code == "E0904"));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_hostile_title_cannot_end_a_kql_comment() {
+    let mut rule = backend_rules::scripting_host_mail();
+    rule.meta.title = "t\n| where true\r| take 1".into();
+    let q = compile(&rule, "kql-defender");
+    assert!(
+        q.lines()
+            .all(|l| !l.starts_with("| where true") && !l.starts_with("| take")),
+        "{q}"
+    );
+}
