@@ -15,6 +15,9 @@
 // Several databases in one run (two profiles may declare the same table name with different
 // columns): "databases": {"kql-defender": {"DeviceNetworkEvents": "(...)"}, ...} instead of
 // "tables", and each query names its "database"; a query without one uses "database".
+// "analyzers": true also runs Kusto.Language's best-practice analyzers (KustoCodeService
+// GetAnalyzerDiagnostics: style and performance advice, severities Warning/Suggestion/...) and adds
+// them to each result as "analyzer_diagnostics", in the same shape.
 // Exit codes: 0 the checks ran (whatever they found), 2 bad input or a missing package.
 'use strict';
 
@@ -98,6 +101,25 @@ for (const dbName of Object.keys(databases).sort()) {
     new DatabaseSymbol(dbName, tableSymbols(databases[dbName], dbName)));
 }
 
+function toJson(list, text) {
+  const out = [];
+  for (let k = 0; k < list.Count; k++) {
+    const d = list.getItem(k);
+    const start = d.HasLocation ? d.Start : 0;
+    const end = d.HasLocation ? d.End : 0;
+    out.push({
+      code: d.Code,
+      severity: d.Severity,
+      category: d.Category,
+      message: d.Message,
+      start,
+      end,
+      snippet: text.slice(start, end),
+    });
+  }
+  return out;
+}
+
 const results = [];
 for (const [i, q] of queries.entries()) {
   if (typeof q !== 'object' || q === null || typeof q.text !== 'string') {
@@ -108,22 +130,13 @@ for (const [i, q] of queries.entries()) {
   const globals = globalsByDb[dbName];
   if (globals === undefined) fail(`queries[${i}]: unknown database ${dbName}`);
   const code = KustoCode.ParseAndAnalyze(q.text, globals);
-  const list = code.GetDiagnostics();
-  const diagnostics = [];
-  for (let k = 0; k < list.Count; k++) {
-    const d = list.getItem(k);
-    const start = d.HasLocation ? d.Start : 0;
-    const end = d.HasLocation ? d.End : 0;
-    diagnostics.push({
-      code: d.Code,
-      severity: d.Severity,
-      category: d.Category,
-      message: d.Message,
-      start,
-      end,
-      snippet: q.text.slice(start, end),
-    });
+  const diagnostics = toJson(code.GetDiagnostics(), q.text);
+  if (input.analyzers === true) {
+    const service = new Kusto.Language.Editor.KustoCodeService(code);
+    const analyzer_diagnostics = toJson(service.GetAnalyzerDiagnostics(true), q.text);
+    results.push({ name, diagnostics, analyzer_diagnostics });
+  } else {
+    results.push({ name, diagnostics });
   }
-  results.push({ name, diagnostics });
 }
 process.stdout.write(JSON.stringify({ results }) + '\n');

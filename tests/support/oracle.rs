@@ -76,6 +76,9 @@ pub struct KustoDiag {
     pub end: usize,
     /// The query text between `start` and `end` (what the diagnostic points at).
     pub snippet: String,
+    /// From the best-practice analyzers (`KustoCodeService.GetAnalyzerDiagnostics`, only when
+    /// asked for), not from `KustoCode.GetDiagnostics`.
+    pub analyzer: bool,
 }
 
 /// Checks every query against a database holding `tables` (name, `"(col:type, ...)"`), with
@@ -121,21 +124,24 @@ fn run_kusto(input: &Value) -> Result<Vec<(String, Vec<KustoDiag>)>, String> {
     Ok(results
         .iter()
         .map(|r| {
-            let diags = r["diagnostics"]
-                .as_array()
-                .map(|ds| {
-                    ds.iter()
-                        .map(|d| KustoDiag {
+            let diags = [("diagnostics", false), ("analyzer_diagnostics", true)]
+                .into_iter()
+                .flat_map(|(key, analyzer)| {
+                    r[key]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(move |d| KustoDiag {
                             code: s(&d["code"]),
                             severity: s(&d["severity"]),
                             message: s(&d["message"]),
                             start: n(&d["start"]),
                             end: n(&d["end"]),
                             snippet: s(&d["snippet"]),
+                            analyzer,
                         })
-                        .collect()
                 })
-                .unwrap_or_default();
+                .collect();
             (s(&r["name"]), diags)
         })
         .collect())
@@ -176,10 +182,12 @@ pub struct KustoQuery<'a> {
 /// its tables as (table name, `"(col:type, ...)"`)); each query is analysed in its own database
 /// (two profiles may declare the same table name with different columns). Results per query in
 /// input order: its name and its diagnostics (every severity Kusto.Language's `GetDiagnostics`
-/// reports: Error, Warning, Suggestion, Information, Hidden).
+/// reports: Error, Warning, Suggestion, Information, Hidden), followed, with `analyzers`, by the
+/// best-practice analyzers' advice (`analyzer: true`).
 pub fn kusto_check_in(
     databases: &[(String, Vec<(String, String)>)],
     queries: &[KustoQuery<'_>],
+    analyzers: bool,
 ) -> Result<Vec<(String, Vec<KustoDiag>)>, String> {
     let dbs: serde_json::Map<String, Value> = databases
         .iter()
@@ -196,6 +204,7 @@ pub fn kusto_check_in(
         "queries": queries.iter()
             .map(|q| serde_json::json!({"database": q.database, "name": q.name, "text": q.text}))
             .collect::<Vec<_>>(),
+        "analyzers": analyzers,
     });
     run_kusto(&input)
 }
