@@ -303,19 +303,62 @@ impl Drop for SigmaDir {
     }
 }
 
+/// `sigma check` (every validator but the two that need the network, see `sigma_check`) over every
+/// emitted Sigma file, in one run together with a canary: a copy of one emitted file with a new id
+/// and a duplicated tag. The run must report exactly the canary's two issues: its duplicate tag,
+/// and its title clashing with the emitted file it copies (which proves the emitted files were
+/// read and cross-checked in the same run); nothing else, so every emitted file passes.
 #[test]
 fn sigma_check_passes_every_emitted_sigma_file() {
     let (names, res) = compiled_pack();
     let files = emitted_for(&names, &res, "sigma");
     let dir = SigmaDir::new("check", &files);
+    let source = files
+        .iter()
+        .find(|e| e.rule == "an0379_scripting_host_mail")
+        .expect("an0379_scripting_host_mail emitted for sigma");
+    let tag = "- attack.t1071.003\n";
+    assert!(source.text.contains(tag) && source.text.matches("\nid: ").count() == 1);
+    let id_line = source
+        .text
+        .lines()
+        .find(|l| l.starts_with("id: "))
+        .expect("an id line");
+    let canary = source
+        .text
+        .replacen(tag, &format!("{tag}{tag}"), 1)
+        .replacen(id_line, "id: 0c0ffee0-0000-4000-8000-000000000001", 1);
+    let canary_file = "zz_canary_duplicate_tag.yml";
+    std::fs::write(dir.path().join(canary_file), canary).expect("write canary");
     let out = sigma_check(dir.path()).expect("sigma oracle");
-    assert!(out.passed, "{}", out.output);
+    let issues: Vec<&str> = out
+        .output
+        .lines()
+        .filter(|l| l.starts_with("issue="))
+        .collect();
+    let at = |f: &str| dir.path().join(f).display().to_string();
+    let tag_issue = format!(
+        "issue=DuplicateTagIssue severity=medium description=The same tag appears multiple times \
+         rule={} tag=attack.t1071.003",
+        at(canary_file)
+    );
+    let title_clash = |l: &&str| {
+        l.starts_with("issue=DuplicateTitleIssue ")
+            && l.contains(&at(canary_file))
+            && l.contains(&at(&source.file_name))
+    };
+    assert!(
+        issues.len() == 2 && issues.contains(&tag_issue.as_str()) && issues.iter().any(title_clash),
+        "expected exactly the canary's two issues:\n{}",
+        out.output
+    );
     assert!(
         out.output
-            .contains("Found 0 errors, 0 condition errors and 0 issues"),
+            .contains("Found 0 errors, 0 condition errors and 2 issues."),
         "{}",
         out.output
     );
+    assert!(!out.passed, "--fail-on-issues must fail on the canary");
 }
 
 /// A known upstream limit: this backend refuses this rule document with exactly this error.
