@@ -15,6 +15,7 @@ use oracle::{
     kql_schema_from_asim_yaml, kusto_check_in, repo_root, sigma_check, sigma_convert, KustoDiag,
     KustoQuery, SigmaBackend, SigmaConversion,
 };
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -469,8 +470,6 @@ fn sigma_documents(files: &[&Emitted]) -> Vec<(String, String, &'static str)> {
     docs
 }
 
-use serde::Deserialize;
-
 fn check_conversions(
     backend: SigmaBackend,
     expected_docs: &[(String, String, &'static str)],
@@ -552,10 +551,60 @@ fn pysigma_backends_convert_every_emitted_detection_rule() {
     for r in kusto.iter().filter(|r| r.error.is_none()) {
         assert!(r.queries[0].starts_with("DeviceNetworkEvents"), "{r:#?}");
     }
+    // Each correlation Splunk converted keeps what the emitted YAML says: its window, its group-by
+    // fields and its threshold (read from the YAML, not restated here).
+    let mut correlations_checked = 0;
     for r in splunk
         .iter()
         .filter(|r| r.kind == "correlation" && r.error.is_none())
     {
-        assert!(r.queries[0].contains("| stats "), "{r:#?}");
+        let id = r.id.as_deref().unwrap_or_default();
+        let corr = correlation_yaml(&files, id);
+        let ty = corr["type"].as_str().expect("type");
+        let timespan = corr["timespan"].as_str().expect("timespan");
+        let group_by: Vec<&str> = corr["group-by"]
+            .as_sequence()
+            .expect("group-by")
+            .iter()
+            .map(|v| v.as_str().expect("field"))
+            .collect();
+        let cond = corr["condition"].as_mapping().expect("condition");
+        let q = &r.queries[0];
+        assert!(
+            q.contains(&format!("| bin _time span={timespan}\n")),
+            "{id}: {q}"
+        );
+        assert!(
+            q.contains(&format!("by _time {}\n", group_by.join(" "))),
+            "{id}: {q}"
+        );
+        for (op, value) in cond.iter().filter(|(k, _)| k.as_str() != Some("field")) {
+            let op = match op.as_str().expect("operator") {
+                "gte" => ">=",
+                "gt" => ">",
+                "lte" => "<=",
+                "lt" => "<",
+                "eq" => "=",
+                other => panic!("{id}: condition operator {other}"),
+            };
+            let value = value.as_u64().expect("an integer threshold");
+            assert!(
+                q.contains(&format!("| search {ty} {op} {value}")),
+                "{id}: {q}"
+            );
+        }
+        correlations_checked += 1;
     }
+    assert!(correlations_checked > 0);
+}
+
+/// The correlation document `id` of the emitted Sigma files, as YAML.
+fn correlation_yaml(files: &[&Emitted], id: &str) -> serde_yaml::Value {
+    files
+        .iter()
+        .flat_map(|e| serde_yaml::Deserializer::from_str(&e.text))
+        .map(|d| serde_yaml::Value::deserialize(d).expect("emitted YAML"))
+        .find(|v| v["id"].as_str() == Some(id))
+        .map(|v| v["correlation"].clone())
+        .unwrap_or_else(|| panic!("no document {id}"))
 }
