@@ -111,7 +111,7 @@ fn one_run_reports_the_errors_of_every_file() {
             parts.len() == 3
                 && parts[0].parse::<u32>().is_ok_and(|c| c >= 1)
                 && parts[1].parse::<u32>().is_ok_and(|l| l >= 1)
-                && parts[2].ends_with(".detc"),
+                && (parts[2].ends_with(".detc") || parts[2].starts_with("tests/errors/data/")),
             "not path:line:col: {line}"
         );
         assert!(
@@ -170,6 +170,19 @@ fn a_missing_path_is_exit_2() {
         .stderr
         .starts_with("rules/no_such_rule.detc: error[E0001]: cannot read"));
     snap("check_missing_path", &r);
+}
+
+#[test]
+fn a_folder_without_rule_files_is_exit_2() {
+    let r = detc(&["check", "tests/errors/data"]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(
+        r.stderr.starts_with(
+            "tests/errors/data: error[E0003]: no rule files (*.detc) under tests/errors/data"
+        ),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

@@ -14,7 +14,8 @@ Examples:
                                       check one rule together with the lists it uses
   detc check --format json rules/     diagnostics as JSON on stdout, for editors and CI
 
-Exit status: 0 no errors (warnings allowed), 1 the rules have errors, 2 a path cannot be read.")]
+Exit status: 0 no errors (warnings allowed), 1 the rules have errors, 2 a path cannot be read
+or holds no rule file.")]
 pub struct CheckArgs {
     /// Rule files or folders (searched for *.detc). Default: rules/
     pub paths: Vec<PathBuf>,
@@ -31,6 +32,21 @@ pub fn run(args: &CheckArgs) -> Exit {
             return Exit::Failure;
         }
     };
+    if files.is_empty() {
+        // A folder without rule files: most likely a wrong path; passing would hide it in CI.
+        let paths = super::default_paths(&args.paths);
+        let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        let d = crate::diag::Diagnostic::error(
+            "E0003",
+            format!("no rule files (*.detc) under {}", shown.join(", ")),
+        )
+        .at(crate::diag::Span::file(shown.join(", ")))
+        .found("no *.detc file")
+        .expected("at least one rule file to check")
+        .hint("check the path; folders are searched recursively for *.detc files");
+        super::print_diagnostics(&[d], &crate::diag::SourceCache::new(), args.format);
+        return Exit::Failure;
+    }
     let fe = crate::frontend(&files);
     let errors = fe.diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = fe.diagnostics.len() - errors;

@@ -134,6 +134,9 @@ fn found_at(text: &str, pos: usize) -> String {
     format!("`{tok}`")
 }
 
+const VALUE_WORDS: &str = "a value (a string, number, size like 50MB, duration like 1h, IP \
+                           address, CIDR block, or a word like `outbound`)";
+
 /// Punctuation worth naming in "expected ...": closers and separators a user forgets.
 const PUNCTUATION: &[&str] = &["}", ")", "]", "=>", ":", "=", ","];
 
@@ -155,9 +158,27 @@ pub fn syntax_error(path: &str, text: &str, e: &pest::error::Error<Rule>) -> Dia
     if let ErrorVariant::ParsingError { positives: p, .. } = &e.variant {
         positives = p.clone();
     }
+    // A value can take any literal shape: one phrase says so, instead of seven.
+    let wants_value = positives.contains(&Rule::symbol) && positives.contains(&Rule::integer);
     let described = |rules: &[Rule]| -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
+        if wants_value {
+            out.push(VALUE_WORDS.to_string());
+        }
         for r in rules {
+            let literal = matches!(
+                r,
+                Rule::string
+                    | Rule::cidr
+                    | Rule::ip
+                    | Rule::size
+                    | Rule::duration
+                    | Rule::integer
+                    | Rule::symbol
+            );
+            if wants_value && literal {
+                continue;
+            }
             if let Some(d) = describe(*r) {
                 if !out.iter().any(|x| x == d) {
                     out.push(d.to_string());
@@ -184,6 +205,10 @@ pub fn syntax_error(path: &str, text: &str, e: &pest::error::Error<Rule>) -> Dia
         let mut out: Vec<String> = Vec::new();
         for token in &attempt_tokens {
             let keyword = token.len() > 1 && token.chars().all(|c| c.is_ascii_lowercase());
+            // `:` inside a value is the start of an IPv6 address, not the separator.
+            if token == ":" && rule_words.iter().any(|w| w == VALUE_WORDS) {
+                continue;
+            }
             let word =
                 if PUNCTUATION.contains(&token.as_str()) || (keyword && rule_words.is_empty()) {
                     format!("`{token}`")
@@ -258,6 +283,41 @@ pub fn syntax_error(path: &str, text: &str, e: &pest::error::Error<Rule>) -> Dia
     {
         d = d.hint(format!(
             "`{word}` is a reserved word and cannot name a field or list"
+        ));
+    }
+    let before = text[..pos].trim_end();
+    if let Some(op) = ["and", "or", "not"].into_iter().find(|w| {
+        before.ends_with(w)
+            && !before[..before.len() - w.len()]
+                .ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '.')
+    }) {
+        if positives
+            .iter()
+            .any(|r| matches!(r, Rule::expr | Rule::not_expr | Rule::predicate))
+        {
+            d = d.hint(format!("`{op}` must be followed by a condition"));
+        }
+    }
+    if wants_operator && before.ends_with("not") {
+        d = d.hint("`not` goes before the condition (`not remote.port == 25`), or use `!=`");
+    }
+    if text[pos.min(text.len())..].starts_with("/*") {
+        d = d.hint("this `/*` comment is never closed: end it with `*/`");
+    }
+    if positives.contains(&Rule::kw_rule) {
+        if let Some(n) = nearest(word, ["rule", "list"]).filter(|n| *n != word) {
+            d = d.hint(format!("did you mean `{n}`?"));
+        }
+    }
+    if positives.contains(&Rule::attack_id) {
+        let upper = word.to_uppercase();
+        if upper != word && upper.starts_with(['T', 'A']) {
+            d = d.hint(format!("ATT&CK ids are written in upper case: `{upper}`"));
+        }
+    }
+    if positives.contains(&Rule::kw_rule) && CLAUSE_WORDS.contains(&word) {
+        d = d.hint(format!(
+            "`{word}` is a clause of a rule: it goes inside `rule NAME {{ ... }}`"
         ));
     }
     if unclosed_quote_on_line(text, pos) {

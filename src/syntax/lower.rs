@@ -574,8 +574,10 @@ impl<'t> Lowerer<'t> {
                     // \u{1F600}
                     let rest = &raw[i + 2..];
                     let close = rest.find('}');
+                    // 1 to 6 hex digits, nothing else (`from_str_radix` would take a `+`).
                     let ok = close
-                        .filter(|_| rest.starts_with('{'))
+                        .filter(|c| rest.starts_with('{') && (2..=7).contains(c))
+                        .filter(|c| rest[1..*c].bytes().all(|b| b.is_ascii_hexdigit()))
                         .and_then(|c| u32::from_str_radix(&rest[1..c], 16).ok())
                         .and_then(char::from_u32);
                     match (ok, close) {

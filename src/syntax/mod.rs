@@ -231,4 +231,45 @@ mod tests {
         assert!(expected("rule r { let p = case a == 1 \"x\" }").contains("`=>`"));
         assert!(expected("rule r { where a == 1").contains("`}`"));
     }
+
+    /// `\u{...}` takes 1 to 6 hex digits and nothing else.
+    #[test]
+    fn unicode_escapes_are_strict() {
+        let lit = |src: &str| -> Result<Literal, Vec<&'static str>> {
+            let text = format!("rule r {{ where a == \"{src}\" }}");
+            match parse("t.detc", &text) {
+                Ok(f) => match &f.rules[0].clauses[0].node {
+                    Clause::Where(Expr::Pred(p)) => match &p.op {
+                        PredOp::Eq { value, .. } => Ok(value.node.clone()),
+                        _ => Err(vec![]),
+                    },
+                    _ => Err(vec![]),
+                },
+                Err(ds) => Err(ds.iter().map(|d| d.code).collect()),
+            }
+        };
+        assert_eq!(lit("caf\\u{e9}"), Ok(Literal::Str("café".into())));
+        assert_eq!(lit("\\u{1F600}x"), Ok(Literal::Str("😀x".into())));
+        for bad in [
+            "\\u{+41}",
+            "\\u{}",
+            "\\u{1234567}",
+            "\\u{D800}",
+            "\\u{110000}",
+            "\\u41",
+        ] {
+            assert_eq!(lit(bad), Err(vec!["E0102"]), "{bad}");
+        }
+    }
+
+    /// A UTF-8 byte order mark (Notepad writes one) does not make a file unreadable.
+    #[test]
+    fn a_byte_order_mark_is_ignored() {
+        let text = "\u{FEFF}rule r {\r\n  where a == 1\r\n}\r\n";
+        assert!(parse("t.detc", text).is_ok());
+        assert!(
+            parse("t.detc", "rule r { \u{FEFF} }").is_err(),
+            "only at the start"
+        );
+    }
 }

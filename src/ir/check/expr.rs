@@ -1,7 +1,7 @@
 //! Expressions: AST predicates -> typed IR predicates, in one of two scopes: an event (`where`,
 //! `let` arms: catalogue fields) or a group (`having`: aggregates).
 
-use super::values::{cidr_of, convert, list_elem_type, type_name, type_words};
+use super::values::{a_type, cidr_of, convert, list_elem_type, type_name, type_words};
 use super::Checker;
 use crate::diag::{nearest, Diagnostic, Span};
 use crate::ir::{
@@ -84,6 +84,9 @@ impl Checker<'_> {
                 if let Some(ty) = aggregates.get(&f.node) {
                     return Some((FieldRef::Aggregate(f.node.clone()), ty.clone()));
                 }
+                if self.broken_names.contains(&f.node) {
+                    return None;
+                }
                 let mut d = Diagnostic::error(
                     "E0251",
                     format!("`having` refers to `{}`, which is not an aggregate", f.node),
@@ -125,7 +128,7 @@ impl Checker<'_> {
         let (op, negate) = match &p.op {
             PredOp::Eq { op, value } => {
                 let insensitive = matches!(op, EqOp::EqCi | EqOp::NeCi);
-                let case = self.case_for(&ty, insensitive, &p.field, "=~ and !~")?;
+                let case = self.case_for(&ty, insensitive, &p.field, &op_text(p))?;
                 let value = self.value(value, &ty, &what)?;
                 (Op::Eq { value, case }, matches!(op, EqOp::Ne | EqOp::NeCi))
             }
@@ -133,7 +136,7 @@ impl Checker<'_> {
                 insensitive,
                 target,
             } => {
-                let case = self.case_for(&ty, *insensitive, &p.field, "in~")?;
+                let case = self.case_for(&ty, *insensitive, &p.field, &op_text(p))?;
                 (self.membership(&ty, target, case, &what)?, p.negated)
             }
             PredOp::Str {
@@ -142,7 +145,7 @@ impl Checker<'_> {
                 target,
             } => {
                 if ty != FieldType::String {
-                    return self.not_applicable(p, &ty, "startswith, endswith and contains");
+                    return self.not_applicable(p, &ty);
                 }
                 let case = if *insensitive {
                     Case::Insensitive
@@ -169,7 +172,7 @@ impl Checker<'_> {
                 pattern,
             } => {
                 if ty != FieldType::String {
-                    return self.not_applicable(p, &ty, "matches");
+                    return self.not_applicable(p, &ty);
                 }
                 if let Err(e) = regex::RegexBuilder::new(&pattern.node)
                     .size_limit(1 << 20)
@@ -202,7 +205,7 @@ impl Checker<'_> {
             }
             PredOp::Is { class } => {
                 if ty != FieldType::Ip {
-                    return self.not_applicable(p, &ty, "`is` (IP classes)");
+                    return self.not_applicable(p, &ty);
                 }
                 let classes = [
                     IpClass::Private,
@@ -229,7 +232,7 @@ impl Checker<'_> {
             PredOp::Missing => (Op::Exists, true),
             PredOp::Cmp { op, value } => {
                 if matches!(ty, FieldType::String | FieldType::Ip | FieldType::Enum(_)) {
-                    return self.not_applicable(p, &ty, "<, <=, > and >=");
+                    return self.not_applicable(p, &ty);
                 }
                 let value = self.value(value, &ty, &what)?;
                 let op = match op {
@@ -245,7 +248,8 @@ impl Checker<'_> {
         Some(if negate { Expr::Not(Box::new(e)) } else { e })
     }
 
-    fn not_applicable(&mut self, p: &ast::Pred, ty: &FieldType, ops: &str) -> Option<Expr> {
+    fn not_applicable(&mut self, p: &ast::Pred, ty: &FieldType) -> Option<Expr> {
+        let ops = format!("`{}`", op_text(p));
         let hint = match ty {
             FieldType::Port | FieldType::Int => "compare numbers with ==, in, <, <=, >, >=",
             FieldType::Ip => {
@@ -261,13 +265,13 @@ impl Checker<'_> {
             Diagnostic::error(
                 "E0222",
                 format!(
-                    "{ops} cannot be applied to `{}`, a {} field",
+                    "{ops} cannot be applied to `{}`, {} field",
                     p.field.node,
-                    type_name(ty)
+                    a_type(ty)
                 ),
             )
             .at(p.span.clone())
-            .found(format!("{ops} on a {} field", type_name(ty)))
+            .found(format!("{ops} on {} field", a_type(ty)))
             .expected(format!("an operator for {}", type_words(ty)))
             .hint(hint),
         );
@@ -292,15 +296,20 @@ impl Checker<'_> {
             Diagnostic::error(
                 "E0222",
                 format!(
-                    "{op} compare text without case, but `{}` is a {} field",
+                    "`{op}` compares text in any case, but `{}` is {} field",
                     field.node,
-                    type_name(ty)
+                    a_type(ty)
                 ),
             )
             .at(field.span.clone())
-            .found(format!("{op} on a {} field", type_name(ty)))
-            .expected("a string field")
-            .hint("use the exact form (==, !=, in) for numbers, addresses and enum values"),
+            .found(format!("`{op}` on {} field", a_type(ty)))
+            .expected("a string field, or an exact operator")
+            .hint(format!(
+                "numbers, addresses and enum values have no case: write `{}`",
+                op.replace("=~", "==")
+                    .replace("!~", "!=")
+                    .trim_end_matches('~')
+            )),
         );
         None
     }
@@ -399,7 +408,7 @@ impl Checker<'_> {
                             ),
                         )
                         .at(name.span.clone())
-                        .found(format!("a {} list", type_name(&elem)))
+                        .found(format!("{} list", a_type(&elem)))
                         .expected(format!("a list of type {}", list_types_for(ty)))
                         .hint(format!(
                             "`{}` is declared at {}:{}",
@@ -429,7 +438,10 @@ impl Checker<'_> {
                                     )
                                     .at(name.span.clone())
                                     .found(format!("`{s}`"))
-                                    .expected(format!("one of {}", vs.join(", "))),
+                                    .expected(format!("one of {}", vs.join(", ")))
+                                    .hint(format!(
+                                        "remove `{s}` from the list, or give {what} a list of its own"
+                                    )),
                                 );
                                 return None;
                             }
@@ -437,6 +449,38 @@ impl Checker<'_> {
                         }
                     }
                     out
+                } else if let (ListType::Int, Some(bad)) =
+                    (list.ty, list.values.iter().find(|v| !int_fits(v, ty)))
+                {
+                    // An `int` list is typed for integers; the field may be narrower (a port
+                    // is 0..65535, a byte count or duration is not negative).
+                    let shown = match bad {
+                        Value::Int(i) => i.to_string(),
+                        other => format!("{other:?}"),
+                    };
+                    self.diags.push(
+                        Diagnostic::error(
+                            if matches!(ty, FieldType::Port) {
+                                "E0224"
+                            } else {
+                                "E0221"
+                            },
+                            format!(
+                                "list `{}` holds {shown}, which {what} can never be",
+                                name.node
+                            ),
+                        )
+                        .at(name.span.clone())
+                        .found(shown)
+                        .expected(type_words(ty))
+                        .hint(if matches!(ty, FieldType::Port) {
+                            "remove it from the list; a list declared as `port` is checked \
+                             for this where it is declared"
+                        } else {
+                            "remove it from the list: byte counts and durations are never negative"
+                        }),
+                    );
+                    return None;
                 } else {
                     list.values.clone()
                 };
@@ -489,8 +533,9 @@ impl Checker<'_> {
                             format!("list `{}` is not a string list", name.node),
                         )
                         .at(name.span.clone())
-                        .found(format!("a {} list", type_name(&list_elem_type(list.ty))))
-                        .expected("a list of strings"),
+                        .found(format!("{} list", a_type(&list_elem_type(list.ty))))
+                        .expected("a list of strings")
+                        .hint("startswith, endswith and contains take text: a `string` list"),
                     );
                     return None;
                 }
@@ -513,6 +558,52 @@ impl Checker<'_> {
             return None;
         }
         Some(out)
+    }
+}
+
+/// Whether an integer list value can be a value of a field of type `ty`.
+fn int_fits(v: &Value, ty: &FieldType) -> bool {
+    match (v, ty) {
+        (Value::Int(i), FieldType::Port) => (0..=65_535).contains(i),
+        (Value::Int(i), FieldType::Bytes | FieldType::Duration) => *i >= 0,
+        _ => true,
+    }
+}
+
+/// The operator of a predicate as the user wrote it (`not startswith~`, `<=`, `is not`).
+fn op_text(p: &ast::Pred) -> String {
+    let tilde = |ci: bool| if ci { "~" } else { "" };
+    let not = if p.negated { "not " } else { "" };
+    match &p.op {
+        PredOp::Eq { op, .. } => match op {
+            EqOp::Eq => "==",
+            EqOp::EqCi => "=~",
+            EqOp::Ne => "!=",
+            EqOp::NeCi => "!~",
+        }
+        .to_string(),
+        PredOp::In { insensitive, .. } => format!("{not}in{}", tilde(*insensitive)),
+        PredOp::Str {
+            kind, insensitive, ..
+        } => {
+            let k = match kind {
+                StrKind::StartsWith => "startswith",
+                StrKind::EndsWith => "endswith",
+                StrKind::Contains => "contains",
+            };
+            format!("{not}{k}{}", tilde(*insensitive))
+        }
+        PredOp::Matches { insensitive, .. } => format!("{not}matches{}", tilde(*insensitive)),
+        PredOp::Is { .. } => if p.negated { "is not" } else { "is" }.to_string(),
+        PredOp::Exists => "exists".to_string(),
+        PredOp::Missing => "missing".to_string(),
+        PredOp::Cmp { op, .. } => match op {
+            ast::CmpOp::Lt => "<",
+            ast::CmpOp::Le => "<=",
+            ast::CmpOp::Gt => ">",
+            ast::CmpOp::Ge => ">=",
+        }
+        .to_string(),
     }
 }
 

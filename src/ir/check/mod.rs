@@ -40,6 +40,9 @@ pub(crate) struct Checker<'a> {
     used_lists: BTreeSet<String>,
     /// Lists declared with an error already reported: a use is not a second error.
     broken_lists: BTreeSet<String>,
+    /// Computed fields and aggregates of the rule being checked whose definition had an error
+    /// already reported: a use of the name is not a second error.
+    pub(crate) broken_names: BTreeSet<String>,
 }
 
 /// Checks every file of a pack. The pack is `None` only when nothing could be checked at all;
@@ -51,6 +54,7 @@ pub fn check(files: &[ast::File], loader: &dyn Loader) -> (Option<Pack>, Vec<Dia
         lists: BTreeMap::new(),
         used_lists: BTreeSet::new(),
         broken_lists: BTreeSet::new(),
+        broken_names: BTreeSet::new(),
     };
     for f in files {
         for l in &f.lists {
@@ -76,11 +80,15 @@ pub fn check(files: &[ast::File], loader: &dyn Loader) -> (Option<Pack>, Vec<Dia
             } else {
                 names.insert(r.name.node.clone(), r.name.span.clone());
             }
-            if let Some(rule) = c.rule(f, r) {
-                if let Some(first) = ids.get(&rule.id) {
+            // Duplicate ids are found on the text of valid UUIDs, whether or not the rules
+            // that carry them have other errors.
+            let mut dup_id = false;
+            if let Some((id, span)) = ast_id(r) {
+                if let Some(first) = ids.get(&id) {
+                    dup_id = true;
                     c.diags.push(
-                        Diagnostic::error("E0201", format!("duplicate rule id {}", rule.id))
-                            .at(id_span(r).unwrap_or_else(|| r.name.span.clone()))
+                        Diagnostic::error("E0201", format!("duplicate rule id {id}"))
+                            .at(span)
                             .found(format!("rule `{}` reuses the id", r.name.node))
                             .expected("a UUID no other rule uses")
                             .hint(format!(
@@ -89,10 +97,11 @@ pub fn check(files: &[ast::File], loader: &dyn Loader) -> (Option<Pack>, Vec<Dia
                             )),
                     );
                 } else {
-                    ids.insert(
-                        rule.id.clone(),
-                        id_span(r).unwrap_or_else(|| r.name.span.clone()),
-                    );
+                    ids.insert(id, span);
+                }
+            }
+            if let Some(rule) = c.rule(f, r) {
+                if !dup_id {
                     rules.push(rule);
                 }
             }
@@ -128,12 +137,13 @@ pub fn check(files: &[ast::File], loader: &dyn Loader) -> (Option<Pack>, Vec<Dia
     (Some(Pack { rules, lists }), c.diags)
 }
 
-fn id_span(r: &ast::RuleDecl) -> Option<Span> {
+/// The rule's id as the pack compares it (lowercase), when it is a valid UUID.
+fn ast_id(r: &ast::RuleDecl) -> Option<(String, Span)> {
     r.clauses.iter().find_map(|c| match &c.node {
         Clause::Meta {
             key,
             value: MetaValue::Text(t),
-        } if key.node == "id" => Some(t.span.clone()),
+        } if key.node == "id" && is_uuid(&t.node) => Some((t.node.to_lowercase(), t.span.clone())),
         _ => None,
     })
 }
@@ -316,6 +326,7 @@ impl Checker<'_> {
 
     fn rule(&mut self, f: &ast::File, r: &ast::RuleDecl) -> Option<Rule> {
         let before = self.diags.iter().filter(|d| d.is_error()).count();
+        self.broken_names.clear();
         let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
         let mut dup = |key: &'static str, span: &Span, diags: &mut Vec<Diagnostic>| {
             if let Some(first) = seen.get(key) {
@@ -499,18 +510,19 @@ impl Checker<'_> {
                         None => ty = Some((t, lit.span.clone())),
                         Some((first, fspan)) if *first != t => {
                             diags.push(
-                                Diagnostic::error(
-                                    "E0241",
-                                    "the arms of `case` give values of different types",
-                                )
-                                .at(lit.span.clone())
-                                .found(values::type_name(&t).to_string())
-                                .expected(format!(
-                                    "{} like the first arm (line {})",
-                                    values::type_name(first),
-                                    fspan.line
-                                )),
-                            );
+                            Diagnostic::error(
+                                "E0241",
+                                "the arms of `case` give values of different types",
+                            )
+                            .at(lit.span.clone())
+                            .found(values::type_words(&t))
+                            .expected(format!(
+                                "{} like the first arm (line {})",
+                                values::type_words(first),
+                                fspan.line
+                            ))
+                            .hint("a computed field has one type: quote numbers to make them text"),
+                        );
                             return None;
                         }
                         _ => {}
@@ -536,6 +548,9 @@ impl Checker<'_> {
                 None => None,
             };
             let_names.push(name.node.clone());
+            if !ok {
+                self.broken_names.insert(name.node.clone());
+            }
             if ok {
                 let mut deps = BTreeSet::new();
                 for (e, _) in &ir_arms {
@@ -581,7 +596,7 @@ impl Checker<'_> {
                 f,
                 source,
                 &ir_lets,
-                aggregation.as_ref().and_then(|a| a.as_ref()),
+                aggregation.as_ref().map(|a| a.as_ref()),
                 t,
             ) {
                 ir_tests.push(ok);
@@ -660,7 +675,8 @@ impl Checker<'_> {
                         Diagnostic::error("E0206", format!("invalid `{key}`"))
                             .at(t.span.clone())
                             .found(format!("{:?}", t.node))
-                            .expected("a date as \"YYYY-MM-DD\""),
+                            .expected("a date as \"YYYY-MM-DD\"")
+                            .hint("four-digit year, two-digit month and day, and a day that exists in that month"),
                     );
                 }
             }
@@ -704,7 +720,13 @@ impl Checker<'_> {
                                 .at(id.span.clone())
                                 .found(format!("`{}`", id.node))
                                 .expected("a technique id (T1071 or T1071.003) or an analytic id (AN0379)")
-                                .hint("tactics (TA....) and data sources (DS....) are not accepted here; put them in `tags`"),
+                                .hint(if id.node.starts_with("TA") || id.node.starts_with("DS") {
+                                    "tactics (TA....) and data sources (DS....) are not accepted here; put them in `tags`"
+                                } else if id.node.starts_with("AN") {
+                                    "an analytic id is AN and four digits: AN0379"
+                                } else {
+                                    "a technique id is T and four digits, with an optional three-digit sub-technique: T1071.003"
+                                }),
                         );
                     }
                 }
@@ -799,6 +821,9 @@ impl Checker<'_> {
                     Some((FieldRef::Computed(k.node.clone()), l.ty.clone()))
                 } else if let Some(def) = catalogue::field(source, &k.node) {
                     Some((FieldRef::Field(k.node.clone()), def.ty))
+                } else if self.broken_names.contains(&k.node) {
+                    ok = false;
+                    None
                 } else {
                     let mut names: Vec<&str> =
                         catalogue::fields(source).iter().map(|d| d.name).collect();
@@ -825,7 +850,8 @@ impl Checker<'_> {
                             Diagnostic::error("E0254", format!("`{}` is grouped by twice", k.node))
                                 .at(k.span.clone())
                                 .found(format!("`{}` again", k.node))
-                                .expected("each group key once"),
+                                .expected("each group key once")
+                                .hint(format!("remove the second `{}`", k.node)),
                         );
                         ok = false;
                     } else {
@@ -848,7 +874,8 @@ impl Checker<'_> {
                         Diagnostic::error("E0253", format!("`{}` is already defined", a.name.node))
                             .at(a.name.span.clone())
                             .found(format!("a second `{}`", a.name.node))
-                            .expected("a name not used by another aggregate or group key"),
+                            .expected("a name not used by another aggregate or group key")
+                            .hint("rename this aggregate"),
                     );
                     ok = false;
                     continue;
@@ -858,7 +885,10 @@ impl Checker<'_> {
                         agg_types.insert(agg.name.clone(), agg.ty.clone());
                         aggregates.push(agg);
                     }
-                    None => ok = false,
+                    None => {
+                        self.broken_names.insert(a.name.node.clone());
+                        ok = false;
+                    }
                 }
             }
         }
@@ -907,10 +937,18 @@ impl Checker<'_> {
                 .at(a.func.span.clone())
                 .found(format!("`{func}`"))
                 .expected("count(), distinct(field), sum(field), min(field) or max(field)");
-            if let Some(n) = nearest(func, FUNCS.iter().copied()) {
+            if [
+                "dcount",
+                "count_distinct",
+                "distinct_count",
+                "dc",
+                "nunique",
+            ]
+            .contains(&func)
+            {
+                d = d.hint("a distinct count is `distinct(field)` (exact, never approximate)");
+            } else if let Some(n) = nearest(func, FUNCS.iter().copied()) {
                 d = d.hint(format!("did you mean `{n}`?"));
-            } else if func == "dcount" || func == "count_distinct" {
-                d = d.hint("an exact distinct count is `distinct(field)`");
             }
             self.diags.push(d);
             return None;
@@ -947,6 +985,8 @@ impl Checker<'_> {
         };
         let (fr, ty) = if let Some(l) = lets.iter().find(|l| l.name == arg.node) {
             (FieldRef::Computed(arg.node.clone()), l.ty.clone())
+        } else if self.broken_names.contains(&arg.node) {
+            return None;
         } else {
             let scope = Scope::Event { source, lets: &[] };
             self.resolve(arg, &scope)?
@@ -963,13 +1003,13 @@ impl Checker<'_> {
                     Diagnostic::error(
                         "E0252",
                         format!(
-                            "{func}() cannot be applied to `{}`, a {} field",
+                            "{func}() cannot be applied to `{}`, {} field",
                             arg.node,
-                            values::type_name(&ty)
+                            values::a_type(&ty)
                         ),
                     )
                     .at(arg.span.clone())
-                    .found(format!("a {} field", values::type_name(&ty)))
+                    .found(format!("{} field", values::a_type(&ty)))
                     .expected(if func == "sum" {
                         "a byte count, integer or duration field"
                     } else {
@@ -993,9 +1033,12 @@ impl Checker<'_> {
         f: &ast::File,
         source: Source,
         lets: &[Let],
-        agg: Option<&Aggregation>,
+        agg: Option<Option<&Aggregation>>,
         t: &ast::TestDecl,
     ) -> Option<RuleTest> {
+        // `None`: the aggregation had an error, so which keys an alert carries is unknown.
+        let agg_failed = agg.is_none();
+        let agg = agg.flatten();
         let mut ok = true;
         let events = match &t.events {
             ast::TestEventsAst::File(p) => {
@@ -1044,7 +1087,10 @@ impl Checker<'_> {
                     ),
                 )
                 .at(t.expect.count.span.clone())
-                .found(count.to_string())
+                .found(format!(
+                    "a count of {count} and {} alert descriptions",
+                    t.expect.alerts.len()
+                ))
                 .expected(format!("a count of at least {}", t.expect.alerts.len())),
             );
             ok = false;
@@ -1080,8 +1126,30 @@ impl Checker<'_> {
         let mut alerts = Vec::new();
         for m in &t.expect.alerts {
             let mut alert = BTreeMap::new();
+            let mut seen_keys: BTreeMap<&str, &Span> = BTreeMap::new();
             for (k, v) in &m.node {
+                if let Some(first) = seen_keys.insert(k.node.as_str(), &k.span) {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "E0265",
+                            format!("`{}` is given twice in one expected alert", k.node),
+                        )
+                        .at(k.span.clone())
+                        .found(format!("a second `{}`", k.node))
+                        .expected("each key once per alert")
+                        .hint(format!(
+                            "the first is at line {}, column {}; an alert has one value per key",
+                            first.line, first.col
+                        )),
+                    );
+                    ok = false;
+                    continue;
+                }
                 let Some(ty) = keys.get(&k.node) else {
+                    if agg_failed || self.broken_names.contains(&k.node) {
+                        ok = false;
+                        continue;
+                    }
                     let mut d = Diagnostic::error(
                         "E0262",
                         format!("an alert of this rule has no `{}`", k.node),
@@ -1182,4 +1250,79 @@ fn is_technique(s: &str) -> bool {
 fn is_analytic(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 6 && &b[..2] == b"AN" && b[2..].iter().all(u8::is_ascii_digit)
+}
+
+#[cfg(test)]
+mod tests {
+    fn codes(text: &str) -> Vec<&'static str> {
+        let fe = crate::frontend(&[crate::SourceFile {
+            path: "t.detc".into(),
+            text: text.into(),
+        }]);
+        fe.diagnostics.iter().map(|d| d.code).collect()
+    }
+
+    const ID: &str = "0b7e4a52-6d0e-4c1b-9a57-2b8f1e0c7d41";
+
+    /// A duplicated id is reported even when the first rule carrying it has another error (it
+    /// used to be compared only among rules that checked clean), and ids compare without case.
+    #[test]
+    fn duplicate_ids_are_found_whatever_else_is_wrong() {
+        let text = format!(
+            "rule a {{ id \"{ID}\" title \"a\" severity low source network_connection \
+             where remote.prot == 25 }}\n\
+             rule b {{ id \"{}\" title \"b\" severity low source network_connection \
+             where remote.port == 25 }}\n",
+            ID.to_uppercase()
+        );
+        assert_eq!(codes(&text), vec!["E0220", "E0201"]);
+    }
+
+    /// Every error of every rule is reported in one run.
+    #[test]
+    fn all_errors_of_a_run_are_reported() {
+        let text = format!(
+            "rule a {{ id \"{ID}\" title \"a\" severity hgih source network_connection \
+             where remote.prot == 25 and remote.port == \"25\" window 60 }}\n\
+             rule b {{ title \"b\" source network_flow where dst.ip is privat }}\n"
+        );
+        assert_eq!(
+            codes(&text),
+            vec!["E0207", "E0220", "E0221", "E0255", "E0203", "E0203", "E0228"]
+        );
+    }
+
+    /// One mistake, one error: a name whose definition failed is not reported again where it
+    /// is used (these each gave a second, misleading error before).
+    #[test]
+    fn a_broken_definition_is_reported_once() {
+        let rule = |body: &str| {
+            format!(
+                "rule a {{ id \"{ID}\" title \"a\" severity low source network_connection \
+                 where remote.port == 25 {body} }}"
+            )
+        };
+        for (body, want) in [
+            // A bad window: the aggregation is unknown, so are the keys an alert carries.
+            (
+                "window 60 group by host aggregate n = count() \
+                 test \"t\" events [] expect 1 alert { host: \"WS01\", n: 3 }",
+                "E0255",
+            ),
+            // A bad aggregate: `having` on it.
+            (
+                "window 1h group by host aggregate total = sum(process.name) having total > 5",
+                "E0252",
+            ),
+            // A bad computed field: grouped by, aggregated, expected.
+            (
+                "let p = case remote.port == 25 => \"SMTP\", else => 0 window 1h group by p \
+                 aggregate n = count(), m = max(p) \
+                 test \"t\" events [] expect 1 alert { p: \"SMTP\" }",
+                "E0241",
+            ),
+        ] {
+            assert_eq!(codes(&rule(body)), vec![want], "{body}");
+        }
+    }
 }

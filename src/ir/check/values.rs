@@ -19,6 +19,17 @@ pub fn type_words(ty: &FieldType) -> String {
     }
 }
 
+/// The type name with its article, for "a port field", "an ip field".
+pub fn a_type(ty: &FieldType) -> String {
+    let n = type_name(ty);
+    let article = if n.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {n}")
+}
+
 pub fn type_name(ty: &FieldType) -> &'static str {
     match ty {
         FieldType::String => "string",
