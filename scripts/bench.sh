@@ -57,29 +57,34 @@ GROUP BY ALL HAVING count(*) >= 3
 print(len(rows))
 PY
 
-# run NAME CMD...: best wall time of RUNS, its peak RSS, and the alert count it printed.
+# run NAME CMD...: best wall time of RUNS, the CPU seconds (user + system) and peak RSS of that
+# run, and the alert count it printed. CPU seconds move less than wall time on a loaded machine.
 run() {
   local name=$1; shift
-  local best="" rss="" out=""
+  local best="" rss="" cpu="" out=""
   for _ in $(seq "$RUNS"); do
-    /usr/bin/time -f '%e %M' -o "$TMP/time" "$@" > "$TMP/out" 2> "$TMP/err"
-    read -r wall kib < "$TMP/time"
-    if [ -z "$best" ] || awk "BEGIN{exit !($wall < $best)}"; then best=$wall; rss=$kib; fi
+    /usr/bin/time -f '%e %M %U %S' -o "$TMP/time" "$@" > "$TMP/out" 2> "$TMP/err"
+    read -r wall kib usr sys < "$TMP/time"
+    if [ -z "$best" ] || awk "BEGIN{exit !($wall < $best)}"; then
+      best=$wall; rss=$kib; cpu=$(awk "BEGIN{print $usr + $sys}")
+    fi
   done
   case "$name" in
     duckdb*) out=$(cat "$TMP/out") ;;
     parse*) out=- ;;
     *) out=$(wc -l < "$TMP/out") ;;
   esac
-  awk -v n="$name" -v w="$best" -v k="$rss" -v e="$N" -v b="$BYTES" -v a="$out" 'BEGIN {
-    printf "| %s | %.2f | %.2f | %.0f | %.1f | %s |\n", n, w, e / w / 1e6, b / w / 1e6, k / 1024, a }'
+  awk -v n="$name" -v w="$best" -v c="$cpu" -v k="$rss" -v e="$N" -v b="$BYTES" -v a="$out" 'BEGIN {
+    printf "| %s | %.2f | %.2f | %.2f | %.0f | %.1f | %s |\n", n, w, c, e / w / 1e6, b / w / 1e6, k / 1024, a }'
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB"
 echo "data: $N events, $BYTES bytes ($DATA), best of $RUNS runs each, page cache warm"
 echo
-echo "| job | wall s | M events/s | MB/s | peak RSS MiB | alerts |"
-echo "|---|---|---|---|---|---|"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| job | wall s | CPU s | M events/s | MB/s | peak RSS MiB | alerts |"
+echo "|---|---|---|---|---|---|---|"
 D=target/release/detc
 run "(a) filter only: an0379_scripting_host_mail" $D run rules/lists.detc rules/an0379_scripting_host_mail.detc --events "$DATA"
 run "(b) AN0379 with aggregation" $D run rules/lists.detc rules/an0379_mail_protocol_unexpected_process.detc --events "$DATA"
@@ -87,3 +92,5 @@ run "(c) whole pack (rules/)" $D run rules --events "$DATA"
 run "(b) without the prefilter (--no-prefilter)" $D run rules/lists.detc rules/an0379_mail_protocol_unexpected_process.detc --no-prefilter --events "$DATA"
 run "duckdb: (b) in SQL over read_json" "$PY" "$TMP/duck.py"
 run "parse floor: serde_json typed struct" target/release/examples/parse_floor "$DATA"
+echo
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -144,8 +144,9 @@ XXXXXXXXXX.XXXXXX\tC3\t192.168.1.41\t55215\t10.0.5.13\t25\ttcp\t-\t-\t-\t-\n\
     assert_eq!(evs[0]["app.protocol"], s("smtp,ssl"));
     assert!(!evs[1].contains_key("app.protocol") && !evs[1].contains_key("bytes.sent"));
 
-    // JSON with either key style, and a nested `id` object; gzip of the same.
+    // JSON with either key style, and a nested `id` object; gzip of the same; a BOM first.
     let json = concat!(
+        "\u{feff}",
         r#"{"ts":1588205198.89971,"id_orig_h":"10.0.1.4","id_orig_p":64842,"id_resp_h":"8.8.8.8","id_resp_p":"53","proto":"udp","orig_bytes":39}"#,
         "\n",
         r#"{"ts":"1588205199","id.orig_h":"10.0.1.4","id.orig_p":1,"id.resp_h":"8.8.8.8","id.resp_p":53,"proto":"udp","orig_bytes":null}"#,
@@ -304,4 +305,36 @@ fn threads_do_not_change_results() {
     .unwrap();
     assert_eq!(full.alerts, one.alerts);
     assert_eq!(full.summary.events, 30_000);
+}
+
+#[test]
+fn lines_longer_than_a_block_and_block_boundaries() {
+    // A 3 MiB line (longer than the 1 MiB read block), then many short lines spanning several
+    // blocks, with bad lines whose numbers must survive the block cuts.
+    let ok = |i: usize| {
+        format!(
+            "{{\"EventID\":3,\"UtcTime\":\"2026-11-20 10:00:{:02}\",\"Image\":\"a.exe\",\"DestinationPort\":\"25\"}}\n",
+            i % 60
+        )
+    };
+    let mut text = format!(
+        "{{\"EventID\":3,\"UtcTime\":\"2026-11-20 10:00:00\",\"Image\":\"a.exe\",\"DestinationPort\":\"25\",\"Message\":\"{}\"}}\n",
+        "x".repeat(3 << 20)
+    );
+    for i in 2..=40_000 {
+        if i % 9_999 == 0 {
+            text.push_str("{\"EventID\":3,\"UtcTime\":\"nope\",\"DestinationPort\":\"25\"}\n");
+        } else {
+            text.push_str(&ok(i));
+        }
+    }
+    let p = file("blocks", "long.jsonl", text.as_bytes());
+    let out = run_files(&pack(), &[p], &RunOptions::default()).unwrap();
+    assert_eq!(out.summary.rows, 40_000);
+    assert_eq!(out.summary.bad_lines, 4);
+    assert_eq!(
+        out.summary.bad.iter().map(|b| b.line).collect::<Vec<_>>(),
+        [9_999, 19_998, 29_997, 39_996]
+    );
+    assert_eq!(out.summary.events, 39_996);
 }

@@ -12,6 +12,12 @@
 //        "message": "...", "start": 10, "end": 19, "snippet": "SentBytes"}]}]}
 // start/end are UTF-16 code-unit offsets into the query text, as Kusto.Language reports them;
 // snippet is text.slice(start, end), so a caller need not re-index.
+// Several databases in one run (two profiles may declare the same table name with different
+// columns): "databases": {"kql-defender": {"DeviceNetworkEvents": "(...)"}, ...} instead of
+// "tables", and each query names its "database"; a query without one uses "database".
+// "analyzers": true also runs Kusto.Language's best-practice analyzers (KustoCodeService
+// GetAnalyzerDiagnostics: style and performance advice, severities Warning/Suggestion/...) and adds
+// them to each result as "analyzer_diagnostics", in the same shape.
 // Exit codes: 0 the checks ran (whatever they found), 2 bad input or a missing package.
 'use strict';
 
@@ -47,35 +53,72 @@ try {
 }
 if (typeof input !== 'object' || input === null) fail('stdin must be a JSON object');
 const database = typeof input.database === 'string' ? input.database : 'db';
-const tables = input.tables || {};
 const queries = input.queries;
-if (typeof tables !== 'object' || Array.isArray(tables)) fail('"tables" must be an object name -> "(col:type, ...)"');
 if (!Array.isArray(queries)) fail('"queries" must be an array of {"name", "text"}');
-
-const symbols = [];
-for (const name of Object.keys(tables).sort()) {
-  const schema = tables[name];
-  if (typeof schema !== 'string') fail(`table ${name}: schema must be a string "(col:type, ...)"`);
-  // TableSymbol(name, schema, description): the schema string is parsed by Kusto.Language itself,
-  // which silently turns a type it does not know into `unknown` (and so never reports the column
-  // as missing) and mis-splits names with spaces or parentheses. Refuse such a schema here.
-  const table = new TableSymbol.$ctor7(name, schema, null);
-  const declared = schema.trim().replace(/^\(/, '').replace(/\)$/, '').split(',')
-    .map((c) => c.trim()).filter((c) => c.length > 0);
-  const got = [];
-  for (let k = 0; k < table.Columns.Count; k++) {
-    const col = table.Columns.getItem(k);
-    got.push(`${col.Name}:${col.Type.Name}`);
-  }
-  const bad = got.filter((c) => c.endsWith(':unknown'));
-  if (got.length !== declared.length || bad.length > 0) {
-    fail(`table ${name}: Kusto.Language read the schema as (${got.join(', ')}), not as declared` +
-      ` (${declared.join(', ')}); use plain column names and KQL scalar types (string, int, long,` +
-      ' real, bool, datetime, timespan, guid, dynamic, decimal)');
-  }
-  symbols.push(table);
+let databases = input.databases;
+if (databases === undefined) {
+  databases = { [database]: input.tables || {} };
+} else if (input.tables !== undefined) {
+  fail('give "tables" or "databases", not both');
 }
-const globals = GlobalState.Default.WithDatabase(new DatabaseSymbol(database, symbols));
+if (typeof databases !== 'object' || databases === null || Array.isArray(databases)) {
+  fail('"databases" must be an object name -> {table name -> "(col:type, ...)"}');
+}
+
+function tableSymbols(tables, dbName) {
+  if (typeof tables !== 'object' || tables === null || Array.isArray(tables)) {
+    fail(`database ${dbName}: tables must be an object name -> "(col:type, ...)"`);
+  }
+  const symbols = [];
+  for (const name of Object.keys(tables).sort()) {
+    const schema = tables[name];
+    if (typeof schema !== 'string') fail(`table ${name}: schema must be a string "(col:type, ...)"`);
+    // TableSymbol(name, schema, description): the schema string is parsed by Kusto.Language itself,
+    // which silently turns a type it does not know into `unknown` (and so never reports the column
+    // as missing) and mis-splits names with spaces or parentheses. Refuse such a schema here.
+    const table = new TableSymbol.$ctor7(name, schema, null);
+    const declared = schema.trim().replace(/^\(/, '').replace(/\)$/, '').split(',')
+      .map((c) => c.trim()).filter((c) => c.length > 0);
+    const got = [];
+    for (let k = 0; k < table.Columns.Count; k++) {
+      const col = table.Columns.getItem(k);
+      got.push(`${col.Name}:${col.Type.Name}`);
+    }
+    const bad = got.filter((c) => c.endsWith(':unknown'));
+    if (got.length !== declared.length || bad.length > 0) {
+      fail(`table ${name}: Kusto.Language read the schema as (${got.join(', ')}), not as declared` +
+        ` (${declared.join(', ')}); use plain column names and KQL scalar types (string, int, long,` +
+        ' real, bool, datetime, timespan, guid, dynamic, decimal)');
+    }
+    symbols.push(table);
+  }
+  return symbols;
+}
+
+const globalsByDb = {};
+for (const dbName of Object.keys(databases).sort()) {
+  globalsByDb[dbName] = GlobalState.Default.WithDatabase(
+    new DatabaseSymbol(dbName, tableSymbols(databases[dbName], dbName)));
+}
+
+function toJson(list, text) {
+  const out = [];
+  for (let k = 0; k < list.Count; k++) {
+    const d = list.getItem(k);
+    const start = d.HasLocation ? d.Start : 0;
+    const end = d.HasLocation ? d.End : 0;
+    out.push({
+      code: d.Code,
+      severity: d.Severity,
+      category: d.Category,
+      message: d.Message,
+      start,
+      end,
+      snippet: text.slice(start, end),
+    });
+  }
+  return out;
+}
 
 const results = [];
 for (const [i, q] of queries.entries()) {
@@ -83,23 +126,17 @@ for (const [i, q] of queries.entries()) {
     fail(`queries[${i}] must be {"name": string, "text": string}`);
   }
   const name = typeof q.name === 'string' ? q.name : String(i);
+  const dbName = typeof q.database === 'string' ? q.database : database;
+  const globals = globalsByDb[dbName];
+  if (globals === undefined) fail(`queries[${i}]: unknown database ${dbName}`);
   const code = KustoCode.ParseAndAnalyze(q.text, globals);
-  const list = code.GetDiagnostics();
-  const diagnostics = [];
-  for (let k = 0; k < list.Count; k++) {
-    const d = list.getItem(k);
-    const start = d.HasLocation ? d.Start : 0;
-    const end = d.HasLocation ? d.End : 0;
-    diagnostics.push({
-      code: d.Code,
-      severity: d.Severity,
-      category: d.Category,
-      message: d.Message,
-      start,
-      end,
-      snippet: q.text.slice(start, end),
-    });
+  const diagnostics = toJson(code.GetDiagnostics(), q.text);
+  if (input.analyzers === true) {
+    const service = new Kusto.Language.Editor.KustoCodeService(code);
+    const analyzer_diagnostics = toJson(service.GetAnalyzerDiagnostics(true), q.text);
+    results.push({ name, diagnostics, analyzer_diagnostics });
+  } else {
+    results.push({ name, diagnostics });
   }
-  results.push({ name, diagnostics });
 }
 process.stdout.write(JSON.stringify({ results }) + '\n');

@@ -10,8 +10,11 @@ Prints one JSON document: {"backend", "pipeline", "results": [...]}, one result 
 file-name order then document order:
   {"file": "a.yml", "id": "...", "title": "...", "kind": "rule" | "correlation",
    "queries": ["..."], "error": null | "message"}
-Every detection rule is converted on its own, so one that a correlation references (which pySigma
-would otherwise fold into the correlation query) still gets its own query. Correlation rules are
+Every detection rule is converted on its own, from a fresh parse of its own YAML document, so one
+that a correlation references (which pySigma would otherwise fold into the correlation query) still
+gets its own query. (A fresh parse, not the collection's rule object: converting a collection with a
+correlation mutates the referenced rules in place, and the first base rule re-serialised from that
+object then fails with "Detection is empty".) Correlation rules are
 converted too; a backend without correlation support reports that as the result's error (the
 caller decides whether it matters: issue 3 requires detection rules only).
 Exit codes: 0 all detection rules converted, 1 at least one detection rule failed (or a file did not
@@ -21,6 +24,7 @@ import json
 import pathlib
 import sys
 
+import yaml
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.plugins import InstalledSigmaPlugins
@@ -51,8 +55,13 @@ def main(argv):
     for path in files:
         rel = str(path.relative_to(root))
         try:
-            collection = SigmaCollection.from_yaml(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+            documents = list(yaml.safe_load_all(text))
+            collection = SigmaCollection.from_yaml(text)
             collection.resolve_rule_references()
+            if len(documents) != len(collection.rules):
+                raise ValueError(f"{len(documents)} YAML documents but {len(collection.rules)} rules"
+                                 " (a global/action document?): this oracle maps them one to one")
         except Exception as e:  # the oracle reports every failure as data
             results.append({"file": rel, "id": None, "title": None, "kind": "file",
                             "queries": [], "error": f"{type(e).__name__}: {e}"})
@@ -70,15 +79,16 @@ def main(argv):
                 new_backend().convert(collection, callback=collect)
             except Exception as e:
                 correlation_error = f"{type(e).__name__}: {e}"
-        for rule in collection.rules:
+        for document, rule in zip(documents, collection.rules):
             kind = "correlation" if isinstance(rule, SigmaCorrelationRule) else "rule"
             entry = {"file": rel, "id": str(rule.id) if rule.id else None, "title": rule.title,
                      "kind": kind, "queries": [], "error": None}
             if kind == "rule":
                 try:
-                    # The rule alone, rebuilt from its own YAML, so it is converted as a detection
-                    # rule even when a correlation references it.
-                    single = SigmaCollection.from_dicts([rule.to_dict()])
+                    # The rule alone, parsed afresh from its own YAML document (never from the
+                    # collection's rule object, which the correlation conversion above mutated),
+                    # so it is converted as a detection rule even when a correlation references it.
+                    single = SigmaCollection.from_dicts([document])
                     entry["queries"] = [str(q) for q in new_backend().convert(single)]
                 except Exception as e:
                     entry["error"] = f"{type(e).__name__}: {e}"

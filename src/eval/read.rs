@@ -381,7 +381,10 @@ fn csv_open_quote(text: &str) -> bool {
 }
 
 /// Opens a file for reading, decompressing `.gz`, and rejects binary files.
-pub fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, String> {
+/// The reader of an event file: buffered, over the file or its gzip decoder.
+pub type Input = BufReader<Box<dyn Read + Send>>;
+
+pub fn open(path: &Path) -> Result<Input, String> {
     let f = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
     let inner: Box<dyn Read + Send> = if path.extension().is_some_and(|x| x == "gz") {
         Box::new(flate2::read::MultiGzDecoder::new(f))
@@ -396,7 +399,7 @@ pub fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, String> {
             "is a binary file (NUL byte near the start), not JSON lines, CSV or a Zeek log".into(),
         );
     }
-    Ok(Box::new(r))
+    Ok(r)
 }
 
 /// A row: its first line number, and its text or why the line is unreadable.
@@ -405,7 +408,7 @@ pub type Row = (u64, Result<String, String>);
 /// A streaming source of numbered rows (1-based line numbers). Zeek directives and comments
 /// are consumed into the layout; blank lines are skipped.
 pub struct Rows {
-    input: Box<dyn BufRead + Send>,
+    input: Input,
     line_no: u64,
     pub layout: Option<Layout>,
     /// The first data row, read while sniffing the layout.
@@ -416,7 +419,7 @@ pub struct Rows {
 
 impl Rows {
     /// Sniffs the layout from the first lines. `Ok(rows)` with `layout: None` means an empty file.
-    pub fn new(input: Box<dyn BufRead + Send>) -> Result<Rows, String> {
+    pub fn new(input: Input) -> Result<Rows, String> {
         let mut r = Rows {
             input,
             line_no: 0,
@@ -509,7 +512,7 @@ impl Rows {
 
     /// Gives up the row view: the input positioned after the last line read, the number of
     /// lines read so far, and the first data row if it was read while sniffing.
-    pub fn into_parts(self) -> (Box<dyn BufRead + Send>, u64, Option<Row>) {
+    pub fn into_parts(self) -> (Input, u64, Option<Row>) {
         (self.input, self.line_no, self.pending)
     }
 
@@ -525,7 +528,15 @@ impl Rows {
         self.bytes_read += n as u64;
         self.line_no += 1;
         let s = match std::str::from_utf8(&self.buf) {
-            Ok(s) => Ok(s.trim_end_matches(['\r', '\n']).to_string()),
+            Ok(s) => {
+                // A UTF-8 byte-order mark (Excel's CSV, some exporters) is not data.
+                let s = if self.line_no == 1 {
+                    s.trim_start_matches('\u{feff}')
+                } else {
+                    s
+                };
+                Ok(s.trim_end_matches(['\r', '\n']).to_string())
+            }
             Err(e) => Err(format!(
                 "not UTF-8 text (invalid byte at column {})",
                 e.valid_up_to() + 1

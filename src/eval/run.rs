@@ -20,7 +20,7 @@ use crate::diag::{Diagnostic, Span};
 use crate::ir::Rule;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::io::{BufRead, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -241,6 +241,7 @@ fn row(
 fn work(
     rules: &[CompiledRule],
     rx: &Mutex<mpsc::Receiver<Chunk>>,
+    pool: mpsc::Sender<Vec<u8>>,
     strict: bool,
     stop: &AtomicBool,
 ) -> WorkerOut {
@@ -295,6 +296,10 @@ fn work(
                 }
             }
         }
+        if let Work::Block { data, .. } = chunk.work {
+            // Back to the reader for reuse; a closed pool (reader done) just drops it.
+            let _ = pool.send(data);
+        }
     }
     out
 }
@@ -316,11 +321,23 @@ pub fn run_files(
     let mut summary = Summary::default();
     let (tx, rx) = mpsc::sync_channel::<Chunk>(threads * 2);
     let rx = Mutex::new(rx);
+    let (pool_tx, pool_rx) = mpsc::channel::<Vec<u8>>();
     let (outs, read_result) = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
-            .map(|_| s.spawn(|| work(&compiled, &rx, opts.strict, &stop)))
+            .map(|_| {
+                let pool = pool_tx.clone();
+                s.spawn(|| work(&compiled, &rx, pool, opts.strict, &stop))
+            })
             .collect();
-        let read_result = feed_files(files, &schemas, &compiled, opts, &tx, &stop, &mut summary);
+        let read_result = feed_files(
+            files,
+            &schemas,
+            &compiled,
+            opts,
+            (&tx, &pool_rx),
+            &stop,
+            &mut summary,
+        );
         drop(tx);
         let outs: Vec<WorkerOut> = handles.into_iter().filter_map(|h| h.join().ok()).collect();
         (outs, read_result)
@@ -371,7 +388,7 @@ fn feed_files(
     schemas: &[InputSchema],
     compiled: &[CompiledRule],
     opts: &RunOptions<'_>,
-    tx: &mpsc::SyncSender<Chunk>,
+    (tx, pool): (&mpsc::SyncSender<Chunk>, &mpsc::Receiver<Vec<u8>>),
     stop: &AtomicBool,
     summary: &mut Summary,
 ) -> Result<(), Diagnostic> {
@@ -426,26 +443,53 @@ fn feed_files(
         let mut n = 0u64;
         if by_lines {
             let mut bytes = rows.bytes_read;
-            let (mut input, mut line_no, _) = rows.into_parts();
+            let (input, mut line_no, _) = rows.into_parts();
             if let Some(r) = first {
                 send(Work::Rows(vec![r]))?;
             }
-            loop {
+            // Read straight from the file (or decoder) into recycled blocks: no second copy
+            // through the BufReader, no fresh pages per block.
+            let mut carry: Vec<u8> = input.buffer().to_vec();
+            let mut inner = input.into_inner();
+            let mut eof = false;
+            while !eof || !carry.is_empty() {
                 if stop.load(Ordering::Relaxed) {
                     return Ok(());
                 }
-                let mut data = Vec::with_capacity(BLOCK + 4096);
-                (&mut input)
-                    .take(BLOCK as u64)
-                    .read_to_end(&mut data)
-                    .map_err(|e| io_err(&path, format!("read error: {e}")))?;
+                // A recycled block keeps its length, so only growth is zero-filled.
+                let mut data = pool.try_recv().unwrap_or_default();
+                let want = BLOCK.max(carry.len() * 2);
+                if data.len() < want {
+                    data.resize(want, 0);
+                }
+                data[..carry.len()].copy_from_slice(&carry);
+                let mut filled = carry.len();
+                carry.clear();
+                loop {
+                    while !eof && filled < data.len() {
+                        match inner.read(&mut data[filled..]) {
+                            Ok(0) => eof = true,
+                            Ok(n) => filled += n,
+                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                            Err(e) => return Err(io_err(&path, format!("read error: {e}"))),
+                        }
+                    }
+                    if eof {
+                        break;
+                    }
+                    match memchr::memrchr(b'\n', &data[..filled]) {
+                        Some(p) => {
+                            carry.extend_from_slice(&data[p + 1..filled]);
+                            filled = p + 1;
+                            break;
+                        }
+                        // One line longer than the block: grow it.
+                        None => data.resize(data.len() * 2, 0),
+                    }
+                }
+                data.truncate(filled);
                 if data.is_empty() {
                     break;
-                }
-                if data.last() != Some(&b'\n') {
-                    input
-                        .read_until(b'\n', &mut data)
-                        .map_err(|e| io_err(&path, format!("read error: {e}")))?;
                 }
                 bytes += data.len() as u64;
                 let lines = memchr::memchr_iter(b'\n', &data).count() as u64

@@ -76,6 +76,9 @@ pub struct KustoDiag {
     pub end: usize,
     /// The query text between `start` and `end` (what the diagnostic points at).
     pub snippet: String,
+    /// From the best-practice analyzers (`KustoCodeService.GetAnalyzerDiagnostics`, only when
+    /// asked for), not from `KustoCode.GetDiagnostics`.
+    pub analyzer: bool,
 }
 
 /// Checks every query against a database holding `tables` (name, `"(col:type, ...)"`), with
@@ -85,6 +88,18 @@ pub fn kusto_check(
     tables: &[(&str, &str)],
     queries: &[(&str, &str)],
 ) -> Result<Vec<(String, Vec<KustoDiag>)>, String> {
+    let input = serde_json::json!({
+        "database": "db",
+        "tables": tables.iter().map(|(n, s)| (n.to_string(), Value::from(*s)))
+            .collect::<serde_json::Map<String, Value>>(),
+        "queries": queries.iter().map(|(n, t)| serde_json::json!({"name": n, "text": t}))
+            .collect::<Vec<_>>(),
+    });
+    run_kusto(&input)
+}
+
+/// Runs oracles/kusto/check.js on `input` and reads its results.
+fn run_kusto(input: &Value) -> Result<Vec<(String, Vec<KustoDiag>)>, String> {
     let script = repo_root().join("oracles/kusto/check.js");
     let lib = repo_root().join("oracles/kusto/node_modules/@kusto/language-service-next");
     if !lib.is_dir() {
@@ -93,13 +108,6 @@ pub fn kusto_check(
             lib.display()
         ));
     }
-    let input = serde_json::json!({
-        "database": "db",
-        "tables": tables.iter().map(|(n, s)| (n.to_string(), Value::from(*s)))
-            .collect::<serde_json::Map<String, Value>>(),
-        "queries": queries.iter().map(|(n, t)| serde_json::json!({"name": n, "text": t}))
-            .collect::<Vec<_>>(),
-    });
     let mut cmd = Command::new("node");
     cmd.arg(&script);
     let (code, stdout, stderr) = run(cmd, input.to_string().as_bytes())?;
@@ -116,21 +124,24 @@ pub fn kusto_check(
     Ok(results
         .iter()
         .map(|r| {
-            let diags = r["diagnostics"]
-                .as_array()
-                .map(|ds| {
-                    ds.iter()
-                        .map(|d| KustoDiag {
+            let diags = [("diagnostics", false), ("analyzer_diagnostics", true)]
+                .into_iter()
+                .flat_map(|(key, analyzer)| {
+                    r[key]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(move |d| KustoDiag {
                             code: s(&d["code"]),
                             severity: s(&d["severity"]),
                             message: s(&d["message"]),
                             start: n(&d["start"]),
                             end: n(&d["end"]),
                             snippet: s(&d["snippet"]),
+                            analyzer,
                         })
-                        .collect()
                 })
-                .unwrap_or_default();
+                .collect();
             (s(&r["name"]), diags)
         })
         .collect())
@@ -157,6 +168,141 @@ pub fn kql_schema_from_yaml(path: &Path) -> Result<(String, String), String> {
             )
         })
         .collect();
+    Ok((table.to_string(), format!("({})", parts.join(", "))))
+}
+
+/// One query for [`kusto_check_in`]: the database it runs in, its name, its text.
+pub struct KustoQuery<'a> {
+    pub database: &'a str,
+    pub name: &'a str,
+    pub text: &'a str,
+}
+
+/// [`kusto_check`] over several databases in ONE node process: `databases` is (database name,
+/// its tables as (table name, `"(col:type, ...)"`)); each query is analysed in its own database
+/// (two profiles may declare the same table name with different columns). Results per query in
+/// input order: its name and its diagnostics (every severity Kusto.Language's `GetDiagnostics`
+/// reports: Error, Warning, Suggestion, Information, Hidden), followed, with `analyzers`, by the
+/// best-practice analyzers' advice (`analyzer: true`).
+pub fn kusto_check_in(
+    databases: &[(String, Vec<(String, String)>)],
+    queries: &[KustoQuery<'_>],
+    analyzers: bool,
+) -> Result<Vec<(String, Vec<KustoDiag>)>, String> {
+    let dbs: serde_json::Map<String, Value> = databases
+        .iter()
+        .map(|(db, tables)| {
+            let t: serde_json::Map<String, Value> = tables
+                .iter()
+                .map(|(n, s)| (n.clone(), Value::from(s.as_str())))
+                .collect();
+            (db.clone(), Value::Object(t))
+        })
+        .collect();
+    let input = serde_json::json!({
+        "databases": dbs,
+        "queries": queries.iter()
+            .map(|q| serde_json::json!({"database": q.database, "name": q.name, "text": q.text}))
+            .collect::<Vec<_>>(),
+        "analyzers": analyzers,
+    });
+    run_kusto(&input)
+}
+
+/// KQL type of an ASIM logical type (Microsoft Sentinel normalisation, "Logical types" in
+/// https://learn.microsoft.com/en-us/azure/sentinel/normalization-about-schemas): every
+/// enumeration, address, name and id type is stored as a KQL `string`; Integer is `int`, Long is
+/// `long`, Boolean is `bool`, Date/time is `datetime`, Dynamic is `dynamic`, Latitude and
+/// Longitude are `real`. A plain KQL type maps to itself. `None` for a type not listed here (the
+/// caller fails: a new logical type must be mapped deliberately, never read as `unknown`).
+/// `Alias` is not a type: see [`kql_schema_from_asim_yaml`].
+pub fn asim_kql_type(logical: &str) -> Option<&'static str> {
+    Some(match logical.to_ascii_lowercase().as_str() {
+        "string" | "enumerated" | "ip address" | "hostname" | "mac address" | "country"
+        | "region" | "city" | "apptype" | "devicetype" | "domaintype" | "dvcidtype"
+        | "useridtype" | "usertype" | "usernametype" | "domain (string)" | "fqdn (string)"
+        | "url (string)" => "string",
+        "integer" | "int" => "int",
+        "long" => "long",
+        "boolean" | "bool" => "bool",
+        "date/time" | "datetime" => "datetime",
+        "dynamic" => "dynamic",
+        "latitude" | "longitude" | "real" => "real",
+        "timespan" => "timespan",
+        "guid" => "guid",
+        _ => return None,
+    })
+}
+
+/// The ASIM aliases of targets/schemas/kql-_Im_NetworkSession.yaml and the column each one
+/// aliases (from the trailing comments there, "aliases X"; where the doc names several
+/// candidates, e.g. `Dst` = DstDvcId|DstHostname|DstIpAddr, all of them are strings and the first
+/// string one is listed). An alias takes its column's type.
+pub const ASIM_ALIASES: &[(&str, &str)] = &[
+    ("Duration", "NetworkDuration"),
+    ("Dst", "DstIpAddr"),
+    ("OuterVlanId", "DstVlanId"),
+    ("User", "DstUsername"),
+    ("Process", "DstProcessName"),
+    ("Src", "SrcIpAddr"),
+    ("InnerVlanId", "SrcVlanId"),
+    ("Hostname", "DstHostname"),
+    ("IpAddr", "SrcIpAddr"),
+];
+
+/// `(col:type, ...)` from a schema file whose `type`s may be ASIM logical types (see
+/// [`asim_kql_type`]; `Alias` columns through [`ASIM_ALIASES`]). A type or alias not mapped is
+/// an `Err` naming the column.
+pub fn kql_schema_from_asim_yaml(path: &Path) -> Result<(String, String), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let table = doc["table"]
+        .as_str()
+        .ok_or_else(|| format!("{}: no table", path.display()))?;
+    let cols = doc["columns"]
+        .as_sequence()
+        .ok_or_else(|| format!("{}: no columns", path.display()))?;
+    let logical: Vec<(&str, &str)> = cols
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap_or_default(),
+                c["type"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let mut parts = Vec::new();
+    for (name, ty) in &logical {
+        let resolved = if ty.eq_ignore_ascii_case("alias") {
+            let target = ASIM_ALIASES
+                .iter()
+                .find(|(a, _)| a == name)
+                .map(|(_, t)| *t)
+                .ok_or_else(|| {
+                    format!(
+                        "{}: alias column {name} not in ASIM_ALIASES",
+                        path.display()
+                    )
+                })?;
+            logical
+                .iter()
+                .find(|(n, _)| *n == target)
+                .map(|(_, t)| *t)
+                .ok_or_else(|| {
+                    format!("{}: {name} aliases {target}, not a column", path.display())
+                })?
+        } else {
+            ty
+        };
+        let kql = asim_kql_type(resolved).ok_or_else(|| {
+            format!(
+                "{}: column {name}: type {resolved:?} has no KQL mapping in asim_kql_type",
+                path.display()
+            )
+        })?;
+        parts.push(format!("{name}:{kql}"));
+    }
     Ok((table.to_string(), format!("({})", parts.join(", "))))
 }
 

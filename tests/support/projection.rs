@@ -1,0 +1,464 @@
+//! Projection of abstract events (catalogue field -> typed value) into the raw rows of each
+//! target's table, written from the vendors' documentation (targets/schemas/ and the sources named
+//! there), NOT from the backends' profiles: the differential harness feeds the same events to the
+//! native evaluator and, through these projections, to each engine, so a wrong column mapping in a
+//! profile shows up as a disagreement.
+//!
+//! Not every abstract event exists in every table (Sysmon has no outcome and always knows which
+//! side initiated; Defender's ActionType ties outcome to direction). A projection therefore returns
+//! the row *and* the canonical abstract event that the row denotes, or `None` when no row of that
+//! table can denote the event. The native evaluator then runs on the canonical events: like is
+//! compared with like, and the events left out are counted in the report.
+
+use detc::ir::Value;
+use serde_json::{json, Map, Value as J};
+use std::collections::BTreeMap;
+
+pub type Event = BTreeMap<String, Value>;
+
+/// The raw-table families the emitted queries read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Family {
+    /// Defender XDR advanced hunting DeviceNetworkEvents (time column `Timestamp`).
+    DefenderDne,
+    /// DeviceNetworkEvents in Sentinel / Log Analytics (time column `TimeGenerated`).
+    SentinelDne,
+    /// ASIM Network Session (`_Im_NetworkSession`).
+    AsimNetworkSession,
+    /// Sysmon Event ID 3 as JSON (Sigma `network_connection`, rsigma).
+    SysmonJson,
+    /// Sysmon Event ID 3 as Splunk indexes it (XmlWinEventLog, fields as strings).
+    SysmonSplunk,
+    /// Sigma generic `network` / `connection` (ECS-style names).
+    SigmaNetwork,
+    /// Splunk CIM Network_Traffic.All_Traffic data-model rows.
+    CimNetworkTraffic,
+}
+
+/// One projected row: JSON for KQL (duckdb-kql) and Sigma (rsigma), strings for the SPL model.
+#[derive(Debug, Clone)]
+pub enum Row {
+    Json(Map<String, J>),
+    Splunk(BTreeMap<String, String>),
+}
+
+/// Column types of the KQL tables, for loading rows into duckdb-kql (from targets/schemas/).
+pub fn kql_columns(f: Family) -> Vec<(&'static str, &'static str)> {
+    match f {
+        Family::DefenderDne | Family::SentinelDne => vec![
+            (
+                if f == Family::DefenderDne {
+                    "Timestamp"
+                } else {
+                    "TimeGenerated"
+                },
+                "datetime",
+            ),
+            ("ReportId", "long"),
+            ("DeviceName", "string"),
+            ("ActionType", "string"),
+            ("RemoteIP", "string"),
+            ("RemotePort", "int"),
+            ("RemoteUrl", "string"),
+            ("LocalIP", "string"),
+            ("LocalPort", "int"),
+            ("Protocol", "string"),
+            ("InitiatingProcessFileName", "string"),
+            ("InitiatingProcessFolderPath", "string"),
+            ("InitiatingProcessCommandLine", "string"),
+            ("InitiatingProcessAccountDomain", "string"),
+            ("InitiatingProcessAccountName", "string"),
+            ("InitiatingProcessParentFileName", "string"),
+        ],
+        Family::AsimNetworkSession => vec![
+            ("EventStartTime", "datetime"),
+            ("EventOriginalUid", "string"),
+            ("Dvc", "string"),
+            ("SrcIpAddr", "string"),
+            ("SrcPortNumber", "int"),
+            ("DstIpAddr", "string"),
+            ("DstPortNumber", "int"),
+            ("NetworkProtocol", "string"),
+            ("NetworkApplicationProtocol", "string"),
+            ("SrcBytes", "long"),
+            ("DstBytes", "long"),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// The name of the time field of the projected rows (for ordering and windows).
+pub fn time_field(f: Family) -> &'static str {
+    match f {
+        Family::DefenderDne => "Timestamp",
+        Family::SentinelDne => "TimeGenerated",
+        Family::AsimNetworkSession => "EventStartTime",
+        Family::SysmonJson | Family::SigmaNetwork => "@timestamp",
+        Family::SysmonSplunk | Family::CimNetworkTraffic => "_time",
+    }
+}
+
+/// The column holding the event's index, so per-event alerts can be matched across engines.
+pub fn id_field(f: Family) -> &'static str {
+    match f {
+        Family::DefenderDne | Family::SentinelDne => "ReportId",
+        Family::AsimNetworkSession => "EventOriginalUid",
+        Family::SysmonJson | Family::SysmonSplunk => "RecordID",
+        Family::SigmaNetwork => "event.id",
+        Family::CimNetworkTraffic => "All_Traffic.event_id",
+    }
+}
+
+pub fn rfc3339(t: i64) -> String {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// Howard Hinnant's civil_from_days.
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Str(s) | Value::Enum(s) => s.clone(),
+        Value::Int(i) => i.to_string(),
+        Value::Ip(ip) => ip.to_string(),
+        Value::Timestamp(t) => rfc3339(*t),
+    }
+}
+
+fn jv(v: &Value) -> J {
+    match v {
+        Value::Int(i) => json!(i),
+        other => J::String(text(other)),
+    }
+}
+
+/// Fields of the catalogue each family can carry (others are dropped from the canonical event:
+/// a rule reading them is not emitted for that target, so dropping them changes no alert).
+fn carried(f: Family) -> &'static [&'static str] {
+    match f {
+        Family::DefenderDne | Family::SentinelDne => &[
+            "time",
+            "host",
+            "user",
+            "process.name",
+            "process.path",
+            "process.command_line",
+            "process.parent.name",
+            "local.ip",
+            "local.port",
+            "remote.ip",
+            "remote.port",
+            "remote.host",
+            "outcome",
+            "direction",
+            "transport",
+        ],
+        Family::SysmonJson | Family::SysmonSplunk => &[
+            "time",
+            "host",
+            "user",
+            "process.name",
+            "process.path",
+            "local.ip",
+            "local.port",
+            "remote.ip",
+            "remote.port",
+            "remote.host",
+            "direction",
+            "transport",
+        ],
+        Family::AsimNetworkSession => &[
+            "time",
+            "host",
+            "src.ip",
+            "src.port",
+            "dst.ip",
+            "dst.port",
+            "transport",
+            "app.protocol",
+            "bytes.sent",
+            "bytes.received",
+        ],
+        Family::SigmaNetwork | Family::CimNetworkTraffic => &[
+            "time",
+            "src.ip",
+            "src.port",
+            "dst.ip",
+            "dst.port",
+            "transport",
+            "app.protocol",
+            "bytes.sent",
+            "bytes.received",
+            "duration",
+        ],
+    }
+}
+
+fn enum_of<'a>(ev: &'a Event, k: &str) -> Option<&'a str> {
+    match ev.get(k) {
+        Some(Value::Enum(s)) | Some(Value::Str(s)) => Some(s.as_str()),
+        _ => None,
+    }
+}
+
+/// Projects event number `idx`; `None` when no row of the family can denote it.
+pub fn project(f: Family, idx: usize, ev: &Event) -> Option<(Row, Event)> {
+    let mut canon: Event = ev
+        .iter()
+        .filter(|(k, _)| carried(f).contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    // Every engine needs a time to order events and to window them.
+    let t = match canon.get("time") {
+        Some(Value::Timestamp(t)) => *t,
+        _ => return None,
+    };
+    match f {
+        Family::DefenderDne | Family::SentinelDne => {
+            // ActionType carries both direction and outcome (Defender's documented values).
+            let action = match (enum_of(&canon, "direction"), enum_of(&canon, "outcome")) {
+                (Some("outbound"), Some("succeeded")) => "ConnectionSuccess",
+                (Some("outbound"), Some("failed")) => "ConnectionFailed",
+                (Some("outbound"), None) => "ConnectionAttempt",
+                (Some("inbound"), None) => "InboundConnectionAccepted",
+                (None, None) => "ListeningConnectionCreated",
+                _ => return None,
+            };
+            let transport = match enum_of(&canon, "transport") {
+                Some("tcp") => Some("Tcp"),
+                Some("udp") => Some("Udp"),
+                Some("icmp") => Some("Icmp"),
+                Some(_) => return None,
+                None => None,
+            };
+            let mut m = Map::new();
+            m.insert(time_field(f).into(), J::String(rfc3339(t)));
+            m.insert("ReportId".into(), json!(idx));
+            m.insert("ActionType".into(), J::String(action.into()));
+            if let Some(p) = transport {
+                m.insert("Protocol".into(), J::String(p.into()));
+            }
+            // Defender splits the account: InitiatingProcessAccountDomain \ InitiatingProcessAccountName.
+            if let Some(u) = canon.get("user") {
+                let u = text(u);
+                match u.split_once('\\') {
+                    Some((d, n)) if !d.is_empty() && !n.is_empty() => {
+                        m.insert("InitiatingProcessAccountDomain".into(), J::String(d.into()));
+                        m.insert("InitiatingProcessAccountName".into(), J::String(n.into()));
+                    }
+                    Some(_) => return None,
+                    None => {
+                        m.insert("InitiatingProcessAccountName".into(), J::String(u));
+                    }
+                }
+            }
+            for (field, col) in [
+                ("host", "DeviceName"),
+                ("process.name", "InitiatingProcessFileName"),
+                ("process.path", "InitiatingProcessFolderPath"),
+                ("process.command_line", "InitiatingProcessCommandLine"),
+                ("process.parent.name", "InitiatingProcessParentFileName"),
+                ("local.ip", "LocalIP"),
+                ("local.port", "LocalPort"),
+                ("remote.ip", "RemoteIP"),
+                ("remote.port", "RemotePort"),
+                ("remote.host", "RemoteUrl"),
+            ] {
+                if let Some(v) = canon.get(field) {
+                    m.insert(col.into(), jv(v));
+                }
+            }
+            Some((Row::Json(m), canon))
+        }
+        Family::AsimNetworkSession => {
+            let transport = match enum_of(&canon, "transport") {
+                Some("tcp") => Some("TCP"),
+                Some("udp") => Some("UDP"),
+                Some("icmp") => Some("ICMP"),
+                Some(_) => return None,
+                None => None,
+            };
+            let mut m = Map::new();
+            m.insert("EventStartTime".into(), J::String(rfc3339(t)));
+            m.insert("EventOriginalUid".into(), J::String(idx.to_string()));
+            if let Some(p) = transport {
+                m.insert("NetworkProtocol".into(), J::String(p.into()));
+            }
+            for (field, col) in [
+                ("host", "Dvc"),
+                ("src.ip", "SrcIpAddr"),
+                ("src.port", "SrcPortNumber"),
+                ("dst.ip", "DstIpAddr"),
+                ("dst.port", "DstPortNumber"),
+                ("app.protocol", "NetworkApplicationProtocol"),
+                ("bytes.sent", "SrcBytes"),
+                ("bytes.received", "DstBytes"),
+            ] {
+                if let Some(v) = canon.get(field) {
+                    m.insert(col.into(), jv(v));
+                }
+            }
+            Some((Row::Json(m), canon))
+        }
+        Family::SysmonJson | Family::SysmonSplunk => {
+            // Sysmon always knows who initiated (Initiated) and names the initiator Source.
+            let outbound = match enum_of(&canon, "direction") {
+                Some("outbound") => true,
+                Some("inbound") => false,
+                _ => return None,
+            };
+            let transport = match enum_of(&canon, "transport") {
+                Some(t @ ("tcp" | "udp")) => Some(t.to_string()),
+                Some(_) => return None,
+                None => None,
+            };
+            // Image is a full path; the catalogue's process.name is its file name.
+            let (pn, pp) = (
+                canon.get("process.name").cloned(),
+                canon.get("process.path").cloned(),
+            );
+            let image = match (pn.as_ref(), pp.as_ref()) {
+                (Some(Value::Str(n)), None) => {
+                    if n.contains('\\') {
+                        return None;
+                    }
+                    let p = format!("C:\\Program Files\\Vendor App\\{n}");
+                    canon.insert("process.path".into(), Value::Str(p.clone()));
+                    Some(p)
+                }
+                (Some(Value::Str(n)), Some(Value::Str(p))) => {
+                    if p.rsplit('\\').next() != Some(n.as_str()) {
+                        return None;
+                    }
+                    Some(p.clone())
+                }
+                (None, None) => None,
+                (None, Some(Value::Str(p))) => {
+                    let n = p.rsplit('\\').next().unwrap_or("").to_string();
+                    if n.is_empty() {
+                        return None;
+                    }
+                    canon.insert("process.name".into(), Value::Str(n));
+                    Some(p.clone())
+                }
+                _ => return None,
+            };
+            let (src, dst) = if outbound {
+                (("local.ip", "local.port"), ("remote.ip", "remote.port"))
+            } else {
+                (("remote.ip", "remote.port"), ("local.ip", "local.port"))
+            };
+            if !outbound && canon.contains_key("remote.host") {
+                // DestinationHostname names the local side for an inbound connection.
+                return None;
+            }
+            let mut cols: Vec<(&str, Option<Value>)> = vec![
+                ("Computer", canon.get("host").cloned()),
+                ("User", canon.get("user").cloned()),
+                ("Image", image.map(Value::Str)),
+                ("Initiated", Some(Value::Str(outbound.to_string()))),
+                ("Protocol", transport.map(Value::Str)),
+                ("SourceIp", canon.get(src.0).cloned()),
+                ("SourcePort", canon.get(src.1).cloned()),
+                ("DestinationIp", canon.get(dst.0).cloned()),
+                ("DestinationPort", canon.get(dst.1).cloned()),
+                ("DestinationHostname", canon.get("remote.host").cloned()),
+            ];
+            if f == Family::SysmonJson {
+                let mut m = Map::new();
+                m.insert("@timestamp".into(), J::String(rfc3339(t)));
+                m.insert("EventID".into(), json!(3));
+                m.insert("RecordID".into(), json!(idx));
+                m.insert(
+                    "Channel".into(),
+                    J::String("Microsoft-Windows-Sysmon/Operational".into()),
+                );
+                for (c, v) in cols.drain(..) {
+                    if let Some(v) = v {
+                        m.insert(c.into(), jv(&v));
+                    }
+                }
+                Some((Row::Json(m), canon))
+            } else {
+                let mut r = BTreeMap::new();
+                r.insert("_time".into(), t.to_string());
+                r.insert("sourcetype".into(), "XmlWinEventLog".into());
+                r.insert(
+                    "source".into(),
+                    "XmlWinEventLog:Microsoft-Windows-Sysmon/Operational".into(),
+                );
+                r.insert("EventCode".into(), "3".into());
+                r.insert("RecordID".into(), idx.to_string());
+                for (c, v) in cols.drain(..) {
+                    if let Some(v) = v {
+                        r.insert(c.into(), text(&v));
+                    }
+                }
+                Some((Row::Splunk(r), canon))
+            }
+        }
+        Family::SigmaNetwork | Family::CimNetworkTraffic => {
+            let transport = match enum_of(&canon, "transport") {
+                Some(t @ ("tcp" | "udp" | "icmp")) => Some(t.to_string()),
+                Some(_) => return None,
+                None => None,
+            };
+            let names: [(&str, &str, &str); 8] = [
+                ("src.ip", "source.ip", "src_ip"),
+                ("src.port", "source.port", "src_port"),
+                ("dst.ip", "destination.ip", "dest_ip"),
+                ("dst.port", "destination.port", "dest_port"),
+                ("app.protocol", "network.protocol", "app"),
+                ("bytes.sent", "source.bytes", "bytes_out"),
+                ("bytes.received", "destination.bytes", "bytes_in"),
+                ("duration", "event.duration", "duration"),
+            ];
+            if f == Family::SigmaNetwork {
+                let mut m = Map::new();
+                m.insert("@timestamp".into(), J::String(rfc3339(t)));
+                m.insert("event.id".into(), json!(idx));
+                if let Some(tr) = transport {
+                    m.insert("network.transport".into(), J::String(tr));
+                }
+                for (field, col, _) in names {
+                    if let Some(v) = canon.get(field) {
+                        m.insert(col.into(), jv(v));
+                    }
+                }
+                Some((Row::Json(m), canon))
+            } else {
+                let mut r = BTreeMap::new();
+                r.insert("_time".into(), t.to_string());
+                r.insert("All_Traffic.event_id".into(), idx.to_string());
+                if let Some(tr) = transport {
+                    r.insert("All_Traffic.transport".into(), tr);
+                }
+                for (field, _, col) in names {
+                    if let Some(v) = canon.get(field) {
+                        r.insert(format!("All_Traffic.{col}"), text(v));
+                    }
+                }
+                Some((Row::Splunk(r), canon))
+            }
+        }
+    }
+}
