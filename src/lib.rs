@@ -46,13 +46,20 @@ pub fn frontend_with(files: &[SourceFile], loader: &dyn load::Loader) -> Fronten
     }
     let mut diagnostics = Vec::new();
     let mut asts = Vec::new();
+    let mut unparsed = ir::check::Unparsed::default();
     for f in files {
         match syntax::parse(&f.path, &f.text) {
             Ok(ast) => asts.push(ast),
-            Err(mut ds) => diagnostics.append(&mut ds),
+            Err(mut ds) => {
+                diagnostics.append(&mut ds);
+                unparsed.files += 1;
+                unparsed
+                    .list_names
+                    .extend(syntax::declared_list_names(&f.text));
+            }
         }
     }
-    let (pack, mut ds) = ir::check::check(&asts, loader);
+    let (pack, mut ds) = ir::check::check_partial(&asts, loader, &unparsed);
     diagnostics.append(&mut ds);
     diag::sort(&mut diagnostics);
     let has_errors = diagnostics.iter().any(|d| d.is_error());

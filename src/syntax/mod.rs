@@ -69,6 +69,25 @@ fn parse_detailed(text: &str) -> pest::error::Error<Rule> {
     }
 }
 
+/// The names a file that does not parse appears to declare lists under (`list NAME:` at the
+/// start of a line), so that the checker does not call each use of them unknown.
+pub fn declared_list_names(text: &str) -> std::collections::BTreeSet<String> {
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.trim_start().strip_prefix("list")?;
+            if !rest.starts_with([' ', '\t']) {
+                return None;
+            }
+            let name: String = rest
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            (!name.is_empty()).then_some(name)
+        })
+        .collect()
+}
+
 pub(crate) fn span_of(path: &str, text: &str, s: pest::Span<'_>) -> Span {
     Span::from_offsets(path, text, s.start(), s.end())
 }

@@ -48,12 +48,31 @@ pub(crate) struct Checker<'a> {
 /// Checks every file of a pack. The pack is `None` only when nothing could be checked at all;
 /// callers treat any error diagnostic as failure.
 pub fn check(files: &[ast::File], loader: &dyn Loader) -> (Option<Pack>, Vec<Diagnostic>) {
+    check_partial(files, loader, &Unparsed::default())
+}
+
+/// What is known of the pack's files that did not parse (their syntax errors are reported).
+#[derive(Debug, Default)]
+pub struct Unparsed {
+    /// How many files did not parse.
+    pub files: usize,
+    /// The names those files appear to declare lists under (`syntax::declared_list_names`).
+    pub list_names: BTreeSet<String>,
+}
+
+/// [`check`] for a pack of which some files did not parse: a use of a list such a file
+/// declares is not an unknown list, and no list is called unused (its users may be there).
+pub fn check_partial(
+    files: &[ast::File],
+    loader: &dyn Loader,
+    unparsed: &Unparsed,
+) -> (Option<Pack>, Vec<Diagnostic>) {
     let mut c = Checker {
         loader,
         diags: Vec::new(),
         lists: BTreeMap::new(),
         used_lists: BTreeSet::new(),
-        broken_lists: BTreeSet::new(),
+        broken_lists: unparsed.list_names.clone(),
         broken_names: BTreeSet::new(),
     };
     for f in files {
@@ -109,7 +128,7 @@ pub fn check(files: &[ast::File], loader: &dyn Loader) -> (Option<Pack>, Vec<Dia
     }
     let mut lists = BTreeMap::new();
     for (name, l) in &c.lists {
-        if !c.used_lists.contains(name) {
+        if !c.used_lists.contains(name) && unparsed.files == 0 {
             c.diags.push(
                 Diagnostic::warning("W0236", format!("list `{name}` is never used"))
                     .at(l.span.clone())
@@ -1324,5 +1343,37 @@ mod tests {
         ] {
             assert_eq!(codes(&rule(body)), vec![want], "{body}");
         }
+    }
+
+    /// A syntax error in the file that declares the lists is one error, not one more per use
+    /// of its lists (unknown list) or per list (unused) elsewhere in the pack.
+    #[test]
+    fn a_file_that_does_not_parse_does_not_cascade() {
+        let files = [
+            crate::SourceFile {
+                path: "lists.detc".into(),
+                text: "list ports: port = [25, 587\nlist names: string = [\"a\"]\n".into(),
+            },
+            crate::SourceFile {
+                path: "more_lists.detc".into(),
+                text: "list unused_here: int = [1]\n".into(),
+            },
+            crate::SourceFile {
+                path: "rule.detc".into(),
+                text: format!(
+                    "rule a {{ id \"{ID}\" title \"a\" severity low source network_connection \
+                     where remote.port in ports and process.name in names \
+                     and remote.port in prots }}"
+                ),
+            },
+        ];
+        let fe = crate::frontend(&files);
+        let got: Vec<(&str, &str)> = fe
+            .diagnostics
+            .iter()
+            .map(|d| (d.span.as_ref().map_or("", |s| s.path.as_str()), d.code))
+            .collect();
+        // `prots` is declared nowhere: still unknown.
+        assert_eq!(got, vec![("lists.detc", "E0100"), ("rule.detc", "E0230")]);
     }
 }
