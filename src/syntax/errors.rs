@@ -74,7 +74,7 @@ pub fn describe(rule: Rule) -> Option<&'static str> {
         kw_by => "`by`",
         agg_def => "an aggregate (`name = count()`)",
         schema_ref | kw_schema => "`schema NAME`",
-        schema_name => "an input schema name (sysmon, defender, zeek-conn)",
+        schema_name => "an input schema name (sysmon, defender, zeek-conn, zeek-smtp)",
         kw_events => "`events \"file\"` or `events [ {...} ]`",
         kw_expect => "`expect`",
         expectation | no_alert | count_alerts | kw_no => {

@@ -21,7 +21,7 @@ use expr::Scope;
 use values::{cidr_of, convert, list_elem_type, list_type_by_name, LIST_TYPES};
 
 /// Input schema names a test may give (`schema NAME`); the evaluator's targets/inputs/ holds them.
-pub const INPUT_SCHEMAS: &[&str] = &["sysmon", "defender", "zeek-conn"];
+pub const INPUT_SCHEMAS: &[&str] = &["sysmon", "defender", "zeek-conn", "zeek-smtp"];
 
 /// A list as the checker resolves it: values by type, CIDR blocks for `cidr` lists.
 #[derive(Clone)]
@@ -1375,5 +1375,18 @@ mod tests {
             .collect();
         // `prots` is declared nowhere: still unknown.
         assert_eq!(got, vec![("lists.detc", "E0100"), ("rule.detc", "E0230")]);
+    }
+}
+
+#[cfg(test)]
+mod schema_names {
+    /// The checker's list of schema names is the evaluator's built-in input schemas, exactly.
+    #[test]
+    fn input_schema_names_match_the_evaluator() {
+        let mut ours: Vec<String> = super::INPUT_SCHEMAS.iter().map(|s| s.to_string()).collect();
+        let mut theirs = crate::eval::schema::names();
+        ours.sort();
+        theirs.sort();
+        assert_eq!(ours, theirs);
     }
 }
