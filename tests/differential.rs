@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 type Norm = String;
 
 fn parse_ts(s: &str) -> Option<i64> {
-    detc::ir::check::values::parse_timestamp(s)
+    detc::eval::time::parse(s).ok()
 }
 
 fn value_text(v: &Value) -> String {
@@ -77,6 +77,13 @@ fn having_aggregate(rule: &Rule) -> Option<String> {
         }
     }
     rule.aggregation.as_ref()?.having.as_ref().and_then(first)
+}
+
+fn aggregate_names(rule: &Rule) -> Vec<&str> {
+    rule.aggregation
+        .iter()
+        .flat_map(|a| a.aggregates.iter().map(|x| x.name.as_str()))
+        .collect()
 }
 
 fn norm(window: i64, mut keys: Vec<String>, agg: Option<String>) -> Norm {
@@ -172,11 +179,7 @@ fn run_kql(rule: &Rule, fam: Family, query: &str, rows: &[Row]) -> Result<Vec<No
         }
         Some(_) => {
             let having = having_aggregate(rule);
-            let agg_names: Vec<&str> = rule
-                .aggregation
-                .iter()
-                .flat_map(|a| a.aggregates.iter().map(|x| x.name.as_str()))
-                .collect();
+            let agg_names = aggregate_names(rule);
             for row in result {
                 let Some(obj) = row.as_object() else {
                     return Err(format!("duckdb-kql row is not an object: {row}"));
@@ -302,11 +305,7 @@ fn run_spl(rule: &Rule, fam: Family, query: &str, rows: &[Row]) -> Result<Vec<No
         }
         Some(_) => {
             let having = having_aggregate(rule);
-            let agg_names: Vec<&str> = rule
-                .aggregation
-                .iter()
-                .flat_map(|a| a.aggregates.iter().map(|x| x.name.as_str()))
-                .collect();
+            let agg_names = aggregate_names(rule);
             for row in result {
                 let w = row
                     .get("_time")

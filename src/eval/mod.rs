@@ -3,8 +3,8 @@
 //!
 //! | piece | module |
 //! |---|---|
-//! | operator semantics (one definition per `Op`) | [`ops`] |
-//! | timestamps and tumbling windows | [`time`] |
+//! | operator semantics (one definition per `Op`, on the value rules of `crate::ir::semantics`) | [`ops`] |
+//! | timestamps and tumbling windows (shared with the checker: `crate::ir::time`) | [`time`] |
 //! | matcher + aggregator of one rule | [`engine`] |
 //! | input schemas (raw fields -> catalogue) | [`schema`] |
 //! | readers (JSON lines, CSV, Zeek TSV/JSON, `.gz`) | [`read`] |
@@ -26,7 +26,8 @@ pub mod read;
 pub mod run;
 pub mod schema;
 pub mod testing;
-pub mod time;
+/// Timestamps and windows live in the IR (shared with the checker); re-exported for callers.
+pub use crate::ir::time;
 
 /// An abstract event: catalogue field name (`remote.port`) -> typed value. An absent key, or an
 /// empty string, is a missing value.

@@ -36,6 +36,8 @@ use std::net::IpAddr;
 
 pub mod catalogue;
 pub mod check;
+pub mod semantics;
+pub mod time;
 
 pub use crate::diag::Span;
 

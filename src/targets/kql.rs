@@ -13,7 +13,7 @@
 //! - distinct counts: `count_distinctif` (exact), never `dcount` (approximate).
 
 use super::escape::{kql_ident, kql_string};
-use super::{duration_text, fresh_name, one_line, simplify, Col, Ctx, Derive};
+use super::{duration_text, fresh_name, name_lets, one_line, simplify, Col, Ctx, Derive};
 use crate::diag::Diagnostic;
 use crate::ir::{AggFunc, Case, Cidr, CmpOp, Expr, FieldRef, IpClass, Op, Predicate, StrOp, Value};
 use std::collections::BTreeMap;
@@ -80,11 +80,7 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
     if !joins.is_empty() {
         stages.push(format!("extend {}", joins.join(", ")));
     }
-    for l in &rule.lets {
-        let n = fresh_name(&l.name, &ctx.src.columns, &taken);
-        taken.push(n.clone());
-        k.lets.insert(l.name.clone(), n);
-    }
+    k.lets = name_lets(rule, &ctx.src.columns, &mut taken);
     let filter = simplify(&rule.filter);
     let filter_text = match &filter {
         Expr::And(v) if v.is_empty() => None,
@@ -439,18 +435,20 @@ fn host_block(a: IpAddr) -> Cidr {
     }
 }
 
+/// The `ipv4_is_in_range` / `ipv6_is_in_range` tests of `c` against each block, by family.
+fn range_tests(c: &str, blocks: &[Cidr]) -> (Vec<String>, Vec<String>) {
+    let test = |f: &str, b: &Cidr| format!("{f}({c}, {})", kql_string(&b.to_string()));
+    let v4 = blocks.iter().filter(|b| b.addr.is_ipv4());
+    let v6 = blocks.iter().filter(|b| b.addr.is_ipv6());
+    (
+        v4.map(|b| test("ipv4_is_in_range", b)).collect(),
+        v6.map(|b| test("ipv6_is_in_range", b)).collect(),
+    )
+}
+
 /// Membership in any of `blocks`, each family tested only against addresses of that family.
 fn ip_blocks(c: &str, blocks: &[Cidr]) -> String {
-    let v4: Vec<String> = blocks
-        .iter()
-        .filter(|b| b.addr.is_ipv4())
-        .map(|b| format!("ipv4_is_in_range({c}, {})", kql_string(&b.to_string())))
-        .collect();
-    let v6: Vec<String> = blocks
-        .iter()
-        .filter(|b| b.addr.is_ipv6())
-        .map(|b| format!("ipv6_is_in_range({c}, {})", kql_string(&b.to_string())))
-        .collect();
+    let (v4, v6) = range_tests(c, blocks);
     let mut parts = Vec::new();
     if !v4.is_empty() {
         parts.push(format!("({c} !contains \":\" and ({}))", v4.join(" or ")));
@@ -467,17 +465,7 @@ fn ip_blocks(c: &str, blocks: &[Cidr]) -> String {
 
 /// A public address: a valid address of either family outside every non-public block.
 fn public(c: &str) -> String {
-    let blocks = IpClass::non_public_blocks();
-    let v4: Vec<String> = blocks
-        .iter()
-        .filter(|b| b.addr.is_ipv4())
-        .map(|b| format!("ipv4_is_in_range({c}, {})", kql_string(&b.to_string())))
-        .collect();
-    let v6: Vec<String> = blocks
-        .iter()
-        .filter(|b| b.addr.is_ipv6())
-        .map(|b| format!("ipv6_is_in_range({c}, {})", kql_string(&b.to_string())))
-        .collect();
+    let (v4, v6) = range_tests(c, &IpClass::non_public_blocks());
     format!(
         "(({c} !contains \":\" and isnotnull(parse_ipv4({c})) and not({})) or ({c} contains \":\" and isnotempty(parse_ipv6({c})) and not({})))",
         v4.join(" or "),

@@ -882,21 +882,23 @@ pub(crate) fn inline_computed(rule: &Rule, e: &Expr) -> Option<Expr> {
     })
 }
 
-/// Whether a predicate holds on a constant (the value of a computed field).
+/// Whether a predicate holds on a constant (the value of a computed field), by the IR's own value
+/// semantics (`ir::semantics`, shared with the evaluator). `None`: not decidable here.
 fn const_holds(op: &ir::Op, v: &ir::Value) -> Option<bool> {
+    use ir::semantics::{compare, is_missing, simple_lower, values_equal};
     use ir::{Case, Op, StrOp, Value};
+    // A missing constant (the empty string) makes every operator false, `Exists` included.
+    if is_missing(Some(v)) {
+        return Some(false);
+    }
     let fold = |s: &str, c: Case| match c {
         Case::Sensitive => s.to_string(),
-        Case::Insensitive => s.to_lowercase(),
-    };
-    let eq = |a: &Value, b: &Value, c: Case| match (a, b) {
-        (Value::Str(x), Value::Str(y)) => fold(x, c) == fold(y, c),
-        (x, y) => x == y,
+        Case::Insensitive => simple_lower(s),
     };
     Some(match op {
         Op::Exists => true,
-        Op::Eq { value, case } => eq(v, value, *case),
-        Op::In { values, case, .. } => values.iter().any(|x| eq(v, x, *case)),
+        Op::Eq { value, case } => values_equal(v, value, *case),
+        Op::In { values, case, .. } => values.iter().any(|x| values_equal(v, x, *case)),
         Op::Str {
             kind,
             needles,
@@ -921,17 +923,7 @@ fn const_holds(op: &ir::Op, v: &ir::Value) -> Option<bool> {
             };
             regex::Regex::new(&pat).ok()?.is_match(s)
         }
-        Op::Cmp { op, value } => {
-            let (Value::Int(a), Value::Int(b)) = (v, value) else {
-                return None;
-            };
-            match op {
-                ir::CmpOp::Lt => a < b,
-                ir::CmpOp::Le => a <= b,
-                ir::CmpOp::Gt => a > b,
-                ir::CmpOp::Ge => a >= b,
-            }
-        }
+        Op::Cmp { op, value } => compare(v, *op, value),
         Op::InCidr { .. } | Op::IpClass { .. } => return None,
     })
 }
@@ -948,6 +940,22 @@ pub(crate) fn duration_text(secs: u64) -> String {
 
 /// Picks a name for a computed column that no table column (case-insensitively) and no name in
 /// `taken` already uses: `name`, else `name_computed`, `name_computed2`, ...
+/// Column names for the rule's computed fields, each from [`fresh_name`], in declaration order
+/// (every name chosen is added to `taken`).
+pub(crate) fn name_lets(
+    rule: &Rule,
+    columns: &BTreeMap<String, String>,
+    taken: &mut Vec<String>,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for l in &rule.lets {
+        let n = fresh_name(&l.name, columns, taken);
+        taken.push(n.clone());
+        out.insert(l.name.clone(), n);
+    }
+    out
+}
+
 pub(crate) fn fresh_name(
     name: &str,
     columns: &BTreeMap<String, String>,

@@ -14,7 +14,7 @@
 //! - `stats` drops rows whose by-field is null: `fillnull value=""` on the keys first.
 
 use super::escape::{regex_literal, spl_field, spl_string};
-use super::{duration_text, fresh_name, simplify, Col, Ctx, Derive};
+use super::{duration_text, fresh_name, name_lets, simplify, Col, Ctx, Derive};
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{AggFunc, Case, Cidr, CmpOp, Expr, FieldRef, IpClass, Op, Predicate, StrOp, Value};
 use std::collections::BTreeMap;
@@ -93,11 +93,7 @@ fn emit_search(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> 
             }
         }
     }
-    for l in &rule.lets {
-        let n = fresh_name(&l.name, &ctx.src.columns, &taken);
-        taken.push(n.clone());
-        s.lets.insert(l.name.clone(), n);
-    }
+    s.lets = name_lets(rule, &ctx.src.columns, &mut taken);
     let filter = simplify(&rule.filter);
     let filter_stage = match &filter {
         Expr::And(v) if v.is_empty() => None,
@@ -487,7 +483,10 @@ impl S<'_, '_> {
                     can_be_empty_true = s.is_empty();
                     match case {
                         Case::Sensitive => format!("{c}=={}", spl_string(s)),
-                        Case::Insensitive => format!("{lc}=={}", spl_string(&s.to_lowercase())),
+                        Case::Insensitive => format!(
+                            "{lc}=={}",
+                            spl_string(&crate::ir::semantics::simple_lower(s))
+                        ),
                     }
                 }
                 Value::Ip(a) => cidr_where(&c, &[host_block(*a)]),
@@ -725,7 +724,9 @@ fn in_where(c: &str, vals: &[String], case: Case) -> String {
         Case::Sensitive => (c.to_string(), vals.iter().map(|v| spl_string(v)).collect()),
         Case::Insensitive => (
             format!("lower({c})"),
-            vals.iter().map(|v| spl_string(&v.to_lowercase())).collect(),
+            vals.iter()
+                .map(|v| spl_string(&crate::ir::semantics::simple_lower(v)))
+                .collect(),
         ),
     };
     if items.len() == 1 {

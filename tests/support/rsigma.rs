@@ -159,7 +159,8 @@ pub fn collapse_tumbling(hits: &[CorrelationHit]) -> Vec<CorrelationHit> {
     last.into_values().collect()
 }
 
-/// RFC 3339 text or integer epoch seconds -> epoch seconds (fraction dropped, offset applied).
+/// RFC 3339 text or integer epoch seconds -> epoch seconds (fraction dropped, offset applied),
+/// with the crate's one civil-time parser (`detc::ir::time::parse_civil`).
 pub fn epoch_seconds(v: &Value) -> Result<i64, String> {
     if let Some(n) = v.as_i64() {
         return Ok(n);
@@ -167,57 +168,7 @@ pub fn epoch_seconds(v: &Value) -> Result<i64, String> {
     let s = v
         .as_str()
         .ok_or_else(|| format!("timestamp {v} is neither a string nor an integer"))?;
-    let bad = || format!("timestamp {s:?} is not RFC 3339 (YYYY-MM-DDTHH:MM:SS[.f](Z|+HH:MM))");
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return Err(bad());
-    }
-    let num = |r: std::ops::Range<usize>| -> Result<i64, String> {
-        s.get(r)
-            .filter(|t| t.bytes().all(|c| c.is_ascii_digit()))
-            .and_then(|t| t.parse::<i64>().ok())
-            .ok_or_else(bad)
-    };
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    if b[13] != b':' || b[16] != b':' {
-        return Err(bad());
-    }
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return Err(bad());
-    }
-    let mut rest = &s[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad());
-        }
-        rest = &frac[digits..];
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        _ if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) => {
-            let oh: i64 = rest[1..3].parse().map_err(|_| bad())?;
-            let om: i64 = rest[4..6].parse().map_err(|_| bad())?;
-            let o = oh * 3600 + om * 60;
-            if rest.starts_with('-') {
-                -o
-            } else {
-                o
-            }
-        }
-        _ => return Err(bad()),
-    };
-    Ok(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec - offset)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    detc::ir::time::parse_civil(s).ok_or_else(|| {
+        format!("timestamp {s:?} is not RFC 3339 (YYYY-MM-DDTHH:MM:SS[.f](Z|+HH:MM))")
+    })
 }

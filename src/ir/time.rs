@@ -1,5 +1,6 @@
-//! Timestamps: parsing every format found in the bundled real telemetry, RFC 3339 output, and
-//! tumbling windows.
+//! Timestamps, once for the whole crate: the checker reads timestamp literals with
+//! [`parse_civil`], the evaluator reads event times with [`parse`] and writes them with [`format`],
+//! and both window with [`window_start`].
 //!
 //! Accepted (all read as UTC unless an offset is given; fractions of a second are truncated,
 //! since the IR counts whole seconds):
@@ -24,6 +25,15 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        _ => 28,
+    }
 }
 
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -88,7 +98,9 @@ fn parse_epoch(t: &str) -> Result<i64, String> {
     Ok(if neg { -v - i64::from(frac_nonzero) } else { v })
 }
 
-fn parse_civil(t: &str) -> Option<i64> {
+/// A civil date-time (`YYYY-MM-DD`, optionally `[T ]hh:mm:ss[.f][Z|±hh[:mm]]`) to Unix seconds;
+/// `None` unless every part is valid, including the day of the month (no 30 February).
+pub fn parse_civil(t: &str) -> Option<i64> {
     let b = t.as_bytes();
     let y = digits(b, 4)?;
     if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
@@ -96,7 +108,7 @@ fn parse_civil(t: &str) -> Option<i64> {
     }
     let mo = digits(&b[5..], 2)?;
     let d = digits(&b[8..], 2)?;
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(i64::from(y), mo) {
         return None;
     }
     let days = days_from_civil(i64::from(y), mo, d);
