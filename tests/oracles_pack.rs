@@ -12,8 +12,8 @@ mod oracle;
 
 use detc::targets::{compile_pack, CompileResult, Emitted};
 use oracle::{
-    kql_schema_from_asim_yaml, kusto_check_in, repo_root, sigma_check, sigma_convert, KustoDiag,
-    KustoQuery, SigmaBackend, SigmaConversion,
+    kql_profile_tables, kql_schema_from_asim_yaml, kusto_check_in, repo_root, sigma_check,
+    sigma_convert, KustoDiag, KustoQuery, SigmaBackend, SigmaConversion,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -66,35 +66,6 @@ fn emitted_for<'a>(names: &[String], res: &'a CompileResult, target: &str) -> Ve
 
 // --- Kusto.Language ---------------------------------------------------------------------------
 
-/// Per source of a KQL profile (targets/<profile>/profile.yaml): its table and the schema file
-/// (targets/schemas/) it names, as Kusto.Language declares it.
-fn profile_tables(profile: &str) -> Vec<(String, String)> {
-    let path = repo_root()
-        .join("targets")
-        .join(profile)
-        .join("profile.yaml");
-    let text = std::fs::read_to_string(&path).expect("profile");
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("profile yaml");
-    let sources = doc["sources"].as_mapping().expect("sources");
-    let mut tables = BTreeMap::new();
-    for (source, body) in sources {
-        let table = body["table"].as_str().expect("table");
-        let schema = body["schema"].as_str().expect("schema");
-        let (declared, cols) =
-            kql_schema_from_asim_yaml(&repo_root().join("targets/schemas").join(schema))
-                .unwrap_or_else(|e| panic!("{profile} {source:?}: {e}"));
-        assert_eq!(
-            declared, table,
-            "{profile}: {schema} declares another table"
-        );
-        assert!(
-            tables.insert(table.to_string(), cols).is_none(),
-            "{profile}: table {table} twice"
-        );
-    }
-    tables.into_iter().collect()
-}
-
 fn render(diags: &[KustoDiag]) -> String {
     diags
         .iter()
@@ -133,7 +104,7 @@ fn kusto_language_finds_nothing_in_any_emitted_kql() {
     let (names, res) = compiled_pack();
     let databases: Vec<(String, Vec<(String, String)>)> = KQL_PROFILES
         .iter()
-        .map(|p| (p.to_string(), profile_tables(p)))
+        .map(|p| (p.to_string(), kql_profile_tables(p)))
         .collect();
     let mut queries: Vec<(String, String, String)> = Vec::new();
     for profile in KQL_PROFILES {

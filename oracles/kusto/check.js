@@ -18,6 +18,11 @@
 // "analyzers": true also runs Kusto.Language's best-practice analyzers (KustoCodeService
 // GetAnalyzerDiagnostics: style and performance advice, severities Warning/Suggestion/...) and adds
 // them to each result as "analyzer_diagnostics", in the same shape.
+// Each result also has "statements": how many statements Kusto.Language parsed the text into
+// (a `//` comment ended early by a line break shows up as an extra statement, with no
+// diagnostic). "keywords": true adds a top-level "keywords" list: the text of every keyword
+// Kusto.Language knows (SyntaxFacts.Keywords), each with "can_be_identifier"
+// (SyntaxFacts.IsKeywordThatCanBeIdentifier), sorted.
 // Exit codes: 0 the checks ran (whatever they found), 2 bad input or a missing package.
 'use strict';
 
@@ -131,12 +136,24 @@ for (const [i, q] of queries.entries()) {
   if (globals === undefined) fail(`queries[${i}]: unknown database ${dbName}`);
   const code = KustoCode.ParseAndAnalyze(q.text, globals);
   const diagnostics = toJson(code.GetDiagnostics(), q.text);
+  const statements = code.Syntax.Statements.Count;
   if (input.analyzers === true) {
     const service = new Kusto.Language.Editor.KustoCodeService(code);
     const analyzer_diagnostics = toJson(service.GetAnalyzerDiagnostics(true), q.text);
-    results.push({ name, diagnostics, analyzer_diagnostics });
+    results.push({ name, diagnostics, analyzer_diagnostics, statements });
   } else {
-    results.push({ name, diagnostics });
+    results.push({ name, diagnostics, statements });
   }
 }
-process.stdout.write(JSON.stringify({ results }) + '\n');
+const output = { results };
+if (input.keywords === true) {
+  const { SyntaxFacts } = Kusto.Language.Syntax;
+  const words = [];
+  const e = SyntaxFacts.Keywords.GetEnumerator();
+  while (e.moveNext()) {
+    words.push({ text: e.Current, can_be_identifier: SyntaxFacts.IsKeywordThatCanBeIdentifier(e.Current) });
+  }
+  words.sort((a, b) => (a.text < b.text ? -1 : a.text > b.text ? 1 : 0));
+  output.keywords = words;
+}
+process.stdout.write(JSON.stringify(output) + '\n');

@@ -39,6 +39,14 @@ pub mod check;
 pub mod semantics;
 pub mod time;
 
+/// A character some reader of metadata text treats as a line break or as no text at all: every
+/// control character (`\n`, `\r`, `\t`, `\v`, `\f`, U+0085 NEL, ...) and the Unicode line and
+/// paragraph separators U+2028 / U+2029, which end a `//` comment for Kusto.Language and a line
+/// for YAML 1.1 (PyYAML).
+pub fn breaks_line(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
 pub use crate::diag::Span;
 
 /// A checked rule pack: every rule, in file order then declaration order, plus the lists

@@ -122,9 +122,20 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
         let mut keys = Vec::new();
         let mut key_names: Vec<String> = Vec::new();
         for g in &a.group_by {
-            let c = k.key(g, &a.span);
-            key_names.push(c.clone());
-            keys.push(c);
+            keys.push(k.key(g, &a.span));
+            // The column's own name (not its bracketed form), for `fresh_name` below.
+            key_names.push(match g {
+                FieldRef::Field(n) => k.joined.get(n).cloned().unwrap_or_else(|| {
+                    ctx.src
+                        .fields
+                        .get(n)
+                        .map(|m| m.column.clone())
+                        .unwrap_or_default()
+                }),
+                FieldRef::Computed(n) | FieldRef::Aggregate(n) => {
+                    k.lets.get(n).cloned().unwrap_or_else(|| n.clone())
+                }
+            });
         }
         let mut aggs = Vec::new();
         for ag in &a.aggregates {

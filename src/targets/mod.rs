@@ -982,10 +982,13 @@ pub(crate) fn fresh_name(
     }
 }
 
-/// A one-line version of free text for comments (no newline can end a comment early).
+/// A one-line version of free text for comments: every character a reader could take as a line
+/// break ([`ir::breaks_line`]: controls, U+0085, U+2028, U+2029) becomes a space, so nothing can
+/// end a comment early. (The checker refuses such titles, E0208; this is defence in depth for an
+/// IR built another way.)
 pub(crate) fn one_line(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| if ir::breaks_line(c) { ' ' } else { c })
         .collect()
 }
 

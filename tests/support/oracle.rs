@@ -98,8 +98,51 @@ pub fn kusto_check(
     run_kusto(&input)
 }
 
-/// Runs oracles/kusto/check.js on `input` and reads its results.
-fn run_kusto(input: &Value) -> Result<Vec<(String, Vec<KustoDiag>)>, String> {
+/// How many statements Kusto.Language parses each query into (no database needed: parsing
+/// only). A header comment ended early by a line break shows as an extra statement.
+pub fn kusto_statements(queries: &[&str]) -> Result<Vec<usize>, String> {
+    let input = serde_json::json!({
+        "tables": {},
+        "queries": queries.iter().enumerate()
+            .map(|(i, t)| serde_json::json!({"name": i.to_string(), "text": t}))
+            .collect::<Vec<_>>(),
+    });
+    let doc = run_kusto_doc(&input)?;
+    let results = doc["results"]
+        .as_array()
+        .ok_or("kusto oracle output has no results array")?;
+    results
+        .iter()
+        .map(|r| {
+            r["statements"]
+                .as_u64()
+                .map(|n| n as usize)
+                .ok_or_else(|| "kusto oracle result without statements".to_string())
+        })
+        .collect()
+}
+
+/// Every keyword Kusto.Language knows (`SyntaxFacts.Keywords`), with whether it may also be used
+/// as a bare identifier (`IsKeywordThatCanBeIdentifier`), sorted.
+pub fn kusto_keywords() -> Result<Vec<(String, bool)>, String> {
+    let input = serde_json::json!({"tables": {}, "queries": [], "keywords": true});
+    let doc = run_kusto_doc(&input)?;
+    let words = doc["keywords"]
+        .as_array()
+        .ok_or("kusto oracle output has no keywords array")?;
+    Ok(words
+        .iter()
+        .map(|w| {
+            (
+                w["text"].as_str().unwrap_or_default().to_string(),
+                w["can_be_identifier"].as_bool().unwrap_or_default(),
+            )
+        })
+        .collect())
+}
+
+/// Runs oracles/kusto/check.js on `input`; its whole output document.
+fn run_kusto_doc(input: &Value) -> Result<Value, String> {
     let script = repo_root().join("oracles/kusto/check.js");
     let lib = repo_root().join("oracles/kusto/node_modules/@kusto/language-service-next");
     if !lib.is_dir() {
@@ -114,8 +157,12 @@ fn run_kusto(input: &Value) -> Result<Vec<(String, Vec<KustoDiag>)>, String> {
     if code != 0 {
         return Err(format!("kusto oracle exited {code}: {stderr}"));
     }
-    let doc: Value =
-        serde_json::from_str(&stdout).map_err(|e| format!("kusto oracle output: {e}"))?;
+    serde_json::from_str(&stdout).map_err(|e| format!("kusto oracle output: {e}"))
+}
+
+/// Runs oracles/kusto/check.js on `input` and reads its results.
+fn run_kusto(input: &Value) -> Result<Vec<(String, Vec<KustoDiag>)>, String> {
+    let doc = run_kusto_doc(input)?;
     let results = doc["results"]
         .as_array()
         .ok_or("kusto oracle output has no results array")?;
@@ -169,6 +216,35 @@ pub fn kql_schema_from_yaml(path: &Path) -> Result<(String, String), String> {
         })
         .collect();
     Ok((table.to_string(), format!("({})", parts.join(", "))))
+}
+
+/// Per source of a KQL profile (targets/<profile>/profile.yaml): its table and the schema file
+/// (targets/schemas/) it names, as Kusto.Language declares it.
+pub fn kql_profile_tables(profile: &str) -> Vec<(String, String)> {
+    let path = repo_root()
+        .join("targets")
+        .join(profile)
+        .join("profile.yaml");
+    let text = std::fs::read_to_string(&path).expect("profile");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("profile yaml");
+    let sources = doc["sources"].as_mapping().expect("sources");
+    let mut tables = std::collections::BTreeMap::new();
+    for (source, body) in sources {
+        let table = body["table"].as_str().expect("table");
+        let schema = body["schema"].as_str().expect("schema");
+        let (declared, cols) =
+            kql_schema_from_asim_yaml(&repo_root().join("targets/schemas").join(schema))
+                .unwrap_or_else(|e| panic!("{profile} {source:?}: {e}"));
+        assert_eq!(
+            declared, table,
+            "{profile}: {schema} declares another table"
+        );
+        assert!(
+            tables.insert(table.to_string(), cols).is_none(),
+            "{profile}: table {table} twice"
+        );
+    }
+    tables.into_iter().collect()
 }
 
 /// One query for [`kusto_check_in`]: the database it runs in, its name, its text.
@@ -520,4 +596,78 @@ pub fn duckdb_kql_batch(
             (name, outcome)
         })
         .collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// pySigma's readers: PyYAML and Python `re` (oracles/sigma/readback.py)
+
+/// What PyYAML's `safe_load_all` (pySigma's loader) made of one text: each document as typed
+/// JSON (`{"str": ..}`, `{"int": ..}`, `{"bool": ..}`, `{"map": [[k, v], ..]}`, ...; see
+/// readback.py), or the load error.
+pub struct YamlReadback {
+    pub name: String,
+    pub docs: Vec<Value>,
+    pub error: Option<String>,
+}
+
+/// Loads every `(name, text)` with PyYAML and compiles every pattern with Python's `re`, in one
+/// python process. Returns the YAML results in input order and, per pattern, `re`'s error if any.
+pub fn python_readback(
+    yaml: &[(String, String)],
+    regexes: &[String],
+) -> Result<(Vec<YamlReadback>, Vec<Option<String>>), String> {
+    let python = venv_bin("python")?;
+    let input = serde_json::json!({
+        "yaml": yaml.iter().map(|(n, t)| serde_json::json!({"name": n, "text": t}))
+            .collect::<Vec<_>>(),
+        "regex": regexes,
+    });
+    let mut cmd = Command::new(python);
+    cmd.arg(repo_root().join("oracles/sigma/readback.py"));
+    let (code, stdout, stderr) = run(cmd, input.to_string().as_bytes())?;
+    if code != 0 {
+        return Err(format!("readback oracle exited {code}: {stderr}"));
+    }
+    let doc: Value =
+        serde_json::from_str(&stdout).map_err(|e| format!("readback oracle output: {e}"))?;
+    let y = doc["yaml"]
+        .as_array()
+        .ok_or("readback output has no yaml array")?
+        .iter()
+        .map(|r| YamlReadback {
+            name: r["name"].as_str().unwrap_or_default().to_string(),
+            docs: r["docs"].as_array().cloned().unwrap_or_default(),
+            error: r["error"].as_str().map(str::to_string),
+        })
+        .collect();
+    let re = doc["regex"]
+        .as_array()
+        .ok_or("readback output has no regex array")?
+        .iter()
+        .map(|r| r["error"].as_str().map(str::to_string))
+        .collect();
+    Ok((y, re))
+}
+
+/// A serde_yaml value (a YAML 1.2 reader) in readback.py's typed JSON, to compare the two readers.
+pub fn typed_yaml(v: &serde_yaml::Value) -> Value {
+    use serde_yaml::Value as Y;
+    match v {
+        Y::Null => serde_json::json!({"null": null}),
+        Y::Bool(b) => serde_json::json!({"bool": b}),
+        Y::Number(n) => match n.as_i64() {
+            Some(i) => serde_json::json!({"int": i}),
+            None => serde_json::json!({"float": n.to_string()}),
+        },
+        Y::String(s) => serde_json::json!({"str": s}),
+        Y::Sequence(xs) => {
+            serde_json::json!({"seq": xs.iter().map(typed_yaml).collect::<Vec<_>>()})
+        }
+        Y::Mapping(m) => serde_json::json!({"map": m.iter()
+            .map(|(k, x)| serde_json::json!([typed_yaml(k), typed_yaml(x)]))
+            .collect::<Vec<_>>()}),
+        Y::Tagged(t) => {
+            serde_json::json!({"other": t.tag.to_string(), "repr": format!("{:?}", t.value)})
+        }
+    }
 }

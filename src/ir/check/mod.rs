@@ -676,6 +676,27 @@ impl Checker<'_> {
                             .found(format!("{:?}", t.node))
                             .expected("a short description of what the rule detects"),
                     );
+                } else if let Some((i, c)) = t
+                    .node
+                    .char_indices()
+                    .find(|(_, c)| crate::ir::breaks_line(*c))
+                {
+                    let at = t.node[..i].chars().count();
+                    self.diags.push(
+                        Diagnostic::error("E0208", "title with a line break or control character")
+                            .at(t.span.clone())
+                            .found(format!("{:?} at character {}", c, at + 1))
+                            .expected("one line of text, without line breaks or control characters")
+                            .hint("the title becomes a comment line in KQL and a Sigma title; put details in `description`"),
+                    );
+                } else if t.node.chars().count() > MAX_TITLE {
+                    self.diags.push(
+                        Diagnostic::error("E0208", "title too long")
+                            .at(t.span.clone())
+                            .found(format!("{} characters", t.node.chars().count()))
+                            .expected(format!("at most {MAX_TITLE} characters"))
+                            .hint("pySigma refuses a longer title; put details in `description`"),
+                    );
                 } else {
                     m.title = Some(t.node.clone());
                 }
@@ -756,7 +777,25 @@ impl Checker<'_> {
             ("falsepositives", MetaValue::Texts(v)) => {
                 m.false_positives = v.iter().map(|t| t.node.clone()).collect()
             }
-            ("tags", MetaValue::Texts(v)) => m.tags = v.iter().map(|t| t.node.clone()).collect(),
+            ("tags", MetaValue::Texts(v)) => {
+                for t in v {
+                    if is_tag(&t.node) {
+                        m.tags.push(t.node.clone());
+                    } else {
+                        self.diags.push(
+                            Diagnostic::error("E0209", "invalid tag")
+                                .at(t.span.clone())
+                                .found(format!("{:?}", t.node))
+                                .expected("`namespace.name` in lowercase letters, digits, `-`, `_` and `.`, e.g. \"attack.exfiltration\"")
+                                .hint(if t.node.contains('.') {
+                                    "Sigma tags are lowercase, without spaces or other punctuation"
+                                } else {
+                                    "a Sigma tag starts with its namespace and a dot (`attack.`, `car.`, `cve.`, `detection.`, `tlp.`)"
+                                }),
+                        );
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -1245,6 +1284,24 @@ fn collect_fields(e: &Expr, out: &mut BTreeSet<String>) {
             }
         }
     }
+}
+
+/// The longest title pySigma accepts (`SigmaRule` refuses a title over 256 characters).
+const MAX_TITLE: usize = 256;
+
+/// A Sigma tag as pySigma's tag format validator accepts it: `^[a-z0-9\-_]+\.[a-z0-9\-_.]+$`.
+fn is_tag(s: &str) -> bool {
+    let ok = |p: &str, dot: bool| {
+        !p.is_empty()
+            && p.chars().all(|c| {
+                c.is_ascii_lowercase()
+                    || c.is_ascii_digit()
+                    || matches!(c, '-' | '_')
+                    || (dot && c == '.')
+            })
+    };
+    s.split_once('.')
+        .is_some_and(|(ns, name)| ok(ns, false) && ok(name, true))
 }
 
 fn is_uuid(s: &str) -> bool {
