@@ -184,3 +184,237 @@ fn kusto_keywords_as_computed_and_aggregate_names_compile_cleanly() {
         failures.join("\n\n")
     );
 }
+
+/// Strings a YAML reader may turn into something else when written bare: YAML 1.1 booleans,
+/// nulls, sexagesimal and underscored numbers, dates, the merge and value keys, indicators, line
+/// breaks of YAML 1.1 (U+0085, U+2028, U+2029), characters PyYAML refuses raw (C1 controls,
+/// U+FEFF), quotes and escapes.
+fn yaml_corpus() -> Vec<String> {
+    let mut v: Vec<String> = [
+        "on",
+        "On",
+        "ON",
+        "off",
+        "yes",
+        "Yes",
+        "no",
+        "NO",
+        "y",
+        "Y",
+        "n",
+        "N",
+        "true",
+        "False",
+        "null",
+        "Null",
+        "~",
+        "",
+        " ",
+        "1:20",
+        "190:20:30",
+        "1_000",
+        "0b1010",
+        "0x1F",
+        "0o17",
+        "017",
+        "+1",
+        "-1",
+        "1e3",
+        "1.5",
+        ".5",
+        ".inf",
+        "-.Inf",
+        ".NaN",
+        "2001-12-14",
+        "2001-12-14t21:59:43.10-05:00",
+        "=",
+        "<<",
+        "-",
+        "- a",
+        "? x",
+        ": x",
+        "a: b",
+        "a #b",
+        "#x",
+        "@x",
+        "`x",
+        "!x",
+        "!!str x",
+        "&x",
+        "*x",
+        "%x",
+        "|",
+        ">",
+        "[x]",
+        "{x}",
+        ",",
+        "'",
+        "\"",
+        "\\",
+        " lead",
+        "trail ",
+        "\n",
+        "\r\n",
+        "\t",
+        "\u{0b}",
+        "\u{0c}",
+        "\u{1b}[31m",
+        "\u{0}",
+        "\u{7f}",
+        "\u{85}",
+        "\u{9f}",
+        "\u{a0}",
+        "\u{2028}",
+        "\u{2029}",
+        "\u{feff}",
+        "\u{fffd}",
+        "😀",
+        "--- ",
+        "...",
+        "a\nb: c",
+        "ünïcødé ☃ 日本",
+        "C:\\Windows\\*\\?.exe",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.push("long-".repeat(2000));
+    v
+}
+
+/// The entry `key` of a typed mapping (readback.py's `{"map": [[k, v], ...]}`).
+fn entry<'a>(m: &'a serde_json::Value, key: &str) -> &'a serde_json::Value {
+    m["map"]
+        .as_array()
+        .and_then(|kv| kv.iter().find(|p| p[0] == serde_json::json!({"str": key})))
+        .map(|p| &p[1])
+        .unwrap_or_else(|| panic!("no `{key}` in {m}"))
+}
+
+fn typed_str(s: &str) -> serde_json::Value {
+    serde_json::json!({"str": s})
+}
+
+/// Item 2: every Sigma file, the pack's and a hostile corpus's (every value in every detection
+/// position and in every piece of metadata), loads with PyYAML (YAML 1.1, as pySigma loads it)
+/// into exactly what serde_yaml (a YAML 1.2 reader) reads, and each value is the IR's value, as a
+/// string.
+#[test]
+fn every_sigma_file_reads_back_the_same_with_pyyaml() {
+    use detc::targets::escape::sigma_plain;
+    let mut files: Vec<(String, String)> = Vec::new();
+    let mut expected: Vec<Option<String>> = Vec::new();
+    // The pack.
+    let sources = detc::load::load_sources(&[oracle::repo_root().join("rules")]).expect("rules/");
+    let pack = detc::frontend(&sources).pack.expect("rules/ checks clean");
+    let res = targets::compile_pack(&pack, "sigma");
+    assert!(!res.outputs.is_empty());
+    for e in res.outputs {
+        files.push((e.file_name, e.text));
+        expected.push(None);
+    }
+    // The corpus, in every position.
+    for v in yaml_corpus() {
+        let mut rule = backend_rules::hostile(&v);
+        rule.meta.title = v.clone();
+        rule.meta.description = Some(v.clone());
+        rule.meta.author = Some(v.clone());
+        rule.meta.references = vec![v.clone()];
+        rule.meta.false_positives = vec![v.clone()];
+        rule.meta.tags = vec![v.clone()];
+        files.push((format!("{v:?}"), compile(&rule, "sigma")));
+        expected.push(Some(v));
+    }
+    let (read, _) = oracle::python_readback(&files, &[]).expect("python oracle");
+    assert_eq!(read.len(), files.len());
+    let mut failures = Vec::new();
+    for (((name, text), want), got) in files.iter().zip(&expected).zip(&read) {
+        if let Some(e) = &got.error {
+            failures.push(format!("{name}: PyYAML cannot load it: {e}\n{text}"));
+            continue;
+        }
+        let ours: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(text)
+            .map(|d| {
+                let v: serde_yaml::Value = serde::Deserialize::deserialize(d).expect("YAML 1.2");
+                oracle::typed_yaml(&v)
+            })
+            .collect();
+        if ours != got.docs {
+            failures.push(format!(
+                "{name}: PyYAML reads\n{:?}\nserde_yaml reads\n{:?}\n{text}",
+                got.docs, ours
+            ));
+            continue;
+        }
+        let Some(v) = want else { continue };
+        let doc = &got.docs[0];
+        let checks = [
+            ("title", entry(doc, "title").clone(), typed_str(v)),
+            (
+                "description",
+                // an empty description is left out
+                if v.is_empty() {
+                    typed_str("")
+                } else {
+                    entry(doc, "description").clone()
+                },
+                typed_str(v),
+            ),
+            ("author", entry(doc, "author").clone(), typed_str(v)),
+            (
+                "references",
+                entry(doc, "references").clone(),
+                serde_json::json!({"seq": [typed_str(v)]}),
+            ),
+            (
+                "falsepositives",
+                entry(doc, "falsepositives").clone(),
+                serde_json::json!({"seq": [typed_str(v)]}),
+            ),
+            ("date", entry(doc, "date").clone(), typed_str("2026-11-26")),
+            (
+                "tags",
+                entry(doc, "tags").clone(),
+                serde_json::json!({"seq": [typed_str("attack.t1071.003"), typed_str(v)]}),
+            ),
+        ];
+        let det = entry(doc, "detection");
+        let sel = |s: &str, k: &str| entry(entry(det, s), k).clone();
+        let plain = typed_str(&sigma_plain(v));
+        let values = [
+            (
+                "equality",
+                sel("sel_process_path", "Image|cased"),
+                plain.clone(),
+            ),
+            (
+                "list",
+                sel("sel_user", "User"),
+                serde_json::json!({"seq": [plain.clone(), typed_str("x")]}),
+            ),
+            (
+                "startswith",
+                sel("sel_remote_host", "DestinationHostname|startswith|cased"),
+                plain.clone(),
+            ),
+            ("contains", sel("sel_host", "Computer|contains"), plain),
+            (
+                "regex",
+                sel("sel_process_path_2", "Image|re"),
+                typed_str(&regex::escape(v)),
+            ),
+        ];
+        for (what, got, want) in checks.into_iter().chain(values) {
+            if got != want {
+                failures.push(format!("{name}: {what} reads {got}, not {want}\n{text}"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} files:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n\n")
+    );
+}

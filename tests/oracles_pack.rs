@@ -289,7 +289,7 @@ fn sigma_check_passes_every_emitted_sigma_file() {
         .iter()
         .find(|e| e.rule == "an0379_scripting_host_mail")
         .expect("an0379_scripting_host_mail emitted for sigma");
-    let tag = "- attack.t1071.003\n";
+    let tag = "- 'attack.t1071.003'\n";
     assert!(source.text.contains(tag) && source.text.matches("\nid: ").count() == 1);
     let id_line = source
         .text

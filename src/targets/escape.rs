@@ -37,6 +37,49 @@ pub fn spl_string(s: &str) -> String {
     out
 }
 
+/// A quoted YAML scalar holding exactly `s`, for YAML 1.1 (PyYAML) and YAML 1.2 readers alike: a
+/// quoted scalar is a string in both, never resolved to a boolean, number, date or null.
+/// Single-quoted (`'` doubled, nothing else special, so `\` reads as itself) when every
+/// character stands for itself; else double-quoted, with `"` and `\` escaped and so every
+/// character a reader would not keep as itself: controls (C0, DEL, C1 including U+0085, which
+/// YAML 1.1 reads as a line break), the line and paragraph separators U+2028 / U+2029 (line
+/// breaks in YAML 1.1, folded inside quotes), U+FEFF (a byte order mark) and U+FFFE / U+FFFF (not
+/// printable for PyYAML's reader). Escapes are `\t \n \r`, `\xHH` and `\uHHHH`, which both
+/// YAML versions define.
+pub fn yaml_string(s: &str) -> String {
+    let raw = |c: char| {
+        let n = c as u32;
+        (0x20..0x7f).contains(&n)
+            || (n >= 0xa0
+                && !matches!(
+                    c,
+                    '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+                ))
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    if s.chars().all(raw) {
+        out.push('\'');
+        out.push_str(&s.replace('\'', "''"));
+        out.push('\'');
+        return out;
+    }
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if raw(c) => out.push(c),
+            c if (c as u32) < 0x100 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push_str(&format!("\\u{:04x}", c as u32)),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// A Sigma string value for a plain, `contains`, `startswith` or `endswith` position: `*` and `?`
 /// are wildcards and the backslash escapes them and itself (Sigma rules spec, "Escaping"), so each
 /// is written escaped. YAML quoting is left to the YAML serializer.
@@ -154,6 +197,16 @@ mod tests {
     #[test]
     fn kql_escapes_quotes_backslashes_and_newlines() {
         assert_eq!(kql_string("a\"b\\c\nd"), "\"a\\\"b\\\\c\\nd\"");
+    }
+
+    #[test]
+    fn yaml_strings_are_always_quoted() {
+        assert_eq!(yaml_string("on"), "'on'");
+        assert_eq!(yaml_string("it's \\a"), "'it''s \\a'");
+        assert_eq!(
+            yaml_string("a\"\n\u{85}\u{2028}\u{1b}\\"),
+            "\"a\\\"\\n\\x85\\u2028\\x1b\\\\\""
+        );
     }
 
     #[test]

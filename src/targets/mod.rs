@@ -27,6 +27,7 @@ mod kql;
 mod sigma;
 mod spl;
 pub mod uuid;
+mod yaml;
 
 /// Embedded profiles: (name, profile.yaml, template).
 const PROFILES: &[(&str, &str, &str)] = &[

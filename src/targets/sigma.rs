@@ -1,6 +1,7 @@
 //! Sigma v2.1: a base rule per filter, correlation rules (event_count, value_count, value_sum)
 //! for aggregations, in one multi-document YAML file. The YAML is built as data and serialized
-//! by serde_yaml (so quoting is never hand-made); the template only joins the documents.
+//! by targets/yaml.rs (every string quoted, escaped for YAML 1.1 and 1.2 readers); the
+//! template only joins the documents.
 //!
 //! Meaning kept per construct (see docs/TARGETS.md):
 //! - values are case-insensitive by default, `|cased` when the rule says case-sensitive;
@@ -134,15 +135,8 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
             }
         }
     }
-    let mut texts = Vec::new();
-    for d in docs {
-        texts.push(serde_yaml::to_string(&d).map_err(|e| {
-            vec![Diagnostic::error(
-                "E0905",
-                format!("rule `{}`: YAML serialization failed: {e}", rule.name),
-            )]
-        })?);
-    }
+    // Every string scalar quoted (see targets/yaml.rs: PyYAML reads YAML 1.1).
+    let texts: Vec<String> = docs.iter().map(super::yaml::document).collect();
     let text = ctx.render(minijinja::context! { documents => texts })?;
     Ok((text, warnings))
 }
