@@ -418,3 +418,69 @@ fn every_sigma_file_reads_back_the_same_with_pyyaml() {
         failures.join("\n\n")
     );
 }
+
+/// Item 3: a value written into a Sigma regex (a file name's start or middle over Sysmon's full
+/// `Image` path) uses escapes Python's `re` accepts (pySigma compiles `|re` values with it), for
+/// every control character and the other hostile values; each pattern also matches its value.
+#[test]
+fn every_sigma_regex_compiles_with_python_re() {
+    use detc::ir::{Case, Op, Source, StrOp};
+    let nc = Source::NetworkConnection;
+    let mut values: Vec<String> = (0u32..0x20)
+        .chain([0x7f, 0x85, 0x9f, 0xa0, 0x2028, 0x2029, 0xfeff])
+        .filter_map(char::from_u32)
+        .map(|c| format!("a{c}b"))
+        .collect();
+    values.extend(
+        yaml_corpus()
+            .into_iter()
+            .filter(|v| !v.is_empty() && v.len() < 100 && !v.contains(['\\', '/'])),
+    );
+    let mut patterns: Vec<(String, String)> = Vec::new(); // (value, pattern)
+    for v in &values {
+        let mut rule = backend_rules::hostile("x");
+        rule.filter = detc::ir::Expr::Or(
+            [StrOp::StartsWith, StrOp::Contains]
+                .into_iter()
+                .flat_map(|kind| {
+                    [Case::Sensitive, Case::Insensitive].map(|case| {
+                        backend_rules::pred(
+                            nc,
+                            "process.name",
+                            Op::Str {
+                                kind,
+                                needles: vec![v.clone()],
+                                case,
+                            },
+                        )
+                    })
+                })
+                .collect(),
+        );
+        let text = compile(&rule, "sigma");
+        let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("YAML");
+        let det = doc["detection"].as_mapping().expect("detection");
+        let mut n = 0;
+        for (_, sel) in det {
+            for (k, p) in sel.as_mapping().into_iter().flatten() {
+                if k.as_str().is_some_and(|k| k.contains("|re")) {
+                    patterns.push((v.clone(), p.as_str().expect("a pattern").to_string()));
+                    n += 1;
+                }
+            }
+        }
+        assert_eq!(n, 4, "{v:?}\n{text}");
+    }
+    for (v, p) in &patterns {
+        let re = regex::Regex::new(p).unwrap_or_else(|e| panic!("{v:?}: {p:?}: {e}"));
+        assert!(re.is_match(&format!("C:\\dir\\{v}.exe")), "{v:?}: {p:?}");
+    }
+    let only: Vec<String> = patterns.iter().map(|(_, p)| p.clone()).collect();
+    let (_, errors) = oracle::python_readback(&[], &only).expect("python oracle");
+    let failures: Vec<String> = patterns
+        .iter()
+        .zip(errors)
+        .filter_map(|((v, p), e)| e.map(|e| format!("{v:?}: {p:?}: {e}")))
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

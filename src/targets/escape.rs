@@ -98,7 +98,9 @@ pub fn sigma_plain(s: &str) -> String {
 }
 
 /// A regular expression matching exactly `s` (RE2 / Rust syntax, also valid PCRE and Python re).
-/// Newlines and other controls are written as escapes, so the pattern stays on one line.
+/// Newlines and other controls are written as escapes, so the pattern stays on one line: the
+/// two-digit `\xHH` form (every control character is below U+0100), which RE2, Rust, PCRE and
+/// Python's `re` all accept (`re` rejects the braced `\x{1b}`).
 pub fn regex_literal(s: &str) -> String {
     let mut out = String::new();
     for c in regex::escape(s).chars() {
@@ -106,7 +108,7 @@ pub fn regex_literal(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\x{{{:x}}}", c as u32)),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
             c => out.push(c),
         }
     }
