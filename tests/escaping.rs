@@ -325,3 +325,69 @@ fn a_hostile_title_cannot_end_a_kql_comment() {
         "{q}"
     );
 }
+
+/// The `name` of every base rule and the `rules` of every correlation in a Sigma file.
+fn sigma_names(text: &str) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let (mut names, mut refs, mut ids) = (Vec::new(), Vec::new(), Vec::new());
+    for d in serde_yaml::Deserializer::from_str(text) {
+        let doc: serde_yaml::Value = serde::Deserialize::deserialize(d).expect("valid YAML");
+        ids.push(doc["id"].as_str().expect("an id").to_string());
+        if let Some(n) = doc["name"].as_str() {
+            names.push(n.to_string());
+        }
+        for r in doc["correlation"]["rules"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            refs.push(r.as_str().expect("a rule name").to_string());
+        }
+    }
+    (names, refs, ids)
+}
+
+/// Split correlations (one per value of a computed group key): labels that normalise alike
+/// (`a.b`, `a-b`, `a b`, `a_b`; `SMTP`, `smtp`; the value `missing` and no value) still give
+/// distinct base-rule names and ids, each referenced by exactly one correlation; two arms with
+/// the same value are one group, as in the evaluator; names are the same on every compilation,
+/// and a label that is already a plain name stays readable.
+#[test]
+fn split_sigma_correlations_have_unique_stable_names() {
+    let mut rule = backend_rules::an0379();
+    let nc = Source::NetworkConnection;
+    let arm = |ports: &[i64], v: &str| {
+        (
+            backend_rules::pred(nc, "remote.port", backend_rules::port_in(ports)),
+            Value::Str(v.into()),
+        )
+    };
+    rule.lets[0].arms = vec![
+        arm(&[1], "a.b"),
+        arm(&[2], "a-b"),
+        arm(&[3], "a b"),
+        arm(&[4], "a_b"),
+        arm(&[5], "SMTP"),
+        arm(&[6], "smtp"),
+        arm(&[7], "missing"),
+        arm(&[8], "pop3"),
+        arm(&[9], "a.b"),
+    ];
+    rule.lets[0].default = None;
+    let text = compile(&rule, "sigma");
+    let (names, refs, ids) = sigma_names(&text);
+    // 8 distinct values and "no value": 9 base rules and 9 correlations.
+    assert_eq!(names.len(), 9, "{names:?}\n{text}");
+    let unique = |v: &[String]| v.iter().collect::<std::collections::BTreeSet<_>>().len();
+    assert_eq!(unique(&names), names.len(), "{names:?}");
+    assert_eq!(unique(&ids), ids.len(), "{ids:?}");
+    let mut sorted_refs = refs.clone();
+    sorted_refs.sort();
+    let mut sorted_names = names.clone();
+    sorted_names.sort();
+    assert_eq!(
+        sorted_refs, sorted_names,
+        "each base rule is referenced once"
+    );
+    assert!(names.contains(&format!("{}__pop3", rule.name)), "{names:?}");
+    assert_eq!(compile(&rule, "sigma"), text, "names are stable");
+}

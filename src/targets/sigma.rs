@@ -100,35 +100,51 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
                 }
                 Some(l) => {
                     // One base rule and one correlation per value of the computed key: the value
-                    // is constant within each, so grouping by it is grouping by the arm.
+                    // is constant within each, so grouping by it is grouping by the arm. Arms with
+                    // the same value are one group (their conditions or-ed), as in the evaluator.
                     let mut prev: Vec<Expr> = Vec::new();
-                    let mut arms: Vec<(Expr, String)> = Vec::new();
+                    let mut groups: Vec<(Option<String>, Vec<Expr>)> = Vec::new();
+                    let mut push = |label: Option<String>, e: Expr| match groups
+                        .iter_mut()
+                        .find(|(l, _)| *l == label)
+                    {
+                        Some((_, v)) => v.push(e),
+                        None => groups.push((label, vec![e])),
+                    };
                     for (c, v) in &l.arms {
                         let mut conj = vec![filter.clone(), c.clone()];
                         conj.extend(prev.iter().map(|p| Expr::Not(Box::new(p.clone()))));
-                        arms.push((simplify(&Expr::And(conj)), value_text(v)));
+                        push(Some(value_text(v)), Expr::And(conj));
                         prev.push(c.clone());
                     }
                     let mut conj = vec![filter.clone()];
                     conj.extend(prev.iter().map(|p| Expr::Not(Box::new(p.clone()))));
-                    let default = match &l.default {
-                        Some(v) => value_text(v),
-                        None => "missing".into(),
-                    };
-                    arms.push((simplify(&Expr::And(conj)), default));
-                    for (f, val) in arms {
-                        let slug = slug(&val);
-                        let base_name = format!("{}__{slug}", rule.name);
-                        let bid = uuid5(&rule.id, &format!("sigma-base/{val}")).unwrap_or_default();
-                        let cid = uuid5(&rule.id, &format!("sigma-correlation/{val}"))
-                            .unwrap_or_default();
+                    push(l.default.as_ref().map(value_text), Expr::And(conj));
+                    let labels: Vec<Option<&str>> =
+                        groups.iter().map(|(l, _)| l.as_deref()).collect();
+                    let names = split_names(ctx, &labels)?;
+                    for ((label, exprs), base_name) in groups.iter().zip(names) {
+                        let f = simplify(&Expr::Or(exprs.clone()));
+                        // ids from the exact value; "no value" has a key no value can give
+                        let (bkey, ckey) = match label {
+                            Some(v) => {
+                                (format!("sigma-base/{v}"), format!("sigma-correlation/{v}"))
+                            }
+                            None => (
+                                "sigma-base-missing".into(),
+                                "sigma-correlation-missing".into(),
+                            ),
+                        };
+                        let bid = uuid5(&rule.id, &bkey).unwrap_or_default();
+                        let cid = uuid5(&rule.id, &ckey).unwrap_or_default();
+                        let shown = label.as_deref().unwrap_or("missing");
                         docs.push(base_doc(ctx, &f, &bid, Some(&base_name), true)?);
                         docs.push(corr_doc(
                             ctx,
                             &corr,
                             &cid,
                             &base_name,
-                            Some((&l.name, &val)),
+                            Some((&l.name, shown)),
                         ));
                     }
                 }
@@ -163,6 +179,46 @@ fn value_text(v: &Value) -> String {
         Value::Int(n) | Value::Timestamp(n) => n.to_string(),
         Value::Ip(a) => a.to_string(),
     }
+}
+
+/// The base-rule names of a split correlation, one per label (`None`: no value): `<rule>__<slug>`,
+/// readable (`__smtp`); where two labels give the same slug (`a.b`, `a-b`, `a b`; `SMTP`,
+/// `smtp`; the value `missing` and no value), each of them gets `_` and 8 hex digits of a hash
+/// of its exact label, so names depend only on the rule's labels, never on order or chance.
+/// Checked: a name that is still not unique is refused, not emitted.
+fn split_names(ctx: &Ctx, labels: &[Option<&str>]) -> Result<Vec<String>, Vec<Diagnostic>> {
+    let rule = &ctx.rule;
+    let slugs: Vec<String> = labels
+        .iter()
+        .map(|l| slug(l.unwrap_or("missing")))
+        .collect();
+    let names: Vec<String> = labels
+        .iter()
+        .zip(&slugs)
+        .map(|(l, sl)| {
+            if slugs.iter().filter(|x| *x == sl).count() == 1 {
+                format!("{}__{sl}", rule.name)
+            } else {
+                let key = match l {
+                    Some(v) => format!("sigma-name/{v}"),
+                    None => "sigma-name-missing".into(),
+                };
+                let h = uuid5(&rule.id, &key).unwrap_or_default();
+                format!("{}__{sl}_{}", rule.name, &h[..8.min(h.len())])
+            }
+        })
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for n in &names {
+        if !seen.insert(n.as_str()) {
+            return Err(vec![ctx.refuse(
+                &format!("a split correlation whose base rules would both be named `{n}`"),
+                "Sigma correlations refer to their base rules by name, which must be unique",
+                &rule.span,
+            )]);
+        }
+    }
+    Ok(names)
 }
 
 fn slug(v: &str) -> String {
