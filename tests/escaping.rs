@@ -391,3 +391,38 @@ fn split_sigma_correlations_have_unique_stable_names() {
     assert!(names.contains(&format!("{}__pop3", rule.name)), "{names:?}");
     assert_eq!(compile(&rule, "sigma"), text, "names are stable");
 }
+
+/// Item 17: pySigma refuses a title over 256 characters. A rule title of 256 characters (the
+/// most the checker accepts) stays within that limit in every document of a split correlation,
+/// whose base-rule and correlation titles add the base name or the group to it.
+#[test]
+fn sigma_titles_stay_within_256_characters() {
+    let mut rule = backend_rules::an0379();
+    rule.meta.title = "é".repeat(256);
+    let text = compile(&rule, "sigma");
+    let mut n = 0;
+    for d in serde_yaml::Deserializer::from_str(&text) {
+        let doc: serde_yaml::Value = serde::Deserialize::deserialize(d).expect("valid YAML");
+        let t = doc["title"].as_str().expect("a title");
+        assert!(
+            t.chars().count() <= 256,
+            "{} characters: {t}",
+            t.chars().count()
+        );
+        assert!(t.starts_with("éé"), "{t}");
+        n += 1;
+    }
+    assert_eq!(n, 6, "{text}");
+    // A group value longer than the limit, too.
+    rule.lets[0].default = Some(Value::Str("v".repeat(300)));
+    let text = compile(&rule, "sigma");
+    for d in serde_yaml::Deserializer::from_str(&text) {
+        let doc: serde_yaml::Value = serde::Deserialize::deserialize(d).expect("valid YAML");
+        let t = doc["title"].as_str().expect("a title");
+        assert!(
+            t.chars().count() <= 256,
+            "{} characters: {t}",
+            t.chars().count()
+        );
+    }
+}

@@ -234,6 +234,29 @@ fn slug(v: &str) -> String {
     }
 }
 
+/// The longest title pySigma accepts, in characters (`SigmaRule` refuses a longer one).
+const MAX_TITLE: usize = 256;
+
+/// `title` followed by `suffix`, within [`MAX_TITLE`]: the checker keeps rule titles to 256
+/// characters (E0208), but a base rule's or a split correlation's title adds to it, so the rule
+/// title is cut, with `…`, to fit the suffix (which names the base rule or group and must stay).
+fn titled(title: &str, suffix: &str) -> String {
+    let room = MAX_TITLE.saturating_sub(suffix.chars().count());
+    if title.chars().count() <= room {
+        return format!("{title}{suffix}");
+    }
+    let cut: String = title.chars().take(room.saturating_sub(1)).collect();
+    let t = format!("{}…{suffix}", cut.trim_end());
+    if t.chars().count() <= MAX_TITLE {
+        t
+    } else {
+        // a suffix longer than the limit (a very long group value): cut the whole
+        let mut t: String = t.chars().take(MAX_TITLE - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
 fn meta(ctx: &Ctx, title: String, id: &str, name: Option<&str>) -> Vec<(&'static str, Y)> {
     let m = &ctx.rule.meta;
     let mut v: Vec<(&'static str, Y)> = vec![("title", s(&title)), ("id", s(id))];
@@ -324,10 +347,10 @@ fn base_doc(
     detection.insert(s("condition"), s(&cond));
     let title = match (in_correlation, name) {
         (true, Some(n)) if n != ctx.rule.name => {
-            format!("{} (base events: {})", ctx.rule.meta.title, n)
+            titled(&ctx.rule.meta.title, &format!(" (base events: {n})"))
         }
-        (true, _) => format!("{} (base events)", ctx.rule.meta.title),
-        _ => ctx.rule.meta.title.clone(),
+        (true, _) => titled(&ctx.rule.meta.title, " (base events)"),
+        _ => titled(&ctx.rule.meta.title, ""),
     };
     let mut v = meta(ctx, title, id, name);
     let logsource = ctx
@@ -553,8 +576,8 @@ fn split_key<'r>(ctx: &Ctx<'r>, a: &Aggregation) -> Result<Option<&'r Let>, Vec<
 
 fn corr_doc(ctx: &Ctx, c: &Corr, id: &str, base: &str, split: Option<(&str, &str)>) -> Y {
     let title = match split {
-        Some((k, v)) => format!("{} ({k} = {v})", ctx.rule.meta.title),
-        None => ctx.rule.meta.title.clone(),
+        Some((k, v)) => titled(&ctx.rule.meta.title, &format!(" ({k} = {v})")),
+        None => titled(&ctx.rule.meta.title, ""),
     };
     let mut v = meta(ctx, title, id, None);
     let mut corr = vec![("type", s(c.ty)), ("rules", Y::Sequence(vec![s(base)]))];
