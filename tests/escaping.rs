@@ -426,3 +426,53 @@ fn sigma_titles_stay_within_256_characters() {
         );
     }
 }
+
+/// Item 5 for SPL: a computed field or aggregate named like an SPL operator or clause word
+/// (eval's AND OR NOT XOR LIKE, IN, stats' BY AS OVER, lookup's OUTPUT OUTPUTNEW; any case, as
+/// detc's own keywords are lowercase only) is emitted under another name, never bare where SPL
+/// would read it as syntax; the query still runs on the SPL model.
+#[test]
+fn spl_reserved_words_are_never_field_names() {
+    const WORDS: [&str; 13] = [
+        "AND",
+        "OR",
+        "NOT",
+        "XOR",
+        "LIKE",
+        "IN",
+        "BY",
+        "AS",
+        "OVER",
+        "OUTPUT",
+        "OUTPUTNEW",
+        "as",
+        "like",
+    ];
+    for (i, w) in WORDS.iter().enumerate() {
+        let other = WORDS[(i + 1) % WORDS.len()];
+        let mut rule = backend_rules::an0379();
+        rule.lets[0].name = w.to_string();
+        let a = rule.aggregation.as_mut().expect("aggregation");
+        for g in a.group_by.iter_mut() {
+            if *g == detc::ir::FieldRef::Computed("protocol".into()) {
+                *g = detc::ir::FieldRef::Computed(w.to_string());
+            }
+        }
+        a.aggregates[0].name = other.to_string();
+        a.having = Some(backend_rules::having(other, detc::ir::CmpOp::Ge, 3));
+        let q = compile(&rule, "spl-sysmon");
+        for bad in [w, &other] {
+            let b = regex::escape(bad);
+            // as a name: renamed by `as`, assigned by eval, a by-field, first in a where
+            let as_name = regex::Regex::new(&format!(
+                r"(?m)(\bas '?{b}'?\b|\beval '?{b}'?=|, '?{b}'?(,|$)|\bwhere '?{b}'?\b|\bby '?{b}'?\b|fillnull value=\S* .*\b{b}\b)"
+            ))
+            .expect("regex");
+            assert!(
+                !as_name.is_match(&q),
+                "{w}/{other}: `{bad}` as a name in\n{q}"
+            );
+        }
+        spl_model::run(&q, &[]).unwrap_or_else(|e| panic!("{w}: {e}\n{q}"));
+    }
+}

@@ -40,6 +40,53 @@ struct S<'a, 'b> {
     swapped: BTreeMap<String, String>,
     /// tstats mode: fields carry the data model prefix, expressions are search syntax
     tstats: bool,
+    /// aggregate name -> emitted field name (another one for an SPL reserved word)
+    aggs: BTreeMap<String, String>,
+}
+
+/// Words SPL reads as syntax where a field name may stand (any case): eval's and where's
+/// operators AND, OR, NOT, XOR, LIKE and IN (Search Reference, "eval command" and "where
+/// command"), stats' and bin's BY, AS, OVER (Search Reference, "stats command"), lookup's OUTPUT
+/// and OUTPUTNEW. A computed field or aggregate named like one is emitted under a fresh name
+/// (`AS_computed`): quoting is not accepted the same way by every command (`eval 'x'=` but
+/// `stats ... as "x"`), a fresh plain name is read the same by all of them.
+const SPL_RESERVED: [&str; 11] = [
+    "and",
+    "or",
+    "not",
+    "xor",
+    "like",
+    "in",
+    "by",
+    "as",
+    "over",
+    "output",
+    "outputnew",
+];
+
+/// The reserved words, to seed a `taken` list for [`fresh_name`] (which compares ignoring case).
+fn reserved() -> Vec<String> {
+    SPL_RESERVED.iter().map(|w| w.to_string()).collect()
+}
+
+/// Emitted names for the aggregates: their own, or a fresh one for a reserved word.
+fn agg_names(aggs: &[crate::ir::Aggregate], taken: &[String]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut taken: Vec<String> = taken.to_vec();
+    taken.extend(reserved());
+    for ag in aggs {
+        let n = if SPL_RESERVED
+            .iter()
+            .any(|w| w.eq_ignore_ascii_case(&ag.name))
+        {
+            fresh_name(&ag.name, &BTreeMap::new(), &taken)
+        } else {
+            ag.name.clone()
+        };
+        taken.push(n.clone());
+        out.insert(ag.name.clone(), n);
+    }
+    out
 }
 
 fn emit_search(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
@@ -51,8 +98,10 @@ fn emit_search(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> 
         derived: BTreeMap::new(),
         swapped: BTreeMap::new(),
         tstats: false,
+        aggs: BTreeMap::new(),
     };
-    let mut taken: Vec<String> = Vec::new();
+    // A computed field named like an SPL reserved word gets a fresh name (see SPL_RESERVED).
+    let mut taken: Vec<String> = reserved();
     // Basename fields (process.name from Image) are computed once, under a fresh name.
     let mut stages = Vec::new();
     for (name, span) in super::fields_used(rule, true) {
@@ -126,6 +175,7 @@ fn emit_search(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> 
         stages.extend(lets);
     }
     if let Some(a) = &rule.aggregation {
+        s.aggs = agg_names(&a.aggregates, &taken);
         let time = s.field_name("time", &a.span);
         let mut keys = Vec::new();
         for g in &a.group_by {
@@ -155,7 +205,7 @@ fn emit_search(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> 
                 AggFunc::Min(x) => format!("min({})", f(&mut s, x)),
                 AggFunc::Max(x) => format!("max({})", f(&mut s, x)),
             };
-            aggs.push(format!("{body} as {}", spl_field(&ag.name)));
+            aggs.push(format!("{body} as {}", spl_field(s.agg_name(&ag.name))));
         }
         let mut by = vec![time];
         by.extend(keys);
@@ -185,6 +235,7 @@ fn emit_tstats(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> 
         derived: BTreeMap::new(),
         swapped: BTreeMap::new(),
         tstats: true,
+        aggs: BTreeMap::new(),
     };
     let mut warnings = Vec::new();
     let Some(a) = &rule.aggregation else {
@@ -194,6 +245,7 @@ fn emit_tstats(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> 
             &rule.span,
         )]);
     };
+    s.aggs = agg_names(&a.aggregates, &[]);
     // tstats cannot compute fields: a condition on one is rewritten over its inputs (a computed
     // group key or aggregate is refused in `key`).
     let mut filter = simplify(&rule.filter);
@@ -238,7 +290,7 @@ fn emit_tstats(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> 
                 format!("{f}({})", s.key(x, &ag.span))
             }
         };
-        aggs.push(format!("{body} as {}", spl_field(&ag.name)));
+        aggs.push(format!("{body} as {}", spl_field(s.agg_name(&ag.name))));
     }
     if !keys.is_empty() {
         warnings.push(ctx.warn(
@@ -313,6 +365,11 @@ impl S<'_, '_> {
                 String::new()
             }
         }
+    }
+
+    /// The emitted name of aggregate `n`.
+    fn agg_name<'n>(&'n self, n: &'n str) -> &'n str {
+        self.aggs.get(n).map(String::as_str).unwrap_or(n)
     }
 
     fn col_name(&mut self, c: &Col) -> String {
@@ -434,7 +491,7 @@ impl S<'_, '_> {
                 spl_field(self.lets.get(n).map(String::as_str).unwrap_or(n)),
                 None,
             )),
-            FieldRef::Aggregate(n) => Some((spl_field(n), None)),
+            FieldRef::Aggregate(n) => Some((spl_field(self.agg_name(n)), None)),
         }
     }
 
