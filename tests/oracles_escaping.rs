@@ -349,7 +349,16 @@ fn every_sigma_file_reads_back_the_same_with_pyyaml() {
         let Some(v) = want else { continue };
         let doc = &got.docs[0];
         let checks = [
-            ("title", entry(doc, "title").clone(), typed_str(v)),
+            (
+                "title",
+                entry(doc, "title").clone(),
+                // pySigma's limit: a longer title (refused by the checker, E0208) is cut
+                if v.chars().count() <= 256 {
+                    typed_str(v)
+                } else {
+                    typed_str(&format!("{}…", v.chars().take(255).collect::<String>()))
+                },
+            ),
             (
                 "description",
                 // an empty description is left out
