@@ -36,7 +36,12 @@ fn compile(rule: &Rule, target: &str) -> String {
 fn kusto_failures(queries: &[(String, String, String)]) -> Vec<String> {
     let databases: Vec<(String, Vec<(String, String)>)> = KQL_PROFILES
         .iter()
-        .map(|p| (p.to_string(), kql_profile_tables(p)))
+        .map(|p| {
+            (
+                p.to_string(),
+                kql_profile_tables(p).expect("profile tables"),
+            )
+        })
         .collect();
     let batch: Vec<KustoQuery<'_>> = queries
         .iter()

@@ -104,7 +104,12 @@ fn kusto_language_finds_nothing_in_any_emitted_kql() {
     let (names, res) = compiled_pack();
     let databases: Vec<(String, Vec<(String, String)>)> = KQL_PROFILES
         .iter()
-        .map(|p| (p.to_string(), kql_profile_tables(p)))
+        .map(|p| {
+            (
+                p.to_string(),
+                kql_profile_tables(p).expect("profile tables"),
+            )
+        })
         .collect();
     let mut queries: Vec<(String, String, String)> = Vec::new();
     for profile in KQL_PROFILES {

@@ -220,31 +220,36 @@ pub fn kql_schema_from_yaml(path: &Path) -> Result<(String, String), String> {
 
 /// Per source of a KQL profile (targets/<profile>/profile.yaml): its table and the schema file
 /// (targets/schemas/) it names, as Kusto.Language declares it.
-pub fn kql_profile_tables(profile: &str) -> Vec<(String, String)> {
+pub fn kql_profile_tables(profile: &str) -> Result<Vec<(String, String)>, String> {
     let path = repo_root()
         .join("targets")
         .join(profile)
         .join("profile.yaml");
-    let text = std::fs::read_to_string(&path).expect("profile");
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("profile yaml");
-    let sources = doc["sources"].as_mapping().expect("sources");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let sources = doc["sources"]
+        .as_mapping()
+        .ok_or_else(|| format!("{profile}: no sources"))?;
     let mut tables = std::collections::BTreeMap::new();
     for (source, body) in sources {
-        let table = body["table"].as_str().expect("table");
-        let schema = body["schema"].as_str().expect("schema");
+        let field = |k: &str| {
+            body[k]
+                .as_str()
+                .ok_or_else(|| format!("{profile} {source:?}: no {k}"))
+        };
+        let (table, schema) = (field("table")?, field("schema")?);
         let (declared, cols) =
             kql_schema_from_asim_yaml(&repo_root().join("targets/schemas").join(schema))
-                .unwrap_or_else(|e| panic!("{profile} {source:?}: {e}"));
-        assert_eq!(
-            declared, table,
-            "{profile}: {schema} declares another table"
-        );
-        assert!(
-            tables.insert(table.to_string(), cols).is_none(),
-            "{profile}: table {table} twice"
-        );
+                .map_err(|e| format!("{profile} {source:?}: {e}"))?;
+        if declared != table {
+            return Err(format!("{profile}: {schema} declares another table"));
+        }
+        if tables.insert(table.to_string(), cols).is_some() {
+            return Err(format!("{profile}: table {table} twice"));
+        }
     }
-    tables.into_iter().collect()
+    Ok(tables.into_iter().collect())
 }
 
 /// One query for [`kusto_check_in`]: the database it runs in, its name, its text.
