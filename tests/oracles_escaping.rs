@@ -102,6 +102,9 @@ fn a_title_with_a_line_break_stays_inside_the_kql_comment() {
         for brk in BREAKS {
             let mut rule = backend_rules::scripting_host_mail();
             rule.meta.title = breakout_title(brk);
+            // the other metadata in the header, too (the checker allows no such id or name)
+            rule.id = breakout_title(brk);
+            rule.name = format!("r{}", breakout_title(brk));
             queries.push((
                 profile.to_string(),
                 format!("{profile} {brk:?}"),

@@ -184,8 +184,10 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
         .unwrap_or_else(|| ctx.src.table.clone());
     let text = ctx.render(minijinja::context! {
         title => one_line(&rule.meta.title),
-        rule_name => rule.name.clone(),
-        rule_id => rule.id.clone(),
+        // (the checker allows only identifiers and UUIDs here; one_line keeps an IR built
+        // another way from ending the comment)
+        rule_name => one_line(&rule.name),
+        rule_id => one_line(&rule.id),
         target => ctx.profile.name.clone(),
         from => from,
         stages => stages,
