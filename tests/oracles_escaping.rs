@@ -501,3 +501,80 @@ fn every_sigma_regex_compiles_with_python_re() {
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Item 3, the rule's own regexes: a pattern valid for detc (RE2 syntax as the Rust regex crate
+/// reads it) reaches Sigma's `|re`, which pySigma compiles with Python's `re`. Each one is either
+/// emitted and compiles there, or refused (E0904) naming the construct `re` lacks; never emitted
+/// broken.
+#[test]
+fn rule_regexes_reach_sigma_only_when_python_re_reads_them() {
+    use detc::ir::{Case, Op, Source};
+    let nc = Source::NetworkConnection;
+    let patterns = [
+        r"\x{1b}\[31m",
+        r"\u{e9}",
+        r"\p{L}+\.exe",
+        r"\PL",
+        r"\.exe\z",
+        r"[[:alpha:]]+",
+        r"(?<name>a)b",
+        r"[a-z&&[^x]]",
+        r"[a--b]",
+        r"(?U)a+",
+        r"\x1b",
+        r"(?i)^power\w*\.exe$",
+        r"(?P<n>a)\d{2,3}",
+        r"[\[\]]",
+        r"\\x\{1b\}",
+        r"[\\]x{1b}",
+        r"\Qa.b\E",
+    ];
+    let mut emitted = Vec::new();
+    for p in patterns {
+        if regex::Regex::new(p).is_err() {
+            continue; // not a detc regex (E0226)
+        }
+        let mut rule = backend_rules::hostile("x");
+        rule.filter = backend_rules::pred(
+            nc,
+            "process.path",
+            Op::Regex {
+                pattern: p.to_string(),
+                case: Case::Sensitive,
+            },
+        );
+        let prof = targets::profile("sigma").expect("profile");
+        match targets::compile_rule(&rule, &prof) {
+            Ok(e) => {
+                let doc: serde_yaml::Value = serde_yaml::from_str(&e.text).expect("YAML");
+                let got = doc["detection"]["sel_process_path"]["Image|re"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{p}: {}", e.text))
+                    .to_string();
+                emitted.push((p, got));
+            }
+            Err(d) => assert!(d.iter().all(|x| x.code == "E0904"), "{p}: {d:?}"),
+        }
+    }
+    // Python compiles these but reads them differently: refused.
+    for p in [r"[[:alpha:]]+", r"[a-z&&[^x]]"] {
+        assert!(!emitted.iter().any(|(q, _)| *q == p), "{p} emitted");
+    }
+    // The portable ones are emitted.
+    for p in [
+        r"\x1b",
+        r"(?i)^power\w*\.exe$",
+        r"(?P<n>a)\d{2,3}",
+        r"\\x\{1b\}",
+    ] {
+        assert!(emitted.iter().any(|(q, _)| *q == p), "{p} refused");
+    }
+    let only: Vec<String> = emitted.iter().map(|(_, g)| g.clone()).collect();
+    let (_, errors) = oracle::python_readback(&[], &only).expect("python oracle");
+    let failures: Vec<String> = emitted
+        .iter()
+        .zip(errors)
+        .filter_map(|((p, g), e)| e.map(|e| format!("{p} emitted as {g:?}: {e}")))
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

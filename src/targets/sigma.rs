@@ -157,6 +157,70 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
     Ok((text, warnings))
 }
 
+/// The first construct of `p` (RE2 syntax, as the Rust regex crate reads it) that Python's `re`
+/// (pySigma's `|re`, Python 3.11) rejects or reads differently, if any: braced escapes
+/// (`\x{1b}`), Unicode classes (`\p{L}`), `\z`, the word-boundary forms `\b{..}`, `\<`, `\>`,
+/// nested and POSIX classes (`[[:alpha:]]`, `[a[b]]`), class set operations (`&&`, `--`, `~~`),
+/// `(?<name>..)` groups, and flags other than at the start or with `U` / `R`.
+fn python_re_gap(p: &str) -> Option<&'static str> {
+    let c: Vec<char> = p.chars().collect();
+    let mut i = 0;
+    let mut in_class = false;
+    while i < c.len() {
+        let next = c.get(i + 1).copied();
+        match c[i] {
+            '\\' => {
+                match (next, c.get(i + 2)) {
+                    (Some('x' | 'u' | 'U'), Some('{')) => return Some("a braced escape `\\x{..}`"),
+                    (Some('p' | 'P'), _) => return Some("a Unicode class `\\p{..}`"),
+                    (Some('z'), _) => return Some("`\\z` (Python writes `\\Z`)"),
+                    (Some('b' | 'B'), Some('{')) | (Some('<' | '>'), _) => {
+                        return Some("a word-boundary form `\\b{..}`, `\\<` or `\\>`")
+                    }
+                    _ => {}
+                }
+                i += 2;
+                continue;
+            }
+            '[' if in_class => return Some("a nested or POSIX class (`[[:alpha:]]`)"),
+            '[' => {
+                in_class = true;
+                i += 1;
+                // `^` and a first `]` belong to the class
+                if c.get(i) == Some(&'^') {
+                    i += 1;
+                }
+                if c.get(i) == Some(&']') {
+                    i += 1;
+                }
+                continue;
+            }
+            ']' if in_class => in_class = false,
+            '&' | '-' | '~' if in_class && next == Some(c[i]) => {
+                return Some("a class set operation (`&&`, `--`, `~~`)")
+            }
+            '(' if !in_class && next == Some('?') => {
+                let rest: String = c[i + 2..].iter().take_while(|x| **x != ')').collect();
+                if rest.starts_with('<') {
+                    return Some("a named group `(?<name>..)` (Python writes `(?P<name>..)`)");
+                }
+                if !rest.starts_with('P') {
+                    let flags: String = rest.chars().take_while(|x| *x != ':').collect();
+                    if flags.contains(['U', 'R']) {
+                        return Some("the flag `U` or `R`");
+                    }
+                    if !rest.contains(':') && (i > 0 || flags.contains('-')) {
+                        return Some("flags set in the middle of a pattern or turned off (`a(?i)b`, `(?-i)`)");
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 fn uses_computed(e: &Expr) -> bool {
     match e {
         Expr::And(v) | Expr::Or(v) => v.iter().any(uses_computed),
@@ -787,6 +851,12 @@ impl Det<'_, '_> {
                 self.add(fname, format!("{f}|{m}{}", cased(case)), val)
             }
             Op::Regex { pattern, case } => {
+                if let Some(what) = python_re_gap(pattern) {
+                    return self.refuse_op(
+                        p,
+                        &format!("pySigma compiles `|re` with Python's `re`, which does not read {what} as detc does"),
+                    );
+                }
                 let key = match case {
                     Case::Sensitive => format!("{f}|re"),
                     Case::Insensitive => format!("{f}|re|i"),
