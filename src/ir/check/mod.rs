@@ -8,10 +8,10 @@ use super::{
     catalogue, AggFunc, Aggregate, Aggregation, Confidence, Expectation, Expr, FieldRef, FieldType,
     Let, Level, List, ListType, Meta, Pack, Rule, RuleTest, Source, Status, TestEvents, Value,
 };
-use crate::diag::{nearest, Diagnostic, Span};
+use crate::diag::{nearest, Diagnostic, LineIndex, Span};
 use crate::load::Loader;
 use crate::syntax::ast::{self, Clause, Literal, MetaValue, Spanned};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 mod expr;
@@ -247,12 +247,19 @@ impl Checker<'_> {
         let what = format!("an entry of list `{}`", l.name.node);
         let mut values = Vec::new();
         let mut blocks = Vec::new();
+        // Duplicates are dropped (first kept, order kept) through a set, not by searching the
+        // list so far: a list of 100k entries stays linear.
+        let mut seen_values = HashSet::new();
+        let mut seen_blocks = HashSet::new();
         let mut ok = true;
         for it in &items {
             if ty == ListType::Cidr {
                 match cidr_of(it) {
-                    Ok(b) if !blocks.contains(&b) => blocks.push(b),
-                    Ok(_) => {}
+                    Ok(b) => {
+                        if seen_blocks.insert(b) {
+                            blocks.push(b);
+                        }
+                    }
                     Err(d) => {
                         self.diags.push(d);
                         ok = false;
@@ -260,8 +267,11 @@ impl Checker<'_> {
                 }
             } else {
                 match convert(it, &elem, &what) {
-                    Ok(v) if !values.contains(&v) => values.push(v),
-                    Ok(_) => {}
+                    Ok(v) => {
+                        if seen_values.insert(v.clone()) {
+                            values.push(v);
+                        }
+                    }
                     Err(d) => {
                         self.diags.push(d);
                         ok = false;
@@ -308,6 +318,7 @@ impl Checker<'_> {
             }
         };
         let fpath = full.to_string_lossy().replace('\\', "/");
+        let index = LineIndex::new(&text);
         let mut out = Vec::new();
         let mut offset = 0;
         for line in text.split_inclusive('\n') {
@@ -319,8 +330,7 @@ impl Checker<'_> {
                 continue;
             }
             let lead = content.len() - content.trim_start().len();
-            let span =
-                Span::from_offsets(&fpath, &text, start + lead, start + lead + trimmed.len());
+            let span = index.span(&fpath, &text, start + lead, start + lead + trimmed.len());
             let lit = match ty {
                 ListType::String => Literal::Str(trimmed.to_string()),
                 ListType::Port | ListType::Int => match trimmed.parse::<i64>() {
