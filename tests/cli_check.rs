@@ -220,3 +220,66 @@ fn help_teaches_with_examples() {
     }
     snap("check_help", &r);
 }
+
+/// A fresh, empty folder under the system's temporary folder.
+#[cfg(unix)]
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("detc-check-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap_or_else(|e| unreachable!("{e}"));
+    d
+}
+
+/// Issue 9, item 8: links that make a folder contain itself are walked once (each folder is
+/// entered once, by its real path) and each real file is read once, so there are no false
+/// duplicate-rule errors and no exponential walk.
+#[cfg(unix)]
+#[test]
+fn symlink_loops_in_a_rules_folder_read_each_file_once() {
+    use std::os::unix::fs::symlink;
+    let dir = tmp("loops");
+    let rule = std::fs::read_to_string("tests/data/../../rules/an0379_scripting_host_mail.detc")
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let lists = std::fs::read_to_string("rules/lists.detc").unwrap_or_else(|e| unreachable!("{e}"));
+    std::fs::write(dir.join("a.detc"), rule).unwrap_or_else(|e| unreachable!("{e}"));
+    // Lists without files, so the folder checks on its own.
+    let inline: String = lists
+        .lines()
+        .filter(|l| !l.contains("file("))
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(dir.join("lists.detc"), inline).unwrap_or_else(|e| unreachable!("{e}"));
+    let d = dir.to_str().unwrap_or_default();
+    let clean = detc(&["check", d]);
+    assert!(
+        clean.stderr.contains("checked 2 file(s)"),
+        "{}",
+        clean.transcript()
+    );
+    let unused = clean.stderr.matches("warning").count();
+
+    // One link to the folder itself, and a link to one of its files.
+    symlink(".", dir.join("self")).unwrap_or_else(|e| unreachable!("{e}"));
+    symlink("a.detc", dir.join("same.detc")).unwrap_or_else(|e| unreachable!("{e}"));
+    let run = detc(&["check", d]);
+    assert_eq!(run.code, clean.code, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("checked 2 file(s)"),
+        "{}",
+        run.transcript()
+    );
+    assert!(!run.stderr.contains("E0200"), "{}", run.transcript());
+    assert_eq!(run.stderr.matches("warning").count(), unused);
+
+    // Two links to the folder: 2^40 paths before the system's link limit if walked blindly.
+    symlink(".", dir.join("s1")).unwrap_or_else(|e| unreachable!("{e}"));
+    symlink(".", dir.join("s2")).unwrap_or_else(|e| unreachable!("{e}"));
+    let run = detc(&["check", d, &format!("{d}/s1")]);
+    assert_eq!(run.code, clean.code, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("checked 2 file(s)"),
+        "{}",
+        run.transcript()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
