@@ -9,7 +9,7 @@ use super::{
     Let, Level, List, ListType, Meta, Pack, Rule, RuleTest, Source, Status, TestEvents, Value,
 };
 use crate::diag::{nearest, Diagnostic, LineIndex, Span};
-use crate::load::Loader;
+use crate::load::{ListFileError, Loader, MAX_LIST_FILE_BYTES};
 use crate::syntax::ast::{self, Clause, Literal, MetaValue, Spanned};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -167,6 +167,51 @@ fn ast_id(r: &ast::RuleDecl) -> Option<(String, Span)> {
     })
 }
 
+/// The diagnostic for a list file that was not read (E0234, E0237 to E0239), without its span.
+fn list_file_error(shown: &str, e: ListFileError) -> Diagnostic {
+    const RELATIVE: &str = "the path is relative to the folder of the file that declares the list";
+    match e {
+        ListFileError::Io(e) => {
+            Diagnostic::error("E0234", format!("cannot read list file {shown}"))
+                .found(e.to_string())
+                .expected("a readable text file, one value per line")
+                .hint(RELATIVE)
+        }
+        ListFileError::OutsidePack { roots } => Diagnostic::error(
+            "E0237",
+            format!("list file {shown} is outside the pack's folder"),
+        )
+        .found(format!(
+            "a path that, once links are followed, leads out of {}",
+            roots
+                .iter()
+                .map(|r| format!("`{r}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .expected("a list file inside the pack's folder (the folder given to detc)")
+        .hint("copy the list into the pack's folder (e.g. lists/) and name it relative to the rule file"),
+        ListFileError::NotRegular { what } => Diagnostic::error(
+            "E0238",
+            format!("list file {shown} is not a regular file"),
+        )
+        .found(what)
+        .expected("a regular text file, one value per line")
+        .hint(RELATIVE),
+        ListFileError::TooLarge { size } => Diagnostic::error(
+            "E0239",
+            format!("list file {shown} is too large"),
+        )
+        .found(format!("{size} bytes or more"))
+        .expected(format!(
+            "at most {} bytes ({} MiB)",
+            MAX_LIST_FILE_BYTES,
+            MAX_LIST_FILE_BYTES / (1024 * 1024)
+        ))
+        .hint("split the list, or keep such large sets in the SIEM (a watchlist or lookup)"),
+    }
+}
+
 fn dir_of(path: &str) -> PathBuf {
     Path::new(path)
         .parent()
@@ -302,18 +347,12 @@ impl Checker<'_> {
         ty: ListType,
     ) -> Option<Vec<Spanned<Literal>>> {
         let full = dir_of(&f.path).join(&path.node);
-        let text = match self.loader.read(&full) {
+        let shown = full.to_string_lossy().replace('\\', "/");
+        let text = match self.loader.read_list(&full) {
             Ok(t) => t,
             Err(e) => {
-                self.diags.push(
-                    Diagnostic::error("E0234", format!("cannot read list file {}", full.display()))
-                        .at(path.span.clone())
-                        .found(e.to_string())
-                        .expected("a readable text file, one value per line")
-                        .hint(
-                            "the path is relative to the folder of the file that declares the list",
-                        ),
-                );
+                self.diags
+                    .push(list_file_error(&shown, e).at(path.span.clone()));
                 return None;
             }
         };
