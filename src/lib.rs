@@ -32,9 +32,12 @@ pub struct Frontend {
 }
 
 /// Parses and checks the given rule files (already loaded). All errors of all files are collected.
-/// List files and test fixtures are read from the file system, relative to each rule file.
+/// List files and test fixtures are read from the file system, relative to each rule file; a
+/// list file must lie in the folder of one of the rule files (the pack roots, see
+/// [`load::FsLoader`]). The CLI passes the folders it was given instead, with [`frontend_with`].
 pub fn frontend(files: &[SourceFile]) -> Frontend {
-    frontend_with(files, &load::FsLoader)
+    let paths: Vec<std::path::PathBuf> = files.iter().map(|f| f.path.clone().into()).collect();
+    frontend_with(files, &load::FsLoader::for_paths(&paths))
 }
 
 /// [`frontend`] with another [`load::Loader`] for list files and fixtures (tests use an in-memory

@@ -220,3 +220,164 @@ fn help_teaches_with_examples() {
     }
     snap("check_help", &r);
 }
+
+/// A fresh, empty folder under the system's temporary folder.
+#[cfg(unix)]
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("detc-check-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap_or_else(|e| unreachable!("{e}"));
+    d
+}
+
+/// Issue 9, item 8: links that make a folder contain itself are walked once (each folder is
+/// entered once, by its real path) and each real file is read once, so there are no false
+/// duplicate-rule errors and no exponential walk.
+#[cfg(unix)]
+#[test]
+fn symlink_loops_in_a_rules_folder_read_each_file_once() {
+    use std::os::unix::fs::symlink;
+    let dir = tmp("loops");
+    let rule = std::fs::read_to_string("tests/data/../../rules/an0379_scripting_host_mail.detc")
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let lists = std::fs::read_to_string("rules/lists.detc").unwrap_or_else(|e| unreachable!("{e}"));
+    std::fs::write(dir.join("a.detc"), rule).unwrap_or_else(|e| unreachable!("{e}"));
+    // Lists without files, so the folder checks on its own.
+    let inline: String = lists
+        .lines()
+        .filter(|l| !l.contains("file("))
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(dir.join("lists.detc"), inline).unwrap_or_else(|e| unreachable!("{e}"));
+    let d = dir.to_str().unwrap_or_default();
+    let clean = detc(&["check", d]);
+    assert!(
+        clean.stderr.contains("checked 2 file(s)"),
+        "{}",
+        clean.transcript()
+    );
+    let unused = clean.stderr.matches("warning").count();
+
+    // One link to the folder itself, and a link to one of its files.
+    symlink(".", dir.join("self")).unwrap_or_else(|e| unreachable!("{e}"));
+    symlink("a.detc", dir.join("same.detc")).unwrap_or_else(|e| unreachable!("{e}"));
+    let run = detc(&["check", d]);
+    assert_eq!(run.code, clean.code, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("checked 2 file(s)"),
+        "{}",
+        run.transcript()
+    );
+    assert!(!run.stderr.contains("E0200"), "{}", run.transcript());
+    assert_eq!(run.stderr.matches("warning").count(), unused);
+
+    // Two links to the folder: 2^40 paths before the system's link limit if walked blindly.
+    symlink(".", dir.join("s1")).unwrap_or_else(|e| unreachable!("{e}"));
+    symlink(".", dir.join("s2")).unwrap_or_else(|e| unreachable!("{e}"));
+    let run = detc(&["check", d, &format!("{d}/s1")]);
+    assert_eq!(run.code, clean.code, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("checked 2 file(s)"),
+        "{}",
+        run.transcript()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 9, item 7: list files are confined to the pack root (the folder given to detc), after
+/// following links; only regular files are read (a FIFO neither blocks nor is opened), and
+/// `/dev/zero` is refused without reading.
+#[cfg(unix)]
+#[test]
+fn list_files_stay_inside_the_pack_root_and_are_regular_files() {
+    use std::os::unix::fs::symlink;
+    let dir = tmp("listfiles");
+    let pack = dir.join("pack");
+    let w = |p: &str, t: &str| {
+        let p = pack.join(p);
+        std::fs::create_dir_all(p.parent().unwrap_or(&pack))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        std::fs::write(p, t).unwrap_or_else(|e| unreachable!("{e}"));
+    };
+    std::fs::write(dir.join("secret.txt"), "SECRET-VALUE\n")
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    w("lists/clients.txt", "outlook.exe\n");
+    symlink(dir.join("secret.txt"), pack.join("lists/linked_out.txt"))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    symlink("clients.txt", pack.join("lists/linked_in.txt"))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let fifo = pack.join("lists/pipe.txt");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo failed");
+    let decls = [
+        ("ok_parent", "../lists/clients.txt", None),
+        ("ok_link_inside", "../lists/linked_in.txt", None),
+        ("up_and_out", "../../secret.txt", Some("E0237")),
+        ("absolute", "/etc/passwd", Some("E0237")),
+        ("link_out", "../lists/linked_out.txt", Some("E0237")),
+        ("fifo", "../lists/pipe.txt", Some("E0238")),
+        ("folder", "../lists", Some("E0238")),
+        ("too_big", "../lists/big.txt", Some("E0239")),
+    ];
+    // A sparse file one byte over the 8 MiB cap.
+    std::fs::File::create(pack.join("lists/big.txt"))
+        .and_then(|f| f.set_len(8 * 1024 * 1024 + 1))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let mut text = String::new();
+    for (i, (name, path, _)) in decls.iter().enumerate() {
+        text.push_str(&format!(
+            "list {name}: string = file(\"{path}\")\nrule r{i} {{\n  id \"0b7e4a52-6d0e-4c1b-9a57-2b8f1e0c7d4{i}\"\n  title \"t\"\n  severity low\n  source network_connection\n  where process.name in~ {name}\n}}\n"
+        ));
+    }
+    w("sub/rules.detc", &text);
+    let run = detc(&[
+        "check",
+        pack.to_str().unwrap_or_default(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    let doc: serde_json::Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| unreachable!("{e}: {}", run.stdout));
+    let diags = doc["diagnostics"].as_array().cloned().unwrap_or_default();
+    for (i, (name, _, code)) in decls.iter().enumerate() {
+        let line = (i * 8 + 1) as u64;
+        let here: Vec<&serde_json::Value> =
+            diags.iter().filter(|d| d["span"]["line"] == line).collect();
+        match code {
+            None => assert!(here.is_empty(), "{name}: {here:?}"),
+            Some(c) => {
+                assert_eq!(here.len(), 1, "{name}: {}", run.stdout);
+                assert_eq!(here[0]["code"], *c, "{name}: {}", run.stdout);
+            }
+        }
+    }
+    assert!(!run.stdout.contains("SECRET"), "{}", run.stdout);
+    // The same pack named by its rule file: the pack root is then the file's folder (sub/), so
+    // every list above (all under `..`) is outside it.
+    let run = detc(&[
+        "check",
+        pack.join("sub/rules.detc").to_str().unwrap_or_default(),
+    ]);
+    assert_eq!(
+        run.stderr.matches("error[E0237]").count(),
+        8,
+        "{}",
+        run.transcript()
+    );
+    // /dev/zero is a device: refused by kind without reading, whatever the pack root.
+    let zero = dir.join("zero");
+    std::fs::create_dir_all(&zero).unwrap_or_else(|e| unreachable!("{e}"));
+    std::fs::write(
+        zero.join("z.detc"),
+        "list z: string = file(\"/dev/zero\")\n",
+    )
+    .unwrap_or_else(|e| unreachable!("{e}"));
+    let run = detc(&["check", zero.to_str().unwrap_or_default(), "/dev"]);
+    assert!(
+        run.stderr.contains("error[E0238]") && run.stderr.contains("a device"),
+        "{}",
+        run.transcript()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

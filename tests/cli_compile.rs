@@ -117,14 +117,16 @@ fn write_then_check_reports_changed_missing_and_extra_files() {
     let written = targets::write_outputs(&res.outputs, &dir).unwrap();
     assert_eq!(written.len(), res.outputs.len());
     let names: Vec<String> = targets::profiles().into_iter().map(|p| p.name).collect();
-    assert!(targets::check_outputs(&res.outputs, &names, &dir).is_empty());
+    assert!(targets::check_outputs(&res.outputs, &names, &dir)
+        .unwrap()
+        .is_empty());
     // drift: edit one, delete one, add one
     let edited = dir.join("kql-defender/an0379_scripting_host_mail.kql");
     let text = std::fs::read_to_string(&edited).unwrap();
     std::fs::write(&edited, text.replace("RemotePort in", "RemotePort !in")).unwrap();
     std::fs::remove_file(dir.join("sigma/an0379_scripting_host_mail.yml")).unwrap();
     std::fs::write(dir.join("spl-sysmon/stale.spl"), "old query\n").unwrap();
-    let drift = targets::check_outputs(&res.outputs, &names, &dir);
+    let drift = targets::check_outputs(&res.outputs, &names, &dir).unwrap();
     let kinds: Vec<(&str, &str)> = drift
         .iter()
         .map(|d| (d.path.as_str(), d.kind.as_str()))
@@ -404,4 +406,86 @@ fn sigma_rewrites_a_condition_on_a_computed_field_over_its_inputs() {
     assert!(cond.contains(&format!("{pop} and not {smtp}")), "{cond}");
     // W0902 says the computed value itself is not reported
     assert!(e.warnings.iter().any(|w| w.code == "W0902"));
+}
+
+/// Issue 9, item 6: `compile --out` never follows a symbolic link out of the output folder. A
+/// symlinked output file or target folder is refused (exit 2, path named) when writing and when
+/// checking, the file it points to is neither written nor shown.
+#[cfg(unix)]
+#[test]
+fn compile_refuses_symlinks_in_the_output_folder() {
+    use std::os::unix::fs::symlink;
+    let dir = tmp("symlinks");
+    let out = dir.join("out");
+    let o = out.to_str().unwrap();
+    let (code, _, err) = detc(&["compile", "rules", "--target", "all", "--out", o]);
+    assert_eq!(code, 0, "{err}");
+
+    // An output file that is a link to a file outside the output folder.
+    let secret = dir.join("secret.txt");
+    std::fs::write(&secret, "SECRET-CONTENT\n").unwrap();
+    let victim = out.join("kql-defender/an0379_scripting_host_mail.kql");
+    std::fs::remove_file(&victim).unwrap();
+    symlink(&secret, &victim).unwrap();
+    for extra in [&["--check"][..], &[][..], &["--format", "json"][..]] {
+        let mut args = vec!["compile", "rules", "--target", "all", "--out", o];
+        args.extend_from_slice(extra);
+        let (code, stdout, err) = detc(&args);
+        assert_eq!(code, 2, "{extra:?}: {stdout}{err}");
+        let all = format!("{stdout}{err}");
+        assert!(all.contains("E0004"), "{extra:?}: {all}");
+        assert!(
+            all.contains("kql-defender/an0379_scripting_host_mail.kql"),
+            "{extra:?}: the path is named: {all}"
+        );
+        assert!(!all.contains("SECRET-CONTENT"), "{extra:?}: {all}");
+        assert_eq!(
+            std::fs::read_to_string(&secret).unwrap(),
+            "SECRET-CONTENT\n",
+            "{extra:?}: the linked file was overwritten"
+        );
+    }
+    std::fs::remove_file(&victim).unwrap();
+
+    // A target folder that is a link to a folder outside the output folder.
+    let elsewhere = dir.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(
+        elsewhere.join("an0379_scripting_host_mail.yml"),
+        "SECRET-CONTENT\n",
+    )
+    .unwrap();
+    std::fs::remove_dir_all(out.join("sigma")).unwrap();
+    symlink(&elsewhere, out.join("sigma")).unwrap();
+    for extra in [&["--check"][..], &[][..]] {
+        let mut args = vec!["compile", "rules", "--target", "all", "--out", o];
+        args.extend_from_slice(extra);
+        let (code, stdout, err) = detc(&args);
+        assert_eq!(code, 2, "{extra:?}: {stdout}{err}");
+        assert!(
+            err.contains("E0004") && err.contains("sigma"),
+            "{extra:?}: {err}"
+        );
+        assert!(
+            !stdout.contains("SECRET") && !err.contains("SECRET"),
+            "{stdout}{err}"
+        );
+        let names: Vec<_> = std::fs::read_dir(&elsewhere).unwrap().flatten().collect();
+        assert_eq!(
+            names.len(),
+            1,
+            "{extra:?}: something was written through the link"
+        );
+    }
+    // A single target is refused too when its folder is the link.
+    std::fs::remove_dir_all(out.join("kql-sentinel")).unwrap();
+    symlink(&elsewhere, out.join("kql-sentinel")).unwrap();
+    let (code, _, err) = detc(&["compile", "rules", "--target", "kql-sentinel", "--out", o]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("kql-sentinel") && err.contains("symbolic link"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -153,7 +153,8 @@ fn every_invalid_file_gives_exactly_its_one_located_diagnostic() {
     });
     assert!(files >= 45, "the corpus has only {files} files");
     // Every code the parser and checker can produce from a rule file is in the corpus. Exempt:
-    // E0199, the internal-error code, unreachable by construction.
+    // E0199, the internal-error code, unreachable by construction; E0239, a list file over
+    // 8 MiB, which the repository does not carry (src/load.rs tests it on a sparse file).
     let all = codes_in_sources(&["src/syntax", "src/ir/check"]);
     assert!(
         all.len() > 30,
@@ -161,7 +162,7 @@ fn every_invalid_file_gives_exactly_its_one_located_diagnostic() {
     );
     let missing: Vec<&String> = all
         .iter()
-        .filter(|c| !codes_seen.contains(*c) && c.as_str() != "E0199")
+        .filter(|c| !codes_seen.contains(*c) && !["E0199", "E0239"].contains(&c.as_str()))
         .collect();
     assert!(
         missing.is_empty(),

@@ -47,7 +47,8 @@ pub fn run(args: &CheckArgs) -> Exit {
         super::print_diagnostics(&[d], &crate::diag::SourceCache::new(), args.format);
         return Exit::Failure;
     }
-    let fe = crate::frontend(&files);
+    let loader = crate::load::FsLoader::for_paths(&super::default_paths(&args.paths));
+    let fe = crate::frontend_with(&files, &loader);
     let errors = fe.diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = fe.diagnostics.len() - errors;
     match args.format {

@@ -54,7 +54,13 @@ pub fn run(args: &CompileArgs) -> Exit {
     let mut drift = Vec::new();
     let mut written = Vec::new();
     if args.check {
-        drift = targets::check_outputs(&result.outputs, &chosen, &args.out);
+        match targets::check_outputs(&result.outputs, &chosen, &args.out) {
+            Ok(d) => drift = d,
+            Err(d) => {
+                super::print_diagnostics(&[d], &fe.sources, args.format);
+                return Exit::Failure;
+            }
+        }
         if !drift.is_empty() {
             exit = Exit::Findings;
         }

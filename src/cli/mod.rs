@@ -112,7 +112,10 @@ pub(crate) fn load_pack(
             return Err(Exit::Failure);
         }
     };
-    let fe = crate::frontend(&files);
+    let fe = crate::frontend_with(
+        &files,
+        &crate::load::FsLoader::for_paths(&default_paths(paths)),
+    );
     if !fe.diagnostics.is_empty() && (fe.pack.is_none() || format == Format::Human) {
         print_diagnostics(&fe.diagnostics, &fe.sources, format);
     }

@@ -48,6 +48,61 @@ impl Span {
     }
 }
 
+/// Where each line of a text starts, and where its multi-byte characters are, so that a span's
+/// line and column are found by binary search instead of by counting from the start of the file
+/// (which made checking a large file quadratic). Build one per file, then call [`LineIndex::span`].
+#[derive(Debug, Clone)]
+pub struct LineIndex {
+    /// Byte offset of the first byte of each line; `line_starts[0] == 0`.
+    line_starts: Vec<usize>,
+    /// For each multi-byte character, in order: (its byte offset, how many bytes all multi-byte
+    /// characters up to and including it have beyond their first). Columns count characters.
+    wide: Vec<(usize, usize)>,
+}
+
+impl LineIndex {
+    pub fn new(text: &str) -> LineIndex {
+        let mut line_starts = vec![0];
+        let mut wide = Vec::new();
+        let mut extra = 0;
+        for (i, c) in text.char_indices() {
+            if c == '\n' {
+                line_starts.push(i + 1);
+            } else if !c.is_ascii() {
+                extra += c.len_utf8() - 1;
+                wide.push((i, extra));
+            }
+        }
+        LineIndex { line_starts, wide }
+    }
+
+    /// Bytes beyond the first of the multi-byte characters that start before `offset`.
+    fn extra_before(&self, offset: usize) -> usize {
+        match self.wide.partition_point(|&(o, _)| o < offset) {
+            0 => 0,
+            n => self.wide[n - 1].1,
+        }
+    }
+
+    /// The span of bytes `start..end` of `text` (the text the index was built from); the same
+    /// as [`Span::from_offsets`], in logarithmic time.
+    pub fn span(&self, path: &str, text: &str, start: usize, end: usize) -> Span {
+        let start = start.min(text.len());
+        let end = end.clamp(start, text.len());
+        let at = floor_char_boundary(text, start);
+        let line = self.line_starts.partition_point(|&s| s <= at);
+        let line_start = self.line_starts[line - 1];
+        let chars = (at - line_start) - (self.extra_before(at) - self.extra_before(line_start));
+        Span {
+            path: path.to_string(),
+            start,
+            end,
+            line: line as u32,
+            col: chars as u32 + 1,
+        }
+    }
+}
+
 fn floor_char_boundary(text: &str, mut i: usize) -> usize {
     while i > 0 && !text.is_char_boundary(i) {
         i -= 1;
@@ -203,6 +258,41 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The naive way: count lines and characters from the start of the file.
+    fn naive(text: &str, start: usize) -> (u32, u32) {
+        let start = floor_char_boundary(text, start.min(text.len()));
+        let before = &text[..start];
+        let line = before.matches('\n').count() as u32 + 1;
+        let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+        (line, before[line_start..].chars().count() as u32 + 1)
+    }
+
+    #[test]
+    fn line_index_gives_the_positions_of_counting_from_the_start() {
+        let texts = [
+            "",
+            "\n",
+            "\n\n",
+            "abc",
+            "ab\ncdé\nfg",
+            "é\r\nü🦀x\n\nlast line without newline ✓",
+            "🦀🦀\n\u{2028}é\n",
+        ];
+        for text in texts {
+            let index = LineIndex::new(text);
+            // Every byte offset, including those inside a multi-byte character and past the end.
+            for start in 0..=text.len() + 2 {
+                let s = index.span("f", text, start, start + 1);
+                assert_eq!((s.line, s.col), naive(text, start), "{text:?} at {start}");
+                assert_eq!(s, Span::from_offsets("f", text, start, start + 1));
+                assert_eq!(
+                    (s.start, s.end),
+                    (start.min(text.len()), (start + 1).min(text.len()))
+                );
+            }
+        }
+    }
 
     #[test]
     fn span_line_and_column() {

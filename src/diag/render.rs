@@ -42,13 +42,13 @@ pub fn render_human(d: &Diagnostic, sources: &SourceCache) -> String {
     if let Some(s) = &d.span {
         if s.line > 0 {
             if let Some(text) = sources.get(&s.path) {
-                if let Some(line) = text.lines().nth(s.line as usize - 1) {
+                // The line is found from the span's byte offset, not by counting lines from
+                // the start of the file: many diagnostics in one large file stay linear.
+                let at = super::floor_char_boundary(text, s.start.min(text.len()));
+                let line_start = text[..at].rfind('\n').map(|i| i + 1).unwrap_or(0);
+                if let Some(line) = text[line_start..].lines().next() {
                     let gutter = s.line.to_string();
                     let pad = " ".repeat(gutter.len());
-                    let line_start = text[..s.start.min(text.len())]
-                        .rfind('\n')
-                        .map(|i| i + 1)
-                        .unwrap_or(0);
                     let line_end = line_start + line.len();
                     let end = s.end.clamp(s.start, line_end.max(s.start));
                     let width = text

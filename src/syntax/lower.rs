@@ -3,8 +3,8 @@
 //! as a diagnostic (E0199) rather than a panic.
 
 use super::ast::*;
-use super::{span_of, Rule};
-use crate::diag::{Diagnostic, Span};
+use super::Rule;
+use crate::diag::{Diagnostic, LineIndex, Span};
 use pest::iterators::{Pair, Pairs};
 use std::net::IpAddr;
 
@@ -16,6 +16,8 @@ pub const MAX_EXPR_DEPTH: usize = 32;
 pub(super) struct Lowerer<'t> {
     path: &'t str,
     text: &'t str,
+    /// Line starts of `text`: spans are made in logarithmic time (a large file stays linear).
+    index: LineIndex,
     pub diagnostics: Vec<Diagnostic>,
     depth: usize,
     too_deep_reported: bool,
@@ -28,6 +30,7 @@ impl<'t> Lowerer<'t> {
         Lowerer {
             path,
             text,
+            index: LineIndex::new(text),
             diagnostics: Vec::new(),
             depth: 0,
             too_deep_reported: false,
@@ -35,7 +38,8 @@ impl<'t> Lowerer<'t> {
     }
 
     fn span(&self, p: &P<'_>) -> Span {
-        span_of(self.path, self.text, p.as_span())
+        let s = p.as_span();
+        self.index.span(self.path, self.text, s.start(), s.end())
     }
 
     fn spanned<T>(&self, p: &P<'_>, node: T) -> Spanned<T> {
@@ -160,7 +164,8 @@ impl<'t> Lowerer<'t> {
                     span = Some(match span {
                         None => sp.span,
                         Some(first) => {
-                            Span::from_offsets(self.path, self.text, first.start, sp.span.end)
+                            self.index
+                                .span(self.path, self.text, first.start, sp.span.end)
                         }
                     });
                 }
@@ -310,7 +315,7 @@ impl<'t> Lowerer<'t> {
             .map_or(msg.as_str(), |(w, _)| w)
             .to_string();
         Diagnostic::error("E0105", format!("invalid inline event: {what}"))
-            .at(Span::from_offsets(self.path, self.text, base + at, base + end))
+            .at(self.index.span(self.path, self.text, base + at, base + end))
             .found(what)
             .expected("a JSON object as in a JSON-lines file (JSON escapes: \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)")
             .hint("inline events are JSON, not detc strings: a backslash in a Windows path is written `\\\\`")
@@ -591,9 +596,7 @@ impl<'t> Lowerer<'t> {
                         _ => {
                             self.diagnostics.push(
                                 Diagnostic::error("E0102", "invalid unicode escape in string")
-                                    .at(Span::from_offsets(
-                                        self.path,
-                                        self.text,
+                                    .at(self.index.span(self.path, self.text,
                                         base + i,
                                         base + i + 2,
                                     ))
@@ -614,7 +617,7 @@ impl<'t> Lowerer<'t> {
                 other => {
                     self.diagnostics.push(
                         Diagnostic::error("E0102", "unknown escape in string")
-                            .at(Span::from_offsets(
+                            .at(self.index.span(
                                 self.path,
                                 self.text,
                                 base + i,

@@ -4,7 +4,7 @@
 //! one small function per grammar rule. Literal errors (a bad escape, an integer out of range, an
 //! IP address like `300.1.1.1`) are collected while lowering, so one file can report several.
 
-use crate::diag::{Diagnostic, Span};
+use crate::diag::Diagnostic;
 use pest::Parser as _;
 
 pub mod ast;
@@ -88,14 +88,11 @@ pub fn declared_list_names(text: &str) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
-pub(crate) fn span_of(path: &str, text: &str, s: pest::Span<'_>) -> Span {
-    Span::from_offsets(path, text, s.start(), s.end())
-}
-
 #[cfg(test)]
 mod tests {
     use super::ast::*;
     use super::*;
+    use crate::diag::Span;
 
     fn where_of(src: &str) -> Expr {
         let text = format!("rule r {{ where {src} }}");

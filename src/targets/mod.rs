@@ -1011,11 +1011,53 @@ pub struct Drift {
     pub diff: String,
 }
 
-/// Writes every output to `out/<target>/<file_name>`; returns the paths written.
+/// What an existing path under the output folder may be: a folder for a target, a regular file
+/// for a query. Anything else, a symbolic link above all, is refused: writing or reading through
+/// a link could overwrite or show a file outside the output folder. A missing path is fine.
+fn guard_output_path(path: &std::path::Path, folder: bool) -> Result<(), Diagnostic> {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return Ok(());
+    };
+    let ft = meta.file_type();
+    let found = if ft.is_symlink() {
+        let to = std::fs::read_link(path)
+            .map(|t| format!(" to `{}`", t.to_string_lossy()))
+            .unwrap_or_default();
+        format!("a symbolic link{to}")
+    } else if folder && !ft.is_dir() {
+        "not a folder".to_string()
+    } else if !folder && !ft.is_file() {
+        "not a regular file".to_string()
+    } else {
+        return Ok(());
+    };
+    let shown = path.to_string_lossy().replace('\\', "/");
+    Err(Diagnostic::error(
+        "E0004",
+        format!("refusing to use `{shown}` in the output folder: it is {found}"),
+    )
+    .at(Span::file(shown))
+    .found(found)
+    .expected(if folder {
+        "a plain folder (or nothing) for each target under --out"
+    } else {
+        "a regular file (or nothing) for each query under --out"
+    })
+    .hint("detc never writes or reads through a link; remove it, or choose another --out folder"))
+}
+
+/// Writes every output to `out/<target>/<file_name>`; returns the paths written. A target folder
+/// or query file that exists as a symbolic link (or other non-regular file) is refused (E0004)
+/// before anything is written.
 pub fn write_outputs(
     outputs: &[Emitted],
     out: &std::path::Path,
 ) -> Result<Vec<String>, Diagnostic> {
+    for e in outputs {
+        let dir = out.join(&e.target);
+        guard_output_path(&dir, true)?;
+        guard_output_path(&dir.join(&e.file_name), false)?;
+    }
     let mut written = Vec::new();
     for e in outputs {
         let dir = out.join(&e.target);
@@ -1024,6 +1066,8 @@ pub fn write_outputs(
                 .hint("check that the output folder is writable")
         })?;
         let path = dir.join(&e.file_name);
+        // Checked again just before writing: the folder may have been made meanwhile.
+        guard_output_path(&path, false)?;
         std::fs::write(&path, &e.text).map_err(|err| {
             crate::load::io_error(&path.to_string_lossy(), &err)
                 .hint("check that the output folder is writable")
@@ -1034,8 +1078,13 @@ pub fn write_outputs(
 }
 
 /// Compares outputs with `out/<target>/` for every target in `targets`: changed, missing and
-/// extra files, each with a unified diff. Sorted by path.
-pub fn check_outputs(outputs: &[Emitted], targets: &[String], out: &std::path::Path) -> Vec<Drift> {
+/// extra files, each with a unified diff. Sorted by path. A target folder or a file in it that is
+/// a symbolic link or not a regular file is an error (E0004); it is never read.
+pub fn check_outputs(
+    outputs: &[Emitted],
+    targets: &[String],
+    out: &std::path::Path,
+) -> Result<Vec<Drift>, Diagnostic> {
     let mut drift = Vec::new();
     let mut expected: BTreeMap<String, &str> = BTreeMap::new();
     for e in outputs {
@@ -1043,15 +1092,23 @@ pub fn check_outputs(outputs: &[Emitted], targets: &[String], out: &std::path::P
     }
     let mut on_disk: BTreeMap<String, String> = BTreeMap::new();
     for t in targets {
-        if let Ok(rd) = std::fs::read_dir(out.join(t)) {
-            for ent in rd.flatten() {
-                let p = ent.path();
-                if p.is_file() {
-                    let name = ent.file_name().to_string_lossy().to_string();
-                    let text = std::fs::read_to_string(&p).unwrap_or_default();
-                    on_disk.insert(format!("{t}/{name}"), text);
-                }
+        let dir = out.join(t);
+        guard_output_path(&dir, true)?;
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut entries: Vec<_> = rd.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for ent in entries {
+            let p = ent.path();
+            // Sub-folders are not queries; everything else must be a regular file.
+            if ent.file_type().is_ok_and(|ft| ft.is_dir()) {
+                continue;
             }
+            guard_output_path(&p, false)?;
+            let name = ent.file_name().to_string_lossy().to_string();
+            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            on_disk.insert(format!("{t}/{name}"), text);
         }
     }
     let diff = |path: &str, old: &str, new: &str| {
@@ -1086,5 +1143,5 @@ pub fn check_outputs(outputs: &[Emitted], targets: &[String], out: &std::path::P
         }
     }
     drift.sort_by(|a, b| a.path.cmp(&b.path));
-    drift
+    Ok(drift)
 }

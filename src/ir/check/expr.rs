@@ -9,7 +9,7 @@ use crate::ir::{
     StrOp, Value,
 };
 use crate::syntax::ast::{self, EqOp, ListRef, Literal, PredOp, Spanned, StrKind};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 /// What names an expression may refer to.
 pub enum Scope<'a> {
@@ -346,11 +346,12 @@ impl Checker<'_> {
                 if *ty == FieldType::Ip && items.iter().any(|i| matches!(i.node, Literal::Cidr(..)))
                 {
                     let mut blocks = Vec::new();
+                    let mut seen = HashSet::new();
                     let mut ok = true;
                     for it in items {
                         match cidr_of(it) {
                             Ok(b) => {
-                                if !blocks.contains(&b) {
+                                if seen.insert(b) {
                                     blocks.push(b)
                                 }
                             }
@@ -363,11 +364,12 @@ impl Checker<'_> {
                     return ok.then_some(Op::InCidr { blocks, list: None });
                 }
                 let mut values = Vec::new();
+                let mut seen = HashSet::new();
                 let mut ok = true;
                 for it in items {
                     match convert(it, ty, what) {
                         Ok(v) => {
-                            if !values.contains(&v) {
+                            if seen.insert(v.clone()) {
                                 values.push(v)
                             }
                         }
@@ -508,10 +510,11 @@ impl Checker<'_> {
                     );
                     return None;
                 }
+                let mut seen = HashSet::new();
                 for it in items {
                     match convert(it, &FieldType::String, "a needle") {
                         Ok(Value::Str(s)) => {
-                            if !out.contains(&s) {
+                            if seen.insert(s.clone()) {
                                 out.push(s);
                                 spans.push(it.span.clone());
                             }

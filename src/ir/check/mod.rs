@@ -8,10 +8,10 @@ use super::{
     catalogue, AggFunc, Aggregate, Aggregation, Confidence, Expectation, Expr, FieldRef, FieldType,
     Let, Level, List, ListType, Meta, Pack, Rule, RuleTest, Source, Status, TestEvents, Value,
 };
-use crate::diag::{nearest, Diagnostic, Span};
-use crate::load::Loader;
+use crate::diag::{nearest, Diagnostic, LineIndex, Span};
+use crate::load::{ListFileError, Loader, MAX_LIST_FILE_BYTES};
 use crate::syntax::ast::{self, Clause, Literal, MetaValue, Spanned};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 mod expr;
@@ -167,6 +167,51 @@ fn ast_id(r: &ast::RuleDecl) -> Option<(String, Span)> {
     })
 }
 
+/// The diagnostic for a list file that was not read (E0234, E0237 to E0239), without its span.
+fn list_file_error(shown: &str, e: ListFileError) -> Diagnostic {
+    const RELATIVE: &str = "the path is relative to the folder of the file that declares the list";
+    match e {
+        ListFileError::Io(e) => {
+            Diagnostic::error("E0234", format!("cannot read list file {shown}"))
+                .found(e.to_string())
+                .expected("a readable text file, one value per line")
+                .hint(RELATIVE)
+        }
+        ListFileError::OutsidePack { roots } => Diagnostic::error(
+            "E0237",
+            format!("list file {shown} is outside the pack's folder"),
+        )
+        .found(format!(
+            "a path that, once links are followed, leads out of {}",
+            roots
+                .iter()
+                .map(|r| format!("`{r}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .expected("a list file inside the pack's folder (the folder given to detc)")
+        .hint("copy the list into the pack's folder (e.g. lists/) and name it relative to the rule file"),
+        ListFileError::NotRegular { what } => Diagnostic::error(
+            "E0238",
+            format!("list file {shown} is not a regular file"),
+        )
+        .found(what)
+        .expected("a regular text file, one value per line")
+        .hint(RELATIVE),
+        ListFileError::TooLarge { size } => Diagnostic::error(
+            "E0239",
+            format!("list file {shown} is too large"),
+        )
+        .found(format!("{size} bytes or more"))
+        .expected(format!(
+            "at most {} bytes ({} MiB)",
+            MAX_LIST_FILE_BYTES,
+            MAX_LIST_FILE_BYTES / (1024 * 1024)
+        ))
+        .hint("split the list, or keep such large sets in the SIEM (a watchlist or lookup)"),
+    }
+}
+
 fn dir_of(path: &str) -> PathBuf {
     Path::new(path)
         .parent()
@@ -247,12 +292,19 @@ impl Checker<'_> {
         let what = format!("an entry of list `{}`", l.name.node);
         let mut values = Vec::new();
         let mut blocks = Vec::new();
+        // Duplicates are dropped (first kept, order kept) through a set, not by searching the
+        // list so far: a list of 100k entries stays linear.
+        let mut seen_values = HashSet::new();
+        let mut seen_blocks = HashSet::new();
         let mut ok = true;
         for it in &items {
             if ty == ListType::Cidr {
                 match cidr_of(it) {
-                    Ok(b) if !blocks.contains(&b) => blocks.push(b),
-                    Ok(_) => {}
+                    Ok(b) => {
+                        if seen_blocks.insert(b) {
+                            blocks.push(b);
+                        }
+                    }
                     Err(d) => {
                         self.diags.push(d);
                         ok = false;
@@ -260,8 +312,11 @@ impl Checker<'_> {
                 }
             } else {
                 match convert(it, &elem, &what) {
-                    Ok(v) if !values.contains(&v) => values.push(v),
-                    Ok(_) => {}
+                    Ok(v) => {
+                        if seen_values.insert(v.clone()) {
+                            values.push(v);
+                        }
+                    }
                     Err(d) => {
                         self.diags.push(d);
                         ok = false;
@@ -292,22 +347,17 @@ impl Checker<'_> {
         ty: ListType,
     ) -> Option<Vec<Spanned<Literal>>> {
         let full = dir_of(&f.path).join(&path.node);
-        let text = match self.loader.read(&full) {
+        let shown = full.to_string_lossy().replace('\\', "/");
+        let text = match self.loader.read_list(&full) {
             Ok(t) => t,
             Err(e) => {
-                self.diags.push(
-                    Diagnostic::error("E0234", format!("cannot read list file {}", full.display()))
-                        .at(path.span.clone())
-                        .found(e.to_string())
-                        .expected("a readable text file, one value per line")
-                        .hint(
-                            "the path is relative to the folder of the file that declares the list",
-                        ),
-                );
+                self.diags
+                    .push(list_file_error(&shown, e).at(path.span.clone()));
                 return None;
             }
         };
         let fpath = full.to_string_lossy().replace('\\', "/");
+        let index = LineIndex::new(&text);
         let mut out = Vec::new();
         let mut offset = 0;
         for line in text.split_inclusive('\n') {
@@ -319,8 +369,7 @@ impl Checker<'_> {
                 continue;
             }
             let lead = content.len() - content.trim_start().len();
-            let span =
-                Span::from_offsets(&fpath, &text, start + lead, start + lead + trimmed.len());
+            let span = index.span(&fpath, &text, start + lead, start + lead + trimmed.len());
             let lit = match ty {
                 ListType::String => Literal::Str(trimmed.to_string()),
                 ListType::Port | ListType::Int => match trimmed.parse::<i64>() {
