@@ -778,10 +778,7 @@ fn mutate_bytes(rng: &mut Rng, s: &mut Vec<u8>) {
         }
         _ => {
             if at < s.len() {
-                s[at] = *rng.pick(&[
-                    b'"', b',', b'\t', b'\n', b'#', b'{', b'}', b':', b'\\', b'.', b'-', b'\r',
-                    b'5',
-                ]);
+                s[at] = *rng.pick(b"\",\t\n#{}:\\.-\r5");
             }
         }
     }

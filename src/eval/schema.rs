@@ -11,10 +11,10 @@
 //!   `Source*`, so for an inbound connection the local side is `Destination*`);
 //! - `fields`: for each catalogue field, the raw keys to read (first present wins), an optional
 //!   `transform` (`basename`, `lower`), an optional value `map` (with `default`), or `join` of
-//!   several keys. The value is then converted to the catalogue type: ports, byte counts and integers
-//!   from numbers or numeric strings (a fraction is a bad value; durations are floored to the
-//!   second), IPs parsed, timestamps as in [`super::time`],
-//!   enums lowercased and checked against the catalogue's symbols.
+//!   several keys. The value is then converted to the catalogue type: ports, byte counts and
+//!   integers from numbers or numeric strings (a fraction is a bad value; durations are floored
+//!   to the second), IPs parsed, timestamps as in [`super::time`], enums lowercased and checked
+//!   against the catalogue's symbols.
 //! - `missing`: raw values that mean "unset" (`-`, `(empty)`), in addition to null and "".
 //!
 //! A value that cannot be converted makes the row a bad line with the field and reason, and so

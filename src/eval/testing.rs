@@ -159,13 +159,13 @@ fn events_of(rule: &Rule, t: &RuleTest) -> Result<(Vec<Event>, Vec<BadLine>, u64
             let dir = Path::new(&rule.span.path).parent().unwrap_or(Path::new(""));
             let path = dir.join(p);
             let (evs, sum, sources) =
-                run::read_events_of(&path, t.schema.as_deref()).map_err(|d| render_diag(&d))?;
+                run::read_events_of(&path, t.schema.as_deref()).map_err(|d| cannot_read(&d))?;
             (evs, sum.bad, sum.not_applicable, sum.rows, sources)
         }
         TestEvents::Inline(objs) => {
             let origin = format!("{} (test `{}`)", rule.span.path, t.name);
             let (evs, source) = run::map_inline_of(objs, t.schema.as_deref(), &origin)
-                .map_err(|d| render_diag(&d))?;
+                .map_err(|d| cannot_read(&d))?;
             let na = (objs.len() - evs.len()) as u64;
             (
                 evs,
@@ -197,6 +197,10 @@ fn events_of(rule: &Rule, t: &RuleTest) -> Result<(Vec<Event>, Vec<BadLine>, u64
     Ok((evs, bad, na))
 }
 
+fn cannot_read(d: &crate::diag::Diagnostic) -> String {
+    format!("cannot read the test's events: {}", render_diag(d))
+}
+
 fn render_diag(d: &crate::diag::Diagnostic) -> String {
     let mut s = d.message.clone();
     if let Some(f) = &d.found {
@@ -225,7 +229,7 @@ pub fn run_test(rule: &Rule, t: &RuleTest) -> TestOutcome {
     let (events, bad, na) = match events_of(rule, t) {
         Ok(x) => x,
         Err(e) => {
-            o.message = format!("cannot read the test's events: {e}");
+            o.message = e;
             return o;
         }
     };
