@@ -254,3 +254,36 @@ fn test_command_passes_on_the_pack_and_fails_with_a_diff() {
     assert_eq!(v["failed"], 1);
     assert_eq!(v["passed"], 2);
 }
+
+#[test]
+fn run_caps_lines_and_reads_a_file_given_twice_once() {
+    let d = tmp("maxline");
+    let line = "{\"EventID\":3,\"UtcTime\":\"2026-11-20 10:00:00\",\"Image\":\"a.exe\",\"DestinationPort\":25}\n";
+    let text = format!("{line}{{\"Message\":\"{}\"}}\n{line}", "x".repeat(5000));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, text.as_bytes()).unwrap();
+    let p = d.join("e.jsonl.gz");
+    std::fs::write(&p, gz.finish().unwrap()).unwrap();
+    let ps = p.to_string_lossy().into_owned();
+    let (code, _, err) = detc(&["run", "rules", "--max-line", "1K", "--events", &ps, &ps]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!("{ps}:2: bad line: line longer than 1024 bytes")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("`{ps}` is the same file as `{ps}`: read once")),
+        "{err}"
+    );
+    assert!(err.contains("3 row(s) read"), "{err}");
+    // The default cap reads the line (and finds it is not an event).
+    let (code, _, err) = detc(&["run", "rules", "--events", &ps]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("longer than"), "{err}");
+    for bad in ["0", "12X", "-5"] {
+        let opt = format!("--max-line={bad}");
+        let (code, _, err) = detc(&["run", "rules", &opt, "--events", &ps]);
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(err.contains("is not a size"), "{bad}: {err}");
+    }
+}

@@ -119,6 +119,8 @@ fn skipped_lines_cannot_match_line_by_line() {
         match (&full, &whole) {
             (Ok(a), Ok(b)) => assert_eq!(a, b, "{line}"),
             (Err(_), Err(_)) => {}
+            // serde_json's map keeps the last of duplicate keys; the full path refuses them.
+            (Err(e), Ok(_)) if e.starts_with("duplicate key") => {}
             _ => panic!("lazy and whole records disagree on {line}: {full:?} vs {whole:?}"),
         }
         let matches = match &full {

@@ -14,6 +14,15 @@
 //!   produced.
 //! Three earlier long runs (at a73b39e, fd6d607 and 4e89e69) were clean too.
 //!
+//! Event readers too (`mutated_event_files_never_panic`): the pack's fixtures (JSON lines, CSV,
+//! Zeek TSV and JSON) and a few hostile seeds (concatenated Zeek logs, multi-line CSV cells,
+//! epoch units), mutated byte-wise (invalid UTF-8, stray quotes and separators, `#fields`
+//! headers, endless lines against a small `--max-line`, NULs), sometimes gzipped or with a
+//! truncated gzip stream, through `run_files` (threads, prefilter, strict, caps varied) and
+//! `read_events`. Beyond not panicking (in any worker thread), every row must be accounted for
+//! (rows = events + not applicable + bad + prefiltered) and the thread count must not change
+//! the result. Cases: `DETC_FUZZ_EVENT_CASES` (default 500).
+//!
 //! Stack overflows are not panics (they abort the process); the nesting mutations exist to make
 //! one show up here as a crashed test run rather than in a user's terminal.
 
@@ -618,6 +627,298 @@ fn mutated_rule_files_never_panic() {
         assert!(
             reached >= 20 && codes.contains_key("(pack)") && codes.contains_key("E0104"),
             "the mutations stay shallow: {codes:?}"
+        );
+    }
+}
+
+/// `DETC_FUZZ_EVENT_CASES`, default 500 (each case runs the whole pack over a file twice or
+/// three times: about 15 s in a debug build).
+fn event_cases() -> usize {
+    std::env::var("DETC_FUZZ_EVENT_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500)
+}
+
+/// Seeds for the event readers: the head of each fixture, and hostile shapes.
+fn event_seeds() -> Vec<(String, Vec<u8>)> {
+    let mut paths = Vec::new();
+    walk(Path::new("rules/fixtures"), &mut paths);
+    let mut seeds: Vec<(String, Vec<u8>)> = Vec::new();
+    for p in paths {
+        let ext = p.extension().and_then(|x| x.to_str()).unwrap_or("");
+        if !matches!(ext, "jsonl" | "csv" | "log") {
+            continue;
+        }
+        if let Ok(text) = std::fs::read(&p) {
+            // The first 40 lines: headers and enough rows, small enough to mutate fast.
+            let end = text
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .nth(40)
+                .map_or(text.len(), |(i, _)| i + 1);
+            seeds.push((ext.to_string(), text[..end].to_vec()));
+        }
+    }
+    let zeek = "#separator \\x09\n#path\tconn\n#fields\tts\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\torig_bytes\tduration\n\
+1795168800.1\t10.0.0.4\t50000\t203.0.113.9\t25\ttcp\t5000\t1.5\n#close\tx\n\
+#separator \\x09\n#path\tsmtp\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tmailfrom\n\
+1795168801.5\tC1\t10.0.0.5\t50001\t203.0.113.9\t25\ta@b.c\n";
+    seeds.push(("log".into(), zeek.as_bytes().to_vec()));
+    let csv = "Timestamp,DeviceName,ActionType,RemotePort,RemoteIP,InitiatingProcessFileName\n\
+2026-11-20T10:00:00Z,d,ConnectionSuccess,25,203.0.113.9,\"a,\nb.exe\"\n\
+2026-11-20T10:00:01Z,d,ConnectionSuccess,25.5,203.0.113.9,\"x\"\"y.exe\"\n";
+    seeds.push(("csv".into(), csv.as_bytes().to_vec()));
+    let json = "{\"ts\":1588205198899,\"id.orig_h\":\"10.0.0.4\",\"id.resp_h\":\"203.0.113.9\",\"id.resp_p\":25,\"proto\":\"tcp\"}\n\
+{\"EventID\":3,\"UtcTime\":\"2026-11-20 10:00:00\",\"Image\":\"a.exe\",\"DestinationPort\":25,\"DestinationPort\":80}\n";
+    seeds.push(("jsonl".into(), json.as_bytes().to_vec()));
+    assert!(seeds.len() >= 15, "too few event seeds: {}", seeds.len());
+    seeds
+}
+
+const EVENT_TOKENS: &[&str] = &[
+    "\"",
+    ",",
+    "\t",
+    "\n",
+    "\r\n",
+    "#",
+    "{",
+    "}",
+    "[",
+    "]",
+    ":",
+    "\\",
+    "\\x09",
+    "\\u0000",
+    "#fields\tts\tid.resp_p\tid.orig_h\tid.resp_h\tproto\n",
+    "#separator ,\n",
+    "#path\tsmtp\n",
+    "#unset_field\t\n",
+    "-",
+    "(empty)",
+    "25.5",
+    "25.999",
+    "1e400",
+    "-0",
+    "0x19",
+    "70000",
+    "99999999999999999999",
+    "1588205198899",
+    "1588205198899712345",
+    "null",
+    "true",
+    "\"\"",
+    "\u{feff}",
+    "\"DestinationPort\":",
+    "\"ts\":",
+    "\"EventID\":3,",
+    "NaN",
+    "2026-02-30 10:00:00",
+];
+
+fn mutate_bytes(rng: &mut Rng, s: &mut Vec<u8>) {
+    let at = rng.below(s.len() + 1);
+    let span = |rng: &mut Rng, len: usize| {
+        let i = rng.below(len + 1);
+        let max = [1, 8, 64, 512][rng.below(4)];
+        let j = (i + 1 + rng.below(max)).min(len);
+        (i, j.max(i))
+    };
+    match rng.below(10) {
+        0 => s.truncate(at),
+        1 => {
+            let (x, y) = span(rng, s.len());
+            s.drain(x..y);
+        }
+        2 => {
+            let (x, y) = span(rng, s.len());
+            let piece = s[x..y].to_vec();
+            let to = rng.below(s.len() + 1);
+            s.splice(to..to, piece);
+        }
+        3 => {
+            // A whole line copied elsewhere (a header in the middle, a row twice).
+            let starts: Vec<usize> = std::iter::once(0)
+                .chain(
+                    s.iter()
+                        .enumerate()
+                        .filter(|(_, b)| **b == b'\n')
+                        .map(|(i, _)| i + 1),
+                )
+                .filter(|i| *i < s.len())
+                .collect();
+            if !starts.is_empty() {
+                let a = *rng.pick(&starts);
+                let e = s[a..]
+                    .iter()
+                    .position(|b| *b == b'\n')
+                    .map_or(s.len(), |i| a + i + 1);
+                let line = s[a..e].to_vec();
+                let to = *rng.pick(&starts);
+                s.splice(to..to, line);
+            }
+        }
+        4 | 5 => {
+            let tok = rng.pick(EVENT_TOKENS).as_bytes().to_vec();
+            s.splice(at..at, tok);
+        }
+        6 => {
+            let n = 1 + rng.below(8);
+            let bytes: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+            s.splice(at..at, bytes);
+        }
+        7 => {
+            // An endless line (against a small --max-line) or many lines.
+            let units: [&[u8]; 6] = [b"A", b"\"", b"\n", b",", b"\t", b"{\"a\":"];
+            let unit = *rng.pick(&units);
+            let n = [100, 1_000, 5_000, 70_000][rng.below(4)];
+            s.splice(at..at, unit.repeat(n));
+        }
+        _ => {
+            if at < s.len() {
+                s[at] = *rng.pick(b"\",\t\n#{}:\\.-\r5");
+            }
+        }
+    }
+}
+
+/// A panic anywhere (a worker thread included) while an event case runs.
+static EVENT_PANIC: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn event_fail(bytes: &[u8], name: &str, why: &str) -> ! {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no_panic");
+    let _ = std::fs::create_dir_all(&dir);
+    let p = dir.join(format!("event_case_{name}"));
+    let _ = std::fs::write(&p, bytes);
+    unreachable!(
+        "an event reader failed: {why}\ninput written to {}",
+        p.display()
+    )
+}
+
+#[test]
+fn mutated_event_files_never_panic() {
+    use detc::eval::run::{read_events, run_files, RunOptions, DEFAULT_MAX_LINE};
+    use std::sync::atomic::Ordering;
+    let n = event_cases();
+    let seeds = event_seeds();
+    let files = detc::load::load_sources(&[PathBuf::from("rules")]).unwrap_or_default();
+    let Some(pack) = detc::frontend(&files).pack else {
+        unreachable!("the pack does not check")
+    };
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("no_panic_events_{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    {
+        static HOOK: std::sync::Once = std::sync::Once::new();
+        quiet_panics();
+        HOOK.call_once(|| {
+            let prev = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                EVENT_PANIC.store(true, Ordering::SeqCst);
+                prev(info);
+            }));
+        });
+    }
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let start = std::time::Instant::now();
+    let (mut rows, mut bad, mut errors, mut gz_cases) = (0u64, 0u64, 0usize, 0usize);
+    for case in 0..n {
+        let (ext, seed) = rng.pick(&seeds);
+        let mut bytes = seed.clone();
+        for _ in 0..1 + rng.below(4) {
+            mutate_bytes(&mut rng, &mut bytes);
+        }
+        let mut name = format!("{case}.{ext}");
+        let mut on_disk = bytes.clone();
+        if rng.below(6) == 0 {
+            gz_cases += 1;
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            let _ = std::io::Write::write_all(&mut gz, &bytes);
+            on_disk = gz.finish().unwrap_or_default();
+            if rng.below(4) == 0 {
+                let cut = rng.below(on_disk.len() + 1);
+                on_disk.truncate(cut);
+            }
+            name.push_str(".gz");
+        }
+        let p = dir.join(&name);
+        if std::fs::write(&p, &on_disk).is_err() {
+            continue;
+        }
+        let opts = RunOptions {
+            max_line: *rng.pick(&[64, 1024, 65_536, DEFAULT_MAX_LINE]),
+            threads: 1 + rng.below(2),
+            prefilter: rng.below(2) == 0,
+            strict: rng.below(10) == 0,
+            schema: (rng.below(8) == 0).then(|| {
+                rng.pick(&["sysmon", "defender", "zeek-conn", "zeek-smtp"])
+                    .to_string()
+            }),
+            ..RunOptions::default()
+        };
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            let out = run_files(&pack.rules, std::slice::from_ref(&p), &opts);
+            let events = read_events(&p, opts.schema.as_deref());
+            (out, events)
+        }));
+        if EVENT_PANIC.load(Ordering::SeqCst) || ran.is_err() {
+            event_fail(&on_disk, &name, "a panic");
+        }
+        let Ok((out, events)) = ran else {
+            unreachable!()
+        };
+        match &out {
+            Ok(o) => {
+                let s = &o.summary;
+                rows += s.rows;
+                bad += s.bad_lines;
+                if s.rows != s.events + s.not_applicable + s.bad_lines + s.prefiltered {
+                    event_fail(&on_disk, &name, &format!("rows not accounted for: {s:?}"));
+                }
+            }
+            Err(d) => {
+                errors += 1;
+                if d.code == "E0803" {
+                    event_fail(&on_disk, &name, "an evaluator thread failed");
+                }
+            }
+        }
+        if let Ok((_, s)) = &events {
+            if s.rows != s.events + s.not_applicable + s.bad_lines {
+                event_fail(&on_disk, &name, &format!("read_events lost rows: {s:?}"));
+            }
+        }
+        // The thread count never changes the result.
+        if rng.below(8) == 0 {
+            let more = RunOptions {
+                threads: 3,
+                schema: opts.schema.clone(),
+                ..opts
+            };
+            let again = run_files(&pack.rules, std::slice::from_ref(&p), &more);
+            let same = match (&out, &again) {
+                (Ok(a), Ok(b)) => a.alerts == b.alerts && a.summary == b.summary,
+                (Err(a), Err(b)) => a.message == b.message,
+                _ => false,
+            };
+            if !same {
+                event_fail(&on_disk, &name, "1 and 3 threads disagree");
+            }
+        }
+        let _ = std::fs::remove_file(&p);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!(
+        "{n} mutated event files ({gz_cases} gzipped) without a panic in {:.1}s: {rows} rows, {bad} bad lines, {errors} file errors",
+        start.elapsed().as_secs_f64()
+    );
+    if n >= 500 {
+        assert!(
+            rows > 3 * n as u64 && bad > n as u64 && errors > 0 && gz_cases > 0,
+            "the mutations stay shallow: {rows} rows, {bad} bad lines, {errors} file errors"
         );
     }
 }

@@ -25,9 +25,37 @@ pub struct RunArgs {
     /// events and malformed lines; implied by --strict).
     #[arg(long)]
     pub no_prefilter: bool,
+    /// The longest line (or CSV row) read, in bytes, with an optional K, M or G suffix (powers
+    /// of 1024). A longer line is reported as a bad line and skipped without being held in
+    /// memory. Default 16M.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "16M")]
+    pub max_line: usize,
     /// Worker threads (default: the number of cores).
     #[arg(long, hide = true)]
     pub threads: Option<usize>,
+}
+
+/// A byte size: digits with an optional `K`, `M` or `G` (binary multiples, `KiB` and `k` too).
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let shift = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => {
+            return Err(format!(
+                "`{s}` is not a size (expected e.g. 65536, 64K, 16M)"
+            ))
+        }
+    };
+    num.parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{s}` is not a size (expected e.g. 65536, 64K, 16M)"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -67,6 +95,7 @@ pub fn run(args: &RunArgs) -> Exit {
         threads: args
             .threads
             .unwrap_or_else(|| RunOptions::default().threads),
+        max_line: args.max_line,
         progress: if tty { Some(&progress) } else { None },
     };
     let result = run_files(&pack.rules, &args.events, &opts);
@@ -154,6 +183,9 @@ pub fn summary_text(s: &Summary, secs: f64) -> String {
             "... and {} more bad line(s)\n",
             s.bad_lines as usize - BAD_SHOWN
         ));
+    }
+    for d in &s.duplicates {
+        t.push_str(&format!("{d}\n"));
     }
     for (f, sc) in &s.schemas {
         t.push_str(&format!("{f}: schema {sc}\n"));

@@ -16,8 +16,8 @@
 //! (the full path reports it). It skips only when at least one candidate key occurs and every
 //! occurrence is `null`, a schema "missing" marker, or a plain in-range integer outside the
 //! set: then the full path sees a missing value or a number outside the set, and the conjunct
-//! is false. Nested objects and duplicate keys are covered because *every* occurrence is
-//! examined. A line with no candidate key at all is parsed (it is likely another event type,
+//! is false. A key that occurs more than once (a duplicate key, which the full path reports
+//! as a bad line, or a nested key of the same name) keeps the line. A line with no candidate key at all is parsed (it is likely another event type,
 //! and must be counted as such, or malformed, and must be reported).
 //!
 //! What the prefilter gives up: a skipped line is not parsed, so it is counted as
@@ -225,7 +225,9 @@ impl Clause {
             let Some(Some(ks)) = scans.get(k) else {
                 return true;
             };
-            if ks.unsure {
+            // A key written twice is kept: the full path reports a duplicate key as a bad line
+            // (a nested key of the same name is kept too, conservatively).
+            if ks.unsure || ks.n > 1 {
                 return true;
             }
             for o in &ks.occ[..ks.n] {

@@ -110,10 +110,13 @@ impl JsonRecord {
 
 /// A JSON-lines row holding only the keys an input schema reads (the rest is skipped while
 /// parsing, still validated): the evaluator's full path. Strings are borrowed from the line
-/// unless they contain escapes. With duplicate keys the last one wins, as in
-/// [`serde_json::Map`].
+/// unless they contain escapes. A key given twice among those read makes the line bad (JSON
+/// leaves it undefined, and readers differ: first wins in some, last in others); duplicates of
+/// keys no mapping reads change nothing and are not looked for.
 pub struct LiteRecord<'a> {
     pairs: Vec<(Cow<'a, str>, LiteVal<'a>)>,
+    /// The first key read twice.
+    duplicate: Option<String>,
 }
 
 enum LiteVal<'a> {
@@ -219,16 +222,21 @@ impl<'de> serde::de::Visitor<'de> for RecordVisitor<'_> {
         f.write_str("a JSON object")
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-        let mut pairs = Vec::new();
+        let mut pairs: Vec<(Cow<'de, str>, LiteVal<'de>)> = Vec::new();
+        let mut duplicate = None;
         while let Some(k) = m.next_key_seed(CowStr)? {
             if (self.needed)(&k) {
                 let v = m.next_value_seed(LiteSeed)?;
+                // A handful of keys per schema: a scan is cheaper than a set.
+                if duplicate.is_none() && pairs.iter().any(|(p, _)| *p == k) {
+                    duplicate = Some(k.to_string());
+                }
                 pairs.push((k, v));
             } else {
                 m.next_value::<serde::de::IgnoredAny>()?;
             }
         }
-        Ok(LiteRecord { pairs })
+        Ok(LiteRecord { pairs, duplicate })
     }
 }
 
@@ -247,6 +255,11 @@ impl<'a> LiteRecord<'a> {
                 }
             })?;
         de.end().map_err(|e| format!("invalid JSON: {e}"))?;
+        if let Some(k) = rec.duplicate {
+            return Err(format!(
+                "duplicate key `{k}` (JSON leaves its meaning undefined; readers differ on which value counts)"
+            ));
+        }
         Ok(rec)
     }
 
@@ -353,6 +366,9 @@ fn split_csv(line: &str, delim: u8) -> Result<Vec<String>, String> {
                     chars.next();
                 } else {
                     in_q = false;
+                    if chars.peek().is_some_and(|c| *c != d) {
+                        return Err("text after the closing quote of a quoted cell".into());
+                    }
                 }
             } else {
                 cur.push(c);
@@ -375,10 +391,40 @@ fn split_csv(line: &str, delim: u8) -> Result<Vec<String>, String> {
     Ok(cells)
 }
 
-/// Whether a CSV text has an unclosed quote (so the row continues on the next line).
-fn csv_open_quote(text: &str) -> bool {
-    text.bytes().filter(|b| *b == b'"').count() % 2 == 1
+/// Whether a quoted cell is still open at the end of one physical CSV line, given whether one
+/// was open at its start: the quoting rules of [`split_csv`] (a quote opens a cell only at the
+/// cell's start; `""` inside is a literal quote). Linear in the line, so a row spanning many
+/// lines costs the sum of their lengths.
+fn csv_open_after(line: &str, delim: u8, mut in_q: bool) -> bool {
+    let b = line.as_bytes();
+    let mut at_start = !in_q;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if in_q {
+            if c == b'"' {
+                if b.get(i + 1) == Some(&b'"') {
+                    i += 2;
+                    continue;
+                }
+                in_q = false;
+                at_start = false;
+            }
+        } else if c == b'"' && at_start {
+            in_q = true;
+            at_start = false;
+        } else {
+            at_start = c == delim;
+        }
+        i += 1;
+    }
+    in_q
 }
+
+/// A row may span at most this many physical lines (a quoted cell with line breaks): a stray
+/// quote then costs one bad line, and reading resumes at the line after it, instead of the
+/// rest of the file being read as one cell.
+pub const MAX_ROW_LINES: usize = 1000;
 
 /// Opens a file for reading, decompressing `.gz`, and rejects binary files.
 /// The reader of an event file: buffered, over the file or its gzip decoder.
@@ -405,32 +451,99 @@ pub fn open(path: &Path) -> Result<Input, String> {
 /// A row: its first line number, and its text or why the line is unreadable.
 pub type Row = (u64, Result<String, String>);
 
+/// Zeek's header directives seen so far: each `#fields` line makes a [`Header`] from them.
+/// Concatenated logs restate them, and each header applies to the rows after it.
+#[derive(Debug, Clone, Default)]
+pub struct ZeekMeta {
+    separator: Option<u8>,
+    unset: Option<String>,
+    empty: Option<String>,
+    path: Option<String>,
+}
+
+impl ZeekMeta {
+    /// Takes in one `#` line (without its line break); a `#fields` line gives the new header.
+    /// Other `#` lines (`#types`, `#open`, `#close`, comments) change nothing.
+    pub fn directive(&mut self, line: &str) -> Option<Header> {
+        let d = line.strip_prefix('#')?;
+        let (key, val) = d.split_once([' ', '\t']).unwrap_or((d, ""));
+        match key {
+            "separator" => {
+                self.separator = Some(if val.trim() == "\\x09" {
+                    b'\t'
+                } else {
+                    val.trim().bytes().next().unwrap_or(b'\t')
+                })
+            }
+            "unset_field" => self.unset = Some(val.to_string()),
+            "empty_field" => self.empty = Some(val.to_string()),
+            "path" => self.path = Some(val.to_string()),
+            "fields" => {
+                let delim = self.separator.unwrap_or(b'\t');
+                let mut h = Header::new(
+                    line["#fields".len()..]
+                        .trim_start_matches(delim as char)
+                        .split(delim as char)
+                        .map(str::to_string)
+                        .collect(),
+                    delim,
+                    false,
+                );
+                h.unset = self.unset.clone().or(Some("-".into()));
+                h.empty = self.empty.clone().or(Some("(empty)".into()));
+                h.zeek_path = self.path.clone();
+                return Some(h);
+            }
+            _ => {}
+        }
+        None
+    }
+}
+
+/// The reason given for a line over the cap.
+pub fn too_long(max_line: usize) -> String {
+    format!("line longer than {max_line} bytes (the --max-line cap): skipped")
+}
+
 /// A streaming source of numbered rows (1-based line numbers). Zeek directives and comments
-/// are consumed into the layout; blank lines are skipped.
+/// are consumed into the layout; blank lines are skipped. No line is held beyond `max_line`
+/// bytes: a longer one is read through to its newline and given as a bad row.
 pub struct Rows {
     input: Input,
     line_no: u64,
     pub layout: Option<Layout>,
     /// The first data row, read while sniffing the layout.
-    pending: Option<(u64, Result<String, String>)>,
+    pending: Option<Row>,
+    /// Lines too long to read, met before the layout was known (they cannot tell it): the
+    /// caller reports them as bad lines.
+    pub early_bad: Vec<(u64, String)>,
+    /// Lines read ahead and given back (a multi-line CSV row that did not close): read again.
+    queue: std::collections::VecDeque<Row>,
     buf: Vec<u8>,
     pub bytes_read: u64,
+    max_line: usize,
+    zeek: ZeekMeta,
+    /// Counts Zeek `#fields` headers after the first: when it changes, `layout` did.
+    pub header_gen: u64,
 }
 
 impl Rows {
     /// Sniffs the layout from the first lines. `Ok(rows)` with `layout: None` means an empty file.
-    pub fn new(input: Input) -> Result<Rows, String> {
+    pub fn new(input: Input, max_line: usize) -> Result<Rows, String> {
         let mut r = Rows {
             input,
             line_no: 0,
             layout: None,
             pending: None,
+            early_bad: Vec::new(),
+            queue: std::collections::VecDeque::new(),
             buf: Vec::new(),
             bytes_read: 0,
+            max_line: max_line.max(1),
+            zeek: ZeekMeta::default(),
+            header_gen: 0,
         };
         let mut zeek: Option<Header> = None;
-        let mut zeek_meta: (Option<u8>, Option<String>, Option<String>, Option<String>) =
-            (None, None, None, None);
         loop {
             let Some((no, line)) = r.raw_line()? else {
                 if let Some(h) = zeek {
@@ -440,50 +553,27 @@ impl Rows {
             };
             let line = match line {
                 Ok(l) => l,
+                Err(e) if e == too_long(r.max_line) => {
+                    r.early_bad.push((no, e));
+                    continue;
+                }
                 Err(e) => {
                     return Err(format!("line {no}: {e} before any header or record"));
                 }
             };
-            let t = line.trim_end_matches(['\r', '\n']);
+            let t = line.as_str();
             if t.trim().is_empty() {
                 continue;
             }
-            if let Some(d) = t.strip_prefix('#') {
-                let (key, val) = d.split_once([' ', '\t']).unwrap_or((d, ""));
-                match key {
-                    "separator" => {
-                        zeek_meta.0 = Some(if val.trim() == "\\x09" {
-                            b'\t'
-                        } else {
-                            val.trim().bytes().next().unwrap_or(b'\t')
-                        })
-                    }
-                    "unset_field" => zeek_meta.1 = Some(val.to_string()),
-                    "empty_field" => zeek_meta.2 = Some(val.to_string()),
-                    "path" => zeek_meta.3 = Some(val.to_string()),
-                    "fields" => {
-                        let delim = zeek_meta.0.unwrap_or(b'\t');
-                        let mut h = Header::new(
-                            t["#fields".len()..]
-                                .trim_start_matches(delim as char)
-                                .split(delim as char)
-                                .map(str::to_string)
-                                .collect(),
-                            delim,
-                            false,
-                        );
-                        h.unset = zeek_meta.1.clone().or(Some("-".into()));
-                        h.empty = zeek_meta.2.clone().or(Some("(empty)".into()));
-                        h.zeek_path = zeek_meta.3.clone();
-                        zeek = Some(h);
-                    }
-                    _ => {}
+            if t.starts_with('#') {
+                if let Some(h) = r.zeek.directive(t) {
+                    zeek = Some(h);
                 }
                 continue;
             }
             if let Some(h) = zeek.take() {
                 r.layout = Some(Layout::Table(h));
-                r.pending = Some((no, Ok(t.to_string())));
+                r.pending = Some((no, Ok(line)));
                 return Ok(r);
             }
             if t.starts_with('[') {
@@ -493,7 +583,7 @@ impl Rows {
             }
             if t.trim_start().starts_with('{') {
                 r.layout = Some(Layout::JsonLines);
-                r.pending = Some((no, Ok(t.to_string())));
+                r.pending = Some((no, Ok(line)));
                 return Ok(r);
             }
             // A header line.
@@ -511,22 +601,55 @@ impl Rows {
     }
 
     /// Gives up the row view: the input positioned after the last line read, the number of
-    /// lines read so far, and the first data row if it was read while sniffing.
-    pub fn into_parts(self) -> (Input, u64, Option<Row>) {
-        (self.input, self.line_no, self.pending)
+    /// lines read so far, and the Zeek directives seen (for later headers).
+    pub fn into_parts(self) -> (Input, u64, ZeekMeta) {
+        (self.input, self.line_no, self.zeek)
     }
 
+    /// The next physical line, given back ones first. A line over `max_line` bytes is consumed
+    /// to its newline in buffer-sized pieces, none kept, and given as a bad row.
     fn raw_line(&mut self) -> Result<Option<Row>, String> {
+        if let Some(r) = self.queue.pop_front() {
+            return Ok(Some(r));
+        }
         self.buf.clear();
-        let n = self
-            .input
-            .read_until(b'\n', &mut self.buf)
-            .map_err(|e| format!("read error after line {}: {e}", self.line_no))?;
-        if n == 0 {
+        let mut total = 0usize;
+        let mut over = false;
+        loop {
+            let avail = match self.input.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(format!("read error after line {}: {e}", self.line_no)),
+            };
+            if avail.is_empty() {
+                break;
+            }
+            let (take, done) = match memchr::memchr(b'\n', avail) {
+                Some(i) => (i + 1, true),
+                None => (avail.len(), false),
+            };
+            if !over {
+                if self.buf.len() + take - usize::from(done) > self.max_line {
+                    over = true;
+                    self.buf = Vec::new();
+                } else {
+                    self.buf.extend_from_slice(&avail[..take]);
+                }
+            }
+            self.input.consume(take);
+            total += take;
+            if done {
+                break;
+            }
+        }
+        if total == 0 {
             return Ok(None);
         }
-        self.bytes_read += n as u64;
+        self.bytes_read += total as u64;
         self.line_no += 1;
+        if over {
+            return Ok(Some((self.line_no, Err(too_long(self.max_line)))));
+        }
         let s = match std::str::from_utf8(&self.buf) {
             Ok(s) => {
                 // A UTF-8 byte-order mark (Excel's CSV, some exporters) is not data.
@@ -550,35 +673,110 @@ impl Rows {
         if let Some(p) = self.pending.take() {
             return Ok(Some(p));
         }
-        let quoted = matches!(&self.layout, Some(Layout::Table(h)) if h.quoted);
+        let (quoted, zeek) = match &self.layout {
+            Some(Layout::Table(h)) => (h.quoted.then_some(h.delim), !h.quoted),
+            _ => (None, false),
+        };
         loop {
             let Some((no, line)) = self.raw_line()? else {
                 return Ok(None);
             };
-            let mut text = match line {
+            let text = match line {
                 Ok(t) => t,
                 Err(e) => return Ok(Some((no, Err(e)))),
             };
             if text.trim().is_empty() {
                 continue;
             }
-            if text.starts_with('#') && !quoted {
-                // Zeek `#close` and comments.
+            if text.starts_with('#') && quoted.is_none() {
+                // Zeek directives (a new `#fields` header in concatenated logs), `#close`,
+                // comments.
+                if zeek {
+                    if let Some(h) = self.zeek.directive(&text) {
+                        self.layout = Some(Layout::Table(h));
+                        self.header_gen += 1;
+                    }
+                }
                 continue;
             }
-            if quoted {
-                while csv_open_quote(&text) {
-                    match self.raw_line()? {
-                        None => break,
-                        Some((_, Ok(more))) => {
-                            text.push('\n');
-                            text.push_str(&more);
-                        }
-                        Some((_, Err(e))) => return Ok(Some((no, Err(e)))),
-                    }
+            if let Some(delim) = quoted {
+                if csv_open_after(&text, delim, false) {
+                    return self.csv_multiline(no, text, delim).map(Some);
                 }
             }
             return Ok(Some((no, Ok(text))));
+        }
+    }
+
+    /// A CSV row whose quoted cell goes on past line `no`: joined with the following lines
+    /// until the cell closes. If it does not close within [`MAX_ROW_LINES`] lines or
+    /// `max_line` bytes, or the joined row does not split into the header's cells, line `no`
+    /// is the bad row and the lines after it are read again as rows of their own.
+    fn csv_multiline(&mut self, no: u64, mut text: String, delim: u8) -> Result<Row, String> {
+        let mut taken: Vec<Row> = Vec::new();
+        let mut fail = None;
+        loop {
+            if taken.len() + 1 >= MAX_ROW_LINES {
+                fail = Some(format!(
+                    "a quoted cell opened on this line is not closed within {MAX_ROW_LINES} lines"
+                ));
+                break;
+            }
+            match self.raw_line()? {
+                None => {
+                    fail = Some(
+                        "a quoted cell opened on this line is not closed before the end of the file"
+                            .to_string(),
+                    );
+                    break;
+                }
+                Some((lno, Ok(more))) => {
+                    if text.len() + 1 + more.len() > self.max_line {
+                        fail = Some(format!(
+                            "a quoted cell opened on this line is not closed within {} bytes (the --max-line cap)",
+                            self.max_line
+                        ));
+                        taken.push((lno, Ok(more)));
+                        break;
+                    }
+                    let open = csv_open_after(&more, delim, true);
+                    text.push('\n');
+                    text.push_str(&more);
+                    taken.push((lno, Ok(more)));
+                    if !open {
+                        break;
+                    }
+                }
+                Some(r) => {
+                    fail = Some(
+                        "a quoted cell opened on this line runs into an unreadable line".into(),
+                    );
+                    taken.push(r);
+                    break;
+                }
+            }
+        }
+        if fail.is_none() {
+            if let Some(Layout::Table(h)) = &self.layout {
+                if let Err(e) = split_row(&text, h) {
+                    fail = Some(format!(
+                        "{e} (in a row whose quoted cell spans lines {no}..{})",
+                        no + taken.len() as u64
+                    ));
+                }
+            }
+        }
+        match fail {
+            None => Ok((no, Ok(text))),
+            Some(reason) => {
+                for r in taken.into_iter().rev() {
+                    self.queue.push_front(r);
+                }
+                Ok((
+                    no,
+                    Err(format!("{reason}; reading resumes at the next line")),
+                ))
+            }
         }
     }
 }

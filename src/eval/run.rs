@@ -31,6 +31,13 @@ pub const CHUNK: usize = 4096;
 /// Bytes per work unit for line formats (JSON lines, Zeek TSV), cut at a newline.
 pub const BLOCK: usize = 1 << 20;
 
+/// The default line cap: 16 MiB. The largest real events are a few hundred KiB (a Windows event
+/// with a long PowerShell script block; EVTX records are capped at 64 KiB by the format, and
+/// exporters that inline several stay far below), so this is far above any real line while
+/// keeping a hostile one (a gzip bomb without a newline) to a bounded buffer per reader and
+/// worker.
+pub const DEFAULT_MAX_LINE: usize = 16 << 20;
+
 /// At most this many bad lines are kept with their reasons (all are counted).
 pub const MAX_BAD_REPORTED: usize = 1000;
 
@@ -61,6 +68,9 @@ pub struct Summary {
     /// The first [`MAX_BAD_REPORTED`] bad lines, sorted by file and line.
     pub bad: Vec<BadLine>,
     pub bytes: u64,
+    /// Files given more than once (the same file after resolving the path): read once,
+    /// and each repeat named here.
+    pub duplicates: Vec<String>,
 }
 
 /// A progress callback: (bytes read so far in this file, file size, file name).
@@ -75,6 +85,9 @@ pub struct RunOptions<'a> {
     /// as `prefiltered`, not parsed.
     pub prefilter: bool,
     pub threads: usize,
+    /// The longest line (or CSV row) read, in bytes; a longer one is a bad line, skipped
+    /// without being buffered (see [`DEFAULT_MAX_LINE`]).
+    pub max_line: usize,
     /// Called now and then with (bytes read so far in this file, file size, file name).
     pub progress: Option<&'a Progress>,
 }
@@ -88,6 +101,7 @@ impl Default for RunOptions<'_> {
             threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            max_line: DEFAULT_MAX_LINE,
             progress: None,
         }
     }
@@ -172,6 +186,7 @@ struct FileCtx {
     /// Indexes of the compiled rules whose source is the schema's.
     rules: Vec<usize>,
     prefilter: Option<Prefilter>,
+    max_line: usize,
 }
 
 enum Work {
@@ -272,10 +287,22 @@ fn work(
                         .map(|i| start + i)
                         .unwrap_or(data.len());
                     let bytes = &data[start..end];
-                    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
                     let no = line;
                     start = end + 1;
                     line += 1;
+                    if bytes.len() > ctx.max_line {
+                        row(
+                            rules,
+                            ctx,
+                            no,
+                            Err(read::too_long(ctx.max_line)),
+                            &mut out,
+                            strict,
+                            stop,
+                        );
+                        continue;
+                    }
+                    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
                     if bytes.trim_ascii().is_empty() || (zeek && bytes.first() == Some(&b'#')) {
                         continue;
                     }
@@ -383,6 +410,61 @@ pub fn run_files(
     Ok(RunOutput { alerts, summary })
 }
 
+/// Counts and keeps one bad line found by the reader itself (a line over the cap).
+fn reader_bad(summary: &mut Summary, file: &str, line: u64, reason: String) {
+    summary.rows += 1;
+    summary.bad_lines += 1;
+    if summary.bad.len() < MAX_BAD_REPORTED {
+        summary.bad.push(BadLine {
+            file: file.to_string(),
+            line,
+            reason,
+        });
+    }
+}
+
+/// The evaluation context of a file under one header (Zeek logs may change it midway).
+fn file_ctx(
+    path: &str,
+    layout: Layout,
+    schema: &InputSchema,
+    compiled: &[CompiledRule],
+    opts: &RunOptions<'_>,
+) -> Arc<FileCtx> {
+    let rules: Vec<usize> = compiled
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.rule.source == schema.source)
+        .map(|(i, _)| i)
+        .collect();
+    let prefilter = if opts.prefilter && !opts.strict && matches!(layout, Layout::JsonLines) {
+        let rs: Vec<&Rule> = rules.iter().map(|&i| &compiled[i].rule).collect();
+        Prefilter::new(&rs, schema)
+    } else {
+        None
+    };
+    Arc::new(FileCtx {
+        path: path.to_string(),
+        layout,
+        schema: schema.clone(),
+        rules,
+        prefilter,
+        max_line: opts.max_line,
+    })
+}
+
+/// Notes the schema read for a file (several, comma-separated, for concatenated Zeek logs of
+/// different kinds).
+fn note_schema(summary: &mut Summary, path: &str, name: &str) {
+    let e = summary.schemas.entry(path.to_string()).or_default();
+    if e.is_empty() {
+        *e = name.to_string();
+    } else if !e.split(", ").any(|n| n == name) {
+        e.push_str(", ");
+        e.push_str(name);
+    }
+}
+
 fn feed_files(
     files: &[PathBuf],
     schemas: &[InputSchema],
@@ -392,14 +474,32 @@ fn feed_files(
     stop: &AtomicBool,
     summary: &mut Summary,
 ) -> Result<(), Diagnostic> {
+    let max_line = opts.max_line.max(1);
+    // Files by canonical path: the same file given twice (or by two paths) is read once.
+    let mut seen: BTreeMap<PathBuf, String> = BTreeMap::new();
     for f in files {
         let path = f.to_string_lossy().replace('\\', "/");
         if f.is_dir() {
             return Err(io_err(&path, "is a folder; give event files"));
         }
+        if let Ok(c) = std::fs::canonicalize(f) {
+            if let Some(first) = seen.get(&c) {
+                summary
+                    .duplicates
+                    .push(format!("`{path}` is the same file as `{first}`: read once"));
+                continue;
+            }
+            seen.insert(c, path.clone());
+        }
         let size = std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
         let input = read::open(f).map_err(|e| io_err(&path, e))?;
-        let mut rows = Rows::new(input).map_err(|e| io_err(&path, e))?;
+        let mut rows = Rows::new(input, max_line).map_err(|e| io_err(&path, e))?;
+        for (line, reason) in std::mem::take(&mut rows.early_bad) {
+            reader_bad(summary, &path, line, reason);
+            if opts.strict {
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
         let Some(layout) = rows.layout.clone() else {
             continue;
         };
@@ -409,31 +509,13 @@ fn feed_files(
             .and_then(|(_, t)| t.as_ref().ok())
             .map(String::as_str);
         let schema = choose_schema(&path, schemas, opts.schema.as_deref(), &layout, first_text)?;
-        summary.schemas.insert(path.clone(), schema.name.clone());
-        let rule_ix: Vec<usize> = compiled
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.rule.source == schema.source)
-            .map(|(i, _)| i)
-            .collect();
-        let by_lines = match &layout {
-            Layout::JsonLines => true,
-            Layout::Table(h) => !h.quoted,
+        note_schema(summary, &path, &schema.name);
+        let (by_lines, zeek) = match &layout {
+            Layout::JsonLines => (true, false),
+            Layout::Table(h) => (!h.quoted, !h.quoted),
         };
-        let prefilter = if opts.prefilter && !opts.strict && matches!(layout, Layout::JsonLines) {
-            let rs: Vec<&Rule> = rule_ix.iter().map(|&i| &compiled[i].rule).collect();
-            Prefilter::new(&rs, schema)
-        } else {
-            None
-        };
-        let ctx = Arc::new(FileCtx {
-            path: path.clone(),
-            layout,
-            schema: schema.clone(),
-            rules: rule_ix,
-            prefilter,
-        });
-        let send = |work: Work| -> Result<(), Diagnostic> {
+        let mut ctx = file_ctx(&path, layout, schema, compiled, opts);
+        let send = |ctx: &Arc<FileCtx>, work: Work| -> Result<(), Diagnostic> {
             tx.send(Chunk {
                 ctx: ctx.clone(),
                 work,
@@ -443,9 +525,9 @@ fn feed_files(
         let mut n = 0u64;
         if by_lines {
             let mut bytes = rows.bytes_read;
-            let (input, mut line_no, _) = rows.into_parts();
+            let (input, mut line_no, mut zeek_meta) = rows.into_parts();
             if let Some(r) = first {
-                send(Work::Rows(vec![r]))?;
+                send(&ctx, Work::Rows(vec![r]))?;
             }
             // Read straight from the file (or decoder) into recycled blocks: no second copy
             // through the BufReader, no fresh pages per block.
@@ -474,30 +556,95 @@ fn feed_files(
                             Err(e) => return Err(io_err(&path, format!("read error: {e}"))),
                         }
                     }
+                    if let Some(p) = memchr::memrchr(b'\n', &data[..filled]) {
+                        if !eof {
+                            carry.extend_from_slice(&data[p + 1..filled]);
+                            filled = p + 1;
+                        }
+                        break;
+                    }
+                    // No newline: `data` is the start of one line.
+                    if filled > max_line {
+                        // Over the cap: a bad line, read through to its newline keeping
+                        // nothing (a gzip bomb of one endless line costs one block).
+                        reader_bad(summary, &path, line_no + 1, read::too_long(max_line));
+                        if opts.strict {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        line_no += 1;
+                        bytes += filled as u64;
+                        filled = 0;
+                        while !eof {
+                            match inner.read(&mut data) {
+                                Ok(0) => eof = true,
+                                Ok(k) => {
+                                    bytes += k as u64;
+                                    if let Some(i) = memchr::memchr(b'\n', &data[..k]) {
+                                        carry.extend_from_slice(&data[i + 1..k]);
+                                        break;
+                                    }
+                                }
+                                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                                Err(e) => return Err(io_err(&path, format!("read error: {e}"))),
+                            }
+                        }
+                        break;
+                    }
                     if eof {
                         break;
                     }
-                    match memchr::memrchr(b'\n', &data[..filled]) {
-                        Some(p) => {
-                            carry.extend_from_slice(&data[p + 1..filled]);
-                            filled = p + 1;
-                            break;
-                        }
-                        // One line longer than the block: grow it.
-                        None => data.resize(data.len() * 2, 0),
-                    }
+                    // A line longer than the block but within the cap: grow the block.
+                    data.resize((data.len() * 2).min(max_line + 1).max(data.len() + 1), 0);
                 }
                 data.truncate(filled);
                 if data.is_empty() {
-                    break;
+                    continue;
                 }
                 bytes += data.len() as u64;
                 let lines = memchr::memchr_iter(b'\n', &data).count() as u64
                     + u64::from(data.last() != Some(&b'\n'));
-                send(Work::Block {
-                    first_line: line_no + 1,
-                    data,
-                })?;
+                let mut first_line = line_no + 1;
+                if zeek {
+                    // Concatenated Zeek logs: each `#fields` header applies to the rows after
+                    // it. The block is cut at each one (a copy only then).
+                    let starts = (data.first() == Some(&b'#'))
+                        .then_some(0)
+                        .into_iter()
+                        .chain(memchr::memmem::find_iter(&data, b"\n#").map(|i| i + 1));
+                    let mut cuts: Vec<(usize, read::Header)> = Vec::new();
+                    for ls in starts {
+                        let le = memchr::memchr(b'\n', &data[ls..]).map_or(data.len(), |i| ls + i);
+                        let line = String::from_utf8_lossy(&data[ls..le]);
+                        if let Some(h) = zeek_meta.directive(line.trim_end_matches('\r')) {
+                            cuts.push((ls, h));
+                        }
+                    }
+                    let mut from = 0;
+                    for (at, h) in cuts {
+                        if at > from {
+                            let piece = data[from..at].to_vec();
+                            let k = memchr::memchr_iter(b'\n', &piece).count() as u64;
+                            send(
+                                &ctx,
+                                Work::Block {
+                                    first_line,
+                                    data: piece,
+                                },
+                            )?;
+                            first_line += k;
+                        }
+                        from = at;
+                        let layout = Layout::Table(h);
+                        let schema =
+                            choose_schema(&path, schemas, opts.schema.as_deref(), &layout, None)?;
+                        note_schema(summary, &path, &schema.name);
+                        ctx = file_ctx(&path, layout, schema, compiled, opts);
+                    }
+                    if from > 0 {
+                        data.drain(..from);
+                    }
+                }
+                send(&ctx, Work::Block { first_line, data })?;
                 line_no += lines;
                 n += 1;
                 if let (Some(p), true) = (opts.progress, n % 16 == 0) {
@@ -516,10 +663,10 @@ fn feed_files(
                     if stop.load(Ordering::Relaxed) {
                         return Ok(());
                     }
-                    send(Work::Rows(std::mem::replace(
-                        &mut batch,
-                        Vec::with_capacity(CHUNK),
-                    )))?;
+                    send(
+                        &ctx,
+                        Work::Rows(std::mem::replace(&mut batch, Vec::with_capacity(CHUNK))),
+                    )?;
                     n += 1;
                     if let (Some(p), true) = (opts.progress, n % 16 == 0) {
                         p(rows.bytes_read, size, &path);
@@ -527,7 +674,7 @@ fn feed_files(
                 }
             }
             if !batch.is_empty() {
-                send(Work::Rows(batch))?;
+                send(&ctx, Work::Rows(batch))?;
             }
             summary.bytes += rows.bytes_read;
         }
@@ -539,33 +686,54 @@ fn feed_files(
 }
 
 /// Reads every event of one file through a schema (for rule tests): events, and the summary
-/// of what was not an event.
+/// of what was not an event. Lines are capped at [`DEFAULT_MAX_LINE`].
 pub fn read_events(
     path: &Path,
     forced_schema: Option<&str>,
 ) -> Result<(Vec<Event>, Summary), Diagnostic> {
+    let (events, summary, _) = read_events_of(path, forced_schema)?;
+    Ok((events, summary))
+}
+
+/// [`read_events`], with the sources of the schemas the file was read with (one, or several
+/// for concatenated Zeek logs of different kinds; none for an empty file).
+pub fn read_events_of(
+    path: &Path,
+    forced_schema: Option<&str>,
+) -> Result<(Vec<Event>, Summary, Vec<crate::ir::Source>), Diagnostic> {
     let schemas = schema::builtin().map_err(|e| Diagnostic::error("E0802", e))?;
     let p = path.to_string_lossy().replace('\\', "/");
     let input = read::open(path).map_err(|e| io_err(&p, e))?;
-    let mut rows = Rows::new(input).map_err(|e| io_err(&p, e))?;
+    let mut rows = Rows::new(input, DEFAULT_MAX_LINE).map_err(|e| io_err(&p, e))?;
     let mut summary = Summary::default();
     let mut events = Vec::new();
-    let Some(layout) = rows.layout.clone() else {
-        return Ok((events, summary));
-    };
-    let mut all = Vec::new();
-    while let Some(r) = rows.next_row().map_err(|e| io_err(&p, e))? {
-        all.push(r);
+    let mut sources = Vec::new();
+    for (line, reason) in std::mem::take(&mut rows.early_bad) {
+        reader_bad(&mut summary, &p, line, reason);
     }
-    let first = all
-        .first()
-        .and_then(|(_, t)| t.as_ref().ok())
-        .map(String::as_str);
-    let schema = choose_schema(&p, &schemas, forced_schema, &layout, first)?;
-    summary.schemas.insert(p.clone(), schema.name.clone());
-    for (line, text) in all {
+    // The schema is chosen at the first row, and again after each new Zeek header.
+    let mut current: Option<(u64, Layout, &InputSchema)> = None;
+    while let Some((line, text)) = rows.next_row().map_err(|e| io_err(&p, e))? {
+        let Some(layout) = rows.layout.clone() else {
+            break;
+        };
+        if current
+            .as_ref()
+            .is_none_or(|(g, _, _)| *g != rows.header_gen)
+        {
+            let first = text.as_ref().ok().map(String::as_str);
+            let schema = choose_schema(&p, &schemas, forced_schema, &layout, first)?;
+            note_schema(&mut summary, &p, &schema.name);
+            if !sources.contains(&schema.source) {
+                sources.push(schema.source);
+            }
+            current = Some((rows.header_gen, layout, schema));
+        }
+        let Some((_, layout, schema)) = &current else {
+            break;
+        };
         summary.rows += 1;
-        match text.and_then(|t| map_row(&layout, schema, &t)) {
+        match text.and_then(|t| map_row(layout, schema, &t)) {
             Ok(Mapped::Event(e)) => {
                 summary.events += 1;
                 events.push(e);
@@ -581,7 +749,7 @@ pub fn read_events(
             }
         }
     }
-    Ok((events, summary))
+    Ok((events, summary, sources))
 }
 
 /// Maps inline JSON objects (a rule test's `events { ... }`) through a schema.
@@ -590,9 +758,19 @@ pub fn map_inline(
     forced_schema: Option<&str>,
     origin: &str,
 ) -> Result<Vec<Event>, Diagnostic> {
+    map_inline_of(objects, forced_schema, origin).map(|(evs, _)| evs)
+}
+
+/// [`map_inline`], with the source of the schema the objects were read with (`None` when
+/// there are no objects).
+pub fn map_inline_of(
+    objects: &[serde_json::Map<String, serde_json::Value>],
+    forced_schema: Option<&str>,
+    origin: &str,
+) -> Result<(Vec<Event>, Option<crate::ir::Source>), Diagnostic> {
     let schemas = schema::builtin().map_err(|e| Diagnostic::error("E0802", e))?;
     let Some(first) = objects.first() else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     };
     let first_text = serde_json::Value::Object(first.clone()).to_string();
     let schema = choose_schema(
@@ -615,5 +793,5 @@ pub fn map_inline(
             }
         }
     }
-    Ok(out)
+    Ok((out, Some(schema.source)))
 }

@@ -11,9 +11,10 @@
 //!   `Source*`, so for an inbound connection the local side is `Destination*`);
 //! - `fields`: for each catalogue field, the raw keys to read (first present wins), an optional
 //!   `transform` (`basename`, `lower`), an optional value `map` (with `default`), or `join` of
-//!   several keys. The value is then converted to the catalogue type: ports and integers from
-//!   numbers or numeric strings (fractions floored), IPs parsed, timestamps as in [`super::time`],
-//!   enums lowercased and checked against the catalogue's symbols.
+//!   several keys. The value is then converted to the catalogue type: ports, byte counts and
+//!   integers from numbers or numeric strings (a fraction is a bad value; durations are floored
+//!   to the second), IPs parsed, timestamps as in [`super::time`], enums lowercased and checked
+//!   against the catalogue's symbols.
 //! - `missing`: raw values that mean "unset" (`-`, `(empty)`), in addition to null and "".
 //!
 //! A value that cannot be converted makes the row a bad line with the field and reason, and so
@@ -386,23 +387,33 @@ impl InputSchema {
     }
 }
 
-fn int_of(ty: &FieldType) -> Option<(i64, i64, &'static str)> {
+/// The integer types: (least, greatest, what, whether a fraction is floored). Only durations
+/// floor: they are seconds, and Zeek writes them with microseconds (`1.201128`). A port, byte
+/// count or integer with a fraction (`25.5`) is a bad value, like `0x19` or `70000`.
+fn int_of(ty: &FieldType) -> Option<(i64, i64, &'static str, bool)> {
     match ty {
-        FieldType::Port => Some((0, 65_535, "a port (0..65535)")),
-        FieldType::Bytes => Some((0, i64::MAX, "a byte count")),
-        FieldType::Duration => Some((0, i64::MAX, "a duration in seconds")),
-        FieldType::Int => Some((i64::MIN, i64::MAX, "an integer")),
+        FieldType::Port => Some((0, 65_535, "a port (0..65535)", false)),
+        FieldType::Bytes => Some((0, i64::MAX, "a byte count", false)),
+        FieldType::Duration => Some((0, i64::MAX, "a duration in seconds", true)),
+        FieldType::Int => Some((i64::MIN, i64::MAX, "an integer", false)),
         _ => None,
     }
 }
 
+/// A float as an integer: exact (`25.0`), or floored when `floor`; `None` for a fraction, a
+/// non-finite value, or one outside i64 (never saturated into range).
+fn int_of_f64(f: f64, floor: bool) -> Option<i64> {
+    let g = if floor { f.floor() } else { f };
+    // 2^63 is exact as an f64; every float in [-2^63, 2^63) converts exactly.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    (g.is_finite() && g.fract() == 0.0 && (-LIMIT..LIMIT).contains(&g)).then_some(g as i64)
+}
+
 fn convert_number(n: &serde_json::Number, ty: &FieldType) -> Option<Result<Value, String>> {
-    if let Some((lo, hi, what)) = int_of(ty) {
-        let v = n.as_i64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.is_finite())
-                .map(|f| f.floor() as i64)
-        });
+    if let Some((lo, hi, what, floor)) = int_of(ty) {
+        let v = n
+            .as_i64()
+            .or_else(|| n.as_f64().and_then(|f| int_of_f64(f, floor)));
         return Some(match v {
             Some(v) if (lo..=hi).contains(&v) => Ok(Value::Int(v)),
             _ => Err(format!("`{n}` is not {what}")),
@@ -417,16 +428,14 @@ fn convert_number(n: &serde_json::Number, ty: &FieldType) -> Option<Result<Value
 /// Converts text to the catalogue type.
 pub fn convert_text(text: &str, ty: &FieldType) -> Result<Value, String> {
     let t = text.trim();
-    if let Some((lo, hi, what)) = int_of(ty) {
+    if let Some((lo, hi, what, floor)) = int_of(ty) {
         let v = t.parse::<i64>().ok().or_else(|| {
-            t.parse::<f64>()
-                .ok()
-                .filter(|f| {
-                    f.is_finite()
-                        && t.bytes()
-                            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
-                })
-                .map(|f| f.floor() as i64)
+            // Plain decimals only: no `1e3`, `inf`, `0x19`.
+            t.bytes()
+                .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+                .then(|| t.parse::<f64>().ok())
+                .flatten()
+                .and_then(|f| int_of_f64(f, floor))
         });
         return match v {
             Some(v) if (lo..=hi).contains(&v) => Ok(Value::Int(v)),

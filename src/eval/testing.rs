@@ -150,22 +150,55 @@ pub fn check(exp: &Expectation, alerts: &[Alert]) -> (bool, String, String, Stri
     (passed, message, expected, actual)
 }
 
+/// A test's events: the events, the bad lines, the rows not applicable. A test must see at
+/// least one event of its rule's source: otherwise every expectation of silence would pass
+/// vacuously (a fixture of malformed lines, of another event type, or of another source).
 fn events_of(rule: &Rule, t: &RuleTest) -> Result<(Vec<Event>, Vec<BadLine>, u64), String> {
-    match &t.events {
+    let (evs, bad, na, rows, sources) = match &t.events {
         TestEvents::File(p) => {
             let dir = Path::new(&rule.span.path).parent().unwrap_or(Path::new(""));
             let path = dir.join(p);
-            let (evs, sum) =
-                run::read_events(&path, t.schema.as_deref()).map_err(|d| render_diag(&d))?;
-            Ok((evs, sum.bad, sum.not_applicable))
+            let (evs, sum, sources) =
+                run::read_events_of(&path, t.schema.as_deref()).map_err(|d| cannot_read(&d))?;
+            (evs, sum.bad, sum.not_applicable, sum.rows, sources)
         }
         TestEvents::Inline(objs) => {
             let origin = format!("{} (test `{}`)", rule.span.path, t.name);
-            let evs =
-                run::map_inline(objs, t.schema.as_deref(), &origin).map_err(|d| render_diag(&d))?;
-            Ok((evs, Vec::new(), 0))
+            let (evs, source) = run::map_inline_of(objs, t.schema.as_deref(), &origin)
+                .map_err(|d| cannot_read(&d))?;
+            let na = (objs.len() - evs.len()) as u64;
+            (
+                evs,
+                Vec::new(),
+                na,
+                objs.len() as u64,
+                source.into_iter().collect(),
+            )
         }
+    };
+    if evs.is_empty() || !sources.contains(&rule.source) {
+        let read_as = match sources.as_slice() {
+            [] => String::new(),
+            s => format!(
+                ", read as {}",
+                s.iter().map(|x| x.name()).collect::<Vec<_>>().join(", ")
+            ),
+        };
+        return Err(format!(
+            "the test's events hold no event of source {} ({rows} row(s): {} event(s){read_as}, {na} not applicable, {} bad line(s){}): a test without events of its source proves nothing",
+            rule.source.name(),
+            evs.len(),
+            bad.len(),
+            bad.first()
+                .map(|b| format!("; first {}:{}: {}", b.file, b.line, b.reason))
+                .unwrap_or_default()
+        ));
     }
+    Ok((evs, bad, na))
+}
+
+fn cannot_read(d: &crate::diag::Diagnostic) -> String {
+    format!("cannot read the test's events: {}", render_diag(d))
 }
 
 fn render_diag(d: &crate::diag::Diagnostic) -> String {
@@ -196,7 +229,7 @@ pub fn run_test(rule: &Rule, t: &RuleTest) -> TestOutcome {
     let (events, bad, na) = match events_of(rule, t) {
         Ok(x) => x,
         Err(e) => {
-            o.message = format!("cannot read the test's events: {e}");
+            o.message = e;
             return o;
         }
     };

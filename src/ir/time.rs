@@ -8,8 +8,9 @@
 //!   7 fraction digits), `2021-08-02T13:32:07Z`, `...+02:00`;
 //! - the space-separated form of Sysmon's `UtcTime` and nxlog's `EventTime`:
 //!   `2021-03-14 06:39:39.023`, `2019-12-04 20:49:31`;
-//! - Unix epoch seconds as a number or a string, integer or fractional (Zeek's `ts`:
-//!   `1588205198.89971`).
+//! - Unix epoch time as a number or a string, integer or fractional (Zeek's `ts`:
+//!   `1588205198.89971`), in seconds, milliseconds, microseconds or nanoseconds, told apart by
+//!   the magnitude of the integer part (see [`EPOCH_UNITS`]).
 //!
 //! Windows are tumbling and aligned to the Unix epoch: an event at `t` belongs to the window
 //! starting at `t - (t mod w)` (Euclidean modulo, so times before 1970 work too). This is what
@@ -81,21 +82,40 @@ fn is_epoch(t: &str) -> bool {
         && body.bytes().filter(|b| *b == b'.').count() <= 1
 }
 
+/// Epoch units by the magnitude of the integer part: (at least, units per second). Seconds up
+/// to 10^11 (year 5138); milliseconds from 10^11 ms (1973-03-03) to 10^14 ms (year 5138);
+/// microseconds from 10^14 µs (1973-03-03) to 10^17 µs; nanoseconds from 10^17 ns
+/// (1973-03-03). So an epoch in ms, µs or ns before 1973-03-03 reads as a smaller unit: logs
+/// that old are not this tool's input, and a second count that large is not a plausible date.
+pub const EPOCH_UNITS: [(u64, i64); 4] = [
+    (0, 1),
+    (100_000_000_000, 1_000),
+    (100_000_000_000_000, 1_000_000),
+    (100_000_000_000_000_000, 1_000_000_000),
+];
+
 fn parse_epoch(t: &str) -> Result<i64, String> {
     if !is_epoch(t) {
         return Err(format!("`{t}` is not a timestamp"));
     }
     let (int, _) = t.split_once('.').unwrap_or((t, ""));
     let neg = int.starts_with('-');
-    let v: i64 = int
+    let v: u64 = int
         .trim_start_matches('-')
         .parse()
         .map_err(|_| format!("`{t}` is out of range for a timestamp"))?;
+    let per_sec = EPOCH_UNITS
+        .iter()
+        .rev()
+        .find(|(least, _)| v >= *least)
+        .map_or(1, |(_, p)| *p);
+    let v = i64::try_from(v).map_err(|_| format!("`{t}` is out of range for a timestamp"))?;
     let frac_nonzero = t
         .split_once('.')
         .is_some_and(|(_, f)| f.bytes().any(|b| b != b'0'));
     // Truncate toward minus infinity so a window never starts after its event.
-    Ok(if neg { -v - i64::from(frac_nonzero) } else { v })
+    let units = if neg { -v - i64::from(frac_nonzero) } else { v };
+    Ok(units.div_euclid(per_sec))
 }
 
 /// A civil date-time (`YYYY-MM-DD`, optionally `[T ]hh:mm:ss[.f][Z|±hh[:mm]]`) to Unix seconds;
@@ -196,6 +216,15 @@ mod tests {
         assert_eq!(parse("2021-08-02T13:11:39.7724491Z"), Ok(1_627_909_899));
         assert_eq!(parse("1588205198.89971"), Ok(1_588_205_198));
         assert_eq!(parse("1588205198"), Ok(1_588_205_198));
+        // Milliseconds, microseconds, nanoseconds (by magnitude), and the thresholds.
+        assert_eq!(parse("1588205198899"), Ok(1_588_205_198));
+        assert_eq!(parse("1588205198899.9"), Ok(1_588_205_198));
+        assert_eq!(parse("1588205198899712"), Ok(1_588_205_198));
+        assert_eq!(parse("1588205198899712345"), Ok(1_588_205_198));
+        assert_eq!(parse("99999999999"), Ok(99_999_999_999));
+        assert_eq!(parse("100000000000"), Ok(100_000_000));
+        assert_eq!(parse("-1588205198899"), Ok(-1_588_205_199));
+        assert!(parse("99999999999999999999").is_err());
         assert!(parse("XXXXXXXXXX.XXXXXX").is_err());
         assert!(parse("2021-13-01T00:00:00Z").is_err());
         assert!(parse("").is_err());
