@@ -11,6 +11,7 @@
 #   (c) whole pack         detc run rules/
 #   (b') the same job as (b) in DuckDB (SQL over read_json with an explicit schema)
 #   parse floor            serde_json into a typed struct, all cores (examples/parse_floor.rs)
+# and, once, `detc check` on a generated 10 MB rule file (one line after the table).
 # DuckDB comes from the oracles venv (scripts/install-oracles.sh pins duckdb 2.0.1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -94,3 +95,12 @@ run "duckdb: (b) in SQL over read_json" "$PY" "$TMP/duck.py"
 run "parse floor: serde_json typed struct" target/release/examples/parse_floor "$DATA"
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# Checking cost (issue 9): `detc check` on one generated rule file of ~10 MB (52,000 rules).
+# Linear in input size (spans from a line index, list de-duplication by hash set).
+PACK="$TMP/pack"
+mkdir -p "$PACK"
+awk 'BEGIN { for (i = 0; i < 52000; i++) printf "rule r%d {\n  id \"%08x-0000-4000-8000-000000000000\"\n  title \"Rule number %d\"\n  severity low\n  source network_connection\n  where remote.port == %d and process.name == \"p%d.exe\"\n}\n", i, i, i, i % 65535, i }' > "$PACK/big.detc"
+/usr/bin/time -f '%e %M %U %S' -o "$TMP/time" $D check "$PACK" > /dev/null 2> "$TMP/err"
+read -r wall kib usr sys < "$TMP/time"
+echo "check: one file of $(stat -c %s "$PACK/big.detc") bytes, $(tail -1 "$TMP/err" | cut -d: -f2 | cut -d, -f1 | sed 's/^ //'): $wall s wall, $(awk "BEGIN{print $usr + $sys}") s CPU, $((kib / 1024)) MiB peak RSS"

@@ -477,6 +477,23 @@ fn compile_refuses_symlinks_in_the_output_folder() {
             "{extra:?}: something was written through the link"
         );
     }
+    std::fs::remove_file(out.join("sigma")).unwrap();
+
+    // A hard link is not refused (it is a regular file) but is replaced, not written through:
+    // the other name keeps its content.
+    let shared = dir.join("shared.txt");
+    std::fs::write(&shared, "SHARED-CONTENT\n").unwrap();
+    std::fs::hard_link(&shared, &victim).unwrap();
+    let (code, _, err) = detc(&["compile", "rules", "--target", "all", "--out", o]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&shared).unwrap(),
+        "SHARED-CONTENT\n"
+    );
+    assert!(std::fs::read_to_string(&victim)
+        .unwrap()
+        .contains("DeviceNetworkEvents"));
+
     // A single target is refused too when its folder is the link.
     std::fs::remove_dir_all(out.join("kql-sentinel")).unwrap();
     symlink(&elsewhere, out.join("kql-sentinel")).unwrap();

@@ -1068,13 +1068,33 @@ pub fn write_outputs(
         let path = dir.join(&e.file_name);
         // Checked again just before writing: the folder may have been made meanwhile.
         guard_output_path(&path, false)?;
-        std::fs::write(&path, &e.text).map_err(|err| {
+        replace_file(&dir, &e.file_name, &e.text).map_err(|err| {
             crate::load::io_error(&path.to_string_lossy(), &err)
                 .hint("check that the output folder is writable")
         })?;
         written.push(format!("{}/{}", e.target, e.file_name));
     }
     Ok(written)
+}
+
+/// Writes `dir/name` as a new file: the text goes to a fresh temporary file (created exclusively,
+/// so never through a link) that is then renamed over `name`. Renaming replaces the directory
+/// entry, so neither a link put there after the check nor a hard link shared with a file outside
+/// the output folder is written through.
+fn replace_file(dir: &std::path::Path, name: &str, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = dir.join(format!(".{name}.detc-tmp"));
+    // A leftover of an interrupted run; removing a link removes the link, not its target.
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    drop(f);
+    std::fs::rename(&tmp, dir.join(name)).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 /// Compares outputs with `out/<target>/` for every target in `targets`: changed, missing and
