@@ -22,6 +22,11 @@
 //! `read_events`. Beyond not panicking (in any worker thread), every row must be accounted for
 //! (rows = events + not applicable + bad + prefiltered) and the thread count must not change
 //! the result. Cases: `DETC_FUZZ_EVENT_CASES` (default 500).
+//! The long run, on 2026-12-02 at commit c926e05, 2 cores shared with other builds:
+//!   `DETC_FUZZ_EVENT_CASES=150000 cargo test --release --test no_panic mutated_event -- --nocapture`
+//!   -> 150,000 mutated event files (25,203 gzipped) in 321 s: 1,122,895 rows, 504,650 bad
+//!   lines, 48,882 file errors (binary, undetectable, bad gzip...), 0 panics, every row
+//!   accounted for, 1 and 3 threads agreeing on every sampled case.
 //!
 //! Stack overflows are not panics (they abort the process); the nesting mutations exist to make
 //! one show up here as a crashed test run rather than in a user's terminal.
