@@ -1,0 +1,263 @@
+//! Aggregation memory (issue 9, item 12): windows are released once the input is past their end
+//! plus the allowed lateness; results do not depend on input order within that lateness; a
+//! later event is counted and reported with its file and line; `--allowed-lateness unbounded`
+//! is exact for any order; a cap on live groups fails with a clear error.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use detc::eval::run::{run_files, RunOptions, RunOutput};
+use detc::ir::Rule;
+use std::path::{Path, PathBuf};
+
+fn an0379() -> Vec<Rule> {
+    let files = detc::load::load_sources(&[
+        PathBuf::from("rules/lists.detc"),
+        PathBuf::from("rules/an0379_mail_protocol_unexpected_process.detc"),
+    ])
+    .unwrap();
+    detc::frontend(&files).pack.unwrap().rules
+}
+
+fn dir(test: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("detc-lateness-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A fixed-seed generator (xorshift64*), so every run sees the same events and shuffles.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = self.below(i as u64 + 1) as usize;
+            v.swap(i, j);
+        }
+    }
+}
+
+/// 2026-11-20T00:00:00Z
+const DAY: i64 = 1_763_596_800;
+
+/// (time, Sysmon JSON line): 24 hours of SMTP connections from rundll32.exe on 60 hosts, a few
+/// per host and hour (so some groups reach the rule's threshold of 3 and some do not), sorted.
+fn events() -> Vec<(i64, String)> {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut out = Vec::new();
+    for hour in 0..24i64 {
+        for host in 0..60 {
+            for _ in 0..rng.below(5) {
+                let t = DAY + hour * 3600 + rng.below(3600) as i64;
+                out.push((t, host));
+            }
+        }
+    }
+    out.sort();
+    out.into_iter()
+        .map(|(t, host)| {
+            let secs = t - DAY;
+            let line = format!(
+                r#"{{"EventID": 3, "UtcTime": "2026-11-20 {:02}:{:02}:{:02}.000", "Hostname": "WS{host:02}", "User": "CORP\\alice", "Image": "C:\\Windows\\System32\\rundll32.exe", "Initiated": "true", "DestinationIp": "93.184.216.{}", "DestinationPort": "25"}}"#,
+                secs / 3600,
+                secs / 60 % 60,
+                secs % 60,
+                host % 7
+            );
+            (t, line)
+        })
+        .collect()
+}
+
+fn write(path: &Path, lines: &[String]) {
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+}
+
+/// Small blocks and a release after every block, so that a small file exercises releases.
+fn opts(lateness: Option<u64>) -> RunOptions<'static> {
+    RunOptions {
+        lateness,
+        block: 2048,
+        release_every: 1,
+        threads: 2,
+        ..RunOptions::default()
+    }
+}
+
+fn run(files: &[PathBuf], o: &RunOptions<'_>) -> RunOutput {
+    run_files(&an0379(), files, o).unwrap()
+}
+
+fn sorted_file(d: &Path) -> PathBuf {
+    let p = d.join("sorted.jsonl");
+    let lines: Vec<String> = events().into_iter().map(|(_, l)| l).collect();
+    write(&p, &lines);
+    p
+}
+
+#[test]
+fn releases_windows_and_keeps_alerts_of_sorted_input() {
+    let d = dir("sorted");
+    let p = sorted_file(&d);
+    let exact = run(std::slice::from_ref(&p), &opts(None));
+    let released = run(std::slice::from_ref(&p), &opts(Some(3600)));
+    assert!(exact.alerts.len() > 50, "{}", exact.alerts.len());
+    assert_eq!(released.alerts, exact.alerts);
+    assert_eq!(released.summary.late_events, 0);
+    // 24 windows of up to 60 groups each; with 1 h of lateness at most a few windows are live.
+    assert!(
+        exact.summary.peak_groups > 1000,
+        "{}",
+        exact.summary.peak_groups
+    );
+    assert!(
+        released.summary.peak_groups < 60 * 4,
+        "{}",
+        released.summary.peak_groups
+    );
+}
+
+#[test]
+fn shuffled_blocks_within_the_lateness_give_the_alerts_of_sorted_input() {
+    let d = dir("blocks");
+    let sorted = sorted_file(&d);
+    let expected = run(std::slice::from_ref(&sorted), &opts(None)).alerts;
+    // Cut the sorted events into blocks of 10 minutes, shuffle the blocks within each run of
+    // three (so no event moves by more than 30 minutes) and the events within each block.
+    let mut blocks: Vec<Vec<String>> = Vec::new();
+    for (t, l) in events() {
+        let b = ((t - DAY) / 600) as usize;
+        if blocks.len() <= b {
+            blocks.resize(b + 1, Vec::new());
+        }
+        blocks[b].push(l);
+    }
+    let mut rng = Rng(42);
+    let mut lines = Vec::new();
+    for run3 in blocks.chunks_mut(3) {
+        rng.shuffle(run3);
+        for b in run3.iter_mut() {
+            rng.shuffle(b);
+            lines.extend(b.iter().cloned());
+        }
+    }
+    let p = d.join("shuffled.jsonl");
+    write(&p, &lines);
+    for threads in [1, 2, 3] {
+        let o = RunOptions {
+            threads,
+            ..opts(Some(3600))
+        };
+        let out = run(std::slice::from_ref(&p), &o);
+        assert_eq!(out.summary.late_events, 0, "threads {threads}");
+        assert_eq!(out.alerts, expected, "threads {threads}");
+        assert!(
+            out.summary.peak_groups < 60 * 5,
+            "{}",
+            out.summary.peak_groups
+        );
+    }
+}
+
+#[test]
+fn a_later_event_is_reported_with_its_line_and_excluded() {
+    let d = dir("late");
+    let mut lines: Vec<String> = events().into_iter().map(|(_, l)| l).collect();
+    let sorted = d.join("sorted.jsonl");
+    write(&sorted, &lines);
+    let expected = run(std::slice::from_ref(&sorted), &opts(Some(3600))).alerts;
+    // An event of hour 0 after the whole day: its window was released long ago.
+    let first = lines[0].clone();
+    lines.push(first);
+    let p = d.join("late.jsonl");
+    write(&p, &lines);
+    let out = run(std::slice::from_ref(&p), &opts(Some(3600)));
+    assert_eq!(out.summary.late_events, 1);
+    let late = &out.summary.late[0];
+    assert_eq!(late.file, p.to_string_lossy().replace('\\', "/"));
+    assert_eq!(late.line, lines.len() as u64);
+    assert_eq!(late.rule, "an0379_mail_protocol_unexpected_process");
+    assert_eq!(out.summary.late_by_file.get(&late.file), Some(&1));
+    // Excluded: the alerts are those without the late event, not a second partial window.
+    assert_eq!(out.alerts, expected);
+    // Unbounded lateness counts it (its group's window has one more event).
+    let exact = run(std::slice::from_ref(&p), &opts(None));
+    assert_eq!(exact.summary.late_events, 0);
+    assert_ne!(exact.alerts, expected);
+}
+
+#[test]
+fn unbounded_lateness_is_exact_for_any_order() {
+    let d = dir("random");
+    let sorted = sorted_file(&d);
+    let expected = run(std::slice::from_ref(&sorted), &opts(None)).alerts;
+    let mut lines: Vec<String> = events().into_iter().map(|(_, l)| l).collect();
+    Rng(7).shuffle(&mut lines);
+    let p = d.join("random.jsonl");
+    write(&p, &lines);
+    assert_eq!(run(std::slice::from_ref(&p), &opts(None)).alerts, expected);
+    // With a bounded lateness, a random order of a whole day is mostly late, and says so.
+    let bounded = run(std::slice::from_ref(&p), &opts(Some(3600)));
+    assert!(
+        bounded.summary.late_events > 100,
+        "{}",
+        bounded.summary.late_events
+    );
+    assert!(!bounded.summary.late.is_empty());
+}
+
+#[test]
+fn interleaving_files_give_the_same_alerts_in_any_order() {
+    // Two files covering the same day (hosts split by parity), each sorted: whatever their
+    // order on the command line, the alerts are those of one merged file and nothing is late.
+    let d = dir("files");
+    let sorted = sorted_file(&d);
+    let expected = run(std::slice::from_ref(&sorted), &opts(None)).alerts;
+    let (mut even, mut odd) = (Vec::new(), Vec::new());
+    for (_, l) in events() {
+        let at = l.find("\"WS").unwrap() + 3;
+        if l[at..at + 2].parse::<u32>().unwrap() % 2 == 0 {
+            even.push(l);
+        } else {
+            odd.push(l);
+        }
+    }
+    let (a, b) = (d.join("a.jsonl"), d.join("b.jsonl"));
+    write(&a, &even);
+    write(&b, &odd);
+    for files in [[a.clone(), b.clone()], [b.clone(), a.clone()]] {
+        let out = run(&files, &opts(Some(3600)));
+        assert_eq!(out.summary.late_events, 0);
+        assert_eq!(out.alerts, expected);
+    }
+}
+
+#[test]
+fn live_groups_over_the_cap_are_an_error() {
+    let d = dir("cap");
+    let p = sorted_file(&d);
+    for lateness in [None, Some(3600)] {
+        let o = RunOptions {
+            max_groups: 100,
+            ..opts(lateness)
+        };
+        let e = match run_files(&an0379(), std::slice::from_ref(&p), &o) {
+            Err(e) => e,
+            Ok(_) => panic!("over the cap"),
+        };
+        assert_eq!(e.code, "E0806");
+        assert!(e.message.contains("100"), "{}", e.message);
+    }
+    // Released windows do not count: 1 h of lateness keeps well under 1000 live groups.
+    let o = RunOptions {
+        max_groups: 1000,
+        ..opts(Some(3600))
+    };
+    assert!(run_files(&an0379(), std::slice::from_ref(&p), &o).is_ok());
+}
