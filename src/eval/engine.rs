@@ -51,10 +51,55 @@ type Window = HashMap<GroupKey, GroupState>;
 #[derive(Debug, Clone)]
 enum Acc {
     Count(u64),
-    Distinct(HashSet<Value>),
+    Distinct(Distinct),
     Sum(Option<i64>),
     Min(Option<Value>),
     Max(Option<Value>),
+}
+
+/// The values of a `distinct` aggregate. Most groups see a handful of values: a short vector
+/// takes one small allocation where an empty-then-one-element hash set takes ~150 bytes, and a
+/// boxed set keeps every accumulator small (issue 9: memory per group).
+#[derive(Debug, Clone)]
+enum Distinct {
+    Few(Vec<Value>),
+    Many(Box<HashSet<Value>>),
+}
+
+/// Values kept in a vector before switching to a hash set (linear search stays cheap).
+const FEW: usize = 8;
+
+impl Distinct {
+    fn insert(&mut self, v: &Value) {
+        match self {
+            Distinct::Few(xs) if xs.contains(v) => {}
+            Distinct::Few(xs) if xs.len() < FEW => xs.push(v.clone()),
+            Distinct::Few(xs) => {
+                let mut set: HashSet<Value> = xs.drain(..).collect();
+                set.insert(v.clone());
+                *self = Distinct::Many(Box::new(set));
+            }
+            Distinct::Many(set) => {
+                if !set.contains(v) {
+                    set.insert(v.clone());
+                }
+            }
+        }
+    }
+
+    fn extend(&mut self, other: Distinct) {
+        match other {
+            Distinct::Few(xs) => xs.iter().for_each(|v| self.insert(v)),
+            Distinct::Many(set) => set.iter().for_each(|v| self.insert(v)),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Distinct::Few(xs) => xs.len(),
+            Distinct::Many(set) => set.len(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -215,7 +260,7 @@ impl CompiledRule {
                     .iter()
                     .map(|a| match a.func {
                         AggFunc::Count => Acc::Count(0),
-                        AggFunc::DistinctCount(_) => Acc::Distinct(HashSet::new()),
+                        AggFunc::DistinctCount(_) => Acc::Distinct(Distinct::Few(Vec::new())),
                         AggFunc::Sum(_) => Acc::Sum(None),
                         AggFunc::Min(_) => Acc::Min(None),
                         AggFunc::Max(_) => Acc::Max(None),
@@ -234,9 +279,7 @@ impl CompiledRule {
                 Acc::Count(n) => *n += 1,
                 Acc::Distinct(set) => {
                     if let Some(v) = v {
-                        if !set.contains(v) {
-                            set.insert(v.clone());
-                        }
+                        set.insert(v);
                     }
                 }
                 Acc::Sum(s) => {
