@@ -261,3 +261,43 @@ fn live_groups_over_the_cap_are_an_error() {
     };
     assert!(run_files(&an0379(), std::slice::from_ref(&p), &o).is_ok());
 }
+
+#[test]
+fn a_drained_state_still_calls_events_into_released_windows_late() {
+    // The runner moves the workers' groups into one state at every release; the emptied
+    // worker states must still know which windows are gone, or a late event would re-create
+    // a released window and alert twice.
+    use detc::eval::engine::{CompiledRule, Fed, RuleState};
+    use detc::ir::Value;
+    let rules = an0379();
+    let rule = rules.iter().find(|r| r.aggregation.is_some()).unwrap();
+    let c = CompiledRule::new(rule).unwrap();
+    let ev = |t: i64| {
+        let mut e = detc::eval::Event::new();
+        e.insert("time".into(), Value::Timestamp(t));
+        e.insert("host".into(), Value::Str("WS01".into()));
+        e.insert("process.name".into(), Value::Str("rundll32.exe".into()));
+        e.insert(
+            "remote.ip".into(),
+            Value::Ip("93.184.216.34".parse().unwrap()),
+        );
+        e.insert("remote.port".into(), Value::Int(25));
+        e.insert("direction".into(), Value::Enum("outbound".into()));
+        e
+    };
+    let mut st = RuleState::default();
+    assert_eq!(c.feed(&ev(DAY + 10), &mut st), Fed::Matched);
+    let open_from = c.open_from(DAY + 3 * 3600, 3600).unwrap();
+    // Windows [DAY, DAY+1h) and [DAY+1h, DAY+2h) end at least 1 h before DAY+3h.
+    assert_eq!(open_from, DAY + 7200);
+    let mut live = RuleState::default();
+    live.merge(st.drain());
+    assert!(c.release(&mut live, open_from).is_empty());
+    st.close_before(open_from);
+    let mut drained = st.drain();
+    assert_eq!(drained.groups(), 0);
+    assert_eq!(c.feed(&ev(DAY + 20), &mut st), Fed::Late);
+    assert_eq!(c.feed(&ev(DAY + 20), &mut drained), Fed::Late);
+    assert_eq!(c.feed(&ev(DAY + 7199), &mut st), Fed::Late);
+    assert_eq!(c.feed(&ev(DAY + 7200), &mut st), Fed::Matched);
+}

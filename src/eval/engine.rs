@@ -453,6 +453,15 @@ impl RuleState {
         }
     }
 
+    /// Takes everything this state holds, leaving it empty but still knowing which windows
+    /// were released (so that it keeps calling later events into them late).
+    pub fn drain(&mut self) -> RuleState {
+        let released_before = self.released_before;
+        let out = std::mem::take(self);
+        self.released_before = released_before;
+        out
+    }
+
     /// Marks the windows starting before `open_from` as released: events into them are late.
     pub fn close_before(&mut self, open_from: i64) {
         self.released_before = self.released_before.max(Some(open_from));

@@ -497,7 +497,7 @@ impl Release<'_> {
         for slot in self.slots {
             let mut g = slot.lock().unwrap_or_else(|e| e.into_inner());
             for (acc, st) in self.live.iter_mut().zip(g.states.iter_mut()) {
-                acc.merge(std::mem::take(st));
+                acc.merge(st.drain());
             }
         }
     }
