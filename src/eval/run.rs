@@ -450,6 +450,9 @@ struct Release<'r> {
     compiled: &'r [CompiledRule],
     slots: &'r [Mutex<WorkerOut>],
     lateness: Option<u64>,
+    /// Some rule aggregates: barriers merge the groups and check the cap (and release windows
+    /// when `lateness` is bounded).
+    aggregating: bool,
     every: u64,
     max_groups: usize,
     /// Chunks sent so far.
@@ -461,19 +464,20 @@ struct Release<'r> {
 }
 
 impl Release<'_> {
-    /// Counts a chunk sent; at every `every`-th, a barrier and a release at the watermark
+    /// Counts a chunk sent; at every `every`-th, a barrier: the groups merged, the cap checked
+    /// on them (exactly, whatever the number of threads), and a release at the watermark
     /// `min(current file's latest time, first time of every file not started)`.
     fn sent(&mut self, done: &Done, current: &FileCtx, later: i64) -> Result<(), Diagnostic> {
         self.sent += 1;
-        let Some(lateness) = self.lateness else {
-            return Ok(());
-        };
-        if self.sent % self.every.max(1) != 0 {
+        if !self.aggregating || self.sent % self.every.max(1) != 0 {
             return Ok(());
         }
         done.wait_for(self.sent);
         self.merge_slots();
         self.check_cap()?;
+        let Some(lateness) = self.lateness else {
+            return Ok(());
+        };
         let watermark = current.max_time.load(Ordering::Relaxed).min(later);
         for (i, c) in self.compiled.iter().enumerate() {
             let Some(open_from) = c.open_from(watermark, lateness) else {
@@ -584,11 +588,12 @@ pub fn run_files(
         })
         .collect();
     // Releasing windows needs a rule that aggregates and a bounded lateness.
-    let releasing = compiled.iter().any(CompiledRule::aggregates) && opts.lateness.is_some();
+    let aggregating = compiled.iter().any(CompiledRule::aggregates);
     let mut rel = Release {
         compiled: &compiled,
         slots: &slots,
-        lateness: opts.lateness.filter(|_| releasing),
+        lateness: opts.lateness.filter(|_| aggregating),
+        aggregating,
         every: opts.release_every,
         max_groups: opts.max_groups,
         sent: 0,
