@@ -276,6 +276,27 @@ fn run_caps_lines_and_reads_a_file_given_twice_once() {
         "{err}"
     );
     assert!(err.contains("3 row(s) read"), "{err}");
+    // Blocks smaller than the line and than the cap (the reader grows a block up to the cap,
+    // then skips the rest of the line unbuffered): the same accounting.
+    for block in ["64", "1023", "1025", "4096"] {
+        let (code, _, err) = detc(&[
+            "run",
+            "rules",
+            "--max-line",
+            "1K",
+            "--block-bytes",
+            block,
+            "--events",
+            &ps,
+        ]);
+        assert_eq!(code, 0, "{block}: {err}");
+        assert!(
+            err.contains(&format!("{ps}:2: bad line: line longer than 1024 bytes")),
+            "{block}: {err}"
+        );
+        assert!(err.contains("3 row(s) read"), "{block}: {err}");
+        assert!(err.contains("1 bad line(s)"), "{block}: {err}");
+    }
     // The default cap reads the line (and finds it is not an event).
     let (code, _, err) = detc(&["run", "rules", "--events", &ps]);
     assert_eq!(code, 0, "{err}");
@@ -286,4 +307,63 @@ fn run_caps_lines_and_reads_a_file_given_twice_once() {
         assert_eq!(code, 2, "{bad}: {err}");
         assert!(err.contains("is not a size"), "{bad}: {err}");
     }
+}
+
+#[test]
+fn run_reports_late_events_and_caps_live_groups() {
+    let d = tmp("late");
+    let line = |h: u32, m: u32| {
+        format!(
+            r#"{{"EventID": 3, "UtcTime": "2026-11-20 {h:02}:{m:02}:00.000", "Hostname": "WS01", "User": "CORP\\alice", "Image": "C:\\Windows\\System32\\rundll32.exe", "Initiated": "true", "DestinationIp": "93.184.216.34", "DestinationPort": "25"}}"#
+        )
+    };
+    let mut lines: Vec<String> = (0..12).flat_map(|h| [line(h, 10), line(h, 20)]).collect();
+    lines.push(line(0, 30)); // hours after its window ended
+    let p = d.join("late.jsonl");
+    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    let p = p.to_str().unwrap();
+    let rules = [
+        "run",
+        "rules/lists.detc",
+        "rules/an0379_mail_protocol_unexpected_process.detc",
+        "--events",
+        p,
+    ];
+    let small = ["--block-bytes", "1024", "--release-every", "1"];
+    let (code, out, err) = detc(&[&rules[..], &small, &["--allowed-lateness", "1h"]].concat());
+    assert_eq!(code, 0, "{err}");
+    // Two events per hour: no group reaches 3, and the late one does not make a third.
+    assert_eq!(out, "");
+    assert!(
+        err.contains(&format!(
+            "{p}:25: late event: its window of rule `an0379_mail_protocol_unexpected_process` was already released (allowed lateness 1h); not counted"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{p}: 1 late event(s) not counted")),
+        "{err}"
+    );
+    assert!(err.contains("1 late event(s) not counted"), "{err}");
+    // Unbounded: counted, so hour 0 has three connections and alerts.
+    let (code, out, err) =
+        detc(&[&rules[..], &small, &["--allowed-lateness", "unbounded"]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(
+        out.contains("\"window_start\":\"2026-11-20T00:00:00Z\""),
+        "{out}"
+    );
+    assert!(!err.contains("late event"), "{err}");
+    // The cap: an error, exit 2, not an abort.
+    let (code, _, err) = detc(&[&rules[..], &["--max-groups", "1"]].concat());
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("error[E0806]: more than 1 aggregation groups"),
+        "{err}"
+    );
+    // A bad duration is a usage error.
+    let (code, _, err) = detc(&[&rules[..], &["--allowed-lateness", "6x"]].concat());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--allowed-lateness"), "{err}");
 }

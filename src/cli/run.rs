@@ -1,5 +1,5 @@
 use super::{Exit, Format};
-use crate::eval::run::{run_files, RunOptions, Summary};
+use crate::eval::run::{run_files, RunOptions, Summary, DEFAULT_MAX_GROUPS};
 use crate::eval::Alert;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -30,9 +30,50 @@ pub struct RunArgs {
     /// memory. Default 16M.
     #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "16M")]
     pub max_line: usize,
+    /// How far behind the latest event time an event may come and still be counted: a window
+    /// is released (its alerts final, its memory freed) once the input is this far past its
+    /// end. A duration (`90s`, `30m`, `6h`, `2d`) or `unbounded` (keep every window to the end:
+    /// exact for any input order). An event later than this is reported and not counted.
+    #[arg(long, value_name = "DURATION", default_value = "6h", value_parser = parse_lateness)]
+    pub allowed_lateness: Lateness,
+    /// Most aggregation groups held at once (all rules); more is an error (exit 2) instead of
+    /// running out of memory.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_GROUPS)]
+    pub max_groups: usize,
     /// Worker threads (default: the number of cores).
     #[arg(long, hide = true)]
     pub threads: Option<usize>,
+    /// Bytes per work unit (tests: small blocks to exercise window release on small files).
+    #[arg(long, hide = true)]
+    pub block_bytes: Option<usize>,
+    /// Work units between two window releases (tests).
+    #[arg(long, hide = true)]
+    pub release_every: Option<u64>,
+}
+
+/// `--allowed-lateness`: seconds, or `None` for unbounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lateness(pub Option<u64>);
+
+fn parse_lateness(s: &str) -> Result<Lateness, String> {
+    if s == "unbounded" {
+        return Ok(Lateness(None));
+    }
+    let unit = s.len().saturating_sub(1);
+    let mult: u64 = match s.get(unit..) {
+        Some("s") => 1,
+        Some("m") => 60,
+        Some("h") => 3600,
+        Some("d") => 86_400,
+        _ => return Err("expected a duration such as 90s, 30m, 6h, 2d, or `unbounded`".into()),
+    };
+    s[..unit]
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .filter(|&n| n <= i64::MAX as u64)
+        .map(|n| Lateness(Some(n)))
+        .ok_or_else(|| format!("`{s}`: expected a whole number before the unit"))
 }
 
 /// A byte size: digits with an optional `K`, `M` or `G` (binary multiples, `KiB` and `k` too).
@@ -68,7 +109,8 @@ pub enum RunFormat {
 const BAD_SHOWN: usize = 20;
 
 /// Alerts on stdout (JSON lines or a table), the summary on stderr. Exit 0 when the run
-/// completed (alerts or not), 1 when the rules do not check, 2 on an I/O or usage error.
+/// completed (alerts or not), 1 when the rules do not check, 2 on an I/O or usage error
+/// (including more live aggregation groups than `--max-groups`).
 pub fn run(args: &RunArgs) -> Exit {
     let start = Instant::now();
     let (_fe, pack) = match super::load_pack(&args.rules, Format::Human) {
@@ -97,6 +139,12 @@ pub fn run(args: &RunArgs) -> Exit {
             .unwrap_or_else(|| RunOptions::default().threads),
         max_line: args.max_line,
         progress: if tty { Some(&progress) } else { None },
+        lateness: args.allowed_lateness.0,
+        max_groups: args.max_groups,
+        block: args.block_bytes.unwrap_or(RunOptions::default().block),
+        release_every: args
+            .release_every
+            .unwrap_or(RunOptions::default().release_every),
     };
     let result = run_files(&pack.rules, &args.events, &opts);
     if tty {
@@ -187,6 +235,24 @@ pub fn summary_text(s: &Summary, secs: f64) -> String {
     for d in &s.duplicates {
         t.push_str(&format!("{d}\n"));
     }
+    let lateness = s
+        .lateness
+        .map_or("unbounded".to_string(), crate::targets::duration_text);
+    for l in s.late.iter().take(BAD_SHOWN) {
+        t.push_str(&format!(
+            "{}:{}: late event: its window of rule `{}` was already released (allowed lateness {lateness}); not counted\n",
+            l.file, l.line, l.rule
+        ));
+    }
+    if s.late_events as usize > BAD_SHOWN {
+        t.push_str(&format!(
+            "... and {} more late event(s)\n",
+            s.late_events as usize - BAD_SHOWN
+        ));
+    }
+    for (f, n) in &s.late_by_file {
+        t.push_str(&format!("{f}: {n} late event(s) not counted\n"));
+    }
     for (f, sc) in &s.schemas {
         t.push_str(&format!("{f}: schema {sc}\n"));
     }
@@ -208,5 +274,11 @@ pub fn summary_text(s: &Summary, secs: f64) -> String {
         s.matched,
         s.alerts
     ));
+    if s.late_events > 0 {
+        t.push_str(&format!(
+            "{} late event(s) not counted: they came more than {lateness} after a later event, once their window was released; rerun with a larger --allowed-lateness, or `--allowed-lateness unbounded` for exact results in any order\n",
+            s.late_events
+        ));
+    }
     t
 }

@@ -5,7 +5,11 @@
 //! aggregation groups; states built on different threads [`merge`](RuleState::merge) exactly,
 //! because every aggregate (count, distinct set, sum, min, max) is commutative and associative.
 //! Memory is therefore bounded by the number of groups (and, for `distinct`, their distinct
-//! values), not by the input.
+//! values), not by the input. Groups are held per window, so that the runner can
+//! [`release`](CompiledRule::release) a finished window (turn it into alerts and free it) once
+//! the input is past its end plus the allowed lateness; an event that falls in a released window
+//! afterwards is *late* ([`Fed::Late`]): counted, never added to a fresh partial window (see
+//! docs/SEMANTICS.md, "Allowed lateness").
 //!
 //! Order of evaluation per event: computed fields (`let`) first when the filter reads one,
 //! otherwise only after the filter holds; then the filter; then aggregation. An aggregating rule
@@ -37,22 +41,85 @@ pub struct CompiledRule {
     having: Option<CompiledExpr>,
 }
 
-/// Group key: window start and the group-by values in declaration order (`None` = missing).
-type GroupKey = (i64, Vec<Option<Value>>);
+/// Group key within a window: the group-by values in declaration order (`None` = missing).
+/// A boxed slice, not a `Vec`: one word less per group (issue 9: memory per group).
+type GroupKey = Box<[Option<Value>]>;
+
+/// The groups of one window.
+type Window = HashMap<GroupKey, GroupState>;
 
 #[derive(Debug, Clone)]
 enum Acc {
     Count(u64),
-    Distinct(HashSet<Value>),
+    Distinct(Distinct),
     Sum(Option<i64>),
     Min(Option<Value>),
     Max(Option<Value>),
 }
 
+/// The values of a `distinct` aggregate. Most groups see a handful of values: a short vector
+/// takes one small allocation where an empty-then-one-element hash set takes ~150 bytes, and a
+/// boxed set keeps every accumulator small (issue 9: memory per group).
+#[derive(Debug, Clone)]
+enum Distinct {
+    Few(Vec<Value>),
+    // Boxed on purpose: a `HashSet` is 48 bytes inline and would widen every accumulator of
+    // every group; the box is one pointer, and only groups past `FEW` values pay for it.
+    #[allow(clippy::box_collection)]
+    Many(Box<HashSet<Value>>),
+}
+
+/// Values kept in a vector before switching to a hash set (linear search stays cheap).
+const FEW: usize = 8;
+
+impl Distinct {
+    fn insert(&mut self, v: &Value) {
+        match self {
+            Distinct::Few(xs) if xs.contains(v) => {}
+            Distinct::Few(xs) if xs.len() < FEW => xs.push(v.clone()),
+            Distinct::Few(xs) => {
+                let mut set: HashSet<Value> = xs.drain(..).collect();
+                set.insert(v.clone());
+                *self = Distinct::Many(Box::new(set));
+            }
+            Distinct::Many(set) => {
+                if !set.contains(v) {
+                    set.insert(v.clone());
+                }
+            }
+        }
+    }
+
+    fn extend(&mut self, other: Distinct) {
+        match other {
+            Distinct::Few(xs) => xs.iter().for_each(|v| self.insert(v)),
+            Distinct::Many(set) => set.iter().for_each(|v| self.insert(v)),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Distinct::Few(xs) => xs.len(),
+            Distinct::Many(set) => set.len(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct GroupState {
     events: u64,
-    accs: Vec<Acc>,
+    accs: Box<[Acc]>,
+}
+
+/// What feeding one event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fed {
+    /// The filter did not hold.
+    Unmatched,
+    /// The filter held and the event was counted.
+    Matched,
+    /// The filter held but the event's window was already released: not counted.
+    Late,
 }
 
 /// The evolving result of one rule over a stream of events.
@@ -62,8 +129,13 @@ pub struct RuleState {
     pub matched: u64,
     /// Matching events an aggregating rule could not place in a window (no `time`).
     pub untimed: u64,
+    /// Matching events that fell in an already released window (not counted in any group).
+    pub late: u64,
     alerts: Vec<Alert>,
-    groups: HashMap<GroupKey, GroupState>,
+    /// Aggregation groups by window start.
+    windows: BTreeMap<i64, Window>,
+    /// Windows starting before this were released: an event in one of them is late.
+    released_before: Option<i64>,
 }
 
 fn internal(rule: &Rule, msg: String) -> Diagnostic {
@@ -135,10 +207,15 @@ impl CompiledRule {
         self.filter.eval(&lookup)
     }
 
-    /// Feeds one event; returns whether the filter held.
-    pub fn feed(&self, ev: &Event, st: &mut RuleState) -> bool {
+    /// Whether the rule aggregates (has windows to release).
+    pub fn aggregates(&self) -> bool {
+        self.rule.aggregation.is_some()
+    }
+
+    /// Feeds one event.
+    pub fn feed(&self, ev: &Event, st: &mut RuleState) -> Fed {
         if !self.filter_matches(ev) {
-            return false;
+            return Fed::Unmatched;
         }
         st.matched += 1;
         let lets = self.compute_lets(ev);
@@ -154,37 +231,45 @@ impl CompiledRule {
                 }
             }
             st.alerts.push(self.alert(None, group, BTreeMap::new(), 1));
-            return true;
+            return Fed::Matched;
         };
         let Some(Value::Timestamp(t)) = ev.get("time") else {
             st.untimed += 1;
-            return true;
+            return Fed::Matched;
         };
-        let key: GroupKey = (
-            time::window_start(*t, agg.window),
-            agg.group_by
-                .iter()
-                .map(|f| {
-                    lookup(ev, &lets, f)
-                        .filter(|v| !ops::is_missing(Some(v)))
-                        .cloned()
-                })
-                .collect(),
-        );
-        let g = st.groups.entry(key).or_insert_with(|| GroupState {
-            events: 0,
-            accs: agg
-                .aggregates
-                .iter()
-                .map(|a| match a.func {
-                    AggFunc::Count => Acc::Count(0),
-                    AggFunc::DistinctCount(_) => Acc::Distinct(HashSet::new()),
-                    AggFunc::Sum(_) => Acc::Sum(None),
-                    AggFunc::Min(_) => Acc::Min(None),
-                    AggFunc::Max(_) => Acc::Max(None),
-                })
-                .collect(),
-        });
+        let start = time::window_start(*t, agg.window);
+        if st.released_before.is_some_and(|r| start < r) {
+            st.late += 1;
+            return Fed::Late;
+        }
+        let key: GroupKey = agg
+            .group_by
+            .iter()
+            .map(|f| {
+                lookup(ev, &lets, f)
+                    .filter(|v| !ops::is_missing(Some(v)))
+                    .cloned()
+            })
+            .collect();
+        let g = st
+            .windows
+            .entry(start)
+            .or_default()
+            .entry(key)
+            .or_insert_with(|| GroupState {
+                events: 0,
+                accs: agg
+                    .aggregates
+                    .iter()
+                    .map(|a| match a.func {
+                        AggFunc::Count => Acc::Count(0),
+                        AggFunc::DistinctCount(_) => Acc::Distinct(Distinct::Few(Vec::new())),
+                        AggFunc::Sum(_) => Acc::Sum(None),
+                        AggFunc::Min(_) => Acc::Min(None),
+                        AggFunc::Max(_) => Acc::Max(None),
+                    })
+                    .collect(),
+            });
         g.events += 1;
         for (a, acc) in agg.aggregates.iter().zip(g.accs.iter_mut()) {
             let v = match &a.func {
@@ -197,9 +282,7 @@ impl CompiledRule {
                 Acc::Count(n) => *n += 1,
                 Acc::Distinct(set) => {
                     if let Some(v) = v {
-                        if !set.contains(v) {
-                            set.insert(v.clone());
-                        }
+                        set.insert(v);
                     }
                 }
                 Acc::Sum(s) => {
@@ -223,7 +306,7 @@ impl CompiledRule {
                 }
             }
         }
-        true
+        Fed::Matched
     }
 
     fn alert(
@@ -251,11 +334,49 @@ impl CompiledRule {
     /// The alerts of a finished run, sorted deterministically.
     pub fn finish(&self, st: RuleState) -> Vec<Alert> {
         let mut out = st.alerts;
+        for (start, groups) in st.windows {
+            self.window_alerts(start, groups, &mut out);
+        }
+        super::sort_alerts(&mut out);
+        out
+    }
+
+    /// The first window start still open when the input is at `watermark` and events may come
+    /// up to `lateness` seconds behind it: every window starting earlier ends at least
+    /// `lateness` before the watermark (`start + window + lateness <= watermark`). `None` for a
+    /// rule without aggregation.
+    pub fn open_from(&self, watermark: i64, lateness: u64) -> Option<i64> {
+        let w = i128::from(self.rule.aggregation.as_ref()?.window.max(1));
+        // Latest start with start + w + lateness <= watermark, then the next window.
+        let last = i128::from(watermark) - i128::from(lateness) - w;
+        let last_start = last - last.rem_euclid(w);
+        Some(i64::try_from(last_start + w).unwrap_or(if last_start < 0 {
+            i64::MIN
+        } else {
+            i64::MAX
+        }))
+    }
+
+    /// Releases the windows of `st` that start before `open_from`: returns their alerts (not
+    /// sorted) and frees their groups; an event fed afterwards into such a window is late.
+    pub fn release(&self, st: &mut RuleState, open_from: i64) -> Vec<Alert> {
+        st.close_before(open_from);
+        let open = st.windows.split_off(&open_from);
+        let done = std::mem::replace(&mut st.windows, open);
+        let mut out = Vec::new();
+        for (start, groups) in done {
+            self.window_alerts(start, groups, &mut out);
+        }
+        out
+    }
+
+    /// The alerts of one finished window (groups whose `having` holds), appended to `out`.
+    fn window_alerts(&self, start: i64, groups: Window, out: &mut Vec<Alert>) {
         if let Some(agg) = &self.rule.aggregation {
             let window = i64::try_from(agg.window).unwrap_or(i64::MAX);
-            for ((start, keys), g) in st.groups {
+            for (keys, g) in groups {
                 let mut aggregates = BTreeMap::new();
-                for (a, acc) in agg.aggregates.iter().zip(g.accs) {
+                for (a, acc) in agg.aggregates.iter().zip(g.accs.into_vec()) {
                     let v = match acc {
                         Acc::Count(n) => Some(Value::Int(i64::try_from(n).unwrap_or(i64::MAX))),
                         Acc::Distinct(s) => {
@@ -271,7 +392,7 @@ impl CompiledRule {
                 let group: BTreeMap<String, Value> = agg
                     .group_by
                     .iter()
-                    .zip(keys)
+                    .zip(keys.into_vec())
                     .filter_map(|(f, v)| v.map(|v| (f.name().to_string(), v)))
                     .collect();
                 let holds = match &self.having {
@@ -294,8 +415,6 @@ impl CompiledRule {
                 }
             }
         }
-        super::sort_alerts(&mut out);
-        out
     }
 }
 
@@ -319,44 +438,70 @@ impl RuleState {
     pub fn merge(&mut self, other: RuleState) {
         self.matched += other.matched;
         self.untimed += other.untimed;
+        self.late += other.late;
         self.alerts.extend(other.alerts);
-        for (k, g) in other.groups {
-            match self.groups.get_mut(&k) {
-                None => {
-                    self.groups.insert(k, g);
+        self.released_before = self.released_before.max(other.released_before);
+        for (start, groups) in other.windows {
+            match self.windows.entry(start) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(groups);
                 }
-                Some(mine) => {
-                    mine.events += g.events;
-                    for (a, b) in mine.accs.iter_mut().zip(g.accs) {
-                        match (a, b) {
-                            (Acc::Count(x), Acc::Count(y)) => *x += y,
-                            (Acc::Distinct(x), Acc::Distinct(y)) => x.extend(y),
-                            (Acc::Sum(x), Acc::Sum(y)) => {
-                                *x = match (*x, y) {
-                                    (Some(p), Some(q)) => Some(p.saturating_add(q)),
-                                    (p, q) => p.or(q),
-                                }
-                            }
-                            (Acc::Min(x), Acc::Min(Some(y)))
-                                if x.as_ref().is_none_or(|c| &y < c) =>
-                            {
-                                *x = Some(y)
-                            }
-                            (Acc::Max(x), Acc::Max(Some(y)))
-                                if x.as_ref().is_none_or(|c| &y > c) =>
-                            {
-                                *x = Some(y)
-                            }
-                            _ => {}
-                        }
-                    }
+                std::collections::btree_map::Entry::Occupied(mut o) => {
+                    merge_window(o.get_mut(), groups)
                 }
             }
         }
     }
 
+    /// Takes everything this state holds, leaving it empty but still knowing which windows
+    /// were released (so that it keeps calling later events into them late).
+    pub fn drain(&mut self) -> RuleState {
+        let released_before = self.released_before;
+        let out = std::mem::take(self);
+        self.released_before = released_before;
+        out
+    }
+
+    /// Marks the windows starting before `open_from` as released: events into them are late.
+    pub fn close_before(&mut self, open_from: i64) {
+        self.released_before = self.released_before.max(Some(open_from));
+    }
+
     /// Number of aggregation groups held (the memory bound).
     pub fn groups(&self) -> usize {
-        self.groups.len()
+        self.windows.values().map(HashMap::len).sum()
+    }
+}
+
+/// Folds the groups of one window into another's.
+fn merge_window(mine: &mut Window, other: Window) {
+    for (k, g) in other {
+        match mine.get_mut(&k) {
+            None => {
+                mine.insert(k, g);
+            }
+            Some(mine) => {
+                mine.events += g.events;
+                for (a, b) in mine.accs.iter_mut().zip(g.accs) {
+                    match (a, b) {
+                        (Acc::Count(x), Acc::Count(y)) => *x += y,
+                        (Acc::Distinct(x), Acc::Distinct(y)) => x.extend(y),
+                        (Acc::Sum(x), Acc::Sum(y)) => {
+                            *x = match (*x, y) {
+                                (Some(p), Some(q)) => Some(p.saturating_add(q)),
+                                (p, q) => p.or(q),
+                            }
+                        }
+                        (Acc::Min(x), Acc::Min(Some(y))) if x.as_ref().is_none_or(|c| &y < c) => {
+                            *x = Some(y)
+                        }
+                        (Acc::Max(x), Acc::Max(Some(y))) if x.as_ref().is_none_or(|c| &y > c) => {
+                            *x = Some(y)
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
     }
 }

@@ -7,23 +7,33 @@
 //! the end (exactly: see `engine`). Memory is bounded by the aggregation state plus the alerts
 //! of rules without aggregation, never by the input size.
 //!
+//! The aggregation state itself is bounded by releasing windows (issue 9): every
+//! [`RunOptions::release_every`] chunks the reader waits until every chunk sent so far is done
+//! (a barrier), merges the workers' states into one, and releases every window that ends at
+//! least the allowed lateness before the *watermark*. Because the barrier falls after a fixed
+//! number of chunks, the watermark, the windows released and which events are late depend only
+//! on the input, never on thread timing: the output is the same byte for byte. The watermark is
+//! defined in docs/SEMANTICS.md ("Allowed lateness"): the smallest, over the files not finished,
+//! of the latest time seen in that file (for a file not started: its first event's time, peeked
+//! before the run), so files covering the same period may be given in any order.
+//!
 //! Every row ends up in exactly one of: an event, *not applicable* (a row of another event type
 //! in a mixed file), or a bad line (reported with file:line and reason).
 
-use super::engine::{CompiledRule, RuleState};
+use super::engine::{CompiledRule, Fed, RuleState};
 use super::prefilter::Prefilter;
 use super::read::Row;
 use super::read::{self, JsonRecord, Layout, LiteRecord, Rows, TableRecord};
 use super::schema::{self, InputSchema, Mapped};
 use super::{Alert, Event};
 use crate::diag::{Diagnostic, Span};
-use crate::ir::Rule;
+use crate::ir::{Rule, Value};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 
 /// Rows per work unit (CSV, read row by row because a quoted cell may span lines).
 pub const CHUNK: usize = 4096;
@@ -38,8 +48,34 @@ pub const BLOCK: usize = 1 << 20;
 /// worker.
 pub const DEFAULT_MAX_LINE: usize = 16 << 20;
 
-/// At most this many bad lines are kept with their reasons (all are counted).
+/// At most this many bad lines are kept with their reasons (all are counted); the same for
+/// late events.
 pub const MAX_BAD_REPORTED: usize = 1000;
+
+/// Default allowed lateness: 6 hours (why: docs/SEMANTICS.md, "Allowed lateness").
+pub const DEFAULT_LATENESS: u64 = 6 * 3600;
+
+/// Default cap on live aggregation groups (about 200 bytes each, more with long keys or
+/// `distinct` sets: docs/SEMANTICS.md).
+pub const DEFAULT_MAX_GROUPS: usize = 4_000_000;
+
+/// Default chunks between two window releases (16 MiB of JSON lines): a barrier this often costs
+/// nothing measurable on the benchmark, and between two of them the workers add at most this
+/// much input's worth of groups.
+pub const RELEASE_EVERY: u64 = 16;
+
+/// Rows read to find a file's first event time before the run.
+const PEEK_ROWS: usize = 1000;
+
+/// An event whose aggregation window was already released when it was read: reported, and not
+/// counted (docs/SEMANTICS.md, "Allowed lateness").
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct LateEvent {
+    pub file: String,
+    pub line: u64,
+    /// The first rule (in pack order) whose window was released.
+    pub rule: String,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct BadLine {
@@ -71,6 +107,16 @@ pub struct Summary {
     /// Files given more than once (the same file after resolving the path): read once,
     /// and each repeat named here.
     pub duplicates: Vec<String>,
+    /// Allowed lateness of the run in seconds (`None`: unbounded).
+    pub lateness: Option<u64>,
+    /// Events not counted because their window was already released.
+    pub late_events: u64,
+    /// The first [`MAX_BAD_REPORTED`] late events, sorted by file and line.
+    pub late: Vec<LateEvent>,
+    /// Late events per file (files with none are absent).
+    pub late_by_file: BTreeMap<String, u64>,
+    /// Most aggregation groups held at once (at a release or at the end).
+    pub peak_groups: usize,
 }
 
 /// A progress callback: (bytes read so far in this file, file size, file name).
@@ -90,6 +136,15 @@ pub struct RunOptions<'a> {
     pub max_line: usize,
     /// Called now and then with (bytes read so far in this file, file size, file name).
     pub progress: Option<&'a Progress>,
+    /// Allowed lateness in seconds: a window is released once the watermark is past its end
+    /// plus this. `None`: windows are kept to the end (exact for any input order).
+    pub lateness: Option<u64>,
+    /// Most live aggregation groups (all rules) before the run fails with E0806.
+    pub max_groups: usize,
+    /// Bytes per work unit for line formats (tests make it small).
+    pub block: usize,
+    /// Chunks between two releases (tests make it 1).
+    pub release_every: u64,
 }
 
 impl Default for RunOptions<'_> {
@@ -103,6 +158,10 @@ impl Default for RunOptions<'_> {
                 .unwrap_or(2),
             max_line: DEFAULT_MAX_LINE,
             progress: None,
+            lateness: Some(DEFAULT_LATENESS),
+            max_groups: DEFAULT_MAX_GROUPS,
+            block: BLOCK,
+            release_every: RELEASE_EVERY,
         }
     }
 }
@@ -187,6 +246,19 @@ struct FileCtx {
     rules: Vec<usize>,
     prefilter: Option<Prefilter>,
     max_line: usize,
+    /// The file's part of the watermark, shared by every context of the file (a Zeek header
+    /// midway makes a new context, not a new clock).
+    clock: Arc<FileClock>,
+}
+
+/// One file's part of the watermark and its late events, shared by every [`FileCtx`] of the
+/// file, so that a Zeek header midway (a new context) neither resets nor splits them.
+struct FileClock {
+    path: String,
+    /// Latest time of an event an aggregating rule counted in this file (or the file's first
+    /// event time, peeked).
+    max_time: AtomicI64,
+    late: AtomicU64,
 }
 
 enum Work {
@@ -213,6 +285,31 @@ struct WorkerOut {
     matched: u64,
     bad_lines: u64,
     bad: Vec<BadLine>,
+    late_events: u64,
+    late: Vec<LateEvent>,
+    /// Latest time counted by an aggregating rule in the chunk being processed.
+    chunk_max: i64,
+}
+
+/// Chunks finished by the workers, for the reader's barrier.
+#[derive(Default)]
+struct Done {
+    n: Mutex<u64>,
+    cv: Condvar,
+}
+
+impl Done {
+    fn add(&self) {
+        *self.n.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.cv.notify_all();
+    }
+
+    fn wait_for(&self, sent: u64) {
+        let mut n = self.n.lock().unwrap_or_else(|e| e.into_inner());
+        while *n < sent {
+            n = self.cv.wait(n).unwrap_or_else(|e| e.into_inner());
+        }
+    }
 }
 
 fn row(
@@ -229,12 +326,38 @@ fn row(
         Ok(Mapped::Event(ev)) => {
             out.events += 1;
             let mut any = false;
+            let mut late: Option<&str> = None;
             for &i in &ctx.rules {
                 if let (Some(r), Some(st)) = (rules.get(i), out.states.get_mut(i)) {
-                    any |= r.feed(&ev, st);
+                    match r.feed(&ev, st) {
+                        Fed::Unmatched => {}
+                        Fed::Matched => {
+                            any = true;
+                            if let (true, Some(Value::Timestamp(t))) =
+                                (r.aggregates(), ev.get("time"))
+                            {
+                                out.chunk_max = out.chunk_max.max(*t);
+                            }
+                        }
+                        Fed::Late => {
+                            any = true;
+                            late = late.or(Some(&r.rule.name));
+                        }
+                    }
                 }
             }
             out.matched += u64::from(any);
+            if let Some(rule) = late {
+                out.late_events += 1;
+                ctx.clock.late.fetch_add(1, Ordering::Relaxed);
+                if out.late.len() < MAX_BAD_REPORTED {
+                    out.late.push(LateEvent {
+                        file: ctx.path.clone(),
+                        line,
+                        rule: rule.to_string(),
+                    });
+                }
+            }
         }
         Ok(Mapped::NotApplicable) => out.not_applicable += 1,
         Err(reason) => {
@@ -253,29 +376,36 @@ fn row(
     }
 }
 
-fn work(
-    rules: &[CompiledRule],
-    rx: &Mutex<mpsc::Receiver<Chunk>>,
-    pool: mpsc::Sender<Vec<u8>>,
+/// What a worker shares with the reader (see [`work`]).
+struct Shared<'s> {
+    rules: &'s [CompiledRule],
+    rx: Mutex<mpsc::Receiver<Chunk>>,
     strict: bool,
-    stop: &AtomicBool,
-) -> WorkerOut {
-    let mut out = WorkerOut {
-        states: rules.iter().map(|_| RuleState::default()).collect(),
-        ..WorkerOut::default()
-    };
+    stop: AtomicBool,
+    done: Done,
+    max_groups: usize,
+    over_cap: AtomicBool,
+}
+
+/// A worker: takes chunks until the channel closes, feeding them into its slot (locked per
+/// chunk, so the reader can take the states at a barrier).
+fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Vec<u8>>) {
+    let (rules, strict, stop) = (sh.rules, sh.strict, &sh.stop);
     loop {
-        let chunk = match rx.lock() {
+        let chunk = match sh.rx.lock() {
             Ok(g) => g.recv(),
             Err(_) => break,
         };
         let Ok(chunk) = chunk else { break };
+        let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
+        let out = &mut *guard;
+        out.chunk_max = i64::MIN;
         let ctx = &chunk.ctx;
         match &chunk.work {
             Work::Rows(rows) => {
                 for (line, text) in rows {
                     let text = text.as_ref().map(String::as_str).map_err(String::clone);
-                    row(rules, ctx, *line, text, &mut out, strict, stop);
+                    row(rules, ctx, *line, text, out, strict, stop);
                 }
             }
             Work::Block { first_line, data } => {
@@ -296,7 +426,7 @@ fn work(
                             ctx,
                             no,
                             Err(read::too_long(ctx.max_line)),
-                            &mut out,
+                            out,
                             strict,
                             stop,
                         );
@@ -319,16 +449,154 @@ fn work(
                             e.valid_up_to() + 1
                         )
                     });
-                    row(rules, ctx, no, text, &mut out, strict, stop);
+                    row(rules, ctx, no, text, out, strict, stop);
                 }
             }
         }
+        ctx.clock
+            .max_time
+            .fetch_max(out.chunk_max, Ordering::Relaxed);
+        // A worker's groups are a subset of those merged at the next barrier (or at the end),
+        // so over the cap here means over the cap there: stop now, before memory runs out.
+        if out.states.iter().map(RuleState::groups).sum::<usize>() > sh.max_groups {
+            sh.over_cap.store(true, Ordering::Relaxed);
+            stop.store(true, Ordering::Relaxed);
+        }
+        drop(guard);
         if let Work::Block { data, .. } = chunk.work {
             // Back to the reader for reuse; a closed pool (reader done) just drops it.
             let _ = pool.send(data);
         }
+        sh.done.add();
     }
-    out
+}
+
+fn over_cap(max: usize) -> Diagnostic {
+    Diagnostic::error(
+        "E0806",
+        format!("more than {max} aggregation groups are live at once"),
+    )
+    .hint(
+        "raise the cap with `--max-groups N` (each group takes a few hundred bytes), or lower \
+         `--allowed-lateness` so that finished windows are released sooner",
+    )
+}
+
+/// The reader's side of window release: the merged live state, the alerts of released windows,
+/// and the watermark's inputs.
+struct Release<'r> {
+    compiled: &'r [CompiledRule],
+    slots: &'r [Mutex<WorkerOut>],
+    lateness: Option<u64>,
+    /// Some rule aggregates: barriers merge the groups and check the cap (and release windows
+    /// when `lateness` is bounded).
+    aggregating: bool,
+    every: u64,
+    max_groups: usize,
+    /// Chunks sent so far.
+    sent: u64,
+    /// Every group of every rule, merged at the last barrier.
+    live: Vec<RuleState>,
+    alerts: Vec<Alert>,
+    peak: usize,
+}
+
+impl Release<'_> {
+    /// Counts a chunk sent; at every `every`-th, a barrier: the groups merged, the cap checked
+    /// on them (exactly, whatever the number of threads), and a release at the watermark
+    /// `min(current file's latest time, first time of every file not started)`.
+    fn sent(&mut self, done: &Done, current: &FileClock, later: i64) -> Result<(), Diagnostic> {
+        self.sent += 1;
+        if !self.aggregating || self.sent % self.every.max(1) != 0 {
+            return Ok(());
+        }
+        done.wait_for(self.sent);
+        self.merge_slots();
+        self.check_cap()?;
+        let Some(lateness) = self.lateness else {
+            return Ok(());
+        };
+        let watermark = current.max_time.load(Ordering::Relaxed).min(later);
+        for (i, c) in self.compiled.iter().enumerate() {
+            let Some(open_from) = c.open_from(watermark, lateness) else {
+                continue;
+            };
+            if let Some(st) = self.live.get_mut(i) {
+                self.alerts.extend(c.release(st, open_from));
+            }
+            for slot in self.slots {
+                let mut g = slot.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(st) = g.states.get_mut(i) {
+                    st.close_before(open_from);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves every worker's groups into `live` (the workers are idle: all chunks are done).
+    fn merge_slots(&mut self) {
+        for slot in self.slots {
+            let mut g = slot.lock().unwrap_or_else(|e| e.into_inner());
+            for (acc, st) in self.live.iter_mut().zip(g.states.iter_mut()) {
+                acc.merge(st.drain());
+            }
+        }
+    }
+
+    fn check_cap(&mut self) -> Result<(), Diagnostic> {
+        let n: usize = self.live.iter().map(RuleState::groups).sum();
+        self.peak = self.peak.max(n);
+        if n > self.max_groups {
+            return Err(over_cap(self.max_groups));
+        }
+        Ok(())
+    }
+}
+
+/// The time of a file's first event (within [`PEEK_ROWS`] rows), or `i64::MIN` when unknown:
+/// the lower bound the watermark uses for a file not started yet. Read as the run reads it:
+/// lines capped at `max_line`, and the schema chosen again after each Zeek header.
+fn first_time(f: &Path, schemas: &[InputSchema], forced: Option<&str>, max_line: usize) -> i64 {
+    let path = f.to_string_lossy().replace('\\', "/");
+    let Ok(input) = read::open(f) else {
+        return i64::MIN;
+    };
+    let Ok(mut rows) = Rows::new(input, max_line) else {
+        return i64::MIN;
+    };
+    if rows.layout.is_none() {
+        return i64::MAX; // empty: contributes nothing
+    }
+    let mut current: Option<(u64, Layout, &InputSchema)> = None;
+    for _ in 0..PEEK_ROWS {
+        let text = match rows.next_row() {
+            Ok(Some((_, Ok(text)))) => text,
+            Ok(Some((_, Err(_)))) => continue,
+            Ok(None) | Err(_) => break,
+        };
+        let Some(layout) = rows.layout.clone() else {
+            break;
+        };
+        if current
+            .as_ref()
+            .is_none_or(|(g, _, _)| *g != rows.header_gen)
+        {
+            match choose_schema(&path, schemas, forced, &layout, Some(&text)) {
+                Ok(sc) => current = Some((rows.header_gen, layout, sc)),
+                Err(_) => return i64::MIN,
+            }
+        }
+        let Some((_, layout, sc)) = &current else {
+            break;
+        };
+        if let Ok(Mapped::Event(ev)) = map_row(layout, sc, &text) {
+            if let Some(Value::Timestamp(t)) = ev.get("time") {
+                return *t;
+            }
+        }
+    }
+    i64::MIN
 }
 
 /// Runs `rules` over `files`. Errors (exit 2 in the CLI): a missing or binary file, an unknown
@@ -344,16 +612,51 @@ pub fn run_files(
         .map(CompiledRule::new)
         .collect::<Result<_, _>>()?;
     let threads = opts.threads.max(1);
-    let stop = AtomicBool::new(false);
-    let mut summary = Summary::default();
+    let mut summary = Summary {
+        lateness: opts.lateness,
+        ..Summary::default()
+    };
     let (tx, rx) = mpsc::sync_channel::<Chunk>(threads * 2);
-    let rx = Mutex::new(rx);
+    let sh = Shared {
+        rules: &compiled,
+        rx: Mutex::new(rx),
+        strict: opts.strict,
+        stop: AtomicBool::new(false),
+        done: Done::default(),
+        max_groups: opts.max_groups,
+        over_cap: AtomicBool::new(false),
+    };
+    let slots: Vec<Mutex<WorkerOut>> = (0..threads)
+        .map(|_| {
+            Mutex::new(WorkerOut {
+                states: compiled.iter().map(|_| RuleState::default()).collect(),
+                ..WorkerOut::default()
+            })
+        })
+        .collect();
+    // Releasing windows needs a rule that aggregates and a bounded lateness.
+    let aggregating = compiled.iter().any(CompiledRule::aggregates);
+    let mut rel = Release {
+        compiled: &compiled,
+        slots: &slots,
+        lateness: opts.lateness.filter(|_| aggregating),
+        aggregating,
+        every: opts.release_every,
+        max_groups: opts.max_groups,
+        sent: 0,
+        live: compiled.iter().map(|_| RuleState::default()).collect(),
+        alerts: Vec::new(),
+        peak: 0,
+    };
+    let mut clocks = Vec::new();
     let (pool_tx, pool_rx) = mpsc::channel::<Vec<u8>>();
-    let (outs, read_result) = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
+    let (joined, read_result) = std::thread::scope(|s| {
+        let handles: Vec<_> = slots
+            .iter()
+            .map(|slot| {
                 let pool = pool_tx.clone();
-                s.spawn(|| work(&compiled, &rx, pool, opts.strict, &stop))
+                let sh = &sh;
+                s.spawn(move || work(sh, slot, pool))
             })
             .collect();
         let read_result = feed_files(
@@ -362,19 +665,30 @@ pub fn run_files(
             &compiled,
             opts,
             (&tx, &pool_rx),
-            &stop,
+            (&sh, &mut rel, &mut clocks),
             &mut summary,
         );
         drop(tx);
-        let outs: Vec<WorkerOut> = handles.into_iter().filter_map(|h| h.join().ok()).collect();
-        (outs, read_result)
+        let joined = handles.into_iter().filter_map(|h| h.join().ok()).count();
+        (joined, read_result)
     });
     read_result?;
-    if outs.len() != threads {
+    if joined != threads {
         return Err(Diagnostic::error("E0803", "an evaluator thread failed"));
     }
-    let mut states: Vec<RuleState> = compiled.iter().map(|_| RuleState::default()).collect();
-    for o in outs {
+    if sh.over_cap.load(Ordering::Relaxed) {
+        return Err(over_cap(opts.max_groups));
+    }
+    rel.merge_slots();
+    rel.check_cap()?;
+    let Release {
+        live: states,
+        mut alerts,
+        peak,
+        ..
+    } = rel;
+    for slot in slots {
+        let o = slot.into_inner().unwrap_or_else(|e| e.into_inner());
         summary.rows += o.rows;
         summary.prefiltered += o.prefiltered;
         summary.events += o.events;
@@ -382,10 +696,18 @@ pub fn run_files(
         summary.matched += o.matched;
         summary.bad_lines += o.bad_lines;
         summary.bad.extend(o.bad);
-        for (acc, st) in states.iter_mut().zip(o.states) {
-            acc.merge(st);
+        summary.late_events += o.late_events;
+        summary.late.extend(o.late);
+    }
+    for c in &clocks {
+        let n = c.late.load(Ordering::Relaxed);
+        if n > 0 {
+            *summary.late_by_file.entry(c.path.clone()).or_default() += n;
         }
     }
+    summary.late.sort();
+    summary.late.truncate(MAX_BAD_REPORTED);
+    summary.peak_groups = peak;
     summary.bad.sort();
     summary.bad.truncate(MAX_BAD_REPORTED);
     if opts.strict {
@@ -398,7 +720,6 @@ pub fn run_files(
             .hint("without --strict, malformed lines are reported, counted and skipped"));
         }
     }
-    let mut alerts = Vec::new();
     for (c, st) in compiled.iter().zip(states) {
         summary
             .matched_by_rule
@@ -430,6 +751,7 @@ fn file_ctx(
     schema: &InputSchema,
     compiled: &[CompiledRule],
     opts: &RunOptions<'_>,
+    clock: &Arc<FileClock>,
 ) -> Arc<FileCtx> {
     let rules: Vec<usize> = compiled
         .iter()
@@ -450,6 +772,7 @@ fn file_ctx(
         rules,
         prefilter,
         max_line: opts.max_line,
+        clock: clock.clone(),
     })
 }
 
@@ -471,25 +794,52 @@ fn feed_files(
     compiled: &[CompiledRule],
     opts: &RunOptions<'_>,
     (tx, pool): (&mpsc::SyncSender<Chunk>, &mpsc::Receiver<Vec<u8>>),
-    stop: &AtomicBool,
+    (sh, rel, clocks): (&Shared<'_>, &mut Release<'_>, &mut Vec<Arc<FileClock>>),
     summary: &mut Summary,
 ) -> Result<(), Diagnostic> {
+    let stop = &sh.stop;
     let max_line = opts.max_line.max(1);
-    // Files by canonical path: the same file given twice (or by two paths) is read once.
+    // Files by canonical path: the same file given twice (or by two paths) is read once. Found
+    // before the run, so that a repeat skipped below holds no part of the watermark either.
     let mut seen: BTreeMap<PathBuf, String> = BTreeMap::new();
-    for f in files {
+    let repeat_of: Vec<Option<String>> = files
+        .iter()
+        .map(|f| {
+            let path = f.to_string_lossy().replace('\\', "/");
+            let c = std::fs::canonicalize(f).ok()?;
+            match seen.get(&c) {
+                Some(first) => Some(first.clone()),
+                None => {
+                    seen.insert(c, path);
+                    None
+                }
+            }
+        })
+        .collect();
+    // First event time of every file read, and the minimum over the files after each one: the
+    // watermark's bound for files not started (only needed when windows are released).
+    let mut later = vec![i64::MAX; files.len() + 1];
+    let mut firsts = vec![i64::MIN; files.len()];
+    if rel.lateness.is_some() {
+        for (i, f) in files.iter().enumerate().rev() {
+            firsts[i] = match repeat_of[i] {
+                Some(_) => i64::MAX, // not read: holds nothing back
+                None => first_time(f, schemas, opts.schema.as_deref(), max_line),
+            };
+            later[i] = later[i + 1].min(firsts[i]);
+        }
+    }
+    for (fi, f) in files.iter().enumerate() {
+        let later = later[fi + 1];
         let path = f.to_string_lossy().replace('\\', "/");
         if f.is_dir() {
             return Err(io_err(&path, "is a folder; give event files"));
         }
-        if let Ok(c) = std::fs::canonicalize(f) {
-            if let Some(first) = seen.get(&c) {
-                summary
-                    .duplicates
-                    .push(format!("`{path}` is the same file as `{first}`: read once"));
-                continue;
-            }
-            seen.insert(c, path.clone());
+        if let Some(first) = &repeat_of[fi] {
+            summary
+                .duplicates
+                .push(format!("`{path}` is the same file as `{first}`: read once"));
+            continue;
         }
         let size = std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
         let input = read::open(f).map_err(|e| io_err(&path, e))?;
@@ -514,13 +864,20 @@ fn feed_files(
             Layout::JsonLines => (true, false),
             Layout::Table(h) => (!h.quoted, !h.quoted),
         };
-        let mut ctx = file_ctx(&path, layout, schema, compiled, opts);
-        let send = |ctx: &Arc<FileCtx>, work: Work| -> Result<(), Diagnostic> {
+        let clock = Arc::new(FileClock {
+            path: path.clone(),
+            max_time: AtomicI64::new(firsts[fi]),
+            late: AtomicU64::new(0),
+        });
+        clocks.push(clock.clone());
+        let mut ctx = file_ctx(&path, layout, schema, compiled, opts, &clock);
+        let mut send = |ctx: &Arc<FileCtx>, work: Work| -> Result<(), Diagnostic> {
             tx.send(Chunk {
                 ctx: ctx.clone(),
                 work,
             })
-            .map_err(|_| Diagnostic::error("E0803", "an evaluator thread failed"))
+            .map_err(|_| Diagnostic::error("E0803", "an evaluator thread failed"))?;
+            rel.sent(&sh.done, &ctx.clock, later)
         };
         let mut n = 0u64;
         if by_lines {
@@ -540,14 +897,25 @@ fn feed_files(
                 }
                 // A recycled block keeps its length, so only growth is zero-filled.
                 let mut data = pool.try_recv().unwrap_or_default();
-                let want = BLOCK.max(carry.len() * 2);
+                let block = opts.block.max(1);
+                // More buffered than a block (only with a small test block size): send whole
+                // lines of it first, so that a block is never much larger than asked.
+                let cut = match carry.get(..block) {
+                    Some(head) if carry.len() > block => memchr::memrchr(b'\n', head),
+                    _ => None,
+                };
+                let want = block.max(carry.len() * 2);
                 if data.len() < want {
                     data.resize(want, 0);
                 }
                 data[..carry.len()].copy_from_slice(&carry);
                 let mut filled = carry.len();
                 carry.clear();
-                loop {
+                if let Some(p) = cut {
+                    carry.extend_from_slice(&data[p + 1..filled]);
+                    filled = p + 1;
+                }
+                while cut.is_none() {
                     while !eof && filled < data.len() {
                         match inner.read(&mut data[filled..]) {
                             Ok(0) => eof = true,
@@ -638,7 +1006,7 @@ fn feed_files(
                         let schema =
                             choose_schema(&path, schemas, opts.schema.as_deref(), &layout, None)?;
                         note_schema(summary, &path, &schema.name);
-                        ctx = file_ctx(&path, layout, schema, compiled, opts);
+                        ctx = file_ctx(&path, layout, schema, compiled, opts, &clock);
                     }
                     if from > 0 {
                         data.drain(..from);
