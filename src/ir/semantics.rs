@@ -210,9 +210,9 @@ mod tests {
             ("outlook", "OutLook", "OUTLOO\u{212A}"),
             ("stra[s]se", "STRASSE", "STRA\u{17F}SE"),
         ] {
-            let re = regex::Regex::new(&folded(p)).unwrap_or_else(|e| panic!("{e}"));
-            assert!(re.is_match(yes), "{p} ~ {yes}");
-            assert!(!re.is_match(no), "{p} !~ {no}");
+            let re = regex::Regex::new(&folded(p));
+            assert!(re.as_ref().is_ok_and(|r| r.is_match(yes)), "{p} ~ {yes}");
+            assert!(re.as_ref().is_ok_and(|r| !r.is_match(no)), "{p} !~ {no}");
         }
     }
 

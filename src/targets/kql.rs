@@ -2,8 +2,9 @@
 //! profile's template.
 //!
 //! Meaning kept per construct (see docs/TARGETS.md):
-//! - case: `==`/`=~`, `in`/`in~`, `startswith_cs`/`startswith`, ...; `matches regex` is
-//!   case-sensitive RE2, so a case-insensitive regex gets a `(?i)` prefix. `has` is never used
+//! - case: `==`, `in`, `startswith_cs`, ...; case-insensitive is ASCII-only folding: `=~` /
+//!   `in~` on values without a non-ASCII character, every other form a `matches regex` with the
+//!   ASCII letters' cases spelled out (`[aA]`, never `(?i)`). `has` is never used
 //!   (it matches terms, not substrings).
 //! - missing: a predicate that could be null (non-text column) or true on the empty string is
 //!   guarded as `(isnotempty(C) and P)`, so `not(...)` stays true on a missing value.

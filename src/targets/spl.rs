@@ -4,7 +4,8 @@
 //!
 //! Meaning kept per construct (see docs/TARGETS.md):
 //! - `where` compares case-sensitively; a case-insensitive comparison lowers both sides
-//!   (`lower(F)=="v"`, the literal lowered here) or uses `(?i)` in `match()`.
+//!   (`lower(F)=="v"`, the literal lowered here, on values without a non-ASCII character) or
+//!   spells out the ASCII cases in `match()` (`[aA]`, never `(?i)`).
 //! - `where` is three-valued (a comparison with null is null, `NOT null` is null): a predicate
 //!   under `NOT` is guarded as `(isnotnull(F) AND F!="" AND P)` so it stays true on a missing value.
 //! - every value sits in a quoted, escaped literal; values never reach `search` terms in
