@@ -505,12 +505,14 @@ impl K<'_, '_> {
             .values_case
             .map(|c| c.case())
             .unwrap_or(Case::Sensitive);
+        if case == Case::Insensitive {
+            return Some(ci_in(&c, vals));
+        }
         let items: Vec<String> = vals.iter().map(|v| kql_string(v)).collect();
         Some(if items.len() == 1 {
-            format!("{c} {} {}", eq_op(case), items.join(""))
+            format!("{c} == {}", items.join(""))
         } else {
-            let op = if case == Case::Sensitive { "in" } else { "in~" };
-            format!("{c} {op} ({})", items.join(", "))
+            format!("{c} in ({})", items.join(", "))
         })
     }
 }
@@ -544,13 +546,6 @@ fn ci_in(c: &str, vals: &[String]) -> String {
         parts.join("")
     } else {
         format!("({})", parts.join(" or "))
-    }
-}
-
-fn eq_op(case: Case) -> &'static str {
-    match case {
-        Case::Sensitive => "==",
-        Case::Insensitive => "=~",
     }
 }
 
