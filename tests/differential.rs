@@ -5,7 +5,7 @@
 //!
 //! | target | engine | independent? |
 //! |---|---|---|
-//! | kql-defender, kql-sentinel | duckdb-kql 1.1.2 (PyPI) over DuckDB | yes, except `ipv4_is_in_range` / `ipv6_is_in_range`, which duckdb-kql lacks: the harness supplies them as KQL `let` functions (oracles/duckdb/prelude.kql, ours); and two textual substitutions duckdb-kql needs, each exact in Kusto's own semantics: `bin_at(t, w, datetime(1970-01-01))` -> `bin(t, w)` (windows here divide a day, so both floor to the same epoch-aligned bucket) and `count_distinctif` -> `dcountif` (exact in duckdb-kql) |
+//! | kql-defender, kql-sentinel | duckdb-kql 1.1.2 (PyPI) over DuckDB, running the emitted text exactly as written | yes, except `ipv4_is_in_range`, `ipv6_is_in_range` and `bin_at`, which duckdb-kql lacks: oracles/duckdb/prelude.kql (ours) defines them as KQL `let` functions from the Kusto reference, each tested against its documented examples in tests/engines.rs |
 //! | sigma | rsigma-eval 0.23 (crates.io), correlations in its epoch-aligned tumbling mode | yes |
 //! | spl-sysmon, spl-cim | tests/support/spl_model.rs: a MODEL of SPL written from Splunk's docs | a model, not Splunk |
 //!
@@ -161,14 +161,9 @@ fn run_kql(rule: &Rule, fam: Family, query: &str, rows: &[Row]) -> Result<Vec<No
         Family::AsimNetworkSession => "_Im_NetworkSession",
         _ => "DeviceNetworkEvents",
     };
-    let q = query
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("//"))
-        .collect::<Vec<_>>()
-        .join("\n")
-        .replace("count_distinctif(", "dcountif(");
-    let q = replace_ipv6_ranges(&replace_bin_at(&q));
-    let result = oracle::duckdb_kql_with(table, &cols, &jsonl, &q, None, true)?;
+    // The emitted text exactly as written (its `//` comment lines are KQL comments).
+    let q = query;
+    let result = oracle::duckdb_kql_with(table, &cols, &jsonl, q, None, true)?;
     let mut out = Vec::new();
     match &rule.aggregation {
         None => {
@@ -205,82 +200,6 @@ fn run_kql(rule: &Rule, fam: Family, query: &str, rows: &[Row]) -> Result<Vec<No
     }
     out.sort();
     Ok(out)
-}
-
-/// `ipv6_is_in_range(X, "prefix/len")` with a literal prefix -> a test of the leading hex digits
-/// of `parse_ipv6(X)` (Kusto's canonical, zero-padded form): the prelude's general function makes
-/// DuckDB's planner crawl when a query calls it a dozen times. Same truth values, including null
-/// for an unparsable address. Ours, like the prelude: said so in the report.
-fn replace_ipv6_ranges(q: &str) -> String {
-    let mut out = String::new();
-    let mut rest = q;
-    while let Some(i) = rest.find("ipv6_is_in_range(") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + "ipv6_is_in_range(".len()..];
-        let parsed = after.find(')').and_then(|close| {
-            let (col, lit) = after[..close].split_once(", ")?;
-            let lit = lit.strip_prefix('"')?.strip_suffix('"')?;
-            let (addr, len) = lit.split_once('/').unwrap_or((lit, "128"));
-            let addr: std::net::Ipv6Addr = addr.parse().ok()?;
-            let len: u32 = len.parse().ok()?;
-            Some((close, col.to_string(), addr, len))
-        });
-        let Some((close, col, addr, len)) = parsed else {
-            out.push_str("ipv6_is_in_range(");
-            rest = after;
-            continue;
-        };
-        let hex: String = addr.segments().iter().map(|s| format!("{s:04x}")).collect();
-        let whole = (len / 4) as usize;
-        let rem = len % 4;
-        let mut prefixes = Vec::new();
-        if rem == 0 {
-            prefixes.push(hex[..whole].to_string());
-        } else {
-            let digit = u32::from_str_radix(&hex[whole..whole + 1], 16).unwrap_or(0);
-            let keep = 4 - rem;
-            let base = digit >> keep << keep;
-            for d in base..base + (1 << keep) {
-                prefixes.push(format!("{}{d:x}", &hex[..whole]));
-            }
-        }
-        let n = prefixes.first().map(String::len).unwrap_or(0);
-        let list = prefixes
-            .iter()
-            .map(|p| format!("\"{p}\""))
-            .collect::<Vec<_>>()
-            .join(", ");
-        out.push_str(&format!(
-            "(substring(replace_string(parse_ipv6({col}), \":\", \"\"), 0, {n}) in ({list}))"
-        ));
-        rest = &after[close + 1..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// `bin_at(X, W, datetime(1970-01-01))` -> `bin(X, W)`: identical buckets when W divides a day.
-fn replace_bin_at(q: &str) -> String {
-    let mut out = String::new();
-    let mut rest = q;
-    while let Some(i) = rest.find("bin_at(") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 7..];
-        match after.find(", datetime(1970-01-01))") {
-            Some(j) => {
-                out.push_str("bin(");
-                out.push_str(&after[..j]);
-                out.push(')');
-                rest = &after[j + ", datetime(1970-01-01))".len()..];
-            }
-            None => {
-                out.push_str("bin_at(");
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 fn run_spl(rule: &Rule, fam: Family, query: &str, rows: &[Row]) -> Result<Vec<Norm>, String> {
@@ -469,19 +388,31 @@ struct Tally {
     agree: usize,
 }
 
-#[test]
-fn every_engine_raises_the_same_alerts_as_the_native_evaluator() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let files = detc::load::load_sources(&[root.join("rules")])
+/// Compares every rule of the pack in `rules_dir` with every target whose name `targets` accepts,
+/// on `fixtures_for` each rule (only the boundary events when `boundary_only`); returns the
+/// report and the disagreements.
+fn compare_pack(
+    rules_dir: &Path,
+    targets: &dyn Fn(&str) -> bool,
+    boundary_only: bool,
+) -> (BTreeMap<(String, String), Tally>, Vec<String>) {
+    let files = detc::load::load_sources(&[rules_dir.to_path_buf()])
         .unwrap_or_else(|d| unreachable!("{}", d.message));
     let fe = detc::frontend(&files);
-    let pack = fe.pack.unwrap_or_else(|| unreachable!("rules/ has errors"));
+    let pack = fe
+        .pack
+        .unwrap_or_else(|| unreachable!("{} has errors", rules_dir.display()));
     let mut report: BTreeMap<(String, String), Tally> = BTreeMap::new();
     let mut failures = Vec::new();
     for rule in &pack.rules {
-        let rule_dir = root.join("rules");
-        let fixtures = fixtures_for(rule, &rule_dir);
+        let mut fixtures = fixtures_for(rule, rules_dir);
+        if boundary_only {
+            fixtures.retain(|f| f.name == "boundary events");
+        }
         for profile in detc::targets::profiles() {
+            if !targets(&profile.name) {
+                continue;
+            }
             let Ok(emitted) = detc::targets::compile_rule(rule, &profile) else {
                 continue;
             };
@@ -547,6 +478,13 @@ fn every_engine_raises_the_same_alerts_as_the_native_evaluator() {
             }
         }
     }
+    (report, failures)
+}
+
+#[test]
+fn every_engine_raises_the_same_alerts_as_the_native_evaluator() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let (report, failures) = compare_pack(&root.join("rules"), &|_| true, false);
     println!("| rule | target (engine) | fixtures | events compared (of which boundary) | events not representable | native alerts | fixtures agreeing |");
     println!("|---|---|---|---|---|---|---|");
     for ((r, t), x) in &report {
@@ -561,4 +499,59 @@ fn every_engine_raises_the_same_alerts_as_the_native_evaluator() {
         failures.len(),
         failures.join("\n\n")
     );
+}
+
+/// Day windows on SPL: `bin span=1d` and `tstats ... span=1d` align to the searching user's
+/// local midnight (Search Manual, "Time zones and time bins"), which the SPL model fixes at
+/// UTC+05:30. The pack's SPL rules use 1h windows, so this runs them with `window 1d` (a copy
+/// of rules/ with the window changed) on their boundary events, whose times straddle the UTC
+/// day edge.
+#[test]
+fn spl_day_windows_are_utc_days_in_any_user_zone() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("target/differential-day-windows");
+    let _ = std::fs::remove_dir_all(&dir);
+    copy_dir(&root.join("rules"), &dir);
+    let mut changed = 0;
+    for e in std::fs::read_dir(&dir).unwrap_or_else(|e| unreachable!("{e}")) {
+        let p = e.unwrap_or_else(|e| unreachable!("{e}")).path();
+        if p.extension().is_some_and(|x| x == "detc") {
+            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            if text.contains("window 1h") {
+                changed += 1;
+                std::fs::write(&p, text.replace("window 1h", "window 1d"))
+                    .unwrap_or_else(|e| unreachable!("{e}"));
+            }
+        }
+    }
+    assert!(
+        changed >= 2,
+        "no rule with `window 1h` to turn into a day window"
+    );
+    let (report, failures) = compare_pack(&dir, &|t| t.starts_with("spl"), true);
+    assert!(
+        report.keys().any(|(_, t)| t.starts_with("spl-sysmon"))
+            && report.keys().any(|(_, t)| t.starts_with("spl-cim")),
+        "both SPL profiles must be exercised: {:?}",
+        report.keys().collect::<Vec<_>>()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} disagreement(s):\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| unreachable!("{e}"));
+    for e in std::fs::read_dir(from).unwrap_or_else(|e| unreachable!("{e}")) {
+        let p = e.unwrap_or_else(|e| unreachable!("{e}")).path();
+        let dest = to.join(p.file_name().unwrap_or_default());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap_or_else(|e| unreachable!("{e}"));
+        }
+    }
 }

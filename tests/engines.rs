@@ -526,6 +526,77 @@ fn ip_prelude_matches_kusto_documented_semantics() {
 }
 
 #[test]
+fn bin_at_prelude_matches_kusto_documented_semantics() {
+    // The examples of the Kusto reference, bin_at() (learn.microsoft.com/kusto/query/
+    // bin-at-function): noon-aligned days, Sunday-aligned weeks (the fixed point after the value),
+    // and its datatable example (bins aligned to 2018-02-24 15:14); then epoch-aligned bins as
+    // detc emits them: 7d bins start on Thursdays (1970-01-01 was one), 90m bins cross the hour.
+    let cases = [
+        (
+            "2017-05-15T10:20:00Z",
+            "1d",
+            "1970-01-01T12:00:00Z",
+            "2017-05-14T12:00:00Z",
+        ),
+        (
+            "2017-05-17T10:20:00Z",
+            "7d",
+            "2017-06-04T00:00:00Z",
+            "2017-05-14T00:00:00Z",
+        ),
+        (
+            "2018-02-23T16:14:00Z",
+            "1d",
+            "2018-02-24T15:14:00Z",
+            "2018-02-23T15:14:00Z",
+        ),
+        (
+            "2018-02-26T15:14:00Z",
+            "1d",
+            "2018-02-24T15:14:00Z",
+            "2018-02-26T15:14:00Z",
+        ),
+        (
+            "2026-01-07T23:59:59Z",
+            "7d",
+            "1970-01-01T00:00:00Z",
+            "2026-01-01T00:00:00Z",
+        ),
+        (
+            "2026-01-08T00:00:00Z",
+            "7d",
+            "1970-01-01T00:00:00Z",
+            "2026-01-08T00:00:00Z",
+        ),
+        (
+            "2026-01-01T00:59:59Z",
+            "1h",
+            "1970-01-01T00:00:00Z",
+            "2026-01-01T00:00:00Z",
+        ),
+        (
+            "2026-01-01T01:00:00Z",
+            "90m",
+            "1970-01-01T00:00:00Z",
+            "2026-01-01T00:00:00Z",
+        ),
+        (
+            "2026-01-01T01:30:00Z",
+            "90m",
+            "1970-01-01T00:00:00Z",
+            "2026-01-01T01:30:00Z",
+        ),
+    ];
+    for (t, w, at, want) in cases {
+        let rows = json!({"T": t}).to_string() + "\n";
+        let kql = format!("T | project b = bin_at(T, {w}, datetime({}))", &at[..19]);
+        let got = oracle::duckdb_kql_with("T", &[("T", "datetime")], &rows, &kql, None, true)
+            .expect("duckdb-kql oracle");
+        assert_eq!(got, vec![json!({"b": want})], "bin_at({t}, {w}, {at})");
+    }
+}
+
+#[test]
 fn ip_prelude_is_valid_kql_for_kusto_language() {
     let prelude = std::fs::read_to_string(oracle::repo_root().join("oracles/duckdb/prelude.kql"))
         .expect("prelude");

@@ -153,12 +153,22 @@ fn compile(rule: &detc::ir::Rule, target: &str) -> String {
         .text
 }
 
+/// A benign value with the same ASCII-ness as `v`: case-insensitive values with a non-ASCII
+/// character take another (regex) form, so the structure is compared like with like.
+fn benign_like(v: &str) -> &'static str {
+    if v.is_ascii() {
+        "benign"
+    } else {
+        "b\u{e9}nign"
+    }
+}
+
 #[test]
 fn kql_holds_each_hostile_value_as_one_literal() {
     for target in ["kql-defender", "kql-sentinel"] {
-        let (benign_skel, benign_lits) =
-            kql_literals(&compile(&backend_rules::hostile("benign"), target));
         for v in corpus() {
+            let (benign_skel, benign_lits) =
+                kql_literals(&compile(&backend_rules::hostile(benign_like(&v)), target));
             let q = compile(&backend_rules::hostile(&v), target);
             let (skel, lits) = kql_literals(&q);
             assert_eq!(
@@ -166,15 +176,18 @@ fn kql_holds_each_hostile_value_as_one_literal() {
                 "{target}: structure changed for {v:?}\n{q}"
             );
             assert_eq!(lits.len(), benign_lits.len());
-            // equality, list, startswith, contains: the value itself
-            // (the query's own literals, e.g. the `\\` that joins domain and user, may equal v)
-            let own = benign_lits.iter().filter(|l| **l == v).count();
-            let in_regex = usize::from(regex::escape(&v) == v);
-            assert_eq!(
-                lits.iter().filter(|l| **l == v).count(),
-                4 + in_regex + own,
-                "{target} {v:?}\n{q}"
-            );
+            let ci = targets::ascii_ci_regex(&v);
+            // equality and startswith (case-sensitive): the value itself
+            assert!(lits.contains(&v), "{target} {v:?}\n{q}");
+            // list, case-insensitive: the value (ASCII) or its anchored folded regex
+            let list = if v.is_ascii() {
+                v.clone()
+            } else {
+                format!("\\A{ci}\\z")
+            };
+            assert!(lits.contains(&list), "{target} {v:?}: {list:?}\n{q}");
+            // contains, case-insensitive: the folded regex
+            assert!(lits.contains(&ci), "{target} {v:?}: {ci:?}\n{q}");
             // regex position: the pattern exactly
             assert!(lits.contains(&regex::escape(&v)), "{target} {v:?}\n{q}");
         }
@@ -183,18 +196,27 @@ fn kql_holds_each_hostile_value_as_one_literal() {
 
 #[test]
 fn spl_holds_each_hostile_value_as_one_literal_and_runs_on_the_model() {
-    let (benign_skel, _) = spl_literals(&compile(&backend_rules::hostile("benign"), "spl-sysmon"));
     for v in corpus() {
+        let (benign_skel, _) = spl_literals(&compile(
+            &backend_rules::hostile(benign_like(&v)),
+            "spl-sysmon",
+        ));
         let q = compile(&backend_rules::hostile(&v), "spl-sysmon");
         let (skel, lits) = spl_literals(&q);
         assert_eq!(skel, benign_skel, "structure changed for {v:?}\n{q}");
         let lit = detc::targets::escape::regex_literal(&v);
+        let ci = targets::ascii_ci_regex(&v);
+        let list = if v.is_ascii() {
+            v.to_ascii_lowercase() // list, case-insensitive: lowered
+        } else {
+            format!("\\A{ci}\\z") // or spelled out as a regex
+        };
         for want in [
-            v.clone(),            // equality (case-sensitive)
-            v.to_lowercase(),     // list, case-insensitive: lowered
-            format!("\\A{lit}"),  // startswith, case-sensitive
-            format!("(?i){lit}"), // contains, case-insensitive
-            regex::escape(&v),    // regex
+            v.clone(),           // equality (case-sensitive)
+            list,                // list, case-insensitive
+            format!("\\A{lit}"), // startswith, case-sensitive
+            ci,                  // contains, case-insensitive: ASCII cases spelled out
+            regex::escape(&v),   // regex
         ] {
             assert!(lits.contains(&want), "{v:?}: missing literal {want:?}\n{q}");
         }
@@ -217,10 +239,11 @@ fn spl_holds_each_hostile_value_as_one_literal_and_runs_on_the_model() {
         let rows = vec![
             ev("1", &[("Image", &v)]),
             ev("2", &[("Image", "benign")]),
-            ev("3", &[("User", &v.to_uppercase())]),
+            // ASCII-only folding: only ASCII letters change case.
+            ev("3", &[("User", &v.to_ascii_uppercase())]),
             ev(
                 "4",
-                &[("Computer", &format!("pre{}post", v.to_uppercase()))],
+                &[("Computer", &format!("pre{}post", v.to_ascii_uppercase()))],
             ),
             ev("5", &[("DestinationHostname", &format!("{v}.example"))]),
             ev("6", &[("Computer", "unrelated")]),
@@ -240,15 +263,33 @@ fn sigma_holds_each_hostile_value_after_a_yaml_round_trip() {
             .collect();
         assert_eq!(docs.len(), 1, "{v:?}");
         let det = docs[0]["detection"].as_mapping().expect("detection");
-        assert_eq!(det.len(), 7, "6 selections + condition for {v:?}");
         let get = |sel: &str, key: &str| det[sel][key].clone();
         assert_eq!(
             sigma_unescape(get("sel_process_path", "Image|cased").as_str().unwrap()),
             v
         );
-        let list = get("sel_user", "User");
-        let items = list.as_sequence().unwrap();
-        assert_eq!(sigma_unescape(items[0].as_str().unwrap()), v);
+        let ci = targets::ascii_ci_regex(&v);
+        // A case-insensitive list: Sigma's default matching on values without a non-ASCII
+        // character (ASCII values), else the value's ASCII cases spelled out in a regex.
+        let (user, user_cond) = if v.is_ascii() {
+            let list = get("sel_user", "User");
+            let items = list.as_sequence().unwrap();
+            assert_eq!(sigma_unescape(items[0].as_str().unwrap()), v);
+            assert_eq!(
+                get("sel_user_2", "User|re").as_str().unwrap(),
+                targets::NON_ASCII_REGEX
+            );
+            (2, "sel_user and not sel_user_2")
+        } else {
+            // the list is [v, "x"]: "x" as above, v as a regex
+            assert_eq!(get("sel_user", "User").as_str().unwrap(), "x");
+            assert_eq!(
+                get("sel_user_3", "User|re").as_str().unwrap(),
+                format!("^{ci}$")
+            );
+            (3, "((sel_user and not sel_user_2) or sel_user_3)")
+        };
+        assert_eq!(det.len(), 5 + user + 1, "selections + condition for {v:?}");
         assert_eq!(
             sigma_unescape(
                 get("sel_remote_host", "DestinationHostname|startswith|cased")
@@ -257,17 +298,14 @@ fn sigma_holds_each_hostile_value_after_a_yaml_round_trip() {
             ),
             v
         );
-        assert_eq!(
-            sigma_unescape(get("sel_host", "Computer|contains").as_str().unwrap()),
-            v
-        );
+        assert_eq!(get("sel_host", "Computer|re").as_str().unwrap(), ci);
         assert_eq!(
             get("sel_process_path_2", "Image|re").as_str().unwrap(),
             regex::escape(&v)
         );
         assert_eq!(
             det["condition"].as_str().unwrap(),
-            "sel_direction and (sel_process_path or sel_user or sel_remote_host or sel_host or sel_process_path_2)"
+            format!("sel_direction and (sel_process_path or {user_cond} or sel_remote_host or sel_host or sel_process_path_2)")
         );
     }
 }

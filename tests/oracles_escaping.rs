@@ -398,23 +398,34 @@ fn every_sigma_file_reads_back_the_same_with_pyyaml() {
         let det = entry(doc, "detection");
         let sel = |s: &str, k: &str| entry(entry(det, s), k).clone();
         let plain = typed_str(&sigma_plain(v));
+        let ci = targets::ascii_ci_regex(v);
+        // `in~` under ASCII-only folding: all-ASCII values stay a Sigma list (guarded against
+        // non-ASCII values by `sel_user_2`); a value with a non-ASCII character is a regex.
+        let (list_got, list_want) = if v.is_ascii() {
+            (
+                sel("sel_user", "User"),
+                serde_json::json!({"seq": [plain.clone(), typed_str("x")]}),
+            )
+        } else {
+            (
+                serde_json::json!([sel("sel_user", "User"), sel("sel_user_3", "User|re")]),
+                serde_json::json!([typed_str("x"), typed_str(&format!("^{ci}$"))]),
+            )
+        };
         let values = [
             (
                 "equality",
                 sel("sel_process_path", "Image|cased"),
                 plain.clone(),
             ),
-            (
-                "list",
-                sel("sel_user", "User"),
-                serde_json::json!({"seq": [plain.clone(), typed_str("x")]}),
-            ),
+            ("list", list_got, list_want),
             (
                 "startswith",
                 sel("sel_remote_host", "DestinationHostname|startswith|cased"),
                 plain.clone(),
             ),
-            ("contains", sel("sel_host", "Computer|contains"), plain),
+            // `contains~`: the ASCII letters' cases spelled out as a regex
+            ("contains", sel("sel_host", "Computer|re"), typed_str(&ci)),
             (
                 "regex",
                 sel("sel_process_path_2", "Image|re"),
@@ -523,6 +534,7 @@ fn rule_regexes_reach_sigma_only_when_python_re_reads_them() {
         r"(?U)a+",
         r"\x1b",
         r"(?i)^power\w*\.exe$",
+        r"^power\w*\.exe$",
         r"(?P<n>a)\d{2,3}",
         r"[\[\]]",
         r"\\x\{1b\}",
@@ -530,7 +542,12 @@ fn rule_regexes_reach_sigma_only_when_python_re_reads_them() {
         r"\Qa.b\E",
     ];
     let mut emitted = Vec::new();
-    for p in patterns {
+    // Each pattern as written (`matches`) and folded to ASCII-only case-insensitivity
+    // (`matches~`: the ASCII letters' cases spelled out by regex-syntax's printer).
+    for (p, case) in patterns
+        .iter()
+        .flat_map(|p| [(*p, Case::Sensitive), (*p, Case::Insensitive)])
+    {
         if regex::Regex::new(p).is_err() {
             continue; // not a detc regex (E0226)
         }
@@ -540,7 +557,7 @@ fn rule_regexes_reach_sigma_only_when_python_re_reads_them() {
             "process.path",
             Op::Regex {
                 pattern: p.to_string(),
-                case: Case::Sensitive,
+                case,
             },
         );
         let prof = targets::profile("sigma").expect("profile");
@@ -551,30 +568,36 @@ fn rule_regexes_reach_sigma_only_when_python_re_reads_them() {
                     .as_str()
                     .unwrap_or_else(|| panic!("{p}: {}", e.text))
                     .to_string();
-                emitted.push((p, got));
+                emitted.push((p, case, got));
             }
             Err(d) => assert!(d.iter().all(|x| x.code == "E0904"), "{p}: {d:?}"),
         }
     }
-    // Python compiles these but reads them differently: refused.
-    for p in [r"[[:alpha:]]+", r"[a-z&&[^x]]"] {
-        assert!(!emitted.iter().any(|(q, _)| *q == p), "{p} emitted");
+    // Python compiles these but reads them differently, and an inline `(?i)` (engines fold
+    // non-ASCII letters differently under it; the checker refuses it as E0229): refused.
+    for p in [r"[[:alpha:]]+", r"[a-z&&[^x]]", r"(?i)^power\w*\.exe$"] {
+        assert!(!emitted.iter().any(|(q, _, _)| *q == p), "{p} emitted");
     }
-    // The portable ones are emitted.
+    // The portable ones are emitted, as written and folded.
     for p in [
         r"\x1b",
-        r"(?i)^power\w*\.exe$",
         r"(?P<n>a)\d{2,3}",
         r"\\x\{1b\}",
+        r"^power\w*\.exe$",
     ] {
-        assert!(emitted.iter().any(|(q, _)| *q == p), "{p} refused");
+        for case in [Case::Sensitive, Case::Insensitive] {
+            assert!(
+                emitted.iter().any(|(q, c, _)| *q == p && *c == case),
+                "{p} ({case:?}) refused"
+            );
+        }
     }
-    let only: Vec<String> = emitted.iter().map(|(_, g)| g.clone()).collect();
+    let only: Vec<String> = emitted.iter().map(|(_, _, g)| g.clone()).collect();
     let (_, errors) = oracle::python_readback(&[], &only).expect("python oracle");
     let failures: Vec<String> = emitted
         .iter()
         .zip(errors)
-        .filter_map(|((p, g), e)| e.map(|e| format!("{p} emitted as {g:?}: {e}")))
+        .filter_map(|((p, c, g), e)| e.map(|e| format!("{p} ({c:?}) emitted as {g:?}: {e}")))
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

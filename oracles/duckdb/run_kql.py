@@ -21,7 +21,7 @@ Input, either
 Column types are KQL scalar types: string, int, long, real (double), bool (boolean), datetime
 (date), timespan (time), guid, dynamic, decimal. A row key that is not a declared column is an
 error (a fixture that does not fit the table must not half-load); a declared column missing from a
-row, or null, is NULL.
+row, or null, is NULL, except a string column, which holds "" (Kusto strings are never null).
 
 Output: one JSON object per result row on stdout, keys in result-column order, values rendered
 deterministically (datetime as ISO 8601 UTC with a Z, microseconds only when non-zero; timespan
@@ -118,7 +118,9 @@ def parse_instant(value):
 
 def to_param(value, kql_type, where):
     if value is None:
-        return None
+        # Kusto's reference, "Null values": the string data type doesn't support null values;
+        # a string column without a value holds the empty string.
+        return "" if kql_type == "string" else None
     if kql_type in ("datetime", "date"):
         if not isinstance(value, str):
             raise InputError(f"{where}: datetime must be an ISO 8601 string, got {value!r}")

@@ -6,13 +6,14 @@
 //! - A missing value (`None`, or an empty string) makes every operator false except `Exists`
 //!   ([`Matcher::matches`] returns false for `Exists` on a missing value, true otherwise).
 //!   `Missing` is `Not(Exists)` in the IR, so plain negation gives it.
-//! - `Case::Insensitive` compares after Unicode *simple* lowercasing of both sides
-//!   ([`simple_lower`]): each code point maps to its one-code-point lowercase (so `İ` -> `i`,
-//!   not the two-code-point special casing).
+//! - `Case::Insensitive` compares after ASCII-only lowercasing of both sides ([`simple_lower`]):
+//!   `A`-`Z` fold to `a`-`z`, every other character compares as itself (`İ` is not `i`, the
+//!   Kelvin sign is not `k`).
 //! - Values of different types are never equal (a port is not a string): the checker guarantees
 //!   the types agree, so a mismatch can only come from a malformed event and is simply false.
 //! - CIDR and IP classes use [`Cidr::contains`] and [`IpClass::contains`] from the catalogue.
-//! - Regex: RE2 syntax (Rust `regex`), unanchored; `Insensitive` sets the `(?i)` flag.
+//! - Regex: RE2 syntax (Rust `regex`), unanchored; `Insensitive` adds the other case of every
+//!   ASCII letter the pattern can match ([`crate::ir::semantics::ascii_fold_regex`]), never `(?i)`.
 //! - `Cmp` orders integers (ports, bytes, counts, durations) and timestamps numerically.
 
 use crate::ir::{Case, Cidr, CmpOp, Expr, FieldRef, IpClass, Op, StrOp, Value};
@@ -76,12 +77,16 @@ impl Matcher {
                 },
                 *case,
             ),
-            Op::Regex { pattern, case } => Kind::Regex(
-                regex::RegexBuilder::new(pattern)
-                    .case_insensitive(*case == Case::Insensitive)
-                    .build()
-                    .map_err(|e| format!("invalid regex `{pattern}`: {e}"))?,
-            ),
+            Op::Regex { pattern, case } => {
+                let folded =
+                    crate::ir::semantics::ascii_fold_regex(pattern, *case == Case::Insensitive)
+                        .map_err(|e| format!("regex `{pattern}`: {e}"))?;
+                Kind::Regex(
+                    regex::RegexBuilder::new(&folded)
+                        .build()
+                        .map_err(|e| format!("invalid regex `{pattern}`: {e}"))?,
+                )
+            }
             Op::InCidr { blocks, .. } => Kind::Cidr(blocks.clone()),
             Op::IpClass { class } => Kind::Class(*class),
             Op::Cmp { op, value } => Kind::Cmp(*op, value.clone()),
@@ -228,18 +233,45 @@ mod tests {
         };
         assert!(m(eq(Case::Insensitive), Some(&s("powershell.exe"))));
         assert!(!m(eq(Case::Sensitive), Some(&s("powershell.exe"))));
-        // Simple lowercasing: U+0130 lowercases to `i`, so `İ` equals `i` insensitively.
-        assert_eq!(simple_lower("İSTANBUL"), "istanbul");
-        assert!(m(
-            Op::In {
-                values: vec![s("istanbul")],
-                case: Case::Insensitive,
-                list: None
-            },
-            Some(&s("İSTANBUL"))
-        ));
-        // Final sigma is not contextual under simple mapping.
-        assert_eq!(simple_lower("ΟΔΟΣ"), "οδοσ");
+        // ASCII-only folding: non-ASCII letters are never folded, in any operator.
+        assert_eq!(simple_lower("İSTANBUL"), "İstanbul");
+        let ci = |op: Op, v: &str| m(op, Some(&s(v)));
+        let in_ci = |x: &str| Op::In {
+            values: vec![s(x)],
+            case: Case::Insensitive,
+            list: None,
+        };
+        let eq_ci = |x: &str| Op::Eq {
+            value: s(x),
+            case: Case::Insensitive,
+        };
+        let str_ci = |kind, x: &str| Op::Str {
+            kind,
+            needles: vec![x.into()],
+            case: Case::Insensitive,
+        };
+        for (needle, value) in [
+            ("certutil.exe", "certut\u{130}l.exe"), // dotted capital I
+            ("certutil.exe", "certut\u{131}l.exe"), // dotless i
+            ("outlook.exe", "OUTLOO\u{212A}.EXE"),  // Kelvin sign
+            ("strasse", "stra\u{df}e"),             // sharp s
+            ("stra\u{df}e", "STRA\u{1E9E}E"),       // capital sharp s
+            (
+                "\u{3bf}\u{3b4}\u{3bf}\u{3c2}",
+                "\u{39f}\u{394}\u{39f}\u{3a3}",
+            ), // final sigma
+            ("\u{e9}t\u{e9}", "\u{c9}T\u{c9}"),     // É / é
+        ] {
+            assert!(!ci(eq_ci(needle), value), "{needle} =~ {value}");
+            assert!(!ci(in_ci(needle), value), "{needle} in~ {value}");
+            for k in [StrOp::StartsWith, StrOp::EndsWith, StrOp::Contains] {
+                assert!(!ci(str_ci(k, needle), value), "{k:?} {needle} {value}");
+            }
+        }
+        // ASCII letters still fold, around non-ASCII ones that compare exactly.
+        assert!(ci(eq_ci("\u{e9}T\u{e9}"), "\u{e9}t\u{e9}"));
+        assert!(ci(in_ci("OUTLOOK.exe"), "outlook.EXE"));
+        assert!(ci(str_ci(StrOp::Contains, "\u{c9}t"), "x\u{c9}T"));
     }
 
     #[test]

@@ -13,15 +13,22 @@
 //!   `not (a == b)`, hence also true on a missing field. Backends must keep this, e.g. KQL
 //!   `not(isnotnull(F) and F == 25)`, never a bare `F != 25` on a nullable column.
 //! - **Case.** Every string comparison carries an explicit [`Case`]. `Sensitive` compares code
-//!   points; `Insensitive` compares after Unicode simple lowercasing of both sides (as KQL `=~`,
-//!   Sigma's default, Splunk `search`).
+//!   points; `Insensitive` folds ASCII letters only (`A`-`Z` to `a`-`z`; `İ`, the Kelvin sign,
+//!   `É` compare as themselves), as Kusto documents its `=~` / `in~`
+//!   ([`semantics::simple_lower`], [`semantics::ascii_fold_regex`] for regexes).
+//! - **Unparsable values** (an IP field holding text that is no address, a port `n/a`) match no
+//!   predicate of the field's type; `Exists` is true on them. The evaluator's readers reject such
+//!   rows as bad lines; the emitted queries, which see them, give them this meaning.
+//! - **Timestamps** are never missing: an event without one cannot be placed in a window (readers
+//!   reject it).
 //! - **Ports and integers** compare numerically; a port that arrives as the string "25" is the
 //!   integer 25 (readers convert). IPs compare as addresses, not strings (`::ffff:1.2.3.4` is not
 //!   rewritten: v4 and v6 are distinct families).
 //! - **Regex** uses the RE2 / Rust `regex` syntax (no backreferences or look-around), unanchored
 //!   (a match anywhere), case as [`Case`] says.
-//! - **Windows** are tumbling, aligned to the Unix epoch: an event at time `t` falls in the window
-//!   starting `t - (t mod window)` (KQL `bin(t, w)`, Splunk `bin span=w`).
+//! - **Windows** are tumbling, aligned to the Unix epoch (UTC, whatever a user's time zone): an
+//!   event at time `t` falls in the window starting `t - (t mod window)` (KQL
+//!   `bin_at(t, w, datetime(1970-01-01))`, SPL `eval _time=_time - (_time % w)`).
 //! - **Aggregation.** Only events for which the rule's `filter` is true are aggregated. Groups are
 //!   keyed by window start and the group-by values (a missing key is its own value, "missing").
 //!   `Count` counts events; `DistinctCount` counts distinct non-missing values; `Sum`, `Min`, `Max`

@@ -2,18 +2,25 @@
 //! profile's template.
 //!
 //! Meaning kept per construct (see docs/TARGETS.md):
-//! - case: `==`/`=~`, `in`/`in~`, `startswith_cs`/`startswith`, ...; `matches regex` is
-//!   case-sensitive RE2, so a case-insensitive regex gets a `(?i)` prefix. `has` is never used
+//! - case: `==`, `in`, `startswith_cs`, ...; case-insensitive is ASCII-only folding: `=~` /
+//!   `in~` on values without a non-ASCII character, every other form a `matches regex` with the
+//!   ASCII letters' cases spelled out (`[aA]`, never `(?i)`). `has` is never used
 //!   (it matches terms, not substrings).
 //! - missing: a predicate that could be null (non-text column) or true on the empty string is
 //!   guarded as `(isnotempty(C) and P)`, so `not(...)` stays true on a missing value.
-//! - IPs: per-block `ipv4_is_in_range` / `ipv6_is_in_range`, each guarded by the address family
-//!   (`ipv6_*` would otherwise accept IPv4 addresses as mapped v6).
+//! - IPs: per-block `ipv4_is_in_range` / a prefix of `parse_ipv6`, each guarded by the address
+//!   family (`parse_ipv6` would otherwise accept IPv4 addresses as mapped v6), the whole test
+//!   written `((..) == true)`: `ipv4_is_in_range` is null on text that is not an address, and
+//!   `not(null)` would drop the row where the IR's negation is true.
 //! - windows: `bin_at(T, W, datetime(1970-01-01))`, epoch-aligned for every W.
-//! - distinct counts: `count_distinctif` (exact), never `dcount` (approximate).
+//! - distinct counts: a two-level summarize (exact, with functions every KQL engine documents),
+//!   never `dcount` (approximate) nor `count_distinct` (preview, not listed for Defender XDR).
 
 use super::escape::{kql_ident, kql_string};
-use super::{duration_text, fresh_name, name_lets, one_line, simplify, Col, Ctx, Derive};
+use super::{
+    ascii_ci_regex, duration_text, fresh_name, name_lets, one_line, simplify, Col, Ctx, Derive,
+    NON_ASCII_REGEX,
+};
 use crate::diag::Diagnostic;
 use crate::ir::{AggFunc, Case, Cidr, CmpOp, Expr, FieldRef, IpClass, Op, Predicate, StrOp, Value};
 use std::collections::BTreeMap;
@@ -118,61 +125,7 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
         }
     }
     if let Some(a) = &rule.aggregation {
-        let time = k.column_of("time", &a.span);
-        let mut keys = Vec::new();
-        let mut key_names: Vec<String> = Vec::new();
-        for g in &a.group_by {
-            keys.push(k.key(g, &a.span));
-            // The column's own name (not its bracketed form), for `fresh_name` below.
-            key_names.push(match g {
-                FieldRef::Field(n) => k.joined.get(n).cloned().unwrap_or_else(|| {
-                    ctx.src
-                        .fields
-                        .get(n)
-                        .map(|m| m.column.clone())
-                        .unwrap_or_default()
-                }),
-                FieldRef::Computed(n) | FieldRef::Aggregate(n) => {
-                    k.lets.get(n).cloned().unwrap_or_else(|| n.clone())
-                }
-            });
-        }
-        let mut aggs = Vec::new();
-        for ag in &a.aggregates {
-            let name = fresh_name(&ag.name, &BTreeMap::new(), &key_names);
-            key_names.push(name.clone());
-            k.aggs.insert(ag.name.clone(), name.clone());
-            let body = match &ag.func {
-                AggFunc::Count => "count()".to_string(),
-                AggFunc::DistinctCount(f) => {
-                    let c = k.key(f, &ag.span);
-                    format!("count_distinctif({c}, isnotempty({c}))")
-                }
-                AggFunc::Sum(f) => {
-                    let c = k.key(f, &ag.span);
-                    // sum() of no values is 0; the IR says the aggregate is then missing.
-                    format!("iff(countif(isnotnull({c})) == 0, long(null), sum({c}))")
-                }
-                AggFunc::Min(f) => format!("min({})", k.key(f, &ag.span)),
-                AggFunc::Max(f) => format!("max({})", k.key(f, &ag.span)),
-            };
-            aggs.push(format!("{} = {body}", kql_ident(&name)));
-        }
-        let window = fresh_name("window_start", &BTreeMap::new(), &key_names);
-        let mut by = vec![format!(
-            "{window} = bin_at({time}, {}, datetime(1970-01-01))",
-            duration_text(a.window)
-        )];
-        by.extend(keys);
-        stages.push(format!(
-            "summarize {} by {}",
-            aggs.join(", "),
-            by.join(", ")
-        ));
-        if let Some(h) = &a.having {
-            let h = simplify(h);
-            stages.push(format!("where {}", k.expr(&h, false)));
-        }
+        stages.extend(k.summarize(a, &taken));
     }
     if !k.errs.is_empty() {
         return Err(k.errs);
@@ -204,6 +157,128 @@ fn uses_computed(e: &Expr) -> bool {
 }
 
 impl K<'_, '_> {
+    /// The `summarize` stage(s) and the `having` filter. Aggregates are exact with functions
+    /// every KQL engine documents (count, countif, sum, min, max): a distinct count is a
+    /// two-level summarize, first by the counted column too (one row per distinct value), then
+    /// `countif(isnotempty(F))` over those rows. `count_distinct` is not used: a preview function
+    /// that Defender XDR advanced hunting does not list and that fails above 100M values; `dcount`
+    /// is an estimate.
+    fn summarize(&mut self, a: &crate::ir::Aggregation, taken: &[String]) -> Vec<String> {
+        let mut stages = Vec::new();
+        let time = self.column_of("time", &a.span);
+        let mut keys = Vec::new();
+        // The columns' own names (not their bracketed forms), for `fresh_name` below.
+        let mut names: Vec<String> = taken.to_vec();
+        for g in &a.group_by {
+            keys.push(self.key(g, &a.span));
+            names.push(match g {
+                FieldRef::Field(n) => self.joined.get(n).cloned().unwrap_or_else(|| {
+                    self.ctx
+                        .src
+                        .fields
+                        .get(n)
+                        .map(|m| m.column.clone())
+                        .unwrap_or_default()
+                }),
+                FieldRef::Computed(n) | FieldRef::Aggregate(n) => {
+                    self.lets.get(n).cloned().unwrap_or_else(|| n.clone())
+                }
+            });
+        }
+        let mut distinct: Option<(String, crate::diag::Span)> = None;
+        for ag in &a.aggregates {
+            if let AggFunc::DistinctCount(f) = &ag.func {
+                let c = self.key(f, &ag.span);
+                match &distinct {
+                    Some((d, _)) if *d != c => self.errs.push(self.ctx.refuse(
+                        &format!("a second distinct count (`{}`) over another field", ag.name),
+                        "an exact distinct count is a summarize by the counted column; two columns would need two summarize passes joined back",
+                        &ag.span,
+                    )),
+                    Some(_) => {}
+                    None => distinct = Some((c, ag.span.clone())),
+                }
+            }
+        }
+        // (one-level aggregate, level-1 partial, level-2 total) per aggregate.
+        let mut one = Vec::new();
+        let mut first = Vec::new();
+        let mut second = Vec::new();
+        for ag in &a.aggregates {
+            let name = fresh_name(&ag.name, &BTreeMap::new(), &names);
+            names.push(name.clone());
+            self.aggs.insert(ag.name.clone(), name.clone());
+            let n = kql_ident(&name);
+            let (body, total) = match &ag.func {
+                AggFunc::Count => ("count()".to_string(), format!("sum({n})")),
+                AggFunc::DistinctCount(f) => {
+                    let c = self.key(f, &ag.span);
+                    one.push(format!("{n} = countif(isnotempty({c}))"));
+                    second.push(format!("{n} = countif(isnotempty({c}))"));
+                    continue;
+                }
+                // sum() of no values is 0; the IR says the aggregate is then missing.
+                AggFunc::Sum(f) => {
+                    let c = self.key(f, &ag.span);
+                    (
+                        format!("iff(countif(isnotnull({c})) == 0, long(null), sum({c}))"),
+                        format!("iff(countif(isnotnull({n})) == 0, long(null), sum({n}))"),
+                    )
+                }
+                AggFunc::Min(f) => (
+                    format!("min({})", self.key(f, &ag.span)),
+                    format!("min({n})"),
+                ),
+                AggFunc::Max(f) => (
+                    format!("max({})", self.key(f, &ag.span)),
+                    format!("max({n})"),
+                ),
+            };
+            one.push(format!("{n} = {body}"));
+            first.push(format!("{n} = {body}"));
+            second.push(format!("{n} = {total}"));
+        }
+        let window = fresh_name("window_start", &BTreeMap::new(), &names);
+        let mut by = vec![format!(
+            "{} = bin_at({time}, {}, datetime(1970-01-01))",
+            kql_ident(&window),
+            duration_text(a.window)
+        )];
+        by.extend(keys.iter().cloned());
+        match distinct {
+            None => stages.push(format!("summarize {} by {}", one.join(", "), by.join(", "))),
+            Some((c, _)) => {
+                // Level 1: one row per value of the counted column (missing included); level 2
+                // counts the rows whose value is not empty and adds the partials up.
+                let mut by1 = by.clone();
+                if !keys.contains(&c) {
+                    by1.push(c);
+                }
+                if first.is_empty() {
+                    let rows = fresh_name("rows", &BTreeMap::new(), &names);
+                    first.push(format!("{} = count()", kql_ident(&rows)));
+                }
+                stages.push(format!(
+                    "summarize {} by {}",
+                    first.join(", "),
+                    by1.join(", ")
+                ));
+                let mut by2 = vec![kql_ident(&window)];
+                by2.extend(keys.iter().cloned());
+                stages.push(format!(
+                    "summarize {} by {}",
+                    second.join(", "),
+                    by2.join(", ")
+                ));
+            }
+        }
+        if let Some(h) = &a.having {
+            let h = simplify(h);
+            stages.push(format!("where {}", self.expr(&h, false)));
+        }
+        stages
+    }
+
     fn column_of(&mut self, field: &str, span: &crate::diag::Span) -> String {
         match self.ctx.field(field, span) {
             Ok(c) => self.col_expr(&c, span),
@@ -298,7 +373,10 @@ impl K<'_, '_> {
             Op::Eq { value, case } => match value {
                 Value::Str(s) => {
                     can_be_empty_true = s.is_empty();
-                    format!("{c} {} {}", eq_op(*case), kql_string(s))
+                    match case {
+                        Case::Sensitive => format!("{c} == {}", kql_string(s)),
+                        Case::Insensitive => ci_in(&c, std::slice::from_ref(s)),
+                    }
                 }
                 Value::Ip(a) => return ip_blocks(&c, &[host_block(*a)]),
                 Value::Enum(sym) => match self.enum_values(col.as_ref(), p, sym) {
@@ -336,12 +414,19 @@ impl K<'_, '_> {
                     };
                 }
                 can_be_empty_true = values.iter().any(|v| v == &Value::Str(String::new()));
-                let items: Vec<String> = values.iter().map(|v| self.value(v)).collect();
-                let op = match (case, values.first()) {
-                    (Case::Insensitive, Some(Value::Str(_))) => "in~",
-                    _ => "in",
-                };
-                format!("{c} {op} ({})", items.join(", "))
+                if let (Case::Insensitive, Some(Value::Str(_))) = (case, values.first()) {
+                    let strs: Vec<String> = values
+                        .iter()
+                        .filter_map(|v| match v {
+                            Value::Str(s) => Some(s.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    ci_in(&c, &strs)
+                } else {
+                    let items: Vec<String> = values.iter().map(|v| self.value(v)).collect();
+                    format!("{c} in ({})", items.join(", "))
+                }
             }
             Op::Str {
                 kind,
@@ -349,18 +434,32 @@ impl K<'_, '_> {
                 case,
             } => {
                 can_be_empty_true = needles.iter().any(String::is_empty);
-                let op = match (kind, case) {
-                    (StrOp::StartsWith, Case::Sensitive) => "startswith_cs",
-                    (StrOp::StartsWith, Case::Insensitive) => "startswith",
-                    (StrOp::EndsWith, Case::Sensitive) => "endswith_cs",
-                    (StrOp::EndsWith, Case::Insensitive) => "endswith",
-                    (StrOp::Contains, Case::Sensitive) => "contains_cs",
-                    (StrOp::Contains, Case::Insensitive) => "contains",
+                let parts: Vec<String> = match case {
+                    Case::Sensitive => {
+                        let op = match kind {
+                            StrOp::StartsWith => "startswith_cs",
+                            StrOp::EndsWith => "endswith_cs",
+                            StrOp::Contains => "contains_cs",
+                        };
+                        needles
+                            .iter()
+                            .map(|n| format!("{c} {op} {}", kql_string(n)))
+                            .collect()
+                    }
+                    // ASCII-only folding, spelled out as a regex (see `ascii_ci_regex`).
+                    Case::Insensitive => needles
+                        .iter()
+                        .map(|n| {
+                            let re = ascii_ci_regex(n);
+                            let re = match kind {
+                                StrOp::StartsWith => format!("\\A{re}"),
+                                StrOp::EndsWith => format!("{re}\\z"),
+                                StrOp::Contains => re,
+                            };
+                            format!("{c} matches regex {}", kql_string(&re))
+                        })
+                        .collect(),
                 };
-                let parts: Vec<String> = needles
-                    .iter()
-                    .map(|n| format!("{c} {op} {}", kql_string(n)))
-                    .collect();
                 if parts.len() == 1 {
                     parts.join("")
                 } else {
@@ -369,9 +468,16 @@ impl K<'_, '_> {
             }
             Op::Regex { pattern, case } => {
                 can_be_empty_true = true;
-                let pat = match case {
-                    Case::Sensitive => pattern.clone(),
-                    Case::Insensitive => format!("(?i){pattern}"),
+                let pat = match crate::ir::semantics::ascii_fold_regex(
+                    pattern,
+                    *case == Case::Insensitive,
+                ) {
+                    Ok(p) => p,
+                    Err(why) => {
+                        self.errs
+                            .push(self.ctx.refuse("this regular expression", &why, &p.span));
+                        return String::new();
+                    }
                 };
                 format!("{c} matches regex {}", kql_string(&pat))
             }
@@ -415,20 +521,47 @@ impl K<'_, '_> {
             .values_case
             .map(|c| c.case())
             .unwrap_or(Case::Sensitive);
+        if case == Case::Insensitive {
+            return Some(ci_in(&c, vals));
+        }
         let items: Vec<String> = vals.iter().map(|v| kql_string(v)).collect();
         Some(if items.len() == 1 {
-            format!("{c} {} {}", eq_op(case), items.join(""))
+            format!("{c} == {}", items.join(""))
         } else {
-            let op = if case == Case::Sensitive { "in" } else { "in~" };
-            format!("{c} {op} ({})", items.join(", "))
+            format!("{c} in ({})", items.join(", "))
         })
     }
 }
 
-fn eq_op(case: Case) -> &'static str {
-    match case {
-        Case::Sensitive => "==",
-        Case::Insensitive => "=~",
+/// `c` equals one of `vals` under ASCII-only case folding (the IR's `==~` / `in~`). Kusto
+/// documents `=~` / `in~` as case-insensitive "only for ASCII text"; an engine that folds more
+/// (duckdb-kql lowers with Unicode rules: `İ` -> `i`, the Kelvin sign -> `k`) would match a
+/// non-ASCII spelling of an ASCII value, so all-ASCII values are tested on values without a
+/// non-ASCII character (no such value can equal them), and a value with a non-ASCII character is
+/// spelled out as an anchored regex.
+fn ci_in(c: &str, vals: &[String]) -> String {
+    let (ascii, other): (Vec<&String>, Vec<&String>) = vals.iter().partition(|v| v.is_ascii());
+    let mut parts = Vec::new();
+    if !ascii.is_empty() {
+        let test = if ascii.len() == 1 {
+            format!("{c} =~ {}", kql_string(ascii[0]))
+        } else {
+            let items: Vec<String> = ascii.iter().map(|v| kql_string(v)).collect();
+            format!("{c} in~ ({})", items.join(", "))
+        };
+        parts.push(format!(
+            "({test} and not({c} matches regex {}))",
+            kql_string(NON_ASCII_REGEX)
+        ));
+    }
+    for v in other {
+        let re = format!("\\A{}\\z", ascii_ci_regex(v));
+        parts.push(format!("{c} matches regex {}", kql_string(&re)));
+    }
+    if parts.len() == 1 {
+        parts.join("")
+    } else {
+        format!("({})", parts.join(" or "))
     }
 }
 
@@ -448,19 +581,74 @@ fn host_block(a: IpAddr) -> Cidr {
     }
 }
 
-/// The `ipv4_is_in_range` / `ipv6_is_in_range` tests of `c` against each block, by family.
+/// The tests of `c` against each block, by family: `ipv4_is_in_range` for IPv4; for IPv6, the
+/// block's leading hex digits against `parse_ipv6(c)`, which Kusto documents as the canonical,
+/// zero-padded, lower-case form (`fe80:0000:...:085d:...`; the empty string when `c` does not
+/// parse). A prefix that ends inside a hex digit lists the digits it allows. (This form rather
+/// than `ipv6_is_in_range`: the same truth values on addresses, false rather than null on
+/// non-addresses, and a query that stays small when it tests many blocks.)
 fn range_tests(c: &str, blocks: &[Cidr]) -> (Vec<String>, Vec<String>) {
-    let test = |f: &str, b: &Cidr| format!("{f}({c}, {})", kql_string(&b.to_string()));
     let v4 = blocks.iter().filter(|b| b.addr.is_ipv4());
     let v6 = blocks.iter().filter(|b| b.addr.is_ipv6());
     (
-        v4.map(|b| test("ipv4_is_in_range", b)).collect(),
-        v6.map(|b| test("ipv6_is_in_range", b)).collect(),
+        v4.map(|b| format!("ipv4_is_in_range({c}, {})", kql_string(&b.to_string())))
+            .collect(),
+        v6.map(|b| ipv6_prefix_test(c, b)).collect(),
     )
 }
 
-/// Membership in any of `blocks`, each family tested only against addresses of that family.
+/// `c` (text) is an IPv6 address in block `b` (an IPv6 block).
+fn ipv6_prefix_test(c: &str, b: &Cidr) -> String {
+    let std::net::IpAddr::V6(addr) = b.addr else {
+        return "false".into();
+    };
+    let hex: String = addr.segments().iter().map(|s| format!("{s:04x}")).collect();
+    let len = u32::from(b.prefix).min(128);
+    let whole = (len / 4) as usize;
+    let rem = len % 4;
+    let canonical = format!("replace_string(parse_ipv6({c}), \":\", \"\")");
+    if len == 0 {
+        return format!("isnotempty(parse_ipv6({c}))");
+    }
+    let mut prefixes = Vec::new();
+    if rem == 0 {
+        prefixes.push(hex[..whole].to_string());
+    } else {
+        let digit = u32::from_str_radix(&hex[whole..whole + 1], 16).unwrap_or(0);
+        let keep = 4 - rem;
+        let base = digit >> keep << keep;
+        for d in base..base + (1 << keep) {
+            prefixes.push(format!("{}{d:x}", &hex[..whole]));
+        }
+    }
+    let n = prefixes.first().map(String::len).unwrap_or(0);
+    let list: Vec<String> = prefixes.iter().map(|p| kql_string(p)).collect();
+    if list.len() == 1 {
+        format!("substring({canonical}, 0, {n}) == {}", list.join(""))
+    } else {
+        format!("substring({canonical}, 0, {n}) in ({})", list.join(", "))
+    }
+}
+
+/// `e` as a two-valued test: Kusto's IP functions return null for text that does not parse as an
+/// address (the empty string included), `not(null)` is null and `where` drops the row; the IR
+/// says a predicate on such a value is false, so its negation is true. Kusto's reference, "Null
+/// values": the equality operator applied to a null and a non-null value yields false.
+fn two_valued(e: String) -> String {
+    format!("(({e}) == true)")
+}
+
+/// Membership in any of `blocks`, each family tested only against addresses of that family;
+/// false (never null) for a value that is not an address.
 fn ip_blocks(c: &str, blocks: &[Cidr]) -> String {
+    if blocks.is_empty() {
+        return "false".into();
+    }
+    two_valued(ip_blocks_3v(c, blocks))
+}
+
+/// [`ip_blocks`] before [`two_valued`]: null where Kusto's range functions are.
+fn ip_blocks_3v(c: &str, blocks: &[Cidr]) -> String {
     let (v4, v6) = range_tests(c, blocks);
     let mut parts = Vec::new();
     if !v4.is_empty() {
@@ -471,17 +659,16 @@ fn ip_blocks(c: &str, blocks: &[Cidr]) -> String {
     }
     match parts.len() {
         0 => "false".into(),
-        1 => parts.join(""),
-        _ => format!("({})", parts.join(" or ")),
+        _ => parts.join(" or "),
     }
 }
 
 /// A public address: a valid address of either family outside every non-public block.
 fn public(c: &str) -> String {
     let (v4, v6) = range_tests(c, &IpClass::non_public_blocks());
-    format!(
-        "(({c} !contains \":\" and isnotnull(parse_ipv4({c})) and not({})) or ({c} contains \":\" and isnotempty(parse_ipv6({c})) and not({})))",
+    two_valued(format!(
+        "({c} !contains \":\" and isnotnull(parse_ipv4({c})) and not({})) or ({c} contains \":\" and isnotempty(parse_ipv6({c})) and not({}))",
         v4.join(" or "),
         v6.join(" or ")
-    )
+    ))
 }

@@ -918,16 +918,37 @@ fn const_holds(op: &ir::Op, v: &ir::Value) -> Option<bool> {
         }
         Op::Regex { pattern, case } => {
             let Value::Str(s) = v else { return None };
-            let pat = match case {
-                Case::Sensitive => pattern.clone(),
-                Case::Insensitive => format!("(?i){pattern}"),
-            };
+            let pat = ir::semantics::ascii_fold_regex(pattern, *case == Case::Insensitive).ok()?;
             regex::Regex::new(&pat).ok()?.is_match(s)
         }
         Op::Cmp { op, value } => compare(v, *op, value),
         Op::InCidr { .. } | Op::IpClass { .. } => return None,
     })
 }
+
+/// A regex (RE2 / PCRE / Python `re` / Rust `regex` syntax alike) matching `lit` under the IR's
+/// case-insensitivity, ASCII-only case folding ([`crate::ir::semantics::simple_lower`]): every
+/// ASCII letter becomes the class of its two cases, every other character stands for itself. No
+/// `(?i)` flag is involved, so no engine can fold a non-ASCII letter (`İ`, the Kelvin sign) into
+/// an ASCII one: the meaning is the same in every engine.
+pub fn ascii_ci_regex(lit: &str) -> String {
+    let mut out = String::new();
+    for c in lit.chars() {
+        if c.is_ascii_alphabetic() {
+            out.push('[');
+            out.push(c.to_ascii_lowercase());
+            out.push(c.to_ascii_uppercase());
+            out.push(']');
+        } else {
+            out.push_str(&escape::regex_literal(&c.to_string()));
+        }
+    }
+    out
+}
+
+/// A regex matching any non-ASCII character. Under ASCII-only folding a value that has one never
+/// equals an all-ASCII literal, whatever an engine's own case-insensitive equality does with it.
+pub const NON_ASCII_REGEX: &str = "[^\\x00-\\x7F]";
 
 /// A window length in the largest whole unit: `1d`, `1h`, `5m`, `30s`.
 pub(crate) fn duration_text(secs: u64) -> String {

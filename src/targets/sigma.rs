@@ -16,7 +16,7 @@
 
 use super::escape::{regex_literal, sigma_plain};
 use super::uuid::uuid5;
-use super::{duration_text, simplify, Col, Ctx, Derive};
+use super::{ascii_ci_regex, duration_text, simplify, Col, Ctx, Derive, NON_ASCII_REGEX};
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{
     AggFunc, Aggregation, Case, CmpOp, Expr, FieldRef, IpClass, Let, Op, Predicate, StrOp, Value,
@@ -776,7 +776,10 @@ impl Det<'_, '_> {
         match &p.op {
             Op::Exists => self.exists(fname, &f),
             Op::Eq { value, case } => match value {
-                Value::Str(v) => self.add(fname, format!("{f}{}", cased(case)), s(&sigma_plain(v))),
+                Value::Str(v) => match case {
+                    Case::Sensitive => self.add(fname, format!("{f}|cased"), s(&sigma_plain(v))),
+                    Case::Insensitive => self.ci_equals(fname, &f, std::slice::from_ref(v), "^"),
+                },
                 Value::Int(n) => self.add(fname, f, Y::Number((*n).into())),
                 Value::Ip(a) => {
                     let b = if a.is_ipv4() { 32 } else { 128 };
@@ -788,14 +791,20 @@ impl Det<'_, '_> {
             Op::In { values, case, .. } => match values.first() {
                 None => self.refuse_op(p, "an empty list is always false"),
                 Some(Value::Str(_)) => {
-                    let items = values
+                    let strs: Vec<String> = values
                         .iter()
                         .filter_map(|v| match v {
-                            Value::Str(x) => Some(s(&sigma_plain(x))),
+                            Value::Str(x) => Some(x.clone()),
                             _ => None,
                         })
                         .collect();
-                    self.add(fname, format!("{f}{}", cased(case)), Y::Sequence(items))
+                    match case {
+                        Case::Sensitive => {
+                            let items = strs.iter().map(|x| s(&sigma_plain(x))).collect();
+                            self.add(fname, format!("{f}|cased"), Y::Sequence(items))
+                        }
+                        Case::Insensitive => self.ci_equals(fname, &f, &strs, "^"),
+                    }
                 }
                 Some(Value::Int(_)) => {
                     let items = values
@@ -837,6 +846,27 @@ impl Det<'_, '_> {
                 needles,
                 case,
             } => {
+                if *case == Case::Insensitive {
+                    // ASCII-only folding spelled out (Sigma's default matching lowercases with
+                    // whatever rules the engine has: rsigma folds `İ` and the Kelvin sign).
+                    let items: Vec<Y> = needles
+                        .iter()
+                        .map(|n| {
+                            let re = ascii_ci_regex(n);
+                            s(&match kind {
+                                StrOp::StartsWith => format!("^{re}"),
+                                StrOp::EndsWith => format!("{re}$"),
+                                StrOp::Contains => re,
+                            })
+                        })
+                        .collect();
+                    let val = if items.len() == 1 {
+                        items.into_iter().next().unwrap_or(Y::Null)
+                    } else {
+                        Y::Sequence(items)
+                    };
+                    return self.add(fname, format!("{f}|re"), val);
+                }
                 let m = match kind {
                     StrOp::StartsWith => "startswith",
                     StrOp::EndsWith => "endswith",
@@ -851,17 +881,23 @@ impl Det<'_, '_> {
                 self.add(fname, format!("{f}|{m}{}", cased(case)), val)
             }
             Op::Regex { pattern, case } => {
-                if let Some(what) = python_re_gap(pattern) {
-                    return self.refuse_op(
-                        p,
-                        &format!("pySigma compiles `|re` with Python's `re`, which does not read {what} as detc does"),
-                    );
-                }
-                let key = match case {
-                    Case::Sensitive => format!("{f}|re"),
-                    Case::Insensitive => format!("{f}|re|i"),
+                // Checked before and after folding: the folded text is regex-syntax's printing
+                // of the same syntax tree, so it must pass Python's `re` as well.
+                let gap = |re: &str| {
+                    python_re_gap(re).map(|what| {
+                        format!("pySigma compiles `|re` with Python's `re`, which does not read {what} as detc does")
+                    })
                 };
-                self.add(fname, key, s(pattern))
+                if let Some(why) = gap(pattern) {
+                    return self.refuse_op(p, &why);
+                }
+                match crate::ir::semantics::ascii_fold_regex(pattern, *case == Case::Insensitive) {
+                    Ok(re) => match gap(&re) {
+                        Some(why) => self.refuse_op(p, &why),
+                        None => self.add(fname, format!("{f}|re"), s(&re)),
+                    },
+                    Err(why) => self.refuse_op(p, &why),
+                }
             }
             Op::InCidr { blocks, .. } => {
                 let items = blocks.iter().map(|b| s(&b.to_string())).collect();
@@ -903,6 +939,69 @@ impl Det<'_, '_> {
                 }
                 _ => self.refuse_op(p, "Sigma compares numbers only"),
             },
+        }
+    }
+
+    /// `f` equals one of `vals` under ASCII-only folding, where `lead` is the regex of what
+    /// precedes the value (`^`: the whole column; a path separator: the file name of a path).
+    /// All-ASCII values keep Sigma's default (case-insensitive) matching, on values whose part
+    /// after `lead` has no non-ASCII character: no such value equals an all-ASCII literal under
+    /// ASCII folding, while an engine that lowercases with Unicode rules (rsigma: `İ`, the Kelvin
+    /// sign) would match it. Values with a non-ASCII character are spelled out as a regex.
+    fn ci_equals(&mut self, fname: &str, f: &str, vals: &[String], lead: &str) -> String {
+        let (ascii, other): (Vec<&String>, Vec<&String>) = vals.iter().partition(|v| v.is_ascii());
+        let path = lead != "^";
+        let mut parts = Vec::new();
+        if !ascii.is_empty() {
+            let items: Vec<Y> = ascii
+                .iter()
+                .flat_map(|n| {
+                    if path {
+                        vec![
+                            s(&sigma_plain(&format!("\\{n}"))),
+                            s(&sigma_plain(&format!("/{n}"))),
+                        ]
+                    } else {
+                        vec![s(&sigma_plain(n))]
+                    }
+                })
+                .collect();
+            let key = if path {
+                format!("{f}|endswith")
+            } else {
+                f.to_string()
+            };
+            let val = if items.len() == 1 {
+                items.into_iter().next().unwrap_or(Y::Null)
+            } else {
+                Y::Sequence(items)
+            };
+            let eq = self.add(fname, key, val);
+            let guard = if path {
+                format!("{NON_ASCII_REGEX}[^\\\\/]*$")
+            } else {
+                NON_ASCII_REGEX.to_string()
+            };
+            let non_ascii = self.add(fname, format!("{f}|re"), s(&guard));
+            // Bare: `not` binds tighter than `and`, `and` than `or` (callers parenthesise
+            // under `not` and around disjunctions).
+            parts.push(format!("{eq} and not {non_ascii}"));
+        }
+        if !other.is_empty() {
+            let items: Vec<Y> = other
+                .iter()
+                .map(|v| s(&format!("{lead}{}$", ascii_ci_regex(v))))
+                .collect();
+            let val = if items.len() == 1 {
+                items.into_iter().next().unwrap_or(Y::Null)
+            } else {
+                Y::Sequence(items)
+            };
+            parts.push(self.add(fname, format!("{f}|re"), val));
+        }
+        match parts.len() {
+            1 => parts.join(""),
+            _ => format!("(({}) or {})", parts[0], parts[1..].join(" or ")),
         }
     }
 
@@ -1016,6 +1115,7 @@ impl Det<'_, '_> {
         match kind {
             // name == v  <=>  path ends with `\v` (or `/v`: the file name is what follows the
             // last `\` or `/`, as the evaluator's input schemas read it)
+            "eq" if case == Case::Insensitive => self.ci_equals(fname, f, &needles, "[\\\\/]"),
             "eq" => {
                 let items = needles
                     .iter()
@@ -1029,6 +1129,13 @@ impl Det<'_, '_> {
                 self.add(fname, format!("{f}|endswith{cased}"), one_or_many(items))
             }
             // name ends with v (v without `\`)  <=>  path ends with v
+            "endswith" if case == Case::Insensitive => {
+                let items = needles
+                    .iter()
+                    .map(|n| s(&format!("{}$", ascii_ci_regex(n))))
+                    .collect();
+                self.add(fname, format!("{f}|re"), one_or_many(items))
+            }
             "endswith" => {
                 let items = needles.iter().map(|n| s(&sigma_plain(n))).collect();
                 self.add(fname, format!("{f}|endswith{cased}"), one_or_many(items))
@@ -1038,7 +1145,10 @@ impl Det<'_, '_> {
                 let items = needles
                     .iter()
                     .map(|n| {
-                        let lit = regex_literal(n);
+                        let lit = match case {
+                            Case::Sensitive => regex_literal(n),
+                            Case::Insensitive => ascii_ci_regex(n),
+                        };
                         s(&if k == "startswith" {
                             format!("[\\\\/]{lit}[^\\\\/]*$")
                         } else {
@@ -1046,12 +1156,7 @@ impl Det<'_, '_> {
                         })
                     })
                     .collect();
-                let key = if case == Case::Sensitive {
-                    format!("{f}|re")
-                } else {
-                    format!("{f}|re|i")
-                };
-                self.add(fname, key, one_or_many(items))
+                self.add(fname, format!("{f}|re"), one_or_many(items))
             }
         }
     }

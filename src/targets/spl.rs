@@ -4,7 +4,8 @@
 //!
 //! Meaning kept per construct (see docs/TARGETS.md):
 //! - `where` compares case-sensitively; a case-insensitive comparison lowers both sides
-//!   (`lower(F)=="v"`, the literal lowered here) or uses `(?i)` in `match()`.
+//!   (`lower(F)=="v"`, the literal lowered here, on values without a non-ASCII character) or
+//!   spells out the ASCII cases in `match()` (`[aA]`, never `(?i)`).
 //! - `where` is three-valued (a comparison with null is null, `NOT null` is null): a predicate
 //!   under `NOT` is guarded as `(isnotnull(F) AND F!="" AND P)` so it stays true on a missing value.
 //! - every value sits in a quoted, escaped literal; values never reach `search` terms in
@@ -14,7 +15,7 @@
 //! - `stats` drops rows whose by-field is null: `fillnull value=""` on the keys first.
 
 use super::escape::{regex_literal, spl_field, spl_string};
-use super::{duration_text, fresh_name, name_lets, simplify, Col, Ctx, Derive};
+use super::{ascii_ci_regex, fresh_name, name_lets, simplify, Col, Ctx, Derive, NON_ASCII_REGEX};
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{AggFunc, Case, Cidr, CmpOp, Expr, FieldRef, IpClass, Op, Predicate, StrOp, Value};
 use std::collections::BTreeMap;
@@ -188,7 +189,10 @@ fn emit_search(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> 
         if uses_time {
             stages.push(format!("eval {event_time}={time}"));
         }
-        stages.push(format!("bin {time} span={}", duration_text(a.window)));
+        // Windows by arithmetic on epoch seconds: `bin` aligns day spans to the local midnight
+        // of the searching user's zone (Search Manual, "Time zones and time bins"); this is the
+        // IR's epoch-aligned UTC window for every span and every zone.
+        stages.push(format!("eval {time}={time} - ({time} % {})", a.window));
         if !keys.is_empty() {
             stages.push(format!("fillnull value=\"\" {}", keys.join(" ")));
         }
@@ -302,7 +306,10 @@ fn emit_tstats(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> 
         ));
     }
     let mut by = keys;
-    by.push(format!("{time} span={}", duration_text(a.window)));
+    // Never a span in days: those align to the user's local midnight; spans in h/m/s align to
+    // epoch 0 (Search Reference, bin: `aligntime`, "base UTC time (epoch 0)", "ignored if span
+    // is in days"), which is the IR's window.
+    by.push(format!("{time} span={}", span_without_days(a.window)));
     let dm = ctx.src.datamodel.clone().unwrap_or_default();
     let mut stages = Vec::new();
     if let Some(h) = &a.having {
@@ -322,6 +329,16 @@ fn emit_tstats(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> 
         stages => stages,
     })?;
     Ok((text, warnings))
+}
+
+/// A window as a Splunk span in hours, minutes or seconds (`24h`, not `1d`).
+fn span_without_days(secs: u64) -> String {
+    for (n, u) in [(3_600, "h"), (60, "m")] {
+        if secs >= n && secs % n == 0 {
+            return format!("{}{u}", secs / n);
+        }
+    }
+    format!("{secs}s")
 }
 
 fn uses_computed(e: &Expr) -> bool {
@@ -531,20 +548,13 @@ impl S<'_, '_> {
         let Some((c, col)) = self.pred_field(p) else {
             return String::new();
         };
-        let lc = format!("lower({c})");
         let mut can_be_empty_true = false;
         let body = match &p.op {
             Op::Exists => return format!("(isnotnull({c}) AND {c}!=\"\")"),
             Op::Eq { value: v, case } => match v {
                 Value::Str(s) => {
                     can_be_empty_true = s.is_empty();
-                    match case {
-                        Case::Sensitive => format!("{c}=={}", spl_string(s)),
-                        Case::Insensitive => format!(
-                            "{lc}=={}",
-                            spl_string(&crate::ir::semantics::simple_lower(s))
-                        ),
-                    }
+                    in_where(&c, std::slice::from_ref(s), *case)
                 }
                 Value::Ip(a) => cidr_where(&c, &[host_block(*a)]),
                 Value::Enum(sym) => match self.enum_values(col.as_ref(), p, sym) {
@@ -603,15 +613,16 @@ impl S<'_, '_> {
                 let parts: Vec<String> = needles
                     .iter()
                     .map(|n| {
-                        let lit = regex_literal(n);
+                        // Insensitive: ASCII-only folding spelled out, never `(?i)` (PCRE's
+                        // folding of non-ASCII letters depends on how Splunk built it).
+                        let lit = match case {
+                            Case::Sensitive => regex_literal(n),
+                            Case::Insensitive => ascii_ci_regex(n),
+                        };
                         let re = match kind {
                             StrOp::StartsWith => format!("\\A{lit}"),
                             StrOp::EndsWith => format!("{lit}\\z"),
                             StrOp::Contains => lit,
-                        };
-                        let re = match case {
-                            Case::Sensitive => re,
-                            Case::Insensitive => format!("(?i){re}"),
                         };
                         format!("match({c}, {})", spl_string(&re))
                     })
@@ -620,9 +631,16 @@ impl S<'_, '_> {
             }
             Op::Regex { pattern, case } => {
                 can_be_empty_true = true;
-                let re = match case {
-                    Case::Sensitive => pattern.clone(),
-                    Case::Insensitive => format!("(?i){pattern}"),
+                let re = match crate::ir::semantics::ascii_fold_regex(
+                    pattern,
+                    *case == Case::Insensitive,
+                ) {
+                    Ok(p) => p,
+                    Err(why) => {
+                        self.errs
+                            .push(self.ctx.refuse("this regular expression", &why, &p.span));
+                        return String::new();
+                    }
                 };
                 format!("match({c}, {})", spl_string(&re))
             }
@@ -776,21 +794,40 @@ fn op_name(op: &Op) -> &'static str {
     }
 }
 
+/// `c` equals one of `vals`, with the IR's case rule. Insensitive is ASCII-only folding:
+/// all-ASCII values as `lower(c)` against the lowered values, on values without a non-ASCII
+/// character (Splunk documents `lower()` without saying what it does to non-ASCII letters; no
+/// value with one can equal an all-ASCII literal anyway); a value with a non-ASCII character as an
+/// anchored regex with its ASCII letters' cases spelled out.
 fn in_where(c: &str, vals: &[String], case: Case) -> String {
-    let (f, items): (String, Vec<String>) = match case {
-        Case::Sensitive => (c.to_string(), vals.iter().map(|v| spl_string(v)).collect()),
-        Case::Insensitive => (
-            format!("lower({c})"),
-            vals.iter()
-                .map(|v| spl_string(&crate::ir::semantics::simple_lower(v)))
-                .collect(),
-        ),
+    let eq = |f: &str, items: Vec<String>| {
+        if items.len() == 1 {
+            format!("{f}=={}", items.join(""))
+        } else {
+            format!("in({f}, {})", items.join(", "))
+        }
     };
-    if items.len() == 1 {
-        format!("{f}=={}", items.join(""))
-    } else {
-        format!("in({f}, {})", items.join(", "))
+    if case == Case::Sensitive {
+        return eq(c, vals.iter().map(|v| spl_string(v)).collect());
     }
+    let (ascii, other): (Vec<&String>, Vec<&String>) = vals.iter().partition(|v| v.is_ascii());
+    let mut parts = Vec::new();
+    if !ascii.is_empty() {
+        let items = ascii
+            .iter()
+            .map(|v| spl_string(&crate::ir::semantics::simple_lower(v)))
+            .collect();
+        parts.push(format!(
+            "({} AND NOT match({c}, {}))",
+            eq(&format!("lower({c})"), items),
+            spl_string(NON_ASCII_REGEX)
+        ));
+    }
+    for v in other {
+        let re = format!("\\A{}\\z", ascii_ci_regex(v));
+        parts.push(format!("match({c}, {})", spl_string(&re)));
+    }
+    join_or(parts)
 }
 
 fn cidr_where(c: &str, blocks: &[Cidr]) -> String {

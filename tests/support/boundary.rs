@@ -54,9 +54,40 @@ fn case_variants(s: &str) -> Vec<String> {
         }
     }
     v.push(t);
+    v.extend(non_ascii_variants(s));
     v.sort();
     v.dedup();
     v
+}
+
+/// Spellings that ASCII-only case folding (the IR's) keeps apart from `s` but Unicode case
+/// mapping would not: dotted and dotless i (U+0130, U+0131), the Kelvin sign (U+212A) for k, the
+/// long s (U+017F) for s, the capital sharp s (U+1E9E) for `ß`, capital sigma for final sigma,
+/// and É for é (and back).
+fn non_ascii_variants(s: &str) -> Vec<String> {
+    let swaps: [(char, &[char]); 9] = [
+        ('i', &['\u{130}', '\u{131}']),
+        ('I', &['\u{130}', '\u{131}']),
+        ('k', &['\u{212A}']),
+        ('K', &['\u{212A}']),
+        ('s', &['\u{17F}']),
+        ('ß', &['\u{1E9E}']),
+        ('ς', &['Σ', 'σ']),
+        ('é', &['É']),
+        ('É', &['é']),
+    ];
+    let mut out = Vec::new();
+    for (from, tos) in swaps {
+        if let Some(i) = s.find(from) {
+            for to in tos {
+                let mut t = s.to_string();
+                t.replace_range(i..i + from.len_utf8(), &to.to_string());
+                out.push(t.clone());
+                out.push(t.to_uppercase());
+            }
+        }
+    }
+    out
 }
 
 fn ip_add(ip: IpAddr, delta: i128) -> Option<IpAddr> {
@@ -333,6 +364,48 @@ pub fn generate(
         }
         t
     };
+    // 4. Absent values of every field a predicate reads (missing, empty, and a value that does
+    //    not parse as the field's type), each in an otherwise matching event, repeated into a
+    //    group large enough to pass a count threshold: under `not`, Kusto's null would drop it.
+    if !templates.is_empty() {
+        let size = rule
+            .aggregation
+            .as_ref()
+            .map(|a| {
+                having_thresholds(a)
+                    .iter()
+                    .filter(|(f, _)| *f == AggFunc::Count)
+                    .map(|(_, v)| *v)
+                    .max()
+                    .unwrap_or(1)
+                    .clamp(1, 500)
+            })
+            .unwrap_or(1);
+        let mut k = 0usize;
+        for field in cands.keys() {
+            let Some(def) = catalogue.iter().find(|f| f.name == field) else {
+                continue;
+            };
+            for variant in absent_variants(&def.ty) {
+                let Some(t) = templates.get(k % templates.len()) else {
+                    continue;
+                };
+                let mut t = t.clone();
+                match variant {
+                    Some(v) => t.insert(field.clone(), v),
+                    None => t.remove(field),
+                };
+                if field != "host" {
+                    if let Some(Value::Str(_)) = t.get("host") {
+                        t.insert("host".into(), Value::Str(format!("ABSENT{k}")));
+                    }
+                }
+                let wstart = base + window * (100 + k as i64);
+                out.extend(group_events(&t, &AggFunc::Count, size, wstart, window));
+                k += 1;
+            }
+        }
+    }
     if let (Some(agg), false) = (&rule.aggregation, templates.is_empty()) {
         let thresholds = having_thresholds(agg);
         for (i, (func, value)) in thresholds.iter().enumerate() {
@@ -370,6 +443,27 @@ pub fn generate(
         }
     }
     out
+}
+
+/// The ways a field can hold no usable value: missing (`None`), the empty string, and (for
+/// typed fields) text that does not parse as the type. A timestamp is never absent: no engine
+/// can place such an event in a window, and the evaluator rejects it as a bad line.
+pub fn absent_variants(ty: &FieldType) -> Vec<Option<Value>> {
+    match ty {
+        FieldType::Timestamp => Vec::new(),
+        FieldType::String | FieldType::Enum(_) => vec![None, Some(Value::Str(String::new()))],
+        FieldType::Ip => vec![
+            None,
+            Some(Value::Str(String::new())),
+            Some(Value::Str("not-an-ip".into())),
+            Some(Value::Str("10.0.0.256".into())),
+        ],
+        FieldType::Port | FieldType::Bytes | FieldType::Int | FieldType::Duration => vec![
+            None,
+            Some(Value::Str(String::new())),
+            Some(Value::Str("n/a".into())),
+        ],
+    }
 }
 
 /// (aggregate function, threshold) for each comparison in `having`.

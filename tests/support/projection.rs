@@ -198,6 +198,29 @@ fn enum_of<'a>(ev: &'a Event, k: &str) -> Option<&'a str> {
     }
 }
 
+/// Whether `col` is an integer column of the KQL table (`kql_columns`).
+fn kql_int(f: Family, col: &str) -> bool {
+    kql_columns(f)
+        .iter()
+        .any(|(c, t)| *c == col && matches!(*t, "int" | "long"))
+}
+
+/// Writes `field` into a KQL row. An integer column cannot hold text (Kusto's ingestion stores a
+/// value that does not convert as null: "Data mappings", learn.microsoft.com/kusto/management/
+/// mappings), so an empty or unparsable value there is null, and the event it denotes has the
+/// field missing. A string column (addresses) keeps the text as it is.
+fn put_kql(m: &mut Map<String, J>, canon: &mut Event, field: &str, col: &str, int_col: bool) {
+    match canon.get(field) {
+        None => {}
+        Some(Value::Str(_)) if int_col => {
+            canon.remove(field);
+        }
+        Some(v) => {
+            m.insert(col.into(), jv(v));
+        }
+    }
+}
+
 /// Projects event number `idx`; `None` when no row of the family can denote it.
 pub fn project(f: Family, idx: usize, ev: &Event) -> Option<(Row, Event)> {
     let mut canon: Event = ev
@@ -261,9 +284,7 @@ pub fn project(f: Family, idx: usize, ev: &Event) -> Option<(Row, Event)> {
                 ("remote.port", "RemotePort"),
                 ("remote.host", "RemoteUrl"),
             ] {
-                if let Some(v) = canon.get(field) {
-                    m.insert(col.into(), jv(v));
-                }
+                put_kql(&mut m, &mut canon, field, col, kql_int(f, col));
             }
             Some((Row::Json(m), canon))
         }
@@ -291,9 +312,7 @@ pub fn project(f: Family, idx: usize, ev: &Event) -> Option<(Row, Event)> {
                 ("bytes.sent", "SrcBytes"),
                 ("bytes.received", "DstBytes"),
             ] {
-                if let Some(v) = canon.get(field) {
-                    m.insert(col.into(), jv(v));
-                }
+                put_kql(&mut m, &mut canon, field, col, kql_int(f, col));
             }
             Some((Row::Json(m), canon))
         }

@@ -14,7 +14,9 @@
 //!   and `where` keeps only true rows (three-valued logic).
 //! - functions: lower, upper, len, substr, match (regex, unanchored), replace, like (`%`, `_`),
 //!   cidrmatch, isnull, isnotnull, if, case, coalesce, tonumber, tostring, in, true, false, null.
-//! - `bin _time span=N[s|m|h|d]`: floor to a multiple of the span since the epoch (UTC).
+//! - `bin _time span=N[s|m|h|d]`: floor to a multiple of the span since the epoch (UTC) for s, m,
+//!   h; to the local midnight of the searching user's zone for d (fixed at UTC+05:30 in the
+//!   model: [`USER_UTC_OFFSET`]). Arithmetic in `eval`: `+ - / %`.
 //! - `stats` with count, dc, sum, min, max, values; `by` fields; rows whose by-field is null are
 //!   dropped (Splunk behaviour), which is why detc emits `fillnull` before `stats`.
 //! - `tstats ... from datamodel=M where <search expr> by f, _time span=S`.
@@ -456,9 +458,25 @@ fn expr_cmp(p: &mut P) -> Result<E, String> {
 }
 
 fn expr_add(p: &mut P) -> Result<E, String> {
-    let mut l = expr_primary(p)?;
+    let mut l = expr_mul(p)?;
     while let Some(Tok::Op(o)) = p.peek() {
         if o == "+" || o == "-" {
+            let o = o.clone();
+            p.next();
+            let r = expr_mul(p)?;
+            l = E::Bin(o, Box::new(l), Box::new(r));
+        } else {
+            break;
+        }
+    }
+    Ok(l)
+}
+
+/// `/` and `%` (eval's arithmetic operators bind tighter than `+` and `-`).
+fn expr_mul(p: &mut P) -> Result<E, String> {
+    let mut l = expr_primary(p)?;
+    while let Some(Tok::Op(o)) = p.peek() {
+        if o == "/" || o == "%" {
             let o = o.clone();
             p.next();
             let r = expr_primary(p)?;
@@ -594,6 +612,15 @@ fn eval(e: &E, r: &Row) -> Result<V, String> {
                 },
                 "-" => match (x.as_num(), y.as_num()) {
                     (Some(a), Some(b)) => V::Num(a - b),
+                    _ => V::Null,
+                },
+                "/" => match (x.as_num(), y.as_num()) {
+                    (Some(a), Some(b)) if b != 0.0 => V::Num(a / b),
+                    _ => V::Null,
+                },
+                // Remainder with the dividend's sign, as C's fmod (times here are positive).
+                "%" => match (x.as_num(), y.as_num()) {
+                    (Some(a), Some(b)) if b != 0.0 => V::Num(a % b),
                     _ => V::Null,
                 },
                 o => return Err(format!("operator {o} is outside the model")),
@@ -790,16 +817,35 @@ fn split_pipes(q: &str) -> Vec<String> {
     out.into_iter().map(|s| s.trim().to_string()).collect()
 }
 
-fn span_secs(s: &str) -> Result<i64, String> {
+/// The searching user's time-zone offset in the model: UTC+05:30 (Asia/Kolkata, no daylight
+/// saving), a zone whose local day does not start at a UTC hour.
+pub const USER_UTC_OFFSET: i64 = 5 * 3600 + 30 * 60;
+
+/// A time span: its length in seconds and whether it is in days. Search Reference, bin:
+/// `aligntime` defaults to "base UTC time (epoch 0)" and is "ignored if span is in days, months,
+/// or years"; Search Manual, "Time zones and time bins": day bins "are aligned to the local day
+/// boundary" of the user's zone. So spans in s/m/h floor to multiples since the epoch, spans in
+/// days to local midnights.
+fn span_secs(s: &str) -> Result<(i64, bool), String> {
     let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: i64 = n.parse().map_err(|_| format!("bad span `{s}`"))?;
-    Ok(n * match unit {
-        "s" | "" => 1,
-        "m" | "min" => 60,
-        "h" => 3600,
-        "d" => 86400,
+    Ok(match unit {
+        "s" | "" => (n, false),
+        "m" | "min" => (n * 60, false),
+        "h" => (n * 3600, false),
+        "d" => (n * 86400, true),
         _ => return Err(format!("span unit `{unit}` is outside the model")),
     })
+}
+
+/// The start of the bin holding `t` for a span from [`span_secs`].
+fn bin_start(t: i64, (span, days): (i64, bool)) -> i64 {
+    if days {
+        let local = t + USER_UTC_OFFSET;
+        local - local.rem_euclid(span) - USER_UTC_OFFSET
+    } else {
+        t - t.rem_euclid(span)
+    }
 }
 
 /// The stats-like aggregation shared by `stats` and `tstats`.
@@ -1054,7 +1100,7 @@ pub fn run(query: &str, events: &[Row]) -> Result<Vec<Row>, String> {
                 for r in rows.iter_mut() {
                     if let Some(t) = r.get(&field).and_then(|v| v.parse::<f64>().ok()) {
                         let t = t.floor() as i64;
-                        r.insert(field.clone(), (t - t.rem_euclid(span)).to_string());
+                        r.insert(field.clone(), bin_start(t, span).to_string());
                     }
                 }
             }
@@ -1137,7 +1183,7 @@ pub fn run(query: &str, events: &[Row]) -> Result<Vec<Row>, String> {
                     for r in rs.iter_mut() {
                         if let Some(t) = r.get("_time").and_then(|v| v.parse::<f64>().ok()) {
                             let t = t.floor() as i64;
-                            r.insert("_time".into(), (t - t.rem_euclid(span)).to_string());
+                            r.insert("_time".into(), bin_start(t, span).to_string());
                         }
                     }
                 }
@@ -1303,9 +1349,17 @@ mod tests {
         let q = "p=* | eval proto=case(in(p, 25, 587), \"SMTP\", p==110, \"POP3\", true(), \"IMAP\") | bin _time span=1d | stats count as n, dc(proto) as d by h, _time";
         let r = run(q, &ev).unwrap();
         assert_eq!(r.len(), 2);
-        let day1 = r.iter().find(|x| x["_time"] == "86400").unwrap();
+        // Day bins start at the user's local midnight (UTC+05:30): 1970-01-01T18:30Z = 66600.
+        let day1 = r.iter().find(|x| x["_time"] == "66600").unwrap();
         assert_eq!(day1["n"], "2");
         assert_eq!(day1["d"], "2");
+        assert!(r.iter().any(|x| x["_time"] == "153000" && x["n"] == "1"));
+        // Hours and eval arithmetic are epoch-aligned whatever the zone.
+        let r = run("p=* | bin _time span=24h | stats count as n by _time", &ev).unwrap();
+        assert!(r.iter().any(|x| x["_time"] == "86400" && x["n"] == "2"));
+        let q = "p=* | eval _time=_time - (_time % 86400) | stats count as n by _time";
+        let r = run(q, &ev).unwrap();
+        assert!(r.iter().any(|x| x["_time"] == "86400" && x["n"] == "2"));
         assert!(r.iter().any(|x| x["_time"] == "172800" && x["n"] == "1"));
     }
 

@@ -190,6 +190,21 @@ impl Checker<'_> {
                     );
                     return None;
                 }
+                if let Err(why) =
+                    crate::ir::semantics::ascii_fold_regex(&pattern.node, *insensitive)
+                {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "E0229",
+                            "a regular expression whose case rule differs between engines",
+                        )
+                        .at(pattern.span.clone())
+                        .found(why)
+                        .expected("a pattern without `(?i)`; `matches~` for case-insensitive matching")
+                        .hint("`matches~` folds ASCII letters only, the same way in every target; spell out other letters' cases: '[éÉ]'"),
+                    );
+                    return None;
+                }
                 let case = if *insensitive {
                     Case::Insensitive
                 } else {
