@@ -645,8 +645,10 @@ const KUSTO_PINNED_LOSSES: &[PinnedLoss] = &[
     // queries return nothing.
     PinnedLoss {
         detection: r#"{"DestinationIp|cidr":["127.0.0.0/8","::1/128"]}"#,
-        converted: Ok("DeviceNetworkEvents\n| where ipv4_is_in_range(RemoteIP, \"127.0.0.0/8\") \
-                       or ipv4_is_in_range(RemoteIP, \"::1/128\")"),
+        converted: Ok(
+            "DeviceNetworkEvents\n| where ipv4_is_in_range(RemoteIP, \"127.0.0.0/8\") \
+                       or ipv4_is_in_range(RemoteIP, \"::1/128\")",
+        ),
     },
 ];
 
@@ -708,10 +710,7 @@ fn pysigma_kusto_conversion_keeps_each_predicate() {
                 .selections
                 .get(name)
                 .unwrap_or_else(|| panic!("{what}: not converted alone"));
-            if let Some(i) = KUSTO_PINNED_LOSSES
-                .iter()
-                .position(|p| p.detection == json)
-            {
+            if let Some(i) = KUSTO_PINNED_LOSSES.iter().position(|p| p.detection == json) {
                 let want = KUSTO_PINNED_LOSSES[i].converted.map(str::to_string);
                 let want = want.map_err(str::to_string);
                 if *got == want {
@@ -749,7 +748,9 @@ fn pysigma_kusto_conversion_keeps_each_predicate() {
                 }
             }
             if clause.contains("ipv4_is_in_range") && clause.contains(':') {
-                failures.push(format!("{what}: an IPv6 block under ipv4_is_in_range: {clause}"));
+                failures.push(format!(
+                    "{what}: an IPv6 block under ipv4_is_in_range: {clause}"
+                ));
             }
             kql.push((what, q.clone()));
         }
@@ -763,10 +764,7 @@ fn pysigma_kusto_conversion_keeps_each_predicate() {
             ));
         }
     }
-    let databases = vec![(
-        "kql-defender".to_string(),
-        profile_tables("kql-defender"),
-    )];
+    let databases = vec![("kql-defender".to_string(), profile_tables("kql-defender"))];
     let batch: Vec<KustoQuery<'_>> = kql
         .iter()
         .map(|(name, text)| KustoQuery {
