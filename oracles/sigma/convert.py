@@ -9,7 +9,12 @@ Usage: convert.py BACKEND DIR
 Prints one JSON document: {"backend", "pipeline", "results": [...]}, one result per rule document in
 file-name order then document order:
   {"file": "a.yml", "id": "...", "title": "...", "kind": "rule" | "correlation",
-   "queries": ["..."], "error": null | "message"}
+   "queries": ["..."], "error": null | "message", "selections": {...}}
+A detection rule's "selections" maps each of its detection names to what that detection alone
+becomes ({"query": "..."} or {"error": "..."}): the rule with `condition: NAME`, converted the same
+way. A caller can then tell which predicate of the rule a backend kept, changed or dropped (a
+pipeline that drops a field leaves a detection with nothing to convert: that is an error here,
+while in the whole rule the predicate silently disappears). Correlations have {}.
 Every detection rule is converted on its own, from a fresh parse of its own YAML document, so one
 that a correlation references (which pySigma would otherwise fold into the correlation query) still
 gets its own query. (A fresh parse, not the collection's rule object: converting a collection with a
@@ -31,6 +36,25 @@ from sigma.plugins import InstalledSigmaPlugins
 from sigma.rule import SigmaRule
 
 BACKENDS = {"kusto": "microsoft_xdr", "splunk": "splunk_windows"}
+
+
+def convert_selections(document, new_backend):
+    """Each detection of a rule document alone: the document with `condition: NAME`."""
+    out = {}
+    for name in document.get("detection", {}):
+        if name == "condition":
+            continue
+        alone = dict(document)
+        alone["detection"] = {name: document["detection"][name], "condition": name}
+        try:
+            queries = [str(q) for q in new_backend().convert(SigmaCollection.from_dicts([alone]))]
+            if len(queries) == 1:
+                out[name] = {"query": queries[0]}
+            else:  # none: the pipeline dropped every item of the detection
+                out[name] = {"error": f"the backend produced {len(queries)} queries"}
+        except Exception as e:
+            out[name] = {"error": f"{type(e).__name__}: {e}"}
+    return out
 
 
 def main(argv):
@@ -82,7 +106,7 @@ def main(argv):
         for document, rule in zip(documents, collection.rules):
             kind = "correlation" if isinstance(rule, SigmaCorrelationRule) else "rule"
             entry = {"file": rel, "id": str(rule.id) if rule.id else None, "title": rule.title,
-                     "kind": kind, "queries": [], "error": None}
+                     "kind": kind, "queries": [], "error": None, "selections": {}}
             if kind == "rule":
                 try:
                     # The rule alone, parsed afresh from its own YAML document (never from the
@@ -92,6 +116,7 @@ def main(argv):
                     entry["queries"] = [str(q) for q in new_backend().convert(single)]
                 except Exception as e:
                     entry["error"] = f"{type(e).__name__}: {e}"
+                entry["selections"] = convert_selections(document, new_backend)
             else:
                 entry["queries"] = correlation_queries.get(id(rule), [])
                 entry["error"] = correlation_error

@@ -660,6 +660,13 @@ fn corr_doc(ctx: &Ctx, c: &Corr, id: &str, base: &str, split: Option<(&str, &str
 
 impl Det<'_, '_> {
     fn add(&mut self, field: &str, key: String, val: Y) -> String {
+        let mut m = Mapping::new();
+        m.insert(s(&key), val);
+        self.add_any(field, Y::Mapping(m))
+    }
+
+    /// A detection with any body (a map, or a list of maps: their `or`), named after `field`.
+    fn add_any(&mut self, field: &str, body: Y) -> String {
         let base = format!("sel_{}", field.replace(['.', '-'], "_"));
         let mut name = base.clone();
         let mut i = 2;
@@ -667,9 +674,7 @@ impl Det<'_, '_> {
             name = format!("{base}_{i}");
             i += 1;
         }
-        let mut m = Mapping::new();
-        m.insert(s(&key), val);
-        self.sels.push((name.clone(), Y::Mapping(m)));
+        self.sels.push((name.clone(), body));
         name
     }
 
@@ -807,14 +812,24 @@ impl Det<'_, '_> {
                     }
                 }
                 Some(Value::Int(_)) => {
+                    // One `{f|gte: n, f|lte: n}` map per value (a list of maps is their `or`), not
+                    // `f: [n, ...]`: pySigma's kusto backend (1.0.1) renders a value list as
+                    // `in~ ("n", ...)`, strings against an int column (Kusto.Language KS107),
+                    // while it renders comparisons as numbers (`f >= n and f <= n`). Same
+                    // meaning in the Sigma spec: n <= f <= n is f == n for a number.
                     let items = values
                         .iter()
                         .filter_map(|v| match v {
-                            Value::Int(n) => Some(Y::Number((*n).into())),
+                            Value::Int(n) => {
+                                let mut m = Mapping::new();
+                                m.insert(s(&format!("{f}|gte")), Y::Number((*n).into()));
+                                m.insert(s(&format!("{f}|lte")), Y::Number((*n).into()));
+                                Some(Y::Mapping(m))
+                            }
                             _ => None,
                         })
                         .collect();
-                    self.add(fname, f, Y::Sequence(items))
+                    self.add_any(fname, Y::Sequence(items))
                 }
                 Some(Value::Ip(_)) => {
                     let items = values

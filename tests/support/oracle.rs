@@ -447,6 +447,9 @@ pub struct SigmaConversion {
     pub queries: Vec<String>,
     /// Why it did not convert (a correlation on a backend without correlation support says so).
     pub error: Option<String>,
+    /// A detection rule's detections, each converted alone (`condition: NAME`): name -> its query,
+    /// or why it gave none (a pipeline that drops the field leaves nothing to convert).
+    pub selections: std::collections::BTreeMap<String, Result<String, String>>,
 }
 
 /// Converts every rule document under `dir` with a pySigma backend; each detection rule on its
@@ -483,6 +486,21 @@ pub fn sigma_convert(dir: &Path, backend: SigmaBackend) -> Result<Vec<SigmaConve
                 .map(|qs| qs.iter().filter_map(opt).collect())
                 .unwrap_or_default(),
             error: opt(&r["error"]),
+            selections: r["selections"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(name, v)| {
+                            let got = match (opt(&v["query"]), opt(&v["error"])) {
+                                (Some(q), _) => Ok(q),
+                                (None, Some(e)) => Err(e),
+                                (None, None) => Err(format!("malformed selection result {v}")),
+                            };
+                            (name.clone(), got)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
         .collect())
 }
