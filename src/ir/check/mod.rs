@@ -14,7 +14,9 @@ use crate::syntax::ast::{self, Clause, Literal, MetaValue, Spanned};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+mod attack_ids;
 mod expr;
+pub mod tags;
 pub mod values;
 
 use expr::Scope;
@@ -727,36 +729,21 @@ impl Checker<'_> {
                 ];
                 m.confidence = self.symbol(s, "confidence", &ALL);
             }
-            ("attack", MetaValue::AttackIds(ids)) => {
-                for id in ids {
-                    if is_technique(&id.node) {
-                        m.techniques.push(id.node.clone());
-                    } else if is_analytic(&id.node) {
-                        m.analytics.push(id.node.clone());
-                    } else {
-                        self.diags.push(
-                            Diagnostic::error("E0205", format!("`{}` is not an ATT&CK technique or analytic id", id.node))
-                                .at(id.span.clone())
-                                .found(format!("`{}`", id.node))
-                                .expected("a technique id (T1071 or T1071.003) or an analytic id (AN0379)")
-                                .hint(if id.node.starts_with("TA") || id.node.starts_with("DS") {
-                                    "tactics (TA....) and data sources (DS....) are not accepted here; put them in `tags`"
-                                } else if id.node.starts_with("AN") {
-                                    "an analytic id is AN and four digits: AN0379"
-                                } else {
-                                    "a technique id is T and four digits, with an optional three-digit sub-technique: T1071.003"
-                                }),
-                        );
-                    }
-                }
-            }
+            ("attack", MetaValue::AttackIds(ids)) => self.attack_ids(m, ids),
             ("references", MetaValue::Texts(v)) => {
                 m.references = v.iter().map(|t| t.node.clone()).collect()
             }
             ("falsepositives", MetaValue::Texts(v)) => {
                 m.false_positives = v.iter().map(|t| t.node.clone()).collect()
             }
-            ("tags", MetaValue::Texts(v)) => m.tags = v.iter().map(|t| t.node.clone()).collect(),
+            ("tags", MetaValue::Texts(v)) => {
+                for t in v {
+                    match tags::check_tag(&t.node) {
+                        Ok(()) => m.tags.push(t.node.clone()),
+                        Err(d) => self.diags.push(d.at(t.span.clone())),
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -1254,21 +1241,6 @@ fn is_uuid(s: &str) -> bool {
             .iter()
             .zip([8, 4, 4, 4, 12])
             .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-fn is_technique(s: &str) -> bool {
-    let b = s.as_bytes();
-    let digits = |r: &[u8]| r.iter().all(u8::is_ascii_digit);
-    match b.len() {
-        5 => b[0] == b'T' && digits(&b[1..]),
-        9 => b[0] == b'T' && digits(&b[1..5]) && b[5] == b'.' && digits(&b[6..]),
-        _ => false,
-    }
-}
-
-fn is_analytic(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 6 && &b[..2] == b"AN" && b[2..].iter().all(u8::is_ascii_digit)
 }
 
 #[cfg(test)]
