@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 mod attack_ids;
 mod expr;
+mod lints;
 pub mod tags;
 pub mod values;
 
@@ -80,6 +81,21 @@ pub fn check_partial(
     for f in files {
         for l in &f.lists {
             c.list(f, l);
+        }
+    }
+    // A list is used when a rule's text refers to it, whether or not that rule checks clean: a
+    // misspelt field beside `in name` is one error, not also an unused list.
+    for f in files {
+        for r in &f.rules {
+            for cl in &r.clauses {
+                match &cl.node {
+                    Clause::Where(e) | Clause::Having(e) => lists_named(e, &mut c.used_lists),
+                    Clause::Let { arms, .. } => arms
+                        .iter()
+                        .for_each(|(e, _)| lists_named(e, &mut c.used_lists)),
+                    _ => {}
+                }
+            }
         }
     }
     let mut rules = Vec::new();
@@ -169,7 +185,7 @@ fn ast_id(r: &ast::RuleDecl) -> Option<(String, Span)> {
     })
 }
 
-fn dir_of(path: &str) -> PathBuf {
+pub(super) fn dir_of(path: &str) -> PathBuf {
     Path::new(path)
         .parent()
         .map(Path::to_path_buf)
@@ -1082,6 +1098,9 @@ impl Checker<'_> {
                 ok = false;
             }
         }
+        if ok {
+            self.lint_test(f, source, t);
+        }
         let count = t.expect.count.node as usize;
         if t.expect.alerts.len() > count {
             self.diags.push(
@@ -1229,6 +1248,21 @@ fn collect_fields(e: &Expr, out: &mut BTreeSet<String>) {
         Expr::Pred(p) => {
             if let FieldRef::Field(n) = &p.field {
                 out.insert(n.clone());
+            }
+        }
+    }
+}
+
+/// The names of the lists a condition refers to (`in name`, `startswith name`, ...).
+fn lists_named(e: &ast::Expr, out: &mut BTreeSet<String>) {
+    match e {
+        ast::Expr::And(xs, _) | ast::Expr::Or(xs, _) => xs.iter().for_each(|x| lists_named(x, out)),
+        ast::Expr::Not(x, _) => lists_named(x, out),
+        ast::Expr::Pred(p) => {
+            if let ast::PredOp::In { target, .. } | ast::PredOp::Str { target, .. } = &p.op {
+                if let ast::ListRef::Named(n) = target {
+                    out.insert(n.node.clone());
+                }
             }
         }
     }

@@ -1,0 +1,227 @@
+//! Lints: warnings on conditions that check clean but probably do not mean what they say. Each
+//! has a code (W028x, docs/DIAGNOSTICS.md) and a hint with the likely fix; `--deny-warnings`
+//! makes them errors.
+
+use super::Checker;
+use crate::diag::{Diagnostic, Span};
+use crate::ir::{catalogue, Case, Op, Source, Value};
+use crate::syntax::ast::{self, ListRef, PredOp};
+
+impl Checker<'_> {
+    /// Lints one checked predicate of an event condition: `op` is its IR operator.
+    pub(super) fn lint_pred(&mut self, p: &ast::Pred, source: Source, op: &Op) {
+        // The values as written, with where each was written.
+        let values: Vec<(String, Span)> = match (&p.op, op) {
+            (
+                PredOp::Eq { value, .. },
+                Op::Eq {
+                    value: Value::Str(v),
+                    ..
+                },
+            ) => {
+                vec![(v.clone(), value.span.clone())]
+            }
+            (PredOp::In { target, .. }, Op::In { values, .. }) => {
+                let strs = values.iter().filter_map(|v| match v {
+                    Value::Str(s) => Some(s.clone()),
+                    _ => None,
+                });
+                match target {
+                    ListRef::Inline(items, _) => {
+                        strs.zip(items.iter().map(|i| i.span.clone())).collect()
+                    }
+                    ListRef::Named(n) => strs.map(|s| (s, n.span.clone())).collect(),
+                }
+            }
+            _ => return,
+        };
+        if let Some((v, span)) = values.iter().find(|(v, _)| v.contains(['*', '?'])) {
+            let named = matches!(
+                &p.op,
+                PredOp::In {
+                    target: ListRef::Named(_),
+                    ..
+                }
+            );
+            self.diags.push(
+                Diagnostic::warning(
+                    "W0280",
+                    format!("{v:?} is compared exactly: `*` and `?` in it are literal characters"),
+                )
+                .at(span.clone())
+                .found(if named {
+                    format!("{v:?} in the list, compared with `in`")
+                } else {
+                    format!("{v:?} in an exact comparison")
+                })
+                .expected("a value without wildcards, or a pattern operator")
+                .hint(wildcard_fix(&p.field.node, v)),
+            );
+        }
+        let case = match op {
+            Op::Eq { case, .. } | Op::In { case, .. } => *case,
+            _ => return,
+        };
+        let cased = |s: &str| s.chars().any(|c| c.is_lowercase() || c.is_uppercase());
+        let ci_field = catalogue::field(source, &p.field.node).is_some_and(|d| d.case_insensitive);
+        if case == Case::Sensitive && ci_field && values.iter().any(|(v, _)| cased(v)) {
+            let (written, fix) = match &p.op {
+                PredOp::Eq { op, .. } => match op {
+                    ast::EqOp::Ne => ("!=", "!~"),
+                    _ => ("==", "=~"),
+                },
+                _ if p.negated => ("not in", "not in~"),
+                _ => ("in", "in~"),
+            };
+            self.diags.push(
+                Diagnostic::warning(
+                    "W0282",
+                    format!(
+                        "`{written}` compares case, but `{}` has none on its platform",
+                        p.field.node
+                    ),
+                )
+                .at(p.span.clone())
+                .found(format!("`{} {written} ...`", p.field.node))
+                .expected(format!("`{fix}`, which compares without case"))
+                .hint(format!(
+                    "write `{} {fix} ...`: Windows image names, paths, host and user names \
+                     match in any case, so the exact comparison misses `{}`",
+                    p.field.node,
+                    values
+                        .iter()
+                        .map(|(v, _)| v)
+                        .find(|v| cased(v))
+                        .map(|v| flip_case(v))
+                        .unwrap_or_default()
+                )),
+            );
+        }
+    }
+}
+
+/// The operator the user probably meant for a value with wildcards.
+fn wildcard_fix(field: &str, v: &str) -> String {
+    let inner = v.trim_matches('*');
+    let plain = !inner.is_empty() && !inner.contains(['*', '?']);
+    let (lead, trail) = (v.starts_with('*'), v.ends_with('*'));
+    let lit = |s: &str| format!("{s:?}");
+    match (plain, lead, trail) {
+        (true, true, true) => format!("to match a part, write `{field} contains {}`", lit(inner)),
+        (true, true, false) => format!("to match the end, write `{field} endswith {}`", lit(inner)),
+        (true, false, true) => {
+            format!("to match the start, write `{field} startswith {}`", lit(inner))
+        }
+        _ => format!(
+            "for a pattern, write `{field} matches` with a regular expression (`*` is `.*`, `?` is `.`)"
+        ),
+    }
+}
+
+/// The value with its letters' case swapped (the spelling the exact comparison misses).
+fn flip_case(v: &str) -> String {
+    let upper = v.to_uppercase();
+    if upper != v {
+        upper
+    } else {
+        v.to_lowercase()
+    }
+}
+
+impl Checker<'_> {
+    /// W0283: a must-not-alert test whose fixture cannot hold an event of the rule's source
+    /// passes whatever the rule says. Decided statically where the fixture says what it is: its
+    /// `schema`, or the evaluator's own schema detection on the first inline event (or the first
+    /// line of a JSON-lines file); and, for inline events, whether any of them maps to an event
+    /// of the source at all (a Sysmon process-creation row is not a connection).
+    pub(super) fn lint_test(&mut self, f: &ast::File, source: Source, t: &ast::TestDecl) {
+        use crate::eval::read::{JsonRecord, Layout};
+        use crate::eval::{run, schema};
+        if t.expect.count.node != 0 {
+            return; // a must-alert test on such a fixture fails when run
+        }
+        let Ok(schemas) = schema::builtin() else {
+            return;
+        };
+        let first: Option<String> = match &t.events {
+            ast::TestEventsAst::Inline(objs) => objs
+                .first()
+                .map(|o| serde_json::Value::Object(o.node.clone()).to_string()),
+            ast::TestEventsAst::File(p)
+                if p.node.ends_with(".jsonl") || p.node.ends_with(".json") =>
+            {
+                let full = super::dir_of(&f.path).join(&p.node);
+                self.loader.read(&full).ok().and_then(|text| {
+                    text.lines()
+                        .map(str::trim)
+                        .find(|l| !l.is_empty())
+                        .map(str::to_string)
+                })
+            }
+            ast::TestEventsAst::File(_) => None,
+        };
+        if t.schema.is_none() && first.is_none() {
+            return;
+        }
+        let forced = t.schema.as_ref().map(|s| s.node.as_str());
+        let Ok(chosen) = run::choose_schema(
+            &t.name.node,
+            &schemas,
+            forced,
+            &Layout::JsonLines,
+            first.as_deref(),
+        ) else {
+            return; // an unknown schema is E0264; an undetectable file fails when run
+        };
+        let problem = if chosen.source != source {
+            Some(format!(
+                "its fixture is {} data, which holds {} events",
+                chosen.name,
+                chosen.source.name()
+            ))
+        } else if let ast::TestEventsAst::Inline(objs) = &t.events {
+            let none_applies = !objs.is_empty()
+                && objs.iter().all(|o| {
+                    matches!(
+                        chosen.map(&JsonRecord(o.node.clone())),
+                        Ok(schema::Mapped::NotApplicable)
+                    )
+                });
+            none_applies.then(|| {
+                format!(
+                    "none of its {} events is a {} event of the {} schema",
+                    objs.len(),
+                    source.name(),
+                    chosen.name
+                )
+            })
+        } else {
+            None
+        };
+        if let Some(why) = problem {
+            self.diags.push(
+                Diagnostic::warning(
+                    "W0283",
+                    format!("test {:?} cannot fail: {why}", t.name.node),
+                )
+                .at(t.name.span.clone())
+                .found(format!(
+                    "a must-not-alert test over no {} event",
+                    source.name()
+                ))
+                .expected(format!(
+                    "a fixture of {} events that come close to alerting",
+                    source.name()
+                ))
+                .hint(match source {
+                    Source::NetworkConnection => {
+                        "use sysmon or defender events (schema sysmon|defender)"
+                    }
+                    Source::NetworkFlow => {
+                        "use Zeek conn or smtp logs (schema zeek-conn|zeek-smtp)"
+                    }
+                }),
+            );
+        }
+    }
+}
