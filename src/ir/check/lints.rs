@@ -35,6 +35,7 @@ impl Checker<'_> {
             }
             _ => return,
         };
+        let ci_field = catalogue::field(source, &p.field.node).is_some_and(|d| d.case_insensitive);
         if let Some((v, span)) = values.iter().find(|(v, _)| v.contains(['*', '?'])) {
             let named = matches!(
                 &p.op,
@@ -46,24 +47,29 @@ impl Checker<'_> {
             self.diags.push(
                 Diagnostic::warning(
                     "W0280",
-                    format!("{v:?} is compared exactly: `*` and `?` in it are literal characters"),
+                    format!(
+                        "{} is compared exactly: `*` and `?` in it are literal characters",
+                        literal(v)
+                    ),
                 )
                 .at(span.clone())
                 .found(if named {
-                    format!("{v:?} in the list, compared with `in`")
+                    format!("{} in the list, compared with `in`", literal(v))
                 } else {
-                    format!("{v:?} in an exact comparison")
+                    format!("{} in an exact comparison", literal(v))
                 })
                 .expected("a value without wildcards, or a pattern operator")
-                .hint(wildcard_fix(&p.field.node, v)),
+                .hint(wildcard_fix(&p.field.node, v, ci_field)),
             );
+            // One slip, one warning: the hint's operator already has the `~` a
+            // case-insensitive field wants (W0282 would repeat it).
+            return;
         }
         let case = match op {
             Op::Eq { case, .. } | Op::In { case, .. } => *case,
             _ => return,
         };
         let cased = |s: &str| s.chars().any(|c| c.is_lowercase() || c.is_uppercase());
-        let ci_field = catalogue::field(source, &p.field.node).is_some_and(|d| d.case_insensitive);
         if case == Case::Sensitive && ci_field && values.iter().any(|(v, _)| cased(v)) {
             let (written, fix) = match &p.op {
                 PredOp::Eq { op, .. } => match op {
@@ -100,21 +106,30 @@ impl Checker<'_> {
     }
 }
 
-/// The operator the user probably meant for a value with wildcards.
-fn wildcard_fix(field: &str, v: &str) -> String {
+/// The operator the user probably meant for a value with wildcards (`~` on a field without case).
+fn wildcard_fix(field: &str, v: &str, any_case: bool) -> String {
     let inner = v.trim_matches('*');
     let plain = !inner.is_empty() && !inner.contains(['*', '?']);
     let (lead, trail) = (v.starts_with('*'), v.ends_with('*'));
-    let lit = |s: &str| format!("{s:?}");
+    let t = if any_case { "~" } else { "" };
+    let lit = literal(inner);
     match (plain, lead, trail) {
-        (true, true, true) => format!("to match a part, write `{field} contains {}`", lit(inner)),
-        (true, true, false) => format!("to match the end, write `{field} endswith {}`", lit(inner)),
-        (true, false, true) => {
-            format!("to match the start, write `{field} startswith {}`", lit(inner))
-        }
+        (true, true, true) => format!("to match a part, write `{field} contains{t} {lit}`"),
+        (true, true, false) => format!("to match the end, write `{field} endswith{t} {lit}`"),
+        (true, false, true) => format!("to match the start, write `{field} startswith{t} {lit}`"),
         _ => format!(
-            "for a pattern, write `{field} matches` with a regular expression (`*` is `.*`, `?` is `.`)"
+            "for a pattern, write `{field} matches{t}` with a regular expression (`*` is `.*`, `?` is `.`)"
         ),
+    }
+}
+
+/// A string as the user would write it in detc: raw ('...') when it has backslashes and no
+/// quote, so a Windows path reads as written; otherwise quoted with escapes.
+fn literal(v: &str) -> String {
+    if v.contains('\\') && !v.contains('\'') && !v.chars().any(char::is_control) {
+        format!("'{v}'")
+    } else {
+        format!("{v:?}")
     }
 }
 
@@ -223,5 +238,63 @@ impl Checker<'_> {
                 }),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    fn warnings(cond: &str) -> Vec<(&'static str, String)> {
+        let text = format!(
+            "rule r {{ id \"0b7e4a52-6d0e-4c1b-9a57-2b8f1e0c7d41\" title \"t\" severity low \
+             source network_connection where {cond} }}"
+        );
+        let fe = crate::frontend(&[crate::SourceFile {
+            path: "t.detc".into(),
+            text,
+        }]);
+        assert!(fe.pack.is_some(), "{cond}: {:?}", fe.diagnostics);
+        fe.diagnostics
+            .iter()
+            .map(|d| (d.code, d.hints.join(" ")))
+            .collect()
+    }
+
+    /// The issue's slip is one warning whose fix is the case-insensitive `contains~`, not a
+    /// wildcard warning plus a case warning about a literal star.
+    #[test]
+    fn the_issue_s_wildcard_path_is_one_warning() {
+        assert_eq!(
+            warnings(r"process.path == '*\AppData\*'"),
+            [(
+                "W0280",
+                r"to match a part, write `process.path contains~ '\AppData\'`".to_string()
+            )]
+        );
+    }
+
+    /// Which comparisons are linted, and which are not.
+    #[test]
+    fn what_is_linted() {
+        let codes = |c: &str| warnings(c).into_iter().map(|(c, _)| c).collect::<Vec<_>>();
+        assert_eq!(codes(r#"process.name in ["a.exe", "b.exe"]"#), ["W0282"]);
+        assert_eq!(codes(r#"user != "SYSTEM""#), ["W0282"]);
+        assert_eq!(codes(r#"process.command_line == "x?""#), ["W0280"]);
+        assert_eq!(codes(r#"process.command_line in ["a", "*b"]"#), ["W0280"]);
+        for clean in [
+            r#"process.name in~ ["a.exe", "b.exe"]"#,
+            r#"process.name =~ "a.exe""#,
+            r#"host == "1234""#, // no letters: no case to get wrong
+            r#"process.command_line == "-enc""#, // a command line has case
+            r#"process.path contains "*""#,      // not an exact comparison
+            "remote.port == 25 and (direction == outbound or remote.port == 587)",
+            "(remote.port == 25 and direction == outbound) or remote.port == 587",
+            "remote.port == 25 or remote.port == 587 or remote.port == 465",
+        ] {
+            assert_eq!(codes(clean), Vec::<&str>::new(), "{clean}");
+        }
+        assert_eq!(
+            codes("remote.port == 25 or remote.port == 587 and direction == outbound"),
+            ["W0281"]
+        );
     }
 }
