@@ -234,14 +234,13 @@ fn meta(ctx: &Ctx, title: String, id: &str, name: Option<&str>) -> Vec<(&'static
         .filter(|n| current.iter().any(|t| t.tactics.iter().any(|x| x == n)))
         .map(|n| s(&format!("attack.{n}")))
         .collect();
-    tags.extend(
-        current
-            .iter()
-            .map(|t| s(&format!("attack.{}", t.id.to_lowercase()))),
-    );
-    for t in &m.tags {
-        if !tags.contains(&s(t)) {
-            tags.push(s(t));
+    // Then the techniques and the rule's own tags, each once (pySigma reports a duplicate).
+    let own = current
+        .iter()
+        .map(|t| format!("attack.{}", t.id.to_lowercase()));
+    for t in own.chain(m.tags.iter().cloned()) {
+        if !tags.contains(&s(&t)) {
+            tags.push(s(&t));
         }
     }
     if !tags.is_empty() {
@@ -937,7 +936,7 @@ mod tag_tests {
     #[test]
     fn attack_tags_come_from_the_catalogue() {
         let text = "rule r { id \"0b7e4a52-6d0e-4c1b-9a57-2b8f1e0c7d41\" title \"t\" severity low \
-                    attack T1071.003 T1003.001 T1026 \
+                    attack T1071.003 T1003.001 T1026 T1071.003 \
                     tags [\"detection.threat-hunting\", \"attack.command-and-control\"] \
                     source network_connection where remote.port == 25 }";
         let fe = crate::frontend(&[crate::SourceFile {

@@ -285,7 +285,7 @@ mod tests {
             r#"process.name =~ "a.exe""#,
             r#"host == "1234""#, // no letters: no case to get wrong
             r#"process.command_line == "-enc""#, // a command line has case
-            r#"process.path contains "*""#,      // not an exact comparison
+            r#"process.path contains "*""#, // not an exact comparison
             "remote.port == 25 and (direction == outbound or remote.port == 587)",
             "(remote.port == 25 and direction == outbound) or remote.port == 587",
             "remote.port == 25 or remote.port == 587 or remote.port == 465",
