@@ -146,11 +146,11 @@ fn flip_case(v: &str) -> String {
 impl Checker<'_> {
     /// W0283: a must-not-alert test whose fixture cannot hold an event of the rule's source
     /// passes whatever the rule says. Decided statically where the fixture says what it is: its
-    /// `schema`, or the evaluator's own schema detection on the first inline event (or the first
-    /// line of a JSON-lines file); and, for inline events, whether any of them maps to an event
-    /// of the source at all (a Sysmon process-creation row is not a connection).
+    /// `schema`, or the evaluator's own schema detection on the first inline event or the first
+    /// record of the fixture file (not gzip); and, for inline events, whether any of them maps
+    /// to an event of the source at all (a Sysmon process-creation row is not a connection).
     pub(super) fn lint_test(&mut self, f: &ast::File, source: Source, t: &ast::TestDecl) {
-        use crate::eval::read::{JsonRecord, Layout};
+        use crate::eval::read::{JsonRecord, Layout, Rows};
         use crate::eval::{run, schema};
         if t.expect.count.node != 0 {
             return; // a must-alert test on such a fixture fails when run
@@ -158,34 +158,40 @@ impl Checker<'_> {
         let Ok(schemas) = schema::builtin() else {
             return;
         };
-        let first: Option<String> = match &t.events {
-            ast::TestEventsAst::Inline(objs) => objs
-                .first()
-                .map(|o| serde_json::Value::Object(o.node.clone()).to_string()),
-            ast::TestEventsAst::File(p)
-                if p.node.ends_with(".jsonl") || p.node.ends_with(".json") =>
-            {
+        // The layout and first record, as the evaluator will see them: inline events are JSON
+        // lines; a fixture file (not gzip) is read through the loader and sniffed by the same
+        // reader the evaluator uses.
+        let (layout, first): (Layout, Option<String>) = match &t.events {
+            ast::TestEventsAst::Inline(objs) => (
+                Layout::JsonLines,
+                objs.first()
+                    .map(|o| serde_json::Value::Object(o.node.clone()).to_string()),
+            ),
+            ast::TestEventsAst::File(p) if !p.node.ends_with(".gz") => {
                 let full = super::dir_of(&f.path).join(&p.node);
-                self.loader.read(&full).ok().and_then(|text| {
-                    text.lines()
-                        .map(str::trim)
-                        .find(|l| !l.is_empty())
-                        .map(str::to_string)
-                })
+                let Ok(text) = self.loader.read(&full) else {
+                    return;
+                };
+                let input: Box<dyn std::io::Read + Send> =
+                    Box::new(std::io::Cursor::new(text.into_bytes()));
+                let Ok(mut rows) = Rows::new(std::io::BufReader::new(input)) else {
+                    return;
+                };
+                let Some(layout) = rows.layout.clone() else {
+                    return; // an empty file: no events, the expectation decides
+                };
+                let first = rows.next_row().ok().flatten().and_then(|(_, r)| r.ok());
+                (layout, first)
             }
-            ast::TestEventsAst::File(_) => None,
+            ast::TestEventsAst::File(_) => (Layout::JsonLines, None),
         };
         if t.schema.is_none() && first.is_none() {
             return;
         }
         let forced = t.schema.as_ref().map(|s| s.node.as_str());
-        let Ok(chosen) = run::choose_schema(
-            &t.name.node,
-            &schemas,
-            forced,
-            &Layout::JsonLines,
-            first.as_deref(),
-        ) else {
+        let Ok(chosen) =
+            run::choose_schema(&t.name.node, &schemas, forced, &layout, first.as_deref())
+        else {
             return; // an unknown schema is E0264; an undetectable file fails when run
         };
         let problem = if chosen.source != source {
@@ -296,5 +302,63 @@ mod tests {
             codes("remote.port == 25 or remote.port == 587 and direction == outbound"),
             ["W0281"]
         );
+    }
+}
+
+#[cfg(test)]
+mod vacuous_tests {
+    fn codes(test: &str) -> Vec<&'static str> {
+        let text = format!(
+            "rule r {{ id \"0b7e4a52-6d0e-4c1b-9a57-2b8f1e0c7d41\" title \"t\" severity low \
+             source network_connection where remote.port == 25 {test} }}"
+        );
+        // In rules/, so fixture paths resolve like the pack's own.
+        let fe = crate::frontend(&[crate::SourceFile {
+            path: "rules/t.detc".into(),
+            text,
+        }]);
+        fe.diagnostics.iter().map(|d| d.code).collect()
+    }
+
+    /// W0283 reads a fixture file's kind as the evaluator does, whatever its format (a Zeek TSV
+    /// log, JSON lines) and without a `schema`; a fixture of the rule's source is not linted,
+    /// nor is a must-alert test (it fails when run).
+    #[test]
+    fn fixture_files_are_sniffed_like_the_evaluator_does() {
+        let zeek_tsv = "\"fixtures/realdata/zeek_pop3_basic_conn.unmasked.log\"";
+        let zeek_json = "\"fixtures/an0382/exfil.jsonl\"";
+        let sysmon = "\"fixtures/an0379/mail_clients.jsonl\"";
+        assert_eq!(
+            codes(&format!("test \"t\" events {zeek_tsv} expect no alert")),
+            ["W0283"]
+        );
+        assert_eq!(
+            codes(&format!("test \"t\" events {zeek_json} expect no alert")),
+            ["W0283"]
+        );
+        assert!(codes(&format!("test \"t\" events {sysmon} expect no alert")).is_empty());
+        assert!(codes(&format!("test \"t\" events {zeek_tsv} expect 1 alert")).is_empty());
+    }
+
+    /// Inline events of the right schema that are none of them events of the source (Sysmon
+    /// process creations under a connection rule) make a vacuous test too.
+    #[test]
+    fn inline_events_that_are_not_events_of_the_source() {
+        let ev = |id: u32| {
+            format!(
+                "{{ \"EventID\": {id}, \"UtcTime\": \"2026-11-24 10:00:00.000\", \
+                 \"Computer\": \"WS01\", \"Image\": \"C:\\\\x.exe\", \"DestinationPort\": 25, \
+                 \"DestinationIp\": \"203.0.113.7\", \"SourceIp\": \"10.0.0.5\", \
+                 \"SourcePort\": 50000, \"Protocol\": \"tcp\", \"Initiated\": \"true\" }}"
+            )
+        };
+        let t = |id| {
+            format!(
+                "test \"t\" events [ {} ] schema sysmon expect no alert",
+                ev(id)
+            )
+        };
+        assert_eq!(codes(&t(1)), ["W0283"]);
+        assert!(codes(&t(3)).is_empty());
     }
 }
