@@ -5,8 +5,8 @@
 //! `namespace.name`, lowercase letters, digits, `-`, `_` (and `.` in the name); the namespace is
 //! one of attack, car, cve, d3fend, detection, stp, tlp; each namespace constrains its names. The
 //! `attack` names are checked against the embedded ATT&CK catalogue: a tactic's shortname or a
-//! current technique id; groups, software, data sources, mitigations and assets (g/s/ds/m/a and
-//! four digits) by form only, as the catalogue does not carry them.
+//! current technique id; groups, software, data sources and mitigations (g/s/ds/m and four
+//! digits) by form only, as the catalogue does not carry them.
 
 use crate::diag::{nearest, Diagnostic};
 use crate::ir::attack::catalogue;
@@ -118,7 +118,9 @@ fn attack_name(tag: &str, name: &str) -> Result<(), Diagnostic> {
     } else {
         let (prefix, digits) =
             upper.split_at(upper.find(|c: char| c.is_ascii_digit()).unwrap_or(0));
-        if ["G", "S", "DS", "M", "A"].contains(&prefix)
+        // Assets (a1234) are in the tags appendix but not in pySigma 1.5.1's validator, which
+        // `sigma check` runs: refused, so an emitted file never fails it.
+        if ["G", "S", "DS", "M"].contains(&prefix)
             && digits.len() == 4
             && digits.bytes().all(|b| b.is_ascii_digit())
         {
@@ -162,6 +164,8 @@ mod tests {
             "attack.t1071",
             "attack.g0007",
             "attack.ds0029",
+            "attack.s0002",
+            "attack.m1031",
             "car.2016-04-005",
             "cve.2021-44228",
             "d3fend.d3-am",
@@ -187,6 +191,7 @@ mod tests {
             "stp.6",
             "tlp.purple",
             "attack.",
+            "attack.a0001", // an asset: in the appendix, refused by `sigma check`
         ] {
             assert!(check_tag(bad).is_err(), "{bad} should be refused");
         }
