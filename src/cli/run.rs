@@ -71,7 +71,7 @@ const BAD_SHOWN: usize = 20;
 /// completed (alerts or not), 1 when the rules do not check, 2 on an I/O or usage error.
 pub fn run(args: &RunArgs) -> Exit {
     let start = Instant::now();
-    let (_fe, pack) = match super::load_pack(&args.rules, Format::Human) {
+    let (_fe, pack) = match super::load_pack(&args.rules, Format::Human, false) {
         Ok(p) => p,
         Err(e) => return e,
     };
