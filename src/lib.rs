@@ -52,7 +52,10 @@ pub fn frontend_with(files: &[SourceFile], loader: &dyn load::Loader) -> Fronten
     let mut unparsed = ir::check::Unparsed::default();
     for f in files {
         match syntax::parse(&f.path, &f.text) {
-            Ok(ast) => asts.push(ast),
+            Ok(ast) => {
+                diagnostics.extend(ast.warnings.iter().cloned());
+                asts.push(ast)
+            }
             Err(mut ds) => {
                 diagnostics.append(&mut ds);
                 unparsed.files += 1;

@@ -381,3 +381,78 @@ fn list_files_stay_inside_the_pack_root_and_are_regular_files() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--deny-warnings` makes warnings errors (exit 1) on check, compile and test; without it a
+/// warning leaves the exit status 0. The pack is clean under it.
+#[test]
+fn deny_warnings_makes_warnings_errors() {
+    let file = "tests/errors/W0282_exact_case_on_windows_name.detc";
+    let plain = detc(&["check", file]);
+    assert_eq!(plain.code, 0, "{}", plain.transcript());
+    assert!(
+        plain.stderr.contains("warning[W0282]"),
+        "{}",
+        plain.transcript()
+    );
+    let denied = detc(&["check", file, "--deny-warnings"]);
+    assert_eq!(denied.code, 1, "{}", denied.transcript());
+    assert!(
+        denied.stderr.contains("error[W0282]"),
+        "{}",
+        denied.transcript()
+    );
+    assert!(
+        denied.stderr.contains("1 error(s), 0 warning(s)"),
+        "{}",
+        denied.transcript()
+    );
+    snap("check_deny_warnings", &denied);
+    let json = detc(&["check", file, "--deny-warnings", "--format", "json"]);
+    assert_eq!(json.code, 1, "{}", json.transcript());
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout)
+        .unwrap_or_else(|e| unreachable!("{e}: {}", json.transcript()));
+    assert_eq!(
+        doc["diagnostics"][0]["severity"],
+        "error",
+        "{}",
+        json.transcript()
+    );
+    assert_eq!(
+        doc["diagnostics"][0]["code"],
+        "W0282",
+        "{}",
+        json.transcript()
+    );
+
+    let out = tempfile_dir();
+    let compile = detc(&[
+        "compile",
+        file,
+        "--target",
+        "sigma",
+        "--out",
+        &out,
+        "--deny-warnings",
+    ]);
+    assert_eq!(compile.code, 1, "{}", compile.transcript());
+    assert!(
+        !Path::new(&out).join("sigma").exists(),
+        "nothing is written when warnings are denied"
+    );
+    let test = detc(&["test", file, "--deny-warnings"]);
+    assert_eq!(test.code, 1, "{}", test.transcript());
+    assert!(
+        test.stderr.contains("error[W0282]"),
+        "{}",
+        test.transcript()
+    );
+
+    let pack = detc(&["check", "rules/", "--deny-warnings"]);
+    assert_eq!(pack.code, 0, "{}", pack.transcript());
+}
+
+fn tempfile_dir() -> String {
+    let d = std::env::temp_dir().join(format!("detc-deny-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d.to_string_lossy().into_owned()
+}

@@ -94,6 +94,13 @@ fn every_invalid_file_gives_exactly_its_one_located_diagnostic() {
                 fe.pack.is_none() == (want == Severity::Error),
                 "{rel}: a pack must be produced exactly when there is no error"
             );
+            // A warning never drops a rule: the file's rule is in the pack.
+            if let Some(pack) = &fe.pack {
+                assert!(
+                    !text.contains("\nrule ") || !pack.rules.is_empty(),
+                    "{rel}: a warning dropped the file's rule"
+                );
+            }
 
             // (c) located inside the file.
             let Some(span) = &d.span else {

@@ -290,11 +290,14 @@ impl Drop for SigmaDir {
     }
 }
 
-/// `sigma check` (every validator but the two that need the network, see `sigma_check`) over every
-/// emitted Sigma file, in one run together with a canary: a copy of one emitted file with a new id
-/// and a duplicated tag. The run must report exactly the canary's two issues: its duplicate tag,
-/// and its title clashing with the emitted file it copies (which proves the emitted files were
-/// read and cross-checked in the same run); nothing else, so every emitted file passes.
+/// `sigma check` (every validator but D3FEND's, see `sigma_check`; ATT&CK tags checked against
+/// the embedded catalogue) over every emitted Sigma file, in one run together with a canary: a
+/// copy of one emitted file with a new id, a duplicated tag and a tag of a technique ATT&CK
+/// revoked. The run must report exactly the canary's three issues: its duplicate tag, its revoked
+/// technique (which proves the ATT&CK validator ran, on the local catalogue), and its title
+/// clashing with the emitted file it copies (which proves the emitted files were read and
+/// cross-checked in the same run); nothing else, so every emitted file passes, ATT&CK tags
+/// included.
 #[test]
 fn sigma_check_passes_every_emitted_sigma_file() {
     let (names, res) = compiled_pack();
@@ -313,7 +316,7 @@ fn sigma_check_passes_every_emitted_sigma_file() {
         .expect("an id line");
     let canary = source
         .text
-        .replacen(tag, &format!("{tag}{tag}"), 1)
+        .replacen(tag, &format!("{tag}{tag}- attack.t1002\n"), 1)
         .replacen(id_line, "id: 0c0ffee0-0000-4000-8000-000000000001", 1);
     let canary_file = "zz_canary_duplicate_tag.yml";
     std::fs::write(dir.path().join(canary_file), canary).expect("write canary");
@@ -329,19 +332,27 @@ fn sigma_check_passes_every_emitted_sigma_file() {
          rule={} tag=attack.t1071.003",
         at(canary_file)
     );
+    let revoked_issue = format!(
+        "issue=InvalidATTACKTagIssue severity=medium description=Invalid MITRE ATT&CK tagging \
+         rule={} tag=attack.t1002",
+        at(canary_file)
+    );
     let title_clash = |l: &&str| {
         l.starts_with("issue=DuplicateTitleIssue ")
             && l.contains(&at(canary_file))
             && l.contains(&at(&source.file_name))
     };
     assert!(
-        issues.len() == 2 && issues.contains(&tag_issue.as_str()) && issues.iter().any(title_clash),
-        "expected exactly the canary's two issues:\n{}",
+        issues.len() == 3
+            && issues.contains(&tag_issue.as_str())
+            && issues.contains(&revoked_issue.as_str())
+            && issues.iter().any(title_clash),
+        "expected exactly the canary's three issues:\n{}",
         out.output
     );
     assert!(
         out.output
-            .contains("Found 0 errors, 0 condition errors and 2 issues."),
+            .contains("Found 0 errors, 0 condition errors and 3 issues."),
         "{}",
         out.output
     );

@@ -14,7 +14,7 @@ Examples:
                                       check one rule together with the lists it uses
   detc check --format json rules/     diagnostics as JSON on stdout, for editors and CI
 
-Exit status: 0 no errors (warnings allowed), 1 the rules have errors, 2 a path cannot be read
+Exit status: 0 no errors (warnings allowed, unless --deny-warnings), 1 the rules have errors, 2 a path cannot be read
 or holds no rule file.")]
 pub struct CheckArgs {
     /// Rule files or folders (searched for *.detc). Default: rules/
@@ -22,6 +22,9 @@ pub struct CheckArgs {
     /// Output format: human (stderr) or json (stdout).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// Treat warnings as errors: report them as errors and exit 1 (for CI).
+    #[arg(long)]
+    pub deny_warnings: bool,
 }
 
 pub fn run(args: &CheckArgs) -> Exit {
@@ -48,7 +51,10 @@ pub fn run(args: &CheckArgs) -> Exit {
         return Exit::Failure;
     }
     let loader = crate::load::FsLoader::for_paths(&super::default_paths(&args.paths));
-    let fe = crate::frontend_with(&files, &loader);
+    let mut fe = crate::frontend_with(&files, &loader);
+    if args.deny_warnings {
+        super::deny(&mut fe.diagnostics);
+    }
     let errors = fe.diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = fe.diagnostics.len() - errors;
     match args.format {

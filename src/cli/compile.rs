@@ -17,6 +17,9 @@ pub struct CompileArgs {
     pub check: bool,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// Treat warnings (the checker's and the targets') as errors: nothing is written, exit 1.
+    #[arg(long)]
+    pub deny_warnings: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -39,11 +42,14 @@ pub fn run(args: &CompileArgs) -> Exit {
         super::err(&msg);
         return Exit::Failure;
     }
-    let (fe, pack) = match super::load_pack(&args.paths, args.format) {
+    let (fe, pack) = match super::load_pack(&args.paths, args.format, args.deny_warnings) {
         Ok(x) => x,
         Err(e) => return e,
     };
-    let result = targets::compile_pack(&pack, &args.target);
+    let mut result = targets::compile_pack(&pack, &args.target);
+    if args.deny_warnings {
+        super::deny(&mut result.diagnostics);
+    }
     let chosen: Vec<String> = if args.target == "all" {
         names
     } else {

@@ -104,6 +104,7 @@ pub(crate) fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
 pub(crate) fn load_pack(
     paths: &[PathBuf],
     format: Format,
+    deny_warnings: bool,
 ) -> Result<(crate::Frontend, crate::ir::Pack), Exit> {
     let files = match crate::load::load_sources(&default_paths(paths)) {
         Ok(f) => f,
@@ -112,10 +113,13 @@ pub(crate) fn load_pack(
             return Err(Exit::Failure);
         }
     };
-    let fe = crate::frontend_with(
+    let mut fe = crate::frontend_with(
         &files,
         &crate::load::FsLoader::for_paths(&default_paths(paths)),
     );
+    if deny_warnings && deny(&mut fe.diagnostics) > 0 {
+        fe.pack = None;
+    }
     if !fe.diagnostics.is_empty() && (fe.pack.is_none() || format == Format::Human) {
         print_diagnostics(&fe.diagnostics, &fe.sources, format);
     }
@@ -123,6 +127,20 @@ pub(crate) fn load_pack(
         Some(p) => Ok((fe, p)),
         None => Err(Exit::Findings),
     }
+}
+
+/// `--deny-warnings`: every warning becomes an error (rendered `error[W....]`, counted as an
+/// error, exit 1). Returns how many were turned.
+pub(crate) fn deny(diags: &mut [crate::diag::Diagnostic]) -> usize {
+    let mut n = 0;
+    for d in diags
+        .iter_mut()
+        .filter(|d| d.severity == crate::diag::Severity::Warning)
+    {
+        d.severity = crate::diag::Severity::Error;
+        n += 1;
+    }
+    n
 }
 
 /// Diagnostics go to stderr as text, or to stdout as JSON.

@@ -113,7 +113,7 @@ const BAD_SHOWN: usize = 20;
 /// (including more live aggregation groups than `--max-groups`).
 pub fn run(args: &RunArgs) -> Exit {
     let start = Instant::now();
-    let (_fe, pack) = match super::load_pack(&args.rules, Format::Human) {
+    let (_fe, pack) = match super::load_pack(&args.rules, Format::Human, false) {
         Ok(p) => p,
         Err(e) => return e,
     };

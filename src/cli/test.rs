@@ -11,6 +11,9 @@ pub struct TestArgs {
     /// Also write a JUnit XML report to FILE.
     #[arg(long)]
     pub junit: Option<PathBuf>,
+    /// Treat warnings as errors: report them as errors and exit 1 before running any test (for CI).
+    #[arg(long)]
+    pub deny_warnings: bool,
 }
 
 /// Expected vs actual alerts as a unified line diff.
@@ -24,7 +27,7 @@ pub fn diff(o: &TestOutcome) -> String {
 /// Runs every rule test. Exit 0 when all pass, 1 on a failed test (or a rule missing a
 /// must-alert / must-not-alert test), 2 on usage or I/O errors.
 pub fn run(args: &TestArgs) -> Exit {
-    let (_fe, pack) = match super::load_pack(&args.paths, args.format) {
+    let (_fe, pack) = match super::load_pack(&args.paths, args.format, args.deny_warnings) {
         Ok(p) => p,
         Err(e) => return e,
     };

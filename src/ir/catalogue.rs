@@ -12,26 +12,39 @@ pub struct FieldDef {
     pub name: &'static str,
     pub ty: FieldType,
     pub doc: &'static str,
+    /// The values have no case on their platform (Windows paths and image names, host and
+    /// user names): `PowerShell.exe` is `powershell.exe`. An exact-case comparison on such a
+    /// field is linted (W0282) in favour of its case-insensitive operator.
+    pub case_insensitive: bool,
 }
 
 fn s(name: &'static str, doc: &'static str) -> FieldDef {
+    t(name, FieldType::String, doc)
+}
+
+/// A string field whose values have no case on their platform.
+fn ci(name: &'static str, doc: &'static str) -> FieldDef {
     FieldDef {
-        name,
-        ty: FieldType::String,
-        doc,
+        case_insensitive: true,
+        ..s(name, doc)
     }
 }
 
 fn t(name: &'static str, ty: FieldType, doc: &'static str) -> FieldDef {
-    FieldDef { name, ty, doc }
+    FieldDef {
+        name,
+        ty,
+        doc,
+        case_insensitive: false,
+    }
 }
 
 fn e(name: &'static str, values: &[&str], doc: &'static str) -> FieldDef {
-    FieldDef {
+    t(
         name,
-        ty: FieldType::Enum(values.iter().map(|v| v.to_string()).collect()),
+        FieldType::Enum(values.iter().map(|v| v.to_string()).collect()),
         doc,
-    }
+    )
 }
 
 /// The fields of `source`, in documentation order.
@@ -40,18 +53,18 @@ pub fn fields(source: Source) -> Vec<FieldDef> {
     match source {
         Source::NetworkConnection => vec![
             t("time", Timestamp, "when the connection was observed (UTC)"),
-            s("host", "name of the device that reported the event"),
-            s(
+            ci("host", "name of the device that reported the event"),
+            ci(
                 "user",
                 "account of the process, as `DOMAIN\\name` or `name`",
             ),
-            s(
+            ci(
                 "process.name",
                 "file name of the process image, e.g. `powershell.exe` (no folder)",
             ),
-            s("process.path", "full path of the process image"),
+            ci("process.path", "full path of the process image"),
             s("process.command_line", "command line of the process"),
-            s(
+            ci(
                 "process.parent.name",
                 "file name of the parent process image",
             ),
@@ -59,6 +72,7 @@ pub fn fields(source: Source) -> Vec<FieldDef> {
             t("local.port", Port, "port on the reporting device"),
             t("remote.ip", Ip, "address of the peer"),
             t("remote.port", Port, "port of the peer"),
+            // Not case-insensitive: it may be a URL, whose path has case.
             s("remote.host", "host name or URL of the peer, when known"),
             e(
                 "outcome",
@@ -88,7 +102,7 @@ pub fn fields(source: Source) -> Vec<FieldDef> {
         ],
         Source::NetworkFlow => vec![
             t("time", Timestamp, "start of the flow (UTC)"),
-            s(
+            ci(
                 "host",
                 "name of the sensor or device that reported the flow",
             ),

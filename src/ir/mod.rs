@@ -41,6 +41,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+pub mod attack;
 pub mod catalogue;
 pub mod check;
 pub mod semantics;

@@ -22,6 +22,9 @@ pub struct File {
     pub path: String,
     pub lists: Vec<ListDecl>,
     pub rules: Vec<RuleDecl>,
+    /// Warnings found while parsing (lints on how the text is written, e.g. W0281); a file
+    /// with warnings only still parses.
+    pub warnings: Vec<crate::diag::Diagnostic>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

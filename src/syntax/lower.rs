@@ -59,6 +59,7 @@ impl<'t> Lowerer<'t> {
             path: self.path.to_string(),
             lists: Vec::new(),
             rules: Vec::new(),
+            warnings: Vec::new(),
         };
         for top in pairs {
             for item in top.into_inner() {
@@ -394,6 +395,7 @@ impl<'t> Lowerer<'t> {
         let span = self.span(&p);
         match p.as_rule() {
             Rule::expr => {
+                self.lint_and_or(&p);
                 let mut xs = Vec::new();
                 for x in p.into_inner().filter(|x| x.as_rule() != Rule::kw_or) {
                     xs.push(self.expr(x)?);
@@ -431,6 +433,48 @@ impl<'t> Lowerer<'t> {
                 None
             }
         }
+    }
+
+    /// W0281: `a and b or c` relies on `and` binding tighter than `or`. The grammar gives a
+    /// parenthesised group its own `expr`, so an `or` whose operand is a bare `and` (two or more
+    /// terms of one `and_expr`) is exactly the unparenthesised mix.
+    fn lint_and_or(&mut self, p: &P<'_>) {
+        let terms: Vec<P<'_>> = p
+            .clone()
+            .into_inner()
+            .filter(|x| x.as_rule() == Rule::and_expr)
+            .collect();
+        let arity = |x: &P<'_>| {
+            x.clone()
+                .into_inner()
+                .filter(|y| y.as_rule() != Rule::kw_and)
+                .count()
+        };
+        if terms.len() < 2 || terms.iter().all(|t| arity(t) < 2) {
+            return;
+        }
+        let reading = terms
+            .iter()
+            .map(|t| {
+                let text = t.as_str().split_whitespace().collect::<Vec<_>>().join(" ");
+                if arity(t) > 1 {
+                    format!("({text})")
+                } else {
+                    text
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let mut d = Diagnostic::warning("W0281", "`and` and `or` mixed without parentheses")
+            .at(self.span(p))
+            .found("`and` and `or` in one condition, without parentheses")
+            .expected("parentheses that say which `and` terms belong together");
+        d = d.hint(if reading.chars().count() <= 160 {
+            format!("`and` binds tighter, so this reads `{reading}`; write the parentheses")
+        } else {
+            "`and` binds tighter than `or`; write the parentheses that say what you mean".into()
+        });
+        self.diagnostics.push(d);
     }
 
     fn predicate(&mut self, p: P<'_>) -> Option<Pred> {

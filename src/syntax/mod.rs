@@ -29,11 +29,12 @@ pub fn parse(path: &str, text: &str) -> Result<ast::File, Vec<Diagnostic>> {
         }
     };
     let mut lowerer = lower::Lowerer::new(path, text);
-    let file = lowerer.file(pairs);
-    if lowerer.diagnostics.is_empty() {
-        Ok(file)
-    } else {
+    let mut file = lowerer.file(pairs);
+    if lowerer.diagnostics.iter().any(Diagnostic::is_error) {
         Err(lowerer.diagnostics)
+    } else {
+        file.warnings = lowerer.diagnostics;
+        Ok(file)
     }
 }
 

@@ -356,14 +356,28 @@ fn meta(ctx: &Ctx, title: String, id: &str, name: Option<&str>) -> Vec<(&'static
     if let Some(d) = &m.modified {
         v.push(("modified", s(d)));
     }
-    let mut tags: Vec<Y> = m
+    // Technique and tactic tags come from the ATT&CK catalogue: the tactics of the rule's
+    // techniques (their shortnames, in ATT&CK's tactic order), then the techniques. A deprecated
+    // technique (the checker warned) gets no tag: Sigma's ATT&CK validator refuses it.
+    let cat = crate::ir::attack::catalogue();
+    let current: Vec<&crate::ir::attack::Technique> = m
         .techniques
         .iter()
-        .map(|t| s(&format!("attack.{}", t.to_lowercase())))
+        .filter_map(|t| cat.technique(t))
+        .filter(|t| !t.deprecated && t.revoked_by.is_none())
         .collect();
-    for t in &m.tags {
-        if !tags.contains(&s(t)) {
-            tags.push(s(t));
+    let mut tags: Vec<Y> = cat
+        .tactic_names()
+        .filter(|n| current.iter().any(|t| t.tactics.iter().any(|x| x == n)))
+        .map(|n| s(&format!("attack.{n}")))
+        .collect();
+    // Then the techniques and the rule's own tags, each once (pySigma reports a duplicate).
+    let own = current
+        .iter()
+        .map(|t| format!("attack.{}", t.id.to_lowercase()));
+    for t in own.chain(m.tags.iter().cloned()) {
+        if !tags.contains(&s(&t)) {
+            tags.push(s(&t));
         }
     }
     if !tags.is_empty() {
@@ -1174,5 +1188,45 @@ impl Det<'_, '_> {
                 self.add(fname, format!("{f}|re"), one_or_many(items))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tag_tests {
+    /// The Sigma tags of a rule come from the ATT&CK catalogue: each technique's tactics (by
+    /// their catalogue shortname, in ATT&CK's tactic order), then the techniques, then free tags
+    /// not already there. A deprecated technique gets no tag (Sigma's validator refuses it).
+    #[test]
+    fn attack_tags_come_from_the_catalogue() {
+        let text = "rule r { id \"0b7e4a52-6d0e-4c1b-9a57-2b8f1e0c7d41\" title \"t\" severity low \
+                    attack T1071.003 T1003.001 T1026 T1071.003 \
+                    tags [\"detection.threat-hunting\", \"attack.command-and-control\"] \
+                    source network_connection where remote.port == 25 }";
+        let fe = crate::frontend(&[crate::SourceFile {
+            path: "r.detc".into(),
+            text: text.into(),
+        }]);
+        let pack = fe
+            .pack
+            .unwrap_or_else(|| unreachable!("{:?}", fe.diagnostics));
+        let p = crate::targets::profile("sigma").unwrap_or_else(|| unreachable!("sigma profile"));
+        let out = crate::targets::compile_rule(&pack.rules[0], &p)
+            .unwrap_or_else(|d| unreachable!("{d:?}"));
+        let doc: serde_yaml::Value =
+            serde_yaml::from_str(&out.text).unwrap_or_else(|e| unreachable!("{e}"));
+        let tags: Vec<&str> = doc["tags"]
+            .as_sequence()
+            .map(|s| s.iter().filter_map(|t| t.as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            tags,
+            [
+                "attack.credential-access",
+                "attack.command-and-control",
+                "attack.t1071.003",
+                "attack.t1003.001",
+                "detection.threat-hunting",
+            ]
+        );
     }
 }

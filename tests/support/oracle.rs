@@ -400,22 +400,17 @@ pub struct SigmaCheck {
 }
 
 /// `sigma check --fail-on-error --fail-on-issues DIR` (all `*.yml` under DIR, multi-document
-/// files included). The validators `attacktag` and `d3_fendtag` are excluded: pySigma 1.5 fetches
-/// the MITRE ATT&CK / D3FEND catalogues from the network on first use and this machine has none.
-/// detc's own checker validates ATT&CK ids instead.
+/// files included), with every validator but `d3_fendtag` (pySigma 1.5 fetches the D3FEND
+/// catalogue from the network on first use and this machine has none). The ATT&CK tag validator
+/// runs against detc's embedded ATT&CK v18.1 catalogue (data/attack/) through
+/// oracles/sigma/check_attack.py, which points pySigma's loader at a local STIX copy of it.
 pub fn sigma_check(dir: &Path) -> Result<SigmaCheck, String> {
-    let sigma = venv_bin("sigma")?;
-    let mut cmd = Command::new(sigma);
-    cmd.args([
-        "check",
-        "--fail-on-error",
-        "--fail-on-issues",
-        "-x",
-        "attacktag",
-        "-x",
-        "d3_fendtag",
-    ])
-    .arg(dir);
+    let python = venv_bin("python")?;
+    let mut cmd = Command::new(python);
+    cmd.arg(repo_root().join("oracles/sigma/check_attack.py"))
+        .arg(repo_root().join("data/attack/enterprise-attack-18.1.json"))
+        .args(["--fail-on-error", "--fail-on-issues", "-x", "d3_fendtag"])
+        .arg(dir);
     let (code, stdout, stderr) = run(cmd, b"")?;
     if code != 0 && stderr.contains("Traceback") {
         // A crash is not a verdict on the rules.

@@ -259,6 +259,9 @@ impl Checker<'_> {
                 (Op::Cmp { op, value }, false)
             }
         };
+        if let Scope::Event { source, .. } = scope {
+            self.lint_pred(p, *source, &op);
+        }
         let e = mk(op);
         Some(if negate { Expr::Not(Box::new(e)) } else { e })
     }

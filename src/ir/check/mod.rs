@@ -14,7 +14,10 @@ use crate::syntax::ast::{self, Clause, Literal, MetaValue, Spanned};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
+mod attack_ids;
 mod expr;
+mod lints;
+pub mod tags;
 pub mod values;
 
 use expr::Scope;
@@ -78,6 +81,21 @@ pub fn check_partial(
     for f in files {
         for l in &f.lists {
             c.list(f, l);
+        }
+    }
+    // A list is used when a rule's text refers to it, whether or not that rule checks clean: a
+    // misspelt field beside `in name` is one error, not also an unused list.
+    for f in files {
+        for r in &f.rules {
+            for cl in &r.clauses {
+                match &cl.node {
+                    Clause::Where(e) | Clause::Having(e) => lists_named(e, &mut c.used_lists),
+                    Clause::Let { arms, .. } => arms
+                        .iter()
+                        .for_each(|(e, _)| lists_named(e, &mut c.used_lists)),
+                    _ => {}
+                }
+            }
         }
     }
     let mut rules = Vec::new();
@@ -212,7 +230,7 @@ fn list_file_error(shown: &str, e: ListFileError) -> Diagnostic {
     }
 }
 
-fn dir_of(path: &str) -> PathBuf {
+pub(super) fn dir_of(path: &str) -> PathBuf {
     Path::new(path)
         .parent()
         .map(Path::to_path_buf)
@@ -797,29 +815,7 @@ impl Checker<'_> {
                 ];
                 m.confidence = self.symbol(s, "confidence", &ALL);
             }
-            ("attack", MetaValue::AttackIds(ids)) => {
-                for id in ids {
-                    if is_technique(&id.node) {
-                        m.techniques.push(id.node.clone());
-                    } else if is_analytic(&id.node) {
-                        m.analytics.push(id.node.clone());
-                    } else {
-                        self.diags.push(
-                            Diagnostic::error("E0205", format!("`{}` is not an ATT&CK technique or analytic id", id.node))
-                                .at(id.span.clone())
-                                .found(format!("`{}`", id.node))
-                                .expected("a technique id (T1071 or T1071.003) or an analytic id (AN0379)")
-                                .hint(if id.node.starts_with("TA") || id.node.starts_with("DS") {
-                                    "tactics (TA....) and data sources (DS....) are not accepted here; put them in `tags`"
-                                } else if id.node.starts_with("AN") {
-                                    "an analytic id is AN and four digits: AN0379"
-                                } else {
-                                    "a technique id is T and four digits, with an optional three-digit sub-technique: T1071.003"
-                                }),
-                        );
-                    }
-                }
-            }
+            ("attack", MetaValue::AttackIds(ids)) => self.attack_ids(m, ids),
             ("references", MetaValue::Texts(v)) => {
                 m.references = v.iter().map(|t| t.node.clone()).collect()
             }
@@ -828,20 +824,9 @@ impl Checker<'_> {
             }
             ("tags", MetaValue::Texts(v)) => {
                 for t in v {
-                    if is_tag(&t.node) {
-                        m.tags.push(t.node.clone());
-                    } else {
-                        self.diags.push(
-                            Diagnostic::error("E0209", "invalid tag")
-                                .at(t.span.clone())
-                                .found(format!("{:?}", t.node))
-                                .expected("`namespace.name` in lowercase letters, digits, `-`, `_` and `.`, e.g. \"attack.exfiltration\"")
-                                .hint(if t.node.contains('.') {
-                                    "Sigma tags are lowercase, without spaces or other punctuation"
-                                } else {
-                                    "a Sigma tag starts with its namespace and a dot (`attack.`, `car.`, `cve.`, `detection.`, `tlp.`)"
-                                }),
-                        );
+                    match tags::check_tag(&t.node) {
+                        Ok(()) => m.tags.push(t.node.clone()),
+                        Err(d) => self.diags.push(d.at(t.span.clone())),
                     }
                 }
             }
@@ -1183,6 +1168,9 @@ impl Checker<'_> {
                 ok = false;
             }
         }
+        if ok {
+            self.lint_test(f, source, t);
+        }
         let count = t.expect.count.node as usize;
         if t.expect.alerts.len() > count {
             self.diags.push(
@@ -1338,19 +1326,19 @@ fn collect_fields(e: &Expr, out: &mut BTreeSet<String>) {
 /// The longest title pySigma accepts (`SigmaRule` refuses a title over 256 characters).
 const MAX_TITLE: usize = 256;
 
-/// A Sigma tag as pySigma's tag format validator accepts it: `^[a-z0-9\-_]+\.[a-z0-9\-_.]+$`.
-fn is_tag(s: &str) -> bool {
-    let ok = |p: &str, dot: bool| {
-        !p.is_empty()
-            && p.chars().all(|c| {
-                c.is_ascii_lowercase()
-                    || c.is_ascii_digit()
-                    || matches!(c, '-' | '_')
-                    || (dot && c == '.')
-            })
-    };
-    s.split_once('.')
-        .is_some_and(|(ns, name)| ok(ns, false) && ok(name, true))
+/// The names of the lists a condition refers to (`in name`, `startswith name`, ...).
+fn lists_named(e: &ast::Expr, out: &mut BTreeSet<String>) {
+    match e {
+        ast::Expr::And(xs, _) | ast::Expr::Or(xs, _) => xs.iter().for_each(|x| lists_named(x, out)),
+        ast::Expr::Not(x, _) => lists_named(x, out),
+        ast::Expr::Pred(p) => {
+            if let ast::PredOp::In { target, .. } | ast::PredOp::Str { target, .. } = &p.op {
+                if let ast::ListRef::Named(n) = target {
+                    out.insert(n.node.clone());
+                }
+            }
+        }
+    }
 }
 
 fn is_uuid(s: &str) -> bool {
@@ -1360,21 +1348,6 @@ fn is_uuid(s: &str) -> bool {
             .iter()
             .zip([8, 4, 4, 4, 12])
             .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-fn is_technique(s: &str) -> bool {
-    let b = s.as_bytes();
-    let digits = |r: &[u8]| r.iter().all(u8::is_ascii_digit);
-    match b.len() {
-        5 => b[0] == b'T' && digits(&b[1..]),
-        9 => b[0] == b'T' && digits(&b[1..5]) && b[5] == b'.' && digits(&b[6..]),
-        _ => false,
-    }
-}
-
-fn is_analytic(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 6 && &b[..2] == b"AN" && b[2..].iter().all(u8::is_ascii_digit)
 }
 
 #[cfg(test)]

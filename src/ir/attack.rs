@@ -1,0 +1,151 @@
+//! The MITRE ATT&CK Enterprise catalogue (v18.1), embedded at build time from
+//! `data/attack/enterprise-attack-18.1.json` (a compact extract; its notice is beside it).
+//!
+//! The checker asks it whether an `attack` id exists, is revoked or deprecated, and whether an
+//! analytic belongs to a detection strategy for one of the rule's techniques; the Sigma backend
+//! asks it for the tactics of a technique (its `attack.<tactic>` tags).
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+const DATA: &str = include_str!("../../data/attack/enterprise-attack-18.1.json");
+
+#[derive(Debug, Deserialize)]
+pub struct Tactic {
+    pub id: String,
+    /// The Sigma / Navigator name (`command-and-control`): the `attack.` tag of the tactic.
+    pub shortname: String,
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Technique {
+    pub id: String,
+    pub name: String,
+    /// Tactic shortnames, in ATT&CK's order.
+    pub tactics: Vec<String>,
+    /// Set when ATT&CK revoked the technique: the id that replaces it.
+    #[serde(default)]
+    pub revoked_by: Option<String>,
+    #[serde(default)]
+    pub deprecated: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Strategy {
+    pub id: String,
+    pub techniques: Vec<String>,
+    pub analytics: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Raw {
+    attack_version: String,
+    tactics: Vec<Tactic>,
+    techniques: Vec<Technique>,
+    detection_strategies: Vec<Strategy>,
+}
+
+/// The catalogue, indexed by id.
+#[derive(Debug)]
+pub struct Catalogue {
+    pub version: String,
+    pub tactics: Vec<Tactic>,
+    pub techniques: BTreeMap<String, Technique>,
+    pub strategies: BTreeMap<String, Strategy>,
+    /// Analytic id -> the id of the detection strategy that lists it.
+    pub analytic_strategy: BTreeMap<String, String>,
+}
+
+impl Catalogue {
+    pub fn technique(&self, id: &str) -> Option<&Technique> {
+        self.techniques.get(id)
+    }
+
+    /// The detection strategy an analytic belongs to.
+    pub fn strategy_of(&self, analytic: &str) -> Option<&Strategy> {
+        self.strategies.get(self.analytic_strategy.get(analytic)?)
+    }
+
+    /// The shortname of every tactic, in ATT&CK's order.
+    pub fn tactic_names(&self) -> impl Iterator<Item = &str> {
+        self.tactics.iter().map(|t| t.shortname.as_str())
+    }
+}
+
+/// The embedded catalogue, parsed once. The data is part of the binary and is checked by a unit
+/// test, so a parse failure cannot happen at run time; it would yield an empty catalogue.
+pub fn catalogue() -> &'static Catalogue {
+    static CAT: OnceLock<Catalogue> = OnceLock::new();
+    CAT.get_or_init(|| parse(DATA).unwrap_or_else(|_| empty()))
+}
+
+fn empty() -> Catalogue {
+    Catalogue {
+        version: String::new(),
+        tactics: Vec::new(),
+        techniques: BTreeMap::new(),
+        strategies: BTreeMap::new(),
+        analytic_strategy: BTreeMap::new(),
+    }
+}
+
+fn parse(text: &str) -> Result<Catalogue, serde_json::Error> {
+    let raw: Raw = serde_json::from_str(text)?;
+    let mut analytic_strategy = BTreeMap::new();
+    for s in &raw.detection_strategies {
+        for a in &s.analytics {
+            analytic_strategy.insert(a.clone(), s.id.clone());
+        }
+    }
+    Ok(Catalogue {
+        version: raw.attack_version,
+        tactics: raw.tactics,
+        techniques: raw
+            .techniques
+            .into_iter()
+            .map(|t| (t.id.clone(), t))
+            .collect(),
+        strategies: raw
+            .detection_strategies
+            .into_iter()
+            .map(|s| (s.id.clone(), s))
+            .collect(),
+        analytic_strategy,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The embedded data parses, and holds what ATT&CK v18.1 says about the pack's technique.
+    #[test]
+    fn embedded_catalogue_parses_and_knows_t1071_003() {
+        let c = parse(DATA).unwrap_or_else(|e| unreachable!("embedded ATT&CK data: {e}"));
+        assert_eq!(c.version, "18.1");
+        assert_eq!(c.tactics.len(), 14);
+        assert_eq!(c.techniques.len(), 835);
+        assert_eq!(c.strategies.len(), 691);
+        assert_eq!(c.analytic_strategy.len(), 1739);
+        let t = c.technique("T1071.003").map(|t| t.tactics.clone());
+        assert_eq!(t, Some(vec!["command-and-control".to_string()]));
+        let s = c
+            .strategy_of("AN0382")
+            .map(|s| (s.id.as_str(), s.techniques.clone()));
+        assert_eq!(s, Some(("DET0135", vec!["T1071.003".to_string()])));
+        assert_eq!(
+            c.technique("T1002").and_then(|t| t.revoked_by.as_deref()),
+            Some("T1560")
+        );
+        assert!(c.technique("T1026").is_some_and(|t| t.deprecated));
+        // Every tactic a technique names is a tactic of the catalogue.
+        let names: Vec<&str> = c.tactic_names().collect();
+        for t in c.techniques.values() {
+            for x in &t.tactics {
+                assert!(names.contains(&x.as_str()), "{}: {x}", t.id);
+            }
+        }
+    }
+}
