@@ -2,6 +2,7 @@
 
 use crate::diag::{Diagnostic, Span};
 use std::collections::HashSet;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The extension of rule files.
@@ -20,33 +21,159 @@ pub struct SourceFile {
 /// reading, and again while reading (the file may grow).
 pub const MAX_LIST_FILE_BYTES: u64 = 8 * 1024 * 1024;
 
-/// Why a list file was not read.
+/// The largest rule-test fixture read, in bytes (32 MiB, as stored: compressed for `.gz`). A
+/// fixture is larger than a list by nature (whole events, not single values; the biggest in
+/// `rules/fixtures/` is a 0.5 MB capture of real events) but `detc test` holds all of a
+/// fixture's events in memory at once, and a fixture lives in the repository beside its rule:
+/// 32 MiB (some 100,000 events of a real capture) is room for a real log slice, and past it the
+/// file is more likely a whole log or a device than a test. Checked like the list cap.
+pub const MAX_FIXTURE_FILE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// The auxiliary files of a pack that are confined to it: what they are changes only the wording
+/// and the size cap, the rules are the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackFile {
+    /// A list file, `file("...")` in a list declaration.
+    List,
+    /// A rule test's event file, `events "..."` in a test.
+    Fixture,
+}
+
+impl PackFile {
+    pub fn cap(self) -> u64 {
+        match self {
+            PackFile::List => MAX_LIST_FILE_BYTES,
+            PackFile::Fixture => MAX_FIXTURE_FILE_BYTES,
+        }
+    }
+    fn noun(self) -> &'static str {
+        match self {
+            PackFile::List => "list file",
+            PackFile::Fixture => "test fixture",
+        }
+    }
+    fn relative(self) -> &'static str {
+        match self {
+            PackFile::List => {
+                "the path is relative to the folder of the file that declares the list"
+            }
+            PackFile::Fixture => "the path is relative to the folder of the rule file",
+        }
+    }
+    fn content(self) -> &'static str {
+        match self {
+            PackFile::List => "a regular text file, one value per line",
+            PackFile::Fixture => "a regular event file (JSON lines, CSV or a Zeek log, or .gz)",
+        }
+    }
+}
+
+/// Why a list file or fixture was not read.
 #[derive(Debug)]
-pub enum ListFileError {
+pub enum PackFileError {
     /// It cannot be read (missing, no permission, not UTF-8).
     Io(std::io::Error),
     /// After following links it is outside every pack root; `roots` as given, for the message.
     OutsidePack { roots: Vec<String> },
     /// It is not a regular file (a folder, FIFO, device, socket); never opened.
     NotRegular { what: &'static str },
-    /// It is larger than [`MAX_LIST_FILE_BYTES`].
+    /// It is larger than its cap ([`PackFile::cap`]).
     TooLarge { size: u64 },
 }
 
-/// Reads auxiliary files the checker needs (list files, fixture existence), relative to the
-/// folder of the rule file that names them. A trait so tests can check without a file system.
+impl PackFileError {
+    /// The diagnostic (E0234 for an unreadable list, E0260 for an unreadable fixture, E0237 to
+    /// E0239 for either), without its span; `shown` is the path as resolved.
+    pub fn diagnostic(self, kind: PackFile, shown: &str) -> Diagnostic {
+        let noun = kind.noun();
+        match self {
+            PackFileError::Io(e) => match kind {
+                PackFile::List => {
+                    Diagnostic::error("E0234", format!("cannot read list file {shown}"))
+                        .found(e.to_string())
+                        .expected("a readable text file, one value per line")
+                        .hint(kind.relative())
+                }
+                PackFile::Fixture => {
+                    // Not found: the caller says which path was written (`found`).
+                    let d = if e.kind() == std::io::ErrorKind::NotFound {
+                        Diagnostic::error("E0260", format!("test fixture not found: {shown}"))
+                    } else {
+                        Diagnostic::error("E0260", format!("cannot read test fixture {shown}"))
+                            .found(e.to_string())
+                    };
+                    d.expected("an event file that exists").hint(kind.relative())
+                }
+            },
+            PackFileError::OutsidePack { roots } => Diagnostic::error(
+                "E0237",
+                format!("{noun} {shown} is outside the pack's folder"),
+            )
+            .found(format!(
+                "a path that, once links are followed, leads out of {}",
+                roots
+                    .iter()
+                    .map(|r| format!("`{r}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .expected(format!("a {noun} inside the pack's folder (the folder given to detc)"))
+            .hint(match kind {
+                PackFile::List => "copy the list into the pack's folder (e.g. lists/) and name it relative to the rule file",
+                PackFile::Fixture => "copy the events into the pack's folder (e.g. fixtures/) and name them relative to the rule file",
+            }),
+            PackFileError::NotRegular { what } => Diagnostic::error(
+                "E0238",
+                format!("{noun} {shown} is not a regular file"),
+            )
+            .found(what)
+            .expected(kind.content())
+            .hint(kind.relative()),
+            PackFileError::TooLarge { size } => Diagnostic::error(
+                "E0239",
+                format!("{noun} {shown} is too large"),
+            )
+            .found(format!("{size} bytes or more"))
+            .expected(format!(
+                "at most {} bytes ({} MiB)",
+                kind.cap(),
+                kind.cap() / (1024 * 1024)
+            ))
+            .hint(match kind {
+                PackFile::List => "split the list, or keep such large sets in the SIEM (a watchlist or lookup)",
+                PackFile::Fixture => "keep only the events the test needs, or compress the fixture (.gz)",
+            }),
+        }
+    }
+}
+
+/// Reads auxiliary files the checker needs (list files, fixtures), relative to the folder of
+/// the rule file that names them. A trait so tests can check without a file system.
 pub trait Loader {
     fn read(&self, path: &Path) -> std::io::Result<String>;
     fn exists(&self, path: &Path) -> bool;
     /// Reads a list file. A loader over the file system confines it ([`FsLoader`]).
-    fn read_list(&self, path: &Path) -> Result<String, ListFileError> {
-        self.read(path).map_err(ListFileError::Io)
+    fn read_list(&self, path: &Path) -> Result<String, PackFileError> {
+        self.read(path).map_err(PackFileError::Io)
+    }
+    /// Whether a fixture would be read (the checker's test), without reading it.
+    fn check_fixture(&self, path: &Path) -> Result<(), PackFileError> {
+        if self.exists(path) {
+            Ok(())
+        } else {
+            Err(PackFileError::Io(std::io::ErrorKind::NotFound.into()))
+        }
+    }
+    /// Opens a fixture for `detc test` (raw bytes; the event reader decompresses `.gz`).
+    fn open_fixture(&self, path: &Path) -> Result<Box<dyn Read + Send>, PackFileError> {
+        let f = std::fs::File::open(path).map_err(PackFileError::Io)?;
+        Ok(Box::new(f))
     }
 }
 
-/// The file-system loader. List files are confined to the pack roots: after resolving every
-/// symbolic link (canonical path), a list file must lie inside one of them, be a regular file and
-/// hold at most [`MAX_LIST_FILE_BYTES`].
+/// The file-system loader. List files and fixtures are confined to the pack roots: after
+/// resolving every symbolic link (canonical path), such a file must lie inside one of them, be a
+/// regular file and hold at most its cap ([`PackFile::cap`]).
 ///
 /// A pack root is a folder given on the command line (`detc check rules/`: `rules/`), or, for a
 /// rule file given directly, the folder that holds it ([`FsLoader::for_paths`]).
@@ -77,6 +204,58 @@ impl FsLoader {
         }
         FsLoader { roots }
     }
+
+    /// Opens a pack file once it is known to be inside a pack root, regular and within its
+    /// cap. The reader it returns fails (rather than stops) past the cap: the file may grow.
+    fn open_confined(&self, path: &Path, kind: PackFile) -> Result<Capped, PackFileError> {
+        let real = std::fs::canonicalize(path).map_err(PackFileError::Io)?;
+        if !self.roots.iter().any(|(_, r)| real.starts_with(r)) {
+            return Err(PackFileError::OutsidePack {
+                roots: self.roots.iter().map(|(g, _)| g.clone()).collect(),
+            });
+        }
+        // The kind and size come from the metadata, so a FIFO (which would block) or a device
+        // (which may never end) is refused without being opened.
+        let meta = std::fs::metadata(&real).map_err(PackFileError::Io)?;
+        regular_within_cap(&meta, kind.cap())?;
+        let file = std::fs::File::open(&real).map_err(PackFileError::Io)?;
+        // Again on the opened file: the path may have been replaced since.
+        regular_within_cap(&file.metadata().map_err(PackFileError::Io)?, kind.cap())?;
+        Ok(Capped {
+            inner: file.take(kind.cap() + 1),
+            cap: kind.cap(),
+            read: 0,
+        })
+    }
+}
+
+/// A reader over a confined file that fails with [`TooLarge`](PackFileError::TooLarge) (as an
+/// I/O error of kind `FileTooLarge`, see [`Capped::too_large`]) once more than `cap` bytes came.
+struct Capped {
+    inner: std::io::Take<std::fs::File>,
+    cap: u64,
+    read: u64,
+}
+
+impl Capped {
+    /// The error a read past the cap gives, with the size read so far.
+    fn too_large(read: u64) -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("{read} bytes or more"),
+        )
+    }
+}
+
+impl Read for Capped {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read > self.cap {
+            return Err(Capped::too_large(self.read));
+        }
+        Ok(n)
+    }
 }
 
 impl Loader for FsLoader {
@@ -86,45 +265,36 @@ impl Loader for FsLoader {
     fn exists(&self, path: &Path) -> bool {
         path.is_file()
     }
-    fn read_list(&self, path: &Path) -> Result<String, ListFileError> {
-        let real = std::fs::canonicalize(path).map_err(ListFileError::Io)?;
-        if !self.roots.iter().any(|(_, r)| real.starts_with(r)) {
-            return Err(ListFileError::OutsidePack {
-                roots: self.roots.iter().map(|(g, _)| g.clone()).collect(),
-            });
-        }
-        // The kind and size come from the metadata, so a FIFO (which would block) or a device
-        // (which may never end) is refused without being opened.
-        let meta = std::fs::metadata(&real).map_err(ListFileError::Io)?;
-        regular_within_cap(&meta)?;
-        let file = std::fs::File::open(&real).map_err(ListFileError::Io)?;
-        // Again on the opened file: the path may have been replaced since.
-        regular_within_cap(&file.metadata().map_err(ListFileError::Io)?)?;
+    fn read_list(&self, path: &Path) -> Result<String, PackFileError> {
+        let mut file = self.open_confined(path, PackFile::List)?;
         let mut bytes = Vec::new();
-        std::io::Read::read_to_end(
-            &mut std::io::Read::take(file, MAX_LIST_FILE_BYTES + 1),
-            &mut bytes,
-        )
-        .map_err(ListFileError::Io)?;
-        if bytes.len() as u64 > MAX_LIST_FILE_BYTES {
-            return Err(ListFileError::TooLarge {
-                size: bytes.len() as u64,
-            });
-        }
+        file.read_to_end(&mut bytes).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::FileTooLarge {
+                PackFileError::TooLarge { size: file.read }
+            } else {
+                PackFileError::Io(e)
+            }
+        })?;
         String::from_utf8(bytes)
-            .map_err(|e| ListFileError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
+            .map_err(|e| PackFileError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
+    }
+    fn check_fixture(&self, path: &Path) -> Result<(), PackFileError> {
+        self.open_confined(path, PackFile::Fixture).map(drop)
+    }
+    fn open_fixture(&self, path: &Path) -> Result<Box<dyn Read + Send>, PackFileError> {
+        Ok(Box::new(self.open_confined(path, PackFile::Fixture)?))
     }
 }
 
-fn regular_within_cap(meta: &std::fs::Metadata) -> Result<(), ListFileError> {
+fn regular_within_cap(meta: &std::fs::Metadata, cap: u64) -> Result<(), PackFileError> {
     let ft = meta.file_type();
     if !ft.is_file() {
-        return Err(ListFileError::NotRegular {
+        return Err(PackFileError::NotRegular {
             what: file_kind(&ft),
         });
     }
-    if meta.len() > MAX_LIST_FILE_BYTES {
-        return Err(ListFileError::TooLarge { size: meta.len() });
+    if meta.len() > cap {
+        return Err(PackFileError::TooLarge { size: meta.len() });
     }
     Ok(())
 }
@@ -249,7 +419,7 @@ mod tests {
         f.set_len(MAX_LIST_FILE_BYTES + 1)
             .unwrap_or_else(|e| unreachable!("{e}"));
         match loader.read_list(&big) {
-            Err(ListFileError::TooLarge { size }) => assert_eq!(size, MAX_LIST_FILE_BYTES + 1),
+            Err(PackFileError::TooLarge { size }) => assert_eq!(size, MAX_LIST_FILE_BYTES + 1),
             other => unreachable!("{other:?}"),
         }
         f.set_len(MAX_LIST_FILE_BYTES)
@@ -272,7 +442,7 @@ mod tests {
         let by_file = FsLoader::for_paths(&[d.join("sub/r.detc")]);
         assert!(matches!(
             by_file.read_list(&d.join("sub/../l.txt")),
-            Err(ListFileError::OutsidePack { .. })
+            Err(PackFileError::OutsidePack { .. })
         ));
         let _ = std::fs::remove_dir_all(&d);
     }

@@ -456,3 +456,91 @@ fn tempfile_dir() -> String {
     let _ = std::fs::remove_dir_all(&d);
     d.to_string_lossy().into_owned()
 }
+
+/// Issue 9, item 7 for rule-test fixtures: like list files, a fixture must lie inside the pack
+/// root once links are followed, be a regular file (a FIFO is refused by kind, never opened) and
+/// stay under its size cap; `detc check` reports each at the test's path, and `detc test` never
+/// reads a fixture outside the pack.
+#[cfg(unix)]
+#[test]
+fn fixture_files_stay_inside_the_pack_root_and_are_regular_files() {
+    use std::os::unix::fs::symlink;
+    let dir = tmp("fixtures");
+    let pack = dir.join("pack");
+    std::fs::create_dir_all(pack.join("fixtures")).unwrap_or_else(|e| unreachable!("{e}"));
+    let event = "{\"EventID\":3,\"UtcTime\":\"2026-11-20 10:00:00\",\"Image\":\"a.exe\",\"Initiated\":\"true\",\"DestinationIp\":\"203.0.113.9\",\"DestinationPort\":25}\n";
+    std::fs::write(dir.join("secret.jsonl"), event).unwrap_or_else(|e| unreachable!("{e}"));
+    std::fs::write(pack.join("fixtures/ok.jsonl"), event).unwrap_or_else(|e| unreachable!("{e}"));
+    symlink(
+        dir.join("secret.jsonl"),
+        pack.join("fixtures/linked_out.jsonl"),
+    )
+    .unwrap_or_else(|e| unreachable!("{e}"));
+    let made = Command::new("mkfifo")
+        .arg(pack.join("fixtures/pipe.jsonl"))
+        .status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo failed");
+    // A sparse file one byte over the 32 MiB fixture cap.
+    std::fs::File::create(pack.join("fixtures/big.jsonl"))
+        .and_then(|f| f.set_len(32 * 1024 * 1024 + 1))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let cases = [
+        ("fixtures/ok.jsonl", None),
+        ("../secret.jsonl", Some("E0237")),
+        ("/etc/passwd", Some("E0237")),
+        ("fixtures/linked_out.jsonl", Some("E0237")),
+        ("fixtures/pipe.jsonl", Some("E0238")),
+        ("fixtures", Some("E0238")),
+        ("fixtures/big.jsonl", Some("E0239")),
+        ("fixtures/none.jsonl", Some("E0260")),
+    ];
+    let rule = |i: usize, path: &str| {
+        format!(
+            "rule r{i} {{\n  id \"0b7e4a52-6d0e-4c1b-9a57-2b8f1e0c7d4{i}\"\n  title \"t\"\n  severity low\n  source network_connection\n  where remote.port == 25\n  test \"t\" events \"{path}\" expect 1 alert\n}}\n"
+        )
+    };
+    let text: String = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (p, _))| rule(i, p))
+        .collect();
+    std::fs::write(pack.join("rules.detc"), text).unwrap_or_else(|e| unreachable!("{e}"));
+    let run = detc(&[
+        "check",
+        pack.to_str().unwrap_or_default(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    let doc: serde_json::Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| unreachable!("{e}: {}", run.stdout));
+    let diags = doc["diagnostics"].as_array().cloned().unwrap_or_default();
+    for (i, (path, code)) in cases.iter().enumerate() {
+        let line = (i * 8 + 7) as u64;
+        let here: Vec<&serde_json::Value> =
+            diags.iter().filter(|d| d["span"]["line"] == line).collect();
+        match code {
+            None => assert!(here.is_empty(), "{path}: {here:?}"),
+            Some(c) => {
+                assert_eq!(here.len(), 1, "{path}: {}", run.stdout);
+                assert_eq!(here[0]["code"], *c, "{path}: {}", run.stdout);
+                assert_eq!(here[0]["span"]["col"], 19, "{path}: {}", run.stdout);
+            }
+        }
+    }
+    // `detc test` on a pack whose only fixture is outside it: refused, never read (the outside
+    // file would make the test pass).
+    std::fs::write(pack.join("rules.detc"), rule(1, "../secret.jsonl"))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let run = detc(&["test", pack.to_str().unwrap_or_default()]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(run.stderr.contains("error[E0237]"), "{}", run.transcript());
+    assert!(!run.stdout.contains("ok "), "{}", run.transcript());
+    // And a FIFO fixture neither blocks `detc test` nor is opened.
+    std::fs::write(pack.join("rules.detc"), rule(4, "fixtures/pipe.jsonl"))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let run = detc(&["test", pack.to_str().unwrap_or_default()]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(run.stderr.contains("error[E0238]"), "{}", run.transcript());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -430,6 +430,41 @@ fn split_sigma_correlations_have_unique_stable_names() {
     assert_eq!(compile(&rule, "sigma"), text, "names are stable");
 }
 
+/// Split base-rule names (`<rule>__<slug>`) live in the same namespace as every other Sigma rule
+/// name of the pack, and pySigma resolves a correlation's `rules:` across the whole folder: a
+/// rule of the pack literally named like another rule's split base rule is refused (E0907,
+/// naming both rules), for `sigma` and for `all`, not emitted with an ambiguous reference.
+#[test]
+fn sigma_rule_names_are_unique_across_the_pack() {
+    let split = backend_rules::an0379();
+    let mut clash = backend_rules::an0382();
+    clash.name = format!("{}__smtp", split.name);
+    let pack = detc::ir::Pack {
+        rules: vec![split.clone(), clash.clone()],
+        lists: Default::default(),
+    };
+    for target in ["sigma", "all"] {
+        let res = targets::compile_pack(&pack, target);
+        let errs: Vec<_> = res.diagnostics.iter().filter(|d| d.is_error()).collect();
+        assert_eq!(errs.len(), 1, "{target}: {errs:?}");
+        assert_eq!(errs[0].code, "E0907", "{target}: {errs:?}");
+        assert!(
+            errs[0].message.contains(&format!("`{}`", split.name))
+                && errs[0].message.contains(&format!("`{}`", clash.name)),
+            "{}",
+            errs[0].message
+        );
+    }
+    // Without the clash both compile, and their names are distinct.
+    clash.name = format!("{}_smtp", split.name);
+    let pack = detc::ir::Pack {
+        rules: vec![split, clash],
+        lists: Default::default(),
+    };
+    let res = targets::compile_pack(&pack, "sigma");
+    assert!(!res.has_errors(), "{:?}", res.diagnostics);
+    assert_eq!(res.outputs.len(), 2);
+}
 /// Item 17: pySigma refuses a title over 256 characters. A rule title of 256 characters (the
 /// most the checker accepts) stays within that limit in every document of a split correlation,
 /// whose base-rule and correlation titles add the base name or the group to it.

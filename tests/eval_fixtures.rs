@@ -11,6 +11,11 @@ use detc::eval::testing::{self, run_test};
 use detc::ir::{Expectation, Rule, RuleTest, TestEvents, Value};
 use eval_rules::*;
 
+/// The file-system loader `detc test rules/` uses: fixtures confined to `rules/`.
+fn rules_loader() -> detc::load::FsLoader {
+    detc::load::FsLoader::for_paths(&["rules".into()])
+}
+
 fn at(mut r: Rule, file: &str) -> Rule {
     r.span.path = format!("rules/{file}");
     r
@@ -39,7 +44,7 @@ fn t(
 }
 
 fn assert_passes(rule: &Rule, test: &RuleTest) -> testing::TestOutcome {
-    let o = run_test(rule, test);
+    let o = run_test(rule, test, &rules_loader());
     assert!(
         o.passed,
         "{} :: {}: {}\nexpected:\n{}actual:\n{}",
@@ -273,7 +278,7 @@ fn expectations_match_distinct_alerts_and_diff() {
     );
     test.expect.count = None;
     test.events = TestEvents::Inline(vec![obj.clone()]);
-    let o = run_test(&r, &test);
+    let o = run_test(&r, &test, &rules_loader());
     assert!(!o.passed);
     assert!(
         o.message.contains("1 expected alert(s) not matched"),
@@ -289,11 +294,11 @@ fn expectations_match_distinct_alerts_and_diff() {
     let mut first = obj;
     first.insert("DestinationPort".into(), "587".into());
     test.events = TestEvents::Inline(vec![first, second]);
-    let o = run_test(&r, &test);
+    let o = run_test(&r, &test, &rules_loader());
     assert!(o.passed, "{}\n{}\n{}", o.message, o.expected, o.actual);
     // A wrong count fails with both sides rendered.
     test.expect.count = Some(3);
-    let o = run_test(&r, &test);
+    let o = run_test(&r, &test, &rules_loader());
     assert!(!o.passed);
     assert!(o.expected.starts_with("3 alert(s)") && o.actual.starts_with("2 alert(s)"));
 }
@@ -301,7 +306,11 @@ fn expectations_match_distinct_alerts_and_diff() {
 #[test]
 fn missing_fixture_is_a_failed_test_not_a_crash() {
     let r = at(an0379_scripting(), "an0379_scripting_host_mail.detc");
-    let o = run_test(&r, &t("gone", "fixtures/nope.jsonl", None, 0, vec![]));
+    let o = run_test(
+        &r,
+        &t("gone", "fixtures/nope.jsonl", None, 0, vec![]),
+        &rules_loader(),
+    );
     assert!(!o.passed);
     assert!(o.message.contains("cannot read"), "{}", o.message);
 }

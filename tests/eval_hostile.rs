@@ -440,6 +440,7 @@ fn a_test_without_events_of_the_source_fails() {
     write("good.jsonl", &sysmon("443", 1));
     let mut rule = an0379_scripting();
     rule.span = detc::ir::Span::file(dir.join("r.detc").to_string_lossy().into_owned());
+    let loader = detc::load::FsLoader::for_paths(std::slice::from_ref(&dir));
     let quiet = Expectation {
         count: Some(0),
         alerts: vec![],
@@ -452,7 +453,7 @@ fn a_test_without_events_of_the_source_fails() {
         span: span(),
     };
     for f in ["broken.jsonl", "other.jsonl", "zeek.json"] {
-        let o = run_test(&rule, &test(TestEvents::File(f.into())));
+        let o = run_test(&rule, &test(TestEvents::File(f.into())), &loader);
         assert!(!o.passed, "{f} passed vacuously");
         assert!(
             o.message.contains("no event of source network_connection"),
@@ -464,13 +465,58 @@ fn a_test_without_events_of_the_source_fails() {
     inline.insert("EventID".into(), 1.into());
     inline.insert("Channel".into(), "x".into());
     inline.insert("UtcTime".into(), "2026-11-20 10:00:00".into());
-    let o = run_test(&rule, &test(TestEvents::Inline(vec![inline])));
+    let o = run_test(&rule, &test(TestEvents::Inline(vec![inline])), &loader);
     assert!(
         !o.passed && o.message.contains("no event of source"),
         "{}",
         o.message
     );
     // One real event of the source: the quiet test passes.
-    let o = run_test(&rule, &test(TestEvents::File("good.jsonl".into())));
+    let o = run_test(&rule, &test(TestEvents::File("good.jsonl".into())), &loader);
     assert!(o.passed, "{}", o.message);
+}
+
+// Item 7 for fixtures, at the runner: `detc test` opens a fixture through the loader, so the
+// pack-root confinement holds even for a fixture that changed after the check (a link swapped
+// in, a FIFO), and a library caller gets it too.
+#[cfg(unix)]
+#[test]
+fn the_test_runner_reads_fixtures_only_inside_the_pack_root() {
+    let dir = std::env::temp_dir().join(format!("detc-hostile-{}-confined", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let pack = dir.join("pack");
+    std::fs::create_dir_all(&pack).unwrap();
+    std::fs::write(dir.join("secret.jsonl"), sysmon("25", 1)).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(pack.join("pipe.jsonl"))
+        .status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo failed");
+    let mut rule = an0379_scripting();
+    rule.span = detc::ir::Span::file(pack.join("r.detc").to_string_lossy().into_owned());
+    let test = |file: &str| RuleTest {
+        name: "t".into(),
+        events: TestEvents::File(file.into()),
+        schema: None,
+        expect: Expectation {
+            count: Some(0),
+            alerts: vec![],
+        },
+        span: span(),
+    };
+    let in_pack = detc::load::FsLoader::for_paths(std::slice::from_ref(&pack));
+    let o = run_test(&rule, &test("../secret.jsonl"), &in_pack);
+    assert!(!o.passed, "read a fixture outside the pack");
+    assert!(
+        o.message.contains("outside the pack's folder"),
+        "{}",
+        o.message
+    );
+    // The same file is read when the pack root holds it: the refusal is the confinement's.
+    let wider = detc::load::FsLoader::for_paths(std::slice::from_ref(&dir));
+    let o = run_test(&rule, &test("../secret.jsonl"), &wider);
+    assert!(o.passed, "{}", o.message);
+    // A FIFO is refused by kind, never opened (opening it would block).
+    let o = run_test(&rule, &test("pipe.jsonl"), &in_pack);
+    assert!(o.message.contains("not a regular file"), "{}", o.message);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -751,7 +751,10 @@ fn pysigma_kusto_conversion_keeps_each_predicate() {
             ));
         }
     }
-    let databases = vec![("kql-defender".to_string(), profile_tables("kql-defender"))];
+    let databases = vec![(
+        "kql-defender".to_string(),
+        kql_profile_tables("kql-defender").expect("profile tables"),
+    )];
     let batch: Vec<KustoQuery<'_>> = kql
         .iter()
         .map(|(name, text)| KustoQuery {

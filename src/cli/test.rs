@@ -31,7 +31,9 @@ pub fn run(args: &TestArgs) -> Exit {
         Ok(p) => p,
         Err(e) => return e,
     };
-    let outcomes = testing::run_pack(&pack);
+    // Fixtures are confined to the same pack roots as when the pack was checked.
+    let loader = crate::load::FsLoader::for_paths(&super::default_paths(&args.paths));
+    let outcomes = testing::run_pack(&pack, &loader);
     let gaps = testing::coverage_gaps(&pack);
     let failed = outcomes.iter().filter(|o| !o.passed).count();
     match args.format {

@@ -432,10 +432,16 @@ pub type Input = BufReader<Box<dyn Read + Send>>;
 
 pub fn open(path: &Path) -> Result<Input, String> {
     let f = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    open_reader(path, Box::new(f))
+}
+
+/// [`open`] over bytes already opened (a fixture opened by a confining loader); `path` says
+/// whether they are gzip (`.gz`).
+pub fn open_reader(path: &Path, f: Box<dyn Read + Send>) -> Result<Input, String> {
     let inner: Box<dyn Read + Send> = if path.extension().is_some_and(|x| x == "gz") {
         Box::new(flate2::read::MultiGzDecoder::new(f))
     } else {
-        Box::new(f)
+        f
     };
     let mut r = BufReader::with_capacity(1 << 20, inner);
     let head = r.fill_buf().map_err(|e| format!("cannot read: {e}"))?;

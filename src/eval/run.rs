@@ -1069,9 +1069,21 @@ pub fn read_events_of(
     path: &Path,
     forced_schema: Option<&str>,
 ) -> Result<(Vec<Event>, Summary, Vec<crate::ir::Source>), Diagnostic> {
+    let p = path.to_string_lossy().replace('\\', "/");
+    let f = std::fs::File::open(path).map_err(|e| io_err(&p, format!("cannot open: {e}")))?;
+    read_events_from(path, Box::new(f), forced_schema)
+}
+
+/// [`read_events_of`] over a file already opened (a fixture opened by a confining loader);
+/// `path` names it and says whether it is gzip.
+pub fn read_events_from(
+    path: &Path,
+    raw: Box<dyn std::io::Read + Send>,
+    forced_schema: Option<&str>,
+) -> Result<(Vec<Event>, Summary, Vec<crate::ir::Source>), Diagnostic> {
     let schemas = schema::builtin().map_err(|e| Diagnostic::error("E0802", e))?;
     let p = path.to_string_lossy().replace('\\', "/");
-    let input = read::open(path).map_err(|e| io_err(&p, e))?;
+    let input = read::open_reader(path, raw).map_err(|e| io_err(&p, e))?;
     let mut rows = Rows::new(input, DEFAULT_MAX_LINE).map_err(|e| io_err(&p, e))?;
     let mut summary = Summary::default();
     let mut events = Vec::new();

@@ -9,6 +9,7 @@
 use super::run::{self, BadLine};
 use super::{plain_json, Alert, Event};
 use crate::ir::{Expectation, Pack, Rule, RuleTest, TestEvents, Value};
+use crate::load::{Loader, PackFile};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -153,13 +154,24 @@ pub fn check(exp: &Expectation, alerts: &[Alert]) -> (bool, String, String, Stri
 /// A test's events: the events, the bad lines, the rows not applicable. A test must see at
 /// least one event of its rule's source: otherwise every expectation of silence would pass
 /// vacuously (a fixture of malformed lines, of another event type, or of another source).
-fn events_of(rule: &Rule, t: &RuleTest) -> Result<(Vec<Event>, Vec<BadLine>, u64), String> {
+///
+/// A fixture is opened through `loader`, which confines it as the checker did (a file-system
+/// loader: inside the pack root, a regular file, under its cap); the file may have changed since.
+fn events_of(
+    rule: &Rule,
+    t: &RuleTest,
+    loader: &dyn Loader,
+) -> Result<(Vec<Event>, Vec<BadLine>, u64), String> {
     let (evs, bad, na, rows, sources) = match &t.events {
         TestEvents::File(p) => {
             let dir = Path::new(&rule.span.path).parent().unwrap_or(Path::new(""));
             let path = dir.join(p);
-            let (evs, sum, sources) =
-                run::read_events_of(&path, t.schema.as_deref()).map_err(|d| cannot_read(&d))?;
+            let shown = path.to_string_lossy().replace('\\', "/");
+            let raw = loader
+                .open_fixture(&path)
+                .map_err(|e| cannot_read(&e.diagnostic(PackFile::Fixture, &shown)))?;
+            let (evs, sum, sources) = run::read_events_from(&path, raw, t.schema.as_deref())
+                .map_err(|d| cannot_read(&d))?;
             (evs, sum.bad, sum.not_applicable, sum.rows, sources)
         }
         TestEvents::Inline(objs) => {
@@ -213,7 +225,7 @@ fn render_diag(d: &crate::diag::Diagnostic) -> String {
 }
 
 /// Runs one test of one rule.
-pub fn run_test(rule: &Rule, t: &RuleTest) -> TestOutcome {
+pub fn run_test(rule: &Rule, t: &RuleTest, loader: &dyn Loader) -> TestOutcome {
     let mut o = TestOutcome {
         rule: rule.name.clone(),
         rule_file: rule.span.path.clone(),
@@ -226,7 +238,7 @@ pub fn run_test(rule: &Rule, t: &RuleTest) -> TestOutcome {
         bad: Vec::new(),
         not_applicable: 0,
     };
-    let (events, bad, na) = match events_of(rule, t) {
+    let (events, bad, na) = match events_of(rule, t, loader) {
         Ok(x) => x,
         Err(e) => {
             o.message = e;
@@ -250,10 +262,10 @@ pub fn run_test(rule: &Rule, t: &RuleTest) -> TestOutcome {
 }
 
 /// Runs every test of every rule of the pack, in pack order.
-pub fn run_pack(pack: &Pack) -> Vec<TestOutcome> {
+pub fn run_pack(pack: &Pack, loader: &dyn Loader) -> Vec<TestOutcome> {
     pack.rules
         .iter()
-        .flat_map(|r| r.tests.iter().map(move |t| run_test(r, t)))
+        .flat_map(|r| r.tests.iter().map(move |t| run_test(r, t, loader)))
         .collect()
 }
 

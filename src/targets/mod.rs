@@ -409,6 +409,7 @@ pub fn compile_pack(pack: &ir::Pack, target: &str) -> CompileResult {
         }
     };
     for p in chosen {
+        let first_output = res.outputs.len();
         for rule in &pack.rules {
             match compile_rule(rule, p) {
                 Ok(e) => {
@@ -442,8 +443,59 @@ pub fn compile_pack(pack: &ir::Pack, target: &str) -> CompileResult {
                 }
             }
         }
+        if p.language == Language::Sigma {
+            let emitted = &res.outputs[first_output..];
+            res.diagnostics
+                .extend(sigma_name_clashes(pack, emitted, &p.name));
+        }
     }
     res
+}
+
+/// Sigma rules refer to each other by `name` (a correlation's `rules:`), and pySigma resolves
+/// those names across every rule it loads, the whole output folder: a name given to two rules
+/// (a rule literally named like another's split base rule, `x__smtp`) would make a correlation
+/// count the wrong rule's events. Names are read back from the emitted YAML, as pySigma reads
+/// them; each name met a second time is E0907, naming both detc rules. Refused rather than
+/// renamed: a name that changed with the rest of the pack would not be stable.
+fn sigma_name_clashes(pack: &ir::Pack, emitted: &[Emitted], target: &str) -> Vec<Diagnostic> {
+    let mut owner: BTreeMap<String, &str> = BTreeMap::new();
+    let mut out = Vec::new();
+    for e in emitted {
+        for doc in serde_yaml::Deserializer::from_str(&e.text) {
+            let Ok(doc) = serde_yaml::Value::deserialize(doc) else {
+                continue;
+            };
+            let Some(name) = doc.get("name").and_then(serde_yaml::Value::as_str) else {
+                continue;
+            };
+            match owner.get(name) {
+                None => {
+                    owner.insert(name.to_string(), &e.rule);
+                }
+                Some(first) => {
+                    let mut d = Diagnostic::error(
+                        "E0907",
+                        format!(
+                            "rules `{first}` and `{}` both emit a Sigma rule named `{name}` for {target}",
+                            e.rule
+                        ),
+                    )
+                    .found(format!("the name `{name}` twice in the Sigma output"))
+                    .expected("Sigma rule names unique across the pack (a correlation refers to its base rule by name)")
+                    .hint(format!(
+                        "rename `{}` or `{first}`: a split correlation's base rules are named `<rule>__<value>`",
+                        e.rule
+                    ));
+                    if let Some(r) = pack.rules.iter().find(|r| r.name == e.rule) {
+                        d = d.at(r.span.clone());
+                    }
+                    out.push(d);
+                }
+            }
+        }
+    }
+    out
 }
 
 // ------------------------------------------------------------------ shared emitter context

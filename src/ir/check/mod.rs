@@ -9,7 +9,7 @@ use super::{
     Let, Level, List, ListType, Meta, Pack, Rule, RuleTest, Source, Status, TestEvents, Value,
 };
 use crate::diag::{nearest, Diagnostic, LineIndex, Span};
-use crate::load::{ListFileError, Loader, MAX_LIST_FILE_BYTES};
+use crate::load::{Loader, PackFile};
 use crate::syntax::ast::{self, Clause, Literal, MetaValue, Spanned};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -185,51 +185,6 @@ fn ast_id(r: &ast::RuleDecl) -> Option<(String, Span)> {
     })
 }
 
-/// The diagnostic for a list file that was not read (E0234, E0237 to E0239), without its span.
-fn list_file_error(shown: &str, e: ListFileError) -> Diagnostic {
-    const RELATIVE: &str = "the path is relative to the folder of the file that declares the list";
-    match e {
-        ListFileError::Io(e) => {
-            Diagnostic::error("E0234", format!("cannot read list file {shown}"))
-                .found(e.to_string())
-                .expected("a readable text file, one value per line")
-                .hint(RELATIVE)
-        }
-        ListFileError::OutsidePack { roots } => Diagnostic::error(
-            "E0237",
-            format!("list file {shown} is outside the pack's folder"),
-        )
-        .found(format!(
-            "a path that, once links are followed, leads out of {}",
-            roots
-                .iter()
-                .map(|r| format!("`{r}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-        .expected("a list file inside the pack's folder (the folder given to detc)")
-        .hint("copy the list into the pack's folder (e.g. lists/) and name it relative to the rule file"),
-        ListFileError::NotRegular { what } => Diagnostic::error(
-            "E0238",
-            format!("list file {shown} is not a regular file"),
-        )
-        .found(what)
-        .expected("a regular text file, one value per line")
-        .hint(RELATIVE),
-        ListFileError::TooLarge { size } => Diagnostic::error(
-            "E0239",
-            format!("list file {shown} is too large"),
-        )
-        .found(format!("{size} bytes or more"))
-        .expected(format!(
-            "at most {} bytes ({} MiB)",
-            MAX_LIST_FILE_BYTES,
-            MAX_LIST_FILE_BYTES / (1024 * 1024)
-        ))
-        .hint("split the list, or keep such large sets in the SIEM (a watchlist or lookup)"),
-    }
-}
-
 pub(super) fn dir_of(path: &str) -> PathBuf {
     Path::new(path)
         .parent()
@@ -370,7 +325,7 @@ impl Checker<'_> {
             Ok(t) => t,
             Err(e) => {
                 self.diags
-                    .push(list_file_error(&shown, e).at(path.span.clone()));
+                    .push(e.diagnostic(PackFile::List, &shown).at(path.span.clone()));
                 return None;
             }
         };
@@ -1135,17 +1090,13 @@ impl Checker<'_> {
         let events = match &t.events {
             ast::TestEventsAst::File(p) => {
                 let full = dir_of(&f.path).join(&p.node);
-                if !self.loader.exists(&full) {
-                    self.diags.push(
-                        Diagnostic::error(
-                            "E0260",
-                            format!("test fixture not found: {}", full.display()),
-                        )
-                        .at(p.span.clone())
-                        .found(format!("{:?}", p.node))
-                        .expected("an event file that exists")
-                        .hint("the path is relative to the folder of the rule file"),
-                    );
+                if let Err(e) = self.loader.check_fixture(&full) {
+                    let shown = full.to_string_lossy().replace('\\', "/");
+                    let mut d = e.diagnostic(PackFile::Fixture, &shown).at(p.span.clone());
+                    if d.found.is_none() {
+                        d = d.found(format!("{:?}", p.node));
+                    }
+                    self.diags.push(d);
                     ok = false;
                 }
                 TestEvents::File(p.node.clone())
