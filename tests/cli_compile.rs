@@ -299,7 +299,7 @@ fn sysmon_source_destination_swap_is_exact_per_predicate_and_warned_for_group_ke
         a.group_by.push(FieldRef::Field("remote.ip".into()));
     }
     let e = targets::compile_rule(&r, &sigma).unwrap();
-    assert!(e.text.contains("SourcePort:"), "{}", e.text);
+    assert!(e.text.contains("SourcePort|gte:"), "{}", e.text);
     assert!(e.text.contains("Initiated: 'false'"), "{}", e.text);
     assert!(
         e.warnings
@@ -394,8 +394,16 @@ fn sigma_rewrites_a_condition_on_a_computed_field_over_its_inputs() {
             .unwrap()
             .iter()
             .find(|(_, v)| {
-                v["DestinationPort"].as_sequence().is_some_and(|s| {
-                    s.iter().filter_map(|x| x.as_i64()).collect::<Vec<_>>() == ports
+                // An integer set is one `{F|gte: n, F|lte: n}` map per value (so pySigma's
+                // kusto backend compares numbers: docs/TARGETS.md).
+                v.as_sequence().is_some_and(|s| {
+                    s.iter()
+                        .map(|m| {
+                            let (lo, hi) = (&m["DestinationPort|gte"], &m["DestinationPort|lte"]);
+                            lo.as_i64().filter(|n| hi.as_i64() == Some(*n))
+                        })
+                        .collect::<Option<Vec<_>>>()
+                        .is_some_and(|v| v == ports)
                 })
             })
             .map(|(k, _)| k.as_str().unwrap().to_string())
