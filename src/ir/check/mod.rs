@@ -212,11 +212,17 @@ impl Checker<'_> {
         None
     }
 
+    /// Whether an error was reported since `self.diags` had `start` entries.
+    fn errors_since(&self, start: usize) -> bool {
+        self.diags[start..].iter().any(Diagnostic::is_error)
+    }
+
     fn list(&mut self, f: &ast::File, l: &ast::ListDecl) {
-        let errors_before = self.diags.iter().filter(|d| d.is_error()).count();
+        // Diagnostics are only ever appended: look at this list's own, not at every earlier
+        // one (counting them all made a pack with many warnings quadratic to check).
+        let start = self.diags.len();
         self.list_inner(f, l);
-        let errors_after = self.diags.iter().filter(|d| d.is_error()).count();
-        if errors_after > errors_before && !self.lists.contains_key(&l.name.node) {
+        if self.errors_since(start) && !self.lists.contains_key(&l.name.node) {
             self.broken_lists.insert(l.name.node.clone());
         }
     }
@@ -366,7 +372,7 @@ impl Checker<'_> {
     }
 
     fn rule(&mut self, f: &ast::File, r: &ast::RuleDecl) -> Option<Rule> {
-        let before = self.diags.iter().filter(|d| d.is_error()).count();
+        let start = self.diags.len();
         self.broken_names.clear();
         let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
         let mut dup = |key: &'static str, span: &Span, diags: &mut Vec<Diagnostic>| {
@@ -644,8 +650,7 @@ impl Checker<'_> {
             }
         }
 
-        let errors_now = self.diags.iter().filter(|d| d.is_error()).count();
-        if errors_now > before {
+        if self.errors_since(start) {
             return None;
         }
         Some(Rule {
