@@ -123,3 +123,185 @@ fn the_coverage_gate_is_named_in_the_summary_and_matches_the_exit_code() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(!r.stdout.contains("coverage"), "{}", r.stdout);
 }
+
+const ESC: &str = "\x1b[";
+
+#[test]
+fn color_follows_the_flag_and_no_color() {
+    let file = "tests/errors/E0220_unknown_field.detc";
+    // Piped stderr: `auto` does not colour, nor does `never`, nor NO_COLOR.
+    for (args, env) in [
+        (vec!["check", file], vec![]),
+        (
+            vec!["check", file, "--color", "auto"],
+            vec![("NO_COLOR", "1")],
+        ),
+        (vec!["check", file, "--color", "never"], vec![]),
+        (vec!["--color", "never", "check", file], vec![]),
+    ] {
+        let r = detc_env(&args, &env);
+        assert_eq!(r.code, 1, "{args:?}");
+        assert!(r.stderr.contains("error[E0220]"), "{args:?}: {}", r.stderr);
+        assert!(!r.stderr.contains(ESC), "{args:?}: {:?}", r.stderr);
+    }
+    // `always` colours the severity and code only, even with NO_COLOR (a flag wins over it);
+    // the text is otherwise the same byte for byte.
+    let plain = detc(&["check", file, "--color", "never"]);
+    let r = detc_env(&["check", file, "--color", "always"], &[("NO_COLOR", "1")]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("\x1b[1;31merror[E0220]\x1b[0m: unknown field `remote.prot`"),
+        "{:?}",
+        r.stderr
+    );
+    assert_eq!(
+        r.stderr.replace("\x1b[1;31m", "").replace("\x1b[0m", ""),
+        plain.stderr
+    );
+    // A warning is yellow.
+    let r = detc(&[
+        "check",
+        "tests/errors/W0236_unused_list.detc",
+        "--color",
+        "always",
+    ]);
+    assert!(
+        r.stderr.contains("\x1b[1;33mwarning[W0236]\x1b[0m"),
+        "{:?}",
+        r.stderr
+    );
+    // JSON is data on stdout: never coloured.
+    let r = detc(&["check", file, "--color", "always", "--format", "json"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout.contains("E0220") && !r.stdout.contains(ESC),
+        "{}",
+        r.stdout
+    );
+    // An unknown choice is a usage error.
+    assert_eq!(detc(&["check", file, "--color", "sometimes"]).code, 2);
+}
+
+#[test]
+fn quiet_drops_summaries_and_warnings_but_not_errors() {
+    let r = detc(&["check", "rules"]);
+    assert!(r.stderr.contains("checked "), "{}", r.stderr);
+    let r = detc(&["check", "rules", "--quiet"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(r.stderr, "");
+
+    // Errors are still shown in full; warnings and the summary are not.
+    let r = detc(&["-q", "check", "tests/errors/E0220_unknown_field.detc"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("error[E0220]") && r.stderr.contains("= hint:"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("checked "), "{}", r.stderr);
+    let r = detc(&["check", "tests/errors/W0236_unused_list.detc", "--quiet"]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    // ... unless --deny-warnings makes them errors.
+    let r = detc(&[
+        "check",
+        "tests/errors/W0236_unused_list.detc",
+        "--quiet",
+        "--deny-warnings",
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("error[W0236]"), "{}", r.stderr);
+
+    // `detc test`: no `ok` lines and no summary; failures and coverage gaps stay.
+    let r = detc(&["test", "rules", "--quiet"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(r.stdout, "");
+    let d = tmp("quiet-gate");
+    pack_without_quiet_test(&d);
+    let r = detc(&["test", &d.to_string_lossy(), "--quiet"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stdout,
+        "missing test: rule `an0379_scripting_host_mail` has no test that must not alert\n"
+    );
+
+    // `detc run`: alerts on stdout as ever, no summary on stderr.
+    let ev = "rules/fixtures/an0379/rundll32_smtp.jsonl";
+    let loud = detc(&["run", "rules", "--events", ev]);
+    let r = detc(&["run", "rules", "--events", ev, "--quiet"]);
+    assert_eq!(r.code, 0);
+    assert!(!loud.stderr.is_empty());
+    assert_eq!(r.stderr, "");
+    assert_eq!(r.stdout, loud.stdout);
+
+    // `detc compile --target all`: no summary and none of the warnings for rule/target pairs
+    // that cannot exist; the queries are written all the same.
+    let out = tmp("quiet-compile");
+    let o = out.to_string_lossy().into_owned();
+    let loud = detc(&["compile", "rules", "--target", "all", "--out", &o]);
+    assert_eq!(loud.code, 0, "{}", loud.stderr);
+    assert!(loud.stderr.contains("wrote ") && loud.stderr.contains("warning["));
+    let r = detc(&["compile", "rules", "--target", "all", "--out", &o, "-q"]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    let r = detc(&[
+        "compile", "rules", "--target", "all", "--out", &o, "-q", "--check",
+    ]);
+    assert_eq!((r.code, r.stderr.as_str(), r.stdout.as_str()), (0, "", ""));
+}
+
+/// The section of docs/DIAGNOSTICS.md for `code`, cut here independently of detc: from its
+/// heading to the line before the next heading, trailing blank lines dropped.
+fn doc_section(code: &str) -> String {
+    let doc = std::fs::read_to_string("docs/DIAGNOSTICS.md").unwrap();
+    let start = doc.find(&format!("\n### {code}\n")).unwrap() + 1;
+    let rest = &doc[start..];
+    let end = rest[4..]
+        .find("\n## ")
+        .into_iter()
+        .chain(rest[4..].find("\n### "))
+        .min()
+        .map(|i| i + 5)
+        .unwrap_or(rest.len());
+    format!("{}\n", rest[..end].trim_end())
+}
+
+#[test]
+fn explain_prints_the_documented_entry() {
+    for code in ["E0001", "E0220", "W0282", "W0236"] {
+        let r = detc(&["explain", code]);
+        assert_eq!(r.code, 0, "{code}: {}", r.stderr);
+        assert_eq!(r.stdout, doc_section(code), "{code}");
+        assert!(
+            r.stdout.contains("**Fix:**") || r.stdout.len() > 100,
+            "{}",
+            r.stdout
+        );
+    }
+    // The last entry of the document (no heading after it).
+    let doc = std::fs::read_to_string("docs/DIAGNOSTICS.md").unwrap();
+    let last = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("### "))
+        .next_back()
+        .unwrap()
+        .to_string();
+    assert_eq!(detc(&["explain", &last]).stdout, doc_section(&last));
+    // Any case; JSON is {code, text}.
+    let r = detc(&["explain", "e0220", "--format", "json"]);
+    assert_eq!(r.code, 0);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["code"], "E0220");
+    assert_eq!(v["text"], doc_section("E0220"));
+    // An unknown code: exit 2, nothing on stdout, a did-you-mean on stderr.
+    let r = detc(&["explain", "E022O"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(r.stdout, "");
+    assert!(
+        r.stderr.contains("unknown diagnostic code `E022O`"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("did you mean `E0220`?"), "{}", r.stderr);
+    assert_eq!(detc(&["explain", "X9999"]).code, 2);
+    assert_eq!(detc(&["explain"]).code, 2);
+}

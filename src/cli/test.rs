@@ -89,7 +89,9 @@ pub fn run(args: &TestArgs) -> Exit {
             let mut s = String::new();
             for o in &outcomes {
                 if o.passed {
-                    s.push_str(&format!("ok      {} :: {}\n", o.rule, o.test));
+                    if !super::quiet() {
+                        s.push_str(&format!("ok      {} :: {}\n", o.rule, o.test));
+                    }
                 } else {
                     s.push_str(&format!(
                         "FAILED  {} :: {} ({}): {}\n{}",
@@ -113,24 +115,27 @@ pub fn run(args: &TestArgs) -> Exit {
             for g in &gaps {
                 s.push_str(&format!("missing test: {g}\n"));
             }
-            s.push_str(&format!(
+            let mut summary = format!(
                 "{} test(s): {} passed, {failed} failed",
                 outcomes.len(),
                 outcomes.len() - failed
-            ));
+            );
             if !gaps.is_empty() {
                 let verdict = if gate_failed {
                     "coverage gate failed"
                 } else {
                     "warning only"
                 };
-                s.push_str(&format!(
+                summary.push_str(&format!(
                     "; {} coverage gap(s): {verdict} (--coverage {})",
                     gaps.len(),
                     args.coverage.name()
                 ));
             }
-            s.push('\n');
+            if !super::quiet() {
+                s.push_str(&summary);
+                s.push('\n');
+            }
             super::out(&s);
         }
     }
