@@ -83,6 +83,38 @@ fn the_coverage_gate_is_named_in_the_summary_and_matches_the_exit_code() {
         r.stdout
     );
 
+    // The JUnit report agrees with the exit code: the gate is a failed test case of its own.
+    let junit = d.join("report.xml");
+    let r = detc(&["test", &dir, "--junit", &junit.to_string_lossy()]);
+    assert_eq!(r.code, 1);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("<testsuites tests=\"2\" failures=\"1\">"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<testcase classname=\"detc\" name=\"coverage gate\">"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("rule `an0379_scripting_host_mail` has no test that must not alert"),
+        "{xml}"
+    );
+    let r = detc(&[
+        "test",
+        &dir,
+        "--coverage",
+        "warn",
+        "--junit",
+        &junit.to_string_lossy(),
+    ]);
+    assert_eq!(r.code, 0);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("<testsuites tests=\"1\" failures=\"0\">") && !xml.contains("coverage"),
+        "{xml}"
+    );
+
     // `--coverage warn`: the gaps are still listed and counted, and the run passes.
     let r = detc(&["test", &dir, "--coverage", "warn"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);

@@ -140,7 +140,10 @@ pub fn run(args: &TestArgs) -> Exit {
         }
     }
     if let Some(path) = &args.junit {
-        if let Err(e) = std::fs::write(path, testing::junit(&outcomes, &diff)) {
+        if let Err(e) = std::fs::write(
+            path,
+            testing::junit(&outcomes, &diff, if gate_failed { &gaps } else { &[] }),
+        ) {
             super::err(&format!("cannot write {}: {e}\n", path.display()));
             return Exit::Failure;
         }
