@@ -329,7 +329,7 @@ fn junit_escapes_everything() {
         bad: vec![],
         not_applicable: 0,
     };
-    let x = testing::junit(&[o], &|_| "- a < b\n+ ]]> &".into());
+    let x = testing::junit(&[o], &|_| "- a < b\n+ ]]> &".into(), &[]);
     assert!(x.contains("classname=\"r&lt;&amp;&gt;\""));
     assert!(x.contains("file=\"rules/&quot;q&quot;.detc\""));
     assert!(x.contains("name=\"it&apos;s \u{FFFD} bad\""));

@@ -62,11 +62,13 @@ pub fn run(args: &CheckArgs) -> Exit {
         Format::Human => {
             super::print_diagnostics(&fe.diagnostics, &fe.sources, args.format);
             let rules = fe.pack.as_ref().map(|p| p.rules.len()).unwrap_or(0);
-            super::err(&format!(
-                "checked {} file(s): {} rule(s), {errors} error(s), {warnings} warning(s)\n",
-                files.len(),
-                rules
-            ));
+            if !super::quiet() {
+                super::err(&format!(
+                    "checked {} file(s): {} rule(s), {errors} error(s), {warnings} warning(s)\n",
+                    files.len(),
+                    rules
+                ));
+            }
         }
     }
     if errors > 0 {

@@ -109,7 +109,9 @@ pub fn run(args: &CompileArgs) -> Exit {
                     args.out.display()
                 )
             };
-            super::err(&summary);
+            if !super::quiet() {
+                super::err(&summary);
+            }
         }
         Format::Json => {
             let outputs: Vec<serde_json::Value> = result

@@ -7,9 +7,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
 mod check;
 mod compile;
+mod explain;
 mod run;
 mod test;
 
@@ -24,6 +26,51 @@ mod test;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// No summary and no progress on stderr, and no warnings; errors are still reported.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Colour the severity and code of diagnostics on stderr. `auto`: only when stderr is a
+    /// terminal and NO_COLOR is unset or empty.
+    #[arg(long, value_enum, global = true, default_value_t)]
+    pub color: ColorChoice,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// Whether human diagnostics are coloured. An explicit `--color` wins over `NO_COLOR`, as
+/// no-color.org asks of command-line flags; `auto` colours only a terminal, and a set, non-empty
+/// `NO_COLOR` turns it off.
+pub fn use_color(choice: ColorChoice, no_color: Option<&std::ffi::OsStr>, tty: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => tty && no_color.is_none_or(|v| v.is_empty()),
+    }
+}
+
+/// Global output settings, fixed once from the command line before a subcommand runs.
+#[derive(Debug, Clone, Copy, Default)]
+struct Style {
+    quiet: bool,
+    color: bool,
+}
+
+static STYLE: OnceLock<Style> = OnceLock::new();
+
+fn style() -> Style {
+    STYLE.get().copied().unwrap_or_default()
+}
+
+/// `--quiet`: summaries and progress are left out.
+pub(crate) fn quiet() -> bool {
+    style().quiet
 }
 
 #[derive(Debug, Subcommand)]
@@ -38,6 +85,8 @@ pub enum Command {
     Test(test::TestArgs),
     /// Run rules over event files (JSON lines, CSV, Zeek TSV/JSON, optionally .gz) and print alerts.
     Run(run::RunArgs),
+    /// Print the docs/DIAGNOSTICS.md entry of a diagnostic code (meaning, example, fix).
+    Explain(explain::ExplainArgs),
 }
 
 /// Output format for commands whose output is data.
@@ -67,12 +116,21 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    let _ = STYLE.set(Style {
+        quiet: cli.quiet,
+        color: use_color(
+            cli.color,
+            std::env::var_os("NO_COLOR").as_deref(),
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        ),
+    });
     let exit = match &cli.command {
         Command::Check(a) => check::run(a),
         Command::Compile(a) => compile::run(a),
         Command::Targets(a) => compile::targets(a),
         Command::Test(a) => test::run(a),
         Command::Run(a) => run::run(a),
+        Command::Explain(a) => explain::run(a),
     };
     ExitCode::from(exit as u8)
 }
@@ -143,7 +201,8 @@ pub(crate) fn deny(diags: &mut [crate::diag::Diagnostic]) -> usize {
     n
 }
 
-/// Diagnostics go to stderr as text, or to stdout as JSON.
+/// Diagnostics go to stderr as text (coloured per `--color`; only errors with `--quiet`), or to
+/// stdout as JSON (always all of them, never coloured).
 pub(crate) fn print_diagnostics(
     diags: &[crate::diag::Diagnostic],
     sources: &crate::diag::SourceCache,
@@ -151,13 +210,32 @@ pub(crate) fn print_diagnostics(
 ) {
     match format {
         Format::Human => {
+            let st = style();
             let mut s = String::new();
-            for d in diags {
-                s.push_str(&crate::diag::render_human(d, sources));
+            for d in diags.iter().filter(|d| !st.quiet || d.is_error()) {
+                s.push_str(&crate::diag::render_human_styled(d, sources, st.color));
                 s.push('\n');
             }
             err(&s);
         }
         Format::Json => out(&(crate::diag::render_json(diags) + "\n")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{use_color, ColorChoice};
+    use std::ffi::OsStr;
+
+    #[test]
+    fn color_auto_needs_a_terminal_and_no_no_color() {
+        let set = Some(OsStr::new("1"));
+        let empty = Some(OsStr::new(""));
+        assert!(use_color(ColorChoice::Auto, None, true));
+        assert!(use_color(ColorChoice::Auto, empty, true)); // an empty NO_COLOR is unset
+        assert!(!use_color(ColorChoice::Auto, set, true));
+        assert!(!use_color(ColorChoice::Auto, None, false));
+        assert!(use_color(ColorChoice::Always, set, false));
+        assert!(!use_color(ColorChoice::Never, None, true));
     }
 }

@@ -117,7 +117,8 @@ pub fn run(args: &RunArgs) -> Exit {
         Ok(p) => p,
         Err(e) => return e,
     };
-    let tty = std::io::stderr().is_terminal();
+    // Progress only on a terminal, and not with --quiet.
+    let tty = std::io::stderr().is_terminal() && !super::quiet();
     let progress = |done: u64, total: u64, file: &str| {
         if total < (16 << 20) {
             return;
@@ -170,7 +171,9 @@ pub fn run(args: &RunArgs) -> Exit {
         }
         RunFormat::Table => super::out(&table(&out.alerts)),
     }
-    super::err(&summary_text(&out.summary, start.elapsed().as_secs_f64()));
+    if !super::quiet() {
+        super::err(&summary_text(&out.summary, start.elapsed().as_secs_f64()));
+    }
     Exit::Ok
 }
 

@@ -24,21 +24,30 @@ impl SourceCache {
 }
 
 /// `path:line:col: error[E0xxx]: message`, then the source line with a caret underline, then
-/// `found`, `expected` and hints. Deterministic; no colour (a terminal colouring layer could be
-/// added in cli without touching this).
+/// `found`, `expected` and hints. Deterministic; no colour.
 pub fn render_human(d: &Diagnostic, sources: &SourceCache) -> String {
+    render_human_styled(d, sources, false)
+}
+
+/// ANSI SGR sequences: bold red errors, bold yellow warnings, bold cyan notes.
+const RESET: &str = "\x1b[0m";
+
+/// As [`render_human`]; with `color`, the severity and code (`error[E0201]`) are coloured with
+/// ANSI escapes for a terminal. The rest of the text is the same byte for byte.
+pub fn render_human_styled(d: &Diagnostic, sources: &SourceCache, color: bool) -> String {
     let mut out = String::new();
-    let sev = match d.severity {
-        Severity::Error => "error",
-        Severity::Warning => "warning",
-        Severity::Note => "note",
+    let (sev, sgr) = match d.severity {
+        Severity::Error => ("error", "\x1b[1;31m"),
+        Severity::Warning => ("warning", "\x1b[1;33m"),
+        Severity::Note => ("note", "\x1b[1;36m"),
     };
+    let (on, off) = if color { (sgr, RESET) } else { ("", "") };
     match &d.span {
         Some(s) if s.line > 0 => out.push_str(&format!("{}:{}:{}: ", s.path, s.line, s.col)),
         Some(s) => out.push_str(&format!("{}: ", s.path)),
         None => {}
     }
-    out.push_str(&format!("{sev}[{}]: {}\n", d.code, d.message));
+    out.push_str(&format!("{on}{sev}[{}]{off}: {}\n", d.code, d.message));
     if let Some(s) = &d.span {
         if s.line > 0 {
             if let Some(text) = sources.get(&s.path) {

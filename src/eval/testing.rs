@@ -309,13 +309,21 @@ pub fn xml_escape(s: &str) -> String {
 }
 
 /// A JUnit XML report: one testsuite, one testcase per rule test (classname = rule name).
-pub fn junit(outcomes: &[TestOutcome], diff_of: &dyn Fn(&TestOutcome) -> String) -> String {
-    let failures = outcomes.iter().filter(|o| !o.passed).count();
+///
+/// `gate_failures`: the coverage gaps that fail the run (`detc test --coverage error`); when
+/// there are any they are one more failed test case, `detc` :: `coverage gate`, so the report
+/// agrees with the exit code.
+pub fn junit(
+    outcomes: &[TestOutcome],
+    diff_of: &dyn Fn(&TestOutcome) -> String,
+    gate_failures: &[String],
+) -> String {
+    let gate = usize::from(!gate_failures.is_empty());
+    let tests = outcomes.len() + gate;
+    let failures = outcomes.iter().filter(|o| !o.passed).count() + gate;
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     x.push_str(&format!(
-        "<testsuites tests=\"{}\" failures=\"{failures}\">\n  <testsuite name=\"detc\" tests=\"{}\" failures=\"{failures}\">\n",
-        outcomes.len(),
-        outcomes.len()
+        "<testsuites tests=\"{tests}\" failures=\"{failures}\">\n  <testsuite name=\"detc\" tests=\"{tests}\" failures=\"{failures}\">\n",
     ));
     for o in outcomes {
         x.push_str(&format!(
@@ -333,6 +341,13 @@ pub fn junit(outcomes: &[TestOutcome], diff_of: &dyn Fn(&TestOutcome) -> String)
                 xml_escape(&diff_of(o))
             ));
         }
+    }
+    if gate == 1 {
+        x.push_str(&format!(
+            "    <testcase classname=\"detc\" name=\"coverage gate\">\n      <failure message=\"{} coverage gap(s)\">{}</failure>\n    </testcase>\n",
+            gate_failures.len(),
+            xml_escape(&(gate_failures.join("\n") + "\n"))
+        ));
     }
     x.push_str("  </testsuite>\n</testsuites>\n");
     x
