@@ -514,3 +514,24 @@ fn compile_refuses_symlinks_in_the_output_folder() {
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 11, item 5: `--check` never reads a committed query it cannot read as an empty file (a
+/// drift with a wrong diff); it is E0001 naming the file, exit status 2.
+#[test]
+fn check_reports_a_committed_query_it_cannot_read() {
+    let dir = tmp("unreadable");
+    let out = dir.join("out");
+    let o = out.to_str().unwrap();
+    let (code, _, err) = detc(&["compile", "rules", "--target", "all", "--out", o]);
+    assert_eq!(code, 0, "{err}");
+    let bad = out.join("kql-defender/an0379_scripting_host_mail.kql");
+    std::fs::write(&bad, b"DeviceNetworkEvents \xff\xfe\n").unwrap();
+    let (code, stdout, err) = detc(&["compile", "rules", "--target", "all", "--out", o, "--check"]);
+    let all = format!("{stdout}{err}");
+    assert_eq!(code, 2, "{all}");
+    assert!(all.contains("E0001"), "{all}");
+    assert!(
+        all.contains("kql-defender/an0379_scripting_host_mail.kql"),
+        "the file is named: {all}"
+    );
+}

@@ -1088,11 +1088,14 @@ pub struct Drift {
 /// for a query. Anything else, a symbolic link above all, is refused: writing or reading through
 /// a link could overwrite or show a file outside the output folder. A missing path is fine.
 fn guard_output_path(path: &std::path::Path, folder: bool) -> Result<(), Diagnostic> {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return Ok(());
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(crate::load::io_error(&path.to_string_lossy(), &err)),
     };
     let ft = meta.file_type();
     let found = if ft.is_symlink() {
+        // Where the link points only decorates the message: the link is refused either way.
         let to = std::fs::read_link(path)
             .map(|t| format!(" to `{}`", t.to_string_lossy()))
             .unwrap_or_default();
@@ -1187,20 +1190,29 @@ pub fn check_outputs(
     for t in targets {
         let dir = out.join(t);
         guard_output_path(&dir, true)?;
-        let Ok(rd) = std::fs::read_dir(&dir) else {
-            continue;
+        let unreadable = |p: &std::path::Path, err: std::io::Error| {
+            crate::load::io_error(&p.to_string_lossy(), &err)
+                .hint("the committed queries under --out must be readable UTF-8 text files")
         };
-        let mut entries: Vec<_> = rd.flatten().collect();
+        let rd = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            // No folder yet: every query of the target is missing, reported below.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(unreadable(&dir, err)),
+        };
+        let mut entries = rd
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|err| unreadable(&dir, err))?;
         entries.sort_by_key(|e| e.file_name());
         for ent in entries {
             let p = ent.path();
             // Sub-folders are not queries; everything else must be a regular file.
-            if ent.file_type().is_ok_and(|ft| ft.is_dir()) {
+            if ent.file_type().map_err(|err| unreadable(&p, err))?.is_dir() {
                 continue;
             }
             guard_output_path(&p, false)?;
             let name = ent.file_name().to_string_lossy().to_string();
-            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            let text = std::fs::read_to_string(&p).map_err(|err| unreadable(&p, err))?;
             on_disk.insert(format!("{t}/{name}"), text);
         }
     }
