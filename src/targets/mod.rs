@@ -566,6 +566,21 @@ impl<'a> Ctx<'a> {
         &self.src.table
     }
 
+    /// A key of the profile's source that the language needs (`search`, `logsource`): its
+    /// absence is a profile bug (E0905), never an empty value in the emitted query.
+    pub fn required<'v, T>(&self, key: &str, v: Option<&'v T>) -> Result<&'v T, Vec<Diagnostic>> {
+        v.ok_or_else(|| {
+            vec![Diagnostic::error(
+                "E0905",
+                format!(
+                    "target profile does not load: targets/{}/profile.yaml: source `{}` has no `{key}`",
+                    self.profile.name,
+                    self.rule.source.name()
+                ),
+            )]
+        })
+    }
+
     /// The mapping of catalogue field `name`, its column checked against the vendor schema.
     pub fn field(&self, name: &str, span: &Span) -> Result<Col, Diagnostic> {
         let Some(map) = self.src.fields.get(name) else {
@@ -1249,4 +1264,43 @@ pub fn check_outputs(
     }
     drift.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(drift)
+}
+
+#[cfg(test)]
+mod profile_key_tests {
+    /// A profile source without the key its language needs (SPL `search`, Sigma `logsource`)
+    /// is E0905 naming profile, source and key, never a query that starts from an empty search
+    /// (every event) or a Sigma rule with no logsource.
+    #[test]
+    fn a_profile_source_missing_its_key_is_e0905_not_an_empty_value() {
+        let text = "rule r { id \"0b7e4a52-6d0e-4c1b-9a57-2b8f1e0c7d41\" title \"t\" severity low \
+                    source network_connection where remote.port == 25 }";
+        let fe = crate::frontend(&[crate::SourceFile {
+            path: "r.detc".into(),
+            text: text.into(),
+        }]);
+        let pack = fe
+            .pack
+            .unwrap_or_else(|| unreachable!("{:?}", fe.diagnostics));
+        for (target, key) in [("spl-sysmon", "search"), ("sigma", "logsource")] {
+            let mut p = super::profile(target).unwrap_or_else(|| unreachable!("{target}"));
+            assert!(super::compile_rule(&pack.rules[0], &p).is_ok(), "{target}");
+            for s in p.sources.values_mut() {
+                match key {
+                    "search" => s.search = None,
+                    _ => s.logsource = None,
+                }
+            }
+            let errs = super::compile_rule(&pack.rules[0], &p)
+                .err()
+                .unwrap_or_else(|| unreachable!("{target}: compiled without `{key}`"));
+            assert!(
+                errs.iter().any(|d| d.code == "E0905"
+                    && d.message.contains(target)
+                    && d.message.contains("network_connection")
+                    && d.message.contains(&format!("`{key}`"))),
+                "{target}: {errs:?}"
+            );
+        }
+    }
 }

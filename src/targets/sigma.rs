@@ -451,12 +451,9 @@ fn base_doc(
     };
     let mut v = meta(ctx, title, id, name);
     let logsource = ctx
-        .src
-        .logsource
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, x)| (s(&k), s(&x)))
+        .required("logsource", ctx.src.logsource.as_ref())?
+        .iter()
+        .map(|(k, x)| (s(k), s(x)))
         .collect::<Mapping>();
     v.push(("logsource", Y::Mapping(logsource)));
     v.push(("detection", Y::Mapping(detection)));
