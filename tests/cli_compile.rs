@@ -1,6 +1,6 @@
 //! `detc compile` / `detc targets`: the library functions the CLI is made of (compile_pack,
-//! write_outputs, check_outputs) on the hand-built rules, and the binary itself for what does not
-//! need rules (until the parser lands, rule files produce an empty pack).
+//! write_outputs, check_outputs) on the hand-built rules, and the binary itself on `rules/` and on
+//! rule texts written for a test.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 #[path = "support/backend_rules.rs"]
 #[allow(dead_code)]

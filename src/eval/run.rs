@@ -1,4 +1,4 @@
-//! Running a pack over event files: schema choice per file, streaming reads, both cores.
+//! Running a pack over event files: schema choice per file, streaming reads, worker threads.
 //!
 //! The calling thread reads rows (the reader is sequential: gzip and CSV quoting need it) and
 //! hands chunks of [`CHUNK`] rows to `threads` workers over a bounded channel, so at most
@@ -153,6 +153,7 @@ impl Default for RunOptions<'_> {
             schema: None,
             strict: false,
             prefilter: true,
+            // When the platform cannot tell, two workers: the count changes speed, never output.
             threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),

@@ -18,7 +18,7 @@
 //! - W0901..W0905 documented approximations
 
 use crate::diag::{Diagnostic, Span};
-use crate::ir::{self, Expr, FieldRef, Rule, Source};
+use crate::ir::{self, Expr, FieldRef, Rule};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -1079,11 +1079,6 @@ pub(crate) fn one_line(s: &str) -> String {
     s.chars()
         .map(|c| if ir::breaks_line(c) { ' ' } else { c })
         .collect()
-}
-
-/// Whether a source appears in a profile.
-pub fn supports(profile: &Profile, source: Source) -> bool {
-    profile.sources.contains_key(source.name())
 }
 
 // ------------------------------------------------------------------ writing and checking files
