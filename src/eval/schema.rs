@@ -76,6 +76,7 @@ pub trait Record {
 #[serde(deny_unknown_fields)]
 struct SchemaFile {
     name: String,
+    // Required (the file documents itself), never read by the evaluator.
     #[allow(dead_code)]
     description: String,
     source: String,

@@ -240,6 +240,7 @@ impl ValuesCase {
 
 #[derive(Debug, Deserialize)]
 struct SchemaFile {
+    // Required in every schema file (it names the table), never read: the profile names it.
     #[allow(dead_code)]
     table: String,
     columns: Vec<SchemaColumn>,
@@ -1027,8 +1028,6 @@ pub(crate) fn duration_text(secs: u64) -> String {
     format!("{secs}s")
 }
 
-/// Picks a name for a computed column that no table column (case-insensitively) and no name in
-/// `taken` already uses: `name`, else `name_computed`, `name_computed2`, ...
 /// Column names for the rule's computed fields, each from [`fresh_name`], in declaration order
 /// (every name chosen is added to `taken`).
 pub(crate) fn name_lets(
@@ -1045,6 +1044,8 @@ pub(crate) fn name_lets(
     out
 }
 
+/// Picks a name for a computed column that no table column (case-insensitively) and no name in
+/// `taken` already uses: `name`, else `name_computed`, `name_computed2`, ...
 pub(crate) fn fresh_name(
     name: &str,
     columns: &BTreeMap<String, String>,
