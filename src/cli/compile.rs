@@ -132,6 +132,7 @@ pub fn run(args: &CompileArgs) -> Exit {
             });
             super::out(&format!(
                 "{}\n",
+                // A `serde_json::Value` always serializes.
                 serde_json::to_string_pretty(&doc).unwrap_or_default()
             ));
         }
@@ -179,6 +180,7 @@ pub fn targets(args: &TargetsArgs) -> Exit {
                 .collect();
             super::out(&format!(
                 "{}\n",
+                // A `serde_json::Value` always serializes.
                 serde_json::to_string_pretty(&v).unwrap_or_default()
             ));
         }

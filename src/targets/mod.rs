@@ -986,6 +986,8 @@ fn const_holds(op: &ir::Op, v: &ir::Value) -> Option<bool> {
         }
         Op::Regex { pattern, case } => {
             let Value::Str(s) = v else { return None };
+            // A pattern that does not compile (the checker rejects it) is "not decidable": the
+            // caller then refuses the rule, it never drops the predicate.
             let pat = ir::semantics::ascii_fold_regex(pattern, *case == Case::Insensitive).ok()?;
             regex::Regex::new(&pat).ok()?.is_match(s)
         }

@@ -348,8 +348,10 @@ fn meta(ctx: &Ctx, title: String, id: &str, name: Option<&str>) -> Vec<(&'static
     }
     v.push((
         "status",
+        // A unit variant always serializes to its (lowercase) name: the fallback is never taken.
         serde_yaml::to_value(m.status).unwrap_or(s("experimental")),
     ));
+    // No description: the analytics below (if any) are the whole of it.
     let mut desc = m.description.clone().unwrap_or_default();
     if !m.analytics.is_empty() {
         if !desc.is_empty() {
@@ -416,6 +418,7 @@ fn tail(ctx: &Ctx) -> Vec<(&'static str, Y)> {
     }
     v.push((
         "level",
+        // A unit variant always serializes to its (lowercase) name: the fallback is never taken.
         serde_yaml::to_value(m.severity).unwrap_or(s("medium")),
     ));
     v
