@@ -116,7 +116,11 @@ fn write_then_check_reports_changed_missing_and_extra_files() {
     let res = targets::compile_pack(&pack, "all");
     let written = targets::write_outputs(&res.outputs, &dir).unwrap();
     assert_eq!(written.len(), res.outputs.len());
-    let names: Vec<String> = targets::profiles().into_iter().map(|p| p.name).collect();
+    let names: Vec<String> = targets::load_profiles()
+        .unwrap_or_else(|d| unreachable!("{}", d.message))
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
     assert!(targets::check_outputs(&res.outputs, &names, &dir)
         .unwrap()
         .is_empty());

@@ -414,7 +414,9 @@ fn compare_pack(
         if boundary_only {
             fixtures.retain(|f| f.name == "boundary events");
         }
-        for profile in detc::targets::profiles() {
+        for profile in
+            detc::targets::load_profiles().unwrap_or_else(|d| unreachable!("{}", d.message))
+        {
             if !targets(&profile.name) {
                 continue;
             }

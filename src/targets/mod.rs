@@ -300,18 +300,10 @@ pub fn load_profiles() -> Result<Vec<Profile>, Diagnostic> {
     Ok(v)
 }
 
-/// Every profile that loads, sorted by name. (`load_profiles` reports one that does not.)
-pub fn profiles() -> Vec<Profile> {
-    let mut v: Vec<Profile> = PROFILES
-        .iter()
-        .filter_map(|(n, y, t)| load_profile(n, y, t).ok())
-        .collect();
-    v.sort_by(|a, b| a.name.cmp(&b.name));
-    v
-}
-
+/// The profile named `name`; `None` when there is none, or when the profiles do not load
+/// ([`load_profiles`] says why).
 pub fn profile(name: &str) -> Option<Profile> {
-    profiles().into_iter().find(|p| p.name == name)
+    load_profiles().ok()?.into_iter().find(|p| p.name == name)
 }
 
 /// One emitted query file.
