@@ -68,16 +68,22 @@ impl PackFile {
     }
 }
 
-/// Why a list file or fixture was not read.
-#[derive(Debug)]
+/// Why a list file or fixture was not read. Reported as a diagnostic by
+/// [`PackFileError::diagnostic`]; the `Display` (from thiserror) is the short reason, and an
+/// I/O error converts with `?`.
+#[derive(Debug, thiserror::Error)]
 pub enum PackFileError {
     /// It cannot be read (missing, no permission, not UTF-8).
-    Io(std::io::Error),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
     /// After following links it is outside every pack root; `roots` as given, for the message.
+    #[error("outside the pack's folder ({})", roots.join(", "))]
     OutsidePack { roots: Vec<String> },
     /// It is not a regular file (a folder, FIFO, device, socket); never opened.
+    #[error("not a regular file: {what}")]
     NotRegular { what: &'static str },
     /// It is larger than its cap ([`PackFile::cap`]).
+    #[error("{size} bytes or more")]
     TooLarge { size: u64 },
 }
 
@@ -166,7 +172,7 @@ pub trait Loader {
     }
     /// Opens a fixture for `detc test` (raw bytes; the event reader decompresses `.gz`).
     fn open_fixture(&self, path: &Path) -> Result<Box<dyn Read + Send>, PackFileError> {
-        let f = std::fs::File::open(path).map_err(PackFileError::Io)?;
+        let f = std::fs::File::open(path)?;
         Ok(Box::new(f))
     }
 }
@@ -208,7 +214,7 @@ impl FsLoader {
     /// Opens a pack file once it is known to be inside a pack root, regular and within its
     /// cap. The reader it returns fails (rather than stops) past the cap: the file may grow.
     fn open_confined(&self, path: &Path, kind: PackFile) -> Result<Capped, PackFileError> {
-        let real = std::fs::canonicalize(path).map_err(PackFileError::Io)?;
+        let real = std::fs::canonicalize(path)?;
         if !self.roots.iter().any(|(_, r)| real.starts_with(r)) {
             return Err(PackFileError::OutsidePack {
                 roots: self.roots.iter().map(|(g, _)| g.clone()).collect(),
@@ -216,11 +222,11 @@ impl FsLoader {
         }
         // The kind and size come from the metadata, so a FIFO (which would block) or a device
         // (which may never end) is refused without being opened.
-        let meta = std::fs::metadata(&real).map_err(PackFileError::Io)?;
+        let meta = std::fs::metadata(&real)?;
         regular_within_cap(&meta, kind.cap())?;
-        let file = std::fs::File::open(&real).map_err(PackFileError::Io)?;
+        let file = std::fs::File::open(&real)?;
         // Again on the opened file: the path may have been replaced since.
-        regular_within_cap(&file.metadata().map_err(PackFileError::Io)?, kind.cap())?;
+        regular_within_cap(&file.metadata()?, kind.cap())?;
         Ok(Capped {
             inner: file.take(kind.cap() + 1),
             cap: kind.cap(),
@@ -380,8 +386,9 @@ impl Walk {
         }
         let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
             .map_err(|e| io_error(&path, &e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| io_error(&path, &e))?;
         entries.sort();
         for e in entries {
             if e.is_dir() || e.extension().is_some_and(|x| x == RULE_EXT) {

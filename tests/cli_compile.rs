@@ -1,6 +1,6 @@
 //! `detc compile` / `detc targets`: the library functions the CLI is made of (compile_pack,
-//! write_outputs, check_outputs) on the hand-built rules, and the binary itself for what does not
-//! need rules (until the parser lands, rule files produce an empty pack).
+//! write_outputs, check_outputs) on the hand-built rules, and the binary itself on `rules/` and on
+//! rule texts written for a test.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 #[path = "support/backend_rules.rs"]
 #[allow(dead_code)]
@@ -116,7 +116,11 @@ fn write_then_check_reports_changed_missing_and_extra_files() {
     let res = targets::compile_pack(&pack, "all");
     let written = targets::write_outputs(&res.outputs, &dir).unwrap();
     assert_eq!(written.len(), res.outputs.len());
-    let names: Vec<String> = targets::profiles().into_iter().map(|p| p.name).collect();
+    let names: Vec<String> = targets::load_profiles()
+        .unwrap_or_else(|d| unreachable!("{}", d.message))
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
     assert!(targets::check_outputs(&res.outputs, &names, &dir)
         .unwrap()
         .is_empty());
@@ -513,4 +517,25 @@ fn compile_refuses_symlinks_in_the_output_folder() {
     );
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 1);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 11, item 5: `--check` never reads a committed query it cannot read as an empty file (a
+/// drift with a wrong diff); it is E0001 naming the file, exit status 2.
+#[test]
+fn check_reports_a_committed_query_it_cannot_read() {
+    let dir = tmp("unreadable");
+    let out = dir.join("out");
+    let o = out.to_str().unwrap();
+    let (code, _, err) = detc(&["compile", "rules", "--target", "all", "--out", o]);
+    assert_eq!(code, 0, "{err}");
+    let bad = out.join("kql-defender/an0379_scripting_host_mail.kql");
+    std::fs::write(&bad, b"DeviceNetworkEvents \xff\xfe\n").unwrap();
+    let (code, stdout, err) = detc(&["compile", "rules", "--target", "all", "--out", o, "--check"]);
+    let all = format!("{stdout}{err}");
+    assert_eq!(code, 2, "{all}");
+    assert!(all.contains("E0001"), "{all}");
+    assert!(
+        all.contains("kql-defender/an0379_scripting_host_mail.kql"),
+        "the file is named: {all}"
+    );
 }

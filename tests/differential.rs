@@ -102,14 +102,19 @@ fn native(rule: &Rule, events: &[Event]) -> Vec<Norm> {
     match &rule.aggregation {
         None => {
             for (i, ev) in events.iter().enumerate() {
-                if !detc::eval::evaluate(rule, [ev.clone()]).is_empty() {
+                if !detc::eval::try_evaluate(rule, [ev.clone()])
+                    .unwrap_or_else(|d| unreachable!("{d:?}"))
+                    .is_empty()
+                {
                     out.push(format!("event {i}"));
                 }
             }
         }
         Some(a) => {
             let having = having_aggregate(rule);
-            for al in detc::eval::evaluate(rule, events.iter().cloned()) {
+            for al in detc::eval::try_evaluate(rule, events.iter().cloned())
+                .unwrap_or_else(|d| unreachable!("{d:?}"))
+            {
                 let w = al
                     .window_start
                     .as_deref()
@@ -409,7 +414,9 @@ fn compare_pack(
         if boundary_only {
             fixtures.retain(|f| f.name == "boundary events");
         }
-        for profile in detc::targets::profiles() {
+        for profile in
+            detc::targets::load_profiles().unwrap_or_else(|d| unreachable!("{}", d.message))
+        {
             if !targets(&profile.name) {
                 continue;
             }

@@ -29,7 +29,13 @@ pub struct TargetsArgs {
 }
 
 pub fn run(args: &CompileArgs) -> Exit {
-    let names: Vec<String> = targets::profiles().into_iter().map(|p| p.name).collect();
+    let names: Vec<String> = match targets::load_profiles() {
+        Ok(p) => p.into_iter().map(|p| p.name).collect(),
+        Err(d) => {
+            super::print_diagnostics(&[d], &crate::diag::SourceCache::new(), args.format);
+            return Exit::Failure;
+        }
+    };
     if args.target != "all" && !names.contains(&args.target) {
         let mut msg = format!(
             "error: unknown target `{}`; expected one of: {}, or all\n",
@@ -134,6 +140,7 @@ pub fn run(args: &CompileArgs) -> Exit {
             });
             super::out(&format!(
                 "{}\n",
+                // A `serde_json::Value` always serializes.
                 serde_json::to_string_pretty(&doc).unwrap_or_default()
             ));
         }
@@ -181,6 +188,7 @@ pub fn targets(args: &TargetsArgs) -> Exit {
                 .collect();
             super::out(&format!(
                 "{}\n",
+                // A `serde_json::Value` always serializes.
                 serde_json::to_string_pretty(&v).unwrap_or_default()
             ));
         }

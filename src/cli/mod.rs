@@ -157,7 +157,6 @@ pub(crate) fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
     }
 }
 
-#[allow(dead_code)] // used by compile, test and run as they land
 /// Loads and checks rules, printing diagnostics. Returns the pack, or the exit code to end with.
 pub(crate) fn load_pack(
     paths: &[PathBuf],

@@ -12,7 +12,7 @@
 //! | running a pack over files (threads, summary, bad lines) | [`run`] |
 //! | rule tests (`detc test`) | [`testing`] |
 //!
-//! The entry over abstract events is [`evaluate`]: catalogue field name -> typed value, absent
+//! The entry over abstract events is [`try_evaluate`]: catalogue field name -> typed value, absent
 //! means missing. Everything else (files, schemas, threads) feeds the same [`engine`].
 
 use crate::ir::{Level, Rule, Value};
@@ -88,14 +88,9 @@ pub fn sort_alerts(alerts: &mut [Alert]) {
     });
 }
 
-/// Evaluates `rule` over abstract events and returns its alerts, sorted. A rule the evaluator
-/// cannot prepare (only an invalid regex, which the checker already rejects) yields no alerts;
-/// use [`try_evaluate`] to see that error.
-pub fn evaluate(rule: &Rule, events: impl IntoIterator<Item = Event>) -> Vec<Alert> {
-    try_evaluate(rule, events).unwrap_or_default()
-}
-
-/// [`evaluate`], reporting a rule that cannot be prepared.
+/// Evaluates `rule` over abstract events and returns its alerts, sorted; or the error of a rule
+/// the evaluator cannot prepare (only an invalid regex, which the checker already rejects), never
+/// "no alerts" in its place.
 pub fn try_evaluate(
     rule: &Rule,
     events: impl IntoIterator<Item = Event>,

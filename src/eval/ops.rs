@@ -5,7 +5,7 @@
 //!
 //! - A missing value (`None`, or an empty string) makes every operator false except `Exists`
 //!   ([`Matcher::matches`] returns false for `Exists` on a missing value, true otherwise).
-//!   `Missing` is `Not(Exists)` in the IR, so plain negation gives it.
+//!   The language's `missing` lowers to `Not(Exists)`, so plain negation gives it.
 //! - `Case::Insensitive` compares after ASCII-only lowercasing of both sides ([`simple_lower`]):
 //!   `A`-`Z` fold to `a`-`z`, every other character compares as itself (`İ` is not `i`, the
 //!   Kelvin sign is not `k`).

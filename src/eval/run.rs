@@ -1,4 +1,4 @@
-//! Running a pack over event files: schema choice per file, streaming reads, both cores.
+//! Running a pack over event files: schema choice per file, streaming reads, worker threads.
 //!
 //! The calling thread reads rows (the reader is sequential: gzip and CSV quoting need it) and
 //! hands chunks of [`CHUNK`] rows to `threads` workers over a bounded channel, so at most
@@ -153,6 +153,7 @@ impl Default for RunOptions<'_> {
             schema: None,
             strict: false,
             prefilter: true,
+            // When the platform cannot tell, two workers: the count changes speed, never output.
             threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
@@ -193,6 +194,8 @@ pub fn choose_schema<'s>(
     let (keys_of, zeek_path): (KeyTest<'_>, Option<&str>) = match layout {
         Layout::Table(h) => (Box::new(|k: &str| h.has(k)), h.zeek_path.as_deref()),
         Layout::JsonLines => {
+            // A first line that is not JSON identifies no schema here; it is reported as a bad
+            // line when it is read.
             let rec = first.map(JsonRecord::parse).transpose().ok().flatten();
             (
                 Box::new(move |k: &str| rec.as_ref().is_some_and(|r| r.has(k))),
@@ -806,6 +809,7 @@ fn feed_files(
         .iter()
         .map(|f| {
             let path = f.to_string_lossy().replace('\\', "/");
+            // Not canonical: not a repeat; opening the file reports why it cannot be read.
             let c = std::fs::canonicalize(f).ok()?;
             match seen.get(&c) {
                 Some(first) => Some(first.clone()),
@@ -896,6 +900,7 @@ fn feed_files(
                     return Ok(());
                 }
                 // A recycled block keeps its length, so only growth is zero-filled.
+                // No block to recycle yet: a new one.
                 let mut data = pool.try_recv().unwrap_or_default();
                 let block = opts.block.max(1);
                 // More buffered than a block (only with a small test block size): send whole

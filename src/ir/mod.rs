@@ -8,9 +8,9 @@
 //! ## Core semantics (normative)
 //! - **Missing values.** A field is *missing* in an event when it is absent, null, or the empty
 //!   string (CSV's empty cell and Zeek's `-` are missing too). Every predicate on a missing field is
-//!   **false**, except `Exists` (false) / `Missing` (true). `Not` is plain boolean negation, so
-//!   `not remote.port == 25` is **true** when `remote.port` is missing. `a != b` is parsed as
-//!   `not (a == b)`, hence also true on a missing field. Backends must keep this, e.g. KQL
+//!   **false**, `Exists` included; the language's `missing` lowers to `Not(Exists)`, true there.
+//!   `Not` is plain boolean negation, so `not remote.port == 25` is **true** when `remote.port` is
+//!   missing. `a != b` is parsed as `not (a == b)`, hence also true on a missing field. Backends must keep this, e.g. KQL
 //!   `not(isnotnull(F) and F == 25)`, never a bare `F != 25` on a nullable column.
 //! - **Case.** Every string comparison carries an explicit [`Case`]. `Sensitive` compares code
 //!   points; `Insensitive` folds ASCII letters only (`A`-`Z` to `a`-`z`; `İ`, the Kelvin sign,

@@ -62,6 +62,7 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
     // Fields whose value joins several columns are computed first, under a fresh name.
     let mut joins = Vec::new();
     for (name, span) in super::fields_used(rule, true) {
+        // A field that does not resolve was reported when the context was made (`Ctx::new`).
         let Ok(col) = ctx.field(&name, &span) else {
             continue;
         };
@@ -81,6 +82,7 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
                 ),
             });
         }
+        // `join` is not empty here, so `acc` holds at least one column.
         joins.push(format!("{} = {}", kql_ident(&n), acc.unwrap_or_default()));
         k.joined.insert(name, n);
     }
@@ -95,6 +97,7 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
     };
     let mut extend = Vec::new();
     for l in &rule.lets {
+        // `name_lets` names every let of the rule, so the default is never taken.
         let name = k.lets.get(&l.name).cloned().unwrap_or_default();
         let default = match &l.default {
             Some(v) => k.value(v),
@@ -130,6 +133,7 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
     if !k.errs.is_empty() {
         return Err(k.errs);
     }
+    // No `from`: the query starts from the table itself (a default, not a missing value).
     let from = ctx
         .src
         .from

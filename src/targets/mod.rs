@@ -18,7 +18,7 @@
 //! - W0901..W0905 documented approximations
 
 use crate::diag::{Diagnostic, Span};
-use crate::ir::{self, Expr, FieldRef, Rule, Source};
+use crate::ir::{self, Expr, FieldRef, Rule};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -240,6 +240,7 @@ impl ValuesCase {
 
 #[derive(Debug, Deserialize)]
 struct SchemaFile {
+    // Required in every schema file (it names the table), never read: the profile names it.
     #[allow(dead_code)]
     table: String,
     columns: Vec<SchemaColumn>,
@@ -299,18 +300,10 @@ pub fn load_profiles() -> Result<Vec<Profile>, Diagnostic> {
     Ok(v)
 }
 
-/// Every profile that loads, sorted by name. (`load_profiles` reports one that does not.)
-pub fn profiles() -> Vec<Profile> {
-    let mut v: Vec<Profile> = PROFILES
-        .iter()
-        .filter_map(|(n, y, t)| load_profile(n, y, t).ok())
-        .collect();
-    v.sort_by(|a, b| a.name.cmp(&b.name));
-    v
-}
-
+/// The profile named `name`; `None` when there is none, or when the profiles do not load
+/// ([`load_profiles`] says why).
 pub fn profile(name: &str) -> Option<Profile> {
-    profiles().into_iter().find(|p| p.name == name)
+    load_profiles().ok()?.into_iter().find(|p| p.name == name)
 }
 
 /// One emitted query file.
@@ -564,6 +557,21 @@ impl<'a> Ctx<'a> {
 
     pub fn table(&self) -> &str {
         &self.src.table
+    }
+
+    /// A key of the profile's source that the language needs (`search`, `logsource`): its
+    /// absence is a profile bug (E0905), never an empty value in the emitted query.
+    pub fn required<'v, T>(&self, key: &str, v: Option<&'v T>) -> Result<&'v T, Vec<Diagnostic>> {
+        v.ok_or_else(|| {
+            vec![Diagnostic::error(
+                "E0905",
+                format!(
+                    "target profile does not load: targets/{}/profile.yaml: source `{}` has no `{key}`",
+                    self.profile.name,
+                    self.rule.source.name()
+                ),
+            )]
+        })
     }
 
     /// The mapping of catalogue field `name`, its column checked against the vendor schema.
@@ -970,6 +978,8 @@ fn const_holds(op: &ir::Op, v: &ir::Value) -> Option<bool> {
         }
         Op::Regex { pattern, case } => {
             let Value::Str(s) = v else { return None };
+            // A pattern that does not compile (the checker rejects it) is "not decidable": the
+            // caller then refuses the rule, it never drops the predicate.
             let pat = ir::semantics::ascii_fold_regex(pattern, *case == Case::Insensitive).ok()?;
             regex::Regex::new(&pat).ok()?.is_match(s)
         }
@@ -1012,8 +1022,6 @@ pub(crate) fn duration_text(secs: u64) -> String {
     format!("{secs}s")
 }
 
-/// Picks a name for a computed column that no table column (case-insensitively) and no name in
-/// `taken` already uses: `name`, else `name_computed`, `name_computed2`, ...
 /// Column names for the rule's computed fields, each from [`fresh_name`], in declaration order
 /// (every name chosen is added to `taken`).
 pub(crate) fn name_lets(
@@ -1030,6 +1038,8 @@ pub(crate) fn name_lets(
     out
 }
 
+/// Picks a name for a computed column that no table column (case-insensitively) and no name in
+/// `taken` already uses: `name`, else `name_computed`, `name_computed2`, ...
 pub(crate) fn fresh_name(
     name: &str,
     columns: &BTreeMap<String, String>,
@@ -1066,11 +1076,6 @@ pub(crate) fn one_line(s: &str) -> String {
         .collect()
 }
 
-/// Whether a source appears in a profile.
-pub fn supports(profile: &Profile, source: Source) -> bool {
-    profile.sources.contains_key(source.name())
-}
-
 // ------------------------------------------------------------------ writing and checking files
 
 /// One difference between emitted queries and a folder of committed queries.
@@ -1088,11 +1093,14 @@ pub struct Drift {
 /// for a query. Anything else, a symbolic link above all, is refused: writing or reading through
 /// a link could overwrite or show a file outside the output folder. A missing path is fine.
 fn guard_output_path(path: &std::path::Path, folder: bool) -> Result<(), Diagnostic> {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return Ok(());
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(crate::load::io_error(&path.to_string_lossy(), &err)),
     };
     let ft = meta.file_type();
     let found = if ft.is_symlink() {
+        // Where the link points only decorates the message: the link is refused either way.
         let to = std::fs::read_link(path)
             .map(|t| format!(" to `{}`", t.to_string_lossy()))
             .unwrap_or_default();
@@ -1187,20 +1195,29 @@ pub fn check_outputs(
     for t in targets {
         let dir = out.join(t);
         guard_output_path(&dir, true)?;
-        let Ok(rd) = std::fs::read_dir(&dir) else {
-            continue;
+        let unreadable = |p: &std::path::Path, err: std::io::Error| {
+            crate::load::io_error(&p.to_string_lossy(), &err)
+                .hint("the committed queries under --out must be readable UTF-8 text files")
         };
-        let mut entries: Vec<_> = rd.flatten().collect();
+        let rd = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            // No folder yet: every query of the target is missing, reported below.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(unreadable(&dir, err)),
+        };
+        let mut entries = rd
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|err| unreadable(&dir, err))?;
         entries.sort_by_key(|e| e.file_name());
         for ent in entries {
             let p = ent.path();
             // Sub-folders are not queries; everything else must be a regular file.
-            if ent.file_type().is_ok_and(|ft| ft.is_dir()) {
+            if ent.file_type().map_err(|err| unreadable(&p, err))?.is_dir() {
                 continue;
             }
             guard_output_path(&p, false)?;
             let name = ent.file_name().to_string_lossy().to_string();
-            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            let text = std::fs::read_to_string(&p).map_err(|err| unreadable(&p, err))?;
             on_disk.insert(format!("{t}/{name}"), text);
         }
     }
@@ -1237,4 +1254,43 @@ pub fn check_outputs(
     }
     drift.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(drift)
+}
+
+#[cfg(test)]
+mod profile_key_tests {
+    /// A profile source without the key its language needs (SPL `search`, Sigma `logsource`)
+    /// is E0905 naming profile, source and key, never a query that starts from an empty search
+    /// (every event) or a Sigma rule with no logsource.
+    #[test]
+    fn a_profile_source_missing_its_key_is_e0905_not_an_empty_value() {
+        let text = "rule r { id \"0b7e4a52-6d0e-4c1b-9a57-2b8f1e0c7d41\" title \"t\" severity low \
+                    source network_connection where remote.port == 25 }";
+        let fe = crate::frontend(&[crate::SourceFile {
+            path: "r.detc".into(),
+            text: text.into(),
+        }]);
+        let pack = fe
+            .pack
+            .unwrap_or_else(|| unreachable!("{:?}", fe.diagnostics));
+        for (target, key) in [("spl-sysmon", "search"), ("sigma", "logsource")] {
+            let mut p = super::profile(target).unwrap_or_else(|| unreachable!("{target}"));
+            assert!(super::compile_rule(&pack.rules[0], &p).is_ok(), "{target}");
+            for s in p.sources.values_mut() {
+                match key {
+                    "search" => s.search = None,
+                    _ => s.logsource = None,
+                }
+            }
+            let errs = super::compile_rule(&pack.rules[0], &p)
+                .err()
+                .unwrap_or_else(|| unreachable!("{target}: compiled without `{key}`"));
+            assert!(
+                errs.iter().any(|d| d.code == "E0905"
+                    && d.message.contains(target)
+                    && d.message.contains("network_connection")
+                    && d.message.contains(&format!("`{key}`"))),
+                "{target}: {errs:?}"
+            );
+        }
+    }
 }

@@ -95,7 +95,7 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
                 None => {
                     let base_name = rule.name.clone();
                     docs.push(base_doc(ctx, &filter, &rule.id, Some(&base_name), true)?);
-                    let id = uuid5(&rule.id, "sigma-correlation").unwrap_or_default();
+                    let id = derived_id(ctx, "sigma-correlation")?;
                     docs.push(corr_doc(ctx, &corr, &id, &base_name, None));
                 }
                 Some(l) => {
@@ -135,8 +135,8 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
                                 "sigma-correlation-missing".into(),
                             ),
                         };
-                        let bid = uuid5(&rule.id, &bkey).unwrap_or_default();
-                        let cid = uuid5(&rule.id, &ckey).unwrap_or_default();
+                        let bid = derived_id(ctx, &bkey)?;
+                        let cid = derived_id(ctx, &ckey)?;
                         let shown = label.as_deref().unwrap_or("missing");
                         docs.push(base_doc(ctx, &f, &bid, Some(&base_name), true)?);
                         docs.push(corr_doc(
@@ -261,17 +261,17 @@ fn split_names(ctx: &Ctx, labels: &[Option<&str>]) -> Result<Vec<String>, Vec<Di
         .zip(&slugs)
         .map(|(l, sl)| {
             if slugs.iter().filter(|x| *x == sl).count() == 1 {
-                format!("{}__{sl}", rule.name)
+                Ok(format!("{}__{sl}", rule.name))
             } else {
                 let key = match l {
                     Some(v) => format!("sigma-name/{v}"),
                     None => "sigma-name-missing".into(),
                 };
-                let h = uuid5(&rule.id, &key).unwrap_or_default();
-                format!("{}__{sl}_{}", rule.name, &h[..8.min(h.len())])
+                let h = derived_id(ctx, &key)?;
+                Ok(format!("{}__{sl}_{}", rule.name, &h[..8]))
             }
         })
-        .collect();
+        .collect::<Result<_, Vec<Diagnostic>>>()?;
     let mut seen = std::collections::BTreeSet::new();
     for n in &names {
         if !seen.insert(n.as_str()) {
@@ -283,6 +283,25 @@ fn split_names(ctx: &Ctx, labels: &[Option<&str>]) -> Result<Vec<String>, Vec<Di
         }
     }
     Ok(names)
+}
+
+/// `uuid5(rule id, key)`: the stable id of a document derived from the rule. The checker refuses
+/// a rule whose id is not a UUID (E0202), so a failure here is a detc bug (E0908), reported
+/// rather than emitted as an empty id.
+fn derived_id(ctx: &Ctx, key: &str) -> Result<String, Vec<Diagnostic>> {
+    let rule = ctx.rule;
+    uuid5(&rule.id, key).ok_or_else(|| {
+        vec![Diagnostic::error(
+            "E0908",
+            format!(
+                "rule `{}`: its id `{}` is not a UUID, so target `{}` cannot derive the id of `{key}` from it",
+                rule.name, rule.id, ctx.profile.name
+            ),
+        )
+        .at(rule.span.clone())
+        .found(format!("id \"{}\"", rule.id))
+        .expected("a UUID (the checker should have refused the rule)")]
+    })
 }
 
 fn slug(v: &str) -> String {
@@ -329,8 +348,10 @@ fn meta(ctx: &Ctx, title: String, id: &str, name: Option<&str>) -> Vec<(&'static
     }
     v.push((
         "status",
+        // A unit variant always serializes to its (lowercase) name: the fallback is never taken.
         serde_yaml::to_value(m.status).unwrap_or(s("experimental")),
     ));
+    // No description: the analytics below (if any) are the whole of it.
     let mut desc = m.description.clone().unwrap_or_default();
     if !m.analytics.is_empty() {
         if !desc.is_empty() {
@@ -397,6 +418,7 @@ fn tail(ctx: &Ctx) -> Vec<(&'static str, Y)> {
     }
     v.push((
         "level",
+        // A unit variant always serializes to its (lowercase) name: the fallback is never taken.
         serde_yaml::to_value(m.severity).unwrap_or(s("medium")),
     ));
     v
@@ -432,12 +454,9 @@ fn base_doc(
     };
     let mut v = meta(ctx, title, id, name);
     let logsource = ctx
-        .src
-        .logsource
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, x)| (s(&k), s(&x)))
+        .required("logsource", ctx.src.logsource.as_ref())?
+        .iter()
+        .map(|(k, x)| (s(k), s(x)))
         .collect::<Mapping>();
     v.push(("logsource", Y::Mapping(logsource)));
     v.push(("detection", Y::Mapping(detection)));
@@ -1227,6 +1246,37 @@ mod tag_tests {
                 "attack.t1003.001",
                 "detection.threat-hunting",
             ]
+        );
+    }
+}
+
+#[cfg(test)]
+mod id_tests {
+    /// A correlation's id is derived from the rule's id; a rule that reaches the backend with an
+    /// id that is not a UUID (the checker refuses such a rule, so only a detc bug gets here) is
+    /// an error naming the rule, never a Sigma document with an empty id.
+    #[test]
+    fn a_correlation_of_a_rule_whose_id_is_not_a_uuid_is_an_error() {
+        let text = "rule r { id \"0b7e4a52-6d0e-4c1b-9a57-2b8f1e0c7d41\" title \"t\" severity low \
+                    source network_connection where remote.port == 25 \
+                    window 1h group by host aggregate n = count() having n >= 3 }";
+        let fe = crate::frontend(&[crate::SourceFile {
+            path: "r.detc".into(),
+            text: text.into(),
+        }]);
+        let mut pack = fe
+            .pack
+            .unwrap_or_else(|| unreachable!("{:?}", fe.diagnostics));
+        let p = crate::targets::profile("sigma").unwrap_or_else(|| unreachable!("sigma profile"));
+        assert!(crate::targets::compile_rule(&pack.rules[0], &p).is_ok());
+        pack.rules[0].id = "not-a-uuid".into();
+        let errs = crate::targets::compile_rule(&pack.rules[0], &p)
+            .err()
+            .unwrap_or_else(|| unreachable!("compiled a rule whose id is not a UUID"));
+        assert!(
+            errs.iter()
+                .any(|d| d.code == "E0908" && d.message.contains("not-a-uuid")),
+            "{errs:?}"
         );
     }
 }

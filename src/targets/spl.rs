@@ -22,8 +22,8 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
-    if ctx.src.datamodel.is_some() {
-        emit_tstats(ctx)
+    if let Some(dm) = &ctx.src.datamodel {
+        emit_tstats(ctx, dm)
     } else {
         emit_search(ctx)
     }
@@ -151,6 +151,7 @@ fn emit_search(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> 
     };
     let mut lets = Vec::new();
     for l in &rule.lets {
+        // `name_lets` names every let of the rule, so the default is never taken.
         let name = s.lets.get(&l.name).cloned().unwrap_or_default();
         let mut parts = Vec::new();
         for (c, v) in &l.arms {
@@ -221,7 +222,7 @@ fn emit_search(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> 
     if !s.errs.is_empty() {
         return Err(s.errs);
     }
-    let search = ctx.src.search.clone().unwrap_or_default();
+    let search = ctx.required("search", ctx.src.search.as_ref())?;
     let text = ctx.render(minijinja::context! {
         search => search,
         stages => stages,
@@ -230,7 +231,7 @@ fn emit_search(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> 
     Ok((text, Vec::new()))
 }
 
-fn emit_tstats(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
+fn emit_tstats(ctx: &Ctx, dm: &str) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
     let rule = ctx.rule;
     let mut s = S {
         ctx,
@@ -310,7 +311,6 @@ fn emit_tstats(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> 
     // epoch 0 (Search Reference, bin: `aligntime`, "base UTC time (epoch 0)", "ignored if span
     // is in days"), which is the IR's window.
     by.push(format!("{time} span={}", span_without_days(a.window)));
-    let dm = ctx.src.datamodel.clone().unwrap_or_default();
     let mut stages = Vec::new();
     if let Some(h) = &a.having {
         s.tstats = false; // having is a where over result rows
@@ -408,6 +408,7 @@ impl S<'_, '_> {
         let prefix = if c.vendor_ty == "implicit" {
             ""
         } else {
+            // No `prefix`: the columns are named as they are (every `search` profile).
             self.ctx.src.prefix.as_deref().unwrap_or("")
         };
         let name = format!("{prefix}{}", c.map.column);

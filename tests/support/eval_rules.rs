@@ -1,5 +1,5 @@
-//! Hand-built IR for the evaluator's tests: the four rules of the pack as the brief specifies
-//! them (until the parser lands and tests switch to rules/*.detc), plus small builders.
+//! Hand-built IR for the evaluator's tests: four rules of the pack as the brief specifies them,
+//! plus small builders.
 
 use detc::ir::{
     self, AggFunc, Aggregate, Aggregation, Case, Cidr, CmpOp, Expr, FieldRef, FieldType, IpClass,
