@@ -472,14 +472,10 @@ impl K<'_, '_> {
             }
             Op::Regex { pattern, case } => {
                 can_be_empty_true = true;
-                let pat = match crate::ir::semantics::ascii_fold_regex(
-                    pattern,
-                    *case == Case::Insensitive,
-                ) {
-                    Ok(p) => p,
-                    Err(why) => {
-                        self.errs
-                            .push(self.ctx.refuse("this regular expression", &why, &p.span));
+                let pat = match self.ctx.fold_regex(pattern, *case, &p.span) {
+                    Ok(r) => r,
+                    Err(d) => {
+                        self.errs.push(d);
                         return String::new();
                     }
                 };

@@ -646,6 +646,18 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// A rule's regex as a query language writes it: ASCII-only case folding spelled out
+    /// ([`ir::semantics::ascii_fold_regex`]), or the refusal (E0904) when it cannot be.
+    pub fn fold_regex(
+        &self,
+        pattern: &str,
+        case: ir::Case,
+        span: &Span,
+    ) -> Result<String, Diagnostic> {
+        ir::semantics::ascii_fold_regex(pattern, case == ir::Case::Insensitive)
+            .map_err(|why| self.refuse("this regular expression", &why, span))
+    }
+
     /// A refusal: the target cannot express `construct`.
     pub fn refuse(&self, construct: &str, why: &str, span: &Span) -> Diagnostic {
         Diagnostic::error(
@@ -1256,6 +1268,17 @@ pub fn check_outputs(
     Ok(drift)
 }
 
+/// The checked pack of one rule file held in memory (the backends' unit tests).
+#[cfg(test)]
+pub(crate) fn pack_of(text: &str) -> ir::Pack {
+    let fe = crate::frontend(&[crate::SourceFile {
+        path: "r.detc".into(),
+        text: text.into(),
+    }]);
+    fe.pack
+        .unwrap_or_else(|| unreachable!("{:?}", fe.diagnostics))
+}
+
 #[cfg(test)]
 mod profile_key_tests {
     /// A profile source without the key its language needs (SPL `search`, Sigma `logsource`)
@@ -1265,13 +1288,7 @@ mod profile_key_tests {
     fn a_profile_source_missing_its_key_is_e0905_not_an_empty_value() {
         let text = "rule r { id \"0b7e4a52-6d0e-4c1b-9a57-2b8f1e0c7d41\" title \"t\" severity low \
                     source network_connection where remote.port == 25 }";
-        let fe = crate::frontend(&[crate::SourceFile {
-            path: "r.detc".into(),
-            text: text.into(),
-        }]);
-        let pack = fe
-            .pack
-            .unwrap_or_else(|| unreachable!("{:?}", fe.diagnostics));
+        let pack = super::pack_of(text);
         for (target, key) in [("spl-sysmon", "search"), ("sigma", "logsource")] {
             let mut p = super::profile(target).unwrap_or_else(|| unreachable!("{target}"));
             assert!(super::compile_rule(&pack.rules[0], &p).is_ok(), "{target}");

@@ -1221,13 +1221,7 @@ mod tag_tests {
                     attack T1071.003 T1003.001 T1026 T1071.003 \
                     tags [\"detection.threat-hunting\", \"attack.command-and-control\"] \
                     source network_connection where remote.port == 25 }";
-        let fe = crate::frontend(&[crate::SourceFile {
-            path: "r.detc".into(),
-            text: text.into(),
-        }]);
-        let pack = fe
-            .pack
-            .unwrap_or_else(|| unreachable!("{:?}", fe.diagnostics));
+        let pack = crate::targets::pack_of(text);
         let p = crate::targets::profile("sigma").unwrap_or_else(|| unreachable!("sigma profile"));
         let out = crate::targets::compile_rule(&pack.rules[0], &p)
             .unwrap_or_else(|d| unreachable!("{d:?}"));
@@ -1260,13 +1254,7 @@ mod id_tests {
         let text = "rule r { id \"0b7e4a52-6d0e-4c1b-9a57-2b8f1e0c7d41\" title \"t\" severity low \
                     source network_connection where remote.port == 25 \
                     window 1h group by host aggregate n = count() having n >= 3 }";
-        let fe = crate::frontend(&[crate::SourceFile {
-            path: "r.detc".into(),
-            text: text.into(),
-        }]);
-        let mut pack = fe
-            .pack
-            .unwrap_or_else(|| unreachable!("{:?}", fe.diagnostics));
+        let mut pack = crate::targets::pack_of(text);
         let p = crate::targets::profile("sigma").unwrap_or_else(|| unreachable!("sigma profile"));
         assert!(crate::targets::compile_rule(&pack.rules[0], &p).is_ok());
         pack.rules[0].id = "not-a-uuid".into();
