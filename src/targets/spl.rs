@@ -15,7 +15,10 @@
 //! - `stats` drops rows whose by-field is null: `fillnull value=""` on the keys first.
 
 use super::escape::{regex_literal, spl_field, spl_string};
-use super::{ascii_ci_regex, fresh_name, name_lets, simplify, Col, Ctx, Derive, NON_ASCII_REGEX};
+use super::{
+    ascii_ci_regex, duration_text, fresh_name, name_lets, simplify, Col, Ctx, Derive,
+    NON_ASCII_REGEX,
+};
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{AggFunc, Case, Cidr, CmpOp, Expr, FieldRef, IpClass, Op, Predicate, StrOp, Value};
 use std::collections::BTreeMap;
@@ -333,12 +336,10 @@ fn emit_tstats(ctx: &Ctx, dm: &str) -> Result<(String, Vec<Diagnostic>), Vec<Dia
 
 /// A window as a Splunk span in hours, minutes or seconds (`24h`, not `1d`).
 fn span_without_days(secs: u64) -> String {
-    for (n, u) in [(3_600, "h"), (60, "m")] {
-        if secs >= n && secs % n == 0 {
-            return format!("{}{u}", secs / n);
-        }
+    match duration_text(secs) {
+        d if d.ends_with('d') => format!("{}h", secs / 3_600),
+        d => d,
     }
-    format!("{secs}s")
 }
 
 fn uses_computed(e: &Expr) -> bool {
