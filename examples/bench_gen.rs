@@ -200,7 +200,13 @@ fn zeek_conn(w: &mut dyn Write, count: u64) -> std::io::Result<()> {
         // 0.1%: ten internal hosts sending large amounts over mail ports.
         let heavy = roll < 10;
         let src = if heavy {
-            format!("10.0.0.{}", 1 + rng.below(10))
+            // two of them in 172.16/12, private like 10/8
+            let n = 1 + rng.below(10);
+            if n > 8 {
+                format!("172.31.0.{n}")
+            } else {
+                format!("10.0.0.{n}")
+            }
         } else {
             match rng.below(10) {
                 0 => format!("192.168.{}.{}", host / 256, 1 + host % 254),
@@ -274,11 +280,13 @@ const DEFENDER_APPS: [&str; 12] = [
     "python.exe",
     "",
 ];
-const DEFENDER_ODD: [&str; 4] = [
+// The empty name is a missing process.name, which `not in~` keeps (true on a missing field).
+const DEFENDER_ODD: [&str; 5] = [
     "python.exe",
     "powershell.exe",
     "notify.exe",
     "OUTLOO\u{212A}.EXE",
+    "",
 ];
 const ACTIONS: [&str; 10] = [
     "ConnectionSuccess",
@@ -310,7 +318,7 @@ fn defender_csv(w: &mut dyn Write, count: u64) -> std::io::Result<()> {
         let (name, port, rip) = if roll < 30 {
             // 0.3%: unexpected mail senders on ten hosts, to a few servers: groups that alert.
             host = rng.below(10);
-            let n = DEFENDER_ODD[rng.below(4) as usize];
+            let n = DEFENDER_ODD[rng.below(5) as usize];
             let p = [25, 587, 465, 993][rng.below(4) as usize];
             (n, p, format!("93.184.216.{}", 30 + rng.below(3)))
         } else {
