@@ -2,30 +2,45 @@
 # Benchmark of the native evaluator (issue 4, point 7). Not a test: run it by hand on a quiet
 # machine and copy the table into BENCHMARKS.md.
 #
-#   bash scripts/bench.sh [EVENTS]          # default 2,000,000 events (~760 MB of JSON lines)
+#   bash scripts/bench.sh [EVENTS]          # default 2,000,000 events of each format
 #
-# Generates the events with the fixed-seed generator (examples/bench_gen.rs) once, then times,
-# each end to end with /usr/bin/time (wall seconds, peak RSS), RUNS times, best wall kept:
-#   (a) filter-only rule   detc run an0379_scripting_host_mail
-#   (b) AN0379 aggregation detc run an0379_mail_protocol_unexpected_process
-#   (c) whole pack         detc run rules/
-#   (b') the same job as (b) in DuckDB (SQL over read_json with an explicit schema)
+# Env: RUNS (default 3), BENCH_DIR (default /tmp), ZEEK_EVENTS and DEFENDER_EVENTS (default
+# EVENTS) for the Zeek and Defender files.
+#
+# Generates the events with the fixed-seed generator (examples/bench_gen.rs) once per format
+# (Sysmon JSON lines ~760 MB, Zeek conn.log TSV ~300 MB, Defender CSV ~470 MB at 2M), then
+# times, each end to end with /usr/bin/time (wall seconds, peak RSS), RUNS times, best wall kept:
+#   (a) filter-only rule   detc run an0379_scripting_host_mail                 (Sysmon)
+#   (b) AN0379 aggregation detc run an0379_mail_protocol_unexpected_process    (Sysmon)
+#   (c) whole pack         detc run rules/                                     (Sysmon)
+#   (b) --no-prefilter     the same job as (b) without the prefilter
+#   duckdb (b)             the same job as (b) in DuckDB (SQL over read_json, explicit schema)
+#   (d) AN0382             detc run an0382_external_mail_volume over a Zeek conn.log in TSV
+#   duckdb (d)             the same job in DuckDB (read_csv of the TSV, explicit columns)
+#   (e) Defender CSV rule  detc run t1071_003_defender_mail_ports over DeviceNetworkEvents CSV
+#   duckdb (e)             the same job in DuckDB (read_csv, explicit columns)
 #   parse floor            serde_json into a typed struct, all cores (examples/parse_floor.rs)
-# and, once, `detc check` on a generated 10 MB rule file (one line after the table).
+# (d) and (e) read inputs the prefilter cannot skip (it reads JSON lines only). Each detc row
+# and its DuckDB twin must report the same, non-zero alert count (and (b) --no-prefilter the
+# same as (b)): otherwise the script prints FAIL and exits 1 after the table.
+# Then, once, `detc check` on a generated 10 MB rule file (one line after the table).
 # DuckDB comes from the oracles venv (scripts/install-oracles.sh pins duckdb 2.0.1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-2000000}"
 RUNS="${RUNS:-3}"
 DATA="${BENCH_DIR:-/tmp}/detc-bench-$N.jsonl"
+NZ="${ZEEK_EVENTS:-$N}"
+ZEEK="${BENCH_DIR:-/tmp}/detc-bench-$NZ.zeek-conn.log"
+ND="${DEFENDER_EVENTS:-$N}"
+DEFENDER="${BENCH_DIR:-/tmp}/detc-bench-$ND.defender.csv"
 PY=.oracles/venv/bin/python
 [ -x "$PY" ] || bash scripts/install-oracles.sh >&2
 cargo build --locked --release --bin detc --example bench_gen --example parse_floor >&2
-if [ ! -s "$DATA" ]; then
-  target/release/examples/bench_gen "$DATA" "$N"
-fi
-BYTES=$(stat -c %s "$DATA")
-cat "$DATA" > /dev/null   # warm the page cache: every engine reads from memory
+[ -s "$DATA" ] || target/release/examples/bench_gen "$DATA" "$N" sysmon
+[ -s "$ZEEK" ] || target/release/examples/bench_gen "$ZEEK" "$NZ" zeek-conn
+[ -s "$DEFENDER" ] || target/release/examples/bench_gen "$DEFENDER" "$ND" defender-csv
+cat "$DATA" "$ZEEK" "$DEFENDER" > /dev/null   # warm the page cache: every engine reads from memory
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -57,9 +72,95 @@ GROUP BY ALL HAVING count(*) >= 3
 """).fetchall()
 print(len(rows))
 PY
+# The twin of AN0382 over the Zeek TSV. Zeek's header lines start with '#' (read_csv's comment
+# skips them; no data row holds a '#'); `-` and `(empty)` are missing (NULL). detc floors `ts` to
+# the second; windows are epoch-aligned hours. Address classes are tested on IPv4 as a number
+# (the generator writes IPv4 only; any other text is NULL here and fails `is private`):
+# private 10/8, 172.16/12, 192.168/16; loopback 127/8; link-local 169.254/16; approved relays
+# as in rules/lists/approved_relays.txt (192.0.2.25, 198.51.100.0/28; its IPv6 block cannot
+# match an IPv4 address). sum() ignores NULLs, and a group whose sum is NULL fails `having`.
+cat > "$TMP/duck_zeek.py" <<PY
+import duckdb
+con = duckdb.connect()
+rows = con.execute(r"""
+WITH ev AS (
+  SELECT CAST(split_part(ts, '.', 1) AS BIGINT) AS t, src, dst, TRY_CAST(dport AS INTEGER) AS dport,
+         TRY_CAST(sent AS BIGINT) AS sent
+  FROM read_csv('$ZEEK', delim = '\t', header = false, comment = '#', quote = '', escape = '',
+    nullstr = ['-', '(empty)'], auto_detect = false,
+    columns = {ts: 'VARCHAR', uid: 'VARCHAR', src: 'VARCHAR', sport: 'VARCHAR', dst: 'VARCHAR',
+               dport: 'VARCHAR', proto: 'VARCHAR', service: 'VARCHAR', duration: 'VARCHAR',
+               sent: 'VARCHAR', received: 'VARCHAR', conn_state: 'VARCHAR', local_orig: 'VARCHAR',
+               local_resp: 'VARCHAR', missed_bytes: 'VARCHAR', history: 'VARCHAR',
+               orig_pkts: 'VARCHAR', orig_ip_bytes: 'VARCHAR', resp_pkts: 'VARCHAR',
+               resp_ip_bytes: 'VARCHAR', tunnel_parents: 'VARCHAR'})
+), ip AS (
+  SELECT *,
+    CASE WHEN regexp_full_match(src, '\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}') THEN
+      ((CAST(split_part(src, '.', 1) AS BIGINT) * 256 + CAST(split_part(src, '.', 2) AS BIGINT)) * 256
+       + CAST(split_part(src, '.', 3) AS BIGINT)) * 256 + CAST(split_part(src, '.', 4) AS BIGINT) END AS s4,
+    CASE WHEN regexp_full_match(dst, '\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}') THEN
+      ((CAST(split_part(dst, '.', 1) AS BIGINT) * 256 + CAST(split_part(dst, '.', 2) AS BIGINT)) * 256
+       + CAST(split_part(dst, '.', 3) AS BIGINT)) * 256 + CAST(split_part(dst, '.', 4) AS BIGINT) END AS d4
+  FROM ev
+)
+SELECT src, t - t % 3600 AS w, sum(sent) AS sent, count(*) AS connections,
+       count(DISTINCT dst) AS destinations
+FROM ip
+WHERE dport IN (25, 465, 587, 2525, 110, 995, 143, 993)
+  AND (s4 // 16777216 = 10 OR s4 // 1048576 = 2753 OR s4 // 65536 = 49320)
+  AND d4 IS NOT NULL
+  AND NOT (d4 // 16777216 = 10 OR d4 // 1048576 = 2753 OR d4 // 65536 = 49320)
+  AND NOT (d4 // 16777216 = 127) AND NOT (d4 // 65536 = 43518)
+  AND NOT (d4 = 3221226009 OR d4 // 16 = 3325256704 // 16)
+GROUP BY ALL HAVING sum(sent) > 50000000
+""").fetchall()
+print(len(rows))
+PY
+# The twin of the Defender rule over the CSV export. Empty cells are missing (NULL); `user` joins
+# domain and name with a backslash, skipping a missing part (concat_ws); only ConnectionSuccess,
+# ConnectionAcknowledged and InboundConnectionAccepted are `outcome == succeeded`; `not in~`
+# folds ASCII letters only (translate, not lower(), which folds the Kelvin sign too) and is true
+# on a missing name. Every timestamp is UTC ('Z'), so its date is its epoch-aligned 24 h window.
+cat > "$TMP/duck_defender.py" <<PY
+import duckdb
+con = duckdb.connect()
+rows = con.execute(r"""
+WITH ev AS (
+  SELECT Timestamp, DeviceName AS host,
+         NULLIF(concat_ws(chr(92), InitiatingProcessAccountDomain, InitiatingProcessAccountName), '') AS usr,
+         InitiatingProcessFileName AS pname, RemoteIP AS rip, TRY_CAST(RemotePort AS INTEGER) AS rport,
+         ActionType
+  FROM read_csv('$DEFENDER', header = true, quote = '"', escape = '"', auto_detect = false,
+    columns = {Timestamp: 'VARCHAR', DeviceId: 'VARCHAR', DeviceName: 'VARCHAR', ActionType: 'VARCHAR',
+               RemoteIP: 'VARCHAR', RemotePort: 'VARCHAR', RemoteUrl: 'VARCHAR', LocalIP: 'VARCHAR',
+               LocalPort: 'VARCHAR', Protocol: 'VARCHAR', InitiatingProcessFileName: 'VARCHAR',
+               InitiatingProcessFolderPath: 'VARCHAR', InitiatingProcessCommandLine: 'VARCHAR',
+               InitiatingProcessAccountDomain: 'VARCHAR', InitiatingProcessAccountName: 'VARCHAR',
+               InitiatingProcessParentFileName: 'VARCHAR'})
+)
+SELECT host, usr, pname, rip, rport,
+       CASE WHEN rport IN (25, 465, 587) THEN 'SMTP' WHEN rport IN (110, 995) THEN 'POP3'
+            WHEN rport IN (143, 993) THEN 'IMAP' ELSE 'Unknown' END AS protocol,
+       substr(Timestamp, 1, 10) AS w,
+       count(*) AS connections, count(DISTINCT rip) AS destinations,
+       min(Timestamp) AS first_seen, max(Timestamp) AS last_seen
+FROM ev
+WHERE rport IN (25, 465, 587, 110, 995, 143, 993)
+  AND ActionType IN ('ConnectionSuccess', 'ConnectionAcknowledged', 'InboundConnectionAccepted')
+  AND (pname IS NULL OR translate(pname, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+       NOT IN ('outlook.exe', 'thunderbird.exe', 'mailclient.exe', 'em client.exe', 'msedge.exe', 'chrome.exe'))
+GROUP BY ALL HAVING count(*) > 2
+""").fetchall()
+print(len(rows))
+PY
 
 # run NAME CMD...: best wall time of RUNS, the CPU seconds (user + system) and peak RSS of that
-# run, and the alert count it printed. CPU seconds move less than wall time on a loaded machine.
+# run, and the alert count it printed (also left in ALERTS for same). Rates are over EVENTS
+# events and BYTES bytes of the row's input. CPU seconds move less than wall time on a loaded
+# machine.
+ALERTS=""
+FAILED=""
 run() {
   local name=$1; shift
   local best="" rss="" cpu="" out=""
@@ -75,23 +176,47 @@ run() {
     parse*) out=- ;;
     *) out=$(wc -l < "$TMP/out") ;;
   esac
-  awk -v n="$name" -v w="$best" -v c="$cpu" -v k="$rss" -v e="$N" -v b="$BYTES" -v a="$out" 'BEGIN {
+  ALERTS=$out
+  awk -v n="$name" -v w="$best" -v c="$cpu" -v k="$rss" -v e="$EVENTS" -v b="$BYTES" -v a="$out" 'BEGIN {
     printf "| %s | %.2f | %.2f | %.2f | %.0f | %.1f | %s |\n", n, w, c, e / w / 1e6, b / w / 1e6, k / 1024, a }'
+}
+# same WHAT EXPECTED: the last row's alert count must equal EXPECTED and be non-zero (a zero
+# count would make the comparison vacuous); otherwise say so on stderr and fail at the end.
+same() {
+  if [ "$ALERTS" != "$2" ] || [ "$2" = 0 ]; then
+    echo "FAIL: $1: $ALERTS alerts, expected $2 (and non-zero)" >&2
+    FAILED=1
+  fi
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB"
-echo "data: $N events, $BYTES bytes ($DATA), best of $RUNS runs each, page cache warm"
+echo "data: $N events, $(stat -c %s "$DATA") bytes ($DATA); $NZ events, $(stat -c %s "$ZEEK") bytes ($ZEEK); $ND events, $(stat -c %s "$DEFENDER") bytes ($DEFENDER); best of $RUNS runs each, page cache warm"
 echo
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| job | wall s | CPU s | M events/s | MB/s | peak RSS MiB | alerts |"
 echo "|---|---|---|---|---|---|---|"
 D=target/release/detc
+EVENTS=$N BYTES=$(stat -c %s "$DATA")
 run "(a) filter only: an0379_scripting_host_mail" $D run rules/lists.detc rules/an0379_scripting_host_mail.detc --events "$DATA"
 run "(b) AN0379 with aggregation" $D run rules/lists.detc rules/an0379_mail_protocol_unexpected_process.detc --events "$DATA"
+B=$ALERTS
 run "(c) whole pack (rules/)" $D run rules --events "$DATA"
 run "(b) without the prefilter (--no-prefilter)" $D run rules/lists.detc rules/an0379_mail_protocol_unexpected_process.detc --no-prefilter --events "$DATA"
+same "(b) --no-prefilter against (b)" "$B"
 run "duckdb: (b) in SQL over read_json" "$PY" "$TMP/duck.py"
+same "duckdb (b) against (b)" "$B"
+EVENTS=$NZ BYTES=$(stat -c %s "$ZEEK")
+run "(d) AN0382 over Zeek conn.log TSV" $D run rules/lists.detc rules/an0382_external_mail_volume.detc --events "$ZEEK"
+R=$ALERTS
+run "duckdb: (d) in SQL over read_csv (TSV)" "$PY" "$TMP/duck_zeek.py"
+same "duckdb (d) against (d)" "$R"
+EVENTS=$ND BYTES=$(stat -c %s "$DEFENDER")
+run "(e) t1071_003_defender_mail_ports over Defender CSV" $D run rules/t1071_003_defender_mail_ports.detc --events "$DEFENDER"
+R=$ALERTS
+run "duckdb: (e) in SQL over read_csv" "$PY" "$TMP/duck_defender.py"
+same "duckdb (e) against (e)" "$R"
+EVENTS=$N BYTES=$(stat -c %s "$DATA")
 run "parse floor: serde_json typed struct" target/release/examples/parse_floor "$DATA"
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -104,3 +229,4 @@ awk 'BEGIN { for (i = 0; i < 52000; i++) printf "rule r%d {\n  id \"%08x-0000-40
 /usr/bin/time -f '%e %M %U %S' -o "$TMP/time" $D check "$PACK" > /dev/null 2> "$TMP/err"
 read -r wall kib usr sys < "$TMP/time"
 echo "check: one file of $(stat -c %s "$PACK/big.detc") bytes, $(tail -1 "$TMP/err" | cut -d: -f2 | cut -d, -f1 | sed 's/^ //'): $wall s wall, $(awk "BEGIN{print $usr + $sys}") s CPU, $((kib / 1024)) MiB peak RSS"
+[ -z "$FAILED" ] || { echo "FAIL: a detc row and its twin disagree (above)" >&2; exit 1; }
