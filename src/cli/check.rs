@@ -28,7 +28,8 @@ pub struct CheckArgs {
 }
 
 pub fn run(args: &CheckArgs) -> Exit {
-    let files = match crate::load::load_sources(&super::default_paths(&args.paths)) {
+    let paths = super::default_paths(&args.paths);
+    let files = match crate::load::load_sources(&paths) {
         Ok(f) => f,
         Err(d) => {
             super::print_diagnostics(&[d], &crate::diag::SourceCache::new(), args.format);
@@ -37,7 +38,6 @@ pub fn run(args: &CheckArgs) -> Exit {
     };
     if files.is_empty() {
         // A folder without rule files: most likely a wrong path; passing would hide it in CI.
-        let paths = super::default_paths(&args.paths);
         let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         let d = crate::diag::Diagnostic::error(
             "E0003",
@@ -50,7 +50,7 @@ pub fn run(args: &CheckArgs) -> Exit {
         super::print_diagnostics(&[d], &crate::diag::SourceCache::new(), args.format);
         return Exit::Failure;
     }
-    let loader = crate::load::FsLoader::for_paths(&super::default_paths(&args.paths));
+    let loader = crate::load::FsLoader::for_paths(&paths);
     let mut fe = crate::frontend_with(&files, &loader);
     if args.deny_warnings {
         super::deny(&mut fe.diagnostics);

@@ -163,17 +163,15 @@ pub(crate) fn load_pack(
     format: Format,
     deny_warnings: bool,
 ) -> Result<(crate::Frontend, crate::ir::Pack), Exit> {
-    let files = match crate::load::load_sources(&default_paths(paths)) {
+    let paths = default_paths(paths);
+    let files = match crate::load::load_sources(&paths) {
         Ok(f) => f,
         Err(d) => {
             print_diagnostics(&[d], &crate::diag::SourceCache::new(), format);
             return Err(Exit::Failure);
         }
     };
-    let mut fe = crate::frontend_with(
-        &files,
-        &crate::load::FsLoader::for_paths(&default_paths(paths)),
-    );
+    let mut fe = crate::frontend_with(&files, &crate::load::FsLoader::for_paths(&paths));
     if deny_warnings && deny(&mut fe.diagnostics) > 0 {
         fe.pack = None;
     }

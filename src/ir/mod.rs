@@ -55,6 +55,10 @@ pub fn breaks_line(c: char) -> bool {
     c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
 }
 
+/// The longest rule title, in characters: pySigma's `SigmaRule` refuses a longer one. The checker
+/// refuses such a title (E0208); the Sigma backend cuts a title it extends to fit.
+pub const MAX_TITLE: usize = 256;
+
 pub use crate::diag::Span;
 
 /// A checked rule pack: every rule, in file order then declaration order, plus the lists

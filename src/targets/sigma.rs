@@ -20,6 +20,7 @@ use super::{ascii_ci_regex, duration_text, simplify, Col, Ctx, Derive, NON_ASCII
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{
     AggFunc, Aggregation, Case, CmpOp, Expr, FieldRef, IpClass, Let, Op, Predicate, StrOp, Value,
+    MAX_TITLE,
 };
 use serde_yaml::{Mapping, Value as Y};
 
@@ -316,9 +317,6 @@ fn slug(v: &str) -> String {
         s
     }
 }
-
-/// The longest title pySigma accepts, in characters (`SigmaRule` refuses a longer one).
-const MAX_TITLE: usize = 256;
 
 /// `title` followed by `suffix`, within [`MAX_TITLE`]: the checker keeps rule titles to 256
 /// characters (E0208), but a base rule's or a split correlation's title adds to it, so the rule

@@ -150,7 +150,7 @@ impl Checker<'_> {
     /// record of the fixture file (not gzip); and, for inline events, whether any of them maps
     /// to an event of the source at all (a Sysmon process-creation row is not a connection).
     pub(super) fn lint_test(&mut self, f: &ast::File, source: Source, t: &ast::TestDecl) {
-        use crate::eval::read::{JsonRecord, Layout, Rows};
+        use crate::eval::read::{self, JsonRecord, Layout, Rows};
         use crate::eval::{run, schema};
         if t.expect.count.node != 0 {
             return; // a must-alert test on such a fixture fails when run
@@ -160,8 +160,8 @@ impl Checker<'_> {
             return;
         };
         // The layout and first record, as the evaluator will see them: inline events are JSON
-        // lines; a fixture file (not gzip) is read through the loader and sniffed by the same
-        // reader the evaluator uses.
+        // lines; the start of a fixture file (not gzip) is sniffed by the reader the evaluator
+        // uses.
         let (layout, first): (Layout, Option<String>) = match &t.events {
             ast::TestEventsAst::Inline(objs) => (
                 Layout::JsonLines,
@@ -169,14 +169,16 @@ impl Checker<'_> {
                     .map(|o| serde_json::Value::Object(o.node.clone()).to_string()),
             ),
             ast::TestEventsAst::File(p) if !p.node.ends_with(".gz") => {
+                // Opened as `detc test` opens it (confined and capped by the loader, binary
+                // refused by the evaluator's reader), and only its start is read.
                 let full = super::dir_of(&f.path).join(&p.node);
-                let Ok(text) = self.loader.read(&full) else {
+                let Ok(raw) = self.loader.open_fixture(&full) else {
                     return;
                 };
-                let input: Box<dyn std::io::Read + Send> =
-                    Box::new(std::io::Cursor::new(text.into_bytes()));
-                let Ok(mut rows) = Rows::new(std::io::BufReader::new(input), run::DEFAULT_MAX_LINE)
-                else {
+                let Ok(input) = read::open_reader(&full, raw) else {
+                    return;
+                };
+                let Ok(mut rows) = Rows::new(input, run::DEFAULT_MAX_LINE) else {
                     return;
                 };
                 let Some(layout) = rows.layout.clone() else {

@@ -7,6 +7,7 @@
 use super::{
     catalogue, AggFunc, Aggregate, Aggregation, Confidence, Expectation, Expr, FieldRef, FieldType,
     Let, Level, List, ListType, Meta, Pack, Rule, RuleTest, Source, Status, TestEvents, Value,
+    MAX_TITLE,
 };
 use crate::diag::{nearest, Diagnostic, LineIndex, Span};
 use crate::load::{Loader, PackFile};
@@ -1278,9 +1279,6 @@ fn collect_fields(e: &Expr, out: &mut BTreeSet<String>) {
         }
     }
 }
-
-/// The longest title pySigma accepts (`SigmaRule` refuses a title over 256 characters).
-const MAX_TITLE: usize = 256;
 
 /// The names of the lists a condition refers to (`in name`, `startswith name`, ...).
 fn lists_named(e: &ast::Expr, out: &mut BTreeSet<String>) {
