@@ -1079,23 +1079,16 @@ pub fn read_events(
     path: &Path,
     forced_schema: Option<&str>,
 ) -> Result<(Vec<Event>, Summary), Diagnostic> {
-    let (events, summary, _) = read_events_of(path, forced_schema)?;
+    let p = path.to_string_lossy().replace('\\', "/");
+    let f = std::fs::File::open(path).map_err(|e| io_err(&p, format!("cannot open: {e}")))?;
+    let (events, summary, _) = read_events_from(path, Box::new(f), forced_schema)?;
     Ok((events, summary))
 }
 
-/// [`read_events`], with the sources of the schemas the file was read with (one, or several
-/// for concatenated Zeek logs of different kinds; none for an empty file).
-pub fn read_events_of(
-    path: &Path,
-    forced_schema: Option<&str>,
-) -> Result<(Vec<Event>, Summary, Vec<crate::ir::Source>), Diagnostic> {
-    let p = path.to_string_lossy().replace('\\', "/");
-    let f = std::fs::File::open(path).map_err(|e| io_err(&p, format!("cannot open: {e}")))?;
-    read_events_from(path, Box::new(f), forced_schema)
-}
-
-/// [`read_events_of`] over a file already opened (a fixture opened by a confining loader);
-/// `path` names it and says whether it is gzip.
+/// [`read_events`] over a file already opened (a fixture opened by a confining loader), with
+/// the sources of the schemas the file was read with (one, or several for concatenated Zeek
+/// logs of different kinds; none for an empty file); `path` names it and says whether it is
+/// gzip.
 pub fn read_events_from(
     path: &Path,
     raw: Box<dyn std::io::Read + Send>,
