@@ -131,21 +131,18 @@ pub fn run(args: &RunArgs) -> Exit {
             "-".repeat(20 - filled)
         ));
     };
+    let defaults = RunOptions::default();
     let opts = RunOptions {
         schema: args.schema.clone(),
         strict: args.strict,
         prefilter: !args.no_prefilter,
-        threads: args
-            .threads
-            .unwrap_or_else(|| RunOptions::default().threads),
+        threads: args.threads.unwrap_or(defaults.threads),
         max_line: args.max_line,
         progress: if tty { Some(&progress) } else { None },
         lateness: args.allowed_lateness.0,
         max_groups: args.max_groups,
-        block: args.block_bytes.unwrap_or(RunOptions::default().block),
-        release_every: args
-            .release_every
-            .unwrap_or(RunOptions::default().release_every),
+        block: args.block_bytes.unwrap_or(defaults.block),
+        release_every: args.release_every.unwrap_or(defaults.release_every),
     };
     let result = run_files(&pack.rules, &args.events, &opts);
     if tty {

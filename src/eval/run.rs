@@ -557,6 +557,30 @@ impl Release<'_> {
     }
 }
 
+/// The schema of a file read row by row: chosen at the first row (from `text`, the row's text
+/// when readable), and again after each new Zeek header (`rows.header_gen`). Returns the layout
+/// and schema of the current row and whether they were just chosen; `None` before any layout.
+fn schema_at<'c, 's>(
+    current: &'c mut Option<(u64, Layout, &'s InputSchema)>,
+    rows: &Rows,
+    path: &str,
+    schemas: &'s [InputSchema],
+    forced: Option<&str>,
+    text: Option<&str>,
+) -> Result<Option<(&'c Layout, &'s InputSchema, bool)>, Diagnostic> {
+    let Some(layout) = &rows.layout else {
+        return Ok(None);
+    };
+    let fresh = current
+        .as_ref()
+        .is_none_or(|(g, _, _)| *g != rows.header_gen);
+    if fresh {
+        let schema = choose_schema(path, schemas, forced, layout, text)?;
+        *current = Some((rows.header_gen, layout.clone(), schema));
+    }
+    Ok(current.as_ref().map(|(_, l, s)| (l, *s, fresh)))
+}
+
 /// The time of a file's first event (within [`PEEK_ROWS`] rows), or `i64::MIN` when unknown:
 /// the lower bound the watermark uses for a file not started yet. Read as the run reads it:
 /// lines capped at `max_line`, and the schema chosen again after each Zeek header.
@@ -571,27 +595,18 @@ fn first_time(f: &Path, schemas: &[InputSchema], forced: Option<&str>, max_line:
     if rows.layout.is_none() {
         return i64::MAX; // empty: contributes nothing
     }
-    let mut current: Option<(u64, Layout, &InputSchema)> = None;
+    let mut current = None;
     for _ in 0..PEEK_ROWS {
         let text = match rows.next_row() {
             Ok(Some((_, Ok(text)))) => text,
             Ok(Some((_, Err(_)))) => continue,
             Ok(None) | Err(_) => break,
         };
-        let Some(layout) = rows.layout.clone() else {
-            break;
-        };
-        if current
-            .as_ref()
-            .is_none_or(|(g, _, _)| *g != rows.header_gen)
+        let (layout, sc) = match schema_at(&mut current, &rows, &path, schemas, forced, Some(&text))
         {
-            match choose_schema(&path, schemas, forced, &layout, Some(&text)) {
-                Ok(sc) => current = Some((rows.header_gen, layout, sc)),
-                Err(_) => return i64::MIN,
-            }
-        }
-        let Some((_, layout, sc)) = &current else {
-            break;
+            Ok(Some((layout, sc, _))) => (layout, sc),
+            Ok(None) => break,
+            Err(_) => return i64::MIN,
         };
         if let Ok(Mapped::Event(ev)) = map_row(layout, sc, &text) {
             if let Some(Value::Timestamp(t)) = ev.get("time") {
@@ -1064,23 +1079,16 @@ pub fn read_events(
     path: &Path,
     forced_schema: Option<&str>,
 ) -> Result<(Vec<Event>, Summary), Diagnostic> {
-    let (events, summary, _) = read_events_of(path, forced_schema)?;
+    let p = path.to_string_lossy().replace('\\', "/");
+    let f = std::fs::File::open(path).map_err(|e| io_err(&p, format!("cannot open: {e}")))?;
+    let (events, summary, _) = read_events_from(path, Box::new(f), forced_schema)?;
     Ok((events, summary))
 }
 
-/// [`read_events`], with the sources of the schemas the file was read with (one, or several
-/// for concatenated Zeek logs of different kinds; none for an empty file).
-pub fn read_events_of(
-    path: &Path,
-    forced_schema: Option<&str>,
-) -> Result<(Vec<Event>, Summary, Vec<crate::ir::Source>), Diagnostic> {
-    let p = path.to_string_lossy().replace('\\', "/");
-    let f = std::fs::File::open(path).map_err(|e| io_err(&p, format!("cannot open: {e}")))?;
-    read_events_from(path, Box::new(f), forced_schema)
-}
-
-/// [`read_events_of`] over a file already opened (a fixture opened by a confining loader);
-/// `path` names it and says whether it is gzip.
+/// [`read_events`] over a file already opened (a fixture opened by a confining loader), with
+/// the sources of the schemas the file was read with (one, or several for concatenated Zeek
+/// logs of different kinds; none for an empty file); `path` names it and says whether it is
+/// gzip.
 pub fn read_events_from(
     path: &Path,
     raw: Box<dyn std::io::Read + Send>,
@@ -1096,27 +1104,20 @@ pub fn read_events_from(
     for (line, reason) in std::mem::take(&mut rows.early_bad) {
         reader_bad(&mut summary, &p, line, reason);
     }
-    // The schema is chosen at the first row, and again after each new Zeek header.
-    let mut current: Option<(u64, Layout, &InputSchema)> = None;
+    let mut current = None;
     while let Some((line, text)) = rows.next_row().map_err(|e| io_err(&p, e))? {
-        let Some(layout) = rows.layout.clone() else {
+        let first = text.as_ref().ok().map(String::as_str);
+        let Some((layout, schema, fresh)) =
+            schema_at(&mut current, &rows, &p, &schemas, forced_schema, first)?
+        else {
             break;
         };
-        if current
-            .as_ref()
-            .is_none_or(|(g, _, _)| *g != rows.header_gen)
-        {
-            let first = text.as_ref().ok().map(String::as_str);
-            let schema = choose_schema(&p, &schemas, forced_schema, &layout, first)?;
+        if fresh {
             note_schema(&mut summary, &p, &schema.name);
             if !sources.contains(&schema.source) {
                 sources.push(schema.source);
             }
-            current = Some((rows.header_gen, layout, schema));
         }
-        let Some((_, layout, schema)) = &current else {
-            break;
-        };
         summary.rows += 1;
         match text.and_then(|t| map_row(layout, schema, &t)) {
             Ok(Mapped::Event(e)) => {
