@@ -1,6 +1,6 @@
 //! Loading rule files from paths (files or folders), the only file-system edge of the frontend.
 
-use crate::diag::{Diagnostic, Span};
+use crate::diag::{Code, Diagnostic, Span};
 use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -95,7 +95,7 @@ impl PackFileError {
         match self {
             PackFileError::Io(e) => match kind {
                 PackFile::List => {
-                    Diagnostic::error("E0234", format!("cannot read list file {shown}"))
+                    Diagnostic::new(Code::E0234, format!("cannot read list file {shown}"))
                         .found(e.to_string())
                         .expected("a readable text file, one value per line")
                         .hint(kind.relative())
@@ -103,16 +103,16 @@ impl PackFileError {
                 PackFile::Fixture => {
                     // Not found: the caller says which path was written (`found`).
                     let d = if e.kind() == std::io::ErrorKind::NotFound {
-                        Diagnostic::error("E0260", format!("test fixture not found: {shown}"))
+                        Diagnostic::new(Code::E0260, format!("test fixture not found: {shown}"))
                     } else {
-                        Diagnostic::error("E0260", format!("cannot read test fixture {shown}"))
+                        Diagnostic::new(Code::E0260, format!("cannot read test fixture {shown}"))
                             .found(e.to_string())
                     };
                     d.expected("an event file that exists").hint(kind.relative())
                 }
             },
-            PackFileError::OutsidePack { roots } => Diagnostic::error(
-                "E0237",
+            PackFileError::OutsidePack { roots } => Diagnostic::new(
+                Code::E0237,
                 format!("{noun} {shown} is outside the pack's folder"),
             )
             .found(format!(
@@ -128,15 +128,15 @@ impl PackFileError {
                 PackFile::List => "copy the list into the pack's folder (e.g. lists/) and name it relative to the rule file",
                 PackFile::Fixture => "copy the events into the pack's folder (e.g. fixtures/) and name them relative to the rule file",
             }),
-            PackFileError::NotRegular { what } => Diagnostic::error(
-                "E0238",
+            PackFileError::NotRegular { what } => Diagnostic::new(
+                Code::E0238,
                 format!("{noun} {shown} is not a regular file"),
             )
             .found(what)
             .expected(kind.content())
             .hint(kind.relative()),
-            PackFileError::TooLarge { size } => Diagnostic::error(
-                "E0239",
+            PackFileError::TooLarge { size } => Diagnostic::new(
+                Code::E0239,
                 format!("{noun} {shown} is too large"),
             )
             .found(format!("{size} bytes or more"))
@@ -351,7 +351,7 @@ pub fn load_sources(paths: &[PathBuf]) -> Result<Vec<SourceFile>, Diagnostic> {
         }
         let bytes = std::fs::read(&f).map_err(|e| io_error(&path, &e))?;
         let text = String::from_utf8(bytes).map_err(|e| {
-            Diagnostic::error("E0002", format!("`{path}` is not UTF-8 text"))
+            Diagnostic::new(Code::E0002, format!("`{path}` is not UTF-8 text"))
                 .at(Span::file(&path))
                 .found(format!(
                     "invalid UTF-8 at byte {}",
@@ -400,7 +400,7 @@ impl Walk {
 }
 
 pub fn io_error(path: &str, e: &std::io::Error) -> Diagnostic {
-    Diagnostic::error("E0001", format!("cannot read `{path}`: {e}"))
+    Diagnostic::new(Code::E0001, format!("cannot read `{path}`: {e}"))
         .at(Span::file(path))
         .hint("check the path; folders are searched for *.detc files")
 }

@@ -128,7 +128,7 @@ fn every_example_in_language_md_checks() {
                     .diagnostics
                     .iter()
                     .filter(|d| d.is_error())
-                    .map(|d| d.code)
+                    .map(|d| d.code.as_str())
                     .collect();
                 if want.len() != 5 || !codes.contains(&want) {
                     failures.push(format!(

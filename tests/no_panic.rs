@@ -433,7 +433,7 @@ fn run(
     let result = catch_unwind(AssertUnwindSafe(|| {
         let fe = detc::frontend_with(files, loader);
         for d in &fe.diagnostics {
-            *codes.entry(d.code).or_default() += 1;
+            *codes.entry(d.code.as_str()).or_default() += 1;
         }
         if fe.pack.is_some() {
             *codes.entry("(pack)").or_default() += 1;

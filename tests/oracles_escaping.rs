@@ -86,7 +86,7 @@ fn a_title_with_a_line_break_is_refused_at_the_title() {
         let codes: Vec<(&str, u32)> = fe
             .diagnostics
             .iter()
-            .map(|d| (d.code, d.span.as_ref().map_or(0, |s| s.line)))
+            .map(|d| (d.code.as_str(), d.span.as_ref().map_or(0, |s| s.line)))
             .collect();
         assert_eq!(codes, vec![("E0208", 3)], "{brk:?}");
         assert!(fe.pack.is_none());

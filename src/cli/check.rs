@@ -39,8 +39,8 @@ pub fn run(args: &CheckArgs) -> Exit {
     if files.is_empty() {
         // A folder without rule files: most likely a wrong path; passing would hide it in CI.
         let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        let d = crate::diag::Diagnostic::error(
-            "E0003",
+        let d = crate::diag::Diagnostic::new(
+            crate::diag::Code::E0003,
             format!("no rule files (*.detc) under {}", shown.join(", ")),
         )
         .at(crate::diag::Span::file(shown.join(", ")))

@@ -1,7 +1,5 @@
 use super::{Exit, Format};
-
-/// The diagnostics reference, built into the binary so `detc explain` works without the sources.
-const DIAGNOSTICS_MD: &str = include_str!("../../docs/DIAGNOSTICS.md");
+use crate::diag::Code;
 
 /// Print the docs/DIAGNOSTICS.md entry of a diagnostic code: what it means, an example and the fix.
 #[derive(Debug, clap::Args)]
@@ -18,43 +16,14 @@ pub struct ExplainArgs {
     pub format: Format,
 }
 
-/// The entry of `code`: its `### CODE` heading down to the next heading, without trailing blank
-/// lines. `None` for a code the document does not have.
-pub fn entry(code: &str) -> Option<String> {
-    let mut lines = DIAGNOSTICS_MD.lines();
-    lines.find(|l| l.strip_prefix("### ").map(str::trim) == Some(code))?;
-    let mut text = format!("### {code}\n");
-    // Headings inside a ```text block (none today) would not end the entry.
-    let mut fenced = false;
-    for l in lines {
-        if l.starts_with("```") {
-            fenced = !fenced;
-        }
-        if !fenced && (l.starts_with("## ") || l.starts_with("### ")) {
-            break;
-        }
-        text.push_str(l);
-        text.push('\n');
-    }
-    Some(text.trim_end().to_string() + "\n")
-}
-
-/// Every documented code, in document order.
-fn codes() -> Vec<&'static str> {
-    DIAGNOSTICS_MD
-        .lines()
-        .filter_map(|l| l.strip_prefix("### ").map(str::trim))
-        .collect()
-}
-
 pub fn run(args: &ExplainArgs) -> Exit {
     let code = args.code.trim().to_ascii_uppercase();
-    let Some(text) = entry(&code) else {
+    let Some(text) = Code::parse(&code).and_then(Code::doc_entry) else {
         let mut msg = format!(
             "error: unknown diagnostic code `{}`; codes are listed in docs/DIAGNOSTICS.md\n",
             args.code
         );
-        if let Some(n) = crate::diag::nearest(&code, codes()) {
+        if let Some(n) = crate::diag::nearest(&code, Code::ALL.iter().map(|c| c.as_str())) {
             msg.push_str(&format!("  hint: did you mean `{n}`?\n"));
         }
         super::err(&msg);

@@ -4,7 +4,9 @@
 
 use serde::Serialize;
 
+pub mod code;
 mod render;
+pub use code::{Code, Kind};
 pub use render::{render_human, render_human_styled, render_json, SourceCache};
 
 /// A location in a source file. Byte offsets index the file text; line and column are 1-based
@@ -118,11 +120,12 @@ pub enum Severity {
     Note,
 }
 
-/// One finding. `code` is stable (E0xxx errors, W0xxx warnings) and documented in docs/DIAGNOSTICS.md.
+/// One finding. `code` is stable (E0xxx errors, W0xxx warnings) and documented in docs/DIAGNOSTICS.md;
+/// `severity` is the code's, unless `--deny-warnings` raised a warning to an error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
     pub severity: Severity,
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     pub span: Option<Span>,
     /// What was found, in words ("found `==`").
@@ -137,22 +140,16 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(code: &'static str, message: impl Into<String>) -> Diagnostic {
+    /// A diagnostic of `code`, with the severity of its kind.
+    pub fn new(code: Code, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
-            severity: Severity::Error,
+            severity: code.severity(),
             code,
             message: message.into(),
             span: None,
             found: None,
             expected: None,
             hints: Vec::new(),
-        }
-    }
-
-    pub fn warning(code: &'static str, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(code, message)
         }
     }
 
@@ -187,7 +184,7 @@ pub fn sort(diags: &mut [Diagnostic]) {
         let ka = a.span.as_ref().map(|s| (s.path.clone(), s.start));
         let kb = b.span.as_ref().map(|s| (s.path.clone(), s.start));
         ka.cmp(&kb)
-            .then(a.code.cmp(b.code))
+            .then(a.code.cmp(&b.code))
             .then(a.message.cmp(&b.message))
     });
 }

@@ -109,13 +109,13 @@ pub fn render_json(diags: &[Diagnostic]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diag::Span;
+    use crate::diag::{Code, Span};
 
     #[test]
     fn human_rendering_underlines_the_span() {
         let text = "rule x {\n  where remote.prot == 25\n}\n";
         let start = text.find("remote.prot").unwrap_or(0);
-        let d = Diagnostic::error("E0201", "unknown field `remote.prot`")
+        let d = Diagnostic::new(Code::E0201, "unknown field `remote.prot`")
             .at(Span::from_offsets("r.detc", text, start, start + 11))
             .expected("a field of source network_connection")
             .hint("did you mean `remote.port`?");

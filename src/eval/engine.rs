@@ -20,7 +20,7 @@
 use super::ops::{self, CompiledExpr};
 use super::time;
 use super::{Alert, Event};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::ir::{AggFunc, FieldRef, Rule, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -139,8 +139,8 @@ pub struct RuleState {
 }
 
 fn internal(rule: &Rule, msg: String) -> Diagnostic {
-    Diagnostic::error(
-        "E0900",
+    Diagnostic::new(
+        Code::E0900,
         format!("rule `{}` cannot be evaluated: {msg}", rule.name),
     )
     .at(rule.span.clone())

@@ -26,7 +26,7 @@ use super::read::Row;
 use super::read::{self, JsonRecord, Layout, LiteRecord, Rows, TableRecord};
 use super::schema::{self, InputSchema, Mapped};
 use super::{Alert, Event};
-use crate::diag::{Diagnostic, Span};
+use crate::diag::{Code, Diagnostic, Span};
 use crate::ir::{Rule, Value};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -173,7 +173,7 @@ pub struct RunOutput {
 }
 
 fn io_err(path: &str, msg: impl Into<String>) -> Diagnostic {
-    Diagnostic::error("E0800", format!("`{path}` {}", msg.into())).at(Span::file(path))
+    Diagnostic::new(Code::E0800, format!("`{path}` {}", msg.into())).at(Span::file(path))
 }
 
 /// Picks the schema for a file from `--schema` or its first record.
@@ -186,7 +186,7 @@ pub fn choose_schema<'s>(
 ) -> Result<&'s InputSchema, Diagnostic> {
     if let Some(name) = forced {
         return schemas.iter().find(|s| s.name == name).ok_or_else(|| {
-            Diagnostic::error("E0801", format!("unknown input schema `{name}`"))
+            Diagnostic::new(Code::E0801, format!("unknown input schema `{name}`"))
                 .expected(format!("one of: {}", schema::names().join(", ")))
         });
     }
@@ -475,8 +475,8 @@ fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Vec<u8>>) {
 }
 
 fn over_cap(max: usize) -> Diagnostic {
-    Diagnostic::error(
-        "E0806",
+    Diagnostic::new(
+        Code::E0806,
         format!("more than {max} aggregation groups are live at once"),
     )
     .hint(
@@ -624,7 +624,7 @@ pub fn run_files(
     files: &[PathBuf],
     opts: &RunOptions<'_>,
 ) -> Result<RunOutput, Diagnostic> {
-    let schemas = schema::builtin().map_err(|e| Diagnostic::error("E0802", e))?;
+    let schemas = schema::builtin().map_err(|e| Diagnostic::new(Code::E0802, e))?;
     let compiled: Vec<CompiledRule> = rules
         .iter()
         .map(CompiledRule::new)
@@ -692,7 +692,7 @@ pub fn run_files(
     });
     read_result?;
     if joined != threads {
-        return Err(Diagnostic::error("E0803", "an evaluator thread failed"));
+        return Err(Diagnostic::new(Code::E0803, "an evaluator thread failed"));
     }
     if sh.over_cap.load(Ordering::Relaxed) {
         return Err(over_cap(opts.max_groups));
@@ -730,8 +730,8 @@ pub fn run_files(
     summary.bad.truncate(MAX_BAD_REPORTED);
     if opts.strict {
         if let Some(b) = summary.bad.first() {
-            return Err(Diagnostic::error(
-                "E0804",
+            return Err(Diagnostic::new(
+                Code::E0804,
                 format!("{}:{}: malformed line: {}", b.file, b.line, b.reason),
             )
             .at(Span::file(&b.file))
@@ -895,7 +895,7 @@ fn feed_files(
                 ctx: ctx.clone(),
                 work,
             })
-            .map_err(|_| Diagnostic::error("E0803", "an evaluator thread failed"))?;
+            .map_err(|_| Diagnostic::new(Code::E0803, "an evaluator thread failed"))?;
             rel.sent(&sh.done, &ctx.clock, later)
         };
         let mut n = 0u64;
@@ -1094,7 +1094,7 @@ pub fn read_events_from(
     raw: Box<dyn std::io::Read + Send>,
     forced_schema: Option<&str>,
 ) -> Result<(Vec<Event>, Summary, Vec<crate::ir::Source>), Diagnostic> {
-    let schemas = schema::builtin().map_err(|e| Diagnostic::error("E0802", e))?;
+    let schemas = schema::builtin().map_err(|e| Diagnostic::new(Code::E0802, e))?;
     let p = path.to_string_lossy().replace('\\', "/");
     let input = read::open_reader(path, raw).map_err(|e| io_err(&p, e))?;
     let mut rows = Rows::new(input, DEFAULT_MAX_LINE).map_err(|e| io_err(&p, e))?;
@@ -1154,7 +1154,7 @@ pub fn map_inline_of(
     forced_schema: Option<&str>,
     origin: &str,
 ) -> Result<(Vec<Event>, Option<crate::ir::Source>), Diagnostic> {
-    let schemas = schema::builtin().map_err(|e| Diagnostic::error("E0802", e))?;
+    let schemas = schema::builtin().map_err(|e| Diagnostic::new(Code::E0802, e))?;
     let Some(first) = objects.first() else {
         return Ok((Vec::new(), None));
     };
@@ -1172,8 +1172,8 @@ pub fn map_inline_of(
             Ok(Mapped::Event(e)) => out.push(e),
             Ok(Mapped::NotApplicable) => {}
             Err(reason) => {
-                return Err(Diagnostic::error(
-                    "E0805",
+                return Err(Diagnostic::new(
+                    Code::E0805,
                     format!("{origin}: inline event {} is malformed: {reason}", i + 1),
                 ))
             }

@@ -2,7 +2,7 @@
 //! ...)", with what was found at that point and a hint where one can be guessed.
 
 use super::Rule;
-use crate::diag::{nearest, Diagnostic, Span};
+use crate::diag::{nearest, Code, Diagnostic, Span};
 use pest::error::{ErrorVariant, InputLocation};
 
 /// Clause keywords, for did-you-mean on a misspelled clause.
@@ -147,7 +147,7 @@ pub fn syntax_error(path: &str, text: &str, e: &pest::error::Error<Rule>) -> Dia
     };
     if let ErrorVariant::CustomError { message } = &e.variant {
         // pest's own guards: the native stack or call budget ran out (deep nesting).
-        return Diagnostic::error("E0106", "the file nests too deeply to parse")
+        return Diagnostic::new(Code::E0106, "the file nests too deeply to parse")
             .at(Span::from_offsets(path, text, pest_pos, pest_pos))
             .found(format!("nesting deeper than the parser allows ({message})"))
             .expected("a condition with fewer nested parentheses, `not`s or JSON levels")
@@ -250,7 +250,7 @@ pub fn syntax_error(path: &str, text: &str, e: &pest::error::Error<Rule>) -> Dia
             0
         })
     .min(text.len());
-    let mut d = Diagnostic::error("E0100", format!("unexpected {found}"))
+    let mut d = Diagnostic::new(Code::E0100, format!("unexpected {found}"))
         .at(Span::from_offsets(path, text, pos, end))
         .found(found.clone());
     if !expected.is_empty() {

@@ -4,7 +4,7 @@
 
 use super::ast::*;
 use super::Rule;
-use crate::diag::{Diagnostic, LineIndex, Span};
+use crate::diag::{Code, Diagnostic, LineIndex, Span};
 use pest::iterators::{Pair, Pairs};
 use std::net::IpAddr;
 
@@ -48,7 +48,7 @@ impl<'t> Lowerer<'t> {
 
     fn internal(&mut self, p: &P<'_>, what: &str) {
         self.diagnostics.push(
-            Diagnostic::error("E0199", format!("internal parser error: {what}"))
+            Diagnostic::new(Code::E0199, format!("internal parser error: {what}"))
                 .at(self.span(p))
                 .hint("this is a bug in detc; please report it with this file"),
         );
@@ -315,7 +315,7 @@ impl<'t> Lowerer<'t> {
             .rsplit_once(" at line ")
             .map_or(msg.as_str(), |(w, _)| w)
             .to_string();
-        Diagnostic::error("E0105", format!("invalid inline event: {what}"))
+        Diagnostic::new(Code::E0105, format!("invalid inline event: {what}"))
             .at(self.index.span(self.path, self.text, base + at, base + end))
             .found(what)
             .expected("a JSON object as in a JSON-lines file (JSON escapes: \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)")
@@ -337,7 +337,7 @@ impl<'t> Lowerer<'t> {
                         Ok(v) => count = Some(self.spanned(&n, v)),
                         Err(_) => {
                             self.diagnostics.push(
-                                Diagnostic::error("E0103", "alert count out of range")
+                                Diagnostic::new(Code::E0103, "alert count out of range")
                                     .at(self.span(&n))
                                     .found(n.as_str().to_string())
                                     .expected("a count from 0 to 2^64-1"),
@@ -374,7 +374,7 @@ impl<'t> Lowerer<'t> {
             if !self.too_deep_reported {
                 self.too_deep_reported = true;
                 self.diagnostics.push(
-                    Diagnostic::error("E0106", "condition nested too deeply")
+                    Diagnostic::new(Code::E0106, "condition nested too deeply")
                         .at(self.span(&p))
                         .found(format!(
                             "more than {MAX_EXPR_DEPTH} nested parentheses or `not`s"
@@ -465,7 +465,7 @@ impl<'t> Lowerer<'t> {
             })
             .collect::<Vec<_>>()
             .join(" or ");
-        let mut d = Diagnostic::warning("W0281", "`and` and `or` mixed without parentheses")
+        let mut d = Diagnostic::new(Code::W0281, "`and` and `or` mixed without parentheses")
             .at(self.span(p))
             .found("`and` and `or` in one condition, without parentheses")
             .expected("parentheses that say which `and` terms belong together");
@@ -639,7 +639,7 @@ impl<'t> Lowerer<'t> {
                         }
                         _ => {
                             self.diagnostics.push(
-                                Diagnostic::error("E0102", "invalid unicode escape in string")
+                                Diagnostic::new(Code::E0102, "invalid unicode escape in string")
                                     .at(self.index.span(self.path, self.text,
                                         base + i,
                                         base + i + 2,
@@ -660,7 +660,7 @@ impl<'t> Lowerer<'t> {
                 }
                 other => {
                     self.diagnostics.push(
-                        Diagnostic::error("E0102", "unknown escape in string")
+                        Diagnostic::new(Code::E0102, "unknown escape in string")
                             .at(self.index.span(
                                 self.path,
                                 self.text,
@@ -689,7 +689,7 @@ impl<'t> Lowerer<'t> {
                 Ok(v) => Literal::Int(v),
                 Err(_) => self.bad(
                     &span,
-                    "E0103",
+                    Code::E0103,
                     "integer out of range",
                     s,
                     "an integer from -2^63 to 2^63-1",
@@ -713,7 +713,7 @@ impl<'t> Lowerer<'t> {
                     Some(v) if v <= i64::MAX as u64 => Literal::Size(v),
                     _ => self.bad(
                         &span,
-                        "E0103",
+                        Code::E0103,
                         "size out of range",
                         s,
                         "at most 2^63-1 bytes",
@@ -733,7 +733,7 @@ impl<'t> Lowerer<'t> {
                     Some(v) if v <= i64::MAX as u64 => Literal::Duration(v),
                     _ => self.bad(
                         &span,
-                        "E0103",
+                        Code::E0103,
                         "duration out of range",
                         s,
                         "at most 2^63-1 seconds",
@@ -744,7 +744,7 @@ impl<'t> Lowerer<'t> {
                 Ok(ip) => Literal::Ip(ip),
                 Err(_) => self.bad(
                     &span,
-                    "E0104",
+                    Code::E0104,
                     "invalid IP address",
                     s,
                     "an IPv4 address like 10.1.2.3 or an IPv6 address like fe80::1",
@@ -762,14 +762,14 @@ impl<'t> Lowerer<'t> {
                     (Ok(ip), Ok(p)) if p <= max => Literal::Cidr(ip, p),
                     (Ok(_), _) => self.bad(
                         &span,
-                        "E0104",
+                        Code::E0104,
                         "invalid CIDR prefix length",
                         s,
                         &format!("a prefix length from 0 to {max}"),
                     ),
                     _ => self.bad(
                         &span,
-                        "E0104",
+                        Code::E0104,
                         "invalid IP address in CIDR block",
                         s,
                         "a block like 10.0.0.0/8 or fc00::/7",
@@ -785,16 +785,9 @@ impl<'t> Lowerer<'t> {
         Spanned::new(lit, span)
     }
 
-    fn bad(
-        &mut self,
-        span: &Span,
-        code: &'static str,
-        msg: &str,
-        found: &str,
-        expected: &str,
-    ) -> Literal {
+    fn bad(&mut self, span: &Span, code: Code, msg: &str, found: &str, expected: &str) -> Literal {
         self.diagnostics.push(
-            Diagnostic::error(code, msg)
+            Diagnostic::new(code, msg)
                 .at(span.clone())
                 .found(format!("`{found}`"))
                 .expected(expected.to_string()),

@@ -217,7 +217,7 @@ mod tests {
             let text = format!("rule r {{ where {body} }}");
             let codes: Vec<&str> = match parse("t.detc", &text) {
                 Ok(_) => vec![],
-                Err(ds) => ds.iter().map(|d| d.code).collect(),
+                Err(ds) => ds.iter().map(|d| d.code.as_str()).collect(),
             };
             assert_eq!(codes, vec!["E0106"], "{}", &body[..20]);
         }
@@ -262,7 +262,7 @@ mod tests {
                     },
                     _ => Err(vec![]),
                 },
-                Err(ds) => Err(ds.iter().map(|d| d.code).collect()),
+                Err(ds) => Err(ds.iter().map(|d| d.code.as_str()).collect()),
             }
         };
         assert_eq!(lit("caf\\u{e9}"), Ok(Literal::Str("café".into())));

@@ -17,7 +17,7 @@
 //! - W0900 (`--target all`) a rule not emitted for one target, with the reason
 //! - W0901..W0905 documented approximations
 
-use crate::diag::{Diagnostic, Span};
+use crate::diag::{Code, Diagnostic, Kind, Span};
 use crate::ir::{self, Expr, FieldRef, Rule};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -293,7 +293,7 @@ pub fn load_profiles() -> Result<Vec<Profile>, Diagnostic> {
     let mut v = Vec::new();
     for (name, yaml, tpl) in PROFILES {
         v.push(load_profile(name, yaml, tpl).map_err(|e| {
-            Diagnostic::error("E0905", format!("target profile does not load: {e}"))
+            Diagnostic::new(Code::E0905, format!("target profile does not load: {e}"))
         })?);
     }
     v.sort_by(|a, b| a.name.cmp(&b.name));
@@ -334,8 +334,8 @@ impl CompileResult {
 pub fn compile_rule(rule: &Rule, profile: &Profile) -> Result<Emitted, Vec<Diagnostic>> {
     let Some(src) = profile.sources.get(rule.source.name()) else {
         let supported: Vec<&str> = profile.sources.keys().map(String::as_str).collect();
-        return Err(vec![Diagnostic::error(
-            "E0901",
+        return Err(vec![Diagnostic::new(
+            Code::E0901,
             format!(
                 "rule `{}`: target `{}` has no table for source `{}`",
                 rule.name,
@@ -366,11 +366,6 @@ pub fn compile_rule(rule: &Rule, profile: &Profile) -> Result<Emitted, Vec<Diagn
     })
 }
 
-/// Codes that mean "this target cannot express this rule" (reported as W0900 with `all`).
-fn is_refusal(code: &str) -> bool {
-    matches!(code, "E0901" | "E0902" | "E0904")
-}
-
 /// Compiles every rule of `pack` for `target` (a profile name, or `all`). With `all`, a rule a
 /// profile cannot express is a warning W0900 "not emitted for X because ..."; with an explicit
 /// target it is an error. An unknown target name is an error (E0906) with the known names.
@@ -390,7 +385,7 @@ pub fn compile_pack(pack: &ir::Pack, target: &str) -> CompileResult {
             Some(p) => vec![p],
             None => {
                 let names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
-                let mut d = Diagnostic::error("E0906", format!("unknown target `{target}`"))
+                let mut d = Diagnostic::new(Code::E0906, format!("unknown target `{target}`"))
                     .found(target.to_string())
                     .expected(format!("one of: {}, or all", names.join(", ")));
                 if let Some(n) = crate::diag::nearest(target, names.iter().copied()) {
@@ -411,9 +406,10 @@ pub fn compile_pack(pack: &ir::Pack, target: &str) -> CompileResult {
                 }
                 Err(ds) => {
                     for d in ds {
-                        if target == "all" && is_refusal(d.code) {
-                            let mut w = Diagnostic::warning(
-                                "W0900",
+                        // A refusal ("this target cannot express this rule") is W0900 with `all`.
+                        if target == "all" && d.code.kind() == Kind::Refusal {
+                            let mut w = Diagnostic::new(
+                                Code::W0900,
                                 format!(
                                     "rule `{}` not emitted for {} because: {}",
                                     rule.name,
@@ -467,8 +463,8 @@ fn sigma_name_clashes(pack: &ir::Pack, emitted: &[Emitted], target: &str) -> Vec
                     owner.insert(name.to_string(), &e.rule);
                 }
                 Some(first) => {
-                    let mut d = Diagnostic::error(
-                        "E0907",
+                    let mut d = Diagnostic::new(
+                        Code::E0907,
                         format!(
                             "rules `{first}` and `{}` both emit a Sigma rule named `{name}` for {target}",
                             e.rule
@@ -563,8 +559,8 @@ impl<'a> Ctx<'a> {
     /// absence is a profile bug (E0905), never an empty value in the emitted query.
     pub fn required<'v, T>(&self, key: &str, v: Option<&'v T>) -> Result<&'v T, Vec<Diagnostic>> {
         v.ok_or_else(|| {
-            vec![Diagnostic::error(
-                "E0905",
+            vec![Diagnostic::new(
+                Code::E0905,
                 format!(
                     "target profile does not load: targets/{}/profile.yaml: source `{}` has no `{key}`",
                     self.profile.name,
@@ -583,8 +579,8 @@ impl<'a> Ctx<'a> {
                 .get(name)
                 .cloned()
                 .unwrap_or_else(|| "the profile maps no column to it".into());
-            return Err(Diagnostic::error(
-                "E0902",
+            return Err(Diagnostic::new(
+                Code::E0902,
                 format!(
                     "rule `{}`: field `{name}` cannot be read in target `{}` ({}): {why}",
                     self.rule.name, self.profile.name, self.src.table
@@ -628,8 +624,8 @@ impl<'a> Ctx<'a> {
             Some(t) => Ok(t.clone()),
             None => {
                 let near = nearest_columns(column, self.src.columns.keys().map(String::as_str));
-                Err(Diagnostic::error(
-                    "E0903",
+                Err(Diagnostic::new(
+                    Code::E0903,
                     format!(
                         "rule `{}`: table `{}` of target `{}` has no column `{column}`",
                         self.rule.name, self.src.table, self.profile.name
@@ -660,8 +656,8 @@ impl<'a> Ctx<'a> {
 
     /// A refusal: the target cannot express `construct`.
     pub fn refuse(&self, construct: &str, why: &str, span: &Span) -> Diagnostic {
-        Diagnostic::error(
-            "E0904",
+        Diagnostic::new(
+            Code::E0904,
             format!(
                 "rule `{}`: {construct} cannot be expressed in target `{}`: {why}",
                 self.rule.name, self.profile.name
@@ -671,8 +667,8 @@ impl<'a> Ctx<'a> {
         .found(construct.to_string())
     }
 
-    pub fn warn(&self, code: &'static str, msg: String) -> Diagnostic {
-        Diagnostic::warning(
+    pub fn warn(&self, code: Code, msg: String) -> Diagnostic {
+        Diagnostic::new(
             code,
             format!("rule `{}` ({}): {msg}", self.rule.name, self.profile.name),
         )
@@ -721,7 +717,7 @@ impl<'a> Ctx<'a> {
                 continue;
             }
             out.push(self.warn(
-                "W0905",
+                Code::W0905,
                 format!(
                     "`{name}` is `{}`, or `{partner}` when {} is {}: a group key or aggregate cannot switch columns per event, so `{}` is used; filter on the direction for an exact query",
                     m.column,
@@ -777,8 +773,8 @@ impl<'a> Ctx<'a> {
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         env.set_keep_trailing_newline(true);
         let internal = |e: minijinja::Error| {
-            vec![Diagnostic::error(
-                "E0905",
+            vec![Diagnostic::new(
+                Code::E0905,
                 format!(
                     "template of target `{}` failed for rule `{}`: {e}",
                     self.profile.name, self.rule.name
@@ -1125,8 +1121,8 @@ fn guard_output_path(path: &std::path::Path, folder: bool) -> Result<(), Diagnos
         return Ok(());
     };
     let shown = path.to_string_lossy().replace('\\', "/");
-    Err(Diagnostic::error(
-        "E0004",
+    Err(Diagnostic::new(
+        Code::E0004,
         format!("refusing to use `{shown}` in the output folder: it is {found}"),
     )
     .at(Span::file(shown))
@@ -1302,7 +1298,7 @@ mod profile_key_tests {
                 .err()
                 .unwrap_or_else(|| unreachable!("{target}: compiled without `{key}`"));
             assert!(
-                errs.iter().any(|d| d.code == "E0905"
+                errs.iter().any(|d| d.code == crate::diag::Code::E0905
                     && d.message.contains(target)
                     && d.message.contains("network_connection")
                     && d.message.contains(&format!("`{key}`"))),

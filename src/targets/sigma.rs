@@ -17,7 +17,7 @@
 use super::escape::{regex_literal, sigma_plain};
 use super::uuid::uuid5;
 use super::{ascii_ci_regex, duration_text, simplify, Col, Ctx, Derive, NON_ASCII_REGEX};
-use crate::diag::{Diagnostic, Span};
+use crate::diag::{Code, Diagnostic, Span};
 use crate::ir::{
     AggFunc, Aggregation, Case, CmpOp, Expr, FieldRef, IpClass, Let, Op, Predicate, StrOp, Value,
     MAX_TITLE,
@@ -81,7 +81,7 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
             if !rule.lets.is_empty() {
                 let names: Vec<&str> = rule.lets.iter().map(|l| l.name.as_str()).collect();
                 warnings.push(ctx.warn(
-                    "W0902",
+                    Code::W0902,
                     format!(
                         "computed field(s) {} are not reported: Sigma rules cannot compute fields (alerts are the same)",
                         names.join(", ")
@@ -292,8 +292,8 @@ fn split_names(ctx: &Ctx, labels: &[Option<&str>]) -> Result<Vec<String>, Vec<Di
 fn derived_id(ctx: &Ctx, key: &str) -> Result<String, Vec<Diagnostic>> {
     let rule = ctx.rule;
     uuid5(&rule.id, key).ok_or_else(|| {
-        vec![Diagnostic::error(
-            "E0908",
+        vec![Diagnostic::new(
+            Code::E0908,
             format!(
                 "rule `{}`: its id `{}` is not a UUID, so target `{}` cannot derive the id of `{key}` from it",
                 rule.name, rule.id, ctx.profile.name
@@ -578,7 +578,7 @@ fn correlation(
                 Ok(col) => {
                     if col.map.derive == Some(Derive::Basename) {
                         warnings.push(ctx.warn(
-                            "W0903",
+                            Code::W0903,
                             format!(
                                 "grouping by `{f}` becomes grouping by `{}` (the full path): the same file name in two folders makes two groups",
                                 col.map.column
@@ -600,7 +600,7 @@ fn correlation(
         .collect();
     if !reported.is_empty() {
         warnings.push(ctx.warn(
-            "W0902",
+            Code::W0902,
             format!(
                 "aggregate(s) {} are not computed by the Sigma correlation (alerts are the same; these values are not reported)",
                 reported.join(", ")
@@ -608,7 +608,7 @@ fn correlation(
         ));
     }
     warnings.push(ctx.warn(
-        "W0901",
+        Code::W0901,
         format!(
             "Sigma's timespan {} is a time-based window, the IR's window is tumbling (epoch-aligned): backends may count across window edges",
             duration_text(a.window)
@@ -1261,7 +1261,7 @@ mod id_tests {
             .unwrap_or_else(|| unreachable!("compiled a rule whose id is not a UUID"));
         assert!(
             errs.iter()
-                .any(|d| d.code == "E0908" && d.message.contains("not-a-uuid")),
+                .any(|d| d.code == crate::diag::Code::E0908 && d.message.contains("not-a-uuid")),
             "{errs:?}"
         );
     }

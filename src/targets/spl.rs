@@ -19,7 +19,7 @@ use super::{
     ascii_ci_regex, duration_text, fresh_name, name_lets, simplify, Col, Ctx, Derive,
     NON_ASCII_REGEX,
 };
-use crate::diag::{Diagnostic, Span};
+use crate::diag::{Code, Diagnostic, Span};
 use crate::ir::{AggFunc, Case, Cidr, CmpOp, Expr, FieldRef, IpClass, Op, Predicate, StrOp, Value};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -302,7 +302,7 @@ fn emit_tstats(ctx: &Ctx, dm: &str) -> Result<(String, Vec<Diagnostic>), Vec<Dia
     }
     if !keys.is_empty() {
         warnings.push(ctx.warn(
-            "W0904",
+            Code::W0904,
             format!(
                 "tstats drops events whose group-by field ({}) is missing, where the IR makes \"missing\" a group of its own",
                 keys.join(", ")

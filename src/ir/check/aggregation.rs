@@ -2,7 +2,7 @@
 
 use super::expr::Scope;
 use super::{values, Checker};
-use crate::diag::{nearest, Diagnostic};
+use crate::diag::{nearest, Code, Diagnostic};
 use crate::ir::{catalogue, AggFunc, Aggregate, Aggregation, FieldRef, FieldType, Let, Source};
 use crate::syntax::ast::{self, Clause, Literal, Spanned};
 use std::collections::BTreeMap;
@@ -24,7 +24,7 @@ impl Checker<'_> {
             for (c, what) in [(group, "group by"), (aggs, "aggregate"), (having, "having")] {
                 if let Some(c) = c {
                     self.diags.push(
-                        Diagnostic::error("E0250", format!("`{what}` needs a `window`"))
+                        Diagnostic::new(Code::E0250, format!("`{what}` needs a `window`"))
                             .at(c.span.clone())
                             .found(format!("`{what}` without `window`"))
                             .expected("a `window` clause, e.g. `window 1h`")
@@ -39,7 +39,7 @@ impl Checker<'_> {
             Literal::Duration(s) if *s > 0 && *s <= 366 * 86_400 => *s,
             Literal::Duration(_) => {
                 self.diags.push(
-                    Diagnostic::error("E0255", "window out of range")
+                    Diagnostic::new(Code::E0255, "window out of range")
                         .at(w.span.clone())
                         .found(w.node.describe())
                         .expected("a duration from 1s to 366d"),
@@ -47,7 +47,7 @@ impl Checker<'_> {
                 return None;
             }
             other => {
-                let mut d = Diagnostic::error("E0255", "`window` takes a duration")
+                let mut d = Diagnostic::new(Code::E0255, "`window` takes a duration")
                     .at(w.span.clone())
                     .found(other.describe())
                     .expected("a duration like 30s, 5m, 1h, 1d");
@@ -78,8 +78,8 @@ impl Checker<'_> {
                     let mut names: Vec<&str> =
                         catalogue::fields(source).iter().map(|d| d.name).collect();
                     names.extend(lets.iter().map(|l| l.name.as_str()));
-                    let mut d = Diagnostic::error(
-                        "E0254",
+                    let mut d = Diagnostic::new(
+                        Code::E0254,
                         format!("cannot group by `{}`: no such field", k.node),
                     )
                     .at(k.span.clone())
@@ -97,11 +97,14 @@ impl Checker<'_> {
                 if let Some((fr, ty)) = resolved {
                     if key_types.contains_key(&k.node) {
                         self.diags.push(
-                            Diagnostic::error("E0254", format!("`{}` is grouped by twice", k.node))
-                                .at(k.span.clone())
-                                .found(format!("`{}` again", k.node))
-                                .expected("each group key once")
-                                .hint(format!("remove the second `{}`", k.node)),
+                            Diagnostic::new(
+                                Code::E0254,
+                                format!("`{}` is grouped by twice", k.node),
+                            )
+                            .at(k.span.clone())
+                            .found(format!("`{}` again", k.node))
+                            .expected("each group key once")
+                            .hint(format!("remove the second `{}`", k.node)),
                         );
                         ok = false;
                     } else {
@@ -121,11 +124,14 @@ impl Checker<'_> {
             for a in defs {
                 if agg_types.contains_key(&a.name.node) || key_types.contains_key(&a.name.node) {
                     self.diags.push(
-                        Diagnostic::error("E0253", format!("`{}` is already defined", a.name.node))
-                            .at(a.name.span.clone())
-                            .found(format!("a second `{}`", a.name.node))
-                            .expected("a name not used by another aggregate or group key")
-                            .hint("rename this aggregate"),
+                        Diagnostic::new(
+                            Code::E0253,
+                            format!("`{}` is already defined", a.name.node),
+                        )
+                        .at(a.name.span.clone())
+                        .found(format!("a second `{}`", a.name.node))
+                        .expected("a name not used by another aggregate or group key")
+                        .hint("rename this aggregate"),
                     );
                     ok = false;
                     continue;
@@ -183,10 +189,11 @@ impl Checker<'_> {
         const FUNCS: [&str; 5] = ["count", "distinct", "sum", "min", "max"];
         let func = a.func.node.as_str();
         if !FUNCS.contains(&func) {
-            let mut d = Diagnostic::error("E0252", format!("unknown aggregate function `{func}`"))
-                .at(a.func.span.clone())
-                .found(format!("`{func}`"))
-                .expected("count(), distinct(field), sum(field), min(field) or max(field)");
+            let mut d =
+                Diagnostic::new(Code::E0252, format!("unknown aggregate function `{func}`"))
+                    .at(a.func.span.clone())
+                    .found(format!("`{func}`"))
+                    .expected("count(), distinct(field), sum(field), min(field) or max(field)");
             if [
                 "dcount",
                 "count_distinct",
@@ -206,7 +213,7 @@ impl Checker<'_> {
         if func == "count" {
             if let Some(arg) = &a.arg {
                 self.diags.push(
-                    Diagnostic::error("E0252", "count() takes no field")
+                    Diagnostic::new(Code::E0252, "count() takes no field")
                         .at(arg.span.clone())
                         .found(format!("count({})", arg.node))
                         .expected("`count()`")
@@ -226,7 +233,7 @@ impl Checker<'_> {
         }
         let Some(arg) = &a.arg else {
             self.diags.push(
-                Diagnostic::error("E0252", format!("{func}() needs a field"))
+                Diagnostic::new(Code::E0252, format!("{func}() needs a field"))
                     .at(a.span.clone())
                     .found(format!("{func}()"))
                     .expected(format!("`{func}(field)`")),
@@ -250,8 +257,8 @@ impl Checker<'_> {
             "max" if ordered => (AggFunc::Max(fr), ty.clone()),
             _ => {
                 self.diags.push(
-                    Diagnostic::error(
-                        "E0252",
+                    Diagnostic::new(
+                        Code::E0252,
                         format!(
                             "{func}() cannot be applied to `{}`, {} field",
                             arg.node,

@@ -3,7 +3,7 @@
 //! rule's techniques.
 
 use super::{Checker, MetaDraft};
-use crate::diag::{nearest, Diagnostic};
+use crate::diag::{nearest, Code, Diagnostic};
 use crate::ir::attack::catalogue;
 use crate::syntax::ast::Spanned;
 
@@ -21,8 +21,8 @@ impl Checker<'_> {
                         if let Some(by) = &t.revoked_by {
                             let by_name = cat.technique(by).map_or("", |t| t.name.as_str());
                             self.diags.push(
-                                Diagnostic::error(
-                                    "E0215",
+                                Diagnostic::new(
+                                    Code::E0215,
                                     format!(
                                         "ATT&CK revoked {} ({}); it is now {by}",
                                         id.node, t.name
@@ -37,8 +37,8 @@ impl Checker<'_> {
                         }
                         if t.deprecated {
                             self.diags.push(
-                                Diagnostic::warning(
-                                    "W0211",
+                                Diagnostic::new(
+                                    Code::W0211,
                                     format!("ATT&CK deprecated {} ({})", id.node, t.name),
                                 )
                                 .at(id.span.clone())
@@ -60,7 +60,7 @@ impl Checker<'_> {
                 }
             } else {
                 self.diags.push(
-                    Diagnostic::error("E0205", format!("`{}` is not an ATT&CK technique or analytic id", id.node))
+                    Diagnostic::new(Code::E0205, format!("`{}` is not an ATT&CK technique or analytic id", id.node))
                         .at(id.span.clone())
                         .found(format!("`{}`", id.node))
                         .expected("a technique id (T1071 or T1071.003) or an analytic id (AN0379)")
@@ -85,8 +85,8 @@ impl Checker<'_> {
                 continue;
             }
             self.diags.push(
-                Diagnostic::error(
-                    "E0212",
+                Diagnostic::new(
+                    Code::E0212,
                     format!(
                         "analytic {} detects {}, which the rule's `attack` does not name",
                         a.node,
@@ -123,8 +123,8 @@ fn unknown<'a>(
     near: impl FnOnce() -> Option<&'a str>,
 ) -> Diagnostic {
     let cat = catalogue();
-    let mut d = Diagnostic::error(
-        "E0214",
+    let mut d = Diagnostic::new(
+        Code::E0214,
         format!("ATT&CK v{} has no {what} {}", cat.version, id.node),
     )
     .at(id.span.clone())

@@ -3,7 +3,7 @@
 
 use super::values::{a_type, cidr_of, convert, list_elem_type, type_name, type_words};
 use super::Checker;
-use crate::diag::{nearest, Diagnostic, Span};
+use crate::diag::{nearest, Code, Diagnostic, Span};
 use crate::ir::{
     catalogue, Case, CmpOp, Expr, FieldRef, FieldType, IpClass, ListType, Op, Predicate, Source,
     StrOp, Value,
@@ -50,8 +50,8 @@ impl Checker<'_> {
                 }
                 if lets.contains(&f.node) {
                     self.diags.push(
-                        Diagnostic::error(
-                            "E0242",
+                        Diagnostic::new(
+                            Code::E0242,
                             format!("computed field `{}` cannot be used in a condition", f.node),
                         )
                         .at(f.span.clone())
@@ -62,8 +62,8 @@ impl Checker<'_> {
                     return None;
                 }
                 let names: Vec<&str> = catalogue::fields(*source).iter().map(|d| d.name).collect();
-                let mut d = Diagnostic::error(
-                    "E0220",
+                let mut d = Diagnostic::new(
+                    Code::E0220,
                     format!("unknown field `{}` for source {}", f.node, source.name()),
                 )
                 .at(f.span.clone())
@@ -87,8 +87,8 @@ impl Checker<'_> {
                 if self.broken_names.contains(&f.node) {
                     return None;
                 }
-                let mut d = Diagnostic::error(
-                    "E0251",
+                let mut d = Diagnostic::new(
+                    Code::E0251,
                     format!("`having` refers to `{}`, which is not an aggregate", f.node),
                 )
                 .at(f.span.clone())
@@ -182,7 +182,7 @@ impl Checker<'_> {
                     let last = msg.lines().last().unwrap_or("").trim();
                     let last = last.strip_prefix("error: ").unwrap_or(last).to_string();
                     self.diags.push(
-                        Diagnostic::error("E0226", "invalid regular expression")
+                        Diagnostic::new(Code::E0226, "invalid regular expression")
                             .at(pattern.span.clone())
                             .found(last)
                             .expected("a regular expression in RE2 syntax (no backreferences or look-around)")
@@ -194,8 +194,8 @@ impl Checker<'_> {
                     crate::ir::semantics::ascii_fold_regex(&pattern.node, *insensitive)
                 {
                     self.diags.push(
-                        Diagnostic::error(
-                            "E0229",
+                        Diagnostic::new(
+                            Code::E0229,
                             "a regular expression whose case rule differs between engines",
                         )
                         .at(pattern.span.clone())
@@ -231,7 +231,7 @@ impl Checker<'_> {
                 let Some(c) = classes.into_iter().find(|c| c.name() == class.node) else {
                     let names: Vec<&str> = classes.iter().map(|c| c.name()).collect();
                     let mut d =
-                        Diagnostic::error("E0228", format!("unknown IP class `{}`", class.node))
+                        Diagnostic::new(Code::E0228, format!("unknown IP class `{}`", class.node))
                             .at(class.span.clone())
                             .found(format!("`{}`", class.node))
                             .expected(format!("one of {}", names.join(", ")));
@@ -280,8 +280,8 @@ impl Checker<'_> {
             _ => "compare with ==, <, <=, >, >=",
         };
         self.diags.push(
-            Diagnostic::error(
-                "E0222",
+            Diagnostic::new(
+                Code::E0222,
                 format!(
                     "{ops} cannot be applied to `{}`, {} field",
                     p.field.node,
@@ -311,8 +311,8 @@ impl Checker<'_> {
             return Some(Case::Insensitive);
         }
         self.diags.push(
-            Diagnostic::error(
-                "E0222",
+            Diagnostic::new(
+                Code::E0222,
                 format!(
                     "`{op}` compares text in any case, but `{}` is {} field",
                     field.node,
@@ -354,7 +354,7 @@ impl Checker<'_> {
             ListRef::Inline(items, span) => {
                 if items.is_empty() {
                     self.diags.push(
-                        Diagnostic::error("E0235", "empty list: `in []` is never true")
+                        Diagnostic::new(Code::E0235, "empty list: `in []` is never true")
                             .at(span.clone())
                             .found("`[]`")
                             .expected("at least one value"),
@@ -418,8 +418,8 @@ impl Checker<'_> {
                 );
                 if !compatible {
                     self.diags.push(
-                        Diagnostic::error(
-                            "E0231",
+                        Diagnostic::new(
+                            Code::E0231,
                             format!(
                                 "list `{}` holds {} values, but {what} is {}",
                                 name.node,
@@ -449,8 +449,8 @@ impl Checker<'_> {
                         if let Value::Str(s) = v {
                             if !vs.contains(s) {
                                 self.diags.push(
-                                    Diagnostic::error(
-                                        "E0223",
+                                    Diagnostic::new(
+                                        Code::E0223,
                                         format!(
                                             "list `{}` holds `{s}`, not a value of {what}",
                                             name.node
@@ -479,11 +479,11 @@ impl Checker<'_> {
                         other => format!("{other:?}"),
                     };
                     self.diags.push(
-                        Diagnostic::error(
+                        Diagnostic::new(
                             if matches!(ty, FieldType::Port) {
-                                "E0224"
+                                Code::E0224
                             } else {
-                                "E0221"
+                                Code::E0221
                             },
                             format!(
                                 "list `{}` holds {shown}, which {what} can never be",
@@ -521,7 +521,7 @@ impl Checker<'_> {
             ListRef::Inline(items, span) => {
                 if items.is_empty() {
                     self.diags.push(
-                        Diagnostic::error("E0235", "empty list of needles is never true")
+                        Diagnostic::new(Code::E0235, "empty list of needles is never true")
                             .at(span.clone())
                             .found("`[]`")
                             .expected("at least one string"),
@@ -549,8 +549,8 @@ impl Checker<'_> {
                 let list = self.use_list(name)?;
                 if list.ty != ListType::String {
                     self.diags.push(
-                        Diagnostic::error(
-                            "E0231",
+                        Diagnostic::new(
+                            Code::E0231,
                             format!("list `{}` is not a string list", name.node),
                         )
                         .at(name.span.clone())
@@ -570,7 +570,7 @@ impl Checker<'_> {
         }
         if let Some(i) = out.iter().position(String::is_empty) {
             self.diags.push(
-                Diagnostic::error("E0227", "an empty needle matches every value")
+                Diagnostic::new(Code::E0227, "an empty needle matches every value")
                     .at(spans[i].clone())
                     .found("\"\"")
                     .expected("a non-empty string")

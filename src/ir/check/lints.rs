@@ -3,7 +3,7 @@
 //! makes them errors.
 
 use super::Checker;
-use crate::diag::{Diagnostic, Span};
+use crate::diag::{Code, Diagnostic, Span};
 use crate::ir::{catalogue, Case, Op, Source, Value};
 use crate::syntax::ast::{self, ListRef, PredOp};
 
@@ -45,8 +45,8 @@ impl Checker<'_> {
                 }
             );
             self.diags.push(
-                Diagnostic::warning(
-                    "W0280",
+                Diagnostic::new(
+                    Code::W0280,
                     format!(
                         "{} is compared exactly: `*` and `?` in it are literal characters",
                         literal(v)
@@ -80,8 +80,8 @@ impl Checker<'_> {
                 _ => ("in", "in~"),
             };
             self.diags.push(
-                Diagnostic::warning(
-                    "W0282",
+                Diagnostic::new(
+                    Code::W0282,
                     format!(
                         "`{written}` compares case, but `{}` has none on its platform",
                         p.field.node
@@ -227,8 +227,8 @@ impl Checker<'_> {
         };
         if let Some(why) = problem {
             self.diags.push(
-                Diagnostic::warning(
-                    "W0283",
+                Diagnostic::new(
+                    Code::W0283,
                     format!("test {:?} cannot fail: {why}", t.name.node),
                 )
                 .at(t.name.span.clone())
@@ -267,7 +267,7 @@ mod tests {
         assert!(fe.pack.is_some(), "{cond}: {:?}", fe.diagnostics);
         fe.diagnostics
             .iter()
-            .map(|d| (d.code, d.hints.join(" ")))
+            .map(|d| (d.code.as_str(), d.hints.join(" ")))
             .collect()
     }
 
@@ -323,7 +323,7 @@ mod vacuous_tests {
             path: "rules/t.detc".into(),
             text,
         }]);
-        fe.diagnostics.iter().map(|d| d.code).collect()
+        fe.diagnostics.iter().map(|d| d.code.as_str()).collect()
     }
 
     /// W0283 reads a fixture file's kind as the evaluator does, whatever its format (a Zeek TSV

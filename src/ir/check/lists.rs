@@ -2,7 +2,7 @@
 
 use super::values::{cidr_of, convert, list_elem_type, list_type_by_name, LIST_TYPES};
 use super::{dir_of, Checker, ResolvedList};
-use crate::diag::{nearest, Diagnostic, LineIndex};
+use crate::diag::{nearest, Code, Diagnostic, LineIndex};
 use crate::ir::ListType;
 use crate::load::PackFile;
 use crate::syntax::ast::{self, Literal, Spanned};
@@ -17,7 +17,7 @@ impl Checker<'_> {
         if self.broken_lists.contains(&name.node) {
             return None;
         }
-        let mut d = Diagnostic::error("E0230", format!("unknown list `{}`", name.node))
+        let mut d = Diagnostic::new(Code::E0230, format!("unknown list `{}`", name.node))
             .at(name.span.clone())
             .found(format!("`{}`", name.node))
             .expected("the name of a list declared with `list NAME: TYPE = ...`, or an inline list `[a, b]`");
@@ -42,7 +42,7 @@ impl Checker<'_> {
         if let Some(first) = self.lists.get(&l.name.node) {
             let (p, line, col) = (first.span.path.clone(), first.span.line, first.span.col);
             self.diags.push(
-                Diagnostic::error("E0232", format!("duplicate list `{}`", l.name.node))
+                Diagnostic::new(Code::E0232, format!("duplicate list `{}`", l.name.node))
                     .at(l.name.span.clone())
                     .found(format!("a second list named `{}`", l.name.node))
                     .expected("a list name not declared elsewhere in the pack")
@@ -51,7 +51,7 @@ impl Checker<'_> {
             return;
         }
         let Some(ty) = list_type_by_name(&l.ty.node) else {
-            let mut d = Diagnostic::error("E0233", format!("unknown list type `{}`", l.ty.node))
+            let mut d = Diagnostic::new(Code::E0233, format!("unknown list type `{}`", l.ty.node))
                 .at(l.ty.span.clone())
                 .found(format!("`{}`", l.ty.node))
                 .expected("one of port, int, string, cidr, ip");
@@ -70,7 +70,7 @@ impl Checker<'_> {
         };
         if items.is_empty() {
             self.diags.push(
-                Diagnostic::error("E0235", format!("list `{}` is empty", l.name.node))
+                Diagnostic::new(Code::E0235, format!("list `{}` is empty", l.name.node))
                     .at(l.span.clone())
                     .found("no values")
                     .expected("at least one value")

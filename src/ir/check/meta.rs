@@ -1,7 +1,7 @@
 //! Rule metadata: id, title, dates, status, severity, confidence, references, tags.
 
 use super::{tags, values, Checker};
-use crate::diag::{nearest, Diagnostic, Span};
+use crate::diag::{nearest, Code, Diagnostic, Span};
 use crate::ir::{Confidence, Level, Status, MAX_TITLE};
 use crate::syntax::ast::{self, Clause, MetaValue, Spanned};
 
@@ -13,7 +13,7 @@ impl Checker<'_> {
                     m.id = Some(t.node.to_lowercase());
                 } else {
                     self.diags.push(
-                        Diagnostic::error("E0202", "invalid rule id")
+                        Diagnostic::new(Code::E0202, "invalid rule id")
                             .at(t.span.clone())
                             .found(format!("{:?}", t.node))
                             .expected("a UUID: 8-4-4-4-12 hexadecimal digits, e.g. \"3f6c8a52-6d0e-4c1b-9a57-2b8f1e0c7d41\"")
@@ -24,7 +24,7 @@ impl Checker<'_> {
             ("title", MetaValue::Text(t)) => {
                 if t.node.trim().is_empty() {
                     self.diags.push(
-                        Diagnostic::error("E0207", "empty title")
+                        Diagnostic::new(Code::E0207, "empty title")
                             .at(t.span.clone())
                             .found(format!("{:?}", t.node))
                             .expected("a short description of what the rule detects"),
@@ -36,7 +36,7 @@ impl Checker<'_> {
                 {
                     let at = t.node[..i].chars().count();
                     self.diags.push(
-                        Diagnostic::error("E0208", "title with a line break or control character")
+                        Diagnostic::new(Code::E0208, "title with a line break or control character")
                             .at(t.span.clone())
                             .found(format!("{:?} at character {}", c, at + 1))
                             .expected("one line of text, without line breaks or control characters")
@@ -44,7 +44,7 @@ impl Checker<'_> {
                     );
                 } else if t.node.chars().count() > MAX_TITLE {
                     self.diags.push(
-                        Diagnostic::error("E0208", "title too long")
+                        Diagnostic::new(Code::E0208, "title too long")
                             .at(t.span.clone())
                             .found(format!("{} characters", t.node.chars().count()))
                             .expected(format!("at most {MAX_TITLE} characters"))
@@ -65,7 +65,7 @@ impl Checker<'_> {
                     }
                 } else {
                     self.diags.push(
-                        Diagnostic::error("E0206", format!("invalid `{key}`"))
+                        Diagnostic::new(Code::E0206, format!("invalid `{key}`"))
                             .at(t.span.clone())
                             .found(format!("{:?}", t.node))
                             .expected("a date as \"YYYY-MM-DD\"")
@@ -125,7 +125,7 @@ impl Checker<'_> {
             return Some(*v);
         }
         let names: Vec<&str> = all.iter().map(|(n, _)| *n).collect();
-        let mut d = Diagnostic::error("E0207", format!("unknown {what} `{}`", s.node))
+        let mut d = Diagnostic::new(Code::E0207, format!("unknown {what} `{}`", s.node))
             .at(s.span.clone())
             .found(format!("`{}`", s.node))
             .expected(format!("one of {}", names.join(", ")));

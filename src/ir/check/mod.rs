@@ -4,7 +4,7 @@
 //! metadata, source, computed fields, filter, aggregation and tests. A rule with an error is left
 //! out of the pack, but checking goes on so that one run reports every problem.
 
-use crate::diag::{Diagnostic, Span};
+use crate::diag::{Code, Diagnostic, Span};
 use crate::ir::{List, ListType, Pack, Value};
 use crate::load::Loader;
 use crate::syntax::ast::{self, Clause};
@@ -107,14 +107,17 @@ pub fn check_partial(
         for r in &f.rules {
             if let Some(first) = names.get(&r.name.node) {
                 c.diags.push(
-                    Diagnostic::error("E0200", format!("duplicate rule name `{}`", r.name.node))
-                        .at(r.name.span.clone())
-                        .found(format!("a second rule named `{}`", r.name.node))
-                        .expected("a name no other rule of the pack uses")
-                        .hint(format!(
-                            "first declared at {}:{}:{}; emitted queries are named after the rule",
-                            first.path, first.line, first.col
-                        )),
+                    Diagnostic::new(
+                        Code::E0200,
+                        format!("duplicate rule name `{}`", r.name.node),
+                    )
+                    .at(r.name.span.clone())
+                    .found(format!("a second rule named `{}`", r.name.node))
+                    .expected("a name no other rule of the pack uses")
+                    .hint(format!(
+                        "first declared at {}:{}:{}; emitted queries are named after the rule",
+                        first.path, first.line, first.col
+                    )),
                 );
             } else {
                 names.insert(r.name.node.clone(), r.name.span.clone());
@@ -126,7 +129,7 @@ pub fn check_partial(
                 if let Some(first) = ids.get(&id) {
                     dup_id = true;
                     c.diags.push(
-                        Diagnostic::error("E0201", format!("duplicate rule id {id}"))
+                        Diagnostic::new(Code::E0201, format!("duplicate rule id {id}"))
                             .at(span)
                             .found(format!("rule `{}` reuses the id", r.name.node))
                             .expected("a UUID no other rule uses")
@@ -150,7 +153,7 @@ pub fn check_partial(
     for (name, l) in &c.lists {
         if !c.used_lists.contains(name) && unparsed.files == 0 {
             c.diags.push(
-                Diagnostic::warning("W0236", format!("list `{name}` is never used"))
+                Diagnostic::new(Code::W0236, format!("list `{name}` is never used"))
                     .at(l.span.clone())
                     .found("no rule refers to it")
                     .expected("every list to be used by at least one rule")
@@ -197,7 +200,7 @@ mod tests {
             path: "t.detc".into(),
             text: text.into(),
         }]);
-        fe.diagnostics.iter().map(|d| d.code).collect()
+        fe.diagnostics.iter().map(|d| d.code.as_str()).collect()
     }
 
     const ID: &str = "0b7e4a52-6d0e-4c1b-9a57-2b8f1e0c7d41";
@@ -290,7 +293,12 @@ mod tests {
         let got: Vec<(&str, &str)> = fe
             .diagnostics
             .iter()
-            .map(|d| (d.span.as_ref().map_or("", |s| s.path.as_str()), d.code))
+            .map(|d| {
+                (
+                    d.span.as_ref().map_or("", |s| s.path.as_str()),
+                    d.code.as_str(),
+                )
+            })
             .collect();
         // `prots` is declared nowhere: still unknown.
         assert_eq!(got, vec![("lists.detc", "E0100"), ("rule.detc", "E0230")]);

@@ -3,7 +3,7 @@
 
 use super::expr::Scope;
 use super::{values, Checker, MetaDraft};
-use crate::diag::{nearest, Diagnostic, Span};
+use crate::diag::{nearest, Code, Diagnostic, Span};
 use crate::ir::{catalogue, Expr, FieldRef, FieldType, Let, Meta, Rule, Source, Status, Value};
 use crate::syntax::ast::{self, Clause, Literal, Spanned};
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,8 +16,8 @@ impl Checker<'_> {
         let mut dup = |key: &'static str, span: &Span, diags: &mut Vec<Diagnostic>| {
             if let Some(first) = seen.get(key) {
                 diags.push(
-                    Diagnostic::error(
-                        "E0204",
+                    Diagnostic::new(
+                        Code::E0204,
                         format!("`{key}` is given twice in rule `{}`", r.name.node),
                     )
                     .at(span.clone())
@@ -75,11 +75,13 @@ impl Checker<'_> {
                         None => {
                             let names: Vec<&str> =
                                 catalogue::SOURCES.iter().map(|s| s.name()).collect();
-                            let mut d =
-                                Diagnostic::error("E0210", format!("unknown source `{}`", s.node))
-                                    .at(s.span.clone())
-                                    .found(format!("`{}`", s.node))
-                                    .expected(format!("one of {}", names.join(", ")));
+                            let mut d = Diagnostic::new(
+                                Code::E0210,
+                                format!("unknown source `{}`", s.node),
+                            )
+                            .at(s.span.clone())
+                            .found(format!("`{}`", s.node))
+                            .expected(format!("one of {}", names.join(", ")));
                             if let Some(n) = nearest(&s.node, names.iter().copied()) {
                                 d = d.hint(format!("did you mean `{n}`?"));
                             }
@@ -118,17 +120,20 @@ impl Checker<'_> {
         ] {
             if !seen.contains_key(key) {
                 self.diags.push(
-                    Diagnostic::error("E0203", format!("rule `{}` has no `{key}`", r.name.node))
-                        .at(r.name.span.clone())
-                        .found(format!("no `{key}` clause"))
-                        .expected(format!("a `{key}` clause"))
-                        .hint(format!("add `{what}` to the rule")),
+                    Diagnostic::new(
+                        Code::E0203,
+                        format!("rule `{}` has no `{key}`", r.name.node),
+                    )
+                    .at(r.name.span.clone())
+                    .found(format!("no `{key}` clause"))
+                    .expected(format!("a `{key}` clause"))
+                    .hint(format!("add `{what}` to the rule")),
                 );
             }
         }
         if !source_seen {
             self.diags.push(
-                Diagnostic::error("E0203", format!("rule `{}` has no `source`", r.name.node))
+                Diagnostic::new(Code::E0203, format!("rule `{}` has no `source`", r.name.node))
                     .at(r.name.span.clone())
                     .found("no `source` clause")
                     .expected("a `source` clause")
@@ -151,8 +156,8 @@ impl Checker<'_> {
             };
             if catalogue::field(source, &name.node).is_some() || let_names.contains(&name.node) {
                 self.diags.push(
-                    Diagnostic::error(
-                        "E0240",
+                    Diagnostic::new(
+                        Code::E0240,
                         format!("`{}` is already a field or computed field", name.node),
                     )
                     .at(name.span.clone())
@@ -176,8 +181,8 @@ impl Checker<'_> {
                         Literal::Int(i) => (Value::Int(*i), FieldType::Int),
                         other => {
                             diags.push(
-                                Diagnostic::error(
-                                    "E0241",
+                                Diagnostic::new(
+                                    Code::E0241,
                                     "a computed field's value must be a string or an integer",
                                 )
                                 .at(lit.span.clone())
@@ -195,8 +200,8 @@ impl Checker<'_> {
                         None => ty = Some((t, lit.span.clone())),
                         Some((first, fspan)) if *first != t => {
                             diags.push(
-                            Diagnostic::error(
-                                "E0241",
+                            Diagnostic::new(
+                                Code::E0241,
                                 "the arms of `case` give values of different types",
                             )
                             .at(lit.span.clone())
@@ -268,11 +273,14 @@ impl Checker<'_> {
         for t in &tests {
             if let Some(line) = test_names.get(&t.name.node) {
                 self.diags.push(
-                    Diagnostic::error("E0263", format!("duplicate test name {:?}", t.name.node))
-                        .at(t.name.span.clone())
-                        .found(format!("a second test named {:?}", t.name.node))
-                        .expected("a test name unique within the rule")
-                        .hint(format!("the first is at line {line}")),
+                    Diagnostic::new(
+                        Code::E0263,
+                        format!("duplicate test name {:?}", t.name.node),
+                    )
+                    .at(t.name.span.clone())
+                    .found(format!("a second test named {:?}", t.name.node))
+                    .expected("a test name unique within the rule")
+                    .hint(format!("the first is at line {line}")),
                 );
                 continue;
             }

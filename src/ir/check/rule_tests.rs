@@ -2,7 +2,7 @@
 
 use super::values::convert;
 use super::{dir_of, Checker, INPUT_SCHEMAS};
-use crate::diag::{nearest, Diagnostic, Span};
+use crate::diag::{nearest, Code, Diagnostic, Span};
 use crate::ir::{
     catalogue, Aggregation, Expectation, FieldRef, FieldType, Let, RuleTest, Source, TestEvents,
 };
@@ -44,7 +44,7 @@ impl Checker<'_> {
         if let Some(s) = &t.schema {
             if !INPUT_SCHEMAS.contains(&s.node.as_str()) {
                 let mut d =
-                    Diagnostic::error("E0264", format!("unknown input schema `{}`", s.node))
+                    Diagnostic::new(Code::E0264, format!("unknown input schema `{}`", s.node))
                         .at(s.span.clone())
                         .found(format!("`{}`", s.node))
                         .expected(format!("one of {}", INPUT_SCHEMAS.join(", ")));
@@ -61,8 +61,8 @@ impl Checker<'_> {
         let count = t.expect.count.node as usize;
         if t.expect.alerts.len() > count {
             self.diags.push(
-                Diagnostic::error(
-                    "E0261",
+                Diagnostic::new(
+                    Code::E0261,
                     format!(
                         "{} expected alerts are described, but the test expects {count}",
                         t.expect.alerts.len()
@@ -112,8 +112,8 @@ impl Checker<'_> {
             for (k, v) in &m.node {
                 if let Some(first) = seen_keys.insert(k.node.as_str(), &k.span) {
                     self.diags.push(
-                        Diagnostic::error(
-                            "E0265",
+                        Diagnostic::new(
+                            Code::E0265,
                             format!("`{}` is given twice in one expected alert", k.node),
                         )
                         .at(k.span.clone())
@@ -132,8 +132,8 @@ impl Checker<'_> {
                         ok = false;
                         continue;
                     }
-                    let mut d = Diagnostic::error(
-                        "E0262",
+                    let mut d = Diagnostic::new(
+                        Code::E0262,
                         format!("an alert of this rule has no `{}`", k.node),
                     )
                     .at(k.span.clone())

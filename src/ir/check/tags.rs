@@ -8,7 +8,7 @@
 //! current technique id; groups, software, data sources and mitigations (g/s/ds/m and four
 //! digits) by form only, as the catalogue does not carry them.
 
-use crate::diag::{nearest, Diagnostic};
+use crate::diag::{nearest, Code, Diagnostic};
 use crate::ir::attack::catalogue;
 
 const NAMESPACES: [&str; 7] = ["attack", "car", "cve", "d3fend", "detection", "stp", "tlp"];
@@ -19,7 +19,7 @@ const DETECTION: [&str; 3] = ["dfir", "emerging-threats", "threat-hunting"];
 pub fn check_tag(tag: &str) -> Result<(), Diagnostic> {
     let bad = |found: String, expected: &str, hint: String| {
         Err(
-            Diagnostic::error("E0213", format!("{tag:?} is not a valid Sigma tag"))
+            Diagnostic::new(Code::E0213, format!("{tag:?} is not a valid Sigma tag"))
                 .found(found)
                 .expected(expected.to_string())
                 .hint(hint),
@@ -127,7 +127,7 @@ fn attack_name(tag: &str, name: &str) -> Result<(), Diagnostic> {
             return Ok(());
         }
     }
-    let mut d = Diagnostic::error("E0213", format!("{tag:?} is not a valid Sigma tag"))
+    let mut d = Diagnostic::new(Code::E0213, format!("{tag:?} is not a valid Sigma tag"))
         .found(format!("`{name}` in the `attack` namespace"))
         .expected(format!(
             "a tactic (attack.command-and-control) or a current technique (attack.t1071.003) of ATT&CK v{}",

@@ -1,7 +1,7 @@
 //! Literal -> typed value, for a field type or a list type. Each conversion error says what was
 //! found, what the type wants, and how to write it.
 
-use crate::diag::{nearest, Diagnostic};
+use crate::diag::{nearest, Code, Diagnostic};
 use crate::ir::{Cidr, FieldType, ListType, Value};
 use crate::syntax::ast::{Literal, Spanned};
 
@@ -46,8 +46,8 @@ pub fn type_name(ty: &FieldType) -> &'static str {
 /// Converts a literal to a value of `ty`. `what` names the place ("`remote.port`") for messages.
 pub fn convert(lit: &Spanned<Literal>, ty: &FieldType, what: &str) -> Result<Value, Diagnostic> {
     let mismatch = || {
-        let mut d = Diagnostic::error(
-            "E0221",
+        let mut d = Diagnostic::new(
+            Code::E0221,
             format!("type mismatch: {what} is {}", type_words(ty)),
         )
         .at(lit.span.clone())
@@ -73,7 +73,7 @@ pub fn convert(lit: &Spanned<Literal>, ty: &FieldType, what: &str) -> Result<Val
                 Ok(Value::Int(*i))
             } else {
                 Err(
-                    Diagnostic::error("E0224", format!("port out of range for {what}"))
+                    Diagnostic::new(Code::E0224, format!("port out of range for {what}"))
                         .at(lit.span.clone())
                         .found(i.to_string())
                         .expected("a port number from 0 to 65535"),
@@ -89,7 +89,7 @@ pub fn convert(lit: &Spanned<Literal>, ty: &FieldType, what: &str) -> Result<Val
         (FieldType::Timestamp, Literal::Str(s)) => match parse_timestamp(s) {
             Some(t) => Ok(Value::Timestamp(t)),
             None => Err(
-                Diagnostic::error("E0221", format!("invalid timestamp for {what}"))
+                Diagnostic::new(Code::E0221, format!("invalid timestamp for {what}"))
                     .at(lit.span.clone())
                     .found(format!("{s:?}"))
                     .expected("an RFC 3339 timestamp such as \"2026-11-24T10:00:00Z\""),
@@ -100,7 +100,7 @@ pub fn convert(lit: &Spanned<Literal>, ty: &FieldType, what: &str) -> Result<Val
             if vs.iter().any(|v| v == s) {
                 Ok(Value::Enum(s.clone()))
             } else {
-                let mut d = Diagnostic::error("E0223", format!("unknown value for {what}"))
+                let mut d = Diagnostic::new(Code::E0223, format!("unknown value for {what}"))
                     .at(lit.span.clone())
                     .found(format!("`{s}`"))
                     .expected(format!("one of {}", vs.join(", ")));
@@ -144,7 +144,7 @@ pub fn cidr_of(lit: &Spanned<Literal>) -> Result<Cidr, Diagnostic> {
         Literal::Ip(ip) => format!("{ip}/{}", if ip.is_ipv4() { 32 } else { 128 }),
         other => {
             return Err(
-                Diagnostic::error("E0221", "type mismatch: expected a CIDR block")
+                Diagnostic::new(Code::E0221, "type mismatch: expected a CIDR block")
                     .at(lit.span.clone())
                     .found(other.describe())
                     .expected("a CIDR block like 10.0.0.0/8 or an IP address"),
@@ -152,7 +152,7 @@ pub fn cidr_of(lit: &Spanned<Literal>) -> Result<Cidr, Diagnostic> {
         }
     };
     Cidr::parse(&text).map_err(|e| {
-        let mut d = Diagnostic::error("E0225", "invalid CIDR block")
+        let mut d = Diagnostic::new(Code::E0225, "invalid CIDR block")
             .at(lit.span.clone())
             .found(format!("`{text}`"))
             .expected("a block whose host bits are zero");
