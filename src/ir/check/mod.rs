@@ -3,6 +3,10 @@
 //! Order: lists of every file first (lists are shared by the whole pack), then each rule: its
 //! metadata, source, computed fields, filter, aggregation and tests. A rule with an error is left
 //! out of the pack, but checking goes on so that one run reports every problem.
+//!
+//! One module per concern, called in that order: lists.rs, then per rule rule.rs (clauses and
+//! required metadata; meta.rs, attack_ids.rs and tags.rs for the values), computed.rs, expr.rs
+//! (conditions; values.rs for literals), aggregation.rs and rule_tests.rs; lints.rs warns.
 
 use crate::diag::{Code, Diagnostic, Span};
 use crate::ir::{List, ListType, Pack, Value};
@@ -13,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 mod aggregation;
 mod attack_ids;
+mod computed;
 mod expr;
 mod lints;
 mod lists;

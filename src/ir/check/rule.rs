@@ -1,17 +1,98 @@
-//! One rule: its clauses, required metadata, source, computed fields and filter; then its
-//! aggregation and tests (aggregation.rs, rule_tests.rs).
+//! One rule: its clauses (each kind once), required metadata and source; then its computed
+//! fields (computed.rs), filter, aggregation (aggregation.rs) and tests (rule_tests.rs), in
+//! that order.
 
 use super::expr::Scope;
-use super::{values, Checker, MetaDraft};
+use super::{Checker, MetaDraft};
 use crate::diag::{nearest, Code, Diagnostic, Span};
-use crate::ir::{catalogue, Expr, FieldRef, FieldType, Let, Meta, Rule, Source, Status, Value};
+use crate::ir::{catalogue, Expr, Meta, Rule, Source, Status};
 use crate::syntax::ast::{self, Clause, Literal, Spanned};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+
+/// The clauses of a rule, by kind.
+struct Clauses<'r> {
+    meta: MetaDraft,
+    /// `None` when the rule has no `source` or an unknown one (reported).
+    source: Option<Source>,
+    filter: Option<&'r ast::Expr>,
+    lets: Vec<&'r Spanned<Clause>>,
+    window: Option<&'r Spanned<Literal>>,
+    group: Option<&'r Spanned<Clause>>,
+    aggs: Option<&'r Spanned<Clause>>,
+    having: Option<&'r Spanned<Clause>>,
+    tests: Vec<&'r ast::TestDecl>,
+}
 
 impl Checker<'_> {
     pub(super) fn rule(&mut self, f: &ast::File, r: &ast::RuleDecl) -> Option<Rule> {
         let start = self.diags.len();
         self.broken_names.clear();
+        let Clauses {
+            meta,
+            source,
+            filter,
+            lets,
+            window,
+            group,
+            aggs,
+            having,
+            tests,
+        } = self.clauses(r);
+        let source = source?;
+        let (let_names, ir_lets) = self.computed_fields(source, &lets);
+
+        let scope = Scope::Event {
+            source,
+            lets: &let_names,
+        };
+        let ir_filter = match filter {
+            Some(e) => self.expr(e, &scope),
+            None => Some(Expr::And(Vec::new())),
+        };
+
+        let aggregation = self.aggregation(r, source, &ir_lets, window, group, aggs, having);
+
+        let ir_tests = self.tests(
+            f,
+            source,
+            &ir_lets,
+            aggregation.as_ref().map(|a| a.as_ref()),
+            &tests,
+        );
+
+        if self.errors_since(start) {
+            return None;
+        }
+        Some(Rule {
+            id: meta.id?,
+            name: r.name.node.clone(),
+            meta: Meta {
+                title: meta.title?,
+                description: meta.description,
+                author: meta.author,
+                date: meta.date,
+                modified: meta.modified,
+                status: meta.status.unwrap_or(Status::Experimental),
+                severity: meta.severity?,
+                confidence: meta.confidence,
+                techniques: meta.techniques,
+                analytics: meta.analytics,
+                references: meta.references,
+                false_positives: meta.false_positives,
+                tags: meta.tags,
+            },
+            source,
+            filter: ir_filter?,
+            lets: ir_lets,
+            aggregation: aggregation?,
+            tests: ir_tests,
+            span: r.span.clone(),
+        })
+    }
+
+    /// Sorts the clauses of `r` by kind and checks its metadata: a kind given twice is E0204, a
+    /// missing `id`, `title`, `severity` or `source` is E0203.
+    fn clauses<'r>(&mut self, r: &'r ast::RuleDecl) -> Clauses<'r> {
         let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
         let mut dup = |key: &'static str, span: &Span, diags: &mut Vec<Diagnostic>| {
             if let Some(first) = seen.get(key) {
@@ -140,201 +221,16 @@ impl Checker<'_> {
                     .hint("add `source network_connection` (endpoint) or `source network_flow` (network devices)"),
             );
         }
-        let source = source?;
-
-        // Computed fields.
-        let mut let_names: Vec<String> = Vec::new();
-        let mut ir_lets = Vec::new();
-        for c in &lets {
-            let Clause::Let {
-                name,
-                arms,
-                default,
-            } = &c.node
-            else {
-                continue;
-            };
-            if catalogue::field(source, &name.node).is_some() || let_names.contains(&name.node) {
-                self.diags.push(
-                    Diagnostic::new(
-                        Code::E0240,
-                        format!("`{}` is already a field or computed field", name.node),
-                    )
-                    .at(name.span.clone())
-                    .found(format!("`{}`", name.node))
-                    .expected("a new name for the computed field")
-                    .hint("computed fields may not shadow event fields or each other"),
-                );
-                continue;
-            }
-            let scope = Scope::Event {
-                source,
-                lets: &let_names,
-            };
-            let mut ir_arms = Vec::new();
-            let mut ty: Option<(FieldType, Span)> = None;
-            let mut ok = true;
-            let mut value_of =
-                |lit: &Spanned<Literal>, diags: &mut Vec<Diagnostic>| -> Option<Value> {
-                    let (v, t) = match &lit.node {
-                        Literal::Str(s) => (Value::Str(s.clone()), FieldType::String),
-                        Literal::Int(i) => (Value::Int(*i), FieldType::Int),
-                        other => {
-                            diags.push(
-                                Diagnostic::new(
-                                    Code::E0241,
-                                    "a computed field's value must be a string or an integer",
-                                )
-                                .at(lit.span.clone())
-                                .found(other.describe())
-                                .expected("a quoted string or an integer")
-                                .hint(match other {
-                                    Literal::Symbol(s) => format!("quote it: \"{s}\""),
-                                    _ => "write the value as a string".to_string(),
-                                }),
-                            );
-                            return None;
-                        }
-                    };
-                    match &ty {
-                        None => ty = Some((t, lit.span.clone())),
-                        Some((first, fspan)) if *first != t => {
-                            diags.push(
-                            Diagnostic::new(
-                                Code::E0241,
-                                "the arms of `case` give values of different types",
-                            )
-                            .at(lit.span.clone())
-                            .found(values::type_words(&t))
-                            .expected(format!(
-                                "{} like the first arm (line {})",
-                                values::type_words(first),
-                                fspan.line
-                            ))
-                            .hint("a computed field has one type: quote numbers to make them text"),
-                        );
-                            return None;
-                        }
-                        _ => {}
-                    }
-                    Some(v)
-                };
-            for (cond, val) in arms {
-                let e = self.expr(cond, &scope);
-                let v = value_of(val, &mut self.diags);
-                match (e, v) {
-                    (Some(e), Some(v)) => ir_arms.push((e, v)),
-                    _ => ok = false,
-                }
-            }
-            let default_v = match default {
-                Some(d) => match value_of(d, &mut self.diags) {
-                    Some(v) => Some(v),
-                    None => {
-                        ok = false;
-                        None
-                    }
-                },
-                None => None,
-            };
-            let_names.push(name.node.clone());
-            if !ok {
-                self.broken_names.insert(name.node.clone());
-            }
-            if ok {
-                let mut deps = BTreeSet::new();
-                for (e, _) in &ir_arms {
-                    collect_fields(e, &mut deps);
-                }
-                ir_lets.push(Let {
-                    name: name.node.clone(),
-                    ty: ty.map(|t| t.0).unwrap_or(FieldType::String),
-                    arms: ir_arms,
-                    default: default_v,
-                    depends_on: deps.into_iter().collect(),
-                    span: c.span.clone(),
-                });
-            }
-        }
-
-        let scope = Scope::Event {
+        Clauses {
+            meta,
             source,
-            lets: &let_names,
-        };
-        let ir_filter = match filter {
-            Some(e) => self.expr(e, &scope),
-            None => Some(Expr::And(Vec::new())),
-        };
-
-        let aggregation = self.aggregation(r, source, &ir_lets, window, group, aggs, having);
-
-        let mut ir_tests = Vec::new();
-        let mut test_names: BTreeMap<String, u32> = BTreeMap::new();
-        for t in &tests {
-            if let Some(line) = test_names.get(&t.name.node) {
-                self.diags.push(
-                    Diagnostic::new(
-                        Code::E0263,
-                        format!("duplicate test name {:?}", t.name.node),
-                    )
-                    .at(t.name.span.clone())
-                    .found(format!("a second test named {:?}", t.name.node))
-                    .expected("a test name unique within the rule")
-                    .hint(format!("the first is at line {line}")),
-                );
-                continue;
-            }
-            test_names.insert(t.name.node.clone(), t.name.span.line);
-            if let Some(ok) = self.test(
-                f,
-                source,
-                &ir_lets,
-                aggregation.as_ref().map(|a| a.as_ref()),
-                t,
-            ) {
-                ir_tests.push(ok);
-            }
-        }
-
-        if self.errors_since(start) {
-            return None;
-        }
-        Some(Rule {
-            id: meta.id?,
-            name: r.name.node.clone(),
-            meta: Meta {
-                title: meta.title?,
-                description: meta.description,
-                author: meta.author,
-                date: meta.date,
-                modified: meta.modified,
-                status: meta.status.unwrap_or(Status::Experimental),
-                severity: meta.severity?,
-                confidence: meta.confidence,
-                techniques: meta.techniques,
-                analytics: meta.analytics,
-                references: meta.references,
-                false_positives: meta.false_positives,
-                tags: meta.tags,
-            },
-            source,
-            filter: ir_filter?,
-            lets: ir_lets,
-            aggregation: aggregation?,
-            tests: ir_tests,
-            span: r.span.clone(),
-        })
-    }
-}
-
-fn collect_fields(e: &Expr, out: &mut BTreeSet<String>) {
-    match e {
-        Expr::And(xs) | Expr::Or(xs) => xs.iter().for_each(|x| collect_fields(x, out)),
-        Expr::Not(x) => collect_fields(x, out),
-        Expr::Pred(p) => {
-            if let FieldRef::Field(n) = &p.field {
-                out.insert(n.clone());
-            }
+            filter,
+            lets,
+            window,
+            group,
+            aggs,
+            having,
+            tests,
         }
     }
 }

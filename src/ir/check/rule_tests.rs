@@ -11,7 +11,40 @@ use crate::syntax::ast;
 use std::collections::BTreeMap;
 
 impl Checker<'_> {
-    pub(super) fn test(
+    /// The tests of a rule, each name once (E0263). `agg` as for [`Checker::test`].
+    pub(super) fn tests(
+        &mut self,
+        f: &ast::File,
+        source: Source,
+        lets: &[Let],
+        agg: Option<Option<&Aggregation>>,
+        tests: &[&ast::TestDecl],
+    ) -> Vec<RuleTest> {
+        let mut ir_tests = Vec::new();
+        let mut test_names: BTreeMap<String, u32> = BTreeMap::new();
+        for t in tests {
+            if let Some(line) = test_names.get(&t.name.node) {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::E0263,
+                        format!("duplicate test name {:?}", t.name.node),
+                    )
+                    .at(t.name.span.clone())
+                    .found(format!("a second test named {:?}", t.name.node))
+                    .expected("a test name unique within the rule")
+                    .hint(format!("the first is at line {line}")),
+                );
+                continue;
+            }
+            test_names.insert(t.name.node.clone(), t.name.span.line);
+            if let Some(ok) = self.test(f, source, lets, agg, t) {
+                ir_tests.push(ok);
+            }
+        }
+        ir_tests
+    }
+
+    fn test(
         &mut self,
         f: &ast::File,
         source: Source,
