@@ -114,14 +114,14 @@ fn write_then_check_reports_changed_missing_and_extra_files() {
     let dir = tmp("check");
     let pack = backend_rules::pack(backend_rules::all());
     let res = targets::compile_pack(&pack, "all");
-    let written = targets::write_outputs(&res.outputs, &dir).unwrap();
+    let written = detc::cli::write_outputs(&res.outputs, &dir).unwrap();
     assert_eq!(written.len(), res.outputs.len());
     let names: Vec<String> = targets::load_profiles()
         .unwrap_or_else(|d| unreachable!("{}", d.message))
         .into_iter()
         .map(|p| p.name)
         .collect();
-    assert!(targets::check_outputs(&res.outputs, &names, &dir)
+    assert!(detc::cli::check_outputs(&res.outputs, &names, &dir)
         .unwrap()
         .is_empty());
     // drift: edit one, delete one, add one
@@ -130,7 +130,7 @@ fn write_then_check_reports_changed_missing_and_extra_files() {
     std::fs::write(&edited, text.replace("RemotePort in", "RemotePort !in")).unwrap();
     std::fs::remove_file(dir.join("sigma/an0379_scripting_host_mail.yml")).unwrap();
     std::fs::write(dir.join("spl-sysmon/stale.spl"), "old query\n").unwrap();
-    let drift = targets::check_outputs(&res.outputs, &names, &dir).unwrap();
+    let drift = detc::cli::check_outputs(&res.outputs, &names, &dir).unwrap();
     let kinds: Vec<(&str, &str)> = drift
         .iter()
         .map(|d| (d.path.as_str(), d.kind.as_str()))

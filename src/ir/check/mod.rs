@@ -602,7 +602,7 @@ impl Checker<'_> {
             if ok {
                 let mut deps = BTreeSet::new();
                 for (e, _) in &ir_arms {
-                    collect_fields(e, &mut deps);
+                    crate::ir::visit::collect_fields(e, &mut deps);
                 }
                 ir_lets.push(Let {
                     name: name.node.clone(),
@@ -1266,18 +1266,6 @@ struct MetaDraft {
     references: Vec<String>,
     false_positives: Vec<String>,
     tags: Vec<String>,
-}
-
-fn collect_fields(e: &Expr, out: &mut BTreeSet<String>) {
-    match e {
-        Expr::And(xs) | Expr::Or(xs) => xs.iter().for_each(|x| collect_fields(x, out)),
-        Expr::Not(x) => collect_fields(x, out),
-        Expr::Pred(p) => {
-            if let FieldRef::Field(n) = &p.field {
-                out.insert(n.clone());
-            }
-        }
-    }
 }
 
 /// The names of the lists a condition refers to (`in name`, `startswith name`, ...).
