@@ -153,13 +153,7 @@ fn targets_lists_every_profile_human_and_json() {
     // Profiles are embedded: any working directory will do.
     let (code, out, _) = detc_in(&std::env::temp_dir(), &["targets"]);
     assert_eq!(code, 0);
-    for n in [
-        "kql-defender",
-        "kql-sentinel",
-        "sigma",
-        "spl-cim",
-        "spl-sysmon",
-    ] {
+    for n in detc::registry::profile_names() {
         assert!(out.contains(n), "{out}");
     }
     assert!(
@@ -170,7 +164,7 @@ fn targets_lists_every_profile_human_and_json() {
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let arr = v.as_array().unwrap();
-    assert_eq!(arr.len(), 5);
+    assert_eq!(arr.len(), detc::registry::PROFILES.len());
     assert_eq!(
         arr[0]["sources"]["network_connection"]["table"],
         "DeviceNetworkEvents"

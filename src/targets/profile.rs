@@ -1,71 +1,11 @@
 //! Target profiles as data: the types of `targets/<name>/profile.yaml`, the vendor column lists
-//! of `targets/schemas/`, and loading them (embedded in the binary) into checked [`Profile`]s.
+//! of `targets/schemas/`, and loading them (embedded in the binary, `crate::registry`) into
+//! checked [`Profile`]s.
 
 use crate::diag::Diagnostic;
 use crate::ir;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// Embedded profiles: (name, profile.yaml, template).
-const PROFILES: &[(&str, &str, &str)] = &[
-    (
-        "kql-defender",
-        include_str!("../../targets/kql-defender/profile.yaml"),
-        include_str!("../../targets/kql-defender/query.kql.j2"),
-    ),
-    (
-        "kql-sentinel",
-        include_str!("../../targets/kql-sentinel/profile.yaml"),
-        include_str!("../../targets/kql-sentinel/query.kql.j2"),
-    ),
-    (
-        "sigma",
-        include_str!("../../targets/sigma/profile.yaml"),
-        include_str!("../../targets/sigma/query.yml.j2"),
-    ),
-    (
-        "spl-cim",
-        include_str!("../../targets/spl-cim/profile.yaml"),
-        include_str!("../../targets/spl-cim/query.spl.j2"),
-    ),
-    (
-        "spl-sysmon",
-        include_str!("../../targets/spl-sysmon/profile.yaml"),
-        include_str!("../../targets/spl-sysmon/query.spl.j2"),
-    ),
-];
-
-/// Embedded vendor column lists: (file name, text).
-const SCHEMAS: &[(&str, &str)] = &[
-    (
-        "kql-DeviceNetworkEvents.yaml",
-        include_str!("../../targets/schemas/kql-DeviceNetworkEvents.yaml"),
-    ),
-    (
-        "kql-Sentinel-DeviceNetworkEvents.yaml",
-        include_str!("../../targets/schemas/kql-Sentinel-DeviceNetworkEvents.yaml"),
-    ),
-    (
-        "kql-_Im_NetworkSession.yaml",
-        include_str!("../../targets/schemas/kql-_Im_NetworkSession.yaml"),
-    ),
-    (
-        "sigma-network_connection.yaml",
-        include_str!("../../targets/schemas/sigma-network_connection.yaml"),
-    ),
-    (
-        "sigma-network_connection_generic.yaml",
-        include_str!("../../targets/schemas/sigma-network_connection_generic.yaml"),
-    ),
-    (
-        "spl-sysmon-eventcode3.yaml",
-        include_str!("../../targets/schemas/spl-sysmon-eventcode3.yaml"),
-    ),
-    (
-        "spl-cim-Network_Traffic.yaml",
-        include_str!("../../targets/schemas/spl-cim-Network_Traffic.yaml"),
-    ),
-];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -231,7 +171,7 @@ struct SchemaColumn {
 }
 
 fn load_schema(file: &str) -> Result<BTreeMap<String, String>, String> {
-    let text = SCHEMAS
+    let text = crate::registry::SCHEMAS
         .iter()
         .find(|(n, _)| *n == file)
         .map(|(_, t)| *t)
@@ -268,8 +208,8 @@ fn load_profile(name: &str, yaml: &str, template: &str) -> Result<Profile, Strin
 /// Every profile, loaded and checked, or the reason one does not load.
 pub fn load_profiles() -> Result<Vec<Profile>, Diagnostic> {
     let mut v = Vec::new();
-    for (name, yaml, tpl) in PROFILES {
-        v.push(load_profile(name, yaml, tpl).map_err(|e| {
+    for p in crate::registry::PROFILES {
+        v.push(load_profile(p.name, p.profile, p.template).map_err(|e| {
             Diagnostic::error("E0905", format!("target profile does not load: {e}"))
         })?);
     }

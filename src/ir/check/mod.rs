@@ -25,7 +25,7 @@ use expr::Scope;
 use values::{cidr_of, convert, list_elem_type, list_type_by_name, LIST_TYPES};
 
 /// Input schema names a test may give (`schema NAME`); the evaluator's targets/inputs/ holds them.
-pub const INPUT_SCHEMAS: &[&str] = &["sysmon", "defender", "zeek-conn", "zeek-smtp"];
+pub const INPUT_SCHEMAS: &[&str] = crate::registry::INPUT_NAMES;
 
 /// A list as the checker resolves it: values by type, CIDR blocks for `cidr` lists.
 #[derive(Clone)]
