@@ -99,17 +99,29 @@ mod tests {
         );
     }
 
-    /// The first column of the markdown table whose header line starts with `header`, with
+    /// The rows of the markdown table whose header line starts with `header`: its cells, with
     /// backticks removed.
-    fn first_column(doc: &str, header: &str) -> Vec<String> {
+    fn table(doc: &str, header: &str) -> Vec<Vec<String>> {
         let text = std::fs::read_to_string(root().join(doc)).unwrap_or_default();
         let mut lines = text.lines().skip_while(|l| !l.starts_with(header));
         assert!(lines.next().is_some(), "{doc}: no table headed `{header}`");
         lines
             .skip(1) // |---|---|
             .take_while(|l| l.starts_with('|'))
-            .filter_map(|l| l.split('|').nth(1))
-            .map(|c| c.trim().trim_matches('`').to_string())
+            .map(|l| {
+                l.trim()
+                    .trim_matches('|')
+                    .split('|')
+                    .map(|c| c.trim().trim_matches('`').to_string())
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn first_column(doc: &str, header: &str) -> Vec<String> {
+        table(doc, header)
+            .into_iter()
+            .filter_map(|r| r.into_iter().next())
             .collect()
     }
 
@@ -127,13 +139,19 @@ mod tests {
             profile_names().map(String::from).collect::<Vec<_>>(),
             "docs/TARGETS.md, table of profiles"
         );
+        let inputs = crate::eval::schema::builtin().unwrap_or_else(|e| unreachable!("{e}"));
+        let mut rows: Vec<(String, String)> = table("README.md", "| input schema |")
+            .into_iter()
+            .map(|r| (r[0].clone(), r.get(1).cloned().unwrap_or_default()))
+            .collect();
+        rows.sort();
         assert_eq!(
-            sorted(first_column("README.md", "| input schema |")),
-            INPUT_NAMES
+            rows,
+            inputs
                 .iter()
-                .map(|s| s.to_string())
+                .map(|s| (s.name.clone(), s.source.name().to_string()))
                 .collect::<Vec<_>>(),
-            "README.md, table of input schemas"
+            "README.md, table of input schemas (name, source)"
         );
         assert_eq!(
             sorted(first_column("targets/schemas/README.md", "| File |")),
