@@ -46,6 +46,13 @@ pub fn fields_used(rule: &Rule, aggregates: bool) -> Vec<(String, Span)> {
             walk(c);
         }
     }
+    out.extend(aggregation_fields(rule, aggregates));
+    out
+}
+
+/// The catalogue fields the rule groups by and, with `aggregates`, aggregates, with a span.
+pub fn aggregation_fields(rule: &Rule, aggregates: bool) -> Vec<(String, Span)> {
+    let mut out = Vec::new();
     if let Some(a) = &rule.aggregation {
         for g in &a.group_by {
             if let FieldRef::Field(f) = g {

@@ -3,7 +3,7 @@
 
 use super::profile::{FieldMap, Profile, SourceMap};
 use crate::diag::{Diagnostic, Span};
-use crate::ir::visit::fields_used;
+use crate::ir::visit::{aggregation_fields, fields_used};
 use crate::ir::{self, Expr, FieldRef, Rule};
 
 /// A resolved catalogue field: its mapping and type.
@@ -199,24 +199,7 @@ impl<'a> Ctx<'a> {
         let mut out = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
         let used: Vec<(String, Span)> = if keys_only {
-            let mut v = Vec::new();
-            if let Some(a) = &self.rule.aggregation {
-                for g in &a.group_by {
-                    if let FieldRef::Field(f) = g {
-                        v.push((f.clone(), a.span.clone()));
-                    }
-                }
-                for ag in &a.aggregates {
-                    if let ir::AggFunc::DistinctCount(FieldRef::Field(f))
-                    | ir::AggFunc::Sum(FieldRef::Field(f))
-                    | ir::AggFunc::Min(FieldRef::Field(f))
-                    | ir::AggFunc::Max(FieldRef::Field(f)) = &ag.func
-                    {
-                        v.push((f.clone(), ag.span.clone()));
-                    }
-                }
-            }
-            v
+            aggregation_fields(self.rule, true)
         } else {
             fields_used(self.rule, true)
         };
