@@ -12,8 +12,11 @@ use std::path::PathBuf;
 pub struct CompileArgs {
     /// Rule files or folders. Default: rules/
     pub paths: Vec<PathBuf>,
-    /// A target profile name (see `detc targets`) or `all`.
-    #[arg(long, short)]
+    /// A target profile (one folder of targets/, see `detc targets`) or `all`.
+    #[arg(long, short, help = format!(
+        "A target profile ({}; see `detc targets`) or `all`",
+        crate::registry::profile_names().collect::<Vec<_>>().join(", ")
+    ))]
     pub target: String,
     /// Output folder; queries go to OUT/<target>/<rule name>.<kql|yml|spl>.
     #[arg(long, short)]
