@@ -114,14 +114,14 @@ fn write_then_check_reports_changed_missing_and_extra_files() {
     let dir = tmp("check");
     let pack = backend_rules::pack(backend_rules::all());
     let res = targets::compile_pack(&pack, "all");
-    let written = targets::write_outputs(&res.outputs, &dir).unwrap();
+    let written = detc::cli::write_outputs(&res.outputs, &dir).unwrap();
     assert_eq!(written.len(), res.outputs.len());
     let names: Vec<String> = targets::load_profiles()
         .unwrap_or_else(|d| unreachable!("{}", d.message))
         .into_iter()
         .map(|p| p.name)
         .collect();
-    assert!(targets::check_outputs(&res.outputs, &names, &dir)
+    assert!(detc::cli::check_outputs(&res.outputs, &names, &dir)
         .unwrap()
         .is_empty());
     // drift: edit one, delete one, add one
@@ -130,7 +130,7 @@ fn write_then_check_reports_changed_missing_and_extra_files() {
     std::fs::write(&edited, text.replace("RemotePort in", "RemotePort !in")).unwrap();
     std::fs::remove_file(dir.join("sigma/an0379_scripting_host_mail.yml")).unwrap();
     std::fs::write(dir.join("spl-sysmon/stale.spl"), "old query\n").unwrap();
-    let drift = targets::check_outputs(&res.outputs, &names, &dir).unwrap();
+    let drift = detc::cli::check_outputs(&res.outputs, &names, &dir).unwrap();
     let kinds: Vec<(&str, &str)> = drift
         .iter()
         .map(|d| (d.path.as_str(), d.kind.as_str()))
@@ -153,13 +153,7 @@ fn targets_lists_every_profile_human_and_json() {
     // Profiles are embedded: any working directory will do.
     let (code, out, _) = detc_in(&std::env::temp_dir(), &["targets"]);
     assert_eq!(code, 0);
-    for n in [
-        "kql-defender",
-        "kql-sentinel",
-        "sigma",
-        "spl-cim",
-        "spl-sysmon",
-    ] {
+    for n in detc::registry::profile_names() {
         assert!(out.contains(n), "{out}");
     }
     assert!(
@@ -170,7 +164,7 @@ fn targets_lists_every_profile_human_and_json() {
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let arr = v.as_array().unwrap();
-    assert_eq!(arr.len(), 5);
+    assert_eq!(arr.len(), detc::registry::PROFILES.len());
     assert_eq!(
         arr[0]["sources"]["network_connection"]["table"],
         "DeviceNetworkEvents"

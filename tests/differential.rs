@@ -148,7 +148,10 @@ fn family(target: &str, rule: &Rule) -> Family {
         ("sigma", true) => Family::SysmonJson,
         ("sigma", false) => Family::SigmaNetwork,
         ("spl-sysmon", _) => Family::SysmonSplunk,
-        _ => Family::CimNetworkTraffic,
+        ("spl-cim", _) => Family::CimNetworkTraffic,
+        // A new target fails here until its events have a projection (tests/support/projection.rs),
+        // never silently tested on another target's rows.
+        (t, _) => unreachable!("target `{t}` has no event projection in the differential test"),
     }
 }
 
@@ -424,10 +427,10 @@ fn compare_pack(
                 continue;
             };
             let fam = family(&profile.name, rule);
-            let engine = match profile.name.as_str() {
-                t if t.starts_with("kql") => "duckdb-kql",
-                "sigma" => "rsigma-eval",
-                _ => "SPL model",
+            let engine = match profile.language {
+                detc::targets::Language::Kql => "duckdb-kql",
+                detc::targets::Language::Sigma => "rsigma-eval",
+                detc::targets::Language::Spl => "SPL model",
             };
             let tally = report
                 .entry((rule.name.clone(), format!("{} ({engine})", profile.name)))

@@ -858,10 +858,7 @@ fn mutated_event_files_never_panic() {
             threads: 1 + rng.below(2),
             prefilter: rng.below(2) == 0,
             strict: rng.below(10) == 0,
-            schema: (rng.below(8) == 0).then(|| {
-                rng.pick(&["sysmon", "defender", "zeek-conn", "zeek-smtp"])
-                    .to_string()
-            }),
+            schema: (rng.below(8) == 0).then(|| rng.pick(detc::registry::INPUT_NAMES).to_string()),
             ..RunOptions::default()
         };
         let ran = catch_unwind(AssertUnwindSafe(|| {

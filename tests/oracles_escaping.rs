@@ -12,7 +12,15 @@ use detc::ir::{AggFunc, FieldRef, Rule};
 use detc::targets;
 use oracle::{kql_profile_tables, kusto_check_in, kusto_keywords, kusto_statements, KustoQuery};
 
-const KQL_PROFILES: [&str; 2] = ["kql-defender", "kql-sentinel"];
+/// Every KQL profile of the registry (`targets/`), so a new one is checked here too.
+fn kql_profiles() -> Vec<String> {
+    detc::targets::load_profiles()
+        .expect("profiles")
+        .into_iter()
+        .filter(|p| p.language == detc::targets::Language::Kql)
+        .map(|p| p.name)
+        .collect()
+}
 
 /// Every character Kusto, SPL or YAML 1.1 reads as a line break, and the other vertical spaces.
 const BREAKS: [&str; 8] = [
@@ -34,7 +42,7 @@ fn compile(rule: &Rule, target: &str) -> String {
 /// Checks `queries` (profile, name, text) with every KQL profile's tables declared; returns the
 /// failures (any diagnostic of any severity) as text.
 fn kusto_failures(queries: &[(String, String, String)]) -> Vec<String> {
-    let databases: Vec<(String, Vec<(String, String)>)> = KQL_PROFILES
+    let databases: Vec<(String, Vec<(String, String)>)> = kql_profiles()
         .iter()
         .map(|p| {
             (
@@ -98,7 +106,7 @@ fn a_title_with_a_line_break_is_refused_at_the_title() {
 #[test]
 fn a_title_with_a_line_break_stays_inside_the_kql_comment() {
     let mut queries = Vec::new();
-    for profile in KQL_PROFILES {
+    for profile in &kql_profiles() {
         for brk in BREAKS {
             let mut rule = backend_rules::scripting_host_mail();
             rule.meta.title = breakout_title(brk);
@@ -173,8 +181,9 @@ fn kusto_keywords_as_computed_and_aggregate_names_compile_cleanly() {
     }
     // Each word is a computed field in one profile and an aggregate in the other.
     let mut queries = Vec::new();
+    let kql = kql_profiles();
     for (i, w) in words.iter().enumerate() {
-        let profile = KQL_PROFILES[i % 2];
+        let profile = kql[i % kql.len()].as_str();
         let other = &words[(i + 1) % words.len()];
         let rule = renamed(backend_rules::an0379(), w, other);
         queries.push((

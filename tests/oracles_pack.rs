@@ -19,7 +19,15 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-const KQL_PROFILES: [&str; 2] = ["kql-defender", "kql-sentinel"];
+/// Every KQL profile of the registry (`targets/`), so a new one is checked here too.
+fn kql_profiles() -> Vec<String> {
+    detc::targets::load_profiles()
+        .expect("profiles")
+        .into_iter()
+        .filter(|p| p.language == detc::targets::Language::Kql)
+        .map(|p| p.name)
+        .collect()
+}
 
 /// The bundled pack, checked, compiled for every profile (as `detc compile rules/ --target all`).
 fn compiled_pack() -> (Vec<String>, CompileResult) {
@@ -102,7 +110,7 @@ const ANALYZER_CANARY: &str =
 #[test]
 fn kusto_language_finds_nothing_in_any_emitted_kql() {
     let (names, res) = compiled_pack();
-    let databases: Vec<(String, Vec<(String, String)>)> = KQL_PROFILES
+    let databases: Vec<(String, Vec<(String, String)>)> = kql_profiles()
         .iter()
         .map(|p| {
             (
@@ -112,7 +120,7 @@ fn kusto_language_finds_nothing_in_any_emitted_kql() {
         })
         .collect();
     let mut queries: Vec<(String, String, String)> = Vec::new();
-    for profile in KQL_PROFILES {
+    for profile in &kql_profiles() {
         for e in emitted_for(&names, &res, profile) {
             assert!(e.file_name.ends_with(".kql"), "{}", e.file_name);
             queries.push((

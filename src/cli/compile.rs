@@ -1,13 +1,22 @@
+//! `detc compile` and `detc targets`. The driver (`targets::compile_pack`) returns queries as
+//! data; writing them under `--out`, or comparing them with what is there (`--check`), is here.
+
 use super::{Exit, Format};
-use crate::targets;
+use crate::diag::{Code, Diagnostic, Span};
+use crate::targets::{self, Emitted};
+use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct CompileArgs {
     /// Rule files or folders. Default: rules/
     pub paths: Vec<PathBuf>,
-    /// A target profile name (see `detc targets`) or `all`.
-    #[arg(long, short)]
+    /// A target profile (one folder of targets/, see `detc targets`) or `all`.
+    #[arg(long, short, help = format!(
+        "A target profile ({}; see `detc targets`) or `all`",
+        crate::registry::profile_names().collect::<Vec<_>>().join(", ")
+    ))]
     pub target: String,
     /// Output folder; queries go to OUT/<target>/<rule name>.<kql|yml|spl>.
     #[arg(long, short)]
@@ -66,7 +75,7 @@ pub fn run(args: &CompileArgs) -> Exit {
     let mut drift = Vec::new();
     let mut written = Vec::new();
     if args.check {
-        match targets::check_outputs(&result.outputs, &chosen, &args.out) {
+        match check_outputs(&result.outputs, &chosen, &args.out) {
             Ok(d) => drift = d,
             Err(d) => {
                 super::print_diagnostics(&[d], &fe.sources, args.format);
@@ -77,7 +86,7 @@ pub fn run(args: &CompileArgs) -> Exit {
             exit = Exit::Findings;
         }
     } else if !errors {
-        match targets::write_outputs(&result.outputs, &args.out) {
+        match write_outputs(&result.outputs, &args.out) {
             Ok(w) => written = w,
             Err(d) => {
                 super::print_diagnostics(&[d], &fe.sources, args.format);
@@ -231,4 +240,184 @@ pub fn targets(args: &TargetsArgs) -> Exit {
         }
     }
     Exit::Ok
+}
+
+// ------------------------------------------------------------------ writing and checking files
+
+/// One difference between emitted queries and a folder of committed queries.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Drift {
+    /// Path relative to the output folder (`kql-defender/rule.kql`).
+    pub path: String,
+    /// `changed`, `missing` (emitted but not on disk) or `extra` (on disk, not emitted).
+    pub kind: String,
+    /// Unified diff, committed -> emitted.
+    pub diff: String,
+}
+
+/// What an existing path under the output folder may be: a folder for a target, a regular file
+/// for a query. Anything else, a symbolic link above all, is refused: writing or reading through
+/// a link could overwrite or show a file outside the output folder. A missing path is fine.
+fn guard_output_path(path: &std::path::Path, folder: bool) -> Result<(), Diagnostic> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(crate::load::io_error(&path.to_string_lossy(), &err)),
+    };
+    let ft = meta.file_type();
+    let found = if ft.is_symlink() {
+        // Where the link points only decorates the message: the link is refused either way.
+        let to = std::fs::read_link(path)
+            .map(|t| format!(" to `{}`", t.to_string_lossy()))
+            .unwrap_or_default();
+        format!("a symbolic link{to}")
+    } else if folder && !ft.is_dir() {
+        "not a folder".to_string()
+    } else if !folder && !ft.is_file() {
+        "not a regular file".to_string()
+    } else {
+        return Ok(());
+    };
+    let shown = path.to_string_lossy().replace('\\', "/");
+    Err(Diagnostic::new(
+        Code::E0004,
+        format!("refusing to use `{shown}` in the output folder: it is {found}"),
+    )
+    .at(Span::file(shown))
+    .found(found)
+    .expected(if folder {
+        "a plain folder (or nothing) for each target under --out"
+    } else {
+        "a regular file (or nothing) for each query under --out"
+    })
+    .hint("detc never writes or reads through a link; remove it, or choose another --out folder"))
+}
+
+/// Writes every output to `out/<target>/<file_name>`; returns the paths written. A target folder
+/// or query file that exists as a symbolic link (or other non-regular file) is refused (E0004)
+/// before anything is written.
+pub fn write_outputs(
+    outputs: &[Emitted],
+    out: &std::path::Path,
+) -> Result<Vec<String>, Diagnostic> {
+    for e in outputs {
+        let dir = out.join(&e.target);
+        guard_output_path(&dir, true)?;
+        guard_output_path(&dir.join(&e.file_name), false)?;
+    }
+    let mut written = Vec::new();
+    for e in outputs {
+        let dir = out.join(&e.target);
+        std::fs::create_dir_all(&dir).map_err(|err| {
+            crate::load::io_error(&dir.to_string_lossy(), &err)
+                .hint("check that the output folder is writable")
+        })?;
+        let path = dir.join(&e.file_name);
+        // Checked again just before writing: the folder may have been made meanwhile.
+        guard_output_path(&path, false)?;
+        replace_file(&dir, &e.file_name, &e.text).map_err(|err| {
+            crate::load::io_error(&path.to_string_lossy(), &err)
+                .hint("check that the output folder is writable")
+        })?;
+        written.push(format!("{}/{}", e.target, e.file_name));
+    }
+    Ok(written)
+}
+
+/// Writes `dir/name` as a new file: the text goes to a fresh temporary file (created exclusively,
+/// so never through a link) that is then renamed over `name`. Renaming replaces the directory
+/// entry, so neither a link put there after the check nor a hard link shared with a file outside
+/// the output folder is written through.
+fn replace_file(dir: &std::path::Path, name: &str, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = dir.join(format!(".{name}.detc-tmp"));
+    // A leftover of an interrupted run; removing a link removes the link, not its target.
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    drop(f);
+    std::fs::rename(&tmp, dir.join(name)).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// Compares outputs with `out/<target>/` for every target in `targets`: changed, missing and
+/// extra files, each with a unified diff. Sorted by path. A target folder or a file in it that is
+/// a symbolic link or not a regular file is an error (E0004); it is never read.
+pub fn check_outputs(
+    outputs: &[Emitted],
+    targets: &[String],
+    out: &std::path::Path,
+) -> Result<Vec<Drift>, Diagnostic> {
+    let mut drift = Vec::new();
+    let mut expected: BTreeMap<String, &str> = BTreeMap::new();
+    for e in outputs {
+        expected.insert(format!("{}/{}", e.target, e.file_name), &e.text);
+    }
+    let mut on_disk: BTreeMap<String, String> = BTreeMap::new();
+    for t in targets {
+        let dir = out.join(t);
+        guard_output_path(&dir, true)?;
+        let unreadable = |p: &std::path::Path, err: std::io::Error| {
+            crate::load::io_error(&p.to_string_lossy(), &err)
+                .hint("the committed queries under --out must be readable UTF-8 text files")
+        };
+        let rd = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            // No folder yet: every query of the target is missing, reported below.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(unreadable(&dir, err)),
+        };
+        let mut entries = rd
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|err| unreadable(&dir, err))?;
+        entries.sort_by_key(|e| e.file_name());
+        for ent in entries {
+            let p = ent.path();
+            // Sub-folders are not queries; everything else must be a regular file.
+            if ent.file_type().map_err(|err| unreadable(&p, err))?.is_dir() {
+                continue;
+            }
+            guard_output_path(&p, false)?;
+            let name = ent.file_name().to_string_lossy().to_string();
+            let text = std::fs::read_to_string(&p).map_err(|err| unreadable(&p, err))?;
+            on_disk.insert(format!("{t}/{name}"), text);
+        }
+    }
+    let diff = |path: &str, old: &str, new: &str| {
+        similar::TextDiff::from_lines(old, new)
+            .unified_diff()
+            .context_radius(3)
+            .header(&format!("a/{path}"), &format!("b/{path}"))
+            .to_string()
+    };
+    for (path, new) in &expected {
+        match on_disk.get(path) {
+            Some(old) if old == new => {}
+            Some(old) => drift.push(Drift {
+                path: path.clone(),
+                kind: "changed".into(),
+                diff: diff(path, old, new),
+            }),
+            None => drift.push(Drift {
+                path: path.clone(),
+                kind: "missing".into(),
+                diff: diff(path, "", new),
+            }),
+        }
+    }
+    for (path, old) in &on_disk {
+        if !expected.contains_key(path) {
+            drift.push(Drift {
+                path: path.clone(),
+                kind: "extra".into(),
+                diff: diff(path, old, ""),
+            });
+        }
+    }
+    drift.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(drift)
 }

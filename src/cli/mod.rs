@@ -15,6 +15,8 @@ mod explain;
 mod run;
 mod test;
 
+pub use compile::{check_outputs, write_outputs, Drift};
+
 /// detc compiles detection rules written once in the detc language to KQL (Defender XDR,
 /// Sentinel), Sigma and Splunk SPL, and runs them natively over event files.
 ///

@@ -12,8 +12,11 @@ pub struct RunArgs {
     /// Event files: JSON lines, CSV with a header, Zeek TSV or JSON; `.gz` is decompressed.
     #[arg(long, short, required = true, num_args = 1..)]
     pub events: Vec<PathBuf>,
-    /// Input schema (sysmon, defender, zeek-conn, zeek-smtp); auto-detected when omitted.
-    #[arg(long)]
+    /// Input schema (one of targets/inputs/); auto-detected when omitted.
+    #[arg(long, help = format!(
+        "Input schema ({}); auto-detected when omitted",
+        crate::registry::INPUT_NAMES.join(", ")
+    ))]
     pub schema: Option<String>,
     /// Output format for alerts: json (JSON lines) or table.
     #[arg(long, value_enum, default_value_t = RunFormat::Json)]

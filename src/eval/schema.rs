@@ -28,25 +28,9 @@ use crate::ir::{FieldType, Source, Value};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-/// The schemas shipped with detc, as (file name, YAML text).
-pub const BUILTIN: [(&str, &str); 4] = [
-    (
-        "defender.yaml",
-        include_str!("../../targets/inputs/defender.yaml"),
-    ),
-    (
-        "sysmon.yaml",
-        include_str!("../../targets/inputs/sysmon.yaml"),
-    ),
-    (
-        "zeek-conn.yaml",
-        include_str!("../../targets/inputs/zeek-conn.yaml"),
-    ),
-    (
-        "zeek-smtp.yaml",
-        include_str!("../../targets/inputs/zeek-smtp.yaml"),
-    ),
-];
+/// The schemas shipped with detc, as (file name, YAML text): every file of `targets/inputs/`
+/// ([`crate::registry`]).
+pub const BUILTIN: &[(&str, &str)] = crate::registry::INPUTS;
 
 /// A raw field value as a reader found it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -464,10 +448,21 @@ pub fn convert_text(text: &str, ty: &FieldType) -> Result<Value, String> {
 }
 
 /// The built-in schemas, parsed. An error here is a bug in a shipped YAML file (tested).
+/// A schema is named as its file (`zeek-conn.yaml` is `zeek-conn`): the checker and the CLI know
+/// the names from the file names alone ([`crate::registry::INPUT_NAMES`]).
 pub fn builtin() -> Result<Vec<InputSchema>, String> {
     BUILTIN
         .iter()
-        .map(|(f, t)| InputSchema::parse(f, t))
+        .map(|(f, t)| {
+            let s = InputSchema::parse(f, t)?;
+            if Some(s.name.as_str()) != f.strip_suffix(".yaml") {
+                return Err(format!(
+                    "input schema {f}: names itself `{}`, not its file name",
+                    s.name
+                ));
+            }
+            Ok(s)
+        })
         .collect()
 }
 

@@ -44,8 +44,10 @@ use std::net::IpAddr;
 pub mod attack;
 pub mod catalogue;
 pub mod check;
+pub mod rewrite;
 pub mod semantics;
 pub mod time;
+pub mod visit;
 
 /// A character some reader of metadata text treats as a line break or as no text at all: every
 /// control character (`\n`, `\r`, `\t`, `\v`, `\f`, U+0085 NEL, ...) and the Unicode line and

@@ -4,6 +4,7 @@
 use super::Rule;
 use crate::diag::{nearest, Code, Diagnostic, Span};
 use pest::error::{ErrorVariant, InputLocation};
+use std::borrow::Cow;
 
 /// Clause keywords, for did-you-mean on a misspelled clause.
 pub const CLAUSE_WORDS: &[&str] = &[
@@ -48,9 +49,15 @@ const OPERATOR_WORDS: &[&str] = &[
 ];
 
 /// The human name of a grammar rule, as it appears in "expected ...".
-pub fn describe(rule: Rule) -> Option<&'static str> {
+pub fn describe(rule: Rule) -> Option<Cow<'static, str>> {
     use Rule::*;
-    Some(match rule {
+    if rule == schema_name {
+        return Some(Cow::Owned(format!(
+            "an input schema name ({})",
+            crate::registry::INPUT_NAMES.join(", ")
+        )));
+    }
+    Some(Cow::Borrowed(match rule {
         file | EOI => "end of file",
         list_decl => "a list declaration (`list name: type = [...]`)",
         rule_decl => "a rule (`rule name { ... }`)",
@@ -74,7 +81,6 @@ pub fn describe(rule: Rule) -> Option<&'static str> {
         kw_by => "`by`",
         agg_def => "an aggregate (`name = count()`)",
         schema_ref | kw_schema => "`schema NAME`",
-        schema_name => "an input schema name (sysmon, defender, zeek-conn, zeek-smtp)",
         kw_events => "`events \"file\"` or `events [ {...} ]`",
         kw_expect => "`expect`",
         expectation | no_alert | count_alerts | kw_no => {
@@ -110,7 +116,7 @@ pub fn describe(rule: Rule) -> Option<&'static str> {
         symbol => "a value",
         ident => "a name",
         _ => return None,
-    })
+    }))
 }
 
 /// What is at `pos`: a word, a quoted string start, an operator, or end of file.
@@ -180,8 +186,8 @@ pub fn syntax_error(path: &str, text: &str, e: &pest::error::Error<Rule>) -> Dia
                 continue;
             }
             if let Some(d) = describe(*r) {
-                if !out.iter().any(|x| x == d) {
-                    out.push(d.to_string());
+                if !out.iter().any(|x| *x == d) {
+                    out.push(d.into_owned());
                 }
             }
         }

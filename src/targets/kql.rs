@@ -22,6 +22,7 @@ use super::{
     NON_ASCII_REGEX,
 };
 use crate::diag::Diagnostic;
+use crate::ir::visit::uses_computed;
 use crate::ir::{AggFunc, Case, Cidr, CmpOp, Expr, FieldRef, IpClass, Op, Predicate, StrOp, Value};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -150,14 +151,6 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
         stages => stages,
     })?;
     Ok((text, Vec::new()))
-}
-
-fn uses_computed(e: &Expr) -> bool {
-    match e {
-        Expr::And(v) | Expr::Or(v) => v.iter().any(uses_computed),
-        Expr::Not(x) => uses_computed(x),
-        Expr::Pred(p) => matches!(p.field, FieldRef::Computed(_)),
-    }
 }
 
 impl K<'_, '_> {

@@ -18,6 +18,7 @@ use super::escape::{regex_literal, sigma_plain};
 use super::uuid::uuid5;
 use super::{ascii_ci_regex, duration_text, simplify, Col, Ctx, Derive, NON_ASCII_REGEX};
 use crate::diag::{Code, Diagnostic, Span};
+use crate::ir::visit::uses_computed;
 use crate::ir::{
     AggFunc, Aggregation, Case, CmpOp, Expr, FieldRef, IpClass, Let, Op, Predicate, StrOp, Value,
     MAX_TITLE,
@@ -220,14 +221,6 @@ fn python_re_gap(p: &str) -> Option<&'static str> {
         i += 1;
     }
     None
-}
-
-fn uses_computed(e: &Expr) -> bool {
-    match e {
-        Expr::And(v) | Expr::Or(v) => v.iter().any(uses_computed),
-        Expr::Not(x) => uses_computed(x),
-        Expr::Pred(p) => matches!(p.field, FieldRef::Computed(_)),
-    }
 }
 
 fn paren(c: String) -> String {

@@ -20,6 +20,7 @@ use super::{
     NON_ASCII_REGEX,
 };
 use crate::diag::{Code, Diagnostic, Span};
+use crate::ir::visit::uses_computed;
 use crate::ir::{AggFunc, Case, Cidr, CmpOp, Expr, FieldRef, IpClass, Op, Predicate, StrOp, Value};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -339,14 +340,6 @@ fn span_without_days(secs: u64) -> String {
     match duration_text(secs) {
         d if d.ends_with('d') => format!("{}h", secs / 3_600),
         d => d,
-    }
-}
-
-fn uses_computed(e: &Expr) -> bool {
-    match e {
-        Expr::And(v) | Expr::Or(v) => v.iter().any(uses_computed),
-        Expr::Not(x) => uses_computed(x),
-        Expr::Pred(p) => matches!(p.field, FieldRef::Computed(_)),
     }
 }
 

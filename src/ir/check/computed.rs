@@ -3,7 +3,7 @@
 use super::expr::Scope;
 use super::{values, Checker};
 use crate::diag::{Code, Diagnostic, Span};
-use crate::ir::{catalogue, Expr, FieldRef, FieldType, Let, Source, Value};
+use crate::ir::{catalogue, FieldType, Let, Source, Value};
 use crate::syntax::ast::{Clause, Literal, Spanned};
 use std::collections::BTreeSet;
 
@@ -117,7 +117,7 @@ impl Checker<'_> {
             if ok {
                 let mut deps = BTreeSet::new();
                 for (e, _) in &ir_arms {
-                    collect_fields(e, &mut deps);
+                    crate::ir::visit::collect_fields(e, &mut deps);
                 }
                 ir_lets.push(Let {
                     name: name.node.clone(),
@@ -130,17 +130,5 @@ impl Checker<'_> {
             }
         }
         (let_names, ir_lets)
-    }
-}
-
-fn collect_fields(e: &Expr, out: &mut BTreeSet<String>) {
-    match e {
-        Expr::And(xs) | Expr::Or(xs) => xs.iter().for_each(|x| collect_fields(x, out)),
-        Expr::Not(x) => collect_fields(x, out),
-        Expr::Pred(p) => {
-            if let FieldRef::Field(n) = &p.field {
-                out.insert(n.clone());
-            }
-        }
     }
 }

@@ -240,14 +240,16 @@ impl Checker<'_> {
                     "a fixture of {} events that come close to alerting",
                     source.name()
                 ))
-                .hint(match source {
-                    Source::NetworkConnection => {
-                        "use sysmon or defender events (schema sysmon|defender)"
-                    }
-                    Source::NetworkFlow => {
-                        "use Zeek conn or smtp logs (schema zeek-conn|zeek-smtp)"
-                    }
-                }),
+                .hint(format!(
+                    "use {} events (schema {})",
+                    source.name(),
+                    schemas
+                        .iter()
+                        .filter(|s| s.source == source)
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join("|")
+                )),
             );
         }
     }

@@ -31,7 +31,7 @@ use lists::lists_named;
 use meta::{ast_id, MetaDraft};
 
 /// Input schema names a test may give (`schema NAME`); the evaluator's targets/inputs/ holds them.
-pub const INPUT_SCHEMAS: &[&str] = &["sysmon", "defender", "zeek-conn", "zeek-smtp"];
+pub const INPUT_SCHEMAS: &[&str] = crate::registry::INPUT_NAMES;
 
 /// A list as the checker resolves it: values by type, CIDR blocks for `cidr` lists.
 #[derive(Clone)]

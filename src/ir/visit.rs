@@ -1,0 +1,73 @@
+//! The one walk over an IR expression's predicates, and what backends and the checker ask of it:
+//! the catalogue fields read, whether a computed field is read.
+
+use crate::diag::Span;
+use crate::ir::{self, Expr, FieldRef, Predicate, Rule};
+use std::collections::BTreeSet;
+
+/// Calls `f` on every predicate of `e`, left to right.
+pub fn for_each_pred<'e>(e: &'e Expr, f: &mut impl FnMut(&'e Predicate)) {
+    match e {
+        Expr::And(v) | Expr::Or(v) => v.iter().for_each(|x| for_each_pred(x, f)),
+        Expr::Not(x) => for_each_pred(x, f),
+        Expr::Pred(p) => f(p),
+    }
+}
+
+/// Whether some predicate of `e` reads a computed field (`let`).
+pub fn uses_computed(e: &Expr) -> bool {
+    let mut any = false;
+    for_each_pred(e, &mut |p| any |= matches!(p.field, FieldRef::Computed(_)));
+    any
+}
+
+/// The catalogue fields the predicates of `e` read, added to `out`.
+pub fn collect_fields(e: &Expr, out: &mut BTreeSet<String>) {
+    for_each_pred(e, &mut |p| {
+        if let FieldRef::Field(n) = &p.field {
+            out.insert(n.clone());
+        }
+    });
+}
+
+/// Every catalogue field the rule reads (filter, lets, group keys, aggregates), with a span.
+pub fn fields_used(rule: &Rule, aggregates: bool) -> Vec<(String, Span)> {
+    let mut out = Vec::new();
+    let mut walk = |e: &Expr| {
+        for_each_pred(e, &mut |p| {
+            if let FieldRef::Field(f) = &p.field {
+                out.push((f.clone(), p.span.clone()));
+            }
+        })
+    };
+    walk(&rule.filter);
+    for l in &rule.lets {
+        for (c, _) in &l.arms {
+            walk(c);
+        }
+    }
+    out.extend(aggregation_fields(rule, aggregates));
+    out
+}
+
+/// The catalogue fields the rule groups by and, with `aggregates`, aggregates, with a span.
+pub fn aggregation_fields(rule: &Rule, aggregates: bool) -> Vec<(String, Span)> {
+    let mut out = Vec::new();
+    if let Some(a) = &rule.aggregation {
+        for g in &a.group_by {
+            if let FieldRef::Field(f) = g {
+                out.push((f.clone(), a.span.clone()));
+            }
+        }
+        for ag in a.aggregates.iter().filter(|_| aggregates) {
+            if let ir::AggFunc::DistinctCount(FieldRef::Field(f))
+            | ir::AggFunc::Sum(FieldRef::Field(f))
+            | ir::AggFunc::Min(FieldRef::Field(f))
+            | ir::AggFunc::Max(FieldRef::Field(f)) = &ag.func
+            {
+                out.push((f.clone(), ag.span.clone()));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,191 @@
+//! The compile driver: one rule for one profile ([`compile_rule`]), a pack for one target or all
+//! ([`compile_pack`]), returning queries and diagnostics as data (the CLI writes files).
+
+use super::ctx::Ctx;
+use super::profile::{load_profiles, Language, Profile};
+use super::{kql, sigma, spl};
+use crate::diag::{Code, Diagnostic, Kind};
+use crate::ir::{self, Rule};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One emitted query file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Emitted {
+    pub rule: String,
+    pub target: String,
+    /// `<rule name>.<kql|yml|spl>`
+    pub file_name: String,
+    pub text: String,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// What `compile_pack` produced: every query, and every diagnostic (errors, warnings, notes).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CompileResult {
+    pub outputs: Vec<Emitted>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl CompileResult {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(|d| d.is_error())
+    }
+}
+
+/// Compiles one rule for one profile.
+pub fn compile_rule(rule: &Rule, profile: &Profile) -> Result<Emitted, Vec<Diagnostic>> {
+    let Some(src) = profile.sources.get(rule.source.name()) else {
+        let supported: Vec<&str> = profile.sources.keys().map(String::as_str).collect();
+        return Err(vec![Diagnostic::new(
+            Code::E0901,
+            format!(
+                "rule `{}`: target `{}` has no table for source `{}`",
+                rule.name,
+                profile.name,
+                rule.source.name()
+            ),
+        )
+        .at(rule.span.clone())
+        .found(format!("source {}", rule.source.name()))
+        .expected(format!(
+            "a source of {}: {}",
+            profile.name,
+            supported.join(", ")
+        ))]);
+    };
+    let ctx = Ctx::new(rule, profile, src)?;
+    let (text, warnings) = match profile.language {
+        Language::Kql => kql::emit(&ctx)?,
+        Language::Sigma => sigma::emit(&ctx)?,
+        Language::Spl => spl::emit(&ctx)?,
+    };
+    Ok(Emitted {
+        rule: rule.name.clone(),
+        target: profile.name.clone(),
+        file_name: format!("{}.{}", rule.name, profile.extension),
+        text,
+        warnings,
+    })
+}
+
+/// Compiles every rule of `pack` for `target` (a profile name, or `all`). With `all`, a rule a
+/// profile cannot express is a warning W0900 "not emitted for X because ..."; with an explicit
+/// target it is an error. An unknown target name is an error (E0906) with the known names.
+pub fn compile_pack(pack: &ir::Pack, target: &str) -> CompileResult {
+    let mut res = CompileResult::default();
+    let all = match load_profiles() {
+        Ok(p) => p,
+        Err(d) => {
+            res.diagnostics.push(d);
+            return res;
+        }
+    };
+    let chosen: Vec<&Profile> = if target == "all" {
+        all.iter().collect()
+    } else {
+        match all.iter().find(|p| p.name == target) {
+            Some(p) => vec![p],
+            None => {
+                let names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
+                let mut d = Diagnostic::new(Code::E0906, format!("unknown target `{target}`"))
+                    .found(target.to_string())
+                    .expected(format!("one of: {}, or all", names.join(", ")));
+                if let Some(n) = crate::diag::nearest(target, names.iter().copied()) {
+                    d = d.hint(format!("did you mean `{n}`?"));
+                }
+                res.diagnostics.push(d);
+                return res;
+            }
+        }
+    };
+    for p in chosen {
+        let first_output = res.outputs.len();
+        for rule in &pack.rules {
+            match compile_rule(rule, p) {
+                Ok(e) => {
+                    res.diagnostics.extend(e.warnings.iter().cloned());
+                    res.outputs.push(e);
+                }
+                Err(ds) => {
+                    for d in ds {
+                        // A refusal ("this target cannot express this rule") is W0900 with `all`.
+                        if target == "all" && d.code.kind() == Kind::Refusal {
+                            let mut w = Diagnostic::new(
+                                Code::W0900,
+                                format!(
+                                    "rule `{}` not emitted for {} because: {}",
+                                    rule.name,
+                                    p.name,
+                                    d.message
+                                        .strip_prefix(&format!("rule `{}`: ", rule.name))
+                                        .unwrap_or(&d.message)
+                                ),
+                            );
+                            w.span = d.span.clone().or(Some(rule.span.clone()));
+                            w.found = d.found.clone();
+                            w.expected = d.expected.clone();
+                            w.hints = d.hints.clone();
+                            w.hints.push(format!("original error {}", d.code));
+                            res.diagnostics.push(w);
+                        } else {
+                            res.diagnostics.push(d);
+                        }
+                    }
+                }
+            }
+        }
+        if p.language == Language::Sigma {
+            let emitted = &res.outputs[first_output..];
+            res.diagnostics
+                .extend(sigma_name_clashes(pack, emitted, &p.name));
+        }
+    }
+    res
+}
+
+/// Sigma rules refer to each other by `name` (a correlation's `rules:`), and pySigma resolves
+/// those names across every rule it loads, the whole output folder: a name given to two rules
+/// (a rule literally named like another's split base rule, `x__smtp`) would make a correlation
+/// count the wrong rule's events. Names are read back from the emitted YAML, as pySigma reads
+/// them; each name met a second time is E0907, naming both detc rules. Refused rather than
+/// renamed: a name that changed with the rest of the pack would not be stable.
+fn sigma_name_clashes(pack: &ir::Pack, emitted: &[Emitted], target: &str) -> Vec<Diagnostic> {
+    let mut owner: BTreeMap<String, &str> = BTreeMap::new();
+    let mut out = Vec::new();
+    for e in emitted {
+        for doc in serde_yaml::Deserializer::from_str(&e.text) {
+            let Ok(doc) = serde_yaml::Value::deserialize(doc) else {
+                continue;
+            };
+            let Some(name) = doc.get("name").and_then(serde_yaml::Value::as_str) else {
+                continue;
+            };
+            match owner.get(name) {
+                None => {
+                    owner.insert(name.to_string(), &e.rule);
+                }
+                Some(first) => {
+                    let mut d = Diagnostic::new(
+                        Code::E0907,
+                        format!(
+                            "rules `{first}` and `{}` both emit a Sigma rule named `{name}` for {target}",
+                            e.rule
+                        ),
+                    )
+                    .found(format!("the name `{name}` twice in the Sigma output"))
+                    .expected("Sigma rule names unique across the pack (a correlation refers to its base rule by name)")
+                    .hint(format!(
+                        "rename `{}` or `{first}`: a split correlation's base rules are named `<rule>__<value>`",
+                        e.rule
+                    ));
+                    if let Some(r) = pack.rules.iter().find(|r| r.name == e.rule) {
+                        d = d.at(r.span.clone());
+                    }
+                    out.push(d);
+                }
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,224 @@
+//! Target profiles as data: the types of `targets/<name>/profile.yaml`, the vendor column lists
+//! of `targets/schemas/`, and loading them (embedded in the binary, `crate::registry`) into
+//! checked [`Profile`]s.
+
+use crate::diag::{Code, Diagnostic};
+use crate::ir;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    Kql,
+    Sigma,
+    Spl,
+}
+
+/// A target profile, as read from `targets/<name>/profile.yaml` plus its template and schemas.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Profile {
+    pub name: String,
+    pub language: Language,
+    /// File extension of emitted queries (`kql`, `yml`, `spl`).
+    pub extension: String,
+    pub description: String,
+    /// What the target can express, in words (for `detc targets`; the emitters enforce it).
+    pub capabilities: BTreeMap<String, String>,
+    /// Abstract source name (`network_connection`) -> where its events live.
+    pub sources: BTreeMap<String, SourceMap>,
+    /// The minijinja template (layout only).
+    #[serde(skip)]
+    pub template: String,
+}
+
+/// Where one abstract source lives in a target, and how its catalogue fields map to columns.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceMap {
+    /// The table (or logsource, data model) name, as in the schema file.
+    pub table: String,
+    /// The vendor column list under targets/schemas/.
+    pub schema: String,
+    /// KQL: the tabular expression the query starts from.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// SPL: the base search (a fixed, trusted string from the profile).
+    #[serde(default)]
+    pub search: Option<String>,
+    /// SPL tstats: the data model (`Network_Traffic.All_Traffic`).
+    #[serde(default)]
+    pub datamodel: Option<String>,
+    /// SPL tstats: the prefix of data model fields in queries (`All_Traffic.`).
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Sigma: the logsource mapping.
+    #[serde(default)]
+    pub logsource: Option<BTreeMap<String, String>>,
+    /// Columns every event has although the schema file does not list them (`_time`).
+    #[serde(default)]
+    pub implicit_columns: Vec<String>,
+    pub fields: BTreeMap<String, FieldMap>,
+    /// Only rows whose `column` is one of `values` are events of this source (Defender's
+    /// DeviceNetworkEvents also holds inspection rows): the query selects them first, as the
+    /// evaluator's input schema does.
+    #[serde(default)]
+    pub applies: Option<Applies>,
+    /// Columns that exchange roles on some events (Sysmon names the initiator `Source*`, so for
+    /// an inbound connection the local side is `Destination*`), as the evaluator's input schema
+    /// reads them: a field mapped to one column of a pair reads its partner when `when` holds.
+    #[serde(default)]
+    pub swap: Option<Swap>,
+    /// Catalogue fields the target cannot provide, with the reason.
+    #[serde(default)]
+    pub unsupported: BTreeMap<String, String>,
+    /// The loaded column list (name -> vendor type).
+    #[serde(skip)]
+    pub columns: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Applies {
+    pub column: String,
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Swap {
+    /// The column that decides (`Initiated`).
+    pub column: String,
+    /// The values of `column` for which the pairs swap (`["false"]`).
+    pub values: Vec<String>,
+    pub pairs: Vec<[String; 2]>,
+}
+
+impl SourceMap {
+    /// The partner of `column` in a swap pair, if any.
+    pub fn swap_partner(&self, column: &str) -> Option<(&Swap, String)> {
+        let sw = self.swap.as_ref()?;
+        sw.pairs.iter().find_map(|[a, b]| {
+            if a == column {
+                Some((sw, b.clone()))
+            } else if b == column {
+                Some((sw, a.clone()))
+            } else {
+                None
+            }
+        })
+    }
+}
+
+/// How one catalogue field is read in a target.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FieldMap {
+    /// The column; with `join`, the column named in docs (the value is the join).
+    pub column: String,
+    /// The value is the non-missing ones of these columns joined with `sep` (Defender's
+    /// `user` = `InitiatingProcessAccountDomain\InitiatingProcessAccountName`), as the input
+    /// schemas of the evaluator read it.
+    #[serde(default)]
+    pub join: Vec<String>,
+    #[serde(default)]
+    pub sep: Option<String>,
+    /// `basename`: the field is the last `\`-separated segment of the column (Sysmon `Image`).
+    #[serde(default)]
+    pub derive: Option<Derive>,
+    /// Enum fields: symbol -> the column values that mean it.
+    #[serde(default)]
+    pub values: Option<BTreeMap<String, Vec<String>>>,
+    /// How `values` compare with the column (default: sensitive).
+    #[serde(default)]
+    pub values_case: Option<ValuesCase>,
+    /// A remark for docs and `detc targets`.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Derive {
+    Basename,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValuesCase {
+    Sensitive,
+    Insensitive,
+}
+
+impl ValuesCase {
+    pub fn case(self) -> ir::Case {
+        match self {
+            ValuesCase::Sensitive => ir::Case::Sensitive,
+            ValuesCase::Insensitive => ir::Case::Insensitive,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct SchemaFile {
+    // Required in every schema file (it names the table), never read: the profile names it.
+    #[allow(dead_code)]
+    table: String,
+    columns: Vec<SchemaColumn>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SchemaColumn {
+    name: String,
+    #[serde(rename = "type")]
+    ty: String,
+}
+
+fn load_schema(file: &str) -> Result<BTreeMap<String, String>, String> {
+    let text = crate::registry::SCHEMAS
+        .iter()
+        .find(|(n, _)| *n == file)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| format!("schema file `{file}` is not embedded"))?;
+    let s: SchemaFile =
+        serde_yaml::from_str(text).map_err(|e| format!("schema file `{file}`: {e}"))?;
+    Ok(s.columns.into_iter().map(|c| (c.name, c.ty)).collect())
+}
+
+fn load_profile(name: &str, yaml: &str, template: &str) -> Result<Profile, String> {
+    let mut p: Profile =
+        serde_yaml::from_str(yaml).map_err(|e| format!("targets/{name}/profile.yaml: {e}"))?;
+    if p.name != name {
+        return Err(format!(
+            "targets/{name}/profile.yaml names itself `{}`",
+            p.name
+        ));
+    }
+    for (src, m) in p.sources.iter_mut() {
+        if ir::catalogue::source_by_name(src).is_none() {
+            return Err(format!(
+                "targets/{name}/profile.yaml maps unknown source `{src}`"
+            ));
+        }
+        m.columns = load_schema(&m.schema)?;
+        for c in &m.implicit_columns {
+            m.columns.insert(c.clone(), "implicit".into());
+        }
+    }
+    p.template = template.to_string();
+    Ok(p)
+}
+
+/// Every profile, loaded and checked, or the reason one does not load.
+pub fn load_profiles() -> Result<Vec<Profile>, Diagnostic> {
+    let mut v = Vec::new();
+    for p in crate::registry::PROFILES {
+        v.push(load_profile(p.name, p.profile, p.template).map_err(|e| {
+            Diagnostic::new(Code::E0905, format!("target profile does not load: {e}"))
+        })?);
+    }
+    v.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(v)
+}
+
+/// The profile named `name`; `None` when there is none, or when the profiles do not load
+/// ([`load_profiles`] says why).
+pub fn profile(name: &str) -> Option<Profile> {
+    load_profiles().ok()?.into_iter().find(|p| p.name == name)
+}
