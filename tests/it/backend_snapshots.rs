@@ -3,9 +3,7 @@
 //! per rule (all targets together, refusals with their reasons, warnings), so a reviewer sees one
 //! change everywhere.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
-#[path = "support/backend_rules.rs"]
-#[allow(dead_code)]
-mod backend_rules;
+use crate::support::backend_rules;
 
 use detc::targets;
 
@@ -32,7 +30,7 @@ fn snapshot_all(rules: &[detc::ir::Rule]) {
         let mut side = String::new();
         for p in &profiles {
             let text = render(rule, p);
-            insta::with_settings!({snapshot_path => "../snapshots/backends", prepend_module_to_snapshot => false}, {
+            insta::with_settings!({snapshot_path => "../../snapshots/backends", prepend_module_to_snapshot => false}, {
                 insta::assert_snapshot!(format!("{}__{}", rule.name, p.name), text);
             });
             side.push_str(&format!(
@@ -40,7 +38,7 @@ fn snapshot_all(rules: &[detc::ir::Rule]) {
                 p.name, text
             ));
         }
-        insta::with_settings!({snapshot_path => "../snapshots/backends", prepend_module_to_snapshot => false}, {
+        insta::with_settings!({snapshot_path => "../../snapshots/backends", prepend_module_to_snapshot => false}, {
             insta::assert_snapshot!(format!("{}__side_by_side", rule.name), side);
         });
     }

@@ -2,9 +2,7 @@
 //! write_outputs, check_outputs) on the hand-built rules, and the binary itself on `rules/` and on
 //! rule texts written for a test.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
-#[path = "support/backend_rules.rs"]
-#[allow(dead_code)]
-mod backend_rules;
+use crate::support::backend_rules;
 
 use detc::targets;
 use std::path::PathBuf;

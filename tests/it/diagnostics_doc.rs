@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-const DOC: &str = include_str!("../docs/DIAGNOSTICS.md");
+const DOC: &str = include_str!("../../docs/DIAGNOSTICS.md");
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {

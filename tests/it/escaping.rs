@@ -4,12 +4,8 @@
 //! languages' documented string syntax, independent of src/targets/escape.rs); Sigma files are
 //! read back with serde_yaml. The SPL is also executed on the SPL model.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
-#[path = "support/backend_rules.rs"]
-#[allow(dead_code)]
-mod backend_rules;
-#[path = "support/spl_model.rs"]
-#[allow(dead_code)]
-mod spl_model;
+use crate::support::backend_rules;
+use crate::support::spl_model;
 
 use detc::ir::{Case, Expr, Op, Source, StrOp, Value};
 use detc::targets;

@@ -1,11 +1,9 @@
 //! The rule pack's tests (as written in rules/*.detc) run by the rule-test runner on the
-//! fixtures under rules/fixtures, with the hand-built IR of tests/support/eval_rules.rs; plus the
+//! fixtures under rules/fixtures, with the hand-built IR of tests/it/support/eval_rules.rs; plus the
 //! runner's own behaviour: matching, diffs, JUnit.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/eval_rules.rs"]
-#[allow(dead_code)]
-mod eval_rules;
+use crate::support::eval_rules;
 
 use detc::eval::testing::{self, run_test};
 use detc::ir::{Expectation, Rule, RuleTest, TestEvents, Value};

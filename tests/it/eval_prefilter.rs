@@ -3,9 +3,7 @@
 //! missing markers, out-of-range values) and as whole runs (same alerts with and without it).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/eval_rules.rs"]
-#[allow(dead_code)]
-mod eval_rules;
+use crate::support::eval_rules;
 
 use detc::eval::engine::CompiledRule;
 use detc::eval::prefilter::Prefilter;

@@ -1,9 +1,7 @@
 //! Readers and input schemas: every format, conversions, detection, bad lines, errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/eval_rules.rs"]
-#[allow(dead_code)]
-mod eval_rules;
+use crate::support::eval_rules;
 
 use detc::eval::run::{read_events, run_files, RunOptions};
 use detc::eval::schema;

@@ -2,9 +2,7 @@
 //! src/ir/mod.rs, one behaviour per test, on the hand-built pack rules.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/eval_rules.rs"]
-#[allow(dead_code)]
-mod eval_rules;
+use crate::support::eval_rules;
 
 use detc::eval::engine::{CompiledRule, RuleState};
 use detc::eval::Event;

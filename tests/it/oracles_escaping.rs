@@ -2,11 +2,8 @@
 //! Kusto.Language for KQL, PyYAML and Python `re` (pySigma's readers) for Sigma. Oracles are
 //! installed by scripts/install-oracles.sh; a missing one fails the test.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
-#[path = "support/backend_rules.rs"]
-#[allow(dead_code)]
-mod backend_rules;
-#[path = "support/oracle.rs"]
-mod oracle;
+use crate::support::backend_rules;
+use crate::support::oracle;
 
 use detc::ir::{AggFunc, FieldRef, Rule};
 use detc::targets;

@@ -3,9 +3,7 @@
 //! expectation says how it was checked independently of detc (shell counts on the files).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/eval_rules.rs"]
-#[allow(dead_code)]
-mod eval_rules;
+use crate::support::eval_rules;
 
 use detc::eval::run::{run_files, RunOptions, RunOutput};
 use detc::ir::{Rule, Value};

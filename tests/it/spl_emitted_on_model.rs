@@ -1,14 +1,10 @@
-//! The SPL detc emits, executed on the SPL model (tests/support/spl_model.rs, written from
+//! The SPL detc emits, executed on the SPL model (tests/it/support/spl_model.rs, written from
 //! Splunk's documentation, not from our backend). Expected alerts are computed by hand from each
 //! rule's IR semantics: thresholds at minus one / exactly / plus one, window edges, case variants,
 //! missing fields, file name vs full path, IPv4 and IPv6.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
-#[path = "support/backend_rules.rs"]
-#[allow(dead_code)]
-mod backend_rules;
-#[path = "support/spl_model.rs"]
-#[allow(dead_code)]
-mod spl_model;
+use crate::support::backend_rules;
+use crate::support::spl_model;
 
 use detc::targets;
 use spl_model::Row;
