@@ -1,9 +1,9 @@
-//! Every rule of rules/*.detc (through the real parser and checker) and the hand-built construct
-//! tour x every target, as insta snapshots under snapshots/backends/, plus one side-by-side file
+//! Every rule of rules/*.detc (through the real parser and checker) and the construct tour
+//! (tests/data/rules/constructs_tour.detc) x every target, as insta snapshots under snapshots/backends/, plus one side-by-side file
 //! per rule (all targets together, refusals with their reasons, warnings), so a reviewer sees one
 //! change everywhere.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
-use crate::support::backend_rules;
+use crate::support::rules;
 
 use detc::targets;
 
@@ -57,5 +57,5 @@ fn every_pack_rule_on_every_target() {
 
 #[test]
 fn construct_tour_on_every_target() {
-    snapshot_all(&[backend_rules::constructs()]);
+    snapshot_all(&[rules::constructs()]);
 }

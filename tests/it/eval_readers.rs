@@ -1,12 +1,12 @@
 //! Readers and input schemas: every format, conversions, detection, bad lines, errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use crate::support::eval_rules;
+use crate::support::rules;
 
 use detc::eval::run::{read_events, run_files, RunOptions};
 use detc::eval::schema;
 use detc::ir::Value;
-use eval_rules::*;
+use rules::*;
 use std::io::Write;
 use std::path::PathBuf;
 
