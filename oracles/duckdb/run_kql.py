@@ -3,7 +3,7 @@
 DuckDB as one typed table.
 
 Input, either
-  * JSON on stdin (what tests/support/oracle.rs sends):
+  * JSON on stdin (what tests/it/support/oracle.rs sends):
       {"table": "DeviceNetworkEvents",
        "columns": [["Timestamp", "datetime"], ["RemotePort", "int"], ...],
        "rows_jsonl": "{\"Timestamp\": \"2026-01-01T00:00:00Z\", ...}\n...",

@@ -23,7 +23,7 @@
 //! What the prefilter gives up: a skipped line is not parsed, so it is counted as
 //! `prefiltered` instead of event / not applicable, and an error in *another* field of a
 //! skipped line (a bad timestamp, say) is not reported. `--strict` and `--no-prefilter` parse
-//! every line. `tests/eval_prefilter.rs` checks the alerts equal the full path's on
+//! every line. `tests/it/eval_prefilter.rs` checks the alerts equal the full path's on
 //! adversarial inputs.
 
 use super::schema::InputSchema;

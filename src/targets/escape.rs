@@ -1,6 +1,6 @@
 //! One escaping function per target language. Every value that reaches a query goes through one
 //! of these, so a value with quotes, backslashes, pipes or newlines stays one literal.
-//! tests/escaping.rs parses the literals back out of emitted queries for a hostile corpus.
+//! tests/it/escaping.rs parses the literals back out of emitted queries for a hostile corpus.
 
 /// A KQL double-quoted string literal. Kusto's string docs: the backslash escapes the enclosing
 /// quote, `\t`, `\n` and itself; `\n` and `\r` must not appear raw in a quoted literal.
@@ -121,7 +121,7 @@ pub fn regex_literal(s: &str) -> String {
 /// `matches`. Kusto's "Entity names" docs
 /// (https://learn.microsoft.com/kusto/query/schema-entities/entity-names, "Reference identifiers
 /// in queries"): an identifier that is a language keyword or a literal must be written `['...']`.
-/// tests/oracles_escaping.rs checks that Kusto.Language accepts every one of them, bracketed, as
+/// tests/it/oracles_escaping.rs checks that Kusto.Language accepts every one of them, bracketed, as
 /// a computed-field and an aggregate name.
 const KQL_KEYWORDS: &str = "
 __contextual_datatable __crossCluster __crossDB __executeAndCache __id __isFuzzy

@@ -10,7 +10,7 @@
 //! selection names, `Column|modifier`) stay bare when they are plainly safe (a letter, then
 //! letters, digits, `_ . | -`, and not a YAML 1.1 boolean or null word), else are quoted too.
 //! Layout follows serde_yaml's block style (sequences at their key's indentation), so documents
-//! read as before. tests/oracles_escaping.rs loads every emitted file with PyYAML and compares.
+//! read as before. tests/it/oracles_escaping.rs loads every emitted file with PyYAML and compares.
 
 use super::escape::yaml_string;
 use serde_yaml::Value as Y;

@@ -1,11 +1,9 @@
-//! Every rule of rules/*.detc (through the real parser and checker) and the hand-built construct
-//! tour x every target, as insta snapshots under snapshots/backends/, plus one side-by-side file
+//! Every rule of rules/*.detc (through the real parser and checker) and the construct tour
+//! (tests/data/rules/constructs_tour.detc) x every target, as insta snapshots under snapshots/backends/, plus one side-by-side file
 //! per rule (all targets together, refusals with their reasons, warnings), so a reviewer sees one
 //! change everywhere.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
-#[path = "support/backend_rules.rs"]
-#[allow(dead_code)]
-mod backend_rules;
+use crate::support::rules;
 
 use detc::targets;
 
@@ -36,7 +34,7 @@ fn snapshot_all(rules: &[detc::ir::Rule]) {
         let mut side = String::new();
         for p in &profiles {
             let text = render(rule, p);
-            insta::with_settings!({snapshot_path => "../snapshots/backends", prepend_module_to_snapshot => false}, {
+            insta::with_settings!({snapshot_path => "../../snapshots/backends", prepend_module_to_snapshot => false}, {
                 insta::assert_snapshot!(format!("{}__{}", rule.name, p.name), text);
             });
             side.push_str(&format!(
@@ -44,7 +42,7 @@ fn snapshot_all(rules: &[detc::ir::Rule]) {
                 p.name, text
             ));
         }
-        insta::with_settings!({snapshot_path => "../snapshots/backends", prepend_module_to_snapshot => false}, {
+        insta::with_settings!({snapshot_path => "../../snapshots/backends", prepend_module_to_snapshot => false}, {
             insta::assert_snapshot!(format!("{}__side_by_side", rule.name), side);
         });
     }
@@ -63,5 +61,5 @@ fn every_pack_rule_on_every_target() {
 
 #[test]
 fn construct_tour_on_every_target() {
-    snapshot_all(&[backend_rules::constructs()]);
+    snapshot_all(&[rules::constructs()]);
 }

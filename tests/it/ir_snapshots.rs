@@ -25,7 +25,7 @@ fn every_rule_of_the_pack_lowers_to_reviewed_ir() {
         unreachable!("no pack")
     };
     assert_eq!(pack.rules.len(), 4, "the pack has four rules");
-    insta::with_settings!({snapshot_path => "../snapshots/ir", prepend_module_to_snapshot => false}, {
+    insta::with_settings!({snapshot_path => "../../snapshots/ir", prepend_module_to_snapshot => false}, {
         for rule in &pack.rules {
             insta::assert_yaml_snapshot!(rule.name.clone(), rule);
         }

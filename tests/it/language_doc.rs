@@ -7,7 +7,7 @@ use detc::ir::check::values::type_name;
 use detc::ir::FieldType;
 use detc::SourceFile;
 
-const DOC: &str = include_str!("../docs/LANGUAGE.md");
+const DOC: &str = include_str!("../../docs/LANGUAGE.md");
 
 struct Block {
     line: usize,

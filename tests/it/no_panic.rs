@@ -7,7 +7,7 @@
 //!
 //! Cases: `DETC_FUZZ_CASES` (default 20,000: about 30 s of CPU in a debug build).
 //! The long run, on 2026-11-26 at commit 3bf22ed, 2 cores shared with three other jobs:
-//!   `DETC_FUZZ_CASES=1000000 cargo test --release --test no_panic -- --nocapture`
+//!   `DETC_FUZZ_CASES=1000000 cargo test --release --test it -- no_panic:: --nocapture`
 //!   -> 1,000,000 mutated cases in 137 s and 13,397 truncations, 0 panics; 9 min wall for the
 //!   whole command, of which 6 min 44 s was the release build. 48,401 of the cases still
 //!   checked into a pack; every code of the frontend (E0100..E0106, E0200..E0265, W0236) was
@@ -23,7 +23,7 @@
 //! (rows = events + not applicable + bad + prefiltered) and the thread count must not change
 //! the result. Cases: `DETC_FUZZ_EVENT_CASES` (default 500).
 //! The long run, on 2026-12-02 at commit c926e05, 2 cores shared with other builds:
-//!   `DETC_FUZZ_EVENT_CASES=150000 cargo test --release --test no_panic mutated_event -- --nocapture`
+//!   `DETC_FUZZ_EVENT_CASES=150000 cargo test --release --test it -- no_panic::mutated_event --nocapture`
 //!   -> 150,000 mutated event files (25,203 gzipped) in 321 s: 1,122,895 rows, 504,650 bad
 //!   lines, 48,882 file errors (binary, undetectable, bad gzip...), 0 panics, every row
 //!   accounted for, 1 and 3 threads agreeing on every sampled case.
@@ -144,7 +144,7 @@ fn corpus() -> (Vec<SourceFile>, MemLoader) {
 
 /// Every quoted literal of grammar/detc.pest (keywords, operators, punctuation, units).
 fn grammar_literals() -> Vec<String> {
-    let g = include_str!("../grammar/detc.pest");
+    let g = include_str!("../../grammar/detc.pest");
     let mut out: Vec<String> = Vec::new();
     for line in g.lines().filter(|l| !l.trim_start().starts_with("//")) {
         let mut rest = line;

@@ -1,14 +1,10 @@
-//! The SPL detc emits, executed on the SPL model (tests/support/spl_model.rs, written from
+//! The SPL detc emits, executed on the SPL model (tests/it/support/spl_model.rs, written from
 //! Splunk's documentation, not from our backend). Expected alerts are computed by hand from each
 //! rule's IR semantics: thresholds at minus one / exactly / plus one, window edges, case variants,
 //! missing fields, file name vs full path, IPv4 and IPv6.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
-#[path = "support/backend_rules.rs"]
-#[allow(dead_code)]
-mod backend_rules;
-#[path = "support/spl_model.rs"]
-#[allow(dead_code)]
-mod spl_model;
+use crate::support::rules;
+use crate::support::spl_model;
 
 use detc::targets;
 use spl_model::Row;
@@ -57,7 +53,7 @@ fn run(q: &str, rows: &[Row]) -> Vec<Row> {
 
 #[test]
 fn scripting_host_per_event_alerts() {
-    let q = query(&backend_rules::scripting_host_mail(), "spl-sysmon");
+    let q = query(&rules::scripting_host_mail(), "spl-sysmon");
     let ev = vec![
         // 0: alerts, image name case differs from the list (in~ is case-insensitive)
         sysmon(
@@ -123,7 +119,7 @@ fn scripting_host_per_event_alerts() {
 
 #[test]
 fn an0379_threshold_window_case_and_missing_user() {
-    let q = query(&backend_rules::an0379(), "spl-sysmon");
+    let q = query(&rules::an0379(), "spl-sysmon");
     let mut ev = Vec::new();
     // Group 1: evil.exe, SMTP, exactly 3 in the hour [3600, 7200): alerts (>= 3).
     for (t, ip) in [
@@ -209,7 +205,7 @@ fn an0379_threshold_window_case_and_missing_user() {
 
 #[test]
 fn not_stays_true_on_missing_fields_and_case_sensitive_equality_holds() {
-    let q = query(&backend_rules::constructs(), "spl-sysmon");
+    let q = query(&rules::constructs(), "spl-sysmon");
     let base = [
         (
             "Image",
@@ -253,8 +249,9 @@ fn flow(t: i64, src: &str, dst: &str, port: &str, bytes: Option<&str>) -> Row {
 
 #[test]
 fn an0382_tstats_sum_threshold_and_classes() {
-    let q = query(&backend_rules::an0382(), "spl-cim");
-    const MB: i64 = 1024 * 1024;
+    let q = query(&rules::an0382(), "spl-cim");
+    // The pack's threshold is 50MB: 50,000,000 bytes.
+    const MB: i64 = 1_000_000;
     let half = (25 * MB).to_string();
     let half_plus = (25 * MB + 1).to_string();
     let ev = vec![
@@ -335,9 +332,9 @@ fn an0382_tstats_sum_threshold_and_classes() {
 fn remote_fields_follow_the_direction_of_the_connection() {
     use detc::ir::{Case, Expr, IpClass, Op, Source, Value};
     let nc = Source::NetworkConnection;
-    let mut rule = backend_rules::scripting_host_mail();
+    let mut rule = rules::scripting_host_mail();
     rule.filter = Expr::And(vec![
-        backend_rules::pred(
+        rules::pred(
             nc,
             "remote.port",
             Op::Eq {
@@ -345,7 +342,7 @@ fn remote_fields_follow_the_direction_of_the_connection() {
                 case: Case::Sensitive,
             },
         ),
-        backend_rules::not(backend_rules::pred(
+        rules::not(rules::pred(
             nc,
             "remote.ip",
             Op::IpClass {
@@ -400,20 +397,20 @@ fn remote_fields_follow_the_direction_of_the_connection() {
 fn a_filter_on_a_computed_field_is_rewritten_for_tstats() {
     use detc::ir::{Case, Expr, FieldType, Let, Op, Source, Value};
     let nf = Source::NetworkFlow;
-    let mut rule = backend_rules::an0382();
+    let mut rule = rules::an0382();
     rule.lets = vec![Let {
         name: "kind".into(),
         ty: FieldType::String,
         arms: vec![(
-            backend_rules::pred(nf, "dst.port", backend_rules::port_in(&[25, 587])),
+            rules::pred(nf, "dst.port", rules::port_in(&[25, 587])),
             Value::Str("submission".into()),
         )],
         default: Some(Value::Str("other".into())),
         depends_on: vec!["dst.port".into()],
-        span: backend_rules::span(),
+        span: rules::span(),
     }];
     let kind_is = |v: &str| {
-        backend_rules::computed(
+        rules::computed(
             "kind",
             Op::Eq {
                 value: Value::Str(v.into()),
@@ -423,7 +420,7 @@ fn a_filter_on_a_computed_field_is_rewritten_for_tstats() {
     };
     rule.filter = Expr::And(vec![
         kind_is("SUBMISSION"),
-        backend_rules::pred(
+        rules::pred(
             nf,
             "src.ip",
             Op::IpClass {
@@ -442,7 +439,7 @@ fn a_filter_on_a_computed_field_is_rewritten_for_tstats() {
     let srcs: Vec<&str> = r.iter().map(|x| x["All_Traffic.src_ip"].as_str()).collect();
     assert_eq!(srcs, vec!["10.0.0.1"], "{q}");
     // and its negation: "other" is every event no arm holds for
-    rule.filter = Expr::And(vec![backend_rules::not(kind_is("submission"))]);
+    rule.filter = Expr::And(vec![rules::not(kind_is("submission"))]);
     let q = query(&rule, "spl-cim");
     let r = run(&q, &ev);
     let srcs: Vec<&str> = r.iter().map(|x| x["All_Traffic.src_ip"].as_str()).collect();

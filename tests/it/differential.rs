@@ -5,30 +5,22 @@
 //!
 //! | target | engine | independent? |
 //! |---|---|---|
-//! | kql-defender, kql-sentinel | duckdb-kql 1.1.2 (PyPI) over DuckDB, running the emitted text exactly as written | yes, except `ipv4_is_in_range`, `ipv6_is_in_range` and `bin_at`, which duckdb-kql lacks: oracles/duckdb/prelude.kql (ours) defines them as KQL `let` functions from the Kusto reference, each tested against its documented examples in tests/engines.rs |
+//! | kql-defender, kql-sentinel | duckdb-kql 1.1.2 (PyPI) over DuckDB, running the emitted text exactly as written | yes, except `ipv4_is_in_range`, `ipv6_is_in_range` and `bin_at`, which duckdb-kql lacks: oracles/duckdb/prelude.kql (ours) defines them as KQL `let` functions from the Kusto reference, each tested against its documented examples in tests/it/engines.rs |
 //! | sigma | rsigma-eval 0.23 (crates.io), correlations in its epoch-aligned tumbling mode | yes |
-//! | spl-sysmon, spl-cim | tests/support/spl_model.rs: a MODEL of SPL written from Splunk's docs | a model, not Splunk |
+//! | spl-sysmon, spl-cim | tests/it/support/spl_model.rs: a MODEL of SPL written from Splunk's docs | a model, not Splunk |
 //!
 //! Events reach every engine as rows of its own table, projected from the same abstract events
-//! (tests/support/projection.rs, written from vendor docs, not from the profiles). Alerts are
+//! (tests/it/support/projection.rs, written from vendor docs, not from the profiles). Alerts are
 //! normalised to (window start in UTC seconds, the group-key values, the value of the aggregate the
 //! `having` tests) for aggregating rules, and to the ids of the matching events otherwise.
 //!
-//! Run: `cargo test --test differential -- --nocapture` prints the report table (README).
+//! Run: `cargo test --test it -- differential:: --nocapture` prints the report table (README).
 
-#[path = "support/boundary.rs"]
-#[allow(dead_code)]
-mod boundary;
-#[path = "support/oracle.rs"]
-mod oracle;
-#[path = "support/projection.rs"]
-#[allow(dead_code)]
-mod projection;
-#[path = "support/rsigma.rs"]
-mod rsigma;
-#[path = "support/spl_model.rs"]
-#[allow(dead_code)]
-mod spl_model;
+use crate::support::boundary;
+use crate::support::oracle;
+use crate::support::projection;
+use crate::support::rsigma;
+use crate::support::spl_model;
 
 use detc::eval::Event;
 use detc::ir::{Expr, FieldRef, Rule, TestEvents, Value};

@@ -1,10 +1,9 @@
 //! The external oracles themselves, on hand-written inputs: proof that each one is installed,
 //! answers, and tells a good query or rule from a bad one. The emitted-query tests call the same
-//! helpers (tests/support/oracle.rs). A missing oracle fails these tests with an install hint.
+//! helpers (tests/it/support/oracle.rs). A missing oracle fails these tests with an install hint.
 // Test code: a failed expectation is meant to panic (the no-unwrap rule is for library code).
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
-#[path = "support/oracle.rs"]
-mod oracle;
+use crate::support::oracle;
 
 use oracle::{kql_schema_from_yaml, kusto_check, sigma_check, sigma_convert, SigmaBackend};
 use std::path::PathBuf;

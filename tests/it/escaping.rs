@@ -4,12 +4,8 @@
 //! languages' documented string syntax, independent of src/targets/escape.rs); Sigma files are
 //! read back with serde_yaml. The SPL is also executed on the SPL model.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
-#[path = "support/backend_rules.rs"]
-#[allow(dead_code)]
-mod backend_rules;
-#[path = "support/spl_model.rs"]
-#[allow(dead_code)]
-mod spl_model;
+use crate::support::rules;
+use crate::support::spl_model;
 
 use detc::ir::{Case, Expr, Op, Source, StrOp, Value};
 use detc::targets;
@@ -168,8 +164,8 @@ fn kql_holds_each_hostile_value_as_one_literal() {
     for target in ["kql-defender", "kql-sentinel"] {
         for v in corpus() {
             let (benign_skel, benign_lits) =
-                kql_literals(&compile(&backend_rules::hostile(benign_like(&v)), target));
-            let q = compile(&backend_rules::hostile(&v), target);
+                kql_literals(&compile(&rules::hostile(benign_like(&v)), target));
+            let q = compile(&rules::hostile(&v), target);
             let (skel, lits) = kql_literals(&q);
             assert_eq!(
                 skel, benign_skel,
@@ -197,11 +193,9 @@ fn kql_holds_each_hostile_value_as_one_literal() {
 #[test]
 fn spl_holds_each_hostile_value_as_one_literal_and_runs_on_the_model() {
     for v in corpus() {
-        let (benign_skel, _) = spl_literals(&compile(
-            &backend_rules::hostile(benign_like(&v)),
-            "spl-sysmon",
-        ));
-        let q = compile(&backend_rules::hostile(&v), "spl-sysmon");
+        let (benign_skel, _) =
+            spl_literals(&compile(&rules::hostile(benign_like(&v)), "spl-sysmon"));
+        let q = compile(&rules::hostile(&v), "spl-sysmon");
         let (skel, lits) = spl_literals(&q);
         assert_eq!(skel, benign_skel, "structure changed for {v:?}\n{q}");
         let lit = detc::targets::escape::regex_literal(&v);
@@ -257,7 +251,7 @@ fn spl_holds_each_hostile_value_as_one_literal_and_runs_on_the_model() {
 #[test]
 fn sigma_holds_each_hostile_value_after_a_yaml_round_trip() {
     for v in corpus() {
-        let text = compile(&backend_rules::hostile(&v), "sigma");
+        let text = compile(&rules::hostile(&v), "sigma");
         let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
             .map(|d| serde::Deserialize::deserialize(d).expect("valid YAML"))
             .collect();
@@ -315,10 +309,10 @@ fn sigma_holds_each_hostile_value_after_a_yaml_round_trip() {
 #[test]
 fn spl_cim_quotes_values_and_refuses_unescapable_wildcards() {
     let p = targets::profile("spl-cim").expect("profile");
-    let mut rule = backend_rules::an0382();
+    let mut rule = rules::an0382();
     for v in corpus() {
         rule.filter = Expr::And(vec![
-            backend_rules::pred(
+            rules::pred(
                 Source::NetworkFlow,
                 "app.protocol",
                 Op::Eq {
@@ -326,7 +320,7 @@ fn spl_cim_quotes_values_and_refuses_unescapable_wildcards() {
                     case: Case::Insensitive,
                 },
             ),
-            backend_rules::pred(
+            rules::pred(
                 Source::NetworkFlow,
                 "app.protocol",
                 Op::Str {
@@ -354,7 +348,7 @@ fn spl_cim_quotes_values_and_refuses_unescapable_wildcards() {
 
 #[test]
 fn a_hostile_title_cannot_end_a_kql_comment() {
-    let mut rule = backend_rules::scripting_host_mail();
+    let mut rule = rules::scripting_host_mail();
     rule.meta.title = "t\n| where true\r| take 1".into();
     let q = compile(&rule, "kql-defender");
     assert!(
@@ -391,11 +385,11 @@ fn sigma_names(text: &str) -> (Vec<String>, Vec<String>, Vec<String>) {
 /// and a label that is already a plain name stays readable.
 #[test]
 fn split_sigma_correlations_have_unique_stable_names() {
-    let mut rule = backend_rules::an0379();
+    let mut rule = rules::an0379();
     let nc = Source::NetworkConnection;
     let arm = |ports: &[i64], v: &str| {
         (
-            backend_rules::pred(nc, "remote.port", backend_rules::port_in(ports)),
+            rules::pred(nc, "remote.port", rules::port_in(ports)),
             Value::Str(v.into()),
         )
     };
@@ -436,8 +430,8 @@ fn split_sigma_correlations_have_unique_stable_names() {
 /// naming both rules), for `sigma` and for `all`, not emitted with an ambiguous reference.
 #[test]
 fn sigma_rule_names_are_unique_across_the_pack() {
-    let split = backend_rules::an0379();
-    let mut clash = backend_rules::an0382();
+    let split = rules::an0379();
+    let mut clash = rules::an0382();
     clash.name = format!("{}__smtp", split.name);
     let pack = detc::ir::Pack {
         rules: vec![split.clone(), clash.clone()],
@@ -470,7 +464,7 @@ fn sigma_rule_names_are_unique_across_the_pack() {
 /// whose base-rule and correlation titles add the base name or the group to it.
 #[test]
 fn sigma_titles_stay_within_256_characters() {
-    let mut rule = backend_rules::an0379();
+    let mut rule = rules::an0379();
     rule.meta.title = "é".repeat(256);
     let text = compile(&rule, "sigma");
     let mut n = 0;
@@ -523,7 +517,7 @@ fn spl_reserved_words_are_never_field_names() {
     ];
     for (i, w) in WORDS.iter().enumerate() {
         let other = WORDS[(i + 1) % WORDS.len()];
-        let mut rule = backend_rules::an0379();
+        let mut rule = rules::an0379();
         rule.lets[0].name = w.to_string();
         let a = rule.aggregation.as_mut().expect("aggregation");
         for g in a.group_by.iter_mut() {
@@ -532,7 +526,7 @@ fn spl_reserved_words_are_never_field_names() {
             }
         }
         a.aggregates[0].name = other.to_string();
-        a.having = Some(backend_rules::having(other, detc::ir::CmpOp::Ge, 3));
+        a.having = Some(rules::having(other, detc::ir::CmpOp::Ge, 3));
         let q = compile(&rule, "spl-sysmon");
         for bad in [w, &other] {
             let b = regex::escape(bad);

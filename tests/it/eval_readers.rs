@@ -1,14 +1,12 @@
 //! Readers and input schemas: every format, conversions, detection, bad lines, errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/eval_rules.rs"]
-#[allow(dead_code)]
-mod eval_rules;
+use crate::support::rules;
 
 use detc::eval::run::{read_events, run_files, RunOptions};
 use detc::eval::schema;
 use detc::ir::Value;
-use eval_rules::*;
+use rules::*;
 use std::io::Write;
 use std::path::PathBuf;
 

@@ -3,9 +3,7 @@
 //! expectation says how it was checked independently of detc (shell counts on the files).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/eval_rules.rs"]
-#[allow(dead_code)]
-mod eval_rules;
+use crate::support::rules;
 
 use detc::eval::run::{run_files, RunOptions, RunOutput};
 use detc::ir::{Rule, Value};
@@ -181,12 +179,12 @@ fn pop3_to_external_hosts_volume() {
         .cloned()
         .unwrap();
     if let Some(a) = &mut low.aggregation {
-        a.having = Some(eval_rules::having("sent", detc::ir::CmpOp::Gt, 0));
+        a.having = Some(rules::having("sent", detc::ir::CmpOp::Gt, 0));
     }
     let o = run(&[low], "zeek_pop3_basic_conn.unmasked.log");
     assert_eq!(o.alerts.len(), 1);
     let a = &o.alerts[0];
-    assert_eq!(a.group["src.ip"], eval_rules::ip("192.168.0.4"));
+    assert_eq!(a.group["src.ip"], rules::ip("192.168.0.4"));
     assert_eq!(a.aggregates["sent"], Value::Int(344));
     assert_eq!(a.aggregates["connections"], Value::Int(11));
     assert_eq!(a.aggregates["destinations"], Value::Int(3));

@@ -3,14 +3,12 @@
 //! twice. Each test failed before its fix.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/eval_rules.rs"]
-#[allow(dead_code)]
-mod eval_rules;
+use crate::support::rules;
 
 use detc::eval::run::{read_events, run_files, RunOptions};
 use detc::eval::testing::run_test;
 use detc::ir::{Expectation, RuleTest, TestEvents, Value};
-use eval_rules::*;
+use rules::*;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -224,7 +222,7 @@ fn a_second_zeek_header_is_honoured() {
     assert_eq!(evs[1]["dst.port"], Value::Int(25));
     assert_eq!(evs[1]["src.port"], Value::Int(50000));
     assert_eq!(evs[2]["dst.port"], Value::Int(50000));
-    let rules = vec![an0382_volume(1000, &[])];
+    let rules = vec![an0382_over(1000)];
     let gz = file("zeek", "conn.log.gz", &gzip(text.as_bytes()));
     for f in [p, gz] {
         let out = run_files(&rules, &[f], &RunOptions::default()).unwrap();
@@ -438,7 +436,7 @@ fn a_test_without_events_of_the_source_fails() {
         "{\"ts\":1795168800,\"id.orig_h\":\"10.0.0.4\",\"id.resp_h\":\"203.0.113.9\",\"id.resp_p\":25,\"proto\":\"tcp\"}\n",
     );
     write("good.jsonl", &sysmon("443", 1));
-    let mut rule = an0379_scripting();
+    let mut rule = scripting_host_mail();
     rule.span = detc::ir::Span::file(dir.join("r.detc").to_string_lossy().into_owned());
     let loader = detc::load::FsLoader::for_paths(std::slice::from_ref(&dir));
     let quiet = Expectation {
@@ -491,7 +489,7 @@ fn the_test_runner_reads_fixtures_only_inside_the_pack_root() {
         .arg(pack.join("pipe.jsonl"))
         .status();
     assert!(made.is_ok_and(|s| s.success()), "mkfifo failed");
-    let mut rule = an0379_scripting();
+    let mut rule = scripting_host_mail();
     rule.span = detc::ir::Span::file(pack.join("r.detc").to_string_lossy().into_owned());
     let test = |file: &str| RuleTest {
         name: "t".into(),

@@ -1,15 +1,14 @@
 //! The rule pack's tests (as written in rules/*.detc) run by the rule-test runner on the
-//! fixtures under rules/fixtures, with the hand-built IR of tests/support/eval_rules.rs; plus the
+//! fixtures under rules/fixtures, on the pack's rules as the frontend checks them (with each test
+//! restated here, so a test edited in the pack does not silently change this one); plus the
 //! runner's own behaviour: matching, diffs, JUnit.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/eval_rules.rs"]
-#[allow(dead_code)]
-mod eval_rules;
+use crate::support::rules;
 
 use detc::eval::testing::{self, run_test};
 use detc::ir::{Expectation, Rule, RuleTest, TestEvents, Value};
-use eval_rules::*;
+use rules::*;
 
 /// The file-system loader `detc test rules/` uses: fixtures confined to `rules/`.
 fn rules_loader() -> detc::load::FsLoader {
@@ -55,10 +54,7 @@ fn assert_passes(rule: &Rule, test: &RuleTest) -> testing::TestOutcome {
 
 #[test]
 fn an0379_fixtures() {
-    let r = at(
-        an0379_aggregate(),
-        "an0379_mail_protocol_unexpected_process.detc",
-    );
+    let r = at(an0379(), "an0379_mail_protocol_unexpected_process.detc");
     let o = assert_passes(
         &r,
         &t(
@@ -103,7 +99,7 @@ fn an0379_real_exchange_alerts_without_the_server_allowlist() {
     // `not process.name in~ mail_servers` conjunct and lower the threshold to 1. HMWorker's
     // outbound connections: 192.168.2.5:25, 192.168.2.5:587 and 127.0.0.1:25 (loopback,
     // excluded) -> one SMTP group with 2 connections.
-    let mut r = at(an0379_aggregate(), "x.detc");
+    let mut r = at(an0379(), "x.detc");
     if let detc::ir::Expr::And(v) = &mut r.filter {
         v.remove(3);
     }
@@ -130,7 +126,7 @@ fn an0379_real_exchange_alerts_without_the_server_allowlist() {
 
 #[test]
 fn scripting_host_fixtures() {
-    let r = at(an0379_scripting(), "an0379_scripting_host_mail.detc");
+    let r = at(scripting_host_mail(), "an0379_scripting_host_mail.detc");
     // covenant: 276 Sysmon EID 3 rows, 4 from powershell.exe, on 5985 and 80 (checked with
     // `jq 'select(.EventID==3) | select(.Image|test("powershell";"i")) | .DestinationPort'`).
     let o = assert_passes(
@@ -177,10 +173,7 @@ fn scripting_host_fixtures() {
 
 #[test]
 fn an0382_fixtures() {
-    let r = at(
-        an0382_volume(50_000_000, &RELAYS),
-        "an0382_external_mail_volume.detc",
-    );
+    let r = at(an0382(), "an0382_external_mail_volume.detc");
     assert_passes(
         &r,
         &t(
@@ -222,7 +215,7 @@ fn an0382_fixtures() {
 
 #[test]
 fn defender_fixtures() {
-    let r = at(t1071_defender(), "t1071_003_defender_mail_ports.detc");
+    let r = at(t1071_003(), "t1071_003_defender_mail_ports.detc");
     let o = assert_passes(
         &r,
         &t(
@@ -259,7 +252,7 @@ fn defender_fixtures() {
 #[test]
 fn expectations_match_distinct_alerts_and_diff() {
     // Two expected alerts that both fit one actual alert: only one can be matched.
-    let r = at(an0379_scripting(), "an0379_scripting_host_mail.detc");
+    let r = at(scripting_host_mail(), "an0379_scripting_host_mail.detc");
     let mut obj: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
         r#"{"EventID": 3, "UtcTime": "2026-11-20 10:00:00.000", "Computer": "WS02",
             "Image": "C:\\x\\cmd.exe", "Initiated": "true", "DestinationIp": "203.0.113.7",
@@ -305,7 +298,7 @@ fn expectations_match_distinct_alerts_and_diff() {
 
 #[test]
 fn missing_fixture_is_a_failed_test_not_a_crash() {
-    let r = at(an0379_scripting(), "an0379_scripting_host_mail.detc");
+    let r = at(scripting_host_mail(), "an0379_scripting_host_mail.detc");
     let o = run_test(
         &r,
         &t("gone", "fixtures/nope.jsonl", None, 0, vec![]),
@@ -353,11 +346,11 @@ fn every_rule_needs_a_must_alert_and_a_must_not_test() {
         1,
         vec![],
     );
-    let mut only_quiet = an0379_aggregate();
+    let mut only_quiet = an0379();
     only_quiet.tests = vec![quiet.clone()];
-    let mut both = an0379_scripting();
+    let mut both = scripting_host_mail();
     both.tests = vec![quiet, loud];
-    let mut none = t1071_defender();
+    let mut none = t1071_003();
     none.tests = vec![];
     let pack = detc::ir::Pack {
         rules: vec![only_quiet, both, none],

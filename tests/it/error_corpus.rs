@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 /// Names of the grammar's rules that must never reach a user: every rule with an underscore
 /// (`kw_list`, `field_path`, `json_events`, ...) plus a few single words that are not English.
 fn grammar_rule_names() -> Vec<String> {
-    let grammar = include_str!("../grammar/detc.pest");
+    let grammar = include_str!("../../grammar/detc.pest");
     let mut names: Vec<String> = grammar
         .lines()
         .filter_map(|l| {
@@ -56,8 +56,8 @@ fn every_invalid_file_gives_exactly_its_one_located_diagnostic() {
     let rule_names = grammar_rule_names();
     let mut codes_seen = BTreeSet::new();
     let mut files = 0;
-    insta::with_settings!({snapshot_path => "../snapshots/errors", prepend_module_to_snapshot => false}, {
-        insta::glob!("errors/*.detc", |path| {
+    insta::with_settings!({snapshot_path => "../../snapshots/errors", prepend_module_to_snapshot => false}, {
+        insta::glob!("..", "errors/*.detc", |path| {
             files += 1;
             let name = path
                 .file_name()

@@ -3,9 +3,7 @@
 //! missing markers, out-of-range values) and as whole runs (same alerts with and without it).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/eval_rules.rs"]
-#[allow(dead_code)]
-mod eval_rules;
+use crate::support::rules;
 
 use detc::eval::engine::CompiledRule;
 use detc::eval::prefilter::Prefilter;
@@ -13,12 +11,6 @@ use detc::eval::read::{JsonRecord, Layout};
 use detc::eval::run::{map_row, run_files, RunOptions};
 use detc::eval::schema::{self, Mapped};
 use detc::ir::Rule;
-use std::path::PathBuf;
-
-fn real_pack() -> Vec<Rule> {
-    let files = detc::load::load_sources(&[PathBuf::from("rules")]).unwrap();
-    detc::frontend(&files).pack.unwrap().rules
-}
 
 /// Port encodings: (JSON text of the value, or None for "key absent").
 const PORTS: [&str; 24] = [
@@ -98,9 +90,7 @@ fn lines() -> Vec<String> {
 fn skipped_lines_cannot_match_line_by_line() {
     let schemas = schema::builtin().unwrap();
     let sysmon = schemas.iter().find(|s| s.name == "sysmon").unwrap();
-    let mut rules = real_pack();
-    rules.extend(eval_rules::pack());
-    let rules: Vec<Rule> = rules
+    let rules: Vec<Rule> = rules::pack()
         .into_iter()
         .filter(|r| r.source == sysmon.source)
         .collect();
@@ -151,7 +141,7 @@ fn whole_runs_agree_with_and_without_prefilter() {
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join("adversarial.jsonl");
     std::fs::write(&p, text).unwrap();
-    let rules = real_pack();
+    let rules = rules::pack();
     let on = run_files(&rules, std::slice::from_ref(&p), &RunOptions::default()).unwrap();
     let off = run_files(
         &rules,
@@ -176,7 +166,7 @@ fn whole_runs_agree_with_and_without_prefilter() {
 fn zeek_json_keys_dotted_underscored_and_nested() {
     let schemas = schema::builtin().unwrap();
     let zeek = schemas.iter().find(|s| s.name == "zeek-conn").unwrap();
-    let rules: Vec<Rule> = real_pack()
+    let rules: Vec<Rule> = rules::pack()
         .into_iter()
         .filter(|r| r.source == zeek.source)
         .collect();

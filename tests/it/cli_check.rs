@@ -36,7 +36,7 @@ fn detc(args: &[&str]) -> Run {
 }
 
 fn snap(name: &str, run: &Run) {
-    insta::with_settings!({snapshot_path => "../snapshots/cli", prepend_module_to_snapshot => false}, {
+    insta::with_settings!({snapshot_path => "../../snapshots/cli", prepend_module_to_snapshot => false}, {
         insta::assert_snapshot!(name, run.transcript());
     });
 }

@@ -1,10 +1,8 @@
 //! `detc compile` / `detc targets`: the library functions the CLI is made of (compile_pack,
-//! write_outputs, check_outputs) on the hand-built rules, and the binary itself on `rules/` and on
+//! write_outputs, check_outputs) on the pack's rules and the construct tour, and the binary itself on `rules/` and on
 //! rule texts written for a test.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
-#[path = "support/backend_rules.rs"]
-#[allow(dead_code)]
-mod backend_rules;
+use crate::support::rules;
 
 use detc::targets;
 use std::path::PathBuf;
@@ -36,7 +34,7 @@ fn detc_in(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn all_targets_emit_what_they_can_and_explain_the_rest() {
-    let pack = backend_rules::pack(backend_rules::all());
+    let pack = rules::pack_of(rules::all());
     let res = targets::compile_pack(&pack, "all");
     assert!(!res.has_errors(), "{:#?}", res.diagnostics);
     let names: Vec<String> = res
@@ -65,7 +63,7 @@ fn all_targets_emit_what_they_can_and_explain_the_rest() {
 
 #[test]
 fn an_explicit_target_that_cannot_express_a_rule_is_an_error() {
-    let pack = backend_rules::pack(vec![backend_rules::an0379()]);
+    let pack = rules::pack_of(vec![rules::an0379()]);
     let res = targets::compile_pack(&pack, "spl-cim");
     assert!(res.has_errors());
     assert!(res.diagnostics.iter().any(|d| d.code == "E0901"));
@@ -83,7 +81,7 @@ fn a_column_missing_from_the_table_is_an_error_naming_table_and_nearest_columns(
     let src = p.sources.get_mut("network_connection").unwrap();
     // The seed query's mistakes: SentBytes and AccountName are not DeviceNetworkEvents columns.
     src.fields.get_mut("user").unwrap().column = "AccountName".into();
-    let err = targets::compile_rule(&backend_rules::an0379(), &p).unwrap_err();
+    let err = targets::compile_rule(&rules::an0379(), &p).unwrap_err();
     let d = err.iter().find(|d| d.code == "E0903").expect("E0903");
     assert!(d.message.contains("DeviceNetworkEvents") && d.message.contains("AccountName"));
     assert!(
@@ -98,11 +96,8 @@ fn a_column_missing_from_the_table_is_an_error_naming_table_and_nearest_columns(
 #[test]
 fn a_computed_field_never_shadows_a_table_column() {
     // DeviceNetworkEvents has `Protocol`; the rule's `protocol` gets another name.
-    let e = targets::compile_rule(
-        &backend_rules::an0379(),
-        &targets::profile("kql-defender").unwrap(),
-    )
-    .unwrap();
+    let e = targets::compile_rule(&rules::an0379(), &targets::profile("kql-defender").unwrap())
+        .unwrap();
     assert!(!e.text.contains("extend protocol ="), "{}", e.text);
     assert!(!e.text.contains("extend Protocol ="), "{}", e.text);
     assert!(e.text.contains("extend protocol_computed = case("));
@@ -112,7 +107,7 @@ fn a_computed_field_never_shadows_a_table_column() {
 #[test]
 fn write_then_check_reports_changed_missing_and_extra_files() {
     let dir = tmp("check");
-    let pack = backend_rules::pack(backend_rules::all());
+    let pack = rules::pack_of(rules::all());
     let res = targets::compile_pack(&pack, "all");
     let written = detc::cli::write_outputs(&res.outputs, &dir).unwrap();
     assert_eq!(written.len(), res.outputs.len());
@@ -285,11 +280,11 @@ fn sysmon_source_destination_swap_is_exact_per_predicate_and_warned_for_group_ke
     use detc::ir::{Expr, FieldRef};
     let sigma = targets::profile("sigma").unwrap();
     // AN0379 filters on direction == outbound: Destination* is always the remote side.
-    let e = targets::compile_rule(&backend_rules::an0379(), &sigma).unwrap();
+    let e = targets::compile_rule(&rules::an0379(), &sigma).unwrap();
     assert!(!e.text.contains("Initiated: 'false'"), "{}", e.text);
     assert!(e.warnings.iter().all(|w| w.code != "W0905"));
     // Without it, predicates read Source* on inbound events, and a remote.ip group key warns.
-    let mut r = backend_rules::an0379();
+    let mut r = rules::an0379();
     if let Expr::And(v) = &mut r.filter {
         v.remove(0);
     }
@@ -318,7 +313,7 @@ fn sysmon_source_destination_swap_is_exact_per_predicate_and_warned_for_group_ke
 fn sigma_correlations_ids_types_and_refusals() {
     use detc::ir::{AggFunc, CmpOp, Expr, FieldType};
     let sigma = targets::profile("sigma").unwrap();
-    let rule = backend_rules::an0382();
+    let rule = rules::an0382();
     let e = targets::compile_rule(&rule, &sigma).unwrap();
     let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&e.text)
         .map(|d| serde::Deserialize::deserialize(d).unwrap())
@@ -331,30 +326,30 @@ fn sigma_correlations_ids_types_and_refusals() {
     assert_eq!(c["type"].as_str(), Some("value_sum"));
     assert_eq!(c["rules"][0].as_str(), docs[0]["name"].as_str());
     assert_eq!(c["condition"]["field"].as_str(), Some("source.bytes"));
-    assert_eq!(c["condition"]["gt"].as_i64(), Some(50 * 1024 * 1024));
+    assert_eq!(c["condition"]["gt"].as_i64(), Some(50_000_000)); // the pack's `50MB`
     assert_eq!(c["timespan"].as_str(), Some("1h"));
     assert!(e.warnings.iter().any(|w| w.code == "W0901"));
 
     // A having on two aggregates, or on a min/max, cannot be a Sigma correlation: E0904.
-    let mut two = backend_rules::an0382();
+    let mut two = rules::an0382();
     if let Some(a) = &mut two.aggregation {
         a.having = Some(Expr::And(vec![
-            backend_rules::having("sent", CmpOp::Gt, 1),
-            backend_rules::having("connections", CmpOp::Gt, 1),
+            rules::having("sent", CmpOp::Gt, 1),
+            rules::having("connections", CmpOp::Gt, 1),
         ]));
     }
     let err = targets::compile_rule(&two, &sigma).unwrap_err();
     assert!(err.iter().any(|d| d.code == "E0904"
         && d.message.contains("`sigma`")
         && d.message.contains("an0382")));
-    let mut min = backend_rules::an0382();
+    let mut min = rules::an0382();
     if let Some(a) = &mut min.aggregation {
-        a.aggregates.push(backend_rules::agg(
+        a.aggregates.push(rules::agg(
             "smallest",
-            AggFunc::Min(backend_rules::f("bytes.sent")),
+            AggFunc::Min(rules::f("bytes.sent")),
             FieldType::Bytes,
         ));
-        a.having = Some(backend_rules::having("smallest", CmpOp::Gt, 1));
+        a.having = Some(rules::having("smallest", CmpOp::Gt, 1));
     }
     let err = targets::compile_rule(&min, &sigma).unwrap_err();
     assert!(err
@@ -371,10 +366,11 @@ fn sigma_correlations_ids_types_and_refusals() {
 #[test]
 fn sigma_rewrites_a_condition_on_a_computed_field_over_its_inputs() {
     use detc::ir::{Case, Expr, Op, Value};
-    let mut r = backend_rules::scripting_host_mail();
-    r.lets = vec![backend_rules::protocol_let("IMAP")];
+    let mut r = rules::scripting_host_mail();
+    // The pack's AN0379 `protocol`: SMTP, POP3, else IMAP.
+    r.lets = rules::an0379().lets;
     if let Expr::And(v) = &mut r.filter {
-        v.push(backend_rules::computed(
+        v.push(rules::computed(
             "protocol",
             Op::Eq {
                 value: Value::Str("POP3".into()),

@@ -21,7 +21,6 @@
 //!   is left out of `group` (rsigma keeps `None` in the key, so such events still group together).
 //! - Detection rules referenced by a correlation still produce detection matches
 //!   (`emit_detections` defaults to true).
-#![allow(dead_code)]
 
 use rsigma_eval::{CorrelationConfig, CorrelationEngine, JsonEvent};
 use rsigma_parser::WindowMode;

@@ -9,7 +9,6 @@
 //!
 //! A missing oracle is an `Err` that says how to install it: callers `expect`/`unwrap` it, so
 //! the test fails; nothing here ever skips.
-#![allow(dead_code)]
 
 use serde_json::Value;
 use std::io::Write;
@@ -436,7 +435,6 @@ pub struct SigmaConversion {
     /// Path relative to the converted folder.
     pub file: String,
     pub id: Option<String>,
-    pub title: Option<String>,
     /// `rule`, `correlation`, or `file` (the file did not parse).
     pub kind: String,
     pub queries: Vec<String>,
@@ -474,7 +472,6 @@ pub fn sigma_convert(dir: &Path, backend: SigmaBackend) -> Result<Vec<SigmaConve
         .map(|r| SigmaConversion {
             file: opt(&r["file"]).unwrap_or_default(),
             id: opt(&r["id"]),
-            title: opt(&r["title"]),
             kind: opt(&r["kind"]).unwrap_or_default(),
             queries: r["queries"]
                 .as_array()
@@ -623,7 +620,6 @@ pub fn duckdb_kql_batch(
 /// JSON (`{"str": ..}`, `{"int": ..}`, `{"bool": ..}`, `{"map": [[k, v], ..]}`, ...; see
 /// readback.py), or the load error.
 pub struct YamlReadback {
-    pub name: String,
     pub docs: Vec<Value>,
     pub error: Option<String>,
 }
@@ -653,7 +649,6 @@ pub fn python_readback(
         .ok_or("readback output has no yaml array")?
         .iter()
         .map(|r| YamlReadback {
-            name: r["name"].as_str().unwrap_or_default().to_string(),
             docs: r["docs"].as_array().cloned().unwrap_or_default(),
             error: r["error"].as_str().map(str::to_string),
         })

@@ -5,7 +5,7 @@
 use detc::diag::{code, Code};
 use std::collections::BTreeSet;
 
-const DOC: &str = include_str!("../docs/DIAGNOSTICS.md");
+const DOC: &str = include_str!("../../docs/DIAGNOSTICS.md");
 
 #[test]
 fn every_code_is_documented_and_no_other() {

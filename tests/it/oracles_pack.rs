@@ -4,11 +4,10 @@
 //! pySigma's kusto (microsoft_xdr) and splunk (splunk_windows) backends convert every detection
 //! rule, and their known upstream limits are an explicit allow-list of exact refusals.
 //! One oracle process per check (one node run for all KQL, one `sigma check`, one conversion run
-//! per backend). A missing oracle fails (tests/support/oracle.rs); nothing here skips.
+//! per backend). A missing oracle fails (tests/it/support/oracle.rs); nothing here skips.
 // Test code: a failed expectation is meant to panic (the no-unwrap rule is for library code).
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
-#[path = "support/oracle.rs"]
-mod oracle;
+use crate::support::oracle;
 
 use detc::targets::{compile_pack, CompileResult, Emitted};
 use oracle::{

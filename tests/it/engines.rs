@@ -1,13 +1,11 @@
 //! The engine adapters of the differential harness, on hand-written queries and events:
-//! duckdb-kql (tests/support/oracle.rs `duckdb_kql`) and rsigma (tests/support/rsigma.rs).
+//! duckdb-kql (tests/it/support/oracle.rs `duckdb_kql`) and rsigma (tests/it/support/rsigma.rs).
 //! Expected answers are worked out by hand from KQL's and Sigma's documented semantics.
 // Test code: a failed expectation is meant to panic (the no-unwrap rule is for library code).
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-#[path = "support/oracle.rs"]
-mod oracle;
-#[path = "support/rsigma.rs"]
-mod rsigma;
+use crate::support::oracle;
+use crate::support::rsigma;
 
 use oracle::{duckdb_kql, duckdb_kql_at};
 use rsigma::{collapse_tumbling, epoch_seconds, rsigma_eval, Window};

@@ -1,0 +1,31 @@
+//! Every integration test in one binary (one link of the crate and of rsigma, not one per file):
+//! one module per area, and `support` for what they share (engines, oracles, the SPL model, rules).
+//! Run one area with `cargo test --test it -- differential::` (a filter on the module path).
+
+mod support;
+
+mod backend_snapshots;
+mod cli_check;
+mod cli_compile;
+mod cli_conventions;
+mod cli_run;
+mod diagnostics_doc;
+mod differential;
+mod engines;
+mod error_corpus;
+mod escaping;
+mod eval_fixtures;
+mod eval_hostile;
+mod eval_lateness;
+mod eval_prefilter;
+mod eval_readers;
+mod eval_semantics;
+mod ir_snapshots;
+mod language_doc;
+mod no_panic;
+mod oracles;
+mod oracles_escaping;
+mod oracles_pack;
+mod realdata;
+mod spl_emitted_on_model;
+mod spl_model;
