@@ -99,6 +99,12 @@ pub fn describe(rule: Rule) -> Option<&'static str> {
              is, exists, missing, <, <=, >, >=)"
         }
         field_path => "a field name (e.g. remote.port)",
+        comparison => "a comparison of two values (`bytes.sent > 20 * bytes.received`)",
+        rel_op => "a comparison operator (==, !=, <, <=, >, >=)",
+        value_sum | value_product | value_atom => {
+            "a value (a numeric field, an aggregate, a number, a size or a duration)"
+        }
+        add_op | mul_op => "an arithmetic operator (+, -, *, /)",
         list_literal => "a list (`[a, b]`)",
         string_list => "a list of strings (`[\"a\", \"b\"]`)",
         string | str_inner | raw_inner => "a string (`\"text\"`)",

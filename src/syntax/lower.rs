@@ -428,8 +428,95 @@ impl<'t> Lowerer<'t> {
                 }
             }
             Rule::predicate => self.predicate(p).map(Expr::Pred),
+            Rule::comparison => self.comparison(p).map(Expr::Compare),
             _ => {
                 self.internal(&p, "unexpected expression");
+                None
+            }
+        }
+    }
+
+    fn comparison(&mut self, p: P<'_>) -> Option<Compare> {
+        let span = self.span(&p);
+        let mut it = p.into_inner();
+        let left = self.value_expr(it.next()?)?;
+        let o = it.next()?;
+        let op = match o.as_str() {
+            "==" => RelOp::Eq,
+            "!=" => RelOp::Ne,
+            "<" => RelOp::Lt,
+            "<=" => RelOp::Le,
+            ">" => RelOp::Gt,
+            _ => RelOp::Ge,
+        };
+        let op = self.spanned(&o, op);
+        let right = self.value_expr(it.next()?)?;
+        Some(Compare {
+            left,
+            op,
+            right,
+            span,
+        })
+    }
+
+    /// A `value_sum`, `value_product` or `value_atom`: left-associative binary operations.
+    /// Parentheses count towards the nesting limit as they do in conditions.
+    fn value_expr(&mut self, p: P<'_>) -> Option<ValueExpr> {
+        if self.depth >= MAX_EXPR_DEPTH {
+            if !self.too_deep_reported {
+                self.too_deep_reported = true;
+                self.diagnostics.push(
+                    Diagnostic::error("E0106", "value nested too deeply")
+                        .at(self.span(&p))
+                        .found(format!("more than {MAX_EXPR_DEPTH} nested parentheses"))
+                        .expected("a value with fewer nested parentheses")
+                        .hint("flatten `((a))` to `a`"),
+                );
+            }
+            return None;
+        }
+        self.depth += 1;
+        let v = self.value_expr_inner(p);
+        self.depth -= 1;
+        v
+    }
+
+    fn value_expr_inner(&mut self, p: P<'_>) -> Option<ValueExpr> {
+        let start = p.as_span().start();
+        match p.as_rule() {
+            Rule::value_sum | Rule::value_product => {
+                let mut it = p.into_inner();
+                let mut acc = self.value_expr(it.next()?)?;
+                while let Some(o) = it.next() {
+                    let op = match o.as_str() {
+                        "+" => ArithOp::Add,
+                        "-" => ArithOp::Sub,
+                        "*" => ArithOp::Mul,
+                        _ => ArithOp::Div,
+                    };
+                    let op = self.spanned(&o, op);
+                    let rp = it.next()?;
+                    let end = rp.as_span().end();
+                    let right = self.value_expr(rp)?;
+                    acc = ValueExpr::Arith {
+                        op,
+                        left: Box::new(acc),
+                        right: Box::new(right),
+                        span: self.index.span(self.path, self.text, start, end),
+                    };
+                }
+                Some(acc)
+            }
+            Rule::value_atom => {
+                let inner = p.into_inner().next()?;
+                match inner.as_rule() {
+                    Rule::value_sum => self.value_expr(inner),
+                    Rule::field_path => Some(ValueExpr::Name(self.ident(&inner))),
+                    _ => Some(ValueExpr::Lit(self.scalar(inner))),
+                }
+            }
+            _ => {
+                self.internal(&p, "unexpected value");
                 None
             }
         }

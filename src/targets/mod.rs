@@ -368,7 +368,7 @@ pub fn compile_rule(rule: &Rule, profile: &Profile) -> Result<Emitted, Vec<Diagn
 
 /// Codes that mean "this target cannot express this rule" (reported as W0900 with `all`).
 fn is_refusal(code: &str) -> bool {
-    matches!(code, "E0901" | "E0902" | "E0904")
+    matches!(code, "E0901" | "E0902" | "E0904" | "E0910" | "E0911")
 }
 
 /// Compiles every rule of `pack` for `target` (a profile name, or `all`). With `all`, a rule a
@@ -838,6 +838,13 @@ pub(crate) fn fields_used(rule: &Rule, aggregates: bool) -> Vec<(String, Span)> 
                     out.push((f.clone(), p.span.clone()));
                 }
             }
+            Expr::Compare(c) => {
+                for r in c.refs() {
+                    if let FieldRef::Field(f) = r {
+                        out.push((f.clone(), c.span.clone()));
+                    }
+                }
+            }
         }
     }
     walk(&rule.filter, &mut out);
@@ -925,6 +932,8 @@ pub(crate) fn inline_computed(rule: &Rule, e: &Expr) -> Option<Expr> {
                 .collect::<Option<_>>()?,
         ),
         Expr::Not(x) => Expr::Not(Box::new(inline_computed(rule, x)?)),
+        // (a comparison of values never reads a computed field: the checker refuses it)
+        Expr::Compare(_) => e.clone(),
         Expr::Pred(p) => match &p.field {
             FieldRef::Computed(n) => {
                 let l = rule.lets.iter().find(|l| &l.name == n)?;

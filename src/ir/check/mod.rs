@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 mod attack_ids;
+mod compare;
 mod expr;
 mod lints;
 pub mod tags;
@@ -1277,6 +1278,13 @@ fn collect_fields(e: &Expr, out: &mut BTreeSet<String>) {
                 out.insert(n.clone());
             }
         }
+        Expr::Compare(c) => {
+            for r in c.refs() {
+                if let FieldRef::Field(n) = r {
+                    out.insert(n.clone());
+                }
+            }
+        }
     }
 }
 
@@ -1292,6 +1300,7 @@ fn lists_named(e: &ast::Expr, out: &mut BTreeSet<String>) {
                 }
             }
         }
+        ast::Expr::Compare(_) => {}
     }
 }
 
