@@ -166,6 +166,7 @@ pub fn syntax_error(path: &str, text: &str, e: &pest::error::Error<Rule>) -> Dia
     }
     // A value can take any literal shape: one phrase says so, instead of seven.
     let wants_value = positives.contains(&Rule::symbol) && positives.contains(&Rule::integer);
+    let wants_operator = positives.contains(&Rule::eq_op) || positives.contains(&Rule::eq_pred);
     let described = |rules: &[Rule]| -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         if wants_value {
@@ -183,6 +184,13 @@ pub fn syntax_error(path: &str, text: &str, e: &pest::error::Error<Rule>) -> Dia
                     | Rule::symbol
             );
             if wants_value && literal {
+                continue;
+            }
+            // A value expression is one more way to write a value or an operator: where the
+            // predicate's own words are offered, they already say what fits.
+            let value_expr = matches!(r, Rule::value_sum | Rule::value_product | Rule::value_atom);
+            let value_op = matches!(r, Rule::rel_op | Rule::add_op | Rule::mul_op);
+            if (wants_value && value_expr) || (wants_operator && value_op) {
                 continue;
             }
             if let Some(d) = describe(*r) {

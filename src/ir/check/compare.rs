@@ -128,7 +128,7 @@ impl Checker<'_> {
         }
         if l.ir.refs().is_empty() && r.ir.refs().is_empty() {
             self.diags.push(
-                Diagnostic::error("E0274", "a comparison of two constants")
+                Diagnostic::error("E0273", "a comparison of two constants")
                     .at(c.span.clone())
                     .found("no field or aggregate on either side")
                     .expected("a comparison that reads at least one field or aggregate")
@@ -193,14 +193,9 @@ impl Checker<'_> {
                         return None;
                     }
                 };
+                // (the parser refuses a size or duration above 2^63 - 1 with E0103)
                 let Some(value) = value else {
-                    self.diags.push(
-                        Diagnostic::error("E0275", "a literal too large for arithmetic")
-                            .at(l.span.clone())
-                            .found(l.node.describe())
-                            .expected("a value of at most 9223372036854775807 (2^63 - 1)")
-                            .hint("no byte count or duration of an event can be that large"),
-                    );
+                    self.internal_value(&l.span, &l.node.describe());
                     return None;
                 };
                 Some(Typed {
