@@ -289,3 +289,31 @@ fn the_test_rules_pass_their_own_tests() {
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("14 passed, 0 failed"), "{stdout}");
 }
+
+/// A long chain of operators is a deep tree for every later stage: bounded like a condition's
+/// nesting (E0106), never a stack overflow (a 200,000-term sum crashed `detc check` before).
+#[test]
+fn a_value_is_bounded_in_depth() {
+    let sum = |n: usize| vec!["bytes.sent"; n].join(" + ");
+    assert_eq!(
+        codes("network_flow", &format!("  where {} > 1", sum(32))),
+        Vec::<&str>::new()
+    );
+    assert_eq!(
+        codes("network_flow", &format!("  where {} > 1", sum(33))),
+        vec!["E0106"]
+    );
+    assert_eq!(
+        codes("network_flow", &format!("  where {} > 1", sum(200_000))),
+        vec!["E0106"]
+    );
+    let parens = |n: usize| format!("{}bytes.sent{}", "(".repeat(n), ")".repeat(n));
+    assert_eq!(
+        codes("network_flow", &format!("  where {} > 1", parens(30))),
+        Vec::<&str>::new()
+    );
+    assert_eq!(
+        codes("network_flow", &format!("  where {} > 1", parens(40))),
+        vec!["E0106"]
+    );
+}
