@@ -119,6 +119,11 @@ codes! {
     E0263 Error,
     E0264 Error,
     E0265 Error,
+    // Comparisons of values
+    E0270 Error,
+    E0271 Error,
+    E0272 Error,
+    E0273 Error,
     // Lints
     W0280 Warning,
     W0281 Warning,
@@ -142,6 +147,8 @@ codes! {
     E0906 Error,
     E0907 Error,
     E0908 Error,
+    E0910 Refusal,
+    E0911 Refusal,
     W0900 Warning,
     W0901 Warning,
     W0902 Warning,

@@ -16,7 +16,7 @@
 //!   ASCII letter the pattern can match ([`crate::ir::semantics::ascii_fold_regex`]), never `(?i)`.
 //! - `Cmp` orders integers (ports, bytes, counts, durations) and timestamps numerically.
 
-use crate::ir::{Case, Cidr, CmpOp, Expr, FieldRef, IpClass, Op, StrOp, Value};
+use crate::ir::{Case, Cidr, CmpOp, Comparison, Expr, FieldRef, IpClass, Op, StrOp, Value};
 use std::collections::HashSet;
 
 pub use crate::ir::semantics::{compare, is_missing, simple_lower, values_equal};
@@ -150,6 +150,8 @@ pub enum CompiledExpr {
     Or(Vec<CompiledExpr>),
     Not(Box<CompiledExpr>),
     Pred(FieldRef, Matcher),
+    /// A comparison of two values ([`Comparison::holds`] is its meaning).
+    Compare(Comparison),
 }
 
 impl CompiledExpr {
@@ -163,6 +165,7 @@ impl CompiledExpr {
             }
             Expr::Not(x) => CompiledExpr::Not(Box::new(CompiledExpr::new(x)?)),
             Expr::Pred(p) => CompiledExpr::Pred(p.field.clone(), Matcher::new(&p.op)?),
+            Expr::Compare(c) => CompiledExpr::Compare(c.clone()),
         })
     }
 
@@ -176,6 +179,7 @@ impl CompiledExpr {
             CompiledExpr::Or(v) => v.iter().any(|x| x.eval(lookup)),
             CompiledExpr::Not(x) => !x.eval(lookup),
             CompiledExpr::Pred(f, m) => m.matches(lookup(f)),
+            CompiledExpr::Compare(c) => c.holds(lookup),
         }
     }
 
@@ -185,6 +189,7 @@ impl CompiledExpr {
             CompiledExpr::And(v) | CompiledExpr::Or(v) => v.iter().any(|x| x.reads_computed()),
             CompiledExpr::Not(x) => x.reads_computed(),
             CompiledExpr::Pred(f, _) => matches!(f, FieldRef::Computed(_)),
+            CompiledExpr::Compare(c) => c.refs().iter().any(|f| matches!(f, FieldRef::Computed(_))),
         }
     }
 }

@@ -36,6 +36,9 @@
 //!   and any `having` comparison on it is false). An alert is raised per group whose `having` holds
 //!   (every group, if there is no `having`).
 //! - **No aggregation**: one alert per matching event.
+//! - **Arithmetic and comparisons of two values** ([`Expr::Compare`]): computed in IEEE double
+//!   precision; a missing operand or a zero divisor makes the value undefined and the comparison
+//!   false (the full statement is in [`value`]).
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -47,7 +50,10 @@ pub mod check;
 pub mod rewrite;
 pub mod semantics;
 pub mod time;
+pub mod value;
 pub mod visit;
+
+pub use value::{ArithOp, Comparison, RelOp, ValueExpr};
 
 /// A character some reader of metadata text treats as a line break or as no text at all: every
 /// control character (`\n`, `\r`, `\t`, `\v`, `\f`, U+0085 NEL, ...) and the Unicode line and
@@ -293,6 +299,8 @@ pub enum Expr {
     Or(Vec<Expr>),
     Not(Box<Expr>),
     Pred(Predicate),
+    /// Two numeric values compared (`bytes.sent > 20 * bytes.received`); see [`value`].
+    Compare(Comparison),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -64,6 +64,8 @@ pub(crate) fn inline_computed(rule: &Rule, e: &Expr) -> Option<Expr> {
                 .collect::<Option<_>>()?,
         ),
         Expr::Not(x) => Expr::Not(Box::new(inline_computed(rule, x)?)),
+        // (a comparison of values never reads a computed field: the checker refuses it)
+        Expr::Compare(_) => e.clone(),
         Expr::Pred(p) => match &p.field {
             FieldRef::Computed(n) => {
                 let l = rule.lets.iter().find(|l| &l.name == n)?;

@@ -1,5 +1,5 @@
-//! The one walk over an IR expression's predicates, and what backends and the checker ask of it:
-//! the catalogue fields read, whether a computed field is read.
+//! The one walk over an IR expression's leaves (predicates and comparisons of values), and what
+//! backends and the checker ask of it: the catalogue fields read, whether a computed field is read.
 
 use crate::diag::Span;
 use crate::ir::{self, Expr, FieldRef, Predicate, Rule};
@@ -11,20 +11,32 @@ pub fn for_each_pred<'e>(e: &'e Expr, f: &mut impl FnMut(&'e Predicate)) {
         Expr::And(v) | Expr::Or(v) => v.iter().for_each(|x| for_each_pred(x, f)),
         Expr::Not(x) => for_each_pred(x, f),
         Expr::Pred(p) => f(p),
+        Expr::Compare(_) => {}
+    }
+}
+
+/// Calls `f` on every field reference of `e` (a predicate's field, each reference of a comparison
+/// of values), with the span of the leaf it is in, left to right.
+pub fn for_each_ref<'e>(e: &'e Expr, f: &mut impl FnMut(&'e FieldRef, &'e Span)) {
+    match e {
+        Expr::And(v) | Expr::Or(v) => v.iter().for_each(|x| for_each_ref(x, f)),
+        Expr::Not(x) => for_each_ref(x, f),
+        Expr::Pred(p) => f(&p.field, &p.span),
+        Expr::Compare(c) => c.refs().into_iter().for_each(|r| f(r, &c.span)),
     }
 }
 
 /// Whether some predicate of `e` reads a computed field (`let`).
 pub fn uses_computed(e: &Expr) -> bool {
     let mut any = false;
-    for_each_pred(e, &mut |p| any |= matches!(p.field, FieldRef::Computed(_)));
+    for_each_ref(e, &mut |r, _| any |= matches!(r, FieldRef::Computed(_)));
     any
 }
 
 /// The catalogue fields the predicates of `e` read, added to `out`.
 pub fn collect_fields(e: &Expr, out: &mut BTreeSet<String>) {
-    for_each_pred(e, &mut |p| {
-        if let FieldRef::Field(n) = &p.field {
+    for_each_ref(e, &mut |r, _| {
+        if let FieldRef::Field(n) = r {
             out.insert(n.clone());
         }
     });
@@ -34,9 +46,9 @@ pub fn collect_fields(e: &Expr, out: &mut BTreeSet<String>) {
 pub fn fields_used(rule: &Rule, aggregates: bool) -> Vec<(String, Span)> {
     let mut out = Vec::new();
     let mut walk = |e: &Expr| {
-        for_each_pred(e, &mut |p| {
-            if let FieldRef::Field(f) = &p.field {
-                out.push((f.clone(), p.span.clone()));
+        for_each_ref(e, &mut |r, span| {
+            if let FieldRef::Field(f) = r {
+                out.push((f.clone(), span.clone()));
             }
         })
     };

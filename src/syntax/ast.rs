@@ -93,6 +93,8 @@ pub enum Expr {
     Or(Vec<Expr>, Span),
     Not(Box<Expr>, Span),
     Pred(Pred),
+    /// Two value expressions compared: `bytes.sent > 20 * bytes.received`.
+    Compare(Compare),
 }
 
 impl Expr {
@@ -100,6 +102,73 @@ impl Expr {
         match self {
             Expr::And(_, s) | Expr::Or(_, s) | Expr::Not(_, s) => s,
             Expr::Pred(p) => &p.span,
+            Expr::Compare(c) => &c.span,
+        }
+    }
+}
+
+/// `left op right`, both value expressions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compare {
+    pub left: ValueExpr,
+    pub op: Spanned<RelOp>,
+    pub right: ValueExpr,
+    pub span: Span,
+}
+
+/// The comparison operators between two values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl RelOp {
+    pub fn text(self) -> &'static str {
+        match self {
+            RelOp::Eq => "==",
+            RelOp::Ne => "!=",
+            RelOp::Lt => "<",
+            RelOp::Le => "<=",
+            RelOp::Gt => ">",
+            RelOp::Ge => ">=",
+        }
+    }
+}
+
+/// `+ - * /`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArithOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+/// A value: a field (or aggregate) name, a numeric literal, or arithmetic over values.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueExpr {
+    Name(Spanned<String>),
+    /// An integer, size or duration literal.
+    Lit(Spanned<Literal>),
+    Arith {
+        op: Spanned<ArithOp>,
+        left: Box<ValueExpr>,
+        right: Box<ValueExpr>,
+        span: Span,
+    },
+}
+
+impl ValueExpr {
+    pub fn span(&self) -> &Span {
+        match self {
+            ValueExpr::Name(n) => &n.span,
+            ValueExpr::Lit(l) => &l.span,
+            ValueExpr::Arith { span, .. } => span,
         }
     }
 }

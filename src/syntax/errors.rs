@@ -105,6 +105,12 @@ pub fn describe(rule: Rule) -> Option<Cow<'static, str>> {
              is, exists, missing, <, <=, >, >=)"
         }
         field_path => "a field name (e.g. remote.port)",
+        comparison => "a comparison of two values (`bytes.sent > 20 * bytes.received`)",
+        rel_op => "a comparison operator (==, !=, <, <=, >, >=)",
+        value_sum | value_product | value_atom => {
+            "a value (a numeric field, an aggregate, a number, a size or a duration)"
+        }
+        add_op | mul_op => "an arithmetic operator (+, -, *, /)",
         list_literal => "a list (`[a, b]`)",
         string_list => "a list of strings (`[\"a\", \"b\"]`)",
         string | str_inner | raw_inner => "a string (`\"text\"`)",
@@ -166,6 +172,7 @@ pub fn syntax_error(path: &str, text: &str, e: &pest::error::Error<Rule>) -> Dia
     }
     // A value can take any literal shape: one phrase says so, instead of seven.
     let wants_value = positives.contains(&Rule::symbol) && positives.contains(&Rule::integer);
+    let wants_operator = positives.contains(&Rule::eq_op) || positives.contains(&Rule::eq_pred);
     let described = |rules: &[Rule]| -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         if wants_value {
@@ -183,6 +190,13 @@ pub fn syntax_error(path: &str, text: &str, e: &pest::error::Error<Rule>) -> Dia
                     | Rule::symbol
             );
             if wants_value && literal {
+                continue;
+            }
+            // A value expression is one more way to write a value or an operator: where the
+            // predicate's own words are offered, they already say what fits.
+            let value_expr = matches!(r, Rule::value_sum | Rule::value_product | Rule::value_atom);
+            let value_op = matches!(r, Rule::rel_op | Rule::add_op | Rule::mul_op);
+            if (wants_value && value_expr) || (wants_operator && value_op) {
                 continue;
             }
             if let Some(d) = describe(*r) {

@@ -428,8 +428,112 @@ impl<'t> Lowerer<'t> {
                 }
             }
             Rule::predicate => self.predicate(p).map(Expr::Pred),
+            Rule::comparison => self.comparison(p).map(Expr::Compare),
             _ => {
                 self.internal(&p, "unexpected expression");
+                None
+            }
+        }
+    }
+
+    fn comparison(&mut self, p: P<'_>) -> Option<Compare> {
+        let span = self.span(&p);
+        let mut it = p.into_inner();
+        let (left, _) = self.value_expr(it.next()?)?;
+        let o = it.next()?;
+        let op = match o.as_str() {
+            "==" => RelOp::Eq,
+            "!=" => RelOp::Ne,
+            "<" => RelOp::Lt,
+            "<=" => RelOp::Le,
+            ">" => RelOp::Gt,
+            _ => RelOp::Ge,
+        };
+        let op = self.spanned(&o, op);
+        let (right, _) = self.value_expr(it.next()?)?;
+        Some(Compare {
+            left,
+            op,
+            right,
+            span,
+        })
+    }
+
+    /// A `value_sum`, `value_product` or `value_atom`: left-associative binary operations, with
+    /// the depth of the tree built. Every later stage (checker, backends, evaluator) walks a
+    /// value recursively, so the tree is at most [`MAX_EXPR_DEPTH`] deep (`a + b + c` is three:
+    /// a sum of up to 32 terms) and parentheses share the conditions' nesting budget (E0106).
+    fn value_expr(&mut self, p: P<'_>) -> Option<(ValueExpr, usize)> {
+        self.value_expr_inner(p)
+    }
+
+    fn value_too_deep(&mut self, p: &P<'_>) {
+        if !self.too_deep_reported {
+            self.too_deep_reported = true;
+            self.diagnostics.push(
+                Diagnostic::new(Code::E0106, "value nested too deeply")
+                    .at(self.span(p))
+                    .found(format!(
+                        "more than {MAX_EXPR_DEPTH} nested parentheses and operators in one value"
+                    ))
+                    .expected("a value with fewer operators or nested parentheses")
+                    .hint("split the condition into several comparisons joined with `and`"),
+            );
+        }
+    }
+
+    fn value_expr_inner(&mut self, p: P<'_>) -> Option<(ValueExpr, usize)> {
+        let start = p.as_span().start();
+        match p.as_rule() {
+            Rule::value_sum | Rule::value_product => {
+                let whole = p.clone();
+                let mut it = p.into_inner();
+                let (mut acc, mut depth) = self.value_expr(it.next()?)?;
+                while let Some(o) = it.next() {
+                    let op = match o.as_str() {
+                        "+" => ArithOp::Add,
+                        "-" => ArithOp::Sub,
+                        "*" => ArithOp::Mul,
+                        _ => ArithOp::Div,
+                    };
+                    let op = self.spanned(&o, op);
+                    let rp = it.next()?;
+                    let end = rp.as_span().end();
+                    let (right, rdepth) = self.value_expr(rp)?;
+                    depth = depth.max(rdepth) + 1;
+                    if depth > MAX_EXPR_DEPTH {
+                        self.value_too_deep(&whole);
+                        return None;
+                    }
+                    acc = ValueExpr::Arith {
+                        op,
+                        left: Box::new(acc),
+                        right: Box::new(right),
+                        span: self.index.span(self.path, self.text, start, end),
+                    };
+                }
+                Some((acc, depth))
+            }
+            Rule::value_atom => {
+                let inner = p.into_inner().next()?;
+                match inner.as_rule() {
+                    // Parentheses nest like a condition's (the same budget).
+                    Rule::value_sum => {
+                        if self.depth >= MAX_EXPR_DEPTH {
+                            self.value_too_deep(&inner);
+                            return None;
+                        }
+                        self.depth += 1;
+                        let v = self.value_expr(inner);
+                        self.depth -= 1;
+                        v
+                    }
+                    Rule::field_path => Some((ValueExpr::Name(self.ident(&inner)), 1)),
+                    _ => Some((ValueExpr::Lit(self.scalar(inner)), 1)),
+                }
+            }
+            _ => {
+                self.internal(&p, "unexpected value");
                 None
             }
         }

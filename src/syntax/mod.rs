@@ -122,7 +122,64 @@ mod tests {
             ),
             Expr::Not(x, _) => format!("not {}", shape(x)),
             Expr::Pred(p) => p.field.node.clone(),
+            Expr::Compare(c) => format!("{}{}", c.op.node.text(), value_shape(&c.left)),
         }
+    }
+
+    fn value_shape(v: &ValueExpr) -> String {
+        match v {
+            ValueExpr::Name(n) => n.node.clone(),
+            ValueExpr::Lit(l) => format!("{:?}", l.node),
+            ValueExpr::Arith {
+                op, left, right, ..
+            } => {
+                let o = match op.node {
+                    ArithOp::Add => "+",
+                    ArithOp::Sub => "-",
+                    ArithOp::Mul => "*",
+                    ArithOp::Div => "/",
+                };
+                format!("({} {o} {})", value_shape(left), value_shape(right))
+            }
+        }
+    }
+
+    fn compare_of(src: &str) -> String {
+        match where_of(src) {
+            Expr::Compare(c) => format!(
+                "{} {} {}",
+                value_shape(&c.left),
+                c.op.node.text(),
+                value_shape(&c.right)
+            ),
+            other => format!("not a comparison: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn arithmetic_precedence_and_field_against_field() {
+        assert_eq!(
+            compare_of("bytes.sent > bytes.received"),
+            "bytes.sent > bytes.received"
+        );
+        assert_eq!(
+            compare_of("a - b - c * d / 2 >= (e + f) * 3"),
+            "((a - b) - ((c * d) / Int(2))) >= ((e + f) * Int(3))"
+        );
+        assert_eq!(compare_of("rx / tx > 20"), "(rx / tx) > Int(20)");
+        assert_eq!(
+            compare_of("sent > 20 * received"),
+            "sent > (Int(20) * received)"
+        );
+        assert_eq!(compare_of("a -5 == b"), "(a - Int(5)) == b");
+        assert_eq!(compare_of("a != 1MB - b"), "a != (Size(1000000) - b)");
+        // A plain `field op value` stays a predicate.
+        assert!(matches!(where_of("a > 5"), Expr::Pred(_)));
+        assert!(matches!(where_of("a > 5 /* c */"), Expr::Pred(_)));
+        assert_eq!(
+            shape(&where_of("not a.b > c.d or x == 1")),
+            "(not >a.b or x)"
+        );
     }
 
     #[test]

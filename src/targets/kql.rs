@@ -23,7 +23,10 @@ use super::{
 };
 use crate::diag::Diagnostic;
 use crate::ir::visit::uses_computed;
-use crate::ir::{AggFunc, Case, Cidr, CmpOp, Expr, FieldRef, IpClass, Op, Predicate, StrOp, Value};
+use crate::ir::{
+    AggFunc, Case, Cidr, CmpOp, Comparison, Expr, FieldRef, IpClass, Op, Predicate, StrOp, Value,
+    ValueExpr,
+};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -340,6 +343,57 @@ impl K<'_, '_> {
             }
             Expr::Not(x) => format!("not({})", self.expr(x, !neg)),
             Expr::Pred(p) => self.pred(p, neg),
+            Expr::Compare(c) => self.compare(c),
+        }
+    }
+
+    /// A comparison of two values (`ir::value`): computed in `real` (double), `todouble` on every
+    /// operand, so `/` is real division, never Kusto's integer `long / long`. Guarded so that it
+    /// is false, never null, when a value is undefined: every operand a number
+    /// (`isnotnull(todouble(C))`: null, the empty string and text that is no number are not),
+    /// every divisor non-zero (Kusto's real division by zero gives infinity or NaN, which would
+    /// compare). Under `not` it is then true there, as the IR says.
+    fn compare(&mut self, c: &Comparison) -> String {
+        let mut parts = Vec::new();
+        for r in c.refs() {
+            let operand = self.operand(r, &c.span);
+            parts.push(format!("isnotnull({operand})"));
+        }
+        for d in c.divisors() {
+            let v = self.value_expr(d, &c.span);
+            parts.push(format!("{v} != 0.0"));
+        }
+        let l = self.value_expr(&c.left, &c.span);
+        let r = self.value_expr(&c.right, &c.span);
+        parts.push(format!("{l} {} {r}", c.op.text()));
+        format!("({})", parts.join(" and "))
+    }
+
+    /// A field or aggregate as a `real`.
+    fn operand(&mut self, f: &FieldRef, span: &crate::diag::Span) -> String {
+        let c = match f {
+            FieldRef::Field(n) => match self.ctx.field(n, span) {
+                Ok(col) => self.col_expr(&col, span),
+                Err(d) => {
+                    self.errs.push(d);
+                    String::new()
+                }
+            },
+            FieldRef::Computed(n) => kql_ident(self.lets.get(n).map(String::as_str).unwrap_or(n)),
+            FieldRef::Aggregate(n) => kql_ident(self.aggs.get(n).map(String::as_str).unwrap_or(n)),
+        };
+        format!("todouble({c})")
+    }
+
+    fn value_expr(&mut self, v: &ValueExpr, span: &crate::diag::Span) -> String {
+        match v {
+            ValueExpr::Ref { field, .. } => self.operand(field, span),
+            ValueExpr::Num { value } => format!("{value}.0"),
+            ValueExpr::Arith { op, left, right } => {
+                let l = self.value_expr(left, span);
+                let r = self.value_expr(right, span);
+                format!("({l} {} {r})", op.text())
+            }
         }
     }
 

@@ -14,6 +14,8 @@
 //! - E0903 a column is not in the table's vendor schema (names the table and the nearest columns)
 //! - E0904 a construct the target cannot express (names rule, construct and target)
 //! - E0905 internal error (a profile or template that does not load)
+//! - E0910 Sigma: a comparison of two values (arithmetic, field against field)
+//! - E0911 spl-cim: a comparison of two values in the event filter (tstats search terms)
 //! - W0900 (`--target all`) a rule not emitted for one target, with the reason
 //! - W0901..W0905 documented approximations
 //!

@@ -223,6 +223,33 @@ fn python_re_gap(p: &str) -> Option<&'static str> {
     None
 }
 
+/// E0910: a comparison of two values (arithmetic, field against field). A Sigma detection
+/// compares a field with constants; its one cross-field modifier, `fieldref` (Sigma
+/// specification v2, modifiers), is equality only (with `contains`/`startswith`/`endswith`), no
+/// ordering or arithmetic, and compares raw event values: the number 25 is not the string "25"
+/// and two empty values are equal (rsigma-eval 0.23 `CompiledMatcher::FieldRef`), where the IR
+/// compares numbers and makes a missing value false. So no comparison of values is emitted.
+fn refuse_compare(ctx: &Ctx, c: &crate::ir::Comparison) -> Diagnostic {
+    let mut d = ctx
+        .refuse(
+            "a comparison of two values (arithmetic or field against field)",
+            "a Sigma detection compares a field with constants; `fieldref` is equality of raw values only, without arithmetic, ordering or the IR's numeric meaning",
+            &c.span,
+        )
+        .hint("compile this rule for a KQL or SPL target, or compare a field with a constant for Sigma");
+    d.code = Code::E0910;
+    d
+}
+
+/// The comparison of values in `e`, if `e` is one (or its negation).
+fn compare_in(e: &Expr) -> Option<&crate::ir::Comparison> {
+    match e {
+        Expr::Compare(c) => Some(c),
+        Expr::Not(x) => compare_in(x),
+        _ => None,
+    }
+}
+
 fn paren(c: String) -> String {
     if c.contains(' ') && !(c.starts_with('(') && c.ends_with(')')) {
         format!("({c})")
@@ -510,7 +537,9 @@ fn correlation(
             },
             _ => false,
         };
-        if !ok {
+        if let (false, Some(c)) = (ok, compare_in(e)) {
+            errs.push(refuse_compare(ctx, c));
+        } else if !ok {
             errs.push(ctx.refuse(
                 "this `having`",
                 "a Sigma correlation condition is one or two integer comparisons (gt, gte, lt, lte, eq) of one aggregate",
@@ -730,6 +759,10 @@ impl Det<'_, '_> {
             }
             Expr::Not(x) => format!("not {}", self.wrap_not(x)),
             Expr::Pred(p) => self.pred(p),
+            Expr::Compare(c) => {
+                self.errs.push(refuse_compare(self.ctx, c));
+                String::new()
+            }
         }
     }
 

@@ -21,7 +21,10 @@ use super::{
 };
 use crate::diag::{Code, Diagnostic, Span};
 use crate::ir::visit::uses_computed;
-use crate::ir::{AggFunc, Case, Cidr, CmpOp, Expr, FieldRef, IpClass, Op, Predicate, StrOp, Value};
+use crate::ir::{
+    AggFunc, Case, Cidr, CmpOp, Comparison, Expr, FieldRef, IpClass, Op, Predicate, RelOp, StrOp,
+    Value, ValueExpr,
+};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -486,6 +489,67 @@ impl S<'_, '_> {
                 } else {
                     self.where_pred(p, neg)
                 }
+            }
+            Expr::Compare(c) => {
+                if self.tstats {
+                    let mut d = self
+                        .ctx
+                        .refuse(
+                            "a comparison of two values in the event filter",
+                            "tstats filters with search terms, which compare a field with constants only",
+                            &c.span,
+                        )
+                        .hint("compare the aggregates in `having` (a `where` after tstats), or use the spl-sysmon target");
+                    d.code = Code::E0911;
+                    self.errs.push(d);
+                    String::new()
+                } else {
+                    self.compare(c)
+                }
+            }
+        }
+    }
+
+    /// A comparison of two values (`ir::value`) as a `where` expression: `tonumber` on every
+    /// operand (eval arithmetic is floating point, so `/` is real division), guarded so that it
+    /// is false, never null, when a value is undefined: every operand a number
+    /// (`isnotnull(tonumber(F))`: null, the empty string and text that is no number are not) and
+    /// every divisor non-zero. Under `NOT` it is then true there, as the IR says.
+    fn compare(&mut self, c: &Comparison) -> String {
+        let mut parts = Vec::new();
+        for r in c.refs() {
+            let operand = self.operand(r, &c.span);
+            parts.push(format!("isnotnull({operand})"));
+        }
+        for d in c.divisors() {
+            let v = self.value_expr(d, &c.span);
+            parts.push(format!("{v}!=0"));
+        }
+        let l = self.value_expr(&c.left, &c.span);
+        let r = self.value_expr(&c.right, &c.span);
+        let op = if c.op == RelOp::Eq { "==" } else { c.op.text() };
+        parts.push(format!("{l}{op}{r}"));
+        format!("({})", parts.join(" AND "))
+    }
+
+    /// A field or aggregate as a number.
+    fn operand(&mut self, f: &FieldRef, span: &Span) -> String {
+        let c = match f {
+            FieldRef::Field(n) => self.field_name(n, span),
+            FieldRef::Computed(n) => spl_field(self.lets.get(n).map(String::as_str).unwrap_or(n)),
+            FieldRef::Aggregate(n) => spl_field(self.agg_name(n)),
+        };
+        format!("tonumber({c})")
+    }
+
+    fn value_expr(&mut self, v: &ValueExpr, span: &Span) -> String {
+        match v {
+            ValueExpr::Ref { field, .. } => self.operand(field, span),
+            ValueExpr::Num { value } => value.to_string(),
+            ValueExpr::Arith { op, left, right } => {
+                let l = self.value_expr(left, span);
+                let r = self.value_expr(right, span);
+                format!("({l} {} {r})", op.text())
             }
         }
     }

@@ -29,3 +29,4 @@ mod oracles_pack;
 mod realdata;
 mod spl_emitted_on_model;
 mod spl_model;
+mod values;

@@ -33,7 +33,11 @@ impl Checker<'_> {
                 Some(Expr::Or(ys.into_iter().collect::<Option<Vec<_>>>()?))
             }
             ast::Expr::Not(x, _) => Some(Expr::Not(Box::new(self.expr(x, scope)?))),
-            ast::Expr::Pred(p) => self.pred(p, scope),
+            ast::Expr::Pred(p) => match self.field_against_word(p, scope) {
+                Some(e) => e,
+                None => self.pred(p, scope),
+            },
+            ast::Expr::Compare(c) => self.compare(c, scope),
         }
     }
 

@@ -195,5 +195,6 @@ pub(super) fn lists_named(e: &ast::Expr, out: &mut BTreeSet<String>) {
                 }
             }
         }
+        ast::Expr::Compare(_) => {}
     }
 }

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 mod aggregation;
 mod attack_ids;
+mod compare;
 mod computed;
 mod expr;
 mod lints;

@@ -211,6 +211,76 @@ fn collect(e: &Expr, out: &mut BTreeMap<String, Vec<Value>>) {
                 Op::Exists => {}
             }
         }
+        Expr::Compare(c) => {
+            let values = compare_candidates(c);
+            for r in c.refs() {
+                if let FieldRef::Field(f) = r {
+                    let port = matches!(
+                        ir::catalogue::field(source_of(c), f).map(|d| d.ty),
+                        Some(FieldType::Port)
+                    );
+                    out.entry(f.clone()).or_default().extend(
+                        values
+                            .iter()
+                            .filter(|v| !port || (0..=65535).contains(*v))
+                            .map(|v| Value::Int(*v)),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The source a comparison's fields belong to: the one whose catalogue has them all (both
+/// sources share names such as `bytes.sent`, with the same types).
+fn source_of(c: &ir::Comparison) -> ir::Source {
+    let names: Vec<&str> = c.refs().iter().map(|r| r.name()).collect();
+    *ir::catalogue::SOURCES
+        .iter()
+        .find(|s| names.iter().all(|n| ir::catalogue::field(**s, n).is_some()))
+        .unwrap_or(&ir::Source::NetworkFlow)
+}
+
+/// Values around a comparison's boundaries: every literal in it (k), k ± 1, the same scaled by
+/// 1000 (so that `a > 20 * b` meets a = 20000, b = 1000 exactly and either side), 0 (a zero
+/// divisor), 1, 2, 3 (odd ratios, non-integer results) and large values: 2^53 and 2^53 + 1 (the
+/// first integer a double cannot hold: every engine must round it alike) and 2^60 + 1. Bounded
+/// to 2^61 so that a sum of two stays an i64 on every engine.
+fn compare_candidates(c: &ir::Comparison) -> Vec<i64> {
+    fn lits(v: &ir::ValueExpr, out: &mut Vec<i64>) {
+        match v {
+            ir::ValueExpr::Num { value } => out.push(*value),
+            ir::ValueExpr::Arith { left, right, .. } => {
+                lits(left, out);
+                lits(right, out);
+            }
+            ir::ValueExpr::Ref { .. } => {}
+        }
+    }
+    let mut ks = vec![1];
+    lits(&c.left, &mut ks);
+    lits(&c.right, &mut ks);
+    let mut out = vec![0, 1, 2, 3, 1000, 1 << 53, (1 << 53) + 1, (1 << 60) + 1];
+    for k in ks {
+        for m in [1i64, 1000] {
+            let Some(km) = k.checked_mul(m) else { continue };
+            for d in [-1i64, 0, 1] {
+                out.extend(km.checked_add(d).filter(|v| (0..1 << 61).contains(v)));
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Every comparison of values in `e`.
+fn comparisons(e: &Expr) -> Vec<&ir::Comparison> {
+    match e {
+        Expr::And(v) | Expr::Or(v) => v.iter().flat_map(comparisons).collect(),
+        Expr::Not(x) => comparisons(x),
+        Expr::Pred(_) => Vec::new(),
+        Expr::Compare(c) => vec![c],
     }
 }
 
@@ -406,6 +476,169 @@ pub fn generate(
             }
         }
     }
+    // 5. Every comparison of values over the cross product of its fields' candidates (missing
+    //    included), in events that otherwise match: a ratio exactly at its threshold and either
+    //    side, a zero divisor, a missing operand, non-integer results, large values.
+    let mut compares: Vec<&ir::Comparison> = comparisons(&rule.filter);
+    for l in &rule.lets {
+        for (c, _) in &l.arms {
+            compares.extend(comparisons(c));
+        }
+    }
+    let bases: Vec<AbstractEvent> = if templates.is_empty() {
+        (0..8).map(|_| random_event(&mut rng)).collect()
+    } else {
+        templates.clone()
+    };
+    let mut k = 0usize;
+    for c in compares {
+        let fields: Vec<String> = c
+            .refs()
+            .iter()
+            .filter_map(|r| match r {
+                FieldRef::Field(f) => Some(f.clone()),
+                _ => None,
+            })
+            .take(3)
+            .collect();
+        let mut combos: Vec<Vec<Option<Value>>> = vec![Vec::new()];
+        for f in &fields {
+            let mut vals: Vec<Option<Value>> = vec![None, Some(Value::Str("n/a".into()))];
+            vals.extend(cands.get(f).into_iter().flatten().cloned().map(Some));
+            combos = combos
+                .into_iter()
+                .flat_map(|c| {
+                    vals.iter().map(move |v| {
+                        let mut c = c.clone();
+                        c.push(v.clone());
+                        c
+                    })
+                })
+                .take(1500)
+                .collect();
+        }
+        for combo in combos {
+            let Some(t) = bases.get(k % bases.len()) else {
+                continue;
+            };
+            let mut ev = t.clone();
+            for (f, v) in fields.iter().zip(combo) {
+                match v {
+                    Some(v) => ev.insert(f.clone(), v),
+                    None => ev.remove(f),
+                };
+            }
+            out.push(ev);
+            k += 1;
+        }
+    }
+    // 6. Around every comparison of aggregates in `having`: groups whose sums and counts are the
+    //    cross product of candidate totals (a ratio of sums at its threshold and either side, a
+    //    zero or missing sum).
+    if let (Some(agg), false) = (&rule.aggregation, templates.is_empty()) {
+        let compares: Vec<&ir::Comparison> =
+            agg.having.as_ref().map(comparisons).unwrap_or_default();
+        let count_size = having_thresholds(agg)
+            .iter()
+            .filter(|(f, _)| *f == AggFunc::Count)
+            .map(|(_, v)| *v)
+            .max()
+            .unwrap_or(1)
+            .clamp(1, 60);
+        let mut g = 0i64;
+        for c in compares {
+            let values = compare_candidates(c);
+            let funcs: Vec<AggFunc> = c
+                .refs()
+                .iter()
+                .filter_map(|r| agg.aggregates.iter().find(|a| a.name == r.name()))
+                .map(|a| a.func.clone())
+                .filter(|f| matches!(f, AggFunc::Count | AggFunc::Sum(FieldRef::Field(_))))
+                .take(3)
+                .collect();
+            let mut combos: Vec<Vec<Option<i64>>> = vec![Vec::new()];
+            for f in &funcs {
+                let vals: Vec<Option<i64>> = match f {
+                    AggFunc::Count => values
+                        .iter()
+                        .filter(|v| (1..=60).contains(*v))
+                        .map(|v| Some(*v))
+                        .collect(),
+                    _ => std::iter::once(None)
+                        .chain(values.iter().map(|v| Some(*v)))
+                        .collect(),
+                };
+                combos = combos
+                    .into_iter()
+                    .flat_map(|c| {
+                        vals.iter().map(move |v| {
+                            let mut c = c.clone();
+                            c.push(*v);
+                            c
+                        })
+                    })
+                    .take(400)
+                    .collect();
+            }
+            for combo in combos {
+                let Some(t) = templates.get(g as usize % templates.len()) else {
+                    continue;
+                };
+                let mut t = t.clone();
+                // Its own group, with its keys present: a missing key is a group of its own in
+                // the IR but dropped by tstats (W0904), which is not what this section tests.
+                let tag = format!("C{g}");
+                for key in ["host", "src.ip"] {
+                    let ty = catalogue.iter().find(|f| f.name == key).map(|f| &f.ty);
+                    let replaced = match ty {
+                        Some(FieldType::String) => Some(Value::Str(tag.clone())),
+                        Some(FieldType::Ip) => Some(Value::Ip(IpAddr::V4(Ipv4Addr::new(
+                            10,
+                            88,
+                            (g / 250) as u8,
+                            (g % 250) as u8,
+                        )))),
+                        _ => None,
+                    };
+                    if let Some(v) = replaced {
+                        t.insert(key.to_string(), v);
+                    }
+                }
+                // A group as large as the `having`'s count thresholds ask, unless the comparison
+                // itself reads the count.
+                let n = funcs
+                    .iter()
+                    .zip(&combo)
+                    .find_map(|(f, v)| (*f == AggFunc::Count).then_some(*v).flatten())
+                    .unwrap_or(count_size);
+                let wstart = base + window * (1000 + g);
+                for i in 0..n {
+                    let mut e = t.clone();
+                    e.insert(
+                        "time".into(),
+                        Value::Timestamp(wstart + (i * 7) % window.max(1)),
+                    );
+                    for (f, v) in funcs.iter().zip(&combo) {
+                        if let AggFunc::Sum(FieldRef::Field(field)) = f {
+                            match v {
+                                None => {
+                                    e.remove(field);
+                                }
+                                Some(total) => {
+                                    e.insert(
+                                        field.clone(),
+                                        Value::Int(if i == 0 { *total } else { 0 }),
+                                    );
+                                }
+                            }
+                        }
+                    }
+                    out.push(e);
+                }
+                g += 1;
+            }
+        }
+    }
     if let (Some(agg), false) = (&rule.aggregation, templates.is_empty()) {
         let thresholds = having_thresholds(agg);
         for (i, (func, value)) in thresholds.iter().enumerate() {
@@ -492,6 +725,7 @@ fn having_thresholds(agg: &ir::Aggregation) -> Vec<(AggFunc, i64)> {
                     out.push((a.func.clone(), val));
                 }
             }
+            Expr::Compare(_) => {}
         }
     }
     if let Some(h) = &agg.having {

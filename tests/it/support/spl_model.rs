@@ -16,7 +16,8 @@
 //!   cidrmatch, isnull, isnotnull, if, case, coalesce, tonumber, tostring, in, true, false, null.
 //! - `bin _time span=N[s|m|h|d]`: floor to a multiple of the span since the epoch (UTC) for s, m,
 //!   h; to the local midnight of the searching user's zone for d (fixed at UTC+05:30 in the
-//!   model: [`USER_UTC_OFFSET`]). Arithmetic in `eval`: `+ - / %`.
+//!   model: [`USER_UTC_OFFSET`]). Arithmetic in `eval`: `+ - * / %` in doubles (Search Reference,
+//!   eval: arithmetic operators); `/` by zero is null.
 //! - `stats` with count, dc, sum, min, max, values; `by` fields; rows whose by-field is null are
 //!   dropped (Splunk behaviour), which is why detc emits `fillnull` before `stats`.
 //! - `tstats ... from datamodel=M where <search expr> by f, _time span=S`.
@@ -472,18 +473,20 @@ fn expr_add(p: &mut P) -> Result<E, String> {
     Ok(l)
 }
 
-/// `/` and `%` (eval's arithmetic operators bind tighter than `+` and `-`).
+/// `*`, `/` and `%` (eval's arithmetic operators bind tighter than `+` and `-`). `*` reaches
+/// here as a word (the tokenizer keeps it in words for search wildcards); a lone `*` between two
+/// operands is multiplication.
 fn expr_mul(p: &mut P) -> Result<E, String> {
     let mut l = expr_primary(p)?;
-    while let Some(Tok::Op(o)) = p.peek() {
-        if o == "/" || o == "%" {
-            let o = o.clone();
-            p.next();
-            let r = expr_primary(p)?;
-            l = E::Bin(o, Box::new(l), Box::new(r));
-        } else {
-            break;
-        }
+    loop {
+        let o = match p.peek() {
+            Some(Tok::Op(o)) if o == "/" || o == "%" => o.clone(),
+            Some(Tok::Word(w)) if w == "*" => "*".to_string(),
+            _ => break,
+        };
+        p.next();
+        let r = expr_primary(p)?;
+        l = E::Bin(o, Box::new(l), Box::new(r));
     }
     Ok(l)
 }
@@ -612,6 +615,10 @@ fn eval(e: &E, r: &Row) -> Result<V, String> {
                 },
                 "-" => match (x.as_num(), y.as_num()) {
                     (Some(a), Some(b)) => V::Num(a - b),
+                    _ => V::Null,
+                },
+                "*" => match (x.as_num(), y.as_num()) {
+                    (Some(a), Some(b)) => V::Num(a * b),
                     _ => V::Null,
                 },
                 "/" => match (x.as_num(), y.as_num()) {
