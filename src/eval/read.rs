@@ -328,16 +328,20 @@ impl<'a> TableRecord<'a> {
                 *c = Some(cell);
             }
         };
-        let n = if (h.quoted && memchr::memchr(b'"', line.as_bytes()).is_some())
-            || !h.delim.is_ascii()
-        {
-            // Quoted cells (or an odd separator): the full splitter.
+        let n = if !h.delim.is_ascii() {
+            // An odd separator: the general splitter.
             let all = split_row_cells(line, h)?;
             let n = all.len();
             for (col, c) in all.into_iter().enumerate() {
                 put(col, Cow::Owned(c));
             }
             n
+        } else if h.quoted && memchr::memchr(b'"', line.as_bytes()).is_some() {
+            split_csv_cells(line, h.delim, &mut |col, cell| {
+                if cols.get(col).copied().flatten().is_some() {
+                    put(col, cell());
+                }
+            })?
         } else {
             let mut col = 0;
             let mut start = 0;
@@ -435,6 +439,71 @@ fn unescape_zeek(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Takes each cell of a row: its column, and a maker of its text.
+pub type CellSink<'s, 'a> = dyn FnMut(usize, &dyn Fn() -> Cow<'a, str>) + 's;
+
+/// [`split_csv`]'s cells, found with memchr: `each(column, cell)` for every cell, where `cell`
+/// makes its text (borrowed from the line unless it holds a doubled quote) only when called.
+/// Returns the number of cells. Same cells and errors as [`split_csv`] (tested against it).
+pub fn split_csv_cells<'a>(
+    line: &'a str,
+    delim: u8,
+    each: &mut CellSink<'_, 'a>,
+) -> Result<usize, String> {
+    let b = line.as_bytes();
+    let mut pos = 0;
+    let mut col = 0;
+    loop {
+        if b.get(pos) == Some(&b'"') {
+            // A quoted cell: up to the quote not followed by another; `""` is one quote.
+            let start = pos + 1;
+            let mut i = start;
+            let mut doubled = false;
+            let close = loop {
+                let Some(q) = memchr::memchr(b'"', b.get(i..).unwrap_or_default()) else {
+                    return Err("unterminated quoted cell".into());
+                };
+                let q = i + q;
+                if b.get(q + 1) == Some(&b'"') {
+                    doubled = true;
+                    i = q + 2;
+                } else {
+                    break q;
+                }
+            };
+            let raw = &line[start..close];
+            each(col, &|| {
+                if doubled {
+                    Cow::Owned(raw.replace("\"\"", "\""))
+                } else {
+                    Cow::Borrowed(raw)
+                }
+            });
+            col += 1;
+            match b.get(close + 1) {
+                None => return Ok(col),
+                Some(c) if *c == delim => pos = close + 2,
+                Some(_) => return Err("text after the closing quote of a quoted cell".into()),
+            }
+        } else {
+            let rest = b.get(pos..).unwrap_or_default();
+            match memchr::memchr(delim, rest) {
+                Some(d) => {
+                    let cell = &line[pos..pos + d];
+                    each(col, &|| Cow::Borrowed(cell));
+                    col += 1;
+                    pos += d + 1;
+                }
+                None => {
+                    let cell = &line[pos.min(line.len())..];
+                    each(col, &|| Cow::Borrowed(cell));
+                    return Ok(col + 1);
+                }
+            }
+        }
+    }
+}
+
 fn split_csv(line: &str, delim: u8) -> Result<Vec<String>, String> {
     let mut cells = Vec::new();
     let mut cur = String::new();
@@ -481,6 +550,9 @@ fn split_csv(line: &str, delim: u8) -> Result<Vec<String>, String> {
 /// lines costs the sum of their lengths.
 fn csv_open_after(line: &str, delim: u8, mut in_q: bool) -> bool {
     let b = line.as_bytes();
+    if !in_q && memchr::memchr(b'"', b).is_none() {
+        return false;
+    }
     let mut at_start = !in_q;
     let mut i = 0;
     while i < b.len() {
@@ -867,6 +939,43 @@ impl Rows {
                     Err(format!("{reason}; reading resumes at the next line")),
                 ))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The memchr splitter gives the same cells and the same errors as the reference one on
+    /// every line of up to 7 characters over quote, comma, a letter and a multi-byte letter.
+    #[test]
+    fn csv_cells_agree_with_the_reference_splitter() {
+        let alphabet = ['"', ',', 'a', 'é'];
+        let mut lines = vec![String::new()];
+        let mut frontier = vec![String::new()];
+        for _ in 0..7 {
+            let mut next = Vec::new();
+            for l in &frontier {
+                for c in alphabet {
+                    let mut m = l.clone();
+                    m.push(c);
+                    next.push(m);
+                }
+            }
+            lines.extend(next.iter().cloned());
+            frontier = next;
+        }
+        for line in &lines {
+            let want = split_csv(line, b',');
+            let mut got: Vec<String> = Vec::new();
+            let n = split_csv_cells(line, b',', &mut |col, cell| {
+                assert_eq!(col, got.len(), "{line:?}");
+                got.push(cell().into_owned());
+            });
+            // Same cell count and cells, or the same error.
+            let got = n.map(|n| (n, got));
+            assert_eq!(got, want.map(|w| (w.len(), w)), "{line:?}");
         }
     }
 }
