@@ -15,6 +15,10 @@
 #   (c) whole pack         detc run rules/                                     (Sysmon)
 #   (b) --no-prefilter     the same job as (b) without the prefilter
 #   duckdb (b)             the same job as (b) in DuckDB (SQL over read_json, explicit schema)
+#   (f) unselective rule   outbound volume per host and hour (matches three quarters of the
+#                          lines, so the prefilter skips almost nothing: the full JSON path),
+#                          and its DuckDB twin
+#   (g) (f) over .gz       the same rule over the same file gzipped (gzip -1), and its twin
 #   (d) AN0382             detc run an0382_external_mail_volume over a Zeek conn.log in TSV
 #   duckdb (d)             the same job in DuckDB (read_csv of the TSV, explicit columns)
 #   (e) Defender CSV rule  detc run t1071_003_defender_mail_ports over DeviceNetworkEvents CSV
@@ -40,7 +44,8 @@ cargo build --locked --release --bin detc --example bench_gen --example parse_fl
 [ -s "$DATA" ] || target/release/examples/bench_gen "$DATA" "$N" sysmon
 [ -s "$ZEEK" ] || target/release/examples/bench_gen "$ZEEK" "$NZ" zeek-conn
 [ -s "$DEFENDER" ] || target/release/examples/bench_gen "$DEFENDER" "$ND" defender-csv
-cat "$DATA" "$ZEEK" "$DEFENDER" > /dev/null   # warm the page cache: every engine reads from memory
+[ -s "$DATA.gz" ] || gzip -1 -c "$DATA" > "$DATA.gz"
+cat "$DATA" "$DATA.gz" "$ZEEK" "$DEFENDER" > /dev/null   # warm the page cache: every engine reads from memory
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -70,6 +75,44 @@ WHERE Initiated = 'true' AND rport IN (25, 465, 587, 2525, 110, 995, 143, 993)
   AND NOT (rip LIKE '127.%' OR rip = '::1')
 GROUP BY ALL HAVING count(*) >= 3
 """).fetchall()
+print(len(rows))
+PY
+# (f): a rule that matches most lines (every outbound connection not to loopback), so the
+# prefilter cannot skip them. Not part of the pack (rules/ is compiled to queries/).
+cat > "$TMP/unselective.detc" <<'RULE'
+rule bench_outbound_volume {
+  id "5d0c7a52-3f1e-4b8a-9d64-2b7e9c1f0a15"
+  title "Outbound connection volume per host and hour"
+  description "Benchmark rule: matches almost every Sysmon network connection."
+  author "detc benchmark"
+  date "2026-12-02"
+  status experimental
+  severity low
+  confidence low
+  source network_connection
+  where direction == outbound and not remote.ip is loopback
+  window 1h
+  group by host
+  aggregate connections = count(), destinations = distinct(remote.ip)
+  having connections >= 5
+}
+RULE
+# Its twin: Initiated = 'true' is outbound (the generator writes lowercase; no swap then, so the
+# remote side is Destination*); loopback as in (b)'s twin. `$1` is the file (plain or .gz:
+# read_json decompresses by extension).
+cat > "$TMP/duck_unselective.py" <<PY
+import duckdb, sys
+con = duckdb.connect()
+rows = con.execute("""
+SELECT Hostname, time_bucket(INTERVAL 1 hour, strptime(UtcTime, '%Y-%m-%d %H:%M:%S.%g')) AS w,
+       count(*) AS connections, count(DISTINCT DestinationIp) AS destinations
+FROM read_json(?, format = 'newline_delimited',
+  columns = {EventID: 'INTEGER', UtcTime: 'VARCHAR', Hostname: 'VARCHAR', Initiated: 'VARCHAR',
+             DestinationIp: 'VARCHAR'})
+WHERE EventID = 3 AND Initiated = 'true'
+  AND NOT (DestinationIp LIKE '127.%' OR DestinationIp = '::1')
+GROUP BY ALL HAVING count(*) >= 5
+""", [sys.argv[1]]).fetchall()
 print(len(rows))
 PY
 # The twin of AN0382 over the Zeek TSV. Zeek's header lines start with '#' (read_csv's comment
@@ -206,6 +249,14 @@ run "(b) without the prefilter (--no-prefilter)" $D run rules/lists.detc rules/a
 same "(b) --no-prefilter against (b)" "$B"
 run "duckdb: (b) in SQL over read_json" "$PY" "$TMP/duck.py"
 same "duckdb (b) against (b)" "$B"
+run "(f) unselective rule (3/4 of lines match)" $D run "$TMP/unselective.detc" --events "$DATA"
+F=$ALERTS
+run "duckdb: (f) in SQL over read_json" "$PY" "$TMP/duck_unselective.py" "$DATA"
+same "duckdb (f) against (f)" "$F"
+run "(g) (f) over the file gzipped" $D run "$TMP/unselective.detc" --events "$DATA.gz"
+same "(g) against (f)" "$F"
+run "duckdb: (g) in SQL over read_json (.gz)" "$PY" "$TMP/duck_unselective.py" "$DATA.gz"
+same "duckdb (g) against (f)" "$F"
 EVENTS=$NZ BYTES=$(stat -c %s "$ZEEK")
 run "(d) AN0382 over Zeek conn.log TSV" $D run rules/lists.detc rules/an0382_external_mail_volume.detc --events "$ZEEK"
 R=$ALERTS
