@@ -28,8 +28,7 @@ use crate::ir::catalogue;
 use crate::ir::{FieldType, Source, Value};
 use serde::Deserialize;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::BTreeMap;
 
 /// The schemas shipped with detc, as (file name, YAML text).
 pub const BUILTIN: [(&str, &str); 4] = [
@@ -82,35 +81,18 @@ pub trait Record {
     }
 }
 
-/// A word-at-a-time multiply-rotate hash (FxHash's): the raw keys are short and chosen by the
-/// schema, not by the input, so a keyed hash (SipHash, the default) buys nothing here and cost
-/// a third of a JSON line's key lookups.
-#[derive(Default)]
-pub struct KeyHasher(u64);
+/// The first 8 bytes of `b` (zero-padded) as a word.
+fn word(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    let n = b.len().min(8);
+    w[..n].copy_from_slice(&b[..n]);
+    u64::from_le_bytes(w)
+}
 
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut add =
-            |w: u64| self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            add(u64::from_le_bytes(w));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            add(u64::from_le_bytes(w));
-        }
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.0 = (self.0.rotate_left(5) ^ u64::from(i)).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
+/// The 8 bytes of `b` after its first 8 (up to 16 bytes; zero-padded) as a word: with
+/// [`word`], every byte of a key of up to 16 bytes.
+fn tail(b: &[u8]) -> u64 {
+    word(b.get(8..).unwrap_or_default())
 }
 
 /// The raw keys an input schema reads, numbered once per schema: the readers keep a row's
@@ -119,7 +101,11 @@ impl Hasher for KeyHasher {
 pub struct Keys {
     /// Sorted: every raw key a mapping may read, plus the first segment of dotted keys.
     names: Vec<String>,
-    ix: HashMap<String, usize, BuildHasherDefault<KeyHasher>>,
+    /// By key length: (first 8 bytes, last 8 bytes, number). A key read from a line is found
+    /// by comparing two words with the one or two keys of its length: no hashing, and no
+    /// byte comparison unless the key is longer than 16 bytes. (A keyed hash map cost a
+    /// tenth of the JSON path.)
+    by_len: Vec<Vec<(u64, u64, usize)>>,
     /// For a dotted key (`id.orig_h`), the number of its first segment (`id`).
     head: Vec<Option<usize>>,
 }
@@ -128,16 +114,27 @@ impl Keys {
     fn new(mut names: Vec<String>) -> Keys {
         names.sort();
         names.dedup();
-        let ix: HashMap<String, usize, BuildHasherDefault<KeyHasher>> = names
+        let mut by_len: Vec<Vec<(u64, u64, usize)>> = Vec::new();
+        for (i, n) in names.iter().enumerate() {
+            let b = n.as_bytes();
+            if by_len.len() <= b.len() {
+                by_len.resize(b.len() + 1, Vec::new());
+            }
+            if let Some(v) = by_len.get_mut(b.len()) {
+                v.push((word(b), tail(b), i));
+            }
+        }
+        let mut keys = Keys {
+            names,
+            by_len,
+            head: Vec::new(),
+        };
+        keys.head = keys
+            .names
             .iter()
-            .enumerate()
-            .map(|(i, n)| (n.clone(), i))
+            .map(|n| n.split_once('.').and_then(|(h, _)| keys.find(h)))
             .collect();
-        let head = names
-            .iter()
-            .map(|n| n.split_once('.').and_then(|(h, _)| ix.get(h).copied()))
-            .collect();
-        Keys { names, ix, head }
+        keys
     }
 
     pub fn len(&self) -> usize {
@@ -150,7 +147,13 @@ impl Keys {
 
     /// The number of raw key `k`, if the schema reads it.
     pub fn find(&self, k: &str) -> Option<usize> {
-        self.ix.get(k).copied()
+        let b = k.as_bytes();
+        let (w, t) = (word(b), tail(b));
+        self.by_len
+            .get(b.len())?
+            .iter()
+            .find(|(x, y, i)| *x == w && *y == t && (b.len() <= 16 || self.name(*i) == k))
+            .map(|(_, _, i)| *i)
     }
 
     pub fn name(&self, i: usize) -> &str {
@@ -661,4 +664,53 @@ pub fn names() -> Vec<String> {
     builtin()
         .map(|v| v.into_iter().map(|s| s.name).collect())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keys are found by length and two words, and by their bytes past 16: keys that share
+    /// a length, a first word, or their first 16 bytes stay apart, and no prefix, extension or
+    /// NUL-padded twin of a key is taken for it.
+    #[test]
+    fn keys_are_found_exactly() {
+        let names = [
+            "ts",
+            "id.orig_h",
+            "id.orig_p",
+            "id",
+            "DestinationHostname",
+            "DestinationHostnamX",
+            "DestinationPortAAAAx",
+            "DestinationPortAAAAy",
+            "SourceIp",
+            "SourceIq",
+        ];
+        let keys = Keys::new(names.iter().map(|s| s.to_string()).collect());
+        for n in names {
+            let i = keys.find(n);
+            assert_eq!(i.map(|i| keys.name(i)), Some(n));
+        }
+        for absent in [
+            "",
+            "t",
+            "ts\0",
+            "i",
+            "id.orig",
+            "id.orig_hh",
+            "DestinationHostnamY",
+            "DestinationPortAAAAz",
+            "SourceI",
+            "SourceIp\0",
+            "sourceip",
+        ] {
+            assert_eq!(keys.find(absent), None, "{absent:?}");
+        }
+        assert_eq!(
+            keys.head(keys.find("id.orig_h").unwrap_or(0)),
+            keys.find("id")
+        );
+        assert_eq!(keys.head(keys.find("ts").unwrap_or(0)), None);
+    }
 }
