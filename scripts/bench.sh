@@ -233,14 +233,14 @@ same() {
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB"
-echo "data: $N events, $(stat -c %s "$DATA") bytes ($DATA); $NZ events, $(stat -c %s "$ZEEK") bytes ($ZEEK); $ND events, $(stat -c %s "$DEFENDER") bytes ($DEFENDER); best of $RUNS runs each, page cache warm"
+echo "data: $N events, $(stat -Lc %s "$DATA") bytes ($DATA); $NZ events, $(stat -Lc %s "$ZEEK") bytes ($ZEEK); $ND events, $(stat -Lc %s "$DEFENDER") bytes ($DEFENDER); best of $RUNS runs each, page cache warm"
 echo
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| job | wall s | CPU s | M events/s | MB/s | peak RSS MiB | alerts |"
 echo "|---|---|---|---|---|---|---|"
 D=target/release/detc
-EVENTS=$N BYTES=$(stat -c %s "$DATA")
+EVENTS=$N BYTES=$(stat -Lc %s "$DATA")
 run "(a) filter only: an0379_scripting_host_mail" $D run rules/lists.detc rules/an0379_scripting_host_mail.detc --events "$DATA"
 run "(b) AN0379 with aggregation" $D run rules/lists.detc rules/an0379_mail_protocol_unexpected_process.detc --events "$DATA"
 B=$ALERTS
@@ -257,17 +257,17 @@ run "(g) (f) over the file gzipped" $D run "$TMP/unselective.detc" --events "$DA
 same "(g) against (f)" "$F"
 run "duckdb: (g) in SQL over read_json (.gz)" "$PY" "$TMP/duck_unselective.py" "$DATA.gz"
 same "duckdb (g) against (f)" "$F"
-EVENTS=$NZ BYTES=$(stat -c %s "$ZEEK")
+EVENTS=$NZ BYTES=$(stat -Lc %s "$ZEEK")
 run "(d) AN0382 over Zeek conn.log TSV" $D run rules/lists.detc rules/an0382_external_mail_volume.detc --events "$ZEEK"
 R=$ALERTS
 run "duckdb: (d) in SQL over read_csv (TSV)" "$PY" "$TMP/duck_zeek.py"
 same "duckdb (d) against (d)" "$R"
-EVENTS=$ND BYTES=$(stat -c %s "$DEFENDER")
+EVENTS=$ND BYTES=$(stat -Lc %s "$DEFENDER")
 run "(e) t1071_003_defender_mail_ports over Defender CSV" $D run rules/t1071_003_defender_mail_ports.detc --events "$DEFENDER"
 R=$ALERTS
 run "duckdb: (e) in SQL over read_csv" "$PY" "$TMP/duck_defender.py"
 same "duckdb (e) against (e)" "$R"
-EVENTS=$N BYTES=$(stat -c %s "$DATA")
+EVENTS=$N BYTES=$(stat -Lc %s "$DATA")
 run "parse floor: serde_json typed struct" target/release/examples/parse_floor "$DATA"
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -279,5 +279,5 @@ mkdir -p "$PACK"
 awk 'BEGIN { for (i = 0; i < 52000; i++) printf "rule r%d {\n  id \"%08x-0000-4000-8000-000000000000\"\n  title \"Rule number %d\"\n  severity low\n  source network_connection\n  where remote.port == %d and process.name == \"p%d.exe\"\n}\n", i, i, i, i % 65535, i }' > "$PACK/big.detc"
 /usr/bin/time -f '%e %M %U %S' -o "$TMP/time" $D check "$PACK" > /dev/null 2> "$TMP/err"
 read -r wall kib usr sys < "$TMP/time"
-echo "check: one file of $(stat -c %s "$PACK/big.detc") bytes, $(tail -1 "$TMP/err" | cut -d: -f2 | cut -d, -f1 | sed 's/^ //'): $wall s wall, $(awk "BEGIN{print $usr + $sys}") s CPU, $((kib / 1024)) MiB peak RSS"
+echo "check: one file of $(stat -Lc %s "$PACK/big.detc") bytes, $(tail -1 "$TMP/err" | cut -d: -f2 | cut -d, -f1 | sed 's/^ //'): $wall s wall, $(awk "BEGIN{print $usr + $sys}") s CPU, $((kib / 1024)) MiB peak RSS"
 [ -z "$FAILED" ] || { echo "FAIL: a detc row and its twin disagree (above)" >&2; exit 1; }
