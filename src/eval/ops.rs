@@ -21,46 +21,9 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::net::IpAddr;
 
-pub use crate::ir::semantics::{compare, is_missing, simple_lower, values_equal};
-
-/// A [`Value`] borrowed: what the matchers read. The evaluator's full path hands out views of
-/// the text of a line (no `String` per field per event); owned values view as themselves.
-/// Variants are declared in [`Value`]'s order, so the derived order is [`Value`]'s.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ValRef<'a> {
-    Str(&'a str),
-    Int(i64),
-    Ip(IpAddr),
-    Enum(&'a str),
-    Timestamp(i64),
-}
-
-impl<'a> ValRef<'a> {
-    pub fn of(v: &'a Value) -> ValRef<'a> {
-        match v {
-            Value::Str(s) => ValRef::Str(s),
-            Value::Int(i) => ValRef::Int(*i),
-            Value::Ip(ip) => ValRef::Ip(*ip),
-            Value::Enum(s) => ValRef::Enum(s),
-            Value::Timestamp(t) => ValRef::Timestamp(*t),
-        }
-    }
-
-    pub fn to_value(self) -> Value {
-        match self {
-            ValRef::Str(s) => Value::Str(s.to_string()),
-            ValRef::Int(i) => Value::Int(i),
-            ValRef::Ip(ip) => Value::Ip(ip),
-            ValRef::Enum(s) => Value::Enum(s.to_string()),
-            ValRef::Timestamp(t) => Value::Timestamp(t),
-        }
-    }
-
-    /// The normative rule of [`is_missing`] on a present value: the empty string.
-    pub fn is_missing(self) -> bool {
-        matches!(self, ValRef::Str("") | ValRef::Enum(""))
-    }
-}
+pub use crate::ir::semantics::{
+    compare, compare_ref, equal_ref, is_missing, simple_lower, values_equal, ValRef,
+};
 
 /// A field value of one event as the readers produce it: text borrowed from the line unless it
 /// had to be rewritten (JSON escapes, a lowercasing, a join).
@@ -134,33 +97,6 @@ pub fn with_lower<R>(s: &str, f: impl FnOnce(&str) -> R) -> R {
         }
     }
     f(&simple_lower(s))
-}
-
-/// Typed equality under `case` on borrowed values: [`values_equal`]'s rule.
-fn equal_ref(a: ValRef<'_>, b: ValRef<'_>, case: Case) -> bool {
-    match (a, b) {
-        (ValRef::Str(x), ValRef::Str(y)) => match case {
-            Case::Sensitive => x == y,
-            Case::Insensitive => x.eq_ignore_ascii_case(y),
-        },
-        _ => a == b,
-    }
-}
-
-/// Numeric ordering on borrowed values: [`compare`]'s rule.
-fn compare_ref(a: ValRef<'_>, op: CmpOp, b: ValRef<'_>) -> bool {
-    let ord = match (a, b) {
-        (ValRef::Int(x), ValRef::Int(y)) | (ValRef::Timestamp(x), ValRef::Timestamp(y)) => {
-            x.cmp(&y)
-        }
-        _ => return false,
-    };
-    match op {
-        CmpOp::Lt => ord.is_lt(),
-        CmpOp::Le => ord.is_le(),
-        CmpOp::Gt => ord.is_gt(),
-        CmpOp::Ge => ord.is_ge(),
-    }
 }
 
 /// An [`Op`] prepared for repeated use: regexes compiled, case-insensitive needles lowercased,

@@ -381,11 +381,6 @@ impl InputSchema {
         Some(keys)
     }
 
-    /// Whether a mapping may read the raw key `k` (the full path parses only those).
-    pub fn needs_key(&self, k: &str) -> bool {
-        self.keys.find(k).is_some()
-    }
-
     /// The raw keys the mappings read, numbered (what readers keep of a row).
     pub fn keys(&self) -> &Keys {
         &self.keys
