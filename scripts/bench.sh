@@ -15,6 +15,10 @@
 #   (c) whole pack         detc run rules/                                     (Sysmon)
 #   (b) --no-prefilter     the same job as (b) without the prefilter
 #   duckdb (b)             the same job as (b) in DuckDB (SQL over read_json, explicit schema)
+#   (f) unselective rule   outbound volume per host and hour (matches three quarters of the
+#                          lines, so the prefilter skips almost nothing: the full JSON path),
+#                          and its DuckDB twin
+#   (g) (f) over .gz       the same rule over the same file gzipped (gzip -1), and its twin
 #   (d) AN0382             detc run an0382_external_mail_volume over a Zeek conn.log in TSV
 #   duckdb (d)             the same job in DuckDB (read_csv of the TSV, explicit columns)
 #   (e) Defender CSV rule  detc run t1071_003_defender_mail_ports over DeviceNetworkEvents CSV
@@ -40,7 +44,8 @@ cargo build --locked --release --bin detc --example bench_gen --example parse_fl
 [ -s "$DATA" ] || target/release/examples/bench_gen "$DATA" "$N" sysmon
 [ -s "$ZEEK" ] || target/release/examples/bench_gen "$ZEEK" "$NZ" zeek-conn
 [ -s "$DEFENDER" ] || target/release/examples/bench_gen "$DEFENDER" "$ND" defender-csv
-cat "$DATA" "$ZEEK" "$DEFENDER" > /dev/null   # warm the page cache: every engine reads from memory
+[ -s "$DATA.gz" ] || gzip -1 -c "$DATA" > "$DATA.gz"
+cat "$DATA" "$DATA.gz" "$ZEEK" "$DEFENDER" > /dev/null   # warm the page cache: every engine reads from memory
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -70,6 +75,44 @@ WHERE Initiated = 'true' AND rport IN (25, 465, 587, 2525, 110, 995, 143, 993)
   AND NOT (rip LIKE '127.%' OR rip = '::1')
 GROUP BY ALL HAVING count(*) >= 3
 """).fetchall()
+print(len(rows))
+PY
+# (f): a rule that matches most lines (every outbound connection not to loopback), so the
+# prefilter cannot skip them. Not part of the pack (rules/ is compiled to queries/).
+cat > "$TMP/unselective.detc" <<'RULE'
+rule bench_outbound_volume {
+  id "5d0c7a52-3f1e-4b8a-9d64-2b7e9c1f0a15"
+  title "Outbound connection volume per host and hour"
+  description "Benchmark rule: matches almost every Sysmon network connection."
+  author "detc benchmark"
+  date "2026-12-02"
+  status experimental
+  severity low
+  confidence low
+  source network_connection
+  where direction == outbound and not remote.ip is loopback
+  window 1h
+  group by host
+  aggregate connections = count(), destinations = distinct(remote.ip)
+  having connections >= 5
+}
+RULE
+# Its twin: Initiated = 'true' is outbound (the generator writes lowercase; no swap then, so the
+# remote side is Destination*); loopback as in (b)'s twin. `$1` is the file (plain or .gz:
+# read_json decompresses by extension).
+cat > "$TMP/duck_unselective.py" <<PY
+import duckdb, sys
+con = duckdb.connect()
+rows = con.execute("""
+SELECT Hostname, time_bucket(INTERVAL 1 hour, strptime(UtcTime, '%Y-%m-%d %H:%M:%S.%g')) AS w,
+       count(*) AS connections, count(DISTINCT DestinationIp) AS destinations
+FROM read_json(?, format = 'newline_delimited',
+  columns = {EventID: 'INTEGER', UtcTime: 'VARCHAR', Hostname: 'VARCHAR', Initiated: 'VARCHAR',
+             DestinationIp: 'VARCHAR'})
+WHERE EventID = 3 AND Initiated = 'true'
+  AND NOT (DestinationIp LIKE '127.%' OR DestinationIp = '::1')
+GROUP BY ALL HAVING count(*) >= 5
+""", [sys.argv[1]]).fetchall()
 print(len(rows))
 PY
 # The twin of AN0382 over the Zeek TSV. Zeek's header lines start with '#' (read_csv's comment
@@ -190,14 +233,14 @@ same() {
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB"
-echo "data: $N events, $(stat -c %s "$DATA") bytes ($DATA); $NZ events, $(stat -c %s "$ZEEK") bytes ($ZEEK); $ND events, $(stat -c %s "$DEFENDER") bytes ($DEFENDER); best of $RUNS runs each, page cache warm"
+echo "data: $N events, $(stat -Lc %s "$DATA") bytes ($DATA); $NZ events, $(stat -Lc %s "$ZEEK") bytes ($ZEEK); $ND events, $(stat -Lc %s "$DEFENDER") bytes ($DEFENDER); best of $RUNS runs each, page cache warm"
 echo
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| job | wall s | CPU s | M events/s | MB/s | peak RSS MiB | alerts |"
 echo "|---|---|---|---|---|---|---|"
 D=target/release/detc
-EVENTS=$N BYTES=$(stat -c %s "$DATA")
+EVENTS=$N BYTES=$(stat -Lc %s "$DATA")
 run "(a) filter only: an0379_scripting_host_mail" $D run rules/lists.detc rules/an0379_scripting_host_mail.detc --events "$DATA"
 run "(b) AN0379 with aggregation" $D run rules/lists.detc rules/an0379_mail_protocol_unexpected_process.detc --events "$DATA"
 B=$ALERTS
@@ -206,17 +249,25 @@ run "(b) without the prefilter (--no-prefilter)" $D run rules/lists.detc rules/a
 same "(b) --no-prefilter against (b)" "$B"
 run "duckdb: (b) in SQL over read_json" "$PY" "$TMP/duck.py"
 same "duckdb (b) against (b)" "$B"
-EVENTS=$NZ BYTES=$(stat -c %s "$ZEEK")
+run "(f) unselective rule (3/4 of lines match)" $D run "$TMP/unselective.detc" --events "$DATA"
+F=$ALERTS
+run "duckdb: (f) in SQL over read_json" "$PY" "$TMP/duck_unselective.py" "$DATA"
+same "duckdb (f) against (f)" "$F"
+run "(g) (f) over the file gzipped" $D run "$TMP/unselective.detc" --events "$DATA.gz"
+same "(g) against (f)" "$F"
+run "duckdb: (g) in SQL over read_json (.gz)" "$PY" "$TMP/duck_unselective.py" "$DATA.gz"
+same "duckdb (g) against (f)" "$F"
+EVENTS=$NZ BYTES=$(stat -Lc %s "$ZEEK")
 run "(d) AN0382 over Zeek conn.log TSV" $D run rules/lists.detc rules/an0382_external_mail_volume.detc --events "$ZEEK"
 R=$ALERTS
 run "duckdb: (d) in SQL over read_csv (TSV)" "$PY" "$TMP/duck_zeek.py"
 same "duckdb (d) against (d)" "$R"
-EVENTS=$ND BYTES=$(stat -c %s "$DEFENDER")
+EVENTS=$ND BYTES=$(stat -Lc %s "$DEFENDER")
 run "(e) t1071_003_defender_mail_ports over Defender CSV" $D run rules/t1071_003_defender_mail_ports.detc --events "$DEFENDER"
 R=$ALERTS
 run "duckdb: (e) in SQL over read_csv" "$PY" "$TMP/duck_defender.py"
 same "duckdb (e) against (e)" "$R"
-EVENTS=$N BYTES=$(stat -c %s "$DATA")
+EVENTS=$N BYTES=$(stat -Lc %s "$DATA")
 run "parse floor: serde_json typed struct" target/release/examples/parse_floor "$DATA"
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -228,5 +279,5 @@ mkdir -p "$PACK"
 awk 'BEGIN { for (i = 0; i < 52000; i++) printf "rule r%d {\n  id \"%08x-0000-4000-8000-000000000000\"\n  title \"Rule number %d\"\n  severity low\n  source network_connection\n  where remote.port == %d and process.name == \"p%d.exe\"\n}\n", i, i, i, i % 65535, i }' > "$PACK/big.detc"
 /usr/bin/time -f '%e %M %U %S' -o "$TMP/time" $D check "$PACK" > /dev/null 2> "$TMP/err"
 read -r wall kib usr sys < "$TMP/time"
-echo "check: one file of $(stat -c %s "$PACK/big.detc") bytes, $(tail -1 "$TMP/err" | cut -d: -f2 | cut -d, -f1 | sed 's/^ //'): $wall s wall, $(awk "BEGIN{print $usr + $sys}") s CPU, $((kib / 1024)) MiB peak RSS"
+echo "check: one file of $(stat -Lc %s "$PACK/big.detc") bytes, $(tail -1 "$TMP/err" | cut -d: -f2 | cut -d, -f1 | sed 's/^ //'): $wall s wall, $(awk "BEGIN{print $usr + $sys}") s CPU, $((kib / 1024)) MiB peak RSS"
 [ -z "$FAILED" ] || { echo "FAIL: a detc row and its twin disagree (above)" >&2; exit 1; }

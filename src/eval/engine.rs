@@ -17,7 +17,7 @@
 //! counted in [`RuleState::untimed`] instead (the readers never produce such events: a row
 //! without a timestamp is a bad line).
 
-use super::ops::{self, CompiledExpr};
+use super::ops::{Cell, CompiledExpr, ValRef};
 use super::time;
 use super::{Alert, Event};
 use crate::diag::{Code, Diagnostic};
@@ -39,7 +39,18 @@ pub struct CompiledRule {
     filter_reads_lets: bool,
     lets: Vec<CompiledLet>,
     having: Option<CompiledExpr>,
+    /// The catalogue fields the rule reads, numbered (`time` first): the slot numbers of its
+    /// predicates, group keys and aggregate arguments. [`CompiledRule::bind`] maps them to an
+    /// input schema's fields once per file, so no field is looked up by name per event.
+    fields: Vec<String>,
+    /// Group-by keys and aggregate arguments with their slot numbers.
+    group_by: Vec<(FieldRef, usize)>,
+    agg_args: Vec<Option<(FieldRef, usize)>>,
 }
+
+/// Where each field a rule reads (by its number) sits among an event's fields (`None`: the
+/// event has no such field, so it is missing).
+pub type Binding = Vec<Option<usize>>;
 
 /// Group key within a window: the group-by values in declaration order (`None` = missing).
 /// A boxed slice, not a `Vec`: one word less per group (issue 9: memory per group).
@@ -73,18 +84,19 @@ enum Distinct {
 const FEW: usize = 8;
 
 impl Distinct {
-    fn insert(&mut self, v: &Value) {
+    fn insert(&mut self, v: ValRef<'_>) {
         match self {
-            Distinct::Few(xs) if xs.contains(v) => {}
-            Distinct::Few(xs) if xs.len() < FEW => xs.push(v.clone()),
+            Distinct::Few(xs) if xs.iter().any(|x| ValRef::of(x) == v) => {}
+            Distinct::Few(xs) if xs.len() < FEW => xs.push(v.to_value()),
             Distinct::Few(xs) => {
                 let mut set: HashSet<Value> = xs.drain(..).collect();
-                set.insert(v.clone());
+                set.insert(v.to_value());
                 *self = Distinct::Many(Box::new(set));
             }
             Distinct::Many(set) => {
-                if !set.contains(v) {
-                    set.insert(v.clone());
+                let v = v.to_value();
+                if !set.contains(&v) {
+                    set.insert(v);
                 }
             }
         }
@@ -92,8 +104,8 @@ impl Distinct {
 
     fn extend(&mut self, other: Distinct) {
         match other {
-            Distinct::Few(xs) => xs.iter().for_each(|v| self.insert(v)),
-            Distinct::Many(set) => set.iter().for_each(|v| self.insert(v)),
+            Distinct::Few(xs) => xs.iter().for_each(|v| self.insert(ValRef::of(v))),
+            Distinct::Many(set) => set.iter().for_each(|v| self.insert(ValRef::of(v))),
         }
     }
 
@@ -148,13 +160,27 @@ fn internal(rule: &Rule, msg: String) -> Diagnostic {
 
 impl CompiledRule {
     pub fn new(rule: &Rule) -> Result<CompiledRule, Diagnostic> {
-        let filter = CompiledExpr::new(&rule.filter).map_err(|m| internal(rule, m))?;
+        let mut fields: Vec<String> = vec!["time".to_string()];
+        let let_names: Vec<&str> = rule.lets.iter().map(|l| l.name.as_str()).collect();
+        let mut slot = |f: &FieldRef| match f {
+            FieldRef::Field(n) => match fields.iter().position(|x| x == n) {
+                Some(i) => i,
+                None => {
+                    fields.push(n.clone());
+                    fields.len() - 1
+                }
+            },
+            FieldRef::Computed(n) => let_names.iter().position(|x| x == n).unwrap_or(usize::MAX),
+            FieldRef::Aggregate(_) => 0,
+        };
+        let filter =
+            CompiledExpr::numbered(&rule.filter, &mut slot).map_err(|m| internal(rule, m))?;
         let mut lets = Vec::new();
         for l in &rule.lets {
             let mut arms = Vec::new();
             for (cond, v) in &l.arms {
                 arms.push((
-                    CompiledExpr::new(cond).map_err(|m| internal(rule, m))?,
+                    CompiledExpr::numbered(cond, &mut slot).map_err(|m| internal(rule, m))?,
                     v.clone(),
                 ));
             }
@@ -168,43 +194,76 @@ impl CompiledRule {
             Some(h) => Some(CompiledExpr::new(h).map_err(|m| internal(rule, m))?),
             None => None,
         };
+        let (group_by, agg_args) = match &rule.aggregation {
+            Some(agg) => (
+                agg.group_by.iter().map(|f| (f.clone(), slot(f))).collect(),
+                agg.aggregates
+                    .iter()
+                    .map(|a| match &a.func {
+                        AggFunc::Count => None,
+                        AggFunc::DistinctCount(f)
+                        | AggFunc::Sum(f)
+                        | AggFunc::Min(f)
+                        | AggFunc::Max(f) => Some((f.clone(), slot(f))),
+                    })
+                    .collect(),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
         Ok(CompiledRule {
             filter_reads_lets: filter.reads_computed(),
             rule: rule.clone(),
             filter,
             lets,
             having,
+            fields,
+            group_by,
+            agg_args,
         })
     }
 
-    fn compute_lets(&self, ev: &Event) -> Vec<(String, Option<Value>)> {
+    /// Where the fields this rule reads are among `names` (an input schema's catalogue fields,
+    /// or one abstract event's).
+    pub fn bind<N: AsRef<str>>(&self, names: &[N]) -> Binding {
+        self.fields
+            .iter()
+            .map(|f| names.iter().position(|n| n.as_ref() == f))
+            .collect()
+    }
+
+    /// The computed fields' values (`None`: no arm held and no default), in `lets` order.
+    fn compute_lets<'a, F>(&'a self, field: &F) -> Vec<Option<&'a Value>>
+    where
+        F: Fn(usize) -> Option<ValRef<'a>>,
+    {
         self.lets
             .iter()
             .map(|l| {
-                let lookup = |f: &FieldRef| match f {
-                    FieldRef::Field(n) => ev.get(n),
-                    _ => None,
-                };
-                let v = l
-                    .arms
+                l.arms
                     .iter()
-                    .find(|(c, _)| c.eval(&lookup))
-                    .map(|(_, v)| v.clone())
-                    .or_else(|| l.default.clone());
-                (l.name.clone(), v)
+                    .find(|(c, _)| {
+                        c.eval_ref(&|f: &FieldRef, k| match f {
+                            FieldRef::Field(_) => field(k),
+                            _ => None,
+                        })
+                    })
+                    .map(|(_, v)| v)
+                    .or(l.default.as_ref())
             })
             .collect()
     }
 
     /// Whether the filter holds for `ev` (computing lets only if the filter reads them).
     pub fn filter_matches(&self, ev: &Event) -> bool {
+        let (names, cells) = event_cells(ev);
+        let bind = self.bind(&names);
+        let field = |k: usize| cell_at(&cells, &bind, k);
         let lets = if self.filter_reads_lets {
-            self.compute_lets(ev)
+            self.compute_lets(&field)
         } else {
             Vec::new()
         };
-        let lookup = |f: &FieldRef| lookup(ev, &lets, f);
-        self.filter.eval(&lookup)
+        self.filter.eval_ref(&|f, k| resolve(f, k, &field, &lets))
     }
 
     /// Whether the rule aggregates (has windows to release).
@@ -212,43 +271,71 @@ impl CompiledRule {
         self.rule.aggregation.is_some()
     }
 
-    /// Feeds one event.
+    /// Feeds one abstract event.
     pub fn feed(&self, ev: &Event, st: &mut RuleState) -> Fed {
-        if !self.filter_matches(ev) {
+        let (names, cells) = event_cells(ev);
+        let bind = self.bind(&names);
+        self.feed_cells(&names, &cells, &bind, st)
+    }
+
+    /// Feeds one event given as its fields' `names` and `cells` (an input schema's, in its
+    /// order), with `bind` from [`CompiledRule::bind`] over the same names.
+    pub fn feed_cells<N: AsRef<str>>(
+        &self,
+        names: &[N],
+        cells: &[Option<Cell<'_>>],
+        bind: &[Option<usize>],
+        st: &mut RuleState,
+    ) -> Fed {
+        let field = |k: usize| cell_at(cells, bind, k);
+        let early = if self.filter_reads_lets {
+            self.compute_lets(&field)
+        } else {
+            Vec::new()
+        };
+        if !self.filter.eval_ref(&|f, k| resolve(f, k, &field, &early)) {
             return Fed::Unmatched;
         }
         st.matched += 1;
-        let lets = self.compute_lets(ev);
+        let lets = if self.filter_reads_lets {
+            early
+        } else {
+            self.compute_lets(&field)
+        };
+        let look = |f: &FieldRef, k: usize| resolve(f, k, &field, &lets);
         let Some(agg) = &self.rule.aggregation else {
-            let mut group: BTreeMap<String, Value> = ev
+            let mut group: BTreeMap<String, Value> = names
                 .iter()
-                .filter(|(_, v)| !ops::is_missing(Some(v)))
-                .map(|(k, v)| (k.clone(), v.clone()))
+                .zip(cells)
+                .filter_map(|(n, c)| {
+                    let v = c.as_ref()?.get();
+                    (!v.is_missing()).then(|| (n.as_ref().to_string(), v.to_value()))
+                })
                 .collect();
-            for (n, v) in lets {
+            for (l, v) in self.lets.iter().zip(&lets) {
                 if let Some(v) = v {
-                    group.insert(n, v);
+                    group.insert(l.name.clone(), (*v).clone());
                 }
             }
             st.alerts.push(self.alert(None, group, BTreeMap::new(), 1));
             return Fed::Matched;
         };
-        let Some(Value::Timestamp(t)) = ev.get("time") else {
+        let Some(ValRef::Timestamp(t)) = field(0) else {
             st.untimed += 1;
             return Fed::Matched;
         };
-        let start = time::window_start(*t, agg.window);
+        let start = time::window_start(t, agg.window);
         if st.released_before.is_some_and(|r| start < r) {
             st.late += 1;
             return Fed::Late;
         }
-        let key: GroupKey = agg
+        let key: GroupKey = self
             .group_by
             .iter()
-            .map(|f| {
-                lookup(ev, &lets, f)
-                    .filter(|v| !ops::is_missing(Some(v)))
-                    .cloned()
+            .map(|(f, k)| {
+                look(f, *k)
+                    .filter(|v| !v.is_missing())
+                    .map(ValRef::to_value)
             })
             .collect();
         let g = st
@@ -271,13 +358,11 @@ impl CompiledRule {
                     .collect(),
             });
         g.events += 1;
-        for (a, acc) in agg.aggregates.iter().zip(g.accs.iter_mut()) {
-            let v = match &a.func {
-                AggFunc::Count => None,
-                AggFunc::DistinctCount(f) | AggFunc::Sum(f) | AggFunc::Min(f) | AggFunc::Max(f) => {
-                    lookup(ev, &lets, f).filter(|v| !ops::is_missing(Some(v)))
-                }
-            };
+        for (arg, acc) in self.agg_args.iter().zip(g.accs.iter_mut()) {
+            let v = arg
+                .as_ref()
+                .and_then(|(f, k)| look(f, *k))
+                .filter(|v| !v.is_missing());
             match acc {
                 Acc::Count(n) => *n += 1,
                 Acc::Distinct(set) => {
@@ -286,21 +371,21 @@ impl CompiledRule {
                     }
                 }
                 Acc::Sum(s) => {
-                    if let Some(Value::Int(x)) = v {
-                        *s = Some(s.unwrap_or(0).saturating_add(*x));
+                    if let Some(ValRef::Int(x)) = v {
+                        *s = Some(s.unwrap_or(0).saturating_add(x));
                     }
                 }
                 Acc::Min(m) => {
                     if let Some(v) = v {
-                        if m.as_ref().is_none_or(|cur| v < cur) {
-                            *m = Some(v.clone());
+                        if m.as_ref().is_none_or(|cur| v < ValRef::of(cur)) {
+                            *m = Some(v.to_value());
                         }
                     }
                 }
                 Acc::Max(m) => {
                     if let Some(v) = v {
-                        if m.as_ref().is_none_or(|cur| v > cur) {
-                            *m = Some(v.clone());
+                        if m.as_ref().is_none_or(|cur| v > ValRef::of(cur)) {
+                            *m = Some(v.to_value());
                         }
                     }
                 }
@@ -418,17 +503,36 @@ impl CompiledRule {
     }
 }
 
-fn lookup<'a>(
-    ev: &'a Event,
-    lets: &'a [(String, Option<Value>)],
+/// An abstract event as names and cells, for [`CompiledRule::feed_cells`].
+fn event_cells(ev: &Event) -> (Vec<&str>, Vec<Option<Cell<'_>>>) {
+    ev.iter()
+        .map(|(k, v)| (k.as_str(), Some(Cell::of(v))))
+        .unzip()
+}
+
+/// The value of the rule's field number `k` in an event's `cells` under `bind`.
+fn cell_at<'a>(
+    cells: &'a [Option<Cell<'_>>],
+    bind: &[Option<usize>],
+    k: usize,
+) -> Option<ValRef<'a>> {
+    let i = (*bind.get(k)?)?;
+    cells.get(i)?.as_ref().map(Cell::get)
+}
+
+/// A predicate's value: a field through `field`, a computed field from `lets`.
+fn resolve<'a, F>(
     f: &FieldRef,
-) -> Option<&'a Value> {
+    k: usize,
+    field: &F,
+    lets: &[Option<&'a Value>],
+) -> Option<ValRef<'a>>
+where
+    F: Fn(usize) -> Option<ValRef<'a>>,
+{
     match f {
-        FieldRef::Field(n) => ev.get(n),
-        FieldRef::Computed(n) => lets
-            .iter()
-            .find(|(k, _)| k == n)
-            .and_then(|(_, v)| v.as_ref()),
+        FieldRef::Field(_) => field(k),
+        FieldRef::Computed(_) => lets.get(k).copied().flatten().map(ValRef::of),
         FieldRef::Aggregate(_) => None,
     }
 }

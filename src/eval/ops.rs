@@ -17,22 +17,164 @@
 //! - `Cmp` orders integers (ports, bytes, counts, durations) and timestamps numerically.
 
 use crate::ir::{Case, Cidr, CmpOp, Comparison, Expr, FieldRef, IpClass, Op, StrOp, Value};
+use std::borrow::Cow;
 use std::collections::HashSet;
+use std::net::IpAddr;
 
-pub use crate::ir::semantics::{compare, is_missing, simple_lower, values_equal};
+pub use crate::ir::semantics::{
+    compare, compare_ref, equal_ref, is_missing, simple_lower, values_equal, ValRef,
+};
+
+/// A field value of one event as the readers produce it: text borrowed from the line unless it
+/// had to be rewritten (JSON escapes, a lowercasing, a join).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell<'a> {
+    Str(Cow<'a, str>),
+    Int(i64),
+    Ip(IpAddr),
+    Enum(Cow<'a, str>),
+    Timestamp(i64),
+}
+
+impl<'a> Cell<'a> {
+    pub fn get(&self) -> ValRef<'_> {
+        match self {
+            Cell::Str(s) => ValRef::Str(s),
+            Cell::Int(i) => ValRef::Int(*i),
+            Cell::Ip(ip) => ValRef::Ip(*ip),
+            Cell::Enum(s) => ValRef::Enum(s),
+            Cell::Timestamp(t) => ValRef::Timestamp(*t),
+        }
+    }
+
+    /// A view of an owned value (the abstract-event path).
+    pub fn of(v: &'a Value) -> Cell<'a> {
+        match v {
+            Value::Str(s) => Cell::Str(Cow::Borrowed(s)),
+            Value::Int(i) => Cell::Int(*i),
+            Value::Ip(ip) => Cell::Ip(*ip),
+            Value::Enum(s) => Cell::Enum(Cow::Borrowed(s)),
+            Value::Timestamp(t) => Cell::Timestamp(*t),
+        }
+    }
+
+    pub fn into_value(self) -> Value {
+        match self {
+            Cell::Str(s) => Value::Str(s.into_owned()),
+            Cell::Int(i) => Value::Int(i),
+            Cell::Ip(ip) => Value::Ip(ip),
+            Cell::Enum(s) => Value::Enum(s.into_owned()),
+            Cell::Timestamp(t) => Value::Timestamp(t),
+        }
+    }
+}
+
+impl From<Value> for Cell<'_> {
+    fn from(v: Value) -> Self {
+        match v {
+            Value::Str(s) => Cell::Str(Cow::Owned(s)),
+            Value::Int(i) => Cell::Int(i),
+            Value::Ip(ip) => Cell::Ip(ip),
+            Value::Enum(s) => Cell::Enum(Cow::Owned(s)),
+            Value::Timestamp(t) => Cell::Timestamp(t),
+        }
+    }
+}
+
+/// Calls `f` with `s` under [`simple_lower`], without allocating for short text (the usual
+/// process names and hosts) or text with no ASCII capital.
+pub fn with_lower<R>(s: &str, f: impl FnOnce(&str) -> R) -> R {
+    if !s.bytes().any(|b| b.is_ascii_uppercase()) {
+        return f(s);
+    }
+    let mut buf = [0u8; 128];
+    if let Some(b) = buf.get_mut(..s.len()) {
+        b.copy_from_slice(s.as_bytes());
+        b.make_ascii_lowercase();
+        // ASCII lowercasing keeps UTF-8 valid; the fallback is never taken.
+        if let Ok(l) = std::str::from_utf8(b) {
+            return f(l);
+        }
+    }
+    f(&simple_lower(s))
+}
 
 /// An [`Op`] prepared for repeated use: regexes compiled, case-insensitive needles lowercased,
-/// large memberships hashed. Built once per predicate; `matches` is the operator's meaning.
+/// memberships split by type (ports as a bitset, strings hashed). Built once per predicate;
+/// `matches` is the operator's meaning.
 #[derive(Debug, Clone)]
 pub struct Matcher {
     kind: Kind,
 }
 
+/// The members of an exact `in`, by type (values of different types are never equal).
+#[derive(Debug, Clone, Default)]
+struct Members {
+    /// Integers in 0..65536 (ports, small counts): one bit each.
+    small: Option<Box<[u64]>>,
+    ints: HashSet<i64>,
+    strs: HashSet<String>,
+    enums: HashSet<String>,
+    ips: HashSet<IpAddr>,
+    times: HashSet<i64>,
+}
+
+const SMALL: i64 = 1 << 16;
+
+impl Members {
+    fn new(values: &[Value]) -> Members {
+        let mut m = Members::default();
+        for v in values {
+            match v {
+                Value::Int(i) if (0..SMALL).contains(i) => {
+                    let bits = m
+                        .small
+                        .get_or_insert_with(|| vec![0u64; (SMALL / 64) as usize].into());
+                    if let Some(w) = bits.get_mut((*i / 64) as usize) {
+                        *w |= 1 << (*i % 64);
+                    }
+                }
+                Value::Int(i) => {
+                    m.ints.insert(*i);
+                }
+                Value::Str(s) => {
+                    m.strs.insert(s.clone());
+                }
+                Value::Enum(s) => {
+                    m.enums.insert(s.clone());
+                }
+                Value::Ip(ip) => {
+                    m.ips.insert(*ip);
+                }
+                Value::Timestamp(t) => {
+                    m.times.insert(*t);
+                }
+            }
+        }
+        m
+    }
+
+    fn contains(&self, v: ValRef<'_>) -> bool {
+        match v {
+            ValRef::Int(i) if (0..SMALL).contains(&i) => self.small.as_ref().is_some_and(|b| {
+                b.get((i / 64) as usize)
+                    .is_some_and(|w| w & (1 << (i % 64)) != 0)
+            }),
+            ValRef::Int(i) => self.ints.contains(&i),
+            ValRef::Str(s) => self.strs.contains(s),
+            ValRef::Enum(s) => self.enums.contains(s),
+            ValRef::Ip(ip) => self.ips.contains(&ip),
+            ValRef::Timestamp(t) => self.times.contains(&t),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Kind {
     Eq(Value, Case),
-    /// Membership of non-string values, or of case-sensitive strings.
-    InExact(HashSet<Value>),
+    /// Membership of non-string values, or of case-sensitive strings (boxed: the sets are
+    /// large, and most predicates are not memberships).
+    InExact(Box<Members>),
     /// Membership of strings, case-insensitive: the lowercased values.
     InLower(HashSet<String>),
     Str(StrOp, Vec<String>, Case),
@@ -62,7 +204,7 @@ impl Matcher {
                             .collect(),
                     )
                 } else {
-                    Kind::InExact(values.iter().cloned().collect())
+                    Kind::InExact(Box::new(Members::new(values)))
                 }
             }
             Op::Str {
@@ -97,43 +239,50 @@ impl Matcher {
 
     /// The operator's truth value on `v` (`None` = missing).
     pub fn matches(&self, v: Option<&Value>) -> bool {
-        if is_missing(v) {
+        self.matches_ref(v.map(ValRef::of))
+    }
+
+    /// [`Matcher::matches`] on a borrowed value: the one definition.
+    pub fn matches_ref(&self, v: Option<ValRef<'_>>) -> bool {
+        let Some(v) = v else { return false };
+        if v.is_missing() {
             return false;
         }
-        let Some(v) = v else { return false };
         match &self.kind {
             Kind::Exists => true,
-            Kind::Eq(want, case) => values_equal(v, want, *case),
+            Kind::Eq(want, case) => equal_ref(v, ValRef::of(want), *case),
             Kind::InExact(set) => set.contains(v),
             Kind::InLower(set) => match v {
-                Value::Str(s) => set.contains(&simple_lower(s)),
+                ValRef::Str(s) => with_lower(s, |l| set.contains(l)),
                 _ => false,
             },
             Kind::Str(kind, needles, case) => {
-                let Value::Str(s) = v else { return false };
-                let hay = match case {
-                    Case::Sensitive => std::borrow::Cow::Borrowed(s.as_str()),
-                    Case::Insensitive => std::borrow::Cow::Owned(simple_lower(s)),
+                let ValRef::Str(s) = v else { return false };
+                let test = |hay: &str| {
+                    needles.iter().any(|n| match kind {
+                        StrOp::StartsWith => hay.starts_with(n.as_str()),
+                        StrOp::EndsWith => hay.ends_with(n.as_str()),
+                        StrOp::Contains => hay.contains(n.as_str()),
+                    })
                 };
-                needles.iter().any(|n| match kind {
-                    StrOp::StartsWith => hay.starts_with(n.as_str()),
-                    StrOp::EndsWith => hay.ends_with(n.as_str()),
-                    StrOp::Contains => hay.contains(n.as_str()),
-                })
+                match case {
+                    Case::Sensitive => test(s),
+                    Case::Insensitive => with_lower(s, test),
+                }
             }
             Kind::Regex(re) => match v {
-                Value::Str(s) | Value::Enum(s) => re.is_match(s),
+                ValRef::Str(s) | ValRef::Enum(s) => re.is_match(s),
                 _ => false,
             },
             Kind::Cidr(blocks) => match v {
-                Value::Ip(ip) => blocks.iter().any(|b| b.contains(*ip)),
+                ValRef::Ip(ip) => blocks.iter().any(|b| b.contains(ip)),
                 _ => false,
             },
             Kind::Class(class) => match v {
-                Value::Ip(ip) => class.contains(*ip),
+                ValRef::Ip(ip) => class.contains(ip),
                 _ => false,
             },
-            Kind::Cmp(op, want) => compare(v, *op, want),
+            Kind::Cmp(op, want) => compare_ref(v, *op, ValRef::of(want)),
         }
     }
 }
@@ -143,29 +292,49 @@ pub fn op_matches(op: &Op, v: Option<&Value>) -> Result<bool, String> {
     Ok(Matcher::new(op)?.matches(v))
 }
 
-/// An [`Expr`] with every predicate prepared.
+/// An [`Expr`] with every predicate prepared. Each predicate also carries a slot number given
+/// when compiling (see [`CompiledExpr::numbered`]): the engine resolves fields through it, with
+/// no name comparison per event.
 #[derive(Debug, Clone)]
 pub enum CompiledExpr {
     And(Vec<CompiledExpr>),
     Or(Vec<CompiledExpr>),
     Not(Box<CompiledExpr>),
-    Pred(FieldRef, Matcher),
-    /// A comparison of two values ([`Comparison::holds`] is its meaning).
-    Compare(Comparison),
+    Pred(FieldRef, usize, Matcher),
+    /// A comparison of two values ([`Comparison::holds`] is its meaning), with the slot of each
+    /// field it reads.
+    Compare(Comparison, Vec<(FieldRef, usize)>),
 }
 
 impl CompiledExpr {
     pub fn new(e: &Expr) -> Result<CompiledExpr, String> {
+        CompiledExpr::numbered(e, &mut |_| 0)
+    }
+
+    /// [`CompiledExpr::new`], numbering each predicate's field with `slot`.
+    pub fn numbered(
+        e: &Expr,
+        slot: &mut dyn FnMut(&FieldRef) -> usize,
+    ) -> Result<CompiledExpr, String> {
         Ok(match e {
-            Expr::And(v) => {
-                CompiledExpr::And(v.iter().map(CompiledExpr::new).collect::<Result<_, _>>()?)
+            Expr::And(v) => CompiledExpr::And(
+                v.iter()
+                    .map(|x| CompiledExpr::numbered(x, slot))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Expr::Or(v) => CompiledExpr::Or(
+                v.iter()
+                    .map(|x| CompiledExpr::numbered(x, slot))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Expr::Not(x) => CompiledExpr::Not(Box::new(CompiledExpr::numbered(x, slot)?)),
+            Expr::Pred(p) => {
+                CompiledExpr::Pred(p.field.clone(), slot(&p.field), Matcher::new(&p.op)?)
             }
-            Expr::Or(v) => {
-                CompiledExpr::Or(v.iter().map(CompiledExpr::new).collect::<Result<_, _>>()?)
-            }
-            Expr::Not(x) => CompiledExpr::Not(Box::new(CompiledExpr::new(x)?)),
-            Expr::Pred(p) => CompiledExpr::Pred(p.field.clone(), Matcher::new(&p.op)?),
-            Expr::Compare(c) => CompiledExpr::Compare(c.clone()),
+            Expr::Compare(c) => CompiledExpr::Compare(
+                c.clone(),
+                c.refs().into_iter().map(|f| (f.clone(), slot(f))).collect(),
+            ),
         })
     }
 
@@ -174,12 +343,26 @@ impl CompiledExpr {
     where
         F: Fn(&FieldRef) -> Option<&'a Value>,
     {
+        self.eval_ref(&|f: &FieldRef, _| lookup(f).map(ValRef::of))
+    }
+
+    /// Evaluates with `lookup` resolving each field reference and its slot number.
+    pub fn eval_ref<'a, F>(&self, lookup: &F) -> bool
+    where
+        F: Fn(&FieldRef, usize) -> Option<ValRef<'a>>,
+    {
         match self {
-            CompiledExpr::And(v) => v.iter().all(|x| x.eval(lookup)),
-            CompiledExpr::Or(v) => v.iter().any(|x| x.eval(lookup)),
-            CompiledExpr::Not(x) => !x.eval(lookup),
-            CompiledExpr::Pred(f, m) => m.matches(lookup(f)),
-            CompiledExpr::Compare(c) => c.holds(lookup),
+            CompiledExpr::And(v) => v.iter().all(|x| x.eval_ref(lookup)),
+            CompiledExpr::Or(v) => v.iter().any(|x| x.eval_ref(lookup)),
+            CompiledExpr::Not(x) => !x.eval_ref(lookup),
+            CompiledExpr::Pred(f, k, m) => m.matches_ref(lookup(f, *k)),
+            CompiledExpr::Compare(c, slots) => c.holds_num(&|f: &FieldRef| {
+                let k = slots.iter().find(|(g, _)| g == f).map_or(0, |(_, k)| *k);
+                match lookup(f, k) {
+                    Some(ValRef::Int(n)) => Some(n as f64),
+                    _ => None,
+                }
+            }),
         }
     }
 
@@ -188,8 +371,10 @@ impl CompiledExpr {
         match self {
             CompiledExpr::And(v) | CompiledExpr::Or(v) => v.iter().any(|x| x.reads_computed()),
             CompiledExpr::Not(x) => x.reads_computed(),
-            CompiledExpr::Pred(f, _) => matches!(f, FieldRef::Computed(_)),
-            CompiledExpr::Compare(c) => c.refs().iter().any(|f| matches!(f, FieldRef::Computed(_))),
+            CompiledExpr::Pred(f, _, _) => matches!(f, FieldRef::Computed(_)),
+            CompiledExpr::Compare(c, _) => {
+                c.refs().iter().any(|f| matches!(f, FieldRef::Computed(_)))
+            }
         }
     }
 }
@@ -277,6 +462,56 @@ mod tests {
         assert!(ci(eq_ci("\u{e9}T\u{e9}"), "\u{e9}t\u{e9}"));
         assert!(ci(in_ci("OUTLOOK.exe"), "outlook.EXE"));
         assert!(ci(str_ci(StrOp::Contains, "\u{c9}t"), "x\u{c9}T"));
+    }
+
+    /// Exact memberships are split by type (ports as a bitset): a value matches only a member
+    /// of its own type, on both sides of the bitset's range.
+    #[test]
+    fn memberships_by_type() {
+        let set = Op::In {
+            values: vec![
+                Value::Int(25),
+                Value::Int(65_535),
+                Value::Int(70_000),
+                Value::Int(-1),
+                s("a"),
+                Value::Enum("b".into()),
+                Value::Timestamp(5),
+                ip("10.0.0.1"),
+            ],
+            case: Case::Sensitive,
+            list: None,
+        };
+        for (v, want) in [
+            (Value::Int(25), true),
+            (Value::Int(26), false),
+            (Value::Int(65_535), true),
+            (Value::Int(65_536), false),
+            (Value::Int(70_000), true),
+            (Value::Int(-1), true),
+            (Value::Int(5), false),
+            (Value::Timestamp(5), true),
+            (Value::Timestamp(25), false),
+            (s("a"), true),
+            (s("A"), false),
+            (s("b"), false),
+            (Value::Enum("b".into()), true),
+            (Value::Enum("a".into()), false),
+            (ip("10.0.0.1"), true),
+            (ip("10.0.0.2"), false),
+        ] {
+            assert_eq!(m(set.clone(), Some(&v)), want, "{v:?}");
+        }
+        // Case-insensitive strings: lowered without allocating when short, and when long.
+        let long = "X".repeat(300);
+        let ci = Op::In {
+            values: vec![s("OUTLOOK.exe"), s(&long)],
+            case: Case::Insensitive,
+            list: None,
+        };
+        assert!(m(ci.clone(), Some(&s("outlook.EXE"))));
+        assert!(m(ci.clone(), Some(&s(&long.to_lowercase()))));
+        assert!(!m(ci, Some(&s("outlook.ex"))));
     }
 
     #[test]

@@ -20,7 +20,8 @@
 //! Every row ends up in exactly one of: an event, *not applicable* (a row of another event type
 //! in a mixed file), or a bad line (reported with file:line and reason).
 
-use super::engine::{CompiledRule, Fed, RuleState};
+use super::engine::{Binding, CompiledRule, Fed, RuleState};
+use super::ops::Cell;
 use super::prefilter::Prefilter;
 use super::read::Row;
 use super::read::{self, JsonRecord, Layout, LiteRecord, Rows, TableRecord};
@@ -232,11 +233,36 @@ pub fn choose_schema<'s>(
 
 /// Maps one row of a file to an event.
 pub fn map_row(layout: &Layout, schema: &InputSchema, text: &str) -> Result<Mapped, String> {
+    let cols = match layout {
+        Layout::Table(h) => read::columns(h, schema.keys()),
+        Layout::JsonLines => Vec::new(),
+    };
+    Ok(
+        match with_cells(layout, schema, &cols, text, |c| schema.event_of(c))? {
+            Some(ev) => Mapped::Event(ev),
+            None => Mapped::NotApplicable,
+        },
+    )
+}
+
+/// The full path of one row: parsed keeping only the raw keys the schema reads (`cols` from
+/// [`read::columns`] for a table), mapped to the event's cells, which `f` reads while they
+/// borrow the line. `Ok(None)`: the row is not applicable.
+pub fn with_cells<R>(
+    layout: &Layout,
+    schema: &InputSchema,
+    cols: &[Option<usize>],
+    text: &str,
+    f: impl FnOnce(&[Option<Cell<'_>>]) -> R,
+) -> Result<Option<R>, String> {
     match layout {
-        Layout::JsonLines => schema.map(&LiteRecord::parse(text, &|k| schema.needs_key(k))?),
+        Layout::JsonLines => {
+            let rec = LiteRecord::parse(text, schema.keys())?;
+            Ok(schema.map_cells(&rec)?.map(|c| f(&c)))
+        }
         Layout::Table(h) => {
-            let cells = read::split_row(text, h)?;
-            schema.map(&TableRecord { header: h, cells })
+            let rec = TableRecord::parse(text, h, schema.keys(), cols)?;
+            Ok(schema.map_cells(&rec)?.map(|c| f(&c)))
         }
     }
 }
@@ -245,8 +271,11 @@ struct FileCtx {
     path: String,
     layout: Layout,
     schema: InputSchema,
-    /// Indexes of the compiled rules whose source is the schema's.
-    rules: Vec<usize>,
+    /// Indexes of the compiled rules whose source is the schema's, each with where the fields
+    /// it reads are among the schema's cells.
+    rules: Vec<(usize, Binding)>,
+    /// A table's columns the schema reads (see [`read::columns`]).
+    cols: Vec<Option<usize>>,
     prefilter: Option<Prefilter>,
     max_line: usize,
     /// The file's part of the watermark, shared by every context of the file (a Zeek header
@@ -325,21 +354,24 @@ fn row(
     stop: &AtomicBool,
 ) {
     out.rows += 1;
-    match text.and_then(|t| map_row(&ctx.layout, &ctx.schema, t)) {
-        Ok(Mapped::Event(ev)) => {
-            out.events += 1;
+    let states = &mut out.states;
+    let chunk_max = &mut out.chunk_max;
+    let time_slot = ctx.schema.time_slot();
+    let names = ctx.schema.field_names();
+    let fed = text.and_then(|t| {
+        with_cells(&ctx.layout, &ctx.schema, &ctx.cols, t, |cells| {
             let mut any = false;
             let mut late: Option<&str> = None;
-            for &i in &ctx.rules {
-                if let (Some(r), Some(st)) = (rules.get(i), out.states.get_mut(i)) {
-                    match r.feed(&ev, st) {
+            for (i, bind) in &ctx.rules {
+                if let (Some(r), Some(st)) = (rules.get(*i), states.get_mut(*i)) {
+                    match r.feed_cells(names, cells, bind, st) {
                         Fed::Unmatched => {}
                         Fed::Matched => {
                             any = true;
-                            if let (true, Some(Value::Timestamp(t))) =
-                                (r.aggregates(), ev.get("time"))
+                            if let (true, Some(Some(Cell::Timestamp(t)))) =
+                                (r.aggregates(), time_slot.and_then(|s| cells.get(s)))
                             {
-                                out.chunk_max = out.chunk_max.max(*t);
+                                *chunk_max = (*chunk_max).max(*t);
                             }
                         }
                         Fed::Late => {
@@ -349,6 +381,12 @@ fn row(
                     }
                 }
             }
+            (any, late)
+        })
+    });
+    match fed {
+        Ok(Some((any, late))) => {
+            out.events += 1;
             out.matched += u64::from(any);
             if let Some(rule) = late {
                 out.late_events += 1;
@@ -362,7 +400,7 @@ fn row(
                 }
             }
         }
-        Ok(Mapped::NotApplicable) => out.not_applicable += 1,
+        Ok(None) => out.not_applicable += 1,
         Err(reason) => {
             out.bad_lines += 1;
             if out.bad.len() < MAX_BAD_REPORTED {
@@ -771,14 +809,18 @@ fn file_ctx(
     opts: &RunOptions<'_>,
     clock: &Arc<FileClock>,
 ) -> Arc<FileCtx> {
-    let rules: Vec<usize> = compiled
+    let rules: Vec<(usize, Binding)> = compiled
         .iter()
         .enumerate()
         .filter(|(_, c)| c.rule.source == schema.source)
-        .map(|(i, _)| i)
+        .map(|(i, c)| (i, c.bind(schema.field_names())))
         .collect();
+    let cols = match &layout {
+        Layout::Table(h) => read::columns(h, schema.keys()),
+        Layout::JsonLines => Vec::new(),
+    };
     let prefilter = if opts.prefilter && !opts.strict && matches!(layout, Layout::JsonLines) {
-        let rs: Vec<&Rule> = rules.iter().map(|&i| &compiled[i].rule).collect();
+        let rs: Vec<&Rule> = rules.iter().map(|(i, _)| &compiled[*i].rule).collect();
         Prefilter::new(&rs, schema)
     } else {
         None
@@ -788,6 +830,7 @@ fn file_ctx(
         layout,
         schema: schema.clone(),
         rules,
+        cols,
         prefilter,
         max_line: opts.max_line,
         clock: clock.clone(),

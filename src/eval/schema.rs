@@ -21,11 +21,13 @@
 //! does a row without a timestamp (it cannot be placed in a window; Zeek's test baselines mask
 //! `ts` as `XXXXXXXXXX.XXXXXX`, and each such row is reported as a bad line).
 
+use super::ops::Cell;
 use super::time;
 use super::Event;
 use crate::ir::catalogue;
 use crate::ir::{FieldType, Source, Value};
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// The schemas shipped with detc, as (file name, YAML text): every file of `targets/inputs/`
@@ -41,12 +43,12 @@ pub enum Raw<'a> {
     Bool(bool),
 }
 
-impl Raw<'_> {
-    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+impl<'a> Raw<'a> {
+    pub fn text(self) -> Cow<'a, str> {
         match self {
-            Raw::Str(s) => std::borrow::Cow::Borrowed(s),
-            Raw::Num(n) => std::borrow::Cow::Owned(n.to_string()),
-            Raw::Bool(b) => std::borrow::Cow::Borrowed(if *b { "true" } else { "false" }),
+            Raw::Str(s) => Cow::Borrowed(s),
+            Raw::Num(n) => Cow::Owned(n.to_string()),
+            Raw::Bool(b) => Cow::Borrowed(if b { "true" } else { "false" }),
         }
     }
 }
@@ -54,6 +56,98 @@ impl Raw<'_> {
 /// A row of some format: raw key -> value (absent or JSON null: `None`).
 pub trait Record {
     fn get(&self, key: &str) -> Option<Raw<'_>>;
+
+    /// The value of the raw key numbered `i` among the schema's [`Keys`] (named `key`).
+    /// Readers built over those keys keep values by number and answer without comparing names.
+    fn at(&self, i: usize, key: &str) -> Option<Raw<'_>> {
+        let _ = i;
+        self.get(key)
+    }
+}
+
+/// The first 8 bytes of `b` (zero-padded) as a word.
+fn word(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    let n = b.len().min(8);
+    w[..n].copy_from_slice(&b[..n]);
+    u64::from_le_bytes(w)
+}
+
+/// The 8 bytes of `b` after its first 8 (up to 16 bytes; zero-padded) as a word: with
+/// [`word`], every byte of a key of up to 16 bytes.
+fn tail(b: &[u8]) -> u64 {
+    word(b.get(8..).unwrap_or_default())
+}
+
+/// The raw keys an input schema reads, numbered once per schema: the readers keep a row's
+/// values by these numbers, and the mapping reads them back by number.
+#[derive(Debug, Clone, Default)]
+pub struct Keys {
+    /// Sorted: every raw key a mapping may read, plus the first segment of dotted keys.
+    names: Vec<String>,
+    /// By key length: (first 8 bytes, last 8 bytes, number). A key read from a line is found
+    /// by comparing two words with the one or two keys of its length: no hashing, and no
+    /// byte comparison unless the key is longer than 16 bytes. (A keyed hash map cost a
+    /// tenth of the JSON path.)
+    by_len: Vec<Vec<(u64, u64, usize)>>,
+    /// For a dotted key (`id.orig_h`), the number of its first segment (`id`).
+    head: Vec<Option<usize>>,
+}
+
+impl Keys {
+    fn new(mut names: Vec<String>) -> Keys {
+        names.sort();
+        names.dedup();
+        let mut by_len: Vec<Vec<(u64, u64, usize)>> = Vec::new();
+        for (i, n) in names.iter().enumerate() {
+            let b = n.as_bytes();
+            if by_len.len() <= b.len() {
+                by_len.resize(b.len() + 1, Vec::new());
+            }
+            if let Some(v) = by_len.get_mut(b.len()) {
+                v.push((word(b), tail(b), i));
+            }
+        }
+        let mut keys = Keys {
+            names,
+            by_len,
+            head: Vec::new(),
+        };
+        keys.head = keys
+            .names
+            .iter()
+            .map(|n| n.split_once('.').and_then(|(h, _)| keys.find(h)))
+            .collect();
+        keys
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// The number of raw key `k`, if the schema reads it.
+    pub fn find(&self, k: &str) -> Option<usize> {
+        let b = k.as_bytes();
+        let (w, t) = (word(b), tail(b));
+        self.by_len
+            .get(b.len())?
+            .iter()
+            .find(|(x, y, i)| *x == w && *y == t && (b.len() <= 16 || self.name(*i) == k))
+            .map(|(_, _, i)| *i)
+    }
+
+    pub fn name(&self, i: usize) -> &str {
+        self.names.get(i).map_or("", String::as_str)
+    }
+
+    /// For dotted key number `i`, the number of its first segment.
+    pub fn head(&self, i: usize) -> Option<usize> {
+        self.head.get(i).copied().flatten()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -134,8 +228,19 @@ pub struct InputSchema {
     applies: Vec<Cond>,
     swap: Option<Swap>,
     fields: Vec<(String, FieldType, FieldSpec)>,
-    /// Every raw key a mapping may read (sorted), plus the first segment of dotted keys.
-    needed: Vec<String>,
+    /// The catalogue fields mapped, in `fields` order: the cells of an event.
+    field_names: Vec<String>,
+    /// Every raw key a mapping may read, numbered.
+    keys: Keys,
+    /// Per field: the numbers of its `from` and `join` keys.
+    field_ix: Vec<(Vec<usize>, Vec<usize>)>,
+    /// Per `applies` condition, and for the swap's condition: the numbers of its keys.
+    applies_ix: Vec<Vec<usize>>,
+    swap_when_ix: Vec<usize>,
+    /// Per key number, the number of its `swap` partner (itself when it has none).
+    swap_to: Vec<usize>,
+    /// The cell of `time`.
+    time_slot: Option<usize>,
 }
 
 /// What became of one row.
@@ -188,10 +293,37 @@ impl InputSchema {
             .filter_map(|k| k.split_once('.').map(|(h, _)| h.to_string()))
             .collect();
         needed.extend(heads);
-        needed.sort();
-        needed.dedup();
+        let keys = Keys::new(needed);
+        let num =
+            |ks: &[String]| -> Vec<usize> { ks.iter().filter_map(|k| keys.find(k)).collect() };
+        let field_ix = fields
+            .iter()
+            .map(|(_, _, spec)| (num(&spec.from), num(&spec.join)))
+            .collect();
+        let applies_ix = f.applies.iter().map(|c| num(&c.field)).collect();
+        let swap_when_ix = f
+            .swap
+            .as_ref()
+            .map(|s| num(&s.when.field))
+            .unwrap_or_default();
+        let mut swap_to: Vec<usize> = (0..keys.len()).collect();
+        if let Some(sw) = &f.swap {
+            for (a, b) in &sw.pairs {
+                if let (Some(i), Some(j)) = (keys.find(a), keys.find(b)) {
+                    swap_to[i] = j;
+                    swap_to[j] = i;
+                }
+            }
+        }
+        let field_names: Vec<String> = fields.iter().map(|(n, _, _)| n.clone()).collect();
         Ok(InputSchema {
-            needed,
+            time_slot: field_names.iter().position(|n| n == "time"),
+            field_names,
+            keys,
+            field_ix,
+            applies_ix,
+            swap_when_ix,
+            swap_to,
             name: f.name,
             source,
             detect: f.detect,
@@ -233,26 +365,19 @@ impl InputSchema {
         Some(keys)
     }
 
-    /// The raw key actually read for `k`: its `swap` partner when the swap condition held.
-    fn swapped_key<'a>(&'a self, k: &'a str, swapped: bool) -> &'a str {
-        if swapped {
-            if let Some(s) = &self.swap {
-                for (a, b) in &s.pairs {
-                    if a == k {
-                        return b;
-                    }
-                    if b == k {
-                        return a;
-                    }
-                }
-            }
-        }
-        k
+    /// The raw keys the mappings read, numbered (what readers keep of a row).
+    pub fn keys(&self) -> &Keys {
+        &self.keys
     }
 
-    /// Whether a mapping may read the raw key `k` (the full path parses only those).
-    pub fn needs_key(&self, k: &str) -> bool {
-        self.needed.binary_search_by(|n| n.as_str().cmp(k)).is_ok()
+    /// The catalogue fields of an event of this schema, in the order of its cells.
+    pub fn field_names(&self) -> &[String] {
+        &self.field_names
+    }
+
+    /// The cell of `time` (every event has one: a row without is a bad line).
+    pub fn time_slot(&self) -> Option<usize> {
+        self.time_slot
     }
 
     /// Raw values read as missing besides null and "".
@@ -267,8 +392,8 @@ impl InputSchema {
         }
     }
 
-    fn cond_holds(&self, c: &Cond, rec: &dyn Record) -> bool {
-        match c.field.iter().find_map(|k| rec.get(k)) {
+    fn cond_holds(&self, c: &Cond, ix: &[usize], rec: &dyn Record) -> bool {
+        match ix.iter().find_map(|&i| rec.at(i, self.keys.name(i))) {
             Some(v) => c.values.iter().any(|x| *x == v.text()),
             None => c.if_present,
         }
@@ -286,66 +411,110 @@ impl InputSchema {
 
     /// Maps one record to an abstract event, or says it does not apply, or why it is malformed.
     pub fn map(&self, rec: &dyn Record) -> Result<Mapped, String> {
-        if !self.applies.iter().all(|c| self.cond_holds(c, rec)) {
-            return Ok(Mapped::NotApplicable);
+        Ok(match self.map_cells(rec)? {
+            Some(cells) => Mapped::Event(self.event_of(&cells)),
+            None => Mapped::NotApplicable,
+        })
+    }
+
+    /// An event's cells (see [`InputSchema::map_cells`]) as an abstract event.
+    pub fn event_of(&self, cells: &[Option<Cell<'_>>]) -> Event {
+        self.field_names
+            .iter()
+            .zip(cells)
+            .filter_map(|(n, c)| Some((n.clone(), c.clone()?.into_value())))
+            .collect()
+    }
+
+    /// Maps one record to its event's cells, one per field in [`InputSchema::field_names`]
+    /// order (`None`: missing), text borrowed from the record where it is kept as written;
+    /// `Ok(None)` when the row does not apply; or why it is malformed.
+    pub fn map_cells<'r>(
+        &'r self,
+        rec: &'r dyn Record,
+    ) -> Result<Option<Vec<Option<Cell<'r>>>>, String> {
+        if !self
+            .applies
+            .iter()
+            .zip(&self.applies_ix)
+            .all(|(c, ix)| self.cond_holds(c, ix, rec))
+        {
+            return Ok(None);
         }
         let swapped = self
             .swap
             .as_ref()
-            .is_some_and(|s| self.cond_holds(&s.when, rec));
-        let get = |k: &str| {
-            rec.get(self.swapped_key(k, swapped))
-                .filter(|v| !self.is_missing(v))
-        };
-        let mut ev = Event::new();
-        for (name, ty, spec) in &self.fields {
-            let text: Option<String> = if let Some(v) = &spec.value {
-                Some(v.clone())
-            } else if !spec.join.is_empty() {
-                let parts: Vec<String> = spec
-                    .join
-                    .iter()
-                    .filter_map(|k| get(k).map(|v| v.text().into_owned()))
-                    .collect();
-                (!parts.is_empty()).then(|| parts.join(&spec.sep))
+            .is_some_and(|s| self.cond_holds(&s.when, &self.swap_when_ix, rec));
+        let get = |i: usize| {
+            let j = if swapped {
+                self.swap_to.get(i).copied().unwrap_or(i)
             } else {
-                match spec.from.iter().find_map(|k| get(k).map(|v| (k, v))) {
+                i
+            };
+            rec.at(j, self.keys.name(j)).filter(|v| !self.is_missing(v))
+        };
+        let mut out: Vec<Option<Cell<'r>>> = Vec::with_capacity(self.fields.len());
+        for ((name, ty, spec), (from_ix, join_ix)) in self.fields.iter().zip(&self.field_ix) {
+            let text: Option<Cow<'r, str>> = if let Some(v) = &spec.value {
+                Some(Cow::Borrowed(v))
+            } else if !spec.join.is_empty() {
+                let parts: Vec<Cow<'r, str>> = join_ix
+                    .iter()
+                    .filter_map(|&i| get(i).map(Raw::text))
+                    .collect();
+                (!parts.is_empty()).then(|| Cow::Owned(parts.join(spec.sep.as_str())))
+            } else {
+                match from_ix.iter().find_map(|&i| get(i).map(|v| (i, v))) {
                     None => None,
-                    Some((k, raw)) => {
+                    Some((i, raw)) => {
                         // Numbers convert directly when the catalogue type is numeric.
                         if let (Raw::Num(n), true) = (raw, spec.map.is_none()) {
                             match convert_number(n, ty) {
                                 Some(Ok(v)) => {
-                                    ev.insert(name.clone(), v);
+                                    out.push(Some(Cell::from(v)));
                                     continue;
                                 }
-                                Some(Err(e)) => return Err(format!("field `{k}` ({name}): {e}")),
+                                Some(Err(e)) => {
+                                    return Err(format!(
+                                        "field `{}` ({name}): {e}",
+                                        self.keys.name(i)
+                                    ))
+                                }
                                 None => {}
                             }
                         }
-                        Some(raw.text().into_owned())
+                        Some(raw.text())
                     }
                 }
             };
-            let Some(mut text) = text else { continue };
+            let Some(mut text) = text else {
+                out.push(None);
+                continue;
+            };
             match spec.transform {
                 Some(Transform::Basename) => {
-                    text = text
-                        .rsplit(['\\', '/'])
-                        .next()
-                        .unwrap_or(text.as_str())
-                        .to_string()
+                    text = match text {
+                        Cow::Borrowed(t) => Cow::Borrowed(basename(t)),
+                        Cow::Owned(t) => Cow::Owned(basename(&t).to_string()),
+                    }
                 }
-                Some(Transform::Lower) => text = super::ops::simple_lower(&text),
+                Some(Transform::Lower) if text.bytes().any(|b| b.is_ascii_uppercase()) => {
+                    text = Cow::Owned(super::ops::simple_lower(&text))
+                }
+                Some(Transform::Lower) => {}
                 None => {}
             }
             if let Some(map) = &spec.map {
-                match map.get(&text).or(spec.default.as_ref()) {
-                    Some(v) => text = v.clone(),
-                    None => continue,
+                match map.get(text.as_ref()).or(spec.default.as_ref()) {
+                    Some(v) => text = Cow::Borrowed(v),
+                    None => {
+                        out.push(None);
+                        continue;
+                    }
                 }
             }
             if text.is_empty() {
+                out.push(None);
                 continue;
             }
             let src = spec
@@ -354,10 +523,14 @@ impl InputSchema {
                 .or(spec.join.first())
                 .map(String::as_str)
                 .unwrap_or("");
-            let v = convert_text(&text, ty).map_err(|e| format!("field `{src}` ({name}): {e}"))?;
-            ev.insert(name.clone(), v);
+            let v = convert_cell(text, ty).map_err(|e| format!("field `{src}` ({name}): {e}"))?;
+            out.push(Some(v));
         }
-        if !ev.contains_key("time") {
+        if self
+            .time_slot
+            .and_then(|i| out.get(i))
+            .is_none_or(Option::is_none)
+        {
             let keys = self
                 .fields
                 .iter()
@@ -368,8 +541,13 @@ impl InputSchema {
                 "no timestamp (none of {keys} has a value): the event cannot be placed in time"
             ));
         }
-        Ok(Mapped::Event(ev))
+        Ok(Some(out))
     }
+}
+
+/// The last component of a Windows or POSIX path.
+fn basename(t: &str) -> &str {
+    t.rsplit(['\\', '/']).next().unwrap_or(t)
 }
 
 /// The integer types: (least, greatest, what, whether a fraction is floored). Only durations
@@ -412,6 +590,11 @@ fn convert_number(n: &serde_json::Number, ty: &FieldType) -> Option<Result<Value
 
 /// Converts text to the catalogue type.
 pub fn convert_text(text: &str, ty: &FieldType) -> Result<Value, String> {
+    convert_cell(Cow::Borrowed(text), ty).map(Cell::into_value)
+}
+
+/// [`convert_text`], keeping text borrowed: strings as written, enums as the catalogue's symbol.
+fn convert_cell<'a>(text: Cow<'a, str>, ty: &'a FieldType) -> Result<Cell<'a>, String> {
     let t = text.trim();
     if let Some((lo, hi, what, floor)) = int_of(ty) {
         let v = t.parse::<i64>().ok().or_else(|| {
@@ -423,7 +606,7 @@ pub fn convert_text(text: &str, ty: &FieldType) -> Result<Value, String> {
                 .and_then(|f| int_of_f64(f, floor))
         });
         return match v {
-            Some(v) if (lo..=hi).contains(&v) => Ok(Value::Int(v)),
+            Some(v) if (lo..=hi).contains(&v) => Ok(Cell::Int(v)),
             _ => Err(format!("`{t}` is not {what}")),
         };
     }
@@ -431,19 +614,17 @@ pub fn convert_text(text: &str, ty: &FieldType) -> Result<Value, String> {
         FieldType::Ip => {
             let a = t.split('%').next().unwrap_or(t);
             a.parse()
-                .map(Value::Ip)
+                .map(Cell::Ip)
                 .map_err(|_| format!("`{t}` is not an IP address"))
         }
-        FieldType::Timestamp => time::parse(t).map(Value::Timestamp),
+        FieldType::Timestamp => time::parse(t).map(Cell::Timestamp),
         FieldType::Enum(symbols) => {
-            let l = super::ops::simple_lower(t);
-            if symbols.contains(&l) {
-                Ok(Value::Enum(l))
-            } else {
-                Err(format!("`{t}` is not one of {}", symbols.join(", ")))
+            match super::ops::with_lower(t, |l| symbols.iter().find(|s| s.as_str() == l)) {
+                Some(s) => Ok(Cell::Enum(Cow::Borrowed(s))),
+                None => Err(format!("`{t}` is not one of {}", symbols.join(", "))),
             }
         }
-        _ => Ok(Value::Str(text.to_string())),
+        _ => Ok(Cell::Str(text)),
     }
 }
 
@@ -473,4 +654,53 @@ pub fn names() -> Vec<String> {
     builtin()
         .map(|v| v.into_iter().map(|s| s.name).collect())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keys are found by length and two words, and by their bytes past 16: keys that share
+    /// a length, a first word, or their first 16 bytes stay apart, and no prefix, extension or
+    /// NUL-padded twin of a key is taken for it.
+    #[test]
+    fn keys_are_found_exactly() {
+        let names = [
+            "ts",
+            "id.orig_h",
+            "id.orig_p",
+            "id",
+            "DestinationHostname",
+            "DestinationHostnamX",
+            "DestinationPortAAAAx",
+            "DestinationPortAAAAy",
+            "SourceIp",
+            "SourceIq",
+        ];
+        let keys = Keys::new(names.iter().map(|s| s.to_string()).collect());
+        for n in names {
+            let i = keys.find(n);
+            assert_eq!(i.map(|i| keys.name(i)), Some(n));
+        }
+        for absent in [
+            "",
+            "t",
+            "ts\0",
+            "i",
+            "id.orig",
+            "id.orig_hh",
+            "DestinationHostnamY",
+            "DestinationPortAAAAz",
+            "SourceI",
+            "SourceIp\0",
+            "sourceip",
+        ] {
+            assert_eq!(keys.find(absent), None, "{absent:?}");
+        }
+        assert_eq!(
+            keys.head(keys.find("id.orig_h").unwrap_or(0)),
+            keys.find("id")
+        );
+        assert_eq!(keys.head(keys.find("ts").unwrap_or(0)), None);
+    }
 }

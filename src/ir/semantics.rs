@@ -14,21 +14,62 @@ pub fn simple_lower(s: &str) -> String {
     s.to_ascii_lowercase()
 }
 
+/// A [`Value`] borrowed: what the evaluator's matchers read (its full path hands out views of
+/// the text of a line, no `String` per field per event); owned values view as themselves.
+/// Variants are declared in [`Value`]'s order, so the derived order is [`Value`]'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ValRef<'a> {
+    Str(&'a str),
+    Int(i64),
+    Ip(std::net::IpAddr),
+    Enum(&'a str),
+    Timestamp(i64),
+}
+
+impl<'a> ValRef<'a> {
+    pub fn of(v: &'a Value) -> ValRef<'a> {
+        match v {
+            Value::Str(s) => ValRef::Str(s),
+            Value::Int(i) => ValRef::Int(*i),
+            Value::Ip(ip) => ValRef::Ip(*ip),
+            Value::Enum(s) => ValRef::Enum(s),
+            Value::Timestamp(t) => ValRef::Timestamp(*t),
+        }
+    }
+
+    pub fn to_value(self) -> Value {
+        match self {
+            ValRef::Str(s) => Value::Str(s.to_string()),
+            ValRef::Int(i) => Value::Int(i),
+            ValRef::Ip(ip) => Value::Ip(ip),
+            ValRef::Enum(s) => Value::Enum(s.to_string()),
+            ValRef::Timestamp(t) => Value::Timestamp(t),
+        }
+    }
+
+    /// [`is_missing`] of a present value: the empty string.
+    pub fn is_missing(self) -> bool {
+        matches!(self, ValRef::Str("") | ValRef::Enum(""))
+    }
+}
+
 /// Whether a value counts as missing (the normative rule: absent, null or the empty string).
 pub fn is_missing(v: Option<&Value>) -> bool {
-    match v {
-        None => true,
-        Some(Value::Str(s)) | Some(Value::Enum(s)) => s.is_empty(),
-        Some(_) => false,
-    }
+    v.is_none_or(|v| ValRef::of(v).is_missing())
 }
 
 /// Typed equality under `case`. Different types are never equal.
 pub fn values_equal(a: &Value, b: &Value, case: Case) -> bool {
+    equal_ref(ValRef::of(a), ValRef::of(b), case)
+}
+
+/// [`values_equal`] on borrowed values: the one definition.
+pub fn equal_ref(a: ValRef<'_>, b: ValRef<'_>, case: Case) -> bool {
     match (a, b) {
-        (Value::Str(x), Value::Str(y)) => match case {
+        (ValRef::Str(x), ValRef::Str(y)) => match case {
             Case::Sensitive => x == y,
-            Case::Insensitive => x == y || simple_lower(x) == simple_lower(y),
+            // [`simple_lower`] on both sides, without lowering either.
+            Case::Insensitive => x.eq_ignore_ascii_case(y),
         },
         _ => a == b,
     }
@@ -37,8 +78,15 @@ pub fn values_equal(a: &Value, b: &Value, case: Case) -> bool {
 /// Numeric ordering of integers and timestamps (the two share the i64 axis only with their own
 /// kind: an `Int` never compares with a `Timestamp`).
 pub fn compare(a: &Value, op: CmpOp, b: &Value) -> bool {
+    compare_ref(ValRef::of(a), op, ValRef::of(b))
+}
+
+/// [`compare`] on borrowed values: the one definition.
+pub fn compare_ref(a: ValRef<'_>, op: CmpOp, b: ValRef<'_>) -> bool {
     let ord = match (a, b) {
-        (Value::Int(x), Value::Int(y)) | (Value::Timestamp(x), Value::Timestamp(y)) => x.cmp(y),
+        (ValRef::Int(x), ValRef::Int(y)) | (ValRef::Timestamp(x), ValRef::Timestamp(y)) => {
+            x.cmp(&y)
+        }
         _ => return false,
     };
     match op {

@@ -137,15 +137,24 @@ impl ValueExpr {
     where
         F: Fn(&FieldRef) -> Option<&'a Value>,
     {
+        self.eval_num(&|f: &FieldRef| match lookup(f) {
+            Some(Value::Int(n)) => Some(*n as f64),
+            _ => None,
+        })
+    }
+
+    /// [`ValueExpr::eval`] with `num` giving each reference's number (`None`: missing, or not an
+    /// integer), for callers that hold values in another form than [`Value`].
+    pub fn eval_num<F>(&self, num: &F) -> Option<f64>
+    where
+        F: Fn(&FieldRef) -> Option<f64>,
+    {
         match self {
-            ValueExpr::Ref { field, .. } => match lookup(field) {
-                Some(Value::Int(n)) => Some(*n as f64),
-                _ => None,
-            },
+            ValueExpr::Ref { field, .. } => num(field),
             ValueExpr::Num { value } => Some(*value as f64),
             ValueExpr::Arith { op, left, right } => {
-                let a = left.eval(lookup)?;
-                let b = right.eval(lookup)?;
+                let a = left.eval_num(num)?;
+                let b = right.eval_num(num)?;
                 match op {
                     ArithOp::Add => Some(a + b),
                     ArithOp::Sub => Some(a - b),
@@ -201,6 +210,17 @@ impl Comparison {
         F: Fn(&FieldRef) -> Option<&'a Value>,
     {
         match (self.left.eval(lookup), self.right.eval(lookup)) {
+            (Some(a), Some(b)) => self.op.holds(a, b),
+            _ => false,
+        }
+    }
+
+    /// [`Comparison::holds`] with `num` giving each reference's number ([`ValueExpr::eval_num`]).
+    pub fn holds_num<F>(&self, num: &F) -> bool
+    where
+        F: Fn(&FieldRef) -> Option<f64>,
+    {
+        match (self.left.eval_num(num), self.right.eval_num(num)) {
             (Some(a), Some(b)) => self.op.holds(a, b),
             _ => false,
         }

@@ -346,3 +346,45 @@ fn lines_longer_than_a_block_and_block_boundaries() {
     );
     assert_eq!(out.summary.events, 39_996);
 }
+
+/// The full path keeps only the columns a mapping reads, but still counts every cell and
+/// unescapes or unquotes the cells it keeps: escapes and quotes in read and unread columns,
+/// and a cell too many in an unread column (a bad line, not a silently shifted row).
+#[test]
+fn table_rows_keep_the_columns_read_and_count_every_one() {
+    let tsv = "#separator \\x09\n#path\tconn\n\
+#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\n\
+1692161643.5\tC\\x09x\t10.0.0.1\t1\t10.0.0.2\t25\ttcp\tSMTP\\x2cssl\n\
+1692161644.5\tC2\textra\t10.0.0.1\t1\t10.0.0.2\t25\ttcp\tsmtp\n\
+1692161645.5\tC3\t10.0.0.1\t1\t10.0.0.2\t587\ttcp\t-\n";
+    let p = file("columns", "conn.log", tsv.as_bytes());
+    let (evs, sum) = read_events(&p, None).unwrap();
+    assert_eq!((sum.events, sum.bad_lines), (2, 1));
+    assert_eq!(sum.bad[0].line, 5);
+    assert!(
+        sum.bad[0].reason.contains("9 cells where the header has 8"),
+        "{}",
+        sum.bad[0].reason
+    );
+    assert_eq!(evs[0]["app.protocol"], s("smtp,ssl"));
+    assert_eq!(evs[1]["dst.port"], Value::Int(587));
+    assert!(!evs[1].contains_key("app.protocol"));
+
+    let csv = "Timestamp,DeviceName,ActionType,RemotePort,Unread\n\
+2021-08-02T13:11:39Z,dev1,ConnectionSuccess,25,\"a,\"\"b\"\"\"\n\
+2021-08-02T13:11:40Z,dev1,ConnectionSuccess,26,plain\n\
+2021-08-02T13:11:41Z,dev1,ConnectionSuccess,27,x,y\n\
+2021-08-02T13:11:42Z,\"dev,2\",ConnectionSuccess,\"28\",\n";
+    let p = file("columns", "d.csv", csv.as_bytes());
+    let (evs, sum) = read_events(&p, None).unwrap();
+    assert_eq!((sum.events, sum.bad_lines), (3, 1));
+    assert_eq!(sum.bad[0].line, 4);
+    assert!(
+        sum.bad[0].reason.contains("6 cells where the header has 5"),
+        "{}",
+        sum.bad[0].reason
+    );
+    let ports: Vec<&Value> = evs.iter().map(|e| &e["remote.port"]).collect();
+    assert_eq!(ports, [&Value::Int(25), &Value::Int(26), &Value::Int(28)]);
+    assert_eq!(evs[2]["host"], s("dev,2"));
+}
