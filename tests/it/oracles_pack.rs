@@ -416,6 +416,22 @@ const KNOWN_REFUSALS: &[Refusal] = &[
         kind: "correlation",
         error: KUSTO_NO_TABLE,
     },
+    // AN0382's fan-out rule reads the same generic network taxonomy: no table either, for its base
+    // rule and for its value_count correlation.
+    Refusal {
+        backend: SigmaBackend::KustoXdr,
+        file: "an0382_smtp_fanout.yml",
+        id: "e77204ba-02f1-46d1-8167-826a07bd3375",
+        kind: "rule",
+        error: KUSTO_NO_TABLE,
+    },
+    Refusal {
+        backend: SigmaBackend::KustoXdr,
+        file: "an0382_smtp_fanout.yml",
+        id: "738086ea-62ee-52a4-8658-5e0203704b65",
+        kind: "correlation",
+        error: KUSTO_NO_TABLE,
+    },
     // The kusto backend converts no correlation at all (event_count here): AN0379's three
     // per-protocol correlations (SMTP, POP3, IMAP).
     Refusal {

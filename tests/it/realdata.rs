@@ -17,7 +17,7 @@ fn pack() -> Vec<Rule> {
     let pack = fe
         .pack
         .unwrap_or_else(|| panic!("rules/ does not check: {:?}", fe.diagnostics));
-    assert_eq!(pack.rules.len(), 5);
+    assert_eq!(pack.rules.len(), 7);
     pack.rules
 }
 
@@ -74,6 +74,8 @@ fn every_copied_file_is_covered() {
             "m365d_goldensaml_defender_events.jsonl",
             "proxylogon_mail_port_events.jsonl",
             "zeek_imap_starttls_conn.log",
+            "zeek_netcontrol_packetfilter_conn.log",
+            "zeek_netcontrol_packetfilter_conn.unmasked.log",
             "zeek_pop3_basic_conn.log",
             "zeek_pop3_basic_conn.unmasked.log",
             "zeek_smtp_basic_smtp.log",
@@ -206,4 +208,18 @@ fn zeek_smtp_log_as_flows_without_bytes() {
     let o = run(&pack(), "zeek_smtp_basic_smtp.unmasked.log");
     assert_eq!(counts(&o), (2, 2, 0, 0, 0, "zeek-smtp".into()));
     assert_eq!(o.summary.matched_by_rule["an0382_external_mail_volume"], 1);
+}
+
+#[test]
+fn netcontrol_trace_one_smtp_session_is_no_fan_out() {
+    // `grep -vc '^#'` = 5 rows, all masked: 5 located bad lines (lines 10..=14).
+    let o = run(&pack(), "zeek_netcontrol_packetfilter_conn.log");
+    assert_eq!(counts(&o), (5, 0, 0, 5, 0, "zeek-conn".into()));
+    // Unmasked: one session 10.10.1.4 -> 74.53.140.153:25 (private -> public, 0 payload bytes)
+    // passes AN0382's flow filters: the volume rule and the fan-out rule each match it, and one
+    // server is no fan-out; 192.168.133.100 -> 192.168.133.102:25 is private -> private.
+    let o = run(&pack(), "zeek_netcontrol_packetfilter_conn.unmasked.log");
+    assert_eq!(counts(&o), (5, 5, 0, 0, 0, "zeek-conn".into()));
+    assert_eq!(o.summary.matched_by_rule["an0382_external_mail_volume"], 1);
+    assert_eq!(o.summary.matched_by_rule["an0382_smtp_fanout"], 1);
 }

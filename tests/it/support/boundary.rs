@@ -343,7 +343,18 @@ fn harmonise(ev: &mut AbstractEvent, rng: &mut Rng) {
         }
         (None, Some(Value::Str(p))) => {
             let n = p.rsplit(['\\', '/']).next().unwrap_or(&p).to_string();
-            ev.insert("process.name".into(), Value::Str(n));
+            if n.is_empty() {
+                // A process image is a file, never a folder: a candidate that is a folder (a
+                // `startswith` needle such as `C:\Program Files\Mozilla Thunderbird\`) gets a
+                // file in it. Its empty name would put every folder in one IR group where Sigma
+                // groups by the full path (W0903); the file is named after its folder so that
+                // two folders do not share a name and meet that documented difference either.
+                let n = format!("{}.exe", p.replace(['\\', '/', ':'], "_"));
+                ev.insert("process.path".into(), Value::Str(format!("{p}{n}")));
+                ev.insert("process.name".into(), Value::Str(n));
+            } else {
+                ev.insert("process.name".into(), Value::Str(n));
+            }
         }
         _ => {}
     }
