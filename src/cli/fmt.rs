@@ -121,7 +121,7 @@ pub fn run(args: &FmtArgs) -> Exit {
                     "reformatted"
                 };
                 super::err(&format!(
-                    "{} file(s): {changed} {verb}, {} not parsed\n",
+                    "{} file(s): {changed} {verb}, {} refused\n",
                     files.len(),
                     reports.iter().filter(|r| r.changed.is_none()).count()
                 ));

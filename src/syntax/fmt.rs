@@ -364,7 +364,10 @@ impl<'a> Formatter<'a> {
             .collect();
         for (i, item) in items.iter().enumerate() {
             let (start, end) = (item.as_span().start(), self.end(&item));
-            self.comments_before(start, 0, true, i > 0);
+            // A rule is set apart by a blank line; list declarations may follow each other.
+            let apart = i > 0
+                && (item.as_rule() != Rule::list_decl || items[i - 1].as_rule() != Rule::list_decl);
+            self.comments_before(start, 0, true, apart);
             match item.as_rule() {
                 Rule::list_decl => self.list_decl(item)?,
                 Rule::rule_decl => self.rule_decl(item)?,
