@@ -23,7 +23,11 @@ fn the_pack_formats_idempotently_to_the_same_ir_and_is_formatted() {
     let formatted = formatted_idempotently(&files);
     assert_eq!(meaning(&files), meaning(&formatted));
     for (f, g) in files.iter().zip(&formatted) {
-        assert_eq!(f.text, g.text, "{} is not formatted: run `detc fmt`", f.path);
+        assert_eq!(
+            f.text, g.text,
+            "{} is not formatted: run `detc fmt`",
+            f.path
+        );
     }
 }
 
@@ -38,7 +42,9 @@ fn every_error_corpus_file_that_parses_formats_idempotently_with_the_same_meanin
             let Err(ds) = detc::syntax::fmt::format(&f.path, &f.text) else {
                 unreachable!("{}: fmt accepted a file the parser refuses", f.path)
             };
-            let want = detc::syntax::parse(&f.path, &f.text).err().unwrap_or_default();
+            let want = detc::syntax::parse(&f.path, &f.text)
+                .err()
+                .unwrap_or_default();
             assert_eq!(ds, want, "{}", f.path);
             continue;
         }
@@ -49,7 +55,10 @@ fn every_error_corpus_file_that_parses_formats_idempotently_with_the_same_meanin
         assert_eq!(meaning(one), meaning(&formatted), "{}", f.path);
     }
     assert!(parsed >= 80, "only {parsed} corpus files parse");
-    assert!(changed >= 1, "no corpus file needed formatting: the test proves little");
+    assert!(
+        changed >= 1,
+        "no corpus file needed formatting: the test proves little"
+    );
 }
 
 const MESSY: &str = "// header\n\n\n/// ports\nlist   p : port=[25,465 ,]\nrule r{id \"x\" title \"t\"\n\n\n  severity low   // trailing\n source network_connection where remote.port in p and (process.name == \"a\" or process.name == \"b\")\n// before let\nlet k = case remote.port == 25 => \"SMTP\", else => \"other\"\nwindow 5m group by host aggregate n = count() having n > 2\n test \"t\" events \"x.jsonl\" expect 1 alert {host: \"a\",}}\n// end\n";
@@ -100,8 +109,14 @@ fn long_constructs_break_at_the_documented_places_within_the_width() {
         assert!(l.chars().count() <= 100, "line over 100: {l:?}\n{out}");
     }
     // A list of values is filled, its items under the first; metadata lists one item a line.
-    assert!(out.contains("list l: string = [\n  \"value_00\", \"value_01\","), "{out}");
-    assert!(out.contains("  where process.name in~ [\"value_00\", "), "{out}");
+    assert!(
+        out.contains("list l: string = [\n  \"value_00\", \"value_01\","),
+        "{out}"
+    );
+    assert!(
+        out.contains("  where process.name in~ [\"value_00\", "),
+        "{out}"
+    );
     assert!(
         out.contains("\n                          \"value_"),
         "continuation under the first item:\n{out}"
@@ -163,7 +178,10 @@ fn check_shows_a_diff_and_exits_1_then_fmt_rewrites_and_check_passes() {
 
     let (code, out, err) = detc(&d, &["fmt", "--check"]);
     assert_eq!(code, 1, "{out}{err}");
-    assert!(out.starts_with("--- rules/m.detc\n+++ rules/m.detc (formatted)\n@@ "), "{out}");
+    assert!(
+        out.starts_with("--- rules/m.detc\n+++ rules/m.detc (formatted)\n@@ "),
+        "{out}"
+    );
     assert!(out.contains("\n+  severity low // trailing\n"), "{out}");
     assert!(err.contains("1 not formatted"), "{err}");
     let read = || std::fs::read_to_string(&rule).unwrap_or_default();
@@ -181,7 +199,11 @@ fn check_shows_a_diff_and_exits_1_then_fmt_rewrites_and_check_passes() {
     let leftovers: Vec<_> = std::fs::read_dir(d.join("rules"))
         .map(|r| r.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
-    assert_eq!(leftovers.len(), 1, "a temporary file was left: {leftovers:?}");
+    assert_eq!(
+        leftovers.len(),
+        1,
+        "a temporary file was left: {leftovers:?}"
+    );
 
     let (code, out, _) = detc(&d, &["fmt", "--check", "rules/m.detc"]);
     assert_eq!((code, out.as_str()), (0, ""));

@@ -179,7 +179,13 @@ fn every_example_is_formatted_and_formatting_keeps_its_meaning() {
             let body: String = b
                 .text
                 .lines()
-                .map(|l| if l.is_empty() { "\n".to_string() } else { format!("  {l}\n") })
+                .map(|l| {
+                    if l.is_empty() {
+                        "\n".to_string()
+                    } else {
+                        format!("  {l}\n")
+                    }
+                })
                 .collect();
             format!("rule r {{\n{body}}}\n")
         };
@@ -194,7 +200,10 @@ fn every_example_is_formatted_and_formatting_keeps_its_meaning() {
         let before = [lists.clone(), file];
         let after = [lists.clone(), after[0].clone()];
         if support::meaning(&before) != support::meaning(&after) {
-            failures.push(format!("LANGUAGE.md:{}: formatting changed its meaning", b.line));
+            failures.push(format!(
+                "LANGUAGE.md:{}: formatting changed its meaning",
+                b.line
+            ));
         }
         formatted += 1;
     }

@@ -28,7 +28,8 @@ pub fn format(path: &str, text: &str) -> Result<String, Vec<Diagnostic>> {
     let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
     let out = Formatter::new(path, text)
         .map_err(|d| vec![d])?
-        .file().map_err(|d| vec![d])?;
+        .file()
+        .map_err(|d| vec![d])?;
     verify(path, text, &out).map_err(|d| vec![d])?;
     Ok(out)
 }
@@ -116,8 +117,8 @@ fn scan_gap<'a>(
             comments.push(comment(text, from + i, from + i + n));
             i += n;
             continue;
-        } else if rest.starts_with("/*") {
-            let n = rest[2..].find("*/").map_or(rest.len(), |k| k + 4);
+        } else if let Some(body) = rest.strip_prefix("/*") {
+            let n = body.find("*/").map_or(rest.len(), |k| k + 4);
             comments.push(comment(text, from + i, from + i + n));
             i += n;
             continue;
@@ -313,7 +314,7 @@ impl<'a> Formatter<'a> {
     }
 
     fn inline_pair(&self, p: &Pair<'a, Rule>) -> Result<String, Diagnostic> {
-        self.inline(p.as_span().start(), self.end(&p))
+        self.inline(p.as_span().start(), self.end(p))
     }
 
     fn join(&self, start: usize, end: usize, json: bool) -> Result<String, Diagnostic> {
@@ -363,7 +364,7 @@ impl<'a> Formatter<'a> {
             .filter(|p| p.as_rule() != Rule::EOI)
             .collect();
         for (i, item) in items.iter().enumerate() {
-            let (start, end) = (item.as_span().start(), self.end(&item));
+            let (start, end) = (item.as_span().start(), self.end(item));
             // A rule is set apart by a blank line; list declarations may follow each other.
             let apart = i > 0
                 && (item.as_rule() != Rule::list_decl || items[i - 1].as_rule() != Rule::list_decl);
@@ -398,11 +399,7 @@ impl<'a> Formatter<'a> {
             return Err(internal(self.path, "a list without a value"));
         };
         if value.as_rule() == Rule::list_literal {
-            let l = self.block_list(start, &value, 0)?;
-            self.lines(l.0);
-            if let Some(items) = l.1 {
-                self.block_items(items, 2, self.end(&value) - 1, 0, true)?;
-            }
+            self.list_after(start, &value, 0, true)?;
         } else {
             let l = self.inline_pair(item)?;
             self.line(0, &l);
@@ -410,26 +407,29 @@ impl<'a> Formatter<'a> {
         Ok(())
     }
 
-    /// A `[...]` after the tokens from `start`: on one line if it fits at `indent` and holds no
-    /// comment, else the opening line alone with the items to print one per line (returned).
-    #[allow(clippy::type_complexity)]
-    fn block_list(
+    /// The tokens from `start` and then a `[...]`: on one line if that fits at `indent` and the
+    /// list holds no comment, else the opening line alone, the items (see [`Self::block_items`])
+    /// and `]` alone.
+    fn list_after(
         &mut self,
         start: usize,
         list: &Pair<'a, Rule>,
         indent: usize,
-    ) -> Result<(Vec<Line>, Option<Vec<Pair<'a, Rule>>>), Diagnostic> {
-        let (ls, le) = (list.as_span().start(), self.end(&list));
+        packed: bool,
+    ) -> Result<(), Diagnostic> {
+        let (ls, le) = (list.as_span().start(), self.end(list));
         let items: Vec<Pair<'a, Rule>> = list.clone().into_inner().collect();
         if self.has_comment_in(ls, le).is_none() {
             let one = self.inline(start, le)?;
             if indent + width(&one) <= WIDTH || items.is_empty() {
-                return Ok((vec![(indent, one)], None));
+                self.line(indent, &one);
+                return Ok(());
             }
         }
         let head = self.inline(start, ls + 1)?;
+        self.line(indent, &head);
         self.last_end = ls + 1;
-        Ok((vec![(indent, head)], Some(items)))
+        self.block_items(items, indent + 2, le - 1, indent, packed)
     }
 
     /// The items of a block list, each with a comma, then the closing bracket: filled onto lines
@@ -462,7 +462,7 @@ impl<'a> Formatter<'a> {
             self.comments_before(it.as_span().start(), indent, false, false);
             let l = self.inline_pair(it)?;
             self.line(indent, &format!("{l},"));
-            self.last_end = self.past_comma(self.end(&it));
+            self.last_end = self.past_comma(self.end(it));
         }
         self.comments_before(close, indent, false, false);
         self.line(close_indent, "]");
@@ -471,7 +471,7 @@ impl<'a> Formatter<'a> {
     }
 
     fn rule_decl(&mut self, item: &Pair<'a, Rule>) -> Result<(), Diagnostic> {
-        let (start, end) = (item.as_span().start(), self.end(&item));
+        let (start, end) = (item.as_span().start(), self.end(item));
         let clauses: Vec<Pair<'a, Rule>> = item.clone().into_inner().skip(2).collect();
         let open = self
             .toks_in(start, end)
@@ -486,7 +486,7 @@ impl<'a> Formatter<'a> {
         for c in &clauses {
             self.comments_before(c.as_span().start(), 2, true, false);
             self.clause(c, 2)?;
-            self.last_end = self.end(&c);
+            self.last_end = self.end(c);
         }
         self.comments_before(end - 1, 2, false, false);
         self.line(0, "}");
@@ -505,15 +505,11 @@ impl<'a> Formatter<'a> {
                 for s in &kids[2..] {
                     self.comments_before(s.as_span().start(), col, false, false);
                     self.line(col, s.as_str());
-                    self.last_end = self.end(&s);
+                    self.last_end = self.end(s);
                 }
             }
             Rule::meta_list if kids.len() == 2 && kids[1].as_rule() == Rule::string_list => {
-                let (l, items) = self.block_list(start, &kids[1], ind)?;
-                self.lines(l);
-                if let Some(items) = items {
-                    self.block_items(items, ind + 2, self.end(&kids[1]) - 1, ind, false)?;
-                }
+                self.list_after(start, &kids[1], ind, false)?;
             }
             Rule::where_clause | Rule::having_clause if kids.len() == 2 => {
                 self.condition(start, &kids[1], ind)?
@@ -524,7 +520,7 @@ impl<'a> Formatter<'a> {
                 let head = self.inline(start, arms[0].as_span().start())?;
                 let col = ind + width(&head) + 1;
                 for (i, arm) in arms.iter().enumerate() {
-                    let (s, e) = (arm.as_span().start(), self.end(&arm));
+                    let (s, e) = (arm.as_span().start(), self.end(arm));
                     let comma = if i + 1 < arms.len() { "," } else { "" };
                     if i == 0 {
                         let l = self.inline(start, e)?;
@@ -539,14 +535,14 @@ impl<'a> Formatter<'a> {
             }
             // `aggregate a = f(x), b = g(y)`: on one line if it fits, else one per line.
             Rule::aggregate_clause if kids.len() > 2 => {
-                let one = self.inline(start, self.end(&c));
+                let one = self.inline(start, self.end(c));
                 match one {
                     Ok(l) if ind + width(&l) <= WIDTH => self.line(ind, &l),
                     _ => {
                         let defs = &kids[1..];
                         let col = ind + width(kids[0].as_str()) + 1;
                         for (i, d) in defs.iter().enumerate() {
-                            let (s, e) = (d.as_span().start(), self.end(&d));
+                            let (s, e) = (d.as_span().start(), self.end(d));
                             let comma = if i + 1 < defs.len() { "," } else { "" };
                             if i == 0 {
                                 let l = self.inline(start, e)?;
@@ -562,7 +558,7 @@ impl<'a> Formatter<'a> {
                 }
             }
             Rule::group_clause => {
-                let l = self.wrapped(start, self.end(&c), ind)?;
+                let l = self.wrapped(start, self.end(c), ind)?;
                 self.lines(l);
             }
             Rule::test_clause => self.test(c, &kids, ind)?,
@@ -600,13 +596,13 @@ impl<'a> Formatter<'a> {
             };
         }
         if operands.len() < 2 {
-            let l = self.wrapped(start, self.end(&expr), ind)?;
+            let l = self.wrapped(start, self.end(expr), ind)?;
             self.lines(l);
             return Ok(());
         }
         let mut from = start;
         for (i, op) in operands.iter().enumerate() {
-            let e = self.end(&op);
+            let e = self.end(op);
             let indent = if i == 0 { ind } else { ind + 2 };
             if i > 0 {
                 self.comments_before(from, indent, false, false);
@@ -633,7 +629,7 @@ impl<'a> Formatter<'a> {
         let list = self.file.clone().into_inner().flatten().find(|p| {
             matches!(p.as_rule(), Rule::list_literal | Rule::string_list)
                 && p.as_span().start() >= start
-                && self.end(&p) <= end
+                && self.end(p) <= end
                 && p.clone().into_inner().count() > 1
         });
         if let Some(list) = list {
@@ -690,7 +686,7 @@ impl<'a> Formatter<'a> {
         let expect_at = kids[expect].as_span().start();
         match json {
             Some(j) if j.clone().into_inner().next().is_some() => {
-                let (js, je) = (j.as_span().start(), self.end(&j));
+                let (js, je) = (j.as_span().start(), self.end(j));
                 let head = self.inline(start, js + 1)?;
                 self.line(ind, &head);
                 let objects: Vec<Pair<'a, Rule>> = j.clone().into_inner().collect();
@@ -699,7 +695,7 @@ impl<'a> Formatter<'a> {
                     let comma = if i + 1 < objects.len() { "," } else { "" };
                     let mut pieces = Vec::new();
                     for (k, m) in members.iter().enumerate() {
-                        let t = self.join(m.as_span().start(), self.end(&m), true)?;
+                        let t = self.join(m.as_span().start(), self.end(m), true)?;
                         pieces.push(if k + 1 < members.len() {
                             format!("{t},")
                         } else {
@@ -727,7 +723,7 @@ impl<'a> Formatter<'a> {
             .into_inner()
             .filter(|p| p.as_rule() == Rule::alert_map)
             .collect();
-        let end = self.end(&c);
+        let end = self.end(c);
         let one = self.inline(expect_at, end)?;
         if ind + 2 + width(&one) <= WIDTH || maps.is_empty() {
             self.line(ind + 2, &one);

@@ -20,7 +20,10 @@ pub fn meaning(files: &[SourceFile]) -> String {
         .collect();
     // A hint can point at another place (`the first is at line 11, column 56`).
     let at = regex::Regex::new(r"line \d+, column \d+").unwrap_or_else(|e| unreachable!("{e}"));
-    format!("{pack:#}\n{}", at.replace_all(&diags.join("\n"), "line L, column C"))
+    format!(
+        "{pack:#}\n{}",
+        at.replace_all(&diags.join("\n"), "line L, column C")
+    )
 }
 
 /// A span serializes as `{path, start, end, line, col}`: those become null.
