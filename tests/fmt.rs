@@ -227,3 +227,11 @@ fn a_file_that_does_not_parse_is_reported_located_and_left_alone() {
     assert_eq!(code, 2);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn crlf_a_byte_order_mark_block_comments_and_nested_inline_json() {
+    let src = "\u{FEFF}// bom\r\nrule r {\r\n\tsource network_connection /* a\r\n   multi */\r\n  where a == 1 // x\r\n  test \"t\" events [{\"a\": {\"b\": [1, 2, {\"c\": null}]}, \"d\": true}, {}] expect 2 alerts {} { a: 1, }\r\n}\r\n";
+    let want = "// bom\nrule r {\n  source network_connection /* a\n   multi */\n  where a == 1 // x\n  test \"t\" events [\n      {\"a\": {\"b\": [1, 2, {\"c\": null}]}, \"d\": true},\n      {}\n    ]\n    expect 2 alerts {} { a: 1 }\n}\n";
+    assert_eq!(fmt("a.detc", src), want);
+    assert_eq!(fmt("a.detc", want), want);
+}

@@ -159,7 +159,10 @@ fn comment(text: &str, start: usize, end: usize) -> Comment<'_> {
 fn span_at(path: &str, text: &str, start: usize, end: usize) -> Span {
     let before = &text[..start];
     let line = before.matches('\n').count() + 1;
-    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    let col = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+        .chars()
+        .count()
+        + 1;
     Span {
         path: path.to_string(),
         start,
@@ -252,21 +255,15 @@ impl<'a> Formatter<'a> {
             if same_line && !self.out.is_empty() && self.last_end > 0 {
                 if let Some(last) = self.out.last_mut() {
                     last.push(' ');
-                    last.push_str(c.text);
+                    last.push_str(&trim_lines(c.text));
                 }
             } else {
                 if force || (blanks && self.blank_in_source(self.last_end, c.start)) {
                     self.blank();
                 }
                 force = false;
-                let mut text_lines = c.text.lines();
-                if let Some(first) = text_lines.next() {
-                    self.line(indent, first);
-                }
                 // The lines of a block comment after its first are kept as written.
-                for l in text_lines {
-                    self.out.push(l.trim_end().to_string());
-                }
+                self.line(indent, &trim_lines(c.text));
             }
             self.last_end = c.end;
         }
@@ -784,6 +781,14 @@ fn fill(head: &str, pieces: Vec<String>, indent: usize, cont: usize) -> Vec<Line
     }
     lines.push((col, cur));
     lines
+}
+
+/// A comment's lines without trailing whitespace (nor the `\r` of a CRLF file).
+fn trim_lines(text: &str) -> String {
+    text.lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn width(s: &str) -> usize {
