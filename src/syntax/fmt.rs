@@ -273,9 +273,9 @@ impl<'a> Formatter<'a> {
     }
 
     fn has_comment_in(&self, start: usize, end: usize) -> Option<Comment<'a>> {
-        self.comments[self.next_comment..]
-            .iter()
-            .find(|c| c.start >= start && c.start < end)
+        let rest = &self.comments[self.next_comment..];
+        rest.get(rest.partition_point(|c| c.start < start))
+            .filter(|c| c.start < end)
             .copied()
     }
 
@@ -555,7 +555,7 @@ impl<'a> Formatter<'a> {
                 }
             }
             Rule::group_clause => {
-                let l = self.wrapped(start, self.end(c), ind)?;
+                let l = self.wrapped(start, self.end(c), ind, c)?;
                 self.lines(l);
             }
             Rule::test_clause => self.test(c, &kids, ind)?,
@@ -593,7 +593,7 @@ impl<'a> Formatter<'a> {
             };
         }
         if operands.len() < 2 {
-            let l = self.wrapped(start, self.end(expr), ind)?;
+            let l = self.wrapped(start, self.end(expr), ind, expr)?;
             self.lines(l);
             return Ok(());
         }
@@ -604,7 +604,7 @@ impl<'a> Formatter<'a> {
             if i > 0 {
                 self.comments_before(from, indent, false, false);
             }
-            let l = self.wrapped(from, e, indent)?;
+            let l = self.wrapped(from, e, indent, op)?;
             self.lines(l);
             self.last_end = e;
             // The next line starts at the operator after this operand.
@@ -618,12 +618,20 @@ impl<'a> Formatter<'a> {
 
     /// The tokens of `start..end` on one line at `indent`; if too long and they hold a list
     /// literal, its items are filled onto lines that start under its first item.
-    fn wrapped(&self, start: usize, end: usize, indent: usize) -> Result<Vec<Line>, Diagnostic> {
+    /// `scope` is the pair the tokens belong to, searched for the list (not the whole file: a
+    /// long line costs the size of its construct).
+    fn wrapped(
+        &self,
+        start: usize,
+        end: usize,
+        indent: usize,
+        scope: &Pair<'a, Rule>,
+    ) -> Result<Vec<Line>, Diagnostic> {
         let one = self.inline(start, end)?;
         if indent + width(&one) <= WIDTH {
             return Ok(vec![(indent, one)]);
         }
-        let list = self.file.clone().into_inner().flatten().find(|p| {
+        let list = scope.clone().into_inner().flatten().find(|p| {
             matches!(p.as_rule(), Rule::list_literal | Rule::string_list)
                 && p.as_span().start() >= start
                 && self.end(p) <= end
