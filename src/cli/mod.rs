@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 mod check;
 mod compile;
 mod explain;
+mod fmt;
 mod run;
 mod test;
 
@@ -89,6 +90,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Print the docs/DIAGNOSTICS.md entry of a diagnostic code (meaning, example, fix).
     Explain(explain::ExplainArgs),
+    /// Format rule files in the canonical layout; --check shows a diff and exits 1 instead.
+    Fmt(fmt::FmtArgs),
 }
 
 /// Output format for commands whose output is data.
@@ -133,6 +136,7 @@ pub fn main() -> ExitCode {
         Command::Test(a) => test::run(a),
         Command::Run(a) => run::run(a),
         Command::Explain(a) => explain::run(a),
+        Command::Fmt(a) => fmt::run(a),
     };
     ExitCode::from(exit as u8)
 }

@@ -62,6 +62,7 @@ codes! {
     E0104 Error,
     E0105 Error,
     E0106 Error,
+    E0107 Error,
     E0199 Error,
     // Rules and metadata
     E0200 Error,

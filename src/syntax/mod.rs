@@ -9,6 +9,7 @@ use pest::Parser as _;
 
 pub mod ast;
 mod errors;
+pub mod fmt;
 mod lower;
 
 #[derive(pest_derive::Parser)]

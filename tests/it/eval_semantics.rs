@@ -58,7 +58,13 @@ fn an0379_near_misses_stay_quiet() {
     let mut evs = Vec::new();
     for i in 0..3 {
         evs.push(conn(T0 + i, "WS01", "rundll32.exe", 8080, "93.184.216.34"));
-        evs.push(conn(T0 + i, "WS01", "OUTLOOK.EXE", 587, "93.184.216.34"));
+        // A mail client counts as one only from its install folder (a missing path alerts).
+        let mut outlook = conn(T0 + i, "WS01", "OUTLOOK.EXE", 587, "93.184.216.34");
+        outlook.insert(
+            "process.path".into(),
+            s("C:\\PROGRAM FILES\\Microsoft Office\\root\\Office16\\OUTLOOK.EXE"),
+        );
+        evs.push(outlook);
         evs.push(conn(
             T0 + i,
             "MX01",

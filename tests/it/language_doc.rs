@@ -7,6 +7,8 @@ use detc::ir::check::values::type_name;
 use detc::ir::FieldType;
 use detc::SourceFile;
 
+use crate::support::fmt_meaning as support;
+
 const DOC: &str = include_str!("../../docs/LANGUAGE.md");
 
 struct Block {
@@ -46,15 +48,20 @@ fn blocks() -> Vec<Block> {
     out
 }
 
-/// A complete file, or a rule body wrapped into a rule.
-fn as_file(b: &Block, n: usize) -> String {
+/// Whether an example is a complete file (else it is the body of a rule).
+fn is_whole(b: &Block) -> bool {
     let first = b
         .text
         .lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with("//"))
         .unwrap_or("");
-    if first.starts_with("rule ") || first.starts_with("list ") {
+    first.starts_with("rule ") || first.starts_with("list ")
+}
+
+/// A complete file, or a rule body wrapped into a rule.
+fn as_file(b: &Block, n: usize) -> String {
+    if is_whole(b) {
         return b.text.clone();
     }
     let has_source = b
@@ -143,6 +150,64 @@ fn every_example_in_language_md_checks() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     assert!(error_blocks >= 1);
+}
+
+/// Every example that parses is in the canonical layout (a rule body as `detc fmt` prints it
+/// inside a rule, two columns less), and formatting it keeps what it means next to the pack's
+/// lists (checked IR and diagnostics, positions aside); formatting is idempotent.
+#[test]
+fn every_example_is_formatted_and_formatting_keeps_its_meaning() {
+    let lists = SourceFile {
+        path: "rules/lists.detc".into(),
+        text: std::fs::read_to_string("rules/lists.detc")
+            .unwrap_or_else(|e| unreachable!("rules/lists.detc: {e}")),
+    };
+    let mut failures = Vec::new();
+    let mut formatted = 0;
+    for (n, b) in blocks().iter().enumerate() {
+        let file = SourceFile {
+            path: format!("rules/language_md_line_{}.detc", b.line),
+            text: as_file(b, n),
+        };
+        if detc::syntax::parse(&file.path, &file.text).is_err() {
+            continue; // a detc-error example of a syntax error
+        }
+        let shown = if is_whole(b) {
+            b.text.clone()
+        } else {
+            let body: String = b
+                .text
+                .lines()
+                .map(|l| {
+                    if l.is_empty() {
+                        "\n".to_string()
+                    } else {
+                        format!("  {l}\n")
+                    }
+                })
+                .collect();
+            format!("rule r {{\n{body}}}\n")
+        };
+        let canonical = support::fmt(&file.path, &shown);
+        if canonical != shown {
+            failures.push(format!(
+                "LANGUAGE.md:{}: not formatted; `detc fmt` prints:\n{canonical}",
+                b.line
+            ));
+        }
+        let after = support::formatted_idempotently(std::slice::from_ref(&file));
+        let before = [lists.clone(), file];
+        let after = [lists.clone(), after[0].clone()];
+        if support::meaning(&before) != support::meaning(&after) {
+            failures.push(format!(
+                "LANGUAGE.md:{}: formatting changed its meaning",
+                b.line
+            ));
+        }
+        formatted += 1;
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(formatted >= 20, "only {formatted} examples formatted");
 }
 
 /// The type column as LANGUAGE.md writes it.

@@ -2,6 +2,7 @@
 //! with, the boundary events and their projection per target, and the rules under test.
 
 pub mod boundary;
+pub mod fmt_meaning;
 pub mod oracle;
 pub mod projection;
 pub mod rsigma;
