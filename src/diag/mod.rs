@@ -3,6 +3,7 @@
 //! A stage never prints. It returns `Diagnostic` values; `cli` decides how they are shown.
 
 use serde::Serialize;
+use std::sync::Arc;
 
 mod render;
 pub use render::{render_human, render_human_styled, render_json, SourceCache};
@@ -11,7 +12,7 @@ pub use render::{render_human, render_human_styled, render_json, SourceCache};
 /// (column counts characters, not bytes), computed once when the span is made.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Span {
-    pub path: String,
+    pub path: SpanPath,
     pub start: usize,
     pub end: usize,
     pub line: u32,
@@ -22,7 +23,7 @@ impl Span {
     /// A span that only names a file (no position), e.g. for an I/O error on the whole file.
     pub fn file(path: impl Into<String>) -> Span {
         Span {
-            path: path.into(),
+            path: SpanPath::from(path.into()),
             start: 0,
             end: 0,
             line: 0,
@@ -39,12 +40,79 @@ impl Span {
         let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
         let col = before[line_start..].chars().count() as u32 + 1;
         Span {
-            path: path.to_string(),
+            path: path.into(),
             start,
             end,
             line,
             col,
         }
+    }
+}
+
+/// The path of a span's file. Every span of a file shares one copy (a reference count): a large
+/// file has millions of spans, and a `String` each made checking one allocation-bound. It reads,
+/// prints, compares and serializes as the path text.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SpanPath(Arc<str>);
+
+impl SpanPath {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for SpanPath {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for SpanPath {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for SpanPath {
+    fn as_ref(&self) -> &std::path::Path {
+        std::path::Path::new(&*self.0)
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for SpanPath {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        std::ffi::OsStr::new(&*self.0)
+    }
+}
+
+impl From<&str> for SpanPath {
+    fn from(s: &str) -> SpanPath {
+        SpanPath(Arc::from(s))
+    }
+}
+
+impl From<String> for SpanPath {
+    fn from(s: String) -> SpanPath {
+        SpanPath(Arc::from(s))
+    }
+}
+
+impl std::fmt::Display for SpanPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Debug for SpanPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl Serialize for SpanPath {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
     }
 }
 
@@ -87,6 +155,11 @@ impl LineIndex {
     /// The span of bytes `start..end` of `text` (the text the index was built from); the same
     /// as [`Span::from_offsets`], in logarithmic time.
     pub fn span(&self, path: &str, text: &str, start: usize, end: usize) -> Span {
+        self.span_in(&SpanPath::from(path), text, start, end)
+    }
+
+    /// As [`LineIndex::span`], sharing `path` (for the many spans of one file).
+    pub fn span_in(&self, path: &SpanPath, text: &str, start: usize, end: usize) -> Span {
         let start = start.min(text.len());
         let end = end.clamp(start, text.len());
         let at = floor_char_boundary(text, start);
@@ -94,7 +167,7 @@ impl LineIndex {
         let line_start = self.line_starts[line - 1];
         let chars = (at - line_start) - (self.extra_before(at) - self.extra_before(line_start));
         Span {
-            path: path.to_string(),
+            path: path.clone(),
             start,
             end,
             line: line as u32,
@@ -184,8 +257,8 @@ impl Diagnostic {
 /// Sorts diagnostics by file, position, then code, so output is deterministic.
 pub fn sort(diags: &mut [Diagnostic]) {
     diags.sort_by(|a, b| {
-        let ka = a.span.as_ref().map(|s| (s.path.clone(), s.start));
-        let kb = b.span.as_ref().map(|s| (s.path.clone(), s.start));
+        let ka = a.span.as_ref().map(|s| (s.path.as_str(), s.start));
+        let kb = b.span.as_ref().map(|s| (s.path.as_str(), s.start));
         ka.cmp(&kb)
             .then(a.code.cmp(b.code))
             .then(a.message.cmp(&b.message))

@@ -4,7 +4,7 @@
 
 use super::ast::*;
 use super::Rule;
-use crate::diag::{Diagnostic, LineIndex, Span};
+use crate::diag::{Diagnostic, LineIndex, Span, SpanPath};
 use pest::iterators::Pair;
 use std::net::IpAddr;
 
@@ -15,6 +15,8 @@ pub const MAX_EXPR_DEPTH: usize = 32;
 
 pub(super) struct Lowerer<'t> {
     path: &'t str,
+    /// `path`, shared by every span of the file.
+    span_path: SpanPath,
     text: &'t str,
     /// Line starts of `text`: spans are made in logarithmic time (a large file stays linear).
     index: LineIndex,
@@ -32,6 +34,7 @@ impl<'t> Lowerer<'t> {
     pub fn new(path: &'t str, text: &'t str) -> Lowerer<'t> {
         Lowerer {
             path,
+            span_path: SpanPath::from(path),
             text,
             index: LineIndex::new(text),
             offset: 0,
@@ -48,8 +51,12 @@ impl<'t> Lowerer<'t> {
 
     /// The span of bytes `start..end` of the pairs being lowered (positions as pest gives them).
     fn span_at(&self, start: usize, end: usize) -> Span {
-        self.index
-            .span(self.path, self.text, self.offset + start, self.offset + end)
+        self.index.span_in(
+            &self.span_path,
+            self.text,
+            self.offset + start,
+            self.offset + end,
+        )
     }
 
     fn spanned<T>(&self, p: &P<'_>, node: T) -> Spanned<T> {
@@ -181,7 +188,7 @@ impl<'t> Lowerer<'t> {
                         None => sp.span,
                         Some(first) => {
                             self.index
-                                .span(self.path, self.text, first.start, sp.span.end)
+                                .span_in(&self.span_path, self.text, first.start, sp.span.end)
                         }
                     });
                 }
