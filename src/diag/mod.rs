@@ -6,7 +6,7 @@ use serde::Serialize;
 use std::sync::Arc;
 
 mod render;
-pub use render::{render_human, render_human_styled, render_json, SourceCache};
+pub use render::{render_human, render_human_into, render_human_styled, render_json, SourceCache};
 
 /// A location in a source file. Byte offsets index the file text; line and column are 1-based
 /// (column counts characters, not bytes), computed once when the span is made.
