@@ -139,8 +139,11 @@ impl<'t> Lowerer<'t> {
         let span = self.span(&p);
         let mut it = p.into_inner().filter(|x| x.as_rule() != Rule::kw_rule);
         let name = self.ident(&it.next()?);
-        let mut clauses = Vec::new();
-        for c in it {
+        // Sized once: a clause is a few hundred bytes, and a vector grown by doubling holds
+        // up to twice that per rule for the life of the pack.
+        let pairs: Vec<P<'_>> = it.collect();
+        let mut clauses = Vec::with_capacity(pairs.len());
+        for c in pairs {
             let cspan = self.span(&c);
             if let Some(clause) = self.clause(c) {
                 clauses.push(Spanned::new(clause, cspan));
