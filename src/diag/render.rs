@@ -78,7 +78,13 @@ pub fn render_human_into(out: &mut String, d: &Diagnostic, sources: &SourceCache
                     _ = write!(out, "{gutter} | ");
                     out.extend(line.chars().map(|c| if c == '\t' { ' ' } else { c }));
                     out.push('\n');
-                    _ = write!(out, "{:pad$} | {:col$}", "", "", col = s.col.saturating_sub(1) as usize);
+                    _ = write!(
+                        out,
+                        "{:pad$} | {:col$}",
+                        "",
+                        "",
+                        col = s.col.saturating_sub(1) as usize
+                    );
                     out.extend(std::iter::repeat_n('^', width));
                     out.push('\n');
                 }

@@ -134,8 +134,7 @@ pub fn fields(source: Source) -> Vec<FieldDef> {
 pub fn field(source: Source, name: &str) -> Option<FieldDef> {
     // Built once: the checker looks up every field of every rule, and building the catalogue
     // (with its enum values) on each lookup was a tenth of checking a large pack.
-    static TABLES: std::sync::OnceLock<[Vec<FieldDef>; SOURCES.len()]> =
-        std::sync::OnceLock::new();
+    static TABLES: std::sync::OnceLock<[Vec<FieldDef>; SOURCES.len()]> = std::sync::OnceLock::new();
     let tables = TABLES.get_or_init(|| SOURCES.map(fields));
     let at = SOURCES.iter().position(|s| *s == source)?;
     tables[at].iter().find(|f| f.name == name).cloned()

@@ -82,7 +82,12 @@ impl<'t> Lowerer<'t> {
 
     /// Lowers the declarations in `pairs` (a `file`, `first_item` or `next_item`, parsed from
     /// byte `offset` of the text on) into `file`.
-    pub fn items<'i>(&mut self, file: &mut File, pairs: impl Iterator<Item = P<'i>>, offset: usize) {
+    pub fn items<'i>(
+        &mut self,
+        file: &mut File,
+        pairs: impl Iterator<Item = P<'i>>,
+        offset: usize,
+    ) {
         self.offset = offset;
         for top in pairs {
             for item in top.into_inner() {
