@@ -216,7 +216,7 @@ pub(crate) fn print_diagnostics(
             let st = style();
             let mut s = String::new();
             for d in diags.iter().filter(|d| !st.quiet || d.is_error()) {
-                s.push_str(&crate::diag::render_human_styled(d, sources, st.color));
+                crate::diag::render_human_into(&mut s, d, sources, st.color);
                 s.push('\n');
             }
             err(&s);

@@ -3,17 +3,18 @@
 //! A stage never prints. It returns `Diagnostic` values; `cli` decides how they are shown.
 
 use serde::Serialize;
+use std::sync::Arc;
 
 pub mod code;
 mod render;
 pub use code::{Code, Kind};
-pub use render::{render_human, render_human_styled, render_json, SourceCache};
+pub use render::{render_human, render_human_into, render_human_styled, render_json, SourceCache};
 
 /// A location in a source file. Byte offsets index the file text; line and column are 1-based
 /// (column counts characters, not bytes), computed once when the span is made.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Span {
-    pub path: String,
+    pub path: SpanPath,
     pub start: usize,
     pub end: usize,
     pub line: u32,
@@ -24,7 +25,7 @@ impl Span {
     /// A span that only names a file (no position), e.g. for an I/O error on the whole file.
     pub fn file(path: impl Into<String>) -> Span {
         Span {
-            path: path.into(),
+            path: SpanPath::from(path.into()),
             start: 0,
             end: 0,
             line: 0,
@@ -41,12 +42,109 @@ impl Span {
         let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
         let col = before[line_start..].chars().count() as u32 + 1;
         Span {
-            path: path.to_string(),
+            path: path.into(),
             start,
             end,
             line,
             col,
         }
+    }
+}
+
+/// The path of a span's file. Every span of a file shares one copy (a reference count): a large
+/// file has millions of spans, and a `String` each made checking one allocation-bound. It reads,
+/// prints, compares and serializes as the path text.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SpanPath(Arc<str>);
+
+impl SpanPath {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for SpanPath {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for SpanPath {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for SpanPath {
+    fn as_ref(&self) -> &std::path::Path {
+        std::path::Path::new(&*self.0)
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for SpanPath {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        std::ffi::OsStr::new(&*self.0)
+    }
+}
+
+impl From<&str> for SpanPath {
+    fn from(s: &str) -> SpanPath {
+        SpanPath(Arc::from(s))
+    }
+}
+
+impl From<String> for SpanPath {
+    fn from(s: String) -> SpanPath {
+        SpanPath(Arc::from(s))
+    }
+}
+
+impl PartialEq<str> for SpanPath {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for SpanPath {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl PartialEq<String> for SpanPath {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<SpanPath> for String {
+    fn eq(&self, other: &SpanPath) -> bool {
+        **self == *other.0
+    }
+}
+
+impl PartialEq<SpanPath> for &str {
+    fn eq(&self, other: &SpanPath) -> bool {
+        **self == *other.0
+    }
+}
+
+impl std::fmt::Display for SpanPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Debug for SpanPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl Serialize for SpanPath {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
     }
 }
 
@@ -60,6 +158,10 @@ pub struct LineIndex {
     /// For each multi-byte character, in order: (its byte offset, how many bytes all multi-byte
     /// characters up to and including it have beyond their first). Columns count characters.
     wide: Vec<(usize, usize)>,
+    /// The line (0-based) of the last span made: spans come mostly in file order, so the next
+    /// one is usually on that line or the one after, found without a binary search over the
+    /// line starts of a large file (whose cache misses made it a tenth of lowering).
+    last_line: std::cell::Cell<usize>,
 }
 
 impl LineIndex {
@@ -75,7 +177,11 @@ impl LineIndex {
                 wide.push((i, extra));
             }
         }
-        LineIndex { line_starts, wide }
+        LineIndex {
+            line_starts,
+            wide,
+            last_line: std::cell::Cell::new(0),
+        }
     }
 
     /// Bytes beyond the first of the multi-byte characters that start before `offset`.
@@ -89,14 +195,32 @@ impl LineIndex {
     /// The span of bytes `start..end` of `text` (the text the index was built from); the same
     /// as [`Span::from_offsets`], in logarithmic time.
     pub fn span(&self, path: &str, text: &str, start: usize, end: usize) -> Span {
+        self.span_in(&SpanPath::from(path), text, start, end)
+    }
+
+    /// As [`LineIndex::span`], sharing `path` (for the many spans of one file).
+    pub fn span_in(&self, path: &SpanPath, text: &str, start: usize, end: usize) -> Span {
         let start = start.min(text.len());
         let end = end.clamp(start, text.len());
         let at = floor_char_boundary(text, start);
-        let line = self.line_starts.partition_point(|&s| s <= at);
+        // `line` is 1-based: the number of line starts at or before `at`.
+        let on = |l: usize| {
+            self.line_starts.get(l).is_some_and(|&s| s <= at)
+                && self.line_starts.get(l + 1).is_none_or(|&s| at < s)
+        };
+        let hint = self.last_line.get();
+        let line = if on(hint) {
+            hint + 1
+        } else if on(hint + 1) {
+            hint + 2
+        } else {
+            self.line_starts.partition_point(|&s| s <= at)
+        };
+        self.last_line.set(line - 1);
         let line_start = self.line_starts[line - 1];
         let chars = (at - line_start) - (self.extra_before(at) - self.extra_before(line_start));
         Span {
-            path: path.to_string(),
+            path: path.clone(),
             start,
             end,
             line: line as u32,
@@ -181,8 +305,8 @@ impl Diagnostic {
 /// Sorts diagnostics by file, position, then code, so output is deterministic.
 pub fn sort(diags: &mut [Diagnostic]) {
     diags.sort_by(|a, b| {
-        let ka = a.span.as_ref().map(|s| (s.path.clone(), s.start));
-        let kb = b.span.as_ref().map(|s| (s.path.clone(), s.start));
+        let ka = a.span.as_ref().map(|s| (s.path.as_str(), s.start));
+        let kb = b.span.as_ref().map(|s| (s.path.as_str(), s.start));
         ka.cmp(&kb)
             .then(a.code.cmp(&b.code))
             .then(a.message.cmp(&b.message))
@@ -278,8 +402,17 @@ mod tests {
         ];
         for text in texts {
             let index = LineIndex::new(text);
-            // Every byte offset, including those inside a multi-byte character and past the end.
-            for start in 0..=text.len() + 2 {
+            // Every byte offset, including those inside a multi-byte character and past the end,
+            // forwards, backwards and jumping (the index remembers the last line it found).
+            let n = text.len() + 2;
+            let order = (0..=n).chain((0..=n).rev()).chain((0..=n).map(|i| {
+                if i % 2 == 0 {
+                    i / 2
+                } else {
+                    n - i / 2
+                }
+            }));
+            for start in order {
                 let s = index.span("f", text, start, start + 1);
                 assert_eq!((s.line, s.col), naive(text, start), "{text:?} at {start}");
                 assert_eq!(s, Span::from_offsets("f", text, start, start + 1));

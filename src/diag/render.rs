@@ -36,18 +36,27 @@ const RESET: &str = "\x1b[0m";
 /// ANSI escapes for a terminal. The rest of the text is the same byte for byte.
 pub fn render_human_styled(d: &Diagnostic, sources: &SourceCache, color: bool) -> String {
     let mut out = String::new();
+    render_human_into(&mut out, d, sources, color);
+    out
+}
+
+/// As [`render_human_styled`], appending to `out`: one buffer for many diagnostics, written with
+/// `write!` instead of a `format!` per piece (rendering 50,000 warnings was a tenth of checking).
+pub fn render_human_into(out: &mut String, d: &Diagnostic, sources: &SourceCache, color: bool) {
+    use std::fmt::Write as _;
     let (sev, sgr) = match d.severity {
         Severity::Error => ("error", "\x1b[1;31m"),
         Severity::Warning => ("warning", "\x1b[1;33m"),
         Severity::Note => ("note", "\x1b[1;36m"),
     };
     let (on, off) = if color { (sgr, RESET) } else { ("", "") };
+    // Writing to a String cannot fail.
     match &d.span {
-        Some(s) if s.line > 0 => out.push_str(&format!("{}:{}:{}: ", s.path, s.line, s.col)),
-        Some(s) => out.push_str(&format!("{}: ", s.path)),
+        Some(s) if s.line > 0 => _ = write!(out, "{}:{}:{}: ", s.path, s.line, s.col),
+        Some(s) => _ = write!(out, "{}: ", s.path),
         None => {}
     }
-    out.push_str(&format!("{on}{sev}[{}]{off}: {}\n", d.code, d.message));
+    _ = writeln!(out, "{on}{sev}[{}]{off}: {}", d.code, d.message);
     if let Some(s) = &d.span {
         if s.line > 0 {
             if let Some(text) = sources.get(&s.path) {
@@ -57,7 +66,6 @@ pub fn render_human_styled(d: &Diagnostic, sources: &SourceCache, color: bool) -
                 let line_start = text[..at].rfind('\n').map(|i| i + 1).unwrap_or(0);
                 if let Some(line) = text[line_start..].lines().next() {
                     let gutter = s.line.to_string();
-                    let pad = " ".repeat(gutter.len());
                     let line_end = line_start + line.len();
                     let end = s.end.clamp(s.start, line_end.max(s.start));
                     let width = text
@@ -65,27 +73,33 @@ pub fn render_human_styled(d: &Diagnostic, sources: &SourceCache, color: bool) -
                         .map(|t| t.chars().count())
                         .unwrap_or(1)
                         .max(1);
-                    let line_shown = line.replace('\t', " ");
-                    out.push_str(&format!("{pad} |\n{gutter} | {line_shown}\n"));
-                    out.push_str(&format!(
-                        "{pad} | {}{}\n",
-                        " ".repeat(s.col.saturating_sub(1) as usize),
-                        "^".repeat(width)
-                    ));
+                    let pad = gutter.len();
+                    _ = writeln!(out, "{:pad$} |", "");
+                    _ = write!(out, "{gutter} | ");
+                    out.extend(line.chars().map(|c| if c == '\t' { ' ' } else { c }));
+                    out.push('\n');
+                    _ = write!(
+                        out,
+                        "{:pad$} | {:col$}",
+                        "",
+                        "",
+                        col = s.col.saturating_sub(1) as usize
+                    );
+                    out.extend(std::iter::repeat_n('^', width));
+                    out.push('\n');
                 }
             }
         }
     }
     if let Some(found) = &d.found {
-        out.push_str(&format!("  = found: {found}\n"));
+        _ = writeln!(out, "  = found: {found}");
     }
     if let Some(expected) = &d.expected {
-        out.push_str(&format!("  = expected: {expected}\n"));
+        _ = writeln!(out, "  = expected: {expected}");
     }
     for h in &d.hints {
-        out.push_str(&format!("  = hint: {h}\n"));
+        _ = writeln!(out, "  = hint: {h}");
     }
-    out
 }
 
 /// One JSON document: `{"diagnostics": [...], "errors": N, "warnings": N}`.

@@ -228,7 +228,7 @@ fn render_diag(d: &crate::diag::Diagnostic) -> String {
 pub fn run_test(rule: &Rule, t: &RuleTest, loader: &dyn Loader) -> TestOutcome {
     let mut o = TestOutcome {
         rule: rule.name.clone(),
-        rule_file: rule.span.path.clone(),
+        rule_file: rule.span.path.to_string(),
         test: t.name.clone(),
         passed: false,
         message: String::new(),

@@ -164,7 +164,7 @@ fn span_at(path: &str, text: &str, start: usize, end: usize) -> Span {
         .count()
         + 1;
     Span {
-        path: path.to_string(),
+        path: path.to_string().into(),
         start,
         end,
         line: line as u32,
@@ -198,7 +198,7 @@ struct Formatter<'a> {
 
 impl<'a> Formatter<'a> {
     fn new(path: &'a str, src: &'a str) -> Result<Formatter<'a>, Diagnostic> {
-        let file = parse_fast(src)
+        let file = parse_fast(Rule::file, src)
             .ok()
             .and_then(|mut p| p.next())
             .ok_or_else(|| internal(path, "the file parsed once but not twice"))?;
@@ -830,10 +830,16 @@ fn spaced(a: &Tok, b: &Tok, json: bool) -> bool {
 /// The formatted text must hold the same tokens as the input (a trailing comma before `]` or `}`
 /// aside) and the same comments in the same order.
 fn verify(path: &str, before: &str, after: &str) -> Result<(), Diagnostic> {
-    let Some(file) = parse_fast(after).ok().and_then(|mut p| p.next()) else {
+    let Some(file) = parse_fast(Rule::file, after)
+        .ok()
+        .and_then(|mut p| p.next())
+    else {
         return Err(internal(path, "the formatted text does not parse"));
     };
-    let Some(orig) = parse_fast(before).ok().and_then(|mut p| p.next()) else {
+    let Some(orig) = parse_fast(Rule::file, before)
+        .ok()
+        .and_then(|mut p| p.next())
+    else {
         return Err(internal(path, "the file parsed once but not twice"));
     };
     let (t1, c1) = lex(before, orig);

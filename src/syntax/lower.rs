@@ -4,8 +4,8 @@
 
 use super::ast::*;
 use super::Rule;
-use crate::diag::{Code, Diagnostic, LineIndex, Span};
-use pest::iterators::{Pair, Pairs};
+use crate::diag::{Code, Diagnostic, LineIndex, Span, SpanPath};
+use pest::iterators::Pair;
 use std::net::IpAddr;
 
 /// How deeply conditions may nest (each parenthesis or `not` is a level). Past it, a condition
@@ -15,9 +15,14 @@ pub const MAX_EXPR_DEPTH: usize = 32;
 
 pub(super) struct Lowerer<'t> {
     path: &'t str,
+    /// `path`, shared by every span of the file.
+    span_path: SpanPath,
     text: &'t str,
     /// Line starts of `text`: spans are made in logarithmic time (a large file stays linear).
     index: LineIndex,
+    /// Where in `text` the pairs being lowered start: a file is parsed one declaration at a time
+    /// (`super::parse`), each from the end of the last, so pest's positions are relative to it.
+    offset: usize,
     pub diagnostics: Vec<Diagnostic>,
     depth: usize,
     too_deep_reported: bool,
@@ -29,8 +34,10 @@ impl<'t> Lowerer<'t> {
     pub fn new(path: &'t str, text: &'t str) -> Lowerer<'t> {
         Lowerer {
             path,
+            span_path: SpanPath::from(path),
             text,
             index: LineIndex::new(text),
+            offset: 0,
             diagnostics: Vec::new(),
             depth: 0,
             too_deep_reported: false,
@@ -39,7 +46,17 @@ impl<'t> Lowerer<'t> {
 
     fn span(&self, p: &P<'_>) -> Span {
         let s = p.as_span();
-        self.index.span(self.path, self.text, s.start(), s.end())
+        self.span_at(s.start(), s.end())
+    }
+
+    /// The span of bytes `start..end` of the pairs being lowered (positions as pest gives them).
+    fn span_at(&self, start: usize, end: usize) -> Span {
+        self.index.span_in(
+            &self.span_path,
+            self.text,
+            self.offset + start,
+            self.offset + end,
+        )
     }
 
     fn spanned<T>(&self, p: &P<'_>, node: T) -> Spanned<T> {
@@ -54,13 +71,24 @@ impl<'t> Lowerer<'t> {
         );
     }
 
-    pub fn file(&mut self, pairs: Pairs<'_, Rule>) -> File {
-        let mut file = File {
+    pub fn empty_file(&self) -> File {
+        File {
             path: self.path.to_string(),
             lists: Vec::new(),
             rules: Vec::new(),
             warnings: Vec::new(),
-        };
+        }
+    }
+
+    /// Lowers the declarations in `pairs` (a `file`, `first_item` or `next_item`, parsed from
+    /// byte `offset` of the text on) into `file`.
+    pub fn items<'i>(
+        &mut self,
+        file: &mut File,
+        pairs: impl Iterator<Item = P<'i>>,
+        offset: usize,
+    ) {
+        self.offset = offset;
         for top in pairs {
             for item in top.into_inner() {
                 match item.as_rule() {
@@ -79,7 +107,6 @@ impl<'t> Lowerer<'t> {
                 }
             }
         }
-        file
     }
 
     fn ident(&self, p: &P<'_>) -> Spanned<String> {
@@ -117,8 +144,11 @@ impl<'t> Lowerer<'t> {
         let span = self.span(&p);
         let mut it = p.into_inner().filter(|x| x.as_rule() != Rule::kw_rule);
         let name = self.ident(&it.next()?);
-        let mut clauses = Vec::new();
-        for c in it {
+        // Sized once: a clause is a few hundred bytes, and a vector grown by doubling holds
+        // up to twice that per rule for the life of the pack.
+        let pairs: Vec<P<'_>> = it.collect();
+        let mut clauses = Vec::with_capacity(pairs.len());
+        for c in pairs {
             let cspan = self.span(&c);
             if let Some(clause) = self.clause(c) {
                 clauses.push(Spanned::new(clause, cspan));
@@ -166,7 +196,7 @@ impl<'t> Lowerer<'t> {
                         None => sp.span,
                         Some(first) => {
                             self.index
-                                .span(self.path, self.text, first.start, sp.span.end)
+                                .span_in(&self.span_path, self.text, first.start, sp.span.end)
                         }
                     });
                 }
@@ -316,7 +346,7 @@ impl<'t> Lowerer<'t> {
             .map_or(msg.as_str(), |(w, _)| w)
             .to_string();
         Diagnostic::new(Code::E0105, format!("invalid inline event: {what}"))
-            .at(self.index.span(self.path, self.text, base + at, base + end))
+            .at(self.span_at(base + at, base + end))
             .found(what)
             .expected("a JSON object as in a JSON-lines file (JSON escapes: \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)")
             .hint("inline events are JSON, not detc strings: a backslash in a Windows path is written `\\\\`")
@@ -744,10 +774,7 @@ impl<'t> Lowerer<'t> {
                         _ => {
                             self.diagnostics.push(
                                 Diagnostic::new(Code::E0102, "invalid unicode escape in string")
-                                    .at(self.index.span(self.path, self.text,
-                                        base + i,
-                                        base + i + 2,
-                                    ))
+                                    .at(self.span_at(base + i, base + i + 2))
                                     .found(format!(
                                         "`{}`",
                                         raw[i..]
@@ -765,12 +792,7 @@ impl<'t> Lowerer<'t> {
                 other => {
                     self.diagnostics.push(
                         Diagnostic::new(Code::E0102, "unknown escape in string")
-                            .at(self.index.span(
-                                self.path,
-                                self.text,
-                                base + i,
-                                base + i + 1 + other.len_utf8(),
-                            ))
+                            .at(self.span_at(base + i, base + i + 1 + other.len_utf8()))
                             .found(format!("`\\{other}`"))
                             .expected("one of \\\" \\\\ \\n \\r \\t \\u{...}")
                             .hint(

@@ -18,19 +18,42 @@ pub(crate) struct DetcParser;
 
 /// Parses one rule file. A syntax error stops the file (pest reports the furthest point it
 /// reached, which is where the text stops making sense); literal errors are all reported.
+///
+/// The file is read one declaration at a time (`first_item`, then `next_item` from where the
+/// last one ended, until `EOI`), each lowered before the next is parsed: pest's token queue then
+/// holds one declaration instead of the whole file (for a 10 MB file, hundreds of MB grown by
+/// copying). A syntax error anywhere parses the whole `file` again for pest's full report.
 pub fn parse(path: &str, text: &str) -> Result<ast::File, Vec<Diagnostic>> {
-    let pairs = match parse_fast(text) {
-        Ok(p) => p,
-        Err(_) => {
+    let mut lowerer = lower::Lowerer::new(path, text);
+    let mut file = lowerer.empty_file();
+    let mut at = 0;
+    loop {
+        let rule = if at == 0 {
+            Rule::first_item
+        } else {
+            Rule::next_item
+        };
+        // One `first_item` or `next_item` pair, holding a declaration or the end of the file.
+        let item = parse_fast(rule, &text[at..])
+            .ok()
+            .and_then(|mut pairs| pairs.next());
+        // A declaration is never empty: an empty item that is not the end cannot happen, but
+        // would loop forever; the full parse then reports it.
+        let Some(item) = item.filter(|i| i.as_span().end() > 0 || at == text.len()) else {
             return Err(vec![errors::syntax_error(
                 path,
                 text,
                 &parse_detailed(text),
-            )])
+            )]);
+        };
+        let end = item.as_span().end();
+        let last = item.clone().into_inner().any(|p| p.as_rule() == Rule::EOI);
+        lowerer.items(&mut file, std::iter::once(item), at);
+        if last {
+            break;
         }
-    };
-    let mut lowerer = lower::Lowerer::new(path, text);
-    let mut file = lowerer.file(pairs);
+        at += end;
+    }
     if lowerer.diagnostics.iter().any(Diagnostic::is_error) {
         Err(lowerer.diagnostics)
     } else {
@@ -45,11 +68,14 @@ pub fn parse(path: &str, text: &str) -> Result<ast::File, Vec<Diagnostic>> {
 /// every fast parse while a detailed one runs on another thread.
 static DETAIL: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
-fn parse_fast(text: &str) -> Result<pest::iterators::Pairs<'_, Rule>, pest::error::Error<Rule>> {
+fn parse_fast(
+    rule: Rule,
+    text: &str,
+) -> Result<pest::iterators::Pairs<'_, Rule>, pest::error::Error<Rule>> {
     let _shared = DETAIL
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    DetcParser::parse(Rule::file, text)
+    DetcParser::parse(rule, text)
 }
 
 fn parse_detailed(text: &str) -> pest::error::Error<Rule> {

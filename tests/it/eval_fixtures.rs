@@ -16,7 +16,7 @@ fn rules_loader() -> detc::load::FsLoader {
 }
 
 fn at(mut r: Rule, file: &str) -> Rule {
-    r.span.path = format!("rules/{file}");
+    r.span.path = format!("rules/{file}").into();
     r
 }
 
