@@ -17,6 +17,7 @@
 //!   never `dcount` (approximate) nor `count_distinct` (preview, not listed for Defender XDR).
 
 use super::escape::{kql_ident, kql_string};
+use super::profile::KqlSource;
 use super::{
     ascii_ci_regex, duration_text, fresh_name, name_lets, one_line, simplify, Col, Ctx, Derive,
     NON_ASCII_REGEX,
@@ -38,7 +39,10 @@ struct K<'a, 'b> {
     joined: BTreeMap<String, String>,
 }
 
-pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
+pub(super) fn emit(
+    ctx: &Ctx,
+    opts: &KqlSource,
+) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
     let rule = ctx.rule;
     let mut k = K {
         ctx,
@@ -134,12 +138,6 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
     if !k.errs.is_empty() {
         return Err(k.errs);
     }
-    // No `from`: the query starts from the table itself (a default, not a missing value).
-    let from = ctx
-        .src
-        .from
-        .clone()
-        .unwrap_or_else(|| ctx.src.table.clone());
     let text = ctx.render(minijinja::context! {
         title => one_line(&rule.meta.title),
         // (the checker allows only identifiers and UUIDs here; one_line keeps an IR built
@@ -147,7 +145,7 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
         rule_name => one_line(&rule.name),
         rule_id => one_line(&rule.id),
         target => ctx.profile.name.clone(),
-        from => from,
+        from => opts.from.clone(),
         stages => stages,
     })?;
     Ok((text, Vec::new()))

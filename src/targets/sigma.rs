@@ -15,6 +15,7 @@
 //!   and `uuid5(rule id, "sigma-correlation/<value>")`.
 
 use super::escape::{regex_literal, sigma_plain};
+use super::profile::SigmaSource;
 use super::uuid::uuid5;
 use super::{ascii_ci_regex, duration_text, simplify, Col, Ctx, Derive, NON_ASCII_REGEX};
 use crate::diag::{Code, Diagnostic, Span};
@@ -43,7 +44,10 @@ struct Det<'a, 'b> {
     sels: Vec<(String, Y)>,
 }
 
-pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
+pub(super) fn emit(
+    ctx: &Ctx,
+    opts: &SigmaSource,
+) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
     let rule = ctx.rule;
     let mut warnings = ctx.exactness_warnings(true);
     let filter = simplify(&rule.filter);
@@ -89,14 +93,21 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
                     ),
                 ));
             }
-            docs.push(base_doc(ctx, &filter, &rule.id, None, false)?);
+            docs.push(base_doc(ctx, opts, &filter, &rule.id, None, false)?);
         }
         Some(a) => {
             let corr = correlation(ctx, a, &mut warnings)?;
             match split_key(ctx, a)? {
                 None => {
                     let base_name = rule.name.clone();
-                    docs.push(base_doc(ctx, &filter, &rule.id, Some(&base_name), true)?);
+                    docs.push(base_doc(
+                        ctx,
+                        opts,
+                        &filter,
+                        &rule.id,
+                        Some(&base_name),
+                        true,
+                    )?);
                     let id = derived_id(ctx, "sigma-correlation")?;
                     docs.push(corr_doc(ctx, &corr, &id, &base_name, None));
                 }
@@ -140,7 +151,7 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
                         let bid = derived_id(ctx, &bkey)?;
                         let cid = derived_id(ctx, &ckey)?;
                         let shown = label.as_deref().unwrap_or("missing");
-                        docs.push(base_doc(ctx, &f, &bid, Some(&base_name), true)?);
+                        docs.push(base_doc(ctx, opts, &f, &bid, Some(&base_name), true)?);
                         docs.push(corr_doc(
                             ctx,
                             &corr,
@@ -417,6 +428,7 @@ fn tail(ctx: &Ctx) -> Vec<(&'static str, Y)> {
 
 fn base_doc(
     ctx: &Ctx,
+    opts: &SigmaSource,
     filter: &Expr,
     id: &str,
     name: Option<&str>,
@@ -444,8 +456,8 @@ fn base_doc(
         _ => titled(&ctx.rule.meta.title, ""),
     };
     let mut v = meta(ctx, title, id, name);
-    let logsource = ctx
-        .required("logsource", ctx.src.logsource.as_ref())?
+    let logsource = opts
+        .logsource
         .iter()
         .map(|(k, x)| (s(k), s(x)))
         .collect::<Mapping>();

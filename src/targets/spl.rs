@@ -15,6 +15,7 @@
 //! - `stats` drops rows whose by-field is null: `fillnull value=""` on the keys first.
 
 use super::escape::{regex_literal, spl_field, spl_string};
+use super::profile::SplSource;
 use super::{
     ascii_ci_regex, duration_text, fresh_name, name_lets, simplify, Col, Ctx, Derive,
     NON_ASCII_REGEX,
@@ -25,11 +26,13 @@ use crate::ir::{AggFunc, Case, Cidr, CmpOp, Expr, FieldRef, IpClass, Op, Predica
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
-    if let Some(dm) = &ctx.src.datamodel {
-        emit_tstats(ctx, dm)
-    } else {
-        emit_search(ctx)
+pub(super) fn emit(
+    ctx: &Ctx,
+    opts: &SplSource,
+) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
+    match opts {
+        SplSource::Search { search } => emit_search(ctx, search),
+        SplSource::Tstats { datamodel, prefix } => emit_tstats(ctx, datamodel, prefix),
     }
 }
 
@@ -45,6 +48,8 @@ struct S<'a, 'b> {
     swapped: BTreeMap<String, String>,
     /// tstats mode: fields carry the data model prefix, expressions are search syntax
     tstats: bool,
+    /// The data model prefix of field names (`All_Traffic.`); empty for a `search` source.
+    prefix: &'a str,
     /// aggregate name -> emitted field name (another one for an SPL reserved word)
     aggs: BTreeMap<String, String>,
 }
@@ -94,7 +99,7 @@ fn agg_names(aggs: &[crate::ir::Aggregate], taken: &[String]) -> BTreeMap<String
     out
 }
 
-fn emit_search(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
+fn emit_search(ctx: &Ctx, search: &str) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
     let rule = ctx.rule;
     let mut s = S {
         ctx,
@@ -103,6 +108,7 @@ fn emit_search(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> 
         derived: BTreeMap::new(),
         swapped: BTreeMap::new(),
         tstats: false,
+        prefix: "",
         aggs: BTreeMap::new(),
     };
     // A computed field named like an SPL reserved word gets a fresh name (see SPL_RESERVED).
@@ -226,7 +232,6 @@ fn emit_search(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> 
     if !s.errs.is_empty() {
         return Err(s.errs);
     }
-    let search = ctx.required("search", ctx.src.search.as_ref())?;
     let text = ctx.render(minijinja::context! {
         search => search,
         stages => stages,
@@ -235,7 +240,11 @@ fn emit_search(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> 
     Ok((text, Vec::new()))
 }
 
-fn emit_tstats(ctx: &Ctx, dm: &str) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
+fn emit_tstats(
+    ctx: &Ctx,
+    dm: &str,
+    prefix: &str,
+) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
     let rule = ctx.rule;
     let mut s = S {
         ctx,
@@ -244,6 +253,7 @@ fn emit_tstats(ctx: &Ctx, dm: &str) -> Result<(String, Vec<Diagnostic>), Vec<Dia
         derived: BTreeMap::new(),
         swapped: BTreeMap::new(),
         tstats: true,
+        prefix,
         aggs: BTreeMap::new(),
     };
     let mut warnings = Vec::new();
@@ -402,8 +412,7 @@ impl S<'_, '_> {
         let prefix = if c.vendor_ty == "implicit" {
             ""
         } else {
-            // No `prefix`: the columns are named as they are (every `search` profile).
-            self.ctx.src.prefix.as_deref().unwrap_or("")
+            self.prefix
         };
         let name = format!("{prefix}{}", c.map.column);
         if self.tstats {
