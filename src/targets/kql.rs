@@ -16,6 +16,7 @@
 //! - distinct counts: a two-level summarize (exact, with functions every KQL engine documents),
 //!   never `dcount` (approximate) nor `count_distinct` (preview, not listed for Defender XDR).
 
+use super::dialect::{cmp_op, host_block, Dialect};
 use super::escape::{kql_ident, kql_string};
 use super::profile::KqlSource;
 use super::{
@@ -24,9 +25,8 @@ use super::{
 };
 use crate::diag::Diagnostic;
 use crate::ir::visit::uses_computed;
-use crate::ir::{AggFunc, Case, Cidr, CmpOp, Expr, FieldRef, IpClass, Op, Predicate, StrOp, Value};
+use crate::ir::{AggFunc, Case, Cidr, Expr, FieldRef, IpClass, Op, Predicate, StrOp, Value};
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 struct K<'a, 'b> {
     ctx: &'a Ctx<'b>,
@@ -149,6 +149,21 @@ pub(super) fn emit(
         stages => stages,
     })?;
     Ok((text, Vec::new()))
+}
+
+/// KQL's boolean structure: `and`, `or`, `not(...)`, `true` / `false`.
+impl Dialect for K<'_, '_> {
+    const AND: &'static str = " and ";
+    const OR: &'static str = " or ";
+    fn not(&self, operand: String) -> String {
+        format!("not({operand})")
+    }
+    fn constant(&mut self, value: bool) -> String {
+        value.to_string()
+    }
+    fn predicate(&mut self, p: &Predicate, neg: bool) -> String {
+        self.pred(p, neg)
+    }
 }
 
 impl K<'_, '_> {
@@ -313,31 +328,6 @@ impl K<'_, '_> {
             Value::Int(n) => n.to_string(),
             Value::Ip(a) => kql_string(&a.to_string()),
             Value::Timestamp(t) => format!("unixtime_seconds_todatetime({t})"),
-        }
-    }
-
-    fn wrap(&mut self, e: &Expr, neg: bool) -> String {
-        let s = self.expr(e, neg);
-        match e {
-            Expr::And(v) | Expr::Or(v) if v.len() > 1 => format!("({s})"),
-            _ => s,
-        }
-    }
-
-    fn expr(&mut self, e: &Expr, neg: bool) -> String {
-        match e {
-            Expr::And(v) if v.is_empty() => "true".into(),
-            Expr::Or(v) if v.is_empty() => "false".into(),
-            Expr::And(v) => {
-                let parts: Vec<String> = v.iter().map(|x| self.wrap(x, neg)).collect();
-                parts.join(" and ")
-            }
-            Expr::Or(v) => {
-                let parts: Vec<String> = v.iter().map(|x| self.wrap(x, neg)).collect();
-                parts.join(" or ")
-            }
-            Expr::Not(x) => format!("not({})", self.expr(x, !neg)),
-            Expr::Pred(p) => self.pred(p, neg),
         }
     }
 
@@ -553,22 +543,6 @@ fn ci_in(c: &str, vals: &[String]) -> String {
         parts.join("")
     } else {
         format!("({})", parts.join(" or "))
-    }
-}
-
-fn cmp_op(op: CmpOp) -> &'static str {
-    match op {
-        CmpOp::Lt => "<",
-        CmpOp::Le => "<=",
-        CmpOp::Gt => ">",
-        CmpOp::Ge => ">=",
-    }
-}
-
-fn host_block(a: IpAddr) -> Cidr {
-    Cidr {
-        addr: a,
-        prefix: if a.is_ipv4() { 32 } else { 128 },
     }
 }
 

@@ -18,7 +18,9 @@
 //! - W0901..W0905 documented approximations
 //!
 //! Modules by job: `profile` (profile data and loading), `driver` (compiling a rule or a pack),
-//! `ctx` (the emitter context), `names` (spellings the emitters share), one module per language.
+//! `ctx` (the emitter context), `names` (spellings the emitters share), `dialect` (the and/or/not
+//! walker the languages share, with the comparison operators and host blocks), one module per
+//! language (its predicates).
 //! IR rewrites the emitters use live in `ir::rewrite` and `ir::visit`; writing and checking
 //! files is the CLI's (`cli::compile`).
 
@@ -26,6 +28,7 @@
 use crate::ir;
 
 mod ctx;
+mod dialect;
 pub mod driver;
 pub mod escape;
 mod kql;

@@ -14,6 +14,7 @@
 //!   correlation per case arm, base and correlation ids are `uuid5(rule id, "sigma-base/<value>")`
 //!   and `uuid5(rule id, "sigma-correlation/<value>")`.
 
+use super::dialect::Dialect;
 use super::escape::{regex_literal, sigma_plain};
 use super::profile::SigmaSource;
 use super::uuid::uuid5;
@@ -439,7 +440,7 @@ fn base_doc(
         errs: Vec::new(),
         sels: Vec::new(),
     };
-    let cond = det.cond(filter);
+    let cond = det.expr(filter, false);
     if !det.errs.is_empty() {
         return Err(det.errs);
     }
@@ -694,6 +695,40 @@ fn corr_doc(ctx: &Ctx, c: &Corr, id: &str, base: &str, split: Option<(&str, &str
     map(v)
 }
 
+/// Sigma's condition language: `and`, `or`, `not` (parenthesised operand when it has several
+/// words), no constants; comparisons are the `gt` / `gte` / `lt` / `lte` modifiers.
+impl Dialect for Det<'_, '_> {
+    const AND: &'static str = " and ";
+    const OR: &'static str = " or ";
+    fn not(&self, operand: String) -> String {
+        if operand.contains(' ') {
+            format!("not ({operand})")
+        } else {
+            format!("not {operand}")
+        }
+    }
+    fn constant(&mut self, _: bool) -> String {
+        self.errs.push(self.ctx.refuse(
+            "an always-true or always-false operand",
+            "Sigma conditions have no constants",
+            &self.ctx.rule.span,
+        ));
+        String::new()
+    }
+    /// Sigma's own `not` is true on a missing field: no guard under negation.
+    fn predicate(&mut self, p: &Predicate, _: bool) -> String {
+        self.pred(p)
+    }
+    fn cmp_op(&self, op: CmpOp) -> &'static str {
+        match op {
+            CmpOp::Gt => "gt",
+            CmpOp::Ge => "gte",
+            CmpOp::Lt => "lt",
+            CmpOp::Le => "lte",
+        }
+    }
+}
+
 impl Det<'_, '_> {
     fn add(&mut self, field: &str, key: String, val: Y) -> String {
         let mut m = Mapping::new();
@@ -712,46 +747,6 @@ impl Det<'_, '_> {
         }
         self.sels.push((name.clone(), body));
         name
-    }
-
-    fn wrap(&mut self, e: &Expr) -> String {
-        let c = self.cond(e);
-        match e {
-            Expr::And(v) | Expr::Or(v) if v.len() > 1 => format!("({c})"),
-            _ => c,
-        }
-    }
-
-    fn cond(&mut self, e: &Expr) -> String {
-        match e {
-            Expr::And(v) | Expr::Or(v) if v.is_empty() => {
-                self.errs.push(self.ctx.refuse(
-                    "an always-true or always-false operand",
-                    "Sigma conditions have no constants",
-                    &self.ctx.rule.span,
-                ));
-                String::new()
-            }
-            Expr::And(v) => {
-                let p: Vec<String> = v.iter().map(|x| self.wrap(x)).collect();
-                p.join(" and ")
-            }
-            Expr::Or(v) => {
-                let p: Vec<String> = v.iter().map(|x| self.wrap(x)).collect();
-                p.join(" or ")
-            }
-            Expr::Not(x) => format!("not {}", self.wrap_not(x)),
-            Expr::Pred(p) => self.pred(p),
-        }
-    }
-
-    fn wrap_not(&mut self, e: &Expr) -> String {
-        let c = self.cond(e);
-        if c.contains(' ') {
-            format!("({c})")
-        } else {
-            c
-        }
     }
 
     fn pred(&mut self, p: &Predicate) -> String {
@@ -980,12 +975,7 @@ impl Det<'_, '_> {
             },
             Op::Cmp { op, value } => match value {
                 Value::Int(n) => {
-                    let m = match op {
-                        CmpOp::Gt => "gt",
-                        CmpOp::Ge => "gte",
-                        CmpOp::Lt => "lt",
-                        CmpOp::Le => "lte",
-                    };
+                    let m = self.cmp_op(*op);
                     self.add(fname, format!("{f}|{m}"), Y::Number((*n).into()))
                 }
                 _ => self.refuse_op(p, "Sigma compares numbers only"),

@@ -14,6 +14,7 @@
 //! - `bin _time span=W` / tstats `span=W` are epoch-aligned tumbling windows, as the IR.
 //! - `stats` drops rows whose by-field is null: `fillnull value=""` on the keys first.
 
+use super::dialect::{cmp_op, host_block, Dialect};
 use super::escape::{regex_literal, spl_field, spl_string};
 use super::profile::SplSource;
 use super::{
@@ -22,9 +23,8 @@ use super::{
 };
 use crate::diag::{Code, Diagnostic, Span};
 use crate::ir::visit::uses_computed;
-use crate::ir::{AggFunc, Case, Cidr, CmpOp, Expr, FieldRef, IpClass, Op, Predicate, StrOp, Value};
+use crate::ir::{AggFunc, Case, Cidr, Expr, FieldRef, IpClass, Op, Predicate, StrOp, Value};
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 pub(super) fn emit(
     ctx: &Ctx,
@@ -361,18 +361,37 @@ fn value(v: &Value) -> String {
     }
 }
 
-fn host_block(a: IpAddr) -> Cidr {
-    Cidr {
-        addr: a,
-        prefix: if a.is_ipv4() { 32 } else { 128 },
-    }
-}
-
 fn join_or(parts: Vec<String>) -> String {
     match parts.len() {
         0 => "false()".into(),
         1 => parts.join(""),
         _ => format!("({})", parts.join(" OR ")),
+    }
+}
+
+/// SPL's boolean structure, the same in `where` / `eval` and in search terms: `AND`, `OR`,
+/// `NOT (...)`; the constants `true()` / `false()` (eval functions).
+impl Dialect for S<'_, '_> {
+    const AND: &'static str = " AND ";
+    const OR: &'static str = " OR ";
+    fn not(&self, operand: String) -> String {
+        format!("NOT ({operand})")
+    }
+    fn constant(&mut self, value: bool) -> String {
+        match value {
+            // never reached in tstats: simplify removes true operands; kept total
+            true if self.tstats => String::new(),
+            true => "true()".into(),
+            false => "false()".into(),
+        }
+    }
+    /// tstats `where` is search syntax; otherwise `where`'s three-valued expressions.
+    fn predicate(&mut self, p: &Predicate, neg: bool) -> String {
+        if self.tstats {
+            self.search_pred(p)
+        } else {
+            self.where_pred(p, neg)
+        }
     }
 }
 
@@ -458,44 +477,6 @@ impl S<'_, '_> {
                 self.lets.get(n).cloned().unwrap_or_else(|| n.clone())
             }
             FieldRef::Aggregate(n) => n.clone(),
-        }
-    }
-
-    fn wrap(&mut self, e: &Expr, neg: bool) -> String {
-        let s = self.expr(e, neg);
-        match e {
-            Expr::And(v) | Expr::Or(v) if v.len() > 1 => format!("({s})"),
-            _ => s,
-        }
-    }
-
-    fn expr(&mut self, e: &Expr, neg: bool) -> String {
-        match e {
-            Expr::And(v) if v.is_empty() => {
-                if self.tstats {
-                    // never reached: simplify removes true operands; kept total
-                    String::new()
-                } else {
-                    "true()".into()
-                }
-            }
-            Expr::Or(v) if v.is_empty() => "false()".into(),
-            Expr::And(v) => {
-                let parts: Vec<String> = v.iter().map(|x| self.wrap(x, neg)).collect();
-                parts.join(" AND ")
-            }
-            Expr::Or(v) => {
-                let parts: Vec<String> = v.iter().map(|x| self.wrap(x, neg)).collect();
-                parts.join(" OR ")
-            }
-            Expr::Not(x) => format!("NOT ({})", self.expr(x, !neg)),
-            Expr::Pred(p) => {
-                if self.tstats {
-                    self.search_pred(p)
-                } else {
-                    self.where_pred(p, neg)
-                }
-            }
         }
     }
 
@@ -846,13 +827,4 @@ fn cidr_search(c: &str, blocks: &[Cidr]) -> String {
             .map(|b| format!("{c}={}", spl_string(&b.to_string())))
             .collect(),
     )
-}
-
-fn cmp_op(op: CmpOp) -> &'static str {
-    match op {
-        CmpOp::Lt => "<",
-        CmpOp::Le => "<=",
-        CmpOp::Gt => ">",
-        CmpOp::Ge => ">=",
-    }
 }
