@@ -72,21 +72,6 @@ impl<'a> Ctx<'a> {
         &self.src.table
     }
 
-    /// A key of the profile's source that the language needs (`search`, `logsource`): its
-    /// absence is a profile bug (E0905), never an empty value in the emitted query.
-    pub fn required<'v, T>(&self, key: &str, v: Option<&'v T>) -> Result<&'v T, Vec<Diagnostic>> {
-        v.ok_or_else(|| {
-            vec![Diagnostic::new(
-                Code::E0905,
-                format!(
-                    "target profile does not load: targets/{}/profile.yaml: source `{}` has no `{key}`",
-                    self.profile.name,
-                    self.rule.source.name()
-                ),
-            )]
-        })
-    }
-
     /// The mapping of catalogue field `name`, its column checked against the vendor schema.
     pub fn field(&self, name: &str, span: &Span) -> Result<Col, Diagnostic> {
         let Some(map) = self.src.fields.get(name) else {

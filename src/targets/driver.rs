@@ -2,7 +2,7 @@
 //! ([`compile_pack`]), returning queries and diagnostics as data (the CLI writes files).
 
 use super::ctx::Ctx;
-use super::profile::{load_profiles, Language, Profile};
+use super::profile::{load_profiles, Language, Profile, SourceOptions};
 use super::{kql, sigma, spl};
 use crate::diag::{Code, Diagnostic, Kind};
 use crate::ir::{self, Rule};
@@ -55,10 +55,11 @@ pub fn compile_rule(rule: &Rule, profile: &Profile) -> Result<Emitted, Vec<Diagn
         ))]);
     };
     let ctx = Ctx::new(rule, profile, src)?;
-    let (text, warnings) = match profile.language {
-        Language::Kql => kql::emit(&ctx)?,
-        Language::Sigma => sigma::emit(&ctx)?,
-        Language::Spl => spl::emit(&ctx)?,
+    // The source's options are those of the profile's language (the loader checks it).
+    let (text, warnings) = match &src.options {
+        SourceOptions::Kql(o) => kql::emit(&ctx, o)?,
+        SourceOptions::Sigma(o) => sigma::emit(&ctx, o)?,
+        SourceOptions::Spl(o) => spl::emit(&ctx, o)?,
     };
     Ok(Emitted {
         rule: rule.name.clone(),

@@ -16,7 +16,9 @@
 //! - distinct counts: a two-level summarize (exact, with functions every KQL engine documents),
 //!   never `dcount` (approximate) nor `count_distinct` (preview, not listed for Defender XDR).
 
+use super::dialect::{cmp_op, host_block, Dialect};
 use super::escape::{kql_ident, kql_string};
+use super::profile::KqlSource;
 use super::{
     ascii_ci_regex, duration_text, fresh_name, name_lets, one_line, simplify, Col, Ctx, Derive,
     NON_ASCII_REGEX,
@@ -28,7 +30,6 @@ use crate::ir::{
     ValueExpr,
 };
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 struct K<'a, 'b> {
     ctx: &'a Ctx<'b>,
@@ -41,7 +42,10 @@ struct K<'a, 'b> {
     joined: BTreeMap<String, String>,
 }
 
-pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
+pub(super) fn emit(
+    ctx: &Ctx,
+    opts: &KqlSource,
+) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
     let rule = ctx.rule;
     let mut k = K {
         ctx,
@@ -137,12 +141,6 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
     if !k.errs.is_empty() {
         return Err(k.errs);
     }
-    // No `from`: the query starts from the table itself (a default, not a missing value).
-    let from = ctx
-        .src
-        .from
-        .clone()
-        .unwrap_or_else(|| ctx.src.table.clone());
     let text = ctx.render(minijinja::context! {
         title => one_line(&rule.meta.title),
         // (the checker allows only identifiers and UUIDs here; one_line keeps an IR built
@@ -150,10 +148,28 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
         rule_name => one_line(&rule.name),
         rule_id => one_line(&rule.id),
         target => ctx.profile.name.clone(),
-        from => from,
+        from => opts.from.clone(),
         stages => stages,
     })?;
     Ok((text, Vec::new()))
+}
+
+/// KQL's boolean structure: `and`, `or`, `not(...)`, `true` / `false`.
+impl Dialect for K<'_, '_> {
+    const AND: &'static str = " and ";
+    const OR: &'static str = " or ";
+    fn not(&self, operand: String) -> String {
+        format!("not({operand})")
+    }
+    fn constant(&mut self, value: bool) -> String {
+        value.to_string()
+    }
+    fn predicate(&mut self, p: &Predicate, neg: bool) -> String {
+        self.pred(p, neg)
+    }
+    fn comparison(&mut self, c: &Comparison) -> String {
+        self.compare(c)
+    }
 }
 
 impl K<'_, '_> {
@@ -321,32 +337,6 @@ impl K<'_, '_> {
         }
     }
 
-    fn wrap(&mut self, e: &Expr, neg: bool) -> String {
-        let s = self.expr(e, neg);
-        match e {
-            Expr::And(v) | Expr::Or(v) if v.len() > 1 => format!("({s})"),
-            _ => s,
-        }
-    }
-
-    fn expr(&mut self, e: &Expr, neg: bool) -> String {
-        match e {
-            Expr::And(v) if v.is_empty() => "true".into(),
-            Expr::Or(v) if v.is_empty() => "false".into(),
-            Expr::And(v) => {
-                let parts: Vec<String> = v.iter().map(|x| self.wrap(x, neg)).collect();
-                parts.join(" and ")
-            }
-            Expr::Or(v) => {
-                let parts: Vec<String> = v.iter().map(|x| self.wrap(x, neg)).collect();
-                parts.join(" or ")
-            }
-            Expr::Not(x) => format!("not({})", self.expr(x, !neg)),
-            Expr::Pred(p) => self.pred(p, neg),
-            Expr::Compare(c) => self.compare(c),
-        }
-    }
-
     /// A comparison of two values (`ir::value`): computed in `real` (double), `todouble` on every
     /// operand, so `/` is real division, never Kusto's integer `long / long`. Guarded so that it
     /// is false, never null, when a value is undefined: every operand a number
@@ -356,7 +346,7 @@ impl K<'_, '_> {
     fn compare(&mut self, c: &Comparison) -> String {
         let mut parts = Vec::new();
         for r in c.refs() {
-            let operand = self.operand(r, &c.span);
+            let operand = self.num_operand(r, &c.span);
             parts.push(format!("isnotnull({operand})"));
         }
         for d in c.divisors() {
@@ -370,7 +360,7 @@ impl K<'_, '_> {
     }
 
     /// A field or aggregate as a `real`.
-    fn operand(&mut self, f: &FieldRef, span: &crate::diag::Span) -> String {
+    fn num_operand(&mut self, f: &FieldRef, span: &crate::diag::Span) -> String {
         let c = match f {
             FieldRef::Field(n) => match self.ctx.field(n, span) {
                 Ok(col) => self.col_expr(&col, span),
@@ -387,7 +377,7 @@ impl K<'_, '_> {
 
     fn value_expr(&mut self, v: &ValueExpr, span: &crate::diag::Span) -> String {
         match v {
-            ValueExpr::Ref { field, .. } => self.operand(field, span),
+            ValueExpr::Ref { field, .. } => self.num_operand(field, span),
             ValueExpr::Num { value } => format!("{value}.0"),
             ValueExpr::Arith { op, left, right } => {
                 let l = self.value_expr(left, span);
@@ -609,22 +599,6 @@ fn ci_in(c: &str, vals: &[String]) -> String {
         parts.join("")
     } else {
         format!("({})", parts.join(" or "))
-    }
-}
-
-fn cmp_op(op: CmpOp) -> &'static str {
-    match op {
-        CmpOp::Lt => "<",
-        CmpOp::Le => "<=",
-        CmpOp::Gt => ">",
-        CmpOp::Ge => ">=",
-    }
-}
-
-fn host_block(a: IpAddr) -> Cidr {
-    Cidr {
-        addr: a,
-        prefix: if a.is_ipv4() { 32 } else { 128 },
     }
 }
 

@@ -20,7 +20,9 @@
 //! - W0901..W0905 documented approximations
 //!
 //! Modules by job: `profile` (profile data and loading), `driver` (compiling a rule or a pack),
-//! `ctx` (the emitter context), `names` (spellings the emitters share), one module per language.
+//! `ctx` (the emitter context), `names` (spellings the emitters share), `dialect` (the and/or/not
+//! walker the languages share, with the comparison operators and host blocks), one module per
+//! language (its predicates).
 //! IR rewrites the emitters use live in `ir::rewrite` and `ir::visit`; writing and checking
 //! files is the CLI's (`cli::compile`).
 
@@ -28,6 +30,7 @@
 use crate::ir;
 
 mod ctx;
+mod dialect;
 pub mod driver;
 pub mod escape;
 mod kql;
@@ -41,8 +44,8 @@ mod yaml;
 pub use driver::{compile_pack, compile_rule, CompileResult, Emitted};
 pub use names::{ascii_ci_regex, NON_ASCII_REGEX};
 pub use profile::{
-    load_profiles, profile, Applies, Derive, FieldMap, Language, Profile, SourceMap, Swap,
-    ValuesCase,
+    load_profiles, profile, Applies, Derive, FieldMap, KqlSource, Language, Profile, SigmaSource,
+    SourceMap, SourceOptions, SplSource, Swap, ValuesCase,
 };
 
 // What the language modules share, named once here so each imports it from `super`.
@@ -60,37 +63,4 @@ pub(crate) fn pack_of(text: &str) -> ir::Pack {
     }]);
     fe.pack
         .unwrap_or_else(|| unreachable!("{:?}", fe.diagnostics))
-}
-
-#[cfg(test)]
-mod profile_key_tests {
-    /// A profile source without the key its language needs (SPL `search`, Sigma `logsource`)
-    /// is E0905 naming profile, source and key, never a query that starts from an empty search
-    /// (every event) or a Sigma rule with no logsource.
-    #[test]
-    fn a_profile_source_missing_its_key_is_e0905_not_an_empty_value() {
-        let text = "rule r { id \"0b7e4a52-6d0e-4c1b-9a57-2b8f1e0c7d41\" title \"t\" severity low \
-                    source network_connection where remote.port == 25 }";
-        let pack = super::pack_of(text);
-        for (target, key) in [("spl-sysmon", "search"), ("sigma", "logsource")] {
-            let mut p = super::profile(target).unwrap_or_else(|| unreachable!("{target}"));
-            assert!(super::compile_rule(&pack.rules[0], &p).is_ok(), "{target}");
-            for s in p.sources.values_mut() {
-                match key {
-                    "search" => s.search = None,
-                    _ => s.logsource = None,
-                }
-            }
-            let errs = super::compile_rule(&pack.rules[0], &p)
-                .err()
-                .unwrap_or_else(|| unreachable!("{target}: compiled without `{key}`"));
-            assert!(
-                errs.iter().any(|d| d.code == crate::diag::Code::E0905
-                    && d.message.contains(target)
-                    && d.message.contains("network_connection")
-                    && d.message.contains(&format!("`{key}`"))),
-                "{target}: {errs:?}"
-            );
-        }
-    }
 }

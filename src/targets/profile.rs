@@ -17,6 +17,7 @@ pub enum Language {
 
 /// A target profile, as read from `targets/<name>/profile.yaml` plus its template and schemas.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Profile {
     pub name: String,
     pub language: Language,
@@ -34,26 +35,16 @@ pub struct Profile {
 
 /// Where one abstract source lives in a target, and how its catalogue fields map to columns.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SourceMap {
     /// The table (or logsource, data model) name, as in the schema file.
     pub table: String,
     /// The vendor column list under targets/schemas/.
     pub schema: String,
-    /// KQL: the tabular expression the query starts from.
-    #[serde(default)]
-    pub from: Option<String>,
-    /// SPL: the base search (a fixed, trusted string from the profile).
-    #[serde(default)]
-    pub search: Option<String>,
-    /// SPL tstats: the data model (`Network_Traffic.All_Traffic`).
-    #[serde(default)]
-    pub datamodel: Option<String>,
-    /// SPL tstats: the prefix of data model fields in queries (`All_Traffic.`).
-    #[serde(default)]
-    pub prefix: Option<String>,
-    /// Sigma: the logsource mapping.
-    #[serde(default)]
-    pub logsource: Option<BTreeMap<String, String>>,
+    /// The keys of the profile's language, under its name (`kql:`, `spl:`, `sigma:`); the
+    /// loader checks that it is the profile's `language`.
+    #[serde(flatten)]
+    pub options: SourceOptions,
     /// Columns every event has although the schema file does not list them (`_time`).
     #[serde(default)]
     pub implicit_columns: Vec<String>,
@@ -77,18 +68,73 @@ pub struct SourceMap {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Applies {
     pub column: String,
     pub values: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Swap {
     /// The column that decides (`Initiated`).
     pub column: String,
     /// The values of `column` for which the pairs swap (`["false"]`).
     pub values: Vec<String>,
     pub pairs: Vec<[String; 2]>,
+}
+
+/// The keys one source needs in the profile's language. Every key is required: a missing or
+/// misspelt one is a load error (E0905) naming the file and the key, never an empty value in a
+/// query.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceOptions {
+    Kql(KqlSource),
+    Spl(SplSource),
+    Sigma(SigmaSource),
+}
+
+impl SourceOptions {
+    pub fn language(&self) -> Language {
+        match self {
+            SourceOptions::Kql(_) => Language::Kql,
+            SourceOptions::Spl(_) => Language::Spl,
+            SourceOptions::Sigma(_) => Language::Sigma,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KqlSource {
+    /// The tabular expression the query starts from (the table, or an ASIM parser function).
+    pub from: String,
+}
+
+/// SPL's two ways to read a source: a base search whose events the query filters with `where`
+/// (three-valued, case-sensitive) and aggregates with `stats`, or `tstats` over an accelerated
+/// data model (search syntax, aggregating rules only).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SplSource {
+    Search {
+        /// The base search (a fixed, trusted string from the profile).
+        search: String,
+    },
+    Tstats {
+        /// The data model (`Network_Traffic.All_Traffic`).
+        datamodel: String,
+        /// The prefix of data model fields in queries (`All_Traffic.`).
+        prefix: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigmaSource {
+    /// The logsource mapping of the rule.
+    pub logsource: BTreeMap<String, String>,
 }
 
 impl SourceMap {
@@ -109,6 +155,7 @@ impl SourceMap {
 
 /// How one catalogue field is read in a target.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FieldMap {
     /// The column; with `join`, the column named in docs (the value is the join).
     pub column: String,
@@ -182,6 +229,7 @@ fn load_schema(file: &str) -> Result<BTreeMap<String, String>, String> {
 }
 
 fn load_profile(name: &str, yaml: &str, template: &str) -> Result<Profile, String> {
+    missing_language_keys(yaml).map_err(|e| format!("targets/{name}/profile.yaml: {e}"))?;
     let mut p: Profile =
         serde_yaml::from_str(yaml).map_err(|e| format!("targets/{name}/profile.yaml: {e}"))?;
     if p.name != name {
@@ -196,6 +244,13 @@ fn load_profile(name: &str, yaml: &str, template: &str) -> Result<Profile, Strin
                 "targets/{name}/profile.yaml maps unknown source `{src}`"
             ));
         }
+        if m.options.language() != p.language {
+            return Err(format!(
+                "targets/{name}/profile.yaml: sources.{src}: keys for `{}`, but the profile's language is `{}`",
+                lang_key(m.options.language()),
+                lang_key(p.language)
+            ));
+        }
         m.columns = load_schema(&m.schema)?;
         for c in &m.implicit_columns {
             m.columns.insert(c.clone(), "implicit".into());
@@ -205,13 +260,45 @@ fn load_profile(name: &str, yaml: &str, template: &str) -> Result<Profile, Strin
     Ok(p)
 }
 
+fn lang_key(l: Language) -> &'static str {
+    match l {
+        Language::Kql => "kql",
+        Language::Sigma => "sigma",
+        Language::Spl => "spl",
+    }
+}
+
+/// A source without the key of the profile's language (`kql:`, `spl:`, `sigma:`), said in those
+/// words: serde would only say that no variant of [`SourceOptions`] was found.
+fn missing_language_keys(yaml: &str) -> Result<(), String> {
+    #[derive(Deserialize)]
+    struct Head {
+        language: Language,
+        sources: BTreeMap<String, serde_yaml::Mapping>,
+    }
+    // A file that does not parse this far is reported by the full parse, with its position.
+    let Ok(head) = serde_yaml::from_str::<Head>(yaml) else {
+        return Ok(());
+    };
+    let key = lang_key(head.language);
+    match head.sources.iter().find(|(_, m)| !m.contains_key(key)) {
+        Some((src, _)) => Err(format!(
+            "sources.{src}: missing field `{key}` (the keys of the profile's language)"
+        )),
+        None => Ok(()),
+    }
+}
+
+fn load_checked(name: &str, yaml: &str, template: &str) -> Result<Profile, Diagnostic> {
+    load_profile(name, yaml, template)
+        .map_err(|e| Diagnostic::new(Code::E0905, format!("target profile does not load: {e}")))
+}
+
 /// Every profile, loaded and checked, or the reason one does not load.
 pub fn load_profiles() -> Result<Vec<Profile>, Diagnostic> {
     let mut v = Vec::new();
     for p in crate::registry::PROFILES {
-        v.push(load_profile(p.name, p.profile, p.template).map_err(|e| {
-            Diagnostic::new(Code::E0905, format!("target profile does not load: {e}"))
-        })?);
+        v.push(load_checked(p.name, p.profile, p.template)?);
     }
     v.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(v)
@@ -221,4 +308,90 @@ pub fn load_profiles() -> Result<Vec<Profile>, Diagnostic> {
 /// ([`load_profiles`] says why).
 pub fn profile(name: &str) -> Option<Profile> {
     load_profiles().ok()?.into_iter().find(|p| p.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::diag::Code;
+
+    /// The registry's profile `name` with `edit` applied to its text, loaded: the E0905 message.
+    fn load_edited(name: &str, edit: impl Fn(&str) -> String) -> String {
+        let p = crate::registry::PROFILES
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| unreachable!("{name}"));
+        assert!(
+            super::load_checked(p.name, p.profile, p.template).is_ok(),
+            "{name}"
+        );
+        let yaml = edit(p.profile);
+        assert_ne!(yaml, p.profile, "{name}: the edit changed nothing");
+        match super::load_checked(p.name, &yaml, p.template) {
+            Ok(_) => unreachable!("{name}: loaded after the edit"),
+            Err(d) => {
+                assert_eq!(d.code, Code::E0905);
+                d.message
+            }
+        }
+    }
+
+    fn says(msg: &str, name: &str, key: &str) {
+        assert!(
+            msg.contains(&format!("targets/{name}/profile.yaml"))
+                && msg.contains(&format!("`{key}`")),
+            "{msg}"
+        );
+    }
+
+    /// A misspelt key is a load error naming file and key, never ignored (an ignored `serach`
+    /// left the search empty; an ignored `value_case` compared the values case-sensitively).
+    #[test]
+    fn a_misspelt_profile_key_is_e0905_naming_file_and_key() {
+        for (name, from, to) in [
+            ("spl-sysmon", "search: '", "serach: '"),
+            (
+                "kql-sentinel",
+                "from: _Im_NetworkSession",
+                "form: _Im_NetworkSession",
+            ),
+            (
+                "sigma",
+                "logsource: {category: network,",
+                "logsorce: {category: network,",
+            ),
+            (
+                "spl-sysmon",
+                "values_case: insensitive",
+                "value_case: insensitive",
+            ),
+        ] {
+            let msg = load_edited(name, |y| y.replacen(from, to, 1));
+            says(&msg, name, to.split(':').next().unwrap_or_default());
+        }
+    }
+
+    /// A missing key is a load error naming file and key, never an empty value in a query.
+    #[test]
+    fn a_missing_profile_key_is_e0905_naming_file_and_key() {
+        let drop_line = |needle: &'static str| {
+            move |y: &str| {
+                y.lines()
+                    .filter(|l| !l.trim_start().starts_with(needle))
+                    .map(|l| format!("{l}\n"))
+                    .collect::<String>()
+            }
+        };
+        says(
+            &load_edited("spl-sysmon", drop_line("search: '")),
+            "spl-sysmon",
+            "search",
+        );
+        let msg = load_edited("spl-cim", |y| y.replacen(", prefix: All_Traffic.", "", 1));
+        says(&msg, "spl-cim", "prefix");
+        // A source whose keys are another language's than the profile's.
+        let msg = load_edited("spl-sysmon", |y| {
+            y.replacen("language: spl", "language: kql", 1)
+        });
+        says(&msg, "spl-sysmon", "kql");
+    }
 }

@@ -14,7 +14,9 @@
 //!   correlation per case arm, base and correlation ids are `uuid5(rule id, "sigma-base/<value>")`
 //!   and `uuid5(rule id, "sigma-correlation/<value>")`.
 
+use super::dialect::Dialect;
 use super::escape::{regex_literal, sigma_plain};
+use super::profile::SigmaSource;
 use super::uuid::uuid5;
 use super::{ascii_ci_regex, duration_text, simplify, Col, Ctx, Derive, NON_ASCII_REGEX};
 use crate::diag::{Code, Diagnostic, Span};
@@ -43,7 +45,10 @@ struct Det<'a, 'b> {
     sels: Vec<(String, Y)>,
 }
 
-pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
+pub(super) fn emit(
+    ctx: &Ctx,
+    opts: &SigmaSource,
+) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
     let rule = ctx.rule;
     let mut warnings = ctx.exactness_warnings(true);
     let filter = simplify(&rule.filter);
@@ -89,14 +94,21 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
                     ),
                 ));
             }
-            docs.push(base_doc(ctx, &filter, &rule.id, None, false)?);
+            docs.push(base_doc(ctx, opts, &filter, &rule.id, None, false)?);
         }
         Some(a) => {
             let corr = correlation(ctx, a, &mut warnings)?;
             match split_key(ctx, a)? {
                 None => {
                     let base_name = rule.name.clone();
-                    docs.push(base_doc(ctx, &filter, &rule.id, Some(&base_name), true)?);
+                    docs.push(base_doc(
+                        ctx,
+                        opts,
+                        &filter,
+                        &rule.id,
+                        Some(&base_name),
+                        true,
+                    )?);
                     let id = derived_id(ctx, "sigma-correlation")?;
                     docs.push(corr_doc(ctx, &corr, &id, &base_name, None));
                 }
@@ -140,7 +152,7 @@ pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnosti
                         let bid = derived_id(ctx, &bkey)?;
                         let cid = derived_id(ctx, &ckey)?;
                         let shown = label.as_deref().unwrap_or("missing");
-                        docs.push(base_doc(ctx, &f, &bid, Some(&base_name), true)?);
+                        docs.push(base_doc(ctx, opts, &f, &bid, Some(&base_name), true)?);
                         docs.push(corr_doc(
                             ctx,
                             &corr,
@@ -444,6 +456,7 @@ fn tail(ctx: &Ctx) -> Vec<(&'static str, Y)> {
 
 fn base_doc(
     ctx: &Ctx,
+    opts: &SigmaSource,
     filter: &Expr,
     id: &str,
     name: Option<&str>,
@@ -454,7 +467,7 @@ fn base_doc(
         errs: Vec::new(),
         sels: Vec::new(),
     };
-    let cond = det.cond(filter);
+    let cond = det.expr(filter, false);
     if !det.errs.is_empty() {
         return Err(det.errs);
     }
@@ -471,8 +484,8 @@ fn base_doc(
         _ => titled(&ctx.rule.meta.title, ""),
     };
     let mut v = meta(ctx, title, id, name);
-    let logsource = ctx
-        .required("logsource", ctx.src.logsource.as_ref())?
+    let logsource = opts
+        .logsource
         .iter()
         .map(|(k, x)| (s(k), s(x)))
         .collect::<Mapping>();
@@ -711,6 +724,44 @@ fn corr_doc(ctx: &Ctx, c: &Corr, id: &str, base: &str, split: Option<(&str, &str
     map(v)
 }
 
+/// Sigma's condition language: `and`, `or`, `not` (parenthesised operand when it has several
+/// words), no constants; comparisons are the `gt` / `gte` / `lt` / `lte` modifiers.
+impl Dialect for Det<'_, '_> {
+    const AND: &'static str = " and ";
+    const OR: &'static str = " or ";
+    fn not(&self, operand: String) -> String {
+        if operand.contains(' ') {
+            format!("not ({operand})")
+        } else {
+            format!("not {operand}")
+        }
+    }
+    fn constant(&mut self, _: bool) -> String {
+        self.errs.push(self.ctx.refuse(
+            "an always-true or always-false operand",
+            "Sigma conditions have no constants",
+            &self.ctx.rule.span,
+        ));
+        String::new()
+    }
+    /// Sigma's own `not` is true on a missing field: no guard under negation.
+    fn predicate(&mut self, p: &Predicate, _: bool) -> String {
+        self.pred(p)
+    }
+    fn comparison(&mut self, c: &crate::ir::Comparison) -> String {
+        self.errs.push(refuse_compare(self.ctx, c));
+        String::new()
+    }
+    fn cmp_op(&self, op: CmpOp) -> &'static str {
+        match op {
+            CmpOp::Gt => "gt",
+            CmpOp::Ge => "gte",
+            CmpOp::Lt => "lt",
+            CmpOp::Le => "lte",
+        }
+    }
+}
+
 impl Det<'_, '_> {
     fn add(&mut self, field: &str, key: String, val: Y) -> String {
         let mut m = Mapping::new();
@@ -729,50 +780,6 @@ impl Det<'_, '_> {
         }
         self.sels.push((name.clone(), body));
         name
-    }
-
-    fn wrap(&mut self, e: &Expr) -> String {
-        let c = self.cond(e);
-        match e {
-            Expr::And(v) | Expr::Or(v) if v.len() > 1 => format!("({c})"),
-            _ => c,
-        }
-    }
-
-    fn cond(&mut self, e: &Expr) -> String {
-        match e {
-            Expr::And(v) | Expr::Or(v) if v.is_empty() => {
-                self.errs.push(self.ctx.refuse(
-                    "an always-true or always-false operand",
-                    "Sigma conditions have no constants",
-                    &self.ctx.rule.span,
-                ));
-                String::new()
-            }
-            Expr::And(v) => {
-                let p: Vec<String> = v.iter().map(|x| self.wrap(x)).collect();
-                p.join(" and ")
-            }
-            Expr::Or(v) => {
-                let p: Vec<String> = v.iter().map(|x| self.wrap(x)).collect();
-                p.join(" or ")
-            }
-            Expr::Not(x) => format!("not {}", self.wrap_not(x)),
-            Expr::Pred(p) => self.pred(p),
-            Expr::Compare(c) => {
-                self.errs.push(refuse_compare(self.ctx, c));
-                String::new()
-            }
-        }
-    }
-
-    fn wrap_not(&mut self, e: &Expr) -> String {
-        let c = self.cond(e);
-        if c.contains(' ') {
-            format!("({c})")
-        } else {
-            c
-        }
     }
 
     fn pred(&mut self, p: &Predicate) -> String {
@@ -1001,12 +1008,7 @@ impl Det<'_, '_> {
             },
             Op::Cmp { op, value } => match value {
                 Value::Int(n) => {
-                    let m = match op {
-                        CmpOp::Gt => "gt",
-                        CmpOp::Ge => "gte",
-                        CmpOp::Lt => "lt",
-                        CmpOp::Le => "lte",
-                    };
+                    let m = self.cmp_op(*op);
                     self.add(fname, format!("{f}|{m}"), Y::Number((*n).into()))
                 }
                 _ => self.refuse_op(p, "Sigma compares numbers only"),

@@ -14,7 +14,9 @@
 //! - `bin _time span=W` / tstats `span=W` are epoch-aligned tumbling windows, as the IR.
 //! - `stats` drops rows whose by-field is null: `fillnull value=""` on the keys first.
 
+use super::dialect::{cmp_op, host_block, Dialect};
 use super::escape::{regex_literal, spl_field, spl_string};
+use super::profile::SplSource;
 use super::{
     ascii_ci_regex, duration_text, fresh_name, name_lets, simplify, Col, Ctx, Derive,
     NON_ASCII_REGEX,
@@ -26,13 +28,14 @@ use crate::ir::{
     Value, ValueExpr,
 };
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
-pub(super) fn emit(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
-    if let Some(dm) = &ctx.src.datamodel {
-        emit_tstats(ctx, dm)
-    } else {
-        emit_search(ctx)
+pub(super) fn emit(
+    ctx: &Ctx,
+    opts: &SplSource,
+) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
+    match opts {
+        SplSource::Search { search } => emit_search(ctx, search),
+        SplSource::Tstats { datamodel, prefix } => emit_tstats(ctx, datamodel, prefix),
     }
 }
 
@@ -48,6 +51,8 @@ struct S<'a, 'b> {
     swapped: BTreeMap<String, String>,
     /// tstats mode: fields carry the data model prefix, expressions are search syntax
     tstats: bool,
+    /// The data model prefix of field names (`All_Traffic.`); empty for a `search` source.
+    prefix: &'a str,
     /// aggregate name -> emitted field name (another one for an SPL reserved word)
     aggs: BTreeMap<String, String>,
 }
@@ -97,7 +102,7 @@ fn agg_names(aggs: &[crate::ir::Aggregate], taken: &[String]) -> BTreeMap<String
     out
 }
 
-fn emit_search(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
+fn emit_search(ctx: &Ctx, search: &str) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
     let rule = ctx.rule;
     let mut s = S {
         ctx,
@@ -106,6 +111,7 @@ fn emit_search(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> 
         derived: BTreeMap::new(),
         swapped: BTreeMap::new(),
         tstats: false,
+        prefix: "",
         aggs: BTreeMap::new(),
     };
     // A computed field named like an SPL reserved word gets a fresh name (see SPL_RESERVED).
@@ -229,7 +235,6 @@ fn emit_search(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> 
     if !s.errs.is_empty() {
         return Err(s.errs);
     }
-    let search = ctx.required("search", ctx.src.search.as_ref())?;
     let text = ctx.render(minijinja::context! {
         search => search,
         stages => stages,
@@ -238,7 +243,11 @@ fn emit_search(ctx: &Ctx) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> 
     Ok((text, Vec::new()))
 }
 
-fn emit_tstats(ctx: &Ctx, dm: &str) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
+fn emit_tstats(
+    ctx: &Ctx,
+    dm: &str,
+    prefix: &str,
+) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
     let rule = ctx.rule;
     let mut s = S {
         ctx,
@@ -247,6 +256,7 @@ fn emit_tstats(ctx: &Ctx, dm: &str) -> Result<(String, Vec<Diagnostic>), Vec<Dia
         derived: BTreeMap::new(),
         swapped: BTreeMap::new(),
         tstats: true,
+        prefix,
         aggs: BTreeMap::new(),
     };
     let mut warnings = Vec::new();
@@ -354,18 +364,54 @@ fn value(v: &Value) -> String {
     }
 }
 
-fn host_block(a: IpAddr) -> Cidr {
-    Cidr {
-        addr: a,
-        prefix: if a.is_ipv4() { 32 } else { 128 },
-    }
-}
-
 fn join_or(parts: Vec<String>) -> String {
     match parts.len() {
         0 => "false()".into(),
         1 => parts.join(""),
         _ => format!("({})", parts.join(" OR ")),
+    }
+}
+
+/// SPL's boolean structure, the same in `where` / `eval` and in search terms: `AND`, `OR`,
+/// `NOT (...)`; the constants `true()` / `false()` (eval functions).
+impl Dialect for S<'_, '_> {
+    const AND: &'static str = " AND ";
+    const OR: &'static str = " OR ";
+    fn not(&self, operand: String) -> String {
+        format!("NOT ({operand})")
+    }
+    fn constant(&mut self, value: bool) -> String {
+        match value {
+            // never reached in tstats: simplify removes true operands; kept total
+            true if self.tstats => String::new(),
+            true => "true()".into(),
+            false => "false()".into(),
+        }
+    }
+    /// tstats `where` is search syntax; otherwise `where`'s three-valued expressions.
+    fn predicate(&mut self, p: &Predicate, neg: bool) -> String {
+        if self.tstats {
+            self.search_pred(p)
+        } else {
+            self.where_pred(p, neg)
+        }
+    }
+    fn comparison(&mut self, c: &Comparison) -> String {
+        if self.tstats {
+            let mut d = self
+                .ctx
+                .refuse(
+                    "a comparison of two values in the event filter",
+                    "tstats filters with search terms, which compare a field with constants only",
+                    &c.span,
+                )
+                .hint("compare the aggregates in `having` (a `where` after tstats), or use the spl-sysmon target");
+            d.code = Code::E0911;
+            self.errs.push(d);
+            String::new()
+        } else {
+            self.compare(c)
+        }
     }
 }
 
@@ -405,8 +451,7 @@ impl S<'_, '_> {
         let prefix = if c.vendor_ty == "implicit" {
             ""
         } else {
-            // No `prefix`: the columns are named as they are (every `search` profile).
-            self.ctx.src.prefix.as_deref().unwrap_or("")
+            self.prefix
         };
         let name = format!("{prefix}{}", c.map.column);
         if self.tstats {
@@ -455,61 +500,6 @@ impl S<'_, '_> {
         }
     }
 
-    fn wrap(&mut self, e: &Expr, neg: bool) -> String {
-        let s = self.expr(e, neg);
-        match e {
-            Expr::And(v) | Expr::Or(v) if v.len() > 1 => format!("({s})"),
-            _ => s,
-        }
-    }
-
-    fn expr(&mut self, e: &Expr, neg: bool) -> String {
-        match e {
-            Expr::And(v) if v.is_empty() => {
-                if self.tstats {
-                    // never reached: simplify removes true operands; kept total
-                    String::new()
-                } else {
-                    "true()".into()
-                }
-            }
-            Expr::Or(v) if v.is_empty() => "false()".into(),
-            Expr::And(v) => {
-                let parts: Vec<String> = v.iter().map(|x| self.wrap(x, neg)).collect();
-                parts.join(" AND ")
-            }
-            Expr::Or(v) => {
-                let parts: Vec<String> = v.iter().map(|x| self.wrap(x, neg)).collect();
-                parts.join(" OR ")
-            }
-            Expr::Not(x) => format!("NOT ({})", self.expr(x, !neg)),
-            Expr::Pred(p) => {
-                if self.tstats {
-                    self.search_pred(p)
-                } else {
-                    self.where_pred(p, neg)
-                }
-            }
-            Expr::Compare(c) => {
-                if self.tstats {
-                    let mut d = self
-                        .ctx
-                        .refuse(
-                            "a comparison of two values in the event filter",
-                            "tstats filters with search terms, which compare a field with constants only",
-                            &c.span,
-                        )
-                        .hint("compare the aggregates in `having` (a `where` after tstats), or use the spl-sysmon target");
-                    d.code = Code::E0911;
-                    self.errs.push(d);
-                    String::new()
-                } else {
-                    self.compare(c)
-                }
-            }
-        }
-    }
-
     /// A comparison of two values (`ir::value`) as a `where` expression: `tonumber` on every
     /// operand (eval arithmetic is floating point, so `/` is real division), guarded so that it
     /// is false, never null, when a value is undefined: every operand a number
@@ -518,7 +508,7 @@ impl S<'_, '_> {
     fn compare(&mut self, c: &Comparison) -> String {
         let mut parts = Vec::new();
         for r in c.refs() {
-            let operand = self.operand(r, &c.span);
+            let operand = self.num_operand(r, &c.span);
             parts.push(format!("isnotnull({operand})"));
         }
         for d in c.divisors() {
@@ -533,7 +523,7 @@ impl S<'_, '_> {
     }
 
     /// A field or aggregate as a number.
-    fn operand(&mut self, f: &FieldRef, span: &Span) -> String {
+    fn num_operand(&mut self, f: &FieldRef, span: &Span) -> String {
         let c = match f {
             FieldRef::Field(n) => self.field_name(n, span),
             FieldRef::Computed(n) => spl_field(self.lets.get(n).map(String::as_str).unwrap_or(n)),
@@ -544,7 +534,7 @@ impl S<'_, '_> {
 
     fn value_expr(&mut self, v: &ValueExpr, span: &Span) -> String {
         match v {
-            ValueExpr::Ref { field, .. } => self.operand(field, span),
+            ValueExpr::Ref { field, .. } => self.num_operand(field, span),
             ValueExpr::Num { value } => value.to_string(),
             ValueExpr::Arith { op, left, right } => {
                 let l = self.value_expr(left, span);
@@ -901,13 +891,4 @@ fn cidr_search(c: &str, blocks: &[Cidr]) -> String {
             .map(|b| format!("{c}={}", spl_string(&b.to_string())))
             .collect(),
     )
-}
-
-fn cmp_op(op: CmpOp) -> &'static str {
-    match op {
-        CmpOp::Lt => "<",
-        CmpOp::Le => "<=",
-        CmpOp::Gt => ">",
-        CmpOp::Ge => ">=",
-    }
 }
