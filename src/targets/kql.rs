@@ -26,7 +26,7 @@ use super::{
 use crate::diag::Diagnostic;
 use crate::ir::visit::uses_computed;
 use crate::ir::{
-    AggFunc, Case, Cidr, CmpOp, Comparison, Expr, FieldRef, IpClass, Op, Predicate, StrOp, Value,
+    AggFunc, Case, Cidr, Comparison, Expr, FieldRef, IpClass, Op, Predicate, StrOp, Value,
     ValueExpr,
 };
 use std::collections::BTreeMap;

@@ -24,7 +24,7 @@ use super::{
 use crate::diag::{Code, Diagnostic, Span};
 use crate::ir::visit::uses_computed;
 use crate::ir::{
-    AggFunc, Case, Cidr, CmpOp, Comparison, Expr, FieldRef, IpClass, Op, Predicate, RelOp, StrOp,
+    AggFunc, Case, Cidr, Comparison, Expr, FieldRef, IpClass, Op, Predicate, RelOp, StrOp,
     Value, ValueExpr,
 };
 use std::collections::BTreeMap;
