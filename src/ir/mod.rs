@@ -168,6 +168,8 @@ pub enum Source {
     NetworkConnection,
     /// Network-device telemetry: a flow between two addresses, with byte counts.
     NetworkFlow,
+    /// Endpoint telemetry: a process started (with its image, command line and parent).
+    ProcessCreation,
 }
 
 impl Source {
@@ -175,6 +177,7 @@ impl Source {
         match self {
             Source::NetworkConnection => "network_connection",
             Source::NetworkFlow => "network_flow",
+            Source::ProcessCreation => "process_creation",
         }
     }
 }

@@ -196,7 +196,14 @@ impl Checker<'_> {
         }
         let forced = t.schema.as_ref().map(|s| s.node.as_str());
         let Ok(chosen) =
-            run::choose_schema(&t.name.node, &schemas, forced, &layout, first.as_deref())
+            run::choose_schema(
+                &t.name.node,
+                &schemas,
+                forced,
+                &layout,
+                first.as_deref(),
+                &[source],
+            )
         else {
             return; // an unknown schema is E0264; an undetectable file fails when run
         };
