@@ -620,8 +620,15 @@ fn first_time(
             Ok(Some((_, Err(_)))) => continue,
             Ok(None) | Err(_) => break,
         };
-        let (layout, sc) =
-            match schema_at(&mut current, &rows, &path, schemas, forced, Some(&text), want) {
+        let (layout, sc) = match schema_at(
+            &mut current,
+            &rows,
+            &path,
+            schemas,
+            forced,
+            Some(&text),
+            want,
+        ) {
             Ok(Some((layout, sc, _))) => (layout, sc),
             Ok(None) => break,
             Err(_) => return i64::MIN,
@@ -1156,8 +1163,15 @@ pub fn read_events_from(
     let mut current = None;
     while let Some((line, text)) = rows.next_row().map_err(|e| io_err(&p, e))? {
         let first = text.as_ref().ok().map(String::as_str);
-        let Some((layout, schema, fresh)) =
-            schema_at(&mut current, &rows, &p, &schemas, forced_schema, first, want)?
+        let Some((layout, schema, fresh)) = schema_at(
+            &mut current,
+            &rows,
+            &p,
+            &schemas,
+            forced_schema,
+            first,
+            want,
+        )?
         else {
             break;
         };

@@ -129,7 +129,8 @@ pub fn fields(source: Source) -> Vec<FieldDef> {
         ],
         // The new process and its parent, as Sysmon EventID 1, Defender DeviceProcessEvents,
         // ASIM Process Event and Sigma's process_creation name them (docs/LANGUAGE.md).
-        Source::ProcessCreation => vec![
+        Source::ProcessCreation => {
+            vec![
             t("time", Timestamp, "when the process started (UTC)"),
             ci("host", "name of the device the process started on"),
             ci(
@@ -169,7 +170,8 @@ pub fn fields(source: Source) -> Vec<FieldDef> {
                 "command line of the parent process",
             ),
             t("process.parent.id", Int, "process id of the parent process"),
-        ],
+        ]
+        }
     }
 }
 

@@ -46,7 +46,8 @@ fn sysmon_conversions_and_inbound_swap() {
         "\n"
     );
     let p = file("sysmon", "s.jsonl", lines.as_bytes());
-    let (evs, sum) = read_events(&p, None).unwrap();
+    let (evs, sum) =
+        detc::eval::run::read_events_for(&p, None, &[detc::ir::Source::NetworkConnection]).unwrap();
     assert_eq!(
         sum.schemas.values().next().map(String::as_str),
         Some("sysmon")
@@ -345,4 +346,49 @@ fn lines_longer_than_a_block_and_block_boundaries() {
         [9_999, 19_998, 29_997, 39_996]
     );
     assert_eq!(out.summary.events, 39_996);
+}
+
+/// A Sysmon file mixes EventIDs 1 and 3. One that starts with an EventID 1 line is detected by
+/// both `sysmon` and `sysmon-process`: the rules' source picks the schema, and each takes only its
+/// own EventID. A file that starts with EventID 3 lines (OTRF's Covenant file: 276 connections, 1
+/// process creation) is `sysmon`'s; `--schema sysmon-process` reads its one EventID 1 line and
+/// none of its EventID 3 lines.
+#[test]
+fn a_mixed_sysmon_file_is_read_through_the_schema_of_the_rules_source() {
+    use detc::eval::run::read_events_for;
+    use detc::ir::Source;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules/fixtures/realdata");
+    let eid1 = dir.join("covenant_process_creation.jsonl");
+    let (procs, sum) = read_events_for(&eid1, None, &[Source::ProcessCreation]).unwrap();
+    assert_eq!(procs.len(), 17);
+    assert_eq!(
+        sum.schemas.values().next().map(String::as_str),
+        Some("sysmon-process")
+    );
+    let (conns, sum) = read_events_for(&eid1, None, &[Source::NetworkConnection]).unwrap();
+    assert_eq!(
+        (conns.len(), sum.not_applicable),
+        (0, 17),
+        "no EventID 1 line is a connection"
+    );
+    let err = read_events(&eid1, None)
+        .err()
+        .map(|d| d.message)
+        .unwrap_or_default();
+    assert!(err.contains("matches several input schemas"), "{err}");
+
+    let mixed = dir.join("covenant_psremoting_grunt.jsonl");
+    let (procs, sum) = read_events(&mixed, Some("sysmon-process")).unwrap();
+    assert_eq!(procs.len(), 1, "the one EventID 1 line");
+    assert_eq!(sum.bad_lines, 0);
+    assert_eq!(
+        procs[0].get("process.name"),
+        Some(&Value::Str("gpupdate.exe".into()))
+    );
+    assert_eq!(
+        procs[0].get("process.parent.name"),
+        Some(&Value::Str("svchost.exe".into()))
+    );
+    let (conns, _) = read_events(&mixed, None).unwrap();
+    assert_eq!(conns.len(), 276, "the EventID 3 lines, read as sysmon");
 }
