@@ -152,8 +152,7 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(
-            rows,
-            names,
+            rows, names,
             "README.md, table of input schemas (name, source)"
         );
         assert_eq!(

@@ -392,3 +392,42 @@ fn a_mixed_sysmon_file_is_read_through_the_schema_of_the_rules_source() {
     let (conns, _) = read_events(&mixed, None).unwrap();
     assert_eq!(conns.len(), 276, "the EventID 3 lines, read as sysmon");
 }
+
+/// EVTX exported to JSON (SigmaHQ's regression data): pretty-printed documents one after
+/// another are read as events at the line where each document starts; a truncated document is a
+/// bad line at its first line and does not swallow the document after it.
+#[test]
+fn evtx_json_documents_are_events_and_bad_documents_are_located() {
+    use detc::eval::run::read_events_for;
+    use detc::ir::Source;
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("rules/fixtures/realdata/sigmahq_dtrace_kernel_dump.evtx.json");
+    let (evs, sum) = read_events_for(&p, None, &[Source::ProcessCreation]).unwrap();
+    assert_eq!((evs.len(), sum.bad_lines), (2, 0));
+    assert_eq!(
+        sum.schemas.values().next().map(String::as_str),
+        Some("sysmon-process")
+    );
+    assert_eq!(
+        evs[0].get("process.name"),
+        Some(&Value::Str("dtrace.exe".into()))
+    );
+    assert_eq!(
+        evs[0].get("host"),
+        Some(&Value::Str("ar-win-dc.attackrange.local".into()))
+    );
+
+    let good = std::fs::read_to_string(&p).unwrap();
+    let second = good.find("\n{").unwrap() + 1;
+    // Documents 1, 2 cut 40 bytes before its end, then 1 again.
+    let (first, rest) = good.split_at(second);
+    let cut = &rest[..rest.len() - 40];
+    let text = format!("{first}{cut}\n{first}");
+    let q = file("evtx", "t.json", text.as_bytes());
+    let (evs, sum) = read_events_for(&q, None, &[Source::ProcessCreation]).unwrap();
+    assert_eq!(evs.len(), 2, "the intact documents");
+    assert_eq!(sum.bad_lines, 1);
+    let line2 = first.lines().count() as u64 + 1;
+    assert_eq!(sum.bad[0].line, line2, "{:?}", sum.bad);
+    assert!(sum.bad[0].reason.contains("invalid JSON"), "{:?}", sum.bad);
+}
