@@ -573,8 +573,15 @@ fn pysigma_backends_convert_every_emitted_detection_rule() {
         })
         .collect();
     for r in kusto.iter().filter(|r| r.error.is_none()) {
-        let cat = r.id.as_ref().and_then(|id| categories.get(id)).cloned().flatten();
-        assert!(r.queries[0].starts_with(xdr_table(cat.as_deref())), "{r:#?}");
+        let cat =
+            r.id.as_ref()
+                .and_then(|id| categories.get(id))
+                .cloned()
+                .flatten();
+        assert!(
+            r.queries[0].starts_with(xdr_table(cat.as_deref())),
+            "{r:#?}"
+        );
     }
     // Each correlation Splunk converted keeps what the emitted YAML says: its window, its group-by
     // fields and its threshold (read from the YAML, not restated here).
