@@ -145,12 +145,14 @@ mod tests {
             .map(|r| (r[0].clone(), r.get(1).cloned().unwrap_or_default()))
             .collect();
         rows.sort();
+        // Sorted by name, not file order: `sysmon-process.yaml` comes before `sysmon.yaml`.
+        let mut names: Vec<(String, String)> = inputs
+            .iter()
+            .map(|s| (s.name.clone(), s.source.name().to_string()))
+            .collect();
+        names.sort();
         assert_eq!(
-            rows,
-            inputs
-                .iter()
-                .map(|s| (s.name.clone(), s.source.name().to_string()))
-                .collect::<Vec<_>>(),
+            rows, names,
             "README.md, table of input schemas (name, source)"
         );
         assert_eq!(

@@ -9,7 +9,7 @@ use std::time::Instant;
 pub struct RunArgs {
     /// Rule files or folders. Default: rules/
     pub rules: Vec<PathBuf>,
-    /// Event files: JSON lines, CSV with a header, Zeek TSV or JSON; `.gz` is decompressed.
+    /// Event files: JSON lines, CSV with a header, Zeek TSV or JSON, EVTX exported to JSON; `.gz` is decompressed.
     #[arg(long, short, required = true, num_args = 1..)]
     pub events: Vec<PathBuf>,
     /// Input schema (one of targets/inputs/); auto-detected when omitted.

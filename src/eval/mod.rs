@@ -8,6 +8,7 @@
 //! | matcher + aggregator of one rule | [`engine`] |
 //! | input schemas (raw fields -> catalogue) | [`schema`] |
 //! | readers (JSON lines, CSV, Zeek TSV/JSON, `.gz`) | [`read`] |
+//! | EVTX exported to JSON (pretty-printed documents) as flat JSON lines | [`evtx_json`] |
 //! | sound raw-byte prefilter derived from the IR | [`prefilter`] |
 //! | running a pack over files (threads, summary, bad lines) | [`run`] |
 //! | rule tests (`detc test`) | [`testing`] |
@@ -20,6 +21,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 pub mod engine;
+pub mod evtx_json;
 pub mod ops;
 pub mod prefilter;
 pub mod read;

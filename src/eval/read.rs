@@ -607,6 +607,11 @@ pub fn open_reader(path: &Path, f: Box<dyn Read + Send>) -> Result<Input, String
             "is a binary file (NUL byte near the start), not JSON lines, CSV or a Zeek log".into(),
         );
     }
+    // EVTX exported to JSON: pretty-printed documents, read as flat JSON lines.
+    if super::evtx_json::is_document_stream(&head[..n]) {
+        let docs: Box<dyn Read + Send> = Box::new(super::evtx_json::Documents::new(r));
+        return Ok(BufReader::with_capacity(1 << 20, docs));
+    }
     Ok(r)
 }
 

@@ -28,7 +28,7 @@ use super::read::{self, JsonRecord, Layout, LiteRecord, Rows, TableRecord};
 use super::schema::{self, InputSchema, Mapped};
 use super::{Alert, Event};
 use crate::diag::{Code, Diagnostic, Span};
-use crate::ir::{Rule, Value};
+use crate::ir::{Rule, Source, Value};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -177,13 +177,18 @@ fn io_err(path: &str, msg: impl Into<String>) -> Diagnostic {
     Diagnostic::new(Code::E0800, format!("`{path}` {}", msg.into())).at(Span::file(path))
 }
 
-/// Picks the schema for a file from `--schema` or its first record.
+/// Picks the schema for a file from `--schema` or its first record. A Windows event file holds
+/// several sources (Sysmon EventID 1 and 3 lines alike): when several schemas detect it, those of
+/// the sources in `want` (the sources of the rules that read the file) are kept, so that a
+/// `process_creation` rule reads the file through `sysmon-process` and a `network_connection`
+/// rule through `sysmon`, each schema's `applies` taking only its own EventID.
 pub fn choose_schema<'s>(
     path: &str,
     schemas: &'s [InputSchema],
     forced: Option<&str>,
     layout: &Layout,
     first: Option<&str>,
+    want: &[Source],
 ) -> Result<&'s InputSchema, Diagnostic> {
     if let Some(name) = forced {
         return schemas.iter().find(|s| s.name == name).ok_or_else(|| {
@@ -204,10 +209,13 @@ pub fn choose_schema<'s>(
             )
         }
     };
-    let hits: Vec<&InputSchema> = schemas
+    let mut hits: Vec<&InputSchema> = schemas
         .iter()
         .filter(|s| s.detects(&*keys_of, zeek_path))
         .collect();
+    if hits.len() > 1 && hits.iter().any(|s| want.contains(&s.source)) {
+        hits.retain(|s| want.contains(&s.source));
+    }
     match hits.as_slice() {
         [one] => Ok(one),
         [] => Err(io_err(path, "matches no input schema")
@@ -227,7 +235,10 @@ pub fn choose_schema<'s>(
                     .collect::<Vec<_>>()
                     .join(", "),
             )
-            .hint("choose one with `--schema NAME`")),
+            .hint(
+                "choose one with `--schema NAME` (a file holding several sources is read once \
+                 per source: run the rules of each source separately)",
+            )),
     }
 }
 
@@ -605,6 +616,7 @@ fn schema_at<'c, 's>(
     schemas: &'s [InputSchema],
     forced: Option<&str>,
     text: Option<&str>,
+    want: &[Source],
 ) -> Result<Option<(&'c Layout, &'s InputSchema, bool)>, Diagnostic> {
     let Some(layout) = &rows.layout else {
         return Ok(None);
@@ -613,7 +625,7 @@ fn schema_at<'c, 's>(
         .as_ref()
         .is_none_or(|(g, _, _)| *g != rows.header_gen);
     if fresh {
-        let schema = choose_schema(path, schemas, forced, layout, text)?;
+        let schema = choose_schema(path, schemas, forced, layout, text, want)?;
         *current = Some((rows.header_gen, layout.clone(), schema));
     }
     Ok(current.as_ref().map(|(_, l, s)| (l, *s, fresh)))
@@ -622,7 +634,13 @@ fn schema_at<'c, 's>(
 /// The time of a file's first event (within [`PEEK_ROWS`] rows), or `i64::MIN` when unknown:
 /// the lower bound the watermark uses for a file not started yet. Read as the run reads it:
 /// lines capped at `max_line`, and the schema chosen again after each Zeek header.
-fn first_time(f: &Path, schemas: &[InputSchema], forced: Option<&str>, max_line: usize) -> i64 {
+fn first_time(
+    f: &Path,
+    schemas: &[InputSchema],
+    forced: Option<&str>,
+    max_line: usize,
+    want: &[Source],
+) -> i64 {
     let path = f.to_string_lossy().replace('\\', "/");
     let Ok(input) = read::open(f) else {
         return i64::MIN;
@@ -640,8 +658,15 @@ fn first_time(f: &Path, schemas: &[InputSchema], forced: Option<&str>, max_line:
             Ok(Some((_, Err(_)))) => continue,
             Ok(None) | Err(_) => break,
         };
-        let (layout, sc) = match schema_at(&mut current, &rows, &path, schemas, forced, Some(&text))
-        {
+        let (layout, sc) = match schema_at(
+            &mut current,
+            &rows,
+            &path,
+            schemas,
+            forced,
+            Some(&text),
+            want,
+        ) {
             Ok(Some((layout, sc, _))) => (layout, sc),
             Ok(None) => break,
             Err(_) => return i64::MIN,
@@ -880,13 +905,17 @@ fn feed_files(
         .collect();
     // First event time of every file read, and the minimum over the files after each one: the
     // watermark's bound for files not started (only needed when windows are released).
+    // The sources the rules read: the schema of a file holding several is chosen by them.
+    let mut rule_sources: Vec<Source> = compiled.iter().map(|c| c.rule.source).collect();
+    rule_sources.sort();
+    rule_sources.dedup();
     let mut later = vec![i64::MAX; files.len() + 1];
     let mut firsts = vec![i64::MIN; files.len()];
     if rel.lateness.is_some() {
         for (i, f) in files.iter().enumerate().rev() {
             firsts[i] = match repeat_of[i] {
                 Some(_) => i64::MAX, // not read: holds nothing back
-                None => first_time(f, schemas, opts.schema.as_deref(), max_line),
+                None => first_time(f, schemas, opts.schema.as_deref(), max_line, &rule_sources),
             };
             later[i] = later[i + 1].min(firsts[i]);
         }
@@ -920,7 +949,14 @@ fn feed_files(
             .as_ref()
             .and_then(|(_, t)| t.as_ref().ok())
             .map(String::as_str);
-        let schema = choose_schema(&path, schemas, opts.schema.as_deref(), &layout, first_text)?;
+        let schema = choose_schema(
+            &path,
+            schemas,
+            opts.schema.as_deref(),
+            &layout,
+            first_text,
+            &rule_sources,
+        )?;
         note_schema(summary, &path, &schema.name);
         let (by_lines, zeek) = match &layout {
             Layout::JsonLines => (true, false),
@@ -1066,8 +1102,14 @@ fn feed_files(
                         }
                         from = at;
                         let layout = Layout::Table(h);
-                        let schema =
-                            choose_schema(&path, schemas, opts.schema.as_deref(), &layout, None)?;
+                        let schema = choose_schema(
+                            &path,
+                            schemas,
+                            opts.schema.as_deref(),
+                            &layout,
+                            None,
+                            &rule_sources,
+                        )?;
                         note_schema(summary, &path, &schema.name);
                         ctx = file_ctx(&path, layout, schema, compiled, opts, &clock);
                     }
@@ -1124,7 +1166,20 @@ pub fn read_events(
 ) -> Result<(Vec<Event>, Summary), Diagnostic> {
     let p = path.to_string_lossy().replace('\\', "/");
     let f = std::fs::File::open(path).map_err(|e| io_err(&p, format!("cannot open: {e}")))?;
-    let (events, summary, _) = read_events_from(path, Box::new(f), forced_schema)?;
+    let (events, summary, _) = read_events_from(path, Box::new(f), forced_schema, &[])?;
+    Ok((events, summary))
+}
+
+/// [`read_events`] for rules of the sources `want`: a file several schemas detect (a Windows
+/// event file holds Sysmon EventID 1 and 3 alike) is read through the schema of those sources.
+pub fn read_events_for(
+    path: &Path,
+    forced_schema: Option<&str>,
+    want: &[Source],
+) -> Result<(Vec<Event>, Summary), Diagnostic> {
+    let p = path.to_string_lossy().replace('\\', "/");
+    let f = std::fs::File::open(path).map_err(|e| io_err(&p, format!("cannot open: {e}")))?;
+    let (events, summary, _) = read_events_from(path, Box::new(f), forced_schema, want)?;
     Ok((events, summary))
 }
 
@@ -1136,6 +1191,7 @@ pub fn read_events_from(
     path: &Path,
     raw: Box<dyn std::io::Read + Send>,
     forced_schema: Option<&str>,
+    want: &[Source],
 ) -> Result<(Vec<Event>, Summary, Vec<crate::ir::Source>), Diagnostic> {
     let schemas = schema::builtin().map_err(|e| Diagnostic::new(Code::E0802, e))?;
     let p = path.to_string_lossy().replace('\\', "/");
@@ -1150,8 +1206,15 @@ pub fn read_events_from(
     let mut current = None;
     while let Some((line, text)) = rows.next_row().map_err(|e| io_err(&p, e))? {
         let first = text.as_ref().ok().map(String::as_str);
-        let Some((layout, schema, fresh)) =
-            schema_at(&mut current, &rows, &p, &schemas, forced_schema, first)?
+        let Some((layout, schema, fresh)) = schema_at(
+            &mut current,
+            &rows,
+            &p,
+            &schemas,
+            forced_schema,
+            first,
+            want,
+        )?
         else {
             break;
         };
@@ -1187,7 +1250,7 @@ pub fn map_inline(
     forced_schema: Option<&str>,
     origin: &str,
 ) -> Result<Vec<Event>, Diagnostic> {
-    map_inline_of(objects, forced_schema, origin).map(|(evs, _)| evs)
+    map_inline_of(objects, forced_schema, origin, &[]).map(|(evs, _)| evs)
 }
 
 /// [`map_inline`], with the source of the schema the objects were read with (`None` when
@@ -1196,6 +1259,7 @@ pub fn map_inline_of(
     objects: &[serde_json::Map<String, serde_json::Value>],
     forced_schema: Option<&str>,
     origin: &str,
+    want: &[Source],
 ) -> Result<(Vec<Event>, Option<crate::ir::Source>), Diagnostic> {
     let schemas = schema::builtin().map_err(|e| Diagnostic::new(Code::E0802, e))?;
     let Some(first) = objects.first() else {
@@ -1208,6 +1272,7 @@ pub fn map_inline_of(
         forced_schema,
         &Layout::JsonLines,
         Some(&first_text),
+        want,
     )?;
     let mut out = Vec::new();
     for (i, o) in objects.iter().enumerate() {

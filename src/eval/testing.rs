@@ -170,14 +170,16 @@ fn events_of(
             let raw = loader
                 .open_fixture(&path)
                 .map_err(|e| cannot_read(&e.diagnostic(PackFile::Fixture, &shown)))?;
-            let (evs, sum, sources) = run::read_events_from(&path, raw, t.schema.as_deref())
-                .map_err(|d| cannot_read(&d))?;
+            let (evs, sum, sources) =
+                run::read_events_from(&path, raw, t.schema.as_deref(), &[rule.source])
+                    .map_err(|d| cannot_read(&d))?;
             (evs, sum.bad, sum.not_applicable, sum.rows, sources)
         }
         TestEvents::Inline(objs) => {
             let origin = format!("{} (test `{}`)", rule.span.path, t.name);
-            let (evs, source) = run::map_inline_of(objs, t.schema.as_deref(), &origin)
-                .map_err(|d| cannot_read(&d))?;
+            let (evs, source) =
+                run::map_inline_of(objs, t.schema.as_deref(), &origin, &[rule.source])
+                    .map_err(|d| cannot_read(&d))?;
             let na = (objs.len() - evs.len()) as u64;
             (
                 evs,

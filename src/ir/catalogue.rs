@@ -127,6 +127,51 @@ pub fn fields(source: Source) -> Vec<FieldDef> {
             ),
             t("duration", Duration, "flow duration in seconds"),
         ],
+        // The new process and its parent, as Sysmon EventID 1, Defender DeviceProcessEvents,
+        // ASIM Process Event and Sigma's process_creation name them (docs/LANGUAGE.md).
+        Source::ProcessCreation => {
+            vec![
+            t("time", Timestamp, "when the process started (UTC)"),
+            ci("host", "name of the device the process started on"),
+            ci(
+                "user",
+                "account the new process runs as, as `DOMAIN\\name` or `name`",
+            ),
+            ci(
+                "process.name",
+                "file name of the new process image, e.g. `powershell.exe` (no folder)",
+            ),
+            ci("process.path", "full path of the new process image"),
+            s("process.command_line", "command line of the new process"),
+            t("process.id", Int, "process id of the new process"),
+            ci(
+                "process.original_name",
+                "original file name from the image's version resource (survives a rename)",
+            ),
+            ci(
+                "process.integrity_level",
+                "Windows integrity level of the new process (`Low`, `Medium`, `High`, `System`)",
+            ),
+            ci(
+                "process.current_directory",
+                "working directory the process started in",
+            ),
+            ci(
+                "process.hash.sha256",
+                "SHA-256 of the image, hexadecimal, when the source records it",
+            ),
+            ci(
+                "process.parent.name",
+                "file name of the parent process image",
+            ),
+            ci("process.parent.path", "full path of the parent process image"),
+            s(
+                "process.parent.command_line",
+                "command line of the parent process",
+            ),
+            t("process.parent.id", Int, "process id of the parent process"),
+        ]
+        }
     }
 }
 
@@ -141,7 +186,11 @@ pub fn field(source: Source, name: &str) -> Option<FieldDef> {
 }
 
 /// Every source, for listings and did-you-mean.
-pub const SOURCES: [Source; 2] = [Source::NetworkConnection, Source::NetworkFlow];
+pub const SOURCES: [Source; 3] = [
+    Source::NetworkConnection,
+    Source::NetworkFlow,
+    Source::ProcessCreation,
+];
 
 pub fn source_by_name(name: &str) -> Option<Source> {
     SOURCES.into_iter().find(|s| s.name() == name)

@@ -174,6 +174,8 @@ pub enum Source {
     NetworkConnection,
     /// Network-device telemetry: a flow between two addresses, with byte counts.
     NetworkFlow,
+    /// Endpoint telemetry: a process started (with its image, command line and parent).
+    ProcessCreation,
 }
 
 impl Source {
@@ -181,6 +183,7 @@ impl Source {
         match self {
             Source::NetworkConnection => "network_connection",
             Source::NetworkFlow => "network_flow",
+            Source::ProcessCreation => "process_creation",
         }
     }
 }

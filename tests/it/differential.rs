@@ -150,6 +150,17 @@ fn native(rule: &Rule, events: &[Event]) -> Vec<Norm> {
 }
 
 fn family(target: &str, rule: &Rule) -> Family {
+    if rule.source == detc::ir::Source::ProcessCreation {
+        return match target {
+            "kql-defender" => Family::DefenderProcess,
+            "kql-sentinel" => Family::SentinelProcess,
+            "sigma" => Family::SysmonProcessJson,
+            "spl-sysmon" => Family::SysmonProcessSplunk,
+            t => unreachable!(
+                "target `{t}` has no process_creation projection in the differential test"
+            ),
+        };
+    }
     let conn = rule.source == detc::ir::Source::NetworkConnection;
     match (target, conn) {
         ("kql-defender", _) => Family::DefenderDne,
@@ -177,6 +188,7 @@ fn run_kql(rule: &Rule, fam: Family, query: &str, rows: &[Row]) -> Result<Vec<No
     let cols = projection::kql_columns(fam);
     let table = match fam {
         Family::AsimNetworkSession => "_Im_NetworkSession",
+        Family::DefenderProcess | Family::SentinelProcess => "DeviceProcessEvents",
         _ => "DeviceNetworkEvents",
     };
     // The emitted text exactly as written (its `//` comment lines are KQL comments).
@@ -339,11 +351,15 @@ fn fixtures_for(rule: &Rule, rule_dir: &Path) -> Vec<Fixture> {
     let mut out = Vec::new();
     for t in &rule.tests {
         let events = match &t.events {
-            TestEvents::File(p) => {
-                detc::eval::run::read_events(&rule_dir.join(p), t.schema.as_deref()).map(|(e, _)| e)
-            }
+            TestEvents::File(p) => detc::eval::run::read_events_for(
+                &rule_dir.join(p),
+                t.schema.as_deref(),
+                &[rule.source],
+            )
+            .map(|(e, _)| e),
             TestEvents::Inline(objs) => {
-                detc::eval::run::map_inline(objs, t.schema.as_deref(), &t.name)
+                detc::eval::run::map_inline_of(objs, t.schema.as_deref(), &t.name, &[rule.source])
+                    .map(|(e, _)| e)
             }
         };
         match events {
@@ -371,13 +387,15 @@ fn fixtures_for(rule: &Rule, rule_dir: &Path) -> Vec<Fixture> {
         if name.ends_with(".md") || name.starts_with("LICENSE") || name.starts_with("COPYING") {
             continue;
         }
-        let Ok((events, summary)) = detc::eval::run::read_events(&f, None) else {
+        let Ok((events, summary)) = detc::eval::run::read_events_for(&f, None, &[rule.source])
+        else {
             continue;
         };
         let schema = summary.schemas.values().next().cloned().unwrap_or_default();
         let fits = match rule.source {
             detc::ir::Source::NetworkConnection => schema == "sysmon" || schema == "defender",
             detc::ir::Source::NetworkFlow => schema == "zeek-conn",
+            detc::ir::Source::ProcessCreation => schema == "sysmon-process",
         };
         if fits && !events.is_empty() {
             out.push(Fixture {

@@ -46,7 +46,8 @@ fn sysmon_conversions_and_inbound_swap() {
         "\n"
     );
     let p = file("sysmon", "s.jsonl", lines.as_bytes());
-    let (evs, sum) = read_events(&p, None).unwrap();
+    let (evs, sum) =
+        detc::eval::run::read_events_for(&p, None, &[detc::ir::Source::NetworkConnection]).unwrap();
     assert_eq!(
         sum.schemas.values().next().map(String::as_str),
         Some("sysmon")
@@ -387,4 +388,88 @@ fn table_rows_keep_the_columns_read_and_count_every_one() {
     let ports: Vec<&Value> = evs.iter().map(|e| &e["remote.port"]).collect();
     assert_eq!(ports, [&Value::Int(25), &Value::Int(26), &Value::Int(28)]);
     assert_eq!(evs[2]["host"], s("dev,2"));
+}
+
+/// A Sysmon file mixes EventIDs 1 and 3. One that starts with an EventID 1 line is detected by
+/// both `sysmon` and `sysmon-process`: the rules' source picks the schema, and each takes only its
+/// own EventID. A file that starts with EventID 3 lines (OTRF's Covenant file: 276 connections, 1
+/// process creation) is `sysmon`'s; `--schema sysmon-process` reads its one EventID 1 line and
+/// none of its EventID 3 lines.
+#[test]
+fn a_mixed_sysmon_file_is_read_through_the_schema_of_the_rules_source() {
+    use detc::eval::run::read_events_for;
+    use detc::ir::Source;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules/fixtures/realdata");
+    let eid1 = dir.join("covenant_process_creation.jsonl");
+    let (procs, sum) = read_events_for(&eid1, None, &[Source::ProcessCreation]).unwrap();
+    assert_eq!(procs.len(), 17);
+    assert_eq!(
+        sum.schemas.values().next().map(String::as_str),
+        Some("sysmon-process")
+    );
+    let (conns, sum) = read_events_for(&eid1, None, &[Source::NetworkConnection]).unwrap();
+    assert_eq!(
+        (conns.len(), sum.not_applicable),
+        (0, 17),
+        "no EventID 1 line is a connection"
+    );
+    let err = read_events(&eid1, None)
+        .err()
+        .map(|d| d.message)
+        .unwrap_or_default();
+    assert!(err.contains("matches several input schemas"), "{err}");
+
+    let mixed = dir.join("covenant_psremoting_grunt.jsonl");
+    let (procs, sum) = read_events(&mixed, Some("sysmon-process")).unwrap();
+    assert_eq!(procs.len(), 1, "the one EventID 1 line");
+    assert_eq!(sum.bad_lines, 0);
+    assert_eq!(
+        procs[0].get("process.name"),
+        Some(&Value::Str("gpupdate.exe".into()))
+    );
+    assert_eq!(
+        procs[0].get("process.parent.name"),
+        Some(&Value::Str("svchost.exe".into()))
+    );
+    let (conns, _) = read_events(&mixed, None).unwrap();
+    assert_eq!(conns.len(), 276, "the EventID 3 lines, read as sysmon");
+}
+
+/// EVTX exported to JSON (SigmaHQ's regression data): pretty-printed documents one after
+/// another are read as events at the line where each document starts; a truncated document is a
+/// bad line at its first line and does not swallow the document after it.
+#[test]
+fn evtx_json_documents_are_events_and_bad_documents_are_located() {
+    use detc::eval::run::read_events_for;
+    use detc::ir::Source;
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("rules/fixtures/realdata/sigmahq_dtrace_kernel_dump.evtx.json");
+    let (evs, sum) = read_events_for(&p, None, &[Source::ProcessCreation]).unwrap();
+    assert_eq!((evs.len(), sum.bad_lines), (2, 0));
+    assert_eq!(
+        sum.schemas.values().next().map(String::as_str),
+        Some("sysmon-process")
+    );
+    assert_eq!(
+        evs[0].get("process.name"),
+        Some(&Value::Str("dtrace.exe".into()))
+    );
+    assert_eq!(
+        evs[0].get("host"),
+        Some(&Value::Str("ar-win-dc.attackrange.local".into()))
+    );
+
+    let good = std::fs::read_to_string(&p).unwrap();
+    let second = good.find("\n{").unwrap() + 1;
+    // Documents 1, 2 cut 40 bytes before its end, then 1 again.
+    let (first, rest) = good.split_at(second);
+    let cut = &rest[..rest.len() - 40];
+    let text = format!("{first}{cut}\n{first}");
+    let q = file("evtx", "t.json", text.as_bytes());
+    let (evs, sum) = read_events_for(&q, None, &[Source::ProcessCreation]).unwrap();
+    assert_eq!(evs.len(), 2, "the intact documents");
+    assert_eq!(sum.bad_lines, 1);
+    let line2 = first.lines().count() as u64 + 1;
+    assert_eq!(sum.bad[0].line, line2, "{:?}", sum.bad);
+    assert!(sum.bad[0].reason.contains("invalid JSON"), "{:?}", sum.bad);
 }

@@ -467,6 +467,16 @@ const KNOWN_REFUSALS: &[Refusal] = &[
 ];
 
 /// Base rules and correlations of the emitted Sigma files, from their own YAML: (file, id, kind).
+/// The Defender XDR table pySigma's Kusto backend reads for a Sigma rule's logsource category
+/// (its microsoft_xdr pipeline: process_creation -> DeviceProcessEvents, network_connection ->
+/// DeviceNetworkEvents), which the profile kql-defender also reads for the same source.
+fn xdr_table(category: Option<&str>) -> &'static str {
+    match category {
+        Some("process_creation") => "DeviceProcessEvents",
+        _ => "DeviceNetworkEvents",
+    }
+}
+
 fn sigma_documents(files: &[&Emitted]) -> Vec<(String, String, &'static str)> {
     let mut docs = Vec::new();
     for e in files {
@@ -568,8 +578,26 @@ fn pysigma_backends_convert_every_emitted_detection_rule() {
     check_conversions(SigmaBackend::KustoXdr, &docs, &kusto);
     check_conversions(SigmaBackend::SplunkWindows, &docs, &splunk);
     // What converted is really a query of that backend, not an empty shell.
+    let categories: BTreeMap<String, Option<String>> = files
+        .iter()
+        .flat_map(|e| serde_yaml::Deserializer::from_str(&e.text))
+        .map(|d| serde_yaml::Value::deserialize(d).expect("emitted YAML"))
+        .map(|v| {
+            let id = v["id"].as_str().unwrap_or_default().to_string();
+            let cat = v["logsource"]["category"].as_str().map(str::to_string);
+            (id, cat)
+        })
+        .collect();
     for r in kusto.iter().filter(|r| r.error.is_none()) {
-        assert!(r.queries[0].starts_with("DeviceNetworkEvents"), "{r:#?}");
+        let cat =
+            r.id.as_ref()
+                .and_then(|id| categories.get(id))
+                .cloned()
+                .flatten();
+        assert!(
+            r.queries[0].starts_with(xdr_table(cat.as_deref())),
+            "{r:#?}"
+        );
     }
     // Each correlation Splunk converted keeps what the emitted YAML says: its window, its group-by
     // fields and its threshold (read from the YAML, not restated here).
@@ -740,9 +768,10 @@ fn pysigma_kusto_conversion_keeps_each_predicate() {
                     continue;
                 }
             };
+            let table = xdr_table(doc["logsource"]["category"].as_str());
             let clause = q
-                .strip_prefix("DeviceNetworkEvents\n| where ")
-                .unwrap_or_else(|| panic!("{what}: not a DeviceNetworkEvents query: {q}"));
+                .strip_prefix(&format!("{table}\n| where "))
+                .unwrap_or_else(|| panic!("{what}: not a {table} query: {q}"));
             if !whole.contains(clause) {
                 failures.push(format!(
                     "{what}: `{clause}` is not in the whole rule's query:\n{whole}"

@@ -17,7 +17,7 @@ fn pack() -> Vec<Rule> {
     let pack = fe
         .pack
         .unwrap_or_else(|| panic!("rules/ does not check: {:?}", fe.diagnostics));
-    assert_eq!(pack.rules.len(), 7);
+    assert_eq!(pack.rules.len(), 8);
     pack.rules
 }
 
@@ -69,6 +69,7 @@ fn every_copied_file_is_covered() {
         names,
         [
             "apt29_day2_scranton_conn.jsonl",
+            "covenant_process_creation.jsonl", // eval_readers::a_mixed_sysmon_file_is_read_through_the_schema_of_the_rules_source
             "covenant_psremoting_grunt.jsonl",
             "lsass_campaign_01_conn.log",
             "m365d_goldensaml_defender_events.jsonl",

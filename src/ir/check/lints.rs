@@ -195,9 +195,14 @@ impl Checker<'_> {
             return;
         }
         let forced = t.schema.as_ref().map(|s| s.node.as_str());
-        let Ok(chosen) =
-            run::choose_schema(&t.name.node, &schemas, forced, &layout, first.as_deref())
-        else {
+        let Ok(chosen) = run::choose_schema(
+            &t.name.node,
+            &schemas,
+            forced,
+            &layout,
+            first.as_deref(),
+            &[source],
+        ) else {
             return; // an unknown schema is E0264; an undetectable file fails when run
         };
         let problem = if chosen.source != source {

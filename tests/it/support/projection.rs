@@ -33,7 +33,34 @@ pub enum Family {
     SigmaNetwork,
     /// Splunk CIM Network_Traffic.All_Traffic data-model rows.
     CimNetworkTraffic,
+    /// Defender XDR advanced hunting DeviceProcessEvents (`Timestamp`; the new process is
+    /// FileName/FolderPath/Process*, its parent InitiatingProcess*).
+    DefenderProcess,
+    /// DeviceProcessEvents in Sentinel (`TimeGenerated`).
+    SentinelProcess,
+    /// Sysmon Event ID 1 as JSON (Sigma `process_creation`, rsigma).
+    SysmonProcessJson,
+    /// Sysmon Event ID 1 as Splunk indexes it (fields as strings).
+    SysmonProcessSplunk,
 }
+
+/// The DeviceProcessEvents columns written (from targets/schemas/kql-DeviceProcessEvents.yaml).
+const DPE_COLUMNS: [(&str, &str); 14] = [
+    ("ReportId", "long"),
+    ("DeviceName", "string"),
+    ("AccountDomain", "string"),
+    ("AccountName", "string"),
+    ("FileName", "string"),
+    ("FolderPath", "string"),
+    ("ProcessCommandLine", "string"),
+    ("ProcessId", "long"),
+    ("ProcessVersionInfoOriginalFileName", "string"),
+    ("ProcessIntegrityLevel", "string"),
+    ("SHA256", "string"),
+    ("InitiatingProcessFileName", "string"),
+    ("InitiatingProcessFolderPath", "string"),
+    ("InitiatingProcessCommandLine", "string"),
+];
 
 /// One projected row: JSON for KQL (duckdb-kql) and Sigma (rsigma), strings for the SPL model.
 #[derive(Debug, Clone)]
@@ -83,6 +110,12 @@ pub fn kql_columns(f: Family) -> Vec<(&'static str, &'static str)> {
             ("SrcBytes", "long"),
             ("DstBytes", "long"),
         ],
+        Family::DefenderProcess | Family::SentinelProcess => {
+            let mut v = vec![(time_field(f), "datetime")];
+            v.extend(DPE_COLUMNS);
+            v.push(("InitiatingProcessId", "long"));
+            v
+        }
         _ => Vec::new(),
     }
 }
@@ -93,17 +126,25 @@ pub fn time_field(f: Family) -> &'static str {
         Family::DefenderDne => "Timestamp",
         Family::SentinelDne => "TimeGenerated",
         Family::AsimNetworkSession => "EventStartTime",
-        Family::SysmonJson | Family::SigmaNetwork => "@timestamp",
-        Family::SysmonSplunk | Family::CimNetworkTraffic => "_time",
+        Family::DefenderProcess => "Timestamp",
+        Family::SentinelProcess => "TimeGenerated",
+        Family::SysmonJson | Family::SigmaNetwork | Family::SysmonProcessJson => "@timestamp",
+        Family::SysmonSplunk | Family::CimNetworkTraffic | Family::SysmonProcessSplunk => "_time",
     }
 }
 
 /// The column holding the event's index, so per-event alerts can be matched across engines.
 pub fn id_field(f: Family) -> &'static str {
     match f {
-        Family::DefenderDne | Family::SentinelDne => "ReportId",
+        Family::DefenderDne
+        | Family::SentinelDne
+        | Family::DefenderProcess
+        | Family::SentinelProcess => "ReportId",
         Family::AsimNetworkSession => "EventOriginalUid",
-        Family::SysmonJson | Family::SysmonSplunk => "RecordID",
+        Family::SysmonJson
+        | Family::SysmonSplunk
+        | Family::SysmonProcessJson
+        | Family::SysmonProcessSplunk => "RecordID",
         Family::SigmaNetwork => "event.id",
         Family::CimNetworkTraffic => "All_Traffic.event_id",
     }
@@ -176,6 +217,38 @@ fn carried(f: Family) -> &'static [&'static str] {
             "bytes.sent",
             "bytes.received",
         ],
+        Family::DefenderProcess | Family::SentinelProcess => &[
+            "time",
+            "host",
+            "user",
+            "process.name",
+            "process.path",
+            "process.command_line",
+            "process.id",
+            "process.original_name",
+            "process.integrity_level",
+            "process.hash.sha256",
+            "process.parent.name",
+            "process.parent.path",
+            "process.parent.command_line",
+            "process.parent.id",
+        ],
+        Family::SysmonProcessJson | Family::SysmonProcessSplunk => &[
+            "time",
+            "host",
+            "user",
+            "process.name",
+            "process.path",
+            "process.command_line",
+            "process.id",
+            "process.original_name",
+            "process.integrity_level",
+            "process.current_directory",
+            "process.parent.name",
+            "process.parent.path",
+            "process.parent.command_line",
+            "process.parent.id",
+        ],
         Family::SigmaNetwork | Family::CimNetworkTraffic => &[
             "time",
             "src.ip",
@@ -218,6 +291,37 @@ fn put_kql(m: &mut Map<String, J>, canon: &mut Event, field: &str, col: &str, in
         Some(v) => {
             m.insert(col.into(), jv(v));
         }
+    }
+}
+
+/// Sysmon's image column (a full path) for the catalogue's `name`/`path` pair: the path when both
+/// agree, a made-up folder for a name alone; `Err` when no path can denote them.
+fn sysmon_image(canon: &mut Event, name: &str, path: &str) -> Result<Option<String>, ()> {
+    match (canon.get(name).cloned(), canon.get(path).cloned()) {
+        (Some(Value::Str(n)), None) => {
+            if n.contains('\\') || n.contains('/') {
+                return Err(());
+            }
+            let p = format!("C:\\Program Files\\Vendor App\\{n}");
+            canon.insert(path.into(), Value::Str(p.clone()));
+            Ok(Some(p))
+        }
+        (Some(Value::Str(n)), Some(Value::Str(p))) => {
+            if p.rsplit(['\\', '/']).next() != Some(n.as_str()) {
+                return Err(());
+            }
+            Ok(Some(p))
+        }
+        (None, None) => Ok(None),
+        (None, Some(Value::Str(p))) => {
+            let n = p.rsplit(['\\', '/']).next().unwrap_or("").to_string();
+            if n.is_empty() {
+                return Err(());
+            }
+            canon.insert(name.into(), Value::Str(n));
+            Ok(Some(p))
+        }
+        _ => Err(()),
     }
 }
 
@@ -404,6 +508,110 @@ pub fn project(f: Family, idx: usize, ev: &Event) -> Option<(Row, Event)> {
                     "XmlWinEventLog:Microsoft-Windows-Sysmon/Operational".into(),
                 );
                 r.insert("EventCode".into(), "3".into());
+                r.insert("RecordID".into(), idx.to_string());
+                for (c, v) in cols.drain(..) {
+                    if let Some(v) = v {
+                        r.insert(c.into(), text(&v));
+                    }
+                }
+                Some((Row::Splunk(r), canon))
+            }
+        }
+        Family::DefenderProcess | Family::SentinelProcess => {
+            let mut m = Map::new();
+            m.insert(time_field(f).into(), J::String(rfc3339(t)));
+            m.insert("ReportId".into(), json!(idx));
+            // Defender splits the account: AccountDomain \ AccountName.
+            if let Some(u) = canon.get("user") {
+                let u = text(u);
+                match u.split_once('\\') {
+                    Some((d, n)) if !d.is_empty() && !n.is_empty() => {
+                        m.insert("AccountDomain".into(), J::String(d.into()));
+                        m.insert("AccountName".into(), J::String(n.into()));
+                    }
+                    Some(_) => return None,
+                    None => {
+                        m.insert("AccountName".into(), J::String(u));
+                    }
+                }
+            }
+            for (field, col) in [
+                ("host", "DeviceName"),
+                ("process.name", "FileName"),
+                ("process.path", "FolderPath"),
+                ("process.command_line", "ProcessCommandLine"),
+                ("process.id", "ProcessId"),
+                (
+                    "process.original_name",
+                    "ProcessVersionInfoOriginalFileName",
+                ),
+                ("process.integrity_level", "ProcessIntegrityLevel"),
+                ("process.hash.sha256", "SHA256"),
+                ("process.parent.name", "InitiatingProcessFileName"),
+                ("process.parent.path", "InitiatingProcessFolderPath"),
+                (
+                    "process.parent.command_line",
+                    "InitiatingProcessCommandLine",
+                ),
+                ("process.parent.id", "InitiatingProcessId"),
+            ] {
+                put_kql(&mut m, &mut canon, field, col, kql_int(f, col));
+            }
+            Some((Row::Json(m), canon))
+        }
+        Family::SysmonProcessJson | Family::SysmonProcessSplunk => {
+            let image = sysmon_image(&mut canon, "process.name", "process.path").ok()?;
+            let parent =
+                sysmon_image(&mut canon, "process.parent.name", "process.parent.path").ok()?;
+            let mut cols: Vec<(&str, Option<Value>)> = vec![
+                ("Computer", canon.get("host").cloned()),
+                ("User", canon.get("user").cloned()),
+                ("Image", image.map(Value::Str)),
+                ("CommandLine", canon.get("process.command_line").cloned()),
+                ("ProcessId", canon.get("process.id").cloned()),
+                (
+                    "OriginalFileName",
+                    canon.get("process.original_name").cloned(),
+                ),
+                (
+                    "IntegrityLevel",
+                    canon.get("process.integrity_level").cloned(),
+                ),
+                (
+                    "CurrentDirectory",
+                    canon.get("process.current_directory").cloned(),
+                ),
+                ("ParentImage", parent.map(Value::Str)),
+                (
+                    "ParentCommandLine",
+                    canon.get("process.parent.command_line").cloned(),
+                ),
+                ("ParentProcessId", canon.get("process.parent.id").cloned()),
+            ];
+            if f == Family::SysmonProcessJson {
+                let mut m = Map::new();
+                m.insert("@timestamp".into(), J::String(rfc3339(t)));
+                m.insert("EventID".into(), json!(1));
+                m.insert("RecordID".into(), json!(idx));
+                m.insert(
+                    "Channel".into(),
+                    J::String("Microsoft-Windows-Sysmon/Operational".into()),
+                );
+                for (c, v) in cols.drain(..) {
+                    if let Some(v) = v {
+                        m.insert(c.into(), jv(&v));
+                    }
+                }
+                Some((Row::Json(m), canon))
+            } else {
+                let mut r = BTreeMap::new();
+                r.insert("_time".into(), t.to_string());
+                r.insert("sourcetype".into(), "XmlWinEventLog".into());
+                r.insert(
+                    "source".into(),
+                    "XmlWinEventLog:Microsoft-Windows-Sysmon/Operational".into(),
+                );
+                r.insert("EventCode".into(), "1".into());
                 r.insert("RecordID".into(), idx.to_string());
                 for (c, v) in cols.drain(..) {
                     if let Some(v) = v {
