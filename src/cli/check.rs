@@ -29,27 +29,10 @@ pub struct CheckArgs {
 
 pub fn run(args: &CheckArgs) -> Exit {
     let paths = super::default_paths(&args.paths);
-    let files = match crate::load::load_sources(&paths) {
+    let files = match super::rule_files(&paths, "check", args.format) {
         Ok(f) => f,
-        Err(d) => {
-            super::print_diagnostics(&[d], &crate::diag::SourceCache::new(), args.format);
-            return Exit::Failure;
-        }
+        Err(exit) => return exit,
     };
-    if files.is_empty() {
-        // A folder without rule files: most likely a wrong path; passing would hide it in CI.
-        let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        let d = crate::diag::Diagnostic::new(
-            crate::diag::Code::E0003,
-            format!("no rule files (*.detc) under {}", shown.join(", ")),
-        )
-        .at(crate::diag::Span::file(shown.join(", ")))
-        .found("no *.detc file")
-        .expected("at least one rule file to check")
-        .hint("check the path; folders are searched recursively for *.detc files");
-        super::print_diagnostics(&[d], &crate::diag::SourceCache::new(), args.format);
-        return Exit::Failure;
-    }
     let loader = crate::load::FsLoader::for_paths(&paths);
     let mut fe = crate::frontend_with(&files, &loader);
     if args.deny_warnings {

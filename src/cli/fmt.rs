@@ -37,26 +37,10 @@ struct FileReport {
 
 pub fn run(args: &FmtArgs) -> Exit {
     let paths = super::default_paths(&args.paths);
-    let files = match crate::load::load_sources(&paths) {
+    let files = match super::rule_files(&paths, "format", args.format) {
         Ok(f) => f,
-        Err(d) => {
-            super::print_diagnostics(&[d], &crate::diag::SourceCache::new(), args.format);
-            return Exit::Failure;
-        }
+        Err(exit) => return exit,
     };
-    if files.is_empty() {
-        let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        let d = Diagnostic::new(
-            crate::diag::Code::E0003,
-            format!("no rule files (*.detc) under {}", shown.join(", ")),
-        )
-        .at(crate::diag::Span::file(shown.join(", ")))
-        .found("no *.detc file")
-        .expected("at least one rule file to format")
-        .hint("check the path; folders are searched recursively for *.detc files");
-        super::print_diagnostics(&[d], &crate::diag::SourceCache::new(), args.format);
-        return Exit::Failure;
-    }
     let mut sources = crate::diag::SourceCache::new();
     let mut diags = Vec::new();
     let mut reports = Vec::new();

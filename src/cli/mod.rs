@@ -163,6 +163,37 @@ pub(crate) fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
     }
 }
 
+/// The rule files under `paths` for a command that reads them (`verb`: "check", "format"); a
+/// load error, or no `*.detc` file at all (most likely a wrong path; passing would hide it in CI),
+/// is printed here and returned as the command's exit.
+pub(crate) fn rule_files(
+    paths: &[PathBuf],
+    verb: &str,
+    format: Format,
+) -> Result<Vec<crate::SourceFile>, Exit> {
+    let files = match crate::load::load_sources(paths) {
+        Ok(f) => f,
+        Err(d) => {
+            print_diagnostics(&[d], &crate::diag::SourceCache::new(), format);
+            return Err(Exit::Failure);
+        }
+    };
+    if files.is_empty() {
+        let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        let d = crate::diag::Diagnostic::new(
+            crate::diag::Code::E0003,
+            format!("no rule files (*.detc) under {}", shown.join(", ")),
+        )
+        .at(crate::diag::Span::file(shown.join(", ")))
+        .found("no *.detc file")
+        .expected(format!("at least one rule file to {verb}"))
+        .hint("check the path; folders are searched recursively for *.detc files");
+        print_diagnostics(&[d], &crate::diag::SourceCache::new(), format);
+        return Err(Exit::Failure);
+    }
+    Ok(files)
+}
+
 /// Loads and checks rules, printing diagnostics. Returns the pack, or the exit code to end with.
 pub(crate) fn load_pack(
     paths: &[PathBuf],
