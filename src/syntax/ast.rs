@@ -69,6 +69,8 @@ pub enum Clause {
     Aggregate(Vec<AggDef>),
     Having(Expr),
     Test(TestDecl),
+    /// `timezone +02:00`: the offset as written (the checker reads and bounds it).
+    Timezone(Spanned<String>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -161,6 +163,12 @@ pub enum ValueExpr {
         right: Box<ValueExpr>,
         span: Span,
     },
+    /// `hour(time)`: a function of one field.
+    Call {
+        func: Spanned<String>,
+        arg: Spanned<String>,
+        span: Span,
+    },
 }
 
 impl ValueExpr {
@@ -168,7 +176,7 @@ impl ValueExpr {
         match self {
             ValueExpr::Name(n) => &n.span,
             ValueExpr::Lit(l) => &l.span,
-            ValueExpr::Arith { span, .. } => span,
+            ValueExpr::Arith { span, .. } | ValueExpr::Call { span, .. } => span,
         }
     }
 }

@@ -142,6 +142,7 @@ mod tests {
                 };
                 format!("({} {o} {})", value_shape(left), value_shape(right))
             }
+            ValueExpr::Call { func, arg, .. } => format!("{}({})", func.node, arg.node),
         }
     }
 
