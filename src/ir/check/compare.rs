@@ -155,7 +155,11 @@ impl Checker<'_> {
                     "a weekday compared with a number".to_string()
                 })
                 .expected("`weekday(time) == sat`, `!=`, or `weekday(time) in [sat, sun]`")
-                .hint("weeks start on different days in different places, so weekdays have no order here; list the days: `weekday(time) in [mon, tue, wed, thu, fri]`"),
+                .hint(if ordered {
+                    "weeks start on different days in different places, so weekdays have no order here; list the days: `weekday(time) in [mon, tue, wed, thu, fri]`"
+                } else {
+                    "a weekday is one of the symbols mon, tue, wed, thu, fri, sat, sun: `weekday(time) == sat`"
+                }),
             );
             return None;
         }
