@@ -251,7 +251,12 @@ impl Comparison {
     /// Every timestamp field a time function of either side reads, deduplicated.
     pub fn time_refs(&self) -> Vec<&FieldRef> {
         let mut out: Vec<&FieldRef> = Vec::new();
-        for r in self.left.time_refs().into_iter().chain(self.right.time_refs()) {
+        for r in self
+            .left
+            .time_refs()
+            .into_iter()
+            .chain(self.right.time_refs())
+        {
             if !out.contains(&r) {
                 out.push(r);
             }

@@ -571,7 +571,7 @@ impl<'t> Lowerer<'t> {
                         let mut parts = inner.into_inner();
                         let func = self.ident(&parts.next()?);
                         let arg = self.ident(&parts.next()?);
-                        Some((ValueExpr::Call { func, arg, span }, 1))
+                        Some((ValueExpr::Call(Box::new(Call { func, arg, span })), 1))
                     }
                     _ => Some((ValueExpr::Lit(self.scalar(inner)), 1)),
                 }

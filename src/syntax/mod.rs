@@ -142,7 +142,7 @@ mod tests {
                 };
                 format!("({} {o} {})", value_shape(left), value_shape(right))
             }
-            ValueExpr::Call { func, arg, .. } => format!("{}({})", func.node, arg.node),
+            ValueExpr::Call(c) => format!("{}({})", c.func.node, c.arg.node),
         }
     }
 

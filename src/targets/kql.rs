@@ -24,8 +24,8 @@ use super::{
 use crate::diag::Diagnostic;
 use crate::ir::visit::uses_computed;
 use crate::ir::{
-    AggFunc, Case, Cidr, CmpOp, Comparison, Expr, FieldRef, IpClass, Op, Predicate, StrOp, TimeFunc, Value,
-    ValueExpr,
+    AggFunc, Case, Cidr, CmpOp, Comparison, Expr, FieldRef, IpClass, Op, Predicate, StrOp,
+    TimeFunc, Value, ValueExpr,
 };
 use std::collections::BTreeMap;
 use std::net::IpAddr;

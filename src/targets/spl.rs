@@ -23,8 +23,7 @@ use crate::diag::{Code, Diagnostic, Span};
 use crate::ir::visit::uses_computed;
 use crate::ir::{
     AggFunc, Case, Cidr, CmpOp, Comparison, Expr, FieldRef, IpClass, Op, Predicate, RelOp, StrOp,
-    TimeFunc,
-    Value, ValueExpr,
+    TimeFunc, Value, ValueExpr,
 };
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -308,22 +308,55 @@ fn the_test_rules_pass_their_own_tests() {
 fn time_functions_are_typed_and_read_a_declared_offset() {
     let ok = |body: &str| codes("network_flow", body);
     let none = Vec::<&str>::new();
-    assert_eq!(ok("  timezone +02:00\n  where hour(time) < 8 or hour(time) >= 18"), none);
-    assert_eq!(ok("  timezone -05:30\n  where weekday(time) in [sat, sun]"), none);
-    assert_eq!(ok("  timezone +00:00\n  where weekday(time) not in [sat, sun] and weekday(time) != mon"), none);
-    assert_eq!(ok("  timezone +14:00\n  where hour(time) in [0, 1, 2]"), none);
+    assert_eq!(
+        ok("  timezone +02:00\n  where hour(time) < 8 or hour(time) >= 18"),
+        none
+    );
+    assert_eq!(
+        ok("  timezone -05:30\n  where weekday(time) in [sat, sun]"),
+        none
+    );
+    assert_eq!(
+        ok("  timezone +00:00\n  where weekday(time) not in [sat, sun] and weekday(time) != mon"),
+        none
+    );
+    assert_eq!(
+        ok("  timezone +14:00\n  where hour(time) in [0, 1, 2]"),
+        none
+    );
     assert_eq!(ok("  timezone +02:00\n  where hours(time) < 8"), ["E0274"]);
-    assert_eq!(ok("  timezone +02:00\n  where hour(dst.port) < 8"), ["E0275"]);
-    assert_eq!(ok("  timezone +02:00\n  where weekday(time) > fri"), ["E0276"]);
-    assert_eq!(ok("  timezone +02:00\n  where weekday(time) == 6"), ["E0276"]);
-    assert_eq!(ok("  timezone +02:00\n  where hour(time) == sat"), ["E0272"]);
-    assert_eq!(ok("  timezone +02:00\n  where hour(time) + 1 > 8"), ["E0271"]);
+    assert_eq!(
+        ok("  timezone +02:00\n  where hour(dst.port) < 8"),
+        ["E0275"]
+    );
+    assert_eq!(
+        ok("  timezone +02:00\n  where weekday(time) > fri"),
+        ["E0276"]
+    );
+    assert_eq!(
+        ok("  timezone +02:00\n  where weekday(time) == 6"),
+        ["E0276"]
+    );
+    assert_eq!(
+        ok("  timezone +02:00\n  where hour(time) == sat"),
+        ["E0272"]
+    );
+    assert_eq!(
+        ok("  timezone +02:00\n  where hour(time) + 1 > 8"),
+        ["E0271"]
+    );
     assert_eq!(ok("  where hour(time) < 8"), ["E0277"]);
     assert_eq!(ok("  timezone +15:00\n  where hour(time) < 8"), ["E0278"]);
     assert_eq!(ok("  timezone +02:60\n  where hour(time) < 8"), ["E0278"]);
-    assert_eq!(ok("  timezone +02:00\n  timezone +03:00\n  where hour(time) < 8"), ["E0204"]);
+    assert_eq!(
+        ok("  timezone +02:00\n  timezone +03:00\n  where hour(time) < 8"),
+        ["E0204"]
+    );
     // A bad offset is one error, not a second one at each use.
-    assert_eq!(ok("  timezone -13:00\n  where hour(time) < 8 and weekday(time) == sun"), ["E0278"]);
+    assert_eq!(
+        ok("  timezone -13:00\n  where hour(time) < 8 and weekday(time) == sun"),
+        ["E0278"]
+    );
 }
 
 /// An event whose time is missing or unparsable never reaches `hour(time)`: it is reported as
@@ -341,7 +374,14 @@ fn an_event_without_a_time_is_reported_not_matched() {
     );
     std::fs::write(dir.join("e.jsonl"), events).expect("events written");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_detc"))
-        .args(["run", "r.detc", "--schema", "zeek-conn", "--events", "e.jsonl"])
+        .args([
+            "run",
+            "r.detc",
+            "--schema",
+            "zeek-conn",
+            "--events",
+            "e.jsonl",
+        ])
         .current_dir(&dir)
         .output()
         .expect("detc runs");
@@ -350,7 +390,10 @@ fn an_event_without_a_time_is_reported_not_matched() {
     std::fs::remove_dir_all(&dir).ok();
     // One alert (the event with a time; every hour is below 24), two bad lines reported.
     assert_eq!(stdout.lines().count(), 1, "{stdout}\n{stderr}");
-    assert!(stderr.contains("e.jsonl:1") && stderr.contains("e.jsonl:2"), "{stderr}");
+    assert!(
+        stderr.contains("e.jsonl:1") && stderr.contains("e.jsonl:2"),
+        "{stderr}"
+    );
 }
 
 /// A long chain of operators is a deep tree for every later stage: bounded like a condition's

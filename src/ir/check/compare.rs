@@ -18,8 +18,7 @@ use super::values::a_type;
 use super::Checker;
 use crate::diag::{Code, Diagnostic, Span};
 use crate::ir::{
-    catalogue, ArithOp, Comparison, Expr, FieldRef, FieldType, RelOp, TimeFunc, ValueExpr,
-    WEEKDAYS,
+    catalogue, ArithOp, Comparison, Expr, FieldRef, FieldType, RelOp, TimeFunc, ValueExpr, WEEKDAYS,
 };
 use crate::syntax::ast::{self, Literal, PredOp, Spanned};
 
@@ -251,7 +250,7 @@ impl Checker<'_> {
                     bare_int,
                 })
             }
-            ast::ValueExpr::Call { func, arg, span } => self.time_call(func, arg, span, scope),
+            ast::ValueExpr::Call(c) => self.time_call(&c.func, &c.arg, &c.span, scope),
             ast::ValueExpr::Arith {
                 op,
                 left,
@@ -318,7 +317,7 @@ impl Checker<'_> {
                     .at(func.span.clone())
                     .found(format!("`{other}(...)`"))
                     .expected("`hour(time)` or `weekday(time)`");
-                if let Some(n) = crate::diag::nearest(other, ["hour", "weekday"].into_iter()) {
+                if let Some(n) = crate::diag::nearest(other, ["hour", "weekday"]) {
                     d = d.hint(format!("did you mean `{n}`?"));
                 } else {
                     d = d.hint("values are fields, aggregates, numbers, arithmetic, `hour(time)` and `weekday(time)`");
@@ -332,10 +331,23 @@ impl Checker<'_> {
             self.diags.push(
                 Diagnostic::new(
                     Code::E0275,
-                    format!("`{}()` reads a timestamp, and `{}` is {}", f.name(), arg.node, a_type(&ty)),
+                    format!(
+                        "`{}()` reads a timestamp, and `{}` is {}",
+                        f.name(),
+                        arg.node,
+                        a_type(&ty)
+                    ),
                 )
                 .at(arg.span.clone())
-                .found(format!("{} {}", a_type(&ty), if matches!(field, FieldRef::Field(_)) { "field" } else { "value" }))
+                .found(format!(
+                    "{} {}",
+                    a_type(&ty),
+                    if matches!(field, FieldRef::Field(_)) {
+                        "field"
+                    } else {
+                        "value"
+                    }
+                ))
                 .expected("a timestamp field of the event (`time`)")
                 .hint(format!("write `{}(time)`", f.name())),
             );
