@@ -359,7 +359,7 @@ impl CompiledExpr {
             CompiledExpr::Compare(c, slots) => c.holds_num(&|f: &FieldRef| {
                 let k = slots.iter().find(|(g, _)| g == f).map_or(0, |(_, k)| *k);
                 match lookup(f, k) {
-                    Some(ValRef::Int(n)) => Some(n as f64),
+                    Some(ValRef::Int(n)) | Some(ValRef::Timestamp(n)) => Some(n as f64),
                     _ => None,
                 }
             }),

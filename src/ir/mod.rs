@@ -53,7 +53,7 @@ pub mod time;
 pub mod value;
 pub mod visit;
 
-pub use value::{ArithOp, Comparison, RelOp, ValueExpr};
+pub use value::{ArithOp, Comparison, RelOp, TimeFunc, ValueExpr, WEEKDAYS};
 
 /// A character some reader of metadata text treats as a line break or as no text at all: every
 /// control character (`\n`, `\r`, `\t`, `\v`, `\f`, U+0085 NEL, ...) and the Unicode line and

@@ -78,6 +78,42 @@ impl ArithOp {
     }
 }
 
+/// A function of an event's time, read in a fixed UTC offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeFunc {
+    /// `hour(time)`: the hour of the day, 0 to 23.
+    Hour,
+    /// `weekday(time)`: the day of the week, Sunday 0 to Saturday 6 (Kusto's `dayofweek` and
+    /// C's `tm_wday`). The language compares weekdays only for (in)equality, so no rule depends
+    /// on which day starts the week.
+    Weekday,
+}
+
+impl TimeFunc {
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeFunc::Hour => "hour",
+            TimeFunc::Weekday => "weekday",
+        }
+    }
+
+    /// The function of `secs` (seconds since the Unix epoch, UTC) read at `offset_minutes` from
+    /// UTC. A fraction of a second is dropped first (floor), and both divisions are floors, so a
+    /// time before the epoch is as well defined as one after it.
+    pub fn of(self, secs: f64, offset_minutes: i32) -> f64 {
+        let local = secs.floor() + f64::from(offset_minutes) * 60.0;
+        match self {
+            TimeFunc::Hour => (local / 3600.0).floor().rem_euclid(24.0),
+            // 1970-01-01 was a Thursday (4).
+            TimeFunc::Weekday => ((local / 86400.0).floor() + 4.0).rem_euclid(7.0),
+        }
+    }
+}
+
+/// The weekday symbols, Sunday first ([`TimeFunc::Weekday`]'s numbers are their positions).
+pub const WEEKDAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+
 /// A numeric value of an event or a group. New kinds of value (a function call such as
 /// `hour(time)`) are one more variant here, typed by the checker and lowered by each backend.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -92,14 +128,32 @@ pub enum ValueExpr {
         left: Box<ValueExpr>,
         right: Box<ValueExpr>,
     },
+    /// `hour(time)`, `weekday(time)`: a function of a timestamp field, read at the rule's
+    /// declared UTC offset (`timezone +02:00`). Undefined when the field is missing.
+    Time {
+        func: TimeFunc,
+        field: FieldRef,
+        offset_minutes: i32,
+    },
 }
 
 impl ValueExpr {
     /// Every field or aggregate the value reads, in reading order (with repeats).
     pub fn refs(&self) -> Vec<&FieldRef> {
         let mut out = Vec::new();
+        self.walk(&mut |v| match v {
+            ValueExpr::Ref { field, .. } | ValueExpr::Time { field, .. } => out.push(field),
+            _ => {}
+        });
+        out
+    }
+
+    /// The timestamp fields read by a time function (a subset of [`ValueExpr::refs`]): a backend
+    /// guards them as times, not as numbers.
+    pub fn time_refs(&self) -> Vec<&FieldRef> {
+        let mut out = Vec::new();
         self.walk(&mut |v| {
-            if let ValueExpr::Ref { field, .. } = v {
+            if let ValueExpr::Time { field, .. } = v {
                 out.push(field);
             }
         });
@@ -138,13 +192,14 @@ impl ValueExpr {
         F: Fn(&FieldRef) -> Option<&'a Value>,
     {
         self.eval_num(&|f: &FieldRef| match lookup(f) {
-            Some(Value::Int(n)) => Some(*n as f64),
+            Some(Value::Int(n)) | Some(Value::Timestamp(n)) => Some(*n as f64),
             _ => None,
         })
     }
 
     /// [`ValueExpr::eval`] with `num` giving each reference's number (`None`: missing, or not an
-    /// integer), for callers that hold values in another form than [`Value`].
+    /// integer; a timestamp is its seconds since the epoch), for callers that hold values in
+    /// another form than [`Value`].
     pub fn eval_num<F>(&self, num: &F) -> Option<f64>
     where
         F: Fn(&FieldRef) -> Option<f64>,
@@ -152,6 +207,11 @@ impl ValueExpr {
         match self {
             ValueExpr::Ref { field, .. } => num(field),
             ValueExpr::Num { value } => Some(*value as f64),
+            ValueExpr::Time {
+                func,
+                field,
+                offset_minutes,
+            } => Some(func.of(num(field)?, *offset_minutes)),
             ValueExpr::Arith { op, left, right } => {
                 let a = left.eval_num(num)?;
                 let b = right.eval_num(num)?;
@@ -186,6 +246,27 @@ impl Comparison {
             }
         }
         out
+    }
+
+    /// Every timestamp field a time function of either side reads, deduplicated.
+    pub fn time_refs(&self) -> Vec<&FieldRef> {
+        let mut out: Vec<&FieldRef> = Vec::new();
+        for r in self
+            .left
+            .time_refs()
+            .into_iter()
+            .chain(self.right.time_refs())
+        {
+            if !out.contains(&r) {
+                out.push(r);
+            }
+        }
+        out
+    }
+
+    /// Whether either side reads a time function (`hour(time)`, `weekday(time)`).
+    pub fn reads_time(&self) -> bool {
+        !self.time_refs().is_empty()
     }
 
     /// Every divisor of either side, deduplicated, left side first.
@@ -230,6 +311,22 @@ impl Comparison {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hour_and_weekday_at_an_offset_around_midnight_and_the_epoch() {
+        // 2025-11-23 (a Sunday) 23:30:00 UTC is Monday 01:30 at +02:00.
+        let t = 1_763_940_600.0;
+        assert_eq!(TimeFunc::Hour.of(t, 0), 23.0);
+        assert_eq!(TimeFunc::Weekday.of(t, 0), 0.0);
+        assert_eq!(TimeFunc::Hour.of(t, 120), 1.0);
+        assert_eq!(TimeFunc::Weekday.of(t, 120), 1.0);
+        // A fraction of a second never moves the hour: 08:59:59.9 is hour 8.
+        assert_eq!(TimeFunc::Hour.of(8.0 * 3600.0 - 0.1 + 3600.0, 0), 8.0);
+        // Before the epoch at a negative offset: 1970-01-01 00:00 UTC is Wednesday 19:00 at -05:00.
+        assert_eq!(TimeFunc::Hour.of(0.0, -300), 19.0);
+        assert_eq!(TimeFunc::Weekday.of(0.0, -300), 3.0);
+        assert_eq!(WEEKDAYS[TimeFunc::Weekday.of(0.0, 0) as usize], "thu");
+    }
 
     fn r(n: &str) -> ValueExpr {
         ValueExpr::Ref {

@@ -26,6 +26,36 @@ pub fn for_each_ref<'e>(e: &'e Expr, f: &mut impl FnMut(&'e FieldRef, &'e Span))
     }
 }
 
+/// Calls `f` on every comparison of values of `e`, left to right.
+pub fn for_each_compare<'e>(e: &'e Expr, f: &mut impl FnMut(&'e ir::Comparison)) {
+    match e {
+        Expr::And(v) | Expr::Or(v) => v.iter().for_each(|x| for_each_compare(x, f)),
+        Expr::Not(x) => for_each_compare(x, f),
+        Expr::Pred(_) => {}
+        Expr::Compare(c) => f(c),
+    }
+}
+
+/// The first comparison of the rule (filter, then computed fields) that reads the hour or the
+/// weekday of a time.
+pub fn first_time_compare(rule: &Rule) -> Option<&ir::Comparison> {
+    let mut found = None;
+    let mut look = |e| {
+        for_each_compare(e, &mut |c| {
+            if found.is_none() && c.reads_time() {
+                found = Some(c);
+            }
+        })
+    };
+    look(&rule.filter);
+    for l in &rule.lets {
+        for (c, _) in &l.arms {
+            look(c);
+        }
+    }
+    found
+}
+
 /// Whether some predicate of `e` reads a computed field (`let`).
 pub fn uses_computed(e: &Expr) -> bool {
     let mut any = false;

@@ -69,6 +69,8 @@ pub enum Clause {
     Aggregate(Vec<AggDef>),
     Having(Expr),
     Test(TestDecl),
+    /// `timezone +02:00`: the offset as written (the checker reads and bounds it).
+    Timezone(Spanned<String>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -161,6 +163,16 @@ pub enum ValueExpr {
         right: Box<ValueExpr>,
         span: Span,
     },
+    /// `hour(time)`: a function of one field (boxed: rarer and larger than the others).
+    Call(Box<Call>),
+}
+
+/// `func(arg)` in a value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub func: Spanned<String>,
+    pub arg: Spanned<String>,
+    pub span: Span,
 }
 
 impl ValueExpr {
@@ -169,6 +181,7 @@ impl ValueExpr {
             ValueExpr::Name(n) => &n.span,
             ValueExpr::Lit(l) => &l.span,
             ValueExpr::Arith { span, .. } => span,
+            ValueExpr::Call(c) => &c.span,
         }
     }
 }

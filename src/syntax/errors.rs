@@ -69,10 +69,10 @@ pub fn describe(rule: Rule) -> Option<Cow<'static, str>> {
         meta_str | meta_str_key | meta_list | meta_list_key | meta_sym | meta_sym_key
         | meta_attack | kw_attack | source_clause | kw_source | where_clause | kw_where
         | let_clause | kw_let | window_clause | kw_window | group_clause | kw_group
-        | aggregate_clause | kw_aggregate | having_clause | kw_having | test_clause | kw_test => {
+        | aggregate_clause | kw_aggregate | having_clause | kw_having | test_clause | kw_test | timezone_clause | kw_timezone => {
             "a clause (id, title, description, author, date, status, severity, confidence, attack, \
              references, falsepositives, tags, source, where, let, window, group by, aggregate, \
-             having, test)"
+             having, timezone, test)"
         }
         attack_id => "an ATT&CK id such as T1071.003 or AN0379",
         case_arm => "a case arm (`condition => value`)",
@@ -111,6 +111,10 @@ pub fn describe(rule: Rule) -> Option<Cow<'static, str>> {
             "a value (a numeric field, an aggregate, a number, a size or a duration)"
         }
         add_op | mul_op => "an arithmetic operator (+, -, *, /)",
+        utc_offset => "a UTC offset (`+02:00`, `-05:00`)",
+        time_call => "a time function (`hour(time)`, `weekday(time)`)",
+        value_in => "a value in a list (`weekday(time) in [sat, sun]`)",
+        kw_in => "`in`",
         list_literal => "a list (`[a, b]`)",
         string_list => "a list of strings (`[\"a\", \"b\"]`)",
         string | str_inner | raw_inner => "a string (`\"text\"`)",

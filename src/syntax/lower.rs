@@ -178,6 +178,7 @@ impl<'t> Lowerer<'t> {
                     | Rule::kw_by
                     | Rule::kw_aggregate
                     | Rule::kw_having
+                    | Rule::kw_timezone
                     | Rule::kw_test
                     | Rule::kw_events
                     | Rule::kw_expect
@@ -237,6 +238,7 @@ impl<'t> Lowerer<'t> {
             Rule::source_clause => Clause::Source(self.ident(&it.next()?)),
             Rule::where_clause => Clause::Where(self.expr(it.next()?)?),
             Rule::having_clause => Clause::Having(self.expr(it.next()?)?),
+            Rule::timezone_clause => Clause::Timezone(self.ident(&it.next()?)),
             Rule::let_clause => {
                 let name = self.ident(&it.next()?);
                 let mut arms = Vec::new();
@@ -459,6 +461,7 @@ impl<'t> Lowerer<'t> {
             }
             Rule::predicate => self.predicate(p).map(Expr::Pred),
             Rule::comparison => self.comparison(p).map(Expr::Compare),
+            Rule::value_in => self.value_in(p),
             _ => {
                 self.internal(&p, "unexpected expression");
                 None
@@ -486,6 +489,40 @@ impl<'t> Lowerer<'t> {
             op,
             right,
             span,
+        })
+    }
+
+    /// `v in [a, b]` is `v == a or v == b` (each comparison spans the whole membership);
+    /// `not in` is its negation.
+    fn value_in(&mut self, p: P<'_>) -> Option<Expr> {
+        let span = self.span(&p);
+        let mut it = p.into_inner().peekable();
+        let (left, _) = self.value_expr(it.next()?)?;
+        let negated = it.peek().map(|x| x.as_rule()) == Some(Rule::negation);
+        if negated {
+            it.next();
+        }
+        let kw = it.next()?;
+        let op = self.spanned(&kw, RelOp::Eq);
+        let mut xs = Vec::new();
+        for x in it {
+            let (right, _) = self.value_expr(x)?;
+            xs.push(Expr::Compare(Compare {
+                left: left.clone(),
+                op: op.clone(),
+                right,
+                span: span.clone(),
+            }));
+        }
+        let any = if xs.len() == 1 {
+            xs.pop()?
+        } else {
+            Expr::Or(xs, span.clone())
+        };
+        Some(if negated {
+            Expr::Not(Box::new(any), span)
+        } else {
+            any
         })
     }
 
@@ -559,6 +596,13 @@ impl<'t> Lowerer<'t> {
                         v
                     }
                     Rule::field_path => Some((ValueExpr::Name(self.ident(&inner)), 1)),
+                    Rule::time_call => {
+                        let span = self.span(&inner);
+                        let mut parts = inner.into_inner();
+                        let func = self.ident(&parts.next()?);
+                        let arg = self.ident(&parts.next()?);
+                        Some((ValueExpr::Call(Box::new(Call { func, arg, span })), 1))
+                    }
                     _ => Some((ValueExpr::Lit(self.scalar(inner)), 1)),
                 }
             }

@@ -168,6 +168,7 @@ mod tests {
                 };
                 format!("({} {o} {})", value_shape(left), value_shape(right))
             }
+            ValueExpr::Call(c) => format!("{}({})", c.func.node, c.arg.node),
         }
     }
 

@@ -50,6 +50,13 @@ impl<'a> Ctx<'a> {
         src: &'a SourceMap,
     ) -> Result<Ctx<'a>, Vec<Diagnostic>> {
         let ctx = Ctx { rule, profile, src };
+        // Sigma cannot read the event time at all; a rule asking for its hour or weekday is
+        // refused for that construct (E0912), not for the field it reads (E0902).
+        if profile.language == super::Language::Sigma {
+            if let Some(c) = crate::ir::visit::first_time_compare(rule) {
+                return Err(vec![super::sigma::refuse_compare(&ctx, c)]);
+            }
+        }
         // Resolve every catalogue field the rule reads up front: all errors at once.
         let mut errs = Vec::new();
         // (Aggregated fields are resolved where they are used: Sigma reports but never reads

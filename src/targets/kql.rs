@@ -26,8 +26,8 @@ use super::{
 use crate::diag::Diagnostic;
 use crate::ir::visit::uses_computed;
 use crate::ir::{
-    AggFunc, Case, Cidr, Comparison, Expr, FieldRef, IpClass, Op, Predicate, StrOp, Value,
-    ValueExpr,
+    AggFunc, Case, Cidr, Comparison, Expr, FieldRef, IpClass, Op, Predicate, StrOp, TimeFunc,
+    Value, ValueExpr,
 };
 use std::collections::BTreeMap;
 
@@ -343,10 +343,21 @@ impl K<'_, '_> {
     /// (`isnotnull(todouble(C))`: null, the empty string and text that is no number are not),
     /// every divisor non-zero (Kusto's real division by zero gives infinity or NaN, which would
     /// compare). Under `not` it is then true there, as the IR says.
+    ///
+    /// `hour(time)` and `weekday(time)` shift the time by the rule's fixed offset
+    /// (`datetime_add('minute', offset, T)`) and take `hourofday` (0-23) or `dayofweek` (a
+    /// timespan of whole days since the preceding Sunday, divided by `1d`: Sunday 0 to Saturday
+    /// 6, the IR's numbering). The timestamp is guarded as a datetime
+    /// (`isnotnull(todatetime(T))`: missing and unparsable times are not).
     fn compare(&mut self, c: &Comparison) -> String {
         let mut parts = Vec::new();
+        let times = c.time_refs();
         for r in c.refs() {
-            let operand = self.num_operand(r, &c.span);
+            let operand = if times.contains(&r) {
+                self.time_operand(r, &c.span)
+            } else {
+                self.num_operand(r, &c.span)
+            };
             parts.push(format!("isnotnull({operand})"));
         }
         for d in c.divisors() {
@@ -361,7 +372,12 @@ impl K<'_, '_> {
 
     /// A field or aggregate as a `real`.
     fn num_operand(&mut self, f: &FieldRef, span: &crate::diag::Span) -> String {
-        let c = match f {
+        format!("todouble({})", self.column_operand(f, span))
+    }
+
+    /// A field, computed field or aggregate as the column expression that holds it.
+    fn column_operand(&mut self, f: &FieldRef, span: &crate::diag::Span) -> String {
+        match f {
             FieldRef::Field(n) => match self.ctx.field(n, span) {
                 Ok(col) => self.col_expr(&col, span),
                 Err(d) => {
@@ -371,14 +387,34 @@ impl K<'_, '_> {
             },
             FieldRef::Computed(n) => kql_ident(self.lets.get(n).map(String::as_str).unwrap_or(n)),
             FieldRef::Aggregate(n) => kql_ident(self.aggs.get(n).map(String::as_str).unwrap_or(n)),
-        };
-        format!("todouble({c})")
+        }
+    }
+
+    /// A timestamp field as a `datetime`.
+    fn time_operand(&mut self, f: &FieldRef, span: &crate::diag::Span) -> String {
+        format!("todatetime({})", self.column_operand(f, span))
     }
 
     fn value_expr(&mut self, v: &ValueExpr, span: &crate::diag::Span) -> String {
         match v {
             ValueExpr::Ref { field, .. } => self.num_operand(field, span),
             ValueExpr::Num { value } => format!("{value}.0"),
+            ValueExpr::Time {
+                func,
+                field,
+                offset_minutes,
+            } => {
+                let t = self.time_operand(field, span);
+                let local = if *offset_minutes == 0 {
+                    t
+                } else {
+                    format!("datetime_add('minute', {offset_minutes}, {t})")
+                };
+                match func {
+                    TimeFunc::Hour => format!("todouble(hourofday({local}))"),
+                    TimeFunc::Weekday => format!("(dayofweek({local}) / 1d)"),
+                }
+            }
             ValueExpr::Arith { op, left, right } => {
                 let l = self.value_expr(left, span);
                 let r = self.value_expr(right, span);

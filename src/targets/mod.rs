@@ -16,6 +16,7 @@
 //! - E0905 internal error (a profile or template that does not load)
 //! - E0910 Sigma: a comparison of two values (arithmetic, field against field)
 //! - E0911 spl-cim: a comparison of two values in the event filter (tstats search terms)
+//! - E0912 Sigma: the hour or weekday of an event (`hour(time)`, `weekday(time)`)
 //! - W0900 (`--target all`) a rule not emitted for one target, with the reason
 //! - W0901..W0905 documented approximations
 //!

@@ -241,7 +241,22 @@ fn python_re_gap(p: &str) -> Option<&'static str> {
 /// ordering or arithmetic, and compares raw event values: the number 25 is not the string "25"
 /// and two empty values are equal (rsigma-eval 0.23 `CompiledMatcher::FieldRef`), where the IR
 /// compares numbers and makes a missing value false. So no comparison of values is emitted.
-fn refuse_compare(ctx: &Ctx, c: &crate::ir::Comparison) -> Diagnostic {
+///
+/// E0912: `hour(time)`, `weekday(time)`. A Sigma detection has no function of a field and no
+/// modifier that reads a part of a timestamp (Sigma specification v2, modifiers): the event's
+/// time is only the correlation's `timespan`. Refused by name, before E0910's broader reason.
+pub(super) fn refuse_compare(ctx: &Ctx, c: &crate::ir::Comparison) -> Diagnostic {
+    if c.reads_time() {
+        let mut d = ctx
+            .refuse(
+                "the hour or weekday of an event (`hour(time)`, `weekday(time)`)",
+                "a Sigma detection has no modifier or function that reads the hour or the day of a timestamp",
+                &c.span,
+            )
+            .hint("compile this rule for a KQL or SPL target; for Sigma, leave the time-of-day condition to the backend's query");
+        d.code = Code::E0912;
+        return d;
+    }
     let mut d = ctx
         .refuse(
             "a comparison of two values (arithmetic or field against field)",

@@ -24,8 +24,8 @@ use super::{
 use crate::diag::{Code, Diagnostic, Span};
 use crate::ir::visit::uses_computed;
 use crate::ir::{
-    AggFunc, Case, Cidr, Comparison, Expr, FieldRef, IpClass, Op, Predicate, RelOp, StrOp, Value,
-    ValueExpr,
+    AggFunc, Case, Cidr, Comparison, Expr, FieldRef, IpClass, Op, Predicate, RelOp, StrOp,
+    TimeFunc, Value, ValueExpr,
 };
 use std::collections::BTreeMap;
 
@@ -532,10 +532,38 @@ impl S<'_, '_> {
         format!("tonumber({c})")
     }
 
+    /// `hour(time)` and `weekday(time)` are arithmetic on `_time`, which is seconds since the
+    /// epoch: `strftime` and the `date_*` fields read the time in a zone that is not the rule's
+    /// (the user's zone, or the time as written in the raw event; docs/TARGETS.md), so neither
+    /// is used. With `L = floor(_time) + offset`: the hour is `floor(L/3600) mod 24`, the
+    /// weekday `(floor(L/86400) + 4) mod 7` (1970-01-01 was a Thursday), each `mod` written as
+    /// `x - n*floor(x/n)` so it is a floor modulo for any sign.
     fn value_expr(&mut self, v: &ValueExpr, span: &Span) -> String {
         match v {
             ValueExpr::Ref { field, .. } => self.num_operand(field, span),
             ValueExpr::Num { value } => value.to_string(),
+            ValueExpr::Time {
+                func,
+                field,
+                offset_minutes,
+            } => {
+                let t = self.num_operand(field, span);
+                let secs = i64::from(*offset_minutes) * 60;
+                let local = if secs == 0 {
+                    format!("floor({t})")
+                } else {
+                    format!("(floor({t}) + {secs})")
+                };
+                let x = match func {
+                    TimeFunc::Hour => format!("floor({local} / 3600)"),
+                    TimeFunc::Weekday => format!("(floor({local} / 86400) + 4)"),
+                };
+                let n = match func {
+                    TimeFunc::Hour => 24,
+                    TimeFunc::Weekday => 7,
+                };
+                format!("({x} - {n} * floor({x} / {n}))")
+            }
             ValueExpr::Arith { op, left, right } => {
                 let l = self.value_expr(left, span);
                 let r = self.value_expr(right, span);

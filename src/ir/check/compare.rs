@@ -7,12 +7,19 @@
 //! is an error. Two values compare only when they are the same quantity; a bare integer
 //! literal takes the quantity of the other side (`bytes.sent - bytes.received > 1000`), as it
 //! does in `field > 1000`.
+//!
+//! `hour(time)` is an hour of the day (compared with a bare integer); `weekday(time)` is a
+//! weekday, compared only with `==`, `!=` or `in` against the symbols `mon` .. `sun`, so no
+//! rule depends on which day starts the week. Neither takes part in arithmetic. Both read the
+//! rule's `timezone` clause, which a rule using them must have.
 
 use super::expr::Scope;
 use super::values::a_type;
 use super::Checker;
 use crate::diag::{Code, Diagnostic, Span};
-use crate::ir::{catalogue, ArithOp, Comparison, Expr, FieldType, RelOp, ValueExpr};
+use crate::ir::{
+    catalogue, ArithOp, Comparison, Expr, FieldRef, FieldType, RelOp, TimeFunc, ValueExpr, WEEKDAYS,
+};
 use crate::syntax::ast::{self, Literal, PredOp, Spanned};
 
 /// What a value measures.
@@ -22,6 +29,10 @@ enum Quantity {
     Bytes,
     Seconds,
     Port,
+    /// `hour(time)`: 0 to 23.
+    Hour,
+    /// `weekday(time)` or a weekday symbol.
+    Weekday,
 }
 
 impl Quantity {
@@ -41,6 +52,8 @@ impl Quantity {
             Quantity::Bytes => "a byte count",
             Quantity::Seconds => "a duration",
             Quantity::Port => "a port",
+            Quantity::Hour => "an hour of the day",
+            Quantity::Weekday => "a weekday",
         }
     }
 }
@@ -126,6 +139,29 @@ impl Checker<'_> {
             );
             return None;
         }
+        let weekday = l.q == Quantity::Weekday || r.q == Quantity::Weekday;
+        let ordered = !matches!(c.op.node, ast::RelOp::Eq | ast::RelOp::Ne);
+        if weekday && (ordered || l.q != r.q) {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::E0276,
+                    format!("a weekday compared with `{}`{}", c.op.node.text(), if l.q != r.q { " and a number" } else { "" }),
+                )
+                .at(c.span.clone())
+                .found(if ordered {
+                    format!("`{}` between weekdays", c.op.node.text())
+                } else {
+                    "a weekday compared with a number".to_string()
+                })
+                .expected("`weekday(time) == sat`, `!=`, or `weekday(time) in [sat, sun]`")
+                .hint(if ordered {
+                    "weeks start on different days in different places, so weekdays have no order here; list the days: `weekday(time) in [mon, tue, wed, thu, fri]`"
+                } else {
+                    "a weekday is one of the symbols mon, tue, wed, thu, fri, sat, sun: `weekday(time) == sat`"
+                }),
+            );
+            return None;
+        }
         if l.ir.refs().is_empty() && r.ir.refs().is_empty() {
             self.diags.push(
                 Diagnostic::new(Code::E0273, "a comparison of two constants")
@@ -159,6 +195,16 @@ impl Checker<'_> {
     fn value_expr(&mut self, v: &ast::ValueExpr, scope: &Scope<'_>) -> Option<Typed> {
         match v {
             ast::ValueExpr::Name(n) => {
+                // A weekday symbol, unless the scope has a field of that name.
+                if let Some(day) = WEEKDAYS.iter().position(|d| *d == n.node) {
+                    if quiet_type(&n.node, scope).is_none() {
+                        return Some(Typed {
+                            ir: ValueExpr::Num { value: day as i64 },
+                            q: Quantity::Weekday,
+                            bare_int: false,
+                        });
+                    }
+                }
                 let (field, ty) = self.resolve(n, scope)?;
                 let Some(q) = Quantity::of(&ty) else {
                     self.diags.push(
@@ -172,7 +218,7 @@ impl Checker<'_> {
                         .hint(match ty {
                             FieldType::String | FieldType::Enum(_) => "compare text with a quoted value: `field == \"text\"`",
                             FieldType::Ip => "test addresses with ==, in [blocks] or `is private`",
-                            _ => "timestamps are compared by windows and tests, not in conditions",
+                            _ => "read the time of day with `hour(time)` and the day with `weekday(time)`",
                         }),
                     );
                     return None;
@@ -204,6 +250,7 @@ impl Checker<'_> {
                     bare_int,
                 })
             }
+            ast::ValueExpr::Call(c) => self.time_call(&c.func, &c.arg, &c.span, scope),
             ast::ValueExpr::Arith {
                 op,
                 left,
@@ -253,6 +300,82 @@ impl Checker<'_> {
         }
     }
 
+    /// `hour(field)`, `weekday(field)`: a known function (E0274) of a timestamp field of the
+    /// event (E0275), in a rule with a `timezone` clause (E0277).
+    fn time_call(
+        &mut self,
+        func: &Spanned<String>,
+        arg: &Spanned<String>,
+        span: &Span,
+        scope: &Scope<'_>,
+    ) -> Option<Typed> {
+        let (f, q) = match func.node.as_str() {
+            "hour" => (TimeFunc::Hour, Quantity::Hour),
+            "weekday" => (TimeFunc::Weekday, Quantity::Weekday),
+            other => {
+                let mut d = Diagnostic::new(Code::E0274, format!("unknown function `{other}`"))
+                    .at(func.span.clone())
+                    .found(format!("`{other}(...)`"))
+                    .expected("`hour(time)` or `weekday(time)`");
+                if let Some(n) = crate::diag::nearest(other, ["hour", "weekday"]) {
+                    d = d.hint(format!("did you mean `{n}`?"));
+                } else {
+                    d = d.hint("values are fields, aggregates, numbers, arithmetic, `hour(time)` and `weekday(time)`");
+                }
+                self.diags.push(d);
+                return None;
+            }
+        };
+        let (field, ty) = self.resolve(arg, scope)?;
+        if !(matches!(field, FieldRef::Field(_)) && ty == FieldType::Timestamp) {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::E0275,
+                    format!(
+                        "`{}()` reads a timestamp, and `{}` is {}",
+                        f.name(),
+                        arg.node,
+                        a_type(&ty)
+                    ),
+                )
+                .at(arg.span.clone())
+                .found(format!(
+                    "{} {}",
+                    a_type(&ty),
+                    if matches!(field, FieldRef::Field(_)) {
+                        "field"
+                    } else {
+                        "value"
+                    }
+                ))
+                .expected("a timestamp field of the event (`time`)")
+                .hint(format!("write `{}(time)`", f.name())),
+            );
+            return None;
+        }
+        let Some(offset_minutes) = self.timezone else {
+            if !self.timezone_given {
+                self.diags.push(
+                    Diagnostic::new(Code::E0277, format!("`{}()` in a rule without a `timezone`", f.name()))
+                        .at(span.clone())
+                        .found(format!("`{}({})` and no `timezone` clause", f.name(), arg.node))
+                        .expected("a `timezone` clause giving the UTC offset the hour and day are read in")
+                        .hint("add `timezone +00:00` for UTC, or the estate's offset (`timezone +02:00`); named zones are not supported because their daylight-saving rules differ between engines"),
+                );
+            }
+            return None;
+        };
+        Some(Typed {
+            ir: ValueExpr::Time {
+                func: f,
+                field,
+                offset_minutes,
+            },
+            q,
+            bare_int: false,
+        })
+    }
+
     fn internal_value(&mut self, span: &Span, what: &str) {
         self.diags.push(
             Diagnostic::new(Code::E0199, format!("internal error: {what} in a value"))
@@ -275,6 +398,9 @@ fn arith_quantity(op: ArithOp, l: Quantity, r: Quantity) -> Result<Quantity, &'s
     use Quantity::*;
     if l == Port || r == Port {
         return Err("a port is a label, not an amount: compare ports with ==, !=, <, >, but do not compute with them");
+    }
+    if matches!(l, Hour | Weekday) || matches!(r, Hour | Weekday) {
+        return Err("an hour or a weekday is compared, not computed with: `hour(time) >= 18`, `weekday(time) in [sat, sun]`");
     }
     match op {
         ArithOp::Add | ArithOp::Sub if l == r => Ok(l),
@@ -306,6 +432,8 @@ fn expected_for(op: ArithOp) -> &'static str {
 fn mismatch_hint(l: Quantity, r: Quantity) -> &'static str {
     use Quantity::*;
     match (l, r) {
+        (Hour, _) | (_, Hour) => "compare an hour with a bare integer from 0 to 23: `hour(time) >= 18`",
+        (Weekday, _) | (_, Weekday) => "compare a weekday with the symbols mon .. sun: `weekday(time) in [sat, sun]`",
         (Port, _) | (_, Port) => "a port is not an amount: compare it with another port or a port number",
         (Number, _) | (_, Number) => {
             "a ratio of two amounts is a plain number: compare it with a number (`sent / received > 20`), or scale the other side (`sent > 20 * received`)"

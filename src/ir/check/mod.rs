@@ -54,6 +54,11 @@ pub(crate) struct Checker<'a> {
     /// Computed fields and aggregates of the rule being checked whose definition had an error
     /// already reported: a use of the name is not a second error.
     pub(crate) broken_names: BTreeSet<String>,
+    /// The rule's `timezone` clause (minutes east of UTC) once checked; `None` when it has none
+    /// or a bad one (reported), so `hour()` there is E0277 only without a clause.
+    pub(crate) timezone: Option<i32>,
+    /// Whether the rule has a `timezone` clause (valid or not).
+    pub(crate) timezone_given: bool,
 }
 
 /// Checks every file of a pack. The pack is `None` only when nothing could be checked at all;
@@ -85,6 +90,8 @@ pub fn check_partial(
         used_lists: BTreeSet::new(),
         broken_lists: unparsed.list_names.clone(),
         broken_names: BTreeSet::new(),
+        timezone: None,
+        timezone_given: false,
     };
     for f in files {
         for l in &f.lists {

@@ -90,6 +90,27 @@ impl Checker<'_> {
         })
     }
 
+    /// `+HH:MM` / `-HH:MM` as minutes east of UTC. The grammar gives the shape; the offsets in
+    /// use run from -12:00 to +14:00, and minutes are below 60 (E0278 otherwise).
+    fn utc_offset(&mut self, tz: &Spanned<String>) -> Option<i32> {
+        let t = tz.node.as_str();
+        let sign = if t.starts_with('-') { -1 } else { 1 };
+        let h: i32 = t.get(1..3).and_then(|x| x.parse().ok())?;
+        let m: i32 = t.get(4..6).and_then(|x| x.parse().ok())?;
+        let minutes = sign * (h * 60 + m);
+        if m >= 60 || !(-12 * 60..=14 * 60).contains(&minutes) {
+            self.diags.push(
+                Diagnostic::new(Code::E0278, format!("`{t}` is not a UTC offset"))
+                    .at(tz.span.clone())
+                    .found(format!("`{t}`"))
+                    .expected("an offset from -12:00 to +14:00 with minutes below 60")
+                    .hint("write the estate's standard offset, e.g. `timezone +02:00` or `timezone -05:00`"),
+            );
+            return None;
+        }
+        Some(minutes)
+    }
+
     /// Sorts the clauses of `r` by kind and checks its metadata: a kind given twice is E0204, a
     /// missing `id`, `title`, `severity` or `source` is E0203.
     fn clauses<'r>(&mut self, r: &'r ast::RuleDecl) -> Clauses<'r> {
@@ -127,6 +148,8 @@ impl Checker<'_> {
         let mut aggs: Option<&Spanned<Clause>> = None;
         let mut having: Option<&Spanned<Clause>> = None;
         let mut tests: Vec<&ast::TestDecl> = Vec::new();
+        self.timezone = None;
+        self.timezone_given = false;
         for c in &r.clauses {
             match &c.node {
                 Clause::Meta { key, value } => {
@@ -192,6 +215,11 @@ impl Checker<'_> {
                     having = Some(c);
                 }
                 Clause::Test(t) => tests.push(t),
+                Clause::Timezone(tz) => {
+                    dup("timezone", &c.span, &mut self.diags);
+                    self.timezone_given = true;
+                    self.timezone = self.utc_offset(tz);
+                }
             }
         }
         for (key, what) in [

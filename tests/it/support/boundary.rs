@@ -213,7 +213,14 @@ fn collect(e: &Expr, out: &mut BTreeMap<String, Vec<Value>>) {
         }
         Expr::Compare(c) => {
             let values = compare_candidates(c);
+            let times = c.time_refs();
             for r in c.refs() {
+                if times.contains(&r) {
+                    out.entry(r.name().to_string())
+                        .or_default()
+                        .extend(time_candidates(c).into_iter().map(Value::Timestamp));
+                    continue;
+                }
                 if let FieldRef::Field(f) = r {
                     let port = matches!(
                         ir::catalogue::field(source_of(c), f).map(|d| d.ty),
@@ -254,7 +261,7 @@ fn compare_candidates(c: &ir::Comparison) -> Vec<i64> {
                 lits(left, out);
                 lits(right, out);
             }
-            ir::ValueExpr::Ref { .. } => {}
+            ir::ValueExpr::Ref { .. } | ir::ValueExpr::Time { .. } => {}
         }
     }
     let mut ks = vec![1];
@@ -267,6 +274,38 @@ fn compare_candidates(c: &ir::Comparison) -> Vec<i64> {
             for d in [-1i64, 0, 1] {
                 out.extend(km.checked_add(d).filter(|v| (0..1 << 61).contains(v)));
             }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Times around `hour()` and `weekday()` boundaries in each offset the comparison reads: the
+/// first and the last second of every hour of the local days from Saturday 2024-04-27 to
+/// Monday 2024-04-29, so each hour threshold, each midnight and both week-end edges are met
+/// exactly and one second before, in the declared offset (a Sunday 23:30 UTC is a Monday at
+/// +02:00).
+fn time_candidates(c: &ir::Comparison) -> Vec<i64> {
+    fn offsets(v: &ir::ValueExpr, out: &mut Vec<i64>) {
+        match v {
+            ir::ValueExpr::Time { offset_minutes, .. } => out.push(i64::from(*offset_minutes)),
+            ir::ValueExpr::Arith { left, right, .. } => {
+                offsets(left, out);
+                offsets(right, out);
+            }
+            ir::ValueExpr::Ref { .. } | ir::ValueExpr::Num { .. } => {}
+        }
+    }
+    let mut offs = Vec::new();
+    offsets(&c.left, &mut offs);
+    offsets(&c.right, &mut offs);
+    let saturday = 1_714_176_000i64; // 2024-04-27 00:00:00 UTC
+    let mut out = Vec::new();
+    for off in offs {
+        for h in 0..72 {
+            let start = saturday - off * 60 + h * 3600;
+            out.extend([start, start + 3599, start + 1800]);
         }
     }
     out.sort_unstable();

@@ -659,6 +659,11 @@ fn eval(e: &E, r: &Row) -> Result<V, String> {
                 ("isnull", 1) => V::Bool(arg(0) == V::Null),
                 ("isnotnull", 1) => V::Bool(arg(0) != V::Null),
                 ("tonumber", 1) => arg(0).as_num().map(V::Num).unwrap_or(V::Null),
+                // floor(X): X rounded down to the nearest whole number (eval functions).
+                ("floor", 1) => arg(0)
+                    .as_num()
+                    .map(|x| V::Num(x.floor()))
+                    .unwrap_or(V::Null),
                 ("tostring", 1) => arg(0).as_str().map(V::Str).unwrap_or(V::Null),
                 ("coalesce", _) => vals
                     .iter()
