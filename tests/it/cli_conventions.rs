@@ -337,3 +337,33 @@ fn explain_prints_the_documented_entry() {
     assert_eq!(detc(&["explain", "X9999"]).code, 2);
     assert_eq!(detc(&["explain"]).code, 2);
 }
+
+#[test]
+fn completions_name_every_subcommand_in_each_shell() {
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let r = detc(&["completions", shell]);
+        assert_eq!(r.code, 0, "{shell}: {}", r.stderr);
+        for sub in [
+            "check",
+            "compile",
+            "targets",
+            "test",
+            "run",
+            "explain",
+            "fmt",
+            "completions",
+        ] {
+            assert!(r.stdout.contains(sub), "{shell} script lacks `{sub}`");
+        }
+        // Flags of a subcommand are completed too, not only the subcommand names.
+        assert!(r.stdout.contains("deny-warnings"), "{shell}: no flags");
+    }
+    // The bash script is valid bash (bash is on every machine that runs these tests).
+    let r = detc(&["completions", "bash"]);
+    let f = tmp("completions").join("detc.bash");
+    std::fs::write(&f, &r.stdout).unwrap();
+    let ok = Command::new("bash").arg("-n").arg(&f).status().unwrap();
+    assert!(ok.success(), "bash -n rejects the completion script");
+    let r = detc(&["completions", "tcsh"]);
+    assert_eq!(r.code, 2, "an unknown shell is a usage error");
+}
