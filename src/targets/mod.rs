@@ -38,7 +38,7 @@ mod spl;
 pub mod uuid;
 mod yaml;
 
-pub use driver::{compile_pack, compile_rule, CompileResult, Emitted};
+pub use driver::{compile_pack, compile_rule, CompileResult, Emitted, Skipped};
 pub use names::{ascii_ci_regex, NON_ASCII_REGEX};
 pub use profile::{
     load_profiles, profile, Applies, Derive, FieldMap, Language, Profile, SourceMap, Swap,
