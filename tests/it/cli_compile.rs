@@ -264,24 +264,34 @@ fn compile_the_pack_from_rules_writes_checks_and_explains() {
         "{line}"
     );
     assert!(
-        table.lines().any(|l| l.contains("an0382_external_mail_volume")
-            && l.contains("kql-defender")
-            && l.contains("E0901")),
+        table
+            .lines()
+            .any(|l| l.contains("an0382_external_mail_volume")
+                && l.contains("kql-defender")
+                && l.contains("E0901")),
         "{table}"
     );
     // Other warnings are still shown in full.
     assert!(err.contains("warning[W0903]"), "{err}");
     // As data: `skipped` in JSON, one object per pair.
-    let (_, json, _) = detc(&["compile", "rules", "--target", "all", "--out", o, "--format", "json"]);
+    let (_, json, _) = detc(&[
+        "compile", "rules", "--target", "all", "--out", o, "--format", "json",
+    ]);
     let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
     let skipped = doc["skipped"].as_array().expect(&json);
-    assert!(skipped.iter().any(|s| s["rule"] == "an0382_external_mail_volume"
-        && s["target"] == "kql-defender"
-        && s["code"] == "E0901"
-        && s["reason"].as_str().unwrap().contains("network_flow")));
+    assert!(skipped
+        .iter()
+        .any(|s| s["rule"] == "an0382_external_mail_volume"
+            && s["target"] == "kql-defender"
+            && s["code"] == "E0901"
+            && s["reason"].as_str().unwrap().contains("network_flow")));
     assert_eq!(
         skipped.len(),
-        table.lines().skip(2).filter(|l| l.starts_with("  ")).count(),
+        table
+            .lines()
+            .skip(2)
+            .filter(|l| l.starts_with("  "))
+            .count(),
         "{table}"
     );
     let (code, stdout, _) = detc(&["compile", "rules", "--target", "all", "--out", o, "--check"]);
