@@ -114,7 +114,8 @@ pub fn compile_pack(pack: &ir::Pack, target: &str) -> CompileResult {
     };
     for p in chosen {
         let first_output = res.outputs.len();
-        for rule in &pack.rules {
+        // A rule whose `targets` clause leaves this profile out is not compiled for it.
+        for rule in pack.rules.iter().filter(|r| r.is_for(&p.name)) {
             match compile_rule(rule, p) {
                 Ok(e) => {
                     res.diagnostics.extend(e.warnings.iter().cloned());
