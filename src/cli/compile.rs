@@ -101,7 +101,7 @@ pub fn run(args: &CompileArgs) -> Exit {
             let full: Vec<Diagnostic> = result
                 .diagnostics
                 .iter()
-                .filter(|d| !(d.code == Code::W0900 && !d.is_error()))
+                .filter(|d| d.code != Code::W0900 || d.is_error())
                 .cloned()
                 .collect();
             super::print_diagnostics(&full, &fe.sources, args.format);
