@@ -96,7 +96,18 @@ pub fn run(args: &CompileArgs) -> Exit {
     }
     match args.format {
         Format::Human => {
-            super::print_diagnostics(&result.diagnostics, &fe.sources, args.format);
+            // A pair a target cannot express is expected with `all` and shown as one line of
+            // the table below; a W0900 raised to an error by --deny-warnings is shown in full.
+            let full: Vec<Diagnostic> = result
+                .diagnostics
+                .iter()
+                .filter(|d| d.code != Code::W0900 || d.is_error())
+                .cloned()
+                .collect();
+            super::print_diagnostics(&full, &fe.sources, args.format);
+            if !args.deny_warnings && !super::quiet() {
+                super::err(&skipped_table(&result.skipped));
+            }
             let mut out = String::new();
             for d in &drift {
                 out.push_str(&format!("drift ({}): {}\n{}", d.kind, d.path, d.diff));
@@ -144,6 +155,7 @@ pub fn run(args: &CompileArgs) -> Exit {
             let doc = serde_json::json!({
                 "outputs": outputs,
                 "diagnostics": result.diagnostics,
+                "skipped": result.skipped,
                 "written": written,
                 "drift": drift,
             });
@@ -155,6 +167,31 @@ pub fn run(args: &CompileArgs) -> Exit {
         }
     }
     exit
+}
+
+/// `not emitted:` and one aligned line per rule/target pair a target cannot express (rule,
+/// target, the refusal's code, reason); empty when there is none. `detc explain CODE` says more.
+fn skipped_table(skipped: &[targets::Skipped]) -> String {
+    if skipped.is_empty() {
+        return String::new();
+    }
+    let rule_w = skipped.iter().map(|s| s.rule.len()).max().unwrap_or(0);
+    let target_w = skipped.iter().map(|s| s.target.len()).max().unwrap_or(0);
+    let mut out = format!(
+        "not emitted: {} rule/target pair(s) the target cannot express (W0900; `detc explain CODE`)\n",
+        skipped.len()
+    );
+    out.push_str(&format!(
+        "  {:rule_w$}  {:target_w$}  code   reason\n",
+        "rule", "target"
+    ));
+    for s in skipped {
+        out.push_str(&format!(
+            "  {:rule_w$}  {:target_w$}  {}  {}\n",
+            s.rule, s.target, s.code, s.reason
+        ));
+    }
+    out
 }
 
 pub fn targets(args: &TargetsArgs) -> Exit {

@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 
 mod check;
 mod compile;
+mod completions;
 mod explain;
 mod fmt;
 mod run;
@@ -92,6 +93,8 @@ pub enum Command {
     Explain(explain::ExplainArgs),
     /// Format rule files in the canonical layout; --check shows a diff and exits 1 instead.
     Fmt(fmt::FmtArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell) on stdout.
+    Completions(completions::CompletionsArgs),
 }
 
 /// Output format for commands whose output is data.
@@ -137,6 +140,7 @@ pub fn main() -> ExitCode {
         Command::Run(a) => run::run(a),
         Command::Explain(a) => explain::run(a),
         Command::Fmt(a) => fmt::run(a),
+        Command::Completions(a) => completions::run(a),
     };
     ExitCode::from(exit as u8)
 }

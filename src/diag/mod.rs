@@ -7,8 +7,10 @@ use std::sync::Arc;
 
 pub mod code;
 mod render;
+mod sarif;
 pub use code::{Code, Kind};
 pub use render::{render_human, render_human_into, render_human_styled, render_json, SourceCache};
+pub use sarif::render_sarif;
 
 /// A location in a source file. Byte offsets index the file text; line and column are 1-based
 /// (column counts characters, not bytes), computed once when the span is made.

@@ -112,8 +112,29 @@ pub struct Rule {
     pub lets: Vec<Let>,
     pub aggregation: Option<Aggregation>,
     pub tests: Vec<RuleTest>,
+    /// `targets [...]` / `targets not [...]`: the target profiles the rule is (not) for; none
+    /// means every target. A pair left out is not compiled and not warned about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub targets: Option<Targets>,
     /// The whole rule block.
     pub span: Span,
+}
+
+/// The profiles a rule is for (`exclude` false) or not for, by name (each checked to exist).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Targets {
+    pub exclude: bool,
+    pub names: Vec<String>,
+}
+
+impl Rule {
+    /// Whether the rule is meant for the target profile `name` (its `targets` clause allows it).
+    pub fn is_for(&self, name: &str) -> bool {
+        match &self.targets {
+            None => true,
+            Some(t) => t.names.iter().any(|n| n == name) != t.exclude,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -58,6 +58,11 @@ pub enum Clause {
         value: MetaValue,
     },
     Source(Spanned<String>),
+    /// `targets [a, b]` (`exclude` false) or `targets not [a, b]`: target profile names.
+    Targets {
+        exclude: bool,
+        names: Vec<Spanned<String>>,
+    },
     Where(Expr),
     Let {
         name: Spanned<String>,

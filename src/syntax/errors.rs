@@ -22,6 +22,7 @@ pub const CLAUSE_WORDS: &[&str] = &[
     "falsepositives",
     "tags",
     "source",
+    "targets",
     "where",
     "let",
     "window",
@@ -67,13 +68,15 @@ pub fn describe(rule: Rule) -> Option<Cow<'static, str>> {
         list_file => "`file(\"path\")`",
         kw_file => "`file(\"path\")`",
         meta_str | meta_str_key | meta_list | meta_list_key | meta_sym | meta_sym_key
-        | meta_attack | kw_attack | source_clause | kw_source | where_clause | kw_where
+        | meta_attack | kw_attack | source_clause | kw_source | targets_clause | kw_targets
+        | where_clause | kw_where
         | let_clause | kw_let | window_clause | kw_window | group_clause | kw_group
         | aggregate_clause | kw_aggregate | having_clause | kw_having | test_clause | kw_test | timezone_clause | kw_timezone => {
             "a clause (id, title, description, author, date, status, severity, confidence, attack, \
-             references, falsepositives, tags, source, where, let, window, group by, aggregate, \
-             having, timezone, test)"
+             references, falsepositives, tags, source, targets, where, let, window, group by, \
+             aggregate, having, timezone, test)"
         }
+        target_name => "a target name (see `detc targets`)",
         attack_id => "an ATT&CK id such as T1071.003 or AN0379",
         case_arm => "a case arm (`condition => value`)",
         else_arm | kw_else => "`else => value`",

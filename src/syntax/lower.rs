@@ -170,6 +170,7 @@ impl<'t> Lowerer<'t> {
                 x.as_rule(),
                 Rule::kw_attack
                     | Rule::kw_source
+                    | Rule::kw_targets
                     | Rule::kw_where
                     | Rule::kw_let
                     | Rule::kw_case
@@ -236,6 +237,17 @@ impl<'t> Lowerer<'t> {
                 }
             }
             Rule::source_clause => Clause::Source(self.ident(&it.next()?)),
+            Rule::targets_clause => {
+                let mut exclude = false;
+                let mut names = Vec::new();
+                for x in it {
+                    match x.as_rule() {
+                        Rule::kw_not => exclude = true,
+                        _ => names.push(self.ident(&x)),
+                    }
+                }
+                Clause::Targets { exclude, names }
+            }
             Rule::where_clause => Clause::Where(self.expr(it.next()?)?),
             Rule::having_clause => Clause::Having(self.expr(it.next()?)?),
             Rule::timezone_clause => Clause::Timezone(self.ident(&it.next()?)),

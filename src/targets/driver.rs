@@ -25,6 +25,19 @@ pub struct Emitted {
 pub struct CompileResult {
     pub outputs: Vec<Emitted>,
     pub diagnostics: Vec<Diagnostic>,
+    /// With `all`, each rule/target pair the target cannot express (also a W0900 in
+    /// `diagnostics`), as data: the CLI shows these as one table line each.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A rule not emitted for a target with `--target all`, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Skipped {
+    pub rule: String,
+    pub target: String,
+    /// The refusal's own code (E0901 no table, E0902 a field the target cannot read...).
+    pub code: Code,
+    pub reason: String,
 }
 
 impl CompileResult {
@@ -102,7 +115,8 @@ pub fn compile_pack(pack: &ir::Pack, target: &str) -> CompileResult {
     };
     for p in chosen {
         let first_output = res.outputs.len();
-        for rule in &pack.rules {
+        // A rule whose `targets` clause leaves this profile out is not compiled for it.
+        for rule in pack.rules.iter().filter(|r| r.is_for(&p.name)) {
             match compile_rule(rule, p) {
                 Ok(e) => {
                     res.diagnostics.extend(e.warnings.iter().cloned());
@@ -112,15 +126,21 @@ pub fn compile_pack(pack: &ir::Pack, target: &str) -> CompileResult {
                     for d in ds {
                         // A refusal ("this target cannot express this rule") is W0900 with `all`.
                         if target == "all" && d.code.kind() == Kind::Refusal {
+                            let reason = d
+                                .message
+                                .strip_prefix(&format!("rule `{}`: ", rule.name))
+                                .unwrap_or(&d.message);
+                            res.skipped.push(Skipped {
+                                rule: rule.name.clone(),
+                                target: p.name.clone(),
+                                code: d.code,
+                                reason: reason.to_string(),
+                            });
                             let mut w = Diagnostic::new(
                                 Code::W0900,
                                 format!(
-                                    "rule `{}` not emitted for {} because: {}",
-                                    rule.name,
-                                    p.name,
-                                    d.message
-                                        .strip_prefix(&format!("rule `{}`: ", rule.name))
-                                        .unwrap_or(&d.message)
+                                    "rule `{}` not emitted for {} because: {reason}",
+                                    rule.name, p.name,
                                 ),
                             );
                             w.span = d.span.clone().or(Some(rule.span.clone()));

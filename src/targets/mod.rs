@@ -42,7 +42,7 @@ mod spl;
 pub mod uuid;
 mod yaml;
 
-pub use driver::{compile_pack, compile_rule, CompileResult, Emitted};
+pub use driver::{compile_pack, compile_rule, CompileResult, Emitted, Skipped};
 pub use names::{ascii_ci_regex, NON_ASCII_REGEX};
 pub use profile::{
     load_profiles, profile, Applies, Derive, FieldMap, KqlSource, Language, Profile, SigmaSource,

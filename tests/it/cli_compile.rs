@@ -45,10 +45,12 @@ fn all_targets_emit_what_they_can_and_explain_the_rest() {
     assert!(names.contains(&"kql-defender/an0379_mail_protocol_unexpected_process.kql".into()));
     assert!(names.contains(&"sigma/an0382_external_mail_volume.yml".into()));
     assert!(names.contains(&"spl-cim/an0382_external_mail_volume.spl".into()));
-    // Defender has no flow table: a W0900 note, not an error, names the rule and the reason.
-    assert!(res.diagnostics.iter().any(|d| d.code == "W0900"
+    // Defender has no flow table, so the flow rules say `targets not [kql-defender, ...]`:
+    // the pair is neither compiled nor warned about.
+    assert!(!res.diagnostics.iter().any(|d| d.code == "W0900"
         && d.message.contains("an0382_external_mail_volume")
         && d.message.contains("kql-defender")));
+    assert!(!names.contains(&"kql-defender/an0382_external_mail_volume.kql".into()));
     // Sysmon has no outcome: the Defender rule is explained for sigma and spl-sysmon.
     for t in ["sigma", "spl-sysmon"] {
         assert!(res.diagnostics.iter().any(|d| d.code == "W0900"
@@ -63,7 +65,17 @@ fn all_targets_emit_what_they_can_and_explain_the_rest() {
 
 #[test]
 fn an_explicit_target_that_cannot_express_a_rule_is_an_error() {
+    // The pack's rule says `targets not [spl-cim]`: for spl-cim it is skipped, not refused.
     let pack = rules::pack_of(vec![rules::an0379()]);
+    let res = targets::compile_pack(&pack, "spl-cim");
+    assert!(
+        res.diagnostics.is_empty() && res.outputs.is_empty(),
+        "{res:#?}"
+    );
+    // Without the clause, the same rule is refused by name.
+    let mut rule = rules::an0379();
+    rule.targets = None;
+    let pack = rules::pack_of(vec![rule]);
     let res = targets::compile_pack(&pack, "spl-cim");
     assert!(res.has_errors());
     assert!(res.diagnostics.iter().any(|d| d.code == "E0901"));
@@ -251,11 +263,48 @@ fn compile_the_pack_from_rules_writes_checks_and_explains() {
     ] {
         assert!(out.join(f).is_file(), "{f} not written; {err}");
     }
-    // Each target that cannot express a rule says so, with the reason.
+    // Each pair a target cannot express is one line of a table at the end (rule, target, the
+    // refusal's code and reason), not a full W0900 diagnostic with a source excerpt each.
+    assert!(!err.contains("warning[W0900]"), "{err}");
+    let table = &err[err.find("not emitted:").expect(&err)..];
+    let line = table
+        .lines()
+        .find(|l| l.contains("t1071_003_defender_mail_ports") && l.contains("spl-sysmon"))
+        .expect(table);
     assert!(
-        err.contains("not emitted for spl-sysmon because")
-            && err.contains("does not record whether the connection succeeded"),
-        "{err}"
+        line.contains("E0902") && line.contains("does not record whether the connection succeeded"),
+        "{line}"
+    );
+    // A pair the rule's `targets` clause leaves out (a flow rule has no Defender table) is
+    // not listed at all.
+    assert!(
+        !table
+            .lines()
+            .any(|l| l.contains("an0382_external_mail_volume")),
+        "{table}"
+    );
+    // Other warnings are still shown in full.
+    assert!(err.contains("warning[W0903]"), "{err}");
+    // As data: `skipped` in JSON, one object per pair.
+    let (_, json, _) = detc(&[
+        "compile", "rules", "--target", "all", "--out", o, "--format", "json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let skipped = doc["skipped"].as_array().expect(&json);
+    assert!(skipped
+        .iter()
+        .any(|s| s["rule"] == "t1071_003_defender_mail_ports"
+            && s["target"] == "spl-sysmon"
+            && s["code"] == "E0902"
+            && s["reason"].as_str().unwrap().contains("outcome")));
+    assert_eq!(
+        skipped.len(),
+        table
+            .lines()
+            .skip(2)
+            .filter(|l| l.starts_with("  "))
+            .count(),
+        "{table}"
     );
     let (code, stdout, _) = detc(&["compile", "rules", "--target", "all", "--out", o, "--check"]);
     assert_eq!(code, 0, "{stdout}");
@@ -265,12 +314,12 @@ fn compile_the_pack_from_rules_writes_checks_and_explains() {
         "compile",
         "rules",
         "--target",
-        "spl-cim",
+        "sigma",
         "--out",
         out2.to_str().unwrap(),
     ]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("error[E0901]"), "{err}");
+    assert!(err.contains("error[E0910]"), "{err}");
     assert!(!out2.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -528,4 +577,77 @@ fn check_reports_a_committed_query_it_cannot_read() {
         all.contains("kql-defender/an0379_scripting_host_mail.kql"),
         "the file is named: {all}"
     );
+}
+
+#[test]
+fn a_targets_clause_leaves_pairs_out_silently_and_names_must_exist() {
+    let dir = tmp("targets");
+    let rule = |clause: &str| {
+        format!(
+            "rule r {{\n  id \"0b7e4a52-6d0e-4c1b-9a57-2b8f1e0c7d49\"\n  title \"t\"\n  severity low\n  \
+             source network_flow\n  {clause}\n  where dst.port == 25\n  group by src.ip\n  \
+             window 1h\n  aggregate n = count()\n  having n > 3\n}}\n"
+        )
+    };
+    let f = dir.join("r.detc");
+    let out = dir.join("out");
+    let o = out.to_str().unwrap();
+    // Without the clause: Defender and Sysmon have no flow table, two lines of the table.
+    std::fs::write(&f, rule("")).unwrap();
+    let (code, _, err) = detc(&[
+        "compile",
+        f.to_str().unwrap(),
+        "--target",
+        "all",
+        "--out",
+        o,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("not emitted: 2 rule/target pair(s)"), "{err}");
+    // For two targets only: the others are neither written nor listed.
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::write(&f, rule("targets [kql-sentinel, spl-cim]")).unwrap();
+    let (code, _, err) = detc(&[
+        "compile",
+        f.to_str().unwrap(),
+        "--target",
+        "all",
+        "--out",
+        o,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !err.contains("not emitted") && !err.contains("W0900"),
+        "{err}"
+    );
+    let mut written: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    written.sort();
+    assert_eq!(written, ["kql-sentinel", "spl-cim"]);
+    // `not`: every target but those.
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::write(&f, rule("targets not [kql-defender, spl-sysmon, sigma]")).unwrap();
+    let (code, _, err) = detc(&[
+        "compile",
+        f.to_str().unwrap(),
+        "--target",
+        "all",
+        "--out",
+        o,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("not emitted"), "{err}");
+    assert!(out.join("kql-sentinel/r.kql").is_file() && !out.join("sigma").exists());
+    // An unknown name is an error with the nearest one, never a silently dropped target.
+    std::fs::write(&f, rule("targets not [kql-defendr]")).unwrap();
+    let (code, _, err) = detc(&["check", f.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("r.detc:6:16: error[E0906]: unknown target `kql-defendr`")
+            && err.contains("did you mean `kql-defender`?"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

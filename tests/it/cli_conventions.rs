@@ -337,3 +337,122 @@ fn explain_prints_the_documented_entry() {
     assert_eq!(detc(&["explain", "X9999"]).code, 2);
     assert_eq!(detc(&["explain"]).code, 2);
 }
+
+#[test]
+fn completions_name_every_subcommand_in_each_shell() {
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let r = detc(&["completions", shell]);
+        assert_eq!(r.code, 0, "{shell}: {}", r.stderr);
+        for sub in [
+            "check",
+            "compile",
+            "targets",
+            "test",
+            "run",
+            "explain",
+            "fmt",
+            "completions",
+        ] {
+            assert!(r.stdout.contains(sub), "{shell} script lacks `{sub}`");
+        }
+        // Flags of a subcommand are completed too, not only the subcommand names.
+        assert!(r.stdout.contains("deny-warnings"), "{shell}: no flags");
+    }
+    // The bash script is valid bash (bash is on every machine that runs these tests).
+    let r = detc(&["completions", "bash"]);
+    let f = tmp("completions").join("detc.bash");
+    std::fs::write(&f, &r.stdout).unwrap();
+    let ok = Command::new("bash").arg("-n").arg(&f).status().unwrap();
+    assert!(ok.success(), "bash -n rejects the completion script");
+    let r = detc(&["completions", "tcsh"]);
+    assert_eq!(r.code, 2, "an unknown shell is a usage error");
+}
+
+#[test]
+fn check_sarif_is_valid_sarif_2_1_0_with_locations_relative_to_the_repo() {
+    // A rule with an error (unknown field) and a warning, in a folder with a space in its name.
+    let dir = tmp("sarif").join("my rules");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("bad.detc"),
+        "rule bad {\n  source network_connection\n  where remote.prot == 25\n}\n",
+    )
+    .unwrap();
+    let r = detc(&["check", "--format", "sarif", dir.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    crate::support::oracle::sarif_validate(&r.stdout).unwrap();
+    let log: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(log["version"], "2.1.0");
+    let run = &log["runs"][0];
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    let results = run["results"].as_array().unwrap();
+    assert!(!results.is_empty());
+    let e = results
+        .iter()
+        .find(|r| r["ruleId"] == "E0220")
+        .expect(&r.stdout);
+    assert_eq!(e["level"], "error");
+    assert!(e["message"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("remote.prot"));
+    assert!(e["message"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("remote.port")); // the hint
+    let i = e["ruleIndex"].as_u64().unwrap() as usize;
+    assert_eq!(rules[i]["id"], "E0220");
+    assert_eq!(rules[i]["helpUri"], "docs/DIAGNOSTICS.md#e0220");
+    assert!(rules[i]["help"]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("### E0220"));
+    let loc = &e["locations"][0]["physicalLocation"];
+    // Outside the repository (a temp folder): an absolute file URI, percent-encoded.
+    let uri = loc["artifactLocation"]["uri"].as_str().unwrap();
+    assert!(
+        uri.starts_with("file:///") && uri.ends_with("/my%20rules/bad.detc"),
+        "{uri}"
+    );
+    let region = &loc["region"];
+    assert_eq!(
+        (region["startLine"].as_u64(), region["startColumn"].as_u64()),
+        (Some(3), Some(9))
+    );
+    assert_eq!(
+        (region["endLine"].as_u64(), region["endColumn"].as_u64()),
+        (Some(3), Some(20))
+    );
+
+    // The clean pack: a valid log with no results.
+    let r = detc(&["check", "--format", "sarif", "rules"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    crate::support::oracle::sarif_validate(&r.stdout).unwrap();
+    let log: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(log["runs"][0]["results"], serde_json::json!([]));
+    // Inside the repository: relative to its root (%SRCROOT%), whatever the working folder;
+    // a warning is level "warning".
+    let w = "tests/errors/W0282_exact_case_on_windows_name.detc";
+    for (cwd, arg) in [(".", w), ("tests", &w["tests/".len()..])] {
+        let o = Command::new(env!("CARGO_BIN_EXE_detc"))
+            .args(["check", "--format", "sarif", arg])
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(cwd))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        crate::support::oracle::sarif_validate(&text).unwrap();
+        let log: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let res = &log["runs"][0]["results"][0];
+        assert_eq!(res["ruleId"], "W0282", "{text}");
+        assert_eq!(res["level"], "warning");
+        let art = &res["locations"][0]["physicalLocation"]["artifactLocation"];
+        assert_eq!(art["uri"], w, "{text}");
+        assert_eq!(art["uriBaseId"], "%SRCROOT%");
+    }
+
+    // The validator itself rejects what is not SARIF (so a pass above means something).
+    let broken = r
+        .stdout
+        .replace("\"version\": \"2.1.0\"", "\"version\": \"2.0\"");
+    assert!(crate::support::oracle::sarif_validate(&broken).is_err());
+}

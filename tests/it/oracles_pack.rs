@@ -29,7 +29,7 @@ fn kql_profiles() -> Vec<String> {
 }
 
 /// The bundled pack, checked, compiled for every profile (as `detc compile rules/ --target all`).
-fn compiled_pack() -> (Vec<String>, CompileResult) {
+fn compiled_pack() -> (Vec<detc::ir::Rule>, CompileResult) {
     let files = detc::load::load_sources(&[repo_root().join("rules")])
         .unwrap_or_else(|d| panic!("cannot load rules/: {}", d.message));
     let fe = detc::frontend(&files);
@@ -45,17 +45,21 @@ fn compiled_pack() -> (Vec<String>, CompileResult) {
         errors.join("\n")
     );
     let pack = fe.pack.expect("a checked pack");
-    let names = pack.rules.iter().map(|r| r.name.clone()).collect();
     let res = compile_pack(&pack, "all");
     assert!(!res.has_errors(), "{:#?}", res.diagnostics);
-    (names, res)
+    (pack.rules, res)
 }
 
-/// Every rule of the pack is either emitted for `target` or refused with a W0900 that names it
-/// (so "every emitted query" below cannot shrink silently). Returns the emitted ones.
-fn emitted_for<'a>(names: &[String], res: &'a CompileResult, target: &str) -> Vec<&'a Emitted> {
+/// Every rule of the pack meant for `target` (its `targets` clause) is either emitted for it or
+/// refused with a W0900 that names it (so "every emitted query" below cannot shrink silently).
+/// Returns the emitted ones.
+fn emitted_for<'a>(
+    rules: &[detc::ir::Rule],
+    res: &'a CompileResult,
+    target: &str,
+) -> Vec<&'a Emitted> {
     let out: Vec<&Emitted> = res.outputs.iter().filter(|e| e.target == target).collect();
-    for name in names {
+    for name in rules.iter().filter(|r| r.is_for(target)).map(|r| &r.name) {
         let emitted = out.iter().any(|e| &e.rule == name);
         let refused = res.diagnostics.iter().any(|d| {
             d.code == "W0900"

@@ -21,6 +21,7 @@ struct Clauses<'r> {
     aggs: Option<&'r Spanned<Clause>>,
     having: Option<&'r Spanned<Clause>>,
     tests: Vec<&'r ast::TestDecl>,
+    targets: Option<super::super::Targets>,
 }
 
 impl Checker<'_> {
@@ -37,6 +38,7 @@ impl Checker<'_> {
             aggs,
             having,
             tests,
+            targets,
         } = self.clauses(r);
         let source = source?;
         let (let_names, ir_lets) = self.computed_fields(source, &lets);
@@ -86,6 +88,7 @@ impl Checker<'_> {
             lets: ir_lets,
             aggregation: aggregation?,
             tests: ir_tests,
+            targets,
             span: r.span.clone(),
         })
     }
@@ -150,6 +153,7 @@ impl Checker<'_> {
         let mut tests: Vec<&ast::TestDecl> = Vec::new();
         self.timezone = None;
         self.timezone_given = false;
+        let mut targets = None;
         for c in &r.clauses {
             match &c.node {
                 Clause::Meta { key, value } => {
@@ -192,6 +196,10 @@ impl Checker<'_> {
                             self.diags.push(d);
                         }
                     }
+                }
+                Clause::Targets { exclude, names } => {
+                    dup("targets", &c.span, &mut self.diags);
+                    targets = Some(self.targets(*exclude, names));
                 }
                 Clause::Where(e) => {
                     dup("where", &c.span, &mut self.diags);
@@ -259,6 +267,27 @@ impl Checker<'_> {
             aggs,
             having,
             tests,
+            targets,
+        }
+    }
+
+    /// `targets [...]`: every name must be a profile of the registry (E0906, with the nearest
+    /// name as a hint), so a typo cannot silently drop a rule from a target.
+    fn targets(&mut self, exclude: bool, names: &[Spanned<String>]) -> super::super::Targets {
+        let known: Vec<&str> = crate::registry::profile_names().collect();
+        for n in names.iter().filter(|n| !known.contains(&n.node.as_str())) {
+            let mut d = Diagnostic::new(Code::E0906, format!("unknown target `{}`", n.node))
+                .at(n.span.clone())
+                .found(format!("`{}`", n.node))
+                .expected(format!("one of: {}", known.join(", ")));
+            if let Some(m) = nearest(&n.node, known.iter().copied()) {
+                d = d.hint(format!("did you mean `{m}`?"));
+            }
+            self.diags.push(d);
+        }
+        super::super::Targets {
+            exclude,
+            names: names.iter().map(|n| n.node.clone()).collect(),
         }
     }
 }

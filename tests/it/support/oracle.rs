@@ -684,3 +684,30 @@ pub fn typed_yaml(v: &serde_yaml::Value) -> Value {
         }
     }
 }
+
+/// Validates a SARIF log against the OASIS SARIF 2.1.0 schema (tests/data/sarif/) with the
+/// pinned python `jsonschema`. `Ok(())` when valid; `Err` lists every violation (or says the
+/// oracle is missing).
+pub fn sarif_validate(log: &str) -> Result<(), String> {
+    let py = venv_bin("python")?;
+    let schema = repo_root().join("tests/data/sarif/sarif-schema-2.1.0.json");
+    let script = r#"
+import json, sys
+import jsonschema
+schema = json.load(open(sys.argv[1], encoding="utf-8"))
+cls = jsonschema.validators.validator_for(schema)
+cls.check_schema(schema)
+errors = sorted(cls(schema).iter_errors(json.load(sys.stdin)), key=lambda e: list(e.absolute_path))
+for e in errors:
+    print("/".join(map(str, e.absolute_path)) + ": " + e.message)
+sys.exit(1 if errors else 0)
+"#;
+    let mut cmd = Command::new(py);
+    cmd.arg("-c").arg(script).arg(&schema);
+    let (code, out, err) = run(cmd, log.as_bytes())?;
+    match code {
+        0 => Ok(()),
+        1 if err.is_empty() => Err(format!("not valid SARIF 2.1.0:\n{out}")),
+        _ => Err(format!("jsonschema failed ({code}): {err}; {INSTALL_HINT}")),
+    }
+}
