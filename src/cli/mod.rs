@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 
 mod check;
 mod compile;
+mod coverage;
 mod explain;
 mod fmt;
 mod run;
@@ -92,6 +93,9 @@ pub enum Command {
     Explain(explain::ExplainArgs),
     /// Format rule files in the canonical layout; --check shows a diff and exits 1 instead.
     Fmt(fmt::FmtArgs),
+    /// ATT&CK techniques and analytics of the pack against the targets each rule compiles for;
+    /// --navigator DIR writes ATT&CK Navigator layers.
+    Coverage(coverage::CoverageArgs),
 }
 
 /// Output format for commands whose output is data.
@@ -137,6 +141,7 @@ pub fn main() -> ExitCode {
         Command::Run(a) => run::run(a),
         Command::Explain(a) => explain::run(a),
         Command::Fmt(a) => fmt::run(a),
+        Command::Coverage(a) => coverage::run(a),
     };
     ExitCode::from(exit as u8)
 }
