@@ -282,3 +282,17 @@ fn navlayers_loads_every_layer() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// docs/COVERAGE.md's example is what `detc coverage rules/` prints.
+#[test]
+fn the_documented_example_is_the_output() {
+    let (code, table, err) = detc(&["coverage", "rules/"]);
+    assert_eq!(code, 0, "{err}");
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/COVERAGE.md"))
+            .unwrap();
+    assert!(
+        doc.contains(&format!("$ detc coverage rules/\n{table}```")),
+        "docs/COVERAGE.md's example differs from:\n{table}"
+    );
+}
