@@ -3,7 +3,8 @@
 #   - oracles/kusto/node_modules: npm @kusto/language-service-next 12.4.1 (Microsoft's Kusto.Language),
 #     from oracles/kusto/package-lock.json with `npm ci`;
 #   - .oracles/venv: a Python venv with sigma-cli 3.1.0, pySigma 1.5.1, pySigma-backend-kusto 1.0.1,
-#     pySigma-backend-splunk 2.1.0, duckdb-kql 1.1.2, duckdb 2.0.1 and jsonschema 4.26.0, from
+#     pySigma-backend-splunk 2.1.0, duckdb-kql 1.1.2, duckdb 2.0.1, jsonschema 4.26.0 (SARIF) and
+#     mitreattack-python 6.3.1 (navlayers, the ATT&CK Navigator layer oracle), from
 #     oracles/python/requirements.txt (exact versions and sha256 hashes).
 # The Rust oracles (rsigma-parser / rsigma-eval) are cargo dev-dependencies: nothing to do here.
 # Needs only: node 20 + npm, python3 (3.11) with venv and pip. Idempotent: a stamp holding the hash of
@@ -66,6 +67,6 @@ fi
 echo '{"database":"db","tables":{},"queries":[{"name":"smoke","text":"print 1"}]}' |
   node "$kusto_dir/check.js" >/dev/null || die "the kusto oracle does not run (oracles/kusto/check.js)"
 "$venv/bin/sigma" version >/dev/null || die "sigma-cli does not run"
-"$venv/bin/python" -c 'import duckdb, duckdb_kql, jsonschema, sigma.backends.kusto, sigma.backends.splunk' ||
+"$venv/bin/python" -c 'import duckdb, duckdb_kql, jsonschema, sigma.backends.kusto, sigma.backends.splunk, mitreattack.navlayers' ||
   die "a python oracle does not import"
 echo "install-oracles: ok"

@@ -7,11 +7,13 @@
 //! | check | ASTs of a pack | typed IR [`ir::Pack`] + diagnostics | [`ir::check`] |
 //! | emit | IR + target profile | KQL / Sigma / SPL text | [`targets`] |
 //! | evaluate | IR + events | alerts | [`eval`] |
+//! | coverage | IR + emitted queries | ATT&CK coverage, Navigator layers | [`coverage`] |
 //!
 //! [`frontend`] is the chain load -> parse -> check. Every stage returns data (values and
 //! [`diag::Diagnostic`]s); only [`cli`] prints.
 
 pub mod cli;
+pub mod coverage;
 pub mod diag;
 pub mod eval;
 pub mod ir;

@@ -65,17 +65,29 @@ pub fn run(args: &CompileArgs) -> Exit {
     if args.deny_warnings {
         super::deny(&mut result.diagnostics);
     }
-    let chosen: Vec<String> = if args.target == "all" {
+    // With `all`, the pack's ATT&CK Navigator layers (one per target and `pack.json`) go to
+    // OUT/navigator/ beside the queries, written and drift-checked with them: they are made from
+    // what was emitted, so a query that appears or goes away moves them too.
+    let layers = if args.target == "all" {
+        crate::coverage::coverage(&pack, &result, &names).navigator_layers(NAVIGATOR_DIR)
+    } else {
+        Vec::new()
+    };
+    let mut chosen: Vec<String> = if args.target == "all" {
         names
     } else {
         vec![args.target.clone()]
     };
+    if !layers.is_empty() {
+        chosen.push(NAVIGATOR_DIR.to_string());
+    }
+    let files: Vec<Emitted> = result.outputs.iter().chain(&layers).cloned().collect();
     let errors = result.has_errors();
     let mut exit = if errors { Exit::Findings } else { Exit::Ok };
     let mut drift = Vec::new();
     let mut written = Vec::new();
     if args.check {
-        match check_outputs(&result.outputs, &chosen, &args.out) {
+        match check_outputs(&files, &chosen, &args.out) {
             Ok(d) => drift = d,
             Err(d) => {
                 super::print_diagnostics(&[d], &fe.sources, args.format);
@@ -86,7 +98,7 @@ pub fn run(args: &CompileArgs) -> Exit {
             exit = Exit::Findings;
         }
     } else if !errors {
-        match write_outputs(&result.outputs, &args.out) {
+        match write_outputs(&files, &args.out) {
             Ok(w) => written = w,
             Err(d) => {
                 super::print_diagnostics(&[d], &fe.sources, args.format);
@@ -115,23 +127,26 @@ pub fn run(args: &CompileArgs) -> Exit {
             super::out(&out);
             let summary = if args.check {
                 format!(
-                    "checked {} quer{} against {}: {} drifted\n",
+                    "checked {} quer{}{} against {}: {} drifted\n",
                     result.outputs.len(),
                     if result.outputs.len() == 1 {
                         "y"
                     } else {
                         "ies"
                     },
+                    layer_note(layers.len()),
                     args.out.display(),
                     drift.len()
                 )
             } else if errors {
                 "nothing written: fix the errors above\n".to_string()
             } else {
+                let queries = written.len() - layers.len();
                 format!(
-                    "wrote {} quer{} to {}\n",
-                    written.len(),
-                    if written.len() == 1 { "y" } else { "ies" },
+                    "wrote {} quer{}{} to {}\n",
+                    queries,
+                    if queries == 1 { "y" } else { "ies" },
+                    layer_note(layers.len()),
                     args.out.display()
                 )
             };
@@ -156,6 +171,7 @@ pub fn run(args: &CompileArgs) -> Exit {
                 "outputs": outputs,
                 "diagnostics": result.diagnostics,
                 "skipped": result.skipped,
+                "layers": layers.iter().map(|e| format!("{}/{}", e.target, e.file_name)).collect::<Vec<_>>(),
                 "written": written,
                 "drift": drift,
             });
@@ -192,6 +208,16 @@ fn skipped_table(skipped: &[targets::Skipped]) -> String {
         ));
     }
     out
+/// The folder under --out that holds the Navigator layers of `--target all`.
+pub const NAVIGATOR_DIR: &str = "navigator";
+
+/// ` and N navigator layers` for the summary line, or nothing.
+fn layer_note(n: usize) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(" and {n} navigator layer{}", if n == 1 { "" } else { "s" })
+    }
 }
 
 pub fn targets(args: &TargetsArgs) -> Exit {
@@ -356,7 +382,11 @@ pub fn write_outputs(
             crate::load::io_error(&path.to_string_lossy(), &err)
                 .hint("check that the output folder is writable")
         })?;
-        written.push(format!("{}/{}", e.target, e.file_name));
+        written.push(if e.target.is_empty() {
+            e.file_name.clone()
+        } else {
+            format!("{}/{}", e.target, e.file_name)
+        });
     }
     Ok(written)
 }

@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 mod check;
 mod compile;
 mod completions;
+mod coverage;
 mod explain;
 mod fmt;
 mod run;
@@ -95,6 +96,9 @@ pub enum Command {
     Fmt(fmt::FmtArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell) on stdout.
     Completions(completions::CompletionsArgs),
+    /// ATT&CK techniques and analytics of the pack against the targets each rule compiles for;
+    /// --navigator DIR writes ATT&CK Navigator layers.
+    Coverage(coverage::CoverageArgs),
 }
 
 /// Output format for commands whose output is data.
@@ -141,6 +145,7 @@ pub fn main() -> ExitCode {
         Command::Explain(a) => explain::run(a),
         Command::Fmt(a) => fmt::run(a),
         Command::Completions(a) => completions::run(a),
+        Command::Coverage(a) => coverage::run(a),
     };
     ExitCode::from(exit as u8)
 }

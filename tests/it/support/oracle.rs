@@ -4,6 +4,8 @@
 //! - [`sigma_check`]: `sigma check` from sigma-cli 3.1.0 / pySigma 1.5.1;
 //! - [`sigma_convert`]: pySigma's kusto (`microsoft_xdr`) and splunk (`splunk_windows`) backends
 //!   (`oracles/sigma/convert.py`);
+//! - [`navlayers_load`]: mitreattack-python's `navlayers` loading ATT&CK Navigator layers
+//!   (`oracles/navigator/load_layers.py`);
 //! - [`duckdb_kql`]: a KQL query run by PyPI `duckdb-kql` over rows loaded into DuckDB
 //!   (`oracles/duckdb/run_kql.py`).
 //!
@@ -710,4 +712,45 @@ sys.exit(1 if errors else 0)
         1 if err.is_empty() => Err(format!("not valid SARIF 2.1.0:\n{out}")),
         _ => Err(format!("jsonschema failed ({code}): {err}; {INSTALL_HINT}")),
     }
+/// What mitreattack-python's navlayers made of one Navigator layer file
+/// (`oracles/navigator/load_layers.py`).
+#[derive(Clone, Debug)]
+pub struct LayerLoad {
+    pub file: String,
+    /// Loaded without an exception and without a word printed (navlayers reports a bad layer by
+    /// printing and leaving the layer empty).
+    pub loaded: bool,
+    /// Everything navlayers printed, and the exception if any.
+    pub said: String,
+    /// The layer as navlayers serializes it back (`Layer.to_dict()`).
+    pub layer: Value,
+}
+
+/// Loads every file with `mitreattack.navlayers.Layer.from_file` in one python process.
+pub fn navlayers_load(files: &[PathBuf]) -> Result<Vec<LayerLoad>, String> {
+    let python = venv_bin("python")?;
+    let mut cmd = Command::new(python);
+    cmd.arg(repo_root().join("oracles/navigator/load_layers.py"))
+        .args(files);
+    let (code, stdout, stderr) = run(cmd, b"")?;
+    if code != 0 {
+        return Err(format!("navlayers oracle exited {code}: {stderr}"));
+    }
+    let doc: Value =
+        serde_json::from_str(&stdout).map_err(|e| format!("navlayers oracle output: {e}"))?;
+    Ok(doc
+        .as_array()
+        .ok_or("navlayers oracle output is not an array")?
+        .iter()
+        .map(|r| LayerLoad {
+            file: r["file"].as_str().unwrap_or_default().to_string(),
+            loaded: r["loaded"].as_bool().unwrap_or(false),
+            said: format!(
+                "{}{}",
+                r["said"].as_str().unwrap_or_default(),
+                r["error"].as_str().unwrap_or_default()
+            ),
+            layer: r["layer"].clone(),
+        })
+        .collect())
 }
