@@ -28,7 +28,12 @@ fn header(out: &mut String, name: &str, i: usize, what: &str) {
 
 fn selective(out: &mut String, i: usize) {
     let p = MAIL_PORTS[i % MAIL_PORTS.len()];
-    header(out, &format!("gen_selective_{i:04}"), i, "pinned to one mail port");
+    header(
+        out,
+        &format!("gen_selective_{i:04}"),
+        i,
+        "pinned to one mail port",
+    );
     let body = match i % 5 {
         0 => format!(
             "  source network_connection\n  where remote.port == {p} and process.name in~ [\"gen{i}.exe\", \"powershell.exe\", \"rundll32.exe\"]\n"
