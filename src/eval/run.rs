@@ -622,12 +622,17 @@ impl Release<'_> {
         Ok(())
     }
 
-    /// Moves every worker's groups into `live` (the workers are idle: all chunks are done).
+    /// Moves every worker's groups into `live` (the workers are idle: all chunks are done),
+    /// and the alerts they held into the sink, so that `live` never gathers alerts.
     fn merge_slots(&mut self) {
         for slot in self.slots {
+            // Slot, then sink: the order a worker's flush takes them in.
             let mut g = slot.lock().unwrap_or_else(|e| e.into_inner());
+            let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
+            g.held = 0;
             for (acc, st) in self.live.iter_mut().zip(g.states.iter_mut()) {
                 acc.merge(st.drain());
+                sink.add(acc.take_alerts());
             }
         }
     }
