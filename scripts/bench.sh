@@ -24,6 +24,11 @@
 #   (e) Defender CSV rule  detc run t1071_003_defender_mail_ports over DeviceNetworkEvents CSV
 #   duckdb (e)             the same job in DuckDB (read_csv, explicit columns)
 #   parse floor            serde_json into a typed struct, all cores (examples/parse_floor.rs)
+#   (h) 1 / 1,000 rules    a generated pack (examples/pack_gen.rs, fixed) of rules each pinned
+#                          to one mail port, its first rule alone, over the Sysmon file; the
+#                          first rule's alerts in the pack's output must equal its own run's
+#   (i) 1 / 1,000 broad    the same with rules that match most lines (aggregating by process or
+#                          port); the 1,000-rule row runs once (PACK_RUNS, default 1)
 # (d) and (e) read inputs the prefilter cannot skip (it reads JSON lines only). Each detc row
 # and its DuckDB twin must report the same, non-zero alert count (and (b) --no-prefilter the
 # same as (b)): otherwise the script prints FAIL and exits 1 after the table.
@@ -81,7 +86,7 @@ fi
 
 PY=.oracles/venv/bin/python
 [ -x "$PY" ] || bash scripts/install-oracles.sh >&2
-cargo build --locked --release --bin detc --example bench_gen --example parse_floor >&2
+cargo build --locked --release --bin detc --example bench_gen --example parse_floor --example pack_gen >&2
 [ -s "$DATA" ] || target/release/examples/bench_gen "$DATA" "$N" sysmon
 [ -s "$ZEEK" ] || target/release/examples/bench_gen "$ZEEK" "$NZ" zeek-conn
 [ -s "$DEFENDER" ] || target/release/examples/bench_gen "$DEFENDER" "$ND" defender-csv
@@ -307,9 +312,30 @@ run "duckdb: (e) in SQL over read_csv" "$PY" "$TMP/duck_defender.py"
 same "duckdb (e) against (e)" "$R"
 EVENTS=$N BYTES=$(stat -Lc %s "$DATA")
 run "parse floor: serde_json typed struct" target/release/examples/parse_floor "$DATA"
+# Scale in rules (issue 15, point 3): generated packs, and the first rule of each alone.
+for kind in selective broad; do
+  target/release/examples/pack_gen "$TMP/$kind-1000.detc" 1000 "$kind"
+  target/release/examples/pack_gen "$TMP/$kind-1.detc" 1 "$kind"
+done
+run "(h) 1 generated rule pinned to a mail port" $D run "$TMP/selective-1.detc" --events "$DATA"
+H=$ALERTS
+run "(h) 1,000 generated rules, each pinned to a mail port" $D run "$TMP/selective-1000.detc" --events "$DATA"
+ALERTS=$(grep -c '"rule_name":"gen_selective_0000"' "$TMP/out" || true)
+same "(h) the first rule's alerts in the 1,000-rule run against its own" "$H"
+run "(i) 1 generated broad rule" $D run "$TMP/broad-1.detc" --events "$DATA"
+I=$ALERTS
+RUNS=${PACK_RUNS:-1} run "(i) 1,000 generated broad rules" $D run "$TMP/broad-1000.detc" --events "$DATA"
+ALERTS=$(grep -c '"rule_name":"gen_broad_0000"' "$TMP/out" || true)
+same "(i) the first rule's alerts in the 1,000-rule run against its own" "$I"
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo
 check_rows
+# Compiling the generated packs to every target (issue 15, point 3: under 1 s).
+for kind in selective broad; do
+  /usr/bin/time -f '%e %M' -o "$TMP/time" $D compile "$TMP/$kind-1000.detc" --target all --out "$TMP/q-$kind" > /dev/null 2> "$TMP/err"
+  read -r wall kib < "$TMP/time"
+  echo "compile: 1,000 $kind rules to every target ($(find "$TMP/q-$kind" -type f | wc -l) queries): $wall s wall, $((kib / 1024)) MiB peak RSS"
+done
 [ -z "$FAILED" ] || { echo "FAIL: a detc row and its twin disagree (above)" >&2; exit 1; }

@@ -1,5 +1,5 @@
 use super::{Exit, Format};
-use crate::eval::run::{run_files, RunOptions, Summary, DEFAULT_MAX_GROUPS};
+use crate::eval::run::{run_files_streamed, RunOptions, Summary, DEFAULT_MAX_GROUPS};
 use crate::eval::Alert;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -52,6 +52,9 @@ pub struct RunArgs {
     /// Work units between two window releases (tests).
     #[arg(long, hide = true)]
     pub release_every: Option<u64>,
+    /// Alerts held in memory before a sorted run is spilled to a temporary file (tests).
+    #[arg(long, hide = true)]
+    pub alert_buffer: Option<usize>,
 }
 
 /// `--allowed-lateness`: seconds, or `None` for unbounded.
@@ -146,8 +149,9 @@ pub fn run(args: &RunArgs) -> Exit {
         max_groups: args.max_groups,
         block: args.block_bytes.unwrap_or(defaults.block),
         release_every: args.release_every.unwrap_or(defaults.release_every),
+        alert_buffer: args.alert_buffer.unwrap_or(defaults.alert_buffer),
     };
-    let result = run_files(&pack.rules, &args.events, &opts);
+    let result = run_files_streamed(&pack.rules, &args.events, &opts);
     if tty {
         super::err("\r\x1b[2K");
     }
@@ -158,18 +162,38 @@ pub fn run(args: &RunArgs) -> Exit {
             return Exit::Failure;
         }
     };
+    // JSON lines stream in order as the sink merges them (bounded memory); a table needs every
+    // row for its column widths.
+    let failed = |d| {
+        super::print_diagnostics(&[d], &crate::diag::SourceCache::new(), Format::Human);
+        Exit::Failure
+    };
     match args.format {
         RunFormat::Json => {
             let mut s = String::new();
-            for a in &out.alerts {
-                if let Ok(line) = serde_json::to_string(a) {
+            for a in out.alerts {
+                let a = match a {
+                    Ok(a) => a,
+                    Err(d) => {
+                        super::out(&s);
+                        return failed(d);
+                    }
+                };
+                if let Ok(line) = serde_json::to_string(&a) {
                     s.push_str(&line);
                     s.push('\n');
+                }
+                if s.len() >= 1 << 16 {
+                    super::out(&s);
+                    s.clear();
                 }
             }
             super::out(&s);
         }
-        RunFormat::Table => super::out(&table(&out.alerts)),
+        RunFormat::Table => match out.alerts.collect::<Result<Vec<_>, _>>() {
+            Ok(alerts) => super::out(&table(&alerts)),
+            Err(d) => return failed(d),
+        },
     }
     if !super::quiet() {
         super::err(&summary_text(&out.summary, start.elapsed().as_secs_f64()));

@@ -571,6 +571,11 @@ impl RuleState {
         self.released_before = self.released_before.max(Some(open_from));
     }
 
+    /// Takes the alerts held (of a rule without aggregation), to be passed on as the run goes.
+    pub fn take_alerts(&mut self) -> Vec<Alert> {
+        std::mem::take(&mut self.alerts)
+    }
+
     /// Number of aggregation groups held (the memory bound).
     pub fn groups(&self) -> usize {
         self.windows.values().map(HashMap::len).sum()

@@ -11,6 +11,7 @@
 //! | EVTX exported to JSON (pretty-printed documents) as flat JSON lines | [`evtx_json`] |
 //! | sound raw-byte prefilter derived from the IR | [`prefilter`] |
 //! | running a pack over files (threads, summary, bad lines) | [`run`] |
+//! | alerts in bounded memory (sorted runs spilled to temporary files, merged) | [`spill`] |
 //! | rule tests (`detc test`) | [`testing`] |
 //!
 //! The entry over abstract events is [`try_evaluate`]: catalogue field name -> typed value, absent
@@ -27,6 +28,7 @@ pub mod prefilter;
 pub mod read;
 pub mod run;
 pub mod schema;
+pub mod spill;
 pub mod testing;
 /// Timestamps and windows live in the IR (shared with the checker); re-exported for callers.
 pub use crate::ir::time;
@@ -80,14 +82,17 @@ fn plain_map<S: serde::Serializer>(m: &BTreeMap<String, Value>, s: S) -> Result<
 
 /// Deterministic order: rule id, window start, group keys, aggregates, events.
 pub fn sort_alerts(alerts: &mut [Alert]) {
-    alerts.sort_by(|a, b| {
-        a.rule_id
-            .cmp(&b.rule_id)
-            .then_with(|| a.window_start.cmp(&b.window_start))
-            .then_with(|| a.group.cmp(&b.group))
-            .then_with(|| a.aggregates.cmp(&b.aggregates))
-            .then_with(|| a.events.cmp(&b.events))
-    });
+    alerts.sort_by(alert_order);
+}
+
+/// The order of [`sort_alerts`]. Alerts equal under it print the same (same rule, same values).
+pub fn alert_order(a: &Alert, b: &Alert) -> std::cmp::Ordering {
+    a.rule_id
+        .cmp(&b.rule_id)
+        .then_with(|| a.window_start.cmp(&b.window_start))
+        .then_with(|| a.group.cmp(&b.group))
+        .then_with(|| a.aggregates.cmp(&b.aggregates))
+        .then_with(|| a.events.cmp(&b.events))
 }
 
 /// Evaluates `rule` over abstract events and returns its alerts, sorted; or the error of a rule

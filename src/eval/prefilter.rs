@@ -30,7 +30,7 @@ use super::schema::InputSchema;
 use crate::ir::{Expr, FieldRef, FieldType, Op, Rule, Value};
 use memchr::memmem;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Clause {
     /// Indexes into `Prefilter::keys`.
     keys: Vec<usize>,
@@ -262,6 +262,19 @@ impl Prefilter {
             }
             all.push(c);
         }
+        // Rules often share a conjunction (a pack of rules pinned to the same port): a line is
+        // kept when one holds, so each distinct one is tested once per line. Clauses are sorted
+        // within a conjunction (their order does not change whether all may hold).
+        for c in &mut all {
+            for cl in c.iter_mut() {
+                cl.keys.sort_unstable();
+                cl.accept.sort_unstable();
+            }
+            c.sort();
+            c.dedup();
+        }
+        all.sort();
+        all.dedup();
         if names.len() > MAX_KEYS {
             return None;
         }

@@ -4,8 +4,10 @@
 //! hands chunks of [`CHUNK`] rows to `threads` workers over a bounded channel, so at most
 //! `2 * threads` chunks are in flight. Each worker parses, maps through the input schema and
 //! feeds every rule of the file's source into its own [`RuleState`]s; the states are merged at
-//! the end (exactly: see `engine`). Memory is bounded by the aggregation state plus the alerts
-//! of rules without aggregation, never by the input size.
+//! the end (exactly: see `engine`). Memory is bounded by the aggregation state, never by the
+//! input size nor by the number of alerts: workers pass the alerts of rules without aggregation
+//! on as they go, and every alert goes through an [`AlertSink`] that spills sorted runs to
+//! temporary files past its buffer (see `spill`; the output order does not depend on it).
 //!
 //! The aggregation state itself is bounded by releasing windows (issue 9): every
 //! [`RunOptions::release_every`] chunks the reader waits until every chunk sent so far is done
@@ -26,6 +28,7 @@ use super::prefilter::Prefilter;
 use super::read::Row;
 use super::read::{self, JsonRecord, Layout, LiteRecord, Rows, TableRecord};
 use super::schema::{self, InputSchema, Mapped};
+use super::spill::{AlertSink, Merge, DEFAULT_ALERT_BUFFER};
 use super::{Alert, Event};
 use crate::diag::{Code, Diagnostic, Span};
 use crate::ir::{Rule, Source, Value};
@@ -118,6 +121,8 @@ pub struct Summary {
     pub late_by_file: BTreeMap<String, u64>,
     /// Most aggregation groups held at once (at a release or at the end).
     pub peak_groups: usize,
+    /// Sorted runs of alerts written to temporary files (more alerts than the buffer).
+    pub alert_runs: usize,
 }
 
 /// A progress callback: (bytes read so far in this file, file size, file name).
@@ -146,6 +151,8 @@ pub struct RunOptions<'a> {
     pub block: usize,
     /// Chunks between two releases (tests make it 1).
     pub release_every: u64,
+    /// Alerts held in memory before a sorted run is spilled (tests make it small).
+    pub alert_buffer: usize,
 }
 
 impl Default for RunOptions<'_> {
@@ -164,6 +171,7 @@ impl Default for RunOptions<'_> {
             max_groups: DEFAULT_MAX_GROUPS,
             block: BLOCK,
             release_every: RELEASE_EVERY,
+            alert_buffer: DEFAULT_ALERT_BUFFER,
         }
     }
 }
@@ -171,6 +179,31 @@ impl Default for RunOptions<'_> {
 pub struct RunOutput {
     pub alerts: Vec<Alert>,
     pub summary: Summary,
+}
+
+/// A finished run whose alerts are read in order as they are printed (memory bounded by the
+/// sink's buffer, not by the number of alerts).
+pub struct RunStream {
+    pub alerts: AlertStream,
+    pub summary: Summary,
+}
+
+/// The alerts of a run in order; an error when a spilled run cannot be read back.
+pub struct AlertStream(Merge);
+
+impl Iterator for AlertStream {
+    type Item = Result<Alert, Diagnostic>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.0.next()?.map_err(spill_err))
+    }
+}
+
+fn spill_err(e: String) -> Diagnostic {
+    Diagnostic::new(Code::E0800, e).hint(
+        "alerts past the in-memory buffer are spilled to the temporary folder; point TMPDIR at \
+         a folder with room",
+    )
 }
 
 fn io_err(path: &str, msg: impl Into<String>) -> Diagnostic {
@@ -332,6 +365,8 @@ struct WorkerOut {
     late: Vec<LateEvent>,
     /// Latest time counted by an aggregating rule in the chunk being processed.
     chunk_max: i64,
+    /// Alerts held in `states` (rules without aggregation), passed to the sink past a bound.
+    held: usize,
 }
 
 /// Chunks finished by the workers, for the reader's barrier.
@@ -355,16 +390,10 @@ impl Done {
     }
 }
 
-fn row(
-    rules: &[CompiledRule],
-    ctx: &FileCtx,
-    line: u64,
-    text: Result<&str, String>,
-    out: &mut WorkerOut,
-    strict: bool,
-    stop: &AtomicBool,
-) {
+fn row(sh: &Shared<'_>, ctx: &FileCtx, line: u64, text: Result<&str, String>, out: &mut WorkerOut) {
+    let (rules, strict, stop) = (sh.rules, sh.strict, &sh.stop);
     out.rows += 1;
+    let held = &mut out.held;
     let states = &mut out.states;
     let chunk_max = &mut out.chunk_max;
     let time_slot = ctx.schema.time_slot();
@@ -379,6 +408,7 @@ fn row(
                         Fed::Unmatched => {}
                         Fed::Matched => {
                             any = true;
+                            *held += usize::from(!r.aggregates());
                             if let (true, Some(Some(Cell::Timestamp(t)))) =
                                 (r.aggregates(), time_slot.and_then(|s| cells.get(s)))
                             {
@@ -426,6 +456,21 @@ fn row(
             }
         }
     }
+    if out.held >= sh.flush_at {
+        flush_alerts(sh, out);
+    }
+}
+
+/// Passes the alerts a worker holds to the sink (a failed spill stops the run).
+fn flush_alerts(sh: &Shared<'_>, out: &mut WorkerOut) {
+    out.held = 0;
+    let mut sink = sh.sink.lock().unwrap_or_else(|e| e.into_inner());
+    for st in &mut out.states {
+        sink.add(st.take_alerts());
+    }
+    if sink.failed() {
+        sh.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 /// What a worker shares with the reader (see [`work`]).
@@ -437,12 +482,16 @@ struct Shared<'s> {
     done: Done,
     max_groups: usize,
     over_cap: AtomicBool,
+    /// Every alert of the run.
+    sink: Mutex<AlertSink>,
+    /// Alerts a worker holds before passing them to the sink.
+    flush_at: usize,
 }
 
 /// A worker: takes chunks until the channel closes, feeding them into its slot (locked per
 /// chunk, so the reader can take the states at a barrier).
 fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Vec<u8>>) {
-    let (rules, strict, stop) = (sh.rules, sh.strict, &sh.stop);
+    let stop = &sh.stop;
     loop {
         let chunk = match sh.rx.lock() {
             Ok(g) => g.recv(),
@@ -457,7 +506,7 @@ fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Vec<u8>>) {
             Work::Rows(rows) => {
                 for (line, text) in rows {
                     let text = text.as_ref().map(String::as_str).map_err(String::clone);
-                    row(rules, ctx, *line, text, out, strict, stop);
+                    row(sh, ctx, *line, text, out);
                 }
             }
             Work::Block { first_line, data } => {
@@ -473,15 +522,7 @@ fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Vec<u8>>) {
                     start = end + 1;
                     line += 1;
                     if bytes.len() > ctx.max_line {
-                        row(
-                            rules,
-                            ctx,
-                            no,
-                            Err(read::too_long(ctx.max_line)),
-                            out,
-                            strict,
-                            stop,
-                        );
+                        row(sh, ctx, no, Err(read::too_long(ctx.max_line)), out);
                         continue;
                     }
                     let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
@@ -501,7 +542,7 @@ fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Vec<u8>>) {
                             e.valid_up_to() + 1
                         )
                     });
-                    row(rules, ctx, no, text, out, strict, stop);
+                    row(sh, ctx, no, text, out);
                 }
             }
         }
@@ -549,7 +590,8 @@ struct Release<'r> {
     sent: u64,
     /// Every group of every rule, merged at the last barrier.
     live: Vec<RuleState>,
-    alerts: Vec<Alert>,
+    /// Where released windows' alerts go.
+    sink: &'r Mutex<AlertSink>,
     peak: usize,
 }
 
@@ -574,7 +616,12 @@ impl Release<'_> {
                 continue;
             };
             if let Some(st) = self.live.get_mut(i) {
-                self.alerts.extend(c.release(st, open_from));
+                let released = c.release(st, open_from);
+                let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
+                sink.add(released);
+                if let Some(e) = sink.error() {
+                    return Err(spill_err(e.to_string()));
+                }
             }
             for slot in self.slots {
                 let mut g = slot.lock().unwrap_or_else(|e| e.into_inner());
@@ -586,12 +633,17 @@ impl Release<'_> {
         Ok(())
     }
 
-    /// Moves every worker's groups into `live` (the workers are idle: all chunks are done).
+    /// Moves every worker's groups into `live` (the workers are idle: all chunks are done),
+    /// and the alerts they held into the sink, so that `live` never gathers alerts.
     fn merge_slots(&mut self) {
         for slot in self.slots {
+            // Slot, then sink: the order a worker's flush takes them in.
             let mut g = slot.lock().unwrap_or_else(|e| e.into_inner());
+            let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
+            g.held = 0;
             for (acc, st) in self.live.iter_mut().zip(g.states.iter_mut()) {
                 acc.merge(st.drain());
+                sink.add(acc.take_alerts());
             }
         }
     }
@@ -680,13 +732,27 @@ fn first_time(
     i64::MIN
 }
 
-/// Runs `rules` over `files`. Errors (exit 2 in the CLI): a missing or binary file, an unknown
-/// or undetectable schema, a read error, or with `strict` the first bad line.
+/// Runs `rules` over `files`, all alerts in memory (see [`run_files_streamed`]).
 pub fn run_files(
     rules: &[Rule],
     files: &[PathBuf],
     opts: &RunOptions<'_>,
 ) -> Result<RunOutput, Diagnostic> {
+    let run = run_files_streamed(rules, files, opts)?;
+    Ok(RunOutput {
+        alerts: run.alerts.collect::<Result<_, _>>()?,
+        summary: run.summary,
+    })
+}
+
+/// Runs `rules` over `files`; the alerts are read in order from the result. Errors (exit 2 in
+/// the CLI): a missing or binary file, an unknown or undetectable schema, a read error, or with
+/// `strict` the first bad line.
+pub fn run_files_streamed(
+    rules: &[Rule],
+    files: &[PathBuf],
+    opts: &RunOptions<'_>,
+) -> Result<RunStream, Diagnostic> {
     let schemas = schema::builtin().map_err(|e| Diagnostic::new(Code::E0802, e))?;
     let compiled: Vec<CompiledRule> = rules
         .iter()
@@ -706,6 +772,9 @@ pub fn run_files(
         done: Done::default(),
         max_groups: opts.max_groups,
         over_cap: AtomicBool::new(false),
+        sink: Mutex::new(AlertSink::new(opts.alert_buffer)),
+        // Each worker holds at most a share of the buffer before passing its alerts on.
+        flush_at: (opts.alert_buffer / (2 * threads)).clamp(1, 4096),
     };
     let slots: Vec<Mutex<WorkerOut>> = (0..threads)
         .map(|_| {
@@ -726,7 +795,7 @@ pub fn run_files(
         max_groups: opts.max_groups,
         sent: 0,
         live: compiled.iter().map(|_| RuleState::default()).collect(),
-        alerts: Vec::new(),
+        sink: &sh.sink,
         peak: 0,
     };
     let mut clocks = Vec::new();
@@ -763,10 +832,7 @@ pub fn run_files(
     rel.merge_slots();
     rel.check_cap()?;
     let Release {
-        live: states,
-        mut alerts,
-        peak,
-        ..
+        live: states, peak, ..
     } = rel;
     for slot in slots {
         let o = slot.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -801,15 +867,17 @@ pub fn run_files(
             .hint("without --strict, malformed lines are reported, counted and skipped"));
         }
     }
+    let mut sink = sh.sink.into_inner().unwrap_or_else(|e| e.into_inner());
     for (c, st) in compiled.iter().zip(states) {
         summary
             .matched_by_rule
             .insert(c.rule.name.clone(), st.matched);
-        alerts.extend(c.finish(st));
+        sink.add(c.finish(st));
     }
-    super::sort_alerts(&mut alerts);
-    summary.alerts = alerts.len();
-    Ok(RunOutput { alerts, summary })
+    summary.alerts = sink.len();
+    summary.alert_runs = sink.spilled();
+    let alerts = AlertStream(sink.finish().map_err(spill_err)?);
+    Ok(RunStream { alerts, summary })
 }
 
 /// Counts and keeps one bad line found by the reader itself (a line over the cap).

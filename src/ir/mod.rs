@@ -169,7 +169,7 @@ pub enum Status {
 }
 
 /// Severity, Sigma's `level` scale.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     Informational,
@@ -249,7 +249,8 @@ impl FieldRef {
 }
 
 /// A typed literal.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// Deserialize: read back only from the evaluator's own temporary files (`eval::spill`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "value")]
 pub enum Value {
     Str(String),

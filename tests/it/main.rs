@@ -21,6 +21,7 @@ mod eval_lateness;
 mod eval_prefilter;
 mod eval_readers;
 mod eval_semantics;
+mod eval_spill;
 mod fmt;
 mod ir_snapshots;
 mod language_doc;

@@ -1,0 +1,296 @@
+//! The alerts of a run, in bounded memory whatever a pack matches (issue 15, point 3).
+//!
+//! Alerts arrive in any order (workers flush the alerts of rules without aggregation as they
+//! go; the reader adds released windows; the end adds the rest). They are held in a buffer of
+//! at most [`AlertSink::new`]'s `cap` alerts; a full buffer is sorted and written to a temporary
+//! file as one *run*. At the end the buffer and the runs are merged k-way into the output.
+//!
+//! The order is [`super::alert_order`]: rule id, window start, group keys, aggregates, events.
+//! Two alerts equal under it have the same rule and the same values, so they print the same:
+//! the output is the same byte for byte whether or not anything was spilled, whatever the
+//! arrival order. At most [`FAN_IN`] runs are kept; more are merged into one first, so the
+//! merge holds one alert per run and a bounded number of open files.
+
+use super::{alert_order, Alert};
+use crate::ir::{Level, Value};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Default buffer: alerts held in memory before a sorted run is written (a few hundred bytes
+/// each, more for rules without aggregation, which carry the whole event).
+pub const DEFAULT_ALERT_BUFFER: usize = 1 << 16;
+
+/// Most runs kept before they are merged into one.
+pub const FAN_IN: usize = 32;
+
+/// An alert as written to a run: every value with its type (the output's plain JSON would lose
+/// the difference between a string and an enum symbol).
+#[derive(Serialize, Deserialize)]
+struct Spilled {
+    rule_id: String,
+    rule_name: String,
+    severity: Level,
+    techniques: Vec<String>,
+    analytics: Vec<String>,
+    window_start: Option<String>,
+    window_end: Option<String>,
+    group: BTreeMap<String, Value>,
+    aggregates: BTreeMap<String, Value>,
+    events: u64,
+}
+
+impl From<Alert> for Spilled {
+    fn from(a: Alert) -> Spilled {
+        Spilled {
+            rule_id: a.rule_id,
+            rule_name: a.rule_name,
+            severity: a.severity,
+            techniques: a.techniques,
+            analytics: a.analytics,
+            window_start: a.window_start,
+            window_end: a.window_end,
+            group: a.group,
+            aggregates: a.aggregates,
+            events: a.events,
+        }
+    }
+}
+
+impl From<Spilled> for Alert {
+    fn from(a: Spilled) -> Alert {
+        Alert {
+            rule_id: a.rule_id,
+            rule_name: a.rule_name,
+            severity: a.severity,
+            techniques: a.techniques,
+            analytics: a.analytics,
+            window_start: a.window_start,
+            window_end: a.window_end,
+            group: a.group,
+            aggregates: a.aggregates,
+            events: a.events,
+        }
+    }
+}
+
+/// A sorted run on disk, deleted when dropped.
+struct RunFile {
+    path: PathBuf,
+}
+
+impl Drop for RunFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+static NEXT_RUN: AtomicU64 = AtomicU64::new(0);
+
+fn run_file(alerts: impl Iterator<Item = Result<Alert, String>>) -> Result<RunFile, String> {
+    let dir = std::env::temp_dir();
+    let name = format!(
+        "detc-alerts-{}-{}.jsonl",
+        std::process::id(),
+        NEXT_RUN.fetch_add(1, Ordering::Relaxed)
+    );
+    let run = RunFile {
+        path: dir.join(name),
+    };
+    let shown = run.path.display().to_string();
+    let err = |e: std::io::Error| format!("cannot write the temporary alert file `{shown}`: {e}");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&run.path)
+        .map_err(err)?;
+    let mut w = BufWriter::new(f);
+    for a in alerts {
+        serde_json::to_writer(&mut w, &Spilled::from(a?)).map_err(|e| err(e.into()))?;
+        w.write_all(b"\n").map_err(err)?;
+    }
+    w.flush().map_err(err)?;
+    Ok(run)
+}
+
+/// Where a run's alerts are read back from.
+struct RunReader {
+    _file: RunFile,
+    lines: std::io::Lines<BufReader<std::fs::File>>,
+    shown: String,
+}
+
+impl RunReader {
+    fn open(file: RunFile) -> Result<RunReader, String> {
+        let shown = file.path.display().to_string();
+        let f = std::fs::File::open(&file.path)
+            .map_err(|e| format!("cannot read the temporary alert file `{shown}`: {e}"))?;
+        Ok(RunReader {
+            _file: file,
+            lines: BufReader::new(f).lines(),
+            shown,
+        })
+    }
+
+    fn next_alert(&mut self) -> Option<Result<Alert, String>> {
+        let line = self.lines.next()?;
+        Some(
+            line.map_err(|e| e.to_string())
+                .and_then(|l| serde_json::from_str::<Spilled>(&l).map_err(|e| e.to_string()))
+                .map(Alert::from)
+                .map_err(|e| format!("cannot read the temporary alert file `{}`: {e}", self.shown)),
+        )
+    }
+}
+
+/// Collects alerts; see the module doc.
+pub struct AlertSink {
+    cap: usize,
+    buf: Vec<Alert>,
+    runs: Vec<RunFile>,
+    count: usize,
+    spilled: usize,
+    error: Option<String>,
+}
+
+impl AlertSink {
+    /// A sink holding at most `cap` alerts in memory (at least one).
+    pub fn new(cap: usize) -> AlertSink {
+        AlertSink {
+            cap: cap.max(1),
+            buf: Vec::new(),
+            runs: Vec::new(),
+            count: 0,
+            spilled: 0,
+            error: None,
+        }
+    }
+
+    /// Adds alerts, spilling a sorted run when the buffer is full. After an error (reported by
+    /// [`AlertSink::finish`]) alerts are dropped: the run is failing anyway.
+    pub fn add(&mut self, alerts: impl IntoIterator<Item = Alert>) {
+        for a in alerts {
+            if self.error.is_some() {
+                return;
+            }
+            self.count += 1;
+            self.buf.push(a);
+            if self.buf.len() >= self.cap {
+                if let Err(e) = self.spill() {
+                    self.error = Some(e);
+                }
+            }
+        }
+    }
+
+    /// Alerts added so far.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Sorted runs written so far.
+    pub fn spilled(&self) -> usize {
+        self.spilled
+    }
+
+    /// Whether writing a run failed (the run should stop).
+    pub fn failed(&self) -> bool {
+        self.error.is_some()
+    }
+
+    /// Why writing a run failed.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    fn spill(&mut self) -> Result<(), String> {
+        self.buf.sort_by(alert_order);
+        let buf = std::mem::take(&mut self.buf);
+        self.runs.push(run_file(buf.into_iter().map(Ok))?);
+        self.spilled += 1;
+        if self.runs.len() >= FAN_IN {
+            let runs = std::mem::take(&mut self.runs);
+            let merged = Merge::new(Vec::new(), runs)?;
+            self.runs.push(run_file(merged)?);
+        }
+        Ok(())
+    }
+
+    /// Every alert added, in order.
+    pub fn finish(mut self) -> Result<Merge, String> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.buf.sort_by(alert_order);
+        Merge::new(
+            std::mem::take(&mut self.buf),
+            std::mem::take(&mut self.runs),
+        )
+    }
+}
+
+/// The k-way merge of the sorted buffer and the runs: yields alerts in order (an error when a
+/// run cannot be read back).
+pub struct Merge {
+    mem: std::iter::Peekable<std::vec::IntoIter<Alert>>,
+    runs: Vec<(Alert, RunReader)>,
+    failed: bool,
+}
+
+impl Merge {
+    fn new(mem: Vec<Alert>, files: Vec<RunFile>) -> Result<Merge, String> {
+        let mut runs = Vec::with_capacity(files.len());
+        for f in files {
+            let mut r = RunReader::open(f)?;
+            if let Some(a) = r.next_alert() {
+                runs.push((a?, r));
+            }
+        }
+        Ok(Merge {
+            mem: mem.into_iter().peekable(),
+            runs,
+            failed: false,
+        })
+    }
+}
+
+impl Iterator for Merge {
+    type Item = Result<Alert, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        // The smallest head among the runs (few: at most FAN_IN), then against the buffer's.
+        let mut best: Option<usize> = None;
+        for (i, (a, _)) in self.runs.iter().enumerate() {
+            if best.is_none_or(|b| alert_order(a, &self.runs[b].0).is_lt()) {
+                best = Some(i);
+            }
+        }
+        let from_run = match (best, self.mem.peek()) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(b), Some(m)) => alert_order(&self.runs[b].0, m).is_lt(),
+        };
+        if !from_run {
+            return self.mem.next().map(Ok);
+        }
+        let b = best?;
+        let next = self.runs[b].1.next_alert();
+        match next {
+            None => Some(Ok(self.runs.swap_remove(b).0)),
+            Some(Ok(n)) => Some(Ok(std::mem::replace(&mut self.runs[b].0, n))),
+            Some(Err(e)) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Alerts in bounded memory (issue 15, point 3): past the in-memory buffer, sorted runs are
+//! spilled to temporary files and merged; the output is the same alert for alert as a run whose
+//! alerts all fit, whatever the threads, blocks and releases.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::support::rules::{pack, text_rule};
+use detc::eval::run::{run_files, RunOptions};
+use detc::ir::Rule;
+use std::path::PathBuf;
+
+/// Sysmon network connections over 40 hours, out of order within each hour, from processes the
+/// pack's rules without aggregation report (script hosts, browsers) and others.
+fn events() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("detc-spill-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let images = [
+        r"C:\\Windows\\System32\\wscript.exe",
+        r"C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe",
+        r"C:\\Users\\u\\evil.exe",
+        r"C:\\Windows\\System32\\cscript.exe",
+    ];
+    let mut text = String::new();
+    for i in 0..600u32 {
+        let (day, hour) = (20 + i / 15 / 24, i / 15 % 24);
+        text.push_str(&format!(
+            "{{\"EventID\":3,\"UtcTime\":\"2026-11-{day} {hour:02}:{:02}:{:02}\",\"Computer\":\"h{}\",\"User\":\"u{}\",\"Image\":\"{}\",\"Initiated\":\"true\",\"Protocol\":\"tcp\",\"DestinationIp\":\"203.0.113.{}\",\"DestinationPort\":{}}}\n",
+            (i * 7) % 60,
+            (i * 13) % 60,
+            i % 5,
+            i % 3,
+            images[(i % 4) as usize],
+            i % 50,
+            [25, 587, 993, 110][(i % 4) as usize],
+        ));
+    }
+    let p = dir.join("s.jsonl");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// The pack plus an aggregating rule matching every connection, so that released windows and
+/// the final windows go through the sink too.
+fn rules() -> Vec<Rule> {
+    let mut rules = pack();
+    rules.push(text_rule(
+        "spill_count.detc",
+        r#"rule spill_count {
+  id "5b5b5b5b-1111-4222-8333-444455556666"
+  title "Connections per host and hour"
+  description "Every connection counted per host and hour. Hand-built test rule."
+  author "detc tests"
+  date "2026-12-02"
+  status experimental
+  severity low
+  confidence low
+  attack T1071.003
+  references ["https://attack.mitre.org/techniques/T1071/003/"]
+  falsepositives ["Everything"]
+
+  source network_connection
+  where remote.port exists
+  window 1h
+  group by host
+  aggregate connections = count()
+}
+"#,
+    ));
+    rules
+}
+
+#[test]
+fn spilled_alerts_come_out_as_those_that_fit() {
+    let f = events();
+    let rules = rules();
+    let fits = run_files(&rules, std::slice::from_ref(&f), &RunOptions::default()).unwrap();
+    assert_eq!(fits.summary.alert_runs, 0);
+    let names: std::collections::BTreeSet<&str> =
+        fits.alerts.iter().map(|a| a.rule_name.as_str()).collect();
+    assert!(
+        names.contains("spill_count") && names.contains("an0379_scripting_host_mail"),
+        "{names:?}"
+    );
+    // More runs than the merge keeps open (a buffer of one alert), or a few runs; windows
+    // released as the run goes (small blocks, a release after each); one or several workers.
+    for (buffer, threads) in [(1, 3), (7, 1), (50, 2)] {
+        let opts = RunOptions {
+            alert_buffer: buffer,
+            threads,
+            block: 4096,
+            release_every: 1,
+            lateness: Some(3600),
+            ..RunOptions::default()
+        };
+        let spilled = run_files(&rules, std::slice::from_ref(&f), &opts).unwrap();
+        let small = run_files(
+            &rules,
+            std::slice::from_ref(&f),
+            &RunOptions {
+                alert_buffer: 1 << 20,
+                ..opts
+            },
+        )
+        .unwrap();
+        assert!(
+            spilled.summary.alert_runs >= spilled.alerts.len() / buffer / 2,
+            "buffer {buffer}: {} runs for {} alerts",
+            spilled.summary.alert_runs,
+            spilled.alerts.len()
+        );
+        assert_eq!(small.summary.alert_runs, 0);
+        let json = |a: &[detc::eval::Alert]| serde_json::to_string(a).unwrap();
+        assert_eq!(
+            json(&spilled.alerts),
+            json(&small.alerts),
+            "buffer {buffer}"
+        );
+        assert_eq!(spilled.alerts, small.alerts, "buffer {buffer}");
+    }
+    // Without releases (unbounded lateness) too, against the default run.
+    let spilled = run_files(
+        &rules,
+        std::slice::from_ref(&f),
+        &RunOptions {
+            alert_buffer: 3,
+            threads: 2,
+            block: 4096,
+            ..RunOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(spilled.summary.alert_runs > 0);
+    assert_eq!(spilled.alerts, fits.alerts);
+    assert_eq!(spilled.summary.alerts, fits.alerts.len());
+}
