@@ -208,6 +208,8 @@ fn skipped_table(skipped: &[targets::Skipped]) -> String {
         ));
     }
     out
+}
+
 /// The folder under --out that holds the Navigator layers of `--target all`.
 pub const NAVIGATOR_DIR: &str = "navigator";
 

@@ -712,6 +712,8 @@ sys.exit(1 if errors else 0)
         1 if err.is_empty() => Err(format!("not valid SARIF 2.1.0:\n{out}")),
         _ => Err(format!("jsonschema failed ({code}): {err}; {INSTALL_HINT}")),
     }
+}
+
 /// What mitreattack-python's navlayers made of one Navigator layer file
 /// (`oracles/navigator/load_layers.py`).
 #[derive(Clone, Debug)]
