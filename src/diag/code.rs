@@ -135,6 +135,12 @@ codes! {
     W0281 Warning,
     W0282 Warning,
     W0283 Warning,
+    // Deployment (entities, schedule)
+    E0290 Error,
+    E0291 Error,
+    E0292 Error,
+    E0293 Error,
+    E0294 Error,
     // Evaluator (`detc run`, `detc test`)
     E0800 Error,
     E0801 Error,

@@ -116,8 +116,75 @@ pub struct Rule {
     /// means every target. A pair left out is not compiled and not warned about.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub targets: Option<Targets>,
+    /// `entities { ... }`: what the alert is about, for the deployed artefacts (Sentinel entity
+    /// mappings, Defender impacted assets, Splunk risk objects). Empty when the rule has none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub entities: Vec<Entity>,
+    /// `schedule every D delay D`, as written; `None` when the rule has no `schedule` clause
+    /// (the deployment derives every value: `targets::deploy::schedule`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleSpec>,
     /// The whole rule block.
     pub span: Span,
+}
+
+/// The kinds of entity an alert can name; each target maps them to its own (Sentinel entity
+/// types, Defender impacted assets, Splunk risk object types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntityKind {
+    Host,
+    Account,
+    Ip,
+    Process,
+    File,
+    Url,
+    Mailbox,
+}
+
+impl EntityKind {
+    /// Every kind, in the order the language documents them.
+    pub const ALL: &'static [EntityKind] = &[
+        EntityKind::Host,
+        EntityKind::Account,
+        EntityKind::Ip,
+        EntityKind::Process,
+        EntityKind::File,
+        EntityKind::Url,
+        EntityKind::Mailbox,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EntityKind::Host => "host",
+            EntityKind::Account => "account",
+            EntityKind::Ip => "ip",
+            EntityKind::Process => "process",
+            EntityKind::File => "file",
+            EntityKind::Url => "url",
+            EntityKind::Mailbox => "mailbox",
+        }
+    }
+}
+
+/// One entity of a rule's alerts: a kind bound to a value of the rule's output (a catalogue or
+/// computed field of the event for a rule without aggregation; a group key or an aggregate for
+/// one with).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entity {
+    pub kind: EntityKind,
+    pub field: FieldRef,
+    pub span: Span,
+}
+
+/// A rule's `schedule` clause: how often it runs (`every`, seconds; only for a rule without a
+/// window, whose window sets it) and how late events may arrive (`delay`, seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ScheduleSpec {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub every: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delay: Option<u64>,
 }
 
 /// The profiles a rule is for (`exclude` false) or not for, by name (each checked to exist).

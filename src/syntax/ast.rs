@@ -76,6 +76,10 @@ pub enum Clause {
     Test(TestDecl),
     /// `timezone +02:00`: the offset as written (the checker reads and bounds it).
     Timezone(Spanned<String>),
+    /// `entities { host: host, ip: remote.ip }`: (kind, field) pairs as written.
+    Entities(Vec<(Spanned<String>, Spanned<String>)>),
+    /// `schedule every 1h delay 10m`: (`every` or `delay`, the duration) in written order.
+    Schedule(Vec<(Spanned<String>, Spanned<Literal>)>),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -71,11 +71,14 @@ pub fn describe(rule: Rule) -> Option<Cow<'static, str>> {
         | meta_attack | kw_attack | source_clause | kw_source | targets_clause | kw_targets
         | where_clause | kw_where
         | let_clause | kw_let | window_clause | kw_window | group_clause | kw_group
-        | aggregate_clause | kw_aggregate | having_clause | kw_having | test_clause | kw_test | timezone_clause | kw_timezone => {
+        | aggregate_clause | kw_aggregate | having_clause | kw_having | test_clause | kw_test | timezone_clause | kw_timezone
+        | entities_clause | kw_entities | schedule_clause | kw_schedule => {
             "a clause (id, title, description, author, date, status, severity, confidence, attack, \
              references, falsepositives, tags, source, targets, where, let, window, group by, \
-             aggregate, having, timezone, test)"
+             aggregate, having, timezone, entities, schedule, test)"
         }
+        entity_binding => "an entity (`kind: field`, e.g. `host: host`)",
+        schedule_part | kw_every | kw_delay => "`every DURATION` or `delay DURATION`",
         target_name => "a target name (see `detc targets`)",
         attack_id => "an ATT&CK id such as T1071.003 or AN0379",
         case_arm => "a case arm (`condition => value`)",

@@ -180,6 +180,8 @@ impl<'t> Lowerer<'t> {
                     | Rule::kw_aggregate
                     | Rule::kw_having
                     | Rule::kw_timezone
+                    | Rule::kw_entities
+                    | Rule::kw_schedule
                     | Rule::kw_test
                     | Rule::kw_events
                     | Rule::kw_expect
@@ -251,6 +253,26 @@ impl<'t> Lowerer<'t> {
             Rule::where_clause => Clause::Where(self.expr(it.next()?)?),
             Rule::having_clause => Clause::Having(self.expr(it.next()?)?),
             Rule::timezone_clause => Clause::Timezone(self.ident(&it.next()?)),
+            Rule::entities_clause => Clause::Entities(
+                it.filter(|b| b.as_rule() == Rule::entity_binding)
+                    .filter_map(|b| {
+                        let mut parts = b.into_inner();
+                        let kind = self.ident(&parts.next()?);
+                        let field = self.ident(&parts.next()?);
+                        Some((kind, field))
+                    })
+                    .collect(),
+            ),
+            Rule::schedule_clause => Clause::Schedule(
+                it.filter(|b| b.as_rule() == Rule::schedule_part)
+                    .filter_map(|b| {
+                        let mut parts = b.into_inner();
+                        let key = self.ident(&parts.next()?);
+                        let value = self.scalar(parts.next()?);
+                        Some((key, value))
+                    })
+                    .collect(),
+            ),
             Rule::let_clause => {
                 let name = self.ident(&it.next()?);
                 let mut arms = Vec::new();

@@ -19,6 +19,7 @@ mod aggregation;
 mod attack_ids;
 mod compare;
 mod computed;
+mod deploy;
 mod expr;
 mod lints;
 mod lists;

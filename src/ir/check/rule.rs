@@ -22,6 +22,8 @@ struct Clauses<'r> {
     having: Option<&'r Spanned<Clause>>,
     tests: Vec<&'r ast::TestDecl>,
     targets: Option<super::super::Targets>,
+    entities: Option<&'r [(Spanned<String>, Spanned<String>)]>,
+    schedule: Option<&'r [(Spanned<String>, Spanned<Literal>)]>,
 }
 
 impl Checker<'_> {
@@ -39,6 +41,8 @@ impl Checker<'_> {
             having,
             tests,
             targets,
+            entities,
+            schedule,
         } = self.clauses(r);
         let source = source?;
         let (let_names, ir_lets) = self.computed_fields(source, &lets);
@@ -53,6 +57,13 @@ impl Checker<'_> {
         };
 
         let aggregation = self.aggregation(r, source, &ir_lets, window, group, aggs, having);
+
+        let ir_entities = match (entities, &aggregation) {
+            (Some(b), Some(agg)) => self.entities(source, &ir_lets, agg.as_ref(), b),
+            _ => Vec::new(),
+        };
+        let window = aggregation.as_ref().and_then(|a| a.as_ref()).map(|a| a.window);
+        let ir_schedule = schedule.map(|p| self.schedule(p, window));
 
         let ir_tests = self.tests(
             f,
@@ -89,6 +100,11 @@ impl Checker<'_> {
             aggregation: aggregation?,
             tests: ir_tests,
             targets,
+            entities: ir_entities,
+            schedule: match ir_schedule {
+                Some(s) => Some(s?),
+                None => None,
+            },
             span: r.span.clone(),
         })
     }
@@ -154,6 +170,8 @@ impl Checker<'_> {
         self.timezone = None;
         self.timezone_given = false;
         let mut targets = None;
+        let mut entities = None;
+        let mut schedule = None;
         for c in &r.clauses {
             match &c.node {
                 Clause::Meta { key, value } => {
@@ -228,6 +246,14 @@ impl Checker<'_> {
                     self.timezone_given = true;
                     self.timezone = self.utc_offset(tz);
                 }
+                Clause::Entities(b) => {
+                    dup("entities", &c.span, &mut self.diags);
+                    entities = Some(b.as_slice());
+                }
+                Clause::Schedule(p) => {
+                    dup("schedule", &c.span, &mut self.diags);
+                    schedule = Some(p.as_slice());
+                }
             }
         }
         for (key, what) in [
@@ -268,6 +294,8 @@ impl Checker<'_> {
             having,
             tests,
             targets,
+            entities,
+            schedule,
         }
     }
 
