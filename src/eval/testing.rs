@@ -157,7 +157,7 @@ pub fn check(exp: &Expectation, alerts: &[Alert]) -> (bool, String, String, Stri
 ///
 /// A fixture is opened through `loader`, which confines it as the checker did (a file-system
 /// loader: inside the pack root, a regular file, under its cap); the file may have changed since.
-fn events_of(
+pub fn events_of(
     rule: &Rule,
     t: &RuleTest,
     loader: &dyn Loader,

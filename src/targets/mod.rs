@@ -31,6 +31,7 @@
 use crate::ir;
 
 mod ctx;
+pub mod deploy;
 mod dialect;
 pub mod driver;
 pub mod escape;

@@ -30,15 +30,17 @@ impl Checker<'_> {
         let mut out: Vec<Entity> = Vec::new();
         let mut seen: Vec<(EntityKind, Span)> = Vec::new();
         for (kind, field) in bindings {
-            let Some(k) = EntityKind::ALL.iter().copied().find(|k| k.name() == kind.node) else {
+            let Some(k) = EntityKind::ALL
+                .iter()
+                .copied()
+                .find(|k| k.name() == kind.node)
+            else {
                 let names: Vec<&str> = EntityKind::ALL.iter().map(|k| k.name()).collect();
-                let mut d = Diagnostic::new(
-                    Code::E0290,
-                    format!("unknown entity kind `{}`", kind.node),
-                )
-                .at(kind.span.clone())
-                .found(format!("`{}`", kind.node))
-                .expected(format!("one of {}", names.join(", ")));
+                let mut d =
+                    Diagnostic::new(Code::E0290, format!("unknown entity kind `{}`", kind.node))
+                        .at(kind.span.clone())
+                        .found(format!("`{}`", kind.node))
+                        .expected(format!("one of {}", names.join(", ")));
                 if let Some(n) = nearest(&kind.node, names.iter().copied()) {
                     d = d.hint(format!("did you mean `{n}`?"));
                 }
@@ -87,7 +89,9 @@ impl Checker<'_> {
                     .expected(want)
                     .hint(match k {
                         EntityKind::Ip => "bind `ip` to an address, e.g. `ip: remote.ip`",
-                        _ => "bind it to a name or path, e.g. `host: host`, `process: process.path`",
+                        _ => {
+                            "bind it to a name or path, e.g. `host: host`, `process: process.path`"
+                        }
                     }),
                 );
                 continue;
@@ -261,7 +265,11 @@ impl Checker<'_> {
                 self.diags.push(
                     Diagnostic::new(Code::E0294, msg)
                         .at(value.span.clone())
-                        .found(format!("`{} {}`", key.node, crate::targets::duration_text(secs)))
+                        .found(format!(
+                            "`{} {}`",
+                            key.node,
+                            crate::targets::duration_text(secs)
+                        ))
                         .expected(expected)
                         .hint(hint),
                 );

@@ -62,7 +62,10 @@ impl Checker<'_> {
             (Some(b), Some(agg)) => self.entities(source, &ir_lets, agg.as_ref(), b),
             _ => Vec::new(),
         };
-        let window = aggregation.as_ref().and_then(|a| a.as_ref()).map(|a| a.window);
+        let window = aggregation
+            .as_ref()
+            .and_then(|a| a.as_ref())
+            .map(|a| a.window);
         let ir_schedule = schedule.map(|p| self.schedule(p, window));
 
         let ir_tests = self.tests(
