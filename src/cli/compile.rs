@@ -38,13 +38,14 @@ pub struct TargetsArgs {
 }
 
 pub fn run(args: &CompileArgs) -> Exit {
-    let names: Vec<String> = match targets::load_profiles() {
-        Ok(p) => p.into_iter().map(|p| p.name).collect(),
+    let profiles = match targets::load_profiles() {
+        Ok(p) => p,
         Err(d) => {
             super::print_diagnostics(&[d], &crate::diag::SourceCache::new(), args.format);
             return Exit::Failure;
         }
     };
+    let names: Vec<String> = profiles.iter().map(|p| p.name.clone()).collect();
     if args.target != "all" && !names.contains(&args.target) {
         let mut msg = format!(
             "error: unknown target `{}`; expected one of: {}, or all\n",
@@ -81,7 +82,21 @@ pub fn run(args: &CompileArgs) -> Exit {
     if !layers.is_empty() {
         chosen.push(NAVIGATOR_DIR.to_string());
     }
-    let files: Vec<Emitted> = result.outputs.iter().chain(&layers).cloned().collect();
+    // With `all`, the deployable artefacts (Sentinel, Defender, Splunk) go to OUT/deploy/.
+    let mut deployed = Vec::new();
+    if args.target == "all" {
+        let d = targets::deploy::compile_pack(&pack, &profiles);
+        result.skipped.extend(d.skipped);
+        chosen.extend(targets::deploy::DIRS.iter().map(|d| d.to_string()));
+        deployed = d.outputs;
+    }
+    let files: Vec<Emitted> = result
+        .outputs
+        .iter()
+        .chain(&layers)
+        .chain(&deployed)
+        .cloned()
+        .collect();
     let errors = result.has_errors();
     let mut exit = if errors { Exit::Findings } else { Exit::Ok };
     let mut drift = Vec::new();
@@ -134,19 +149,19 @@ pub fn run(args: &CompileArgs) -> Exit {
                     } else {
                         "ies"
                     },
-                    layer_note(layers.len()),
+                    layer_note(layers.len(), deployed.len()),
                     args.out.display(),
                     drift.len()
                 )
             } else if errors {
                 "nothing written: fix the errors above\n".to_string()
             } else {
-                let queries = written.len() - layers.len();
+                let queries = written.len() - layers.len() - deployed.len();
                 format!(
                     "wrote {} quer{}{} to {}\n",
                     queries,
                     if queries == 1 { "y" } else { "ies" },
-                    layer_note(layers.len()),
+                    layer_note(layers.len(), deployed.len()),
                     args.out.display()
                 )
             };
@@ -172,6 +187,7 @@ pub fn run(args: &CompileArgs) -> Exit {
                 "diagnostics": result.diagnostics,
                 "skipped": result.skipped,
                 "layers": layers.iter().map(|e| format!("{}/{}", e.target, e.file_name)).collect::<Vec<_>>(),
+                "deployed": deployed.iter().map(|e| format!("{}/{}", e.target, e.file_name)).collect::<Vec<_>>(),
                 "written": written,
                 "drift": drift,
             });
@@ -213,13 +229,22 @@ fn skipped_table(skipped: &[targets::Skipped]) -> String {
 /// The folder under --out that holds the Navigator layers of `--target all`.
 pub const NAVIGATOR_DIR: &str = "navigator";
 
-/// ` and N navigator layers` for the summary line, or nothing.
-fn layer_note(n: usize) -> String {
-    if n == 0 {
-        String::new()
-    } else {
-        format!(" and {n} navigator layer{}", if n == 1 { "" } else { "s" })
+/// `, N navigator layers and M deployable artefacts` for the summary line, or nothing.
+fn layer_note(n: usize, deployed: usize) -> String {
+    let mut s = String::new();
+    if n > 0 {
+        s.push_str(&format!(
+            " and {n} navigator layer{}",
+            if n == 1 { "" } else { "s" }
+        ));
     }
+    if deployed > 0 {
+        s.push_str(&format!(
+            " and {deployed} deployable artefact{} (OUT/deploy/)",
+            if deployed == 1 { "" } else { "s" }
+        ));
+    }
+    s
 }
 
 pub fn targets(args: &TargetsArgs) -> Exit {

@@ -46,6 +46,35 @@ pub(super) fn emit(
     ctx: &Ctx,
     opts: &KqlSource,
 ) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
+    emit_with(ctx, opts, &Deploy::default()).map(|o| (o.text, o.warnings))
+}
+
+/// What a deployed query (`targets::deploy`) adds to the bare one.
+#[derive(Debug, Default)]
+pub(crate) struct Deploy {
+    /// A condition on the time column placed before every other stage: the period a scheduled
+    /// run reports (`deploy::schedule`).
+    pub period: Option<String>,
+    /// Columns every row of the result must carry (Defender XDR custom detections: `Timestamp`,
+    /// `ReportId`, `DeviceId`); an aggregating query keeps those of each group's latest event
+    /// (`arg_max`).
+    pub carry: Vec<String>,
+}
+
+/// A query and where the rule's entities are in its result.
+#[derive(Debug)]
+pub(crate) struct KqlOut {
+    pub text: String,
+    pub warnings: Vec<Diagnostic>,
+    /// Entity field name (as in `Entity::field`) -> the result column holding it.
+    pub columns: BTreeMap<String, String>,
+}
+
+pub(crate) fn emit_with(
+    ctx: &Ctx,
+    opts: &KqlSource,
+    deploy: &Deploy,
+) -> Result<KqlOut, Vec<Diagnostic>> {
     let rule = ctx.rule;
     let mut k = K {
         ctx,
@@ -56,6 +85,7 @@ pub(super) fn emit(
     };
     let mut taken: Vec<String> = Vec::new();
     let mut stages = Vec::new();
+    stages.extend(deploy.period.clone());
     if let Some(a) = &ctx.src.applies {
         if let Err(d) = ctx.column(&a.column, &rule.span) {
             return Err(vec![d]);
@@ -69,7 +99,19 @@ pub(super) fn emit(
     }
     // Fields whose value joins several columns are computed first, under a fresh name.
     let mut joins = Vec::new();
-    for (name, span) in super::fields_used(rule, true) {
+    // A rule without aggregation reports its event's fields: an entity's is computed too.
+    let entity_fields = rule
+        .entities
+        .iter()
+        .filter(|_| rule.aggregation.is_none())
+        .filter_map(|e| match &e.field {
+            FieldRef::Field(n) => Some((n.clone(), e.span.clone())),
+            _ => None,
+        });
+    for (name, span) in super::fields_used(rule, true)
+        .into_iter()
+        .chain(entity_fields)
+    {
         // A field that does not resolve was reported when the context was made (`Ctx::new`).
         let Ok(col) = ctx.field(&name, &span) else {
             continue;
@@ -136,7 +178,22 @@ pub(super) fn emit(
         }
     }
     if let Some(a) = &rule.aggregation {
-        stages.extend(k.summarize(a, &taken));
+        stages.extend(k.summarize(a, &taken, &deploy.carry));
+    }
+    let mut columns = BTreeMap::new();
+    for e in &rule.entities {
+        let col = match &e.field {
+            FieldRef::Field(n) => match k.joined.get(n) {
+                Some(j) => j.clone(),
+                None => match ctx.src.fields.get(n) {
+                    Some(m) => m.column.clone(),
+                    None => continue,
+                },
+            },
+            FieldRef::Computed(n) => k.lets.get(n).cloned().unwrap_or_else(|| n.clone()),
+            FieldRef::Aggregate(n) => k.aggs.get(n).cloned().unwrap_or_else(|| n.clone()),
+        };
+        columns.insert(e.field.name().to_string(), col);
     }
     if !k.errs.is_empty() {
         return Err(k.errs);
@@ -151,7 +208,11 @@ pub(super) fn emit(
         from => opts.from.clone(),
         stages => stages,
     })?;
-    Ok((text, Vec::new()))
+    Ok(KqlOut {
+        text,
+        warnings: Vec::new(),
+        columns,
+    })
 }
 
 /// KQL's boolean structure: `and`, `or`, `not(...)`, `true` / `false`.
@@ -179,7 +240,12 @@ impl K<'_, '_> {
     /// `countif(isnotempty(F))` over those rows. `count_distinct` is not used: a preview function
     /// that Defender XDR advanced hunting does not list and that fails above 100M values; `dcount`
     /// is an estimate.
-    fn summarize(&mut self, a: &crate::ir::Aggregation, taken: &[String]) -> Vec<String> {
+    fn summarize(
+        &mut self,
+        a: &crate::ir::Aggregation,
+        taken: &[String],
+        carry: &[String],
+    ) -> Vec<String> {
         let mut stages = Vec::new();
         let time = self.column_of("time", &a.span);
         let mut keys = Vec::new();
@@ -253,6 +319,14 @@ impl K<'_, '_> {
             one.push(format!("{n} = {body}"));
             first.push(format!("{n} = {body}"));
             second.push(format!("{n} = {total}"));
+        }
+        if !carry.is_empty() {
+            // The latest event's columns per group, at both levels (level 2 reads level 1's).
+            let cols: Vec<String> = carry.iter().map(|c| kql_ident(c)).collect();
+            let latest = format!("arg_max({})", cols.join(", "));
+            one.push(latest.clone());
+            first.push(latest.clone());
+            second.push(latest);
         }
         let window = fresh_name("window_start", &BTreeMap::new(), &names);
         let mut by = vec![format!(

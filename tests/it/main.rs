@@ -10,6 +10,7 @@ mod cli_compile;
 mod cli_conventions;
 mod cli_run;
 mod coverage;
+mod deploy_artefacts;
 mod deploy_schedule;
 mod diagnostics_doc;
 mod differential;

@@ -691,8 +691,18 @@ pub fn typed_yaml(v: &serde_yaml::Value) -> Value {
 /// pinned python `jsonschema`. `Ok(())` when valid; `Err` lists every violation (or says the
 /// oracle is missing).
 pub fn sarif_validate(log: &str) -> Result<(), String> {
+    json_schema_validate(
+        &repo_root().join("tests/data/sarif/sarif-schema-2.1.0.json"),
+        log,
+    )
+    .map_err(|e| e.replace("not valid against", "not valid SARIF 2.1.0,"))
+}
+
+/// Validates the JSON document `doc` against the JSON Schema in `schema` with the pinned python
+/// `jsonschema` (the validator class the schema's `$schema` names). `Ok(())` when valid; `Err`
+/// lists every violation (or says the oracle is missing).
+pub fn json_schema_validate(schema: &Path, doc: &str) -> Result<(), String> {
     let py = venv_bin("python")?;
-    let schema = repo_root().join("tests/data/sarif/sarif-schema-2.1.0.json");
     let script = r#"
 import json, sys
 import jsonschema
@@ -705,11 +715,11 @@ for e in errors:
 sys.exit(1 if errors else 0)
 "#;
     let mut cmd = Command::new(py);
-    cmd.arg("-c").arg(script).arg(&schema);
-    let (code, out, err) = run(cmd, log.as_bytes())?;
+    cmd.arg("-c").arg(script).arg(schema);
+    let (code, out, err) = run(cmd, doc.as_bytes())?;
     match code {
         0 => Ok(()),
-        1 if err.is_empty() => Err(format!("not valid SARIF 2.1.0:\n{out}")),
+        1 if err.is_empty() => Err(format!("not valid against {}:\n{out}", schema.display())),
         _ => Err(format!("jsonschema failed ({code}): {err}; {INSTALL_HINT}")),
     }
 }

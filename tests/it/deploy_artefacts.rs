@@ -1,0 +1,378 @@
+//! Issue 14, points 2 and 9: the deployable artefacts `detc compile --target all` writes under
+//! OUT/deploy/, checked against what the vendors publish.
+//!
+//! Sentinel: the Azure-Sentinel repository YAML against the constraints of Microsoft's own template
+//! validation (Azure-Sentinel `.script/tests/detectionTemplateSchemaValidation/Models/`, each
+//! check below names its file), the ARM template against a JSON Schema transcribed from the REST
+//! API's swagger (tests/data/sentinel/SOURCE.md) with the pinned `jsonschema`, and every deployed
+//! query, with its entity columns projected, through Kusto.Language on the profile's tables.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::support::oracle::{
+    json_schema_validate, kql_profile_tables, kusto_check_in, repo_root, KustoQuery,
+};
+use detc::targets::deploy::{self, Deployed};
+use detc::targets::Emitted;
+use serde_json::Value as J;
+use serde_yaml::Value as Y;
+use std::path::PathBuf;
+
+fn pack() -> detc::ir::Pack {
+    let paths = vec![PathBuf::from("rules")];
+    let files = detc::load::load_sources(&paths).unwrap();
+    let fe = detc::frontend_with(&files, &detc::load::FsLoader::for_paths(&paths));
+    fe.pack.expect("the pack checks")
+}
+
+fn deployed() -> Deployed {
+    deploy::compile_pack(&pack(), &detc::targets::load_profiles().unwrap())
+}
+
+fn in_dir<'a>(d: &'a Deployed, dir: &str) -> Vec<&'a Emitted> {
+    d.outputs.iter().filter(|e| e.target == dir).collect()
+}
+
+/// `<number><m|h|d>` in seconds, as `ScheduledTemplateTimeSpanConverter.cs` reads it.
+fn yaml_secs(s: &str) -> u64 {
+    let (n, unit) = s.split_at(s.len() - 1);
+    let n: u64 = n
+        .parse()
+        .unwrap_or_else(|_| panic!("`{s}` is not <number><m|h|d>"));
+    n * match unit {
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => panic!("`{s}`: time identifier <m|h|d> missing"),
+    }
+}
+
+/// `EntityMappingIdentifiers.cs`: the identifiers of each entity type detc maps to, and the
+/// required ones (any one of them suffices).
+fn identifiers(entity: &str) -> (&'static [&'static str], &'static [&'static str]) {
+    match entity {
+        "Account" => (
+            &[
+                "Name",
+                "FullName",
+                "NTDomain",
+                "DnsDomain",
+                "UPNSuffix",
+                "Sid",
+                "AadTenantId",
+                "AadUserId",
+                "PUID",
+                "IsDomainJoined",
+                "DisplayName",
+                "ObjectGuid",
+            ],
+            &["FullName", "Sid", "Name", "AadUserId", "PUID", "ObjectGuid"],
+        ),
+        "Host" => (
+            &[
+                "DnsDomain",
+                "NTDomain",
+                "HostName",
+                "FullName",
+                "NetBiosName",
+                "AzureID",
+                "OMSAgentID",
+                "OSFamily",
+                "OSVersion",
+                "IsDomainJoined",
+            ],
+            &[
+                "FullName",
+                "HostName",
+                "NetBiosName",
+                "AzureID",
+                "OMSAgentID",
+            ],
+        ),
+        "IP" => (&["Address"], &["Address"]),
+        "Process" => (
+            &[
+                "ProcessId",
+                "CommandLine",
+                "ElevationToken",
+                "CreationTimeUtc",
+            ],
+            &["CommandLine", "ProcessId"],
+        ),
+        "File" => (&["Directory", "Name"], &["Name"]),
+        "URL" => (&["Url"], &["Url"]),
+        "Mailbox" => (
+            &[
+                "MailboxPrimaryAddress",
+                "DisplayName",
+                "Upn",
+                "ExternalDirectoryObjectId",
+                "RiskLevel",
+            ],
+            &["MailboxPrimaryAddress"],
+        ),
+        other => panic!("entity type {other} is not one detc maps to"),
+    }
+}
+
+/// `AttackTactic.cs`.
+const TACTICS: &[&str] = &[
+    "InitialAccess",
+    "Execution",
+    "Persistence",
+    "PrivilegeEscalation",
+    "DefenseEvasion",
+    "CredentialAccess",
+    "Discovery",
+    "LateralMovement",
+    "Collection",
+    "Exfiltration",
+    "CommandAndControl",
+    "Impact",
+    "Reconnaissance",
+    "ResourceDevelopment",
+    "ImpairProcessControl",
+    "InhibitResponseFunction",
+];
+
+fn s<'a>(v: &'a Y, k: &str) -> &'a str {
+    v[k].as_str()
+        .unwrap_or_else(|| panic!("`{k}` is not a string: {:?}", v[k]))
+}
+
+/// The Azure-Sentinel template constraints on one YAML rule; every violation as text.
+fn sentinel_yaml_problems(text: &str) -> Vec<String> {
+    let v: Y = serde_yaml::from_str(text).unwrap();
+    let mut p = Vec::new();
+    let mut need = |ok: bool, what: &str| {
+        if !ok {
+            p.push(what.to_string());
+        }
+    };
+    // AnalyticsTemplateInternalModelBase.cs: id a GUID, kind, name <= 256, description <= 5000.
+    let id = s(&v, "id");
+    need(
+        id.len() == 36 && id.chars().filter(|c| *c == '-').count() == 4,
+        "id is a GUID",
+    );
+    need(s(&v, "kind") == "Scheduled", "kind Scheduled");
+    need(
+        (1..=256).contains(&s(&v, "name").chars().count()),
+        "name of 1..256 characters",
+    );
+    need(
+        s(&v, "description").chars().count() <= 5000,
+        "description of at most 5000 characters",
+    );
+    // ScheduledTemplateInternalModel.cs.
+    need(
+        v["requiredDataConnectors"].is_sequence(),
+        "requiredDataConnectors",
+    );
+    need(
+        ["Informational", "Low", "Medium", "High"].contains(&s(&v, "severity")),
+        "severity Informational..High",
+    );
+    let q = s(&v, "query");
+    need(
+        (1..=10_000).contains(&q.chars().count()),
+        "query of 1..10000 characters",
+    );
+    let freq = yaml_secs(s(&v, "queryFrequency"));
+    let period = yaml_secs(s(&v, "queryPeriod"));
+    need(
+        (300..=14 * 86_400).contains(&freq),
+        "queryFrequency 5m..14d",
+    );
+    need((300..=14 * 86_400).contains(&period), "queryPeriod 5m..14d");
+    // PeriodGreaterThanOrEqualFrequencyAttribute.cs, FrequencyLimitationForLongPeriodQuery.cs.
+    need(period >= freq, "queryPeriod >= queryFrequency");
+    need(
+        period < 2 * 86_400 || freq >= 3600,
+        "a period of 2d or more runs hourly or less often",
+    );
+    // ScheduledTemplateTriggerOperatorConverter.cs reads gt, lt, eq, ne.
+    need(
+        ["gt", "lt", "eq", "ne"].contains(&s(&v, "triggerOperator")),
+        "triggerOperator",
+    );
+    need(
+        v["triggerThreshold"].as_u64().is_some_and(|t| t <= 10_000),
+        "triggerThreshold 0..10000",
+    );
+    // QueryBasedTemplateVersionValidator.cs: X.Y.Z.
+    let version = s(&v, "version");
+    need(
+        version.split('.').count() == 3
+            && version
+                .split('.')
+                .all(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit())),
+        "version X.Y.Z",
+    );
+    // AttackTactic.cs; NoTechniquesWithoutMatchingTactics.cs: each technique's tactic is listed.
+    let tactics: Vec<&str> = v["tactics"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    need(
+        tactics.iter().all(|t| TACTICS.contains(t)),
+        "tactics from AttackTactic",
+    );
+    let cat = detc::ir::attack::catalogue();
+    for t in v["relevantTechniques"].as_sequence().unwrap() {
+        let tech = cat
+            .technique(t.as_str().unwrap())
+            .expect("a known technique");
+        need(
+            tech.tactics
+                .iter()
+                .any(|sn| tactics.contains(&deploy::sentinel::tactic(sn).as_str())),
+            "a technique whose tactic is listed",
+        );
+    }
+    // ValidEntityMappingsAttribute: 1..5 mappings of 1..3 field mappings, each identifier of its
+    // entity type, at least one required identifier per mapping.
+    if let Some(maps) = v.get("entityMappings") {
+        let maps = maps.as_sequence().unwrap();
+        need((1..=5).contains(&maps.len()), "1..5 entity mappings");
+        for m in maps {
+            let (ids, required) = identifiers(s(m, "entityType"));
+            let fms = m["fieldMappings"].as_sequence().unwrap();
+            need((1..=3).contains(&fms.len()), "1..3 field mappings");
+            need(
+                fms.iter()
+                    .all(|f| ids.contains(&s(f, "identifier")) && !s(f, "columnName").is_empty()),
+                "identifiers of the entity type, with a column",
+            );
+            need(
+                fms.iter().any(|f| required.contains(&s(f, "identifier"))),
+                "a required identifier",
+            );
+        }
+    }
+    p
+}
+
+#[test]
+fn sentinel_yaml_meets_azure_sentinel_template_validation() {
+    let d = deployed();
+    let files = in_dir(&d, deploy::SENTINEL_DIR);
+    assert!(files.len() >= 6, "only {} Sentinel rules", files.len());
+    let mut with_entities = 0;
+    for e in &files {
+        let problems = sentinel_yaml_problems(&e.text);
+        assert!(
+            problems.is_empty(),
+            "{}: {problems:?}\n{}",
+            e.file_name,
+            e.text
+        );
+        with_entities += usize::from(e.text.contains("entityMappings:"));
+    }
+    assert!(with_entities >= 3, "rules with entities are mapped");
+    assert!(
+        with_entities < files.len(),
+        "a rule without entities still deploys"
+    );
+    // The checks have teeth: a YAML with a period shorter than its frequency, a Critical
+    // severity and six entity mappings is refused on each count.
+    let bad = files[0]
+        .text
+        .replace("severity: 'High'", "severity: 'Critical'")
+        .replace("severity: 'Medium'", "severity: 'Critical'")
+        .replace("queryPeriod: '", "queryPeriod: '1");
+    let problems = sentinel_yaml_problems(&bad);
+    assert!(
+        problems.iter().any(|p| p.contains("severity")),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn sentinel_arm_is_valid_against_the_alert_rules_schema() {
+    let schema = repo_root().join("tests/data/sentinel/scheduled-alert-rule.arm.schema.json");
+    let d = deployed();
+    let files = in_dir(&d, deploy::SENTINEL_ARM_DIR);
+    assert_eq!(files.len(), in_dir(&d, deploy::SENTINEL_DIR).len());
+    for e in &files {
+        json_schema_validate(&schema, &e.text)
+            .unwrap_or_else(|err| panic!("{}: {err}", e.file_name));
+        // What a JSON Schema cannot say (PeriodGreaterThanOrEqualFrequencyAttribute.cs).
+        let v: J = serde_json::from_str(&e.text).unwrap();
+        let p = &v["resources"][0]["properties"];
+        let iso = |s: &str| -> u64 {
+            let re = regex::Regex::new(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$").unwrap();
+            let c = re.captures(s).unwrap_or_else(|| panic!("{s}"));
+            let n = |i| {
+                c.get(i)
+                    .map_or(0, |m: regex::Match| m.as_str().parse::<u64>().unwrap())
+            };
+            n(1) * 86_400 + n(2) * 3600 + n(3) * 60
+        };
+        let (f, per) = (
+            iso(p["queryFrequency"].as_str().unwrap()),
+            iso(p["queryPeriod"].as_str().unwrap()),
+        );
+        assert!(
+            per >= f && (300..=14 * 86_400).contains(&f) && per <= 14 * 86_400,
+            "{}",
+            e.file_name
+        );
+    }
+    // The schema has teeth: a sub-technique in `techniques` and an unknown tactic are refused.
+    let mut v: J = serde_json::from_str(&files[0].text).unwrap();
+    v["resources"][0]["properties"]["techniques"] = serde_json::json!(["T1071.003"]);
+    v["resources"][0]["properties"]["tactics"] = serde_json::json!(["command-and-control"]);
+    let err = json_schema_validate(&schema, &v.to_string()).unwrap_err();
+    assert!(
+        err.contains("techniques") && err.contains("tactics"),
+        "{err}"
+    );
+}
+
+#[test]
+fn deployed_sentinel_queries_and_their_entity_columns_pass_kusto_language() {
+    let d = deployed();
+    let tables = kql_profile_tables("kql-sentinel").expect("profile tables");
+    let databases = vec![("kql-sentinel".to_string(), tables)];
+    let mut queries: Vec<(String, String)> = Vec::new();
+    for e in in_dir(&d, deploy::SENTINEL_DIR) {
+        let v: Y = serde_yaml::from_str(&e.text).unwrap();
+        let mut q = s(&v, "query").to_string();
+        let cols: Vec<String> = v
+            .get("entityMappings")
+            .and_then(Y::as_sequence)
+            .into_iter()
+            .flatten()
+            .map(|m| s(&m["fieldMappings"][0], "columnName").to_string())
+            .collect();
+        if !cols.is_empty() {
+            q.push_str(&format!("\n| project {}", cols.join(", ")));
+        }
+        queries.push((e.file_name.clone(), q));
+    }
+    // A control: an entity column the result does not have must be reported.
+    let (name0, q0) = queries[0].clone();
+    queries.push((
+        format!("{name0} (control)"),
+        format!("{q0}\n| project NoSuchColumn"),
+    ));
+    let batch: Vec<KustoQuery<'_>> = queries
+        .iter()
+        .map(|(n, t)| KustoQuery {
+            database: "kql-sentinel",
+            name: n,
+            text: t,
+        })
+        .collect();
+    let results = kusto_check_in(&databases, &batch, false).expect("kusto oracle");
+    let (control, real) = results.split_last().unwrap();
+    for (name, diags) in real {
+        assert!(diags.is_empty(), "{name}: {diags:?}");
+    }
+    assert!(
+        !control.1.is_empty(),
+        "Kusto.Language reports a missing column"
+    );
+}
