@@ -376,3 +376,90 @@ fn deployed_sentinel_queries_and_their_entity_columns_pass_kusto_language() {
         "Kusto.Language reports a missing column"
     );
 }
+
+/// Defender XDR custom detections (Graph `detectionRule`, v1.0): the body's shape, a schedule the
+/// service runs (`ruleSchedule.frequency`), and a query that returns `Timestamp`, `ReportId` and
+/// `DeviceId` (the columns custom detections require), aggregating rules included, by
+/// Kusto.Language on kql-defender's tables; the bare aggregated query does not, so the check can
+/// fail.
+#[test]
+fn defender_detection_rules_return_the_required_columns_on_an_allowed_schedule() {
+    let d = deployed();
+    let files = in_dir(&d, deploy::DEFENDER_DIR);
+    assert!(files.len() >= 4, "only {} Defender rules", files.len());
+    let technique = regex::Regex::new(r"^T[0-9]{4}(\.[0-9]{3})?$").unwrap();
+    let mut queries: Vec<(String, String)> = Vec::new();
+    let mut aggregating = 0;
+    for e in &files {
+        let v: J = serde_json::from_str(&e.text).unwrap();
+        assert!(
+            v["displayName"].as_str().is_some_and(|s| !s.is_empty()),
+            "{}",
+            e.file_name
+        );
+        assert_eq!(v["isEnabled"], J::Bool(true));
+        assert!(
+            ["PT1H", "PT3H", "PT12H", "P1D"]
+                .contains(&v["schedule"]["frequency"].as_str().unwrap()),
+            "{}: {}",
+            e.file_name,
+            v["schedule"]
+        );
+        let t = &v["detectionAction"]["alertTemplate"];
+        assert!(
+            ["informational", "low", "medium", "high"].contains(&t["severity"].as_str().unwrap())
+        );
+        assert!(t["mitreTechniques"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| technique.is_match(x.as_str().unwrap())));
+        assert_eq!(
+            t["impactedAssets"][0]["@odata.type"],
+            "#microsoft.graph.security.impactedDeviceAsset"
+        );
+        assert_eq!(t["impactedAssets"][0]["identifier"], "deviceId");
+        let q = v["queryCondition"]["queryText"].as_str().unwrap();
+        aggregating += usize::from(q.contains("summarize"));
+        queries.push((
+            e.file_name.clone(),
+            format!("{q}\n| project Timestamp, ReportId, DeviceId"),
+        ));
+    }
+    assert!(
+        aggregating >= 1,
+        "an aggregating rule is deployed to Defender"
+    );
+    let bare = std::fs::read_to_string(
+        repo_root().join("queries/kql-defender/an0379_mail_protocol_unexpected_process.kql"),
+    )
+    .unwrap();
+    queries.push((
+        "bare aggregated query (control)".into(),
+        format!(
+            "{}\n| project Timestamp, ReportId, DeviceId",
+            bare.trim_end()
+        ),
+    ));
+    let databases = vec![(
+        "kql-defender".to_string(),
+        kql_profile_tables("kql-defender").expect("profile tables"),
+    )];
+    let batch: Vec<KustoQuery<'_>> = queries
+        .iter()
+        .map(|(n, t)| KustoQuery {
+            database: "kql-defender",
+            name: n,
+            text: t,
+        })
+        .collect();
+    let results = kusto_check_in(&databases, &batch, false).expect("kusto oracle");
+    let (control, real) = results.split_last().unwrap();
+    for (name, diags) in real {
+        assert!(diags.is_empty(), "{name}: {diags:?}");
+    }
+    assert!(
+        !control.1.is_empty(),
+        "the bare aggregated query lacks the required columns"
+    );
+}

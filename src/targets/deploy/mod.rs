@@ -7,7 +7,9 @@
 //!
 //! - `deploy/sentinel/<rule>.yaml`: Azure-Sentinel repository YAML ([`sentinel`])
 //! - `deploy/sentinel-arm/<rule>.json`: ARM template of `Microsoft.SecurityInsights/alertRules`
+//! - `deploy/defender/<rule>.json`: Microsoft Graph `detectionRule` ([`defender`])
 
+pub mod defender;
 pub mod schedule;
 pub mod sentinel;
 
@@ -21,9 +23,10 @@ use crate::ir::{Pack, Rule};
 
 pub const SENTINEL_DIR: &str = "deploy/sentinel";
 pub const SENTINEL_ARM_DIR: &str = "deploy/sentinel-arm";
+pub const DEFENDER_DIR: &str = "deploy/defender";
 
 /// Every folder (under --out) artefacts are written to, for the drift check.
-pub const DIRS: &[&str] = &[SENTINEL_DIR, SENTINEL_ARM_DIR];
+pub const DIRS: &[&str] = &[SENTINEL_DIR, SENTINEL_ARM_DIR, DEFENDER_DIR];
 
 /// What [`compile_pack`] made: files, and the rules a SIEM cannot schedule.
 #[derive(Debug, Default)]
@@ -80,6 +83,30 @@ pub(crate) fn kql_query(
 /// The artefacts of every rule of the pack for the SIEMs among `profiles`.
 pub fn compile_pack(pack: &Pack, profiles: &[Profile]) -> Deployed {
     let mut d = Deployed::default();
+    for p in profiles.iter().filter(|p| p.name == "kql-defender") {
+        for rule in pack.rules.iter().filter(|r| r.is_for(&p.name)) {
+            let s = Schedule::of(rule);
+            let carry: Vec<String> = defender::REQUIRED.iter().map(|c| c.to_string()).collect();
+            let Some((query, _, _)) = kql_query(rule, p, &s, &carry) else {
+                continue;
+            };
+            match defender::frequency(&s) {
+                Ok(f) => d.outputs.push(Emitted {
+                    rule: rule.name.clone(),
+                    target: DEFENDER_DIR.to_string(),
+                    file_name: format!("{}.json", rule.name),
+                    text: defender::rule_json(rule, &query, f),
+                    warnings: Vec::new(),
+                }),
+                Err(reason) => d.skipped.push(Skipped {
+                    rule: rule.name.clone(),
+                    target: DEFENDER_DIR.to_string(),
+                    code: Code::E0904,
+                    reason,
+                }),
+            }
+        }
+    }
     for p in profiles {
         if p.name != "kql-sentinel" {
             continue;
