@@ -463,3 +463,150 @@ fn defender_detection_rules_return_the_required_columns_on_an_allowed_schedule()
         "the bare aggregated query lacks the required columns"
     );
 }
+
+/// Splunk: every stanza of `savedsearches.conf` uses only keys of Splunk's
+/// `savedsearches.conf.spec` (and Enterprise Security's `alert_actions.conf` for `action.notable*`
+/// and `action.risk*`) with values of the shape the spec gives; its search, read back as Splunk
+/// joins continued lines, is the committed bare query; its time range and cron select the
+/// period the schedule reports.
+#[test]
+fn splunk_saved_searches_follow_the_conf_spec_and_the_schedule() {
+    use regex::Regex;
+    let d = deployed();
+    let conf = in_dir(&d, deploy::SPLUNK_DIR);
+    assert_eq!(conf.len(), 1);
+    let text = &conf[0].text;
+    // (key, value shape) from savedsearches.conf.spec (Splunk 9): `<boolean>` as 0/1, `<cron
+    // string>` five fields, `<time-str>` relative, counttype and relation's listed values,
+    // alert.severity 1..6; ES alert_actions.conf: notable severity words, `_risk` a JSON list.
+    let shapes: Vec<(&str, Regex)> = vec![
+        ("description", Regex::new(r"^[^\n]+$").unwrap()),
+        ("search", Regex::new(r"(?s)^.+$").unwrap()),
+        ("enableSched", Regex::new(r"^[01]$").unwrap()),
+        (
+            "cron_schedule",
+            Regex::new(r"^[0-9,*]+ [0-9,*]+ \* \* \*$").unwrap(),
+        ),
+        ("realtime_schedule", Regex::new(r"^[01]$").unwrap()),
+        ("dispatch.earliest_time", Regex::new(r"^-[0-9]+m$").unwrap()),
+        ("dispatch.latest_time", Regex::new(r"^-[0-9]+m$").unwrap()),
+        (
+            "counttype",
+            Regex::new(r"^(number of events|number of hosts|number of sources|custom|always)$")
+                .unwrap(),
+        ),
+        (
+            "relation",
+            Regex::new(r"^(greater than|less than|equal to|not equal to|drops by|rises by)$")
+                .unwrap(),
+        ),
+        ("quantity", Regex::new(r"^[0-9]+$").unwrap()),
+        ("alert.track", Regex::new(r"^[01]$").unwrap()),
+        ("alert.digest_mode", Regex::new(r"^[01]$").unwrap()),
+        ("alert.severity", Regex::new(r"^[1-6]$").unwrap()),
+        ("action.notable", Regex::new(r"^[01]$").unwrap()),
+        (
+            "action.notable.param.rule_title",
+            Regex::new(r"^[^\n]+$").unwrap(),
+        ),
+        (
+            "action.notable.param.rule_description",
+            Regex::new(r"^[^\n]+$").unwrap(),
+        ),
+        (
+            "action.notable.param.severity",
+            Regex::new(r"^(informational|low|medium|high|critical)$").unwrap(),
+        ),
+        (
+            "action.notable.param.security_domain",
+            Regex::new(r"^(access|endpoint|network|threat|identity|audit)$").unwrap(),
+        ),
+        ("action.risk", Regex::new(r"^[01]$").unwrap()),
+        ("action.risk.param._risk", Regex::new(r"^\[.*\]$").unwrap()),
+        (
+            "action.risk.param._risk_message",
+            Regex::new(r"^[^\n]+$").unwrap(),
+        ),
+    ];
+    // Splunk's reading of a .conf file: a line ending in a backslash continues on the next.
+    let joined = text.replace(" \\\n", "\u{0}");
+    let mut stanzas: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    for line in joined.lines() {
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            stanzas.push((name.to_string(), Vec::new()));
+            continue;
+        }
+        let (k, v) = line
+            .split_once(" = ")
+            .unwrap_or_else(|| panic!("not `key = value`: {line}"));
+        stanzas
+            .last_mut()
+            .expect("a stanza")
+            .1
+            .push((k.to_string(), v.replace('\u{0}', "\n")));
+    }
+    assert!(stanzas.len() >= 5, "{} stanzas", stanzas.len());
+    let mut with_risk = 0;
+    for (name, kvs) in &stanzas {
+        let get = |k: &str| kvs.iter().find(|(x, _)| x == k).map(|(_, v)| v.as_str());
+        for (k, v) in kvs {
+            let (_, shape) = shapes
+                .iter()
+                .find(|(x, _)| x == k)
+                .unwrap_or_else(|| panic!("[{name}]: `{k}` is not a key of the spec"));
+            assert!(shape.is_match(v), "[{name}] {k} = {v}");
+        }
+        // The search is the committed bare query of the rule for the target.
+        let parts: Vec<&str> = name.split(" - ").collect();
+        let (rule, target) = (parts[1], parts[2]);
+        let bare =
+            std::fs::read_to_string(repo_root().join(format!("queries/{target}/{rule}.spl")))
+                .unwrap();
+        assert_eq!(get("search").unwrap(), bare.trim_end(), "[{name}]");
+        // [now - period - delay, now - delay) at cron minutes congruent to the delay.
+        let mins = |k: &str| -> u64 {
+            get(k)
+                .unwrap()
+                .trim_start_matches('-')
+                .trim_end_matches('m')
+                .parse()
+                .unwrap()
+        };
+        let (early, late) = (mins("dispatch.earliest_time"), mins("dispatch.latest_time"));
+        let period = early - late;
+        let cron = get("cron_schedule").unwrap();
+        let minute: u64 = cron.split(&[' ', ','][..]).next().unwrap().parse().unwrap();
+        assert_eq!(
+            minute % period.min(60),
+            late % period.min(60),
+            "[{name}] {cron}"
+        );
+        if let Some(risk) = get("action.risk.param._risk") {
+            with_risk += 1;
+            let objs: J = serde_json::from_str(risk).unwrap();
+            for o in objs.as_array().unwrap() {
+                let field = o["risk_object_field"].as_str().unwrap();
+                assert!(
+                    ["system", "user", "other"].contains(&o["risk_object_type"].as_str().unwrap())
+                );
+                // An aggregating search keeps only its group keys: the field must be one.
+                let search = get("search").unwrap();
+                if search.contains("stats ") {
+                    let by = Regex::new(&format!(
+                        r"\bby ([^|]*[ ,])?{}([ ,]|$)",
+                        regex::escape(field)
+                    ))
+                    .unwrap();
+                    assert!(
+                        by.is_match(search),
+                        "[{name}] risk field {field} not a group key"
+                    );
+                }
+            }
+        }
+    }
+    assert!(with_risk >= 1, "entities become risk objects");
+}
