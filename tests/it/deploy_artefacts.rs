@@ -295,6 +295,7 @@ fn sentinel_arm_is_valid_against_the_alert_rules_schema() {
     let d = deployed();
     let files = in_dir(&d, deploy::SENTINEL_ARM_DIR);
     assert_eq!(files.len(), in_dir(&d, deploy::SENTINEL_DIR).len());
+    let re = regex::Regex::new(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$").unwrap();
     for e in &files {
         json_schema_validate(&schema, &e.text)
             .unwrap_or_else(|err| panic!("{}: {err}", e.file_name));
@@ -302,7 +303,6 @@ fn sentinel_arm_is_valid_against_the_alert_rules_schema() {
         let v: J = serde_json::from_str(&e.text).unwrap();
         let p = &v["resources"][0]["properties"];
         let iso = |s: &str| -> u64 {
-            let re = regex::Regex::new(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$").unwrap();
             let c = re.captures(s).unwrap_or_else(|| panic!("{s}"));
             let n = |i| {
                 c.get(i)

@@ -180,6 +180,19 @@ pub fn compile_pack(pack: &Pack, profiles: &[Profile]) -> Deployed {
                 continue;
             }
             let maps = sentinel::mappings(rule, &columns);
+            if maps.len() > sentinel::MAX_ENTITIES {
+                d.skipped.push(Skipped {
+                    rule: rule.name.clone(),
+                    target: SENTINEL_DIR.to_string(),
+                    code: Code::E0904,
+                    reason: format!(
+                        "{} entities: a Sentinel rule maps at most {}",
+                        maps.len(),
+                        sentinel::MAX_ENTITIES
+                    ),
+                });
+                continue;
+            }
             d.outputs.push(Emitted {
                 rule: rule.name.clone(),
                 target: SENTINEL_DIR.to_string(),

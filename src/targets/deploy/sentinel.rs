@@ -20,6 +20,8 @@ use std::collections::BTreeMap;
 pub const API_VERSION: &str = "2025-09-01";
 /// Azure-Sentinel's validator: a query of at most 10,000 characters.
 pub const MAX_QUERY: usize = 10_000;
+/// Azure-Sentinel's validator: at most 5 entity mappings.
+pub const MAX_ENTITIES: usize = 5;
 /// Azure-Sentinel's validator and the API: queryFrequency and queryPeriod from 5 minutes to 14 days.
 pub const MIN_PERIOD: u64 = 5 * 60;
 pub const MAX_PERIOD: u64 = 14 * 86_400;
