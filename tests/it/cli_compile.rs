@@ -625,8 +625,8 @@ fn a_targets_clause_leaves_pairs_out_silently_and_names_must_exist() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     written.sort();
-    // (deploy/ holds the rule's Sentinel analytic rule: it is for kql-sentinel.)
-    assert_eq!(written, ["deploy", "kql-sentinel", "spl-cim"]);
+    // (deploy/ holds the rule's Sentinel analytic rule, navigator/ the layers of `all`.)
+    assert_eq!(written, ["deploy", "kql-sentinel", "navigator", "spl-cim"]);
     // `not`: every target but those.
     let _ = std::fs::remove_dir_all(&out);
     std::fs::write(&f, rule("targets not [kql-defender, spl-sysmon, sigma]")).unwrap();

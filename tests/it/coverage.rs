@@ -193,7 +193,7 @@ fn navigator_layers_written_deterministic_and_committed() {
     let t = &pack["techniques"][0];
     assert_eq!(t["techniqueID"], "T1071.003");
     assert_eq!(t["tactic"], "command-and-control");
-    assert_eq!(t["score"], 7);
+    assert_eq!(t["score"], 8);
     assert!(t["comment"].as_str().unwrap().contains("AN0379, AN0382"));
     std::fs::remove_dir_all(&a).unwrap();
     std::fs::remove_dir_all(&b).unwrap();
