@@ -136,11 +136,11 @@ codes! {
     W0282 Warning,
     W0283 Warning,
     // Deployment (entities, schedule)
-    E0290 Error,
-    E0291 Error,
-    E0292 Error,
-    E0293 Error,
-    E0294 Error,
+    E0300 Error,
+    E0301 Error,
+    E0302 Error,
+    E0303 Error,
+    E0304 Error,
     // Evaluator (`detc run`, `detc test`)
     E0800 Error,
     E0801 Error,

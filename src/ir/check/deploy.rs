@@ -18,8 +18,8 @@ pub const EVERY_MAX: u64 = 14 * 24 * 3600;
 pub const DELAY_MAX: u64 = 24 * 3600;
 
 impl Checker<'_> {
-    /// `entities { ... }`: E0290 unknown kind, E0291 a kind twice, E0292 a name the rule's alerts
-    /// do not carry (unknown, or dropped at aggregation), E0293 a value the kind cannot hold.
+    /// `entities { ... }`: E0300 unknown kind, E0301 a kind twice, E0302 a name the rule's alerts
+    /// do not carry (unknown, or dropped at aggregation), E0303 a value the kind cannot hold.
     pub(super) fn entities(
         &mut self,
         source: Source,
@@ -37,7 +37,7 @@ impl Checker<'_> {
             else {
                 let names: Vec<&str> = EntityKind::ALL.iter().map(|k| k.name()).collect();
                 let mut d =
-                    Diagnostic::new(Code::E0290, format!("unknown entity kind `{}`", kind.node))
+                    Diagnostic::new(Code::E0300, format!("unknown entity kind `{}`", kind.node))
                         .at(kind.span.clone())
                         .found(format!("`{}`", kind.node))
                         .expected(format!("one of {}", names.join(", ")));
@@ -49,7 +49,7 @@ impl Checker<'_> {
             };
             if let Some((_, first)) = seen.iter().find(|(s, _)| *s == k) {
                 self.diags.push(
-                    Diagnostic::new(Code::E0291, format!("entity `{}` is given twice", k.name()))
+                    Diagnostic::new(Code::E0301, format!("entity `{}` is given twice", k.name()))
                         .at(kind.span.clone())
                         .found(format!("a second `{}`", k.name()))
                         .expected("each entity kind once per rule")
@@ -76,7 +76,7 @@ impl Checker<'_> {
                 };
                 self.diags.push(
                     Diagnostic::new(
-                        Code::E0293,
+                        Code::E0303,
                         format!(
                             "entity `{}` cannot hold `{}`, of type {}",
                             k.name(),
@@ -137,7 +137,7 @@ impl Checker<'_> {
                 let keys: Vec<&str> = a.group_by.iter().map(FieldRef::name).collect();
                 self.diags.push(
                     Diagnostic::new(
-                        Code::E0292,
+                        Code::E0302,
                         format!("entity field `{name}` is dropped at aggregation"),
                     )
                     .at(field.span.clone())
@@ -179,7 +179,7 @@ impl Checker<'_> {
         };
         candidates.sort();
         let mut d = Diagnostic::new(
-            Code::E0292,
+            Code::E0302,
             format!("unknown entity field `{}`", field.node),
         )
         .at(field.span.clone())
@@ -198,8 +198,8 @@ impl Checker<'_> {
     }
 
     /// `schedule every D delay D`: each part once (E0204), `every` from 5 minutes to 14 days and
-    /// only in a rule without a window (E0294: the window is the run interval), `delay` at most
-    /// a day (E0294).
+    /// only in a rule without a window (E0304: the window is the run interval), `delay` at most
+    /// a day (E0304).
     pub(super) fn schedule(
         &mut self,
         parts: &[(Spanned<String>, Spanned<Literal>)],
@@ -263,7 +263,7 @@ impl Checker<'_> {
             };
             if let Some((msg, expected, hint)) = problem {
                 self.diags.push(
-                    Diagnostic::new(Code::E0294, msg)
+                    Diagnostic::new(Code::E0304, msg)
                         .at(value.span.clone())
                         .found(format!(
                             "`{} {}`",
