@@ -585,7 +585,7 @@ fn a_targets_clause_leaves_pairs_out_silently_and_names_must_exist() {
     let rule = |clause: &str| {
         format!(
             "rule r {{\n  id \"0b7e4a52-6d0e-4c1b-9a57-2b8f1e0c7d49\"\n  title \"t\"\n  severity low\n  \
-             source network_flow\n  {clause}\n  where dst.port == 25\n  group by src.ip\n  \
+             attack T1071.003\n  source network_flow\n  {clause}\n  where dst.port == 25\n  group by src.ip\n  \
              window 1h\n  aggregate n = count()\n  having n > 3\n}}\n"
         )
     };
@@ -625,7 +625,21 @@ fn a_targets_clause_leaves_pairs_out_silently_and_names_must_exist() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     written.sort();
-    assert_eq!(written, ["kql-sentinel", "spl-cim"]);
+    assert_eq!(written, ["kql-sentinel", "navigator", "spl-cim"]);
+    // Every target has its Navigator layer; on those the rule is not for, the technique scores 0.
+    for (layer, covered) in [
+        ("kql-defender", false),
+        ("kql-sentinel", true),
+        ("sigma", false),
+        ("spl-cim", true),
+        ("spl-sysmon", false),
+        ("pack", true),
+    ] {
+        let text = std::fs::read_to_string(out.join(format!("navigator/{layer}.json"))).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let score = doc["techniques"][0]["score"].as_u64().unwrap();
+        assert_eq!(score > 0, covered, "{layer}: {text}");
+    }
     // `not`: every target but those.
     let _ = std::fs::remove_dir_all(&out);
     std::fs::write(&f, rule("targets not [kql-defender, spl-sysmon, sigma]")).unwrap();
