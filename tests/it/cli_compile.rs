@@ -659,7 +659,7 @@ fn a_targets_clause_leaves_pairs_out_silently_and_names_must_exist() {
     let (code, _, err) = detc(&["check", f.to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains("r.detc:6:16: error[E0906]: unknown target `kql-defendr`")
+        err.contains("r.detc:7:16: error[E0906]: unknown target `kql-defendr`")
             && err.contains("did you mean `kql-defender`?"),
         "{err}"
     );
