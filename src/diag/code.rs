@@ -55,6 +55,12 @@ codes! {
     E0002 Error,
     E0003 Error,
     E0004 Error,
+    // Project config (detc.yaml)
+    E0030 Error,
+    E0031 Error,
+    E0032 Error,
+    E0033 Error,
+    E0034 Error,
     // Syntax
     E0100 Error,
     E0102 Error,
@@ -120,6 +126,8 @@ codes! {
     E0263 Error,
     E0264 Error,
     E0265 Error,
+    E0266 Error,
+    E0267 Error,
     // Comparisons of values
     E0270 Error,
     E0271 Error,
