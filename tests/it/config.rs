@@ -406,3 +406,39 @@ fn bad_config_is_located_and_exits_2() {
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["diagnostics"][0]["code"], "E0034");
 }
+
+/// The README shows examples/own-logs/detc.yaml as it is (comments aside), and the example of
+/// docs/CONFIG.md is a config that loads, every part of it.
+#[test]
+fn the_documented_configs_are_the_real_ones() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    for line in own_schemas().lines() {
+        let code = line.split(" #").next().unwrap().trim_end();
+        if code.trim_start().starts_with('#') || code.is_empty() {
+            continue;
+        }
+        assert!(readme.contains(code), "README lacks `{code}`");
+    }
+    let doc = std::fs::read_to_string(root().join("docs/CONFIG.md")).unwrap();
+    let start = doc.find("```yaml\n").unwrap() + 8;
+    let end = start + doc[start..].find("```").unwrap();
+    let d = tmp("doc");
+    pack(&d);
+    std::fs::write(d.join("detc.yaml"), &doc[start..end]).unwrap();
+    std::fs::create_dir_all(d.join("schemas")).unwrap();
+    std::fs::copy(
+        root().join("examples/own-logs/suricata-flow.yaml"),
+        d.join("schemas/suricata-flow.yaml"),
+    )
+    .unwrap();
+    let r = detc_in(&d, &["config", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["inputs"].as_array().unwrap().len(), 2);
+    assert_eq!(v["targets"].as_array().unwrap().len(), 5);
+    assert!(v["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["origin"] == "file"));
+}
