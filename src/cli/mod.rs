@@ -16,6 +16,7 @@ mod config;
 mod coverage;
 mod explain;
 mod fmt;
+mod init;
 mod run;
 mod test;
 
@@ -117,6 +118,9 @@ pub enum Command {
     Coverage(coverage::CoverageArgs),
     /// Print the resolved settings (from detc.yaml, flags or defaults) and where each came from.
     Config(config::ConfigArgs),
+    /// Scaffold a rule-pack repository: a sample rule with tests, lists, detc.yaml, a CI
+    /// workflow and its compiled queries. Never overwrites a file.
+    Init(init::InitArgs),
 }
 
 impl Command {
@@ -131,7 +135,9 @@ impl Command {
             Command::Coverage(a) => Some(&a.paths),
             Command::Config(a) => Some(&a.paths),
             Command::Targets(_) => Some(&[]),
-            Command::Explain(_) | Command::Fmt(_) | Command::Completions(_) => None,
+            Command::Explain(_) | Command::Fmt(_) | Command::Completions(_) | Command::Init(_) => {
+                None
+            }
         }
     }
 }
@@ -204,6 +210,7 @@ pub fn main() -> ExitCode {
         Command::Completions(a) => completions::run(a),
         Command::Coverage(a) => coverage::run(a),
         Command::Config(a) => config::run(a),
+        Command::Init(a) => init::run(a),
     };
     ExitCode::from(exit as u8)
 }

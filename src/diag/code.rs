@@ -55,6 +55,7 @@ codes! {
     E0002 Error,
     E0003 Error,
     E0004 Error,
+    E0005 Error,
     // Project config (detc.yaml)
     E0030 Error,
     E0031 Error,

@@ -24,6 +24,7 @@ mod eval_readers;
 mod eval_semantics;
 mod eval_spill;
 mod fmt;
+mod init;
 mod ir_snapshots;
 mod language_doc;
 mod no_panic;
