@@ -14,7 +14,7 @@ pub struct RunArgs {
     pub events: Vec<PathBuf>,
     /// Input schema (one of targets/inputs/); auto-detected when omitted.
     #[arg(long, help = format!(
-        "Input schema ({}); auto-detected when omitted",
+        "Input schema ({}, or one of the inputs of detc.yaml); auto-detected when omitted",
         crate::registry::INPUT_NAMES.join(", ")
     ))]
     pub schema: Option<String>,

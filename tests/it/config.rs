@@ -442,3 +442,53 @@ fn the_documented_configs_are_the_real_ones() {
         .iter()
         .all(|s| s["origin"] == "file"));
 }
+
+/// `defaults.run` reaches `detc run`: `strict` makes a bad row fatal, `schema` names the schema
+/// (a file no schema detects is read), and the flags still win.
+#[test]
+fn run_defaults_from_the_file() {
+    let d = tmp("run");
+    pack(&d);
+    let rows = "StartTime,SrcAddr,Sport,DstAddr,Dport,Proto,SrcBytes,DstBytes,Dur\n1732608000,10.0.0.23,49152,203.0.113.50,25,tcp,lots,1,1\n";
+    std::fs::write(d.join("bad.csv"), rows).unwrap();
+    // A header no schema detects: only a named schema reads it.
+    std::fs::write(
+        d.join("renamed.csv"),
+        rows.replace("SrcBytes", "Bytes").replace("lots", "100"),
+    )
+    .unwrap();
+    std::fs::write(d.join("detc.yaml"), own_schemas()).unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "rules", "--events"];
+        args.extend_from_slice(extra);
+        detc_in(&d, &args)
+    };
+    let r = run(&["bad.csv"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("bad.csv:2: bad line"), "{}", r.stderr);
+    let r = run(&["renamed.csv"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    std::fs::write(
+        d.join("detc.yaml"),
+        own_schemas() + "defaults:\n  run:\n    strict: true\n    schema: argus-csv\n",
+    )
+    .unwrap();
+    let r = run(&["bad.csv"]);
+    assert_eq!(r.code, 2, "strict from the file: {}", r.stderr);
+    let r = run(&["renamed.csv"]);
+    assert!(
+        !r.stderr.contains("matches no input schema"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("renamed.csv: schema argus-csv"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // A flag over the file's schema: zeek-conn finds no `ts` (fatal, strict from the file).
+    let r = run(&["renamed.csv", "--schema", "zeek-conn"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("none of ts has a value"), "{}", r.stderr);
+}
