@@ -177,7 +177,7 @@ pub fn run(args: &TestArgs) -> Exit {
     }
 }
 
-/// Failed tests (E0266, at the test) and coverage gaps (E0267, at the rule; a warning when the
+/// Failed tests (E0807, at the test) and coverage gaps (E0808, at the rule; a warning when the
 /// gate only warns) as diagnostics, for SARIF.
 fn sarif_findings(
     pack: &crate::ir::Pack,
@@ -193,7 +193,7 @@ fn sarif_findings(
         .filter(|(o, _)| !o.passed)
         .map(|(o, t)| {
             Diagnostic::new(
-                Code::E0266,
+                Code::E0807,
                 format!(
                     "test `{}` of rule `{}` failed: {}",
                     o.test, o.rule, o.message
@@ -206,7 +206,7 @@ fn sarif_findings(
         .collect();
     for g in gaps {
         let name = g.split('`').nth(1).unwrap_or_default();
-        let mut d = Diagnostic::new(Code::E0267, format!("{g} (gate: require_tests)")).hint(
+        let mut d = Diagnostic::new(Code::E0808, format!("{g} (gate: require_tests)")).hint(
             "add a test that must alert (`expect 1 alert`) and one that must not (`expect no alert`), or set defaults.test.require_tests in detc.yaml",
         );
         if let Some(r) = pack.rules.iter().find(|r| r.name == name) {

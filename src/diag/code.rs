@@ -127,8 +127,6 @@ codes! {
     E0263 Error,
     E0264 Error,
     E0265 Error,
-    E0266 Error,
-    E0267 Error,
     // Comparisons of values
     E0270 Error,
     E0271 Error,
@@ -152,6 +150,8 @@ codes! {
     E0804 Error,
     E0805 Error,
     E0806 Error,
+    E0807 Error,
+    E0808 Error,
     E0900 Error,
     // Compilation (`detc compile`): what a target can and cannot express
     E0901 Refusal,

@@ -479,8 +479,8 @@ fn check_sarif_is_valid_sarif_2_1_0_with_locations_relative_to_the_repo() {
     assert!(crate::support::oracle::sarif_validate(&broken).is_err());
 }
 
-/// `detc test --format sarif`: a failed test (E0266, at its `test` clause) and a coverage gap
-/// (E0267, at its rule) as SARIF 2.1.0, valid against the schema; the exit code is the run's.
+/// `detc test --format sarif`: a failed test (E0807, at its `test` clause) and a coverage gap
+/// (E0808, at its rule) as SARIF 2.1.0, valid against the schema; the exit code is the run's.
 #[test]
 fn test_sarif_reports_failures_and_gaps_as_valid_sarif() {
     let d = tmp("test-sarif");
@@ -500,7 +500,7 @@ fn test_sarif_reports_failures_and_gaps_as_valid_sarif() {
         .iter()
         .map(|r| r["ruleId"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["E0266", "E0267"]);
+    assert_eq!(ids, ["E0807", "E0808"]);
     let loc = &results[0]["locations"][0]["physicalLocation"];
     assert!(loc["artifactLocation"]["uri"]
         .as_str()
