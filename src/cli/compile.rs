@@ -14,13 +14,14 @@ pub struct CompileArgs {
     pub paths: Vec<PathBuf>,
     /// A target profile (one folder of targets/, see `detc targets`) or `all`.
     #[arg(long, short, help = format!(
-        "A target profile ({}; see `detc targets`) or `all`",
+        "A target profile ({}; see `detc targets`) or `all`. Default: defaults.compile.target of detc.yaml",
         crate::registry::profile_names().collect::<Vec<_>>().join(", ")
     ))]
-    pub target: String,
-    /// Output folder; queries go to OUT/<target>/<rule name>.<kql|yml|spl>.
+    pub target: Option<String>,
+    /// Output folder; queries go to OUT/<target>/<rule name>.<kql|yml|spl>. Default:
+    /// defaults.compile.out of detc.yaml.
     #[arg(long, short)]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
     /// Compare with what is in OUT instead of writing; print a unified diff per drifted file, exit 1 on drift.
     #[arg(long)]
     pub check: bool,
@@ -31,6 +32,16 @@ pub struct CompileArgs {
     pub deny_warnings: bool,
 }
 
+/// The compile arguments with the config's defaults filled in.
+struct Resolved<'a> {
+    paths: &'a [PathBuf],
+    target: String,
+    out: PathBuf,
+    check: bool,
+    format: Format,
+    deny_warnings: bool,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct TargetsArgs {
     #[arg(long, value_enum, default_value_t)]
@@ -38,6 +49,25 @@ pub struct TargetsArgs {
 }
 
 pub fn run(args: &CompileArgs) -> Exit {
+    let (Some(target), Some(out)) = (
+        super::config::compile_target(args.target.clone()).value,
+        super::config::compile_out(args.out.clone()).value,
+    ) else {
+        super::err(
+            "error: compile needs a target and an output folder: give --target and --out, or set \
+             defaults.compile.target and defaults.compile.out in detc.yaml (docs/CONFIG.md)\n",
+        );
+        return Exit::Failure;
+    };
+    let deny_warnings = super::config::compile_deny_warnings(args.deny_warnings).value;
+    let args = &Resolved {
+        paths: &args.paths,
+        target,
+        out,
+        check: args.check,
+        format: args.format,
+        deny_warnings,
+    };
     let names: Vec<String> = match targets::load_profiles() {
         Ok(p) => p.into_iter().map(|p| p.name).collect(),
         Err(d) => {
@@ -57,7 +87,7 @@ pub fn run(args: &CompileArgs) -> Exit {
         super::err(&msg);
         return Exit::Failure;
     }
-    let (fe, pack) = match super::load_pack(&args.paths, args.format, args.deny_warnings) {
+    let (fe, pack) = match super::load_pack(args.paths, args.format, args.deny_warnings) {
         Ok(x) => x,
         Err(e) => return e,
     };

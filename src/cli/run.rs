@@ -14,7 +14,7 @@ pub struct RunArgs {
     pub events: Vec<PathBuf>,
     /// Input schema (one of targets/inputs/); auto-detected when omitted.
     #[arg(long, help = format!(
-        "Input schema ({}); auto-detected when omitted",
+        "Input schema ({}, or one of the inputs of detc.yaml); auto-detected when omitted",
         crate::registry::INPUT_NAMES.join(", ")
     ))]
     pub schema: Option<String>,
@@ -37,8 +37,9 @@ pub struct RunArgs {
     /// is released (its alerts final, its memory freed) once the input is this far past its
     /// end. A duration (`90s`, `30m`, `6h`, `2d`) or `unbounded` (keep every window to the end:
     /// exact for any input order). An event later than this is reported and not counted.
-    #[arg(long, value_name = "DURATION", default_value = "6h", value_parser = parse_lateness)]
-    pub allowed_lateness: Lateness,
+    /// Default: defaults.run.allowed_lateness of detc.yaml, else 6h.
+    #[arg(long, value_name = "DURATION", value_parser = parse_lateness)]
+    pub allowed_lateness: Option<Lateness>,
     /// Most aggregation groups held at once (all rules); more is an error (exit 2) instead of
     /// running out of memory.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_GROUPS)]
@@ -57,30 +58,7 @@ pub struct RunArgs {
     pub alert_buffer: Option<usize>,
 }
 
-/// `--allowed-lateness`: seconds, or `None` for unbounded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Lateness(pub Option<u64>);
-
-fn parse_lateness(s: &str) -> Result<Lateness, String> {
-    if s == "unbounded" {
-        return Ok(Lateness(None));
-    }
-    let unit = s.len().saturating_sub(1);
-    let mult: u64 = match s.get(unit..) {
-        Some("s") => 1,
-        Some("m") => 60,
-        Some("h") => 3600,
-        Some("d") => 86_400,
-        _ => return Err("expected a duration such as 90s, 30m, 6h, 2d, or `unbounded`".into()),
-    };
-    s[..unit]
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mult))
-        .filter(|&n| n <= i64::MAX as u64)
-        .map(|n| Lateness(Some(n)))
-        .ok_or_else(|| format!("`{s}`: expected a whole number before the unit"))
-}
+use crate::config::{parse_lateness, Lateness};
 
 /// A byte size: digits with an optional `K`, `M` or `G` (binary multiples, `KiB` and `k` too).
 fn parse_size(s: &str) -> Result<usize, String> {
@@ -138,14 +116,15 @@ pub fn run(args: &RunArgs) -> Exit {
         ));
     };
     let defaults = RunOptions::default();
+    let lateness = super::config::run_allowed_lateness(args.allowed_lateness).value;
     let opts = RunOptions {
-        schema: args.schema.clone(),
-        strict: args.strict,
+        schema: super::config::run_schema(args.schema.clone()).value,
+        strict: super::config::run_strict(args.strict).value,
         prefilter: !args.no_prefilter,
         threads: args.threads.unwrap_or(defaults.threads),
         max_line: args.max_line,
         progress: if tty { Some(&progress) } else { None },
-        lateness: args.allowed_lateness.0,
+        lateness: lateness.0,
         max_groups: args.max_groups,
         block: args.block_bytes.unwrap_or(defaults.block),
         release_every: args.release_every.unwrap_or(defaults.release_every),

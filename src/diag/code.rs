@@ -55,6 +55,13 @@ codes! {
     E0002 Error,
     E0003 Error,
     E0004 Error,
+    E0005 Error,
+    // Project config (detc.yaml)
+    E0030 Error,
+    E0031 Error,
+    E0032 Error,
+    E0033 Error,
+    E0034 Error,
     // Syntax
     E0100 Error,
     E0102 Error,
@@ -143,6 +150,8 @@ codes! {
     E0804 Error,
     E0805 Error,
     E0806 Error,
+    E0807 Error,
+    E0808 Error,
     E0900 Error,
     // Compilation (`detc compile`): what a target can and cannot express
     E0901 Refusal,

@@ -753,7 +753,7 @@ pub fn run_files_streamed(
     files: &[PathBuf],
     opts: &RunOptions<'_>,
 ) -> Result<RunStream, Diagnostic> {
-    let schemas = schema::builtin().map_err(|e| Diagnostic::new(Code::E0802, e))?;
+    let schemas = schema::all().map_err(|e| Diagnostic::new(Code::E0802, e))?;
     let compiled: Vec<CompiledRule> = rules
         .iter()
         .map(CompiledRule::new)
@@ -1261,7 +1261,7 @@ pub fn read_events_from(
     forced_schema: Option<&str>,
     want: &[Source],
 ) -> Result<(Vec<Event>, Summary, Vec<crate::ir::Source>), Diagnostic> {
-    let schemas = schema::builtin().map_err(|e| Diagnostic::new(Code::E0802, e))?;
+    let schemas = schema::all().map_err(|e| Diagnostic::new(Code::E0802, e))?;
     let p = path.to_string_lossy().replace('\\', "/");
     let input = read::open_reader(path, raw).map_err(|e| io_err(&p, e))?;
     let mut rows = Rows::new(input, DEFAULT_MAX_LINE).map_err(|e| io_err(&p, e))?;
@@ -1329,7 +1329,7 @@ pub fn map_inline_of(
     origin: &str,
     want: &[Source],
 ) -> Result<(Vec<Event>, Option<crate::ir::Source>), Diagnostic> {
-    let schemas = schema::builtin().map_err(|e| Diagnostic::new(Code::E0802, e))?;
+    let schemas = schema::all().map_err(|e| Diagnostic::new(Code::E0802, e))?;
     let Some(first) = objects.first() else {
         return Ok((Vec::new(), None));
     };

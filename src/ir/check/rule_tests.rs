@@ -1,7 +1,7 @@
 //! Rule tests: `test "name" events ... expect N alerts { ... }`.
 
 use super::values::convert;
-use super::{dir_of, Checker, INPUT_SCHEMAS};
+use super::{dir_of, Checker};
 use crate::diag::{nearest, Code, Diagnostic, Span};
 use crate::ir::{
     catalogue, Aggregation, Expectation, FieldRef, FieldType, Let, RuleTest, Source, TestEvents,
@@ -75,13 +75,15 @@ impl Checker<'_> {
             }
         };
         if let Some(s) = &t.schema {
-            if !INPUT_SCHEMAS.contains(&s.node.as_str()) {
+            // The built-in schemas and the project's own (`inputs:` of its detc.yaml).
+            let known = crate::eval::schema::names();
+            if !known.contains(&s.node) {
                 let mut d =
                     Diagnostic::new(Code::E0264, format!("unknown input schema `{}`", s.node))
                         .at(s.span.clone())
                         .found(format!("`{}`", s.node))
-                        .expected(format!("one of {}", INPUT_SCHEMAS.join(", ")));
-                if let Some(n) = nearest(&s.node, INPUT_SCHEMAS.iter().copied()) {
+                        .expected(format!("one of {}", known.join(", ")));
+                if let Some(n) = nearest(&s.node, known.iter().map(String::as_str)) {
                     d = d.hint(format!("did you mean `{n}`?"));
                 }
                 self.diags.push(d);
