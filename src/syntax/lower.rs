@@ -794,6 +794,10 @@ impl<'t> Lowerer<'t> {
 
     fn unescape(&mut self, p: &P<'_>) -> String {
         let raw = p.as_str();
+        // Most strings have no escape: one search, one copy.
+        if !raw.contains('\\') {
+            return raw.to_string();
+        }
         let base = p.as_span().start();
         let mut out = String::with_capacity(raw.len());
         let mut chars = raw.char_indices();
