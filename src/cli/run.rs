@@ -9,7 +9,7 @@ use std::time::Instant;
 pub struct RunArgs {
     /// Rule files or folders. Default: rules/
     pub rules: Vec<PathBuf>,
-    /// Event files: JSON lines, CSV with a header, Zeek TSV or JSON, EVTX exported to JSON; `.gz` is decompressed.
+    /// Event files or folders: JSON lines, CSV with a header, Zeek TSV or JSON, EVTX exported to JSON; `.gz` is decompressed. A folder is read whole: every *.json, *.jsonl, *.ndjson, *.log, *.csv, *.tsv (or .gz of them) under it, sorted by path, hidden files skipped; several files are read at once.
     #[arg(long, short, required = true, num_args = 1..)]
     pub events: Vec<PathBuf>,
     /// Input schema (one of targets/inputs/); auto-detected when omitted.
@@ -43,8 +43,9 @@ pub struct RunArgs {
     /// running out of memory.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_GROUPS)]
     pub max_groups: usize,
-    /// Worker threads (default: the number of cores).
-    #[arg(long, hide = true)]
+    /// Worker threads, and files read at once (default: the number of cores). The output does
+    /// not depend on it.
+    #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// Bytes per work unit (tests: small blocks to exercise window release on small files).
     #[arg(long, hide = true)]
