@@ -908,7 +908,10 @@ pub fn run_files_streamed(
         summary.bad.extend(std::mem::take(&mut o.bad));
     }
     // The first failure in file order: an I/O error, or with --strict a bad line.
-    let index: BTreeMap<&str, usize> = clocks.iter().map(|c| (c.path.as_str(), c.index)).collect();
+    let mut index: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in plan.read.iter().filter_map(|&i| clocks.get(i)) {
+        index.entry(c.path.as_str()).or_insert(c.index);
+    }
     let first_bad = summary
         .bad
         .iter()
