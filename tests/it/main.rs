@@ -17,6 +17,7 @@ mod engines;
 mod error_corpus;
 mod escaping;
 mod eval_fixtures;
+mod eval_folders;
 mod eval_hostile;
 mod eval_lateness;
 mod eval_prefilter;
