@@ -260,8 +260,26 @@ pub fn targets(args: &TargetsArgs) -> Exit {
             return Exit::Failure;
         }
     };
+    let matrix = source_matrix(&profiles);
     match args.format {
         Format::Json => {
+            let matrix: serde_json::Map<String, serde_json::Value> = matrix
+                .iter()
+                .map(|(src, cells)| {
+                    let row: serde_json::Map<String, serde_json::Value> = cells
+                        .iter()
+                        .map(|(t, c)| {
+                            let v = match c {
+                                Cell::Table(tb) => serde_json::json!({ "table": tb }),
+                                Cell::Refused(why) => serde_json::json!({ "refused": why }),
+                                Cell::Absent => serde_json::Value::Null,
+                            };
+                            (t.to_string(), v)
+                        })
+                        .collect();
+                    (src.to_string(), serde_json::Value::Object(row))
+                })
+                .collect();
             let v: Vec<serde_json::Value> = profiles
                 .iter()
                 .map(|p| {
@@ -290,14 +308,15 @@ pub fn targets(args: &TargetsArgs) -> Exit {
                     })
                 })
                 .collect();
+            let doc = serde_json::json!({ "matrix": matrix, "profiles": v });
             super::out(&format!(
                 "{}\n",
                 // A `serde_json::Value` always serializes.
-                serde_json::to_string_pretty(&v).unwrap_or_default()
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
             ));
         }
         Format::Human => {
-            let mut s = String::new();
+            let mut s = matrix_text(&profiles, &matrix);
             for p in &profiles {
                 s.push_str(
                     &format!("{}  ({:?}, .{})\n", p.name, p.language, p.extension).to_lowercase(),
@@ -335,6 +354,82 @@ pub fn targets(args: &TargetsArgs) -> Exit {
         }
     }
     Exit::Ok
+}
+
+/// What a target has for a source: its table, a refusal with the profile's reason, or nothing.
+enum Cell<'p> {
+    Table(&'p str),
+    Refused(&'p str),
+    Absent,
+}
+
+/// The sources x targets matrix: a row per catalogue source, a cell per profile (profile order).
+fn source_matrix(profiles: &[targets::Profile]) -> Vec<(&'static str, Vec<(&str, Cell<'_>)>)> {
+    crate::ir::catalogue::SOURCES
+        .iter()
+        .map(|src| {
+            let name = src.name();
+            let cells = profiles
+                .iter()
+                .map(|p| {
+                    let c = match (p.sources.get(name), p.refuses.get(name)) {
+                        (Some(m), _) => Cell::Table(&m.table),
+                        (None, Some(why)) => Cell::Refused(why),
+                        (None, None) => Cell::Absent,
+                    };
+                    (p.name.as_str(), c)
+                })
+                .collect();
+            (name, cells)
+        })
+        .collect()
+}
+
+/// The matrix as aligned text, then one line per refusal with its reason.
+fn matrix_text(profiles: &[targets::Profile], matrix: &[(&str, Vec<(&str, Cell<'_>)>)]) -> String {
+    let cell = |c: &Cell<'_>| match c {
+        Cell::Table(t) => t.to_string(),
+        Cell::Refused(_) => "refused".to_string(),
+        Cell::Absent => "-".to_string(),
+    };
+    let mut rows: Vec<Vec<String>> = vec![std::iter::once("source".to_string())
+        .chain(profiles.iter().map(|p| p.name.clone()))
+        .collect()];
+    for (src, cells) in matrix {
+        rows.push(
+            std::iter::once(src.to_string())
+                .chain(cells.iter().map(|(_, c)| cell(c)))
+                .collect(),
+        );
+    }
+    let cols = rows.first().map_or(0, Vec::len);
+    let width: Vec<usize> = (0..cols)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut s = String::new();
+    for r in &rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&width)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        s.push_str(line.join("  ").trim_end());
+        s.push('\n');
+    }
+    for (src, cells) in matrix {
+        for (t, c) in cells {
+            if let Cell::Refused(why) = c {
+                s.push_str(&format!("{t} refuses {src}: {why}\n"));
+            }
+        }
+    }
+    s.push('\n');
+    s
 }
 
 // ------------------------------------------------------------------ writing and checking files

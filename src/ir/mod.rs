@@ -197,6 +197,8 @@ pub enum Source {
     NetworkFlow,
     /// Endpoint telemetry: a process started (with its image, command line and parent).
     ProcessCreation,
+    /// A DNS lookup: by a process on an endpoint (Sysmon EventID 22) or seen on the wire (Zeek).
+    DnsQuery,
 }
 
 impl Source {
@@ -205,6 +207,7 @@ impl Source {
             Source::NetworkConnection => "network_connection",
             Source::NetworkFlow => "network_flow",
             Source::ProcessCreation => "process_creation",
+            Source::DnsQuery => "dns_query",
         }
     }
 }

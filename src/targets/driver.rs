@@ -50,10 +50,15 @@ impl CompileResult {
 pub fn compile_rule(rule: &Rule, profile: &Profile) -> Result<Emitted, Vec<Diagnostic>> {
     let Some(src) = profile.sources.get(rule.source.name()) else {
         let supported: Vec<&str> = profile.sources.keys().map(String::as_str).collect();
+        let why = profile
+            .refuses
+            .get(rule.source.name())
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
         return Err(vec![Diagnostic::new(
             Code::E0901,
             format!(
-                "rule `{}`: target `{}` has no table for source `{}`",
+                "rule `{}`: target `{}` has no table for source `{}`{why}",
                 rule.name,
                 profile.name,
                 rule.source.name()

@@ -28,6 +28,10 @@ pub struct Profile {
     pub capabilities: BTreeMap<String, String>,
     /// Abstract source name (`network_connection`) -> where its events live.
     pub sources: BTreeMap<String, SourceMap>,
+    /// Sources the target has no table for, with the reason (E0901 gives it): a source absent
+    /// from both maps is simply not there.
+    #[serde(default)]
+    pub refuses: BTreeMap<String, String>,
     /// The minijinja template (layout only).
     #[serde(skip)]
     pub template: String,
@@ -260,6 +264,13 @@ fn load_profile(name: &str, yaml: &str, template: &str) -> Result<Profile, Strin
         m.columns = load_schema(&m.schema)?;
         for c in &m.implicit_columns {
             m.columns.insert(c.clone(), "implicit".into());
+        }
+    }
+    for src in p.refuses.keys() {
+        if ir::catalogue::source_by_name(src).is_none() || p.sources.contains_key(src) {
+            return Err(format!(
+                "targets/{name}/profile.yaml: refuses `{src}`, which is not a source or has a table"
+            ));
         }
     }
     p.template = template.to_string();

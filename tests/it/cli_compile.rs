@@ -167,14 +167,55 @@ fn targets_lists_every_profile_human_and_json() {
         out.contains("process.name=InitiatingProcessFileName"),
         "{out}"
     );
+    // The sources x targets matrix comes first: a row per source, a column per profile.
+    let head = out.lines().next().unwrap_or_default();
+    assert!(head.starts_with("source"), "{out}");
+    for n in detc::registry::profile_names() {
+        assert!(head.contains(n), "{head}");
+    }
+    let row = |src: &str| {
+        out.lines()
+            .find(|l| l.starts_with(src))
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    // kql-defender, kql-sentinel, sigma, spl-cim, spl-sysmon (profile order).
+    assert_eq!(
+        row("dns_query"),
+        [
+            "dns_query",
+            "refused",
+            "_Im_Dns",
+            "dns_query",
+            "Network_Resolution.DNS",
+            "sysmon_eventcode_22"
+        ]
+    );
+    assert_eq!(row("network_flow")[1], "-", "{out}");
+    assert!(
+        out.contains("kql-defender refuses dns_query: Defender XDR has no DNS table"),
+        "{out}"
+    );
     let (code, out, _) = detc(&["targets", "--format", "json"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let arr = v.as_array().unwrap();
+    let arr = v["profiles"].as_array().unwrap();
     assert_eq!(arr.len(), detc::registry::PROFILES.len());
     assert_eq!(
         arr[0]["sources"]["network_connection"]["table"],
         "DeviceNetworkEvents"
+    );
+    let m = &v["matrix"];
+    assert_eq!(m["dns_query"]["kql-sentinel"]["table"], "_Im_Dns");
+    assert!(m["dns_query"]["kql-defender"]["refused"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("Defender XDR has no DNS table"));
+    assert!(m["network_flow"]["kql-defender"].is_null());
+    assert_eq!(
+        m.as_object().map(|o| o.len()),
+        Some(detc::ir::catalogue::SOURCES.len())
     );
 }
 
@@ -548,7 +589,16 @@ fn compile_refuses_symlinks_in_the_output_folder() {
     // A single target is refused too when its folder is the link.
     std::fs::remove_dir_all(out.join("kql-sentinel")).unwrap();
     symlink(&elsewhere, out.join("kql-sentinel")).unwrap();
-    let (code, _, err) = detc(&["compile", "rules", "--target", "kql-sentinel", "--out", o]);
+    // (Rules kql-sentinel can express: with one target, a rule it cannot is an error first.)
+    let (code, _, err) = detc(&[
+        "compile",
+        "rules/lists.detc",
+        "rules/an0382_smtp_fanout.detc",
+        "--target",
+        "kql-sentinel",
+        "--out",
+        o,
+    ]);
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("kql-sentinel") && err.contains("symbolic link"),
