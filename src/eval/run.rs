@@ -688,6 +688,22 @@ pub fn run_files(
     opts: &RunOptions<'_>,
 ) -> Result<RunOutput, Diagnostic> {
     let schemas = schema::builtin().map_err(|e| Diagnostic::new(Code::E0802, e))?;
+    let (correlations, rules): (Vec<Rule>, Vec<Rule>) =
+        rules.iter().cloned().partition(|r| r.correlation.is_some());
+    if rules.is_empty() && !correlations.is_empty() {
+        // Only correlations: their own pass reads every file (and counts its rows).
+        let mut summary = Summary {
+            lateness: opts.lateness,
+            ..Summary::default()
+        };
+        let mut alerts = Vec::new();
+        for (i, r) in correlations.iter().enumerate() {
+            alerts.extend(run_correlation(r, files, opts, &mut summary, i == 0)?);
+        }
+        super::sort_alerts(&mut alerts);
+        summary.alerts = alerts.len();
+        return Ok(RunOutput { alerts, summary });
+    }
     let compiled: Vec<CompiledRule> = rules
         .iter()
         .map(CompiledRule::new)
@@ -806,6 +822,9 @@ pub fn run_files(
             .matched_by_rule
             .insert(c.rule.name.clone(), st.matched);
         alerts.extend(c.finish(st));
+    }
+    for r in &correlations {
+        alerts.extend(run_correlation(r, files, opts, &mut summary, false)?);
     }
     super::sort_alerts(&mut alerts);
     summary.alerts = alerts.len();
@@ -1288,4 +1307,141 @@ pub fn map_inline_of(
         }
     }
     Ok((out, Some(schema.source)))
+}
+
+/// Reads one file once for several sources (a correlation's steps): each row is mapped through
+/// the schema of each source (a Windows event file holds Sysmon EventID 1 and 3 alike:
+/// `sysmon-process` takes the first, `sysmon` the second), and `f` gets every event with its
+/// source, in file order, so that events keep the order they were written in. Each source's
+/// schema is detected, among that source's schemas only, on the first row one of them detects
+/// (a file may start with either EventID); before that row, and in a file none of them detects,
+/// the source reads nothing. A row no source takes is not applicable; a row a schema cannot
+/// read is a bad line.
+pub fn read_sources_from(
+    path: &Path,
+    raw: Box<dyn std::io::Read + Send>,
+    sources: &[Source],
+    f: &mut dyn FnMut(Source, Event),
+) -> Result<Summary, Diagnostic> {
+    let schemas = schema::builtin().map_err(|e| Diagnostic::new(Code::E0802, e))?;
+    let p = path.to_string_lossy().replace('\\', "/");
+    let input = read::open_reader(path, raw).map_err(|e| io_err(&p, e))?;
+    let mut rows = Rows::new(input, DEFAULT_MAX_LINE).map_err(|e| io_err(&p, e))?;
+    let mut summary = Summary::default();
+    for (line, reason) in std::mem::take(&mut rows.early_bad) {
+        reader_bad(&mut summary, &p, line, reason);
+    }
+    let mut current: Vec<Option<(u64, Layout, &InputSchema)>> = vec![None; sources.len()];
+    let own: Vec<Vec<InputSchema>> = sources
+        .iter()
+        .map(|s| schemas.iter().filter(|x| x.source == *s).cloned().collect())
+        .collect();
+    while let Some((line, text)) = rows.next_row().map_err(|e| io_err(&p, e))? {
+        summary.rows += 1;
+        let text = match text {
+            Ok(t) => t,
+            Err(reason) => {
+                summary.bad_lines += 1;
+                summary.bad.push(BadLine {
+                    file: p.clone(),
+                    line,
+                    reason,
+                });
+                continue;
+            }
+        };
+        let mut taken = false;
+        let mut bad = None;
+        for ((src, cur), mine) in sources.iter().zip(current.iter_mut()).zip(&own) {
+            let Some(layout) = &rows.layout else { break };
+            let fresh = cur.as_ref().is_none_or(|(g, _, _)| *g != rows.header_gen);
+            if fresh {
+                // Not detected on this row (no schema of the source fits it): not this
+                // source's row; several: the file is ambiguous, as for `choose_schema`.
+                match choose_schema(&p, mine, None, layout, Some(&text), &[*src]) {
+                    Ok(s) => {
+                        note_schema(&mut summary, &p, &s.name);
+                        *cur = Some((rows.header_gen, layout.clone(), s));
+                    }
+                    Err(d) if d.message.contains("several") => return Err(d),
+                    Err(_) => continue,
+                }
+            }
+            let Some((_, layout, schema)) = cur.as_ref() else {
+                continue;
+            };
+            match map_row(layout, schema, &text) {
+                Ok(Mapped::Event(e)) => {
+                    taken = true;
+                    f(*src, e);
+                }
+                Ok(Mapped::NotApplicable) => {}
+                Err(reason) => bad = bad.or(Some(reason)),
+            }
+        }
+        match (taken, bad) {
+            (true, _) => summary.events += 1,
+            (false, Some(reason)) => {
+                summary.bad_lines += 1;
+                summary.bad.push(BadLine {
+                    file: p.clone(),
+                    line,
+                    reason,
+                });
+            }
+            (false, None) => summary.not_applicable += 1,
+        }
+    }
+    Ok(summary)
+}
+
+/// Runs one correlation over `files`, in order, one pass per file (every step's source read
+/// from each row: [`read_sources_from`]). Its state is bounded by the window plus the run's
+/// allowed lateness; a run without a bound still evicts after [`DEFAULT_LATENESS`], so that a
+/// correlation never holds the input (docs/SEMANTICS.md, "Correlation").
+fn run_correlation(
+    rule: &Rule,
+    files: &[PathBuf],
+    opts: &RunOptions<'_>,
+    summary: &mut Summary,
+    count_rows: bool,
+) -> Result<Vec<Alert>, Diagnostic> {
+    use super::correlate::{CorrState, Correlator};
+    if opts.schema.is_some() {
+        return Err(Diagnostic::new(
+            Code::E0801,
+            format!(
+                "rule `{}` correlates several sources, so its files cannot be read through one `--schema`",
+                rule.name
+            ),
+        )
+        .at(rule.span.clone())
+        .hint("run correlations without `--schema`: each step's events are read through its source's schema"));
+    }
+    let c = Correlator::new(rule, opts.lateness.unwrap_or(DEFAULT_LATENESS))?;
+    let sources = c.sources();
+    let mut st = CorrState::default();
+    for f in files {
+        let p = f.to_string_lossy().replace('\\', "/");
+        let raw = std::fs::File::open(f).map_err(|e| io_err(&p, format!("cannot open: {e}")))?;
+        let read = read_sources_from(f, Box::new(raw), &sources, &mut |s, e| {
+            c.feed(s, &e, &mut st)
+        })?;
+        // The first correlation's pass counts the rows when no other pass read the files.
+        if count_rows {
+            summary.rows += read.rows;
+            summary.events += read.events;
+            summary.not_applicable += read.not_applicable;
+            summary.bad_lines += read.bad_lines;
+            summary.bad.extend(read.bad);
+            for (k, v) in read.schemas {
+                summary.schemas.entry(k).or_insert(v);
+            }
+        }
+    }
+    summary
+        .matched_by_rule
+        .insert(rule.name.clone(), st.matched);
+    summary.late_events += st.late;
+    Ok(c.finish(st))
 }

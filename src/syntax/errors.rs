@@ -69,11 +69,15 @@ pub fn describe(rule: Rule) -> Option<Cow<'static, str>> {
         meta_str | meta_str_key | meta_list | meta_list_key | meta_sym | meta_sym_key
         | meta_attack | kw_attack | source_clause | kw_source | where_clause | kw_where
         | let_clause | kw_let | window_clause | kw_window | group_clause | kw_group
-        | aggregate_clause | kw_aggregate | having_clause | kw_having | test_clause | kw_test | timezone_clause | kw_timezone => {
+        | aggregate_clause | kw_aggregate | having_clause | kw_having | test_clause | kw_test | timezone_clause | kw_timezone | correlate_clause | kw_correlate => {
             "a clause (id, title, description, author, date, status, severity, confidence, attack, \
              references, falsepositives, tags, source, where, let, window, group by, aggregate, \
-             having, timezone, test)"
+             having, timezone, correlate, test)"
         }
+        corr_within | kw_within => "`within DURATION`",
+        corr_by => "`by field, ...`",
+        kw_ordered => "`ordered`",
+        corr_step => "a correlation step (`name: source where condition`)",
         attack_id => "an ATT&CK id such as T1071.003 or AN0379",
         case_arm => "a case arm (`condition => value`)",
         else_arm | kw_else => "`else => value`",

@@ -9,6 +9,7 @@ mod cli_check;
 mod cli_compile;
 mod cli_conventions;
 mod cli_run;
+mod correlation;
 mod diagnostics_doc;
 mod differential;
 mod engines;
