@@ -196,23 +196,7 @@ pub fn choose_schema<'s>(
                 .expected(format!("one of: {}", schema::names().join(", ")))
         });
     }
-    type KeyTest<'k> = Box<dyn Fn(&str) -> bool + 'k>;
-    let (keys_of, zeek_path): (KeyTest<'_>, Option<&str>) = match layout {
-        Layout::Table(h) => (Box::new(|k: &str| h.has(k)), h.zeek_path.as_deref()),
-        Layout::JsonLines => {
-            // A first line that is not JSON identifies no schema here; it is reported as a bad
-            // line when it is read.
-            let rec = first.map(JsonRecord::parse).transpose().ok().flatten();
-            (
-                Box::new(move |k: &str| rec.as_ref().is_some_and(|r| r.has(k))),
-                None,
-            )
-        }
-    };
-    let mut hits: Vec<&InputSchema> = schemas
-        .iter()
-        .filter(|s| s.detects(&*keys_of, zeek_path))
-        .collect();
+    let (mut hits, zeek_path) = detecting(schemas, layout, first);
     if hits.len() > 1 && hits.iter().any(|s| want.contains(&s.source)) {
         hits.retain(|s| want.contains(&s.source));
     }
@@ -240,6 +224,33 @@ pub fn choose_schema<'s>(
                  per source: run the rules of each source separately)",
             )),
     }
+}
+
+/// The schemas that detect a file from its layout (a table's header) or its first JSON record,
+/// with the Zeek log path when the file is one.
+fn detecting<'s, 'l>(
+    schemas: &'s [InputSchema],
+    layout: &'l Layout,
+    first: Option<&str>,
+) -> (Vec<&'s InputSchema>, Option<&'l str>) {
+    type KeyTest<'k> = Box<dyn Fn(&str) -> bool + 'k>;
+    let (keys_of, zeek_path): (KeyTest<'_>, Option<&str>) = match layout {
+        Layout::Table(h) => (Box::new(|k: &str| h.has(k)), h.zeek_path.as_deref()),
+        Layout::JsonLines => {
+            // A first line that is not JSON identifies no schema here; it is reported as a bad
+            // line when it is read.
+            let rec = first.map(JsonRecord::parse).transpose().ok().flatten();
+            (
+                Box::new(move |k: &str| rec.as_ref().is_some_and(|r| r.has(k))),
+                None,
+            )
+        }
+    };
+    let hits = schemas
+        .iter()
+        .filter(|s| s.detects(&*keys_of, zeek_path))
+        .collect();
+    (hits, zeek_path)
 }
 
 /// Maps one row of a file to an event.
@@ -1356,15 +1367,19 @@ pub fn read_sources_from(
             let Some(layout) = &rows.layout else { break };
             let fresh = cur.as_ref().is_none_or(|(g, _, _)| *g != rows.header_gen);
             if fresh {
-                // Not detected on this row (no schema of the source fits it): not this
-                // source's row; several: the file is ambiguous, as for `choose_schema`.
-                match choose_schema(&p, mine, None, layout, Some(&text), &[*src]) {
-                    Ok(s) => {
-                        note_schema(&mut summary, &p, &s.name);
-                        *cur = Some((rows.header_gen, layout.clone(), s));
+                // No schema of the source detects this row: not this source's row (yet).
+                // Several: the file is ambiguous, reported as `choose_schema` does.
+                match detecting(mine, layout, Some(&text)).0.as_slice() {
+                    [] => continue,
+                    [one] => {
+                        note_schema(&mut summary, &p, &one.name);
+                        *cur = Some((rows.header_gen, layout.clone(), *one));
                     }
-                    Err(d) if d.message.contains("several") => return Err(d),
-                    Err(_) => continue,
+                    _ => {
+                        return Err(choose_schema(&p, mine, None, layout, Some(&text), &[*src])
+                            .err()
+                            .unwrap_or_else(|| io_err(&p, "matches several input schemas")));
+                    }
                 }
             }
             let Some((_, layout, schema)) = cur.as_ref() else {

@@ -163,3 +163,49 @@ fn the_state_is_bounded_by_the_window_and_the_lateness() {
     assert_eq!(st.late, 1);
     assert!(c.finish(st).is_empty());
 }
+
+/// What duckdb-kql (the KQL oracle) can run of a correlation's KQL form, for the lowering that
+/// remains (docs/TARGETS.md, "Correlation"): an inner join of two steps on the keys, then the
+/// window as two comparisons, keeps a connection exactly one minute after its start and drops
+/// one a second later (the IR's inclusive edge); `between (a .. a + 1m)` with an unparenthesised
+/// sum does not parse in duckdb-kql 0.x, so a lowering must write the bounds as comparisons (or
+/// parenthesise the sum).
+#[test]
+fn duckdb_kql_runs_an_inner_join_within_the_window() {
+    let cols = [
+        ("Host", "string"),
+        ("Pid", "long"),
+        ("EventID", "int"),
+        ("Timestamp", "datetime"),
+    ];
+    let rows = [
+        (4242, 1, "10:00:00"),
+        (4242, 3, "10:01:00"),
+        (4243, 1, "10:00:00"),
+        (4243, 3, "10:01:01"),
+    ]
+    .iter()
+    .map(|(pid, id, t)| {
+        format!(
+            r#"{{"Host": "WS01", "Pid": {pid}, "EventID": {id}, "Timestamp": "2026-11-20T{t}Z"}}"#
+        )
+    })
+    .collect::<Vec<_>>()
+    .join("\n");
+    let join = "T | where EventID == 1 | join kind=inner (T | where EventID == 3 | project Host, Pid, T2 = Timestamp) on Host, Pid";
+    let kql = format!("{join} | where T2 >= Timestamp and T2 <= Timestamp + 1m | project Pid, T2");
+    let got = oracle::duckdb_kql("T", &cols, &rows, &kql).expect("duckdb-kql oracle");
+    assert_eq!(
+        got,
+        vec![serde_json::json!({"Pid": 4242, "T2": "2026-11-20T10:01:00Z"})]
+    );
+    let between = format!("{join} | where T2 between (Timestamp .. Timestamp + 1m)");
+    let err = oracle::duckdb_kql("T", &cols, &rows, &between).expect_err("between with a sum");
+    assert!(err.contains("KqlSyntaxError"), "{err}");
+    let parenthesised =
+        format!("{join} | where T2 between (Timestamp .. (Timestamp + 1m)) | project Pid, T2");
+    assert_eq!(
+        oracle::duckdb_kql("T", &cols, &rows, &parenthesised).expect("duckdb-kql oracle"),
+        got
+    );
+}
