@@ -137,6 +137,15 @@ codes! {
     E0276 Error,
     E0277 Error,
     E0278 Error,
+    // Correlation of several events
+    E0290 Error,
+    E0291 Error,
+    E0292 Error,
+    E0293 Error,
+    E0294 Error,
+    E0295 Error,
+    E0296 Error,
+    E0297 Error,
     // Lints
     W0280 Warning,
     W0281 Warning,
@@ -165,6 +174,7 @@ codes! {
     E0910 Refusal,
     E0911 Refusal,
     E0912 Refusal,
+    E0915 Refusal,
     W0900 Warning,
     W0901 Warning,
     W0902 Warning,

@@ -234,23 +234,7 @@ pub fn choose_schema<'s>(
                 .expected(format!("one of: {}", schema::names().join(", ")))
         });
     }
-    type KeyTest<'k> = Box<dyn Fn(&str) -> bool + 'k>;
-    let (keys_of, zeek_path): (KeyTest<'_>, Option<&str>) = match layout {
-        Layout::Table(h) => (Box::new(|k: &str| h.has(k)), h.zeek_path.as_deref()),
-        Layout::JsonLines => {
-            // A first line that is not JSON identifies no schema here; it is reported as a bad
-            // line when it is read.
-            let rec = first.map(JsonRecord::parse).transpose().ok().flatten();
-            (
-                Box::new(move |k: &str| rec.as_ref().is_some_and(|r| r.has(k))),
-                None,
-            )
-        }
-    };
-    let mut hits: Vec<&InputSchema> = schemas
-        .iter()
-        .filter(|s| s.detects(&*keys_of, zeek_path))
-        .collect();
+    let (mut hits, zeek_path) = detecting(schemas, layout, first);
     if hits.len() > 1 && hits.iter().any(|s| want.contains(&s.source)) {
         hits.retain(|s| want.contains(&s.source));
     }
@@ -278,6 +262,33 @@ pub fn choose_schema<'s>(
                  per source: run the rules of each source separately)",
             )),
     }
+}
+
+/// The schemas that detect a file from its layout (a table's header) or its first JSON record,
+/// with the Zeek log path when the file is one.
+fn detecting<'s, 'l>(
+    schemas: &'s [InputSchema],
+    layout: &'l Layout,
+    first: Option<&str>,
+) -> (Vec<&'s InputSchema>, Option<&'l str>) {
+    type KeyTest<'k> = Box<dyn Fn(&str) -> bool + 'k>;
+    let (keys_of, zeek_path): (KeyTest<'_>, Option<&str>) = match layout {
+        Layout::Table(h) => (Box::new(|k: &str| h.has(k)), h.zeek_path.as_deref()),
+        Layout::JsonLines => {
+            // A first line that is not JSON identifies no schema here; it is reported as a bad
+            // line when it is read.
+            let rec = first.map(JsonRecord::parse).transpose().ok().flatten();
+            (
+                Box::new(move |k: &str| rec.as_ref().is_some_and(|r| r.has(k))),
+                None,
+            )
+        }
+    };
+    let hits = schemas
+        .iter()
+        .filter(|s| s.detects(&*keys_of, zeek_path))
+        .collect();
+    (hits, zeek_path)
 }
 
 /// Maps one row of a file to an event.
@@ -793,6 +804,23 @@ pub fn run_files_streamed(
 ) -> Result<RunStream, Diagnostic> {
     let files = &expand_folders(files)?;
     let schemas = schema::all().map_err(|e| Diagnostic::new(Code::E0802, e))?;
+    let (correlations, rules): (Vec<Rule>, Vec<Rule>) =
+        rules.iter().cloned().partition(|r| r.correlation.is_some());
+    if rules.is_empty() && !correlations.is_empty() {
+        // Only correlations: their own pass reads every file (and counts its rows).
+        let mut summary = Summary {
+            lateness: opts.lateness,
+            ..Summary::default()
+        };
+        let mut sink = AlertSink::new(opts.alert_buffer);
+        for (i, r) in correlations.iter().enumerate() {
+            sink.add(run_correlation(r, files, opts, &mut summary, i == 0)?);
+        }
+        summary.alerts = sink.len();
+        summary.alert_runs = sink.spilled();
+        let alerts = AlertStream(sink.finish().map_err(spill_err)?);
+        return Ok(RunStream { alerts, summary });
+    }
     let compiled: Vec<CompiledRule> = rules
         .iter()
         .map(CompiledRule::new)
@@ -969,6 +997,9 @@ pub fn run_files_streamed(
             .matched_by_rule
             .insert(c.rule.name.clone(), st.matched);
         sink.add(c.finish(st));
+    }
+    for r in &correlations {
+        sink.add(run_correlation(r, files, opts, &mut summary, false)?);
     }
     summary.alerts = sink.len();
     summary.alert_runs = sink.spilled();
@@ -1572,4 +1603,145 @@ pub fn map_inline_of(
         }
     }
     Ok((out, Some(schema.source)))
+}
+
+/// Reads one file once for several sources (a correlation's steps): each row is mapped through
+/// the schema of each source (a Windows event file holds Sysmon EventID 1 and 3 alike:
+/// `sysmon-process` takes the first, `sysmon` the second), and `f` gets every event with its
+/// source, in file order, so that events keep the order they were written in. Each source's
+/// schema is detected, among that source's schemas only, on the first row one of them detects
+/// (a file may start with either EventID); before that row, and in a file none of them detects,
+/// the source reads nothing. A row no source takes is not applicable; a row a schema cannot
+/// read is a bad line.
+pub fn read_sources_from(
+    path: &Path,
+    raw: Box<dyn std::io::Read + Send>,
+    sources: &[Source],
+    f: &mut dyn FnMut(Source, Event),
+) -> Result<Summary, Diagnostic> {
+    let schemas = schema::builtin().map_err(|e| Diagnostic::new(Code::E0802, e))?;
+    let p = path.to_string_lossy().replace('\\', "/");
+    let input = read::open_reader(path, raw).map_err(|e| io_err(&p, e))?;
+    let mut rows = Rows::new(input, DEFAULT_MAX_LINE).map_err(|e| io_err(&p, e))?;
+    let mut summary = Summary::default();
+    for (line, reason) in std::mem::take(&mut rows.early_bad) {
+        reader_bad(&mut summary, &p, line, reason);
+    }
+    let mut current: Vec<Option<(u64, Layout, &InputSchema)>> = vec![None; sources.len()];
+    let own: Vec<Vec<InputSchema>> = sources
+        .iter()
+        .map(|s| schemas.iter().filter(|x| x.source == *s).cloned().collect())
+        .collect();
+    while let Some((line, text)) = rows.next_row().map_err(|e| io_err(&p, e))? {
+        summary.rows += 1;
+        let text = match text {
+            Ok(t) => t,
+            Err(reason) => {
+                summary.bad_lines += 1;
+                summary.bad.push(BadLine {
+                    file: p.clone(),
+                    line,
+                    reason,
+                });
+                continue;
+            }
+        };
+        let mut taken = false;
+        let mut bad = None;
+        for ((src, cur), mine) in sources.iter().zip(current.iter_mut()).zip(&own) {
+            let Some(layout) = &rows.layout else { break };
+            let fresh = cur.as_ref().is_none_or(|(g, _, _)| *g != rows.header_gen);
+            if fresh {
+                // No schema of the source detects this row: not this source's row (yet).
+                // Several: the file is ambiguous, reported as `choose_schema` does.
+                match detecting(mine, layout, Some(&text)).0.as_slice() {
+                    [] => continue,
+                    [one] => {
+                        note_schema(&mut summary, &p, &one.name);
+                        *cur = Some((rows.header_gen, layout.clone(), *one));
+                    }
+                    _ => {
+                        return Err(choose_schema(&p, mine, None, layout, Some(&text), &[*src])
+                            .err()
+                            .unwrap_or_else(|| io_err(&p, "matches several input schemas")));
+                    }
+                }
+            }
+            let Some((_, layout, schema)) = cur.as_ref() else {
+                continue;
+            };
+            match map_row(layout, schema, &text) {
+                Ok(Mapped::Event(e)) => {
+                    taken = true;
+                    f(*src, e);
+                }
+                Ok(Mapped::NotApplicable) => {}
+                Err(reason) => bad = bad.or(Some(reason)),
+            }
+        }
+        match (taken, bad) {
+            (true, _) => summary.events += 1,
+            (false, Some(reason)) => {
+                summary.bad_lines += 1;
+                summary.bad.push(BadLine {
+                    file: p.clone(),
+                    line,
+                    reason,
+                });
+            }
+            (false, None) => summary.not_applicable += 1,
+        }
+    }
+    Ok(summary)
+}
+
+/// Runs one correlation over `files`, in order, one pass per file (every step's source read
+/// from each row: [`read_sources_from`]). Its state is bounded by the window plus the run's
+/// allowed lateness; a run without a bound still evicts after [`DEFAULT_LATENESS`], so that a
+/// correlation never holds the input (docs/SEMANTICS.md, "Correlation").
+fn run_correlation(
+    rule: &Rule,
+    files: &[PathBuf],
+    opts: &RunOptions<'_>,
+    summary: &mut Summary,
+    count_rows: bool,
+) -> Result<Vec<Alert>, Diagnostic> {
+    use super::correlate::{CorrState, Correlator};
+    if opts.schema.is_some() {
+        return Err(Diagnostic::new(
+            Code::E0801,
+            format!(
+                "rule `{}` correlates several sources, so its files cannot be read through one `--schema`",
+                rule.name
+            ),
+        )
+        .at(rule.span.clone())
+        .hint("run correlations without `--schema`: each step's events are read through its source's schema"));
+    }
+    let c = Correlator::new(rule, opts.lateness.unwrap_or(DEFAULT_LATENESS))?;
+    let sources = c.sources();
+    let mut st = CorrState::default();
+    for f in files {
+        let p = f.to_string_lossy().replace('\\', "/");
+        let raw = std::fs::File::open(f).map_err(|e| io_err(&p, format!("cannot open: {e}")))?;
+        let read = read_sources_from(f, Box::new(raw), &sources, &mut |s, e| {
+            c.feed(s, &e, &mut st)
+        })?;
+        // The first correlation's pass counts the rows when no other pass read the files.
+        if count_rows {
+            summary.rows += read.rows;
+            summary.events += read.events;
+            summary.not_applicable += read.not_applicable;
+            summary.bad_lines += read.bad_lines;
+            summary.bad.extend(read.bad);
+            for (k, v) in read.schemas {
+                summary.schemas.entry(k).or_insert(v);
+            }
+        }
+    }
+    summary
+        .matched_by_rule
+        .insert(rule.name.clone(), st.matched);
+    summary.late_events += st.late;
+    Ok(c.finish(st))
 }

@@ -64,6 +64,11 @@ pub fn fields(source: Source) -> Vec<FieldDef> {
             ),
             ci("process.path", "full path of the process image"),
             s("process.command_line", "command line of the process"),
+            t(
+                "process.id",
+                Int,
+                "process id of the process, as `process_creation` records it at its start",
+            ),
             ci(
                 "process.parent.name",
                 "file name of the parent process image",

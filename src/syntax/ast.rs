@@ -76,6 +76,28 @@ pub enum Clause {
     Test(TestDecl),
     /// `timezone +02:00`: the offset as written (the checker reads and bounds it).
     Timezone(Spanned<String>),
+    /// `correlate within 1m by host, process.id ordered { a: source where ... ... }`.
+    Correlate(Correlate),
+}
+
+/// A correlation of several steps, as written; `within` and `by` may be absent (the checker
+/// reports it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Correlate {
+    pub keyword: Span,
+    pub within: Option<Spanned<Literal>>,
+    pub keys: Vec<Spanned<String>>,
+    pub ordered: bool,
+    pub steps: Vec<CorrStep>,
+}
+
+/// `name: source where condition`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CorrStep {
+    pub name: Spanned<String>,
+    pub source: Spanned<String>,
+    pub filter: Option<Expr>,
+    pub span: Span,
 }
 
 #[derive(Debug, Clone, PartialEq)]

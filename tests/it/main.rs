@@ -10,6 +10,7 @@ mod cli_compile;
 mod cli_conventions;
 mod cli_run;
 mod config;
+mod correlation;
 mod coverage;
 mod diagnostics_doc;
 mod differential;
