@@ -29,6 +29,13 @@
 #                          first rule's alerts in the pack's output must equal its own run's
 #   (i) 1 / 1,000 broad    the same with rules that match most lines (aggregating by process or
 #                          port); the 1,000-rule row runs once (PACK_RUNS, default 1)
+#   (j) whole pack         (c) with --threads 1, 2 and all cores, over the Sysmon file
+#   (k) whole pack, folder the same over a folder of 8 gzipped slices of it (split by lines,
+#                          gzip -1: several files decompressed and parsed at once), and (f) over
+#                          that folder with its DuckDB twin reading the slices by a glob; M
+#                          events/s and MB/s are over the uncompressed file. Every (j) and (k)
+#                          pack row must report the alerts of (j) --threads 1
+#   ONLY=files bash scripts/bench.sh N    # the (j) and (k) rows only
 # (d) and (e) read inputs the prefilter cannot skip (it reads JSON lines only). Each detc row
 # and its DuckDB twin must report the same, non-zero alert count (and (b) --no-prefilter the
 # same as (b)): otherwise the script prints FAIL and exits 1 after the table.
@@ -283,6 +290,39 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| job | wall s | CPU s | M events/s | MB/s | peak RSS MiB | alerts |"
 echo "|---|---|---|---|---|---|---|"
+# Scale in files (issue 15, point 4): the pack with 1, 2 and all cores over one file and over a
+# folder of 8 gzipped slices of it.
+files_rows() {
+  local slices="$TMP/slices" t
+  mkdir -p "$slices"
+  split -n l/8 -d --additional-suffix=.jsonl "$DATA" "$slices/part-"
+  gzip -1 "$slices"/part-*.jsonl
+  cat "$slices"/* > /dev/null
+  EVENTS=$N BYTES=$(stat -Lc %s "$DATA")
+  run "(j) whole pack, --threads 1" $D run rules --threads 1 --events "$DATA"
+  J=$ALERTS
+  # The last of each: all cores (the default), named so even where that is 2.
+  for t in 2 "$(nproc)"; do
+    run "(j) whole pack, --threads $t$( [ "$t" = "$(nproc)" ] && echo ' (all cores)')" $D run rules --threads "$t" --events "$DATA"
+    same "(j) --threads $t against --threads 1" "$J"
+  done
+  for t in 1 2 "$(nproc)"; do
+    run "(k) whole pack over 8 .gz slices (a folder), --threads $t$( [ "$t" = "$(nproc)" ] && echo ' (all cores)')" $D run rules --threads "$t" --events "$slices"
+    same "(k) --threads $t against (j) --threads 1" "$J"
+  done
+  run "(k) (f) over the folder of 8 .gz slices" $D run "$TMP/unselective.detc" --events "$slices"
+  K=$ALERTS
+  run "duckdb: (k) (f) in SQL over read_json of the slices by a glob" "$PY" "$TMP/duck_unselective.py" "$slices/*.jsonl.gz"
+  same "duckdb (k) against (k)" "$K"
+  rm -rf "$slices"
+}
+if [ "${ONLY:-}" = files ]; then
+  files_rows
+  echo
+  echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  [ -z "$FAILED" ] || { echo "FAIL: rows disagree (above)" >&2; exit 1; }
+  exit 0
+fi
 EVENTS=$N BYTES=$(stat -Lc %s "$DATA")
 run "(a) filter only: an0379_scripting_host_mail" $D run rules/lists.detc rules/an0379_scripting_host_mail.detc --events "$DATA"
 run "(b) AN0379 with aggregation" $D run rules/lists.detc rules/an0379_mail_protocol_unexpected_process.detc --events "$DATA"
@@ -327,6 +367,8 @@ I=$ALERTS
 RUNS=${PACK_RUNS:-1} run "(i) 1,000 generated broad rules" $D run "$TMP/broad-1000.detc" --events "$DATA"
 ALERTS=$(grep -c '"rule_name":"gen_broad_0000"' "$TMP/out" || true)
 same "(i) the first rule's alerts in the 1,000-rule run against its own" "$I"
+files_rows
+same "(k) (f) over the folder against (f) over the file" "$F"
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 

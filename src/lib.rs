@@ -13,6 +13,7 @@
 //! [`diag::Diagnostic`]s); only [`cli`] prints.
 
 pub mod cli;
+pub mod config;
 pub mod coverage;
 pub mod diag;
 pub mod eval;

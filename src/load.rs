@@ -335,7 +335,7 @@ fn file_kind(ft: &std::fs::FileType) -> &'static str {
 /// loops nor loads a file twice. Of the paths that lead to one file, the first in sorted order is
 /// the one reported.
 pub fn load_sources(paths: &[PathBuf]) -> Result<Vec<SourceFile>, Diagnostic> {
-    let mut walk = Walk::default();
+    let mut walk = Walk::new(|p| p.extension().is_some_and(|x| x == RULE_EXT), io_error);
     for p in paths {
         walk.collect(p)?;
     }
@@ -366,37 +366,90 @@ pub fn load_sources(paths: &[PathBuf]) -> Result<Vec<SourceFile>, Diagnostic> {
 
 /// The state of a walk over the given paths: the files found, and the real (canonical) folders
 /// already entered.
-#[derive(Default)]
 struct Walk {
     files: Vec<PathBuf>,
     seen_dirs: HashSet<PathBuf>,
+    /// Which files found in a folder are kept (a path given directly always is).
+    keep: fn(&Path) -> bool,
+    /// Skip entries whose name starts with a dot.
+    skip_hidden: bool,
+    /// The diagnostic for a path that cannot be read.
+    error: fn(&str, &std::io::Error) -> Diagnostic,
 }
 
 impl Walk {
+    fn new(keep: fn(&Path) -> bool, error: fn(&str, &std::io::Error) -> Diagnostic) -> Walk {
+        Walk {
+            files: Vec::new(),
+            seen_dirs: HashSet::new(),
+            keep,
+            skip_hidden: false,
+            error,
+        }
+    }
+
     fn collect(&mut self, p: &Path) -> Result<(), Diagnostic> {
         let path = p.to_string_lossy().replace('\\', "/");
-        let meta = std::fs::metadata(p).map_err(|e| io_error(&path, &e))?;
+        let meta = std::fs::metadata(p).map_err(|e| (self.error)(&path, &e))?;
         if !meta.is_dir() {
             self.files.push(p.to_path_buf());
             return Ok(());
         }
-        let real = std::fs::canonicalize(p).map_err(|e| io_error(&path, &e))?;
+        let real = std::fs::canonicalize(p).map_err(|e| (self.error)(&path, &e))?;
         if !self.seen_dirs.insert(real) {
             return Ok(()); // a loop, or a second way into a folder already walked
         }
         let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
-            .map_err(|e| io_error(&path, &e))?
+            .map_err(|e| (self.error)(&path, &e))?
             .map(|e| e.map(|e| e.path()))
             .collect::<Result<_, _>>()
-            .map_err(|e| io_error(&path, &e))?;
+            .map_err(|e| (self.error)(&path, &e))?;
         entries.sort();
         for e in entries {
-            if e.is_dir() || e.extension().is_some_and(|x| x == RULE_EXT) {
+            let hidden = e
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if self.skip_hidden && hidden {
+                continue;
+            }
+            if e.is_dir() || (self.keep)(&e) {
                 self.collect(&e)?;
             }
         }
         Ok(())
     }
+}
+
+/// The extensions of event files a folder given to `detc run -e` is searched for, each also
+/// with `.gz` after it (`conn.log.gz`). Other files in the folder (notes, checksums, a
+/// `.tar`) are not events and are left alone; a file given by name is read whatever its name.
+pub const EVENT_EXTS: &[&str] = &["json", "jsonl", "ndjson", "log", "csv", "tsv"];
+
+/// Whether a file found in a folder is an event file ([`EVENT_EXTS`], optionally gzipped).
+pub fn is_event_file(p: &Path) -> bool {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    name.rsplit_once('.')
+        .is_some_and(|(stem, ext)| !stem.is_empty() && EVENT_EXTS.contains(&ext))
+}
+
+/// The event files under `dir`: recursively, sorted by path, hidden files and folders (a name
+/// starting with a dot) skipped, links followed with each real folder entered once (a link
+/// loop ends), the same walk as [`load_sources`]. A file reached by two paths is listed twice:
+/// the run reads it once and says so. An unreadable folder is an I/O error (E0800).
+pub fn event_files(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
+    fn error(path: &str, e: &std::io::Error) -> Diagnostic {
+        Diagnostic::new(Code::E0800, format!("`{path}` cannot be read: {e}")).at(Span::file(path))
+    }
+    let mut walk = Walk::new(is_event_file, error);
+    walk.skip_hidden = true;
+    walk.collect(dir)?;
+    let mut files = walk.files;
+    files.sort();
+    Ok(files)
 }
 
 pub fn io_error(path: &str, e: &std::io::Error) -> Diagnostic {

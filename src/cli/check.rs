@@ -45,7 +45,7 @@ pub enum CheckFormat {
 
 impl CheckFormat {
     /// The common format used for errors before there are diagnostics to render as SARIF.
-    fn common(self) -> Format {
+    pub(crate) fn common(self) -> Format {
         match self {
             CheckFormat::Human => Format::Human,
             CheckFormat::Json | CheckFormat::Sarif => Format::Json,
@@ -61,7 +61,7 @@ pub fn run(args: &CheckArgs) -> Exit {
     };
     let loader = crate::load::FsLoader::for_paths(&paths);
     let mut fe = crate::frontend_with(&files, &loader);
-    if args.deny_warnings {
+    if super::config::check_deny_warnings(args.deny_warnings).value {
         super::deny(&mut fe.diagnostics);
     }
     let errors = fe.diagnostics.iter().filter(|d| d.is_error()).count();
@@ -104,7 +104,7 @@ fn print(
 
 /// The repository root: the nearest folder from `cwd` up that holds `.git` (a folder, or a
 /// file in a worktree), else `cwd` itself.
-fn repo_root(cwd: &std::path::Path) -> std::path::PathBuf {
+pub(crate) fn repo_root(cwd: &std::path::Path) -> std::path::PathBuf {
     cwd.ancestors()
         .find(|d| d.join(".git").exists())
         .unwrap_or(cwd)

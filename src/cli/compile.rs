@@ -14,13 +14,14 @@ pub struct CompileArgs {
     pub paths: Vec<PathBuf>,
     /// A target profile (one folder of targets/, see `detc targets`) or `all`.
     #[arg(long, short, help = format!(
-        "A target profile ({}; see `detc targets`) or `all`",
+        "A target profile ({}; see `detc targets`) or `all`. Default: defaults.compile.target of detc.yaml",
         crate::registry::profile_names().collect::<Vec<_>>().join(", ")
     ))]
-    pub target: String,
-    /// Output folder; queries go to OUT/<target>/<rule name>.<kql|yml|spl>.
+    pub target: Option<String>,
+    /// Output folder; queries go to OUT/<target>/<rule name>.<kql|yml|spl>. Default:
+    /// defaults.compile.out of detc.yaml.
     #[arg(long, short)]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
     /// Compare with what is in OUT instead of writing; print a unified diff per drifted file, exit 1 on drift.
     #[arg(long)]
     pub check: bool,
@@ -31,6 +32,16 @@ pub struct CompileArgs {
     pub deny_warnings: bool,
 }
 
+/// The compile arguments with the config's defaults filled in.
+struct Resolved<'a> {
+    paths: &'a [PathBuf],
+    target: String,
+    out: PathBuf,
+    check: bool,
+    format: Format,
+    deny_warnings: bool,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct TargetsArgs {
     #[arg(long, value_enum, default_value_t)]
@@ -38,6 +49,25 @@ pub struct TargetsArgs {
 }
 
 pub fn run(args: &CompileArgs) -> Exit {
+    let (Some(target), Some(out)) = (
+        super::config::compile_target(args.target.clone()).value,
+        super::config::compile_out(args.out.clone()).value,
+    ) else {
+        super::err(
+            "error: compile needs a target and an output folder: give --target and --out, or set \
+             defaults.compile.target and defaults.compile.out in detc.yaml (docs/CONFIG.md)\n",
+        );
+        return Exit::Failure;
+    };
+    let deny_warnings = super::config::compile_deny_warnings(args.deny_warnings).value;
+    let args = &Resolved {
+        paths: &args.paths,
+        target,
+        out,
+        check: args.check,
+        format: args.format,
+        deny_warnings,
+    };
     let profiles = match targets::load_profiles() {
         Ok(p) => p,
         Err(d) => {
@@ -58,7 +88,7 @@ pub fn run(args: &CompileArgs) -> Exit {
         super::err(&msg);
         return Exit::Failure;
     }
-    let (fe, pack) = match super::load_pack(&args.paths, args.format, args.deny_warnings) {
+    let (fe, pack) = match super::load_pack(args.paths, args.format, args.deny_warnings) {
         Ok(x) => x,
         Err(e) => return e,
     };
@@ -255,8 +285,26 @@ pub fn targets(args: &TargetsArgs) -> Exit {
             return Exit::Failure;
         }
     };
+    let matrix = source_matrix(&profiles);
     match args.format {
         Format::Json => {
+            let matrix: serde_json::Map<String, serde_json::Value> = matrix
+                .iter()
+                .map(|(src, cells)| {
+                    let row: serde_json::Map<String, serde_json::Value> = cells
+                        .iter()
+                        .map(|(t, c)| {
+                            let v = match c {
+                                Cell::Table(tb) => serde_json::json!({ "table": tb }),
+                                Cell::Refused(why) => serde_json::json!({ "refused": why }),
+                                Cell::Absent => serde_json::Value::Null,
+                            };
+                            (t.to_string(), v)
+                        })
+                        .collect();
+                    (src.to_string(), serde_json::Value::Object(row))
+                })
+                .collect();
             let v: Vec<serde_json::Value> = profiles
                 .iter()
                 .map(|p| {
@@ -285,14 +333,15 @@ pub fn targets(args: &TargetsArgs) -> Exit {
                     })
                 })
                 .collect();
+            let doc = serde_json::json!({ "matrix": matrix, "profiles": v });
             super::out(&format!(
                 "{}\n",
                 // A `serde_json::Value` always serializes.
-                serde_json::to_string_pretty(&v).unwrap_or_default()
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
             ));
         }
         Format::Human => {
-            let mut s = String::new();
+            let mut s = matrix_text(&profiles, &matrix);
             for p in &profiles {
                 s.push_str(
                     &format!("{}  ({:?}, .{})\n", p.name, p.language, p.extension).to_lowercase(),
@@ -330,6 +379,82 @@ pub fn targets(args: &TargetsArgs) -> Exit {
         }
     }
     Exit::Ok
+}
+
+/// What a target has for a source: its table, a refusal with the profile's reason, or nothing.
+enum Cell<'p> {
+    Table(&'p str),
+    Refused(&'p str),
+    Absent,
+}
+
+/// The sources x targets matrix: a row per catalogue source, a cell per profile (profile order).
+fn source_matrix(profiles: &[targets::Profile]) -> Vec<(&'static str, Vec<(&str, Cell<'_>)>)> {
+    crate::ir::catalogue::SOURCES
+        .iter()
+        .map(|src| {
+            let name = src.name();
+            let cells = profiles
+                .iter()
+                .map(|p| {
+                    let c = match (p.sources.get(name), p.refuses.get(name)) {
+                        (Some(m), _) => Cell::Table(&m.table),
+                        (None, Some(why)) => Cell::Refused(why),
+                        (None, None) => Cell::Absent,
+                    };
+                    (p.name.as_str(), c)
+                })
+                .collect();
+            (name, cells)
+        })
+        .collect()
+}
+
+/// The matrix as aligned text, then one line per refusal with its reason.
+fn matrix_text(profiles: &[targets::Profile], matrix: &[(&str, Vec<(&str, Cell<'_>)>)]) -> String {
+    let cell = |c: &Cell<'_>| match c {
+        Cell::Table(t) => t.to_string(),
+        Cell::Refused(_) => "refused".to_string(),
+        Cell::Absent => "-".to_string(),
+    };
+    let mut rows: Vec<Vec<String>> = vec![std::iter::once("source".to_string())
+        .chain(profiles.iter().map(|p| p.name.clone()))
+        .collect()];
+    for (src, cells) in matrix {
+        rows.push(
+            std::iter::once(src.to_string())
+                .chain(cells.iter().map(|(_, c)| cell(c)))
+                .collect(),
+        );
+    }
+    let cols = rows.first().map_or(0, Vec::len);
+    let width: Vec<usize> = (0..cols)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut s = String::new();
+    for r in &rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&width)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        s.push_str(line.join("  ").trim_end());
+        s.push('\n');
+    }
+    for (src, cells) in matrix {
+        for (t, c) in cells {
+            if let Cell::Refused(why) = c {
+                s.push_str(&format!("{t} refuses {src}: {why}\n"));
+            }
+        }
+    }
+    s.push('\n');
+    s
 }
 
 // ------------------------------------------------------------------ writing and checking files

@@ -12,9 +12,11 @@ use std::sync::OnceLock;
 mod check;
 mod compile;
 mod completions;
+mod config;
 mod coverage;
 mod explain;
 mod fmt;
+mod init;
 mod run;
 mod test;
 
@@ -38,6 +40,10 @@ pub struct Cli {
     /// terminal and NO_COLOR is unset or empty.
     #[arg(long, value_enum, global = true, default_value_t)]
     pub color: ColorChoice,
+    /// The project config file. Default: the nearest detc.yaml in the folder of the first rule
+    /// path or above it, up to the repository root (docs/CONFIG.md).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// `--color`.
@@ -69,6 +75,17 @@ struct Style {
 
 static STYLE: OnceLock<Style> = OnceLock::new();
 
+/// The project config (detc.yaml), read once before a subcommand runs.
+static CONFIG: OnceLock<crate::config::Config> = OnceLock::new();
+
+/// The project config (every setting its default when there is no detc.yaml).
+pub(crate) fn project() -> &'static crate::config::Config {
+    static NONE: OnceLock<crate::config::Config> = OnceLock::new();
+    CONFIG
+        .get()
+        .unwrap_or_else(|| NONE.get_or_init(crate::config::Config::default))
+}
+
 fn style() -> Style {
     STYLE.get().copied().unwrap_or_default()
 }
@@ -99,6 +116,30 @@ pub enum Command {
     /// ATT&CK techniques and analytics of the pack against the targets each rule compiles for;
     /// --navigator DIR writes ATT&CK Navigator layers.
     Coverage(coverage::CoverageArgs),
+    /// Print the resolved settings (from detc.yaml, flags or defaults) and where each came from.
+    Config(config::ConfigArgs),
+    /// Scaffold a rule-pack repository: a sample rule with tests, lists, detc.yaml, a CI
+    /// workflow and its compiled queries. Never overwrites a file.
+    Init(init::InitArgs),
+}
+
+impl Command {
+    /// The rule paths a command reads: where its detc.yaml is looked for (`None`: the command
+    /// reads no config).
+    fn rule_paths(&self) -> Option<&[PathBuf]> {
+        match self {
+            Command::Check(a) => Some(&a.paths),
+            Command::Compile(a) => Some(&a.paths),
+            Command::Test(a) => Some(&a.paths),
+            Command::Run(a) => Some(&a.rules),
+            Command::Coverage(a) => Some(&a.paths),
+            Command::Config(a) => Some(&a.paths),
+            Command::Targets(_) => Some(&[]),
+            Command::Explain(_) | Command::Fmt(_) | Command::Completions(_) | Command::Init(_) => {
+                None
+            }
+        }
+    }
 }
 
 /// Output format for commands whose output is data.
@@ -136,6 +177,28 @@ pub fn main() -> ExitCode {
             std::io::IsTerminal::is_terminal(&std::io::stderr()),
         ),
     });
+    if let Some(paths) = cli.command.rule_paths() {
+        let found = match &cli.config {
+            Some(f) => Some(f.clone()),
+            None => crate::config::discover(&default_paths(paths)),
+        };
+        if let Some(f) = found {
+            match crate::config::load(&f) {
+                Ok(c) => {
+                    c.install();
+                    let _ = CONFIG.set(c);
+                }
+                Err(e) => {
+                    let format = match &cli.command {
+                        Command::Config(a) => a.format,
+                        _ => Format::Human,
+                    };
+                    print_diagnostics(&e.diagnostics, &e.sources, format);
+                    return ExitCode::from(Exit::Failure as u8);
+                }
+            }
+        }
+    }
     let exit = match &cli.command {
         Command::Check(a) => check::run(a),
         Command::Compile(a) => compile::run(a),
@@ -146,6 +209,8 @@ pub fn main() -> ExitCode {
         Command::Fmt(a) => fmt::run(a),
         Command::Completions(a) => completions::run(a),
         Command::Coverage(a) => coverage::run(a),
+        Command::Config(a) => config::run(a),
+        Command::Init(a) => init::run(a),
     };
     ExitCode::from(exit as u8)
 }

@@ -9,12 +9,12 @@ use std::time::Instant;
 pub struct RunArgs {
     /// Rule files or folders. Default: rules/
     pub rules: Vec<PathBuf>,
-    /// Event files: JSON lines, CSV with a header, Zeek TSV or JSON, EVTX exported to JSON; `.gz` is decompressed.
+    /// Event files or folders: JSON lines, CSV with a header, Zeek TSV or JSON, EVTX exported to JSON; `.gz` is decompressed. A folder is read whole: every *.json, *.jsonl, *.ndjson, *.log, *.csv, *.tsv (or .gz of them) under it, sorted by path, hidden files skipped; several files are read at once.
     #[arg(long, short, required = true, num_args = 1..)]
     pub events: Vec<PathBuf>,
     /// Input schema (one of targets/inputs/); auto-detected when omitted.
     #[arg(long, help = format!(
-        "Input schema ({}); auto-detected when omitted",
+        "Input schema ({}, or one of the inputs of detc.yaml); auto-detected when omitted",
         crate::registry::INPUT_NAMES.join(", ")
     ))]
     pub schema: Option<String>,
@@ -37,14 +37,16 @@ pub struct RunArgs {
     /// is released (its alerts final, its memory freed) once the input is this far past its
     /// end. A duration (`90s`, `30m`, `6h`, `2d`) or `unbounded` (keep every window to the end:
     /// exact for any input order). An event later than this is reported and not counted.
-    #[arg(long, value_name = "DURATION", default_value = "6h", value_parser = parse_lateness)]
-    pub allowed_lateness: Lateness,
+    /// Default: defaults.run.allowed_lateness of detc.yaml, else 6h.
+    #[arg(long, value_name = "DURATION", value_parser = parse_lateness)]
+    pub allowed_lateness: Option<Lateness>,
     /// Most aggregation groups held at once (all rules); more is an error (exit 2) instead of
     /// running out of memory.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_GROUPS)]
     pub max_groups: usize,
-    /// Worker threads (default: the number of cores).
-    #[arg(long, hide = true)]
+    /// Worker threads, and files read at once (default: the number of cores). The output does
+    /// not depend on it.
+    #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// Bytes per work unit (tests: small blocks to exercise window release on small files).
     #[arg(long, hide = true)]
@@ -57,30 +59,7 @@ pub struct RunArgs {
     pub alert_buffer: Option<usize>,
 }
 
-/// `--allowed-lateness`: seconds, or `None` for unbounded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Lateness(pub Option<u64>);
-
-fn parse_lateness(s: &str) -> Result<Lateness, String> {
-    if s == "unbounded" {
-        return Ok(Lateness(None));
-    }
-    let unit = s.len().saturating_sub(1);
-    let mult: u64 = match s.get(unit..) {
-        Some("s") => 1,
-        Some("m") => 60,
-        Some("h") => 3600,
-        Some("d") => 86_400,
-        _ => return Err("expected a duration such as 90s, 30m, 6h, 2d, or `unbounded`".into()),
-    };
-    s[..unit]
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mult))
-        .filter(|&n| n <= i64::MAX as u64)
-        .map(|n| Lateness(Some(n)))
-        .ok_or_else(|| format!("`{s}`: expected a whole number before the unit"))
-}
+use crate::config::{parse_lateness, Lateness};
 
 /// A byte size: digits with an optional `K`, `M` or `G` (binary multiples, `KiB` and `k` too).
 fn parse_size(s: &str) -> Result<usize, String> {
@@ -111,6 +90,58 @@ pub enum RunFormat {
     Table,
 }
 
+/// The progress of the files being read (several at once), drawn as one line.
+#[derive(Default)]
+struct Board {
+    /// Bytes read and size of each file in flight.
+    active: std::collections::BTreeMap<String, (u64, u64)>,
+    finished: usize,
+}
+
+impl Board {
+    /// Notes (bytes read, size) of a file; the line to draw, if any: nothing while only small
+    /// files (under 16 MiB in all) are in flight, where a line would only flicker.
+    fn update(&mut self, done: u64, total: u64, file: &str) -> Option<String> {
+        if done >= total {
+            self.active.remove(file);
+            self.finished += 1;
+        } else {
+            self.active.insert(file.to_string(), (done, total));
+        }
+        let (read, size) = self
+            .active
+            .values()
+            .fold((0u64, 0u64), |(r, s), (d, t)| (r + d, s + t));
+        if size < (16 << 20) {
+            return None;
+        }
+        Some(progress_line(read, size, self.finished, &self.active))
+    }
+}
+
+/// `[#####---------------]  25% 2 file(s) done; a.json.gz 40%, b.json.gz 10%`: the bar over
+/// the files in flight.
+fn progress_line(
+    read: u64,
+    size: u64,
+    finished: usize,
+    active: &std::collections::BTreeMap<String, (u64, u64)>,
+) -> String {
+    let pct = |d: u64, t: u64| (d.saturating_mul(100) / t.max(1)).min(100);
+    let all = pct(read, size);
+    let filled = (all / 5) as usize;
+    let files: Vec<String> = active
+        .iter()
+        .map(|(f, (d, t))| format!("{f} {}%", pct(*d, *t)))
+        .collect();
+    format!(
+        "[{}{}] {all:>3}% {finished} file(s) done; {}",
+        "#".repeat(filled),
+        "-".repeat(20 - filled),
+        files.join(", ")
+    )
+}
+
 /// Bad lines printed in the summary; all are counted.
 const BAD_SHOWN: usize = 20;
 
@@ -125,27 +156,23 @@ pub fn run(args: &RunArgs) -> Exit {
     };
     // Progress only on a terminal, and not with --quiet.
     let tty = std::io::stderr().is_terminal() && !super::quiet();
+    let board = std::sync::Mutex::new(Board::default());
     let progress = |done: u64, total: u64, file: &str| {
-        if total < (16 << 20) {
-            return;
+        let mut b = board.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(line) = b.update(done, total, file) {
+            super::err(&format!("\r\x1b[2K{line}"));
         }
-        let pct = (done.saturating_mul(100) / total.max(1)).min(100);
-        let filled = (pct / 5) as usize;
-        super::err(&format!(
-            "\r[{}{}] {pct:>3}% {file}",
-            "#".repeat(filled),
-            "-".repeat(20 - filled)
-        ));
     };
     let defaults = RunOptions::default();
+    let lateness = super::config::run_allowed_lateness(args.allowed_lateness).value;
     let opts = RunOptions {
-        schema: args.schema.clone(),
-        strict: args.strict,
+        schema: super::config::run_schema(args.schema.clone()).value,
+        strict: super::config::run_strict(args.strict).value,
         prefilter: !args.no_prefilter,
         threads: args.threads.unwrap_or(defaults.threads),
         max_line: args.max_line,
         progress: if tty { Some(&progress) } else { None },
-        lateness: args.allowed_lateness.0,
+        lateness: lateness.0,
         max_groups: args.max_groups,
         block: args.block_bytes.unwrap_or(defaults.block),
         release_every: args.release_every.unwrap_or(defaults.release_every),
@@ -308,4 +335,24 @@ pub fn summary_text(s: &Summary, secs: f64) -> String {
         ));
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_line_shows_every_file_in_flight_and_stays_quiet_for_small_ones() {
+        let mut b = Board::default();
+        assert_eq!(b.update(100, 1000, "small.json"), None);
+        let big = 32 << 20;
+        let line = b.update(big / 2, big, "a.json.gz").unwrap_or_default();
+        assert!(line.contains("a.json.gz 50%"), "{line}");
+        let line = b.update(big / 4, big, "b.json.gz").unwrap_or_default();
+        assert!(line.contains("a.json.gz 50%, b.json.gz 25%"), "{line}");
+        assert!(line.contains("0 file(s) done"), "{line}");
+        let line = b.update(big, big, "a.json.gz").unwrap_or_default();
+        assert!(line.contains("1 file(s) done; b.json.gz 25%"), "{line}");
+        assert!(!line.contains("a.json.gz"), "{line}");
+    }
 }

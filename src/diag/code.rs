@@ -55,6 +55,13 @@ codes! {
     E0002 Error,
     E0003 Error,
     E0004 Error,
+    E0005 Error,
+    // Project config (detc.yaml)
+    E0030 Error,
+    E0031 Error,
+    E0032 Error,
+    E0033 Error,
+    E0034 Error,
     // Syntax
     E0100 Error,
     E0102 Error,
@@ -130,6 +137,15 @@ codes! {
     E0276 Error,
     E0277 Error,
     E0278 Error,
+    // Correlation of several events
+    E0290 Error,
+    E0291 Error,
+    E0292 Error,
+    E0293 Error,
+    E0294 Error,
+    E0295 Error,
+    E0296 Error,
+    E0297 Error,
     // Lints
     W0280 Warning,
     W0281 Warning,
@@ -149,6 +165,8 @@ codes! {
     E0804 Error,
     E0805 Error,
     E0806 Error,
+    E0807 Error,
+    E0808 Error,
     E0900 Error,
     // Compilation (`detc compile`): what a target can and cannot express
     E0901 Refusal,
@@ -162,6 +180,7 @@ codes! {
     E0910 Refusal,
     E0911 Refusal,
     E0912 Refusal,
+    E0915 Refusal,
     W0900 Warning,
     W0901 Warning,
     W0902 Warning,

@@ -76,7 +76,12 @@ pub fn render_human_into(out: &mut String, d: &Diagnostic, sources: &SourceCache
                     let pad = gutter.len();
                     _ = writeln!(out, "{:pad$} |", "");
                     _ = write!(out, "{gutter} | ");
-                    out.extend(line.chars().map(|c| if c == '\t' { ' ' } else { c }));
+                    // A tab is shown as one space, so that the carets below line up.
+                    if line.contains('\t') {
+                        out.extend(line.chars().map(|c| if c == '\t' { ' ' } else { c }));
+                    } else {
+                        out.push_str(line);
+                    }
                     out.push('\n');
                     _ = write!(
                         out,

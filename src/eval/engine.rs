@@ -571,6 +571,12 @@ impl RuleState {
         self.released_before = self.released_before.max(Some(open_from));
     }
 
+    /// Sets where released windows end for the events fed next (the frontier of the file they
+    /// come from: files read at once each have their own, see `run`).
+    pub fn set_released_before(&mut self, open_from: Option<i64>) {
+        self.released_before = open_from;
+    }
+
     /// Takes the alerts held (of a rule without aggregation), to be passed on as the run goes.
     pub fn take_alerts(&mut self) -> Vec<Alert> {
         std::mem::take(&mut self.alerts)

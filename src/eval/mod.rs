@@ -6,6 +6,7 @@
 //! | operator semantics (one definition per `Op`, on the value rules of `crate::ir::semantics`) | [`ops`] |
 //! | timestamps and tumbling windows (shared with the checker: `crate::ir::time`) | [`time`] |
 //! | matcher + aggregator of one rule | [`engine`] |
+//! | correlation of several events (bounded state per key) | [`correlate`] |
 //! | input schemas (raw fields -> catalogue) | [`schema`] |
 //! | readers (JSON lines, CSV, Zeek TSV/JSON, `.gz`) | [`read`] |
 //! | EVTX exported to JSON (pretty-printed documents) as flat JSON lines | [`evtx_json`] |
@@ -21,6 +22,7 @@ use crate::ir::{Level, Rule, Value};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+pub mod correlate;
 pub mod engine;
 pub mod evtx_json;
 pub mod ops;

@@ -1,23 +1,27 @@
 //! Running a pack over event files: schema choice per file, streaming reads, worker threads.
 //!
-//! The calling thread reads rows (the reader is sequential: gzip and CSV quoting need it) and
-//! hands chunks of [`CHUNK`] rows to `threads` workers over a bounded channel, so at most
-//! `2 * threads` chunks are in flight. Each worker parses, maps through the input schema and
-//! feeds every rule of the file's source into its own [`RuleState`]s; the states are merged at
-//! the end (exactly: see `engine`). Memory is bounded by the aggregation state, never by the
-//! input size nor by the number of alerts: workers pass the alerts of rules without aggregation
-//! on as they go, and every alert goes through an [`AlertSink`] that spills sorted runs to
-//! temporary files past its buffer (see `spill`; the output order does not depend on it).
+//! Files (a folder given is walked: [`crate::load::event_files`]) are read by up to `threads`
+//! reader threads at once, one file each (gzip is decompressed and CSV quoting resolved on the
+//! file's reader), which hand chunks of [`CHUNK`] rows or [`BLOCK`] bytes to `threads` workers
+//! over one bounded channel, so at most `2 * threads` chunks are in flight. Each worker parses,
+//! maps through the input schema and feeds every rule of the file's source into its own
+//! [`RuleState`]s; the states are merged at the end (exactly: see `engine`). Memory is bounded
+//! by the aggregation state, never by the input size nor by the number of alerts: workers pass
+//! the alerts of rules without aggregation on as they go, and every alert goes through an
+//! [`AlertSink`] that spills sorted runs to temporary files past its buffer (see `spill`; the
+//! output order does not depend on it, nor on which file finishes first).
 //!
-//! The aggregation state itself is bounded by releasing windows (issue 9): every
-//! [`RunOptions::release_every`] chunks the reader waits until every chunk sent so far is done
-//! (a barrier), merges the workers' states into one, and releases every window that ends at
-//! least the allowed lateness before the *watermark*. Because the barrier falls after a fixed
-//! number of chunks, the watermark, the windows released and which events are late depend only
-//! on the input, never on thread timing: the output is the same byte for byte. The watermark is
-//! defined in docs/SEMANTICS.md ("Allowed lateness"): the smallest, over the files not finished,
-//! of the latest time seen in that file (for a file not started: its first event's time, peeked
-//! before the run), so files covering the same period may be given in any order.
+//! The aggregation state itself is bounded by releasing windows (issue 9), and the result must
+//! not depend on how the reads of several files interleave, so lateness is decided per file
+//! (docs/SEMANTICS.md, "Allowed lateness"). Every [`RunOptions::release_every`] chunks of a file
+//! its reader waits until every chunk of that file sent so far is done (a barrier) and sets the
+//! file's *watermark*: the latest time counted in the file, capped by the first event time of
+//! every file after it on the command line (peeked before the run). An event is late when its
+//! window ends at least the allowed lateness before its own file's watermark at the file's last
+//! barrier: this depends only on the file and the first times of later files, never on thread
+//! timing or on other files' progress. Windows are *released* (alerts final, memory freed) at
+//! the smallest watermark over the files not finished: no file can still add a counted event to
+//! such a window, so when a release happens changes memory, never the output.
 //!
 //! Every row ends up in exactly one of: an event, *not applicable* (a row of another event type
 //! in a mixed file), or a bad line (reported with file:line and reason).
@@ -36,7 +40,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 
 /// Rows per work unit (CSV, read row by row because a quoted cell may span lines).
@@ -125,8 +129,9 @@ pub struct Summary {
     pub alert_runs: usize,
 }
 
-/// A progress callback: (bytes read so far in this file, file size, file name).
-pub type Progress = dyn Fn(u64, u64, &str) + Sync;
+/// A progress callback: (bytes read so far in this file, file size, file name), called from
+/// the file's reader (several files at once); a file's last call has bytes equal to size.
+pub type Progress<'a> = dyn Fn(u64, u64, &str) + Sync + 'a;
 
 pub struct RunOptions<'a> {
     /// Input schema name for every file; `None`: detect per file.
@@ -141,7 +146,7 @@ pub struct RunOptions<'a> {
     /// without being buffered (see [`DEFAULT_MAX_LINE`]).
     pub max_line: usize,
     /// Called now and then with (bytes read so far in this file, file size, file name).
-    pub progress: Option<&'a Progress>,
+    pub progress: Option<&'a Progress<'a>>,
     /// Allowed lateness in seconds: a window is released once the watermark is past its end
     /// plus this. `None`: windows are kept to the end (exact for any input order).
     pub lateness: Option<u64>,
@@ -229,23 +234,7 @@ pub fn choose_schema<'s>(
                 .expected(format!("one of: {}", schema::names().join(", ")))
         });
     }
-    type KeyTest<'k> = Box<dyn Fn(&str) -> bool + 'k>;
-    let (keys_of, zeek_path): (KeyTest<'_>, Option<&str>) = match layout {
-        Layout::Table(h) => (Box::new(|k: &str| h.has(k)), h.zeek_path.as_deref()),
-        Layout::JsonLines => {
-            // A first line that is not JSON identifies no schema here; it is reported as a bad
-            // line when it is read.
-            let rec = first.map(JsonRecord::parse).transpose().ok().flatten();
-            (
-                Box::new(move |k: &str| rec.as_ref().is_some_and(|r| r.has(k))),
-                None,
-            )
-        }
-    };
-    let mut hits: Vec<&InputSchema> = schemas
-        .iter()
-        .filter(|s| s.detects(&*keys_of, zeek_path))
-        .collect();
+    let (mut hits, zeek_path) = detecting(schemas, layout, first);
     if hits.len() > 1 && hits.iter().any(|s| want.contains(&s.source)) {
         hits.retain(|s| want.contains(&s.source));
     }
@@ -273,6 +262,33 @@ pub fn choose_schema<'s>(
                  per source: run the rules of each source separately)",
             )),
     }
+}
+
+/// The schemas that detect a file from its layout (a table's header) or its first JSON record,
+/// with the Zeek log path when the file is one.
+fn detecting<'s, 'l>(
+    schemas: &'s [InputSchema],
+    layout: &'l Layout,
+    first: Option<&str>,
+) -> (Vec<&'s InputSchema>, Option<&'l str>) {
+    type KeyTest<'k> = Box<dyn Fn(&str) -> bool + 'k>;
+    let (keys_of, zeek_path): (KeyTest<'_>, Option<&str>) = match layout {
+        Layout::Table(h) => (Box::new(|k: &str| h.has(k)), h.zeek_path.as_deref()),
+        Layout::JsonLines => {
+            // A first line that is not JSON identifies no schema here; it is reported as a bad
+            // line when it is read.
+            let rec = first.map(JsonRecord::parse).transpose().ok().flatten();
+            (
+                Box::new(move |k: &str| rec.as_ref().is_some_and(|r| r.has(k))),
+                None,
+            )
+        }
+    };
+    let hits = schemas
+        .iter()
+        .filter(|s| s.detects(&*keys_of, zeek_path))
+        .collect();
+    (hits, zeek_path)
 }
 
 /// Maps one row of a file to an event.
@@ -331,10 +347,26 @@ struct FileCtx {
 /// file, so that a Zeek header midway (a new context) neither resets nor splits them.
 struct FileClock {
     path: String,
+    /// Position among the files read (command-line order, folders expanded): which error or
+    /// strict bad line is reported when several files fail.
+    index: usize,
     /// Latest time of an event an aggregating rule counted in this file (or the file's first
     /// event time, peeked).
     max_time: AtomicI64,
+    /// The first event time of every file after this one (`i64::MAX`: none): caps the
+    /// watermark, so that nothing a later file starts in is released.
+    later: i64,
+    /// The file's watermark at its last barrier (at the start: its first event time, capped by
+    /// `later`); events of the file into windows it releases are late.
+    watermark: AtomicI64,
     late: AtomicU64,
+    /// Chunks of this file sent to the workers (by its reader).
+    sent: AtomicU64,
+    /// Chunks of this file the workers finished, for the file's barrier.
+    done: Done,
+    /// Every chunk of the file is done (or the file is not read): it no longer holds the run's
+    /// release back.
+    finished: AtomicBool,
 }
 
 enum Work {
@@ -391,7 +423,7 @@ impl Done {
 }
 
 fn row(sh: &Shared<'_>, ctx: &FileCtx, line: u64, text: Result<&str, String>, out: &mut WorkerOut) {
-    let (rules, strict, stop) = (sh.rules, sh.strict, &sh.stop);
+    let (rules, strict) = (sh.rules, sh.strict);
     out.rows += 1;
     let held = &mut out.held;
     let states = &mut out.states;
@@ -452,7 +484,7 @@ fn row(sh: &Shared<'_>, ctx: &FileCtx, line: u64, text: Result<&str, String>, ou
                 });
             }
             if strict {
-                stop.store(true, Ordering::Relaxed);
+                sh.stop(ctx.clock.index);
             }
         }
     }
@@ -469,7 +501,7 @@ fn flush_alerts(sh: &Shared<'_>, out: &mut WorkerOut) {
         sink.add(st.take_alerts());
     }
     if sink.failed() {
-        sh.stop.store(true, Ordering::Relaxed);
+        sh.stop(0);
     }
 }
 
@@ -478,8 +510,12 @@ struct Shared<'s> {
     rules: &'s [CompiledRule],
     rx: Mutex<mpsc::Receiver<Chunk>>,
     strict: bool,
-    stop: AtomicBool,
-    done: Done,
+    /// Files at this position or later stop being read (`usize::MAX`: none): a file that fails
+    /// stops the files after it, while those before it go on, so that the error reported is
+    /// the first in file order whatever the timing (0: a failure of the whole run).
+    stop_at: AtomicUsize,
+    /// The allowed lateness when some rule aggregates (`None`: no window is released).
+    lateness: Option<u64>,
     max_groups: usize,
     over_cap: AtomicBool,
     /// Every alert of the run.
@@ -488,10 +524,19 @@ struct Shared<'s> {
     flush_at: usize,
 }
 
+impl Shared<'_> {
+    fn stop(&self, file: usize) {
+        self.stop_at.fetch_min(file, Ordering::Relaxed);
+    }
+
+    fn stopped(&self, file: usize) -> bool {
+        self.stop_at.load(Ordering::Relaxed) <= file
+    }
+}
+
 /// A worker: takes chunks until the channel closes, feeding them into its slot (locked per
 /// chunk, so the reader can take the states at a barrier).
 fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Vec<u8>>) {
-    let stop = &sh.stop;
     loop {
         let chunk = match sh.rx.lock() {
             Ok(g) => g.recv(),
@@ -502,6 +547,16 @@ fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Vec<u8>>) {
         let out = &mut *guard;
         out.chunk_max = i64::MIN;
         let ctx = &chunk.ctx;
+        if let Some(lateness) = sh.lateness {
+            // The windows this file released so far (its watermark at its last barrier, which
+            // came before this chunk was sent): events into them are late.
+            let wm = ctx.clock.watermark.load(Ordering::Relaxed);
+            for (i, _) in &ctx.rules {
+                if let (Some(r), Some(st)) = (sh.rules.get(*i), out.states.get_mut(*i)) {
+                    st.set_released_before(r.open_from(wm, lateness));
+                }
+            }
+        }
         match &chunk.work {
             Work::Rows(rows) => {
                 for (line, text) in rows {
@@ -553,14 +608,14 @@ fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Vec<u8>>) {
         // so over the cap here means over the cap there: stop now, before memory runs out.
         if out.states.iter().map(RuleState::groups).sum::<usize>() > sh.max_groups {
             sh.over_cap.store(true, Ordering::Relaxed);
-            stop.store(true, Ordering::Relaxed);
+            sh.stop(0);
         }
         drop(guard);
         if let Work::Block { data, .. } = chunk.work {
             // Back to the reader for reuse; a closed pool (reader done) just drops it.
             let _ = pool.send(data);
         }
-        sh.done.add();
+        chunk.ctx.clock.done.add();
     }
 }
 
@@ -575,19 +630,14 @@ fn over_cap(max: usize) -> Diagnostic {
     )
 }
 
-/// The reader's side of window release: the merged live state, the alerts of released windows,
-/// and the watermark's inputs.
+/// The run's side of window release, shared by the readers: the merged live state and the
+/// alerts of released windows.
 struct Release<'r> {
     compiled: &'r [CompiledRule],
     slots: &'r [Mutex<WorkerOut>],
+    /// The lateness when windows are released (some rule aggregates, lateness bounded).
     lateness: Option<u64>,
-    /// Some rule aggregates: barriers merge the groups and check the cap (and release windows
-    /// when `lateness` is bounded).
-    aggregating: bool,
-    every: u64,
     max_groups: usize,
-    /// Chunks sent so far.
-    sent: u64,
     /// Every group of every rule, merged at the last barrier.
     live: Vec<RuleState>,
     /// Where released windows' alerts go.
@@ -596,21 +646,23 @@ struct Release<'r> {
 }
 
 impl Release<'_> {
-    /// Counts a chunk sent; at every `every`-th, a barrier: the groups merged, the cap checked
-    /// on them (exactly, whatever the number of threads), and a release at the watermark
-    /// `min(current file's latest time, first time of every file not started)`.
-    fn sent(&mut self, done: &Done, current: &FileClock, later: i64) -> Result<(), Diagnostic> {
-        self.sent += 1;
-        if !self.aggregating || self.sent % self.every.max(1) != 0 {
-            return Ok(());
-        }
-        done.wait_for(self.sent);
+    /// After a file's barrier: the groups merged, the cap checked on them, and every window
+    /// released that ends at least the lateness before the smallest watermark over the files
+    /// not finished. That watermark is read first: each file's only grows, and a file's
+    /// events still to come are late in any window it releases, so nothing merged after it
+    /// can belong to a window released here.
+    fn barrier(&mut self, clocks: &[Arc<FileClock>]) -> Result<(), Diagnostic> {
+        let watermark = clocks
+            .iter()
+            .filter(|c| !c.finished.load(Ordering::Acquire))
+            .map(|c| c.watermark.load(Ordering::Acquire))
+            .min()
+            .unwrap_or(i64::MAX);
         self.merge_slots();
         self.check_cap()?;
         let Some(lateness) = self.lateness else {
             return Ok(());
         };
-        let watermark = current.max_time.load(Ordering::Relaxed).min(later);
         for (i, c) in self.compiled.iter().enumerate() {
             let Some(open_from) = c.open_from(watermark, lateness) else {
                 continue;
@@ -623,18 +675,12 @@ impl Release<'_> {
                     return Err(spill_err(e.to_string()));
                 }
             }
-            for slot in self.slots {
-                let mut g = slot.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(st) = g.states.get_mut(i) {
-                    st.close_before(open_from);
-                }
-            }
         }
         Ok(())
     }
 
-    /// Moves every worker's groups into `live` (the workers are idle: all chunks are done),
-    /// and the alerts they held into the sink, so that `live` never gathers alerts.
+    /// Moves every worker's groups into `live` (each between two chunks: its slot is locked
+    /// per chunk), and the alerts they held into the sink, so that `live` never gathers alerts.
     fn merge_slots(&mut self) {
         for slot in self.slots {
             // Slot, then sink: the order a worker's flush takes them in.
@@ -745,31 +791,56 @@ pub fn run_files(
     })
 }
 
-/// Runs `rules` over `files`; the alerts are read in order from the result. Errors (exit 2 in
-/// the CLI): a missing or binary file, an unknown or undetectable schema, a read error, or with
-/// `strict` the first bad line.
+/// Runs `rules` over `files` (a folder: every event file under it, see
+/// [`crate::load::event_files`]); the alerts are read in order from the result. Errors (exit 2
+/// in the CLI): a missing or binary file, a folder without event files, an unknown or
+/// undetectable schema, a read error, or with `strict` the first bad line. When several files
+/// fail, the error is that of the first in file order (a failing file stops the files after
+/// it, not those before it).
 pub fn run_files_streamed(
     rules: &[Rule],
     files: &[PathBuf],
     opts: &RunOptions<'_>,
 ) -> Result<RunStream, Diagnostic> {
-    let schemas = schema::builtin().map_err(|e| Diagnostic::new(Code::E0802, e))?;
+    let files = &expand_folders(files)?;
+    let schemas = schema::all().map_err(|e| Diagnostic::new(Code::E0802, e))?;
+    let (correlations, rules): (Vec<Rule>, Vec<Rule>) =
+        rules.iter().cloned().partition(|r| r.correlation.is_some());
+    if rules.is_empty() && !correlations.is_empty() {
+        // Only correlations: their own pass reads every file (and counts its rows).
+        let mut summary = Summary {
+            lateness: opts.lateness,
+            ..Summary::default()
+        };
+        let mut sink = AlertSink::new(opts.alert_buffer);
+        for (i, r) in correlations.iter().enumerate() {
+            sink.add(run_correlation(r, files, opts, &mut summary, i == 0)?);
+        }
+        summary.alerts = sink.len();
+        summary.alert_runs = sink.spilled();
+        let alerts = AlertStream(sink.finish().map_err(spill_err)?);
+        return Ok(RunStream { alerts, summary });
+    }
     let compiled: Vec<CompiledRule> = rules
         .iter()
         .map(CompiledRule::new)
         .collect::<Result<_, _>>()?;
     let threads = opts.threads.max(1);
+    // Releasing windows needs a rule that aggregates and a bounded lateness.
+    let aggregating = compiled.iter().any(CompiledRule::aggregates);
+    let lateness = opts.lateness.filter(|_| aggregating);
     let mut summary = Summary {
         lateness: opts.lateness,
         ..Summary::default()
     };
+    let plan = plan_files(files, &schemas, &compiled, opts, lateness, &mut summary);
     let (tx, rx) = mpsc::sync_channel::<Chunk>(threads * 2);
     let sh = Shared {
         rules: &compiled,
         rx: Mutex::new(rx),
         strict: opts.strict,
-        stop: AtomicBool::new(false),
-        done: Done::default(),
+        stop_at: AtomicUsize::new(usize::MAX),
+        lateness,
         max_groups: opts.max_groups,
         over_cap: AtomicBool::new(false),
         sink: Mutex::new(AlertSink::new(opts.alert_buffer)),
@@ -784,24 +855,36 @@ pub fn run_files_streamed(
             })
         })
         .collect();
-    // Releasing windows needs a rule that aggregates and a bounded lateness.
-    let aggregating = compiled.iter().any(CompiledRule::aggregates);
-    let mut rel = Release {
+    let rel = Mutex::new(Release {
         compiled: &compiled,
         slots: &slots,
-        lateness: opts.lateness.filter(|_| aggregating),
-        aggregating,
-        every: opts.release_every,
+        lateness,
         max_groups: opts.max_groups,
-        sent: 0,
         live: compiled.iter().map(|_| RuleState::default()).collect(),
         sink: &sh.sink,
         peak: 0,
-    };
-    let mut clocks = Vec::new();
+    });
     let (pool_tx, pool_rx) = mpsc::channel::<Vec<u8>>();
-    let (joined, read_result) = std::thread::scope(|s| {
-        let handles: Vec<_> = slots
+    let rd = Reader {
+        files,
+        schemas: &schemas,
+        compiled: &compiled,
+        opts,
+        sh: &sh,
+        rel: &rel,
+        clocks: &plan.clocks,
+        rule_sources: &plan.sources,
+        pool: Mutex::new(pool_rx),
+        summary: Mutex::new(summary),
+        aggregating,
+    };
+    // One reader per file, up to `threads` files at once: decompression and parsing of several
+    // files use several cores, and one reader is the sequential run.
+    let next = AtomicUsize::new(0);
+    let errors: Mutex<Vec<(usize, Diagnostic)>> = Mutex::new(Vec::new());
+    let n_readers = plan.read.len().clamp(1, threads);
+    let all_joined = std::thread::scope(|s| {
+        let workers: Vec<_> = slots
             .iter()
             .map(|slot| {
                 let pool = pool_tx.clone();
@@ -809,22 +892,71 @@ pub fn run_files_streamed(
                 s.spawn(move || work(sh, slot, pool))
             })
             .collect();
-        let read_result = feed_files(
-            files,
-            &schemas,
-            &compiled,
-            opts,
-            (&tx, &pool_rx),
-            (&sh, &mut rel, &mut clocks),
-            &mut summary,
-        );
+        let readers: Vec<_> = (0..n_readers)
+            .map(|_| {
+                let tx = tx.clone();
+                let (rd, next, errors, read) = (&rd, &next, &errors, &plan.read);
+                s.spawn(move || {
+                    while let Some(&i) = read.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let result = if rd.sh.stopped(i) {
+                            Ok(())
+                        } else {
+                            rd.file(i, &tx)
+                        };
+                        if let Err(d) = result {
+                            rd.sh.stop(i);
+                            errors
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .push((i, d));
+                        }
+                        // Every chunk of the file done before it stops holding releases back.
+                        let clock = &rd.clocks[i];
+                        clock.done.wait_for(clock.sent.load(Ordering::Relaxed));
+                        clock.finished.store(true, Ordering::Release);
+                    }
+                })
+            })
+            .collect();
+        let readers_ok = readers.into_iter().filter_map(|h| h.join().ok()).count() == n_readers;
         drop(tx);
-        let joined = handles.into_iter().filter_map(|h| h.join().ok()).count();
-        (joined, read_result)
+        let workers_ok = workers.into_iter().filter_map(|h| h.join().ok()).count() == threads;
+        readers_ok && workers_ok
     });
-    read_result?;
-    if joined != threads {
+    if !all_joined {
         return Err(Diagnostic::new(Code::E0803, "an evaluator thread failed"));
+    }
+    let Reader { summary, pool, .. } = rd;
+    drop(pool);
+    let clocks = &plan.clocks;
+    let mut summary = summary.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut rel = rel.into_inner().unwrap_or_else(|e| e.into_inner());
+    for slot in &slots {
+        let mut o = slot.lock().unwrap_or_else(|e| e.into_inner());
+        summary.bad.extend(std::mem::take(&mut o.bad));
+    }
+    // The first failure in file order: an I/O error, or with --strict a bad line.
+    let mut index: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in plan.read.iter().filter_map(|&i| clocks.get(i)) {
+        index.entry(c.path.as_str()).or_insert(c.index);
+    }
+    let first_bad = summary
+        .bad
+        .iter()
+        .filter(|_| opts.strict)
+        .min_by_key(|b| (index.get(b.file.as_str()).copied().unwrap_or(0), b.line))
+        .cloned();
+    let first_err = errors
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .min_by_key(|(i, _)| *i);
+    match (first_err, &first_bad) {
+        (Some((i, _)), Some(b)) if index.get(b.file.as_str()).is_some_and(|&bi| bi <= i) => {
+            return Err(strict_error(b))
+        }
+        (Some((_, d)), _) => return Err(d),
+        _ => {}
     }
     if sh.over_cap.load(Ordering::Relaxed) {
         return Err(over_cap(opts.max_groups));
@@ -842,11 +974,10 @@ pub fn run_files_streamed(
         summary.not_applicable += o.not_applicable;
         summary.matched += o.matched;
         summary.bad_lines += o.bad_lines;
-        summary.bad.extend(o.bad);
         summary.late_events += o.late_events;
         summary.late.extend(o.late);
     }
-    for c in &clocks {
+    for c in clocks {
         let n = c.late.load(Ordering::Relaxed);
         if n > 0 {
             *summary.late_by_file.entry(c.path.clone()).or_default() += n;
@@ -857,15 +988,8 @@ pub fn run_files_streamed(
     summary.peak_groups = peak;
     summary.bad.sort();
     summary.bad.truncate(MAX_BAD_REPORTED);
-    if opts.strict {
-        if let Some(b) = summary.bad.first() {
-            return Err(Diagnostic::new(
-                Code::E0804,
-                format!("{}:{}: malformed line: {}", b.file, b.line, b.reason),
-            )
-            .at(Span::file(&b.file))
-            .hint("without --strict, malformed lines are reported, counted and skipped"));
-        }
+    if let Some(b) = &first_bad {
+        return Err(strict_error(b));
     }
     let mut sink = sh.sink.into_inner().unwrap_or_else(|e| e.into_inner());
     for (c, st) in compiled.iter().zip(states) {
@@ -874,10 +998,137 @@ pub fn run_files_streamed(
             .insert(c.rule.name.clone(), st.matched);
         sink.add(c.finish(st));
     }
+    for r in &correlations {
+        sink.add(run_correlation(r, files, opts, &mut summary, false)?);
+    }
     summary.alerts = sink.len();
     summary.alert_runs = sink.spilled();
     let alerts = AlertStream(sink.finish().map_err(spill_err)?);
     Ok(RunStream { alerts, summary })
+}
+
+fn strict_error(b: &BadLine) -> Diagnostic {
+    Diagnostic::new(
+        Code::E0804,
+        format!("{}:{}: malformed line: {}", b.file, b.line, b.reason),
+    )
+    .at(Span::file(&b.file))
+    .hint("without --strict, malformed lines are reported, counted and skipped")
+}
+
+/// The files to read: each path given, a folder replaced in place by the event files under it
+/// (sorted by path). A folder without any is an error: most likely the wrong folder.
+fn expand_folders(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
+    let mut out = Vec::new();
+    for p in paths {
+        if !p.is_dir() {
+            out.push(p.clone());
+            continue;
+        }
+        let found = crate::load::event_files(p)?;
+        if found.is_empty() {
+            let path = p.to_string_lossy().replace('\\', "/");
+            return Err(io_err(&path, "is a folder without event files")
+                .expected(format!(
+                    "files named *.{} (each may end in .gz), in it or in a folder under it",
+                    crate::load::EVENT_EXTS.join(", *.")
+                ))
+                .hint(
+                    "hidden files (a name starting with a dot) are skipped; give a file of \
+                     another name directly",
+                ));
+        }
+        out.extend(found);
+    }
+    Ok(out)
+}
+
+/// What is known of the files before the run.
+struct Plan {
+    /// One clock per file given, in order (a repeat's is finished from the start).
+    clocks: Vec<Arc<FileClock>>,
+    /// Positions of the files to read (repeats are not).
+    read: Vec<usize>,
+    /// The sources the rules read: the schema of a file holding several is chosen by them.
+    sources: Vec<Source>,
+}
+
+/// Finds repeats (the same file by two paths: read once, noted in the summary) and, when
+/// windows are released, each file's first event time: a file not started bounds the
+/// watermark of the files before it.
+fn plan_files(
+    files: &[PathBuf],
+    schemas: &[InputSchema],
+    compiled: &[CompiledRule],
+    opts: &RunOptions<'_>,
+    lateness: Option<u64>,
+    summary: &mut Summary,
+) -> Plan {
+    let mut seen: BTreeMap<PathBuf, String> = BTreeMap::new();
+    let paths: Vec<String> = files
+        .iter()
+        .map(|f| f.to_string_lossy().replace('\\', "/"))
+        .collect();
+    let repeat: Vec<bool> = files
+        .iter()
+        .zip(&paths)
+        .map(|(f, path)| {
+            // Not canonical: not a repeat; opening the file reports why it cannot be read.
+            let Ok(c) = std::fs::canonicalize(f) else {
+                return false;
+            };
+            match seen.get(&c) {
+                Some(first) => {
+                    summary
+                        .duplicates
+                        .push(format!("`{path}` is the same file as `{first}`: read once"));
+                    true
+                }
+                None => {
+                    seen.insert(c, path.clone());
+                    false
+                }
+            }
+        })
+        .collect();
+    let mut sources: Vec<Source> = compiled.iter().map(|c| c.rule.source).collect();
+    sources.sort();
+    sources.dedup();
+    let max_line = opts.max_line.max(1);
+    let mut later = vec![i64::MAX; files.len() + 1];
+    let mut firsts = vec![i64::MIN; files.len()];
+    if lateness.is_some() {
+        for (i, f) in files.iter().enumerate().rev() {
+            firsts[i] = if repeat[i] {
+                i64::MAX // not read: holds nothing back
+            } else {
+                first_time(f, schemas, opts.schema.as_deref(), max_line, &sources)
+            };
+            later[i] = later[i + 1].min(firsts[i]);
+        }
+    }
+    let clocks = paths
+        .into_iter()
+        .enumerate()
+        .map(|(i, path)| {
+            Arc::new(FileClock {
+                path,
+                index: i,
+                max_time: AtomicI64::new(firsts[i]),
+                later: later[i + 1],
+                watermark: AtomicI64::new(firsts[i].min(later[i + 1])),
+                late: AtomicU64::new(0),
+                sent: AtomicU64::new(0),
+                done: Done::default(),
+                finished: AtomicBool::new(repeat[i]),
+            })
+        })
+        .collect();
+    Plan {
+        clocks,
+        read: (0..files.len()).filter(|&i| !repeat[i]).collect(),
+        sources,
+    }
 }
 
 /// Counts and keeps one bad line found by the reader itself (a line over the cap).
@@ -942,75 +1193,72 @@ fn note_schema(summary: &mut Summary, path: &str, name: &str) {
     }
 }
 
-fn feed_files(
-    files: &[PathBuf],
-    schemas: &[InputSchema],
-    compiled: &[CompiledRule],
-    opts: &RunOptions<'_>,
-    (tx, pool): (&mpsc::SyncSender<Chunk>, &mpsc::Receiver<Vec<u8>>),
-    (sh, rel, clocks): (&Shared<'_>, &mut Release<'_>, &mut Vec<Arc<FileClock>>),
-    summary: &mut Summary,
-) -> Result<(), Diagnostic> {
-    let stop = &sh.stop;
-    let max_line = opts.max_line.max(1);
-    // Files by canonical path: the same file given twice (or by two paths) is read once. Found
-    // before the run, so that a repeat skipped below holds no part of the watermark either.
-    let mut seen: BTreeMap<PathBuf, String> = BTreeMap::new();
-    let repeat_of: Vec<Option<String>> = files
-        .iter()
-        .map(|f| {
-            let path = f.to_string_lossy().replace('\\', "/");
-            // Not canonical: not a repeat; opening the file reports why it cannot be read.
-            let c = std::fs::canonicalize(f).ok()?;
-            match seen.get(&c) {
-                Some(first) => Some(first.clone()),
-                None => {
-                    seen.insert(c, path);
-                    None
-                }
-            }
-        })
-        .collect();
-    // First event time of every file read, and the minimum over the files after each one: the
-    // watermark's bound for files not started (only needed when windows are released).
-    // The sources the rules read: the schema of a file holding several is chosen by them.
-    let mut rule_sources: Vec<Source> = compiled.iter().map(|c| c.rule.source).collect();
-    rule_sources.sort();
-    rule_sources.dedup();
-    let mut later = vec![i64::MAX; files.len() + 1];
-    let mut firsts = vec![i64::MIN; files.len()];
-    if rel.lateness.is_some() {
-        for (i, f) in files.iter().enumerate().rev() {
-            firsts[i] = match repeat_of[i] {
-                Some(_) => i64::MAX, // not read: holds nothing back
-                None => first_time(f, schemas, opts.schema.as_deref(), max_line, &rule_sources),
-            };
-            later[i] = later[i + 1].min(firsts[i]);
+/// What the readers share: the files, the pack, the run's state and the summary they add to.
+struct Reader<'r, 'a> {
+    files: &'r [PathBuf],
+    schemas: &'r [InputSchema],
+    compiled: &'r [CompiledRule],
+    opts: &'r RunOptions<'a>,
+    sh: &'r Shared<'a>,
+    rel: &'r Mutex<Release<'a>>,
+    clocks: &'r [Arc<FileClock>],
+    rule_sources: &'r [Source],
+    /// Blocks the workers are done with, for reuse.
+    pool: Mutex<mpsc::Receiver<Vec<u8>>>,
+    summary: Mutex<Summary>,
+    /// Some rule aggregates: barriers merge the groups and check the cap (and release windows
+    /// when the lateness is bounded).
+    aggregating: bool,
+}
+
+impl Reader<'_, '_> {
+    fn summary(&self) -> std::sync::MutexGuard<'_, Summary> {
+        self.summary.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn note_schema(&self, path: &str, name: &str) {
+        note_schema(&mut self.summary(), path, name);
+    }
+
+    /// A bad line found by the reader itself (a line over the cap); with --strict it stops
+    /// this file and those after it.
+    fn bad(&self, path: &str, file: usize, line: u64, reason: String) {
+        reader_bad(&mut self.summary(), path, line, reason);
+        if self.opts.strict {
+            self.sh.stop(file);
         }
     }
-    for (fi, f) in files.iter().enumerate() {
-        let later = later[fi + 1];
-        let path = f.to_string_lossy().replace('\\', "/");
-        if f.is_dir() {
-            return Err(io_err(&path, "is a folder; give event files"));
+
+    /// A file's barrier: once every chunk of the file sent so far is done, its watermark
+    /// moves to its latest counted time (capped by the files after it), then the run merges,
+    /// checks the cap and releases (see [`Release::barrier`]).
+    fn barrier(&self, clock: &FileClock) -> Result<(), Diagnostic> {
+        clock.done.wait_for(clock.sent.load(Ordering::Relaxed));
+        if self.sh.lateness.is_some() {
+            let wm = clock.max_time.load(Ordering::Relaxed).min(clock.later);
+            clock.watermark.fetch_max(wm, Ordering::Release);
         }
-        if let Some(first) = &repeat_of[fi] {
-            summary
-                .duplicates
-                .push(format!("`{path}` is the same file as `{first}`: read once"));
-            continue;
-        }
+        self.rel
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .barrier(self.clocks)
+    }
+
+    /// Reads file `i`, sending its chunks to the workers.
+    fn file(&self, i: usize, tx: &mpsc::SyncSender<Chunk>) -> Result<(), Diagnostic> {
+        let (f, clock) = (&self.files[i], &self.clocks[i]);
+        let (schemas, compiled, opts) = (self.schemas, self.compiled, self.opts);
+        let max_line = opts.max_line.max(1);
+        let every = opts.release_every.max(1);
+        let path = clock.path.clone();
         let size = std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
         let input = read::open(f).map_err(|e| io_err(&path, e))?;
         let mut rows = Rows::new(input, max_line).map_err(|e| io_err(&path, e))?;
         for (line, reason) in std::mem::take(&mut rows.early_bad) {
-            reader_bad(summary, &path, line, reason);
-            if opts.strict {
-                stop.store(true, Ordering::Relaxed);
-            }
+            self.bad(&path, i, line, reason);
         }
         let Some(layout) = rows.layout.clone() else {
-            continue;
+            return Ok(());
         };
         let first = rows.next_row().map_err(|e| io_err(&path, e))?;
         let first_text = first
@@ -1023,27 +1271,25 @@ fn feed_files(
             opts.schema.as_deref(),
             &layout,
             first_text,
-            &rule_sources,
+            self.rule_sources,
         )?;
-        note_schema(summary, &path, &schema.name);
+        self.note_schema(&path, &schema.name);
         let (by_lines, zeek) = match &layout {
             Layout::JsonLines => (true, false),
             Layout::Table(h) => (!h.quoted, !h.quoted),
         };
-        let clock = Arc::new(FileClock {
-            path: path.clone(),
-            max_time: AtomicI64::new(firsts[fi]),
-            late: AtomicU64::new(0),
-        });
-        clocks.push(clock.clone());
-        let mut ctx = file_ctx(&path, layout, schema, compiled, opts, &clock);
-        let mut send = |ctx: &Arc<FileCtx>, work: Work| -> Result<(), Diagnostic> {
+        let mut ctx = file_ctx(&path, layout, schema, compiled, opts, clock);
+        let send = |ctx: &Arc<FileCtx>, work: Work| -> Result<(), Diagnostic> {
             tx.send(Chunk {
                 ctx: ctx.clone(),
                 work,
             })
             .map_err(|_| Diagnostic::new(Code::E0803, "an evaluator thread failed"))?;
-            rel.sent(&sh.done, &ctx.clock, later)
+            let sent = clock.sent.fetch_add(1, Ordering::Relaxed) + 1;
+            if self.aggregating && sent % every == 0 {
+                self.barrier(clock)?;
+            }
+            Ok(())
         };
         let mut n = 0u64;
         if by_lines {
@@ -1058,12 +1304,16 @@ fn feed_files(
             let mut inner = input.into_inner();
             let mut eof = false;
             while !eof || !carry.is_empty() {
-                if stop.load(Ordering::Relaxed) {
+                if self.sh.stopped(i) {
                     return Ok(());
                 }
                 // A recycled block keeps its length, so only growth is zero-filled.
                 // No block to recycle yet: a new one.
-                let mut data = pool.try_recv().unwrap_or_default();
+                let mut data = self
+                    .pool
+                    .lock()
+                    .map(|p| p.try_recv().unwrap_or_default())
+                    .unwrap_or_default();
                 let block = opts.block.max(1);
                 // More buffered than a block (only with a small test block size): send whole
                 // lines of it first, so that a block is never much larger than asked.
@@ -1102,10 +1352,7 @@ fn feed_files(
                     if filled > max_line {
                         // Over the cap: a bad line, read through to its newline keeping
                         // nothing (a gzip bomb of one endless line costs one block).
-                        reader_bad(summary, &path, line_no + 1, read::too_long(max_line));
-                        if opts.strict {
-                            stop.store(true, Ordering::Relaxed);
-                        }
+                        self.bad(&path, i, line_no + 1, read::too_long(max_line));
                         line_no += 1;
                         bytes += filled as u64;
                         filled = 0;
@@ -1176,10 +1423,10 @@ fn feed_files(
                             opts.schema.as_deref(),
                             &layout,
                             None,
-                            &rule_sources,
+                            self.rule_sources,
                         )?;
-                        note_schema(summary, &path, &schema.name);
-                        ctx = file_ctx(&path, layout, schema, compiled, opts, &clock);
+                        self.note_schema(&path, &schema.name);
+                        ctx = file_ctx(&path, layout, schema, compiled, opts, clock);
                     }
                     if from > 0 {
                         data.drain(..from);
@@ -1189,10 +1436,10 @@ fn feed_files(
                 line_no += lines;
                 n += 1;
                 if let (Some(p), true) = (opts.progress, n % 16 == 0) {
-                    p(bytes, size, &path);
+                    p(bytes.min(size.saturating_sub(1)), size, &path);
                 }
             }
-            summary.bytes += bytes;
+            self.summary().bytes += bytes;
         } else {
             let mut batch: Vec<Row> = Vec::with_capacity(CHUNK);
             if let Some(r) = first {
@@ -1201,7 +1448,7 @@ fn feed_files(
             while let Some(r) = rows.next_row().map_err(|e| io_err(&path, e))? {
                 batch.push(r);
                 if batch.len() == CHUNK {
-                    if stop.load(Ordering::Relaxed) {
+                    if self.sh.stopped(i) {
                         return Ok(());
                     }
                     send(
@@ -1210,20 +1457,20 @@ fn feed_files(
                     )?;
                     n += 1;
                     if let (Some(p), true) = (opts.progress, n % 16 == 0) {
-                        p(rows.bytes_read, size, &path);
+                        p(rows.bytes_read.min(size.saturating_sub(1)), size, &path);
                     }
                 }
             }
             if !batch.is_empty() {
                 send(&ctx, Work::Rows(batch))?;
             }
-            summary.bytes += rows.bytes_read;
+            self.summary().bytes += rows.bytes_read;
         }
         if let Some(p) = opts.progress {
             p(size, size, &path);
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Reads every event of one file through a schema (for rule tests): events, and the summary
@@ -1261,7 +1508,7 @@ pub fn read_events_from(
     forced_schema: Option<&str>,
     want: &[Source],
 ) -> Result<(Vec<Event>, Summary, Vec<crate::ir::Source>), Diagnostic> {
-    let schemas = schema::builtin().map_err(|e| Diagnostic::new(Code::E0802, e))?;
+    let schemas = schema::all().map_err(|e| Diagnostic::new(Code::E0802, e))?;
     let p = path.to_string_lossy().replace('\\', "/");
     let input = read::open_reader(path, raw).map_err(|e| io_err(&p, e))?;
     let mut rows = Rows::new(input, DEFAULT_MAX_LINE).map_err(|e| io_err(&p, e))?;
@@ -1329,7 +1576,7 @@ pub fn map_inline_of(
     origin: &str,
     want: &[Source],
 ) -> Result<(Vec<Event>, Option<crate::ir::Source>), Diagnostic> {
-    let schemas = schema::builtin().map_err(|e| Diagnostic::new(Code::E0802, e))?;
+    let schemas = schema::all().map_err(|e| Diagnostic::new(Code::E0802, e))?;
     let Some(first) = objects.first() else {
         return Ok((Vec::new(), None));
     };
@@ -1356,4 +1603,145 @@ pub fn map_inline_of(
         }
     }
     Ok((out, Some(schema.source)))
+}
+
+/// Reads one file once for several sources (a correlation's steps): each row is mapped through
+/// the schema of each source (a Windows event file holds Sysmon EventID 1 and 3 alike:
+/// `sysmon-process` takes the first, `sysmon` the second), and `f` gets every event with its
+/// source, in file order, so that events keep the order they were written in. Each source's
+/// schema is detected, among that source's schemas only, on the first row one of them detects
+/// (a file may start with either EventID); before that row, and in a file none of them detects,
+/// the source reads nothing. A row no source takes is not applicable; a row a schema cannot
+/// read is a bad line.
+pub fn read_sources_from(
+    path: &Path,
+    raw: Box<dyn std::io::Read + Send>,
+    sources: &[Source],
+    f: &mut dyn FnMut(Source, Event),
+) -> Result<Summary, Diagnostic> {
+    let schemas = schema::builtin().map_err(|e| Diagnostic::new(Code::E0802, e))?;
+    let p = path.to_string_lossy().replace('\\', "/");
+    let input = read::open_reader(path, raw).map_err(|e| io_err(&p, e))?;
+    let mut rows = Rows::new(input, DEFAULT_MAX_LINE).map_err(|e| io_err(&p, e))?;
+    let mut summary = Summary::default();
+    for (line, reason) in std::mem::take(&mut rows.early_bad) {
+        reader_bad(&mut summary, &p, line, reason);
+    }
+    let mut current: Vec<Option<(u64, Layout, &InputSchema)>> = vec![None; sources.len()];
+    let own: Vec<Vec<InputSchema>> = sources
+        .iter()
+        .map(|s| schemas.iter().filter(|x| x.source == *s).cloned().collect())
+        .collect();
+    while let Some((line, text)) = rows.next_row().map_err(|e| io_err(&p, e))? {
+        summary.rows += 1;
+        let text = match text {
+            Ok(t) => t,
+            Err(reason) => {
+                summary.bad_lines += 1;
+                summary.bad.push(BadLine {
+                    file: p.clone(),
+                    line,
+                    reason,
+                });
+                continue;
+            }
+        };
+        let mut taken = false;
+        let mut bad = None;
+        for ((src, cur), mine) in sources.iter().zip(current.iter_mut()).zip(&own) {
+            let Some(layout) = &rows.layout else { break };
+            let fresh = cur.as_ref().is_none_or(|(g, _, _)| *g != rows.header_gen);
+            if fresh {
+                // No schema of the source detects this row: not this source's row (yet).
+                // Several: the file is ambiguous, reported as `choose_schema` does.
+                match detecting(mine, layout, Some(&text)).0.as_slice() {
+                    [] => continue,
+                    [one] => {
+                        note_schema(&mut summary, &p, &one.name);
+                        *cur = Some((rows.header_gen, layout.clone(), *one));
+                    }
+                    _ => {
+                        return Err(choose_schema(&p, mine, None, layout, Some(&text), &[*src])
+                            .err()
+                            .unwrap_or_else(|| io_err(&p, "matches several input schemas")));
+                    }
+                }
+            }
+            let Some((_, layout, schema)) = cur.as_ref() else {
+                continue;
+            };
+            match map_row(layout, schema, &text) {
+                Ok(Mapped::Event(e)) => {
+                    taken = true;
+                    f(*src, e);
+                }
+                Ok(Mapped::NotApplicable) => {}
+                Err(reason) => bad = bad.or(Some(reason)),
+            }
+        }
+        match (taken, bad) {
+            (true, _) => summary.events += 1,
+            (false, Some(reason)) => {
+                summary.bad_lines += 1;
+                summary.bad.push(BadLine {
+                    file: p.clone(),
+                    line,
+                    reason,
+                });
+            }
+            (false, None) => summary.not_applicable += 1,
+        }
+    }
+    Ok(summary)
+}
+
+/// Runs one correlation over `files`, in order, one pass per file (every step's source read
+/// from each row: [`read_sources_from`]). Its state is bounded by the window plus the run's
+/// allowed lateness; a run without a bound still evicts after [`DEFAULT_LATENESS`], so that a
+/// correlation never holds the input (docs/SEMANTICS.md, "Correlation").
+fn run_correlation(
+    rule: &Rule,
+    files: &[PathBuf],
+    opts: &RunOptions<'_>,
+    summary: &mut Summary,
+    count_rows: bool,
+) -> Result<Vec<Alert>, Diagnostic> {
+    use super::correlate::{CorrState, Correlator};
+    if opts.schema.is_some() {
+        return Err(Diagnostic::new(
+            Code::E0801,
+            format!(
+                "rule `{}` correlates several sources, so its files cannot be read through one `--schema`",
+                rule.name
+            ),
+        )
+        .at(rule.span.clone())
+        .hint("run correlations without `--schema`: each step's events are read through its source's schema"));
+    }
+    let c = Correlator::new(rule, opts.lateness.unwrap_or(DEFAULT_LATENESS))?;
+    let sources = c.sources();
+    let mut st = CorrState::default();
+    for f in files {
+        let p = f.to_string_lossy().replace('\\', "/");
+        let raw = std::fs::File::open(f).map_err(|e| io_err(&p, format!("cannot open: {e}")))?;
+        let read = read_sources_from(f, Box::new(raw), &sources, &mut |s, e| {
+            c.feed(s, &e, &mut st)
+        })?;
+        // The first correlation's pass counts the rows when no other pass read the files.
+        if count_rows {
+            summary.rows += read.rows;
+            summary.events += read.events;
+            summary.not_applicable += read.not_applicable;
+            summary.bad_lines += read.bad_lines;
+            summary.bad.extend(read.bad);
+            for (k, v) in read.schemas {
+                summary.schemas.entry(k).or_insert(v);
+            }
+        }
+    }
+    summary
+        .matched_by_rule
+        .insert(rule.name.clone(), st.matched);
+    summary.late_events += st.late;
+    Ok(c.finish(st))
 }

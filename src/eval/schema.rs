@@ -150,14 +150,16 @@ impl Keys {
     }
 }
 
+/// An input schema file as written (`targets/inputs/*.yaml`, or an entry of `inputs:` in a
+/// project's `detc.yaml`, `crate::config`), before it is checked against the catalogue.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SchemaFile {
-    name: String,
+pub struct SchemaFile {
+    pub name: String,
     // Required (the file documents itself), never read by the evaluator.
     #[allow(dead_code)]
     description: String,
-    source: String,
+    pub source: String,
     detect: Vec<Vec<String>>,
     #[serde(default)]
     zeek_path: Option<String>,
@@ -167,7 +169,19 @@ struct SchemaFile {
     applies: Vec<Cond>,
     #[serde(default)]
     swap: Option<Swap>,
-    fields: BTreeMap<String, FieldSpec>,
+    pub fields: BTreeMap<String, FieldSpec>,
+}
+
+/// Why a schema file does not check against the catalogue, with the key it is about (for a
+/// caller that can locate it in the text: `crate::config`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchemaError {
+    pub message: String,
+    /// The YAML key at fault: `source`, or the field name under `fields`.
+    pub key: String,
+    pub found: String,
+    pub expected: String,
+    pub hint: Option<String>,
 }
 
 /// A condition on a raw field: the first present key of `field` has a value (as text,
@@ -189,9 +203,10 @@ struct Swap {
     pairs: Vec<(String, String)>,
 }
 
+/// How one catalogue field is read from the raw keys.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct FieldSpec {
+pub struct FieldSpec {
     #[serde(default)]
     from: Vec<String>,
     #[serde(default)]
@@ -256,20 +271,47 @@ impl InputSchema {
     pub fn parse(file: &str, text: &str) -> Result<InputSchema, String> {
         let f: SchemaFile =
             serde_yaml::from_str(text).map_err(|e| format!("input schema {file}: {e}"))?;
-        let source = catalogue::source_by_name(&f.source)
-            .ok_or_else(|| format!("input schema {file}: unknown source `{}`", f.source))?;
+        InputSchema::from_file(f).map_err(|e| format!("input schema {file}: {}", e.message))
+    }
+
+    /// Checks a schema file against the catalogue: its source is one, each field is a field of
+    /// that source and says where its value comes from.
+    pub fn from_file(f: SchemaFile) -> Result<InputSchema, SchemaError> {
+        let source = catalogue::source_by_name(&f.source).ok_or_else(|| {
+            let names: Vec<&str> = catalogue::SOURCES.iter().map(|s| s.name()).collect();
+            SchemaError {
+                message: format!("unknown source `{}`", f.source),
+                key: "source".into(),
+                found: format!("`{}`", f.source),
+                expected: format!("one of {}", names.join(", ")),
+                hint: crate::diag::nearest(&f.source, names.iter().copied())
+                    .map(|n| format!("did you mean `{n}`?")),
+            }
+        })?;
         let mut fields = Vec::new();
         for (name, spec) in f.fields {
-            let def = catalogue::field(source, &name).ok_or_else(|| {
-                format!(
-                    "input schema {file}: `{name}` is not a field of {}",
-                    source.name()
-                )
-            })?;
+            let Some(def) = catalogue::field(source, &name) else {
+                let known: Vec<String> = catalogue::fields(source)
+                    .into_iter()
+                    .map(|d| d.name.to_string())
+                    .collect();
+                return Err(SchemaError {
+                    message: format!("`{name}` is not a field of {}", source.name()),
+                    found: format!("`{name}`"),
+                    expected: format!("a field of {} (see docs/LANGUAGE.md)", source.name()),
+                    hint: crate::diag::nearest(&name, known.iter().map(String::as_str))
+                        .map(|n| format!("did you mean `{n}`?")),
+                    key: name,
+                });
+            };
             if spec.from.is_empty() && spec.join.is_empty() && spec.value.is_none() {
-                return Err(format!(
-                    "input schema {file}: `{name}` has no `from`, `join` or `value`"
-                ));
+                return Err(SchemaError {
+                    message: format!("`{name}` has no `from`, `join` or `value`"),
+                    found: format!("`{name}` without a raw key"),
+                    expected: "`from: [KEY, ...]`, `join: [KEY, ...]` or `value: CONSTANT`".into(),
+                    hint: None,
+                    key: name,
+                });
             }
             fields.push((name, def.ty, spec));
         }
@@ -647,13 +689,31 @@ pub fn builtin() -> Result<Vec<InputSchema>, String> {
         .collect()
 }
 
-/// The names of the built-in schemas, for messages.
+/// The schemas a project adds in its `detc.yaml` (`inputs:`), checked by `crate::config` and
+/// set once by the CLI before any rule is checked or event read.
+static USER: std::sync::OnceLock<Vec<InputSchema>> = std::sync::OnceLock::new();
+
+/// Adds a project's own input schemas to those every command reads ([`all`]). Set once per
+/// process; a second call is ignored (and says so).
+pub fn set_user(schemas: Vec<InputSchema>) -> bool {
+    USER.set(schemas).is_ok()
+}
+
+/// The built-in schemas followed by the project's own (`detc.yaml`): what `--schema NAME`, a
+/// rule test's `schema NAME` and detection choose from.
+pub fn all() -> Result<Vec<InputSchema>, String> {
+    let mut v = builtin()?;
+    v.extend(USER.get().into_iter().flatten().cloned());
+    Ok(v)
+}
+
+/// The names of the schemas ([`all`]), for messages and the checker: the built-in ones are
+/// named as their files, so nothing is parsed here.
 pub fn names() -> Vec<String> {
-    // `builtin` failing is a bug in a shipped file, reported (E0802) where events are read;
-    // a message that lists the names is no place to report it again.
-    builtin()
-        .map(|v| v.into_iter().map(|s| s.name).collect())
-        .unwrap_or_default()
+    let builtin = crate::registry::INPUT_NAMES.iter().map(|s| s.to_string());
+    builtin
+        .chain(USER.get().into_iter().flatten().map(|s| s.name.clone()))
+        .collect()
 }
 
 #[cfg(test)]

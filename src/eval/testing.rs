@@ -240,6 +240,9 @@ pub fn run_test(rule: &Rule, t: &RuleTest, loader: &dyn Loader) -> TestOutcome {
         bad: Vec::new(),
         not_applicable: 0,
     };
+    if rule.correlation.is_some() {
+        return run_correlation_test(rule, t, loader, o);
+    }
     let (events, bad, na) = match events_of(rule, t, loader) {
         Ok(x) => x,
         Err(e) => {
@@ -250,6 +253,88 @@ pub fn run_test(rule: &Rule, t: &RuleTest, loader: &dyn Loader) -> TestOutcome {
     o.bad = bad;
     o.not_applicable = na;
     match super::try_evaluate(rule, events) {
+        Ok(alerts) => {
+            let (passed, message, expected, actual) = check(&t.expect, &alerts);
+            o.passed = passed;
+            o.message = message;
+            o.expected = expected;
+            o.actual = actual;
+            o.alerts = alerts;
+        }
+        Err(d) => o.message = render_diag(&d),
+    }
+    o
+}
+
+/// A correlation's test: the events are read once, each row through the schema of every step's
+/// source (`run::read_sources_from`; inline events as lines of a JSON-lines file), and must
+/// hold events of every step's source; a test missing one proves nothing about the match.
+fn run_correlation_test(
+    rule: &Rule,
+    t: &RuleTest,
+    loader: &dyn Loader,
+    mut o: TestOutcome,
+) -> TestOutcome {
+    use super::correlate;
+    let sources = match correlate::Correlator::new(rule, run::DEFAULT_LATENESS) {
+        Ok(c) => c.sources(),
+        Err(d) => {
+            o.message = render_diag(&d);
+            return o;
+        }
+    };
+    let mut events = Vec::new();
+    let read = match &t.events {
+        TestEvents::File(p) => {
+            let dir = Path::new(&rule.span.path).parent().unwrap_or(Path::new(""));
+            let path = dir.join(p);
+            let shown = path.to_string_lossy().replace('\\', "/");
+            match loader.open_fixture(&path) {
+                Ok(raw) => {
+                    run::read_sources_from(&path, raw, &sources, &mut |s, e| events.push((s, e)))
+                }
+                Err(e) => Err(e.diagnostic(PackFile::Fixture, &shown)),
+            }
+        }
+        TestEvents::Inline(objs) => {
+            let mut text = String::new();
+            for ob in objs {
+                text.push_str(&serde_json::Value::Object(ob.clone()).to_string());
+                text.push('\n');
+            }
+            let origin = format!("{} (test `{}`)", rule.span.path, t.name);
+            run::read_sources_from(
+                Path::new(&origin),
+                Box::new(std::io::Cursor::new(text.into_bytes())),
+                &sources,
+                &mut |s, e| events.push((s, e)),
+            )
+        }
+    };
+    let summary = match read {
+        Ok(s) => s,
+        Err(d) => {
+            o.message = cannot_read(&d);
+            return o;
+        }
+    };
+    o.bad = summary.bad;
+    o.not_applicable = summary.not_applicable;
+    if let Some(s) = sources
+        .iter()
+        .find(|s| !events.iter().any(|(x, _)| x == *s))
+    {
+        o.message = format!(
+            "the test's events hold no event of source {} ({} row(s): {} event(s), {} not applicable, {} bad line(s)): a correlation's test needs events of every step's source",
+            s.name(),
+            summary.rows,
+            events.len(),
+            summary.not_applicable,
+            summary.bad_lines,
+        );
+        return o;
+    }
+    match correlate::evaluate(rule, events, run::DEFAULT_LATENESS) {
         Ok(alerts) => {
             let (passed, message, expected, actual) = check(&t.expect, &alerts);
             o.passed = passed;

@@ -64,6 +64,11 @@ pub fn fields(source: Source) -> Vec<FieldDef> {
             ),
             ci("process.path", "full path of the process image"),
             s("process.command_line", "command line of the process"),
+            t(
+                "process.id",
+                Int,
+                "process id of the process, as `process_creation` records it at its start",
+            ),
             ci(
                 "process.parent.name",
                 "file name of the parent process image",
@@ -172,6 +177,45 @@ pub fn fields(source: Source) -> Vec<FieldDef> {
             t("process.parent.id", Int, "process id of the parent process"),
         ]
         }
+        // A DNS lookup, as Sysmon EventID 22 (the asking process), Zeek dns.log (the wire),
+        // ASIM Dns and Sigma's dns_query name it (docs/LANGUAGE.md).
+        Source::DnsQuery => vec![
+            t("time", Timestamp, "when the query was made or seen (UTC)"),
+            ci(
+                "host",
+                "name of the device or sensor that reported the query",
+            ),
+            ci(
+                "user",
+                "account of the asking process, as `DOMAIN\\name` or `name`",
+            ),
+            ci(
+                "process.name",
+                "file name of the asking process image, e.g. `powershell.exe` (no folder)",
+            ),
+            ci("process.path", "full path of the asking process image"),
+            t("process.id", Int, "process id of the asking process"),
+            // DNS names have no case (RFC 4343).
+            ci(
+                "query.name",
+                "the name looked up, e.g. `smtp.office365.com` (no trailing dot)",
+            ),
+            ci(
+                "query.type",
+                "record type asked for, by its IANA name (`A`, `AAAA`, `MX`)",
+            ),
+            e(
+                "outcome",
+                &["succeeded", "failed"],
+                "succeeded: the server answered without error (NOERROR)",
+            ),
+            s(
+                "answers",
+                "the answers as the source writes them (addresses and names, one text)",
+            ),
+            t("client.ip", Ip, "address that sent the query"),
+            t("server.ip", Ip, "address of the DNS server asked"),
+        ],
     }
 }
 
@@ -186,10 +230,11 @@ pub fn field(source: Source, name: &str) -> Option<FieldDef> {
 }
 
 /// Every source, for listings and did-you-mean.
-pub const SOURCES: [Source; 3] = [
+pub const SOURCES: [Source; 4] = [
     Source::NetworkConnection,
     Source::NetworkFlow,
     Source::ProcessCreation,
+    Source::DnsQuery,
 ];
 
 pub fn source_by_name(name: &str) -> Option<Source> {

@@ -111,6 +111,11 @@ pub struct Rule {
     /// Computed fields, in declaration order; a later one may not refer to an earlier one.
     pub lets: Vec<Let>,
     pub aggregation: Option<Aggregation>,
+    /// A correlation of several steps (`correlate ... { ... }`). Then `source` is the first
+    /// step's and `filter` is false (`Or([])`): a consumer that reads only `filter` raises
+    /// nothing, and every backend refuses such a rule by name unless it lowers the correlation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation: Option<Correlation>,
     pub tests: Vec<RuleTest>,
     /// `targets [...]` / `targets not [...]`: the target profiles the rule is (not) for; none
     /// means every target. A pair left out is not compiled and not warned about.
@@ -264,6 +269,8 @@ pub enum Source {
     NetworkFlow,
     /// Endpoint telemetry: a process started (with its image, command line and parent).
     ProcessCreation,
+    /// A DNS lookup: by a process on an endpoint (Sysmon EventID 22) or seen on the wire (Zeek).
+    DnsQuery,
 }
 
 impl Source {
@@ -272,6 +279,7 @@ impl Source {
             Source::NetworkConnection => "network_connection",
             Source::NetworkFlow => "network_flow",
             Source::ProcessCreation => "process_creation",
+            Source::DnsQuery => "dns_query",
         }
     }
 }
@@ -471,6 +479,38 @@ pub struct Aggregation {
     pub aggregates: Vec<Aggregate>,
     /// Over `FieldRef::Aggregate` predicates only (`Cmp`, `Eq`); `None` means every group alerts.
     pub having: Option<Expr>,
+    pub span: Span,
+}
+
+/// `correlate within W by k1, k2 [ordered] { a: src where ...  b: src where ... }`.
+///
+/// **Meaning (normative; docs/SEMANTICS.md, "Correlation").** Events are grouped by the values of
+/// `keys` (catalogue fields of every step's source, of one type); an event with a missing key
+/// joins no group. A *match* is a choice of one event per step (an event may serve several steps
+/// whose source and condition it meets) with the same key values, whose times lie within
+/// `window` seconds of each other: `max(t) - min(t) <= window` (both edges included); `ordered`
+/// also needs `t(step 1) <= t(step 2) <= ...` (equal times are in order). One alert is raised per
+/// event that is the latest of some match (unordered: an event of any step; ordered: an event of
+/// the last step), carrying the keys, `first_seen` (the earliest time of the match built from
+/// the latest eligible event of each step) and `last_seen` (the alerting event's time).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Correlation {
+    /// Seconds (> 0).
+    pub window: u64,
+    /// Catalogue fields present in every step's source, with the same type.
+    pub keys: Vec<String>,
+    pub ordered: bool,
+    /// Two or more, in written order.
+    pub steps: Vec<Step>,
+    pub span: Span,
+}
+
+/// One step of a correlation: the events of `source` for which `filter` holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    pub name: String,
+    pub source: Source,
+    pub filter: Expr,
     pub span: Span,
 }
 

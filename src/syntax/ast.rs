@@ -80,6 +80,28 @@ pub enum Clause {
     Entities(Vec<(Spanned<String>, Spanned<String>)>),
     /// `schedule every 1h delay 10m`: (`every` or `delay`, the duration) in written order.
     Schedule(Vec<(Spanned<String>, Spanned<Literal>)>),
+    /// `correlate within 1m by host, process.id ordered { a: source where ... ... }`.
+    Correlate(Correlate),
+}
+
+/// A correlation of several steps, as written; `within` and `by` may be absent (the checker
+/// reports it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Correlate {
+    pub keyword: Span,
+    pub within: Option<Spanned<Literal>>,
+    pub keys: Vec<Spanned<String>>,
+    pub ordered: bool,
+    pub steps: Vec<CorrStep>,
+}
+
+/// `name: source where condition`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CorrStep {
+    pub name: Spanned<String>,
+    pub source: Spanned<String>,
+    pub filter: Option<Expr>,
+    pub span: Span,
 }
 
 #[derive(Debug, Clone, PartialEq)]

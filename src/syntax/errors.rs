@@ -72,14 +72,18 @@ pub fn describe(rule: Rule) -> Option<Cow<'static, str>> {
         | where_clause | kw_where
         | let_clause | kw_let | window_clause | kw_window | group_clause | kw_group
         | aggregate_clause | kw_aggregate | having_clause | kw_having | test_clause | kw_test | timezone_clause | kw_timezone
-        | entities_clause | kw_entities | schedule_clause | kw_schedule => {
+        | correlate_clause | kw_correlate | entities_clause | kw_entities | schedule_clause | kw_schedule => {
             "a clause (id, title, description, author, date, status, severity, confidence, attack, \
              references, falsepositives, tags, source, targets, where, let, window, group by, \
-             aggregate, having, timezone, entities, schedule, test)"
+             aggregate, having, timezone, correlate, entities, schedule, test)"
         }
         entity_binding => "an entity (`kind: field`, e.g. `host: host`)",
         schedule_part | kw_every | kw_delay => "`every DURATION` or `delay DURATION`",
         target_name => "a target name (see `detc targets`)",
+        corr_within | kw_within => "`within DURATION`",
+        corr_by => "`by field, ...`",
+        kw_ordered => "`ordered`",
+        corr_step => "a correlation step (`name: source where condition`)",
         attack_id => "an ATT&CK id such as T1071.003 or AN0379",
         case_arm => "a case arm (`condition => value`)",
         else_arm | kw_else => "`else => value`",

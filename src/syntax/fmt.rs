@@ -559,11 +559,52 @@ impl<'a> Formatter<'a> {
                 self.lines(l);
             }
             Rule::test_clause => self.test(c, &kids, ind)?,
+            Rule::correlate_clause => self.correlate(c, ind)?,
             _ => {
                 let l = self.inline_pair(c)?;
                 self.line(ind, &l);
             }
         }
+        Ok(())
+    }
+
+    /// `correlate within 1m by a, b ordered {` on one line, then each step on its own lines
+    /// (its condition as a `where` clause's), indented by two more, then `}`.
+    fn correlate(&mut self, c: &Pair<'a, Rule>, ind: usize) -> Result<(), Diagnostic> {
+        let (start, end) = (c.as_span().start(), self.end(c));
+        let open = self
+            .toks_in(start, end)
+            .iter()
+            .find(|t| t.text == "{" && t.kind == Kind::Punct)
+            .map(|t| t.end)
+            .ok_or_else(|| internal(self.path, "a correlation without `{`"))?;
+        let head = self.inline(start, open)?;
+        self.line(ind, &head);
+        self.last_end = open;
+        self.block_start = true;
+        for step in c
+            .clone()
+            .into_inner()
+            .filter(|p| p.as_rule() == Rule::corr_step)
+        {
+            let s = step.as_span().start();
+            self.comments_before(s, ind + 2, true, false);
+            match step
+                .clone()
+                .into_inner()
+                .find(|k| k.as_rule() == Rule::expr)
+            {
+                Some(expr) => self.condition(s, &expr, ind + 2)?,
+                None => {
+                    let l = self.inline_pair(&step)?;
+                    self.line(ind + 2, &l);
+                }
+            }
+            self.last_end = self.end(&step);
+        }
+        self.comments_before(end - 1, ind + 2, false, false);
+        self.line(ind, "}");
+        self.last_end = end;
         Ok(())
     }
 

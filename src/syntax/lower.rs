@@ -313,11 +313,57 @@ impl<'t> Lowerer<'t> {
                 .collect(),
             ),
             Rule::test_clause => Clause::Test(self.test(it)?),
+            Rule::correlate_clause => Clause::Correlate(self.correlate(&p, it)?),
             _ => {
                 self.internal(&p, "unexpected clause");
                 return None;
             }
         })
+    }
+
+    fn correlate<'i>(&mut self, p: &P<'i>, it: impl Iterator<Item = P<'i>>) -> Option<Correlate> {
+        let mut c = Correlate {
+            keyword: self.span(p),
+            within: None,
+            keys: Vec::new(),
+            ordered: false,
+            steps: Vec::new(),
+        };
+        for part in it {
+            match part.as_rule() {
+                Rule::kw_correlate => c.keyword = self.span(&part),
+                Rule::corr_within => {
+                    let v = part.into_inner().find(|x| x.as_rule() != Rule::kw_within)?;
+                    c.within = Some(self.scalar(v));
+                }
+                Rule::corr_by => {
+                    c.keys = part
+                        .into_inner()
+                        .filter(|x| x.as_rule() == Rule::field_path)
+                        .map(|f| self.ident(&f))
+                        .collect();
+                }
+                Rule::kw_ordered => c.ordered = true,
+                Rule::corr_step => {
+                    let span = self.span(&part);
+                    let mut parts = part.into_inner().filter(|x| x.as_rule() != Rule::kw_where);
+                    let name = self.ident(&parts.next()?);
+                    let source = self.ident(&parts.next()?);
+                    let filter = match parts.next() {
+                        Some(e) => Some(self.expr(e)?),
+                        None => None,
+                    };
+                    c.steps.push(CorrStep {
+                        name,
+                        source,
+                        filter,
+                        span,
+                    });
+                }
+                _ => {}
+            }
+        }
+        Some(c)
     }
 
     fn test<'i>(&mut self, mut it: impl Iterator<Item = P<'i>>) -> Option<TestDecl> {
@@ -816,6 +862,10 @@ impl<'t> Lowerer<'t> {
 
     fn unescape(&mut self, p: &P<'_>) -> String {
         let raw = p.as_str();
+        // Most strings have no escape: one search, one copy.
+        if !raw.contains('\\') {
+            return raw.to_string();
+        }
         let base = p.as_span().start();
         let mut out = String::with_capacity(raw.len());
         let mut chars = raw.char_indices();

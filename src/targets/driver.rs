@@ -48,12 +48,20 @@ impl CompileResult {
 
 /// Compiles one rule for one profile.
 pub fn compile_rule(rule: &Rule, profile: &Profile) -> Result<Emitted, Vec<Diagnostic>> {
+    if let Some(c) = &rule.correlation {
+        return Err(vec![refuse_correlation(rule, c, profile)]);
+    }
     let Some(src) = profile.sources.get(rule.source.name()) else {
         let supported: Vec<&str> = profile.sources.keys().map(String::as_str).collect();
+        let why = profile
+            .refuses
+            .get(rule.source.name())
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
         return Err(vec![Diagnostic::new(
             Code::E0901,
             format!(
-                "rule `{}`: target `{}` has no table for source `{}`",
+                "rule `{}`: target `{}` has no table for source `{}`{why}",
                 rule.name,
                 profile.name,
                 rule.source.name()
@@ -81,6 +89,29 @@ pub fn compile_rule(rule: &Rule, profile: &Profile) -> Result<Emitted, Vec<Diagn
         text,
         warnings,
     })
+}
+
+/// E0915: no backend lowers a correlation of several events yet (a KQL join, an SPL search over
+/// both sources with `stats` by the keys, Sigma correlation rules of type `temporal` /
+/// `temporal_ordered`; docs/TARGETS.md, "Correlation"). Refused by name, before anything reads
+/// the rule's `source` and `filter`, which stand in for no step.
+fn refuse_correlation(rule: &Rule, c: &ir::Correlation, profile: &Profile) -> Diagnostic {
+    let kind = if c.ordered {
+        "an ordered correlation"
+    } else {
+        "a correlation"
+    };
+    Diagnostic::new(
+        Code::E0915,
+        format!(
+            "rule `{}`: {kind} of several events cannot be expressed in target `{}`: this backend does not lower correlations yet",
+            rule.name, profile.name
+        ),
+    )
+    .at(c.span.clone())
+    .found(format!("`correlate` over {} steps", c.steps.len()))
+    .expected(format!("a rule over one source for target `{}`", profile.name))
+    .hint("the evaluator (`detc test`, `detc run`) runs correlations; for a SIEM, compile each step as its own rule and correlate there")
 }
 
 /// Compiles every rule of `pack` for `target` (a profile name, or `all`). With `all`, a rule a

@@ -17,6 +17,7 @@
 //! - E0910 Sigma: a comparison of two values (arithmetic, field against field)
 //! - E0911 spl-cim: a comparison of two values in the event filter (tstats search terms)
 //! - E0912 Sigma: the hour or weekday of an event (`hour(time)`, `weekday(time)`)
+//! - E0915 every target: a correlation of several events (`correlate`), not lowered yet
 //! - W0900 (`--target all`) a rule not emitted for one target, with the reason
 //! - W0901..W0905 documented approximations
 //!

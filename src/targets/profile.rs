@@ -28,6 +28,10 @@ pub struct Profile {
     pub capabilities: BTreeMap<String, String>,
     /// Abstract source name (`network_connection`) -> where its events live.
     pub sources: BTreeMap<String, SourceMap>,
+    /// Sources the target has no table for, with the reason (E0901 gives it): a source absent
+    /// from both maps is simply not there.
+    #[serde(default)]
+    pub refuses: BTreeMap<String, String>,
     /// The minijinja template (layout only).
     #[serde(skip)]
     pub template: String,
@@ -127,6 +131,12 @@ pub enum SplSource {
         datamodel: String,
         /// The prefix of data model fields in queries (`All_Traffic.`).
         prefix: String,
+        /// `tstats summariesonly=`: `true` reads only the accelerated summaries (fast, but
+        /// events not yet summarised are missed); `false` (default) also reads raw events.
+        /// A project sets it in its detc.yaml (`targets: {spl-cim: {network_flow:
+        /// {summariesonly: true}}}`).
+        #[serde(default)]
+        summariesonly: bool,
     },
 }
 
@@ -256,6 +266,13 @@ fn load_profile(name: &str, yaml: &str, template: &str) -> Result<Profile, Strin
             m.columns.insert(c.clone(), "implicit".into());
         }
     }
+    for src in p.refuses.keys() {
+        if ir::catalogue::source_by_name(src).is_none() || p.sources.contains_key(src) {
+            return Err(format!(
+                "targets/{name}/profile.yaml: refuses `{src}`, which is not a source or has a table"
+            ));
+        }
+    }
     p.template = template.to_string();
     Ok(p)
 }
@@ -294,14 +311,262 @@ fn load_checked(name: &str, yaml: &str, template: &str) -> Result<Profile, Diagn
         .map_err(|e| Diagnostic::new(Code::E0905, format!("target profile does not load: {e}")))
 }
 
-/// Every profile, loaded and checked, or the reason one does not load.
-pub fn load_profiles() -> Result<Vec<Profile>, Diagnostic> {
+/// Every built-in profile, loaded and checked, without a project's overrides.
+pub fn builtin_profiles() -> Result<Vec<Profile>, Diagnostic> {
     let mut v = Vec::new();
     for p in crate::registry::PROFILES {
         v.push(load_checked(p.name, p.profile, p.template)?);
     }
     v.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(v)
+}
+
+/// Every profile, loaded and checked, with the project's overrides ([`set_overrides`]) merged
+/// in; or the reason one does not load.
+pub fn load_profiles() -> Result<Vec<Profile>, Diagnostic> {
+    let mut v = builtin_profiles()?;
+    for (target, sources) in OVERRIDES.get().into_iter().flatten() {
+        for (source, o) in sources {
+            // Checked when the config was loaded (`crate::config`); failing here is a bug.
+            apply_override(&mut v, target, source, o).map_err(|e| {
+                Diagnostic::new(Code::E0033, format!("target override: {}", e.message))
+            })?;
+        }
+    }
+    Ok(v)
+}
+
+/// A project's settings for one source of one target (`targets: {TARGET: {SOURCE: ...}}` in its
+/// detc.yaml): where the source's events live in the project's SIEM. Each key belongs to one
+/// language, and to one SPL mode.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceOverride {
+    /// KQL: the tabular expression the query starts from (a table, or an ASIM parser with its
+    /// filtering parameters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// SPL, search mode: the base search (index, sourcetype, macros).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<String>,
+    /// SPL, tstats mode: `summariesonly=`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summariesonly: Option<bool>,
+    /// Sigma: the rule's logsource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logsource: Option<BTreeMap<String, String>>,
+}
+
+/// Target -> source -> the project's settings.
+pub type Overrides = BTreeMap<String, BTreeMap<String, SourceOverride>>;
+
+/// Why an override does not apply, with the key at fault (the target, the source, or a key of
+/// [`SourceOverride`]) for a caller that locates it in the config text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OverrideError {
+    pub message: String,
+    pub key: String,
+    pub found: String,
+    pub expected: String,
+    pub hint: Option<String>,
+}
+
+static OVERRIDES: std::sync::OnceLock<Overrides> = std::sync::OnceLock::new();
+
+/// Sets the project's overrides, merged into every profile [`load_profiles`] returns. Set once
+/// per process (by the CLI, after `crate::config` checked them); a second call is ignored.
+pub fn set_overrides(o: Overrides) -> bool {
+    OVERRIDES.set(o).is_ok()
+}
+
+fn override_err(
+    message: String,
+    key: &str,
+    found: String,
+    expected: impl Into<String>,
+) -> OverrideError {
+    OverrideError {
+        message,
+        key: key.to_string(),
+        found,
+        expected: expected.into(),
+        hint: None,
+    }
+}
+
+/// Merges one override into the profile `target` of `profiles`, with the checks a profile's
+/// own values get: the key must be of the profile's language (and SPL mode), and a value that
+/// becomes query text must be one expression of its kind (a pipe or a line break would add
+/// stages of the user's own to every query).
+pub fn apply_override(
+    profiles: &mut [Profile],
+    target: &str,
+    source: &str,
+    o: &SourceOverride,
+) -> Result<(), OverrideError> {
+    let names: Vec<String> = profiles.iter().map(|p| p.name.clone()).collect();
+    let Some(p) = profiles.iter_mut().find(|p| p.name == target) else {
+        let mut e = override_err(
+            format!("unknown target `{target}`"),
+            target,
+            format!("`{target}`"),
+            format!("one of {}", names.join(", ")),
+        );
+        e.hint = crate::diag::nearest(target, names.iter().map(String::as_str))
+            .map(|n| format!("did you mean `{n}`?"));
+        return Err(e);
+    };
+    let language = p.language;
+    let srcs: Vec<String> = p.sources.keys().cloned().collect();
+    let Some(m) = p.sources.get_mut(source) else {
+        let mut e = override_err(
+            format!("target `{target}` has no source `{source}`"),
+            source,
+            format!("`{source}`"),
+            format!("a source of {target}: {}", srcs.join(", ")),
+        );
+        e.hint = crate::diag::nearest(source, srcs.iter().map(String::as_str))
+            .map(|n| format!("did you mean `{n}`?"));
+        return Err(e);
+    };
+    let wrong = |key: &str, takes: &str| {
+        override_err(
+            format!("`{key}` is not a setting of {target}'s {source}"),
+            key,
+            format!("`{key}`"),
+            format!("the settings of {target} ({takes})"),
+        )
+    };
+    let takes = match (&m.options, language) {
+        (SourceOptions::Kql(_), _) => "from",
+        (SourceOptions::Spl(SplSource::Search { .. }), _) => "search",
+        (SourceOptions::Spl(SplSource::Tstats { .. }), _) => "summariesonly",
+        (SourceOptions::Sigma(_), _) => "logsource",
+    };
+    for (key, set) in [
+        ("from", o.from.is_some()),
+        ("search", o.search.is_some()),
+        ("summariesonly", o.summariesonly.is_some()),
+        ("logsource", o.logsource.is_some()),
+    ] {
+        if set && key != takes {
+            return Err(wrong(key, takes));
+        }
+    }
+    match &mut m.options {
+        SourceOptions::Kql(k) => {
+            if let Some(from) = &o.from {
+                check_kql_from(from).map_err(|why| {
+                    override_err(
+                        format!("`from` of {target}'s {source} is not one table or function call: {why}"),
+                        "from",
+                        format!("`{from}`"),
+                        "a table name or a function call (`_Im_NetworkSession(starttime=ago(1d))`) on one line",
+                    )
+                })?;
+                k.from = from.clone();
+            }
+        }
+        SourceOptions::Spl(SplSource::Search { search }) => {
+            if let Some(s) = &o.search {
+                check_spl_search(s).map_err(|why| {
+                    override_err(
+                        format!("`search` of {target}'s {source} is not one base search: {why}"),
+                        "search",
+                        format!("`{s}`"),
+                        "search terms on one line (`index=sysmon sourcetype=... EventCode=3`, macros in backticks), no `|`",
+                    )
+                })?;
+                *search = s.clone();
+            }
+        }
+        SourceOptions::Spl(SplSource::Tstats { summariesonly, .. }) => {
+            if let Some(b) = o.summariesonly {
+                *summariesonly = b;
+            }
+        }
+        SourceOptions::Sigma(sg) => {
+            if let Some(ls) = &o.logsource {
+                const KEYS: [&str; 4] = ["category", "product", "service", "definition"];
+                if let Some(k) = ls.keys().find(|k| !KEYS.contains(&k.as_str())) {
+                    let mut e = override_err(
+                        format!("`{k}` is not a key of a Sigma logsource"),
+                        k,
+                        format!("`{k}`"),
+                        format!("one of {}", KEYS.join(", ")),
+                    );
+                    e.hint = crate::diag::nearest(k, KEYS).map(|n| format!("did you mean `{n}`?"));
+                    return Err(e);
+                }
+                sg.logsource = ls.clone();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A KQL `from`: a name, optionally called with arguments, on one line, with balanced
+/// parentheses and no statement or pipe separator outside a string literal.
+fn check_kql_from(from: &str) -> Result<(), String> {
+    let name_end = from
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(from.len());
+    let (name, rest) = from.split_at(name_end);
+    if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err("it does not start with a name".into());
+    }
+    if rest.is_empty() {
+        return Ok(());
+    }
+    if !rest.starts_with('(') || !rest.ends_with(')') {
+        return Err(format!("`{rest}` after the name is not an argument list"));
+    }
+    let mut depth = 0i32;
+    let mut quote: Option<char> = None;
+    for (i, c) in rest.char_indices() {
+        match (quote, c) {
+            (_, '\n' | '\r') => return Err("it has a line break".into()),
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => {
+                depth -= 1;
+                if depth == 0 && i + 1 != rest.len() {
+                    return Err("text after the argument list".into());
+                }
+            }
+            (None, '|' | ';') => return Err(format!("`{c}` outside a string")),
+            _ => {}
+        }
+    }
+    if depth != 0 || quote.is_some() {
+        return Err("unbalanced parentheses or quotes".into());
+    }
+    Ok(())
+}
+
+/// An SPL base search: search terms on one line, no pipe outside a quoted string.
+fn check_spl_search(s: &str) -> Result<(), String> {
+    if s.trim().is_empty() {
+        return Err("it is empty".into());
+    }
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in s.chars() {
+        match c {
+            '\n' | '\r' => return Err("it has a line break".into()),
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '|' if !quoted => return Err("`|` outside a quoted string".into()),
+            _ => {}
+        }
+    }
+    if quoted {
+        return Err("an unclosed quote".into());
+    }
+    Ok(())
 }
 
 /// The profile named `name`; `None` when there is none, or when the profiles do not load

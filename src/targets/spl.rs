@@ -35,7 +35,11 @@ pub(super) fn emit(
 ) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
     match opts {
         SplSource::Search { search } => emit_search(ctx, search),
-        SplSource::Tstats { datamodel, prefix } => emit_tstats(ctx, datamodel, prefix),
+        SplSource::Tstats {
+            datamodel,
+            prefix,
+            summariesonly,
+        } => emit_tstats(ctx, datamodel, prefix, *summariesonly),
     }
 }
 
@@ -247,6 +251,7 @@ fn emit_tstats(
     ctx: &Ctx,
     dm: &str,
     prefix: &str,
+    summariesonly: bool,
 ) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
     let rule = ctx.rule;
     let mut s = S {
@@ -337,7 +342,7 @@ fn emit_tstats(
         return Err(s.errs);
     }
     let search = format!(
-        "| tstats summariesonly=false {} from datamodel={dm}{where_text} by {}",
+        "| tstats summariesonly={summariesonly} {} from datamodel={dm}{where_text} by {}",
         aggs.join(", "),
         by.join(", ")
     );

@@ -167,14 +167,55 @@ fn targets_lists_every_profile_human_and_json() {
         out.contains("process.name=InitiatingProcessFileName"),
         "{out}"
     );
+    // The sources x targets matrix comes first: a row per source, a column per profile.
+    let head = out.lines().next().unwrap_or_default();
+    assert!(head.starts_with("source"), "{out}");
+    for n in detc::registry::profile_names() {
+        assert!(head.contains(n), "{head}");
+    }
+    let row = |src: &str| {
+        out.lines()
+            .find(|l| l.starts_with(src))
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    // kql-defender, kql-sentinel, sigma, spl-cim, spl-sysmon (profile order).
+    assert_eq!(
+        row("dns_query"),
+        [
+            "dns_query",
+            "refused",
+            "_Im_Dns",
+            "dns_query",
+            "Network_Resolution.DNS",
+            "sysmon_eventcode_22"
+        ]
+    );
+    assert_eq!(row("network_flow")[1], "-", "{out}");
+    assert!(
+        out.contains("kql-defender refuses dns_query: Defender XDR has no DNS table"),
+        "{out}"
+    );
     let (code, out, _) = detc(&["targets", "--format", "json"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let arr = v.as_array().unwrap();
+    let arr = v["profiles"].as_array().unwrap();
     assert_eq!(arr.len(), detc::registry::PROFILES.len());
     assert_eq!(
         arr[0]["sources"]["network_connection"]["table"],
         "DeviceNetworkEvents"
+    );
+    let m = &v["matrix"];
+    assert_eq!(m["dns_query"]["kql-sentinel"]["table"], "_Im_Dns");
+    assert!(m["dns_query"]["kql-defender"]["refused"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("Defender XDR has no DNS table"));
+    assert!(m["network_flow"]["kql-defender"].is_null());
+    assert_eq!(
+        m.as_object().map(|o| o.len()),
+        Some(detc::ir::catalogue::SOURCES.len())
     );
 }
 
@@ -548,7 +589,16 @@ fn compile_refuses_symlinks_in_the_output_folder() {
     // A single target is refused too when its folder is the link.
     std::fs::remove_dir_all(out.join("kql-sentinel")).unwrap();
     symlink(&elsewhere, out.join("kql-sentinel")).unwrap();
-    let (code, _, err) = detc(&["compile", "rules", "--target", "kql-sentinel", "--out", o]);
+    // (Rules kql-sentinel can express: with one target, a rule it cannot is an error first.)
+    let (code, _, err) = detc(&[
+        "compile",
+        "rules/lists.detc",
+        "rules/an0382_smtp_fanout.detc",
+        "--target",
+        "kql-sentinel",
+        "--out",
+        o,
+    ]);
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("kql-sentinel") && err.contains("symbolic link"),
@@ -585,7 +635,7 @@ fn a_targets_clause_leaves_pairs_out_silently_and_names_must_exist() {
     let rule = |clause: &str| {
         format!(
             "rule r {{\n  id \"0b7e4a52-6d0e-4c1b-9a57-2b8f1e0c7d49\"\n  title \"t\"\n  severity low\n  \
-             source network_flow\n  {clause}\n  where dst.port == 25\n  group by src.ip\n  \
+             attack T1071.003\n  source network_flow\n  {clause}\n  where dst.port == 25\n  group by src.ip\n  \
              window 1h\n  aggregate n = count()\n  having n > 3\n}}\n"
         )
     };
@@ -627,6 +677,20 @@ fn a_targets_clause_leaves_pairs_out_silently_and_names_must_exist() {
     written.sort();
     // (deploy/ holds the rule's Sentinel analytic rule, navigator/ the layers of `all`.)
     assert_eq!(written, ["deploy", "kql-sentinel", "navigator", "spl-cim"]);
+    // Every target has its Navigator layer; on those the rule is not for, the technique scores 0.
+    for (layer, covered) in [
+        ("kql-defender", false),
+        ("kql-sentinel", true),
+        ("sigma", false),
+        ("spl-cim", true),
+        ("spl-sysmon", false),
+        ("pack", true),
+    ] {
+        let text = std::fs::read_to_string(out.join(format!("navigator/{layer}.json"))).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let score = doc["techniques"][0]["score"].as_u64().unwrap();
+        assert_eq!(score > 0, covered, "{layer}: {text}");
+    }
     // `not`: every target but those.
     let _ = std::fs::remove_dir_all(&out);
     std::fs::write(&f, rule("targets not [kql-defender, spl-sysmon, sigma]")).unwrap();
@@ -646,7 +710,7 @@ fn a_targets_clause_leaves_pairs_out_silently_and_names_must_exist() {
     let (code, _, err) = detc(&["check", f.to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains("r.detc:6:16: error[E0906]: unknown target `kql-defendr`")
+        err.contains("r.detc:7:16: error[E0906]: unknown target `kql-defendr`")
             && err.contains("did you mean `kql-defender`?"),
         "{err}"
     );

@@ -70,7 +70,7 @@ fn the_coverage_gate_is_named_in_the_summary_and_matches_the_exit_code() {
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stdout.contains(
-            "1 test(s): 1 passed, 0 failed; 1 coverage gap(s): coverage gate failed (--coverage error)\n"
+            "1 test(s): 1 passed, 0 failed; 1 rule without a must-not-alert test (gate: require_tests = error, fails the run): FAILED\n"
         ),
         "{}",
         r.stdout
@@ -120,7 +120,7 @@ fn the_coverage_gate_is_named_in_the_summary_and_matches_the_exit_code() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stdout.contains(
-            "1 test(s): 1 passed, 0 failed; 1 coverage gap(s): warning only (--coverage warn)\n"
+            "1 test(s): 1 passed, 0 failed; 1 rule without a must-not-alert test (gate: require_tests = warn, reported only): ok\n"
         ),
         "{}",
         r.stdout
@@ -131,7 +131,7 @@ fn the_coverage_gate_is_named_in_the_summary_and_matches_the_exit_code() {
     let r = detc(&["test", &dir, "--coverage", "off"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(
-        r.stdout.ends_with("1 test(s): 1 passed, 0 failed\n"),
+        r.stdout.ends_with("1 test(s): 1 passed, 0 failed: ok\n"),
         "{}",
         r.stdout
     );
@@ -149,6 +149,28 @@ fn the_coverage_gate_is_named_in_the_summary_and_matches_the_exit_code() {
     assert_eq!(r.code, 0);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["ok"], true);
+
+    // The gate from the pack's detc.yaml, and the flag over it.
+    std::fs::write(
+        d.join("detc.yaml"),
+        "defaults:\n  test:\n    require_tests: warn\n",
+    )
+    .unwrap();
+    let r = detc(&["test", &dir]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("(gate: require_tests = warn, reported only): ok\n"),
+        "{}",
+        r.stdout
+    );
+    let r = detc(&["test", &dir, "--require-tests", "error"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    std::fs::remove_file(d.join("detc.yaml")).unwrap();
+
+    // `--require-tests` is the gate's name on the command line too (`--coverage` its alias).
+    let r = detc(&["test", &dir, "--require-tests", "warn"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 
     // The pack itself has no gap.
     let r = detc(&["test", "rules"]);
@@ -455,4 +477,52 @@ fn check_sarif_is_valid_sarif_2_1_0_with_locations_relative_to_the_repo() {
         .stdout
         .replace("\"version\": \"2.1.0\"", "\"version\": \"2.0\"");
     assert!(crate::support::oracle::sarif_validate(&broken).is_err());
+}
+
+/// `detc test --format sarif`: a failed test (E0807, at its `test` clause) and a coverage gap
+/// (E0808, at its rule) as SARIF 2.1.0, valid against the schema; the exit code is the run's.
+#[test]
+fn test_sarif_reports_failures_and_gaps_as_valid_sarif() {
+    let d = tmp("test-sarif");
+    pack_without_quiet_test(&d);
+    let f = d.join("an0379_scripting_host_mail.detc");
+    // Make the one must-alert test fail: it now expects two alerts.
+    let text = std::fs::read_to_string(&f).unwrap();
+    let broken = text.replacen("expect 1 alert", "expect 2 alerts", 1);
+    assert_ne!(broken, text);
+    std::fs::write(&f, broken).unwrap();
+    let r = detc(&["test", "--format", "sarif", &d.to_string_lossy()]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    crate::support::oracle::sarif_validate(&r.stdout).unwrap();
+    let log: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    let ids: Vec<&str> = results
+        .iter()
+        .map(|r| r["ruleId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["E0807", "E0808"]);
+    let loc = &results[0]["locations"][0]["physicalLocation"];
+    assert!(loc["artifactLocation"]["uri"]
+        .as_str()
+        .unwrap()
+        .ends_with("an0379_scripting_host_mail.detc"));
+    let test_line = std::fs::read_to_string(&f)
+        .unwrap()
+        .lines()
+        .position(|l| l.trim_start().starts_with("test "))
+        .unwrap()
+        + 1;
+    assert_eq!(loc["region"]["startLine"], test_line);
+    assert_eq!(results[1]["level"], "error");
+    // With the gate at `warn`, the gap is a warning.
+    let r = detc(&[
+        "test",
+        "--format",
+        "sarif",
+        "--require-tests",
+        "warn",
+        &d.to_string_lossy(),
+    ]);
+    let log: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(log["runs"][0]["results"][1]["level"], "warning");
 }

@@ -161,6 +161,13 @@ fn family(target: &str, rule: &Rule) -> Family {
             ),
         };
     }
+    if rule.source == detc::ir::Source::DnsQuery {
+        return match target {
+            "sigma" => Family::SysmonDnsJson,
+            "spl-sysmon" => Family::SysmonDnsSplunk,
+            t => unreachable!("target `{t}` has no dns_query projection in the differential test"),
+        };
+    }
     let conn = rule.source == detc::ir::Source::NetworkConnection;
     match (target, conn) {
         ("kql-defender", _) => Family::DefenderDne,
@@ -396,6 +403,7 @@ fn fixtures_for(rule: &Rule, rule_dir: &Path) -> Vec<Fixture> {
             detc::ir::Source::NetworkConnection => schema == "sysmon" || schema == "defender",
             detc::ir::Source::NetworkFlow => schema == "zeek-conn",
             detc::ir::Source::ProcessCreation => schema == "sysmon-process",
+            detc::ir::Source::DnsQuery => schema == "sysmon-dns",
         };
         if fits && !events.is_empty() {
             out.push(Fixture {

@@ -473,3 +473,98 @@ fn evtx_json_documents_are_events_and_bad_documents_are_located() {
     assert_eq!(sum.bad[0].line, line2, "{:?}", sum.bad);
     assert!(sum.bad[0].reason.contains("invalid JSON"), "{:?}", sum.bad);
 }
+
+/// Zeek's dns.log, TSV and JSON lines: the wire's addresses, the name, the record type, the
+/// answers as Zeek writes them (TSV: comma-separated), and `outcome` from `rcode_name` (NOERROR
+/// succeeded, another code failed, no reply missing). JSON writes `answers` as an array, which is
+/// no scalar value: missing there.
+#[test]
+fn zeek_dns_log_tsv_and_json_lines() {
+    use detc::eval::run::read_events_for;
+    use detc::ir::Source;
+    let tsv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules/fixtures/an0379/dns_wire.log");
+    let (evs, sum) = read_events_for(&tsv, None, &[Source::DnsQuery]).unwrap();
+    assert_eq!(
+        sum.schemas.values().next().map(String::as_str),
+        Some("zeek-dns")
+    );
+    assert_eq!((evs.len(), sum.bad_lines), (3, 0));
+    let get = |i: usize, k: &str| evs[i].get(k).cloned();
+    assert_eq!(
+        get(0, "query.name"),
+        Some(Value::Str("smtp.gmail.com".into()))
+    );
+    assert_eq!(get(0, "query.type"), Some(Value::Str("A".into())));
+    assert_eq!(get(0, "outcome"), Some(Value::Enum("succeeded".into())));
+    assert_eq!(
+        get(0, "answers"),
+        Some(Value::Str("142.250.27.108,142.250.27.109".into()))
+    );
+    assert_eq!(
+        get(0, "client.ip"),
+        Some(Value::Ip("10.0.0.21".parse().unwrap()))
+    );
+    assert_eq!(
+        get(0, "server.ip"),
+        Some(Value::Ip("10.0.0.2".parse().unwrap()))
+    );
+    assert_eq!(get(1, "outcome"), Some(Value::Enum("failed".into())));
+    assert_eq!(get(2, "outcome"), None, "no reply: no rcode_name");
+    assert_eq!(get(2, "query.type"), Some(Value::Str("MX".into())));
+
+    let json = file(
+        "zeek_dns",
+        "dns.jsonl",
+        br#"{"ts":1763632800.0,"uid":"C1","id_orig_h":"10.0.0.21","id_orig_p":53124,"id_resp_h":"10.0.0.2","id_resp_p":53,"proto":"udp","query":"imap.gmail.com","qtype_name":"A","rcode_name":"NOERROR","answers":["142.250.27.108"]}
+{"ts":1763632801.0,"uid":"C2","id.orig_h":"10.0.0.22","id.orig_p":53125,"id.resp_h":"10.0.0.2","id.resp_p":53,"proto":"udp","query":"nosuch.example","qtype_name":"AAAA","rcode_name":"NXDOMAIN"}
+"#,
+    );
+    let (evs, sum) = read_events_for(&json, None, &[Source::DnsQuery]).unwrap();
+    assert_eq!(
+        sum.schemas.values().next().map(String::as_str),
+        Some("zeek-dns")
+    );
+    assert_eq!((evs.len(), sum.bad_lines), (2, 0));
+    assert_eq!(
+        evs[0].get("query.name"),
+        Some(&Value::Str("imap.gmail.com".into()))
+    );
+    assert_eq!(evs[0].get("answers"), None, "a JSON array is not a scalar");
+    assert_eq!(
+        evs[1].get("client.ip"),
+        Some(&Value::Ip("10.0.0.22".parse().unwrap()))
+    );
+    assert_eq!(evs[1].get("outcome"), Some(&Value::Enum("failed".into())));
+}
+
+/// Sysmon EventID 22 (OTRF's Covenant lines): the image, the name as Sysmon writes it (a reverse
+/// name keeps its final dot), and QueryStatus 0 succeeded, 9003 failed.
+#[test]
+fn sysmon_dns_queries_from_real_lines() {
+    use detc::eval::run::read_events_for;
+    use detc::ir::Source;
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("rules/fixtures/realdata/covenant_dns_query.jsonl");
+    let (evs, sum) = read_events_for(&p, None, &[Source::DnsQuery]).unwrap();
+    assert_eq!(
+        sum.schemas.values().next().map(String::as_str),
+        Some("sysmon-dns")
+    );
+    assert_eq!((evs.len(), sum.bad_lines), (20, 0));
+    let failed: Vec<&Value> = evs
+        .iter()
+        .filter(|e| e.get("outcome") == Some(&Value::Enum("failed".into())))
+        .filter_map(|e| e.get("query.name"))
+        .collect();
+    assert_eq!(
+        failed,
+        vec![
+            &Value::Str("25.32.114.52.in-addr.arpa.".into()),
+            &Value::Str("25.32.114.52.in-addr.arpa.".into())
+        ]
+    );
+    assert!(evs.iter().all(|e| e.get("process.path").is_some()));
+    assert!(evs
+        .iter()
+        .any(|e| e.get("process.name") == Some(&Value::Str("powershell.exe".into()))));
+}

@@ -67,7 +67,7 @@ fn as_file(b: &Block, n: usize) -> String {
     let has_source = b
         .text
         .lines()
-        .any(|l| l.trim_start().starts_with("source "));
+        .any(|l| l.trim_start().starts_with("source ") || l.starts_with("correlate "));
     let has_meta = |k: &str| b.text.lines().any(|l| l.trim_start().starts_with(k));
     let mut s = format!("rule doc_example_{n} {{\n");
     s.push_str(&format!("  id \"00000000-0000-4000-8000-{n:012}\"\n"));

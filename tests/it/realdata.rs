@@ -17,7 +17,7 @@ fn pack() -> Vec<Rule> {
     let pack = fe
         .pack
         .unwrap_or_else(|| panic!("rules/ does not check: {:?}", fe.diagnostics));
-    assert_eq!(pack.rules.len(), 8);
+    assert_eq!(pack.rules.len(), 9);
     pack.rules
 }
 
@@ -69,6 +69,7 @@ fn every_copied_file_is_covered() {
         names,
         [
             "apt29_day2_scranton_conn.jsonl",
+            "covenant_dns_query.jsonl",
             "covenant_process_creation.jsonl", // eval_readers::a_mixed_sysmon_file_is_read_through_the_schema_of_the_rules_source
             "covenant_psremoting_grunt.jsonl",
             "lsass_campaign_01_conn.log",
@@ -93,6 +94,23 @@ fn proxylogon_exchange_smtp_is_a_mail_server_not_an_alert() {
     let o = run(&pack(), "proxylogon_mail_port_events.jsonl");
     assert_eq!(counts(&o), (10, 6, 4, 0, 0, "sysmon".into()));
     // Defender rule: no `outcome` in Sysmon, so `outcome == succeeded` never holds.
+    assert_eq!(o.summary.matched, 0);
+}
+
+#[test]
+fn covenant_dns_queries_resolve_no_mail_service() {
+    // `wc -l` = 20 Sysmon EventID 22 lines; QueryName values (jq -r .QueryName | sort -u):
+    // localhost, HFDC01.shire.com, HR001, ctldl.windowsupdate.com, v10.events.data.microsoft.com
+    // and three in-addr.arpa names (two with status 9003): none is a mail service's name.
+    // A Windows file that starts with an EventID 22 line is both `sysmon`'s and `sysmon-dns`'s:
+    // the rules' source chooses, so the pack's dns_query rules read it.
+    let dns: Vec<Rule> = pack()
+        .into_iter()
+        .filter(|r| r.source == detc::ir::Source::DnsQuery)
+        .collect();
+    assert_eq!(dns.len(), 1);
+    let o = run(&dns, "covenant_dns_query.jsonl");
+    assert_eq!(counts(&o), (20, 20, 0, 0, 0, "sysmon-dns".into()));
     assert_eq!(o.summary.matched, 0);
 }
 

@@ -166,11 +166,12 @@ pub(super) fn ast_id(r: &ast::RuleDecl) -> Option<(String, Span)> {
     })
 }
 
+/// Five groups of 8, 4, 4, 4 and 12 hex digits joined by `-`: the dashes at bytes 8, 13, 18 and 23,
+/// hex digits everywhere else (checked in place: every rule's id goes through here).
 fn is_uuid(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() == 5
-        && parts
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
 }

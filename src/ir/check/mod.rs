@@ -19,6 +19,7 @@ mod aggregation;
 mod attack_ids;
 mod compare;
 mod computed;
+mod correlate;
 mod deploy;
 mod expr;
 mod lints;
@@ -109,6 +110,11 @@ pub fn check_partial(
                     Clause::Let { arms, .. } => arms
                         .iter()
                         .for_each(|(e, _)| lists_named(e, &mut c.used_lists)),
+                    Clause::Correlate(k) => k
+                        .steps
+                        .iter()
+                        .filter_map(|s| s.filter.as_ref())
+                        .for_each(|e| lists_named(e, &mut c.used_lists)),
                     _ => {}
                 }
             }

@@ -24,6 +24,10 @@ struct Clauses<'r> {
     targets: Option<super::super::Targets>,
     entities: Option<&'r [(Spanned<String>, Spanned<String>)]>,
     schedule: Option<&'r [(Spanned<String>, Spanned<Literal>)]>,
+    correlate: Option<&'r ast::Correlate>,
+    /// The event clauses a correlation does not take (`source`, `where`, `let`, aggregation),
+    /// with their spans, in written order.
+    event_clauses: Vec<(&'static str, Span)>,
 }
 
 impl Checker<'_> {
@@ -43,7 +47,12 @@ impl Checker<'_> {
             targets,
             entities,
             schedule,
+            correlate,
+            event_clauses,
         } = self.clauses(r);
+        if let Some(c) = correlate {
+            return self.correlation_rule(f, r, meta, targets, c, &event_clauses, &tests, start);
+        }
         let source = source?;
         let (let_names, ir_lets) = self.computed_fields(source, &lets);
 
@@ -101,6 +110,7 @@ impl Checker<'_> {
             filter: ir_filter?,
             lets: ir_lets,
             aggregation: aggregation?,
+            correlation: None,
             tests: ir_tests,
             targets,
             entities: ir_entities,
@@ -110,6 +120,93 @@ impl Checker<'_> {
             },
             span: r.span.clone(),
         })
+    }
+
+    /// A rule whose events are a correlation's steps: no rule-level event clause (E0294).
+    #[allow(clippy::too_many_arguments)]
+    fn correlation_rule(
+        &mut self,
+        f: &ast::File,
+        r: &ast::RuleDecl,
+        meta: MetaDraft,
+        targets: Option<super::super::Targets>,
+        c: &ast::Correlate,
+        event_clauses: &[(&'static str, Span)],
+        tests: &[&ast::TestDecl],
+        start: usize,
+    ) -> Option<Rule> {
+        for (what, span) in event_clauses {
+            let hint = match *what {
+                "source" | "where" => {
+                    "each step names its source and condition: `name: source where condition`"
+                }
+                "let" => "computed fields are not supported in a correlation; write the condition in the step",
+                _ => "aggregation is not supported together with a correlation; write two rules",
+            };
+            self.diags.push(
+                Diagnostic::new(
+                    Code::E0294,
+                    format!("`{what}` cannot be used beside `correlate`"),
+                )
+                .at(span.clone())
+                .found(format!("a rule-level `{what}`"))
+                .expected("the correlation's steps, metadata, `timezone` and tests")
+                .hint(hint),
+            );
+        }
+        let corr = self.correlation(c);
+        let ir_tests = match &corr {
+            Some(k) => self.correlation_tests(f, k, tests),
+            None => Vec::new(),
+        };
+        if self.errors_since(start) {
+            return None;
+        }
+        let corr = corr?;
+        Some(Rule {
+            id: meta.id?,
+            name: r.name.node.clone(),
+            meta: Meta {
+                title: meta.title?,
+                description: meta.description,
+                author: meta.author,
+                date: meta.date,
+                modified: meta.modified,
+                status: meta.status.unwrap_or(Status::Experimental),
+                severity: meta.severity?,
+                confidence: meta.confidence,
+                techniques: meta.techniques,
+                analytics: meta.analytics,
+                references: meta.references,
+                false_positives: meta.false_positives,
+                tags: meta.tags,
+            },
+            source: corr.steps[0].source,
+            filter: Expr::Or(Vec::new()),
+            lets: Vec::new(),
+            aggregation: None,
+            correlation: Some(corr),
+            tests: ir_tests,
+            targets,
+            span: r.span.clone(),
+        })
+    }
+
+    /// The source named `s`, or E0210 with the nearest name.
+    pub(super) fn source_named(&mut self, s: &Spanned<String>) -> Option<Source> {
+        if let Some(src) = catalogue::source_by_name(&s.node) {
+            return Some(src);
+        }
+        let names: Vec<&str> = catalogue::SOURCES.iter().map(|s| s.name()).collect();
+        let mut d = Diagnostic::new(Code::E0210, format!("unknown source `{}`", s.node))
+            .at(s.span.clone())
+            .found(format!("`{}`", s.node))
+            .expected(format!("one of {}", names.join(", ")));
+        if let Some(n) = nearest(&s.node, names.iter().copied()) {
+            d = d.hint(format!("did you mean `{n}`?"));
+        }
+        self.diags.push(d);
+        None
     }
 
     /// `+HH:MM` / `-HH:MM` as minutes east of UTC. The grammar gives the shape; the offsets in
@@ -170,6 +267,8 @@ impl Checker<'_> {
         let mut aggs: Option<&Spanned<Clause>> = None;
         let mut having: Option<&Spanned<Clause>> = None;
         let mut tests: Vec<&ast::TestDecl> = Vec::new();
+        let mut correlate: Option<&ast::Correlate> = None;
+        let mut event_clauses: Vec<(&'static str, Span)> = Vec::new();
         self.timezone = None;
         self.timezone_given = false;
         let mut targets = None;
@@ -198,25 +297,9 @@ impl Checker<'_> {
                 }
                 Clause::Source(s) => {
                     dup("source", &c.span, &mut self.diags);
+                    event_clauses.push(("source", c.span.clone()));
                     source_seen = true;
-                    match catalogue::source_by_name(&s.node) {
-                        Some(src) => source = Some(src),
-                        None => {
-                            let names: Vec<&str> =
-                                catalogue::SOURCES.iter().map(|s| s.name()).collect();
-                            let mut d = Diagnostic::new(
-                                Code::E0210,
-                                format!("unknown source `{}`", s.node),
-                            )
-                            .at(s.span.clone())
-                            .found(format!("`{}`", s.node))
-                            .expected(format!("one of {}", names.join(", ")));
-                            if let Some(n) = nearest(&s.node, names.iter().copied()) {
-                                d = d.hint(format!("did you mean `{n}`?"));
-                            }
-                            self.diags.push(d);
-                        }
-                    }
+                    source = self.source_named(s);
                 }
                 Clause::Targets { exclude, names } => {
                     dup("targets", &c.span, &mut self.diags);
@@ -224,24 +307,36 @@ impl Checker<'_> {
                 }
                 Clause::Where(e) => {
                     dup("where", &c.span, &mut self.diags);
+                    event_clauses.push(("where", c.span.clone()));
                     filter = Some(e);
                 }
-                Clause::Let { .. } => lets.push(c),
+                Clause::Let { .. } => {
+                    event_clauses.push(("let", c.span.clone()));
+                    lets.push(c)
+                }
                 Clause::Window(w) => {
                     dup("window", &c.span, &mut self.diags);
+                    event_clauses.push(("window", c.span.clone()));
                     window = Some(w);
                 }
                 Clause::GroupBy(_) => {
                     dup("group by", &c.span, &mut self.diags);
+                    event_clauses.push(("group by", c.span.clone()));
                     group = Some(c);
                 }
                 Clause::Aggregate(_) => {
                     dup("aggregate", &c.span, &mut self.diags);
+                    event_clauses.push(("aggregate", c.span.clone()));
                     aggs = Some(c);
                 }
                 Clause::Having(_) => {
                     dup("having", &c.span, &mut self.diags);
+                    event_clauses.push(("having", c.span.clone()));
                     having = Some(c);
+                }
+                Clause::Correlate(k) => {
+                    dup("correlate", &c.span, &mut self.diags);
+                    correlate = Some(k);
                 }
                 Clause::Test(t) => tests.push(t),
                 Clause::Timezone(tz) => {
@@ -277,7 +372,7 @@ impl Checker<'_> {
                 );
             }
         }
-        if !source_seen {
+        if !source_seen && correlate.is_none() {
             self.diags.push(
                 Diagnostic::new(Code::E0203, format!("rule `{}` has no `source`", r.name.node))
                     .at(r.name.span.clone())
@@ -299,6 +394,8 @@ impl Checker<'_> {
             targets,
             entities,
             schedule,
+            correlate,
+            event_clauses,
         }
     }
 

@@ -1,10 +1,11 @@
 //! Rule tests: `test "name" events ... expect N alerts { ... }`.
 
 use super::values::convert;
-use super::{dir_of, Checker, INPUT_SCHEMAS};
+use super::{dir_of, Checker};
 use crate::diag::{nearest, Code, Diagnostic, Span};
 use crate::ir::{
-    catalogue, Aggregation, Expectation, FieldRef, FieldType, Let, RuleTest, Source, TestEvents,
+    catalogue, Aggregation, Correlation, Expectation, FieldRef, FieldType, Let, RuleTest, Source,
+    TestEvents,
 };
 use crate::load::PackFile;
 use crate::syntax::ast;
@@ -18,6 +19,44 @@ impl Checker<'_> {
         source: Source,
         lets: &[Let],
         agg: Option<Option<&Aggregation>>,
+        tests: &[&ast::TestDecl],
+    ) -> Vec<RuleTest> {
+        self.tests_of(f, source, lets, agg, None, tests)
+    }
+
+    /// The tests of a correlation rule: an alert carries the keys, `first_seen` and
+    /// `last_seen`; a test names no `schema` (E0297), since each step's events are read through
+    /// the schema of its own source.
+    pub(super) fn correlation_tests(
+        &mut self,
+        f: &ast::File,
+        c: &Correlation,
+        tests: &[&ast::TestDecl],
+    ) -> Vec<RuleTest> {
+        for t in tests {
+            if let Some(s) = &t.schema {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::E0297,
+                        "a correlation's test cannot name one input schema",
+                    )
+                    .at(s.span.clone())
+                    .found(format!("`schema {}`", s.node))
+                    .expected("no `schema`: each step's events are read through its source's schema")
+                    .hint("remove `schema ...`; a file holding several sources (Sysmon EventID 1 and 3) is read once per step's source"),
+                );
+            }
+        }
+        self.tests_of(f, c.steps[0].source, &[], Some(None), Some(c), tests)
+    }
+
+    fn tests_of(
+        &mut self,
+        f: &ast::File,
+        source: Source,
+        lets: &[Let],
+        agg: Option<Option<&Aggregation>>,
+        corr: Option<&Correlation>,
         tests: &[&ast::TestDecl],
     ) -> Vec<RuleTest> {
         let mut ir_tests = Vec::new();
@@ -37,7 +76,7 @@ impl Checker<'_> {
                 continue;
             }
             test_names.insert(t.name.node.clone(), t.name.span.line);
-            if let Some(ok) = self.test(f, source, lets, agg, t) {
+            if let Some(ok) = self.test(f, source, lets, agg, corr, t) {
                 ir_tests.push(ok);
             }
         }
@@ -50,6 +89,7 @@ impl Checker<'_> {
         source: Source,
         lets: &[Let],
         agg: Option<Option<&Aggregation>>,
+        corr: Option<&Correlation>,
         t: &ast::TestDecl,
     ) -> Option<RuleTest> {
         // `None`: the aggregation had an error, so which keys an alert carries is unknown.
@@ -75,20 +115,22 @@ impl Checker<'_> {
             }
         };
         if let Some(s) = &t.schema {
-            if !INPUT_SCHEMAS.contains(&s.node.as_str()) {
+            // The built-in schemas and the project's own (`inputs:` of its detc.yaml).
+            let known = crate::eval::schema::names();
+            if !known.contains(&s.node) {
                 let mut d =
                     Diagnostic::new(Code::E0264, format!("unknown input schema `{}`", s.node))
                         .at(s.span.clone())
                         .found(format!("`{}`", s.node))
-                        .expected(format!("one of {}", INPUT_SCHEMAS.join(", ")));
-                if let Some(n) = nearest(&s.node, INPUT_SCHEMAS.iter().copied()) {
+                        .expected(format!("one of {}", known.join(", ")));
+                if let Some(n) = nearest(&s.node, known.iter().map(String::as_str)) {
                     d = d.hint(format!("did you mean `{n}`?"));
                 }
                 self.diags.push(d);
                 ok = false;
             }
         }
-        if ok {
+        if ok && corr.is_none() {
             self.lint_test(f, source, t);
         }
         let count = t.expect.count.node as usize;
@@ -112,8 +154,17 @@ impl Checker<'_> {
         }
         // The keys an expected alert may name, with their types.
         let mut keys: BTreeMap<String, FieldType> = BTreeMap::new();
-        match agg {
-            Some(a) => {
+        match (corr, agg) {
+            (Some(c), _) => {
+                for k in &c.keys {
+                    if let Some(d) = catalogue::field(source, k) {
+                        keys.insert(k.clone(), d.ty);
+                    }
+                }
+                keys.insert("first_seen".into(), FieldType::Timestamp);
+                keys.insert("last_seen".into(), FieldType::Timestamp);
+            }
+            (None, Some(a)) => {
                 for g in &a.group_by {
                     let ty = match g {
                         FieldRef::Computed(n) => {
@@ -129,7 +180,7 @@ impl Checker<'_> {
                     keys.insert(x.name.clone(), x.ty.clone());
                 }
             }
-            None => {
+            (None, None) => {
                 for d in catalogue::fields(source) {
                     keys.insert(d.name.to_string(), d.ty);
                 }
@@ -171,7 +222,9 @@ impl Checker<'_> {
                     )
                     .at(k.span.clone())
                     .found(format!("`{}`", k.node))
-                    .expected(if agg.is_some() {
+                    .expected(if corr.is_some() {
+                        "a correlation key, `first_seen` or `last_seen`".to_string()
+                    } else if agg.is_some() {
                         "a group key or an aggregate name".to_string()
                     } else {
                         format!("a field of {}", source.name())

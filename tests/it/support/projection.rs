@@ -42,6 +42,10 @@ pub enum Family {
     SysmonProcessJson,
     /// Sysmon Event ID 1 as Splunk indexes it (fields as strings).
     SysmonProcessSplunk,
+    /// Sysmon Event ID 22 as JSON (Sigma `dns_query`, rsigma).
+    SysmonDnsJson,
+    /// Sysmon Event ID 22 as Splunk indexes it (fields as strings).
+    SysmonDnsSplunk,
 }
 
 /// The DeviceProcessEvents columns written (from targets/schemas/kql-DeviceProcessEvents.yaml).
@@ -128,8 +132,14 @@ pub fn time_field(f: Family) -> &'static str {
         Family::AsimNetworkSession => "EventStartTime",
         Family::DefenderProcess => "Timestamp",
         Family::SentinelProcess => "TimeGenerated",
-        Family::SysmonJson | Family::SigmaNetwork | Family::SysmonProcessJson => "@timestamp",
-        Family::SysmonSplunk | Family::CimNetworkTraffic | Family::SysmonProcessSplunk => "_time",
+        Family::SysmonJson
+        | Family::SigmaNetwork
+        | Family::SysmonProcessJson
+        | Family::SysmonDnsJson => "@timestamp",
+        Family::SysmonSplunk
+        | Family::CimNetworkTraffic
+        | Family::SysmonProcessSplunk
+        | Family::SysmonDnsSplunk => "_time",
     }
 }
 
@@ -144,7 +154,9 @@ pub fn id_field(f: Family) -> &'static str {
         Family::SysmonJson
         | Family::SysmonSplunk
         | Family::SysmonProcessJson
-        | Family::SysmonProcessSplunk => "RecordID",
+        | Family::SysmonProcessSplunk
+        | Family::SysmonDnsJson
+        | Family::SysmonDnsSplunk => "RecordID",
         Family::SigmaNetwork => "event.id",
         Family::CimNetworkTraffic => "All_Traffic.event_id",
     }
@@ -248,6 +260,18 @@ fn carried(f: Family) -> &'static [&'static str] {
             "process.parent.path",
             "process.parent.command_line",
             "process.parent.id",
+        ],
+        // Sysmon EventID 22: the asking process and the query; no type, no addresses, and
+        // QueryStatus is a Windows status code (outcome is refused on these targets).
+        Family::SysmonDnsJson | Family::SysmonDnsSplunk => &[
+            "time",
+            "host",
+            "user",
+            "process.name",
+            "process.path",
+            "process.id",
+            "query.name",
+            "answers",
         ],
         Family::SigmaNetwork | Family::CimNetworkTraffic => &[
             "time",
@@ -612,6 +636,49 @@ pub fn project(f: Family, idx: usize, ev: &Event) -> Option<(Row, Event)> {
                     "XmlWinEventLog:Microsoft-Windows-Sysmon/Operational".into(),
                 );
                 r.insert("EventCode".into(), "1".into());
+                r.insert("RecordID".into(), idx.to_string());
+                for (c, v) in cols.drain(..) {
+                    if let Some(v) = v {
+                        r.insert(c.into(), text(&v));
+                    }
+                }
+                Some((Row::Splunk(r), canon))
+            }
+        }
+        Family::SysmonDnsJson | Family::SysmonDnsSplunk => {
+            let image = sysmon_image(&mut canon, "process.name", "process.path").ok()?;
+            let mut cols: Vec<(&str, Option<Value>)> = vec![
+                ("Computer", canon.get("host").cloned()),
+                ("User", canon.get("user").cloned()),
+                ("Image", image.map(Value::Str)),
+                ("ProcessId", canon.get("process.id").cloned()),
+                ("QueryName", canon.get("query.name").cloned()),
+                ("QueryResults", canon.get("answers").cloned()),
+            ];
+            if f == Family::SysmonDnsJson {
+                let mut m = Map::new();
+                m.insert("@timestamp".into(), J::String(rfc3339(t)));
+                m.insert("EventID".into(), json!(22));
+                m.insert("RecordID".into(), json!(idx));
+                m.insert(
+                    "Channel".into(),
+                    J::String("Microsoft-Windows-Sysmon/Operational".into()),
+                );
+                for (c, v) in cols.drain(..) {
+                    if let Some(v) = v {
+                        m.insert(c.into(), jv(&v));
+                    }
+                }
+                Some((Row::Json(m), canon))
+            } else {
+                let mut r = BTreeMap::new();
+                r.insert("_time".into(), t.to_string());
+                r.insert("sourcetype".into(), "XmlWinEventLog".into());
+                r.insert(
+                    "source".into(),
+                    "XmlWinEventLog:Microsoft-Windows-Sysmon/Operational".into(),
+                );
+                r.insert("EventCode".into(), "22".into());
                 r.insert("RecordID".into(), idx.to_string());
                 for (c, v) in cols.drain(..) {
                     if let Some(v) = v {

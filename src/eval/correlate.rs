@@ -1,0 +1,289 @@
+//! The evaluator of a correlation (`ir::Correlation`): events of several steps that share keys
+//! within a window, optionally ordered.
+//!
+//! State is per key: the times of the events that met a step (with the steps they met), sorted
+//! by time. An event is fed with the source it was read as; it is held while a later event could
+//! still complete a match with it: until the watermark (the latest time seen) minus the allowed
+//! lateness passes its time plus the window. Then it is evicted, so memory is bounded by the
+//! events of `window + lateness`, never by the input. An event older than the watermark minus
+//! the lateness is *late*: counted, not correlated (as an aggregation's late event).
+//!
+//! Alerts follow the IR's definition: one per event that is the latest of some match. When an
+//! event arrives out of order it may complete matches of events already held (those at or after
+//! its time, within the window), so those are tested again; each event alerts at most once.
+
+use super::engine::CompiledRule;
+use super::{Alert, Event};
+use crate::diag::Diagnostic;
+use crate::ir::{Correlation, Rule, Source, Value};
+use std::collections::HashMap;
+
+/// A correlation rule ready to take events.
+#[derive(Debug, Clone)]
+pub struct Correlator {
+    pub rule: Rule,
+    corr: Correlation,
+    /// Per step: its source and its condition, compiled as a one-source rule.
+    steps: Vec<(Source, CompiledRule)>,
+    lateness: u64,
+}
+
+/// One held event of a key: its time, the steps it met (bit i: step i), whether it alerted.
+#[derive(Debug, Clone)]
+struct Seen {
+    t: i64,
+    steps: u64,
+    alerted: bool,
+}
+
+/// The run state of one correlation.
+#[derive(Debug, Default)]
+pub struct CorrState {
+    held: HashMap<Box<[Value]>, Vec<Seen>>,
+    /// The latest event time fed.
+    watermark: Option<i64>,
+    /// Events held now, and at most at once.
+    live: usize,
+    pub peak: usize,
+    /// Events that met a step (late ones included).
+    pub matched: u64,
+    /// Events that met a step but came later than the allowed lateness: not correlated.
+    pub late: u64,
+    /// Events that met a step but lack a key: they join no group.
+    pub keyless: u64,
+    fed_since_sweep: u64,
+    alerts: Vec<Alert>,
+}
+
+/// Events fed between two sweeps of evicted keys (each key is also trimmed when it is fed): the
+/// events held exceed those of `window + lateness` by at most this many.
+const SWEEP_EVERY: u64 = 4096;
+
+impl Correlator {
+    /// `lateness`: how far (seconds) behind the latest time an event may arrive and still be
+    /// correlated.
+    pub fn new(rule: &Rule, lateness: u64) -> Result<Correlator, Diagnostic> {
+        let Some(corr) = rule.correlation.clone() else {
+            return Err(Diagnostic::new(
+                crate::diag::Code::E0900,
+                format!("rule `{}` is not a correlation", rule.name),
+            ));
+        };
+        let mut steps = Vec::new();
+        for s in &corr.steps {
+            let one = Rule {
+                source: s.source,
+                filter: s.filter.clone(),
+                correlation: None,
+                aggregation: None,
+                lets: Vec::new(),
+                tests: Vec::new(),
+                ..rule.clone()
+            };
+            steps.push((s.source, CompiledRule::new(&one)?));
+        }
+        Ok(Correlator {
+            rule: rule.clone(),
+            corr,
+            steps,
+            lateness,
+        })
+    }
+
+    /// The sources the steps read, each once, in step order.
+    pub fn sources(&self) -> Vec<Source> {
+        let mut out = Vec::new();
+        for (s, _) in &self.steps {
+            if !out.contains(s) {
+                out.push(*s);
+            }
+        }
+        out
+    }
+
+    /// The oldest time a held event may have and still matter once the watermark is `wm`.
+    fn keep_from(&self, wm: i64) -> i64 {
+        wm.saturating_sub(self.lateness as i64)
+            .saturating_sub(self.corr.window as i64)
+    }
+
+    /// Feeds one event read as `source`.
+    pub fn feed(&self, source: Source, ev: &Event, st: &mut CorrState) {
+        let mut mask = 0u64;
+        for (i, (src, c)) in self.steps.iter().enumerate() {
+            if *src == source && c.filter_matches(ev) {
+                mask |= 1 << i;
+            }
+        }
+        if mask == 0 {
+            return;
+        }
+        st.matched += 1;
+        // Readers never produce an event without a time (a bad line instead).
+        let Some(Value::Timestamp(t)) = ev.get("time") else {
+            st.late += 1;
+            return;
+        };
+        let t = *t;
+        let mut key = Vec::with_capacity(self.corr.keys.len());
+        for k in &self.corr.keys {
+            match ev.get(k) {
+                Some(Value::Str(s)) if s.is_empty() => break,
+                Some(v) => key.push(v.clone()),
+                None => break,
+            }
+        }
+        if key.len() != self.corr.keys.len() {
+            st.keyless += 1;
+            return;
+        }
+        if let Some(wm) = st.watermark {
+            if t < wm.saturating_sub(self.lateness as i64) {
+                st.late += 1;
+                return;
+            }
+        }
+        let wm = st.watermark.map_or(t, |w| w.max(t));
+        st.watermark = Some(wm);
+        let keep_from = self.keep_from(wm);
+        let key: Box<[Value]> = key.into_boxed_slice();
+        let list = st.held.entry(key.clone()).or_default();
+        let before = list.len();
+        list.retain(|s| s.t >= keep_from);
+        let pos = list.partition_point(|s| s.t <= t);
+        list.insert(
+            pos,
+            Seen {
+                t,
+                steps: mask,
+                alerted: false,
+            },
+        );
+        st.live = st.live + list.len() - before;
+        // The new event, and held events at or after it within the window, may now be the
+        // latest of a match.
+        let w = self.corr.window as i64;
+        let mut found = Vec::new();
+        for i in 0..list.len() {
+            let s = &list[i];
+            if s.alerted || s.t < t || s.t > t.saturating_add(w) {
+                continue;
+            }
+            if let Some(first) = self.match_ending(list, i) {
+                found.push((i, first));
+            }
+        }
+        for (i, first) in found {
+            list[i].alerted = true;
+            st.alerts.push(self.alert(&key, first, list[i].t));
+        }
+        st.peak = st.peak.max(st.live);
+        st.fed_since_sweep += 1;
+        if st.fed_since_sweep >= SWEEP_EVERY {
+            st.fed_since_sweep = 0;
+            self.sweep(st);
+        }
+    }
+
+    /// Evicts every key's events too old to matter.
+    fn sweep(&self, st: &mut CorrState) {
+        let Some(wm) = st.watermark else { return };
+        let keep_from = self.keep_from(wm);
+        let mut live = 0;
+        st.held.retain(|_, list| {
+            list.retain(|s| s.t >= keep_from);
+            live += list.len();
+            !list.is_empty()
+        });
+        st.live = live;
+    }
+
+    /// Whether the event `list[e]` is the latest of a match; if so, the match's first time.
+    /// Per step, the latest eligible event is the best choice: unordered, any event of the step
+    /// in `[t - window, t]`; ordered, walking back from the last step, the latest event of each
+    /// step at or before the one chosen after it (and not before `t - window`).
+    fn match_ending(&self, list: &[Seen], e: usize) -> Option<i64> {
+        let n = self.steps.len();
+        let t = list[e].t;
+        let lo = t.saturating_sub(self.corr.window as i64);
+        // Events at or before `t` (ties included), latest last.
+        let end = list.partition_point(|s| s.t <= t);
+        let window = &list[..end];
+        if !self.corr.ordered {
+            let mut first = t;
+            for step in 0..n {
+                let bit = 1u64 << step;
+                let at = window
+                    .iter()
+                    .rev()
+                    .take_while(|s| s.t >= lo)
+                    .find(|s| s.steps & bit != 0)?;
+                first = first.min(at.t);
+            }
+            return Some(first);
+        }
+        if list[e].steps & (1 << (n - 1)) == 0 {
+            return None;
+        }
+        let mut cur = t;
+        for step in (0..n - 1).rev() {
+            let bit = 1u64 << step;
+            let at = window
+                .iter()
+                .rev()
+                .filter(|s| s.t <= cur)
+                .take_while(|s| s.t >= lo)
+                .find(|s| s.steps & bit != 0)?;
+            cur = at.t;
+        }
+        Some(cur)
+    }
+
+    fn alert(&self, key: &[Value], first: i64, last: i64) -> Alert {
+        let r = &self.rule;
+        Alert {
+            rule_id: r.id.clone(),
+            rule_name: r.name.clone(),
+            severity: r.meta.severity,
+            techniques: r.meta.techniques.clone(),
+            analytics: r.meta.analytics.clone(),
+            window_start: None,
+            window_end: None,
+            group: self
+                .corr
+                .keys
+                .iter()
+                .cloned()
+                .zip(key.iter().cloned())
+                .collect(),
+            aggregates: [
+                ("first_seen".to_string(), Value::Timestamp(first)),
+                ("last_seen".to_string(), Value::Timestamp(last)),
+            ]
+            .into_iter()
+            .collect(),
+            events: self.steps.len() as u64,
+        }
+    }
+
+    /// The alerts, sorted.
+    pub fn finish(&self, st: CorrState) -> Vec<Alert> {
+        let mut alerts = st.alerts;
+        super::sort_alerts(&mut alerts);
+        alerts
+    }
+}
+
+/// Evaluates a correlation over events, each with the source it was read as, in arrival order.
+pub fn evaluate(
+    rule: &Rule,
+    events: impl IntoIterator<Item = (Source, Event)>,
+    lateness: u64,
+) -> Result<Vec<Alert>, Diagnostic> {
+    let c = Correlator::new(rule, lateness)?;
+    let mut st = CorrState::default();
+    for (src, ev) in events {
+        c.feed(src, &ev, &mut st);
+    }
+    Ok(c.finish(st))
+}
