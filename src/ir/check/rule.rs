@@ -141,6 +141,9 @@ impl Checker<'_> {
                     "each step names its source and condition: `name: source where condition`"
                 }
                 "let" => "computed fields are not supported in a correlation; write the condition in the step",
+                "entities" | "schedule" => {
+                    "no target deploys a correlation yet (E0915), so it takes no deployment metadata"
+                }
                 _ => "aggregation is not supported together with a correlation; write two rules",
             };
             self.diags.push(
@@ -188,6 +191,8 @@ impl Checker<'_> {
             correlation: Some(corr),
             tests: ir_tests,
             targets,
+            entities: Vec::new(),
+            schedule: None,
             span: r.span.clone(),
         })
     }
@@ -346,10 +351,12 @@ impl Checker<'_> {
                 }
                 Clause::Entities(b) => {
                     dup("entities", &c.span, &mut self.diags);
+                    event_clauses.push(("entities", c.span.clone()));
                     entities = Some(b.as_slice());
                 }
                 Clause::Schedule(p) => {
                     dup("schedule", &c.span, &mut self.diags);
+                    event_clauses.push(("schedule", c.span.clone()));
                     schedule = Some(p.as_slice());
                 }
             }
