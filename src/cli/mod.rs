@@ -99,6 +99,8 @@ pub enum Command {
     /// ATT&CK techniques and analytics of the pack against the targets each rule compiles for;
     /// --navigator DIR writes ATT&CK Navigator layers.
     Coverage(coverage::CoverageArgs),
+    /// Run the language server on stdin/stdout (LSP 3.17), for editors: docs/EDITORS.md.
+    Lsp,
 }
 
 /// Output format for commands whose output is data.
@@ -146,6 +148,15 @@ pub fn main() -> ExitCode {
         Command::Fmt(a) => fmt::run(a),
         Command::Completions(a) => completions::run(a),
         Command::Coverage(a) => coverage::run(a),
+        Command::Lsp => match crate::lsp::serve() {
+            Ok(true) => Exit::Ok,
+            // `exit` without `shutdown` first: 1, as LSP asks.
+            Ok(false) => Exit::Findings,
+            Err(e) => {
+                err(&format!("{e}\n"));
+                Exit::Failure
+            }
+        },
     };
     ExitCode::from(exit as u8)
 }
