@@ -25,6 +25,7 @@ mod eval_spill;
 mod fmt;
 mod ir_snapshots;
 mod language_doc;
+mod lsp;
 mod no_panic;
 mod oracles;
 mod oracles_escaping;
