@@ -1,6 +1,7 @@
 //! `detc lsp` driven as an editor drives it: a child process spoken to in JSON-RPC over its
 //! stdin and stdout, with LSP's `Content-Length` framing. Every wait reads messages until the
 //! expected one arrives, and fails the test past a generous deadline (no timing sleeps).
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use detc::ir::{catalogue, Source};
 use serde_json::{json, Value};

@@ -12,6 +12,7 @@ mod cli_run;
 mod coverage;
 mod diagnostics_doc;
 mod differential;
+mod editors;
 mod engines;
 mod error_corpus;
 mod escaping;
