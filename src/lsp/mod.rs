@@ -95,6 +95,9 @@ struct Server {
     open: BTreeMap<PathBuf, (Uri, String)>,
     /// The URIs each pack folder last published diagnostics for, to clear them once fixed.
     published: BTreeMap<PathBuf, BTreeSet<String>>,
+    /// Each pack folder's last check, made on every notification about one of its documents,
+    /// so that requests in between (hover, completion...) do not check the pack again.
+    packs: BTreeMap<PathBuf, Pack>,
 }
 
 impl Server {
@@ -158,10 +161,20 @@ impl Server {
         }
     }
 
-    /// The pack of the document at `path`: the `*.detc` files under its folder, open buffers
-    /// in place of their files.
-    fn pack(&self, path: &Path) -> (Pack, PathBuf) {
-        let folder = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    /// The folder of the pack of the document at `path`, its last check made if there is none.
+    fn pack(&mut self, path: &Path) -> PathBuf {
+        let folder = folder_of(path);
+        if !self.packs.contains_key(&folder) {
+            let pack = self.check_pack(&folder);
+            self.packs.insert(folder.clone(), pack);
+        }
+        folder
+    }
+
+    /// Checks the pack in `folder`: the `*.detc` files under it, open buffers in place of their
+    /// files.
+    fn check_pack(&self, folder: &Path) -> Pack {
+        let folder = folder.to_path_buf();
         let (mut files, extra) = match crate::load::load_sources(std::slice::from_ref(&folder)) {
             Ok(f) => (f, Vec::new()),
             // A file of the folder cannot be read: check the open documents, and say why.
@@ -184,7 +197,7 @@ impl Server {
             }
         }
         let loader = crate::load::FsLoader::for_paths(std::slice::from_ref(&folder));
-        (Pack::check(files, &loader, extra), folder)
+        Pack::check(files, &loader, extra)
     }
 
     /// Checks the pack of `uri` and publishes the diagnostics of each of its files.
@@ -192,7 +205,8 @@ impl Server {
         let Some(path) = text::path_of(uri) else {
             return Vec::new();
         };
-        let (pack, folder) = self.pack(&path);
+        let folder = folder_of(&path);
+        let pack = self.check_pack(&folder);
         let shown = path.to_string_lossy().replace('\\', "/");
         let mut by_file: BTreeMap<String, (Uri, Vec<lsp::Diagnostic>)> = BTreeMap::new();
         for f in &pack.files {
@@ -227,7 +241,8 @@ impl Server {
             now.insert(k);
             out.push(diagnostics_message(u, ds));
         }
-        self.published.insert(folder, now);
+        self.published.insert(folder.clone(), now);
+        self.packs.insert(folder, pack);
         out
     }
 
@@ -289,9 +304,10 @@ impl Server {
         Some((path, text))
     }
 
-    fn hover(&self, uri: &Uri, pos: lsp::Position) -> Option<lsp::Hover> {
+    fn hover(&mut self, uri: &Uri, pos: lsp::Position) -> Option<lsp::Hover> {
         let (path, text) = self.document(uri)?;
-        let (pack, folder) = self.pack(&path);
+        let folder = self.pack(&path);
+        let pack = self.packs.get(&folder)?;
         let loader = crate::load::FsLoader::for_paths(&[folder]);
         let shown = path.to_string_lossy().replace('\\', "/");
         let (md, (start, end)) = pack.hover(&shown, text::offset(&text, pos), &loader)?;
@@ -304,9 +320,10 @@ impl Server {
         })
     }
 
-    fn definition(&self, uri: &Uri, pos: lsp::Position) -> Option<lsp::GotoDefinitionResponse> {
+    fn definition(&mut self, uri: &Uri, pos: lsp::Position) -> Option<lsp::GotoDefinitionResponse> {
         let (path, text) = self.document(uri)?;
-        let (pack, _) = self.pack(&path);
+        let folder = self.pack(&path);
+        let pack = self.packs.get(&folder)?;
         let shown = path.to_string_lossy().replace('\\', "/");
         let location = match pack.definition(&shown, text::offset(&text, pos))? {
             Definition::Span(s) => lsp::Location {
@@ -321,9 +338,10 @@ impl Server {
         Some(lsp::GotoDefinitionResponse::Scalar(location))
     }
 
-    fn completion(&self, uri: &Uri, pos: lsp::Position) -> Option<lsp::CompletionResponse> {
+    fn completion(&mut self, uri: &Uri, pos: lsp::Position) -> Option<lsp::CompletionResponse> {
         let (path, text) = self.document(uri)?;
-        let (pack, _) = self.pack(&path);
+        let folder = self.pack(&path);
+        let pack = self.packs.get(&folder)?;
         let shown = path.to_string_lossy().replace('\\', "/");
         let offset = text::offset(&text, pos);
         let (start, items) = pack.completion(&shown, offset);
@@ -385,6 +403,11 @@ impl Server {
             }
         }
     }
+}
+
+/// The folder whose pack a document belongs to.
+fn folder_of(path: &Path) -> PathBuf {
+    path.parent().unwrap_or(Path::new(".")).to_path_buf()
 }
 
 /// Whether two paths name one file (as written, or once resolved).

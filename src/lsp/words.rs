@@ -32,9 +32,9 @@ pub fn keywords_of(grammar: &str) -> BTreeSet<String> {
         if !wanted {
             continue;
         }
-        let body =
-            code.split_once('=')
-                .map_or(code, |(l, r)| if l.trim() == rule { r } else { code });
+        let body = code
+            .split_once('=')
+            .map_or(code, |(l, r)| if l.trim() == rule { r } else { code });
         for (i, quoted) in body.split('"').enumerate() {
             if i % 2 == 1 && !quoted.is_empty() && quoted.chars().all(|c| c.is_ascii_lowercase()) {
                 out.insert(quoted.to_string());
