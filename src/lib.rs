@@ -19,6 +19,7 @@ pub mod diag;
 pub mod eval;
 pub mod ir;
 pub mod load;
+pub mod lsp;
 pub mod registry;
 pub mod syntax;
 pub mod targets;

@@ -121,6 +121,8 @@ pub enum Command {
     /// Scaffold a rule-pack repository: a sample rule with tests, lists, detc.yaml, a CI
     /// workflow and its compiled queries. Never overwrites a file.
     Init(init::InitArgs),
+    /// Run the language server on stdin/stdout (LSP 3.17), for editors: docs/EDITORS.md.
+    Lsp,
 }
 
 impl Command {
@@ -135,9 +137,11 @@ impl Command {
             Command::Coverage(a) => Some(&a.paths),
             Command::Config(a) => Some(&a.paths),
             Command::Targets(_) => Some(&[]),
-            Command::Explain(_) | Command::Fmt(_) | Command::Completions(_) | Command::Init(_) => {
-                None
-            }
+            Command::Explain(_)
+            | Command::Fmt(_)
+            | Command::Completions(_)
+            | Command::Init(_)
+            | Command::Lsp => None,
         }
     }
 }
@@ -211,6 +215,15 @@ pub fn main() -> ExitCode {
         Command::Coverage(a) => coverage::run(a),
         Command::Config(a) => config::run(a),
         Command::Init(a) => init::run(a),
+        Command::Lsp => match crate::lsp::serve() {
+            Ok(true) => Exit::Ok,
+            // `exit` without `shutdown` first: 1, as LSP asks.
+            Ok(false) => Exit::Findings,
+            Err(e) => {
+                err(&format!("{e}\n"));
+                Exit::Failure
+            }
+        },
     };
     ExitCode::from(exit as u8)
 }

@@ -10,6 +10,7 @@ mod render;
 mod sarif;
 pub use code::{Code, Kind};
 pub use render::{render_human, render_human_into, render_human_styled, render_json, SourceCache};
+pub(crate) use sarif::encode_path;
 pub use sarif::render_sarif;
 
 /// A location in a source file. Byte offsets index the file text; line and column are 1-based

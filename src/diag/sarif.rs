@@ -154,7 +154,7 @@ fn file_uri(p: &Path, dir: bool) -> String {
 
 /// A path as a URI path: `/` between components, every byte outside RFC 3986's unreserved
 /// characters percent-encoded (a space, `#` or `?` in a file name would end the path).
-fn encode_path(p: &Path) -> String {
+pub(crate) fn encode_path(p: &Path) -> String {
     let text = p
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
