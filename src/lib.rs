@@ -14,6 +14,7 @@
 pub mod cli;
 pub mod diag;
 pub mod eval;
+pub mod import;
 pub mod ir;
 pub mod load;
 pub mod registry;

@@ -13,6 +13,7 @@ mod check;
 mod compile;
 mod explain;
 mod fmt;
+mod import;
 mod run;
 mod test;
 
@@ -92,6 +93,8 @@ pub enum Command {
     Explain(explain::ExplainArgs),
     /// Format rule files in the canonical layout; --check shows a diff and exits 1 instead.
     Fmt(fmt::FmtArgs),
+    /// Import rules written in another language (Sigma) as formatted detc rule files.
+    Import(import::ImportArgs),
 }
 
 /// Output format for commands whose output is data.
@@ -137,6 +140,7 @@ pub fn main() -> ExitCode {
         Command::Run(a) => run::run(a),
         Command::Explain(a) => explain::run(a),
         Command::Fmt(a) => fmt::run(a),
+        Command::Import(a) => import::run(a),
     };
     ExitCode::from(exit as u8)
 }

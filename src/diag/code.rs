@@ -135,6 +135,12 @@ codes! {
     W0281 Warning,
     W0282 Warning,
     W0283 Warning,
+    // Import (`detc import sigma`)
+    E0700 Error,
+    E0701 Error,
+    E0702 Error,
+    E0703 Error,
+    E0704 Error,
     // Evaluator (`detc run`, `detc test`)
     E0800 Error,
     E0801 Error,
