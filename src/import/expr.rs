@@ -211,27 +211,28 @@ impl Expr {
         self.render_at(0)
     }
 
-    /// `level`: 0 top / inside `or`, 1 inside `and`, 2 under `not`.
+    /// `level`: 0 top, 1 inside `or`, 2 inside `and`, 3 under `not`. An `and` inside an `or` is
+    /// parenthesised too: detc lints `and` and `or` mixed without parentheses (W0281).
     fn render_at(&self, level: u8) -> String {
         let wrap = |s: String, needs: bool| if needs { format!("({s})") } else { s };
         match self {
             Expr::Or(v) => wrap(
                 v.iter()
-                    .map(|e| e.render_at(0))
+                    .map(|e| e.render_at(1))
                     .collect::<Vec<_>>()
                     .join(" or "),
-                level > 0 && v.len() > 1,
+                level >= 2 && v.len() > 1,
             ),
             Expr::And(v) => wrap(
                 v.iter()
-                    .map(|e| e.render_at(1))
+                    .map(|e| e.render_at(2))
                     .collect::<Vec<_>>()
                     .join(" and "),
-                level > 1 && v.len() > 1,
+                (level == 1 || level == 3) && v.len() > 1,
             ),
             Expr::Not(e) => match &**e {
                 Expr::Missing { field, .. } => format!("{field} exists"),
-                inner => format!("not {}", inner.render_at(2)),
+                inner => format!("not {}", inner.render_at(3)),
             },
             Expr::Pred(p) => p.clone(),
             Expr::Enum { field, symbol } => format!("{field} == {symbol}"),
@@ -348,8 +349,8 @@ mod tests {
         let rule = Expr::Or(vec![outbound(), swap()]);
         assert_eq!(
             rule.clone().resolve_swaps(&rule).render(),
-            "direction == outbound or direction == inbound and local.port == 25 \
-             or not direction == inbound and remote.port == 25"
+            "direction == outbound or (direction == inbound and local.port == 25) \
+             or (not direction == inbound and remote.port == 25)"
         );
     }
 }

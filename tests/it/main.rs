@@ -21,6 +21,7 @@ mod eval_prefilter;
 mod eval_readers;
 mod eval_semantics;
 mod fmt;
+mod import_sigma;
 mod ir_snapshots;
 mod language_doc;
 mod no_panic;
