@@ -221,11 +221,15 @@ fn one_rule(
 /// The diagnostic of a refusal, located at the text it names (the first occurrence of it as a
 /// YAML key in the file) or at the file.
 fn refusal(path: &str, text: &str, r: sigma::Refusal) -> Refused {
-    let span =
-        r.at.as_deref()
-            .and_then(|needle| locate(text, needle))
-            .map(|(s, e)| Span::from_offsets(path, text, s, e))
-            .unwrap_or_else(|| Span::file(path));
+    let span = r
+        .at
+        .as_deref()
+        .and_then(|needle| {
+            // The key with its modifiers as rsigma spells them, else the field name alone.
+            locate(text, needle).or_else(|| locate(text, needle.split('|').next().unwrap_or("")))
+        })
+        .map(|(s, e)| Span::from_offsets(path, text, s, e))
+        .unwrap_or_else(|| Span::file(path));
     let d = Diagnostic::new(r.code, format!("Sigma rule not imported: {}", r.reason))
         .at(span)
         .found(r.detail)

@@ -423,7 +423,11 @@ impl Translator {
                 "a keyword list searches every field of the event; detc predicates name their field",
             ));
         };
-        let key = name.clone();
+        // The key as written (`CommandLine|contains|all`), to point at.
+        let key = std::iter::once(name.clone())
+            .chain(item.field.modifiers.iter().map(|m| modifier_name(*m)))
+            .collect::<Vec<_>>()
+            .join("|");
         let Some(map) = self.entry.fields.get(name) else {
             let near = crate::diag::nearest(name, self.entry.fields.keys().map(String::as_str));
             return Err(refuse(
@@ -717,10 +721,15 @@ impl Translator {
                 let msg = e.to_string();
                 let last = msg.lines().last().unwrap_or("").trim();
                 let last = last.strip_prefix("error: ").unwrap_or(last);
+                let reason = if msg.contains("size limit") {
+                    "regex too large"
+                } else {
+                    "regex outside RE2"
+                };
                 return Err(refuse(
                     Code::E0703,
-                    "regex outside RE2",
-                    format!("detc's regular expressions are RE2 (no look-around or backreferences): {last}"),
+                    reason,
+                    format!("detc runs RE2-syntax regexes (no look-around, no backreferences, at most 1 MiB compiled): {last}"),
                 )
                 .at(key));
             }

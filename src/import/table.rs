@@ -83,6 +83,7 @@ pub fn lookup(logsource: &BTreeMap<String, String>) -> Option<&'static Entry> {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)]
 mod tests {
     use super::*;
 

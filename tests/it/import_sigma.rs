@@ -6,6 +6,7 @@
 //!   agree on events built from the rule's own values (case flipped, inside longer text, alone,
 //!   with fields missing);
 //! - the CLI: files written formatted and checked, refusals located and counted, exit codes.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use crate::support::rsigma::{rsigma_eval, Window};
 use serde_json::{json, Map, Value};
@@ -454,7 +455,6 @@ fn where_of(detection: &str) -> Result<String, String> {
         Ok(i) => {
             let w = i.text.split("  where ").nth(1).unwrap_or("").trim_end();
             Ok(w.trim_end_matches('}')
-                .trim()
                 .split_whitespace()
                 .collect::<Vec<_>>()
                 .join(" "))
