@@ -517,3 +517,54 @@ fn values_and_modifiers_translate_exactly_or_are_refused() {
         Err("E0703 regex outside RE2".into())
     );
 }
+
+/// Security EventID 4688, exported from EVTX to JSON, is read as process_creation
+/// (targets/inputs/security-4688.yaml) and meets an imported rule.
+#[test]
+fn a_security_4688_event_is_a_process_creation_event() {
+    let dir = tmp("4688");
+    let rule = dir.join("r.yml");
+    std::fs::write(
+        &rule,
+        "title: Whoami\nid: 1a6d5e7f-6b2c-427e-9ab7-2e7d6c8ed176\nlevel: low\nlogsource:\n    category: process_creation\n    product: windows\ndetection:\n    selection:\n        Image|endswith: '\\whoami.exe'\n        ParentImage|endswith: '\\cmd.exe'\n        IntegrityLevel: 'High'\n    condition: selection\n",
+    )
+    .expect("write");
+    let event = |image: &str| {
+        format!(
+            "{{\n  \"Event\": {{\n    \"System\": {{\"EventID\": 4688, \"Computer\": \"DC1\", \"Channel\": \"Security\",\n      \"Provider\": {{\"#attributes\": {{\"Name\": \"Microsoft-Windows-Security-Auditing\"}}}},\n      \"TimeCreated\": {{\"#attributes\": {{\"SystemTime\": \"2026-11-20T10:00:00.000000Z\"}}}}}},\n    \"EventData\": {{\"SubjectUserName\": \"admin\", \"SubjectDomainName\": \"CORP\", \"NewProcessId\": \"0x1a2c\",\n      \"NewProcessName\": \"{image}\", \"TokenElevationType\": \"%%1937\", \"ProcessId\": \"0x2b0\",\n      \"CommandLine\": \"whoami /all\", \"TargetUserName\": \"-\", \"TargetDomainName\": \"-\",\n      \"ParentProcessName\": \"C:\\\\Windows\\\\System32\\\\cmd.exe\", \"MandatoryLabel\": \"S-1-16-12288\"}}\n  }}\n}}\n"
+        )
+    };
+    let events = dir.join("e.json");
+    std::fs::write(
+        &events,
+        event("C:\\\\Windows\\\\System32\\\\whoami.exe")
+            + &event("C:\\\\Windows\\\\System32\\\\hostname.exe"),
+    )
+    .expect("write");
+    let out = dir.join("out");
+    let (code, _, err) = detc(&[
+        "import",
+        "sigma",
+        rule.to_str().unwrap_or(""),
+        "--out",
+        out.to_str().unwrap_or(""),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, stdout, err) = detc(&[
+        "run",
+        out.join("r.detc").to_str().unwrap_or(""),
+        "--events",
+        events.to_str().unwrap_or(""),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let alerts: Vec<Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(alerts.len(), 1, "{stdout}\n{err}");
+    assert!(err.contains("schema security-4688"), "{err}");
+    assert_eq!(
+        alerts[0]["group"]["process.parent.user"], "CORP\\admin",
+        "{stdout}"
+    );
+}
