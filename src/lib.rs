@@ -17,6 +17,7 @@ pub mod config;
 pub mod coverage;
 pub mod diag;
 pub mod eval;
+pub mod import;
 pub mod ir;
 pub mod load;
 pub mod lsp;

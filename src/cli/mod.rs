@@ -16,6 +16,7 @@ mod config;
 mod coverage;
 mod explain;
 mod fmt;
+mod import;
 mod init;
 mod run;
 mod test;
@@ -123,6 +124,8 @@ pub enum Command {
     Init(init::InitArgs),
     /// Run the language server on stdin/stdout (LSP 3.17), for editors: docs/EDITORS.md.
     Lsp,
+    /// Import rules written in another language (Sigma) as formatted detc rule files.
+    Import(import::ImportArgs),
 }
 
 impl Command {
@@ -141,7 +144,8 @@ impl Command {
             | Command::Fmt(_)
             | Command::Completions(_)
             | Command::Init(_)
-            | Command::Lsp => None,
+            | Command::Lsp
+            | Command::Import(_) => None,
         }
     }
 }
@@ -224,6 +228,7 @@ pub fn main() -> ExitCode {
                 Exit::Failure
             }
         },
+        Command::Import(a) => import::run(a),
     };
     ExitCode::from(exit as u8)
 }

@@ -157,6 +157,12 @@ codes! {
     E0302 Error,
     E0303 Error,
     E0304 Error,
+    // Import (`detc import sigma`)
+    E0700 Error,
+    E0701 Error,
+    E0702 Error,
+    E0703 Error,
+    E0704 Error,
     // Evaluator (`detc run`, `detc test`)
     E0800 Error,
     E0801 Error,

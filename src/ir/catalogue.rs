@@ -166,6 +166,30 @@ pub fn fields(source: Source) -> Vec<FieldDef> {
                 "SHA-256 of the image, hexadecimal, when the source records it",
             ),
             ci(
+                "process.hashes",
+                "every hash of the image in one value, as Sysmon writes it (`SHA1=...,MD5=...,SHA256=...,IMPHASH=...`)",
+            ),
+            s(
+                "process.description",
+                "file description from the image's version resource",
+            ),
+            s(
+                "process.product",
+                "product name from the image's version resource",
+            ),
+            s(
+                "process.company",
+                "company name from the image's version resource",
+            ),
+            s(
+                "process.file_version",
+                "file version from the image's version resource",
+            ),
+            ci(
+                "process.logon_id",
+                "logon session of the new process, hexadecimal as Windows writes it (`0x3e7`)",
+            ),
+            ci(
                 "process.parent.name",
                 "file name of the parent process image",
             ),
@@ -175,6 +199,10 @@ pub fn fields(source: Source) -> Vec<FieldDef> {
                 "command line of the parent process",
             ),
             t("process.parent.id", Int, "process id of the parent process"),
+            ci(
+                "process.parent.user",
+                "account the parent process runs as, as `DOMAIN\\name` or `name`",
+            ),
         ]
         }
         // A DNS lookup, as Sysmon EventID 22 (the asking process), Zeek dns.log (the wire),

@@ -29,6 +29,7 @@ mod eval_readers;
 mod eval_semantics;
 mod eval_spill;
 mod fmt;
+mod import_sigma;
 mod init;
 mod ir_snapshots;
 mod language_doc;
