@@ -363,12 +363,17 @@ pub fn project(f: Family, idx: usize, ev: &Event) -> Option<(Row, Event)> {
     };
     match f {
         Family::DefenderDne | Family::SentinelDne => {
-            // ActionType carries both direction and outcome (Defender's documented values).
+            // ActionType carries both direction and outcome (Defender's documented values), as
+            // targets/inputs/defender.yaml reads them back: InboundConnectionAccepted is an
+            // inbound connection that succeeded (the profile's `succeeded` values), so an inbound
+            // event without an outcome has no ActionType of its own and is not projected (it was
+            // projected as InboundConnectionAccepted, which means something else: the engines
+            // then counted a succeeded connection the evaluator, rightly, did not).
             let action = match (enum_of(&canon, "direction"), enum_of(&canon, "outcome")) {
                 (Some("outbound"), Some("succeeded")) => "ConnectionSuccess",
                 (Some("outbound"), Some("failed")) => "ConnectionFailed",
                 (Some("outbound"), None) => "ConnectionAttempt",
-                (Some("inbound"), None) => "InboundConnectionAccepted",
+                (Some("inbound"), Some("succeeded")) => "InboundConnectionAccepted",
                 (None, None) => "ListeningConnectionCreated",
                 _ => return None,
             };
