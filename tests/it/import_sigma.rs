@@ -365,13 +365,14 @@ fn the_cli_writes_checked_formatted_files_and_counts_refusals_per_folder() {
 
     // Refusals: one located diagnostic each, counted by reason per folder; exit 1.
     let src = tmp("cli-src");
+    // `category: dns` (a DNS server's log) is no source of detc's: refused as a log source.
     std::fs::create_dir_all(src.join("dns")).expect("dir");
     let head = |id: &str, cat: &str| {
         format!("title: T\nid: {id}\nlogsource:\n    category: {cat}\n    product: windows\nlevel: high\n")
     };
     std::fs::write(
         src.join("dns/q.yml"),
-        head("7c2f1f3a-2d8e-4e3a-9c73-8a3f2e4a9d32", "dns_query")
+        head("7c2f1f3a-2d8e-4e3a-9c73-8a3f2e4a9d32", "dns")
             + "detection:\n    selection:\n        QueryName|endswith: '.onion'\n    condition: selection\n",
     )
     .expect("write");
