@@ -253,7 +253,35 @@ fn boundary_events(sigma_yaml: &str) -> Vec<Value> {
 fn round_trip_rules() -> Vec<PathBuf> {
     let mut v = yml_files(&data().join("rules"));
     v.extend(yml_files(&data().join("sample")));
+    // DETC_SIGMA_CORPUS=DIR[:DIR...] adds every rule of those folders (e.g. SigmaHQ's
+    // rules/windows/process_creation): the whole corpus is not in the repository, so CI runs the
+    // regression set and the sample.
+    if let Some(dirs) = std::env::var_os("DETC_SIGMA_CORPUS") {
+        for dir in std::env::split_paths(&dirs) {
+            v.extend(yml_files(&dir));
+        }
+    }
+    // A rule of the sample is also in the corpus: compare it once.
+    let mut seen = std::collections::BTreeSet::new();
+    v.retain(|p| seen.insert(p.file_name().map(|n| n.to_os_string())));
     v
+}
+
+/// Whether a disagreement is rsigma-eval 0.23's reading of an `endswith` value with an inner
+/// wildcard as a prefix: the original uses `|endswith`, and the events one side alone matches
+/// have a value starting `head` (text before the suffix) while those the other side alone matches
+/// have a value ending `tail` (text after it): the boundary events' two forms of one value.
+fn endswith_as_prefix(original: &str, only_ours: &[&Value], only_theirs: &[&Value]) -> bool {
+    let has = |e: &Value, f: &dyn Fn(&str) -> bool| {
+        e.as_object()
+            .is_some_and(|m| m.values().any(|v| v.as_str().is_some_and(f)))
+    };
+    let head = |v: &[&Value]| v.iter().all(|e| has(e, &|s| s.starts_with("head")));
+    let tail = |v: &[&Value]| v.iter().all(|e| has(e, &|s| s.ends_with("tail")));
+    // Under a negated selection (a filter) the two sides swap.
+    original.contains("|endswith")
+        && !(only_ours.is_empty() && only_theirs.is_empty())
+        && ((head(only_ours) && tail(only_theirs)) || (tail(only_ours) && head(only_theirs)))
 }
 
 #[test]
@@ -261,6 +289,7 @@ fn rsigma_agrees_on_the_original_and_detcs_sigma_of_every_imported_rule() {
     let mut compared = 0;
     let mut refused = Vec::new();
     let mut failures = Vec::new();
+    let mut rsigma_bug = Vec::new();
     for file in round_trip_rules() {
         let original = std::fs::read_to_string(&file).expect("read");
         let (name, text) = match import(&file) {
@@ -308,33 +337,39 @@ fn rsigma_agrees_on_the_original_and_detcs_sigma_of_every_imported_rule() {
                 .filter(|i| !a.contains(i))
                 .map(|&i| &events[i])
                 .collect();
-            failures.push(format!(
+            let failure = format!(
                 "{name}: detc's Sigma alone matches {only_ours:?}; the original alone {only_theirs:?}"
-            ));
+            );
+            if endswith_as_prefix(&original, &only_ours, &only_theirs) {
+                rsigma_bug.push(failure);
+            } else {
+                failures.push(failure);
+            }
         }
         compared += 1;
     }
     // rsigma-eval 0.23 anchors a value with an inner wildcard under `endswith` at the start and
     // not at the end (compiler/mod.rs: `!ctx.contains && !ctx.startswith` pushes `^`), so it
     // reads `Image|endswith: '\MEGAsyncSetup32_*RC.exe'` as a prefix; the Sigma specification
-    // (and detc, and pySigma) read a suffix. That rule's disagreement is rsigma's, and the only
-    // one: the events it differs on are exactly those two readings.
-    let known = "net_connection_win_domain_dead_drop_resolvers.detc: detc's Sigma alone matches";
-    let (rsigma_bug, failures): (Vec<String>, Vec<String>) =
-        failures.into_iter().partition(|f| f.starts_with(known));
+    // (and detc, and pySigma) read a suffix. Such a rule's disagreement is rsigma's, recognised by
+    // its events (`endswith_as_prefix`): detc alone matches the value with text before it, the
+    // original alone the value with text after it. In the sample it is one rule; over the whole
+    // of SigmaHQ's three Windows folders (DETC_SIGMA_CORPUS) a second, and nothing else.
     assert!(
         failures.is_empty(),
         "{} disagreement(s): {failures:#?}",
         failures.len()
     );
+    let known = "net_connection_win_domain_dead_drop_resolvers.detc: detc's Sigma alone matches";
+    let pinned: Vec<&String> = rsigma_bug.iter().filter(|f| f.starts_with(known)).collect();
     assert_eq!(
-        rsigma_bug.len(),
+        pinned.len(),
         1,
-        "the rsigma endswith reading no longer differs: drop `known`"
+        "the rsigma endswith reading no longer differs: drop `endswith_as_prefix`: {rsigma_bug:?}"
     );
     assert!(
-        rsigma_bug[0].contains(r#"\\MEGAsyncSetup32_xRC.exetail"#)
-            && rsigma_bug[0].contains(r#"head\\MEGAsyncSetup32_xRC.exe"#),
+        pinned[0].contains(r#"\\MEGAsyncSetup32_xRC.exetail"#)
+            && pinned[0].contains(r#"head\\MEGAsyncSetup32_xRC.exe"#),
         "{rsigma_bug:?}"
     );
     assert!(compared >= 140, "compared {compared}; refused {refused:#?}");
