@@ -2,7 +2,7 @@
 
 use super::{tags, values, Checker};
 use crate::diag::{nearest, Code, Diagnostic, Span};
-use crate::ir::{Confidence, Level, Status, MAX_TITLE};
+use crate::ir::{Confidence, Level, Meta, Status, MAX_TITLE};
 use crate::syntax::ast::{self, Clause, MetaValue, Spanned};
 
 impl Checker<'_> {
@@ -153,6 +153,31 @@ pub(super) struct MetaDraft {
     pub(super) references: Vec<String>,
     pub(super) false_positives: Vec<String>,
     pub(super) tags: Vec<String>,
+}
+
+impl MetaDraft {
+    /// The rule's id and metadata, once the clauses that must be there (id, title, severity) were
+    /// (their absence is reported when the clauses are read).
+    pub(super) fn finish(self) -> Option<(String, Meta)> {
+        Some((
+            self.id?,
+            Meta {
+                title: self.title?,
+                description: self.description,
+                author: self.author,
+                date: self.date,
+                modified: self.modified,
+                status: self.status.unwrap_or(Status::Experimental),
+                severity: self.severity?,
+                confidence: self.confidence,
+                techniques: self.techniques,
+                analytics: self.analytics,
+                references: self.references,
+                false_positives: self.false_positives,
+                tags: self.tags,
+            },
+        ))
+    }
 }
 
 /// The rule's id as the pack compares it (lowercase), when it is a valid UUID.

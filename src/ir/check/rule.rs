@@ -5,7 +5,7 @@
 use super::expr::Scope;
 use super::{Checker, MetaDraft};
 use crate::diag::{nearest, Code, Diagnostic, Span};
-use crate::ir::{catalogue, Expr, Meta, Rule, Source, Status};
+use crate::ir::{catalogue, Expr, Rule, Source};
 use crate::syntax::ast::{self, Clause, Literal, Spanned};
 use std::collections::BTreeMap;
 
@@ -88,24 +88,11 @@ impl Checker<'_> {
         if self.errors_since(start) {
             return None;
         }
+        let (id, meta) = meta.finish()?;
         Some(Rule {
-            id: meta.id?,
+            id,
             name: r.name.node.clone(),
-            meta: Meta {
-                title: meta.title?,
-                description: meta.description,
-                author: meta.author,
-                date: meta.date,
-                modified: meta.modified,
-                status: meta.status.unwrap_or(Status::Experimental),
-                severity: meta.severity?,
-                confidence: meta.confidence,
-                techniques: meta.techniques,
-                analytics: meta.analytics,
-                references: meta.references,
-                false_positives: meta.false_positives,
-                tags: meta.tags,
-            },
+            meta,
             source,
             filter: ir_filter?,
             lets: ir_lets,
@@ -166,24 +153,11 @@ impl Checker<'_> {
             return None;
         }
         let corr = corr?;
+        let (id, meta) = meta.finish()?;
         Some(Rule {
-            id: meta.id?,
+            id,
             name: r.name.node.clone(),
-            meta: Meta {
-                title: meta.title?,
-                description: meta.description,
-                author: meta.author,
-                date: meta.date,
-                modified: meta.modified,
-                status: meta.status.unwrap_or(Status::Experimental),
-                severity: meta.severity?,
-                confidence: meta.confidence,
-                techniques: meta.techniques,
-                analytics: meta.analytics,
-                references: meta.references,
-                false_positives: meta.false_positives,
-                tags: meta.tags,
-            },
+            meta,
             source: corr.steps[0].source,
             filter: Expr::Or(Vec::new()),
             lets: Vec::new(),
