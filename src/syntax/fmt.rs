@@ -285,6 +285,31 @@ impl<'a> Formatter<'a> {
         &self.toks[a..b]
     }
 
+    /// Comma-separated `items` one per line: the first on the clause's line (from `start`, at
+    /// `ind`), the others under it at column `col`, each with the comments before it.
+    fn hanging(
+        &mut self,
+        start: usize,
+        items: &[Pair<'_, Rule>],
+        ind: usize,
+        col: usize,
+    ) -> Result<(), Diagnostic> {
+        for (i, item) in items.iter().enumerate() {
+            let (s, e) = (item.as_span().start(), self.end(item));
+            let comma = if i + 1 < items.len() { "," } else { "" };
+            if i == 0 {
+                let l = self.inline(start, e)?;
+                self.line(ind, &format!("{l}{comma}"));
+            } else {
+                self.comments_before(s, col, false, false);
+                let l = self.inline(s, e)?;
+                self.line(col, &format!("{l}{comma}"));
+            }
+            self.last_end = self.past_comma(e);
+        }
+        Ok(())
+    }
+
     /// The source end of the token after `pos` if it is a comma, else `pos`.
     fn past_comma(&self, pos: usize) -> usize {
         match self.toks_in(pos, self.src.len()).first() {
@@ -516,19 +541,7 @@ impl<'a> Formatter<'a> {
                 let arms = &kids[3..];
                 let head = self.inline(start, arms[0].as_span().start())?;
                 let col = ind + width(&head) + 1;
-                for (i, arm) in arms.iter().enumerate() {
-                    let (s, e) = (arm.as_span().start(), self.end(arm));
-                    let comma = if i + 1 < arms.len() { "," } else { "" };
-                    if i == 0 {
-                        let l = self.inline(start, e)?;
-                        self.line(ind, &format!("{l}{comma}"));
-                    } else {
-                        self.comments_before(s, col, false, false);
-                        let l = self.inline(s, e)?;
-                        self.line(col, &format!("{l}{comma}"));
-                    }
-                    self.last_end = self.past_comma(e);
-                }
+                self.hanging(start, arms, ind, col)?;
             }
             // `aggregate a = f(x), b = g(y)`: on one line if it fits, else one per line.
             Rule::aggregate_clause if kids.len() > 2 => {
@@ -536,21 +549,8 @@ impl<'a> Formatter<'a> {
                 match one {
                     Ok(l) if ind + width(&l) <= WIDTH => self.line(ind, &l),
                     _ => {
-                        let defs = &kids[1..];
                         let col = ind + width(kids[0].as_str()) + 1;
-                        for (i, d) in defs.iter().enumerate() {
-                            let (s, e) = (d.as_span().start(), self.end(d));
-                            let comma = if i + 1 < defs.len() { "," } else { "" };
-                            if i == 0 {
-                                let l = self.inline(start, e)?;
-                                self.line(ind, &format!("{l}{comma}"));
-                            } else {
-                                self.comments_before(s, col, false, false);
-                                let l = self.inline(s, e)?;
-                                self.line(col, &format!("{l}{comma}"));
-                            }
-                            self.last_end = self.past_comma(e);
-                        }
+                        self.hanging(start, &kids[1..], ind, col)?;
                     }
                 }
             }

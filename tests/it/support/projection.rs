@@ -501,7 +501,7 @@ pub fn project(f: Family, idx: usize, ev: &Event) -> Option<(Row, Event)> {
                 // DestinationHostname names the local side for an inbound connection.
                 return None;
             }
-            let mut cols: Vec<(&str, Option<Value>)> = vec![
+            let cols: Vec<(&str, Option<Value>)> = vec![
                 ("Computer", canon.get("host").cloned()),
                 ("User", canon.get("user").cloned()),
                 ("Image", image.map(Value::Str)),
@@ -513,38 +513,8 @@ pub fn project(f: Family, idx: usize, ev: &Event) -> Option<(Row, Event)> {
                 ("DestinationPort", canon.get(dst.1).cloned()),
                 ("DestinationHostname", canon.get("remote.host").cloned()),
             ];
-            if f == Family::SysmonJson {
-                let mut m = Map::new();
-                m.insert("@timestamp".into(), J::String(rfc3339(t)));
-                m.insert("EventID".into(), json!(3));
-                m.insert("RecordID".into(), json!(idx));
-                m.insert(
-                    "Channel".into(),
-                    J::String("Microsoft-Windows-Sysmon/Operational".into()),
-                );
-                for (c, v) in cols.drain(..) {
-                    if let Some(v) = v {
-                        m.insert(c.into(), jv(&v));
-                    }
-                }
-                Some((Row::Json(m), canon))
-            } else {
-                let mut r = BTreeMap::new();
-                r.insert("_time".into(), t.to_string());
-                r.insert("sourcetype".into(), "XmlWinEventLog".into());
-                r.insert(
-                    "source".into(),
-                    "XmlWinEventLog:Microsoft-Windows-Sysmon/Operational".into(),
-                );
-                r.insert("EventCode".into(), "3".into());
-                r.insert("RecordID".into(), idx.to_string());
-                for (c, v) in cols.drain(..) {
-                    if let Some(v) = v {
-                        r.insert(c.into(), text(&v));
-                    }
-                }
-                Some((Row::Splunk(r), canon))
-            }
+            let row = sysmon_row(f == Family::SysmonJson, 3, t, idx, cols);
+            Some((row, canon))
         }
         Family::DefenderProcess | Family::SentinelProcess => {
             let mut m = Map::new();
@@ -592,7 +562,7 @@ pub fn project(f: Family, idx: usize, ev: &Event) -> Option<(Row, Event)> {
             let image = sysmon_image(&mut canon, "process.name", "process.path").ok()?;
             let parent =
                 sysmon_image(&mut canon, "process.parent.name", "process.parent.path").ok()?;
-            let mut cols: Vec<(&str, Option<Value>)> = vec![
+            let cols: Vec<(&str, Option<Value>)> = vec![
                 ("Computer", canon.get("host").cloned()),
                 ("User", canon.get("user").cloned()),
                 ("Image", image.map(Value::Str)),
@@ -617,42 +587,12 @@ pub fn project(f: Family, idx: usize, ev: &Event) -> Option<(Row, Event)> {
                 ),
                 ("ParentProcessId", canon.get("process.parent.id").cloned()),
             ];
-            if f == Family::SysmonProcessJson {
-                let mut m = Map::new();
-                m.insert("@timestamp".into(), J::String(rfc3339(t)));
-                m.insert("EventID".into(), json!(1));
-                m.insert("RecordID".into(), json!(idx));
-                m.insert(
-                    "Channel".into(),
-                    J::String("Microsoft-Windows-Sysmon/Operational".into()),
-                );
-                for (c, v) in cols.drain(..) {
-                    if let Some(v) = v {
-                        m.insert(c.into(), jv(&v));
-                    }
-                }
-                Some((Row::Json(m), canon))
-            } else {
-                let mut r = BTreeMap::new();
-                r.insert("_time".into(), t.to_string());
-                r.insert("sourcetype".into(), "XmlWinEventLog".into());
-                r.insert(
-                    "source".into(),
-                    "XmlWinEventLog:Microsoft-Windows-Sysmon/Operational".into(),
-                );
-                r.insert("EventCode".into(), "1".into());
-                r.insert("RecordID".into(), idx.to_string());
-                for (c, v) in cols.drain(..) {
-                    if let Some(v) = v {
-                        r.insert(c.into(), text(&v));
-                    }
-                }
-                Some((Row::Splunk(r), canon))
-            }
+            let row = sysmon_row(f == Family::SysmonProcessJson, 1, t, idx, cols);
+            Some((row, canon))
         }
         Family::SysmonDnsJson | Family::SysmonDnsSplunk => {
             let image = sysmon_image(&mut canon, "process.name", "process.path").ok()?;
-            let mut cols: Vec<(&str, Option<Value>)> = vec![
+            let cols: Vec<(&str, Option<Value>)> = vec![
                 ("Computer", canon.get("host").cloned()),
                 ("User", canon.get("user").cloned()),
                 ("Image", image.map(Value::Str)),
@@ -660,38 +600,8 @@ pub fn project(f: Family, idx: usize, ev: &Event) -> Option<(Row, Event)> {
                 ("QueryName", canon.get("query.name").cloned()),
                 ("QueryResults", canon.get("answers").cloned()),
             ];
-            if f == Family::SysmonDnsJson {
-                let mut m = Map::new();
-                m.insert("@timestamp".into(), J::String(rfc3339(t)));
-                m.insert("EventID".into(), json!(22));
-                m.insert("RecordID".into(), json!(idx));
-                m.insert(
-                    "Channel".into(),
-                    J::String("Microsoft-Windows-Sysmon/Operational".into()),
-                );
-                for (c, v) in cols.drain(..) {
-                    if let Some(v) = v {
-                        m.insert(c.into(), jv(&v));
-                    }
-                }
-                Some((Row::Json(m), canon))
-            } else {
-                let mut r = BTreeMap::new();
-                r.insert("_time".into(), t.to_string());
-                r.insert("sourcetype".into(), "XmlWinEventLog".into());
-                r.insert(
-                    "source".into(),
-                    "XmlWinEventLog:Microsoft-Windows-Sysmon/Operational".into(),
-                );
-                r.insert("EventCode".into(), "22".into());
-                r.insert("RecordID".into(), idx.to_string());
-                for (c, v) in cols.drain(..) {
-                    if let Some(v) = v {
-                        r.insert(c.into(), text(&v));
-                    }
-                }
-                Some((Row::Splunk(r), canon))
-            }
+            let row = sysmon_row(f == Family::SysmonDnsJson, 22, t, idx, cols);
+            Some((row, canon))
         }
         Family::SigmaNetwork | Family::CimNetworkTraffic => {
             let transport = match enum_of(&canon, "transport") {
@@ -737,5 +647,45 @@ pub fn project(f: Family, idx: usize, ev: &Event) -> Option<(Row, Event)> {
                 Some((Row::Splunk(r), canon))
             }
         }
+    }
+}
+
+/// A Sysmon event of `event_id` holding `cols` (a missing value is no column), as flat JSON
+/// (`json`) or as Splunk indexes it (XmlWinEventLog).
+fn sysmon_row(
+    json: bool,
+    event_id: u32,
+    t: i64,
+    idx: usize,
+    cols: Vec<(&str, Option<Value>)>,
+) -> Row {
+    let cols = cols.into_iter().filter_map(|(c, v)| Some((c, v?)));
+    if json {
+        let mut m = Map::new();
+        m.insert("@timestamp".into(), J::String(rfc3339(t)));
+        m.insert("EventID".into(), json!(event_id));
+        m.insert("RecordID".into(), json!(idx));
+        m.insert(
+            "Channel".into(),
+            J::String("Microsoft-Windows-Sysmon/Operational".into()),
+        );
+        for (c, v) in cols {
+            m.insert(c.into(), jv(&v));
+        }
+        Row::Json(m)
+    } else {
+        let mut r = BTreeMap::new();
+        r.insert("_time".into(), t.to_string());
+        r.insert("sourcetype".into(), "XmlWinEventLog".into());
+        r.insert(
+            "source".into(),
+            "XmlWinEventLog:Microsoft-Windows-Sysmon/Operational".into(),
+        );
+        r.insert("EventCode".into(), event_id.to_string());
+        r.insert("RecordID".into(), idx.to_string());
+        for (c, v) in cols {
+            r.insert(c.into(), text(&v));
+        }
+        Row::Splunk(r)
     }
 }
