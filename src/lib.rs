@@ -71,7 +71,7 @@ pub fn frontend_with(files: &[SourceFile], loader: &dyn load::Loader) -> Fronten
             }
         }
     }
-    let (pack, mut ds) = ir::check::check_partial(&asts, loader, &unparsed);
+    let (pack, mut ds) = ir::check::check_partial(asts, loader, &unparsed);
     diagnostics.append(&mut ds);
     diag::sort(&mut diagnostics);
     let has_errors = diagnostics.iter().any(|d| d.is_error());

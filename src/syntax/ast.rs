@@ -73,7 +73,8 @@ pub enum Clause {
     GroupBy(Vec<Spanned<String>>),
     Aggregate(Vec<AggDef>),
     Having(Expr),
-    Test(TestDecl),
+    /// Boxed, as `Correlate`: the largest clauses, rarer than the rest, would size every clause.
+    Test(Box<TestDecl>),
     /// `timezone +02:00`: the offset as written (the checker reads and bounds it).
     Timezone(Spanned<String>),
     /// `entities { host: host, ip: remote.ip }`: (kind, field) pairs as written.
@@ -81,7 +82,7 @@ pub enum Clause {
     /// `schedule every 1h delay 10m`: (`every` or `delay`, the duration) in written order.
     Schedule(Vec<(Spanned<String>, Spanned<Literal>)>),
     /// `correlate within 1m by host, process.id ordered { a: source where ... ... }`.
-    Correlate(Correlate),
+    Correlate(Box<Correlate>),
 }
 
 /// A correlation of several steps, as written; `within` and `by` may be absent (the checker
@@ -126,8 +127,9 @@ pub enum Expr {
     Or(Vec<Expr>, Span),
     Not(Box<Expr>, Span),
     Pred(Pred),
-    /// Two value expressions compared: `bytes.sent > 20 * bytes.received`.
-    Compare(Compare),
+    /// Two value expressions compared: `bytes.sent > 20 * bytes.received`. Boxed: a comparison
+    /// is three times the size of a predicate, and every node of every rule's tree would pay it.
+    Compare(Box<Compare>),
 }
 
 impl Expr {

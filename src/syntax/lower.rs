@@ -312,8 +312,8 @@ impl<'t> Lowerer<'t> {
                 })
                 .collect(),
             ),
-            Rule::test_clause => Clause::Test(self.test(it)?),
-            Rule::correlate_clause => Clause::Correlate(self.correlate(&p, it)?),
+            Rule::test_clause => Clause::Test(Box::new(self.test(it)?)),
+            Rule::correlate_clause => Clause::Correlate(Box::new(self.correlate(&p, it)?)),
             _ => {
                 self.internal(&p, "unexpected clause");
                 return None;
@@ -540,7 +540,7 @@ impl<'t> Lowerer<'t> {
                 }
             }
             Rule::predicate => self.predicate(p).map(Expr::Pred),
-            Rule::comparison => self.comparison(p).map(Expr::Compare),
+            Rule::comparison => self.comparison(p).map(|c| Expr::Compare(Box::new(c))),
             Rule::value_in => self.value_in(p),
             _ => {
                 self.internal(&p, "unexpected expression");
@@ -587,12 +587,12 @@ impl<'t> Lowerer<'t> {
         let mut xs = Vec::new();
         for x in it {
             let (right, _) = self.value_expr(x)?;
-            xs.push(Expr::Compare(Compare {
+            xs.push(Expr::Compare(Box::new(Compare {
                 left: left.clone(),
                 op: op.clone(),
                 right,
                 span: span.clone(),
-            }));
+            })));
         }
         let any = if xs.len() == 1 {
             xs.pop()?
