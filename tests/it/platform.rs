@@ -82,3 +82,21 @@ fn a_target_without_the_platform_refuses_by_name() {
     // Defender's one table holds every platform's processes.
     assert!(targets::compile_rule(&r, &profile("kql-defender").unwrap()).is_ok());
 }
+
+#[test]
+fn spl_sysmon_reads_linux_processes_from_sysmon_for_linux() {
+    let linux = targets::compile_rule(
+        &rule("  attack T1071.003 AN0380\n"),
+        &profile("spl-sysmon").unwrap(),
+    )
+    .unwrap()
+    .text;
+    assert!(
+        linux.starts_with("sourcetype=\"sysmon:linux\" EventID=1\n"),
+        "{linux}"
+    );
+    let win = targets::compile_rule(&rule(""), &profile("spl-sysmon").unwrap())
+        .unwrap()
+        .text;
+    assert!(win.contains("XmlWinEventLog"), "{win}");
+}
