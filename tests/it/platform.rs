@@ -100,3 +100,30 @@ fn spl_sysmon_reads_linux_processes_from_sysmon_for_linux() {
         .text;
     assert!(win.contains("XmlWinEventLog"), "{win}");
 }
+
+/// Linux paths have case: an exact comparison of one is not linted (W0282), as it is for a
+/// Windows rule; a host name has no case on either.
+#[test]
+fn w0282_follows_the_platform() {
+    let codes = |head: &str, cond: &str| -> Vec<String> {
+        let text = format!(
+            "rule p {{\n  id \"0b7e4a52-6d0e-4c1b-9a57-2b8f1e0c7d42\"\n  title \"t\"\n  severity low\n{head}  source process_creation\n  where {cond}\n}}\n"
+        );
+        let fe = detc::frontend(&[detc::SourceFile {
+            path: "p.detc".into(),
+            text,
+        }]);
+        fe.diagnostics
+            .iter()
+            .map(|d| d.code.as_str().to_string())
+            .collect()
+    };
+    let path = "process.path == \"/usr/sbin/sendmail\"";
+    assert_eq!(codes("  platform linux\n", path), Vec::<String>::new());
+    assert_eq!(
+        codes("  attack T1071.003 AN0380\n", path),
+        Vec::<String>::new()
+    );
+    assert_eq!(codes("", path), ["W0282"]);
+    assert_eq!(codes("  platform linux\n", "host == \"Web01\""), ["W0282"]);
+}
