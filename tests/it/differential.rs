@@ -657,15 +657,16 @@ fn linux_process_creation_agrees_on_every_engine() {
     let _ = std::fs::remove_dir_all(&dir);
     copy_dir(&root.join("rules"), &dir);
     let mut linux = Vec::new();
-    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| unreachable!("{e}"));
+    for e in entries.flatten() {
         let p = e.path();
         let text = std::fs::read_to_string(&p).unwrap_or_default();
         let has_rule = text.lines().any(|l| l.starts_with("rule "));
         if p.extension().is_some_and(|x| x == "detc") && has_rule {
             if text.contains(" AN0380") {
-                linux.push(p.file_name().unwrap().to_string_lossy().to_string());
+                linux.push(e.file_name().to_string_lossy().to_string());
             } else {
-                std::fs::remove_file(&p).unwrap();
+                std::fs::remove_file(&p).unwrap_or_else(|e| unreachable!("{e}"));
             }
         }
     }
@@ -700,5 +701,5 @@ fn linux_process_creation_agrees_on_every_engine() {
         failures.len(),
         failures.join("\n\n")
     );
-    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap_or_else(|e| unreachable!("{e}"));
 }
