@@ -132,7 +132,8 @@ pub fn run(args: &TestArgs) -> Exit {
                         diff(o)
                     ));
                 }
-                if !o.bad.is_empty() {
+                // The note belongs to its test's line: with --quiet, a passing test has none.
+                if !o.bad.is_empty() && (!o.passed || !super::quiet()) {
                     s.push_str(&format!(
                         "        note: {} bad line(s) in the fixture, first {}:{}: {}\n",
                         o.bad.len(),

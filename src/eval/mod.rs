@@ -10,6 +10,7 @@
 //! | input schemas (raw fields -> catalogue) | [`schema`] |
 //! | readers (JSON lines, CSV, Zeek TSV/JSON, `.gz`) | [`read`] |
 //! | EVTX exported to JSON (pretty-printed documents) as flat JSON lines | [`evtx_json`] |
+//! | Linux audit logs (auditd's raw records) as one flat JSON line per event | [`auditd`] |
 //! | sound raw-byte prefilter derived from the IR | [`prefilter`] |
 //! | running a pack over files (threads, summary, bad lines) | [`run`] |
 //! | alerts in bounded memory (sorted runs spilled to temporary files, merged) | [`spill`] |
@@ -22,6 +23,7 @@ use crate::ir::{Level, Rule, Value};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+pub mod auditd;
 pub mod correlate;
 pub mod engine;
 pub mod evtx_json;

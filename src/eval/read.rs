@@ -96,6 +96,9 @@ impl Record for JsonRecord {
 
 impl JsonRecord {
     pub fn parse(line: &str) -> Result<JsonRecord, String> {
+        if let Some(why) = super::auditd::bad_reason(line) {
+            return Err(why);
+        }
         match serde_json::from_str::<serde_json::Value>(line) {
             Ok(serde_json::Value::Object(m)) => Ok(JsonRecord(m)),
             Ok(_) => Err("not a JSON object".into()),
@@ -249,6 +252,9 @@ impl<'a> LiteRecord<'a> {
     /// Parses one line, keeping the values of `keys`.
     pub fn parse(line: &'a str, keys: &'a Keys) -> Result<LiteRecord<'a>, String> {
         use serde::Deserializer;
+        if let Some(why) = super::auditd::bad_reason(line) {
+            return Err(why);
+        }
         let mut de = serde_json::Deserializer::from_str(line);
         let (vals, duplicate) = (&mut de)
             .deserialize_map(RecordVisitor { keys })
@@ -606,6 +612,11 @@ pub fn open_reader(path: &Path, f: Box<dyn Read + Send>) -> Result<Input, String
         return Err(
             "is a binary file (NUL byte near the start), not JSON lines, CSV or a Zeek log".into(),
         );
+    }
+    // Linux audit logs: each event's records, read as one flat JSON line.
+    if super::auditd::is_audit_stream(&head[..n]) {
+        let events: Box<dyn Read + Send> = Box::new(super::auditd::Events::new(r));
+        return Ok(BufReader::with_capacity(1 << 20, events));
     }
     // EVTX exported to JSON: pretty-printed documents, read as flat JSON lines.
     if super::evtx_json::is_document_stream(&head[..n]) {

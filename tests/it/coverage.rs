@@ -91,10 +91,15 @@ fn det0135_analytics_against_targets() {
         assert_eq!(a.name, "DET0135");
     }
     let get = |id: &str| cov.analytics.iter().find(|a| a.id == id).unwrap();
-    for id in ["AN0380", "AN0381"] {
-        assert!(get(id).rules.is_empty());
-        assert!(get(id).targets.values().all(Vec::is_empty));
+    assert!(get("AN0381").rules.is_empty());
+    assert!(get("AN0381").targets.values().all(Vec::is_empty));
+    // AN0380 reads Linux processes: Defender, Sigma (product linux) and Sysmon for Linux in
+    // Splunk; CIM has no process table here.
+    assert_eq!(get("AN0380").rules, ["an0380_linux_mail_tool"]);
+    for t in ["kql-defender", "kql-sentinel", "sigma", "spl-sysmon"] {
+        assert!(!on(get("AN0380"), t).is_empty(), "{t}");
     }
+    assert!(on(get("AN0380"), "spl-cim").is_empty());
     // AN0382's rules read flows: none on Defender (no flow table) nor Sysmon's profile.
     assert!(on(get("AN0382"), "kql-defender").is_empty());
     assert!(on(get("AN0382"), "spl-sysmon").is_empty());
@@ -120,7 +125,8 @@ fn cli_table_and_json() {
             .collect::<Vec<_>>()
     };
     // id, name, rules, then kql-defender, kql-sentinel, sigma, spl-cim, spl-sysmon.
-    assert_eq!(line("AN0380")[2..], ["0", "-", "-", "-", "-", "-"]);
+    assert_eq!(line("AN0380")[2..], ["1", "1", "1", "1", "-", "1"]);
+    assert_eq!(line("AN0381")[2..], ["0", "-", "-", "-", "-", "-"]);
     assert_eq!(line("AN0382")[3], "-");
     let (code, json, err) = detc(&["coverage", "rules/", "--format", "json"]);
     assert_eq!(code, 0, "{err}");
@@ -202,7 +208,10 @@ fn navigator_layers_written_deterministic_and_committed() {
         .count();
     assert!(rules > 0);
     assert_eq!(t["score"], rules);
-    assert!(t["comment"].as_str().unwrap().contains("AN0379, AN0382"));
+    assert!(t["comment"]
+        .as_str()
+        .unwrap()
+        .contains("AN0379, AN0380, AN0382"));
     std::fs::remove_dir_all(&a).unwrap();
     std::fs::remove_dir_all(&b).unwrap();
 }

@@ -155,6 +155,9 @@ fn family(target: &str, rule: &Rule) -> Family {
             "kql-defender" => Family::DefenderProcess,
             "kql-sentinel" => Family::SentinelProcess,
             "sigma" => Family::SysmonProcessJson,
+            "spl-sysmon" if rule.platform == Some(detc::ir::Platform::Linux) => {
+                Family::SysmonLinuxProcessSplunk
+            }
             "spl-sysmon" => Family::SysmonProcessSplunk,
             t => unreachable!(
                 "target `{t}` has no process_creation projection in the differential test"
@@ -402,7 +405,14 @@ fn fixtures_for(rule: &Rule, rule_dir: &Path) -> Vec<Fixture> {
         let fits = match rule.source {
             detc::ir::Source::NetworkConnection => schema == "sysmon" || schema == "defender",
             detc::ir::Source::NetworkFlow => schema == "zeek-conn",
-            detc::ir::Source::ProcessCreation => schema == "sysmon-process",
+            detc::ir::Source::ProcessCreation => {
+                schema
+                    == if rule.platform == Some(detc::ir::Platform::Linux) {
+                        "auditd"
+                    } else {
+                        "sysmon-process"
+                    }
+            }
             detc::ir::Source::DnsQuery => schema == "sysmon-dns",
         };
         if fits && !events.is_empty() {
@@ -632,4 +642,64 @@ fn comparisons_of_values_mean_the_same_on_every_engine() {
         failures.len(),
         failures.join("\n\n")
     );
+}
+
+/// Linux process creation (AN0380): the pack's rules of `platform linux`, alone in a copy of
+/// rules/, on every engine that can express them: Defender's and Sentinel's DeviceProcessEvents
+/// (one table for every platform), Sigma `product: linux` (rsigma) and Sysmon for Linux in
+/// Splunk (`sourcetype=sysmon:linux`, the SPL model). spl-cim has no process table (E0901).
+/// The fixtures are auditd logs (Elastic's RHEL 7 log among them) read by the native evaluator,
+/// projected into each engine's rows.
+#[test]
+fn linux_process_creation_agrees_on_every_engine() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("target/differential-linux");
+    let _ = std::fs::remove_dir_all(&dir);
+    copy_dir(&root.join("rules"), &dir);
+    let mut linux = Vec::new();
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| unreachable!("{e}"));
+    for e in entries.flatten() {
+        let p = e.path();
+        let text = std::fs::read_to_string(&p).unwrap_or_default();
+        let has_rule = text.lines().any(|l| l.starts_with("rule "));
+        if p.extension().is_some_and(|x| x == "detc") && has_rule {
+            if text.contains(" AN0380") {
+                linux.push(e.file_name().to_string_lossy().to_string());
+            } else {
+                std::fs::remove_file(&p).unwrap_or_else(|e| unreachable!("{e}"));
+            }
+        }
+    }
+    assert_eq!(linux, ["an0380_linux_mail_tool.detc"]);
+    let (report, failures) = compare_pack(&dir, &|_| true, false);
+    let targets: Vec<&str> = report.keys().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(
+        targets,
+        [
+            "kql-defender (duckdb-kql)",
+            "kql-sentinel (duckdb-kql)",
+            "sigma (rsigma-eval)",
+            "spl-sysmon (SPL model)"
+        ]
+    );
+    for ((r, t), x) in &report {
+        // The three auditd fixtures and the boundary events, with alerts to compare.
+        assert_eq!(x.fixtures, 4, "{r} {t}");
+        // Boundary events a target's rows cannot denote are skipped (counted), never compared
+        // on another target's rows; the fixtures' events all are.
+        assert!(
+            x.alerts >= 5 && x.events >= 18,
+            "{r} {t}: {} alerts, {} events compared, {} skipped",
+            x.alerts,
+            x.events,
+            x.skipped
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "{} disagreement(s):\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+    std::fs::remove_dir_all(&dir).unwrap_or_else(|e| unreachable!("{e}"));
 }

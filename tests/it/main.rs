@@ -38,6 +38,7 @@ mod no_panic;
 mod oracles;
 mod oracles_escaping;
 mod oracles_pack;
+mod platform;
 mod realdata;
 mod spl_emitted_on_model;
 mod spl_model;

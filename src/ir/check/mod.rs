@@ -25,6 +25,7 @@ mod expr;
 mod lints;
 mod lists;
 mod meta;
+mod platform;
 mod rule;
 mod rule_tests;
 pub mod tags;
@@ -61,6 +62,8 @@ pub(crate) struct Checker<'a> {
     pub(crate) timezone: Option<i32>,
     /// Whether the rule has a `timezone` clause (valid or not).
     pub(crate) timezone_given: bool,
+    /// The platform of the rule being checked, once known (lints read it: a Linux path has case).
+    pub(crate) platform: Option<crate::ir::Platform>,
 }
 
 /// Checks every file of a pack. The pack is `None` only when nothing could be checked at all;
@@ -97,6 +100,7 @@ pub fn check_partial(
         broken_names: BTreeSet::new(),
         timezone: None,
         timezone_given: false,
+        platform: None,
     };
     for f in &files {
         for l in &f.lists {

@@ -42,6 +42,9 @@ pub enum Family {
     SysmonProcessJson,
     /// Sysmon Event ID 1 as Splunk indexes it (fields as strings).
     SysmonProcessSplunk,
+    /// Sysmon for Linux's Event ID 1 as the Splunk Add-on for Sysmon for Linux indexes it
+    /// (sourcetype sysmon:linux, EventID; fields as strings).
+    SysmonLinuxProcessSplunk,
     /// Sysmon Event ID 22 as JSON (Sigma `dns_query`, rsigma).
     SysmonDnsJson,
     /// Sysmon Event ID 22 as Splunk indexes it (fields as strings).
@@ -139,6 +142,7 @@ pub fn time_field(f: Family) -> &'static str {
         Family::SysmonSplunk
         | Family::CimNetworkTraffic
         | Family::SysmonProcessSplunk
+        | Family::SysmonLinuxProcessSplunk
         | Family::SysmonDnsSplunk => "_time",
     }
 }
@@ -155,6 +159,7 @@ pub fn id_field(f: Family) -> &'static str {
         | Family::SysmonSplunk
         | Family::SysmonProcessJson
         | Family::SysmonProcessSplunk
+        | Family::SysmonLinuxProcessSplunk
         | Family::SysmonDnsJson
         | Family::SysmonDnsSplunk => "RecordID",
         Family::SigmaNetwork => "event.id",
@@ -261,6 +266,21 @@ fn carried(f: Family) -> &'static [&'static str] {
             "process.parent.command_line",
             "process.parent.id",
         ],
+        // Sysmon for Linux's EventID 1: no version resource nor integrity level (`-`).
+        Family::SysmonLinuxProcessSplunk => &[
+            "time",
+            "host",
+            "user",
+            "process.name",
+            "process.path",
+            "process.command_line",
+            "process.id",
+            "process.current_directory",
+            "process.parent.name",
+            "process.parent.path",
+            "process.parent.command_line",
+            "process.parent.id",
+        ],
         // Sysmon EventID 22: the asking process and the query; no type, no addresses, and
         // QueryStatus is a Windows status code (outcome is refused on these targets).
         Family::SysmonDnsJson | Family::SysmonDnsSplunk => &[
@@ -347,6 +367,20 @@ fn sysmon_image(canon: &mut Event, name: &str, path: &str) -> Result<Option<Stri
         }
         _ => Err(()),
     }
+}
+
+/// A Linux image path for a name, as [`sysmon_image`] makes Windows ones: a name alone is put in
+/// a vendor folder; a name and a path must agree; a name with a separator has no path.
+fn linux_image(canon: &mut Event, name: &str, path: &str) -> Result<Option<String>, ()> {
+    if let (Some(Value::Str(n)), None) = (canon.get(name).cloned(), canon.get(path)) {
+        if n.contains('\\') || n.contains('/') {
+            return Err(());
+        }
+        let p = format!("/opt/vendor/bin/{n}");
+        canon.insert(path.into(), Value::Str(p.clone()));
+        return Ok(Some(p));
+    }
+    sysmon_image(canon, name, path)
 }
 
 /// Projects event number `idx`; `None` when no row of the family can denote it.
@@ -589,6 +623,37 @@ pub fn project(f: Family, idx: usize, ev: &Event) -> Option<(Row, Event)> {
             ];
             let row = sysmon_row(f == Family::SysmonProcessJson, 1, t, idx, cols);
             Some((row, canon))
+        }
+        Family::SysmonLinuxProcessSplunk => {
+            let image = linux_image(&mut canon, "process.name", "process.path").ok()?;
+            let parent =
+                linux_image(&mut canon, "process.parent.name", "process.parent.path").ok()?;
+            let mut r = BTreeMap::new();
+            r.insert("_time".into(), t.to_string());
+            r.insert("sourcetype".into(), "sysmon:linux".into());
+            r.insert("EventID".into(), "1".into());
+            r.insert("RecordID".into(), idx.to_string());
+            let cols: Vec<(&str, Option<Value>)> = vec![
+                ("Computer", canon.get("host").cloned()),
+                ("User", canon.get("user").cloned()),
+                ("Image", image.map(Value::Str)),
+                ("CommandLine", canon.get("process.command_line").cloned()),
+                ("ProcessId", canon.get("process.id").cloned()),
+                (
+                    "CurrentDirectory",
+                    canon.get("process.current_directory").cloned(),
+                ),
+                ("ParentImage", parent.map(Value::Str)),
+                (
+                    "ParentCommandLine",
+                    canon.get("process.parent.command_line").cloned(),
+                ),
+                ("ParentProcessId", canon.get("process.parent.id").cloned()),
+            ];
+            for (c, v) in cols.into_iter().filter_map(|(c, v)| Some((c, v?))) {
+                r.insert(c.into(), text(&v));
+            }
+            Some((Row::Splunk(r), canon))
         }
         Family::SysmonDnsJson | Family::SysmonDnsSplunk => {
             let image = sysmon_image(&mut canon, "process.name", "process.path").ok()?;
