@@ -477,7 +477,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
             }),
             Err(e) => {
                 let mut k: Vec<&str> = anchor.iter().map(String::as_str).collect();
-                if e.key != "source" {
+                if e.key != "source" && e.key != "applies" {
                     k.push("fields");
                 }
                 k.push(&e.key);
