@@ -39,6 +39,7 @@ mod no_panic;
 mod oracles;
 mod oracles_escaping;
 mod oracles_pack;
+mod pack_timezone;
 mod realdata;
 mod spl_emitted_on_model;
 mod spl_model;
