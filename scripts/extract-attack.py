@@ -6,8 +6,8 @@ Usage: scripts/extract-attack.py SOURCE.json > data/attack/enterprise-attack-18.
 
 Keeps only what the checker and the Sigma backend read: tactics (id, shortname, name), techniques
 (id, name, tactic shortnames, revoked_by, deprecated) and detection strategies (id, technique ids,
-analytic ids; an analytic's strategy is the one that lists it). Descriptions, platforms, log
-sources and mutable elements are left out. The output is deterministic: tactics in ATT&CK's matrix order, other entries sorted by id, one
+analytic ids; an analytic's strategy is the one that lists it), and each analytic's platforms
+(a rule's default `platform`). Descriptions, log sources and mutable elements are left out. The output is deterministic: tactics in ATT&CK's matrix order, other entries sorted by id, one
 per line, keys in a fixed order, so a regeneration diffs line by line.
 """
 import json
@@ -52,6 +52,10 @@ def main(argv):
     for a in src["analytics"]:
         if owner.get(a["id"]) != a["strategy"]:
             raise SystemExit(f"{a['id']}: strategy {a['strategy']} does not list it")
+    analytics = [
+        {"id": a["id"], "platforms": a["platforms"]}
+        for a in sorted(src["analytics"], key=lambda a: a["id"])
+    ]
     out = [
         "{",
         f'"attack_version":{line(src["attack_version"])},',
@@ -63,6 +67,8 @@ def main(argv):
         ",\n".join(map(line, techniques)),
         '],"detection_strategies":[',
         ",\n".join(map(line, strategies)),
+        '],"analytics":[',
+        ",\n".join(map(line, analytics)),
         "]}",
     ]
     sys.stdout.write("\n".join(out) + "\n")

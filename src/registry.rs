@@ -80,7 +80,9 @@ mod tests {
         }
         let named: BTreeSet<&str> = profiles
             .iter()
-            .flat_map(|p| p.sources.values().map(|s| s.schema.as_str()))
+            .flat_map(|p| p.sources.values())
+            .flat_map(|s| std::iter::once(s).chain(s.platforms.values()))
+            .map(|s| s.schema.as_str())
             .collect();
         for (f, _) in SCHEMAS {
             if named.contains(f) {

@@ -159,6 +159,11 @@ codes! {
     E0302 Error,
     E0303 Error,
     E0304 Error,
+    // Platform
+    E0305 Error,
+    E0306 Error,
+    E0307 Error,
+    E0308 Refusal,
     // Import (`detc import sigma`)
     E0700 Error,
     E0701 Error,

@@ -40,11 +40,18 @@ pub struct Strategy {
 }
 
 #[derive(Debug, Deserialize)]
+struct Analytic {
+    id: String,
+    platforms: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
 struct Raw {
     attack_version: String,
     tactics: Vec<Tactic>,
     techniques: Vec<Technique>,
     detection_strategies: Vec<Strategy>,
+    analytics: Vec<Analytic>,
 }
 
 /// The catalogue, indexed by id.
@@ -56,6 +63,9 @@ pub struct Catalogue {
     pub strategies: BTreeMap<String, Strategy>,
     /// Analytic id -> the id of the detection strategy that lists it.
     pub analytic_strategy: BTreeMap<String, String>,
+    /// Analytic id -> ATT&CK's platforms for it (`Windows`, `Linux`, `macOS`, `Network
+    /// Devices`...; one each in v18.1).
+    pub analytic_platforms: BTreeMap<String, Vec<String>>,
 }
 
 impl Catalogue {
@@ -66,6 +76,13 @@ impl Catalogue {
     /// The detection strategy an analytic belongs to.
     pub fn strategy_of(&self, analytic: &str) -> Option<&Strategy> {
         self.strategies.get(self.analytic_strategy.get(analytic)?)
+    }
+
+    /// ATT&CK's platforms of an analytic (empty for an unknown id).
+    pub fn platforms_of(&self, analytic: &str) -> &[String] {
+        self.analytic_platforms
+            .get(analytic)
+            .map_or(&[], Vec::as_slice)
     }
 
     /// The shortname of every tactic, in ATT&CK's order.
@@ -88,6 +105,7 @@ fn empty() -> Catalogue {
         techniques: BTreeMap::new(),
         strategies: BTreeMap::new(),
         analytic_strategy: BTreeMap::new(),
+        analytic_platforms: BTreeMap::new(),
     }
 }
 
@@ -113,6 +131,11 @@ fn parse(text: &str) -> Result<Catalogue, serde_json::Error> {
             .map(|s| (s.id.clone(), s))
             .collect(),
         analytic_strategy,
+        analytic_platforms: raw
+            .analytics
+            .into_iter()
+            .map(|a| (a.id, a.platforms))
+            .collect(),
     })
 }
 
@@ -129,6 +152,15 @@ mod tests {
         assert_eq!(c.techniques.len(), 835);
         assert_eq!(c.strategies.len(), 691);
         assert_eq!(c.analytic_strategy.len(), 1739);
+        assert_eq!(c.analytic_platforms.len(), 1739);
+        for (a, p) in [
+            ("AN0379", "Windows"),
+            ("AN0380", "Linux"),
+            ("AN0381", "macOS"),
+            ("AN0382", "Network Devices"),
+        ] {
+            assert_eq!(c.platforms_of(a), [p.to_string()], "{a}");
+        }
         let t = c.technique("T1071.003").map(|t| t.tactics.clone());
         assert_eq!(t, Some(vec!["command-and-control".to_string()]));
         let s = c

@@ -121,6 +121,12 @@ pub struct Rule {
     /// means every target. A pair left out is not compiled and not warned about.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub targets: Option<Targets>,
+    /// The operating system whose logs the rule reads: its `platform` clause, else the platform
+    /// ATT&CK gives the rule's analytics; `None` when neither names one (each target then reads
+    /// the source where its profile's default entry says). Targets choose the source's table,
+    /// logsource and field names by it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
     /// `entities { ... }`: what the alert is about, for the deployed artefacts (Sentinel entity
     /// mappings, Defender impacted assets, Splunk risk objects). Empty when the rule has none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -190,6 +196,46 @@ pub struct ScheduleSpec {
     pub every: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delay: Option<u64>,
+}
+
+/// An operating system whose logs a rule reads (`platform linux`). Only the platforms whose
+/// endpoint logs the sources model; ATT&CK's others (Network Devices, IaaS...) name none.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    Windows,
+    Linux,
+    Macos,
+}
+
+impl Platform {
+    pub const ALL: &'static [Platform] = &[Platform::Windows, Platform::Linux, Platform::Macos];
+
+    /// The name in rules and profiles (`linux`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Platform::Windows => "windows",
+            Platform::Linux => "linux",
+            Platform::Macos => "macos",
+        }
+    }
+
+    pub fn by_name(name: &str) -> Option<Platform> {
+        Platform::ALL.iter().copied().find(|p| p.name() == name)
+    }
+
+    /// The platform of one of ATT&CK's platform names (`Windows`, `Linux`, `macOS`); `None` for
+    /// the others (`Network Devices`, `IaaS`, `ESXi`...), which no source here is specific to.
+    pub fn from_attack(name: &str) -> Option<Platform> {
+        match name {
+            "Windows" => Some(Platform::Windows),
+            "Linux" => Some(Platform::Linux),
+            "macOS" => Some(Platform::Macos),
+            _ => None,
+        }
+    }
 }
 
 /// The profiles a rule is for (`exclude` false) or not for, by name (each checked to exist).

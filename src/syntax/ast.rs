@@ -58,6 +58,8 @@ pub enum Clause {
         value: MetaValue,
     },
     Source(Spanned<String>),
+    /// `platform linux`: the name as written (the checker knows the platforms).
+    Platform(Spanned<String>),
     /// `targets [a, b]` (`exclude` false) or `targets not [a, b]`: target profile names.
     Targets {
         exclude: bool,

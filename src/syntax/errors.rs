@@ -23,6 +23,7 @@ pub const CLAUSE_WORDS: &[&str] = &[
     "tags",
     "source",
     "targets",
+    "platform",
     "where",
     "let",
     "window",
@@ -69,12 +70,13 @@ pub fn describe(rule: Rule) -> Option<Cow<'static, str>> {
         kw_file => "`file(\"path\")`",
         meta_str | meta_str_key | meta_list | meta_list_key | meta_sym | meta_sym_key
         | meta_attack | kw_attack | source_clause | kw_source | targets_clause | kw_targets
+        | platform_clause | kw_platform
         | where_clause | kw_where
         | let_clause | kw_let | window_clause | kw_window | group_clause | kw_group
         | aggregate_clause | kw_aggregate | having_clause | kw_having | test_clause | kw_test | timezone_clause | kw_timezone
         | correlate_clause | kw_correlate | entities_clause | kw_entities | schedule_clause | kw_schedule => {
             "a clause (id, title, description, author, date, status, severity, confidence, attack, \
-             references, falsepositives, tags, source, targets, where, let, window, group by, \
+             references, falsepositives, tags, source, platform, targets, where, let, window, group by, \
              aggregate, having, timezone, correlate, entities, schedule, test)"
         }
         entity_binding => "an entity (`kind: field`, e.g. `host: host`)",

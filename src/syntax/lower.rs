@@ -171,6 +171,7 @@ impl<'t> Lowerer<'t> {
                 Rule::kw_attack
                     | Rule::kw_source
                     | Rule::kw_targets
+                    | Rule::kw_platform
                     | Rule::kw_where
                     | Rule::kw_let
                     | Rule::kw_case
@@ -239,6 +240,7 @@ impl<'t> Lowerer<'t> {
                 }
             }
             Rule::source_clause => Clause::Source(self.ident(&it.next()?)),
+            Rule::platform_clause => Clause::Platform(self.ident(&it.next()?)),
             Rule::targets_clause => {
                 let mut exclude = false;
                 let mut names = Vec::new();

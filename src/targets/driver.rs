@@ -2,7 +2,7 @@
 //! ([`compile_pack`]), returning queries and diagnostics as data (the CLI writes files).
 
 use super::ctx::Ctx;
-use super::profile::{load_profiles, Language, Profile, SourceOptions};
+use super::profile::{load_profiles, Language, Profile, SourceMap, SourceOptions};
 use super::{kql, sigma, spl};
 use crate::diag::{Code, Diagnostic, Kind};
 use crate::ir::{self, Rule};
@@ -51,7 +51,7 @@ pub fn compile_rule(rule: &Rule, profile: &Profile) -> Result<Emitted, Vec<Diagn
     if let Some(c) = &rule.correlation {
         return Err(vec![refuse_correlation(rule, c, profile)]);
     }
-    let Some(src) = profile.sources.get(rule.source.name()) else {
+    let Some(top) = profile.sources.get(rule.source.name()) else {
         let supported: Vec<&str> = profile.sources.keys().map(String::as_str).collect();
         let why = profile
             .refuses
@@ -75,6 +75,7 @@ pub fn compile_rule(rule: &Rule, profile: &Profile) -> Result<Emitted, Vec<Diagn
             supported.join(", ")
         ))]);
     };
+    let src = source_for(rule, profile, top)?;
     let ctx = Ctx::new(rule, profile, src)?;
     // The source's options are those of the profile's language (the loader checks it).
     let (text, warnings) = match &src.options {
@@ -89,6 +90,40 @@ pub fn compile_rule(rule: &Rule, profile: &Profile) -> Result<Emitted, Vec<Diagn
         text,
         warnings,
     })
+}
+
+/// The entry of `top` (the profile's map of the rule's source) for the rule's platform, or E0308
+/// naming rule, platform and target.
+fn source_for<'p>(
+    rule: &Rule,
+    profile: &'p Profile,
+    top: &'p SourceMap,
+) -> Result<&'p SourceMap, Vec<Diagnostic>> {
+    if let Some(s) = top.for_platform(rule.platform) {
+        return Ok(s);
+    }
+    let p = rule.platform.map_or("", ir::Platform::name);
+    Err(vec![Diagnostic::new(
+        Code::E0308,
+        format!(
+            "rule `{}`: target `{}` has no table for source `{}` on platform {p}",
+            rule.name,
+            profile.name,
+            rule.source.name()
+        ),
+    )
+    .at(rule.span.clone())
+    .found(format!("source {} on {p}", rule.source.name()))
+    .expected(format!(
+        "a platform {} reads {} of: {}",
+        profile.name,
+        rule.source.name(),
+        top.platform_names().join(", ")
+    ))
+    .hint(format!(
+        "{} reads this source only where that platform's logs land; compile the rule for another target (`detc targets`), or add `targets not [{}]`",
+        profile.name, profile.name
+    ))])
 }
 
 /// E0915: no backend lowers a correlation of several events yet (a KQL join, an SPL search over

@@ -66,6 +66,16 @@ pub struct SourceMap {
     /// Catalogue fields the target cannot provide, with the reason.
     #[serde(default)]
     pub unsupported: BTreeMap<String, String>,
+    /// The one platform whose events this entry reads (`windows`: Sysmon's field names, Sigma's
+    /// `product: windows`). Absent: one table holds every platform's events (Defender's
+    /// DeviceProcessEvents), so a rule of any platform reads this entry.
+    #[serde(default)]
+    pub platform: Option<ir::Platform>,
+    /// The same source on the other platforms, each an entry of its own (table, logsource or
+    /// search, fields): a rule whose `platform` has neither this entry nor one here is refused
+    /// (E0308). Only in an entry with a `platform`.
+    #[serde(default)]
+    pub platforms: BTreeMap<ir::Platform, SourceMap>,
     /// The loaded column list (name -> vendor type).
     #[serde(skip)]
     pub columns: BTreeMap<String, String>,
@@ -148,6 +158,26 @@ pub struct SigmaSource {
 }
 
 impl SourceMap {
+    /// The entry that reads this source's events of `platform`: this one for a rule without a
+    /// platform (the profile's default) or when it serves the platform, else the one under
+    /// `platforms`; `None` when the target has none (E0308).
+    pub fn for_platform(&self, platform: Option<ir::Platform>) -> Option<&SourceMap> {
+        match platform {
+            None => Some(self),
+            Some(p) if self.platform.is_none_or(|q| q == p) => Some(self),
+            Some(p) => self.platforms.get(&p),
+        }
+    }
+
+    /// The platforms this entry and its `platforms` read (empty: every platform).
+    pub fn platform_names(&self) -> Vec<&'static str> {
+        self.platform
+            .into_iter()
+            .chain(self.platforms.keys().copied())
+            .map(ir::Platform::name)
+            .collect()
+    }
+
     /// The partner of `column` in a swap pair, if any.
     pub fn swap_partner(&self, column: &str) -> Option<(&Swap, String)> {
         let sw = self.swap.as_ref()?;
@@ -254,16 +284,21 @@ fn load_profile(name: &str, yaml: &str, template: &str) -> Result<Profile, Strin
                 "targets/{name}/profile.yaml maps unknown source `{src}`"
             ));
         }
-        if m.options.language() != p.language {
+        load_entry(name, p.language, &format!("sources.{src}"), m)?;
+        if !m.platforms.is_empty() && m.platform.is_none() {
             return Err(format!(
-                "targets/{name}/profile.yaml: sources.{src}: keys for `{}`, but the profile's language is `{}`",
-                lang_key(m.options.language()),
-                lang_key(p.language)
+                "targets/{name}/profile.yaml: sources.{src}: `platforms` beside no `platform`: an entry without one already reads every platform"
             ));
         }
-        m.columns = load_schema(&m.schema)?;
-        for c in &m.implicit_columns {
-            m.columns.insert(c.clone(), "implicit".into());
+        for (pl, e) in m.platforms.iter_mut() {
+            let at = format!("sources.{src}.platforms.{}", pl.name());
+            if e.platform.is_some_and(|q| q != *pl) || !e.platforms.is_empty() {
+                return Err(format!(
+                    "targets/{name}/profile.yaml: {at}: an entry under `platforms` is for that platform only (no `platform` of another, no `platforms` of its own)"
+                ));
+            }
+            e.platform = Some(*pl);
+            load_entry(name, p.language, &at, e)?;
         }
     }
     for src in p.refuses.keys() {
@@ -275,6 +310,22 @@ fn load_profile(name: &str, yaml: &str, template: &str) -> Result<Profile, Strin
     }
     p.template = template.to_string();
     Ok(p)
+}
+
+/// Checks one source entry's language and loads its column list.
+fn load_entry(name: &str, language: Language, at: &str, m: &mut SourceMap) -> Result<(), String> {
+    if m.options.language() != language {
+        return Err(format!(
+            "targets/{name}/profile.yaml: {at}: keys for `{}`, but the profile's language is `{}`",
+            lang_key(m.options.language()),
+            lang_key(language)
+        ));
+    }
+    m.columns = load_schema(&m.schema)?;
+    for c in &m.implicit_columns {
+        m.columns.insert(c.clone(), "implicit".into());
+    }
+    Ok(())
 }
 
 fn lang_key(l: Language) -> &'static str {

@@ -40,6 +40,7 @@ mod oracles;
 mod oracles_escaping;
 mod oracles_pack;
 mod pack_timezone;
+mod platform;
 mod realdata;
 mod spl_emitted_on_model;
 mod spl_model;

@@ -4,7 +4,7 @@
 
 use super::Checker;
 use crate::diag::{Code, Diagnostic, Span};
-use crate::ir::{catalogue, Case, Op, Source, Value};
+use crate::ir::{catalogue, Case, Op, Platform, Source, Value};
 use crate::syntax::ast::{self, ListRef, PredOp};
 
 impl Checker<'_> {
@@ -35,7 +35,9 @@ impl Checker<'_> {
             }
             _ => return,
         };
-        let ci_field = catalogue::field(source, &p.field.node).is_some_and(|d| d.case_insensitive);
+        // Linux paths, file and user names have case; its host names (DNS names) do not.
+        let ci_field = catalogue::field(source, &p.field.node).is_some_and(|d| d.case_insensitive)
+            && (self.platform != Some(Platform::Linux) || p.field.node == "host");
         if let Some((v, span)) = values.iter().find(|(v, _)| v.contains(['*', '?'])) {
             let named = matches!(
                 &p.op,

@@ -25,6 +25,7 @@ mod expr;
 mod lints;
 mod lists;
 mod meta;
+mod platform;
 mod rule;
 mod rule_tests;
 pub mod tags;
@@ -62,6 +63,8 @@ pub(crate) struct Checker<'a> {
     pub(crate) timezone: Option<i32>,
     /// Whether the rule has a `timezone` clause (valid or not).
     pub(crate) timezone_given: bool,
+    /// The platform of the rule being checked, once known (lints read it: a Linux path has case).
+    pub(crate) platform: Option<crate::ir::Platform>,
 }
 
 /// The pack's time zone (`timezone:` in detc.yaml, minutes east of UTC): the offset of every
@@ -111,6 +114,7 @@ pub fn check_partial(
         broken_names: BTreeSet::new(),
         timezone: None,
         timezone_given: false,
+        platform: None,
     };
     for f in files {
         for l in &f.lists {

@@ -22,6 +22,10 @@ struct Clauses<'r> {
     having: Option<&'r Spanned<Clause>>,
     tests: Vec<&'r ast::TestDecl>,
     targets: Option<super::super::Targets>,
+    /// `platform NAME` as written.
+    platform: Option<&'r Spanned<String>>,
+    /// Where the `attack` ids are written (E0307 points there).
+    attack: Option<Span>,
     entities: Option<&'r [(Spanned<String>, Spanned<String>)]>,
     schedule: Option<&'r [(Spanned<String>, Spanned<Literal>)]>,
     correlate: Option<&'r ast::Correlate>,
@@ -45,13 +49,26 @@ impl Checker<'_> {
             having,
             tests,
             targets,
+            platform,
+            attack,
             entities,
             schedule,
             correlate,
             event_clauses,
         } = self.clauses(r);
+        let platform = self.platform(platform, &meta.analytics, attack.as_ref());
+        self.platform = platform;
         if let Some(c) = correlate {
-            return self.correlation_rule(f, r, meta, targets, c, &event_clauses, &tests, start);
+            return self.correlation_rule(
+                f,
+                r,
+                meta,
+                (targets, platform),
+                c,
+                &event_clauses,
+                &tests,
+                start,
+            );
         }
         let source = source?;
         let (let_names, ir_lets) = self.computed_fields(source, &lets);
@@ -100,6 +117,7 @@ impl Checker<'_> {
             correlation: None,
             tests: ir_tests,
             targets,
+            platform,
             entities: ir_entities,
             schedule: match ir_schedule {
                 Some(s) => Some(s?),
@@ -116,7 +134,7 @@ impl Checker<'_> {
         f: &ast::File,
         r: &ast::RuleDecl,
         meta: MetaDraft,
-        targets: Option<super::super::Targets>,
+        (targets, platform): (Option<super::super::Targets>, Option<crate::ir::Platform>),
         c: &ast::Correlate,
         event_clauses: &[(&'static str, Span)],
         tests: &[&ast::TestDecl],
@@ -165,6 +183,7 @@ impl Checker<'_> {
             correlation: Some(corr),
             tests: ir_tests,
             targets,
+            platform,
             entities: Vec::new(),
             schedule: None,
             span: r.span.clone(),
@@ -250,6 +269,8 @@ impl Checker<'_> {
         self.timezone = super::pack_timezone();
         self.timezone_given = false;
         let mut targets = None;
+        let mut platform = None;
+        let mut attack = None;
         let mut entities = None;
         let mut schedule = None;
         for c in &r.clauses {
@@ -271,6 +292,9 @@ impl Checker<'_> {
                         _ => "tags",
                     };
                     dup(k, &c.span, &mut self.diags);
+                    if k == "attack" {
+                        attack = Some(c.span.clone());
+                    }
                     self.meta(&mut meta, k, value);
                 }
                 Clause::Source(s) => {
@@ -278,6 +302,10 @@ impl Checker<'_> {
                     event_clauses.push(("source", c.span.clone()));
                     source_seen = true;
                     source = self.source_named(s);
+                }
+                Clause::Platform(p) => {
+                    dup("platform", &c.span, &mut self.diags);
+                    platform = Some(p);
                 }
                 Clause::Targets { exclude, names } => {
                     dup("targets", &c.span, &mut self.diags);
@@ -372,6 +400,8 @@ impl Checker<'_> {
             having,
             tests,
             targets,
+            platform,
+            attack,
             entities,
             schedule,
             correlate,

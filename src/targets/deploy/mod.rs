@@ -60,7 +60,10 @@ pub(crate) fn kql_query(
     s: &Schedule,
     carry: &[String],
 ) -> Option<(String, String, std::collections::BTreeMap<String, String>)> {
-    let src = profile.sources.get(rule.source.name())?;
+    let src = profile
+        .sources
+        .get(rule.source.name())?
+        .for_platform(rule.platform)?;
     let SourceOptions::Kql(opts) = &src.options else {
         return None;
     };
