@@ -265,14 +265,18 @@ fn pack_timezone(v: &serde_yaml::Value, at: Span) -> Result<Offset, Diagnostic> 
             .at(at)
             .found(format!("the number `{n}`"))
             .expected("a UTC offset `+HH:MM` or `-HH:MM`, quoted (`timezone: \"+02:00\"`)")
-            .hint("write the hours and minutes with their sign: `+02:00`, `-05:00`, `+00:00` for UTC"))
+            .hint(
+                "write the hours and minutes with their sign: `+02:00`, `-05:00`, `+00:00` for UTC",
+            ))
         }
         other => {
             let shown = serde_yaml::to_string(other).unwrap_or_default();
-            return Err(Diagnostic::new(Code::E0035, "`timezone` is not a UTC offset")
-                .at(at)
-                .found(format!("`{}`", shown.trim()))
-                .expected("a UTC offset `+HH:MM` or `-HH:MM`, quoted (`timezone: \"+02:00\"`)"));
+            return Err(
+                Diagnostic::new(Code::E0035, "`timezone` is not a UTC offset")
+                    .at(at)
+                    .found(format!("`{}`", shown.trim()))
+                    .expected("a UTC offset `+HH:MM` or `-HH:MM`, quoted (`timezone: \"+02:00\"`)"),
+            );
         }
     };
     match crate::ir::time::utc_offset(&text) {
@@ -282,11 +286,13 @@ fn pack_timezone(v: &serde_yaml::Value, at: Span) -> Result<Offset, Diagnostic> 
                 .at(at)
                 .found(format!("`{text}`"))
                 .expected("a UTC offset `+HH:MM` or `-HH:MM` (two digits each, with the sign)");
-            Err(if text.contains('/') || text.chars().all(|c| c.is_ascii_alphabetic()) {
-                d.hint(named)
-            } else {
-                d.hint("write the hours and minutes with two digits each and the sign: `+02:00`, `-05:00`, `+00:00` for UTC")
-            })
+            Err(
+                if text.contains('/') || text.chars().all(|c| c.is_ascii_alphabetic()) {
+                    d.hint(named)
+                } else {
+                    d.hint("write the hours and minutes with two digits each and the sign: `+02:00`, `-05:00`, `+00:00` for UTC")
+                },
+            )
         }
         Err(OffsetError::Range) => Err(Diagnostic::new(
             Code::E0036,

@@ -208,7 +208,10 @@ fn navigator_layers_written_deterministic_and_committed() {
         .count();
     assert!(rules > 0);
     assert_eq!(t["score"], rules);
-    assert!(t["comment"].as_str().unwrap().contains("AN0379, AN0381, AN0382"));
+    assert!(t["comment"]
+        .as_str()
+        .unwrap()
+        .contains("AN0379, AN0381, AN0382"));
     std::fs::remove_dir_all(&a).unwrap();
     std::fs::remove_dir_all(&b).unwrap();
 }

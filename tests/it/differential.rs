@@ -678,9 +678,10 @@ fn an0381_macos_rules_mean_the_same_on_every_engine() {
         ("an0381_macos_mail_port_non_mail_client", "kql-sentinel"),
     ] {
         assert!(
-            report
-                .iter()
-                .any(|((r, t), x)| r == rule && t.starts_with(target) && x.boundary > 0 && x.alerts > 0),
+            report.iter().any(|((r, t), x)| r == rule
+                && t.starts_with(target)
+                && x.boundary > 0
+                && x.alerts > 0),
             "{rule} on {target} was not exercised with boundary events and alerts: {:?}",
             report.keys().collect::<Vec<_>>()
         );

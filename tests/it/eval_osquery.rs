@@ -88,7 +88,10 @@ fn process_rows_of_process_events_and_es_process_events() {
     assert_eq!(b["time"], Value::Timestamp(1_772_576_100), "unixTime");
     assert_eq!(b["process.name"], s("osascript"));
     assert!(!b.contains_key("process.parent.id"), "-1 is unknown");
-    assert!(!b.contains_key("process.current_directory"), "\"\" is unset");
+    assert!(
+        !b.contains_key("process.current_directory"),
+        "\"\" is unset"
+    );
     assert!(!b.contains_key("user"), "a uid is not an account name");
 }
 
@@ -171,10 +174,7 @@ fn socket_rows_connect_accept_and_outcomes() {
 /// both, or neither, is refused with the key.
 #[test]
 fn an_applies_condition_needs_in_or_present() {
-    for cond in [
-        "{field: [a], in: [x], present: true}",
-        "{field: [a]}",
-    ] {
+    for cond in ["{field: [a], in: [x], present: true}", "{field: [a]}"] {
         let text = format!(
             "name: x\ndescription: d\nsource: network_flow\ndetect: [[a]]\napplies:\n  - {cond}\nfields:\n  time: {{from: [t]}}\n"
         );

@@ -91,7 +91,8 @@ fn the_pack_zone_is_the_rules_own_when_it_has_none() {
     assert!(!a.is_empty());
     assert_eq!(a, b, "the same queries, byte for byte");
     assert!(
-        a.iter().any(|(_, t)| t.contains("datetime_add('minute', 120")),
+        a.iter()
+            .any(|(_, t)| t.contains("datetime_add('minute', 120")),
         "{a:?}"
     );
     // The evaluator reads the hour in the pack's zone: both boundary tests pass.
@@ -108,7 +109,11 @@ fn the_pack_zone_is_the_rules_own_when_it_has_none() {
 #[test]
 fn the_rules_own_zone_wins_over_the_packs() {
     let own = pack("own5", None, &rule("  timezone -05:00\n"));
-    let both = pack("both", Some("timezone: \"+02:00\"\n"), &rule("  timezone -05:00\n"));
+    let both = pack(
+        "both",
+        Some("timezone: \"+02:00\"\n"),
+        &rule("  timezone -05:00\n"),
+    );
     assert_eq!(compiled(&own), compiled(&both));
     assert!(compiled(&both)
         .iter()
@@ -120,7 +125,11 @@ fn the_rules_own_zone_wins_over_the_packs() {
 
 #[test]
 fn config_shows_the_zone_and_its_origin() {
-    let d = pack("show", Some("# the estate\ntimezone: \"-03:30\"\n"), &rule(""));
+    let d = pack(
+        "show",
+        Some("# the estate\ntimezone: \"-03:30\"\n"),
+        &rule(""),
+    );
     let (code, out, err) = detc_in(&d, &["config"]);
     assert_eq!(code, 0, "{err}");
     let line = out.lines().find(|l| l.starts_with("timezone")).unwrap();
@@ -161,7 +170,10 @@ fn a_bad_pack_zone_is_located_and_exits_2() {
             }
             let (exit, out, err) = detc_in(&d, &args);
             assert_eq!(exit, 2, "{value} {cmd}: {out}{err}");
-            assert!(err.contains(&format!("detc.yaml:1:1: error[{code}]")), "{value}: {err}");
+            assert!(
+                err.contains(&format!("detc.yaml:1:1: error[{code}]")),
+                "{value}: {err}"
+            );
             assert!(err.contains(what), "{value}: {err}");
             assert!(!err.contains("panicked"), "{err}");
         }
