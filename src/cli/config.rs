@@ -125,6 +125,19 @@ pub(crate) fn run_strict(given: bool) -> Setting<bool> {
     resolve(flag(given), super::project().run_strict.as_ref(), false)
 }
 
+/// The pack's time zone (detc.yaml `timezone:`), as written; no flag sets it, and without it a
+/// rule reading the hour must declare its own.
+pub(crate) fn pack_timezone() -> Setting<Option<String>> {
+    let file = super::project()
+        .timezone
+        .as_ref()
+        .map(|l| crate::config::Located {
+            value: Some(l.value.text.clone()),
+            at: l.at.clone(),
+        });
+    resolve(None, file.as_ref(), None)
+}
+
 /// One row of `detc config`.
 struct Row {
     key: String,
@@ -188,6 +201,7 @@ pub fn run(args: &ConfigArgs) -> Exit {
         ),
         row("run.schema", run_schema(args.schema.clone()), opt_text),
         row("run.strict", run_strict(args.strict), b),
+        row("timezone", pack_timezone(), opt_text),
     ];
     let mut overrides = Vec::new();
     for (target, srcs) in &cfg.targets {

@@ -1,8 +1,9 @@
 //! The project config file `detc.yaml`: found at the pack's root by walking up from the rule
 //! paths (as git finds `.git`), parsed with serde_yaml (the crate detc already reads profiles and
 //! schemas with; no TOML crate is among its dependencies, so the file is YAML), and checked into
-//! a [`Config`]: defaults for the commands, the project's own input schemas, and overrides of
-//! target settings. Every problem is a located diagnostic (E0030-E0034), never a panic.
+//! a [`Config`]: defaults for the commands, the pack's time zone, the project's own input schemas,
+//! and overrides of target settings. Every problem is a located diagnostic (E0030-E0036), never a
+//! panic.
 //!
 //! Stages: [`discover`] (paths -> the file, if any) -> [`load`] (file -> [`Config`] or
 //! diagnostics). The CLI installs the schemas and overrides ([`Config::install`]) and resolves
@@ -29,6 +30,10 @@ struct ConfigFile {
     inputs: Vec<InputEntry>,
     #[serde(default)]
     targets: BTreeMap<String, BTreeMap<String, SourceOverride>>,
+    /// The pack's time zone, `+HH:MM`: any scalar, so a number or a named zone gets its own
+    /// located error (E0035) rather than serde's "invalid type".
+    #[serde(default)]
+    timezone: Option<serde_yaml::Value>,
 }
 
 /// `defaults:`, per command. Every key is optional; a command-line flag overrides it.
@@ -216,6 +221,9 @@ pub struct Config {
     pub run_allowed_lateness: Option<Located<Lateness>>,
     pub run_schema: Option<Located<String>>,
     pub run_strict: Option<Located<bool>>,
+    /// The pack's time zone (`timezone:`): the offset of every rule without a `timezone`
+    /// clause of its own.
+    pub timezone: Option<Located<Offset>>,
     pub schemas: Vec<UserSchema>,
     pub targets: Overrides,
     /// Where each override was written: (target, source, key) -> span.
@@ -228,6 +236,72 @@ impl Config {
     pub fn install(&self) {
         crate::eval::schema::set_user(self.schemas.iter().map(|s| s.schema.clone()).collect());
         crate::targets::profile::set_overrides(self.targets.clone());
+        if let Some(tz) = &self.timezone {
+            crate::ir::check::set_pack_timezone(tz.value.minutes);
+        }
+    }
+}
+
+/// A UTC offset as written (`+02:00`) and in minutes east of UTC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offset {
+    pub text: String,
+    pub minutes: i32,
+}
+
+/// The pack's `timezone:` value checked: `+HH:MM` or `-HH:MM` from -12:00 to +14:00 (the rule
+/// clause's own reading, [`crate::ir::time::utc_offset`]); E0035 for another shape, E0036 out
+/// of range.
+fn pack_timezone(v: &serde_yaml::Value, at: Span) -> Result<Offset, Diagnostic> {
+    use crate::ir::time::OffsetError;
+    let named = "named zones (`Europe/Paris`) are not supported: their daylight-saving rules come from each engine's own time-zone database; write the estate's standard offset";
+    let text = match v {
+        serde_yaml::Value::String(s) => s.clone(),
+        serde_yaml::Value::Number(n) => {
+            return Err(Diagnostic::new(
+                Code::E0035,
+                format!("`timezone: {n}` is not a UTC offset"),
+            )
+            .at(at)
+            .found(format!("the number `{n}`"))
+            .expected("a UTC offset `+HH:MM` or `-HH:MM`, quoted (`timezone: \"+02:00\"`)")
+            .hint(
+                "write the hours and minutes with their sign: `+02:00`, `-05:00`, `+00:00` for UTC",
+            ))
+        }
+        other => {
+            let shown = serde_yaml::to_string(other).unwrap_or_default();
+            return Err(
+                Diagnostic::new(Code::E0035, "`timezone` is not a UTC offset")
+                    .at(at)
+                    .found(format!("`{}`", shown.trim()))
+                    .expected("a UTC offset `+HH:MM` or `-HH:MM`, quoted (`timezone: \"+02:00\"`)"),
+            );
+        }
+    };
+    match crate::ir::time::utc_offset(&text) {
+        Ok(minutes) => Ok(Offset { text, minutes }),
+        Err(OffsetError::Shape) => {
+            let d = Diagnostic::new(Code::E0035, format!("`{text}` is not a UTC offset"))
+                .at(at)
+                .found(format!("`{text}`"))
+                .expected("a UTC offset `+HH:MM` or `-HH:MM` (two digits each, with the sign)");
+            Err(
+                if text.contains('/') || text.chars().all(|c| c.is_ascii_alphabetic()) {
+                    d.hint(named)
+                } else {
+                    d.hint("write the hours and minutes with two digits each and the sign: `+02:00`, `-05:00`, `+00:00` for UTC")
+                },
+            )
+        }
+        Err(OffsetError::Range) => Err(Diagnostic::new(
+            Code::E0036,
+            format!("`{text}` is not a UTC offset in use"),
+        )
+        .at(at)
+        .found(format!("`{text}`"))
+        .expected("an offset from -12:00 to +14:00 with minutes below 60")
+        .hint("write the estate's standard offset, e.g. `+02:00` or `-05:00`")),
     }
 }
 
@@ -398,6 +472,14 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         }
     }
 
+    if let Some(v) = &file.timezone {
+        let span = at(&["timezone"]);
+        match pack_timezone(v, span.clone()) {
+            Ok(o) => cfg.timezone = Some(Located { value: o, at: span }),
+            Err(d) => diags.push(d),
+        }
+    }
+
     // Input schemas: each checked against the catalogue, named apart from the built-in ones
     // and from each other.
     for entry in file.inputs {
@@ -477,7 +559,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
             }),
             Err(e) => {
                 let mut k: Vec<&str> = anchor.iter().map(String::as_str).collect();
-                if e.key != "source" {
+                if e.key != "source" && e.key != "applies" {
                     k.push("fields");
                 }
                 k.push(&e.key);

@@ -62,6 +62,8 @@ codes! {
     E0032 Error,
     E0033 Error,
     E0034 Error,
+    E0035 Error,
+    E0036 Error,
     // Syntax
     E0100 Error,
     E0102 Error,

@@ -177,7 +177,7 @@ pub struct SchemaFile {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SchemaError {
     pub message: String,
-    /// The YAML key at fault: `source`, or the field name under `fields`.
+    /// The YAML key at fault: `source`, `applies`, or the field name under `fields`.
     pub key: String,
     pub found: String,
     pub expected: String,
@@ -186,14 +186,19 @@ pub struct SchemaError {
 
 /// A condition on a raw field: the first present key of `field` has a value (as text,
 /// case-sensitive) in `in`. With `if_present: true`, a row without any of the keys passes.
+/// With `present: true` and no `in`, any value holds: the row only has to have one of the keys
+/// (an osquery results log mixes every scheduled query; a process row is the one with a
+/// command line).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cond {
     pub field: Vec<String>,
-    #[serde(rename = "in")]
+    #[serde(rename = "in", default)]
     pub values: Vec<String>,
     #[serde(default)]
     pub if_present: bool,
+    #[serde(default)]
+    pub present: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -288,6 +293,18 @@ impl InputSchema {
                     .map(|n| format!("did you mean `{n}`?")),
             }
         })?;
+        for c in f.applies.iter().chain(f.swap.as_ref().map(|s| &s.when)) {
+            if c.values.is_empty() != c.present {
+                let field = c.field.join(", ");
+                return Err(SchemaError {
+                    message: format!("the condition on `{field}` needs `in` or `present: true`, not both or neither"),
+                    key: "applies".into(),
+                    found: if c.present { "`in` with `present: true`".into() } else { "no `in` and no `present`".into() },
+                    expected: "`in: [VALUE, ...]` (the value is one of them) or `present: true` (any value)".into(),
+                    hint: None,
+                });
+            }
+        }
         let mut fields = Vec::new();
         for (name, spec) in f.fields {
             let Some(def) = catalogue::field(source, &name) else {
@@ -436,6 +453,7 @@ impl InputSchema {
 
     fn cond_holds(&self, c: &Cond, ix: &[usize], rec: &dyn Record) -> bool {
         match ix.iter().find_map(|&i| rec.at(i, self.keys.name(i))) {
+            Some(_) if c.present => true,
             Some(v) => c.values.iter().any(|x| *x == v.text()),
             None => c.if_present,
         }

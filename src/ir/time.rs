@@ -243,3 +243,34 @@ mod tests {
         assert_eq!(window_start(7200, 3600), 7200);
     }
 }
+
+/// Why a text is not a UTC offset a rule or pack may declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetError {
+    /// Not `+HH:MM` / `-HH:MM` (a named zone, `+2:00`, `0200`).
+    Shape,
+    /// The shape, but outside -12:00..+14:00 (the offsets in use) or with minutes of 60 or more.
+    Range,
+}
+
+/// `+HH:MM` / `-HH:MM` as minutes east of UTC: the rule's `timezone` clause (whose shape the
+/// grammar already gave) and the pack's `timezone:` in detc.yaml read the same way.
+pub fn utc_offset(t: &str) -> Result<i32, OffsetError> {
+    let b = t.as_bytes();
+    let sign = match b.first() {
+        Some(b'+') => 1,
+        Some(b'-') => -1,
+        _ => return Err(OffsetError::Shape),
+    };
+    if b.len() != 6 || b.get(3) != Some(&b':') {
+        return Err(OffsetError::Shape);
+    }
+    let (Some(h), Some(m)) = (digits(&b[1..], 2), digits(&b[4..], 2)) else {
+        return Err(OffsetError::Shape);
+    };
+    let minutes = sign * (h as i32 * 60 + m as i32);
+    if m >= 60 || !(-12 * 60..=14 * 60).contains(&minutes) {
+        return Err(OffsetError::Range);
+    }
+    Ok(minutes)
+}

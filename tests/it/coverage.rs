@@ -79,7 +79,8 @@ fn a_refused_rule_covers_nothing_on_its_target() {
     assert!(!on(tech, "spl-cim").contains(&"an0379_mail_protocol_unexpected_process"));
 }
 
-/// DET0135's four analytics are listed, those no rule names (AN0380, AN0381) with no target.
+/// DET0135's four analytics are listed, the one no rule names (AN0380) with no target; AN0381's
+/// macOS rules only where a table holds macOS events (Defender, Sentinel).
 #[test]
 fn det0135_analytics_against_targets() {
     let pack = rules::rule_pack();
@@ -91,13 +92,20 @@ fn det0135_analytics_against_targets() {
         assert_eq!(a.name, "DET0135");
     }
     let get = |id: &str| cov.analytics.iter().find(|a| a.id == id).unwrap();
-    assert!(get("AN0381").rules.is_empty());
-    assert!(get("AN0381").targets.values().all(Vec::is_empty));
     // AN0380 reads Linux processes: Defender, Sigma (product linux) and Sysmon for Linux in
     // Splunk; CIM has no process table here.
     assert_eq!(get("AN0380").rules, ["an0380_linux_mail_tool"]);
     for t in ["kql-defender", "kql-sentinel", "sigma", "spl-sysmon"] {
         assert!(!on(get("AN0380"), t).is_empty(), "{t}");
+    }
+    // AN0381 is macOS: Defender's and Sentinel's tables hold every platform; Sysmon and Sigma's
+    // Sysmon entries have no macOS entry (E0308), CIM no endpoint source.
+    assert_eq!(get("AN0381").rules.len(), 2);
+    for t in ["kql-defender", "kql-sentinel"] {
+        assert_eq!(on(get("AN0381"), t).len(), 2, "{t}");
+    }
+    for t in ["sigma", "spl-sysmon", "spl-cim"] {
+        assert!(on(get("AN0381"), t).is_empty(), "{t}");
     }
     assert!(on(get("AN0380"), "spl-cim").is_empty());
     // AN0382's rules read flows: none on Defender (no flow table) nor Sysmon's profile.
@@ -211,7 +219,7 @@ fn navigator_layers_written_deterministic_and_committed() {
     assert!(t["comment"]
         .as_str()
         .unwrap()
-        .contains("AN0379, AN0380, AN0382"));
+        .contains("AN0379, AN0380, AN0381, AN0382"));
     std::fs::remove_dir_all(&a).unwrap();
     std::fs::remove_dir_all(&b).unwrap();
 }

@@ -403,15 +403,18 @@ fn fixtures_for(rule: &Rule, rule_dir: &Path) -> Vec<Fixture> {
         };
         let schema = summary.schemas.values().next().cloned().unwrap_or_default();
         let fits = match rule.source {
-            detc::ir::Source::NetworkConnection => schema == "sysmon" || schema == "defender",
+            detc::ir::Source::NetworkConnection => {
+                schema == "sysmon" || schema == "defender" || schema == "osquery-socket"
+            }
             detc::ir::Source::NetworkFlow => schema == "zeek-conn",
             detc::ir::Source::ProcessCreation => {
-                schema
+                (schema
                     == if rule.platform == Some(detc::ir::Platform::Linux) {
                         "auditd"
                     } else {
                         "sysmon-process"
-                    }
+                    })
+                    || schema == "osquery-process"
             }
             detc::ir::Source::DnsQuery => schema == "sysmon-dns",
         };
@@ -700,6 +703,60 @@ fn linux_process_creation_agrees_on_every_engine() {
         "{} disagreement(s):\n\n{}",
         failures.len(),
         failures.join("\n\n")
-    );
     std::fs::remove_dir_all(&dir).unwrap_or_else(|e| unreachable!("{e}"));
+}
+
+/// AN0381's macOS rules (osquery process and socket events, the off-hours TimeWindow) on every
+/// engine that can express them: a copy of the two rules with the pack's lists, their fixtures
+/// and the real rows they read (osquery's, OTRF's proxylogon), and the boundary events (the first
+/// and last second of every hour of a week-end and the days around it, in the rule's offset).
+/// Their platform is macOS (AN0381's): Sysmon (spl-sysmon, Sigma's Sysmon entries) has no macOS
+/// entry and refuses them (E0308), Sigma cannot read the hour either (E0912), spl-cim has no
+/// endpoint source (E0901); Defender's and Sentinel's tables hold every platform, so both meet
+/// duckdb-kql.
+#[test]
+fn an0381_macos_rules_mean_the_same_on_every_engine() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("target/differential-an0381");
+    let _ = std::fs::remove_dir_all(&dir);
+    let rules = root.join("rules");
+    copy_dir(&rules.join("lists"), &dir.join("lists"));
+    copy_dir(&rules.join("fixtures/an0381"), &dir.join("fixtures/an0381"));
+    std::fs::create_dir_all(dir.join("fixtures/realdata")).unwrap_or_else(|e| unreachable!("{e}"));
+    for f in [
+        "lists.detc",
+        "an0381_macos_mail_command_off_hours.detc",
+        "an0381_macos_mail_port_non_mail_client.detc",
+        "fixtures/realdata/osquery_docs_process_socket_events.jsonl",
+        "fixtures/realdata/proxylogon_mail_port_events.jsonl",
+    ] {
+        std::fs::copy(rules.join(f), dir.join(f)).unwrap_or_else(|e| unreachable!("{f}: {e}"));
+    }
+    let (report, failures) = compare_pack(&dir, &|_| true, false);
+    for ((r, t), x) in &report {
+        println!(
+            "| {r} | {t} | {} | {} ({}) | {} | {} | {}/{} |",
+            x.fixtures, x.events, x.boundary, x.skipped, x.alerts, x.agree, x.fixtures
+        );
+    }
+    for (rule, target) in [
+        ("an0381_macos_mail_command_off_hours", "kql-defender"),
+        ("an0381_macos_mail_command_off_hours", "kql-sentinel"),
+        ("an0381_macos_mail_port_non_mail_client", "kql-defender"),
+        ("an0381_macos_mail_port_non_mail_client", "kql-sentinel"),
+    ] {
+        assert!(
+            report.iter().any(|((r, t), x)| r == rule
+                && t.starts_with(target)
+                && x.boundary > 0
+                && x.alerts > 0),
+            "{rule} on {target} was not exercised with boundary events and alerts: {:?}",
+            report.keys().collect::<Vec<_>>()
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "{} disagreement(s):\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
 }

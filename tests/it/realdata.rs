@@ -17,7 +17,7 @@ fn pack() -> Vec<Rule> {
     let pack = fe
         .pack
         .unwrap_or_else(|| panic!("rules/ does not check: {:?}", fe.diagnostics));
-    assert_eq!(pack.rules.len(), 10);
+    assert_eq!(pack.rules.len(), 12);
     pack.rules
 }
 
@@ -74,6 +74,7 @@ fn every_copied_file_is_covered() {
             "covenant_psremoting_grunt.jsonl",
             "lsass_campaign_01_conn.log",
             "m365d_goldensaml_defender_events.jsonl",
+            "osquery_docs_process_socket_events.jsonl",
             "proxylogon_mail_port_events.jsonl",
             "zeek_imap_starttls_conn.log",
             "zeek_netcontrol_packetfilter_conn.log",
@@ -121,6 +122,32 @@ fn covenant_powershell_on_non_mail_ports() {
     let o = run(&pack(), "covenant_psremoting_grunt.jsonl");
     assert_eq!(counts(&o), (300, 276, 24, 0, 0, "sysmon".into()));
     assert_eq!(o.summary.matched, 0);
+}
+
+#[test]
+fn osquery_docs_rows_curl_to_a_web_server_is_no_mail() {
+    // osquery's two sample rows (SOURCE.md): line 1 a process_events row (`curl google.com`),
+    // line 2 a socket_events row (curl connecting to 172.217.164.110:80). Each schema reads its
+    // own row and finds the other not applicable; nothing is mail.
+    let path = [PathBuf::from(DIR).join("osquery_docs_process_socket_events.jsonl")];
+    for (source, schema) in [
+        (detc::ir::Source::ProcessCreation, "osquery-process"),
+        (detc::ir::Source::NetworkConnection, "osquery-socket"),
+    ] {
+        let rules: Vec<Rule> = pack().into_iter().filter(|r| r.source == source).collect();
+        assert!(!rules.is_empty());
+        let opts = RunOptions {
+            prefilter: false,
+            schema: Some(schema.into()),
+            ..RunOptions::default()
+        };
+        let o = run_files(&rules, &path, &opts).unwrap();
+        assert_eq!(counts(&o), (2, 1, 1, 0, 0, schema.into()));
+        assert_eq!(o.summary.matched, 0);
+    }
+    let (evs, _) = detc::eval::run::read_events(&path[0], Some("osquery-socket")).unwrap();
+    assert_eq!(evs[0]["remote.port"], Value::Int(80));
+    assert_eq!(evs[0]["process.path"], Value::Str("/usr/bin/curl".into()));
 }
 
 #[test]

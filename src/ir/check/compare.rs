@@ -353,6 +353,8 @@ impl Checker<'_> {
             );
             return None;
         }
+        // The rule's clause, else the pack's zone (detc.yaml): the IR holds only the offset, so
+        // every target and the evaluator see the same rule either way.
         let Some(offset_minutes) = self.timezone else {
             if !self.timezone_given {
                 self.diags.push(
@@ -360,7 +362,7 @@ impl Checker<'_> {
                         .at(span.clone())
                         .found(format!("`{}({})` and no `timezone` clause", f.name(), arg.node))
                         .expected("a `timezone` clause giving the UTC offset the hour and day are read in")
-                        .hint("add `timezone +00:00` for UTC, or the estate's offset (`timezone +02:00`); named zones are not supported because their daylight-saving rules differ between engines"),
+                        .hint("add `timezone +00:00` for UTC, or the estate's offset (`timezone +02:00`), or give every rule of the pack one with `timezone:` in detc.yaml; named zones are not supported because their daylight-saving rules differ between engines"),
                 );
             }
             return None;

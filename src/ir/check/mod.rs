@@ -57,13 +57,30 @@ pub(crate) struct Checker<'a> {
     /// Computed fields and aggregates of the rule being checked whose definition had an error
     /// already reported: a use of the name is not a second error.
     pub(crate) broken_names: BTreeSet<String>,
-    /// The rule's `timezone` clause (minutes east of UTC) once checked; `None` when it has none
-    /// or a bad one (reported), so `hour()` there is E0277 only without a clause.
+    /// The rule's `timezone` clause (minutes east of UTC) once checked, else the pack's
+    /// ([`pack_timezone`]); `None` when neither gives one or the clause is bad (reported), so
+    /// `hour()` there is E0277 only without a clause.
     pub(crate) timezone: Option<i32>,
     /// Whether the rule has a `timezone` clause (valid or not).
     pub(crate) timezone_given: bool,
     /// The platform of the rule being checked, once known (lints read it: a Linux path has case).
     pub(crate) platform: Option<crate::ir::Platform>,
+}
+
+/// The pack's time zone (`timezone:` in detc.yaml, minutes east of UTC): the offset of every
+/// rule without a `timezone` clause of its own. Set once per process by the CLI from the
+/// project config (`crate::config::Config::install`), like the project's input schemas.
+static PACK_TIMEZONE: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+
+/// Makes `minutes` the offset of every rule without its own `timezone` clause. Once per
+/// process; a second call is ignored (and says so).
+pub fn set_pack_timezone(minutes: i32) -> bool {
+    PACK_TIMEZONE.set(minutes).is_ok()
+}
+
+/// The pack's time zone, if the project config gives one.
+pub(crate) fn pack_timezone() -> Option<i32> {
+    PACK_TIMEZONE.get().copied()
 }
 
 /// Checks every file of a pack. The pack is `None` only when nothing could be checked at all;

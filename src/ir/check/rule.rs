@@ -211,21 +211,19 @@ impl Checker<'_> {
     /// use run from -12:00 to +14:00, and minutes are below 60 (E0278 otherwise).
     fn utc_offset(&mut self, tz: &Spanned<String>) -> Option<i32> {
         let t = tz.node.as_str();
-        let sign = if t.starts_with('-') { -1 } else { 1 };
-        let h: i32 = t.get(1..3).and_then(|x| x.parse().ok())?;
-        let m: i32 = t.get(4..6).and_then(|x| x.parse().ok())?;
-        let minutes = sign * (h * 60 + m);
-        if m >= 60 || !(-12 * 60..=14 * 60).contains(&minutes) {
-            self.diags.push(
-                Diagnostic::new(Code::E0278, format!("`{t}` is not a UTC offset"))
-                    .at(tz.span.clone())
-                    .found(format!("`{t}`"))
-                    .expected("an offset from -12:00 to +14:00 with minutes below 60")
-                    .hint("write the estate's standard offset, e.g. `timezone +02:00` or `timezone -05:00`"),
-            );
-            return None;
+        match crate::ir::time::utc_offset(t) {
+            Ok(m) => Some(m),
+            Err(_) => {
+                self.diags.push(
+                    Diagnostic::new(Code::E0278, format!("`{t}` is not a UTC offset"))
+                        .at(tz.span.clone())
+                        .found(format!("`{t}`"))
+                        .expected("an offset from -12:00 to +14:00 with minutes below 60")
+                        .hint("write the estate's standard offset, e.g. `timezone +02:00` or `timezone -05:00`"),
+                );
+                None
+            }
         }
-        Some(minutes)
     }
 
     /// Sorts the clauses of `r` by kind and checks its metadata: a kind given twice is E0204, a
@@ -267,7 +265,8 @@ impl Checker<'_> {
         let mut tests: Vec<&ast::TestDecl> = Vec::new();
         let mut correlate: Option<&ast::Correlate> = None;
         let mut event_clauses: Vec<(&'static str, Span)> = Vec::new();
-        self.timezone = None;
+        // The pack's zone (detc.yaml `timezone:`) until the rule's own clause says otherwise.
+        self.timezone = super::pack_timezone();
         self.timezone_given = false;
         let mut targets = None;
         let mut platform = None;
