@@ -157,6 +157,8 @@ codes! {
     E0302 Error,
     E0303 Error,
     E0304 Error,
+    // List fields
+    E0315 Error,
     // Import (`detc import sigma`)
     E0700 Error,
     E0701 Error,

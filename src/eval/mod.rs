@@ -10,6 +10,7 @@
 //! | input schemas (raw fields -> catalogue) | [`schema`] |
 //! | readers (JSON lines, CSV, Zeek TSV/JSON, `.gz`) | [`read`] |
 //! | EVTX exported to JSON (pretty-printed documents) as flat JSON lines | [`evtx_json`] |
+//! | Zeek files.log joined into smtp.log through `fuids` (one record per mail transaction) | [`mailjoin`] |
 //! | sound raw-byte prefilter derived from the IR | [`prefilter`] |
 //! | running a pack over files (threads, summary, bad lines) | [`run`] |
 //! | alerts in bounded memory (sorted runs spilled to temporary files, merged) | [`spill`] |
@@ -25,6 +26,7 @@ use std::collections::BTreeMap;
 pub mod correlate;
 pub mod engine;
 pub mod evtx_json;
+pub mod mailjoin;
 pub mod ops;
 pub mod prefilter;
 pub mod read;
