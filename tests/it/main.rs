@@ -24,6 +24,7 @@ mod eval_fixtures;
 mod eval_folders;
 mod eval_hostile;
 mod eval_lateness;
+mod eval_mailjoin;
 mod eval_prefilter;
 mod eval_readers;
 mod eval_semantics;
