@@ -171,9 +171,9 @@ fn family(target: &str, rule: &Rule) -> Family {
     if rule.source == detc::ir::Source::MailMessage {
         return match target {
             "sigma" => Family::ZeekSmtpJson,
-            t => unreachable!(
-                "target `{t}` has no mail_message projection in the differential test"
-            ),
+            t => {
+                unreachable!("target `{t}` has no mail_message projection in the differential test")
+            }
         };
     }
     let conn = rule.source == detc::ir::Source::NetworkConnection;
@@ -661,7 +661,11 @@ fn mail_messages_mean_the_same_on_sigma() {
         sigma.events,
         sigma.alerts
     );
-    assert_eq!(report.len(), 1, "only sigma expresses mail_message: {report:?}");
+    assert_eq!(
+        report.len(),
+        1,
+        "only sigma expresses mail_message: {report:?}"
+    );
     assert!(
         failures.is_empty(),
         "{} disagreement(s):\n\n{}",
@@ -676,8 +680,9 @@ fn mail_messages_mean_the_same_on_sigma() {
 /// until the rule gets a projection and a comparison of its own.
 #[test]
 fn the_mail_attachment_rule_is_refused_by_every_query_target() {
-    let files = detc::load::load_sources(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules")])
-        .unwrap_or_else(|d| unreachable!("{}", d.message));
+    let files =
+        detc::load::load_sources(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules")])
+            .unwrap_or_else(|d| unreachable!("{}", d.message));
     let pack = detc::frontend(&files)
         .pack
         .unwrap_or_else(|| unreachable!("rules/ has errors"));

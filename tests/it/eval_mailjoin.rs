@@ -37,7 +37,10 @@ fn zeek_attachment_baseline_joins_every_fuid() {
         Some(&list(&["text/plain", "text/html", "text/plain"]))
     );
     assert_eq!(e.get("attachment.names"), Some(&list(&["NEWS.txt"])));
-    assert_eq!(e.get("attachment.sizes"), Some(&list(&["77", "1868", "10809"])));
+    assert_eq!(
+        e.get("attachment.sizes"),
+        Some(&list(&["77", "1868", "10809"]))
+    );
     assert_eq!(e.get("attachment.count"), Some(&Value::Int(3)));
     assert_eq!(e.get("attachment.unmatched"), Some(&Value::Int(0)));
     assert_eq!(e.get("mail.to_count"), Some(&Value::Int(1)));
@@ -168,9 +171,16 @@ rule big {
         let r = pack.rules.iter().find(|r| r.name == rule).unwrap();
         !detc::eval::try_evaluate(r, [e.clone()]).unwrap().is_empty()
     };
-    let a = ev(&["a.pdf", "B.EXE"], &["application/pdf", "text/plain"], &["10", "2000"]);
+    let a = ev(
+        &["a.pdf", "B.EXE"],
+        &["application/pdf", "text/plain"],
+        &["10", "2000"],
+    );
     let b = ev(&["a.pdf"], &["application/pdf"], &["10", "999"]);
     assert!(fires("any_exe", &a) && !fires("any_exe", &b));
-    assert!(!fires("no_pdf", &a) && !fires("no_pdf", &b), "one pdf among the parts");
+    assert!(
+        !fires("no_pdf", &a) && !fires("no_pdf", &b),
+        "one pdf among the parts"
+    );
     assert!(fires("big", &a) && !fires("big", &b));
 }
