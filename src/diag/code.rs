@@ -164,6 +164,8 @@ codes! {
     E0306 Error,
     E0307 Error,
     E0308 Refusal,
+    // List fields
+    E0315 Error,
     // Import (`detc import sigma`)
     E0700 Error,
     E0701 Error,

@@ -11,6 +11,7 @@
 //! | readers (JSON lines, CSV, Zeek TSV/JSON, `.gz`) | [`read`] |
 //! | EVTX exported to JSON (pretty-printed documents) as flat JSON lines | [`evtx_json`] |
 //! | Linux audit logs (auditd's raw records) as one flat JSON line per event | [`auditd`] |
+//! | Zeek files.log joined into smtp.log through `fuids` (one record per mail transaction) | [`mailjoin`] |
 //! | sound raw-byte prefilter derived from the IR | [`prefilter`] |
 //! | running a pack over files (threads, summary, bad lines) | [`run`] |
 //! | alerts in bounded memory (sorted runs spilled to temporary files, merged) | [`spill`] |
@@ -27,6 +28,7 @@ pub mod auditd;
 pub mod correlate;
 pub mod engine;
 pub mod evtx_json;
+pub mod mailjoin;
 pub mod ops;
 pub mod prefilter;
 pub mod read;

@@ -16,7 +16,9 @@
 //!   ASCII letter the pattern can match ([`crate::ir::semantics::ascii_fold_regex`]), never `(?i)`.
 //! - `Cmp` orders integers (ports, bytes, counts, durations) and timestamps numerically.
 
-use crate::ir::{Case, Cidr, CmpOp, Comparison, Expr, FieldRef, IpClass, Op, StrOp, Value};
+use crate::ir::{
+    Case, Cidr, CmpOp, Comparison, Expr, FieldRef, FieldType, IpClass, Op, StrOp, Value,
+};
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -183,6 +185,29 @@ enum Kind {
     Class(IpClass),
     Cmp(CmpOp, Value),
     Exists,
+    /// A list field ([`LIST_SEP`]-joined text): the inner operator holds for any element, each
+    /// read as the elements' type (an element that is not of it never matches).
+    Each(Box<Matcher>, FieldType),
+}
+
+/// The separator of a list field's elements in an abstract event's text (U+001F, ASCII's unit
+/// separator): a list value is its elements joined by it, an empty list is missing. The readers
+/// replace U+001F inside an element by U+FFFD (docs/LANGUAGE.md, "List fields").
+pub const LIST_SEP: char = '\u{1f}';
+
+/// Joins list elements into a list field's value (see [`LIST_SEP`]).
+pub fn join_list<'a>(elems: impl IntoIterator<Item = &'a str>) -> String {
+    let mut out = String::new();
+    for (i, e) in elems.into_iter().enumerate() {
+        if i > 0 {
+            out.push(LIST_SEP);
+        }
+        out.extend(
+            e.chars()
+                .map(|c| if c == LIST_SEP { '\u{fffd}' } else { c }),
+        );
+    }
+    out
 }
 
 impl Matcher {
@@ -237,6 +262,22 @@ impl Matcher {
         Ok(Matcher { kind })
     }
 
+    /// `op` on a list field whose elements are of type `elem`: true when it holds for any.
+    pub fn each(op: &Op, elem: &FieldType) -> Result<Matcher, String> {
+        Ok(Matcher {
+            kind: Kind::Each(Box::new(Matcher::new(op)?), elem.clone()),
+        })
+    }
+
+    /// The right matcher for a predicate: element by element on a list field.
+    pub fn of_pred(p: &crate::ir::Predicate) -> Result<Matcher, String> {
+        if p.each {
+            Matcher::each(&p.op, &p.ty)
+        } else {
+            Matcher::new(&p.op)
+        }
+    }
+
     /// The operator's truth value on `v` (`None` = missing).
     pub fn matches(&self, v: Option<&Value>) -> bool {
         self.matches_ref(v.map(ValRef::of))
@@ -250,6 +291,14 @@ impl Matcher {
         }
         match &self.kind {
             Kind::Exists => true,
+            Kind::Each(inner, ty) => {
+                let ValRef::Str(s) = v else { return false };
+                s.split(LIST_SEP).any(|e| match ty {
+                    FieldType::String => inner.matches_ref(Some(ValRef::Str(e))),
+                    other => super::schema::convert_text(e, other)
+                        .is_ok_and(|x| inner.matches_ref(Some(ValRef::of(&x)))),
+                })
+            }
             Kind::Eq(want, case) => equal_ref(v, ValRef::of(want), *case),
             Kind::InExact(set) => set.contains(v),
             Kind::InLower(set) => match v {
@@ -329,7 +378,7 @@ impl CompiledExpr {
             ),
             Expr::Not(x) => CompiledExpr::Not(Box::new(CompiledExpr::numbered(x, slot)?)),
             Expr::Pred(p) => {
-                CompiledExpr::Pred(p.field.clone(), slot(&p.field), Matcher::new(&p.op)?)
+                CompiledExpr::Pred(p.field.clone(), slot(&p.field), Matcher::of_pred(p)?)
             }
             Expr::Compare(c) => CompiledExpr::Compare(
                 c.clone(),

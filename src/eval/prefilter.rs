@@ -77,6 +77,10 @@ fn clauses(rule: &Rule, schema: &InputSchema, names: &mut Vec<String>) -> Vec<Cl
         let FieldRef::Field(name) = &p.field else {
             continue;
         };
+        // A list field's raw value is several numbers: not a scan of one token.
+        if p.each {
+            continue;
+        }
         if !matches!(p.ty, FieldType::Port | FieldType::Int) {
             continue;
         }

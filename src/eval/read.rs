@@ -423,7 +423,7 @@ fn unescape_zeek_cow(s: &str) -> Cow<'_, str> {
     }
 }
 
-fn unescape_zeek(s: &str) -> String {
+pub(crate) fn unescape_zeek(s: &str) -> String {
     if !s.contains("\\x") {
         return s.to_string();
     }
@@ -622,6 +622,11 @@ pub fn open_reader(path: &Path, f: Box<dyn Read + Send>) -> Result<Input, String
     if super::evtx_json::is_document_stream(&head[..n]) {
         let docs: Box<dyn Read + Send> = Box::new(super::evtx_json::Documents::new(r));
         return Ok(BufReader::with_capacity(1 << 20, docs));
+    }
+    // Zeek files.log with smtp.log in one stream: one joined record per mail transaction.
+    if super::mailjoin::is_mail_stream(&head[..n]) {
+        let joined: Box<dyn Read + Send> = Box::new(super::mailjoin::Joined::new(r));
+        return Ok(BufReader::with_capacity(1 << 20, joined));
     }
     Ok(r)
 }

@@ -261,7 +261,14 @@ pub struct InputSchema {
     swap_to: Vec<usize>,
     /// The cell of `time`.
     time_slot: Option<usize>,
+    /// The key of a record the smtp/files join reports as bad ([`JOIN_ERROR`]), for
+    /// `mail_message` schemas only.
+    error_ix: Option<usize>,
 }
+
+/// The key of a joined record that stands for a bad line, its value the reason
+/// (eval::mailjoin).
+pub const JOIN_ERROR: &str = "_detc_error";
 
 /// What became of one row.
 #[derive(Debug, Clone, PartialEq)]
@@ -330,7 +337,10 @@ impl InputSchema {
                     key: name,
                 });
             }
-            fields.push((name, def.ty, spec));
+            // A list field's value is its elements joined (ops::LIST_SEP), kept as text: the
+            // elements are read as their type when a predicate tests them.
+            let ty = if def.list { FieldType::String } else { def.ty };
+            fields.push((name, ty, spec));
         }
         let mut needed: Vec<String> = Vec::new();
         for (_, _, spec) in &fields {
@@ -346,6 +356,10 @@ impl InputSchema {
                 needed.push(a.clone());
                 needed.push(b.clone());
             }
+        }
+        // A record the smtp/files join could not use says why (eval::mailjoin).
+        if source == Source::MailMessage {
+            needed.push(JOIN_ERROR.to_string());
         }
         let heads: Vec<String> = needed
             .iter()
@@ -376,6 +390,9 @@ impl InputSchema {
         }
         let field_names: Vec<String> = fields.iter().map(|(n, _, _)| n.clone()).collect();
         Ok(InputSchema {
+            error_ix: (source == Source::MailMessage)
+                .then(|| keys.find(JOIN_ERROR))
+                .flatten(),
             time_slot: field_names.iter().position(|n| n == "time"),
             field_names,
             keys,
@@ -493,6 +510,9 @@ impl InputSchema {
         &'r self,
         rec: &'r dyn Record,
     ) -> Result<Option<Vec<Option<Cell<'r>>>>, String> {
+        if let Some(why) = self.error_ix.and_then(|i| rec.at(i, JOIN_ERROR)) {
+            return Err(why.text().into_owned());
+        }
         if !self
             .applies
             .iter()

@@ -16,6 +16,10 @@ pub struct FieldDef {
     /// user names): `PowerShell.exe` is `powershell.exe`. An exact-case comparison on such a
     /// field is linted (W0282) in favour of its case-insensitive operator.
     pub case_insensitive: bool,
+    /// The field holds a list of values of `ty` (the recipients, the attachments' types): a
+    /// predicate holds when it holds for any element, and the field cannot be grouped by,
+    /// aggregated, compared with another field or expected in a test (E0315).
+    pub list: bool,
 }
 
 fn s(name: &'static str, doc: &'static str) -> FieldDef {
@@ -36,7 +40,13 @@ fn t(name: &'static str, ty: FieldType, doc: &'static str) -> FieldDef {
         ty,
         doc,
         case_insensitive: false,
+        list: false,
     }
+}
+
+/// A list-valued field (see [`FieldDef::list`]).
+fn list(d: FieldDef) -> FieldDef {
+    FieldDef { list: true, ..d }
 }
 
 fn e(name: &'static str, values: &[&str], doc: &'static str) -> FieldDef {
@@ -244,6 +254,66 @@ pub fn fields(source: Source) -> Vec<FieldDef> {
             t("client.ip", Ip, "address that sent the query"),
             t("server.ip", Ip, "address of the DNS server asked"),
         ],
+        // One mail transaction (MAIL FROM .. end of DATA) as a sensor on the wire sees it:
+        // Zeek's smtp.log (SMTP::Info) joined with its files.log rows (Files::Info) through
+        // `fuids` (docs/LANGUAGE.md, "mail_message").
+        Source::MailMessage => {
+            vec![
+            t("time", Timestamp, "when the transaction started (UTC)"),
+            ci("host", "name of the sensor that reported the transaction"),
+            t("client.ip", Ip, "address of the SMTP client (the sending host)"),
+            t("client.port", Port, "port of the SMTP client"),
+            t("server.ip", Ip, "address of the SMTP server"),
+            t("server.port", Port, "port of the SMTP server (25, 465, 587...)"),
+            // Mailbox local parts may have case (RFC 5321 section 2.4): compared as written.
+            s("mail.from", "envelope sender (MAIL FROM), without angle brackets"),
+            list(s(
+                "mail.to",
+                "envelope recipients (RCPT TO), a list",
+            )),
+            t("mail.to_count", Int, "number of envelope recipients"),
+            ci("helo", "the name the client gave in HELO/EHLO"),
+            s(
+                "status",
+                "the server's last reply, code first (`250 OK id=1Mugho`)",
+            ),
+            e(
+                "tls",
+                &["true", "false"],
+                "true: the session switched to TLS (STARTTLS), so the message itself was not seen",
+            ),
+            s("subject", "the Subject header"),
+            s(
+                "user_agent",
+                "the sending client as its User-Agent or X-Mailer header names it",
+            ),
+            // MIME types have no case (RFC 2045 section 5.1); names are compared as Windows does.
+            list(ci(
+                "attachment.names",
+                "file names of the message's MIME parts that have one, a list",
+            )),
+            list(ci(
+                "attachment.types",
+                "MIME types of the message's parts as the sensor sniffed them from their bytes \
+                 (`application/x-dosexec`), a list",
+            )),
+            list(t(
+                "attachment.sizes",
+                Bytes,
+                "bytes seen of each MIME part, a list",
+            )),
+            t(
+                "attachment.count",
+                Int,
+                "number of MIME parts the sensor extracted (bodies included, not only attachments)",
+            ),
+            t(
+                "attachment.unmatched",
+                Int,
+                "parts whose files.log row was not found: their name, type and size are unknown",
+            ),
+        ]
+        }
     }
 }
 
@@ -258,11 +328,12 @@ pub fn field(source: Source, name: &str) -> Option<FieldDef> {
 }
 
 /// Every source, for listings and did-you-mean.
-pub const SOURCES: [Source; 4] = [
+pub const SOURCES: [Source; 5] = [
     Source::NetworkConnection,
     Source::NetworkFlow,
     Source::ProcessCreation,
     Source::DnsQuery,
+    Source::MailMessage,
 ];
 
 pub fn source_by_name(name: &str) -> Option<Source> {

@@ -317,6 +317,8 @@ pub enum Source {
     ProcessCreation,
     /// A DNS lookup: by a process on an endpoint (Sysmon EventID 22) or seen on the wire (Zeek).
     DnsQuery,
+    /// A mail transaction on the wire (Zeek smtp.log), with the files it carried (files.log).
+    MailMessage,
 }
 
 impl Source {
@@ -326,6 +328,7 @@ impl Source {
             Source::NetworkFlow => "network_flow",
             Source::ProcessCreation => "process_creation",
             Source::DnsQuery => "dns_query",
+            Source::MailMessage => "mail_message",
         }
     }
 }
@@ -455,6 +458,10 @@ pub struct Predicate {
     /// The field's type, copied here so consumers need no lookup.
     pub ty: FieldType,
     pub op: Op,
+    /// The field holds a list (`attachment.types`): the predicate holds when it holds for any
+    /// element (docs/LANGUAGE.md, "List fields"); `ty` is the elements' type.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub each: bool,
     pub span: Span,
 }
 

@@ -77,6 +77,7 @@ pub fn compile_rule(rule: &Rule, profile: &Profile) -> Result<Emitted, Vec<Diagn
     };
     let src = source_for(rule, profile, top)?;
     let ctx = Ctx::new(rule, profile, src)?;
+    refuse_list_tests(rule, profile, &ctx)?;
     // The source's options are those of the profile's language (the loader checks it).
     let (text, warnings) = match &src.options {
         SourceOptions::Kql(o) => kql::emit(&ctx, o)?,
@@ -124,6 +125,36 @@ fn source_for<'p>(
         "{} reads this source only where that platform's logs land; compile the rule for another target (`detc targets`), or add `targets not [{}]`",
         profile.name, profile.name
     ))])
+}
+
+/// A list field tested element by element (`attachment.types in [...]`, any element) is
+/// lowered only where the target's own matching is "any element" on a list value: Sigma (a
+/// value list in the event matches when one element does, as rsigma-eval and the Zeek field
+/// names have it). KQL and SPL compare a whole cell (a dynamic array, a multivalue field whose
+/// `where` and `tstats` readings are not documented element by element): refused (E0904).
+fn refuse_list_tests(rule: &Rule, profile: &Profile, ctx: &Ctx<'_>) -> Result<(), Vec<Diagnostic>> {
+    if profile.language == Language::Sigma {
+        return Ok(());
+    }
+    fn first_list(e: &ir::Expr) -> Option<&ir::Predicate> {
+        match e {
+            ir::Expr::And(xs) | ir::Expr::Or(xs) => xs.iter().find_map(first_list),
+            ir::Expr::Not(x) => first_list(x),
+            ir::Expr::Pred(p) if p.each => Some(p),
+            _ => None,
+        }
+    }
+    let found = std::iter::once(&rule.filter)
+        .chain(rule.lets.iter().flat_map(|l| l.arms.iter().map(|(e, _)| e)))
+        .find_map(first_list);
+    match found {
+        None => Ok(()),
+        Some(p) => Err(vec![ctx.refuse(
+            &format!("a test of list field `{}` element by element", p.field.name()),
+            "its columns hold one value per row; no element-by-element reading of a list is proven for this language",
+            &p.span,
+        )]),
+    }
 }
 
 /// E0915: no backend lowers a correlation of several events yet (a KQL join, an SPL search over

@@ -243,7 +243,13 @@ fn the_field_tables_are_the_catalogue() {
             .collect();
         let want: Vec<(String, String)> = catalogue::fields(source)
             .iter()
-            .map(|d| (d.name.to_string(), doc_type(&d.ty)))
+            .map(|d| {
+                let ty = doc_type(&d.ty);
+                (
+                    d.name.to_string(),
+                    if d.list { format!("list of {ty}") } else { ty },
+                )
+            })
             .collect();
         assert_eq!(rows, want, "the field table of {}", source.name());
     }

@@ -25,6 +25,7 @@ mod eval_folders;
 mod eval_hostile;
 mod eval_lateness;
 mod eval_osquery;
+mod eval_mailjoin;
 mod eval_prefilter;
 mod eval_readers;
 mod eval_semantics;

@@ -17,7 +17,7 @@ fn pack() -> Vec<Rule> {
     let pack = fe
         .pack
         .unwrap_or_else(|| panic!("rules/ does not check: {:?}", fe.diagnostics));
-    assert_eq!(pack.rules.len(), 12);
+    assert_eq!(pack.rules.len(), 13);
     pack.rules
 }
 
@@ -81,6 +81,8 @@ fn every_copied_file_is_covered() {
             "zeek_netcontrol_packetfilter_conn.unmasked.log",
             "zeek_pop3_basic_conn.log",
             "zeek_pop3_basic_conn.unmasked.log",
+            "zeek_smtp_attachment_files_smtp.log",
+            "zeek_smtp_attachment_files_smtp.unmasked.log",
             "zeek_smtp_basic_smtp.log",
             "zeek_smtp_basic_smtp.unmasked.log",
         ]
@@ -254,6 +256,25 @@ fn zeek_smtp_log_as_flows_without_bytes() {
     let o = run(&pack(), "zeek_smtp_basic_smtp.unmasked.log");
     assert_eq!(counts(&o), (2, 2, 0, 0, 0, "zeek-smtp".into()));
     assert_eq!(o.summary.matched_by_rule["an0382_external_mail_volume"], 1);
+}
+
+#[test]
+fn zeek_attachment_baseline_has_no_risky_attachment() {
+    // files.log (4 rows) then smtp.log (2 transactions): the join gives the files rows back as
+    // blank lines, so `grep -vc '^#'` = 6 lines make 2 rows, both masked: lines 24 and 25 bad.
+    let o = run(&pack(), "zeek_smtp_attachment_files_smtp.log");
+    assert_eq!(counts(&o), (2, 0, 0, 2, 0, "zeek-smtp-files".into()));
+    assert_eq!(
+        o.summary.bad.iter().map(|b| b.line).collect::<Vec<_>>(),
+        [24, 25]
+    );
+    // Unmasked: 10.10.1.4 (private, no relay) sends 3 parts, `cut -f11,12` = text/plain,
+    // text/html, text/plain NEWS.txt; 192.168.133.100 one text/plain body: no executable type,
+    // no risky name, so the AN0379 attachment rule's filter never holds; every fuid is matched
+    // (no files row left over: no bad line).
+    let o = run(&pack(), "zeek_smtp_attachment_files_smtp.unmasked.log");
+    assert_eq!(counts(&o), (2, 2, 0, 0, 0, "zeek-smtp-files".into()));
+    assert_eq!(o.summary.matched, 0);
 }
 
 #[test]

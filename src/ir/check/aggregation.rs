@@ -70,6 +70,10 @@ impl Checker<'_> {
                 let resolved = if let Some(l) = lets.iter().find(|l| l.name == k.node) {
                     Some((FieldRef::Computed(k.node.clone()), l.ty.clone()))
                 } else if let Some(def) = catalogue::field(source, &k.node) {
+                    if !self.scalar_field(source, k) {
+                        ok = false;
+                        continue;
+                    }
                     Some((FieldRef::Field(k.node.clone()), def.ty))
                 } else if self.broken_names.contains(&k.node) {
                     ok = false;
@@ -246,7 +250,7 @@ impl Checker<'_> {
             return None;
         } else {
             let scope = Scope::Event { source, lets: &[] };
-            self.resolve(arg, &scope)?
+            self.resolve_one(arg, &scope)?
         };
         let numeric = matches!(ty, FieldType::Bytes | FieldType::Int | FieldType::Duration);
         let ordered = numeric || matches!(ty, FieldType::Port | FieldType::Timestamp);

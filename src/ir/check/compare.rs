@@ -205,7 +205,7 @@ impl Checker<'_> {
                         });
                     }
                 }
-                let (field, ty) = self.resolve(n, scope)?;
+                let (field, ty) = self.resolve_one(n, scope)?;
                 let Some(q) = Quantity::of(&ty) else {
                     self.diags.push(
                         Diagnostic::new(
@@ -326,7 +326,7 @@ impl Checker<'_> {
                 return None;
             }
         };
-        let (field, ty) = self.resolve(arg, scope)?;
+        let (field, ty) = self.resolve_one(arg, scope)?;
         if !(matches!(field, FieldRef::Field(_)) && ty == FieldType::Timestamp) {
             self.diags.push(
                 Diagnostic::new(

@@ -107,6 +107,10 @@ impl Checker<'_> {
                     ok = false;
                     continue;
                 };
+                if !self.scalar_field(*src, k) {
+                    ok = false;
+                    break;
+                }
                 if k.node == "time" {
                     self.diags.push(
                         Diagnostic::new(Code::E0292, "`time` cannot be a correlation key")

@@ -115,6 +115,9 @@ impl Checker<'_> {
         field: &Spanned<String>,
     ) -> Option<(FieldRef, FieldType)> {
         let name = field.node.as_str();
+        if !self.scalar_field(source, field) {
+            return None;
+        }
         let event = catalogue::field(source, name)
             .map(|f| (FieldRef::Field(name.to_string()), f.ty))
             .or_else(|| {

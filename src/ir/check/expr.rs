@@ -41,6 +41,44 @@ impl Checker<'_> {
         }
     }
 
+    /// [`Self::resolve`] where one value is needed (a comparison of two values, a group key, an
+    /// aggregate's argument, a correlation key, an entity): a list field is refused (E0315).
+    pub(super) fn resolve_one(
+        &mut self,
+        f: &Spanned<String>,
+        scope: &Scope<'_>,
+    ) -> Option<(FieldRef, FieldType)> {
+        let r = self.resolve(f, scope)?;
+        if let Scope::Event { source, .. } = scope {
+            if !self.scalar_field(*source, f) {
+                return None;
+            }
+        }
+        Some(r)
+    }
+
+    /// Reports (E0315) and returns false when `f` is a list field of `source`.
+    pub(super) fn scalar_field(&mut self, source: Source, f: &Spanned<String>) -> bool {
+        if !catalogue::field(source, &f.node).is_some_and(|d| d.list) {
+            return true;
+        }
+        self.diags.push(
+            Diagnostic::new(
+                Code::E0315,
+                format!("`{}` is a list, used where one value is needed", f.node),
+            )
+            .at(f.span.clone())
+            .found(format!("list field `{}` of {}", f.node, source.name()))
+            .expected("a field holding one value")
+            .hint(
+                "a list field is only tested element by element in `where` \
+                 (`attachment.types in [...]` holds when any element is in the list); \
+                 use its count field (e.g. `attachment.count`) for a number",
+            ),
+        );
+        false
+    }
+
     /// Resolves a field name in a scope, or reports why not.
     pub(super) fn resolve(
         &mut self,
@@ -120,12 +158,15 @@ impl Checker<'_> {
 
     fn pred(&mut self, p: &ast::Pred, scope: &Scope<'_>) -> Option<Expr> {
         let (field, ty) = self.resolve(&p.field, scope)?;
+        let each = matches!(scope, Scope::Event { source, .. }
+            if catalogue::field(*source, &p.field.node).is_some_and(|d| d.list));
         let what = format!("`{}`", p.field.node);
         let mk = |op: Op| {
             Expr::Pred(Predicate {
                 field: field.clone(),
                 ty: ty.clone(),
                 op,
+                each,
                 span: p.span.clone(),
             })
         };

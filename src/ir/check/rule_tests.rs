@@ -181,7 +181,8 @@ impl Checker<'_> {
                 }
             }
             (None, None) => {
-                for d in catalogue::fields(source) {
+                // A list field is not an expectation's key (E0315 covers its other uses).
+                for d in catalogue::fields(source).into_iter().filter(|d| !d.list) {
                     keys.insert(d.name.to_string(), d.ty);
                 }
                 for l in lets {

@@ -49,6 +49,9 @@ pub enum Family {
     SysmonDnsJson,
     /// Sysmon Event ID 22 as Splunk indexes it (fields as strings).
     SysmonDnsSplunk,
+    /// Zeek smtp.log as JSON (Sigma `product: zeek, service: smtp`, rsigma): Zeek's own names,
+    /// `rcptto` a JSON array.
+    ZeekSmtpJson,
 }
 
 /// The DeviceProcessEvents columns written (from targets/schemas/kql-DeviceProcessEvents.yaml).
@@ -144,6 +147,7 @@ pub fn time_field(f: Family) -> &'static str {
         | Family::SysmonProcessSplunk
         | Family::SysmonLinuxProcessSplunk
         | Family::SysmonDnsSplunk => "_time",
+        Family::ZeekSmtpJson => "ts",
     }
 }
 
@@ -164,6 +168,7 @@ pub fn id_field(f: Family) -> &'static str {
         | Family::SysmonDnsSplunk => "RecordID",
         Family::SigmaNetwork => "event.id",
         Family::CimNetworkTraffic => "All_Traffic.event_id",
+        Family::ZeekSmtpJson => "uid",
     }
 }
 
@@ -292,6 +297,20 @@ fn carried(f: Family) -> &'static [&'static str] {
             "process.id",
             "query.name",
             "answers",
+        ],
+        // What smtp.log has (the attachments are files.log's: refused on Sigma).
+        Family::ZeekSmtpJson => &[
+            "time",
+            "client.ip",
+            "client.port",
+            "server.ip",
+            "server.port",
+            "mail.from",
+            "mail.to",
+            "helo",
+            "status",
+            "subject",
+            "user_agent",
         ],
         Family::SigmaNetwork | Family::CimNetworkTraffic => &[
             "time",
@@ -654,6 +673,35 @@ pub fn project(f: Family, idx: usize, ev: &Event) -> Option<(Row, Event)> {
                 r.insert(c.into(), text(&v));
             }
             Some((Row::Splunk(r), canon))
+        }
+        Family::ZeekSmtpJson => {
+            let mut m = Map::new();
+            m.insert("ts".into(), J::String(rfc3339(t)));
+            m.insert("uid".into(), json!(idx));
+            for (field, col) in [
+                ("client.ip", "id.orig_h"),
+                ("client.port", "id.orig_p"),
+                ("server.ip", "id.resp_h"),
+                ("server.port", "id.resp_p"),
+                ("mail.from", "mailfrom"),
+                ("helo", "helo"),
+                ("status", "last_reply"),
+                ("subject", "subject"),
+                ("user_agent", "user_agent"),
+            ] {
+                if let Some(v) = canon.get(field) {
+                    m.insert(col.into(), jv(v));
+                }
+            }
+            // A set: Zeek's JSON writer gives an array, one string per recipient.
+            if let Some(Value::Str(to)) = canon.get("mail.to") {
+                let xs: Vec<J> = to
+                    .split(detc::eval::ops::LIST_SEP)
+                    .map(|x| J::String(x.to_string()))
+                    .collect();
+                m.insert("rcptto".into(), J::Array(xs));
+            }
+            Some((Row::Json(m), canon))
         }
         Family::SysmonDnsJson | Family::SysmonDnsSplunk => {
             let image = sysmon_image(&mut canon, "process.name", "process.path").ok()?;

@@ -185,6 +185,7 @@ pub fn pred(source: Source, field: &str, op: Op) -> Expr {
         field: f(field),
         ty,
         op,
+        each: false,
         span: span(),
     })
 }
@@ -207,6 +208,7 @@ pub fn computed(name: &str, op: Op) -> Expr {
         field: FieldRef::Computed(name.into()),
         ty: FieldType::String,
         op,
+        each: false,
         span: span(),
     })
 }
@@ -219,6 +221,7 @@ pub fn having(name: &str, op: CmpOp, v: i64) -> Expr {
             op,
             value: Value::Int(v),
         },
+        each: false,
         span: span(),
     })
 }
