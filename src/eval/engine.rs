@@ -266,6 +266,43 @@ impl CompiledRule {
         self.filter.eval_ref(&|f, k| resolve(f, k, &field, &lets))
     }
 
+    /// The integer literals the filter pins a field to: for each conjunct of a top-level `and`
+    /// (or the filter itself) that is `field == N` or `field in [N, ...]` on a field of the
+    /// event, the field's slot (see [`CompiledRule::bind`]) and the integers. The filter can
+    /// only hold on an event whose value of that field is one of them (`eval::index`).
+    pub fn int_literals(&self) -> Vec<(usize, Vec<i64>)> {
+        use crate::ir::{Expr, Op};
+        let conjuncts: &[Expr] = match &self.rule.filter {
+            Expr::And(xs) => xs,
+            one => std::slice::from_ref(one),
+        };
+        conjuncts
+            .iter()
+            .filter_map(|e| {
+                let Expr::Pred(p) = e else { return None };
+                let FieldRef::Field(name) = &p.field else {
+                    return None;
+                };
+                let slot = self.fields.iter().position(|f| f == name)?;
+                let vals: Vec<i64> = match &p.op {
+                    Op::Eq {
+                        value: Value::Int(v),
+                        ..
+                    } => vec![*v],
+                    Op::In { values, .. } => values
+                        .iter()
+                        .map(|v| match v {
+                            Value::Int(i) => Some(*i),
+                            _ => None,
+                        })
+                        .collect::<Option<_>>()?,
+                    _ => return None,
+                };
+                Some((slot, vals))
+            })
+            .collect()
+    }
+
     /// Whether the rule aggregates (has windows to release).
     pub fn aggregates(&self) -> bool {
         self.rule.aggregation.is_some()

@@ -11,6 +11,7 @@
 //! | readers (JSON lines, CSV, Zeek TSV/JSON, `.gz`) | [`read`] |
 //! | EVTX exported to JSON (pretty-printed documents) as flat JSON lines | [`evtx_json`] |
 //! | sound raw-byte prefilter derived from the IR | [`prefilter`] |
+//! | rules indexed by a discriminating literal (many rules per file) | [`index`] |
 //! | running a pack over files (threads, summary, bad lines) | [`run`] |
 //! | alerts in bounded memory (sorted runs spilled to temporary files, merged) | [`spill`] |
 //! | rule tests (`detc test`) | [`testing`] |
@@ -25,6 +26,7 @@ use std::collections::BTreeMap;
 pub mod correlate;
 pub mod engine;
 pub mod evtx_json;
+pub mod index;
 pub mod ops;
 pub mod prefilter;
 pub mod read;

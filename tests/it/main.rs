@@ -23,6 +23,7 @@ mod escaping;
 mod eval_fixtures;
 mod eval_folders;
 mod eval_hostile;
+mod eval_index;
 mod eval_lateness;
 mod eval_prefilter;
 mod eval_readers;
