@@ -11,6 +11,7 @@
 //! | readers (JSON lines, CSV, Zeek TSV/JSON, `.gz`) | [`read`] |
 //! | EVTX exported to JSON (pretty-printed documents) as flat JSON lines | [`evtx_json`] |
 //! | sound raw-byte prefilter derived from the IR | [`prefilter`] |
+//! | the hasher of group keys, `distinct` sets and lists (seeded per run) | [`fasthash`] |
 //! | rules indexed by a discriminating literal (many rules per file) | [`index`] |
 //! | running a pack over files (threads, summary, bad lines) | [`run`] |
 //! | alerts in bounded memory (sorted runs spilled to temporary files, merged) | [`spill`] |
@@ -26,6 +27,7 @@ use std::collections::BTreeMap;
 pub mod correlate;
 pub mod engine;
 pub mod evtx_json;
+pub mod fasthash;
 pub mod index;
 pub mod ops;
 pub mod prefilter;
