@@ -17,15 +17,15 @@
 //! counted in [`RuleState::untimed`] instead (the readers never produce such events: a row
 //! without a timestamp is a bad line).
 
+use super::fasthash::Seeded;
 use super::ops::{Cell, CompiledExpr, ValRef};
 use super::time;
 use super::{Alert, Event};
 use crate::diag::{Code, Diagnostic};
 use crate::ir::{AggFunc, FieldRef, Rule, Value};
-use super::fasthash::Seeded;
 use hashbrown::{hash_table, Equivalent, HashSet, HashTable};
-use std::hash::BuildHasher;
 use std::collections::BTreeMap;
+use std::hash::BuildHasher;
 use std::hash::{Hash, Hasher};
 
 #[derive(Debug, Clone)]
@@ -76,7 +76,6 @@ impl Hash for GroupKey {
 /// and becomes one only when the group is new.
 struct KeyProbe<'a>(&'a [Option<ValRef<'a>>]);
 
-
 impl Hash for KeyProbe<'_> {
     fn hash<H: Hasher>(&self, h: &mut H) {
         h.write_usize(self.0.len());
@@ -106,11 +105,7 @@ struct Window {
 
 impl Window {
     /// The group of `probe`, made by `new` (with an owned key) when the window has none.
-    fn group(
-        &mut self,
-        probe: &KeyProbe<'_>,
-        new: impl FnOnce() -> GroupState,
-    ) -> &mut GroupState {
+    fn group(&mut self, probe: &KeyProbe<'_>, new: impl FnOnce() -> GroupState) -> &mut GroupState {
         let hasher = &self.hasher;
         let entry = self.groups.entry(
             hasher.hash_one(probe),
@@ -209,8 +204,7 @@ impl Distinct {
             Distinct::Few(xs) if xs.iter().any(|x| ValRef::of(x) == v) => {}
             Distinct::Few(xs) if xs.len() < FEW => xs.push(v.to_value()),
             Distinct::Few(xs) => {
-                let mut set: HashSet<DistinctVal, Seeded> =
-                    xs.drain(..).map(DistinctVal).collect();
+                let mut set: HashSet<DistinctVal, Seeded> = xs.drain(..).map(DistinctVal).collect();
                 set.insert(DistinctVal(v.to_value()));
                 *self = Distinct::Many(Box::new(set));
             }

@@ -145,8 +145,16 @@ mod tests {
             Value::Str(String::new()),
             Value::Int(-42),
             Value::Int(i64::MAX),
-            Value::Ip("10.1.2.3".parse().unwrap_or(std::net::IpAddr::from([0u8; 4]))),
-            Value::Ip("2001:db8::1".parse().unwrap_or(std::net::IpAddr::from([0u8; 4]))),
+            Value::Ip(
+                "10.1.2.3"
+                    .parse()
+                    .unwrap_or(std::net::IpAddr::from([0u8; 4])),
+            ),
+            Value::Ip(
+                "2001:db8::1"
+                    .parse()
+                    .unwrap_or(std::net::IpAddr::from([0u8; 4])),
+            ),
             Value::Timestamp(1_764_000_000),
             Value::Timestamp(-1),
         ];

@@ -471,7 +471,11 @@ fn row(sh: &Shared<'_>, ctx: &FileCtx, line: u64, text: Result<&str, String>, ou
                     }
                 }
             }
-            (any, late.and_then(|i| rules.get(i)).map(|r| r.rule.name.as_str()))
+            (
+                any,
+                late.and_then(|i| rules.get(i))
+                    .map(|r| r.rule.name.as_str()),
+            )
         })
     });
     match fed {

@@ -116,7 +116,14 @@ fn a_pack_gives_each_rule_its_own_alerts() {
         detc::eval::sort_alerts(&mut alone);
         assert_eq!(pack.alerts, alone);
         // Not vacuous: the pinned, the unpinned and the aggregating rules all fire.
-        for name in ["pin_eq", "pin_in_agg", "pin_twice", "free_or", "free_not", "free_agg"] {
+        for name in [
+            "pin_eq",
+            "pin_in_agg",
+            "pin_twice",
+            "free_or",
+            "free_not",
+            "free_agg",
+        ] {
             assert!(
                 pack.alerts.iter().any(|a| a.rule_name == name),
                 "{name} has no alert"
