@@ -235,8 +235,13 @@ pub fn main() -> ExitCode {
 
 /// Writes to stdout; a closed pipe (`detc run ... | head`) is not an error.
 pub(crate) fn out(text: &str) {
+    out_bytes(text.as_bytes());
+}
+
+/// [`out`] of bytes already known to be text (JSON written by `serde_json`).
+pub(crate) fn out_bytes(bytes: &[u8]) {
     let mut o = std::io::stdout().lock();
-    let _ = o.write_all(text.as_bytes());
+    let _ = o.write_all(bytes);
     let _ = o.flush();
 }
 

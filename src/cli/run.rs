@@ -197,25 +197,28 @@ pub fn run(args: &RunArgs) -> Exit {
     };
     match args.format {
         RunFormat::Json => {
-            let mut s = String::new();
+            // Each alert serialized straight into the buffer (no String per alert or field).
+            let mut s: Vec<u8> = Vec::with_capacity(1 << 17);
             for a in out.alerts {
                 let a = match a {
                     Ok(a) => a,
                     Err(d) => {
-                        super::out(&s);
+                        super::out_bytes(&s);
                         return failed(d);
                     }
                 };
-                if let Ok(line) = serde_json::to_string(&a) {
-                    s.push_str(&line);
-                    s.push('\n');
+                let len = s.len();
+                if serde_json::to_writer(&mut s, &a).is_ok() {
+                    s.push(b'\n');
+                } else {
+                    s.truncate(len);
                 }
                 if s.len() >= 1 << 16 {
-                    super::out(&s);
+                    super::out_bytes(&s);
                     s.clear();
                 }
             }
-            super::out(&s);
+            super::out_bytes(&s);
         }
         RunFormat::Table => match out.alerts.collect::<Result<Vec<_>, _>>() {
             Ok(alerts) => super::out(&table(&alerts)),

@@ -17,12 +17,16 @@
 //! counted in [`RuleState::untimed`] instead (the readers never produce such events: a row
 //! without a timestamp is a bad line).
 
+use super::fasthash::Seeded;
 use super::ops::{Cell, CompiledExpr, ValRef};
 use super::time;
 use super::{Alert, Event};
 use crate::diag::{Code, Diagnostic};
 use crate::ir::{AggFunc, FieldRef, Rule, Value};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use hashbrown::{hash_table, Equivalent, HashSet, HashTable};
+use std::collections::BTreeMap;
+use std::hash::BuildHasher;
+use std::hash::{Hash, Hasher};
 
 #[derive(Debug, Clone)]
 struct CompiledLet {
@@ -53,11 +57,122 @@ pub struct CompiledRule {
 pub type Binding = Vec<Option<usize>>;
 
 /// Group key within a window: the group-by values in declaration order (`None` = missing).
-/// A boxed slice, not a `Vec`: one word less per group (issue 9: memory per group).
-type GroupKey = Box<[Option<Value>]>;
+/// A boxed slice, not a `Vec`: one word less per group (issue 9: memory per group). Hashed as
+/// its values' [`ValRef`]s, so that an event's borrowed values ([`KeyProbe`]) find the group
+/// without an owned key being built per event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct GroupKey(Box<[Option<Value>]>);
 
-/// The groups of one window.
-type Window = HashMap<GroupKey, GroupState>;
+impl Hash for GroupKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_usize(self.0.len());
+        for v in self.0.iter() {
+            v.as_ref().map(ValRef::of).hash(h);
+        }
+    }
+}
+
+/// An event's group-by values, borrowed: looks up a [`GroupKey`] (same hash, same equality),
+/// and becomes one only when the group is new.
+struct KeyProbe<'a>(&'a [Option<ValRef<'a>>]);
+
+impl Hash for KeyProbe<'_> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_usize(self.0.len());
+        for v in self.0 {
+            v.hash(h);
+        }
+    }
+}
+
+impl Equivalent<GroupKey> for KeyProbe<'_> {
+    fn equivalent(&self, k: &GroupKey) -> bool {
+        self.0.len() == k.0.len()
+            && self
+                .0
+                .iter()
+                .zip(k.0.iter())
+                .all(|(a, b)| *a == b.as_ref().map(ValRef::of))
+    }
+}
+
+/// The groups of one window: a table hashed once per event, by the event's borrowed values.
+#[derive(Debug, Clone, Default)]
+struct Window {
+    groups: HashTable<(GroupKey, GroupState)>,
+    hasher: Seeded,
+}
+
+impl Window {
+    /// The group of `probe`, made by `new` (with an owned key) when the window has none.
+    fn group(&mut self, probe: &KeyProbe<'_>, new: impl FnOnce() -> GroupState) -> &mut GroupState {
+        let hasher = &self.hasher;
+        let entry = self.groups.entry(
+            hasher.hash_one(probe),
+            |(k, _)| probe.equivalent(k),
+            |(k, _)| hasher.hash_one(k),
+        );
+        match entry {
+            hash_table::Entry::Occupied(o) => &mut o.into_mut().1,
+            hash_table::Entry::Vacant(v) => {
+                let key = GroupKey(probe.0.iter().map(|v| v.map(ValRef::to_value)).collect());
+                &mut v.insert((key, new())).into_mut().1
+            }
+        }
+    }
+
+    /// The group of an owned key (merging windows), if the window has it.
+    fn get_mut(&mut self, k: &GroupKey) -> Option<&mut GroupState> {
+        self.groups
+            .find_mut(self.hasher.hash_one(k), |(x, _)| x == k)
+            .map(|(_, g)| g)
+    }
+
+    fn insert(&mut self, k: GroupKey, g: GroupState) {
+        let hasher = &self.hasher;
+        self.groups
+            .insert_unique(hasher.hash_one(&k), (k, g), |(k, _)| hasher.hash_one(k));
+    }
+
+    fn len(&self) -> usize {
+        self.groups.len()
+    }
+}
+
+impl IntoIterator for Window {
+    type Item = (GroupKey, GroupState);
+    type IntoIter = hash_table::IntoIter<(GroupKey, GroupState)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.groups.into_iter()
+    }
+}
+
+/// A `distinct` value, hashed as its [`ValRef`] so that a borrowed value ([`ValProbe`]) finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DistinctVal(Value);
+
+impl Hash for DistinctVal {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        ValRef::of(&self.0).hash(h);
+    }
+}
+
+struct ValProbe<'a>(ValRef<'a>);
+
+impl Hash for ValProbe<'_> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.0.hash(h);
+    }
+}
+
+impl Equivalent<DistinctVal> for ValProbe<'_> {
+    fn equivalent(&self, k: &DistinctVal) -> bool {
+        self.0 == ValRef::of(&k.0)
+    }
+}
+
+/// Group-by keys held on the stack while an event's group is looked up (more: on the heap).
+const KEYS_INLINE: usize = 8;
 
 #[derive(Debug, Clone)]
 enum Acc {
@@ -77,7 +192,7 @@ enum Distinct {
     // Boxed on purpose: a `HashSet` is 48 bytes inline and would widen every accumulator of
     // every group; the box is one pointer, and only groups past `FEW` values pay for it.
     #[allow(clippy::box_collection)]
-    Many(Box<HashSet<Value>>),
+    Many(Box<HashSet<DistinctVal, Seeded>>),
 }
 
 /// Values kept in a vector before switching to a hash set (linear search stays cheap).
@@ -89,14 +204,13 @@ impl Distinct {
             Distinct::Few(xs) if xs.iter().any(|x| ValRef::of(x) == v) => {}
             Distinct::Few(xs) if xs.len() < FEW => xs.push(v.to_value()),
             Distinct::Few(xs) => {
-                let mut set: HashSet<Value> = xs.drain(..).collect();
-                set.insert(v.to_value());
+                let mut set: HashSet<DistinctVal, Seeded> = xs.drain(..).map(DistinctVal).collect();
+                set.insert(DistinctVal(v.to_value()));
                 *self = Distinct::Many(Box::new(set));
             }
             Distinct::Many(set) => {
-                let v = v.to_value();
-                if !set.contains(&v) {
-                    set.insert(v);
+                if !set.contains(&ValProbe(v)) {
+                    set.insert(DistinctVal(v.to_value()));
                 }
             }
         }
@@ -105,7 +219,7 @@ impl Distinct {
     fn extend(&mut self, other: Distinct) {
         match other {
             Distinct::Few(xs) => xs.iter().for_each(|v| self.insert(ValRef::of(v))),
-            Distinct::Many(set) => set.iter().for_each(|v| self.insert(ValRef::of(v))),
+            Distinct::Many(set) => set.iter().for_each(|v| self.insert(ValRef::of(&v.0))),
         }
     }
 
@@ -266,6 +380,43 @@ impl CompiledRule {
         self.filter.eval_ref(&|f, k| resolve(f, k, &field, &lets))
     }
 
+    /// The integer literals the filter pins a field to: for each conjunct of a top-level `and`
+    /// (or the filter itself) that is `field == N` or `field in [N, ...]` on a field of the
+    /// event, the field's slot (see [`CompiledRule::bind`]) and the integers. The filter can
+    /// only hold on an event whose value of that field is one of them (`eval::index`).
+    pub fn int_literals(&self) -> Vec<(usize, Vec<i64>)> {
+        use crate::ir::{Expr, Op};
+        let conjuncts: &[Expr] = match &self.rule.filter {
+            Expr::And(xs) => xs,
+            one => std::slice::from_ref(one),
+        };
+        conjuncts
+            .iter()
+            .filter_map(|e| {
+                let Expr::Pred(p) = e else { return None };
+                let FieldRef::Field(name) = &p.field else {
+                    return None;
+                };
+                let slot = self.fields.iter().position(|f| f == name)?;
+                let vals: Vec<i64> = match &p.op {
+                    Op::Eq {
+                        value: Value::Int(v),
+                        ..
+                    } => vec![*v],
+                    Op::In { values, .. } => values
+                        .iter()
+                        .map(|v| match v {
+                            Value::Int(i) => Some(*i),
+                            _ => None,
+                        })
+                        .collect::<Option<_>>()?,
+                    _ => return None,
+                };
+                Some((slot, vals))
+            })
+            .collect()
+    }
+
     /// Whether the rule aggregates (has windows to release).
     pub fn aggregates(&self) -> bool {
         self.rule.aggregation.is_some()
@@ -329,21 +480,26 @@ impl CompiledRule {
             st.late += 1;
             return Fed::Late;
         }
-        let key: GroupKey = self
-            .group_by
-            .iter()
-            .map(|(f, k)| {
-                look(f, *k)
-                    .filter(|v| !v.is_missing())
-                    .map(ValRef::to_value)
-            })
-            .collect();
+        let key_of = |(f, k): &(FieldRef, usize)| look(f, *k).filter(|v| !v.is_missing());
+        let mut inline = [None; KEYS_INLINE];
+        let heap: Vec<Option<ValRef<'_>>>;
+        let probe: &[Option<ValRef<'_>>] = match inline.get_mut(..self.group_by.len()) {
+            Some(slots) => {
+                for (slot, g) in slots.iter_mut().zip(&self.group_by) {
+                    *slot = key_of(g);
+                }
+                slots
+            }
+            None => {
+                heap = self.group_by.iter().map(key_of).collect();
+                &heap
+            }
+        };
         let g = st
             .windows
             .entry(start)
             .or_default()
-            .entry(key)
-            .or_insert_with(|| GroupState {
+            .group(&KeyProbe(probe), || GroupState {
                 events: 0,
                 accs: agg
                     .aggregates
@@ -477,7 +633,7 @@ impl CompiledRule {
                 let group: BTreeMap<String, Value> = agg
                     .group_by
                     .iter()
-                    .zip(keys.into_vec())
+                    .zip(keys.0.into_vec())
                     .filter_map(|(f, v)| v.map(|v| (f.name().to_string(), v)))
                     .collect();
                 let holds = match &self.having {
@@ -584,7 +740,7 @@ impl RuleState {
 
     /// Number of aggregation groups held (the memory bound).
     pub fn groups(&self) -> usize {
-        self.windows.values().map(HashMap::len).sum()
+        self.windows.values().map(Window::len).sum()
     }
 }
 

@@ -16,11 +16,14 @@
 //!   ASCII letter the pattern can match ([`crate::ir::semantics::ascii_fold_regex`]), never `(?i)`.
 //! - `Cmp` orders integers (ports, bytes, counts, durations) and timestamps numerically.
 
-use crate::ir::{
-    Case, Cidr, CmpOp, Comparison, Expr, FieldRef, FieldType, IpClass, Op, StrOp, Value,
-};
+use crate::ir::catalogue::ClassTest;
+use crate::ir::{Case, Cidr, CmpOp, Comparison, Expr, FieldRef, FieldType, Op, StrOp, Value};
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::HashSet as StdHashSet;
+
+/// The sets of `in`: the rule's own values, hashed with the run's seeded hasher (a lookup of an
+/// event's value probes a table the event did not fill: see `fasthash`).
+type HashSet<T> = StdHashSet<T, super::fasthash::Seeded>;
 use std::net::IpAddr;
 
 pub use crate::ir::semantics::{
@@ -182,7 +185,7 @@ enum Kind {
     Str(StrOp, Vec<String>, Case),
     Regex(regex::Regex),
     Cidr(Vec<Cidr>),
-    Class(IpClass),
+    Class(ClassTest),
     Cmp(CmpOp, Value),
     Exists,
     /// A list field ([`LIST_SEP`]-joined text): the inner operator holds for any element, each
@@ -255,7 +258,7 @@ impl Matcher {
                 )
             }
             Op::InCidr { blocks, .. } => Kind::Cidr(blocks.clone()),
-            Op::IpClass { class } => Kind::Class(*class),
+            Op::IpClass { class } => Kind::Class(class.membership()),
             Op::Cmp { op, value } => Kind::Cmp(*op, value.clone()),
             Op::Exists => Kind::Exists,
         };
@@ -439,6 +442,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ir::IpClass;
     use std::net::IpAddr;
 
     fn s(x: &str) -> Value {

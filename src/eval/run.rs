@@ -27,6 +27,7 @@
 //! in a mixed file), or a bad line (reported with file:line and reason).
 
 use super::engine::{Binding, CompiledRule, Fed, RuleState};
+use super::index::RuleIndex;
 use super::ops::Cell;
 use super::prefilter::Prefilter;
 use super::read::Row;
@@ -334,6 +335,8 @@ struct FileCtx {
     /// Indexes of the compiled rules whose source is the schema's, each with where the fields
     /// it reads are among the schema's cells.
     rules: Vec<(usize, Binding)>,
+    /// `rules` by a literal they pin a field to, when that pays (see `index`).
+    index: Option<RuleIndex>,
     /// A table's columns the schema reads (see [`read::columns`]).
     cols: Vec<Option<usize>>,
     prefilter: Option<Prefilter>,
@@ -433,8 +436,22 @@ fn row(sh: &Shared<'_>, ctx: &FileCtx, line: u64, text: Result<&str, String>, ou
     let fed = text.and_then(|t| {
         with_cells(&ctx.layout, &ctx.schema, &ctx.cols, t, |cells| {
             let mut any = false;
-            let mut late: Option<&str> = None;
-            for (i, bind) in &ctx.rules {
+            // The first late rule in pack order (candidates come in any order).
+            let mut late: Option<usize> = None;
+            let (hit, always) = match &ctx.index {
+                Some(ix) => ix.candidates(cells),
+                None => (&[][..], &[][..]),
+            };
+            let every = ctx.index.is_none().then_some(0..ctx.rules.len());
+            let positions = hit
+                .iter()
+                .chain(always)
+                .copied()
+                .chain(every.into_iter().flatten());
+            for pos in positions {
+                let Some((i, bind)) = ctx.rules.get(pos) else {
+                    continue;
+                };
                 if let (Some(r), Some(st)) = (rules.get(*i), states.get_mut(*i)) {
                     match r.feed_cells(names, cells, bind, st) {
                         Fed::Unmatched => {}
@@ -449,12 +466,16 @@ fn row(sh: &Shared<'_>, ctx: &FileCtx, line: u64, text: Result<&str, String>, ou
                         }
                         Fed::Late => {
                             any = true;
-                            late = late.or(Some(&r.rule.name));
+                            late = Some(late.map_or(*i, |l| l.min(*i)));
                         }
                     }
                 }
             }
-            (any, late)
+            (
+                any,
+                late.and_then(|i| rules.get(i))
+                    .map(|r| r.rule.name.as_str()),
+            )
         })
     });
     match fed {
@@ -1173,6 +1194,7 @@ fn file_ctx(
         path: path.to_string(),
         layout,
         schema: schema.clone(),
+        index: RuleIndex::new(compiled, &rules),
         rules,
         cols,
         prefilter,

