@@ -746,7 +746,11 @@ fn filter_implies_applies(ctx: &Ctx, a: &super::profile::Applies) -> bool {
         };
         // Enum symbols compare with the column's own values: an insensitive column could let a
         // spelling outside the applies list through.
-        let sensitive = col.map.values_case.map(|c| c.case()).unwrap_or(Case::Sensitive)
+        let sensitive = col
+            .map
+            .values_case
+            .map(|c| c.case())
+            .unwrap_or(Case::Sensitive)
             == Case::Sensitive;
         sensitive
             && !syms.is_empty()

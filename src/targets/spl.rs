@@ -8,8 +8,9 @@
 //!   spells out the ASCII cases in `match()` (`[aA]`, never `(?i)`).
 //! - `where` is three-valued (a comparison with null is null, `NOT null` is null): a predicate
 //!   under `NOT` is guarded as `(isnotnull(F) AND F!="" AND P)` so it stays true on a missing value.
-//! - every value sits in a quoted, escaped literal; values never reach `search` terms in
-//!   spl-sysmon (where `*` cannot be escaped); in spl-cim a value with `*` is refused.
+//! - every value sits in a quoted, escaped literal; in spl-sysmon only values of ASCII letters
+//!   and digits reach the base search, as terms the `where` implies (`base_terms`: no `*`, no
+//!   breaker), the `where` keeping the whole filter; in spl-cim a value with `*` is refused.
 //! - mixed AND/OR is always parenthesised (search binds OR tighter than the implicit AND).
 //! - `bin _time span=W` / tstats `span=W` are epoch-aligned tumbling windows, as the IR.
 //! - `stats` drops rows whose by-field is null: `fillnull value=""` on the keys first.

@@ -57,7 +57,10 @@ fn kql_keeps_the_applies_stage_unless_the_filter_implies_it() {
         ("remote.port == 25 and not (direction == inbound)", true),
         ("remote.port == 25 or direction == outbound", true),
         ("remote.port == 25 and outcome == succeeded", false),
-        ("remote.port == 25 and direction in [inbound, outbound]", false),
+        (
+            "remote.port == 25 and direction in [inbound, outbound]",
+            false,
+        ),
     ] {
         let q = query(&port_rule(filter), "kql-defender");
         let has = q.contains("ActionType in (\"ConnectionSuccess\", \"ConnectionFailed\", \"ConnectionRequest\", \"ConnectionAttempt\", \"ConnectionFound\"");

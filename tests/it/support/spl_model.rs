@@ -317,8 +317,7 @@ fn search_not(p: &mut P) -> Result<S, String> {
 fn search_value_eq(actual: &str, pattern: &str) -> bool {
     let decimal = |s: &str| {
         s.chars().any(|c| c.is_ascii_digit())
-            && s
-                .chars()
+            && s.chars()
                 .all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.'))
     };
     if decimal(actual) && decimal(pattern) {
