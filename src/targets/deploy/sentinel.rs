@@ -255,7 +255,7 @@ pub fn incident(s: &Schedule, maps: &[(String, String, String)]) -> serde_json::
             types.push(ty);
         }
     }
-    let lookback = s.period.max(GROUPING_DEFAULT).min(GROUPING_MAX);
+    let lookback = s.period.clamp(GROUPING_DEFAULT, GROUPING_MAX);
     let grouping = if types.is_empty() {
         json!({
             "enabled": false,
