@@ -627,8 +627,8 @@ mod tests {
             ),
             (
                 "sigma",
-                "logsource: {category: network,",
-                "logsorce: {category: network,",
+                "logsource: {product: zeek,",
+                "logsorce: {product: zeek,",
             ),
             (
                 "spl-sysmon",
