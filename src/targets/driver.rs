@@ -84,10 +84,15 @@ pub fn compile_rule(rule: &Rule, profile: &Profile) -> Result<Emitted, Vec<Diagn
         SourceOptions::Sigma(o) => sigma::emit(&ctx, o)?,
         SourceOptions::Spl(o) => spl::emit(&ctx, o)?,
     };
+    // Sigma files are named by SigmaHQ's convention: a prefix per logsource, then the rule.
+    let prefix = match &src.options {
+        SourceOptions::Sigma(o) => o.file_prefix.as_deref().unwrap_or(""),
+        _ => "",
+    };
     Ok(Emitted {
         rule: rule.name.clone(),
         target: profile.name.clone(),
-        file_name: format!("{}.{}", rule.name, profile.extension),
+        file_name: format!("{prefix}{}.{}", rule.name, profile.extension),
         text,
         warnings,
     })

@@ -90,6 +90,13 @@ pub(crate) fn emit_with(
         if let Err(d) = ctx.column(&a.column, &rule.span) {
             return Err(vec![d]);
         }
+    }
+    if let Some(a) = ctx
+        .src
+        .applies
+        .as_ref()
+        .filter(|a| !filter_implies_applies(ctx, a))
+    {
         let items: Vec<String> = a.values.iter().map(|v| kql_string(v)).collect();
         stages.push(format!(
             "where {} in ({})",
@@ -710,6 +717,55 @@ fn ci_in(c: &str, vals: &[String]) -> String {
     } else {
         format!("({})", parts.join(" or "))
     }
+}
+
+/// The rule's filter already confines the applies column to some of the applies values (a
+/// top-level `direction == outbound` over ActionType): the applies stage would test the same
+/// column twice, and is left out.
+fn filter_implies_applies(ctx: &Ctx, a: &super::profile::Applies) -> bool {
+    let filter = simplify(&ctx.rule.filter);
+    let conjuncts: Vec<&Expr> = match &filter {
+        Expr::And(v) => v.iter().collect(),
+        o => vec![o],
+    };
+    conjuncts.into_iter().any(|e| {
+        let Expr::Pred(p) = e else { return false };
+        let FieldRef::Field(n) = &p.field else {
+            return false;
+        };
+        let Ok(col) = ctx.field(n, &p.span) else {
+            return false;
+        };
+        if col.map.column != a.column || !col.map.join.is_empty() || col.map.derive.is_some() {
+            return false;
+        }
+        let syms: Vec<&Value> = match &p.op {
+            Op::Eq { value, .. } => vec![value],
+            Op::In { values, .. } => values.iter().collect(),
+            _ => return false,
+        };
+        // Enum symbols compare with the column's own values: an insensitive column could let a
+        // spelling outside the applies list through.
+        let sensitive = col
+            .map
+            .values_case
+            .map(|c| c.case())
+            .unwrap_or(Case::Sensitive)
+            == Case::Sensitive;
+        sensitive
+            && !syms.is_empty()
+            && syms.iter().all(|v| match v {
+                Value::Enum(sym) => col
+                    .map
+                    .values
+                    .as_ref()
+                    .and_then(|m| m.get(sym.as_str()))
+                    .is_some_and(|vals| {
+                        !vals.is_empty() && vals.iter().all(|x| a.values.contains(x))
+                    }),
+                _ => false,
+            })
+    })
 }
 
 /// The tests of `c` against each block, by family: `ipv4_is_in_range` for IPv4; for IPv6, the

@@ -155,6 +155,10 @@ pub enum SplSource {
 pub struct SigmaSource {
     /// The logsource mapping of the rule.
     pub logsource: BTreeMap<String, String>,
+    /// The file name's prefix for this logsource, after SigmaHQ's filename convention
+    /// (sigma-specification: sigmahq/sigmahq-filename-convention.md): `proc_creation_win_`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_prefix: Option<String>,
 }
 
 impl SourceMap {
@@ -550,6 +554,8 @@ pub fn apply_override(
                     return Err(e);
                 }
                 sg.logsource = ls.clone();
+                // The profile's file prefix names its own logsource, not this one.
+                sg.file_prefix = None;
             }
         }
     }
@@ -672,8 +678,8 @@ mod tests {
             ),
             (
                 "sigma",
-                "logsource: {category: network,",
-                "logsorce: {category: network,",
+                "logsource: {product: zeek,",
+                "logsorce: {product: zeek,",
             ),
             (
                 "spl-sysmon",

@@ -8,8 +8,9 @@
 //!   spells out the ASCII cases in `match()` (`[aA]`, never `(?i)`).
 //! - `where` is three-valued (a comparison with null is null, `NOT null` is null): a predicate
 //!   under `NOT` is guarded as `(isnotnull(F) AND F!="" AND P)` so it stays true on a missing value.
-//! - every value sits in a quoted, escaped literal; values never reach `search` terms in
-//!   spl-sysmon (where `*` cannot be escaped); in spl-cim a value with `*` is refused.
+//! - every value sits in a quoted, escaped literal; in spl-sysmon only values of ASCII letters
+//!   and digits reach the base search, as terms the `where` implies (`base_terms`: no `*`, no
+//!   breaker), the `where` keeping the whole filter; in spl-cim a value with `*` is refused.
 //! - mixed AND/OR is always parenthesised (search binds OR tighter than the implicit AND).
 //! - `bin _time span=W` / tstats `span=W` are epoch-aligned tumbling windows, as the IR.
 //! - `stats` drops rows whose by-field is null: `fillnull value=""` on the keys first.
@@ -162,6 +163,12 @@ fn emit_search(ctx: &Ctx, search: &str) -> Result<(String, Vec<Diagnostic>), Vec
     }
     s.lets = name_lets(rule, &ctx.src.columns, &mut taken);
     let filter = simplify(&rule.filter);
+    let terms = s.base_terms(&filter);
+    let search = if terms.is_empty() {
+        search.to_string()
+    } else {
+        format!("{search} {}", terms.join(" "))
+    };
     let filter_stage = match &filter {
         Expr::And(v) if v.is_empty() => None,
         f => Some(format!("where {}", s.expr(f, false))),
@@ -742,6 +749,73 @@ impl S<'_, '_> {
         }
     }
 
+    /// Search terms implied by the filter, for the base search, where Splunk's index narrows the
+    /// events before any `where` runs (Search Reference, "search": field-value pairs; Search
+    /// Manual, "Event segmentation and searching"). A term is emitted only where the search
+    /// reading is provably wider than the exact one, so that the base search drops no event the
+    /// `where` keeps, and the `where` stays whole and decides (case, nulls, non-ASCII):
+    /// - a top-level conjunct (the filter requires it), positive, on a column read as it is (not
+    ///   derived, swapped, joined or computed);
+    /// - `==` / `in` on strings or enum symbols, of either case (search compares field values
+    ///   case-insensitively, a superset of both readings);
+    /// - every value one indexed term: ASCII letters and digits only, so no wildcard (`*`), no
+    ///   major or minor breaker (a value with one is searched as a phrase of its segments), and
+    ///   not a number alone (`=` on a number: kept to `where`'s numeric reading).
+    fn base_terms(&mut self, filter: &Expr) -> Vec<String> {
+        let conjuncts: Vec<&Expr> = match filter {
+            Expr::And(v) => v.iter().collect(),
+            o => vec![o],
+        };
+        let mut out = Vec::new();
+        for e in conjuncts {
+            let Expr::Pred(p) = e else { continue };
+            let FieldRef::Field(n) = &p.field else {
+                continue;
+            };
+            let Ok(col) = self.ctx.field(n, &p.span) else {
+                continue;
+            };
+            let column = &col.map.column;
+            if !col.map.join.is_empty()
+                || col.map.derive.is_some()
+                || self.swapped.contains_key(column)
+                || spl_field(column) != *column
+            {
+                continue;
+            }
+            let mut vals = Vec::new();
+            let mut sources: Vec<&Value> = Vec::new();
+            match &p.op {
+                Op::Eq { value, .. } => sources.push(value),
+                Op::In { values, .. } => sources.extend(values.iter()),
+                _ => continue,
+            }
+            let mut ok = !sources.is_empty();
+            for v in sources {
+                match v {
+                    Value::Str(s) => vals.push(s.clone()),
+                    Value::Enum(sym) => match col.map.values.as_ref().and_then(|m| m.get(sym)) {
+                        Some(list) if !list.is_empty() => vals.extend(list.iter().cloned()),
+                        _ => ok = false,
+                    },
+                    _ => ok = false,
+                }
+            }
+            ok &= vals.iter().all(|v| is_one_term(v));
+            if !ok {
+                continue;
+            }
+            vals.dedup();
+            let items: Vec<String> = vals.iter().map(|v| spl_string(v)).collect();
+            out.push(if items.len() == 1 {
+                format!("{column}={}", items[0])
+            } else {
+                format!("{column} IN ({})", items.join(", "))
+            });
+        }
+        out
+    }
+
     /// A predicate as a search-syntax term (tstats where): case-insensitive, `*` wildcards,
     /// `NOT` true on a missing field.
     fn search_pred(&mut self, p: &Predicate) -> String {
@@ -853,6 +927,14 @@ impl S<'_, '_> {
             Op::Cmp { op, value: v } => format!("{c}{}{}", cmp_op(*op), value(v)),
         }
     }
+}
+
+/// A value that search reads as one indexed term and nothing else: ASCII letters and digits,
+/// at least one letter (a number alone would be compared as a number, see `base_terms`).
+fn is_one_term(v: &str) -> bool {
+    !v.is_empty()
+        && v.chars().all(|c| c.is_ascii_alphanumeric())
+        && v.chars().any(|c| c.is_ascii_alphabetic())
 }
 
 fn op_name(op: &Op) -> &'static str {

@@ -43,7 +43,7 @@ fn all_targets_emit_what_they_can_and_explain_the_rest() {
         .map(|e| format!("{}/{}", e.target, e.file_name))
         .collect();
     assert!(names.contains(&"kql-defender/an0379_mail_protocol_unexpected_process.kql".into()));
-    assert!(names.contains(&"sigma/an0382_external_mail_volume.yml".into()));
+    assert!(names.contains(&"sigma/zeek_conn_an0382_external_mail_volume.yml".into()));
     assert!(names.contains(&"spl-cim/an0382_external_mail_volume.spl".into()));
     // Defender has no flow table, so the flow rules say `targets not [kql-defender, ...]`:
     // the pair is neither compiled nor warned about.
@@ -135,7 +135,8 @@ fn write_then_check_reports_changed_missing_and_extra_files() {
     let edited = dir.join("kql-defender/an0379_scripting_host_mail.kql");
     let text = std::fs::read_to_string(&edited).unwrap();
     std::fs::write(&edited, text.replace("RemotePort in", "RemotePort !in")).unwrap();
-    std::fs::remove_file(dir.join("sigma/an0379_scripting_host_mail.yml")).unwrap();
+    std::fs::remove_file(dir.join("sigma/net_connection_win_an0379_scripting_host_mail.yml"))
+        .unwrap();
     std::fs::write(dir.join("spl-sysmon/stale.spl"), "old query\n").unwrap();
     let drift = detc::cli::check_outputs(&res.outputs, &names, &dir).unwrap();
     let kinds: Vec<(&str, &str)> = drift
@@ -146,7 +147,10 @@ fn write_then_check_reports_changed_missing_and_extra_files() {
         kinds,
         vec![
             ("kql-defender/an0379_scripting_host_mail.kql", "changed"),
-            ("sigma/an0379_scripting_host_mail.yml", "missing"),
+            (
+                "sigma/net_connection_win_an0379_scripting_host_mail.yml",
+                "missing"
+            ),
             ("spl-sysmon/stale.spl", "extra"),
         ]
     );
@@ -297,7 +301,7 @@ fn compile_the_pack_from_rules_writes_checks_and_explains() {
     for f in [
         "kql-defender/an0379_mail_protocol_unexpected_process.kql",
         "kql-sentinel/an0382_external_mail_volume.kql",
-        "sigma/an0379_mail_protocol_unexpected_process.yml",
+        "sigma/net_connection_win_an0379_mail_protocol_unexpected_process.yml",
         "spl-sysmon/an0379_scripting_host_mail.spl",
         "spl-cim/an0382_external_mail_volume.spl",
         "kql-defender/t1071_003_defender_mail_ports.kql",
@@ -415,7 +419,7 @@ fn sigma_correlations_ids_types_and_refusals() {
     let c = &docs[1]["correlation"];
     assert_eq!(c["type"].as_str(), Some("value_sum"));
     assert_eq!(c["rules"][0].as_str(), docs[0]["name"].as_str());
-    assert_eq!(c["condition"]["field"].as_str(), Some("source.bytes"));
+    assert_eq!(c["condition"]["field"].as_str(), Some("orig_bytes"));
     assert_eq!(c["condition"]["gt"].as_i64(), Some(50_000_000)); // the pack's `50MB`
     assert_eq!(c["timespan"].as_str(), Some("1h"));
     assert!(e.warnings.iter().any(|w| w.code == "W0901"));
@@ -543,7 +547,7 @@ fn compile_refuses_symlinks_in_the_output_folder() {
     let elsewhere = dir.join("elsewhere");
     std::fs::create_dir_all(&elsewhere).unwrap();
     std::fs::write(
-        elsewhere.join("an0379_scripting_host_mail.yml"),
+        elsewhere.join("net_connection_win_an0379_scripting_host_mail.yml"),
         "SECRET-CONTENT\n",
     )
     .unwrap();

@@ -302,6 +302,10 @@ fn target_overrides_reach_the_queries() {
         sigma.contains("category: 'firewall'") && sigma.contains("product: 'argus'"),
         "{sigma}"
     );
+    // The SigmaHQ file prefix names the profile's logsource (zeek_conn_): not this one.
+    assert!(!d
+        .join("q/sigma/zeek_conn_an0382_external_mail_volume.yml")
+        .exists());
     // Without overrides, the built-in settings.
     let r = detc(&[
         "compile",

@@ -503,6 +503,7 @@ fn splunk_saved_searches_follow_the_conf_spec_and_the_schedule() {
         ("quantity", Regex::new(r"^[0-9]+$").unwrap()),
         ("alert.track", Regex::new(r"^[01]$").unwrap()),
         ("alert.digest_mode", Regex::new(r"^[01]$").unwrap()),
+        ("alert.suppress", Regex::new(r"^[01]$").unwrap()),
         ("alert.severity", Regex::new(r"^[1-6]$").unwrap()),
         ("action.notable", Regex::new(r"^[01]$").unwrap()),
         (
@@ -609,4 +610,80 @@ fn splunk_saved_searches_follow_the_conf_spec_and_the_schedule() {
         }
     }
     assert!(with_risk >= 1, "entities become risk objects");
+}
+
+/// Alert grouping and suppression (issue 14 point 1), derived from the entities and the period:
+/// Sentinel groups a rule's alerts into incidents by its mapped entity types (ARM and YAML
+/// alike), never suppresses; a rule without entities gets one incident per alert; Splunk's
+/// throttling is off in every stanza. None of these may drop an alert the schedule raises.
+#[test]
+fn incidents_group_alerts_by_entities_and_nothing_is_suppressed() {
+    let d = deployed();
+    let arms = in_dir(&d, deploy::SENTINEL_ARM_DIR);
+    let yamls = in_dir(&d, deploy::SENTINEL_DIR);
+    assert!(!arms.is_empty() && arms.len() == yamls.len());
+    let mut grouped = 0;
+    let stem = |f: &str| {
+        f.rsplit_once('.')
+            .map(|x| x.0.to_string())
+            .unwrap_or_default()
+    };
+    for arm in &arms {
+        let yaml = yamls
+            .iter()
+            .find(|y| stem(&y.file_name) == stem(&arm.file_name))
+            .expect("a YAML beside each ARM template");
+        let a: J = serde_json::from_str(&arm.text).unwrap();
+        let p = &a["resources"][0]["properties"];
+        let y: J = serde_json::to_value(serde_yaml::from_str::<Y>(&yaml.text).unwrap()).unwrap();
+        assert_eq!(p["suppressionEnabled"], J::Bool(false), "{}", arm.file_name);
+        assert_eq!(
+            y["suppressionEnabled"],
+            J::Bool(false),
+            "{}",
+            yaml.file_name
+        );
+        assert_eq!(
+            p["incidentConfiguration"], y["incidentConfiguration"],
+            "{}: ARM and YAML group alike",
+            arm.file_name
+        );
+        let ic = &p["incidentConfiguration"];
+        assert_eq!(ic["createIncident"], J::Bool(true));
+        let g = &ic["groupingConfiguration"];
+        assert_eq!(g["reopenClosedIncident"], J::Bool(false));
+        let mut types: Vec<&str> = p["entityMappings"]
+            .as_array()
+            .map(|m| {
+                m.iter()
+                    .map(|e| e["entityType"].as_str().unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        types.dedup();
+        if types.is_empty() {
+            assert_eq!(g["enabled"], J::Bool(false), "{}", arm.file_name);
+        } else {
+            grouped += 1;
+            assert_eq!(g["enabled"], J::Bool(true), "{}", arm.file_name);
+            assert_eq!(g["matchingMethod"], "Selected");
+            let by: Vec<&str> = g["groupByEntities"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t.as_str().unwrap())
+                .collect();
+            assert_eq!(by, types, "{}", arm.file_name);
+        }
+    }
+    assert!(grouped > 0, "the pack has rules with entities");
+    let conf = in_dir(&d, deploy::SPLUNK_DIR);
+    let text = &conf[0].text;
+    let stanzas = text.matches("\n[detc - ").count() + usize::from(text.starts_with("[detc - "));
+    assert!(stanzas > 0);
+    assert_eq!(
+        text.matches("\nalert.suppress = 0\n").count(),
+        stanzas,
+        "{text}"
+    );
 }

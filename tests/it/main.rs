@@ -31,6 +31,7 @@ mod eval_prefilter;
 mod eval_readers;
 mod eval_semantics;
 mod eval_spill;
+mod expert_queries;
 mod fmt;
 mod import_sigma;
 mod init;

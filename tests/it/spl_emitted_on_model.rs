@@ -445,3 +445,28 @@ fn a_filter_on_a_computed_field_is_rewritten_for_tstats() {
     let srcs: Vec<&str> = r.iter().map(|x| x["All_Traffic.src_ip"].as_str()).collect();
     assert_eq!(srcs, vec!["10.0.0.2"], "{q}");
 }
+
+/// The base search narrows the events Splunk fetches: the filter's string equalities that search
+/// reads as one term (`Initiated="true"`) are search terms there, and the `where` still decides.
+/// An event the base search drops must be one the `where` drops too: `True` passes both,
+/// `truex` / a missing field neither.
+#[test]
+fn base_search_carries_the_terms_the_where_implies() {
+    let q = query(&rules::scripting_host_mail(), "spl-sysmon");
+    let first = q.lines().find(|l| !l.starts_with("//")).unwrap_or("");
+    assert!(
+        first.ends_with("EventCode=3 Initiated=\"true\""),
+        "base search: {first}\n{q}"
+    );
+    assert!(q.contains("| where "), "the exact where stays: {q}");
+    let img = ("Image", Some("C:\\x\\cmd.exe"));
+    let ev = vec![
+        sysmon(1, &[img, ("Initiated", Some("TRUE"))]),
+        sysmon(2, &[img, ("Initiated", Some("truex"))]),
+        sysmon(3, &[img, ("Initiated", None)]),
+        sysmon(4, &[img, ("Initiated", Some("false"))]),
+    ];
+    let r = run(&q, &ev);
+    let times: Vec<&str> = r.iter().map(|x| x["_time"].as_str()).collect();
+    assert_eq!(times, vec!["1"], "{q}");
+}

@@ -193,3 +193,23 @@ fn escaped_quotes_stay_one_literal() {
         1
     );
 }
+
+/// A term in the base search: the whole field value, case-insensitively (Search Reference,
+/// "search": field-value pairs; keyword and field-value searches are not case sensitive); a
+/// missing field never matches; a word like `inf` is a word, not a number.
+#[test]
+fn search_field_term_is_whole_value_case_insensitive() {
+    let ev = vec![
+        row(&[("_time", "1"), ("Initiated", "True")]),
+        row(&[("_time", "2"), ("Initiated", "true x")]),
+        row(&[("_time", "3")]),
+        row(&[("_time", "4"), ("Initiated", "INF")]),
+        row(&[("_time", "5"), ("Initiated", "infinity")]),
+    ];
+    let r = run("Initiated=\"true\"", &ev).unwrap();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0]["_time"], "1");
+    let r = run("Initiated IN (\"inf\", \"TRUE\")", &ev).unwrap();
+    let t: Vec<&str> = r.iter().map(|x| x["_time"].as_str()).collect();
+    assert_eq!(t, vec!["1", "4"]);
+}

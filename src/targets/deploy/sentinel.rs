@@ -212,6 +212,13 @@ pub fn yaml(
             .collect();
         m.insert(str_("entityMappings"), Y::Sequence(seq));
     }
+    // The same incident settings as the ARM template (`incident`); a JSON object of strings,
+    // booleans and lists always converts.
+    if let Ok(y) = serde_yaml::to_value(incident(s, maps)) {
+        m.insert(str_("incidentConfiguration"), y);
+    }
+    m.insert(str_("suppressionEnabled"), Y::Bool(false));
+    m.insert(str_("suppressionDuration"), str_(&iso_duration(s.period)));
     m.insert(str_("version"), str_("1.0.0"));
     m.insert(str_("kind"), str_("Scheduled"));
     crate::targets::yaml::document(&Y::Mapping(m))
@@ -225,6 +232,47 @@ fn arm_literal(s: &str) -> String {
     } else {
         s.to_string()
     }
+}
+
+/// Sentinel's default incident-grouping period (the portal's "5 hours"), and the longest it
+/// accepts (7 days).
+pub const GROUPING_DEFAULT: u64 = 5 * 3600;
+pub const GROUPING_MAX: u64 = 7 * 86_400;
+
+/// How alerts become incidents (REST API 2025-09-01, `IncidentConfiguration` and
+/// `GroupingConfiguration`). Derived, not written in the rule: every alert creates or joins an
+/// incident; a rule with entities groups the alerts whose mapped entities are the same
+/// (`matchingMethod: Selected` over the mapped entity types, the only ones the API accepts) over
+/// the longer of Sentinel's default 5 hours and one period, so the alerts of consecutive runs on
+/// the same host or account land in one incident; a closed incident is not reopened. Grouping
+/// only gathers alerts: none is dropped, unlike `suppressionEnabled`, which stops the rule for a
+/// while after an alert and would lose the alerts of the next periods (kept off). A rule without
+/// entities has nothing to group by: one incident per alert.
+pub fn incident(s: &Schedule, maps: &[(String, String, String)]) -> serde_json::Value {
+    let mut types: Vec<&str> = Vec::new();
+    for (ty, _, _) in maps {
+        if !types.contains(&ty.as_str()) {
+            types.push(ty);
+        }
+    }
+    let lookback = s.period.clamp(GROUPING_DEFAULT, GROUPING_MAX);
+    let grouping = if types.is_empty() {
+        json!({
+            "enabled": false,
+            "reopenClosedIncident": false,
+            "lookbackDuration": iso_duration(GROUPING_DEFAULT),
+            "matchingMethod": "AllEntities",
+        })
+    } else {
+        json!({
+            "enabled": true,
+            "reopenClosedIncident": false,
+            "lookbackDuration": iso_duration(lookback),
+            "matchingMethod": "Selected",
+            "groupByEntities": types,
+        })
+    };
+    json!({ "createIncident": true, "groupingConfiguration": grouping })
 }
 
 /// The ARM template deploying the rule into a workspace given as a parameter.
@@ -252,6 +300,7 @@ pub fn arm(rule: &Rule, query: &str, s: &Schedule, maps: &[(String, String, Stri
         "tactics": tactics(rule),
         "techniques": techniques,
         "eventGroupingSettings": { "aggregationKind": "AlertPerResult" },
+        "incidentConfiguration": incident(s, maps),
     });
     if !maps.is_empty() {
         props["entityMappings"] = maps

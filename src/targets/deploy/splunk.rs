@@ -152,6 +152,12 @@ pub fn stanza(
     kv("quantity", "0".into());
     kv("alert.track", "1".into());
     kv("alert.digest_mode", "0".into());
+    // Throttling off, said explicitly (savedsearches.conf.spec: `alert.suppress`,
+    // `alert.suppress.period`, `alert.suppress.fields`): it would silence for a period every
+    // result with the same field values, so a second group of the same host in one run, or the
+    // next period's alert, would be lost; each run reports its own period exactly once already
+    // (schedule.rs). Grouping notables is Enterprise Security's business, not the search's.
+    kv("alert.suppress", "0".into());
     kv("alert.severity", alert_severity(lvl).to_string());
     kv("action.notable", "1".into());
     kv("action.notable.param.rule_title", one(&rule.meta.title));

@@ -166,7 +166,7 @@ pub fn id_field(f: Family) -> &'static str {
         | Family::SysmonLinuxProcessSplunk
         | Family::SysmonDnsJson
         | Family::SysmonDnsSplunk => "RecordID",
-        Family::SigmaNetwork => "event.id",
+        Family::SigmaNetwork => "uid",
         Family::CimNetworkTraffic => "All_Traffic.event_id",
         Family::ZeekSmtpJson => "uid",
     }
@@ -723,21 +723,21 @@ pub fn project(f: Family, idx: usize, ev: &Event) -> Option<(Row, Event)> {
                 None => None,
             };
             let names: [(&str, &str, &str); 8] = [
-                ("src.ip", "source.ip", "src_ip"),
-                ("src.port", "source.port", "src_port"),
-                ("dst.ip", "destination.ip", "dest_ip"),
-                ("dst.port", "destination.port", "dest_port"),
-                ("app.protocol", "network.protocol", "app"),
-                ("bytes.sent", "source.bytes", "bytes_out"),
-                ("bytes.received", "destination.bytes", "bytes_in"),
-                ("duration", "event.duration", "duration"),
+                ("src.ip", "id.orig_h", "src_ip"),
+                ("src.port", "id.orig_p", "src_port"),
+                ("dst.ip", "id.resp_h", "dest_ip"),
+                ("dst.port", "id.resp_p", "dest_port"),
+                ("app.protocol", "service", "app"),
+                ("bytes.sent", "orig_bytes", "bytes_out"),
+                ("bytes.received", "resp_bytes", "bytes_in"),
+                ("duration", "duration", "duration"),
             ];
             if f == Family::SigmaNetwork {
                 let mut m = Map::new();
                 m.insert("@timestamp".into(), J::String(rfc3339(t)));
-                m.insert("event.id".into(), json!(idx));
+                m.insert("uid".into(), json!(idx.to_string()));
                 if let Some(tr) = transport {
-                    m.insert("network.transport".into(), J::String(tr));
+                    m.insert("proto".into(), J::String(tr));
                 }
                 for (field, col, _) in names {
                     if let Some(v) = canon.get(field) {

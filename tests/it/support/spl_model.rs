@@ -311,11 +311,19 @@ fn search_not(p: &mut P) -> Result<S, String> {
     Ok(S::Cmp(field, op, val))
 }
 
-/// Splunk's search-time value match: case-insensitive, `*` wildcard, CIDR for IPs, numeric
-/// equality when both sides are numbers.
+/// Splunk's search-time value match: the whole field value, case-insensitive, `*` wildcard,
+/// CIDR for IPs, numeric equality when both sides are decimal numbers (digits, a sign, a point:
+/// a word like `inf` or `nan` is a word, which Rust's float parser would otherwise read).
 fn search_value_eq(actual: &str, pattern: &str) -> bool {
-    if let (Ok(a), Ok(b)) = (actual.parse::<f64>(), pattern.parse::<f64>()) {
-        return a == b;
+    let decimal = |s: &str| {
+        s.chars().any(|c| c.is_ascii_digit())
+            && s.chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.'))
+    };
+    if decimal(actual) && decimal(pattern) {
+        if let (Ok(a), Ok(b)) = (actual.parse::<f64>(), pattern.parse::<f64>()) {
+            return a == b;
+        }
     }
     if let Some((net, pre)) = pattern.split_once('/') {
         if let (Ok(net), Ok(pre), Ok(ip)) = (
