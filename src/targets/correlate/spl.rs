@@ -187,7 +187,7 @@ pub(in crate::targets) fn emit(
         stages.push(format!("streamstats {} by {by}", maxes(&gi, &li)));
         let cond: Vec<String> = li
             .iter()
-            .map(|l| format!("isnotnull({l}) AND {l}>={t}-{w}"))
+            .map(|l| format!("isnotnull({l}) AND {l} >= {t} - {w}"))
             .collect();
         let mut acc = li[n - 1].clone();
         for l in li[..n - 1].iter().rev() {
@@ -217,7 +217,7 @@ pub(in crate::targets) fn emit(
         }
         let l = &li[n - 2];
         (
-            format!("{}=1 AND isnotnull({l}) AND {l}>={t}-{w}", s[n - 1]),
+            format!("{}=1 AND isnotnull({l}) AND {l} >= {t} - {w}", s[n - 1]),
             l.clone(),
         )
     };
