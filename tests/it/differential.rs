@@ -857,6 +857,29 @@ fn correlations_mean_the_same_on_every_engine() {
                         .collect()
                 })
             };
+            if profile.name.starts_with("kql") {
+                // Kusto.Language must accept the text as emitted, against the profile's tables.
+                let tables = oracle::kql_profile_tables(&profile.name)
+                    .unwrap_or_else(|e| unreachable!("{e}"));
+                let t: Vec<(&str, &str)> = tables
+                    .iter()
+                    .map(|(n, s)| (n.as_str(), s.as_str()))
+                    .collect();
+                let res = oracle::kusto_check(&t, &[(rule.name.as_str(), emitted.text.as_str())])
+                    .unwrap_or_else(|e| unreachable!("{e}"));
+                let errors: Vec<String> = res
+                    .iter()
+                    .flat_map(|(_, ds)| ds.iter())
+                    .filter(|d| d.severity == "Error")
+                    .map(|d| format!("{} {}: {}", d.code, d.message, d.snippet))
+                    .collect();
+                if !errors.is_empty() {
+                    failures.push(format!(
+                        "rule {}, target {}: Kusto.Language: {errors:?}\n{}",
+                        rule.name, profile.name, emitted.text
+                    ));
+                }
+            }
             *ran.entry(profile.name.clone()).or_default() += want.len();
             match got {
                 Ok(mut got) => {

@@ -1332,8 +1332,11 @@ pub fn run(query: &str, events: &[Row]) -> Result<Vec<Row>, String> {
             }
             // streamstats AGGS by F...: in the current row order, each row gets the aggregates
             // of its group's rows so far, itself included (Search Reference, "streamstats":
-            // `current=true` and `window=0`, every earlier event, are the defaults); a row
-            // missing a by-field gets none. Other options are outside the model.
+            // `current=true` is the default; without `window` or `time_window`, "the default of
+            // 10,000 events set by the max_stream_window in the limits.conf file applies", one
+            // window for all groups, `global=true`): only the group's rows among the last
+            // 10,000 rows count. A row missing a by-field gets none. Options are outside the
+            // model.
             "streamstats" => {
                 if rest
                     .split_whitespace()
@@ -1345,18 +1348,24 @@ pub fn run(query: &str, events: &[Row]) -> Result<Vec<Row>, String> {
                     ));
                 }
                 let (aggs, by) = parse_aggs(&rest)?;
-                let mut seen: BTreeMap<Vec<String>, Vec<Row>> = BTreeMap::new();
+                const MAX_STREAM_WINDOW: usize = 10_000;
+                let mut seen: Vec<(Option<Vec<String>>, Row)> = Vec::new();
                 for r in rows.iter_mut() {
-                    let Some(key) = by
+                    let key = by
                         .iter()
                         .map(|b| r.get(b).cloned())
-                        .collect::<Option<Vec<_>>>()
-                    else {
+                        .collect::<Option<Vec<_>>>();
+                    seen.push((key.clone(), r.clone()));
+                    let Some(key) = key else {
                         continue;
                     };
-                    let group = seen.entry(key).or_default();
-                    group.push(r.clone());
-                    let now = aggregate(group, &aggs, &[])?;
+                    let from = seen.len().saturating_sub(MAX_STREAM_WINDOW);
+                    let group: Vec<Row> = seen[from..]
+                        .iter()
+                        .filter(|(k, _)| k.as_ref() == Some(&key))
+                        .map(|(_, r)| r.clone())
+                        .collect();
+                    let now = aggregate(&group, &aggs, &[])?;
                     for a in &aggs {
                         match now.first().and_then(|g| g.get(&a.name)) {
                             Some(v) => r.insert(a.name.clone(), v.clone()),
