@@ -215,3 +215,31 @@ fn duckdb_kql_runs_an_inner_join_within_the_window() {
         got
     );
 }
+
+/// A key the targets cannot compare as the evaluator does (an address) is E0916 for every KQL
+/// and SPL target; steps over spl-cim's tstats data model are E0917; each refusal once (two steps
+/// give the same), naming rule and target.
+#[test]
+fn a_correlation_a_target_cannot_compare_or_search_is_refused_by_name() {
+    let files =
+        detc::load::load_sources(&[oracle::repo_root().join("tests/data/correlation_refused")])
+            .expect("loads");
+    let pack = detc::frontend(&files).pack.expect("checks");
+    let rule = |n: &str| pack.rules.iter().find(|r| r.name == n).expect(n);
+    for target in ["kql-defender", "kql-sentinel", "spl-sysmon"] {
+        let profile = detc::targets::profile(target).expect("profile");
+        let errs = detc::targets::compile_rule(rule("corr_by_ip"), &profile).expect_err(target);
+        assert_eq!(errs.len(), 1, "{target}: {errs:#?}");
+        assert_eq!(errs[0].code, "E0916", "{target}: {errs:#?}");
+        assert!(
+            errs[0].message.contains("`remote.ip`")
+                && errs[0].message.contains(&format!("target `{target}`")),
+            "{errs:#?}"
+        );
+    }
+    let cim = detc::targets::profile("spl-cim").expect("profile");
+    let errs = detc::targets::compile_rule(rule("corr_flows"), &cim).expect_err("spl-cim");
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].code, "E0917", "{errs:#?}");
+    assert!(errs[0].message.contains("rule `corr_flows`") && errs[0].message.contains("tstats"));
+}

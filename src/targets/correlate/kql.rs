@@ -33,7 +33,7 @@ pub(in crate::targets) fn emit(
     let mut end_names = Vec::new();
     for (i, s) in c.steps.iter().enumerate() {
         let name = format!("step_{}", s.name);
-        match step_let(rule, c, profile, s.source, s.filter.clone(), &keys, &name) {
+        match step_let(rule, c, profile, s, s.filter.clone(), &keys, &name) {
             Ok((text, w)) => {
                 lets.push(text);
                 warnings.extend(w);
@@ -56,15 +56,14 @@ pub(in crate::targets) fn emit(
         let mut all = vec![s.filter.clone()];
         all.extend(earlier);
         let ends = format!("ends_{}", s.name);
-        match step_let(rule, c, profile, s.source, Expr::And(all), &keys, &ends) {
+        match step_let(rule, c, profile, s, Expr::And(all), &keys, &ends) {
             Ok((text, _)) => lets.push(text),
             Err(d) => errs.extend(d),
         }
         end_names.push(ends);
     }
     if !errs.is_empty() {
-        errs.dedup_by(|a, b| a.message == b.message);
-        return Err(errs);
+        return Err(super::unique(errs));
     }
     let ends = if c.ordered {
         step_names[n - 1].clone()
@@ -149,7 +148,7 @@ fn step_let(
     rule: &Rule,
     c: &Correlation,
     profile: &Profile,
-    source: crate::ir::Source,
+    step: &crate::ir::Step,
     filter: Expr,
     keys: &[String],
     name: &str,
@@ -157,13 +156,13 @@ fn step_let(
     let mut errs = Vec::new();
     let mut cols = Vec::new();
     for key in &c.keys {
-        match key_column(rule, c, profile, source, key) {
+        match key_column(rule, c, profile, step.source, key) {
             Ok(col) => cols.push(col),
             Err(d) => errs.push(d),
         }
     }
     let (head, mut stages, warnings) =
-        match step_pipeline(&step_rule(rule, source, filter), profile, "from") {
+        match step_pipeline(&step_rule(rule, step, filter), profile, "from") {
             Ok(x) => x,
             Err(d) => {
                 errs.extend(d);
@@ -175,7 +174,7 @@ fn step_let(
     }
     let time = profile
         .sources
-        .get(source.name())
+        .get(step.source.name())
         .and_then(|s| s.fields.get("time"))
         .map(|m| m.column.clone())
         .unwrap_or_default();

@@ -37,11 +37,13 @@ pub(super) fn compile(
 }
 
 /// The rule of one step: the correlation's metadata over the step's source and `filter`, with
-/// nothing else (no lets, tests, entities or aggregation), as the evaluator compiles it.
-pub(super) fn step_rule(rule: &Rule, source: ir::Source, filter: Expr) -> Rule {
+/// nothing else (no lets, tests, entities or aggregation), as the evaluator compiles it; located
+/// at the step, so that a refusal of its source points there.
+pub(super) fn step_rule(rule: &Rule, step: &ir::Step, filter: Expr) -> Rule {
     Rule {
-        source,
+        source: step.source,
         filter,
+        span: step.span.clone(),
         correlation: None,
         aggregation: None,
         lets: Vec::new(),
@@ -122,6 +124,17 @@ pub(super) fn key_column(
         )));
     }
     Ok(map.column.clone())
+}
+
+/// Each diagnostic once (two steps may give the same refusal), in first-seen order.
+pub(super) fn unique(errs: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut out: Vec<Diagnostic> = Vec::new();
+    for d in errs {
+        if !out.iter().any(|o| o.message == d.message) {
+            out.push(d);
+        }
+    }
+    out
 }
 
 /// The output name of each key: the catalogue field with `_` for `.`, unique.

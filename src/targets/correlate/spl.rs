@@ -49,7 +49,7 @@ pub(in crate::targets) fn emit(
             }
             columns.extend(src.columns.keys().cloned());
         }
-        let step = step_rule(rule, s.source, s.filter.clone());
+        let step = step_rule(rule, s, s.filter.clone());
         let (head, stages, w) = match step_pipeline(&step, profile, "search") {
             Ok(x) => x,
             Err(d) => {
@@ -92,8 +92,7 @@ pub(in crate::targets) fn emit(
         });
     }
     if !errs.is_empty() {
-        errs.dedup_by(|a, b| a.message == b.message);
-        return Err(errs);
+        return Err(super::unique(errs));
     }
     let fresh = |base: &str| {
         let mut n = base.to_string();
