@@ -872,7 +872,7 @@ fn correlations_mean_the_same_on_every_engine() {
                     .collect();
                 want.sort();
                 let got: Result<Vec<Norm>, String> = if profile.name.starts_with("kql") {
-                    let t: Vec<(&str, Vec<(&str, &str)>, String)> = tables
+                    let t: Vec<oracle::KqlTable<'_>> = tables
                         .iter()
                         .map(|(t, (fam, rows))| (*t, projection::kql_columns(*fam), rows.clone()))
                         .collect();

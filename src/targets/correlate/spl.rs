@@ -62,17 +62,17 @@ pub(in crate::targets) fn emit(
         for st in stages {
             if let Some(x) = st.strip_prefix("where ") {
                 cond.push(format!("({x})"));
-            } else if st.starts_with("eval ") {
+            } else if let Some(assign) = st.strip_prefix("eval ") {
                 // A field computed for the condition (a basename, a swapped column): the same
                 // name computed twice the same way is computed once; two ways is a clash.
-                let name = st[5..].split('=').next().unwrap_or_default();
-                match evals
-                    .iter()
-                    .find(|e| e[5..].split('=').next() == Some(name))
-                {
+                let name = assign.split('=').next().unwrap_or_default();
+                let same_name = |e: &&String| {
+                    e.strip_prefix("eval ").and_then(|a| a.split('=').next()) == Some(name)
+                };
+                match evals.iter().find(same_name) {
                     Some(e) if *e == st => {}
                     Some(_) => errs.push(clash(rule, c, profile, name)),
-                    None => evals.push(st),
+                    None => evals.push(st.clone()),
                 }
             } else {
                 errs.push(Diagnostic::new(

@@ -563,12 +563,13 @@ pub fn duckdb_kql_with(
     }
 }
 
-/// [`duckdb_kql`] over several tables in one database (a correlation joins its steps' tables):
-/// each (table, columns, rows as JSON lines). Without the prelude.
-pub fn duckdb_kql_tables(
-    tables: &[(&str, Vec<(&str, &str)>, String)],
-    kql: &str,
-) -> Result<Vec<Value>, String> {
+/// One table for [`duckdb_kql_tables`]: its name, its (column, KQL type) list, its rows as JSON
+/// lines.
+pub type KqlTable<'a> = (&'a str, Vec<(&'a str, &'a str)>, String);
+
+/// [`duckdb_kql`] over several tables in one database (a correlation joins its steps' tables).
+/// Without the prelude.
+pub fn duckdb_kql_tables(tables: &[KqlTable<'_>], kql: &str) -> Result<Vec<Value>, String> {
     let python = venv_bin("python")?;
     let input = serde_json::json!({
         "tables": tables.iter().map(|(t, cols, rows)| serde_json::json!({
