@@ -189,7 +189,7 @@ codes! {
     E0915 Refusal,
     E0916 Refusal,
     E0917 Refusal,
-    E0918 Refusal,
+    E0918 Error,
     W0900 Warning,
     W0901 Warning,
     W0902 Warning,

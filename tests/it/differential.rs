@@ -800,7 +800,7 @@ fn corr_family(target: &str, s: detc::ir::Source) -> Family {
 fn correlations_mean_the_same_on_every_engine() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut rules = Vec::new();
-    for dir in ["tests/data/correlation_boundary", "rules"] {
+    for dir in ["tests/data/correlation_boundary", "tests/data/correlation", "rules"] {
         let files = detc::load::load_sources(&[root.join(dir)])
             .unwrap_or_else(|d| unreachable!("{}", d.message));
         let pack = detc::frontend(&files)
@@ -812,7 +812,7 @@ fn correlations_mean_the_same_on_every_engine() {
         rules
             .iter()
             .any(|r| r.name == "an0379_process_start_then_mail_port"),
-        "the pack's correlation is compared"
+        "the AN0379 correlation is compared"
     );
     let profiles = detc::targets::load_profiles().unwrap_or_else(|d| unreachable!("{}", d.message));
     let mut failures = Vec::new();
