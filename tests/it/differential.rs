@@ -800,7 +800,11 @@ fn corr_family(target: &str, s: detc::ir::Source) -> Family {
 fn correlations_mean_the_same_on_every_engine() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut rules = Vec::new();
-    for dir in ["tests/data/correlation_boundary", "tests/data/correlation", "rules"] {
+    for dir in [
+        "tests/data/correlation_boundary",
+        "tests/data/correlation",
+        "rules",
+    ] {
         let files = detc::load::load_sources(&[root.join(dir)])
             .unwrap_or_else(|d| unreachable!("{}", d.message));
         let pack = detc::frontend(&files)
