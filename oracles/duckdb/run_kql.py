@@ -9,9 +9,12 @@ Input, either
        "rows_jsonl": "{\"Timestamp\": \"2026-01-01T00:00:00Z\", ...}\n...",
        "kql": "DeviceNetworkEvents | where ...",
        "now": "2026-01-02T00:00:00Z",            (optional: the instant ago()/now() see)
-       "prelude": true}                          (optional: prepend prelude.kql, detc's own
+       "prelude": true,                          (optional: prepend prelude.kql, detc's own
                                                   ipv4_is_in_range / ipv4_is_private /
                                                   ipv6_is_in_range, which duckdb-kql lacks)
+       "tables": [{"table", "columns", "rows_jsonl"}, ...]}  (optional, instead of the three
+                                                  single-table keys: several tables in one
+                                                  database, for a query that joins them)
     or, for many queries over one load, "queries": [{"name": "q1", "kql": "..."}, ...] instead of
     "kql"; the output is then ONE JSON document {"results": [{"name", "rows": [...]} or
     {"name", "error": "..."}]} in input order.
@@ -172,8 +175,9 @@ def render(value):
     return value
 
 
-def load_table(table, columns, rows_jsonl):
-    """A DuckDB connection (UTC) holding `table` with `columns`, loaded from JSON lines."""
+def load_table(table, columns, rows_jsonl, con=None):
+    """A DuckDB connection (UTC) holding `table` with `columns`, loaded from JSON lines (added to
+    `con` when given: several tables for one query, a correlation's steps)."""
     if not IDENT.match(table):
         raise InputError(f"table name {table!r} is not a plain identifier")
     types = {}
@@ -184,7 +188,8 @@ def load_table(table, columns, rows_jsonl):
             raise InputError(f"column {name}: unknown KQL type {typ!r} "
                              f"(known: {', '.join(sorted(KQL_TO_DUCKDB))})")
         types[name] = typ
-    con = duckdb_kql.connect()  # SET TimeZone='UTC'
+    if con is None:
+        con = duckdb_kql.connect()  # SET TimeZone='UTC'
     col_sql = ", ".join(f'"{n}" {KQL_TO_DUCKDB[t]}' for n, t in columns)
     con.execute(f'CREATE TABLE "{table}" ({col_sql})')
     # Rows are checked and normalised here, then bulk-loaded with read_json (executemany is ~100x
@@ -260,6 +265,16 @@ def main(argv):
                 raise InputError(f"stdin is not JSON: {e}") from e
             if not isinstance(doc, dict):
                 raise InputError("stdin must be a JSON object")
+            if "tables" in doc:
+                # Several tables: [{"table", "columns", "rows_jsonl"}, ...] (the first one is
+                # also loaded through the single-table keys below).
+                extra = doc["tables"]
+                if not isinstance(extra, list) or not extra:
+                    raise InputError("tables must be a non-empty list")
+                doc = dict(doc, **{k: extra[0].get(k) for k in ("table", "columns", "rows_jsonl")})
+                tables = extra[1:]
+            else:
+                tables = []
             missing = [k for k in ("table", "columns", "rows_jsonl") if k not in doc]
             if "kql" not in doc and "queries" not in doc:
                 missing.append("kql (or queries)")
@@ -279,7 +294,11 @@ def main(argv):
             with open(args.query, encoding="utf-8") as f:
                 kql = f.read()
             table, now, prelude = args.table, args.now, args.prelude
+            tables = []
         con = load_table(table, columns, rows)
+        for t in tables:
+            con = load_table(str(t.get("table")), [(str(c[0]), str(c[1])) for c in t.get("columns", [])],
+                             str(t.get("rows_jsonl", "")), con)
         if batch is not None:
             # Batch mode: one load, many queries; one JSON document out, a result per query.
             results = []

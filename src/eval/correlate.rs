@@ -10,7 +10,8 @@
 //!
 //! Alerts follow the IR's definition: one per event that is the latest of some match. When an
 //! event arrives out of order it may complete matches of events already held (those at or after
-//! its time, within the window), so those are tested again; each event alerts at most once.
+//! its time, within the window), so those are tested again; each event alerts at most once, and
+//! an alert already raised gets the later `first_seen` such an event may give its match.
 
 use super::engine::CompiledRule;
 use super::{Alert, Event};
@@ -28,12 +29,13 @@ pub struct Correlator {
     lateness: u64,
 }
 
-/// One held event of a key: its time, the steps it met (bit i: step i), whether it alerted.
+/// One held event of a key: its time, the steps it met (bit i: step i), and its alert (an index
+/// into `CorrState::alerts`) once it is the latest event of a match.
 #[derive(Debug, Clone)]
 struct Seen {
     t: i64,
     steps: u64,
-    alerted: bool,
+    alert: Option<usize>,
 }
 
 /// The run state of one correlation.
@@ -156,17 +158,20 @@ impl Correlator {
             Seen {
                 t,
                 steps: mask,
-                alerted: false,
+                alert: None,
             },
         );
         st.live = st.live + list.len() - before;
         // The new event, and held events at or after it within the window, may now be the
         // latest of a match.
         let w = self.corr.window as i64;
+        // An event that alerted already may now end a match that starts later (an out-of-order
+        // event is a later choice for a step): its alert's `first_seen` is brought up to date, so
+        // the alerts do not depend on the arrival order.
         let mut found = Vec::new();
         for i in 0..list.len() {
             let s = &list[i];
-            if s.alerted || s.t < t || s.t > t.saturating_add(w) {
+            if s.t < t || s.t > t.saturating_add(w) {
                 continue;
             }
             if let Some(first) = self.match_ending(list, i) {
@@ -174,8 +179,17 @@ impl Correlator {
             }
         }
         for (i, first) in found {
-            list[i].alerted = true;
-            st.alerts.push(self.alert(&key, first, list[i].t));
+            match list[i].alert {
+                Some(a) => {
+                    st.alerts[a]
+                        .aggregates
+                        .insert("first_seen".to_string(), Value::Timestamp(first));
+                }
+                None => {
+                    list[i].alert = Some(st.alerts.len());
+                    st.alerts.push(self.alert(&key, first, list[i].t));
+                }
+            }
         }
         st.peak = st.peak.max(st.live);
         st.fed_since_sweep += 1;

@@ -49,7 +49,14 @@ impl CompileResult {
 /// Compiles one rule for one profile.
 pub fn compile_rule(rule: &Rule, profile: &Profile) -> Result<Emitted, Vec<Diagnostic>> {
     if let Some(c) = &rule.correlation {
-        return Err(vec![refuse_correlation(rule, c, profile)]);
+        let (text, warnings) = super::correlate::compile(rule, c, profile)?;
+        return Ok(Emitted {
+            rule: rule.name.clone(),
+            target: profile.name.clone(),
+            file_name: format!("{}.{}", rule.name, profile.extension),
+            text,
+            warnings,
+        });
     }
     let Some(top) = profile.sources.get(rule.source.name()) else {
         let supported: Vec<&str> = profile.sources.keys().map(String::as_str).collect();
@@ -166,7 +173,11 @@ fn refuse_list_tests(rule: &Rule, profile: &Profile, ctx: &Ctx<'_>) -> Result<()
 /// both sources with `stats` by the keys, Sigma correlation rules of type `temporal` /
 /// `temporal_ordered`; docs/TARGETS.md, "Correlation"). Refused by name, before anything reads
 /// the rule's `source` and `filter`, which stand in for no step.
-fn refuse_correlation(rule: &Rule, c: &ir::Correlation, profile: &Profile) -> Diagnostic {
+pub(super) fn refuse_correlation(
+    rule: &Rule,
+    c: &ir::Correlation,
+    profile: &Profile,
+) -> Diagnostic {
     let kind = if c.ordered {
         "an ordered correlation"
     } else {

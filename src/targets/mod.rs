@@ -17,7 +17,9 @@
 //! - E0910 Sigma: a comparison of two values (arithmetic, field against field)
 //! - E0911 spl-cim: a comparison of two values in the event filter (tstats search terms)
 //! - E0912 Sigma: the hour or weekday of an event (`hour(time)`, `weekday(time)`)
-//! - E0915 every target: a correlation of several events (`correlate`), not lowered yet
+//! - E0915 Sigma: a correlation of several events (`correlate`), not lowered yet
+//! - E0916 KQL, SPL: a correlation key the target cannot compare as the evaluator does
+//! - E0917 SPL: a correlation whose steps cannot share one event search
 //! - W0900 (`--target all`) a rule not emitted for one target, with the reason
 //! - W0901..W0905 documented approximations
 //!
@@ -31,6 +33,7 @@
 #[cfg(test)]
 use crate::ir;
 
+mod correlate;
 mod ctx;
 pub mod deploy;
 mod dialect;

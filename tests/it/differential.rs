@@ -470,7 +470,8 @@ fn compare_pack(
         .unwrap_or_else(|| unreachable!("{} has errors", rules_dir.display()));
     let mut report: BTreeMap<(String, String), Tally> = BTreeMap::new();
     let mut failures = Vec::new();
-    for rule in &pack.rules {
+    // Correlations read several sources: `correlations_mean_the_same_on_every_engine`.
+    for rule in pack.rules.iter().filter(|r| r.correlation.is_none()) {
         let mut fixtures = fixtures_for(rule, rules_dir);
         if boundary_only {
             fixtures.retain(|f| f.name == "boundary events");
@@ -836,4 +837,335 @@ fn the_mail_attachment_rule_is_refused_by_every_query_target() {
         };
         assert!(named, "{}: {code} {}", profile.name, d.message);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Correlations: the evaluator, duckdb-kql (the emitted KQL joining both tables) and the SPL
+// model (the emitted search over both event codes) on the same boundary events.
+
+/// One event of a correlation fixture: its source and its abstract fields.
+fn corr_event(
+    source: detc::ir::Source,
+    t: i64,
+    host: &str,
+    pid: Option<i64>,
+    name: &str,
+    port: i64,
+) -> (detc::ir::Source, Event) {
+    let mut e = Event::new();
+    e.insert("time".into(), Value::Timestamp(t));
+    if !host.is_empty() {
+        e.insert("host".into(), Value::Str(host.into()));
+    }
+    if let Some(p) = pid {
+        e.insert("process.id".into(), Value::Int(p));
+    }
+    e.insert(
+        "process.path".into(),
+        Value::Str(format!("C:\\Users\\dana\\AppData\\Local\\Temp\\{name}")),
+    );
+    e.insert("process.name".into(), Value::Str(name.into()));
+    if source == detc::ir::Source::NetworkConnection {
+        e.insert("direction".into(), Value::Enum("outbound".into()));
+        e.insert("outcome".into(), Value::Enum("succeeded".into()));
+        e.insert("transport".into(), Value::Enum("tcp".into()));
+        e.insert("remote.port".into(), Value::Int(port));
+        e.insert(
+            "remote.ip".into(),
+            Value::Ip(
+                "203.0.113.9"
+                    .parse()
+                    .unwrap_or_else(|e| unreachable!("{e}")),
+            ),
+        );
+    } else {
+        e.insert("process.command_line".into(), Value::Str(name.into()));
+    }
+    (source, e)
+}
+
+/// The boundary events, each scenario under a process id of its own, in an order that is not
+/// the time order (lines out of order).
+fn corr_fixture() -> Vec<(detc::ir::Source, Event)> {
+    use detc::ir::Source::{NetworkConnection as N, ProcessCreation as P};
+    let t = 1_795_165_200; // 2026-11-20T09:00:00Z
+    let h = "WS07";
+    let mut v = vec![
+        // 1: the connection exactly one window (60 s) after the start.
+        corr_event(P, t, h, Some(1), "upd.exe", 0),
+        corr_event(N, t + 60, h, Some(1), "upd.exe", 587),
+        // 2: one second past the window.
+        corr_event(P, t, h, Some(2), "upd.exe", 0),
+        corr_event(N, t + 61, h, Some(2), "upd.exe", 587),
+        // 3: reversed: the connection 10 s before the start.
+        corr_event(N, t, h, Some(3), "upd.exe", 587),
+        corr_event(P, t + 10, h, Some(3), "upd.exe", 0),
+        // 4: equal times.
+        corr_event(P, t, h, Some(4), "upd.exe", 0),
+        corr_event(N, t, h, Some(4), "upd.exe", 587),
+        // 5: a missing key (no process id), and an empty host.
+        corr_event(P, t, h, None, "upd.exe", 0),
+        corr_event(N, t + 5, h, None, "upd.exe", 587),
+        corr_event(P, t, "", Some(5), "upd.exe", 0),
+        corr_event(N, t + 5, "", Some(5), "upd.exe", 587),
+        // 6: a host that differs by case only.
+        corr_event(P, t, "WS07", Some(6), "upd.exe", 0),
+        corr_event(N, t + 5, "ws07", Some(6), "upd.exe", 587),
+        // 7: a start whose step condition is false.
+        corr_event(P, t, h, Some(7), "outlook.exe", 0),
+        corr_event(N, t + 5, h, Some(7), "upd.exe", 587),
+        // 8: two starts and one connection (first_seen is the later start).
+        corr_event(P, t, h, Some(8), "upd.exe", 0),
+        corr_event(P, t + 30, h, Some(8), "upd.exe", 0),
+        corr_event(N, t + 50, h, Some(8), "upd.exe", 587),
+        // 9: one start, two connections, one of them a duplicate second.
+        corr_event(P, t, h, Some(9), "upd.exe", 0),
+        corr_event(N, t + 20, h, Some(9), "upd.exe", 587),
+        corr_event(N, t + 20, h, Some(9), "upd.exe", 587),
+        // 10: three steps: start, 25, 587 in order, at the edges of the window.
+        corr_event(P, t, h, Some(10), "upd.exe", 0),
+        corr_event(N, t + 30, h, Some(10), "upd.exe", 25),
+        corr_event(N, t + 60, h, Some(10), "upd.exe", 587),
+        corr_event(N, t + 61, h, Some(10), "upd.exe", 25),
+        // 11: three steps out of order: 587, then 25, then the start.
+        corr_event(N, t, h, Some(11), "upd.exe", 587),
+        corr_event(N, t + 1, h, Some(11), "upd.exe", 25),
+        corr_event(P, t + 2, h, Some(11), "upd.exe", 0),
+        corr_event(N, t + 3, h, Some(11), "upd.exe", 587),
+        // 12: an ordered chain whose best start is not the latest one: start, 25, start, 587.
+        corr_event(P, t, h, Some(12), "upd.exe", 0),
+        corr_event(N, t + 10, h, Some(12), "upd.exe", 25),
+        corr_event(P, t + 20, h, Some(12), "upd.exe", 0),
+        corr_event(N, t + 30, h, Some(12), "upd.exe", 587),
+    ];
+    // Out of order: every second line swapped with the next.
+    for i in (0..v.len() - 1).step_by(2) {
+        v.swap(i, i + 1);
+    }
+    v.reverse();
+    v
+}
+
+/// The events of each test of a correlation rule, read as `detc test` reads them (inline
+/// events as JSON lines, every row through each step's source).
+fn corr_test_fixtures(rule: &Rule, root: &Path) -> Vec<(String, Vec<(detc::ir::Source, Event)>)> {
+    let sources = detc::eval::correlate::Correlator::new(rule, 0)
+        .unwrap_or_else(|d| unreachable!("{d:?}"))
+        .sources();
+    let mut out = Vec::new();
+    for t in &rule.tests {
+        let mut events = Vec::new();
+        let text = match &t.events {
+            TestEvents::Inline(objs) => objs
+                .iter()
+                .map(|o| serde_json::Value::Object(o.clone()).to_string() + "\n")
+                .collect::<String>(),
+            TestEvents::File(p) => {
+                let dir = Path::new(&rule.span.path).parent().unwrap_or(Path::new(""));
+                std::fs::read_to_string(root.join(dir).join(p))
+                    .unwrap_or_else(|e| unreachable!("{e}"))
+            }
+        };
+        detc::eval::run::read_sources_from(
+            Path::new(&t.name),
+            Box::new(std::io::Cursor::new(text.into_bytes())),
+            &sources,
+            &mut |s, e| events.push((s, e)),
+        )
+        .unwrap_or_else(|d| unreachable!("{d:?}"));
+        out.push((format!("test: {}", t.name), events));
+    }
+    out
+}
+
+fn corr_norm(keys: Vec<String>, first: i64, last: i64) -> Norm {
+    format!(
+        "keys [{}] | first {} | last {}",
+        keys.join(", "),
+        projection::rfc3339(first),
+        projection::rfc3339(last)
+    )
+}
+
+fn corr_family(target: &str, s: detc::ir::Source) -> Family {
+    let p = s == detc::ir::Source::ProcessCreation;
+    match (target, p) {
+        ("kql-defender", true) => Family::DefenderProcess,
+        ("kql-defender", false) => Family::DefenderDne,
+        ("kql-sentinel", true) => Family::SentinelProcess,
+        ("kql-sentinel", false) => Family::SentinelDne,
+        ("spl-sysmon", true) => Family::SysmonProcessSplunk,
+        ("spl-sysmon", false) => Family::SysmonSplunk,
+        (t, _) => unreachable!("no correlation projection for {t}"),
+    }
+}
+
+#[test]
+fn correlations_mean_the_same_on_every_engine() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut rules = Vec::new();
+    for dir in [
+        "tests/data/correlation_boundary",
+        "tests/data/correlation",
+        "rules",
+    ] {
+        let files = detc::load::load_sources(&[root.join(dir)])
+            .unwrap_or_else(|d| unreachable!("{}", d.message));
+        let pack = detc::frontend(&files)
+            .pack
+            .unwrap_or_else(|| unreachable!("{dir} has errors"));
+        rules.extend(pack.rules.into_iter().filter(|r| r.correlation.is_some()));
+    }
+    assert!(
+        rules
+            .iter()
+            .any(|r| r.name == "an0379_process_start_then_mail_port"),
+        "the AN0379 correlation is compared"
+    );
+    let profiles = detc::targets::load_profiles().unwrap_or_else(|d| unreachable!("{}", d.message));
+    let mut failures = Vec::new();
+    let mut ran = BTreeMap::<String, usize>::new();
+    for rule in &rules {
+        let c = rule.correlation.as_ref().unwrap_or_else(|| unreachable!());
+        // The boundary events, then each of the rule's own tests (read as `detc test` reads
+        // them: every row through each step's source).
+        let mut fixtures = vec![("boundary events".to_string(), corr_fixture())];
+        fixtures.extend(corr_test_fixtures(rule, &root));
+        for (fx_name, fixture) in &fixtures {
+            let key_cols: Vec<String> = c.keys.iter().map(|k| k.replace('.', "_")).collect();
+            for profile in profiles.iter().filter(|p| {
+                ["kql-defender", "kql-sentinel", "spl-sysmon"].contains(&p.name.as_str())
+            }) {
+                let emitted = detc::targets::compile_rule(rule, profile)
+                    .unwrap_or_else(|d| unreachable!("{} for {}: {d:?}", rule.name, profile.name));
+                // Project every event; the evaluator reads the canonical form of what was projected.
+                let mut canon = Vec::new();
+                let mut tables: BTreeMap<&str, (Family, String)> = BTreeMap::new();
+                let mut spl_rows = Vec::new();
+                for (i, (src, ev)) in fixture.iter().enumerate() {
+                    let fam = corr_family(&profile.name, *src);
+                    let Some((row, c)) = projection::project(fam, i, ev) else {
+                        unreachable!("{fx_name}: event {i} has no {fam:?} row")
+                    };
+                    canon.push((*src, c));
+                    match row {
+                        Row::Json(m) => {
+                            let table = if *src == detc::ir::Source::ProcessCreation {
+                                "DeviceProcessEvents"
+                            } else {
+                                "DeviceNetworkEvents"
+                            };
+                            let e = tables.entry(table).or_insert((fam, String::new()));
+                            e.1.push_str(&serde_json::Value::Object(m).to_string());
+                            e.1.push('\n');
+                        }
+                        Row::Splunk(m) => spl_rows.push(m),
+                    }
+                }
+                let mut want: Vec<Norm> = detc::eval::correlate::evaluate(rule, canon, 6 * 3600)
+                    .unwrap_or_else(|d| unreachable!("{d:?}"))
+                    .into_iter()
+                    .map(|a| {
+                        let keys = c
+                            .keys
+                            .iter()
+                            .map(|k| a.group.get(k).map(value_text).unwrap_or_default())
+                            .collect();
+                        let ts = |n: &str| match a.aggregates.get(n) {
+                            Some(Value::Timestamp(t)) => *t,
+                            _ => i64::MIN,
+                        };
+                        corr_norm(keys, ts("first_seen"), ts("last_seen"))
+                    })
+                    .collect();
+                want.sort();
+                let got: Result<Vec<Norm>, String> = if profile.name.starts_with("kql") {
+                    let t: Vec<oracle::KqlTable<'_>> = tables
+                        .iter()
+                        .map(|(t, (fam, rows))| (*t, projection::kql_columns(*fam), rows.clone()))
+                        .collect();
+                    oracle::duckdb_kql_tables(&t, &emitted.text).map(|rows| {
+                        rows.iter()
+                            .map(|r| {
+                                let keys = key_cols.iter().map(|k| json_text(&r[k])).collect();
+                                let ts = |n: &str| parse_ts(&json_text(&r[n])).unwrap_or(i64::MIN);
+                                corr_norm(keys, ts("first_seen"), ts("last_seen"))
+                            })
+                            .collect()
+                    })
+                } else {
+                    spl_model::run(&emitted.text, &spl_rows).map(|rows| {
+                        rows.iter()
+                            .map(|r| {
+                                let keys = key_cols
+                                    .iter()
+                                    .map(|k| r.get(k).cloned().unwrap_or_default())
+                                    .collect();
+                                let ts = |n: &str| {
+                                    r.get(n)
+                                        .and_then(|v| v.parse::<f64>().ok())
+                                        .map_or(i64::MIN, |f| f as i64)
+                                };
+                                corr_norm(keys, ts("first_seen"), ts("last_seen"))
+                            })
+                            .collect()
+                    })
+                };
+                if profile.name.starts_with("kql") && fx_name == "boundary events" {
+                    // Kusto.Language must accept the text as emitted, against the profile's tables.
+                    let tables = oracle::kql_profile_tables(&profile.name)
+                        .unwrap_or_else(|e| unreachable!("{e}"));
+                    let t: Vec<(&str, &str)> = tables
+                        .iter()
+                        .map(|(n, s)| (n.as_str(), s.as_str()))
+                        .collect();
+                    let res =
+                        oracle::kusto_check(&t, &[(rule.name.as_str(), emitted.text.as_str())])
+                            .unwrap_or_else(|e| unreachable!("{e}"));
+                    let errors: Vec<String> = res
+                        .iter()
+                        .flat_map(|(_, ds)| ds.iter())
+                        .filter(|d| d.severity == "Error")
+                        .map(|d| format!("{} {}: {}", d.code, d.message, d.snippet))
+                        .collect();
+                    if !errors.is_empty() {
+                        failures.push(format!(
+                            "rule {}, target {}: Kusto.Language: {errors:?}\n{}",
+                            rule.name, profile.name, emitted.text
+                        ));
+                    }
+                }
+                *ran.entry(profile.name.clone()).or_default() += want.len();
+                match got {
+                    Ok(mut got) => {
+                        got.sort();
+                        if got != want {
+                            failures.push(format!(
+                                "rule {}, fixture {fx_name}, target {}: alerts differ\n{}",
+                                rule.name,
+                                profile.name,
+                                similar::TextDiff::from_lines(&want.join("\n"), &got.join("\n"))
+                                    .unified_diff()
+                                    .header("native", &profile.name)
+                            ));
+                        }
+                    }
+                    Err(e) => {
+                        failures.push(format!("rule {}, target {}: {e}", rule.name, profile.name))
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} disagreement(s):\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+    assert_eq!(ran.len(), 3, "every engine ran: {ran:?}");
+    assert!(
+        ran.values().all(|n| *n >= 20),
+        "alerts were compared: {ran:?}"
+    );
 }

@@ -147,7 +147,7 @@ impl Checker<'_> {
                 }
                 "let" => "computed fields are not supported in a correlation; write the condition in the step",
                 "entities" | "schedule" => {
-                    "no target deploys a correlation yet (E0915), so it takes no deployment metadata"
+                    "no target deploys a correlation yet (E0918), so it takes no deployment metadata"
                 }
                 _ => "aggregation is not supported together with a correlation; write two rules",
             };

@@ -98,6 +98,10 @@ pub fn compile_pack(pack: &Pack, profiles: &[Profile]) -> Deployed {
         .filter(|p| p.language == super::Language::Spl)
     {
         for rule in pack.rules.iter().filter(|r| r.is_for(&p.name)) {
+            if let Some(sk) = correlation_skipped(rule, &format!("{SPLUNK_DIR} ({})", p.name)) {
+                d.skipped.push(sk);
+                continue;
+            }
             let Ok(bare) = super::compile_rule(rule, p) else {
                 continue;
             };
@@ -133,6 +137,10 @@ pub fn compile_pack(pack: &Pack, profiles: &[Profile]) -> Deployed {
     }
     for p in profiles.iter().filter(|p| p.name == "kql-defender") {
         for rule in pack.rules.iter().filter(|r| r.is_for(&p.name)) {
+            if let Some(sk) = correlation_skipped(rule, DEFENDER_DIR) {
+                d.skipped.push(sk);
+                continue;
+            }
             let s = Schedule::of(rule);
             let carry: Vec<String> = defender::REQUIRED.iter().map(|c| c.to_string()).collect();
             let Some((query, _, _)) = kql_query(rule, p, &s, &carry) else {
@@ -160,6 +168,10 @@ pub fn compile_pack(pack: &Pack, profiles: &[Profile]) -> Deployed {
             continue;
         }
         for rule in pack.rules.iter().filter(|r| r.is_for(&p.name)) {
+            if let Some(sk) = correlation_skipped(rule, SENTINEL_DIR) {
+                d.skipped.push(sk);
+                continue;
+            }
             let s = Schedule::of(rule);
             let Some((query, table, columns)) = kql_query(rule, p, &s, &[]) else {
                 continue;
@@ -213,4 +225,19 @@ pub fn compile_pack(pack: &Pack, profiles: &[Profile]) -> Deployed {
         }
     }
     d
+}
+
+/// E0918: a correlation is compiled as a query but not deployed as a scheduled detection. A run
+/// that reports one period would lose every match whose events straddle the period's start (the
+/// earlier events are outside the period), and the deploy artefacts select one period of one
+/// table; a correlation's query would need a look-back of its window before the period and to
+/// report only the matches ending inside it.
+fn correlation_skipped(rule: &Rule, target: &str) -> Option<Skipped> {
+    rule.correlation.as_ref()?;
+    Some(Skipped {
+        rule: rule.name.clone(),
+        target: target.to_string(),
+        code: Code::E0918,
+        reason: "a correlation is not deployed as a scheduled detection: a run over one period would miss matches that straddle the period's start".to_string(),
+    })
 }

@@ -563,6 +563,34 @@ pub fn duckdb_kql_with(
     }
 }
 
+/// One table for [`duckdb_kql_tables`]: its name, its (column, KQL type) list, its rows as JSON
+/// lines.
+pub type KqlTable<'a> = (&'a str, Vec<(&'a str, &'a str)>, String);
+
+/// [`duckdb_kql`] over several tables in one database (a correlation joins its steps' tables).
+/// Without the prelude.
+pub fn duckdb_kql_tables(tables: &[KqlTable<'_>], kql: &str) -> Result<Vec<Value>, String> {
+    let python = venv_bin("python")?;
+    let input = serde_json::json!({
+        "tables": tables.iter().map(|(t, cols, rows)| serde_json::json!({
+            "table": t,
+            "columns": cols.iter().map(|(n, ty)| serde_json::json!([n, ty])).collect::<Vec<_>>(),
+            "rows_jsonl": rows,
+        })).collect::<Vec<_>>(),
+        "kql": kql,
+    });
+    let mut cmd = Command::new(python);
+    cmd.arg(repo_root().join("oracles/duckdb/run_kql.py"));
+    let (code, stdout, stderr) = run(cmd, input.to_string().as_bytes())?;
+    match code {
+        0 => stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).map_err(|e| format!("duckdb-kql output {l:?}: {e}")))
+            .collect(),
+        _ => Err(format!("duckdb-kql exited {code}: {}", stderr.trim())),
+    }
+}
+
 /// Per query of a batch: its name and its rows, or duckdb-kql's error.
 pub type BatchResult = Vec<(String, Result<Vec<Value>, String>)>;
 

@@ -22,6 +22,8 @@
 //!   dropped (Splunk behaviour), which is why detc emits `fillnull` before `stats`.
 //! - `tstats ... from datamodel=M where <search expr> by f, _time span=S`.
 //! - `fillnull value=V [fields]`, `eval`, `table`, `fields`, `rename`, `sort`, `search`.
+//! - for correlations: `eventstats` and `streamstats` (default options) with the stats
+//!   aggregates, `sort` in its row order and limit, `searchmatch("<search>")` in eval.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -642,6 +644,14 @@ fn eval(e: &E, r: &Row) -> Result<V, String> {
             }
         }
         E::Call(f, args) => {
+            // searchmatch("<search>"): true when the event matches the search string (Search
+            // Reference, "Condition and comparison functions"): search syntax, not an expression.
+            if f == "searchmatch" {
+                let [E::Lit(V::Str(text))] = args.as_slice() else {
+                    return Err("searchmatch() takes one string literal in the model".into());
+                };
+                return Ok(V::Bool(eval_search(&parse_search(text)?, r)));
+            }
             let vals: Vec<V> = match f.as_str() {
                 // lazily evaluated below
                 "if" | "case" => Vec::new(),
@@ -1252,7 +1262,126 @@ pub fn run(query: &str, events: &[Row]) -> Result<Vec<Row>, String> {
                     }
                 }
             }
-            "sort" => {} // order is not part of the compared meaning: results are normalised
+            // sort [N] [+|-]field ...: stable, ascending unless `-`; numbers compare as numbers,
+            // other values as text (Search Reference, "sort": "numeric or lexicographic
+            // automatically"); N (0: every row) caps the rows kept, 10,000 without it. Order
+            // matters to streamstats.
+            "sort" => {
+                let mut words: Vec<&str> =
+                    rest.split([' ', ',']).filter(|w| !w.is_empty()).collect();
+                let mut limit = Some(10_000usize);
+                if let Some(n) = words.first().and_then(|w| w.parse::<usize>().ok()) {
+                    limit = (n > 0).then_some(n);
+                    words.remove(0);
+                }
+                let keys: Vec<(String, bool)> = words
+                    .iter()
+                    .map(|w| match w.strip_prefix('-') {
+                        Some(f) => (f.to_string(), true),
+                        None => (w.trim_start_matches('+').to_string(), false),
+                    })
+                    .collect();
+                if keys.is_empty() {
+                    return Err("sort needs a field".into());
+                }
+                rows.sort_by(|a, b| {
+                    for (k, desc) in &keys {
+                        let (x, y) = (a.get(k), b.get(k));
+                        let o = match (
+                            x.and_then(|v| v.parse::<f64>().ok()),
+                            y.and_then(|v| v.parse::<f64>().ok()),
+                        ) {
+                            (Some(p), Some(q)) => {
+                                p.partial_cmp(&q).unwrap_or(std::cmp::Ordering::Equal)
+                            }
+                            _ => x.cmp(&y),
+                        };
+                        let o = if *desc { o.reverse() } else { o };
+                        if o != std::cmp::Ordering::Equal {
+                            return o;
+                        }
+                    }
+                    std::cmp::Ordering::Equal
+                });
+                if let Some(n) = limit {
+                    rows.truncate(n);
+                }
+            }
+            // eventstats AGGS by F...: each row gets its group's aggregates over every row
+            // (Search Reference, "eventstats"); a row missing a by-field gets none and stays.
+            "eventstats" => {
+                let (aggs, by) = parse_aggs(&rest)?;
+                let groups = aggregate(&rows, &aggs, &by)?;
+                let mut table: BTreeMap<Vec<String>, Row> = BTreeMap::new();
+                for g in groups {
+                    let key: Vec<String> = by
+                        .iter()
+                        .map(|b| g.get(b).cloned().unwrap_or_default())
+                        .collect();
+                    table.insert(key, g);
+                }
+                for r in rows.iter_mut() {
+                    let Some(key) = by
+                        .iter()
+                        .map(|b| r.get(b).cloned())
+                        .collect::<Option<Vec<_>>>()
+                    else {
+                        continue;
+                    };
+                    if let Some(g) = table.get(&key) {
+                        for a in &aggs {
+                            match g.get(&a.name) {
+                                Some(v) => r.insert(a.name.clone(), v.clone()),
+                                None => r.remove(&a.name),
+                            };
+                        }
+                    }
+                }
+            }
+            // streamstats AGGS by F...: in the current row order, each row gets the aggregates
+            // of its group's rows so far, itself included (Search Reference, "streamstats":
+            // `current=true` is the default; without `window` or `time_window`, "the default of
+            // 10,000 events set by the max_stream_window in the limits.conf file applies", one
+            // window for all groups, `global=true`): only the group's rows among the last
+            // 10,000 rows count. A row missing a by-field gets none. Options are outside the
+            // model.
+            "streamstats" => {
+                if rest
+                    .split_whitespace()
+                    .next()
+                    .is_some_and(|w| w.contains('='))
+                {
+                    return Err(format!(
+                        "streamstats options are outside the model: `{rest}`"
+                    ));
+                }
+                let (aggs, by) = parse_aggs(&rest)?;
+                const MAX_STREAM_WINDOW: usize = 10_000;
+                let mut seen: Vec<(Option<Vec<String>>, Row)> = Vec::new();
+                for r in rows.iter_mut() {
+                    let key = by
+                        .iter()
+                        .map(|b| r.get(b).cloned())
+                        .collect::<Option<Vec<_>>>();
+                    seen.push((key.clone(), r.clone()));
+                    let Some(key) = key else {
+                        continue;
+                    };
+                    let from = seen.len().saturating_sub(MAX_STREAM_WINDOW);
+                    let group: Vec<Row> = seen[from..]
+                        .iter()
+                        .filter(|(k, _)| k.as_ref() == Some(&key))
+                        .map(|(_, r)| r.clone())
+                        .collect();
+                    let now = aggregate(&group, &aggs, &[])?;
+                    for a in &aggs {
+                        match now.first().and_then(|g| g.get(&a.name)) {
+                            Some(v) => r.insert(a.name.clone(), v.clone()),
+                            None => r.remove(&a.name),
+                        };
+                    }
+                }
+            }
             c => return Err(format!("command `{c}` is outside the SPL model")),
         }
     }
