@@ -187,12 +187,14 @@ codes! {
     E0911 Refusal,
     E0912 Refusal,
     E0915 Refusal,
+    E0920 Refusal,
     W0900 Warning,
     W0901 Warning,
     W0902 Warning,
     W0903 Warning,
     W0904 Warning,
     W0905 Warning,
+    W0908 Warning,
 }
 
 impl Code {

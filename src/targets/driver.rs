@@ -49,32 +49,20 @@ impl CompileResult {
 /// Compiles one rule for one profile.
 pub fn compile_rule(rule: &Rule, profile: &Profile) -> Result<Emitted, Vec<Diagnostic>> {
     if let Some(c) = &rule.correlation {
-        return Err(vec![refuse_correlation(rule, c, profile)]);
+        // Sigma lowers a correlation to temporal correlation rules; the others refuse it.
+        if profile.language != Language::Sigma {
+            return Err(vec![refuse_correlation(rule, c, profile)]);
+        }
+        let (text, warnings) = sigma::emit_correlate(rule, c, profile)?;
+        return Ok(Emitted {
+            rule: rule.name.clone(),
+            target: profile.name.clone(),
+            file_name: format!("{}.{}", rule.name, profile.extension),
+            text,
+            warnings,
+        });
     }
-    let Some(src) = profile.sources.get(rule.source.name()) else {
-        let supported: Vec<&str> = profile.sources.keys().map(String::as_str).collect();
-        let why = profile
-            .refuses
-            .get(rule.source.name())
-            .map(|r| format!(": {r}"))
-            .unwrap_or_default();
-        return Err(vec![Diagnostic::new(
-            Code::E0901,
-            format!(
-                "rule `{}`: target `{}` has no table for source `{}`{why}",
-                rule.name,
-                profile.name,
-                rule.source.name()
-            ),
-        )
-        .at(rule.span.clone())
-        .found(format!("source {}", rule.source.name()))
-        .expected(format!(
-            "a source of {}: {}",
-            profile.name,
-            supported.join(", ")
-        ))]);
-    };
+    let src = source_map(rule, rule.source, &rule.span, profile).map_err(|d| vec![d])?;
     let ctx = Ctx::new(rule, profile, src)?;
     // The source's options are those of the profile's language (the loader checks it).
     let (text, warnings) = match &src.options {
@@ -91,10 +79,44 @@ pub fn compile_rule(rule: &Rule, profile: &Profile) -> Result<Emitted, Vec<Diagn
     })
 }
 
-/// E0915: no backend lowers a correlation of several events yet (a KQL join, an SPL search over
-/// both sources with `stats` by the keys, Sigma correlation rules of type `temporal` /
-/// `temporal_ordered`; docs/TARGETS.md, "Correlation"). Refused by name, before anything reads
-/// the rule's `source` and `filter`, which stand in for no step.
+/// The table of `source` in `profile`, or E0901 (at `span`) naming the sources it has.
+pub(super) fn source_map<'p>(
+    rule: &Rule,
+    source: ir::Source,
+    span: &crate::diag::Span,
+    profile: &'p Profile,
+) -> Result<&'p super::profile::SourceMap, Diagnostic> {
+    let Some(src) = profile.sources.get(source.name()) else {
+        let supported: Vec<&str> = profile.sources.keys().map(String::as_str).collect();
+        let why = profile
+            .refuses
+            .get(source.name())
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        return Err(Diagnostic::new(
+            Code::E0901,
+            format!(
+                "rule `{}`: target `{}` has no table for source `{}`{why}",
+                rule.name,
+                profile.name,
+                source.name()
+            ),
+        )
+        .at(span.clone())
+        .found(format!("source {}", source.name()))
+        .expected(format!(
+            "a source of {}: {}",
+            profile.name,
+            supported.join(", ")
+        )));
+    };
+    Ok(src)
+}
+
+/// E0915: a target whose backend does not lower a correlation of several events (Sigma does,
+/// to `temporal` / `temporal_ordered` correlation rules; docs/TARGETS.md, "Correlation").
+/// Refused by name, before anything reads the rule's `source` and `filter`, which stand in for
+/// no step.
 fn refuse_correlation(rule: &Rule, c: &ir::Correlation, profile: &Profile) -> Diagnostic {
     let kind = if c.ordered {
         "an ordered correlation"

@@ -39,6 +39,7 @@ mod oracles;
 mod oracles_escaping;
 mod oracles_pack;
 mod realdata;
+mod sigma_correlate;
 mod spl_emitted_on_model;
 mod spl_model;
 mod values;
