@@ -402,3 +402,54 @@ fn load_text(text: &str, tag: &str) -> Pack {
     std::fs::remove_dir_all(&dir).ok();
     fe.pack.unwrap_or_else(|| panic!("{:#?}", fe.diagnostics))
 }
+
+/// pySigma reads what detc writes: `sigma check` (every validator but D3FEND's) passes the
+/// emitted correlations, base rules of different logsources included; pySigma's Splunk backend
+/// converts the `temporal` one, counting in fixed buckets of the timespan (`bin _time span=`,
+/// what W0908 warns of), and refuses `temporal_ordered` by name rather than dropping the order.
+#[test]
+fn pysigma_checks_and_converts_the_emitted_correlations() {
+    let p = pack();
+    let dir = std::env::temp_dir().join(format!("detc-sigcorr-py-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for r in &p.rules {
+        let out = sigma(r);
+        std::fs::write(dir.join(&out.file_name), &out.text).unwrap();
+    }
+    let check = oracle::sigma_check(&dir).expect("sigma oracle");
+    let conv = oracle::sigma_convert(&dir, oracle::SigmaBackend::SplunkWindows)
+        .expect("pySigma splunk oracle");
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(check.passed, "{}", check.output);
+    let corr = |file: &str| {
+        conv.iter()
+            .find(|c| c.file == file && c.kind == "correlation")
+            .unwrap_or_else(|| panic!("{file}: {conv:#?}"))
+    };
+    let unordered = corr("corr_unordered.yml");
+    assert!(unordered.error.is_none(), "{unordered:#?}");
+    let q = &unordered.queries[0];
+    assert!(
+        q.contains("| bin _time span=1m\n")
+            && q.contains("by _time Computer ProcessId")
+            && q.contains("event_type=\"corr_unordered__start\"")
+            && q.contains("event_type=\"corr_unordered__conn\"")
+            && q.contains("event_type_count >= 2"),
+        "{q}"
+    );
+    let ordered = corr("corr_ordered.yml");
+    assert!(
+        ordered
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("temporal_ordered") && e.contains("not supported")),
+        "{ordered:#?}"
+    );
+    // Every base rule converts on its own.
+    let rules = conv.iter().filter(|c| c.kind == "rule").count();
+    assert_eq!(rules, 2 * p.rules.len(), "{conv:#?}");
+    assert!(conv
+        .iter()
+        .filter(|c| c.kind == "rule")
+        .all(|c| c.error.is_none()));
+}
