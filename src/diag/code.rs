@@ -163,6 +163,10 @@ codes! {
     E0702 Error,
     E0703 Error,
     E0704 Error,
+    E0705 Error,
+    E0706 Error,
+    E0707 Error,
+    E0708 Error,
     // Evaluator (`detc run`, `detc test`)
     E0800 Error,
     E0801 Error,
@@ -195,6 +199,7 @@ codes! {
     W0904 Warning,
     W0905 Warning,
     W0908 Warning,
+    W0909 Warning,
 }
 
 impl Code {
