@@ -30,6 +30,7 @@ mod eval_semantics;
 mod eval_spill;
 mod fmt;
 mod import_sigma;
+mod import_sigma_correlation;
 mod init;
 mod ir_snapshots;
 mod language_doc;
