@@ -327,3 +327,68 @@ fn a_value_count_round_trips_on_rsigma_at_the_edges() {
     let diff = round_trip(&orig, &again, &cases, true);
     assert!(diff.is_empty(), "{}", diff.join("\n"));
 }
+
+/// `generate: true` (the specification: the referred rules are "converted as stand-alone rules"
+/// too) imports the base rule on its own as well; `value_sum` becomes `sum()`; a count that says
+/// `window: tumbling` is detc's window exactly, without W0909.
+#[test]
+fn generate_true_also_imports_the_base_rule_and_value_sum_is_a_sum() {
+    let text = "title: A process start
+name: proc
+id: 2b1e4f5a-6c7d-4e8f-9a0b-1c2d3e4f5a6b
+status: test
+logsource:
+    category: process_creation
+    product: windows
+detection:
+    selection:
+        CommandLine|contains: x
+    condition: selection
+---
+title: Sum of process ids
+id: 3c2f5a6b-7d8e-4f9a-8b1c-2d3e4f5a6b7c
+status: test
+correlation:
+    type: value_sum
+    rules:
+        - proc
+    generate: true
+    group-by:
+        - Computer
+    timespan: 10m
+    window: tumbling
+    condition:
+        field: ProcessId
+        gte: 100
+";
+    let out = detc::import::import_text(
+        std::path::Path::new("g.yml"),
+        std::path::Path::new("g.detc"),
+        text,
+    );
+    let ok: Vec<&detc::import::Imported> =
+        out.iter().filter_map(|o| o.result.as_ref().ok()).collect();
+    assert_eq!(ok.len(), 2, "{out:#?}");
+    assert_eq!((ok[0].name.as_str(), ok[1].name.as_str()), ("g_1", "g_2"));
+    assert!(ok[0]
+        .text
+        .contains("where process.command_line contains~ 'x'\n}"));
+    assert!(
+        ok[1].text.contains("window 10m\n  group by host\n  aggregate total = sum(process.id)\n  having total >= 100\n"),
+        "{}",
+        ok[1].text
+    );
+    assert!(ok[1].warnings.is_empty());
+    // Without `generate`, the base rule is the correlation's only.
+    let without = text.replace("    generate: true\n", "");
+    let out = detc::import::import_text(
+        std::path::Path::new("g.yml"),
+        std::path::Path::new("g.detc"),
+        &without,
+    );
+    let names: Vec<&str> = out
+        .iter()
+        .filter_map(|o| o.result.as_ref().ok().map(|i| i.name.as_str()))
+        .collect();
+    assert_eq!(names, ["g"]);
+}

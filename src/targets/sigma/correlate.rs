@@ -241,3 +241,65 @@ fn warning(ctx: &Ctx, c: &Correlation) -> Diagnostic {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    /// Where two steps' sources name a key by different columns, the correlation groups by the
+    /// key's name with the specification's `aliases` (one column per base rule), and rsigma-eval
+    /// correlates the two events through them. (The shipped profile names every key alike, so
+    /// one source's `host` column is renamed here to an existing column of its table.)
+    #[test]
+    fn keys_named_differently_per_source_become_aliases() {
+        let text = "rule r { id \"0b7e4a52-6d0e-4c1b-9a57-2b8f1e0c7d41\" title \"t\" severity low \
+                    correlate within 1m by host, process.id { \
+                    a: process_creation where process.command_line contains \"x\" \
+                    b: network_connection where direction == outbound and remote.port == 25 } }";
+        let pack = crate::targets::pack_of(text);
+        let mut p = crate::targets::profile("sigma").unwrap_or_else(|| unreachable!("sigma"));
+        let net = p
+            .sources
+            .get_mut("network_connection")
+            .unwrap_or_else(|| unreachable!("network_connection"));
+        net.fields
+            .get_mut("host")
+            .unwrap_or_else(|| unreachable!("host"))
+            .column = "User".into();
+        let out = crate::targets::compile_rule(&pack.rules[0], &p)
+            .unwrap_or_else(|d| unreachable!("{d:#?}"));
+        let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&out.text)
+            .map(|d| serde::Deserialize::deserialize(d).unwrap_or_else(|e| unreachable!("{e}")))
+            .collect();
+        let corr = &docs[2]["correlation"];
+        assert_eq!(corr["group-by"][0], "host", "{}", out.text);
+        assert_eq!(corr["group-by"][1], "ProcessId");
+        assert_eq!(corr["aliases"]["host"]["r__a"], "Computer");
+        assert_eq!(corr["aliases"]["host"]["r__b"], "User");
+        let events = [
+            serde_json::json!({"category": "process_creation", "product": "windows",
+                "Computer": "WS01", "ProcessId": 7, "CommandLine": "x"}),
+            serde_json::json!({"category": "network_connection", "product": "windows",
+                "User": "WS01", "ProcessId": 7, "Initiated": "true", "DestinationPort": 25}),
+        ];
+        let coll =
+            rsigma_parser::parse_sigma_yaml(&out.text).unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(coll.errors.is_empty(), "{:?}", coll.errors);
+        let mut engine =
+            rsigma_eval::CorrelationEngine::new(rsigma_eval::CorrelationConfig::default());
+        engine.set_logsource_extractor(Some(rsigma_eval::LogSourceExtractor::new()));
+        engine
+            .add_collection(&coll)
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let fired: usize = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                engine
+                    .process_event_at(&rsigma_eval::JsonEvent::borrow(e), 1000 + i as i64)
+                    .iter()
+                    .filter(|r| r.as_correlation().is_some())
+                    .count()
+            })
+            .sum();
+        assert_eq!(fired, 1);
+    }
+}
