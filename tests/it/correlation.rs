@@ -2,7 +2,8 @@
 //! (among them the AN0379 rule staged there until a target lowers correlations)
 //! (window edge and one second past it, out of order, ordered and not) pass on the evaluator;
 //! `detc run` gives the same alerts in any order of the input within the lateness; the state is
-//! bounded by the window plus the lateness; every target refuses the rule by name (E0915).
+//! bounded by the window plus the lateness; every target but Sigma refuses the rule by name
+//! (E0915; the Sigma lowering is tests/it/sigma_correlate.rs).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::support::oracle;

@@ -263,7 +263,13 @@ fn cases() -> Vec<(&'static str, Vec<Ev>, bool, bool)> {
 fn correlations_alert_alike_on_the_evaluator_and_rsigma_at_the_edges() {
     let p = pack();
     let mut failures = Vec::new();
-    for (name, ordered) in [("corr_ordered", true), ("corr_unordered", false)] {
+    // The AN0379 rule (ordered; steps over mail-client lists) meets the same cases: PowerShell
+    // is no mail client, 587 is one of its ports.
+    for (name, ordered) in [
+        ("corr_ordered", true),
+        ("corr_unordered", false),
+        ("an0379_process_start_then_mail_port", true),
+    ] {
         let r = rule(&p, name);
         let yaml = sigma(r).text;
         let last_base = format!("{name}__conn");
