@@ -459,3 +459,20 @@ fn pysigma_checks_and_converts_the_emitted_correlations() {
         .filter(|c| c.kind == "rule")
         .all(|c| c.error.is_none()));
 }
+
+/// A SIEM artefact of a correlation is never the placeholder filter a correlation rule carries
+/// (`where false`: a scheduled rule that can never fire). The deployed KQL queries are built
+/// beside `compile_rule`, so they must refuse a correlation as the bare query does (E0915).
+#[test]
+fn no_deployed_artefact_of_a_correlation_is_an_always_false_query() {
+    let p = pack();
+    let profiles = detc::targets::load_profiles().expect("profiles");
+    let d = detc::targets::deploy::compile_pack(&p, &profiles);
+    let wrong: Vec<String> = d
+        .outputs
+        .iter()
+        .filter(|o| p.rules.iter().any(|r| r.name == o.rule))
+        .map(|o| format!("{}/{}", o.target, o.file_name))
+        .collect();
+    assert!(wrong.is_empty(), "deployed a correlation: {wrong:?}");
+}
