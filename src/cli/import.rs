@@ -67,19 +67,21 @@ fn sigma(args: &SigmaArgs) -> Exit {
     let mut diags = Vec::new();
     let mut outcomes = Vec::new();
     let mut io_failed = false;
+    // Read every file first: a correlation may refer to base rules of another file.
+    let mut inputs = Vec::new();
     for (file, rel) in &files {
-        let text = match std::fs::read_to_string(file) {
-            Ok(t) => t,
+        match std::fs::read_to_string(file) {
+            Ok(t) => {
+                sources.insert(file.to_string_lossy().replace('\\', "/"), t.clone());
+                inputs.push((file.clone(), rel.clone(), t));
+            }
             Err(e) => {
                 diags.push(crate::load::io_error(&file.to_string_lossy(), &e));
                 io_failed = true;
-                continue;
             }
-        };
-        let got = crate::import::import_text(file, rel, &text);
-        sources.insert(file.to_string_lossy().replace('\\', "/"), text);
-        outcomes.extend(got);
+        }
     }
+    outcomes.extend(crate::import::import_files(&inputs));
     // Two rules may not land on one file: the second is refused, not written over the first.
     let mut written: BTreeMap<PathBuf, String> = BTreeMap::new();
     let mut rules = Vec::new();
@@ -115,6 +117,7 @@ fn sigma(args: &SigmaArgs) -> Exit {
         match &o.result {
             Ok(imp) => {
                 f.imported += 1;
+                diags.extend(imp.warnings.iter().cloned());
                 let target = args.out.join(&imp.relative);
                 let res = target
                     .parent()

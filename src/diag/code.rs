@@ -172,6 +172,10 @@ codes! {
     E0702 Error,
     E0703 Error,
     E0704 Error,
+    E0705 Error,
+    E0706 Error,
+    E0707 Error,
+    E0708 Error,
     // Evaluator (`detc run`, `detc test`)
     E0800 Error,
     E0801 Error,
@@ -199,12 +203,15 @@ codes! {
     E0916 Refusal,
     E0917 Refusal,
     E0918 Error,
+    E0920 Refusal,
     W0900 Warning,
     W0901 Warning,
     W0902 Warning,
     W0903 Warning,
     W0904 Warning,
     W0905 Warning,
+    W0908 Warning,
+    W0909 Warning,
 }
 
 impl Code {

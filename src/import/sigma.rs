@@ -181,7 +181,7 @@ fn collect_unswappable(e: &Expr, out: &mut Vec<(String, String, String)>) {
     }
 }
 
-fn logsource(rule: &SigmaRule) -> BTreeMap<String, String> {
+pub(super) fn logsource(rule: &SigmaRule) -> BTreeMap<String, String> {
     let l = &rule.logsource;
     let mut m = BTreeMap::new();
     for (k, v) in [

@@ -49,7 +49,35 @@ impl CompileResult {
 /// Compiles one rule for one profile.
 pub fn compile_rule(rule: &Rule, profile: &Profile) -> Result<Emitted, Vec<Diagnostic>> {
     if let Some(c) = &rule.correlation {
-        let (text, warnings) = super::correlate::compile(rule, c, profile)?;
+        // The correlation backends read each step's default entry of the profile: a platform
+        // served by another entry (Linux processes in Sigma) is refused, never read through the
+        // default entry's names.
+        for step in &c.steps {
+            let top = source_map(rule, step.source, &step.span, profile).map_err(|d| vec![d])?;
+            if !std::ptr::eq(source_for(rule, profile, top)?, top) {
+                let p = rule.platform.map_or("", ir::Platform::name);
+                return Err(vec![Diagnostic::new(
+                    Code::E0308,
+                    format!(
+                        "rule `{}`: target `{}` lowers a correlation only from the default entry of source `{}`, not its {p} entry",
+                        rule.name,
+                        profile.name,
+                        step.source.name()
+                    ),
+                )
+                .at(step.span.clone())
+                .found(format!("a correlation step over {} on {p}", step.source.name()))
+                .expected(format!("a correlation over the default entry of {}", profile.name))
+                .hint("compile the correlation for a target whose table serves every platform (`detc targets`), or add `targets not [...]`")]);
+            }
+        }
+        // Sigma lowers a correlation to temporal correlation rules, KQL to joins, SPL to one
+        // search with running statistics by the keys.
+        let (text, warnings) = if profile.language == Language::Sigma {
+            sigma::emit_correlate(rule, c, profile)?
+        } else {
+            super::correlate::compile(rule, c, profile)?
+        };
         return Ok(Emitted {
             rule: rule.name.clone(),
             target: profile.name.clone(),
@@ -58,30 +86,7 @@ pub fn compile_rule(rule: &Rule, profile: &Profile) -> Result<Emitted, Vec<Diagn
             warnings,
         });
     }
-    let Some(top) = profile.sources.get(rule.source.name()) else {
-        let supported: Vec<&str> = profile.sources.keys().map(String::as_str).collect();
-        let why = profile
-            .refuses
-            .get(rule.source.name())
-            .map(|r| format!(": {r}"))
-            .unwrap_or_default();
-        return Err(vec![Diagnostic::new(
-            Code::E0901,
-            format!(
-                "rule `{}`: target `{}` has no table for source `{}`{why}",
-                rule.name,
-                profile.name,
-                rule.source.name()
-            ),
-        )
-        .at(rule.span.clone())
-        .found(format!("source {}", rule.source.name()))
-        .expected(format!(
-            "a source of {}: {}",
-            profile.name,
-            supported.join(", ")
-        ))]);
-    };
+    let top = source_map(rule, rule.source, &rule.span, profile).map_err(|d| vec![d])?;
     let src = source_for(rule, profile, top)?;
     let ctx = Ctx::new(rule, profile, src)?;
     refuse_list_tests(rule, profile, &ctx)?;
@@ -169,10 +174,43 @@ fn refuse_list_tests(rule: &Rule, profile: &Profile, ctx: &Ctx<'_>) -> Result<()
     }
 }
 
-/// E0915: no backend lowers a correlation of several events yet (a KQL join, an SPL search over
-/// both sources with `stats` by the keys, Sigma correlation rules of type `temporal` /
-/// `temporal_ordered`; docs/TARGETS.md, "Correlation"). Refused by name, before anything reads
-/// the rule's `source` and `filter`, which stand in for no step.
+/// The table of `source` in `profile`, or E0901 (at `span`) naming the sources it has.
+pub(super) fn source_map<'p>(
+    rule: &Rule,
+    source: ir::Source,
+    span: &crate::diag::Span,
+    profile: &'p Profile,
+) -> Result<&'p super::profile::SourceMap, Diagnostic> {
+    let Some(src) = profile.sources.get(source.name()) else {
+        let supported: Vec<&str> = profile.sources.keys().map(String::as_str).collect();
+        let why = profile
+            .refuses
+            .get(source.name())
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        return Err(Diagnostic::new(
+            Code::E0901,
+            format!(
+                "rule `{}`: target `{}` has no table for source `{}`{why}",
+                rule.name,
+                profile.name,
+                source.name()
+            ),
+        )
+        .at(span.clone())
+        .found(format!("source {}", source.name()))
+        .expected(format!(
+            "a source of {}: {}",
+            profile.name,
+            supported.join(", ")
+        )));
+    };
+    Ok(src)
+}
+
+/// E0915: a target whose backend does not lower a correlation of several events (Sigma, KQL
+/// and SPL do; docs/TARGETS.md, "Correlation"). Refused by name, before anything reads the rule's
+/// `source` and `filter`, which stand in for no step.
 pub(super) fn refuse_correlation(
     rule: &Rule,
     c: &ir::Correlation,

@@ -27,6 +27,9 @@ use crate::ir::{
 };
 use serde_yaml::{Mapping, Value as Y};
 
+mod correlate;
+pub(super) use correlate::emit_correlate;
+
 fn s(v: &str) -> Y {
     Y::String(v.to_string())
 }
@@ -51,36 +54,7 @@ pub(super) fn emit(
 ) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
     let rule = ctx.rule;
     let mut warnings = ctx.exactness_warnings(true);
-    let filter = simplify(&rule.filter);
-    if matches!(&filter, Expr::And(v) if v.is_empty()) {
-        return Err(vec![ctx.refuse(
-            "a rule without a filter",
-            "a Sigma detection needs at least one selection",
-            &rule.span,
-        )]);
-    }
-    // Sigma cannot compute fields: a condition on one is rewritten over its inputs.
-    let filter = if uses_computed(&filter) {
-        match super::inline_computed(rule, &filter) {
-            Some(f) => simplify(&f),
-            None => {
-                return Err(vec![ctx.refuse(
-                    "a filter on a computed field",
-                    "Sigma rules cannot compute fields, and this condition cannot be rewritten over the fields it is computed from",
-                    &rule.span,
-                )])
-            }
-        }
-    } else {
-        filter
-    };
-    if matches!(&filter, Expr::Or(v) if v.is_empty()) {
-        return Err(vec![ctx.refuse(
-            "a filter that no event can satisfy",
-            "a Sigma detection cannot be always false",
-            &rule.span,
-        )]);
-    }
+    let filter = detection_filter(ctx)?;
     let mut docs = Vec::new();
     match &rule.aggregation {
         None => {
@@ -169,6 +143,44 @@ pub(super) fn emit(
     let texts: Vec<String> = docs.iter().map(super::yaml::document).collect();
     let text = ctx.render(minijinja::context! { documents => texts })?;
     Ok((text, warnings))
+}
+
+/// The rule's filter as a Sigma detection can state it: refused when there is none or it is
+/// always false (Sigma conditions have no constants); a condition on a computed field is
+/// rewritten over the fields it is computed from.
+fn detection_filter(ctx: &Ctx) -> Result<Expr, Vec<Diagnostic>> {
+    let rule = ctx.rule;
+    let filter = simplify(&rule.filter);
+    if matches!(&filter, Expr::And(v) if v.is_empty()) {
+        return Err(vec![ctx.refuse(
+            "a rule without a filter",
+            "a Sigma detection needs at least one selection",
+            &rule.span,
+        )]);
+    }
+    // Sigma cannot compute fields: a condition on one is rewritten over its inputs.
+    let filter = if uses_computed(&filter) {
+        match super::inline_computed(rule, &filter) {
+            Some(f) => simplify(&f),
+            None => {
+                return Err(vec![ctx.refuse(
+                    "a filter on a computed field",
+                    "Sigma rules cannot compute fields, and this condition cannot be rewritten over the fields it is computed from",
+                    &rule.span,
+                )])
+            }
+        }
+    } else {
+        filter
+    };
+    if matches!(&filter, Expr::Or(v) if v.is_empty()) {
+        return Err(vec![ctx.refuse(
+            "a filter that no event can satisfy",
+            "a Sigma detection cannot be always false",
+            &rule.span,
+        )]);
+    }
+    Ok(filter)
 }
 
 /// The first construct of `p` (RE2 syntax, as the Rust regex crate reads it) that Python's `re`

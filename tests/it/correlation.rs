@@ -2,8 +2,9 @@
 //! (among them the AN0379 rule staged there until a target lowers correlations)
 //! (window edge and one second past it, out of order, ordered and not) pass on the evaluator;
 //! `detc run` gives the same alerts in any order of the input within the lateness; the state is
-//! bounded by the window plus the lateness; KQL and spl-sysmon emit it, Sigma refuses it by name
-//! (E0915) and spl-cim has no table for its sources (E0901).
+//! bounded by the window plus the lateness; KQL and spl-sysmon emit it, Sigma lowers it to
+//! temporal correlation rules (tests/it/sigma_correlate.rs) and spl-cim has no table for its
+//! sources (E0901).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::support::oracle;
@@ -36,22 +37,25 @@ fn the_correlation_test_rules_pass_at_the_window_edges_and_out_of_order() {
 }
 
 #[test]
-fn kql_and_spl_emit_a_correlation_and_the_others_refuse_it_by_name() {
+fn kql_spl_and_sigma_emit_a_correlation_and_spl_cim_refuses_it_by_name() {
     let p = pack();
     for r in &p.rules {
-        for target in ["kql-defender", "kql-sentinel", "spl-sysmon"] {
+        for target in ["kql-defender", "kql-sentinel", "spl-sysmon", "sigma"] {
             let profile = detc::targets::profile(target).expect("profile");
             let out = detc::targets::compile_rule(r, &profile)
                 .unwrap_or_else(|e| panic!("{target} {}: {e:#?}", r.name));
             // Both steps' tables (or event codes) are read by the one query.
-            let both = if target == "spl-sysmon" {
+            let both = if target == "sigma" {
+                out.text.contains("category: process_creation")
+                    && out.text.contains("category: network_connection")
+            } else if target == "spl-sysmon" {
                 out.text.contains("EventCode=1") && out.text.contains("EventCode=3")
             } else {
                 out.text.contains("DeviceProcessEvents") && out.text.contains("DeviceNetworkEvents")
             };
             assert!(both, "{target} {}:\n{}", r.name, out.text);
         }
-        for (target, code) in [("sigma", "E0915"), ("spl-cim", "E0901")] {
+        for (target, code) in [("spl-cim", "E0901")] {
             let profile = detc::targets::profile(target).expect("profile");
             let errs = detc::targets::compile_rule(r, &profile).expect_err(&r.name);
             assert!(

@@ -60,6 +60,11 @@ pub(crate) fn kql_query(
     s: &Schedule,
     carry: &[String],
 ) -> Option<(String, String, std::collections::BTreeMap<String, String>)> {
+    // A correlation's `source` and `filter` stand in for no step (its filter is false): the
+    // bare query refuses it (E0915), and so does the deployed one, never a rule that cannot fire.
+    if rule.correlation.is_some() {
+        return None;
+    }
     let src = profile
         .sources
         .get(rule.source.name())?

@@ -60,6 +60,9 @@ pub struct CorrelationHit {
     pub timespan_secs: u64,
     /// Time of the event that made it fire, epoch seconds.
     pub time: i64,
+    /// Index of that event in the caller's slice. (An event matched by several base rules of
+    /// one correlation is fed once per rule, so it may fire more than once.)
+    pub event_index: usize,
     /// Start of the epoch-aligned bucket of `time` (`time - time mod timespan`): the window start
     /// under tumbling windows; informational under sliding ones.
     pub bucket_start: i64,
@@ -81,6 +84,20 @@ pub fn rsigma_eval(
     timestamp_field: &str,
     window: Window,
 ) -> Result<RsigmaOutput, String> {
+    rsigma_eval_routed(yaml, events, timestamp_field, window, false)
+}
+
+/// [`rsigma_eval`]; with `by_logsource`, each event is given only to the rules whose logsource
+/// it does not contradict, read from its own `category` / `product` / `service` fields
+/// (rsigma's `LogSourceExtractor`): what a SIEM's Sigma pipeline does by reading each rule from
+/// its logsource's table, so that a process-creation rule never sees a network event.
+pub fn rsigma_eval_routed(
+    yaml: &str,
+    events: &[Value],
+    timestamp_field: &str,
+    window: Window,
+    by_logsource: bool,
+) -> Result<RsigmaOutput, String> {
     let mut collection =
         rsigma_parser::parse_sigma_yaml(yaml).map_err(|e| format!("rsigma-parser: {e}"))?;
     if !collection.errors.is_empty() {
@@ -96,6 +113,9 @@ pub fn rsigma_eval(
         }
     }
     let mut engine = CorrelationEngine::new(CorrelationConfig::default());
+    if by_logsource {
+        engine.set_logsource_extractor(Some(rsigma_eval::LogSourceExtractor::new()));
+    }
     engine
         .add_collection(&collection)
         .map_err(|e| format!("rsigma-eval: {e}"))?;
@@ -124,6 +144,7 @@ pub fn rsigma_eval(
                     value: c.aggregated_value,
                     timespan_secs: c.timespan_secs,
                     time: t,
+                    event_index: i,
                     bucket_start: if span > 0 { t - t.rem_euclid(span) } else { t },
                 });
             } else {
