@@ -46,8 +46,8 @@ fn kql_spl_and_sigma_emit_a_correlation_and_spl_cim_refuses_it_by_name() {
                 .unwrap_or_else(|e| panic!("{target} {}: {e:#?}", r.name));
             // Both steps' tables (or event codes) are read by the one query.
             let both = if target == "sigma" {
-                out.text.contains("category: process_creation")
-                    && out.text.contains("category: network_connection")
+                out.text.contains("category: 'process_creation'")
+                    && out.text.contains("category: 'network_connection'")
             } else if target == "spl-sysmon" {
                 out.text.contains("EventCode=1") && out.text.contains("EventCode=3")
             } else {

@@ -134,7 +134,8 @@ fn cli_table_and_json() {
     };
     // id, name, rules, then kql-defender, kql-sentinel, sigma, spl-cim, spl-sysmon.
     assert_eq!(line("AN0380")[2..], ["1", "1", "1", "1", "-", "1"]);
-    assert_eq!(line("AN0381")[2..], ["0", "-", "-", "-", "-", "-"]);
+    // AN0381 is macOS: Defender and Sentinel only (Sysmon has no macOS entry).
+    assert_eq!(line("AN0381")[2..], ["2", "2", "2", "-", "-", "-"]);
     assert_eq!(line("AN0382")[3], "-");
     let (code, json, err) = detc(&["coverage", "rules/", "--format", "json"]);
     assert_eq!(code, 0, "{err}");
