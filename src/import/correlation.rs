@@ -286,21 +286,7 @@ fn duration(secs: u64) -> String {
 
 /// A step name from the base rule's `name` (else its reference): a detc identifier.
 fn step_name(b: &Base) -> String {
-    let raw = b.rule.name.as_deref().unwrap_or(b.reference);
-    let mut s: String = raw
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
-        s.insert_str(0, "step_");
-    }
-    s
+    super::identifier(b.rule.name.as_deref().unwrap_or(b.reference), "step_")
 }
 
 /// The catalogue field Sigma field `f` of `rule` is, when it is one plain field.

@@ -436,9 +436,10 @@ fn locate(text: &str, needle: &str) -> Option<(usize, usize)> {
     text.find(needle).map(|i| (i, i + needle.len()))
 }
 
-/// A detc identifier from a file name: lowercase, `_` for anything else, never a leading digit.
-fn rule_name(stem: &str, n: usize) -> String {
-    let mut s: String = stem
+/// A detc identifier from any text: lowercase ASCII letters and digits, `_` for anything else,
+/// `prefix` in front when it would be empty or start with a digit.
+pub(crate) fn identifier(raw: &str, prefix: &str) -> String {
+    let mut s: String = raw
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {
@@ -449,8 +450,14 @@ fn rule_name(stem: &str, n: usize) -> String {
         })
         .collect();
     if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
-        s.insert_str(0, "sigma_");
+        s.insert_str(0, prefix);
     }
+    s
+}
+
+/// A detc identifier from a file name: lowercase, `_` for anything else, never a leading digit.
+fn rule_name(stem: &str, n: usize) -> String {
+    let mut s = identifier(stem, "sigma_");
     if n > 0 {
         s.push_str(&format!("_{n}"));
     }
