@@ -362,11 +362,14 @@ H=$ALERTS
 run "(h) 1,000 generated rules, each pinned to a mail port" $D run "$TMP/selective-1000.detc" --events "$DATA"
 ALERTS=$(grep -c '"rule_name":"gen_selective_0000"' "$TMP/out" || true)
 same "(h) the first rule's alerts in the 1,000-rule run against its own" "$H"
-run "(i) 1 generated broad rule" $D run "$TMP/broad-1.detc" --events "$DATA"
-I=$ALERTS
-RUNS=${PACK_RUNS:-1} run "(i) 1,000 generated broad rules" $D run "$TMP/broad-1000.detc" --events "$DATA"
-ALERTS=$(grep -c '"rule_name":"gen_broad_0000"' "$TMP/out" || true)
-same "(i) the first rule's alerts in the 1,000-rule run against its own" "$I"
+# SKIP_BROAD=1 leaves out (i): 1,000 rules that match most lines take minutes.
+if [ -z "${SKIP_BROAD:-}" ]; then
+  run "(i) 1 generated broad rule" $D run "$TMP/broad-1.detc" --events "$DATA"
+  I=$ALERTS
+  RUNS=${PACK_RUNS:-1} run "(i) 1,000 generated broad rules" $D run "$TMP/broad-1000.detc" --events "$DATA"
+  ALERTS=$(grep -c '"rule_name":"gen_broad_0000"' "$TMP/out" || true)
+  same "(i) the first rule's alerts in the 1,000-rule run against its own" "$I"
+fi
 files_rows
 same "(k) (f) over the folder against (f) over the file" "$F"
 echo
