@@ -36,6 +36,7 @@
 #                          events/s and MB/s are over the uncompressed file. Every (j) and (k)
 #                          pack row must report the alerts of (j) --threads 1
 #   ONLY=files bash scripts/bench.sh N    # the (j) and (k) rows only
+#   SKIP_BROAD=1 bash scripts/bench.sh N  # every row but (i), the 1,000 broad rules (minutes)
 # (d) and (e) read inputs the prefilter cannot skip (it reads JSON lines only). Each detc row
 # and its DuckDB twin must report the same, non-zero alert count (and (b) --no-prefilter the
 # same as (b)): otherwise the script prints FAIL and exits 1 after the table.
