@@ -6,16 +6,19 @@
 //! panic.
 //!
 //! Stages: [`discover`] (paths -> the file, if any) -> [`load`] (file -> [`Config`] or
-//! diagnostics). The CLI installs the schemas and overrides ([`Config::install`]) and resolves
-//! each setting as flag, else file, else default ([`Setting`]).
+//! diagnostics). The CLI installs the config for the process ([`Config::install`]), the language
+//! server puts each pack's in force while checking it ([`scoped`]); both are read through
+//! [`active`]. The CLI resolves each setting as flag, else file, else default ([`Setting`]).
 
 use crate::diag::{Code, Diagnostic, SourceCache, Span};
 use crate::eval::schema::{InputSchema, SchemaFile};
 use crate::targets::profile::{Overrides, SourceOverride};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 /// The config file's name.
 pub const FILE_NAME: &str = "detc.yaml";
@@ -231,15 +234,45 @@ pub struct Config {
 }
 
 impl Config {
-    /// Makes the project's schemas and target overrides those every command reads. Once per
-    /// process (the CLI calls it before running a command).
-    pub fn install(&self) {
-        crate::eval::schema::set_user(self.schemas.iter().map(|s| s.schema.clone()).collect());
-        crate::targets::profile::set_overrides(self.targets.clone());
-        if let Some(tz) = &self.timezone {
-            crate::ir::check::set_pack_timezone(tz.value.minutes);
+    /// Makes this config the one every command of the process reads ([`active`]): its schemas,
+    /// target overrides and time zone. Once per process (the CLI calls it before running a
+    /// command); a second call is ignored and says so.
+    pub fn install(&self) -> bool {
+        INSTALLED.set(Arc::new(self.clone())).is_ok()
+    }
+}
+
+/// The config [`Config::install`] made the process's.
+static INSTALLED: OnceLock<Arc<Config>> = OnceLock::new();
+
+thread_local! {
+    /// The config of the pack this thread is checking, when it is not the process's: the
+    /// language server serves several packs, each with its own `detc.yaml` (or none).
+    static SCOPED: RefCell<Option<Option<Arc<Config>>>> = const { RefCell::new(None) };
+}
+
+/// The project config in force: the one [`scoped`] gives on this thread, else the one
+/// installed for the process, else none. What the checker (the pack's time zone, the schema
+/// names rule tests may give), the evaluator (the project's schemas) and the backends (target
+/// overrides) read.
+pub fn active() -> Option<Arc<Config>> {
+    SCOPED
+        .with(|s| s.borrow().clone())
+        .unwrap_or_else(|| INSTALLED.get().cloned())
+}
+
+/// Runs `f` with `config` in force on this thread (`None`: no config at all, whatever the
+/// process installed); the previous one is back afterwards, also if `f` unwinds.
+pub fn scoped<R>(config: Option<Arc<Config>>, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Option<Arc<Config>>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let prev = self.0.take();
+            SCOPED.with(|s| *s.borrow_mut() = prev);
         }
     }
+    let _restore = Restore(SCOPED.with(|s| s.borrow_mut().replace(config)));
+    f()
 }
 
 /// A UTC offset as written (`+02:00`) and in minutes east of UTC.

@@ -727,31 +727,28 @@ pub fn builtin() -> Result<Vec<InputSchema>, String> {
         .collect()
 }
 
-/// The schemas a project adds in its `detc.yaml` (`inputs:`), checked by `crate::config` and
-/// set once by the CLI before any rule is checked or event read.
-static USER: std::sync::OnceLock<Vec<InputSchema>> = std::sync::OnceLock::new();
-
-/// Adds a project's own input schemas to those every command reads ([`all`]). Set once per
-/// process; a second call is ignored (and says so).
-pub fn set_user(schemas: Vec<InputSchema>) -> bool {
-    USER.set(schemas).is_ok()
-}
-
-/// The built-in schemas followed by the project's own (`detc.yaml`): what `--schema NAME`, a
-/// rule test's `schema NAME` and detection choose from.
+/// The built-in schemas followed by the project's own (`inputs:` of the detc.yaml in force,
+/// [`crate::config::active`]): what `--schema NAME`, a rule test's `schema NAME` and detection
+/// choose from.
 pub fn all() -> Result<Vec<InputSchema>, String> {
     let mut v = builtin()?;
-    v.extend(USER.get().into_iter().flatten().cloned());
+    if let Some(c) = crate::config::active() {
+        v.extend(c.schemas.iter().map(|s| s.schema.clone()));
+    }
     Ok(v)
 }
 
 /// The names of the schemas ([`all`]), for messages and the checker: the built-in ones are
 /// named as their files, so nothing is parsed here.
 pub fn names() -> Vec<String> {
-    let builtin = crate::registry::INPUT_NAMES.iter().map(|s| s.to_string());
-    builtin
-        .chain(USER.get().into_iter().flatten().map(|s| s.name.clone()))
-        .collect()
+    let mut v: Vec<String> = crate::registry::INPUT_NAMES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if let Some(c) = crate::config::active() {
+        v.extend(c.schemas.iter().map(|s| s.schema.name.clone()));
+    }
+    v
 }
 
 #[cfg(test)]

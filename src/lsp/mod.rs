@@ -14,6 +14,7 @@ mod features;
 mod text;
 pub mod words;
 
+use crate::diag::Diagnostic;
 use features::{Definition, ItemKind, Pack};
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
 use lsp_types::notification::Notification as _;
@@ -21,6 +22,7 @@ use lsp_types::request::Request as _;
 use lsp_types::{self as lsp, Uri};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Runs the server on stdin and stdout until the client says `exit`. `Ok(true)`: it had said
 /// `shutdown` first (exit code 0, as the protocol asks), `Ok(false)`: it had not (exit code 1).
@@ -197,7 +199,18 @@ impl Server {
             }
         }
         let loader = crate::load::FsLoader::for_paths(std::slice::from_ref(&folder));
-        Pack::check(files, &loader, extra)
+        // The pack's own detc.yaml, as `detc check` run on the folder finds it; read at every
+        // check, so an edit of the file shows at the next keystroke in a rule. A bad config is
+        // shown on its own lines, and the rules are checked as without one.
+        let (config, mut extra) = (pack_config(&folder), extra);
+        let config = match config {
+            Ok(c) => c,
+            Err(ds) => {
+                extra.extend(ds);
+                None
+            }
+        };
+        crate::config::scoped(config, || Pack::check(files, &loader, extra))
     }
 
     /// Checks the pack of `uri` and publishes the diagnostics of each of its files.
@@ -406,6 +419,16 @@ impl Server {
 }
 
 /// The folder whose pack a document belongs to.
+/// The config of the pack in `folder` (none if it has no detc.yaml), or its diagnostics.
+fn pack_config(folder: &Path) -> Result<Option<Arc<crate::config::Config>>, Vec<Diagnostic>> {
+    match crate::config::discover(&[folder.to_path_buf()]) {
+        None => Ok(None),
+        Some(f) => crate::config::load(&f)
+            .map(|c| Some(Arc::new(c)))
+            .map_err(|e| e.diagnostics),
+    }
+}
+
 fn folder_of(path: &Path) -> PathBuf {
     path.parent().unwrap_or(Path::new(".")).to_path_buf()
 }

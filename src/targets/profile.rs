@@ -376,11 +376,12 @@ pub fn builtin_profiles() -> Result<Vec<Profile>, Diagnostic> {
     Ok(v)
 }
 
-/// Every profile, loaded and checked, with the project's overrides ([`set_overrides`]) merged
-/// in; or the reason one does not load.
+/// Every profile, loaded and checked, with the overrides of the project config in force
+/// ([`crate::config::active`]) merged in; or the reason one does not load.
 pub fn load_profiles() -> Result<Vec<Profile>, Diagnostic> {
     let mut v = builtin_profiles()?;
-    for (target, sources) in OVERRIDES.get().into_iter().flatten() {
+    let config = crate::config::active();
+    for (target, sources) in config.iter().flat_map(|c| &c.targets) {
         for (source, o) in sources {
             // Checked when the config was loaded (`crate::config`); failing here is a bug.
             apply_override(&mut v, target, source, o).map_err(|e| {
@@ -424,14 +425,6 @@ pub struct OverrideError {
     pub found: String,
     pub expected: String,
     pub hint: Option<String>,
-}
-
-static OVERRIDES: std::sync::OnceLock<Overrides> = std::sync::OnceLock::new();
-
-/// Sets the project's overrides, merged into every profile [`load_profiles`] returns. Set once
-/// per process (by the CLI, after `crate::config` checked them); a second call is ignored.
-pub fn set_overrides(o: Overrides) -> bool {
-    OVERRIDES.set(o).is_ok()
 }
 
 fn override_err(

@@ -411,6 +411,91 @@ fn the_language_server_speaks_lsp_over_stdio() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A rule reading its pack's `detc.yaml`: the pack's time zone and its own input schema.
+const NIGHT: &str = r#"rule night_mail_flow {
+  id "6f1d3c52-8a0e-4b8e-9d61-2f7a4c1e9b30"
+  title "Mail flow at night"
+  severity low
+  source network_flow
+  where dst.port == 25 and hour(time) < 6
+  test "a flow at 03:00 local time" events [
+      {"StartTime": "1700010000", "SrcAddr": "10.0.0.1", "DstAddr": "192.0.2.1", "SrcBytes": "10", "Dport": "25"}
+    ] schema argus-csv
+    expect 1 alert
+}
+"#;
+
+/// One server, two packs: each is checked with its own `detc.yaml` (as `detc check` in its
+/// folder would), and a bad `detc.yaml` is shown on its own lines.
+#[test]
+fn each_pack_is_checked_with_its_own_config() {
+    let root = scratch("configs");
+    let (good, bad) = (root.join("good"), root.join("bad"));
+    for d in [&good, &bad] {
+        std::fs::create_dir_all(d).expect("pack dir");
+        std::fs::write(d.join("night.detc"), NIGHT).expect("write rule");
+    }
+    let own = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/own-logs/detc.yaml"),
+    )
+    .expect("the README's detc.yaml");
+    let own: String = own
+        .lines()
+        .filter(|l| !l.contains("suricata-flow.yaml"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(
+        good.join("detc.yaml"),
+        format!("{own}timezone: \"+02:00\"\n"),
+    )
+    .expect("write config");
+    std::fs::write(bad.join("detc.yaml"), "timezone: \"Europe/Paris\"\n").expect("write config");
+    let mut c = Client::start(&root);
+    c.request("initialize", json!({"processId": null, "capabilities": {}}));
+    c.notify("initialized", json!({}));
+
+    // The pack's zone serves `hour()`, its `argus-csv` schema serves the test: nothing to say.
+    let good_uri = uri(&good.join("night.detc"));
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": good_uri, "languageId": "detc", "version": 1, "text": NIGHT}}),
+    );
+    assert_eq!(c.diagnostics(&good_uri), Vec::<Value>::new());
+
+    // The other pack's config is wrong: its error on detc.yaml, where `detc check` points (the
+    // key).
+    let bad_uri = uri(&bad.join("night.detc"));
+    let bad_config = uri(&bad.join("detc.yaml"));
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": bad_uri, "languageId": "detc", "version": 1, "text": NIGHT}}),
+    );
+    let ds = c.diagnostics(&bad_config);
+    assert_eq!(ds.len(), 1, "{ds:?}");
+    assert_eq!(ds[0]["code"], "E0035", "{ds:?}");
+    assert_eq!(
+        ds[0]["range"]["start"],
+        json!({"line": 0, "character": 0}),
+        "{ds:?}"
+    );
+    // Its rule is checked without a zone or schemas of its own, as the first pack's were not.
+    let ds = c.diagnostics(&bad_uri);
+    let codes: Vec<&str> = ds.iter().filter_map(|d| d["code"].as_str()).collect();
+    assert_eq!(codes, ["E0277", "E0264"], "{ds:?}");
+
+    // The first pack again, after the second: still its own config.
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": good_uri, "version": 2}, "contentChanges": [{"text": NIGHT}]}),
+    );
+    assert_eq!(c.diagnostics(&good_uri), Vec::<Value>::new());
+    let s = c.request("shutdown", Value::Null);
+    assert_eq!(s["result"], Value::Null, "{s}");
+    c.notify("exit", Value::Null);
+    assert_eq!(c.exit_code(), Some(0));
+    let _ = std::fs::remove_dir_all(&root);
+}
+
 #[test]
 fn exit_without_shutdown_ends_with_code_1() {
     let dir = scratch("no-shutdown");

@@ -67,20 +67,11 @@ pub(crate) struct Checker<'a> {
     pub(crate) platform: Option<crate::ir::Platform>,
 }
 
-/// The pack's time zone (`timezone:` in detc.yaml, minutes east of UTC): the offset of every
-/// rule without a `timezone` clause of its own. Set once per process by the CLI from the
-/// project config (`crate::config::Config::install`), like the project's input schemas.
-static PACK_TIMEZONE: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
-
-/// Makes `minutes` the offset of every rule without its own `timezone` clause. Once per
-/// process; a second call is ignored (and says so).
-pub fn set_pack_timezone(minutes: i32) -> bool {
-    PACK_TIMEZONE.set(minutes).is_ok()
-}
-
-/// The pack's time zone, if the project config gives one.
+/// The pack's time zone (`timezone:` in detc.yaml, minutes east of UTC), if the project config
+/// in force ([`crate::config::active`]) gives one: the offset of every rule without a `timezone`
+/// clause of its own.
 pub(crate) fn pack_timezone() -> Option<i32> {
-    PACK_TIMEZONE.get().copied()
+    crate::config::active().and_then(|c| c.timezone.as_ref().map(|t| t.value.minutes))
 }
 
 /// Checks every file of a pack. The pack is `None` only when nothing could be checked at all;
