@@ -522,37 +522,33 @@ struct Meta<'a> {
     falsepositives: &'a [String],
 }
 
+/// The metadata of a Sigma rule or correlation: rsigma gives the two the same fields in two
+/// types with no trait in common, so one expansion serves both.
+macro_rules! meta_of {
+    ($r:expr) => {
+        Meta {
+            id: $r.id.as_ref(),
+            title: &$r.title,
+            description: $r.description.as_ref(),
+            author: $r.author.as_ref(),
+            date: $r.date.as_ref(),
+            modified: $r.modified.as_ref(),
+            status: $r.status.as_ref(),
+            level: $r.level,
+            tags: &$r.tags,
+            references: &$r.references,
+            falsepositives: &$r.falsepositives,
+        }
+    };
+}
+
 impl<'a> Meta<'a> {
     fn of_rule(r: &'a SigmaRule) -> Meta<'a> {
-        Meta {
-            id: r.id.as_ref(),
-            title: &r.title,
-            description: r.description.as_ref(),
-            author: r.author.as_ref(),
-            date: r.date.as_ref(),
-            modified: r.modified.as_ref(),
-            status: r.status.as_ref(),
-            level: r.level,
-            tags: &r.tags,
-            references: &r.references,
-            falsepositives: &r.falsepositives,
-        }
+        meta_of!(r)
     }
 
     fn of_correlation(r: &'a rsigma_parser::CorrelationRule) -> Meta<'a> {
-        Meta {
-            id: r.id.as_ref(),
-            title: &r.title,
-            description: r.description.as_ref(),
-            author: r.author.as_ref(),
-            date: r.date.as_ref(),
-            modified: r.modified.as_ref(),
-            status: r.status.as_ref(),
-            level: r.level,
-            tags: &r.tags,
-            references: &r.references,
-            falsepositives: &r.falsepositives,
-        }
+        meta_of!(r)
     }
 }
 
