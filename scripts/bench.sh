@@ -36,6 +36,8 @@
 #                          events/s and MB/s are over the uncompressed file. Every (j) and (k)
 #                          pack row must report the alerts of (j) --threads 1
 #   ONLY=files bash scripts/bench.sh N    # the (j) and (k) rows only
+#   ONLY=tables bash scripts/bench.sh N   # the (d) and (e) rows and their twins only
+#   ONLY=rules bash scripts/bench.sh N    # the (h) and (i) rows only
 #   SKIP_BROAD=1 bash scripts/bench.sh N  # every row but (i), the 1,000 broad rules (minutes)
 # (d) and (e) read inputs the prefilter cannot skip (it reads JSON lines only). Each detc row
 # and its DuckDB twin must report the same, non-zero alert count (and (b) --no-prefilter the
@@ -317,8 +319,49 @@ files_rows() {
   same "duckdb (k) against (k)" "$K"
   rm -rf "$slices"
 }
-if [ "${ONLY:-}" = files ]; then
-  files_rows
+# The rows over tables the prefilter cannot skip: (d) Zeek TSV and (e) Defender CSV, each with
+# its DuckDB twin.
+table_rows() {
+  EVENTS=$NZ BYTES=$(stat -Lc %s "$ZEEK")
+  run "(d) AN0382 over Zeek conn.log TSV" $D run rules/lists.detc rules/an0382_external_mail_volume.detc --events "$ZEEK"
+  R=$ALERTS
+  run "duckdb: (d) in SQL over read_csv (TSV)" "$PY" "$TMP/duck_zeek.py"
+  same "duckdb (d) against (d)" "$R"
+  EVENTS=$ND BYTES=$(stat -Lc %s "$DEFENDER")
+  run "(e) t1071_003_defender_mail_ports over Defender CSV" $D run rules/t1071_003_defender_mail_ports.detc --events "$DEFENDER"
+  R=$ALERTS
+  run "duckdb: (e) in SQL over read_csv" "$PY" "$TMP/duck_defender.py"
+  same "duckdb (e) against (e)" "$R"
+}
+# Scale in rules (issue 15, point 3): (h) and (i).
+rule_rows() {
+  EVENTS=$N BYTES=$(stat -Lc %s "$DATA")
+  # Generated packs, and the first rule of each alone.
+  for kind in selective broad; do
+    target/release/examples/pack_gen "$TMP/$kind-1000.detc" 1000 "$kind"
+    target/release/examples/pack_gen "$TMP/$kind-1.detc" 1 "$kind"
+  done
+  run "(h) 1 generated rule pinned to a mail port" $D run "$TMP/selective-1.detc" --events "$DATA"
+  H=$ALERTS
+  run "(h) 1,000 generated rules, each pinned to a mail port" $D run "$TMP/selective-1000.detc" --events "$DATA"
+  ALERTS=$(grep -c '"rule_name":"gen_selective_0000"' "$TMP/out" || true)
+  same "(h) the first rule's alerts in the 1,000-rule run against its own" "$H"
+  # SKIP_BROAD=1 leaves out (i): 1,000 rules that match most lines take minutes.
+  if [ -z "${SKIP_BROAD:-}" ]; then
+    run "(i) 1 generated broad rule" $D run "$TMP/broad-1.detc" --events "$DATA"
+    I=$ALERTS
+    RUNS=${PACK_RUNS:-1} run "(i) 1,000 generated broad rules" $D run "$TMP/broad-1000.detc" --events "$DATA"
+    ALERTS=$(grep -c '"rule_name":"gen_broad_0000"' "$TMP/out" || true)
+    same "(i) the first rule's alerts in the 1,000-rule run against its own" "$I"
+  fi
+}
+if [ -n "${ONLY:-}" ]; then
+  case "$ONLY" in
+    files) files_rows ;;
+    tables) table_rows ;;
+    rules) rule_rows ;;
+    *) echo "ONLY=$ONLY: expected check, files, tables or rules" >&2; exit 2 ;;
+  esac
   echo
   echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
   [ -z "$FAILED" ] || { echo "FAIL: rows disagree (above)" >&2; exit 1; }
@@ -341,36 +384,10 @@ run "(g) (f) over the file gzipped" $D run "$TMP/unselective.detc" --events "$DA
 same "(g) against (f)" "$F"
 run "duckdb: (g) in SQL over read_json (.gz)" "$PY" "$TMP/duck_unselective.py" "$DATA.gz"
 same "duckdb (g) against (f)" "$F"
-EVENTS=$NZ BYTES=$(stat -Lc %s "$ZEEK")
-run "(d) AN0382 over Zeek conn.log TSV" $D run rules/lists.detc rules/an0382_external_mail_volume.detc --events "$ZEEK"
-R=$ALERTS
-run "duckdb: (d) in SQL over read_csv (TSV)" "$PY" "$TMP/duck_zeek.py"
-same "duckdb (d) against (d)" "$R"
-EVENTS=$ND BYTES=$(stat -Lc %s "$DEFENDER")
-run "(e) t1071_003_defender_mail_ports over Defender CSV" $D run rules/t1071_003_defender_mail_ports.detc --events "$DEFENDER"
-R=$ALERTS
-run "duckdb: (e) in SQL over read_csv" "$PY" "$TMP/duck_defender.py"
-same "duckdb (e) against (e)" "$R"
+table_rows
 EVENTS=$N BYTES=$(stat -Lc %s "$DATA")
 run "parse floor: serde_json typed struct" target/release/examples/parse_floor "$DATA"
-# Scale in rules (issue 15, point 3): generated packs, and the first rule of each alone.
-for kind in selective broad; do
-  target/release/examples/pack_gen "$TMP/$kind-1000.detc" 1000 "$kind"
-  target/release/examples/pack_gen "$TMP/$kind-1.detc" 1 "$kind"
-done
-run "(h) 1 generated rule pinned to a mail port" $D run "$TMP/selective-1.detc" --events "$DATA"
-H=$ALERTS
-run "(h) 1,000 generated rules, each pinned to a mail port" $D run "$TMP/selective-1000.detc" --events "$DATA"
-ALERTS=$(grep -c '"rule_name":"gen_selective_0000"' "$TMP/out" || true)
-same "(h) the first rule's alerts in the 1,000-rule run against its own" "$H"
-# SKIP_BROAD=1 leaves out (i): 1,000 rules that match most lines take minutes.
-if [ -z "${SKIP_BROAD:-}" ]; then
-  run "(i) 1 generated broad rule" $D run "$TMP/broad-1.detc" --events "$DATA"
-  I=$ALERTS
-  RUNS=${PACK_RUNS:-1} run "(i) 1,000 generated broad rules" $D run "$TMP/broad-1000.detc" --events "$DATA"
-  ALERTS=$(grep -c '"rule_name":"gen_broad_0000"' "$TMP/out" || true)
-  same "(i) the first rule's alerts in the 1,000-rule run against its own" "$I"
-fi
+rule_rows
 files_rows
 same "(k) (f) over the folder against (f) over the file" "$F"
 echo

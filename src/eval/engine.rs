@@ -429,6 +429,18 @@ impl CompiledRule {
         self.feed_cells(&names, &cells, &bind, st)
     }
 
+    /// Whether the filter holds on an event's `cells` under `bind` (computed fields first when
+    /// it reads one), changing no state: what [`CompiledRule::feed_cells`] tests first.
+    pub fn holds(&self, cells: &[Option<Cell<'_>>], bind: &[Option<usize>]) -> bool {
+        let field = |k: usize| cell_at(cells, bind, k);
+        let early = if self.filter_reads_lets {
+            self.compute_lets(&field)
+        } else {
+            Vec::new()
+        };
+        self.filter.eval_ref(&|f, k| resolve(f, k, &field, &early))
+    }
+
     /// Feeds one event given as its fields' `names` and `cells` (an input schema's, in its
     /// order), with `bind` from [`CompiledRule::bind`] over the same names.
     pub fn feed_cells<N: AsRef<str>>(

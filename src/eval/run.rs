@@ -140,7 +140,8 @@ pub struct RunOptions<'a> {
     /// Stop at the first bad line (an error naming it). Implies parsing every line.
     pub strict: bool,
     /// Skip JSON lines that provably cannot match (see `prefilter`); such lines are counted
-    /// as `prefiltered`, not parsed.
+    /// as `prefiltered`, not parsed. Also maps a table row from the columns the rules read
+    /// first, the others only when some filter holds (`FileCtx::lean`).
     pub prefilter: bool,
     pub threads: usize,
     /// The longest line (or CSV row) read, in bytes; a longer one is a bad line, skipped
@@ -339,6 +340,11 @@ struct FileCtx {
     index: Option<RuleIndex>,
     /// A table's columns the schema reads (see [`read::columns`]).
     cols: Vec<Option<usize>>,
+    /// A table's columns the file's rules read (with what decides applicability and `time`),
+    /// when fewer than `cols` and lines may be skipped (the prefilter is on): a row is first
+    /// mapped from these alone, and mapped in full only when some rule's filter holds on it
+    /// (or a value is bad), so a row no rule matches never converts the other columns.
+    lean: Option<Vec<Option<usize>>>,
     prefilter: Option<Prefilter>,
     max_line: usize,
     /// The file's part of the watermark, shared by every context of the file (a Zeek header
@@ -433,22 +439,35 @@ fn row(sh: &Shared<'_>, ctx: &FileCtx, line: u64, text: Result<&str, String>, ou
     let chunk_max = &mut out.chunk_max;
     let time_slot = ctx.schema.time_slot();
     let names = ctx.schema.field_names();
+    if let (Some(lean), Ok(t)) = (&ctx.lean, &text) {
+        let any_holds = |cells: &[Option<Cell<'_>>]| {
+            candidates(ctx, cells).any(|pos| {
+                ctx.rules
+                    .get(pos)
+                    .and_then(|(i, bind)| Some(rules.get(*i)?.holds(cells, bind)))
+                    .unwrap_or(false)
+            })
+        };
+        match with_cells(&ctx.layout, &ctx.schema, lean, t, any_holds) {
+            Ok(Some(false)) => {
+                out.events += 1;
+                return;
+            }
+            Ok(None) => {
+                out.not_applicable += 1;
+                return;
+            }
+            // Some filter holds, or a value is bad: the full mapping decides (and names the
+            // first bad value in field order, as without this step).
+            Ok(Some(true)) | Err(_) => {}
+        }
+    }
     let fed = text.and_then(|t| {
         with_cells(&ctx.layout, &ctx.schema, &ctx.cols, t, |cells| {
             let mut any = false;
             // The first late rule in pack order (candidates come in any order).
             let mut late: Option<usize> = None;
-            let (hit, always) = match &ctx.index {
-                Some(ix) => ix.candidates(cells),
-                None => (&[][..], &[][..]),
-            };
-            let every = ctx.index.is_none().then_some(0..ctx.rules.len());
-            let positions = hit
-                .iter()
-                .chain(always)
-                .copied()
-                .chain(every.into_iter().flatten());
-            for pos in positions {
+            for pos in candidates(ctx, cells) {
                 let Some((i, bind)) = ctx.rules.get(pos) else {
                     continue;
                 };
@@ -512,6 +531,23 @@ fn row(sh: &Shared<'_>, ctx: &FileCtx, line: u64, text: Result<&str, String>, ou
     if out.held >= sh.flush_at {
         flush_alerts(sh, out);
     }
+}
+
+/// The positions (in `ctx.rules`) of the rules an event may match: those the index lists for
+/// its cells, or every rule of the file (not in rule order).
+fn candidates<'c>(
+    ctx: &'c FileCtx,
+    cells: &[Option<Cell<'_>>],
+) -> impl Iterator<Item = usize> + 'c {
+    let (hit, always) = match &ctx.index {
+        Some(ix) => ix.candidates(cells),
+        None => (&[][..], &[][..]),
+    };
+    let every = ctx.index.is_none().then_some(0..ctx.rules.len());
+    hit.iter()
+        .chain(always)
+        .copied()
+        .chain(every.into_iter().flatten())
 }
 
 /// Passes the alerts a worker holds to the sink (a failed spill stops the run).
@@ -1184,6 +1220,23 @@ fn file_ctx(
         Layout::Table(h) => read::columns(h, schema.keys()),
         Layout::JsonLines => Vec::new(),
     };
+    let lean = match &layout {
+        Layout::Table(_) if opts.prefilter && !opts.strict => {
+            let mut read: Vec<usize> = rules
+                .iter()
+                .flat_map(|(_, bind)| bind.iter().flatten().copied())
+                .collect();
+            read.sort_unstable();
+            read.dedup();
+            let keep = schema.keys_for(&read);
+            let lean: Vec<Option<usize>> = cols
+                .iter()
+                .map(|c| c.filter(|k| keep.get(*k).copied().unwrap_or(false)))
+                .collect();
+            (lean != cols).then_some(lean)
+        }
+        _ => None,
+    };
     let prefilter = if opts.prefilter && !opts.strict && matches!(layout, Layout::JsonLines) {
         let rs: Vec<&Rule> = rules.iter().map(|(i, _)| &compiled[*i].rule).collect();
         Prefilter::new(&rs, schema)
@@ -1197,6 +1250,7 @@ fn file_ctx(
         index: RuleIndex::new(compiled, &rules),
         rules,
         cols,
+        lean,
         prefilter,
         max_line: opts.max_line,
         clock: clock.clone(),

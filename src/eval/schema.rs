@@ -411,6 +411,33 @@ impl InputSchema {
         })
     }
 
+    /// Per raw key number, whether mapping the cells `cells` (and `time`) reads it: their
+    /// `from`/`join` keys and `swap` partners, and every key of the `applies`, swap and join-error
+    /// tests. A record holding only these keys maps those cells exactly as a full one does.
+    pub fn keys_for(&self, cells: &[usize]) -> Vec<bool> {
+        let mut keep = vec![false; self.keys.len()];
+        let mut mark = |i: usize| {
+            if let Some(k) = keep.get_mut(i) {
+                *k = true;
+            }
+        };
+        for f in cells.iter().chain(&self.time_slot) {
+            if let Some((from, join)) = self.field_ix.get(*f) {
+                for &i in from.iter().chain(join) {
+                    mark(i);
+                    mark(self.swap_to.get(i).copied().unwrap_or(i));
+                }
+            }
+        }
+        self.applies_ix
+            .iter()
+            .flatten()
+            .chain(&self.swap_when_ix)
+            .chain(&self.error_ix)
+            .for_each(|&i| mark(i));
+        keep
+    }
+
     /// The raw keys a catalogue field may be read from (its `from` keys and their `swap`
     /// partners), when the mapping is a plain copy (no map, transform or join): the prefilter's
     /// input. `None` when the field is not mapped or not plainly.

@@ -208,3 +208,102 @@ fn zeek_json_keys_dotted_underscored_and_nested() {
     }
     assert!(skipped >= 8 && matched >= 8, "{skipped} {matched}");
 }
+
+/// Runs `text` as file `name` with and without the prefilter.
+fn both_ways(name: &str, text: &str) -> (detc::eval::run::RunOutput, detc::eval::run::RunOutput) {
+    let dir = std::env::temp_dir().join(format!("detc-lean-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    let rules = rules::pack();
+    let on = run_files(&rules, std::slice::from_ref(&p), &RunOptions::default()).unwrap();
+    let off = run_files(
+        &rules,
+        &[p],
+        &RunOptions {
+            prefilter: false,
+            ..RunOptions::default()
+        },
+    )
+    .unwrap();
+    (on, off)
+}
+
+/// With the prefilter on, a table row is first mapped from the columns the rules read and
+/// mapped in full only when a filter holds on it: the same alerts and matches as the full
+/// path; a bad value in a column no rule reads is found on every matching row (a bad line
+/// either way), and is not looked for on a row no rule matches (like a line the prefilter
+/// skips).
+#[test]
+fn table_rows_agree_with_and_without_prefilter() {
+    let head = "#separator \\x09\n#unset_field\t-\n#empty_field\t(empty)\n#path\tconn\n\
+        #fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\t\
+        orig_bytes\tresp_bytes\tconn_state\n";
+    let row = |ts: &str, dport: &str, duration: &str, sent: &str| {
+        format!("{ts}\tC1\t10.0.0.23\t40000\t93.184.216.34\t{dport}\ttcp\tsmtp\t{duration}\t{sent}\t10\tSF\n")
+    };
+    let text = [
+        head.to_string(),
+        row("1763632800.5", "25", "1.5", "20000000"),
+        row("1763632801.5", "25", "1.5", "20000000"),
+        row("1763632802.5", "587", "-", "20000000"),
+        // Line 9: matches, bad `duration` (no rule reads it): a bad line either way.
+        row("1763632803.5", "25", "abc", "20000000"),
+        // Line 10: matches no rule, bad `duration`: only the full path looks.
+        row("1763632804.5", "443", "abc", "20000000"),
+        // Line 11: a bad port, which the rule reads: a bad line either way.
+        row("1763632805.5", "2x5", "1.5", "20000000"),
+        row("1763632806.5", "443", "1.5", "20000000"),
+    ]
+    .concat();
+    let (on, off) = both_ways("conn.log", &text);
+    assert_eq!(on.alerts, off.alerts);
+    assert_eq!(on.alerts.len(), 1, "{:?}", on.alerts);
+    assert_eq!(on.summary.matched, off.summary.matched);
+    assert_eq!(on.summary.matched, 3);
+    assert_eq!(on.summary.rows, off.summary.rows);
+    let lines = |o: &detc::eval::run::RunOutput| -> Vec<u64> {
+        o.summary.bad.iter().map(|b| b.line).collect()
+    };
+    assert_eq!(lines(&off), [9, 10, 11]);
+    assert_eq!(lines(&on), [9, 11]);
+    assert_eq!(on.summary.bad[0], off.summary.bad[0]);
+    assert_eq!(on.summary.events, off.summary.events + 1);
+
+    // Defender CSV: a matching row whose quoted command line spans two lines, a row of another
+    // table (not applicable), and a bad process id (no rule reads it) on a matching and on a
+    // non-matching row.
+    let mut csv = String::from(
+        "Timestamp,DeviceName,ActionType,RemoteIP,RemotePort,Protocol,InitiatingProcessFileName,\
+         InitiatingProcessId,InitiatingProcessCommandLine,InitiatingProcessAccountDomain,\
+         InitiatingProcessAccountName\n",
+    );
+    for (i, (action, port, pid, cmd)) in [
+        ("ConnectionSuccess", "25", "10", "\"a.exe --to \"\"x\"\"\""),
+        ("ConnectionSuccess", "25", "10", "\"a.exe\nsecond line\""),
+        ("ConnectionSuccess", "25", "10", "a.exe"),
+        ("ConnectionSuccess", "25", "x", "a.exe"),
+        ("ConnectionSuccess", "443", "x", "a.exe"),
+        ("FileCreated", "25", "x", "a.exe"),
+        ("ConnectionSuccess", "587", "10", "a.exe"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        csv.push_str(&format!(
+            "2026-11-20T00:00:0{i}Z,ws1,{action},93.184.216.34,{port},Tcp,a.exe,{pid},{cmd},corp,u1\n"
+        ));
+    }
+    let (on, off) = both_ways("defender.csv", &csv);
+    assert_eq!(on.alerts, off.alerts);
+    // The Defender rule and AN0379's (both read network connections).
+    assert_eq!(on.alerts.len(), 2, "{:?}", on.alerts);
+    assert_eq!(on.summary.matched, off.summary.matched);
+    assert_eq!(on.summary.matched, 4);
+    assert_eq!(on.summary.not_applicable, off.summary.not_applicable);
+    assert_eq!(on.summary.not_applicable, 1);
+    // Rows start on lines 2, 3, 5, 6, 7, 8, 9 (the second row spans lines 3-4).
+    assert_eq!(lines(&off), [6, 7]);
+    assert_eq!(lines(&on), [6]);
+    assert_eq!(on.summary.events, off.summary.events + 1);
+}
