@@ -95,7 +95,7 @@ pub struct Keys {
 }
 
 impl Keys {
-    fn new(mut names: Vec<String>) -> Keys {
+    pub(crate) fn new(mut names: Vec<String>) -> Keys {
         names.sort();
         names.dedup();
         let mut by_len: Vec<Vec<(u64, u64, usize)>> = Vec::new();
