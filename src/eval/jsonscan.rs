@@ -345,10 +345,11 @@ mod tests {
         let serde = LiteRecord::parse_serde(line, k);
         match scan(line, k) {
             Ok((vals, dup)) => {
-                let (svals, sdup) =
-                    serde.unwrap_or_else(|e| panic!("serde_json refuses {line:?}: {e}"));
-                assert_eq!(vals, svals, "{line:?}");
-                assert_eq!(dup, sdup.as_deref(), "{line:?}");
+                assert!(serde.is_ok(), "serde_json refuses {line:?}: {serde:?}");
+                if let Ok((svals, sdup)) = serde {
+                    assert_eq!(vals, svals, "{line:?}");
+                    assert_eq!(dup, sdup.as_deref(), "{line:?}");
+                }
                 true
             }
             Err(GiveUp) => false,
@@ -445,10 +446,11 @@ mod tests {
                 .to_vec(),
         );
         let line = r#"{"EventID":3, "Channel":"Microsoft-Windows-Sysmon/Operational","User":"CORP\\user1503","Image":"C:\\Program Files\\x\u00e9.exe","Hostname":"WS1","Skip":{"a":[1,2,{"b":null}],"c":"\"}"},"Nested":[1,{"x":"y"}],"Neg":-12,"F":2.5e-3}"#;
-        let (vals, dup) = scan(line, &k).expect("the scanner decides");
-        let (svals, sdup) = LiteRecord::parse_serde(line, &k).expect("valid");
-        assert_eq!(vals, svals);
-        assert_eq!((dup, sdup), (None, None));
+        let scanned = scan(line, &k);
+        assert!(scanned.is_ok(), "the scanner gives up");
+        let Ok((vals, dup)) = scanned else { return };
+        assert_eq!(LiteRecord::parse_serde(line, &k), Ok((vals.clone(), None)));
+        assert_eq!(dup, None);
         let img = k.find("Image").and_then(|i| vals.get(i));
         assert_eq!(
             img,

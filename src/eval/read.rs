@@ -122,7 +122,7 @@ pub struct LiteRecord<'a> {
     vals: Vec<Option<LiteVal<'a>>>,
 }
 
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(super) enum LiteVal<'a> {
     Str(Cow<'a, str>),
     Num(serde_json::Number),
