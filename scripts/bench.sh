@@ -38,6 +38,9 @@
 #   ONLY=files bash scripts/bench.sh N    # the (j) and (k) rows only
 #   ONLY=tables bash scripts/bench.sh N   # the (d) and (e) rows and their twins only
 #   ONLY=rules bash scripts/bench.sh N    # the (h) and (i) rows only
+#   ONLY=json bash scripts/bench.sh N     # the JSON rows only: (b) with and without the
+#                                         # prefilter, (f), (g), (k)'s (f), their DuckDB twins
+# DETC=path runs another detc binary (an older build, for a before/after table).
 #   SKIP_BROAD=1 bash scripts/bench.sh N  # every row but (i), the 1,000 broad rules (minutes)
 # (d) and (e) read inputs the prefilter cannot skip (it reads JSON lines only). Each detc row
 # and its DuckDB twin must report the same, non-zero alert count (and (b) --no-prefilter the
@@ -58,7 +61,7 @@ ND="${DEFENDER_EVENTS:-$N}"
 DEFENDER="${BENCH_DIR:-/tmp}/detc-bench-$ND.defender.csv"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-D=target/release/detc
+D="${DETC:-target/release/detc}"
 
 # check_row NAME FILE: `detc check` on the folder of FILE, RUNS times; the best wall time, the CPU
 # (user + sys) and peak RSS of that run, and detc's summary (rules, errors, warnings).
@@ -355,12 +358,41 @@ rule_rows() {
     same "(i) the first rule's alerts in the 1,000-rule run against its own" "$I"
   fi
 }
+# The JSON full path (issue 15, point 2): (b) with and without the prefilter, (f), (g) and (f)
+# over the 8 .gz slices, each with its DuckDB twin.
+json_rows() {
+  local slices="$TMP/slices"
+  EVENTS=$N BYTES=$(stat -Lc %s "$DATA")
+  run "(b) AN0379 with aggregation" $D run rules/lists.detc rules/an0379_mail_protocol_unexpected_process.detc --events "$DATA"
+  B=$ALERTS
+  run "(b) without the prefilter (--no-prefilter)" $D run rules/lists.detc rules/an0379_mail_protocol_unexpected_process.detc --no-prefilter --events "$DATA"
+  same "(b) --no-prefilter against (b)" "$B"
+  run "duckdb: (b) in SQL over read_json" "$PY" "$TMP/duck.py"
+  same "duckdb (b) against (b)" "$B"
+  run "(f) unselective rule (3/4 of lines match)" $D run "$TMP/unselective.detc" --events "$DATA"
+  F=$ALERTS
+  run "duckdb: (f) in SQL over read_json" "$PY" "$TMP/duck_unselective.py" "$DATA"
+  same "duckdb (f) against (f)" "$F"
+  run "(g) (f) over the file gzipped" $D run "$TMP/unselective.detc" --events "$DATA.gz"
+  same "(g) against (f)" "$F"
+  run "duckdb: (g) in SQL over read_json (.gz)" "$PY" "$TMP/duck_unselective.py" "$DATA.gz"
+  same "duckdb (g) against (f)" "$F"
+  mkdir -p "$slices"
+  split -n l/8 -d --additional-suffix=.jsonl "$DATA" "$slices/part-"
+  gzip -1 "$slices"/part-*.jsonl
+  run "(k) (f) over the folder of 8 .gz slices" $D run "$TMP/unselective.detc" --events "$slices"
+  same "(k) against (f)" "$F"
+  run "duckdb: (k) (f) in SQL over read_json of the slices by a glob" "$PY" "$TMP/duck_unselective.py" "$slices/*.jsonl.gz"
+  same "duckdb (k) against (f)" "$F"
+  rm -rf "$slices"
+}
 if [ -n "${ONLY:-}" ]; then
   case "$ONLY" in
     files) files_rows ;;
     tables) table_rows ;;
     rules) rule_rows ;;
-    *) echo "ONLY=$ONLY: expected check, files, tables or rules" >&2; exit 2 ;;
+    json) json_rows ;;
+    *) echo "ONLY=$ONLY: expected check, files, tables, rules or json" >&2; exit 2 ;;
   esac
   echo
   echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -9,6 +9,7 @@
 //! | correlation of several events (bounded state per key) | [`correlate`] |
 //! | input schemas (raw fields -> catalogue) | [`schema`] |
 //! | readers (JSON lines, CSV, Zeek TSV/JSON, `.gz`) | [`read`] |
+//! | the full path's flat scanner of a JSON line (serde_json where it gives up) | [`jsonscan`] |
 //! | EVTX exported to JSON (pretty-printed documents) as flat JSON lines | [`evtx_json`] |
 //! | Linux audit logs (auditd's raw records) as one flat JSON line per event | [`auditd`] |
 //! | Zeek files.log joined into smtp.log through `fuids` (one record per mail transaction) | [`mailjoin`] |
@@ -32,6 +33,7 @@ pub mod engine;
 pub mod evtx_json;
 pub mod fasthash;
 pub mod index;
+mod jsonscan;
 pub mod mailjoin;
 pub mod ops;
 pub mod prefilter;

@@ -122,7 +122,8 @@ pub struct LiteRecord<'a> {
     vals: Vec<Option<LiteVal<'a>>>,
 }
 
-enum LiteVal<'a> {
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum LiteVal<'a> {
     Str(Cow<'a, str>),
     Num(serde_json::Number),
     Bool(bool),
@@ -220,7 +221,7 @@ struct RecordVisitor<'k> {
 }
 
 /// The values read by key number, and the first key read twice.
-type LiteVals<'a> = (Vec<Option<LiteVal<'a>>>, Option<String>);
+pub(super) type LiteVals<'a> = (Vec<Option<LiteVal<'a>>>, Option<String>);
 
 impl<'de> serde::de::Visitor<'de> for RecordVisitor<'_> {
     type Value = LiteVals<'de>;
@@ -249,14 +250,34 @@ impl<'de> serde::de::Visitor<'de> for RecordVisitor<'_> {
 }
 
 impl<'a> LiteRecord<'a> {
-    /// Parses one line, keeping the values of `keys`.
+    /// Parses one line, keeping the values of `keys`: by the flat scanner
+    /// ([`super::jsonscan`]), or by serde_json's reader where the scanner gives up (a bad line,
+    /// an escaped key, nesting past its depth), which then words the error.
     pub fn parse(line: &'a str, keys: &'a Keys) -> Result<LiteRecord<'a>, String> {
-        use serde::Deserializer;
         if let Some(why) = super::auditd::bad_reason(line) {
             return Err(why);
         }
+        let (vals, duplicate) = match super::jsonscan::scan(line, keys) {
+            Ok((vals, dup)) => (vals, dup.map(Cow::Borrowed)),
+            Err(super::jsonscan::GiveUp) => {
+                let (vals, dup) = Self::parse_serde(line, keys)?;
+                (vals, dup.map(Cow::Owned))
+            }
+        };
+        if let Some(k) = duplicate {
+            return Err(format!(
+                "duplicate key `{k}` (JSON leaves its meaning undefined; readers differ on which value counts)"
+            ));
+        }
+        Ok(LiteRecord { keys, vals })
+    }
+
+    /// serde_json's reader of a line: the values of `keys` by number and the first of them
+    /// written twice, or why the line is not a JSON object.
+    pub(super) fn parse_serde(line: &'a str, keys: &Keys) -> Result<LiteVals<'a>, String> {
+        use serde::Deserializer;
         let mut de = serde_json::Deserializer::from_str(line);
-        let (vals, duplicate) = (&mut de)
+        let vals = (&mut de)
             .deserialize_map(RecordVisitor { keys })
             .map_err(|e| {
                 if e.is_data() {
@@ -266,12 +287,7 @@ impl<'a> LiteRecord<'a> {
                 }
             })?;
         de.end().map_err(|e| format!("invalid JSON: {e}"))?;
-        if let Some(k) = duplicate {
-            return Err(format!(
-                "duplicate key `{k}` (JSON leaves its meaning undefined; readers differ on which value counts)"
-            ));
-        }
-        Ok(LiteRecord { keys, vals })
+        Ok(vals)
     }
 }
 

@@ -44,6 +44,23 @@ pub enum Raw<'a> {
 }
 
 impl<'a> Raw<'a> {
+    /// Whether the value's text is `t`, without building it (a number is compared as it would
+    /// print: this runs on every row, for the `applies` conditions).
+    pub fn is_text(self, t: &str) -> bool {
+        match self {
+            Raw::Str(s) => s == t,
+            Raw::Bool(b) => t == if b { "true" } else { "false" },
+            // A non-negative integer prints as its digits: no sign, no leading zero.
+            Raw::Num(n) => match n.as_u64() {
+                Some(x) => {
+                    let digits = !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
+                    digits && (t == "0" || !t.starts_with('0')) && t.parse::<u64>() == Ok(x)
+                }
+                None => n.to_string() == t,
+            },
+        }
+    }
+
     pub fn text(self) -> Cow<'a, str> {
         match self {
             Raw::Str(s) => Cow::Borrowed(s),
@@ -95,7 +112,7 @@ pub struct Keys {
 }
 
 impl Keys {
-    fn new(mut names: Vec<String>) -> Keys {
+    pub(crate) fn new(mut names: Vec<String>) -> Keys {
         names.sort();
         names.dedup();
         let mut by_len: Vec<Vec<(u64, u64, usize)>> = Vec::new();
@@ -498,7 +515,7 @@ impl InputSchema {
     fn cond_holds(&self, c: &Cond, ix: &[usize], rec: &dyn Record) -> bool {
         match ix.iter().find_map(|&i| rec.at(i, self.keys.name(i))) {
             Some(_) if c.present => true,
-            Some(v) => c.values.iter().any(|x| *x == v.text()),
+            Some(v) => c.values.iter().any(|x| v.is_text(x)),
             None => c.if_present,
         }
     }
@@ -781,6 +798,43 @@ pub fn names() -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A raw value is its text exactly when [`Raw::text`] says so, numbers included.
+    #[test]
+    fn is_text_agrees_with_text() {
+        let nums: Vec<serde_json::Number> = ["0", "3", "25", "-3", "2.5", "18446744073709551615"]
+            .iter()
+            .map(|t| serde_json::from_str(t).unwrap_or_else(|_| serde_json::Number::from(0)))
+            .collect();
+        let mut raws: Vec<Raw<'_>> = nums.iter().map(Raw::Num).collect();
+        raws.extend([
+            Raw::Str("3"),
+            Raw::Str(""),
+            Raw::Bool(true),
+            Raw::Bool(false),
+        ]);
+        let texts = [
+            "0",
+            "00",
+            "3",
+            "03",
+            "+3",
+            "25",
+            "-3",
+            "2.5",
+            "",
+            "true",
+            "false",
+            "x",
+            "18446744073709551615",
+            "18446744073709551616",
+        ];
+        for r in &raws {
+            for t in texts {
+                assert_eq!(r.is_text(t), r.text() == t, "{r:?} {t:?}");
+            }
+        }
+    }
 
     /// Keys are found by length and two words, and by their bytes past 16: keys that share
     /// a length, a first word, or their first 16 bytes stay apart, and no prefix, extension or
