@@ -109,6 +109,11 @@ pub(super) fn key_column(
         return Ok(String::new());
     };
     let Some(map) = src.fields.get(key) else {
+        // A key the table cannot provide: the step's own compilation reports it (E0902) only
+        // when its filter reads the field, so it is refused here, with the profile's reason.
+        if let Some(why) = src.unsupported.get(key) {
+            return Err(refuse(format!("in `{}`, {why}", src.table)));
+        }
         return Ok(String::new()); // E0902 from the step's compilation
     };
     if !map.join.is_empty() || map.derive.is_some() || map.values.is_some() {
