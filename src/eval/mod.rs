@@ -34,6 +34,7 @@ pub mod fasthash;
 pub mod index;
 pub mod mailjoin;
 pub mod ops;
+pub mod osquery;
 pub mod prefilter;
 pub mod read;
 pub mod run;

@@ -169,6 +169,10 @@ pub struct SchemaFile {
     applies: Vec<Cond>,
     #[serde(default)]
     swap: Option<Swap>,
+    /// `true`: JSON lines may also be osquery's batch and snapshot lines, each of several rows
+    /// (`super::osquery`), so the file is read row by row, never in raw blocks.
+    #[serde(default)]
+    osquery_results: bool,
     pub fields: BTreeMap<String, FieldSpec>,
 }
 
@@ -264,6 +268,8 @@ pub struct InputSchema {
     /// The key of a record the smtp/files join reports as bad ([`JOIN_ERROR`]), for
     /// `mail_message` schemas only.
     error_ix: Option<usize>,
+    /// Lines may be osquery batch or snapshot lines (`osquery_results` in the file).
+    pub osquery_results: bool,
 }
 
 /// The key of a joined record that stands for a bad line, its value the reason
@@ -407,6 +413,7 @@ impl InputSchema {
             missing: f.missing,
             applies: f.applies,
             swap: f.swap,
+            osquery_results: f.osquery_results,
             fields,
         })
     }
