@@ -162,6 +162,7 @@ fn family(target: &str, rule: &Rule) -> Family {
                 Family::SysmonLinuxProcessSplunk
             }
             "spl-sysmon" => Family::SysmonProcessSplunk,
+            "spl-cim" => Family::CimProcesses,
             t => unreachable!(
                 "target `{t}` has no process_creation projection in the differential test"
             ),
@@ -835,6 +836,36 @@ fn macos_process_creation_means_the_same_on_sigma() {
             "{rule}: {err:?}"
         );
     }
+}
+
+/// spl-cim's Endpoint.Processes entry (tstats over the CIM's Processes fields) on the SPL
+/// model, with an aggregating process rule (tstats only aggregates: tests/data/cim_processes):
+/// names, original names and command lines case-insensitively, a negated path prefix and parent
+/// list, by host in hourly windows, on its boundary events.
+#[test]
+fn cim_endpoint_processes_mean_the_same_on_the_spl_model() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let (report, failures) = compare_pack(
+        &root.join("tests/data/cim_processes"),
+        &|t| t == "spl-cim",
+        false,
+    );
+    let x = report
+        .get(&(
+            "cim_mail_commands_per_host".to_string(),
+            "spl-cim (SPL model)".to_string(),
+        ))
+        .unwrap_or_else(|| unreachable!("not compared: {:?}", report.keys().collect::<Vec<_>>()));
+    assert!(
+        x.boundary > 0 && x.alerts > 0,
+        "boundary events and alerts: {x:?}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} disagreement(s):\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }
 
 /// mail_message on Sigma (`product: zeek, service: smtp`, rsigma-eval over Zeek's JSON): a

@@ -33,6 +33,8 @@ pub enum Family {
     SigmaNetwork,
     /// Splunk CIM Network_Traffic.All_Traffic data-model rows.
     CimNetworkTraffic,
+    /// Splunk CIM Endpoint.Processes data-model rows (`Processes.` fields as strings).
+    CimProcesses,
     /// Defender XDR advanced hunting DeviceProcessEvents (`Timestamp`; the new process is
     /// FileName/FolderPath/Process*, its parent InitiatingProcess*).
     DefenderProcess,
@@ -177,6 +179,7 @@ pub fn time_field(f: Family) -> &'static str {
         | Family::SysmonDnsJson => "@timestamp",
         Family::SysmonSplunk
         | Family::CimNetworkTraffic
+        | Family::CimProcesses
         | Family::SysmonProcessSplunk
         | Family::SysmonLinuxProcessSplunk
         | Family::SysmonDnsSplunk => "_time",
@@ -199,6 +202,7 @@ pub fn id_field(f: Family) -> &'static str {
         | Family::SysmonDnsSplunk => "RecordID",
         Family::SigmaNetwork => "uid",
         Family::CimNetworkTraffic => "All_Traffic.event_id",
+        Family::CimProcesses => "Processes.process_guid",
         Family::ZeekSmtpJson => "uid",
     }
 }
@@ -364,6 +368,20 @@ fn carried(f: Family) -> &'static [&'static str] {
             "status",
             "subject",
             "user_agent",
+        ],
+        Family::CimProcesses => &[
+            "time",
+            "host",
+            "user",
+            "process.name",
+            "process.path",
+            "process.command_line",
+            "process.original_name",
+            "process.integrity_level",
+            "process.current_directory",
+            "process.parent.name",
+            "process.parent.path",
+            "process.parent.command_line",
         ],
         Family::SigmaNetwork | Family::CimNetworkTraffic => &[
             "time",
@@ -747,6 +765,38 @@ pub fn project(f: Family, idx: usize, ev: &Event) -> Option<(Row, Event)> {
                 m.insert(c.into(), jv(&v));
             }
             Some((Row::Json(m), canon))
+        }
+        Family::CimProcesses => {
+            // The CIM's Processes fields (the Endpoint reference page; Splunk's detections):
+            // process is the command line, process_name the file name of process_path.
+            let image = sysmon_image(&mut canon, "process.name", "process.path").ok()?;
+            let parent =
+                sysmon_image(&mut canon, "process.parent.name", "process.parent.path").ok()?;
+            let mut r = BTreeMap::new();
+            r.insert("_time".into(), t.to_string());
+            r.insert("Processes.process_guid".into(), idx.to_string());
+            if let Some(p) = image {
+                r.insert("Processes.process_path".into(), p);
+            }
+            if let Some(p) = parent {
+                r.insert("Processes.parent_process_path".into(), p);
+            }
+            for (field, col) in [
+                ("host", "dest"),
+                ("user", "user"),
+                ("process.name", "process_name"),
+                ("process.command_line", "process"),
+                ("process.original_name", "original_file_name"),
+                ("process.integrity_level", "process_integrity_level"),
+                ("process.current_directory", "process_current_directory"),
+                ("process.parent.name", "parent_process_name"),
+                ("process.parent.command_line", "parent_process"),
+            ] {
+                if let Some(v) = canon.get(field) {
+                    r.insert(format!("Processes.{col}"), text(v));
+                }
+            }
+            Some((Row::Splunk(r), canon))
         }
         Family::SysmonLinuxProcessSplunk => {
             let image = linux_image(&mut canon, "process.name", "process.path").ok()?;
