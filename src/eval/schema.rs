@@ -16,6 +16,8 @@
 //!   to the second), IPs parsed, timestamps as in [`super::time`], enums lowercased and checked
 //!   against the catalogue's symbols.
 //! - `missing`: raw values that mean "unset" (`-`, `(empty)`), in addition to null and "".
+//! - `osquery_results`: JSON lines may be osquery batch or snapshot lines, several rows each
+//!   ([`super::osquery`]).
 //!
 //! A value that cannot be converted makes the row a bad line with the field and reason, and so
 //! does a row without a timestamp (it cannot be placed in a window; Zeek's test baselines mask

@@ -74,7 +74,8 @@ pub(super) fn step_pipeline(
 /// every step's table, holding the value itself: not an address (the evaluator compares
 /// addresses as parsed values, `::1` equal to `0::1`, a join compares text), not an enum mapped
 /// from column values, not a value joined from several columns, derived from a path or swapped
-/// with another column by direction.
+/// with another column by direction; nor a field the step's table lacks (the profile's
+/// `unsupported` reason).
 pub(super) fn key_column(
     rule: &Rule,
     c: &Correlation,
