@@ -36,6 +36,7 @@ pub mod index;
 mod jsonscan;
 pub mod mailjoin;
 pub mod ops;
+pub mod osquery;
 pub mod prefilter;
 pub mod read;
 pub mod run;

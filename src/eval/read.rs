@@ -867,8 +867,34 @@ impl Rows {
         Ok(Some((self.line_no, s)))
     }
 
-    /// The next data row: (first line number, text or why the line is unreadable).
+    /// The next data row: (first line number, text or why the line is unreadable). A line of
+    /// JSON lines that is an osquery batch or snapshot line gives its rows one by one, each at
+    /// the line's number (`super::osquery`).
     pub fn next_row(&mut self) -> Result<Option<Row>, String> {
+        loop {
+            let row = self.next_line_row()?;
+            let expanded = match (&row, &self.layout) {
+                (Some((no, Ok(text))), Some(Layout::JsonLines)) => {
+                    super::osquery::expand(text).map(|rows| (*no, rows))
+                }
+                _ => None,
+            };
+            let Some((no, rows)) = expanded else {
+                return Ok(row);
+            };
+            // Given back in order, before any line not read yet; an empty batch is no row.
+            for r in rows.into_iter().rev() {
+                self.queue.push_front((no, r));
+            }
+            match self.queue.pop_front() {
+                Some(r) => return Ok(Some(r)),
+                None => continue,
+            }
+        }
+    }
+
+    /// [`Rows::next_row`] before osquery's lines are expanded.
+    fn next_line_row(&mut self) -> Result<Option<Row>, String> {
         if let Some(p) = self.pending.take() {
             return Ok(Some(p));
         }

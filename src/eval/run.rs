@@ -1351,7 +1351,8 @@ impl Reader<'_, '_> {
         )?;
         self.note_schema(&path, &schema.name);
         let (by_lines, zeek) = match &layout {
-            Layout::JsonLines => (true, false),
+            // osquery's batch and snapshot lines are several rows each: read through `Rows`.
+            Layout::JsonLines => (!schema.osquery_results, false),
             Layout::Table(h) => (!h.quoted, !h.quoted),
         };
         let mut ctx = file_ctx(&path, layout, schema, compiled, opts, clock);

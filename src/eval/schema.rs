@@ -16,6 +16,8 @@
 //!   to the second), IPs parsed, timestamps as in [`super::time`], enums lowercased and checked
 //!   against the catalogue's symbols.
 //! - `missing`: raw values that mean "unset" (`-`, `(empty)`), in addition to null and "".
+//! - `osquery_results`: JSON lines may be osquery batch or snapshot lines, several rows each
+//!   ([`super::osquery`]).
 //!
 //! A value that cannot be converted makes the row a bad line with the field and reason, and so
 //! does a row without a timestamp (it cannot be placed in a window; Zeek's test baselines mask
@@ -186,6 +188,10 @@ pub struct SchemaFile {
     applies: Vec<Cond>,
     #[serde(default)]
     swap: Option<Swap>,
+    /// `true`: JSON lines may also be osquery's batch and snapshot lines, each of several rows
+    /// (`super::osquery`), so the file is read row by row, never in raw blocks.
+    #[serde(default)]
+    osquery_results: bool,
     pub fields: BTreeMap<String, FieldSpec>,
 }
 
@@ -281,6 +287,8 @@ pub struct InputSchema {
     /// The key of a record the smtp/files join reports as bad ([`JOIN_ERROR`]), for
     /// `mail_message` schemas only.
     error_ix: Option<usize>,
+    /// Lines may be osquery batch or snapshot lines (`osquery_results` in the file).
+    pub osquery_results: bool,
 }
 
 /// The key of a joined record that stands for a bad line, its value the reason
@@ -424,6 +432,7 @@ impl InputSchema {
             missing: f.missing,
             applies: f.applies,
             swap: f.swap,
+            osquery_results: f.osquery_results,
             fields,
         })
     }

@@ -42,6 +42,9 @@ struct K<'a, 'b> {
     joined: BTreeMap<String, String>,
 }
 
+/// What precedes a path's file name: everything up to its last `\\` or `/`.
+const BASENAME_PREFIX: &str = "(?s)^.*[\\\\/]";
+
 pub(super) fn emit(
     ctx: &Ctx,
     opts: &KqlSource,
@@ -104,7 +107,8 @@ pub(crate) fn emit_with(
             items.join(", ")
         ));
     }
-    // Fields whose value joins several columns are computed first, under a fresh name.
+    // Fields whose value joins several columns, or is the file name of a path column, are
+    // computed first, under a fresh name.
     let mut joins = Vec::new();
     // A rule without aggregation reports its event's fields: an entity's is computed too.
     let entity_fields = rule
@@ -123,7 +127,25 @@ pub(crate) fn emit_with(
         let Ok(col) = ctx.field(&name, &span) else {
             continue;
         };
-        if col.map.join.is_empty() || k.joined.contains_key(&name) {
+        if k.joined.contains_key(&name) {
+            continue;
+        }
+        if col.map.derive == Some(Derive::Basename) {
+            // The file name after the last `\` or `/`, as the evaluator's `basename` reads it;
+            // `(?s)` so that a line break in the path does not stop `.*` (RE2, Kusto's
+            // replace_regex). A path without a separator is its own name.
+            let n = fresh_name(&name.replace('.', "_"), &ctx.src.columns, &taken);
+            taken.push(n.clone());
+            joins.push(format!(
+                "{} = replace_regex({}, {}, \"\")",
+                kql_ident(&n),
+                kql_ident(&col.map.column),
+                kql_string(BASENAME_PREFIX)
+            ));
+            k.joined.insert(name, n);
+            continue;
+        }
+        if col.map.join.is_empty() {
             continue;
         }
         let n = fresh_name(&name.replace('.', "_"), &ctx.src.columns, &taken);
@@ -387,15 +409,16 @@ impl K<'_, '_> {
     }
 
     fn col_expr(&mut self, c: &Col, span: &crate::diag::Span) -> String {
-        if c.map.derive == Some(Derive::Basename) {
-            self.errs.push(self.ctx.refuse(
-                "a field derived from a path",
-                "KQL profiles map file names to a column of their own",
-                span,
-            ));
-        }
         if let Some(n) = self.joined.get(&c.field) {
             return kql_ident(n);
+        }
+        if c.map.derive == Some(Derive::Basename) {
+            // Every field the rule reads was extended above; a caller outside them is a bug.
+            self.errs.push(self.ctx.refuse(
+                "a field derived from a path outside the rule's own fields",
+                "only the fields the rule reads are extended with their file name",
+                span,
+            ));
         }
         kql_ident(&c.map.column)
     }

@@ -40,7 +40,19 @@ fn the_correlation_test_rules_pass_at_the_window_edges_and_out_of_order() {
 fn kql_spl_and_sigma_emit_a_correlation_and_spl_cim_refuses_it_by_name() {
     let p = pack();
     for r in &p.rules {
-        for target in ["kql-defender", "kql-sentinel", "spl-sysmon", "sigma"] {
+        // Sentinel reads process starts through ASIM, whose TargetProcessId is a string: a
+        // join by process.id is refused by name (E0916), not emitted.
+        {
+            let profile = detc::targets::profile("kql-sentinel").expect("profile");
+            let errs = detc::targets::compile_rule(r, &profile).expect_err(&r.name);
+            assert!(
+                errs.iter()
+                    .any(|e| e.code == "E0916" && e.message.contains("TargetProcessId")),
+                "kql-sentinel {}: {errs:#?}",
+                r.name
+            );
+        }
+        for target in ["kql-defender", "spl-sysmon", "sigma"] {
             let profile = detc::targets::profile(target).expect("profile");
             let out = detc::targets::compile_rule(r, &profile)
                 .unwrap_or_else(|e| panic!("{target} {}: {e:#?}", r.name));

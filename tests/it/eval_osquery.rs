@@ -1,6 +1,7 @@
-//! osquery's results log (JSON lines, differential "event" format): `process_events` and
-//! `es_process_events` rows read as process_creation (`osquery-process`), `socket_events` rows as
-//! network_connection (`osquery-socket`), the other rows of the same log not applicable.
+//! osquery's results log (JSON lines; the differential "event" format, and the batch and
+//! snapshot formats, src/eval/osquery.rs): `process_events` and `es_process_events` rows read as
+//! process_creation (`osquery-process`), `socket_events` rows as network_connection
+//! (`osquery-socket`), the other rows of the same log not applicable.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::support::rules::*;
@@ -184,4 +185,126 @@ fn an_applies_condition_needs_in_or_present() {
             "{cond}: {e}"
         );
     }
+}
+
+/// osquery's sample process_events row (docs/wiki/deployment/process-auditing.md, as in
+/// rules/fixtures/realdata/osquery_docs_process_socket_events.jsonl), its columns verbatim.
+const DOC_ROW: &str = r#"{"uid":"0","time":"1527895541","pid":"30219","path":"/usr/bin/curl","auid":"1000","cmdline":"curl google.com","ctime":"1503452096","cwd":"","egid":"0","euid":"0","gid":"0","parent":""}"#;
+
+/// The same row in the event format, as a batch line (`diffResults`, osquery's "Batch format")
+/// and as a snapshot line ("Snapshot format", docs/wiki/deployment/logging.md): one event each,
+/// equal field for field; a batch's removed row is not an event (it left the result set);
+/// a row that is not an object is a bad line at its line, and the lines after it are read.
+#[test]
+fn batch_and_snapshot_lines_are_their_rows() {
+    let head = r#""unixTime":1527895550,"hostIdentifier":"vagrant","name":"process_events","numerics":false"#;
+    let event = format!(r#"{{"action":"added","columns":{DOC_ROW},{head}}}"#);
+    let batch = format!(
+        r#"{{"diffResults":{{"added":[{DOC_ROW},{}],"removed":[{}]}},{head}}}"#,
+        DOC_ROW.replace("30219", "30300"),
+        DOC_ROW.replace("30219", "30100")
+    );
+    let snapshot = format!(
+        r#"{{"action":"snapshot","snapshot":[{DOC_ROW},"not a row",{}],{head}}}"#,
+        DOC_ROW.replace("30219", "30400")
+    );
+    let p = file(
+        "formats.jsonl",
+        &format!("{event}\n{batch}\n{snapshot}\n{event}\n"),
+    );
+    let (evs, sum) = read_events_for(&p, None, &[Source::ProcessCreation]).unwrap();
+    assert_eq!(
+        sum.schemas.values().next().map(String::as_str),
+        Some("osquery-process")
+    );
+    // events: line 1, two added rows of line 2, two rows of line 3, line 4; the removed row
+    // of line 2 is not applicable; the string of line 3 is bad.
+    assert_eq!((sum.events, sum.not_applicable, sum.bad_lines), (6, 1, 1));
+    assert_eq!(sum.bad[0].line, 3);
+    assert!(
+        sum.bad[0]
+            .reason
+            .contains("row 2 of `snapshot` is a string"),
+        "{:?}",
+        sum.bad[0]
+    );
+    let pids: Vec<&Value> = evs.iter().map(|e| &e["process.id"]).collect();
+    assert_eq!(
+        pids,
+        [30219, 30219, 30300, 30219, 30400, 30219]
+            .iter()
+            .map(|n| Value::Int(*n))
+            .collect::<Vec<_>>()
+            .iter()
+            .collect::<Vec<_>>()
+    );
+    for e in &evs[1..] {
+        if e["process.id"] == Value::Int(30219) {
+            assert_eq!(e, &evs[0], "the same row in every format is the same event");
+        }
+    }
+    // A file whose first line is a snapshot line is detected from its first row.
+    let p = file("snapshot-first.jsonl", &format!("{snapshot}\n"));
+    let (evs, sum) = read_events_for(&p, None, &[Source::ProcessCreation]).unwrap();
+    assert_eq!((evs.len(), sum.bad_lines), (2, 1));
+}
+
+/// osquery's documented snapshot example verbatim (a `processes` query: parent, path and pid,
+/// no command line): four rows, none a process_events row, each counted, none dropped unseen.
+#[test]
+fn the_documented_snapshot_example_is_four_rows_not_applicable() {
+    let doc = r#"{"action":"snapshot","snapshot":[{"parent":"0","path":"/sbin/launchd","pid":"1"},{"parent":"1","path":"/usr/sbin/syslogd","pid":"51"},{"parent":"1","path":"/usr/libexec/UserEventAgent","pid":"52"},{"parent":"1","path":"/usr/libexec/kextd","pid":"54"}],"name":"process_snapshot","hostIdentifier":"hostname.local","calendarTime":"Mon May  2 22:27:32 2016 UTC","unixTime":"1462228052","epoch":"314159265","counter":"1"}"#;
+    let p = file("doc-snapshot.jsonl", &format!("{doc}\n"));
+    let (evs, sum) =
+        read_events_for(&p, Some("osquery-process"), &[Source::ProcessCreation]).unwrap();
+    assert!(evs.is_empty());
+    assert_eq!((sum.rows, sum.not_applicable, sum.bad_lines), (4, 4, 0));
+}
+
+/// `detc run` reads batch and snapshot lines wherever they are in a results log (not only
+/// first, so not in raw blocks): an alert for each added or snapshot row that matches, none for
+/// a removed row, and a bad row reported at its line.
+#[test]
+fn run_alerts_on_rows_of_batch_and_snapshot_lines() {
+    let head = r#""unixTime":1527895550,"hostIdentifier":"vagrant","name":"process_events","numerics":false"#;
+    let mail = |pid: &str| {
+        DOC_ROW
+            .replace(
+                "curl google.com",
+                "curl smtps://smtp.example.com --mail-rcpt a@example.com",
+            )
+            .replace("30219", pid)
+    };
+    let lines = [
+        format!(r#"{{"action":"added","columns":{DOC_ROW},{head}}}"#),
+        format!(
+            r#"{{"diffResults":{{"added":[{DOC_ROW},{}],"removed":[{}]}},{head}}}"#,
+            mail("30501"),
+            mail("30502")
+        ),
+        format!(
+            r#"{{"action":"snapshot","snapshot":[7,{}],{head}}}"#,
+            mail("30601")
+        ),
+    ];
+    let p = file("run.jsonl", &(lines.join("\n") + "\n"));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_detc"))
+        .args(["run", "rules", "--events", p.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    let pids: Vec<i64> = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|a| a["rule_name"] == "an0380_linux_mail_tool")
+        .map(|a| a["group"]["process.id"].as_i64().unwrap_or(0))
+        .collect();
+    assert_eq!(pids, [30501, 30601], "{out}{err}");
+    assert!(
+        err.contains("run.jsonl:3") && err.contains("row 1 of `snapshot` is a number"),
+        "{err}"
+    );
 }

@@ -74,7 +74,8 @@ pub(super) fn step_pipeline(
 /// every step's table, holding the value itself: not an address (the evaluator compares
 /// addresses as parsed values, `::1` equal to `0::1`, a join compares text), not an enum mapped
 /// from column values, not a value joined from several columns, derived from a path or swapped
-/// with another column by direction.
+/// with another column by direction; nor a field the step's table lacks (the profile's
+/// `unsupported` reason).
 pub(super) fn key_column(
     rule: &Rule,
     c: &Correlation,
@@ -109,6 +110,11 @@ pub(super) fn key_column(
         return Ok(String::new());
     };
     let Some(map) = src.fields.get(key) else {
+        // A key the table cannot provide: the step's own compilation reports it (E0902) only
+        // when its filter reads the field, so it is refused here, with the profile's reason.
+        if let Some(why) = src.unsupported.get(key) {
+            return Err(refuse(format!("in `{}`, {why}", src.table)));
+        }
         return Ok(String::new()); // E0902 from the step's compilation
     };
     if !map.join.is_empty() || map.derive.is_some() || map.values.is_some() {

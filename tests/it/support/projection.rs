@@ -33,15 +33,21 @@ pub enum Family {
     SigmaNetwork,
     /// Splunk CIM Network_Traffic.All_Traffic data-model rows.
     CimNetworkTraffic,
+    /// Splunk CIM Endpoint.Processes data-model rows (`Processes.` fields as strings).
+    CimProcesses,
     /// Defender XDR advanced hunting DeviceProcessEvents (`Timestamp`; the new process is
     /// FileName/FolderPath/Process*, its parent InitiatingProcess*).
     DefenderProcess,
-    /// DeviceProcessEvents in Sentinel (`TimeGenerated`).
-    SentinelProcess,
+    /// ASIM Process Event, process creation (`_Im_ProcessCreate`): TargetProcess* the new
+    /// process (full paths), ActingProcess* its parent, every process id a string.
+    AsimProcess,
     /// Sysmon Event ID 1 as JSON (Sigma `process_creation`, rsigma).
     SysmonProcessJson,
     /// Sysmon Event ID 1 as Splunk indexes it (fields as strings).
     SysmonProcessSplunk,
+    /// Sigma `process_creation`, `product: macos` (rsigma): the taxonomy's generic Sysmon names,
+    /// POSIX paths, none of the Windows-only fields.
+    SigmaMacosProcessJson,
     /// Sysmon for Linux's Event ID 1 as the Splunk Add-on for Sysmon for Linux indexes it
     /// (sourcetype sysmon:linux, EventID; fields as strings).
     SysmonLinuxProcessSplunk,
@@ -70,6 +76,23 @@ const DPE_COLUMNS: [(&str, &str); 14] = [
     ("InitiatingProcessFileName", "string"),
     ("InitiatingProcessFolderPath", "string"),
     ("InitiatingProcessCommandLine", "string"),
+];
+
+/// Catalogue field -> ASIM Process Event column (learn.microsoft.com/azure/sentinel/
+/// normalization-schema-process-event), besides the two image paths; every one a string.
+const ASIM_PROCESS_COLUMNS: [(&str, &str); 12] = [
+    ("host", "Dvc"),
+    ("user", "TargetUsername"),
+    ("process.command_line", "TargetProcessCommandLine"),
+    ("process.original_name", "TargetProcessFileOriginalName"),
+    ("process.integrity_level", "TargetProcessIntegrityLevel"),
+    ("process.current_directory", "TargetProcessCurrentDirectory"),
+    ("process.hash.sha256", "TargetProcessSHA256"),
+    ("process.description", "TargetProcessFileDescription"),
+    ("process.product", "TargetProcessFileProduct"),
+    ("process.company", "TargetProcessFileCompany"),
+    ("process.parent.command_line", "ActingProcessCommandLine"),
+    ("process.parent.user", "ActorUsername"),
 ];
 
 /// One projected row: JSON for KQL (duckdb-kql) and Sigma (rsigma), strings for the SPL model.
@@ -121,12 +144,22 @@ pub fn kql_columns(f: Family) -> Vec<(&'static str, &'static str)> {
             ("SrcBytes", "long"),
             ("DstBytes", "long"),
         ],
-        Family::DefenderProcess | Family::SentinelProcess => {
+        Family::DefenderProcess => {
             let mut v = vec![(time_field(f), "datetime")];
             v.extend(DPE_COLUMNS);
             v.push(("InitiatingProcessId", "long"));
             v
         }
+        Family::AsimProcess => ASIM_PROCESS_COLUMNS
+            .iter()
+            .map(|(_, c)| (*c, "string"))
+            .chain([
+                ("TimeGenerated", "datetime"),
+                ("EventOriginalUid", "string"),
+                ("TargetProcessName", "string"),
+                ("ActingProcessName", "string"),
+            ])
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -138,13 +171,15 @@ pub fn time_field(f: Family) -> &'static str {
         Family::SentinelDne => "TimeGenerated",
         Family::AsimNetworkSession => "EventStartTime",
         Family::DefenderProcess => "Timestamp",
-        Family::SentinelProcess => "TimeGenerated",
+        Family::AsimProcess => "TimeGenerated",
         Family::SysmonJson
         | Family::SigmaNetwork
         | Family::SysmonProcessJson
+        | Family::SigmaMacosProcessJson
         | Family::SysmonDnsJson => "@timestamp",
         Family::SysmonSplunk
         | Family::CimNetworkTraffic
+        | Family::CimProcesses
         | Family::SysmonProcessSplunk
         | Family::SysmonLinuxProcessSplunk
         | Family::SysmonDnsSplunk => "_time",
@@ -155,20 +190,19 @@ pub fn time_field(f: Family) -> &'static str {
 /// The column holding the event's index, so per-event alerts can be matched across engines.
 pub fn id_field(f: Family) -> &'static str {
     match f {
-        Family::DefenderDne
-        | Family::SentinelDne
-        | Family::DefenderProcess
-        | Family::SentinelProcess => "ReportId",
-        Family::AsimNetworkSession => "EventOriginalUid",
+        Family::DefenderDne | Family::SentinelDne | Family::DefenderProcess => "ReportId",
+        Family::AsimNetworkSession | Family::AsimProcess => "EventOriginalUid",
         Family::SysmonJson
         | Family::SysmonSplunk
         | Family::SysmonProcessJson
         | Family::SysmonProcessSplunk
+        | Family::SigmaMacosProcessJson
         | Family::SysmonLinuxProcessSplunk
         | Family::SysmonDnsJson
         | Family::SysmonDnsSplunk => "RecordID",
         Family::SigmaNetwork => "uid",
         Family::CimNetworkTraffic => "All_Traffic.event_id",
+        Family::CimProcesses => "Processes.process_guid",
         Family::ZeekSmtpJson => "uid",
     }
 }
@@ -242,7 +276,26 @@ fn carried(f: Family) -> &'static [&'static str] {
             "bytes.sent",
             "bytes.received",
         ],
-        Family::DefenderProcess | Family::SentinelProcess => &[
+        Family::AsimProcess => &[
+            "time",
+            "host",
+            "user",
+            "process.name",
+            "process.path",
+            "process.command_line",
+            "process.original_name",
+            "process.integrity_level",
+            "process.current_directory",
+            "process.hash.sha256",
+            "process.description",
+            "process.product",
+            "process.company",
+            "process.parent.name",
+            "process.parent.path",
+            "process.parent.command_line",
+            "process.parent.user",
+        ],
+        Family::DefenderProcess => &[
             "time",
             "host",
             "user",
@@ -275,7 +328,8 @@ fn carried(f: Family) -> &'static [&'static str] {
             "process.parent.id",
         ],
         // Sysmon for Linux's EventID 1: no version resource nor integrity level (`-`).
-        Family::SysmonLinuxProcessSplunk => &[
+        // Sigma's macOS process_creation: the same generic fields (sigma-process_creation-macos).
+        Family::SysmonLinuxProcessSplunk | Family::SigmaMacosProcessJson => &[
             "time",
             "host",
             "user",
@@ -314,6 +368,20 @@ fn carried(f: Family) -> &'static [&'static str] {
             "status",
             "subject",
             "user_agent",
+        ],
+        Family::CimProcesses => &[
+            "time",
+            "host",
+            "user",
+            "process.name",
+            "process.path",
+            "process.command_line",
+            "process.original_name",
+            "process.integrity_level",
+            "process.current_directory",
+            "process.parent.name",
+            "process.parent.path",
+            "process.parent.command_line",
         ],
         Family::SigmaNetwork | Family::CimNetworkTraffic => &[
             "time",
@@ -574,7 +642,29 @@ pub fn project(f: Family, idx: usize, ev: &Event) -> Option<(Row, Event)> {
             let row = sysmon_row(f == Family::SysmonJson, 3, t, idx, cols);
             Some((row, canon))
         }
-        Family::DefenderProcess | Family::SentinelProcess => {
+        Family::AsimProcess => {
+            // TargetProcessName / ActingProcessName are full paths (the schema's example
+            // `C:\Windows\explorer.exe`); the catalogue's names are their file names.
+            let image = sysmon_image(&mut canon, "process.name", "process.path").ok()?;
+            let parent =
+                sysmon_image(&mut canon, "process.parent.name", "process.parent.path").ok()?;
+            let mut m = Map::new();
+            m.insert("TimeGenerated".into(), J::String(rfc3339(t)));
+            m.insert("EventOriginalUid".into(), J::String(idx.to_string()));
+            if let Some(p) = image {
+                m.insert("TargetProcessName".into(), J::String(p));
+            }
+            if let Some(p) = parent {
+                m.insert("ActingProcessName".into(), J::String(p));
+            }
+            for (field, col) in ASIM_PROCESS_COLUMNS {
+                if let Some(v) = canon.get(field) {
+                    m.insert(col.into(), J::String(text(v)));
+                }
+            }
+            Some((Row::Json(m), canon))
+        }
+        Family::DefenderProcess => {
             let mut m = Map::new();
             m.insert(time_field(f).into(), J::String(rfc3339(t)));
             m.insert("ReportId".into(), json!(idx));
@@ -647,6 +737,66 @@ pub fn project(f: Family, idx: usize, ev: &Event) -> Option<(Row, Event)> {
             ];
             let row = sysmon_row(f == Family::SysmonProcessJson, 1, t, idx, cols);
             Some((row, canon))
+        }
+        Family::SigmaMacosProcessJson => {
+            let image = linux_image(&mut canon, "process.name", "process.path").ok()?;
+            let parent =
+                linux_image(&mut canon, "process.parent.name", "process.parent.path").ok()?;
+            let mut m = Map::new();
+            m.insert("@timestamp".into(), J::String(rfc3339(t)));
+            m.insert("RecordID".into(), json!(idx));
+            let cols: Vec<(&str, Option<Value>)> = vec![
+                ("User", canon.get("user").cloned()),
+                ("Image", image.map(Value::Str)),
+                ("CommandLine", canon.get("process.command_line").cloned()),
+                ("ProcessId", canon.get("process.id").cloned()),
+                (
+                    "CurrentDirectory",
+                    canon.get("process.current_directory").cloned(),
+                ),
+                ("ParentImage", parent.map(Value::Str)),
+                (
+                    "ParentCommandLine",
+                    canon.get("process.parent.command_line").cloned(),
+                ),
+                ("ParentProcessId", canon.get("process.parent.id").cloned()),
+            ];
+            for (c, v) in cols.into_iter().filter_map(|(c, v)| Some((c, v?))) {
+                m.insert(c.into(), jv(&v));
+            }
+            Some((Row::Json(m), canon))
+        }
+        Family::CimProcesses => {
+            // The CIM's Processes fields (the Endpoint reference page; Splunk's detections):
+            // process is the command line, process_name the file name of process_path.
+            let image = sysmon_image(&mut canon, "process.name", "process.path").ok()?;
+            let parent =
+                sysmon_image(&mut canon, "process.parent.name", "process.parent.path").ok()?;
+            let mut r = BTreeMap::new();
+            r.insert("_time".into(), t.to_string());
+            r.insert("Processes.process_guid".into(), idx.to_string());
+            if let Some(p) = image {
+                r.insert("Processes.process_path".into(), p);
+            }
+            if let Some(p) = parent {
+                r.insert("Processes.parent_process_path".into(), p);
+            }
+            for (field, col) in [
+                ("host", "dest"),
+                ("user", "user"),
+                ("process.name", "process_name"),
+                ("process.command_line", "process"),
+                ("process.original_name", "original_file_name"),
+                ("process.integrity_level", "process_integrity_level"),
+                ("process.current_directory", "process_current_directory"),
+                ("process.parent.name", "parent_process_name"),
+                ("process.parent.command_line", "parent_process"),
+            ] {
+                if let Some(v) = canon.get(field) {
+                    r.insert(format!("Processes.{col}"), text(v));
+                }
+            }
+            Some((Row::Splunk(r), canon))
         }
         Family::SysmonLinuxProcessSplunk => {
             let image = linux_image(&mut canon, "process.name", "process.path").ok()?;
