@@ -99,6 +99,22 @@ pub fn kusto_check(
     run_kusto(&input)
 }
 
+/// [`kusto_check`] with each table given as JSON: a schema string `"(col:type, ...)"`, or a stored
+/// function `{"parameters": "(p:int=int(null), ...)", "body": "{ T }"}` (an ASIM parser that a
+/// query calls with named arguments).
+pub fn kusto_check_json(
+    tables: serde_json::Map<String, Value>,
+    queries: &[(&str, &str)],
+) -> Result<Vec<(String, Vec<KustoDiag>)>, String> {
+    let input = serde_json::json!({
+        "database": "db",
+        "tables": tables,
+        "queries": queries.iter().map(|(n, t)| serde_json::json!({"name": n, "text": t}))
+            .collect::<Vec<_>>(),
+    });
+    run_kusto(&input)
+}
+
 /// How many statements Kusto.Language parses each query into (no database needed: parsing
 /// only). A header comment ended early by a line break shows as an extra statement.
 pub fn kusto_statements(queries: &[&str]) -> Result<Vec<usize>, String> {
@@ -528,7 +544,8 @@ pub fn duckdb_kql_at(
 }
 
 /// [`duckdb_kql_at`], optionally with `oracles/duckdb/prelude.kql` prepended: detc's OWN
-/// `ipv4_is_in_range`, `ipv4_is_private` and `ipv6_is_in_range` (duckdb-kql has none). A run
+/// `ipv4_is_in_range`, `ipv4_is_private` and `bin_at` (duckdb-kql has none; `ipv6_is_in_range` and
+/// the `*_any_range` functions are UDFs, oracles/duckdb/kusto_ip.py, always there). A run
 /// with the prelude is not independent for those three functions; say so where it is used.
 pub fn duckdb_kql_with(
     table: &str,
