@@ -675,8 +675,8 @@ fn ip_ranges_and_asim_parameters_mean_the_same_on_kql() {
         );
     }
     // The emitted text uses the functions and parameters this test is about.
-    let files =
-        detc::load::load_sources(&[dir.clone()]).unwrap_or_else(|d| unreachable!("{}", d.message));
+    let files = detc::load::load_sources(std::slice::from_ref(&dir))
+        .unwrap_or_else(|d| unreachable!("{}", d.message));
     let pack = detc::frontend(&files)
         .pack
         .unwrap_or_else(|| unreachable!("tests/data/ip has errors"));
