@@ -704,26 +704,9 @@ fn ip_ranges_and_asim_parameters_mean_the_same_on_kql() {
     // Kusto.Language accepts every query, `_Im_NetworkSession` declared as a function with the
     // unifying parser's own parameter list (Azure/Azure-Sentinel,
     // Parsers/ASimNetworkSession/Parsers/imNetworkSession.yaml, ParserParams).
-    let mut tables = serde_json::Map::new();
-    for (name, schema) in
-        oracle::kql_profile_tables("kql-sentinel").unwrap_or_else(|e| unreachable!("{e}"))
-    {
-        if name == "_Im_NetworkSession" {
-            tables.insert(format!("{name}_Rows"), serde_json::Value::from(schema));
-            tables.insert(
-                name.clone(),
-                serde_json::json!({
-                    "parameters": "(starttime:datetime=datetime(null), endtime:datetime=datetime(null), \
-                        srcipaddr_has_any_prefix:dynamic=dynamic([]), dstipaddr_has_any_prefix:dynamic=dynamic([]), \
-                        ipaddr_has_any_prefix:dynamic=dynamic([]), dstportnumber:int=int(null), \
-                        hostname_has_any:dynamic=dynamic([]), dvcaction:dynamic=dynamic([]), eventresult:string='*')",
-                    "body": format!("{{ {name}_Rows }}"),
-                }),
-            );
-        } else {
-            tables.insert(name, serde_json::Value::from(schema));
-        }
-    }
+    let tables = oracle::kusto_tables(
+        &oracle::kql_profile_tables("kql-sentinel").unwrap_or_else(|e| unreachable!("{e}")),
+    );
     let queries: Vec<(String, String)> = pack
         .rules
         .iter()
