@@ -10,8 +10,11 @@ Input, either
        "kql": "DeviceNetworkEvents | where ...",
        "now": "2026-01-02T00:00:00Z",            (optional: the instant ago()/now() see)
        "prelude": true,                          (optional: prepend prelude.kql, detc's own
-                                                  ipv4_is_in_range / ipv4_is_private /
-                                                  ipv6_is_in_range, which duckdb-kql lacks)
+                                                  ipv4_is_in_range / ipv4_is_private / bin_at,
+                                                  which duckdb-kql lacks; ipv6_is_in_range,
+                                                  ipv4_is_in_any_range, ipv6_is_in_any_range and
+                                                  has_any_ipv4_prefix are always there:
+                                                  kusto_ip.py; ASIM parsers: asim.py)
        "tables": [{"table", "columns", "rows_jsonl"}, ...]}  (optional, instead of the three
                                                   single-table keys: several tables in one
                                                   database, for a query that joins them)
@@ -45,6 +48,9 @@ import uuid
 
 try:
     import duckdb_kql
+
+    import asim  # oracles/duckdb/asim.py: the ASIM parsers as stored functions
+    import kusto_ip  # oracles/duckdb/kusto_ip.py: ipv4_is_in_any_range, ipv6_is_in_any_range
 except ImportError as e:  # pragma: no cover - depends on the environment
     print(f"duckdb-kql oracle: {e}; run scripts/install-oracles.sh", file=sys.stderr)
     sys.exit(2)
@@ -85,6 +91,10 @@ CAST_FROM_READ = {
 PRELUDE = pathlib.Path(__file__).with_name("prelude.kql")
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# Stored functions for the queries: an ASIM parser whose rows were loaded (asim.py).
+FUNCTIONS = []
+asim.patch_named_arguments()
 
 
 class InputError(Exception):
@@ -189,8 +199,12 @@ def load_table(table, columns, rows_jsonl, con=None):
                              f"(known: {', '.join(sorted(KQL_TO_DUCKDB))})")
         types[name] = typ
     if con is None:
-        con = duckdb_kql.connect()  # SET TimeZone='UTC'
+        con = kusto_ip.register(duckdb_kql.connect())  # SET TimeZone='UTC'
     col_sql = ", ".join(f'"{n}" {KQL_TO_DUCKDB[t]}' for n, t in columns)
+    if table in asim.PARSERS:
+        # The parser's rows under their own name; the query calls the parser function.
+        FUNCTIONS.append(asim.definition(table))
+        table = asim.rows_table(table)
     con.execute(f'CREATE TABLE "{table}" ({col_sql})')
     # Rows are checked and normalised here, then bulk-loaded with read_json (executemany is ~100x
     # slower): each value becomes the JSON form of its READ type, then is cast to the column type.
@@ -235,7 +249,7 @@ def run_query(con, kql, now, prelude=False):
     if prelude:
         kql = PRELUDE.read_text(encoding="utf-8") + kql
     query_now = parse_instant(now).replace(tzinfo=dt.timezone.utc) if now else None
-    rel = duckdb_kql.query(con, kql, query_now=query_now)
+    rel = duckdb_kql.query(con, kql, query_now=query_now, functions=FUNCTIONS or None)
     names = rel.columns
     is_json = [str(t).upper() == "JSON" for t in rel.types]
     out = []

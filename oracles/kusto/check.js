@@ -12,6 +12,8 @@
 //        "message": "...", "start": 10, "end": 19, "snippet": "SentBytes"}]}]}
 // start/end are UTF-16 code-unit offsets into the query text, as Kusto.Language reports them;
 // snippet is text.slice(start, end), so a caller need not re-index.
+// A "tables" entry may instead be a stored function: {"parameters": "(x:int=int(null))",
+// "body": "{ T | where ... }"} (an ASIM parser called with named arguments).
 // Several databases in one run (two profiles may declare the same table name with different
 // columns): "databases": {"kql-defender": {"DeviceNetworkEvents": "(...)"}, ...} instead of
 // "tables", and each query names its "database"; a query without one uses "database".
@@ -44,7 +46,7 @@ require(path.join(pkgDir, 'bridge.js'));
 require(path.join(pkgDir, 'Kusto.Language.Bridge.js'));
 const Kusto = globalThis.Kusto;
 const { KustoCode, GlobalState } = Kusto.Language;
-const { DatabaseSymbol, TableSymbol } = Kusto.Language.Symbols;
+const { DatabaseSymbol, FunctionSymbol, TableSymbol } = Kusto.Language.Symbols;
 
 function readStdin() {
   return fs.readFileSync(0, 'utf8');
@@ -77,6 +79,15 @@ function tableSymbols(tables, dbName) {
   const symbols = [];
   for (const name of Object.keys(tables).sort()) {
     const schema = tables[name];
+    if (schema !== null && typeof schema === 'object' && !Array.isArray(schema)) {
+      // A stored function (an ASIM parser): {"parameters": "(a:int=int(null), ...)",
+      // "body": "{ Rows | where ... }"}, as FunctionSymbol(name, parameterList, body, description).
+      if (typeof schema.parameters !== 'string' || typeof schema.body !== 'string') {
+        fail(`function ${name}: give "parameters" and "body" as strings`);
+      }
+      symbols.push(new FunctionSymbol.$ctor16(name, schema.parameters, schema.body, null));
+      continue;
+    }
     if (typeof schema !== 'string') fail(`table ${name}: schema must be a string "(col:type, ...)"`);
     // TableSymbol(name, schema, description): the schema string is parsed by Kusto.Language itself,
     // which silently turns a type it does not know into `unknown` (and so never reports the column

@@ -8,10 +8,12 @@
 //!   (it matches terms, not substrings).
 //! - missing: a predicate that could be null (non-text column) or true on the empty string is
 //!   guarded as `(isnotempty(C) and P)`, so `not(...)` stays true on a missing value.
-//! - IPs: per-block `ipv4_is_in_range` / a prefix of `parse_ipv6`, each guarded by the address
-//!   family (`parse_ipv6` would otherwise accept IPv4 addresses as mapped v6), the whole test
-//!   written `((..) == true)`: `ipv4_is_in_range` is null on text that is not an address, and
-//!   `not(null)` would drop the row where the IR's negation is true.
+//! - IPs: Kusto's own range functions, one call per family: `ipv4_is_private` for the three
+//!   private blocks, `ipv4_is_in_range` / `ipv4_is_in_any_range`, `ipv6_is_in_range` /
+//!   `ipv6_is_in_any_range`; the IPv6 call is confined to IPv6 text only where a block could hold
+//!   an IPv4 address's mapped reading; the whole test written `((..) == true)`: the functions are
+//!   null on text that is not an address, and `not(null)` would drop the row where the IR's
+//!   negation is true.
 //! - windows: `bin_at(T, W, datetime(1970-01-01))`, epoch-aligned for every W.
 //! - distinct counts: a two-level summarize (exact, with functions every KQL engine documents),
 //!   never `dcount` (approximate) nor `count_distinct` (preview, not listed for Defender XDR).
@@ -234,7 +236,7 @@ pub(crate) fn emit_with(
         rule_name => one_line(&rule.name),
         rule_id => one_line(&rule.id),
         target => ctx.profile.name.clone(),
-        from => opts.from.clone(),
+        from => parser_call(ctx, opts),
         stages => stages,
     })?;
     Ok(KqlOut {
@@ -742,6 +744,122 @@ fn ci_in(c: &str, vals: &[String]) -> String {
     }
 }
 
+/// `from`, with the parser parameters the rule's filter implies as named arguments
+/// (`_Im_NetworkSession(dstportnumber=25)`), in the profile's (sorted) order; the bare `from`
+/// when none is implied. A `from` that already calls something is left as it is.
+fn parser_call(ctx: &Ctx, opts: &KqlSource) -> String {
+    if opts.from.contains('(') {
+        return opts.from.clone();
+    }
+    let args: Vec<String> = opts
+        .parameters
+        .iter()
+        .filter_map(|(name, p)| parser_argument(ctx, p).map(|v| format!("{name}={v}")))
+        .collect();
+    if args.is_empty() {
+        opts.from.clone()
+    } else {
+        format!("{}({})", opts.from, args.join(", "))
+    }
+}
+
+/// The value of parameter `p` that keeps every event the rule's filter keeps, if a top-level
+/// conjunct of the filter pins its field: `field == N` (or `in [N]`) for `equals`; IPv4
+/// addresses or IPv4 blocks only (`in [10.0.0.0/8]`, `== 192.0.2.1`) for `ipv4_prefix`, each block
+/// as the octet prefixes that cover it (a /12 is sixteen /16 prefixes). A class (`is private`)
+/// holds IPv6 blocks that no IPv4 prefix covers, so it implies no prefix.
+fn parser_argument(ctx: &Ctx, p: &super::profile::KqlParameter) -> Option<String> {
+    use super::profile::ParameterFilter;
+    let filter = simplify(&ctx.rule.filter);
+    let conjuncts: Vec<&Expr> = match &filter {
+        Expr::And(v) => v.iter().collect(),
+        o => vec![o],
+    };
+    conjuncts.into_iter().find_map(|e| {
+        let Expr::Pred(pred) = e else { return None };
+        if !matches!(&pred.field, FieldRef::Field(n) if *n == p.field) {
+            return None;
+        }
+        match p.filter {
+            ParameterFilter::Equals => {
+                let v = match &pred.op {
+                    Op::Eq { value, .. } => value,
+                    Op::In { values, .. } if values.len() == 1 => &values[0],
+                    _ => return None,
+                };
+                match v {
+                    Value::Int(n) if i32::try_from(*n).is_ok() => Some(n.to_string()),
+                    _ => None,
+                }
+            }
+            ParameterFilter::Ipv4Prefix => {
+                let blocks: Vec<Cidr> = match &pred.op {
+                    Op::Eq {
+                        value: Value::Ip(a),
+                        ..
+                    } => vec![host_block(*a)],
+                    Op::In { values, .. } => values
+                        .iter()
+                        .map(|v| match v {
+                            Value::Ip(a) => Some(host_block(*a)),
+                            _ => None,
+                        })
+                        .collect::<Option<_>>()?,
+                    Op::InCidr { blocks, .. } => blocks.clone(),
+                    _ => return None,
+                };
+                let mut prefixes = Vec::new();
+                for b in &blocks {
+                    prefixes.extend(ipv4_prefixes(b)?);
+                }
+                prefixes.sort();
+                prefixes.dedup();
+                (!prefixes.is_empty() && prefixes.len() <= MAX_PREFIXES).then(|| {
+                    let items: Vec<String> = prefixes.iter().map(|x| kql_string(x)).collect();
+                    format!("dynamic([{}])", items.join(", "))
+                })
+            }
+        }
+    })
+}
+
+/// At most this many prefixes in one parameter (the parsers take up to 10,000; a rule's list
+/// beyond this is left to the `where`).
+const MAX_PREFIXES: usize = 256;
+
+/// The `has_any_ipv4_prefix` prefixes covering IPv4 block `b` exactly: its leading whole octets
+/// ending in `.` (a whole address for a /32), the octet the prefix ends inside spelled out for
+/// every value it allows. None for an IPv6 block or a /0 (no prefix to give: Kusto's prefixes
+/// need at least one octet).
+fn ipv4_prefixes(b: &Cidr) -> Option<Vec<String>> {
+    let std::net::IpAddr::V4(a) = b.addr else {
+        return None;
+    };
+    let len = u32::from(b.prefix).min(32);
+    if len == 0 {
+        return None;
+    }
+    let octets = a.octets();
+    let whole = len.div_ceil(8) as usize;
+    let free = (whole as u32) * 8 - len;
+    let base = u32::from(octets[whole - 1]) >> free << free;
+    let head: Vec<String> = octets[..whole - 1].iter().map(u8::to_string).collect();
+    Some(
+        (base..base + (1 << free))
+            .map(|last| {
+                let mut parts = head.clone();
+                parts.push(last.to_string());
+                let text = parts.join(".");
+                if whole == 4 {
+                    text
+                } else {
+                    format!("{text}.")
+                }
+            })
+            .collect(),
+    )
+}
+
 /// The rule's filter already confines the applies column to some of the applies values (a
 /// top-level `direction == outbound` over ActionType): the applies stage would test the same
 /// column twice, and is left out.
@@ -791,94 +909,122 @@ fn filter_implies_applies(ctx: &Ctx, a: &super::profile::Applies) -> bool {
     })
 }
 
-/// The tests of `c` against each block, by family: `ipv4_is_in_range` for IPv4; for IPv6, the
-/// block's leading hex digits against `parse_ipv6(c)`, which Kusto documents as the canonical,
-/// zero-padded, lower-case form (`fe80:0000:...:085d:...`; the empty string when `c` does not
-/// parse). A prefix that ends inside a hex digit lists the digits it allows. (This form rather
-/// than `ipv6_is_in_range`: the same truth values on addresses, false rather than null on
-/// non-addresses, and a query that stays small when it tests many blocks.)
-fn range_tests(c: &str, blocks: &[Cidr]) -> (Vec<String>, Vec<String>) {
-    let v4 = blocks.iter().filter(|b| b.addr.is_ipv4());
-    let v6 = blocks.iter().filter(|b| b.addr.is_ipv6());
-    (
-        v4.map(|b| format!("ipv4_is_in_range({c}, {})", kql_string(&b.to_string())))
-            .collect(),
-        v6.map(|b| ipv6_prefix_test(c, b)).collect(),
-    )
+/// A block as Kusto's range functions read it. Rust writes an IPv4-mapped IPv6 address in dotted
+/// form (`::ffff:10.0.0.0/104`), where Kusto's `parse_ipv6` would count the prefix length in IPv4
+/// bits: such a block is written with every group in hex instead.
+fn range_text(b: &Cidr) -> String {
+    let text = b.to_string();
+    match b.addr {
+        std::net::IpAddr::V6(a) if text.contains('.') => {
+            let groups: Vec<String> = a.segments().iter().map(|s| format!("{s:x}")).collect();
+            format!("{}/{}", groups.join(":"), b.prefix)
+        }
+        _ => text,
+    }
 }
 
-/// `c` (text) is an IPv6 address in block `b` (an IPv6 block).
-fn ipv6_prefix_test(c: &str, b: &Cidr) -> String {
-    let std::net::IpAddr::V6(addr) = b.addr else {
-        return "false".into();
+/// The IPv4 private blocks `ipv4_is_private()` tests (Kusto reference, ipv4_is_private():
+/// 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16), as the IR's `private` class writes them.
+fn ipv4_private_blocks() -> Vec<Cidr> {
+    IpClass::Private
+        .blocks()
+        .into_iter()
+        .filter(|b| b.addr.is_ipv4())
+        .collect()
+}
+
+/// `c` in any of `blocks` (all of one family), with `f1` for one block and `fany` for more.
+fn range_call(c: &str, blocks: &[&Cidr], f1: &str, fany: &str) -> Option<String> {
+    let ranges: Vec<String> = blocks.iter().map(|b| kql_string(&range_text(b))).collect();
+    match ranges.len() {
+        0 => None,
+        1 => Some(format!("{f1}({c}, {})", ranges.join(""))),
+        _ => Some(format!("{fany}({c}, {})", ranges.join(", "))),
+    }
+}
+
+/// The IPv4 test of `c` against the IPv4 blocks: `ipv4_is_private(c)` for the three private
+/// blocks when all of them are there, `ipv4_is_in_range` / `ipv4_is_in_any_range` for the rest.
+/// Null when `c` is not an IPv4 address: the Kusto reference gives these functions "null: If
+/// conversion ... wasn't successful", and IPv6 text is not an IPv4 address, so no family test is
+/// needed in front of them.
+fn ipv4_test(c: &str, blocks: &[Cidr]) -> Option<String> {
+    let v4: Vec<&Cidr> = blocks.iter().filter(|b| b.addr.is_ipv4()).collect();
+    let private = ipv4_private_blocks();
+    let uses_private = private.iter().all(|p| v4.contains(&p));
+    let rest: Vec<&Cidr> = v4
+        .iter()
+        .copied()
+        .filter(|b| !(uses_private && private.contains(b)))
+        .collect();
+    let parts: Vec<String> = uses_private
+        .then(|| format!("ipv4_is_private({c})"))
+        .into_iter()
+        .chain(range_call(
+            c,
+            &rest,
+            "ipv4_is_in_range",
+            "ipv4_is_in_any_range",
+        ))
+        .collect();
+    match parts.len() {
+        0 => None,
+        1 => parts.into_iter().next(),
+        _ => Some(format!("({})", parts.join(" or "))),
+    }
+}
+
+/// The IPv6 test of `c` against the IPv6 blocks (`ipv6_is_in_range` / `ipv6_is_in_any_range`).
+/// Kusto's IPv6 functions read IPv4 text as the IPv4-mapped address `::ffff:a.b.c.d` (reference,
+/// parse_ipv6()), where the IR's IPv6 blocks hold no IPv4 address: so when a block overlaps
+/// ::ffff:0:0/96 the test is confined to IPv6 text (`c contains ":"`); no other block can hold
+/// an IPv4 address's reading.
+fn ipv6_test(c: &str, blocks: &[Cidr]) -> Option<String> {
+    let v6: Vec<&Cidr> = blocks.iter().filter(|b| b.addr.is_ipv6()).collect();
+    let test = range_call(c, &v6, "ipv6_is_in_range", "ipv6_is_in_any_range")?;
+    let mapped = Cidr {
+        addr: std::net::IpAddr::V6(std::net::Ipv4Addr::UNSPECIFIED.to_ipv6_mapped()),
+        prefix: 96,
     };
-    let hex: String = addr.segments().iter().map(|s| format!("{s:04x}")).collect();
-    let len = u32::from(b.prefix).min(128);
-    let whole = (len / 4) as usize;
-    let rem = len % 4;
-    let canonical = format!("replace_string(parse_ipv6({c}), \":\", \"\")");
-    if len == 0 {
-        return format!("isnotempty(parse_ipv6({c}))");
-    }
-    let mut prefixes = Vec::new();
-    if rem == 0 {
-        prefixes.push(hex[..whole].to_string());
+    let overlaps = v6
+        .iter()
+        .any(|b| b.contains(mapped.addr) || mapped.contains(b.addr));
+    Some(if overlaps {
+        format!("({c} contains \":\" and {test})")
     } else {
-        let digit = u32::from_str_radix(&hex[whole..whole + 1], 16).unwrap_or(0);
-        let keep = 4 - rem;
-        let base = digit >> keep << keep;
-        for d in base..base + (1 << keep) {
-            prefixes.push(format!("{}{d:x}", &hex[..whole]));
-        }
-    }
-    let n = prefixes.first().map(String::len).unwrap_or(0);
-    let list: Vec<String> = prefixes.iter().map(|p| kql_string(p)).collect();
-    if list.len() == 1 {
-        format!("substring({canonical}, 0, {n}) == {}", list.join(""))
-    } else {
-        format!("substring({canonical}, 0, {n}) in ({})", list.join(", "))
-    }
+        test
+    })
 }
 
 /// `e` as a two-valued test: Kusto's IP functions return null for text that does not parse as an
 /// address (the empty string included), `not(null)` is null and `where` drops the row; the IR
 /// says a predicate on such a value is false, so its negation is true. Kusto's reference, "Null
-/// values": the equality operator applied to a null and a non-null value yields false.
+/// values": the equality operator applied to a null and a non-null value yields false; logical
+/// operators: `bool(null) or true` is true, so one family's null does not hide the other's true.
 fn two_valued(e: String) -> String {
     format!("(({e}) == true)")
 }
 
-/// Membership in any of `blocks`, each family tested only against addresses of that family;
-/// false (never null) for a value that is not an address.
+/// Membership in any of `blocks`, each family tested by its own functions; false (never null)
+/// for a value that is not an address.
 fn ip_blocks(c: &str, blocks: &[Cidr]) -> String {
-    if blocks.is_empty() {
+    let parts: Vec<String> = ipv4_test(c, blocks)
+        .into_iter()
+        .chain(ipv6_test(c, blocks))
+        .collect();
+    if parts.is_empty() {
         return "false".into();
     }
-    two_valued(ip_blocks_3v(c, blocks))
+    two_valued(parts.join(" or "))
 }
 
-/// [`ip_blocks`] before [`two_valued`]: null where Kusto's range functions are.
-fn ip_blocks_3v(c: &str, blocks: &[Cidr]) -> String {
-    let (v4, v6) = range_tests(c, blocks);
-    let mut parts = Vec::new();
-    if !v4.is_empty() {
-        parts.push(format!("({c} !contains \":\" and ({}))", v4.join(" or ")));
-    }
-    if !v6.is_empty() {
-        parts.push(format!("({c} contains \":\" and ({}))", v6.join(" or ")));
-    }
-    match parts.len() {
-        0 => "false".into(),
-        _ => parts.join(" or "),
-    }
-}
-
-/// A public address: a valid address of either family outside every non-public block.
+/// A public address: a valid address of either family outside every non-public block. The IPv6
+/// branch needs its family test: IPv4 text parses as an IPv6 address outside every IPv6 block.
 fn public(c: &str) -> String {
-    let (v4, v6) = range_tests(c, &IpClass::non_public_blocks());
+    let blocks = IpClass::non_public_blocks();
+    let v4 = ipv4_test(c, &blocks).unwrap_or_else(|| "false".into());
+    let v6 = ipv6_test(c, &blocks).unwrap_or_else(|| "false".into());
     two_valued(format!(
-        "({c} !contains \":\" and isnotnull(parse_ipv4({c})) and not({})) or ({c} contains \":\" and isnotempty(parse_ipv6({c})) and not({}))",
-        v4.join(" or "),
-        v6.join(" or ")
+        "(isnotnull(parse_ipv4({c})) and not({v4})) or ({c} contains \":\" and isnotempty(parse_ipv6({c})) and not({v6}))"
     ))
 }

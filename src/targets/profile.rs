@@ -124,6 +124,34 @@ impl SourceOptions {
 pub struct KqlSource {
     /// The tabular expression the query starts from (the table, or an ASIM parser function).
     pub from: String,
+    /// The filtering parameters of the ASIM parser `from` names, each with the catalogue field it
+    /// filters and how (Microsoft's schema reference of the parser). A parameter is passed only
+    /// where the rule's own `where` implies it (`kql::parser_arguments`): the parser then drops
+    /// only events the rule drops, and the full filter still decides. Passing them is the
+    /// parser's documented way to filter early ("optional, but can improve your query
+    /// performance").
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, KqlParameter>,
+}
+
+/// One filtering parameter of an ASIM parser.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KqlParameter {
+    /// The catalogue field the parameter filters (through the profile's column for it).
+    pub field: String,
+    pub filter: ParameterFilter,
+}
+
+/// What a parser parameter keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParameterFilter {
+    /// One value (`dstportnumber:int`): the events whose field equals it.
+    Equals,
+    /// A list of IPv4 prefixes (`srcipaddr_has_any_prefix:dynamic`): the events whose field
+    /// `has_any_ipv4_prefix` of the list (a whole address, or leading octets ending in `.`).
+    Ipv4Prefix,
 }
 
 /// SPL's two ways to read a source: a base search whose events the query filters with `where`
@@ -513,6 +541,8 @@ pub fn apply_override(
                     )
                 })?;
                 k.from = from.clone();
+                // The parameters describe the profile's parser, not the one the pack names.
+                k.parameters.clear();
             }
         }
         SourceOptions::Spl(SplSource::Search { search }) => {

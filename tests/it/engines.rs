@@ -594,13 +594,55 @@ fn bin_at_prelude_matches_kusto_documented_semantics() {
     }
 }
 
+/// oracles/duckdb/kusto_ip.py (ours): `ipv4_is_in_any_range`, `ipv6_is_in_any_range` and
+/// `has_any_ipv4_prefix` on the Kusto reference's own examples, plus the edges detc relies on:
+/// null for an address that does not parse (either family's text in the other's function is
+/// null for IPv4 and the mapped address for IPv6), first/last addresses of a block.
+#[test]
+fn range_functions_match_kusto_documented_semantics() {
+    let rows = "{\"IP\":\"x\"}\n";
+    let kql = "T | project \
+        doc1 = ipv4_is_in_any_range('192.168.1.6', '192.168.1.1/24', '10.0.0.1/8', '127.1.0.1/16'), \
+        doc2 = ipv4_is_in_any_range('192.168.1.1', '192.168.2.1/24', '10.0.0.1/8', '127.1.0.1/16'), \
+        doc3 = ipv6_is_in_any_range('a5e:f127:8a9d:146d:e102:b5d3:c755:abcd', 'a5e:f127:8a9d:146d:e102:b5d3:c755:f6cd/112', '0:0:0:0:0:ffff:c0a8:ac/60'), \
+        doc4 = ipv6_is_in_any_range('a5e:f127:8a9d:146d:e102:b5d3:c756:abd1', 'a5e:f127:8a9d:146d:e102:b5d3:c755:f6cd/112', '0:0:0:0:0:ffff:c0a8:ac/60'), \
+        doc5 = has_any_ipv4_prefix('05:04:54 127.0.0.1 GET /favicon.ico 404', dynamic(['127.0.', '192.168.'])), \
+        doc6 = has_any_ipv4_prefix('05:04:54 127.0.0.1 GET /favicon.ico 404', dynamic(['127.0'])), \
+        doc7 = has_any_ipv4_prefix('05:04:54127.0.0.1 GET /favicon.ico 404', dynamic(['127.0.', '192.'])), \
+        doc8 = has_any_ipv4_prefix('05:04:54 127.0.0.256 GET /favicon.ico 404', dynamic(['127.0.'])), \
+        last_in = ipv4_is_in_any_range('172.31.255.255', '172.16.0.0/12', '10.0.0.0/8'), \
+        next_out = ipv4_is_in_any_range('172.32.0.0', '172.16.0.0/12', '10.0.0.0/8'), \
+        v6text = ipv4_is_in_any_range('fd00::1', '10.0.0.0/8', '0.0.0.0/0'), \
+        mapped = ipv4_is_in_any_range('::ffff:10.0.0.1', '10.0.0.0/8', '11.0.0.0/8'), \
+        garbage = ipv4_is_in_any_range(IP, '10.0.0.0/8', '11.0.0.0/8'), \
+        empty6 = ipv6_is_in_any_range('', 'fc00::/7', 'fe80::/10'), \
+        v4in6 = ipv6_is_in_any_range('10.0.0.1', 'fc00::/7', '::ffff:0:0/96'), \
+        v4out6 = ipv6_is_in_any_range('10.0.0.1', 'fc00::/7', 'fe80::/10'), \
+        ula = ipv6_is_in_any_range('fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'fc00::/7', 'fe80::/10'), \
+        whole = has_any_ipv4_prefix('10.9.8.128', dynamic(['10.9.8.128'])), \
+        partial = has_any_ipv4_prefix('10.9.8.1280', dynamic(['10.9.8.128']))";
+    let got = oracle::duckdb_kql_with("T", &[("IP", "string")], rows, kql, None, true)
+        .expect("duckdb-kql oracle");
+    let want = json!({
+        "doc1": true, "doc2": false, "doc3": true, "doc4": false,
+        "doc5": true, "doc6": false, "doc7": false, "doc8": false,
+        "last_in": true, "next_out": false, "v6text": null, "mapped": null, "garbage": null,
+        "empty6": null, "v4in6": true, "v4out6": false, "ula": true,
+        "whole": true, "partial": false,
+    });
+    assert_eq!(got, vec![want]);
+}
+
 #[test]
 fn ip_prelude_is_valid_kql_for_kusto_language() {
     let prelude = std::fs::read_to_string(oracle::repo_root().join("oracles/duckdb/prelude.kql"))
         .expect("prelude");
     let q = format!(
         "{prelude}T | where ipv4_is_in_range(IP, \"10.0.0.0/8\") and not(ipv4_is_private(IP)) \
-         and ipv6_is_in_range(IP, \"fe80::/10\")"
+         and ipv6_is_in_range(IP, \"fe80::/10\") \
+         and ipv4_is_in_any_range(IP, \"10.0.0.0/8\", \"192.0.2.0/24\") \
+         and ipv6_is_in_any_range(IP, \"fe80::/10\", \"fc00::/7\") \
+         and has_any_ipv4_prefix(IP, dynamic([\"10.\", \"192.0.2.\"]))"
     );
     let results =
         oracle::kusto_check(&[("T", "(IP:string)")], &[("prelude", &q)]).expect("kusto oracle");

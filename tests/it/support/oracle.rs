@@ -99,6 +99,52 @@ pub fn kusto_check(
     run_kusto(&input)
 }
 
+/// The unifying ASIM parser's own parameter list (Azure/Azure-Sentinel,
+/// Parsers/ASimNetworkSession/Parsers/imNetworkSession.yaml, ParserParams).
+pub const IM_NETWORK_SESSION_PARAMETERS: &str = "(starttime:datetime=datetime(null), \
+    endtime:datetime=datetime(null), srcipaddr_has_any_prefix:dynamic=dynamic([]), \
+    dstipaddr_has_any_prefix:dynamic=dynamic([]), ipaddr_has_any_prefix:dynamic=dynamic([]), \
+    dstportnumber:int=int(null), hostname_has_any:dynamic=dynamic([]), \
+    dvcaction:dynamic=dynamic([]), eventresult:string='*')";
+
+/// A profile's tables for Kusto.Language, `_Im_NetworkSession` declared as the function it is
+/// (over its rows as `_Im_NetworkSession_Rows`), so that a call with parameters is checked
+/// against the parser's parameter list.
+pub fn kusto_tables(tables: &[(String, String)]) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    for (name, schema) in tables {
+        if name == "_Im_NetworkSession" {
+            out.insert(format!("{name}_Rows"), Value::from(schema.as_str()));
+            out.insert(
+                name.clone(),
+                serde_json::json!({
+                    "parameters": IM_NETWORK_SESSION_PARAMETERS,
+                    "body": format!("{{ {name}_Rows }}"),
+                }),
+            );
+        } else {
+            out.insert(name.clone(), Value::from(schema.as_str()));
+        }
+    }
+    out
+}
+
+/// [`kusto_check`] with each table given as JSON: a schema string `"(col:type, ...)"`, or a stored
+/// function `{"parameters": "(p:int=int(null), ...)", "body": "{ T }"}` (an ASIM parser that a
+/// query calls with named arguments).
+pub fn kusto_check_json(
+    tables: serde_json::Map<String, Value>,
+    queries: &[(&str, &str)],
+) -> Result<Vec<(String, Vec<KustoDiag>)>, String> {
+    let input = serde_json::json!({
+        "database": "db",
+        "tables": tables,
+        "queries": queries.iter().map(|(n, t)| serde_json::json!({"name": n, "text": t}))
+            .collect::<Vec<_>>(),
+    });
+    run_kusto(&input)
+}
+
 /// How many statements Kusto.Language parses each query into (no database needed: parsing
 /// only). A header comment ended early by a line break shows as an extra statement.
 pub fn kusto_statements(queries: &[&str]) -> Result<Vec<usize>, String> {
@@ -273,13 +319,7 @@ pub fn kusto_check_in(
 ) -> Result<Vec<(String, Vec<KustoDiag>)>, String> {
     let dbs: serde_json::Map<String, Value> = databases
         .iter()
-        .map(|(db, tables)| {
-            let t: serde_json::Map<String, Value> = tables
-                .iter()
-                .map(|(n, s)| (n.clone(), Value::from(s.as_str())))
-                .collect();
-            (db.clone(), Value::Object(t))
-        })
+        .map(|(db, tables)| (db.clone(), Value::Object(kusto_tables(tables))))
         .collect();
     let input = serde_json::json!({
         "databases": dbs,
@@ -528,7 +568,8 @@ pub fn duckdb_kql_at(
 }
 
 /// [`duckdb_kql_at`], optionally with `oracles/duckdb/prelude.kql` prepended: detc's OWN
-/// `ipv4_is_in_range`, `ipv4_is_private` and `ipv6_is_in_range` (duckdb-kql has none). A run
+/// `ipv4_is_in_range`, `ipv4_is_private` and `bin_at` (duckdb-kql has none; `ipv6_is_in_range` and
+/// the `*_any_range` functions are UDFs, oracles/duckdb/kusto_ip.py, always there). A run
 /// with the prelude is not independent for those three functions; say so where it is used.
 pub fn duckdb_kql_with(
     table: &str,
