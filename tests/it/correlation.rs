@@ -1,5 +1,5 @@
 //! Correlation of several events (issue 12 point 4): the test rules of tests/data/correlation/
-//! (among them the AN0379 rule staged there until a target lowers correlations)
+//! and the pack's AN0379 correlation (rules/)
 //! (window edge and one second past it, out of order, ordered and not) pass on the evaluator;
 //! `detc run` gives the same alerts in any order of the input within the lateness; the state is
 //! bounded by the window plus the lateness; KQL and spl-sysmon emit it, Sigma lowers it to
@@ -14,18 +14,14 @@ use detc::eval::Event;
 use detc::ir::{Pack, Source, Value};
 
 fn pack() -> Pack {
-    let files = detc::load::load_sources(&[oracle::repo_root().join("tests/data/correlation")])
-        .expect("tests/data/correlation loads");
-    let fe = detc::frontend(&files);
-    fe.pack
-        .unwrap_or_else(|| panic!("tests/data/correlation checks: {:?}", fe.diagnostics))
+    crate::support::rules::correlations()
 }
 
 #[test]
 fn the_correlation_test_rules_pass_at_the_window_edges_and_out_of_order() {
     let p = pack();
     assert_eq!(p.rules.len(), 3);
-    let loader = detc::load::FsLoader::for_paths(&[oracle::repo_root().join("tests/data")]);
+    let loader = crate::support::rules::correlations_loader();
     let outcomes = detc::eval::testing::run_pack(&p, &loader);
     assert!(outcomes.len() >= 19, "{} tests", outcomes.len());
     let failed: Vec<String> = outcomes

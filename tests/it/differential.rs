@@ -1045,8 +1045,15 @@ fn correlations_mean_the_same_on_every_engine() {
                 let mut spl_rows = Vec::new();
                 for (i, (src, ev)) in fixture.iter().enumerate() {
                     let fam = corr_family(&profile.name, *src);
+                    // An event the target's table cannot hold (an inbound Sysmon connection
+                    // has no Defender ActionType without an outcome) is left out on both sides,
+                    // as the one-source comparison does: the evaluator reads what was projected.
                     let Some((row, c)) = projection::project(fam, i, ev) else {
-                        unreachable!("{fx_name}: event {i} has no {fam:?} row")
+                        assert!(
+                            fx_name.starts_with("test: "),
+                            "{fx_name}: boundary event {i} has no {fam:?} row"
+                        );
+                        continue;
                     };
                     canon.push((*src, c));
                     match row {

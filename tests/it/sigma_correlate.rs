@@ -22,11 +22,7 @@ use serde_json::{json, Value as J};
 use std::collections::BTreeSet;
 
 fn pack() -> Pack {
-    let files = detc::load::load_sources(&[oracle::repo_root().join("tests/data/correlation")])
-        .expect("tests/data/correlation loads");
-    let fe = detc::frontend(&files);
-    fe.pack
-        .unwrap_or_else(|| panic!("tests/data/correlation checks: {:?}", fe.diagnostics))
+    crate::support::rules::correlations()
 }
 
 fn rule<'p>(p: &'p Pack, name: &str) -> &'p Rule {
