@@ -245,3 +245,60 @@ fn a_correlation_a_target_cannot_compare_or_search_is_refused_by_name() {
     assert_eq!(errs[0].code, "E0917", "{errs:#?}");
     assert!(errs[0].message.contains("rule `corr_flows`") && errs[0].message.contains("tstats"));
 }
+
+/// A Linux correlation reads each step through the Linux entry of every target (one source
+/// lookup that applies the platform, `driver::source_entry`): Sigma `product: linux`, Sysmon for
+/// Linux in spl-sysmon, Defender's and Sentinel's tables of every platform. A step whose source a
+/// target reads on Windows only is refused naming rule, source and platform (E0308).
+#[test]
+fn a_linux_correlation_reads_the_linux_entries_or_is_refused_by_name() {
+    let files =
+        detc::load::load_sources(&[oracle::repo_root().join("tests/data/correlation_linux")])
+            .expect("loads");
+    let pack = detc::frontend(&files).pack.expect("checks");
+    let r = &pack.rules[0];
+    let text = |t: &str| {
+        let p = detc::targets::profile(t).expect("profile");
+        detc::targets::compile_rule(r, &p)
+            .unwrap_or_else(|e| panic!("{t}: {e:#?}"))
+            .text
+    };
+    let sigma = text("sigma");
+    assert_eq!(sigma.matches("product: 'linux'").count(), 2, "{sigma}");
+    assert!(!sigma.contains("windows"), "{sigma}");
+    let spl = text("spl-sysmon");
+    assert!(
+        spl.starts_with("sourcetype=\"sysmon:linux\" EventID=1") && !spl.contains("XmlWinEventLog"),
+        "{spl}"
+    );
+    for t in ["kql-defender", "kql-sentinel"] {
+        assert!(text(t).contains("DeviceProcessEvents"), "{t}");
+    }
+    let files =
+        detc::load::load_sources(&[oracle::repo_root().join("tests/data/correlation_refused")])
+            .expect("loads");
+    let pack = detc::frontend(&files).pack.expect("checks");
+    let mixed = pack
+        .rules
+        .iter()
+        .find(|r| r.name == "corr_linux_connection")
+        .expect("rule");
+    for t in ["sigma", "spl-sysmon"] {
+        let p = detc::targets::profile(t).expect("profile");
+        let errs = detc::targets::compile_rule(mixed, &p).expect_err(t);
+        assert_eq!(errs.len(), 1, "{t}: {errs:#?}");
+        assert_eq!(errs[0].code, "E0308", "{t}: {errs:#?}");
+        assert!(
+            errs[0].message.contains("rule `corr_linux_connection`")
+                && errs[0].message.contains(&format!("target `{t}`"))
+                && errs[0]
+                    .message
+                    .contains("`network_connection` on platform linux"),
+            "{errs:#?}"
+        );
+    }
+    for t in ["kql-defender", "kql-sentinel"] {
+        let p = detc::targets::profile(t).expect("profile");
+        detc::targets::compile_rule(mixed, &p).unwrap_or_else(|e| panic!("{t}: {e:#?}"));
+    }
+}
