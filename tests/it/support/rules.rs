@@ -277,11 +277,12 @@ pub fn all() -> Vec<Rule> {
 pub fn correlations() -> detc::ir::Pack {
     let root = crate::support::oracle::repo_root();
     let paths = [root.join("tests/data/correlation"), root.join("rules")];
-    let files = detc::load::load_sources(&paths).expect("the correlation rules load");
+    let files = detc::load::load_sources(&paths)
+        .unwrap_or_else(|d| unreachable!("the correlation rules load: {}", d.message));
     let fe = detc::frontend_with(&files, &detc::load::FsLoader::for_paths(&paths));
     let mut pack = fe
         .pack
-        .unwrap_or_else(|| panic!("the correlation rules check: {:?}", fe.diagnostics));
+        .unwrap_or_else(|| unreachable!("the correlation rules check: {:?}", fe.diagnostics));
     pack.rules.retain(|r| r.correlation.is_some());
     pack
 }
