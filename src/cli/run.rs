@@ -21,6 +21,10 @@ pub struct RunArgs {
     /// Output format for alerts: json (JSON lines) or table.
     #[arg(long, value_enum, default_value_t = RunFormat::Json)]
     pub format: RunFormat,
+    /// Summary on stderr: text (lines for people) or json (one JSON object: the counts, the
+    /// schema of each file, bad and late lines, the rules skipped and why).
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub summary: SummaryFormat,
     /// Treat a malformed line or row as fatal (exit 2) instead of reporting and counting it.
     #[arg(long)]
     pub strict: bool,
@@ -82,6 +86,12 @@ fn parse_size(s: &str) -> Result<usize, String> {
         .and_then(|n| n.checked_mul(1 << shift))
         .filter(|n| *n > 0)
         .ok_or_else(|| format!("`{s}` is not a size (expected e.g. 65536, 64K, 16M)"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SummaryFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -226,7 +236,11 @@ pub fn run(args: &RunArgs) -> Exit {
         },
     }
     if !super::quiet() {
-        super::err(&summary_text(&out.summary, start.elapsed().as_secs_f64()));
+        let secs = start.elapsed().as_secs_f64();
+        super::err(&match args.summary {
+            SummaryFormat::Text => summary_text(&out.summary, secs),
+            SummaryFormat::Json => summary_json(&out.summary, secs),
+        });
     }
     Exit::Ok
 }
@@ -313,6 +327,9 @@ pub fn summary_text(s: &Summary, secs: f64) -> String {
     for (f, sc) in &s.schemas {
         t.push_str(&format!("{f}: schema {sc}\n"));
     }
+    for k in &s.skipped {
+        t.push_str(&format!("rule `{}` skipped: {}\n", k.rule, k.reason));
+    }
     let mb = s.bytes as f64 / 1e6;
     t.push_str(&format!(
         "{} row(s) read ({mb:.1} MB) in {secs:.2}s: {} event(s), {} not applicable, {} bad line(s){}; {} matched; {} alert(s)\n",
@@ -338,6 +355,15 @@ pub fn summary_text(s: &Summary, secs: f64) -> String {
         ));
     }
     t
+}
+
+/// The summary as one JSON object (its fields, and the run's seconds) on one line.
+pub fn summary_json(s: &Summary, secs: f64) -> String {
+    let mut v = serde_json::to_value(s).unwrap_or_default();
+    if let Some(m) = v.as_object_mut() {
+        m.insert("seconds".into(), serde_json::json!(secs));
+    }
+    format!("{v}\n")
 }
 
 #[cfg(test)]

@@ -128,6 +128,15 @@ pub struct Summary {
     pub peak_groups: usize,
     /// Sorted runs of alerts written to temporary files (more alerts than the buffer).
     pub alert_runs: usize,
+    /// Rules not run, in pack order: `--schema` gives events of one source, not theirs.
+    pub skipped: Vec<SkippedRule>,
+}
+
+/// A rule a run left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedRule {
+    pub rule: String,
+    pub reason: String,
 }
 
 /// A progress callback: (bytes read so far in this file, file size, file name), called from
@@ -848,6 +857,61 @@ pub fn run_files(
     })
 }
 
+/// With `--schema NAME` every file is read through that one schema, which gives events of one
+/// source: the rules it can serve (their source is the schema's; a correlation's every step's
+/// source is) run, and each other rule is skipped with the reason, as data for the summary
+/// (not an error: a pack holds rules of many sources, and a correlation of several). Without
+/// a schema every rule runs. An unknown schema name is E0801.
+fn served_by_schema(
+    rules: &[Rule],
+    schemas: &[InputSchema],
+    forced: Option<&str>,
+) -> Result<(Vec<Rule>, Vec<SkippedRule>), Diagnostic> {
+    let Some(name) = forced else {
+        return Ok((rules.to_vec(), Vec::new()));
+    };
+    let schema = choose_schema("", schemas, Some(name), &Layout::JsonLines, None, &[])?;
+    let mut served = Vec::new();
+    let mut skipped = Vec::new();
+    for r in rules {
+        let sources: Vec<Source> = match &r.correlation {
+            Some(c) => c.steps.iter().fold(Vec::new(), |mut v, s| {
+                if !v.contains(&s.source) {
+                    v.push(s.source);
+                }
+                v
+            }),
+            None => vec![r.source],
+        };
+        let missing: Vec<&str> = sources
+            .iter()
+            .filter(|s| **s != schema.source)
+            .map(|s| s.name())
+            .collect();
+        if missing.is_empty() {
+            served.push(r.clone());
+            continue;
+        }
+        let reason = match &r.correlation {
+            Some(_) => format!(
+                "it correlates {}; schema `{name}` gives {} events only (run it without `--schema`: each step is read through its source's schema)",
+                sources.iter().map(|s| s.name()).collect::<Vec<_>>().join(" and "),
+                schema.source.name()
+            ),
+            None => format!(
+                "it reads {}; schema `{name}` gives {} events",
+                r.source.name(),
+                schema.source.name()
+            ),
+        };
+        skipped.push(SkippedRule {
+            rule: r.name.clone(),
+            reason,
+        });
+    }
+    Ok((served, skipped))
+}
+
 /// Runs `rules` over `files` (a folder: every event file under it, see
 /// [`crate::load::event_files`]); the alerts are read in order from the result. Errors (exit 2
 /// in the CLI): a missing or binary file, a folder without event files, an unknown or
@@ -861,12 +925,14 @@ pub fn run_files_streamed(
 ) -> Result<RunStream, Diagnostic> {
     let files = &expand_folders(files)?;
     let schemas = schema::all().map_err(|e| Diagnostic::new(Code::E0802, e))?;
+    let (served, skipped) = served_by_schema(rules, &schemas, opts.schema.as_deref())?;
     let (correlations, rules): (Vec<Rule>, Vec<Rule>) =
-        rules.iter().cloned().partition(|r| r.correlation.is_some());
+        served.into_iter().partition(|r| r.correlation.is_some());
     if rules.is_empty() && !correlations.is_empty() {
         // Only correlations: their own pass reads every file (and counts its rows).
         let mut summary = Summary {
             lateness: opts.lateness,
+            skipped,
             ..Summary::default()
         };
         let mut sink = AlertSink::new(opts.alert_buffer);
@@ -888,6 +954,7 @@ pub fn run_files_streamed(
     let lateness = opts.lateness.filter(|_| aggregating);
     let mut summary = Summary {
         lateness: opts.lateness,
+        skipped,
         ..Summary::default()
     };
     let plan = plan_files(files, &schemas, &compiled, opts, lateness, &mut summary);
@@ -1696,7 +1763,22 @@ pub fn read_sources_from(
     sources: &[Source],
     f: &mut dyn FnMut(Source, Event),
 ) -> Result<Summary, Diagnostic> {
-    let schemas = schema::builtin().map_err(|e| Diagnostic::new(Code::E0802, e))?;
+    read_sources_through(path, raw, sources, None, f)
+}
+
+/// [`read_sources_from`], or with `forced` (`--schema`, whose source is every one of
+/// `sources`) every row read through that schema, undetected, as a one-source rule's are.
+fn read_sources_through(
+    path: &Path,
+    raw: Box<dyn std::io::Read + Send>,
+    sources: &[Source],
+    forced: Option<&InputSchema>,
+    f: &mut dyn FnMut(Source, Event),
+) -> Result<Summary, Diagnostic> {
+    let schemas = match forced {
+        Some(s) => vec![s.clone()],
+        None => schema::builtin().map_err(|e| Diagnostic::new(Code::E0802, e))?,
+    };
     let p = path.to_string_lossy().replace('\\', "/");
     let input = read::open_reader(path, raw).map_err(|e| io_err(&p, e))?;
     let mut rows = Rows::new(input, DEFAULT_MAX_LINE).map_err(|e| io_err(&p, e))?;
@@ -1731,7 +1813,11 @@ pub fn read_sources_from(
             if fresh {
                 // No schema of the source detects this row: not this source's row (yet).
                 // Several: the file is ambiguous, reported as `choose_schema` does.
-                match detecting(mine, layout, Some(&text)).0.as_slice() {
+                let hits = match forced {
+                    Some(_) => mine.iter().collect(),
+                    None => detecting(mine, layout, Some(&text)).0,
+                };
+                match hits.as_slice() {
                     [] => continue,
                     [one] => {
                         note_schema(&mut summary, &p, &one.name);
@@ -1784,26 +1870,25 @@ fn run_correlation(
     count_rows: bool,
 ) -> Result<Vec<Alert>, Diagnostic> {
     use super::correlate::{CorrState, Correlator};
-    if opts.schema.is_some() {
-        return Err(Diagnostic::new(
-            Code::E0801,
-            format!(
-                "rule `{}` correlates several sources, so its files cannot be read through one `--schema`",
-                rule.name
-            ),
-        )
-        .at(rule.span.clone())
-        .hint("run correlations without `--schema`: each step's events are read through its source's schema"));
-    }
+    // With `--schema`, only a correlation whose every step reads the schema's source gets here
+    // ([`served_by_schema`]): its rows are read through that schema alone.
+    let forced = match opts.schema.as_deref() {
+        Some(name) => {
+            let all = schema::all().map_err(|e| Diagnostic::new(Code::E0802, e))?;
+            Some(choose_schema("", &all, Some(name), &Layout::JsonLines, None, &[])?.clone())
+        }
+        None => None,
+    };
     let c = Correlator::new(rule, opts.lateness.unwrap_or(DEFAULT_LATENESS))?;
     let sources = c.sources();
     let mut st = CorrState::default();
     for f in files {
         let p = f.to_string_lossy().replace('\\', "/");
         let raw = std::fs::File::open(f).map_err(|e| io_err(&p, format!("cannot open: {e}")))?;
-        let read = read_sources_from(f, Box::new(raw), &sources, &mut |s, e| {
-            c.feed(s, &e, &mut st)
-        })?;
+        let read =
+            read_sources_through(f, Box::new(raw), &sources, forced.as_ref(), &mut |s, e| {
+                c.feed(s, &e, &mut st)
+            })?;
         // The first correlation's pass counts the rows when no other pass read the files.
         if count_rows {
             summary.rows += read.rows;

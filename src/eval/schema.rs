@@ -11,7 +11,8 @@
 //!   `Source*`, so for an inbound connection the local side is `Destination*`);
 //! - `fields`: for each catalogue field, the raw keys to read (first present wins), an optional
 //!   `transform` (`basename`, `lower`), an optional value `map` (with `default`), or `join` of
-//!   several keys. The value is then converted to the catalogue type: ports, byte counts and
+//!   several keys (then `from` is read when none of them is present). The value is then
+//!   converted to the catalogue type: ports, byte counts and
 //!   integers from numbers or numeric strings (a fraction is a bad value; durations are floored
 //!   to the second), IPs parsed, timestamps as in [`super::time`], enums lowercased and checked
 //!   against the catalogue's symbols.
@@ -588,14 +589,21 @@ impl InputSchema {
         };
         let mut out: Vec<Option<Cell<'r>>> = Vec::with_capacity(self.fields.len());
         for ((name, ty, spec), (from_ix, join_ix)) in self.fields.iter().zip(&self.field_ix) {
+            // `join` when any of its keys is present, else `from` (a format that ships the
+            // value both split and whole: ECS `user.domain` + `user.name`, or EventData `User`).
+            let joined = (!spec.join.is_empty())
+                .then(|| {
+                    let parts: Vec<Cow<'r, str>> = join_ix
+                        .iter()
+                        .filter_map(|&i| get(i).map(Raw::text))
+                        .collect();
+                    (!parts.is_empty()).then(|| Cow::Owned(parts.join(spec.sep.as_str())))
+                })
+                .flatten();
             let text: Option<Cow<'r, str>> = if let Some(v) = &spec.value {
                 Some(Cow::Borrowed(v))
-            } else if !spec.join.is_empty() {
-                let parts: Vec<Cow<'r, str>> = join_ix
-                    .iter()
-                    .filter_map(|&i| get(i).map(Raw::text))
-                    .collect();
-                (!parts.is_empty()).then(|| Cow::Owned(parts.join(spec.sep.as_str())))
+            } else if joined.is_some() || spec.from.is_empty() {
+                joined
             } else {
                 match from_ix.iter().find_map(|&i| get(i).map(|v| (i, v))) {
                     None => None,

@@ -49,29 +49,8 @@ impl CompileResult {
 /// Compiles one rule for one profile.
 pub fn compile_rule(rule: &Rule, profile: &Profile) -> Result<Emitted, Vec<Diagnostic>> {
     if let Some(c) = &rule.correlation {
-        // The correlation backends read each step's default entry of the profile: a platform
-        // served by another entry (Linux processes in Sigma) is refused, never read through the
-        // default entry's names.
-        for step in &c.steps {
-            let top = source_map(rule, step.source, &step.span, profile).map_err(|d| vec![d])?;
-            if !std::ptr::eq(source_for(rule, profile, top)?, top) {
-                let p = rule.platform.map_or("", ir::Platform::name);
-                return Err(vec![Diagnostic::new(
-                    Code::E0308,
-                    format!(
-                        "rule `{}`: target `{}` lowers a correlation only from the default entry of source `{}`, not its {p} entry",
-                        rule.name,
-                        profile.name,
-                        step.source.name()
-                    ),
-                )
-                .at(step.span.clone())
-                .found(format!("a correlation step over {} on {p}", step.source.name()))
-                .expected(format!("a correlation over the default entry of {}", profile.name))
-                .hint("compile the correlation for a target whose table serves every platform (`detc targets`), or add `targets not [...]`")]);
-            }
-        }
-        // Sigma lowers a correlation to temporal correlation rules, KQL to joins, SPL to one
+        // Each step reads the entry of its source for the rule's platform ([`source_entry`]),
+        // as a rule of one source does. Sigma lowers a correlation to temporal correlation rules, KQL to joins, SPL to one
         // search with running statistics by the keys.
         let (text, warnings) = if profile.language == Language::Sigma {
             sigma::emit_correlate(rule, c, profile)?
@@ -86,8 +65,7 @@ pub fn compile_rule(rule: &Rule, profile: &Profile) -> Result<Emitted, Vec<Diagn
             warnings,
         });
     }
-    let top = source_map(rule, rule.source, &rule.span, profile).map_err(|d| vec![d])?;
-    let src = source_for(rule, profile, top)?;
+    let src = source_entry(rule, rule.source, &rule.span, profile).map_err(|d| vec![d])?;
     let ctx = Ctx::new(rule, profile, src)?;
     refuse_list_tests(rule, profile, &ctx)?;
     // The source's options are those of the profile's language (the loader checks it).
@@ -110,38 +88,43 @@ pub fn compile_rule(rule: &Rule, profile: &Profile) -> Result<Emitted, Vec<Diagn
     })
 }
 
-/// The entry of `top` (the profile's map of the rule's source) for the rule's platform, or E0308
-/// naming rule, platform and target.
-fn source_for<'p>(
+/// The one lookup of a source in a profile: the entry that reads `source`'s events on the rule's
+/// platform (the default entry, or one of its `platforms`). E0901 (at `span`) when the profile
+/// has no table for the source, E0308 when it has none for the platform. Every backend reads its
+/// table and columns through this (a rule, each step of a correlation, deployment entities), so
+/// that no part of a query reads another platform's names.
+pub(crate) fn source_entry<'p>(
     rule: &Rule,
+    source: ir::Source,
+    span: &crate::diag::Span,
     profile: &'p Profile,
-    top: &'p SourceMap,
-) -> Result<&'p SourceMap, Vec<Diagnostic>> {
+) -> Result<&'p SourceMap, Diagnostic> {
+    let top = source_map(rule, source, span, profile)?;
     if let Some(s) = top.for_platform(rule.platform) {
         return Ok(s);
     }
     let p = rule.platform.map_or("", ir::Platform::name);
-    Err(vec![Diagnostic::new(
+    Err(Diagnostic::new(
         Code::E0308,
         format!(
             "rule `{}`: target `{}` has no table for source `{}` on platform {p}",
             rule.name,
             profile.name,
-            rule.source.name()
+            source.name()
         ),
     )
-    .at(rule.span.clone())
-    .found(format!("source {} on {p}", rule.source.name()))
+    .at(span.clone())
+    .found(format!("source {} on {p}", source.name()))
     .expected(format!(
         "a platform {} reads {} of: {}",
         profile.name,
-        rule.source.name(),
+        source.name(),
         top.platform_names().join(", ")
     ))
     .hint(format!(
         "{} reads this source only where that platform's logs land; compile the rule for another target (`detc targets`), or add `targets not [{}]`",
         profile.name, profile.name
-    ))])
+    )))
 }
 
 /// A list field tested element by element (`attachment.types in [...]`, any element) is
@@ -174,8 +157,9 @@ fn refuse_list_tests(rule: &Rule, profile: &Profile, ctx: &Ctx<'_>) -> Result<()
     }
 }
 
-/// The table of `source` in `profile`, or E0901 (at `span`) naming the sources it has.
-pub(super) fn source_map<'p>(
+/// The table of `source` in `profile` (its default entry), or E0901 (at `span`) naming the
+/// sources it has; [`source_entry`] applies the platform.
+fn source_map<'p>(
     rule: &Rule,
     source: ir::Source,
     span: &crate::diag::Span,

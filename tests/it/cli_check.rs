@@ -47,7 +47,7 @@ fn the_pack_checks_clean() {
     assert_eq!(r.code, 0, "{}", r.transcript());
     assert!(r.stdout.is_empty());
     assert!(
-        r.stderr.contains("0 error(s)") && r.stderr.contains("13 rule(s)"),
+        r.stderr.contains("0 error(s)") && r.stderr.contains("14 rule(s)"),
         "{}",
         r.stderr
     );

@@ -376,3 +376,115 @@ fn run_reports_late_events_and_caps_live_groups() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--allowed-lateness"), "{err}");
 }
+
+/// `--schema NAME` reads every file as that schema's one source: the pack's rules of other
+/// sources and its correlation (process_creation then network_connection) are not run, each
+/// listed with the reason in the text and the JSON summary, and the rules the schema serves
+/// alert as without the schema.
+#[test]
+fn run_with_a_schema_skips_other_sources_and_the_correlation_by_name() {
+    let ev = "rules/fixtures/an0379/rundll32_smtp.jsonl";
+    let (code, plain, _) = detc(&["run", "rules", "--events", ev]);
+    assert_eq!(code, 0);
+    let (code, out, err) = detc(&["run", "rules", "--schema", "sysmon", "--events", ev]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, plain, "the network_connection rules alert alike");
+    assert!(!out.is_empty());
+    assert!(
+        err.contains(
+            "rule `an0379_process_start_then_mail_port` skipped: it correlates process_creation and network_connection; schema `sysmon` gives network_connection events only"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("rule `an0379_script_command_line_mail` skipped: it reads process_creation; schema `sysmon` gives network_connection events"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("rule `an0379_scripting_host_mail` skipped"),
+        "{err}"
+    );
+    let (code, _, err) = detc(&[
+        "run",
+        "rules",
+        "--schema",
+        "sysmon",
+        "--summary",
+        "json",
+        "--events",
+        ev,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let s: serde_json::Value = serde_json::from_str(err.trim()).unwrap();
+    let skipped: Vec<&str> = s["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["rule"].as_str().unwrap())
+        .collect();
+    assert!(
+        skipped.contains(&"an0379_process_start_then_mail_port"),
+        "{skipped:?}"
+    );
+    assert!(
+        !skipped.contains(&"an0379_scripting_host_mail"),
+        "{skipped:?}"
+    );
+    assert!(s["skipped"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("schema `sysmon`"));
+    assert_eq!(s["alerts"].as_u64(), Some(plain.lines().count() as u64));
+}
+
+/// A correlation whose every step reads the schema's source runs through `--schema` (its rows
+/// read through that schema alone, undetected) and alerts as without it.
+#[test]
+fn run_with_a_schema_runs_a_correlation_of_that_source() {
+    let d = tmp("corr-one-source");
+    std::fs::write(
+        d.join("two_ports.detc"),
+        r#"rule smtp_then_imap {
+  id "0b6f2a8e-3c1d-4e5f-9a7b-1c2d3e4f5a6b"
+  title "SMTP then IMAP from one process"
+  severity low
+  correlate within 1m by host, process.id ordered {
+    smtp: network_connection where remote.port == 25
+    imap: network_connection where remote.port == 993
+  }
+}
+"#,
+    )
+    .unwrap();
+    let line = |t: &str, port: &str| {
+        format!(
+            r#"{{"EventID": 3, "Channel": "Microsoft-Windows-Sysmon/Operational", "UtcTime": "2026-11-20 10:00:{t}.000", "Hostname": "WS01", "ProcessId": "77", "Image": "C:\\x.exe", "Initiated": "true", "Protocol": "tcp", "SourceIp": "10.0.0.5", "SourcePort": "50000", "DestinationIp": "203.0.113.7", "DestinationPort": "{port}"}}"#
+        )
+    };
+    let ev = d.join("ev.jsonl");
+    std::fs::write(
+        &ev,
+        format!("{}\n{}\n", line("00", "25"), line("30", "993")),
+    )
+    .unwrap();
+    let rules = d.join("two_ports.detc");
+    let args = |schema: bool| {
+        let mut a = vec![
+            "run",
+            rules.to_str().unwrap(),
+            "--events",
+            ev.to_str().unwrap(),
+        ];
+        if schema {
+            a.extend(["--schema", "sysmon"]);
+        }
+        detc(&a)
+    };
+    let (code, plain, err) = args(false);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(plain.lines().count(), 1, "{plain}");
+    let (code, forced, err) = args(true);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(forced, plain);
+    assert!(!err.contains("skipped:"), "{err}");
+}

@@ -1,5 +1,5 @@
 //! Correlation of several events (issue 12 point 4): the test rules of tests/data/correlation/
-//! (among them the AN0379 rule staged there until a target lowers correlations)
+//! and the pack's AN0379 correlation (rules/)
 //! (window edge and one second past it, out of order, ordered and not) pass on the evaluator;
 //! `detc run` gives the same alerts in any order of the input within the lateness; the state is
 //! bounded by the window plus the lateness; KQL and spl-sysmon emit it, Sigma lowers it to
@@ -14,18 +14,14 @@ use detc::eval::Event;
 use detc::ir::{Pack, Source, Value};
 
 fn pack() -> Pack {
-    let files = detc::load::load_sources(&[oracle::repo_root().join("tests/data/correlation")])
-        .expect("tests/data/correlation loads");
-    let fe = detc::frontend(&files);
-    fe.pack
-        .unwrap_or_else(|| panic!("tests/data/correlation checks: {:?}", fe.diagnostics))
+    crate::support::rules::correlations()
 }
 
 #[test]
 fn the_correlation_test_rules_pass_at_the_window_edges_and_out_of_order() {
     let p = pack();
     assert_eq!(p.rules.len(), 3);
-    let loader = detc::load::FsLoader::for_paths(&[oracle::repo_root().join("tests/data")]);
+    let loader = crate::support::rules::correlations_loader();
     let outcomes = detc::eval::testing::run_pack(&p, &loader);
     assert!(outcomes.len() >= 19, "{} tests", outcomes.len());
     let failed: Vec<String> = outcomes
@@ -260,4 +256,61 @@ fn a_correlation_a_target_cannot_compare_or_search_is_refused_by_name() {
     assert_eq!(errs.len(), 1, "{errs:#?}");
     assert_eq!(errs[0].code, "E0917", "{errs:#?}");
     assert!(errs[0].message.contains("rule `corr_flows`") && errs[0].message.contains("tstats"));
+}
+
+/// A Linux correlation reads each step through the Linux entry of every target (one source
+/// lookup that applies the platform, `driver::source_entry`): Sigma `product: linux`, Sysmon for
+/// Linux in spl-sysmon, Defender's and Sentinel's tables of every platform. A step whose source a
+/// target reads on Windows only is refused naming rule, source and platform (E0308).
+#[test]
+fn a_linux_correlation_reads_the_linux_entries_or_is_refused_by_name() {
+    let files =
+        detc::load::load_sources(&[oracle::repo_root().join("tests/data/correlation_linux")])
+            .expect("loads");
+    let pack = detc::frontend(&files).pack.expect("checks");
+    let r = &pack.rules[0];
+    let text = |t: &str| {
+        let p = detc::targets::profile(t).expect("profile");
+        detc::targets::compile_rule(r, &p)
+            .unwrap_or_else(|e| panic!("{t}: {e:#?}"))
+            .text
+    };
+    let sigma = text("sigma");
+    assert_eq!(sigma.matches("product: 'linux'").count(), 2, "{sigma}");
+    assert!(!sigma.contains("windows"), "{sigma}");
+    let spl = text("spl-sysmon");
+    assert!(
+        spl.starts_with("sourcetype=\"sysmon:linux\" EventID=1") && !spl.contains("XmlWinEventLog"),
+        "{spl}"
+    );
+    for t in ["kql-defender", "kql-sentinel"] {
+        assert!(text(t).contains("DeviceProcessEvents"), "{t}");
+    }
+    let files =
+        detc::load::load_sources(&[oracle::repo_root().join("tests/data/correlation_refused")])
+            .expect("loads");
+    let pack = detc::frontend(&files).pack.expect("checks");
+    let mixed = pack
+        .rules
+        .iter()
+        .find(|r| r.name == "corr_linux_connection")
+        .expect("rule");
+    for t in ["sigma", "spl-sysmon"] {
+        let p = detc::targets::profile(t).expect("profile");
+        let errs = detc::targets::compile_rule(mixed, &p).expect_err(t);
+        assert_eq!(errs.len(), 1, "{t}: {errs:#?}");
+        assert_eq!(errs[0].code, "E0308", "{t}: {errs:#?}");
+        assert!(
+            errs[0].message.contains("rule `corr_linux_connection`")
+                && errs[0].message.contains(&format!("target `{t}`"))
+                && errs[0]
+                    .message
+                    .contains("`network_connection` on platform linux"),
+            "{errs:#?}"
+        );
+    }
+    for t in ["kql-defender", "kql-sentinel"] {
+        let p = detc::targets::profile(t).expect("profile");
+        detc::targets::compile_rule(mixed, &p).unwrap_or_else(|e| panic!("{t}: {e:#?}"));
+    }
 }

@@ -24,7 +24,7 @@ fn every_rule_of_the_pack_lowers_to_reviewed_ir() {
     let Some(pack) = fe.pack else {
         unreachable!("no pack")
     };
-    assert_eq!(pack.rules.len(), 13, "the pack has thirteen rules");
+    assert_eq!(pack.rules.len(), 14, "the pack has fourteen rules");
     insta::with_settings!({snapshot_path => "../../snapshots/ir", prepend_module_to_snapshot => false}, {
         for rule in &pack.rules {
             insta::assert_yaml_snapshot!(rule.name.clone(), rule);

@@ -50,3 +50,4 @@ mod sigma_correlate;
 mod spl_emitted_on_model;
 mod spl_model;
 mod values;
+mod winlogbeat;

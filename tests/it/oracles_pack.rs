@@ -396,6 +396,12 @@ https://github.com/AttackIQ/pySigma-backend-kusto/blob/main/README.md#%EF%B8%8F-
 const KUSTO_NO_CORRELATION: &str =
     "NotImplementedError: Backend does not support correlation rules.";
 
+/// pySigma's microsoft_xdr pipeline maps Sysmon's `Computer` to no Defender column (see below).
+const KUSTO_NO_COMPUTER_0: &str = "SigmaTransformationError: Invalid SigmaDetectionItem field name encountered: Computer. Please use valid fields for the DeviceNetworkEvents table, or the following fields that have keymappings in this pipeline:\nActionType, AdditionalFields, AppGuardContainerId, CommandLine, Company, Description, DestinationHostname, DestinationIp, DestinationPort, DeviceId, DeviceName, EventType, Hashes, Image, InitiatingProcessAccountDomain, InitiatingProcessAccountName, InitiatingProcessAccountObjectId, InitiatingProcessAccountSid, InitiatingProcessAccountUpn, InitiatingProcessCommandLine, InitiatingProcessCreationTime, InitiatingProcessFileName, InitiatingProcessFileSize, InitiatingProcessFolderPath, InitiatingProcessId, InitiatingProcessIntegrityLevel, InitiatingProcessMD5, InitiatingProcessParentCreationTime, InitiatingProcessParentFileName, InitiatingProcessParentId, InitiatingProcessRemoteSessionDeviceName, InitiatingProcessRemoteSessionIP, InitiatingProcessSHA1, InitiatingProcessSHA256, InitiatingProcessSessionId, InitiatingProcessTokenElevation, InitiatingProcessVersionInfoCompanyName, InitiatingProcessVersionInfoFileDescription, InitiatingProcessVersionInfoInternalFileName, InitiatingProcessVersionInfoOriginalFileName, InitiatingProcessVersionInfoProductName, InitiatingProcessVersionInfoProductVersion, IsInitiatingProcessRemoteSession, LocalIP, LocalIPType, LocalPort, OriginalFileName, ParentCommandLine, ParentProcessId, ProcessId, ProcessName, Product, Protocol, RemoteIP, RemoteIPType, RemotePort, RemoteUrl, ReportId, SourceHostname, SourceImage, SourceIp, SourcePort, Timestamp, User, md5, sha1, sha256";
+
+/// pySigma's microsoft_xdr pipeline maps Sysmon's `Computer` to no Defender column (see below).
+const KUSTO_NO_COMPUTER_1: &str = "SigmaTransformationError: Invalid SigmaDetectionItem field name encountered: Computer. Please use valid fields for the DeviceProcessEvents table, or the following fields that have keymappings in this pipeline:\nAccountDomain, AccountName, AccountObjectId, AccountSid, AccountUpn, ActionType, AdditionalFields, AppGuardContainerId, CommandLine, Company, CreatedProcessSessionId, Description, DeviceId, DeviceName, EventType, FileName, FileSize, FileVersion, FolderPath, GrandParentImage, Hashes, Image, InitiatingProcessAccountDomain, InitiatingProcessAccountName, InitiatingProcessAccountObjectId, InitiatingProcessAccountSid, InitiatingProcessAccountUpn, InitiatingProcessCommandLine, InitiatingProcessCreationTime, InitiatingProcessFileName, InitiatingProcessFileSize, InitiatingProcessFolderPath, InitiatingProcessId, InitiatingProcessIntegrityLevel, InitiatingProcessLogonId, InitiatingProcessMD5, InitiatingProcessParentCreationTime, InitiatingProcessParentFileName, InitiatingProcessParentId, InitiatingProcessRemoteSessionDeviceName, InitiatingProcessRemoteSessionIP, InitiatingProcessSHA1, InitiatingProcessSHA256, InitiatingProcessSessionId, InitiatingProcessSignatureStatus, InitiatingProcessSignerType, InitiatingProcessTokenElevation, InitiatingProcessVersionInfoCompanyName, InitiatingProcessVersionInfoFileDescription, InitiatingProcessVersionInfoInternalFileName, InitiatingProcessVersionInfoOriginalFileName, InitiatingProcessVersionInfoProductName, InitiatingProcessVersionInfoProductVersion, IntegrityLevel, IsInitiatingProcessRemoteSession, IsProcessRemoteSession, LogonId, MD5, OriginalFileName, ParentCommandLine, ParentImage, ParentProcessId, ParentUser, ProcessCommandLine, ProcessCreationTime, ProcessId, ProcessIntegrityLevel, ProcessName, ProcessRemoteSessionDeviceName, ProcessRemoteSessionIP, ProcessTokenElevation, ProcessVersionInfoCompanyName, ProcessVersionInfoFileDescription, ProcessVersionInfoInternalFileName, ProcessVersionInfoOriginalFileName, ProcessVersionInfoProductName, ProcessVersionInfoProductVersion, Product, ReportId, SHA1, SHA256, SourceImage, Timestamp, User, md5, sha1, sha256";
+
 /// The allow-list: every refusal the pinned pySigma backends give on the emitted pack, each an
 /// upstream limit (not a fault of our files: `sigma check` passes them). Any other failure fails
 /// the test; an entry that no longer fails fails it too (update the list).
@@ -468,6 +474,41 @@ const KNOWN_REFUSALS: &[Refusal] = &[
         id: "8919cf4d-63b8-533a-9228-1acd769133c4",
         kind: "correlation",
         error: KUSTO_NO_CORRELATION,
+    },
+    // The AN0379 correlation's base rules group by Sysmon's `Computer` (the host key): the
+    // microsoft_xdr pipeline has no mapping for `Computer` (Defender's is DeviceName) and refuses
+    // the field; the correlation fails with its first base rule. kql-defender emits the
+    // correlation itself (joins on DeviceName).
+    Refusal {
+        backend: SigmaBackend::KustoXdr,
+        file: "an0379_process_start_then_mail_port.yml",
+        id: "543fb685-3750-5f32-8aba-9f8776d1e511",
+        kind: "rule",
+        error: KUSTO_NO_COMPUTER_1,
+    },
+    Refusal {
+        backend: SigmaBackend::KustoXdr,
+        file: "an0379_process_start_then_mail_port.yml",
+        id: "653aed5c-13a3-5855-b8f5-f59685d42afa",
+        kind: "rule",
+        error: KUSTO_NO_COMPUTER_0,
+    },
+    Refusal {
+        backend: SigmaBackend::KustoXdr,
+        file: "an0379_process_start_then_mail_port.yml",
+        id: "5e2b7c1d-9a4f-4e3b-8c6d-2f1a0b9e8d7c",
+        kind: "correlation",
+        error: KUSTO_NO_COMPUTER_1,
+    },
+    // pySigma-backend-splunk converts no temporal_ordered correlation (the AN0379 start, then
+    // its connection); spl-sysmon emits it itself (eventstats/streamstats).
+    Refusal {
+        backend: SigmaBackend::SplunkWindows,
+        file: "an0379_process_start_then_mail_port.yml",
+        id: "5e2b7c1d-9a4f-4e3b-8c6d-2f1a0b9e8d7c",
+        kind: "correlation",
+        error:
+            "NotImplementedError: Correlation type 'temporal_ordered' is not supported by backend.",
     },
     // pySigma-backend-splunk 2.1.0 implements event_count and value_count correlations but not
     // value_sum (AN0382: sum of source.bytes > 50 MB).

@@ -17,7 +17,7 @@ fn pack() -> Vec<Rule> {
     let pack = fe
         .pack
         .unwrap_or_else(|| panic!("rules/ does not check: {:?}", fe.diagnostics));
-    assert_eq!(pack.rules.len(), 13);
+    assert_eq!(pack.rules.len(), 14);
     pack.rules
 }
 

@@ -22,11 +22,7 @@ use serde_json::{json, Value as J};
 use std::collections::BTreeSet;
 
 fn pack() -> Pack {
-    let files = detc::load::load_sources(&[oracle::repo_root().join("tests/data/correlation")])
-        .expect("tests/data/correlation loads");
-    let fe = detc::frontend(&files);
-    fe.pack
-        .unwrap_or_else(|| panic!("tests/data/correlation checks: {:?}", fe.diagnostics))
+    crate::support::rules::correlations()
 }
 
 fn rule<'p>(p: &'p Pack, name: &str) -> &'p Rule {
@@ -475,4 +471,61 @@ fn no_deployed_artefact_of_a_correlation_is_an_always_false_query() {
         .map(|o| format!("{}/{}", o.target, o.file_name))
         .collect();
     assert!(wrong.is_empty(), "deployed a correlation: {wrong:?}");
+}
+
+/// The Linux correlation (tests/data/correlation_linux) lowered from Sigma's `product: linux`
+/// entries, run by rsigma-eval over its own tests' events (Sysmon for Linux EventID 1): the
+/// test that alerts gives a result at the mail tool's start with the shell's host and parent
+/// id, the test that does not gives none (another shell; one second past the minute).
+#[test]
+fn a_linux_correlation_alerts_alike_on_rsigma() {
+    let files =
+        detc::load::load_sources(&[oracle::repo_root().join("tests/data/correlation_linux")])
+            .expect("loads");
+    let pack = detc::frontend(&files).pack.expect("checks");
+    let r = &pack.rules[0];
+    let yaml = sigma(r).text;
+    let mut alerting = 0;
+    for t in &r.tests {
+        let detc::ir::TestEvents::Inline(objs) = &t.events else {
+            panic!("inline events")
+        };
+        let evs: Vec<J> = objs
+            .iter()
+            .map(|o| {
+                let mut e = J::Object(o.clone());
+                let utc = e["UtcTime"].as_str().unwrap().replace(' ', "T");
+                e["ts"] = json!(format!("{}Z", &utc[..19]));
+                e["category"] = json!("process_creation");
+                e["product"] = json!("linux");
+                e
+            })
+            .collect();
+        let out = rsigma::rsigma_eval_routed(&yaml, &evs, "ts", rsigma::Window::AsWritten, true)
+            .expect("rsigma-eval reads the emitted YAML");
+        let got: BTreeSet<(String, String, i64)> = out
+            .correlations
+            .iter()
+            .map(|h| {
+                let get = |f: &str| {
+                    h.group
+                        .iter()
+                        .find(|(k, _)| k == f)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                };
+                (get("Computer"), get("ParentProcessId"), h.time)
+            })
+            .collect();
+        let want: BTreeSet<(String, String, i64)> = match t.expect.count {
+            Some(0) => BTreeSet::new(),
+            _ => {
+                alerting += 1;
+                let t1 = detc::ir::time::parse_civil("2026-11-20T10:01:00Z").unwrap();
+                [("web01".to_string(), "800".to_string(), t1)].into()
+            }
+        };
+        assert_eq!(got, want, "{}: {yaml}", t.name);
+    }
+    assert_eq!(alerting, 1);
 }

@@ -127,9 +127,9 @@ pub(in crate::targets) fn emit(
     from.push('\n');
     from.push_str(&ends);
     // The profile's layout (header comment, then the stages), as for a rule of one source.
-    let Some(src) = profile.sources.get(c.steps[0].source.name()) else {
-        return Err(Vec::new()); // unreachable: the step compiled above
-    };
+    let first = &c.steps[0];
+    let src = crate::targets::driver::source_entry(rule, first.source, &first.span, profile)
+        .map_err(|d| vec![d])?;
     let ctx = Ctx { rule, profile, src };
     let text = ctx.render(minijinja::context! {
         title => one_line(&rule.meta.title),

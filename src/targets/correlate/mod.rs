@@ -105,8 +105,8 @@ pub(super) fn key_column(
             if ty == Some(FieldType::Ip) { "address" } else { "enum" }
         )));
     }
-    let Some(src) = profile.sources.get(source.name()) else {
-        // compile_rule of the step reports the missing table (E0901).
+    let Ok(src) = super::driver::source_entry(rule, source, &c.span, profile) else {
+        // compile_rule of the step reports the missing table (E0901, E0308).
         return Ok(String::new());
     };
     let Some(map) = src.fields.get(key) else {

@@ -42,7 +42,7 @@ pub(in crate::targets) fn emit(
             }
         }
         key_cols.push(cols);
-        if let Some(src) = profile.sources.get(s.source.name()) {
+        if let Ok(src) = crate::targets::driver::source_entry(rule, s.source, &s.span, profile) {
             if !matches!(src.options, SourceOptions::Spl(SplSource::Search { .. })) {
                 errs.push(refuse_tstats(rule, c, profile, &src.table));
                 continue;
@@ -229,9 +229,9 @@ pub(in crate::targets) fn emit(
         .map(|(f, k)| format!("{f} AS {k}"))
         .collect();
     stages.push(format!("rename {}", renames.join(", ")));
-    let Some(src) = profile.sources.get(c.steps[0].source.name()) else {
-        return Err(Vec::new()); // unreachable: the step compiled above
-    };
+    let first = &c.steps[0];
+    let src = crate::targets::driver::source_entry(rule, first.source, &first.span, profile)
+        .map_err(|d| vec![d])?;
     let ctx = crate::targets::Ctx { rule, profile, src };
     let text = ctx.render(minijinja::context! {
         search => search,

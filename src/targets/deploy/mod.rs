@@ -65,10 +65,7 @@ pub(crate) fn kql_query(
     if rule.correlation.is_some() {
         return None;
     }
-    let src = profile
-        .sources
-        .get(rule.source.name())?
-        .for_platform(rule.platform)?;
+    let src = crate::targets::driver::source_entry(rule, rule.source, &rule.span, profile).ok()?;
     let SourceOptions::Kql(opts) = &src.options else {
         return None;
     };

@@ -83,10 +83,7 @@ fn risk_score(l: Level) -> u32 {
 /// own (a catalogue field mapped to one column; a computed or derived value has no field an ES
 /// risk rule can name).
 pub fn risk_objects(rule: &Rule, profile: &Profile) -> Vec<(String, &'static str)> {
-    let Some(src) = profile
-        .sources
-        .get(rule.source.name())
-        .and_then(|s| s.for_platform(rule.platform))
+    let Ok(src) = crate::targets::driver::source_entry(rule, rule.source, &rule.span, profile)
     else {
         return Vec::new();
     };

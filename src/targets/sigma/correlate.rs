@@ -27,7 +27,7 @@
 //! unique in the rule; a clash with another rule's name is E0907 in the driver), with the id
 //! `uuid5(rule id, "sigma-step/<s>")`; the correlation document carries the rule's own id.
 
-use super::super::driver::source_map;
+use super::super::driver::source_entry;
 use super::super::profile::{Profile, SourceOptions};
 use super::super::{duration_text, Ctx, Derive};
 use super::{base_doc, derived_id, detection_filter, map, meta, s, tail, titled};
@@ -47,7 +47,7 @@ pub(in crate::targets) fn emit_correlate(
     // Per key, the column each step reads it from.
     let mut columns: Vec<Vec<String>> = vec![Vec::new(); c.keys.len()];
     for step in &c.steps {
-        let src = match source_map(rule, step.source, &step.span, profile) {
+        let src = match source_entry(rule, step.source, &step.span, profile) {
             Ok(s) => s,
             Err(d) => {
                 errs.push(d);
@@ -118,7 +118,7 @@ pub(in crate::targets) fn emit_correlate(
     }
     // Any step's context gives the rule's metadata and the template.
     let first = &c.steps[0];
-    let src = source_map(rule, first.source, &first.span, profile).map_err(|d| vec![d])?;
+    let src = source_entry(rule, first.source, &first.span, profile).map_err(|d| vec![d])?;
     let one = Rule {
         source: first.source,
         correlation: None,

@@ -270,3 +270,25 @@ pub fn all() -> Vec<Rule> {
     v.push(constructs());
     v
 }
+
+/// The correlation test rules of tests/data/correlation/ and the pack's correlations (rules/,
+/// among them AN0379's start-then-mail-port rule): one copy of each, checked with the pack's
+/// lists.
+pub fn correlations() -> detc::ir::Pack {
+    let root = crate::support::oracle::repo_root();
+    let paths = [root.join("tests/data/correlation"), root.join("rules")];
+    let files = detc::load::load_sources(&paths)
+        .unwrap_or_else(|d| unreachable!("the correlation rules load: {}", d.message));
+    let fe = detc::frontend_with(&files, &detc::load::FsLoader::for_paths(&paths));
+    let mut pack = fe
+        .pack
+        .unwrap_or_else(|| unreachable!("the correlation rules check: {:?}", fe.diagnostics));
+    pack.rules.retain(|r| r.correlation.is_some());
+    pack
+}
+
+/// The loader that reads the test events of [`correlations`].
+pub fn correlations_loader() -> detc::load::FsLoader {
+    let root = crate::support::oracle::repo_root();
+    detc::load::FsLoader::for_paths(&[root.join("tests/data"), root.join("rules")])
+}
