@@ -7,7 +7,7 @@
 //! the same data, so the comparison can fail.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use detc::eval::{sort_alerts, time, try_evaluate, Alert, Event};
+use detc::eval::{sort_alerts, time, try_evaluate, try_evaluate_unsuppressed, Alert, Event};
 use detc::ir::{Rule, Value};
 use detc::targets::deploy::Schedule;
 use std::path::PathBuf;
@@ -86,15 +86,16 @@ fn arrivals(events: &[Event], delay: u64, pattern: u64) -> Vec<i64> {
         .collect()
 }
 
-/// Alerts of runs at `phase + k * period` that each read the events arrived by then, within the
-/// lookback, and keep the alerts of the period `reported(now)` (or, naive, `[now - period, now)`).
-fn scheduled(
+/// Runs at `phase + k * period`, each reading the events arrived by then within the lookback:
+/// (the run's time, the alerts of the period `reported(now)` (or, naive, `[now - period, now)`)
+/// before any suppression, in result order).
+fn runs(
     rule: &Rule,
     events: &[Event],
     arrival: &[i64],
     phase: i64,
     naive: bool,
-) -> Vec<Alert> {
+) -> Vec<(i64, Vec<Alert>)> {
     let s = Schedule::of(rule);
     let p = s.period as i64;
     let lo = events.iter().map(time_of).min().unwrap_or(0) - 3 * p;
@@ -115,14 +116,30 @@ fn scheduled(
             })
             .map(|(e, _)| e.clone())
             .collect();
-        let alerts = try_evaluate(rule, seen).unwrap();
-        out.extend(
-            alerts
-                .into_iter()
-                .filter(|a| (start..end).contains(&alert_time(a))),
-        );
+        let mut alerts: Vec<Alert> = try_evaluate_unsuppressed(rule, seen)
+            .unwrap()
+            .into_iter()
+            .filter(|a| (start..end).contains(&alert_time(a)))
+            .collect();
+        sort_alerts(&mut alerts);
+        out.push((now, alerts));
         now += p;
     }
+    out
+}
+
+/// Every alert of the runs (no suppression), sorted.
+fn scheduled(
+    rule: &Rule,
+    events: &[Event],
+    arrival: &[i64],
+    phase: i64,
+    naive: bool,
+) -> Vec<Alert> {
+    let mut out: Vec<Alert> = runs(rule, events, arrival, phase, naive)
+        .into_iter()
+        .flat_map(|(_, a)| a)
+        .collect();
     sort_alerts(&mut out);
     out
 }

@@ -112,9 +112,32 @@ pub fn compile_pack(pack: &Pack, profiles: &[Profile]) -> Deployed {
             };
             let s = Schedule::of(rule);
             let risk = splunk::risk_objects(rule, p);
+            let throttle = match &rule.suppress {
+                Some(sup) => match splunk::throttle(rule, p, &s, sup) {
+                    Ok(t) => Some(t),
+                    Err(reason) => {
+                        d.skipped.push(Skipped {
+                            rule: rule.name.clone(),
+                            target: format!("{SPLUNK_DIR} ({})", p.name),
+                            code: Code::E0919,
+                            reason,
+                        });
+                        continue;
+                    }
+                },
+                None => None,
+            };
             let made = splunk::cron(&s).and_then(|cron| {
-                splunk::stanza(rule, &p.name, &bare.text, &s, &cron, &risk)
-                    .ok_or_else(|| "a query line ending in a backslash".to_string())
+                splunk::stanza(
+                    rule,
+                    &p.name,
+                    &bare.text,
+                    &s,
+                    &cron,
+                    &risk,
+                    throttle.as_ref(),
+                )
+                .ok_or_else(|| "a query line ending in a backslash".to_string())
             });
             match made {
                 Ok(st) => {
@@ -144,6 +167,17 @@ pub fn compile_pack(pack: &Pack, profiles: &[Profile]) -> Deployed {
         for rule in pack.rules.iter().filter(|r| r.is_for(&p.name)) {
             if let Some(sk) = correlation_skipped(rule, DEFENDER_DIR) {
                 d.skipped.push(sk);
+                continue;
+            }
+            if rule.suppress.is_some() {
+                // Graph `detectionRule` (v1.0) has no suppression or throttling property: the
+                // rule would raise the alerts `suppress` exists to silence.
+                d.skipped.push(Skipped {
+                    rule: rule.name.clone(),
+                    target: DEFENDER_DIR.to_string(),
+                    code: Code::E0919,
+                    reason: "Defender XDR custom detections have no suppression (Graph detectionRule has no such property): the rule's `suppress` cannot be deployed".to_string(),
+                });
                 continue;
             }
             let s = Schedule::of(rule);
@@ -177,7 +211,19 @@ pub fn compile_pack(pack: &Pack, profiles: &[Profile]) -> Deployed {
                 d.skipped.push(sk);
                 continue;
             }
+            if rule.suppress.as_ref().is_some_and(|s| !s.keys.is_empty()) {
+                // `suppressionEnabled` stops the whole rule after an alert; it cannot keep
+                // alerting for the other keys.
+                d.skipped.push(Skipped {
+                    rule: rule.name.clone(),
+                    target: SENTINEL_DIR.to_string(),
+                    code: Code::E0919,
+                    reason: "Sentinel suppresses the whole rule after an alert, not per key: a `suppress ... by` cannot be deployed (suppress without `by`, or deploy to Splunk)".to_string(),
+                });
+                continue;
+            }
             let s = Schedule::of(rule);
+            let suppress = rule.suppress.as_ref().map(|x| s.suppression(x.duration));
             let Some((query, table, columns)) = kql_query(rule, p, &s, &[]) else {
                 continue;
             };
@@ -217,14 +263,14 @@ pub fn compile_pack(pack: &Pack, profiles: &[Profile]) -> Deployed {
                 rule: rule.name.clone(),
                 target: SENTINEL_DIR.to_string(),
                 file_name: format!("{}.yaml", rule.name),
-                text: sentinel::yaml(rule, &query, &table, &s, &maps),
+                text: sentinel::yaml(rule, &query, &table, &s, &maps, suppress),
                 warnings: Vec::new(),
             });
             d.outputs.push(Emitted {
                 rule: rule.name.clone(),
                 target: SENTINEL_ARM_DIR.to_string(),
                 file_name: format!("{}.json", rule.name),
-                text: sentinel::arm(rule, &query, &s, &maps),
+                text: sentinel::arm(rule, &query, &s, &maps, suppress),
                 warnings: Vec::new(),
             });
         }
