@@ -69,7 +69,7 @@ fn alert_severity(l: Level) -> u8 {
 }
 
 /// ES risk score per severity (ES's own scale: 20 low .. 100 critical).
-fn risk_score(l: Level) -> u32 {
+pub fn risk_score(l: Level) -> u32 {
     match l {
         Level::Informational => 10,
         Level::Low => 20,
