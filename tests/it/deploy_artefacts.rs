@@ -504,6 +504,15 @@ fn splunk_saved_searches_follow_the_conf_spec_and_the_schedule() {
         ("alert.track", Regex::new(r"^[01]$").unwrap()),
         ("alert.digest_mode", Regex::new(r"^[01]$").unwrap()),
         ("alert.suppress", Regex::new(r"^[01]$").unwrap()),
+        // `<time-specifier>` (an integer and a unit) and `<comma-separated-field-list>`.
+        (
+            "alert.suppress.period",
+            Regex::new(r"^[0-9]+[smhd]$").unwrap(),
+        ),
+        (
+            "alert.suppress.fields",
+            Regex::new(r"^[A-Za-z_][A-Za-z0-9_.]*(,[A-Za-z_][A-Za-z0-9_.]*)*$").unwrap(),
+        ),
         ("alert.severity", Regex::new(r"^[1-6]$").unwrap()),
         ("action.notable", Regex::new(r"^[01]$").unwrap()),
         (
