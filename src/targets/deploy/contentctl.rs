@@ -168,6 +168,19 @@ pub fn story(date: &str) -> Option<(String, String)> {
     ))
 }
 
+/// contentctl requires a date; a rule without `date` (or `modified`) gets the Unix epoch's,
+/// which says "unknown" without inventing one (docs/TARGETS.md).
+pub const NO_DATE: &str = "1970-01-01";
+
+/// The rule's `modified`, else its `date`, else [`NO_DATE`].
+pub fn date_of(rule: &Rule) -> &str {
+    rule.meta
+        .modified
+        .as_deref()
+        .or(rule.meta.date.as_deref())
+        .unwrap_or(NO_DATE)
+}
+
 /// The detection of `rule` for the SPL profile `profile`, whose bare query is `query`: (folder,
 /// file name, text), or why it cannot be one.
 pub fn detection(
@@ -182,12 +195,7 @@ pub fn detection(
             name.chars().count()
         ));
     }
-    let date = rule
-        .meta
-        .modified
-        .as_deref()
-        .or(rule.meta.date.as_deref())
-        .ok_or("a security_content detection needs a date: give the rule `date`")?;
+    let date = date_of(rule);
     let stem = file_stem(&name);
     let one = crate::targets::one_line;
     let id = crate::targets::uuid::uuid5(&rule.id, &format!("contentctl {}", profile.name))

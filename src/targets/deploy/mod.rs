@@ -206,7 +206,7 @@ pub fn compile_pack(pack: &Pack, profiles: &[Profile]) -> Deployed {
     let latest = content
         .iter()
         .filter_map(|e| pack.rules.iter().find(|r| r.name == e.rule))
-        .filter_map(|r| r.meta.modified.as_deref().or(r.meta.date.as_deref()))
+        .map(contentctl::date_of)
         .max()
         .map(str::to_string);
     if let Some((date, (file_name, text))) =
