@@ -418,6 +418,9 @@ fn list_file_path(declaring: &str, written: &str) -> PathBuf {
         .join(written)
 }
 
+/// The hover of the `suppress` keyword (docs/SEMANTICS.md, "Suppression", in short).
+const SUPPRESS_HOVER: &str = "**suppress D [by keys]**: after an alert, the rule's alerts with the same values of the keys (all its alerts, without `by`) are not raised for `D`.\n\nCounted in the rule's run periods (the window, or `schedule every`): `D` is a whole number of periods, an alert's period is its window (or the period of its event), and at most one alert per key is raised per period. Deployed as Splunk throttling and Sentinel suppression (whole rule only); Defender XDR and Sigma have none (docs/TARGETS.md).";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,6 +441,3 @@ mod tests {
         assert_eq!(word_at("a  b", 2), None);
     }
 }
-
-/// The hover of the `suppress` keyword (docs/SEMANTICS.md, "Suppression", in short).
-const SUPPRESS_HOVER: &str = "**suppress D [by keys]**: after an alert, the rule's alerts with the same values of the keys (all its alerts, without `by`) are not raised for `D`.\n\nCounted in the rule's run periods (the window, or `schedule every`): `D` is a whole number of periods, an alert's period is its window (or the period of its event), and at most one alert per key is raised per period. Deployed as Splunk throttling and Sentinel suppression (whole rule only); Defender XDR and Sigma have none (docs/TARGETS.md).";
