@@ -192,7 +192,7 @@ pub fn run(args: &RunArgs) -> Exit {
     if tty {
         super::err("\r\x1b[2K");
     }
-    let out = match result {
+    let mut out = match result {
         Ok(o) => o,
         Err(d) => {
             super::print_diagnostics(&[d], &crate::diag::SourceCache::new(), Format::Human);
@@ -209,7 +209,7 @@ pub fn run(args: &RunArgs) -> Exit {
         RunFormat::Json => {
             // Each alert serialized straight into the buffer (no String per alert or field).
             let mut s: Vec<u8> = Vec::with_capacity(1 << 17);
-            for a in out.alerts {
+            for a in out.alerts.by_ref() {
                 let a = match a {
                     Ok(a) => a,
                     Err(d) => {
@@ -230,11 +230,13 @@ pub fn run(args: &RunArgs) -> Exit {
             }
             super::out_bytes(&s);
         }
-        RunFormat::Table => match out.alerts.collect::<Result<Vec<_>, _>>() {
+        RunFormat::Table => match out.alerts.by_ref().collect::<Result<Vec<_>, _>>() {
             Ok(alerts) => super::out(&table(&alerts)),
             Err(d) => return failed(d),
         },
     }
+    // The summary counted alerts before each rule's suppression, applied as they streamed.
+    out.summary.alerts -= out.alerts.suppressed();
     if !super::quiet() {
         let secs = start.elapsed().as_secs_f64();
         super::err(&match args.summary {

@@ -164,6 +164,9 @@ codes! {
     E0306 Error,
     E0307 Error,
     E0308 Refusal,
+    // Suppression
+    E0309 Error,
+    E0310 Error,
     // List fields
     E0315 Error,
     // Import (`detc import sigma`)
@@ -203,6 +206,7 @@ codes! {
     E0916 Refusal,
     E0917 Refusal,
     E0918 Error,
+    E0919 Error,
     E0920 Refusal,
     W0900 Warning,
     W0901 Warning,
@@ -212,6 +216,7 @@ codes! {
     W0905 Warning,
     W0908 Warning,
     W0909 Warning,
+    W0910 Warning,
 }
 
 impl Code {

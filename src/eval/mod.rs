@@ -42,6 +42,7 @@ pub mod read;
 pub mod run;
 pub mod schema;
 pub mod spill;
+pub mod suppress;
 pub mod testing;
 /// Timestamps and windows live in the IR (shared with the checker); re-exported for callers.
 pub use crate::ir::time;
@@ -123,10 +124,20 @@ pub fn alert_order(a: &Alert, b: &Alert) -> std::cmp::Ordering {
         .then_with(|| a.events.cmp(&b.events))
 }
 
-/// Evaluates `rule` over abstract events and returns its alerts, sorted; or the error of a rule
-/// the evaluator cannot prepare (only an invalid regex, which the checker already rejects), never
-/// "no alerts" in its place.
+/// Evaluates `rule` over abstract events and returns its alerts, sorted, after its `suppress`
+/// clause ([`suppress::apply`]); or the error of a rule the evaluator cannot prepare (only an
+/// invalid regex, which the checker already rejects), never "no alerts" in its place.
 pub fn try_evaluate(
+    rule: &Rule,
+    events: impl IntoIterator<Item = Event>,
+) -> Result<Vec<Alert>, crate::diag::Diagnostic> {
+    let alerts = try_evaluate_unsuppressed(rule, events)?;
+    Ok(suppress::apply(rule, run_period(rule), alerts))
+}
+
+/// [`try_evaluate`] without the rule's suppression: every alert the rule's query returns, as one
+/// scheduled run of a target sees them before the target suppresses any.
+pub fn try_evaluate_unsuppressed(
     rule: &Rule,
     events: impl IntoIterator<Item = Event>,
 ) -> Result<Vec<Alert>, crate::diag::Diagnostic> {
@@ -136,6 +147,11 @@ pub fn try_evaluate(
         c.feed(&ev, &mut st);
     }
     Ok(c.finish(st))
+}
+
+/// The period a rule's suppression is counted in: its scheduled run interval.
+pub fn run_period(rule: &Rule) -> u64 {
+    crate::targets::deploy::Schedule::of(rule).period
 }
 
 #[cfg(test)]

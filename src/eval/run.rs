@@ -204,14 +204,69 @@ pub struct RunStream {
     pub summary: Summary,
 }
 
-/// The alerts of a run in order; an error when a spilled run cannot be read back.
-pub struct AlertStream(Merge);
+/// The alerts of a run in order, after each rule's `suppress` clause; an error when a spilled run
+/// cannot be read back. The merged order puts each rule's alerts together (rule id first), so
+/// a rule with suppression holds only its own alerts at once ([`super::suppress::apply`]).
+pub struct AlertStream {
+    merge: Merge,
+    /// Rules with `suppress`, by id, with their run period.
+    suppress: BTreeMap<String, (Rule, u64)>,
+    pending: std::collections::VecDeque<Alert>,
+    peeked: Option<Result<Alert, String>>,
+    suppressed: usize,
+}
+
+impl AlertStream {
+    fn new(merge: Merge, rules: &[Rule]) -> AlertStream {
+        AlertStream {
+            merge,
+            suppress: rules
+                .iter()
+                .filter(|r| r.suppress.is_some())
+                .map(|r| (r.id.clone(), (r.clone(), super::run_period(r))))
+                .collect(),
+            pending: std::collections::VecDeque::new(),
+            peeked: None,
+            suppressed: 0,
+        }
+    }
+
+    /// How many alerts suppression has dropped so far (all of them once the stream is read).
+    pub fn suppressed(&self) -> usize {
+        self.suppressed
+    }
+}
 
 impl Iterator for AlertStream {
     type Item = Result<Alert, Diagnostic>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        Some(self.0.next()?.map_err(spill_err))
+        loop {
+            if let Some(a) = self.pending.pop_front() {
+                return Some(Ok(a));
+            }
+            let first = match self.peeked.take().or_else(|| self.merge.next())? {
+                Ok(a) => a,
+                Err(e) => return Some(Err(spill_err(e))),
+            };
+            let Some((rule, period)) = self.suppress.get(&first.rule_id) else {
+                return Some(Ok(first));
+            };
+            let mut same = vec![first];
+            for next in self.merge.by_ref() {
+                match next {
+                    Ok(a) if a.rule_id == same[0].rule_id => same.push(a),
+                    other => {
+                        self.peeked = Some(other);
+                        break;
+                    }
+                }
+            }
+            let n = same.len();
+            let kept = super::suppress::apply(rule, *period, same);
+            self.suppressed += n - kept.len();
+            self.pending.extend(kept);
+        }
     }
 }
 
@@ -850,9 +905,11 @@ pub fn run_files(
     files: &[PathBuf],
     opts: &RunOptions<'_>,
 ) -> Result<RunOutput, Diagnostic> {
-    let run = run_files_streamed(rules, files, opts)?;
+    let mut run = run_files_streamed(rules, files, opts)?;
+    let alerts = run.alerts.by_ref().collect::<Result<_, _>>()?;
+    run.summary.alerts -= run.alerts.suppressed();
     Ok(RunOutput {
-        alerts: run.alerts.collect::<Result<_, _>>()?,
+        alerts,
         summary: run.summary,
     })
 }
@@ -941,7 +998,7 @@ pub fn run_files_streamed(
         }
         summary.alerts = sink.len();
         summary.alert_runs = sink.spilled();
-        let alerts = AlertStream(sink.finish().map_err(spill_err)?);
+        let alerts = AlertStream::new(sink.finish().map_err(spill_err)?, &correlations);
         return Ok(RunStream { alerts, summary });
     }
     let compiled: Vec<CompiledRule> = rules
@@ -1127,7 +1184,7 @@ pub fn run_files_streamed(
     }
     summary.alerts = sink.len();
     summary.alert_runs = sink.spilled();
-    let alerts = AlertStream(sink.finish().map_err(spill_err)?);
+    let alerts = AlertStream::new(sink.finish().map_err(spill_err)?, &rules);
     Ok(RunStream { alerts, summary })
 }
 

@@ -135,6 +135,10 @@ pub struct Rule {
     /// (the deployment derives every value: `targets::deploy::schedule`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schedule: Option<ScheduleSpec>,
+    /// `suppress D by k, ...`: after an alert, the rule's alerts with the same key values are
+    /// not raised for D (docs/SEMANTICS.md, "Suppression"). `None` when the rule has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suppress: Option<Suppress>,
     /// The whole rule block.
     pub span: Span,
 }
@@ -196,6 +200,16 @@ pub struct ScheduleSpec {
     pub every: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delay: Option<u64>,
+}
+
+/// A rule's `suppress` clause: the duration in seconds (a whole number of the rule's run
+/// periods, checked) and the key values (group keys with aggregation; catalogue or computed
+/// fields without). No keys: every alert of the rule shares one key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Suppress {
+    pub duration: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<FieldRef>,
 }
 
 /// An operating system whose logs a rule reads (`platform linux`). Only the platforms whose

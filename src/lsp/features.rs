@@ -104,7 +104,8 @@ impl Pack {
     }
 
     /// Hover at byte `offset` of file `path`: a field (its type and meaning in the rule's
-    /// source) or a list (its type and values). Markdown, with the bytes of the word.
+    /// source), a list (its type and values) or the `suppress` keyword (what it does). Markdown,
+    /// with the bytes of the word.
     pub fn hover(
         &self,
         path: &str,
@@ -114,6 +115,9 @@ impl Pack {
         let text = self.text(path)?;
         let (start, end) = word_at(text, offset)?;
         let word = &text[start..end];
+        if word == "suppress" {
+            return Some((SUPPRESS_HOVER.to_string(), (start, end)));
+        }
         if let Some((file, decl)) = self.list(word) {
             return Some((self.list_hover(file, decl, loader), (start, end)));
         }
@@ -413,6 +417,9 @@ fn list_file_path(declaring: &str, written: &str) -> PathBuf {
         .unwrap_or(Path::new(""))
         .join(written)
 }
+
+/// The hover of the `suppress` keyword (docs/SEMANTICS.md, "Suppression", in short).
+const SUPPRESS_HOVER: &str = "**suppress D [by keys]**: after an alert, the rule's alerts with the same values of the keys (all its alerts, without `by`) are not raised for `D`.\n\nCounted in the rule's run periods (the window, or `schedule every`): `D` is a whole number of periods, an alert's period is its window (or the period of its event), and at most one alert per key is raised per period. Deployed as Splunk throttling and Sentinel suppression (whole rule only); Defender XDR and Sigma have none (docs/TARGETS.md).";
 
 #[cfg(test)]
 mod tests {

@@ -83,6 +83,11 @@ pub enum Clause {
     Entities(Vec<(Spanned<String>, Spanned<String>)>),
     /// `schedule every 1h delay 10m`: (`every` or `delay`, the duration) in written order.
     Schedule(Vec<(Spanned<String>, Spanned<Literal>)>),
+    /// `suppress 4h by host, user`: the duration and the key fields as written (none without `by`).
+    Suppress {
+        duration: Spanned<Literal>,
+        keys: Vec<Spanned<String>>,
+    },
     /// `correlate within 1m by host, process.id ordered { a: source where ... ... }`.
     Correlate(Box<Correlate>),
 }

@@ -74,10 +74,10 @@ pub fn describe(rule: Rule) -> Option<Cow<'static, str>> {
         | where_clause | kw_where
         | let_clause | kw_let | window_clause | kw_window | group_clause | kw_group
         | aggregate_clause | kw_aggregate | having_clause | kw_having | test_clause | kw_test | timezone_clause | kw_timezone
-        | correlate_clause | kw_correlate | entities_clause | kw_entities | schedule_clause | kw_schedule => {
+        | correlate_clause | kw_correlate | entities_clause | kw_entities | schedule_clause | kw_schedule | suppress_clause | kw_suppress => {
             "a clause (id, title, description, author, date, status, severity, confidence, attack, \
              references, falsepositives, tags, source, platform, targets, where, let, window, group by, \
-             aggregate, having, timezone, correlate, entities, schedule, test)"
+             aggregate, having, timezone, correlate, entities, schedule, suppress, test)"
         }
         entity_binding => "an entity (`kind: field`, e.g. `host: host`)",
         schedule_part | kw_every | kw_delay => "`every DURATION` or `delay DURATION`",

@@ -183,6 +183,7 @@ impl<'t> Lowerer<'t> {
                     | Rule::kw_timezone
                     | Rule::kw_entities
                     | Rule::kw_schedule
+                    | Rule::kw_suppress
                     | Rule::kw_test
                     | Rule::kw_events
                     | Rule::kw_expect
@@ -275,6 +276,13 @@ impl<'t> Lowerer<'t> {
                     })
                     .collect(),
             ),
+            Rule::suppress_clause => {
+                let duration = self.scalar(it.next()?);
+                Clause::Suppress {
+                    duration,
+                    keys: it.map(|f| self.ident(&f)).collect(),
+                }
+            }
             Rule::let_clause => {
                 let name = self.ident(&it.next()?);
                 let mut arms = Vec::new();

@@ -69,11 +69,29 @@ pub fn compile_rule(rule: &Rule, profile: &Profile) -> Result<Emitted, Vec<Diagn
     let ctx = Ctx::new(rule, profile, src)?;
     refuse_list_tests(rule, profile, &ctx)?;
     // The source's options are those of the profile's language (the loader checks it).
-    let (text, warnings) = match &src.options {
+    let (text, mut warnings) = match &src.options {
         SourceOptions::Kql(o) => kql::emit(&ctx, o)?,
         SourceOptions::Sigma(o) => sigma::emit(&ctx, o)?,
         SourceOptions::Spl(o) => spl::emit(&ctx, o)?,
     };
+    // A KQL or SPL query is what one run returns, and its deployed artefact carries the
+    // suppression; a Sigma rule is deployed by whoever converts it, and the format has no field
+    // for suppression (the specification's rule attributes), so the rule goes without it.
+    if let (SourceOptions::Sigma(_), Some(s)) = (&src.options, &rule.suppress) {
+        let by = if s.keys.is_empty() {
+            String::new()
+        } else {
+            let keys: Vec<&str> = s.keys.iter().map(ir::FieldRef::name).collect();
+            format!(" by {}", keys.join(", "))
+        };
+        warnings.push(ctx.warn(
+            Code::W0910,
+            format!(
+                "`suppress {}{by}` is not in the Sigma rule: the Sigma format has no suppression field; configure it where the rule is deployed",
+                super::duration_text(s.duration)
+            ),
+        ));
+    }
     // Sigma files are named by SigmaHQ's convention: a prefix per logsource, then the rule.
     let prefix = match &src.options {
         SourceOptions::Sigma(o) => o.file_prefix.as_deref().unwrap_or(""),

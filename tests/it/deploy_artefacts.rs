@@ -504,6 +504,15 @@ fn splunk_saved_searches_follow_the_conf_spec_and_the_schedule() {
         ("alert.track", Regex::new(r"^[01]$").unwrap()),
         ("alert.digest_mode", Regex::new(r"^[01]$").unwrap()),
         ("alert.suppress", Regex::new(r"^[01]$").unwrap()),
+        // `<time-specifier>` (an integer and a unit) and `<comma-separated-field-list>`.
+        (
+            "alert.suppress.period",
+            Regex::new(r"^[0-9]+[smhd]$").unwrap(),
+        ),
+        (
+            "alert.suppress.fields",
+            Regex::new(r"^[A-Za-z_][A-Za-z0-9_.]*(,[A-Za-z_][A-Za-z0-9_.]*)*$").unwrap(),
+        ),
         ("alert.severity", Regex::new(r"^[1-6]$").unwrap()),
         ("action.notable", Regex::new(r"^[01]$").unwrap()),
         (
@@ -686,4 +695,64 @@ fn incidents_group_alerts_by_entities_and_nothing_is_suppressed() {
         stanzas,
         "{text}"
     );
+}
+
+/// Issue 14 point 4: a security_content detection per `savedsearches.conf` stanza, laid out as
+/// contentctl reads an app (scripts/contentctl-validate.sh runs contentctl 5.6.2 on them in CI):
+/// the file named from the name as contentctl derives it, the filter macro of that name ending
+/// the search, which is the stanza's query without the period filter; every data source and
+/// story named has its file; a rule with risk objects is a TTP with an `rba` of them.
+#[test]
+fn splunk_content_detections_follow_the_stanzas() {
+    use detc::targets::deploy::contentctl;
+    let d = deployed();
+    let conf = &in_dir(&d, deploy::SPLUNK_DIR)[0].text;
+    let stanzas = conf.matches("\n[detc - ").count();
+    let dets: Vec<&Emitted> = d
+        .outputs
+        .iter()
+        .filter(|e| e.target.starts_with("deploy/splunk-content/detections/"))
+        .collect();
+    assert_eq!(dets.len(), stanzas, "one detection per stanza");
+    let names_of = |dir: &str| -> Vec<String> {
+        in_dir(&d, dir)
+            .iter()
+            .map(|e| {
+                let v: Y = serde_yaml::from_str(&e.text).unwrap();
+                v["name"].as_str().unwrap().to_string()
+            })
+            .collect()
+    };
+    let sources = names_of(contentctl::DATA_SOURCES);
+    let stories = names_of(contentctl::STORIES);
+    for e in dets {
+        let v: Y = serde_yaml::from_str(&e.text).unwrap();
+        let name = v["name"].as_str().unwrap();
+        assert!(name.chars().count() <= contentctl::MAX_NAME, "{name}");
+        let stem = contentctl::file_stem(name);
+        assert_eq!(e.file_name, format!("{stem}.yml"));
+        let search = v["search"].as_str().unwrap();
+        assert!(
+            search.ends_with(&format!("\n| `{stem}_filter`")),
+            "{search}"
+        );
+        // The stanza holds the same query (its lines continued with a backslash).
+        let first = search.lines().next().unwrap();
+        assert!(conf.contains(first), "{}: {first}", e.file_name);
+        for ds in v["data_source"].as_sequence().unwrap() {
+            assert!(
+                sources.contains(&ds.as_str().unwrap().to_string()),
+                "{ds:?}"
+            );
+        }
+        for st in v["tags"]["analytic_story"].as_sequence().unwrap() {
+            assert!(
+                stories.contains(&st.as_str().unwrap().to_string()),
+                "{st:?}"
+            );
+        }
+        let ty = v["type"].as_str().unwrap();
+        assert_eq!(ty == "TTP", v.get("rba").is_some(), "{}", e.file_name);
+        assert_eq!(v["status"].as_str(), Some("experimental"));
+    }
 }

@@ -176,6 +176,7 @@ const BROKEN: &str = "rule smtp_out {
   severity high
   source network_connection
   where remote.prot in mail_ports and process.name in~ names and outcome == succeeded
+  suppress 2h by host
 }
 ";
 
@@ -265,6 +266,18 @@ fn the_language_server_speaks_lsp_over_stdio() {
         h["result"]["contents"]["value"]
             .as_str()
             .is_some_and(|t| t.contains("enum: succeeded | failed")),
+        "{h}"
+    );
+
+    // Hover on `suppress`: what it means, counted in the rule's runs.
+    let h = c.request(
+        "textDocument/hover",
+        at(&rule_uri, pos(&fixed, "suppress", 2)),
+    );
+    assert!(
+        h["result"]["contents"]["value"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("**suppress D [by keys]**") && t.contains("periods")),
         "{h}"
     );
 

@@ -282,3 +282,154 @@ impl Checker<'_> {
         ok.then_some(spec)
     }
 }
+
+/// The longest suppression: as long as the longest run interval (a longer silence is a disabled
+/// rule, better written as one).
+pub const SUPPRESS_MAX: u64 = EVERY_MAX;
+
+impl Checker<'_> {
+    /// `suppress D by k, ...`: each key a value every alert of the rule carries (without
+    /// aggregation a catalogue or computed field holding one value; with it a group key), given
+    /// once (E0309); `D` a whole number of the rule's run periods (`period`: the window, or the
+    /// schedule's `every`), at most 14d (E0310). Suppression is counted in runs: each scheduled run
+    /// reports one period, so only a whole number of periods means the same on every target.
+    pub(super) fn suppress(
+        &mut self,
+        source: Source,
+        lets: &[Let],
+        aggregation: Option<&Aggregation>,
+        period: u64,
+        duration: &Spanned<Literal>,
+        keys: &[Spanned<String>],
+    ) -> Option<crate::ir::Suppress> {
+        let mut ok = true;
+        let mut out: Vec<FieldRef> = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            if keys[..i].iter().any(|k| k.node == key.node) {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::E0309,
+                        format!("suppression key `{}` is given twice", key.node),
+                    )
+                    .at(key.span.clone())
+                    .found(format!("a second `{}`", key.node))
+                    .expected("each key once")
+                    .hint("remove the repeated key"),
+                );
+                ok = false;
+                continue;
+            }
+            match self.suppress_key(source, lets, aggregation, key) {
+                Some(f) => out.push(f),
+                None => ok = false,
+            }
+        }
+        let Literal::Duration(secs) = duration.node else {
+            // The grammar admits only a duration here.
+            return None;
+        };
+        let p = crate::targets::duration_text(period);
+        let d = crate::targets::duration_text(secs);
+        let problem = if secs > SUPPRESS_MAX {
+            Some((
+                format!("`suppress {d}` is out of range"),
+                "at most 14d".to_string(),
+                "a longer silence is a disabled rule; disable it, or narrow its condition"
+                    .to_string(),
+            ))
+        } else if secs == 0 || secs % period != 0 {
+            let up = secs.div_ceil(period).max(1) * period;
+            Some((
+                format!("`suppress {d}` is not a whole number of the rule's runs (every {p})"),
+                format!("a multiple of {p}"),
+                format!(
+                    "each scheduled run reports one period of {p}, so suppression is counted in runs; write `suppress {}`",
+                    crate::targets::duration_text(up)
+                ),
+            ))
+        } else {
+            None
+        };
+        if let Some((msg, expected, hint)) = problem {
+            self.diags.push(
+                Diagnostic::new(Code::E0310, msg)
+                    .at(duration.span.clone())
+                    .found(format!("`suppress {d}`"))
+                    .expected(expected)
+                    .hint(hint),
+            );
+            ok = false;
+        }
+        ok.then_some(crate::ir::Suppress {
+            duration: secs,
+            keys: out,
+        })
+    }
+
+    /// A suppression key: with aggregation a group key (an aggregate or any other field is not
+    /// one value an alert is "about"); without it a catalogue or computed field of one value.
+    fn suppress_key(
+        &mut self,
+        source: Source,
+        lets: &[Let],
+        aggregation: Option<&Aggregation>,
+        key: &Spanned<String>,
+    ) -> Option<FieldRef> {
+        let name = key.node.as_str();
+        if !self.scalar_field(source, key) {
+            return None;
+        }
+        let event = catalogue::field(source, name)
+            .map(|_| FieldRef::Field(name.to_string()))
+            .or_else(|| {
+                lets.iter()
+                    .find(|l| l.name == name)
+                    .map(|_| FieldRef::Computed(name.to_string()))
+            });
+        let (found, expected, hint, candidates): (String, String, String, Vec<String>) = match (
+            aggregation,
+            &event,
+        ) {
+            (None, Some(f)) => return Some(f.clone()),
+            (Some(a), Some(f)) if a.group_by.contains(f) => return Some(f.clone()),
+            (Some(a), _) => {
+                let keys: Vec<String> = a.group_by.iter().map(|g| g.name().to_string()).collect();
+                (
+                        if event.is_some() {
+                            format!("`{name}`, dropped at aggregation (not a group key)")
+                        } else {
+                            format!("`{name}`")
+                        },
+                        format!("a group key of the rule ({})", keys.join(", ")),
+                        format!("an alert is one group: suppress by the group keys it carries, or add `{name}` to `group by`"),
+                        keys,
+                    )
+            }
+            (None, None) => (
+                format!("`{name}`"),
+                format!("a field of {} or a computed field", source.name()),
+                "suppress by a field every alert of the rule carries".to_string(),
+                catalogue::fields(source)
+                    .iter()
+                    .map(|f| f.name.to_string())
+                    .chain(lets.iter().map(|l| l.name.clone()))
+                    .collect(),
+            ),
+        };
+        let mut d = Diagnostic::new(
+            Code::E0309,
+            format!("suppression key `{name}` is not a value of the rule's alerts"),
+        )
+        .at(key.span.clone())
+        .found(found)
+        .expected(expected)
+        .hint(hint);
+        if event.is_none() {
+            if let Some(n) = nearest(name, candidates.iter().map(String::as_str)) {
+                d = d.hint(format!("did you mean `{n}`?"));
+            }
+        }
+        self.diags.push(d);
+        None
+    }
+}

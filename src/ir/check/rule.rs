@@ -28,6 +28,8 @@ struct Clauses<'r> {
     attack: Option<Span>,
     entities: Option<&'r [(Spanned<String>, Spanned<String>)]>,
     schedule: Option<&'r [(Spanned<String>, Spanned<Literal>)]>,
+    /// `suppress D by keys` as written.
+    suppress: Option<(&'r Spanned<Literal>, &'r [Spanned<String>])>,
     correlate: Option<&'r ast::Correlate>,
     /// The event clauses a correlation does not take (`source`, `where`, `let`, aggregation),
     /// with their spans, in written order.
@@ -53,6 +55,7 @@ impl Checker<'_> {
             attack,
             entities,
             schedule,
+            suppress,
             correlate,
             event_clauses,
         } = self.clauses(r);
@@ -93,6 +96,17 @@ impl Checker<'_> {
             .and_then(|a| a.as_ref())
             .map(|a| a.window);
         let ir_schedule = schedule.map(|p| self.schedule(p, window));
+        // The run period suppression is counted in: the window, else `schedule every`, else the
+        // deployment's default (targets::deploy::schedule).
+        let period = window
+            .or_else(|| ir_schedule.flatten().and_then(|s| s.every))
+            .unwrap_or(crate::targets::deploy::schedule::DEFAULT_EVERY);
+        let ir_suppress = match (suppress, &aggregation) {
+            (Some((d, keys)), Some(agg)) => {
+                Some(self.suppress(source, &ir_lets, agg.as_ref(), period, d, keys))
+            }
+            _ => None,
+        };
 
         let ir_tests = self.tests(
             f,
@@ -123,6 +137,10 @@ impl Checker<'_> {
                 Some(s) => Some(s?),
                 None => None,
             },
+            suppress: match ir_suppress {
+                Some(s) => Some(s?),
+                None => None,
+            },
             span: r.span.clone(),
         })
     }
@@ -146,7 +164,7 @@ impl Checker<'_> {
                     "each step names its source and condition: `name: source where condition`"
                 }
                 "let" => "computed fields are not supported in a correlation; write the condition in the step",
-                "entities" | "schedule" => {
+                "entities" | "schedule" | "suppress" => {
                     "no target deploys a correlation yet (E0918), so it takes no deployment metadata"
                 }
                 _ => "aggregation is not supported together with a correlation; write two rules",
@@ -186,6 +204,7 @@ impl Checker<'_> {
             platform,
             entities: Vec::new(),
             schedule: None,
+            suppress: None,
             span: r.span.clone(),
         })
     }
@@ -273,6 +292,7 @@ impl Checker<'_> {
         let mut attack = None;
         let mut entities = None;
         let mut schedule = None;
+        let mut suppress = None;
         for c in &r.clauses {
             match &c.node {
                 Clause::Meta { key, value } => {
@@ -360,6 +380,11 @@ impl Checker<'_> {
                     event_clauses.push(("schedule", c.span.clone()));
                     schedule = Some(p.as_slice());
                 }
+                Clause::Suppress { duration, keys } => {
+                    dup("suppress", &c.span, &mut self.diags);
+                    event_clauses.push(("suppress", c.span.clone()));
+                    suppress = Some((duration, keys.as_slice()));
+                }
             }
         }
         for (key, what) in [
@@ -404,6 +429,7 @@ impl Checker<'_> {
             attack,
             entities,
             schedule,
+            suppress,
             correlate,
             event_clauses,
         }

@@ -54,4 +54,14 @@ impl Schedule {
         let end = crate::ir::time::window_start(now - self.delay as i64, self.period);
         (end - self.period as i64, end)
     }
+
+    /// How long a target suppresses after an alert for a rule's `suppress d` (d a whole number
+    /// `n` of periods): `d - period / 2`. A target times suppression from when a run raised the
+    /// alert, and runs are `period` apart, each late by its own execution time: the run `n`
+    /// periods later must raise again and the `n - 1` runs between must not, which holds
+    /// whatever the runs' delays as long as they differ by less than half a period. Exactly `d`
+    /// would leave the run `n` periods later to which of two runs took longer.
+    pub fn suppression(&self, d: u64) -> u64 {
+        d.saturating_sub(self.period / 2)
+    }
 }

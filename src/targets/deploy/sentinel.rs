@@ -163,6 +163,7 @@ pub fn yaml(
     table: &str,
     s: &Schedule,
     maps: &[(String, String, String)],
+    suppress: Option<u64>,
 ) -> String {
     use serde_yaml::{Mapping, Value as Y};
     let str_ = |x: &str| Y::String(x.to_string());
@@ -217,8 +218,12 @@ pub fn yaml(
     if let Ok(y) = serde_yaml::to_value(incident(s, maps)) {
         m.insert(str_("incidentConfiguration"), y);
     }
-    m.insert(str_("suppressionEnabled"), Y::Bool(false));
-    m.insert(str_("suppressionDuration"), str_(&iso_duration(s.period)));
+    let (enabled, duration, kind) = suppression(s, suppress);
+    m.insert(str_("suppressionEnabled"), Y::Bool(enabled));
+    m.insert(str_("suppressionDuration"), str_(&duration));
+    let mut grouping = Mapping::new();
+    grouping.insert(str_("aggregationKind"), str_(kind));
+    m.insert(str_("eventGroupingSettings"), Y::Mapping(grouping));
     m.insert(str_("version"), str_("1.0.0"));
     m.insert(str_("kind"), str_("Scheduled"));
     crate::targets::yaml::document(&Y::Mapping(m))
@@ -276,7 +281,28 @@ pub fn incident(s: &Schedule, maps: &[(String, String, String)]) -> serde_json::
 }
 
 /// The ARM template deploying the rule into a workspace given as a parameter.
-pub fn arm(rule: &Rule, query: &str, s: &Schedule, maps: &[(String, String, String)]) -> String {
+/// `suppressionEnabled`, `suppressionDuration` and `eventGroupingSettings.aggregationKind` for a
+/// rule's `suppress` (`Some(seconds)`, [`Schedule::suppression`], whole minutes rounded down) or
+/// none. The API's `suppressionDuration` is "the time to wait since the last time this alert rule
+/// was triggered" (Az.SecurityInsights `SuppressionDuration`): the whole rule is silenced, so a
+/// suppressed rule raises one alert per run (`SingleAlert`, every result row in it), the
+/// evaluator's one alert per period of a rule suppressed without keys. Without suppression: off,
+/// one period (the field is required), an alert per result row.
+pub fn suppression(s: &Schedule, suppress: Option<u64>) -> (bool, String, &'static str) {
+    match suppress {
+        Some(secs) => (true, iso_duration(secs / 60 * 60), "SingleAlert"),
+        None => (false, iso_duration(s.period), "AlertPerResult"),
+    }
+}
+
+pub fn arm(
+    rule: &Rule,
+    query: &str,
+    s: &Schedule,
+    maps: &[(String, String, String)],
+    suppress: Option<u64>,
+) -> String {
+    let (enabled, duration, kind) = suppression(s, suppress);
     // The API's `techniques` are techniques (T1071); sub-techniques go to their parent.
     let mut techniques: Vec<String> = Vec::new();
     for t in &rule.meta.techniques {
@@ -295,11 +321,11 @@ pub fn arm(rule: &Rule, query: &str, s: &Schedule, maps: &[(String, String, Stri
         "queryPeriod": iso_duration(s.lookback()),
         "triggerOperator": "GreaterThan",
         "triggerThreshold": 0,
-        "suppressionDuration": iso_duration(s.period),
-        "suppressionEnabled": false,
+        "suppressionDuration": duration,
+        "suppressionEnabled": enabled,
         "tactics": tactics(rule),
         "techniques": techniques,
-        "eventGroupingSettings": { "aggregationKind": "AlertPerResult" },
+        "eventGroupingSettings": { "aggregationKind": kind },
         "incidentConfiguration": incident(s, maps),
     });
     if !maps.is_empty() {

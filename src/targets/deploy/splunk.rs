@@ -69,7 +69,7 @@ fn alert_severity(l: Level) -> u8 {
 }
 
 /// ES risk score per severity (ES's own scale: 20 low .. 100 critical).
-fn risk_score(l: Level) -> u32 {
+pub fn risk_score(l: Level) -> u32 {
     match l {
         Level::Informational => 10,
         Level::Low => 20,
@@ -79,37 +79,77 @@ fn risk_score(l: Level) -> u32 {
     }
 }
 
+/// The result field of the search holding a catalogue field: its column (with the data model
+/// dataset's prefix under tstats: `All_Traffic.src_ip`), for a field mapped to one column as it
+/// is; `None` for a computed or derived value, which has no field a saved search can name.
+fn result_field(rule: &Rule, profile: &Profile, f: &FieldRef) -> Option<String> {
+    let src = crate::targets::driver::source_entry(rule, rule.source, &rule.span, profile).ok()?;
+    let FieldRef::Field(n) = f else {
+        return None;
+    };
+    let m = src.fields.get(n)?;
+    if m.derive.is_some() || !m.join.is_empty() {
+        return None;
+    }
+    // tstats names a data model field with its dataset's prefix (`All_Traffic.src_ip`).
+    let prefix = match &src.options {
+        SourceOptions::Spl(SplSource::Tstats { prefix, .. }) => prefix.as_str(),
+        _ => "",
+    };
+    Some(format!("{prefix}{}", m.column))
+}
+
 /// Risk objects: (result field, ES risk object type) for every entity held by a column of its
 /// own (a catalogue field mapped to one column; a computed or derived value has no field an ES
 /// risk rule can name).
 pub fn risk_objects(rule: &Rule, profile: &Profile) -> Vec<(String, &'static str)> {
-    let Ok(src) = crate::targets::driver::source_entry(rule, rule.source, &rule.span, profile)
-    else {
-        return Vec::new();
-    };
     rule.entities
         .iter()
         .filter_map(|e| {
-            let FieldRef::Field(n) = &e.field else {
-                return None;
-            };
-            let m = src.fields.get(n)?;
-            if m.derive.is_some() || !m.join.is_empty() {
-                return None;
-            }
             let ty = match e.kind {
                 EntityKind::Host => "system",
                 EntityKind::Account => "user",
                 _ => "other",
             };
-            // tstats names a data model field with its dataset's prefix (`All_Traffic.src_ip`).
-            let prefix = match &src.options {
-                SourceOptions::Spl(SplSource::Tstats { prefix, .. }) => prefix.as_str(),
-                _ => "",
-            };
-            Some((format!("{prefix}{}", m.column), ty))
+            Some((result_field(rule, profile, &e.field)?, ty))
         })
         .collect()
+}
+
+/// Throttling for a rule's `suppress` (savedsearches.conf.spec: `alert.suppress`,
+/// `alert.suppress.period`, `alert.suppress.fields`; Splunk's "Throttle alerts": per-result
+/// alerting suppresses the later results with the same values of the fields, in the same run
+/// and the next ones, for the period). With keys: an alert per result, throttled by the keys'
+/// result fields; without: one alert per run (`alert.digest_mode = 1`), throttled as a whole.
+/// The period is [`Schedule::suppression`]. Err: a key without a result field of its own.
+pub struct Throttle {
+    pub fields: Vec<String>,
+    pub period: u64,
+}
+
+pub fn throttle(
+    rule: &Rule,
+    profile: &Profile,
+    s: &Schedule,
+    sup: &crate::ir::Suppress,
+) -> Result<Throttle, String> {
+    let fields = sup
+        .keys
+        .iter()
+        .map(|k| {
+            result_field(rule, profile, k).ok_or_else(|| {
+                format!(
+                    "suppression key `{}` has no result field of its own in {} (a computed or derived value): Splunk throttles by result fields",
+                    k.name(),
+                    profile.name
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Throttle {
+        fields,
+        period: s.suppression(sup.duration),
+    })
 }
 
 /// One stanza. `search` holds the query's lines joined by a backslash and a line break (a
@@ -122,6 +162,7 @@ pub fn stanza(
     s: &Schedule,
     cron: &str,
     risk: &[(String, &'static str)],
+    throttle: Option<&Throttle>,
 ) -> Option<String> {
     let lines: Vec<&str> = query.trim_end().lines().collect();
     if lines.iter().any(|l| l.ends_with('\\')) {
@@ -148,13 +189,29 @@ pub fn stanza(
     kv("relation", "greater than".into());
     kv("quantity", "0".into());
     kv("alert.track", "1".into());
-    kv("alert.digest_mode", "0".into());
-    // Throttling off, said explicitly (savedsearches.conf.spec: `alert.suppress`,
-    // `alert.suppress.period`, `alert.suppress.fields`): it would silence for a period every
-    // result with the same field values, so a second group of the same host in one run, or the
-    // next period's alert, would be lost; each run reports its own period exactly once already
-    // (schedule.rs). Grouping notables is Enterprise Security's business, not the search's.
-    kv("alert.suppress", "0".into());
+    match throttle {
+        // The rule's `suppress` ([`throttle`]).
+        Some(t) => {
+            kv(
+                "alert.digest_mode",
+                if t.fields.is_empty() { "1" } else { "0" }.into(),
+            );
+            kv("alert.suppress", "1".into());
+            kv("alert.suppress.period", format!("{}s", t.period));
+            if !t.fields.is_empty() {
+                kv("alert.suppress.fields", t.fields.join(","));
+            }
+        }
+        // Throttling off, said explicitly: without `suppress` it would silence for a period
+        // every result with the same field values, so a second group of the same host in one
+        // run, or the next period's alert, would be lost; each run reports its own period
+        // exactly once already (schedule.rs). Grouping notables is Enterprise Security's
+        // business, not the search's.
+        None => {
+            kv("alert.digest_mode", "0".into());
+            kv("alert.suppress", "0".into());
+        }
+    }
     kv("alert.severity", alert_severity(lvl).to_string());
     kv("action.notable", "1".into());
     kv("action.notable.param.rule_title", one(&rule.meta.title));
