@@ -35,7 +35,7 @@
 #                          that folder with its DuckDB twin reading the slices by a glob; M
 #                          events/s and MB/s are over the uncompressed file. Every (j) and (k)
 #                          pack row must report the alerts of (j) --threads 1
-#   ONLY=files bash scripts/bench.sh N    # the (j) and (k) rows only
+#   ONLY=files bash scripts/bench.sh N    # the (j) and (k) pack rows only ((k) of (f) is ONLY=json's)
 #   ONLY=tables bash scripts/bench.sh N   # the (d) and (e) rows and their twins only
 #   ONLY=rules bash scripts/bench.sh N    # the (h) and (i) rows only
 #   ONLY=json bash scripts/bench.sh N     # the JSON rows only: (b) with and without the
@@ -316,10 +316,7 @@ files_rows() {
     run "(k) whole pack over 8 .gz slices (a folder), --threads $t$( [ "$t" = "$(nproc)" ] && echo ' (all cores)')" $D run rules --threads "$t" --events "$slices"
     same "(k) --threads $t against (j) --threads 1" "$J"
   done
-  run "(k) (f) over the folder of 8 .gz slices" $D run "$TMP/unselective.detc" --events "$slices"
-  K=$ALERTS
-  run "duckdb: (k) (f) in SQL over read_json of the slices by a glob" "$PY" "$TMP/duck_unselective.py" "$slices/*.jsonl.gz"
-  same "duckdb (k) against (k)" "$K"
+  # (f) over the slices, with its DuckDB twin, is json_rows'.
   rm -rf "$slices"
 }
 # The rows over tables the prefilter cannot skip: (d) Zeek TSV and (e) Defender CSV, each with
@@ -401,27 +398,13 @@ if [ -n "${ONLY:-}" ]; then
 fi
 EVENTS=$N BYTES=$(stat -Lc %s "$DATA")
 run "(a) filter only: an0379_scripting_host_mail" $D run rules/lists.detc rules/an0379_scripting_host_mail.detc --events "$DATA"
-run "(b) AN0379 with aggregation" $D run rules/lists.detc rules/an0379_mail_protocol_unexpected_process.detc --events "$DATA"
-B=$ALERTS
 run "(c) whole pack (rules/)" $D run rules --events "$DATA"
-run "(b) without the prefilter (--no-prefilter)" $D run rules/lists.detc rules/an0379_mail_protocol_unexpected_process.detc --no-prefilter --events "$DATA"
-same "(b) --no-prefilter against (b)" "$B"
-run "duckdb: (b) in SQL over read_json" "$PY" "$TMP/duck.py"
-same "duckdb (b) against (b)" "$B"
-run "(f) unselective rule (3/4 of lines match)" $D run "$TMP/unselective.detc" --events "$DATA"
-F=$ALERTS
-run "duckdb: (f) in SQL over read_json" "$PY" "$TMP/duck_unselective.py" "$DATA"
-same "duckdb (f) against (f)" "$F"
-run "(g) (f) over the file gzipped" $D run "$TMP/unselective.detc" --events "$DATA.gz"
-same "(g) against (f)" "$F"
-run "duckdb: (g) in SQL over read_json (.gz)" "$PY" "$TMP/duck_unselective.py" "$DATA.gz"
-same "duckdb (g) against (f)" "$F"
+json_rows
 table_rows
 EVENTS=$N BYTES=$(stat -Lc %s "$DATA")
 run "parse floor: serde_json typed struct" target/release/examples/parse_floor "$DATA"
 rule_rows
 files_rows
-same "(k) (f) over the folder against (f) over the file" "$F"
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
