@@ -185,11 +185,12 @@ XXXXXXXXXX.XXXXXX\tC3\t192.168.1.41\t55215\t10.0.5.13\t25\ttcp\t-\t-\t-\t-\n\
 fn detection_errors_and_strict() {
     let rules = pack();
     let opts = RunOptions::default();
-    // Ambiguous: keys of both sysmon and defender.
+    // Ambiguous: keys of both sysmon and defender, and a record both take (a Sysmon EventID 3
+    // on the Sysmon channel; with another channel only defender takes it, and is chosen).
     let amb = file(
         "errors",
         "amb.jsonl",
-        br#"{"EventID":3,"Channel":"x","ActionType":"ConnectionSuccess","DeviceName":"d","Timestamp":"2021-01-01T00:00:00Z"}"#,
+        br#"{"EventID":3,"Channel":"Microsoft-Windows-Sysmon/Operational","ActionType":"ConnectionSuccess","DeviceName":"d","Timestamp":"2021-01-01T00:00:00Z"}"#,
     );
     let e = run_files(&rules, std::slice::from_ref(&amb), &opts)
         .err()
