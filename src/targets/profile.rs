@@ -771,4 +771,30 @@ mod tests {
         });
         says(&msg, "spl-sysmon", "kql");
     }
+
+    /// `derive: long` (a number held as text, read with KQL's `tolong`) is refused where no
+    /// backend emits it (an SPL profile) and on a field that is not an integer.
+    #[test]
+    fn derive_long_outside_kql_or_on_a_text_field_is_e0905() {
+        let msg = load_edited("spl-sysmon", |y| {
+            y.replacen(
+                "process.id: {column: ProcessId}",
+                "process.id: {column: ProcessId, derive: long}",
+                1,
+            )
+        });
+        says(&msg, "spl-sysmon", "derive: long");
+        assert!(
+            msg.contains("sources.network_connection.fields.process.id"),
+            "{msg}"
+        );
+        let msg = load_edited("kql-sentinel", |y| {
+            y.replacen(
+                "process.command_line: {column: TargetProcessCommandLine}",
+                "process.command_line: {column: TargetProcessCommandLine, derive: long}",
+                1,
+            )
+        });
+        says(&msg, "kql-sentinel", "derive: long");
+    }
 }

@@ -1400,3 +1400,89 @@ fn correlations_mean_the_same_on_every_engine() {
     );
     assert!(asim_text_alerts > 0, "an ASIM id text was joined");
 }
+
+/// The process ids ASIM writes as text (`_Im_ProcessCreate`'s TargetProcessId, ActingProcessId),
+/// read by kql-sentinel as `tolong(C)`, in a filter (equal, greater than, a negated equality
+/// that is true where the id is missing) and as a group key, on texts a misreading would get
+/// wrong: leading zeros, empty, no number, past a long. The evaluator reads what each text
+/// denotes (projection::asim_id): the number, or a missing value.
+#[test]
+fn asim_text_process_ids_mean_the_same_on_kql_sentinel() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let files = detc::load::load_sources(&[root.join("tests/data/asim_process_ids")])
+        .unwrap_or_else(|d| unreachable!("{}", d.message));
+    let pack = detc::frontend(&files)
+        .pack
+        .unwrap_or_else(|| unreachable!("tests/data/asim_process_ids has errors"));
+    let sentinel = detc::targets::profile("kql-sentinel").unwrap_or_else(|| unreachable!());
+    let t = 1_795_165_200;
+    let ids = [
+        ("123", "7"),
+        ("0123", "4"),
+        ("00123", ""),
+        ("", "7"),
+        ("n/a", "n/a"),
+        ("9223372036854775808", "7"),
+        ("200000", "4"),
+        ("0200000", "004"),
+        ("200000", ""),
+        ("200000", "n/a"),
+        ("200001", "99999999999999999999"),
+        ("9223372036854775807", "0"),
+    ];
+    let events: Vec<Event> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, (pid, ppid))| {
+            let mut e = Event::new();
+            e.insert("time".into(), Value::Timestamp(t + i as i64));
+            e.insert("host".into(), Value::Str("WS07".into()));
+            e.insert(
+                "process.path".into(),
+                Value::Str("C:\\Users\\dana\\upd.exe".into()),
+            );
+            e.insert("process.id".into(), Value::Str((*pid).into()));
+            e.insert("process.parent.id".into(), Value::Str((*ppid).into()));
+            e
+        })
+        .collect();
+    let mut rows = Vec::new();
+    let mut canon = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        let (row, c) = projection::project(Family::AsimProcess, i, e)
+            .unwrap_or_else(|| unreachable!("event {i} has no ASIM row"));
+        rows.push(row);
+        canon.push(c);
+    }
+    // The texts were read as the numbers they hold, or as nothing.
+    assert_eq!(canon[1].get("process.id"), Some(&Value::Int(123)));
+    assert_eq!(canon[3].get("process.id"), None);
+    assert_eq!(canon[5].get("process.id"), None);
+    assert_eq!(canon[10].get("process.parent.id"), None);
+    let mut failures = Vec::new();
+    let mut alerts = 0;
+    for rule in &pack.rules {
+        let emitted = detc::targets::compile_rule(rule, &sentinel)
+            .unwrap_or_else(|d| unreachable!("{}: {d:?}", rule.name));
+        assert!(
+            emitted.text.contains("tolong(TargetProcessId)"),
+            "{}",
+            emitted.text
+        );
+        let want = native(rule, &canon);
+        alerts += want.len();
+        match run_kql(rule, Family::AsimProcess, &emitted.text, &rows) {
+            Ok(got) if got == want => {}
+            Ok(got) => failures.push(format!(
+                "rule {}: alerts differ\n{}",
+                rule.name,
+                similar::TextDiff::from_lines(&want.join("\n"), &got.join("\n"))
+                    .unified_diff()
+                    .header("native", "kql-sentinel")
+            )),
+            Err(e) => failures.push(format!("rule {}: {e}\n{}", rule.name, emitted.text)),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(alerts >= 8, "{alerts} alerts compared");
+}
