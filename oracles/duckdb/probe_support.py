@@ -63,6 +63,12 @@ PROBES = [
      [(None,), (134744072,), (167838211,)]),
     ("binary_shift_right", "T | where Port == 25 | project n = binary_shift_right(parse_ipv4(IP), 24)",
      [(10,)]),
+    # tolong(): "If conversion isn't successful, the result is null" (Kusto reference): decimal
+    # text with leading zeros is its number; empty text, no number, a value past a long are null.
+    ("tolong (null when not a number)",
+     'T | where Port == 25 | project a = tolong("0123"), b = tolong(""), c = tolong("n/a"), '
+     'd = tolong("9223372036854775808"), e = tolong("9223372036854775807")',
+     [(123, None, None, None, 9223372036854775807)]),
 ]
 
 

@@ -3,7 +3,7 @@
 
 use super::{Exit, Format};
 use crate::diag::{Code, Diagnostic, Span};
-use crate::targets::{self, Emitted};
+use crate::targets::{self, Derive, Emitted};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -359,7 +359,8 @@ pub fn targets(args: &TargetsArgs) -> Exit {
                                 c.join.join(&c.sep.clone().unwrap_or_default())
                             };
                             match c.derive {
-                                Some(_) => format!("{f}=file name of {col}"),
+                                Some(Derive::Basename) => format!("{f}=file name of {col}"),
+                                Some(Derive::Long) => format!("{f}=number in {col}"),
                                 None => format!("{f}={col}"),
                             }
                         })

@@ -119,10 +119,13 @@ impl<'a> Ctx<'a> {
         Ok(Col {
             field: name.to_string(),
             map: map.clone(),
-            vendor_ty: if map.join.is_empty() {
-                vendor_ty
-            } else {
+            vendor_ty: if !map.join.is_empty() {
                 "string".into()
+            } else if map.derive == Some(super::Derive::Long) {
+                // Read through `tolong`: a number, or null where the text is none.
+                "long".into()
+            } else {
+                vendor_ty
             },
         })
     }

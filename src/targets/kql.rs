@@ -47,6 +47,24 @@ struct K<'a, 'b> {
 /// What precedes a path's file name: everything up to its last `\\` or `/`.
 const BASENAME_PREFIX: &str = "(?s)^.*[\\\\/]";
 
+/// The expression of a field derived from `column`:
+/// - `basename`: the file name after the last `\\` or `/`, as the evaluator's `basename` reads
+///   it; `(?s)` so that a line break in the path does not stop `.*` (RE2, Kusto's
+///   replace_regex). A path without a separator is its own name.
+/// - `long`: `tolong(C)`, "If conversion isn't successful, the result is null" (Kusto reference,
+///   tolong()): text that is no number reads as a missing value, which no comparison is true of
+///   (guarded as any non-text column) and no correlation key joins on (`isnotempty`).
+pub(super) fn derived(d: Derive, column: &str) -> String {
+    match d {
+        Derive::Basename => format!(
+            "replace_regex({}, {}, \"\")",
+            kql_ident(column),
+            kql_string(BASENAME_PREFIX)
+        ),
+        Derive::Long => format!("tolong({})", kql_ident(column)),
+    }
+}
+
 pub(super) fn emit(
     ctx: &Ctx,
     opts: &KqlSource,
@@ -132,17 +150,13 @@ pub(crate) fn emit_with(
         if k.joined.contains_key(&name) {
             continue;
         }
-        if col.map.derive == Some(Derive::Basename) {
-            // The file name after the last `\` or `/`, as the evaluator's `basename` reads it;
-            // `(?s)` so that a line break in the path does not stop `.*` (RE2, Kusto's
-            // replace_regex). A path without a separator is its own name.
+        if let Some(d) = col.map.derive {
             let n = fresh_name(&name.replace('.', "_"), &ctx.src.columns, &taken);
             taken.push(n.clone());
             joins.push(format!(
-                "{} = replace_regex({}, {}, \"\")",
+                "{} = {}",
                 kql_ident(&n),
-                kql_ident(&col.map.column),
-                kql_string(BASENAME_PREFIX)
+                derived(d, &col.map.column)
             ));
             k.joined.insert(name, n);
             continue;
@@ -414,11 +428,11 @@ impl K<'_, '_> {
         if let Some(n) = self.joined.get(&c.field) {
             return kql_ident(n);
         }
-        if c.map.derive == Some(Derive::Basename) {
+        if c.map.derive.is_some() {
             // Every field the rule reads was extended above; a caller outside them is a bug.
             self.errs.push(self.ctx.refuse(
-                "a field derived from a path outside the rule's own fields",
-                "only the fields the rule reads are extended with their file name",
+                "a field derived from a column outside the rule's own fields",
+                "only the fields the rule reads are extended with their derived value",
                 span,
             ));
         }

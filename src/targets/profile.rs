@@ -238,7 +238,8 @@ pub struct FieldMap {
     pub join: Vec<String>,
     #[serde(default)]
     pub sep: Option<String>,
-    /// `basename`: the field is the last `\`-separated segment of the column (Sysmon `Image`).
+    /// `basename`: the field is the last `\`-separated segment of the column (Sysmon `Image`);
+    /// `long`: the field is the column's text read as a number (KQL profiles only).
     #[serde(default)]
     pub derive: Option<Derive>,
     /// Enum fields: symbol -> the column values that mean it.
@@ -256,6 +257,11 @@ pub struct FieldMap {
 #[serde(rename_all = "lowercase")]
 pub enum Derive {
     Basename,
+    /// A number the source writes as text (ASIM's `TargetProcessId`: a string column that on
+    /// Windows and Linux holds a decimal process id). KQL reads it as `tolong(C)`: the number, or
+    /// null when the text is none, so that a value that is no number is a missing one, as the
+    /// evaluator reads it (docs/TARGETS.md).
+    Long,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -317,6 +323,7 @@ fn load_profile(name: &str, yaml: &str, template: &str) -> Result<Profile, Strin
             ));
         }
         load_entry(name, p.language, &format!("sources.{src}"), m)?;
+        check_derived_numbers(name, p.language, src, m)?;
         if !m.platforms.is_empty() && m.platform.is_none() {
             return Err(format!(
                 "targets/{name}/profile.yaml: sources.{src}: `platforms` beside no `platform`: an entry without one already reads every platform"
@@ -331,6 +338,7 @@ fn load_profile(name: &str, yaml: &str, template: &str) -> Result<Profile, Strin
             }
             e.platform = Some(*pl);
             load_entry(name, p.language, &at, e)?;
+            check_derived_numbers(name, p.language, src, e)?;
         }
     }
     for src in p.refuses.keys() {
@@ -356,6 +364,30 @@ fn load_entry(name: &str, language: Language, at: &str, m: &mut SourceMap) -> Re
     m.columns = load_schema(&m.schema)?;
     for c in &m.implicit_columns {
         m.columns.insert(c.clone(), "implicit".into());
+    }
+    Ok(())
+}
+
+/// `derive: long` reads a number held as text: only a KQL backend emits it (`tolong`), and only
+/// for a field the catalogue types as an integer.
+fn check_derived_numbers(
+    name: &str,
+    language: Language,
+    src: &str,
+    m: &SourceMap,
+) -> Result<(), String> {
+    for (f, map) in &m.fields {
+        if map.derive != Some(Derive::Long) {
+            continue;
+        }
+        let int = ir::catalogue::source_by_name(src)
+            .and_then(|s| ir::catalogue::field(s, f))
+            .is_some_and(|c| c.ty == ir::FieldType::Int);
+        if language != Language::Kql || !int || !map.join.is_empty() || map.values.is_some() {
+            return Err(format!(
+                "targets/{name}/profile.yaml: sources.{src}.fields.{f}: `derive: long` reads an integer field from one text column, in a KQL profile only"
+            ));
+        }
     }
     Ok(())
 }
@@ -738,5 +770,31 @@ mod tests {
             y.replacen("language: spl", "language: kql", 1)
         });
         says(&msg, "spl-sysmon", "kql");
+    }
+
+    /// `derive: long` (a number held as text, read with KQL's `tolong`) is refused where no
+    /// backend emits it (an SPL profile) and on a field that is not an integer.
+    #[test]
+    fn derive_long_outside_kql_or_on_a_text_field_is_e0905() {
+        let msg = load_edited("spl-sysmon", |y| {
+            y.replacen(
+                "process.id: {column: ProcessId}",
+                "process.id: {column: ProcessId, derive: long}",
+                1,
+            )
+        });
+        says(&msg, "spl-sysmon", "derive: long");
+        assert!(
+            msg.contains("sources.network_connection.fields.process.id"),
+            "{msg}"
+        );
+        let msg = load_edited("kql-sentinel", |y| {
+            y.replacen(
+                "process.command_line: {column: TargetProcessCommandLine}",
+                "process.command_line: {column: TargetProcessCommandLine, derive: long}",
+                1,
+            )
+        });
+        says(&msg, "kql-sentinel", "derive: long");
     }
 }

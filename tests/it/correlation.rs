@@ -36,19 +36,7 @@ fn the_correlation_test_rules_pass_at_the_window_edges_and_out_of_order() {
 fn kql_spl_and_sigma_emit_a_correlation_and_spl_cim_refuses_it_by_name() {
     let p = pack();
     for r in &p.rules {
-        // Sentinel reads process starts through ASIM, whose TargetProcessId is a string: a
-        // join by process.id is refused by name (E0916), not emitted.
-        {
-            let profile = detc::targets::profile("kql-sentinel").expect("profile");
-            let errs = detc::targets::compile_rule(r, &profile).expect_err(&r.name);
-            assert!(
-                errs.iter()
-                    .any(|e| e.code == "E0916" && e.message.contains("TargetProcessId")),
-                "kql-sentinel {}: {errs:#?}",
-                r.name
-            );
-        }
-        for target in ["kql-defender", "spl-sysmon", "sigma"] {
+        for target in ["kql-defender", "kql-sentinel", "spl-sysmon", "sigma"] {
             let profile = detc::targets::profile(target).expect("profile");
             let out = detc::targets::compile_rule(r, &profile)
                 .unwrap_or_else(|e| panic!("{target} {}: {e:#?}", r.name));
@@ -58,6 +46,11 @@ fn kql_spl_and_sigma_emit_a_correlation_and_spl_cim_refuses_it_by_name() {
                     && out.text.contains("category: 'network_connection'")
             } else if target == "spl-sysmon" {
                 out.text.contains("EventCode=1") && out.text.contains("EventCode=3")
+            } else if target == "kql-sentinel" {
+                // ASIM's TargetProcessId is decimal text: joined as the number it holds.
+                out.text.contains("_Im_ProcessCreate")
+                    && out.text.contains("DeviceNetworkEvents")
+                    && out.text.contains("process_id = tolong(TargetProcessId)")
             } else {
                 out.text.contains("DeviceProcessEvents") && out.text.contains("DeviceNetworkEvents")
             };
@@ -287,15 +280,22 @@ fn a_linux_correlation_reads_the_linux_entries_or_is_refused_by_name() {
         "{spl}"
     );
     assert!(text("kql-defender").contains("DeviceProcessEvents"));
-    // Sentinel reads process starts through ASIM, whose ActingProcessId is a string: a join by
-    // process.parent.id is refused by name, not emitted over a column of another type.
-    let sentinel = detc::targets::profile("kql-sentinel").expect("profile");
-    let errs = detc::targets::compile_rule(r, &sentinel).expect_err("kql-sentinel refuses");
-    assert!(
-        errs.iter().any(|e| e.code == "E0916"
-            && e.message.contains("rule `corr_linux_fetch_then_mail`")
-            && e.message.contains("ActingProcessId")),
-        "{errs:#?}"
+    // Sentinel reads process starts through ASIM, whose ActingProcessId is decimal text: the
+    // join is by the number it holds (`tolong`), both steps keyless where it is no number.
+    let sentinel = text("kql-sentinel");
+    assert_eq!(
+        sentinel
+            .matches("process_parent_id = tolong(ActingProcessId)")
+            .count(),
+        2,
+        "{sentinel}"
+    );
+    assert_eq!(
+        sentinel
+            .matches("isnotempty(tolong(ActingProcessId))")
+            .count(),
+        2,
+        "{sentinel}"
     );
     let files =
         detc::load::load_sources(&[oracle::repo_root().join("tests/data/correlation_refused")])
@@ -322,8 +322,12 @@ fn a_linux_correlation_reads_the_linux_entries_or_is_refused_by_name() {
     }
     let p = detc::targets::profile("kql-defender").expect("profile");
     detc::targets::compile_rule(mixed, &p).unwrap_or_else(|e| panic!("kql-defender: {e:#?}"));
-    // Sentinel's ASIM process ids are strings: refused by name (E0916), not by platform.
+    // Sentinel's tables hold every platform too; ASIM's process id is read as a number.
     let p = detc::targets::profile("kql-sentinel").expect("profile");
-    let errs = detc::targets::compile_rule(mixed, &p).expect_err("kql-sentinel");
-    assert!(errs.iter().all(|e| e.code == "E0916"), "{errs:#?}");
+    let out = detc::targets::compile_rule(mixed, &p).unwrap_or_else(|e| panic!("{e:#?}"));
+    assert!(
+        out.text.contains("process_id = tolong(TargetProcessId)"),
+        "{}",
+        out.text
+    );
 }

@@ -1064,6 +1064,18 @@ fn corr_event(
     (source, e)
 }
 
+/// A process start whose process id is the text `id`, as ASIM's string column holds it.
+fn corr_text_id(
+    source: detc::ir::Source,
+    t: i64,
+    host: &str,
+    id: &str,
+) -> (detc::ir::Source, Event) {
+    let mut e = corr_event(source, t, host, None, "upd.exe", 0);
+    e.1.insert("process.id".into(), Value::Str(id.into()));
+    e
+}
+
 /// The boundary events, each scenario under a process id of its own, in an order that is not
 /// the time order (lines out of order).
 fn corr_fixture() -> Vec<(detc::ir::Source, Event)> {
@@ -1117,6 +1129,19 @@ fn corr_fixture() -> Vec<(detc::ir::Source, Event)> {
         corr_event(N, t + 10, h, Some(12), "upd.exe", 25),
         corr_event(P, t + 20, h, Some(12), "upd.exe", 0),
         corr_event(N, t + 30, h, Some(12), "upd.exe", 587),
+        // ASIM writes process ids as text (TargetProcessId): process starts whose id text is
+        // awkward, each with a connection its misreading would join (projected for ASIM only;
+        // every other table holds the id as a number).
+        // 13: leading zeros: the process 123.
+        corr_text_id(P, t, h, "0123"),
+        corr_event(N, t + 5, h, Some(123), "upd.exe", 587),
+        // 14: empty, and no number at all: no process id (not 0).
+        corr_text_id(P, t, h, ""),
+        corr_text_id(P, t + 1, h, "n/a"),
+        corr_event(N, t + 5, h, Some(0), "upd.exe", 587),
+        // 15: past a long: no process id (not the largest long).
+        corr_text_id(P, t, h, "9223372036854775808"),
+        corr_event(N, t + 5, h, Some(i64::MAX), "upd.exe", 587),
     ];
     // Out of order: every second line swapped with the next.
     for i in (0..v.len() - 1).step_by(2) {
@@ -1215,6 +1240,7 @@ fn correlations_mean_the_same_on_every_engine() {
     let profiles = detc::targets::load_profiles().unwrap_or_else(|d| unreachable!("{}", d.message));
     let mut failures = Vec::new();
     let mut ran = BTreeMap::<String, usize>::new();
+    let mut asim_text_alerts = 0;
     for rule in &rules {
         let c = rule.correlation.as_ref().unwrap_or_else(|| unreachable!());
         // The boundary events, then each of the rule's own tests (read as `detc test` reads
@@ -1226,27 +1252,6 @@ fn correlations_mean_the_same_on_every_engine() {
             for profile in profiles.iter().filter(|p| {
                 ["kql-defender", "kql-sentinel", "spl-sysmon"].contains(&p.name.as_str())
             }) {
-                // ASIM's process ids are strings (TargetProcessId): Sentinel cannot join a
-                // process start to its connections by process.id, and says so.
-                if profile.name == "kql-sentinel"
-                    && c.keys
-                        .iter()
-                        .any(|k| k.starts_with("process.") && k.ends_with("id"))
-                    && c.steps
-                        .iter()
-                        .any(|s| s.source == detc::ir::Source::ProcessCreation)
-                {
-                    let err = detc::targets::compile_rule(rule, profile)
-                        .err()
-                        .unwrap_or_else(|| unreachable!("{} compiled for kql-sentinel", rule.name));
-                    assert!(
-                        err.iter().any(|d| d.code.as_str() == "E0916"
-                            && d.message.contains("ProcessId is a string")),
-                        "{}: {err:?}",
-                        rule.name
-                    );
-                    continue;
-                }
                 let emitted = detc::targets::compile_rule(rule, profile)
                     .unwrap_or_else(|d| unreachable!("{} for {}: {d:?}", rule.name, profile.name));
                 // Project every event; the evaluator reads the canonical form of what was projected.
@@ -1259,8 +1264,11 @@ fn correlations_mean_the_same_on_every_engine() {
                     // has no Defender ActionType without an outcome) is left out on both sides,
                     // as the one-source comparison does: the evaluator reads what was projected.
                     let Some((row, c)) = projection::project(fam, i, ev) else {
+                        // A process id as text is a row of ASIM's table only.
+                        let text_id = matches!(ev.get("process.id"), Some(Value::Str(_)));
                         assert!(
-                            fx_name.starts_with("test: "),
+                            fx_name.starts_with("test: ")
+                                || (text_id && fam != Family::AsimProcess),
                             "{fx_name}: boundary event {i} has no {fam:?} row"
                         );
                         continue;
@@ -1297,6 +1305,10 @@ fn correlations_mean_the_same_on_every_engine() {
                     })
                     .collect();
                 want.sort();
+                if profile.name == "kql-sentinel" && fx_name == "boundary events" {
+                    // Scenario 13: ASIM's "0123" joins the connection of process 123.
+                    asim_text_alerts += want.iter().filter(|w| w.contains(", 123]")).count();
+                }
                 let got: Result<Vec<Norm>, String> = if profile.name.starts_with("kql") {
                     let t: Vec<oracle::KqlTable<'_>> = tables
                         .iter()
@@ -1382,11 +1394,95 @@ fn correlations_mean_the_same_on_every_engine() {
         failures.join("\n\n")
     );
     assert_eq!(ran.len(), 3, "every engine ran: {ran:?}");
-    // kql-sentinel runs only the correlations of network connections (fewer alerts): it refuses
-    // those joining a process start by process.id (above).
     assert!(
-        ran.iter()
-            .all(|(t, n)| *n >= if t == "kql-sentinel" { 10 } else { 20 }),
+        ran.iter().all(|(_, n)| *n >= 20),
         "alerts were compared: {ran:?}"
     );
+    assert!(asim_text_alerts > 0, "an ASIM id text was joined");
+}
+
+/// The process ids ASIM writes as text (`_Im_ProcessCreate`'s TargetProcessId, ActingProcessId),
+/// read by kql-sentinel as `tolong(C)`, in a filter (equal, greater than, a negated equality
+/// that is true where the id is missing) and as a group key, on texts a misreading would get
+/// wrong: leading zeros, empty, no number, past a long. The evaluator reads what each text
+/// denotes (projection::asim_id): the number, or a missing value.
+#[test]
+fn asim_text_process_ids_mean_the_same_on_kql_sentinel() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let files = detc::load::load_sources(&[root.join("tests/data/asim_process_ids")])
+        .unwrap_or_else(|d| unreachable!("{}", d.message));
+    let pack = detc::frontend(&files)
+        .pack
+        .unwrap_or_else(|| unreachable!("tests/data/asim_process_ids has errors"));
+    let sentinel = detc::targets::profile("kql-sentinel").unwrap_or_else(|| unreachable!());
+    let t = 1_795_165_200;
+    let ids = [
+        ("123", "7"),
+        ("0123", "4"),
+        ("00123", ""),
+        ("", "7"),
+        ("n/a", "n/a"),
+        ("9223372036854775808", "7"),
+        ("200000", "4"),
+        ("0200000", "004"),
+        ("200000", ""),
+        ("200000", "n/a"),
+        ("200001", "99999999999999999999"),
+        ("9223372036854775807", "0"),
+    ];
+    let events: Vec<Event> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, (pid, ppid))| {
+            let mut e = Event::new();
+            e.insert("time".into(), Value::Timestamp(t + i as i64));
+            e.insert("host".into(), Value::Str("WS07".into()));
+            e.insert(
+                "process.path".into(),
+                Value::Str("C:\\Users\\dana\\upd.exe".into()),
+            );
+            e.insert("process.id".into(), Value::Str((*pid).into()));
+            e.insert("process.parent.id".into(), Value::Str((*ppid).into()));
+            e
+        })
+        .collect();
+    let mut rows = Vec::new();
+    let mut canon = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        let (row, c) = projection::project(Family::AsimProcess, i, e)
+            .unwrap_or_else(|| unreachable!("event {i} has no ASIM row"));
+        rows.push(row);
+        canon.push(c);
+    }
+    // The texts were read as the numbers they hold, or as nothing.
+    assert_eq!(canon[1].get("process.id"), Some(&Value::Int(123)));
+    assert_eq!(canon[3].get("process.id"), None);
+    assert_eq!(canon[5].get("process.id"), None);
+    assert_eq!(canon[10].get("process.parent.id"), None);
+    let mut failures = Vec::new();
+    let mut alerts = 0;
+    for rule in &pack.rules {
+        let emitted = detc::targets::compile_rule(rule, &sentinel)
+            .unwrap_or_else(|d| unreachable!("{}: {d:?}", rule.name));
+        assert!(
+            emitted.text.contains("tolong(TargetProcessId)"),
+            "{}",
+            emitted.text
+        );
+        let want = native(rule, &canon);
+        alerts += want.len();
+        match run_kql(rule, Family::AsimProcess, &emitted.text, &rows) {
+            Ok(got) if got == want => {}
+            Ok(got) => failures.push(format!(
+                "rule {}: alerts differ\n{}",
+                rule.name,
+                similar::TextDiff::from_lines(&want.join("\n"), &got.join("\n"))
+                    .unified_diff()
+                    .header("native", "kql-sentinel")
+            )),
+            Err(e) => failures.push(format!("rule {}: {e}\n{}", rule.name, emitted.text)),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(alerts >= 8, "{alerts} alerts compared");
 }

@@ -12,7 +12,9 @@ use super::{key_column, key_names, step_pipeline, step_rule};
 use crate::diag::Diagnostic;
 use crate::ir::{Correlation, Expr, Rule};
 use crate::targets::escape::kql_ident;
+use crate::targets::kql::derived;
 use crate::targets::profile::Profile;
+use crate::targets::Derive;
 use crate::targets::{duration_text, one_line, Ctx};
 
 pub(in crate::targets) fn emit(
@@ -178,15 +180,24 @@ fn step_let(
         .and_then(|s| s.fields.get("time"))
         .map(|m| m.column.clone())
         .unwrap_or_default();
-    let present: Vec<String> = cols
+    // A number held as text is its `tolong`: null (so no key, never joined) where the text is
+    // no number, as the evaluator reads such a value (missing).
+    let exprs: Vec<String> = cols
         .iter()
-        .map(|c| format!("isnotempty({})", kql_ident(c)))
+        .map(|c| {
+            if c.number_text {
+                derived(Derive::Long, &c.column)
+            } else {
+                kql_ident(&c.column)
+            }
+        })
         .collect();
+    let present: Vec<String> = exprs.iter().map(|e| format!("isnotempty({e})")).collect();
     stages.push(format!("where {}", present.join(" and ")));
     let proj: Vec<String> = keys
         .iter()
-        .zip(&cols)
-        .map(|(k, c)| format!("{} = {}", kql_ident(k), kql_ident(c)))
+        .zip(&exprs)
+        .map(|(k, e)| format!("{} = {e}", kql_ident(k)))
         .collect();
     stages.push(format!(
         "project {}, t = bin({}, 1s)",

@@ -19,7 +19,7 @@ pub(super) mod kql;
 pub(super) mod spl;
 
 use super::driver::{compile_rule, Emitted};
-use super::profile::{Language, Profile};
+use super::profile::{Derive, Language, Profile};
 use crate::diag::{Code, Diagnostic};
 use crate::ir::{self, Correlation, Expr, FieldType, Rule};
 
@@ -70,19 +70,27 @@ pub(super) fn step_pipeline(
     Ok((head, lines.map(str::to_string).collect(), warnings))
 }
 
+/// The column a correlation key is read from, and whether it holds the number as text
+/// (`derive: long`, which a KQL step reads as `tolong(C)`).
+#[derive(Debug, Clone, Default)]
+pub(super) struct KeyColumn {
+    pub column: String,
+    pub number_text: bool,
+}
+
 /// E0916: a key the target cannot compare as the evaluator does. A key must be one column of
-/// every step's table, holding the value itself: not an address (the evaluator compares
-/// addresses as parsed values, `::1` equal to `0::1`, a join compares text), not an enum mapped
-/// from column values, not a value joined from several columns, derived from a path or swapped
-/// with another column by direction; nor a field the step's table lacks (the profile's
-/// `unsupported` reason).
+/// every step's table, holding the value itself (or, in KQL, a number as its text: `tolong`):
+/// not an address (the evaluator compares addresses as parsed values, `::1` equal to `0::1`, a
+/// join compares text), not an enum mapped from column values, not a value joined from several
+/// columns, derived from a path or swapped with another column by direction; nor a field the
+/// step's table lacks (the profile's `unsupported` reason).
 pub(super) fn key_column(
     rule: &Rule,
     c: &Correlation,
     profile: &Profile,
     source: ir::Source,
     key: &str,
-) -> Result<String, Diagnostic> {
+) -> Result<KeyColumn, Diagnostic> {
     let refuse = |why: String| {
         Diagnostic::new(
             Code::E0916,
@@ -107,7 +115,7 @@ pub(super) fn key_column(
     }
     let Ok(src) = super::driver::source_entry(rule, source, &c.span, profile) else {
         // compile_rule of the step reports the missing table (E0901, E0308).
-        return Ok(String::new());
+        return Ok(KeyColumn::default());
     };
     let Some(map) = src.fields.get(key) else {
         // A key the table cannot provide: the step's own compilation reports it (E0902) only
@@ -115,9 +123,10 @@ pub(super) fn key_column(
         if let Some(why) = src.unsupported.get(key) {
             return Err(refuse(format!("in `{}`, {why}", src.table)));
         }
-        return Ok(String::new()); // E0902 from the step's compilation
+        return Ok(KeyColumn::default()); // E0902 from the step's compilation
     };
-    if !map.join.is_empty() || map.derive.is_some() || map.values.is_some() {
+    let number_text = map.derive == Some(Derive::Long) && profile.language == Language::Kql;
+    if !map.join.is_empty() || (map.derive.is_some() && !number_text) || map.values.is_some() {
         return Err(refuse(format!(
             "in `{}`, `{key}` is not one column ({} is computed from the event)",
             src.table, map.column
@@ -129,7 +138,10 @@ pub(super) fn key_column(
             src.table, map.column
         )));
     }
-    Ok(map.column.clone())
+    Ok(KeyColumn {
+        column: map.column.clone(),
+        number_text,
+    })
 }
 
 /// Each diagnostic once (two steps may give the same refusal), in first-seen order.

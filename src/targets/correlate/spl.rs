@@ -37,7 +37,7 @@ pub(in crate::targets) fn emit(
         let mut cols = Vec::new();
         for key in &c.keys {
             match key_column(rule, c, profile, s.source, key) {
-                Ok(col) => cols.push(col),
+                Ok(col) => cols.push(col.column),
                 Err(d) => errs.push(d),
             }
         }

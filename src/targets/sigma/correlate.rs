@@ -159,6 +159,7 @@ fn key_column(ctx: &Ctx, k: &str, c: &Correlation) -> Result<String, Diagnostic>
     if let Some(d) = &col.map.derive {
         let what = match d {
             Derive::Basename => "a file name read from a path",
+            Derive::Long => "a number read from text",
         };
         return Err(refuse(&format!(
             "`{k}` is computed from the column {} ({what})",

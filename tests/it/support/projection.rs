@@ -39,7 +39,7 @@ pub enum Family {
     /// FileName/FolderPath/Process*, its parent InitiatingProcess*).
     DefenderProcess,
     /// ASIM Process Event, process creation (`_Im_ProcessCreate`): TargetProcess* the new
-    /// process (full paths), ActingProcess* its parent, every process id a string.
+    /// process (full paths), ActingProcess* its parent, every process id a string (decimal text).
     AsimProcess,
     /// Sysmon Event ID 1 as JSON (Sigma `process_creation`, rsigma).
     SysmonProcessJson,
@@ -94,6 +94,24 @@ const ASIM_PROCESS_COLUMNS: [(&str, &str); 12] = [
     ("process.parent.command_line", "ActingProcessCommandLine"),
     ("process.parent.user", "ActorUsername"),
 ];
+
+/// The process id an ASIM id text denotes: `Some(Some(n))` for decimal digits that fit a long
+/// (`"0123"` is 123), `Some(None)` for text that denotes none: empty, no digit at all (`"n/a"`),
+/// or digits past a long (the catalogue's ids are longs, and Kusto's `tolong` gives null when
+/// "conversion isn't successful"). Text whose reading the references leave open (signs,
+/// surrounding spaces, hexadecimal, which the schema asks parsers to convert) is no row: `None`.
+fn asim_id(t: &str) -> Option<Option<i64>> {
+    if t.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(t.parse::<i64>().ok());
+    }
+    if !t
+        .bytes()
+        .any(|b| b.is_ascii_digit() || b == b'+' || b == b'-' || b == b' ')
+    {
+        return Some(None);
+    }
+    None
+}
 
 /// One projected row: JSON for KQL (duckdb-kql) and Sigma (rsigma), strings for the SPL model.
 #[derive(Debug, Clone)]
@@ -158,6 +176,8 @@ pub fn kql_columns(f: Family) -> Vec<(&'static str, &'static str)> {
                 ("EventOriginalUid", "string"),
                 ("TargetProcessName", "string"),
                 ("ActingProcessName", "string"),
+                ("TargetProcessId", "string"),
+                ("ActingProcessId", "string"),
             ])
             .collect(),
         _ => Vec::new(),
@@ -294,6 +314,8 @@ fn carried(f: Family) -> &'static [&'static str] {
             "process.parent.path",
             "process.parent.command_line",
             "process.parent.user",
+            "process.id",
+            "process.parent.id",
         ],
         Family::DefenderProcess => &[
             "time",
@@ -480,6 +502,14 @@ pub fn project(f: Family, idx: usize, ev: &Event) -> Option<(Row, Event)> {
         .filter(|(k, _)| carried(f).contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    // A process id written as text (`Value::Str`, as ASIM's string columns hold it) is a row of
+    // an ASIM table only: every other table holds the id as a number.
+    let text_id = ["process.id", "process.parent.id"]
+        .iter()
+        .any(|k| matches!(canon.get(*k), Some(Value::Str(_))));
+    if text_id && f != Family::AsimProcess {
+        return None;
+    }
     // Every engine needs a time to order events and to window them.
     let t = match canon.get("time") {
         Some(Value::Timestamp(t)) => *t,
@@ -660,6 +690,28 @@ pub fn project(f: Family, idx: usize, ev: &Event) -> Option<(Row, Event)> {
             for (field, col) in ASIM_PROCESS_COLUMNS {
                 if let Some(v) = canon.get(field) {
                     m.insert(col.into(), J::String(text(v)));
+                }
+            }
+            // The process ids are strings that "on Windows and Linux ... must be numeric" (the
+            // schema reference): a number is written as its decimal text; a text is written as
+            // it is and means what it holds as a number, if any (`asim_id`).
+            for (field, col) in [
+                ("process.id", "TargetProcessId"),
+                ("process.parent.id", "ActingProcessId"),
+            ] {
+                match canon.get(field).cloned() {
+                    None => {}
+                    Some(Value::Int(n)) => {
+                        m.insert(col.into(), J::String(n.to_string()));
+                    }
+                    Some(Value::Str(t)) => {
+                        match asim_id(&t)? {
+                            Some(n) => canon.insert(field.into(), Value::Int(n)),
+                            None => canon.remove(field),
+                        };
+                        m.insert(col.into(), J::String(t));
+                    }
+                    Some(_) => return None,
                 }
             }
             Some((Row::Json(m), canon))
