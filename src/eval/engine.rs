@@ -417,6 +417,20 @@ impl CompiledRule {
             .collect()
     }
 
+    /// Whether the filter reads a computed field (`let`): the rule then computes its lets
+    /// before its filter, and no predicate of it is shared (`eval::shared`).
+    pub fn filter_reads_lets(&self) -> bool {
+        self.filter_reads_lets
+    }
+
+    /// The slot number (see [`CompiledRule::bind`]) of an event field the rule reads.
+    pub fn slot_of(&self, f: &FieldRef) -> Option<usize> {
+        match f {
+            FieldRef::Field(name) => self.fields.iter().position(|x| x == name),
+            _ => None,
+        }
+    }
+
     /// Whether the rule aggregates (has windows to release).
     pub fn aggregates(&self) -> bool {
         self.rule.aggregation.is_some()
@@ -459,11 +473,42 @@ impl CompiledRule {
         if !self.filter.eval_ref(&|f, k| resolve(f, k, &field, &early)) {
             return Fed::Unmatched;
         }
+        self.feed_held(
+            names,
+            cells,
+            bind,
+            st,
+            self.filter_reads_lets.then_some(early),
+        )
+    }
+
+    /// [`CompiledRule::feed_cells`] of an event on which the caller found the filter holds
+    /// (`eval::shared`, which only takes filters that read no computed field).
+    pub fn feed_matched<N: AsRef<str>>(
+        &self,
+        names: &[N],
+        cells: &[Option<Cell<'_>>],
+        bind: &[Option<usize>],
+        st: &mut RuleState,
+    ) -> Fed {
+        self.feed_held(names, cells, bind, st, None)
+    }
+
+    /// Counts and aggregates an event the filter holds on (`lets`: the computed fields, when
+    /// the filter needed them first).
+    fn feed_held<'a, N: AsRef<str>>(
+        &'a self,
+        names: &[N],
+        cells: &'a [Option<Cell<'_>>],
+        bind: &[Option<usize>],
+        st: &mut RuleState,
+        lets: Option<Vec<Option<&'a Value>>>,
+    ) -> Fed {
+        let field = |k: usize| cell_at(cells, bind, k);
         st.matched += 1;
-        let lets = if self.filter_reads_lets {
-            early
-        } else {
-            self.compute_lets(&field)
+        let lets = match lets {
+            Some(l) => l,
+            None => self.compute_lets(&field),
         };
         let look = |f: &FieldRef, k: usize| resolve(f, k, &field, &lets);
         let Some(agg) = &self.rule.aggregation else {
