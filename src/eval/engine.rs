@@ -18,6 +18,7 @@
 //! without a timestamp is a bad line).
 
 use super::fasthash::Seeded;
+use super::index::Key;
 use super::ops::{Cell, CompiledExpr, ValRef};
 use super::time;
 use super::{Alert, Event};
@@ -380,36 +381,46 @@ impl CompiledRule {
         self.filter.eval_ref(&|f, k| resolve(f, k, &field, &lets))
     }
 
-    /// The integer literals the filter pins a field to: for each conjunct of a top-level `and`
-    /// (or the filter itself) that is `field == N` or `field in [N, ...]` on a field of the
-    /// event, the field's slot (see [`CompiledRule::bind`]) and the integers. The filter can
-    /// only hold on an event whose value of that field is one of them (`eval::index`).
-    pub fn int_literals(&self) -> Vec<(usize, Vec<i64>)> {
-        use crate::ir::{Expr, Op};
+    /// The literals the filter pins a field to: for each conjunct of a top-level `and` (or the
+    /// filter itself) that is `field == V` or `field in [V, ...]` on a field of the event (not a
+    /// list field), with every `V` an integer, a string or an enum value, the field's slot (see
+    /// [`CompiledRule::bind`]) and the values as index keys. The filter can only hold on an
+    /// event whose value of that field is one of them (`eval::index`).
+    pub fn literals(&self) -> Vec<(usize, Vec<Key>)> {
+        use crate::ir::{Case, Expr, Op};
         let conjuncts: &[Expr] = match &self.rule.filter {
             Expr::And(xs) => xs,
             one => std::slice::from_ref(one),
+        };
+        // One value as a key: what `ops` compares it by (ASCII-lowered text for `=~` / `in~`
+        // on strings; enums and integers exactly, whatever the case).
+        let key = |v: &Value, case: Case| match v {
+            Value::Int(i) => Some(Key::Int(*i)),
+            Value::Str(s) if case == Case::Sensitive => Some(Key::Str(s.clone())),
+            Value::Str(s) => Some(Key::Lower(crate::ir::semantics::simple_lower(s))),
+            Value::Enum(s) => Some(Key::Enum(s.clone())),
+            _ => None,
         };
         conjuncts
             .iter()
             .filter_map(|e| {
                 let Expr::Pred(p) = e else { return None };
-                let FieldRef::Field(name) = &p.field else {
+                if p.each {
                     return None;
-                };
-                let slot = self.fields.iter().position(|f| f == name)?;
-                let vals: Vec<i64> = match &p.op {
-                    Op::Eq {
-                        value: Value::Int(v),
-                        ..
-                    } => vec![*v],
-                    Op::In { values, .. } => values
-                        .iter()
-                        .map(|v| match v {
-                            Value::Int(i) => Some(*i),
-                            _ => None,
-                        })
-                        .collect::<Option<_>>()?,
+                }
+                let slot = self.slot_of(&p.field)?;
+                let vals: Vec<Key> = match &p.op {
+                    Op::Eq { value, case } => vec![key(value, *case)?],
+                    Op::In { values, case, .. } => {
+                        // `in~` lowers only a list of strings (ops::Matcher::new); a mixed list
+                        // compares exactly.
+                        let case = if values.iter().all(|v| matches!(v, Value::Str(_))) {
+                            *case
+                        } else {
+                            Case::Sensitive
+                        };
+                        values.iter().map(|v| key(v, case)).collect::<Option<_>>()?
+                    }
                     _ => return None,
                 };
                 Some((slot, vals))

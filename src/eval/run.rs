@@ -619,13 +619,14 @@ fn candidates<'c>(
     ctx: &'c FileCtx,
     cells: &[Option<Cell<'_>>],
 ) -> impl Iterator<Item = usize> + 'c {
-    let (hit, always) = match &ctx.index {
+    let listed = match &ctx.index {
         Some(ix) => ix.candidates(cells),
-        None => (&[][..], &[][..]),
+        None => [&[][..]; 3],
     };
     let every = ctx.index.is_none().then_some(0..ctx.rules.len());
-    hit.iter()
-        .chain(always)
+    listed
+        .into_iter()
+        .flatten()
         .copied()
         .chain(every.into_iter().flatten())
 }
