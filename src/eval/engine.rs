@@ -387,19 +387,10 @@ impl CompiledRule {
     /// [`CompiledRule::bind`]) and the values as index keys. The filter can only hold on an
     /// event whose value of that field is one of them (`eval::index`).
     pub fn literals(&self) -> Vec<(usize, Vec<Key>)> {
-        use crate::ir::{Case, Expr, Op};
+        use crate::ir::Expr;
         let conjuncts: &[Expr] = match &self.rule.filter {
             Expr::And(xs) => xs,
             one => std::slice::from_ref(one),
-        };
-        // One value as a key: what `ops` compares it by (ASCII-lowered text for `=~` / `in~`
-        // on strings; enums and integers exactly, whatever the case).
-        let key = |v: &Value, case: Case| match v {
-            Value::Int(i) => Some(Key::Int(*i)),
-            Value::Str(s) if case == Case::Sensitive => Some(Key::Str(s.clone())),
-            Value::Str(s) => Some(Key::Lower(crate::ir::semantics::simple_lower(s))),
-            Value::Enum(s) => Some(Key::Enum(s.clone())),
-            _ => None,
         };
         conjuncts
             .iter()
@@ -408,22 +399,7 @@ impl CompiledRule {
                 if p.each {
                     return None;
                 }
-                let slot = self.slot_of(&p.field)?;
-                let vals: Vec<Key> = match &p.op {
-                    Op::Eq { value, case } => vec![key(value, *case)?],
-                    Op::In { values, case, .. } => {
-                        // `in~` lowers only a list of strings (ops::Matcher::new); a mixed list
-                        // compares exactly.
-                        let case = if values.iter().all(|v| matches!(v, Value::Str(_))) {
-                            *case
-                        } else {
-                            Case::Sensitive
-                        };
-                        values.iter().map(|v| key(v, case)).collect::<Option<_>>()?
-                    }
-                    _ => return None,
-                };
-                Some((slot, vals))
+                Some((self.slot_of(&p.field)?, super::index::literal_keys(&p.op)?))
             })
             .collect()
     }

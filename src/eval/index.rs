@@ -15,7 +15,8 @@
 //! One field is indexed per file: the one the most rules can be indexed on.
 
 use super::engine::{Binding, CompiledRule};
-use super::ops::{with_lower, Cell};
+use super::ops::{simple_lower, with_lower, Cell};
+use crate::ir::{Case, Op, Value};
 use std::collections::HashMap;
 
 /// Below this many rules of a file, every event tests every rule (the lookup would not pay).
@@ -32,15 +33,81 @@ pub enum Key {
     Enum(String),
 }
 
+/// The values an `==` or `in` operator holds on, as keys, when all are integers, strings or
+/// enum values: what `ops` compares them by (ASCII-lowered text for `=~` / `in~` on strings;
+/// integers and enum values exactly, whatever the case; `in~` lowers only a list of strings,
+/// a mixed list compares exactly). `None` for any other operator or value.
+pub fn literal_keys(op: &Op) -> Option<Vec<Key>> {
+    let key = |v: &Value, case: Case| match v {
+        Value::Int(i) => Some(Key::Int(*i)),
+        Value::Str(s) if case == Case::Sensitive => Some(Key::Str(s.clone())),
+        Value::Str(s) => Some(Key::Lower(simple_lower(s))),
+        Value::Enum(s) => Some(Key::Enum(s.clone())),
+        _ => None,
+    };
+    match op {
+        Op::Eq { value, case } => Some(vec![key(value, *case)?]),
+        Op::In { values, case, .. } => {
+            let case = if values.iter().all(|v| matches!(v, Value::Str(_))) {
+                *case
+            } else {
+                Case::Sensitive
+            };
+            values.iter().map(|v| key(v, case)).collect()
+        }
+        _ => None,
+    }
+}
+
+/// Positions (rules, predicates) listed by key, looked up with an event's cell without
+/// allocating.
+#[derive(Debug, Clone, Default)]
+pub struct KeyMap {
+    ints: HashMap<i64, Vec<usize>>,
+    strs: HashMap<String, Vec<usize>>,
+    lower: HashMap<String, Vec<usize>>,
+    enums: HashMap<String, Vec<usize>>,
+}
+
+impl KeyMap {
+    /// Lists `pos` under `k` (once, when positions are added in order).
+    pub fn add(&mut self, k: &Key, pos: usize) {
+        let list = match k {
+            Key::Int(i) => self.ints.entry(*i).or_default(),
+            Key::Str(s) => self.strs.entry(s.clone()).or_default(),
+            Key::Lower(s) => self.lower.entry(s.clone()).or_default(),
+            Key::Enum(s) => self.enums.entry(s.clone()).or_default(),
+        };
+        if list.last() != Some(&pos) {
+            list.push(pos);
+        }
+    }
+
+    /// The positions listed under a cell's value: text exactly, then lowered. A missing value
+    /// (none, or empty text) has none: no `==` or `in` holds on it.
+    pub fn get(&self, cell: Option<&Cell<'_>>) -> [&[usize]; 2] {
+        match cell {
+            Some(Cell::Int(v)) => [self.ints.get(v).map_or(&[], Vec::as_slice), &[]],
+            Some(Cell::Str(s)) if !s.is_empty() => [
+                get(&self.strs, s),
+                if self.lower.is_empty() {
+                    &[]
+                } else {
+                    with_lower(s, |l| get(&self.lower, l))
+                },
+            ],
+            Some(Cell::Enum(s)) if !s.is_empty() => [get(&self.enums, s), &[]],
+            _ => [&[], &[]],
+        }
+    }
+}
+
 /// The rules of one file (positions in its rule list) by the value of one event cell.
 #[derive(Debug, Clone)]
 pub struct RuleIndex {
     /// The event cell tested (an input schema's field number).
     cell: usize,
-    ints: HashMap<i64, Vec<usize>>,
-    strs: HashMap<String, Vec<usize>>,
-    lower: HashMap<String, Vec<usize>>,
-    enums: HashMap<String, Vec<usize>>,
+    by_value: KeyMap,
     /// Rules without a literal on that cell: tested on every event.
     always: Vec<usize>,
 }
@@ -83,10 +150,7 @@ impl RuleIndex {
         }
         let mut ix = RuleIndex {
             cell,
-            ints: HashMap::new(),
-            strs: HashMap::new(),
-            lower: HashMap::new(),
-            enums: HashMap::new(),
+            by_value: KeyMap::default(),
             always: Vec::new(),
         };
         for (pos, l) in lits.iter().enumerate() {
@@ -98,15 +162,7 @@ impl RuleIndex {
             {
                 Some((_, vals)) => {
                     for v in vals {
-                        let list = match v {
-                            Key::Int(i) => ix.ints.entry(*i).or_default(),
-                            Key::Str(s) => ix.strs.entry(s.clone()).or_default(),
-                            Key::Lower(s) => ix.lower.entry(s.clone()).or_default(),
-                            Key::Enum(s) => ix.enums.entry(s.clone()).or_default(),
-                        };
-                        if list.last() != Some(&pos) {
-                            list.push(pos);
-                        }
+                        ix.by_value.add(v, pos);
                     }
                 }
                 None => ix.always.push(pos),
@@ -119,19 +175,9 @@ impl RuleIndex {
     /// value (text: exactly, then lowered), and those always tested (together not in rule
     /// order; no position twice, as a rule is listed under one conjunct's values).
     pub fn candidates(&self, cells: &[Option<Cell<'_>>]) -> [&[usize]; 3] {
-        let (exact, lowered): (&[usize], &[usize]) = match cells.get(self.cell) {
-            Some(Some(Cell::Int(v))) => (self.ints.get(v).map_or(&[], Vec::as_slice), &[]),
-            Some(Some(Cell::Str(s))) => (
-                get(&self.strs, s),
-                if self.lower.is_empty() {
-                    &[]
-                } else {
-                    with_lower(s, |l| get(&self.lower, l))
-                },
-            ),
-            Some(Some(Cell::Enum(s))) => (get(&self.enums, s), &[]),
-            _ => (&[], &[]),
-        };
+        let [exact, lowered] = self
+            .by_value
+            .get(cells.get(self.cell).and_then(Option::as_ref));
         [exact, lowered, &self.always]
     }
 }

@@ -11,10 +11,19 @@
 //! it from the memo gives the value evaluating it again would: each rule's filter still holds
 //! exactly when it held alone, and `and` / `or` still stop at the first deciding operand.
 //!
+//! Memberships are shared further: every `==` / `in` of integers, strings or enum values on one
+//! cell (a pack's process-name lists, its port lists) joins that cell's [`Family`], one hash
+//! map from value to the predicates holding on it (`index::KeyMap`, keyed as `ops` compares).
+//! The first of them an event needs looks its value up once and settles them all: those listed
+//! under the value hold, the others do not (a missing value holds none), which is each one's
+//! own truth value. A family of one predicate is evaluated by its own matcher (a bitset for
+//! ports) instead.
+//!
 //! A filter that reads a computed field (`let`) or compares two values is not compiled here:
 //! the rule evaluates it itself ([`SharedFilters::holds`] returns `None`).
 
 use super::engine::{Binding, CompiledRule};
+use super::index::{literal_keys, Key, KeyMap};
 use super::ops::{Cell, Matcher};
 use crate::ir::{Expr, FieldRef};
 use std::collections::HashMap;
@@ -31,11 +40,30 @@ enum Node {
     False,
 }
 
+/// How one distinct predicate is evaluated.
+#[derive(Debug, Clone)]
+enum Pred {
+    /// Its own operator on an event cell.
+    Own(usize, Matcher),
+    /// With the other memberships of its family (a number into `families`).
+    Member(usize),
+}
+
+/// The memberships (`==` / `in` on integers, strings, enum values) of one cell.
+#[derive(Debug, Clone)]
+struct Family {
+    cell: usize,
+    /// Predicate numbers by the values they hold on.
+    by_value: KeyMap,
+    /// Every predicate of the family.
+    members: Vec<usize>,
+}
+
 /// The distinct predicates of a file's rules and each rule's filter over them.
 #[derive(Debug, Clone, Default)]
 pub struct SharedFilters {
-    /// Each distinct predicate: the event cell it reads and its prepared operator.
-    preds: Vec<(usize, Matcher)>,
+    preds: Vec<Pred>,
+    families: Vec<Family>,
     /// Per rule of the file (its position in the file's rule list): its filter, or `None` when
     /// the rule evaluates its filter itself.
     filters: Vec<Option<Node>>,
@@ -50,6 +78,8 @@ impl SharedFilters {
     pub fn new(compiled: &[CompiledRule], rules: &[(usize, Binding)]) -> SharedFilters {
         let mut ids: HashMap<(usize, String), usize> = HashMap::new();
         let mut preds: Vec<(usize, Matcher)> = Vec::new();
+        // Per predicate: its values as keys, when it may join a family.
+        let mut keys: Vec<Option<Vec<Key>>> = Vec::new();
         let filters = rules
             .iter()
             .map(|(i, bind)| {
@@ -72,13 +102,52 @@ impl SharedFilters {
                     }
                     let m = Matcher::of_pred(p).ok()?;
                     preds.push((cell, m));
+                    keys.push(if p.each { None } else { literal_keys(&p.op) });
                     ids.insert(key, preds.len() - 1);
                     Some(Node::Pred(preds.len() - 1))
                 };
                 node(&c.rule.filter, &mut pred)
             })
             .collect();
-        SharedFilters { preds, filters }
+        // Families of the cells with at least two memberships, in order of first member.
+        let mut count: HashMap<usize, usize> = HashMap::new();
+        for ((cell, _), k) in preds.iter().zip(&keys) {
+            if k.is_some() {
+                *count.entry(*cell).or_default() += 1;
+            }
+        }
+        let mut family_of: HashMap<usize, usize> = HashMap::new();
+        let mut families: Vec<Family> = Vec::new();
+        let preds = preds
+            .into_iter()
+            .zip(keys)
+            .enumerate()
+            .map(|(id, ((cell, m), k))| match k {
+                Some(vals) if count.get(&cell).copied().unwrap_or(0) > 1 => {
+                    let f = *family_of.entry(cell).or_insert_with(|| {
+                        families.push(Family {
+                            cell,
+                            by_value: KeyMap::default(),
+                            members: Vec::new(),
+                        });
+                        families.len() - 1
+                    });
+                    if let Some(fam) = families.get_mut(f) {
+                        for v in &vals {
+                            fam.by_value.add(v, id);
+                        }
+                        fam.members.push(id);
+                    }
+                    Pred::Member(f)
+                }
+                _ => Pred::Own(cell, m),
+            })
+            .collect();
+        SharedFilters {
+            preds,
+            families,
+            filters,
+        }
     }
 
     /// Number of distinct predicates.
@@ -112,15 +181,33 @@ impl SharedFilters {
             Node::Pred(id) => match memo.get(*id) {
                 Some(1) => false,
                 Some(2) => true,
-                _ => {
-                    let v = self.preds.get(*id).is_some_and(|(cell, m)| {
-                        m.matches_ref(cells.get(*cell).and_then(Option::as_ref).map(Cell::get))
-                    });
-                    if let Some(s) = memo.get_mut(*id) {
-                        *s = 1 + u8::from(v);
+                _ => match self.preds.get(*id) {
+                    Some(Pred::Own(cell, m)) => {
+                        let v =
+                            m.matches_ref(cells.get(*cell).and_then(Option::as_ref).map(Cell::get));
+                        if let Some(s) = memo.get_mut(*id) {
+                            *s = 1 + u8::from(v);
+                        }
+                        v
                     }
-                    v
-                }
+                    Some(Pred::Member(f)) => {
+                        if let Some(fam) = self.families.get(*f) {
+                            for m in &fam.members {
+                                if let Some(s) = memo.get_mut(*m) {
+                                    *s = 1;
+                                }
+                            }
+                            let cell = cells.get(fam.cell).and_then(Option::as_ref);
+                            for m in fam.by_value.get(cell).into_iter().flatten() {
+                                if let Some(s) = memo.get_mut(*m) {
+                                    *s = 2;
+                                }
+                            }
+                        }
+                        memo.get(*id) == Some(&2)
+                    }
+                    None => false,
+                },
             },
         }
     }
