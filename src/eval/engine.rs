@@ -18,6 +18,7 @@
 //! without a timestamp is a bad line).
 
 use super::fasthash::Seeded;
+use super::index::Key;
 use super::ops::{Cell, CompiledExpr, ValRef};
 use super::time;
 use super::{Alert, Event};
@@ -380,12 +381,13 @@ impl CompiledRule {
         self.filter.eval_ref(&|f, k| resolve(f, k, &field, &lets))
     }
 
-    /// The integer literals the filter pins a field to: for each conjunct of a top-level `and`
-    /// (or the filter itself) that is `field == N` or `field in [N, ...]` on a field of the
-    /// event, the field's slot (see [`CompiledRule::bind`]) and the integers. The filter can
-    /// only hold on an event whose value of that field is one of them (`eval::index`).
-    pub fn int_literals(&self) -> Vec<(usize, Vec<i64>)> {
-        use crate::ir::{Expr, Op};
+    /// The literals the filter pins a field to: for each conjunct of a top-level `and` (or the
+    /// filter itself) that is `field == V` or `field in [V, ...]` on a field of the event (not a
+    /// list field), with every `V` an integer, a string or an enum value, the field's slot (see
+    /// [`CompiledRule::bind`]) and the values as index keys. The filter can only hold on an
+    /// event whose value of that field is one of them (`eval::index`).
+    pub fn literals(&self) -> Vec<(usize, Vec<Key>)> {
+        use crate::ir::Expr;
         let conjuncts: &[Expr] = match &self.rule.filter {
             Expr::And(xs) => xs,
             one => std::slice::from_ref(one),
@@ -394,27 +396,26 @@ impl CompiledRule {
             .iter()
             .filter_map(|e| {
                 let Expr::Pred(p) = e else { return None };
-                let FieldRef::Field(name) = &p.field else {
+                if p.each {
                     return None;
-                };
-                let slot = self.fields.iter().position(|f| f == name)?;
-                let vals: Vec<i64> = match &p.op {
-                    Op::Eq {
-                        value: Value::Int(v),
-                        ..
-                    } => vec![*v],
-                    Op::In { values, .. } => values
-                        .iter()
-                        .map(|v| match v {
-                            Value::Int(i) => Some(*i),
-                            _ => None,
-                        })
-                        .collect::<Option<_>>()?,
-                    _ => return None,
-                };
-                Some((slot, vals))
+                }
+                Some((self.slot_of(&p.field)?, super::index::literal_keys(&p.op)?))
             })
             .collect()
+    }
+
+    /// Whether the filter reads a computed field (`let`): the rule then computes its lets
+    /// before its filter, and no predicate of it is shared (`eval::shared`).
+    pub fn filter_reads_lets(&self) -> bool {
+        self.filter_reads_lets
+    }
+
+    /// The slot number (see [`CompiledRule::bind`]) of an event field the rule reads.
+    pub fn slot_of(&self, f: &FieldRef) -> Option<usize> {
+        match f {
+            FieldRef::Field(name) => self.fields.iter().position(|x| x == name),
+            _ => None,
+        }
     }
 
     /// Whether the rule aggregates (has windows to release).
@@ -459,11 +460,42 @@ impl CompiledRule {
         if !self.filter.eval_ref(&|f, k| resolve(f, k, &field, &early)) {
             return Fed::Unmatched;
         }
+        self.feed_held(
+            names,
+            cells,
+            bind,
+            st,
+            self.filter_reads_lets.then_some(early),
+        )
+    }
+
+    /// [`CompiledRule::feed_cells`] of an event on which the caller found the filter holds
+    /// (`eval::shared`, which only takes filters that read no computed field).
+    pub fn feed_matched<N: AsRef<str>>(
+        &self,
+        names: &[N],
+        cells: &[Option<Cell<'_>>],
+        bind: &[Option<usize>],
+        st: &mut RuleState,
+    ) -> Fed {
+        self.feed_held(names, cells, bind, st, None)
+    }
+
+    /// Counts and aggregates an event the filter holds on (`lets`: the computed fields, when
+    /// the filter needed them first).
+    fn feed_held<'a, N: AsRef<str>>(
+        &'a self,
+        names: &[N],
+        cells: &'a [Option<Cell<'_>>],
+        bind: &[Option<usize>],
+        st: &mut RuleState,
+        lets: Option<Vec<Option<&'a Value>>>,
+    ) -> Fed {
+        let field = |k: usize| cell_at(cells, bind, k);
         st.matched += 1;
-        let lets = if self.filter_reads_lets {
-            early
-        } else {
-            self.compute_lets(&field)
+        let lets = match lets {
+            Some(l) => l,
+            None => self.compute_lets(&field),
         };
         let look = |f: &FieldRef, k: usize| resolve(f, k, &field, &lets);
         let Some(agg) = &self.rule.aggregation else {

@@ -41,6 +41,7 @@ pub mod prefilter;
 pub mod read;
 pub mod run;
 pub mod schema;
+pub mod shared;
 pub mod spill;
 pub mod suppress;
 pub mod testing;

@@ -33,6 +33,7 @@ use super::prefilter::Prefilter;
 use super::read::Row;
 use super::read::{self, JsonRecord, Layout, LiteRecord, Rows, TableRecord};
 use super::schema::{self, InputSchema, Mapped};
+use super::shared::{Memo, SharedFilters};
 use super::spill::{AlertSink, Merge, DEFAULT_ALERT_BUFFER};
 use super::{Alert, Event};
 use crate::diag::{Code, Diagnostic, Span};
@@ -427,6 +428,9 @@ struct FileCtx {
     rules: Vec<(usize, Binding)>,
     /// `rules` by a literal they pin a field to, when that pays (see `index`).
     index: Option<RuleIndex>,
+    /// `rules`' filters over the distinct predicates of the file (each evaluated once per
+    /// event, see `shared`).
+    filters: SharedFilters,
     /// A table's columns the schema reads (see [`read::columns`]).
     cols: Vec<Option<usize>>,
     /// A table's columns the file's rules read (with what decides applicability and `time`),
@@ -497,6 +501,8 @@ struct WorkerOut {
     chunk_max: i64,
     /// Alerts held in `states` (rules without aggregation), passed to the sink past a bound.
     held: usize,
+    /// The predicates evaluated on the event at hand (see `shared`).
+    memo: Memo,
 }
 
 /// Chunks finished by the workers, for the reader's barrier.
@@ -526,15 +532,19 @@ fn row(sh: &Shared<'_>, ctx: &FileCtx, line: u64, text: Result<&str, String>, ou
     let held = &mut out.held;
     let states = &mut out.states;
     let chunk_max = &mut out.chunk_max;
+    let memo = &mut out.memo;
     let time_slot = ctx.schema.time_slot();
     let names = ctx.schema.field_names();
     if let (Some(lean), Ok(t)) = (&ctx.lean, &text) {
         let any_holds = |cells: &[Option<Cell<'_>>]| {
+            ctx.filters.reset(memo);
             candidates(ctx, cells).any(|pos| {
-                ctx.rules
-                    .get(pos)
-                    .and_then(|(i, bind)| Some(rules.get(*i)?.holds(cells, bind)))
-                    .unwrap_or(false)
+                ctx.filters.holds(pos, cells, memo).unwrap_or_else(|| {
+                    ctx.rules
+                        .get(pos)
+                        .and_then(|(i, bind)| Some(rules.get(*i)?.holds(cells, bind)))
+                        .unwrap_or(false)
+                })
             })
         };
         match with_cells(&ctx.layout, &ctx.schema, lean, t, any_holds) {
@@ -556,12 +566,18 @@ fn row(sh: &Shared<'_>, ctx: &FileCtx, line: u64, text: Result<&str, String>, ou
             let mut any = false;
             // The first late rule in pack order (candidates come in any order).
             let mut late: Option<usize> = None;
+            ctx.filters.reset(memo);
             for pos in candidates(ctx, cells) {
                 let Some((i, bind)) = ctx.rules.get(pos) else {
                     continue;
                 };
                 if let (Some(r), Some(st)) = (rules.get(*i), states.get_mut(*i)) {
-                    match r.feed_cells(names, cells, bind, st) {
+                    let fed = match ctx.filters.holds(pos, cells, memo) {
+                        Some(false) => Fed::Unmatched,
+                        Some(true) => r.feed_matched(names, cells, bind, st),
+                        None => r.feed_cells(names, cells, bind, st),
+                    };
+                    match fed {
                         Fed::Unmatched => {}
                         Fed::Matched => {
                             any = true;
@@ -628,13 +644,14 @@ fn candidates<'c>(
     ctx: &'c FileCtx,
     cells: &[Option<Cell<'_>>],
 ) -> impl Iterator<Item = usize> + 'c {
-    let (hit, always) = match &ctx.index {
+    let listed = match &ctx.index {
         Some(ix) => ix.candidates(cells),
-        None => (&[][..], &[][..]),
+        None => [&[][..]; 3],
     };
     let every = ctx.index.is_none().then_some(0..ctx.rules.len());
-    hit.iter()
-        .chain(always)
+    listed
+        .into_iter()
+        .flatten()
         .copied()
         .chain(every.into_iter().flatten())
 }
@@ -1397,6 +1414,7 @@ fn file_ctx(
         layout,
         schema: schema.clone(),
         index: RuleIndex::new(compiled, &rules),
+        filters: SharedFilters::new(compiled, &rules),
         rules,
         cols,
         lean,

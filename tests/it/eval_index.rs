@@ -91,19 +91,19 @@ fn rules() -> Vec<Rule> {
     ]
 }
 
-#[test]
-fn a_pack_gives_each_rule_its_own_alerts() {
+/// Runs `rules` as a pack and each alone: same alerts and match counts; each of `fire` has
+/// alerts.
+fn pack_equals_alone(rules: &[Rule], fire: &[&str]) {
     let f = events();
-    let rules = rules();
     for threads in [1, 2] {
         let opts = RunOptions {
             threads,
             block: 4096,
             ..RunOptions::default()
         };
-        let pack = run_files(&rules, std::slice::from_ref(&f), &opts).unwrap();
+        let pack = run_files(rules, std::slice::from_ref(&f), &opts).unwrap();
         let mut alone = Vec::new();
-        for r in &rules {
+        for r in rules {
             let one = run_files(std::slice::from_ref(r), std::slice::from_ref(&f), &opts).unwrap();
             assert_eq!(
                 pack.summary.matched_by_rule.get(&r.name),
@@ -116,18 +116,72 @@ fn a_pack_gives_each_rule_its_own_alerts() {
         detc::eval::sort_alerts(&mut alone);
         assert_eq!(pack.alerts, alone);
         // Not vacuous: the pinned, the unpinned and the aggregating rules all fire.
-        for name in [
+        for name in fire {
+            assert!(
+                pack.alerts.iter().any(|a| a.rule_name == *name),
+                "{name} has no alert"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_pack_gives_each_rule_its_own_alerts() {
+    pack_equals_alone(
+        &rules(),
+        &[
             "pin_eq",
             "pin_in_agg",
             "pin_twice",
             "free_or",
             "free_not",
             "free_agg",
-        ] {
-            assert!(
-                pack.alerts.iter().any(|a| a.rule_name == name),
-                "{name} has no alert"
-            );
-        }
-    }
+        ],
+    );
+}
+
+/// Rules pinned to text (exactly and case-insensitively) and to an enum value: the index is
+/// on `process.name` (most rules pin it), probed with the event's name as is and lowered.
+#[test]
+fn rules_pinned_to_names_and_enums() {
+    let rules = vec![
+        rule("name_eq", 11, "  where process.name == \"evil.exe\""),
+        rule("name_eq_case", 12, "  where process.name == \"Evil.exe\""),
+        rule("name_ci", 13, "  where process.name =~ \"EVIL.EXE\" and remote.port == 25"),
+        rule(
+            "name_in_ci",
+            14,
+            "  where process.name in~ [\"Chrome.EXE\", \"WScript.exe\"]\n  window 1h\n  group by host\n  aggregate connections = count()",
+        ),
+        rule(
+            "name_in",
+            15,
+            "  where process.name in [\"chrome.exe\", \"CHROME.EXE\"] and direction == outbound",
+        ),
+        rule("dir_only", 16, "  where direction == inbound"),
+        rule("dir_in", 17, "  where direction in [outbound] and remote.port == 993"),
+        rule(
+            "free_or",
+            18,
+            "  where process.name =~ \"evil.exe\" or remote.port == 110",
+        ),
+    ];
+    // The index is on the names (five rules pin one), not on the direction (two) or a port.
+    let compiled: Vec<_> = rules
+        .iter()
+        .map(|r| detc::eval::engine::CompiledRule::new(r).unwrap())
+        .collect();
+    let lits: Vec<_> = compiled.iter().map(|c| c.literals().len()).collect();
+    assert_eq!(lits, [1, 1, 2, 1, 2, 1, 2, 0]);
+    pack_equals_alone(
+        &rules,
+        &[
+            "name_eq",
+            "name_ci",
+            "name_in_ci",
+            "name_in",
+            "dir_only",
+            "free_or",
+        ],
+    );
 }

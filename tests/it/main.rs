@@ -30,6 +30,7 @@ mod eval_osquery;
 mod eval_prefilter;
 mod eval_readers;
 mod eval_semantics;
+mod eval_shared;
 mod eval_spill;
 mod expert_queries;
 mod fmt;

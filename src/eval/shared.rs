@@ -1,0 +1,225 @@
+//! The filters of a file's rules over one table of distinct predicates (issue 15, point 3:
+//! many rules over one file).
+//!
+//! Packs repeat predicates: `direction == outbound`, `not remote.ip is loopback`, a process-name
+//! list, the same port test. Each rule's filter is compiled here to a tree over predicate
+//! numbers, and a predicate is numbered once per file context: two predicates are the same when
+//! they read the same event cell with the same operator, operands, case and list-ness (so
+//! `=~` and `==` on a field, or one test on two fields, stay apart). While an event is
+//! evaluated, each predicate's truth value is computed at most once ([`Memo`]) and read by every
+//! rule that has it. A predicate is a pure function of its cell (src/eval/ops.rs), so reading
+//! it from the memo gives the value evaluating it again would: each rule's filter still holds
+//! exactly when it held alone, and `and` / `or` still stop at the first deciding operand.
+//!
+//! Memberships are shared further: every `==` / `in` of integers, strings or enum values on one
+//! cell (a pack's process-name lists, its port lists) joins that cell's [`Family`], one hash
+//! map from value to the predicates holding on it (`index::KeyMap`, keyed as `ops` compares).
+//! The first of them an event needs looks its value up once and settles them all: those listed
+//! under the value hold, the others do not (a missing value holds none), which is each one's
+//! own truth value. A family of one predicate is evaluated by its own matcher (a bitset for
+//! ports) instead.
+//!
+//! A filter that reads a computed field (`let`) or compares two values is not compiled here:
+//! the rule evaluates it itself ([`SharedFilters::holds`] returns `None`).
+
+use super::engine::{Binding, CompiledRule};
+use super::index::{literal_keys, Key, KeyMap};
+use super::ops::{Cell, Matcher};
+use crate::ir::{Expr, FieldRef};
+use std::collections::HashMap;
+
+/// A filter over predicate numbers.
+#[derive(Debug, Clone)]
+enum Node {
+    And(Vec<Node>),
+    Or(Vec<Node>),
+    Not(Box<Node>),
+    Pred(usize),
+    /// A predicate on a field the input schema does not have: its value is always missing, so
+    /// the predicate is false (every operator, `exists` included, is false on a missing value).
+    False,
+}
+
+/// How one distinct predicate is evaluated.
+#[derive(Debug, Clone)]
+enum Pred {
+    /// Its own operator on an event cell.
+    Own(usize, Matcher),
+    /// With the other memberships of its family (a number into `families`).
+    Member(usize),
+}
+
+/// The memberships (`==` / `in` on integers, strings, enum values) of one cell.
+#[derive(Debug, Clone)]
+struct Family {
+    cell: usize,
+    /// Predicate numbers by the values they hold on.
+    by_value: KeyMap,
+    /// Every predicate of the family.
+    members: Vec<usize>,
+}
+
+/// The distinct predicates of a file's rules and each rule's filter over them.
+#[derive(Debug, Clone, Default)]
+pub struct SharedFilters {
+    preds: Vec<Pred>,
+    families: Vec<Family>,
+    /// Per rule of the file (its position in the file's rule list): its filter, or `None` when
+    /// the rule evaluates its filter itself.
+    filters: Vec<Option<Node>>,
+}
+
+/// The truth values of the predicates evaluated so far on the current event: 0 not yet,
+/// 1 false, 2 true. Reused from event to event (see [`SharedFilters::reset`]).
+pub type Memo = Vec<u8>;
+
+impl SharedFilters {
+    /// Compiles the filters of `rules` (compiled rule number and binding, as a file holds them).
+    pub fn new(compiled: &[CompiledRule], rules: &[(usize, Binding)]) -> SharedFilters {
+        let mut ids: HashMap<(usize, String), usize> = HashMap::new();
+        let mut preds: Vec<(usize, Matcher)> = Vec::new();
+        // Per predicate: its values as keys, when it may join a family.
+        let mut keys: Vec<Option<Vec<Key>>> = Vec::new();
+        let filters = rules
+            .iter()
+            .map(|(i, bind)| {
+                let c = compiled.get(*i)?;
+                if c.filter_reads_lets() {
+                    return None;
+                }
+                let mut pred = |p: &crate::ir::Predicate| -> Option<Node> {
+                    let FieldRef::Field(_) = &p.field else {
+                        return None;
+                    };
+                    let Some(cell) = bind.get(c.slot_of(&p.field)?).copied().flatten() else {
+                        return Some(Node::False);
+                    };
+                    // The operator with everything that decides its meaning (Debug prints every
+                    // operand, the case and the list name), read on this cell.
+                    let key = (cell, format!("{:?}|{}|{:?}", p.op, p.each, p.ty));
+                    if let Some(id) = ids.get(&key) {
+                        return Some(Node::Pred(*id));
+                    }
+                    let m = Matcher::of_pred(p).ok()?;
+                    preds.push((cell, m));
+                    keys.push(if p.each { None } else { literal_keys(&p.op) });
+                    ids.insert(key, preds.len() - 1);
+                    Some(Node::Pred(preds.len() - 1))
+                };
+                node(&c.rule.filter, &mut pred)
+            })
+            .collect();
+        // Families of the cells with at least two memberships, in order of first member.
+        let mut count: HashMap<usize, usize> = HashMap::new();
+        for ((cell, _), k) in preds.iter().zip(&keys) {
+            if k.is_some() {
+                *count.entry(*cell).or_default() += 1;
+            }
+        }
+        let mut family_of: HashMap<usize, usize> = HashMap::new();
+        let mut families: Vec<Family> = Vec::new();
+        let preds = preds
+            .into_iter()
+            .zip(keys)
+            .enumerate()
+            .map(|(id, ((cell, m), k))| match k {
+                Some(vals) if count.get(&cell).copied().unwrap_or(0) > 1 => {
+                    let f = *family_of.entry(cell).or_insert_with(|| {
+                        families.push(Family {
+                            cell,
+                            by_value: KeyMap::default(),
+                            members: Vec::new(),
+                        });
+                        families.len() - 1
+                    });
+                    if let Some(fam) = families.get_mut(f) {
+                        for v in &vals {
+                            fam.by_value.add(v, id);
+                        }
+                        fam.members.push(id);
+                    }
+                    Pred::Member(f)
+                }
+                _ => Pred::Own(cell, m),
+            })
+            .collect();
+        SharedFilters {
+            preds,
+            families,
+            filters,
+        }
+    }
+
+    /// Number of distinct predicates.
+    pub fn len(&self) -> usize {
+        self.preds.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.preds.is_empty()
+    }
+
+    /// Readies `memo` for a new event.
+    pub fn reset(&self, memo: &mut Memo) {
+        memo.clear();
+        memo.resize(self.preds.len(), 0);
+    }
+
+    /// Whether the filter of the rule at `pos` holds on `cells` (`memo` reset for this event),
+    /// or `None` when the rule evaluates its filter itself.
+    pub fn holds(&self, pos: usize, cells: &[Option<Cell<'_>>], memo: &mut Memo) -> Option<bool> {
+        let f = self.filters.get(pos)?.as_ref()?;
+        Some(self.eval(f, cells, memo))
+    }
+
+    fn eval(&self, n: &Node, cells: &[Option<Cell<'_>>], memo: &mut Memo) -> bool {
+        match n {
+            Node::And(xs) => xs.iter().all(|x| self.eval(x, cells, memo)),
+            Node::Or(xs) => xs.iter().any(|x| self.eval(x, cells, memo)),
+            Node::Not(x) => !self.eval(x, cells, memo),
+            Node::False => false,
+            Node::Pred(id) => match memo.get(*id) {
+                Some(1) => false,
+                Some(2) => true,
+                _ => match self.preds.get(*id) {
+                    Some(Pred::Own(cell, m)) => {
+                        let v =
+                            m.matches_ref(cells.get(*cell).and_then(Option::as_ref).map(Cell::get));
+                        if let Some(s) = memo.get_mut(*id) {
+                            *s = 1 + u8::from(v);
+                        }
+                        v
+                    }
+                    Some(Pred::Member(f)) => {
+                        if let Some(fam) = self.families.get(*f) {
+                            for m in &fam.members {
+                                if let Some(s) = memo.get_mut(*m) {
+                                    *s = 1;
+                                }
+                            }
+                            let cell = cells.get(fam.cell).and_then(Option::as_ref);
+                            for m in fam.by_value.get(cell).into_iter().flatten() {
+                                if let Some(s) = memo.get_mut(*m) {
+                                    *s = 2;
+                                }
+                            }
+                        }
+                        memo.get(*id) == Some(&2)
+                    }
+                    None => false,
+                },
+            },
+        }
+    }
+}
+
+/// `e` over predicate numbers from `pred`; `None` when some part cannot be shared.
+fn node(e: &Expr, pred: &mut dyn FnMut(&crate::ir::Predicate) -> Option<Node>) -> Option<Node> {
+    Some(match e {
+        Expr::And(xs) => Node::And(xs.iter().map(|x| node(x, pred)).collect::<Option<_>>()?),
+        Expr::Or(xs) => Node::Or(xs.iter().map(|x| node(x, pred)).collect::<Option<_>>()?),
+        Expr::Not(x) => Node::Not(Box::new(node(x, pred)?)),
+        Expr::Pred(p) => pred(p)?,
+        Expr::Compare(_) => return None,
+    })
+}
