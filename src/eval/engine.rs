@@ -19,6 +19,7 @@
 
 use super::fasthash::Seeded;
 use super::ops::{Cell, CompiledExpr, ValRef};
+use super::spill::{AlertMeta, Held};
 use super::time;
 use super::{Alert, Event};
 use crate::diag::{Code, Diagnostic};
@@ -27,6 +28,8 @@ use hashbrown::{hash_table, Equivalent, HashSet, HashTable};
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 struct CompiledLet {
@@ -50,6 +53,27 @@ pub struct CompiledRule {
     /// Group-by keys and aggregate arguments with their slot numbers.
     group_by: Vec<(FieldRef, usize)>,
     agg_args: Vec<Option<(FieldRef, usize)>>,
+    /// The group-by keys and the aggregates by name, as an alert's maps order them (a name
+    /// given twice: its last), so that held alerts are built in key order without a map.
+    group_order: Vec<usize>,
+    agg_order: Vec<usize>,
+    /// What every alert of the rule repeats, shared by its held alerts.
+    meta: Arc<AlertMeta>,
+}
+
+/// The value of key `n` among an alert's entries.
+fn find_key<'a>(xs: &'a [(String, Value)], n: &str) -> Option<&'a Value> {
+    xs.iter().find(|(k, _)| k == n).map(|(_, v)| v)
+}
+
+/// Positions of `names` in name order, each name once (its last position, as a map built in
+/// order keeps it).
+fn key_order<'a>(names: impl Iterator<Item = &'a str>) -> Vec<usize> {
+    let mut by_name: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, n) in names.enumerate() {
+        by_name.insert(n, i);
+    }
+    by_name.into_values().collect()
 }
 
 /// Where each field a rule reads (by its number) sits among an event's fields (`None`: the
@@ -324,6 +348,20 @@ impl CompiledRule {
             ),
             None => (Vec::new(), Vec::new()),
         };
+        let (group_order, agg_order) = match &rule.aggregation {
+            Some(agg) => (
+                key_order(agg.group_by.iter().map(FieldRef::name)),
+                key_order(agg.aggregates.iter().map(|a| a.name.as_str())),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        let meta = Arc::new(AlertMeta {
+            rule_id: rule.id.clone(),
+            rule_name: rule.name.clone(),
+            severity: rule.meta.severity,
+            techniques: rule.meta.techniques.clone(),
+            analytics: rule.meta.analytics.clone(),
+        });
         Ok(CompiledRule {
             filter_reads_lets: filter.reads_computed(),
             rule: rule.clone(),
@@ -333,6 +371,9 @@ impl CompiledRule {
             fields,
             group_by,
             agg_args,
+            group_order,
+            agg_order,
+            meta,
         })
     }
 
@@ -569,13 +610,13 @@ impl CompiledRule {
         aggregates: BTreeMap<String, Value>,
         events: u64,
     ) -> Alert {
-        let r = &self.rule;
+        let m = &self.meta;
         Alert {
-            rule_id: r.id.clone(),
-            rule_name: r.name.clone(),
-            severity: r.meta.severity,
-            techniques: r.meta.techniques.clone(),
-            analytics: r.meta.analytics.clone(),
+            rule_id: m.rule_id.clone(),
+            rule_name: m.rule_name.clone(),
+            severity: m.severity,
+            techniques: m.techniques.clone(),
+            analytics: m.analytics.clone(),
             window_start: window.map(|w| time::format(w.0)),
             window_end: window.map(|w| time::format(w.1)),
             group,
@@ -587,10 +628,21 @@ impl CompiledRule {
     /// The alerts of a finished run, sorted deterministically.
     pub fn finish(&self, st: RuleState) -> Vec<Alert> {
         let mut out = st.alerts;
+        let mut held = Vec::new();
+        for (start, groups) in st.windows {
+            self.window_alerts(start, groups, &mut held);
+        }
+        out.extend(held.into_iter().map(Alert::from));
+        super::sort_alerts(&mut out);
+        out
+    }
+
+    /// The alerts of a finished run as the sink holds them, not sorted (the sink sorts).
+    pub fn finish_held(&self, st: RuleState) -> Vec<Held> {
+        let mut out: Vec<Held> = st.alerts.into_iter().map(Held::from).collect();
         for (start, groups) in st.windows {
             self.window_alerts(start, groups, &mut out);
         }
-        super::sort_alerts(&mut out);
         out
     }
 
@@ -612,7 +664,7 @@ impl CompiledRule {
 
     /// Releases the windows of `st` that start before `open_from`: returns their alerts (not
     /// sorted) and frees their groups; an event fed afterwards into such a window is late.
-    pub fn release(&self, st: &mut RuleState, open_from: i64) -> Vec<Alert> {
+    pub fn release(&self, st: &mut RuleState, open_from: i64) -> Vec<Held> {
         st.close_before(open_from);
         let open = st.windows.split_off(&open_from);
         let done = std::mem::replace(&mut st.windows, open);
@@ -623,49 +675,58 @@ impl CompiledRule {
         out
     }
 
-    /// The alerts of one finished window (groups whose `having` holds), appended to `out`.
-    fn window_alerts(&self, start: i64, groups: Window, out: &mut Vec<Alert>) {
-        if let Some(agg) = &self.rule.aggregation {
-            let window = i64::try_from(agg.window).unwrap_or(i64::MAX);
-            for (keys, g) in groups {
-                let mut aggregates = BTreeMap::new();
-                for (a, acc) in agg.aggregates.iter().zip(g.accs.into_vec()) {
-                    let v = match acc {
-                        Acc::Count(n) => Some(Value::Int(i64::try_from(n).unwrap_or(i64::MAX))),
-                        Acc::Distinct(s) => {
-                            Some(Value::Int(i64::try_from(s.len()).unwrap_or(i64::MAX)))
-                        }
-                        Acc::Sum(s) => s.map(Value::Int),
-                        Acc::Min(m) | Acc::Max(m) => m,
-                    };
-                    if let Some(v) = v {
-                        aggregates.insert(a.name.clone(), v);
-                    }
+    /// The alerts of one finished window (groups whose `having` holds), appended to `out`:
+    /// built as held alerts, their group and aggregates in key order (no map per alert).
+    fn window_alerts(&self, start: i64, groups: Window, out: &mut Vec<Held>) {
+        let Some(agg) = &self.rule.aggregation else {
+            return;
+        };
+        let window = i64::try_from(agg.window).unwrap_or(i64::MAX);
+        let (window_start, window_end) = (time::format(start), time::format(start.saturating_add(window)));
+        let mut accs: Vec<Option<Value>> = Vec::with_capacity(agg.aggregates.len());
+        for (keys, g) in groups {
+            accs.clear();
+            accs.extend(g.accs.into_vec().into_iter().map(|acc| match acc {
+                Acc::Count(n) => Some(Value::Int(i64::try_from(n).unwrap_or(i64::MAX))),
+                Acc::Distinct(s) => Some(Value::Int(i64::try_from(s.len()).unwrap_or(i64::MAX))),
+                Acc::Sum(s) => s.map(Value::Int),
+                Acc::Min(m) | Acc::Max(m) => m,
+            }));
+            let aggregates: Vec<(String, Value)> = self
+                .agg_order
+                .iter()
+                .filter_map(|&i| {
+                    let v = accs.get_mut(i)?.take()?;
+                    Some((agg.aggregates.get(i)?.name.clone(), v))
+                })
+                .collect();
+            let mut keys = keys.0.into_vec();
+            let group: Vec<(String, Value)> = self
+                .group_order
+                .iter()
+                .filter_map(|&i| {
+                    let v = keys.get_mut(i)?.take()?;
+                    Some((agg.group_by.get(i)?.name().to_string(), v))
+                })
+                .collect();
+            let holds = match &self.having {
+                None => true,
+                Some(h) => {
+                    h.eval(&|f: &FieldRef| match f {
+                        FieldRef::Aggregate(n) => find_key(&aggregates, n),
+                        other => find_key(&group, other.name()),
+                    })
                 }
-                let group: BTreeMap<String, Value> = agg
-                    .group_by
-                    .iter()
-                    .zip(keys.0.into_vec())
-                    .filter_map(|(f, v)| v.map(|v| (f.name().to_string(), v)))
-                    .collect();
-                let holds = match &self.having {
-                    None => true,
-                    Some(h) => {
-                        let lookup = |f: &FieldRef| match f {
-                            FieldRef::Aggregate(n) => aggregates.get(n),
-                            other => group.get(other.name()),
-                        };
-                        h.eval(&lookup)
-                    }
-                };
-                if holds {
-                    out.push(self.alert(
-                        Some((start, start.saturating_add(window))),
-                        group,
-                        aggregates,
-                        g.events,
-                    ));
-                }
+            };
+            if holds {
+                out.push(Held {
+                    meta: self.meta.clone(),
+                    window_start: Some(window_start.clone()),
+                    window_end: Some(window_end.clone()),
+                    group,
+                    aggregates,
+                    events: g.events,
+                });
             }
         }
     }

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Default buffer: alerts held in memory before a sorted run is written (a few hundred bytes
 /// each, more for rules without aggregation, which carry the whole event).
@@ -25,33 +26,48 @@ pub const DEFAULT_ALERT_BUFFER: usize = 1 << 16;
 /// Most runs kept before they are merged into one.
 pub const FAN_IN: usize = 32;
 
-/// An alert as the sink holds it and writes it to a run: every value with its type (the
-/// output's plain JSON would lose the difference between a string and an enum symbol), and the
-/// group and aggregates as vectors in key order, not maps: a map of one or two entries allocates
-/// a node for eleven, about 1.4 KB per alert, which made the buffer most of a run's memory
-/// (issue 15: 96 of 204 MiB on the unselective benchmark row).
-#[derive(Debug, Serialize, Deserialize)]
-struct Spilled {
-    rule_id: String,
-    rule_name: String,
-    severity: Level,
-    techniques: Vec<String>,
-    analytics: Vec<String>,
-    window_start: Option<String>,
-    window_end: Option<String>,
-    group: Vec<(String, Value)>,
-    aggregates: Vec<(String, Value)>,
-    events: u64,
+/// What every alert of one rule repeats: shared by the rule's held alerts (one `Arc` clone per
+/// alert instead of a copy of each string), written in full to a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertMeta {
+    pub rule_id: String,
+    pub rule_name: String,
+    pub severity: Level,
+    pub techniques: Vec<String>,
+    pub analytics: Vec<String>,
 }
+
+/// An alert as the sink holds it and writes it to a run: every value with its type (the
+/// output's plain JSON would lose the difference between a string and an enum symbol), the
+/// rule's metadata shared, and the group and aggregates as vectors in key order, not maps: a map
+/// of one or two entries allocates a node for eleven, about 1.4 KB per alert, which made the
+/// buffer most of a run's memory (issue 15: 96 of 204 MiB on the unselective benchmark row).
+/// Aggregating rules build these directly ([`super::engine::CompiledRule::release`]), with no
+/// [`Alert`] and its maps in between.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Held {
+    pub meta: Arc<AlertMeta>,
+    pub window_start: Option<String>,
+    pub window_end: Option<String>,
+    /// In key order (as the alert's map iterates).
+    pub group: Vec<(String, Value)>,
+    /// In key order.
+    pub aggregates: Vec<(String, Value)>,
+    pub events: u64,
+}
+
+type Spilled = Held;
 
 impl From<Alert> for Spilled {
     fn from(a: Alert) -> Spilled {
         Spilled {
-            rule_id: a.rule_id,
-            rule_name: a.rule_name,
-            severity: a.severity,
-            techniques: a.techniques,
-            analytics: a.analytics,
+            meta: Arc::new(AlertMeta {
+                rule_id: a.rule_id,
+                rule_name: a.rule_name,
+                severity: a.severity,
+                techniques: a.techniques,
+                analytics: a.analytics,
+            }),
             window_start: a.window_start,
             window_end: a.window_end,
             group: a.group.into_iter().collect(),
@@ -63,12 +79,13 @@ impl From<Alert> for Spilled {
 
 impl From<Spilled> for Alert {
     fn from(a: Spilled) -> Alert {
+        let meta = Arc::try_unwrap(a.meta).unwrap_or_else(|m| (*m).clone());
         Alert {
-            rule_id: a.rule_id,
-            rule_name: a.rule_name,
-            severity: a.severity,
-            techniques: a.techniques,
-            analytics: a.analytics,
+            rule_id: meta.rule_id,
+            rule_name: meta.rule_name,
+            severity: meta.severity,
+            techniques: meta.techniques,
+            analytics: meta.analytics,
             window_start: a.window_start,
             window_end: a.window_end,
             group: a.group.into_iter().collect(),
@@ -81,8 +98,9 @@ impl From<Spilled> for Alert {
 /// [`super::alert_order`] on held alerts: a map compares as its entries in key order, which is what
 /// the vectors hold.
 fn order(a: &Spilled, b: &Spilled) -> std::cmp::Ordering {
-    a.rule_id
-        .cmp(&b.rule_id)
+    a.meta
+        .rule_id
+        .cmp(&b.meta.rule_id)
         .then_with(|| a.window_start.cmp(&b.window_start))
         .then_with(|| a.group.cmp(&b.group))
         .then_with(|| a.aggregates.cmp(&b.aggregates))
@@ -183,12 +201,17 @@ impl AlertSink {
     /// Adds alerts, spilling a sorted run when the buffer is full. After an error (reported by
     /// [`AlertSink::finish`]) alerts are dropped: the run is failing anyway.
     pub fn add(&mut self, alerts: impl IntoIterator<Item = Alert>) {
+        self.add_held(alerts.into_iter().map(Held::from));
+    }
+
+    /// Adds held alerts (see [`AlertSink::add`]).
+    pub fn add_held(&mut self, alerts: impl IntoIterator<Item = Held>) {
         for a in alerts {
             if self.error.is_some() {
                 return;
             }
             self.count += 1;
-            self.buf.push(Spilled::from(a));
+            self.buf.push(a);
             if self.buf.len() >= self.cap {
                 if let Err(e) = self.spill() {
                     self.error = Some(e);
