@@ -495,26 +495,25 @@ impl AlertSink {
     }
 
     /// The held alerts, sorted (stable: equal keys keep their order), and the buffer emptied.
-    fn sorted(&mut self) -> Vec<Rec> {
+    /// They stay where they are in the buffer: only the index is sorted.
+    fn sorted(&mut self) -> Sorted {
         let buf = std::mem::take(&mut self.buf);
         let mut at = std::mem::take(&mut self.at);
         let key = |&(s, k, _): &(usize, usize, usize)| buf.get(s..s + k).unwrap_or(&[]);
         at.sort_by(|a, b| key(a).cmp(key(b)));
-        at.into_iter()
-            .map(|(s, k, n)| Rec {
-                bytes: buf.get(s..s + n).unwrap_or(&[]).to_vec(),
-                key_len: k,
-            })
-            .collect()
+        Sorted {
+            buf,
+            at: at.into_iter(),
+        }
     }
 
     fn spill(&mut self) -> Result<(), String> {
-        let held = self.sorted();
-        self.runs.push(run_file(held.into_iter().map(Ok))?);
+        let mut held = self.sorted();
+        self.runs.push(run_file(std::iter::from_fn(|| held.next().map(Ok)))?);
         self.spilled += 1;
         if self.runs.len() >= FAN_IN {
             let runs = std::mem::take(&mut self.runs);
-            let merged = Merge::new(Vec::new(), runs, Vec::new())?;
+            let merged = Merge::new(Sorted::empty(), runs, Vec::new())?;
             self.runs.push(run_file(merged.held())?);
         }
         Ok(())
@@ -530,10 +529,38 @@ impl AlertSink {
     }
 }
 
+/// The sink's buffer with its index sorted: yields the alerts in order, each copied out as it
+/// goes (so that sorting never holds the buffer twice).
+struct Sorted {
+    buf: Vec<u8>,
+    at: std::vec::IntoIter<(usize, usize, usize)>,
+}
+
+impl Sorted {
+    fn empty() -> Sorted {
+        Sorted {
+            buf: Vec::new(),
+            at: Vec::new().into_iter(),
+        }
+    }
+}
+
+impl Iterator for Sorted {
+    type Item = Rec;
+
+    fn next(&mut self) -> Option<Rec> {
+        let (s, k, n) = self.at.next()?;
+        Some(Rec {
+            bytes: self.buf.get(s..s + n)?.to_vec(),
+            key_len: k,
+        })
+    }
+}
+
 /// The k-way merge of the sorted buffer and the runs: yields alerts in order (an error when a
 /// run cannot be read back).
 pub struct Merge {
-    mem: std::iter::Peekable<std::vec::IntoIter<Rec>>,
+    mem: std::iter::Peekable<Sorted>,
     runs: Vec<(Rec, RunReader)>,
     metas: Vec<Arc<AlertMeta>>,
     failed: bool,
@@ -541,7 +568,7 @@ pub struct Merge {
 
 impl Merge {
     fn new(
-        mem: Vec<Rec>,
+        mem: Sorted,
         files: Vec<RunFile>,
         metas: Vec<Arc<AlertMeta>>,
     ) -> Result<Merge, String> {
