@@ -708,7 +708,10 @@ impl CompiledRule {
             return;
         };
         let window = i64::try_from(agg.window).unwrap_or(i64::MAX);
-        let (window_start, window_end) = (time::format(start), time::format(start.saturating_add(window)));
+        let (window_start, window_end) = (
+            time::format(start),
+            time::format(start.saturating_add(window)),
+        );
         let mut accs: Vec<Option<Value>> = Vec::with_capacity(agg.aggregates.len());
         for (keys, g) in groups {
             accs.clear();
@@ -737,12 +740,10 @@ impl CompiledRule {
                 .collect();
             let holds = match &self.having {
                 None => true,
-                Some(h) => {
-                    h.eval(&|f: &FieldRef| match f {
-                        FieldRef::Aggregate(n) => find_key(&aggregates, n),
-                        other => find_key(&group, other.name()),
-                    })
-                }
+                Some(h) => h.eval(&|f: &FieldRef| match f {
+                    FieldRef::Aggregate(n) => find_key(&aggregates, n),
+                    other => find_key(&group, other.name()),
+                }),
             };
             if holds {
                 out.push(Held {
