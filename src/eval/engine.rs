@@ -880,3 +880,39 @@ fn merge_window(mine: &mut Window, mut other: Window) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// A `distinct` set counts each value once whatever its form: addresses past the eight kept
+    /// as addresses, a value of another type among them, and sets merged either way round.
+    #[test]
+    fn distinct_counts_each_value_once_in_every_form() {
+        let ip = |i: u8| ValRef::Ip(IpAddr::from([10, 0, 0, i]));
+        let values: Vec<ValRef<'_>> = (0..30u8)
+            .map(|i| ip(i % 13))
+            .chain([ValRef::Str("10.0.0.1"), ValRef::Int(1), ValRef::Str("x")])
+            .collect();
+        let want: BTreeSet<Value> = values.iter().map(|v| v.to_value()).collect();
+        let mut one = Distinct::new();
+        let mut seen = BTreeSet::new();
+        for v in &values {
+            one.insert(*v);
+            seen.insert(v.to_value());
+            assert_eq!(one.len(), seen.len(), "after {v:?}");
+        }
+        for split in 0..values.len() {
+            let (a, b) = values.split_at(split);
+            let (mut x, mut y) = (Distinct::new(), Distinct::new());
+            a.iter().for_each(|v| x.insert(*v));
+            b.iter().for_each(|v| y.insert(*v));
+            let (mut x2, y2) = (x.clone(), y.clone());
+            x.extend(y2);
+            assert_eq!(x.len(), want.len(), "merged at {split}");
+            y.extend(std::mem::replace(&mut x2, Distinct::new()));
+            assert_eq!(y.len(), want.len(), "merged the other way at {split}");
+        }
+    }
+}

@@ -13,7 +13,6 @@
 
 use super::Alert;
 use crate::ir::{Level, Value};
-use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,7 +27,7 @@ pub const FAN_IN: usize = 32;
 
 /// What every alert of one rule repeats: shared by the rule's held alerts (one `Arc` clone per
 /// alert instead of a copy of each string), written in full to a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AlertMeta {
     pub rule_id: String,
     pub rule_name: String,
@@ -44,7 +43,7 @@ pub struct AlertMeta {
 /// buffer most of a run's memory (issue 15: 96 of 204 MiB on the unselective benchmark row).
 /// Aggregating rules build these directly ([`super::engine::CompiledRule::release`]), with no
 /// [`Alert`] and its maps in between.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug)]
 pub struct Held {
     pub meta: Arc<AlertMeta>,
     pub window_start: Option<String>,
@@ -268,21 +267,29 @@ impl Rec {
 #[derive(Debug, Default)]
 struct Metas {
     all: Vec<Arc<AlertMeta>>,
+    /// Numbers by rule id (one, unless rules share an id), so that a pack of many rules finds
+    /// an alert's metadata without a scan.
+    by_id: std::collections::HashMap<String, Vec<u32>>,
 }
 
 impl Metas {
     /// The number of `m`: the same `Arc` as the last alert's (the common case), or an equal one.
     fn number(&mut self, m: &Arc<AlertMeta>) -> u32 {
-        let found = self
-            .all
-            .iter()
-            .rposition(|x| Arc::ptr_eq(x, m))
-            .or_else(|| self.all.iter().position(|x| **x == **m));
-        let i = found.unwrap_or_else(|| {
-            self.all.push(m.clone());
-            self.all.len() - 1
+        let last = self.all.len().checked_sub(1);
+        if let Some(i) = last.filter(|&i| self.all.get(i).is_some_and(|x| Arc::ptr_eq(x, m))) {
+            return u32::try_from(i).unwrap_or(u32::MAX);
+        }
+        let found = self.by_id.get(&m.rule_id).and_then(|same| {
+            same.iter()
+                .copied()
+                .find(|&i| self.all.get(i as usize).is_some_and(|x| **x == **m))
         });
-        u32::try_from(i).unwrap_or(u32::MAX)
+        found.unwrap_or_else(|| {
+            let i = u32::try_from(self.all.len()).unwrap_or(u32::MAX);
+            self.all.push(m.clone());
+            self.by_id.entry(m.rule_id.clone()).or_default().push(i);
+            i
+        })
     }
 }
 
