@@ -20,6 +20,7 @@
 use super::fasthash::Seeded;
 use super::index::Key;
 use super::ops::{Cell, CompiledExpr, ValRef};
+use super::spill::{AlertMeta, Held};
 use super::time;
 use super::{Alert, Event};
 use crate::diag::{Code, Diagnostic};
@@ -28,6 +29,8 @@ use hashbrown::{hash_table, Equivalent, HashSet, HashTable};
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 struct CompiledLet {
@@ -51,6 +54,27 @@ pub struct CompiledRule {
     /// Group-by keys and aggregate arguments with their slot numbers.
     group_by: Vec<(FieldRef, usize)>,
     agg_args: Vec<Option<(FieldRef, usize)>>,
+    /// The group-by keys and the aggregates by name, as an alert's maps order them (a name
+    /// given twice: its last), so that held alerts are built in key order without a map.
+    group_order: Vec<usize>,
+    agg_order: Vec<usize>,
+    /// What every alert of the rule repeats, shared by its held alerts.
+    meta: Arc<AlertMeta>,
+}
+
+/// The value of key `n` among an alert's entries.
+fn find_key<'a>(xs: &'a [(String, Value)], n: &str) -> Option<&'a Value> {
+    xs.iter().find(|(k, _)| k == n).map(|(_, v)| v)
+}
+
+/// Positions of `names` in name order, each name once (its last position, as a map built in
+/// order keeps it).
+fn key_order<'a>(names: impl Iterator<Item = &'a str>) -> Vec<usize> {
+    let mut by_name: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, n) in names.enumerate() {
+        by_name.insert(n, i);
+    }
+    by_name.into_values().collect()
 }
 
 /// Where each field a rule reads (by its number) sits among an event's fields (`None`: the
@@ -186,10 +210,14 @@ enum Acc {
 
 /// The values of a `distinct` aggregate. Most groups see a handful of values: a short vector
 /// takes one small allocation where an empty-then-one-element hash set takes ~150 bytes, and a
-/// boxed set keeps every accumulator small (issue 9: memory per group).
+/// boxed set keeps every accumulator small (issue 9: memory per group). Addresses, the common
+/// case (`distinct(remote.ip)`), are kept as addresses: 17 bytes each instead of a 32-byte
+/// [`Value`], compared without matching on the value's type.
 #[derive(Debug, Clone)]
 enum Distinct {
     Few(Vec<Value>),
+    /// Only addresses so far (the first non-address value turns it into `Few` or `Many`).
+    FewIps(Vec<IpAddr>),
     // Boxed on purpose: a `HashSet` is 48 bytes inline and would widen every accumulator of
     // every group; the box is one pointer, and only groups past `FEW` values pay for it.
     #[allow(clippy::box_collection)]
@@ -200,16 +228,32 @@ enum Distinct {
 const FEW: usize = 8;
 
 impl Distinct {
+    fn new() -> Distinct {
+        Distinct::FewIps(Vec::new())
+    }
+
     fn insert(&mut self, v: ValRef<'_>) {
-        match self {
-            Distinct::Few(xs) if xs.iter().any(|x| ValRef::of(x) == v) => {}
-            Distinct::Few(xs) if xs.len() < FEW => xs.push(v.to_value()),
-            Distinct::Few(xs) => {
+        match (&mut *self, v) {
+            (Distinct::FewIps(xs), ValRef::Ip(ip)) if xs.contains(&ip) => {}
+            (Distinct::FewIps(xs), ValRef::Ip(ip)) if xs.len() < FEW => {
+                // Room for FEW at once: one allocation per group, not one per doubling.
+                xs.reserve_exact(FEW - xs.len());
+                xs.push(ip)
+            }
+            (Distinct::FewIps(xs), _) => {
+                // Past FEW addresses, or a value of another type: the general forms.
+                let xs: Vec<Value> = xs.drain(..).map(Value::Ip).collect();
+                *self = Distinct::Few(xs);
+                self.insert(v);
+            }
+            (Distinct::Few(xs), _) if xs.iter().any(|x| ValRef::of(x) == v) => {}
+            (Distinct::Few(xs), _) if xs.len() < FEW => xs.push(v.to_value()),
+            (Distinct::Few(xs), _) => {
                 let mut set: HashSet<DistinctVal, Seeded> = xs.drain(..).map(DistinctVal).collect();
                 set.insert(DistinctVal(v.to_value()));
                 *self = Distinct::Many(Box::new(set));
             }
-            Distinct::Many(set) => {
+            (Distinct::Many(set), _) => {
                 if !set.contains(&ValProbe(v)) {
                     set.insert(DistinctVal(v.to_value()));
                 }
@@ -217,9 +261,14 @@ impl Distinct {
         }
     }
 
-    fn extend(&mut self, other: Distinct) {
+    /// Adds `other`'s values (the smaller set into the larger: the result is the same).
+    fn extend(&mut self, mut other: Distinct) {
+        if other.len() > self.len() {
+            std::mem::swap(self, &mut other);
+        }
         match other {
             Distinct::Few(xs) => xs.iter().for_each(|v| self.insert(ValRef::of(v))),
+            Distinct::FewIps(xs) => xs.into_iter().for_each(|ip| self.insert(ValRef::Ip(ip))),
             Distinct::Many(set) => set.iter().for_each(|v| self.insert(ValRef::of(&v.0))),
         }
     }
@@ -227,6 +276,7 @@ impl Distinct {
     fn len(&self) -> usize {
         match self {
             Distinct::Few(xs) => xs.len(),
+            Distinct::FewIps(xs) => xs.len(),
             Distinct::Many(set) => set.len(),
         }
     }
@@ -325,6 +375,20 @@ impl CompiledRule {
             ),
             None => (Vec::new(), Vec::new()),
         };
+        let (group_order, agg_order) = match &rule.aggregation {
+            Some(agg) => (
+                key_order(agg.group_by.iter().map(FieldRef::name)),
+                key_order(agg.aggregates.iter().map(|a| a.name.as_str())),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        let meta = Arc::new(AlertMeta {
+            rule_id: rule.id.clone(),
+            rule_name: rule.name.clone(),
+            severity: rule.meta.severity,
+            techniques: rule.meta.techniques.clone(),
+            analytics: rule.meta.analytics.clone(),
+        });
         Ok(CompiledRule {
             filter_reads_lets: filter.reads_computed(),
             rule: rule.clone(),
@@ -334,6 +398,9 @@ impl CompiledRule {
             fields,
             group_by,
             agg_args,
+            group_order,
+            agg_order,
+            meta,
         })
     }
 
@@ -550,7 +617,7 @@ impl CompiledRule {
                     .iter()
                     .map(|a| match a.func {
                         AggFunc::Count => Acc::Count(0),
-                        AggFunc::DistinctCount(_) => Acc::Distinct(Distinct::Few(Vec::new())),
+                        AggFunc::DistinctCount(_) => Acc::Distinct(Distinct::new()),
                         AggFunc::Sum(_) => Acc::Sum(None),
                         AggFunc::Min(_) => Acc::Min(None),
                         AggFunc::Max(_) => Acc::Max(None),
@@ -601,13 +668,13 @@ impl CompiledRule {
         aggregates: BTreeMap<String, Value>,
         events: u64,
     ) -> Alert {
-        let r = &self.rule;
+        let m = &self.meta;
         Alert {
-            rule_id: r.id.clone(),
-            rule_name: r.name.clone(),
-            severity: r.meta.severity,
-            techniques: r.meta.techniques.clone(),
-            analytics: r.meta.analytics.clone(),
+            rule_id: m.rule_id.clone(),
+            rule_name: m.rule_name.clone(),
+            severity: m.severity,
+            techniques: m.techniques.clone(),
+            analytics: m.analytics.clone(),
             window_start: window.map(|w| time::format(w.0)),
             window_end: window.map(|w| time::format(w.1)),
             group,
@@ -619,10 +686,21 @@ impl CompiledRule {
     /// The alerts of a finished run, sorted deterministically.
     pub fn finish(&self, st: RuleState) -> Vec<Alert> {
         let mut out = st.alerts;
+        let mut held = Vec::new();
+        for (start, groups) in st.windows {
+            self.window_alerts(start, groups, &mut held);
+        }
+        out.extend(held.into_iter().map(Alert::from));
+        super::sort_alerts(&mut out);
+        out
+    }
+
+    /// The alerts of a finished run as the sink holds them, not sorted (the sink sorts).
+    pub fn finish_held(&self, st: RuleState) -> Vec<Held> {
+        let mut out: Vec<Held> = st.alerts.into_iter().map(Held::from).collect();
         for (start, groups) in st.windows {
             self.window_alerts(start, groups, &mut out);
         }
-        super::sort_alerts(&mut out);
         out
     }
 
@@ -644,7 +722,7 @@ impl CompiledRule {
 
     /// Releases the windows of `st` that start before `open_from`: returns their alerts (not
     /// sorted) and frees their groups; an event fed afterwards into such a window is late.
-    pub fn release(&self, st: &mut RuleState, open_from: i64) -> Vec<Alert> {
+    pub fn release(&self, st: &mut RuleState, open_from: i64) -> Vec<Held> {
         st.close_before(open_from);
         let open = st.windows.split_off(&open_from);
         let done = std::mem::replace(&mut st.windows, open);
@@ -655,49 +733,59 @@ impl CompiledRule {
         out
     }
 
-    /// The alerts of one finished window (groups whose `having` holds), appended to `out`.
-    fn window_alerts(&self, start: i64, groups: Window, out: &mut Vec<Alert>) {
-        if let Some(agg) = &self.rule.aggregation {
-            let window = i64::try_from(agg.window).unwrap_or(i64::MAX);
-            for (keys, g) in groups {
-                let mut aggregates = BTreeMap::new();
-                for (a, acc) in agg.aggregates.iter().zip(g.accs.into_vec()) {
-                    let v = match acc {
-                        Acc::Count(n) => Some(Value::Int(i64::try_from(n).unwrap_or(i64::MAX))),
-                        Acc::Distinct(s) => {
-                            Some(Value::Int(i64::try_from(s.len()).unwrap_or(i64::MAX)))
-                        }
-                        Acc::Sum(s) => s.map(Value::Int),
-                        Acc::Min(m) | Acc::Max(m) => m,
-                    };
-                    if let Some(v) = v {
-                        aggregates.insert(a.name.clone(), v);
-                    }
-                }
-                let group: BTreeMap<String, Value> = agg
-                    .group_by
-                    .iter()
-                    .zip(keys.0.into_vec())
-                    .filter_map(|(f, v)| v.map(|v| (f.name().to_string(), v)))
-                    .collect();
-                let holds = match &self.having {
-                    None => true,
-                    Some(h) => {
-                        let lookup = |f: &FieldRef| match f {
-                            FieldRef::Aggregate(n) => aggregates.get(n),
-                            other => group.get(other.name()),
-                        };
-                        h.eval(&lookup)
-                    }
-                };
-                if holds {
-                    out.push(self.alert(
-                        Some((start, start.saturating_add(window))),
-                        group,
-                        aggregates,
-                        g.events,
-                    ));
-                }
+    /// The alerts of one finished window (groups whose `having` holds), appended to `out`:
+    /// built as held alerts, their group and aggregates in key order (no map per alert).
+    fn window_alerts(&self, start: i64, groups: Window, out: &mut Vec<Held>) {
+        let Some(agg) = &self.rule.aggregation else {
+            return;
+        };
+        let window = i64::try_from(agg.window).unwrap_or(i64::MAX);
+        let (window_start, window_end) = (
+            time::format(start),
+            time::format(start.saturating_add(window)),
+        );
+        let mut accs: Vec<Option<Value>> = Vec::with_capacity(agg.aggregates.len());
+        for (keys, g) in groups {
+            accs.clear();
+            accs.extend(g.accs.into_vec().into_iter().map(|acc| match acc {
+                Acc::Count(n) => Some(Value::Int(i64::try_from(n).unwrap_or(i64::MAX))),
+                Acc::Distinct(s) => Some(Value::Int(i64::try_from(s.len()).unwrap_or(i64::MAX))),
+                Acc::Sum(s) => s.map(Value::Int),
+                Acc::Min(m) | Acc::Max(m) => m,
+            }));
+            let aggregates: Vec<(String, Value)> = self
+                .agg_order
+                .iter()
+                .filter_map(|&i| {
+                    let v = accs.get_mut(i)?.take()?;
+                    Some((agg.aggregates.get(i)?.name.clone(), v))
+                })
+                .collect();
+            let mut keys = keys.0.into_vec();
+            let group: Vec<(String, Value)> = self
+                .group_order
+                .iter()
+                .filter_map(|&i| {
+                    let v = keys.get_mut(i)?.take()?;
+                    Some((agg.group_by.get(i)?.name().to_string(), v))
+                })
+                .collect();
+            let holds = match &self.having {
+                None => true,
+                Some(h) => h.eval(&|f: &FieldRef| match f {
+                    FieldRef::Aggregate(n) => find_key(&aggregates, n),
+                    other => find_key(&group, other.name()),
+                }),
+            };
+            if holds {
+                out.push(Held {
+                    meta: self.meta.clone(),
+                    window_start: Some(window_start.clone()),
+                    window_end: Some(window_end.clone()),
+                    group,
+                    aggregates,
+                    events: g.events,
+                });
             }
         }
     }
@@ -788,8 +876,12 @@ impl RuleState {
     }
 }
 
-/// Folds the groups of one window into another's.
-fn merge_window(mine: &mut Window, other: Window) {
+/// Folds the groups of one window into another's (the smaller into the larger: every
+/// aggregate is commutative, so the result is the same, and fewer groups move).
+fn merge_window(mine: &mut Window, mut other: Window) {
+    if other.len() > mine.len() {
+        std::mem::swap(mine, &mut other);
+    }
     for (k, g) in other {
         match mine.get_mut(&k) {
             None => {
@@ -817,6 +909,42 @@ fn merge_window(mine: &mut Window, other: Window) {
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// A `distinct` set counts each value once whatever its form: addresses past the eight kept
+    /// as addresses, a value of another type among them, and sets merged either way round.
+    #[test]
+    fn distinct_counts_each_value_once_in_every_form() {
+        let ip = |i: u8| ValRef::Ip(IpAddr::from([10, 0, 0, i]));
+        let values: Vec<ValRef<'_>> = (0..30u8)
+            .map(|i| ip(i % 13))
+            .chain([ValRef::Str("10.0.0.1"), ValRef::Int(1), ValRef::Str("x")])
+            .collect();
+        let want: BTreeSet<Value> = values.iter().map(|v| v.to_value()).collect();
+        let mut one = Distinct::new();
+        let mut seen = BTreeSet::new();
+        for v in &values {
+            one.insert(*v);
+            seen.insert(v.to_value());
+            assert_eq!(one.len(), seen.len(), "after {v:?}");
+        }
+        for split in 0..values.len() {
+            let (a, b) = values.split_at(split);
+            let (mut x, mut y) = (Distinct::new(), Distinct::new());
+            a.iter().for_each(|v| x.insert(*v));
+            b.iter().for_each(|v| y.insert(*v));
+            let (mut x2, y2) = (x.clone(), y.clone());
+            x.extend(y2);
+            assert_eq!(x.len(), want.len(), "merged at {split}");
+            y.extend(std::mem::replace(&mut x2, Distinct::new()));
+            assert_eq!(y.len(), want.len(), "merged the other way at {split}");
         }
     }
 }

@@ -833,7 +833,7 @@ impl Release<'_> {
             if let Some(st) = self.live.get_mut(i) {
                 let released = c.release(st, open_from);
                 let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
-                sink.add(released);
+                sink.add_held(released);
                 if let Some(e) = sink.error() {
                     return Err(spill_err(e.to_string()));
                 }
@@ -1219,7 +1219,7 @@ pub fn run_files_streamed(
         summary
             .matched_by_rule
             .insert(c.rule.name.clone(), st.matched);
-        sink.add(c.finish(st));
+        sink.add_held(c.finish_held(st));
     }
     for r in &correlations {
         sink.add(run_correlation(r, files, opts, &mut summary, false)?);

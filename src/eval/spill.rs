@@ -13,10 +13,10 @@
 
 use super::Alert;
 use crate::ir::{Level, Value};
-use serde::{Deserialize, Serialize};
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Default buffer: alerts held in memory before a sorted run is written (a few hundred bytes
 /// each, more for rules without aggregation, which carry the whole event).
@@ -25,33 +25,46 @@ pub const DEFAULT_ALERT_BUFFER: usize = 1 << 16;
 /// Most runs kept before they are merged into one.
 pub const FAN_IN: usize = 32;
 
+/// What every alert of one rule repeats: shared by the rule's held alerts (one `Arc` clone per
+/// alert instead of a copy of each string), written in full to a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertMeta {
+    pub rule_id: String,
+    pub rule_name: String,
+    pub severity: Level,
+    pub techniques: Vec<String>,
+    pub analytics: Vec<String>,
+}
+
 /// An alert as the sink holds it and writes it to a run: every value with its type (the
-/// output's plain JSON would lose the difference between a string and an enum symbol), and the
-/// group and aggregates as vectors in key order, not maps: a map of one or two entries allocates
-/// a node for eleven, about 1.4 KB per alert, which made the buffer most of a run's memory
-/// (issue 15: 96 of 204 MiB on the unselective benchmark row).
-#[derive(Debug, Serialize, Deserialize)]
-struct Spilled {
-    rule_id: String,
-    rule_name: String,
-    severity: Level,
-    techniques: Vec<String>,
-    analytics: Vec<String>,
-    window_start: Option<String>,
-    window_end: Option<String>,
-    group: Vec<(String, Value)>,
-    aggregates: Vec<(String, Value)>,
-    events: u64,
+/// output's plain JSON would lose the difference between a string and an enum symbol), the
+/// rule's metadata shared, and the group and aggregates as vectors in key order, not maps: a map
+/// of one or two entries allocates a node for eleven, about 1.4 KB per alert, which made the
+/// buffer most of a run's memory (issue 15: 96 of 204 MiB on the unselective benchmark row).
+/// Aggregating rules build these directly ([`super::engine::CompiledRule::release`]), with no
+/// [`Alert`] and its maps in between.
+#[derive(Debug)]
+pub struct Held {
+    pub meta: Arc<AlertMeta>,
+    pub window_start: Option<String>,
+    pub window_end: Option<String>,
+    /// In key order (as the alert's map iterates).
+    pub group: Vec<(String, Value)>,
+    /// In key order.
+    pub aggregates: Vec<(String, Value)>,
+    pub events: u64,
 }
 
-impl From<Alert> for Spilled {
-    fn from(a: Alert) -> Spilled {
-        Spilled {
-            rule_id: a.rule_id,
-            rule_name: a.rule_name,
-            severity: a.severity,
-            techniques: a.techniques,
-            analytics: a.analytics,
+impl From<Alert> for Held {
+    fn from(a: Alert) -> Held {
+        Held {
+            meta: Arc::new(AlertMeta {
+                rule_id: a.rule_id,
+                rule_name: a.rule_name,
+                severity: a.severity,
+                techniques: a.techniques,
+                analytics: a.analytics,
+            }),
             window_start: a.window_start,
             window_end: a.window_end,
             group: a.group.into_iter().collect(),
@@ -61,14 +74,15 @@ impl From<Alert> for Spilled {
     }
 }
 
-impl From<Spilled> for Alert {
-    fn from(a: Spilled) -> Alert {
+impl From<Held> for Alert {
+    fn from(a: Held) -> Alert {
+        let meta = Arc::try_unwrap(a.meta).unwrap_or_else(|m| (*m).clone());
         Alert {
-            rule_id: a.rule_id,
-            rule_name: a.rule_name,
-            severity: a.severity,
-            techniques: a.techniques,
-            analytics: a.analytics,
+            rule_id: meta.rule_id,
+            rule_name: meta.rule_name,
+            severity: meta.severity,
+            techniques: meta.techniques,
+            analytics: meta.analytics,
             window_start: a.window_start,
             window_end: a.window_end,
             group: a.group.into_iter().collect(),
@@ -78,15 +92,246 @@ impl From<Spilled> for Alert {
     }
 }
 
-/// [`super::alert_order`] on held alerts: a map compares as its entries in key order, which is what
-/// the vectors hold.
-fn order(a: &Spilled, b: &Spilled) -> std::cmp::Ordering {
-    a.rule_id
-        .cmp(&b.rule_id)
-        .then_with(|| a.window_start.cmp(&b.window_start))
-        .then_with(|| a.group.cmp(&b.group))
-        .then_with(|| a.aggregates.cmp(&b.aggregates))
-        .then_with(|| a.events.cmp(&b.events))
+/// Held alerts are kept encoded, back to back in one buffer: a *key* whose bytes compare (as
+/// byte strings) exactly as [`super::alert_order`] compares the alerts (rule id, window start,
+/// group, aggregates, events), then the number of the rule's [`AlertMeta`] in the sink's table
+/// and the window end. One alert is one slice (about 200 bytes on the benchmark where the typed
+/// structure took 760 in a dozen allocations), sorting compares slices, and a run on disk is the
+/// same bytes. Encoding, per part: a string is its bytes with 0 written as `0 255`, then `0 0`
+/// (so that a prefix sorts first); an integer is 8 bytes big-endian with the sign bit flipped; a
+/// value is its variant's number ([`Value`]'s declared order, as its derived order) then its
+/// content; an optional string is `0`, or `1` and the string; a map is each entry as `1`, key,
+/// value, then `0` (a shorter map that is a prefix sorts first).
+mod enc {
+    use crate::ir::Value;
+    use std::net::IpAddr;
+
+    pub fn str(out: &mut Vec<u8>, s: &str) {
+        for &b in s.as_bytes() {
+            out.push(b);
+            if b == 0 {
+                out.push(255);
+            }
+        }
+        out.extend_from_slice(&[0, 0]);
+    }
+
+    pub fn int(out: &mut Vec<u8>, i: i64) {
+        out.extend_from_slice(&((i as u64) ^ (1 << 63)).to_be_bytes());
+    }
+
+    pub fn opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+        match s {
+            None => out.push(0),
+            Some(s) => {
+                out.push(1);
+                str(out, s);
+            }
+        }
+    }
+
+    pub fn value(out: &mut Vec<u8>, v: &Value) {
+        match v {
+            Value::Str(s) => {
+                out.push(0);
+                str(out, s);
+            }
+            Value::Int(i) => {
+                out.push(1);
+                int(out, *i);
+            }
+            Value::Ip(IpAddr::V4(a)) => {
+                out.extend_from_slice(&[2, 0]);
+                out.extend_from_slice(&a.octets());
+            }
+            Value::Ip(IpAddr::V6(a)) => {
+                out.extend_from_slice(&[2, 1]);
+                out.extend_from_slice(&a.octets());
+            }
+            Value::Enum(s) => {
+                out.push(3);
+                str(out, s);
+            }
+            Value::Timestamp(t) => {
+                out.push(4);
+                int(out, *t);
+            }
+        }
+    }
+
+    pub fn entries<'a>(out: &mut Vec<u8>, xs: impl IntoIterator<Item = (&'a str, &'a Value)>) {
+        for (k, v) in xs {
+            out.push(1);
+            str(out, k);
+            value(out, v);
+        }
+        out.push(0);
+    }
+
+    /// Reads back what the functions above wrote (`None`: not such an encoding, which only a
+    /// damaged temporary file could hold).
+    pub struct Dec<'a>(pub &'a [u8]);
+
+    impl Dec<'_> {
+        fn byte(&mut self) -> Option<u8> {
+            let (&b, rest) = self.0.split_first()?;
+            self.0 = rest;
+            Some(b)
+        }
+
+        fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+            let (head, rest) = self.0.split_first_chunk::<N>()?;
+            self.0 = rest;
+            Some(*head)
+        }
+
+        pub fn str(&mut self) -> Option<String> {
+            let mut out = Vec::new();
+            loop {
+                match self.byte()? {
+                    0 => match self.byte()? {
+                        0 => return String::from_utf8(out).ok(),
+                        255 => out.push(0),
+                        _ => return None,
+                    },
+                    b => out.push(b),
+                }
+            }
+        }
+
+        pub fn int(&mut self) -> Option<i64> {
+            Some((u64::from_be_bytes(self.take::<8>()?) ^ (1 << 63)) as i64)
+        }
+
+        pub fn u64(&mut self) -> Option<u64> {
+            Some(u64::from_be_bytes(self.take::<8>()?))
+        }
+
+        pub fn u32(&mut self) -> Option<u32> {
+            Some(u32::from_be_bytes(self.take::<4>()?))
+        }
+
+        pub fn opt_str(&mut self) -> Option<Option<String>> {
+            match self.byte()? {
+                0 => Some(None),
+                1 => Some(Some(self.str()?)),
+                _ => None,
+            }
+        }
+
+        pub fn value(&mut self) -> Option<Value> {
+            Some(match self.byte()? {
+                0 => Value::Str(self.str()?),
+                1 => Value::Int(self.int()?),
+                2 => match self.byte()? {
+                    0 => Value::Ip(IpAddr::from(self.take::<4>()?)),
+                    1 => Value::Ip(IpAddr::from(self.take::<16>()?)),
+                    _ => return None,
+                },
+                3 => Value::Enum(self.str()?),
+                4 => Value::Timestamp(self.int()?),
+                _ => return None,
+            })
+        }
+
+        pub fn entries(&mut self) -> Option<std::collections::BTreeMap<String, Value>> {
+            let mut m = std::collections::BTreeMap::new();
+            loop {
+                match self.byte()? {
+                    0 => return Some(m),
+                    1 => {
+                        let k = self.str()?;
+                        m.insert(k, self.value()?);
+                    }
+                    _ => return None,
+                }
+            }
+        }
+    }
+}
+
+/// One encoded alert: its key (see [`enc`]) and the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Rec {
+    bytes: Vec<u8>,
+    key_len: usize,
+}
+
+impl Rec {
+    fn key(&self) -> &[u8] {
+        self.bytes.get(..self.key_len).unwrap_or(&self.bytes)
+    }
+}
+
+/// The rules' metadata by number, as held alerts refer to it (each distinct one once).
+#[derive(Debug, Default)]
+struct Metas {
+    all: Vec<Arc<AlertMeta>>,
+    /// Numbers by rule id (one, unless rules share an id), so that a pack of many rules finds
+    /// an alert's metadata without a scan.
+    by_id: std::collections::HashMap<String, Vec<u32>>,
+}
+
+impl Metas {
+    /// The number of `m`: the same `Arc` as the last alert's (the common case), or an equal one.
+    fn number(&mut self, m: &Arc<AlertMeta>) -> u32 {
+        let last = self.all.len().checked_sub(1);
+        if let Some(i) = last.filter(|&i| self.all.get(i).is_some_and(|x| Arc::ptr_eq(x, m))) {
+            return u32::try_from(i).unwrap_or(u32::MAX);
+        }
+        let found = self.by_id.get(&m.rule_id).and_then(|same| {
+            same.iter()
+                .copied()
+                .find(|&i| self.all.get(i as usize).is_some_and(|x| **x == **m))
+        });
+        found.unwrap_or_else(|| {
+            let i = u32::try_from(self.all.len()).unwrap_or(u32::MAX);
+            self.all.push(m.clone());
+            self.by_id.entry(m.rule_id.clone()).or_default().push(i);
+            i
+        })
+    }
+}
+
+/// Appends the encoding of `a` to `out`; returns its key's length.
+fn encode(a: &Held, meta: u32, out: &mut Vec<u8>) -> usize {
+    let start = out.len();
+    enc::str(out, &a.meta.rule_id);
+    enc::opt_str(out, a.window_start.as_deref());
+    enc::entries(out, a.group.iter().map(|(k, v)| (k.as_str(), v)));
+    enc::entries(out, a.aggregates.iter().map(|(k, v)| (k.as_str(), v)));
+    out.extend_from_slice(&a.events.to_be_bytes());
+    let key_len = out.len() - start;
+    out.extend_from_slice(&meta.to_be_bytes());
+    enc::opt_str(out, a.window_end.as_deref());
+    key_len
+}
+
+/// The alert encoded in `b` (`None`: not an encoding [`encode`] wrote).
+fn decode(b: &[u8], metas: &[Arc<AlertMeta>]) -> Option<Alert> {
+    let mut d = enc::Dec(b);
+    let _rule_id = d.str()?;
+    let window_start = d.opt_str()?;
+    let group = d.entries()?;
+    let aggregates = d.entries()?;
+    let events = d.u64()?;
+    let meta = metas.get(usize::try_from(d.u32()?).ok()?)?;
+    let window_end = d.opt_str()?;
+    if !d.0.is_empty() {
+        return None;
+    }
+    Some(Alert {
+        rule_id: meta.rule_id.clone(),
+        rule_name: meta.rule_name.clone(),
+        severity: meta.severity,
+        techniques: meta.techniques.clone(),
+        analytics: meta.analytics.clone(),
+        window_start,
+        window_end,
+        group,
+        aggregates,
+        events,
+    })
 }
 
 /// A sorted run on disk, deleted when dropped.
@@ -102,10 +347,12 @@ impl Drop for RunFile {
 
 static NEXT_RUN: AtomicU64 = AtomicU64::new(0);
 
-fn run_file(alerts: impl Iterator<Item = Result<Spilled, String>>) -> Result<RunFile, String> {
+/// Writes encoded alerts as a run: each as its length and its key's length (4 bytes each,
+/// little-endian) and its bytes.
+fn run_file(alerts: impl Iterator<Item = Result<Rec, String>>) -> Result<RunFile, String> {
     let dir = std::env::temp_dir();
     let name = format!(
-        "detc-alerts-{}-{}.jsonl",
+        "detc-alerts-{}-{}.bin",
         std::process::id(),
         NEXT_RUN.fetch_add(1, Ordering::Relaxed)
     );
@@ -120,9 +367,14 @@ fn run_file(alerts: impl Iterator<Item = Result<Spilled, String>>) -> Result<Run
         .open(&run.path)
         .map_err(err)?;
     let mut w = BufWriter::new(f);
+    let too_big = || err(std::io::Error::other("an alert over 4 GiB"));
     for a in alerts {
-        serde_json::to_writer(&mut w, &a?).map_err(|e| err(e.into()))?;
-        w.write_all(b"\n").map_err(err)?;
+        let a = a?;
+        let len = u32::try_from(a.bytes.len()).map_err(|_| too_big())?;
+        let key = u32::try_from(a.key_len).map_err(|_| too_big())?;
+        w.write_all(&len.to_le_bytes()).map_err(err)?;
+        w.write_all(&key.to_le_bytes()).map_err(err)?;
+        w.write_all(&a.bytes).map_err(err)?;
     }
     w.flush().map_err(err)?;
     Ok(run)
@@ -131,7 +383,7 @@ fn run_file(alerts: impl Iterator<Item = Result<Spilled, String>>) -> Result<Run
 /// Where a run's alerts are read back from.
 struct RunReader {
     _file: RunFile,
-    lines: std::io::Lines<BufReader<std::fs::File>>,
+    r: BufReader<std::fs::File>,
     shown: String,
 }
 
@@ -142,25 +394,43 @@ impl RunReader {
             .map_err(|e| format!("cannot read the temporary alert file `{shown}`: {e}"))?;
         Ok(RunReader {
             _file: file,
-            lines: BufReader::new(f).lines(),
+            r: BufReader::new(f),
             shown,
         })
     }
 
-    fn next_alert(&mut self) -> Option<Result<Spilled, String>> {
-        let line = self.lines.next()?;
-        Some(
-            line.map_err(|e| e.to_string())
-                .and_then(|l| serde_json::from_str::<Spilled>(&l).map_err(|e| e.to_string()))
-                .map_err(|e| format!("cannot read the temporary alert file `{}`: {e}", self.shown)),
-        )
+    fn next_alert(&mut self) -> Option<Result<Rec, String>> {
+        let err = |e: std::io::Error| {
+            format!("cannot read the temporary alert file `{}`: {e}", self.shown)
+        };
+        let mut head = [0u8; 8];
+        // End of the run: no byte of a next record.
+        match self.r.fill_buf() {
+            Ok([]) => return None,
+            Ok(_) => {}
+            Err(e) => return Some(Err(err(e))),
+        }
+        if let Err(e) = self.r.read_exact(&mut head) {
+            return Some(Err(err(e)));
+        }
+        let [a, b, c, d, e, f, g, h] = head;
+        let len = u32::from_le_bytes([a, b, c, d]) as usize;
+        let key_len = u32::from_le_bytes([e, f, g, h]) as usize;
+        let mut bytes = vec![0; len];
+        if let Err(e) = self.r.read_exact(&mut bytes) {
+            return Some(Err(err(e)));
+        }
+        Some(Ok(Rec { bytes, key_len }))
     }
 }
 
 /// Collects alerts; see the module doc.
 pub struct AlertSink {
     cap: usize,
-    buf: Vec<Spilled>,
+    /// The held alerts' encodings, back to back, and where each is: (start, key length, length).
+    buf: Vec<u8>,
+    at: Vec<(usize, usize, usize)>,
+    metas: Metas,
     runs: Vec<RunFile>,
     count: usize,
     spilled: usize,
@@ -173,6 +443,8 @@ impl AlertSink {
         AlertSink {
             cap: cap.max(1),
             buf: Vec::new(),
+            at: Vec::new(),
+            metas: Metas::default(),
             runs: Vec::new(),
             count: 0,
             spilled: 0,
@@ -183,13 +455,21 @@ impl AlertSink {
     /// Adds alerts, spilling a sorted run when the buffer is full. After an error (reported by
     /// [`AlertSink::finish`]) alerts are dropped: the run is failing anyway.
     pub fn add(&mut self, alerts: impl IntoIterator<Item = Alert>) {
+        self.add_held(alerts.into_iter().map(Held::from));
+    }
+
+    /// Adds held alerts (see [`AlertSink::add`]).
+    pub fn add_held(&mut self, alerts: impl IntoIterator<Item = Held>) {
         for a in alerts {
             if self.error.is_some() {
                 return;
             }
             self.count += 1;
-            self.buf.push(Spilled::from(a));
-            if self.buf.len() >= self.cap {
+            let meta = self.metas.number(&a.meta);
+            let start = self.buf.len();
+            let key_len = encode(&a, meta, &mut self.buf);
+            self.at.push((start, key_len, self.buf.len() - start));
+            if self.at.len() >= self.cap {
                 if let Err(e) = self.spill() {
                     self.error = Some(e);
                 }
@@ -221,14 +501,27 @@ impl AlertSink {
         self.error.as_deref()
     }
 
-    fn spill(&mut self) -> Result<(), String> {
-        self.buf.sort_by(order);
+    /// The held alerts, sorted (stable: equal keys keep their order), and the buffer emptied.
+    /// They stay where they are in the buffer: only the index is sorted.
+    fn sorted(&mut self) -> Sorted {
         let buf = std::mem::take(&mut self.buf);
-        self.runs.push(run_file(buf.into_iter().map(Ok))?);
+        let mut at = std::mem::take(&mut self.at);
+        let key = |&(s, k, _): &(usize, usize, usize)| buf.get(s..s + k).unwrap_or(&[]);
+        at.sort_by(|a, b| key(a).cmp(key(b)));
+        Sorted {
+            buf,
+            at: at.into_iter(),
+        }
+    }
+
+    fn spill(&mut self) -> Result<(), String> {
+        let mut held = self.sorted();
+        self.runs
+            .push(run_file(std::iter::from_fn(|| held.next().map(Ok)))?);
         self.spilled += 1;
         if self.runs.len() >= FAN_IN {
             let runs = std::mem::take(&mut self.runs);
-            let merged = Merge::new(Vec::new(), runs)?;
+            let merged = Merge::new(Sorted::empty(), runs, Vec::new())?;
             self.runs.push(run_file(merged.held())?);
         }
         Ok(())
@@ -239,24 +532,50 @@ impl AlertSink {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        self.buf.sort_by(order);
-        Merge::new(
-            std::mem::take(&mut self.buf),
-            std::mem::take(&mut self.runs),
-        )
+        let held = self.sorted();
+        Merge::new(held, std::mem::take(&mut self.runs), self.metas.all)
+    }
+}
+
+/// The sink's buffer with its index sorted: yields the alerts in order, each copied out as it
+/// goes (so that sorting never holds the buffer twice).
+struct Sorted {
+    buf: Vec<u8>,
+    at: std::vec::IntoIter<(usize, usize, usize)>,
+}
+
+impl Sorted {
+    fn empty() -> Sorted {
+        Sorted {
+            buf: Vec::new(),
+            at: Vec::new().into_iter(),
+        }
+    }
+}
+
+impl Iterator for Sorted {
+    type Item = Rec;
+
+    fn next(&mut self) -> Option<Rec> {
+        let (s, k, n) = self.at.next()?;
+        Some(Rec {
+            bytes: self.buf.get(s..s + n)?.to_vec(),
+            key_len: k,
+        })
     }
 }
 
 /// The k-way merge of the sorted buffer and the runs: yields alerts in order (an error when a
 /// run cannot be read back).
 pub struct Merge {
-    mem: std::iter::Peekable<std::vec::IntoIter<Spilled>>,
-    runs: Vec<(Spilled, RunReader)>,
+    mem: std::iter::Peekable<Sorted>,
+    runs: Vec<(Rec, RunReader)>,
+    metas: Vec<Arc<AlertMeta>>,
     failed: bool,
 }
 
 impl Merge {
-    fn new(mem: Vec<Spilled>, files: Vec<RunFile>) -> Result<Merge, String> {
+    fn new(mem: Sorted, files: Vec<RunFile>, metas: Vec<Arc<AlertMeta>>) -> Result<Merge, String> {
         let mut runs = Vec::with_capacity(files.len());
         for f in files {
             let mut r = RunReader::open(f)?;
@@ -267,6 +586,7 @@ impl Merge {
         Ok(Merge {
             mem: mem.into_iter().peekable(),
             runs,
+            metas,
             failed: false,
         })
     }
@@ -276,32 +596,37 @@ impl Iterator for Merge {
     type Item = Result<Alert, String>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.next_held().map(|r| r.map(Alert::from))
+        let r = self.next_held()?;
+        Some(r.and_then(|r| {
+            decode(&r.bytes, &self.metas)
+                .ok_or_else(|| "a temporary alert file was damaged while the run read it".into())
+        }))
     }
 }
 
 impl Merge {
-    /// The merge as held alerts (merging runs into one run).
-    fn held(self) -> impl Iterator<Item = Result<Spilled, String>> {
+    /// The merge as encoded alerts (merging runs into one run).
+    fn held(self) -> impl Iterator<Item = Result<Rec, String>> {
         let mut m = self;
         std::iter::from_fn(move || m.next_held())
     }
 
-    fn next_held(&mut self) -> Option<Result<Spilled, String>> {
+    fn next_held(&mut self) -> Option<Result<Rec, String>> {
         if self.failed {
             return None;
         }
-        // The smallest head among the runs (few: at most FAN_IN), then against the buffer's.
+        // The smallest head among the runs (few: at most FAN_IN), then against the buffer's;
+        // on a tie, the earlier run, then the buffer (the order the alerts were added in).
         let mut best: Option<usize> = None;
         for (i, (a, _)) in self.runs.iter().enumerate() {
-            if best.is_none_or(|b| order(a, &self.runs[b].0).is_lt()) {
+            if best.is_none_or(|b| a.key() < self.runs[b].0.key()) {
                 best = Some(i);
             }
         }
         let from_run = match (best, self.mem.peek()) {
             (None, _) => false,
             (Some(_), None) => true,
-            (Some(b), Some(m)) => order(&self.runs[b].0, m).is_lt(),
+            (Some(b), Some(m)) => self.runs[b].0.key() <= m.key(),
         };
         if !from_run {
             return self.mem.next().map(Ok);
@@ -309,7 +634,7 @@ impl Merge {
         let b = best?;
         let next = self.runs[b].1.next_alert();
         match next {
-            None => Some(Ok(self.runs.swap_remove(b).0)),
+            None => Some(Ok(self.runs.remove(b).0)),
             Some(Ok(n)) => Some(Ok(std::mem::replace(&mut self.runs[b].0, n))),
             Some(Err(e)) => {
                 self.failed = true;
@@ -348,14 +673,16 @@ mod tests {
         }
     }
 
-    /// Held alerts order exactly as alerts do, on every pair of a set that differs in each
-    /// part of the order (group maps of different sizes, keys and value types included), and
-    /// come back unchanged.
+    /// Encoded alerts order exactly as alerts do, on every pair of a set that differs in each
+    /// part of the order (group maps of different sizes, keys and value types, strings with a
+    /// 0 byte and prefixes of each other, negative and positive numbers, both address families
+    /// included), and decode back unchanged.
     #[test]
     fn held_alerts_order_as_alerts() {
         let s = |x: &str| Value::Str(x.into());
+        let ip = |x: [u8; 4]| Value::Ip(std::net::IpAddr::from(x));
         let mut all = Vec::new();
-        for rule in ["a", "b"] {
+        for rule in ["a", "b", "a\0", "ab"] {
             for start in [
                 None,
                 Some("2026-01-01T00:00:00Z"),
@@ -365,8 +692,17 @@ mod tests {
                     vec![],
                     vec![("host", s("h1"))],
                     vec![("host", s("h2"))],
+                    vec![("host", s("h"))],
+                    vec![("host", s("h\0"))],
                     vec![("host", s("h1")), ("user", s("u"))],
                     vec![("host", Value::Int(1))],
+                    vec![("host", Value::Int(-1))],
+                    vec![("host", Value::Int(i64::MIN))],
+                    vec![("host", Value::Timestamp(5))],
+                    vec![("host", Value::Enum("x".into()))],
+                    vec![("host", ip([10, 0, 0, 1]))],
+                    vec![("host", ip([9, 255, 0, 1]))],
+                    vec![("host", Value::Ip(std::net::Ipv6Addr::LOCALHOST.into()))],
                     vec![("a", s("z"))],
                 ] {
                     for n in [1, 2] {
@@ -376,16 +712,59 @@ mod tests {
             }
         }
         all.push(alert("a", None, &[], 1, 4));
-        for x in &all {
-            for y in &all {
-                let (hx, hy) = (Spilled::from(x.clone()), Spilled::from(y.clone()));
+        all.push(alert("a", None, &[], 1, 1 << 40));
+        let mut metas = Metas::default();
+        let enc: Vec<Rec> = all
+            .iter()
+            .map(|a| {
+                let h = Held::from(a.clone());
+                let mut bytes = Vec::new();
+                let key_len = encode(&h, metas.number(&h.meta), &mut bytes);
+                Rec { bytes, key_len }
+            })
+            .collect();
+        for (x, ex) in all.iter().zip(&enc) {
+            for (y, ey) in all.iter().zip(&enc) {
                 assert_eq!(
-                    order(&hx, &hy),
+                    ex.key().cmp(ey.key()),
                     super::super::alert_order(x, y),
                     "{x:?} {y:?}"
                 );
             }
-            assert_eq!(&Alert::from(Spilled::from(x.clone())), x);
+            assert_eq!(decode(&ex.bytes, &metas.all).as_ref(), Some(x));
         }
+    }
+
+    /// A sink spilling after every two alerts gives back what one holding all gives, in order.
+    #[test]
+    fn spilled_runs_merge_in_order() -> Result<(), String> {
+        let s = |x: &str| Value::Str(x.into());
+        let alerts: Vec<Alert> = (0..200)
+            .map(|i| {
+                alert(
+                    ["b", "a"][i % 2],
+                    None,
+                    &[("host", s(&format!("h{}", (i * 37) % 101)))],
+                    1,
+                    1,
+                )
+            })
+            .collect();
+        let collect = |cap: usize| {
+            let mut sink = AlertSink::new(cap);
+            sink.add(alerts.clone());
+            let spilled = sink.spilled();
+            let out: Result<Vec<Alert>, String> = sink.finish()?.collect();
+            Ok::<_, String>((spilled, out?))
+        };
+        let (none, all) = collect(1000)?;
+        let (many, merged) = collect(2)?;
+        assert_eq!(none, 0);
+        assert_eq!(many, 100);
+        let mut sorted = alerts.clone();
+        super::super::sort_alerts(&mut sorted);
+        assert_eq!(all, sorted);
+        assert_eq!(merged, sorted);
+        Ok(())
     }
 }
