@@ -3,8 +3,8 @@
 //! has when run alone (one rule: no index), whatever the rule's filter shape.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use crate::support::rules::text_rule;
-use detc::eval::run::{run_files, RunOptions};
+use crate::support::rules::{connection_rule, pack_equals_alone};
+use detc::eval::run::RunOptions;
 use detc::ir::Rule;
 use std::path::PathBuf;
 
@@ -39,25 +39,7 @@ fn events() -> PathBuf {
 }
 
 fn rule(name: &str, n: u32, body: &str) -> Rule {
-    text_rule(
-        &format!("{name}.detc"),
-        &format!(
-            r#"rule {name} {{
-  id "6c6c6c6c-0000-4000-8000-{n:012}"
-  title "Index test rule {n}"
-  description "Hand-built test rule for the rule index."
-  author "detc tests"
-  date "2026-12-02"
-  status experimental
-  severity low
-  confidence low
-
-  source network_connection
-{body}
-}}
-"#
-        ),
-    )
+    connection_rule(name, "6c6c6c6c", n, body)
 }
 
 /// Pinned by `==`, by `in`, twice, to a port no event has, and not pinned at all (`or`, `not`,
@@ -91,9 +73,9 @@ fn rules() -> Vec<Rule> {
     ]
 }
 
-/// Runs `rules` as a pack and each alone: same alerts and match counts; each of `fire` has
-/// alerts.
-fn pack_equals_alone(rules: &[Rule], fire: &[&str]) {
+/// Runs `rules` as a pack and each alone, at 1 and 2 threads: same alerts and match counts;
+/// each of `fire` has alerts.
+fn pack_and_alone(rules: &[Rule], fire: &[&str]) {
     let f = events();
     for threads in [1, 2] {
         let opts = RunOptions {
@@ -101,20 +83,7 @@ fn pack_equals_alone(rules: &[Rule], fire: &[&str]) {
             block: 4096,
             ..RunOptions::default()
         };
-        let pack = run_files(rules, std::slice::from_ref(&f), &opts).unwrap();
-        let mut alone = Vec::new();
-        for r in rules {
-            let one = run_files(std::slice::from_ref(r), std::slice::from_ref(&f), &opts).unwrap();
-            assert_eq!(
-                pack.summary.matched_by_rule.get(&r.name),
-                one.summary.matched_by_rule.get(&r.name),
-                "{}",
-                r.name
-            );
-            alone.extend(one.alerts);
-        }
-        detc::eval::sort_alerts(&mut alone);
-        assert_eq!(pack.alerts, alone);
+        let pack = pack_equals_alone(rules, &f, &opts);
         // Not vacuous: the pinned, the unpinned and the aggregating rules all fire.
         for name in fire {
             assert!(
@@ -127,7 +96,7 @@ fn pack_equals_alone(rules: &[Rule], fire: &[&str]) {
 
 #[test]
 fn a_pack_gives_each_rule_its_own_alerts() {
-    pack_equals_alone(
+    pack_and_alone(
         &rules(),
         &[
             "pin_eq",
@@ -173,7 +142,7 @@ fn rules_pinned_to_names_and_enums() {
         .collect();
     let lits: Vec<_> = compiled.iter().map(|c| c.literals().len()).collect();
     assert_eq!(lits, [1, 1, 2, 1, 2, 1, 2, 0]);
-    pack_equals_alone(
+    pack_and_alone(
         &rules,
         &[
             "name_eq",

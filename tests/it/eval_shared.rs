@@ -5,8 +5,8 @@
 //! field, its operands or its list.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use crate::support::rules::text_rule;
-use detc::eval::run::{run_files, RunOptions};
+use crate::support::rules::{connection_rule, pack_equals_alone};
+use detc::eval::run::RunOptions;
 use detc::ir::Rule;
 use std::path::PathBuf;
 
@@ -44,25 +44,7 @@ fn events() -> PathBuf {
 }
 
 fn rule(name: &str, n: u32, body: &str) -> Rule {
-    text_rule(
-        &format!("{name}.detc"),
-        &format!(
-            r#"rule {name} {{
-  id "5a5a5a5a-0000-4000-8000-{n:012}"
-  title "Shared predicate test rule {n}"
-  description "Hand-built test rule for predicates shared across rules."
-  author "detc tests"
-  date "2026-12-03"
-  status experimental
-  severity low
-  confidence low
-
-  source network_connection
-{body}
-}}
-"#
-        ),
-    )
+    connection_rule(name, "5a5a5a5a", n, body)
 }
 
 /// Pairs and groups of rules whose predicates are the same, or look alike but are not.
@@ -134,23 +116,7 @@ fn a_pack_with_shared_predicates_gives_each_rule_its_own_alerts() {
             prefilter,
             ..RunOptions::default()
         };
-        let pack = run_files(&rules, std::slice::from_ref(&f), &opts).unwrap();
-        let mut alone = Vec::new();
-        for r in &rules {
-            let one = run_files(std::slice::from_ref(r), std::slice::from_ref(&f), &opts).unwrap();
-            assert_eq!(
-                pack.summary.matched_by_rule.get(&r.name),
-                one.summary.matched_by_rule.get(&r.name),
-                "{} (threads {threads}, prefilter {prefilter})",
-                r.name
-            );
-            alone.extend(one.alerts);
-        }
-        detc::eval::sort_alerts(&mut alone);
-        assert_eq!(
-            pack.alerts, alone,
-            "threads {threads}, prefilter {prefilter}"
-        );
+        let pack = pack_equals_alone(&rules, &f, &opts);
         // Not vacuous: every rule but `user_h1` (no user is `h1`) fires, and the look-alike
         // pairs fire differently.
         for r in &rules {

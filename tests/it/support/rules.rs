@@ -292,3 +292,62 @@ pub fn correlations_loader() -> detc::load::FsLoader {
     let root = crate::support::oracle::repo_root();
     detc::load::FsLoader::for_paths(&[root.join("tests/data"), root.join("rules")])
 }
+
+/// A hand-built `network_connection` rule named `name` with `body` (its `where` and what
+/// follows), its id numbered `n` under the test file's `id_prefix` (8 hex digits).
+pub fn connection_rule(name: &str, id_prefix: &str, n: u32, body: &str) -> Rule {
+    text_rule(
+        &format!("{name}.detc"),
+        &format!(
+            r#"rule {name} {{
+  id "{id_prefix}-0000-4000-8000-{n:012}"
+  title "Test rule {n}"
+  description "Hand-built test rule."
+  author "detc tests"
+  date "2026-12-03"
+  status experimental
+  severity low
+  confidence low
+
+  source network_connection
+{body}
+}}
+"#
+        ),
+    )
+}
+
+/// Runs `rules` over `file` as one pack and each alone with `opts`: every rule has the same
+/// match count and alerts in both (a pack's dispatch, index and shared predicates must never mix
+/// rules up). Returns the pack's run for further checks.
+pub fn pack_equals_alone(
+    rules: &[Rule],
+    file: &std::path::Path,
+    opts: &detc::eval::run::RunOptions,
+) -> detc::eval::run::RunOutput {
+    use detc::eval::run::run_files;
+    let f = file.to_path_buf();
+    let pack = run_files(rules, std::slice::from_ref(&f), opts)
+        .unwrap_or_else(|d| panic!("the pack: {d:?}"));
+    let mut alone = Vec::new();
+    for r in rules {
+        let one = run_files(std::slice::from_ref(r), std::slice::from_ref(&f), opts)
+            .unwrap_or_else(|d| panic!("{} alone: {d:?}", r.name));
+        assert_eq!(
+            pack.summary.matched_by_rule.get(&r.name),
+            one.summary.matched_by_rule.get(&r.name),
+            "{} (threads {}, prefilter {})",
+            r.name,
+            opts.threads,
+            opts.prefilter
+        );
+        alone.extend(one.alerts);
+    }
+    detc::eval::sort_alerts(&mut alone);
+    assert_eq!(
+        pack.alerts, alone,
+        "threads {}, prefilter {}",
+        opts.threads, opts.prefilter
+    );
+    pack
+}
