@@ -328,11 +328,11 @@ pub fn pack_equals_alone(
     use detc::eval::run::run_files;
     let f = file.to_path_buf();
     let pack = run_files(rules, std::slice::from_ref(&f), opts)
-        .unwrap_or_else(|d| panic!("the pack: {d:?}"));
+        .unwrap_or_else(|d| unreachable!("the pack: {d:?}"));
     let mut alone = Vec::new();
     for r in rules {
         let one = run_files(std::slice::from_ref(r), std::slice::from_ref(&f), opts)
-            .unwrap_or_else(|d| panic!("{} alone: {d:?}", r.name));
+            .unwrap_or_else(|d| unreachable!("{} alone: {d:?}", r.name));
         assert_eq!(
             pack.summary.matched_by_rule.get(&r.name),
             one.summary.matched_by_rule.get(&r.name),
