@@ -339,21 +339,20 @@ pub fn choose_schema<'s>(
 /// choosing between them is the caller's (`want`, or an error naming both).
 fn same_source_tie_break(hits: &mut Vec<&InputSchema>, layout: &Layout, first: Option<&str>) {
     let Some(line) = first else { return };
-    let sources: Vec<Source> = hits.iter().map(|s| s.source).collect();
-    let rejects = |s: &InputSchema| matches!(map_row(layout, s, line), Ok(Mapped::NotApplicable));
-    let mut keep = vec![true; hits.len()];
-    for (i, s) in hits.iter().enumerate() {
-        let rivals_take_it = hits
-            .iter()
-            .zip(&sources)
-            .enumerate()
-            .any(|(j, (o, src))| j != i && *src == s.source && !rejects(o));
-        if rivals_take_it && rejects(s) {
-            keep[i] = false;
-        }
-    }
-    let mut k = keep.into_iter();
-    hits.retain(|_| k.next().unwrap_or(true));
+    // Whether each schema takes the first record (a malformed value still takes it).
+    let takes: Vec<(Source, bool)> = hits
+        .iter()
+        .map(|s| {
+            let rejects = matches!(map_row(layout, s, line), Ok(Mapped::NotApplicable));
+            (s.source, !rejects)
+        })
+        .collect();
+    let mut i = 0;
+    hits.retain(|_| {
+        let (src, took) = takes[i];
+        i += 1;
+        took || !takes.iter().any(|(o, t)| *o == src && *t)
+    });
 }
 
 /// The schemas that detect a file from its layout (a table's header) or its first JSON record,
