@@ -387,8 +387,7 @@ impl FieldRef {
 }
 
 /// A typed literal.
-/// Deserialize: read back only from the evaluator's own temporary files (`eval::spill`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "value")]
 pub enum Value {
     Str(String),
