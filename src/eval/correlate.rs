@@ -13,11 +13,24 @@
 //! its time, within the window), so those are tested again; each event alerts at most once, and
 //! an alert already raised gets the later `first_seen` such an event may give its match.
 
-use super::engine::CompiledRule;
+use super::engine::{Binding, CompiledRule};
+use super::ops::Cell;
+use super::prefilter::Prefilter;
+use super::schema::InputSchema;
 use super::{Alert, Event};
 use crate::diag::Diagnostic;
 use crate::ir::{Correlation, Rule, Source, Value};
 use std::collections::HashMap;
+
+/// Where a correlation reads its inputs among one input schema's cells ([`Correlator::bind`]).
+#[derive(Debug, Clone)]
+pub struct CorrBinding {
+    /// Per step: its filter's binding, or `None` when the step reads another source.
+    steps: Vec<Option<Binding>>,
+    /// Per key: its cell.
+    keys: Vec<Option<usize>>,
+    time: Option<usize>,
+}
 
 /// A correlation rule ready to take events.
 #[derive(Debug, Clone)]
@@ -103,10 +116,41 @@ impl Correlator {
         out
     }
 
+    /// What may skip a JSON line of `schema` unparsed: a line none of the steps reading its
+    /// source can match (see `prefilter`). `None`: no step reads the source, or lines cannot be
+    /// told apart unparsed.
+    pub fn prefilter(&self, schema: &InputSchema) -> Option<Prefilter> {
+        let steps: Vec<&Rule> = self
+            .steps
+            .iter()
+            .filter(|(src, _)| *src == schema.source)
+            .map(|(_, c)| &c.rule)
+            .collect();
+        if steps.is_empty() {
+            return None;
+        }
+        Prefilter::new(&steps, schema)
+    }
+
     /// The oldest time a held event may have and still matter once the watermark is `wm`.
     fn keep_from(&self, wm: i64) -> i64 {
         wm.saturating_sub(self.lateness as i64)
             .saturating_sub(self.corr.window as i64)
+    }
+
+    /// Where this correlation reads its inputs among the cells of an input schema of `source`
+    /// (fields in `names` order): what [`Correlator::feed_cells`] takes for each row.
+    pub fn bind<N: AsRef<str>>(&self, source: Source, names: &[N]) -> CorrBinding {
+        let at = |f: &str| names.iter().position(|n| n.as_ref() == f);
+        CorrBinding {
+            steps: self
+                .steps
+                .iter()
+                .map(|(src, c)| (*src == source).then(|| c.bind(names)))
+                .collect(),
+            keys: self.corr.keys.iter().map(|k| at(k)).collect(),
+            time: at("time"),
+        }
     }
 
     /// Feeds one event read as `source`.
@@ -120,25 +164,76 @@ impl Correlator {
         if mask == 0 {
             return;
         }
+        let t = match ev.get("time") {
+            Some(Value::Timestamp(t)) => Some(*t),
+            _ => None,
+        };
+        let key = || {
+            let key: Vec<Value> = self
+                .corr
+                .keys
+                .iter()
+                .map_while(|k| match ev.get(k) {
+                    Some(Value::Str(s)) if s.is_empty() => None,
+                    v => v.cloned(),
+                })
+                .collect();
+            (key.len() == self.corr.keys.len()).then_some(key)
+        };
+        self.feed_at(mask, t, key, st);
+    }
+
+    /// [`Correlator::feed`] for an event given as an input schema's cells, with `b` from
+    /// [`Correlator::bind`] over the same schema: no map of the event is built, and the key is
+    /// read only when some step holds.
+    pub fn feed_cells(&self, b: &CorrBinding, cells: &[Option<Cell<'_>>], st: &mut CorrState) {
+        let mut mask = 0u64;
+        for (i, ((_, c), bind)) in self.steps.iter().zip(&b.steps).enumerate() {
+            if bind.as_ref().is_some_and(|bind| c.holds(cells, bind)) {
+                mask |= 1 << i;
+            }
+        }
+        if mask == 0 {
+            return;
+        }
+        let cell = |i: &Option<usize>| i.and_then(|i| cells.get(i)).and_then(Option::as_ref);
+        let t = match cell(&b.time) {
+            Some(Cell::Timestamp(t)) => Some(*t),
+            _ => None,
+        };
+        let key = || {
+            let key: Vec<Value> = b
+                .keys
+                .iter()
+                .map_while(|k| match cell(k) {
+                    Some(Cell::Str(s)) if s.is_empty() => None,
+                    v => v.map(|c| c.clone().into_value()),
+                })
+                .collect();
+            (key.len() == self.corr.keys.len()).then_some(key)
+        };
+        self.feed_at(mask, t, key, st);
+    }
+
+    /// Feeds an event that met the steps in `mask` (not 0), at time `t`, with its key values
+    /// (`None`: a key is missing or empty).
+    fn feed_at(
+        &self,
+        mask: u64,
+        t: Option<i64>,
+        key: impl FnOnce() -> Option<Vec<Value>>,
+        st: &mut CorrState,
+    ) {
         st.matched += 1;
         // Readers never produce an event without a time (a bad line instead).
-        let Some(Value::Timestamp(t)) = ev.get("time") else {
+        let Some(t) = t else {
             st.late += 1;
             return;
         };
-        let t = *t;
-        let mut key = Vec::with_capacity(self.corr.keys.len());
-        for k in &self.corr.keys {
-            match ev.get(k) {
-                Some(Value::Str(s)) if s.is_empty() => break,
-                Some(v) => key.push(v.clone()),
-                None => break,
-            }
-        }
-        if key.len() != self.corr.keys.len() {
+        let Some(key) = key() else {
             st.keyless += 1;
             return;
-        }
+        };
         if let Some(wm) = st.watermark {
             if t < wm.saturating_sub(self.lateness as i64) {
                 st.late += 1;

@@ -18,14 +18,17 @@
 //! object is a bad row of the line it is on, with its position; the others of the line are read.
 //! Bounded: the rows of a line are at most the line, which the reader bounds (`--max-line`).
 
+use memchr::memmem::Finder;
 use serde_json::{Map, Value};
+use std::sync::LazyLock;
 
 /// Whether `line` may be a batch or snapshot line: the cheap test before parsing.
 fn may_be(line: &str) -> bool {
+    // Built once: every JSON line is tested, and building a searcher costs more than a search.
+    static DIFF: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"diffResults\""));
+    static SNAPSHOT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"snapshot\""));
     let b = line.as_bytes();
-    b.first() == Some(&b'{')
-        && (memchr::memmem::find(b, b"\"diffResults\"").is_some()
-            || memchr::memmem::find(b, b"\"snapshot\"").is_some())
+    b.first() == Some(&b'{') && (DIFF.find(b).is_some() || SNAPSHOT.find(b).is_some())
 }
 
 /// The event-format lines of a batch or snapshot line, in order (added rows, then removed rows;

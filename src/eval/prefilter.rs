@@ -49,7 +49,6 @@ pub struct Prefilter {
     /// One conjunction of clauses per rule.
     rules: Vec<Vec<Clause>>,
     missing: Vec<Vec<u8>>,
-    escape: memmem::Finder<'static>,
 }
 
 fn int_values(op: &Op) -> Option<Vec<i64>> {
@@ -253,6 +252,15 @@ impl Clause {
     }
 }
 
+/// Whether a JSON line has a `\uXXXX` escape: a `u` after an odd run of backslashes
+/// (`CORP\\user`, an escaped backslash then a letter, is not one).
+pub(super) fn has_unicode_escape(line: &[u8]) -> bool {
+    memchr::memchr_iter(b'\\', line).any(|p| {
+        line.get(p + 1) == Some(&b'u')
+            && line[..=p].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 1
+    })
+}
+
 impl Prefilter {
     /// The prefilter for a file of `schema` read by `rules` (those of the schema's source).
     /// `None` when some rule has no usable clause: every line must then be parsed.
@@ -293,16 +301,6 @@ impl Prefilter {
                 .iter()
                 .map(|m| m.as_bytes().to_vec())
                 .collect(),
-            escape: memmem::Finder::new(b"\\u").into_owned(),
-        })
-    }
-
-    /// Whether the line has a JSON `\uXXXX` escape: a `u` after an odd run of backslashes
-    /// (`CORP\\user`, an escaped backslash then a letter, is not one).
-    fn has_unicode_escape(&self, line: &[u8]) -> bool {
-        self.escape.find_iter(line).any(|p| {
-            let run = line[..=p].iter().rev().take_while(|b| **b == b'\\').count();
-            run % 2 == 1
         })
     }
 
@@ -311,7 +309,7 @@ impl Prefilter {
         let t = line.trim_ascii();
         // Only a line framed as one JSON object is a candidate for skipping: a truncated line
         // is parsed and reported as bad.
-        if t.first() != Some(&b'{') || t.last() != Some(&b'}') || self.has_unicode_escape(line) {
+        if t.first() != Some(&b'{') || t.last() != Some(&b'}') || has_unicode_escape(line) {
             return true;
         }
         let mut scans: [Option<KeyScan>; MAX_KEYS] = [None; MAX_KEYS];

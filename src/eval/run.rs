@@ -1862,18 +1862,41 @@ pub fn read_sources_from(
     sources: &[Source],
     f: &mut dyn FnMut(Source, Event),
 ) -> Result<Summary, Diagnostic> {
-    read_sources_through(path, raw, sources, None, f)
+    read_sources_through(
+        path,
+        raw,
+        sources,
+        None,
+        &|_| None,
+        &mut |s, schema, cells| f(s, schema.event_of(cells)),
+    )
 }
 
+/// A row as [`read_sources_through`] hands it over: its source, the schema it was read
+/// through, and its cells (in that schema's field order).
+type SourceRow<'f> = dyn FnMut(Source, &InputSchema, &[Option<Cell<'_>>]) + 'f;
+
 /// [`read_sources_from`], or with `forced` (`--schema`, whose source is every one of
-/// `sources`) every row read through that schema, undetected, as a one-source rule's are.
+/// `sources`) every row read through that schema, undetected, as a one-source rule's are. Rows
+/// come as cells, not events. `prefilter` gives, once per detected schema, what may skip a
+/// JSON line unparsed: a line every source's prefilter skips is counted as `prefiltered`.
 fn read_sources_through(
     path: &Path,
     raw: Box<dyn std::io::Read + Send>,
     sources: &[Source],
     forced: Option<&InputSchema>,
-    f: &mut dyn FnMut(Source, Event),
+    prefilter: &dyn Fn(&InputSchema) -> Option<Prefilter>,
+    f: &mut SourceRow<'_>,
 ) -> Result<Summary, Diagnostic> {
+    /// A source's schema once detected: the header it was detected under, the layout, the
+    /// schema, a table's columns it reads, and its prefilter.
+    type Current<'s> = (
+        u64,
+        Layout,
+        &'s InputSchema,
+        Vec<Option<usize>>,
+        Option<Prefilter>,
+    );
     let schemas = match forced {
         Some(s) => vec![s.clone()],
         None => schema::builtin().map_err(|e| Diagnostic::new(Code::E0802, e))?,
@@ -1885,7 +1908,7 @@ fn read_sources_through(
     for (line, reason) in std::mem::take(&mut rows.early_bad) {
         reader_bad(&mut summary, &p, line, reason);
     }
-    let mut current: Vec<Option<(u64, Layout, &InputSchema)>> = vec![None; sources.len()];
+    let mut current: Vec<Option<Current<'_>>> = sources.iter().map(|_| None).collect();
     let own: Vec<Vec<InputSchema>> = sources
         .iter()
         .map(|s| schemas.iter().filter(|x| x.source == *s).cloned().collect())
@@ -1908,19 +1931,35 @@ fn read_sources_through(
         let mut bad = None;
         for ((src, cur), mine) in sources.iter().zip(current.iter_mut()).zip(&own) {
             let Some(layout) = &rows.layout else { break };
-            let fresh = cur.as_ref().is_none_or(|(g, _, _)| *g != rows.header_gen);
+            let fresh = cur
+                .as_ref()
+                .is_none_or(|(g, _, _, _, _)| *g != rows.header_gen);
             if fresh {
                 // No schema of the source detects this row: not this source's row (yet).
                 // Several: the file is ambiguous, reported as `choose_schema` does.
                 let hits = match forced {
                     Some(_) => mine.iter().collect(),
+                    // A JSON line whose text cannot hold a detect set is not parsed to see.
+                    None if matches!(layout, Layout::JsonLines)
+                        && !mine.iter().any(|s| s.may_detect(text.as_bytes())) =>
+                    {
+                        Vec::new()
+                    }
                     None => detecting(mine, layout, Some(&text)).0,
                 };
                 match hits.as_slice() {
                     [] => continue,
                     [one] => {
                         note_schema(&mut summary, &p, &one.name);
-                        *cur = Some((rows.header_gen, layout.clone(), *one));
+                        let cols = match layout {
+                            Layout::Table(h) => read::columns(h, one.keys()),
+                            Layout::JsonLines => Vec::new(),
+                        };
+                        let pf = match layout {
+                            Layout::JsonLines => prefilter(one),
+                            Layout::Table(_) => None,
+                        };
+                        *cur = Some((rows.header_gen, layout.clone(), *one, cols, pf));
                     }
                     _ => {
                         return Err(choose_schema(&p, mine, None, layout, Some(&text), &[*src])
@@ -1929,15 +1968,31 @@ fn read_sources_through(
                     }
                 }
             }
-            let Some((_, layout, schema)) = cur.as_ref() else {
+        }
+        // Each source's schema for this row: detected under the current header (a source
+        // that no schema detects under it reads nothing).
+        let gen = rows.header_gen;
+        let live = |c: &Option<Current<'_>>| c.as_ref().filter(|c| c.0 == gen).is_some();
+        // Skipped unparsed when some source reads the row and the prefilter of every source
+        // that does skips it (a source without a schema here reads nothing of it).
+        if current.iter().any(live)
+            && current.iter().all(|c| {
+                !live(c)
+                    || c.as_ref()
+                        .and_then(|(_, _, _, _, pf)| pf.as_ref())
+                        .is_some_and(|pf| !pf.keep(text.as_bytes()))
+            })
+        {
+            summary.prefiltered += 1;
+            continue;
+        }
+        for (src, cur) in sources.iter().zip(&current) {
+            let (true, Some((_, layout, schema, cols, _))) = (live(cur), cur.as_ref()) else {
                 continue;
             };
-            match map_row(layout, schema, &text) {
-                Ok(Mapped::Event(e)) => {
-                    taken = true;
-                    f(*src, e);
-                }
-                Ok(Mapped::NotApplicable) => {}
+            match with_cells(layout, schema, cols, &text, |cells| f(*src, schema, cells)) {
+                Ok(Some(())) => taken = true,
+                Ok(None) => {}
                 Err(reason) => bad = bad.or(Some(reason)),
             }
         }
@@ -1954,6 +2009,7 @@ fn read_sources_through(
             (false, None) => summary.not_applicable += 1,
         }
     }
+    summary.bytes = rows.bytes_read;
     Ok(summary)
 }
 
@@ -1968,7 +2024,7 @@ fn run_correlation(
     summary: &mut Summary,
     count_rows: bool,
 ) -> Result<Vec<Alert>, Diagnostic> {
-    use super::correlate::{CorrState, Correlator};
+    use super::correlate::{CorrBinding, CorrState, Correlator};
     // With `--schema`, only a correlation whose every step reads the schema's source gets here
     // ([`served_by_schema`]): its rows are read through that schema alone.
     let forced = match opts.schema.as_deref() {
@@ -1981,18 +2037,43 @@ fn run_correlation(
     let c = Correlator::new(rule, opts.lateness.unwrap_or(DEFAULT_LATENESS))?;
     let sources = c.sources();
     let mut st = CorrState::default();
+    // Where the correlation reads each schema's cells, by source and schema name.
+    let mut bindings: Vec<(Source, String, CorrBinding)> = Vec::new();
+    // Lines no step can match are skipped unparsed, as the one-source rules' are.
+    let prefilter = opts.prefilter && !opts.strict;
     for f in files {
         let p = f.to_string_lossy().replace('\\', "/");
         let raw = std::fs::File::open(f).map_err(|e| io_err(&p, format!("cannot open: {e}")))?;
-        let read =
-            read_sources_through(f, Box::new(raw), &sources, forced.as_ref(), &mut |s, e| {
-                c.feed(s, &e, &mut st)
-            })?;
+        let read = read_sources_through(
+            f,
+            Box::new(raw),
+            &sources,
+            forced.as_ref(),
+            &|schema| prefilter.then(|| c.prefilter(schema)).flatten(),
+            &mut |src, schema, cells| {
+                let at = match bindings
+                    .iter()
+                    .position(|(s, n, _)| *s == src && *n == schema.name)
+                {
+                    Some(i) => i,
+                    None => {
+                        let b = c.bind(src, schema.field_names());
+                        bindings.push((src, schema.name.clone(), b));
+                        bindings.len() - 1
+                    }
+                };
+                if let Some((_, _, b)) = bindings.get(at) {
+                    c.feed_cells(b, cells, &mut st);
+                }
+            },
+        )?;
         // The first correlation's pass counts the rows when no other pass read the files.
         if count_rows {
             summary.rows += read.rows;
             summary.events += read.events;
             summary.not_applicable += read.not_applicable;
+            summary.prefiltered += read.prefiltered;
+            summary.bytes += read.bytes;
             summary.bad_lines += read.bad_lines;
             summary.bad.extend(read.bad);
             for (k, v) in read.schemas {

@@ -267,6 +267,9 @@ pub struct InputSchema {
     pub name: String,
     pub source: Source,
     pub detect: Vec<Vec<String>>,
+    /// Per detect set, each key's last segment and closing quote, searched by
+    /// [`InputSchema::may_detect`].
+    detect_leaves: Vec<Vec<memchr::memmem::Finder<'static>>>,
     pub zeek_path: Option<String>,
     missing: Vec<String>,
     applies: Vec<Cond>,
@@ -428,6 +431,18 @@ impl InputSchema {
             swap_to,
             name: f.name,
             source,
+            detect_leaves: f
+                .detect
+                .iter()
+                .map(|set| {
+                    set.iter()
+                        .map(|k| {
+                            let leaf = k.rsplit('.').next().unwrap_or(k);
+                            memchr::memmem::Finder::new(format!("{leaf}\"").as_bytes()).into_owned()
+                        })
+                        .collect()
+                })
+                .collect(),
             detect: f.detect,
             zeek_path: f.zeek_path,
             missing: f.missing,
@@ -538,6 +553,20 @@ impl InputSchema {
             }
         }
         self.detect.iter().any(|set| set.iter().all(|k| has_key(k)))
+    }
+
+    /// Whether a JSON line's text may hold the keys of one of this schema's detect sets: false
+    /// only when, for every set, some key's last segment followed by its closing quote
+    /// (`Image"`, written as a key or as the end of a dotted one) is not in the text. A line
+    /// with a `\u` escape (a key may be written with one) may always detect. A cheap test
+    /// before parsing a row to detect a schema that is not there (a correlation reading a file
+    /// of another source tries every row).
+    pub fn may_detect(&self, line: &[u8]) -> bool {
+        super::prefilter::has_unicode_escape(line)
+            || self
+                .detect_leaves
+                .iter()
+                .any(|set| set.iter().all(|f| f.find(line).is_some()))
     }
 
     /// Maps one record to an abstract event, or says it does not apply, or why it is malformed.
