@@ -23,6 +23,8 @@
 #   duckdb (d)             the same job in DuckDB (read_csv of the TSV, explicit columns)
 #   (e) Defender CSV rule  detc run t1071_003_defender_mail_ports over DeviceNetworkEvents CSV
 #   duckdb (e)             the same job in DuckDB (read_csv, explicit columns)
+#   (l), (m) whole pack    detc run rules/ over the Zeek TSV and the Defender CSV (the JSON one
+#                          is (c)/(j)); their alerts must add up to each rule's run alone
 #   parse floor            serde_json into a typed struct, all cores (examples/parse_floor.rs)
 #   (h) 1 / 1,000 rules    a generated pack (examples/pack_gen.rs, fixed) of rules each pinned
 #                          to one mail port, its first rule alone, over the Sysmon file; the
@@ -36,7 +38,7 @@
 #                          events/s and MB/s are over the uncompressed file. Every (j) and (k)
 #                          pack row must report the alerts of (j) --threads 1
 #   ONLY=files bash scripts/bench.sh N    # the (j) and (k) pack rows only ((k) of (f) is ONLY=json's)
-#   ONLY=tables bash scripts/bench.sh N   # the (d) and (e) rows and their twins only
+#   ONLY=tables bash scripts/bench.sh N   # the (d), (e), (l) and (m) rows and (d)/(e)'s twins
 #   ONLY=rules bash scripts/bench.sh N    # the (h) and (i) rows only
 #   ONLY=json bash scripts/bench.sh N     # the JSON rows only: (b) with and without the
 #                                         # prefilter, (f), (g), (k)'s (f), their DuckDB twins
@@ -332,6 +334,23 @@ table_rows() {
   R=$ALERTS
   run "duckdb: (e) in SQL over read_csv" "$PY" "$TMP/duck_defender.py"
   same "duckdb (e) against (e)" "$R"
+  # The whole pack over each table format (its correlation included): no DuckDB twin (that is
+  # each rule's); its alerts must be those of every rule of the pack run alone, added up.
+  EVENTS=$NZ BYTES=$(stat -Lc %s "$ZEEK")
+  run "(l) whole pack (rules/) over Zeek conn.log TSV" $D run rules --events "$ZEEK"
+  same "(l) against each rule of the pack alone" "$(alone_total "$ZEEK")"
+  EVENTS=$ND BYTES=$(stat -Lc %s "$DEFENDER")
+  run "(m) whole pack (rules/) over Defender CSV" $D run rules --events "$DEFENDER"
+  same "(m) against each rule of the pack alone" "$(alone_total "$DEFENDER")"
+}
+# alone_total FILE: the alerts of every rule of the pack run alone over FILE, added up.
+alone_total() {
+  local n=0 r
+  for r in rules/*.detc; do
+    [ "$r" = rules/lists.detc ] && continue
+    n=$((n + $($D run rules/lists.detc "$r" --events "$1" 2>/dev/null | wc -l)))
+  done
+  echo "$n"
 }
 # Scale in rules (issue 15, point 3): (h) and (i).
 rule_rows() {
