@@ -32,6 +32,25 @@ pub struct CorrBinding {
     time: Option<usize>,
 }
 
+impl CorrBinding {
+    /// The cells the correlation reads: its steps' fields, its keys and `time`.
+    pub fn cells(&self) -> Vec<usize> {
+        let mut out: Vec<usize> = self
+            .steps
+            .iter()
+            .flatten()
+            .flatten()
+            .chain(&self.keys)
+            .chain(std::iter::once(&self.time))
+            .flatten()
+            .copied()
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
 /// A correlation rule ready to take events.
 #[derive(Debug, Clone)]
 pub struct Correlator {
@@ -187,12 +206,7 @@ impl Correlator {
     /// [`Correlator::bind`] over the same schema: no map of the event is built, and the key is
     /// read only when some step holds.
     pub fn feed_cells(&self, b: &CorrBinding, cells: &[Option<Cell<'_>>], st: &mut CorrState) {
-        let mut mask = 0u64;
-        for (i, ((_, c), bind)) in self.steps.iter().zip(&b.steps).enumerate() {
-            if bind.as_ref().is_some_and(|bind| c.holds(cells, bind)) {
-                mask |= 1 << i;
-            }
-        }
+        let mask = self.steps_met(b, cells);
         if mask == 0 {
             return;
         }
@@ -213,6 +227,22 @@ impl Correlator {
             (key.len() == self.corr.keys.len()).then_some(key)
         };
         self.feed_at(mask, t, key, st);
+    }
+
+    /// The steps an event given as cells meets (bit i: step i).
+    fn steps_met(&self, b: &CorrBinding, cells: &[Option<Cell<'_>>]) -> u64 {
+        let mut mask = 0u64;
+        for (i, ((_, c), bind)) in self.steps.iter().zip(&b.steps).enumerate() {
+            if bind.as_ref().is_some_and(|bind| c.holds(cells, bind)) {
+                mask |= 1 << i;
+            }
+        }
+        mask
+    }
+
+    /// Whether an event given as cells meets some step: only such events are fed.
+    pub fn any_step_holds(&self, b: &CorrBinding, cells: &[Option<Cell<'_>>]) -> bool {
+        self.steps_met(b, cells) != 0
     }
 
     /// Feeds an event that met the steps in `mask` (not 0), at time `t`, with its key values

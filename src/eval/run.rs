@@ -26,6 +26,7 @@
 //! Every row ends up in exactly one of: an event, *not applicable* (a row of another event type
 //! in a mixed file), or a bad line (reported with file:line and reason).
 
+use super::correlate::{CorrBinding, CorrState, Correlator};
 use super::engine::{Binding, CompiledRule, Fed, RuleState};
 use super::index::RuleIndex;
 use super::ops::Cell;
@@ -1862,19 +1863,42 @@ pub fn read_sources_from(
     sources: &[Source],
     f: &mut dyn FnMut(Source, Event),
 ) -> Result<Summary, Diagnostic> {
-    read_sources_through(
-        path,
-        raw,
-        sources,
-        None,
-        &|_| None,
-        &mut |s, schema, cells| f(s, schema.event_of(cells)),
-    )
+    struct Events<'f>(&'f mut dyn FnMut(Source, Event));
+    impl SourceSink for Events<'_> {
+        fn feed(&mut self, src: Source, schema: &InputSchema, cells: &[Option<Cell<'_>>]) {
+            (self.0)(src, schema.event_of(cells))
+        }
+    }
+    read_sources_through(path, raw, sources, None, &mut Events(f))
 }
 
-/// A row as [`read_sources_through`] hands it over: its source, the schema it was read
-/// through, and its cells (in that schema's field order).
-type SourceRow<'f> = dyn FnMut(Source, &InputSchema, &[Option<Cell<'_>>]) + 'f;
+/// What takes the rows of [`read_sources_through`], each as its source, the schema it was read
+/// through, and its cells (in that schema's field order); and what may skip work on a row.
+trait SourceSink {
+    /// What may skip a JSON line of `schema` unparsed (`None`: every line is parsed).
+    fn prefilter(&self, _schema: &InputSchema) -> Option<Prefilter> {
+        None
+    }
+
+    /// The cells of `schema` (read as `src`) that decide whether a row matters, when a table
+    /// row may be mapped from their columns first (`None`: every row is mapped in full).
+    fn decides(&self, _src: Source, _schema: &InputSchema) -> Option<Vec<usize>> {
+        None
+    }
+
+    /// Whether a row mapped from the [`SourceSink::decides`] cells alone matters: if so (or a
+    /// value is bad) it is mapped in full and fed.
+    fn matters(
+        &mut self,
+        _src: Source,
+        _schema: &InputSchema,
+        _cells: &[Option<Cell<'_>>],
+    ) -> bool {
+        true
+    }
+
+    fn feed(&mut self, src: Source, schema: &InputSchema, cells: &[Option<Cell<'_>>]);
+}
 
 /// [`read_sources_from`], or with `forced` (`--schema`, whose source is every one of
 /// `sources`) every row read through that schema, undetected, as a one-source rule's are. Rows
@@ -1885,18 +1909,13 @@ fn read_sources_through(
     raw: Box<dyn std::io::Read + Send>,
     sources: &[Source],
     forced: Option<&InputSchema>,
-    prefilter: &dyn Fn(&InputSchema) -> Option<Prefilter>,
-    f: &mut SourceRow<'_>,
+    sink: &mut dyn SourceSink,
 ) -> Result<Summary, Diagnostic> {
     /// A source's schema once detected: the header it was detected under, the layout, the
-    /// schema, a table's columns it reads, and its prefilter.
-    type Current<'s> = (
-        u64,
-        Layout,
-        &'s InputSchema,
-        Vec<Option<usize>>,
-        Option<Prefilter>,
-    );
+    /// schema, a table's columns it reads (all of them, and those that decide whether a row
+    /// matters when fewer), and its prefilter.
+    type Current<'s> = (u64, Layout, &'s InputSchema, Cols, Option<Prefilter>);
+    type Cols = (Vec<Option<usize>>, Option<Vec<Option<usize>>>);
     let schemas = match forced {
         Some(s) => vec![s.clone()],
         None => schema::builtin().map_err(|e| Diagnostic::new(Code::E0802, e))?,
@@ -1951,13 +1970,19 @@ fn read_sources_through(
                     [] => continue,
                     [one] => {
                         note_schema(&mut summary, &p, &one.name);
-                        let cols = match layout {
-                            Layout::Table(h) => read::columns(h, one.keys()),
-                            Layout::JsonLines => Vec::new(),
-                        };
-                        let pf = match layout {
-                            Layout::JsonLines => prefilter(one),
-                            Layout::Table(_) => None,
+                        let (cols, pf) = match layout {
+                            Layout::Table(h) => {
+                                let cols = read::columns(h, one.keys());
+                                let lean = sink.decides(*src, one).map(|cells| {
+                                    let keep = one.keys_for(&cells);
+                                    cols.iter()
+                                        .map(|c| c.filter(|k| keep.get(*k) == Some(&true)))
+                                        .collect::<Vec<_>>()
+                                });
+                                let lean = lean.filter(|l| *l != cols);
+                                ((cols, lean), None)
+                            }
+                            Layout::JsonLines => ((Vec::new(), None), sink.prefilter(one)),
                         };
                         *cur = Some((rows.header_gen, layout.clone(), *one, cols, pf));
                     }
@@ -1987,10 +2012,24 @@ fn read_sources_through(
             continue;
         }
         for (src, cur) in sources.iter().zip(&current) {
-            let (true, Some((_, layout, schema, cols, _))) = (live(cur), cur.as_ref()) else {
+            let (true, Some((_, layout, schema, (cols, lean), _))) = (live(cur), cur.as_ref())
+            else {
                 continue;
             };
-            match with_cells(layout, schema, cols, &text, |cells| f(*src, schema, cells)) {
+            if let Some(lean) = lean {
+                match with_cells(layout, schema, lean, &text, |c| {
+                    sink.matters(*src, schema, c)
+                }) {
+                    Ok(Some(false)) => {
+                        taken = true;
+                        continue;
+                    }
+                    Ok(None) => continue,
+                    // It matters, or a value is bad: the full mapping decides.
+                    Ok(Some(true)) | Err(_) => {}
+                }
+            }
+            match with_cells(layout, schema, cols, &text, |c| sink.feed(*src, schema, c)) {
                 Ok(Some(())) => taken = true,
                 Ok(None) => {}
                 Err(reason) => bad = bad.or(Some(reason)),
@@ -2024,7 +2063,6 @@ fn run_correlation(
     summary: &mut Summary,
     count_rows: bool,
 ) -> Result<Vec<Alert>, Diagnostic> {
-    use super::correlate::{CorrBinding, CorrState, Correlator};
     // With `--schema`, only a correlation whose every step reads the schema's source gets here
     // ([`served_by_schema`]): its rows are read through that schema alone.
     let forced = match opts.schema.as_deref() {
@@ -2036,37 +2074,18 @@ fn run_correlation(
     };
     let c = Correlator::new(rule, opts.lateness.unwrap_or(DEFAULT_LATENESS))?;
     let sources = c.sources();
-    let mut st = CorrState::default();
-    // Where the correlation reads each schema's cells, by source and schema name.
-    let mut bindings: Vec<(Source, String, CorrBinding)> = Vec::new();
-    // Lines no step can match are skipped unparsed, as the one-source rules' are.
-    let prefilter = opts.prefilter && !opts.strict;
+    let mut sink = CorrSink {
+        c: &c,
+        st: CorrState::default(),
+        bindings: Vec::new(),
+        // Lines no step can match are skipped unparsed, and table rows mapped from the columns
+        // the steps read first, as the one-source rules' are.
+        lean: opts.prefilter && !opts.strict,
+    };
     for f in files {
         let p = f.to_string_lossy().replace('\\', "/");
         let raw = std::fs::File::open(f).map_err(|e| io_err(&p, format!("cannot open: {e}")))?;
-        let read = read_sources_through(
-            f,
-            Box::new(raw),
-            &sources,
-            forced.as_ref(),
-            &|schema| prefilter.then(|| c.prefilter(schema)).flatten(),
-            &mut |src, schema, cells| {
-                let at = match bindings
-                    .iter()
-                    .position(|(s, n, _)| *s == src && *n == schema.name)
-                {
-                    Some(i) => i,
-                    None => {
-                        let b = c.bind(src, schema.field_names());
-                        bindings.push((src, schema.name.clone(), b));
-                        bindings.len() - 1
-                    }
-                };
-                if let Some((_, _, b)) = bindings.get(at) {
-                    c.feed_cells(b, cells, &mut st);
-                }
-            },
-        )?;
+        let read = read_sources_through(f, Box::new(raw), &sources, forced.as_ref(), &mut sink)?;
         // The first correlation's pass counts the rows when no other pass read the files.
         if count_rows {
             summary.rows += read.rows;
@@ -2081,9 +2100,63 @@ fn run_correlation(
             }
         }
     }
+    let st = sink.st;
     summary
         .matched_by_rule
         .insert(rule.name.clone(), st.matched);
     summary.late_events += st.late;
     Ok(c.finish(st))
+}
+
+/// A correlation's pass over the files ([`run_correlation`]): the correlation, its state, and
+/// where it reads each schema's cells (by source and schema name).
+struct CorrSink<'c> {
+    c: &'c Correlator,
+    st: CorrState,
+    bindings: Vec<(Source, String, CorrBinding)>,
+    /// Whether lines and columns that cannot matter may be skipped (the prefilter is on).
+    lean: bool,
+}
+
+impl CorrSink<'_> {
+    /// Where the correlation reads `schema`'s cells, bound once per source and schema.
+    fn binding(&mut self, src: Source, schema: &InputSchema) -> usize {
+        match self
+            .bindings
+            .iter()
+            .position(|(s, n, _)| *s == src && *n == schema.name)
+        {
+            Some(i) => i,
+            None => {
+                let b = self.c.bind(src, schema.field_names());
+                self.bindings.push((src, schema.name.clone(), b));
+                self.bindings.len() - 1
+            }
+        }
+    }
+}
+
+impl SourceSink for CorrSink<'_> {
+    fn prefilter(&self, schema: &InputSchema) -> Option<Prefilter> {
+        self.lean.then(|| self.c.prefilter(schema)).flatten()
+    }
+
+    fn decides(&self, src: Source, schema: &InputSchema) -> Option<Vec<usize>> {
+        self.lean
+            .then(|| self.c.bind(src, schema.field_names()).cells())
+    }
+
+    fn matters(&mut self, src: Source, schema: &InputSchema, cells: &[Option<Cell<'_>>]) -> bool {
+        let i = self.binding(src, schema);
+        self.bindings
+            .get(i)
+            .is_some_and(|(_, _, b)| self.c.any_step_holds(b, cells))
+    }
+
+    fn feed(&mut self, src: Source, schema: &InputSchema, cells: &[Option<Cell<'_>>]) {
+        let i = self.binding(src, schema);
+        if let Some((_, _, b)) = self.bindings.get(i) {
+            self.c.feed_cells(b, cells, &mut self.st);
+        }
+    }
 }

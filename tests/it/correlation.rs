@@ -332,13 +332,23 @@ fn a_linux_correlation_reads_the_linux_entries_or_is_refused_by_name() {
     );
 }
 
+/// The events of `events` that meet some step of `c`.
+fn st_matched(c: &Correlator, events: &[(Source, Event)]) -> u64 {
+    let mut st = CorrState::default();
+    for (s, e) in events {
+        c.feed(*s, e, &mut st);
+    }
+    st.matched
+}
+
 /// `detc run` feeds a correlation an input schema's cells, skips the lines no step can match
 /// and tries a source's schemas only on lines that may hold their keys; the tests' path feeds it
 /// whole events read from every line (`read_sources_from` + `correlate::evaluate`). Both give the
 /// same alerts and the same step matches over lines with awkward values: empty, missing and
 /// `-` keys, an id that is not a number (a bad line), other ports (skipped unparsed), a key
-/// written with a `\u` escape, a non-ASCII host, and events out of order; with the prefilter on
-/// and off.
+/// written with a `\u` escape, a non-ASCII host, and events out of order; and Defender CSV
+/// connections of the same processes with bad values in read and unread columns; with the
+/// prefilter on and off.
 #[test]
 fn detc_run_reads_cells_as_the_event_path_reads_events() {
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
@@ -370,10 +380,34 @@ fn detc_run_reads_cells_as_the_event_path_reads_events() {
         }
         lines.push(l);
     }
+    // Defender connections of the same processes, read from the columns the steps read first
+    // (a bad value in another column is found on matching rows only, and those are mapped in
+    // full): the SMTP ones meet the `conn` step.
+    let mut csv = vec![
+        "Timestamp,DeviceName,ActionType,RemoteIP,RemotePort,LocalIP,LocalPort,\
+                        Protocol,InitiatingProcessFileName,InitiatingProcessId"
+            .to_string(),
+    ];
+    for _ in 0..400 {
+        let pid = 1000 + next(12);
+        let t = next(900);
+        let port = ["587", "443", "25x", ""][next(4) as usize];
+        let local_port = ["50123", "x", ""][next(3) as usize];
+        let action = ["ConnectionSuccess", "InboundConnectionAccepted", "Nope"][next(3) as usize];
+        let pid = ["", "-", "7e1", &pid.to_string()][next(4) as usize].to_string();
+        csv.push(format!(
+            "2026-11-20T10:{:02}:{:02}Z,WS01,{action},203.0.113.7,{port},10.0.0.5,{local_port},Tcp,x.exe,{pid}",
+            t / 60,
+            t % 60
+        ));
+    }
     let dir = std::env::temp_dir().join(format!("detc-corr-cells-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join("sysmon.jsonl");
     std::fs::write(&f, lines.join("\n") + "\n").unwrap();
+    let g = dir.join("defender.csv");
+    std::fs::write(&g, csv.join("\n") + "\n").unwrap();
+    let files = [f.clone(), g.clone()];
     let p = pack();
     for prefilter in [true, false] {
         let opts = RunOptions {
@@ -381,17 +415,19 @@ fn detc_run_reads_cells_as_the_event_path_reads_events() {
             prefilter,
             ..RunOptions::default()
         };
-        let out = run_files(&p.rules, std::slice::from_ref(&f), &opts).expect("run");
+        let out = run_files(&p.rules, &files, &opts).expect("run");
         for r in p.rules.iter().filter(|r| r.correlation.is_some()) {
             let c = Correlator::new(r, detc::eval::run::DEFAULT_LATENESS).unwrap();
             let mut events = Vec::new();
-            detc::eval::run::read_sources_from(
-                &f,
-                Box::new(std::fs::File::open(&f).unwrap()),
-                &c.sources(),
-                &mut |s, e| events.push((s, e)),
-            )
-            .unwrap();
+            for f in &files {
+                detc::eval::run::read_sources_from(
+                    f,
+                    Box::new(std::fs::File::open(f).unwrap()),
+                    &c.sources(),
+                    &mut |s, e| events.push((s, e)),
+                )
+                .unwrap();
+            }
             let mut st = CorrState::default();
             for (s, e) in &events {
                 c.feed(*s, e, &mut st);
@@ -405,13 +441,18 @@ fn detc_run_reads_cells_as_the_event_path_reads_events() {
                 .collect();
             assert!(!want.is_empty(), "{}: no alerts to compare", r.name);
             assert_eq!(got, want, "{} (prefilter {prefilter})", r.name);
+            assert_eq!(
+                out.summary.matched_by_rule.get(&r.name),
+                Some(&st_matched(&c, &events)),
+                "{}",
+                r.name
+            );
         }
-        assert!(
-            out.summary.prefiltered > 0 || !prefilter,
-            "{:?}",
-            out.summary
-        );
-        assert!(out.summary.bad_lines > 0, "{:?}", out.summary);
+        assert!(out.summary.prefiltered > 0 || !prefilter);
+        assert!(out.summary.bad_lines > 0);
+        // Both files were read, each through its schema.
+        let schemas: Vec<&str> = out.summary.schemas.values().map(String::as_str).collect();
+        assert_eq!(schemas, ["defender", "sysmon, sysmon-process"]);
     }
     std::fs::remove_dir_all(&dir).ok();
 }
