@@ -34,48 +34,52 @@ pub(super) struct Scanned<'a> {
     pub text: String,
 }
 
-/// One line with its structural index: bit `k` of word `j` of `special` is set where byte
-/// `64 j + k` is a quote or a backslash, so a string's end is found with `trailing_zeros`
-/// instead of a search per string. `ctrl`: the line holds a byte below 0x20 somewhere (then,
-/// and only then, strings are checked for one: JSON refuses them unescaped in a string).
+/// One line with its structural index: bit `k` of `masks[2 j]` is set where byte `64 j + k` is
+/// a quote, of `masks[2 j + 1]` where it is a backslash, so a string's end is found with
+/// `trailing_zeros` and its escapes by a masked word, instead of a search per string. `ctrl`:
+/// the line holds a byte below 0x20 somewhere (then, and only then, strings are checked for one:
+/// JSON refuses them unescaped in a string).
 struct Line<'a, 'm> {
     s: &'a str,
     b: &'a [u8],
-    special: &'m [u64],
+    masks: &'m [u64],
     ctrl: bool,
 }
 
-/// Bit `k` of the word: byte `k` of `c` is `"` or `\`; the flag: some byte of `c` is below
-/// 0x20. Written as byte-wise flags packed by a multiply per 8 bytes: a form LLVM turns
-/// into vector compares (a fold of shifted bits per byte does not vectorise).
-fn chunk_mask(c: &[u8; 64]) -> (u64, bool) {
+const QUOTE: usize = 0;
+const SLASH: usize = 1;
+
+/// The quote and backslash words of a chunk (bit `k`: byte `k` of `c`), and whether some byte
+/// of `c` is below 0x20. Written as byte-wise flags packed by a multiply per 8 bytes: a form
+/// LLVM turns into vector compares (a fold of shifted bits per byte does not vectorise).
+fn chunk_mask(c: &[u8; 64]) -> ([u64; 2], bool) {
     const ONES: u64 = 0x0101_0101_0101_0101;
     // Gathers the low bit of each byte of a word into 8 bits, byte 0 to bit 0.
     const GATHER: u64 = 0x0102_0408_1020_4080;
     let mut flags = [0u8; 64];
     for (f, &x) in flags.iter_mut().zip(c) {
-        *f = u8::from(x == b'"' || x == b'\\') | (u8::from(x < 0x20) << 1);
+        *f = u8::from(x == b'"') | (u8::from(x == b'\\') << 1) | (u8::from(x < 0x20) << 2);
     }
     let (words, _) = flags.as_chunks::<8>();
-    let mut special = 0u64;
-    let mut ctrl = 0u64;
+    let (mut quote, mut slash, mut ctrl) = (0u64, 0u64, 0u64);
     for (j, w) in words.iter().enumerate() {
         let w = u64::from_le_bytes(*w);
-        special |= ((w & ONES).wrapping_mul(GATHER) >> 56) << (8 * j);
-        ctrl |= w >> 1 & ONES;
+        quote |= ((w & ONES).wrapping_mul(GATHER) >> 56) << (8 * j);
+        slash |= ((w >> 1 & ONES).wrapping_mul(GATHER) >> 56) << (8 * j);
+        ctrl |= w >> 2 & ONES;
     }
-    (special, ctrl != 0)
+    ([quote, slash], ctrl != 0)
 }
 
-/// Indexes `line` into `special` (cleared first): see [`Line`].
-fn index<'a, 'm>(line: &'a str, special: &'m mut Vec<u64>) -> Line<'a, 'm> {
+/// Indexes `line` into `masks` (cleared first): see [`Line`].
+fn index<'a, 'm>(line: &'a str, masks: &'m mut Vec<u64>) -> Line<'a, 'm> {
     let b = line.as_bytes();
-    special.clear();
+    masks.clear();
     let (chunks, rest) = b.as_chunks::<64>();
     let mut ctrl = false;
     for c in chunks {
         let (m, k) = chunk_mask(c);
-        special.push(m);
+        masks.extend(m);
         ctrl |= k;
     }
     if !rest.is_empty() {
@@ -83,49 +87,70 @@ fn index<'a, 'm>(line: &'a str, special: &'m mut Vec<u64>) -> Line<'a, 'm> {
         let mut c = [b' '; 64];
         c[..rest.len()].copy_from_slice(rest);
         let (m, k) = chunk_mask(&c);
-        special.push(m);
+        masks.extend(m);
         ctrl |= k;
     }
     Line {
         s: line,
         b,
-        special,
+        masks,
         ctrl,
     }
 }
 
 impl Line<'_, '_> {
-    /// The first quote or backslash at or after `i`.
-    fn next_special(&self, i: usize) -> Result<usize, GiveUp> {
+    /// The first quote (`which`: [`QUOTE`]) or backslash ([`SLASH`]) at or after `i`.
+    #[inline]
+    fn next(&self, which: usize, i: usize) -> Result<usize, GiveUp> {
         let mut j = i / 64;
-        let first = self.special.get(j).ok_or(GiveUp)? >> (i % 64);
+        let first = self.masks.get(2 * j + which).ok_or(GiveUp)? >> (i % 64);
         if first != 0 {
             return Ok(i + first.trailing_zeros() as usize);
         }
         loop {
             j += 1;
-            let m = *self.special.get(j).ok_or(GiveUp)?;
+            let m = *self.masks.get(2 * j + which).ok_or(GiveUp)?;
             if m != 0 {
                 return Ok(64 * j + m.trailing_zeros() as usize);
             }
         }
     }
 
-    /// The closing quote of the string whose text starts at `i`, and whether it holds an
+    /// The first quote or backslash (`which`) in `a..b`.
+    #[inline]
+    fn first_between(&self, which: usize, a: usize, b: usize) -> Option<usize> {
+        let (ja, jb) = (a / 64, b / 64);
+        for j in ja..=jb {
+            let mut m = self.masks.get(2 * j + which).copied().unwrap_or(0);
+            if j == ja {
+                m &= !0u64 << (a % 64);
+            }
+            if j == jb {
+                m &= (1u64 << (b % 64)) - 1;
+            }
+            if m != 0 {
+                return Some(64 * j + m.trailing_zeros() as usize);
+            }
+        }
+        None
+    }
+
+    /// The closing quote of the string whose text starts at `start`, and whether it holds an
     /// escape. Control characters and malformed escapes give up (serde_json refuses both).
+    #[inline]
     fn str_end(&self, start: usize) -> Result<(usize, bool), GiveUp> {
         let b = self.b;
         let mut escaped = false;
         let mut i = start;
         loop {
-            let p = self.next_special(i)?;
-            if b.get(p) == Some(&b'"') {
+            let q = self.next(QUOTE, i)?;
+            let Some(p) = self.first_between(SLASH, i, q) else {
                 // An OR over the bytes rather than `any`: it vectorises.
-                if self.ctrl && b[start..p].iter().fold(false, |c, &x| c | (x < 0x20)) {
+                if self.ctrl && b[start..q].iter().fold(false, |c, &x| c | (x < 0x20)) {
                     return Err(GiveUp);
                 }
-                return Ok((p, escaped));
-            }
+                return Ok((q, escaped));
+            };
             escaped = true;
             i = match b.get(p + 1) {
                 Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => p + 2,
@@ -238,8 +263,7 @@ fn unescape(
     let from = out.len();
     let mut i = start;
     loop {
-        // Between start and close the only special bytes are the escapes' backslashes.
-        let p = l.next_special(i)?.min(close);
+        let p = l.first_between(SLASH, i, close).unwrap_or(close);
         out.push_str(s.get(i..p).ok_or(GiveUp)?);
         if p == close {
             return Ok((from, out.len()));
@@ -328,7 +352,11 @@ fn literal(b: &[u8], i: usize, word: &[u8]) -> Result<usize, GiveUp> {
 
 /// A kept value at `i`, and the position after it; the text of a string with escapes goes to
 /// the end of `text`.
-fn value<'a>(l: &Line<'a, '_>, i: usize, text: &mut String) -> Result<(LiteVal<'a>, usize), GiveUp> {
+fn value<'a>(
+    l: &Line<'a, '_>,
+    i: usize,
+    text: &mut String,
+) -> Result<(LiteVal<'a>, usize), GiveUp> {
     let (line, b) = (l.s, l.b);
     Ok(match b.get(i) {
         Some(b'"') => {

@@ -284,8 +284,11 @@ fn relife<'b>(v: Vec<Option<LiteVal<'_>>>) -> Vec<Option<LiteVal<'b>>> {
 impl Drop for LiteRecord<'_> {
     fn drop(&mut self) {
         let spare = SPARE.take();
+        let mut vals = std::mem::take(&mut self.got.vals);
+        // Emptied here, so that the next line's values start empty (no second pass).
+        vals.clear();
         SPARE.set(Spare {
-            vals: relife(std::mem::take(&mut self.got.vals)),
+            vals: relife(vals),
             text: std::mem::take(&mut self.got.text),
             special: spare.special,
         });
