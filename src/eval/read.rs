@@ -128,14 +128,16 @@ pub struct LiteRecord<'a> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum LiteVal<'a> {
-    Str(Cow<'a, str>),
+    /// A string written without escapes, as it is in the line.
+    Str(&'a str),
     /// A string written with escapes: its unescaped text is `start..end` of the record's text.
     Text(usize, usize),
     Num(serde_json::Number),
     Bool(bool),
     Null,
-    /// An object or array (only kept for the first segment of a dotted key).
-    Nested(serde_json::Value),
+    /// An object or array (only kept for the first segment of a dotted key). Boxed: the
+    /// values are moved and cleared on every line, and this one is rare.
+    Nested(Box<serde_json::Value>),
 }
 
 struct CowStr;
@@ -163,25 +165,37 @@ impl<'de> serde::de::DeserializeSeed<'de> for CowStr {
     }
 }
 
-struct LiteSeed;
+/// Reads one kept value; a string serde_json had to unescape goes to the end of `text`.
+struct LiteSeed<'t> {
+    text: &'t mut String,
+}
 
-impl<'de> serde::de::DeserializeSeed<'de> for LiteSeed {
+impl<'de> serde::de::DeserializeSeed<'de> for LiteSeed<'_> {
     type Value = LiteVal<'de>;
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
+        struct V<'t> {
+            text: &'t mut String,
+        }
+        impl V<'_> {
+            fn owned(self, v: &str) -> LiteVal<'static> {
+                let from = self.text.len();
+                self.text.push_str(v);
+                LiteVal::Text(from, self.text.len())
+            }
+        }
+        impl<'de> serde::de::Visitor<'de> for V<'_> {
             type Value = LiteVal<'de>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a JSON value")
             }
             fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(LiteVal::Str(Cow::Borrowed(v)))
+                Ok(LiteVal::Str(v))
             }
             fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(LiteVal::Str(Cow::Owned(v.to_string())))
+                Ok(self.owned(v))
             }
             fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-                Ok(LiteVal::Str(Cow::Owned(v)))
+                Ok(self.owned(&v))
             }
             fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
                 Ok(LiteVal::Bool(v))
@@ -207,7 +221,7 @@ impl<'de> serde::de::DeserializeSeed<'de> for LiteSeed {
             ) -> Result<Self::Value, A::Error> {
                 use serde::Deserialize;
                 serde_json::Value::deserialize(serde::de::value::MapAccessDeserializer::new(a))
-                    .map(LiteVal::Nested)
+                    .map(|v| LiteVal::Nested(Box::new(v)))
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
@@ -215,21 +229,22 @@ impl<'de> serde::de::DeserializeSeed<'de> for LiteSeed {
             ) -> Result<Self::Value, A::Error> {
                 use serde::Deserialize;
                 serde_json::Value::deserialize(serde::de::value::SeqAccessDeserializer::new(a))
-                    .map(LiteVal::Nested)
+                    .map(|v| LiteVal::Nested(Box::new(v)))
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V { text: self.text })
     }
 }
 
-struct RecordVisitor<'k> {
+struct RecordVisitor<'k, 't> {
     keys: &'k Keys,
+    text: &'t mut String,
 }
 
 /// The values read by key number, and the first key read twice.
 pub(super) type LiteVals<'a> = (Vec<Option<LiteVal<'a>>>, Option<String>);
 
-impl<'de> serde::de::Visitor<'de> for RecordVisitor<'_> {
+impl<'de> serde::de::Visitor<'de> for RecordVisitor<'_, '_> {
     type Value = LiteVals<'de>;
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON object")
@@ -240,7 +255,9 @@ impl<'de> serde::de::Visitor<'de> for RecordVisitor<'_> {
         while let Some(k) = m.next_key_seed(CowStr)? {
             match self.keys.find(&k).and_then(|i| vals.get_mut(i)) {
                 Some(slot) => {
-                    let v = m.next_value_seed(LiteSeed)?;
+                    let v = m.next_value_seed(LiteSeed {
+                        text: &mut *self.text,
+                    })?;
                     if duplicate.is_none() && slot.is_some() {
                         duplicate = Some(k.to_string());
                     }
@@ -322,7 +339,8 @@ impl<'a> LiteRecord<'a> {
         let duplicate = match scanned {
             Ok(dup) => dup.map(Cow::Borrowed),
             Err(super::jsonscan::GiveUp) => {
-                let (vals, dup) = Self::parse_serde(line, keys)?;
+                rec.got.text.clear();
+                let (vals, dup) = Self::parse_serde(line, keys, &mut rec.got.text)?;
                 rec.got.vals = vals;
                 dup.map(Cow::Owned)
             }
@@ -337,11 +355,16 @@ impl<'a> LiteRecord<'a> {
 
     /// serde_json's reader of a line: the values of `keys` by number and the first of them
     /// written twice, or why the line is not a JSON object.
-    pub(super) fn parse_serde(line: &'a str, keys: &Keys) -> Result<LiteVals<'a>, String> {
+    /// Strings serde_json unescaped go to the end of `text`, as the scanner's do.
+    pub(super) fn parse_serde(
+        line: &'a str,
+        keys: &Keys,
+        text: &mut String,
+    ) -> Result<LiteVals<'a>, String> {
         use serde::Deserializer;
         let mut de = serde_json::Deserializer::from_str(line);
         let vals = (&mut de)
-            .deserialize_map(RecordVisitor { keys })
+            .deserialize_map(RecordVisitor { keys, text })
             .map_err(|e| {
                 if e.is_data() {
                     "not a JSON object".to_string()
@@ -374,7 +397,7 @@ impl Record for LiteRecord<'_> {
         let Some(Some(LiteVal::Nested(v))) = self.got.vals.get(head) else {
             return None;
         };
-        let mut cur = v;
+        let mut cur: &serde_json::Value = v;
         for p in rest.split('.') {
             cur = cur.as_object()?.get(p)?;
         }
@@ -1080,13 +1103,19 @@ mod tests {
     fn relife_keeps_the_allocation() {
         let line = String::from("abc");
         let mut v: Vec<Option<LiteVal<'_>>> = Vec::with_capacity(16);
-        v.push(Some(LiteVal::Str(Cow::Borrowed(&line))));
+        v.push(Some(LiteVal::Str(&line)));
         v.push(Some(LiteVal::Text(0, 1)));
         let at = v.as_ptr() as usize;
         let w: Vec<Option<LiteVal<'static>>> = relife(v);
         assert_eq!(w.as_ptr() as usize, at);
         assert!(w.capacity() >= 16);
         assert!(w.iter().all(Option::is_none));
+    }
+
+    /// A kept value is three words: every line moves and clears one per key a schema reads.
+    #[test]
+    fn kept_values_stay_small() {
+        assert!(std::mem::size_of::<Option<LiteVal<'_>>>() <= 24);
     }
 
     /// Records parsed one after another on a thread share their buffers: nothing of a line
