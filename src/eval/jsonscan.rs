@@ -59,10 +59,9 @@ fn chunk_mask(c: &[u8; 64]) -> ([u64; 2], bool) {
     for (f, &x) in flags.iter_mut().zip(c) {
         *f = u8::from(x == b'"') | (u8::from(x == b'\\') << 1) | (u8::from(x < 0x20) << 2);
     }
-    let (words, _) = flags.as_chunks::<8>();
     let (mut quote, mut slash, mut ctrl) = (0u64, 0u64, 0u64);
-    for (j, w) in words.iter().enumerate() {
-        let w = u64::from_le_bytes(*w);
+    for (j, w) in flags.chunks_exact(8).enumerate() {
+        let w = u64::from_le_bytes(w.try_into().unwrap_or_default());
         quote |= ((w & ONES).wrapping_mul(GATHER) >> 56) << (8 * j);
         slash |= ((w >> 1 & ONES).wrapping_mul(GATHER) >> 56) << (8 * j);
         ctrl |= w >> 2 & ONES;
@@ -74,10 +73,11 @@ fn chunk_mask(c: &[u8; 64]) -> ([u64; 2], bool) {
 fn index<'a, 'm>(line: &'a str, masks: &'m mut Vec<u64>) -> Line<'a, 'm> {
     let b = line.as_bytes();
     masks.clear();
-    let (chunks, rest) = b.as_chunks::<64>();
+    let chunks = b.chunks_exact(64);
+    let rest = chunks.remainder();
     let mut ctrl = false;
     for c in chunks {
-        let (m, k) = chunk_mask(c);
+        let (m, k) = chunk_mask(c.try_into().unwrap_or(&[b' '; 64]));
         masks.extend(m);
         ctrl |= k;
     }
