@@ -1,5 +1,6 @@
 //! A flat scanner for one JSON-lines object, the evaluator's full path ([`super::read::LiteRecord`]):
-//! it walks the top-level keys with memchr, keeps the values of the keys an input schema reads
+//! one pass over the line marks its quotes and backslashes in 64-bit masks (a string's end is then
+//! a `trailing_zeros`, not a search), then it walks the top-level keys, keeps the values of the keys an input schema reads
 //! (strings borrowed from the line unless escaped, numbers parsed from their bytes) and skips the
 //! other values while checking them against JSON's grammar, without serde's visitor machinery
 //! (which cost about a third of the unselective benchmark row, issue 15).
@@ -14,7 +15,6 @@
 
 use super::read::LiteVal;
 use super::schema::Keys;
-use std::borrow::Cow;
 
 /// The scanner cannot decide this line: serde_json's reader does.
 #[derive(Debug, PartialEq)]
@@ -24,13 +24,163 @@ pub(super) struct GiveUp;
 /// limits a kept value's depth to 128; skipped values it walks without a limit).
 const MAX_DEPTH: usize = 100;
 
-/// The values kept by key number, and the first kept key written twice.
-pub(super) type Scanned<'a> = (Vec<Option<LiteVal<'a>>>, Option<&'a str>);
+/// What a scan fills: the values kept by key number, and the text of kept strings that held
+/// escapes, unescaped one after another ([`LiteVal::Text`] ranges into it). Both are reused
+/// from line to line by the caller (no allocation per line once they have grown).
+#[derive(Debug, Default)]
+pub(super) struct Scanned<'a> {
+    pub vals: Vec<Option<LiteVal<'a>>>,
+    pub text: String,
+}
 
-/// Scans one line: an object, nothing after it but whitespace.
-pub(super) fn scan<'a>(line: &'a str, keys: &Keys) -> Result<Scanned<'a>, GiveUp> {
+/// One line with its structural index: bit `k` of `masks[2 j]` is set where byte `64 j + k` is
+/// a quote, of `masks[2 j + 1]` where it is a backslash, so a string's end is found with
+/// `trailing_zeros` and its escapes by a masked word, instead of a search per string. `ctrl`:
+/// the line holds a byte below 0x20 somewhere (then, and only then, strings are checked for one:
+/// JSON refuses them unescaped in a string).
+struct Line<'a, 'm> {
+    s: &'a str,
+    b: &'a [u8],
+    masks: &'m [u64],
+    ctrl: bool,
+}
+
+const QUOTE: usize = 0;
+const SLASH: usize = 1;
+
+/// The quote and backslash words of a chunk (bit `k`: byte `k` of `c`), and whether some byte
+/// of `c` is below 0x20. Written as byte-wise flags packed by a multiply per 8 bytes: a form
+/// LLVM turns into vector compares (a fold of shifted bits per byte does not vectorise).
+fn chunk_mask(c: &[u8; 64]) -> ([u64; 2], bool) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    // Gathers the low bit of each byte of a word into 8 bits, byte 0 to bit 0.
+    const GATHER: u64 = 0x0102_0408_1020_4080;
+    let mut flags = [0u8; 64];
+    for (f, &x) in flags.iter_mut().zip(c) {
+        *f = u8::from(x == b'"') | (u8::from(x == b'\\') << 1) | (u8::from(x < 0x20) << 2);
+    }
+    let (mut quote, mut slash, mut ctrl) = (0u64, 0u64, 0u64);
+    for (j, w) in flags.chunks_exact(8).enumerate() {
+        let w = u64::from_le_bytes(w.try_into().unwrap_or_default());
+        quote |= ((w & ONES).wrapping_mul(GATHER) >> 56) << (8 * j);
+        slash |= ((w >> 1 & ONES).wrapping_mul(GATHER) >> 56) << (8 * j);
+        ctrl |= w >> 2 & ONES;
+    }
+    ([quote, slash], ctrl != 0)
+}
+
+/// Indexes `line` into `masks` (cleared first): see [`Line`].
+fn index<'a, 'm>(line: &'a str, masks: &'m mut Vec<u64>) -> Line<'a, 'm> {
     let b = line.as_bytes();
-    let mut vals: Vec<Option<LiteVal<'a>>> = (0..keys.len()).map(|_| None).collect();
+    masks.clear();
+    let chunks = b.chunks_exact(64);
+    let rest = chunks.remainder();
+    let mut ctrl = false;
+    for c in chunks {
+        let (m, k) = chunk_mask(c.try_into().unwrap_or(&[b' '; 64]));
+        masks.extend(m);
+        ctrl |= k;
+    }
+    if !rest.is_empty() {
+        // Padded with spaces: neither special nor a control byte.
+        let mut c = [b' '; 64];
+        c[..rest.len()].copy_from_slice(rest);
+        let (m, k) = chunk_mask(&c);
+        masks.extend(m);
+        ctrl |= k;
+    }
+    Line {
+        s: line,
+        b,
+        masks,
+        ctrl,
+    }
+}
+
+impl Line<'_, '_> {
+    /// The first quote (`which`: [`QUOTE`]) or backslash ([`SLASH`]) at or after `i`.
+    #[inline(always)]
+    fn next(&self, which: usize, i: usize) -> Result<usize, GiveUp> {
+        let mut j = i / 64;
+        let first = self.masks.get(2 * j + which).ok_or(GiveUp)? >> (i % 64);
+        if first != 0 {
+            return Ok(i + first.trailing_zeros() as usize);
+        }
+        loop {
+            j += 1;
+            let m = *self.masks.get(2 * j + which).ok_or(GiveUp)?;
+            if m != 0 {
+                return Ok(64 * j + m.trailing_zeros() as usize);
+            }
+        }
+    }
+
+    /// The first quote or backslash (`which`) in `a..b`.
+    #[inline(always)]
+    fn first_between(&self, which: usize, a: usize, b: usize) -> Option<usize> {
+        let (ja, jb) = (a / 64, b / 64);
+        let word = |j: usize| self.masks.get(2 * j + which).copied().unwrap_or(0);
+        let below_b = (1u64 << (b % 64)) - 1;
+        let from_a = !0u64 << (a % 64);
+        if ja == jb {
+            // The common case: the range within one chunk.
+            let m = word(ja) & from_a & below_b;
+            return (m != 0).then(|| 64 * ja + m.trailing_zeros() as usize);
+        }
+        let mut j = ja;
+        let mut m = word(ja) & from_a;
+        loop {
+            if m != 0 {
+                return Some(64 * j + m.trailing_zeros() as usize);
+            }
+            j += 1;
+            if j > jb {
+                return None;
+            }
+            m = word(j) & if j == jb { below_b } else { !0 };
+        }
+    }
+
+    /// The closing quote of the string whose text starts at `start`, and whether it holds an
+    /// escape. Control characters and malformed escapes give up (serde_json refuses both).
+    #[inline(always)]
+    fn str_end(&self, start: usize) -> Result<(usize, bool), GiveUp> {
+        let b = self.b;
+        let mut escaped = false;
+        let mut i = start;
+        loop {
+            let q = self.next(QUOTE, i)?;
+            let Some(p) = self.first_between(SLASH, i, q) else {
+                // An OR over the bytes rather than `any`: it vectorises.
+                if self.ctrl && b[start..q].iter().fold(false, |c, &x| c | (x < 0x20)) {
+                    return Err(GiveUp);
+                }
+                return Ok((q, escaped));
+            };
+            escaped = true;
+            i = match b.get(p + 1) {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => p + 2,
+                Some(b'u') if hex4(b, p + 2).is_some() => p + 6,
+                _ => return Err(GiveUp),
+            };
+        }
+    }
+}
+
+/// Scans one line (an object, nothing after it but whitespace) into `out`, whose values are
+/// first reset to `keys.len()` empty slots and whose text is cleared; `special` is scratch
+/// space for the line's index. Returns the first kept key written twice.
+pub(super) fn scan<'a>(
+    line: &'a str,
+    keys: &Keys,
+    special: &mut Vec<u64>,
+    out: &mut Scanned<'a>,
+) -> Result<Option<&'a str>, GiveUp> {
+    out.vals.clear();
+    out.vals.resize_with(keys.len(), || None);
+    out.text.clear();
+    let l = index(line, special);
+    let b = l.b;
     let mut dup = None;
     let mut i = ws(b, 0);
     if b.get(i) != Some(&b'{') {
@@ -38,25 +188,25 @@ pub(super) fn scan<'a>(line: &'a str, keys: &Keys) -> Result<Scanned<'a>, GiveUp
     }
     i = ws(b, i + 1);
     if b.get(i) == Some(&b'}') {
-        return end(b, i + 1).map(|()| (vals, dup));
+        return end(b, i + 1).map(|()| dup);
     }
     loop {
-        let (key, at) = member_key(line, i)?;
-        match keys.find(key).and_then(|n| vals.get_mut(n)) {
+        let (key, at) = member_key(&l, i)?;
+        match keys.find(key).and_then(|n| out.vals.get_mut(n)) {
             Some(slot) => {
-                let (v, next) = value(line, at)?;
+                let (v, next) = value(&l, at, &mut out.text)?;
                 if slot.is_some() && dup.is_none() {
                     dup = Some(key);
                 }
                 *slot = Some(v);
                 i = next;
             }
-            None => i = skip(b, at)?,
+            None => i = skip(&l, at)?,
         }
         i = ws(b, i);
         match b.get(i) {
             Some(b',') => i = ws(b, i + 1),
-            Some(b'}') => return end(b, i + 1).map(|()| (vals, dup)),
+            Some(b'}') => return end(b, i + 1).map(|()| dup),
             _ => return Err(GiveUp),
         }
     }
@@ -81,16 +231,16 @@ fn end(b: &[u8], i: usize) -> Result<(), GiveUp> {
 
 /// A member's key at `i` (`"key"`, without escapes), its colon and the whitespace after it: the
 /// key and where its value starts.
-fn member_key(line: &str, i: usize) -> Result<(&str, usize), GiveUp> {
-    let b = line.as_bytes();
+fn member_key<'a>(l: &Line<'a, '_>, i: usize) -> Result<(&'a str, usize), GiveUp> {
+    let b = l.b;
     if b.get(i) != Some(&b'"') {
         return Err(GiveUp);
     }
-    let (close, escaped) = str_end(b, i + 1)?;
+    let (close, escaped) = l.str_end(i + 1)?;
     if escaped {
         return Err(GiveUp);
     }
-    let key = line.get(i + 1..close).ok_or(GiveUp)?;
+    let key = l.s.get(i + 1..close).ok_or(GiveUp)?;
     let at = ws(b, close + 1);
     if b.get(at) != Some(&b':') {
         return Err(GiveUp);
@@ -98,49 +248,32 @@ fn member_key(line: &str, i: usize) -> Result<(&str, usize), GiveUp> {
     Ok((key, ws(b, at + 1)))
 }
 
-/// The closing quote of the string whose text starts at `i`, and whether it holds an escape.
-/// Control characters and malformed escapes give up (serde_json refuses both).
-fn str_end(b: &[u8], mut i: usize) -> Result<(usize, bool), GiveUp> {
-    let mut escaped = false;
-    loop {
-        let rest = b.get(i..).ok_or(GiveUp)?;
-        let p = memchr::memchr2(b'"', b'\\', rest).ok_or(GiveUp)?;
-        // An OR over the bytes rather than `any`: it vectorises.
-        let ctrl = rest[..p].iter().fold(false, |c, &x| c | (x < 0x20));
-        if ctrl {
-            return Err(GiveUp);
-        }
-        let p = i + p;
-        if b.get(p) == Some(&b'"') {
-            return Ok((p, escaped));
-        }
-        escaped = true;
-        i = match b.get(p + 1) {
-            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => p + 2,
-            Some(b'u') if hex4(b, p + 2).is_some() => p + 6,
-            _ => return Err(GiveUp),
-        };
-    }
-}
-
 /// The four hex digits at `i` as a number.
 fn hex4(b: &[u8], i: usize) -> Option<u32> {
-    let h = std::str::from_utf8(b.get(i..i + 4)?).ok()?;
-    if !h.bytes().all(|c| c.is_ascii_hexdigit()) {
-        return None;
-    }
-    u32::from_str_radix(h, 16).ok()
+    b.get(i..i + 4)?.iter().try_fold(0u32, |n, &c| {
+        let d = char::from(c).to_digit(16)?;
+        Some(n << 4 | d)
+    })
 }
 
-/// The text of a string holding escapes (already checked by [`str_end`]), unescaped. A `\u`
+/// The text of the string at `start..close` (its escapes already checked by
+/// [`Line::str_end`]), unescaped onto the end of `out`: the range it takes there. A `\u`
 /// escape that is not a character or a surrogate pair gives up.
-fn unescape(s: &str) -> Result<String, GiveUp> {
-    let b = s.as_bytes();
-    let mut out = String::with_capacity(s.len());
-    let mut i = 0;
-    while let Some(p) = memchr::memchr(b'\\', b.get(i..).ok_or(GiveUp)?) {
-        out.push_str(s.get(i..i + p).ok_or(GiveUp)?);
-        let p = i + p;
+fn unescape(
+    l: &Line<'_, '_>,
+    start: usize,
+    close: usize,
+    out: &mut String,
+) -> Result<(usize, usize), GiveUp> {
+    let (s, b) = (l.s, l.b);
+    let from = out.len();
+    let mut i = start;
+    loop {
+        let p = l.first_between(SLASH, i, close).unwrap_or(close);
+        out.push_str(s.get(i..p).ok_or(GiveUp)?);
+        if p == close {
+            return Ok((from, out.len()));
+        }
         i = p + 2;
         match b.get(p + 1) {
             Some(b'"') => out.push('"'),
@@ -174,8 +307,6 @@ fn unescape(s: &str) -> Result<String, GiveUp> {
             _ => return Err(GiveUp),
         }
     }
-    out.push_str(s.get(i..).ok_or(GiveUp)?);
-    Ok(out)
 }
 
 /// The end of the number at `i`, by JSON's grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)?
@@ -225,19 +356,24 @@ fn literal(b: &[u8], i: usize, word: &[u8]) -> Result<usize, GiveUp> {
     }
 }
 
-/// A kept value at `i`, and the position after it.
-fn value(line: &str, i: usize) -> Result<(LiteVal<'_>, usize), GiveUp> {
-    let b = line.as_bytes();
+/// A kept value at `i`, and the position after it; the text of a string with escapes goes to
+/// the end of `text`.
+fn value<'a>(
+    l: &Line<'a, '_>,
+    i: usize,
+    text: &mut String,
+) -> Result<(LiteVal<'a>, usize), GiveUp> {
+    let (line, b) = (l.s, l.b);
     Ok(match b.get(i) {
         Some(b'"') => {
-            let (close, escaped) = str_end(b, i + 1)?;
-            let text = line.get(i + 1..close).ok_or(GiveUp)?;
-            let s = if escaped {
-                Cow::Owned(unescape(text)?)
+            let (close, escaped) = l.str_end(i + 1)?;
+            let v = if escaped {
+                let (from, to) = unescape(l, i + 1, close, text)?;
+                LiteVal::Text(from, to)
             } else {
-                Cow::Borrowed(text)
+                LiteVal::Str(line.get(i + 1..close).ok_or(GiveUp)?)
             };
-            (LiteVal::Str(s), close + 1)
+            (v, close + 1)
         }
         Some(b't') => (LiteVal::Bool(true), literal(b, i, b"true")?),
         Some(b'f') => (LiteVal::Bool(false), literal(b, i, b"false")?),
@@ -255,9 +391,9 @@ fn value(line: &str, i: usize) -> Result<(LiteVal<'_>, usize), GiveUp> {
             (LiteVal::Num(n), e)
         }
         Some(b'{' | b'[') => {
-            let e = skip(b, i)?;
+            let e = skip(l, i)?;
             let v = serde_json::from_str(line.get(i..e).ok_or(GiveUp)?).map_err(|_| GiveUp)?;
-            (LiteVal::Nested(v), e)
+            (LiteVal::Nested(Box::new(v)), e)
         }
         _ => return Err(GiveUp),
     })
@@ -265,12 +401,17 @@ fn value(line: &str, i: usize) -> Result<(LiteVal<'_>, usize), GiveUp> {
 
 /// Skips the value at `i`, checking its grammar: the position after it. Containers are walked
 /// with a stack of their closing brackets, not by recursion.
-fn skip(b: &[u8], mut i: usize) -> Result<usize, GiveUp> {
+fn skip(l: &Line<'_, '_>, mut i: usize) -> Result<usize, GiveUp> {
+    let b = l.b;
+    // The common skipped value, a string, needs no stack.
+    if b.get(i) == Some(&b'"') {
+        return Ok(l.str_end(i + 1)?.0 + 1);
+    }
     let mut open: Vec<u8> = Vec::new();
     loop {
         // At a value.
         match b.get(i) {
-            Some(b'"') => i = str_end(b, i + 1)?.0 + 1,
+            Some(b'"') => i = l.str_end(i + 1)?.0 + 1,
             Some(b't') => i = literal(b, i, b"true")?,
             Some(b'f') => i = literal(b, i, b"false")?,
             Some(b'n') => i = literal(b, i, b"null")?,
@@ -287,7 +428,7 @@ fn skip(b: &[u8], mut i: usize) -> Result<usize, GiveUp> {
                     i += 1;
                 } else {
                     if close == b'}' {
-                        i = member_key_end(b, i)?;
+                        i = member_key_end(l, i)?;
                     }
                     continue;
                 }
@@ -304,7 +445,7 @@ fn skip(b: &[u8], mut i: usize) -> Result<usize, GiveUp> {
                 Some(b',') => {
                     i = ws(b, i + 1);
                     if close == b'}' {
-                        i = member_key_end(b, i)?;
+                        i = member_key_end(l, i)?;
                     }
                     break;
                 }
@@ -319,11 +460,12 @@ fn skip(b: &[u8], mut i: usize) -> Result<usize, GiveUp> {
 }
 
 /// A nested member's key (escapes allowed: it is skipped) and colon: where its value starts.
-fn member_key_end(b: &[u8], i: usize) -> Result<usize, GiveUp> {
+fn member_key_end(l: &Line<'_, '_>, i: usize) -> Result<usize, GiveUp> {
+    let b = l.b;
     if b.get(i) != Some(&b'"') {
         return Err(GiveUp);
     }
-    let at = ws(b, str_end(b, i + 1)?.0 + 1);
+    let at = ws(b, l.str_end(i + 1)?.0 + 1);
     if b.get(at) != Some(&b':') {
         return Err(GiveUp);
     }
@@ -339,17 +481,44 @@ mod tests {
         Keys::new(["a", "b", "c.d", "c"].map(String::from).to_vec())
     }
 
+    /// Values with their text in place (a string, escaped or not, as `s:` and its text;
+    /// anything else as debugged), to compare the two readers.
+    fn resolve(vals: &[Option<LiteVal<'_>>], text: &str) -> Vec<Option<String>> {
+        let s = |t: &str| format!("s:{t}");
+        vals.iter()
+            .map(|v| {
+                v.as_ref().map(|v| match v {
+                    LiteVal::Str(t) => s(t),
+                    LiteVal::Text(a, b) => s(text.get(*a..*b).unwrap_or("?")),
+                    v => format!("{v:?}"),
+                })
+            })
+            .collect()
+    }
+
+    type Read<'a> = (Vec<Option<String>>, Option<String>);
+
+    /// The scanner's values, resolved, and the first key written twice.
+    fn scan_vals<'a>(line: &'a str, k: &Keys) -> Result<Read<'a>, GiveUp> {
+        let mut out = Scanned::default();
+        let dup = scan(line, k, &mut Vec::new(), &mut out)?;
+        Ok((resolve(&out.vals, &out.text), dup.map(String::from)))
+    }
+
+    /// serde_json's reader's values, resolved, and the first key written twice.
+    fn serde_vals<'a>(line: &'a str, k: &Keys) -> Result<Read<'a>, String> {
+        let mut text = String::new();
+        let (vals, dup) = LiteRecord::parse_serde(line, k, &mut text)?;
+        Ok((resolve(&vals, &text), dup))
+    }
+
     /// One line through both readers: where the scanner decides, serde_json's reader accepts
     /// the line with the same values and the same duplicate. Returns whether the scanner decided.
     fn agree(line: &str, k: &Keys) -> bool {
-        let serde = LiteRecord::parse_serde(line, k);
-        match scan(line, k) {
-            Ok((vals, dup)) => {
-                assert!(serde.is_ok(), "serde_json refuses {line:?}: {serde:?}");
-                if let Ok((svals, sdup)) = serde {
-                    assert_eq!(vals, svals, "{line:?}");
-                    assert_eq!(dup, sdup.as_deref(), "{line:?}");
-                }
+        let serde = serde_vals(line, k);
+        match scan_vals(line, k) {
+            Ok(got) => {
+                assert_eq!(Ok(got), serde, "{line:?}");
                 true
             }
             Err(GiveUp) => false,
@@ -446,24 +615,72 @@ mod tests {
                 .to_vec(),
         );
         let line = r#"{"EventID":3, "Channel":"Microsoft-Windows-Sysmon/Operational","User":"CORP\\user1503","Image":"C:\\Program Files\\x\u00e9.exe","Hostname":"WS1","Skip":{"a":[1,2,{"b":null}],"c":"\"}"},"Nested":[1,{"x":"y"}],"Neg":-12,"F":2.5e-3}"#;
-        let scanned = scan(line, &k);
-        assert!(scanned.is_ok(), "the scanner gives up");
-        let Ok((vals, dup)) = scanned else { return };
-        assert_eq!(LiteRecord::parse_serde(line, &k), Ok((vals.clone(), None)));
-        assert_eq!(dup, None);
-        let img = k.find("Image").and_then(|i| vals.get(i));
-        assert_eq!(
-            img,
-            Some(&Some(LiteVal::Str(Cow::Owned(
-                "C:\\Program Files\\xé.exe".into()
-            ))))
-        );
-        // Unescaped strings are borrowed from the line.
-        let host = k.find("Hostname").and_then(|i| vals.get(i));
-        assert!(matches!(
-            host,
-            Some(Some(LiteVal::Str(Cow::Borrowed("WS1"))))
-        ));
+        let mut out = Scanned::default();
+        let scanned = scan(line, &k, &mut Vec::new(), &mut out);
+        assert_eq!(scanned, Ok(None), "the scanner gives up");
+        let got = resolve(&out.vals, &out.text);
+        assert_eq!(serde_vals(line, &k), Ok((got.clone(), None)));
+        let img = k.find("Image").and_then(|i| got.get(i));
+        assert_eq!(img, Some(&Some("s:C:\\Program Files\\xé.exe".to_string())));
+        // Unescaped strings are borrowed from the line; escaped ones are in the text.
+        let host = k.find("Hostname").and_then(|i| out.vals.get(i));
+        assert!(matches!(host, Some(Some(LiteVal::Str("WS1")))));
+        assert_eq!(out.text, "CORP\\user1503C:\\Program Files\\xé.exe");
+    }
+
+    /// The line index across its 64-byte chunks: every piece (escapes and runs of backslashes,
+    /// control bytes, multi-byte characters, an escaped quote) at every offset from 0 to 199,
+    /// so that it starts, ends or straddles byte 63/64, 127/128 or 191/192, in a kept value, a
+    /// skipped value, a skipped nested key and a kept key: the scanner agrees with serde_json,
+    /// and decides every line serde_json accepts that has no control byte or escaped key.
+    #[test]
+    fn agrees_across_chunk_boundaries() {
+        let k = keys();
+        let pieces = [
+            "",
+            r"\\",
+            r"\\\\",
+            r"\\\\\\",
+            r#"\""#,
+            r#"\\\""#,
+            r"\/\b\f\n\r\t",
+            r"\u00e9",
+            r"\ud83d\ude00",
+            r"\ud83d",
+            r"\q",
+            r"\u12",
+            "é",
+            "😀",
+            "\u{1}",
+            "\t",
+            "\u{1f}",
+            " ",
+            "\"",
+        ];
+        let mut decided = 0;
+        for pad in 0..200 {
+            let x = "x".repeat(pad);
+            for p in pieces {
+                let lines = [
+                    format!(r#"{{"a":"{x}{p}"}}"#),
+                    format!(r#"{{"a":"{x}{p}y","b":"{p}{x}"}}"#),
+                    format!(r#"{{"z":"{x}{p}","a":1}}"#),
+                    format!(r#"{{"z":[{{"{x}{p}":"{p}"}}],"b":"{x}"}}"#),
+                    format!(r#"{{"{x}":0,"a{p}":"{p}"}}"#),
+                    format!("{{\"a\":\"{x}\"}}{p}"),
+                ];
+                for line in &lines {
+                    let d = agree(line, &k);
+                    decided += usize::from(d);
+                    let plain = !line.bytes().any(|c| c < 0x20);
+                    let serde_ok = serde_vals(line, &k).is_ok();
+                    if plain && serde_ok && !line.contains(r#"a\"#) {
+                        assert!(d, "the scanner gives up on {line:?}");
+                    }
+                }
+            }
+        }
+        assert!(decided > 10_000, "{decided}");
     }
 
     /// Deep nesting in a skipped value gives up (serde_json decides) instead of recursing.
@@ -471,8 +688,8 @@ mod tests {
     fn deep_nesting_gives_up() {
         let k = keys();
         let deep = format!("{{\"z\":{}{}}}", "[".repeat(5000), "]".repeat(5000));
-        assert_eq!(scan(&deep, &k).map(|_| ()), Err(GiveUp));
+        assert_eq!(scan_vals(&deep, &k).map(|_| ()), Err(GiveUp));
         let ok = format!("{{\"z\":{}{}}}", "[".repeat(50), "]".repeat(50));
-        assert!(scan(&ok, &k).is_ok());
+        assert!(scan_vals(&ok, &k).is_ok());
     }
 }

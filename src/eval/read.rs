@@ -13,6 +13,7 @@
 //! data means a binary file: one error, nothing read. A line that is not UTF-8, not a JSON object,
 //! or has the wrong number of cells is a bad line (the caller reports file:line and reason).
 
+use super::jsonscan::Scanned;
 use super::schema::{Keys, Raw, Record};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -119,17 +120,24 @@ impl JsonRecord {
 /// are not looked for.
 pub struct LiteRecord<'a> {
     keys: &'a Keys,
-    vals: Vec<Option<LiteVal<'a>>>,
+    /// The values by key number, and the unescaped text [`LiteVal::Text`] ranges point into:
+    /// taken from [`SPARE`] and given back on drop, so a line allocates nothing once they
+    /// have grown.
+    got: Scanned<'a>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum LiteVal<'a> {
-    Str(Cow<'a, str>),
+    /// A string written without escapes, as it is in the line.
+    Str(&'a str),
+    /// A string written with escapes: its unescaped text is `start..end` of the record's text.
+    Text(usize, usize),
     Num(serde_json::Number),
     Bool(bool),
     Null,
-    /// An object or array (only kept for the first segment of a dotted key).
-    Nested(serde_json::Value),
+    /// An object or array (only kept for the first segment of a dotted key). Boxed: the
+    /// values are moved and cleared on every line, and this one is rare.
+    Nested(Box<serde_json::Value>),
 }
 
 struct CowStr;
@@ -157,25 +165,37 @@ impl<'de> serde::de::DeserializeSeed<'de> for CowStr {
     }
 }
 
-struct LiteSeed;
+/// Reads one kept value; a string serde_json had to unescape goes to the end of `text`.
+struct LiteSeed<'t> {
+    text: &'t mut String,
+}
 
-impl<'de> serde::de::DeserializeSeed<'de> for LiteSeed {
+impl<'de> serde::de::DeserializeSeed<'de> for LiteSeed<'_> {
     type Value = LiteVal<'de>;
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
+        struct V<'t> {
+            text: &'t mut String,
+        }
+        impl V<'_> {
+            fn owned(self, v: &str) -> LiteVal<'static> {
+                let from = self.text.len();
+                self.text.push_str(v);
+                LiteVal::Text(from, self.text.len())
+            }
+        }
+        impl<'de> serde::de::Visitor<'de> for V<'_> {
             type Value = LiteVal<'de>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a JSON value")
             }
             fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(LiteVal::Str(Cow::Borrowed(v)))
+                Ok(LiteVal::Str(v))
             }
             fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(LiteVal::Str(Cow::Owned(v.to_string())))
+                Ok(self.owned(v))
             }
             fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-                Ok(LiteVal::Str(Cow::Owned(v)))
+                Ok(self.owned(&v))
             }
             fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
                 Ok(LiteVal::Bool(v))
@@ -201,7 +221,7 @@ impl<'de> serde::de::DeserializeSeed<'de> for LiteSeed {
             ) -> Result<Self::Value, A::Error> {
                 use serde::Deserialize;
                 serde_json::Value::deserialize(serde::de::value::MapAccessDeserializer::new(a))
-                    .map(LiteVal::Nested)
+                    .map(|v| LiteVal::Nested(Box::new(v)))
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
@@ -209,21 +229,22 @@ impl<'de> serde::de::DeserializeSeed<'de> for LiteSeed {
             ) -> Result<Self::Value, A::Error> {
                 use serde::Deserialize;
                 serde_json::Value::deserialize(serde::de::value::SeqAccessDeserializer::new(a))
-                    .map(LiteVal::Nested)
+                    .map(|v| LiteVal::Nested(Box::new(v)))
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V { text: self.text })
     }
 }
 
-struct RecordVisitor<'k> {
+struct RecordVisitor<'k, 't> {
     keys: &'k Keys,
+    text: &'t mut String,
 }
 
 /// The values read by key number, and the first key read twice.
 pub(super) type LiteVals<'a> = (Vec<Option<LiteVal<'a>>>, Option<String>);
 
-impl<'de> serde::de::Visitor<'de> for RecordVisitor<'_> {
+impl<'de> serde::de::Visitor<'de> for RecordVisitor<'_, '_> {
     type Value = LiteVals<'de>;
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON object")
@@ -234,7 +255,9 @@ impl<'de> serde::de::Visitor<'de> for RecordVisitor<'_> {
         while let Some(k) = m.next_key_seed(CowStr)? {
             match self.keys.find(&k).and_then(|i| vals.get_mut(i)) {
                 Some(slot) => {
-                    let v = m.next_value_seed(LiteSeed)?;
+                    let v = m.next_value_seed(LiteSeed {
+                        text: &mut *self.text,
+                    })?;
                     if duplicate.is_none() && slot.is_some() {
                         duplicate = Some(k.to_string());
                     }
@@ -249,6 +272,46 @@ impl<'de> serde::de::Visitor<'de> for RecordVisitor<'_> {
     }
 }
 
+/// A parsed line's buffers, kept for the next line of the same thread (see [`LiteRecord`]).
+#[derive(Default)]
+struct Spare {
+    vals: Vec<Option<LiteVal<'static>>>,
+    text: String,
+    /// The line index of the scanner.
+    special: Vec<u64>,
+}
+
+thread_local! {
+    static SPARE: std::cell::Cell<Spare> = const {
+        std::cell::Cell::new(Spare {
+            vals: Vec::new(),
+            text: String::new(),
+            special: Vec::new(),
+        })
+    };
+}
+
+/// The same allocation, emptied, for values of another lifetime: a map to `None` collected
+/// from a vector's own iterator is built in place (same size and alignment), so nothing is
+/// allocated.
+fn relife<'b>(v: Vec<Option<LiteVal<'_>>>) -> Vec<Option<LiteVal<'b>>> {
+    v.into_iter().map(|_| None).collect()
+}
+
+impl Drop for LiteRecord<'_> {
+    fn drop(&mut self) {
+        let spare = SPARE.take();
+        let mut vals = std::mem::take(&mut self.got.vals);
+        // Emptied here, so that the next line's values start empty (no second pass).
+        vals.clear();
+        SPARE.set(Spare {
+            vals: relife(vals),
+            text: std::mem::take(&mut self.got.text),
+            special: spare.special,
+        });
+    }
+}
+
 impl<'a> LiteRecord<'a> {
     /// Parses one line, keeping the values of `keys`: by the flat scanner
     /// ([`super::jsonscan`]), or by serde_json's reader where the scanner gives up (a bad line,
@@ -257,11 +320,29 @@ impl<'a> LiteRecord<'a> {
         if let Some(why) = super::auditd::bad_reason(line) {
             return Err(why);
         }
-        let (vals, duplicate) = match super::jsonscan::scan(line, keys) {
-            Ok((vals, dup)) => (vals, dup.map(Cow::Borrowed)),
+        let Spare {
+            vals,
+            text,
+            mut special,
+        } = SPARE.take();
+        let mut got = Scanned {
+            vals: relife(vals),
+            text,
+        };
+        let scanned = super::jsonscan::scan(line, keys, &mut special, &mut got);
+        SPARE.set(Spare {
+            special,
+            ..Spare::default()
+        });
+        // From here the record gives the buffers back when it is dropped, whatever happens.
+        let mut rec = LiteRecord { keys, got };
+        let duplicate = match scanned {
+            Ok(dup) => dup.map(Cow::Borrowed),
             Err(super::jsonscan::GiveUp) => {
-                let (vals, dup) = Self::parse_serde(line, keys)?;
-                (vals, dup.map(Cow::Owned))
+                rec.got.text.clear();
+                let (vals, dup) = Self::parse_serde(line, keys, &mut rec.got.text)?;
+                rec.got.vals = vals;
+                dup.map(Cow::Owned)
             }
         };
         if let Some(k) = duplicate {
@@ -269,16 +350,21 @@ impl<'a> LiteRecord<'a> {
                 "duplicate key `{k}` (JSON leaves its meaning undefined; readers differ on which value counts)"
             ));
         }
-        Ok(LiteRecord { keys, vals })
+        Ok(rec)
     }
 
     /// serde_json's reader of a line: the values of `keys` by number and the first of them
     /// written twice, or why the line is not a JSON object.
-    pub(super) fn parse_serde(line: &'a str, keys: &Keys) -> Result<LiteVals<'a>, String> {
+    /// Strings serde_json unescaped go to the end of `text`, as the scanner's do.
+    pub(super) fn parse_serde(
+        line: &'a str,
+        keys: &Keys,
+        text: &mut String,
+    ) -> Result<LiteVals<'a>, String> {
         use serde::Deserializer;
         let mut de = serde_json::Deserializer::from_str(line);
         let vals = (&mut de)
-            .deserialize_map(RecordVisitor { keys })
+            .deserialize_map(RecordVisitor { keys, text })
             .map_err(|e| {
                 if e.is_data() {
                     "not a JSON object".to_string()
@@ -297,19 +383,21 @@ impl Record for LiteRecord<'_> {
     }
 
     fn at(&self, i: usize, key: &str) -> Option<Raw<'_>> {
-        match self.vals.get(i)? {
+        match self.got.vals.get(i)? {
             Some(LiteVal::Str(s)) => return Some(Raw::Str(s)),
+            Some(LiteVal::Text(a, b)) => return self.got.text.get(*a..*b).map(Raw::Str),
             Some(LiteVal::Num(n)) => return Some(Raw::Num(n)),
             Some(LiteVal::Bool(b)) => return Some(Raw::Bool(*b)),
             Some(LiteVal::Null) | Some(LiteVal::Nested(_)) => return None,
             None => {}
         }
         // An absent dotted key: a path into the object under its first segment.
+        let head = self.keys.head(i)?;
         let (_, rest) = key.split_once('.')?;
-        let Some(Some(LiteVal::Nested(v))) = self.vals.get(self.keys.head(i)?) else {
+        let Some(Some(LiteVal::Nested(v))) = self.got.vals.get(head) else {
             return None;
         };
-        let mut cur = v;
+        let mut cur: &serde_json::Value = v;
         for p in rest.split('.') {
             cur = cur.as_object()?.get(p)?;
         }
@@ -1009,6 +1097,58 @@ impl Rows {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Emptying the values for another line keeps their allocation.
+    #[test]
+    fn relife_keeps_the_allocation() {
+        let line = String::from("abc");
+        let mut v: Vec<Option<LiteVal<'_>>> = Vec::with_capacity(16);
+        v.push(Some(LiteVal::Str(&line)));
+        v.push(Some(LiteVal::Text(0, 1)));
+        let at = v.as_ptr() as usize;
+        let w: Vec<Option<LiteVal<'static>>> = relife(v);
+        assert_eq!(w.as_ptr() as usize, at);
+        assert!(w.capacity() >= 16);
+        assert!(w.iter().all(Option::is_none));
+    }
+
+    /// A kept value is three words: every line moves and clears one per key a schema reads.
+    #[test]
+    fn kept_values_stay_small() {
+        assert!(std::mem::size_of::<Option<LiteVal<'_>>>() <= 24);
+    }
+
+    /// Records parsed one after another on a thread share their buffers: nothing of a line
+    /// is seen in the next (a key it lacks, escaped text, a value serde_json read).
+    #[test]
+    fn records_reuse_buffers_without_leaking_values() {
+        let keys = Keys::new(["a", "b", "c"].map(String::from).to_vec());
+        let get = |r: &LiteRecord<'_>, k: &str| r.get(k).map(|v| v.text().into_owned());
+        let lines = [
+            r#"{"a":"C:\\x\\y","b":"two","c":3}"#,
+            r#"{"b":"t\"w"}"#,
+            // An escaped key: serde_json reads this line.
+            r#"{"\u0061":"s","c":"c"}"#,
+            r#"{"a":"plain"}"#,
+        ];
+        let want: [[Option<&str>; 3]; 4] = [
+            [Some(r"C:\x\y"), Some("two"), Some("3")],
+            [None, Some("t\"w"), None],
+            [Some("s"), None, Some("c")],
+            [Some("plain"), None, None],
+        ];
+        for _ in 0..2 {
+            for (line, want) in lines.iter().zip(want) {
+                let rec = LiteRecord::parse(line, &keys);
+                assert!(rec.is_ok(), "{line}");
+                let Ok(rec) = rec else { continue };
+                let got: Vec<Option<String>> =
+                    ["a", "b", "c"].iter().map(|k| get(&rec, k)).collect();
+                let want: Vec<Option<String>> = want.iter().map(|w| w.map(String::from)).collect();
+                assert_eq!(got, want, "{line}");
+            }
+        }
+    }
 
     /// The memchr splitter gives the same cells and the same errors as the reference one on
     /// every line of up to 7 characters over quote, comma, a letter and a multi-byte letter.

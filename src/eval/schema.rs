@@ -85,18 +85,28 @@ pub trait Record {
     }
 }
 
-/// The first 8 bytes of `b` (zero-padded) as a word.
-fn word(b: &[u8]) -> u64 {
-    let mut w = [0u8; 8];
-    let n = b.len().min(8);
-    w[..n].copy_from_slice(&b[..n]);
-    u64::from_le_bytes(w)
-}
-
-/// The 8 bytes of `b` after its first 8 (up to 16 bytes; zero-padded) as a word: with
-/// [`word`], every byte of a key of up to 16 bytes.
-fn tail(b: &[u8]) -> u64 {
-    word(b.get(8..).unwrap_or_default())
+/// Two words that, with its length, hold every byte of a key of up to 16 bytes: its first and
+/// its last 8 bytes (overlapping when shorter than 16), or for a key under 8 bytes its first
+/// and last 4 (or its bytes, under 4). Fixed-size loads only: no copy of a variable length.
+fn words(b: &[u8]) -> (u64, u64) {
+    let n = b.len();
+    let le8 = |i: usize| {
+        b.get(i..i + 8)
+            .and_then(|w| w.try_into().ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let le4 = |i: usize| {
+        b.get(i..i + 4)
+            .and_then(|w| w.try_into().ok())
+            .map_or(0, u32::from_le_bytes)
+    };
+    if n >= 8 {
+        (le8(0), le8(n - 8))
+    } else if n >= 4 {
+        (u64::from(le4(0)), u64::from(le4(n - 4)))
+    } else {
+        (b.iter().rev().fold(0, |w, &c| w << 8 | u64::from(c)), 0)
+    }
 }
 
 /// The raw keys an input schema reads, numbered once per schema: the readers keep a row's
@@ -105,7 +115,7 @@ fn tail(b: &[u8]) -> u64 {
 pub struct Keys {
     /// Sorted: every raw key a mapping may read, plus the first segment of dotted keys.
     names: Vec<String>,
-    /// By key length: (first 8 bytes, last 8 bytes, number). A key read from a line is found
+    /// By key length: (the two [`words`] of the key, number). A key read from a line is found
     /// by comparing two words with the one or two keys of its length: no hashing, and no
     /// byte comparison unless the key is longer than 16 bytes. (A keyed hash map cost a
     /// tenth of the JSON path.)
@@ -125,7 +135,8 @@ impl Keys {
                 by_len.resize(b.len() + 1, Vec::new());
             }
             if let Some(v) = by_len.get_mut(b.len()) {
-                v.push((word(b), tail(b), i));
+                let (w, t) = words(b);
+                v.push((w, t, i));
             }
         }
         let mut keys = Keys {
@@ -152,7 +163,7 @@ impl Keys {
     /// The number of raw key `k`, if the schema reads it.
     pub fn find(&self, k: &str) -> Option<usize> {
         let b = k.as_bytes();
-        let (w, t) = (word(b), tail(b));
+        let (w, t) = words(b);
         self.by_len
             .get(b.len())?
             .iter()
@@ -898,6 +909,11 @@ mod tests {
             "DestinationPortAAAAy",
             "SourceIp",
             "SourceIq",
+            "Image",
+            "Channel",
+            "ProcessGuid1",
+            "ParentCommandLn1",
+            "ab",
         ];
         let keys = Keys::new(names.iter().map(|s| s.to_string()).collect());
         for n in names {
@@ -916,6 +932,16 @@ mod tests {
             "SourceI",
             "SourceIp\0",
             "sourceip",
+            // One byte changed in the middle, where the two words overlap or meet.
+            "Imbge",
+            "Chbnnel",
+            "Chanbel",
+            "ProcessGvid1",
+            "ProcesxGuid1",
+            "ParentCommbndLn1",
+            "ParentCxmmandLn1",
+            "ba",
+            "a",
         ] {
             assert_eq!(keys.find(absent), None, "{absent:?}");
         }
