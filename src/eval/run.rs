@@ -406,16 +406,44 @@ pub fn with_cells<R>(
     text: &str,
     f: impl FnOnce(&[Option<Cell<'_>>]) -> R,
 ) -> Result<Option<R>, String> {
-    match layout {
-        Layout::JsonLines => {
-            let rec = LiteRecord::parse(text, schema.keys())?;
-            Ok(schema.map_cells(&rec)?.map(|c| f(&c)))
-        }
+    // The row's vectors come from the thread's scratch and go back to it (taken, so a nested
+    // call just allocates): no allocation per row.
+    let (cells, table) = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    let (r, cells, table) = match layout {
+        Layout::JsonLines => match LiteRecord::parse(text, schema.keys()) {
+            Ok(rec) => {
+                let mut out = read::reuse(cells);
+                let r = schema.map_into(&rec, &mut out).map(|a| a.then(|| f(&out)));
+                (r, read::reuse(out), table)
+            }
+            Err(e) => (Err(e), cells, table),
+        },
         Layout::Table(h) => {
-            let rec = TableRecord::parse(text, h, schema.keys(), cols)?;
-            Ok(schema.map_cells(&rec)?.map(|c| f(&c)))
+            match TableRecord::parse_in(text, h, schema.keys(), cols, read::reuse(table)) {
+                Ok(rec) => {
+                    let mut out = read::reuse(cells);
+                    let r = schema.map_into(&rec, &mut out).map(|a| a.then(|| f(&out)));
+                    let cells = read::reuse(out);
+                    (r, cells, read::reuse(rec.into_buf()))
+                }
+                Err(e) => (Err(e), cells, Vec::new()),
+            }
         }
-    }
+    };
+    SCRATCH.with(|s| *s.borrow_mut() = (cells, table));
+    r
+}
+
+/// A vector of cells, and one of a table row's raw cells, kept per thread between rows.
+type Scratch = (
+    Vec<Option<Cell<'static>>>,
+    Vec<Option<std::borrow::Cow<'static, str>>>,
+);
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = const {
+        std::cell::RefCell::new((Vec::new(), Vec::new()))
+    };
 }
 
 struct FileCtx {

@@ -283,6 +283,12 @@ pub struct InputSchema {
     swap_when_ix: Vec<usize>,
     /// Per key number, the number of its `swap` partner (itself when it has none).
     swap_to: Vec<usize>,
+    /// Per field: its value is a plain copy of the first present `from` key (no join, map,
+    /// transform or constant), read and converted directly.
+    plain: Vec<bool>,
+    /// Bit `n` set: some `missing` marker is `n` bytes long (a value of another length is not
+    /// compared with them).
+    missing_lens: u64,
     /// The cell of `time`.
     time_slot: Option<usize>,
     /// The key of a record the smtp/files join reports as bad ([`JOIN_ERROR`]), for
@@ -415,7 +421,22 @@ impl InputSchema {
             }
         }
         let field_names: Vec<String> = fields.iter().map(|(n, _, _)| n.clone()).collect();
+        let plain = fields
+            .iter()
+            .map(|(_, _, spec)| {
+                spec.join.is_empty()
+                    && spec.map.is_none()
+                    && spec.transform.is_none()
+                    && spec.value.is_none()
+            })
+            .collect();
+        let missing_lens = f
+            .missing
+            .iter()
+            .fold(0u64, |m, s| m | 1u64.checked_shl(s.len() as u32).unwrap_or(0));
         Ok(InputSchema {
+            plain,
+            missing_lens,
             error_ix: (source == Source::MailMessage)
                 .then(|| keys.find(JOIN_ERROR))
                 .flatten(),
@@ -517,12 +538,16 @@ impl InputSchema {
 
     fn is_missing(&self, r: &Raw<'_>) -> bool {
         match r {
-            Raw::Str(s) => s.is_empty() || self.missing.iter().any(|m| m == s),
+            Raw::Str(s) => {
+                s.is_empty()
+                    || (s.len() >= 64 || self.missing_lens & (1 << s.len()) != 0)
+                        && self.missing.iter().any(|m| m == s)
+            }
             _ => false,
         }
     }
 
-    fn cond_holds(&self, c: &Cond, ix: &[usize], rec: &dyn Record) -> bool {
+    fn cond_holds<R: Record + ?Sized>(&self, c: &Cond, ix: &[usize], rec: &R) -> bool {
         match ix.iter().find_map(|&i| rec.at(i, self.keys.name(i))) {
             Some(_) if c.present => true,
             Some(v) => c.values.iter().any(|x| v.is_text(x)),
@@ -564,6 +589,18 @@ impl InputSchema {
         &'r self,
         rec: &'r dyn Record,
     ) -> Result<Option<Vec<Option<Cell<'r>>>>, String> {
+        let mut out = Vec::new();
+        Ok(self.map_into(rec, &mut out)?.then_some(out))
+    }
+
+    /// [`InputSchema::map_cells`] into `out` (emptied first, its allocation kept: a caller
+    /// maps row after row into one vector): `Ok(false)` when the row does not apply.
+    pub fn map_into<'r, R: Record + ?Sized>(
+        &'r self,
+        rec: &'r R,
+        out: &mut Vec<Option<Cell<'r>>>,
+    ) -> Result<bool, String> {
+        out.clear();
         if let Some(why) = self.error_ix.and_then(|i| rec.at(i, JOIN_ERROR)) {
             return Err(why.text().into_owned());
         }
@@ -573,7 +610,7 @@ impl InputSchema {
             .zip(&self.applies_ix)
             .all(|(c, ix)| self.cond_holds(c, ix, rec))
         {
-            return Ok(None);
+            return Ok(false);
         }
         let swapped = self
             .swap
@@ -587,8 +624,25 @@ impl InputSchema {
             };
             rec.at(j, self.keys.name(j)).filter(|v| !self.is_missing(v))
         };
-        let mut out: Vec<Option<Cell<'r>>> = Vec::with_capacity(self.fields.len());
-        for ((name, ty, spec), (from_ix, join_ix)) in self.fields.iter().zip(&self.field_ix) {
+        let fields = self.fields.iter().zip(&self.field_ix).zip(&self.plain);
+        for (((name, ty, spec), (from_ix, join_ix)), &plain) in fields {
+            if plain {
+                // The common case: the first present `from` key, converted as it is.
+                let cell = match from_ix.iter().find_map(|&i| get(i).map(|v| (i, v))) {
+                    None => None,
+                    Some((i, Raw::Num(n))) => match convert_number(n, ty) {
+                        Some(Ok(v)) => Some(Cell::from(v)),
+                        Some(Err(e)) => {
+                            return Err(format!("field `{}` ({name}): {e}", self.keys.name(i)))
+                        }
+                        None => self.convert(Cow::Owned(n.to_string()), name, ty, spec)?,
+                    },
+                    Some((_, Raw::Str(t))) => self.convert(Cow::Borrowed(t), name, ty, spec)?,
+                    Some((_, raw @ Raw::Bool(_))) => self.convert(raw.text(), name, ty, spec)?,
+                };
+                out.push(cell);
+                continue;
+            }
             // `join` when any of its keys is present, else `from` (a format that ships the
             // value both split and whole: ECS `user.domain` + `user.name`, or EventData `User`).
             let joined = (!spec.join.is_empty())
@@ -654,18 +708,7 @@ impl InputSchema {
                     }
                 }
             }
-            if text.is_empty() {
-                out.push(None);
-                continue;
-            }
-            let src = spec
-                .from
-                .first()
-                .or(spec.join.first())
-                .map(String::as_str)
-                .unwrap_or("");
-            let v = convert_cell(text, ty).map_err(|e| format!("field `{src}` ({name}): {e}"))?;
-            out.push(Some(v));
+            out.push(self.convert(text, name, ty, spec)?);
         }
         if self
             .time_slot
@@ -682,7 +725,30 @@ impl InputSchema {
                 "no timestamp (none of {keys} has a value): the event cannot be placed in time"
             ));
         }
-        Ok(Some(out))
+        Ok(true)
+    }
+
+    /// A field's text as its cell: empty is missing; a bad value names the field's first raw
+    /// key.
+    fn convert<'r>(
+        &self,
+        text: Cow<'r, str>,
+        name: &str,
+        ty: &'r FieldType,
+        spec: &FieldSpec,
+    ) -> Result<Option<Cell<'r>>, String> {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        convert_cell(text, ty).map(Some).map_err(|e| {
+            let src = spec
+                .from
+                .first()
+                .or(spec.join.first())
+                .map(String::as_str)
+                .unwrap_or("");
+            format!("field `{src}` ({name}): {e}")
+        })
     }
 }
 
@@ -736,6 +802,62 @@ pub fn convert_text(text: &str, ty: &FieldType) -> Result<Value, String> {
 
 /// [`convert_text`], keeping text borrowed: strings as written, enums as the catalogue's symbol.
 fn convert_cell<'a>(text: Cow<'a, str>, ty: &'a FieldType) -> Result<Cell<'a>, String> {
+    // The values logs write (plain digits, dotted quads, timestamps) converted in one pass;
+    // anything else, and every error, the general way (tested to agree).
+    let b = text.as_bytes();
+    match ty {
+        FieldType::Port | FieldType::Bytes | FieldType::Duration | FieldType::Int => {
+            if let Some((v, (lo, hi, _, _))) = digits_fast(b).zip(int_of(ty)) {
+                if (lo..=hi).contains(&v) {
+                    return Ok(Cell::Int(v));
+                }
+            }
+        }
+        FieldType::Ip => {
+            if let Some(a) = ipv4_fast(b) {
+                return Ok(Cell::Ip(std::net::IpAddr::V4(a)));
+            }
+        }
+        FieldType::Timestamp => return time::parse(&text).map(Cell::Timestamp),
+        _ => {}
+    }
+    convert_general(text, ty)
+}
+
+/// Up to 18 ASCII digits as their value (no sign, space or fraction: no overflow); `None`
+/// for anything else.
+fn digits_fast(b: &[u8]) -> Option<i64> {
+    if b.is_empty() || b.len() > 18 {
+        return None;
+    }
+    b.iter().try_fold(0i64, |v, c| {
+        c.is_ascii_digit().then(|| v * 10 + i64::from(c - b'0'))
+    })
+}
+
+/// A dotted quad exactly as [`std::net::Ipv4Addr`]'s parser reads it (four decimal octets of
+/// at most 255, one to three digits, no leading zero); `None` otherwise.
+fn ipv4_fast(b: &[u8]) -> Option<std::net::Ipv4Addr> {
+    if b.len() < 7 || b.len() > 15 {
+        return None;
+    }
+    let mut octets = [0u8; 4];
+    let mut parts = b.split(|c| *c == b'.');
+    for o in &mut octets {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 3 || (p.len() > 1 && p[0] == b'0') {
+            return None;
+        }
+        let v = p.iter().try_fold(0u32, |v, c| {
+            c.is_ascii_digit().then(|| v * 10 + u32::from(c - b'0'))
+        })?;
+        *o = u8::try_from(v).ok()?;
+    }
+    parts.next().is_none().then(|| std::net::Ipv4Addr::from(octets))
+}
+
+/// [`convert_cell`] the general way: trimmed, parsed by the standard library.
+fn convert_general<'a>(text: Cow<'a, str>, ty: &'a FieldType) -> Result<Cell<'a>, String> {
     let t = text.trim();
     if let Some((lo, hi, what, floor)) = int_of(ty) {
         let v = t.parse::<i64>().ok().or_else(|| {
@@ -849,6 +971,74 @@ mod tests {
         for r in &raws {
             for t in texts {
                 assert_eq!(r.is_text(t), r.text() == t, "{r:?} {t:?}");
+            }
+        }
+    }
+
+    /// The dotted-quad reader accepts exactly what the standard library's does, with the same
+    /// address: every string of up to 8 characters over `0`, `1`, `2`, `5`, `9` and `.`, and
+    /// longer ones around the octet limits.
+    #[test]
+    fn ipv4_fast_agrees_with_std() {
+        let alphabet = [b'0', b'1', b'2', b'5', b'9', b'.'];
+        let mut frontier: Vec<Vec<u8>> = vec![Vec::new()];
+        let mut all: Vec<String> = Vec::new();
+        for _ in 0..8 {
+            let mut next = Vec::new();
+            for s in &frontier {
+                for c in alphabet {
+                    let mut m = s.clone();
+                    m.push(c);
+                    all.push(String::from_utf8(m.clone()).unwrap_or_default());
+                    next.push(m);
+                }
+            }
+            frontier = next;
+        }
+        for a in ["0", "1", "9", "10", "25", "99", "100", "199", "255", "256", "260", "300"] {
+            for b in ["0", "00", "01", "255", "256", "1000", "", "+1", " 1"] {
+                all.push(format!("{a}.{b}.{a}.{b}"));
+                all.push(format!("{b}.{a}.{a}.{a}"));
+                all.push(format!("{a}.{a}.{a}.{b}"));
+                all.push(format!("{a}.{a}.{a}.{a}.{b}"));
+            }
+        }
+        let mut accepted = 0;
+        for t in &all {
+            let want = t.parse::<std::net::Ipv4Addr>().ok();
+            assert_eq!(ipv4_fast(t.as_bytes()), want, "{t:?}");
+            accepted += usize::from(want.is_some());
+        }
+        assert!(accepted > 1000, "{accepted}");
+    }
+
+    /// Every conversion with a fast path gives what the general one does, on values it takes
+    /// and values it leaves (same cell or same error text).
+    #[test]
+    fn conversions_agree_with_the_general_path() {
+        let values = [
+            "0", "7", "25", "65535", "65536", "007", "+25", "-25", " 25", "25 ", "25.0", "25.5",
+            "1.201128", "0x19", "1e3", "", "-", "999999999999999999", "9999999999999999999",
+            "9223372036854775807", "9223372036854775808", "10.0.0.1", "010.0.0.1",
+            "192.168.1.255", "192.168.1.256", "::1", "fe80::1%eth0", "10.0.0.1%eth0",
+            " 10.0.0.1", "10.0.0.1 ", "1588205198.89971", "2021-03-14 06:39:39.023",
+            "2021-03-14T06:39:39Z", " 2021-03-14T06:39:39Z", "tcp", "TCP", "Tcp ",
+        ];
+        let tys = [
+            FieldType::Port,
+            FieldType::Bytes,
+            FieldType::Duration,
+            FieldType::Int,
+            FieldType::Ip,
+            FieldType::Timestamp,
+            FieldType::String,
+            FieldType::Enum(vec!["tcp".into(), "udp".into()]),
+        ];
+        for ty in &tys {
+            for v in values {
+                let fast = convert_cell(Cow::Borrowed(v), ty);
+                let general = convert_general(Cow::Borrowed(v), ty);
+                assert_eq!(fast, general, "{v:?} as {ty:?}");
             }
         }
     }
