@@ -628,19 +628,18 @@ impl InputSchema {
         for (((name, ty, spec), (from_ix, join_ix)), &plain) in fields {
             if plain {
                 // The common case: the first present `from` key, converted as it is.
-                let cell = match from_ix.iter().find_map(|&i| get(i).map(|v| (i, v))) {
-                    None => None,
+                match from_ix.iter().find_map(|&i| get(i).map(|v| (i, v))) {
+                    None => out.push(None),
                     Some((i, Raw::Num(n))) => match convert_number(n, ty) {
-                        Some(Ok(v)) => Some(Cell::from(v)),
+                        Some(Ok(v)) => out.push(Some(Cell::from(v))),
                         Some(Err(e)) => {
                             return Err(format!("field `{}` ({name}): {e}", self.keys.name(i)))
                         }
-                        None => self.convert(Cow::Owned(n.to_string()), name, ty, spec)?,
+                        None => push_cell(out, Cow::Owned(n.to_string()), name, ty, spec)?,
                     },
-                    Some((_, Raw::Str(t))) => self.convert(Cow::Borrowed(t), name, ty, spec)?,
-                    Some((_, raw @ Raw::Bool(_))) => self.convert(raw.text(), name, ty, spec)?,
-                };
-                out.push(cell);
+                    Some((_, Raw::Str(t))) => push_cell(out, Cow::Borrowed(t), name, ty, spec)?,
+                    Some((_, raw @ Raw::Bool(_))) => push_cell(out, raw.text(), name, ty, spec)?,
+                }
                 continue;
             }
             // `join` when any of its keys is present, else `from` (a format that ships the
@@ -708,7 +707,7 @@ impl InputSchema {
                     }
                 }
             }
-            out.push(self.convert(text, name, ty, spec)?);
+            push_cell(out, text, name, ty, spec)?;
         }
         if self
             .time_slot
@@ -727,28 +726,73 @@ impl InputSchema {
         }
         Ok(true)
     }
+}
 
-    /// A field's text as its cell: empty is missing; a bad value names the field's first raw
-    /// key.
-    fn convert<'r>(
-        &self,
-        text: Cow<'r, str>,
-        name: &str,
-        ty: &'r FieldType,
-        spec: &FieldSpec,
-    ) -> Result<Option<Cell<'r>>, String> {
-        if text.is_empty() {
-            return Ok(None);
+/// Pushes a field's text as its cell: empty is missing; a bad value names the field's
+/// first raw key. The values logs write (plain digits, dotted quads, timestamps, strings)
+/// are converted here and written in place (a cell returned through memory from a call
+/// stalled on being read back); anything else, and every error, the general way
+/// ([`convert_cell`], tested to agree).
+#[inline]
+fn push_cell<'r>(
+    out: &mut Vec<Option<Cell<'r>>>,
+    text: Cow<'r, str>,
+    name: &str,
+    ty: &'r FieldType,
+    spec: &FieldSpec,
+) -> Result<(), String> {
+    let b = text.as_bytes();
+    if b.is_empty() {
+        out.push(None);
+        return Ok(());
+    }
+    match ty {
+        FieldType::String => {
+            out.push(Some(Cell::Str(text)));
+            return Ok(());
         }
-        convert_cell(text, ty).map(Some).map_err(|e| {
+        FieldType::Port | FieldType::Bytes | FieldType::Duration | FieldType::Int => {
+            if let Some((v, (lo, hi, _, _))) = digits_fast(b).zip(int_of(ty)) {
+                if (lo..=hi).contains(&v) {
+                    out.push(Some(Cell::Int(v)));
+                    return Ok(());
+                }
+            }
+        }
+        FieldType::Ip => {
+            if let Some(a) = ipv4_fast(b) {
+                out.push(Some(Cell::Ip(std::net::IpAddr::V4(a))));
+                return Ok(());
+            }
+        }
+        FieldType::Timestamp => {
+            if let Ok(t) = time::parse(&text) {
+                out.push(Some(Cell::Timestamp(t)));
+                return Ok(());
+            }
+        }
+        FieldType::Enum(symbols) => {
+            let sym = super::ops::with_lower(&text, |l| symbols.iter().find(|s| *s == l));
+            if let Some(s) = sym {
+                out.push(Some(Cell::Enum(Cow::Borrowed(s))));
+                return Ok(());
+            }
+        }
+    }
+    match convert_cell(text, ty) {
+        Ok(c) => {
+            out.push(Some(c));
+            Ok(())
+        }
+        Err(e) => {
             let src = spec
                 .from
                 .first()
                 .or(spec.join.first())
                 .map(String::as_str)
                 .unwrap_or("");
-            format!("field `{src}` ({name}): {e}")
-        })
+            Err(format!("field `{src}` ({name}): {e}"))
+        }
     }
 }
 
@@ -801,28 +845,6 @@ pub fn convert_text(text: &str, ty: &FieldType) -> Result<Value, String> {
 }
 
 /// [`convert_text`], keeping text borrowed: strings as written, enums as the catalogue's symbol.
-fn convert_cell<'a>(text: Cow<'a, str>, ty: &'a FieldType) -> Result<Cell<'a>, String> {
-    // The values logs write (plain digits, dotted quads, timestamps) converted in one pass;
-    // anything else, and every error, the general way (tested to agree).
-    let b = text.as_bytes();
-    match ty {
-        FieldType::Port | FieldType::Bytes | FieldType::Duration | FieldType::Int => {
-            if let Some((v, (lo, hi, _, _))) = digits_fast(b).zip(int_of(ty)) {
-                if (lo..=hi).contains(&v) {
-                    return Ok(Cell::Int(v));
-                }
-            }
-        }
-        FieldType::Ip => {
-            if let Some(a) = ipv4_fast(b) {
-                return Ok(Cell::Ip(std::net::IpAddr::V4(a)));
-            }
-        }
-        FieldType::Timestamp => return time::parse(&text).map(Cell::Timestamp),
-        _ => {}
-    }
-    convert_general(text, ty)
-}
 
 /// Up to 18 ASCII digits as their value (no sign, space or fraction: no overflow); `None`
 /// for anything else.
@@ -856,8 +878,10 @@ fn ipv4_fast(b: &[u8]) -> Option<std::net::Ipv4Addr> {
     parts.next().is_none().then(|| std::net::Ipv4Addr::from(octets))
 }
 
-/// [`convert_cell`] the general way: trimmed, parsed by the standard library.
-fn convert_general<'a>(text: Cow<'a, str>, ty: &'a FieldType) -> Result<Cell<'a>, String> {
+/// [`convert_text`], keeping text borrowed: strings as written, enums as the catalogue's
+/// symbol. Trimmed, then parsed by the standard library ([`InputSchema::push_cell`] reads the
+/// common shapes in one pass first).
+fn convert_cell<'a>(text: Cow<'a, str>, ty: &'a FieldType) -> Result<Cell<'a>, String> {
     let t = text.trim();
     if let Some((lo, hi, what, floor)) = int_of(ty) {
         let v = t.parse::<i64>().ok().or_else(|| {
@@ -1034,10 +1058,21 @@ mod tests {
             FieldType::String,
             FieldType::Enum(vec!["tcp".into(), "udp".into()]),
         ];
+        let spec = FieldSpec {
+            from: vec!["k".into()],
+            ..FieldSpec::default()
+        };
+        let mut out = Vec::new();
         for ty in &tys {
             for v in values {
-                let fast = convert_cell(Cow::Borrowed(v), ty);
-                let general = convert_general(Cow::Borrowed(v), ty);
+                let fast = push_cell(&mut out, Cow::Borrowed(v), "f", ty, &spec)
+                    .map(|()| out.pop().flatten());
+                let general = match v {
+                    "" => Ok(None),
+                    _ => convert_cell(Cow::Borrowed(v), ty)
+                        .map(Some)
+                        .map_err(|e| format!("field `k` (f): {e}")),
+                };
                 assert_eq!(fast, general, "{v:?} as {ty:?}");
             }
         }
