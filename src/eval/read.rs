@@ -387,15 +387,17 @@ impl<'a> TableRecord<'a> {
                 }
             })?
         } else {
+            // Zeek's `\xHH` escapes, looked for per cell only in a line that has a backslash.
+            let escapes = !h.quoted && memchr::memchr(b'\\', line.as_bytes()).is_some();
             split_plain(line.as_bytes(), h.delim, |col, start, end| {
                 if cols.get(col).copied().flatten().is_some() {
                     let cell = line.get(start..end).unwrap_or_default();
                     put(
                         col,
-                        if h.quoted {
-                            Cow::Borrowed(cell)
-                        } else {
+                        if escapes {
                             unescape_zeek_cow(cell)
+                        } else {
+                            Cow::Borrowed(cell)
                         },
                     );
                 }
@@ -417,11 +419,39 @@ impl<'a> TableRecord<'a> {
     }
 }
 
+/// 0x80 in exactly the bytes of `x` that are zero: no carry crosses a byte, since each
+/// byte's low seven bits plus 0x7f stay under 0x100.
+fn zero_bytes(x: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    !(((x & LOW7) + LOW7) | x | LOW7)
+}
+
+/// The first position of `d` in `b`, eight bytes at a time: for the short cells of a row,
+/// where a memchr call costs more than the search.
+fn find_byte(b: &[u8], d: u8) -> Option<usize> {
+    let splat = u64::from_le_bytes([d; 8]);
+    let mut chunks = b.chunks_exact(8);
+    let mut base = 0;
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let m = zero_bytes(u64::from_le_bytes(w) ^ splat);
+        if m != 0 {
+            return Some(base + (m.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|c| *c == d)
+        .map(|k| base + k)
+}
+
 /// Calls `each(column, start, end)` for every cell of `b` split at `delim` (an ASCII byte),
 /// and returns the number of cells. The separators are found eight bytes at a time: a row's
 /// cells are short, and a memchr call per cell cost more than the search.
 fn split_plain(b: &[u8], delim: u8, mut each: impl FnMut(usize, usize, usize)) -> usize {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     let splat = u64::from_le_bytes([delim; 8]);
     let (mut col, mut start) = (0, 0);
     let mut chunks = b.chunks_exact(8);
@@ -429,10 +459,7 @@ fn split_plain(b: &[u8], delim: u8, mut each: impl FnMut(usize, usize, usize)) -
     for c in &mut chunks {
         let mut w = [0u8; 8];
         w.copy_from_slice(c);
-        let x = u64::from_le_bytes(w) ^ splat;
-        // 0x80 in exactly the bytes of `x` that are zero (the separators): no carry crosses a
-        // byte, since each byte's low seven bits plus 0x7f stay under 0x100.
-        let mut m = !(((x & LOW7) + LOW7) | x | LOW7);
+        let mut m = zero_bytes(u64::from_le_bytes(w) ^ splat);
         while m != 0 {
             let at = base + (m.trailing_zeros() / 8) as usize;
             each(col, start, at);
@@ -518,7 +545,7 @@ pub(crate) fn unescape_zeek(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// [`split_csv`]'s cells, found with memchr: `each(column, cell)` for every cell, where `cell`
+/// [`split_csv`]'s cells, found a word at a time: `each(column, cell)` for every cell, where `cell`
 /// makes its text (borrowed from the line unless it holds a doubled quote) only when called.
 /// Returns the number of cells. Same cells and errors as [`split_csv`] (tested against it).
 pub fn split_csv_cells<'a, F>(line: &'a str, delim: u8, each: &mut F) -> Result<usize, String>
@@ -535,7 +562,7 @@ where
             let mut i = start;
             let mut doubled = false;
             let close = loop {
-                let Some(q) = memchr::memchr(b'"', b.get(i..).unwrap_or_default()) else {
+                let Some(q) = find_byte(b.get(i..).unwrap_or_default(), b'"') else {
                     return Err("unterminated quoted cell".into());
                 };
                 let q = i + q;
@@ -562,7 +589,7 @@ where
             }
         } else {
             let rest = b.get(pos..).unwrap_or_default();
-            match memchr::memchr(delim, rest) {
+            match find_byte(rest, delim) {
                 Some(d) => {
                     let cell = &line[pos..pos + d];
                     each(col, &|| Cow::Borrowed(cell));
@@ -624,30 +651,21 @@ fn split_csv(line: &str, delim: u8) -> Result<Vec<String>, String> {
 /// cell's start; `""` inside is a literal quote). Linear in the line, so a row spanning many
 /// lines costs the sum of their lengths.
 fn csv_open_after(line: &str, delim: u8, mut in_q: bool) -> bool {
+    // From quote to quote: a quote outside a cell opens one only right after a separator or at
+    // the line's start (then no cell was open: the state there is this one's).
     let b = line.as_bytes();
-    if !in_q && memchr::memchr(b'"', b).is_none() {
-        return false;
-    }
-    let mut at_start = !in_q;
     let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
+    while let Some(q) = b.get(i..).and_then(|r| find_byte(r, b'"')).map(|q| i + q) {
         if in_q {
-            if c == b'"' {
-                if b.get(i + 1) == Some(&b'"') {
-                    i += 2;
-                    continue;
-                }
-                in_q = false;
-                at_start = false;
+            if b.get(q + 1) == Some(&b'"') {
+                i = q + 2;
+                continue;
             }
-        } else if c == b'"' && at_start {
+            in_q = false;
+        } else if q == 0 || q.checked_sub(1).and_then(|p| b.get(p)) == Some(&delim) {
             in_q = true;
-            at_start = false;
-        } else {
-            at_start = c == delim;
         }
-        i += 1;
+        i = q + 1;
     }
     in_q
 }
@@ -702,6 +720,13 @@ pub fn open_reader(path: &Path, f: Box<dyn Read + Send>) -> Result<Input, String
 
 /// A row: its first line number, and its text or why the line is unreadable.
 pub type Row = (u64, Result<String, String>);
+
+/// Where [`Rows`] left a line: in its own buffer, or a string of its own (a line given back,
+/// the first row, or a CSV row joined over several lines).
+enum Line {
+    Text,
+    Owned(String),
+}
 
 /// Zeek's header directives seen so far: each `#fields` line makes a [`Header`] from them.
 /// Concatenated logs restate them, and each header applies to the rows after it.
@@ -772,6 +797,8 @@ pub struct Rows {
     /// Lines read ahead and given back (a multi-line CSV row that did not close): read again.
     queue: std::collections::VecDeque<Row>,
     buf: Vec<u8>,
+    /// The last line read ([`Line::Text`]): checked UTF-8, its line break removed.
+    text: String,
     pub bytes_read: u64,
     max_line: usize,
     zeek: ZeekMeta,
@@ -790,6 +817,7 @@ impl Rows {
             early_bad: Vec::new(),
             queue: std::collections::VecDeque::new(),
             buf: Vec::new(),
+            text: String::new(),
             bytes_read: 0,
             max_line: max_line.max(1),
             zeek: ZeekMeta::default(),
@@ -858,11 +886,26 @@ impl Rows {
         (self.input, self.line_no, self.zeek)
     }
 
-    /// The next physical line, given back ones first. A line over `max_line` bytes is consumed
-    /// to its newline in buffer-sized pieces, none kept, and given as a bad row.
+    /// The next physical line, given back ones first (see [`Rows::raw_line_ref`]).
     fn raw_line(&mut self) -> Result<Option<Row>, String> {
-        if let Some(r) = self.queue.pop_front() {
-            return Ok(Some(r));
+        let r = self.raw_line_ref()?;
+        Ok(r.map(|(no, l)| (no, l.map(|l| self.take(l)))))
+    }
+
+    /// A line's text as a string of its own.
+    fn take(&self, l: Line) -> String {
+        match l {
+            Line::Text => self.text.clone(),
+            Line::Owned(s) => s,
+        }
+    }
+
+    /// The next physical line, given back ones first, in `self.text` unless given back. A line
+    /// over `max_line` bytes is consumed to its newline in buffer-sized pieces, none kept, and
+    /// given as a bad row.
+    fn raw_line_ref(&mut self) -> Result<Option<(u64, Result<Line, String>)>, String> {
+        if let Some((no, r)) = self.queue.pop_front() {
+            return Ok(Some((no, r.map(Line::Owned))));
         }
         self.buf.clear();
         let mut total = 0usize;
@@ -910,7 +953,9 @@ impl Rows {
                 } else {
                     s
                 };
-                Ok(s.trim_end_matches(['\r', '\n']).to_string())
+                self.text.clear();
+                self.text.push_str(s.trim_end_matches(['\r', '\n']));
+                Ok(Line::Text)
             }
             Err(e) => Err(format!(
                 "not UTF-8 text (invalid byte at column {})",
@@ -946,22 +991,59 @@ impl Rows {
         }
     }
 
+    /// [`Rows::next_row`], its text appended to `out` (its place there given), for a reader
+    /// that batches rows: no string per row.
+    #[allow(clippy::type_complexity)]
+    pub fn next_row_into(
+        &mut self,
+        out: &mut String,
+    ) -> Result<Option<(u64, Result<std::ops::Range<usize>, String>)>, String> {
+        let mut put = |t: &str| {
+            let a = out.len();
+            out.push_str(t);
+            a..out.len()
+        };
+        if matches!(self.layout, Some(Layout::JsonLines)) {
+            // osquery's batch and snapshot lines are several rows each.
+            let r = self.next_row()?;
+            return Ok(r.map(|(no, t)| (no, t.map(|t| put(&t)))));
+        }
+        let Some((no, line)) = self.next_line_ref()? else {
+            return Ok(None);
+        };
+        let r = line.map(|l| match &l {
+            Line::Text => put(&self.text),
+            Line::Owned(s) => put(s),
+        });
+        Ok(Some((no, r)))
+    }
+
     /// [`Rows::next_row`] before osquery's lines are expanded.
     fn next_line_row(&mut self) -> Result<Option<Row>, String> {
-        if let Some(p) = self.pending.take() {
-            return Ok(Some(p));
+        let r = self.next_line_ref()?;
+        Ok(r.map(|(no, l)| (no, l.map(|l| self.take(l)))))
+    }
+
+    /// [`Rows::next_line_row`], the text in `self.text` unless it is a string of its own.
+    fn next_line_ref(&mut self) -> Result<Option<(u64, Result<Line, String>)>, String> {
+        if let Some((no, p)) = self.pending.take() {
+            return Ok(Some((no, p.map(Line::Owned))));
         }
         let (quoted, zeek) = match &self.layout {
             Some(Layout::Table(h)) => (h.quoted.then_some(h.delim), !h.quoted),
             _ => (None, false),
         };
         loop {
-            let Some((no, line)) = self.raw_line()? else {
+            let Some((no, line)) = self.raw_line_ref()? else {
                 return Ok(None);
             };
-            let text = match line {
-                Ok(t) => t,
+            let line = match line {
+                Ok(l) => l,
                 Err(e) => return Ok(Some((no, Err(e)))),
+            };
+            let text = match &line {
+                Line::Text => self.text.as_str(),
+                Line::Owned(s) => s.as_str(),
             };
             if text.trim().is_empty() {
                 continue;
@@ -970,7 +1052,7 @@ impl Rows {
                 // Zeek directives (a new `#fields` header in concatenated logs), `#close`,
                 // comments.
                 if zeek {
-                    if let Some(h) = self.zeek.directive(&text) {
+                    if let Some(h) = self.zeek.directive(text) {
                         self.layout = Some(Layout::Table(h));
                         self.header_gen += 1;
                     }
@@ -978,11 +1060,13 @@ impl Rows {
                 continue;
             }
             if let Some(delim) = quoted {
-                if csv_open_after(&text, delim, false) {
-                    return self.csv_multiline(no, text, delim).map(Some);
+                if csv_open_after(text, delim, false) {
+                    let text = text.to_string();
+                    let (no, r) = self.csv_multiline(no, text, delim)?;
+                    return Ok(Some((no, r.map(Line::Owned))));
                 }
             }
-            return Ok(Some((no, Ok(text))));
+            return Ok(Some((no, Ok(line))));
         }
     }
 
@@ -1063,8 +1147,60 @@ impl Rows {
 mod tests {
     use super::*;
 
-    /// The memchr splitter gives the same cells and the same errors as the reference one on
-    /// every line of up to 7 characters over quote, comma, a letter and a multi-byte letter.
+    /// The byte-by-byte reading of [`csv_open_after`]: the reference it is tested against.
+    fn csv_open_after_reference(line: &str, delim: u8, mut in_q: bool) -> bool {
+        let b = line.as_bytes();
+        if !in_q && memchr::memchr(b'"', b).is_none() {
+            return false;
+        }
+        let mut at_start = !in_q;
+        let mut i = 0;
+        while i < b.len() {
+            let c = b[i];
+            if in_q {
+                if c == b'"' {
+                    if b.get(i + 1) == Some(&b'"') {
+                        i += 2;
+                        continue;
+                    }
+                    in_q = false;
+                    at_start = false;
+                }
+            } else if c == b'"' && at_start {
+                in_q = true;
+                at_start = false;
+            } else {
+                at_start = c == delim;
+            }
+            i += 1;
+        }
+        in_q
+    }
+
+    /// Quote to quote gives the state byte by byte gives, on every line of up to 9 bytes over
+    /// quote, comma and a letter, from either state.
+    #[test]
+    fn csv_open_after_agrees_with_the_reference() {
+        let mut frontier = vec![String::new()];
+        for _ in 0..9 {
+            let mut next = Vec::new();
+            for l in &frontier {
+                for c in ['"', ',', 'a'] {
+                    let m = format!("{l}{c}");
+                    for open in [false, true] {
+                        assert_eq!(
+                            csv_open_after(&m, b',', open),
+                            csv_open_after_reference(&m, b',', open),
+                            "{m:?} {open}"
+                        );
+                    }
+                    next.push(m);
+                }
+            }
+            frontier = next;
+        }
+    }
+
     /// A reused vector keeps its allocation (the point of [`reuse`]).
     #[test]
     fn reuse_keeps_the_allocation() {
@@ -1095,6 +1231,10 @@ mod tests {
         }
         lines.push("a\tb".repeat(40));
         for line in &lines {
+            for d in [b'\t', b'a'] {
+                let want = line.bytes().position(|c| c == d);
+                assert_eq!(find_byte(line.as_bytes(), d), want, "{line:?}");
+            }
             let want: Vec<&str> = line.split('\t').collect();
             let mut got: Vec<&str> = Vec::new();
             let n = split_plain(line.as_bytes(), b'\t', |col, start, end| {
@@ -1105,6 +1245,8 @@ mod tests {
         }
     }
 
+    /// The fast splitter gives the same cells and the same errors as the reference one on
+    /// every line of up to 7 characters over quote, comma, a letter and a multi-byte letter.
     #[test]
     fn csv_cells_agree_with_the_reference_splitter() {
         let alphabet = ['"', ',', 'a', 'é'];

@@ -500,6 +500,12 @@ struct FileClock {
 
 enum Work {
     Rows(Vec<Row>),
+    /// Rows' texts one after another in `text`, each row with its place there (or why its line
+    /// is unreadable): one string per chunk, not per row.
+    Lines {
+        text: String,
+        rows: Vec<(u64, Result<std::ops::Range<usize>, String>)>,
+    },
     /// Whole lines; the first is line `first_line`.
     Block {
         first_line: u64,
@@ -754,8 +760,23 @@ fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Vec<u8>>) {
                     row(sh, ctx, *line, text, out);
                 }
             }
+            Work::Lines { text, rows } => {
+                for (line, r) in rows {
+                    let t = match r {
+                        Ok(at) => Ok(text.get(at.clone()).unwrap_or_default()),
+                        Err(e) => Err(e.clone()),
+                    };
+                    row(sh, ctx, *line, t, out);
+                }
+            }
             Work::Block { first_line, data } => {
                 let zeek = matches!(&ctx.layout, Layout::Table(_));
+                // Without a prefilter every line is read: the block is checked as UTF-8 once
+                // (its lines, cut at line breaks, are then UTF-8 too), not line by line.
+                let whole = match &ctx.prefilter {
+                    None => std::str::from_utf8(data).ok(),
+                    Some(_) => None,
+                };
                 let mut line = *first_line;
                 let mut start = 0;
                 while start < data.len() {
@@ -763,6 +784,7 @@ fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Vec<u8>>) {
                         .map(|i| start + i)
                         .unwrap_or(data.len());
                     let bytes = &data[start..end];
+                    let from = start;
                     let no = line;
                     start = end + 1;
                     line += 1;
@@ -781,12 +803,15 @@ fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Vec<u8>>) {
                             continue;
                         }
                     }
-                    let text = std::str::from_utf8(bytes).map_err(|e| {
-                        format!(
-                            "not UTF-8 text (invalid byte at column {})",
-                            e.valid_up_to() + 1
-                        )
-                    });
+                    let text = match whole.and_then(|w| w.get(from..from + bytes.len())) {
+                        Some(t) => Ok(t),
+                        None => std::str::from_utf8(bytes).map_err(|e| {
+                            format!(
+                                "not UTF-8 text (invalid byte at column {})",
+                                e.valid_up_to() + 1
+                            )
+                        }),
+                    };
                     row(sh, ctx, no, text, out);
                 }
             }
@@ -1712,19 +1737,30 @@ impl Reader<'_, '_> {
             }
             self.summary().bytes += bytes;
         } else {
-            let mut batch: Vec<Row> = Vec::with_capacity(CHUNK);
-            if let Some(r) = first {
-                batch.push(r);
+            let mut text = String::new();
+            let mut batch = Vec::with_capacity(CHUNK);
+            if let Some((no, r)) = first {
+                batch.push((no, r.map(|t| {
+                    text.push_str(&t);
+                    0..text.len()
+                })));
             }
-            while let Some(r) = rows.next_row().map_err(|e| io_err(&path, e))? {
+            while let Some(r) = rows
+                .next_row_into(&mut text)
+                .map_err(|e| io_err(&path, e))?
+            {
                 batch.push(r);
                 if batch.len() == CHUNK {
                     if self.sh.stopped(i) {
                         return Ok(());
                     }
+                    let cap = text.len() + text.len() / 8;
                     send(
                         &ctx,
-                        Work::Rows(std::mem::replace(&mut batch, Vec::with_capacity(CHUNK))),
+                        Work::Lines {
+                            text: std::mem::replace(&mut text, String::with_capacity(cap)),
+                            rows: std::mem::replace(&mut batch, Vec::with_capacity(CHUNK)),
+                        },
                     )?;
                     n += 1;
                     if let (Some(p), true) = (opts.progress, n % 16 == 0) {
@@ -1733,7 +1769,7 @@ impl Reader<'_, '_> {
                 }
             }
             if !batch.is_empty() {
-                send(&ctx, Work::Rows(batch))?;
+                send(&ctx, Work::Lines { text, rows: batch })?;
             }
             self.summary().bytes += rows.bytes_read;
         }

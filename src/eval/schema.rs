@@ -844,8 +844,6 @@ pub fn convert_text(text: &str, ty: &FieldType) -> Result<Value, String> {
     convert_cell(Cow::Borrowed(text), ty).map(Cell::into_value)
 }
 
-/// [`convert_text`], keeping text borrowed: strings as written, enums as the catalogue's symbol.
-
 /// Up to 18 ASCII digits as their value (no sign, space or fraction: no overflow); `None`
 /// for anything else.
 fn digits_fast(b: &[u8]) -> Option<i64> {
@@ -864,22 +862,36 @@ fn ipv4_fast(b: &[u8]) -> Option<std::net::Ipv4Addr> {
         return None;
     }
     let mut octets = [0u8; 4];
-    let mut parts = b.split(|c| *c == b'.');
-    for o in &mut octets {
-        let p = parts.next()?;
-        if p.is_empty() || p.len() > 3 || (p.len() > 1 && p[0] == b'0') {
+    // The octet being read: its number, value and digit count.
+    let (mut k, mut v, mut n) = (0usize, 0u32, 0u32);
+    for &c in b {
+        if c == b'.' {
+            let o = octets.get_mut(k).filter(|_| n > 0 && k < 3)?;
+            *o = v as u8;
+            (k, v, n) = (k + 1, 0, 0);
+        } else if c.is_ascii_digit() {
+            // A second digit after a leading zero, a fourth digit, or past 255: not an octet.
+            if n == 1 && v == 0 {
+                return None;
+            }
+            v = v * 10 + u32::from(c - b'0');
+            n += 1;
+            if n > 3 || v > 255 {
+                return None;
+            }
+        } else {
             return None;
         }
-        let v = p.iter().try_fold(0u32, |v, c| {
-            c.is_ascii_digit().then(|| v * 10 + u32::from(c - b'0'))
-        })?;
-        *o = u8::try_from(v).ok()?;
     }
-    parts.next().is_none().then(|| std::net::Ipv4Addr::from(octets))
+    if k != 3 || n == 0 {
+        return None;
+    }
+    octets[3] = v as u8;
+    Some(std::net::Ipv4Addr::from(octets))
 }
 
 /// [`convert_text`], keeping text borrowed: strings as written, enums as the catalogue's
-/// symbol. Trimmed, then parsed by the standard library ([`InputSchema::push_cell`] reads the
+/// symbol. Trimmed, then parsed by the standard library ([`push_cell`] reads the
 /// common shapes in one pass first).
 fn convert_cell<'a>(text: Cow<'a, str>, ty: &'a FieldType) -> Result<Cell<'a>, String> {
     let t = text.trim();
