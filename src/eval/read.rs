@@ -387,21 +387,23 @@ impl<'a> TableRecord<'a> {
                 }
             })?
         } else {
-            // Zeek's `\xHH` escapes, looked for per cell only in a line that has a backslash.
-            let escapes = !h.quoted && memchr::memchr(b'\\', line.as_bytes()).is_some();
-            split_plain(line.as_bytes(), h.delim, |col, start, end| {
-                if cols.get(col).copied().flatten().is_some() {
-                    let cell = line.get(start..end).unwrap_or_default();
-                    put(
-                        col,
-                        if escapes {
-                            unescape_zeek_cow(cell)
-                        } else {
-                            Cow::Borrowed(cell)
-                        },
-                    );
+            // Kept as written first (a call per cell that could unescape cost more than the
+            // split); Zeek's `\xHH` escapes then, in a line that has a backslash.
+            let n = split_plain(line.as_bytes(), h.delim, |col, start, end| {
+                if let Some(k) = cols.get(col).copied().flatten() {
+                    if let Some(c) = cells.get_mut(k) {
+                        *c = Some(Cow::Borrowed(line.get(start..end).unwrap_or_default()));
+                    }
                 }
-            })
+            });
+            if !h.quoted && memchr::memchr(b'\\', line.as_bytes()).is_some() {
+                for c in cells.iter_mut().flatten() {
+                    if let Cow::Borrowed(t) = c {
+                        *c = unescape_zeek_cow(t);
+                    }
+                }
+            }
+            n
         };
         if n != h.names.len() {
             return Err(cell_count(n, h));

@@ -1740,10 +1740,13 @@ impl Reader<'_, '_> {
             let mut text = String::new();
             let mut batch = Vec::with_capacity(CHUNK);
             if let Some((no, r)) = first {
-                batch.push((no, r.map(|t| {
-                    text.push_str(&t);
-                    0..text.len()
-                })));
+                batch.push((
+                    no,
+                    r.map(|t| {
+                        text.push_str(&t);
+                        0..text.len()
+                    }),
+                ));
             }
             while let Some(r) = rows
                 .next_row_into(&mut text)

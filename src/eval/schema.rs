@@ -430,10 +430,9 @@ impl InputSchema {
                     && spec.value.is_none()
             })
             .collect();
-        let missing_lens = f
-            .missing
-            .iter()
-            .fold(0u64, |m, s| m | 1u64.checked_shl(s.len() as u32).unwrap_or(0));
+        let missing_lens = f.missing.iter().fold(0u64, |m, s| {
+            m | 1u64.checked_shl(s.len() as u32).unwrap_or(0)
+        });
         Ok(InputSchema {
             plain,
             missing_lens,
@@ -624,21 +623,24 @@ impl InputSchema {
             };
             rec.at(j, self.keys.name(j)).filter(|v| !self.is_missing(v))
         };
+        // Each cell is written in its place (a cell built aside and moved in stalled on being
+        // read back).
+        out.resize_with(self.fields.len(), || None);
         let fields = self.fields.iter().zip(&self.field_ix).zip(&self.plain);
-        for (((name, ty, spec), (from_ix, join_ix)), &plain) in fields {
+        for ((((name, ty, spec), (from_ix, join_ix)), &plain), slot) in fields.zip(out.iter_mut()) {
             if plain {
                 // The common case: the first present `from` key, converted as it is.
                 match from_ix.iter().find_map(|&i| get(i).map(|v| (i, v))) {
-                    None => out.push(None),
+                    None => *slot = None,
                     Some((i, Raw::Num(n))) => match convert_number(n, ty) {
-                        Some(Ok(v)) => out.push(Some(Cell::from(v))),
+                        Some(Ok(v)) => *slot = Some(Cell::from(v)),
                         Some(Err(e)) => {
                             return Err(format!("field `{}` ({name}): {e}", self.keys.name(i)))
                         }
-                        None => push_cell(out, Cow::Owned(n.to_string()), name, ty, spec)?,
+                        None => push_cell(slot, Cow::Owned(n.to_string()), name, ty, spec)?,
                     },
-                    Some((_, Raw::Str(t))) => push_cell(out, Cow::Borrowed(t), name, ty, spec)?,
-                    Some((_, raw @ Raw::Bool(_))) => push_cell(out, raw.text(), name, ty, spec)?,
+                    Some((_, Raw::Str(t))) => push_cell(slot, Cow::Borrowed(t), name, ty, spec)?,
+                    Some((_, raw @ Raw::Bool(_))) => push_cell(slot, raw.text(), name, ty, spec)?,
                 }
                 continue;
             }
@@ -665,7 +667,7 @@ impl InputSchema {
                         if let (Raw::Num(n), true) = (raw, spec.map.is_none()) {
                             match convert_number(n, ty) {
                                 Some(Ok(v)) => {
-                                    out.push(Some(Cell::from(v)));
+                                    *slot = Some(Cell::from(v));
                                     continue;
                                 }
                                 Some(Err(e)) => {
@@ -682,7 +684,7 @@ impl InputSchema {
                 }
             };
             let Some(mut text) = text else {
-                out.push(None);
+                *slot = None;
                 continue;
             };
             match spec.transform {
@@ -702,12 +704,12 @@ impl InputSchema {
                 match map.get(text.as_ref()).or(spec.default.as_ref()) {
                     Some(v) => text = Cow::Borrowed(v),
                     None => {
-                        out.push(None);
+                        *slot = None;
                         continue;
                     }
                 }
             }
-            push_cell(out, text, name, ty, spec)?;
+            push_cell(slot, text, name, ty, spec)?;
         }
         if self
             .time_slot
@@ -728,14 +730,14 @@ impl InputSchema {
     }
 }
 
-/// Pushes a field's text as its cell: empty is missing; a bad value names the field's
+/// Writes a field's text as its cell: empty is missing; a bad value names the field's
 /// first raw key. The values logs write (plain digits, dotted quads, timestamps, strings)
 /// are converted here and written in place (a cell returned through memory from a call
 /// stalled on being read back); anything else, and every error, the general way
 /// ([`convert_cell`], tested to agree).
 #[inline]
 fn push_cell<'r>(
-    out: &mut Vec<Option<Cell<'r>>>,
+    slot: &mut Option<Cell<'r>>,
     text: Cow<'r, str>,
     name: &str,
     ty: &'r FieldType,
@@ -743,45 +745,45 @@ fn push_cell<'r>(
 ) -> Result<(), String> {
     let b = text.as_bytes();
     if b.is_empty() {
-        out.push(None);
+        *slot = None;
         return Ok(());
     }
     match ty {
         FieldType::String => {
-            out.push(Some(Cell::Str(text)));
+            *slot = Some(Cell::Str(text));
             return Ok(());
         }
         FieldType::Port | FieldType::Bytes | FieldType::Duration | FieldType::Int => {
             if let Some((v, (lo, hi, _, _))) = digits_fast(b).zip(int_of(ty)) {
                 if (lo..=hi).contains(&v) {
-                    out.push(Some(Cell::Int(v)));
+                    *slot = Some(Cell::Int(v));
                     return Ok(());
                 }
             }
         }
         FieldType::Ip => {
             if let Some(a) = ipv4_fast(b) {
-                out.push(Some(Cell::Ip(std::net::IpAddr::V4(a))));
+                *slot = Some(Cell::Ip(std::net::IpAddr::V4(a)));
                 return Ok(());
             }
         }
         FieldType::Timestamp => {
             if let Ok(t) = time::parse(&text) {
-                out.push(Some(Cell::Timestamp(t)));
+                *slot = Some(Cell::Timestamp(t));
                 return Ok(());
             }
         }
         FieldType::Enum(symbols) => {
             let sym = super::ops::with_lower(&text, |l| symbols.iter().find(|s| *s == l));
             if let Some(s) = sym {
-                out.push(Some(Cell::Enum(Cow::Borrowed(s))));
+                *slot = Some(Cell::Enum(Cow::Borrowed(s)));
                 return Ok(());
             }
         }
     }
     match convert_cell(text, ty) {
         Ok(c) => {
-            out.push(Some(c));
+            *slot = Some(c);
             Ok(())
         }
         Err(e) => {
@@ -1031,7 +1033,9 @@ mod tests {
             }
             frontier = next;
         }
-        for a in ["0", "1", "9", "10", "25", "99", "100", "199", "255", "256", "260", "300"] {
+        for a in [
+            "0", "1", "9", "10", "25", "99", "100", "199", "255", "256", "260", "300",
+        ] {
             for b in ["0", "00", "01", "255", "256", "1000", "", "+1", " 1"] {
                 all.push(format!("{a}.{b}.{a}.{b}"));
                 all.push(format!("{b}.{a}.{a}.{a}"));
@@ -1053,12 +1057,43 @@ mod tests {
     #[test]
     fn conversions_agree_with_the_general_path() {
         let values = [
-            "0", "7", "25", "65535", "65536", "007", "+25", "-25", " 25", "25 ", "25.0", "25.5",
-            "1.201128", "0x19", "1e3", "", "-", "999999999999999999", "9999999999999999999",
-            "9223372036854775807", "9223372036854775808", "10.0.0.1", "010.0.0.1",
-            "192.168.1.255", "192.168.1.256", "::1", "fe80::1%eth0", "10.0.0.1%eth0",
-            " 10.0.0.1", "10.0.0.1 ", "1588205198.89971", "2021-03-14 06:39:39.023",
-            "2021-03-14T06:39:39Z", " 2021-03-14T06:39:39Z", "tcp", "TCP", "Tcp ",
+            "0",
+            "7",
+            "25",
+            "65535",
+            "65536",
+            "007",
+            "+25",
+            "-25",
+            " 25",
+            "25 ",
+            "25.0",
+            "25.5",
+            "1.201128",
+            "0x19",
+            "1e3",
+            "",
+            "-",
+            "999999999999999999",
+            "9999999999999999999",
+            "9223372036854775807",
+            "9223372036854775808",
+            "10.0.0.1",
+            "010.0.0.1",
+            "192.168.1.255",
+            "192.168.1.256",
+            "::1",
+            "fe80::1%eth0",
+            "10.0.0.1%eth0",
+            " 10.0.0.1",
+            "10.0.0.1 ",
+            "1588205198.89971",
+            "2021-03-14 06:39:39.023",
+            "2021-03-14T06:39:39Z",
+            " 2021-03-14T06:39:39Z",
+            "tcp",
+            "TCP",
+            "Tcp ",
         ];
         let tys = [
             FieldType::Port,
@@ -1074,11 +1109,10 @@ mod tests {
             from: vec!["k".into()],
             ..FieldSpec::default()
         };
-        let mut out = Vec::new();
         for ty in &tys {
             for v in values {
-                let fast = push_cell(&mut out, Cow::Borrowed(v), "f", ty, &spec)
-                    .map(|()| out.pop().flatten());
+                let mut slot = None;
+                let fast = push_cell(&mut slot, Cow::Borrowed(v), "f", ty, &spec).map(|()| slot);
                 let general = match v {
                     "" => Ok(None),
                     _ => convert_cell(Cow::Borrowed(v), ty)
