@@ -383,7 +383,7 @@ impl<'a> TableRecord<'a> {
         } else if h.quoted && memchr::memchr(b'"', line.as_bytes()).is_some() {
             split_csv_cells(line, h.delim, &mut |col, cell| {
                 if cols.get(col).copied().flatten().is_some() {
-                    put(col, cell());
+                    put(col, cell.text());
                 }
             })?
         } else {
@@ -547,12 +547,30 @@ pub(crate) fn unescape_zeek(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// [`split_csv`]'s cells, found a word at a time: `each(column, cell)` for every cell, where `cell`
-/// makes its text (borrowed from the line unless it holds a doubled quote) only when called.
-/// Returns the number of cells. Same cells and errors as [`split_csv`] (tested against it).
+/// A CSV cell as [`split_csv_cells`] found it: its text between the quotes, and whether it
+/// holds a doubled quote (then its text is made, else borrowed).
+#[derive(Debug, Clone, Copy)]
+pub struct CsvCell<'a> {
+    raw: &'a str,
+    doubled: bool,
+}
+
+impl<'a> CsvCell<'a> {
+    pub fn text(self) -> Cow<'a, str> {
+        if self.doubled {
+            Cow::Owned(self.raw.replace("\"\"", "\""))
+        } else {
+            Cow::Borrowed(self.raw)
+        }
+    }
+}
+
+/// [`split_csv`]'s cells, found a word at a time: `each(column, cell)` for every cell, whose
+/// text ([`CsvCell::text`]) is made only when asked for. Returns the number of cells. Same
+/// cells and errors as [`split_csv`] (tested against it).
 pub fn split_csv_cells<'a, F>(line: &'a str, delim: u8, each: &mut F) -> Result<usize, String>
 where
-    F: FnMut(usize, &dyn Fn() -> Cow<'a, str>) + ?Sized,
+    F: FnMut(usize, CsvCell<'a>),
 {
     let b = line.as_bytes();
     let mut pos = 0;
@@ -576,13 +594,7 @@ where
                 }
             };
             let raw = &line[start..close];
-            each(col, &|| {
-                if doubled {
-                    Cow::Owned(raw.replace("\"\"", "\""))
-                } else {
-                    Cow::Borrowed(raw)
-                }
-            });
+            each(col, CsvCell { raw, doubled });
             col += 1;
             match b.get(close + 1) {
                 None => return Ok(col),
@@ -594,13 +606,25 @@ where
             match find_byte(rest, delim) {
                 Some(d) => {
                     let cell = &line[pos..pos + d];
-                    each(col, &|| Cow::Borrowed(cell));
+                    each(
+                        col,
+                        CsvCell {
+                            raw: cell,
+                            doubled: false,
+                        },
+                    );
                     col += 1;
                     pos += d + 1;
                 }
                 None => {
                     let cell = &line[pos.min(line.len())..];
-                    each(col, &|| Cow::Borrowed(cell));
+                    each(
+                        col,
+                        CsvCell {
+                            raw: cell,
+                            doubled: false,
+                        },
+                    );
                     return Ok(col + 1);
                 }
             }
@@ -1271,7 +1295,7 @@ mod tests {
             let mut got: Vec<String> = Vec::new();
             let n = split_csv_cells(line, b',', &mut |col, cell| {
                 assert_eq!(col, got.len(), "{line:?}");
-                got.push(cell().into_owned());
+                got.push(cell.text().into_owned());
             });
             // Same cell count and cells, or the same error.
             let got = n.map(|n| (n, got));
