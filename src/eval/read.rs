@@ -754,6 +754,13 @@ enum Line {
     Owned(String),
 }
 
+/// A line as [`Rows`] reads it: its number, and where its text is or why it is unreadable.
+type LineRow = (u64, Result<Line, String>);
+
+/// A row whose text was appended to a batch ([`Rows::next_row_into`]): its first line number,
+/// and its place in the batch or why its line is unreadable.
+pub type SpanRow = (u64, Result<std::ops::Range<usize>, String>);
+
 /// Zeek's header directives seen so far: each `#fields` line makes a [`Header`] from them.
 /// Concatenated logs restate them, and each header applies to the rows after it.
 #[derive(Debug, Clone, Default)]
@@ -929,7 +936,7 @@ impl Rows {
     /// The next physical line, given back ones first, in `self.text` unless given back. A line
     /// over `max_line` bytes is consumed to its newline in buffer-sized pieces, none kept, and
     /// given as a bad row.
-    fn raw_line_ref(&mut self) -> Result<Option<(u64, Result<Line, String>)>, String> {
+    fn raw_line_ref(&mut self) -> Result<Option<LineRow>, String> {
         if let Some((no, r)) = self.queue.pop_front() {
             return Ok(Some((no, r.map(Line::Owned))));
         }
@@ -1019,11 +1026,7 @@ impl Rows {
 
     /// [`Rows::next_row`], its text appended to `out` (its place there given), for a reader
     /// that batches rows: no string per row.
-    #[allow(clippy::type_complexity)]
-    pub fn next_row_into(
-        &mut self,
-        out: &mut String,
-    ) -> Result<Option<(u64, Result<std::ops::Range<usize>, String>)>, String> {
+    pub fn next_row_into(&mut self, out: &mut String) -> Result<Option<SpanRow>, String> {
         let mut put = |t: &str| {
             let a = out.len();
             out.push_str(t);
@@ -1051,7 +1054,7 @@ impl Rows {
     }
 
     /// [`Rows::next_line_row`], the text in `self.text` unless it is a string of its own.
-    fn next_line_ref(&mut self) -> Result<Option<(u64, Result<Line, String>)>, String> {
+    fn next_line_ref(&mut self) -> Result<Option<LineRow>, String> {
         if let Some((no, p)) = self.pending.take() {
             return Ok(Some((no, p.map(Line::Owned))));
         }

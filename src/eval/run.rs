@@ -504,7 +504,7 @@ enum Work {
     /// is unreadable): one string per chunk, not per row.
     Lines {
         text: String,
-        rows: Vec<(u64, Result<std::ops::Range<usize>, String>)>,
+        rows: Vec<read::SpanRow>,
     },
     /// Whole lines; the first is line `first_line`.
     Block {
