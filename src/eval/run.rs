@@ -407,16 +407,44 @@ pub fn with_cells<R>(
     text: &str,
     f: impl FnOnce(&[Option<Cell<'_>>]) -> R,
 ) -> Result<Option<R>, String> {
-    match layout {
-        Layout::JsonLines => {
-            let rec = LiteRecord::parse(text, schema.keys())?;
-            Ok(schema.map_cells(&rec)?.map(|c| f(&c)))
-        }
+    // The row's vectors come from the thread's scratch and go back to it (taken, so a nested
+    // call just allocates): no allocation per row.
+    let (cells, table) = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    let (r, cells, table) = match layout {
+        Layout::JsonLines => match LiteRecord::parse(text, schema.keys()) {
+            Ok(rec) => {
+                let mut out = read::reuse(cells);
+                let r = schema.map_into(&rec, &mut out).map(|a| a.then(|| f(&out)));
+                (r, read::reuse(out), table)
+            }
+            Err(e) => (Err(e), cells, table),
+        },
         Layout::Table(h) => {
-            let rec = TableRecord::parse(text, h, schema.keys(), cols)?;
-            Ok(schema.map_cells(&rec)?.map(|c| f(&c)))
+            match TableRecord::parse_in(text, h, schema.keys(), cols, read::reuse(table)) {
+                Ok(rec) => {
+                    let mut out = read::reuse(cells);
+                    let r = schema.map_into(&rec, &mut out).map(|a| a.then(|| f(&out)));
+                    let cells = read::reuse(out);
+                    (r, cells, read::reuse(rec.into_buf()))
+                }
+                Err(e) => (Err(e), cells, Vec::new()),
+            }
         }
-    }
+    };
+    SCRATCH.with(|s| *s.borrow_mut() = (cells, table));
+    r
+}
+
+/// A vector of cells, and one of a table row's raw cells, kept per thread between rows.
+type Scratch = (
+    Vec<Option<Cell<'static>>>,
+    Vec<Option<std::borrow::Cow<'static, str>>>,
+);
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = const {
+        std::cell::RefCell::new((Vec::new(), Vec::new()))
+    };
 }
 
 struct FileCtx {
@@ -473,6 +501,12 @@ struct FileClock {
 
 enum Work {
     Rows(Vec<Row>),
+    /// Rows' texts one after another in `text`, each row with its place there (or why its line
+    /// is unreadable): one string per chunk, not per row.
+    Lines {
+        text: String,
+        rows: Vec<read::SpanRow>,
+    },
     /// Whole lines; the first is line `first_line`.
     Block {
         first_line: u64,
@@ -727,8 +761,23 @@ fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Vec<u8>>) {
                     row(sh, ctx, *line, text, out);
                 }
             }
+            Work::Lines { text, rows } => {
+                for (line, r) in rows {
+                    let t = match r {
+                        Ok(at) => Ok(text.get(at.clone()).unwrap_or_default()),
+                        Err(e) => Err(e.clone()),
+                    };
+                    row(sh, ctx, *line, t, out);
+                }
+            }
             Work::Block { first_line, data } => {
                 let zeek = matches!(&ctx.layout, Layout::Table(_));
+                // Without a prefilter every line is read: the block is checked as UTF-8 once
+                // (its lines, cut at line breaks, are then UTF-8 too), not line by line.
+                let whole = match &ctx.prefilter {
+                    None => std::str::from_utf8(data).ok(),
+                    Some(_) => None,
+                };
                 let mut line = *first_line;
                 let mut start = 0;
                 while start < data.len() {
@@ -736,6 +785,7 @@ fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Vec<u8>>) {
                         .map(|i| start + i)
                         .unwrap_or(data.len());
                     let bytes = &data[start..end];
+                    let from = start;
                     let no = line;
                     start = end + 1;
                     line += 1;
@@ -754,12 +804,15 @@ fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Vec<u8>>) {
                             continue;
                         }
                     }
-                    let text = std::str::from_utf8(bytes).map_err(|e| {
-                        format!(
-                            "not UTF-8 text (invalid byte at column {})",
-                            e.valid_up_to() + 1
-                        )
-                    });
+                    let text = match whole.and_then(|w| w.get(from..from + bytes.len())) {
+                        Some(t) => Ok(t),
+                        None => std::str::from_utf8(bytes).map_err(|e| {
+                            format!(
+                                "not UTF-8 text (invalid byte at column {})",
+                                e.valid_up_to() + 1
+                            )
+                        }),
+                    };
                     row(sh, ctx, no, text, out);
                 }
             }
@@ -1685,19 +1738,33 @@ impl Reader<'_, '_> {
             }
             self.summary().bytes += bytes;
         } else {
-            let mut batch: Vec<Row> = Vec::with_capacity(CHUNK);
-            if let Some(r) = first {
-                batch.push(r);
+            let mut text = String::new();
+            let mut batch = Vec::with_capacity(CHUNK);
+            if let Some((no, r)) = first {
+                batch.push((
+                    no,
+                    r.map(|t| {
+                        text.push_str(&t);
+                        0..text.len()
+                    }),
+                ));
             }
-            while let Some(r) = rows.next_row().map_err(|e| io_err(&path, e))? {
+            while let Some(r) = rows
+                .next_row_into(&mut text)
+                .map_err(|e| io_err(&path, e))?
+            {
                 batch.push(r);
                 if batch.len() == CHUNK {
                     if self.sh.stopped(i) {
                         return Ok(());
                     }
+                    let cap = text.len() + text.len() / 8;
                     send(
                         &ctx,
-                        Work::Rows(std::mem::replace(&mut batch, Vec::with_capacity(CHUNK))),
+                        Work::Lines {
+                            text: std::mem::replace(&mut text, String::with_capacity(cap)),
+                            rows: std::mem::replace(&mut batch, Vec::with_capacity(CHUNK)),
+                        },
                     )?;
                     n += 1;
                     if let (Some(p), true) = (opts.progress, n % 16 == 0) {
@@ -1706,7 +1773,7 @@ impl Reader<'_, '_> {
                 }
             }
             if !batch.is_empty() {
-                send(&ctx, Work::Rows(batch))?;
+                send(&ctx, Work::Lines { text, rows: batch })?;
             }
             self.summary().bytes += rows.bytes_read;
         }

@@ -297,6 +297,12 @@ pub struct InputSchema {
     swap_when_ix: Vec<usize>,
     /// Per key number, the number of its `swap` partner (itself when it has none).
     swap_to: Vec<usize>,
+    /// Per field: its value is a plain copy of the first present `from` key (no join, map,
+    /// transform or constant), read and converted directly.
+    plain: Vec<bool>,
+    /// Bit `n` set: some `missing` marker is `n` bytes long (a value of another length is not
+    /// compared with them).
+    missing_lens: u64,
     /// The cell of `time`.
     time_slot: Option<usize>,
     /// The key of a record the smtp/files join reports as bad ([`JOIN_ERROR`]), for
@@ -429,7 +435,21 @@ impl InputSchema {
             }
         }
         let field_names: Vec<String> = fields.iter().map(|(n, _, _)| n.clone()).collect();
+        let plain = fields
+            .iter()
+            .map(|(_, _, spec)| {
+                spec.join.is_empty()
+                    && spec.map.is_none()
+                    && spec.transform.is_none()
+                    && spec.value.is_none()
+            })
+            .collect();
+        let missing_lens = f.missing.iter().fold(0u64, |m, s| {
+            m | 1u64.checked_shl(s.len() as u32).unwrap_or(0)
+        });
         Ok(InputSchema {
+            plain,
+            missing_lens,
             error_ix: (source == Source::MailMessage)
                 .then(|| keys.find(JOIN_ERROR))
                 .flatten(),
@@ -543,12 +563,16 @@ impl InputSchema {
 
     fn is_missing(&self, r: &Raw<'_>) -> bool {
         match r {
-            Raw::Str(s) => s.is_empty() || self.missing.iter().any(|m| m == s),
+            Raw::Str(s) => {
+                s.is_empty()
+                    || (s.len() >= 64 || self.missing_lens & (1 << s.len()) != 0)
+                        && self.missing.iter().any(|m| m == s)
+            }
             _ => false,
         }
     }
 
-    fn cond_holds(&self, c: &Cond, ix: &[usize], rec: &dyn Record) -> bool {
+    fn cond_holds<R: Record + ?Sized>(&self, c: &Cond, ix: &[usize], rec: &R) -> bool {
         match ix.iter().find_map(|&i| rec.at(i, self.keys.name(i))) {
             Some(_) if c.present => true,
             Some(v) => c.values.iter().any(|x| v.is_text(x)),
@@ -604,6 +628,18 @@ impl InputSchema {
         &'r self,
         rec: &'r dyn Record,
     ) -> Result<Option<Vec<Option<Cell<'r>>>>, String> {
+        let mut out = Vec::new();
+        Ok(self.map_into(rec, &mut out)?.then_some(out))
+    }
+
+    /// [`InputSchema::map_cells`] into `out` (emptied first, its allocation kept: a caller
+    /// maps row after row into one vector): `Ok(false)` when the row does not apply.
+    pub fn map_into<'r, R: Record + ?Sized>(
+        &'r self,
+        rec: &'r R,
+        out: &mut Vec<Option<Cell<'r>>>,
+    ) -> Result<bool, String> {
+        out.clear();
         if let Some(why) = self.error_ix.and_then(|i| rec.at(i, JOIN_ERROR)) {
             return Err(why.text().into_owned());
         }
@@ -613,7 +649,7 @@ impl InputSchema {
             .zip(&self.applies_ix)
             .all(|(c, ix)| self.cond_holds(c, ix, rec))
         {
-            return Ok(None);
+            return Ok(false);
         }
         let swapped = self
             .swap
@@ -627,8 +663,27 @@ impl InputSchema {
             };
             rec.at(j, self.keys.name(j)).filter(|v| !self.is_missing(v))
         };
-        let mut out: Vec<Option<Cell<'r>>> = Vec::with_capacity(self.fields.len());
-        for ((name, ty, spec), (from_ix, join_ix)) in self.fields.iter().zip(&self.field_ix) {
+        // Each cell is written in its place (a cell built aside and moved in stalled on being
+        // read back).
+        out.resize_with(self.fields.len(), || None);
+        let fields = self.fields.iter().zip(&self.field_ix).zip(&self.plain);
+        for ((((name, ty, spec), (from_ix, join_ix)), &plain), slot) in fields.zip(out.iter_mut()) {
+            if plain {
+                // The common case: the first present `from` key, converted as it is.
+                match from_ix.iter().find_map(|&i| get(i).map(|v| (i, v))) {
+                    None => *slot = None,
+                    Some((i, Raw::Num(n))) => match convert_number(n, ty) {
+                        Some(Ok(v)) => *slot = Some(Cell::from(v)),
+                        Some(Err(e)) => {
+                            return Err(format!("field `{}` ({name}): {e}", self.keys.name(i)))
+                        }
+                        None => push_cell(slot, Cow::Owned(n.to_string()), name, ty, spec)?,
+                    },
+                    Some((_, Raw::Str(t))) => push_cell(slot, Cow::Borrowed(t), name, ty, spec)?,
+                    Some((_, raw @ Raw::Bool(_))) => push_cell(slot, raw.text(), name, ty, spec)?,
+                }
+                continue;
+            }
             // `join` when any of its keys is present, else `from` (a format that ships the
             // value both split and whole: ECS `user.domain` + `user.name`, or EventData `User`).
             let joined = (!spec.join.is_empty())
@@ -652,7 +707,7 @@ impl InputSchema {
                         if let (Raw::Num(n), true) = (raw, spec.map.is_none()) {
                             match convert_number(n, ty) {
                                 Some(Ok(v)) => {
-                                    out.push(Some(Cell::from(v)));
+                                    *slot = Some(Cell::from(v));
                                     continue;
                                 }
                                 Some(Err(e)) => {
@@ -669,7 +724,7 @@ impl InputSchema {
                 }
             };
             let Some(mut text) = text else {
-                out.push(None);
+                *slot = None;
                 continue;
             };
             match spec.transform {
@@ -689,23 +744,12 @@ impl InputSchema {
                 match map.get(text.as_ref()).or(spec.default.as_ref()) {
                     Some(v) => text = Cow::Borrowed(v),
                     None => {
-                        out.push(None);
+                        *slot = None;
                         continue;
                     }
                 }
             }
-            if text.is_empty() {
-                out.push(None);
-                continue;
-            }
-            let src = spec
-                .from
-                .first()
-                .or(spec.join.first())
-                .map(String::as_str)
-                .unwrap_or("");
-            let v = convert_cell(text, ty).map_err(|e| format!("field `{src}` ({name}): {e}"))?;
-            out.push(Some(v));
+            push_cell(slot, text, name, ty, spec)?;
         }
         if self
             .time_slot
@@ -722,7 +766,75 @@ impl InputSchema {
                 "no timestamp (none of {keys} has a value): the event cannot be placed in time"
             ));
         }
-        Ok(Some(out))
+        Ok(true)
+    }
+}
+
+/// Writes a field's text as its cell: empty is missing; a bad value names the field's
+/// first raw key. The values logs write (plain digits, dotted quads, timestamps, strings)
+/// are converted here and written in place (a cell returned through memory from a call
+/// stalled on being read back); anything else, and every error, the general way
+/// ([`convert_cell`], tested to agree).
+#[inline]
+fn push_cell<'r>(
+    slot: &mut Option<Cell<'r>>,
+    text: Cow<'r, str>,
+    name: &str,
+    ty: &'r FieldType,
+    spec: &FieldSpec,
+) -> Result<(), String> {
+    let b = text.as_bytes();
+    if b.is_empty() {
+        *slot = None;
+        return Ok(());
+    }
+    match ty {
+        FieldType::String => {
+            *slot = Some(Cell::Str(text));
+            return Ok(());
+        }
+        FieldType::Port | FieldType::Bytes | FieldType::Duration | FieldType::Int => {
+            if let Some((v, (lo, hi, _, _))) = digits_fast(b).zip(int_of(ty)) {
+                if (lo..=hi).contains(&v) {
+                    *slot = Some(Cell::Int(v));
+                    return Ok(());
+                }
+            }
+        }
+        FieldType::Ip => {
+            if let Some(a) = ipv4_fast(b) {
+                *slot = Some(Cell::Ip(std::net::IpAddr::V4(a)));
+                return Ok(());
+            }
+        }
+        FieldType::Timestamp => {
+            if let Ok(t) = time::parse(&text) {
+                *slot = Some(Cell::Timestamp(t));
+                return Ok(());
+            }
+        }
+        FieldType::Enum(symbols) => {
+            let sym = super::ops::with_lower(&text, |l| symbols.iter().find(|s| *s == l));
+            if let Some(s) = sym {
+                *slot = Some(Cell::Enum(Cow::Borrowed(s)));
+                return Ok(());
+            }
+        }
+    }
+    match convert_cell(text, ty) {
+        Ok(c) => {
+            *slot = Some(c);
+            Ok(())
+        }
+        Err(e) => {
+            let src = spec
+                .from
+                .first()
+                .or(spec.join.first())
+                .map(String::as_str)
+                .unwrap_or("");
+            Err(format!("field `{src}` ({name}): {e}"))
+        }
     }
 }
 
@@ -774,7 +886,55 @@ pub fn convert_text(text: &str, ty: &FieldType) -> Result<Value, String> {
     convert_cell(Cow::Borrowed(text), ty).map(Cell::into_value)
 }
 
-/// [`convert_text`], keeping text borrowed: strings as written, enums as the catalogue's symbol.
+/// Up to 18 ASCII digits as their value (no sign, space or fraction: no overflow); `None`
+/// for anything else.
+fn digits_fast(b: &[u8]) -> Option<i64> {
+    if b.is_empty() || b.len() > 18 {
+        return None;
+    }
+    b.iter().try_fold(0i64, |v, c| {
+        c.is_ascii_digit().then(|| v * 10 + i64::from(c - b'0'))
+    })
+}
+
+/// A dotted quad exactly as [`std::net::Ipv4Addr`]'s parser reads it (four decimal octets of
+/// at most 255, one to three digits, no leading zero); `None` otherwise.
+fn ipv4_fast(b: &[u8]) -> Option<std::net::Ipv4Addr> {
+    if b.len() < 7 || b.len() > 15 {
+        return None;
+    }
+    let mut octets = [0u8; 4];
+    // The octet being read: its number, value and digit count.
+    let (mut k, mut v, mut n) = (0usize, 0u32, 0u32);
+    for &c in b {
+        if c == b'.' {
+            let o = octets.get_mut(k).filter(|_| n > 0 && k < 3)?;
+            *o = v as u8;
+            (k, v, n) = (k + 1, 0, 0);
+        } else if c.is_ascii_digit() {
+            // A second digit after a leading zero, a fourth digit, or past 255: not an octet.
+            if n == 1 && v == 0 {
+                return None;
+            }
+            v = v * 10 + u32::from(c - b'0');
+            n += 1;
+            if n > 3 || v > 255 {
+                return None;
+            }
+        } else {
+            return None;
+        }
+    }
+    if k != 3 || n == 0 {
+        return None;
+    }
+    octets[3] = v as u8;
+    Some(std::net::Ipv4Addr::from(octets))
+}
+
+/// [`convert_text`], keeping text borrowed: strings as written, enums as the catalogue's
+/// symbol. Trimmed, then parsed by the standard library ([`push_cell`] reads the
+/// common shapes in one pass first).
 fn convert_cell<'a>(text: Cow<'a, str>, ty: &'a FieldType) -> Result<Cell<'a>, String> {
     let t = text.trim();
     if let Some((lo, hi, what, floor)) = int_of(ty) {
@@ -889,6 +1049,117 @@ mod tests {
         for r in &raws {
             for t in texts {
                 assert_eq!(r.is_text(t), r.text() == t, "{r:?} {t:?}");
+            }
+        }
+    }
+
+    /// The dotted-quad reader accepts exactly what the standard library's does, with the same
+    /// address: every string of up to 8 characters over `0`, `1`, `2`, `5`, `9` and `.`, and
+    /// longer ones around the octet limits.
+    #[test]
+    fn ipv4_fast_agrees_with_std() {
+        let alphabet = [b'0', b'1', b'2', b'5', b'9', b'.'];
+        let mut frontier: Vec<Vec<u8>> = vec![Vec::new()];
+        let mut all: Vec<String> = Vec::new();
+        for _ in 0..8 {
+            let mut next = Vec::new();
+            for s in &frontier {
+                for c in alphabet {
+                    let mut m = s.clone();
+                    m.push(c);
+                    all.push(String::from_utf8(m.clone()).unwrap_or_default());
+                    next.push(m);
+                }
+            }
+            frontier = next;
+        }
+        for a in [
+            "0", "1", "9", "10", "25", "99", "100", "199", "255", "256", "260", "300",
+        ] {
+            for b in ["0", "00", "01", "255", "256", "1000", "", "+1", " 1"] {
+                all.push(format!("{a}.{b}.{a}.{b}"));
+                all.push(format!("{b}.{a}.{a}.{a}"));
+                all.push(format!("{a}.{a}.{a}.{b}"));
+                all.push(format!("{a}.{a}.{a}.{a}.{b}"));
+            }
+        }
+        let mut accepted = 0;
+        for t in &all {
+            let want = t.parse::<std::net::Ipv4Addr>().ok();
+            assert_eq!(ipv4_fast(t.as_bytes()), want, "{t:?}");
+            accepted += usize::from(want.is_some());
+        }
+        assert!(accepted > 1000, "{accepted}");
+    }
+
+    /// Every conversion with a fast path gives what the general one does, on values it takes
+    /// and values it leaves (same cell or same error text).
+    #[test]
+    fn conversions_agree_with_the_general_path() {
+        let values = [
+            "0",
+            "7",
+            "25",
+            "65535",
+            "65536",
+            "007",
+            "+25",
+            "-25",
+            " 25",
+            "25 ",
+            "25.0",
+            "25.5",
+            "1.201128",
+            "0x19",
+            "1e3",
+            "",
+            "-",
+            "999999999999999999",
+            "9999999999999999999",
+            "9223372036854775807",
+            "9223372036854775808",
+            "10.0.0.1",
+            "010.0.0.1",
+            "192.168.1.255",
+            "192.168.1.256",
+            "::1",
+            "fe80::1%eth0",
+            "10.0.0.1%eth0",
+            " 10.0.0.1",
+            "10.0.0.1 ",
+            "1588205198.89971",
+            "2021-03-14 06:39:39.023",
+            "2021-03-14T06:39:39Z",
+            " 2021-03-14T06:39:39Z",
+            "tcp",
+            "TCP",
+            "Tcp ",
+        ];
+        let tys = [
+            FieldType::Port,
+            FieldType::Bytes,
+            FieldType::Duration,
+            FieldType::Int,
+            FieldType::Ip,
+            FieldType::Timestamp,
+            FieldType::String,
+            FieldType::Enum(vec!["tcp".into(), "udp".into()]),
+        ];
+        let spec = FieldSpec {
+            from: vec!["k".into()],
+            ..FieldSpec::default()
+        };
+        for ty in &tys {
+            for v in values {
+                let mut slot = None;
+                let fast = push_cell(&mut slot, Cow::Borrowed(v), "f", ty, &spec).map(|()| slot);
+                let general = match v {
+                    "" => Ok(None),
+                    _ => convert_cell(Cow::Borrowed(v), ty)
+                        .map(Some)
+                        .map_err(|e| format!("field `k` (f): {e}")),
+                };
+                assert_eq!(fast, general, "{v:?} as {ty:?}");
             }
         }
     }
