@@ -62,11 +62,6 @@ pub struct CompiledRule {
     meta: Arc<AlertMeta>,
 }
 
-/// The value of key `n` among an alert's entries.
-fn find_key<'a>(xs: &'a [(String, Value)], n: &str) -> Option<&'a Value> {
-    xs.iter().find(|(k, _)| k == n).map(|(_, v)| v)
-}
-
 /// Positions of `names` in name order, each name once (its last position, as a map built in
 /// order keeps it).
 fn key_order<'a>(names: impl Iterator<Item = &'a str>) -> Vec<usize> {
@@ -82,20 +77,11 @@ fn key_order<'a>(names: impl Iterator<Item = &'a str>) -> Vec<usize> {
 pub type Binding = Vec<Option<usize>>;
 
 /// Group key within a window: the group-by values in declaration order (`None` = missing).
-/// A boxed slice, not a `Vec`: one word less per group (issue 9: memory per group). Hashed as
-/// its values' [`ValRef`]s, so that an event's borrowed values ([`KeyProbe`]) find the group
-/// without an owned key being built per event.
+/// A boxed slice, not a `Vec`: one word less per group (issue 9: memory per group). Hashed only
+/// as an event's borrowed values ([`KeyProbe`]), once, when its group is made: the window keeps
+/// that hash beside it, so no owned key is built or hashed per event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct GroupKey(Box<[Option<Value>]>);
-
-impl Hash for GroupKey {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        h.write_usize(self.0.len());
-        for v in self.0.iter() {
-            v.as_ref().map(ValRef::of).hash(h);
-        }
-    }
-}
 
 /// An event's group-by values, borrowed: looks up a [`GroupKey`] (same hash, same equality),
 /// and becomes one only when the group is new.
@@ -122,41 +108,42 @@ impl Equivalent<GroupKey> for KeyProbe<'_> {
 }
 
 /// The groups of one window: a table hashed once per event, by the event's borrowed values.
+/// Each entry keeps its key's hash, so that growing the table and merging windows (barriers)
+/// never hash a key again: with many rules most groups are new and short-lived, and rehashing
+/// their keys (strings) was a sixth of a 1,000-rule run (issue 15, point 3).
 #[derive(Debug, Clone, Default)]
 struct Window {
-    groups: HashTable<(GroupKey, GroupState)>,
+    groups: HashTable<(u64, GroupKey, GroupState)>,
     hasher: Seeded,
 }
 
 impl Window {
     /// The group of `probe`, made by `new` (with an owned key) when the window has none.
     fn group(&mut self, probe: &KeyProbe<'_>, new: impl FnOnce() -> GroupState) -> &mut GroupState {
-        let hasher = &self.hasher;
+        let hash = self.hasher.hash_one(probe);
         let entry = self.groups.entry(
-            hasher.hash_one(probe),
-            |(k, _)| probe.equivalent(k),
-            |(k, _)| hasher.hash_one(k),
+            hash,
+            |(h, k, _)| *h == hash && probe.equivalent(k),
+            |(h, _, _)| *h,
         );
         match entry {
-            hash_table::Entry::Occupied(o) => &mut o.into_mut().1,
+            hash_table::Entry::Occupied(o) => &mut o.into_mut().2,
             hash_table::Entry::Vacant(v) => {
                 let key = GroupKey(probe.0.iter().map(|v| v.map(ValRef::to_value)).collect());
-                &mut v.insert((key, new())).into_mut().1
+                &mut v.insert((hash, key, new())).into_mut().2
             }
         }
     }
 
-    /// The group of an owned key (merging windows), if the window has it.
-    fn get_mut(&mut self, k: &GroupKey) -> Option<&mut GroupState> {
+    /// The group of an owned key with its hash (merging windows), if the window has it.
+    fn get_mut(&mut self, hash: u64, k: &GroupKey) -> Option<&mut GroupState> {
         self.groups
-            .find_mut(self.hasher.hash_one(k), |(x, _)| x == k)
-            .map(|(_, g)| g)
+            .find_mut(hash, |(h, x, _)| *h == hash && x == k)
+            .map(|(_, _, g)| g)
     }
 
-    fn insert(&mut self, k: GroupKey, g: GroupState) {
-        let hasher = &self.hasher;
-        self.groups
-            .insert_unique(hasher.hash_one(&k), (k, g), |(k, _)| hasher.hash_one(k));
+    fn insert(&mut self, hash: u64, k: GroupKey, g: GroupState) {
+        self.groups.insert_unique(hash, (hash, k, g), |(h, _, _)| *h);
     }
 
     fn len(&self) -> usize {
@@ -165,8 +152,8 @@ impl Window {
 }
 
 impl IntoIterator for Window {
-    type Item = (GroupKey, GroupState);
-    type IntoIter = hash_table::IntoIter<(GroupKey, GroupState)>;
+    type Item = (u64, GroupKey, GroupState);
+    type IntoIter = hash_table::IntoIter<(u64, GroupKey, GroupState)>;
     fn into_iter(self) -> Self::IntoIter {
         self.groups.into_iter()
     }
@@ -745,7 +732,7 @@ impl CompiledRule {
             time::format(start.saturating_add(window)),
         );
         let mut accs: Vec<Option<Value>> = Vec::with_capacity(agg.aggregates.len());
-        for (keys, g) in groups {
+        for (_, keys, g) in groups {
             accs.clear();
             accs.extend(g.accs.into_vec().into_iter().map(|acc| match acc {
                 Acc::Count(n) => Some(Value::Int(i64::try_from(n).unwrap_or(i64::MAX))),
@@ -753,6 +740,25 @@ impl CompiledRule {
                 Acc::Sum(s) => s.map(Value::Int),
                 Acc::Min(m) | Acc::Max(m) => m,
             }));
+            let mut keys = keys.0.into_vec();
+            // `having` first, on the values by position (a name's last, as `key_order` keeps):
+            // most groups of a window fail it, and they then cost no names (issue 15, point 3: many rules, mostly one-event groups).
+            let holds = match &self.having {
+                None => true,
+                Some(h) => h.eval(&|f: &FieldRef| match f {
+                    FieldRef::Aggregate(n) => {
+                        let i = agg.aggregates.iter().rposition(|a| a.name == *n)?;
+                        accs.get(i)?.as_ref()
+                    }
+                    other => {
+                        let i = agg.group_by.iter().rposition(|g| g.name() == other.name())?;
+                        keys.get(i)?.as_ref()
+                    }
+                }),
+            };
+            if !holds {
+                continue;
+            }
             let aggregates: Vec<(String, Value)> = self
                 .agg_order
                 .iter()
@@ -761,7 +767,6 @@ impl CompiledRule {
                     Some((agg.aggregates.get(i)?.name.clone(), v))
                 })
                 .collect();
-            let mut keys = keys.0.into_vec();
             let group: Vec<(String, Value)> = self
                 .group_order
                 .iter()
@@ -770,23 +775,14 @@ impl CompiledRule {
                     Some((agg.group_by.get(i)?.name().to_string(), v))
                 })
                 .collect();
-            let holds = match &self.having {
-                None => true,
-                Some(h) => h.eval(&|f: &FieldRef| match f {
-                    FieldRef::Aggregate(n) => find_key(&aggregates, n),
-                    other => find_key(&group, other.name()),
-                }),
-            };
-            if holds {
-                out.push(Held {
-                    meta: self.meta.clone(),
-                    window_start: Some(window_start.clone()),
-                    window_end: Some(window_end.clone()),
-                    group,
-                    aggregates,
-                    events: g.events,
-                });
-            }
+            out.push(Held {
+                meta: self.meta.clone(),
+                window_start: Some(window_start.clone()),
+                window_end: Some(window_end.clone()),
+                group,
+                aggregates,
+                events: g.events,
+            });
         }
     }
 }
@@ -882,10 +878,10 @@ fn merge_window(mine: &mut Window, mut other: Window) {
     if other.len() > mine.len() {
         std::mem::swap(mine, &mut other);
     }
-    for (k, g) in other {
-        match mine.get_mut(&k) {
+    for (h, k, g) in other {
+        match mine.get_mut(h, &k) {
             None => {
-                mine.insert(k, g);
+                mine.insert(h, k, g);
             }
             Some(mine) => {
                 mine.events += g.events;
