@@ -210,7 +210,8 @@ impl Window {
     }
 
     fn insert(&mut self, hash: u64, k: GroupKey, g: GroupState) {
-        self.groups.insert_unique(hash, (hash, k, g), |(h, _, _)| *h);
+        self.groups
+            .insert_unique(hash, (hash, k, g), |(h, _, _)| *h);
     }
 
     fn len(&self) -> usize {
@@ -368,6 +369,11 @@ pub struct RuleState {
     windows: BTreeMap<i64, Window>,
     /// Windows starting before this were released: an event in one of them is late.
     released_before: Option<i64>,
+    /// Groups the next new window is made with room for: the most a window held when the
+    /// state was last drained, so that a worker's window, made anew after every barrier, does
+    /// not grow (and rehash) from empty each time. Taken by one window only: memory stays within
+    /// what the drained state held, however many windows an unordered input opens.
+    room: usize,
 }
 
 fn internal(rule: &Rule, msg: String) -> Diagnostic {
@@ -687,7 +693,11 @@ impl CompiledRule {
         };
         let probe = KeyProbe(probe);
         let owned = || GroupKey(probe.0.iter().map(|v| v.map(ValRef::to_value)).collect());
-        let window = st.windows.entry(start).or_default();
+        let room = &mut st.room;
+        let window = st.windows.entry(start).or_insert_with(|| Window {
+            groups: HashTable::with_capacity(std::mem::take(room)),
+            hasher: Seeded::default(),
+        });
         let g = match &self.key_fields {
             Some(fields) => {
                 let shared = keys.of(fields, || window.hasher.hash_one(&probe));
@@ -699,12 +709,9 @@ impl CompiledRule {
                     || self.new_group(agg),
                 )
             }
-            None => window.group(
-                window.hasher.hash_one(&probe),
-                &probe,
-                owned,
-                || self.new_group(agg),
-            ),
+            None => window.group(window.hasher.hash_one(&probe), &probe, owned, || {
+                self.new_group(agg)
+            }),
         };
         g.events += 1;
         // `agg_args` has no argument for a `count()`, which has no accumulator either.
@@ -839,7 +846,10 @@ impl CompiledRule {
                         accs.get(i)?.as_ref()
                     }
                     other => {
-                        let i = agg.group_by.iter().rposition(|g| g.name() == other.name())?;
+                        let i = agg
+                            .group_by
+                            .iter()
+                            .rposition(|g| g.name() == other.name())?;
                         keys.get(i)?.as_ref()
                     }
                 }),
@@ -933,8 +943,10 @@ impl RuleState {
     /// were released (so that it keeps calling later events into them late).
     pub fn drain(&mut self) -> RuleState {
         let released_before = self.released_before;
+        let room = self.windows.values().map(Window::len).max().unwrap_or(0);
         let out = std::mem::take(self);
         self.released_before = released_before;
+        self.room = room;
         out
     }
 
