@@ -54,6 +54,9 @@ pub struct CompiledRule {
     /// Group-by keys and aggregate arguments with their slot numbers.
     group_by: Vec<(FieldRef, usize)>,
     agg_args: Vec<Option<(FieldRef, usize)>>,
+    /// The group-by fields when every one is an event field (not computed): the name its key is
+    /// shared under among the rules fed one event ([`EventKeys`]).
+    key_fields: Option<Arc<[String]>>,
     /// The group-by keys and the aggregates by name, as an alert's maps order them (a name
     /// given twice: its last), so that held alerts are built in key order without a map.
     group_order: Vec<usize>,
@@ -62,9 +65,19 @@ pub struct CompiledRule {
     meta: Arc<AlertMeta>,
 }
 
-/// The value of key `n` among an alert's entries.
-fn find_key<'a>(xs: &'a [(String, Value)], n: &str) -> Option<&'a Value> {
-    xs.iter().find(|(k, _)| k == n).map(|(_, v)| v)
+/// `entries` in key order, a key given twice with its last value: as a map built by inserting
+/// them in order holds them.
+fn key_ordered(mut entries: Vec<(String, Value)>) -> Vec<(String, Value)> {
+    // Stable: equal keys stay in insertion order, and each later one moves into the one kept.
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            std::mem::swap(later, kept);
+        }
+        same
+    });
+    entries
 }
 
 /// Positions of `names` in name order, each name once (its last position, as a map built in
@@ -82,18 +95,55 @@ fn key_order<'a>(names: impl Iterator<Item = &'a str>) -> Vec<usize> {
 pub type Binding = Vec<Option<usize>>;
 
 /// Group key within a window: the group-by values in declaration order (`None` = missing).
-/// A boxed slice, not a `Vec`: one word less per group (issue 9: memory per group). Hashed as
-/// its values' [`ValRef`]s, so that an event's borrowed values ([`KeyProbe`]) find the group
-/// without an owned key being built per event.
+/// Shared: the rules that group one event by the same fields hold one key (see [`EventKeys`]),
+/// so a pack of many rules grouping by `host` copies each host name once per event, not once
+/// per rule (issue 15, point 3). Hashed only as an event's borrowed values ([`KeyProbe`]), once,
+/// when its group is made: the window keeps that hash beside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct GroupKey(Box<[Option<Value>]>);
+struct GroupKey(Arc<[Option<Value>]>);
 
-impl Hash for GroupKey {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        h.write_usize(self.0.len());
-        for v in self.0.iter() {
-            v.as_ref().map(ValRef::of).hash(h);
-        }
+/// The group keys of the event at hand, by the group-by fields that made them: the rules fed
+/// the same event share the hash and the owned key of their common grouping instead of each
+/// hashing and copying it (issue 15, point 3: 1,000 rules grouping by `host`). Cleared before
+/// each event ([`EventKeys::clear`]); a rule grouping by a computed field (`let`) keeps its own.
+#[derive(Debug, Default)]
+pub struct EventKeys {
+    keys: Vec<SharedKey>,
+}
+
+#[derive(Debug)]
+struct SharedKey {
+    /// The group-by fields (their names: the same names give the same values in one event).
+    fields: Arc<[String]>,
+    hash: u64,
+    /// Made by the first rule that needed an owned key (one that found no group for it).
+    key: Option<GroupKey>,
+}
+
+impl EventKeys {
+    /// Forgets the keys of the last event.
+    pub fn clear(&mut self) {
+        self.keys.clear();
+    }
+
+    /// The shared key of `fields` for this event, with its hash from `hash` when it is new.
+    fn of(&mut self, fields: &Arc<[String]>, hash: impl FnOnce() -> u64) -> &mut SharedKey {
+        let at = self
+            .keys
+            .iter()
+            .position(|k| Arc::ptr_eq(&k.fields, fields) || k.fields == *fields);
+        let at = match at {
+            Some(i) => i,
+            None => {
+                self.keys.push(SharedKey {
+                    fields: fields.clone(),
+                    hash: hash(),
+                    key: None,
+                });
+                self.keys.len() - 1
+            }
+        };
+        &mut self.keys[at]
     }
 }
 
@@ -122,41 +172,46 @@ impl Equivalent<GroupKey> for KeyProbe<'_> {
 }
 
 /// The groups of one window: a table hashed once per event, by the event's borrowed values.
+/// Each entry keeps its key's hash, so that growing the table and merging windows (barriers)
+/// never hash a key again: with many rules most groups are new and short-lived, and rehashing
+/// their keys (strings) was a sixth of a 1,000-rule run (issue 15, point 3).
 #[derive(Debug, Clone, Default)]
 struct Window {
-    groups: HashTable<(GroupKey, GroupState)>,
+    groups: HashTable<(u64, GroupKey, GroupState)>,
     hasher: Seeded,
 }
 
 impl Window {
-    /// The group of `probe`, made by `new` (with an owned key) when the window has none.
-    fn group(&mut self, probe: &KeyProbe<'_>, new: impl FnOnce() -> GroupState) -> &mut GroupState {
-        let hasher = &self.hasher;
+    /// The group of `probe` (whose hash is `hash`), made by `new` with the owned key `key`
+    /// when the window has none.
+    fn group(
+        &mut self,
+        hash: u64,
+        probe: &KeyProbe<'_>,
+        key: impl FnOnce() -> GroupKey,
+        new: impl FnOnce() -> GroupState,
+    ) -> &mut GroupState {
         let entry = self.groups.entry(
-            hasher.hash_one(probe),
-            |(k, _)| probe.equivalent(k),
-            |(k, _)| hasher.hash_one(k),
+            hash,
+            |(h, k, _)| *h == hash && probe.equivalent(k),
+            |(h, _, _)| *h,
         );
         match entry {
-            hash_table::Entry::Occupied(o) => &mut o.into_mut().1,
-            hash_table::Entry::Vacant(v) => {
-                let key = GroupKey(probe.0.iter().map(|v| v.map(ValRef::to_value)).collect());
-                &mut v.insert((key, new())).into_mut().1
-            }
+            hash_table::Entry::Occupied(o) => &mut o.into_mut().2,
+            hash_table::Entry::Vacant(v) => &mut v.insert((hash, key(), new())).into_mut().2,
         }
     }
 
-    /// The group of an owned key (merging windows), if the window has it.
-    fn get_mut(&mut self, k: &GroupKey) -> Option<&mut GroupState> {
+    /// The group of an owned key with its hash (merging windows), if the window has it.
+    fn get_mut(&mut self, hash: u64, k: &GroupKey) -> Option<&mut GroupState> {
         self.groups
-            .find_mut(self.hasher.hash_one(k), |(x, _)| x == k)
-            .map(|(_, g)| g)
+            .find_mut(hash, |(h, x, _)| *h == hash && x == k)
+            .map(|(_, _, g)| g)
     }
 
-    fn insert(&mut self, k: GroupKey, g: GroupState) {
-        let hasher = &self.hasher;
+    fn insert(&mut self, hash: u64, k: GroupKey, g: GroupState) {
         self.groups
-            .insert_unique(hasher.hash_one(&k), (k, g), |(k, _)| hasher.hash_one(k));
+            .insert_unique(hash, (hash, k, g), |(h, _, _)| *h);
     }
 
     fn len(&self) -> usize {
@@ -165,8 +220,8 @@ impl Window {
 }
 
 impl IntoIterator for Window {
-    type Item = (GroupKey, GroupState);
-    type IntoIter = hash_table::IntoIter<(GroupKey, GroupState)>;
+    type Item = (u64, GroupKey, GroupState);
+    type IntoIter = hash_table::IntoIter<(u64, GroupKey, GroupState)>;
     fn into_iter(self) -> Self::IntoIter {
         self.groups.into_iter()
     }
@@ -199,9 +254,10 @@ impl Equivalent<DistinctVal> for ValProbe<'_> {
 /// Group-by keys held on the stack while an event's group is looked up (more: on the heap).
 const KEYS_INLINE: usize = 8;
 
+/// The state of an aggregate other than `count()`, which is its group's event count (so a
+/// group of a rule that only counts holds no accumulator: no allocation).
 #[derive(Debug, Clone)]
 enum Acc {
-    Count(u64),
     Distinct(Distinct),
     Sum(Option<i64>),
     Min(Option<Value>),
@@ -308,11 +364,16 @@ pub struct RuleState {
     pub untimed: u64,
     /// Matching events that fell in an already released window (not counted in any group).
     pub late: u64,
-    alerts: Vec<Alert>,
+    alerts: Vec<Held>,
     /// Aggregation groups by window start.
     windows: BTreeMap<i64, Window>,
     /// Windows starting before this were released: an event in one of them is late.
     released_before: Option<i64>,
+    /// Groups the next new window is made with room for: the most a window held when the
+    /// state was last drained, so that a worker's window, made anew after every barrier, does
+    /// not grow (and rehash) from empty each time. Taken by one window only: memory stays within
+    /// what the drained state held, however many windows an unordered input opens.
+    room: usize,
 }
 
 fn internal(rule: &Rule, msg: String) -> Diagnostic {
@@ -389,7 +450,17 @@ impl CompiledRule {
             techniques: rule.meta.techniques.clone(),
             analytics: rule.meta.analytics.clone(),
         });
+        let key_fields = rule.aggregation.as_ref().and_then(|agg| {
+            agg.group_by
+                .iter()
+                .map(|f| match f {
+                    FieldRef::Field(n) => Some(n.clone()),
+                    _ => None,
+                })
+                .collect::<Option<Arc<[String]>>>()
+        });
         Ok(CompiledRule {
+            key_fields,
             filter_reads_lets: filter.reads_computed(),
             rule: rule.clone(),
             filter,
@@ -494,7 +565,7 @@ impl CompiledRule {
     pub fn feed(&self, ev: &Event, st: &mut RuleState) -> Fed {
         let (names, cells) = event_cells(ev);
         let bind = self.bind(&names);
-        self.feed_cells(&names, &cells, &bind, st)
+        self.feed_cells(&names, &cells, &bind, st, &mut EventKeys::default())
     }
 
     /// Whether the filter holds on an event's `cells` under `bind` (computed fields first when
@@ -510,13 +581,15 @@ impl CompiledRule {
     }
 
     /// Feeds one event given as its fields' `names` and `cells` (an input schema's, in its
-    /// order), with `bind` from [`CompiledRule::bind`] over the same names.
+    /// order), with `bind` from [`CompiledRule::bind`] over the same names; `keys`: the group
+    /// keys of this event so far (cleared by the caller before each event).
     pub fn feed_cells<N: AsRef<str>>(
         &self,
         names: &[N],
         cells: &[Option<Cell<'_>>],
         bind: &[Option<usize>],
         st: &mut RuleState,
+        keys: &mut EventKeys,
     ) -> Fed {
         let field = |k: usize| cell_at(cells, bind, k);
         let early = if self.filter_reads_lets {
@@ -532,6 +605,7 @@ impl CompiledRule {
             cells,
             bind,
             st,
+            keys,
             self.filter_reads_lets.then_some(early),
         )
     }
@@ -544,8 +618,9 @@ impl CompiledRule {
         cells: &[Option<Cell<'_>>],
         bind: &[Option<usize>],
         st: &mut RuleState,
+        keys: &mut EventKeys,
     ) -> Fed {
-        self.feed_held(names, cells, bind, st, None)
+        self.feed_held(names, cells, bind, st, keys, None)
     }
 
     /// Counts and aggregates an event the filter holds on (`lets`: the computed fields, when
@@ -556,6 +631,7 @@ impl CompiledRule {
         cells: &'a [Option<Cell<'_>>],
         bind: &[Option<usize>],
         st: &mut RuleState,
+        keys: &mut EventKeys,
         lets: Option<Vec<Option<&'a Value>>>,
     ) -> Fed {
         let field = |k: usize| cell_at(cells, bind, k);
@@ -566,7 +642,9 @@ impl CompiledRule {
         };
         let look = |f: &FieldRef, k: usize| resolve(f, k, &field, &lets);
         let Some(agg) = &self.rule.aggregation else {
-            let mut group: BTreeMap<String, Value> = names
+            // Held as the sink holds it (the rule's shared metadata, entries in key order), not
+            // as an `Alert` with its own copy of the metadata and a map (issue 15, point 3).
+            let mut group: Vec<(String, Value)> = names
                 .iter()
                 .zip(cells)
                 .filter_map(|(n, c)| {
@@ -576,10 +654,17 @@ impl CompiledRule {
                 .collect();
             for (l, v) in self.lets.iter().zip(&lets) {
                 if let Some(v) = v {
-                    group.insert(l.name.clone(), (*v).clone());
+                    group.push((l.name.clone(), (*v).clone()));
                 }
             }
-            st.alerts.push(self.alert(None, group, BTreeMap::new(), 1));
+            st.alerts.push(Held {
+                meta: self.meta.clone(),
+                window_start: None,
+                window_end: None,
+                group: key_ordered(group),
+                aggregates: Vec::new(),
+                events: 1,
+            });
             return Fed::Matched;
         };
         let Some(ValRef::Timestamp(t)) = field(0) else {
@@ -606,32 +691,33 @@ impl CompiledRule {
                 &heap
             }
         };
-        let g = st
-            .windows
-            .entry(start)
-            .or_default()
-            .group(&KeyProbe(probe), || GroupState {
-                events: 0,
-                accs: agg
-                    .aggregates
-                    .iter()
-                    .map(|a| match a.func {
-                        AggFunc::Count => Acc::Count(0),
-                        AggFunc::DistinctCount(_) => Acc::Distinct(Distinct::new()),
-                        AggFunc::Sum(_) => Acc::Sum(None),
-                        AggFunc::Min(_) => Acc::Min(None),
-                        AggFunc::Max(_) => Acc::Max(None),
-                    })
-                    .collect(),
-            });
+        let probe = KeyProbe(probe);
+        let owned = || GroupKey(probe.0.iter().map(|v| v.map(ValRef::to_value)).collect());
+        let room = &mut st.room;
+        let window = st.windows.entry(start).or_insert_with(|| Window {
+            groups: HashTable::with_capacity(std::mem::take(room)),
+            hasher: Seeded::default(),
+        });
+        let g = match &self.key_fields {
+            Some(fields) => {
+                let shared = keys.of(fields, || window.hasher.hash_one(&probe));
+                let hash = shared.hash;
+                window.group(
+                    hash,
+                    &probe,
+                    || shared.key.get_or_insert_with(owned).clone(),
+                    || self.new_group(agg),
+                )
+            }
+            None => window.group(window.hasher.hash_one(&probe), &probe, owned, || {
+                self.new_group(agg)
+            }),
+        };
         g.events += 1;
-        for (arg, acc) in self.agg_args.iter().zip(g.accs.iter_mut()) {
-            let v = arg
-                .as_ref()
-                .and_then(|(f, k)| look(f, *k))
-                .filter(|v| !v.is_missing());
+        // `agg_args` has no argument for a `count()`, which has no accumulator either.
+        for ((f, k), acc) in self.agg_args.iter().flatten().zip(g.accs.iter_mut()) {
+            let v = look(f, *k).filter(|v| !v.is_missing());
             match acc {
-                Acc::Count(n) => *n += 1,
                 Acc::Distinct(set) => {
                     if let Some(v) = v {
                         set.insert(v);
@@ -661,43 +747,34 @@ impl CompiledRule {
         Fed::Matched
     }
 
-    fn alert(
-        &self,
-        window: Option<(i64, i64)>,
-        group: BTreeMap<String, Value>,
-        aggregates: BTreeMap<String, Value>,
-        events: u64,
-    ) -> Alert {
-        let m = &self.meta;
-        Alert {
-            rule_id: m.rule_id.clone(),
-            rule_name: m.rule_name.clone(),
-            severity: m.severity,
-            techniques: m.techniques.clone(),
-            analytics: m.analytics.clone(),
-            window_start: window.map(|w| time::format(w.0)),
-            window_end: window.map(|w| time::format(w.1)),
-            group,
-            aggregates,
-            events,
+    /// A new group's state: an accumulator per aggregate but `count()`.
+    fn new_group(&self, agg: &crate::ir::Aggregation) -> GroupState {
+        GroupState {
+            events: 0,
+            accs: agg
+                .aggregates
+                .iter()
+                .filter_map(|a| match a.func {
+                    AggFunc::Count => None,
+                    AggFunc::DistinctCount(_) => Some(Acc::Distinct(Distinct::new())),
+                    AggFunc::Sum(_) => Some(Acc::Sum(None)),
+                    AggFunc::Min(_) => Some(Acc::Min(None)),
+                    AggFunc::Max(_) => Some(Acc::Max(None)),
+                })
+                .collect(),
         }
     }
 
     /// The alerts of a finished run, sorted deterministically.
     pub fn finish(&self, st: RuleState) -> Vec<Alert> {
-        let mut out = st.alerts;
-        let mut held = Vec::new();
-        for (start, groups) in st.windows {
-            self.window_alerts(start, groups, &mut held);
-        }
-        out.extend(held.into_iter().map(Alert::from));
+        let mut out: Vec<Alert> = self.finish_held(st).into_iter().map(Alert::from).collect();
         super::sort_alerts(&mut out);
         out
     }
 
     /// The alerts of a finished run as the sink holds them, not sorted (the sink sorts).
     pub fn finish_held(&self, st: RuleState) -> Vec<Held> {
-        let mut out: Vec<Held> = st.alerts.into_iter().map(Held::from).collect();
+        let mut out = st.alerts;
         for (start, groups) in st.windows {
             self.window_alerts(start, groups, &mut out);
         }
@@ -745,14 +822,41 @@ impl CompiledRule {
             time::format(start.saturating_add(window)),
         );
         let mut accs: Vec<Option<Value>> = Vec::with_capacity(agg.aggregates.len());
-        for (keys, g) in groups {
+        for (_, keys, g) in groups {
             accs.clear();
-            accs.extend(g.accs.into_vec().into_iter().map(|acc| match acc {
-                Acc::Count(n) => Some(Value::Int(i64::try_from(n).unwrap_or(i64::MAX))),
-                Acc::Distinct(s) => Some(Value::Int(i64::try_from(s.len()).unwrap_or(i64::MAX))),
-                Acc::Sum(s) => s.map(Value::Int),
-                Acc::Min(m) | Acc::Max(m) => m,
+            let mut held = g.accs.into_vec().into_iter();
+            accs.extend(agg.aggregates.iter().map(|a| match a.func {
+                AggFunc::Count => Some(Value::Int(i64::try_from(g.events).unwrap_or(i64::MAX))),
+                _ => match held.next()? {
+                    Acc::Distinct(s) => {
+                        Some(Value::Int(i64::try_from(s.len()).unwrap_or(i64::MAX)))
+                    }
+                    Acc::Sum(s) => s.map(Value::Int),
+                    Acc::Min(m) | Acc::Max(m) => m,
+                },
             }));
+            let keys = &keys.0;
+            // `having` first, on the values by position (a name's last, as `key_order` keeps):
+            // most groups of a window fail it, and they then cost no names (issue 15, point 3: many rules, mostly one-event groups).
+            let holds = match &self.having {
+                None => true,
+                Some(h) => h.eval(&|f: &FieldRef| match f {
+                    FieldRef::Aggregate(n) => {
+                        let i = agg.aggregates.iter().rposition(|a| a.name == *n)?;
+                        accs.get(i)?.as_ref()
+                    }
+                    other => {
+                        let i = agg
+                            .group_by
+                            .iter()
+                            .rposition(|g| g.name() == other.name())?;
+                        keys.get(i)?.as_ref()
+                    }
+                }),
+            };
+            if !holds {
+                continue;
+            }
             let aggregates: Vec<(String, Value)> = self
                 .agg_order
                 .iter()
@@ -761,32 +865,22 @@ impl CompiledRule {
                     Some((agg.aggregates.get(i)?.name.clone(), v))
                 })
                 .collect();
-            let mut keys = keys.0.into_vec();
             let group: Vec<(String, Value)> = self
                 .group_order
                 .iter()
                 .filter_map(|&i| {
-                    let v = keys.get_mut(i)?.take()?;
+                    let v = keys.get(i)?.clone()?;
                     Some((agg.group_by.get(i)?.name().to_string(), v))
                 })
                 .collect();
-            let holds = match &self.having {
-                None => true,
-                Some(h) => h.eval(&|f: &FieldRef| match f {
-                    FieldRef::Aggregate(n) => find_key(&aggregates, n),
-                    other => find_key(&group, other.name()),
-                }),
-            };
-            if holds {
-                out.push(Held {
-                    meta: self.meta.clone(),
-                    window_start: Some(window_start.clone()),
-                    window_end: Some(window_end.clone()),
-                    group,
-                    aggregates,
-                    events: g.events,
-                });
-            }
+            out.push(Held {
+                meta: self.meta.clone(),
+                window_start: Some(window_start.clone()),
+                window_end: Some(window_end.clone()),
+                group,
+                aggregates,
+                events: g.events,
+            });
         }
     }
 }
@@ -849,8 +943,10 @@ impl RuleState {
     /// were released (so that it keeps calling later events into them late).
     pub fn drain(&mut self) -> RuleState {
         let released_before = self.released_before;
+        let room = self.windows.values().map(Window::len).max().unwrap_or(0);
         let out = std::mem::take(self);
         self.released_before = released_before;
+        self.room = room;
         out
     }
 
@@ -866,7 +962,7 @@ impl RuleState {
     }
 
     /// Takes the alerts held (of a rule without aggregation), to be passed on as the run goes.
-    pub fn take_alerts(&mut self) -> Vec<Alert> {
+    pub fn take_alerts(&mut self) -> Vec<Held> {
         std::mem::take(&mut self.alerts)
     }
 
@@ -882,16 +978,15 @@ fn merge_window(mine: &mut Window, mut other: Window) {
     if other.len() > mine.len() {
         std::mem::swap(mine, &mut other);
     }
-    for (k, g) in other {
-        match mine.get_mut(&k) {
+    for (h, k, g) in other {
+        match mine.get_mut(h, &k) {
             None => {
-                mine.insert(k, g);
+                mine.insert(h, k, g);
             }
             Some(mine) => {
                 mine.events += g.events;
                 for (a, b) in mine.accs.iter_mut().zip(g.accs) {
                     match (a, b) {
-                        (Acc::Count(x), Acc::Count(y)) => *x += y,
                         (Acc::Distinct(x), Acc::Distinct(y)) => x.extend(y),
                         (Acc::Sum(x), Acc::Sum(y)) => {
                             *x = match (*x, y) {

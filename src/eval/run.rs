@@ -27,7 +27,7 @@
 //! in a mixed file), or a bad line (reported with file:line and reason).
 
 use super::correlate::{CorrBinding, CorrState, Correlator};
-use super::engine::{Binding, CompiledRule, Fed, RuleState};
+use super::engine::{Binding, CompiledRule, EventKeys, Fed, RuleState};
 use super::index::RuleIndex;
 use super::ops::Cell;
 use super::prefilter::Prefilter;
@@ -537,6 +537,8 @@ struct WorkerOut {
     held: usize,
     /// The predicates evaluated on the event at hand (see `shared`).
     memo: Memo,
+    /// The group keys of the event at hand, shared by the rules that group it alike.
+    keys: EventKeys,
 }
 
 /// Chunks finished by the workers, for the reader's barrier.
@@ -567,6 +569,7 @@ fn row(sh: &Shared<'_>, ctx: &FileCtx, line: u64, text: Result<&str, String>, ou
     let states = &mut out.states;
     let chunk_max = &mut out.chunk_max;
     let memo = &mut out.memo;
+    let keys = &mut out.keys;
     let time_slot = ctx.schema.time_slot();
     let names = ctx.schema.field_names();
     if let (Some(lean), Ok(t)) = (&ctx.lean, &text) {
@@ -601,6 +604,7 @@ fn row(sh: &Shared<'_>, ctx: &FileCtx, line: u64, text: Result<&str, String>, ou
             // The first late rule in pack order (candidates come in any order).
             let mut late: Option<usize> = None;
             ctx.filters.reset(memo);
+            keys.clear();
             for pos in candidates(ctx, cells) {
                 let Some((i, bind)) = ctx.rules.get(pos) else {
                     continue;
@@ -608,8 +612,8 @@ fn row(sh: &Shared<'_>, ctx: &FileCtx, line: u64, text: Result<&str, String>, ou
                 if let (Some(r), Some(st)) = (rules.get(*i), states.get_mut(*i)) {
                     let fed = match ctx.filters.holds(pos, cells, memo) {
                         Some(false) => Fed::Unmatched,
-                        Some(true) => r.feed_matched(names, cells, bind, st),
-                        None => r.feed_cells(names, cells, bind, st),
+                        Some(true) => r.feed_matched(names, cells, bind, st, keys),
+                        None => r.feed_cells(names, cells, bind, st, keys),
                     };
                     match fed {
                         Fed::Unmatched => {}
@@ -695,7 +699,7 @@ fn flush_alerts(sh: &Shared<'_>, out: &mut WorkerOut) {
     out.held = 0;
     let mut sink = sh.sink.lock().unwrap_or_else(|e| e.into_inner());
     for st in &mut out.states {
-        sink.add(st.take_alerts());
+        sink.add_held(st.take_alerts());
     }
     if sink.failed() {
         sh.stop(0);
@@ -905,7 +909,7 @@ impl Release<'_> {
             g.held = 0;
             for (acc, st) in self.live.iter_mut().zip(g.states.iter_mut()) {
                 acc.merge(st.drain());
-                sink.add(acc.take_alerts());
+                sink.add_held(acc.take_alerts());
             }
         }
     }

@@ -41,9 +41,9 @@ pub struct AlertMeta {
 /// rule's metadata shared, and the group and aggregates as vectors in key order, not maps: a map
 /// of one or two entries allocates a node for eleven, about 1.4 KB per alert, which made the
 /// buffer most of a run's memory (issue 15: 96 of 204 MiB on the unselective benchmark row).
-/// Aggregating rules build these directly ([`super::engine::CompiledRule::release`]), with no
+/// Rules build these directly (as they match, or at [`super::engine::CompiledRule::release`]), with no
 /// [`Alert`] and its maps in between.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Held {
     pub meta: Arc<AlertMeta>,
     pub window_start: Option<String>,

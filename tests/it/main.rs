@@ -22,6 +22,7 @@ mod error_corpus;
 mod escaping;
 mod eval_fixtures;
 mod eval_folders;
+mod eval_group_keys;
 mod eval_hostile;
 mod eval_index;
 mod eval_lateness;
