@@ -13,7 +13,7 @@
 //! its time, within the window), so those are tested again; each event alerts at most once, and
 //! an alert already raised gets the later `first_seen` such an event may give its match.
 
-use super::engine::{Binding, CompiledRule};
+use super::engine::{event_cells, Binding, CompiledRule};
 use super::ops::Cell;
 use super::prefilter::Prefilter;
 use super::schema::InputSchema;
@@ -174,32 +174,9 @@ impl Correlator {
 
     /// Feeds one event read as `source`.
     pub fn feed(&self, source: Source, ev: &Event, st: &mut CorrState) {
-        let mut mask = 0u64;
-        for (i, (src, c)) in self.steps.iter().enumerate() {
-            if *src == source && c.filter_matches(ev) {
-                mask |= 1 << i;
-            }
-        }
-        if mask == 0 {
-            return;
-        }
-        let t = match ev.get("time") {
-            Some(Value::Timestamp(t)) => Some(*t),
-            _ => None,
-        };
-        let key = || {
-            let key: Vec<Value> = self
-                .corr
-                .keys
-                .iter()
-                .map_while(|k| match ev.get(k) {
-                    Some(Value::Str(s)) if s.is_empty() => None,
-                    v => v.cloned(),
-                })
-                .collect();
-            (key.len() == self.corr.keys.len()).then_some(key)
-        };
-        self.feed_at(mask, t, key, st);
+        // The event as cells under its own names: one path for both readers.
+        let (names, cells) = event_cells(ev);
+        self.feed_cells(&self.bind(source, &names), &cells, st);
     }
 
     /// [`Correlator::feed`] for an event given as an input schema's cells, with `b` from

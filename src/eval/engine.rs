@@ -886,7 +886,7 @@ impl CompiledRule {
 }
 
 /// An abstract event as names and cells, for [`CompiledRule::feed_cells`].
-fn event_cells(ev: &Event) -> (Vec<&str>, Vec<Option<Cell<'_>>>) {
+pub(super) fn event_cells(ev: &Event) -> (Vec<&str>, Vec<Option<Cell<'_>>>) {
     ev.iter()
         .map(|(k, v)| (k.as_str(), Some(Cell::of(v))))
         .unzip()

@@ -1953,7 +1953,7 @@ trait SourceSink {
 
     /// The cells of `schema` (read as `src`) that decide whether a row matters, when a table
     /// row may be mapped from their columns first (`None`: every row is mapped in full).
-    fn decides(&self, _src: Source, _schema: &InputSchema) -> Option<Vec<usize>> {
+    fn decides(&mut self, _src: Source, _schema: &InputSchema) -> Option<Vec<usize>> {
         None
     }
 
@@ -2212,9 +2212,12 @@ impl SourceSink for CorrSink<'_> {
         self.lean.then(|| self.c.prefilter(schema)).flatten()
     }
 
-    fn decides(&self, src: Source, schema: &InputSchema) -> Option<Vec<usize>> {
-        self.lean
-            .then(|| self.c.bind(src, schema.field_names()).cells())
+    fn decides(&mut self, src: Source, schema: &InputSchema) -> Option<Vec<usize>> {
+        if !self.lean {
+            return None;
+        }
+        let i = self.binding(src, schema);
+        self.bindings.get(i).map(|(_, _, b)| b.cells())
     }
 
     fn matters(&mut self, src: Source, schema: &InputSchema, cells: &[Option<Cell<'_>>]) -> bool {
