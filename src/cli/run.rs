@@ -207,21 +207,13 @@ pub fn run(args: &RunArgs) -> Exit {
     };
     match args.format {
         RunFormat::Json => {
-            // Each alert serialized straight into the buffer (no String per alert or field).
+            // Each alert written straight into the buffer from its encoding (no `Alert`, and no
+            // String per alert or field).
             let mut s: Vec<u8> = Vec::with_capacity(1 << 17);
-            for a in out.alerts.by_ref() {
-                let a = match a {
-                    Ok(a) => a,
-                    Err(d) => {
-                        super::out_bytes(&s);
-                        return failed(d);
-                    }
-                };
-                let len = s.len();
-                if serde_json::to_writer(&mut s, &a).is_ok() {
-                    s.push(b'\n');
-                } else {
-                    s.truncate(len);
+            while let Some(a) = out.alerts.next_json(&mut s) {
+                if let Err(d) = a {
+                    super::out_bytes(&s);
+                    return failed(d);
                 }
                 if s.len() >= 1 << 16 {
                     super::out_bytes(&s);

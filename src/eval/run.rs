@@ -35,7 +35,7 @@ use super::read::Row;
 use super::read::{self, JsonRecord, Layout, LiteRecord, Rows, TableRecord};
 use super::schema::{self, InputSchema, Mapped};
 use super::shared::{Memo, SharedFilters};
-use super::spill::{AlertSink, Merge, DEFAULT_ALERT_BUFFER};
+use super::spill::{AlertSink, JsonWriter, Merge, Rec, DEFAULT_ALERT_BUFFER};
 use super::{Alert, Event};
 use crate::diag::{Code, Diagnostic, Span};
 use crate::ir::{Rule, Source, Value};
@@ -214,8 +214,16 @@ pub struct AlertStream {
     /// Rules with `suppress`, by id, with their run period.
     suppress: BTreeMap<String, (Rule, u64)>,
     pending: std::collections::VecDeque<Alert>,
-    peeked: Option<Result<Alert, String>>,
+    peeked: Option<Result<Rec, String>>,
     suppressed: usize,
+    json: JsonWriter,
+}
+
+/// The next alert of an [`AlertStream`]: still encoded (a rule without suppression), or
+/// decoded (kept by its rule's suppression).
+enum Next {
+    Rec(Rec),
+    Alert(Alert),
 }
 
 impl AlertStream {
@@ -230,6 +238,7 @@ impl AlertStream {
             pending: std::collections::VecDeque::new(),
             peeked: None,
             suppressed: 0,
+            json: JsonWriter::default(),
         }
     }
 
@@ -237,30 +246,68 @@ impl AlertStream {
     pub fn suppressed(&self) -> usize {
         self.suppressed
     }
-}
 
-impl Iterator for AlertStream {
-    type Item = Result<Alert, Diagnostic>;
+    /// Appends the next alert's JSON line to `out` (what `serde_json` writes for the alert
+    /// [`Iterator::next`] returns, and a newline); `None` at the end. Alerts of rules without
+    /// suppression go from their encoding to the text, with no [`Alert`] in between.
+    pub fn next_json(&mut self, out: &mut Vec<u8>) -> Option<Result<(), Diagnostic>> {
+        Some(match self.next_item()? {
+            Ok(Next::Rec(r)) => self
+                .merge
+                .write_json(&mut self.json, &r, out)
+                .map_err(spill_err),
+            Ok(Next::Alert(a)) => {
+                let len = out.len();
+                if serde_json::to_writer(&mut *out, &a).is_ok() {
+                    out.push(b'\n');
+                } else {
+                    out.truncate(len);
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        })
+    }
 
-    fn next(&mut self) -> Option<Self::Item> {
+    fn next_item(&mut self) -> Option<Result<Next, Diagnostic>> {
         loop {
             if let Some(a) = self.pending.pop_front() {
-                return Some(Ok(a));
+                return Some(Ok(Next::Alert(a)));
             }
-            let first = match self.peeked.take().or_else(|| self.merge.next())? {
-                Ok(a) => a,
+            let first = match self.peeked.take().or_else(|| self.merge.next_rec())? {
+                Ok(r) => r,
                 Err(e) => return Some(Err(spill_err(e))),
             };
-            let Some((rule, period)) = self.suppress.get(&first.rule_id) else {
-                return Some(Ok(first));
+            let rule_id = match self.merge.rule_id(&first) {
+                Ok(id) => id,
+                Err(e) => return Some(Err(spill_err(e))),
             };
-            let mut same = vec![first];
-            for next in self.merge.by_ref() {
-                match next {
-                    Ok(a) if a.rule_id == same[0].rule_id => same.push(a),
-                    other => {
-                        self.peeked = Some(other);
-                        break;
+            let Some((rule, period)) = self.suppress.get(rule_id) else {
+                return Some(Ok(Next::Rec(first)));
+            };
+            let mut same = Vec::new();
+            let mut next = Some(Ok(first));
+            while let Some(r) = next.take() {
+                match r.and_then(|r| {
+                    let id = self.merge.rule_id(&r)?;
+                    if id == rule.id {
+                        self.merge.decode(&r).map(Some)
+                    } else {
+                        self.peeked = Some(Ok(r));
+                        Ok(None)
+                    }
+                }) {
+                    Ok(Some(a)) => {
+                        same.push(a);
+                        next = self.merge.next_rec();
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        if same.is_empty() {
+                            return Some(Err(spill_err(e)));
+                        }
+                        // Reported after the alerts before it, as the stream reaches it.
+                        self.peeked = Some(Err(e));
                     }
                 }
             }
@@ -269,6 +316,18 @@ impl Iterator for AlertStream {
             self.suppressed += n - kept.len();
             self.pending.extend(kept);
         }
+    }
+}
+
+impl Iterator for AlertStream {
+    type Item = Result<Alert, Diagnostic>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(match self.next_item()? {
+            Ok(Next::Rec(r)) => self.merge.decode(&r).map_err(spill_err),
+            Ok(Next::Alert(a)) => Ok(a),
+            Err(e) => Err(e),
+        })
     }
 }
 

@@ -172,14 +172,14 @@ mod enc {
     /// damaged temporary file could hold).
     pub struct Dec<'a>(pub &'a [u8]);
 
-    impl Dec<'_> {
-        fn byte(&mut self) -> Option<u8> {
+    impl<'a> Dec<'a> {
+        pub fn byte(&mut self) -> Option<u8> {
             let (&b, rest) = self.0.split_first()?;
             self.0 = rest;
             Some(b)
         }
 
-        fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        pub fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
             let (head, rest) = self.0.split_first_chunk::<N>()?;
             self.0 = rest;
             Some(*head)
@@ -234,6 +234,27 @@ mod enc {
             })
         }
 
+        /// A string as it was written: borrowed from the encoding unless it held a 0 byte.
+        pub fn str_cow(&mut self) -> Option<std::borrow::Cow<'a, str>> {
+            let at = memchr::memchr(0, self.0)?;
+            let (head, rest) = self.0.split_at(at);
+            if rest.get(1) == Some(&0) {
+                self.0 = rest.get(2..)?;
+                return std::str::from_utf8(head)
+                    .ok()
+                    .map(std::borrow::Cow::Borrowed);
+            }
+            self.str().map(std::borrow::Cow::Owned)
+        }
+
+        pub fn opt_str_cow(&mut self) -> Option<Option<std::borrow::Cow<'a, str>>> {
+            match self.byte()? {
+                0 => Some(None),
+                1 => Some(Some(self.str_cow()?)),
+                _ => None,
+            }
+        }
+
         pub fn entries(&mut self) -> Option<std::collections::BTreeMap<String, Value>> {
             let mut m = std::collections::BTreeMap::new();
             loop {
@@ -252,7 +273,7 @@ mod enc {
 
 /// One encoded alert: its key (see [`enc`]) and the rest.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Rec {
+pub struct Rec {
     bytes: Vec<u8>,
     key_len: usize,
 }
@@ -332,6 +353,169 @@ fn decode(b: &[u8], metas: &[Arc<AlertMeta>]) -> Option<Alert> {
         aggregates,
         events,
     })
+}
+
+/// The JSON line of an encoded alert, written without decoding it into an [`Alert`] (maps,
+/// strings): the end of a run that prints many alerts spent most of its serial time building and
+/// dropping those (issue 15, point 3). The text is the one `serde_json` writes for the decoded
+/// alert, byte for byte (`json_lines_are_serde_json_of_the_decoded_alerts`).
+#[derive(Default)]
+pub struct JsonWriter {
+    /// By metadata number: the alert's opening up to its `analytics`, as serde_json writes it.
+    heads: Vec<Option<Vec<u8>>>,
+}
+
+/// The fields of [`Alert`] before its window, in its order: serialized once per rule.
+#[derive(serde::Serialize)]
+struct Head<'a> {
+    rule_id: &'a str,
+    rule_name: &'a str,
+    severity: Level,
+    techniques: &'a [String],
+    analytics: &'a [String],
+}
+
+impl JsonWriter {
+    /// Appends the alert encoded in `b` and a newline to `out`; `None` (and `out` as it was)
+    /// when `b` is not an encoding [`encode`] wrote, or holds a map whose keys are not in the
+    /// order its decoded map iterates (which `encode`'s callers never write).
+    fn write(&mut self, b: &[u8], metas: &[Arc<AlertMeta>], out: &mut Vec<u8>) -> Option<()> {
+        let len = out.len();
+        let r = self.write_at(b, metas, out);
+        if r.is_none() {
+            out.truncate(len);
+        }
+        r
+    }
+
+    fn write_at(&mut self, b: &[u8], metas: &[Arc<AlertMeta>], out: &mut Vec<u8>) -> Option<()> {
+        let mut d = enc::Dec(b);
+        d.str_cow()?;
+        let window_start = d.opt_str_cow()?;
+        let group = d.0;
+        skip_entries(&mut d)?;
+        let aggregates = d.0;
+        skip_entries(&mut d)?;
+        let events = d.u64()?;
+        let m = usize::try_from(d.u32()?).ok()?;
+        let window_end = d.opt_str_cow()?;
+        if !d.0.is_empty() {
+            return None;
+        }
+        let meta = metas.get(m)?;
+        if self.heads.len() <= m {
+            self.heads.resize(m + 1, None);
+        }
+        let head = self.heads.get_mut(m)?.get_or_insert_with(|| {
+            let mut h = serde_json::to_vec(&Head {
+                rule_id: &meta.rule_id,
+                rule_name: &meta.rule_name,
+                severity: meta.severity,
+                techniques: &meta.techniques,
+                analytics: &meta.analytics,
+            })
+            .unwrap_or_default();
+            // `{...}` opened, not closed: the window and the rest follow.
+            h.pop();
+            h.push(b',');
+            h
+        });
+        out.extend_from_slice(head);
+        out.extend_from_slice(b"\"window_start\":");
+        json_opt_str(out, window_start.as_deref())?;
+        out.extend_from_slice(b",\"window_end\":");
+        json_opt_str(out, window_end.as_deref())?;
+        out.extend_from_slice(b",\"group\":");
+        json_entries(&mut enc::Dec(group), out)?;
+        out.extend_from_slice(b",\"aggregates\":");
+        json_entries(&mut enc::Dec(aggregates), out)?;
+        out.extend_from_slice(b",\"events\":");
+        serde_json::to_writer(&mut *out, &events).ok()?;
+        out.extend_from_slice(b"}\n");
+        Some(())
+    }
+}
+
+fn skip_entries(d: &mut enc::Dec<'_>) -> Option<()> {
+    loop {
+        match d.byte()? {
+            0 => return Some(()),
+            1 => {
+                d.str_cow()?;
+                skip_value(d)?;
+            }
+            _ => return None,
+        }
+    }
+}
+
+fn skip_value(d: &mut enc::Dec<'_>) -> Option<()> {
+    match d.byte()? {
+        0 | 3 => drop(d.str_cow()?),
+        1 | 4 => drop(d.take::<8>()?),
+        2 => match d.byte()? {
+            0 => drop(d.take::<4>()?),
+            1 => drop(d.take::<16>()?),
+            _ => return None,
+        },
+        _ => return None,
+    }
+    Some(())
+}
+
+fn json_opt_str(out: &mut Vec<u8>, s: Option<&str>) -> Option<()> {
+    match s {
+        None => out.extend_from_slice(b"null"),
+        Some(s) => serde_json::to_writer(&mut *out, s).ok()?,
+    }
+    Some(())
+}
+
+/// A map as [`super::plain_map`] writes it; `None` when its keys are not strictly increasing
+/// (a map would hold them in another order, or once).
+fn json_entries(d: &mut enc::Dec<'_>, out: &mut Vec<u8>) -> Option<()> {
+    out.push(b'{');
+    let mut last: Option<std::borrow::Cow<'_, str>> = None;
+    loop {
+        match d.byte()? {
+            0 => break,
+            1 => {
+                let k = d.str_cow()?;
+                if let Some(l) = &last {
+                    if l.as_ref() >= k.as_ref() {
+                        return None;
+                    }
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, k.as_ref()).ok()?;
+                out.push(b':');
+                json_value(d, out)?;
+                last = Some(k);
+            }
+            _ => return None,
+        }
+    }
+    out.push(b'}');
+    Some(())
+}
+
+/// A value as [`super::plain_json`] writes it, read from its encoding.
+fn json_value(d: &mut enc::Dec<'_>, out: &mut Vec<u8>) -> Option<()> {
+    match d.byte()? {
+        0 | 3 => serde_json::to_writer(&mut *out, d.str_cow()?.as_ref()).ok()?,
+        1 => serde_json::to_writer(&mut *out, &d.int()?).ok()?,
+        2 => {
+            let ip = match d.byte()? {
+                0 => std::net::IpAddr::from(d.take::<4>()?),
+                1 => std::net::IpAddr::from(d.take::<16>()?),
+                _ => return None,
+            };
+            write!(out, "\"{ip}\"").ok()?;
+        }
+        4 => serde_json::to_writer(&mut *out, &super::time::format(d.int()?)).ok()?,
+        _ => return None,
+    }
+    Some(())
 }
 
 /// A sorted run on disk, deleted when dropped.
@@ -597,14 +781,45 @@ impl Iterator for Merge {
 
     fn next(&mut self) -> Option<Self::Item> {
         let r = self.next_held()?;
-        Some(r.and_then(|r| {
-            decode(&r.bytes, &self.metas)
-                .ok_or_else(|| "a temporary alert file was damaged while the run read it".into())
-        }))
+        Some(r.and_then(|r| self.decode(&r)))
     }
 }
 
+const DAMAGED: &str = "a temporary alert file was damaged while the run read it";
+
 impl Merge {
+    /// The next alert, encoded (see [`Merge::decode`], [`Merge::write_json`]).
+    pub fn next_rec(&mut self) -> Option<Result<Rec, String>> {
+        self.next_held()
+    }
+
+    /// The rule id of an encoded alert.
+    pub fn rule_id(&self, r: &Rec) -> Result<&str, String> {
+        let m = r
+            .bytes
+            .get(r.key_len..r.key_len + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_be_bytes)
+            .and_then(|m| self.metas.get(usize::try_from(m).ok()?));
+        m.map(|m| m.rule_id.as_str()).ok_or_else(|| DAMAGED.into())
+    }
+
+    pub fn decode(&self, r: &Rec) -> Result<Alert, String> {
+        decode(&r.bytes, &self.metas).ok_or_else(|| DAMAGED.into())
+    }
+
+    /// Appends the JSON line of an encoded alert to `out`: what `serde_json` writes for
+    /// [`Merge::decode`]'s alert, and a newline.
+    pub fn write_json(&self, w: &mut JsonWriter, r: &Rec, out: &mut Vec<u8>) -> Result<(), String> {
+        if w.write(&r.bytes, &self.metas, out).is_some() {
+            return Ok(());
+        }
+        let a = self.decode(r)?;
+        serde_json::to_writer(&mut *out, &a).map_err(|e| e.to_string())?;
+        out.push(b'\n');
+        Ok(())
+    }
+
     /// The merge as encoded alerts (merging runs into one run).
     fn held(self) -> impl Iterator<Item = Result<Rec, String>> {
         let mut m = self;
@@ -733,6 +948,92 @@ mod tests {
             }
             assert_eq!(decode(&ex.bytes, &metas.all).as_ref(), Some(x));
         }
+    }
+
+    /// The JSON line written from an encoding is serde_json's text of the decoded alert, byte
+    /// for byte, on values that need escaping or care: quotes, backslashes, control bytes, a 0
+    /// byte (escaped in the encoding), non-ASCII, empty strings and keys, both address
+    /// families, timestamps, integer edges, metadata with quotes, windows and none. An
+    /// encoding whose map keys are out of order (a map would reorder them) is not written the
+    /// fast way: the caller falls back to the decoded alert, and gets the same text.
+    #[test]
+    fn json_lines_are_serde_json_of_the_decoded_alerts() {
+        let s = |x: &str| Value::Str(x.into());
+        let awkward = [
+            s(""),
+            s("a\"b\\c"),
+            s("line\nbreak\ttab\u{1}\u{1f}"),
+            s("nul\0in"),
+            s("é 中 \u{10ffff}"),
+            s("</script>"),
+            Value::Enum("succeeded".into()),
+            Value::Int(0),
+            Value::Int(i64::MIN),
+            Value::Int(i64::MAX),
+            Value::Timestamp(0),
+            Value::Timestamp(-62_135_596_800),
+            Value::Timestamp(1_767_225_599),
+            Value::Ip(std::net::IpAddr::from([0, 0, 0, 0])),
+            Value::Ip(std::net::IpAddr::from([255, 255, 255, 255])),
+            Value::Ip(std::net::Ipv6Addr::LOCALHOST.into()),
+            Value::Ip(
+                "2001:db8::ff00:42:8329"
+                    .parse()
+                    .unwrap_or(std::net::Ipv6Addr::UNSPECIFIED.into()),
+            ),
+        ];
+        let mut metas = Metas::default();
+        let mut w = JsonWriter::default();
+        let mut n = 0;
+        for (i, v) in awkward.iter().enumerate() {
+            let mut a = alert(
+                ["r\"1", "r\\2", "ü"][i % 3],
+                [None, Some("2026-01-01T00:00:00Z")][i % 2],
+                &[("", v.clone()), ("host\u{7f}", v.clone()), ("ключ", s("x"))],
+                i as i64,
+                i as u64,
+            );
+            a.techniques = vec!["T1071.003".into(), "\"".into()];
+            a.analytics = vec![];
+            a.window_end = a
+                .window_start
+                .as_ref()
+                .map(|_| "2026-01-01T01:00:00\u{2028}".into());
+            a.aggregates.insert("d\0".into(), v.clone());
+            a.severity = [Level::Low, Level::Critical][i % 2];
+            let h = Held::from(a.clone());
+            let mut bytes = Vec::new();
+            encode(&h, metas.number(&h.meta), &mut bytes);
+            let mut want = serde_json::to_vec(&a).unwrap_or_default();
+            want.push(b'\n');
+            let mut got = b"before".to_vec();
+            assert_eq!(w.write(&bytes, &metas.all, &mut got), Some(()), "{a:?}");
+            assert_eq!(
+                String::from_utf8_lossy(&got[6..]),
+                String::from_utf8_lossy(&want),
+                "{a:?}"
+            );
+            assert_eq!(decode(&bytes, &metas.all).as_ref(), Some(&a));
+            n += 1;
+        }
+        assert_eq!(n, awkward.len());
+        // Keys out of order (and a key twice): not written, `out` untouched.
+        for group in [
+            vec![("b".to_string(), s("1")), ("a".to_string(), s("2"))],
+            vec![("a".to_string(), s("1")), ("a".to_string(), s("2"))],
+        ] {
+            let mut h = Held::from(alert("r", None, &[], 1, 1));
+            h.group = group;
+            let mut bytes = Vec::new();
+            encode(&h, metas.number(&h.meta), &mut bytes);
+            let mut got = b"x".to_vec();
+            assert_eq!(w.write(&bytes, &metas.all, &mut got), None);
+            assert_eq!(got, b"x");
+        }
+        // Not an encoding: not written either.
+        let mut got = Vec::new();
+        assert_eq!(w.write(&[1, 2, 3], &metas.all, &mut got), None);
+        assert!(got.is_empty());
     }
 
     /// A sink spilling after every two alerts gives back what one holding all gives, in order.

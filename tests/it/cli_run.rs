@@ -488,3 +488,65 @@ fn run_with_a_schema_runs_a_correlation_of_that_source() {
     assert_eq!(forced, plain);
     assert!(!err.contains("skipped:"), "{err}");
 }
+
+/// `detc run` writes each alert's JSON line straight from its encoding (issue 15, point 3),
+/// except for rules with `suppress`, whose alerts are decoded to be suppressed. Both give the
+/// text serde_json writes for the alerts the library returns, in the same order, on a pack whose
+/// suppressing rule sits between two that do not (alerts of all three interleave in the merge),
+/// with values that need escaping (a quote and a backslash in a host name).
+#[test]
+fn run_json_lines_are_the_alerts_serialized_with_suppression_between() {
+    let d = tmp("json-suppress");
+    let rule = |id: char, name: &str, tail: &str| {
+        format!(
+            "rule {name} {{\n  id \"00000000-0000-4000-8000-00000000000{id}\"\n  title \"T\"\n  \
+             description \"D\"\n  author \"A\"\n  date \"2026-12-03\"\n  status experimental\n  \
+             severity low\n  confidence low\n\n  source network_connection\n  \
+             where remote.port == 25\n{tail}}}\n"
+        )
+    };
+    let agg = "  window 1h\n  group by host\n  aggregate n = count()\n  having n >= 1\n";
+    let pack = [
+        rule('a', "a_counts", agg),
+        rule(
+            'b',
+            "b_suppressed",
+            &format!("{agg}  suppress 4h by host\n"),
+        ),
+        rule('c', "c_each", ""),
+    ]
+    .concat();
+    let rules = d.join("pack.detc");
+    std::fs::write(&rules, &pack).unwrap();
+    let lines: Vec<String> = crate::eval_lateness::events()
+        .into_iter()
+        .map(|(_, l)| l.replace("\"WS0", "\"W\\\"S\\\\0"))
+        .collect();
+    let events = d.join("events.jsonl");
+    crate::eval_lateness::write(&events, &lines);
+    let (code, out, err) = detc(&[
+        "run",
+        rules.to_str().unwrap(),
+        "--events",
+        events.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let files = detc::load::load_sources(&[rules.clone()]).unwrap();
+    let pack = detc::frontend(&files).pack.unwrap().rules;
+    let lib = detc::eval::run::run_files(&pack, &[events], &Default::default()).unwrap();
+    let want: String = lib
+        .alerts
+        .iter()
+        .map(|a| serde_json::to_string(a).unwrap() + "\n")
+        .collect();
+    assert_eq!(out, want);
+    let count = |name: &str| lib.alerts.iter().filter(|a| a.rule_name == name).count();
+    // Suppression dropped alerts of its rule only; every rule has alerts, with escapes.
+    assert!(count("b_suppressed") > 0 && count("b_suppressed") < count("a_counts"));
+    assert!(count("c_each") > count("a_counts"));
+    assert!(
+        out.contains(r#""host":"W\"S\\0"#),
+        "{}",
+        &out[..300.min(out.len())]
+    );
+}
