@@ -2,7 +2,7 @@
 //!
 //! Alerts arrive in any order (workers flush the alerts of rules without aggregation as they
 //! go; the reader adds released windows; the end adds the rest). They are held in a buffer of
-//! at most [`AlertSink::new`]'s `cap` alerts; a full buffer is sorted and written to a temporary
+//! at most [`AlertSink::new`]'s `cap` alerts and [`DEFAULT_ALERT_BYTES`]; a full buffer is sorted and written to a temporary
 //! file as one *run*. At the end the buffer and the runs are merged k-way into the output.
 //!
 //! The order is [`super::alert_order`]: rule id, window start, group keys, aggregates, events.
@@ -21,6 +21,12 @@ use std::sync::Arc;
 /// Default buffer: alerts held in memory before a sorted run is written (a few hundred bytes
 /// each, more for rules without aggregation, which carry the whole event).
 pub const DEFAULT_ALERT_BUFFER: usize = 1 << 16;
+
+/// Encoded bytes held in memory before a sorted run is written, whatever the number of alerts:
+/// alerts that carry a whole event (rules without aggregation) are a kilobyte each, and the
+/// buffer's growth by doubling made 65,536 aggregate alerts take 16 MiB (issue 15: a fifth of
+/// the unselective benchmark row's memory). 6 MiB keeps the buffer's capacity within 8 MiB.
+pub const DEFAULT_ALERT_BYTES: usize = 6 << 20;
 
 /// Most runs kept before they are merged into one.
 pub const FAN_IN: usize = 32;
@@ -611,6 +617,8 @@ impl RunReader {
 /// Collects alerts; see the module doc.
 pub struct AlertSink {
     cap: usize,
+    /// Encoded bytes held before a run is written (see [`DEFAULT_ALERT_BYTES`]).
+    cap_bytes: usize,
     /// The held alerts' encodings, back to back, and where each is: (start, key length, length).
     buf: Vec<u8>,
     at: Vec<(usize, usize, usize)>,
@@ -622,10 +630,17 @@ pub struct AlertSink {
 }
 
 impl AlertSink {
-    /// A sink holding at most `cap` alerts in memory (at least one).
+    /// A sink holding at most `cap` alerts in memory (at least one), and at most
+    /// [`DEFAULT_ALERT_BYTES`] of their encodings (past it, with one alert more).
     pub fn new(cap: usize) -> AlertSink {
+        AlertSink::with_bytes(cap, DEFAULT_ALERT_BYTES)
+    }
+
+    /// [`AlertSink::new`] with another bound on the bytes held.
+    pub fn with_bytes(cap: usize, cap_bytes: usize) -> AlertSink {
         AlertSink {
             cap: cap.max(1),
+            cap_bytes,
             buf: Vec::new(),
             at: Vec::new(),
             metas: Metas::default(),
@@ -653,7 +668,7 @@ impl AlertSink {
             let start = self.buf.len();
             let key_len = encode(&a, meta, &mut self.buf);
             self.at.push((start, key_len, self.buf.len() - start));
-            if self.at.len() >= self.cap {
+            if self.at.len() >= self.cap || self.buf.len() >= self.cap_bytes {
                 if let Err(e) = self.spill() {
                     self.error = Some(e);
                 }
@@ -1066,6 +1081,13 @@ mod tests {
         super::super::sort_alerts(&mut sorted);
         assert_eq!(all, sorted);
         assert_eq!(merged, sorted);
+        // The bound on bytes spills too, however many alerts the count allows: each of these
+        // encodes to 47-50 bytes, so the fifth takes the buffer past 200 (a run of five).
+        let mut sink = AlertSink::with_bytes(1000, 200);
+        sink.add(alerts.clone());
+        assert_eq!(sink.spilled(), 40);
+        let by_bytes: Result<Vec<Alert>, String> = sink.finish()?.collect();
+        assert_eq!(by_bytes?, sorted);
         Ok(())
     }
 }
