@@ -57,6 +57,8 @@ pub struct CompiledRule {
     /// The group-by fields when every one is an event field (not computed): the name its key is
     /// shared under among the rules fed one event ([`EventKeys`]).
     key_fields: Option<Arc<[String]>>,
+    /// Accumulators per group: one per aggregate but `count()` (see [`Window`]).
+    stride: usize,
     /// The group-by keys and the aggregates by name, as an alert's maps order them (a name
     /// given twice: its last), so that held alerts are built in key order without a map.
     group_order: Vec<usize>,
@@ -94,136 +96,226 @@ fn key_order<'a>(names: impl Iterator<Item = &'a str>) -> Vec<usize> {
 /// event has no such field, so it is missing).
 pub type Binding = Vec<Option<usize>>;
 
-/// Group key within a window: the group-by values in declaration order (`None` = missing).
-/// Shared: the rules that group one event by the same fields hold one key (see [`EventKeys`]),
-/// so a pack of many rules grouping by `host` copies each host name once per event, not once
-/// per rule (issue 15, point 3). Hashed only as an event's borrowed values ([`KeyProbe`]), once,
-/// when its group is made: the window keeps that hash beside it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct GroupKey(Arc<[Option<Value>]>);
+/// Group keys as bytes: the group-by values in declaration order, each a tag and its content
+/// (`None`, a missing value, is its own tag). Two keys are equal exactly when their values are
+/// (variant and content, as [`ValRef`]'s derived equality), so a window compares and hashes
+/// these bytes, and holds them back to back in one buffer: no allocation per group for its key
+/// (issue 15: an `Arc` of values and a `String` per group were most of the allocator's time on
+/// the unselective row, and held freed memory in every thread's arena).
+mod gkey {
+    use super::ValRef;
+    use crate::ir::Value;
+    use std::net::IpAddr;
 
-/// The group keys of the event at hand, by the group-by fields that made them: the rules fed
-/// the same event share the hash and the owned key of their common grouping instead of each
-/// hashing and copying it (issue 15, point 3: 1,000 rules grouping by `host`). Cleared before
-/// each event ([`EventKeys::clear`]); a rule grouping by a computed field (`let`) keeps its own.
-#[derive(Debug, Default)]
-pub struct EventKeys {
-    keys: Vec<SharedKey>,
+    pub fn push(out: &mut Vec<u8>, v: Option<ValRef<'_>>) {
+        // The length in 7-bit groups, low first (one byte below 128): a host name's key is
+        // its bytes and two more.
+        let text = |out: &mut Vec<u8>, tag: u8, s: &str| {
+            out.push(tag);
+            let mut n = s.len();
+            while n >= 0x80 {
+                out.push((n as u8) | 0x80);
+                n >>= 7;
+            }
+            out.push(n as u8);
+            out.extend_from_slice(s.as_bytes());
+        };
+        match v {
+            None => out.push(0),
+            Some(ValRef::Str(s)) => text(out, 1, s),
+            Some(ValRef::Int(i)) => {
+                out.push(2);
+                out.extend_from_slice(&i.to_le_bytes());
+            }
+            Some(ValRef::Ip(IpAddr::V4(a))) => {
+                out.push(3);
+                out.extend_from_slice(&a.octets());
+            }
+            Some(ValRef::Ip(IpAddr::V6(a))) => {
+                out.push(4);
+                out.extend_from_slice(&a.octets());
+            }
+            Some(ValRef::Enum(s)) => text(out, 5, s),
+            Some(ValRef::Timestamp(t)) => {
+                out.push(6);
+                out.extend_from_slice(&t.to_le_bytes());
+            }
+        }
+    }
+
+    /// The values [`push`] wrote, in order (`None` for bytes it did not write).
+    pub fn values(mut b: &[u8]) -> Option<Vec<Option<Value>>> {
+        fn take<const N: usize>(b: &mut &[u8]) -> Option<[u8; N]> {
+            let (h, rest) = b.split_first_chunk::<N>()?;
+            *b = rest;
+            Some(*h)
+        }
+        fn text(b: &mut &[u8]) -> Option<String> {
+            let mut n: usize = 0;
+            for shift in (0..usize::BITS).step_by(7) {
+                let [x] = take::<1>(b)?;
+                n |= usize::from(x & 0x7f).checked_shl(shift)?;
+                if x < 0x80 {
+                    break;
+                }
+            }
+            let (s, rest) = (b.get(..n)?, b.get(n..)?);
+            *b = rest;
+            String::from_utf8(s.to_vec()).ok()
+        }
+        let mut out = Vec::new();
+        while let Some((&tag, rest)) = b.split_first() {
+            b = rest;
+            out.push(match tag {
+                0 => None,
+                1 => Some(Value::Str(text(&mut b)?)),
+                2 => Some(Value::Int(i64::from_le_bytes(take::<8>(&mut b)?))),
+                3 => Some(Value::Ip(IpAddr::from(take::<4>(&mut b)?))),
+                4 => Some(Value::Ip(IpAddr::from(take::<16>(&mut b)?))),
+                5 => Some(Value::Enum(text(&mut b)?)),
+                6 => Some(Value::Timestamp(i64::from_le_bytes(take::<8>(&mut b)?))),
+                _ => return None,
+            });
+        }
+        Some(out)
+    }
 }
 
-#[derive(Debug)]
+/// The group keys of the event at hand, by the group-by fields that made them: the rules fed
+/// the same event share the encoding and hash of their common grouping instead of each
+/// encoding and hashing it (issue 15, point 3: 1,000 rules grouping by `host`). Cleared before
+/// each event ([`EventKeys::clear`]), keeping its buffers; a rule grouping by a computed field
+/// (`let`) encodes its own key in `own`.
+#[derive(Debug, Default)]
+pub struct EventKeys {
+    hasher: Seeded,
+    keys: Vec<SharedKey>,
+    /// Entries of `keys` in use for this event (the others keep their buffers for the next).
+    len: usize,
+    own: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
 struct SharedKey {
     /// The group-by fields (their names: the same names give the same values in one event).
     fields: Arc<[String]>,
     hash: u64,
-    /// Made by the first rule that needed an owned key (one that found no group for it).
-    key: Option<GroupKey>,
+    bytes: Vec<u8>,
 }
 
 impl EventKeys {
     /// Forgets the keys of the last event.
     pub fn clear(&mut self) {
-        self.keys.clear();
+        self.len = 0;
     }
 
-    /// The shared key of `fields` for this event, with its hash from `hash` when it is new.
-    fn of(&mut self, fields: &Arc<[String]>, hash: impl FnOnce() -> u64) -> &mut SharedKey {
-        let at = self
-            .keys
+    /// The shared key of `fields` for this event, encoded by `encode` when it is new.
+    fn of(
+        &mut self,
+        fields: &Arc<[String]>,
+        hasher: &Seeded,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) -> &SharedKey {
+        let live = self.keys.get(..self.len).unwrap_or(&[]);
+        let at = live
             .iter()
             .position(|k| Arc::ptr_eq(&k.fields, fields) || k.fields == *fields);
         let at = match at {
             Some(i) => i,
             None => {
-                self.keys.push(SharedKey {
-                    fields: fields.clone(),
-                    hash: hash(),
-                    key: None,
-                });
-                self.keys.len() - 1
+                if self.keys.len() == self.len {
+                    self.keys.push(SharedKey::default());
+                }
+                let k = &mut self.keys[self.len];
+                k.fields = fields.clone();
+                k.bytes.clear();
+                encode(&mut k.bytes);
+                k.hash = hasher.hash_one(k.bytes.as_slice());
+                self.len += 1;
+                self.len - 1
             }
         };
-        &mut self.keys[at]
+        &self.keys[at]
     }
 }
 
-/// An event's group-by values, borrowed: looks up a [`GroupKey`] (same hash, same equality),
-/// and becomes one only when the group is new.
-struct KeyProbe<'a>(&'a [Option<ValRef<'a>>]);
-
-impl Hash for KeyProbe<'_> {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        h.write_usize(self.0.len());
-        for v in self.0 {
-            v.hash(h);
-        }
-    }
+/// One group of a window: where its key starts in the window's key buffer (it ends where the
+/// next group's starts: groups are appended in order), and its event count (`count()`, which
+/// has no accumulator).
+#[derive(Debug, Clone)]
+struct Group {
+    key_at: usize,
+    events: u64,
 }
 
-impl Equivalent<GroupKey> for KeyProbe<'_> {
-    fn equivalent(&self, k: &GroupKey) -> bool {
-        self.0.len() == k.0.len()
-            && self
-                .0
-                .iter()
-                .zip(k.0.iter())
-                .all(|(a, b)| *a == b.as_ref().map(ValRef::of))
-    }
+/// The key of group `i` of a window.
+fn key_of<'k>(keys: &'k [u8], groups: &[Group], i: usize) -> &'k [u8] {
+    let start = groups.get(i).map_or(keys.len(), |g| g.key_at);
+    let end = groups.get(i + 1).map_or(keys.len(), |g| g.key_at);
+    keys.get(start..end).unwrap_or(&[])
 }
 
-/// The groups of one window: a table hashed once per event, by the event's borrowed values.
-/// Each entry keeps its key's hash, so that growing the table and merging windows (barriers)
-/// never hash a key again: with many rules most groups are new and short-lived, and rehashing
-/// their keys (strings) was a sixth of a 1,000-rule run (issue 15, point 3).
-#[derive(Debug, Clone, Default)]
+/// The groups of one window, flat: a table from a key's hash to its group's number, the keys
+/// back to back in one buffer, the groups in one vector and their accumulators in another
+/// (`stride` per group: one per aggregate but `count()`). A new group costs no allocation of
+/// its own (a `distinct` set's values aside), and freeing a window frees four buffers.
+#[derive(Debug, Clone)]
 struct Window {
-    groups: HashTable<(u64, GroupKey, GroupState)>,
-    hasher: Seeded,
+    table: HashTable<(u64, u32)>,
+    keys: Vec<u8>,
+    groups: Vec<Group>,
+    accs: Vec<Acc>,
+    stride: usize,
 }
 
 impl Window {
-    /// The group of `probe` (whose hash is `hash`), made by `new` with the owned key `key`
-    /// when the window has none.
-    fn group(
-        &mut self,
-        hash: u64,
-        probe: &KeyProbe<'_>,
-        key: impl FnOnce() -> GroupKey,
-        new: impl FnOnce() -> GroupState,
-    ) -> &mut GroupState {
-        let entry = self.groups.entry(
-            hash,
-            |(h, k, _)| *h == hash && probe.equivalent(k),
-            |(h, _, _)| *h,
-        );
-        match entry {
-            hash_table::Entry::Occupied(o) => &mut o.into_mut().2,
-            hash_table::Entry::Vacant(v) => &mut v.insert((hash, key(), new())).into_mut().2,
+    fn new(stride: usize, room: usize) -> Window {
+        Window {
+            table: HashTable::with_capacity(room),
+            keys: Vec::new(),
+            groups: Vec::with_capacity(room),
+            accs: Vec::with_capacity(room * stride),
+            stride,
         }
     }
 
-    /// The group of an owned key with its hash (merging windows), if the window has it.
-    fn get_mut(&mut self, hash: u64, k: &GroupKey) -> Option<&mut GroupState> {
-        self.groups
-            .find_mut(hash, |(h, x, _)| *h == hash && x == k)
-            .map(|(_, _, g)| g)
+    /// The number of the group of `key` (whose hash is `hash`), and whether it is new; a new
+    /// group's accumulators are appended by `new` (`stride` of them).
+    fn group(&mut self, hash: u64, key: &[u8], new: impl FnOnce(&mut Vec<Acc>)) -> (usize, bool) {
+        let Window {
+            table,
+            keys,
+            groups,
+            accs,
+            ..
+        } = self;
+        let same = |&(h, i): &(u64, u32)| h == hash && key_of(keys, groups, i as usize) == key;
+        let entry = table.entry(hash, same, |&(h, _)| h);
+        match entry {
+            hash_table::Entry::Occupied(o) => (o.get().1 as usize, false),
+            hash_table::Entry::Vacant(v) => {
+                let i = groups.len();
+                let at = keys.len();
+                keys.extend_from_slice(key);
+                groups.push(Group {
+                    key_at: at,
+                    events: 0,
+                });
+                new(accs);
+                v.insert((hash, u32::try_from(i).unwrap_or(u32::MAX)));
+                (i, true)
+            }
+        }
     }
 
-    fn insert(&mut self, hash: u64, k: GroupKey, g: GroupState) {
-        self.groups
-            .insert_unique(hash, (hash, k, g), |(h, _, _)| *h);
+    /// The accumulators of group `i`.
+    fn accs_mut(&mut self, i: usize) -> &mut [Acc] {
+        let s = self.stride;
+        self.accs.get_mut(i * s..(i + 1) * s).unwrap_or(&mut [])
     }
 
     fn len(&self) -> usize {
         self.groups.len()
-    }
-}
-
-impl IntoIterator for Window {
-    type Item = (u64, GroupKey, GroupState);
-    type IntoIter = hash_table::IntoIter<(u64, GroupKey, GroupState)>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.groups.into_iter()
     }
 }
 
@@ -250,9 +342,6 @@ impl Equivalent<DistinctVal> for ValProbe<'_> {
         self.0 == ValRef::of(&k.0)
     }
 }
-
-/// Group-by keys held on the stack while an event's group is looked up (more: on the heap).
-const KEYS_INLINE: usize = 8;
 
 /// The state of an aggregate other than `count()`, which is its group's event count (so a
 /// group of a rule that only counts holds no accumulator: no allocation).
@@ -339,12 +428,6 @@ impl Distinct {
             Distinct::Many(set) => set.len(),
         }
     }
-}
-
-#[derive(Debug, Clone)]
-struct GroupState {
-    events: u64,
-    accs: Box<[Acc]>,
 }
 
 /// What feeding one event did.
@@ -463,6 +546,7 @@ impl CompiledRule {
                 .collect::<Option<Arc<[String]>>>()
         });
         Ok(CompiledRule {
+            stride: agg_args.iter().flatten().count(),
             key_fields,
             filter_reads_lets: filter.reads_computed(),
             rule: rule.clone(),
@@ -680,45 +764,34 @@ impl CompiledRule {
             return Fed::Late;
         }
         let key_of = |(f, k): &(FieldRef, usize)| look(f, *k).filter(|v| !v.is_missing());
-        let mut inline = [None; KEYS_INLINE];
-        let heap: Vec<Option<ValRef<'_>>>;
-        let probe: &[Option<ValRef<'_>>] = match inline.get_mut(..self.group_by.len()) {
-            Some(slots) => {
-                for (slot, g) in slots.iter_mut().zip(&self.group_by) {
-                    *slot = key_of(g);
-                }
-                slots
+        let encode = |out: &mut Vec<u8>| {
+            for g in &self.group_by {
+                gkey::push(out, key_of(g));
+            }
+        };
+        let (hash, key): (u64, &[u8]) = match &self.key_fields {
+            Some(fields) => {
+                let hasher = keys.hasher;
+                let shared = keys.of(fields, &hasher, encode);
+                (shared.hash, &shared.bytes)
             }
             None => {
-                heap = self.group_by.iter().map(key_of).collect();
-                &heap
+                keys.own.clear();
+                encode(&mut keys.own);
+                (keys.hasher.hash_one(keys.own.as_slice()), &keys.own)
             }
         };
-        let probe = KeyProbe(probe);
-        let owned = || GroupKey(probe.0.iter().map(|v| v.map(ValRef::to_value)).collect());
-        let room = &mut st.room;
-        let window = st.windows.entry(start).or_insert_with(|| Window {
-            groups: HashTable::with_capacity(std::mem::take(room)),
-            hasher: Seeded::default(),
-        });
-        let g = match &self.key_fields {
-            Some(fields) => {
-                let shared = keys.of(fields, || window.hasher.hash_one(&probe));
-                let hash = shared.hash;
-                window.group(
-                    hash,
-                    &probe,
-                    || shared.key.get_or_insert_with(owned).clone(),
-                    || self.new_group(agg),
-                )
-            }
-            None => window.group(window.hasher.hash_one(&probe), &probe, owned, || {
-                self.new_group(agg)
-            }),
-        };
-        g.events += 1;
+        let (stride, room) = (self.stride, &mut st.room);
+        let window = st
+            .windows
+            .entry(start)
+            .or_insert_with(|| Window::new(stride, std::mem::take(room)));
+        let (g, _) = window.group(hash, key, |accs| self.new_accs(agg, accs));
+        if let Some(group) = window.groups.get_mut(g) {
+            group.events += 1;
+        }
         // `agg_args` has no argument for a `count()`, which has no accumulator either.
-        for ((f, k), acc) in self.agg_args.iter().flatten().zip(g.accs.iter_mut()) {
+        for ((f, k), acc) in self.agg_args.iter().flatten().zip(window.accs_mut(g)) {
             let v = look(f, *k).filter(|v| !v.is_missing());
             match acc {
                 Acc::Distinct(set) => {
@@ -750,22 +823,15 @@ impl CompiledRule {
         Fed::Matched
     }
 
-    /// A new group's state: an accumulator per aggregate but `count()`.
-    fn new_group(&self, agg: &crate::ir::Aggregation) -> GroupState {
-        GroupState {
-            events: 0,
-            accs: agg
-                .aggregates
-                .iter()
-                .filter_map(|a| match a.func {
-                    AggFunc::Count => None,
-                    AggFunc::DistinctCount(_) => Some(Acc::Distinct(Distinct::new())),
-                    AggFunc::Sum(_) => Some(Acc::Sum(None)),
-                    AggFunc::Min(_) => Some(Acc::Min(None)),
-                    AggFunc::Max(_) => Some(Acc::Max(None)),
-                })
-                .collect(),
-        }
+    /// A new group's accumulators, appended to `accs`: one per aggregate but `count()`.
+    fn new_accs(&self, agg: &crate::ir::Aggregation, accs: &mut Vec<Acc>) {
+        accs.extend(agg.aggregates.iter().filter_map(|a| match a.func {
+            AggFunc::Count => None,
+            AggFunc::DistinctCount(_) => Some(Acc::Distinct(Distinct::new())),
+            AggFunc::Sum(_) => Some(Acc::Sum(None)),
+            AggFunc::Min(_) => Some(Acc::Min(None)),
+            AggFunc::Max(_) => Some(Acc::Max(None)),
+        }));
     }
 
     /// The alerts of a finished run, sorted deterministically.
@@ -825,9 +891,20 @@ impl CompiledRule {
             time::format(start.saturating_add(window)),
         );
         let mut accs: Vec<Option<Value>> = Vec::with_capacity(agg.aggregates.len());
-        for (_, keys, g) in groups {
+        let Window {
+            keys: key_bytes,
+            groups: all,
+            accs: all_accs,
+            stride,
+            ..
+        } = groups;
+        let mut all_accs = all_accs.into_iter();
+        // A name in `having` that is a group key: its values are decoded before `having`, not
+        // only for the groups that pass it.
+        let having_reads_keys = self.having.is_some() && !agg.group_by.is_empty();
+        for (i, g) in all.iter().enumerate() {
             accs.clear();
-            let mut held = g.accs.into_vec().into_iter();
+            let mut held = all_accs.by_ref().take(stride);
             accs.extend(agg.aggregates.iter().map(|a| match a.func {
                 AggFunc::Count => Some(Value::Int(i64::try_from(g.events).unwrap_or(i64::MAX))),
                 _ => match held.next()? {
@@ -838,9 +915,16 @@ impl CompiledRule {
                     Acc::Min(m) | Acc::Max(m) => m,
                 },
             }));
-            let keys = &keys.0;
+            // Each aggregate but `count()` took its own: the next group's come next.
+            held.for_each(drop);
+            let decoded = || gkey::values(key_of(&key_bytes, &all, i));
+            let mut keys: Option<Vec<Option<Value>>> = None;
+            if having_reads_keys {
+                keys = decoded();
+            }
             // `having` first, on the values by position (a name's last, as `key_order` keeps):
-            // most groups of a window fail it, and they then cost no names (issue 15, point 3: many rules, mostly one-event groups).
+            // most groups of a window fail it, and they then cost no names and no decoded key
+            // (issue 15, point 3: many rules, mostly one-event groups).
             let holds = match &self.having {
                 None => true,
                 Some(h) => h.eval(&|f: &FieldRef| match f {
@@ -853,13 +937,16 @@ impl CompiledRule {
                             .group_by
                             .iter()
                             .rposition(|g| g.name() == other.name())?;
-                        keys.get(i)?.as_ref()
+                        keys.as_ref()?.get(i)?.as_ref()
                     }
                 }),
             };
             if !holds {
                 continue;
             }
+            let Some(keys) = keys.or_else(decoded) else {
+                continue;
+            };
             let aggregates: Vec<(String, Value)> = self
                 .agg_order
                 .iter()
@@ -976,36 +1063,46 @@ impl RuleState {
 }
 
 /// Folds the groups of one window into another's (the smaller into the larger: every
-/// aggregate is commutative, so the result is the same, and fewer groups move).
+/// aggregate is commutative, so the result is the same, and fewer groups move). Keys are copied
+/// as bytes (and hashed again: a few bytes, cheaper than a hash kept per group); accumulators
+/// move.
 fn merge_window(mine: &mut Window, mut other: Window) {
     if other.len() > mine.len() {
         std::mem::swap(mine, &mut other);
     }
-    for (h, k, g) in other {
-        match mine.get_mut(h, &k) {
-            None => {
-                mine.insert(h, k, g);
-            }
-            Some(mine) => {
-                mine.events += g.events;
-                for (a, b) in mine.accs.iter_mut().zip(g.accs) {
-                    match (a, b) {
-                        (Acc::Distinct(x), Acc::Distinct(y)) => x.extend(y),
-                        (Acc::Sum(x), Acc::Sum(y)) => {
-                            *x = match (*x, y) {
-                                (Some(p), Some(q)) => Some(p.saturating_add(q)),
-                                (p, q) => p.or(q),
-                            }
-                        }
-                        (Acc::Min(x), Acc::Min(Some(y))) if x.as_ref().is_none_or(|c| &y < c) => {
-                            *x = Some(y)
-                        }
-                        (Acc::Max(x), Acc::Max(Some(y))) if x.as_ref().is_none_or(|c| &y > c) => {
-                            *x = Some(y)
-                        }
-                        _ => {}
+    let Window {
+        keys, groups, accs, ..
+    } = other;
+    let stride = mine.stride;
+    let hasher = Seeded::default();
+    let mut accs = accs.into_iter();
+    for (j, g) in groups.iter().enumerate() {
+        let key = key_of(&keys, &groups, j);
+        let (i, new) = mine.group(hasher.hash_one(key), key, |a| {
+            a.extend(accs.by_ref().take(stride))
+        });
+        if let Some(m) = mine.groups.get_mut(i) {
+            m.events += g.events;
+        }
+        if new {
+            continue;
+        }
+        for (a, b) in mine.accs_mut(i).iter_mut().zip(accs.by_ref().take(stride)) {
+            match (a, b) {
+                (Acc::Distinct(x), Acc::Distinct(y)) => x.extend(y),
+                (Acc::Sum(x), Acc::Sum(y)) => {
+                    *x = match (*x, y) {
+                        (Some(p), Some(q)) => Some(p.saturating_add(q)),
+                        (p, q) => p.or(q),
                     }
                 }
+                (Acc::Min(x), Acc::Min(Some(y))) if x.as_ref().is_none_or(|c| &y < c) => {
+                    *x = Some(y)
+                }
+                (Acc::Max(x), Acc::Max(Some(y))) if x.as_ref().is_none_or(|c| &y > c) => {
+                    *x = Some(y)
+                }
+                _ => {}
             }
         }
     }
@@ -1015,6 +1112,61 @@ fn merge_window(mine: &mut Window, mut other: Window) {
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
+
+    /// Group keys as bytes: equal exactly when the values are (variant and content), and
+    /// decoded back unchanged, on values whose encodings could run together (a string that ends
+    /// where another key begins, lengths at the one- and two-byte edges of the length prefix,
+    /// a 0 byte, a string and a symbol of the same text, an address in both families).
+    #[test]
+    fn group_keys_encode_values_one_to_one() {
+        let long = |n: usize| "x".repeat(n);
+        let texts: Vec<String> = ["", "a", "a\0", "\u{1}b", "é"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([127, 128, 129, 16_383, 16_384].map(long))
+            .collect();
+        let mut values: Vec<Option<Value>> = vec![None];
+        for t in &texts {
+            values.push(Some(Value::Str(t.clone())));
+            values.push(Some(Value::Enum(t.clone())));
+        }
+        values.extend(
+            [
+                Value::Int(0),
+                Value::Int(-1),
+                Value::Int(i64::MIN),
+                Value::Timestamp(0),
+                Value::Timestamp(-1),
+                Value::Ip(IpAddr::from([10, 0, 0, 1])),
+                Value::Ip("::ffff:10.0.0.1".parse().unwrap_or(IpAddr::from([0; 16]))),
+            ]
+            .map(Some),
+        );
+        let enc = |vs: &[&Option<Value>]| {
+            let mut out = Vec::new();
+            for v in vs {
+                gkey::push(&mut out, v.as_ref().map(ValRef::of));
+            }
+            out
+        };
+        let mut keys: Vec<(Vec<&Option<Value>>, Vec<u8>)> = Vec::new();
+        for a in &values {
+            keys.push((vec![a], enc(&[a])));
+            for b in values.iter().step_by(3) {
+                keys.push((vec![a, b], enc(&[a, b])));
+            }
+        }
+        for (vs, bytes) in &keys {
+            let back = gkey::values(bytes);
+            let want: Vec<Option<Value>> = vs.iter().map(|v| (*v).clone()).collect();
+            assert_eq!(back.as_ref(), Some(&want));
+        }
+        for (x, bx) in &keys {
+            for (y, by) in keys.iter().step_by(7) {
+                assert_eq!(x == y, bx == by, "{x:?} {y:?}");
+            }
+        }
+    }
 
     /// A `distinct` set counts each value once whatever its form: IPv4 addresses past the eight
     /// kept as such, an IPv6 address or a value of another type among them, and sets merged

@@ -531,7 +531,7 @@ fn run_json_lines_are_the_alerts_serialized_with_suppression_between() {
         events.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
-    let files = detc::load::load_sources(&[rules.clone()]).unwrap();
+    let files = detc::load::load_sources(std::slice::from_ref(&rules)).unwrap();
     let pack = detc::frontend(&files).pack.unwrap().rules;
     let lib = detc::eval::run::run_files(&pack, &[events], &Default::default()).unwrap();
     let want: String = lib
