@@ -14,7 +14,7 @@
 //! message, and the tests below compare the two readers on every short line over a JSON alphabet.
 
 use super::read::LiteVal;
-use super::schema::Keys;
+use super::schema::{words, Keys};
 
 /// The scanner cannot decide this line: serde_json's reader does.
 #[derive(Debug, PartialEq)]
@@ -31,6 +31,58 @@ const MAX_DEPTH: usize = 100;
 pub(super) struct Scanned<'a> {
     pub vals: Vec<Option<LiteVal<'a>>>,
     pub text: String,
+}
+
+/// The top-level keys of the last line scanned on a thread with one [`Keys`], in order, with
+/// their numbers: a log writes the same keys in the same order on every line (Sysmon, Zeek,
+/// Defender), so the scanner first compares a member's key with the one at the same place in
+/// the last line (its length and two words, as [`Keys::find`] compares) and only on a
+/// difference checks the key for escapes and looks it up. Kept by the caller from line to line.
+#[derive(Debug, Default)]
+pub(super) struct Plan {
+    /// [`Keys::id`] of the keys the steps were found with (none yet: 0 with no steps).
+    keys: u64,
+    steps: Vec<Step>,
+}
+
+impl Plan {
+    pub(super) const EMPTY: Plan = Plan {
+        keys: 0,
+        steps: Vec::new(),
+    };
+}
+
+/// One member of a [`Plan`]: its key's length and [`words`], its number among the keys (`None`:
+/// not read), and for a key past 16 bytes (which two words do not hold) its bytes.
+#[derive(Debug)]
+struct Step {
+    len: usize,
+    words: (u64, u64),
+    slot: Option<usize>,
+    long: Box<[u8]>,
+}
+
+impl Step {
+    /// Whether `key` (the bytes between a quote and the next quote) is this step's key: then it
+    /// holds no backslash or control byte either (the step's key was checked for both).
+    #[inline(always)]
+    fn is(&self, key: &[u8]) -> bool {
+        key.len() == self.len && words(key) == self.words && (self.len <= 16 || *key == *self.long)
+    }
+
+    fn new(key: &str, slot: Option<usize>) -> Step {
+        let b = key.as_bytes();
+        Step {
+            len: b.len(),
+            words: words(b),
+            slot,
+            long: if b.len() > 16 {
+                b.into()
+            } else {
+                Box::default()
+            },
+        }
+    }
 }
 
 /// One line with its structural index: bit `k` of `masks[2 j]` is set where byte `64 j + k` is
@@ -169,16 +221,22 @@ impl Line<'_, '_> {
 
 /// Scans one line (an object, nothing after it but whitespace) into `out`, whose values are
 /// first reset to `keys.len()` empty slots and whose text is cleared; `special` is scratch
-/// space for the line's index. Returns the first kept key written twice.
+/// space for the line's index, `plan` the keys of the last line (see [`Plan`]). Returns the
+/// first kept key written twice.
 pub(super) fn scan<'a>(
     line: &'a str,
     keys: &Keys,
     special: &mut Vec<u64>,
+    plan: &mut Plan,
     out: &mut Scanned<'a>,
 ) -> Result<Option<&'a str>, GiveUp> {
     out.vals.clear();
     out.vals.resize_with(keys.len(), || None);
     out.text.clear();
+    if plan.keys != keys.id() {
+        plan.keys = keys.id();
+        plan.steps.clear();
+    }
     let l = index(line, special);
     let b = l.b;
     let mut dup = None;
@@ -190,9 +248,23 @@ pub(super) fn scan<'a>(
     if b.get(i) == Some(&b'}') {
         return end(b, i + 1).map(|()| dup);
     }
+    let mut member = 0;
     loop {
-        let (key, at) = member_key(&l, i)?;
-        match keys.find(key).and_then(|n| out.vals.get_mut(n)) {
+        let (key, at, n) = planned_key(&l, i, plan.steps.get(member))?.map_or_else(
+            || {
+                let (key, at) = member_key(&l, i)?;
+                let n = keys.find(key);
+                let step = Step::new(key, n);
+                match plan.steps.get_mut(member) {
+                    Some(s) => *s = step,
+                    None => plan.steps.push(step),
+                }
+                Ok((key, at, n))
+            },
+            Ok,
+        )?;
+        member += 1;
+        match n.and_then(|n| out.vals.get_mut(n)) {
             Some(slot) => {
                 let (v, next) = value(&l, at, &mut out.text)?;
                 if slot.is_some() && dup.is_none() {
@@ -212,8 +284,39 @@ pub(super) fn scan<'a>(
     }
 }
 
+/// The member's key at `i` when it is `step`'s: the key, where its value starts and its
+/// number. `Ok(None)`: not the planned key (or no plan), [`member_key`] reads it.
+#[inline(always)]
+fn planned_key<'a>(
+    l: &Line<'a, '_>,
+    i: usize,
+    step: Option<&Step>,
+) -> Result<Option<(&'a str, usize, Option<usize>)>, GiveUp> {
+    let Some(step) = step else { return Ok(None) };
+    let b = l.b;
+    if b.get(i) != Some(&b'"') {
+        return Err(GiveUp);
+    }
+    let close = l.next(QUOTE, i + 1)?;
+    if !b.get(i + 1..close).is_some_and(|k| step.is(k)) {
+        return Ok(None);
+    }
+    let key = l.s.get(i + 1..close).ok_or(GiveUp)?;
+    debug_assert!(!key.bytes().any(|c| c == b'\\' || c < 0x20));
+    let at = ws(b, close + 1);
+    if b.get(at) != Some(&b':') {
+        return Err(GiveUp);
+    }
+    Ok(Some((key, ws(b, at + 1), step.slot)))
+}
+
 /// JSON whitespace from `i` on: the position after it.
+#[inline(always)]
 fn ws(b: &[u8], mut i: usize) -> usize {
+    // Most places have none: one test of a byte above the space.
+    if b.get(i).is_none_or(|&c| c > b' ') {
+        return i;
+    }
     while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
         i += 1;
     }
@@ -498,10 +601,16 @@ mod tests {
 
     type Read<'a> = (Vec<Option<String>>, Option<String>);
 
+    thread_local! {
+        /// One plan for the lines a test scans one after another, as a reader keeps it: each
+        /// line is scanned against the keys of the one before.
+        static PLAN: std::cell::RefCell<Plan> = const { std::cell::RefCell::new(Plan::EMPTY) };
+    }
+
     /// The scanner's values, resolved, and the first key written twice.
     fn scan_vals<'a>(line: &'a str, k: &Keys) -> Result<Read<'a>, GiveUp> {
         let mut out = Scanned::default();
-        let dup = scan(line, k, &mut Vec::new(), &mut out)?;
+        let dup = PLAN.with_borrow_mut(|p| scan(line, k, &mut Vec::new(), p, &mut out))?;
         Ok((resolve(&out.vals, &out.text), dup.map(String::from)))
     }
 
@@ -616,7 +725,7 @@ mod tests {
         );
         let line = r#"{"EventID":3, "Channel":"Microsoft-Windows-Sysmon/Operational","User":"CORP\\user1503","Image":"C:\\Program Files\\x\u00e9.exe","Hostname":"WS1","Skip":{"a":[1,2,{"b":null}],"c":"\"}"},"Nested":[1,{"x":"y"}],"Neg":-12,"F":2.5e-3}"#;
         let mut out = Scanned::default();
-        let scanned = scan(line, &k, &mut Vec::new(), &mut out);
+        let scanned = scan(line, &k, &mut Vec::new(), &mut Plan::default(), &mut out);
         assert_eq!(scanned, Ok(None), "the scanner gives up");
         let got = resolve(&out.vals, &out.text);
         assert_eq!(serde_vals(line, &k), Ok((got.clone(), None)));
@@ -681,6 +790,110 @@ mod tests {
             }
         }
         assert!(decided > 10_000, "{decided}");
+    }
+
+    /// The key plan (the keys of the line before, in order) never changes what a line reads:
+    /// lines in the same order, reordered, with a key missing, added, given twice, renamed in
+    /// its last or middle byte (a key past 16 bytes too), non-ASCII, with a control byte or
+    /// written with an escape, each scanned after each other one (so against every plan they
+    /// leave), agree with serde_json and with a scan with no plan; lines serde_json accepts
+    /// with no escaped key or control byte are decided.
+    #[test]
+    fn key_plan_follows_every_change_of_keys() {
+        let k = Keys::new(
+            [
+                "a",
+                "b",
+                "EventID",
+                "DestinationPortNumber",
+                "é",
+                "c.d",
+                "c",
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
+        let lines = [
+            r#"{"a":"1","b":2,"EventID":3,"DestinationPortNumber":"25","z":"s"}"#,
+            r#"{"a":"1","b":2,"EventID":3,"DestinationPortNumber":"25","z":"s"}"#,
+            r#"{"b":2,"a":"1","EventID":3,"z":"s","DestinationPortNumber":"25"}"#,
+            r#"{"a":"1","EventID":3,"DestinationPortNumber":"25","z":"s"}"#,
+            r#"{"a":"1","b":2,"x":[1,{"a":2}],"EventID":3,"DestinationPortNumber":"25","z":"s"}"#,
+            r#"{"a":"1","b":2,"EventID":3,"DestinationPortNumber":"25","z":"s","zz":0}"#,
+            r#"{"a":"1","b":2,"b":4,"DestinationPortNumber":"25","z":"s"}"#,
+            r#"{"a":"1","a":"2","EventID":3,"DestinationPortNumber":"25","z":"s"}"#,
+            r#"{"a":"1","b":2,"EventIE":3,"DestinationPortNumber":"25","z":"s"}"#,
+            r#"{"a":"1","b":2,"FventID":3,"DestinationPortNumbe":"25","z":"s"}"#,
+            r#"{"a":"1","b":2,"EventID":3,"DestinationPortNumbxr":"25","z":"s"}"#,
+            r#"{"a":"1","b":2,"EventID":3,"DestinationPortNumberX":"25","z":"s"}"#,
+            r#"{"a":"1","b":2,"EventID":3,"DestinationPortNumbe":"25","z":"s"}"#,
+            r#"{"é":"1","b":2,"EventID":3,"DestinationPortNumber":"25","z":"s"}"#,
+            r#"{"e":"1","b":2,"EventID":3,"DestinationPortNumber":"25","z":"s"}"#,
+            "{\"a\":\"1\",\"b\u{1}\":2,\"EventID\":3}",
+            "{\"a\":\"1\",\"b\":2,\"EventID\":3,\"z\":\"\u{1}\"}",
+            r#"{"\u0061":"1","b":2,"EventID":3,"DestinationPortNumber":"25","z":"s"}"#,
+            r#"{"a\u0061":"1","b":2,"EventID":3,"DestinationPortNumber":"25","z":"s"}"#,
+            r#"{"a" : "1" , "b":2 ,"EventID" :3,"DestinationPortNumber":"25","z":"s"}"#,
+            r#"{"a":"1","b":2,"c":{"d":5},"EventID":3}"#,
+            r#"{"a":"1","b":2,"c.d":6,"c":{"d":5},"EventID":3}"#,
+            r#"{"a":"1","b":2,"EventID":3,"DestinationPortNumber":"25","z":"s""#,
+            r#"{"a":"1","b":2,"EventID":3,"DestinationPortNumber" "25"}"#,
+            r#"{"a":"1","b":2,"EventID":3,"DestinationPortNumber":}"#,
+            r#"{"a":"1","b":2,"EventID":3,"DestinationPortNumber":"25",}"#,
+            r#"{"a":"1","b":2,"EventID":3,"DestinationPortNumber":"25","z":"s"} x"#,
+            r#"{}"#,
+            r#"{"a":"1"}"#,
+        ];
+        let fresh = |line: &str| {
+            let mut out = Scanned::default();
+            scan(line, &k, &mut Vec::new(), &mut Plan::default(), &mut out)
+                .map(|dup| (resolve(&out.vals, &out.text), dup.map(String::from)))
+        };
+        let mut plan = Plan::default();
+        for before in &lines {
+            for line in &lines {
+                let mut out = Scanned::default();
+                let _ = scan(before, &k, &mut Vec::new(), &mut plan, &mut out);
+                let mut out = Scanned::default();
+                let got = scan(line, &k, &mut Vec::new(), &mut plan, &mut out)
+                    .map(|dup| (resolve(&out.vals, &out.text), dup.map(String::from)));
+                assert_eq!(got, fresh(line), "{line:?} after {before:?}");
+                let serde = serde_vals(line, &k);
+                match &got {
+                    Ok(got) => assert_eq!(Ok(got.clone()), serde, "{line:?} after {before:?}"),
+                    Err(GiveUp) => {
+                        let plain = !line.bytes().any(|c| c < 0x20) && !line.contains(r#"\u0061""#);
+                        assert!(
+                            !(plain && serde.is_ok()),
+                            "gave up on {line:?} after {before:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// A thread's plan made with one schema's keys is not used with another's: two key sets
+    /// number the same names differently, and lines alternate between them.
+    #[test]
+    fn key_plan_is_per_key_set() {
+        let k1 = Keys::new(["a", "b"].map(String::from).to_vec());
+        let k2 = Keys::new(["b", "c"].map(String::from).to_vec());
+        let line = r#"{"b":"x","c":"y","a":"z"}"#;
+        let mut plan = Plan::default();
+        for _ in 0..3 {
+            for k in [&k1, &k2] {
+                let mut out = Scanned::default();
+                assert_eq!(
+                    scan(line, k, &mut Vec::new(), &mut plan, &mut out),
+                    Ok(None)
+                );
+                let got = resolve(&out.vals, &out.text);
+                assert_eq!(Ok((got, None)), serde_vals(line, k));
+            }
+        }
+        assert_ne!(k1.id(), k2.id());
+        assert_eq!(k1.clone().id(), k1.id());
     }
 
     /// Deep nesting in a skipped value gives up (serde_json decides) instead of recursing.

@@ -13,7 +13,7 @@
 //! data means a binary file: one error, nothing read. A line that is not UTF-8, not a JSON object,
 //! or has the wrong number of cells is a bad line (the caller reports file:line and reason).
 
-use super::jsonscan::Scanned;
+use super::jsonscan::{Plan, Scanned};
 use super::schema::{Keys, Raw, Record};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -279,6 +279,8 @@ struct Spare {
     text: String,
     /// The line index of the scanner.
     special: Vec<u64>,
+    /// The keys of the last line, in order.
+    plan: Plan,
 }
 
 thread_local! {
@@ -287,6 +289,7 @@ thread_local! {
             vals: Vec::new(),
             text: String::new(),
             special: Vec::new(),
+            plan: Plan::EMPTY,
         })
     };
 }
@@ -308,6 +311,7 @@ impl Drop for LiteRecord<'_> {
             vals: relife(vals),
             text: std::mem::take(&mut self.got.text),
             special: spare.special,
+            plan: spare.plan,
         });
     }
 }
@@ -324,14 +328,16 @@ impl<'a> LiteRecord<'a> {
             vals,
             text,
             mut special,
+            mut plan,
         } = SPARE.take();
         let mut got = Scanned {
             vals: relife(vals),
             text,
         };
-        let scanned = super::jsonscan::scan(line, keys, &mut special, &mut got);
+        let scanned = super::jsonscan::scan(line, keys, &mut special, &mut plan, &mut got);
         SPARE.set(Spare {
             special,
+            plan,
             ..Spare::default()
         });
         // From here the record gives the buffers back when it is dropped, whatever happens.
