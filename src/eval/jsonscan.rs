@@ -24,13 +24,24 @@ pub(super) struct GiveUp;
 /// limits a kept value's depth to 128; skipped values it walks without a limit).
 const MAX_DEPTH: usize = 100;
 
-/// What a scan fills: the values kept by key number, and the text of kept strings that held
-/// escapes, unescaped one after another ([`LiteVal::Text`] ranges into it). Both are reused
-/// from line to line by the caller (no allocation per line once they have grown).
+/// What a scan fills: the values kept by key number, the text of kept strings that held
+/// escapes, unescaped one after another ([`LiteVal::Text`] ranges into it), and kept objects
+/// and arrays ([`LiteVal::Nested`] indexes them). All are reused from line to line by the
+/// caller (no allocation per line once they have grown); the values own nothing, so emptying
+/// them is free.
 #[derive(Debug, Default)]
 pub(super) struct Scanned<'a> {
     pub vals: Vec<Option<LiteVal<'a>>>,
     pub text: String,
+    pub nested: Vec<serde_json::Value>,
+}
+
+impl Scanned<'_> {
+    pub(super) const EMPTY: Scanned<'static> = Scanned {
+        vals: Vec::new(),
+        text: String::new(),
+        nested: Vec::new(),
+    };
 }
 
 /// The top-level keys of the last line scanned on a thread with one [`Keys`], in order, with
@@ -100,10 +111,12 @@ struct Line<'a, 'm> {
 const QUOTE: usize = 0;
 const SLASH: usize = 1;
 
-/// The quote and backslash words of a chunk (bit `k`: byte `k` of `c`), and whether some byte
-/// of `c` is below 0x20. Written as byte-wise flags packed by a multiply per 8 bytes: a form
-/// LLVM turns into vector compares (a fold of shifted bits per byte does not vectorise).
-fn chunk_mask(c: &[u8; 64]) -> ([u64; 2], bool) {
+/// Writes the quote and backslash words of a chunk into `out` (bit `k`: byte `k` of `c`), and
+/// says whether some byte of `c` is below 0x20. Written as byte-wise flags packed by a multiply
+/// per 8 bytes: a form LLVM turns into vector compares (a fold of shifted bits per byte does
+/// not vectorise).
+#[inline(always)]
+fn chunk_mask(c: &[u8; 64], out: &mut [u64]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     // Gathers the low bit of each byte of a word into 8 bits, byte 0 to bit 0.
     const GATHER: u64 = 0x0102_0408_1020_4080;
@@ -118,28 +131,32 @@ fn chunk_mask(c: &[u8; 64]) -> ([u64; 2], bool) {
         slash |= ((w >> 1 & ONES).wrapping_mul(GATHER) >> 56) << (8 * j);
         ctrl |= w >> 2 & ONES;
     }
-    ([quote, slash], ctrl != 0)
+    if let [q, s] = out {
+        (*q, *s) = (quote, slash);
+    }
+    ctrl != 0
 }
 
-/// Indexes `line` into `masks` (cleared first): see [`Line`].
+/// Indexes `line` into `masks` (resized first): see [`Line`].
 fn index<'a, 'm>(line: &'a str, masks: &'m mut Vec<u64>) -> Line<'a, 'm> {
     let b = line.as_bytes();
+    // Every word written in place (a push per word, and a mask returned through memory,
+    // stalled the loop).
     masks.clear();
-    let chunks = b.chunks_exact(64);
-    let rest = chunks.remainder();
+    masks.resize(2 * b.len().div_ceil(64), 0);
     let mut ctrl = false;
-    for c in chunks {
-        let (m, k) = chunk_mask(c.try_into().unwrap_or(&[b' '; 64]));
-        masks.extend(m);
-        ctrl |= k;
+    let mut words = masks.chunks_exact_mut(2);
+    let mut chunks = b.chunks_exact(64);
+    for (c, w) in (&mut chunks).zip(&mut words) {
+        let Ok(c) = c.try_into() else { break };
+        ctrl |= chunk_mask(c, w);
     }
-    if !rest.is_empty() {
+    let rest = chunks.remainder();
+    if let (false, Some(w)) = (rest.is_empty(), words.next()) {
         // Padded with spaces: neither special nor a control byte.
         let mut c = [b' '; 64];
         c[..rest.len()].copy_from_slice(rest);
-        let (m, k) = chunk_mask(&c);
-        masks.extend(m);
-        ctrl |= k;
+        ctrl |= chunk_mask(&c, w);
     }
     Line {
         s: line,
@@ -200,8 +217,10 @@ impl Line<'_, '_> {
         let b = self.b;
         let mut escaped = false;
         let mut i = start;
+        // The first quote after the start closes the string unless an escape takes it
+        // (`\"`): only then is the next one looked for.
+        let mut q = self.next(QUOTE, i)?;
         loop {
-            let q = self.next(QUOTE, i)?;
             let Some(p) = self.first_between(SLASH, i, q) else {
                 // An OR over the bytes rather than `any`: it vectorises.
                 if self.ctrl && b[start..q].iter().fold(false, |c, &x| c | (x < 0x20)) {
@@ -215,6 +234,9 @@ impl Line<'_, '_> {
                 Some(b'u') if hex4(b, p + 2).is_some() => p + 6,
                 _ => return Err(GiveUp),
             };
+            if i > q {
+                q = self.next(QUOTE, i)?;
+            }
         }
     }
 }
@@ -233,6 +255,7 @@ pub(super) fn scan<'a>(
     out.vals.clear();
     out.vals.resize_with(keys.len(), || None);
     out.text.clear();
+    out.nested.clear();
     if plan.keys != keys.id() {
         plan.keys = keys.id();
         plan.steps.clear();
@@ -266,7 +289,7 @@ pub(super) fn scan<'a>(
         member += 1;
         match n.and_then(|n| out.vals.get_mut(n)) {
             Some(slot) => {
-                let (v, next) = value(&l, at, &mut out.text)?;
+                let (v, next) = value(&l, at, &mut out.text, &mut out.nested)?;
                 if slot.is_some() && dup.is_none() {
                     dup = Some(key);
                 }
@@ -460,11 +483,12 @@ fn literal(b: &[u8], i: usize, word: &[u8]) -> Result<usize, GiveUp> {
 }
 
 /// A kept value at `i`, and the position after it; the text of a string with escapes goes to
-/// the end of `text`.
+/// the end of `text`, an object or array to the end of `nested`.
 fn value<'a>(
     l: &Line<'a, '_>,
     i: usize,
     text: &mut String,
+    nested: &mut Vec<serde_json::Value>,
 ) -> Result<(LiteVal<'a>, usize), GiveUp> {
     let (line, b) = (l.s, l.b);
     Ok(match b.get(i) {
@@ -496,7 +520,8 @@ fn value<'a>(
         Some(b'{' | b'[') => {
             let e = skip(l, i)?;
             let v = serde_json::from_str(line.get(i..e).ok_or(GiveUp)?).map_err(|_| GiveUp)?;
-            (LiteVal::Nested(Box::new(v)), e)
+            nested.push(v);
+            (LiteVal::Nested(nested.len() - 1), e)
         }
         _ => return Err(GiveUp),
     })
@@ -586,13 +611,15 @@ mod tests {
 
     /// Values with their text in place (a string, escaped or not, as `s:` and its text;
     /// anything else as debugged), to compare the two readers.
-    fn resolve(vals: &[Option<LiteVal<'_>>], text: &str) -> Vec<Option<String>> {
+    fn resolve(out: &Scanned<'_>) -> Vec<Option<String>> {
         let s = |t: &str| format!("s:{t}");
-        vals.iter()
+        out.vals
+            .iter()
             .map(|v| {
                 v.as_ref().map(|v| match v {
                     LiteVal::Str(t) => s(t),
-                    LiteVal::Text(a, b) => s(text.get(*a..*b).unwrap_or("?")),
+                    LiteVal::Text(a, b) => s(out.text.get(*a..*b).unwrap_or("?")),
+                    LiteVal::Nested(n) => format!("n:{:?}", out.nested.get(*n)),
                     v => format!("{v:?}"),
                 })
             })
@@ -611,14 +638,15 @@ mod tests {
     fn scan_vals<'a>(line: &'a str, k: &Keys) -> Result<Read<'a>, GiveUp> {
         let mut out = Scanned::default();
         let dup = PLAN.with_borrow_mut(|p| scan(line, k, &mut Vec::new(), p, &mut out))?;
-        Ok((resolve(&out.vals, &out.text), dup.map(String::from)))
+        Ok((resolve(&out), dup.map(String::from)))
     }
 
     /// serde_json's reader's values, resolved, and the first key written twice.
     fn serde_vals<'a>(line: &'a str, k: &Keys) -> Result<Read<'a>, String> {
-        let mut text = String::new();
-        let (vals, dup) = LiteRecord::parse_serde(line, k, &mut text)?;
-        Ok((resolve(&vals, &text), dup))
+        let mut out = Scanned::default();
+        let (vals, dup) = LiteRecord::parse_serde(line, k, &mut out.text, &mut out.nested)?;
+        out.vals = vals;
+        Ok((resolve(&out), dup))
     }
 
     /// One line through both readers: where the scanner decides, serde_json's reader accepts
@@ -727,7 +755,7 @@ mod tests {
         let mut out = Scanned::default();
         let scanned = scan(line, &k, &mut Vec::new(), &mut Plan::default(), &mut out);
         assert_eq!(scanned, Ok(None), "the scanner gives up");
-        let got = resolve(&out.vals, &out.text);
+        let got = resolve(&out);
         assert_eq!(serde_vals(line, &k), Ok((got.clone(), None)));
         let img = k.find("Image").and_then(|i| got.get(i));
         assert_eq!(img, Some(&Some("s:C:\\Program Files\\xé.exe".to_string())));
@@ -847,7 +875,7 @@ mod tests {
         let fresh = |line: &str| {
             let mut out = Scanned::default();
             scan(line, &k, &mut Vec::new(), &mut Plan::default(), &mut out)
-                .map(|dup| (resolve(&out.vals, &out.text), dup.map(String::from)))
+                .map(|dup| (resolve(&out), dup.map(String::from)))
         };
         let mut plan = Plan::default();
         for before in &lines {
@@ -856,7 +884,7 @@ mod tests {
                 let _ = scan(before, &k, &mut Vec::new(), &mut plan, &mut out);
                 let mut out = Scanned::default();
                 let got = scan(line, &k, &mut Vec::new(), &mut plan, &mut out)
-                    .map(|dup| (resolve(&out.vals, &out.text), dup.map(String::from)));
+                    .map(|dup| (resolve(&out), dup.map(String::from)));
                 assert_eq!(got, fresh(line), "{line:?} after {before:?}");
                 let serde = serde_vals(line, &k);
                 match &got {
@@ -888,7 +916,7 @@ mod tests {
                     scan(line, k, &mut Vec::new(), &mut plan, &mut out),
                     Ok(None)
                 );
-                let got = resolve(&out.vals, &out.text);
+                let got = resolve(&out);
                 assert_eq!(Ok((got, None)), serde_vals(line, k));
             }
         }
