@@ -307,6 +307,9 @@ pub(super) fn scan<'a>(
     }
 }
 
+/// A member's key, where its value starts and the key's number among the keys read.
+type Member<'a> = (&'a str, usize, Option<usize>);
+
 /// The member's key at `i` when it is `step`'s: the key, where its value starts and its
 /// number. `Ok(None)`: not the planned key (or no plan), [`member_key`] reads it.
 #[inline(always)]
@@ -314,7 +317,7 @@ fn planned_key<'a>(
     l: &Line<'a, '_>,
     i: usize,
     step: Option<&Step>,
-) -> Result<Option<(&'a str, usize, Option<usize>)>, GiveUp> {
+) -> Result<Option<Member<'a>>, GiveUp> {
     let Some(step) = step else { return Ok(None) };
     let b = l.b;
     if b.get(i) != Some(&b'"') {
