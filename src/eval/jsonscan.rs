@@ -856,6 +856,7 @@ mod tests {
             r#"{"a":"1","b":2,"EventIE":3,"DestinationPortNumber":"25","z":"s"}"#,
             r#"{"a":"1","b":2,"FventID":3,"DestinationPortNumbe":"25","z":"s"}"#,
             r#"{"a":"1","b":2,"EventID":3,"DestinationPortNumbxr":"25","z":"s"}"#,
+            r#"{"a":"1","b":2,"EventID":3,"DestinatiXnPortNumber":"25","z":"s"}"#,
             r#"{"a":"1","b":2,"EventID":3,"DestinationPortNumberX":"25","z":"s"}"#,
             r#"{"a":"1","b":2,"EventID":3,"DestinationPortNumbe":"25","z":"s"}"#,
             r#"{"é":"1","b":2,"EventID":3,"DestinationPortNumber":"25","z":"s"}"#,
