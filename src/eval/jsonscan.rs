@@ -14,7 +14,7 @@
 //! message, and the tests below compare the two readers on every short line over a JSON alphabet.
 
 use super::read::LiteVal;
-use super::schema::Keys;
+use super::schema::{words, Keys};
 
 /// The scanner cannot decide this line: serde_json's reader does.
 #[derive(Debug, PartialEq)]
@@ -24,13 +24,76 @@ pub(super) struct GiveUp;
 /// limits a kept value's depth to 128; skipped values it walks without a limit).
 const MAX_DEPTH: usize = 100;
 
-/// What a scan fills: the values kept by key number, and the text of kept strings that held
-/// escapes, unescaped one after another ([`LiteVal::Text`] ranges into it). Both are reused
-/// from line to line by the caller (no allocation per line once they have grown).
+/// What a scan fills: the values kept by key number, the text of kept strings that held
+/// escapes, unescaped one after another ([`LiteVal::Text`] ranges into it), and kept objects
+/// and arrays ([`LiteVal::Nested`] indexes them). All are reused from line to line by the
+/// caller (no allocation per line once they have grown); the values own nothing, so emptying
+/// them is free.
 #[derive(Debug, Default)]
 pub(super) struct Scanned<'a> {
     pub vals: Vec<Option<LiteVal<'a>>>,
     pub text: String,
+    pub nested: Vec<serde_json::Value>,
+}
+
+impl Scanned<'_> {
+    pub(super) const EMPTY: Scanned<'static> = Scanned {
+        vals: Vec::new(),
+        text: String::new(),
+        nested: Vec::new(),
+    };
+}
+
+/// The top-level keys of the last line scanned on a thread with one [`Keys`], in order, with
+/// their numbers: a log writes the same keys in the same order on every line (Sysmon, Zeek,
+/// Defender), so the scanner first compares a member's key with the one at the same place in
+/// the last line (its length and two words, as [`Keys::find`] compares) and only on a
+/// difference checks the key for escapes and looks it up. Kept by the caller from line to line.
+#[derive(Debug, Default)]
+pub(super) struct Plan {
+    /// [`Keys::id`] of the keys the steps were found with (none yet: 0 with no steps).
+    keys: u64,
+    steps: Vec<Step>,
+}
+
+impl Plan {
+    pub(super) const EMPTY: Plan = Plan {
+        keys: 0,
+        steps: Vec::new(),
+    };
+}
+
+/// One member of a [`Plan`]: its key's length and [`words`], its number among the keys (`None`:
+/// not read), and for a key past 16 bytes (which two words do not hold) its bytes.
+#[derive(Debug)]
+struct Step {
+    len: usize,
+    words: (u64, u64),
+    slot: Option<usize>,
+    long: Box<[u8]>,
+}
+
+impl Step {
+    /// Whether `key` (the bytes between a quote and the next quote) is this step's key: then it
+    /// holds no backslash or control byte either (the step's key was checked for both).
+    #[inline(always)]
+    fn is(&self, key: &[u8]) -> bool {
+        key.len() == self.len && words(key) == self.words && (self.len <= 16 || *key == *self.long)
+    }
+
+    fn new(key: &str, slot: Option<usize>) -> Step {
+        let b = key.as_bytes();
+        Step {
+            len: b.len(),
+            words: words(b),
+            slot,
+            long: if b.len() > 16 {
+                b.into()
+            } else {
+                Box::default()
+            },
+        }
+    }
 }
 
 /// One line with its structural index: bit `k` of `masks[2 j]` is set where byte `64 j + k` is
@@ -48,10 +111,12 @@ struct Line<'a, 'm> {
 const QUOTE: usize = 0;
 const SLASH: usize = 1;
 
-/// The quote and backslash words of a chunk (bit `k`: byte `k` of `c`), and whether some byte
-/// of `c` is below 0x20. Written as byte-wise flags packed by a multiply per 8 bytes: a form
-/// LLVM turns into vector compares (a fold of shifted bits per byte does not vectorise).
-fn chunk_mask(c: &[u8; 64]) -> ([u64; 2], bool) {
+/// Writes the quote and backslash words of a chunk into `out` (bit `k`: byte `k` of `c`), and
+/// says whether some byte of `c` is below 0x20. Written as byte-wise flags packed by a multiply
+/// per 8 bytes: a form LLVM turns into vector compares (a fold of shifted bits per byte does
+/// not vectorise).
+#[inline(always)]
+fn chunk_mask(c: &[u8; 64], out: &mut [u64]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     // Gathers the low bit of each byte of a word into 8 bits, byte 0 to bit 0.
     const GATHER: u64 = 0x0102_0408_1020_4080;
@@ -66,28 +131,32 @@ fn chunk_mask(c: &[u8; 64]) -> ([u64; 2], bool) {
         slash |= ((w >> 1 & ONES).wrapping_mul(GATHER) >> 56) << (8 * j);
         ctrl |= w >> 2 & ONES;
     }
-    ([quote, slash], ctrl != 0)
+    if let [q, s] = out {
+        (*q, *s) = (quote, slash);
+    }
+    ctrl != 0
 }
 
-/// Indexes `line` into `masks` (cleared first): see [`Line`].
+/// Indexes `line` into `masks` (resized first): see [`Line`].
 fn index<'a, 'm>(line: &'a str, masks: &'m mut Vec<u64>) -> Line<'a, 'm> {
     let b = line.as_bytes();
+    // Every word written in place (a push per word, and a mask returned through memory,
+    // stalled the loop).
     masks.clear();
-    let chunks = b.chunks_exact(64);
-    let rest = chunks.remainder();
+    masks.resize(2 * b.len().div_ceil(64), 0);
     let mut ctrl = false;
-    for c in chunks {
-        let (m, k) = chunk_mask(c.try_into().unwrap_or(&[b' '; 64]));
-        masks.extend(m);
-        ctrl |= k;
+    let mut words = masks.chunks_exact_mut(2);
+    let mut chunks = b.chunks_exact(64);
+    for (c, w) in (&mut chunks).zip(&mut words) {
+        let Ok(c) = c.try_into() else { break };
+        ctrl |= chunk_mask(c, w);
     }
-    if !rest.is_empty() {
+    let rest = chunks.remainder();
+    if let (false, Some(w)) = (rest.is_empty(), words.next()) {
         // Padded with spaces: neither special nor a control byte.
         let mut c = [b' '; 64];
         c[..rest.len()].copy_from_slice(rest);
-        let (m, k) = chunk_mask(&c);
-        masks.extend(m);
-        ctrl |= k;
+        ctrl |= chunk_mask(&c, w);
     }
     Line {
         s: line,
@@ -148,8 +217,10 @@ impl Line<'_, '_> {
         let b = self.b;
         let mut escaped = false;
         let mut i = start;
+        // The first quote after the start closes the string unless an escape takes it
+        // (`\"`): only then is the next one looked for.
+        let mut q = self.next(QUOTE, i)?;
         loop {
-            let q = self.next(QUOTE, i)?;
             let Some(p) = self.first_between(SLASH, i, q) else {
                 // An OR over the bytes rather than `any`: it vectorises.
                 if self.ctrl && b[start..q].iter().fold(false, |c, &x| c | (x < 0x20)) {
@@ -163,22 +234,32 @@ impl Line<'_, '_> {
                 Some(b'u') if hex4(b, p + 2).is_some() => p + 6,
                 _ => return Err(GiveUp),
             };
+            if i > q {
+                q = self.next(QUOTE, i)?;
+            }
         }
     }
 }
 
 /// Scans one line (an object, nothing after it but whitespace) into `out`, whose values are
 /// first reset to `keys.len()` empty slots and whose text is cleared; `special` is scratch
-/// space for the line's index. Returns the first kept key written twice.
+/// space for the line's index, `plan` the keys of the last line (see [`Plan`]). Returns the
+/// first kept key written twice.
 pub(super) fn scan<'a>(
     line: &'a str,
     keys: &Keys,
     special: &mut Vec<u64>,
+    plan: &mut Plan,
     out: &mut Scanned<'a>,
 ) -> Result<Option<&'a str>, GiveUp> {
     out.vals.clear();
     out.vals.resize_with(keys.len(), || None);
     out.text.clear();
+    out.nested.clear();
+    if plan.keys != keys.id() {
+        plan.keys = keys.id();
+        plan.steps.clear();
+    }
     let l = index(line, special);
     let b = l.b;
     let mut dup = None;
@@ -190,11 +271,25 @@ pub(super) fn scan<'a>(
     if b.get(i) == Some(&b'}') {
         return end(b, i + 1).map(|()| dup);
     }
+    let mut member = 0;
     loop {
-        let (key, at) = member_key(&l, i)?;
-        match keys.find(key).and_then(|n| out.vals.get_mut(n)) {
+        let (key, at, n) = planned_key(&l, i, plan.steps.get(member))?.map_or_else(
+            || {
+                let (key, at) = member_key(&l, i)?;
+                let n = keys.find(key);
+                let step = Step::new(key, n);
+                match plan.steps.get_mut(member) {
+                    Some(s) => *s = step,
+                    None => plan.steps.push(step),
+                }
+                Ok((key, at, n))
+            },
+            Ok,
+        )?;
+        member += 1;
+        match n.and_then(|n| out.vals.get_mut(n)) {
             Some(slot) => {
-                let (v, next) = value(&l, at, &mut out.text)?;
+                let (v, next) = value(&l, at, &mut out.text, &mut out.nested)?;
                 if slot.is_some() && dup.is_none() {
                     dup = Some(key);
                 }
@@ -212,8 +307,42 @@ pub(super) fn scan<'a>(
     }
 }
 
+/// A member's key, where its value starts and the key's number among the keys read.
+type Member<'a> = (&'a str, usize, Option<usize>);
+
+/// The member's key at `i` when it is `step`'s: the key, where its value starts and its
+/// number. `Ok(None)`: not the planned key (or no plan), [`member_key`] reads it.
+#[inline(always)]
+fn planned_key<'a>(
+    l: &Line<'a, '_>,
+    i: usize,
+    step: Option<&Step>,
+) -> Result<Option<Member<'a>>, GiveUp> {
+    let Some(step) = step else { return Ok(None) };
+    let b = l.b;
+    if b.get(i) != Some(&b'"') {
+        return Err(GiveUp);
+    }
+    let close = l.next(QUOTE, i + 1)?;
+    if !b.get(i + 1..close).is_some_and(|k| step.is(k)) {
+        return Ok(None);
+    }
+    let key = l.s.get(i + 1..close).ok_or(GiveUp)?;
+    debug_assert!(!key.bytes().any(|c| c == b'\\' || c < 0x20));
+    let at = ws(b, close + 1);
+    if b.get(at) != Some(&b':') {
+        return Err(GiveUp);
+    }
+    Ok(Some((key, ws(b, at + 1), step.slot)))
+}
+
 /// JSON whitespace from `i` on: the position after it.
+#[inline(always)]
 fn ws(b: &[u8], mut i: usize) -> usize {
+    // Most places have none: one test of a byte above the space.
+    if b.get(i).is_none_or(|&c| c > b' ') {
+        return i;
+    }
     while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
         i += 1;
     }
@@ -357,11 +486,12 @@ fn literal(b: &[u8], i: usize, word: &[u8]) -> Result<usize, GiveUp> {
 }
 
 /// A kept value at `i`, and the position after it; the text of a string with escapes goes to
-/// the end of `text`.
+/// the end of `text`, an object or array to the end of `nested`.
 fn value<'a>(
     l: &Line<'a, '_>,
     i: usize,
     text: &mut String,
+    nested: &mut Vec<serde_json::Value>,
 ) -> Result<(LiteVal<'a>, usize), GiveUp> {
     let (line, b) = (l.s, l.b);
     Ok(match b.get(i) {
@@ -393,7 +523,8 @@ fn value<'a>(
         Some(b'{' | b'[') => {
             let e = skip(l, i)?;
             let v = serde_json::from_str(line.get(i..e).ok_or(GiveUp)?).map_err(|_| GiveUp)?;
-            (LiteVal::Nested(Box::new(v)), e)
+            nested.push(v);
+            (LiteVal::Nested(nested.len() - 1), e)
         }
         _ => return Err(GiveUp),
     })
@@ -483,13 +614,15 @@ mod tests {
 
     /// Values with their text in place (a string, escaped or not, as `s:` and its text;
     /// anything else as debugged), to compare the two readers.
-    fn resolve(vals: &[Option<LiteVal<'_>>], text: &str) -> Vec<Option<String>> {
+    fn resolve(out: &Scanned<'_>) -> Vec<Option<String>> {
         let s = |t: &str| format!("s:{t}");
-        vals.iter()
+        out.vals
+            .iter()
             .map(|v| {
                 v.as_ref().map(|v| match v {
                     LiteVal::Str(t) => s(t),
-                    LiteVal::Text(a, b) => s(text.get(*a..*b).unwrap_or("?")),
+                    LiteVal::Text(a, b) => s(out.text.get(*a..*b).unwrap_or("?")),
+                    LiteVal::Nested(n) => format!("n:{:?}", out.nested.get(*n)),
                     v => format!("{v:?}"),
                 })
             })
@@ -498,18 +631,25 @@ mod tests {
 
     type Read<'a> = (Vec<Option<String>>, Option<String>);
 
+    thread_local! {
+        /// One plan for the lines a test scans one after another, as a reader keeps it: each
+        /// line is scanned against the keys of the one before.
+        static PLAN: std::cell::RefCell<Plan> = const { std::cell::RefCell::new(Plan::EMPTY) };
+    }
+
     /// The scanner's values, resolved, and the first key written twice.
     fn scan_vals<'a>(line: &'a str, k: &Keys) -> Result<Read<'a>, GiveUp> {
         let mut out = Scanned::default();
-        let dup = scan(line, k, &mut Vec::new(), &mut out)?;
-        Ok((resolve(&out.vals, &out.text), dup.map(String::from)))
+        let dup = PLAN.with_borrow_mut(|p| scan(line, k, &mut Vec::new(), p, &mut out))?;
+        Ok((resolve(&out), dup.map(String::from)))
     }
 
     /// serde_json's reader's values, resolved, and the first key written twice.
     fn serde_vals<'a>(line: &'a str, k: &Keys) -> Result<Read<'a>, String> {
-        let mut text = String::new();
-        let (vals, dup) = LiteRecord::parse_serde(line, k, &mut text)?;
-        Ok((resolve(&vals, &text), dup))
+        let mut out = Scanned::default();
+        let (vals, dup) = LiteRecord::parse_serde(line, k, &mut out.text, &mut out.nested)?;
+        out.vals = vals;
+        Ok((resolve(&out), dup))
     }
 
     /// One line through both readers: where the scanner decides, serde_json's reader accepts
@@ -616,9 +756,9 @@ mod tests {
         );
         let line = r#"{"EventID":3, "Channel":"Microsoft-Windows-Sysmon/Operational","User":"CORP\\user1503","Image":"C:\\Program Files\\x\u00e9.exe","Hostname":"WS1","Skip":{"a":[1,2,{"b":null}],"c":"\"}"},"Nested":[1,{"x":"y"}],"Neg":-12,"F":2.5e-3}"#;
         let mut out = Scanned::default();
-        let scanned = scan(line, &k, &mut Vec::new(), &mut out);
+        let scanned = scan(line, &k, &mut Vec::new(), &mut Plan::default(), &mut out);
         assert_eq!(scanned, Ok(None), "the scanner gives up");
-        let got = resolve(&out.vals, &out.text);
+        let got = resolve(&out);
         assert_eq!(serde_vals(line, &k), Ok((got.clone(), None)));
         let img = k.find("Image").and_then(|i| got.get(i));
         assert_eq!(img, Some(&Some("s:C:\\Program Files\\xé.exe".to_string())));
@@ -681,6 +821,111 @@ mod tests {
             }
         }
         assert!(decided > 10_000, "{decided}");
+    }
+
+    /// The key plan (the keys of the line before, in order) never changes what a line reads:
+    /// lines in the same order, reordered, with a key missing, added, given twice, renamed in
+    /// its last or middle byte (a key past 16 bytes too), non-ASCII, with a control byte or
+    /// written with an escape, each scanned after each other one (so against every plan they
+    /// leave), agree with serde_json and with a scan with no plan; lines serde_json accepts
+    /// with no escaped key or control byte are decided.
+    #[test]
+    fn key_plan_follows_every_change_of_keys() {
+        let k = Keys::new(
+            [
+                "a",
+                "b",
+                "EventID",
+                "DestinationPortNumber",
+                "é",
+                "c.d",
+                "c",
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
+        let lines = [
+            r#"{"a":"1","b":2,"EventID":3,"DestinationPortNumber":"25","z":"s"}"#,
+            r#"{"a":"1","b":2,"EventID":3,"DestinationPortNumber":"25","z":"s"}"#,
+            r#"{"b":2,"a":"1","EventID":3,"z":"s","DestinationPortNumber":"25"}"#,
+            r#"{"a":"1","EventID":3,"DestinationPortNumber":"25","z":"s"}"#,
+            r#"{"a":"1","b":2,"x":[1,{"a":2}],"EventID":3,"DestinationPortNumber":"25","z":"s"}"#,
+            r#"{"a":"1","b":2,"EventID":3,"DestinationPortNumber":"25","z":"s","zz":0}"#,
+            r#"{"a":"1","b":2,"b":4,"DestinationPortNumber":"25","z":"s"}"#,
+            r#"{"a":"1","a":"2","EventID":3,"DestinationPortNumber":"25","z":"s"}"#,
+            r#"{"a":"1","b":2,"EventIE":3,"DestinationPortNumber":"25","z":"s"}"#,
+            r#"{"a":"1","b":2,"FventID":3,"DestinationPortNumbe":"25","z":"s"}"#,
+            r#"{"a":"1","b":2,"EventID":3,"DestinationPortNumbxr":"25","z":"s"}"#,
+            r#"{"a":"1","b":2,"EventID":3,"DestinatiXnPortNumber":"25","z":"s"}"#,
+            r#"{"a":"1","b":2,"EventID":3,"DestinationPortNumberX":"25","z":"s"}"#,
+            r#"{"a":"1","b":2,"EventID":3,"DestinationPortNumbe":"25","z":"s"}"#,
+            r#"{"é":"1","b":2,"EventID":3,"DestinationPortNumber":"25","z":"s"}"#,
+            r#"{"e":"1","b":2,"EventID":3,"DestinationPortNumber":"25","z":"s"}"#,
+            "{\"a\":\"1\",\"b\u{1}\":2,\"EventID\":3}",
+            "{\"a\":\"1\",\"b\":2,\"EventID\":3,\"z\":\"\u{1}\"}",
+            r#"{"\u0061":"1","b":2,"EventID":3,"DestinationPortNumber":"25","z":"s"}"#,
+            r#"{"a\u0061":"1","b":2,"EventID":3,"DestinationPortNumber":"25","z":"s"}"#,
+            r#"{"a" : "1" , "b":2 ,"EventID" :3,"DestinationPortNumber":"25","z":"s"}"#,
+            r#"{"a":"1","b":2,"c":{"d":5},"EventID":3}"#,
+            r#"{"a":"1","b":2,"c.d":6,"c":{"d":5},"EventID":3}"#,
+            r#"{"a":"1","b":2,"EventID":3,"DestinationPortNumber":"25","z":"s""#,
+            r#"{"a":"1","b":2,"EventID":3,"DestinationPortNumber" "25"}"#,
+            r#"{"a":"1","b":2,"EventID":3,"DestinationPortNumber":}"#,
+            r#"{"a":"1","b":2,"EventID":3,"DestinationPortNumber":"25",}"#,
+            r#"{"a":"1","b":2,"EventID":3,"DestinationPortNumber":"25","z":"s"} x"#,
+            r#"{}"#,
+            r#"{"a":"1"}"#,
+        ];
+        let fresh = |line: &str| {
+            let mut out = Scanned::default();
+            scan(line, &k, &mut Vec::new(), &mut Plan::default(), &mut out)
+                .map(|dup| (resolve(&out), dup.map(String::from)))
+        };
+        let mut plan = Plan::default();
+        for before in &lines {
+            for line in &lines {
+                let mut out = Scanned::default();
+                let _ = scan(before, &k, &mut Vec::new(), &mut plan, &mut out);
+                let mut out = Scanned::default();
+                let got = scan(line, &k, &mut Vec::new(), &mut plan, &mut out)
+                    .map(|dup| (resolve(&out), dup.map(String::from)));
+                assert_eq!(got, fresh(line), "{line:?} after {before:?}");
+                let serde = serde_vals(line, &k);
+                match &got {
+                    Ok(got) => assert_eq!(Ok(got.clone()), serde, "{line:?} after {before:?}"),
+                    Err(GiveUp) => {
+                        let plain = !line.bytes().any(|c| c < 0x20) && !line.contains(r#"\u0061""#);
+                        assert!(
+                            !(plain && serde.is_ok()),
+                            "gave up on {line:?} after {before:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// A thread's plan made with one schema's keys is not used with another's: two key sets
+    /// number the same names differently, and lines alternate between them.
+    #[test]
+    fn key_plan_is_per_key_set() {
+        let k1 = Keys::new(["a", "b"].map(String::from).to_vec());
+        let k2 = Keys::new(["b", "c"].map(String::from).to_vec());
+        let line = r#"{"b":"x","c":"y","a":"z"}"#;
+        let mut plan = Plan::default();
+        for _ in 0..3 {
+            for k in [&k1, &k2] {
+                let mut out = Scanned::default();
+                assert_eq!(
+                    scan(line, k, &mut Vec::new(), &mut plan, &mut out),
+                    Ok(None)
+                );
+                let got = resolve(&out);
+                assert_eq!(Ok((got, None)), serde_vals(line, k));
+            }
+        }
+        assert_ne!(k1.id(), k2.id());
+        assert_eq!(k1.clone().id(), k1.id());
     }
 
     /// Deep nesting in a skipped value gives up (serde_json decides) instead of recursing.

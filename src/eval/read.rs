@@ -13,7 +13,7 @@
 //! data means a binary file: one error, nothing read. A line that is not UTF-8, not a JSON object,
 //! or has the wrong number of cells is a bad line (the caller reports file:line and reason).
 
-use super::jsonscan::Scanned;
+use super::jsonscan::{Plan, Scanned};
 use super::schema::{Keys, Raw, Record};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -120,10 +120,12 @@ impl JsonRecord {
 /// are not looked for.
 pub struct LiteRecord<'a> {
     keys: &'a Keys,
-    /// The values by key number, and the unescaped text [`LiteVal::Text`] ranges point into:
-    /// taken from [`SPARE`] and given back on drop, so a line allocates nothing once they
-    /// have grown.
+    /// The values by key number, with the unescaped text [`LiteVal::Text`] ranges point into
+    /// and the objects [`LiteVal::Nested`] indexes, and the scanner's scratch: taken from
+    /// [`SPARE`] once and given back on drop, so a line allocates nothing once they have grown.
     got: Scanned<'a>,
+    special: Vec<u64>,
+    plan: Plan,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -135,9 +137,10 @@ pub(super) enum LiteVal<'a> {
     Num(serde_json::Number),
     Bool(bool),
     Null,
-    /// An object or array (only kept for the first segment of a dotted key). Boxed: the
-    /// values are moved and cleared on every line, and this one is rare.
-    Nested(Box<serde_json::Value>),
+    /// An object or array (only kept for the first segment of a dotted key): its index among
+    /// the record's nested values. An index, not the value: the values are moved and cleared
+    /// on every line, and with nothing to drop clearing them is free.
+    Nested(usize),
 }
 
 struct CowStr;
@@ -165,9 +168,11 @@ impl<'de> serde::de::DeserializeSeed<'de> for CowStr {
     }
 }
 
-/// Reads one kept value; a string serde_json had to unescape goes to the end of `text`.
+/// Reads one kept value; a string serde_json had to unescape goes to the end of `text`, an
+/// object or array to the end of `nested`.
 struct LiteSeed<'t> {
     text: &'t mut String,
+    nested: &'t mut Vec<serde_json::Value>,
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for LiteSeed<'_> {
@@ -175,12 +180,17 @@ impl<'de> serde::de::DeserializeSeed<'de> for LiteSeed<'_> {
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         struct V<'t> {
             text: &'t mut String,
+            nested: &'t mut Vec<serde_json::Value>,
         }
         impl V<'_> {
             fn owned(self, v: &str) -> LiteVal<'static> {
                 let from = self.text.len();
                 self.text.push_str(v);
                 LiteVal::Text(from, self.text.len())
+            }
+            fn nested(self, v: serde_json::Value) -> LiteVal<'static> {
+                self.nested.push(v);
+                LiteVal::Nested(self.nested.len() - 1)
             }
         }
         impl<'de> serde::de::Visitor<'de> for V<'_> {
@@ -221,7 +231,7 @@ impl<'de> serde::de::DeserializeSeed<'de> for LiteSeed<'_> {
             ) -> Result<Self::Value, A::Error> {
                 use serde::Deserialize;
                 serde_json::Value::deserialize(serde::de::value::MapAccessDeserializer::new(a))
-                    .map(|v| LiteVal::Nested(Box::new(v)))
+                    .map(|v| self.nested(v))
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
@@ -229,16 +239,20 @@ impl<'de> serde::de::DeserializeSeed<'de> for LiteSeed<'_> {
             ) -> Result<Self::Value, A::Error> {
                 use serde::Deserialize;
                 serde_json::Value::deserialize(serde::de::value::SeqAccessDeserializer::new(a))
-                    .map(|v| LiteVal::Nested(Box::new(v)))
+                    .map(|v| self.nested(v))
             }
         }
-        d.deserialize_any(V { text: self.text })
+        d.deserialize_any(V {
+            text: self.text,
+            nested: self.nested,
+        })
     }
 }
 
 struct RecordVisitor<'k, 't> {
     keys: &'k Keys,
     text: &'t mut String,
+    nested: &'t mut Vec<serde_json::Value>,
 }
 
 /// The values read by key number, and the first key read twice.
@@ -257,6 +271,7 @@ impl<'de> serde::de::Visitor<'de> for RecordVisitor<'_, '_> {
                 Some(slot) => {
                     let v = m.next_value_seed(LiteSeed {
                         text: &mut *self.text,
+                        nested: &mut *self.nested,
                     })?;
                     if duplicate.is_none() && slot.is_some() {
                         duplicate = Some(k.to_string());
@@ -273,22 +288,30 @@ impl<'de> serde::de::Visitor<'de> for RecordVisitor<'_, '_> {
 }
 
 /// A parsed line's buffers, kept for the next line of the same thread (see [`LiteRecord`]).
-#[derive(Default)]
 struct Spare {
-    vals: Vec<Option<LiteVal<'static>>>,
-    text: String,
+    got: Scanned<'static>,
     /// The line index of the scanner.
     special: Vec<u64>,
+    /// The keys of the last line, in order.
+    plan: Plan,
+}
+
+impl Default for Spare {
+    fn default() -> Spare {
+        Spare::EMPTY
+    }
+}
+
+impl Spare {
+    const EMPTY: Spare = Spare {
+        got: Scanned::EMPTY,
+        special: Vec::new(),
+        plan: Plan::EMPTY,
+    };
 }
 
 thread_local! {
-    static SPARE: std::cell::Cell<Spare> = const {
-        std::cell::Cell::new(Spare {
-            vals: Vec::new(),
-            text: String::new(),
-            special: Vec::new(),
-        })
-    };
+    static SPARE: std::cell::Cell<Spare> = const { std::cell::Cell::new(Spare::EMPTY) };
 }
 
 /// The same allocation, emptied, for values of another lifetime: a map to `None` collected
@@ -300,14 +323,18 @@ fn relife<'b>(v: Vec<Option<LiteVal<'_>>>) -> Vec<Option<LiteVal<'b>>> {
 
 impl Drop for LiteRecord<'_> {
     fn drop(&mut self) {
-        let spare = SPARE.take();
         let mut vals = std::mem::take(&mut self.got.vals);
-        // Emptied here, so that the next line's values start empty (no second pass).
+        // Emptied here (free: the values own nothing), so that the next line's values start
+        // empty.
         vals.clear();
         SPARE.set(Spare {
-            vals: relife(vals),
-            text: std::mem::take(&mut self.got.text),
-            special: spare.special,
+            got: Scanned {
+                vals: relife(vals),
+                text: std::mem::take(&mut self.got.text),
+                nested: std::mem::take(&mut self.got.nested),
+            },
+            special: std::mem::take(&mut self.special),
+            plan: std::mem::take(&mut self.plan),
         });
     }
 }
@@ -320,27 +347,27 @@ impl<'a> LiteRecord<'a> {
         if let Some(why) = super::auditd::bad_reason(line) {
             return Err(why);
         }
-        let Spare {
-            vals,
-            text,
-            mut special,
-        } = SPARE.take();
-        let mut got = Scanned {
-            vals: relife(vals),
-            text,
-        };
-        let scanned = super::jsonscan::scan(line, keys, &mut special, &mut got);
-        SPARE.set(Spare {
-            special,
-            ..Spare::default()
-        });
+        let Spare { got, special, plan } = SPARE.take();
         // From here the record gives the buffers back when it is dropped, whatever happens.
-        let mut rec = LiteRecord { keys, got };
+        let mut rec = LiteRecord {
+            keys,
+            got: Scanned {
+                vals: relife(got.vals),
+                text: got.text,
+                nested: got.nested,
+            },
+            special,
+            plan,
+        };
+        let scanned =
+            super::jsonscan::scan(line, keys, &mut rec.special, &mut rec.plan, &mut rec.got);
         let duplicate = match scanned {
             Ok(dup) => dup.map(Cow::Borrowed),
             Err(super::jsonscan::GiveUp) => {
                 rec.got.text.clear();
-                let (vals, dup) = Self::parse_serde(line, keys, &mut rec.got.text)?;
+                rec.got.nested.clear();
+                let (vals, dup) =
+                    Self::parse_serde(line, keys, &mut rec.got.text, &mut rec.got.nested)?;
                 rec.got.vals = vals;
                 dup.map(Cow::Owned)
             }
@@ -355,16 +382,18 @@ impl<'a> LiteRecord<'a> {
 
     /// serde_json's reader of a line: the values of `keys` by number and the first of them
     /// written twice, or why the line is not a JSON object.
-    /// Strings serde_json unescaped go to the end of `text`, as the scanner's do.
+    /// Strings serde_json unescaped go to the end of `text`, objects and arrays to the end of
+    /// `nested`, as the scanner's do.
     pub(super) fn parse_serde(
         line: &'a str,
         keys: &Keys,
         text: &mut String,
+        nested: &mut Vec<serde_json::Value>,
     ) -> Result<LiteVals<'a>, String> {
         use serde::Deserializer;
         let mut de = serde_json::Deserializer::from_str(line);
         let vals = (&mut de)
-            .deserialize_map(RecordVisitor { keys, text })
+            .deserialize_map(RecordVisitor { keys, text, nested })
             .map_err(|e| {
                 if e.is_data() {
                     "not a JSON object".to_string()
@@ -382,6 +411,7 @@ impl Record for LiteRecord<'_> {
         self.at(self.keys.find(key)?, key)
     }
 
+    #[inline]
     fn at(&self, i: usize, key: &str) -> Option<Raw<'_>> {
         match self.got.vals.get(i)? {
             Some(LiteVal::Str(s)) => return Some(Raw::Str(s)),
@@ -394,10 +424,10 @@ impl Record for LiteRecord<'_> {
         // An absent dotted key: a path into the object under its first segment.
         let head = self.keys.head(i)?;
         let (_, rest) = key.split_once('.')?;
-        let Some(Some(LiteVal::Nested(v))) = self.got.vals.get(head) else {
+        let Some(Some(LiteVal::Nested(n))) = self.got.vals.get(head) else {
             return None;
         };
-        let mut cur: &serde_json::Value = v;
+        let mut cur = self.got.nested.get(*n)?;
         for p in rest.split('.') {
             cur = cur.as_object()?.get(p)?;
         }
@@ -1278,10 +1308,12 @@ mod tests {
         assert!(w.iter().all(Option::is_none));
     }
 
-    /// A kept value is three words: every line moves and clears one per key a schema reads.
+    /// A kept value is three words and owns nothing: every line moves and clears one per key
+    /// a schema reads, and clearing them is free.
     #[test]
     fn kept_values_stay_small() {
         assert!(std::mem::size_of::<Option<LiteVal<'_>>>() <= 24);
+        assert!(!std::mem::needs_drop::<Option<LiteVal<'_>>>());
     }
 
     /// Records parsed one after another on a thread share their buffers: nothing of a line

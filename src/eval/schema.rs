@@ -88,7 +88,7 @@ pub trait Record {
 /// Two words that, with its length, hold every byte of a key of up to 16 bytes: its first and
 /// its last 8 bytes (overlapping when shorter than 16), or for a key under 8 bytes its first
 /// and last 4 (or its bytes, under 4). Fixed-size loads only: no copy of a variable length.
-fn words(b: &[u8]) -> (u64, u64) {
+pub(super) fn words(b: &[u8]) -> (u64, u64) {
     let n = b.len();
     let le8 = |i: usize| {
         b.get(i..i + 8)
@@ -122,6 +122,9 @@ pub struct Keys {
     by_len: Vec<Vec<(u64, u64, usize)>>,
     /// For a dotted key (`id.orig_h`), the number of its first segment (`id`).
     head: Vec<Option<usize>>,
+    /// Distinct per [`Keys::new`] (a clone keeps it: same keys, same numbers), so that the
+    /// JSON scanner's key plan, kept per thread, knows whether it was made with these keys.
+    id: u64,
 }
 
 impl Keys {
@@ -139,10 +142,12 @@ impl Keys {
                 v.push((w, t, i));
             }
         }
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let mut keys = Keys {
             names,
             by_len,
             head: Vec::new(),
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         };
         keys.head = keys
             .names
@@ -178,6 +183,11 @@ impl Keys {
     /// For dotted key number `i`, the number of its first segment.
     pub fn head(&self, i: usize) -> Option<usize> {
         self.head.get(i).copied().flatten()
+    }
+
+    /// See the field `id`.
+    pub(super) fn id(&self) -> u64 {
+        self.id
     }
 }
 
