@@ -476,15 +476,20 @@ impl<'a> TableRecord<'a> {
             })?
         } else {
             // Kept as written first (a call per cell that could unescape cost more than the
-            // split); Zeek's `\xHH` escapes then, in a line that has a backslash.
-            let n = split_plain(line.as_bytes(), h.delim, |col, start, end| {
+            // split); Zeek's `\xHH` escapes then, in a line whose kept cells have a backslash.
+            // The cells after the last kept column are only counted.
+            let last = cols.iter().rposition(Option::is_some).unwrap_or(0);
+            let mut kept_end = 0;
+            let n = split_plain(line.as_bytes(), h.delim, last, |col, start, end| {
                 if let Some(k) = cols.get(col).copied().flatten() {
                     if let Some(c) = cells.get_mut(k) {
                         *c = Some(Cow::Borrowed(line.get(start..end).unwrap_or_default()));
+                        kept_end = end;
                     }
                 }
             });
-            if !h.quoted && memchr::memchr(b'\\', line.as_bytes()).is_some() {
+            let kept = line.as_bytes().get(..kept_end).unwrap_or_default();
+            if !h.quoted && memchr::memchr(b'\\', kept).is_some() {
                 for c in cells.iter_mut().flatten() {
                     if let Cow::Borrowed(t) = c {
                         *c = unescape_zeek_cow(t);
@@ -538,12 +543,22 @@ fn find_byte(b: &[u8], d: u8) -> Option<usize> {
         .map(|k| base + k)
 }
 
-/// Calls `each(column, start, end)` for every cell of `b` split at `delim` (an ASCII byte),
-/// and returns the number of cells. The separators are found eight bytes at a time: a row's
-/// cells are short, and a memchr call per cell cost more than the search.
-fn split_plain(b: &[u8], delim: u8, mut each: impl FnMut(usize, usize, usize)) -> usize {
+/// Calls `each(column, start, end)` for every cell of `b` split at `delim` (an ASCII byte) up
+/// to column `last`, and returns the number of cells: those after `last` are counted, not
+/// split (a lean row reads its first few columns). The separators are found eight bytes at a
+/// time: a row's cells are short, and a memchr call per cell cost more than the search.
+fn split_plain(
+    b: &[u8],
+    delim: u8,
+    last: usize,
+    mut each: impl FnMut(usize, usize, usize),
+) -> usize {
     let splat = u64::from_le_bytes([delim; 8]);
     let (mut col, mut start) = (0, 0);
+    // The cells from `start` on, counted by their separators.
+    let rest = |col: usize, start: usize| {
+        col + 1 + memchr::memchr_iter(delim, b.get(start..).unwrap_or_default()).count()
+    };
     let mut chunks = b.chunks_exact(8);
     let mut base = 0;
     for c in &mut chunks {
@@ -555,6 +570,9 @@ fn split_plain(b: &[u8], delim: u8, mut each: impl FnMut(usize, usize, usize)) -
             each(col, start, at);
             col += 1;
             start = at + 1;
+            if col > last {
+                return rest(col, start);
+            }
             m &= m - 1;
         }
         base += 8;
@@ -564,6 +582,9 @@ fn split_plain(b: &[u8], delim: u8, mut each: impl FnMut(usize, usize, usize)) -
             each(col, start, base + k);
             col += 1;
             start = base + k + 1;
+            if col > last {
+                return rest(col, start);
+            }
         }
     }
     each(col, start, b.len());
@@ -1405,12 +1426,16 @@ mod tests {
                 assert_eq!(find_byte(line.as_bytes(), d), want, "{line:?}");
             }
             let want: Vec<&str> = line.split('\t').collect();
-            let mut got: Vec<&str> = Vec::new();
-            let n = split_plain(line.as_bytes(), b'\t', |col, start, end| {
-                assert_eq!(col, got.len(), "{line:?}");
-                got.push(line.get(start..end).unwrap_or("<not a char boundary>"));
-            });
-            assert_eq!((n, got), (want.len(), want), "{line:?}");
+            // Split up to every column: the cells up to it, and the count of all of them.
+            for last in 0..=want.len() {
+                let mut got: Vec<&str> = Vec::new();
+                let n = split_plain(line.as_bytes(), b'\t', last, |col, start, end| {
+                    assert_eq!(col, got.len(), "{line:?}");
+                    got.push(line.get(start..end).unwrap_or("<not a char boundary>"));
+                });
+                let upto = want.get(..=last).unwrap_or(&want).to_vec();
+                assert_eq!((n, got), (want.len(), upto), "{line:?} up to {last}");
+            }
         }
     }
 
