@@ -1156,6 +1156,92 @@ impl Rows {
         Ok(Some((no, r)))
     }
 
+    /// Rows appended to `out` and `rows` ([`Rows::next_row_into`]'s) until `rows` holds `max`
+    /// or the input ends (then `Ok(false)`). The rows of a CSV table that lie whole in the
+    /// read buffer, are within the line cap and open no quoted cell (nearly all) are taken
+    /// from it straight: the run of them checked as UTF-8 at once and copied once. Any other
+    /// line (too long, not UTF-8, a quoted cell spanning lines, the last without a line break)
+    /// goes the way of [`Rows::next_row_into`], with the same rows, numbers and errors.
+    pub fn next_rows_into(
+        &mut self,
+        out: &mut String,
+        rows: &mut Vec<SpanRow>,
+        max: usize,
+    ) -> Result<bool, String> {
+        let delim = match &self.layout {
+            Some(Layout::Table(h)) if h.quoted && h.delim.is_ascii() => Some(h.delim),
+            _ => None,
+        };
+        while rows.len() < max {
+            let direct = self.pending.is_none() && self.queue.is_empty() && self.line_no >= 1;
+            let taken = match delim.filter(|_| direct) {
+                Some(d) => self.plain_csv_rows(d, out, rows, max)?,
+                None => 0,
+            };
+            if taken == 0 {
+                match self.next_row_into(out)? {
+                    Some(r) => rows.push(r),
+                    None => return Ok(false),
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// The leading run of the read buffer's lines that are rows by themselves (see
+    /// [`Rows::next_rows_into`]), up to `max` rows in all: how many bytes were taken (0: the
+    /// next line needs the line-by-line reader).
+    fn plain_csv_rows(
+        &mut self,
+        delim: u8,
+        out: &mut String,
+        rows: &mut Vec<SpanRow>,
+        max: usize,
+    ) -> Result<usize, String> {
+        let avail = loop {
+            match self.input.fill_buf() {
+                Ok(b) => break b,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(format!("read error after line {}: {e}", self.line_no)),
+            }
+        };
+        // Whole lines only, and only their UTF-8 part (a bad line is the other reader's).
+        let whole = memchr::memrchr(b'\n', avail).map_or(0, |i| i + 1);
+        let text = match std::str::from_utf8(&avail[..whole]) {
+            Ok(t) => t,
+            Err(e) => {
+                let ok = &avail[..e.valid_up_to()];
+                let cut = memchr::memrchr(b'\n', ok).map_or(0, |i| i + 1);
+                std::str::from_utf8(&ok[..cut]).unwrap_or_default()
+            }
+        };
+        let mut pos = 0;
+        while rows.len() < max {
+            let Some(nl) = memchr::memchr(b'\n', &text.as_bytes()[pos..]).map(|i| pos + i) else {
+                break;
+            };
+            let raw = &text[pos..nl];
+            if raw.len() > self.max_line {
+                break;
+            }
+            let t = raw.trim_end_matches(['\r', '\n']);
+            if csv_open_after(t, delim, false) {
+                break;
+            }
+            pos = nl + 1;
+            self.line_no += 1;
+            if t.trim().is_empty() {
+                continue;
+            }
+            let a = out.len();
+            out.push_str(t);
+            rows.push((self.line_no, Ok(a..out.len())));
+        }
+        self.bytes_read += pos as u64;
+        self.input.consume(pos);
+        Ok(pos)
+    }
+
     /// [`Rows::next_row`] before osquery's lines are expanded.
     fn next_line_row(&mut self) -> Result<Option<Row>, String> {
         let r = self.next_line_ref()?;

@@ -1795,11 +1795,13 @@ impl Reader<'_, '_> {
                     }),
                 ));
             }
-            while let Some(r) = rows
-                .next_row_into(&mut text)
-                .map_err(|e| io_err(&path, e))?
-            {
-                batch.push(r);
+            loop {
+                let more = rows
+                    .next_rows_into(&mut text, &mut batch, CHUNK)
+                    .map_err(|e| io_err(&path, e))?;
+                if !more {
+                    break;
+                }
                 if batch.len() == CHUNK {
                     if self.sh.stopped(i) {
                         return Ok(());
