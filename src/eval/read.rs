@@ -1371,6 +1371,65 @@ impl Rows {
 mod tests {
     use super::*;
 
+    /// Every row of `data` as (line, text or error): by [`Rows::next_rows_into`] with batches
+    /// of `batch` rows when `batch > 0`, else by [`Rows::next_row_into`] alone; the read
+    /// buffer holds `cap` bytes.
+    fn csv_rows(data: &[u8], cap: usize, max_line: usize, batch: usize) -> Vec<Row> {
+        let input: Input =
+            BufReader::with_capacity(cap, Box::new(std::io::Cursor::new(data.to_vec())));
+        let Ok(mut rows) = Rows::new(input, max_line) else {
+            return Vec::new();
+        };
+        let mut text = String::new();
+        let mut got: Vec<SpanRow> = Vec::new();
+        if batch == 0 {
+            while let Ok(Some(r)) = rows.next_row_into(&mut text) {
+                got.push(r);
+            }
+        } else {
+            let mut b = Vec::new();
+            while let Ok(more) = rows.next_rows_into(&mut text, &mut b, batch) {
+                assert!(!more || b.len() == batch);
+                got.append(&mut b);
+                if !more {
+                    break;
+                }
+            }
+        }
+        got.into_iter()
+            .map(|(no, r)| (no, r.map(|at| text[at].to_string())))
+            .collect()
+    }
+
+    /// The rows taken straight from the read buffer are the line-by-line reader's, with the
+    /// same numbers and errors, whatever the buffer size (a row ending exactly at its end, a
+    /// quoted cell opened in one fill and closed in the next): quoted line breaks, `""`
+    /// escapes, CRLF, blank lines, a stray quote, a line that is not UTF-8 or over the cap,
+    /// a last line without a line break.
+    #[test]
+    fn buffered_csv_rows_agree_with_the_line_reader() {
+        let files: [&[u8]; 6] = [
+            b"a,b,c\n1,2,3\n4,\"x\ny\",6\n7,\"say \"\"hi\"\"\",9\n\n10,11,12",
+            b"a,b,c\r\n1,2,3\r\n4,\"x\r\ny\",6\r\n\r\n7,8,9\r\n",
+            b"a,b,c\n1,\"unclosed,3\n4,5,6\n7,8,9\n",
+            b"a,b,c\n1,2,3\n4,\xff,6\n7,8,9\n1,2,3456789012345678901234567890\n5,6,7\n",
+            b"a,b,c\n1,\"a\"b,3\n4,5\n\"x\",\"\",\"\"\"\"\"\n   \n7,8,9\n",
+            b"\xef\xbb\xbfa,b\n1,2\n3,\"4\n\n5\"\n6,7",
+        ];
+        for data in files {
+            for cap in [1, 2, 3, 5, 7, 8, 13, 16, 31, 64, 1 << 16] {
+                for max_line in [16, 1 << 20] {
+                    let want = csv_rows(data, cap, max_line, 0);
+                    assert!(!want.is_empty());
+                    for batch in [1, 2, 3, 100] {
+                        let got = csv_rows(data, cap, max_line, batch);
+                        assert_eq!(got, want, "{data:?} cap {cap} max {max_line} batch {batch}");
+                    }
+                }
+            }
+        }
+    }
+
     /// Emptying the values for another line keeps their allocation.
     #[test]
     fn relife_keeps_the_allocation() {
