@@ -469,7 +469,9 @@ impl<'a> TableRecord<'a> {
             }
             n
         } else if h.quoted && memchr::memchr(b'"', line.as_bytes()).is_some() {
-            split_csv_cells(line, h.delim, &mut |col, cell| {
+            // The cells after the last kept column are only counted (and checked).
+            let last = cols.iter().rposition(Option::is_some).unwrap_or(0);
+            split_csv_cells(line, h.delim, last, &mut |col, cell| {
                 if cols.get(col).copied().flatten().is_some() {
                     put(col, cell.text());
                 }
@@ -674,10 +676,16 @@ impl<'a> CsvCell<'a> {
     }
 }
 
-/// [`split_csv`]'s cells, found a word at a time: `each(column, cell)` for every cell, whose
-/// text ([`CsvCell::text`]) is made only when asked for. Returns the number of cells. Same
-/// cells and errors as [`split_csv`] (tested against it).
-pub fn split_csv_cells<'a, F>(line: &'a str, delim: u8, each: &mut F) -> Result<usize, String>
+/// [`split_csv`]'s cells, found a word at a time: `each(column, cell)` for every cell up to
+/// column `last`, whose text ([`CsvCell::text`]) is made only when asked for; the cells after
+/// it are counted and checked ([`count_csv_cells`]), not cut out. Returns the number of
+/// cells. Same cells and errors as [`split_csv`] (tested against it).
+pub fn split_csv_cells<'a, F>(
+    line: &'a str,
+    delim: u8,
+    last: usize,
+    each: &mut F,
+) -> Result<usize, String>
 where
     F: FnMut(usize, CsvCell<'a>),
 {
@@ -685,6 +693,9 @@ where
     let mut pos = 0;
     let mut col = 0;
     loop {
+        if col > last {
+            return count_csv_cells(b.get(pos..).unwrap_or_default(), delim).map(|n| col + n);
+        }
         if b.get(pos) == Some(&b'"') {
             // A quoted cell: up to the quote not followed by another; `""` is one quote.
             let start = pos + 1;
@@ -736,6 +747,43 @@ where
                     );
                     return Ok(col + 1);
                 }
+            }
+        }
+    }
+}
+
+/// The number of cells of `b` (a row from the start of a cell on), or the error
+/// [`split_csv_cells`] would give: its loop without cutting cells out.
+fn count_csv_cells(b: &[u8], delim: u8) -> Result<usize, String> {
+    let mut pos = 0;
+    let mut n = 0;
+    loop {
+        if b.get(pos) == Some(&b'"') {
+            let mut i = pos + 1;
+            let close = loop {
+                let Some(q) = find_byte(b.get(i..).unwrap_or_default(), b'"') else {
+                    return Err("unterminated quoted cell".into());
+                };
+                let q = i + q;
+                if b.get(q + 1) == Some(&b'"') {
+                    i = q + 2;
+                } else {
+                    break q;
+                }
+            };
+            n += 1;
+            match b.get(close + 1) {
+                None => return Ok(n),
+                Some(c) if *c == delim => pos = close + 2,
+                Some(_) => return Err("text after the closing quote of a quoted cell".into()),
+            }
+        } else {
+            match find_byte(b.get(pos..).unwrap_or_default(), delim) {
+                Some(d) => {
+                    n += 1;
+                    pos += d + 1;
+                }
+                None => return Ok(n + 1),
             }
         }
     }
@@ -1605,14 +1653,23 @@ mod tests {
         }
         for line in &lines {
             let want = split_csv(line, b',');
-            let mut got: Vec<String> = Vec::new();
-            let n = split_csv_cells(line, b',', &mut |col, cell| {
-                assert_eq!(col, got.len(), "{line:?}");
-                got.push(cell.text().into_owned());
-            });
-            // Same cell count and cells, or the same error.
-            let got = n.map(|n| (n, got));
-            assert_eq!(got, want.map(|w| (w.len(), w)), "{line:?}");
+            // Cut up to every column (the rest counted): the cells up to it and the count of
+            // all, or the same error.
+            for last in 0..=line.len() + 1 {
+                let mut got: Vec<String> = Vec::new();
+                let n = split_csv_cells(line, b',', last, &mut |col, cell| {
+                    assert_eq!(col, got.len(), "{line:?}");
+                    got.push(cell.text().into_owned());
+                });
+                let want = want.clone().map(|w| {
+                    let upto = w.get(..=last).unwrap_or(&w).to_vec();
+                    (w.len(), upto)
+                });
+                match (n, want) {
+                    (Ok(n), Ok(w)) => assert_eq!((n, got), w, "{line:?} up to {last}"),
+                    (n, w) => assert_eq!(n.err(), w.err(), "{line:?} up to {last}"),
+                }
+            }
         }
     }
 }
