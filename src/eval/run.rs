@@ -478,10 +478,9 @@ struct FileCtx {
     /// A table's columns the schema reads (see [`read::columns`]).
     cols: Vec<Option<usize>>,
     /// A table's columns and cells the file's rules' filters read (with what decides
-    /// applicability), when lines may be skipped (the prefilter is on): a row is first mapped
-    /// from these alone, and mapped in full only when some rule's filter holds on it (or a
-    /// value is bad), so a row no rule matches never converts the other columns, nor its time
-    /// unless a filter reads it.
+    /// applicability, and `time`), when lines may be skipped (the prefilter is on): a row is
+    /// first mapped from these alone, and mapped in full only when some rule's filter holds on
+    /// it (or a value is bad), so a row no rule matches never converts the other columns.
     lean: Option<Lean>,
     prefilter: Option<Prefilter>,
     max_line: usize,
@@ -1488,12 +1487,14 @@ fn file_ctx(
                     }
                 }
             }
+            // And `time`: a row without a (valid) timestamp is a bad line whatever it matches.
+            names.insert("time".to_string());
             let fields = schema.field_names();
             let want: Vec<bool> = fields.iter().map(|f| names.contains(f)).collect();
             let read: Vec<usize> = (0..fields.len())
                 .filter(|k| want.get(*k).copied().unwrap_or(false))
                 .collect();
-            let keep = schema.keys_of(&read);
+            let keep = schema.keys_for(&read);
             let lean: Vec<Option<usize>> = cols
                 .iter()
                 .map(|c| c.filter(|k| keep.get(*k).copied().unwrap_or(false)))

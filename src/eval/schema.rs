@@ -488,21 +488,13 @@ impl InputSchema {
     /// `from`/`join` keys and `swap` partners, and every key of the `applies`, swap and join-error
     /// tests. A record holding only these keys maps those cells exactly as a full one does.
     pub fn keys_for(&self, cells: &[usize]) -> Vec<bool> {
-        let mut with_time = cells.to_vec();
-        with_time.extend(self.time_slot);
-        self.keys_of(&with_time)
-    }
-
-    /// [`InputSchema::keys_for`] without `time` unless `cells` has it: what
-    /// [`InputSchema::map_some_into`] of these cells reads.
-    pub fn keys_of(&self, cells: &[usize]) -> Vec<bool> {
         let mut keep = vec![false; self.keys.len()];
         let mut mark = |i: usize| {
             if let Some(k) = keep.get_mut(i) {
                 *k = true;
             }
         };
-        for f in cells {
+        for f in cells.iter().chain(&self.time_slot) {
             if let Some((from, join)) = self.field_ix.get(*f) {
                 for &i in from.iter().chain(join) {
                     mark(i);
