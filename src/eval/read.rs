@@ -572,9 +572,8 @@ fn split_plain(
     let splat = u64::from_le_bytes([delim; 8]);
     let (mut col, mut start) = (0, 0);
     // The cells from `start` on, counted by their separators.
-    let rest = |col: usize, start: usize| {
-        col + 1 + count_byte(b.get(start..).unwrap_or_default(), delim)
-    };
+    let rest =
+        |col: usize, start: usize| col + 1 + count_byte(b.get(start..).unwrap_or_default(), delim);
     let mut chunks = b.chunks_exact(8);
     let mut base = 0;
     for c in &mut chunks {
