@@ -499,22 +499,29 @@ impl<'a> TableRecord<'a> {
             }
             n
         } else if h.quoted && memchr::memchr(b'"', line.as_bytes()).is_some() {
-            split_csv_cells(line, h.delim, &mut |col, cell| {
+            // The cells after the last kept column are only counted (and checked).
+            let last = cols.iter().rposition(Option::is_some).unwrap_or(0);
+            split_csv_cells(line, h.delim, last, &mut |col, cell| {
                 if cols.get(col).copied().flatten().is_some() {
                     put(col, cell.text());
                 }
             })?
         } else {
             // Kept as written first (a call per cell that could unescape cost more than the
-            // split); Zeek's `\xHH` escapes then, in a line that has a backslash.
-            let n = split_plain(line.as_bytes(), h.delim, |col, start, end| {
+            // split); Zeek's `\xHH` escapes then, in a line whose kept cells have a backslash.
+            // The cells after the last kept column are only counted.
+            let last = cols.iter().rposition(Option::is_some).unwrap_or(0);
+            let mut kept_end = 0;
+            let n = split_plain(line.as_bytes(), h.delim, last, |col, start, end| {
                 if let Some(k) = cols.get(col).copied().flatten() {
                     if let Some(c) = cells.get_mut(k) {
                         *c = Some(Cow::Borrowed(line.get(start..end).unwrap_or_default()));
+                        kept_end = end;
                     }
                 }
             });
-            if !h.quoted && memchr::memchr(b'\\', line.as_bytes()).is_some() {
+            let kept = line.as_bytes().get(..kept_end).unwrap_or_default();
+            if !h.quoted && memchr::memchr(b'\\', kept).is_some() {
                 for c in cells.iter_mut().flatten() {
                     if let Cow::Borrowed(t) = c {
                         *c = unescape_zeek_cow(t);
@@ -568,12 +575,35 @@ fn find_byte(b: &[u8], d: u8) -> Option<usize> {
         .map(|k| base + k)
 }
 
-/// Calls `each(column, start, end)` for every cell of `b` split at `delim` (an ASCII byte),
-/// and returns the number of cells. The separators are found eight bytes at a time: a row's
-/// cells are short, and a memchr call per cell cost more than the search.
-fn split_plain(b: &[u8], delim: u8, mut each: impl FnMut(usize, usize, usize)) -> usize {
+/// How many times `d` is in `b`, eight bytes at a time (the rest of a row: a memchr count's
+/// setup cost more).
+fn count_byte(b: &[u8], d: u8) -> usize {
+    let splat = u64::from_le_bytes([d; 8]);
+    let mut chunks = b.chunks_exact(8);
+    let mut n = 0;
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        n += zero_bytes(u64::from_le_bytes(w) ^ splat).count_ones() as usize;
+    }
+    n + chunks.remainder().iter().filter(|c| **c == d).count()
+}
+
+/// Calls `each(column, start, end)` for every cell of `b` split at `delim` (an ASCII byte) up
+/// to column `last`, and returns the number of cells: those after `last` are counted, not
+/// split (a lean row reads its first few columns). The separators are found eight bytes at a
+/// time: a row's cells are short, and a memchr call per cell cost more than the search.
+fn split_plain(
+    b: &[u8],
+    delim: u8,
+    last: usize,
+    mut each: impl FnMut(usize, usize, usize),
+) -> usize {
     let splat = u64::from_le_bytes([delim; 8]);
     let (mut col, mut start) = (0, 0);
+    // The cells from `start` on, counted by their separators.
+    let rest =
+        |col: usize, start: usize| col + 1 + count_byte(b.get(start..).unwrap_or_default(), delim);
     let mut chunks = b.chunks_exact(8);
     let mut base = 0;
     for c in &mut chunks {
@@ -585,6 +615,9 @@ fn split_plain(b: &[u8], delim: u8, mut each: impl FnMut(usize, usize, usize)) -
             each(col, start, at);
             col += 1;
             start = at + 1;
+            if col > last {
+                return rest(col, start);
+            }
             m &= m - 1;
         }
         base += 8;
@@ -594,6 +627,9 @@ fn split_plain(b: &[u8], delim: u8, mut each: impl FnMut(usize, usize, usize)) -
             each(col, start, base + k);
             col += 1;
             start = base + k + 1;
+            if col > last {
+                return rest(col, start);
+            }
         }
     }
     each(col, start, b.len());
@@ -683,10 +719,16 @@ impl<'a> CsvCell<'a> {
     }
 }
 
-/// [`split_csv`]'s cells, found a word at a time: `each(column, cell)` for every cell, whose
-/// text ([`CsvCell::text`]) is made only when asked for. Returns the number of cells. Same
-/// cells and errors as [`split_csv`] (tested against it).
-pub fn split_csv_cells<'a, F>(line: &'a str, delim: u8, each: &mut F) -> Result<usize, String>
+/// [`split_csv`]'s cells, found a word at a time: `each(column, cell)` for every cell up to
+/// column `last`, whose text ([`CsvCell::text`]) is made only when asked for; the cells after
+/// it are counted and checked ([`count_csv_cells`]), not cut out. Returns the number of
+/// cells. Same cells and errors as [`split_csv`] (tested against it).
+pub fn split_csv_cells<'a, F>(
+    line: &'a str,
+    delim: u8,
+    last: usize,
+    each: &mut F,
+) -> Result<usize, String>
 where
     F: FnMut(usize, CsvCell<'a>),
 {
@@ -694,6 +736,9 @@ where
     let mut pos = 0;
     let mut col = 0;
     loop {
+        if col > last {
+            return count_csv_cells(b.get(pos..).unwrap_or_default(), delim).map(|n| col + n);
+        }
         if b.get(pos) == Some(&b'"') {
             // A quoted cell: up to the quote not followed by another; `""` is one quote.
             let start = pos + 1;
@@ -745,6 +790,43 @@ where
                     );
                     return Ok(col + 1);
                 }
+            }
+        }
+    }
+}
+
+/// The number of cells of `b` (a row from the start of a cell on), or the error
+/// [`split_csv_cells`] would give: its loop without cutting cells out.
+fn count_csv_cells(b: &[u8], delim: u8) -> Result<usize, String> {
+    let mut pos = 0;
+    let mut n = 0;
+    loop {
+        if b.get(pos) == Some(&b'"') {
+            let mut i = pos + 1;
+            let close = loop {
+                let Some(q) = find_byte(b.get(i..).unwrap_or_default(), b'"') else {
+                    return Err("unterminated quoted cell".into());
+                };
+                let q = i + q;
+                if b.get(q + 1) == Some(&b'"') {
+                    i = q + 2;
+                } else {
+                    break q;
+                }
+            };
+            n += 1;
+            match b.get(close + 1) {
+                None => return Ok(n),
+                Some(c) if *c == delim => pos = close + 2,
+                Some(_) => return Err("text after the closing quote of a quoted cell".into()),
+            }
+        } else {
+            match find_byte(b.get(pos..).unwrap_or_default(), delim) {
+                Some(d) => {
+                    n += 1;
+                    pos += d + 1;
+                }
+                None => return Ok(n + 1),
             }
         }
     }
@@ -1165,6 +1247,92 @@ impl Rows {
         Ok(Some((no, r)))
     }
 
+    /// Rows appended to `out` and `rows` ([`Rows::next_row_into`]'s) until `rows` holds `max`
+    /// or the input ends (then `Ok(false)`). The rows of a CSV table that lie whole in the
+    /// read buffer, are within the line cap and open no quoted cell (nearly all) are taken
+    /// from it straight: the run of them checked as UTF-8 at once and copied once. Any other
+    /// line (too long, not UTF-8, a quoted cell spanning lines, the last without a line break)
+    /// goes the way of [`Rows::next_row_into`], with the same rows, numbers and errors.
+    pub fn next_rows_into(
+        &mut self,
+        out: &mut String,
+        rows: &mut Vec<SpanRow>,
+        max: usize,
+    ) -> Result<bool, String> {
+        let delim = match &self.layout {
+            Some(Layout::Table(h)) if h.quoted && h.delim.is_ascii() => Some(h.delim),
+            _ => None,
+        };
+        while rows.len() < max {
+            let direct = self.pending.is_none() && self.queue.is_empty() && self.line_no >= 1;
+            let taken = match delim.filter(|_| direct) {
+                Some(d) => self.plain_csv_rows(d, out, rows, max)?,
+                None => 0,
+            };
+            if taken == 0 {
+                match self.next_row_into(out)? {
+                    Some(r) => rows.push(r),
+                    None => return Ok(false),
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// The leading run of the read buffer's lines that are rows by themselves (see
+    /// [`Rows::next_rows_into`]), up to `max` rows in all: how many bytes were taken (0: the
+    /// next line needs the line-by-line reader).
+    fn plain_csv_rows(
+        &mut self,
+        delim: u8,
+        out: &mut String,
+        rows: &mut Vec<SpanRow>,
+        max: usize,
+    ) -> Result<usize, String> {
+        let avail = loop {
+            match self.input.fill_buf() {
+                Ok(b) => break b,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(format!("read error after line {}: {e}", self.line_no)),
+            }
+        };
+        // Whole lines only, and only their UTF-8 part (a bad line is the other reader's).
+        let whole = memchr::memrchr(b'\n', avail).map_or(0, |i| i + 1);
+        let text = match std::str::from_utf8(&avail[..whole]) {
+            Ok(t) => t,
+            Err(e) => {
+                let ok = &avail[..e.valid_up_to()];
+                let cut = memchr::memrchr(b'\n', ok).map_or(0, |i| i + 1);
+                std::str::from_utf8(&ok[..cut]).unwrap_or_default()
+            }
+        };
+        let mut pos = 0;
+        while rows.len() < max {
+            let Some(nl) = memchr::memchr(b'\n', &text.as_bytes()[pos..]).map(|i| pos + i) else {
+                break;
+            };
+            let raw = &text[pos..nl];
+            if raw.len() > self.max_line {
+                break;
+            }
+            let t = raw.trim_end_matches(['\r', '\n']);
+            if csv_open_after(t, delim, false) {
+                break;
+            }
+            pos = nl + 1;
+            self.line_no += 1;
+            if t.trim().is_empty() {
+                continue;
+            }
+            let a = out.len();
+            out.push_str(t);
+            rows.push((self.line_no, Ok(a..out.len())));
+        }
+        self.bytes_read += pos as u64;
+        self.input.consume(pos);
+        Ok(pos)
+    }
+
     /// [`Rows::next_row`] before osquery's lines are expanded.
     fn next_line_row(&mut self) -> Result<Option<Row>, String> {
         let r = self.next_line_ref()?;
@@ -1293,6 +1461,65 @@ impl Rows {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every row of `data` as (line, text or error): by [`Rows::next_rows_into`] with batches
+    /// of `batch` rows when `batch > 0`, else by [`Rows::next_row_into`] alone; the read
+    /// buffer holds `cap` bytes.
+    fn csv_rows(data: &[u8], cap: usize, max_line: usize, batch: usize) -> Vec<Row> {
+        let input: Input =
+            BufReader::with_capacity(cap, Box::new(std::io::Cursor::new(data.to_vec())));
+        let Ok(mut rows) = Rows::new(input, max_line) else {
+            return Vec::new();
+        };
+        let mut text = String::new();
+        let mut got: Vec<SpanRow> = Vec::new();
+        if batch == 0 {
+            while let Ok(Some(r)) = rows.next_row_into(&mut text) {
+                got.push(r);
+            }
+        } else {
+            let mut b = Vec::new();
+            while let Ok(more) = rows.next_rows_into(&mut text, &mut b, batch) {
+                assert!(!more || b.len() == batch);
+                got.append(&mut b);
+                if !more {
+                    break;
+                }
+            }
+        }
+        got.into_iter()
+            .map(|(no, r)| (no, r.map(|at| text[at].to_string())))
+            .collect()
+    }
+
+    /// The rows taken straight from the read buffer are the line-by-line reader's, with the
+    /// same numbers and errors, whatever the buffer size (a row ending exactly at its end, a
+    /// quoted cell opened in one fill and closed in the next): quoted line breaks, `""`
+    /// escapes, CRLF, blank lines, a stray quote, a line that is not UTF-8 or over the cap,
+    /// a last line without a line break.
+    #[test]
+    fn buffered_csv_rows_agree_with_the_line_reader() {
+        let files: [&[u8]; 6] = [
+            b"a,b,c\n1,2,3\n4,\"x\ny\",6\n7,\"say \"\"hi\"\"\",9\n\n10,11,12",
+            b"a,b,c\r\n1,2,3\r\n4,\"x\r\ny\",6\r\n\r\n7,8,9\r\n",
+            b"a,b,c\n1,\"unclosed,3\n4,5,6\n7,8,9\n",
+            b"a,b,c\n1,2,3\n4,\xff,6\n7,8,9\n1,2,3456789012345678901234567890\n5,6,7\n",
+            b"a,b,c\n1,\"a\"b,3\n4,5\n\"x\",\"\",\"\"\"\"\"\n   \n7,8,9\n",
+            b"\xef\xbb\xbfa,b\n1,2\n3,\"4\n\n5\"\n6,7",
+        ];
+        for data in files {
+            for cap in [1, 2, 3, 5, 7, 8, 13, 16, 31, 64, 1 << 16] {
+                for max_line in [16, 1 << 20] {
+                    let want = csv_rows(data, cap, max_line, 0);
+                    assert!(!want.is_empty());
+                    for batch in [1, 2, 3, 100] {
+                        let got = csv_rows(data, cap, max_line, batch);
+                        assert_eq!(got, want, "{data:?} cap {cap} max {max_line} batch {batch}");
+                    }
+                }
+            }
+        }
+    }
 
     /// Emptying the values for another line keeps their allocation.
     #[test]
@@ -1435,14 +1662,20 @@ mod tests {
             for d in [b'\t', b'a'] {
                 let want = line.bytes().position(|c| c == d);
                 assert_eq!(find_byte(line.as_bytes(), d), want, "{line:?}");
+                let want = line.bytes().filter(|c| *c == d).count();
+                assert_eq!(count_byte(line.as_bytes(), d), want, "{line:?}");
             }
             let want: Vec<&str> = line.split('\t').collect();
-            let mut got: Vec<&str> = Vec::new();
-            let n = split_plain(line.as_bytes(), b'\t', |col, start, end| {
-                assert_eq!(col, got.len(), "{line:?}");
-                got.push(line.get(start..end).unwrap_or("<not a char boundary>"));
-            });
-            assert_eq!((n, got), (want.len(), want), "{line:?}");
+            // Split up to every column: the cells up to it, and the count of all of them.
+            for last in 0..=want.len() {
+                let mut got: Vec<&str> = Vec::new();
+                let n = split_plain(line.as_bytes(), b'\t', last, |col, start, end| {
+                    assert_eq!(col, got.len(), "{line:?}");
+                    got.push(line.get(start..end).unwrap_or("<not a char boundary>"));
+                });
+                let upto = want.get(..=last).unwrap_or(&want).to_vec();
+                assert_eq!((n, got), (want.len(), upto), "{line:?} up to {last}");
+            }
         }
     }
 
@@ -1467,14 +1700,23 @@ mod tests {
         }
         for line in &lines {
             let want = split_csv(line, b',');
-            let mut got: Vec<String> = Vec::new();
-            let n = split_csv_cells(line, b',', &mut |col, cell| {
-                assert_eq!(col, got.len(), "{line:?}");
-                got.push(cell.text().into_owned());
-            });
-            // Same cell count and cells, or the same error.
-            let got = n.map(|n| (n, got));
-            assert_eq!(got, want.map(|w| (w.len(), w)), "{line:?}");
+            // Cut up to every column (the rest counted): the cells up to it and the count of
+            // all, or the same error.
+            for last in 0..=line.len() + 1 {
+                let mut got: Vec<String> = Vec::new();
+                let n = split_csv_cells(line, b',', last, &mut |col, cell| {
+                    assert_eq!(col, got.len(), "{line:?}");
+                    got.push(cell.text().into_owned());
+                });
+                let want = want.clone().map(|w| {
+                    let upto = w.get(..=last).unwrap_or(&w).to_vec();
+                    (w.len(), upto)
+                });
+                match (n, want) {
+                    (Ok(n), Ok(w)) => assert_eq!((n, got), w, "{line:?} up to {last}"),
+                    (n, w) => assert_eq!(n.err(), w.err(), "{line:?} up to {last}"),
+                }
+            }
         }
     }
 }

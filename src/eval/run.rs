@@ -466,6 +466,18 @@ pub fn with_cells<R>(
     text: &str,
     f: impl FnOnce(&[Option<Cell<'_>>]) -> R,
 ) -> Result<Option<R>, String> {
+    with_some_cells(layout, schema, cols, None, text, f)
+}
+
+/// [`with_cells`] mapping only the cells `want` marks (see [`InputSchema::map_some_into`]).
+fn with_some_cells<R>(
+    layout: &Layout,
+    schema: &InputSchema,
+    cols: &[Option<usize>],
+    want: Option<&[bool]>,
+    text: &str,
+    f: impl FnOnce(&[Option<Cell<'_>>]) -> R,
+) -> Result<Option<R>, String> {
     // The row's vectors come from the thread's scratch and go back to it (taken, so a nested
     // call just allocates): no allocation per row.
     let (cells, table) = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
@@ -473,7 +485,9 @@ pub fn with_cells<R>(
         Layout::JsonLines => match LiteRecord::parse(text, schema.keys()) {
             Ok(rec) => {
                 let mut out = read::reuse(cells);
-                let r = schema.map_into(&rec, &mut out).map(|a| a.then(|| f(&out)));
+                let r = schema
+                    .map_some_into(&rec, &mut out, want)
+                    .map(|a| a.then(|| f(&out)));
                 (r, read::reuse(out), table)
             }
             Err(e) => (Err(e), cells, table),
@@ -482,7 +496,9 @@ pub fn with_cells<R>(
             match TableRecord::parse_in(text, h, schema.keys(), cols, read::reuse(table)) {
                 Ok(rec) => {
                     let mut out = read::reuse(cells);
-                    let r = schema.map_into(&rec, &mut out).map(|a| a.then(|| f(&out)));
+                    let r = schema
+                        .map_some_into(&rec, &mut out, want)
+                        .map(|a| a.then(|| f(&out)));
                     let cells = read::reuse(out);
                     (r, cells, read::reuse(rec.into_buf()))
                 }
@@ -520,11 +536,11 @@ struct FileCtx {
     filters: SharedFilters,
     /// A table's columns the schema reads (see [`read::columns`]).
     cols: Vec<Option<usize>>,
-    /// A table's columns the file's rules read (with what decides applicability and `time`),
-    /// when fewer than `cols` and lines may be skipped (the prefilter is on): a row is first
-    /// mapped from these alone, and mapped in full only when some rule's filter holds on it
-    /// (or a value is bad), so a row no rule matches never converts the other columns.
-    lean: Option<Vec<Option<usize>>>,
+    /// A table's columns and cells the file's rules' filters read (with what decides
+    /// applicability, and `time`), when lines may be skipped (the prefilter is on): a row is
+    /// first mapped from these alone, and mapped in full only when some rule's filter holds on
+    /// it (or a value is bad), so a row no rule matches never converts the other columns.
+    lean: Option<Lean>,
     prefilter: Option<Prefilter>,
     max_line: usize,
     /// The file's part of the watermark, shared by every context of the file (a Zeek header
@@ -556,6 +572,14 @@ struct FileClock {
     /// Every chunk of the file is done (or the file is not read): it no longer holds the run's
     /// release back.
     finished: AtomicBool,
+}
+
+/// What a table row is first mapped from (see [`FileCtx::lean`]).
+struct Lean {
+    /// The columns kept, as [`read::columns`] gives them (`None`: not read).
+    cols: Vec<Option<usize>>,
+    /// The cells mapped, by field.
+    want: Vec<bool>,
 }
 
 enum Work {
@@ -643,7 +667,14 @@ fn row(sh: &Shared<'_>, ctx: &FileCtx, line: u64, text: Result<&str, String>, ou
                 })
             })
         };
-        match with_cells(&ctx.layout, &ctx.schema, lean, t, any_holds) {
+        match with_some_cells(
+            &ctx.layout,
+            &ctx.schema,
+            &lean.cols,
+            Some(&lean.want),
+            t,
+            any_holds,
+        ) {
             Ok(Some(false)) => {
                 out.events += 1;
                 return;
@@ -1504,18 +1535,30 @@ fn file_ctx(
     };
     let lean = match &layout {
         Layout::Table(_) if opts.prefilter && !opts.strict => {
-            let mut read: Vec<usize> = rules
-                .iter()
-                .flat_map(|(_, bind)| bind.iter().flatten().copied())
+            // The fields the filters read (and the computed fields' when a filter reads one).
+            let mut names = std::collections::BTreeSet::new();
+            for (i, _) in &rules {
+                let r = &compiled[*i].rule;
+                crate::ir::visit::collect_fields(&r.filter, &mut names);
+                if crate::ir::visit::uses_computed(&r.filter) {
+                    for (c, _) in r.lets.iter().flat_map(|l| &l.arms) {
+                        crate::ir::visit::collect_fields(c, &mut names);
+                    }
+                }
+            }
+            // And `time`: a row without a (valid) timestamp is a bad line whatever it matches.
+            names.insert("time".to_string());
+            let fields = schema.field_names();
+            let want: Vec<bool> = fields.iter().map(|f| names.contains(f)).collect();
+            let read: Vec<usize> = (0..fields.len())
+                .filter(|k| want.get(*k).copied().unwrap_or(false))
                 .collect();
-            read.sort_unstable();
-            read.dedup();
             let keep = schema.keys_for(&read);
             let lean: Vec<Option<usize>> = cols
                 .iter()
                 .map(|c| c.filter(|k| keep.get(*k).copied().unwrap_or(false)))
                 .collect();
-            (lean != cols).then_some(lean)
+            (lean != cols || want.contains(&false)).then_some(Lean { cols: lean, want })
         }
         _ => None,
     };
@@ -1812,11 +1855,13 @@ impl Reader<'_, '_> {
                     }),
                 ));
             }
-            while let Some(r) = rows
-                .next_row_into(&mut text)
-                .map_err(|e| io_err(&path, e))?
-            {
-                batch.push(r);
+            loop {
+                let more = rows
+                    .next_rows_into(&mut text, &mut batch, CHUNK)
+                    .map_err(|e| io_err(&path, e))?;
+                if !more {
+                    break;
+                }
                 if batch.len() == CHUNK {
                     if self.sh.stopped(i) {
                         return Ok(());

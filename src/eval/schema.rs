@@ -649,6 +649,18 @@ impl InputSchema {
         rec: &'r R,
         out: &mut Vec<Option<Cell<'r>>>,
     ) -> Result<bool, String> {
+        self.map_some_into(rec, out, None)
+    }
+
+    /// [`InputSchema::map_into`] of the cells `want` marks only (`None`: every cell), the
+    /// others left missing: a row mapped for a filter that reads a few fields converts only
+    /// those. A row without a timestamp is an error only when `time` is wanted.
+    pub fn map_some_into<'r, R: Record + ?Sized>(
+        &'r self,
+        rec: &'r R,
+        out: &mut Vec<Option<Cell<'r>>>,
+        want: Option<&[bool]>,
+    ) -> Result<bool, String> {
         out.clear();
         if let Some(why) = self.error_ix.and_then(|i| rec.at(i, JOIN_ERROR)) {
             return Err(why.text().into_owned());
@@ -677,7 +689,12 @@ impl InputSchema {
         // read back).
         out.resize_with(self.fields.len(), || None);
         let fields = self.fields.iter().zip(&self.field_ix).zip(&self.plain);
-        for ((((name, ty, spec), (from_ix, join_ix)), &plain), slot) in fields.zip(out.iter_mut()) {
+        for (k, ((((name, ty, spec), (from_ix, join_ix)), &plain), slot)) in
+            fields.zip(out.iter_mut()).enumerate()
+        {
+            if want.is_some_and(|w| !w.get(k).copied().unwrap_or(false)) {
+                continue;
+            }
             if plain {
                 // The common case: the first present `from` key, converted as it is.
                 match from_ix.iter().find_map(|&i| get(i).map(|v| (i, v))) {
@@ -761,10 +778,15 @@ impl InputSchema {
             }
             push_cell(slot, text, name, ty, spec)?;
         }
-        if self
-            .time_slot
-            .and_then(|i| out.get(i))
-            .is_none_or(Option::is_none)
+        let time_wanted = want.is_none_or(|w| {
+            self.time_slot
+                .is_some_and(|i| w.get(i).copied().unwrap_or(false))
+        });
+        if time_wanted
+            && self
+                .time_slot
+                .and_then(|i| out.get(i))
+                .is_none_or(Option::is_none)
         {
             let keys = self
                 .fields

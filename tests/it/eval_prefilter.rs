@@ -229,11 +229,11 @@ fn both_ways(name: &str, text: &str) -> (detc::eval::run::RunOutput, detc::eval:
     (on, off)
 }
 
-/// With the prefilter on, a table row is first mapped from the columns the rules read and
-/// mapped in full only when a filter holds on it: the same alerts and matches as the full
-/// path; a bad value in a column no rule reads is found on every matching row (a bad line
-/// either way), and is not looked for on a row no rule matches (like a line the prefilter
-/// skips).
+/// With the prefilter on, a table row is first mapped from the columns the rules' filters read
+/// (and its timestamp) and mapped in full only when a filter holds on it: the same alerts and
+/// matches as the full path; a bad value in a column no filter reads is found on every
+/// matching row (a bad line either way), and is not looked for on a row no rule matches (like
+/// a line the prefilter skips); a row without a valid timestamp is a bad line either way.
 #[test]
 fn table_rows_agree_with_and_without_prefilter() {
     let head = "#separator \\x09\n#unset_field\t-\n#empty_field\t(empty)\n#path\tconn\n\
@@ -254,6 +254,13 @@ fn table_rows_agree_with_and_without_prefilter() {
         // Line 11: a bad port, which the rule reads: a bad line either way.
         row("1763632805.5", "2x5", "1.5", "20000000"),
         row("1763632806.5", "443", "1.5", "20000000"),
+        // Line 13: matches no rule, a masked timestamp (no filter reads it): a bad line either
+        // way (Zeek's test baselines mask `ts`).
+        row("XXXXXXXXXX.XXXXXX", "443", "1.5", "20000000"),
+        // Line 14: matches no rule, a bad byte count (AN0382 sums it; no filter reads it).
+        row("1763632807.5", "443", "1.5", "abc"),
+        // Line 15: matches, no timestamp: a bad line either way.
+        row("-", "25", "1.5", "20000000"),
     ]
     .concat();
     let (on, off) = both_ways("conn.log", &text);
@@ -265,10 +272,12 @@ fn table_rows_agree_with_and_without_prefilter() {
     let lines = |o: &detc::eval::run::RunOutput| -> Vec<u64> {
         o.summary.bad.iter().map(|b| b.line).collect()
     };
-    assert_eq!(lines(&off), [9, 10, 11]);
-    assert_eq!(lines(&on), [9, 11]);
+    assert_eq!(lines(&off), [9, 10, 11, 13, 14, 15]);
+    assert_eq!(lines(&on), [9, 11, 13, 15]);
     assert_eq!(on.summary.bad[0], off.summary.bad[0]);
-    assert_eq!(on.summary.events, off.summary.events + 1);
+    assert_eq!(on.summary.bad[2], off.summary.bad[3]);
+    assert_eq!(on.summary.bad[3], off.summary.bad[5]);
+    assert_eq!(on.summary.events, off.summary.events + 2);
 
     // Defender CSV: a matching row whose quoted command line spans two lines, a row of another
     // table (not applicable), and a bad process id (no rule reads it) on a matching and on a
