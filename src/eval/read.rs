@@ -742,20 +742,7 @@ where
         if b.get(pos) == Some(&b'"') {
             // A quoted cell: up to the quote not followed by another; `""` is one quote.
             let start = pos + 1;
-            let mut i = start;
-            let mut doubled = false;
-            let close = loop {
-                let Some(q) = find_byte(b.get(i..).unwrap_or_default(), b'"') else {
-                    return Err("unterminated quoted cell".into());
-                };
-                let q = i + q;
-                if b.get(q + 1) == Some(&b'"') {
-                    doubled = true;
-                    i = q + 2;
-                } else {
-                    break q;
-                }
-            };
+            let (close, doubled) = closing_quote(b, start)?;
             let raw = &line[start..close];
             each(col, CsvCell { raw, doubled });
             col += 1;
@@ -795,6 +782,25 @@ where
     }
 }
 
+/// The closing quote of a quoted cell whose text starts at `start`: the first quote not
+/// followed by another (`""` is one quote), and whether the cell holds a `""`.
+fn closing_quote(b: &[u8], start: usize) -> Result<(usize, bool), String> {
+    let mut i = start;
+    let mut doubled = false;
+    loop {
+        let Some(q) = find_byte(b.get(i..).unwrap_or_default(), b'"') else {
+            return Err("unterminated quoted cell".into());
+        };
+        let q = i + q;
+        if b.get(q + 1) == Some(&b'"') {
+            doubled = true;
+            i = q + 2;
+        } else {
+            return Ok((q, doubled));
+        }
+    }
+}
+
 /// The number of cells of `b` (a row from the start of a cell on), or the error
 /// [`split_csv_cells`] would give: its loop without cutting cells out.
 fn count_csv_cells(b: &[u8], delim: u8) -> Result<usize, String> {
@@ -802,18 +808,7 @@ fn count_csv_cells(b: &[u8], delim: u8) -> Result<usize, String> {
     let mut n = 0;
     loop {
         if b.get(pos) == Some(&b'"') {
-            let mut i = pos + 1;
-            let close = loop {
-                let Some(q) = find_byte(b.get(i..).unwrap_or_default(), b'"') else {
-                    return Err("unterminated quoted cell".into());
-                };
-                let q = i + q;
-                if b.get(q + 1) == Some(&b'"') {
-                    i = q + 2;
-                } else {
-                    break q;
-                }
-            };
+            let (close, _) = closing_quote(b, pos + 1)?;
             n += 1;
             match b.get(close + 1) {
                 None => return Ok(n),
