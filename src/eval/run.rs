@@ -953,22 +953,49 @@ struct Release<'r> {
     /// Where released windows' alerts go.
     sink: &'r Mutex<AlertSink>,
     peak: usize,
+    /// Worker states taken at a barrier and not merged yet, with the watermark read at that
+    /// barrier (see [`Release::take`]).
+    pending: Vec<Vec<RuleState>>,
+    release_at: Option<i64>,
 }
 
 impl Release<'_> {
-    /// After a file's barrier: the groups merged, the cap checked on them, and every window
-    /// released that ends at least the lateness before the smallest watermark over the files
-    /// not finished. That watermark is read first: each file's only grows, and a file's
-    /// events still to come are late in any window it releases, so nothing merged after it
-    /// can belong to a window released here.
-    fn barrier(&mut self, clocks: &[Arc<FileClock>]) -> Result<(), Diagnostic> {
+    /// At a file's barrier: takes every worker's groups and held alerts (a swap under each
+    /// slot's lock, so the workers go on at once) and reads the smallest watermark over the
+    /// files not finished; [`Release::settle`] merges and releases later, when the reader
+    /// would otherwise wait (its channel full), so that the workers are not idle while it
+    /// does (issue 15). The watermark is read first: each file's only grows, and a file's
+    /// events still to come are late in any window it releases, so nothing taken or fed after
+    /// it can belong to a window released at it; when the merge happens changes memory only.
+    fn take(&mut self, clocks: &[Arc<FileClock>]) {
         let watermark = clocks
             .iter()
             .filter(|c| !c.finished.load(Ordering::Acquire))
             .map(|c| c.watermark.load(Ordering::Acquire))
             .min()
             .unwrap_or(i64::MAX);
-        self.merge_slots();
+        for slot in self.slots {
+            let mut g = slot.lock().unwrap_or_else(|e| e.into_inner());
+            g.held = 0;
+            let taken = g.states.iter_mut().map(RuleState::drain).collect();
+            self.pending.push(taken);
+        }
+        self.release_at = self.release_at.max(Some(watermark));
+    }
+
+    /// Merges what [`Release::take`] took, checks the cap, and releases every window that
+    /// ends at least the lateness before the watermark read then.
+    fn settle(&mut self) -> Result<(), Diagnostic> {
+        let Some(watermark) = self.release_at.take() else {
+            return Ok(());
+        };
+        for taken in std::mem::take(&mut self.pending) {
+            let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
+            for (acc, st) in self.live.iter_mut().zip(taken) {
+                acc.merge(st);
+                sink.add_held(acc.take_alerts());
+            }
+        }
         self.check_cap()?;
         let Some(lateness) = self.lateness else {
             return Ok(());
@@ -1233,6 +1260,8 @@ pub fn run_files_streamed(
         live: compiled.iter().map(|_| RuleState::default()).collect(),
         sink: &sh.sink,
         peak: 0,
+        pending: Vec::new(),
+        release_at: None,
     });
     let (pool_tx, pool_rx) = mpsc::channel::<Vec<u8>>();
     let rd = Reader {
@@ -1331,6 +1360,7 @@ pub fn run_files_streamed(
     if sh.over_cap.load(Ordering::Relaxed) {
         return Err(over_cap(opts.max_groups));
     }
+    rel.settle()?;
     rel.merge_slots();
     rel.check_cap()?;
     let Release {
@@ -1632,18 +1662,24 @@ impl Reader<'_, '_> {
     }
 
     /// A file's barrier: once every chunk of the file sent so far is done, its watermark
-    /// moves to its latest counted time (capped by the files after it), then the run merges,
-    /// checks the cap and releases (see [`Release::barrier`]).
+    /// moves to its latest counted time (capped by the files after it), and the run takes
+    /// the workers' groups, to merge, check the cap and release at the next [`Reader::settle`]
+    /// (see [`Release::take`]). What an earlier barrier took is settled first.
     fn barrier(&self, clock: &FileClock) -> Result<(), Diagnostic> {
         clock.done.wait_for(clock.sent.load(Ordering::Relaxed));
         if self.sh.lateness.is_some() {
             let wm = clock.max_time.load(Ordering::Relaxed).min(clock.later);
             clock.watermark.fetch_max(wm, Ordering::Release);
         }
-        self.rel
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .barrier(self.clocks)
+        let mut rel = self.rel.lock().unwrap_or_else(|e| e.into_inner());
+        rel.settle()?;
+        rel.take(self.clocks);
+        Ok(())
+    }
+
+    /// Merges and releases what a barrier took, if anything.
+    fn settle(&self) -> Result<(), Diagnostic> {
+        self.rel.lock().unwrap_or_else(|e| e.into_inner()).settle()
     }
 
     /// Reads file `i`, sending its chunks to the workers.
@@ -1683,11 +1719,20 @@ impl Reader<'_, '_> {
         };
         let mut ctx = file_ctx(&path, layout, schema, compiled, opts, clock);
         let send = |ctx: &Arc<FileCtx>, work: Work| -> Result<(), Diagnostic> {
-            tx.send(Chunk {
+            let failed = || Diagnostic::new(Code::E0803, "an evaluator thread failed");
+            let chunk = Chunk {
                 ctx: ctx.clone(),
                 work,
-            })
-            .map_err(|_| Diagnostic::new(Code::E0803, "an evaluator thread failed"))?;
+            };
+            // The workers have a full queue: the time to merge what a barrier took.
+            match tx.try_send(chunk) {
+                Ok(()) => {}
+                Err(mpsc::TrySendError::Full(chunk)) => {
+                    self.settle()?;
+                    tx.send(chunk).map_err(|_| failed())?;
+                }
+                Err(mpsc::TrySendError::Disconnected(_)) => return Err(failed()),
+            }
             let sent = clock.sent.fetch_add(1, Ordering::Relaxed) + 1;
             if self.aggregating && sent % every == 0 {
                 self.barrier(clock)?;
