@@ -836,18 +836,22 @@ impl CompiledRule {
 
     /// The alerts of a finished run, sorted deterministically.
     pub fn finish(&self, st: RuleState) -> Vec<Alert> {
-        let mut out: Vec<Alert> = self.finish_held(st).into_iter().map(Alert::from).collect();
+        let mut out: Vec<Alert> = self.finish_held(st).map(Alert::from).collect();
         super::sort_alerts(&mut out);
         out
     }
 
     /// The alerts of a finished run as the sink holds them, not sorted (the sink sorts).
-    pub fn finish_held(&self, st: RuleState) -> Vec<Held> {
-        let mut out = st.alerts;
-        for (start, groups) in st.windows {
+    pub fn finish_held(&self, st: RuleState) -> impl Iterator<Item = Held> + '_ {
+        // Window by window, so that a caller passing them on (the run's sink) holds one
+        // window's alerts at a time, not the last windows' of the whole input at once (the
+        // run's peak memory was at its end).
+        let windows = st.windows.into_iter().flat_map(|(start, groups)| {
+            let mut out = Vec::new();
             self.window_alerts(start, groups, &mut out);
-        }
-        out
+            out
+        });
+        st.alerts.into_iter().chain(windows)
     }
 
     /// The first window start still open when the input is at `watermark` and events may come
