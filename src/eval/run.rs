@@ -602,6 +602,41 @@ struct Chunk {
     work: Work,
 }
 
+/// A chunk's buffers once a worker is done with it, back to the reader for the next chunk: a
+/// block's bytes (or a batch's text), and a batch's rows. Fresh megabyte buffers per chunk were
+/// faulted in page by page each time (glibc maps and unmaps blocks that large).
+#[derive(Default)]
+struct Spare {
+    data: Vec<u8>,
+    rows: Vec<read::SpanRow>,
+}
+
+impl Spare {
+    /// The buffers a finished chunk leaves (none from a chunk of owned rows).
+    fn of(work: Work) -> Spare {
+        match work {
+            Work::Rows(_) => Spare::default(),
+            Work::Lines { text, rows } => Spare {
+                data: text.into_bytes(),
+                rows,
+            },
+            Work::Block { data, .. } => Spare {
+                data,
+                rows: Vec::new(),
+            },
+        }
+    }
+
+    /// Emptied, as a batch's text and rows.
+    fn into_lines(self) -> (String, Vec<read::SpanRow>) {
+        let (mut data, mut rows) = (self.data, self.rows);
+        data.clear();
+        rows.clear();
+        // Empty bytes are UTF-8: the allocation is kept.
+        (String::from_utf8(data).unwrap_or_default(), rows)
+    }
+}
+
 #[derive(Default)]
 struct WorkerOut {
     states: Vec<RuleState>,
@@ -827,7 +862,7 @@ impl Shared<'_> {
 
 /// A worker: takes chunks until the channel closes, feeding them into its slot (locked per
 /// chunk, so the reader can take the states at a barrier).
-fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Vec<u8>>) {
+fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Spare>) {
     loop {
         let chunk = match sh.rx.lock() {
             Ok(g) => g.recv(),
@@ -921,11 +956,10 @@ fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Vec<u8>>) {
             sh.stop(0);
         }
         drop(guard);
-        if let Work::Block { data, .. } = chunk.work {
-            // Back to the reader for reuse; a closed pool (reader done) just drops it.
-            let _ = pool.send(data);
-        }
-        chunk.ctx.clock.done.add();
+        let Chunk { ctx, work } = chunk;
+        // Back to the reader for reuse; a closed pool (reader done) just drops them.
+        let _ = pool.send(Spare::of(work));
+        ctx.clock.done.add();
     }
 }
 
@@ -1234,7 +1268,7 @@ pub fn run_files_streamed(
         sink: &sh.sink,
         peak: 0,
     });
-    let (pool_tx, pool_rx) = mpsc::channel::<Vec<u8>>();
+    let (pool_tx, pool_rx) = mpsc::channel::<Spare>();
     let rd = Reader {
         files,
         schemas: &schemas,
@@ -1605,8 +1639,8 @@ struct Reader<'r, 'a> {
     rel: &'r Mutex<Release<'a>>,
     clocks: &'r [Arc<FileClock>],
     rule_sources: &'r [Source],
-    /// Blocks the workers are done with, for reuse.
-    pool: Mutex<mpsc::Receiver<Vec<u8>>>,
+    /// Buffers the workers are done with, for reuse.
+    pool: Mutex<mpsc::Receiver<Spare>>,
     summary: Mutex<Summary>,
     /// Some rule aggregates: barriers merge the groups and check the cap (and release windows
     /// when the lateness is bounded).
@@ -1614,6 +1648,14 @@ struct Reader<'r, 'a> {
 }
 
 impl Reader<'_, '_> {
+    /// Buffers a worker gave back, or new ones when none is waiting.
+    fn spare(&self) -> Spare {
+        self.pool
+            .lock()
+            .map(|p| p.try_recv().unwrap_or_default())
+            .unwrap_or_default()
+    }
+
     fn summary(&self) -> std::sync::MutexGuard<'_, Summary> {
         self.summary.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -1712,11 +1754,7 @@ impl Reader<'_, '_> {
                 }
                 // A recycled block keeps its length, so only growth is zero-filled.
                 // No block to recycle yet: a new one.
-                let mut data = self
-                    .pool
-                    .lock()
-                    .map(|p| p.try_recv().unwrap_or_default())
-                    .unwrap_or_default();
+                let mut data = self.spare().data;
                 let block = opts.block.max(1);
                 // More buffered than a block (only with a small test block size): send whole
                 // lines of it first, so that a block is never much larger than asked.
@@ -1844,8 +1882,7 @@ impl Reader<'_, '_> {
             }
             self.summary().bytes += bytes;
         } else {
-            let mut text = String::new();
-            let mut batch = Vec::with_capacity(CHUNK);
+            let (mut text, mut batch) = self.spare().into_lines();
             if let Some((no, r)) = first {
                 batch.push((
                     no,
@@ -1866,12 +1903,12 @@ impl Reader<'_, '_> {
                     if self.sh.stopped(i) {
                         return Ok(());
                     }
-                    let cap = text.len() + text.len() / 8;
+                    let (next_text, next_rows) = self.spare().into_lines();
                     send(
                         &ctx,
                         Work::Lines {
-                            text: std::mem::replace(&mut text, String::with_capacity(cap)),
-                            rows: std::mem::replace(&mut batch, Vec::with_capacity(CHUNK)),
+                            text: std::mem::replace(&mut text, next_text),
+                            rows: std::mem::replace(&mut batch, next_rows),
                         },
                     )?;
                     n += 1;
