@@ -900,7 +900,12 @@ fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Spare>) {
                 }
             }
             Work::Block { first_line, data } => {
-                let zeek = matches!(&ctx.layout, Layout::Table(_));
+                // Zeek's `#` lines are directives; CSV lines are read as `Rows` reads them
+                // (every trailing `\r` dropped, a blank line any whitespace).
+                let (zeek, csv) = match &ctx.layout {
+                    Layout::Table(h) => (!h.quoted, h.quoted),
+                    Layout::JsonLines => (false, false),
+                };
                 // Without a prefilter every line is read: the block is checked as UTF-8 once
                 // (its lines, cut at line breaks, are then UTF-8 too), not line by line.
                 let whole = match &ctx.prefilter {
@@ -922,7 +927,11 @@ fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Spare>) {
                         row(sh, ctx, no, Err(read::too_long(ctx.max_line)), out);
                         continue;
                     }
-                    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+                    let bytes = match bytes.strip_suffix(b"\r") {
+                        Some(b) if csv => trim_end_cr(b),
+                        Some(b) => b,
+                        None => bytes,
+                    };
                     if bytes.trim_ascii().is_empty() || (zeek && bytes.first() == Some(&b'#')) {
                         continue;
                     }
@@ -942,6 +951,9 @@ fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Spare>) {
                             )
                         }),
                     };
+                    if csv && text.as_ref().is_ok_and(|t| t.trim().is_empty()) {
+                        continue;
+                    }
                     row(sh, ctx, no, text, out);
                 }
             }
@@ -961,6 +973,12 @@ fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Spare>) {
         let _ = pool.send(Spare::of(work));
         ctx.clock.done.add();
     }
+}
+
+/// `b` without its trailing carriage returns (a CSV line as [`Rows`] reads it).
+fn trim_end_cr(b: &[u8]) -> &[u8] {
+    let keep = b.iter().rposition(|c| *c != b'\r').map_or(0, |i| i + 1);
+    b.get(..keep).unwrap_or_default()
 }
 
 fn over_cap(max: usize) -> Diagnostic {
@@ -1704,7 +1722,7 @@ impl Reader<'_, '_> {
         let Some(layout) = rows.layout.clone() else {
             return Ok(());
         };
-        let first = rows.next_row().map_err(|e| io_err(&path, e))?;
+        let mut first = rows.next_row().map_err(|e| io_err(&path, e))?;
         let first_text = first
             .as_ref()
             .and_then(|(_, t)| t.as_ref().ok())
@@ -1718,10 +1736,19 @@ impl Reader<'_, '_> {
             self.rule_sources,
         )?;
         self.note_schema(&path, &schema.name);
+        // CSV is read in blocks too while each line is a row of its own (nearly always): the
+        // workers split the lines, and `Rows` takes over from the first quoted cell that spans
+        // lines (see `read::first_open_row`).
+        let csv = match &layout {
+            Layout::Table(h) if h.quoted && h.delim.is_ascii() && !rows.has_queued() => {
+                Some(h.delim)
+            }
+            _ => None,
+        };
         let (by_lines, zeek) = match &layout {
             // osquery's batch and snapshot lines are several rows each: read through `Rows`.
             Layout::JsonLines => (!schema.osquery_results, false),
-            Layout::Table(h) => (!h.quoted, !h.quoted),
+            Layout::Table(h) => (!h.quoted || csv.is_some(), !h.quoted),
         };
         let mut ctx = file_ctx(&path, layout, schema, compiled, opts, clock);
         let send = |ctx: &Arc<FileCtx>, work: Work| -> Result<(), Diagnostic> {
@@ -1737,10 +1764,12 @@ impl Reader<'_, '_> {
             Ok(())
         };
         let mut n = 0u64;
-        if by_lines {
+        // The row reader for the file's rest, and the bytes read before it.
+        let rest = if by_lines {
+            let mut rest = None;
             let mut bytes = rows.bytes_read;
             let (input, mut line_no, mut zeek_meta) = rows.into_parts();
-            if let Some(r) = first {
+            if let Some(r) = first.take() {
                 send(&ctx, Work::Rows(vec![r]))?;
             }
             // Read straight from the file (or decoder) into recycled blocks: no second copy
@@ -1823,6 +1852,25 @@ impl Reader<'_, '_> {
                 if data.is_empty() {
                     continue;
                 }
+                if let Some(s) = csv.and_then(|d| read::first_open_row(&data, d, max_line)) {
+                    // A row from line `s` on may span lines: the lines before it go as a block,
+                    // and the row reader reads the rest of this block, then of the file.
+                    let mut left = data.split_off(s);
+                    left.extend_from_slice(&carry);
+                    if !data.is_empty() {
+                        bytes += data.len() as u64;
+                        let lines = memchr::memchr_iter(b'\n', &data).count() as u64;
+                        let first_line = line_no + 1;
+                        send(&ctx, Work::Block { first_line, data })?;
+                        line_no += lines;
+                    }
+                    let more: Box<dyn Read + Send> =
+                        Box::new(std::io::Cursor::new(left).chain(inner));
+                    let input = std::io::BufReader::with_capacity(1 << 20, more);
+                    let resumed = Rows::resume(input, ctx.layout.clone(), line_no, max_line);
+                    rest = Some((resumed, bytes));
+                    break;
+                }
                 bytes += data.len() as u64;
                 let lines = memchr::memchr_iter(b'\n', &data).count() as u64
                     + u64::from(data.last() != Some(&b'\n'));
@@ -1881,9 +1929,13 @@ impl Reader<'_, '_> {
                 }
             }
             self.summary().bytes += bytes;
+            rest
         } else {
+            Some((rows, 0))
+        };
+        if let Some((mut rows, base)) = rest {
             let (mut text, mut batch) = self.spare().into_lines();
-            if let Some((no, r)) = first {
+            if let Some((no, r)) = first.take() {
                 batch.push((
                     no,
                     r.map(|t| {
@@ -1913,7 +1965,8 @@ impl Reader<'_, '_> {
                     )?;
                     n += 1;
                     if let (Some(p), true) = (opts.progress, n % 16 == 0) {
-                        p(rows.bytes_read.min(size.saturating_sub(1)), size, &path);
+                        let read = base + rows.bytes_read;
+                        p(read.min(size.saturating_sub(1)), size, &path);
                     }
                 }
             }
