@@ -1078,20 +1078,7 @@ pub struct Rows {
 impl Rows {
     /// Sniffs the layout from the first lines. `Ok(rows)` with `layout: None` means an empty file.
     pub fn new(input: Input, max_line: usize) -> Result<Rows, String> {
-        let mut r = Rows {
-            input,
-            line_no: 0,
-            layout: None,
-            pending: None,
-            early_bad: Vec::new(),
-            queue: std::collections::VecDeque::new(),
-            buf: Vec::new(),
-            text: String::new(),
-            bytes_read: 0,
-            max_line: max_line.max(1),
-            zeek: ZeekMeta::default(),
-            header_gen: 0,
-        };
+        let mut r = Rows::at(input, None, 0, max_line);
         let mut zeek: Option<Header> = None;
         loop {
             let Some((no, line)) = r.raw_line()? else {
@@ -1158,10 +1145,15 @@ impl Rows {
     /// Rows of a `layout` table read on from line `line_no` + 1, `input` at its start: for a
     /// reader that read the lines before it another way (blocks of lines that are rows each).
     pub fn resume(input: Input, layout: Layout, line_no: u64, max_line: usize) -> Rows {
+        Rows::at(input, Some(layout), line_no, max_line)
+    }
+
+    /// Rows of `input` after line `line_no`, nothing read ahead.
+    fn at(input: Input, layout: Option<Layout>, line_no: u64, max_line: usize) -> Rows {
         Rows {
             input,
             line_no,
-            layout: Some(layout),
+            layout,
             pending: None,
             early_bad: Vec::new(),
             queue: std::collections::VecDeque::new(),
@@ -1691,13 +1683,7 @@ mod tests {
             None
         };
         let alphabet: &[u8] = b"\"\"\",,,\n\n\raab \xff";
-        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = |n: usize| {
-            seed = seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (seed >> 33) as usize % n
-        };
+        let mut next = super::super::test_random(0x2545_f491_4f6c_dd1d);
         let mut found = 0;
         for _ in 0..200_000 {
             let len = next(40);

@@ -1130,13 +1130,7 @@ mod tests {
     #[test]
     fn ipv4_fast_agrees_with_std_on_random_texts() {
         let alphabet: Vec<char> = "0123456789.......01255 +a:\u{e9}\u{660}".chars().collect();
-        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = |n: usize| {
-            seed = seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (seed >> 33) as usize % n
-        };
+        let mut next = super::super::test_random(0x9e37_79b9_7f4a_7c15);
         let mut accepted = 0;
         for _ in 0..300_000 {
             let len = 5 + next(13);
