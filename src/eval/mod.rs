@@ -155,6 +155,18 @@ pub fn run_period(rule: &Rule) -> u64 {
     crate::targets::deploy::Schedule::of(rule).period
 }
 
+/// A fixed-seed pseudo-random source for tests (a 64-bit LCG, high bits): `next(n)` is below
+/// `n`. Random inputs that are the same on every run.
+#[cfg(test)]
+pub(crate) fn test_random(mut seed: u64) -> impl FnMut(usize) -> usize {
+    move |n: usize| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) as usize % n
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -891,6 +891,47 @@ fn csv_open_after(line: &str, delim: u8, mut in_q: bool) -> bool {
     in_q
 }
 
+/// Where the first line of `b` that opens a quoted cell it does not close starts (`b`: whole
+/// lines of a CSV table, the first the start of a row): up to there every line is a row of its
+/// own, and from there a row may span lines, for [`Rows`] to join. The quoting rules of
+/// [`csv_open_after`], found quote to quote over the whole text instead of line by line; a
+/// line over `max_line` bytes or not UTF-8 is a bad line, not a row, whatever its quotes.
+pub fn first_open_row(b: &[u8], delim: u8, max_line: usize) -> Option<usize> {
+    let mut i = 0;
+    loop {
+        let q = i + memchr::memchr(b'"', b.get(i..)?)?;
+        // A quote opens a cell only at the cell's start (a line's start or after a separator).
+        let prev = q.checked_sub(1).and_then(|p| b.get(p)).copied();
+        if prev.is_some_and(|c| c != delim && c != b'\n') {
+            i = q + 1;
+            continue;
+        }
+        // In the quoted cell: its closing quote (`""` is a quote in it), unless the line ends.
+        let mut j = q + 1;
+        let close = loop {
+            let Some(k) = memchr::memchr2(b'"', b'\n', b.get(j..).unwrap_or_default()) else {
+                break None;
+            };
+            match (b.get(j + k), b.get(j + k + 1)) {
+                (Some(b'"'), Some(b'"')) => j += k + 2,
+                (Some(b'"'), _) => break Some(j + k),
+                _ => break None,
+            }
+        };
+        if let Some(c) = close {
+            i = c + 1;
+            continue;
+        }
+        let start = memchr::memrchr(b'\n', b.get(..q).unwrap_or_default()).map_or(0, |p| p + 1);
+        let end = memchr::memchr(b'\n', b.get(q..).unwrap_or_default()).map_or(b.len(), |p| q + p);
+        let line = b.get(start..end).unwrap_or_default();
+        if line.len() <= max_line && std::str::from_utf8(line).is_ok() {
+            return Some(start);
+        }
+        i = end + 1;
+    }
+}
+
 /// A row may span at most this many physical lines (a quoted cell with line breaks): a stray
 /// quote then costs one bad line, and reading resumes at the line after it, instead of the
 /// rest of the file being read as one cell.
@@ -1037,20 +1078,7 @@ pub struct Rows {
 impl Rows {
     /// Sniffs the layout from the first lines. `Ok(rows)` with `layout: None` means an empty file.
     pub fn new(input: Input, max_line: usize) -> Result<Rows, String> {
-        let mut r = Rows {
-            input,
-            line_no: 0,
-            layout: None,
-            pending: None,
-            early_bad: Vec::new(),
-            queue: std::collections::VecDeque::new(),
-            buf: Vec::new(),
-            text: String::new(),
-            bytes_read: 0,
-            max_line: max_line.max(1),
-            zeek: ZeekMeta::default(),
-            header_gen: 0,
-        };
+        let mut r = Rows::at(input, None, 0, max_line);
         let mut zeek: Option<Header> = None;
         loop {
             let Some((no, line)) = r.raw_line()? else {
@@ -1112,6 +1140,35 @@ impl Rows {
     /// lines read so far, and the Zeek directives seen (for later headers).
     pub fn into_parts(self) -> (Input, u64, ZeekMeta) {
         (self.input, self.line_no, self.zeek)
+    }
+
+    /// Rows of a `layout` table read on from line `line_no` + 1, `input` at its start: for a
+    /// reader that read the lines before it another way (blocks of lines that are rows each).
+    pub fn resume(input: Input, layout: Layout, line_no: u64, max_line: usize) -> Rows {
+        Rows::at(input, Some(layout), line_no, max_line)
+    }
+
+    /// Rows of `input` after line `line_no`, nothing read ahead.
+    fn at(input: Input, layout: Option<Layout>, line_no: u64, max_line: usize) -> Rows {
+        Rows {
+            input,
+            line_no,
+            layout,
+            pending: None,
+            early_bad: Vec::new(),
+            queue: std::collections::VecDeque::new(),
+            buf: Vec::new(),
+            text: String::new(),
+            bytes_read: 0,
+            max_line: max_line.max(1),
+            zeek: ZeekMeta::default(),
+            header_gen: 0,
+        }
+    }
+
+    /// Whether lines read ahead wait to be read again ([`Rows::into_parts`] would drop them).
+    pub fn has_queued(&self) -> bool {
+        !self.queue.is_empty() || self.pending.is_some()
     }
 
     /// The next physical line, given back ones first (see [`Rows::raw_line_ref`]).
@@ -1602,6 +1659,48 @@ mod tests {
 
     /// Quote to quote gives the state byte by byte gives, on every line of up to 9 bytes over
     /// quote, comma and a letter, from either state.
+    /// [`first_open_row`] over whole texts finds the line the line-by-line rule finds: the
+    /// first within the cap, UTF-8, whose quoted cell is open at its end (its trailing `\r`s
+    /// dropped, as [`Rows`] reads it). Random texts of quotes, separators, line breaks,
+    /// carriage returns, letters and a byte that is not UTF-8.
+    #[test]
+    fn first_open_row_agrees_with_the_line_by_line_rule() {
+        let reference = |b: &[u8], max_line: usize| {
+            let mut start = 0;
+            for line in b.split_inclusive(|c| *c == b'\n') {
+                let raw = line.strip_suffix(b"\n").unwrap_or(line);
+                let opens = match std::str::from_utf8(raw) {
+                    Ok(t) if raw.len() <= max_line => {
+                        csv_open_after(t.trim_end_matches(['\r', '\n']), b',', false)
+                    }
+                    _ => false,
+                };
+                if opens {
+                    return Some(start);
+                }
+                start += line.len();
+            }
+            None
+        };
+        let alphabet: &[u8] = b"\"\"\",,,\n\n\raab \xff";
+        let mut next = super::super::test_random(0x2545_f491_4f6c_dd1d);
+        let mut found = 0;
+        for _ in 0..200_000 {
+            let len = next(40);
+            let b: Vec<u8> = (0..len).map(|_| alphabet[next(alphabet.len())]).collect();
+            let max_line = [3, 8, 1000][next(3)];
+            let want = reference(&b, max_line);
+            assert_eq!(
+                first_open_row(&b, b',', max_line),
+                want,
+                "{:?} cap {max_line}",
+                String::from_utf8_lossy(&b)
+            );
+            found += usize::from(want.is_some());
+        }
+        assert!(found > 10_000, "{found}");
+    }
+
     #[test]
     fn csv_open_after_agrees_with_the_reference() {
         let mut frontier = vec![String::new()];

@@ -602,6 +602,41 @@ struct Chunk {
     work: Work,
 }
 
+/// A chunk's buffers once a worker is done with it, back to the reader for the next chunk: a
+/// block's bytes (or a batch's text), and a batch's rows. Fresh megabyte buffers per chunk were
+/// faulted in page by page each time (glibc maps and unmaps blocks that large).
+#[derive(Default)]
+struct Spare {
+    data: Vec<u8>,
+    rows: Vec<read::SpanRow>,
+}
+
+impl Spare {
+    /// The buffers a finished chunk leaves (none from a chunk of owned rows).
+    fn of(work: Work) -> Spare {
+        match work {
+            Work::Rows(_) => Spare::default(),
+            Work::Lines { text, rows } => Spare {
+                data: text.into_bytes(),
+                rows,
+            },
+            Work::Block { data, .. } => Spare {
+                data,
+                rows: Vec::new(),
+            },
+        }
+    }
+
+    /// Emptied, as a batch's text and rows.
+    fn into_lines(self) -> (String, Vec<read::SpanRow>) {
+        let (mut data, mut rows) = (self.data, self.rows);
+        data.clear();
+        rows.clear();
+        // Empty bytes are UTF-8: the allocation is kept.
+        (String::from_utf8(data).unwrap_or_default(), rows)
+    }
+}
+
 #[derive(Default)]
 struct WorkerOut {
     states: Vec<RuleState>,
@@ -827,7 +862,7 @@ impl Shared<'_> {
 
 /// A worker: takes chunks until the channel closes, feeding them into its slot (locked per
 /// chunk, so the reader can take the states at a barrier).
-fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Vec<u8>>) {
+fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Spare>) {
     loop {
         let chunk = match sh.rx.lock() {
             Ok(g) => g.recv(),
@@ -865,7 +900,12 @@ fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Vec<u8>>) {
                 }
             }
             Work::Block { first_line, data } => {
-                let zeek = matches!(&ctx.layout, Layout::Table(_));
+                // Zeek's `#` lines are directives; CSV lines are read as `Rows` reads them
+                // (every trailing `\r` dropped, a blank line any whitespace).
+                let (zeek, csv) = match &ctx.layout {
+                    Layout::Table(h) => (!h.quoted, h.quoted),
+                    Layout::JsonLines => (false, false),
+                };
                 // Without a prefilter every line is read: the block is checked as UTF-8 once
                 // (its lines, cut at line breaks, are then UTF-8 too), not line by line.
                 let whole = match &ctx.prefilter {
@@ -887,7 +927,11 @@ fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Vec<u8>>) {
                         row(sh, ctx, no, Err(read::too_long(ctx.max_line)), out);
                         continue;
                     }
-                    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+                    let bytes = match bytes.strip_suffix(b"\r") {
+                        Some(b) if csv => trim_end_cr(b),
+                        Some(b) => b,
+                        None => bytes,
+                    };
                     if bytes.trim_ascii().is_empty() || (zeek && bytes.first() == Some(&b'#')) {
                         continue;
                     }
@@ -907,6 +951,9 @@ fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Vec<u8>>) {
                             )
                         }),
                     };
+                    if csv && text.as_ref().is_ok_and(|t| t.trim().is_empty()) {
+                        continue;
+                    }
                     row(sh, ctx, no, text, out);
                 }
             }
@@ -921,12 +968,17 @@ fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Vec<u8>>) {
             sh.stop(0);
         }
         drop(guard);
-        if let Work::Block { data, .. } = chunk.work {
-            // Back to the reader for reuse; a closed pool (reader done) just drops it.
-            let _ = pool.send(data);
-        }
-        chunk.ctx.clock.done.add();
+        let Chunk { ctx, work } = chunk;
+        // Back to the reader for reuse; a closed pool (reader done) just drops them.
+        let _ = pool.send(Spare::of(work));
+        ctx.clock.done.add();
     }
+}
+
+/// `b` without its trailing carriage returns (a CSV line as [`Rows`] reads it).
+fn trim_end_cr(b: &[u8]) -> &[u8] {
+    let keep = b.iter().rposition(|c| *c != b'\r').map_or(0, |i| i + 1);
+    b.get(..keep).unwrap_or_default()
 }
 
 fn over_cap(max: usize) -> Diagnostic {
@@ -1263,7 +1315,7 @@ pub fn run_files_streamed(
         pending: Vec::new(),
         release_at: None,
     });
-    let (pool_tx, pool_rx) = mpsc::channel::<Vec<u8>>();
+    let (pool_tx, pool_rx) = mpsc::channel::<Spare>();
     let rd = Reader {
         files,
         schemas: &schemas,
@@ -1635,8 +1687,8 @@ struct Reader<'r, 'a> {
     rel: &'r Mutex<Release<'a>>,
     clocks: &'r [Arc<FileClock>],
     rule_sources: &'r [Source],
-    /// Blocks the workers are done with, for reuse.
-    pool: Mutex<mpsc::Receiver<Vec<u8>>>,
+    /// Buffers the workers are done with, for reuse.
+    pool: Mutex<mpsc::Receiver<Spare>>,
     summary: Mutex<Summary>,
     /// Some rule aggregates: barriers merge the groups and check the cap (and release windows
     /// when the lateness is bounded).
@@ -1644,6 +1696,14 @@ struct Reader<'r, 'a> {
 }
 
 impl Reader<'_, '_> {
+    /// Buffers a worker gave back, or new ones when none is waiting.
+    fn spare(&self) -> Spare {
+        self.pool
+            .lock()
+            .map(|p| p.try_recv().unwrap_or_default())
+            .unwrap_or_default()
+    }
+
     fn summary(&self) -> std::sync::MutexGuard<'_, Summary> {
         self.summary.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -1698,7 +1758,7 @@ impl Reader<'_, '_> {
         let Some(layout) = rows.layout.clone() else {
             return Ok(());
         };
-        let first = rows.next_row().map_err(|e| io_err(&path, e))?;
+        let mut first = rows.next_row().map_err(|e| io_err(&path, e))?;
         let first_text = first
             .as_ref()
             .and_then(|(_, t)| t.as_ref().ok())
@@ -1712,10 +1772,19 @@ impl Reader<'_, '_> {
             self.rule_sources,
         )?;
         self.note_schema(&path, &schema.name);
+        // CSV is read in blocks too while each line is a row of its own (nearly always): the
+        // workers split the lines, and `Rows` takes over from the first quoted cell that spans
+        // lines (see `read::first_open_row`).
+        let csv = match &layout {
+            Layout::Table(h) if h.quoted && h.delim.is_ascii() && !rows.has_queued() => {
+                Some(h.delim)
+            }
+            _ => None,
+        };
         let (by_lines, zeek) = match &layout {
             // osquery's batch and snapshot lines are several rows each: read through `Rows`.
             Layout::JsonLines => (!schema.osquery_results, false),
-            Layout::Table(h) => (!h.quoted, !h.quoted),
+            Layout::Table(h) => (!h.quoted || csv.is_some(), !h.quoted),
         };
         let mut ctx = file_ctx(&path, layout, schema, compiled, opts, clock);
         let send = |ctx: &Arc<FileCtx>, work: Work| -> Result<(), Diagnostic> {
@@ -1740,10 +1809,12 @@ impl Reader<'_, '_> {
             Ok(())
         };
         let mut n = 0u64;
-        if by_lines {
+        // The row reader for the file's rest, and the bytes read before it.
+        let rest = if by_lines {
+            let mut rest = None;
             let mut bytes = rows.bytes_read;
             let (input, mut line_no, mut zeek_meta) = rows.into_parts();
-            if let Some(r) = first {
+            if let Some(r) = first.take() {
                 send(&ctx, Work::Rows(vec![r]))?;
             }
             // Read straight from the file (or decoder) into recycled blocks: no second copy
@@ -1757,11 +1828,7 @@ impl Reader<'_, '_> {
                 }
                 // A recycled block keeps its length, so only growth is zero-filled.
                 // No block to recycle yet: a new one.
-                let mut data = self
-                    .pool
-                    .lock()
-                    .map(|p| p.try_recv().unwrap_or_default())
-                    .unwrap_or_default();
+                let mut data = self.spare().data;
                 let block = opts.block.max(1);
                 // More buffered than a block (only with a small test block size): send whole
                 // lines of it first, so that a block is never much larger than asked.
@@ -1830,6 +1897,25 @@ impl Reader<'_, '_> {
                 if data.is_empty() {
                     continue;
                 }
+                if let Some(s) = csv.and_then(|d| read::first_open_row(&data, d, max_line)) {
+                    // A row from line `s` on may span lines: the lines before it go as a block,
+                    // and the row reader reads the rest of this block, then of the file.
+                    let mut left = data.split_off(s);
+                    left.extend_from_slice(&carry);
+                    if !data.is_empty() {
+                        bytes += data.len() as u64;
+                        let lines = memchr::memchr_iter(b'\n', &data).count() as u64;
+                        let first_line = line_no + 1;
+                        send(&ctx, Work::Block { first_line, data })?;
+                        line_no += lines;
+                    }
+                    let more: Box<dyn Read + Send> =
+                        Box::new(std::io::Cursor::new(left).chain(inner));
+                    let input = std::io::BufReader::with_capacity(1 << 20, more);
+                    let resumed = Rows::resume(input, ctx.layout.clone(), line_no, max_line);
+                    rest = Some((resumed, bytes));
+                    break;
+                }
                 bytes += data.len() as u64;
                 let lines = memchr::memchr_iter(b'\n', &data).count() as u64
                     + u64::from(data.last() != Some(&b'\n'));
@@ -1888,10 +1974,13 @@ impl Reader<'_, '_> {
                 }
             }
             self.summary().bytes += bytes;
+            rest
         } else {
-            let mut text = String::new();
-            let mut batch = Vec::with_capacity(CHUNK);
-            if let Some((no, r)) = first {
+            Some((rows, 0))
+        };
+        if let Some((mut rows, base)) = rest {
+            let (mut text, mut batch) = self.spare().into_lines();
+            if let Some((no, r)) = first.take() {
                 batch.push((
                     no,
                     r.map(|t| {
@@ -1911,17 +2000,18 @@ impl Reader<'_, '_> {
                     if self.sh.stopped(i) {
                         return Ok(());
                     }
-                    let cap = text.len() + text.len() / 8;
+                    let (next_text, next_rows) = self.spare().into_lines();
                     send(
                         &ctx,
                         Work::Lines {
-                            text: std::mem::replace(&mut text, String::with_capacity(cap)),
-                            rows: std::mem::replace(&mut batch, Vec::with_capacity(CHUNK)),
+                            text: std::mem::replace(&mut text, next_text),
+                            rows: std::mem::replace(&mut batch, next_rows),
                         },
                     )?;
                     n += 1;
                     if let (Some(p), true) = (opts.progress, n % 16 == 0) {
-                        p(rows.bytes_read.min(size.saturating_sub(1)), size, &path);
+                        let read = base + rows.bytes_read;
+                        p(read.min(size.saturating_sub(1)), size, &path);
                     }
                 }
             }

@@ -1124,6 +1124,24 @@ mod tests {
         assert!(accepted > 1000, "{accepted}");
     }
 
+    /// The fast parser against the standard one on random texts of every length it
+    /// reads and around it: mostly digits and dots (so many are addresses or nearly), some
+    /// other bytes (a space, a sign, a letter, a colon, non-ASCII).
+    #[test]
+    fn ipv4_fast_agrees_with_std_on_random_texts() {
+        let alphabet: Vec<char> = "0123456789.......01255 +a:\u{e9}\u{660}".chars().collect();
+        let mut next = super::super::test_random(0x9e37_79b9_7f4a_7c15);
+        let mut accepted = 0;
+        for _ in 0..300_000 {
+            let len = 5 + next(13);
+            let t: String = (0..len).map(|_| alphabet[next(alphabet.len())]).collect();
+            let want = t.parse::<std::net::Ipv4Addr>().ok();
+            assert_eq!(ipv4_fast(t.as_bytes()), want, "{t:?}");
+            accepted += usize::from(want.is_some());
+        }
+        assert!(accepted > 100, "{accepted}");
+    }
+
     /// Every conversion with a fast path gives what the general one does, on values it takes
     /// and values it leaves (same cell or same error text).
     #[test]

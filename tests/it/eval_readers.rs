@@ -569,3 +569,110 @@ fn sysmon_dns_queries_from_real_lines() {
         .iter()
         .any(|e| e.get("process.name") == Some(&Value::Str("powershell.exe".into()))));
 }
+
+/// CSV is read in blocks of lines split by the workers, and by the row reader from the first
+/// quoted cell that spans lines on: whatever the block size (a row on a block's edge), threads
+/// and prefilter, a run counts the rows, events, rows not applicable and bad lines (numbers and
+/// reasons) that the row reader alone reads, and raises one alert per matching event. Awkward
+/// rows throughout: CRLF and several `\r`, blank and whitespace-only lines (one of a Unicode
+/// space), quoted separators and `""`, bad cells, a byte that is not UTF-8, a stray quote (one
+/// bad line, the lines after it read again), multi-line cells, the last line without a break.
+#[test]
+fn csv_blocks_agree_with_the_row_reader() {
+    let header = "Timestamp,DeviceName,ActionType,RemoteIP,RemotePort,InitiatingProcessFileName,InitiatingProcessCommandLine\r\n";
+    let row = |i: usize, port: &str, cmd: &str, end: &str| {
+        format!(
+            "2021-08-02T13:{:02}:{:02}Z,dev{},ConnectionSuccess,10.0.{}.1,{port},a.exe,{cmd}{end}",
+            (i / 60) % 60,
+            i % 60,
+            i % 7,
+            i % 250
+        )
+    };
+    let plain = |i: usize| -> Vec<u8> {
+        let port = ["25", "443", "\"587\"", "x25"][i % 4];
+        let cmd = ["a.exe", "\"a.exe --to \"\"x, y\"\"\"", "\"\"", ""][(i / 4) % 4];
+        let end = ["\n", "\r\n", "\r\r\n"][(i / 16) % 3];
+        row(i, port, cmd, end).into_bytes()
+    };
+    let odd = |i: usize| -> Vec<u8> {
+        match i % 8 {
+            0 => b"\n".to_vec(),
+            1 => " \t\r\n".as_bytes().to_vec(),
+            2 => "\u{3000}\n".as_bytes().to_vec(),
+            3 => {
+                let mut b = row(i, "25", "caf", "");
+                b.push_str("\u{e9}\n");
+                let mut v = b.into_bytes();
+                let at = v.len() - 3;
+                v[at] = 0xff;
+                v
+            }
+            4 => row(i, "25", "a,b", "\n").into_bytes(),
+            5 => row(i, "110", "x\"y", "\n").into_bytes(),
+            6 => row(i, "25", "\"two\nlines, \"\"quoted\"\"\"", "\r\n").into_bytes(),
+            _ => row(i, "993", "\"stray", "\n").into_bytes(),
+        }
+    };
+    // Files: rows that are lines only; odd rows early, in the middle (on block edges for the
+    // small blocks) and last; and the last line without a line break.
+    let mut files = Vec::new();
+    for (name, odd_at) in [
+        ("plain", usize::MAX),
+        ("early", 3),
+        ("middle", 37),
+        ("late", 1200),
+    ] {
+        let mut b = header.as_bytes().to_vec();
+        for i in 0..1500 {
+            b.extend(plain(i));
+            if i >= odd_at && (i - odd_at) % 5 == 0 {
+                b.extend(odd(i / 5));
+            }
+        }
+        b.extend(row(9999, "25", "last", "").into_bytes());
+        files.push(file("csvblocks", &format!("{name}.csv"), &b));
+    }
+    let rule = connection_rule("mail", "6b6b6b6b", 1, "  where remote.port in [25, 587]");
+    for p in &files {
+        let (evs, want, _) = detc::eval::run::read_events_from(
+            p,
+            Box::new(std::fs::File::open(p).unwrap()),
+            None,
+            &[],
+        )
+        .unwrap();
+        let matching = evs
+            .iter()
+            .filter(|e| matches!(e.get("remote.port"), Some(Value::Int(25 | 587))))
+            .count();
+        assert!(matching > 100 && want.bad_lines > 50, "{p:?}: {want:?}");
+        for block in [64, 300, 4096, 1 << 20] {
+            for (threads, prefilter) in [(1, true), (2, true), (2, false)] {
+                let opts = RunOptions {
+                    threads,
+                    block,
+                    prefilter,
+                    ..RunOptions::default()
+                };
+                let got =
+                    run_files(std::slice::from_ref(&rule), std::slice::from_ref(p), &opts).unwrap();
+                let what = format!("{p:?} block {block} threads {threads} prefilter {prefilter}");
+                let s = &got.summary;
+                assert_eq!(
+                    (s.rows, s.events, s.not_applicable, s.bad_lines),
+                    (want.rows, want.events, want.not_applicable, want.bad_lines),
+                    "{what}"
+                );
+                let lines = |b: &[detc::eval::run::BadLine]| {
+                    let mut v: Vec<(u64, String)> =
+                        b.iter().map(|b| (b.line, b.reason.clone())).collect();
+                    v.sort();
+                    v
+                };
+                assert_eq!(lines(&s.bad), lines(&want.bad), "{what}");
+                assert_eq!(got.alerts.len(), matching, "{what}");
+            }
+        }
+    }
+}
