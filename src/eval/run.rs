@@ -756,49 +756,35 @@ fn map_and_feed(
     text: &str,
     out: &mut WorkerOut,
 ) -> Result<Staged<(bool, Option<usize>)>, String> {
-    let want = ctx.want.as_deref();
-    let Some(lean) = &ctx.lean else {
-        return Ok(
-            match with_some_cells(
-                &ctx.layout,
-                &ctx.schema,
-                &ctx.keys,
-                &ctx.cols,
-                want,
-                text,
-                |cells| feed_event(sh, ctx, cells, out, true),
-            )? {
-                Some(r) => Staged::Fed(r),
-                None => Staged::NotApplicable,
-            },
-        );
-    };
-    if let Layout::JsonLines = ctx.layout {
+    match (&ctx.lean, &ctx.layout) {
+        (None, _) => {}
         // One parse: the filters' cells, then the others when some filter holds (the memo of
         // the predicates evaluated on the first cells stays valid: they are not mapped again).
-        return with_json_stages(
-            ctx,
-            lean,
+        (Some(lean), Layout::JsonLines) => {
+            return with_json_stages(
+                ctx,
+                lean,
+                text,
+                out,
+                |cells, out| some_filter_holds(sh, ctx, cells, &mut out.memo),
+                |cells, out| feed_event(sh, ctx, cells, out, false),
+            )
+        }
+        (Some(lean), Layout::Table(_)) => match with_some_cells(
+            &ctx.layout,
+            &ctx.schema,
+            &ctx.keys,
+            &lean.cols,
+            Some(&lean.want),
             text,
-            out,
-            |cells, out| some_filter_holds(sh, ctx, cells, &mut out.memo),
-            |cells, out| feed_event(sh, ctx, cells, out, false),
-        );
-    }
-    match with_some_cells(
-        &ctx.layout,
-        &ctx.schema,
-        &ctx.keys,
-        &lean.cols,
-        Some(&lean.want),
-        text,
-        |cells| some_filter_holds(sh, ctx, cells, &mut out.memo),
-    ) {
-        Ok(Some(false)) => return Ok(Staged::Unmatched),
-        Ok(None) => return Ok(Staged::NotApplicable),
-        // Some filter holds, or a value is bad: the full mapping decides (and names the
-        // first bad value in field order, as without this step).
-        Ok(Some(true)) | Err(_) => {}
+            |cells| some_filter_holds(sh, ctx, cells, &mut out.memo),
+        ) {
+            Ok(Some(false)) => return Ok(Staged::Unmatched),
+            Ok(None) => return Ok(Staged::NotApplicable),
+            // Some filter holds, or a value is bad: the full mapping decides (and names the
+            // first bad value in field order, as without this step).
+            Ok(Some(true)) | Err(_) => {}
+        },
     }
     Ok(
         match with_some_cells(
@@ -806,7 +792,7 @@ fn map_and_feed(
             &ctx.schema,
             &ctx.keys,
             &ctx.cols,
-            want,
+            ctx.want.as_deref(),
             text,
             |cells| feed_event(sh, ctx, cells, out, true),
         )? {

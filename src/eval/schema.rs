@@ -1326,4 +1326,78 @@ mod tests {
         );
         assert_eq!(keys.head(keys.find("ts").unwrap_or(0)), None);
     }
+
+    /// `Keys::only` keeps every number and name, finds only the kept keys and the first
+    /// segments of kept dotted keys, and has an id of its own.
+    #[test]
+    fn only_keeps_numbers_and_finds_the_kept_keys() {
+        let names = [
+            "ts",
+            "id.orig_h",
+            "id.resp_h",
+            "id",
+            "proto",
+            "DestinationPortLonger",
+        ];
+        let keys = Keys::new(names.iter().map(|s| s.to_string()).collect());
+        let kept = ["ts", "id.resp_h", "DestinationPortLonger"];
+        let keep: Vec<bool> = (0..keys.len())
+            .map(|i| kept.contains(&keys.name(i)))
+            .collect();
+        let some = keys.only(&keep);
+        assert_eq!(some.len(), keys.len());
+        assert_ne!(some.id(), keys.id());
+        for n in names {
+            let i = keys.find(n);
+            assert_eq!(
+                some.name(i.unwrap_or(usize::MAX)),
+                keys.name(i.unwrap_or(usize::MAX))
+            );
+            let found = kept.contains(&n) || n == "id";
+            assert_eq!(some.find(n), if found { i } else { None }, "{n}");
+            assert_eq!(some.head(i.unwrap_or(0)), keys.head(i.unwrap_or(0)));
+        }
+    }
+
+    /// Mapping some cells, then the others with `map_more_into`, gives the cells of one full
+    /// mapping, swapped or not; and an error among the later cells is the full mapping's.
+    #[test]
+    fn some_then_more_is_the_full_mapping() {
+        use super::super::read::LiteRecord;
+        let schemas = builtin().unwrap_or_default();
+        let Some(sysmon) = schemas.iter().find(|s| s.name == "sysmon") else {
+            panic!("no sysmon schema");
+        };
+        let n = sysmon.field_names().len();
+        let at = |f: &str| sysmon.field_names().iter().position(|x| x == f);
+        let mut first = vec![false; n];
+        for f in ["time", "direction", "remote.ip"] {
+            if let Some(k) = at(f) {
+                first[k] = true;
+            }
+        }
+        let more: Vec<bool> = first.iter().map(|f| !f).collect();
+        for (initiated, sport) in [("true", "50000"), ("false", "50000"), ("true", "x5")] {
+            let line = format!(
+                "{{\"EventID\":3,\"UtcTime\":\"2026-11-20 10:00:00.000\",\"Hostname\":\"H\",\"Image\":\"C:\\\\p.exe\",\"Initiated\":\"{initiated}\",\"SourceIp\":\"10.0.0.1\",\"SourcePort\":\"{sport}\",\"DestinationIp\":\"93.184.216.34\",\"DestinationPort\":25}}"
+            );
+            let rec = match LiteRecord::parse(&line, sysmon.keys()) {
+                Ok(rec) => rec,
+                Err(e) => panic!("{line}: {e}"),
+            };
+            let mut all = Vec::new();
+            let full = sysmon.map_into(&rec, &mut all);
+            let mut two = Vec::new();
+            assert_eq!(sysmon.map_some_into(&rec, &mut two, Some(&first)), Ok(true));
+            let more_r = sysmon.map_more_into(&rec, &mut two, &more);
+            match full {
+                Ok(applies) => {
+                    assert!(applies);
+                    assert_eq!(more_r, Ok(()));
+                    assert_eq!(all, two, "{line}");
+                }
+                Err(e) => assert_eq!(more_r, Err(e), "{line}"),
+            }
+        }
+    }
 }
