@@ -791,6 +791,14 @@ mod tests {
                                 read += 1;
                             }
                             (Err(_), Err(_)) => {}
+                            // A `\u` escape that is no character (a lone surrogate) or a
+                            // number past f64 is JSON's grammar (RFC 8259, sections 6 and 8.2)
+                            // but no value: a bad value of a key read, and like any value of a
+                            // key not read, not looked at.
+                            (Err(e), Ok(_))
+                                if e.contains("hex escape")
+                                    || e.contains("code point")
+                                    || e.contains("number out of range") => {}
                             _ => panic!("{line:?}: {whole:?} vs {part:?}"),
                         }
                     }
