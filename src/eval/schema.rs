@@ -773,6 +773,11 @@ impl InputSchema {
                         }
                         None => push_cell(slot, Cow::Owned(n.to_string()), name, ty, spec)?,
                     },
+                    // Text kept as written: the cell built here, in place (through
+                    // `push_cell` it was built aside and copied, a store-forwarding stall).
+                    Some((_, Raw::Str(t))) if *ty == FieldType::String => {
+                        *slot = (!t.is_empty()).then_some(Cell::Str(Cow::Borrowed(t)))
+                    }
                     Some((_, Raw::Str(t))) => push_cell(slot, Cow::Borrowed(t), name, ty, spec)?,
                     Some((_, raw @ Raw::Bool(_))) => push_cell(slot, raw.text(), name, ty, spec)?,
                 }
