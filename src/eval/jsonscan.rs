@@ -799,7 +799,7 @@ mod tests {
                                 if e.contains("hex escape")
                                     || e.contains("code point")
                                     || e.contains("number out of range") => {}
-                            _ => panic!("{line:?}: {whole:?} vs {part:?}"),
+                            _ => unreachable!("{line:?}: {whole:?} vs {part:?}"),
                         }
                     }
                     next.push(line);
@@ -807,7 +807,7 @@ mod tests {
             }
             frontier = next;
         }
-        assert!(read > 1000 && refused_dup > 10, "{read} {refused_dup}");
+        assert!(read > 300 && refused_dup > 10, "{read} {refused_dup}");
     }
 
     /// Lines of the benchmark's shape are decided by the scanner, values as serde_json's.

@@ -1371,7 +1371,7 @@ mod tests {
         use super::super::read::LiteRecord;
         let schemas = builtin().unwrap_or_default();
         let Some(sysmon) = schemas.iter().find(|s| s.name == "sysmon") else {
-            panic!("no sysmon schema");
+            unreachable!("no sysmon schema");
         };
         let n = sysmon.field_names().len();
         let at = |f: &str| sysmon.field_names().iter().position(|x| x == f);
@@ -1388,7 +1388,7 @@ mod tests {
             );
             let rec = match LiteRecord::parse(&line, sysmon.keys()) {
                 Ok(rec) => rec,
-                Err(e) => panic!("{line}: {e}"),
+                Err(e) => unreachable!("{line}: {e}"),
             };
             let mut all = Vec::new();
             let full = sysmon.map_into(&rec, &mut all);
