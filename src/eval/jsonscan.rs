@@ -746,6 +746,70 @@ mod tests {
         assert!(decided > 1000, "{decided}");
     }
 
+    /// A line read for some of the keys ([`Keys::only`], as the prefilter's runs read a line
+    /// for the keys their rules read): both readers still agree; the line is refused exactly
+    /// when it is refused for every key (the skipped values are still checked), but for a
+    /// duplicate of a key not read; and the kept keys' values are those of the whole read.
+    #[test]
+    fn some_keys_read_as_every_key_reads_them() {
+        let all = keys();
+        // `a` and `c.d` kept (and so `c`, the object `c.d` may be nested in); `b` skipped.
+        let keep: Vec<bool> = (0..all.len())
+            .map(|i| ["a", "c.d"].contains(&all.name(i)))
+            .collect();
+        let some = all.only(&keep);
+        let kept = |v: &[Option<String>]| -> Vec<Option<String>> {
+            v.iter()
+                .enumerate()
+                .map(|(i, x)| {
+                    if some.find(all.name(i)).is_some() {
+                        x.clone()
+                    } else {
+                        None
+                    }
+                })
+                .collect()
+        };
+        let mut frontier = vec!["{".to_string()];
+        let (mut read, mut refused_dup) = (0, 0);
+        for _ in 0..3 {
+            let mut next = Vec::new();
+            for l in &frontier {
+                for t in PIECES.iter().chain(&["\"b\":", "\"b\":1,\"b\":2"]) {
+                    let line = format!("{l}{t}");
+                    for line in [format!("{line}}}"), line.clone()] {
+                        agree(&line, &some);
+                        let whole = serde_vals(&line, &all);
+                        let part = serde_vals(&line, &some);
+                        match (&whole, &part) {
+                            (Ok((w, wd)), Ok((p, pd))) => {
+                                assert_eq!(kept(w), *p, "{line:?}");
+                                // A duplicate found reading some keys is found reading every
+                                // key too (maybe another, written earlier).
+                                assert!(pd.is_none() || wd.is_some(), "{line:?}");
+                                refused_dup += usize::from(wd.is_some() && pd.is_none());
+                                read += 1;
+                            }
+                            (Err(_), Err(_)) => {}
+                            // A `\u` escape that is no character (a lone surrogate) or a
+                            // number past f64 is JSON's grammar (RFC 8259, sections 6 and 8.2)
+                            // but no value: a bad value of a key read, and like any value of a
+                            // key not read, not looked at.
+                            (Err(e), Ok(_))
+                                if e.contains("hex escape")
+                                    || e.contains("code point")
+                                    || e.contains("number out of range") => {}
+                            _ => unreachable!("{line:?}: {whole:?} vs {part:?}"),
+                        }
+                    }
+                    next.push(line);
+                }
+            }
+            frontier = next;
+        }
+        assert!(read > 300 && refused_dup > 10, "{read} {refused_dup}");
+    }
+
     /// Lines of the benchmark's shape are decided by the scanner, values as serde_json's.
     #[test]
     fn decides_ordinary_lines() {

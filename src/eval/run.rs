@@ -466,13 +466,16 @@ pub fn with_cells<R>(
     text: &str,
     f: impl FnOnce(&[Option<Cell<'_>>]) -> R,
 ) -> Result<Option<R>, String> {
-    with_some_cells(layout, schema, cols, None, text, f)
+    with_some_cells(layout, schema, schema.keys(), cols, None, text, f)
 }
 
-/// [`with_cells`] mapping only the cells `want` marks (see [`InputSchema::map_some_into`]).
+/// [`with_cells`] mapping only the cells `want` marks (see [`InputSchema::map_some_into`]),
+/// a JSON line read for the values of `keys` only (the schema's, or [`schema::Keys::only`]
+/// those of the cells wanted).
 fn with_some_cells<R>(
     layout: &Layout,
     schema: &InputSchema,
+    keys: &schema::Keys,
     cols: &[Option<usize>],
     want: Option<&[bool]>,
     text: &str,
@@ -482,7 +485,7 @@ fn with_some_cells<R>(
     // call just allocates): no allocation per row.
     let (cells, table) = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
     let (r, cells, table) = match layout {
-        Layout::JsonLines => match LiteRecord::parse(text, schema.keys()) {
+        Layout::JsonLines => match LiteRecord::parse(text, keys) {
             Ok(rec) => {
                 let mut out = read::reuse(cells);
                 let r = schema
@@ -505,6 +508,53 @@ fn with_some_cells<R>(
                 Err(e) => (Err(e), cells, Vec::new()),
             }
         }
+    };
+    SCRATCH.with(|s| *s.borrow_mut() = (cells, table));
+    r
+}
+
+/// What became of a row mapped in two stages (see [`FileCtx::lean`]).
+enum Staged<R> {
+    NotApplicable,
+    /// An event on which no rule's filter holds (its other cells not mapped).
+    Unmatched,
+    Fed(R),
+}
+
+/// A JSON line's two stages from one parse (for the values of `ctx.keys`): the cells
+/// `lean.want` marks are mapped and `holds` tells whether some filter holds on them; only then
+/// are the cells of `lean.more` mapped too and `f` reads them all. Both closures get `state`
+/// (what they both change). A bad value among the first cells is named as mapping the full
+/// stage's cells (`ctx.want`) names it: the first bad one in field order.
+fn with_json_stages<S, R>(
+    ctx: &FileCtx,
+    lean: &Lean,
+    text: &str,
+    state: &mut S,
+    holds: impl FnOnce(&[Option<Cell<'_>>], &mut S) -> bool,
+    f: impl FnOnce(&[Option<Cell<'_>>], &mut S) -> R,
+) -> Result<Staged<R>, String> {
+    let (schema, want) = (&ctx.schema, ctx.want.as_deref());
+    let (cells, table) = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    let (r, cells) = match LiteRecord::parse(text, &ctx.keys) {
+        Ok(rec) => {
+            let mut out = read::reuse(cells);
+            let r = (|| {
+                match schema.map_some_into(&rec, &mut out, Some(&lean.want)) {
+                    Ok(false) => return Ok(Staged::NotApplicable),
+                    Ok(true) if !holds(&out, state) => return Ok(Staged::Unmatched),
+                    Ok(true) => schema.map_more_into(&rec, &mut out, &lean.more)?,
+                    Err(_) => {
+                        if !schema.map_some_into(&rec, &mut out, want)? {
+                            return Ok(Staged::NotApplicable);
+                        }
+                    }
+                }
+                Ok(Staged::Fed(f(&out, state)))
+            })();
+            (r, read::reuse(out))
+        }
+        Err(e) => (Err(e), cells),
     };
     SCRATCH.with(|s| *s.borrow_mut() = (cells, table));
     r
@@ -534,12 +584,22 @@ struct FileCtx {
     /// `rules`' filters over the distinct predicates of the file (each evaluated once per
     /// event, see `shared`).
     filters: SharedFilters,
-    /// A table's columns the schema reads (see [`read::columns`]).
+    /// A table's columns the full stage reads (see [`read::columns`]): the schema's, or with
+    /// `want` only those of the cells wanted.
     cols: Vec<Option<usize>>,
-    /// A table's columns and cells the file's rules' filters read (with what decides
-    /// applicability, and `time`), when lines may be skipped (the prefilter is on): a row is
-    /// first mapped from these alone, and mapped in full only when some rule's filter holds on
-    /// it (or a value is bad), so a row no rule matches never converts the other columns.
+    /// The raw keys a JSON line is read for on the full stage: the schema's, or with `want`
+    /// ([`schema::Keys::only`]) only those of the cells wanted.
+    keys: schema::Keys,
+    /// The cells the full stage maps, when lines may be skipped (the prefilter is on, not
+    /// `--strict`) and the file's rules do not read every field: those some rule reads (its
+    /// filter, computed fields, group keys and aggregates: [`CompiledRule::bind`]) and `time`.
+    /// A rule without aggregation reads every field (its alert holds them). `None`: every
+    /// cell, so a bad value anywhere makes a bad line.
+    want: Option<Vec<bool>>,
+    /// The cells the file's rules' filters read (with what decides applicability, and `time`),
+    /// when lines may be skipped and that is fewer than the full stage: a row is first mapped
+    /// from these alone, and mapped in full only when some rule's filter holds on it (or a
+    /// value is bad), so a row no rule matches never converts the other cells.
     lean: Option<Lean>,
     prefilter: Option<Prefilter>,
     max_line: usize,
@@ -574,12 +634,15 @@ struct FileClock {
     finished: AtomicBool,
 }
 
-/// What a table row is first mapped from (see [`FileCtx::lean`]).
+/// What a row is first mapped from (see [`FileCtx::lean`]).
 struct Lean {
-    /// The columns kept, as [`read::columns`] gives them (`None`: not read).
+    /// A table's columns kept, as [`read::columns`] gives them (`None`: not read).
     cols: Vec<Option<usize>>,
     /// The cells mapped, by field.
     want: Vec<bool>,
+    /// The full stage's cells that are not among `want`: what a JSON line, parsed once,
+    /// maps next when some filter holds.
+    more: Vec<bool>,
 }
 
 enum Work {
@@ -681,107 +744,26 @@ impl Done {
 }
 
 fn row(sh: &Shared<'_>, ctx: &FileCtx, line: u64, text: Result<&str, String>, out: &mut WorkerOut) {
-    let (rules, strict) = (sh.rules, sh.strict);
     out.rows += 1;
-    let held = &mut out.held;
-    let states = &mut out.states;
-    let chunk_max = &mut out.chunk_max;
-    let memo = &mut out.memo;
-    let keys = &mut out.keys;
-    let time_slot = ctx.schema.time_slot();
-    let names = ctx.schema.field_names();
-    if let (Some(lean), Ok(t)) = (&ctx.lean, &text) {
-        let any_holds = |cells: &[Option<Cell<'_>>]| {
-            ctx.filters.reset(memo);
-            candidates(ctx, cells).any(|pos| {
-                ctx.filters.holds(pos, cells, memo).unwrap_or_else(|| {
-                    ctx.rules
-                        .get(pos)
-                        .and_then(|(i, bind)| Some(rules.get(*i)?.holds(cells, bind)))
-                        .unwrap_or(false)
-                })
-            })
-        };
-        match with_some_cells(
-            &ctx.layout,
-            &ctx.schema,
-            &lean.cols,
-            Some(&lean.want),
-            t,
-            any_holds,
-        ) {
-            Ok(Some(false)) => {
-                out.events += 1;
-                return;
-            }
-            Ok(None) => {
-                out.not_applicable += 1;
-                return;
-            }
-            // Some filter holds, or a value is bad: the full mapping decides (and names the
-            // first bad value in field order, as without this step).
-            Ok(Some(true)) | Err(_) => {}
-        }
-    }
-    let fed = text.and_then(|t| {
-        with_cells(&ctx.layout, &ctx.schema, &ctx.cols, t, |cells| {
-            let mut any = false;
-            // The first late rule in pack order (candidates come in any order).
-            let mut late: Option<usize> = None;
-            ctx.filters.reset(memo);
-            keys.clear();
-            for pos in candidates(ctx, cells) {
-                let Some((i, bind)) = ctx.rules.get(pos) else {
-                    continue;
-                };
-                if let (Some(r), Some(st)) = (rules.get(*i), states.get_mut(*i)) {
-                    let fed = match ctx.filters.holds(pos, cells, memo) {
-                        Some(false) => Fed::Unmatched,
-                        Some(true) => r.feed_matched(names, cells, bind, st, keys),
-                        None => r.feed_cells(names, cells, bind, st, keys),
-                    };
-                    match fed {
-                        Fed::Unmatched => {}
-                        Fed::Matched => {
-                            any = true;
-                            *held += usize::from(!r.aggregates());
-                            if let (true, Some(Some(Cell::Timestamp(t)))) =
-                                (r.aggregates(), time_slot.and_then(|s| cells.get(s)))
-                            {
-                                *chunk_max = (*chunk_max).max(*t);
-                            }
-                        }
-                        Fed::Late => {
-                            any = true;
-                            late = Some(late.map_or(*i, |l| l.min(*i)));
-                        }
-                    }
-                }
-            }
-            (
-                any,
-                late.and_then(|i| rules.get(i))
-                    .map(|r| r.rule.name.as_str()),
-            )
-        })
-    });
+    let fed = text.and_then(|t| map_and_feed(sh, ctx, t, out));
     match fed {
-        Ok(Some((any, late))) => {
+        Ok(Staged::Fed((any, late))) => {
             out.events += 1;
             out.matched += u64::from(any);
-            if let Some(rule) = late {
+            if let Some(rule) = late.and_then(|i| sh.rules.get(i)) {
                 out.late_events += 1;
                 ctx.clock.late.fetch_add(1, Ordering::Relaxed);
                 if out.late.len() < MAX_BAD_REPORTED {
                     out.late.push(LateEvent {
                         file: ctx.path.clone(),
                         line,
-                        rule: rule.to_string(),
+                        rule: rule.rule.name.clone(),
                     });
                 }
             }
         }
-        Ok(None) => out.not_applicable += 1,
+        Ok(Staged::Unmatched) => out.events += 1,
+        Ok(Staged::NotApplicable) => out.not_applicable += 1,
         Err(reason) => {
             out.bad_lines += 1;
             if out.bad.len() < MAX_BAD_REPORTED {
@@ -791,7 +773,7 @@ fn row(sh: &Shared<'_>, ctx: &FileCtx, line: u64, text: Result<&str, String>, ou
                     reason,
                 });
             }
-            if strict {
+            if sh.strict {
                 sh.stop(ctx.clock.index);
             }
         }
@@ -799,6 +781,130 @@ fn row(sh: &Shared<'_>, ctx: &FileCtx, line: u64, text: Result<&str, String>, ou
     if out.held >= sh.flush_at {
         flush_alerts(sh, out);
     }
+}
+
+/// Maps one row (in two stages with [`FileCtx::lean`]) and feeds the event to the rules:
+/// whether some rule matched it, and the first rule (in pack order) it was late for.
+fn map_and_feed(
+    sh: &Shared<'_>,
+    ctx: &FileCtx,
+    text: &str,
+    out: &mut WorkerOut,
+) -> Result<Staged<(bool, Option<usize>)>, String> {
+    match (&ctx.lean, &ctx.layout) {
+        (None, _) => {}
+        // One parse: the filters' cells, then the others when some filter holds (the memo of
+        // the predicates evaluated on the first cells stays valid: they are not mapped again).
+        (Some(lean), Layout::JsonLines) => {
+            return with_json_stages(
+                ctx,
+                lean,
+                text,
+                out,
+                |cells, out| some_filter_holds(sh, ctx, cells, &mut out.memo),
+                |cells, out| feed_event(sh, ctx, cells, out, false),
+            )
+        }
+        (Some(lean), Layout::Table(_)) => match with_some_cells(
+            &ctx.layout,
+            &ctx.schema,
+            &ctx.keys,
+            &lean.cols,
+            Some(&lean.want),
+            text,
+            |cells| some_filter_holds(sh, ctx, cells, &mut out.memo),
+        ) {
+            Ok(Some(false)) => return Ok(Staged::Unmatched),
+            Ok(None) => return Ok(Staged::NotApplicable),
+            // Some filter holds, or a value is bad: the full mapping decides (and names the
+            // first bad value in field order, as without this step).
+            Ok(Some(true)) | Err(_) => {}
+        },
+    }
+    Ok(
+        match with_some_cells(
+            &ctx.layout,
+            &ctx.schema,
+            &ctx.keys,
+            &ctx.cols,
+            ctx.want.as_deref(),
+            text,
+            |cells| feed_event(sh, ctx, cells, out, true),
+        )? {
+            Some(r) => Staged::Fed(r),
+            None => Staged::NotApplicable,
+        },
+    )
+}
+
+/// Whether the filter of some rule of the file holds on `cells` (the predicates' `memo` reset
+/// first).
+fn some_filter_holds(
+    sh: &Shared<'_>,
+    ctx: &FileCtx,
+    cells: &[Option<Cell<'_>>],
+    memo: &mut Memo,
+) -> bool {
+    ctx.filters.reset(memo);
+    candidates(ctx, cells).any(|pos| {
+        ctx.filters.holds(pos, cells, memo).unwrap_or_else(|| {
+            ctx.rules
+                .get(pos)
+                .and_then(|(i, bind)| Some(sh.rules.get(*i)?.holds(cells, bind)))
+                .unwrap_or(false)
+        })
+    })
+}
+
+/// Feeds an event's `cells` to the rules of the file that may match it: whether some rule
+/// matched, and the first rule (its number, in pack order) the event was late for. `fresh`:
+/// no predicate was evaluated on these cells yet (otherwise the memo of
+/// [`some_filter_holds`] on the same values is kept).
+fn feed_event(
+    sh: &Shared<'_>,
+    ctx: &FileCtx,
+    cells: &[Option<Cell<'_>>],
+    out: &mut WorkerOut,
+    fresh: bool,
+) -> (bool, Option<usize>) {
+    let time_slot = ctx.schema.time_slot();
+    let names = ctx.schema.field_names();
+    let mut any = false;
+    // The first late rule in pack order (candidates come in any order).
+    let mut late: Option<usize> = None;
+    if fresh {
+        ctx.filters.reset(&mut out.memo);
+    }
+    out.keys.clear();
+    for pos in candidates(ctx, cells) {
+        let Some((i, bind)) = ctx.rules.get(pos) else {
+            continue;
+        };
+        if let (Some(r), Some(st)) = (sh.rules.get(*i), out.states.get_mut(*i)) {
+            let fed = match ctx.filters.holds(pos, cells, &mut out.memo) {
+                Some(false) => Fed::Unmatched,
+                Some(true) => r.feed_matched(names, cells, bind, st, &mut out.keys),
+                None => r.feed_cells(names, cells, bind, st, &mut out.keys),
+            };
+            match fed {
+                Fed::Unmatched => {}
+                Fed::Matched => {
+                    any = true;
+                    out.held += usize::from(!r.aggregates());
+                    if let (true, Some(Some(Cell::Timestamp(t)))) =
+                        (r.aggregates(), time_slot.and_then(|s| cells.get(s)))
+                    {
+                        out.chunk_max = out.chunk_max.max(*t);
+                    }
+                }
+                Fed::Late => {
+                    any = true;
+                    late = Some(late.map_or(*i, |l| l.min(*i)));
+                }
+            }
+        }
+    }
+    (any, late)
 }
 
 /// The positions (in `ctx.rules`) of the rules an event may match: those the index lists for
@@ -1611,39 +1717,41 @@ fn file_ctx(
         .filter(|(_, c)| c.rule.source == schema.source)
         .map(|(i, c)| (i, c.bind(schema.field_names())))
         .collect();
+    // Only with lines that may be skipped is what no rule reads left unread (README: every
+    // line and column is read with `--no-prefilter` and `--strict`).
+    let reduce = opts.prefilter && !opts.strict;
+    let want = reduce
+        .then(|| cells_read(schema, compiled, &rules))
+        .flatten();
+    let keep = want.as_deref().map(|w| schema.keys_for(&marked(w)));
+    let keys = match &keep {
+        Some(keep) => schema.keys().only(keep),
+        None => schema.keys().clone(),
+    };
     let cols = match &layout {
-        Layout::Table(h) => read::columns(h, schema.keys()),
+        Layout::Table(h) => kept_columns(read::columns(h, schema.keys()), keep.as_deref()),
         Layout::JsonLines => Vec::new(),
     };
-    let lean = match &layout {
-        Layout::Table(_) if opts.prefilter && !opts.strict => {
-            // The fields the filters read (and the computed fields' when a filter reads one).
-            let mut names = std::collections::BTreeSet::new();
-            for (i, _) in &rules {
-                let r = &compiled[*i].rule;
-                crate::ir::visit::collect_fields(&r.filter, &mut names);
-                if crate::ir::visit::uses_computed(&r.filter) {
-                    for (c, _) in r.lets.iter().flat_map(|l| &l.arms) {
-                        crate::ir::visit::collect_fields(c, &mut names);
-                    }
-                }
-            }
-            // And `time`: a row without a (valid) timestamp is a bad line whatever it matches.
-            names.insert("time".to_string());
-            let fields = schema.field_names();
-            let want: Vec<bool> = fields.iter().map(|f| names.contains(f)).collect();
-            let read: Vec<usize> = (0..fields.len())
-                .filter(|k| want.get(*k).copied().unwrap_or(false))
-                .collect();
-            let keep = schema.keys_for(&read);
-            let lean: Vec<Option<usize>> = cols
+    let lean = reduce
+        .then(|| {
+            let lean = filter_cells(schema, compiled, &rules);
+            let lean_cols = kept_columns(cols.clone(), Some(&schema.keys_for(&marked(&lean))));
+            let full = |k: usize| {
+                want.as_ref()
+                    .is_none_or(|w| w.get(k).copied().unwrap_or(false))
+            };
+            let more: Vec<bool> = lean
                 .iter()
-                .map(|c| c.filter(|k| keep.get(*k).copied().unwrap_or(false)))
+                .enumerate()
+                .map(|(k, l)| full(k) && !l)
                 .collect();
-            (lean != cols || want.contains(&false)).then_some(Lean { cols: lean, want })
-        }
-        _ => None,
-    };
+            (lean_cols != cols || more.contains(&true)).then_some(Lean {
+                cols: lean_cols,
+                want: lean,
+                more,
+            })
+        })
+        .flatten();
     let prefilter = if opts.prefilter && !opts.strict && matches!(layout, Layout::JsonLines) {
         let rs: Vec<&Rule> = rules.iter().map(|(i, _)| &compiled[*i].rule).collect();
         Prefilter::new(&rs, schema)
@@ -1658,11 +1766,84 @@ fn file_ctx(
         filters: SharedFilters::new(compiled, &rules),
         rules,
         cols,
+        keys,
+        want,
         lean,
         prefilter,
         max_line: opts.max_line,
         clock: clock.clone(),
     })
+}
+
+/// The cells (by field of `schema`) some rule of `rules` reads, and `time`; `None` when that is
+/// every cell, or some rule reads every field (one without aggregation: its alert holds them).
+fn cells_read(
+    schema: &InputSchema,
+    compiled: &[CompiledRule],
+    rules: &[(usize, Binding)],
+) -> Option<Vec<bool>> {
+    let mut want = vec![false; schema.field_names().len()];
+    if let Some(w) = schema.time_slot().and_then(|k| want.get_mut(k)) {
+        *w = true;
+    }
+    for (i, bind) in rules {
+        compiled.get(*i)?.rule.aggregation.as_ref()?;
+        for &k in bind.iter().flatten() {
+            if let Some(w) = want.get_mut(k) {
+                *w = true;
+            }
+        }
+    }
+    want.contains(&false).then_some(want)
+}
+
+/// The cells (by field of `schema`) the filters of `rules` read (and the computed fields' arms
+/// when a filter reads one), and `time`: a row without a (valid) timestamp is a bad line
+/// whatever it matches.
+fn filter_cells(
+    schema: &InputSchema,
+    compiled: &[CompiledRule],
+    rules: &[(usize, Binding)],
+) -> Vec<bool> {
+    let mut names = std::collections::BTreeSet::new();
+    for r in rules
+        .iter()
+        .filter_map(|(i, _)| compiled.get(*i))
+        .map(|c| &c.rule)
+    {
+        crate::ir::visit::collect_fields(&r.filter, &mut names);
+        if crate::ir::visit::uses_computed(&r.filter) {
+            for (c, _) in r.lets.iter().flat_map(|l| &l.arms) {
+                crate::ir::visit::collect_fields(c, &mut names);
+            }
+        }
+    }
+    names.insert("time".to_string());
+    schema
+        .field_names()
+        .iter()
+        .map(|f| names.contains(f))
+        .collect()
+}
+
+/// The numbers of the cells `want` marks.
+fn marked(want: &[bool]) -> Vec<usize> {
+    want.iter()
+        .enumerate()
+        .filter(|(_, w)| **w)
+        .map(|(k, _)| k)
+        .collect()
+}
+
+/// A table's `cols` (from [`read::columns`]) less those whose key `keep` does not mark.
+fn kept_columns(cols: Vec<Option<usize>>, keep: Option<&[bool]>) -> Vec<Option<usize>> {
+    match keep {
+        Some(keep) => cols
+            .into_iter()
+            .map(|c| c.filter(|k| keep.get(*k).copied().unwrap_or(false)))
+            .collect(),
+        None => cols,
+    }
 }
 
 /// Notes the schema read for a file (several, comma-separated, for concatenated Zeek logs of

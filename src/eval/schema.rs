@@ -142,12 +142,11 @@ impl Keys {
                 v.push((w, t, i));
             }
         }
-        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let mut keys = Keys {
             names,
             by_len,
             head: Vec::new(),
-            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            id: Keys::next_id(),
         };
         keys.head = keys
             .names
@@ -183,6 +182,39 @@ impl Keys {
     /// For dotted key number `i`, the number of its first segment.
     pub fn head(&self, i: usize) -> Option<usize> {
         self.head.get(i).copied().flatten()
+    }
+
+    /// The same keys with the same numbers, of which only those `keep` marks (and the first
+    /// segments of the kept dotted keys, which hold them nested) are found: a reader built
+    /// over them keeps only those values and skips the others. A new id (the scanner's key
+    /// plan of the whole set does not serve it).
+    pub fn only(&self, keep: &[bool]) -> Keys {
+        let kept = |i: usize| keep.get(i).copied().unwrap_or(false);
+        let heads: Vec<usize> = (0..self.len())
+            .filter(|&i| kept(i))
+            .filter_map(|i| self.head(i))
+            .collect();
+        let by_len = self
+            .by_len
+            .iter()
+            .map(|v| {
+                v.iter()
+                    .filter(|(_, _, i)| kept(*i) || heads.contains(i))
+                    .copied()
+                    .collect()
+            })
+            .collect();
+        Keys {
+            names: self.names.clone(),
+            by_len,
+            head: self.head.clone(),
+            id: Keys::next_id(),
+        }
+    }
+
+    fn next_id() -> u64 {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// See the field `id`.
@@ -662,21 +694,59 @@ impl InputSchema {
         want: Option<&[bool]>,
     ) -> Result<bool, String> {
         out.clear();
+        let Some(swapped) = self.applies_to(rec)? else {
+            return Ok(false);
+        };
+        // Each cell is written in its place (a cell built aside and moved in stalled on being
+        // read back).
+        out.resize_with(self.fields.len(), || None);
+        self.fill(rec, out, want, swapped)?;
+        self.check_time(out, want)
+    }
+
+    /// After [`InputSchema::map_some_into`] gave `Ok(true)` for `rec` into `out`, maps the
+    /// cells `more` marks as well, the others left as they are: a row's filter cells are
+    /// mapped first and the cells its rules aggregate only when a filter holds, from one
+    /// parse of the line.
+    pub fn map_more_into<'r, R: Record + ?Sized>(
+        &'r self,
+        rec: &'r R,
+        out: &mut [Option<Cell<'r>>],
+        more: &[bool],
+    ) -> Result<(), String> {
+        self.fill(rec, out, Some(more), self.swapped(rec))?;
+        self.check_time(out, Some(more)).map(|_| ())
+    }
+
+    /// Whether `rec` is an event of the schema (`Ok(None)`: not applicable), and if so whether
+    /// its `swap` pairs are exchanged; a record the smtp/files join marks bad is an error.
+    fn applies_to<R: Record + ?Sized>(&self, rec: &R) -> Result<Option<bool>, String> {
         if let Some(why) = self.error_ix.and_then(|i| rec.at(i, JOIN_ERROR)) {
             return Err(why.text().into_owned());
         }
-        if !self
+        let applies = self
             .applies
             .iter()
             .zip(&self.applies_ix)
-            .all(|(c, ix)| self.cond_holds(c, ix, rec))
-        {
-            return Ok(false);
-        }
-        let swapped = self
-            .swap
+            .all(|(c, ix)| self.cond_holds(c, ix, rec));
+        Ok(applies.then(|| self.swapped(rec)))
+    }
+
+    fn swapped<R: Record + ?Sized>(&self, rec: &R) -> bool {
+        self.swap
             .as_ref()
-            .is_some_and(|s| self.cond_holds(&s.when, &self.swap_when_ix, rec));
+            .is_some_and(|s| self.cond_holds(&s.when, &self.swap_when_ix, rec))
+    }
+
+    /// Writes the cells `want` marks (`None`: every cell) of `rec` into `out` (one slot per
+    /// field), or the first bad value among them in field order.
+    fn fill<'r, R: Record + ?Sized>(
+        &'r self,
+        rec: &'r R,
+        out: &mut [Option<Cell<'r>>],
+        want: Option<&[bool]>,
+        swapped: bool,
+    ) -> Result<(), String> {
         let get = |i: usize| {
             let j = if swapped {
                 self.swap_to.get(i).copied().unwrap_or(i)
@@ -685,9 +755,6 @@ impl InputSchema {
             };
             rec.at(j, self.keys.name(j)).filter(|v| !self.is_missing(v))
         };
-        // Each cell is written in its place (a cell built aside and moved in stalled on being
-        // read back).
-        out.resize_with(self.fields.len(), || None);
         let fields = self.fields.iter().zip(&self.field_ix).zip(&self.plain);
         for (k, ((((name, ty, spec), (from_ix, join_ix)), &plain), slot)) in
             fields.zip(out.iter_mut()).enumerate()
@@ -706,6 +773,11 @@ impl InputSchema {
                         }
                         None => push_cell(slot, Cow::Owned(n.to_string()), name, ty, spec)?,
                     },
+                    // Text kept as written: the cell built here, in place (through
+                    // `push_cell` it was built aside and copied, a store-forwarding stall).
+                    Some((_, Raw::Str(t))) if *ty == FieldType::String => {
+                        *slot = (!t.is_empty()).then_some(Cell::Str(Cow::Borrowed(t)))
+                    }
                     Some((_, Raw::Str(t))) => push_cell(slot, Cow::Borrowed(t), name, ty, spec)?,
                     Some((_, raw @ Raw::Bool(_))) => push_cell(slot, raw.text(), name, ty, spec)?,
                 }
@@ -778,6 +850,11 @@ impl InputSchema {
             }
             push_cell(slot, text, name, ty, spec)?;
         }
+        Ok(())
+    }
+
+    /// `Ok(true)`, or the error of an event without a timestamp when `want` marks `time`.
+    fn check_time(&self, out: &[Option<Cell<'_>>], want: Option<&[bool]>) -> Result<bool, String> {
         let time_wanted = want.is_none_or(|w| {
             self.time_slot
                 .is_some_and(|i| w.get(i).copied().unwrap_or(false))
@@ -1271,5 +1348,79 @@ mod tests {
             keys.find("id")
         );
         assert_eq!(keys.head(keys.find("ts").unwrap_or(0)), None);
+    }
+
+    /// `Keys::only` keeps every number and name, finds only the kept keys and the first
+    /// segments of kept dotted keys, and has an id of its own.
+    #[test]
+    fn only_keeps_numbers_and_finds_the_kept_keys() {
+        let names = [
+            "ts",
+            "id.orig_h",
+            "id.resp_h",
+            "id",
+            "proto",
+            "DestinationPortLonger",
+        ];
+        let keys = Keys::new(names.iter().map(|s| s.to_string()).collect());
+        let kept = ["ts", "id.resp_h", "DestinationPortLonger"];
+        let keep: Vec<bool> = (0..keys.len())
+            .map(|i| kept.contains(&keys.name(i)))
+            .collect();
+        let some = keys.only(&keep);
+        assert_eq!(some.len(), keys.len());
+        assert_ne!(some.id(), keys.id());
+        for n in names {
+            let i = keys.find(n);
+            assert_eq!(
+                some.name(i.unwrap_or(usize::MAX)),
+                keys.name(i.unwrap_or(usize::MAX))
+            );
+            let found = kept.contains(&n) || n == "id";
+            assert_eq!(some.find(n), if found { i } else { None }, "{n}");
+            assert_eq!(some.head(i.unwrap_or(0)), keys.head(i.unwrap_or(0)));
+        }
+    }
+
+    /// Mapping some cells, then the others with `map_more_into`, gives the cells of one full
+    /// mapping, swapped or not; and an error among the later cells is the full mapping's.
+    #[test]
+    fn some_then_more_is_the_full_mapping() {
+        use super::super::read::LiteRecord;
+        let schemas = builtin().unwrap_or_default();
+        let Some(sysmon) = schemas.iter().find(|s| s.name == "sysmon") else {
+            unreachable!("no sysmon schema");
+        };
+        let n = sysmon.field_names().len();
+        let at = |f: &str| sysmon.field_names().iter().position(|x| x == f);
+        let mut first = vec![false; n];
+        for f in ["time", "direction", "remote.ip"] {
+            if let Some(k) = at(f) {
+                first[k] = true;
+            }
+        }
+        let more: Vec<bool> = first.iter().map(|f| !f).collect();
+        for (initiated, sport) in [("true", "50000"), ("false", "50000"), ("true", "x5")] {
+            let line = format!(
+                "{{\"EventID\":3,\"UtcTime\":\"2026-11-20 10:00:00.000\",\"Hostname\":\"H\",\"Image\":\"C:\\\\p.exe\",\"Initiated\":\"{initiated}\",\"SourceIp\":\"10.0.0.1\",\"SourcePort\":\"{sport}\",\"DestinationIp\":\"93.184.216.34\",\"DestinationPort\":25}}"
+            );
+            let rec = match LiteRecord::parse(&line, sysmon.keys()) {
+                Ok(rec) => rec,
+                Err(e) => unreachable!("{line}: {e}"),
+            };
+            let mut all = Vec::new();
+            let full = sysmon.map_into(&rec, &mut all);
+            let mut two = Vec::new();
+            assert_eq!(sysmon.map_some_into(&rec, &mut two, Some(&first)), Ok(true));
+            let more_r = sysmon.map_more_into(&rec, &mut two, &more);
+            match full {
+                Ok(applies) => {
+                    assert!(applies);
+                    assert_eq!(more_r, Ok(()));
+                    assert_eq!(all, two, "{line}");
+                }
+                Err(e) => assert_eq!(more_r, Err(e), "{line}"),
+            }
+        }
     }
 }

@@ -157,9 +157,16 @@ fn whole_runs_agree_with_and_without_prefilter() {
     assert!(on.summary.prefiltered > 0);
     assert_eq!(on.summary.matched, off.summary.matched);
     assert_eq!(on.summary.rows, off.summary.rows);
-    // Every bad line of the full run is also reported by the prefiltered run (none is of the
-    // kind the prefilter may hide).
-    assert_eq!(on.summary.bad, off.summary.bad);
+    // Every bad line of the prefiltered run is one of the full run; the others are lines no
+    // filter holds on with a bad value in a field no filter reads (the local port), which the
+    // prefiltered run maps only on a line some filter holds on.
+    let (on_bad, off_bad) = (bad_lines(&on), bad_lines(&off));
+    assert!(on_bad.iter().all(|b| off_bad.contains(b)));
+    let hidden: Vec<&(u64, String)> = off_bad.iter().filter(|b| !on_bad.contains(b)).collect();
+    assert!(!hidden.is_empty());
+    for (line, reason) in hidden {
+        assert!(reason.contains("(local.port)"), "{line}: {reason}");
+    }
 }
 
 #[test]
@@ -209,31 +216,54 @@ fn zeek_json_keys_dotted_underscored_and_nested() {
     assert!(skipped >= 8 && matched >= 8, "{skipped} {matched}");
 }
 
-/// Runs `text` as file `name` with and without the prefilter.
-fn both_ways(name: &str, text: &str) -> (detc::eval::run::RunOutput, detc::eval::run::RunOutput) {
+/// Runs `rules` over `text` (as file `name`) with `opts`.
+fn run_text(
+    rules: &[Rule],
+    name: &str,
+    text: &str,
+    opts: &RunOptions<'_>,
+) -> Result<detc::eval::run::RunOutput, detc::diag::Diagnostic> {
     let dir = std::env::temp_dir().join(format!("detc-lean-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
+    run_files(rules, &[p], opts)
+}
+
+/// Runs the pack over `text` as file `name` with and without the prefilter.
+fn both_ways(name: &str, text: &str) -> (detc::eval::run::RunOutput, detc::eval::run::RunOutput) {
     let rules = rules::pack();
-    let on = run_files(&rules, std::slice::from_ref(&p), &RunOptions::default()).unwrap();
-    let off = run_files(
-        &rules,
-        &[p],
-        &RunOptions {
-            prefilter: false,
-            ..RunOptions::default()
-        },
+    let off = RunOptions {
+        prefilter: false,
+        ..RunOptions::default()
+    };
+    (
+        run_text(&rules, name, text, &RunOptions::default()).unwrap(),
+        run_text(&rules, name, text, &off).unwrap(),
     )
-    .unwrap();
-    (on, off)
+}
+
+/// A run's bad lines as (line, reason).
+fn bad_lines(o: &detc::eval::run::RunOutput) -> Vec<(u64, String)> {
+    o.summary
+        .bad
+        .iter()
+        .map(|b| (b.line, b.reason.clone()))
+        .collect()
+}
+
+/// The numbers of a run's bad lines.
+fn bad_line_numbers(o: &detc::eval::run::RunOutput) -> Vec<u64> {
+    o.summary.bad.iter().map(|b| b.line).collect()
 }
 
 /// With the prefilter on, a table row is first mapped from the columns the rules' filters read
-/// (and its timestamp) and mapped in full only when a filter holds on it: the same alerts and
-/// matches as the full path; a bad value in a column no filter reads is found on every
+/// (and its timestamp) and then, only when a filter holds on it, from the columns some rule
+/// reads: the same alerts and matches as the full path on rows whose columns no rule reads hold
+/// good values; a bad value in a column some rule reads but no filter does is found on every
 /// matching row (a bad line either way), and is not looked for on a row no rule matches (like
-/// a line the prefilter skips); a row without a valid timestamp is a bad line either way.
+/// a line the prefilter skips); a bad value in a column no rule reads is not looked for; a row
+/// without a valid timestamp is a bad line either way.
 #[test]
 fn table_rows_agree_with_and_without_prefilter() {
     let head = "#separator \\x09\n#unset_field\t-\n#empty_field\t(empty)\n#path\tconn\n\
@@ -247,7 +277,8 @@ fn table_rows_agree_with_and_without_prefilter() {
         row("1763632800.5", "25", "1.5", "20000000"),
         row("1763632801.5", "25", "1.5", "20000000"),
         row("1763632802.5", "587", "-", "20000000"),
-        // Line 9: matches, bad `duration` (no rule reads it): a bad line either way.
+        // Line 9: matches, bad `duration` (no rule reads it): a bad line without the
+        // prefilter only.
         row("1763632803.5", "25", "abc", "20000000"),
         // Line 10: matches no rule, bad `duration`: only the full path looks.
         row("1763632804.5", "443", "abc", "20000000"),
@@ -264,20 +295,22 @@ fn table_rows_agree_with_and_without_prefilter() {
     ]
     .concat();
     let (on, off) = both_ways("conn.log", &text);
-    assert_eq!(on.alerts, off.alerts);
+    // Line 9 with a good duration: the alerts of the run with the prefilter.
+    let fixed = text.replace("\tabc\t20000000\t10\tSF\n", "\t1.5\t20000000\t10\tSF\n");
+    assert_ne!(fixed, text);
+    let (_, off_fixed) = both_ways("conn-fixed.log", &fixed);
+    assert_eq!(on.alerts, off_fixed.alerts);
+    assert_ne!(on.alerts, off.alerts);
     assert_eq!(on.alerts.len(), 1, "{:?}", on.alerts);
-    assert_eq!(on.summary.matched, off.summary.matched);
-    assert_eq!(on.summary.matched, 3);
+    assert_eq!(on.summary.matched, off_fixed.summary.matched);
+    assert_eq!(on.summary.matched, 4);
     assert_eq!(on.summary.rows, off.summary.rows);
-    let lines = |o: &detc::eval::run::RunOutput| -> Vec<u64> {
-        o.summary.bad.iter().map(|b| b.line).collect()
-    };
-    assert_eq!(lines(&off), [9, 10, 11, 13, 14, 15]);
-    assert_eq!(lines(&on), [9, 11, 13, 15]);
-    assert_eq!(on.summary.bad[0], off.summary.bad[0]);
-    assert_eq!(on.summary.bad[2], off.summary.bad[3]);
-    assert_eq!(on.summary.bad[3], off.summary.bad[5]);
-    assert_eq!(on.summary.events, off.summary.events + 2);
+    assert_eq!(bad_line_numbers(&off), [9, 10, 11, 13, 14, 15]);
+    assert_eq!(bad_line_numbers(&on), [11, 13, 15]);
+    assert_eq!(on.summary.bad[0], off.summary.bad[2]);
+    assert_eq!(on.summary.bad[1], off.summary.bad[3]);
+    assert_eq!(on.summary.bad[2], off.summary.bad[5]);
+    assert_eq!(on.summary.events, off.summary.events + 3);
 
     // Defender CSV: a matching row whose quoted command line spans two lines, a row of another
     // table (not applicable), and a bad process id (no rule reads it) on a matching and on a
@@ -312,7 +345,177 @@ fn table_rows_agree_with_and_without_prefilter() {
     assert_eq!(on.summary.not_applicable, off.summary.not_applicable);
     assert_eq!(on.summary.not_applicable, 1);
     // Rows start on lines 2, 3, 5, 6, 7, 8, 9 (the second row spans lines 3-4).
-    assert_eq!(lines(&off), [6, 7]);
-    assert_eq!(lines(&on), [6]);
+    assert_eq!(bad_line_numbers(&off), [6, 7]);
+    assert_eq!(bad_line_numbers(&on), [6]);
     assert_eq!(on.summary.events, off.summary.events + 1);
+}
+
+/// The body of an aggregating rule that reads four fields (`direction`, `remote.ip`, `host`,
+/// `time`), as the benchmark's unselective row: most lines match, so the prefilter skips none.
+const OUTBOUND_BY_HOST: &str = "  where direction == outbound and not remote.ip is loopback
+  window 1h
+  group by host
+  aggregate connections = count(), destinations = distinct(remote.ip)
+  having connections >= 2";
+
+/// Sysmon lines for [`OUTBOUND_BY_HOST`], with bad values in fields it does not read (the
+/// local port, a duplicate `User`, an inbound line's local port) unless `fixed`, which puts good
+/// values there instead. The other awkward lines are the same either way.
+fn sysmon_lines(fixed: bool) -> String {
+    let line = |min: u32, host: &str, initiated: &str, dip: &str, sport: &str, extra: &str| {
+        format!(
+            "{{\"EventID\":3,\"UtcTime\":\"2026-11-20 10:{min:02}:00.000\"{host},\"User\":\"CORP\\\\u1\",\"Image\":\"C:\\\\p.exe\",\"Initiated\":\"{initiated}\",\"SourceIp\":\"10.0.0.1\",\"SourcePort\":{sport},\"DestinationIp\":\"{dip}\",\"DestinationPort\":25{extra}}}"
+        )
+    };
+    let (h1, h2) = (",\"Hostname\":\"H1\"", ",\"Hostname\":\"Hé\"");
+    let bad_port = if fixed { "\"50000\"" } else { "\"x5\"" };
+    let dup_user = if fixed {
+        ""
+    } else {
+        ",\"User\":\"CORP\\\\u2\""
+    };
+    [
+        // 1, 2: match.
+        line(1, h1, "true", "93.184.216.34", "50000", ""),
+        line(2, h1, "true", "93.184.216.35", "50000", ""),
+        // 3: matches; a bad local port (unread).
+        line(3, h1, "true", "93.184.216.36", bad_port, ""),
+        // 4: matches; `User` (unread) twice.
+        line(4, h1, "true", "93.184.216.37", "50000", dup_user),
+        // 5: `Hostname` (read) twice: a bad line either way.
+        line(
+            5,
+            h1,
+            "true",
+            "93.184.216.38",
+            "50000",
+            ",\"Hostname\":\"H9\"",
+        ),
+        // 6: a bad remote address (read): a bad line either way.
+        line(6, h1, "true", "999.1.1.1", "50000", ""),
+        // 7: inbound (swapped: the local port is `DestinationPort`'s, the remote address
+        // `SourceIp`), no match; a bad `SourcePort`, the remote port (unread).
+        line(7, h1, "false", "93.184.216.39", bad_port, ""),
+        // 8: another event type with a bad port: not applicable either way.
+        line(8, h1, "true", "93.184.216.34", "\"x5\"", "")
+            .replace("\"EventID\":3", "\"EventID\":1"),
+        // 9, 10: no `Hostname` (a missing group key): match.
+        line(9, "", "true", "93.184.216.34", "50000", ""),
+        line(10, "", "true", "93.184.216.34", "50000", ""),
+        // 11: cut short; 12: bad JSON in a value no rule reads: bad lines either way.
+        "{\"EventID\":3,\"UtcTime\":\"2026-11-20 10:11:00.000\",\"Host".to_string(),
+        line(12, h1, "true", "93.184.216.34", "50000", ",\"Extra\":tru"),
+        // 13: loopback, no match; a bad local port (unread).
+        line(13, h1, "true", "127.0.0.1", bad_port, ""),
+        // 14, 15: non-ASCII host, the second with CRLF and an escaped key (serde_json's
+        // reader decides it): match.
+        line(14, h2, "true", "93.184.216.34", "50000", ""),
+        line(
+            15,
+            ",\"Hostn\\u0061me\":\"Hé\"",
+            "true",
+            "93.184.216.34",
+            "50000",
+            "",
+        ) + "\r",
+        // 16: no timestamp: a bad line either way.
+        line(16, h1, "true", "93.184.216.34", "50000", "").replace("UtcTime", "Utc"),
+    ]
+    .join("\n")
+        + "\n"
+}
+
+/// With the prefilter on, a JSON line is read for the fields the file's rules read (and what
+/// decides applicability and the swap), its filter's cells first: a bad value or a duplicate
+/// key in a field no rule reads is not looked for, so such a line is an event, counted as the
+/// line with a good value there would be; without the prefilter (or with `--strict`) it is a
+/// bad line. Everything else (bad values of read fields, bad JSON anywhere in the line, missing
+/// keys, not-applicable rows, swapped rows, escaped keys) reads the same either way.
+#[test]
+fn json_lines_read_only_the_fields_the_rules_read() {
+    let rules = [rules::connection_rule(
+        "outbound_by_host",
+        "7e7e7e7e",
+        1,
+        OUTBOUND_BY_HOST,
+    )];
+    let on = RunOptions::default();
+    let off = RunOptions {
+        prefilter: false,
+        ..RunOptions::default()
+    };
+    let run = |fixed: bool, opts: &RunOptions<'_>| {
+        run_text(
+            &rules,
+            &format!("sysmon-{fixed}.jsonl"),
+            &sysmon_lines(fixed),
+            opts,
+        )
+        .unwrap()
+    };
+    let (on_bad, off_bad, off_fixed, on_fixed) = (
+        run(false, &on),
+        run(false, &off),
+        run(true, &off),
+        run(true, &on),
+    );
+    // The alerts of the line with good values in the fields no rule reads.
+    assert_eq!(on_bad.alerts, off_fixed.alerts);
+    assert_eq!(on_bad.alerts, on_fixed.alerts);
+    assert_eq!(on_bad.alerts.len(), 3, "{:?}", on_bad.alerts);
+    assert_eq!(bad_line_numbers(&off_bad), [3, 4, 5, 6, 7, 11, 12, 13, 16]);
+    assert_eq!(bad_line_numbers(&on_bad), [5, 6, 11, 12, 16]);
+    assert_eq!(bad_lines(&on_bad), bad_lines(&off_fixed));
+    assert_eq!(bad_lines(&on_bad), bad_lines(&on_fixed));
+    assert!(off_bad.summary.bad[1]
+        .reason
+        .contains("duplicate key `User`"));
+    assert!(on_bad.summary.bad[0]
+        .reason
+        .contains("duplicate key `Hostname`"));
+    for o in [&off_bad, &off_fixed] {
+        assert_eq!(o.summary.prefiltered, 0);
+    }
+    assert_eq!(on_bad.summary.events, off_bad.summary.events + 4);
+    assert_eq!(on_bad.summary.matched, off_fixed.summary.matched);
+    assert_eq!(on_bad.summary.matched, 8);
+    assert_eq!(on_bad.summary.not_applicable, 1);
+    assert_eq!(off_bad.summary.not_applicable, 1);
+    // `--strict` reads every field: the first bad line is the unread bad port's.
+    let strict = RunOptions {
+        strict: true,
+        ..RunOptions::default()
+    };
+    let Err(e) = run_text(&rules, "strict.jsonl", &sysmon_lines(false), &strict) else {
+        panic!("--strict read a bad unread value");
+    };
+    assert!(e.message.contains(":3: malformed line"), "{}", e.message);
+}
+
+/// The whole pack (rules without aggregation among them: their alerts hold every field) reads
+/// every field of a line some filter holds on: a bad value anywhere is a bad line, as without
+/// the prefilter.
+#[test]
+fn a_rule_without_aggregation_reads_every_field() {
+    let text = sysmon_lines(false)
+        .replace(
+            "\"DestinationPort\":25",
+            "\"DestinationPort\":25,\"Image\":\"C:\\\\w\\\\powershell.exe\"",
+        )
+        .replace("\"Image\":\"C:\\\\p.exe\",", "");
+    let (on, off) = both_ways("pack.jsonl", &text);
+    assert_eq!(on.alerts, off.alerts);
+    assert!(!on.alerts.is_empty());
+    // Lines 3 and 4 (a scripting host's outbound SMTP: every pack rule of the source that
+    // matches it is AN0379's filter-only rule) are bad lines with the prefilter too.
+    assert!(bad_line_numbers(&on)
+        .iter()
+        .all(|l| bad_line_numbers(&off).contains(l)));
+    for l in [3, 4, 5, 6, 12, 16] {
+        assert!(
+            bad_line_numbers(&on).contains(&l),
+            "line {l}: {:?}",
+            bad_line_numbers(&on)
+        );
+    }
 }
