@@ -28,8 +28,9 @@ pub struct RunArgs {
     /// Treat a malformed line or row as fatal (exit 2) instead of reporting and counting it.
     #[arg(long)]
     pub strict: bool,
-    /// Parse every line and every field, even those the prefilter proves no rule can match or
-    /// no rule reads (full accounting of events and malformed lines; implied by --strict).
+    /// Parse every line, and every field some rule reads, even on lines the prefilter proves
+    /// no rule can match (full accounting of events and malformed lines; the alerts are the
+    /// same; implied by --strict, which reads every field).
     #[arg(long)]
     pub no_prefilter: bool,
     /// The longest line (or CSV row) read, in bytes, with an optional K, M or G suffix (powers

@@ -1717,12 +1717,14 @@ fn file_ctx(
         .filter(|(_, c)| c.rule.source == schema.source)
         .map(|(i, c)| (i, c.bind(schema.field_names())))
         .collect();
-    // Only with lines that may be skipped is what no rule reads left unread (README: every
-    // line and column is read with `--no-prefilter` and `--strict`).
-    let reduce = opts.prefilter && !opts.strict;
-    let want = reduce
+    // A field no rule reads is never converted (its value cannot change an alert), with or
+    // without the prefilter, so that the alerts never depend on `--no-prefilter`; `--strict`
+    // reads every field (README). The filter-first stage below goes with the prefilter: it
+    // changes only which bad values of rows no filter holds on are reported.
+    let want = (!opts.strict)
         .then(|| cells_read(schema, compiled, &rules))
         .flatten();
+    let reduce = opts.prefilter && !opts.strict;
     let keep = want.as_deref().map(|w| schema.keys_for(&marked(w)));
     let keys = match &keep {
         Some(keep) => schema.keys().only(keep),
