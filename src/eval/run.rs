@@ -590,11 +590,11 @@ struct FileCtx {
     /// The raw keys a JSON line is read for on the full stage: the schema's, or with `want`
     /// ([`schema::Keys::only`]) only those of the cells wanted.
     keys: schema::Keys,
-    /// The cells the full stage maps, when lines may be skipped (the prefilter is on, not
-    /// `--strict`) and the file's rules do not read every field: those some rule reads (its
-    /// filter, computed fields, group keys and aggregates: [`CompiledRule::bind`]) and `time`.
-    /// A rule without aggregation reads every field (its alert holds them). `None`: every
-    /// cell, so a bad value anywhere makes a bad line.
+    /// The cells the full stage maps, unless `--strict` (with or without the prefilter, so
+    /// that the alerts do not depend on it) and when the file's rules do not read every
+    /// field: those some rule reads (its filter, computed fields, group keys and aggregates:
+    /// [`CompiledRule::bind`]) and `time`. A rule without aggregation reads every field (its
+    /// alert holds them). `None`: every cell, so a bad value anywhere makes a bad line.
     want: Option<Vec<bool>>,
     /// The cells the file's rules' filters read (with what decides applicability, and `time`),
     /// when lines may be skipped and that is fewer than the full stage: a row is first mapped
