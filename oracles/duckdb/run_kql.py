@@ -35,6 +35,8 @@ as seconds (a number); decimal as a string; dynamic as parsed JSON). Rows are so
 serialised text, so the output is byte-for-byte stable whatever order the engine produced
 (result sets are compared as multisets; a query's own `sort`/`top` order is NOT preserved).
 Exit codes: 0 ran, 1 the query failed (duckdb-kql error on stderr), 2 bad input.
+  * or --serve: many requests in one process, one stdin JSON document per line; each reply is one
+    line {"code": exit code, "stdout": output, "stderr": error}, what a one-shot run would give.
 """
 import argparse
 import datetime as dt
@@ -89,6 +91,12 @@ CAST_FROM_READ = {
 }
 
 PRELUDE = pathlib.Path(__file__).with_name("prelude.kql")
+PRELUDE_TEXT = PRELUDE.read_text(encoding="utf-8")
+# The functions the prelude defines. A query that calls none of them runs without it: its `let`
+# statements would be dead code, and duckdb-kql's parser takes as long over them as over the
+# query (half the time of a typical differential-test request).
+PRELUDE_CALLS = re.compile(
+    r"\b(?:" + "|".join(re.findall(r"(?m)^let\s+([A-Za-z_][A-Za-z0-9_]*)\s*=", PRELUDE_TEXT)) + r")\s*\(")
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -246,8 +254,8 @@ def load_table(table, columns, rows_jsonl, con=None):
 
 def run_query(con, kql, now, prelude=False):
     """Result rows as sorted JSON texts."""
-    if prelude:
-        kql = PRELUDE.read_text(encoding="utf-8") + kql
+    if prelude and PRELUDE_CALLS.search(kql):
+        kql = PRELUDE_TEXT + kql
     query_now = parse_instant(now).replace(tzinfo=dt.timezone.utc) if now else None
     rel = duckdb_kql.query(con, kql, query_now=query_now, functions=FUNCTIONS or None)
     names = rel.columns
@@ -261,6 +269,94 @@ def run_query(con, kql, now, prelude=False):
     return out
 
 
+def load_and_run(doc):
+    """Runs one request (the stdin JSON document described above); returns its output text.
+    Raises InputError for bad input; duckdb-kql's own errors propagate."""
+    if not isinstance(doc, dict):
+        raise InputError("stdin must be a JSON object")
+    # Each request starts from nothing: a new connection, and no stored functions from an
+    # earlier request (serve mode answers many requests in one process).
+    FUNCTIONS.clear()
+    if "tables" in doc:
+        # Several tables: [{"table", "columns", "rows_jsonl"}, ...] (the first one is also
+        # loaded through the single-table keys below).
+        extra = doc["tables"]
+        if not isinstance(extra, list) or not extra:
+            raise InputError("tables must be a non-empty list")
+        doc = dict(doc, **{k: extra[0].get(k) for k in ("table", "columns", "rows_jsonl")})
+        tables = extra[1:]
+    else:
+        tables = []
+    missing = [k for k in ("table", "columns", "rows_jsonl") if k not in doc]
+    if "kql" not in doc and "queries" not in doc:
+        missing.append("kql (or queries)")
+    if missing:
+        raise InputError(f"stdin JSON lacks {', '.join(missing)}")
+    columns = [(str(c[0]), str(c[1])) for c in doc["columns"]]
+    table, rows, now = doc["table"], doc["rows_jsonl"], doc.get("now")
+    kql = doc.get("kql")
+    batch = doc.get("queries")
+    prelude = bool(doc.get("prelude", False))
+    con = load_table(table, columns, rows)
+    for t in tables:
+        con = load_table(str(t.get("table")), [(str(c[0]), str(c[1])) for c in t.get("columns", [])],
+                         str(t.get("rows_jsonl", "")), con)
+    try:
+        if batch is None:
+            return "".join(line + "\n" for line in run_query(con, kql, now, prelude))
+        # Batch mode: one load, many queries; one JSON document out, a result per query.
+        results = []
+        for i, q in enumerate(batch):
+            name = str(q.get("name", i)) if isinstance(q, dict) else str(i)
+            text = q.get("kql") if isinstance(q, dict) else None
+            if not isinstance(text, str):
+                raise InputError(f"queries[{i}] must be {{\"name\": ..., \"kql\": ...}}")
+            try:
+                lines = run_query(con, text, now, prelude)
+                results.append({"name": name, "rows": [json.loads(x) for x in lines]})
+            except InputError:
+                raise
+            except Exception as e:  # duckdb-kql's own errors: this query did not run
+                results.append({"name": name, "error": f"{type(e).__name__}: {e}"})
+        return json.dumps({"results": results}, ensure_ascii=False) + "\n"
+    finally:
+        con.close()
+
+
+def answer(doc):
+    """(exit code, stdout, stderr) of one request, as the one-shot modes would exit."""
+    try:
+        return 0, load_and_run(doc), ""
+    except InputError as e:
+        return 2, "", f"duckdb-kql oracle: {e}\n"
+    except OSError as e:
+        return 2, "", f"duckdb-kql oracle: {e}\n"
+    except Exception as e:  # duckdb-kql's own errors: the query did not run
+        return 1, "", f"duckdb-kql oracle: query failed: {type(e).__name__}: {e}\n"
+
+
+def serve():
+    """--serve: one request per stdin line (the JSON document of stdin mode, on one line), one
+    reply per stdout line, {"code": c, "stdout": "...", "stderr": "..."}, exactly what the
+    one-shot mode would exit with, print and complain. The tests keep a few of these processes
+    for the whole run: importing duckdb-kql costs more than most queries. Anything else that
+    writes to stdout is sent to stderr, so it cannot break the protocol."""
+    replies = sys.stdout
+    sys.stdout = sys.stderr
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError as e:
+            code, out, err = 2, "", f"duckdb-kql oracle: stdin is not JSON: {e}\n"
+        else:
+            code, out, err = answer(doc)
+        replies.write(json.dumps({"code": code, "stdout": out, "stderr": err}) + "\n")
+        replies.flush()
+    return 0
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--table")
@@ -269,79 +365,34 @@ def main(argv):
     ap.add_argument("--query", help="file holding the KQL query")
     ap.add_argument("--now", help="ISO 8601 instant for now()/ago()")
     ap.add_argument("--prelude", action="store_true", help="prepend prelude.kql (ipv4_*/ipv6_*)")
+    ap.add_argument("--serve", action="store_true",
+                    help="answer one JSON request per stdin line, one JSON reply per line")
     args = ap.parse_args(argv[1:])
-    batch = None
-    try:
-        if args.table is None:
-            try:
-                doc = json.load(sys.stdin)
-            except json.JSONDecodeError as e:
-                raise InputError(f"stdin is not JSON: {e}") from e
-            if not isinstance(doc, dict):
-                raise InputError("stdin must be a JSON object")
-            if "tables" in doc:
-                # Several tables: [{"table", "columns", "rows_jsonl"}, ...] (the first one is
-                # also loaded through the single-table keys below).
-                extra = doc["tables"]
-                if not isinstance(extra, list) or not extra:
-                    raise InputError("tables must be a non-empty list")
-                doc = dict(doc, **{k: extra[0].get(k) for k in ("table", "columns", "rows_jsonl")})
-                tables = extra[1:]
-            else:
-                tables = []
-            missing = [k for k in ("table", "columns", "rows_jsonl") if k not in doc]
-            if "kql" not in doc and "queries" not in doc:
-                missing.append("kql (or queries)")
-            if missing:
-                raise InputError(f"stdin JSON lacks {', '.join(missing)}")
-            columns = [(str(c[0]), str(c[1])) for c in doc["columns"]]
-            table, rows, now = doc["table"], doc["rows_jsonl"], doc.get("now")
-            kql = doc.get("kql")
-            batch = doc.get("queries")
-            prelude = bool(doc.get("prelude", False))
-        else:
+    if args.serve:
+        return serve()
+    if args.table is None:
+        try:
+            doc = json.load(sys.stdin)
+        except json.JSONDecodeError as e:
+            print(f"duckdb-kql oracle: stdin is not JSON: {e}", file=sys.stderr)
+            return 2
+    else:
+        try:
             if not (args.schema and args.rows and args.query):
                 raise InputError("--table needs --schema, --rows and --query")
-            columns = parse_schema(args.schema)
             with open(args.rows, encoding="utf-8") as f:
                 rows = f.read()
             with open(args.query, encoding="utf-8") as f:
                 kql = f.read()
-            table, now, prelude = args.table, args.now, args.prelude
-            tables = []
-        con = load_table(table, columns, rows)
-        for t in tables:
-            con = load_table(str(t.get("table")), [(str(c[0]), str(c[1])) for c in t.get("columns", [])],
-                             str(t.get("rows_jsonl", "")), con)
-        if batch is not None:
-            # Batch mode: one load, many queries; one JSON document out, a result per query.
-            results = []
-            for i, q in enumerate(batch):
-                name = str(q.get("name", i)) if isinstance(q, dict) else str(i)
-                text = q.get("kql") if isinstance(q, dict) else None
-                if not isinstance(text, str):
-                    raise InputError(f"queries[{i}] must be {{\"name\": ..., \"kql\": ...}}")
-                try:
-                    lines = run_query(con, text, now, prelude)
-                    results.append({"name": name, "rows": [json.loads(x) for x in lines]})
-                except InputError:
-                    raise
-                except Exception as e:  # duckdb-kql's own errors: this query did not run
-                    results.append({"name": name, "error": f"{type(e).__name__}: {e}"})
-            sys.stdout.write(json.dumps({"results": results}, ensure_ascii=False) + "\n")
-            return 0
-        lines = run_query(con, kql, now, prelude)
-    except InputError as e:
-        print(f"duckdb-kql oracle: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        print(f"duckdb-kql oracle: {e}", file=sys.stderr)
-        return 2
-    except Exception as e:  # duckdb-kql's own errors: the query did not run
-        print(f"duckdb-kql oracle: query failed: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    sys.stdout.write("".join(line + "\n" for line in lines))
-    return 0
+            doc = {"table": args.table, "columns": parse_schema(args.schema), "rows_jsonl": rows,
+                   "kql": kql, "now": args.now, "prelude": args.prelude}
+        except (InputError, OSError) as e:
+            print(f"duckdb-kql oracle: {e}", file=sys.stderr)
+            return 2
+    code, out, err = answer(doc)
+    sys.stdout.write(out)
+    sys.stderr.write(err)
+    return code
 
 
 if __name__ == "__main__":

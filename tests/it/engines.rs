@@ -648,3 +648,58 @@ fn ip_prelude_is_valid_kql_for_kusto_language() {
         oracle::kusto_check(&[("T", "(IP:string)")], &[("prelude", &q)]).expect("kusto oracle");
     assert!(results[0].1.is_empty(), "{:#?}", results[0].1);
 }
+
+/// The tests send duckdb-kql requests to long-lived `run_kql.py --serve` processes; a one-shot
+/// run (stdin JSON, exit code) must give the same code, rows and error for the same request,
+/// including after a failed request on the same server.
+#[test]
+fn duckdb_kql_serve_mode_answers_as_a_one_shot_run() {
+    let python = oracle::repo_root().join(".oracles/venv/bin/python");
+    let table = |kql: &str, rows: &str| {
+        serde_json::json!({
+            "table": "T",
+            "columns": [["a", "string"], ["n", "long"], ["t", "datetime"]],
+            "rows_jsonl": rows,
+            "kql": kql,
+            "prelude": true,
+        })
+    };
+    let rows =
+        "{\"a\":\"x\",\"n\":1,\"t\":\"2026-01-01T00:00:00Z\"}\n{\"a\":\"é\",\"n\":null}\n{}\n";
+    let requests = [
+        table("T | where a == \"x\"", rows),
+        table("T | summarize c = count() by a", rows),
+        table("T | where nosuch == 1", rows),
+        table("T | where a == \"x\"", "{\"b\":1}\n"),
+        table("T | where ipv4_is_private(\"10.0.0.1\")", rows),
+        table("T | where a == \"x\"", rows),
+    ];
+    let mut codes = Vec::new();
+    for req in &requests {
+        let mut child = std::process::Command::new(&python)
+            .arg(oracle::repo_root().join("oracles/duckdb/run_kql.py"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}; {}", python.display(), oracle::INSTALL_HINT));
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin
+                .write_all(req.to_string().as_bytes())
+                .expect("write request");
+        }
+        let out = child.wait_with_output().expect("one-shot run");
+        let one_shot = (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
+        let served = oracle::kql_oracle(req).expect("served run");
+        assert_eq!(served, one_shot, "request {req}");
+        codes.push(one_shot.0);
+    }
+    // The requests cover a run, a failed query and bad input.
+    assert_eq!(codes, [0, 0, 1, 2, 0, 0]);
+}

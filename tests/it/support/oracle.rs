@@ -64,6 +64,95 @@ fn run(mut cmd: Command, stdin: &[u8]) -> Result<(i32, String, String), String> 
     ))
 }
 
+/// duckdb-kql runs (`oracles/duckdb/run_kql.py --serve`), kept for the whole test run: starting
+/// python and importing duckdb-kql takes about 1.5 s, longer than most queries, and the
+/// differential tests run hundreds. Each request gets a new connection and no state from an
+/// earlier one (run_kql.py, `load_and_run`). A process is used by one test at a time; there are
+/// as many as tests asked at once.
+struct KqlServer {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+static KQL_SERVERS: std::sync::Mutex<Vec<KqlServer>> = std::sync::Mutex::new(Vec::new());
+
+impl KqlServer {
+    fn start() -> Result<Self, String> {
+        let mut cmd = Command::new(venv_bin("python")?);
+        cmd.arg(repo_root().join("oracles/duckdb/run_kql.py"))
+            .arg("--serve")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let shown = format!("{cmd:?}");
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {shown}: {e}; {INSTALL_HINT}"))?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(format!("{shown}: no pipes"));
+        };
+        Ok(KqlServer {
+            child,
+            stdin,
+            stdout: std::io::BufReader::new(stdout),
+        })
+    }
+
+    /// One request, one reply line: (exit code, stdout, stderr) as a one-shot run gives them.
+    fn ask(&mut self, input: &Value) -> Result<(i32, String, String), String> {
+        use std::io::BufRead;
+        let mut line = input.to_string();
+        line.push('\n');
+        self.stdin
+            .write_all(line.as_bytes())
+            .and_then(|()| self.stdin.flush())
+            .map_err(|e| format!("duckdb-kql oracle: cannot send the request: {e}"))?;
+        let mut reply = String::new();
+        let n = self
+            .stdout
+            .read_line(&mut reply)
+            .map_err(|e| format!("duckdb-kql oracle: cannot read the reply: {e}"))?;
+        if n == 0 {
+            return Err(format!(
+                "duckdb-kql oracle exited ({:?}) without a reply; {INSTALL_HINT}",
+                self.child.try_wait()
+            ));
+        }
+        let v: Value = serde_json::from_str(&reply)
+            .map_err(|e| format!("duckdb-kql oracle reply {reply:?}: {e}"))?;
+        let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        let code = v["code"]
+            .as_i64()
+            .and_then(|c| i32::try_from(c).ok())
+            .ok_or_else(|| format!("duckdb-kql oracle reply without a code: {reply:?}"))?;
+        Ok((code, text("stdout"), text("stderr")))
+    }
+}
+
+/// Runs one run_kql.py request on a pooled server; a server that failed is dropped (killed).
+pub fn kql_oracle(input: &Value) -> Result<(i32, String, String), String> {
+    let idle = KQL_SERVERS.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    let mut server = match idle {
+        Some(s) => s,
+        None => KqlServer::start()?,
+    };
+    match server.ask(input) {
+        Ok(reply) => {
+            KQL_SERVERS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(server);
+            Ok(reply)
+        }
+        Err(e) => {
+            let _ = server.child.kill();
+            let _ = server.child.wait();
+            Err(e)
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Kusto.Language
 
@@ -579,7 +668,6 @@ pub fn duckdb_kql_with(
     now: Option<&str>,
     ip_prelude: bool,
 ) -> Result<Vec<Value>, String> {
-    let python = venv_bin("python")?;
     let input = serde_json::json!({
         "table": table,
         "columns": columns.iter().map(|(n, t)| serde_json::json!([n, t])).collect::<Vec<_>>(),
@@ -588,9 +676,7 @@ pub fn duckdb_kql_with(
         "now": now,
         "prelude": ip_prelude,
     });
-    let mut cmd = Command::new(python);
-    cmd.arg(repo_root().join("oracles/duckdb/run_kql.py"));
-    let (code, stdout, stderr) = run(cmd, input.to_string().as_bytes())?;
+    let (code, stdout, stderr) = kql_oracle(&input)?;
     match code {
         0 => stdout
             .lines()
@@ -611,7 +697,6 @@ pub type KqlTable<'a> = (&'a str, Vec<(&'a str, &'a str)>, String);
 /// [`duckdb_kql`] over several tables in one database (a correlation joins its steps' tables).
 /// Without the prelude.
 pub fn duckdb_kql_tables(tables: &[KqlTable<'_>], kql: &str) -> Result<Vec<Value>, String> {
-    let python = venv_bin("python")?;
     let input = serde_json::json!({
         "tables": tables.iter().map(|(t, cols, rows)| serde_json::json!({
             "table": t,
@@ -620,9 +705,7 @@ pub fn duckdb_kql_tables(tables: &[KqlTable<'_>], kql: &str) -> Result<Vec<Value
         })).collect::<Vec<_>>(),
         "kql": kql,
     });
-    let mut cmd = Command::new(python);
-    cmd.arg(repo_root().join("oracles/duckdb/run_kql.py"));
-    let (code, stdout, stderr) = run(cmd, input.to_string().as_bytes())?;
+    let (code, stdout, stderr) = kql_oracle(&input)?;
     match code {
         0 => stdout
             .lines()
@@ -646,7 +729,6 @@ pub fn duckdb_kql_batch(
     now: Option<&str>,
     ip_prelude: bool,
 ) -> Result<BatchResult, String> {
-    let python = venv_bin("python")?;
     let input = serde_json::json!({
         "table": table,
         "columns": columns.iter().map(|(n, t)| serde_json::json!([n, t])).collect::<Vec<_>>(),
@@ -656,9 +738,7 @@ pub fn duckdb_kql_batch(
         "now": now,
         "prelude": ip_prelude,
     });
-    let mut cmd = Command::new(python);
-    cmd.arg(repo_root().join("oracles/duckdb/run_kql.py"));
-    let (code, stdout, stderr) = run(cmd, input.to_string().as_bytes())?;
+    let (code, stdout, stderr) = kql_oracle(&input)?;
     if code != 0 {
         return Err(format!(
             "duckdb-kql oracle exited {code}: {}",
