@@ -27,7 +27,7 @@
 //! in a mixed file), or a bad line (reported with file:line and reason).
 
 use super::correlate::{CorrBinding, CorrState, Correlator};
-use super::engine::{Binding, CompiledRule, EventKeys, Fed, RuleState};
+use super::engine::{share_key_fields, Binding, CompiledRule, EventKeys, Fed, RuleState};
 use super::index::RuleIndex;
 use super::ops::Cell;
 use super::prefilter::Prefilter;
@@ -1148,10 +1148,15 @@ impl Release<'_> {
             return Ok(());
         };
         for taken in std::mem::take(&mut self.pending) {
-            let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
             for (acc, st) in self.live.iter_mut().zip(taken) {
                 acc.merge(st);
-                sink.add_held(acc.take_alerts());
+                // The sink's lock only to add alerts, not over the merges: a worker passing
+                // its alerts on waits for it while holding its slot.
+                let alerts = acc.take_alerts();
+                if !alerts.is_empty() {
+                    let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
+                    sink.add_held(alerts);
+                }
             }
         }
         self.check_cap()?;
@@ -1164,6 +1169,9 @@ impl Release<'_> {
             };
             if let Some(st) = self.live.get_mut(i) {
                 let released = c.release(st, open_from);
+                if released.is_empty() {
+                    continue;
+                }
                 let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
                 sink.add_held(released);
                 if let Some(e) = sink.error() {
@@ -1375,10 +1383,11 @@ pub fn run_files_streamed(
         let alerts = AlertStream::new(sink.finish().map_err(spill_err)?, &correlations);
         return Ok(RunStream { alerts, summary });
     }
-    let compiled: Vec<CompiledRule> = rules
+    let mut compiled: Vec<CompiledRule> = rules
         .iter()
         .map(CompiledRule::new)
         .collect::<Result<_, _>>()?;
+    share_key_fields(&mut compiled);
     let threads = opts.threads.max(1);
     // Releasing windows needs a rule that aggregates and a bounded lateness.
     let aggregating = compiled.iter().any(CompiledRule::aggregates);
