@@ -35,7 +35,7 @@ use super::read::Row;
 use super::read::{self, JsonRecord, Layout, LiteRecord, Rows, TableRecord};
 use super::schema::{self, InputSchema, Mapped};
 use super::shared::{Memo, SharedFilters};
-use super::spill::{AlertSink, JsonWriter, Merge, Rec, DEFAULT_ALERT_BUFFER};
+use super::spill::{AlertSink, Batch, JsonWriter, Merge, Rec, DEFAULT_ALERT_BUFFER};
 use super::{Alert, Event};
 use crate::diag::{Code, Diagnostic, Span};
 use crate::ir::{Rule, Source, Value};
@@ -720,6 +720,8 @@ struct WorkerOut {
     memo: Memo,
     /// The group keys of the event at hand, shared by the rules that group it alike.
     keys: EventKeys,
+    /// Alerts being encoded for the sink (see [`flush_alerts`]).
+    batch: Batch,
 }
 
 /// Chunks finished by the workers, for the reader's barrier.
@@ -925,13 +927,15 @@ fn candidates<'c>(
         .chain(every.into_iter().flatten())
 }
 
-/// Passes the alerts a worker holds to the sink (a failed spill stops the run).
+/// Passes the alerts a worker holds to the sink (a failed spill stops the run): encoded first
+/// into the worker's batch, so that the sink's lock is held only to copy them.
 fn flush_alerts(sh: &Shared<'_>, out: &mut WorkerOut) {
     out.held = 0;
-    let mut sink = sh.sink.lock().unwrap_or_else(|e| e.into_inner());
     for st in &mut out.states {
-        sink.add_held(st.take_alerts());
+        out.batch.add_held(st.take_alerts());
     }
+    let mut sink = sh.sink.lock().unwrap_or_else(|e| e.into_inner());
+    sink.add_batch(&mut out.batch);
     if sink.failed() {
         sh.stop(0);
     }
@@ -1558,13 +1562,13 @@ pub fn run_files_streamed(
     if let Some(b) = &first_bad {
         return Err(strict_error(b));
     }
-    let mut sink = sh.sink.into_inner().unwrap_or_else(|e| e.into_inner());
-    for (c, st) in compiled.iter().zip(states) {
+    for (c, st) in compiled.iter().zip(&states) {
         summary
             .matched_by_rule
             .insert(c.rule.name.clone(), st.matched);
-        sink.add_held(c.finish_held(st));
     }
+    let sink = sh.sink.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut sink = finish_rules(&compiled, states, sink, threads)?;
     for r in &correlations {
         sink.add(run_correlation(r, files, opts, &mut summary, false)?);
     }
@@ -1572,6 +1576,61 @@ pub fn run_files_streamed(
     summary.alert_runs = sink.spilled();
     let alerts = AlertStream::new(sink.finish().map_err(spill_err)?, &rules);
     Ok(RunStream { alerts, summary })
+}
+
+/// Encoded bytes a thread of [`finish_rules`] holds before adding them to the sink: the sink's
+/// bound on memory holds at the end of a run too, give or take this much per thread.
+const FINISH_BATCH_BYTES: usize = 1 << 20;
+
+/// Turns the run's last groups into alerts and adds them to the sink, on `threads` threads,
+/// each encoding its share of the rules (dealt round robin: a pack's heavy rules are seldom
+/// neighbours) into a batch added a bounded piece at a time. The end of a run, after the
+/// workers stop, was serial. The output does not depend on the order alerts reach the sink.
+fn finish_rules(
+    compiled: &[CompiledRule],
+    states: Vec<RuleState>,
+    sink: AlertSink,
+    threads: usize,
+) -> Result<AlertSink, Diagnostic> {
+    let threads = threads.clamp(1, compiled.len().max(1));
+    let mut shares: Vec<Vec<(&CompiledRule, RuleState)>> =
+        (0..threads).map(|_| Vec::new()).collect();
+    for (i, pair) in compiled.iter().zip(states).enumerate() {
+        if let Some(share) = shares.get_mut(i % threads) {
+            share.push(pair);
+        }
+    }
+    let sink = Mutex::new(sink);
+    let add = |batch: &mut Batch| {
+        sink.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add_batch(batch)
+    };
+    let joined = std::thread::scope(|s| {
+        let handles: Vec<_> = shares
+            .into_iter()
+            .map(|share| {
+                let add = &add;
+                s.spawn(move || {
+                    let mut batch = Batch::default();
+                    for (c, st) in share {
+                        for a in c.finish_held(st) {
+                            batch.add_held([a]);
+                            if batch.bytes() >= FINISH_BATCH_BYTES {
+                                add(&mut batch);
+                            }
+                        }
+                    }
+                    add(&mut batch);
+                })
+            })
+            .collect();
+        handles.into_iter().all(|h| h.join().is_ok())
+    });
+    if !joined {
+        return Err(Diagnostic::new(Code::E0803, "an evaluator thread failed"));
+    }
+    Ok(sink.into_inner().unwrap_or_else(|e| e.into_inner()))
 }
 
 fn strict_error(b: &BadLine) -> Diagnostic {

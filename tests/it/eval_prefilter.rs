@@ -86,14 +86,19 @@ fn lines() -> Vec<String> {
     out
 }
 
+/// The pack's rules of Sysmon's source.
+fn sysmon_rules(sysmon: &schema::InputSchema) -> Vec<Rule> {
+    rules::pack()
+        .into_iter()
+        .filter(|r| r.source == sysmon.source)
+        .collect()
+}
+
 #[test]
 fn skipped_lines_cannot_match_line_by_line() {
     let schemas = schema::builtin().unwrap();
     let sysmon = schemas.iter().find(|s| s.name == "sysmon").unwrap();
-    let rules: Vec<Rule> = rules::pack()
-        .into_iter()
-        .filter(|r| r.source == sysmon.source)
-        .collect();
+    let rules = sysmon_rules(sysmon);
     let refs: Vec<&Rule> = rules.iter().collect();
     let pf = Prefilter::new(&refs, sysmon).expect("every pack rule has a port conjunct");
     let compiled: Vec<CompiledRule> = rules
@@ -141,10 +146,7 @@ fn skipped_lines_cannot_match_line_by_line() {
 fn a_packs_prefilter_keeps_what_one_of_its_rules_would() {
     let schemas = schema::builtin().unwrap();
     let sysmon = schemas.iter().find(|s| s.name == "sysmon").unwrap();
-    let rules: Vec<Rule> = rules::pack()
-        .into_iter()
-        .filter(|r| r.source == sysmon.source)
-        .collect();
+    let rules = sysmon_rules(sysmon);
     let refs: Vec<&Rule> = rules.iter().collect();
     let pack = Prefilter::new(&refs, sysmon).expect("every pack rule has a port conjunct");
     let alone: Vec<Prefilter> = refs
