@@ -931,14 +931,17 @@ fn candidates<'c>(
 /// into the worker's batch, so that the sink's lock is held only to copy them.
 fn flush_alerts(sh: &Shared<'_>, out: &mut WorkerOut) {
     out.held = 0;
+    let pass = |batch: &mut Batch| {
+        let mut sink = sh.sink.lock().unwrap_or_else(|e| e.into_inner());
+        sink.add_batch(batch);
+        if sink.failed() {
+            sh.stop(0);
+        }
+    };
     for st in &mut out.states {
-        out.batch.add_held(st.take_alerts());
+        out.batch.add_passing(st.take_alerts(), pass);
     }
-    let mut sink = sh.sink.lock().unwrap_or_else(|e| e.into_inner());
-    sink.add_batch(&mut out.batch);
-    if sink.failed() {
-        sh.stop(0);
-    }
+    pass(&mut out.batch);
 }
 
 /// What a worker shares with the reader (see [`work`]).
@@ -1578,13 +1581,10 @@ pub fn run_files_streamed(
     Ok(RunStream { alerts, summary })
 }
 
-/// Encoded bytes a thread of [`finish_rules`] holds before adding them to the sink: the sink's
-/// bound on memory holds at the end of a run too, give or take this much per thread.
-const FINISH_BATCH_BYTES: usize = 1 << 20;
-
 /// Turns the run's last groups into alerts and adds them to the sink, on `threads` threads,
 /// each encoding its share of the rules (dealt round robin: a pack's heavy rules are seldom
-/// neighbours) into a batch added a bounded piece at a time. The end of a run, after the
+/// neighbours) into a batch added a bounded piece at a time ([`Batch::add_passing`]: the
+/// sink's bound on memory holds at the end too, give or take a batch per thread). The end of a run, after the
 /// workers stop, was serial. The output does not depend on the order alerts reach the sink.
 fn finish_rules(
     compiled: &[CompiledRule],
@@ -1606,25 +1606,27 @@ fn finish_rules(
             .unwrap_or_else(|e| e.into_inner())
             .add_batch(batch)
     };
+    let finish = |share: Vec<(&CompiledRule, RuleState)>| {
+        let mut batch = Batch::default();
+        for (c, st) in share {
+            batch.add_passing(c.finish_held(st), &add);
+        }
+        add(&mut batch);
+    };
+    // The first share on this thread: one thread fewer to start (a new thread's allocator
+    // arena starts empty, and what it takes adds to the run's peak memory).
+    let mut shares = shares.into_iter();
+    let mine = shares.next();
     let joined = std::thread::scope(|s| {
         let handles: Vec<_> = shares
-            .into_iter()
             .map(|share| {
-                let add = &add;
-                s.spawn(move || {
-                    let mut batch = Batch::default();
-                    for (c, st) in share {
-                        for a in c.finish_held(st) {
-                            batch.add_held([a]);
-                            if batch.bytes() >= FINISH_BATCH_BYTES {
-                                add(&mut batch);
-                            }
-                        }
-                    }
-                    add(&mut batch);
-                })
+                let finish = &finish;
+                s.spawn(move || finish(share))
             })
             .collect();
+        if let Some(share) = mine {
+            finish(share);
+        }
         handles.into_iter().all(|h| h.join().is_ok())
     });
     if !joined {

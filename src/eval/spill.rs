@@ -629,11 +629,31 @@ pub struct Batch {
     metas: Metas,
 }
 
+/// Encoded bytes a batch holds before [`Batch::add_passing`] passes it on: what encoding
+/// away from the sink adds to a run's memory, per thread.
+pub const BATCH_BYTES: usize = 256 << 10;
+
 impl Batch {
     /// Encodes held alerts into the batch.
     pub fn add_held(&mut self, alerts: impl IntoIterator<Item = Held>) {
         for a in alerts {
             push_encoded(&mut self.buf, &mut self.at, &mut self.metas, &a);
+        }
+    }
+
+    /// Encodes held alerts into the batch, passing it to `pass` (which empties it, as
+    /// [`AlertSink::add_batch`] does) each time it holds [`BATCH_BYTES`]: a flush of thousands
+    /// of alerts that carry whole events does not make a batch of megabytes.
+    pub fn add_passing(
+        &mut self,
+        alerts: impl IntoIterator<Item = Held>,
+        mut pass: impl FnMut(&mut Batch),
+    ) {
+        for a in alerts {
+            push_encoded(&mut self.buf, &mut self.at, &mut self.metas, &a);
+            if self.buf.len() >= BATCH_BYTES {
+                pass(self);
+            }
         }
     }
 
