@@ -261,6 +261,41 @@ pub(super) fn has_unicode_escape(line: &[u8]) -> bool {
     })
 }
 
+/// The conjunctions of one clause merged by keys and range, each group into one clause that
+/// accepts every value of theirs (the others unchanged). A line is kept when some conjunction
+/// may hold, and [`Clause::may_hold`] of clauses that differ only in the values accepted holds
+/// for one of them exactly when it holds for their union: every other reason to keep the line
+/// (a key unsure, written twice, an unknown or out-of-range value, no key at all) is the same
+/// for all. A pack of rules pinned to the eight mail ports is one clause, not eight.
+fn merge_single_clauses(all: Vec<Vec<Clause>>) -> Vec<Vec<Clause>> {
+    let mut out: Vec<Vec<Clause>> = Vec::with_capacity(all.len());
+    let mut single: Vec<Clause> = Vec::new();
+    for mut conj in all {
+        match conj.pop() {
+            Some(c) if conj.is_empty() => {
+                match single
+                    .iter_mut()
+                    .find(|s| s.keys == c.keys && s.range == c.range)
+                {
+                    Some(s) => s.accept.extend(c.accept),
+                    None => single.push(c),
+                }
+            }
+            Some(c) => {
+                conj.push(c);
+                out.push(conj);
+            }
+            None => out.push(conj),
+        }
+    }
+    for mut c in single {
+        c.accept.sort_unstable();
+        c.accept.dedup();
+        out.push(vec![c]);
+    }
+    out
+}
+
 impl Prefilter {
     /// The prefilter for a file of `schema` read by `rules` (those of the schema's source).
     /// `None` when some rule has no usable clause: every line must then be parsed.
@@ -285,6 +320,7 @@ impl Prefilter {
             c.sort();
             c.dedup();
         }
+        let mut all = merge_single_clauses(all);
         all.sort();
         all.dedup();
         if names.len() > MAX_KEYS {

@@ -27,7 +27,7 @@
 //! in a mixed file), or a bad line (reported with file:line and reason).
 
 use super::correlate::{CorrBinding, CorrState, Correlator};
-use super::engine::{Binding, CompiledRule, EventKeys, Fed, RuleState};
+use super::engine::{share_key_fields, Binding, CompiledRule, EventKeys, Fed, RuleState};
 use super::index::RuleIndex;
 use super::ops::Cell;
 use super::prefilter::Prefilter;
@@ -35,7 +35,7 @@ use super::read::Row;
 use super::read::{self, JsonRecord, Layout, LiteRecord, Rows, TableRecord};
 use super::schema::{self, InputSchema, Mapped};
 use super::shared::{Memo, SharedFilters};
-use super::spill::{AlertSink, JsonWriter, Merge, Rec, DEFAULT_ALERT_BUFFER};
+use super::spill::{AlertSink, Batch, JsonWriter, Merge, Rec, DEFAULT_ALERT_BUFFER};
 use super::{Alert, Event};
 use crate::diag::{Code, Diagnostic, Span};
 use crate::ir::{Rule, Source, Value};
@@ -720,6 +720,8 @@ struct WorkerOut {
     memo: Memo,
     /// The group keys of the event at hand, shared by the rules that group it alike.
     keys: EventKeys,
+    /// Alerts being encoded for the sink (see [`flush_alerts`]).
+    batch: Batch,
 }
 
 /// Chunks finished by the workers, for the reader's barrier.
@@ -925,16 +927,21 @@ fn candidates<'c>(
         .chain(every.into_iter().flatten())
 }
 
-/// Passes the alerts a worker holds to the sink (a failed spill stops the run).
+/// Passes the alerts a worker holds to the sink (a failed spill stops the run): encoded first
+/// into the worker's batch, so that the sink's lock is held only to copy them.
 fn flush_alerts(sh: &Shared<'_>, out: &mut WorkerOut) {
     out.held = 0;
-    let mut sink = sh.sink.lock().unwrap_or_else(|e| e.into_inner());
+    let pass = |batch: &mut Batch| {
+        let mut sink = sh.sink.lock().unwrap_or_else(|e| e.into_inner());
+        sink.add_batch(batch);
+        if sink.failed() {
+            sh.stop(0);
+        }
+    };
     for st in &mut out.states {
-        sink.add_held(st.take_alerts());
+        out.batch.add_passing(st.take_alerts(), pass);
     }
-    if sink.failed() {
-        sh.stop(0);
-    }
+    pass(&mut out.batch);
 }
 
 /// What a worker shares with the reader (see [`work`]).
@@ -1148,10 +1155,15 @@ impl Release<'_> {
             return Ok(());
         };
         for taken in std::mem::take(&mut self.pending) {
-            let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
             for (acc, st) in self.live.iter_mut().zip(taken) {
                 acc.merge(st);
-                sink.add_held(acc.take_alerts());
+                // The sink's lock only to add alerts, not over the merges: a worker passing
+                // its alerts on waits for it while holding its slot.
+                let alerts = acc.take_alerts();
+                if !alerts.is_empty() {
+                    let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
+                    sink.add_held(alerts);
+                }
             }
         }
         self.check_cap()?;
@@ -1164,6 +1176,9 @@ impl Release<'_> {
             };
             if let Some(st) = self.live.get_mut(i) {
                 let released = c.release(st, open_from);
+                if released.is_empty() {
+                    continue;
+                }
                 let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
                 sink.add_held(released);
                 if let Some(e) = sink.error() {
@@ -1375,10 +1390,11 @@ pub fn run_files_streamed(
         let alerts = AlertStream::new(sink.finish().map_err(spill_err)?, &correlations);
         return Ok(RunStream { alerts, summary });
     }
-    let compiled: Vec<CompiledRule> = rules
+    let mut compiled: Vec<CompiledRule> = rules
         .iter()
         .map(CompiledRule::new)
         .collect::<Result<_, _>>()?;
+    share_key_fields(&mut compiled);
     let threads = opts.threads.max(1);
     // Releasing windows needs a rule that aggregates and a bounded lateness.
     let aggregating = compiled.iter().any(CompiledRule::aggregates);
@@ -1549,13 +1565,13 @@ pub fn run_files_streamed(
     if let Some(b) = &first_bad {
         return Err(strict_error(b));
     }
-    let mut sink = sh.sink.into_inner().unwrap_or_else(|e| e.into_inner());
-    for (c, st) in compiled.iter().zip(states) {
+    for (c, st) in compiled.iter().zip(&states) {
         summary
             .matched_by_rule
             .insert(c.rule.name.clone(), st.matched);
-        sink.add_held(c.finish_held(st));
     }
+    let sink = sh.sink.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut sink = finish_rules(&compiled, states, sink, threads)?;
     for r in &correlations {
         sink.add(run_correlation(r, files, opts, &mut summary, false)?);
     }
@@ -1563,6 +1579,60 @@ pub fn run_files_streamed(
     summary.alert_runs = sink.spilled();
     let alerts = AlertStream::new(sink.finish().map_err(spill_err)?, &rules);
     Ok(RunStream { alerts, summary })
+}
+
+/// Turns the run's last groups into alerts and adds them to the sink, on `threads` threads,
+/// each encoding its share of the rules (dealt round robin: a pack's heavy rules are seldom
+/// neighbours) into a batch added a bounded piece at a time ([`Batch::add_passing`]: the
+/// sink's bound on memory holds at the end too, give or take a batch per thread). The end of a run, after the
+/// workers stop, was serial. The output does not depend on the order alerts reach the sink.
+fn finish_rules(
+    compiled: &[CompiledRule],
+    states: Vec<RuleState>,
+    sink: AlertSink,
+    threads: usize,
+) -> Result<AlertSink, Diagnostic> {
+    let threads = threads.clamp(1, compiled.len().max(1));
+    let mut shares: Vec<Vec<(&CompiledRule, RuleState)>> =
+        (0..threads).map(|_| Vec::new()).collect();
+    for (i, pair) in compiled.iter().zip(states).enumerate() {
+        if let Some(share) = shares.get_mut(i % threads) {
+            share.push(pair);
+        }
+    }
+    let sink = Mutex::new(sink);
+    let add = |batch: &mut Batch| {
+        sink.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add_batch(batch)
+    };
+    let finish = |share: Vec<(&CompiledRule, RuleState)>| {
+        let mut batch = Batch::default();
+        for (c, st) in share {
+            batch.add_passing(c.finish_held(st), &add);
+        }
+        add(&mut batch);
+    };
+    // The first share on this thread: one thread fewer to start (a new thread's allocator
+    // arena starts empty, and what it takes adds to the run's peak memory).
+    let mut shares = shares.into_iter();
+    let mine = shares.next();
+    let joined = std::thread::scope(|s| {
+        let handles: Vec<_> = shares
+            .map(|share| {
+                let finish = &finish;
+                s.spawn(move || finish(share))
+            })
+            .collect();
+        if let Some(share) = mine {
+            finish(share);
+        }
+        handles.into_iter().all(|h| h.join().is_ok())
+    });
+    if !joined {
+        return Err(Diagnostic::new(Code::E0803, "an evaluator thread failed"));
+    }
+    Ok(sink.into_inner().unwrap_or_else(|e| e.into_inner()))
 }
 
 fn strict_error(b: &BadLine) -> Diagnostic {

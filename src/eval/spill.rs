@@ -113,12 +113,16 @@ mod enc {
     use std::net::IpAddr;
 
     pub fn str(out: &mut Vec<u8>, s: &str) {
-        for &b in s.as_bytes() {
-            out.push(b);
-            if b == 0 {
-                out.push(255);
-            }
+        // Text rarely holds a 0 byte: the runs between them are copied whole, not byte by
+        // byte (an alert of a rule without aggregation carries a whole event's strings).
+        let mut rest = s.as_bytes();
+        while let Some(i) = memchr::memchr(0, rest) {
+            let (run, after) = rest.split_at(i + 1);
+            out.extend_from_slice(run);
+            out.push(255);
+            rest = after;
         }
+        out.extend_from_slice(rest);
         out.extend_from_slice(&[0, 0]);
     }
 
@@ -614,6 +618,73 @@ impl RunReader {
     }
 }
 
+/// Alerts encoded away from the sink (by a worker, or by a thread at the end of a run) and
+/// then added to it at once by [`AlertSink::add_batch`], a copy of bytes: the encoding, most of
+/// the cost of adding an alert, needs no lock on the sink and runs on several threads.
+#[derive(Debug, Default)]
+pub struct Batch {
+    buf: Vec<u8>,
+    at: Vec<(usize, usize, usize)>,
+    /// The metadata by this batch's own numbers (the sink's may differ).
+    metas: Metas,
+}
+
+/// Encoded bytes a batch holds before [`Batch::add_passing`] passes it on: what encoding
+/// away from the sink adds to a run's memory, per thread.
+pub const BATCH_BYTES: usize = 256 << 10;
+
+impl Batch {
+    /// Encodes held alerts into the batch.
+    pub fn add_held(&mut self, alerts: impl IntoIterator<Item = Held>) {
+        for a in alerts {
+            push_encoded(&mut self.buf, &mut self.at, &mut self.metas, &a);
+        }
+    }
+
+    /// Encodes held alerts into the batch, passing it to `pass` (which empties it, as
+    /// [`AlertSink::add_batch`] does) each time it holds [`BATCH_BYTES`]: a flush of thousands
+    /// of alerts that carry whole events does not make a batch of megabytes.
+    pub fn add_passing(
+        &mut self,
+        alerts: impl IntoIterator<Item = Held>,
+        mut pass: impl FnMut(&mut Batch),
+    ) {
+        for a in alerts {
+            push_encoded(&mut self.buf, &mut self.at, &mut self.metas, &a);
+            if self.buf.len() >= BATCH_BYTES {
+                pass(self);
+            }
+        }
+    }
+
+    /// Alerts in the batch.
+    pub fn len(&self) -> usize {
+        self.at.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.at.is_empty()
+    }
+
+    /// Bytes of the alerts' encodings.
+    pub fn bytes(&self) -> usize {
+        self.buf.len()
+    }
+}
+
+/// Encodes `a` at the end of `buf`, its place in `at`, its metadata numbered in `metas`.
+fn push_encoded(
+    buf: &mut Vec<u8>,
+    at: &mut Vec<(usize, usize, usize)>,
+    metas: &mut Metas,
+    a: &Held,
+) {
+    let meta = metas.number(&a.meta);
+    let start = buf.len();
+    let key_len = encode(a, meta, buf);
+    at.push((start, key_len, buf.len() - start));
+}
+
 /// Collects alerts; see the module doc.
 pub struct AlertSink {
     cap: usize,
@@ -664,14 +735,53 @@ impl AlertSink {
                 return;
             }
             self.count += 1;
-            let meta = self.metas.number(&a.meta);
+            push_encoded(&mut self.buf, &mut self.at, &mut self.metas, &a);
+            self.spill_if_full();
+        }
+    }
+
+    /// Adds the alerts of `batch` (as [`AlertSink::add_held`] would have added them), leaving it
+    /// empty with its buffers kept.
+    pub fn add_batch(&mut self, batch: &mut Batch) {
+        // The sink's number of each metadata of the batch: an encoding's number, the 4 bytes
+        // after its key (see `encode`), is rewritten as it is copied.
+        let numbers: Vec<[u8; 4]> = batch
+            .metas
+            .all
+            .iter()
+            .map(|m| self.metas.number(m).to_be_bytes())
+            .collect();
+        for &(s, k, n) in &batch.at {
+            if self.error.is_some() {
+                break;
+            }
+            let Some(bytes) = batch.buf.get(s..s + n) else {
+                continue;
+            };
+            self.count += 1;
             let start = self.buf.len();
-            let key_len = encode(&a, meta, &mut self.buf);
-            self.at.push((start, key_len, self.buf.len() - start));
-            if self.at.len() >= self.cap || self.buf.len() >= self.cap_bytes {
-                if let Err(e) = self.spill() {
-                    self.error = Some(e);
-                }
+            self.buf.extend_from_slice(bytes);
+            let number = bytes
+                .get(k..k + 4)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map(u32::from_be_bytes)
+                .and_then(|m| numbers.get(m as usize));
+            if let (Some(number), Some(dst)) = (number, self.buf.get_mut(start + k..start + k + 4))
+            {
+                dst.copy_from_slice(number);
+            }
+            self.at.push((start, k, n));
+            self.spill_if_full();
+        }
+        batch.buf.clear();
+        batch.at.clear();
+    }
+
+    /// Writes a sorted run when the buffer is full (an error stops the adding).
+    fn spill_if_full(&mut self) {
+        if self.at.len() >= self.cap || self.buf.len() >= self.cap_bytes {
+            if let Err(e) = self.spill() {
+                self.error = Some(e);
             }
         }
     }
@@ -1049,6 +1159,51 @@ mod tests {
         let mut got = Vec::new();
         assert_eq!(w.write(&[1, 2, 3], &metas.all, &mut got), None);
         assert!(got.is_empty());
+    }
+
+    /// Alerts added through batches (each numbering the rules' metadata in its own order, not
+    /// the sink's) come out as when added one by one: same alerts, metadata and order, with
+    /// and without spilling, and a batch is empty after it is added.
+    #[test]
+    fn batches_add_what_their_alerts_would() -> Result<(), String> {
+        let s = |x: &str| Value::Str(x.into());
+        let alerts: Vec<Alert> = (0..120)
+            .map(|i| {
+                let mut a = alert(
+                    ["c", "a", "b"][i % 3],
+                    None,
+                    &[("host", s(&format!("h{}\0x", (i * 37) % 41)))],
+                    1,
+                    1,
+                );
+                a.severity = [Level::Low, Level::High, Level::Critical][i % 3];
+                a
+            })
+            .collect();
+        let mut sorted = alerts.clone();
+        super::super::sort_alerts(&mut sorted);
+        for cap in [1000, 3] {
+            let mut sink = AlertSink::new(cap);
+            // The sink numbers `b` first; the batches `c`, then `a` and `b` in turn.
+            let (first, rest) = alerts.split_at(2);
+            sink.add(first.iter().rev().cloned());
+            let (mut x, mut y) = (Batch::default(), Batch::default());
+            for (i, a) in rest.iter().enumerate() {
+                let batch = if i % 5 < 2 { &mut x } else { &mut y };
+                batch.add_held([Held::from(a.clone())]);
+                if i % 17 == 16 {
+                    sink.add_batch(batch);
+                    assert!(batch.is_empty() && batch.bytes() == 0);
+                }
+            }
+            sink.add_batch(&mut y);
+            sink.add_batch(&mut x);
+            assert_eq!(sink.len(), alerts.len());
+            assert_eq!(sink.spilled() > 0, cap < 1000);
+            let out: Result<Vec<Alert>, String> = sink.finish()?.collect();
+            assert_eq!(out?, sorted, "cap {cap}");
+        }
+        Ok(())
     }
 
     /// A sink spilling after every two alerts gives back what one holding all gives, in order.

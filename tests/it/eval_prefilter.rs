@@ -86,14 +86,19 @@ fn lines() -> Vec<String> {
     out
 }
 
+/// The pack's rules of Sysmon's source.
+fn sysmon_rules(sysmon: &schema::InputSchema) -> Vec<Rule> {
+    rules::pack()
+        .into_iter()
+        .filter(|r| r.source == sysmon.source)
+        .collect()
+}
+
 #[test]
 fn skipped_lines_cannot_match_line_by_line() {
     let schemas = schema::builtin().unwrap();
     let sysmon = schemas.iter().find(|s| s.name == "sysmon").unwrap();
-    let rules: Vec<Rule> = rules::pack()
-        .into_iter()
-        .filter(|r| r.source == sysmon.source)
-        .collect();
+    let rules = sysmon_rules(sysmon);
     let refs: Vec<&Rule> = rules.iter().collect();
     let pf = Prefilter::new(&refs, sysmon).expect("every pack rule has a port conjunct");
     let compiled: Vec<CompiledRule> = rules
@@ -132,6 +137,31 @@ fn skipped_lines_cannot_match_line_by_line() {
     // The corpus exercises both sides.
     assert!(skipped > 100, "{skipped}");
     assert!(matched > 100, "{matched}");
+}
+
+/// A pack's prefilter keeps a line exactly when the prefilter of one of its rules alone would:
+/// merging the rules' one-clause conjunctions on the same keys (the pack's port lists) into one
+/// clause changes nothing, on every awkward encoding of the port.
+#[test]
+fn a_packs_prefilter_keeps_what_one_of_its_rules_would() {
+    let schemas = schema::builtin().unwrap();
+    let sysmon = schemas.iter().find(|s| s.name == "sysmon").unwrap();
+    let rules = sysmon_rules(sysmon);
+    let refs: Vec<&Rule> = rules.iter().collect();
+    let pack = Prefilter::new(&refs, sysmon).expect("every pack rule has a port conjunct");
+    let alone: Vec<Prefilter> = refs
+        .iter()
+        .map(|r| Prefilter::new(&[*r], sysmon).expect("a port conjunct"))
+        .collect();
+    assert!(alone.len() > 1, "the pack has several Sysmon rules");
+    let (mut kept, mut skipped) = (0, 0);
+    for line in lines() {
+        let any = alone.iter().any(|p| p.keep(line.as_bytes()));
+        assert_eq!(pack.keep(line.as_bytes()), any, "{line}");
+        kept += usize::from(any);
+        skipped += usize::from(!any);
+    }
+    assert!(kept > 100 && skipped > 100, "{kept} {skipped}");
 }
 
 #[test]
