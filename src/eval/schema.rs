@@ -778,13 +778,20 @@ impl InputSchema {
             };
             rec.at(j, self.keys.name(j)).filter(|v| !self.is_missing(v))
         };
-        let fields = self.fields.iter().zip(&self.field_ix).zip(&self.plain);
-        for (k, ((((name, ty, spec), (from_ix, join_ix)), &plain), slot)) in
-            fields.zip(out.iter_mut()).enumerate()
-        {
-            if want.is_some_and(|w| !w.get(k).copied().unwrap_or(false)) {
-                continue;
-            }
+        // Only the wanted fields are visited: a stage maps a few of a schema's fields, and a
+        // walk over all of them, zipped with their keys and slots, was a sixth of this
+        // function's time on rows (b) and (f).
+        let wanted =
+            (0..self.fields.len()).filter(|&k| want.is_none_or(|w| w.get(k) == Some(&true)));
+        for k in wanted {
+            let (Some((name, ty, spec)), Some((from_ix, join_ix)), Some(&plain), Some(slot)) = (
+                self.fields.get(k),
+                self.field_ix.get(k),
+                self.plain.get(k),
+                out.get_mut(k),
+            ) else {
+                break;
+            };
             if plain {
                 // The common case: the first present `from` key, converted as it is.
                 match from_ix.iter().find_map(|&i| get(i).map(|v| (i, v))) {
@@ -799,7 +806,11 @@ impl InputSchema {
                     // Text kept as written: the cell built here, in place (through
                     // `push_cell` it was built aside and copied, a store-forwarding stall).
                     Some((_, Raw::Str(t))) if *ty == FieldType::String => {
-                        *slot = (!t.is_empty()).then_some(Cell::Str(Cow::Borrowed(t)))
+                        *slot = if t.is_empty() {
+                            None
+                        } else {
+                            Some(Cell::Str(Cow::Borrowed(t)))
+                        }
                     }
                     Some((_, Raw::Str(t))) => push_cell(slot, Cow::Borrowed(t), name, ty, spec)?,
                     Some((_, raw @ Raw::Bool(_))) => push_cell(slot, raw.text(), name, ty, spec)?,
@@ -972,7 +983,13 @@ fn push_cell<'r>(
 
 /// The last component of a Windows or POSIX path.
 fn basename(t: &str) -> &str {
-    t.rsplit(['\\', '/']).next().unwrap_or(t)
+    // A SIMD search from the end: a `char` pattern split went through the text a `char` at a
+    // time (1.6% of row (b) without the prefilter, which takes every line's process name).
+    // Both separators are ASCII, so the byte after one starts a character.
+    match memchr::memrchr2(b'\\', b'/', t.as_bytes()) {
+        Some(i) => t.get(i + 1..).unwrap_or(t),
+        None => t,
+    }
 }
 
 /// The integer types: (least, greatest, what, whether a fraction is floored). Only durations
@@ -1459,12 +1476,14 @@ mod tests {
 
     impl<R: Record> Record for Counting<'_, R> {
         fn get(&self, key: &str) -> Option<Raw<'_>> {
-            self.reads.set(self.reads.get() + usize::from(key == self.key));
+            self.reads
+                .set(self.reads.get() + usize::from(key == self.key));
             self.rec.get(key)
         }
 
         fn at(&self, i: usize, key: &str) -> Option<Raw<'_>> {
-            self.reads.set(self.reads.get() + usize::from(key == self.key));
+            self.reads
+                .set(self.reads.get() + usize::from(key == self.key));
             self.rec.at(i, key)
         }
     }
