@@ -1422,15 +1422,24 @@ mod tests {
         }
     }
 
+    /// The built-in Sysmon network connection schema.
+    fn sysmon() -> InputSchema {
+        match builtin()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|s| s.name == "sysmon")
+        {
+            Some(s) => s,
+            None => unreachable!("no sysmon schema"),
+        }
+    }
+
     /// Mapping some cells, then the others with `map_more_into`, gives the cells of one full
     /// mapping, swapped or not; and an error among the later cells is the full mapping's.
     #[test]
     fn some_then_more_is_the_full_mapping() {
         use super::super::read::LiteRecord;
-        let schemas = builtin().unwrap_or_default();
-        let Some(sysmon) = schemas.iter().find(|s| s.name == "sysmon") else {
-            unreachable!("no sysmon schema");
-        };
+        let sysmon = &sysmon();
         let n = sysmon.field_names().len();
         let at = |f: &str| sysmon.field_names().iter().position(|x| x == f);
         let mut first = vec![false; n];
@@ -1494,10 +1503,7 @@ mod tests {
     #[test]
     fn second_stage_does_not_decide_the_swap_again() {
         use super::super::read::LiteRecord;
-        let schemas = builtin().unwrap_or_default();
-        let Some(sysmon) = schemas.iter().find(|s| s.name == "sysmon") else {
-            unreachable!("no sysmon schema");
-        };
+        let sysmon = &sysmon();
         let n = sysmon.field_names().len();
         let at = |f: &str| sysmon.field_names().iter().position(|x| x == f);
         let mark = |fs: &[&str]| {
