@@ -124,13 +124,27 @@ fn chunk_mask(c: &[u8; 64], out: &mut [u64]) -> bool {
     for (f, &x) in flags.iter_mut().zip(c) {
         *f = u8::from(x == b'"') | (u8::from(x == b'\\') << 1) | (u8::from(x < 0x20) << 2);
     }
-    let (mut quote, mut slash, mut ctrl) = (0u64, 0u64, 0u64);
-    for (j, w) in flags.chunks_exact(8).enumerate() {
-        let w = u64::from_le_bytes(w.try_into().unwrap_or_default());
+    let word = |j: usize| {
+        flags
+            .get(8 * j..8 * j + 8)
+            .and_then(|w| w.try_into().ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let (mut quote, mut any) = (0u64, 0u64);
+    for j in 0..8 {
+        let w = word(j);
         quote |= ((w & ONES).wrapping_mul(GATHER) >> 56) << (8 * j);
-        slash |= ((w >> 1 & ONES).wrapping_mul(GATHER) >> 56) << (8 * j);
-        ctrl |= w >> 2 & ONES;
+        any |= w;
     }
+    // Most chunks hold no backslash (a Sysmon line's are in its `User` and `Image`): their
+    // slash word is 0 without the eight gathers.
+    let mut slash = 0u64;
+    if any & (ONES << 1) != 0 {
+        for j in 0..8 {
+            slash |= ((word(j) >> 1 & ONES).wrapping_mul(GATHER) >> 56) << (8 * j);
+        }
+    }
+    let ctrl = any >> 2 & ONES;
     if let [q, s] = out {
         (*q, *s) = (quote, slash);
     }

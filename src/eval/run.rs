@@ -540,10 +540,12 @@ fn with_json_stages<S, R>(
         Ok(rec) => {
             let mut out = read::reuse(cells);
             let r = (|| {
-                match schema.map_some_into(&rec, &mut out, Some(&lean.want)) {
-                    Ok(false) => return Ok(Staged::NotApplicable),
-                    Ok(true) if !holds(&out, state) => return Ok(Staged::Unmatched),
-                    Ok(true) => schema.map_more_into(&rec, &mut out, &lean.more)?,
+                match schema.map_first_into(&rec, &mut out, Some(&lean.want)) {
+                    Ok(None) => return Ok(Staged::NotApplicable),
+                    Ok(Some(_)) if !holds(&out, state) => return Ok(Staged::Unmatched),
+                    Ok(Some(applied)) => {
+                        schema.map_more_into(&rec, &mut out, &lean.more, applied)?
+                    }
                     Err(_) => {
                         if !schema.map_some_into(&rec, &mut out, want)? {
                             return Ok(Staged::NotApplicable);
