@@ -1046,6 +1046,30 @@ impl ZeekMeta {
     }
 }
 
+/// A line's text as every reader takes it (`b`: up to its line break or the end of the file):
+/// without the line break and the carriage returns before it (`a\r\r\n` is `a`).
+pub fn line_body(b: &[u8]) -> &[u8] {
+    let keep = b
+        .iter()
+        .rposition(|c| *c != b'\r' && *c != b'\n')
+        .map_or(0, |i| i + 1);
+    b.get(..keep).unwrap_or_default()
+}
+
+/// Whether a line ([`line_body`]) is blank: nothing but whitespace, Unicode's included (as
+/// `str::trim` reads it). Every reader of every format skips blank lines, the row reader and
+/// the workers' blocks alike. A line that is not UTF-8 is not blank (it is a bad line).
+pub fn is_blank(b: &[u8]) -> bool {
+    let rest = b.trim_ascii_start();
+    match rest.first() {
+        None => true,
+        // Nearly every line: its first byte is printable ASCII. The vertical tab is
+        // whitespace to `str::trim` but not to `trim_ascii`.
+        Some(c) if c.is_ascii() && *c != 0x0b => false,
+        Some(_) => std::str::from_utf8(rest).is_ok_and(|t| t.trim().is_empty()),
+    }
+}
+
 /// The reason given for a line over the cap.
 pub fn too_long(max_line: usize) -> String {
     format!("line longer than {max_line} bytes (the --max-line cap): skipped")
@@ -1098,7 +1122,7 @@ impl Rows {
                 }
             };
             let t = line.as_str();
-            if t.trim().is_empty() {
+            if is_blank(t.as_bytes()) {
                 continue;
             }
             if t.starts_with('#') {
@@ -1239,7 +1263,8 @@ impl Rows {
                     s
                 };
                 self.text.clear();
-                self.text.push_str(s.trim_end_matches(['\r', '\n']));
+                let body = line_body(s.as_bytes());
+                self.text.push_str(s.get(..body.len()).unwrap_or_default());
                 Ok(Line::Text)
             }
             Err(e) => Err(format!(
@@ -1367,13 +1392,15 @@ impl Rows {
             if raw.len() > self.max_line {
                 break;
             }
-            let t = raw.trim_end_matches(['\r', '\n']);
+            let t = raw
+                .get(..line_body(raw.as_bytes()).len())
+                .unwrap_or_default();
             if csv_open_after(t, delim, false) {
                 break;
             }
             pos = nl + 1;
             self.line_no += 1;
-            if t.trim().is_empty() {
+            if is_blank(t.as_bytes()) {
                 continue;
             }
             let a = out.len();
@@ -1412,7 +1439,7 @@ impl Rows {
                 Line::Text => self.text.as_str(),
                 Line::Owned(s) => s.as_str(),
             };
-            if text.trim().is_empty() {
+            if is_blank(text.as_bytes()) {
                 continue;
             }
             if text.starts_with('#') && quoted.is_none() {
