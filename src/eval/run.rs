@@ -1830,10 +1830,11 @@ fn marked(want: &[bool]) -> Vec<usize> {
 /// A table's `cols` (from [`read::columns`]) less those whose key `keep` does not mark.
 fn kept_columns(cols: Vec<Option<usize>>, keep: Option<&[bool]>) -> Vec<Option<usize>> {
     match keep {
-        Some(keep) => cols
-            .into_iter()
-            .map(|c| c.filter(|k| keep.get(*k).copied().unwrap_or(false)))
-            .collect(),
+        Some(keep) => read::trim_unread(
+            cols.into_iter()
+                .map(|c| c.filter(|k| keep.get(*k).copied().unwrap_or(false)))
+                .collect(),
+        ),
         None => cols,
     }
 }
