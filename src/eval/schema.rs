@@ -1007,38 +1007,44 @@ fn digits_fast(b: &[u8]) -> Option<i64> {
 }
 
 /// A dotted quad exactly as [`std::net::Ipv4Addr`]'s parser reads it (four decimal octets of
-/// at most 255, one to three digits, no leading zero); `None` otherwise. One pass, the
-/// address built in a register: writing the octets into an array and reading it back as a
-/// word stalled on store forwarding (most of `push_cell`'s time on Zeek's two addresses a
-/// row). A word-at-a-time reading (SWAR over the eight-byte halves) was slower on real
-/// addresses (7 to 15 bytes, dots at varying places).
+/// at most 255, one to three digits, no leading zero); `None` otherwise. One pass, an octet at
+/// a time, the address built in a register: writing the octets into an array and reading it
+/// back as a word stalled on store forwarding (most of `push_cell`'s time on Zeek's two
+/// addresses a row), and a byte-at-a-time loop kept more state per byte.
 fn ipv4_fast(b: &[u8]) -> Option<std::net::Ipv4Addr> {
     if b.len() < 7 || b.len() > 15 {
         return None;
     }
-    // The octets done (shifted in), how many, and the one being read: its value and digits.
-    let (mut addr, mut dots, mut v, mut n) = (0u32, 0u32, 0u32, 0u32);
-    for &c in b {
-        let d = c.wrapping_sub(b'0');
-        if d < 10 {
-            // A digit after a leading zero is not an octet; with that ruled out, a fourth
-            // digit makes the value at least 1000, so `v > 255` covers it.
-            if n == 1 && v == 0 {
+    let digit = |i: usize| b.get(i).map(|c| c.wrapping_sub(b'0')).filter(|d| *d < 10);
+    let mut addr = 0u32;
+    let mut i = 0;
+    for k in 0..4 {
+        if k > 0 {
+            if b.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let mut v = u32::from(digit(i)?);
+        i += 1;
+        if let Some(d) = digit(i) {
+            // A digit after a leading zero is not an octet.
+            if v == 0 {
                 return None;
             }
             v = v * 10 + u32::from(d);
-            n += 1;
-            if v > 255 {
-                return None;
+            i += 1;
+            if let Some(d) = digit(i) {
+                v = v * 10 + u32::from(d);
+                i += 1;
+                if v > 255 {
+                    return None;
+                }
             }
-        } else if c == b'.' && n > 0 && dots < 3 {
-            addr = addr << 8 | v;
-            (dots, v, n) = (dots + 1, 0, 0);
-        } else {
-            return None;
         }
+        addr = addr << 8 | v;
     }
-    (dots == 3 && n > 0).then(|| std::net::Ipv4Addr::from(addr << 8 | v))
+    (i == b.len()).then(|| std::net::Ipv4Addr::from(addr))
 }
 
 /// [`convert_text`], keeping text borrowed: strings as written, enums as the catalogue's
