@@ -440,7 +440,41 @@ impl Record for LiteRecord<'_> {
 pub struct TableRecord<'a> {
     header: &'a Header,
     keys: &'a Keys,
-    cells: Vec<Option<Cow<'a, str>>>,
+    line: &'a str,
+    buf: &'a TableBuf,
+}
+
+/// Where a kept cell's text is: a range of the row's line as written, or of the text made for
+/// the row (a CSV cell with `""`, a Zeek cell with `\xHH`, the cells of an odd separator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum At {
+    Line(usize, usize),
+    Made(usize, usize),
+}
+
+/// A table row's kept cells ([`At`], by key number) and the text made for them: kept by a
+/// caller from row to row. Plain ranges, so that a row's cells are cleared without a drop per
+/// cell and borrow nothing between rows.
+#[derive(Debug, Default)]
+pub struct TableBuf {
+    cells: Vec<Option<At>>,
+    made: String,
+}
+
+impl TableBuf {
+    pub const fn new() -> TableBuf {
+        TableBuf {
+            cells: Vec::new(),
+            made: String::new(),
+        }
+    }
+
+    /// Keeps `text` made for a row: where it is.
+    fn make(&mut self, text: &str) -> At {
+        let start = self.made.len();
+        self.made.push_str(text);
+        At::Made(start, self.made.len())
+    }
 }
 
 /// An empty vector of `U` in the allocation of `v`, when `T` and `U` have one layout (cells
@@ -467,50 +501,42 @@ pub fn trim_unread(mut cols: Vec<Option<usize>>) -> Vec<Option<usize>> {
 }
 
 impl<'a> TableRecord<'a> {
-    /// Splits one row of `h`, keeping the columns `cols` (from [`columns`]) numbers.
-    pub fn parse(
-        line: &'a str,
-        h: &'a Header,
-        keys: &'a Keys,
-        cols: &[Option<usize>],
-    ) -> Result<TableRecord<'a>, String> {
-        Self::parse_in(line, h, keys, cols, Vec::new())
-    }
-
-    /// [`TableRecord::parse`] into the allocation of `buf` (any content is dropped), which
-    /// [`TableRecord::into_buf`] gives back: a caller splits row after row into one vector.
+    /// Splits one row of `h`, keeping the columns `cols` (from [`columns`]) numbers, into `buf`
+    /// (its content dropped, its allocations kept: a caller splits row after row into one).
     pub fn parse_in(
         line: &'a str,
         h: &'a Header,
         keys: &'a Keys,
         cols: &[Option<usize>],
-        mut buf: Vec<Option<Cow<'a, str>>>,
+        buf: &'a mut TableBuf,
     ) -> Result<TableRecord<'a>, String> {
-        buf.clear();
-        buf.resize(keys.len(), None);
+        buf.cells.clear();
+        buf.cells.resize(keys.len(), None);
+        buf.made.clear();
         // `cols` has no trailing unread columns ([`columns`]): this is the last one kept.
         let last = cols.iter().rposition(Option::is_some).unwrap_or(0);
         let n = if !h.delim.is_ascii() {
             // An odd separator: the general splitter.
             let all = split_row_cells(line, h)?;
             let n = all.len();
-            for (col, c) in all.into_iter().enumerate() {
-                keep_cell(&mut buf, cols, col, Cow::Owned(c));
+            for (col, c) in all.iter().enumerate() {
+                if let Some(k) = kept_key(cols, col) {
+                    let at = buf.make(c);
+                    if let Some(slot) = buf.cells.get_mut(k) {
+                        *slot = Some(at);
+                    }
+                }
             }
             n
         } else if h.quoted {
-            split_csv_kept(line, h.delim, cols, last, &mut buf)?
+            split_csv_kept(line, h.delim, cols, last, buf)?
         } else {
             // Kept as written first (a call per cell that could unescape cost more than the
             // split); Zeek's `\xHH` escapes then, in a line whose kept cells have a backslash.
-            let kept = split_kept(line, h.delim, cols, last, &mut buf);
+            let kept = split_kept(line, h.delim, cols, last, &mut buf.cells);
             let head = line.as_bytes().get(..kept.end).unwrap_or_default();
             if memchr::memchr(b'\\', head).is_some() {
-                for c in buf.iter_mut().flatten() {
-                    if let Cow::Borrowed(t) = c {
-                        *c = unescape_zeek_cow(t);
-                    }
-                }
+                unescape_kept(line, buf);
             }
             kept.split
                 .count(line.as_bytes(), |rest| Ok(count_byte(rest, h.delim) + 1))?
@@ -521,30 +547,36 @@ impl<'a> TableRecord<'a> {
         Ok(TableRecord {
             header: h,
             keys,
-            cells: buf,
+            line,
+            buf,
         })
     }
 
-    /// The cells' vector, for the next [`TableRecord::parse_in`].
-    pub fn into_buf(self) -> Vec<Option<Cow<'a, str>>> {
-        self.cells
+    /// The text of the cell of key number `k`, if its column is kept.
+    pub fn cell(&self, k: usize) -> Option<&'a str> {
+        match (*self.buf.cells.get(k)?)? {
+            At::Line(s, e) => self.line.get(s..e),
+            At::Made(s, e) => self.buf.made.get(s..e),
+        }
     }
 }
 
-/// Puts cell `col` of a row in its key's place in `cells` when `cols` keeps that column.
-fn keep_cell<'a>(
-    cells: &mut [Option<Cow<'a, str>>],
-    cols: &[Option<usize>],
-    col: usize,
-    cell: Cow<'a, str>,
-) {
-    if let Some(c) = cols
-        .get(col)
-        .copied()
-        .flatten()
-        .and_then(|k| cells.get_mut(k))
-    {
-        *c = Some(cell);
+/// The key number column `col` is kept as (`cols` from [`columns`]).
+fn kept_key(cols: &[Option<usize>], col: usize) -> Option<usize> {
+    cols.get(col).copied().flatten()
+}
+
+/// Zeek's `\xHH` escapes undone in the kept cells of `line` that hold one.
+fn unescape_kept(line: &str, buf: &mut TableBuf) {
+    for k in 0..buf.cells.len() {
+        if let Some(Some(At::Line(s, e))) = buf.cells.get(k).copied() {
+            if let Cow::Owned(t) = unescape_zeek_cow(line.get(s..e).unwrap_or_default()) {
+                let at = buf.make(&t);
+                if let Some(slot) = buf.cells.get_mut(k) {
+                    *slot = Some(at);
+                }
+            }
+        }
     }
 }
 
@@ -556,26 +588,20 @@ struct Kept {
     quoted: bool,
 }
 
-/// The kept cells of `line` up to column `last`, split at `delim` as written (borrowed), into
-/// `cells`.
-fn split_kept<'a>(
-    line: &'a str,
+/// The kept cells of `line` up to column `last`, split at `delim` as written, into `cells`.
+fn split_kept(
+    line: &str,
     delim: u8,
     cols: &[Option<usize>],
     last: usize,
-    cells: &mut [Option<Cow<'a, str>>],
+    cells: &mut [Option<At>],
 ) -> Kept {
     let b = line.as_bytes();
     let (mut end, mut quoted) = (0, false);
     let split = split_plain_upto(b, delim, last, |col, start, stop| {
         quoted |= b.get(start) == Some(&b'"');
-        if let Some(c) = cols
-            .get(col)
-            .copied()
-            .flatten()
-            .and_then(|k| cells.get_mut(k))
-        {
-            *c = Some(Cow::Borrowed(line.get(start..stop).unwrap_or_default()));
+        if let Some(c) = kept_key(cols, col).and_then(|k| cells.get_mut(k)) {
+            *c = Some(At::Line(start, stop));
             end = stop;
         }
     });
@@ -586,24 +612,31 @@ fn split_kept<'a>(
 /// cells up to column `last` split as written when none of them starts with a quote (the
 /// common case: a quoted cell after the last kept column is only counted), else by the quoting
 /// rules ([`split_csv_cells`]). Same cells and errors as [`split_csv`].
-fn split_csv_kept<'a>(
-    line: &'a str,
+fn split_csv_kept(
+    line: &str,
     delim: u8,
     cols: &[Option<usize>],
     last: usize,
-    cells: &mut [Option<Cow<'a, str>>],
+    buf: &mut TableBuf,
 ) -> Result<usize, String> {
-    let kept = split_kept(line, delim, cols, last, cells);
+    let kept = split_kept(line, delim, cols, last, &mut buf.cells);
     if !kept.quoted {
         // A quote inside a cell that does not start with one is a character of it.
         return kept
             .split
             .count(line.as_bytes(), |rest| count_csv_cells(rest, delim));
     }
-    cells.iter_mut().for_each(|c| *c = None);
+    buf.cells.iter_mut().for_each(|c| *c = None);
     split_csv_cells(line, delim, last, &mut |col, cell| {
-        if cols.get(col).copied().flatten().is_some() {
-            keep_cell(cells, cols, col, cell.text());
+        if let Some(k) = kept_key(cols, col) {
+            let at = if cell.doubled {
+                buf.make(&cell.text())
+            } else {
+                At::Line(cell.at, cell.at + cell.raw.len())
+            };
+            if let Some(slot) = buf.cells.get_mut(k) {
+                *slot = Some(at);
+            }
         }
     })
 }
@@ -737,7 +770,7 @@ impl Record for TableRecord<'_> {
     }
 
     fn at(&self, i: usize, _key: &str) -> Option<Raw<'_>> {
-        let c: &str = self.cells.get(i)?.as_ref()?;
+        let c = self.cell(i)?;
         if self.header.unset.as_deref() == Some(c) || self.header.empty.as_deref() == Some(c) {
             return None;
         }
@@ -796,11 +829,12 @@ pub(crate) fn unescape_zeek(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A CSV cell as [`split_csv_cells`] found it: its text between the quotes, and whether it
-/// holds a doubled quote (then its text is made, else borrowed).
+/// A CSV cell as [`split_csv_cells`] found it: its text between the quotes, where that starts
+/// in the line, and whether it holds a doubled quote (then its text is made, else borrowed).
 #[derive(Debug, Clone, Copy)]
 pub struct CsvCell<'a> {
     raw: &'a str,
+    at: usize,
     doubled: bool,
 }
 
@@ -839,7 +873,14 @@ where
             let start = pos + 1;
             let (close, doubled) = closing_quote(b, start)?;
             let raw = &line[start..close];
-            each(col, CsvCell { raw, doubled });
+            each(
+                col,
+                CsvCell {
+                    raw,
+                    at: start,
+                    doubled,
+                },
+            );
             col += 1;
             match b.get(close + 1) {
                 None => return Ok(col),
@@ -855,6 +896,7 @@ where
                         col,
                         CsvCell {
                             raw: cell,
+                            at: pos,
                             doubled: false,
                         },
                     );
@@ -862,11 +904,13 @@ where
                     pos += d + 1;
                 }
                 None => {
-                    let cell = &line[pos.min(line.len())..];
+                    let at = pos.min(line.len());
+                    let cell = &line[at..];
                     each(
                         col,
                         CsvCell {
                             raw: cell,
+                            at,
                             doubled: false,
                         },
                     );
@@ -1985,10 +2029,10 @@ mod tests {
                             })
                             .collect::<Vec<_>>()
                     });
-                    let got = TableRecord::parse(line, h, &keys, &cols).map(|r| {
-                        r.into_buf()
-                            .into_iter()
-                            .map(|c| c.map(Cow::into_owned))
+                    let mut buf = TableBuf::new();
+                    let got = TableRecord::parse_in(line, h, &keys, &cols, &mut buf).map(|r| {
+                        (0..4)
+                            .map(|k| r.cell(k).map(String::from))
                             .collect::<Vec<_>>()
                     });
                     assert_eq!(got, want, "{line:?} mask {mask:04b} quoted {}", h.quoted);

@@ -496,17 +496,18 @@ fn with_some_cells<R>(
             Err(e) => (Err(e), cells, table),
         },
         Layout::Table(h) => {
-            match TableRecord::parse_in(text, h, schema.keys(), cols, read::reuse(table)) {
+            let mut table = table;
+            let (r, cells) = match TableRecord::parse_in(text, h, schema.keys(), cols, &mut table) {
                 Ok(rec) => {
                     let mut out = read::reuse(cells);
                     let r = schema
                         .map_some_into(&rec, &mut out, want)
                         .map(|a| a.then(|| f(&out)));
-                    let cells = read::reuse(out);
-                    (r, cells, read::reuse(rec.into_buf()))
+                    (r, read::reuse(out))
                 }
-                Err(e) => (Err(e), cells, Vec::new()),
-            }
+                Err(e) => (Err(e), cells),
+            };
+            (r, cells, table)
         }
     };
     SCRATCH.with(|s| *s.borrow_mut() = (cells, table));
@@ -560,15 +561,12 @@ fn with_json_stages<S, R>(
     r
 }
 
-/// A vector of cells, and one of a table row's raw cells, kept per thread between rows.
-type Scratch = (
-    Vec<Option<Cell<'static>>>,
-    Vec<Option<std::borrow::Cow<'static, str>>>,
-);
+/// A vector of cells, and a table row's raw cells, kept per thread between rows.
+type Scratch = (Vec<Option<Cell<'static>>>, read::TableBuf);
 
 thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = const {
-        std::cell::RefCell::new((Vec::new(), Vec::new()))
+        std::cell::RefCell::new((Vec::new(), read::TableBuf::new()))
     };
 }
 
