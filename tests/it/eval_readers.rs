@@ -634,47 +634,7 @@ fn csv_blocks_agree_with_the_row_reader() {
         files.push(file("csvblocks", &format!("{name}.csv"), &b));
     }
     let rule = connection_rule("mail", "6b6b6b6b", 1, "  where remote.port in [25, 587]");
-    for p in &files {
-        let (evs, want, _) = detc::eval::run::read_events_from(
-            p,
-            Box::new(std::fs::File::open(p).unwrap()),
-            None,
-            &[],
-        )
-        .unwrap();
-        let matching = evs
-            .iter()
-            .filter(|e| matches!(e.get("remote.port"), Some(Value::Int(25 | 587))))
-            .count();
-        assert!(matching > 100 && want.bad_lines > 50, "{p:?}: {want:?}");
-        for block in [64, 300, 4096, 1 << 20] {
-            for (threads, prefilter) in [(1, true), (2, true), (2, false)] {
-                let opts = RunOptions {
-                    threads,
-                    block,
-                    prefilter,
-                    ..RunOptions::default()
-                };
-                let got =
-                    run_files(std::slice::from_ref(&rule), std::slice::from_ref(p), &opts).unwrap();
-                let what = format!("{p:?} block {block} threads {threads} prefilter {prefilter}");
-                let s = &got.summary;
-                assert_eq!(
-                    (s.rows, s.events, s.not_applicable, s.bad_lines),
-                    (want.rows, want.events, want.not_applicable, want.bad_lines),
-                    "{what}"
-                );
-                let lines = |b: &[detc::eval::run::BadLine]| {
-                    let mut v: Vec<(u64, String)> =
-                        b.iter().map(|b| (b.line, b.reason.clone())).collect();
-                    v.sort();
-                    v
-                };
-                assert_eq!(lines(&s.bad), lines(&want.bad), "{what}");
-                assert_eq!(got.alerts.len(), matching, "{what}");
-            }
-        }
-    }
+    blocks_agree_with_the_row_reader(&files, &rule, "remote.port");
 }
 
 /// Zeek TSV is read in blocks of lines split by the workers: whatever the block size, threads
@@ -735,7 +695,15 @@ fn zeek_blocks_agree_with_the_row_reader() {
     let text = "rule mail {\n  id \"6c6c6c6c-0000-4000-8000-000000000001\"\n  title \"t\"\n  \
                 severity low\n  source network_flow\n  where dst.port in [25, 587]\n}\n";
     let rule = text_rule("mail.detc", text);
-    for p in &files {
+    blocks_agree_with_the_row_reader(&files, &rule, "dst.port");
+}
+
+/// Runs `rule` (its filter: `port` in [25, 587]) over each of `files` with blocks of several
+/// sizes, one and two threads, with and without the prefilter: every run counts the rows,
+/// events, rows not applicable and bad lines (numbers and reasons) the row reader reads
+/// (`read_events_from`), and raises one alert per event on port 25 or 587.
+fn blocks_agree_with_the_row_reader(files: &[PathBuf], rule: &detc::ir::Rule, port: &str) {
+    for p in files {
         let (evs, want, _) = detc::eval::run::read_events_from(
             p,
             Box::new(std::fs::File::open(p).unwrap()),
@@ -745,7 +713,7 @@ fn zeek_blocks_agree_with_the_row_reader() {
         .unwrap();
         let matching = evs
             .iter()
-            .filter(|e| matches!(e.get("dst.port"), Some(Value::Int(25 | 587))))
+            .filter(|e| matches!(e.get(port), Some(Value::Int(25 | 587))))
             .count();
         assert!(matching > 100 && want.bad_lines > 50, "{p:?}: {want:?}");
         for block in [64, 300, 4096, 1 << 20] {
@@ -757,7 +725,7 @@ fn zeek_blocks_agree_with_the_row_reader() {
                     ..RunOptions::default()
                 };
                 let got =
-                    run_files(std::slice::from_ref(&rule), std::slice::from_ref(p), &opts).unwrap();
+                    run_files(std::slice::from_ref(rule), std::slice::from_ref(p), &opts).unwrap();
                 let what = format!("{p:?} block {block} threads {threads} prefilter {prefilter}");
                 let s = &got.summary;
                 assert_eq!(
