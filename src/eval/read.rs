@@ -440,7 +440,41 @@ impl Record for LiteRecord<'_> {
 pub struct TableRecord<'a> {
     header: &'a Header,
     keys: &'a Keys,
-    cells: Vec<Option<Cow<'a, str>>>,
+    line: &'a str,
+    buf: &'a TableBuf,
+}
+
+/// Where a kept cell's text is: a range of the row's line as written, or of the text made for
+/// the row (a CSV cell with `""`, a Zeek cell with `\xHH`, the cells of an odd separator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum At {
+    Line(usize, usize),
+    Made(usize, usize),
+}
+
+/// A table row's kept cells ([`At`], by key number) and the text made for them: kept by a
+/// caller from row to row. Plain ranges, so that a row's cells are cleared without a drop per
+/// cell and borrow nothing between rows.
+#[derive(Debug, Default)]
+pub struct TableBuf {
+    cells: Vec<Option<At>>,
+    made: String,
+}
+
+impl TableBuf {
+    pub const fn new() -> TableBuf {
+        TableBuf {
+            cells: Vec::new(),
+            made: String::new(),
+        }
+    }
+
+    /// Keeps `text` made for a row: where it is.
+    fn make(&mut self, text: &str) -> At {
+        let start = self.made.len();
+        self.made.push_str(text);
+        At::Made(start, self.made.len())
+    }
 }
 
 /// An empty vector of `U` in the allocation of `v`, when `T` and `U` have one layout (cells
@@ -454,81 +488,58 @@ pub fn reuse<T, U>(mut v: Vec<T>) -> Vec<U> {
 /// For each column of `h`, the number of its key among `keys` (`None`: no mapping reads it).
 /// Computed once per header and schema.
 pub fn columns(h: &Header, keys: &Keys) -> Vec<Option<usize>> {
-    h.names.iter().map(|n| keys.find(n)).collect()
+    trim_unread(h.names.iter().map(|n| keys.find(n)).collect())
+}
+
+/// `cols` without its trailing unread columns: a row is split up to the last column kept, and
+/// [`TableRecord::parse_in`] finds it without a look at those after it.
+pub fn trim_unread(mut cols: Vec<Option<usize>>) -> Vec<Option<usize>> {
+    while cols.last().is_some_and(Option::is_none) {
+        cols.pop();
+    }
+    cols
 }
 
 impl<'a> TableRecord<'a> {
-    /// Splits one row of `h`, keeping the columns `cols` (from [`columns`]) numbers.
-    pub fn parse(
-        line: &'a str,
-        h: &'a Header,
-        keys: &'a Keys,
-        cols: &[Option<usize>],
-    ) -> Result<TableRecord<'a>, String> {
-        Self::parse_in(line, h, keys, cols, Vec::new())
-    }
-
-    /// [`TableRecord::parse`] into the allocation of `buf` (any content is dropped), which
-    /// [`TableRecord::into_buf`] gives back: a caller splits row after row into one vector.
+    /// Splits one row of `h`, keeping the columns `cols` (from [`columns`]) numbers, into `buf`
+    /// (its content dropped, its allocations kept: a caller splits row after row into one).
     pub fn parse_in(
         line: &'a str,
         h: &'a Header,
         keys: &'a Keys,
         cols: &[Option<usize>],
-        mut buf: Vec<Option<Cow<'a, str>>>,
+        buf: &'a mut TableBuf,
     ) -> Result<TableRecord<'a>, String> {
-        buf.clear();
-        buf.resize(keys.len(), None);
-        let cells = &mut buf;
-        let mut put = |col: usize, cell: Cow<'a, str>| {
-            if let Some(c) = cols
-                .get(col)
-                .copied()
-                .flatten()
-                .and_then(|k| cells.get_mut(k))
-            {
-                *c = Some(cell);
-            }
-        };
+        buf.cells.clear();
+        buf.cells.resize(keys.len(), None);
+        buf.made.clear();
+        // `cols` has no trailing unread columns ([`columns`]): this is the last one kept.
+        let last = cols.iter().rposition(Option::is_some).unwrap_or(0);
         let n = if !h.delim.is_ascii() {
             // An odd separator: the general splitter.
             let all = split_row_cells(line, h)?;
             let n = all.len();
-            for (col, c) in all.into_iter().enumerate() {
-                put(col, Cow::Owned(c));
+            for (col, c) in all.iter().enumerate() {
+                if let Some(k) = kept_key(cols, col) {
+                    let at = buf.make(c);
+                    if let Some(slot) = buf.cells.get_mut(k) {
+                        *slot = Some(at);
+                    }
+                }
             }
             n
-        } else if h.quoted && memchr::memchr(b'"', line.as_bytes()).is_some() {
-            // The cells after the last kept column are only counted (and checked).
-            let last = cols.iter().rposition(Option::is_some).unwrap_or(0);
-            split_csv_cells(line, h.delim, last, &mut |col, cell| {
-                if cols.get(col).copied().flatten().is_some() {
-                    put(col, cell.text());
-                }
-            })?
+        } else if h.quoted {
+            split_csv_kept(line, h.delim, cols, last, buf)?
         } else {
             // Kept as written first (a call per cell that could unescape cost more than the
             // split); Zeek's `\xHH` escapes then, in a line whose kept cells have a backslash.
-            // The cells after the last kept column are only counted.
-            let last = cols.iter().rposition(Option::is_some).unwrap_or(0);
-            let mut kept_end = 0;
-            let n = split_plain(line.as_bytes(), h.delim, last, |col, start, end| {
-                if let Some(k) = cols.get(col).copied().flatten() {
-                    if let Some(c) = cells.get_mut(k) {
-                        *c = Some(Cow::Borrowed(line.get(start..end).unwrap_or_default()));
-                        kept_end = end;
-                    }
-                }
-            });
-            let kept = line.as_bytes().get(..kept_end).unwrap_or_default();
-            if !h.quoted && memchr::memchr(b'\\', kept).is_some() {
-                for c in cells.iter_mut().flatten() {
-                    if let Cow::Borrowed(t) = c {
-                        *c = unescape_zeek_cow(t);
-                    }
-                }
+            let kept = split_kept(line, h.delim, cols, last, &mut buf.cells);
+            let head = line.as_bytes().get(..kept.end).unwrap_or_default();
+            if memchr::memchr(b'\\', head).is_some() {
+                unescape_kept(line, buf);
             }
-            n
+            kept.split
+                .count(line.as_bytes(), |rest| Ok(count_byte(rest, h.delim) + 1))?
         };
         if n != h.names.len() {
             return Err(cell_count(n, h));
@@ -536,14 +547,98 @@ impl<'a> TableRecord<'a> {
         Ok(TableRecord {
             header: h,
             keys,
-            cells: buf,
+            line,
+            buf,
         })
     }
 
-    /// The cells' vector, for the next [`TableRecord::parse_in`].
-    pub fn into_buf(self) -> Vec<Option<Cow<'a, str>>> {
-        self.cells
+    /// The text of the cell of key number `k`, if its column is kept.
+    pub fn cell(&self, k: usize) -> Option<&'a str> {
+        match (*self.buf.cells.get(k)?)? {
+            At::Line(s, e) => self.line.get(s..e),
+            At::Made(s, e) => self.buf.made.get(s..e),
+        }
     }
+}
+
+/// The key number column `col` is kept as (`cols` from [`columns`]).
+fn kept_key(cols: &[Option<usize>], col: usize) -> Option<usize> {
+    cols.get(col).copied().flatten()
+}
+
+/// Zeek's `\xHH` escapes undone in the kept cells of `line` that hold one.
+fn unescape_kept(line: &str, buf: &mut TableBuf) {
+    for k in 0..buf.cells.len() {
+        if let Some(Some(At::Line(s, e))) = buf.cells.get(k).copied() {
+            if let Cow::Owned(t) = unescape_zeek_cow(line.get(s..e).unwrap_or_default()) {
+                let at = buf.make(&t);
+                if let Some(slot) = buf.cells.get_mut(k) {
+                    *slot = Some(at);
+                }
+            }
+        }
+    }
+}
+
+/// What [`split_kept`] found: where the split stopped, the end of the last kept cell, and
+/// whether a cell up to there starts with a quote (in CSV, then not split by its quoting).
+struct Kept {
+    split: Split,
+    end: usize,
+    quoted: bool,
+}
+
+/// The kept cells of `line` up to column `last`, split at `delim` as written, into `cells`.
+fn split_kept(
+    line: &str,
+    delim: u8,
+    cols: &[Option<usize>],
+    last: usize,
+    cells: &mut [Option<At>],
+) -> Kept {
+    let b = line.as_bytes();
+    let (mut end, mut quoted) = (0, false);
+    let split = split_plain_upto(b, delim, last, |col, start, stop| {
+        quoted |= b.get(start) == Some(&b'"');
+        if let Some(c) = kept_key(cols, col).and_then(|k| cells.get_mut(k)) {
+            *c = Some(At::Line(start, stop));
+            end = stop;
+        }
+    });
+    Kept { split, end, quoted }
+}
+
+/// A CSV row's kept cells (see [`split_kept`]) and its number of cells, or why it is bad: the
+/// cells up to column `last` split as written when none of them starts with a quote (the
+/// common case: a quoted cell after the last kept column is only counted), else by the quoting
+/// rules ([`split_csv_cells`]). Same cells and errors as [`split_csv`].
+fn split_csv_kept(
+    line: &str,
+    delim: u8,
+    cols: &[Option<usize>],
+    last: usize,
+    buf: &mut TableBuf,
+) -> Result<usize, String> {
+    let kept = split_kept(line, delim, cols, last, &mut buf.cells);
+    if !kept.quoted {
+        // A quote inside a cell that does not start with one is a character of it.
+        return kept
+            .split
+            .count(line.as_bytes(), |rest| count_csv_cells(rest, delim));
+    }
+    buf.cells.iter_mut().for_each(|c| *c = None);
+    split_csv_cells(line, delim, last, &mut |col, cell| {
+        if let Some(k) = kept_key(cols, col) {
+            let at = if cell.doubled {
+                buf.make(&cell.text())
+            } else {
+                At::Line(cell.at, cell.at + cell.raw.len())
+            };
+            if let Some(slot) = buf.cells.get_mut(k) {
+                *slot = Some(at);
+            }
+        }
+    })
 }
 
 /// 0x80 in exactly the bytes of `x` that are zero: no carry crosses a byte, since each
@@ -589,21 +684,54 @@ fn count_byte(b: &[u8], d: u8) -> usize {
     n + chunks.remainder().iter().filter(|c| **c == d).count()
 }
 
+/// Where [`split_plain_upto`] stopped: at the end of the row (its number of cells), or past
+/// column `last` with the rest of the row (from byte `start`, cell number `col` on) not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Split {
+    Done(usize),
+    Rest { col: usize, start: usize },
+}
+
+impl Split {
+    /// The row's number of cells, `count` giving that of the rest (at least one cell) when the
+    /// split stopped before the end.
+    fn count(
+        self,
+        b: &[u8],
+        count: impl FnOnce(&[u8]) -> Result<usize, String>,
+    ) -> Result<usize, String> {
+        match self {
+            Split::Done(n) => Ok(n),
+            Split::Rest { col, start } => Ok(col + count(b.get(start..).unwrap_or_default())?),
+        }
+    }
+}
+
 /// Calls `each(column, start, end)` for every cell of `b` split at `delim` (an ASCII byte) up
 /// to column `last`, and returns the number of cells: those after `last` are counted, not
-/// split (a lean row reads its first few columns). The separators are found eight bytes at a
-/// time: a row's cells are short, and a memchr call per cell cost more than the search.
-fn split_plain(
+/// split (a lean row reads its first few columns).
+#[cfg(test)]
+fn split_plain(b: &[u8], delim: u8, last: usize, each: impl FnMut(usize, usize, usize)) -> usize {
+    match split_plain_upto(b, delim, last, each) {
+        Split::Done(n) => n,
+        Split::Rest { col, start } => {
+            col + 1 + count_byte(b.get(start..).unwrap_or_default(), delim)
+        }
+    }
+}
+
+/// Calls `each(column, start, end)` for every cell of `b` split at `delim` (an ASCII byte) up
+/// to column `last`, and says where it stopped: the rest is for the caller to count (with or
+/// without quoting rules). The separators are found eight bytes at a time: a row's cells are
+/// short, and a memchr call per cell cost more than the search.
+fn split_plain_upto(
     b: &[u8],
     delim: u8,
     last: usize,
     mut each: impl FnMut(usize, usize, usize),
-) -> usize {
+) -> Split {
     let splat = u64::from_le_bytes([delim; 8]);
     let (mut col, mut start) = (0, 0);
-    // The cells from `start` on, counted by their separators.
-    let rest =
-        |col: usize, start: usize| col + 1 + count_byte(b.get(start..).unwrap_or_default(), delim);
     let mut chunks = b.chunks_exact(8);
     let mut base = 0;
     for c in &mut chunks {
@@ -616,7 +744,7 @@ fn split_plain(
             col += 1;
             start = at + 1;
             if col > last {
-                return rest(col, start);
+                return Split::Rest { col, start };
             }
             m &= m - 1;
         }
@@ -628,12 +756,12 @@ fn split_plain(
             col += 1;
             start = base + k + 1;
             if col > last {
-                return rest(col, start);
+                return Split::Rest { col, start };
             }
         }
     }
     each(col, start, b.len());
-    col + 1
+    Split::Done(col + 1)
 }
 
 impl Record for TableRecord<'_> {
@@ -642,7 +770,7 @@ impl Record for TableRecord<'_> {
     }
 
     fn at(&self, i: usize, _key: &str) -> Option<Raw<'_>> {
-        let c: &str = self.cells.get(i)?.as_ref()?;
+        let c = self.cell(i)?;
         if self.header.unset.as_deref() == Some(c) || self.header.empty.as_deref() == Some(c) {
             return None;
         }
@@ -701,11 +829,12 @@ pub(crate) fn unescape_zeek(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A CSV cell as [`split_csv_cells`] found it: its text between the quotes, and whether it
-/// holds a doubled quote (then its text is made, else borrowed).
+/// A CSV cell as [`split_csv_cells`] found it: its text between the quotes, where that starts
+/// in the line, and whether it holds a doubled quote (then its text is made, else borrowed).
 #[derive(Debug, Clone, Copy)]
 pub struct CsvCell<'a> {
     raw: &'a str,
+    at: usize,
     doubled: bool,
 }
 
@@ -744,7 +873,14 @@ where
             let start = pos + 1;
             let (close, doubled) = closing_quote(b, start)?;
             let raw = &line[start..close];
-            each(col, CsvCell { raw, doubled });
+            each(
+                col,
+                CsvCell {
+                    raw,
+                    at: start,
+                    doubled,
+                },
+            );
             col += 1;
             match b.get(close + 1) {
                 None => return Ok(col),
@@ -760,6 +896,7 @@ where
                         col,
                         CsvCell {
                             raw: cell,
+                            at: pos,
                             doubled: false,
                         },
                     );
@@ -767,11 +904,13 @@ where
                     pos += d + 1;
                 }
                 None => {
-                    let cell = &line[pos.min(line.len())..];
+                    let at = pos.min(line.len());
+                    let cell = &line[at..];
                     each(
                         col,
                         CsvCell {
                             raw: cell,
+                            at,
                             doubled: false,
                         },
                     );
@@ -1046,6 +1185,30 @@ impl ZeekMeta {
     }
 }
 
+/// A line's text as every reader takes it (`b`: up to its line break or the end of the file):
+/// without the line break and the carriage returns before it (`a\r\r\n` is `a`).
+pub fn line_body(b: &[u8]) -> &[u8] {
+    let keep = b
+        .iter()
+        .rposition(|c| *c != b'\r' && *c != b'\n')
+        .map_or(0, |i| i + 1);
+    b.get(..keep).unwrap_or_default()
+}
+
+/// Whether a line ([`line_body`]) is blank: nothing but whitespace, Unicode's included (as
+/// `str::trim` reads it). Every reader of every format skips blank lines, the row reader and
+/// the workers' blocks alike. A line that is not UTF-8 is not blank (it is a bad line).
+pub fn is_blank(b: &[u8]) -> bool {
+    let rest = b.trim_ascii_start();
+    match rest.first() {
+        None => true,
+        // Nearly every line: its first byte is printable ASCII. The vertical tab is
+        // whitespace to `str::trim` but not to `trim_ascii`.
+        Some(c) if c.is_ascii() && *c != 0x0b => false,
+        Some(_) => std::str::from_utf8(rest).is_ok_and(|t| t.trim().is_empty()),
+    }
+}
+
 /// The reason given for a line over the cap.
 pub fn too_long(max_line: usize) -> String {
     format!("line longer than {max_line} bytes (the --max-line cap): skipped")
@@ -1098,7 +1261,7 @@ impl Rows {
                 }
             };
             let t = line.as_str();
-            if t.trim().is_empty() {
+            if is_blank(t.as_bytes()) {
                 continue;
             }
             if t.starts_with('#') {
@@ -1239,7 +1402,8 @@ impl Rows {
                     s
                 };
                 self.text.clear();
-                self.text.push_str(s.trim_end_matches(['\r', '\n']));
+                let body = line_body(s.as_bytes());
+                self.text.push_str(s.get(..body.len()).unwrap_or_default());
                 Ok(Line::Text)
             }
             Err(e) => Err(format!(
@@ -1367,13 +1531,15 @@ impl Rows {
             if raw.len() > self.max_line {
                 break;
             }
-            let t = raw.trim_end_matches(['\r', '\n']);
+            let t = raw
+                .get(..line_body(raw.as_bytes()).len())
+                .unwrap_or_default();
             if csv_open_after(t, delim, false) {
                 break;
             }
             pos = nl + 1;
             self.line_no += 1;
-            if t.trim().is_empty() {
+            if is_blank(t.as_bytes()) {
                 continue;
             }
             let a = out.len();
@@ -1412,7 +1578,7 @@ impl Rows {
                 Line::Text => self.text.as_str(),
                 Line::Owned(s) => s.as_str(),
             };
-            if text.trim().is_empty() {
+            if is_blank(text.as_bytes()) {
                 continue;
             }
             if text.starts_with('#') && quoted.is_none() {
@@ -1811,6 +1977,93 @@ mod tests {
                     (n, w) => assert_eq!(n.err(), w.err(), "{line:?} up to {last}"),
                 }
             }
+        }
+    }
+
+    /// Every text over `alphabet` of up to `len` characters.
+    fn texts(alphabet: &[char], len: usize) -> Vec<String> {
+        let mut all = vec![String::new()];
+        let mut frontier = vec![String::new()];
+        for _ in 0..len {
+            let mut next = Vec::new();
+            for l in &frontier {
+                for c in alphabet {
+                    next.push(format!("{l}{c}"));
+                }
+            }
+            all.extend(next.iter().cloned());
+            frontier = next;
+        }
+        all
+    }
+
+    /// A table row split keeping any set of columns gives the kept cells and the errors of the
+    /// reference splitter ([`split_row`]): CSV (quoted cells before, at and after the last kept
+    /// column, `""`, a quote inside a cell, `"a"b`, unterminated quotes) and Zeek TSV (`\xHH`
+    /// escapes), rows of too few and too many cells.
+    #[test]
+    fn kept_cells_agree_with_the_reference_splitter() {
+        let names: Vec<String> = (0..4).map(|i| format!("c{i}")).collect();
+        let keys = Keys::new(names.clone());
+        let csv = Header::new(names.clone(), b',', true);
+        let tsv = Header::new(names.clone(), b'\t', false);
+        let cases = [
+            (&csv, texts(&['"', ',', 'a', '\u{e9}'], 7)),
+            (&tsv, texts(&['\t', 'a', '\\', 'x', '4'], 6)),
+        ];
+        for (h, lines) in cases {
+            for mask in 0u32..16 {
+                let cols = trim_unread(
+                    columns(h, &keys)
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, c)| c.filter(|_| mask & (1 << i) != 0))
+                        .collect(),
+                );
+                for line in &lines {
+                    let want = split_row(line, h).map(|cells| {
+                        (0..4)
+                            .map(|k| {
+                                let kept = mask & (1 << k) != 0;
+                                kept.then(|| cells[k].clone())
+                            })
+                            .collect::<Vec<_>>()
+                    });
+                    let mut buf = TableBuf::new();
+                    let got = TableRecord::parse_in(line, h, &keys, &cols, &mut buf).map(|r| {
+                        (0..4)
+                            .map(|k| r.cell(k).map(String::from))
+                            .collect::<Vec<_>>()
+                    });
+                    assert_eq!(got, want, "{line:?} mask {mask:04b} quoted {}", h.quoted);
+                }
+            }
+        }
+    }
+
+    /// The blank-line rule is `str::trim`'s whitespace, whatever the bytes: ASCII spaces, the
+    /// vertical tab, Unicode spaces, and bytes that are not UTF-8 (never blank); a line's body
+    /// drops every `\r` before its break.
+    #[test]
+    fn blank_lines_are_whitespace_as_str_trim_reads_it() {
+        let mut lines: Vec<Vec<u8>> =
+            texts(&[' ', '\t', '\u{b}', '\u{3000}', '\u{a0}', 'a', '\r'], 4)
+                .into_iter()
+                .map(String::into_bytes)
+                .collect();
+        lines.extend([
+            b"\xff".to_vec(),
+            b" \xe3\x80".to_vec(),
+            b"\x0c\x1c".to_vec(),
+        ]);
+        for b in &lines {
+            let want = std::str::from_utf8(b).is_ok_and(|t| t.trim().is_empty());
+            assert_eq!(is_blank(b), want, "{b:?}");
+            let mut raw = b.clone();
+            raw.extend(b"\r\r\n");
+            let text = String::from_utf8_lossy(&raw).into_owned();
+            let body = String::from_utf8_lossy(line_body(&raw)).into_owned();
+            assert_eq!(body, text.trim_end_matches(['\r', '\n']), "{b:?}");
         }
     }
 }

@@ -496,17 +496,18 @@ fn with_some_cells<R>(
             Err(e) => (Err(e), cells, table),
         },
         Layout::Table(h) => {
-            match TableRecord::parse_in(text, h, schema.keys(), cols, read::reuse(table)) {
+            let mut table = table;
+            let (r, cells) = match TableRecord::parse_in(text, h, schema.keys(), cols, &mut table) {
                 Ok(rec) => {
                     let mut out = read::reuse(cells);
                     let r = schema
                         .map_some_into(&rec, &mut out, want)
                         .map(|a| a.then(|| f(&out)));
-                    let cells = read::reuse(out);
-                    (r, cells, read::reuse(rec.into_buf()))
+                    (r, read::reuse(out))
                 }
-                Err(e) => (Err(e), cells, Vec::new()),
-            }
+                Err(e) => (Err(e), cells),
+            };
+            (r, cells, table)
         }
     };
     SCRATCH.with(|s| *s.borrow_mut() = (cells, table));
@@ -562,15 +563,12 @@ fn with_json_stages<S, R>(
     r
 }
 
-/// A vector of cells, and one of a table row's raw cells, kept per thread between rows.
-type Scratch = (
-    Vec<Option<Cell<'static>>>,
-    Vec<Option<std::borrow::Cow<'static, str>>>,
-);
+/// A vector of cells, and a table row's raw cells, kept per thread between rows.
+type Scratch = (Vec<Option<Cell<'static>>>, read::TableBuf);
 
 thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = const {
-        std::cell::RefCell::new((Vec::new(), Vec::new()))
+        std::cell::RefCell::new((Vec::new(), read::TableBuf::new()))
     };
 }
 
@@ -1015,12 +1013,9 @@ fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Spare>) {
                 }
             }
             Work::Block { first_line, data } => {
-                // Zeek's `#` lines are directives; CSV lines are read as `Rows` reads them
-                // (every trailing `\r` dropped, a blank line any whitespace).
-                let (zeek, csv) = match &ctx.layout {
-                    Layout::Table(h) => (!h.quoted, h.quoted),
-                    Layout::JsonLines => (false, false),
-                };
+                // Lines are read as `Rows` reads them (`read::line_body`, `read::is_blank`);
+                // Zeek's `#` lines are directives.
+                let zeek = matches!(&ctx.layout, Layout::Table(h) if !h.quoted);
                 // Without a prefilter every line is read: the block is checked as UTF-8 once
                 // (its lines, cut at line breaks, are then UTF-8 too), not line by line.
                 let whole = match &ctx.prefilter {
@@ -1042,12 +1037,8 @@ fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Spare>) {
                         row(sh, ctx, no, Err(read::too_long(ctx.max_line)), out);
                         continue;
                     }
-                    let bytes = match bytes.strip_suffix(b"\r") {
-                        Some(b) if csv => trim_end_cr(b),
-                        Some(b) => b,
-                        None => bytes,
-                    };
-                    if bytes.trim_ascii().is_empty() || (zeek && bytes.first() == Some(&b'#')) {
+                    let bytes = read::line_body(bytes);
+                    if read::is_blank(bytes) || (zeek && bytes.first() == Some(&b'#')) {
                         continue;
                     }
                     if let Some(p) = &ctx.prefilter {
@@ -1066,9 +1057,6 @@ fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Spare>) {
                             )
                         }),
                     };
-                    if csv && text.as_ref().is_ok_and(|t| t.trim().is_empty()) {
-                        continue;
-                    }
                     row(sh, ctx, no, text, out);
                 }
             }
@@ -1090,10 +1078,10 @@ fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Spare>) {
     }
 }
 
-/// `b` without its trailing carriage returns (a CSV line as [`Rows`] reads it).
-fn trim_end_cr(b: &[u8]) -> &[u8] {
-    let keep = b.iter().rposition(|c| *c != b'\r').map_or(0, |i| i + 1);
-    b.get(..keep).unwrap_or_default()
+/// The number of lines of `b` (whole lines of a file, the last one maybe without its line
+/// break): the line numbers a block of them takes up.
+fn line_count(b: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', b).count() as u64 + u64::from(b.last().is_some_and(|c| *c != b'\n'))
 }
 
 fn over_cap(max: usize) -> Diagnostic {
@@ -1912,10 +1900,11 @@ fn marked(want: &[bool]) -> Vec<usize> {
 /// A table's `cols` (from [`read::columns`]) less those whose key `keep` does not mark.
 fn kept_columns(cols: Vec<Option<usize>>, keep: Option<&[bool]>) -> Vec<Option<usize>> {
     match keep {
-        Some(keep) => cols
-            .into_iter()
-            .map(|c| c.filter(|k| keep.get(*k).copied().unwrap_or(false)))
-            .collect(),
+        Some(keep) => read::trim_unread(
+            cols.into_iter()
+                .map(|c| c.filter(|k| keep.get(*k).copied().unwrap_or(false)))
+                .collect(),
+        ),
         None => cols,
     }
 }
@@ -2159,7 +2148,7 @@ impl Reader<'_, '_> {
                     left.extend_from_slice(&carry);
                     if !data.is_empty() {
                         bytes += data.len() as u64;
-                        let lines = memchr::memchr_iter(b'\n', &data).count() as u64;
+                        let lines = line_count(&data);
                         let first_line = line_no + 1;
                         send(&ctx, Work::Block { first_line, data })?;
                         line_no += lines;
@@ -2172,8 +2161,7 @@ impl Reader<'_, '_> {
                     break;
                 }
                 bytes += data.len() as u64;
-                let lines = memchr::memchr_iter(b'\n', &data).count() as u64
-                    + u64::from(data.last() != Some(&b'\n'));
+                let lines = line_count(&data);
                 let mut first_line = line_no + 1;
                 if zeek {
                     // Concatenated Zeek logs: each `#fields` header applies to the rows after
@@ -2194,7 +2182,7 @@ impl Reader<'_, '_> {
                     for (at, h) in cuts {
                         if at > from {
                             let piece = data[from..at].to_vec();
-                            let k = memchr::memchr_iter(b'\n', &piece).count() as u64;
+                            let k = line_count(&piece);
                             send(
                                 &ctx,
                                 Work::Block {
