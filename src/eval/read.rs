@@ -1581,14 +1581,14 @@ impl Rows {
             if is_blank(text.as_bytes()) {
                 continue;
             }
-            if text.starts_with('#') && quoted.is_none() {
+            if zeek && text.starts_with('#') {
                 // Zeek directives (a new `#fields` header in concatenated logs), `#close`,
-                // comments.
-                if zeek {
-                    if let Some(h) = self.zeek.directive(text) {
-                        self.layout = Some(Layout::Table(h));
-                        self.header_gen += 1;
-                    }
+                // comments. Only in a Zeek TSV: once a file reads as JSON lines or CSV, a line
+                // starting with `#` is a row like any other (a bad line in JSON lines), as the
+                // workers' block path reads it.
+                if let Some(h) = self.zeek.directive(text) {
+                    self.layout = Some(Layout::Table(h));
+                    self.header_gen += 1;
                 }
                 continue;
             }
