@@ -470,6 +470,13 @@ impl TableBuf {
     }
 
     /// Keeps `text` made for a row: where it is.
+    /// Key number `k`'s cell is at `at`.
+    fn set(&mut self, k: usize, at: At) {
+        if let Some(slot) = self.cells.get_mut(k) {
+            *slot = Some(at);
+        }
+    }
+
     fn make(&mut self, text: &str) -> At {
         let start = self.made.len();
         self.made.push_str(text);
@@ -522,9 +529,7 @@ impl<'a> TableRecord<'a> {
             for (col, c) in all.iter().enumerate() {
                 if let Some(k) = kept_key(cols, col) {
                     let at = buf.make(c);
-                    if let Some(slot) = buf.cells.get_mut(k) {
-                        *slot = Some(at);
-                    }
+                    buf.set(k, at);
                 }
             }
             n
@@ -572,9 +577,7 @@ fn unescape_kept(line: &str, buf: &mut TableBuf) {
         if let Some(Some(At::Line(s, e))) = buf.cells.get(k).copied() {
             if let Cow::Owned(t) = unescape_zeek_cow(line.get(s..e).unwrap_or_default()) {
                 let at = buf.make(&t);
-                if let Some(slot) = buf.cells.get_mut(k) {
-                    *slot = Some(at);
-                }
+                buf.set(k, at);
             }
         }
     }
@@ -634,9 +637,7 @@ fn split_csv_kept(
             } else {
                 At::Line(cell.at, cell.at + cell.raw.len())
             };
-            if let Some(slot) = buf.cells.get_mut(k) {
-                *slot = Some(at);
-            }
+            buf.set(k, at);
         }
     })
 }
@@ -712,12 +713,9 @@ impl Split {
 /// split (a lean row reads its first few columns).
 #[cfg(test)]
 fn split_plain(b: &[u8], delim: u8, last: usize, each: impl FnMut(usize, usize, usize)) -> usize {
-    match split_plain_upto(b, delim, last, each) {
-        Split::Done(n) => n,
-        Split::Rest { col, start } => {
-            col + 1 + count_byte(b.get(start..).unwrap_or_default(), delim)
-        }
-    }
+    split_plain_upto(b, delim, last, each)
+        .count(b, |rest| Ok(count_byte(rest, delim) + 1))
+        .unwrap_or_default()
 }
 
 /// Calls `each(column, start, end)` for every cell of `b` split at `delim` (an ASCII byte) up
