@@ -197,6 +197,8 @@ impl Default for RunOptions<'_> {
 pub struct RunOutput {
     pub alerts: Vec<Alert>,
     pub summary: Summary,
+    /// See [`RunStream::buffers_made`].
+    pub buffers_made: usize,
 }
 
 /// A finished run whose alerts are read in order as they are printed (memory bounded by the
@@ -204,6 +206,11 @@ pub struct RunOutput {
 pub struct RunStream {
     pub alerts: AlertStream,
     pub summary: Summary,
+    /// Read buffers (blocks, batches) the run made: at most the pipeline's depth, 2 per
+    /// worker in the queue, 1 per worker and 1 per reader, whatever the number of files or
+    /// their size (each is a megabyte for line formats). It depends on thread timing, so it
+    /// is not in the [`Summary`].
+    pub buffers_made: usize,
 }
 
 /// The alerts of a run in order, after each rule's `suppress` clause; an error when a spilled run
@@ -1072,8 +1079,15 @@ fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Spare>) {
         }
         drop(guard);
         let Chunk { ctx, work } = chunk;
-        // Back to the reader for reuse; a closed pool (reader done) just drops them.
-        let _ = pool.send(Spare::of(work));
+        // Back to the reader for reuse; a closed pool (reader done) just drops them. A chunk of
+        // owned rows leaves nothing: sent back, its empty spare would be taken in place of a
+        // block waiting behind it, a new block made, and the waiting one held to the end (the
+        // first row of every file is such a chunk: 14 blocks of a megabyte for 8 files read two
+        // at a time, where 8 are ever in use; issue 15, (k)'s memory).
+        let spare = Spare::of(work);
+        if spare.data.capacity() > 0 || spare.rows.capacity() > 0 {
+            let _ = pool.send(spare);
+        }
         ctx.clock.done.add();
     }
 }
@@ -1290,6 +1304,7 @@ pub fn run_files(
     Ok(RunOutput {
         alerts,
         summary: run.summary,
+        buffers_made: run.buffers_made,
     })
 }
 
@@ -1378,7 +1393,11 @@ pub fn run_files_streamed(
         summary.alerts = sink.len();
         summary.alert_runs = sink.spilled();
         let alerts = AlertStream::new(sink.finish().map_err(spill_err)?, &correlations);
-        return Ok(RunStream { alerts, summary });
+        return Ok(RunStream {
+            alerts,
+            summary,
+            buffers_made: 0,
+        });
     }
     let mut compiled: Vec<CompiledRule> = rules
         .iter()
@@ -1438,6 +1457,7 @@ pub fn run_files_streamed(
         clocks: &plan.clocks,
         rule_sources: &plan.sources,
         pool: Mutex::new(pool_rx),
+        made: AtomicUsize::new(0),
         summary: Mutex::new(summary),
         aggregating,
     };
@@ -1489,10 +1509,16 @@ pub fn run_files_streamed(
     if !all_joined {
         return Err(Diagnostic::new(Code::E0803, "an evaluator thread failed"));
     }
-    let Reader { summary, pool, .. } = rd;
+    let Reader {
+        summary,
+        pool,
+        made,
+        ..
+    } = rd;
     drop(pool);
     let clocks = &plan.clocks;
     let mut summary = summary.into_inner().unwrap_or_else(|e| e.into_inner());
+    let buffers_made = made.into_inner();
     let mut rel = rel.into_inner().unwrap_or_else(|e| e.into_inner());
     for slot in &slots {
         let mut o = slot.lock().unwrap_or_else(|e| e.into_inner());
@@ -1568,7 +1594,11 @@ pub fn run_files_streamed(
     summary.alerts = sink.len();
     summary.alert_runs = sink.spilled();
     let alerts = AlertStream::new(sink.finish().map_err(spill_err)?, &rules);
-    Ok(RunStream { alerts, summary })
+    Ok(RunStream {
+        alerts,
+        summary,
+        buffers_made,
+    })
 }
 
 /// Turns the run's last groups into alerts and adds them to the sink, on `threads` threads,
@@ -1933,6 +1963,8 @@ struct Reader<'r, 'a> {
     rule_sources: &'r [Source],
     /// Buffers the workers are done with, for reuse.
     pool: Mutex<mpsc::Receiver<Spare>>,
+    /// Buffers handed out without bytes, to be filled ([`RunStream::buffers_made`]).
+    made: AtomicUsize,
     summary: Mutex<Summary>,
     /// Some rule aggregates: barriers merge the groups and check the cap (and release windows
     /// when the lateness is bounded).
@@ -1942,10 +1974,17 @@ struct Reader<'r, 'a> {
 impl Reader<'_, '_> {
     /// Buffers a worker gave back, or new ones when none is waiting.
     fn spare(&self) -> Spare {
-        self.pool
+        let spare = self
+            .pool
             .lock()
-            .map(|p| p.try_recv().unwrap_or_default())
-            .unwrap_or_default()
+            .ok()
+            .and_then(|p| p.try_recv().ok())
+            .unwrap_or_default();
+        // One without bytes is about to be filled: a buffer made.
+        if spare.data.capacity() == 0 {
+            self.made.fetch_add(1, Ordering::Relaxed);
+        }
+        spare
     }
 
     fn summary(&self) -> std::sync::MutexGuard<'_, Summary> {
