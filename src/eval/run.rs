@@ -392,6 +392,26 @@ pub fn choose_schema<'s>(
     }
 }
 
+/// How many times a CSV file's blocks go on after a row that spans lines (see
+/// [`open_rows`]) before the row reader reads the rest of it: each time wraps the file's
+/// reader in one more (the bytes read ahead first), so their number is bounded.
+const MAX_CSV_RESUMES: usize = 64;
+
+/// The rows `rows` reads from a row that may span lines on (its first line at the reader's
+/// start) until no line waits to be read again: that row, and after a stray quote (a bad
+/// line whose following lines are read again) the rows of those lines, so that blocks of
+/// whole rows can go on from where the reader stands.
+fn open_rows(rows: &mut Rows) -> Result<Vec<read::Row>, String> {
+    let mut open = Vec::new();
+    while let Some(r) = rows.next_row()? {
+        open.push(r);
+        if !rows.has_queued() {
+            break;
+        }
+    }
+    Ok(open)
+}
+
 /// Two schemas of one source that both detect a file (Sysmon EventID 1 and Security 4688 as
 /// Winlogbeat ships them share `winlog.event_data.CommandLine`) are told apart by the first
 /// record: a schema whose `applies` rejects it (another event ID) gives way to one that takes it.
@@ -2017,8 +2037,8 @@ impl Reader<'_, '_> {
         )?;
         self.note_schema(&path, &schema.name);
         // CSV is read in blocks too while each line is a row of its own (nearly always): the
-        // workers split the lines, and `Rows` takes over from the first quoted cell that spans
-        // lines (see `read::first_open_row`).
+        // workers split the lines, and `Rows` reads a row whose quoted cell spans lines (see
+        // `read::first_open_row`), the blocks going on after it (up to `MAX_CSV_RESUMES` times).
         let csv = match &layout {
             Layout::Table(h) if h.quoted && h.delim.is_ascii() && !rows.has_queued() => {
                 Some(h.delim)
@@ -2066,6 +2086,8 @@ impl Reader<'_, '_> {
             let mut carry: Vec<u8> = input.buffer().to_vec();
             let mut inner = input.into_inner();
             let mut eof = false;
+            // Rows that span lines read so far by the row reader, each then left for blocks.
+            let mut resumes = 0;
             while !eof || !carry.is_empty() {
                 if self.sh.stopped(i) {
                     return Ok(());
@@ -2143,9 +2165,9 @@ impl Reader<'_, '_> {
                 }
                 if let Some(s) = csv.and_then(|d| read::first_open_row(&data, d, max_line)) {
                     // A row from line `s` on may span lines: the lines before it go as a block,
-                    // and the row reader reads the rest of this block, then of the file.
+                    // and the row reader reads that row, then blocks go on after it.
                     let mut left = data.split_off(s);
-                    left.extend_from_slice(&carry);
+                    left.append(&mut carry);
                     if !data.is_empty() {
                         bytes += data.len() as u64;
                         let lines = line_count(&data);
@@ -2156,9 +2178,24 @@ impl Reader<'_, '_> {
                     let more: Box<dyn Read + Send> =
                         Box::new(std::io::Cursor::new(left).chain(inner));
                     let input = std::io::BufReader::with_capacity(1 << 20, more);
-                    let resumed = Rows::resume(input, ctx.layout.clone(), line_no, max_line);
-                    rest = Some((resumed, bytes));
-                    break;
+                    let mut resumed = Rows::resume(input, ctx.layout.clone(), line_no, max_line);
+                    if resumes == MAX_CSV_RESUMES {
+                        // The row reader reads the rest of the file.
+                        rest = Some((resumed, bytes));
+                        break;
+                    }
+                    resumes += 1;
+                    let open = open_rows(&mut resumed).map_err(|e| io_err(&path, e))?;
+                    if !open.is_empty() {
+                        send(&ctx, Work::Rows(open))?;
+                    }
+                    bytes += resumed.bytes_read;
+                    let (input, no, _) = resumed.into_parts();
+                    line_no = no;
+                    carry = input.buffer().to_vec();
+                    inner = input.into_inner();
+                    eof = false;
+                    continue;
                 }
                 bytes += data.len() as u64;
                 let lines = line_count(&data);
