@@ -399,6 +399,26 @@ pub fn choose_schema<'s>(
     }
 }
 
+/// How many times a CSV file's blocks go on after a row that spans lines (see
+/// [`open_rows`]) before the row reader reads the rest of it: each time wraps the file's
+/// reader in one more (the bytes read ahead first), so their number is bounded.
+const MAX_CSV_RESUMES: usize = 64;
+
+/// The rows `rows` reads from a row that may span lines on (its first line at the reader's
+/// start) until no line waits to be read again: that row, and after a stray quote (a bad
+/// line whose following lines are read again) the rows of those lines, so that blocks of
+/// whole rows can go on from where the reader stands.
+fn open_rows(rows: &mut Rows) -> Result<Vec<read::Row>, String> {
+    let mut open = Vec::new();
+    while let Some(r) = rows.next_row()? {
+        open.push(r);
+        if !rows.has_queued() {
+            break;
+        }
+    }
+    Ok(open)
+}
+
 /// Two schemas of one source that both detect a file (Sysmon EventID 1 and Security 4688 as
 /// Winlogbeat ships them share `winlog.event_data.CommandLine`) are told apart by the first
 /// record: a schema whose `applies` rejects it (another event ID) gives way to one that takes it.
@@ -2056,8 +2076,8 @@ impl Reader<'_, '_> {
         )?;
         self.note_schema(&path, &schema.name);
         // CSV is read in blocks too while each line is a row of its own (nearly always): the
-        // workers split the lines, and `Rows` takes over from the first quoted cell that spans
-        // lines (see `read::first_open_row`).
+        // workers split the lines, and `Rows` reads a row whose quoted cell spans lines (see
+        // `read::first_open_row`), the blocks going on after it (up to `MAX_CSV_RESUMES` times).
         let csv = match &layout {
             Layout::Table(h) if h.quoted && h.delim.is_ascii() && !rows.has_queued() => {
                 Some(h.delim)
@@ -2105,6 +2125,8 @@ impl Reader<'_, '_> {
             let mut carry: Vec<u8> = input.buffer().to_vec();
             let mut inner = input.into_inner();
             let mut eof = false;
+            // Rows that span lines read so far by the row reader, each then left for blocks.
+            let mut resumes = 0;
             while !eof || !carry.is_empty() {
                 if self.sh.stopped(i) {
                     return Ok(());
@@ -2182,9 +2204,9 @@ impl Reader<'_, '_> {
                 }
                 if let Some(s) = csv.and_then(|d| read::first_open_row(&data, d, max_line)) {
                     // A row from line `s` on may span lines: the lines before it go as a block,
-                    // and the row reader reads the rest of this block, then of the file.
+                    // and the row reader reads that row, then blocks go on after it.
                     let mut left = data.split_off(s);
-                    left.extend_from_slice(&carry);
+                    left.append(&mut carry);
                     if !data.is_empty() {
                         bytes += data.len() as u64;
                         let lines = line_count(&data);
@@ -2195,9 +2217,24 @@ impl Reader<'_, '_> {
                     let more: Box<dyn Read + Send> =
                         Box::new(std::io::Cursor::new(left).chain(inner));
                     let input = std::io::BufReader::with_capacity(1 << 20, more);
-                    let resumed = Rows::resume(input, ctx.layout.clone(), line_no, max_line);
-                    rest = Some((resumed, bytes));
-                    break;
+                    let mut resumed = Rows::resume(input, ctx.layout.clone(), line_no, max_line);
+                    if resumes == MAX_CSV_RESUMES {
+                        // The row reader reads the rest of the file.
+                        rest = Some((resumed, bytes));
+                        break;
+                    }
+                    resumes += 1;
+                    let open = open_rows(&mut resumed).map_err(|e| io_err(&path, e))?;
+                    if !open.is_empty() {
+                        send(&ctx, Work::Rows(open))?;
+                    }
+                    bytes += resumed.bytes_read;
+                    let (input, no, _) = resumed.into_parts();
+                    line_no = no;
+                    carry = input.buffer().to_vec();
+                    inner = input.into_inner();
+                    eof = false;
+                    continue;
                 }
                 bytes += data.len() as u64;
                 let lines = line_count(&data);
@@ -2520,6 +2557,11 @@ fn read_sources_through(
         reader_bad(&mut summary, &p, line, reason);
     }
     let mut current: Vec<Option<Current<'_>>> = sources.iter().map(|_| None).collect();
+    // For each source, the table header (by `header_gen`) under which none of its schemas
+    // detects the file: a table's schema follows from its header alone, so the rows under it
+    // are not tried again (each row looked every key of every detect set up, about a tenth
+    // of the whole pack's time over a Defender CSV, for the process source it does not hold).
+    let mut undetected: Vec<Option<u64>> = sources.iter().map(|_| None).collect();
     let own: Vec<Vec<InputSchema>> = sources
         .iter()
         .map(|s| schemas.iter().filter(|x| x.source == *s).cloned().collect())
@@ -2540,12 +2582,18 @@ fn read_sources_through(
         };
         let mut taken = false;
         let mut bad = None;
-        for ((src, cur), mine) in sources.iter().zip(current.iter_mut()).zip(&own) {
+        for (((src, cur), mine), none) in sources
+            .iter()
+            .zip(current.iter_mut())
+            .zip(&own)
+            .zip(&mut undetected)
+        {
             let Some(layout) = &rows.layout else { break };
             let fresh = cur
                 .as_ref()
                 .is_none_or(|(g, _, _, _, _)| *g != rows.header_gen);
-            if fresh {
+            let table = matches!(layout, Layout::Table(_));
+            if fresh && !(table && *none == Some(rows.header_gen)) {
                 // No schema of the source detects this row: not this source's row (yet).
                 // Several: the file is ambiguous, reported as `choose_schema` does.
                 let hits = match forced {
@@ -2559,7 +2607,12 @@ fn read_sources_through(
                     None => detecting(mine, layout, Some(&text)).0,
                 };
                 match hits.as_slice() {
-                    [] => continue,
+                    [] => {
+                        if table {
+                            *none = Some(rows.header_gen);
+                        }
+                        continue;
+                    }
                     [one] => {
                         note_schema(&mut summary, &p, &one.name);
                         let (cols, pf) = match layout {

@@ -805,3 +805,53 @@ fn blocks_agree_with_the_row_reader(
         }
     }
 }
+
+/// A source that no schema detects under a table's header is not tried again on the rows
+/// under it, but is under the next Zeek header: concatenated conn and dns logs (conn first,
+/// then dns, then conn again) read for the DNS source, for the flow source and for both give
+/// each log's rows to its source, and count the rows no source reads as not applicable.
+#[test]
+fn sources_are_detected_again_under_each_zeek_header() {
+    use detc::eval::run::read_sources_from;
+    use detc::ir::Source;
+    let conn = "#separator \\x09\n#path\tconn\n\
+#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\n\
+#types\ttime\tstring\taddr\tport\taddr\tport\tenum\n\
+1692161643.5\tC1\t10.0.0.1\t50000\t198.51.100.1\t25\ttcp\n\
+1692161644.5\tC2\t10.0.0.2\t50001\t198.51.100.2\t587\ttcp\n";
+    let dns = "#separator \\x09\n#path\tdns\n\
+#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tquery\n\
+#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\n\
+1692161645.5\tC3\t10.0.0.3\t50002\t198.51.100.53\t53\tudp\texample.com\n";
+    let p = file(
+        "zeekagain",
+        "conn_dns_conn.log",
+        format!("{conn}{dns}{conn}").as_bytes(),
+    );
+    for (sources, flows, queries) in [
+        (vec![Source::DnsQuery], 0, 1),
+        (vec![Source::NetworkFlow], 4, 0),
+        (vec![Source::DnsQuery, Source::NetworkFlow], 4, 1),
+    ] {
+        let (mut got_flows, mut got_queries) = (0, 0);
+        let f = std::fs::File::open(&p).unwrap();
+        let sum = read_sources_from(&p, Box::new(f), &sources, &mut |src, ev| match src {
+            Source::NetworkFlow => got_flows += 1,
+            Source::DnsQuery => {
+                assert_eq!(
+                    ev.get("query.name"),
+                    Some(&Value::Str("example.com".into()))
+                );
+                got_queries += 1
+            }
+            _ => panic!("{src:?}"),
+        })
+        .unwrap();
+        assert_eq!((got_flows, got_queries), (flows, queries), "{sources:?}");
+        assert_eq!(
+            (sum.rows, sum.events, sum.not_applicable, sum.bad_lines),
+            (5, (flows + queries) as u64, (5 - flows - queries) as u64, 0),
+            "{sources:?}"
+        );
+    }
+}
