@@ -277,14 +277,14 @@ const MIN_ROOM: usize = 4;
 /// Key bytes per group a new window has room for at least: a host name and its tag and length.
 const MIN_KEY_BYTES: usize = 24;
 
-/// A window's table entry: what an event's lookup reads, in one place. The key's start is here
+/// A window's table entry: what an event's lookup reads, in 16 bytes. The key's start is here
 /// (not only in [`Group`]) and so is the event count, so that finding a group and counting an
 /// event touch the table entry, the key bytes and the accumulators, not the group vector too:
-/// each of those is a cache miss in a window of thousands of groups (issue 15, row (f):
-/// `Window::group` was 8% of the work, mostly waiting on memory).
+/// each is a cache miss in a window of thousands of groups (issue 15, row (f): `Window::group`
+/// was 8% of the work, mostly waiting on memory). No hash is kept: the table's control byte
+/// already tells most other keys apart, and the rare rehash hashes the key again.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
-    hash: u64,
     events: u64,
     group: u32,
     /// The key's start in the key buffer, or [`FAR_KEY`] past 4 GiB of keys (then read from
@@ -343,14 +343,13 @@ impl Window {
         // of as many values, each encoded prefix-free (`gkey`), so a stored key that starts
         // with the probe's bytes is the probe's key; the bytes after it (the next group's key)
         // are never reached unless it does.
-        let same = |s: &Slot| {
-            s.hash == hash
-                && match s.key_at {
-                    FAR_KEY => key_of(keys, groups, s.group as usize) == key,
-                    at => keys.get(at as usize..at as usize + key.len()) == Some(key),
-                }
+        let same = |s: &Slot| match s.key_at {
+            FAR_KEY => key_of(keys, groups, s.group as usize) == key,
+            at => keys.get(at as usize..at as usize + key.len()) == Some(key),
         };
-        match table.entry(hash, same, |s| s.hash) {
+        let hasher = Seeded::default();
+        let rehash = |s: &Slot| hasher.hash_one(key_of(keys, groups, s.group as usize));
+        match table.entry(hash, same, rehash) {
             hash_table::Entry::Occupied(mut o) => {
                 let s = o.get_mut();
                 s.events += events;
@@ -363,7 +362,6 @@ impl Window {
                 groups.push(Group { key_at: at });
                 new(accs);
                 v.insert(Slot {
-                    hash,
                     events,
                     group: u32::try_from(i).unwrap_or(u32::MAX),
                     key_at: u32::try_from(at)
@@ -376,12 +374,12 @@ impl Window {
         }
     }
 
-    /// The hash of each group's key and its event count, by group number.
-    fn by_group(&self) -> Vec<(u64, u64)> {
-        let mut out = vec![(0, 0); self.groups.len()];
+    /// The event count of each group, by group number.
+    fn events(&self) -> Vec<u64> {
+        let mut out = vec![0; self.groups.len()];
         for s in &self.table {
             if let Some(e) = out.get_mut(s.group as usize) {
-                *e = (s.hash, s.events);
+                *e = s.events;
             }
         }
         out
@@ -1000,7 +998,7 @@ impl CompiledRule {
             time::format(start.saturating_add(window)),
         );
         let mut accs: Vec<Option<Value>> = Vec::with_capacity(agg.aggregates.len());
-        let counts = groups.by_group();
+        let counts = groups.events();
         let Window {
             keys: key_bytes,
             groups: all,
@@ -1012,7 +1010,7 @@ impl CompiledRule {
         // A name in `having` that is a group key: its values are decoded before `having`, not
         // only for the groups that pass it.
         let having_reads_keys = self.having.is_some() && !agg.group_by.is_empty();
-        for (i, &(_, events)) in counts.iter().enumerate() {
+        for (i, &events) in counts.iter().enumerate() {
             accs.clear();
             let mut held = all_accs.by_ref().take(stride);
             accs.extend(agg.aggregates.iter().map(|a| match a.func {
@@ -1202,21 +1200,24 @@ impl RuleState {
 
 /// Folds the groups of one window into another's (the smaller into the larger: every
 /// aggregate is commutative, so the result is the same, and fewer groups move). Keys are copied
-/// as bytes with their hashes (every window hashes with the process's one secret); accumulators
+/// as bytes (and hashed again: a few bytes, cheaper than a hash kept per group); accumulators
 /// move.
 fn merge_window(mine: &mut Window, mut other: Window) {
     if other.len() > mine.len() {
         std::mem::swap(mine, &mut other);
     }
-    let counts = other.by_group();
+    let counts = other.events();
     let Window {
         keys, groups, accs, ..
     } = other;
     let stride = mine.stride;
+    let hasher = Seeded::default();
     let mut accs = accs.into_iter();
-    for (j, &(hash, events)) in counts.iter().enumerate() {
+    for (j, &events) in counts.iter().enumerate() {
         let key = key_of(&keys, &groups, j);
-        let (i, new) = mine.group(hash, key, events, |a| a.extend(accs.by_ref().take(stride)));
+        let (i, new) = mine.group(hasher.hash_one(key), key, events, |a| {
+            a.extend(accs.by_ref().take(stride))
+        });
         if new {
             continue;
         }
@@ -1298,6 +1299,54 @@ mod tests {
             for (y, by) in keys.iter().step_by(7) {
                 assert_eq!(x == y, bx == by, "{x:?} {y:?}");
             }
+        }
+    }
+
+    /// A window finds each key's group by its bytes, whatever keys sit next to it in the key
+    /// buffer (a key that is a prefix of another's text, an empty one, a missing one, two
+    /// values), through the table's growth (rehashing from the keys), and a merge of two
+    /// windows adds their counts group by group.
+    #[test]
+    fn window_groups_are_found_by_their_whole_key() {
+        let hasher = Seeded::default();
+        let texts: Vec<String> = ["", "a", "ab", "abc", "b", "\u{1}", "é"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain((0..600).map(|i| format!("WS{i:05}.corp")))
+            .collect();
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        for t in &texts {
+            for second in [None, Some(ValRef::Int(7)), Some(ValRef::Str(t))] {
+                let mut k = Vec::new();
+                gkey::push(&mut k, Some(ValRef::Str(t)));
+                gkey::push(&mut k, second);
+                keys.push(k);
+            }
+        }
+        let mut k = Vec::new();
+        gkey::push(&mut k, None);
+        gkey::push(&mut k, None);
+        keys.push(k);
+        let (mut w, mut other) = (Window::new(0, 0, 0), Window::new(0, 0, 0));
+        for (n, k) in keys.iter().enumerate() {
+            let (i, new) = w.group(hasher.hash_one(k.as_slice()), k, 1, |_| {});
+            assert_eq!((i, new), (n, true), "{k:?}");
+        }
+        for (n, k) in keys.iter().enumerate().rev() {
+            let (i, new) = w.group(hasher.hash_one(k.as_slice()), k, 2, |_| {});
+            assert_eq!((i, new), (n, false), "{k:?}");
+            if n % 2 == 0 {
+                other.group(hasher.hash_one(k.as_slice()), k, 10, |_| {});
+            }
+        }
+        assert_eq!(w.events(), vec![3; keys.len()]);
+        merge_window(&mut w, other);
+        assert_eq!(w.len(), keys.len());
+        for (n, k) in keys.iter().enumerate() {
+            let (i, _) = w.group(hasher.hash_one(k.as_slice()), k, 0, |_| {});
+            let want = if n % 2 == 0 { 13 } else { 3 };
+            assert_eq!(w.events().get(i), Some(&want), "{k:?}");
+            assert_eq!(key_of(&w.keys, &w.groups, i), k.as_slice());
         }
     }
 
