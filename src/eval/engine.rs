@@ -259,12 +259,10 @@ pub fn share_key_fields(rules: &mut [CompiledRule]) {
 }
 
 /// One group of a window: where its key starts in the window's key buffer (it ends where the
-/// next group's starts: groups are appended in order), and its event count (`count()`, which
-/// has no accumulator).
+/// next group's starts: groups are appended in order).
 #[derive(Debug, Clone)]
 struct Group {
     key_at: usize,
-    events: u64,
 }
 
 /// The key of group `i` of a window.
@@ -279,13 +277,31 @@ const MIN_ROOM: usize = 4;
 /// Key bytes per group a new window has room for at least: a host name and its tag and length.
 const MIN_KEY_BYTES: usize = 24;
 
-/// The groups of one window, flat: a table from a key's hash to its group's number, the keys
-/// back to back in one buffer, the groups in one vector and their accumulators in another
+/// A window's table entry: what an event's lookup reads, in 16 bytes. The key's start is here
+/// (not only in [`Group`]) and so is the event count, so that finding a group and counting an
+/// event touch the table entry, the key bytes and the accumulators, not the group vector too:
+/// each is a cache miss in a window of thousands of groups (issue 15, row (f): `Window::group`
+/// was 8% of the work, mostly waiting on memory). No hash is kept: the table's control byte
+/// already tells most other keys apart, and the rare rehash hashes the key again.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    events: u64,
+    group: u32,
+    /// The key's start in the key buffer, or [`FAR_KEY`] past 4 GiB of keys (then read from
+    /// the group's [`Group::key_at`]).
+    key_at: u32,
+}
+
+const FAR_KEY: u32 = u32::MAX;
+
+/// The groups of one window, flat: a table of [`Slot`]s, the keys back to back in one buffer,
+/// the groups (where each key starts) in one vector and their accumulators in another
 /// (`stride` per group: one per aggregate but `count()`). A new group costs no allocation of
-/// its own (a `distinct` set's values aside), and freeing a window frees four buffers.
+/// its own (a `distinct` set of more than a few values aside), and freeing a window frees four
+/// buffers.
 #[derive(Debug, Clone)]
 struct Window {
-    table: HashTable<(u64, u32)>,
+    table: HashTable<Slot>,
     keys: Vec<u8>,
     groups: Vec<Group>,
     accs: Vec<Acc>,
@@ -307,9 +323,15 @@ impl Window {
         }
     }
 
-    /// The number of the group of `key` (whose hash is `hash`), and whether it is new; a new
-    /// group's accumulators are appended by `new` (`stride` of them).
-    fn group(&mut self, hash: u64, key: &[u8], new: impl FnOnce(&mut Vec<Acc>)) -> (usize, bool) {
+    /// Adds `events` to the group of `key` (whose hash is `hash`): its number, and whether it
+    /// is new; a new group's accumulators are appended by `new` (`stride` of them).
+    fn group(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        events: u64,
+        new: impl FnOnce(&mut Vec<Acc>),
+    ) -> (usize, bool) {
         let Window {
             table,
             keys,
@@ -317,23 +339,50 @@ impl Window {
             accs,
             ..
         } = self;
-        let same = |&(h, i): &(u64, u32)| h == hash && key_of(keys, groups, i as usize) == key;
-        let entry = table.entry(hash, same, |&(h, _)| h);
-        match entry {
-            hash_table::Entry::Occupied(o) => (o.get().1 as usize, false),
+        // The stored key is compared over the probe's length from its start: keys are tuples
+        // of as many values, each encoded prefix-free (`gkey`), so a stored key that starts
+        // with the probe's bytes is the probe's key; the bytes after it (the next group's key)
+        // are never reached unless it does.
+        let same = |s: &Slot| match s.key_at {
+            FAR_KEY => key_of(keys, groups, s.group as usize) == key,
+            at => keys.get(at as usize..at as usize + key.len()) == Some(key),
+        };
+        let hasher = Seeded::default();
+        let rehash = |s: &Slot| hasher.hash_one(key_of(keys, groups, s.group as usize));
+        match table.entry(hash, same, rehash) {
+            hash_table::Entry::Occupied(mut o) => {
+                let s = o.get_mut();
+                s.events += events;
+                (s.group as usize, false)
+            }
             hash_table::Entry::Vacant(v) => {
                 let i = groups.len();
                 let at = keys.len();
                 keys.extend_from_slice(key);
-                groups.push(Group {
-                    key_at: at,
-                    events: 0,
-                });
+                groups.push(Group { key_at: at });
                 new(accs);
-                v.insert((hash, u32::try_from(i).unwrap_or(u32::MAX)));
+                v.insert(Slot {
+                    events,
+                    group: u32::try_from(i).unwrap_or(u32::MAX),
+                    key_at: u32::try_from(at)
+                        .ok()
+                        .filter(|&a| a != FAR_KEY)
+                        .unwrap_or(FAR_KEY),
+                });
                 (i, true)
             }
         }
+    }
+
+    /// The event count of each group, by group number.
+    fn events(&self) -> Vec<u64> {
+        let mut out = vec![0; self.groups.len()];
+        for s in &self.table {
+            if let Some(e) = out.get_mut(s.group as usize) {
+                *e = s.events;
+            }
+        }
+        out
     }
 
     /// The accumulators of group `i`.
@@ -381,43 +430,60 @@ enum Acc {
     Max(Option<Value>),
 }
 
-/// The values of a `distinct` aggregate. Most groups see a handful of values: a short vector
-/// takes one small allocation where an empty-then-one-element hash set takes ~150 bytes, and a
-/// boxed set keeps every accumulator small (issue 9: memory per group). Addresses, the common
-/// case (`distinct(remote.ip)`), are kept as IPv4 addresses: 4 bytes each instead of a 32-byte
-/// [`Value`], compared without matching on the value's type.
+/// The values of a `distinct` aggregate. Most groups see a handful of values: a few IPv4
+/// addresses (the common case, `distinct(remote.ip)`) are held inline, in the accumulator
+/// itself, with no allocation and no pointer to follow per event (issue 15, row (f): the
+/// vector they were in was a cache miss per event and an allocation per group); past those, a
+/// short vector takes one small allocation where an empty-then-one-element hash set takes ~150
+/// bytes, and a boxed set keeps every accumulator small (issue 9: memory per group).
 #[derive(Debug, Clone)]
 enum Distinct {
+    /// Up to [`INLINE_V4`] IPv4 addresses, the first `len` of `ips`; the first value of another
+    /// type, or one address more, turns it into `Few` (or `Many`).
+    V4 {
+        len: u8,
+        ips: [Ipv4Addr; INLINE_V4],
+    },
     Few(Vec<Value>),
-    /// Only IPv4 addresses so far, 4 bytes each (the first other value turns it into `Few` or
-    /// `Many`): a group's set of a few addresses is one 32-byte allocation, not 136.
-    FewV4(Vec<Ipv4Addr>),
     // Boxed on purpose: a `HashSet` is 48 bytes inline and would widen every accumulator of
     // every group; the box is one pointer, and only groups past `FEW` values pay for it.
     #[allow(clippy::box_collection)]
     Many(Box<HashSet<DistinctVal, Seeded>>),
 }
 
+/// IPv4 addresses held inline: as many as fit beside the enum's tag in the room the other forms
+/// take (a vector and the tag, 32 bytes), so that the inline form does not widen the
+/// accumulator.
+const INLINE_V4: usize = 7;
+
 /// Values kept in a vector before switching to a hash set (linear search stays cheap).
 const FEW: usize = 8;
 
 impl Distinct {
     fn new() -> Distinct {
-        Distinct::FewV4(Vec::new())
+        Distinct::V4 {
+            len: 0,
+            ips: [Ipv4Addr::UNSPECIFIED; INLINE_V4],
+        }
     }
 
     fn insert(&mut self, v: ValRef<'_>) {
         match (&mut *self, v) {
-            (Distinct::FewV4(xs), ValRef::Ip(IpAddr::V4(ip))) if xs.contains(&ip) => {}
-            (Distinct::FewV4(xs), ValRef::Ip(IpAddr::V4(ip))) if xs.len() < FEW => {
-                // Room for FEW at once: one allocation per group, not one per doubling.
-                xs.reserve_exact(FEW - xs.len());
-                xs.push(ip)
+            (Distinct::V4 { len, ips }, ValRef::Ip(IpAddr::V4(ip))) => {
+                let held = ips.get(..usize::from(*len)).unwrap_or(&[]);
+                if held.contains(&ip) {
+                    return;
+                }
+                if let Some(slot) = ips.get_mut(usize::from(*len)) {
+                    *slot = ip;
+                    *len += 1;
+                    return;
+                }
+                self.widen();
+                self.insert(v);
             }
-            (Distinct::FewV4(xs), _) => {
-                // Past FEW addresses, or a value of another type: the general forms.
-                let xs: Vec<Value> = xs.drain(..).map(|a| Value::Ip(IpAddr::V4(a))).collect();
-                *self = Distinct::Few(xs);
+            (Distinct::V4 { .. }, _) => {
+                self.widen();
                 self.insert(v);
             }
             (Distinct::Few(xs), _) if xs.iter().any(|x| ValRef::of(x) == v) => {}
@@ -435,6 +501,16 @@ impl Distinct {
         }
     }
 
+    /// The inline addresses as values in a vector (with room for `FEW`: one allocation).
+    fn widen(&mut self) {
+        if let Distinct::V4 { len, ips } = self {
+            let mut xs = Vec::with_capacity(FEW);
+            let held = ips.get(..usize::from(*len)).unwrap_or(&[]);
+            xs.extend(held.iter().map(|a| Value::Ip(IpAddr::V4(*a))));
+            *self = Distinct::Few(xs);
+        }
+    }
+
     /// Adds `other`'s values (the smaller set into the larger: the result is the same).
     fn extend(&mut self, mut other: Distinct) {
         if other.len() > self.len() {
@@ -442,9 +518,10 @@ impl Distinct {
         }
         match other {
             Distinct::Few(xs) => xs.iter().for_each(|v| self.insert(ValRef::of(v))),
-            Distinct::FewV4(xs) => xs
-                .into_iter()
-                .for_each(|ip| self.insert(ValRef::Ip(IpAddr::V4(ip)))),
+            Distinct::V4 { len, ips } => ips
+                .iter()
+                .take(usize::from(len))
+                .for_each(|ip| self.insert(ValRef::Ip(IpAddr::V4(*ip)))),
             Distinct::Many(set) => set.iter().for_each(|v| self.insert(ValRef::of(&v.0))),
         }
     }
@@ -452,7 +529,7 @@ impl Distinct {
     fn len(&self) -> usize {
         match self {
             Distinct::Few(xs) => xs.len(),
-            Distinct::FewV4(xs) => xs.len(),
+            Distinct::V4 { len, .. } => usize::from(*len),
             Distinct::Many(set) => set.len(),
         }
     }
@@ -815,10 +892,7 @@ impl CompiledRule {
         let window = st.windows.entry(start).or_insert_with(|| {
             Window::new(stride, std::mem::take(room), std::mem::take(room_keys))
         });
-        let (g, _) = window.group(hash, key, |accs| self.new_accs(agg, accs));
-        if let Some(group) = window.groups.get_mut(g) {
-            group.events += 1;
-        }
+        let (g, _) = window.group(hash, key, 1, |accs| self.new_accs(agg, accs));
         // `agg_args` has no argument for a `count()`, which has no accumulator either.
         for ((f, k), acc) in self.agg_args.iter().flatten().zip(window.accs_mut(g)) {
             let v = look(f, *k).filter(|v| !v.is_missing());
@@ -924,6 +998,7 @@ impl CompiledRule {
             time::format(start.saturating_add(window)),
         );
         let mut accs: Vec<Option<Value>> = Vec::with_capacity(agg.aggregates.len());
+        let counts = groups.events();
         let Window {
             keys: key_bytes,
             groups: all,
@@ -935,11 +1010,11 @@ impl CompiledRule {
         // A name in `having` that is a group key: its values are decoded before `having`, not
         // only for the groups that pass it.
         let having_reads_keys = self.having.is_some() && !agg.group_by.is_empty();
-        for (i, g) in all.iter().enumerate() {
+        for (i, &events) in counts.iter().enumerate() {
             accs.clear();
             let mut held = all_accs.by_ref().take(stride);
             accs.extend(agg.aggregates.iter().map(|a| match a.func {
-                AggFunc::Count => Some(Value::Int(i64::try_from(g.events).unwrap_or(i64::MAX))),
+                AggFunc::Count => Some(Value::Int(i64::try_from(events).unwrap_or(i64::MAX))),
                 _ => match held.next()? {
                     Acc::Distinct(s) => {
                         Some(Value::Int(i64::try_from(s.len()).unwrap_or(i64::MAX)))
@@ -1002,7 +1077,7 @@ impl CompiledRule {
                 window_end: Some(window_end.clone()),
                 group,
                 aggregates,
-                events: g.events,
+                events,
             });
         }
     }
@@ -1095,6 +1170,28 @@ impl RuleState {
         std::mem::take(&mut self.alerts)
     }
 
+    /// This state as parts that finish apart to the alerts it finishes to: the alerts held, then
+    /// each window on its own, so that the end of a run spreads the windows of one rule over
+    /// threads (row (f): one rule's last windows were finished on one core).
+    pub fn into_parts(self) -> Vec<RuleState> {
+        let mut parts = Vec::with_capacity(self.windows.len() + 1);
+        let windows = self.windows;
+        parts.push(RuleState {
+            alerts: self.alerts,
+            ..RuleState::default()
+        });
+        parts.extend(windows.into_iter().map(|(start, w)| RuleState {
+            windows: BTreeMap::from([(start, w)]),
+            ..RuleState::default()
+        }));
+        parts
+    }
+
+    /// Whether the state holds no alert and no window (it finishes to nothing).
+    pub fn is_empty(&self) -> bool {
+        self.alerts.is_empty() && self.windows.is_empty()
+    }
+
     /// Number of aggregation groups held (the memory bound).
     pub fn groups(&self) -> usize {
         self.windows.values().map(Window::len).sum()
@@ -1109,20 +1206,18 @@ fn merge_window(mine: &mut Window, mut other: Window) {
     if other.len() > mine.len() {
         std::mem::swap(mine, &mut other);
     }
+    let counts = other.events();
     let Window {
         keys, groups, accs, ..
     } = other;
     let stride = mine.stride;
     let hasher = Seeded::default();
     let mut accs = accs.into_iter();
-    for (j, g) in groups.iter().enumerate() {
+    for (j, &events) in counts.iter().enumerate() {
         let key = key_of(&keys, &groups, j);
-        let (i, new) = mine.group(hasher.hash_one(key), key, |a| {
+        let (i, new) = mine.group(hasher.hash_one(key), key, events, |a| {
             a.extend(accs.by_ref().take(stride))
         });
-        if let Some(m) = mine.groups.get_mut(i) {
-            m.events += g.events;
-        }
         if new {
             continue;
         }
@@ -1207,8 +1302,85 @@ mod tests {
         }
     }
 
-    /// A `distinct` set counts each value once whatever its form: IPv4 addresses past the eight
-    /// kept as such, an IPv6 address or a value of another type among them, and sets merged
+    /// A window finds each key's group by its bytes, whatever keys sit next to it in the key
+    /// buffer (a key that is a prefix of another's text, an empty one, a missing one, two
+    /// values), through the table's growth (rehashing from the keys), and a merge of two
+    /// windows adds their counts group by group.
+    #[test]
+    fn window_groups_are_found_by_their_whole_key() {
+        let hasher = Seeded::default();
+        let texts: Vec<String> = ["", "a", "ab", "abc", "b", "\u{1}", "é"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain((0..600).map(|i| format!("WS{i:05}.corp")))
+            .collect();
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        for t in &texts {
+            for second in [None, Some(ValRef::Int(7)), Some(ValRef::Str(t))] {
+                let mut k = Vec::new();
+                gkey::push(&mut k, Some(ValRef::Str(t)));
+                gkey::push(&mut k, second);
+                keys.push(k);
+            }
+        }
+        let mut k = Vec::new();
+        gkey::push(&mut k, None);
+        gkey::push(&mut k, None);
+        keys.push(k);
+        let (mut w, mut other) = (Window::new(0, 0, 0), Window::new(0, 0, 0));
+        for (n, k) in keys.iter().enumerate() {
+            let (i, new) = w.group(hasher.hash_one(k.as_slice()), k, 1, |_| {});
+            assert_eq!((i, new), (n, true), "{k:?}");
+        }
+        for (n, k) in keys.iter().enumerate().rev() {
+            let (i, new) = w.group(hasher.hash_one(k.as_slice()), k, 2, |_| {});
+            assert_eq!((i, new), (n, false), "{k:?}");
+            if n % 2 == 0 {
+                other.group(hasher.hash_one(k.as_slice()), k, 10, |_| {});
+            }
+        }
+        assert_eq!(w.events(), vec![3; keys.len()]);
+        merge_window(&mut w, other);
+        assert_eq!(w.len(), keys.len());
+        for (n, k) in keys.iter().enumerate() {
+            let (i, _) = w.group(hasher.hash_one(k.as_slice()), k, 0, |_| {});
+            let want = if n % 2 == 0 { 13 } else { 3 };
+            assert_eq!(w.events().get(i), Some(&want), "{k:?}");
+            assert_eq!(key_of(&w.keys, &w.groups, i), k.as_slice());
+        }
+    }
+
+    /// The inline addresses of a `distinct` set take no more room than a vector: an accumulator
+    /// (one per aggregate and group) is no wider for them.
+    #[test]
+    fn inline_addresses_do_not_widen_an_accumulator() {
+        assert!(std::mem::size_of::<Distinct>() <= 32);
+        assert!(std::mem::size_of::<Acc>() <= std::mem::size_of::<Option<Value>>() + 8);
+    }
+
+    /// IPv4 addresses one by one, each twice, across the inline form, the vector and the set:
+    /// each counted once, and the count right after every insertion.
+    #[test]
+    fn distinct_addresses_count_once_across_their_forms() {
+        let mut d = Distinct::new();
+        for i in 0..20u8 {
+            let ip = ValRef::Ip(IpAddr::from([192, 0, 2, i]));
+            d.insert(ip);
+            d.insert(ip);
+            assert_eq!(d.len(), usize::from(i) + 1, "after 192.0.2.{i}");
+            if usize::from(i) < INLINE_V4 {
+                assert!(matches!(d, Distinct::V4 { .. }), "inline up to {INLINE_V4}");
+            }
+        }
+        // 0.0.0.0 is a value like any other (the inline form's unused room holds it).
+        let mut z = Distinct::new();
+        z.insert(ValRef::Ip(IpAddr::from([0, 0, 0, 0])));
+        z.insert(ValRef::Ip(IpAddr::from([0, 0, 0, 0])));
+        assert_eq!(z.len(), 1);
+    }
+
+    /// A `distinct` set counts each value once whatever its form: IPv4 addresses past the
+    /// ones held inline and past the eight of a vector, an IPv6 address or a value of another type among them, and sets merged
     /// either way round.
     #[test]
     fn distinct_counts_each_value_once_in_every_form() {

@@ -1622,8 +1622,8 @@ pub fn run_files_streamed(
 }
 
 /// Turns the run's last groups into alerts and adds them to the sink, on `threads` threads,
-/// each encoding its share of the rules (dealt round robin: a pack's heavy rules are seldom
-/// neighbours) into a batch added a bounded piece at a time ([`Batch::add_passing`]: the
+/// each encoding its share of the rules' windows (dealt round robin: a pack's heavy rules are
+/// seldom neighbours, and one rule's windows are spread too) into a batch added a bounded piece at a time ([`Batch::add_passing`]: the
 /// sink's bound on memory holds at the end too, give or take a batch per thread). The end of a run, after the
 /// workers stop, was serial. The output does not depend on the order alerts reach the sink.
 fn finish_rules(
@@ -1632,10 +1632,18 @@ fn finish_rules(
     sink: AlertSink,
     threads: usize,
 ) -> Result<AlertSink, Diagnostic> {
-    let threads = threads.clamp(1, compiled.len().max(1));
+    // Windows are dealt out, not rules: a run of one rule finishes its last windows on every
+    // thread (the sink sorts the alerts, so which thread finishes a window changes nothing).
+    let parts: Vec<(&CompiledRule, RuleState)> = compiled
+        .iter()
+        .zip(states)
+        .flat_map(|(c, st)| st.into_parts().into_iter().map(move |p| (c, p)))
+        .filter(|(_, p)| !p.is_empty())
+        .collect();
+    let threads = threads.clamp(1, parts.len().max(1));
     let mut shares: Vec<Vec<(&CompiledRule, RuleState)>> =
         (0..threads).map(|_| Vec::new()).collect();
-    for (i, pair) in compiled.iter().zip(states).enumerate() {
+    for (i, pair) in parts.into_iter().enumerate() {
         if let Some(share) = shares.get_mut(i % threads) {
             share.push(pair);
         }
