@@ -296,12 +296,6 @@ struct Spare {
     plan: Plan,
 }
 
-impl Default for Spare {
-    fn default() -> Spare {
-        Spare::EMPTY
-    }
-}
-
 impl Spare {
     const EMPTY: Spare = Spare {
         got: Scanned::EMPTY,
@@ -311,7 +305,9 @@ impl Spare {
 }
 
 thread_local! {
-    static SPARE: std::cell::Cell<Spare> = const { std::cell::Cell::new(Spare::EMPTY) };
+    /// Taken and given back field by field (a few words each), not as a whole: moving the
+    /// whole struct in and out was a `memcpy` call each way per line.
+    static SPARE: std::cell::RefCell<Spare> = const { std::cell::RefCell::new(Spare::EMPTY) };
 }
 
 /// The same allocation, emptied, for values of another lifetime: a map to `None` collected
@@ -327,14 +323,19 @@ impl Drop for LiteRecord<'_> {
         // Emptied here (free: the values own nothing), so that the next line's values start
         // empty.
         vals.clear();
-        SPARE.set(Spare {
-            got: Scanned {
-                vals: relife(vals),
-                text: std::mem::take(&mut self.got.text),
-                nested: std::mem::take(&mut self.got.nested),
-            },
-            special: std::mem::take(&mut self.special),
-            plan: std::mem::take(&mut self.plan),
+        let vals = relife(vals);
+        let _ = SPARE.try_with(|s| {
+            // Held elsewhere on this thread (never, as records are made): the buffers are
+            // dropped instead.
+            let Ok(mut s) = s.try_borrow_mut() else {
+                return;
+            };
+            let s = &mut *s;
+            s.got.vals = vals;
+            std::mem::swap(&mut s.got.text, &mut self.got.text);
+            std::mem::swap(&mut s.got.nested, &mut self.got.nested);
+            std::mem::swap(&mut s.special, &mut self.special);
+            std::mem::swap(&mut s.plan, &mut self.plan);
         });
     }
 }
@@ -347,18 +348,26 @@ impl<'a> LiteRecord<'a> {
         if let Some(why) = super::auditd::bad_reason(line) {
             return Err(why);
         }
-        let Spare { got, special, plan } = SPARE.take();
         // From here the record gives the buffers back when it is dropped, whatever happens.
         let mut rec = LiteRecord {
             keys,
-            got: Scanned {
-                vals: relife(got.vals),
-                text: got.text,
-                nested: got.nested,
-            },
-            special,
-            plan,
+            got: Scanned::EMPTY,
+            special: Vec::new(),
+            plan: Plan::EMPTY,
         };
+        // Taken from the thread's spare buffers (left empty there: a record made while this
+        // one lives, none is, would just allocate).
+        let _ = SPARE.try_with(|s| {
+            let Ok(mut s) = s.try_borrow_mut() else {
+                return;
+            };
+            let s = &mut *s;
+            rec.got.vals = relife(std::mem::take(&mut s.got.vals));
+            std::mem::swap(&mut rec.got.text, &mut s.got.text);
+            std::mem::swap(&mut rec.got.nested, &mut s.got.nested);
+            std::mem::swap(&mut rec.special, &mut s.special);
+            std::mem::swap(&mut rec.plan, &mut s.plan);
+        });
         let scanned =
             super::jsonscan::scan(line, keys, &mut rec.special, &mut rec.plan, &mut rec.got);
         let duplicate = match scanned {
