@@ -296,12 +296,6 @@ struct Spare {
     plan: Plan,
 }
 
-impl Default for Spare {
-    fn default() -> Spare {
-        Spare::EMPTY
-    }
-}
-
 impl Spare {
     const EMPTY: Spare = Spare {
         got: Scanned::EMPTY,
@@ -311,7 +305,9 @@ impl Spare {
 }
 
 thread_local! {
-    static SPARE: std::cell::Cell<Spare> = const { std::cell::Cell::new(Spare::EMPTY) };
+    /// Taken and given back field by field (a few words each), not as a whole: moving the
+    /// whole struct in and out was a `memcpy` call each way per line.
+    static SPARE: std::cell::RefCell<Spare> = const { std::cell::RefCell::new(Spare::EMPTY) };
 }
 
 /// The same allocation, emptied, for values of another lifetime: a map to `None` collected
@@ -327,14 +323,19 @@ impl Drop for LiteRecord<'_> {
         // Emptied here (free: the values own nothing), so that the next line's values start
         // empty.
         vals.clear();
-        SPARE.set(Spare {
-            got: Scanned {
-                vals: relife(vals),
-                text: std::mem::take(&mut self.got.text),
-                nested: std::mem::take(&mut self.got.nested),
-            },
-            special: std::mem::take(&mut self.special),
-            plan: std::mem::take(&mut self.plan),
+        let vals = relife(vals);
+        let _ = SPARE.try_with(|s| {
+            // Held elsewhere on this thread (never, as records are made): the buffers are
+            // dropped instead.
+            let Ok(mut s) = s.try_borrow_mut() else {
+                return;
+            };
+            let s = &mut *s;
+            s.got.vals = vals;
+            std::mem::swap(&mut s.got.text, &mut self.got.text);
+            std::mem::swap(&mut s.got.nested, &mut self.got.nested);
+            std::mem::swap(&mut s.special, &mut self.special);
+            std::mem::swap(&mut s.plan, &mut self.plan);
         });
     }
 }
@@ -347,18 +348,26 @@ impl<'a> LiteRecord<'a> {
         if let Some(why) = super::auditd::bad_reason(line) {
             return Err(why);
         }
-        let Spare { got, special, plan } = SPARE.take();
         // From here the record gives the buffers back when it is dropped, whatever happens.
         let mut rec = LiteRecord {
             keys,
-            got: Scanned {
-                vals: relife(got.vals),
-                text: got.text,
-                nested: got.nested,
-            },
-            special,
-            plan,
+            got: Scanned::EMPTY,
+            special: Vec::new(),
+            plan: Plan::EMPTY,
         };
+        // Taken from the thread's spare buffers (left empty there: a record made while this
+        // one lives, none is, would just allocate).
+        let _ = SPARE.try_with(|s| {
+            let Ok(mut s) = s.try_borrow_mut() else {
+                return;
+            };
+            let s = &mut *s;
+            rec.got.vals = relife(std::mem::take(&mut s.got.vals));
+            std::mem::swap(&mut rec.got.text, &mut s.got.text);
+            std::mem::swap(&mut rec.got.nested, &mut s.got.nested);
+            std::mem::swap(&mut rec.special, &mut s.special);
+            std::mem::swap(&mut rec.plan, &mut s.plan);
+        });
         let scanned =
             super::jsonscan::scan(line, keys, &mut rec.special, &mut rec.plan, &mut rec.got);
         let duplicate = match scanned {
@@ -411,17 +420,27 @@ impl Record for LiteRecord<'_> {
         self.at(self.keys.find(key)?, key)
     }
 
-    #[inline]
+    // Inlined into the mapping (it was a call per value read, about seven per row of (f));
+    // the rare absent key, maybe dotted, is a call.
+    #[inline(always)]
     fn at(&self, i: usize, key: &str) -> Option<Raw<'_>> {
         match self.got.vals.get(i)? {
-            Some(LiteVal::Str(s)) => return Some(Raw::Str(s)),
-            Some(LiteVal::Text(a, b)) => return self.got.text.get(*a..*b).map(Raw::Str),
-            Some(LiteVal::Num(n)) => return Some(Raw::Num(n)),
-            Some(LiteVal::Bool(b)) => return Some(Raw::Bool(*b)),
-            Some(LiteVal::Null) | Some(LiteVal::Nested(_)) => return None,
-            None => {}
+            Some(LiteVal::Str(s)) => Some(Raw::Str(s)),
+            Some(LiteVal::Text(a, b)) => self.got.text.get(*a..*b).map(Raw::Str),
+            Some(LiteVal::Num(n)) => Some(Raw::Num(n)),
+            Some(LiteVal::Bool(b)) => Some(Raw::Bool(*b)),
+            Some(LiteVal::Null) | Some(LiteVal::Nested(_)) => None,
+            None => self.nested_at(i, key),
         }
-        // An absent dotted key: a path into the object under its first segment.
+    }
+}
+
+impl LiteRecord<'_> {
+    /// The value of absent key number `i` (named `key`) when it is dotted: a path into the
+    /// object under its first segment.
+    #[cold]
+    #[inline(never)]
+    fn nested_at(&self, i: usize, key: &str) -> Option<Raw<'_>> {
         let head = self.keys.head(i)?;
         let (_, rest) = key.split_once('.')?;
         let Some(Some(LiteVal::Nested(n))) = self.got.vals.get(head) else {

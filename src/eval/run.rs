@@ -563,7 +563,9 @@ fn with_json_stages<S, R>(
     f: impl FnOnce(&[Option<Cell<'_>>], &mut S) -> R,
 ) -> Result<Staged<R>, String> {
     let (schema, want) = (&ctx.schema, ctx.want.as_deref());
-    let (cells, table) = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    // Only the cells: a JSON line has no use for the table row's buffers (moving them out and
+    // back was a memcpy call per line).
+    let cells = SCRATCH.with(|s| std::mem::take(&mut s.borrow_mut().0));
     let (r, cells) = match LiteRecord::parse(text, &ctx.keys) {
         Ok(rec) => {
             let mut out = read::reuse(cells);
@@ -586,7 +588,7 @@ fn with_json_stages<S, R>(
         }
         Err(e) => (Err(e), cells),
     };
-    SCRATCH.with(|s| *s.borrow_mut() = (cells, table));
+    SCRATCH.with(|s| s.borrow_mut().0 = cells);
     r
 }
 
