@@ -1625,9 +1625,10 @@ pub fn run_files_streamed(
 
 /// Turns the run's last groups into alerts and adds them to the sink, on `threads` threads,
 /// each encoding its share of the rules' windows (dealt round robin: a pack's heavy rules are
-/// seldom neighbours, and one rule's windows are spread too) into a batch added a bounded piece at a time ([`Batch::add_passing`]: the
-/// sink's bound on memory holds at the end too, give or take a batch per thread). The end of a run, after the
-/// workers stop, was serial. The output does not depend on the order alerts reach the sink.
+/// seldom neighbours, and one rule's windows are spread too) into a batch added a bounded
+/// piece at a time ([`Batch::add_passing`]: the sink's bound on memory holds at the end too,
+/// give or take a batch per thread). The end of a run, after the workers stop, was serial.
+/// The output does not depend on the order alerts reach the sink.
 fn finish_rules(
     compiled: &[CompiledRule],
     states: Vec<RuleState>,
