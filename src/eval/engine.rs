@@ -259,10 +259,12 @@ pub fn share_key_fields(rules: &mut [CompiledRule]) {
 }
 
 /// One group of a window: where its key starts in the window's key buffer (it ends where the
-/// next group's starts: groups are appended in order).
+/// next group's starts: groups are appended in order), and its event count (`count()`, which
+/// has no accumulator).
 #[derive(Debug, Clone)]
 struct Group {
     key_at: usize,
+    events: u64,
 }
 
 /// The key of group `i` of a window.
@@ -277,31 +279,14 @@ const MIN_ROOM: usize = 4;
 /// Key bytes per group a new window has room for at least: a host name and its tag and length.
 const MIN_KEY_BYTES: usize = 24;
 
-/// A window's table entry: what an event's lookup reads, in 16 bytes. The key's start is here
-/// (not only in [`Group`]) and so is the event count, so that finding a group and counting an
-/// event touch the table entry, the key bytes and the accumulators, not the group vector too:
-/// each is a cache miss in a window of thousands of groups (issue 15, row (f): `Window::group`
-/// was 8% of the work, mostly waiting on memory). No hash is kept: the table's control byte
-/// already tells most other keys apart, and the rare rehash hashes the key again.
-#[derive(Debug, Clone, Copy)]
-struct Slot {
-    events: u64,
-    group: u32,
-    /// The key's start in the key buffer, or [`FAR_KEY`] past 4 GiB of keys (then read from
-    /// the group's [`Group::key_at`]).
-    key_at: u32,
-}
-
-const FAR_KEY: u32 = u32::MAX;
-
-/// The groups of one window, flat: a table of [`Slot`]s, the keys back to back in one buffer,
-/// the groups (where each key starts) in one vector and their accumulators in another
+/// The groups of one window, flat: a table from a key's hash to its group's number, the keys
+/// back to back in one buffer, the groups in one vector and their accumulators in another
 /// (`stride` per group: one per aggregate but `count()`). A new group costs no allocation of
 /// its own (a `distinct` set of more than a few values aside), and freeing a window frees four
 /// buffers.
 #[derive(Debug, Clone)]
 struct Window {
-    table: HashTable<Slot>,
+    table: HashTable<(u64, u32)>,
     keys: Vec<u8>,
     groups: Vec<Group>,
     accs: Vec<Acc>,
@@ -339,50 +324,31 @@ impl Window {
             accs,
             ..
         } = self;
-        // The stored key is compared over the probe's length from its start: keys are tuples
-        // of as many values, each encoded prefix-free (`gkey`), so a stored key that starts
-        // with the probe's bytes is the probe's key; the bytes after it (the next group's key)
-        // are never reached unless it does.
-        let same = |s: &Slot| match s.key_at {
-            FAR_KEY => key_of(keys, groups, s.group as usize) == key,
-            at => keys.get(at as usize..at as usize + key.len()) == Some(key),
-        };
-        let hasher = Seeded::default();
-        let rehash = |s: &Slot| hasher.hash_one(key_of(keys, groups, s.group as usize));
-        match table.entry(hash, same, rehash) {
-            hash_table::Entry::Occupied(mut o) => {
-                let s = o.get_mut();
-                s.events += events;
-                (s.group as usize, false)
-            }
+        let same = |&(h, i): &(u64, u32)| h == hash && key_of(keys, groups, i as usize) == key;
+        let (i, new) = match table.entry(hash, same, |&(h, _)| h) {
+            hash_table::Entry::Occupied(o) => (o.get().1 as usize, false),
             hash_table::Entry::Vacant(v) => {
                 let i = groups.len();
-                let at = keys.len();
-                keys.extend_from_slice(key);
-                groups.push(Group { key_at: at });
-                new(accs);
-                v.insert(Slot {
-                    events,
-                    group: u32::try_from(i).unwrap_or(u32::MAX),
-                    key_at: u32::try_from(at)
-                        .ok()
-                        .filter(|&a| a != FAR_KEY)
-                        .unwrap_or(FAR_KEY),
+                groups.push(Group {
+                    key_at: keys.len(),
+                    events: 0,
                 });
+                keys.extend_from_slice(key);
+                new(accs);
+                v.insert((hash, u32::try_from(i).unwrap_or(u32::MAX)));
                 (i, true)
             }
+        };
+        if let Some(g) = groups.get_mut(i) {
+            g.events += events;
         }
+        (i, new)
     }
 
     /// The event count of each group, by group number.
+    #[cfg(test)]
     fn events(&self) -> Vec<u64> {
-        let mut out = vec![0; self.groups.len()];
-        for s in &self.table {
-            if let Some(e) = out.get_mut(s.group as usize) {
-                *e = s.events;
-            }
-        }
-        out
+        self.groups.iter().map(|g| g.events).collect()
     }
 
     /// The accumulators of group `i`.
@@ -998,7 +964,6 @@ impl CompiledRule {
             time::format(start.saturating_add(window)),
         );
         let mut accs: Vec<Option<Value>> = Vec::with_capacity(agg.aggregates.len());
-        let counts = groups.events();
         let Window {
             keys: key_bytes,
             groups: all,
@@ -1010,7 +975,8 @@ impl CompiledRule {
         // A name in `having` that is a group key: its values are decoded before `having`, not
         // only for the groups that pass it.
         let having_reads_keys = self.having.is_some() && !agg.group_by.is_empty();
-        for (i, &events) in counts.iter().enumerate() {
+        for (i, g) in all.iter().enumerate() {
+            let events = g.events;
             accs.clear();
             let mut held = all_accs.by_ref().take(stride);
             accs.extend(agg.aggregates.iter().map(|a| match a.func {
@@ -1206,16 +1172,15 @@ fn merge_window(mine: &mut Window, mut other: Window) {
     if other.len() > mine.len() {
         std::mem::swap(mine, &mut other);
     }
-    let counts = other.events();
     let Window {
         keys, groups, accs, ..
     } = other;
     let stride = mine.stride;
     let hasher = Seeded::default();
     let mut accs = accs.into_iter();
-    for (j, &events) in counts.iter().enumerate() {
+    for (j, g) in groups.iter().enumerate() {
         let key = key_of(&keys, &groups, j);
-        let (i, new) = mine.group(hasher.hash_one(key), key, events, |a| {
+        let (i, new) = mine.group(hasher.hash_one(key), key, g.events, |a| {
             a.extend(accs.by_ref().take(stride))
         });
         if new {
@@ -1304,7 +1269,7 @@ mod tests {
 
     /// A window finds each key's group by its bytes, whatever keys sit next to it in the key
     /// buffer (a key that is a prefix of another's text, an empty one, a missing one, two
-    /// values), through the table's growth (rehashing from the keys), and a merge of two
+    /// values), through the table's growth, and a merge of two
     /// windows adds their counts group by group.
     #[test]
     fn window_groups_are_found_by_their_whole_key() {

@@ -324,18 +324,9 @@ impl Drop for LiteRecord<'_> {
         // empty.
         vals.clear();
         let vals = relife(vals);
-        let _ = SPARE.try_with(|s| {
-            // Held elsewhere on this thread (never, as records are made): the buffers are
-            // dropped instead.
-            let Ok(mut s) = s.try_borrow_mut() else {
-                return;
-            };
-            let s = &mut *s;
+        with_spare(|s| {
             s.got.vals = vals;
-            std::mem::swap(&mut s.got.text, &mut self.got.text);
-            std::mem::swap(&mut s.got.nested, &mut self.got.nested);
-            std::mem::swap(&mut s.special, &mut self.special);
-            std::mem::swap(&mut s.plan, &mut self.plan);
+            self.trade(s);
         });
     }
 }
@@ -357,16 +348,9 @@ impl<'a> LiteRecord<'a> {
         };
         // Taken from the thread's spare buffers (left empty there: a record made while this
         // one lives, none is, would just allocate).
-        let _ = SPARE.try_with(|s| {
-            let Ok(mut s) = s.try_borrow_mut() else {
-                return;
-            };
-            let s = &mut *s;
+        with_spare(|s| {
             rec.got.vals = relife(std::mem::take(&mut s.got.vals));
-            std::mem::swap(&mut rec.got.text, &mut s.got.text);
-            std::mem::swap(&mut rec.got.nested, &mut s.got.nested);
-            std::mem::swap(&mut rec.special, &mut s.special);
-            std::mem::swap(&mut rec.plan, &mut s.plan);
+            rec.trade(s);
         });
         let scanned =
             super::jsonscan::scan(line, keys, &mut rec.special, &mut rec.plan, &mut rec.got);
@@ -435,7 +419,27 @@ impl Record for LiteRecord<'_> {
     }
 }
 
+/// Runs `f` on this thread's spare buffers; not at all when they are held elsewhere on the
+/// thread (never, as records are made: the record then allocates, or drops its buffers) or
+/// the thread is being torn down.
+fn with_spare(f: impl FnOnce(&mut Spare)) {
+    let _ = SPARE.try_with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            f(&mut s);
+        }
+    });
+}
+
 impl LiteRecord<'_> {
+    /// Exchanges this record's text, nested values and scanner scratch with `s`'s (the values
+    /// by key number change lifetime, so each caller moves them its own way).
+    fn trade(&mut self, s: &mut Spare) {
+        std::mem::swap(&mut self.got.text, &mut s.got.text);
+        std::mem::swap(&mut self.got.nested, &mut s.got.nested);
+        std::mem::swap(&mut self.special, &mut s.special);
+        std::mem::swap(&mut self.plan, &mut s.plan);
+    }
+
     /// The value of absent key number `i` (named `key`) when it is dotted: a path into the
     /// object under its first segment.
     #[cold]
