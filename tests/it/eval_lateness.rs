@@ -262,29 +262,32 @@ fn live_groups_over_the_cap_are_an_error() {
     assert!(run_files(&an0379(), std::slice::from_ref(&p), &o).is_ok());
 }
 
+/// An abstract event AN0379 matches: rundll32.exe to a public address on port 25, at `t`.
+fn mail_event(t: i64, host: &str) -> detc::eval::Event {
+    use detc::ir::Value;
+    let mut e = detc::eval::Event::new();
+    e.insert("time".into(), Value::Timestamp(t));
+    e.insert("host".into(), Value::Str(host.into()));
+    e.insert("process.name".into(), Value::Str("rundll32.exe".into()));
+    e.insert(
+        "remote.ip".into(),
+        Value::Ip("93.184.216.34".parse().unwrap()),
+    );
+    e.insert("remote.port".into(), Value::Int(25));
+    e.insert("direction".into(), Value::Enum("outbound".into()));
+    e
+}
+
 #[test]
 fn a_drained_state_still_calls_events_into_released_windows_late() {
     // The runner moves the workers' groups into one state at every release; the emptied
     // worker states must still know which windows are gone, or a late event would re-create
     // a released window and alert twice.
     use detc::eval::engine::{CompiledRule, Fed, RuleState};
-    use detc::ir::Value;
     let rules = an0379();
     let rule = rules.iter().find(|r| r.aggregation.is_some()).unwrap();
     let c = CompiledRule::new(rule).unwrap();
-    let ev = |t: i64| {
-        let mut e = detc::eval::Event::new();
-        e.insert("time".into(), Value::Timestamp(t));
-        e.insert("host".into(), Value::Str("WS01".into()));
-        e.insert("process.name".into(), Value::Str("rundll32.exe".into()));
-        e.insert(
-            "remote.ip".into(),
-            Value::Ip("93.184.216.34".parse().unwrap()),
-        );
-        e.insert("remote.port".into(), Value::Int(25));
-        e.insert("direction".into(), Value::Enum("outbound".into()));
-        e
-    };
+    let ev = |t: i64| mail_event(t, "WS01");
     let mut st = RuleState::default();
     assert_eq!(c.feed(&ev(DAY + 10), &mut st), Fed::Matched);
     let open_from = c.open_from(DAY + 3 * 3600, 3600).unwrap();
@@ -309,23 +312,10 @@ fn a_drained_state_still_calls_events_into_released_windows_late() {
 #[test]
 fn a_thread_keeps_its_open_windows_past_a_release_point() {
     use detc::eval::engine::{CompiledRule, Fed, RuleState};
-    use detc::ir::Value;
     let rules = an0379();
     let rule = rules.iter().find(|r| r.aggregation.is_some()).unwrap();
     let c = CompiledRule::new(rule).unwrap();
-    let ev = |t: i64, host: &str| {
-        let mut e = detc::eval::Event::new();
-        e.insert("time".into(), Value::Timestamp(t));
-        e.insert("host".into(), Value::Str(host.into()));
-        e.insert("process.name".into(), Value::Str("rundll32.exe".into()));
-        e.insert(
-            "remote.ip".into(),
-            Value::Ip("93.184.216.34".parse().unwrap()),
-        );
-        e.insert("remote.port".into(), Value::Int(25));
-        e.insert("direction".into(), Value::Enum("outbound".into()));
-        e
-    };
+    let ev = mail_event;
     // Three events in each of three hours, two hosts in the last.
     let first: Vec<_> = [10, 20, 30, 3610, 3620, 3630, 7210, 7220]
         .iter()

@@ -133,28 +133,38 @@ fn a_pack_with_shared_predicates_gives_each_rule_its_own_alerts() {
 /// look-alikes (case, field, operands, operator) stay apart.
 #[test]
 fn repeated_predicates_are_kept_once() {
-    use detc::eval::engine::CompiledRule;
     use detc::eval::shared::SharedFilters;
-    let names = [
-        "time",
-        "direction",
-        "remote.ip",
-        "remote.port",
-        "process.name",
-        "process.path",
-        "host",
-        "user",
-    ];
+    let (compiled, bound) = compiled_and_bound();
+    assert_eq!(SharedFilters::new(&compiled, &bound).len(), 12);
+}
+
+/// The pack's rules compiled, each bound to the event fields they read (in this order).
+const FIELDS: [&str; 8] = [
+    "time",
+    "direction",
+    "remote.ip",
+    "remote.port",
+    "process.name",
+    "process.path",
+    "host",
+    "user",
+];
+
+fn compiled_and_bound() -> (
+    Vec<detc::eval::engine::CompiledRule>,
+    Vec<(usize, detc::eval::engine::Binding)>,
+) {
+    use detc::eval::engine::CompiledRule;
     let compiled: Vec<CompiledRule> = rules()
         .iter()
         .map(|r| CompiledRule::new(r).unwrap())
         .collect();
-    let bound: Vec<_> = compiled
+    let bound = compiled
         .iter()
         .enumerate()
-        .map(|(i, c)| (i, c.bind(&names)))
+        .map(|(i, c)| (i, c.bind(&FIELDS)))
         .collect();
-    assert_eq!(SharedFilters::new(&compiled, &bound).len(), 12);
+    (compiled, bound)
 }
 
 /// A filter's truth value, remembered for the event at hand, is the rule's own on every event:
@@ -164,29 +174,10 @@ fn repeated_predicates_are_kept_once() {
 /// rule evaluating its filter alone.
 #[test]
 fn a_filter_remembered_for_an_event_is_the_rules_own() {
-    use detc::eval::engine::CompiledRule;
     use detc::eval::ops::Cell;
     use detc::eval::shared::{Memo, SharedFilters};
     use detc::ir::Value;
-    let names = [
-        "time",
-        "direction",
-        "remote.ip",
-        "remote.port",
-        "process.name",
-        "process.path",
-        "host",
-        "user",
-    ];
-    let compiled: Vec<CompiledRule> = rules()
-        .iter()
-        .map(|r| CompiledRule::new(r).unwrap())
-        .collect();
-    let bound: Vec<_> = compiled
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (i, c.bind(&names)))
-        .collect();
+    let (compiled, bound) = compiled_and_bound();
     let shared = SharedFilters::new(&compiled, &bound);
     let ips = ["203.0.113.7", "127.0.0.1", "10.1.2.3"];
     let procs = ["wscript.exe", "chrome.exe", "Chrome.EXE", "evil.exe"];
