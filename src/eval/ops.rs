@@ -420,13 +420,16 @@ impl CompiledExpr {
 
     /// Whether any predicate reads a computed field.
     pub fn reads_computed(&self) -> bool {
+        self.reads(&|f| matches!(f, FieldRef::Computed(_)))
+    }
+
+    /// Whether the expression reads some field that `which` picks.
+    pub fn reads(&self, which: &dyn Fn(&FieldRef) -> bool) -> bool {
         match self {
-            CompiledExpr::And(v) | CompiledExpr::Or(v) => v.iter().any(|x| x.reads_computed()),
-            CompiledExpr::Not(x) => x.reads_computed(),
-            CompiledExpr::Pred(f, _, _) => matches!(f, FieldRef::Computed(_)),
-            CompiledExpr::Compare(c, _) => {
-                c.refs().iter().any(|f| matches!(f, FieldRef::Computed(_)))
-            }
+            CompiledExpr::And(v) | CompiledExpr::Or(v) => v.iter().any(|x| x.reads(which)),
+            CompiledExpr::Not(x) => x.reads(which),
+            CompiledExpr::Pred(f, _, _) => which(f),
+            CompiledExpr::Compare(c, _) => c.refs().iter().any(|f| which(f)),
         }
     }
 }

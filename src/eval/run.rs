@@ -126,7 +126,8 @@ pub struct Summary {
     pub late: Vec<LateEvent>,
     /// Late events per file (files with none are absent).
     pub late_by_file: BTreeMap<String, u64>,
-    /// Most aggregation groups held at once (at a release or at the end).
+    /// Most aggregation groups held at once (at a release or at the end): a thread's part of a
+    /// group not released yet counts as one (docs/SEMANTICS.md, "Cap").
     pub peak_groups: usize,
     /// Sorted runs of alerts written to temporary files (more alerts than the buffer).
     pub alert_runs: usize,
@@ -1148,11 +1149,14 @@ struct Release<'r> {
     /// barrier (see [`Release::take`]).
     pending: Vec<Vec<RuleState>>,
     release_at: Option<i64>,
+    /// The groups the threads kept at the last take (windows not released yet), each thread's
+    /// part of a group counted as one: with `live`, what the cap counts.
+    held: usize,
 }
 
 impl Release<'_> {
-    /// At a file's barrier: takes every worker's groups and held alerts (a swap under each
-    /// slot's lock, so the workers go on at once) and reads the smallest watermark over the
+    /// At a file's barrier: takes from every worker its held alerts and the windows the
+    /// watermark releases (under each slot's lock, so the workers go on at once) and reads the smallest watermark over the
     /// files not finished; [`Release::settle`] merges and releases later, when the reader
     /// would otherwise wait (its channel full), so that the workers are not idle while it
     /// does (issue 15). The watermark is read first: each file's only grows, and a file's
@@ -1165,12 +1169,29 @@ impl Release<'_> {
             .map(|c| c.watermark.load(Ordering::Acquire))
             .min()
             .unwrap_or(i64::MAX);
+        // Only the windows this watermark releases: no thread counts an event into them any
+        // more (each file's are late there), while the others stay with their thread, to be
+        // taken once when they are released (or at the end). Unbounded: every window, merged
+        // at each release point as the cap's count was.
+        let cuts: Vec<Option<i64>> = self
+            .compiled
+            .iter()
+            .map(|c| c.open_from(watermark, self.lateness?))
+            .collect();
+        let mut held = 0;
         for slot in self.slots {
             let mut g = slot.lock().unwrap_or_else(|e| e.into_inner());
             g.held = 0;
-            let taken = g.states.iter_mut().map(RuleState::drain).collect();
+            let taken = g
+                .states
+                .iter_mut()
+                .zip(&cuts)
+                .map(|(st, cut)| st.drain_before(*cut))
+                .collect();
+            held += g.states.iter().map(RuleState::groups).sum::<usize>();
             self.pending.push(taken);
         }
+        self.held = held;
         self.release_at = self.release_at.max(Some(watermark));
     }
 
@@ -1228,10 +1249,11 @@ impl Release<'_> {
                 sink.add_held(acc.take_alerts());
             }
         }
+        self.held = 0;
     }
 
     fn check_cap(&mut self) -> Result<(), Diagnostic> {
-        let n: usize = self.live.iter().map(RuleState::groups).sum();
+        let n = self.held + self.live.iter().map(RuleState::groups).sum::<usize>();
         self.peak = self.peak.max(n);
         if n > self.max_groups {
             return Err(over_cap(self.max_groups));
@@ -1467,6 +1489,7 @@ pub fn run_files_streamed(
         peak: 0,
         pending: Vec::new(),
         release_at: None,
+        held: 0,
     });
     let (pool_tx, pool_rx) = mpsc::channel::<Spare>();
     let rd = Reader {

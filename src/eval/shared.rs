@@ -69,8 +69,11 @@ pub struct SharedFilters {
     filters: Vec<Option<Node>>,
 }
 
-/// The truth values of the predicates evaluated so far on the current event: 0 not yet,
-/// 1 false, 2 true. Reused from event to event (see [`SharedFilters::reset`]).
+/// The truth values of the predicates evaluated so far on the current event, then of the
+/// rules' filters (one per rule, after the predicates'): 0 not yet, 1 false, 2 true. Reused
+/// from event to event (see [`SharedFilters::reset`]). A filter's own entry spares evaluating
+/// its tree again when the filters are first asked whether some rule matches a row and then
+/// the event is fed to each rule (row (f): the second walk was 2% of its instructions).
 pub type Memo = Vec<u8>;
 
 impl SharedFilters {
@@ -162,14 +165,24 @@ impl SharedFilters {
     /// Readies `memo` for a new event.
     pub fn reset(&self, memo: &mut Memo) {
         memo.clear();
-        memo.resize(self.preds.len(), 0);
+        memo.resize(self.preds.len() + self.filters.len(), 0);
     }
 
     /// Whether the filter of the rule at `pos` holds on `cells` (`memo` reset for this event),
     /// or `None` when the rule evaluates its filter itself.
     pub fn holds(&self, pos: usize, cells: &[Option<Cell<'_>>], memo: &mut Memo) -> Option<bool> {
         let f = self.filters.get(pos)?.as_ref()?;
-        Some(self.eval(f, cells, memo))
+        let at = self.preds.len() + pos;
+        match memo.get(at) {
+            Some(1) => return Some(false),
+            Some(2) => return Some(true),
+            _ => {}
+        }
+        let v = self.eval(f, cells, memo);
+        if let Some(s) = memo.get_mut(at) {
+            *s = 1 + u8::from(v);
+        }
+        Some(v)
     }
 
     fn eval(&self, n: &Node, cells: &[Option<Cell<'_>>], memo: &mut Memo) -> bool {

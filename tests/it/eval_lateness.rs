@@ -262,29 +262,32 @@ fn live_groups_over_the_cap_are_an_error() {
     assert!(run_files(&an0379(), std::slice::from_ref(&p), &o).is_ok());
 }
 
+/// An abstract event AN0379 matches: rundll32.exe to a public address on port 25, at `t`.
+fn mail_event(t: i64, host: &str) -> detc::eval::Event {
+    use detc::ir::Value;
+    let mut e = detc::eval::Event::new();
+    e.insert("time".into(), Value::Timestamp(t));
+    e.insert("host".into(), Value::Str(host.into()));
+    e.insert("process.name".into(), Value::Str("rundll32.exe".into()));
+    e.insert(
+        "remote.ip".into(),
+        Value::Ip("93.184.216.34".parse().unwrap()),
+    );
+    e.insert("remote.port".into(), Value::Int(25));
+    e.insert("direction".into(), Value::Enum("outbound".into()));
+    e
+}
+
 #[test]
 fn a_drained_state_still_calls_events_into_released_windows_late() {
     // The runner moves the workers' groups into one state at every release; the emptied
     // worker states must still know which windows are gone, or a late event would re-create
     // a released window and alert twice.
     use detc::eval::engine::{CompiledRule, Fed, RuleState};
-    use detc::ir::Value;
     let rules = an0379();
     let rule = rules.iter().find(|r| r.aggregation.is_some()).unwrap();
     let c = CompiledRule::new(rule).unwrap();
-    let ev = |t: i64| {
-        let mut e = detc::eval::Event::new();
-        e.insert("time".into(), Value::Timestamp(t));
-        e.insert("host".into(), Value::Str("WS01".into()));
-        e.insert("process.name".into(), Value::Str("rundll32.exe".into()));
-        e.insert(
-            "remote.ip".into(),
-            Value::Ip("93.184.216.34".parse().unwrap()),
-        );
-        e.insert("remote.port".into(), Value::Int(25));
-        e.insert("direction".into(), Value::Enum("outbound".into()));
-        e
-    };
+    let ev = |t: i64| mail_event(t, "WS01");
     let mut st = RuleState::default();
     assert_eq!(c.feed(&ev(DAY + 10), &mut st), Fed::Matched);
     let open_from = c.open_from(DAY + 3 * 3600, 3600).unwrap();
@@ -300,6 +303,51 @@ fn a_drained_state_still_calls_events_into_released_windows_late() {
     assert_eq!(c.feed(&ev(DAY + 20), &mut drained), Fed::Late);
     assert_eq!(c.feed(&ev(DAY + 7199), &mut st), Fed::Late);
     assert_eq!(c.feed(&ev(DAY + 7200), &mut st), Fed::Matched);
+}
+
+/// At a release point a thread gives up only the windows being released: its open windows
+/// stay with it (their groups are not made again for its next events), the counts and the
+/// released windows go to the merge, and what it takes later merges to the alerts of one state
+/// fed everything.
+#[test]
+fn a_thread_keeps_its_open_windows_past_a_release_point() {
+    use detc::eval::engine::{CompiledRule, Fed, RuleState};
+    let rules = an0379();
+    let rule = rules.iter().find(|r| r.aggregation.is_some()).unwrap();
+    let c = CompiledRule::new(rule).unwrap();
+    let ev = mail_event;
+    // Three events in each of three hours, two hosts in the last.
+    let first: Vec<_> = [10, 20, 30, 3610, 3620, 3630, 7210, 7220]
+        .iter()
+        .map(|&s| ev(DAY + s, "WS01"))
+        .chain([ev(DAY + 7230, "WS02")])
+        .collect();
+    let later: Vec<_> = [7240, 7250].iter().map(|&s| ev(DAY + s, "WS01")).collect();
+    let mut whole = RuleState::default();
+    for e in first.iter().chain(&later) {
+        assert_eq!(c.feed(e, &mut whole), Fed::Matched);
+    }
+    let mut st = RuleState::default();
+    for e in &first {
+        c.feed(e, &mut st);
+    }
+    let cut = c.open_from(DAY + 3 * 3600, 3600);
+    assert_eq!(cut, Some(DAY + 7200));
+    let mut live = st.drain_before(cut);
+    // The first two hours (one group each) are taken, with every count; the third stays.
+    assert_eq!((live.groups(), live.matched), (2, 9));
+    assert_eq!((st.groups(), st.matched), (2, 0));
+    for e in &later {
+        assert_eq!(c.feed(e, &mut st), Fed::Matched);
+    }
+    assert_eq!(st.groups(), 2);
+    // Nothing before the cut left: taking again gives the new counts and no window.
+    let again = st.drain_before(cut);
+    assert_eq!((again.groups(), again.matched, st.groups()), (0, 2, 2));
+    live.merge(again);
+    live.merge(st.drain());
+    assert_eq!(live.matched, whole.matched);
+    assert_eq!(c.finish(live), c.finish(whole));
 }
 
 fn an0382() -> Vec<Rule> {

@@ -133,26 +133,79 @@ fn a_pack_with_shared_predicates_gives_each_rule_its_own_alerts() {
 /// look-alikes (case, field, operands, operator) stay apart.
 #[test]
 fn repeated_predicates_are_kept_once() {
-    use detc::eval::engine::CompiledRule;
     use detc::eval::shared::SharedFilters;
-    let names = [
-        "time",
-        "direction",
-        "remote.ip",
-        "remote.port",
-        "process.name",
-        "process.path",
-        "host",
-        "user",
-    ];
+    let (compiled, bound) = compiled_and_bound();
+    assert_eq!(SharedFilters::new(&compiled, &bound).len(), 12);
+}
+
+/// The pack's rules compiled, each bound to the event fields they read (in this order).
+const FIELDS: [&str; 8] = [
+    "time",
+    "direction",
+    "remote.ip",
+    "remote.port",
+    "process.name",
+    "process.path",
+    "host",
+    "user",
+];
+
+fn compiled_and_bound() -> (
+    Vec<detc::eval::engine::CompiledRule>,
+    Vec<(usize, detc::eval::engine::Binding)>,
+) {
+    use detc::eval::engine::CompiledRule;
     let compiled: Vec<CompiledRule> = rules()
         .iter()
         .map(|r| CompiledRule::new(r).unwrap())
         .collect();
-    let bound: Vec<_> = compiled
+    let bound = compiled
         .iter()
         .enumerate()
-        .map(|(i, c)| (i, c.bind(&names)))
+        .map(|(i, c)| (i, c.bind(&FIELDS)))
         .collect();
-    assert_eq!(SharedFilters::new(&compiled, &bound).len(), 12);
+    (compiled, bound)
+}
+
+/// A filter's truth value, remembered for the event at hand, is the rule's own on every event:
+/// each rule asked twice, in two orders (a filter first decided inside another's walk, then
+/// asked for itself), on events one after another with the memo reset between them (a value
+/// left from the previous event would show on the next, whose answers differ), against the
+/// rule evaluating its filter alone.
+#[test]
+fn a_filter_remembered_for_an_event_is_the_rules_own() {
+    use detc::eval::ops::Cell;
+    use detc::eval::shared::{Memo, SharedFilters};
+    use detc::ir::Value;
+    let (compiled, bound) = compiled_and_bound();
+    let shared = SharedFilters::new(&compiled, &bound);
+    let ips = ["203.0.113.7", "127.0.0.1", "10.1.2.3"];
+    let procs = ["wscript.exe", "chrome.exe", "Chrome.EXE", "evil.exe"];
+    let mut memo = Memo::new();
+    let mut asked = 0;
+    for i in 0..96usize {
+        // Every fifth event lacks its direction, every seventh its port.
+        let values: Vec<Option<Value>> = vec![
+            Some(Value::Timestamp(1_700_000_000 + i as i64)),
+            (i % 5 != 4).then(|| Value::Enum(["outbound", "inbound"][i % 2].to_string())),
+            Some(Value::Ip(ips[i % 3].parse().unwrap())),
+            (i % 7 != 6).then_some(Value::Int([25, 587, 443][i % 3])),
+            Some(Value::Str(procs[i % 4].to_string())),
+            Some(Value::Str(format!(r"C:\Users\u\{}", procs[(i / 4) % 4]))),
+            Some(Value::Str(format!("h{}", i % 3))),
+            Some(Value::Str(format!("u{}", i % 2))),
+        ];
+        let cells: Vec<Option<Cell<'_>>> =
+            values.iter().map(|v| v.as_ref().map(Cell::of)).collect();
+        shared.reset(&mut memo);
+        let order: Vec<usize> = (0..bound.len()).rev().chain(0..bound.len()).collect();
+        for pos in order {
+            let (c, bind) = (&compiled[pos], &bound[pos].1);
+            if let Some(h) = shared.holds(pos, &cells, &mut memo) {
+                asked += 1;
+                assert_eq!(h, c.holds(&cells, bind), "rule {} event {i}", c.rule.name);
+            }
+        }
+    }
+    assert!(asked > 96 * 20, "{asked}");
 }
