@@ -244,6 +244,23 @@ mod enc {
             })
         }
 
+        /// Past a string, unread: the bytes up to its `0 0` (a `0 255` is a 0 byte in it), with
+        /// no UTF-8 check. The fields a JSON line writes later are skipped first to find
+        /// where they start, and their text is checked once, as it is written.
+        pub fn skip_str(&mut self) -> Option<()> {
+            loop {
+                let at = memchr::memchr(0, self.0)?;
+                let after = self.0.get(at + 1..)?;
+                let (&b, rest) = after.split_first()?;
+                self.0 = rest;
+                match b {
+                    0 => return Some(()),
+                    255 => {}
+                    _ => return None,
+                }
+            }
+        }
+
         /// A string as it was written: borrowed from the encoding unless it held a 0 byte.
         pub fn str_cow(&mut self) -> Option<std::borrow::Cow<'a, str>> {
             let at = memchr::memchr(0, self.0)?;
@@ -282,7 +299,7 @@ mod enc {
 }
 
 /// One encoded alert: its key (see [`enc`]) and the rest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rec {
     bytes: Vec<u8>,
     key_len: usize,
@@ -400,7 +417,8 @@ impl JsonWriter {
 
     fn write_at(&mut self, b: &[u8], metas: &[Arc<AlertMeta>], out: &mut Vec<u8>) -> Option<()> {
         let mut d = enc::Dec(b);
-        d.str_cow()?;
+        // The rule id is written from the rule's metadata.
+        d.skip_str()?;
         let window_start = d.opt_str_cow()?;
         let group = d.0;
         skip_entries(&mut d)?;
@@ -451,7 +469,7 @@ fn skip_entries(d: &mut enc::Dec<'_>) -> Option<()> {
         match d.byte()? {
             0 => return Some(()),
             1 => {
-                d.str_cow()?;
+                d.skip_str()?;
                 skip_value(d)?;
             }
             _ => return None,
@@ -461,7 +479,7 @@ fn skip_entries(d: &mut enc::Dec<'_>) -> Option<()> {
 
 fn skip_value(d: &mut enc::Dec<'_>) -> Option<()> {
     match d.byte()? {
-        0 | 3 => drop(d.str_cow()?),
+        0 | 3 => d.skip_str()?,
         1 | 4 => drop(d.take::<8>()?),
         2 => match d.byte()? {
             0 => drop(d.take::<4>()?),
@@ -593,7 +611,9 @@ impl RunReader {
         })
     }
 
-    fn next_alert(&mut self) -> Option<Result<Rec, String>> {
+    /// The run's next alert, read into `r` (its buffer reused: no allocation per alert once
+    /// the merge's buffers have grown to the longest alert); `None` at the end of the run.
+    fn next_into(&mut self, r: &mut Rec) -> Option<Result<(), String>> {
         let err = |e: std::io::Error| {
             format!("cannot read the temporary alert file `{}`: {e}", self.shown)
         };
@@ -609,12 +629,13 @@ impl RunReader {
         }
         let [a, b, c, d, e, f, g, h] = head;
         let len = u32::from_le_bytes([a, b, c, d]) as usize;
-        let key_len = u32::from_le_bytes([e, f, g, h]) as usize;
-        let mut bytes = vec![0; len];
-        if let Err(e) = self.r.read_exact(&mut bytes) {
+        r.key_len = u32::from_le_bytes([e, f, g, h]) as usize;
+        r.bytes.clear();
+        r.bytes.resize(len, 0);
+        if let Err(e) = self.r.read_exact(&mut r.bytes) {
             return Some(Err(err(e)));
         }
-        Some(Ok(Rec { bytes, key_len }))
+        Some(Ok(()))
     }
 }
 
@@ -860,24 +881,39 @@ impl Sorted {
             at: Vec::new().into_iter(),
         }
     }
+
+    /// The next alert's key, left in place.
+    fn peek_key(&self) -> Option<&[u8]> {
+        let &(s, k, _) = self.at.as_slice().first()?;
+        self.buf.get(s..s + k)
+    }
+
+    /// Copies the next alert into `r` (its buffer reused); `false` at the end.
+    fn next_into(&mut self, r: &mut Rec) -> bool {
+        let Some((s, k, n)) = self.at.next() else {
+            return false;
+        };
+        r.bytes.clear();
+        r.bytes
+            .extend_from_slice(self.buf.get(s..s + n).unwrap_or_default());
+        r.key_len = k;
+        true
+    }
 }
 
 impl Iterator for Sorted {
     type Item = Rec;
 
     fn next(&mut self) -> Option<Rec> {
-        let (s, k, n) = self.at.next()?;
-        Some(Rec {
-            bytes: self.buf.get(s..s + n)?.to_vec(),
-            key_len: k,
-        })
+        let mut r = Rec::default();
+        self.next_into(&mut r).then_some(r)
     }
 }
 
 /// The k-way merge of the sorted buffer and the runs: yields alerts in order (an error when a
 /// run cannot be read back).
 pub struct Merge {
-    mem: std::iter::Peekable<Sorted>,
+    mem: Sorted,
     runs: Vec<(Rec, RunReader)>,
     metas: Vec<Arc<AlertMeta>>,
     failed: bool,
@@ -888,12 +924,14 @@ impl Merge {
         let mut runs = Vec::with_capacity(files.len());
         for f in files {
             let mut r = RunReader::open(f)?;
-            if let Some(a) = r.next_alert() {
-                runs.push((a?, r));
+            let mut head = Rec::default();
+            if let Some(a) = r.next_into(&mut head) {
+                a?;
+                runs.push((head, r));
             }
         }
         Ok(Merge {
-            mem: mem.into_iter().peekable(),
+            mem,
             runs,
             metas,
             failed: false,
@@ -911,6 +949,86 @@ impl Iterator for Merge {
 }
 
 const DAMAGED: &str = "a temporary alert file was damaged while the run read it";
+
+/// Appends the JSON line of the alert encoded in `b` to `out` (see [`Merge::write_json`]).
+fn json_line(
+    w: &mut JsonWriter,
+    b: &[u8],
+    metas: &[Arc<AlertMeta>],
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    if w.write(b, metas, out).is_some() {
+        return Ok(());
+    }
+    let a = decode(b, metas).ok_or_else(|| DAMAGED.to_string())?;
+    serde_json::to_writer(&mut *out, &a).map_err(|e| e.to_string())?;
+    out.push(b'\n');
+    Ok(())
+}
+
+/// Alerts in output order on their way to a [`Render`]: each still encoded, or already its
+/// JSON line (an alert kept by a rule's suppression, decoded to apply it). Recycled: its
+/// buffers keep their capacity.
+#[derive(Debug, Default)]
+pub struct Pending {
+    bytes: Vec<u8>,
+    /// Per alert: whether it is encoded (else a JSON line), and where its bytes are.
+    items: Vec<(bool, usize, usize)>,
+}
+
+/// Bytes a [`Pending`] holds before it is passed on: small enough to keep the renderer busy
+/// early, large enough that handing it over costs nothing next to rendering it.
+pub const PENDING_BYTES: usize = 256 << 10;
+
+impl Pending {
+    pub fn push_rec(&mut self, r: &Rec) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(&r.bytes);
+        self.items.push((true, start, self.bytes.len()));
+    }
+
+    /// Adds a ready JSON line, which `write` appends to the buffer it is given.
+    pub fn push_line(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.bytes.len();
+        write(&mut self.bytes);
+        self.items.push((false, start, self.bytes.len()));
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.items.clear();
+    }
+}
+
+/// Writes the JSON lines of a merge's alerts away from it (see [`Merge::render`]).
+pub struct Render {
+    metas: Vec<Arc<AlertMeta>>,
+    json: JsonWriter,
+}
+
+impl Render {
+    /// Appends the JSON line of every alert of `p`, in order, to `out`; at the first that
+    /// cannot be written (a damaged temporary file), the error, `out` holding the lines before.
+    pub fn lines(&mut self, p: &Pending, out: &mut Vec<u8>) -> Result<(), String> {
+        for &(encoded, s, e) in &p.items {
+            let b = p.bytes.get(s..e).unwrap_or_default();
+            if encoded {
+                json_line(&mut self.json, b, &self.metas, out)?;
+            } else {
+                out.extend_from_slice(b);
+            }
+        }
+        Ok(())
+    }
+}
 
 impl Merge {
     /// The next alert, encoded (see [`Merge::decode`], [`Merge::write_json`]).
@@ -936,13 +1054,15 @@ impl Merge {
     /// Appends the JSON line of an encoded alert to `out`: what `serde_json` writes for
     /// [`Merge::decode`]'s alert, and a newline.
     pub fn write_json(&self, w: &mut JsonWriter, r: &Rec, out: &mut Vec<u8>) -> Result<(), String> {
-        if w.write(&r.bytes, &self.metas, out).is_some() {
-            return Ok(());
+        json_line(w, &r.bytes, &self.metas, out)
+    }
+
+    /// What renders this merge's encoded alerts as JSON lines on another thread.
+    pub fn render(&self) -> Render {
+        Render {
+            metas: self.metas.clone(),
+            json: JsonWriter::default(),
         }
-        let a = self.decode(r)?;
-        serde_json::to_writer(&mut *out, &a).map_err(|e| e.to_string())?;
-        out.push(b'\n');
-        Ok(())
     }
 
     /// The merge as encoded alerts (merging runs into one run).
@@ -952,6 +1072,17 @@ impl Merge {
     }
 
     fn next_held(&mut self) -> Option<Result<Rec, String>> {
+        let mut r = Rec::default();
+        Some(self.next_held_into(&mut r)?.map(|()| r))
+    }
+
+    /// The next alert, encoded, into `out` (its buffer reused, as the runs' heads are: the end
+    /// of a run that prints many alerts allocated and freed one buffer per alert).
+    pub fn next_rec_into(&mut self, out: &mut Rec) -> Option<Result<(), String>> {
+        self.next_held_into(out)
+    }
+
+    fn next_held_into(&mut self, out: &mut Rec) -> Option<Result<(), String>> {
         if self.failed {
             return None;
         }
@@ -963,19 +1094,24 @@ impl Merge {
                 best = Some(i);
             }
         }
-        let from_run = match (best, self.mem.peek()) {
+        let from_run = match (best, self.mem.peek_key()) {
             (None, _) => false,
             (Some(_), None) => true,
-            (Some(b), Some(m)) => self.runs[b].0.key() <= m.key(),
+            (Some(b), Some(m)) => self.runs[b].0.key() <= m,
         };
         if !from_run {
-            return self.mem.next().map(Ok);
+            return self.mem.next_into(out).then_some(Ok(()));
         }
         let b = best?;
-        let next = self.runs[b].1.next_alert();
-        match next {
-            None => Some(Ok(self.runs.remove(b).0)),
-            Some(Ok(n)) => Some(Ok(std::mem::replace(&mut self.runs[b].0, n))),
+        // The head goes out; the run's next alert is read into the buffer `out` held.
+        let (head, reader) = self.runs.get_mut(b)?;
+        std::mem::swap(out, head);
+        match reader.next_into(head) {
+            None => {
+                self.runs.remove(b);
+                Some(Ok(()))
+            }
+            Some(Ok(())) => Some(Ok(())),
             Some(Err(e)) => {
                 self.failed = true;
                 Some(Err(e))
