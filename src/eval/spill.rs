@@ -261,23 +261,23 @@ mod enc {
             }
         }
 
-        /// A string as it was written: borrowed from the encoding unless it held a 0 byte.
-        pub fn str_cow(&mut self) -> Option<std::borrow::Cow<'a, str>> {
+        /// A string's bytes as they were written: borrowed from the encoding, not checked for
+        /// UTF-8 (their writer, [`super::json_str`], checks what is not ASCII), unless it held
+        /// a 0 byte (then decoded, and checked).
+        pub fn str_bytes(&mut self) -> Option<std::borrow::Cow<'a, [u8]>> {
             let at = memchr::memchr(0, self.0)?;
             let (head, rest) = self.0.split_at(at);
             if rest.get(1) == Some(&0) {
                 self.0 = rest.get(2..)?;
-                return std::str::from_utf8(head)
-                    .ok()
-                    .map(std::borrow::Cow::Borrowed);
+                return Some(std::borrow::Cow::Borrowed(head));
             }
-            self.str().map(std::borrow::Cow::Owned)
+            self.str().map(|s| std::borrow::Cow::Owned(s.into_bytes()))
         }
 
-        pub fn opt_str_cow(&mut self) -> Option<Option<std::borrow::Cow<'a, str>>> {
+        pub fn opt_str_bytes(&mut self) -> Option<Option<std::borrow::Cow<'a, [u8]>>> {
             match self.byte()? {
                 0 => Some(None),
-                1 => Some(Some(self.str_cow()?)),
+                1 => Some(Some(self.str_bytes()?)),
                 _ => None,
             }
         }
@@ -419,14 +419,14 @@ impl JsonWriter {
         let mut d = enc::Dec(b);
         // The rule id is written from the rule's metadata.
         d.skip_str()?;
-        let window_start = d.opt_str_cow()?;
+        let window_start = d.opt_str_bytes()?;
         let group = d.0;
         skip_entries(&mut d)?;
         let aggregates = d.0;
         skip_entries(&mut d)?;
         let events = d.u64()?;
         let m = usize::try_from(d.u32()?).ok()?;
-        let window_end = d.opt_str_cow()?;
+        let window_end = d.opt_str_bytes()?;
         if !d.0.is_empty() {
             return None;
         }
@@ -491,31 +491,50 @@ fn skip_value(d: &mut enc::Dec<'_>) -> Option<()> {
     Some(())
 }
 
-fn json_opt_str(out: &mut Vec<u8>, s: Option<&str>) -> Option<()> {
+fn json_opt_str(out: &mut Vec<u8>, s: Option<&[u8]>) -> Option<()> {
     match s {
         None => out.extend_from_slice(b"null"),
-        Some(s) => serde_json::to_writer(&mut *out, s).ok()?,
+        Some(s) => json_str(out, s)?,
     }
     Some(())
+}
+
+/// The string of bytes `s` as serde_json writes it (quoted, escaped), `None` when it is not
+/// UTF-8. Printable ASCII without a quote or backslash (host names, times, rule ids: nearly
+/// every string of an alert) is copied as it is, with no UTF-8 check and no escaping pass:
+/// rendering is what the end of a run waits for once the merge runs beside it.
+fn json_str(out: &mut Vec<u8>, s: &[u8]) -> Option<()> {
+    // A fold, not `all`: one pass with no early exit, which the compiler vectorizes.
+    let plain = s.iter().fold(true, |ok, &b| {
+        ok & (b' '..0x80).contains(&b) & (b != b'"') & (b != b'\\')
+    });
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(s);
+        out.push(b'"');
+        return Some(());
+    }
+    serde_json::to_writer(&mut *out, std::str::from_utf8(s).ok()?).ok()
 }
 
 /// A map as [`super::plain_map`] writes it; `None` when its keys are not strictly increasing
 /// (a map would hold them in another order, or once).
 fn json_entries(d: &mut enc::Dec<'_>, out: &mut Vec<u8>) -> Option<()> {
     out.push(b'{');
-    let mut last: Option<std::borrow::Cow<'_, str>> = None;
+    // Keys compared as bytes: UTF-8 orders as its bytes do, as a map's `String` keys.
+    let mut last: Option<std::borrow::Cow<'_, [u8]>> = None;
     loop {
         match d.byte()? {
             0 => break,
             1 => {
-                let k = d.str_cow()?;
+                let k = d.str_bytes()?;
                 if let Some(l) = &last {
                     if l.as_ref() >= k.as_ref() {
                         return None;
                     }
                     out.push(b',');
                 }
-                serde_json::to_writer(&mut *out, k.as_ref()).ok()?;
+                json_str(out, &k)?;
                 out.push(b':');
                 json_value(d, out)?;
                 last = Some(k);
@@ -530,7 +549,7 @@ fn json_entries(d: &mut enc::Dec<'_>, out: &mut Vec<u8>) -> Option<()> {
 /// A value as [`super::plain_json`] writes it, read from its encoding.
 fn json_value(d: &mut enc::Dec<'_>, out: &mut Vec<u8>) -> Option<()> {
     match d.byte()? {
-        0 | 3 => serde_json::to_writer(&mut *out, d.str_cow()?.as_ref()).ok()?,
+        0 | 3 => json_str(out, &d.str_bytes()?)?,
         1 => serde_json::to_writer(&mut *out, &d.int()?).ok()?,
         2 => {
             let ip = match d.byte()? {
@@ -1295,6 +1314,47 @@ mod tests {
         let mut got = Vec::new();
         assert_eq!(w.write(&[1, 2, 3], &metas.all, &mut got), None);
         assert!(got.is_empty());
+    }
+
+    /// `json_str` writes what serde_json writes for every string of one ASCII byte, of each
+    /// byte between letters, and of non-ASCII text; bytes that are not UTF-8 are not written,
+    /// and an encoding holding them is not written as a line (the run then reports it damaged).
+    #[test]
+    fn json_str_is_serde_json_and_rejects_what_is_not_utf8() {
+        let mut texts: Vec<String> = (0u8..0x80)
+            .flat_map(|b| {
+                let c = char::from(b);
+                [c.to_string(), format!("ab{c}cd"), format!("{c}{c}")]
+            })
+            .collect();
+        texts.extend(["", "é", "x中y", "\u{2028}", "\u{10ffff}\"", "a\u{7f}b"].map(String::from));
+        for t in &texts {
+            let mut got = b"<".to_vec();
+            assert_eq!(json_str(&mut got, t.as_bytes()), Some(()), "{t:?}");
+            let want = [b"<".to_vec(), serde_json::to_vec(t).unwrap_or_default()].concat();
+            assert_eq!(got, want, "{t:?}");
+        }
+        for bad in [&b"\xff"[..], b"a\xc3", b"\xe4\xb8", b"ok\x80ok"] {
+            assert_eq!(json_str(&mut Vec::new(), bad), None, "{bad:?}");
+        }
+        let mut metas = Metas::default();
+        let h = Held::from(alert("r", Some("2026-01-01T00:00:00Z"), &[], 1, 1));
+        let mut bytes = Vec::new();
+        encode(&h, metas.number(&h.meta), &mut bytes);
+        let at = bytes
+            .windows(4)
+            .position(|w| w == b"2026")
+            .unwrap_or_default();
+        if let Some(b) = bytes.get_mut(at) {
+            *b = 0xff;
+        }
+        let mut got = Vec::new();
+        assert_eq!(
+            JsonWriter::default().write(&bytes, &metas.all, &mut got),
+            None
+        );
+        assert!(got.is_empty());
+        assert_eq!(decode(&bytes, &metas.all), None);
     }
 
     /// Alerts added through batches (each numbering the rules' metadata in its own order, not
