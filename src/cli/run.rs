@@ -208,20 +208,11 @@ pub fn run(args: &RunArgs) -> Exit {
     };
     match args.format {
         RunFormat::Json => {
-            // Each alert written straight into the buffer from its encoding (no `Alert`, and no
-            // String per alert or field).
-            let mut s: Vec<u8> = Vec::with_capacity(1 << 17);
-            while let Some(a) = out.alerts.next_json(&mut s) {
-                if let Err(d) = a {
-                    super::out_bytes(&s);
-                    return failed(d);
-                }
-                if s.len() >= 1 << 16 {
-                    super::out_bytes(&s);
-                    s.clear();
-                }
+            // Each alert written from its encoding (no `Alert`, and no String per alert or
+            // field), on another thread than the merge; the lines before an error are out.
+            if let Err(d) = out.alerts.write_json_lines(super::out_bytes) {
+                return failed(d);
             }
-            super::out_bytes(&s);
         }
         RunFormat::Table => match out.alerts.by_ref().collect::<Result<Vec<_>, _>>() {
             Ok(alerts) => super::out(&table(&alerts)),

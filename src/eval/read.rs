@@ -561,7 +561,7 @@ impl<'a> TableRecord<'a> {
         } else {
             // Kept as written first (a call per cell that could unescape cost more than the
             // split); Zeek's `\xHH` escapes then, in a line whose kept cells have a backslash.
-            let kept = split_kept(line, h.delim, cols, last, &mut buf.cells);
+            let kept = split_kept(line, h.delim, cols, last, &mut buf.cells, false);
             let head = line.as_bytes().get(..kept.end).unwrap_or_default();
             if memchr::memchr(b'\\', head).is_some() {
                 unescape_kept(line, buf);
@@ -607,37 +607,47 @@ fn unescape_kept(line: &str, buf: &mut TableBuf) {
 }
 
 /// What [`split_kept`] found: where the split stopped, the end of the last kept cell, and
-/// whether a cell up to there starts with a quote (in CSV, then not split by its quoting).
+/// whether it stopped at a cell that starts with a quote (CSV: the rest of the row, from that
+/// cell on, is then split by the quoting rules).
 struct Kept {
     split: Split,
     end: usize,
     quoted: bool,
 }
 
-/// The kept cells of `line` up to column `last`, split at `delim` as written, into `cells`.
+/// The kept cells of `line` up to column `last`, split at `delim` as written, into `cells`;
+/// with `quotes` (CSV), up to the first cell that starts with a quote only, that cell and those
+/// after it not written ([`Split::Rest`] from it).
 fn split_kept(
     line: &str,
     delim: u8,
     cols: &[Option<usize>],
     last: usize,
     cells: &mut [Option<At>],
+    quotes: bool,
 ) -> Kept {
     let b = line.as_bytes();
     let (mut end, mut quoted) = (0, false);
     let split = split_plain_upto(b, delim, last, |col, start, stop| {
-        quoted |= b.get(start) == Some(&b'"');
+        if quotes && b.get(start) == Some(&b'"') {
+            quoted = true;
+            return false;
+        }
         if let Some(c) = kept_key(cols, col).and_then(|k| cells.get_mut(k)) {
             *c = Some(At::Line(start, stop));
             end = stop;
         }
+        true
     });
     Kept { split, end, quoted }
 }
 
 /// A CSV row's kept cells (see [`split_kept`]) and its number of cells, or why it is bad: the
-/// cells up to column `last` split as written when none of them starts with a quote (the
-/// common case: a quoted cell after the last kept column is only counted), else by the quoting
-/// rules ([`split_csv_cells`]). Same cells and errors as [`split_csv`].
+/// cells up to column `last` split as written up to the first that starts with a quote (a
+/// quoted cell after the last kept column is only counted), the rest from that cell on by the
+/// quoting rules ([`split_csv_cells_from`]): the cells before it are the same either way, and
+/// are not split twice (a Defender row's quoted command line before its account name made
+/// every row split twice, issue 15 (e)). Same cells and errors as [`split_csv`].
 fn split_csv_kept(
     line: &str,
     delim: u8,
@@ -645,15 +655,14 @@ fn split_csv_kept(
     last: usize,
     buf: &mut TableBuf,
 ) -> Result<usize, String> {
-    let kept = split_kept(line, delim, cols, last, &mut buf.cells);
-    if !kept.quoted {
+    let kept = split_kept(line, delim, cols, last, &mut buf.cells, true);
+    let (Split::Rest { col, start }, true) = (kept.split, kept.quoted) else {
         // A quote inside a cell that does not start with one is a character of it.
         return kept
             .split
             .count(line.as_bytes(), |rest| count_csv_cells(rest, delim));
-    }
-    buf.cells.iter_mut().for_each(|c| *c = None);
-    split_csv_cells(line, delim, last, &mut |col, cell| {
+    };
+    split_csv_cells_from(line, delim, last, (col, start), &mut |col, cell| {
         if let Some(k) = kept_key(cols, col) {
             let at = if cell.doubled {
                 buf.make(&cell.text())
@@ -735,21 +744,30 @@ impl Split {
 /// to column `last`, and returns the number of cells: those after `last` are counted, not
 /// split (a lean row reads its first few columns).
 #[cfg(test)]
-fn split_plain(b: &[u8], delim: u8, last: usize, each: impl FnMut(usize, usize, usize)) -> usize {
-    split_plain_upto(b, delim, last, each)
-        .count(b, |rest| Ok(count_byte(rest, delim) + 1))
-        .unwrap_or_default()
+fn split_plain(
+    b: &[u8],
+    delim: u8,
+    last: usize,
+    mut each: impl FnMut(usize, usize, usize),
+) -> usize {
+    split_plain_upto(b, delim, last, |col, start, end| {
+        each(col, start, end);
+        true
+    })
+    .count(b, |rest| Ok(count_byte(rest, delim) + 1))
+    .unwrap_or_default()
 }
 
 /// Calls `each(column, start, end)` for every cell of `b` split at `delim` (an ASCII byte) up
 /// to column `last`, and says where it stopped: the rest is for the caller to count (with or
-/// without quoting rules). The separators are found eight bytes at a time: a row's cells are
+/// without quoting rules). A call that returns `false` stops the split before its cell
+/// ([`Split::Rest`] from it). The separators are found eight bytes at a time: a row's cells are
 /// short, and a memchr call per cell cost more than the search.
 fn split_plain_upto(
     b: &[u8],
     delim: u8,
     last: usize,
-    mut each: impl FnMut(usize, usize, usize),
+    mut each: impl FnMut(usize, usize, usize) -> bool,
 ) -> Split {
     let splat = u64::from_le_bytes([delim; 8]);
     let (mut col, mut start) = (0, 0);
@@ -761,7 +779,9 @@ fn split_plain_upto(
         let mut m = zero_bytes(u64::from_le_bytes(w) ^ splat);
         while m != 0 {
             let at = base + (m.trailing_zeros() / 8) as usize;
-            each(col, start, at);
+            if !each(col, start, at) {
+                return Split::Rest { col, start };
+            }
             col += 1;
             start = at + 1;
             if col > last {
@@ -773,7 +793,9 @@ fn split_plain_upto(
     }
     for (k, c) in chunks.remainder().iter().enumerate() {
         if *c == delim {
-            each(col, start, base + k);
+            if !each(col, start, base + k) {
+                return Split::Rest { col, start };
+            }
             col += 1;
             start = base + k + 1;
             if col > last {
@@ -781,7 +803,9 @@ fn split_plain_upto(
             }
         }
     }
-    each(col, start, b.len());
+    if !each(col, start, b.len()) {
+        return Split::Rest { col, start };
+    }
     Split::Done(col + 1)
 }
 
@@ -882,9 +906,22 @@ pub fn split_csv_cells<'a, F>(
 where
     F: FnMut(usize, CsvCell<'a>),
 {
+    split_csv_cells_from(line, delim, last, (0, 0), each)
+}
+
+/// [`split_csv_cells`] from cell number `col`, which starts at byte `pos` (the cells before it
+/// already split).
+fn split_csv_cells_from<'a, F>(
+    line: &'a str,
+    delim: u8,
+    last: usize,
+    (mut col, mut pos): (usize, usize),
+    each: &mut F,
+) -> Result<usize, String>
+where
+    F: FnMut(usize, CsvCell<'a>),
+{
     let b = line.as_bytes();
-    let mut pos = 0;
-    let mut col = 0;
     loop {
         if col > last {
             return count_csv_cells(b.get(pos..).unwrap_or_default(), delim).map(|n| col + n);

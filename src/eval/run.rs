@@ -35,7 +35,9 @@ use super::read::Row;
 use super::read::{self, JsonRecord, Layout, LiteRecord, Rows, TableRecord};
 use super::schema::{self, InputSchema, Mapped};
 use super::shared::{Memo, SharedFilters};
-use super::spill::{AlertSink, Batch, JsonWriter, Merge, Rec, DEFAULT_ALERT_BUFFER};
+use super::spill::{
+    AlertSink, Batch, JsonWriter, Merge, Pending, Rec, DEFAULT_ALERT_BUFFER, PENDING_BYTES,
+};
 use super::{Alert, Event};
 use crate::diag::{Code, Diagnostic, Span};
 use crate::ir::{Rule, Source, Value};
@@ -225,6 +227,8 @@ pub struct AlertStream {
     peeked: Option<Result<Rec, String>>,
     suppressed: usize,
     json: JsonWriter,
+    /// The buffer the next encoded alert is merged into, kept from alert to alert.
+    slot: Rec,
 }
 
 /// The next alert of an [`AlertStream`]: still encoded (a rule without suppression), or
@@ -247,6 +251,7 @@ impl AlertStream {
             peeked: None,
             suppressed: 0,
             json: JsonWriter::default(),
+            slot: Rec::default(),
         }
     }
 
@@ -259,40 +264,120 @@ impl AlertStream {
     /// [`Iterator::next`] returns, and a newline); `None` at the end. Alerts of rules without
     /// suppression go from their encoding to the text, with no [`Alert`] in between.
     pub fn next_json(&mut self, out: &mut Vec<u8>) -> Option<Result<(), Diagnostic>> {
-        Some(match self.next_item()? {
-            Ok(Next::Rec(r)) => self
+        let mut slot = std::mem::take(&mut self.slot);
+        let r = match self.next_item_into(&mut slot)? {
+            Ok(None) => self
                 .merge
-                .write_json(&mut self.json, &r, out)
+                .write_json(&mut self.json, &slot, out)
                 .map_err(spill_err),
-            Ok(Next::Alert(a)) => {
-                let len = out.len();
-                if serde_json::to_writer(&mut *out, &a).is_ok() {
-                    out.push(b'\n');
-                } else {
-                    out.truncate(len);
-                }
+            Ok(Some(a)) => {
+                alert_json_line(&a, out);
                 Ok(())
             }
+            Err(e) => Err(e),
+        };
+        self.slot = slot;
+        Some(r)
+    }
+
+    /// Writes the JSON line of every alert left through `write`, in order (what
+    /// [`AlertStream::next_json`] appends one by one), in chunks of whole lines; at an error,
+    /// after the lines before it. This thread merges while another renders and writes the
+    /// text: at the end of a run the workers are done, and the merge and the rendering were
+    /// each about half of the serial end (issue 15, the unselective row's 90,841 alerts).
+    pub fn write_json_lines(&mut self, write: impl FnMut(&[u8]) + Send) -> Result<(), Diagnostic> {
+        let mut render = self.merge.render();
+        let (full_tx, full_rx) = mpsc::sync_channel::<Pending>(2);
+        let (empty_tx, empty_rx) = mpsc::channel::<Pending>();
+        std::thread::scope(|scope| {
+            let renderer = scope.spawn(move || -> Result<(), String> {
+                let mut write = write;
+                let mut out = Vec::with_capacity(PENDING_BYTES * 2);
+                for mut p in full_rx {
+                    let r = render.lines(&p, &mut out);
+                    write(&out);
+                    out.clear();
+                    r?;
+                    p.clear();
+                    // Back for the merge to fill again (gone once the merge is done).
+                    let _ = empty_tx.send(p);
+                }
+                Ok(())
+            });
+            let merged = self.send_pending(&full_tx, &empty_rx);
+            drop(full_tx);
+            let rendered = renderer
+                .join()
+                .map_err(|_| Diagnostic::new(Code::E0803, "an evaluator thread failed"))?;
+            // The renderer's error is about an alert before any the merge failed at.
+            rendered.map_err(spill_err)?;
+            merged
+        })
+    }
+
+    /// Fills [`Pending`]s with the alerts left, in order, and sends each full one to `tx`;
+    /// stops early (with no error of its own) when the renderer has stopped.
+    fn send_pending(
+        &mut self,
+        tx: &mpsc::SyncSender<Pending>,
+        recycled: &mpsc::Receiver<Pending>,
+    ) -> Result<(), Diagnostic> {
+        let mut slot = std::mem::take(&mut self.slot);
+        let r = loop {
+            let mut p = recycled.try_recv().unwrap_or_default();
+            let mut end = None;
+            while end.is_none() && p.bytes() < PENDING_BYTES {
+                match self.next_item_into(&mut slot) {
+                    None => end = Some(Ok(())),
+                    Some(Ok(None)) => p.push_rec(&slot),
+                    Some(Ok(Some(a))) => p.push_line(|out| alert_json_line(&a, out)),
+                    Some(Err(e)) => end = Some(Err(e)),
+                }
+            }
+            if !p.is_empty() && tx.send(p).is_err() {
+                break Ok(());
+            }
+            if let Some(r) = end {
+                break r;
+            }
+        };
+        self.slot = slot;
+        r
+    }
+
+    fn next_item(&mut self) -> Option<Result<Next, Diagnostic>> {
+        let mut r = Rec::default();
+        Some(match self.next_item_into(&mut r)? {
+            Ok(None) => Ok(Next::Rec(r)),
+            Ok(Some(a)) => Ok(Next::Alert(a)),
             Err(e) => Err(e),
         })
     }
 
-    fn next_item(&mut self) -> Option<Result<Next, Diagnostic>> {
+    /// The next alert: `Ok(None)` when it is left encoded in `slot` (a rule without
+    /// suppression; the slot's buffer reused, no allocation per alert), else decoded.
+    fn next_item_into(&mut self, slot: &mut Rec) -> Option<Result<Option<Alert>, Diagnostic>> {
         loop {
             if let Some(a) = self.pending.pop_front() {
-                return Some(Ok(Next::Alert(a)));
+                return Some(Ok(Some(a)));
             }
-            let first = match self.peeked.take().or_else(|| self.merge.next_rec())? {
-                Ok(r) => r,
-                Err(e) => return Some(Err(spill_err(e))),
-            };
-            let rule_id = match self.merge.rule_id(&first) {
+            match self.peeked.take() {
+                Some(Ok(r)) => *slot = r,
+                Some(Err(e)) => return Some(Err(spill_err(e))),
+                None => {
+                    if let Err(e) = self.merge.next_rec_into(slot)? {
+                        return Some(Err(spill_err(e)));
+                    }
+                }
+            }
+            let rule_id = match self.merge.rule_id(slot) {
                 Ok(id) => id,
                 Err(e) => return Some(Err(spill_err(e))),
             };
             let Some((rule, period)) = self.suppress.get(rule_id) else {
-                return Some(Ok(Next::Rec(first)));
+                return Some(Ok(None));
             };
+            let first = std::mem::take(slot);
             let mut same = Vec::new();
             let mut next = Some(Ok(first));
             while let Some(r) = next.take() {
@@ -336,6 +421,17 @@ impl Iterator for AlertStream {
             Ok(Next::Alert(a)) => Ok(a),
             Err(e) => Err(e),
         })
+    }
+}
+
+/// Appends `a`'s JSON line (serde_json's text and a newline) to `out`; nothing when it cannot
+/// be serialized.
+fn alert_json_line(a: &Alert, out: &mut Vec<u8>) {
+    let len = out.len();
+    if serde_json::to_writer(&mut *out, a).is_ok() {
+        out.push(b'\n');
+    } else {
+        out.truncate(len);
     }
 }
 

@@ -244,23 +244,40 @@ mod enc {
             })
         }
 
-        /// A string as it was written: borrowed from the encoding unless it held a 0 byte.
-        pub fn str_cow(&mut self) -> Option<std::borrow::Cow<'a, str>> {
+        /// Past a string, unread: the bytes up to its `0 0` (a `0 255` is a 0 byte in it), with
+        /// no UTF-8 check. The fields a JSON line writes later are skipped first to find
+        /// where they start, and their text is checked once, as it is written.
+        pub fn skip_str(&mut self) -> Option<()> {
+            loop {
+                let at = memchr::memchr(0, self.0)?;
+                let after = self.0.get(at + 1..)?;
+                let (&b, rest) = after.split_first()?;
+                self.0 = rest;
+                match b {
+                    0 => return Some(()),
+                    255 => {}
+                    _ => return None,
+                }
+            }
+        }
+
+        /// A string's bytes as they were written: borrowed from the encoding, not checked for
+        /// UTF-8 (their writer, [`super::json_str`], checks what is not ASCII), unless it held
+        /// a 0 byte (then decoded, and checked).
+        pub fn str_bytes(&mut self) -> Option<std::borrow::Cow<'a, [u8]>> {
             let at = memchr::memchr(0, self.0)?;
             let (head, rest) = self.0.split_at(at);
             if rest.get(1) == Some(&0) {
                 self.0 = rest.get(2..)?;
-                return std::str::from_utf8(head)
-                    .ok()
-                    .map(std::borrow::Cow::Borrowed);
+                return Some(std::borrow::Cow::Borrowed(head));
             }
-            self.str().map(std::borrow::Cow::Owned)
+            self.str().map(|s| std::borrow::Cow::Owned(s.into_bytes()))
         }
 
-        pub fn opt_str_cow(&mut self) -> Option<Option<std::borrow::Cow<'a, str>>> {
+        pub fn opt_str_bytes(&mut self) -> Option<Option<std::borrow::Cow<'a, [u8]>>> {
             match self.byte()? {
                 0 => Some(None),
-                1 => Some(Some(self.str_cow()?)),
+                1 => Some(Some(self.str_bytes()?)),
                 _ => None,
             }
         }
@@ -282,7 +299,7 @@ mod enc {
 }
 
 /// One encoded alert: its key (see [`enc`]) and the rest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rec {
     bytes: Vec<u8>,
     key_len: usize,
@@ -400,15 +417,16 @@ impl JsonWriter {
 
     fn write_at(&mut self, b: &[u8], metas: &[Arc<AlertMeta>], out: &mut Vec<u8>) -> Option<()> {
         let mut d = enc::Dec(b);
-        d.str_cow()?;
-        let window_start = d.opt_str_cow()?;
+        // The rule id is written from the rule's metadata.
+        d.skip_str()?;
+        let window_start = d.opt_str_bytes()?;
         let group = d.0;
         skip_entries(&mut d)?;
         let aggregates = d.0;
         skip_entries(&mut d)?;
         let events = d.u64()?;
         let m = usize::try_from(d.u32()?).ok()?;
-        let window_end = d.opt_str_cow()?;
+        let window_end = d.opt_str_bytes()?;
         if !d.0.is_empty() {
             return None;
         }
@@ -451,7 +469,7 @@ fn skip_entries(d: &mut enc::Dec<'_>) -> Option<()> {
         match d.byte()? {
             0 => return Some(()),
             1 => {
-                d.str_cow()?;
+                d.skip_str()?;
                 skip_value(d)?;
             }
             _ => return None,
@@ -461,7 +479,7 @@ fn skip_entries(d: &mut enc::Dec<'_>) -> Option<()> {
 
 fn skip_value(d: &mut enc::Dec<'_>) -> Option<()> {
     match d.byte()? {
-        0 | 3 => drop(d.str_cow()?),
+        0 | 3 => d.skip_str()?,
         1 | 4 => drop(d.take::<8>()?),
         2 => match d.byte()? {
             0 => drop(d.take::<4>()?),
@@ -473,31 +491,50 @@ fn skip_value(d: &mut enc::Dec<'_>) -> Option<()> {
     Some(())
 }
 
-fn json_opt_str(out: &mut Vec<u8>, s: Option<&str>) -> Option<()> {
+fn json_opt_str(out: &mut Vec<u8>, s: Option<&[u8]>) -> Option<()> {
     match s {
         None => out.extend_from_slice(b"null"),
-        Some(s) => serde_json::to_writer(&mut *out, s).ok()?,
+        Some(s) => json_str(out, s)?,
     }
     Some(())
+}
+
+/// The string of bytes `s` as serde_json writes it (quoted, escaped), `None` when it is not
+/// UTF-8. Printable ASCII without a quote or backslash (host names, times, rule ids: nearly
+/// every string of an alert) is copied as it is, with no UTF-8 check and no escaping pass:
+/// rendering is what the end of a run waits for once the merge runs beside it.
+fn json_str(out: &mut Vec<u8>, s: &[u8]) -> Option<()> {
+    // A fold, not `all`: one pass with no early exit, which the compiler vectorizes.
+    let plain = s.iter().fold(true, |ok, &b| {
+        ok & (b' '..0x80).contains(&b) & (b != b'"') & (b != b'\\')
+    });
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(s);
+        out.push(b'"');
+        return Some(());
+    }
+    serde_json::to_writer(&mut *out, std::str::from_utf8(s).ok()?).ok()
 }
 
 /// A map as [`super::plain_map`] writes it; `None` when its keys are not strictly increasing
 /// (a map would hold them in another order, or once).
 fn json_entries(d: &mut enc::Dec<'_>, out: &mut Vec<u8>) -> Option<()> {
     out.push(b'{');
-    let mut last: Option<std::borrow::Cow<'_, str>> = None;
+    // Keys compared as bytes: UTF-8 orders as its bytes do, as a map's `String` keys.
+    let mut last: Option<std::borrow::Cow<'_, [u8]>> = None;
     loop {
         match d.byte()? {
             0 => break,
             1 => {
-                let k = d.str_cow()?;
+                let k = d.str_bytes()?;
                 if let Some(l) = &last {
                     if l.as_ref() >= k.as_ref() {
                         return None;
                     }
                     out.push(b',');
                 }
-                serde_json::to_writer(&mut *out, k.as_ref()).ok()?;
+                json_str(out, &k)?;
                 out.push(b':');
                 json_value(d, out)?;
                 last = Some(k);
@@ -512,7 +549,7 @@ fn json_entries(d: &mut enc::Dec<'_>, out: &mut Vec<u8>) -> Option<()> {
 /// A value as [`super::plain_json`] writes it, read from its encoding.
 fn json_value(d: &mut enc::Dec<'_>, out: &mut Vec<u8>) -> Option<()> {
     match d.byte()? {
-        0 | 3 => serde_json::to_writer(&mut *out, d.str_cow()?.as_ref()).ok()?,
+        0 | 3 => json_str(out, &d.str_bytes()?)?,
         1 => serde_json::to_writer(&mut *out, &d.int()?).ok()?,
         2 => {
             let ip = match d.byte()? {
@@ -593,7 +630,9 @@ impl RunReader {
         })
     }
 
-    fn next_alert(&mut self) -> Option<Result<Rec, String>> {
+    /// The run's next alert, read into `r` (its buffer reused: no allocation per alert once
+    /// the merge's buffers have grown to the longest alert); `None` at the end of the run.
+    fn next_into(&mut self, r: &mut Rec) -> Option<Result<(), String>> {
         let err = |e: std::io::Error| {
             format!("cannot read the temporary alert file `{}`: {e}", self.shown)
         };
@@ -609,12 +648,13 @@ impl RunReader {
         }
         let [a, b, c, d, e, f, g, h] = head;
         let len = u32::from_le_bytes([a, b, c, d]) as usize;
-        let key_len = u32::from_le_bytes([e, f, g, h]) as usize;
-        let mut bytes = vec![0; len];
-        if let Err(e) = self.r.read_exact(&mut bytes) {
+        r.key_len = u32::from_le_bytes([e, f, g, h]) as usize;
+        r.bytes.clear();
+        r.bytes.resize(len, 0);
+        if let Err(e) = self.r.read_exact(&mut r.bytes) {
             return Some(Err(err(e)));
         }
-        Some(Ok(Rec { bytes, key_len }))
+        Some(Ok(()))
     }
 }
 
@@ -860,24 +900,39 @@ impl Sorted {
             at: Vec::new().into_iter(),
         }
     }
+
+    /// The next alert's key, left in place.
+    fn peek_key(&self) -> Option<&[u8]> {
+        let &(s, k, _) = self.at.as_slice().first()?;
+        self.buf.get(s..s + k)
+    }
+
+    /// Copies the next alert into `r` (its buffer reused); `false` at the end.
+    fn next_into(&mut self, r: &mut Rec) -> bool {
+        let Some((s, k, n)) = self.at.next() else {
+            return false;
+        };
+        r.bytes.clear();
+        r.bytes
+            .extend_from_slice(self.buf.get(s..s + n).unwrap_or_default());
+        r.key_len = k;
+        true
+    }
 }
 
 impl Iterator for Sorted {
     type Item = Rec;
 
     fn next(&mut self) -> Option<Rec> {
-        let (s, k, n) = self.at.next()?;
-        Some(Rec {
-            bytes: self.buf.get(s..s + n)?.to_vec(),
-            key_len: k,
-        })
+        let mut r = Rec::default();
+        self.next_into(&mut r).then_some(r)
     }
 }
 
 /// The k-way merge of the sorted buffer and the runs: yields alerts in order (an error when a
 /// run cannot be read back).
 pub struct Merge {
-    mem: std::iter::Peekable<Sorted>,
+    mem: Sorted,
     runs: Vec<(Rec, RunReader)>,
     metas: Vec<Arc<AlertMeta>>,
     failed: bool,
@@ -888,12 +943,14 @@ impl Merge {
         let mut runs = Vec::with_capacity(files.len());
         for f in files {
             let mut r = RunReader::open(f)?;
-            if let Some(a) = r.next_alert() {
-                runs.push((a?, r));
+            let mut head = Rec::default();
+            if let Some(a) = r.next_into(&mut head) {
+                a?;
+                runs.push((head, r));
             }
         }
         Ok(Merge {
-            mem: mem.into_iter().peekable(),
+            mem,
             runs,
             metas,
             failed: false,
@@ -911,6 +968,86 @@ impl Iterator for Merge {
 }
 
 const DAMAGED: &str = "a temporary alert file was damaged while the run read it";
+
+/// Appends the JSON line of the alert encoded in `b` to `out` (see [`Merge::write_json`]).
+fn json_line(
+    w: &mut JsonWriter,
+    b: &[u8],
+    metas: &[Arc<AlertMeta>],
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    if w.write(b, metas, out).is_some() {
+        return Ok(());
+    }
+    let a = decode(b, metas).ok_or_else(|| DAMAGED.to_string())?;
+    serde_json::to_writer(&mut *out, &a).map_err(|e| e.to_string())?;
+    out.push(b'\n');
+    Ok(())
+}
+
+/// Alerts in output order on their way to a [`Render`]: each still encoded, or already its
+/// JSON line (an alert kept by a rule's suppression, decoded to apply it). Recycled: its
+/// buffers keep their capacity.
+#[derive(Debug, Default)]
+pub struct Pending {
+    bytes: Vec<u8>,
+    /// Per alert: whether it is encoded (else a JSON line), and where its bytes are.
+    items: Vec<(bool, usize, usize)>,
+}
+
+/// Bytes a [`Pending`] holds before it is passed on: small enough to keep the renderer busy
+/// early, large enough that handing it over costs nothing next to rendering it.
+pub const PENDING_BYTES: usize = 256 << 10;
+
+impl Pending {
+    pub fn push_rec(&mut self, r: &Rec) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(&r.bytes);
+        self.items.push((true, start, self.bytes.len()));
+    }
+
+    /// Adds a ready JSON line, which `write` appends to the buffer it is given.
+    pub fn push_line(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.bytes.len();
+        write(&mut self.bytes);
+        self.items.push((false, start, self.bytes.len()));
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.items.clear();
+    }
+}
+
+/// Writes the JSON lines of a merge's alerts away from it (see [`Merge::render`]).
+pub struct Render {
+    metas: Vec<Arc<AlertMeta>>,
+    json: JsonWriter,
+}
+
+impl Render {
+    /// Appends the JSON line of every alert of `p`, in order, to `out`; at the first that
+    /// cannot be written (a damaged temporary file), the error, `out` holding the lines before.
+    pub fn lines(&mut self, p: &Pending, out: &mut Vec<u8>) -> Result<(), String> {
+        for &(encoded, s, e) in &p.items {
+            let b = p.bytes.get(s..e).unwrap_or_default();
+            if encoded {
+                json_line(&mut self.json, b, &self.metas, out)?;
+            } else {
+                out.extend_from_slice(b);
+            }
+        }
+        Ok(())
+    }
+}
 
 impl Merge {
     /// The next alert, encoded (see [`Merge::decode`], [`Merge::write_json`]).
@@ -936,13 +1073,15 @@ impl Merge {
     /// Appends the JSON line of an encoded alert to `out`: what `serde_json` writes for
     /// [`Merge::decode`]'s alert, and a newline.
     pub fn write_json(&self, w: &mut JsonWriter, r: &Rec, out: &mut Vec<u8>) -> Result<(), String> {
-        if w.write(&r.bytes, &self.metas, out).is_some() {
-            return Ok(());
+        json_line(w, &r.bytes, &self.metas, out)
+    }
+
+    /// What renders this merge's encoded alerts as JSON lines on another thread.
+    pub fn render(&self) -> Render {
+        Render {
+            metas: self.metas.clone(),
+            json: JsonWriter::default(),
         }
-        let a = self.decode(r)?;
-        serde_json::to_writer(&mut *out, &a).map_err(|e| e.to_string())?;
-        out.push(b'\n');
-        Ok(())
     }
 
     /// The merge as encoded alerts (merging runs into one run).
@@ -952,6 +1091,17 @@ impl Merge {
     }
 
     fn next_held(&mut self) -> Option<Result<Rec, String>> {
+        let mut r = Rec::default();
+        Some(self.next_held_into(&mut r)?.map(|()| r))
+    }
+
+    /// The next alert, encoded, into `out` (its buffer reused, as the runs' heads are: the end
+    /// of a run that prints many alerts allocated and freed one buffer per alert).
+    pub fn next_rec_into(&mut self, out: &mut Rec) -> Option<Result<(), String>> {
+        self.next_held_into(out)
+    }
+
+    fn next_held_into(&mut self, out: &mut Rec) -> Option<Result<(), String>> {
         if self.failed {
             return None;
         }
@@ -963,19 +1113,24 @@ impl Merge {
                 best = Some(i);
             }
         }
-        let from_run = match (best, self.mem.peek()) {
+        let from_run = match (best, self.mem.peek_key()) {
             (None, _) => false,
             (Some(_), None) => true,
-            (Some(b), Some(m)) => self.runs[b].0.key() <= m.key(),
+            (Some(b), Some(m)) => self.runs[b].0.key() <= m,
         };
         if !from_run {
-            return self.mem.next().map(Ok);
+            return self.mem.next_into(out).then_some(Ok(()));
         }
         let b = best?;
-        let next = self.runs[b].1.next_alert();
-        match next {
-            None => Some(Ok(self.runs.remove(b).0)),
-            Some(Ok(n)) => Some(Ok(std::mem::replace(&mut self.runs[b].0, n))),
+        // The head goes out; the run's next alert is read into the buffer `out` held.
+        let (head, reader) = self.runs.get_mut(b)?;
+        std::mem::swap(out, head);
+        match reader.next_into(head) {
+            None => {
+                self.runs.remove(b);
+                Some(Ok(()))
+            }
+            Some(Ok(())) => Some(Ok(())),
             Some(Err(e)) => {
                 self.failed = true;
                 Some(Err(e))
@@ -1159,6 +1314,47 @@ mod tests {
         let mut got = Vec::new();
         assert_eq!(w.write(&[1, 2, 3], &metas.all, &mut got), None);
         assert!(got.is_empty());
+    }
+
+    /// `json_str` writes what serde_json writes for every string of one ASCII byte, of each
+    /// byte between letters, and of non-ASCII text; bytes that are not UTF-8 are not written,
+    /// and an encoding holding them is not written as a line (the run then reports it damaged).
+    #[test]
+    fn json_str_is_serde_json_and_rejects_what_is_not_utf8() {
+        let mut texts: Vec<String> = (0u8..0x80)
+            .flat_map(|b| {
+                let c = char::from(b);
+                [c.to_string(), format!("ab{c}cd"), format!("{c}{c}")]
+            })
+            .collect();
+        texts.extend(["", "é", "x中y", "\u{2028}", "\u{10ffff}\"", "a\u{7f}b"].map(String::from));
+        for t in &texts {
+            let mut got = b"<".to_vec();
+            assert_eq!(json_str(&mut got, t.as_bytes()), Some(()), "{t:?}");
+            let want = [b"<".to_vec(), serde_json::to_vec(t).unwrap_or_default()].concat();
+            assert_eq!(got, want, "{t:?}");
+        }
+        for bad in [&b"\xff"[..], b"a\xc3", b"\xe4\xb8", b"ok\x80ok"] {
+            assert_eq!(json_str(&mut Vec::new(), bad), None, "{bad:?}");
+        }
+        let mut metas = Metas::default();
+        let h = Held::from(alert("r", Some("2026-01-01T00:00:00Z"), &[], 1, 1));
+        let mut bytes = Vec::new();
+        encode(&h, metas.number(&h.meta), &mut bytes);
+        let at = bytes
+            .windows(4)
+            .position(|w| w == b"2026")
+            .unwrap_or_default();
+        if let Some(b) = bytes.get_mut(at) {
+            *b = 0xff;
+        }
+        let mut got = Vec::new();
+        assert_eq!(
+            JsonWriter::default().write(&bytes, &metas.all, &mut got),
+            None
+        );
+        assert!(got.is_empty());
+        assert_eq!(decode(&bytes, &metas.all), None);
     }
 
     /// Alerts added through batches (each numbering the rules' metadata in its own order, not

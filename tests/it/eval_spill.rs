@@ -132,3 +132,74 @@ fn spilled_alerts_come_out_as_those_that_fit() {
     assert_eq!(spilled.alerts, fits.alerts);
     assert_eq!(spilled.summary.alerts, fits.alerts.len());
 }
+
+/// `write_json_lines` (the merge on one thread, the text rendered on another, as `detc run`
+/// prints) writes exactly the lines `next_json` appends one by one, which are serde_json's text
+/// of the library's alerts: over spilled runs (a buffer of 7 alerts), with enough alerts that the
+/// merge hands over several batches and reuses them, and with chunks cut at whole lines only.
+#[test]
+fn json_lines_written_on_a_second_thread_are_those_of_next_json() {
+    use detc::eval::run::run_files_streamed;
+    let f = events();
+    // The same events many times over, and a rule with an alert per event: a few megabytes of
+    // alerts (several renderer batches).
+    let files: Vec<PathBuf> = (0..12)
+        .map(|i| {
+            let copy = f.with_file_name(format!("copy-{i}.jsonl"));
+            std::fs::copy(&f, &copy).unwrap();
+            copy
+        })
+        .collect();
+    let mut rules = rules();
+    rules.push(text_rule(
+        "spill_each.detc",
+        r#"rule spill_each {
+  id "6c6c6c6c-1111-4222-8333-444455556666"
+  title "Every connection"
+  description "An alert per connection. Hand-built test rule."
+  author "detc tests"
+  date "2026-12-03"
+  status experimental
+  severity low
+  confidence low
+  attack T1071.003
+  references ["https://attack.mitre.org/techniques/T1071/003/"]
+  falsepositives ["Everything"]
+
+  source network_connection
+  where remote.port exists
+}
+"#,
+    ));
+    let opts = RunOptions {
+        alert_buffer: 7,
+        threads: 2,
+        block: 4096,
+        ..RunOptions::default()
+    };
+    let lib = run_files(&rules, &files, &opts).unwrap();
+    assert!(lib.summary.alert_runs > 0);
+    let want: String = lib
+        .alerts
+        .iter()
+        .map(|a| serde_json::to_string(a).unwrap() + "\n")
+        .collect();
+    assert!(want.len() > 2 << 20, "{} bytes of alerts", want.len());
+    let mut one_by_one = Vec::new();
+    let mut stream = run_files_streamed(&rules, &files, &opts).unwrap();
+    while let Some(r) = stream.alerts.next_json(&mut one_by_one) {
+        r.unwrap();
+    }
+    assert_eq!(String::from_utf8(one_by_one).unwrap(), want);
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    let mut stream = run_files_streamed(&rules, &files, &opts).unwrap();
+    stream
+        .alerts
+        .write_json_lines(|b| chunks.push(b.to_vec()))
+        .unwrap();
+    assert!(chunks.len() > 2, "{} chunks", chunks.len());
+    assert!(chunks.iter().all(|c| c.ends_with(b"\n")));
+    assert_eq!(String::from_utf8(chunks.concat()).unwrap(), want);
+    // Nothing left after the stream is read.
+    assert!(stream.alerts.next_json(&mut Vec::new()).is_none());
+}
