@@ -340,13 +340,10 @@ pub(super) fn scan<'a>(
             Ok,
         )?;
         member += 1;
-        match n.and_then(|n| out.vals.get_mut(n)) {
-            Some(slot) => {
+        match n.filter(|&n| n < out.vals.len()) {
+            Some(n) => {
                 let (v, next) = value(&l, at, &mut out.text, &mut out.nested)?;
-                if slot.is_some() && dup.is_none() {
-                    dup = Some(l.s.get(i + 1..close).ok_or(GiveUp)?);
-                }
-                *slot = Some(v);
+                keep(out, n, v, &mut dup, || l.s.get(i + 1..close))?;
                 i = next;
             }
             // A skipped string (most skipped values) without the call to `skip`.

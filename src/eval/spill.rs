@@ -1092,16 +1092,12 @@ impl Merge {
 
     fn next_held(&mut self) -> Option<Result<Rec, String>> {
         let mut r = Rec::default();
-        Some(self.next_held_into(&mut r)?.map(|()| r))
+        Some(self.next_rec_into(&mut r)?.map(|()| r))
     }
 
     /// The next alert, encoded, into `out` (its buffer reused, as the runs' heads are: the end
     /// of a run that prints many alerts allocated and freed one buffer per alert).
     pub fn next_rec_into(&mut self, out: &mut Rec) -> Option<Result<(), String>> {
-        self.next_held_into(out)
-    }
-
-    fn next_held_into(&mut self, out: &mut Rec) -> Option<Result<(), String>> {
         if self.failed {
             return None;
         }
