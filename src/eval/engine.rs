@@ -20,7 +20,7 @@
 use super::fasthash::Seeded;
 use super::index::Key;
 use super::ops::{Cell, CompiledExpr, ValRef};
-use super::spill::{AlertMeta, Held};
+use super::spill::{AlertMeta, AlertRef, Batch, Held};
 use super::time;
 use super::{Alert, Event};
 use crate::diag::{Code, Diagnostic};
@@ -144,13 +144,21 @@ mod gkey {
     }
 
     /// The values [`push`] wrote, in order (`None` for bytes it did not write).
-    pub fn values(mut b: &[u8]) -> Option<Vec<Option<Value>>> {
+    pub fn values(b: &[u8]) -> Option<Vec<Option<Value>>> {
+        let mut refs = Vec::new();
+        self::refs(b, &mut refs)?;
+        Some(refs.iter().map(|v| v.map(|v| v.to_value())).collect())
+    }
+
+    /// [`values`] borrowed from the key's bytes, into `out` (cleared first): a released
+    /// group's key is encoded into its alert without a `String` per text value.
+    pub fn refs<'b>(mut b: &'b [u8], out: &mut Vec<Option<ValRef<'b>>>) -> Option<()> {
         fn take<const N: usize>(b: &mut &[u8]) -> Option<[u8; N]> {
             let (h, rest) = b.split_first_chunk::<N>()?;
             *b = rest;
             Some(*h)
         }
-        fn text(b: &mut &[u8]) -> Option<String> {
+        fn text<'b>(b: &mut &'b [u8]) -> Option<&'b str> {
             let mut n: usize = 0;
             for shift in (0..usize::BITS).step_by(7) {
                 let [x] = take::<1>(b)?;
@@ -161,23 +169,23 @@ mod gkey {
             }
             let (s, rest) = (b.get(..n)?, b.get(n..)?);
             *b = rest;
-            String::from_utf8(s.to_vec()).ok()
+            std::str::from_utf8(s).ok()
         }
-        let mut out = Vec::new();
+        out.clear();
         while let Some((&tag, rest)) = b.split_first() {
             b = rest;
             out.push(match tag {
                 0 => None,
-                1 => Some(Value::Str(text(&mut b)?)),
-                2 => Some(Value::Int(i64::from_le_bytes(take::<8>(&mut b)?))),
-                3 => Some(Value::Ip(IpAddr::from(take::<4>(&mut b)?))),
-                4 => Some(Value::Ip(IpAddr::from(take::<16>(&mut b)?))),
-                5 => Some(Value::Enum(text(&mut b)?)),
-                6 => Some(Value::Timestamp(i64::from_le_bytes(take::<8>(&mut b)?))),
+                1 => Some(ValRef::Str(text(&mut b)?)),
+                2 => Some(ValRef::Int(i64::from_le_bytes(take::<8>(&mut b)?))),
+                3 => Some(ValRef::Ip(IpAddr::from(take::<4>(&mut b)?))),
+                4 => Some(ValRef::Ip(IpAddr::from(take::<16>(&mut b)?))),
+                5 => Some(ValRef::Enum(text(&mut b)?)),
+                6 => Some(ValRef::Timestamp(i64::from_le_bytes(take::<8>(&mut b)?))),
                 _ => return None,
             });
         }
-        Some(out)
+        Some(())
     }
 }
 
@@ -950,10 +958,20 @@ impl CompiledRule {
         // run's peak memory was at its end).
         let windows = st.windows.into_iter().flat_map(|(start, groups)| {
             let mut out = Vec::new();
-            self.window_alerts(start, groups, &mut out);
+            self.window_alerts(start, groups, &mut |a| out.push(a.to_held()));
             out
         });
         st.alerts.into_iter().chain(windows)
+    }
+
+    /// The alerts of a finished run encoded into `batch` (not sorted: the sink sorts), which
+    /// is passed to `pass` each time it is full ([`Batch::add_passing`]): what
+    /// [`CompiledRule::finish_held`] holds, with no held alert made per window's alert.
+    pub fn finish_into(&self, st: RuleState, batch: &mut Batch, pass: &mut dyn FnMut(&mut Batch)) {
+        batch.add_passing(st.alerts, &mut *pass);
+        for (start, groups) in st.windows {
+            self.window_alerts(start, groups, &mut |a| batch.add_ref_passing(a, &mut *pass));
+        }
     }
 
     /// The first window start still open when the input is at `watermark` and events may come
@@ -972,22 +990,20 @@ impl CompiledRule {
         }))
     }
 
-    /// Releases the windows of `st` that start before `open_from`: returns their alerts (not
-    /// sorted) and frees their groups; an event fed afterwards into such a window is late.
-    pub fn release(&self, st: &mut RuleState, open_from: i64) -> Vec<Held> {
+    /// Releases the windows of `st` that start before `open_from`: passes their alerts (not
+    /// sorted) to `emit` and frees their groups; an event fed afterwards into such a window is late.
+    pub fn release(&self, st: &mut RuleState, open_from: i64, emit: &mut dyn FnMut(&AlertRef<'_>)) {
         st.close_before(open_from);
         let open = st.windows.split_off(&open_from);
         let done = std::mem::replace(&mut st.windows, open);
-        let mut out = Vec::new();
         for (start, groups) in done {
-            self.window_alerts(start, groups, &mut out);
+            self.window_alerts(start, groups, emit);
         }
-        out
     }
 
-    /// The alerts of one finished window (groups whose `having` holds), appended to `out`:
-    /// built as held alerts, their group and aggregates in key order (no map per alert).
-    fn window_alerts(&self, start: i64, groups: Window, out: &mut Vec<Held>) {
+    /// The alerts of one finished window (groups whose `having` holds), passed to `emit`:
+    /// borrowed, their group and aggregates in key order (no map, no string per alert).
+    fn window_alerts(&self, start: i64, groups: Window, emit: &mut dyn FnMut(&AlertRef<'_>)) {
         let Some(agg) = &self.rule.aggregation else {
             return;
         };
@@ -1013,6 +1029,10 @@ impl CompiledRule {
                 .having
                 .as_ref()
                 .is_some_and(|h| h.reads(&|f| !matches!(f, FieldRef::Aggregate(_))));
+        // Reused from group to group: the key's values (borrowed from `key_bytes`) and the
+        // alert's group entries.
+        let mut key_refs: Vec<Option<ValRef<'_>>> = Vec::with_capacity(agg.group_by.len());
+        let mut group: Vec<(&str, ValRef<'_>)> = Vec::with_capacity(agg.group_by.len());
         for (i, g) in all.iter().enumerate() {
             let events = g.events;
             accs.clear();
@@ -1029,10 +1049,13 @@ impl CompiledRule {
             }));
             // Each aggregate but `count()` took its own: the next group's come next.
             held.for_each(drop);
-            let decoded = || gkey::values(key_of(&key_bytes, &all, i));
+            let key = key_of(&key_bytes, &all, i);
             let mut keys: Option<Vec<Option<Value>>> = None;
             if having_reads_keys {
-                keys = decoded();
+                keys = gkey::values(key);
+                if keys.is_none() {
+                    continue;
+                }
             }
             // `having` first, on the values by position (a name's last, as `key_order` keeps):
             // most groups of a window fail it, and they then cost no names and no decoded key
@@ -1053,35 +1076,31 @@ impl CompiledRule {
                     }
                 }),
             };
-            if !holds {
+            if !holds || gkey::refs(key, &mut key_refs).is_none() {
                 continue;
             }
-            let Some(mut keys) = keys.or_else(decoded) else {
-                continue;
-            };
-            let aggregates: Vec<(String, Value)> = self
+            // Each position once (`group_order` and `agg_order` name each once), as the held
+            // alert took them.
+            group.clear();
+            group.extend(
+                self.group_order
+                    .iter()
+                    .filter_map(|&i| Some((agg.group_by.get(i)?.name(), (*key_refs.get(i)?)?))),
+            );
+            let aggregates: Vec<(&str, ValRef<'_>)> = self
                 .agg_order
                 .iter()
                 .filter_map(|&i| {
-                    let v = accs.get_mut(i)?.take()?;
-                    Some((agg.aggregates.get(i)?.name.clone(), v))
+                    let v = accs.get(i)?.as_ref()?;
+                    Some((agg.aggregates.get(i)?.name.as_str(), ValRef::of(v)))
                 })
                 .collect();
-            let group: Vec<(String, Value)> = self
-                .group_order
-                .iter()
-                .filter_map(|&i| {
-                    // Moved out: each position is read once (`group_order` names it once).
-                    let v = keys.get_mut(i)?.take()?;
-                    Some((agg.group_by.get(i)?.name().to_string(), v))
-                })
-                .collect();
-            out.push(Held {
-                meta: self.meta.clone(),
-                window_start: Some(window_start.clone()),
-                window_end: Some(window_end.clone()),
-                group,
-                aggregates,
+            emit(&AlertRef {
+                meta: &self.meta,
+                window_start: Some(&window_start),
+                window_end: Some(&window_end),
+                group: &group,
+                aggregates: &aggregates,
                 events,
             });
         }

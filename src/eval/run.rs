@@ -1240,6 +1240,8 @@ struct Release<'r> {
     live: Vec<RuleState>,
     /// Where released windows' alerts go.
     sink: &'r Mutex<AlertSink>,
+    /// Released windows' alerts, encoded before they are added to the sink (kept empty).
+    batch: Batch,
     peak: usize,
     /// Worker states taken at a barrier and not merged yet, with the watermark read at that
     /// barrier (see [`Release::take`]).
@@ -1318,12 +1320,21 @@ impl Release<'_> {
                 continue;
             };
             if let Some(st) = self.live.get_mut(i) {
-                let released = c.release(st, open_from);
-                if released.is_empty() {
+                // Encoded here, then copied into the sink under its lock (as a worker's batch
+                // is, a bounded piece at a time), with no held alert made per alert.
+                let (batch, sink) = (&mut self.batch, self.sink);
+                let pass =
+                    |b: &mut Batch| sink.lock().unwrap_or_else(|e| e.into_inner()).add_batch(b);
+                let mut any = false;
+                c.release(st, open_from, &mut |a| {
+                    any = true;
+                    batch.add_ref_passing(a, pass);
+                });
+                if !any {
                     continue;
                 }
-                let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
-                sink.add_held(released);
+                let mut sink = sink.lock().unwrap_or_else(|e| e.into_inner());
+                sink.add_batch(batch);
                 if let Some(e) = sink.error() {
                     return Err(spill_err(e.to_string()));
                 }
@@ -1582,6 +1593,7 @@ pub fn run_files_streamed(
         max_groups: opts.max_groups,
         live: compiled.iter().map(|_| RuleState::default()).collect(),
         sink: &sh.sink,
+        batch: Batch::default(),
         peak: 0,
         pending: Vec::new(),
         release_at: None,
@@ -1779,7 +1791,7 @@ fn finish_rules(
     let finish = |share: Vec<(&CompiledRule, RuleState)>| {
         let mut batch = Batch::default();
         for (c, st) in share {
-            batch.add_passing(c.finish_held(st), &add);
+            c.finish_into(st, &mut batch, &mut |b| add(b));
         }
         add(&mut batch);
     };

@@ -11,6 +11,7 @@
 //! arrival order. At most [`FAN_IN`] runs are kept; more are merged into one first, so the
 //! merge holds one alert per run and a bounded number of open files.
 
+use super::ops::ValRef;
 use super::Alert;
 use crate::ir::{Level, Value};
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
@@ -98,6 +99,42 @@ impl From<Held> for Alert {
     }
 }
 
+/// An alert borrowed from where it is made (a released window's group): encoded into a batch
+/// or the sink as a [`Held`] of the same content would be, without the held alert's own
+/// strings and vectors (issue 15, row (f): ~9 allocations per alert in `window_alerts`, its
+/// names and window bounds copied per alert, then freed once encoded, were 5% of the row's
+/// instructions on 100,000 lines, most of them on the thread that merges and releases).
+#[derive(Debug, Clone, Copy)]
+pub struct AlertRef<'a> {
+    pub meta: &'a Arc<AlertMeta>,
+    pub window_start: Option<&'a str>,
+    pub window_end: Option<&'a str>,
+    /// In key order, as [`Held::group`].
+    pub group: &'a [(&'a str, ValRef<'a>)],
+    /// In key order.
+    pub aggregates: &'a [(&'a str, ValRef<'a>)],
+    pub events: u64,
+}
+
+impl AlertRef<'_> {
+    /// The alert as held (owned).
+    pub fn to_held(&self) -> Held {
+        let owned = |xs: &[(&str, ValRef<'_>)]| {
+            xs.iter()
+                .map(|(k, v)| ((*k).to_string(), v.to_value()))
+                .collect()
+        };
+        Held {
+            meta: self.meta.clone(),
+            window_start: self.window_start.map(String::from),
+            window_end: self.window_end.map(String::from),
+            group: owned(self.group),
+            aggregates: owned(self.aggregates),
+            events: self.events,
+        }
+    }
+}
+
 /// Held alerts are kept encoded, back to back in one buffer: a *key* whose bytes compare (as
 /// byte strings) exactly as [`super::alert_order`] compares the alerts (rule id, window start,
 /// group, aggregates, events), then the number of the rule's [`AlertMeta`] in the sink's table
@@ -109,6 +146,7 @@ impl From<Held> for Alert {
 /// content; an optional string is `0`, or `1` and the string; a map is each entry as `1`, key,
 /// value, then `0` (a shorter map that is a prefix sorts first).
 mod enc {
+    use crate::eval::ops::ValRef;
     use crate::ir::Value;
     use std::net::IpAddr;
 
@@ -140,36 +178,36 @@ mod enc {
         }
     }
 
-    pub fn value(out: &mut Vec<u8>, v: &Value) {
+    pub fn value(out: &mut Vec<u8>, v: ValRef<'_>) {
         match v {
-            Value::Str(s) => {
+            ValRef::Str(s) => {
                 out.push(0);
                 str(out, s);
             }
-            Value::Int(i) => {
+            ValRef::Int(i) => {
                 out.push(1);
-                int(out, *i);
+                int(out, i);
             }
-            Value::Ip(IpAddr::V4(a)) => {
+            ValRef::Ip(IpAddr::V4(a)) => {
                 out.extend_from_slice(&[2, 0]);
                 out.extend_from_slice(&a.octets());
             }
-            Value::Ip(IpAddr::V6(a)) => {
+            ValRef::Ip(IpAddr::V6(a)) => {
                 out.extend_from_slice(&[2, 1]);
                 out.extend_from_slice(&a.octets());
             }
-            Value::Enum(s) => {
+            ValRef::Enum(s) => {
                 out.push(3);
                 str(out, s);
             }
-            Value::Timestamp(t) => {
+            ValRef::Timestamp(t) => {
                 out.push(4);
-                int(out, *t);
+                int(out, t);
             }
         }
     }
 
-    pub fn entries<'a>(out: &mut Vec<u8>, xs: impl IntoIterator<Item = (&'a str, &'a Value)>) {
+    pub fn entries<'a>(out: &mut Vec<u8>, xs: impl IntoIterator<Item = (&'a str, ValRef<'a>)>) {
         for (k, v) in xs {
             out.push(1);
             str(out, k);
@@ -343,15 +381,64 @@ impl Metas {
 
 /// Appends the encoding of `a` to `out`; returns its key's length.
 fn encode(a: &Held, meta: u32, out: &mut Vec<u8>) -> usize {
+    encode_parts(
+        Parts {
+            meta: &a.meta,
+            window_start: a.window_start.as_deref(),
+            window_end: a.window_end.as_deref(),
+            events: a.events,
+        },
+        a.group.iter().map(|(k, v)| (k.as_str(), ValRef::of(v))),
+        a.aggregates
+            .iter()
+            .map(|(k, v)| (k.as_str(), ValRef::of(v))),
+        meta,
+        out,
+    )
+}
+
+/// [`encode`] of a borrowed alert (the same bytes as its [`AlertRef::to_held`]'s).
+fn encode_ref(a: &AlertRef<'_>, meta: u32, out: &mut Vec<u8>) -> usize {
+    encode_parts(
+        Parts {
+            meta: a.meta,
+            window_start: a.window_start,
+            window_end: a.window_end,
+            events: a.events,
+        },
+        a.group.iter().copied(),
+        a.aggregates.iter().copied(),
+        meta,
+        out,
+    )
+}
+
+/// An alert's parts other than its entries, for [`encode_parts`].
+struct Parts<'a> {
+    meta: &'a AlertMeta,
+    window_start: Option<&'a str>,
+    window_end: Option<&'a str>,
+    events: u64,
+}
+
+/// The one encoder behind [`encode`] and [`encode_ref`]: an alert's parts and its group's and
+/// aggregates' entries (each in key order).
+fn encode_parts<'a>(
+    a: Parts<'_>,
+    group: impl Iterator<Item = (&'a str, ValRef<'a>)>,
+    aggregates: impl Iterator<Item = (&'a str, ValRef<'a>)>,
+    meta: u32,
+    out: &mut Vec<u8>,
+) -> usize {
     let start = out.len();
     enc::str(out, &a.meta.rule_id);
-    enc::opt_str(out, a.window_start.as_deref());
-    enc::entries(out, a.group.iter().map(|(k, v)| (k.as_str(), v)));
-    enc::entries(out, a.aggregates.iter().map(|(k, v)| (k.as_str(), v)));
+    enc::opt_str(out, a.window_start);
+    enc::entries(out, group);
+    enc::entries(out, aggregates);
     out.extend_from_slice(&a.events.to_be_bytes());
     let key_len = out.len() - start;
     out.extend_from_slice(&meta.to_be_bytes());
-    enc::opt_str(out, a.window_end.as_deref());
+    enc::opt_str(out, a.window_end);
     key_len
 }
 
@@ -697,6 +784,15 @@ impl Batch {
         }
     }
 
+    /// Encodes a borrowed alert into the batch, passing it to `pass` when it holds
+    /// [`BATCH_BYTES`] (as [`Batch::add_passing`]).
+    pub fn add_ref_passing(&mut self, a: &AlertRef<'_>, mut pass: impl FnMut(&mut Batch)) {
+        push_encoded_ref(&mut self.buf, &mut self.at, &mut self.metas, a);
+        if self.buf.len() >= BATCH_BYTES {
+            pass(self);
+        }
+    }
+
     /// Alerts in the batch.
     pub fn len(&self) -> usize {
         self.at.len()
@@ -722,6 +818,19 @@ fn push_encoded(
     let meta = metas.number(&a.meta);
     let start = buf.len();
     let key_len = encode(a, meta, buf);
+    at.push((start, key_len, buf.len() - start));
+}
+
+/// [`push_encoded`] of a borrowed alert.
+fn push_encoded_ref(
+    buf: &mut Vec<u8>,
+    at: &mut Vec<(usize, usize, usize)>,
+    metas: &mut Metas,
+    a: &AlertRef<'_>,
+) {
+    let meta = metas.number(a.meta);
+    let start = buf.len();
+    let key_len = encode_ref(a, meta, buf);
     at.push((start, key_len, buf.len() - start));
 }
 
@@ -1224,6 +1333,70 @@ mod tests {
             }
             assert_eq!(decode(&ex.bytes, &metas.all).as_ref(), Some(x));
         }
+    }
+
+    /// A borrowed alert (a released window's, [`AlertRef`]) encodes to the bytes its held
+    /// form does, and a batch of borrowed alerts adds to a sink what the held ones add, on
+    /// edge values: empty and non-ASCII strings and keys, a 0 byte, quotes, integer and time
+    /// edges, both address families, no window and an open one, empty and repeated entries.
+    #[test]
+    fn borrowed_alerts_encode_as_held() -> Result<(), String> {
+        let v4 = ValRef::Ip(std::net::IpAddr::from([10, 0, 0, 1]));
+        let v6 = ValRef::Ip(std::net::Ipv6Addr::LOCALHOST.into());
+        let values = [
+            ValRef::Str(""),
+            ValRef::Str("h\0x"),
+            ValRef::Str("h\u{e9}\u{4e2d}\"\\"),
+            ValRef::Int(i64::MIN),
+            ValRef::Int(0),
+            ValRef::Int(i64::MAX),
+            ValRef::Timestamp(-1),
+            ValRef::Enum("inbound"),
+            v4,
+            v6,
+        ];
+        let meta = Arc::new(AlertMeta {
+            rule_id: "r\0\u{e9}".into(),
+            rule_name: "n".into(),
+            severity: Level::High,
+            techniques: vec!["T1".into()],
+            analytics: Vec::new(),
+        });
+        let (mut by_ref, mut by_held) = (AlertSink::new(1000), AlertSink::new(1000));
+        let mut batch = Batch::default();
+        for window in [None, Some(("2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z"))] {
+            for (i, &v) in values.iter().enumerate() {
+                let w = values.get((i + 3) % values.len()).copied().unwrap_or(v);
+                for group in [
+                    vec![],
+                    vec![("host", v)],
+                    vec![("", v), ("\u{43a}\u{43b}", w)],
+                    vec![("a", v), ("a", v)],
+                ] {
+                    let aggregates = [("connections", w), ("n\0", ValRef::Int(5))];
+                    let a = AlertRef {
+                        meta: &meta,
+                        window_start: window.map(|w| w.0),
+                        window_end: window.map(|w| w.1),
+                        group: &group,
+                        aggregates: &aggregates,
+                        events: 1 << 40,
+                    };
+                    let (mut x, mut y) = (Vec::new(), Vec::new());
+                    let held = a.to_held();
+                    assert_eq!(encode_ref(&a, 7, &mut x), encode(&held, 7, &mut y));
+                    assert_eq!(x, y, "{a:?}");
+                    batch.add_ref_passing(&a, |b| by_ref.add_batch(b));
+                    by_held.add_held([held]);
+                }
+            }
+        }
+        by_ref.add_batch(&mut batch);
+        assert_eq!(by_ref.len(), by_held.len());
+        let x: Result<Vec<Alert>, String> = by_ref.finish()?.collect();
+        let y: Result<Vec<Alert>, String> = by_held.finish()?.collect();
+        assert_eq!(x?, y?);
+        Ok(())
     }
 
     /// The JSON line written from an encoding is serde_json's text of the decoded alert, byte
