@@ -1326,7 +1326,7 @@ impl Release<'_> {
                 let pass =
                     |b: &mut Batch| sink.lock().unwrap_or_else(|e| e.into_inner()).add_batch(b);
                 let mut any = false;
-                c.release(st, open_from, &mut |a| {
+                c.release_into(st, open_from, &mut |a| {
                     any = true;
                     batch.add_ref_passing(a, pass);
                 });

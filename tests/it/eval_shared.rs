@@ -72,6 +72,17 @@ fn rules() -> Vec<Rule> {
             4,
             "  where direction == outbound or remote.ip is loopback",
         ),
+        // Literals under `or` with a negated one first, and under `and` three of them.
+        rule(
+            "or_of_literals",
+            20,
+            "  where not direction == outbound or remote.ip is loopback or host == \"h1\"",
+        ),
+        rule(
+            "and_of_three",
+            21,
+            "  where direction == outbound and not remote.ip is loopback and not host == \"h1\"",
+        ),
         // The same text but for case: `==` and `=~` on a name that comes in two cases.
         rule("name_exact", 5, "  where process.name == \"chrome.exe\""),
         rule("name_nocase", 6, "  where process.name =~ \"chrome.exe\""),
