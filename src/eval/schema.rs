@@ -1116,8 +1116,10 @@ impl Iterator for Wanted<'_> {
 /// first raw key. The values logs write (plain digits, dotted quads, timestamps, strings)
 /// are converted here and written in place (a cell returned through memory from a call
 /// stalled on being read back); anything else, and every error, the general way
-/// ([`convert_cell`], tested to agree).
-#[inline]
+/// ([`convert_cell`], tested to agree). Always inlined: `#[inline]` left it a call per cell
+/// (two a row of (f)), and inlining saved 1% of that row's instructions (100k lines, one
+/// thread: 836.5M -> 828.5M).
+#[inline(always)]
 fn push_cell<'r>(
     slot: &mut Option<Cell<'r>>,
     text: Cow<'r, str>,
