@@ -109,6 +109,69 @@ pub(super) fn words(b: &[u8]) -> (u64, u64) {
     }
 }
 
+/// A text that values read per row are compared with exactly (an `applies` or swap value, an
+/// enum map's key): its length and [`words`] first, as [`Keys::find`] compares keys, then, past
+/// 16 bytes, its other words, without a call to `memcmp` (a `==` on each row's
+/// `Channel`, `EventID` and `Initiated`, and a `BTreeMap` walk for `direction`, were about 4%
+/// of the instructions of row (f), `--threads 1`). A JSON number is compared as its digits
+/// read once here.
+#[derive(Debug, Clone)]
+pub(super) struct Exact {
+    text: String,
+    words: (u64, u64),
+    /// The text as a non-negative integer prints it (digits, no leading zero).
+    num: Option<u64>,
+}
+
+impl Exact {
+    pub(super) fn new(t: &str) -> Exact {
+        let digits = !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
+        Exact {
+            text: t.to_string(),
+            words: words(t.as_bytes()),
+            num: (digits && (t == "0" || !t.starts_with('0')))
+                .then(|| t.parse().ok())
+                .flatten(),
+        }
+    }
+
+    /// Whether `s` is the text.
+    #[inline]
+    pub(super) fn is(&self, s: &str) -> bool {
+        let (a, b) = (s.as_bytes(), self.text.as_bytes());
+        // Up to 16 bytes the words hold every byte.
+        a.len() == b.len() && words(a) == self.words && (a.len() <= 16 || same_long(a, b))
+    }
+
+    /// [`Raw::is_text`] of the text (tested to agree).
+    #[inline(always)]
+    pub(super) fn matches(&self, r: Raw<'_>) -> bool {
+        match r {
+            Raw::Str(s) => self.is(s),
+            Raw::Bool(b) => self.is(if b { "true" } else { "false" }),
+            Raw::Num(n) => match n.as_u64() {
+                Some(x) => self.num == Some(x),
+                None => n.to_string() == self.text,
+            },
+        }
+    }
+}
+
+/// Whether `a` and `b`, of one length past 16 bytes whose [`words`] (so their last 8 bytes)
+/// already agree, are equal: their 8-byte words from the start compared in registers, the
+/// last partial word being within the last 8 bytes (a slice `==` is a `memcmp` call, which
+/// with its setup cost more than the few words of an `applies` value such as
+/// `Microsoft-Windows-Sysmon/Operational`; in the JSON scanner's planned walk it did not pay:
+/// +0.7M instructions on (f)'s 100k lines).
+#[inline(always)]
+pub(super) fn same_long(a: &[u8], b: &[u8]) -> bool {
+    let le8 = |w: &[u8]| w.try_into().map_or(0, u64::from_le_bytes);
+    a.len() == b.len()
+        && a.chunks_exact(8)
+            .zip(b.chunks_exact(8))
+            .all(|(x, y)| le8(x) == le8(y))
+}
+
 /// The raw keys an input schema reads, numbered once per schema: the readers keep a row's
 /// values by these numbers, and the mapping reads them back by number.
 #[derive(Debug, Clone, Default)]
@@ -345,6 +408,9 @@ pub struct InputSchema {
     /// Per `applies` condition, and for the swap's condition: the numbers of its keys.
     applies_ix: Vec<Vec<usize>>,
     swap_when_ix: Vec<usize>,
+    /// Per `applies` condition, and for the swap's condition: its `in` values (see [`Exact`]).
+    applies_in: Vec<Vec<Exact>>,
+    swap_when_in: Vec<Exact>,
     /// Per key number, the number of its `swap` partner (itself when it has none).
     swap_to: Vec<usize>,
     /// Per field: its value is a plain copy of the first present `from` key (no join, map,
@@ -478,6 +544,9 @@ impl InputSchema {
             .as_ref()
             .map(|s| num(&s.when.field))
             .unwrap_or_default();
+        let exact = |c: &Cond| c.values.iter().map(|v| Exact::new(v)).collect::<Vec<_>>();
+        let applies_in = f.applies.iter().map(exact).collect();
+        let swap_when_in = f.swap.as_ref().map(|s| exact(&s.when)).unwrap_or_default();
         let mut swap_to: Vec<usize> = (0..keys.len()).collect();
         if let Some(sw) = &f.swap {
             for (a, b) in &sw.pairs {
@@ -517,6 +586,8 @@ impl InputSchema {
             field_ix,
             applies_ix,
             swap_when_ix,
+            applies_in,
+            swap_when_in,
             swap_to,
             name: f.name,
             source,
@@ -619,6 +690,7 @@ impl InputSchema {
         &self.missing
     }
 
+    #[inline(always)]
     fn is_missing(&self, r: &Raw<'_>) -> bool {
         match r {
             Raw::Str(s) => {
@@ -630,10 +702,17 @@ impl InputSchema {
         }
     }
 
-    fn cond_holds<R: Record + ?Sized>(&self, c: &Cond, ix: &[usize], rec: &R) -> bool {
+    /// Whether condition `c` holds of `rec`: `ix` its keys' numbers, `values` its `in` values.
+    fn cond_holds<R: Record + ?Sized>(
+        &self,
+        c: &Cond,
+        ix: &[usize],
+        values: &[Exact],
+        rec: &R,
+    ) -> bool {
         match ix.iter().find_map(|&i| rec.at(i, self.keys.name(i))) {
             Some(_) if c.present => true,
-            Some(v) => c.values.iter().any(|x| v.is_text(x)),
+            Some(v) => values.iter().any(|x| x.matches(v)),
             None => c.if_present,
         }
     }
@@ -758,15 +837,33 @@ impl InputSchema {
         let applies = self
             .applies
             .iter()
-            .zip(&self.applies_ix)
-            .all(|(c, ix)| self.cond_holds(c, ix, rec));
+            .zip(self.applies_ix.iter().zip(&self.applies_in))
+            .all(|(c, (ix, values))| self.cond_holds(c, ix, values, rec));
         Ok(applies.then(|| self.swapped(rec)))
     }
 
     fn swapped<R: Record + ?Sized>(&self, rec: &R) -> bool {
         self.swap
             .as_ref()
-            .is_some_and(|s| self.cond_holds(&s.when, &self.swap_when_ix, rec))
+            .is_some_and(|s| self.cond_holds(&s.when, &self.swap_when_ix, &self.swap_when_in, rec))
+    }
+
+    /// The value of raw key number `i` of `rec` (its `swap` partner's when `swapped`), unless
+    /// absent or a `missing` marker. Inlined into [`InputSchema::fill`]: as a closure it was a
+    /// call of about 58 instructions per value read, 2.6% of row (f) (100k lines, one thread).
+    #[inline(always)]
+    fn present_at<'r, R: Record + ?Sized>(
+        &self,
+        rec: &'r R,
+        i: usize,
+        swapped: bool,
+    ) -> Option<Raw<'r>> {
+        let j = if swapped {
+            self.swap_to.get(i).copied().unwrap_or(i)
+        } else {
+            i
+        };
+        rec.at(j, self.keys.name(j)).filter(|v| !self.is_missing(v))
     }
 
     /// Writes the cells `want` marks (`None`: every cell) of `rec` into `out` (one slot per
@@ -778,14 +875,7 @@ impl InputSchema {
         want: Option<&[bool]>,
         swapped: bool,
     ) -> Result<(), String> {
-        let get = |i: usize| {
-            let j = if swapped {
-                self.swap_to.get(i).copied().unwrap_or(i)
-            } else {
-                i
-            };
-            rec.at(j, self.keys.name(j)).filter(|v| !self.is_missing(v))
-        };
+        let get = |i: usize| self.present_at(rec, i, swapped);
         // Only the wanted fields are visited: a stage maps a few of a schema's fields, and a
         // walk over all of them, zipped with their keys and slots, took about a sixth of this
         // function's samples on row (f).
@@ -882,7 +972,8 @@ impl InputSchema {
             if let (Some(em), FieldType::Enum(symbols)) =
                 (self.enum_maps.get(k).and_then(Option::as_ref), ty)
             {
-                match em.map.get(text.as_ref()).or(em.default.as_ref()) {
+                let hit = em.map.iter().find(|(k, _)| k.is(&text)).map(|(_, v)| v);
+                match hit.or(em.default.as_ref()) {
                     None | Some(Ok(None)) => *slot = None,
                     Some(Ok(Some(i))) => {
                         *slot = symbols
@@ -939,7 +1030,8 @@ impl InputSchema {
 /// and symbol search of the mapped value took about a tenth of `fill` on row (f).
 #[derive(Debug, Clone)]
 struct EnumMap {
-    map: BTreeMap<String, Result<Option<usize>, String>>,
+    /// Searched in order: a map has a few keys (a `BTreeMap` walk compared them by `memcmp`).
+    map: Vec<(Exact, Result<Option<usize>, String>)>,
     default: Option<Result<Option<usize>, String>>,
 }
 
@@ -964,7 +1056,7 @@ fn enum_map(name: &str, ty: &FieldType, spec: &FieldSpec) -> Option<EnumMap> {
     };
     let map = map
         .iter()
-        .map(|(k, v)| Some((k.clone(), convert(v)?)))
+        .map(|(k, v)| Some((Exact::new(k), convert(v)?)))
         .collect::<Option<_>>()?;
     let default = match &spec.default {
         Some(d) => Some(convert(d)?),
@@ -1024,8 +1116,10 @@ impl Iterator for Wanted<'_> {
 /// first raw key. The values logs write (plain digits, dotted quads, timestamps, strings)
 /// are converted here and written in place (a cell returned through memory from a call
 /// stalled on being read back); anything else, and every error, the general way
-/// ([`convert_cell`], tested to agree).
-#[inline]
+/// ([`convert_cell`], tested to agree). Always inlined: `#[inline]` left it a call per cell
+/// (two a row of (f)), and inlining saved 1% of that row's instructions (100k lines, one
+/// thread: 836.5M -> 828.5M).
+#[inline(always)]
 fn push_cell<'r>(
     slot: &mut Option<Cell<'r>>,
     text: Cow<'r, str>,
@@ -1430,6 +1524,58 @@ mod tests {
         for r in &raws {
             for t in texts {
                 assert_eq!(r.is_text(t), r.text() == t, "{r:?} {t:?}");
+            }
+        }
+    }
+
+    /// The precompiled comparison of `applies` values and enum map keys agrees with
+    /// [`Raw::is_text`] on numbers, booleans and strings of every length around the word
+    /// boundaries (3, 4, 7, 8, 16, 17, 24, 36 bytes), equal and differing in one byte at every
+    /// place, and non-ASCII.
+    #[test]
+    fn exact_agrees_with_is_text() {
+        let nums: Vec<serde_json::Number> = ["0", "3", "25", "-3", "2.5", "18446744073709551615"]
+            .iter()
+            .map(|t| serde_json::from_str(t).unwrap_or_else(|_| serde_json::Number::from(0)))
+            .collect();
+        let base = "Microsoft-Windows-Sysmon/Operational";
+        let mut texts: Vec<String> = [
+            "0",
+            "00",
+            "3",
+            "03",
+            "+3",
+            "25",
+            "-3",
+            "2.5",
+            "",
+            "true",
+            "false",
+            "True",
+            "x",
+            "18446744073709551615",
+            "18446744073709551616",
+            "é",
+            "ünïcødé-Sysmon/Operatiön",
+        ]
+        .map(String::from)
+        .to_vec();
+        for n in [1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 23, 24, 25, 35, 36] {
+            let t = &base[..n];
+            texts.push(t.to_string());
+            for k in 0..n {
+                let mut b = t.as_bytes().to_vec();
+                b[k] ^= 1;
+                texts.extend(String::from_utf8(b).ok());
+            }
+        }
+        let mut raws: Vec<Raw<'_>> = nums.iter().map(Raw::Num).collect();
+        raws.extend([Raw::Bool(true), Raw::Bool(false)]);
+        raws.extend(texts.iter().map(|t| Raw::Str(t)));
+        for t in &texts {
+            let e = Exact::new(t);
+            for r in &raws {
+                assert_eq!(e.matches(*r), r.is_text(t), "{r:?} {t:?}");
             }
         }
     }
