@@ -1467,7 +1467,29 @@ mod tests {
                     .map
                     .iter()
                     .flatten()
-                    .flat_map(|(key, v)| [key.clone(), key.to_uppercase(), v.clone()])
+                    .flat_map(|(key, v)| {
+                        // Near misses too: a key less its last byte, one more, its last
+                        // changed, its middle changed (past 16 bytes the words hold its first
+                        // and last 8 only).
+                        let mut near = key.clone();
+                        near.pop();
+                        let changed = format!("{near}#");
+                        let half = key.chars().count() / 2;
+                        let middle: String = key
+                            .chars()
+                            .enumerate()
+                            .map(|(i, c)| if i == half { '#' } else { c })
+                            .collect();
+                        [
+                            key.clone(),
+                            key.to_uppercase(),
+                            v.clone(),
+                            near,
+                            format!("{key}x"),
+                            changed,
+                            middle,
+                        ]
+                    })
                     .chain(["", "-", "q", "Tcp", "other", "K"].map(String::from))
                     .map(serde_json::Value::from)
                     .collect();
