@@ -1514,12 +1514,37 @@ mod tests {
         assert!(checked > 100, "{checked}");
     }
 
-    #[test]
-    fn is_text_agrees_with_text() {
-        let nums: Vec<serde_json::Number> = ["0", "3", "25", "-3", "2.5", "18446744073709551615"]
+    /// JSON numbers at the edges of [`Raw::is_text`]'s integer path: zero, small, negative,
+    /// fractional, `u64::MAX`.
+    fn edge_numbers() -> Vec<serde_json::Number> {
+        ["0", "3", "25", "-3", "2.5", "18446744073709551615"]
             .iter()
             .map(|t| serde_json::from_str(t).unwrap_or_else(|_| serde_json::Number::from(0)))
-            .collect();
+            .collect()
+    }
+
+    /// Texts a number or a boolean may or may not print as: leading zeros, signs, a fraction,
+    /// empty, past `u64::MAX`.
+    const EDGE_TEXTS: &[&str] = &[
+        "0",
+        "00",
+        "3",
+        "03",
+        "+3",
+        "25",
+        "-3",
+        "2.5",
+        "",
+        "true",
+        "false",
+        "x",
+        "18446744073709551615",
+        "18446744073709551616",
+    ];
+
+    #[test]
+    fn is_text_agrees_with_text() {
+        let nums = edge_numbers();
         let mut raws: Vec<Raw<'_>> = nums.iter().map(Raw::Num).collect();
         raws.extend([
             Raw::Str("3"),
@@ -1527,24 +1552,8 @@ mod tests {
             Raw::Bool(true),
             Raw::Bool(false),
         ]);
-        let texts = [
-            "0",
-            "00",
-            "3",
-            "03",
-            "+3",
-            "25",
-            "-3",
-            "2.5",
-            "",
-            "true",
-            "false",
-            "x",
-            "18446744073709551615",
-            "18446744073709551616",
-        ];
         for r in &raws {
-            for t in texts {
+            for &t in EDGE_TEXTS {
                 assert_eq!(r.is_text(t), r.text() == t, "{r:?} {t:?}");
             }
         }
@@ -1556,32 +1565,13 @@ mod tests {
     /// place, and non-ASCII.
     #[test]
     fn exact_agrees_with_is_text() {
-        let nums: Vec<serde_json::Number> = ["0", "3", "25", "-3", "2.5", "18446744073709551615"]
-            .iter()
-            .map(|t| serde_json::from_str(t).unwrap_or_else(|_| serde_json::Number::from(0)))
-            .collect();
+        let nums = edge_numbers();
         let base = "Microsoft-Windows-Sysmon/Operational";
-        let mut texts: Vec<String> = [
-            "0",
-            "00",
-            "3",
-            "03",
-            "+3",
-            "25",
-            "-3",
-            "2.5",
-            "",
-            "true",
-            "false",
-            "True",
-            "x",
-            "18446744073709551615",
-            "18446744073709551616",
-            "é",
-            "ünïcødé-Sysmon/Operatiön",
-        ]
-        .map(String::from)
-        .to_vec();
+        let mut texts: Vec<String> = EDGE_TEXTS
+            .iter()
+            .chain(&["True", "é", "ünïcødé-Sysmon/Operatiön"])
+            .map(|t| t.to_string())
+            .collect();
         for n in [1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 23, 24, 25, 35, 36] {
             let t = &base[..n];
             texts.push(t.to_string());
