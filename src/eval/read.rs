@@ -336,7 +336,7 @@ impl<'a> LiteRecord<'a> {
     /// Parses one line, keeping the values of `keys`: by the flat scanner
     /// ([`super::jsonscan`]), or by serde_json's reader where the scanner gives up (a bad line,
     /// an escaped key, nesting past its depth), which then words the error.
-    // Inlined, with the drop below: the record (17 words) was returned through a `memcpy`
+    // Inlined, with its drop (above): the record (17 words) was returned through a `memcpy`
     // call, and the two were about 30 instructions a line of row (f) (100k lines, one thread:
     // 859.2M -> 856.5M).
     #[inline(always)]
@@ -2045,9 +2045,10 @@ mod tests {
 
     /// The fast splitters ([`split_csv_cells`], and [`TableRecord::parse_in`]'s head split as
     /// written, the rest by the quoting rules) agree with the reference one on rows longer than
-    /// a word, where separators, quotes and `""` fall on both sides of word edges: pseudo-random rows of up
-    /// to 40 characters (quote-heavy), and edge rows (quoted separators, doubled quotes, empty
-    /// cells, a trailing separator, CR, non-ASCII, a quoted line break, Defender-like rows).
+    /// a word, where separators, quotes and `""` fall on both sides of word edges:
+    /// pseudo-random rows of up to 40 characters (quote-heavy), and edge rows (quoted
+    /// separators, doubled quotes, empty cells, a trailing separator, CR, non-ASCII, a quoted
+    /// line break, Defender-like rows).
     #[test]
     fn csv_cells_agree_with_the_reference_splitter_on_long_rows() {
         let alphabet = ['"', ',', 'a', '\u{e9}', '\r', '\n', ' ', '\t'];

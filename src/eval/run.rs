@@ -1254,12 +1254,13 @@ struct Release<'r> {
 
 impl Release<'_> {
     /// At a file's barrier: takes from every worker its held alerts and the windows the
-    /// watermark releases (under each slot's lock, so the workers go on at once) and reads the smallest watermark over the
-    /// files not finished; [`Release::settle`] merges and releases later, when the reader
-    /// would otherwise wait (its channel full), so that the workers are not idle while it
-    /// does (issue 15). The watermark is read first: each file's only grows, and a file's
-    /// events still to come are late in any window it releases, so nothing taken or fed after
-    /// it can belong to a window released at it; when the merge happens changes memory only.
+    /// watermark releases (under each slot's lock, so the workers go on at once) and reads the
+    /// smallest watermark over the files not finished; [`Release::settle`] merges and releases
+    /// later, when the reader would otherwise wait (its channel full), so that the workers are
+    /// not idle while it does (issue 15). The watermark is read first: each file's only grows,
+    /// and a file's events still to come are late in any window it releases, so nothing taken
+    /// or fed after it can belong to a window released at it; when the merge happens changes
+    /// memory only.
     fn take(&mut self, clocks: &[Arc<FileClock>]) {
         let watermark = clocks
             .iter()

@@ -48,7 +48,8 @@ pub enum Raw<'a> {
 
 impl<'a> Raw<'a> {
     /// Whether the value's text is `t`, without building it (a number is compared as it would
-    /// print: this runs on every row, for the `applies` conditions).
+    /// print): the reference the rows' [`Exact`] comparison is tested against.
+    #[cfg(test)]
     pub fn is_text(self, t: &str) -> bool {
         match self {
             Raw::Str(s) => s == t,
@@ -155,6 +156,14 @@ impl Exact {
             },
         }
     }
+}
+
+/// A [`Cond`] as it is read per row: the numbers of its keys among the schema's [`Keys`], and
+/// its `in` values as [`Exact`] texts.
+#[derive(Debug, Clone, Default)]
+struct CondAt {
+    ix: Vec<usize>,
+    values: Vec<Exact>,
 }
 
 /// Whether `a` and `b`, of one length past 16 bytes whose [`words`] (so their last 8 bytes)
@@ -405,12 +414,10 @@ pub struct InputSchema {
     keys: Keys,
     /// Per field: the numbers of its `from` and `join` keys.
     field_ix: Vec<(Vec<usize>, Vec<usize>)>,
-    /// Per `applies` condition, and for the swap's condition: the numbers of its keys.
-    applies_ix: Vec<Vec<usize>>,
-    swap_when_ix: Vec<usize>,
-    /// Per `applies` condition, and for the swap's condition: its `in` values (see [`Exact`]).
-    applies_in: Vec<Vec<Exact>>,
-    swap_when_in: Vec<Exact>,
+    /// Per `applies` condition, and for the swap's condition: its keys and values as read per
+    /// row.
+    applies_at: Vec<CondAt>,
+    swap_when_at: CondAt,
     /// Per key number, the number of its `swap` partner (itself when it has none).
     swap_to: Vec<usize>,
     /// Per field: its value is a plain copy of the first present `from` key (no join, map,
@@ -538,15 +545,12 @@ impl InputSchema {
             .iter()
             .map(|(_, _, spec)| (num(&spec.from), num(&spec.join)))
             .collect();
-        let applies_ix = f.applies.iter().map(|c| num(&c.field)).collect();
-        let swap_when_ix = f
-            .swap
-            .as_ref()
-            .map(|s| num(&s.when.field))
-            .unwrap_or_default();
-        let exact = |c: &Cond| c.values.iter().map(|v| Exact::new(v)).collect::<Vec<_>>();
-        let applies_in = f.applies.iter().map(exact).collect();
-        let swap_when_in = f.swap.as_ref().map(|s| exact(&s.when)).unwrap_or_default();
+        let at = |c: &Cond| CondAt {
+            ix: num(&c.field),
+            values: c.values.iter().map(|v| Exact::new(v)).collect(),
+        };
+        let applies_at = f.applies.iter().map(at).collect();
+        let swap_when_at = f.swap.as_ref().map(|s| at(&s.when)).unwrap_or_default();
         let mut swap_to: Vec<usize> = (0..keys.len()).collect();
         if let Some(sw) = &f.swap {
             for (a, b) in &sw.pairs {
@@ -584,10 +588,8 @@ impl InputSchema {
             field_names,
             keys,
             field_ix,
-            applies_ix,
-            swap_when_ix,
-            applies_in,
-            swap_when_in,
+            applies_at,
+            swap_when_at,
             swap_to,
             name: f.name,
             source,
@@ -631,10 +633,10 @@ impl InputSchema {
                 }
             }
         }
-        self.applies_ix
+        self.applies_at
             .iter()
-            .flatten()
-            .chain(&self.swap_when_ix)
+            .chain([&self.swap_when_at])
+            .flat_map(|c| &c.ix)
             .chain(&self.error_ix)
             .for_each(|&i| mark(i));
         keep
@@ -702,17 +704,11 @@ impl InputSchema {
         }
     }
 
-    /// Whether condition `c` holds of `rec`: `ix` its keys' numbers, `values` its `in` values.
-    fn cond_holds<R: Record + ?Sized>(
-        &self,
-        c: &Cond,
-        ix: &[usize],
-        values: &[Exact],
-        rec: &R,
-    ) -> bool {
-        match ix.iter().find_map(|&i| rec.at(i, self.keys.name(i))) {
+    /// Whether condition `c` holds of `rec`, read through `at` (its keys and values).
+    fn cond_holds<R: Record + ?Sized>(&self, c: &Cond, at: &CondAt, rec: &R) -> bool {
+        match at.ix.iter().find_map(|&i| rec.at(i, self.keys.name(i))) {
             Some(_) if c.present => true,
-            Some(v) => values.iter().any(|x| x.matches(v)),
+            Some(v) => at.values.iter().any(|x| x.matches(v)),
             None => c.if_present,
         }
     }
@@ -837,15 +833,15 @@ impl InputSchema {
         let applies = self
             .applies
             .iter()
-            .zip(self.applies_ix.iter().zip(&self.applies_in))
-            .all(|(c, (ix, values))| self.cond_holds(c, ix, values, rec));
+            .zip(&self.applies_at)
+            .all(|(c, at)| self.cond_holds(c, at, rec));
         Ok(applies.then(|| self.swapped(rec)))
     }
 
     fn swapped<R: Record + ?Sized>(&self, rec: &R) -> bool {
         self.swap
             .as_ref()
-            .is_some_and(|s| self.cond_holds(&s.when, &self.swap_when_ix, &self.swap_when_in, rec))
+            .is_some_and(|s| self.cond_holds(&s.when, &self.swap_when_at, rec))
     }
 
     /// The value of raw key number `i` of `rec` (its `swap` partner's when `swapped`), unless

@@ -3,7 +3,7 @@
 //! alerts all fit, whatever the threads, blocks and releases.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use crate::support::rules::{pack, text_rule};
+use crate::support::rules::{hand_rule, pack};
 use detc::eval::run::{run_files, RunOptions};
 use detc::ir::Rule;
 use std::path::PathBuf;
@@ -42,28 +42,20 @@ fn events() -> PathBuf {
 /// the final windows go through the sink too.
 fn rules() -> Vec<Rule> {
     let mut rules = pack();
-    rules.push(text_rule(
+    rules.push(hand_rule(
         "spill_count.detc",
-        r#"rule spill_count {
-  id "5b5b5b5b-1111-4222-8333-444455556666"
-  title "Connections per host and hour"
-  description "Every connection counted per host and hour. Hand-built test rule."
-  author "detc tests"
-  date "2026-12-02"
-  status experimental
-  severity low
-  confidence low
-  attack T1071.003
-  references ["https://attack.mitre.org/techniques/T1071/003/"]
-  falsepositives ["Everything"]
-
-  source network_connection
+        "spill_count",
+        [
+            "5b5b5b5b-1111-4222-8333-444455556666",
+            "Connections per host and hour",
+            "Every connection counted per host and hour. Hand-built test rule.",
+            "2026-12-02",
+        ],
+        "  source network_connection
   where remote.port exists
   window 1h
   group by host
-  aggregate connections = count()
-}
-"#,
+  aggregate connections = count()",
     ));
     rules
 }
@@ -151,25 +143,17 @@ fn json_lines_written_on_a_second_thread_are_those_of_next_json() {
         })
         .collect();
     let mut rules = rules();
-    rules.push(text_rule(
+    rules.push(hand_rule(
         "spill_each.detc",
-        r#"rule spill_each {
-  id "6c6c6c6c-1111-4222-8333-444455556666"
-  title "Every connection"
-  description "An alert per connection. Hand-built test rule."
-  author "detc tests"
-  date "2026-12-03"
-  status experimental
-  severity low
-  confidence low
-  attack T1071.003
-  references ["https://attack.mitre.org/techniques/T1071/003/"]
-  falsepositives ["Everything"]
-
-  source network_connection
-  where remote.port exists
-}
-"#,
+        "spill_each",
+        [
+            "6c6c6c6c-1111-4222-8333-444455556666",
+            "Every connection",
+            "An alert per connection. Hand-built test rule.",
+            "2026-12-03",
+        ],
+        "  source network_connection
+  where remote.port exists",
     ));
     let opts = RunOptions {
         alert_buffer: 7,

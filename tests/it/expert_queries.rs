@@ -24,27 +24,16 @@ fn kql_filters_action_type_once() {
 }
 
 fn port_rule(filter: &str) -> detc::ir::Rule {
-    rules::text_rule(
+    rules::hand_rule(
         "port.detc",
-        &format!(
-            r#"rule port_rule {{
-  id "5b5b5b5b-1111-4222-8333-444455556667"
-  title "Mail port"
-  description "Hand-built test rule."
-  author "detc tests"
-  date "2026-12-02"
-  status experimental
-  severity low
-  confidence low
-  attack T1071.003
-  references ["https://attack.mitre.org/techniques/T1071/003/"]
-  falsepositives ["Everything"]
-
-  source network_connection
-  where {filter}
-}}
-"#
-        ),
+        "port_rule",
+        [
+            "5b5b5b5b-1111-4222-8333-444455556667",
+            "Mail port",
+            "Hand-built test rule.",
+            "2026-12-02",
+        ],
+        &format!("  source network_connection\n  where {filter}"),
     )
 }
 

@@ -98,6 +98,34 @@ pub fn constructs() -> Rule {
     data_rule("constructs_tour.detc")
 }
 
+/// A hand-built test rule `name`: the metadata every rule needs (`id`, `title`, `description`,
+/// `date`, then the fixed author, status, levels, technique and references), then `body` (its
+/// `source`, `where` and any aggregation), as the file `path` holds it, checked.
+pub fn hand_rule(path: &str, name: &str, meta: [&str; 4], body: &str) -> Rule {
+    let [id, title, description, date] = meta.map(detc_string);
+    text_rule(
+        path,
+        &format!(
+            r#"rule {name} {{
+  id {id}
+  title {title}
+  description {description}
+  author "detc tests"
+  date {date}
+  status experimental
+  severity low
+  confidence low
+  attack T1071.003
+  references ["https://attack.mitre.org/techniques/T1071/003/"]
+  falsepositives ["Everything"]
+
+{body}
+}}
+"#
+        ),
+    )
+}
+
 /// `v` as a detc string literal: `"..."` with the language's escapes (`\" \\ \n \r \t \u{hex}`).
 pub fn detc_string(v: &str) -> String {
     let mut out = String::from("\"");
