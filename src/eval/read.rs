@@ -353,8 +353,10 @@ impl<'a> LiteRecord<'a> {
         };
         // Taken from the thread's spare buffers (left empty there: a record made while this
         // one lives, none is, would just allocate).
+        // The spare values (of no line: `'static`) are values of this line as they are
+        // (`LiteVal` is covariant), without `relife`'s in-place collect.
         with_spare(|s| {
-            rec.got.vals = relife(std::mem::take(&mut s.got.vals));
+            rec.got.vals = std::mem::take(&mut s.got.vals);
             rec.trade(s);
         });
         let scanned =

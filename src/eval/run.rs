@@ -665,7 +665,9 @@ fn with_json_stages<S, R>(
     let cells = SCRATCH.with(|s| std::mem::take(&mut s.borrow_mut().0));
     let (r, cells) = match LiteRecord::parse(text, &ctx.keys) {
         Ok(rec) => {
-            let mut out = read::reuse(cells);
+            // The spare cells (`'static`, empty) are cells of this line as they are (`Cell`
+            // is covariant), without `reuse`'s in-place collect; only the way back needs it.
+            let mut out: Vec<Option<Cell<'_>>> = cells;
             let r = (|| {
                 match schema.map_first_into(&rec, &mut out, Some(&lean.want)) {
                     Ok(None) => return Ok(Staged::NotApplicable),
