@@ -627,15 +627,17 @@ fn string<'a>(
         return Ok((LiteVal::Str(s.get(start..q).ok_or(GiveUp)?), q + 1));
     };
     let from = out.len();
-    let mut i = start;
+    // The text not yet copied starts at `seg`; the next backslash is looked for from `i`.
+    let mut seg = start;
     loop {
         // `p`: a backslash before `q`.
-        out.push_str(s.get(i..p).ok_or(GiveUp)?);
-        i = p + 2;
+        out.push_str(s.get(seg..p).ok_or(GiveUp)?);
+        let mut i = p + 2;
+        seg = i;
         match b.get(p + 1) {
-            Some(b'"') => out.push('"'),
-            Some(b'\\') => out.push('\\'),
-            Some(b'/') => out.push('/'),
+            // The escaped byte is its own text: it starts the next copy (one copy per escape
+            // of a Windows path, not a copy and a push: row (b) without its prefilter, 814.3M -> 809.7M).
+            Some(b'"' | b'\\' | b'/') => seg = p + 1,
             Some(b'b') => out.push('\u{8}'),
             Some(b'f') => out.push('\u{c}'),
             Some(b'n') => out.push('\n'),
@@ -660,6 +662,7 @@ fn string<'a>(
                     c => c,
                 };
                 out.push(char::from_u32(c).ok_or(GiveUp)?);
+                seg = i;
             }
             _ => return Err(GiveUp),
         }
@@ -673,7 +676,7 @@ fn string<'a>(
                 if !ctrl_free(q) {
                     return Err(GiveUp);
                 }
-                out.push_str(s.get(i..q).ok_or(GiveUp)?);
+                out.push_str(s.get(seg..q).ok_or(GiveUp)?);
                 return Ok((LiteVal::Text(from, out.len()), q + 1));
             }
         }
