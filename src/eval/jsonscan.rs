@@ -443,7 +443,11 @@ fn planned_run<'a>(
     let (mut key, mut at) = (i + 1, close + 2);
     let mut slash = l.next(SLASH, at).unwrap_or(usize::MAX);
     loop {
-        let kept = step.slot.filter(|&n| n < out.vals.len());
+        // A step's slot is a number among the keys the plan was made with (`plan.keys`), the
+        // keys the values are reset to: always in range (else `keep` gives up, and serde_json
+        // reads the line), so not tested here (f, 100,000 lines: 760.9M -> 753.7M
+        // instructions without the test).
+        let kept = step.slot;
         let name = |key: usize| l.s.get(key..key + step.len);
         let next = match b.get(at) {
             Some(b'"') => {
