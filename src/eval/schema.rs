@@ -1068,11 +1068,7 @@ fn enum_map(name: &str, ty: &FieldType, spec: &FieldSpec) -> Option<EnumMap> {
 fn wanted_fields(n: usize, want: Option<&[bool]>) -> Wanted<'_> {
     match want {
         Some(w) if n <= 64 => Wanted {
-            bits: w
-                .iter()
-                .take(n)
-                .enumerate()
-                .fold(0, |m, (k, &x)| m | u64::from(x) << k),
+            bits: pack(w.get(..n).unwrap_or(w)),
             rest: 0..0,
             want,
         },
@@ -1082,6 +1078,22 @@ fn wanted_fields(n: usize, want: Option<&[bool]>) -> Wanted<'_> {
             want,
         },
     }
+}
+
+/// Up to 64 marks as the bits of a word (mark `k` in bit `k`), eight at a time: eight marks
+/// (bytes of 0 or 1) read as a word and multiplied so that each lands in its bit of the top
+/// byte (the products' bits never overlap, so nothing carries). A fold of a bit per mark was
+/// 7.4M instructions of (f)'s 100k lines (two stages of 14 fields a row).
+fn pack(w: &[bool]) -> u64 {
+    let eight = |c: &[bool]| {
+        let mut b = [0u8; 8];
+        b.iter_mut().zip(c).for_each(|(b, &x)| *b = u8::from(x));
+        u64::from_le_bytes(b).wrapping_mul(0x0102_0408_1020_4080) >> 56
+    };
+    w.chunks(8)
+        .enumerate()
+        .take(8)
+        .fold(0, |m, (i, c)| m | eight(c) << (8 * i))
 }
 
 /// See [`wanted_fields`]: the packed marks, then (past 64 fields, or with every field wanted)
@@ -1437,6 +1449,27 @@ mod tests {
     use super::*;
 
     /// A raw value is its text exactly when [`Raw::text`] says so, numbers included.
+    /// [`pack`]'s multiply puts every mark in its bit: each of the 256 patterns of eight
+    /// marks, cut to every length and placed in each of a word's eight bytes.
+    #[test]
+    fn pack_agrees_with_a_bit_per_mark() {
+        for p in 0u32..256 {
+            for len in 0..=8 {
+                for at in 0..8 {
+                    let marks: Vec<bool> = (0..8 * at)
+                        .map(|_| false)
+                        .chain((0..len).map(|k| p >> k & 1 == 1))
+                        .collect();
+                    let want = marks
+                        .iter()
+                        .enumerate()
+                        .fold(0u64, |m, (k, &x)| m | u64::from(x) << k);
+                    assert_eq!(pack(&marks), want, "{marks:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn wanted_fields_are_the_marked_ones_in_order() {
         // Marks from a fixed-seed generator, for field counts around the packed word's 64,
