@@ -420,28 +420,55 @@ impl IpClass {
     /// the block list per test cost 5% of a 1,000-rule run).
     pub fn membership(self) -> ClassTest {
         match self {
-            IpClass::Public => ClassTest {
-                blocks: IpClass::non_public_blocks(),
-                outside: true,
-            },
-            _ => ClassTest {
-                blocks: self.blocks(),
-                outside: false,
-            },
+            IpClass::Public => ClassTest::new(&IpClass::non_public_blocks(), true),
+            _ => ClassTest::new(&self.blocks(), false),
         }
     }
 }
 
-/// An IP class as blocks: in the class when in one of them (`outside`: when in none).
+/// An IP class as blocks: in the class when in one of them (`outside`: when in none). The
+/// blocks are kept by family as (network, mask), the mask applied to the network: a test is an
+/// AND and a compare a block of the address's family ([`Cidr::contains`] on each block matched
+/// its family and built its mask per test: 42 instructions a `not remote.ip is loopback` of
+/// (f), 4.0M of its 100k lines).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClassTest {
-    blocks: Vec<Cidr>,
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
     outside: bool,
 }
 
 impl ClassTest {
+    fn new(blocks: &[Cidr], outside: bool) -> ClassTest {
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        for c in blocks {
+            let p = u32::from(c.prefix);
+            match c.addr {
+                IpAddr::V4(net) => {
+                    let mask = u32::MAX.checked_shl(32u32.saturating_sub(p)).unwrap_or(0);
+                    v4.push((u32::from(net) & mask, mask));
+                }
+                IpAddr::V6(net) => {
+                    let mask = u128::MAX.checked_shl(128u32.saturating_sub(p)).unwrap_or(0);
+                    v6.push((u128::from(net) & mask, mask));
+                }
+            }
+        }
+        ClassTest { v4, v6, outside }
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
-        self.blocks.iter().any(|c| c.contains(ip)) != self.outside
+        let inside = match ip {
+            IpAddr::V4(a) => {
+                let a = u32::from(a);
+                self.v4.iter().any(|&(net, mask)| a & mask == net)
+            }
+            IpAddr::V6(a) => {
+                let a = u128::from(a);
+                self.v6.iter().any(|&(net, mask)| a & mask == net)
+            }
+        };
+        inside != self.outside
     }
 }
 
@@ -541,6 +568,59 @@ mod tests {
         assert!(IpClass::Public.contains(ip("2606:4700::1111")));
         assert!(!IpClass::Public.contains(ip("192.168.1.1")));
         assert!(!IpClass::Public.contains(ip("100.64.0.1")));
+    }
+
+    /// A class's test by family and precomputed masks agrees with [`Cidr::contains`] on its
+    /// blocks: for every class, at each block's first and last address, one past either end,
+    /// the other family's forms (mapped and compatible IPv6, the low 32 bits of an IPv6 block)
+    /// and a spread of addresses of every first byte.
+    #[test]
+    fn class_tests_agree_with_their_blocks() {
+        let mut ips: Vec<IpAddr> = Vec::new();
+        for c in IpClass::non_public_blocks() {
+            match c.addr {
+                IpAddr::V4(n) => {
+                    let n = u32::from(n);
+                    let last = n | (u32::MAX.checked_shr(u32::from(c.prefix)).unwrap_or(0));
+                    for a in [n, last, n.wrapping_sub(1), last.wrapping_add(1)] {
+                        let a = Ipv4Addr::from(a);
+                        ips.extend([
+                            IpAddr::V4(a),
+                            IpAddr::V6(a.to_ipv6_mapped()),
+                            IpAddr::V6(a.to_ipv6_compatible()),
+                        ]);
+                    }
+                }
+                IpAddr::V6(n) => {
+                    let n = u128::from(n);
+                    let last = n | (u128::MAX.checked_shr(u32::from(c.prefix)).unwrap_or(0));
+                    for a in [n, last, n.wrapping_sub(1), last.wrapping_add(1)] {
+                        ips.push(IpAddr::V6(Ipv6Addr::from(a)));
+                        ips.push(IpAddr::V4(Ipv4Addr::from(a as u32)));
+                    }
+                }
+            }
+        }
+        for b in 0..=255u32 {
+            ips.push(IpAddr::V4(Ipv4Addr::from(b << 24 | 0x00a5_5a01)));
+            ips.push(IpAddr::V6(Ipv6Addr::from(u128::from(b) << 120 | 1)));
+        }
+        for class in [
+            IpClass::Private,
+            IpClass::Loopback,
+            IpClass::LinkLocal,
+            IpClass::Public,
+        ] {
+            let (blocks, outside) = match class {
+                IpClass::Public => (IpClass::non_public_blocks(), true),
+                _ => (class.blocks(), false),
+            };
+            let test = class.membership();
+            for ip in &ips {
+                let want = blocks.iter().any(|c| c.contains(*ip)) != outside;
+                assert_eq!(test.contains(*ip), want, "{} {ip}", class.name());
+            }
+        }
     }
 
     #[test]
