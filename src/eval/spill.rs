@@ -473,7 +473,7 @@ fn decode(b: &[u8], metas: &[Arc<AlertMeta>]) -> Option<Alert> {
 /// strings): the end of a run that prints many alerts spent most of its serial time building and
 /// dropping those (issue 15, point 3). The text is the one `serde_json` writes for the decoded
 /// alert, byte for byte (`json_lines_are_serde_json_of_the_decoded_alerts`).
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct JsonWriter {
     /// By metadata number: the alert's opening up to its `analytics`, as serde_json writes it.
     heads: Vec<Option<Vec<u8>>>,
@@ -1197,7 +1197,9 @@ impl Pending {
     }
 }
 
-/// Writes the JSON lines of a merge's alerts away from it (see [`Merge::render`]).
+/// Writes the JSON lines of a merge's alerts away from it (see [`Merge::render`]); a clone per
+/// rendering thread.
+#[derive(Clone)]
 pub struct Render {
     metas: Vec<Arc<AlertMeta>>,
     json: JsonWriter,
