@@ -1038,7 +1038,23 @@ fn sort_index(buf: &[u8], at: &mut [(usize, usize, usize)]) {
             }
             (u64::from_be_bytes(w), t.len().min(9) as u8)
         };
-        part.sort_by_cached_key(word);
+        // One u128 per alert, the word, the bytes left and its place (so that equal words keep
+        // their order): an unstable sort of integers instead of `sort_by_cached_key`'s sort of
+        // `((word, left), place)` tuples (row (f), the sink's three sorts: 81M -> 63M).
+        let mut order: Vec<u128> = part
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let (w, left) = word(e);
+                (u128::from(w) << 64) | (u128::from(left) << 56) | i as u128
+            })
+            .collect();
+        order.sort_unstable();
+        let sorted: Vec<(usize, usize, usize)> = order
+            .iter()
+            .filter_map(|&o| part.get((o as u64 & ((1 << 56) - 1)) as usize).copied())
+            .collect();
+        part.copy_from_slice(&sorted);
         let mut i = 0;
         while let Some(e) = part.get(i) {
             let w = word(e);
