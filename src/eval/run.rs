@@ -292,13 +292,14 @@ impl AlertStream {
     /// workers are done, and rendering was the longest part of the serial end (issue 15, the
     /// unselective row's 90,841 alerts: 241M instructions rendering beside 36M merging).
     pub fn write_json_lines(&mut self, write: impl FnMut(&[u8]) + Send) -> Result<(), Diagnostic> {
-        // Per renderer: chunks to render (2 queued), rendered text to write (1 waiting: memory
-        // stays bounded when the output is slow), and the text's buffer back to fill again.
+        // Per renderer: chunks to render (1 queued: 2 in all, as with one renderer), rendered
+        // text to write (1 waiting: memory stays bounded when the output is slow), and the
+        // text's buffer back to fill again.
         let mut to_render = Vec::with_capacity(RENDERERS);
         let mut rendered = Vec::with_capacity(RENDERERS);
         let mut ends = Vec::with_capacity(RENDERERS);
         for _ in 0..RENDERERS {
-            let (full_tx, full_rx) = mpsc::sync_channel::<Pending>(2);
+            let (full_tx, full_rx) = mpsc::sync_channel::<Pending>(1);
             let (done_tx, done_rx) = mpsc::sync_channel::<(Vec<u8>, Result<(), String>)>(1);
             let (back_tx, back_rx) = mpsc::channel::<Vec<u8>>();
             to_render.push(full_tx);
