@@ -80,6 +80,11 @@ pub const RELEASE_EVERY: u64 = 16;
 /// Rows read to find a file's first event time before the run.
 const PEEK_ROWS: usize = 1000;
 
+/// Threads rendering alerts as JSON lines at the end of a run ([`AlertStream::write_json_lines`]):
+/// two share the rendering that one did, while the merge feeding them takes about a seventh of
+/// a thread (row (f)); the workers are done by then.
+const RENDERERS: usize = 2;
+
 /// An event whose aggregation window was already released when it was read: reported, and not
 /// counted (docs/SEMANTICS.md, "Allowed lateness").
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -282,35 +287,76 @@ impl AlertStream {
 
     /// Writes the JSON line of every alert left through `write`, in order (what
     /// [`AlertStream::next_json`] appends one by one), in chunks of whole lines; at an error,
-    /// after the lines before it. This thread merges while another renders and writes the
-    /// text: at the end of a run the workers are done, and the merge and the rendering were
-    /// each about half of the serial end (issue 15, the unselective row's 90,841 alerts).
+    /// after the lines before it. This thread merges while [`RENDERERS`] others render, each
+    /// every so many chunk, and one more writes the text in order: at the end of a run the
+    /// workers are done, and rendering was the longest part of the serial end (issue 15, the
+    /// unselective row's 90,841 alerts: 241M instructions rendering beside 36M merging).
     pub fn write_json_lines(&mut self, write: impl FnMut(&[u8]) + Send) -> Result<(), Diagnostic> {
-        let mut render = self.merge.render();
-        let (full_tx, full_rx) = mpsc::sync_channel::<Pending>(2);
+        // Per renderer: chunks to render (1 queued: 2 in all, as with one renderer), rendered
+        // text to write (1 waiting: memory stays bounded when the output is slow), and the
+        // text's buffer back to fill again.
+        let mut to_render = Vec::with_capacity(RENDERERS);
+        let mut rendered = Vec::with_capacity(RENDERERS);
+        let mut ends = Vec::with_capacity(RENDERERS);
+        for _ in 0..RENDERERS {
+            let (full_tx, full_rx) = mpsc::sync_channel::<Pending>(1);
+            let (done_tx, done_rx) = mpsc::sync_channel::<(Vec<u8>, Result<(), String>)>(1);
+            let (back_tx, back_rx) = mpsc::channel::<Vec<u8>>();
+            to_render.push(full_tx);
+            rendered.push((done_rx, back_tx));
+            ends.push((full_rx, done_tx, back_rx));
+        }
         let (empty_tx, empty_rx) = mpsc::channel::<Pending>();
+        let render = self.merge.render();
         std::thread::scope(|scope| {
-            let renderer = scope.spawn(move || -> Result<(), String> {
+            for (full_rx, done_tx, back_rx) in ends {
+                let mut render = render.clone();
+                let empty_tx = empty_tx.clone();
+                scope.spawn(move || {
+                    for mut p in full_rx {
+                        let mut out = back_rx
+                            .try_recv()
+                            .unwrap_or_else(|_| Vec::with_capacity(PENDING_BYTES * 2));
+                        let r = render.lines(&p, &mut out);
+                        let failed = r.is_err();
+                        // The writer gone (it stopped at an error), or this chunk's error: no
+                        // chunk after it is written.
+                        if done_tx.send((out, r)).is_err() || failed {
+                            return;
+                        }
+                        p.clear();
+                        // Back for the merge to fill again (gone once the merge is done).
+                        let _ = empty_tx.send(p);
+                    }
+                });
+            }
+            drop(empty_tx);
+            // Chunk k is rendered by renderer k % RENDERERS, each in the order it gets them,
+            // so the writer takes them in turn: the output's order. A renderer whose chunks
+            // ended has no chunk k, and so none after it.
+            let writer = scope.spawn(move || -> Result<(), String> {
                 let mut write = write;
-                let mut out = Vec::with_capacity(PENDING_BYTES * 2);
-                for mut p in full_rx {
-                    let r = render.lines(&p, &mut out);
+                for k in 0.. {
+                    let Some((done_rx, back_tx)) = rendered.get(k % RENDERERS) else {
+                        break;
+                    };
+                    let Ok((mut out, r)) = done_rx.recv() else {
+                        break;
+                    };
                     write(&out);
-                    out.clear();
                     r?;
-                    p.clear();
-                    // Back for the merge to fill again (gone once the merge is done).
-                    let _ = empty_tx.send(p);
+                    out.clear();
+                    let _ = back_tx.send(out);
                 }
                 Ok(())
             });
-            let merged = self.send_pending(&full_tx, &empty_rx);
-            drop(full_tx);
-            let rendered = renderer
+            let merged = self.send_pending(&to_render, &empty_rx);
+            drop(to_render);
+            let written = writer
                 .join()
                 .map_err(|_| Diagnostic::new(Code::E0803, "an evaluator thread failed"))?;
-            // The renderer's error is about an alert before any the merge failed at.
-            rendered.map_err(spill_err)?;
+            // The renderers' error is about an alert before any the merge failed at.
+            written.map_err(spill_err)?;
             merged
         })
     }
@@ -319,10 +365,12 @@ impl AlertStream {
     /// stops early (with no error of its own) when the renderer has stopped.
     fn send_pending(
         &mut self,
-        tx: &mpsc::SyncSender<Pending>,
+        renderers: &[mpsc::SyncSender<Pending>],
         recycled: &mpsc::Receiver<Pending>,
     ) -> Result<(), Diagnostic> {
         let mut slot = std::mem::take(&mut self.slot);
+        // Chunk k to renderer k % renderers.len() (see `write_json_lines`).
+        let mut turn = renderers.iter().cycle();
         let r = loop {
             let mut p = recycled.try_recv().unwrap_or_default();
             let mut end = None;
@@ -334,7 +382,7 @@ impl AlertStream {
                     Some(Err(e)) => end = Some(Err(e)),
                 }
             }
-            if !p.is_empty() && tx.send(p).is_err() {
+            if !p.is_empty() && turn.next().is_none_or(|tx| tx.send(p).is_err()) {
                 break Ok(());
             }
             if let Some(r) = end {

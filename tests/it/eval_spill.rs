@@ -125,10 +125,11 @@ fn spilled_alerts_come_out_as_those_that_fit() {
     assert_eq!(spilled.summary.alerts, fits.alerts.len());
 }
 
-/// `write_json_lines` (the merge on one thread, the text rendered on another, as `detc run`
-/// prints) writes exactly the lines `next_json` appends one by one, which are serde_json's text
-/// of the library's alerts: over spilled runs (a buffer of 7 alerts), with enough alerts that the
-/// merge hands over several batches and reuses them, and with chunks cut at whole lines only.
+/// `write_json_lines` (the merge on one thread, the text rendered on two others in turn and
+/// written in order by a fourth, as `detc run` prints) writes exactly the lines `next_json`
+/// appends one by one, which are serde_json's text of the library's alerts: over spilled runs (a
+/// buffer of 7 alerts), with enough alerts that the merge hands over several batches to each
+/// renderer and reuses them, and with chunks cut at whole lines only, in order.
 #[test]
 fn json_lines_written_on_a_second_thread_are_those_of_next_json() {
     use detc::eval::run::run_files_streamed;
