@@ -889,11 +889,8 @@ impl InputSchema {
                         *slot = None;
                         continue;
                     }
-                    Some(Raw::Str(t)) => {
-                        if self.fast_cell(slot, k, fast.conv, t) {
-                            continue;
-                        }
-                    }
+                    // (`slot` is written only when the read decides the cell.)
+                    Some(Raw::Str(t)) if self.fast_cell(slot, k, fast.conv, t) => continue,
                     // A number, a boolean, or a first key absent or missing among several:
                     // the general path below.
                     _ => {}
