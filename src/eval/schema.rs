@@ -426,6 +426,9 @@ pub struct InputSchema {
     /// Per field: for one mapped (`map`) onto its enum type, each map key's cell decided once
     /// (see [`EnumMap`]).
     enum_maps: Vec<Option<EnumMap>>,
+    /// Per field: how [`InputSchema::fill`] reads it without its general path, when it can
+    /// (see [`Fast`]).
+    fast: Vec<Option<Fast>>,
     /// Bit `n` set: some `missing` marker is `n` bytes long (a value of another length is not
     /// compared with them).
     missing_lens: u64,
@@ -541,7 +544,7 @@ impl InputSchema {
         let keys = Keys::new(needed);
         let num =
             |ks: &[String]| -> Vec<usize> { ks.iter().filter_map(|k| keys.find(k)).collect() };
-        let field_ix = fields
+        let field_ix: Vec<(Vec<usize>, Vec<usize>)> = fields
             .iter()
             .map(|(_, _, spec)| (num(&spec.from), num(&spec.join)))
             .collect();
@@ -570,16 +573,18 @@ impl InputSchema {
                     && spec.value.is_none()
             })
             .collect();
-        let enum_maps = fields
+        let enum_maps: Vec<Option<EnumMap>> = fields
             .iter()
             .map(|(name, ty, spec)| enum_map(name, ty, spec))
             .collect();
+        let fast = fast_reads(&fields, &field_ix, &swap_to, &enum_maps);
         let missing_lens = f.missing.iter().fold(0u64, |m, s| {
             m | 1u64.checked_shl(s.len() as u32).unwrap_or(0)
         });
         Ok(InputSchema {
             plain,
             enum_maps,
+            fast,
             missing_lens,
             error_ix: (source == Source::MailMessage)
                 .then(|| keys.find(JOIN_ERROR))
@@ -877,6 +882,20 @@ impl InputSchema {
         // walk over all of them, zipped with their keys and slots, took about a sixth of this
         // function's samples on row (f).
         for k in wanted_fields(self.fields.len(), want) {
+            if let (Some(Some(fast)), Some(slot)) = (self.fast.get(k), out.get_mut(k)) {
+                let j = if swapped { fast.swapped_key } else { fast.key };
+                match rec.at(j, self.keys.name(j)).filter(|v| !self.is_missing(v)) {
+                    None if fast.only => {
+                        *slot = None;
+                        continue;
+                    }
+                    // (`slot` is written only when the read decides the cell.)
+                    Some(Raw::Str(t)) if self.fast_cell(slot, k, fast.conv, t) => continue,
+                    // A number, a boolean, or a first key absent or missing among several:
+                    // the general path below.
+                    _ => {}
+                }
+            }
             let (Some((name, ty, spec)), Some((from_ix, join_ix)), Some(&plain), Some(slot)) = (
                 self.fields.get(k),
                 self.field_ix.get(k),
@@ -995,6 +1014,64 @@ impl InputSchema {
         Ok(())
     }
 
+    /// Writes into `slot` the cell [`InputSchema::fill`]'s general path makes of text `t`
+    /// (present, not a `missing` marker) read for field `k` converted by `conv`, when this can
+    /// tell it (the conversions' fast cases); `false` (`slot` untouched): ask the general path
+    /// (a value it converts the slow way, or a bad one, which it names). Each cell is written
+    /// in place: returned as an `Option<Option<Cell>>`, it went through the stack, a dozen
+    /// instructions a field.
+    #[inline(always)]
+    fn fast_cell<'r>(
+        &'r self,
+        slot: &mut Option<Cell<'r>>,
+        k: usize,
+        conv: Conv,
+        t: &'r str,
+    ) -> bool {
+        let b = t.as_bytes();
+        match conv {
+            Conv::Str if t.is_empty() => *slot = None,
+            Conv::Str => *slot = Some(Cell::Str(Cow::Borrowed(t))),
+            Conv::Basename => {
+                let n = basename(t);
+                *slot = (!n.is_empty()).then_some(Cell::Str(Cow::Borrowed(n)))
+            }
+            Conv::Int { lo, hi } => match digits_fast(b) {
+                Some(v) if (lo..=hi).contains(&v) => *slot = Some(Cell::Int(v)),
+                _ => return false,
+            },
+            Conv::Ip => match ipv4_fast(b) {
+                Some(a) => *slot = Some(Cell::Ip(std::net::IpAddr::V4(a))),
+                None => return false,
+            },
+            Conv::Time => match utc_civil_cached(b) {
+                Some(s) => *slot = Some(Cell::Timestamp(s)),
+                None => return false,
+            },
+            Conv::Enum { lower } => {
+                if lower && b.iter().any(u8::is_ascii_uppercase) {
+                    return false;
+                }
+                let (Some(Some(em)), Some((_, FieldType::Enum(symbols), _))) =
+                    (self.enum_maps.get(k), self.fields.get(k))
+                else {
+                    return false;
+                };
+                let hit = em.map.iter().find(|(x, _)| x.is(t)).map(|(_, v)| v);
+                match hit.or(em.default.as_ref()) {
+                    None | Some(Ok(None)) => *slot = None,
+                    Some(Ok(Some(i))) => {
+                        *slot = symbols
+                            .get(*i)
+                            .map(|s| Cell::Enum(Cow::Borrowed(s.as_str())))
+                    }
+                    Some(Err(_)) => return false,
+                }
+            }
+        }
+        true
+    }
+
     /// `Ok(true)`, or the error of an event without a timestamp when `want` marks `time`.
     fn check_time(&self, out: &[Option<Cell<'_>>], want: Option<&[bool]>) -> Result<bool, String> {
         let time_wanted = want.is_none_or(|w| {
@@ -1019,6 +1096,86 @@ impl InputSchema {
         }
         Ok(true)
     }
+}
+
+/// A field read from its first `from` key's text by one conversion, without `fill`'s general
+/// path (its four per-field lookups, the search of the `from` keys, the `join`, constant,
+/// transform and map tests, and `push_cell`'s dispatch): (b) `--no-prefilter` maps eight
+/// fields a row, and `fill` was ~1,590 instructions a row of it, ~135 a field besides the
+/// conversions themselves.
+#[derive(Debug, Clone, Copy)]
+struct Fast {
+    /// The number of the field's first `from` key, and of its `swap` partner (itself when it
+    /// has none).
+    key: usize,
+    swapped_key: usize,
+    /// The field has no other `from` key: it is missing when this one is absent or missing.
+    /// (Otherwise the general path reads the other keys.)
+    only: bool,
+    conv: Conv,
+}
+
+/// What [`InputSchema::fast_cell`] makes of a field's text: each the fast case of the general
+/// path for such a field (tested to agree).
+#[derive(Debug, Clone, Copy)]
+enum Conv {
+    /// A plain string field.
+    Str,
+    /// A string field read through `transform: basename`.
+    Basename,
+    /// A plain integer field (port, byte count, duration, integer) and its range.
+    Int { lo: i64, hi: i64 },
+    /// A plain IP field.
+    Ip,
+    /// A plain timestamp field.
+    Time,
+    /// An enum field with an [`EnumMap`], read through `transform: lower` when `lower`.
+    Enum { lower: bool },
+}
+
+/// Per field, its [`Fast`] read when it has one: a field read from `from` keys (no `join` or
+/// constant) whose conversion is one of [`Conv`]'s.
+fn fast_reads(
+    fields: &[(String, FieldType, FieldSpec)],
+    field_ix: &[(Vec<usize>, Vec<usize>)],
+    swap_to: &[usize],
+    enum_maps: &[Option<EnumMap>],
+) -> Vec<Option<Fast>> {
+    fields
+        .iter()
+        .zip(field_ix)
+        .zip(enum_maps)
+        .map(|(((_, ty, spec), (from_ix, _)), em)| {
+            let &key = from_ix.first()?;
+            if !spec.join.is_empty() || spec.value.is_some() {
+                return None;
+            }
+            let plain = spec.map.is_none() && spec.transform.is_none();
+            let conv = match (ty, spec.transform) {
+                _ if em.is_some() => match spec.transform {
+                    None => Conv::Enum { lower: false },
+                    Some(Transform::Lower) => Conv::Enum { lower: true },
+                    Some(Transform::Basename) => return None,
+                },
+                _ if spec.map.is_some() => return None,
+                (FieldType::String, Some(Transform::Basename)) => Conv::Basename,
+                _ if !plain => return None,
+                (FieldType::String, _) => Conv::Str,
+                (FieldType::Ip, _) => Conv::Ip,
+                (FieldType::Timestamp, _) => Conv::Time,
+                (ty, _) => {
+                    let (lo, hi, _, _) = int_of(ty)?;
+                    Conv::Int { lo, hi }
+                }
+            };
+            Some(Fast {
+                key,
+                swapped_key: swap_to.get(key).copied().unwrap_or(key),
+                only: from_ix.len() == 1,
+                conv,
+            })
+        })
+        .collect()
 }
 
 /// A field mapped (`map`) onto its enum type's symbols: per map key, and for the default, the
@@ -1085,16 +1242,31 @@ fn wanted_fields(n: usize, want: Option<&[bool]>) -> Wanted<'_> {
 /// (bytes of 0 or 1) read as a word and multiplied so that each lands in its bit of the top
 /// byte (the products' bits never overlap, so nothing carries). A fold of a bit per mark was
 /// 7.4M instructions of (f)'s 100k lines (two stages of 14 fields a row).
+///
+/// The marks are read eight at a time as fixed-size arrays, the last (partial) eight as the
+/// last eight marks shifted (a copy of a variable length into an array was two `memcpy`
+/// calls a `fill` of 14 fields, ~26 instructions of each of (f)'s 176k `fill` calls on 100k
+/// lines; a bit per mark gathered by shifts cost more than the calls).
 fn pack(w: &[bool]) -> u64 {
-    let eight = |c: &[bool]| {
-        let mut b = [0u8; 8];
-        b.iter_mut().zip(c).for_each(|(b, &x)| *b = u8::from(x));
-        u64::from_le_bytes(b).wrapping_mul(0x0102_0408_1020_4080) >> 56
+    let eight = |c: &[bool; 8]| {
+        u64::from_le_bytes(c.map(u8::from)).wrapping_mul(0x0102_0408_1020_4080) >> 56
     };
-    w.chunks(8)
-        .enumerate()
-        .take(8)
-        .fold(0, |m, (i, c)| m | eight(c) << (8 * i))
+    let w = w.get(..64).unwrap_or(w);
+    let n = w.len();
+    if n < 8 {
+        return w
+            .iter()
+            .enumerate()
+            .fold(0, |m, (k, &x)| m | u64::from(x) << k);
+    }
+    let at = |i: usize| w.get(i..i + 8).and_then(|c| <&[bool; 8]>::try_from(c).ok());
+    let (full, rest) = (n / 8, n % 8);
+    let mut m = (0..full).fold(0, |m, i| m | at(8 * i).map_or(0, eight) << (8 * i));
+    if rest > 0 {
+        // The last eight marks hold the `rest` past the full eights in their top bits.
+        m |= at(n - 8).map_or(0, eight) >> (8 - rest) << (8 * full);
+    }
+    m
 }
 
 /// See [`wanted_fields`]: the packed marks, then (past 64 fields, or with every field wanted)
@@ -1498,6 +1670,27 @@ mod tests {
                         .fold(0u64, |m, (k, &x)| m | u64::from(x) << k);
                     assert_eq!(pack(&marks), want, "{marks:?}");
                 }
+            }
+        }
+        // Every length to 80 (the first 64 marks packed), random marks: the last partial
+        // eight read from the last eight marks.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for n in 0..=80 {
+            for _ in 0..50 {
+                let marks: Vec<bool> = (0..n)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        seed & 1 == 1
+                    })
+                    .collect();
+                let want = marks
+                    .iter()
+                    .take(64)
+                    .enumerate()
+                    .fold(0u64, |m, (k, &x)| m | u64::from(x) << k);
+                assert_eq!(pack(&marks), want, "{marks:?}");
             }
         }
     }
@@ -2119,6 +2312,145 @@ mod tests {
                 Err(e) => assert_eq!(more_r, Err(e), "{line}"),
             }
         }
+    }
+
+    /// A record over a schema's key numbers (`None`: absent).
+    struct ByNumber<'a>(Vec<Option<Raw<'a>>>, &'a Keys);
+
+    impl Record for ByNumber<'_> {
+        fn get(&self, key: &str) -> Option<Raw<'_>> {
+            self.at(self.1.find(key)?, key)
+        }
+
+        fn at(&self, i: usize, _key: &str) -> Option<Raw<'_>> {
+            self.0.get(i).copied().flatten()
+        }
+    }
+
+    /// `fill`'s fast reads ([`Fast`]) map every field as its general path does: every built-in
+    /// schema, over records whose keys take, at random, texts around each conversion's edges
+    /// (empty, missing markers, cases, bad and boundary numbers, addresses and times,
+    /// separators, non-ASCII), numbers, booleans or nothing; the results (cells, or the error
+    /// naming the first bad value) of the schema with its fast reads and without are equal, as
+    /// are the cells a fast read was planned for.
+    #[test]
+    fn fast_reads_agree_with_the_general_path() {
+        let texts = [
+            "",
+            "-",
+            "(empty)",
+            "true",
+            "TRUE",
+            "False",
+            "false",
+            "tcp",
+            "TCP",
+            "Udp",
+            "icmp",
+            "other",
+            "outbound",
+            "Inbound",
+            "25",
+            "0",
+            "65535",
+            "65536",
+            "-1",
+            "25.0",
+            "007",
+            "1.5",
+            " 25",
+            "99999999999999999999",
+            "10.0.0.1",
+            "256.1.1.1",
+            "01.2.3.4",
+            "::1",
+            "fe80::1",
+            "2026-11-20 00:00:00.643",
+            "2026-11-20T00:59:59Z",
+            "2026-02-30 00:00:00",
+            "2026-11-20 00:00:61",
+            "1700000000",
+            "1700000000.5",
+            "C:\\Windows\\cmd.exe",
+            "/usr/bin/x",
+            "dir\\",
+            "\\",
+            "x/",
+            "é",
+            "ÄBC",
+            "Ü\\päth\\名.exe",
+            "Sysmon",
+            "Microsoft-Windows-Sysmon/Operational",
+            "3",
+        ];
+        let numbers: Vec<serde_json::Number> = ["3", "25", "0", "70000", "-1", "25.5", "1e3"]
+            .iter()
+            .filter_map(|t| serde_json::from_str(t).ok())
+            .collect();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let schemas = builtin().unwrap_or_default();
+        assert!(schemas.len() >= 10);
+        let (mut fast_fields, mut fast_cells) = (0, 0);
+        let mut seen = std::collections::HashSet::new();
+        for schema in &schemas {
+            let mut general = schema.clone();
+            general.fast.iter_mut().for_each(|f| *f = None);
+            fast_fields += schema.fast.iter().flatten().count();
+            // The keys of `applies` and the swap condition take one of their values most of
+            // the time, so that most rows apply and some swap.
+            let cond_value = |i: usize| {
+                schema
+                    .applies_at
+                    .iter()
+                    .chain([&schema.swap_when_at])
+                    .find(|c| c.ix.contains(&i))
+                    .and_then(|c| c.values.first())
+                    .map(|e| e.text.as_str())
+            };
+            for _ in 0..3000 {
+                let vals: Vec<Option<Raw<'_>>> = (0..schema.keys.len())
+                    .map(|i| match (next(10), cond_value(i)) {
+                        (0..=6, Some(v)) => Some(Raw::Str(v)),
+                        (0, _) => None,
+                        (1, _) => numbers.get(next(numbers.len())).map(Raw::Num),
+                        (2, _) => Some(Raw::Bool(next(2) == 1)),
+                        _ => texts.get(next(texts.len())).map(|t| Raw::Str(t)),
+                    })
+                    .collect();
+                let rec = ByNumber(vals, &schema.keys);
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                let (ra, rb) = (
+                    schema.map_into(&rec, &mut a),
+                    general.map_into(&rec, &mut b),
+                );
+                assert_eq!(ra, rb, "{}: {:?}", schema.name, rec.0);
+                assert_eq!(a, b, "{}: {:?}", schema.name, rec.0);
+                // Each field alone too (a row's first bad value hides the fields after it).
+                for k in 0..schema.fields.len() {
+                    let want: Vec<bool> = (0..schema.fields.len()).map(|j| j == k).collect();
+                    let ra = schema.map_some_into(&rec, &mut a, Some(&want));
+                    let rb = general.map_some_into(&rec, &mut b, Some(&want));
+                    assert_eq!(ra, rb, "{} {k}: {:?}", schema.name, rec.0);
+                    assert_eq!(a, b, "{} {k}: {:?}", schema.name, rec.0);
+                    let cell = a.get(k).cloned().flatten();
+                    if let (Ok(true), Some(Some(_)), Some(c)) = (ra, schema.fast.get(k), cell) {
+                        fast_cells += 1;
+                        seen.insert(format!("{c:?}").split('(').next().map(str::to_string));
+                    }
+                }
+            }
+        }
+        // Sysmon's and Zeek's fields are among them, and their reads made cells of every kind
+        // (string, integer, IP, timestamp, enum).
+        assert!(fast_fields >= 40, "{fast_fields}");
+        assert!(fast_cells >= 10_000, "{fast_cells}");
+        assert_eq!(seen.len(), 5, "{seen:?}");
     }
 
     /// A record that counts the reads of one key, to see how often the mapping reads it.
