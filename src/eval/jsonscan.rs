@@ -1364,6 +1364,46 @@ mod tests {
         }
     }
 
+    /// One mask of quotes and backslashes: a string is walked from special byte to special
+    /// byte, an escape stepping over the byte it escapes. Runs of 0 to 5 backslashes before a
+    /// quote, a backslash, a letter or `u00e9`, at every offset across a chunk's edge, in a kept
+    /// value and a skipped one, by the planned walk (the line scanned twice with one plan) and
+    /// the general one: the scanner agrees with serde_json wherever it decides, and decides
+    /// every such line serde_json accepts.
+    #[test]
+    fn backslash_runs_agree_at_every_offset() {
+        let k = keys();
+        let mut decided = 0;
+        for pad in 50..80 {
+            let x = "x".repeat(pad);
+            for run in 0..=5 {
+                let r = "\\".repeat(run);
+                for after in ["\"", "\\", "y", "u00e9", ""] {
+                    let line = format!(r#"{{"a":"{x}{r}{after}z","z":"{x}{r}{after}","b":"{r}"}}"#);
+                    let mut plan = Plan::default();
+                    let mut got = Vec::new();
+                    for _ in 0..2 {
+                        let mut out = Scanned::default();
+                        got.push(
+                            scan(&line, &k, &mut Vec::new(), &mut plan, &mut out)
+                                .map(|dup| (resolve(&out), dup.map(String::from))),
+                        );
+                    }
+                    assert_eq!(got[0], got[1], "{line:?}");
+                    let serde = serde_vals(&line, &k);
+                    match &got[0] {
+                        Ok(g) => {
+                            assert_eq!(Ok(g.clone()), serde, "{line:?}");
+                            decided += 1;
+                        }
+                        Err(GiveUp) => assert!(serde.is_err(), "gives up on {line:?}"),
+                    }
+                }
+            }
+        }
+        assert!(decided > 250, "{decided}");
+    }
+
     /// Numbers around the plain-integer fast path ([`plain_u64`]): 1 to 21 digits (19 the
     /// most it takes, `u64::MAX` and past it), leading zeros, `0`, `-0`, signs, fractions and
     /// exponents, each followed by every kind of byte that may end or break it, as a kept value
