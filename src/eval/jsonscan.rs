@@ -1,6 +1,6 @@
 //! A flat scanner for one JSON-lines object, the evaluator's full path ([`super::read::LiteRecord`]):
-//! one pass over the line marks its quotes and backslashes in 64-bit masks (a string's end is then
-//! a `trailing_zeros`, not a search), then it walks the top-level keys, keeps the values of the keys an input schema reads
+//! one pass over the line marks its quotes and backslashes in 64-bit masks (a string's end, or
+//! its first escape, is then a `trailing_zeros`, not a search), then it walks the top-level keys, keeps the values of the keys an input schema reads
 //! (strings borrowed from the line unless escaped, numbers parsed from their bytes) and skips the
 //! other values while checking them against JSON's grammar, without serde's visitor machinery
 //! (which cost about a third of the unselective benchmark row, issue 15).
@@ -135,11 +135,17 @@ impl Step {
     }
 }
 
-/// One line with its structural index: bit `k` of `masks[2 j]` is set where byte `64 j + k` is
-/// a quote, of `masks[2 j + 1]` where it is a backslash, so a string's end is found with
-/// `trailing_zeros` and its escapes by a masked word, instead of a search per string. `ctrl`:
-/// the line holds a byte below 0x20 somewhere (then, and only then, strings are checked for one:
-/// JSON refuses them unescaped in a string).
+/// One line with its structural index: bit `k` of `masks[j]` is set where byte `64 j + k` is
+/// a quote or a backslash, so a string's end (or its first escape) is found with
+/// `trailing_zeros`, instead of a search per string. `ctrl`: the line holds a byte below 0x20
+/// somewhere (then, and only then, strings are checked for one: JSON refuses them unescaped in
+/// a string).
+///
+/// One mask of both, not one of each: a string that holds no escape (most) ends at its first
+/// special byte either way, and one with escapes is walked escape to escape; a mask of each
+/// cost a second fold a chunk and a second transpose a chunk with backslashes, and the planned
+/// walk a search for the next backslash after each escaped value (f, 100,000 lines, --threads
+/// 1: 680.5M -> 662.8M instructions; (b) --no-prefilter 705.6M -> 698.1M).
 struct Line<'a, 'm> {
     s: &'a str,
     b: &'a [u8],
@@ -147,42 +153,40 @@ struct Line<'a, 'm> {
     ctrl: bool,
 }
 
-const QUOTE: usize = 0;
-const SLASH: usize = 1;
-
-/// Writes the quote and backslash words of a chunk into `out` (bit `k`: byte `k` of `c`), and
-/// says whether some byte of `c` is below 0x20. Each byte's flag is first the bit `k / 8` of a
-/// byte (a vector compare and a mask, as LLVM writes it), so that the eight words of a chunk
-/// OR into one (byte `k % 8` holding bits `k / 8`), which a bit-matrix transpose turns into the
-/// mask: a third fewer instructions than a multiply-gather of 0/1 flags per word (issue 15).
+/// Writes the mask of a chunk's quotes and backslashes into `out` (bit `k`: byte `k` of `c`),
+/// and lowers each byte of `low` to the least of itself and the bytes of `c` at its place
+/// modulo 16 (the line holds a control byte when, at its end, some byte of `low` is below
+/// 0x20). Each byte's flag is first the bit `k / 8` of a byte (vector compares and a mask, as
+/// LLVM writes it), ORed into one 16-byte lane, whose two words OR into one (byte `k % 8`
+/// holding bits `k / 8`), which a bit-matrix transpose turns into the mask: a third fewer
+/// instructions than a multiply-gather of 0/1 flags per word (issue 15).
 #[inline(always)]
-fn chunk_mask(c: &[u8; 64], out: &mut [u64]) -> bool {
-    let mut quote = [0u8; 64];
-    let mut slash = [0u8; 64];
-    let mut ctrl = [0u8; 64];
-    for (i, &x) in c.iter().enumerate() {
-        let bit = 1u8 << (i / 8);
-        quote[i] = if x == b'"' { bit } else { 0 };
-        slash[i] = if x == b'\\' { bit } else { 0 };
-        // All ones, not 1: no mask to 0/1 after the compare (f, 100,000 lines: 763.6M ->
-        // 760.9M instructions).
-        ctrl[i] = if x < 0x20 { 0xff } else { 0 };
+fn chunk_mask(c: &[u8; 64], out: &mut u64, low: &mut [u8; 16]) {
+    // Lanes, not 64-byte arrays of flags folded word by word (LLVM folded one of them through
+    // the general registers); and the least byte kept across the line's chunks, not a control
+    // flag folded to a word per chunk (the same way). A chunk's 124 instructions were 35 for
+    // the control flag and 20 for a fold (f, 100,000 lines: 870 a line indexing). Quotes and
+    // backslashes in lanes of their own, ORed at the end: flags ORed byte by byte (`||`, or
+    // two selects) made LLVM give up vectorising the loop in place (f: 680M -> 1,058M).
+    let mut quote = [0u8; 16];
+    let mut slash = [0u8; 16];
+    for (j, w) in c.chunks_exact(16).enumerate() {
+        for (k, &x) in w.iter().enumerate() {
+            let bit = 1u8 << (2 * j + k / 8);
+            quote[k] |= if x == b'"' { bit } else { 0 };
+            slash[k] |= if x == b'\\' { bit } else { 0 };
+            low[k] = low[k].min(x);
+        }
     }
-    let (q, s, ctrl) = (fold_words(&quote), fold_words(&slash), fold_words(&ctrl));
-    if let [qw, sw] = out {
-        // Most chunks hold no backslash (a Sysmon line's are in its `User` and `Image`).
-        (*qw, *sw) = (transpose8(q), if s == 0 { 0 } else { transpose8(s) });
-    }
-    ctrl != 0
+    *out = transpose8(fold_lane(&quote) | fold_lane(&slash));
 }
 
-/// The OR of the eight little-endian words of `a`.
+/// The OR of the two little-endian words of `a`.
 #[inline(always)]
-fn fold_words(a: &[u8; 64]) -> u64 {
-    a.chunks_exact(8)
-        .filter_map(|w| w.try_into().ok())
-        .map(u64::from_le_bytes)
-        .fold(0, |t, w| t | w)
+fn fold_lane(a: &[u8; 16]) -> u64 {
+    let (x, y) = a.split_at(8);
+    let word = |w: &[u8]| w.try_into().map_or(0, u64::from_le_bytes);
+    word(x) | word(y)
 }
 
 /// Transposes `x` as an 8 by 8 bit matrix (bit `8 r + c` to bit `8 c + r`): three rounds of
@@ -203,75 +207,61 @@ fn index<'a, 'm>(line: &'a str, masks: &'m mut Vec<u64>) -> Line<'a, 'm> {
     // Every word written in place (a push per word, and a mask returned through memory,
     // stalled the loop). Every word is written, so the vector is only grown, never zeroed
     // again (a `memset` per line), and the line sees just its own words.
-    let need = 2 * b.len().div_ceil(64);
+    let need = b.len().div_ceil(64);
     if masks.len() < need {
         masks.resize(need, 0);
     }
     let masks = masks.get_mut(..need).unwrap_or_default();
-    let mut ctrl = false;
-    let mut words = masks.chunks_exact_mut(2);
+    let mut low = [0xff; 16];
+    let mut words = masks.iter_mut();
     let mut chunks = b.chunks_exact(64);
     for (c, w) in (&mut chunks).zip(&mut words) {
         let Ok(c) = c.try_into() else { break };
-        ctrl |= chunk_mask(c, w);
+        chunk_mask(c, w, &mut low);
     }
     let rest = chunks.remainder();
     if let (false, Some(w)) = (rest.is_empty(), words.next()) {
         // Padded with spaces: neither special nor a control byte.
         let mut c = [b' '; 64];
         c[..rest.len()].copy_from_slice(rest);
-        ctrl |= chunk_mask(&c, w);
+        chunk_mask(&c, w, &mut low);
     }
     Line {
         s: line,
         b,
         masks: &*masks,
-        ctrl,
+        ctrl: low.iter().any(|&x| x < 0x20),
     }
 }
 
 impl Line<'_, '_> {
-    /// The first quote (`which`: [`QUOTE`]) or backslash ([`SLASH`]) at or after `i`.
+    /// The first quote or backslash at or after `i`.
     #[inline(always)]
-    fn next(&self, which: usize, i: usize) -> Result<usize, GiveUp> {
+    fn next(&self, i: usize) -> Result<usize, GiveUp> {
         let mut j = i / 64;
-        let first = self.masks.get(2 * j + which).ok_or(GiveUp)? >> (i % 64);
+        let first = self.masks.get(j).ok_or(GiveUp)? >> (i % 64);
         if first != 0 {
             return Ok(i + first.trailing_zeros() as usize);
         }
         loop {
             j += 1;
-            let m = *self.masks.get(2 * j + which).ok_or(GiveUp)?;
+            let m = *self.masks.get(j).ok_or(GiveUp)?;
             if m != 0 {
                 return Ok(64 * j + m.trailing_zeros() as usize);
             }
         }
     }
 
-    /// The first quote or backslash (`which`) in `a..b`.
+    /// Whether the bytes `start..end` hold no control byte (only looked at when the line
+    /// holds one).
     #[inline(always)]
-    fn first_between(&self, which: usize, a: usize, b: usize) -> Option<usize> {
-        let (ja, jb) = (a / 64, b / 64);
-        let word = |j: usize| self.masks.get(2 * j + which).copied().unwrap_or(0);
-        let below_b = (1u64 << (b % 64)) - 1;
-        let from_a = !0u64 << (a % 64);
-        if ja == jb {
-            // The common case: the range within one chunk.
-            let m = word(ja) & from_a & below_b;
-            return (m != 0).then(|| 64 * ja + m.trailing_zeros() as usize);
-        }
-        let mut j = ja;
-        let mut m = word(ja) & from_a;
-        loop {
-            if m != 0 {
-                return Some(64 * j + m.trailing_zeros() as usize);
-            }
-            j += 1;
-            if j > jb {
-                return None;
-            }
-            m = word(j) & if j == jb { below_b } else { !0 };
-        }
+    fn ctrl_free(&self, start: usize, end: usize) -> bool {
+        // An OR over the bytes rather than `any`: it vectorises.
+        !self.ctrl
+            || self
+                .b
+                .get(start..end)
+                .is_some_and(|v| !v.iter().fold(false, |c, &x| c | (x < 0x20)))
     }
 
     /// The closing quote of the string whose text starts at `start`, and whether it holds an
@@ -281,26 +271,22 @@ impl Line<'_, '_> {
         let b = self.b;
         let mut escaped = false;
         let mut i = start;
-        // The first quote after the start closes the string unless an escape takes it
-        // (`\"`): only then is the next one looked for.
-        let mut q = self.next(QUOTE, i)?;
         loop {
-            let Some(p) = self.first_between(SLASH, i, q) else {
-                // An OR over the bytes rather than `any`: it vectorises.
-                if self.ctrl && b[start..q].iter().fold(false, |c, &x| c | (x < 0x20)) {
+            // The first special byte: the closing quote, or a backslash whose escape is
+            // checked and stepped over (an escaped quote or backslash with it).
+            let p = self.next(i)?;
+            if b.get(p) == Some(&b'"') {
+                if !self.ctrl_free(start, p) {
                     return Err(GiveUp);
                 }
-                return Ok((q, escaped));
-            };
+                return Ok((p, escaped));
+            }
             escaped = true;
             i = match b.get(p + 1) {
                 Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => p + 2,
                 Some(b'u') if hex4(b, p + 2).is_some() => p + 6,
                 _ => return Err(GiveUp),
             };
-            if i > q {
-                q = self.next(QUOTE, i)?;
-            }
         }
     }
 }
@@ -411,9 +397,8 @@ enum Run {
 /// Reads members from number `member` on, whose key is at `i`, while they are the plan's and
 /// written without whitespace before their colons and commas (`"key":value` then
 /// `,"key":value` and so on; whitespace after a colon is allowed): a member's comma,
-/// key and colon are compared at once with the plan's bytes, and a string value ends at the next
-/// quote of the index unless the next backslash (`slash`, kept from value to value: the planned
-/// bytes between values hold none) comes first. A member this does not read is left as it was
+/// key and colon are compared at once with the plan's bytes, and a string value ends at its
+/// first special byte of the index when that is a quote. A member this does not read is left as it was
 /// (nothing kept), for the general walk; where a value's bytes decide the line (a bad number, a
 /// control byte, a bad escape), this gives up as the general walk would.
 #[inline(always)]
@@ -441,7 +426,6 @@ fn planned_run<'a>(
     }
     // Where the key's text starts (to name a duplicate) and the value.
     let (mut key, mut at) = (i + 1, close + 2);
-    let mut slash = l.next(SLASH, at).unwrap_or(usize::MAX);
     loop {
         // A step's slot is a number among the keys the plan was made with (`plan.keys`), the
         // keys the values are reset to: always in range (else `keep` gives up, and serde_json
@@ -451,13 +435,9 @@ fn planned_run<'a>(
         let name = |key: usize| l.s.get(key..key + step.len);
         let next = match b.get(at) {
             Some(b'"') => {
-                let e = l.next(QUOTE, at + 1)?;
-                if e < slash {
-                    // An OR over the bytes rather than `any`: it vectorises.
-                    if l.ctrl
-                        && b.get(at + 1..e)
-                            .is_some_and(|v| v.iter().fold(false, |c, &x| c | (x < 0x20)))
-                    {
+                let e = l.next(at + 1)?;
+                if b.get(e) == Some(&b'"') {
+                    if !l.ctrl_free(at + 1, e) {
                         return Err(GiveUp);
                     }
                     if let Some(n) = kept {
@@ -466,16 +446,14 @@ fn planned_run<'a>(
                     }
                     e + 1
                 } else {
-                    let next = match kept {
+                    match kept {
                         Some(n) => {
                             let (v, next) = string(l, at + 1, e, &mut out.text)?;
                             keep(out, n, v, dup, || name(key))?;
                             next
                         }
                         None => l.str_end(at + 1)?.0 + 1,
-                    };
-                    slash = l.next(SLASH, next).unwrap_or(usize::MAX);
-                    next
+                    }
                 }
             }
             _ => {
@@ -490,10 +468,6 @@ fn planned_run<'a>(
                     }
                     None => skip(l, at)?,
                 };
-                // A nested value may hold backslashes.
-                if slash < next {
-                    slash = l.next(SLASH, next).unwrap_or(usize::MAX);
-                }
                 next
             }
         };
@@ -606,8 +580,8 @@ fn hex4(b: &[u8], i: usize) -> Option<u32> {
     })
 }
 
-/// A kept string whose text starts at `start` (after its opening quote), `q` the first quote at
-/// or after `start`: its value and the position after its closing quote. Its text is borrowed
+/// A kept string whose text starts at `start` (after its opening quote), `p` the first quote or
+/// backslash at or after `start`: its value and the position after its closing quote. Its text is borrowed
 /// from the line when it holds no escape, else unescaped onto the end of `out` in the pass that
 /// finds its end (a pass to find the end and check the escapes, [`Line::str_end`], then one to
 /// unescape, were about 550 instructions per escaped string of row (b) without its prefilter:
@@ -616,27 +590,21 @@ fn hex4(b: &[u8], i: usize) -> Option<u32> {
 fn string<'a>(
     l: &Line<'a, '_>,
     start: usize,
-    mut q: usize,
+    mut p: usize,
     out: &mut String,
 ) -> Result<(LiteVal<'a>, usize), GiveUp> {
     let (s, b) = (l.s, l.b);
-    // An OR over the bytes rather than `any`: it vectorises.
-    let ctrl_free = |q: usize| {
-        !l.ctrl
-            || b.get(start..q)
-                .is_some_and(|v| !v.iter().fold(false, |c, &x| c | (x < 0x20)))
-    };
-    let Some(mut p) = l.first_between(SLASH, start, q) else {
-        if !ctrl_free(q) {
+    if b.get(p) == Some(&b'"') {
+        if !l.ctrl_free(start, p) {
             return Err(GiveUp);
         }
-        return Ok((LiteVal::Str(s.get(start..q).ok_or(GiveUp)?), q + 1));
-    };
+        return Ok((LiteVal::Str(s.get(start..p).ok_or(GiveUp)?), p + 1));
+    }
     let from = out.len();
-    // The text not yet copied starts at `seg`; the next backslash is looked for from `i`.
+    // The text not yet copied starts at `seg`; the next special byte is looked for from `i`.
     let mut seg = start;
     loop {
-        // `p`: a backslash before `q`.
+        // `p`: a backslash.
         out.push_str(s.get(seg..p).ok_or(GiveUp)?);
         let mut i = p + 2;
         seg = i;
@@ -673,19 +641,13 @@ fn string<'a>(
             }
             _ => return Err(GiveUp),
         }
-        // The quote was the escape's (`\"`): the string ends at a later one.
-        if i > q {
-            q = l.next(QUOTE, i)?;
-        }
-        match l.first_between(SLASH, i, q) {
-            Some(next) => p = next,
-            None => {
-                if !ctrl_free(q) {
-                    return Err(GiveUp);
-                }
-                out.push_str(s.get(seg..q).ok_or(GiveUp)?);
-                return Ok((LiteVal::Text(from, out.len()), q + 1));
+        p = l.next(i)?;
+        if b.get(p) == Some(&b'"') {
+            if !l.ctrl_free(start, p) {
+                return Err(GiveUp);
             }
+            out.push_str(s.get(seg..p).ok_or(GiveUp)?);
+            return Ok((LiteVal::Text(from, out.len()), p + 1));
         }
     }
 }
@@ -772,7 +734,7 @@ fn value<'a>(
 ) -> Result<(LiteVal<'a>, usize), GiveUp> {
     let (line, b) = (l.s, l.b);
     Ok(match b.get(i) {
-        Some(b'"') => string(l, i + 1, l.next(QUOTE, i + 1)?, text)?,
+        Some(b'"') => string(l, i + 1, l.next(i + 1)?, text)?,
         Some(b't') => (LiteVal::Bool(true), literal(b, i, b"true")?),
         Some(b'f') => (LiteVal::Bool(false), literal(b, i, b"false")?),
         Some(b'n') => (LiteVal::Null, literal(b, i, b"null")?),
@@ -1365,7 +1327,7 @@ mod tests {
         assert_eq!(k1.clone().id(), k1.id());
     }
 
-    /// A chunk's masks are its quotes and backslashes bit by bit, and its control flag says
+    /// A chunk's mask is its quotes and backslashes bit by bit, and its control flag says
     /// whether a byte is below 0x20: 20,000 fixed-seed random chunks over bytes that are
     /// special, next to special (`!`, `[`, `]`, 0x1f, 0x20) or not ASCII, with each class
     /// alone, at every place, and none.
@@ -1390,16 +1352,56 @@ mod tests {
             }
         }
         for c in &chunks {
-            let mut out = [0u64; 2];
-            let ctrl = chunk_mask(c, &mut out);
-            let bits = |want: u8| {
-                c.iter()
-                    .enumerate()
-                    .fold(0u64, |m, (k, &b)| m | u64::from(b == want) << k)
-            };
-            assert_eq!(out, [bits(b'"'), bits(b'\\')], "{c:?}");
+            let mut out = 0u64;
+            let mut low = [0xff; 16];
+            chunk_mask(c, &mut out, &mut low);
+            let ctrl = low.iter().any(|&b| b < 0x20);
+            let bits = c.iter().enumerate().fold(0u64, |m, (k, &b)| {
+                m | u64::from(b == b'"' || b == b'\\') << k
+            });
+            assert_eq!(out, bits, "{c:?}");
             assert_eq!(ctrl, c.iter().any(|&b| b < 0x20), "{c:?}");
         }
+    }
+
+    /// One mask of quotes and backslashes: a string is walked from special byte to special
+    /// byte, an escape stepping over the byte it escapes. Runs of 0 to 5 backslashes before a
+    /// quote, a backslash, a letter or `u00e9`, at every offset across a chunk's edge, in a kept
+    /// value and a skipped one, by the planned walk (the line scanned twice with one plan) and
+    /// the general one: the scanner agrees with serde_json wherever it decides, and decides
+    /// every such line serde_json accepts.
+    #[test]
+    fn backslash_runs_agree_at_every_offset() {
+        let k = keys();
+        let mut decided = 0;
+        for pad in 50..80 {
+            let x = "x".repeat(pad);
+            for run in 0..=5 {
+                let r = "\\".repeat(run);
+                for after in ["\"", "\\", "y", "u00e9", ""] {
+                    let line = format!(r#"{{"a":"{x}{r}{after}z","z":"{x}{r}{after}","b":"{r}"}}"#);
+                    let mut plan = Plan::default();
+                    let mut got = Vec::new();
+                    for _ in 0..2 {
+                        let mut out = Scanned::default();
+                        got.push(
+                            scan(&line, &k, &mut Vec::new(), &mut plan, &mut out)
+                                .map(|dup| (resolve(&out), dup.map(String::from))),
+                        );
+                    }
+                    assert_eq!(got[0], got[1], "{line:?}");
+                    let serde = serde_vals(&line, &k);
+                    match &got[0] {
+                        Ok(g) => {
+                            assert_eq!(Ok(g.clone()), serde, "{line:?}");
+                            decided += 1;
+                        }
+                        Err(GiveUp) => assert!(serde.is_err(), "gives up on {line:?}"),
+                    }
+                }
+            }
+        }
+        assert!(decided > 250, "{decided}");
     }
 
     /// Numbers around the plain-integer fast path ([`plain_u64`]): 1 to 21 digits (19 the
