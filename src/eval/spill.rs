@@ -188,6 +188,12 @@ mod enc {
         w.wrapping_sub(LOW) & !w & HIGH
     }
 
+    /// The whole 8-byte words of `b`, each as a number (little-endian).
+    fn words(b: &[u8]) -> impl Iterator<Item = u64> + '_ {
+        b.chunks_exact(8)
+            .map(|w| u64::from_le_bytes(w.try_into().unwrap_or([1; 8])))
+    }
+
     /// Whether `hit` finds something in a word of `b`: its whole words, then its last 8 bytes
     /// (overlapping the words before); under 8 bytes, one word padded with `pad`.
     pub fn any_word(b: &[u8], pad: u8, hit: impl Fn(u64) -> u64) -> bool {
@@ -199,8 +205,7 @@ mod enc {
             }
             return word(&w) != 0;
         };
-        let (words, _) = b.as_chunks::<8>();
-        words.iter().fold(word(last), |any, w| any | word(w)) != 0
+        words(b).fold(word(last), |any, w| any | hit(w)) != 0
     }
 
     /// Whether `b` holds a 0 byte (see [`zeros`]).
@@ -212,17 +217,17 @@ mod enc {
     /// string's end is seldom further: a `memchr` call per string was most of decoding a
     /// short one), then by `memchr`.
     pub fn find_zero(b: &[u8]) -> Option<usize> {
-        let (words, _) = b.as_chunks::<8>();
-        for (i, w) in words.iter().take(8).enumerate() {
-            let z = zeros(u64::from_le_bytes(*w));
+        let n = b.len() / 8;
+        for (i, w) in words(b).take(8).enumerate() {
+            let z = zeros(w);
             if z != 0 {
                 return Some(i * 8 + (z.trailing_zeros() / 8) as usize);
             }
         }
-        let from = words.len().min(8) * 8;
+        let from = n.min(8) * 8;
         // Under 8 bytes after the words: the last 8, overlapping the words (none of which
         // held a 0 byte), when there are 8.
-        if words.len() < 8 {
+        if n < 8 {
             if let Some((_, last)) = b.split_last_chunk::<8>() {
                 let z = zeros(u64::from_le_bytes(*last));
                 return (z != 0).then(|| b.len() - 8 + (z.trailing_zeros() / 8) as usize);
