@@ -1049,6 +1049,10 @@ impl CompiledRule {
         // alert's group entries.
         let mut key_refs: Vec<Option<ValRef<'_>>> = Vec::with_capacity(agg.group_by.len());
         let mut group: Vec<(&str, ValRef<'_>)> = Vec::with_capacity(agg.group_by.len());
+        // The alert's aggregates' allocation, kept from alert to alert (they borrow `accs`,
+        // remade per group): a vector made and freed per alert was 27M instructions of row
+        // (f)'s 90,841 alerts, 1M lines.
+        let mut agg_room: Vec<(&str, ValRef<'static>)> = Vec::with_capacity(self.agg_order.len());
         for (i, g) in all.iter().enumerate() {
             let events = g.events;
             accs.clear();
@@ -1103,14 +1107,12 @@ impl CompiledRule {
                     .iter()
                     .filter_map(|&i| Some((agg.group_by.get(i)?.name(), (*key_refs.get(i)?)?))),
             );
-            let aggregates: Vec<(&str, ValRef<'_>)> = self
-                .agg_order
-                .iter()
-                .filter_map(|&i| {
-                    let v = accs.get(i)?.as_ref()?;
-                    Some((agg.aggregates.get(i)?.name.as_str(), ValRef::of(v)))
-                })
-                .collect();
+            let mut aggregates: Vec<(&str, ValRef<'_>)> =
+                super::read::reuse(std::mem::take(&mut agg_room));
+            aggregates.extend(self.agg_order.iter().filter_map(|&i| {
+                let v = accs.get(i)?.as_ref()?;
+                Some((agg.aggregates.get(i)?.name.as_str(), ValRef::of(v)))
+            }));
             emit(&AlertRef {
                 meta: &self.meta,
                 window_start: Some(&window_start),
@@ -1119,6 +1121,7 @@ impl CompiledRule {
                 aggregates: &aggregates,
                 events,
             });
+            agg_room = super::read::reuse(aggregates);
         }
     }
 }
