@@ -179,7 +179,7 @@ mod enc {
     }
 
     const LOW: u64 = u64::from_le_bytes([1; 8]);
-    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    pub const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
 
     /// The top bit of each byte of `w` that is 0, or that is above (later than) one: a byte
     /// less one borrows into its top bit only at a 0 byte, so the lowest bit set is the first
@@ -682,7 +682,7 @@ fn json_str(out: &mut Vec<u8>, s: &[u8]) -> Option<()> {
     const SPACE: u64 = u64::from_le_bytes([b' '; 8]);
     const QUOTE: u64 = u64::from_le_bytes([b'"'; 8]);
     const BACKSLASH: u64 = u64::from_le_bytes([b'\\'; 8]);
-    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    use enc::HIGH;
     let plain = !enc::any_word(s, b' ', |w| {
         (w & HIGH)
             | (w.wrapping_sub(SPACE) & !w & HIGH)

@@ -442,14 +442,13 @@ impl ClassTest {
     fn new(blocks: &[Cidr], outside: bool) -> ClassTest {
         let (mut v4, mut v6) = (Vec::new(), Vec::new());
         for c in blocks {
-            let p = u32::from(c.prefix);
             match c.addr {
                 IpAddr::V4(net) => {
-                    let mask = u32::MAX.checked_shl(32u32.saturating_sub(p)).unwrap_or(0);
+                    let mask = Cidr::v4_mask(c.prefix);
                     v4.push((u32::from(net) & mask, mask));
                 }
                 IpAddr::V6(net) => {
-                    let mask = u128::MAX.checked_shl(128u32.saturating_sub(p)).unwrap_or(0);
+                    let mask = Cidr::v6_mask(c.prefix);
                     v6.push((u128::from(net) & mask, mask));
                 }
             }
@@ -473,23 +472,31 @@ impl ClassTest {
 }
 
 impl Cidr {
+    /// The network mask of an IPv4 block of `prefix` bits (past 32: all ones).
+    #[inline]
+    fn v4_mask(prefix: u8) -> u32 {
+        u32::MAX
+            .checked_shl(32u32.saturating_sub(u32::from(prefix)))
+            .unwrap_or(0)
+    }
+
+    /// The network mask of an IPv6 block of `prefix` bits (past 128: all ones).
+    #[inline]
+    fn v6_mask(prefix: u8) -> u128 {
+        u128::MAX
+            .checked_shl(128u32.saturating_sub(u32::from(prefix)))
+            .unwrap_or(0)
+    }
+
     /// Membership; a v4 block never contains a v6 address and vice versa.
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(a)) => {
-                let mask = if self.prefix == 0 {
-                    0
-                } else {
-                    u32::MAX << (32 - u32::from(self.prefix))
-                };
+                let mask = Cidr::v4_mask(self.prefix);
                 (u32::from(net) & mask) == (u32::from(a) & mask)
             }
             (IpAddr::V6(net), IpAddr::V6(a)) => {
-                let mask = if self.prefix == 0 {
-                    0
-                } else {
-                    u128::MAX << (128 - u32::from(self.prefix))
-                };
+                let mask = Cidr::v6_mask(self.prefix);
                 (u128::from(net) & mask) == (u128::from(a) & mask)
             }
             _ => false,
@@ -524,22 +531,8 @@ impl Cidr {
     /// The block with host bits cleared.
     pub fn network(&self) -> Cidr {
         let addr = match self.addr {
-            IpAddr::V4(a) => {
-                let mask = if self.prefix == 0 {
-                    0
-                } else {
-                    u32::MAX << (32 - u32::from(self.prefix))
-                };
-                IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask))
-            }
-            IpAddr::V6(a) => {
-                let mask = if self.prefix == 0 {
-                    0
-                } else {
-                    u128::MAX << (128 - u32::from(self.prefix))
-                };
-                IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask))
-            }
+            IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(u32::from(a) & Cidr::v4_mask(self.prefix))),
+            IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a) & Cidr::v6_mask(self.prefix))),
         };
         Cidr {
             addr,
