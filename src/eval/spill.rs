@@ -2,8 +2,10 @@
 //!
 //! Alerts arrive in any order (workers flush the alerts of rules without aggregation as they
 //! go; the reader adds released windows; the end adds the rest). They are held in a buffer of
-//! at most [`AlertSink::new`]'s `cap` alerts and [`DEFAULT_ALERT_BYTES`]; a full buffer is sorted and written to a temporary
-//! file as one *run*. At the end the buffer and the runs are merged k-way into the output.
+//! at most [`AlertSink::new`]'s `cap` alerts and [`DEFAULT_ALERT_BYTES`]; a full buffer is
+//! sorted and written to a temporary file as one *run*, on a thread of its own while the next
+//! buffer fills (so at most two buffers are held). At the end the buffer and the runs are
+//! merged k-way into the output.
 //!
 //! The order is [`super::alert_order`]: rule id, window start, group keys, aggregates, events.
 //! Two alerts equal under it have the same rule and the same values, so they print the same:
@@ -762,34 +764,91 @@ static NEXT_RUN: AtomicU64 = AtomicU64::new(0);
 /// Writes encoded alerts as a run: each as its length and its key's length (4 bytes each,
 /// little-endian) and its bytes.
 fn run_file(alerts: impl Iterator<Item = Result<Rec, String>>) -> Result<RunFile, String> {
-    let dir = std::env::temp_dir();
-    let name = format!(
-        "detc-alerts-{}-{}.bin",
-        std::process::id(),
-        NEXT_RUN.fetch_add(1, Ordering::Relaxed)
-    );
-    let run = RunFile {
-        path: dir.join(name),
-    };
-    let shown = run.path.display().to_string();
-    let err = |e: std::io::Error| format!("cannot write the temporary alert file `{shown}`: {e}");
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&run.path)
-        .map_err(err)?;
-    let mut w = BufWriter::new(f);
-    let too_big = || err(std::io::Error::other("an alert over 4 GiB"));
+    let mut w = RunWriter::create()?;
     for a in alerts {
         let a = a?;
-        let len = u32::try_from(a.bytes.len()).map_err(|_| too_big())?;
-        let key = u32::try_from(a.key_len).map_err(|_| too_big())?;
-        w.write_all(&len.to_le_bytes()).map_err(err)?;
-        w.write_all(&key.to_le_bytes()).map_err(err)?;
-        w.write_all(&a.bytes).map_err(err)?;
+        w.push(&a.bytes, a.key_len)?;
     }
-    w.flush().map_err(err)?;
-    Ok(run)
+    w.finish()
+}
+
+/// A run being written (see [`run_file`]), an alert at a time from wherever its bytes are.
+struct RunWriter {
+    run: RunFile,
+    w: BufWriter<std::fs::File>,
+    shown: String,
+}
+
+impl RunWriter {
+    fn create() -> Result<RunWriter, String> {
+        let dir = std::env::temp_dir();
+        let name = format!(
+            "detc-alerts-{}-{}.bin",
+            std::process::id(),
+            NEXT_RUN.fetch_add(1, Ordering::Relaxed)
+        );
+        let run = RunFile {
+            path: dir.join(name),
+        };
+        let shown = run.path.display().to_string();
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&run.path)
+            .map_err(|e| write_err(&shown, e))?;
+        Ok(RunWriter {
+            run,
+            w: BufWriter::with_capacity(256 << 10, f),
+            shown,
+        })
+    }
+
+    fn push(&mut self, bytes: &[u8], key_len: usize) -> Result<(), String> {
+        let too_big = || write_err(&self.shown, std::io::Error::other("an alert over 4 GiB"));
+        let len = u32::try_from(bytes.len()).map_err(|_| too_big())?;
+        let key = u32::try_from(key_len).map_err(|_| too_big())?;
+        let mut head = [0u8; 8];
+        head[..4].copy_from_slice(&len.to_le_bytes());
+        head[4..].copy_from_slice(&key.to_le_bytes());
+        self.w
+            .write_all(&head)
+            .and_then(|()| self.w.write_all(bytes))
+            .map_err(|e| write_err(&self.shown, e))
+    }
+
+    fn finish(mut self) -> Result<RunFile, String> {
+        self.w.flush().map_err(|e| write_err(&self.shown, e))?;
+        Ok(self.run)
+    }
+}
+
+fn write_err(shown: &str, e: std::io::Error) -> String {
+    format!("cannot write the temporary alert file `{shown}`: {e}")
+}
+
+/// Sorts a full buffer's index and writes its alerts as a run (see [`AlertSink::spill`]), and
+/// gives the buffers back emptied, their capacity kept for the sink's next alerts.
+fn write_sorted(buf: Vec<u8>, mut at: Vec<(usize, usize, usize)>) -> Result<Spilled, String> {
+    sort_index(&buf, &mut at);
+    let mut w = RunWriter::create()?;
+    for &(s, k, n) in &at {
+        w.push(buf.get(s..s + n).unwrap_or_default(), k)?;
+    }
+    let run = w.finish()?;
+    let (mut buf, mut at) = (buf, at);
+    buf.clear();
+    at.clear();
+    Ok(Spilled { run, buf, at })
+}
+
+/// Where each alert of a buffer is: (start, key length, length).
+type Index = Vec<(usize, usize, usize)>;
+
+/// A run written by [`write_sorted`], with the buffers it was written from.
+struct Spilled {
+    run: RunFile,
+    buf: Vec<u8>,
+    at: Vec<(usize, usize, usize)>,
 }
 
 /// Where a run's alerts are read back from.
@@ -938,6 +997,10 @@ pub struct AlertSink {
     at: Vec<(usize, usize, usize)>,
     metas: Metas,
     runs: Vec<RunFile>,
+    /// The last full buffer, being sorted and written as a run on a thread of its own (at most
+    /// one: the sink holds at most two buffers), so that whoever filled it (the reader at a
+    /// release, a thread at the end) goes on at once instead of holding the workers up.
+    writing: Option<std::thread::JoinHandle<Result<Spilled, String>>>,
     count: usize,
     spilled: usize,
     error: Option<String>,
@@ -959,6 +1022,7 @@ impl AlertSink {
             at: Vec::new(),
             metas: Metas::default(),
             runs: Vec::new(),
+            writing: None,
             count: 0,
             spilled: 0,
             error: None,
@@ -1065,17 +1129,45 @@ impl AlertSink {
         }
     }
 
+    /// Hands the full buffer to a thread that sorts it and writes it as a run, and goes on with
+    /// the buffers of the run written before (waiting for it if it is still being written).
     fn spill(&mut self) -> Result<(), String> {
-        let mut held = self.sorted();
-        self.runs
-            .push(run_file(std::iter::from_fn(|| held.next().map(Ok)))?);
+        let (buf, at) = self.join_writing()?;
+        let buf = std::mem::replace(&mut self.buf, buf);
+        let at = std::mem::replace(&mut self.at, at);
         self.spilled += 1;
+        // A run's order is its place in `runs` (ties go to the earlier run), so runs are
+        // written one at a time and pushed in the order their buffers filled.
+        match std::thread::Builder::new()
+            .name("detc-spill".into())
+            .spawn(move || write_sorted(buf, at))
+        {
+            Ok(h) => self.writing = Some(h),
+            Err(e) => {
+                return Err(format!(
+                    "cannot start a thread to write alerts to disk: {e}"
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for the run being written, keeps it (merging the runs into one past [`FAN_IN`]),
+    /// and gives back the buffers it was written from.
+    fn join_writing(&mut self) -> Result<(Vec<u8>, Index), String> {
+        let Some(h) = self.writing.take() else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let Spilled { run, buf, at } = h
+            .join()
+            .map_err(|_| "the thread writing a temporary alert file failed".to_string())??;
+        self.runs.push(run);
         if self.runs.len() >= FAN_IN {
             let runs = std::mem::take(&mut self.runs);
             let merged = Merge::new(Sorted::empty(), runs, Vec::new())?;
             self.runs.push(run_file(merged.held())?);
         }
-        Ok(())
+        Ok((buf, at))
     }
 
     /// Every alert added, in order.
@@ -1083,8 +1175,20 @@ impl AlertSink {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
+        self.join_writing()?;
         let held = self.sorted();
-        Merge::new(held, std::mem::take(&mut self.runs), self.metas.all)
+        let metas = std::mem::take(&mut self.metas.all);
+        Merge::new(held, std::mem::take(&mut self.runs), metas)
+    }
+}
+
+impl Drop for AlertSink {
+    /// A run still being written is waited for, so that its temporary file is deleted before
+    /// the process ends (a run that fails drops its sink).
+    fn drop(&mut self) {
+        if let Some(h) = self.writing.take() {
+            let _ = h.join();
+        }
     }
 }
 
