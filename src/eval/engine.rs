@@ -1245,6 +1245,11 @@ impl RuleState {
         parts
     }
 
+    /// The start of the state's first window.
+    pub fn first_start(&self) -> Option<i64> {
+        self.windows.keys().next().copied()
+    }
+
     /// Whether the state holds no alert and no window (it finishes to nothing).
     pub fn is_empty(&self) -> bool {
         self.alerts.is_empty() && self.windows.is_empty()

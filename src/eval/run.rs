@@ -1298,6 +1298,17 @@ fn over_cap(max: usize) -> Diagnostic {
     )
 }
 
+/// What [`Release::take_all`] gives [`merge_windows`].
+struct EndStates {
+    /// Per rule: the states the last settle would have merged, and the workers' states.
+    rules: Vec<(Vec<RuleState>, Vec<RuleState>)>,
+    /// Per rule: the first window that settle would not have released.
+    released_before: Vec<Option<i64>>,
+    /// The groups the threads kept at the last barrier, when its take was not settled yet
+    /// (the settle's count of the cap adds them to the merged groups).
+    settled_held: Option<usize>,
+}
+
 /// The run's side of window release, shared by the readers: the merged live state and the
 /// alerts of released windows.
 struct Release<'r> {
@@ -1414,20 +1425,41 @@ impl Release<'_> {
         Ok(())
     }
 
-    /// Moves every worker's groups into `live` (each between two chunks: its slot is locked
-    /// per chunk), and the alerts they held into the sink, so that `live` never gathers alerts.
-    fn merge_slots(&mut self) {
+    /// Every rule's states at the end of the run, unmerged, for [`merge_windows`] to merge
+    /// window by window on several threads (merging them here, on one thread, was a third of
+    /// row (f)'s end): what the last [`Release::settle`] would have merged (the live states and
+    /// what the last barrier took), then each worker's. With the cap's count that settle would
+    /// have checked, and the windows it would have released.
+    fn take_all(&mut self) -> EndStates {
+        let watermark = self.release_at.take();
+        let mut rules: Vec<(Vec<RuleState>, Vec<RuleState>)> = std::mem::take(&mut self.live)
+            .into_iter()
+            .map(|st| (vec![st], Vec::new()))
+            .collect();
+        for taken in std::mem::take(&mut self.pending) {
+            for (r, st) in rules.iter_mut().zip(taken) {
+                r.0.push(st);
+            }
+        }
+        let released_before = self
+            .compiled
+            .iter()
+            .map(|c| c.open_from(watermark?, self.lateness?))
+            .collect();
+        let settled_held = watermark.map(|_| self.held);
         for slot in self.slots {
-            // Slot, then sink: the order a worker's flush takes them in.
             let mut g = slot.lock().unwrap_or_else(|e| e.into_inner());
-            let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
             g.held = 0;
-            for (acc, st) in self.live.iter_mut().zip(g.states.iter_mut()) {
-                acc.merge(st.drain());
-                sink.add_held(acc.take_alerts());
+            for (r, st) in rules.iter_mut().zip(g.states.iter_mut()) {
+                r.1.push(st.drain());
             }
         }
         self.held = 0;
+        EndStates {
+            rules,
+            released_before,
+            settled_held,
+        }
     }
 
     fn check_cap(&mut self) -> Result<(), Diagnostic> {
@@ -1774,12 +1806,30 @@ pub fn run_files_streamed(
     if sh.over_cap.load(Ordering::Relaxed) {
         return Err(over_cap(opts.max_groups));
     }
-    rel.settle()?;
-    rel.merge_slots();
-    rel.check_cap()?;
-    let Release {
-        live: states, peak, ..
-    } = rel;
+    let end = rel.take_all();
+    let matched: Vec<u64> = end
+        .rules
+        .iter()
+        .map(|(a, b)| a.iter().chain(b).map(|st| st.matched).sum())
+        .collect();
+    let settled_held = end.settled_held;
+    let Merged {
+        parts,
+        settled,
+        kept: groups,
+    } = merge_windows(end, threads)?;
+    // The cap as the last settle and the end's merge counted it.
+    let mut peak = rel.peak;
+    if let Some(held) = settled_held {
+        peak = peak.max(held + settled);
+        if held + settled > rel.max_groups {
+            return Err(over_cap(rel.max_groups));
+        }
+    }
+    let peak = peak.max(groups);
+    if groups > rel.max_groups {
+        return Err(over_cap(rel.max_groups));
+    }
     for slot in slots {
         let o = slot.into_inner().unwrap_or_else(|e| e.into_inner());
         summary.rows += o.rows;
@@ -1805,13 +1855,11 @@ pub fn run_files_streamed(
     if let Some(b) = &first_bad {
         return Err(strict_error(b));
     }
-    for (c, st) in compiled.iter().zip(&states) {
-        summary
-            .matched_by_rule
-            .insert(c.rule.name.clone(), st.matched);
+    for (c, n) in compiled.iter().zip(matched) {
+        summary.matched_by_rule.insert(c.rule.name.clone(), n);
     }
     let sink = sh.sink.into_inner().unwrap_or_else(|e| e.into_inner());
-    let mut sink = finish_rules(&compiled, states, sink, threads)?;
+    let mut sink = finish_rules(&compiled, parts, sink, threads)?;
     for r in &correlations {
         sink.add(run_correlation(r, files, opts, &mut summary, false)?);
     }
@@ -1825,67 +1873,147 @@ pub fn run_files_streamed(
     })
 }
 
-/// Turns the run's last groups into alerts and adds them to the sink, on `threads` threads,
-/// each encoding its share of the rules' windows (dealt round robin: a pack's heavy rules are
-/// seldom neighbours, and one rule's windows are spread too) into a batch added a bounded
-/// piece at a time ([`Batch::add_passing`]: the sink's bound on memory holds at the end too,
-/// give or take a batch per thread). The end of a run, after the workers stop, was serial.
-/// The output does not depend on the order alerts reach the sink.
+/// Merges each rule's states at the end of a run (see [`Release::take_all`]) window by window,
+/// on `threads` threads: the parts of [`finish_rules`], each a rule's number and a state of its
+/// held alerts or of one window. Every aggregate is commutative (see `engine`), so which thread
+/// merges a window, and in which order, changes nothing. Also the groups the last settle's
+/// merge held, and those the whole merge holds in windows that settle would not have released:
+/// the counts of the cap (a released window's groups are freed before the end's count).
+fn merge_windows(end: EndStates, threads: usize) -> Result<Merged, Diagnostic> {
+    /// A rule's number, whether the window counts at the end, and its states (the settle's,
+    /// then the workers').
+    type Todo = (usize, bool, Vec<RuleState>, Vec<RuleState>);
+    let mut todo: Vec<Todo> = Vec::new();
+    for (i, (settled, workers)) in end.rules.into_iter().enumerate() {
+        let cut = end.released_before.get(i).copied().flatten();
+        let mut alerts = RuleState::default();
+        let mut by_start: BTreeMap<i64, (Vec<RuleState>, Vec<RuleState>)> = BTreeMap::new();
+        let tagged = settled
+            .into_iter()
+            .map(|st| (false, st))
+            .chain(workers.into_iter().map(|st| (true, st)));
+        for (worker, st) in tagged {
+            for p in st.into_parts() {
+                match p.first_start() {
+                    Some(start) => {
+                        let e = by_start.entry(start).or_default();
+                        if worker { &mut e.1 } else { &mut e.0 }.push(p);
+                    }
+                    None => alerts.merge(p),
+                }
+            }
+        }
+        if !alerts.is_empty() {
+            todo.push((i, false, vec![alerts], Vec::new()));
+        }
+        todo.extend(
+            by_start
+                .into_iter()
+                .map(|(start, (s, w))| (i, cut.is_none_or(|c| start >= c), s, w)),
+        );
+    }
+    let merged = on_threads(todo, threads, |share| {
+        let (mut settled, mut kept) = (0, 0);
+        let parts: Vec<(usize, RuleState)> = share
+            .into_iter()
+            .map(|(i, counts, s, w)| {
+                let mut acc = RuleState::default();
+                for st in s {
+                    acc.merge(st);
+                }
+                settled += acc.groups();
+                for st in w {
+                    acc.merge(st);
+                }
+                if counts {
+                    kept += acc.groups();
+                }
+                (i, acc)
+            })
+            .collect();
+        (parts, settled, kept)
+    })?;
+    let mut out = Merged {
+        parts: Vec::new(),
+        settled: 0,
+        kept: 0,
+    };
+    for (p, s, k) in merged {
+        out.parts.extend(p);
+        out.settled += s;
+        out.kept += k;
+    }
+    Ok(out)
+}
+
+/// What [`merge_windows`] gives: the parts, and the groups of each count of the cap.
+struct Merged {
+    parts: Vec<(usize, RuleState)>,
+    settled: usize,
+    kept: usize,
+}
+
+/// Turns the run's last groups (the parts of [`merge_windows`]) into alerts and adds them to
+/// the sink, on `threads` threads, each encoding its share of the parts (dealt round robin: a
+/// pack's heavy rules are seldom neighbours, and one rule's windows are spread too) into a batch
+/// added a bounded piece at a time ([`Batch::add_passing`]: the sink's bound on memory holds at
+/// the end too, give or take a batch per thread). The output does not depend on the order
+/// alerts reach the sink.
 fn finish_rules(
     compiled: &[CompiledRule],
-    states: Vec<RuleState>,
+    parts: Vec<(usize, RuleState)>,
     sink: AlertSink,
     threads: usize,
 ) -> Result<AlertSink, Diagnostic> {
-    // Windows are dealt out, not rules: a run of one rule finishes its last windows on every
-    // thread (the sink sorts the alerts, so which thread finishes a window changes nothing).
-    let parts: Vec<(&CompiledRule, RuleState)> = compiled
-        .iter()
-        .zip(states)
-        .flat_map(|(c, st)| st.into_parts().into_iter().map(move |p| (c, p)))
+    let parts: Vec<(&CompiledRule, RuleState)> = parts
+        .into_iter()
         .filter(|(_, p)| !p.is_empty())
+        .filter_map(|(i, p)| Some((compiled.get(i)?, p)))
         .collect();
-    let threads = threads.clamp(1, parts.len().max(1));
-    let mut shares: Vec<Vec<(&CompiledRule, RuleState)>> =
-        (0..threads).map(|_| Vec::new()).collect();
-    for (i, pair) in parts.into_iter().enumerate() {
-        if let Some(share) = shares.get_mut(i % threads) {
-            share.push(pair);
-        }
-    }
     let sink = Mutex::new(sink);
     let add = |batch: &mut Batch| {
         sink.lock()
             .unwrap_or_else(|e| e.into_inner())
             .add_batch(batch)
     };
-    let finish = |share: Vec<(&CompiledRule, RuleState)>| {
+    on_threads(parts, threads, |share| {
         let mut batch = Batch::default();
         for (c, st) in share {
             c.finish_into(st, &mut batch, &mut |b| add(b));
         }
         add(&mut batch);
-    };
-    // The first share on this thread: one thread fewer to start (a new thread's allocator
-    // arena starts empty, and what it takes adds to the run's peak memory).
+    })?;
+    Ok(sink.into_inner().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// Runs `f` on shares of `items` dealt round robin to at most `threads` threads (no more than
+/// there are items), the first share on this thread: one thread fewer to start (a new thread's
+/// allocator arena starts empty, and what it takes adds to the run's peak memory). The results
+/// by share.
+fn on_threads<T: Send, R: Send>(
+    items: Vec<T>,
+    threads: usize,
+    f: impl Fn(Vec<T>) -> R + Sync,
+) -> Result<Vec<R>, Diagnostic> {
+    let threads = threads.clamp(1, items.len().max(1));
+    let mut shares: Vec<Vec<T>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, item) in items.into_iter().enumerate() {
+        if let Some(share) = shares.get_mut(i % threads) {
+            share.push(item);
+        }
+    }
     let mut shares = shares.into_iter();
     let mine = shares.next();
-    let joined = std::thread::scope(|s| {
-        let handles: Vec<_> = shares
-            .map(|share| {
-                let finish = &finish;
-                s.spawn(move || finish(share))
-            })
-            .collect();
-        if let Some(share) = mine {
-            finish(share);
+    let f = &f;
+    let out = std::thread::scope(|s| {
+        let handles: Vec<_> = shares.map(|share| s.spawn(move || f(share))).collect();
+        let mut out: Vec<R> = mine.map(f).into_iter().collect();
+        for h in handles {
+            out.push(h.join().ok()?);
         }
-        handles.into_iter().all(|h| h.join().is_ok())
+        Some(out)
     });
-    if !joined {
-        return Err(Diagnostic::new(Code::E0803, "an evaluator thread failed"));
-    }
-    Ok(sink.into_inner().unwrap_or_else(|e| e.into_inner()))
+    out.ok_or_else(|| Diagnostic::new(Code::E0803, "an evaluator thread failed"))
 }
 
 fn strict_error(b: &BadLine) -> Diagnostic {
