@@ -18,7 +18,7 @@ use super::Alert;
 use crate::ir::{Level, Value};
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Default buffer: alerts held in memory before a sorted run is written (a few hundred bytes
@@ -827,9 +827,14 @@ fn write_err(shown: &str, e: std::io::Error) -> String {
 }
 
 /// Sorts a full buffer's index and writes its alerts as a run (see [`AlertSink::spill`]), and
-/// gives the buffers back emptied, their capacity kept for the sink's next alerts.
-fn write_sorted(buf: Vec<u8>, mut at: Vec<(usize, usize, usize)>) -> Result<Spilled, String> {
+/// gives the buffers back emptied, their capacity kept for the sink's next alerts; or, when
+/// `keep` is set by the time the index is sorted (the run is ending: see
+/// [`AlertSink::finish`]), gives the sorted buffer back unwritten, to be merged from memory.
+fn write_sorted(buf: Vec<u8>, mut at: Index, keep: &AtomicBool) -> Result<Spilled, String> {
     sort_index(&buf, &mut at);
+    if keep.load(Ordering::Acquire) {
+        return Ok(Spilled { run: None, buf, at });
+    }
     let mut w = RunWriter::create()?;
     for &(s, k, n) in &at {
         w.push(buf.get(s..s + n).unwrap_or_default(), k)?;
@@ -838,18 +843,23 @@ fn write_sorted(buf: Vec<u8>, mut at: Vec<(usize, usize, usize)>) -> Result<Spil
     let (mut buf, mut at) = (buf, at);
     buf.clear();
     at.clear();
-    Ok(Spilled { run, buf, at })
+    Ok(Spilled {
+        run: Some(run),
+        buf,
+        at,
+    })
+}
+
+/// What [`write_sorted`] did: a run written, with the buffers it was written from (emptied),
+/// or the buffer sorted and kept.
+struct Spilled {
+    run: Option<RunFile>,
+    buf: Vec<u8>,
+    at: Index,
 }
 
 /// Where each alert of a buffer is: (start, key length, length).
 type Index = Vec<(usize, usize, usize)>;
-
-/// A run written by [`write_sorted`], with the buffers it was written from.
-struct Spilled {
-    run: RunFile,
-    buf: Vec<u8>,
-    at: Vec<(usize, usize, usize)>,
-}
 
 /// Where a run's alerts are read back from.
 struct RunReader {
@@ -1001,6 +1011,9 @@ pub struct AlertSink {
     /// one: the sink holds at most two buffers), so that whoever filled it (the reader at a
     /// release, a thread at the end) goes on at once instead of holding the workers up.
     writing: Option<std::thread::JoinHandle<Result<Spilled, String>>>,
+    /// Set when the run ends: a buffer being written that is not sorted yet is kept in memory
+    /// instead (it is held anyway until written), so the end waits for no write.
+    keep: Arc<AtomicBool>,
     count: usize,
     spilled: usize,
     error: Option<String>,
@@ -1023,6 +1036,7 @@ impl AlertSink {
             metas: Metas::default(),
             runs: Vec::new(),
             writing: None,
+            keep: Arc::new(AtomicBool::new(false)),
             count: 0,
             spilled: 0,
             error: None,
@@ -1132,15 +1146,19 @@ impl AlertSink {
     /// Hands the full buffer to a thread that sorts it and writes it as a run, and goes on with
     /// the buffers of the run written before (waiting for it if it is still being written).
     fn spill(&mut self) -> Result<(), String> {
-        let (buf, at) = self.join_writing()?;
+        let (buf, at) = match self.join_writing()? {
+            Some(Spilled { buf, at, .. }) => (buf, at),
+            None => (Vec::new(), Vec::new()),
+        };
         let buf = std::mem::replace(&mut self.buf, buf);
         let at = std::mem::replace(&mut self.at, at);
         self.spilled += 1;
+        let keep = self.keep.clone();
         // A run's order is its place in `runs` (ties go to the earlier run), so runs are
         // written one at a time and pushed in the order their buffers filled.
         match std::thread::Builder::new()
             .name("detc-spill".into())
-            .spawn(move || write_sorted(buf, at))
+            .spawn(move || write_sorted(buf, at, &keep))
         {
             Ok(h) => self.writing = Some(h),
             Err(e) => {
@@ -1152,22 +1170,24 @@ impl AlertSink {
         Ok(())
     }
 
-    /// Waits for the run being written, keeps it (merging the runs into one past [`FAN_IN`]),
-    /// and gives back the buffers it was written from.
-    fn join_writing(&mut self) -> Result<(Vec<u8>, Index), String> {
+    /// Waits for the run being written and keeps it (merging the runs into one past
+    /// [`FAN_IN`]); gives back the buffers it was written from, or the buffer sorted and kept.
+    fn join_writing(&mut self) -> Result<Option<Spilled>, String> {
         let Some(h) = self.writing.take() else {
-            return Ok((Vec::new(), Vec::new()));
+            return Ok(None);
         };
-        let Spilled { run, buf, at } = h
+        let mut done = h
             .join()
             .map_err(|_| "the thread writing a temporary alert file failed".to_string())??;
-        self.runs.push(run);
+        if let Some(run) = done.run.take() {
+            self.runs.push(run);
+        }
         if self.runs.len() >= FAN_IN {
             let runs = std::mem::take(&mut self.runs);
-            let merged = Merge::new(Sorted::empty(), runs, Vec::new())?;
+            let merged = Merge::new(Vec::new(), runs, Vec::new())?;
             self.runs.push(run_file(merged.held())?);
         }
-        Ok((buf, at))
+        Ok(Some(done))
     }
 
     /// Every alert added, in order.
@@ -1175,10 +1195,21 @@ impl AlertSink {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        self.join_writing()?;
+        // The buffer being written, if not sorted yet, stays in memory; this one is sorted
+        // meanwhile.
+        self.keep.store(true, Ordering::Release);
         let held = self.sorted();
+        let mut mem = Vec::new();
+        if let Some(Spilled { run: None, buf, at }) = self.join_writing()? {
+            mem.push(Sorted {
+                buf,
+                at: at.into_iter(),
+            });
+        }
+        // In the order they were added: a tie goes to the earlier (see `Merge::next_rec_into`).
+        mem.push(held);
         let metas = std::mem::take(&mut self.metas.all);
-        Merge::new(held, std::mem::take(&mut self.runs), metas)
+        Merge::new(mem, std::mem::take(&mut self.runs), metas)
     }
 }
 
@@ -1278,13 +1309,6 @@ struct Sorted {
 }
 
 impl Sorted {
-    fn empty() -> Sorted {
-        Sorted {
-            buf: Vec::new(),
-            at: Vec::new().into_iter(),
-        }
-    }
-
     /// The next alert's key, left in place.
     fn peek_key(&self) -> Option<&[u8]> {
         let &(s, k, _) = self.at.as_slice().first()?;
@@ -1316,14 +1340,19 @@ impl Iterator for Sorted {
 /// The k-way merge of the sorted buffer and the runs: yields alerts in order (an error when a
 /// run cannot be read back).
 pub struct Merge {
-    mem: Sorted,
+    /// Sorted buffers in memory, in the order their alerts were added (after the runs').
+    mem: Vec<Sorted>,
     runs: Vec<(Rec, RunReader)>,
     metas: Vec<Arc<AlertMeta>>,
     failed: bool,
 }
 
 impl Merge {
-    fn new(mem: Sorted, files: Vec<RunFile>, metas: Vec<Arc<AlertMeta>>) -> Result<Merge, String> {
+    fn new(
+        mem: Vec<Sorted>,
+        files: Vec<RunFile>,
+        metas: Vec<Arc<AlertMeta>>,
+    ) -> Result<Merge, String> {
         let mut runs = Vec::with_capacity(files.len());
         for f in files {
             let mut r = RunReader::open(f)?;
@@ -1495,13 +1524,23 @@ impl Merge {
                 best = Some(i);
             }
         }
-        let from_run = match (best, self.mem.peek_key()) {
+        // The smallest among the buffers, the earlier on a tie.
+        let mut low: Option<(usize, &[u8])> = None;
+        for (i, m) in self.mem.iter().enumerate() {
+            if let Some(k) = m.peek_key() {
+                if low.is_none_or(|(_, l)| k < l) {
+                    low = Some((i, k));
+                }
+            }
+        }
+        let from_run = match (best, low) {
             (None, _) => false,
             (Some(_), None) => true,
-            (Some(b), Some(m)) => self.runs[b].0.key() <= m,
+            (Some(b), Some((_, m))) => self.runs[b].0.key() <= m,
         };
         if !from_run {
-            return self.mem.next_into(out).then_some(Ok(()));
+            let i = low.map(|(i, _)| i)?;
+            return self.mem.get_mut(i)?.next_into(out).then_some(Ok(()));
         }
         let b = best?;
         // The head goes out; the run's next alert is read into the buffer `out` held.
@@ -2073,6 +2112,59 @@ mod tests {
         assert_eq!(sink.spilled(), 40);
         let by_bytes: Result<Vec<Alert>, String> = sink.finish()?.collect();
         assert_eq!(by_bytes?, sorted);
+        Ok(())
+    }
+
+    /// A buffer kept sorted in memory at the end (its write not begun) merges with the runs
+    /// written before it and the last buffer as if it had been written: every order of the
+    /// sources' alerts, each source holding some of each key.
+    #[test]
+    fn a_kept_buffer_merges_as_a_run() -> Result<(), String> {
+        let s = |x: &str| Value::Str(x.into());
+        let alerts: Vec<Alert> = (0..300)
+            .map(|i| {
+                alert(
+                    ["b", "a", "c"][i % 3],
+                    Some(["2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z"][i % 2]),
+                    &[("host", s(&format!("h{}", (i * 37) % 23)))],
+                    (i % 5) as i64,
+                    1,
+                )
+            })
+            .collect();
+        let mut sorted = alerts.clone();
+        super::super::sort_alerts(&mut sorted);
+        let mut sink = AlertSink::new(1000);
+        let mut parts = Vec::new();
+        for third in alerts.chunks(100) {
+            sink.add(third.to_vec());
+            parts.push((std::mem::take(&mut sink.buf), std::mem::take(&mut sink.at)));
+        }
+        let written = AtomicBool::new(false);
+        let kept = AtomicBool::new(true);
+        let mut parts = parts.into_iter();
+        let (b, a) = parts.next().ok_or("no first third")?;
+        let first = write_sorted(b, a, &written)?;
+        assert!(first.run.is_some() && first.buf.is_empty() && first.at.is_empty());
+        let (b, a) = parts.next().ok_or("no second third")?;
+        let second = write_sorted(b, a, &kept)?;
+        assert!(second.run.is_none() && !second.at.is_empty());
+        let (b, mut a) = parts.next().ok_or("no last third")?;
+        sort_index(&b, &mut a);
+        let mem = vec![
+            Sorted {
+                buf: second.buf,
+                at: second.at.into_iter(),
+            },
+            Sorted {
+                buf: b,
+                at: a.into_iter(),
+            },
+        ];
+        let runs = first.run.into_iter().collect();
+        let metas = std::mem::take(&mut sink.metas.all);
+        let merged: Result<Vec<Alert>, String> = Merge::new(mem, runs, metas)?.collect();
+        assert_eq!(merged?, sorted);
         Ok(())
     }
 }
