@@ -1171,7 +1171,12 @@ impl Shared<'_> {
 
 /// A worker: takes chunks until the channel closes, feeding them into its slot (locked per
 /// chunk, so the reader can take the states at a barrier).
-fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Spare>) {
+fn work(
+    sh: &Shared<'_>,
+    slot: &Mutex<WorkerOut>,
+    pool: mpsc::Sender<Spare>,
+    settle: Settler<'_, '_, '_>,
+) {
     loop {
         let chunk = match sh.rx.lock() {
             Ok(g) => g.recv(),
@@ -1278,6 +1283,43 @@ fn work(sh: &Shared<'_>, slot: &Mutex<WorkerOut>, pool: mpsc::Sender<Spare>) {
             let _ = pool.send(spare);
         }
         ctx.clock.done.add();
+        settle.now();
+    }
+}
+
+/// What a worker needs to settle what a barrier took (see [`Release::settle`]): the first
+/// thread free after a barrier merges and releases, a worker between two chunks or the reader
+/// when its queue is full, so that a reader with no time to spare (decompressing a gzip file)
+/// does not hold the workers up while it merges.
+#[derive(Clone, Copy)]
+struct Settler<'r, 'a, 'b> {
+    rel: &'r Mutex<Release<'a>>,
+    /// Set when a barrier took groups, cleared when they are settled.
+    unsettled: &'r AtomicBool,
+    errors: &'r Mutex<Vec<(usize, Diagnostic)>>,
+    sh: &'r Shared<'b>,
+}
+
+impl Settler<'_, '_, '_> {
+    /// Settles what the last barrier took, unless nothing is waiting or another thread is at
+    /// it (the reader taking at a barrier, or another worker settling). An error is the
+    /// error of the file whose barrier took the groups, as if its reader had met it.
+    fn now(&self) {
+        if !self.unsettled.load(Ordering::Acquire) {
+            return;
+        }
+        let Ok(mut rel) = self.rel.try_lock() else {
+            return;
+        };
+        self.unsettled.store(false, Ordering::Release);
+        let file = rel.taken_by;
+        if let Err(d) = rel.settle() {
+            self.sh.stop(file);
+            self.errors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((file, d));
+        }
     }
 }
 
@@ -1331,6 +1373,8 @@ struct Release<'r> {
     /// The groups the threads kept at the last take (windows not released yet), each thread's
     /// part of a group counted as one: with `live`, what the cap counts.
     held: usize,
+    /// The file whose barrier made the last take.
+    taken_by: usize,
 }
 
 impl Release<'_> {
@@ -1701,8 +1745,11 @@ pub fn run_files_streamed(
         pending: Vec::new(),
         release_at: None,
         held: 0,
+        taken_by: 0,
     });
     let (pool_tx, pool_rx) = mpsc::channel::<Spare>();
+    let unsettled = AtomicBool::new(false);
+    let errors: Mutex<Vec<(usize, Diagnostic)>> = Mutex::new(Vec::new());
     let rd = Reader {
         files,
         schemas: &schemas,
@@ -1710,6 +1757,7 @@ pub fn run_files_streamed(
         opts,
         sh: &sh,
         rel: &rel,
+        unsettled: &unsettled,
         clocks: &plan.clocks,
         rule_sources: &plan.sources,
         pool: Mutex::new(pool_rx),
@@ -1720,7 +1768,12 @@ pub fn run_files_streamed(
     // One reader per file, up to `threads` files at once: decompression and parsing of several
     // files use several cores, and one reader is the sequential run.
     let next = AtomicUsize::new(0);
-    let errors: Mutex<Vec<(usize, Diagnostic)>> = Mutex::new(Vec::new());
+    let settler = Settler {
+        rel: &rel,
+        unsettled: &unsettled,
+        errors: &errors,
+        sh: &sh,
+    };
     let n_readers = plan.read.len().clamp(1, threads);
     let all_joined = std::thread::scope(|s| {
         let workers: Vec<_> = slots
@@ -1728,7 +1781,7 @@ pub fn run_files_streamed(
             .map(|slot| {
                 let pool = pool_tx.clone();
                 let sh = &sh;
-                s.spawn(move || work(sh, slot, pool))
+                s.spawn(move || work(sh, slot, pool, settler))
             })
             .collect();
         let readers: Vec<_> = (0..n_readers)
@@ -2320,6 +2373,8 @@ struct Reader<'r, 'a> {
     opts: &'r RunOptions<'a>,
     sh: &'r Shared<'a>,
     rel: &'r Mutex<Release<'a>>,
+    /// Set at a barrier (see [`Settler`]).
+    unsettled: &'r AtomicBool,
     clocks: &'r [Arc<FileClock>],
     rule_sources: &'r [Source],
     /// Buffers the workers are done with, for reuse.
@@ -2378,12 +2433,16 @@ impl Reader<'_, '_> {
         let mut rel = self.rel.lock().unwrap_or_else(|e| e.into_inner());
         rel.settle()?;
         rel.take(self.clocks);
+        rel.taken_by = clock.index;
+        self.unsettled.store(true, Ordering::Release);
         Ok(())
     }
 
     /// Merges and releases what a barrier took, if anything.
     fn settle(&self) -> Result<(), Diagnostic> {
-        self.rel.lock().unwrap_or_else(|e| e.into_inner()).settle()
+        let mut rel = self.rel.lock().unwrap_or_else(|e| e.into_inner());
+        self.unsettled.store(false, Ordering::Release);
+        rel.settle()
     }
 
     /// Reads file `i`, sending its chunks to the workers.
