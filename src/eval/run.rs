@@ -1381,8 +1381,10 @@ impl Release<'_> {
     /// At a file's barrier: takes from every worker its held alerts and the windows the
     /// watermark releases (under each slot's lock, so the workers go on at once) and reads the
     /// smallest watermark over the files not finished; [`Release::settle`] merges and releases
-    /// later, when the reader would otherwise wait (its channel full), so that the workers are
-    /// not idle while it does (issue 15). The watermark is read first: each file's only grows,
+    /// later, on the first thread free (a worker between two chunks, see [`Settler`], or the
+    /// reader when its channel is full), so that the workers are not idle while it does (issue
+    /// 15); at the latest at the next barrier, so at most one take waits. The watermark is
+    /// read first: each file's only grows,
     /// and a file's events still to come are late in any window it releases, so nothing taken
     /// or fed after it can belong to a window released at it; when the merge happens changes
     /// memory only.
@@ -2422,8 +2424,9 @@ impl Reader<'_, '_> {
 
     /// A file's barrier: once every chunk of the file sent so far is done, its watermark
     /// moves to its latest counted time (capped by the files after it), and the run takes
-    /// the workers' groups, to merge, check the cap and release at the next [`Reader::settle`]
-    /// (see [`Release::take`]). What an earlier barrier took is settled first.
+    /// the workers' groups, to merge, check the cap and release on the first thread free
+    /// (see [`Release::take`]). What an earlier barrier took is settled first, if no thread
+    /// has yet.
     fn barrier(&self, clock: &FileClock) -> Result<(), Diagnostic> {
         clock.done.wait_for(clock.sent.load(Ordering::Relaxed));
         if self.sh.lateness.is_some() {
