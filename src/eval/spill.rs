@@ -28,7 +28,8 @@ pub const DEFAULT_ALERT_BUFFER: usize = 1 << 16;
 /// Encoded bytes held in memory before a sorted run is written, whatever the number of alerts:
 /// alerts that carry a whole event (rules without aggregation) are a kilobyte each, and the
 /// buffer's growth by doubling made 65,536 aggregate alerts take 16 MiB (issue 15: a fifth of
-/// the unselective benchmark row's memory). 6 MiB keeps the buffer's capacity within 8 MiB.
+/// the unselective benchmark row's memory). 6 MiB keeps the buffer's capacity within 8 MiB;
+/// the sink holds at most two (one being written as a run, see [`AlertSink::spill`]).
 pub const DEFAULT_ALERT_BYTES: usize = 6 << 20;
 
 /// Most runs kept before they are merged into one.
