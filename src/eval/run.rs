@@ -1373,12 +1373,12 @@ struct Release<'r> {
     /// The groups the threads kept at the last take (windows not released yet), each thread's
     /// part of a group counted as one: with `live`, what the cap counts.
     held: usize,
-    /// The file whose barrier made the last take.
+    /// The file whose barrier made the last take (its error, should settling it fail).
     taken_by: usize,
 }
 
 impl Release<'_> {
-    /// At a file's barrier: takes from every worker its held alerts and the windows the
+    /// At file `file`'s barrier: takes from every worker its held alerts and the windows the
     /// watermark releases (under each slot's lock, so the workers go on at once) and reads the
     /// smallest watermark over the files not finished; [`Release::settle`] merges and releases
     /// later, on the first thread free (a worker between two chunks, see [`Settler`], or the
@@ -1388,7 +1388,7 @@ impl Release<'_> {
     /// and a file's events still to come are late in any window it releases, so nothing taken
     /// or fed after it can belong to a window released at it; when the merge happens changes
     /// memory only.
-    fn take(&mut self, clocks: &[Arc<FileClock>]) {
+    fn take(&mut self, clocks: &[Arc<FileClock>], file: usize) {
         let watermark = clocks
             .iter()
             .filter(|c| !c.finished.load(Ordering::Acquire))
@@ -1418,6 +1418,7 @@ impl Release<'_> {
             self.pending.push(taken);
         }
         self.held = held;
+        self.taken_by = file;
         self.release_at = self.release_at.max(Some(watermark));
     }
 
@@ -2435,8 +2436,7 @@ impl Reader<'_, '_> {
         }
         let mut rel = self.rel.lock().unwrap_or_else(|e| e.into_inner());
         rel.settle()?;
-        rel.take(self.clocks);
-        rel.taken_by = clock.index;
+        rel.take(self.clocks, clock.index);
         self.unsettled.store(true, Ordering::Release);
         Ok(())
     }

@@ -831,7 +831,7 @@ fn write_err(shown: &str, e: std::io::Error) -> String {
 /// gives the buffers back emptied, their capacity kept for the sink's next alerts; or, when
 /// `keep` is set by the time the index is sorted (the run is ending: see
 /// [`AlertSink::finish`]), gives the sorted buffer back unwritten, to be merged from memory.
-fn write_sorted(buf: Vec<u8>, mut at: Index, keep: &AtomicBool) -> Result<Spilled, String> {
+fn write_sorted(mut buf: Vec<u8>, mut at: Index, keep: &AtomicBool) -> Result<Spilled, String> {
     sort_index(&buf, &mut at);
     if keep.load(Ordering::Acquire) {
         return Ok(Spilled { run: None, buf, at });
@@ -841,7 +841,6 @@ fn write_sorted(buf: Vec<u8>, mut at: Index, keep: &AtomicBool) -> Result<Spille
         w.push(buf.get(s..s + n).unwrap_or_default(), k)?;
     }
     let run = w.finish()?;
-    let (mut buf, mut at) = (buf, at);
     buf.clear();
     at.clear();
     Ok(Spilled {
