@@ -1154,7 +1154,12 @@ pub fn open(path: &Path) -> Result<Input, String> {
 /// whether they are gzip (`.gz`).
 pub fn open_reader(path: &Path, f: Box<dyn Read + Send>) -> Result<Input, String> {
     let inner: Box<dyn Read + Send> = if path.extension().is_some_and(|x| x == "gz") {
-        Box::new(flate2::read::MultiGzDecoder::new(f))
+        // The compressed bytes are read 256 KiB at a time: through flate2's own buffer
+        // (32 KiB) a gzip file took a read call per 32 KiB on the reader, which decompresses
+        // alone (row (g): 1,577 calls for its 51 MB, now about 200).
+        Box::new(flate2::bufread::MultiGzDecoder::new(
+            BufReader::with_capacity(256 << 10, f),
+        ))
     } else {
         f
     };
