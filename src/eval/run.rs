@@ -638,32 +638,40 @@ pub fn with_cells<R>(
     text: &str,
     f: impl FnOnce(&[Option<Cell<'_>>]) -> R,
 ) -> Result<Option<R>, String> {
-    with_some_cells(layout, schema, schema.keys(), cols, None, text, f)
+    with_some_cells(layout, schema, schema.keys(), cols, None, text, None, f)
 }
 
 /// [`with_cells`] mapping only the cells `want` marks (see [`InputSchema::map_some_into`]),
 /// a JSON line read for the values of `keys` only (the schema's, or [`schema::Keys::only`]
-/// those of the cells wanted).
-fn with_some_cells<R>(
+/// those of the cells wanted), into a worker's buffers when given (`json`), else the thread's.
+#[allow(clippy::too_many_arguments)]
+fn with_some_cells<'c, R>(
     layout: &Layout,
     schema: &InputSchema,
     keys: &schema::Keys,
     cols: &[Option<usize>],
     want: Option<&[bool]>,
-    text: &str,
+    text: &'c str,
+    json: Option<&mut LineScratch<'c>>,
     f: impl FnOnce(&[Option<Cell<'_>>]) -> R,
 ) -> Result<Option<R>, String> {
+    if let (Layout::JsonLines, Some(json)) = (layout, json) {
+        let cells = std::mem::take(&mut json.cells);
+        let (r, cells) = match json.bufs.read(text, keys) {
+            Ok(rec) => map_cells(schema, &rec, cells, want, f),
+            Err(e) => (Err(e), cells),
+        };
+        json.cells = cells;
+        return r;
+    }
     // The row's vectors come from the thread's scratch and go back to it (taken, so a nested
     // call just allocates): no allocation per row.
     let (cells, table) = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
     let (r, cells, table) = match layout {
         Layout::JsonLines => match LiteRecord::parse(text, keys) {
             Ok(rec) => {
-                let mut out = read::reuse(cells);
-                let r = schema
-                    .map_some_into(&rec, &mut out, want)
-                    .map(|a| a.then(|| f(&out)));
-                (r, read::reuse(out), table)
+                let (r, cells) = map_cells(schema, &rec, cells, want, f);
+                (r, cells, table)
             }
             Err(e) => (Err(e), cells, table),
         },
@@ -686,6 +694,44 @@ fn with_some_cells<R>(
     r
 }
 
+/// `rec` mapped into `cells` (the cells `want` marks) and read by `f`: the cells given back
+/// emptied, for the next row.
+fn map_cells<'r, R>(
+    schema: &'r InputSchema,
+    rec: &'r (impl schema::Record + ?Sized),
+    cells: Vec<Option<Cell<'static>>>,
+    want: Option<&[bool]>,
+    f: impl FnOnce(&[Option<Cell<'_>>]) -> R,
+) -> (Result<Option<R>, String>, Vec<Option<Cell<'static>>>) {
+    // The spare cells (`'static`, empty) are cells of this row as they are (`Cell` is
+    // covariant), without `reuse`'s in-place collect (about 60 instructions a line of (b)
+    // --no-prefilter); only the way back needs it.
+    let mut out: Vec<Option<Cell<'r>>> = cells;
+    let r = schema
+        .map_some_into(rec, &mut out, want)
+        .map(|a| a.then(|| f(&out)));
+    (r, read::reuse(out))
+}
+
+/// A worker's buffers for JSON lines, lent to each line of a chunk (of lifetime `'c`): the
+/// line's values and the scanner's scratch ([`read::LineBufs`]), and the event's cells.
+#[derive(Default)]
+struct LineScratch<'c> {
+    bufs: read::LineBufs<'c>,
+    cells: Vec<Option<Cell<'static>>>,
+}
+
+impl LineScratch<'_> {
+    /// The same buffers for lines of another lifetime (see [`read::LineBufs::relife`]): once a
+    /// chunk, not once a line.
+    fn relife<'b>(self) -> LineScratch<'b> {
+        LineScratch {
+            bufs: self.bufs.relife(),
+            cells: self.cells,
+        }
+    }
+}
+
 /// What became of a row mapped in two stages (see [`FileCtx::lean`]).
 enum Staged<R> {
     NotApplicable,
@@ -699,19 +745,20 @@ enum Staged<R> {
 /// are the cells of `lean.more` mapped too and `f` reads them all. Both closures get `state`
 /// (what they both change). A bad value among the first cells is named as mapping the full
 /// stage's cells (`ctx.want`) names it: the first bad one in field order.
-fn with_json_stages<S, R>(
+fn with_json_stages<'c, S, R>(
     ctx: &FileCtx,
     lean: &Lean,
-    text: &str,
+    text: &'c str,
+    json: &mut LineScratch<'c>,
     state: &mut S,
     holds: impl FnOnce(&[Option<Cell<'_>>], &mut S) -> bool,
     f: impl FnOnce(&[Option<Cell<'_>>], &mut S) -> R,
 ) -> Result<Staged<R>, String> {
     let (schema, want) = (&ctx.schema, ctx.want.as_deref());
-    // Only the cells: a JSON line has no use for the table row's buffers (moving them out and
-    // back was a memcpy call per line).
-    let cells = SCRATCH.with(|s| std::mem::take(&mut s.borrow_mut().0));
-    let (r, cells) = match LiteRecord::parse(text, &ctx.keys) {
+    // The worker's buffers, lent (the thread-local scratch and spare buffers taken and given
+    // back were about 210 instructions a line of (f)).
+    let cells = std::mem::take(&mut json.cells);
+    let (r, cells) = match json.bufs.read(text, &ctx.keys) {
         Ok(rec) => {
             // The spare cells (`'static`, empty) are cells of this line as they are (`Cell`
             // is covariant), without `reuse`'s in-place collect; only the way back needs it.
@@ -735,7 +782,7 @@ fn with_json_stages<S, R>(
         }
         Err(e) => (Err(e), cells),
     };
-    SCRATCH.with(|s| s.borrow_mut().0 = cells);
+    json.cells = cells;
     r
 }
 
@@ -921,9 +968,16 @@ impl Done {
     }
 }
 
-fn row(sh: &Shared<'_>, ctx: &FileCtx, line: u64, text: Result<&str, String>, out: &mut WorkerOut) {
+fn row<'c>(
+    sh: &Shared<'_>,
+    ctx: &FileCtx,
+    line: u64,
+    text: Result<&'c str, String>,
+    out: &mut WorkerOut,
+    json: &mut LineScratch<'c>,
+) {
     out.rows += 1;
-    let fed = text.and_then(|t| map_and_feed(sh, ctx, t, out));
+    let fed = text.and_then(|t| map_and_feed(sh, ctx, t, out, json));
     match fed {
         Ok(Staged::Fed((any, late))) => {
             out.events += 1;
@@ -963,11 +1017,12 @@ fn row(sh: &Shared<'_>, ctx: &FileCtx, line: u64, text: Result<&str, String>, ou
 
 /// Maps one row (in two stages with [`FileCtx::lean`]) and feeds the event to the rules:
 /// whether some rule matched it, and the first rule (in pack order) it was late for.
-fn map_and_feed(
+fn map_and_feed<'c>(
     sh: &Shared<'_>,
     ctx: &FileCtx,
-    text: &str,
+    text: &'c str,
     out: &mut WorkerOut,
+    json: &mut LineScratch<'c>,
 ) -> Result<Staged<(bool, Option<usize>)>, String> {
     match (&ctx.lean, &ctx.layout) {
         (None, _) => {}
@@ -978,6 +1033,7 @@ fn map_and_feed(
                 ctx,
                 lean,
                 text,
+                json,
                 out,
                 |cells, out| some_filter_holds(sh, ctx, cells, &mut out.memo),
                 |cells, out| feed_event(sh, ctx, cells, out, false),
@@ -990,6 +1046,7 @@ fn map_and_feed(
             &lean.cols,
             Some(&lean.want),
             text,
+            None,
             |cells| some_filter_holds(sh, ctx, cells, &mut out.memo),
         ) {
             Ok(Some(false)) => return Ok(Staged::Unmatched),
@@ -1007,6 +1064,7 @@ fn map_and_feed(
             &ctx.cols,
             ctx.want.as_deref(),
             text,
+            Some(json),
             |cells| feed_event(sh, ctx, cells, out, true),
         )? {
             Some(r) => Staged::Fed(r),
@@ -1177,6 +1235,9 @@ fn work(
     pool: mpsc::Sender<Spare>,
     settle: Settler<'_, '_, '_>,
 ) {
+    // The worker's buffers for JSON lines, kept from chunk to chunk: lent to each line of a
+    // chunk as buffers of its lines' lifetime.
+    let mut kept = LineScratch::default();
     loop {
         let chunk = match sh.rx.lock() {
             Ok(g) => g.recv(),
@@ -1197,11 +1258,12 @@ fn work(
                 }
             }
         }
+        let mut json = kept.relife();
         match &chunk.work {
             Work::Rows(rows) => {
                 for (line, text) in rows {
                     let text = text.as_ref().map(String::as_str).map_err(String::clone);
-                    row(sh, ctx, *line, text, out);
+                    row(sh, ctx, *line, text, out, &mut json);
                 }
             }
             Work::Lines { text, rows } => {
@@ -1210,7 +1272,7 @@ fn work(
                         Ok(at) => Ok(text.get(at.clone()).unwrap_or_default()),
                         Err(e) => Err(e.clone()),
                     };
-                    row(sh, ctx, *line, t, out);
+                    row(sh, ctx, *line, t, out, &mut json);
                 }
             }
             Work::Block { first_line, data } => {
@@ -1234,7 +1296,14 @@ fn work(
                     start = end + 1;
                     line += 1;
                     if bytes.len() > ctx.max_line {
-                        row(sh, ctx, no, Err(read::too_long(ctx.max_line)), out);
+                        row(
+                            sh,
+                            ctx,
+                            no,
+                            Err(read::too_long(ctx.max_line)),
+                            out,
+                            &mut json,
+                        );
                         continue;
                     }
                     let bytes = read::line_body(bytes);
@@ -1261,10 +1330,11 @@ fn work(
                             )
                         }),
                     };
-                    row(sh, ctx, no, text, out);
+                    row(sh, ctx, no, text, out, &mut json);
                 }
             }
         }
+        kept = json.relife();
         ctx.clock
             .max_time
             .fetch_max(out.chunk_max, Ordering::Relaxed);
