@@ -40,7 +40,18 @@ const CLOSED_KEPT: usize = 4096;
 const BAD_PREFIX: &str = "{\"detc.bad_line\":";
 
 /// The reason of a bad line [`Events`] wrote, or `None` for any other line.
+#[inline]
 pub fn bad_reason(line: &str) -> Option<String> {
+    // The first word compared in place: every JSON line is asked, and the prefix's `memcmp`
+    // call was about 20 instructions a line of row (f).
+    if line.as_bytes().first_chunk::<8>() != BAD_PREFIX.as_bytes().first_chunk::<8>() {
+        return None;
+    }
+    marked_reason(line)
+}
+
+#[cold]
+fn marked_reason(line: &str) -> Option<String> {
     let rest = line.strip_prefix(BAD_PREFIX)?.strip_suffix('}')?;
     serde_json::from_str::<String>(rest).ok()
 }
