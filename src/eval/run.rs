@@ -643,7 +643,8 @@ pub fn with_cells<R>(
 
 /// [`with_cells`] mapping only the cells `want` marks (see [`InputSchema::map_some_into`]),
 /// a JSON line read for the values of `keys` only (the schema's, or [`schema::Keys::only`]
-/// those of the cells wanted), into a worker's buffers when given (`json`), else the thread's.
+/// those of the cells wanted), into a worker's buffers when given (`json`, JSON lines and table
+/// rows alike), else the thread's.
 #[allow(clippy::too_many_arguments)]
 fn with_some_cells<'c, R>(
     layout: &Layout,
@@ -655,13 +656,24 @@ fn with_some_cells<'c, R>(
     json: Option<&mut LineScratch<'c>>,
     f: impl FnOnce(&[Option<Cell<'_>>]) -> R,
 ) -> Result<Option<R>, String> {
-    if let (Layout::JsonLines, Some(json)) = (layout, json) {
-        let cells = std::mem::take(&mut json.cells);
-        let (r, cells) = match json.bufs.read(text, keys) {
-            Ok(rec) => map_cells(schema, &rec, cells, want, f),
-            Err(e) => (Err(e), cells),
+    if let Some(sc) = json {
+        let cells = std::mem::take(&mut sc.cells);
+        let (r, cells) = match layout {
+            Layout::JsonLines => match sc.bufs.read(text, keys) {
+                Ok(rec) => map_cells(schema, &rec, cells, want, f),
+                Err(e) => (Err(e), cells),
+            },
+            // A table row's cells and raw cells from the worker's scratch too: through the
+            // thread's (`SCRATCH`, taken and put back, and `reuse` on the way in) they were
+            // about 120 instructions a row of Zeek's TSV.
+            Layout::Table(h) => {
+                match TableRecord::parse_in(text, h, schema.keys(), cols, &mut sc.table) {
+                    Ok(rec) => map_cells(schema, &rec, cells, want, f),
+                    Err(e) => (Err(e), cells),
+                }
+            }
         };
-        json.cells = cells;
+        sc.cells = cells;
         return r;
     }
     // The row's vectors come from the thread's scratch and go back to it (taken, so a nested
@@ -719,6 +731,8 @@ fn map_cells<'r, R>(
 struct LineScratch<'c> {
     bufs: read::LineBufs<'c>,
     cells: Vec<Option<Cell<'static>>>,
+    /// A table row's raw cells.
+    table: read::TableBuf,
 }
 
 impl LineScratch<'_> {
@@ -728,6 +742,7 @@ impl LineScratch<'_> {
         LineScratch {
             bufs: self.bufs.relife(),
             cells: self.cells,
+            table: self.table,
         }
     }
 }
@@ -1046,7 +1061,7 @@ fn map_and_feed<'c>(
             &lean.cols,
             Some(&lean.want),
             text,
-            None,
+            Some(&mut *json),
             |cells| some_filter_holds(sh, ctx, cells, &mut out.memo),
         ) {
             Ok(Some(false)) => return Ok(Staged::Unmatched),
