@@ -262,20 +262,26 @@ impl SharedFilters {
                 memo.set(id, v);
                 v
             }
-            Some(Pred::Member(f)) => {
-                if let Some(fam) = self.families.get(*f) {
-                    for m in &fam.members {
-                        memo.set(*m, false);
-                    }
-                    let cell = cells.get(fam.cell).and_then(Option::as_ref);
-                    for m in fam.by_value.get(cell).into_iter().flatten() {
-                        memo.set(*m, true);
-                    }
-                }
-                memo.get(id) == Some(true)
-            }
+            Some(Pred::Member(f)) => self.member(id, *f, cells, memo),
             None => false,
         }
+    }
+
+    /// The truth value of predicate `id`, a member of family `f`, with those of every member
+    /// set in the memo. Out of line: `pred`, without its loops, is small enough to be inlined
+    /// into a filter's walk (row (f)'s two predicates are its own).
+    #[inline(never)]
+    fn member(&self, id: usize, f: usize, cells: &[Option<Cell<'_>>], memo: &mut Memo) -> bool {
+        if let Some(fam) = self.families.get(f) {
+            for m in &fam.members {
+                memo.set(*m, false);
+            }
+            let cell = cells.get(fam.cell).and_then(Option::as_ref);
+            for m in fam.by_value.get(cell).into_iter().flatten() {
+                memo.set(*m, true);
+            }
+        }
+        memo.get(id) == Some(true)
     }
 }
 
