@@ -1097,14 +1097,20 @@ fn some_filter_holds(
     memo: &mut Memo,
 ) -> bool {
     ctx.filters.reset(memo);
-    candidates(ctx, cells).any(|pos| {
+    let holds = |pos: usize| {
         ctx.filters.holds(pos, cells, memo).unwrap_or_else(|| {
             ctx.rules
                 .get(pos)
                 .and_then(|(i, bind)| Some(sh.rules.get(*i)?.holds(cells, bind)))
                 .unwrap_or(false)
         })
-    })
+    };
+    // Without an index every rule is a candidate: a plain range, not the chain of
+    // `candidates` (its three empty lists tested at each step).
+    match &ctx.index {
+        None => (0..ctx.rules.len()).any(holds),
+        Some(_) => candidates(ctx, cells).any(holds),
+    }
 }
 
 /// Feeds an event's `cells` to the rules of the file that may match it: whether some rule

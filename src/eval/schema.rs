@@ -158,12 +158,39 @@ impl Exact {
     }
 }
 
-/// A [`Cond`] as it is read per row: the numbers of its keys among the schema's [`Keys`], and
-/// its `in` values as [`Exact`] texts.
+/// A [`Cond`] as it is read per row: the numbers of its keys among the schema's [`Keys`], its
+/// `in` values as [`Exact`] texts, its flags, and the lengths of its values.
 #[derive(Debug, Clone, Default)]
 struct CondAt {
     ix: Vec<usize>,
     values: Vec<Exact>,
+    present: bool,
+    if_present: bool,
+    /// Bit `n` set: some value is `n` bytes long (`n` < 64). A string of another length under
+    /// 64 bytes equals none of them: Sysmon's `Initiated` is `true` on most rows, and the swap
+    /// values are `false`, `False` and `FALSE`.
+    lens: u64,
+}
+
+impl CondAt {
+    fn new(c: &Cond, keys: &Keys) -> CondAt {
+        CondAt {
+            ix: c.field.iter().filter_map(|k| keys.find(k)).collect(),
+            values: c.values.iter().map(|v| Exact::new(v)).collect(),
+            present: c.present,
+            if_present: c.if_present,
+            lens: c.values.iter().fold(0u64, |m, v| {
+                m | 1u64.checked_shl(v.len() as u32).unwrap_or(0)
+            }),
+        }
+    }
+
+    /// Whether `v` is one of the values, by [`Exact::matches`]: the general comparison, kept
+    /// out of [`InputSchema::cond_holds`]'s inlined loops.
+    #[inline(never)]
+    fn matches_other(&self, v: Raw<'_>) -> bool {
+        self.values.iter().any(|x| x.matches(v))
+    }
 }
 
 /// Whether `a` and `b`, of one length past 16 bytes whose [`words`] (so their last 8 bytes)
@@ -405,7 +432,6 @@ pub struct InputSchema {
     detect_leaves: Vec<Vec<memchr::memmem::Finder<'static>>>,
     pub zeek_path: Option<String>,
     missing: Vec<String>,
-    applies: Vec<Cond>,
     swap: Option<Swap>,
     fields: Vec<(String, FieldType, FieldSpec)>,
     /// The catalogue fields mapped, in `fields` order: the cells of an event.
@@ -548,12 +574,12 @@ impl InputSchema {
             .iter()
             .map(|(_, _, spec)| (num(&spec.from), num(&spec.join)))
             .collect();
-        let at = |c: &Cond| CondAt {
-            ix: num(&c.field),
-            values: c.values.iter().map(|v| Exact::new(v)).collect(),
-        };
-        let applies_at = f.applies.iter().map(at).collect();
-        let swap_when_at = f.swap.as_ref().map(|s| at(&s.when)).unwrap_or_default();
+        let applies_at = f.applies.iter().map(|c| CondAt::new(c, &keys)).collect();
+        let swap_when_at = f
+            .swap
+            .as_ref()
+            .map(|s| CondAt::new(&s.when, &keys))
+            .unwrap_or_default();
         let mut swap_to: Vec<usize> = (0..keys.len()).collect();
         if let Some(sw) = &f.swap {
             for (a, b) in &sw.pairs {
@@ -613,7 +639,6 @@ impl InputSchema {
             detect: f.detect,
             zeek_path: f.zeek_path,
             missing: f.missing,
-            applies: f.applies,
             swap: f.swap,
             osquery_results: f.osquery_results,
             fields,
@@ -709,12 +734,46 @@ impl InputSchema {
         }
     }
 
-    /// Whether condition `c` holds of `rec`, read through `at` (its keys and values).
-    fn cond_holds<R: Record + ?Sized>(&self, c: &Cond, at: &CondAt, rec: &R) -> bool {
-        match at.ix.iter().find_map(|&i| rec.at(i, self.keys.name(i))) {
-            Some(_) if c.present => true,
-            Some(v) => at.values.iter().any(|x| x.matches(v)),
-            None => c.if_present,
+    /// Whether a condition holds of `rec`, read through `at` (its keys, values and flags).
+    /// Inlined into its three calls a row, as loops (through `find_map` and `any` it was a
+    /// call of about 90 instructions each, with its frame, on row (f)); a string whose length
+    /// no value has is decided without comparing, and a value neither a string nor a plain
+    /// integer is compared out of line ([`CondAt::matches_other`]).
+    #[inline(always)]
+    fn cond_holds<R: Record + ?Sized>(&self, at: &CondAt, rec: &R) -> bool {
+        let mut found = None;
+        for &i in &at.ix {
+            found = rec.at(i, self.keys.name(i));
+            if found.is_some() {
+                break;
+            }
+        }
+        match found {
+            None => at.if_present,
+            Some(_) if at.present => true,
+            Some(Raw::Str(s)) => {
+                if s.len() < 64 && at.lens & (1 << s.len()) == 0 {
+                    return false;
+                }
+                for x in &at.values {
+                    if x.is(s) {
+                        return true;
+                    }
+                }
+                false
+            }
+            Some(Raw::Num(n)) => match n.as_u64() {
+                Some(u) => {
+                    for x in &at.values {
+                        if x.num == Some(u) {
+                            return true;
+                        }
+                    }
+                    false
+                }
+                None => at.matches_other(Raw::Num(n)),
+            },
+            Some(v) => at.matches_other(v),
         }
     }
 
@@ -836,18 +895,12 @@ impl InputSchema {
         if let Some(why) = self.error_ix.and_then(|i| rec.at(i, JOIN_ERROR)) {
             return Err(why.text().into_owned());
         }
-        let applies = self
-            .applies
-            .iter()
-            .zip(&self.applies_at)
-            .all(|(c, at)| self.cond_holds(c, at, rec));
+        let applies = self.applies_at.iter().all(|at| self.cond_holds(at, rec));
         Ok(applies.then(|| self.swapped(rec)))
     }
 
     fn swapped<R: Record + ?Sized>(&self, rec: &R) -> bool {
-        self.swap
-            .as_ref()
-            .is_some_and(|s| self.cond_holds(&s.when, &self.swap_when_at, rec))
+        self.swap.is_some() && self.cond_holds(&self.swap_when_at, rec)
     }
 
     /// The value of raw key number `i` of `rec` (its `swap` partner's when `swapped`), unless
@@ -2452,6 +2505,144 @@ mod tests {
         assert!(fast_fields >= 40, "{fast_fields}");
         assert!(fast_cells >= 10_000, "{fast_cells}");
         assert_eq!(seen.len(), 5, "{seen:?}");
+    }
+
+    /// `cond_holds` (inlined loops, the length filter, integers by their value, the rest out
+    /// of line) decides as the condition's definition does: the first present key's value, as
+    /// [`Raw::is_text`] reads it, is one of the values (`present`: any value; no key:
+    /// `if_present`). Over conditions of one and two keys with values around each shortcut's
+    /// edges (lengths 0, 63, 64, 70, digits with leading zeros, `3.0`, booleans' texts in
+    /// other cases, non-ASCII, a quote and a backslash as unescaped text) and records whose
+    /// keys are absent, strings, numbers or booleans; and over JSON lines, whose escaped
+    /// strings reach the condition unescaped.
+    #[test]
+    fn cond_holds_agrees_with_its_definition() {
+        use super::super::read::LiteRecord;
+        let long = |n: usize| "x".repeat(n);
+        let (l63, l64, l70) = (long(63), long(64), long(70));
+        let texts: Vec<&str> = vec![
+            "",
+            "3",
+            "03",
+            "3.0",
+            "-3",
+            "30",
+            "0",
+            "18446744073709551615",
+            "18446744073709551616",
+            "true",
+            "false",
+            "False",
+            "FALSE",
+            "TRUE",
+            "Microsoft-Windows-Sysmon/Operational",
+            "Microsoft-Windows-Sysmon/Operationak",
+            "microsoft-windows-sysmon/operational",
+            "Microsoft-Windows-Sysmon",
+            "a\"b\\c",
+            "é",
+            "Ä3",
+            &l63,
+            &l64,
+            &l70,
+        ];
+        let numbers: Vec<serde_json::Number> = [
+            "3",
+            "0",
+            "30",
+            "-3",
+            "3.0",
+            "1e0",
+            "18446744073709551615",
+            "-0",
+        ]
+        .iter()
+        .filter_map(|t| serde_json::from_str(t).ok())
+        .collect();
+        let schema = sysmon();
+        let keys = &schema.keys;
+        let key_sets: [&[&str]; 3] = [&["EventID"], &["EventID", "EventCode"], &["Initiated"]];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let reference = |c: &Cond, rec: &dyn Record| {
+            let first = c.field.iter().find_map(|k| rec.get(k));
+            match first {
+                None => c.if_present,
+                Some(_) if c.present => true,
+                Some(v) => c.values.iter().any(|t| v.is_text(t)),
+            }
+        };
+        let (mut held, mut not) = (0, 0);
+        for _ in 0..4000 {
+            let present = next(6) == 0;
+            let values: Vec<String> = if present {
+                Vec::new()
+            } else {
+                (0..1 + next(3))
+                    .map(|_| texts[next(texts.len())].to_string())
+                    .collect()
+            };
+            let c = Cond {
+                field: key_sets[next(3)].iter().map(|k| k.to_string()).collect(),
+                values,
+                if_present: next(2) == 0,
+                present,
+            };
+            let at = CondAt::new(&c, keys);
+            for _ in 0..20 {
+                let vals: Vec<Option<Raw<'_>>> = (0..keys.len())
+                    .map(|_| match next(8) {
+                        0 | 1 => None,
+                        2 => numbers.get(next(numbers.len())).map(Raw::Num),
+                        3 => Some(Raw::Bool(next(2) == 1)),
+                        // One of the condition's own values often, so that some hold.
+                        4 | 5 => c.values.first().map(|v| Raw::Str(v.as_str())),
+                        _ => Some(Raw::Str(texts[next(texts.len())])),
+                    })
+                    .collect();
+                let rec = ByNumber(vals, keys);
+                let want = reference(&c, &rec);
+                assert_eq!(schema.cond_holds(&at, &rec), want, "{c:?} {:?}", rec.0);
+                if want {
+                    held += 1;
+                } else {
+                    not += 1;
+                }
+            }
+        }
+        assert!(held > 10_000 && not > 10_000, "{held} {not}");
+        // Escapes are read before the condition: the same text written plainly or escaped.
+        let c = Cond {
+            field: vec!["Channel".into()],
+            values: vec!["Microsoft-Windows-Sysmon/Operational".into(), "a\"b".into()],
+            if_present: false,
+            present: false,
+        };
+        let at = CondAt::new(&c, keys);
+        for (v, holds) in [
+            ("\"Microsoft-Windows-Sysmon/Operational\"", true),
+            ("\"Microsoft-Windows-Sysmon\\/Operational\"", true),
+            ("\"Microsoft-Windows-Sysmon\\u002FOperational\"", true),
+            ("\"a\\\"b\"", true),
+            ("\"a\\\\b\"", false),
+            ("\"Microsoft-Windows-Sysmon/Operational \"", false),
+            ("null", false),
+            ("\"\"", false),
+            ("3", false),
+        ] {
+            let line = format!("{{\"EventID\":3,\"Channel\":{v}}}");
+            let rec = match LiteRecord::parse(&line, keys) {
+                Ok(rec) => rec,
+                Err(e) => unreachable!("{line}: {e}"),
+            };
+            assert_eq!(schema.cond_holds(&at, &rec), holds, "{line}");
+            assert_eq!(reference(&c, &rec), holds, "{line}");
+        }
     }
 
     /// A record that counts the reads of one key, to see how often the mapping reads it.
