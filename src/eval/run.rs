@@ -1133,9 +1133,9 @@ fn feed_event(
         ctx.filters.reset(&mut out.memo);
     }
     out.keys.clear();
-    for pos in candidates(ctx, cells) {
+    let mut feed = |pos: usize| {
         let Some((i, bind)) = ctx.rules.get(pos) else {
-            continue;
+            return;
         };
         if let (Some(r), Some(st)) = (sh.rules.get(*i), out.states.get_mut(*i)) {
             let fed = match ctx.filters.holds(pos, cells, &mut out.memo) {
@@ -1160,6 +1160,11 @@ fn feed_event(
                 }
             }
         }
+    };
+    // Without an index every rule is a candidate: a plain range, as in `some_filter_holds`.
+    match &ctx.index {
+        None => (0..ctx.rules.len()).for_each(&mut feed),
+        Some(_) => candidates(ctx, cells).for_each(&mut feed),
     }
     (any, late)
 }
