@@ -258,7 +258,7 @@ impl SharedFilters {
         }
         match self.preds.get(id) {
             Some(Pred::Own(cell, m)) => {
-                let v = m.matches_ref(cells.get(*cell).and_then(Option::as_ref).map(Cell::get));
+                let v = m.matches_cell(cells.get(*cell).and_then(Option::as_ref));
                 memo.set(id, v);
                 v
             }
