@@ -870,6 +870,13 @@ struct FileClock {
     /// Every chunk of the file is done (or the file is not read): it no longer holds the run's
     /// release back.
     finished: AtomicBool,
+    /// A JSON lines file's blocks are numbered (`seq`), not counted by its reader: each worker
+    /// writes here the lines of the block it read, and the line numbers it reported in a block
+    /// (bad lines, late events) are made the file's at the end ([`resolve_lines`]). Counting
+    /// every block on the reader was a pass over every byte (row (f): ~0.02 s of 0.57 s CPU).
+    block_lines: Mutex<Vec<u64>>,
+    /// The line number of the first numbered block's first line.
+    first_block_line: AtomicU64,
 }
 
 /// What a row is first mapped from (see [`FileCtx::lean`]).
@@ -891,9 +898,12 @@ enum Work {
         text: String,
         rows: Vec<read::SpanRow>,
     },
-    /// Whole lines; the first is line `first_line`.
+    /// Whole lines; the first is line `first_line`, or with `seq` (a JSON lines file's blocks)
+    /// the first line after those of the file's blocks before block `seq` (see
+    /// [`FileClock::block_lines`]).
     Block {
         first_line: u64,
+        seq: Option<usize>,
         data: Vec<u8>,
     },
 }
@@ -960,6 +970,40 @@ struct WorkerOut {
     keys: EventKeys,
     /// Alerts being encoded for the sink (see [`flush_alerts`]).
     batch: Batch,
+    /// The bad lines and late events this worker reported in numbered blocks, with their lines
+    /// counted from the block's start (see [`FileClock::block_lines`]).
+    numbered: Vec<Numbered>,
+}
+
+/// Bad lines (`bad`, indexes into [`WorkerOut::bad`]) and late events (`late`) reported in
+/// block `seq` of the file of `clock`, their lines numbered from 1 in the block.
+struct Numbered {
+    clock: Arc<FileClock>,
+    seq: usize,
+    bad: std::ops::Range<usize>,
+    late: std::ops::Range<usize>,
+}
+
+/// Makes the lines of the bad lines and late events `out` reported in numbered blocks the
+/// file's: a block's first line follows the lines of the file's blocks before it.
+fn resolve_lines(out: &mut WorkerOut) {
+    for n in std::mem::take(&mut out.numbered) {
+        let before: u64 = n
+            .clock
+            .block_lines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .take(n.seq)
+            .sum();
+        let base = n.clock.first_block_line.load(Ordering::Relaxed) + before - 1;
+        for b in out.bad.get_mut(n.bad).into_iter().flatten() {
+            b.line += base;
+        }
+        for l in out.late.get_mut(n.late).into_iter().flatten() {
+            l.line += base;
+        }
+    }
 }
 
 /// Chunks finished by the workers, for the reader's barrier.
@@ -1301,7 +1345,11 @@ fn work(
                     row(sh, ctx, *line, t, out, &mut json);
                 }
             }
-            Work::Block { first_line, data } => {
+            Work::Block {
+                first_line,
+                seq,
+                data,
+            } => {
                 // Lines are read as `Rows` reads them (`read::line_body`, `read::is_blank`);
                 // Zeek's `#` lines are directives.
                 let zeek = matches!(&ctx.layout, Layout::Table(h) if !h.quoted);
@@ -1310,7 +1358,8 @@ fn work(
                 // not line by line, each piece just before its lines are read, while it is in
                 // this core's cache (see [`utf8_piece`]).
                 let mut piece = Utf8Piece::EMPTY;
-                let mut line = *first_line;
+                let mut line = if seq.is_some() { 1 } else { *first_line };
+                let reported = (out.bad.len(), out.late.len());
                 let mut start = 0;
                 while start < data.len() {
                     let end = memchr::memchr(b'\n', &data[start..])
@@ -1357,6 +1406,27 @@ fn work(
                         }),
                     };
                     row(sh, ctx, no, text, out, &mut json);
+                }
+                if let Some(seq) = *seq {
+                    let mut lines = ctx
+                        .clock
+                        .block_lines
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner());
+                    if lines.len() <= seq {
+                        lines.resize(seq + 1, 0);
+                    }
+                    lines[seq] = line - 1;
+                    drop(lines);
+                    let (bad, late) = reported;
+                    if out.bad.len() > bad || out.late.len() > late {
+                        out.numbered.push(Numbered {
+                            clock: ctx.clock.clone(),
+                            seq,
+                            bad: bad..out.bad.len(),
+                            late: late..out.late.len(),
+                        });
+                    }
                 }
             }
         }
@@ -1979,6 +2049,7 @@ pub fn run_files_streamed(
     let mut rel = rel.into_inner().unwrap_or_else(|e| e.into_inner());
     for slot in &slots {
         let mut o = slot.lock().unwrap_or_else(|e| e.into_inner());
+        resolve_lines(&mut o);
         summary.bad.extend(std::mem::take(&mut o.bad));
     }
     // The first failure in file order: an I/O error, or with --strict a bad line.
@@ -2331,6 +2402,8 @@ fn plan_files(
                 sent: AtomicU64::new(0),
                 done: Done::default(),
                 finished: AtomicBool::new(repeat[i]),
+                block_lines: Mutex::new(Vec::new()),
+                first_block_line: AtomicU64::new(1),
             })
         })
         .collect();
@@ -2673,6 +2746,11 @@ impl Reader<'_, '_> {
             let mut carry: Vec<u8> = input.buffer().to_vec();
             let mut inner = input.into_inner();
             let mut eof = false;
+            // JSON lines: blocks numbered, their lines counted by the workers (see
+            // `FileClock::block_lines`); `line_no` is then known only when made so.
+            let numbered = !zeek && csv.is_none();
+            let mut seq = 0usize;
+            clock.first_block_line.store(line_no + 1, Ordering::Relaxed);
             // Rows that span lines read so far by the row reader, each then left for blocks.
             let mut resumes = 0;
             while !eof || !carry.is_empty() {
@@ -2720,6 +2798,20 @@ impl Reader<'_, '_> {
                     if filled > max_line {
                         // Over the cap: a bad line, read through to its newline keeping
                         // nothing (a gzip bomb of one endless line costs one block).
+                        if numbered {
+                            // Its number: after every line of the blocks sent (once they are
+                            // read); it counts as a block of one line.
+                            clock.done.wait_for(clock.sent.load(Ordering::Relaxed));
+                            let mut lines =
+                                clock.block_lines.lock().unwrap_or_else(|e| e.into_inner());
+                            let before: u64 = lines.iter().take(seq).sum();
+                            line_no = clock.first_block_line.load(Ordering::Relaxed) + before - 1;
+                            if lines.len() <= seq {
+                                lines.resize(seq + 1, 0);
+                            }
+                            lines[seq] = 1;
+                            seq += 1;
+                        }
                         self.bad(&path, i, line_no + 1, read::too_long(max_line));
                         line_no += 1;
                         bytes += filled as u64;
@@ -2759,7 +2851,14 @@ impl Reader<'_, '_> {
                         bytes += data.len() as u64;
                         let lines = line_count(&data);
                         let first_line = line_no + 1;
-                        send(&ctx, Work::Block { first_line, data })?;
+                        send(
+                            &ctx,
+                            Work::Block {
+                                first_line,
+                                seq: None,
+                                data,
+                            },
+                        )?;
                         line_no += lines;
                     }
                     let more: Box<dyn Read + Send> =
@@ -2785,6 +2884,22 @@ impl Reader<'_, '_> {
                     continue;
                 }
                 bytes += data.len() as u64;
+                if numbered {
+                    send(
+                        &ctx,
+                        Work::Block {
+                            first_line: 0,
+                            seq: Some(seq),
+                            data,
+                        },
+                    )?;
+                    seq += 1;
+                    n += 1;
+                    if let (Some(p), true) = (opts.progress, n % 16 == 0) {
+                        p(bytes.min(size.saturating_sub(1)), size, &path);
+                    }
+                    continue;
+                }
                 let lines = line_count(&data);
                 let mut first_line = line_no + 1;
                 if zeek {
@@ -2811,6 +2926,7 @@ impl Reader<'_, '_> {
                                 &ctx,
                                 Work::Block {
                                     first_line,
+                                    seq: None,
                                     data: piece,
                                 },
                             )?;
@@ -2833,7 +2949,14 @@ impl Reader<'_, '_> {
                         data.drain(..from);
                     }
                 }
-                send(&ctx, Work::Block { first_line, data })?;
+                send(
+                    &ctx,
+                    Work::Block {
+                        first_line,
+                        seq: None,
+                        data,
+                    },
+                )?;
                 line_no += lines;
                 n += 1;
                 if let (Some(p), true) = (opts.progress, n % 16 == 0) {

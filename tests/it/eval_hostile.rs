@@ -518,3 +518,44 @@ fn the_test_runner_reads_fixtures_only_inside_the_pack_root() {
     assert!(o.message.contains("not a regular file"), "{}", o.message);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A JSON lines file's blocks are numbered and their lines counted by the workers: a bad line a
+/// worker finds (not JSON) and one the reader skips (over the cap, between blocks) have the
+/// file's line numbers, whatever the block size and the number of threads, as the row reader
+/// numbers them.
+#[test]
+fn bad_lines_in_numbered_blocks_have_the_file_s_line_numbers() {
+    let long = format!("{{\"EventID\":3,\"Message\":\"{}\"}}\n", "A".repeat(5000));
+    let mut text = String::new();
+    let mut want = Vec::new();
+    for i in 1..=3000u64 {
+        match i {
+            2 | 1500 | 2999 => {
+                text.push_str("not json\n");
+                want.push(i);
+            }
+            700 | 701 | 2200 => {
+                text.push_str(&long);
+                want.push(i);
+            }
+            _ => text.push_str(&sysmon("25", (i % 60) as u32)),
+        }
+    }
+    let p = file("numbered", "lines.jsonl", text.as_bytes());
+    for block in [300, 4096, 1 << 20] {
+        for threads in [1, 2] {
+            let opts = RunOptions {
+                max_line: 1000,
+                block,
+                threads,
+                ..RunOptions::default()
+            };
+            let s = run_files(&pack(), std::slice::from_ref(&p), &opts)
+                .unwrap()
+                .summary;
+            let got: Vec<u64> = s.bad.iter().map(|b| b.line).collect();
+            assert_eq!(got, want, "block {block} threads {threads}");
+            assert_eq!(s.rows, 3000, "block {block} threads {threads}");
+        }
+    }
+}
