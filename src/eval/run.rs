@@ -879,6 +879,26 @@ struct FileClock {
     first_block_line: AtomicU64,
 }
 
+impl FileClock {
+    /// Records that numbered block `seq` holds `n` lines.
+    fn set_block_lines(&self, seq: usize, n: u64) {
+        let mut lines = self.block_lines.lock().unwrap_or_else(|e| e.into_inner());
+        if lines.len() <= seq {
+            lines.resize(seq + 1, 0);
+        }
+        if let Some(l) = lines.get_mut(seq) {
+            *l = n;
+        }
+    }
+
+    /// The line number of numbered block `seq`'s first line, once the blocks before it are
+    /// read.
+    fn block_start(&self, seq: usize) -> u64 {
+        let lines = self.block_lines.lock().unwrap_or_else(|e| e.into_inner());
+        self.first_block_line.load(Ordering::Relaxed) + lines.iter().take(seq).sum::<u64>()
+    }
+}
+
 /// What a row is first mapped from (see [`FileCtx::lean`]).
 struct Lean {
     /// A table's columns kept, as [`read::columns`] gives them (`None`: not read).
@@ -898,14 +918,29 @@ enum Work {
         text: String,
         rows: Vec<read::SpanRow>,
     },
-    /// Whole lines; the first is line `first_line`, or with `seq` (a JSON lines file's blocks)
-    /// the first line after those of the file's blocks before block `seq` (see
-    /// [`FileClock::block_lines`]).
+    /// Whole lines, from `start` on.
     Block {
-        first_line: u64,
-        seq: Option<usize>,
+        start: BlockStart,
         data: Vec<u8>,
     },
+}
+
+/// Where a block's lines start in its file.
+#[derive(Debug, Clone, Copy)]
+enum BlockStart {
+    /// At this line (counted by the reader).
+    Line(u64),
+    /// After the lines of the file's numbered blocks before this one (a JSON lines file's
+    /// blocks, counted by the workers: see [`FileClock::block_lines`]).
+    Numbered(usize),
+}
+
+/// A block that starts at line `first_line`.
+fn counted(first_line: u64, data: Vec<u8>) -> Work {
+    Work::Block {
+        start: BlockStart::Line(first_line),
+        data,
+    }
 }
 
 struct Chunk {
@@ -988,15 +1023,7 @@ struct Numbered {
 /// file's: a block's first line follows the lines of the file's blocks before it.
 fn resolve_lines(out: &mut WorkerOut) {
     for n in std::mem::take(&mut out.numbered) {
-        let before: u64 = n
-            .clock
-            .block_lines
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .take(n.seq)
-            .sum();
-        let base = n.clock.first_block_line.load(Ordering::Relaxed) + before - 1;
+        let base = n.clock.block_start(n.seq) - 1;
         for b in out.bad.get_mut(n.bad).into_iter().flatten() {
             b.line += base;
         }
@@ -1346,8 +1373,7 @@ fn work(
                 }
             }
             Work::Block {
-                first_line,
-                seq,
+                start: begins,
                 data,
             } => {
                 // Lines are read as `Rows` reads them (`read::line_body`, `read::is_blank`);
@@ -1358,7 +1384,10 @@ fn work(
                 // not line by line, each piece just before its lines are read, while it is in
                 // this core's cache (see [`utf8_piece`]).
                 let mut piece = Utf8Piece::EMPTY;
-                let mut line = if seq.is_some() { 1 } else { *first_line };
+                let mut line = match begins {
+                    BlockStart::Line(l) => *l,
+                    BlockStart::Numbered(_) => 1,
+                };
                 let reported = (out.bad.len(), out.late.len());
                 let mut start = 0;
                 while start < data.len() {
@@ -1407,17 +1436,8 @@ fn work(
                     };
                     row(sh, ctx, no, text, out, &mut json);
                 }
-                if let Some(seq) = *seq {
-                    let mut lines = ctx
-                        .clock
-                        .block_lines
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner());
-                    if lines.len() <= seq {
-                        lines.resize(seq + 1, 0);
-                    }
-                    lines[seq] = line - 1;
-                    drop(lines);
+                if let BlockStart::Numbered(seq) = *begins {
+                    ctx.clock.set_block_lines(seq, line - 1);
                     let (bad, late) = reported;
                     if out.bad.len() > bad || out.late.len() > late {
                         out.numbered.push(Numbered {
@@ -2802,14 +2822,8 @@ impl Reader<'_, '_> {
                             // Its number: after every line of the blocks sent (once they are
                             // read); it counts as a block of one line.
                             clock.done.wait_for(clock.sent.load(Ordering::Relaxed));
-                            let mut lines =
-                                clock.block_lines.lock().unwrap_or_else(|e| e.into_inner());
-                            let before: u64 = lines.iter().take(seq).sum();
-                            line_no = clock.first_block_line.load(Ordering::Relaxed) + before - 1;
-                            if lines.len() <= seq {
-                                lines.resize(seq + 1, 0);
-                            }
-                            lines[seq] = 1;
+                            line_no = clock.block_start(seq) - 1;
+                            clock.set_block_lines(seq, 1);
                             seq += 1;
                         }
                         self.bad(&path, i, line_no + 1, read::too_long(max_line));
@@ -2851,14 +2865,7 @@ impl Reader<'_, '_> {
                         bytes += data.len() as u64;
                         let lines = line_count(&data);
                         let first_line = line_no + 1;
-                        send(
-                            &ctx,
-                            Work::Block {
-                                first_line,
-                                seq: None,
-                                data,
-                            },
-                        )?;
+                        send(&ctx, counted(first_line, data))?;
                         line_no += lines;
                     }
                     let more: Box<dyn Read + Send> =
@@ -2884,80 +2891,60 @@ impl Reader<'_, '_> {
                     continue;
                 }
                 bytes += data.len() as u64;
-                if numbered {
-                    send(
-                        &ctx,
-                        Work::Block {
-                            first_line: 0,
-                            seq: Some(seq),
-                            data,
-                        },
-                    )?;
+                let work = if numbered {
                     seq += 1;
-                    n += 1;
-                    if let (Some(p), true) = (opts.progress, n % 16 == 0) {
-                        p(bytes.min(size.saturating_sub(1)), size, &path);
-                    }
-                    continue;
-                }
-                let lines = line_count(&data);
-                let mut first_line = line_no + 1;
-                if zeek {
-                    // Concatenated Zeek logs: each `#fields` header applies to the rows after
-                    // it. The block is cut at each one (a copy only then).
-                    let starts = (data.first() == Some(&b'#'))
-                        .then_some(0)
-                        .into_iter()
-                        .chain(memchr::memmem::find_iter(&data, b"\n#").map(|i| i + 1));
-                    let mut cuts: Vec<(usize, read::Header)> = Vec::new();
-                    for ls in starts {
-                        let le = memchr::memchr(b'\n', &data[ls..]).map_or(data.len(), |i| ls + i);
-                        let line = String::from_utf8_lossy(&data[ls..le]);
-                        if let Some(h) = zeek_meta.directive(line.trim_end_matches('\r')) {
-                            cuts.push((ls, h));
-                        }
-                    }
-                    let mut from = 0;
-                    for (at, h) in cuts {
-                        if at > from {
-                            let piece = data[from..at].to_vec();
-                            let k = line_count(&piece);
-                            send(
-                                &ctx,
-                                Work::Block {
-                                    first_line,
-                                    seq: None,
-                                    data: piece,
-                                },
-                            )?;
-                            first_line += k;
-                        }
-                        from = at;
-                        let layout = Layout::Table(h);
-                        let schema = choose_schema(
-                            &path,
-                            schemas,
-                            opts.schema.as_deref(),
-                            &layout,
-                            None,
-                            self.rule_sources,
-                        )?;
-                        self.note_schema(&path, &schema.name);
-                        ctx = file_ctx(&path, layout, schema, compiled, opts, clock);
-                    }
-                    if from > 0 {
-                        data.drain(..from);
-                    }
-                }
-                send(
-                    &ctx,
                     Work::Block {
-                        first_line,
-                        seq: None,
+                        start: BlockStart::Numbered(seq - 1),
                         data,
-                    },
-                )?;
-                line_no += lines;
+                    }
+                } else {
+                    let lines = line_count(&data);
+                    let mut first_line = line_no + 1;
+                    if zeek {
+                        // Concatenated Zeek logs: each `#fields` header applies to the rows after
+                        // it. The block is cut at each one (a copy only then).
+                        let starts = (data.first() == Some(&b'#'))
+                            .then_some(0)
+                            .into_iter()
+                            .chain(memchr::memmem::find_iter(&data, b"\n#").map(|i| i + 1));
+                        let mut cuts: Vec<(usize, read::Header)> = Vec::new();
+                        for ls in starts {
+                            let le =
+                                memchr::memchr(b'\n', &data[ls..]).map_or(data.len(), |i| ls + i);
+                            let line = String::from_utf8_lossy(&data[ls..le]);
+                            if let Some(h) = zeek_meta.directive(line.trim_end_matches('\r')) {
+                                cuts.push((ls, h));
+                            }
+                        }
+                        let mut from = 0;
+                        for (at, h) in cuts {
+                            if at > from {
+                                let piece = data[from..at].to_vec();
+                                let k = line_count(&piece);
+                                send(&ctx, counted(first_line, piece))?;
+                                first_line += k;
+                            }
+                            from = at;
+                            let layout = Layout::Table(h);
+                            let schema = choose_schema(
+                                &path,
+                                schemas,
+                                opts.schema.as_deref(),
+                                &layout,
+                                None,
+                                self.rule_sources,
+                            )?;
+                            self.note_schema(&path, &schema.name);
+                            ctx = file_ctx(&path, layout, schema, compiled, opts, clock);
+                        }
+                        if from > 0 {
+                            data.drain(..from);
+                        }
+                    }
+                    line_no += lines;
+                    counted(first_line, data)
+                };
+                send(&ctx, work)?;
                 n += 1;
                 if let (Some(p), true) = (opts.progress, n % 16 == 0) {
                     p(bytes.min(size.saturating_sub(1)), size, &path);

@@ -2562,13 +2562,7 @@ mod tests {
         let schema = sysmon();
         let keys = &schema.keys;
         let key_sets: [&[&str]; 3] = [&["EventID"], &["EventID", "EventCode"], &["Initiated"]];
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut next = super::super::test_random(0x2545_f491_4f6c_dd1d);
         let reference = |c: &Cond, rec: &dyn Record| {
             let first = c.field.iter().find_map(|k| rec.get(k));
             match first {
