@@ -173,7 +173,7 @@ fn untrusted(f: &Field) -> Option<String> {
 }
 
 fn hex(t: &str) -> Option<String> {
-    if t.len() % 2 != 0 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !t.len().is_multiple_of(2) || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let bytes: Vec<u8> = (0..t.len())

@@ -2946,7 +2946,7 @@ impl Reader<'_, '_> {
                 };
                 send(&ctx, work)?;
                 n += 1;
-                if let (Some(p), true) = (opts.progress, n % 16 == 0) {
+                if let (Some(p), true) = (opts.progress, n.is_multiple_of(16)) {
                     p(bytes.min(size.saturating_sub(1)), size, &path);
                 }
             }
@@ -2986,7 +2986,7 @@ impl Reader<'_, '_> {
                         },
                     )?;
                     n += 1;
-                    if let (Some(p), true) = (opts.progress, n % 16 == 0) {
+                    if let (Some(p), true) = (opts.progress, n.is_multiple_of(16)) {
                         let read = base + rows.bytes_read;
                         p(read.min(size.saturating_sub(1)), size, &path);
                     }

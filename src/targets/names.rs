@@ -32,7 +32,7 @@ pub const NON_ASCII_REGEX: &str = "[^\\x00-\\x7F]";
 /// A window length in the largest whole unit: `1d`, `1h`, `5m`, `30s`.
 pub(crate) fn duration_text(secs: u64) -> String {
     for (n, u) in [(86_400, "d"), (3_600, "h"), (60, "m")] {
-        if secs >= n && secs % n == 0 {
+        if secs >= n && secs.is_multiple_of(n) {
             return format!("{}{u}", secs / n);
         }
     }

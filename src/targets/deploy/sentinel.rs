@@ -96,9 +96,9 @@ pub fn tactics(rule: &Rule) -> Vec<String> {
 /// (`ScheduledTemplateTimeSpanConverter.cs`). Whole minutes, rounded up.
 pub fn yaml_duration(secs: u64) -> String {
     let mins = secs.div_ceil(60);
-    if mins % 1440 == 0 {
+    if mins.is_multiple_of(1440) {
         format!("{}d", mins / 1440)
-    } else if mins % 60 == 0 {
+    } else if mins.is_multiple_of(60) {
         format!("{}h", mins / 60)
     } else {
         format!("{mins}m")
@@ -128,7 +128,7 @@ pub fn iso_duration(secs: u64) -> String {
 /// Why the schedule cannot be a Sentinel rule's, if it cannot.
 pub fn schedule_problem(s: &Schedule) -> Option<String> {
     let period = s.lookback().div_ceil(60) * 60;
-    if s.period % 60 != 0 {
+    if !s.period.is_multiple_of(60) {
         return Some(format!(
             "a run every {}s: Sentinel schedules whole minutes",
             s.period

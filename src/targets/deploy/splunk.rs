@@ -23,7 +23,7 @@ use crate::targets::profile::{Profile, SourceOptions, SplSource};
 pub fn cron(s: &Schedule) -> Result<String, String> {
     let p = s.period / 60;
     let d = s.delay.div_ceil(60);
-    if s.period % 60 != 0 || p == 0 || 1440 % p != 0 {
+    if !s.period.is_multiple_of(60) || p == 0 || 1440 % p != 0 {
         return Err(format!(
             "a run every {}: a cron schedule runs periods that divide a day in whole minutes",
             super::duration_text(s.period)
