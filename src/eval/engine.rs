@@ -494,9 +494,11 @@ impl Distinct {
         }
     }
 
-    fn insert(&mut self, v: ValRef<'_>) {
-        match (&mut *self, v) {
-            (Distinct::V4 { len, ips }, ValRef::Ip(IpAddr::V4(ip))) => {
+    /// [`Distinct::insert`] of an IPv4 address.
+    #[inline(always)]
+    fn insert_v4(&mut self, ip: Ipv4Addr) {
+        match self {
+            Distinct::V4 { len, ips } => {
                 let held = ips.get(..usize::from(*len)).unwrap_or(&[]);
                 if held.contains(&ip) {
                     return;
@@ -511,8 +513,20 @@ impl Distinct {
                 xs.push(ip);
                 *self = Distinct::V4s(xs);
             }
-            (Distinct::V4s(xs), ValRef::Ip(IpAddr::V4(ip))) if xs.contains(&ip) => {}
-            (Distinct::V4s(xs), ValRef::Ip(IpAddr::V4(ip))) if xs.len() < FEW_V4 => xs.push(ip),
+            Distinct::V4s(xs) if xs.contains(&ip) => {}
+            Distinct::V4s(xs) if xs.len() < FEW_V4 => xs.push(ip),
+            _ => self.insert(ValRef::Ip(IpAddr::V4(ip))),
+        }
+    }
+
+    fn insert(&mut self, v: ValRef<'_>) {
+        match (&mut *self, v) {
+            (Distinct::V4 { .. }, ValRef::Ip(IpAddr::V4(ip))) => self.insert_v4(ip),
+            (Distinct::V4s(xs), ValRef::Ip(IpAddr::V4(ip)))
+                if xs.contains(&ip) || xs.len() < FEW_V4 =>
+            {
+                self.insert_v4(ip)
+            }
             (Distinct::V4 { .. } | Distinct::V4s(_), _) => {
                 self.widen();
                 self.insert(v);
@@ -939,6 +953,22 @@ impl CompiledRule {
         let (g, _) = window.group(hash, key, 1, |accs| self.new_accs(agg, accs));
         // `agg_args` has no argument for a `count()`, which has no accumulator either.
         for ((f, k), acc) in self.agg_args.iter().flatten().zip(window.accs_mut(g)) {
+            // A field's IPv4 address into a `distinct`, the common case (`distinct(remote.ip)`),
+            // read from its cell in place, as `look` would give it (an address is never
+            // missing). Made a `ValRef` first, the address went through the stack in two
+            // overlapping 4-byte moves read back at once, a store-forwarding stall each time
+            // (perf, row (f): a fifth of this function's cycles).
+            if let (Acc::Distinct(set), FieldRef::Field(_)) = (&mut *acc, f) {
+                if let Some(Cell::Ip(IpAddr::V4(ip))) = bind
+                    .get(*k)
+                    .copied()
+                    .flatten()
+                    .and_then(|i| cells.get(i)?.as_ref())
+                {
+                    set.insert_v4(*ip);
+                    continue;
+                }
+            }
             let v = look(f, *k).filter(|v| !v.is_missing());
             match acc {
                 Acc::Distinct(set) => {
