@@ -13,8 +13,9 @@
 //!
 //! The aggregation state itself is bounded by releasing windows (issue 9), and the result must
 //! not depend on how the reads of several files interleave, so lateness is decided per file
-//! (docs/SEMANTICS.md, "Allowed lateness"). Every [`RunOptions::release_every`] chunks of a file
-//! its reader waits until every chunk of that file sent so far is done (a barrier) and sets the
+//! (docs/SEMANTICS.md, "Allowed lateness"). After every [`RunOptions::release_every`] chunks of a
+//! file comes a barrier: once every chunk of the file before it is done (the chunks after it wait
+//! for it, while the file's reader reads on), the worker that finished the last one sets the
 //! file's *watermark*: the latest time counted in the file, capped by the first event time of
 //! every file after it on the command line (peeked before the run). An event is late when its
 //! window ends at least the allowed lateness before its own file's watermark at the file's last
@@ -72,9 +73,9 @@ pub const DEFAULT_LATENESS: u64 = 6 * 3600;
 /// `distinct` sets: docs/SEMANTICS.md).
 pub const DEFAULT_MAX_GROUPS: usize = 4_000_000;
 
-/// Default chunks between two window releases (16 MiB of JSON lines): a barrier this often costs
-/// nothing measurable on the benchmark, and between two of them the workers add at most this
-/// much input's worth of groups.
+/// Default chunks between two window releases (16 MiB of JSON lines): between two barriers the
+/// workers add at most this much input's worth of groups. A barrier costs a worker the wait for
+/// the other's last chunk before it (see [`Settler::barrier`]).
 pub const RELEASE_EVERY: u64 = 16;
 
 /// Rows read to find a file's first event time before the run.
@@ -867,6 +868,8 @@ struct FileClock {
     sent: AtomicU64,
     /// Chunks of this file the workers finished, for the file's barrier.
     done: Done,
+    /// Barriers of this file met so far: a chunk after barrier `e` waits until it is.
+    met: Done,
     /// Every chunk of the file is done (or the file is not read): it no longer holds the run's
     /// release back.
     finished: AtomicBool,
@@ -946,6 +949,9 @@ fn counted(first_line: u64, data: Vec<u8>) -> Work {
 struct Chunk {
     ctx: Arc<FileCtx>,
     work: Work,
+    /// The file's barriers before this chunk: it is read once the last of them is met (see
+    /// [`Settler::barrier`]).
+    epoch: u64,
 }
 
 /// A chunk's buffers once a worker is done with it, back to the reader for the next chunk: a
@@ -1033,7 +1039,8 @@ fn resolve_lines(out: &mut WorkerOut) {
     }
 }
 
-/// Chunks finished by the workers, for the reader's barrier.
+/// A count that only grows, waited for: chunks finished by the workers (for the reader's end
+/// of a file and a file's barriers), or barriers met.
 #[derive(Default)]
 struct Done {
     n: Mutex<u64>,
@@ -1041,8 +1048,18 @@ struct Done {
 }
 
 impl Done {
-    fn add(&self) {
-        *self.n.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    /// Counts one more, and gives the count.
+    fn add(&self) -> u64 {
+        let mut n = self.n.lock().unwrap_or_else(|e| e.into_inner());
+        *n += 1;
+        self.cv.notify_all();
+        *n
+    }
+
+    /// Raises the count to `to` (a count that only grows).
+    fn raise(&self, to: u64) {
+        let mut n = self.n.lock().unwrap_or_else(|e| e.into_inner());
+        *n = (*n).max(to);
         self.cv.notify_all();
     }
 
@@ -1312,6 +1329,9 @@ struct Shared<'s> {
     sink: Mutex<AlertSink>,
     /// Alerts a worker holds before passing them to the sink.
     flush_at: usize,
+    /// Chunks of a file between two of its barriers, when some rule aggregates (`None`: no
+    /// barrier): see [`Settler::barrier`].
+    barrier_every: Option<u64>,
 }
 
 impl Shared<'_> {
@@ -1325,7 +1345,7 @@ impl Shared<'_> {
 }
 
 /// A worker: takes chunks until the channel closes, feeding them into its slot (locked per
-/// chunk, so the reader can take the states at a barrier).
+/// chunk, so that a barrier can take the states between two chunks).
 fn work(
     sh: &Shared<'_>,
     slot: &Mutex<WorkerOut>,
@@ -1341,6 +1361,9 @@ fn work(
             Err(_) => break,
         };
         let Ok(chunk) = chunk else { break };
+        // A chunk after one of its file's barriers waits until the barrier is met (before
+        // taking its slot, which the barrier's take locks).
+        chunk.ctx.clock.met.wait_for(chunk.epoch);
         let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
         let out = &mut *guard;
         out.chunk_max = i64::MIN;
@@ -1461,7 +1484,7 @@ fn work(
             sh.stop(0);
         }
         drop(guard);
-        let Chunk { ctx, work } = chunk;
+        let Chunk { ctx, work, .. } = chunk;
         // Back to the reader for reuse; a closed pool (reader done) just drops them. A chunk of
         // owned rows leaves nothing: sent back, its empty spare would be taken in place of a
         // block waiting behind it, a new block made, and the waiting one held to the end (the
@@ -1471,7 +1494,12 @@ fn work(
         if spare.data.capacity() > 0 || spare.rows.capacity() > 0 {
             let _ = pool.send(spare);
         }
-        ctx.clock.done.add();
+        let done = ctx.clock.done.add();
+        if let Some(every) = sh.barrier_every.filter(|e| done.is_multiple_of(*e)) {
+            // The file's chunks before its barrier are all done (those after it wait for
+            // it): this worker meets it.
+            settle.barrier(&ctx.clock, done / every);
+        }
         settle.now();
     }
 }
@@ -1522,13 +1550,15 @@ fn utf8_piece(data: &[u8], from: usize) -> Utf8Piece<'_> {
     }
 }
 
-/// What a worker needs to settle what a barrier took (see [`Release::settle`]): the first
+/// What a worker needs to meet a file's barrier ([`Settler::barrier`]) and to settle what a
+/// barrier took (see [`Release::settle`]): the first
 /// thread free after a barrier merges and releases, a worker between two chunks or the reader
 /// when its queue is full, so that a reader with no time to spare (decompressing a gzip file)
 /// does not hold the workers up while it merges.
 #[derive(Clone, Copy)]
 struct Settler<'r, 'a, 'b> {
     rel: &'r Mutex<Release<'a>>,
+    clocks: &'r [Arc<FileClock>],
     /// Set when a barrier took groups, cleared when they are settled.
     unsettled: &'r AtomicBool,
     errors: &'r Mutex<Vec<(usize, Diagnostic)>>,
@@ -1536,9 +1566,42 @@ struct Settler<'r, 'a, 'b> {
 }
 
 impl Settler<'_, '_, '_> {
+    /// Meets barrier `epoch` of the file of `clock`, once every chunk of the file before it is
+    /// done and none after it has started (they wait for it): the file's watermark moves to
+    /// its latest counted time (capped by the files after it), and the run takes the workers'
+    /// groups, to merge, check the cap and release on the first thread free (see
+    /// [`Release::take`]); what an earlier barrier took is settled first, if no thread has
+    /// yet. Then the chunks after it go on. Met by the worker that finished the barrier's last
+    /// chunk, not by the file's reader waiting for it: the reader goes on reading (or
+    /// inflating) meanwhile, and the chunks it sends wait here instead (issue 15: the reader's
+    /// wait, about 23 times over rows (f) and (g), left both cores idle at each, and (g)'s
+    /// reader, the slowest stage, lost its time outright). The watermark is the same: the
+    /// chunks before the barrier are done, and none after it has started.
+    fn barrier(&self, clock: &FileClock, epoch: u64) {
+        if self.sh.lateness.is_some() {
+            let wm = clock.max_time.load(Ordering::Relaxed).min(clock.later);
+            clock.watermark.fetch_max(wm, Ordering::Release);
+        }
+        let taken = {
+            let mut rel = self.rel.lock().unwrap_or_else(|e| e.into_inner());
+            rel.settle().map(|()| {
+                rel.take(self.clocks, clock.index);
+                self.unsettled.store(true, Ordering::Release);
+            })
+        };
+        if let Err(d) = taken {
+            self.sh.stop(clock.index);
+            self.errors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((clock.index, d));
+        }
+        clock.met.raise(epoch);
+    }
+
     /// Settles what the last barrier took, unless nothing is waiting or another thread is at
-    /// it (the reader taking at a barrier, or another worker settling). An error is the
-    /// error of the file whose barrier took the groups, as if its reader had met it.
+    /// it (a worker meeting a barrier, or another settling). An error is the error of the
+    /// file whose barrier took the groups, as if its reader had met it.
     fn now(&self) {
         if !self.unsettled.load(Ordering::Acquire) {
             return;
@@ -1962,6 +2025,7 @@ pub fn run_files_streamed(
         sink: Mutex::new(AlertSink::new(opts.alert_buffer)),
         // Each worker holds at most a share of the buffer before passing its alerts on.
         flush_at: (opts.alert_buffer / (2 * threads)).clamp(1, 4096),
+        barrier_every: aggregating.then_some(opts.release_every.max(1)),
     };
     let slots: Vec<Mutex<WorkerOut>> = (0..threads)
         .map(|_| {
@@ -2001,13 +2065,13 @@ pub fn run_files_streamed(
         pool: Mutex::new(pool_rx),
         made: AtomicUsize::new(0),
         summary: Mutex::new(summary),
-        aggregating,
     };
     // One reader per file, up to `threads` files at once: decompression and parsing of several
     // files use several cores, and one reader is the sequential run.
     let next = AtomicUsize::new(0);
     let settler = Settler {
         rel: &rel,
+        clocks: &plan.clocks,
         unsettled: &unsettled,
         errors: &errors,
         sh: &sh,
@@ -2422,6 +2486,7 @@ fn plan_files(
                 sent: AtomicU64::new(0),
                 done: Done::default(),
                 finished: AtomicBool::new(repeat[i]),
+                met: Done::default(),
                 block_lines: Mutex::new(Vec::new()),
                 first_block_line: AtomicU64::new(1),
             })
@@ -2623,9 +2688,6 @@ struct Reader<'r, 'a> {
     /// Buffers handed out without bytes, to be filled ([`RunStream::buffers_made`]).
     made: AtomicUsize,
     summary: Mutex<Summary>,
-    /// Some rule aggregates: barriers merge the groups and check the cap (and release windows
-    /// when the lateness is bounded).
-    aggregating: bool,
 }
 
 impl Reader<'_, '_> {
@@ -2661,24 +2723,6 @@ impl Reader<'_, '_> {
         }
     }
 
-    /// A file's barrier: once every chunk of the file sent so far is done, its watermark
-    /// moves to its latest counted time (capped by the files after it), and the run takes
-    /// the workers' groups, to merge, check the cap and release on the first thread free
-    /// (see [`Release::take`]). What an earlier barrier took is settled first, if no thread
-    /// has yet.
-    fn barrier(&self, clock: &FileClock) -> Result<(), Diagnostic> {
-        clock.done.wait_for(clock.sent.load(Ordering::Relaxed));
-        if self.sh.lateness.is_some() {
-            let wm = clock.max_time.load(Ordering::Relaxed).min(clock.later);
-            clock.watermark.fetch_max(wm, Ordering::Release);
-        }
-        let mut rel = self.rel.lock().unwrap_or_else(|e| e.into_inner());
-        rel.settle()?;
-        rel.take(self.clocks, clock.index);
-        self.unsettled.store(true, Ordering::Release);
-        Ok(())
-    }
-
     /// Merges and releases what a barrier took, if anything.
     fn settle(&self) -> Result<(), Diagnostic> {
         let mut rel = self.rel.lock().unwrap_or_else(|e| e.into_inner());
@@ -2691,7 +2735,6 @@ impl Reader<'_, '_> {
         let (f, clock) = (&self.files[i], &self.clocks[i]);
         let (schemas, compiled, opts) = (self.schemas, self.compiled, self.opts);
         let max_line = opts.max_line.max(1);
-        let every = opts.release_every.max(1);
         let path = clock.path.clone();
         let size = std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
         let input = read::open(f).map_err(|e| io_err(&path, e))?;
@@ -2733,9 +2776,15 @@ impl Reader<'_, '_> {
         let mut ctx = file_ctx(&path, layout, schema, compiled, opts, clock);
         let send = |ctx: &Arc<FileCtx>, work: Work| -> Result<(), Diagnostic> {
             let failed = || Diagnostic::new(Code::E0803, "an evaluator thread failed");
+            // The file's barriers before this chunk (one after every `every` chunks).
+            let epoch = match self.sh.barrier_every {
+                Some(every) => clock.sent.load(Ordering::Relaxed) / every,
+                None => 0,
+            };
             let chunk = Chunk {
                 ctx: ctx.clone(),
                 work,
+                epoch,
             };
             // The workers have a full queue: the time to merge what a barrier took.
             match tx.try_send(chunk) {
@@ -2746,10 +2795,7 @@ impl Reader<'_, '_> {
                 }
                 Err(mpsc::TrySendError::Disconnected(_)) => return Err(failed()),
             }
-            let sent = clock.sent.fetch_add(1, Ordering::Relaxed) + 1;
-            if self.aggregating && sent % every == 0 {
-                self.barrier(clock)?;
-            }
+            clock.sent.fetch_add(1, Ordering::Relaxed);
             Ok(())
         };
         let mut n = 0u64;

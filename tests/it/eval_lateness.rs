@@ -123,13 +123,9 @@ fn releases_windows_and_keeps_alerts_of_sorted_input() {
     );
 }
 
-#[test]
-fn shuffled_blocks_within_the_lateness_give_the_alerts_of_sorted_input() {
-    let d = dir("blocks");
-    let sorted = sorted_file(&d);
-    let expected = run(std::slice::from_ref(&sorted), &opts(None)).alerts;
-    // Cut the sorted events into blocks of 10 minutes, shuffle the blocks within each run of
-    // three (so no event moves by more than 30 minutes) and the events within each block.
+/// The lines of [`events`] cut into blocks of 10 minutes, the blocks shuffled within each run
+/// of `run` (fixed `seed`), and the events within each block too when `within`.
+fn shuffled_blocks(run: usize, seed: u64, within: bool) -> Vec<String> {
     let mut blocks: Vec<Vec<String>> = Vec::new();
     for (t, l) in events() {
         let b = ((t - DAY) / 600) as usize;
@@ -138,15 +134,28 @@ fn shuffled_blocks_within_the_lateness_give_the_alerts_of_sorted_input() {
         }
         blocks[b].push(l);
     }
-    let mut rng = Rng(42);
+    let mut rng = Rng(seed);
     let mut lines = Vec::new();
-    for run3 in blocks.chunks_mut(3) {
-        rng.shuffle(run3);
-        for b in run3.iter_mut() {
-            rng.shuffle(b);
+    for part in blocks.chunks_mut(run) {
+        rng.shuffle(part);
+        for b in part.iter_mut() {
+            if within {
+                rng.shuffle(b);
+            }
             lines.extend(b.iter().cloned());
         }
     }
+    lines
+}
+
+#[test]
+fn shuffled_blocks_within_the_lateness_give_the_alerts_of_sorted_input() {
+    let d = dir("blocks");
+    let sorted = sorted_file(&d);
+    let expected = run(std::slice::from_ref(&sorted), &opts(None)).alerts;
+    // Shuffle the blocks of 10 minutes within each run of three (so no event moves by more
+    // than 30 minutes) and the events within each block.
+    let lines = shuffled_blocks(3, 42, true);
     let p = d.join("shuffled.jsonl");
     write(&p, &lines);
     for threads in [1, 2, 3] {
@@ -538,4 +547,55 @@ fn a_repeated_file_does_not_hold_the_watermark_back() {
         "{}",
         again.summary.peak_groups
     );
+}
+
+/// Which events are late depends on the file and its barriers only, never on thread timing: a
+/// file shuffled far beyond the lateness (blocks of 10 minutes moved up to 3 hours), so that
+/// many events are late, read in small blocks with a barrier after every one or every third,
+/// by 1 to 4 threads, alone and after a second file, three times each: the same alerts and
+/// the same late events (count and lines) as one thread. The workers meet the barriers (the
+/// chunks after one wait for it), so this drives a barrier met while the next chunks are
+/// already read and waiting, on every block.
+#[test]
+fn late_events_do_not_depend_on_threads_or_timing() {
+    let d = dir("barriers");
+    let lines = shuffled_blocks(18, 7, false);
+    let p = d.join("far.jsonl");
+    write(&p, &lines);
+    let other = sorted_file(&d);
+    for every in [1, 3] {
+        let o = |threads| RunOptions {
+            threads,
+            release_every: every,
+            ..opts(Some(1800))
+        };
+        // The second file after the sorted one: a file's watermark is capped by the first
+        // event of the files after it, so the shuffled one first would release nothing.
+        for files in [vec![p.clone()], vec![other.clone(), p.clone()]] {
+            let one = run(&files, &o(1));
+            assert!(one.summary.late_events > 20, "{}", one.summary.late_events);
+            let late = |out: &RunOutput| {
+                let mut v: Vec<(String, u64)> = out
+                    .summary
+                    .late
+                    .iter()
+                    .map(|l| (l.file.clone(), l.line))
+                    .collect();
+                v.sort();
+                v
+            };
+            for threads in [1, 2, 3, 4] {
+                for round in 0..3 {
+                    let out = run(&files, &o(threads));
+                    let what = format!(
+                        "every {every}, {} file(s), threads {threads}, round {round}",
+                        files.len()
+                    );
+                    assert_eq!(out.summary.late_events, one.summary.late_events, "{what}");
+                    assert_eq!(late(&out), late(&one), "{what}");
+                    assert_eq!(out.alerts, one.alerts, "{what}");
+                }
+            }
+        }
+    }
 }
