@@ -236,8 +236,8 @@ impl SharedFilters {
 
     fn eval(&self, n: &Node, cells: &[Option<Cell<'_>>], memo: &mut Memo) -> bool {
         match n {
-            Node::And(xs) => xs.iter().all(|x| self.eval(x, cells, memo)),
-            Node::Or(xs) => xs.iter().any(|x| self.eval(x, cells, memo)),
+            Node::And(xs) => xs.iter().all(|x| self.operand(x, cells, memo)),
+            Node::Or(xs) => xs.iter().any(|x| self.operand(x, cells, memo)),
             Node::Not(x) => !self.eval(x, cells, memo),
             Node::False => false,
             Node::Pred(id) => self.pred(*id, cells, memo),
@@ -247,6 +247,22 @@ impl SharedFilters {
             Node::AnyOf(ls) => ls
                 .iter()
                 .any(|&(id, neg)| self.pred(id, cells, memo) != neg),
+        }
+    }
+
+    /// An operand of an `And` or `Or` whose operands are not all literals (else it is an
+    /// `AllOf` or `AnyOf`): a literal evaluated in place, a deeper node by [`SharedFilters::eval`].
+    /// AN0379's filter, `a and b and not (c and d) and not e and not f`, is such a node: its
+    /// literals, most of its events decided by the first two, were a call of `eval` each.
+    #[inline(always)]
+    fn operand(&self, x: &Node, cells: &[Option<Cell<'_>>], memo: &mut Memo) -> bool {
+        match x {
+            Node::Pred(id) => self.pred(*id, cells, memo),
+            Node::Not(inner) => match **inner {
+                Node::Pred(id) => !self.pred(id, cells, memo),
+                _ => !self.eval(inner, cells, memo),
+            },
+            _ => self.eval(x, cells, memo),
         }
     }
 

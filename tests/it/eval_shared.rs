@@ -83,6 +83,18 @@ fn rules() -> Vec<Rule> {
             21,
             "  where direction == outbound and not remote.ip is loopback and not host == \"h1\"",
         ),
+        // Literals beside a nested node under `and` and under `or` (each literal evaluated in
+        // place, the nested node walked), every predicate one of the rules' above.
+        rule(
+            "and_mixed",
+            22,
+            "  where direction == outbound and not (process.name in~ [\"wscript.exe\", \"evil.exe\"] and remote.port in [25, 110]) and not remote.ip is loopback",
+        ),
+        rule(
+            "or_mixed",
+            23,
+            "  where host == \"h1\" or (direction == outbound and remote.port in [25, 587]) or not process.name == \"chrome.exe\"",
+        ),
         // The same text but for case: `==` and `=~` on a name that comes in two cases.
         rule("name_exact", 5, "  where process.name == \"chrome.exe\""),
         rule("name_nocase", 6, "  where process.name =~ \"chrome.exe\""),
