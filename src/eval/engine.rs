@@ -959,12 +959,7 @@ impl CompiledRule {
             // overlapping 4-byte moves read back at once, a store-forwarding stall each time
             // (perf, row (f): a fifth of this function's cycles).
             if let (Acc::Distinct(set), FieldRef::Field(_)) = (&mut *acc, f) {
-                if let Some(Cell::Ip(IpAddr::V4(ip))) = bind
-                    .get(*k)
-                    .copied()
-                    .flatten()
-                    .and_then(|i| cells.get(i)?.as_ref())
-                {
+                if let Some(Cell::Ip(IpAddr::V4(ip))) = cell_ref(cells, bind, *k) {
                     set.insert_v4(*ip);
                     continue;
                 }
@@ -1203,8 +1198,18 @@ fn cell_at<'a>(
     bind: &[Option<usize>],
     k: usize,
 ) -> Option<ValRef<'a>> {
+    cell_ref(cells, bind, k).map(Cell::get)
+}
+
+/// The cell of field `k` through `bind`, as it is (see [`cell_at`]).
+#[inline]
+fn cell_ref<'a, 'c>(
+    cells: &'a [Option<Cell<'c>>],
+    bind: &[Option<usize>],
+    k: usize,
+) -> Option<&'a Cell<'c>> {
     let i = (*bind.get(k)?)?;
-    cells.get(i)?.as_ref().map(Cell::get)
+    cells.get(i)?.as_ref()
 }
 
 /// A predicate's value: a field through `field`, a computed field from `lets`.

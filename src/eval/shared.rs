@@ -31,20 +31,39 @@ use std::collections::HashMap;
 /// A filter over predicate numbers.
 #[derive(Debug, Clone)]
 enum Node {
-    And(Vec<Node>),
-    Or(Vec<Node>),
+    /// `and` of its operands, in order.
+    All(Vec<Operand>),
+    /// `or` of its operands, in order.
+    Any(Vec<Operand>),
     Not(Box<Node>),
     Pred(usize),
-    /// `And` of literals: each a predicate and whether it is negated (`Not`), in order.
-    /// Evaluated as the `And` of `Pred` and `Not(Pred)` nodes it stands for, in a loop with no
-    /// call per node (row (f)'s `a and not b`: the recursive walk was ~230 of the ~380
-    /// instructions of its filter per event).
-    AllOf(Vec<(usize, bool)>),
-    /// `Or` of literals, likewise.
-    AnyOf(Vec<(usize, bool)>),
     /// A predicate on a field the input schema does not have: its value is always missing, so
     /// the predicate is false (every operator, `exists` included, is false on a missing value).
     False,
+}
+
+/// An operand of an `and` or `or`: a literal (a predicate and whether it is negated), evaluated
+/// in the operands' loop with no call, or a deeper node. Row (f)'s `a and not b` walked as
+/// nodes, a call each, was ~230 of the ~380 instructions of its filter per event; AN0379's
+/// `a and b and not (c and d) and not e and not f` has its literals in place beside the one
+/// nested node.
+#[derive(Debug, Clone)]
+enum Operand {
+    Lit(usize, bool),
+    Node(Node),
+}
+
+impl Operand {
+    fn of(n: Node) -> Operand {
+        match n {
+            Node::Pred(id) => Operand::Lit(id, false),
+            Node::Not(inner) => match *inner {
+                Node::Pred(id) => Operand::Lit(id, true),
+                other => Operand::Node(Node::Not(Box::new(other))),
+            },
+            other => Operand::Node(other),
+        }
+    }
 }
 
 /// How one distinct predicate is evaluated.
@@ -162,7 +181,7 @@ impl SharedFilters {
                     ids.insert(key, preds.len() - 1);
                     Some(Node::Pred(preds.len() - 1))
                 };
-                node(&c.rule.filter, &mut pred).map(flat)
+                node(&c.rule.filter, &mut pred)
             })
             .collect();
         // Families of the cells with at least two memberships, in order of first member.
@@ -236,33 +255,20 @@ impl SharedFilters {
 
     fn eval(&self, n: &Node, cells: &[Option<Cell<'_>>], memo: &mut Memo) -> bool {
         match n {
-            Node::And(xs) => xs.iter().all(|x| self.operand(x, cells, memo)),
-            Node::Or(xs) => xs.iter().any(|x| self.operand(x, cells, memo)),
+            Node::All(xs) => xs.iter().all(|x| self.operand(x, cells, memo)),
+            Node::Any(xs) => xs.iter().any(|x| self.operand(x, cells, memo)),
             Node::Not(x) => !self.eval(x, cells, memo),
             Node::False => false,
             Node::Pred(id) => self.pred(*id, cells, memo),
-            Node::AllOf(ls) => ls
-                .iter()
-                .all(|&(id, neg)| self.pred(id, cells, memo) != neg),
-            Node::AnyOf(ls) => ls
-                .iter()
-                .any(|&(id, neg)| self.pred(id, cells, memo) != neg),
         }
     }
 
-    /// An operand of an `And` or `Or` whose operands are not all literals (else it is an
-    /// `AllOf` or `AnyOf`): a literal evaluated in place, a deeper node by [`SharedFilters::eval`].
-    /// AN0379's filter, `a and b and not (c and d) and not e and not f`, is such a node: its
-    /// literals, most of its events decided by the first two, were a call of `eval` each.
+    /// An operand's truth value: a literal in place, a deeper node by [`SharedFilters::eval`].
     #[inline(always)]
-    fn operand(&self, x: &Node, cells: &[Option<Cell<'_>>], memo: &mut Memo) -> bool {
+    fn operand(&self, x: &Operand, cells: &[Option<Cell<'_>>], memo: &mut Memo) -> bool {
         match x {
-            Node::Pred(id) => self.pred(*id, cells, memo),
-            Node::Not(inner) => match **inner {
-                Node::Pred(id) => !self.pred(id, cells, memo),
-                _ => !self.eval(inner, cells, memo),
-            },
-            _ => self.eval(x, cells, memo),
+            Operand::Lit(id, neg) => self.pred(*id, cells, memo) != *neg,
+            Operand::Node(n) => self.eval(n, cells, memo),
         }
     }
 
@@ -301,41 +307,24 @@ impl SharedFilters {
     }
 }
 
-/// `n` with each `And` / `Or` whose operands are all literals (a predicate or its negation)
-/// made an `AllOf` / `AnyOf` of them, in the same order (so the same short cut and the same
-/// predicates evaluated), deeper nodes likewise.
-fn flat(n: Node) -> Node {
-    let literal = |x: &Node| match x {
-        Node::Pred(id) => Some((*id, false)),
-        Node::Not(inner) => match **inner {
-            Node::Pred(id) => Some((id, true)),
-            _ => None,
-        },
-        _ => None,
-    };
-    match n {
-        Node::And(xs) => match xs.iter().map(literal).collect::<Option<Vec<_>>>() {
-            Some(ls) => Node::AllOf(ls),
-            None => Node::And(xs.into_iter().map(flat).collect()),
-        },
-        Node::Or(xs) => match xs.iter().map(literal).collect::<Option<Vec<_>>>() {
-            Some(ls) => Node::AnyOf(ls),
-            None => Node::Or(xs.into_iter().map(flat).collect()),
-        },
-        Node::Not(x) => Node::Not(Box::new(flat(*x))),
-        other => other,
-    }
-}
-
 /// `e` over predicate numbers from `pred`; `None` when some part cannot be shared.
 fn node(e: &Expr, pred: &mut dyn FnMut(&crate::ir::Predicate) -> Option<Node>) -> Option<Node> {
     Some(match e {
-        Expr::And(xs) => Node::And(xs.iter().map(|x| node(x, pred)).collect::<Option<_>>()?),
-        Expr::Or(xs) => Node::Or(xs.iter().map(|x| node(x, pred)).collect::<Option<_>>()?),
+        Expr::And(xs) => Node::All(operands(xs, pred)?),
+        Expr::Or(xs) => Node::Any(operands(xs, pred)?),
         Expr::Not(x) => Node::Not(Box::new(node(x, pred)?)),
         Expr::Pred(p) => pred(p)?,
         Expr::Compare(_) => return None,
     })
+}
+
+/// The operands of an `and` or `or`, in order (so the same short cut and the same predicates
+/// evaluated as the expression's own walk).
+fn operands(
+    xs: &[Expr],
+    pred: &mut dyn FnMut(&crate::ir::Predicate) -> Option<Node>,
+) -> Option<Vec<Operand>> {
+    xs.iter().map(|x| node(x, pred).map(Operand::of)).collect()
 }
 
 #[cfg(test)]
