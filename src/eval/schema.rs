@@ -428,7 +428,7 @@ pub struct InputSchema {
     pub source: Source,
     pub detect: Vec<Vec<String>>,
     /// Per detect set, each key's last segment and closing quote, searched by
-    /// [`InputSchema::may_detect`].
+    /// [`InputSchema::may_detect_any`].
     detect_leaves: Vec<Vec<memchr::memmem::Finder<'static>>>,
     pub zeek_path: Option<String>,
     missing: Vec<String>,
@@ -787,18 +787,22 @@ impl InputSchema {
         self.detect.iter().any(|set| set.iter().all(|k| has_key(k)))
     }
 
-    /// Whether a JSON line's text may hold the keys of one of this schema's detect sets: false
+    /// Whether a JSON line's text may hold the keys of one of `schemas`' detect sets: false
     /// only when, for every set, some key's last segment followed by its closing quote
     /// (`Image"`, written as a key or as the end of a dotted one) is not in the text. A line
     /// with a `\u` escape (a key may be written with one) may always detect. A cheap test
     /// before parsing a row to detect a schema that is not there (a correlation reading a file
-    /// of another source tries every row).
-    pub fn may_detect(&self, line: &[u8]) -> bool {
-        super::prefilter::has_unicode_escape(line)
-            || self
-                .detect_leaves
+    /// of another source tries every row, for each of the source's schemas: the escapes are
+    /// looked for once, and only when no schema's keys are there).
+    pub fn may_detect_any<'s>(
+        schemas: impl IntoIterator<Item = &'s InputSchema>,
+        line: &[u8],
+    ) -> bool {
+        schemas.into_iter().any(|s| {
+            s.detect_leaves
                 .iter()
                 .any(|set| set.iter().all(|f| f.find(line).is_some()))
+        }) || super::prefilter::has_unicode_escape(line)
     }
 
     /// Maps one record to an abstract event, or says it does not apply, or why it is malformed.

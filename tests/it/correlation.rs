@@ -107,6 +107,68 @@ fn run_lines(lines: &[String], name: &str) -> Vec<detc::eval::Alert> {
 }
 
 #[test]
+fn a_pack_with_a_correlation_gives_the_same_run_with_any_number_of_threads() {
+    // With more than one thread the correlation's pass runs beside the one-source rules' pass
+    // (eval::run::run_files_streamed): its alerts, its matched count and its late events must
+    // join the run's as when it ran after it, on one thread.
+    // A connection first: the file is then the network schema's for the pack's one-source
+    // rules (a process start first would make it both schemas', an error for a mixed pack).
+    let mut lines = vec![line(3, 1, 0)];
+    for i in 0..40u32 {
+        let start = i * 90;
+        lines.push(line(1, 1000 + i, start));
+        lines.push(line(3, 1000 + i, start + [0, 60, 61][(i % 3) as usize]));
+    }
+    // An hour behind the watermark with a lateness of ten minutes: late for the correlation.
+    lines.push(line(1, 9999, 0));
+    let dir = std::env::temp_dir().join(format!("detc-corr-{}-threads", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("sysmon.jsonl");
+    std::fs::write(&f, lines.join("\n") + "\n").unwrap();
+    let p = crate::support::rules::rule_pack();
+    let run = |threads| {
+        let opts = RunOptions {
+            threads,
+            lateness: Some(600),
+            ..RunOptions::default()
+        };
+        run_files(&p.rules, std::slice::from_ref(&f), &opts).expect("run")
+    };
+    let one = run(1);
+    let corr = "an0379_process_start_then_mail_port";
+    let n_corr = one.alerts.iter().filter(|a| a.rule_name == corr).count();
+    assert!(n_corr > 0 && n_corr < one.alerts.len(), "{:#?}", one.alerts);
+    assert!(one
+        .summary
+        .matched_by_rule
+        .get(corr)
+        .is_some_and(|&n| n > 0));
+    assert!(one.summary.late_events > 0, "{:#?}", one.summary);
+    for threads in [2, 4] {
+        let n = run(threads);
+        assert_eq!(n.alerts, one.alerts, "{threads} threads");
+        assert_eq!(
+            (
+                &n.summary.matched_by_rule,
+                n.summary.late_events,
+                n.summary.alerts,
+                n.summary.rows,
+                n.summary.events
+            ),
+            (
+                &one.summary.matched_by_rule,
+                one.summary.late_events,
+                one.summary.alerts,
+                one.summary.rows,
+                one.summary.events
+            ),
+            "{threads} threads"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn detc_run_gives_the_same_alerts_in_any_order_within_the_lateness() {
     // 40 processes, each started at 90 s intervals, each connecting 0, 60 (the edge) or 61 s
     // (past it) after its start.
