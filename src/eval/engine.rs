@@ -69,7 +69,7 @@ pub struct CompiledRule {
 
 /// `entries` in key order, a key given twice with its last value: as a map built by inserting
 /// them in order holds them.
-fn key_ordered(mut entries: Vec<(String, Value)>) -> Vec<(String, Value)> {
+fn key_ordered<K: Ord, V>(mut entries: Vec<(K, V)>) -> Vec<(K, V)> {
     // Stable: equal keys stay in insertion order, and each later one moves into the one kept.
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     entries.dedup_by(|later, kept| {
@@ -613,7 +613,8 @@ pub struct RuleState {
     pub untimed: u64,
     /// Matching events that fell in an already released window (not counted in any group).
     pub late: u64,
-    alerts: Vec<Held>,
+    /// Alerts of a rule without aggregation, encoded (see [`Batch`]).
+    alerts: Batch,
     /// Aggregation groups by window start.
     windows: BTreeMap<i64, Window>,
     /// Windows starting before this were released: an event in one of them is late.
@@ -894,27 +895,29 @@ impl CompiledRule {
         };
         let look = |f: &FieldRef, k: usize| resolve(f, k, &field, &lets);
         let Some(agg) = &self.rule.aggregation else {
-            // Held as the sink holds it (the rule's shared metadata, entries in key order), not
-            // as an `Alert` with its own copy of the metadata and a map (issue 15, point 3).
-            let mut group: Vec<(String, Value)> = names
+            // Encoded as the sink holds it (the rule's shared metadata, entries in key order)
+            // from the event's cells, with no `String` per field: as a held alert, each of its
+            // dozen fields was a name and a value allocated, then freed once encoded, about a
+            // fifth of the 1,000-rule benchmark's time in the allocator (issue 15, row (h)).
+            let mut group: Vec<(&str, ValRef<'_>)> = names
                 .iter()
                 .zip(cells)
                 .filter_map(|(n, c)| {
                     let v = c.as_ref()?.get();
-                    (!v.is_missing()).then(|| (n.as_ref().to_string(), v.to_value()))
+                    (!v.is_missing()).then(|| (n.as_ref(), v))
                 })
                 .collect();
             for (l, v) in self.lets.iter().zip(&lets) {
                 if let Some(v) = v {
-                    group.push((l.name.clone(), (*v).clone()));
+                    group.push((l.name.as_str(), ValRef::of(v)));
                 }
             }
-            st.alerts.push(Held {
-                meta: self.meta.clone(),
+            st.alerts.add_ref(&AlertRef {
+                meta: &self.meta,
                 window_start: None,
                 window_end: None,
-                group: key_ordered(group),
-                aggregates: Vec::new(),
+                group: &key_ordered(group),
+                aggregates: &[],
                 events: 1,
             });
             return Fed::Matched;
@@ -1023,14 +1026,19 @@ impl CompiledRule {
             self.window_alerts(start, groups, &mut |a| out.push(a.to_held()));
             out
         });
-        st.alerts.into_iter().chain(windows)
+        st.alerts.held().into_iter().chain(windows)
     }
 
     /// The alerts of a finished run encoded into `batch` (not sorted: the sink sorts), which
     /// is passed to `pass` each time it is full ([`Batch::add_passing`]): what
     /// [`CompiledRule::finish_held`] holds, with no held alert made per window's alert.
-    pub fn finish_into(&self, st: RuleState, batch: &mut Batch, pass: &mut dyn FnMut(&mut Batch)) {
-        batch.add_passing(st.alerts, &mut *pass);
+    pub fn finish_into(
+        &self,
+        mut st: RuleState,
+        batch: &mut Batch,
+        pass: &mut dyn FnMut(&mut Batch),
+    ) {
+        batch.append_passing(&mut st.alerts, &mut *pass);
         for (start, groups) in st.windows {
             self.window_alerts(start, groups, &mut |a| batch.add_ref_passing(a, &mut *pass));
         }
@@ -1235,7 +1243,8 @@ impl RuleState {
         self.matched += other.matched;
         self.untimed += other.untimed;
         self.late += other.late;
-        self.alerts.extend(other.alerts);
+        let mut alerts = other.alerts;
+        self.alerts.append(&mut alerts);
         self.released_before = self.released_before.max(other.released_before);
         for (start, groups) in other.windows {
             match self.windows.entry(start) {
@@ -1293,8 +1302,14 @@ impl RuleState {
     }
 
     /// Takes the alerts held (of a rule without aggregation), to be passed on as the run goes.
-    pub fn take_alerts(&mut self) -> Vec<Held> {
+    pub fn take_alerts(&mut self) -> Batch {
         std::mem::take(&mut self.alerts)
+    }
+
+    /// Moves the alerts held into `batch` ([`Batch::append_passing`]), this state keeping its
+    /// buffers for the next ones.
+    pub fn move_alerts(&mut self, batch: &mut Batch, pass: impl FnMut(&mut Batch)) {
+        batch.append_passing(&mut self.alerts, pass);
     }
 
     /// This state as parts that finish apart to the alerts it finishes to: the alerts held, then

@@ -1326,7 +1326,7 @@ fn flush_alerts(sh: &Shared<'_>, out: &mut WorkerOut) {
         }
     };
     for st in &mut out.states {
-        out.batch.add_passing(st.take_alerts(), pass);
+        st.move_alerts(&mut out.batch, pass);
     }
     pass(&mut out.batch);
 }
@@ -1754,10 +1754,10 @@ impl Release<'_> {
                 acc.merge(st);
                 // The sink's lock only to add alerts, not over the merges: a worker passing
                 // its alerts on waits for it while holding its slot.
-                let alerts = acc.take_alerts();
+                let mut alerts = acc.take_alerts();
                 if !alerts.is_empty() {
                     let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
-                    sink.add_held(alerts);
+                    sink.add_batch(&mut alerts);
                 }
             }
         }

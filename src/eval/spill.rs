@@ -428,7 +428,7 @@ impl Rec {
 }
 
 /// The rules' metadata by number, as held alerts refer to it (each distinct one once).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Metas {
     all: Vec<Arc<AlertMeta>>,
     /// Numbers by rule id (one, unless rules share an id), so that a pack of many rules finds
@@ -437,6 +437,16 @@ struct Metas {
 }
 
 impl Metas {
+    /// This table's number (as the 4 bytes an encoding holds) of each metadata of `other`, by
+    /// `other`'s numbers: what [`push_renumbered`] rewrites them with.
+    fn numbers_of(&mut self, other: &Metas) -> Vec<[u8; 4]> {
+        other
+            .all
+            .iter()
+            .map(|m| self.number(m).to_be_bytes())
+            .collect()
+    }
+
     /// The number of `m`: the same `Arc` as the last alert's (the common case), or an equal one.
     fn number(&mut self, m: &Arc<AlertMeta>) -> u32 {
         let last = self.all.len().checked_sub(1);
@@ -917,7 +927,7 @@ impl RunReader {
 /// Alerts encoded away from the sink (by a worker, or by a thread at the end of a run) and
 /// then added to it at once by [`AlertSink::add_batch`], a copy of bytes: the encoding, most of
 /// the cost of adding an alert, needs no lock on the sink and runs on several threads.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Batch {
     buf: Vec<u8>,
     at: Vec<(usize, usize, usize)>,
@@ -962,6 +972,49 @@ impl Batch {
         }
     }
 
+    /// Encodes a borrowed alert into the batch.
+    pub fn add_ref(&mut self, a: &AlertRef<'_>) {
+        push_encoded_ref(&mut self.buf, &mut self.at, &mut self.metas, a);
+    }
+
+    /// Moves the alerts of `other` to the end of this batch (as [`AlertSink::add_batch`]
+    /// copies them: each one's metadata number rewritten to this batch's), leaving `other`
+    /// empty with its buffers kept; passes this batch to `pass` each time it holds
+    /// [`BATCH_BYTES`].
+    pub fn append_passing(&mut self, other: &mut Batch, mut pass: impl FnMut(&mut Batch)) {
+        // Most rules of a pack hold nothing at a flush: no look-up of their metadata then.
+        if other.at.is_empty() {
+            return;
+        }
+        let numbers = self.metas.numbers_of(&other.metas);
+        for &(s, k, n) in &other.at {
+            let Some(bytes) = other.buf.get(s..s + n) else {
+                continue;
+            };
+            push_renumbered(&mut self.buf, &mut self.at, &numbers, bytes, k);
+            if self.buf.len() >= BATCH_BYTES {
+                pass(self);
+            }
+        }
+        other.buf.clear();
+        other.at.clear();
+    }
+
+    /// [`Batch::append_passing`] that never passes.
+    pub fn append(&mut self, other: &mut Batch) {
+        self.append_passing(other, |_| {});
+    }
+
+    /// The alerts of the batch decoded, in the order they were added (for the in-memory
+    /// evaluator, which returns alerts, not their encodings).
+    pub fn held(&self) -> Vec<Held> {
+        self.at
+            .iter()
+            .filter_map(|&(s, _, n)| decode(self.buf.get(s..s + n)?, &self.metas.all))
+            .map(Held::from)
+            .collect()
+    }
+
     /// Alerts in the batch.
     pub fn len(&self) -> usize {
         self.at.len()
@@ -988,6 +1041,29 @@ fn push_encoded(
     let start = buf.len();
     let key_len = encode(a, meta, buf);
     at.push((start, key_len, buf.len() - start));
+}
+
+/// Copies an encoding (`bytes`, its key `k` bytes long) to the end of `buf`, its place in
+/// `at`, with its metadata number (the 4 bytes after its key, see `encode`) rewritten through
+/// `numbers` (the destination's number of each of the source's).
+fn push_renumbered(
+    buf: &mut Vec<u8>,
+    at: &mut Vec<(usize, usize, usize)>,
+    numbers: &[[u8; 4]],
+    bytes: &[u8],
+    k: usize,
+) {
+    let start = buf.len();
+    buf.extend_from_slice(bytes);
+    let number = bytes
+        .get(k..k + 4)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(u32::from_be_bytes)
+        .and_then(|m| numbers.get(m as usize));
+    if let (Some(number), Some(dst)) = (number, buf.get_mut(start + k..start + k + 4)) {
+        dst.copy_from_slice(number);
+    }
+    at.push((start, k, bytes.len()));
 }
 
 /// [`push_encoded`] of a borrowed alert.
@@ -1072,12 +1148,7 @@ impl AlertSink {
     pub fn add_batch(&mut self, batch: &mut Batch) {
         // The sink's number of each metadata of the batch: an encoding's number, the 4 bytes
         // after its key (see `encode`), is rewritten as it is copied.
-        let numbers: Vec<[u8; 4]> = batch
-            .metas
-            .all
-            .iter()
-            .map(|m| self.metas.number(m).to_be_bytes())
-            .collect();
+        let numbers = self.metas.numbers_of(&batch.metas);
         for &(s, k, n) in &batch.at {
             if self.error.is_some() {
                 break;
@@ -1086,18 +1157,7 @@ impl AlertSink {
                 continue;
             };
             self.count += 1;
-            let start = self.buf.len();
-            self.buf.extend_from_slice(bytes);
-            let number = bytes
-                .get(k..k + 4)
-                .and_then(|b| <[u8; 4]>::try_from(b).ok())
-                .map(u32::from_be_bytes)
-                .and_then(|m| numbers.get(m as usize));
-            if let (Some(number), Some(dst)) = (number, self.buf.get_mut(start + k..start + k + 4))
-            {
-                dst.copy_from_slice(number);
-            }
-            self.at.push((start, k, n));
+            push_renumbered(&mut self.buf, &mut self.at, &numbers, bytes, k);
             self.spill_if_full();
         }
         batch.buf.clear();
@@ -1815,6 +1875,31 @@ mod tests {
             aggregates: BTreeMap::from([("n".to_string(), Value::Int(n))]),
             events,
         }
+    }
+
+    /// A batch appended to another keeps each alert's rule metadata although the two number
+    /// them differently (rules' states hold their alerts encoded and are appended to a
+    /// worker's batch, see `engine::RuleState`), and decodes back to the alerts added.
+    #[test]
+    fn an_appended_batch_keeps_each_alerts_rule() {
+        let s = |x: &str| Value::Str(x.into());
+        let a1 = alert("a", None, &[("host", s("h1"))], 1, 1);
+        let b1 = alert("b", None, &[("host", s("h2"))], 2, 1);
+        let b2 = alert("b", Some("2026-01-01T00:00:00Z"), &[], 3, 2);
+        let (mut to, mut from) = (Batch::default(), Batch::default());
+        to.add_held([Held::from(a1.clone())]);
+        // `from` numbers b's metadata 0, which is a's in `to`.
+        from.add_held([Held::from(b1.clone()), Held::from(b2.clone())]);
+        let mut passed = 0;
+        to.append_passing(&mut from, |_| passed += 1);
+        assert!(from.is_empty() && passed == 0);
+        let back: Vec<Alert> = to.held().into_iter().map(Alert::from).collect();
+        assert_eq!(back, vec![a1.clone(), b1.clone(), b2.clone()]);
+        // Appended again after `from` is refilled: its numbers are kept, and still rewritten.
+        from.add_held([Held::from(a1.clone())]);
+        to.append(&mut from);
+        let back: Vec<Alert> = to.held().into_iter().map(Alert::from).collect();
+        assert_eq!(back, vec![a1.clone(), b1, b2, a1]);
     }
 
     /// Encoded alerts order exactly as alerts do, on every pair of a set that differs in each
