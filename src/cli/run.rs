@@ -178,7 +178,18 @@ pub fn run(args: &RunArgs) -> Exit {
     };
     let defaults = RunOptions::default();
     let lateness = super::config::run_allowed_lateness(args.allowed_lateness).value;
+    // JSON lines: the first rule's alerts may be written as its windows are released. On a
+    // terminal the progress line is cleared first (it is redrawn at its next change), so that
+    // an alert does not start after it.
+    let early_out = |b: &[u8]| {
+        if tty {
+            super::err("\r\x1b[2K");
+        }
+        super::out_bytes(b);
+    };
+    let early: &crate::eval::run::Early<'_> = &early_out;
     let opts = RunOptions {
+        early: matches!(args.format, RunFormat::Json).then_some(early),
         schema: super::config::run_schema(args.schema.clone()).value,
         strict: super::config::run_strict(args.strict).value,
         prefilter: !args.no_prefilter,

@@ -154,7 +154,17 @@ pub struct SkippedRule {
 /// the file's reader (several files at once); a file's last call has bytes equal to size.
 pub type Progress<'a> = dyn Fn(u64, u64, &str) + Sync + 'a;
 
+/// Where alerts may be written while the run goes on, as JSON lines: each call is whole lines,
+/// in the output's order, all before any alert the run's [`AlertStream`] gives (see
+/// [`RunOptions::early`]).
+pub type Early<'a> = dyn Fn(&[u8]) + Sync + 'a;
+
 pub struct RunOptions<'a> {
+    /// Where the alerts of the rule first in the output's order may be written as its windows
+    /// are released, instead of at the end (`None`: every alert comes from the run's
+    /// [`AlertStream`]). Only a rule that aggregates, without `suppress`, whose id no other
+    /// rule of the run has or sorts before, and not with `strict`; see [`Head`].
+    pub early: Option<&'a Early<'a>>,
     /// Input schema name for every file; `None`: detect per file.
     pub schema: Option<String>,
     /// Stop at the first bad line (an error naming it). Implies parsing every line.
@@ -185,6 +195,7 @@ pub struct RunOptions<'a> {
 impl Default for RunOptions<'_> {
     fn default() -> Self {
         RunOptions {
+            early: None,
             schema: None,
             strict: false,
             prefilter: true,
@@ -1696,6 +1707,64 @@ struct Release<'r> {
     held: usize,
     /// The file whose barrier made the last take (its error, should settling it fail).
     taken_by: usize,
+    /// The rule whose released windows' alerts are written at once, if any.
+    head: Option<Head<'r>>,
+    /// Alerts written so (see [`Head`]).
+    early: usize,
+}
+
+/// The rule first in the output's order (`alert_order`: rule id first), when it aggregates,
+/// has no `suppress`, and no other rule of the run has its id: its alerts are written as its
+/// windows are released (issue 15: row (f) spilled 13 MB of them to temporary files, read them
+/// back and wrote 28 MB of JSON at the end, on one core, while DuckDB's twin prints a count).
+/// That is the output's order: windows are released in order of their start (a window a
+/// release leaves open starts at or after its `open_from`, which never decreases, and no event
+/// can open a window once one before it is released: it is late), each window once, its alerts
+/// sorted as the sink sorts them; every alert of another rule, and this rule's windows released
+/// at the end, come after them from the sink.
+struct Head<'r> {
+    rule: usize,
+    write: &'r Early<'r>,
+    /// The alerts of one release, encoded, sorted and written together.
+    batch: Batch,
+    json: JsonWriter,
+    text: Vec<u8>,
+    /// Alerts of one release held before they go to the sink instead: the sink's buffer
+    /// ([`RunOptions::alert_buffer`]).
+    cap: usize,
+}
+
+/// Encoded bytes of one release of the head rule held before its alerts go to the sink instead
+/// (from then on, every alert of the run does): the sink's own bound on memory.
+const HEAD_BYTES: usize = super::spill::DEFAULT_ALERT_BYTES;
+
+/// The head rule among `compiled` ([`Head`]), if `opts` take early alerts and some rule
+/// qualifies; `correlations` are the run's other rules (their ids count).
+fn head_rule<'r>(
+    compiled: &[CompiledRule],
+    correlations: &[Rule],
+    opts: &RunOptions<'r>,
+    lateness: Option<u64>,
+) -> Option<Head<'r>> {
+    let write = opts.early.filter(|_| !opts.strict && lateness.is_some())?;
+    let ids = compiled
+        .iter()
+        .map(|c| c.rule.id.as_str())
+        .chain(correlations.iter().map(|r| r.id.as_str()));
+    let first = ids.clone().min()?;
+    if ids.filter(|id| *id == first).count() != 1 {
+        return None;
+    }
+    let rule = compiled.iter().position(|c| c.rule.id == first)?;
+    let c = compiled.get(rule)?;
+    (c.aggregates() && c.rule.suppress.is_none()).then(|| Head {
+        rule,
+        write,
+        batch: Batch::default(),
+        json: JsonWriter::default(),
+        text: Vec::new(),
+        cap: opts.alert_buffer,
+    })
 }
 
 impl Release<'_> {
@@ -1769,6 +1838,30 @@ impl Release<'_> {
             let Some(open_from) = c.open_from(watermark, lateness) else {
                 continue;
             };
+            if let (Some(st), Some(head)) = (self.live.get_mut(i), self.head.as_mut()) {
+                if head.rule == i {
+                    c.release_into(st, open_from, &mut |a| head.batch.add_ref(a));
+                    if head.batch.len() <= head.cap && head.batch.bytes() <= HEAD_BYTES {
+                        let n = head.batch.len();
+                        head.text.clear();
+                        head.batch
+                            .drain_json_sorted(&mut head.json, &mut head.text)
+                            .map_err(spill_err)?;
+                        (head.write)(&head.text);
+                        self.early += n;
+                    } else {
+                        // Too many for memory: to the sink, as every later alert.
+                        let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
+                        sink.add_batch(&mut head.batch);
+                        if let Some(e) = sink.error() {
+                            return Err(spill_err(e.to_string()));
+                        }
+                        drop(sink);
+                        self.head = None;
+                    }
+                    continue;
+                }
+            }
             if let Some(st) = self.live.get_mut(i) {
                 // Encoded here, then copied into the sink under its lock (as a worker's batch
                 // is, a bounded piece at a time), with no held alert made per alert.
@@ -2037,6 +2130,7 @@ pub fn run_files_streamed(
     let beside = (threads > 1 && !correlations.is_empty()).then(|| {
         let (corrs, files) = (correlations.clone(), files.clone());
         let o = RunOptions {
+            early: None,
             schema: opts.schema.clone(),
             strict: opts.strict,
             prefilter: opts.prefilter,
@@ -2095,6 +2189,8 @@ pub fn run_files_streamed(
         release_at: None,
         held: 0,
         taken_by: 0,
+        head: head_rule(&compiled, &correlations, opts, lateness),
+        early: 0,
     });
     let (pool_tx, pool_rx) = mpsc::channel::<Spare>();
     let unsettled = AtomicBool::new(false);
@@ -2182,6 +2278,7 @@ pub fn run_files_streamed(
     let mut summary = summary.into_inner().unwrap_or_else(|e| e.into_inner());
     let buffers_made = made.into_inner();
     let mut rel = rel.into_inner().unwrap_or_else(|e| e.into_inner());
+    let early = rel.early;
     for slot in &slots {
         let mut o = slot.lock().unwrap_or_else(|e| e.into_inner());
         resolve_lines(&mut o);
@@ -2278,7 +2375,7 @@ pub fn run_files_streamed(
     }
     summary.matched_by_rule.extend(corr.matched_by_rule);
     summary.late_events += corr.late_events;
-    summary.alerts = sink.len();
+    summary.alerts = sink.len() + early;
     summary.alert_runs = sink.spilled();
     let alerts = AlertStream::new(sink.finish().map_err(spill_err)?, &rules);
     Ok(RunStream {

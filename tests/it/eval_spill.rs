@@ -60,6 +60,19 @@ fn rules() -> Vec<Rule> {
     rules
 }
 
+/// Options that release windows as the run goes (small blocks, a release after each, an hour's
+/// lateness), with a sink buffer of `buffer` alerts, on `threads` workers.
+fn releasing(buffer: usize, threads: usize) -> RunOptions<'static> {
+    RunOptions {
+        alert_buffer: buffer,
+        threads,
+        block: 4096,
+        release_every: 1,
+        lateness: Some(3600),
+        ..RunOptions::default()
+    }
+}
+
 #[test]
 fn spilled_alerts_come_out_as_those_that_fit() {
     let f = events();
@@ -75,14 +88,7 @@ fn spilled_alerts_come_out_as_those_that_fit() {
     // More runs than the merge keeps open (a buffer of one alert), or a few runs; windows
     // released as the run goes (small blocks, a release after each); one or several workers.
     for (buffer, threads) in [(1, 3), (7, 1), (50, 2)] {
-        let opts = RunOptions {
-            alert_buffer: buffer,
-            threads,
-            block: 4096,
-            release_every: 1,
-            lateness: Some(3600),
-            ..RunOptions::default()
-        };
+        let opts = releasing(buffer, threads);
         let spilled = run_files(&rules, std::slice::from_ref(&f), &opts).unwrap();
         let small = run_files(
             &rules,
@@ -187,4 +193,109 @@ fn json_lines_written_on_a_second_thread_are_those_of_next_json() {
     assert_eq!(String::from_utf8(chunks.concat()).unwrap(), want);
     // Nothing left after the stream is read.
     assert!(stream.alerts.next_json(&mut Vec::new()).is_none());
+}
+
+/// With `RunOptions::early`, the alerts of the rule first in the output's order are written as
+/// its windows are released: those lines, then the run's stream, are exactly the lines of the
+/// run without early alerts, whatever the threads; past the sink's buffer a release goes to
+/// the sink instead (and every later one). No early alert when the first rule does not
+/// aggregate, or with `strict`.
+#[test]
+fn early_alerts_then_the_stream_are_the_lines_of_the_run() {
+    use detc::eval::run::run_files_streamed;
+    use std::sync::Mutex;
+    let f = events();
+    let head = |id: &str, clause: &str| {
+        hand_rule(
+            "early_head.detc",
+            "early_head",
+            [
+                id,
+                "Connections per user and hour",
+                "First in the output's order. Hand-built test rule.",
+                "2026-12-04",
+            ],
+            clause,
+        )
+    };
+    let counting = "  source network_connection
+  where remote.port exists
+  window 1h
+  group by user
+  aggregate connections = count()";
+    let first = "00000000-0000-4000-8000-000000000001";
+    let lines = |rules: &[Rule], opts: &RunOptions<'_>| -> (String, String, usize) {
+        let early = Mutex::new(Vec::new());
+        let write = |b: &[u8]| early.lock().unwrap().extend_from_slice(b);
+        let opts = RunOptions {
+            early: Some(&write),
+            schema: opts.schema.clone(),
+            ..*opts
+        };
+        let mut stream = run_files_streamed(rules, std::slice::from_ref(&f), &opts).unwrap();
+        let mut rest = Vec::new();
+        stream
+            .alerts
+            .write_json_lines(|b| rest.extend_from_slice(b))
+            .unwrap();
+        let early = String::from_utf8(early.into_inner().unwrap()).unwrap();
+        (
+            early,
+            String::from_utf8(rest).unwrap(),
+            stream.summary.alerts,
+        )
+    };
+    let mut rules = rules();
+    rules.push(head(first, counting));
+    for (buffer, threads) in [(1 << 20, 1), (1 << 20, 2), (1 << 20, 3), (1, 2), (3, 1)] {
+        let opts = releasing(buffer, threads);
+        let want: String = run_files(&rules, std::slice::from_ref(&f), &opts)
+            .unwrap()
+            .alerts
+            .iter()
+            .map(|a| serde_json::to_string(a).unwrap() + "\n")
+            .collect();
+        let (early, rest, n) = lines(&rules, &opts);
+        assert_eq!(
+            early.clone() + &rest,
+            want,
+            "buffer {buffer}, {threads} threads"
+        );
+        assert_eq!(n, want.lines().count());
+        assert!(early
+            .lines()
+            .all(|l| l.contains("\"rule_name\":\"early_head\"")));
+        if buffer == 1 << 20 {
+            // 40 hours, released an hour behind: most of the head rule's windows early.
+            let head_lines = want
+                .lines()
+                .filter(|l| l.contains("\"early_head\""))
+                .count();
+            assert!(
+                early.lines().count() * 2 > head_lines,
+                "buffer {buffer}: {early}"
+            );
+        } else if buffer == 1 {
+            // A release of more than one alert goes to the sink, and every later one.
+            assert!(early.lines().count() < 3, "{early}");
+        }
+        // A first rule without aggregation, or --strict: nothing early.
+        let mut filter_first = rules.clone();
+        filter_first.push(head(
+            "00000000-0000-4000-8000-000000000000",
+            "  source network_connection
+  where remote.port == 25",
+        ));
+        let (early, _, _) = lines(&filter_first, &opts);
+        assert!(early.is_empty());
+        let (early, rest, _) = lines(
+            &rules,
+            &RunOptions {
+                strict: true,
+                ..opts
+            },
+        );
+        assert!(early.is_empty());
+        assert_eq!(rest, want);
+    }
 }
