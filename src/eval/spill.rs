@@ -449,7 +449,7 @@ fn renumbered(
 struct Metas {
     all: Vec<Arc<AlertMeta>>,
     /// Numbers by rule id (one, unless rules share an id), so that a pack of many rules finds
-    /// an alert's metadata without a scan.
+    /// an alert's metadata without a scan; empty while `all` holds at most [`SMALL_METAS`].
     by_id: std::collections::HashMap<String, Vec<u32>>,
 }
 
@@ -460,19 +460,40 @@ impl Metas {
         if let Some(i) = last.filter(|&i| self.all.get(i).is_some_and(|x| Arc::ptr_eq(x, m))) {
             return u32::try_from(i).unwrap_or(u32::MAX);
         }
-        let found = self.by_id.get(&m.rule_id).and_then(|same| {
-            same.iter()
-                .copied()
-                .find(|&i| self.all.get(i as usize).is_some_and(|x| **x == **m))
-        });
-        found.unwrap_or_else(|| {
-            let i = u32::try_from(self.all.len()).unwrap_or(u32::MAX);
-            self.all.push(m.clone());
-            self.by_id.entry(m.rule_id.clone()).or_default().push(i);
-            i
-        })
+        let same = |x: &Arc<AlertMeta>| Arc::ptr_eq(x, m) || **x == **m;
+        let found = if self.by_id.is_empty() {
+            self.all.iter().position(same)
+        } else {
+            self.by_id.get(&m.rule_id).and_then(|at| {
+                at.iter()
+                    .map(|&i| i as usize)
+                    .find(|&i| self.all.get(i).is_some_and(same))
+            })
+        };
+        if let Some(i) = found {
+            return u32::try_from(i).unwrap_or(u32::MAX);
+        }
+        let i = u32::try_from(self.all.len()).unwrap_or(u32::MAX);
+        self.all.push(m.clone());
+        // Looked up by id past a few (a worker's batch over a pack of a thousand rules); a
+        // rule's own state holds one, made anew at every release point, and its index by id
+        // was a string and a map allocated each time (issue 15, row (h)).
+        if self.all.len() > SMALL_METAS {
+            if self.by_id.is_empty() {
+                for (j, x) in self.all.iter().enumerate() {
+                    let j = u32::try_from(j).unwrap_or(u32::MAX);
+                    self.by_id.entry(x.rule_id.clone()).or_default().push(j);
+                }
+            } else {
+                self.by_id.entry(m.rule_id.clone()).or_default().push(i);
+            }
+        }
+        i
     }
 }
+
+/// Metadata a [`Metas`] looks up one by one before it keeps an index by id.
+const SMALL_METAS: usize = 8;
 
 /// Appends the encoding of `a` to `out`; returns its key's length.
 fn encode(a: &Held, meta: u32, out: &mut Vec<u8>) -> usize {
