@@ -288,6 +288,26 @@ fn early_alerts_then_the_stream_are_the_lines_of_the_run() {
         ));
         let (early, _, _) = lines(&filter_first, &opts);
         assert!(early.is_empty());
+        // A correlation first (its alerts sort before the head rule's): nothing early either,
+        // and the lines are still the run's.
+        let mut corr_first = rules.clone();
+        let mut corr = rules
+            .iter()
+            .find(|r| r.correlation.is_some())
+            .expect("the pack's correlation")
+            .clone();
+        corr.id = "00000000-0000-4000-8000-000000000000".into();
+        corr.name = "corr_first".into();
+        corr_first.push(corr);
+        let want_corr: String = run_files(&corr_first, std::slice::from_ref(&f), &opts)
+            .unwrap()
+            .alerts
+            .iter()
+            .map(|a| serde_json::to_string(a).unwrap() + "\n")
+            .collect();
+        let (early, rest, _) = lines(&corr_first, &opts);
+        assert!(early.is_empty());
+        assert_eq!(rest, want_corr);
         let (early, rest, _) = lines(
             &rules,
             &RunOptions {
