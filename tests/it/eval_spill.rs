@@ -245,16 +245,20 @@ fn early_alerts_then_the_stream_are_the_lines_of_the_run() {
             stream.summary.alerts,
         )
     };
-    let mut rules = rules();
-    rules.push(head(first, counting));
-    for (buffer, threads) in [(1 << 20, 1), (1 << 20, 2), (1 << 20, 3), (1, 2), (3, 1)] {
-        let opts = releasing(buffer, threads);
-        let want: String = run_files(&rules, std::slice::from_ref(&f), &opts)
+    // The run's lines without early alerts.
+    let run_lines = |rules: &[Rule], opts: &RunOptions<'_>| -> String {
+        run_files(rules, std::slice::from_ref(&f), opts)
             .unwrap()
             .alerts
             .iter()
             .map(|a| serde_json::to_string(a).unwrap() + "\n")
-            .collect();
+            .collect()
+    };
+    let mut rules = rules();
+    rules.push(head(first, counting));
+    for (buffer, threads) in [(1 << 20, 1), (1 << 20, 2), (1 << 20, 3), (1, 2), (3, 1)] {
+        let opts = releasing(buffer, threads);
+        let want = run_lines(&rules, &opts);
         let (early, rest, n) = lines(&rules, &opts);
         assert_eq!(
             early.clone() + &rest,
@@ -299,15 +303,9 @@ fn early_alerts_then_the_stream_are_the_lines_of_the_run() {
         corr.id = "00000000-0000-4000-8000-000000000000".into();
         corr.name = "corr_first".into();
         corr_first.push(corr);
-        let want_corr: String = run_files(&corr_first, std::slice::from_ref(&f), &opts)
-            .unwrap()
-            .alerts
-            .iter()
-            .map(|a| serde_json::to_string(a).unwrap() + "\n")
-            .collect();
         let (early, rest, _) = lines(&corr_first, &opts);
         assert!(early.is_empty());
-        assert_eq!(rest, want_corr);
+        assert_eq!(rest, run_lines(&corr_first, &opts));
         let (early, rest, _) = lines(
             &rules,
             &RunOptions {
