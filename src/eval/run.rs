@@ -1709,7 +1709,7 @@ struct Release<'r> {
     taken_by: usize,
     /// The rule whose released windows' alerts are written at once, if any.
     head: Option<Head<'r>>,
-    /// Alerts written so (see [`Head`]).
+    /// Alerts written early (see [`Head`]).
     early: usize,
 }
 
