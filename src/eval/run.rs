@@ -3426,6 +3426,7 @@ fn read_sources_through(
         .iter()
         .map(|s| schemas.iter().filter(|x| x.source == *s).cloned().collect())
         .collect();
+    let own_keys: Vec<schema::DetectKeys> = own.iter().map(schema::DetectKeys::new).collect();
     while let Some((line, text)) = rows.next_row().map_err(|e| io_err(&p, e))? {
         summary.rows += 1;
         let text = match text {
@@ -3442,10 +3443,11 @@ fn read_sources_through(
         };
         let mut taken = false;
         let mut bad = None;
-        for (((src, cur), mine), none) in sources
+        for ((((src, cur), mine), keys), none) in sources
             .iter()
             .zip(current.iter_mut())
             .zip(&own)
+            .zip(&own_keys)
             .zip(&mut undetected)
         {
             let Some(layout) = &rows.layout else { break };
@@ -3460,7 +3462,7 @@ fn read_sources_through(
                     Some(_) => mine.iter().collect(),
                     // A JSON line whose text cannot hold a detect set is not parsed to see.
                     None if matches!(layout, Layout::JsonLines)
-                        && !InputSchema::may_detect_any(mine, text.as_bytes()) =>
+                        && !keys.may_detect(text.as_bytes()) =>
                     {
                         Vec::new()
                     }

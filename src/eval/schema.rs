@@ -422,13 +422,73 @@ pub struct Applied {
 }
 
 /// A loaded, validated input schema.
+/// The detect keys of a source's schemas, for a cheap test of a JSON line before parsing it to
+/// detect one ([`DetectKeys::may_detect`]): each distinct key once (schemas share them:
+/// `EventID"`, `event_id"`, `CommandLine"`), each set's keys longest first (a long key is
+/// more often the one a line lacks, and the search stops there), and each key searched at most
+/// once a line however many sets hold it. A correlation reading a file of another source tries
+/// every line for the source's six process schemas (issue 15: a quarter of its pass).
+#[derive(Debug, Clone)]
+pub struct DetectKeys {
+    keys: Vec<memchr::memmem::Finder<'static>>,
+    /// Per detect set of every schema: its keys' numbers, longest first.
+    sets: Vec<Vec<usize>>,
+}
+
+impl DetectKeys {
+    pub fn new<'s>(schemas: impl IntoIterator<Item = &'s InputSchema>) -> DetectKeys {
+        let mut keys: Vec<memchr::memmem::Finder<'static>> = Vec::new();
+        let mut sets = Vec::new();
+        for set in schemas.into_iter().flat_map(|s| &s.detect_leaves) {
+            let mut ids: Vec<usize> = set
+                .iter()
+                .map(
+                    |f| match keys.iter().position(|k| k.needle() == f.needle()) {
+                        Some(i) => i,
+                        None => {
+                            keys.push(f.clone());
+                            keys.len() - 1
+                        }
+                    },
+                )
+                .collect();
+            ids.sort_by_key(|&i| std::cmp::Reverse(keys.get(i).map_or(0, |k| k.needle().len())));
+            sets.push(ids);
+        }
+        DetectKeys { keys, sets }
+    }
+
+    /// Whether a JSON line's text may hold the keys of one of the schemas' detect sets: false
+    /// only when, for every set, some key's last segment followed by its closing quote
+    /// (`Image"`, written as a key or as the end of a dotted one) is not in the text. A line
+    /// with a `\u` escape (a key may be written with one) may always detect.
+    pub fn may_detect(&self, line: &[u8]) -> bool {
+        // Per key (the first 64): searched yet, and found.
+        let (mut searched, mut found) = (0u64, 0u64);
+        let mut has = |i: usize| -> bool {
+            let bit = 1u64
+                .checked_shl(u32::try_from(i).unwrap_or(64))
+                .unwrap_or(0);
+            if searched & bit != 0 {
+                return found & bit != 0;
+            }
+            let hit = self.keys.get(i).is_some_and(|k| k.find(line).is_some());
+            searched |= bit;
+            found |= if hit { bit } else { 0 };
+            hit
+        };
+        self.sets.iter().any(|set| set.iter().all(|&i| has(i)))
+            || super::prefilter::has_unicode_escape(line)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct InputSchema {
     pub name: String,
     pub source: Source,
     pub detect: Vec<Vec<String>>,
     /// Per detect set, each key's last segment and closing quote, searched by
-    /// [`InputSchema::may_detect_any`].
+    /// [`DetectKeys::may_detect`].
     detect_leaves: Vec<Vec<memchr::memmem::Finder<'static>>>,
     pub zeek_path: Option<String>,
     missing: Vec<String>,
@@ -785,24 +845,6 @@ impl InputSchema {
             }
         }
         self.detect.iter().any(|set| set.iter().all(|k| has_key(k)))
-    }
-
-    /// Whether a JSON line's text may hold the keys of one of `schemas`' detect sets: false
-    /// only when, for every set, some key's last segment followed by its closing quote
-    /// (`Image"`, written as a key or as the end of a dotted one) is not in the text. A line
-    /// with a `\u` escape (a key may be written with one) may always detect. A cheap test
-    /// before parsing a row to detect a schema that is not there (a correlation reading a file
-    /// of another source tries every row, for each of the source's schemas: the escapes are
-    /// looked for once, and only when no schema's keys are there).
-    pub fn may_detect_any<'s>(
-        schemas: impl IntoIterator<Item = &'s InputSchema>,
-        line: &[u8],
-    ) -> bool {
-        schemas.into_iter().any(|s| {
-            s.detect_leaves
-                .iter()
-                .any(|set| set.iter().all(|f| f.find(line).is_some()))
-        }) || super::prefilter::has_unicode_escape(line)
     }
 
     /// Maps one record to an abstract event, or says it does not apply, or why it is malformed.
@@ -1709,6 +1751,49 @@ pub fn names() -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`DetectKeys::may_detect`] (keys shared between schemas searched once, longest first)
+    /// says what testing each schema's detect sets in turn says, over lines made of the
+    /// built-in schemas' keys (whole, cut short, dotted), values, and `\u` escapes.
+    #[test]
+    fn detect_keys_agree_with_each_schemas_sets() {
+        let schemas = builtin().unwrap_or_default();
+        assert!(schemas.len() > 10, "the built-in schemas");
+        let leaf = |k: &str| k.rsplit('.').next().unwrap_or(k).to_string();
+        let mut pieces: Vec<String> = schemas
+            .iter()
+            .flat_map(|s| s.detect.iter().flatten())
+            .flat_map(|k| {
+                let l = leaf(k);
+                let short = l
+                    .chars()
+                    .take(l.chars().count().saturating_sub(1))
+                    .collect();
+                [format!("\"{k}\":1,"), format!("\"{l}\":\"x\","), short]
+            })
+            .collect();
+        pieces.extend(["\\u0041".into(), "\\\\u".into(), "{".into(), "}".into()]);
+        let mut next = super::super::test_random(0x1234_5678_9abc_def1);
+        let sources: Vec<_> = schemas.iter().map(|s| s.source).collect();
+        for source in sources {
+            let mine: Vec<&InputSchema> = schemas.iter().filter(|s| s.source == source).collect();
+            let keys = DetectKeys::new(mine.iter().copied());
+            let mut hits = 0;
+            for _ in 0..3000 {
+                let n = next(12);
+                let line: String = (0..n).map(|_| pieces[next(pieces.len())].clone()).collect();
+                let b = line.as_bytes();
+                let want = mine.iter().any(|s| {
+                    s.detect
+                        .iter()
+                        .any(|set| set.iter().all(|k| line.contains(&format!("{}\"", leaf(k)))))
+                }) || super::super::prefilter::has_unicode_escape(b);
+                assert_eq!(keys.may_detect(b), want, "{source:?}: {line}");
+                hits += usize::from(want);
+            }
+            assert!(hits > 100 && hits < 2900, "{source:?}: {hits} of 3000");
+        }
+    }
 
     /// A raw value is its text exactly when [`Raw::text`] says so, numbers included.
     /// [`pack`]'s multiply puts every mark in its bit: each of the 256 patterns of eight
