@@ -192,6 +192,27 @@ pub struct RunOptions<'a> {
     pub alert_buffer: usize,
 }
 
+impl RunOptions<'_> {
+    /// These options without the caller's callbacks (`early`, `progress`), owned: for a pass
+    /// on a thread of its own that outlives the borrow.
+    fn without_callbacks(&self) -> RunOptions<'static> {
+        RunOptions {
+            early: None,
+            schema: self.schema.clone(),
+            strict: self.strict,
+            prefilter: self.prefilter,
+            threads: self.threads,
+            max_line: self.max_line,
+            progress: None,
+            lateness: self.lateness,
+            max_groups: self.max_groups,
+            block: self.block,
+            release_every: self.release_every,
+            alert_buffer: self.alert_buffer,
+        }
+    }
+}
+
 impl Default for RunOptions<'_> {
     fn default() -> Self {
         RunOptions {
@@ -2129,20 +2150,7 @@ pub fn run_files_streamed(
     // the thread is left to end on its own (the CLI exits).
     let beside = (threads > 1 && !correlations.is_empty()).then(|| {
         let (corrs, files) = (correlations.clone(), files.clone());
-        let o = RunOptions {
-            early: None,
-            schema: opts.schema.clone(),
-            strict: opts.strict,
-            prefilter: opts.prefilter,
-            threads: 1,
-            max_line: opts.max_line,
-            progress: None,
-            lateness: opts.lateness,
-            max_groups: opts.max_groups,
-            block: opts.block,
-            release_every: opts.release_every,
-            alert_buffer: opts.alert_buffer,
-        };
+        let o = opts.without_callbacks();
         std::thread::spawn(move || correlation_pass(&corrs, &files, &o))
     });
     // Releasing windows needs a rule that aggregates and a bounded lateness.

@@ -968,33 +968,20 @@ pub struct Batch {
 pub const BATCH_BYTES: usize = 256 << 10;
 
 impl Batch {
-    /// Encodes held alerts into the batch.
+    /// Encodes held alerts into the batch (the tests' way to make one; a run encodes borrowed
+    /// alerts, [`Batch::add_ref`]).
+    #[cfg(test)]
     pub fn add_held(&mut self, alerts: impl IntoIterator<Item = Held>) {
         for a in alerts {
             push_encoded(&mut self.buf, &mut self.at, &mut self.metas, &a);
         }
     }
 
-    /// Encodes held alerts into the batch, passing it to `pass` (which empties it, as
-    /// [`AlertSink::add_batch`] does) each time it holds [`BATCH_BYTES`]: a flush of thousands
-    /// of alerts that carry whole events does not make a batch of megabytes.
-    pub fn add_passing(
-        &mut self,
-        alerts: impl IntoIterator<Item = Held>,
-        mut pass: impl FnMut(&mut Batch),
-    ) {
-        for a in alerts {
-            push_encoded(&mut self.buf, &mut self.at, &mut self.metas, &a);
-            if self.buf.len() >= BATCH_BYTES {
-                pass(self);
-            }
-        }
-    }
-
-    /// Encodes a borrowed alert into the batch, passing it to `pass` when it holds
-    /// [`BATCH_BYTES`] (as [`Batch::add_passing`]).
+    /// Encodes a borrowed alert into the batch, passing it to `pass` (which empties it, as
+    /// [`AlertSink::add_batch`] does) when it holds [`BATCH_BYTES`]: a flush of thousands of
+    /// alerts that carry whole events does not make a batch of megabytes.
     pub fn add_ref_passing(&mut self, a: &AlertRef<'_>, mut pass: impl FnMut(&mut Batch)) {
-        push_encoded_ref(&mut self.buf, &mut self.at, &mut self.metas, a);
+        self.add_ref(a);
         if self.buf.len() >= BATCH_BYTES {
             pass(self);
         }
