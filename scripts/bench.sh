@@ -15,6 +15,9 @@
 #   (c) whole pack         detc run rules/                                     (Sysmon)
 #   (b) --no-prefilter     the same job as (b) without the prefilter
 #   duckdb (b)             the same job as (b) in DuckDB (SQL over read_json, explicit schema)
+# Each row with a DuckDB twin ((b) --no-prefilter, (f), (g), (k), (d), (e)) runs in turn with
+# its twin (`pair`: RUNS rounds, which goes first alternating), and the ratios of every such row
+# (and of (b) against (b)'s twin) are printed after the table.
 #   (f) unselective rule   outbound volume per host and hour (matches three quarters of the
 #                          lines, so the prefilter skips almost nothing: the full JSON path),
 #                          and its DuckDB twin
@@ -278,9 +281,54 @@ run() {
     parse*) out=- ;;
     *) out=$(wc -l < "$TMP/out") ;;
   esac
-  ALERTS=$out
+  ALERTS=$out WALL=$best RSS=$rss
   awk -v n="$name" -v w="$best" -v c="$cpu" -v k="$rss" -v e="$EVENTS" -v b="$BYTES" -v a="$out" 'BEGIN {
     printf "| %s | %.2f | %.2f | %.2f | %.0f | %.1f | %s |\n", n, w, c, e / w / 1e6, b / w / 1e6, k / 1024, a }'
+}
+# pair NAME TWIN_NAME DETC_CMD... -- TWIN_CMD...: a detc job and its DuckDB twin, run in turn
+# RUNS times (which of the two goes first alternates from round to round), so that both meet
+# the same phases of a shared machine's load: on the development VM the same binary's wall
+# time moves by 10-20% from one minute to the next, and the twins run one after the other
+# could land on different sides of such a change. Prints both rows (best wall of each, as
+# `run`), checks that the twin's alert count equals the job's, and prints their ratio. After
+# it ALERTS holds the job's count.
+RATIOS=""
+pair() {
+  local name=$1 twin=$2; shift 2
+  local a=() b=() sep="" x r side
+  for x in "$@"; do
+    if [ -z "$sep" ] && [ "$x" = -- ]; then sep=1
+    elif [ -n "$sep" ]; then b+=("$x")
+    else a+=("$x")
+    fi
+  done
+  local -A best=() cpu=() rss=() out=()
+  for r in $(seq "$RUNS"); do
+    for side in $( [ $((r % 2)) = 1 ] && echo "job twin" || echo "twin job"); do
+      if [ "$side" = job ]; then
+        /usr/bin/time -f '%e %M %U %S' -o "$TMP/time" "${a[@]}" > "$TMP/out" 2> "$TMP/err"
+        out[job]=$(wc -l < "$TMP/out")
+      else
+        /usr/bin/time -f '%e %M %U %S' -o "$TMP/time" "${b[@]}" > "$TMP/out" 2> "$TMP/err"
+        out[twin]=$(cat "$TMP/out")
+      fi
+      read -r wall kib usr sys < "$TMP/time"
+      if [ -z "${best[$side]:-}" ] || awk "BEGIN{exit !($wall < ${best[$side]})}"; then
+        best[$side]=$wall; rss[$side]=$kib; cpu[$side]=$(awk "BEGIN{print $usr + $sys}")
+      fi
+    done
+  done
+  for side in job twin; do
+    awk -v n="$( [ $side = job ] && echo "$name" || echo "$twin")" -v w="${best[$side]}" -v c="${cpu[$side]}" \
+        -v k="${rss[$side]}" -v e="$EVENTS" -v b="$BYTES" -v a="${out[$side]}" 'BEGIN {
+      printf "| %s | %.2f | %.2f | %.2f | %.0f | %.1f | %s |\n", n, w, c, e / w / 1e6, b / w / 1e6, k / 1024, a }'
+  done
+  ALERTS=${out[twin]} TWIN_WALL=${best[twin]} TWIN_RSS=${rss[twin]}
+  same "$twin against $name" "${out[job]}"
+  ALERTS=${out[job]}
+  RATIOS="$RATIOS$(awk -v n="$name" -v d="${best[job]}" -v t="${best[twin]}" -v k="${rss[job]}" -v q="${rss[twin]}" 'BEGIN {
+    printf "%s: %.2fx DuckDB (%.2f s against %.2f s), peak RSS %.0f%% of DuckDB'"'"'s\n", n, t / d, d, t, 100 * k / q }')
+"
 }
 # same WHAT EXPECTED: the last row's alert count must equal EXPECTED and be non-zero (a zero
 # count would make the comparison vacuous); otherwise say so on stderr and fail at the end.
@@ -325,15 +373,11 @@ files_rows() {
 # its DuckDB twin.
 table_rows() {
   EVENTS=$NZ BYTES=$(stat -Lc %s "$ZEEK")
-  run "(d) AN0382 over Zeek conn.log TSV" $D run rules/lists.detc rules/an0382_external_mail_volume.detc --events "$ZEEK"
-  R=$ALERTS
-  run "duckdb: (d) in SQL over read_csv (TSV)" "$PY" "$TMP/duck_zeek.py"
-  same "duckdb (d) against (d)" "$R"
+  pair "(d) AN0382 over Zeek conn.log TSV" "duckdb: (d) in SQL over read_csv (TSV)" \
+    $D run rules/lists.detc rules/an0382_external_mail_volume.detc --events "$ZEEK" -- "$PY" "$TMP/duck_zeek.py"
   EVENTS=$ND BYTES=$(stat -Lc %s "$DEFENDER")
-  run "(e) t1071_003_defender_mail_ports over Defender CSV" $D run rules/t1071_003_defender_mail_ports.detc --events "$DEFENDER"
-  R=$ALERTS
-  run "duckdb: (e) in SQL over read_csv" "$PY" "$TMP/duck_defender.py"
-  same "duckdb (e) against (e)" "$R"
+  pair "(e) t1071_003_defender_mail_ports over Defender CSV" "duckdb: (e) in SQL over read_csv" \
+    $D run rules/t1071_003_defender_mail_ports.detc --events "$DEFENDER" -- "$PY" "$TMP/duck_defender.py"
   # The whole pack over each table format (its correlation included): no DuckDB twin (that is
   # each rule's); its alerts must be those of every rule of the pack run alone, added up.
   EVENTS=$NZ BYTES=$(stat -Lc %s "$ZEEK")
@@ -380,26 +424,27 @@ json_rows() {
   local slices="$TMP/slices"
   EVENTS=$N BYTES=$(stat -Lc %s "$DATA")
   run "(b) AN0379 with aggregation" $D run rules/lists.detc rules/an0379_mail_protocol_unexpected_process.detc --events "$DATA"
-  B=$ALERTS
-  run "(b) without the prefilter (--no-prefilter)" $D run rules/lists.detc rules/an0379_mail_protocol_unexpected_process.detc --no-prefilter --events "$DATA"
-  same "(b) --no-prefilter against (b)" "$B"
-  run "duckdb: (b) in SQL over read_json" "$PY" "$TMP/duck.py"
-  same "duckdb (b) against (b)" "$B"
-  run "(f) unselective rule (3/4 of lines match)" $D run "$TMP/unselective.detc" --events "$DATA"
+  local b=$ALERTS bw=$WALL brss=$RSS
+  pair "(b) without the prefilter (--no-prefilter)" "duckdb: (b) in SQL over read_json" \
+    $D run rules/lists.detc rules/an0379_mail_protocol_unexpected_process.detc --no-prefilter --events "$DATA" \
+    -- "$PY" "$TMP/duck.py"
+  same "(b) --no-prefilter against (b)" "$b"
+  # (b) with its prefilter against the same twin (its runs were not interleaved with the twin's).
+  RATIOS="$RATIOS$(awk -v d="$bw" -v t="$TWIN_WALL" -v k="$brss" -v q="$TWIN_RSS" 'BEGIN {
+    printf "(b) AN0379 with aggregation: %.2fx DuckDB (%.2f s against %.2f s), peak RSS %.0f%% of DuckDB'"'"'s\n", t / d, d, t, 100 * k / q }')
+"
+  pair "(f) unselective rule (3/4 of lines match)" "duckdb: (f) in SQL over read_json" \
+    $D run "$TMP/unselective.detc" --events "$DATA" -- "$PY" "$TMP/duck_unselective.py" "$DATA"
   F=$ALERTS
-  run "duckdb: (f) in SQL over read_json" "$PY" "$TMP/duck_unselective.py" "$DATA"
-  same "duckdb (f) against (f)" "$F"
-  run "(g) (f) over the file gzipped" $D run "$TMP/unselective.detc" --events "$DATA.gz"
+  pair "(g) (f) over the file gzipped" "duckdb: (g) in SQL over read_json (.gz)" \
+    $D run "$TMP/unselective.detc" --events "$DATA.gz" -- "$PY" "$TMP/duck_unselective.py" "$DATA.gz"
   same "(g) against (f)" "$F"
-  run "duckdb: (g) in SQL over read_json (.gz)" "$PY" "$TMP/duck_unselective.py" "$DATA.gz"
-  same "duckdb (g) against (f)" "$F"
   mkdir -p "$slices"
   split -n l/8 -d --additional-suffix=.jsonl "$DATA" "$slices/part-"
   gzip -1 "$slices"/part-*.jsonl
-  run "(k) (f) over the folder of 8 .gz slices" $D run "$TMP/unselective.detc" --events "$slices"
+  pair "(k) (f) over the folder of 8 .gz slices" "duckdb: (k) (f) in SQL over read_json of the slices by a glob" \
+    $D run "$TMP/unselective.detc" --events "$slices" -- "$PY" "$TMP/duck_unselective.py" "$slices/*.jsonl.gz"
   same "(k) against (f)" "$F"
-  run "duckdb: (k) (f) in SQL over read_json of the slices by a glob" "$PY" "$TMP/duck_unselective.py" "$slices/*.jsonl.gz"
-  same "duckdb (k) against (f)" "$F"
   rm -rf "$slices"
 }
 if [ -n "${ONLY:-}" ]; then
@@ -412,6 +457,7 @@ if [ -n "${ONLY:-}" ]; then
   esac
   echo
   echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  [ -z "$RATIOS" ] || { echo; printf '%s' "$RATIOS"; }
   [ -z "$FAILED" ] || { echo "FAIL: rows disagree (above)" >&2; exit 1; }
   exit 0
 fi
@@ -426,6 +472,8 @@ rule_rows
 files_rows
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+printf '%s' "$RATIOS"
 
 echo
 check_rows
