@@ -1597,44 +1597,83 @@ fn digits_fast(b: &[u8]) -> Option<i64> {
 }
 
 /// A dotted quad exactly as [`std::net::Ipv4Addr`]'s parser reads it (four decimal octets of
-/// at most 255, one to three digits, no leading zero); `None` otherwise. One pass, an octet at
-/// a time, the address built in a register: writing the octets into an array and reading it
-/// back as a word stalled on store forwarding (most of `push_cell`'s time on Zeek's two
-/// addresses a row), and a byte-at-a-time loop kept more state per byte.
+/// at most 255, one to three digits, no leading zero); `None` otherwise. The text is read as
+/// two words and its dots and digits found for all bytes at once (SWAR), so that nothing
+/// branches on where the dots fall: an octet at a time, a branch per digit, one to three
+/// digits an octet at random, mispredicted about once an octet (row (d) reads two addresses
+/// a row: 14% of its samples were here). Branches are left only where the answer is `None`.
 fn ipv4_fast(b: &[u8]) -> Option<std::net::Ipv4Addr> {
-    if b.len() < 7 || b.len() > 15 {
+    const H: u64 = 0x8080_8080_8080_8080;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let n = b.len();
+    if !(7..=15).contains(&n) {
         return None;
     }
-    let digit = |i: usize| b.get(i).map(|c| c.wrapping_sub(b'0')).filter(|d| *d < 10);
-    let mut addr = 0u32;
-    let mut i = 0;
-    for k in 0..4 {
-        if k > 0 {
-            if b.get(i) != Some(&b'.') {
-                return None;
-            }
-            i += 1;
+    let word = |s: &[u8]| s.try_into().map_or(0, u64::from_le_bytes);
+    // Bytes 0-7 and 8-15, zero past the end (zero is neither a digit nor a dot).
+    let (lo, hi) = match b.get(n - 8..) {
+        Some(last) => (
+            word(b.get(..8).unwrap_or_default()),
+            word(last).checked_shr(8 * (16 - n) as u32).unwrap_or(0),
+        ),
+        None => {
+            let mut w = [0u8; 8];
+            w[..7].copy_from_slice(b.get(..7).unwrap_or(&[0; 7]));
+            (u64::from_le_bytes(w), 0)
         }
-        let mut v = u32::from(digit(i)?);
-        i += 1;
-        if let Some(d) = digit(i) {
-            // A digit after a leading zero is not an octet.
-            if v == 0 {
-                return None;
-            }
-            v = v * 10 + u32::from(d);
-            i += 1;
-            if let Some(d) = digit(i) {
-                v = v * 10 + u32::from(d);
-                i += 1;
-                if v > 255 {
-                    return None;
-                }
-            }
-        }
-        addr = addr << 8 | v;
+    };
+    // 0x80 in each byte that is a digit, or a dot (no carry crosses a byte in either).
+    let digits = |x: u64| {
+        let ge = (x | H).wrapping_sub(0x30 * ONES);
+        let le = (0xb9 * ONES).wrapping_sub(x & LOW7);
+        ge & le & !x & H
+    };
+    let dots = |x: u64| {
+        let y = x ^ (0x2e * ONES);
+        !(((y & LOW7) + LOW7) | y | LOW7)
+    };
+    let (dl, dh) = (dots(lo), dots(hi));
+    // Every byte is a digit or a dot.
+    let all = |k: usize| {
+        H.checked_shr(8 * 8usize.saturating_sub(k) as u32)
+            .unwrap_or(0)
+    };
+    if (digits(lo) | dl) != all(n) || (digits(hi) | dh) != all(n.saturating_sub(8)) {
+        return None;
     }
-    (i == b.len()).then(|| std::net::Ipv4Addr::from(addr))
+    // The dots' places: exactly three.
+    let mut d = u128::from(dl) | u128::from(dh) << 64;
+    if d.count_ones() != 3 {
+        return None;
+    }
+    let mut at = [0usize; 5];
+    for p in at.iter_mut().skip(1).take(3) {
+        *p = d.trailing_zeros() as usize / 8;
+        d &= d - 1;
+    }
+    at[4] = n;
+    // Digit values in place (a dot's is never read).
+    let v: [u8; 16] =
+        (u128::from(lo & (0x0f * ONES)) | u128::from(hi & (0x0f * ONES)) << 64).to_le_bytes();
+    let digit = |k: usize| u32::from(v.get(k).copied().unwrap_or(0));
+    let mut addr = 0u32;
+    let mut bad = false;
+    for k in 0..4 {
+        // Octet `k` is `s..e`: after the dot before it (none before the first).
+        let s = if k == 0 { 0 } else { at[k] + 1 };
+        let e = at[k + 1];
+        let len = e.wrapping_sub(s);
+        let two = u32::from(len >= 2);
+        let three = u32::from(len >= 3);
+        let x = digit(e.wrapping_sub(1))
+            + 10 * two * digit(e.wrapping_sub(2))
+            + 100 * three * digit(e.wrapping_sub(3));
+        // One to three digits, no leading zero, at most 255.
+        bad |= !(1..=3).contains(&len) | ((two == 1) & (digit(s) == 0)) | (x > 255);
+        addr = addr << 8 | x;
+    }
+    (!bad).then(|| std::net::Ipv4Addr::from(addr))
 }
 
 /// [`convert_text`], keeping text borrowed: strings as written, enums as the catalogue's
