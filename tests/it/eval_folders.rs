@@ -120,8 +120,8 @@ fn read_buffers_are_bounded_by_the_pipeline_not_by_the_number_of_files() {
     for threads in 1..=3 {
         let out = run(std::slice::from_ref(&logs), &opts(threads, Some(3600)));
         assert_eq!(out.summary.events, all.len() as u64);
-        // 2 per worker queued, 1 per worker, 1 per reader (up to one reader per thread).
-        let depth = 4 * threads;
+        // Those queued, 1 per worker, 1 per reader (up to one reader per thread).
+        let depth = detc::eval::run::queue_chunks(threads) + 2 * threads;
         assert!(
             out.buffers_made <= depth,
             "threads {threads}: {} buffers made for {files} files, pipeline depth {depth}",
