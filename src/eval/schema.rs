@@ -1612,7 +1612,7 @@ fn ipv4_fast(b: &[u8]) -> Option<std::net::Ipv4Addr> {
     }
     let word = |s: &[u8]| s.try_into().map_or(0, u64::from_le_bytes);
     // Bytes 0-7 and 8-15, zero past the end (zero is neither a digit nor a dot).
-    let (lo, hi) = match b.get(n - 8..) {
+    let (lo, hi) = match n.checked_sub(8).and_then(|k| b.get(k..)) {
         Some(last) => (
             word(b.get(..8).unwrap_or_default()),
             word(last).checked_shr(8 * (16 - n) as u32).unwrap_or(0),
