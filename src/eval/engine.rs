@@ -1030,7 +1030,7 @@ impl CompiledRule {
     }
 
     /// The alerts of a finished run encoded into `batch` (not sorted: the sink sorts), which
-    /// is passed to `pass` each time it is full ([`Batch::add_passing`]): what
+    /// is passed to `pass` each time it is full ([`Batch::add_ref_passing`]): what
     /// [`CompiledRule::finish_held`] holds, with no held alert made per window's alert.
     pub fn finish_into(
         &self,

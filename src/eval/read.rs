@@ -784,7 +784,7 @@ fn split_csv_kept(
 
 /// 0x80 in exactly the bytes of `x` that are zero: no carry crosses a byte, since each
 /// byte's low seven bits plus 0x7f stay under 0x100.
-fn zero_bytes(x: u64) -> u64 {
+pub(super) fn zero_bytes(x: u64) -> u64 {
     const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     !(((x & LOW7) + LOW7) | x | LOW7)
 }

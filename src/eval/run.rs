@@ -1668,13 +1668,9 @@ impl Settler<'_, '_, '_> {
     /// it (a worker meeting a barrier, or another settling). An error is the error of the
     /// file whose barrier took the groups, as if its reader had met it.
     fn now(&self) {
-        if !self.unsettled.load(Ordering::Acquire) {
-            return;
-        }
-        let Ok(mut rel) = self.rel.try_lock() else {
+        let Some(mut rel) = settle_lock(self.rel, self.unsettled) else {
             return;
         };
-        self.unsettled.store(false, Ordering::Release);
         let file = rel.taken_by;
         if let Err(d) = rel.settle() {
             self.sh.stop(file);
@@ -1684,6 +1680,26 @@ impl Settler<'_, '_, '_> {
                 .push((file, d));
         }
     }
+}
+
+/// The release's lock to settle what the last barrier took (the flag cleared), when a take
+/// waits and no other thread holds it (a worker meeting a barrier, or another settling);
+/// `None` otherwise. A worker between two chunks ([`Settler::now`]) and a reader with a full
+/// queue ([`Reader::settle`]) settle this way, neither waiting for the lock.
+fn settle_lock<'m, 'r>(
+    rel: &'m Mutex<Release<'r>>,
+    unsettled: &AtomicBool,
+) -> Option<std::sync::MutexGuard<'m, Release<'r>>> {
+    if !unsettled.load(Ordering::Acquire) {
+        return None;
+    }
+    let rel = match rel.try_lock() {
+        Ok(rel) => rel,
+        Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => return None,
+    };
+    unsettled.store(false, Ordering::Release);
+    Some(rel)
 }
 
 /// The number of lines of `b` (whole lines of a file, the last one maybe without its line
@@ -2537,7 +2553,7 @@ struct Merged {
 /// Turns the run's last groups (the parts of [`merge_windows`]) into alerts and adds them to
 /// the sink, on `threads` threads, each encoding its share of the parts (dealt round robin: a
 /// pack's heavy rules are seldom neighbours, and one rule's windows are spread too) into a batch
-/// added a bounded piece at a time ([`Batch::add_passing`]: the sink's bound on memory holds at
+/// added a bounded piece at a time ([`Batch::add_ref_passing`]: the sink's bound on memory holds at
 /// the end too, give or take a batch per thread). The output does not depend on the order
 /// alerts reach the sink.
 fn finish_rules(
@@ -2954,16 +2970,7 @@ impl Reader<'_, '_> {
     /// (off-CPU, perf sched_switch) while a worker settled, and the reader of a gzip file,
     /// the slowest stage, has no time to lose.
     fn settle(&self) -> Result<(), Diagnostic> {
-        if !self.unsettled.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        let mut rel = match self.rel.try_lock() {
-            Ok(rel) => rel,
-            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return Ok(()),
-        };
-        self.unsettled.store(false, Ordering::Release);
-        rel.settle()
+        settle_lock(self.rel, self.unsettled).map_or(Ok(()), |mut rel| rel.settle())
     }
 
     /// Reads file `i`, sending its chunks to the workers.

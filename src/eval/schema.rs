@@ -1629,10 +1629,7 @@ fn ipv4_fast(b: &[u8]) -> Option<std::net::Ipv4Addr> {
         let le = (0xb9 * ONES).wrapping_sub(x & LOW7);
         ge & le & !x & H
     };
-    let dots = |x: u64| {
-        let y = x ^ (0x2e * ONES);
-        !(((y & LOW7) + LOW7) | y | LOW7)
-    };
+    let dots = |x: u64| super::read::zero_bytes(x ^ (0x2e * ONES));
     let (dl, dh) = (dots(lo), dots(hi));
     // Every byte is a digit or a dot.
     let all = |k: usize| {

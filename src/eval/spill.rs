@@ -963,7 +963,7 @@ pub struct Batch {
     metas: Metas,
 }
 
-/// Encoded bytes a batch holds before [`Batch::add_passing`] passes it on: what encoding
+/// Encoded bytes a batch holds before [`Batch::add_ref_passing`] passes it on: what encoding
 /// away from the sink adds to a run's memory, per thread.
 pub const BATCH_BYTES: usize = 256 << 10;
 
