@@ -1639,37 +1639,39 @@ fn ipv4_fast(b: &[u8]) -> Option<std::net::Ipv4Addr> {
     if (digits(lo) | dl) != all(n) || (digits(hi) | dh) != all(n.saturating_sub(8)) {
         return None;
     }
-    // The dots' places: exactly three.
-    let mut d = u128::from(dl) | u128::from(dh) << 64;
-    if d.count_ones() != 3 {
+    // The dots' places: exactly three. Counted by a multiply that sums the words' bytes (each
+    // 1 at a dot): `count_ones` without the POPCNT instruction (not in x86-64's baseline) is a
+    // bit-twiddling sequence of about 17 instructions a word.
+    let count = |x: u64| (x >> 7).wrapping_mul(ONES) >> 56;
+    if count(dl) + count(dh) != 3 {
         return None;
     }
-    let mut at = [0usize; 5];
-    for p in at.iter_mut().skip(1).take(3) {
-        *p = d.trailing_zeros() as usize / 8;
-        d &= d - 1;
-    }
-    at[4] = n;
-    // Digit values in place (a dot's is never read).
-    let v: [u8; 16] =
-        (u128::from(lo & (0x0f * ONES)) | u128::from(hi & (0x0f * ONES)) << 64).to_le_bytes();
-    let digit = |k: usize| u32::from(v.get(k).copied().unwrap_or(0));
-    let mut addr = 0u32;
-    let mut bad = false;
-    for k in 0..4 {
-        // Octet `k` is `s..e`: after the dot before it (none before the first).
-        let s = if k == 0 { 0 } else { at[k] + 1 };
-        let e = at[k + 1];
+    let d = u128::from(dl) | u128::from(dh) << 64;
+    let first = |d: u128| d.trailing_zeros() / 8;
+    let (d2, p1) = (d & (d - 1), first(d));
+    let (d3, p2) = (d2 & (d2 - 1), first(d2));
+    let p3 = first(d3);
+    // Digit values in place, byte k of `v` the value of byte k (a dot's is never read).
+    let v = u128::from(lo & (0x0f * ONES)) | u128::from(hi & (0x0f * ONES)) << 64;
+    // Octet `s..e`: its bytes from `v` as one word, moved up so that its last digit is byte
+    // 2 (with one or two digits, bytes 0 or 0 and 1 are zero), then 100, 10 and 1 times its
+    // bytes. Read from an array of the digits byte by byte (a bounds check and a load per
+    // digit), an address was about 330 instructions (callgrind, row (f)); this, about half.
+    let octet = |s: u32, e: u32| -> (u32, bool) {
         let len = e.wrapping_sub(s);
-        let two = u32::from(len >= 2);
-        let three = u32::from(len >= 3);
-        let x = digit(e.wrapping_sub(1))
-            + 10 * two * digit(e.wrapping_sub(2))
-            + 100 * three * digit(e.wrapping_sub(3));
+        let w = (v >> (8 * s)) as u32;
+        let x = (w << (8 * 3u32.saturating_sub(len))) & 0x00ff_ffff;
+        let val = (x & 0xff) * 100 + ((x >> 8) & 0xff) * 10 + (x >> 16);
         // One to three digits, no leading zero, at most 255.
-        bad |= !(1..=3).contains(&len) | ((two == 1) & (digit(s) == 0)) | (x > 255);
-        addr = addr << 8 | x;
-    }
+        let bad = !(1..=3).contains(&len) | ((len >= 2) & (w & 0xff == 0)) | (val > 255);
+        (val, bad)
+    };
+    let (a, ba) = octet(0, p1);
+    let (b1, bb) = octet(p1 + 1, p2);
+    let (c, bc) = octet(p2 + 1, p3);
+    let (e, be) = octet(p3 + 1, n as u32);
+    let bad = ba | bb | bc | be;
+    let addr = (a << 24) | (b1 << 16) | (c << 8) | e;
     (!bad).then(|| std::net::Ipv4Addr::from(addr))
 }
 
