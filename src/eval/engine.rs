@@ -1371,6 +1371,12 @@ impl RuleState {
     pub fn groups(&self) -> usize {
         self.windows.values().map(Window::len).sum()
     }
+
+    /// About how much work merging or finishing this state is: its groups and its held alerts
+    /// (see `run::on_threads`).
+    pub fn weight(&self) -> usize {
+        self.groups() + self.alerts.len()
+    }
 }
 
 /// Folds the groups of one window into another's (the smaller into the larger: every

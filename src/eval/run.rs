@@ -2509,7 +2509,8 @@ fn merge_windows(end: EndStates, threads: usize) -> Result<Merged, Diagnostic> {
                 .map(|(start, (s, w))| (i, cut.is_none_or(|c| start >= c), s, w)),
         );
     }
-    let merged = on_threads(todo, threads, |share| {
+    let weight = |t: &Todo| t.2.iter().chain(&t.3).map(RuleState::weight).sum::<usize>();
+    let merged = on_threads(todo, threads, weight, |share| {
         let (mut settled, mut kept) = (0, 0);
         let parts: Vec<(usize, RuleState)> = share
             .into_iter()
@@ -2551,8 +2552,8 @@ struct Merged {
 }
 
 /// Turns the run's last groups (the parts of [`merge_windows`]) into alerts and adds them to
-/// the sink, on `threads` threads, each encoding its share of the parts (dealt round robin: a
-/// pack's heavy rules are seldom neighbours, and one rule's windows are spread too) into a batch
+/// the sink, on `threads` threads, each encoding its share of the parts (dealt by weight, see
+/// [`on_threads`]: one rule's windows are spread too) into a batch
 /// added a bounded piece at a time ([`Batch::add_ref_passing`]: the sink's bound on memory holds at
 /// the end too, give or take a batch per thread). The output does not depend on the order
 /// alerts reach the sink.
@@ -2573,32 +2574,46 @@ fn finish_rules(
             .unwrap_or_else(|e| e.into_inner())
             .add_batch(batch)
     };
-    on_threads(parts, threads, |share| {
-        let mut batch = Batch::default();
-        for (c, st) in share {
-            c.finish_into(st, &mut batch, &mut |b| add(b));
-        }
-        add(&mut batch);
-    })?;
+    on_threads(
+        parts,
+        threads,
+        |(_, p)| p.weight(),
+        |share| {
+            let mut batch = Batch::default();
+            for (c, st) in share {
+                c.finish_into(st, &mut batch, &mut |b| add(b));
+            }
+            add(&mut batch);
+        },
+    )?;
     Ok(sink.into_inner().unwrap_or_else(|e| e.into_inner()))
 }
 
-/// Runs `f` on shares of `items` dealt round robin to at most `threads` threads (no more than
-/// there are items), the first share on this thread: one thread fewer to start (a new thread's
-/// allocator arena starts empty, and what it takes adds to the run's peak memory). The results
-/// by share.
+/// Runs `f` on shares of `items` on at most `threads` threads (no more than there are items),
+/// the first share on this thread: one thread fewer to start (a new thread's allocator arena
+/// starts empty, and what it takes adds to the run's peak memory). The results by share. Items
+/// are dealt heaviest first, each to the share with the least `weight` so far (the longest
+/// processing time rule): a run's last windows differ in size (the last one holds the end of
+/// the input only), and dealt round robin, row (f)'s 2M-event end merge had one thread busy
+/// 8.2 ms and the other 4.1 ms.
 fn on_threads<T: Send, R: Send>(
     items: Vec<T>,
     threads: usize,
+    weight: impl Fn(&T) -> usize,
     f: impl Fn(Vec<T>) -> R + Sync,
 ) -> Result<Vec<R>, Diagnostic> {
     let threads = threads.clamp(1, items.len().max(1));
-    let mut shares: Vec<Vec<T>> = (0..threads).map(|_| Vec::new()).collect();
-    for (i, item) in items.into_iter().enumerate() {
-        if let Some(share) = shares.get_mut(i % threads) {
-            share.push(item);
+    let mut shares: Vec<(usize, Vec<T>)> = (0..threads).map(|_| (0, Vec::new())).collect();
+    let mut items: Vec<(usize, T)> = items.into_iter().map(|t| (weight(&t), t)).collect();
+    // Stable: items of one weight keep their order.
+    items.sort_by_key(|(w, _)| std::cmp::Reverse(*w));
+    for (w, item) in items {
+        if let Some(share) = shares.iter_mut().min_by_key(|(load, _)| *load) {
+            share.0 = share.0.saturating_add(w);
+            share.1.push(item);
         }
     }
+    let shares: Vec<Vec<T>> = shares.into_iter().map(|(_, share)| share).collect();
     let mut shares = shares.into_iter();
     let mine = shares.next();
     let f = &f;
@@ -3776,7 +3791,23 @@ impl SourceSink for CorrSink<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{utf8_piece, UTF8_PIECE};
+    use super::{on_threads, utf8_piece, UTF8_PIECE};
+
+    /// Items are dealt heaviest first to the least loaded share: one heavy item and four light
+    /// ones make two shares of equal weight (dealt round robin, 6 against 2), every item is
+    /// processed once, and no more threads than items run.
+    #[test]
+    fn shares_are_dealt_by_weight() {
+        let items = vec![1usize, 1, 1, 1, 4];
+        let shares = on_threads(items, 2, |w| *w, |share| share).unwrap_or_default();
+        let loads: Vec<usize> = shares.iter().map(|s| s.iter().sum()).collect();
+        assert_eq!(loads, vec![4, 4]);
+        let mut all: Vec<usize> = shares.into_iter().flatten().collect();
+        all.sort_unstable();
+        assert_eq!(all, vec![1, 1, 1, 1, 4]);
+        let one = on_threads(vec![7usize], 4, |w| *w, |share| share).unwrap_or_default();
+        assert_eq!(one, vec![vec![7]]);
+    }
 
     /// A block's pieces follow one another from its start to its end, each cut just after a
     /// line break (or at the end), each at least one whole line and at most a piece's bytes
