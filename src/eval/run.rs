@@ -55,7 +55,7 @@ pub const CHUNK: usize = 4096;
 /// Bytes per work unit for line formats (JSON lines, Zeek TSV), cut at a newline.
 pub const BLOCK: usize = 1 << 20;
 
-/// The chunks the readers' queue holds with `threads` workers: two a worker, and as many again
+/// The chunks the readers' queue holds with `threads` threads: two a thread, and as many again
 /// up to 16 more. The queue has to last while a reader that was woken waits for a core (all
 /// busy with workers): at two a worker it ran dry, and the workers waited, whenever a reader
 /// waited a couple of milliseconds, and the slowest reader, a gzip file's, lost that time
@@ -257,8 +257,8 @@ pub struct RunOutput {
 pub struct RunStream {
     pub alerts: AlertStream,
     pub summary: Summary,
-    /// Read buffers (blocks, batches) the run made: at most the pipeline's depth, 2 per
-    /// worker in the queue, 1 per worker and 1 per reader, whatever the number of files or
+    /// Read buffers (blocks, batches) the run made: at most the pipeline's depth, those the
+    /// queue holds, 1 per thread processing a chunk and 1 per reader, whatever the number of files or
     /// their size (each is a megabyte for line formats). It depends on thread timing, so it
     /// is not in the [`Summary`].
     pub buffers_made: usize,
@@ -1405,23 +1405,38 @@ impl Shared<'_> {
     }
 }
 
-/// A worker: takes chunks until the channel closes, feeding them into its slot (locked per
-/// chunk, so that a barrier can take the states between two chunks).
-fn work(
-    sh: &Shared<'_>,
-    slot: &Mutex<WorkerOut>,
-    pool: mpsc::Sender<Spare>,
-    settle: Settler<'_, '_, '_>,
-) {
-    // The worker's buffers for JSON lines, kept from chunk to chunk: lent to each line of a
-    // chunk as buffers of its lines' lifetime.
-    let mut kept = LineScratch::default();
+/// A worker: takes chunks until the channel closes (see [`Hand::process`]).
+fn work(mut hand: Hand<'_, '_, '_, '_>) {
     loop {
-        let chunk = match sh.rx.lock() {
+        let chunk = match hand.sh.rx.lock() {
             Ok(g) => g.recv(),
             Err(_) => break,
         };
         let Ok(chunk) = chunk else { break };
+        hand.process(chunk);
+    }
+}
+
+/// What a thread needs to process chunks: the run's shared state, its own slot, the way back
+/// for spent buffers and the settler. A worker has one, and so has each reader: a reader
+/// whose queue is full processes the oldest queued chunk itself instead of waiting (see
+/// [`Reader::file`]), and once its files are read it works the queue down as a worker.
+struct Hand<'h, 's, 'a, 'b> {
+    sh: &'h Shared<'s>,
+    slot: &'h Mutex<WorkerOut>,
+    pool: mpsc::Sender<Spare>,
+    settle: Settler<'h, 'a, 'b>,
+    /// The thread's buffers for JSON lines, kept from chunk to chunk: lent to each line of a
+    /// chunk as buffers of its lines' lifetime.
+    kept: LineScratch<'static>,
+}
+
+impl Hand<'_, '_, '_, '_> {
+    /// Feeds `chunk` into this thread's slot (locked for the chunk, so that a barrier can take
+    /// the states between two chunks), then meets the file's barrier if the chunk completes
+    /// one, and settles what a barrier took if nothing else does.
+    fn process(&mut self, chunk: Chunk) {
+        let (sh, slot, settle) = (self.sh, self.slot, self.settle);
         // A chunk after one of its file's barriers waits until the barrier is met (before
         // taking its slot, which the barrier's take locks).
         chunk.ctx.clock.met.wait_for(chunk.epoch);
@@ -1439,7 +1454,7 @@ fn work(
                 }
             }
         }
-        let mut json = kept.relife();
+        let mut json = std::mem::take(&mut self.kept).relife();
         match &chunk.work {
             Work::Rows(rows) => {
                 for (line, text) in rows {
@@ -1534,7 +1549,7 @@ fn work(
                 }
             }
         }
-        kept = json.relife();
+        self.kept = json.relife();
         ctx.clock
             .max_time
             .fetch_max(out.chunk_max, Ordering::Relaxed);
@@ -1553,7 +1568,7 @@ fn work(
         // at a time, where 8 are ever in use; issue 15, (k)'s memory).
         let spare = Spare::of(work);
         if spare.data.capacity() > 0 || spare.rows.capacity() > 0 {
-            let _ = pool.send(spare);
+            let _ = self.pool.send(spare);
         }
         let (done, last) = ctx.clock.done.add();
         if let Some(every) = sh.barrier_every.filter(|e| done.is_multiple_of(*e)) {
@@ -1615,11 +1630,10 @@ fn utf8_piece(data: &[u8], from: usize) -> Utf8Piece<'_> {
     }
 }
 
-/// What a worker needs to meet a file's barrier ([`Settler::barrier`]) and to settle what a
-/// barrier took (see [`Release::settle`]): the first
-/// thread free after a barrier merges and releases, a worker between two chunks or the reader
-/// when its queue is full, so that a reader with no time to spare (decompressing a gzip file)
-/// does not hold the workers up while it merges.
+/// What a thread processing chunks needs to meet a file's barrier ([`Settler::barrier`]) and
+/// to settle what a barrier took (see [`Release::settle`]): the first thread free after a
+/// barrier merges and releases, any thread between two chunks (a worker, or a reader that
+/// processed one while its queue was full), so that no thread waits on the merge.
 #[derive(Clone, Copy)]
 struct Settler<'r, 'a, 'b> {
     rel: &'r Mutex<Release<'a>>,
@@ -1684,8 +1698,8 @@ impl Settler<'_, '_, '_> {
 
 /// The release's lock to settle what the last barrier took (the flag cleared), when a take
 /// waits and no other thread holds it (a worker meeting a barrier, or another settling);
-/// `None` otherwise. A worker between two chunks ([`Settler::now`]) and a reader with a full
-/// queue ([`Reader::settle`]) settle this way, neither waiting for the lock.
+/// `None` otherwise: a thread between two chunks ([`Settler::now`]) settles without waiting
+/// for the lock.
 fn settle_lock<'m, 'r>(
     rel: &'m Mutex<Release<'r>>,
     unsettled: &AtomicBool,
@@ -1793,8 +1807,7 @@ const EARLY_QUEUE: usize = 2;
 /// The thread that sorts each release of the head rule ([`Head`]) and writes it, in the order
 /// the releases were sent. Off the release's lock: sorted, rendered and written there, a
 /// release held the lock about 1 ms (row (f), 2M events: 41 releases, 15-20 ms rendering and
-/// 5-22 ms writing in all), while the reader with a full queue and a worker meeting a barrier
-/// waited for it.
+/// 5-22 ms writing in all), while the threads settling or meeting a barrier waited for it.
 struct EarlyWriter<'r> {
     write: &'r Early<'r>,
     batches: mpsc::Receiver<Batch>,
@@ -2280,8 +2293,6 @@ pub fn run_files_streamed(
         compiled: &compiled,
         opts,
         sh: &sh,
-        rel: &rel,
-        unsettled: &unsettled,
         clocks: &plan.clocks,
         rule_sources: &plan.sources,
         pool: Mutex::new(pool_rx),
@@ -2299,26 +2310,41 @@ pub fn run_files_streamed(
         sh: &sh,
     };
     let n_readers = plan.read.len().clamp(1, threads);
+    // Threads that only process chunks, beside the readers, which process chunks too whenever
+    // their queue is full and once their files are read (see [`Hand`]): `threads` threads in
+    // all, not a reader on top of them. With a reader and two workers on two cores, the
+    // reader waited for a core whenever it was woken, and a gzip file's reader, the slowest
+    // stage, got two thirds of one (issue 15, rows (f) and (g)).
+    let n_workers = threads - n_readers;
+    let (worker_slots, reader_slots) = slots.split_at(n_workers);
+    let hand = |slot| Hand {
+        sh: &sh,
+        slot,
+        pool: pool_tx.clone(),
+        settle: settler,
+        kept: LineScratch::default(),
+    };
     let all_joined = std::thread::scope(|s| {
         let writer = early_writer.map(|w| s.spawn(move || w.run()));
-        let workers: Vec<_> = slots
+        let workers: Vec<_> = worker_slots
             .iter()
             .map(|slot| {
-                let pool = pool_tx.clone();
-                let sh = &sh;
-                s.spawn(move || work(sh, slot, pool, settler))
+                let h = hand(slot);
+                s.spawn(move || work(h))
             })
             .collect();
-        let readers: Vec<_> = (0..n_readers)
-            .map(|_| {
+        let readers: Vec<_> = reader_slots
+            .iter()
+            .map(|slot| {
                 let tx = tx.clone();
+                let mut h = hand(slot);
                 let (rd, next, errors, read) = (&rd, &next, &errors, &plan.read);
                 s.spawn(move || {
                     while let Some(&i) = read.get(next.fetch_add(1, Ordering::Relaxed)) {
                         let result = if rd.sh.stopped(i) {
                             Ok(())
                         } else {
-                            rd.file(i, &tx)
+                            rd.file(i, &tx, &mut h)
                         };
                         if let Err(d) = result {
                             rd.sh.stop(i);
@@ -2336,12 +2362,16 @@ pub fn run_files_streamed(
                             clock.finished.store(true, Ordering::Release);
                         }
                     }
+                    // Its files read, the reader works the queue down with the others (the
+                    // queue closes once every reader is done).
+                    drop(tx);
+                    work(h);
                 })
             })
             .collect();
-        let readers_ok = readers.into_iter().filter_map(|h| h.join().ok()).count() == n_readers;
         drop(tx);
-        let workers_ok = workers.into_iter().filter_map(|h| h.join().ok()).count() == threads;
+        let readers_ok = readers.into_iter().filter_map(|h| h.join().ok()).count() == n_readers;
+        let workers_ok = workers.into_iter().filter_map(|h| h.join().ok()).count() == n_workers;
         // No release after the workers': the head's sender dropped, the writer writes what
         // it was sent and ends (before anything of the sink is written).
         rel.lock().unwrap_or_else(|e| e.into_inner()).head = None;
@@ -2934,9 +2964,6 @@ struct Reader<'r, 'a> {
     compiled: &'r [CompiledRule],
     opts: &'r RunOptions<'a>,
     sh: &'r Shared<'a>,
-    rel: &'r Mutex<Release<'a>>,
-    /// Set at a barrier (see [`Settler`]).
-    unsettled: &'r AtomicBool,
     clocks: &'r [Arc<FileClock>],
     rule_sources: &'r [Source],
     /// Buffers the workers are done with, for reuse.
@@ -2979,17 +3006,13 @@ impl Reader<'_, '_> {
         }
     }
 
-    /// Merges and releases what a barrier took, if anything and no other thread is at it (a
-    /// worker settling, or meeting a barrier): the reader then waits for room in its queue
-    /// instead. Waiting for the lock, the reader of row (f) spent 80 ms of a run blocked here
-    /// (off-CPU, perf sched_switch) while a worker settled, and the reader of a gzip file,
-    /// the slowest stage, has no time to lose.
-    fn settle(&self) -> Result<(), Diagnostic> {
-        settle_lock(self.rel, self.unsettled).map_or(Ok(()), |mut rel| rel.settle())
-    }
-
     /// Reads file `i`, sending its chunks to the workers.
-    fn file(&self, i: usize, tx: &mpsc::SyncSender<Chunk>) -> Result<(), Diagnostic> {
+    fn file(
+        &self,
+        i: usize,
+        tx: &mpsc::SyncSender<Chunk>,
+        hand: &mut Hand<'_, '_, '_, '_>,
+    ) -> Result<(), Diagnostic> {
         let (f, clock) = (&self.files[i], &self.clocks[i]);
         let (schemas, compiled, opts) = (self.schemas, self.compiled, self.opts);
         let max_line = opts.max_line.max(1);
@@ -3032,7 +3055,7 @@ impl Reader<'_, '_> {
             Layout::Table(h) => (!h.quoted || csv.is_some(), !h.quoted),
         };
         let mut ctx = file_ctx(&path, layout, schema, compiled, opts, clock);
-        let send = |ctx: &Arc<FileCtx>, work: Work| -> Result<(), Diagnostic> {
+        let mut send = |ctx: &Arc<FileCtx>, work: Work| -> Result<(), Diagnostic> {
             let failed = || Diagnostic::new(Code::E0803, "an evaluator thread failed");
             // The file's barriers before this chunk (one after every `every` chunks).
             let epoch = match self.sh.barrier_every {
@@ -3044,14 +3067,34 @@ impl Reader<'_, '_> {
                 work,
                 epoch,
             };
-            // The workers have a full queue: the time to merge what a barrier took.
-            match tx.try_send(chunk) {
-                Ok(()) => {}
-                Err(mpsc::TrySendError::Full(chunk)) => {
-                    self.settle()?;
-                    tx.send(chunk).map_err(|_| failed())?;
+            let mut chunk = chunk;
+            loop {
+                match tx.try_send(chunk) {
+                    Ok(()) => break,
+                    Err(mpsc::TrySendError::Full(c)) => chunk = c,
+                    Err(mpsc::TrySendError::Disconnected(_)) => return Err(failed()),
                 }
-                Err(mpsc::TrySendError::Disconnected(_)) => return Err(failed()),
+                // The queue is full: this thread processes the oldest chunk queued instead of
+                // waiting for room. The oldest: a chunk waits only for chunks of its file sent
+                // before it (its barrier's), so it never waits for one queued behind it. Never
+                // waiting for the queue's lock: a worker holds it while it waits for a chunk,
+                // and the queue may have emptied since it was found full (then that worker
+                // waits for this very chunk).
+                match self.sh.rx.try_lock() {
+                    Ok(rx) => {
+                        let oldest = rx.try_recv().ok();
+                        drop(rx);
+                        if let Some(c) = oldest {
+                            hand.process(c);
+                        }
+                    }
+                    // A worker is taking a chunk: room is being made.
+                    Err(std::sync::TryLockError::WouldBlock) => std::thread::yield_now(),
+                    Err(std::sync::TryLockError::Poisoned(_)) => {
+                        tx.send(chunk).map_err(|_| failed())?;
+                        break;
+                    }
+                }
             }
             clock.sent.fetch_add(1, Ordering::Relaxed);
             Ok(())
