@@ -49,8 +49,8 @@ pub struct RunArgs {
     /// running out of memory.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_GROUPS)]
     pub max_groups: usize,
-    /// Worker threads, and files read at once (default: the number of cores). The output does
-    /// not depend on it.
+    /// Threads that read and evaluate events, and files read at once (default: the number of
+    /// cores; 1: everything on one thread). The output does not depend on it.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// Bytes per work unit (tests: small blocks to exercise window release on small files).
