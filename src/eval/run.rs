@@ -1685,9 +1685,15 @@ impl Settler<'_, '_, '_> {
     /// it (a worker meeting a barrier, or another settling). An error is the error of the
     /// file whose barrier took the groups, as if its reader had met it.
     fn now(&self) {
-        let Some(mut rel) = settle_lock(self.rel, self.unsettled) else {
+        if !self.unsettled.load(Ordering::Acquire) {
             return;
+        }
+        let mut rel = match self.rel.try_lock() {
+            Ok(rel) => rel,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return,
         };
+        self.unsettled.store(false, Ordering::Release);
         let file = rel.taken_by;
         if let Err(d) = rel.settle() {
             self.sh.stop(file);
@@ -1697,26 +1703,6 @@ impl Settler<'_, '_, '_> {
                 .push((file, d));
         }
     }
-}
-
-/// The release's lock to settle what the last barrier took (the flag cleared), when a take
-/// waits and no other thread holds it (a worker meeting a barrier, or another settling);
-/// `None` otherwise: a thread between two chunks ([`Settler::now`]) settles without waiting
-/// for the lock.
-fn settle_lock<'m, 'r>(
-    rel: &'m Mutex<Release<'r>>,
-    unsettled: &AtomicBool,
-) -> Option<std::sync::MutexGuard<'m, Release<'r>>> {
-    if !unsettled.load(Ordering::Acquire) {
-        return None;
-    }
-    let rel = match rel.try_lock() {
-        Ok(rel) => rel,
-        Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
-        Err(std::sync::TryLockError::WouldBlock) => return None,
-    };
-    unsettled.store(false, Ordering::Release);
-    Some(rel)
 }
 
 /// The number of lines of `b` (whole lines of a file, the last one maybe without its line
@@ -3009,7 +2995,8 @@ impl Reader<'_, '_> {
         }
     }
 
-    /// Reads file `i`, sending its chunks to the workers.
+    /// Reads file `i`, sending its chunks to the workers (and processing some with `hand`
+    /// while the queue is full).
     fn file(
         &self,
         i: usize,
@@ -3065,12 +3052,11 @@ impl Reader<'_, '_> {
                 Some(every) => clock.sent.load(Ordering::Relaxed) / every,
                 None => 0,
             };
-            let chunk = Chunk {
+            let mut chunk = Chunk {
                 ctx: ctx.clone(),
                 work,
                 epoch,
             };
-            let mut chunk = chunk;
             loop {
                 match tx.try_send(chunk) {
                     Ok(()) => break,
