@@ -17,8 +17,9 @@
 #   (b) --no-prefilter     the same job as (b) without the prefilter
 #   duckdb (b)             the same job as (b) in DuckDB (SQL over read_json, explicit schema)
 # Each row with a DuckDB twin ((b) --no-prefilter, (f), (g), (k), (d), (e)) runs in turn with
-# its twin (`pair`: RUNS rounds, which goes first alternating), and the ratios of every such row
-# (and of (b) against (b)'s twin) are printed after the table.
+# its twin (`pair`: RUNS rounds, which goes first alternating; the job's alerts counted through
+# a pipe, see `pair`), and the ratios of every such row (and of (b) against (b)'s twin) are
+# printed after the table.
 #   (f) unselective rule   outbound volume per host and hour (matches three quarters of the
 #                          lines, so the prefilter skips almost nothing: the full JSON path),
 #                          and its DuckDB twin
