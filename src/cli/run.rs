@@ -1,4 +1,5 @@
 use super::{Exit, Format};
+use crate::diag::shown;
 use crate::eval::run::{run_files_streamed, RunOptions, Summary, DEFAULT_MAX_GROUPS};
 use crate::eval::Alert;
 use std::io::IsTerminal;
@@ -143,7 +144,7 @@ fn progress_line(
     let filled = (all / 5) as usize;
     let files: Vec<String> = active
         .iter()
-        .map(|(f, (d, t))| format!("{f} {}%", pct(*d, *t)))
+        .map(|(f, (d, t))| format!("{} {}%", shown(f), pct(*d, *t)))
         .collect();
     format!(
         "[{}{}] {all:>3}% {finished} file(s) done; {}",
@@ -267,8 +268,8 @@ pub fn table(alerts: &[Alert]) -> String {
             format!("{:?}", a.severity).to_lowercase(),
             a.window_start.clone().unwrap_or_else(|| "-".into()),
             a.events.to_string(),
-            kv(&a.group),
-            kv(&a.aggregates),
+            shown(&kv(&a.group)).into_owned(),
+            shown(&kv(&a.aggregates)).into_owned(),
         ]);
     }
     let mut w = [0usize; 6];
@@ -294,7 +295,12 @@ pub fn table(alerts: &[Alert]) -> String {
 pub fn summary_text(s: &Summary, secs: f64) -> String {
     let mut t = String::new();
     for b in s.bad.iter().take(BAD_SHOWN) {
-        t.push_str(&format!("{}:{}: bad line: {}\n", b.file, b.line, b.reason));
+        t.push_str(&format!(
+            "{}:{}: bad line: {}\n",
+            shown(&b.file),
+            b.line,
+            shown(&b.reason)
+        ));
     }
     if s.bad_lines as usize > BAD_SHOWN {
         t.push_str(&format!(
@@ -303,7 +309,7 @@ pub fn summary_text(s: &Summary, secs: f64) -> String {
         ));
     }
     for d in &s.duplicates {
-        t.push_str(&format!("{d}\n"));
+        t.push_str(&format!("{}\n", shown(d)));
     }
     let lateness = s
         .lateness
@@ -311,7 +317,9 @@ pub fn summary_text(s: &Summary, secs: f64) -> String {
     for l in s.late.iter().take(BAD_SHOWN) {
         t.push_str(&format!(
             "{}:{}: late event: its window of rule `{}` was already released (allowed lateness {lateness}); not counted\n",
-            l.file, l.line, l.rule
+            shown(&l.file),
+            l.line,
+            l.rule
         ));
     }
     if s.late_events as usize > BAD_SHOWN {
@@ -321,10 +329,10 @@ pub fn summary_text(s: &Summary, secs: f64) -> String {
         ));
     }
     for (f, n) in &s.late_by_file {
-        t.push_str(&format!("{f}: {n} late event(s) not counted\n"));
+        t.push_str(&format!("{}: {n} late event(s) not counted\n", shown(f)));
     }
     for (f, sc) in &s.schemas {
-        t.push_str(&format!("{f}: schema {sc}\n"));
+        t.push_str(&format!("{}: schema {sc}\n", shown(f)));
     }
     for k in &s.skipped {
         t.push_str(&format!("rule `{}` skipped: {}\n", k.rule, k.reason));

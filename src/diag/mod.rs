@@ -232,6 +232,37 @@ impl LineIndex {
     }
 }
 
+/// `s` as it may be written to a terminal: every character a terminal acts on (C0 and C1
+/// controls, DEL) and every Unicode bidirectional formatting character (which reorders how what
+/// follows it is drawn) is shown as its Rust escape (`\u{1b}`); everything else is left as it
+/// is. Text read from the input reaches the human output: a bad line's reason (a duplicate key,
+/// the reason a converter wrote), a file's name, a group's value in `--format table`. Written
+/// raw, one log line could clear the analyst's screen and draw a report of its own. Machine
+/// output (JSON) escapes by its own rules and does not need this.
+pub fn shown(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(acted_on) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if acted_on(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Whether a terminal acts on `c` instead of drawing it (see [`shown`]).
+pub(crate) fn acted_on(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
 fn floor_char_boundary(text: &str, mut i: usize) -> usize {
     while i > 0 && !text.is_char_boundary(i) {
         i -= 1;
@@ -382,6 +413,44 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `shown` escapes exactly the characters a terminal acts on: every C0 control, DEL, every
+    /// C1 control and the bidirectional formatting characters; any other character, ASCII or
+    /// not, is kept, and a text with none of them is borrowed as it is.
+    #[test]
+    fn shown_escapes_what_a_terminal_acts_on_and_nothing_else() {
+        let bidi = [
+            '\u{061c}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202b}', '\u{202c}',
+        ];
+        let bidi2 = [
+            '\u{202d}', '\u{202e}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+        ];
+        for c in (0u32..0x20)
+            .chain(0x7f..0xa0)
+            .filter_map(char::from_u32)
+            .chain(bidi)
+            .chain(bidi2)
+        {
+            let s = format!("a{c}b");
+            assert_eq!(
+                shown(&s),
+                format!("a\\u{{{:x}}}b", c as u32),
+                "{:x}",
+                c as u32
+            );
+        }
+        for s in [
+            "plain",
+            "é 日本 \u{200d} \u{2028} \u{fffd}",
+            "\\u{1b} as text",
+            "",
+        ] {
+            assert!(
+                matches!(shown(s), std::borrow::Cow::Borrowed(t) if t == s),
+                "{s:?}"
+            );
+        }
+    }
 
     /// The naive way: count lines and characters from the start of the file.
     fn naive(text: &str, start: usize) -> (u32, u32) {

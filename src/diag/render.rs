@@ -1,6 +1,6 @@
 //! Rendering of diagnostics: the only place that turns them into text.
 
-use super::{Diagnostic, Severity};
+use super::{acted_on, shown, Diagnostic, Severity};
 use std::collections::BTreeMap;
 
 /// File texts by path, so the human renderer can show the offending line.
@@ -52,11 +52,11 @@ pub fn render_human_into(out: &mut String, d: &Diagnostic, sources: &SourceCache
     let (on, off) = if color { (sgr, RESET) } else { ("", "") };
     // Writing to a String cannot fail.
     match &d.span {
-        Some(s) if s.line > 0 => _ = write!(out, "{}:{}:{}: ", s.path, s.line, s.col),
-        Some(s) => _ = write!(out, "{}: ", s.path),
+        Some(s) if s.line > 0 => _ = write!(out, "{}:{}:{}: ", shown(&s.path), s.line, s.col),
+        Some(s) => _ = write!(out, "{}: ", shown(&s.path)),
         None => {}
     }
-    _ = writeln!(out, "{on}{sev}[{}]{off}: {}", d.code, d.message);
+    _ = writeln!(out, "{on}{sev}[{}]{off}: {}", d.code, shown(&d.message));
     if let Some(s) = &d.span {
         if s.line > 0 {
             if let Some(text) = sources.get(&s.path) {
@@ -76,9 +76,15 @@ pub fn render_human_into(out: &mut String, d: &Diagnostic, sources: &SourceCache
                     let pad = gutter.len();
                     _ = writeln!(out, "{:pad$} |", "");
                     _ = write!(out, "{gutter} | ");
-                    // A tab is shown as one space, so that the carets below line up.
-                    if line.contains('\t') {
-                        out.extend(line.chars().map(|c| if c == '\t' { ' ' } else { c }));
+                    // A tab is shown as one space, so that the carets below line up; any other
+                    // character a terminal acts on (see [`shown`]) as one U+FFFD, for the same
+                    // reason.
+                    if line.chars().any(acted_on) {
+                        out.extend(line.chars().map(|c| match c {
+                            '\t' => ' ',
+                            c if acted_on(c) => '\u{fffd}',
+                            c => c,
+                        }));
                     } else {
                         out.push_str(line);
                     }
@@ -97,13 +103,13 @@ pub fn render_human_into(out: &mut String, d: &Diagnostic, sources: &SourceCache
         }
     }
     if let Some(found) = &d.found {
-        _ = writeln!(out, "  = found: {found}");
+        _ = writeln!(out, "  = found: {}", shown(found));
     }
     if let Some(expected) = &d.expected {
-        _ = writeln!(out, "  = expected: {expected}");
+        _ = writeln!(out, "  = expected: {}", shown(expected));
     }
     for h in &d.hints {
-        _ = writeln!(out, "  = hint: {h}");
+        _ = writeln!(out, "  = hint: {}", shown(h));
     }
 }
 
@@ -145,5 +151,34 @@ mod tests {
         assert!(out.contains("2 |   where remote.prot == 25\n"));
         assert!(out.contains("  |         ^^^^^^^^^^^\n"));
         assert!(out.contains("= hint: did you mean `remote.port`?"));
+    }
+
+    /// Every part of a diagnostic shows the characters a terminal acts on escaped; the source
+    /// line shows each as one U+FFFD, so that the carets under it still line up.
+    #[test]
+    fn human_rendering_escapes_what_a_terminal_acts_on() {
+        let text = "rule x {\n  \u{1b}[2J where \u{202e}remote.prot == 25\n}\n";
+        let start = text.find("remote.prot").unwrap_or(0);
+        let d = Diagnostic::new(Code::E0201, "unknown field `a\u{1b}[2J`")
+            .at(Span::from_offsets("r\u{9b}.detc", text, start, start + 11))
+            .found("`\u{7}`")
+            .expected("not \u{202e}")
+            .hint("line\nbreak");
+        let mut sc = SourceCache::new();
+        sc.insert("r\u{9b}.detc", text);
+        let out = render_human(&d, &sc);
+        assert!(!out.chars().any(|c| acted_on(c) && c != '\n'), "{out:?}");
+        assert!(
+            out.starts_with("r\\u{9b}.detc:2:15: error[E0201]: unknown field `a\\u{1b}[2J`\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("2 |   \u{fffd}[2J where \u{fffd}remote.prot == 25\n"),
+            "{out}"
+        );
+        assert!(out.contains("  |               ^^^^^^^^^^^\n"), "{out}");
+        assert!(out.contains("= found: `\\u{7}`\n"));
+        assert!(out.contains("= expected: not \\u{202e}\n"));
+        assert!(out.contains("= hint: line\\u{a}break\n"));
     }
 }

@@ -550,3 +550,65 @@ fn run_json_lines_are_the_alerts_serialized_with_suppression_between() {
         &out[..300.min(out.len())]
     );
 }
+
+/// Text read from the input reaches the human output escaped, never as the control characters a
+/// terminal acts on: a bad line's reason (the reason a `detc.bad_line` marker line carries, a
+/// duplicate key), a file's name, a group's value in `--format table`, and the `--strict` error.
+/// Before, a log line `{"detc.bad_line":"\u001b[2J..."}` cleared the analyst's screen and drew
+/// its own text; a C1 CSI (U+009B) and a bidi override (U+202E) acted the same way.
+#[test]
+fn input_text_reaches_the_terminal_escaped() {
+    let d = tmp("escaped");
+    let rule = d.join("r.detc");
+    std::fs::write(
+        &rule,
+        "rule per_host {\n  id \"0b5f3c2e-6a1d-4c8e-9f27-3d4e5a6b7c8d\"\n  title \"Per host\"\n  description \"Connections per host.\"\n  author \"detc tests\"\n  date \"2026-12-05\"\n  status experimental\n  severity low\n  confidence low\n  source network_connection\n  where direction == outbound\n  window 1h\n  group by host\n  aggregate n = count()\n  having n >= 1\n}\n",
+    )
+    .unwrap();
+    let f = d.join("logs\u{1b}[2J\u{9b}31m\u{202e}.jsonl");
+    let ok = |host: &str| {
+        format!(
+            "{{\"EventID\":3,\"Channel\":\"Microsoft-Windows-Sysmon/Operational\",\"UtcTime\":\"2026-11-20 10:00:00\",\"Hostname\":\"{host}\",\"Initiated\":\"true\",\"DestinationIp\":\"203.0.113.9\",\"DestinationPort\":\"25\"}}\n"
+        )
+    };
+    let mut text = ok("ws1\\u001b[31mred\\u009b\\u202e");
+    text.push_str("{\"detc.bad_line\":\"\\u001b[2J\\u001b[Hall clear \\u009b2J \\u202e\"}\n");
+    text.push_str("{\"EventID\":3,\"UtcTime\":\"\\u001b[1m2026-11-20 10:00:01\",\"Hostname\":\"ws2\",\"Initiated\":\"true\"}\n");
+    std::fs::write(&f, text).unwrap();
+    let (r, p) = (rule.to_string_lossy(), f.to_string_lossy());
+    let acts = |s: &str| {
+        s.chars()
+            .any(|c| c == '\u{1b}' || c == '\u{9b}' || c == '\u{202e}')
+    };
+    for format in ["json", "table"] {
+        let (code, out, err) = detc(&["run", &r, "--events", &p, "--format", format]);
+        assert_eq!(code, 0, "{err}");
+        assert!(!acts(&err), "{err:?}");
+        assert!(
+            err.contains("bad line: \\u{1b}[2J\\u{1b}[Hall clear \\u{9b}2J \\u{202e}"),
+            "{err}"
+        );
+        assert!(err.contains(":3: bad line: field `UtcTime`"), "{err}");
+        assert!(err.contains("`\\u{1b}[1m2026-11-20 10:00:01`"), "{err}");
+        assert!(
+            err.contains("logs\\u{1b}[2J\\u{9b}31m\\u{202e}.jsonl:3: bad line"),
+            "{err}"
+        );
+        if format == "table" {
+            assert!(!acts(&out), "{out:?}");
+            // The value as `kv` quotes it (JSON's `\u001b`), the rest as `shown` shows it.
+            assert!(
+                out.contains("host=\"ws1\\u001b[31mred\\u{9b}\\u{202e}\""),
+                "{out}"
+            );
+        } else {
+            // JSON escapes by its own rules: the value is the host as written.
+            let a: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+            assert_eq!(a["group"]["host"], "ws1\u{1b}[31mred\u{9b}\u{202e}");
+        }
+    }
+    let (code, _, err) = detc(&["run", &r, "--events", &p, "--strict"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(!acts(&err), "{err:?}");
+    assert!(err.contains("\\u{1b}[2J"), "{err}");
+}
