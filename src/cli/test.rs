@@ -1,5 +1,6 @@
 use super::Exit;
 use crate::config::Gate;
+use crate::diag::shown;
 use crate::eval::testing::{self, TestOutcome};
 use std::path::PathBuf;
 
@@ -123,13 +124,22 @@ pub fn run(args: &TestArgs) -> Exit {
                         s.push_str(&format!("ok      {} :: {}\n", o.rule, o.test));
                     }
                 } else {
+                    // The diff's lines hold the fixture's values: shown as a terminal may
+                    // show them (see `diag::shown`), line by line.
+                    let d = diff(o);
+                    let d: String = d
+                        .split_inclusive('\n')
+                        .map(|l| match l.strip_suffix('\n') {
+                            Some(l) => format!("{}\n", shown(l)),
+                            None => shown(l).into_owned(),
+                        })
+                        .collect();
                     s.push_str(&format!(
-                        "FAILED  {} :: {} ({}): {}\n{}",
+                        "FAILED  {} :: {} ({}): {}\n{d}",
                         o.rule,
                         o.test,
-                        o.rule_file,
-                        o.message,
-                        diff(o)
+                        shown(&o.rule_file),
+                        shown(&o.message),
                     ));
                 }
                 // The note belongs to its test's line: with --quiet, a passing test has none.
@@ -137,9 +147,9 @@ pub fn run(args: &TestArgs) -> Exit {
                     s.push_str(&format!(
                         "        note: {} bad line(s) in the fixture, first {}:{}: {}\n",
                         o.bad.len(),
-                        o.bad[0].file,
+                        shown(&o.bad[0].file),
                         o.bad[0].line,
-                        o.bad[0].reason
+                        shown(&o.bad[0].reason)
                     ));
                 }
             }

@@ -611,4 +611,19 @@ fn input_text_reaches_the_terminal_escaped() {
     assert_eq!(code, 2, "{err}");
     assert!(!acts(&err), "{err:?}");
     assert!(err.contains("\\u{1b}[2J"), "{err}");
+    // `detc test` over the same events: the failed test's diff and its bad-line note.
+    std::fs::copy(&f, d.join("fixture.jsonl")).unwrap();
+    let mut text = std::fs::read_to_string(&rule).unwrap();
+    text.truncate(text.rfind('}').unwrap());
+    text.push_str(
+        "  test \"quiet\" events \"fixture.jsonl\" schema sysmon\n    expect no alert\n}\n",
+    );
+    std::fs::write(&rule, text).unwrap();
+    let (code, out, err) = detc(&["test", &r]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(!acts(&out) && !acts(&err), "{out:?}{err:?}");
+    assert!(out.contains("FAILED  per_host :: quiet"), "{out}");
+    assert!(out.contains("ws1\\u001b[31mred\\u{9b}\\u{202e}"), "{out}");
+    assert!(out.contains("bad line(s) in the fixture"), "{out}");
+    assert!(out.contains("\\u{1b}[2J\\u{1b}[Hall clear"), "{out}");
 }
