@@ -35,16 +35,33 @@ pub const MAX_RECORD: usize = 1 << 20;
 /// How many events closed by EOE are remembered to tell a stray record of one.
 const CLOSED_KEPT: usize = 4096;
 
-/// The JSON line standing for a bad line: the JSON readers report the string as the reason
-/// ([`bad_reason`]). It is an object so that a file starting with one is still JSON lines.
-const BAD_PREFIX: &str = "{\"detc.bad_line\":";
+/// The opening of the JSON line standing for a bad line: the JSON readers report its string as
+/// the reason ([`bad_reason`]). It is an object so that a file starting with one is still JSON
+/// lines. Its key holds a token drawn at random once a run, which never leaves the run, so that
+/// no line of the input passes for one: with a fixed key, a log line
+/// `{"detc.bad_line":"..."}` in a plain JSON-lines file was reported as a bad line with its
+/// writer's words as the reason.
+fn bad_prefix() -> &'static str {
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PREFIX.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        // 64 bits from std's random hash keys (seeded by the OS): nothing to guess them from.
+        let token = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        format!("{{\"{MARK}{token:016x}\":")
+    })
+}
+
+/// The key's fixed part: its first bytes are compared in place on every JSON line.
+const MARK: &str = "detc.bad_line.";
 
 /// The reason of a bad line [`Events`] wrote, or `None` for any other line.
 #[inline]
 pub fn bad_reason(line: &str) -> Option<String> {
     // The first word compared in place: every JSON line is asked, and the prefix's `memcmp`
     // call was about 20 instructions a line of row (f).
-    if line.as_bytes().first_chunk::<8>() != BAD_PREFIX.as_bytes().first_chunk::<8>() {
+    if line.as_bytes().first_chunk::<8>() != Some(b"{\"detc.b") {
         return None;
     }
     marked_reason(line)
@@ -52,12 +69,12 @@ pub fn bad_reason(line: &str) -> Option<String> {
 
 #[cold]
 fn marked_reason(line: &str) -> Option<String> {
-    let rest = line.strip_prefix(BAD_PREFIX)?.strip_suffix('}')?;
+    let rest = line.strip_prefix(bad_prefix())?.strip_suffix('}')?;
     serde_json::from_str::<String>(rest).ok()
 }
 
 fn bad_line(reason: &str) -> Vec<u8> {
-    format!("{BAD_PREFIX}{}}}", Value::String(reason.to_string())).into_bytes()
+    format!("{}{}}}", bad_prefix(), Value::String(reason.to_string())).into_bytes()
 }
 
 /// Whether a stream that starts with `head` is an audit log: its first line that is not blank
@@ -600,6 +617,26 @@ mod tests {
         assert_eq!(obj(&out[1])["exe"], "/bin/cat");
         assert_eq!(obj(&out[1])["type"], "SYSCALL");
         assert!(out[2..5].iter().all(String::is_empty), "{out:?}");
+    }
+
+    /// Only a marker this run wrote is one: a line with the fixed key, or with the token's
+    /// place filled by a guess, is a line like any other; the reason survives any text.
+    #[test]
+    fn only_this_runs_marker_is_a_bad_line() {
+        for reason in ["plain", "quote \" and \\ and \u{1b}[2J", ""] {
+            let line = String::from_utf8(bad_line(reason)).unwrap_or_default();
+            assert_eq!(bad_reason(&line).as_deref(), Some(reason), "{line}");
+        }
+        let guesses = [
+            "{\"detc.bad_line\":\"forged\"}".to_string(),
+            "{\"detc.bad_line.0000000000000000\":\"forged\"}".to_string(),
+            format!("{}\"forged\"", &bad_prefix()[..bad_prefix().len() - 3]),
+        ];
+        for g in guesses {
+            assert_eq!(bad_reason(&g), None, "{g}");
+        }
+        assert_eq!(bad_prefix(), bad_prefix());
+        assert_eq!(bad_prefix().len(), "{\"detc.bad_line.\":".len() + 16);
     }
 
     #[test]
