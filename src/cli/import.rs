@@ -189,16 +189,54 @@ fn summary(folders: &BTreeMap<String, FolderCount>, imported: usize, refused: us
         } else {
             0.0
         };
+        // A folder's name and a refusal's reason come from the files read: shown as a
+        // terminal may show them (see `diag::shown`).
         s.push_str(&format!(
             "{}: {} of {} rule(s) imported ({pct:.1}%), {} refused\n",
-            f.folder, f.imported, total, f.refused
+            crate::diag::shown(&f.folder),
+            f.imported,
+            total,
+            f.refused
         ));
         let mut reasons: Vec<(&String, &usize)> = f.reasons.iter().collect();
         reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
         for (r, n) in reasons {
-            s.push_str(&format!("  {n:>4}  {r}\n"));
+            s.push_str(&format!("  {n:>4}  {}\n", crate::diag::shown(r)));
         }
     }
     s.push_str(&format!("imported {imported} rule(s), refused {refused}\n"));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The summary shows a folder's name and a reason escaped (a Sigma tree is someone
+    /// else's files): no character a terminal acts on reaches it.
+    #[test]
+    fn the_summary_shows_names_and_reasons_escaped() {
+        let mut folders = BTreeMap::new();
+        let mut reasons = BTreeMap::new();
+        reasons.insert("unsupported `\u{1b}[2J`".to_string(), 2);
+        folders.insert(
+            "x".to_string(),
+            FolderCount {
+                folder: "rules/\u{9b}31m\u{202e}".into(),
+                imported: 1,
+                refused: 2,
+                reasons,
+            },
+        );
+        let s = summary(&folders, 1, 2);
+        assert!(
+            !s.chars().any(|c| crate::diag::acted_on(c) && c != '\n'),
+            "{s:?}"
+        );
+        assert!(
+            s.starts_with("rules/\\u{9b}31m\\u{202e}: 1 of 3 rule(s) imported"),
+            "{s}"
+        );
+        assert!(s.contains("     2  unsupported `\\u{1b}[2J`\n"), "{s}");
+    }
 }
