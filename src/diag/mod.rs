@@ -235,18 +235,20 @@ impl LineIndex {
 /// `s` as it may be written to a terminal: every character a terminal acts on (C0 and C1
 /// controls, DEL) and every Unicode bidirectional formatting character (which reorders how what
 /// follows it is drawn) is shown as its Rust escape (`\u{1b}`); everything else is left as it
-/// is. Text read from the input reaches the human output: a bad line's reason (a duplicate key,
-/// the reason a converter wrote), a file's name, a group's value in `--format table`. Written
+/// is. Text read from the input reaches the human output: a bad line's reason (a value it
+/// names), a file's name, a group's value in `--format table`, a fixture's values. Written
 /// raw, one log line could clear the analyst's screen and draw a report of its own. Machine
 /// output (JSON) escapes by its own rules and does not need this.
 pub fn shown(s: &str) -> std::borrow::Cow<'_, str> {
     if !s.chars().any(acted_on) {
         return std::borrow::Cow::Borrowed(s);
     }
+    use std::fmt::Write as _;
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         if acted_on(c) {
-            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+            // Writing to a String cannot fail.
+            _ = write!(out, "\\u{{{:x}}}", c as u32);
         } else {
             out.push(c);
         }
