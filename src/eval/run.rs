@@ -14,7 +14,7 @@
 //! The aggregation state itself is bounded by releasing windows (issue 9), and the result must
 //! not depend on how the reads of several files interleave, so lateness is decided per file
 //! (docs/SEMANTICS.md, "Allowed lateness"). After every [`RunOptions::release_every`] chunks of a
-//! file comes a barrier: once every chunk of the file before it is done (the chunks after it wait
+//! file (the last of them sent in [`PIECES`]) comes a barrier: once every chunk of the file before it is done (the chunks after it wait
 //! for it, while the file's reader reads on), the worker that finished the last one sets the
 //! file's *watermark*: the latest time counted in the file, capped by the first event time of
 //! every file after it on the command line (peeked before the run). An event is late when its
@@ -88,8 +88,30 @@ pub const DEFAULT_MAX_GROUPS: usize = 4_000_000;
 
 /// Default chunks between two window releases (16 MiB of JSON lines): between two barriers the
 /// workers add at most this much input's worth of groups. A barrier costs a worker the wait for
-/// the other's last chunk before it (see [`Settler::barrier`]).
+/// the other's last chunk before it (see [`Settler::barrier`], and [`PIECES`]).
 pub const RELEASE_EVERY: u64 = 16;
+
+/// The last of a file's [`RunOptions::release_every`] chunks before each barrier, when it is a
+/// block, is sent as this many pieces (cut at line breaks, see [`pieces`]), so that the worker that
+/// runs out of chunks before the barrier waits for the other's last piece, not its last whole
+/// block: the chunks after a barrier wait until every chunk before it is done. With whole
+/// blocks, one core of two idled for about half a block's work (0.2-1 ms) at each of row (f)'s
+/// 47 barriers, 20 ms of 740 core-ms (perf sched, 2M events; issue 15). Which chunks are
+/// pieces depends on their number in the file only, so where the barriers fall, and with them
+/// which events are late, still depends on the file alone.
+const PIECES: u64 = 8;
+
+/// The chunks of a file between two of its barriers: `release_every - 1` whole ones and the
+/// last one in [`PIECES`].
+fn chunks_per_release(release_every: u64) -> u64 {
+    release_every.max(1) - 1 + PIECES
+}
+
+/// Whether the next chunk of the file of `clock` is where the pieces of the last block before
+/// a barrier go (`per`: [`chunks_per_release`]; `None`, no barriers).
+fn at_pieces(clock: &FileClock, per: Option<u64>) -> bool {
+    per.is_some_and(|per| clock.sent.load(Ordering::Relaxed) % per == per - PIECES)
+}
 
 /// Rows read to find a file's first event time before the run.
 const PEEK_ROWS: usize = 1000;
@@ -969,8 +991,55 @@ enum Work {
     /// Whole lines, from `start` on.
     Block {
         start: BlockStart,
-        data: Vec<u8>,
+        data: Bytes,
     },
+}
+
+/// A block's bytes: a buffer of its own, or its part of a block read whole and sent in
+/// [`PIECES`] (see [`pieces`]), which share the buffer: no piece is copied, and no buffer read
+/// for a piece is grown back to a block's size with zeros when it comes back for reuse.
+enum Bytes {
+    Own(Vec<u8>),
+    Piece(Arc<Vec<u8>>, std::ops::Range<usize>),
+}
+
+impl Bytes {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::Own(v) => v,
+            Bytes::Piece(v, r) => v.get(r.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// The buffer, to be read into again: a piece's once every other piece is done with it.
+    fn into_spare(self) -> Vec<u8> {
+        match self {
+            Bytes::Own(v) => v,
+            Bytes::Piece(v, _) => Arc::try_unwrap(v).unwrap_or_default(),
+        }
+    }
+}
+
+/// Cuts `data` (whole lines) into exactly `n` ranges of whole lines, one after another and of
+/// about the same length (some may be empty: a chunk each all the same, so that a file's
+/// barriers fall after the same chunks).
+fn pieces(data: &[u8], n: usize) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::with_capacity(n);
+    let mut from = 0;
+    for k in 1..=n {
+        let to = if k == n {
+            data.len()
+        } else {
+            let aim = (data.len() * k / n).max(from);
+            match data.get(aim..).and_then(|rest| memchr::memchr(b'\n', rest)) {
+                Some(i) => aim + i + 1,
+                None => data.len(),
+            }
+        };
+        out.push(from..to);
+        from = to;
+    }
+    out
 }
 
 /// Where a block's lines start in its file.
@@ -987,7 +1056,7 @@ enum BlockStart {
 fn counted(first_line: u64, data: Vec<u8>) -> Work {
     Work::Block {
         start: BlockStart::Line(first_line),
-        data,
+        data: Bytes::Own(data),
     }
 }
 
@@ -1018,7 +1087,7 @@ impl Spare {
                 rows,
             },
             Work::Block { data, .. } => Spare {
-                data,
+                data: data.into_spare(),
                 rows: Vec::new(),
             },
         }
@@ -1393,8 +1462,8 @@ struct Shared<'s> {
     sink: Mutex<AlertSink>,
     /// Alerts a worker holds before passing them to the sink.
     flush_at: usize,
-    /// Chunks of a file between two of its barriers, when some rule aggregates (`None`: no
-    /// barrier): see [`Settler::barrier`].
+    /// Chunks of a file between two of its barriers ([`chunks_per_release`]), when some rule
+    /// aggregates (`None`: no barrier): see [`Settler::barrier`].
     barrier_every: Option<u64>,
 }
 
@@ -1478,6 +1547,7 @@ impl Hand<'_, '_, '_, '_> {
                 start: begins,
                 data,
             } => {
+                let data = data.as_slice();
                 // Lines are read as `Rows` reads them (`read::line_body`, `read::is_blank`);
                 // Zeek's `#` lines are directives.
                 let zeek = matches!(&ctx.layout, Layout::Table(h) if !h.quoted);
@@ -2246,7 +2316,7 @@ pub fn run_files_streamed(
         sink: Mutex::new(AlertSink::new(opts.alert_buffer)),
         // Each worker holds at most a share of the buffer before passing its alerts on.
         flush_at: (opts.alert_buffer / (2 * threads)).clamp(1, 4096),
-        barrier_every: aggregating.then_some(opts.release_every.max(1)),
+        barrier_every: aggregating.then_some(chunks_per_release(opts.release_every)),
     };
     let slots: Vec<Mutex<WorkerOut>> = (0..threads)
         .map(|_| {
@@ -2421,22 +2491,27 @@ pub fn run_files_streamed(
         .map(|(a, b)| a.iter().chain(b).map(|st| st.matched).sum())
         .collect();
     let settled_held = end.settled_held;
-    let Merged {
-        parts,
-        settled,
-        kept: groups,
-    } = merge_windows(end, threads)?;
+    let (mut peak, max_groups) = (rel.peak, rel.max_groups);
+    // The release borrows the sink: done with it.
+    drop(rel);
+    let sink = sh.sink.into_inner().unwrap_or_else(|e| e.into_inner());
+    let (
+        mut sink,
+        Merged {
+            settled,
+            kept: groups,
+        },
+    ) = merge_and_finish(end, &compiled, sink, threads)?;
     // The cap as the last settle and the end's merge counted it.
-    let mut peak = rel.peak;
     if let Some(held) = settled_held {
         peak = peak.max(held + settled);
-        if held + settled > rel.max_groups {
-            return Err(over_cap(rel.max_groups));
+        if held + settled > max_groups {
+            return Err(over_cap(max_groups));
         }
     }
     let peak = peak.max(groups);
-    if groups > rel.max_groups {
-        return Err(over_cap(rel.max_groups));
+    if groups > max_groups {
+        return Err(over_cap(max_groups));
     }
     for slot in slots {
         let o = slot.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -2466,8 +2541,6 @@ pub fn run_files_streamed(
     for (c, n) in compiled.iter().zip(matched) {
         summary.matched_by_rule.insert(c.rule.name.clone(), n);
     }
-    let sink = sh.sink.into_inner().unwrap_or_else(|e| e.into_inner());
-    let mut sink = finish_rules(&compiled, parts, sink, threads)?;
     let (corr_alerts, corr) = match beside {
         Some(h) => h
             .join()
@@ -2489,13 +2562,26 @@ pub fn run_files_streamed(
     })
 }
 
-/// Merges each rule's states at the end of a run (see [`Release::take_all`]) window by window,
-/// on `threads` threads: the parts of [`finish_rules`], each a rule's number and a state of its
-/// held alerts or of one window. Every aggregate is commutative (see `engine`), so which thread
-/// merges a window, and in which order, changes nothing. Also the groups the last settle's
-/// merge held, and those the whole merge holds in windows that settle would not have released:
-/// the counts of the cap (a released window's groups are freed before the end's count).
-fn merge_windows(end: EndStates, threads: usize) -> Result<Merged, Diagnostic> {
+/// Merges each rule's states at the end of a run (see [`Release::take_all`]) window by window
+/// and turns each merged window into alerts at once (while its groups are in this core's
+/// cache), adding them to `sink`, on `threads` threads (see [`on_threads`]). Every aggregate is
+/// commutative (see `engine`), so which thread merges a window, and in which order, changes
+/// nothing, nor does the order alerts reach the sink. Each thread encodes into a batch of its
+/// own, added a bounded piece at a time ([`Batch::add_ref_passing`]: the sink's bound on memory
+/// holds at the end too, give or take a batch per thread). Also gives the groups the last
+/// settle's merge held, and those the whole merge holds in windows that settle would not have
+/// released: the counts of the cap (a released window's groups are freed before the end's
+/// count).
+///
+/// Merged and then finished in two passes, a window's groups were cold again for the second
+/// (row (f), 2M events: 4-8 ms merging, then 8-11 ms finishing, each pass's two shares
+/// uneven by a third).
+fn merge_and_finish(
+    end: EndStates,
+    compiled: &[CompiledRule],
+    sink: AlertSink,
+    threads: usize,
+) -> Result<(AlertSink, Merged), Diagnostic> {
     /// A rule's number, whether the window counts at the end, and its states (the settle's,
     /// then the workers').
     type Todo = (usize, bool, Vec<RuleState>, Vec<RuleState>);
@@ -2529,116 +2615,85 @@ fn merge_windows(end: EndStates, threads: usize) -> Result<Merged, Diagnostic> {
         );
     }
     let weight = |t: &Todo| t.2.iter().chain(&t.3).map(RuleState::weight).sum::<usize>();
-    let merged = on_threads(todo, threads, weight, |share| {
-        let (mut settled, mut kept) = (0, 0);
-        let parts: Vec<(usize, RuleState)> = share
-            .into_iter()
-            .map(|(i, counts, s, w)| {
-                let mut acc = RuleState::default();
-                for st in s {
-                    acc.merge(st);
-                }
-                settled += acc.groups();
-                for st in w {
-                    acc.merge(st);
-                }
-                if counts {
-                    kept += acc.groups();
-                }
-                (i, acc)
-            })
-            .collect();
-        (parts, settled, kept)
-    })?;
-    let mut out = Merged {
-        parts: Vec::new(),
-        settled: 0,
-        kept: 0,
-    };
-    for (p, s, k) in merged {
-        out.parts.extend(p);
-        out.settled += s;
-        out.kept += k;
-    }
-    Ok(out)
-}
-
-/// What [`merge_windows`] gives: the parts, and the groups of each count of the cap.
-struct Merged {
-    parts: Vec<(usize, RuleState)>,
-    settled: usize,
-    kept: usize,
-}
-
-/// Turns the run's last groups (the parts of [`merge_windows`]) into alerts and adds them to
-/// the sink, on `threads` threads, each encoding its share of the parts (dealt by weight, see
-/// [`on_threads`]: one rule's windows are spread too) into a batch
-/// added a bounded piece at a time ([`Batch::add_ref_passing`]: the sink's bound on memory holds at
-/// the end too, give or take a batch per thread). The output does not depend on the order
-/// alerts reach the sink.
-fn finish_rules(
-    compiled: &[CompiledRule],
-    parts: Vec<(usize, RuleState)>,
-    sink: AlertSink,
-    threads: usize,
-) -> Result<AlertSink, Diagnostic> {
-    let parts: Vec<(&CompiledRule, RuleState)> = parts
-        .into_iter()
-        .filter(|(_, p)| !p.is_empty())
-        .filter_map(|(i, p)| Some((compiled.get(i)?, p)))
-        .collect();
     let sink = Mutex::new(sink);
     let add = |batch: &mut Batch| {
         sink.lock()
             .unwrap_or_else(|e| e.into_inner())
             .add_batch(batch)
     };
-    on_threads(
-        parts,
+    let done = on_threads(
+        todo,
         threads,
-        |(_, p)| p.weight(),
-        |share| {
-            let mut batch = Batch::default();
-            for (c, st) in share {
-                c.finish_into(st, &mut batch, &mut |b| add(b));
+        weight,
+        |(i, counts, s, w), mine: &mut (Batch, Merged)| {
+            let (batch, n) = mine;
+            let mut acc = RuleState::default();
+            for st in s {
+                acc.merge(st);
             }
-            add(&mut batch);
+            n.settled += acc.groups();
+            for st in w {
+                acc.merge(st);
+            }
+            if counts {
+                n.kept += acc.groups();
+            }
+            if let (Some(c), false) = (compiled.get(i), acc.is_empty()) {
+                c.finish_into(acc, batch, &mut |b| add(b));
+            }
         },
     )?;
-    Ok(sink.into_inner().unwrap_or_else(|e| e.into_inner()))
+    let mut out = Merged {
+        settled: 0,
+        kept: 0,
+    };
+    for (mut batch, n) in done {
+        add(&mut batch);
+        out.settled += n.settled;
+        out.kept += n.kept;
+    }
+    Ok((sink.into_inner().unwrap_or_else(|e| e.into_inner()), out))
 }
 
-/// Runs `f` on shares of `items` on at most `threads` threads (no more than there are items),
-/// the first share on this thread: one thread fewer to start (a new thread's allocator arena
-/// starts empty, and what it takes adds to the run's peak memory). The results by share. Items
-/// are dealt heaviest first, each to the share with the least `weight` so far (the longest
-/// processing time rule): a run's last windows differ in size (the last one holds the end of
-/// the input only), and dealt round robin, row (f)'s 2M-event end merge had one thread busy
-/// 8.2 ms and the other 4.1 ms.
-fn on_threads<T: Send, R: Send>(
+/// The groups of each count of the cap (see [`merge_and_finish`]).
+#[derive(Default)]
+struct Merged {
+    settled: usize,
+    kept: usize,
+}
+
+/// Runs `f` on each of `items` on at most `threads` threads (no more than there are items),
+/// one of them this thread (one thread fewer to start: a new thread's allocator arena starts
+/// empty, and what it takes adds to the run's peak memory), each with a state of its own
+/// (`S::default()` at first), given back by thread. Items go heaviest first by `weight`, each
+/// to the first thread free (the longest processing time rule): a run's last windows differ
+/// in size (the last one holds the end of the input only), and a weight only estimates an
+/// item's time. Dealt in shares before the threads started, row (f)'s 2M-event end merge had
+/// one thread busy 8.3 ms and the other 4.4 ms.
+fn on_threads<T: Send, S: Send + Default>(
     items: Vec<T>,
     threads: usize,
     weight: impl Fn(&T) -> usize,
-    f: impl Fn(Vec<T>) -> R + Sync,
-) -> Result<Vec<R>, Diagnostic> {
+    f: impl Fn(T, &mut S) + Sync,
+) -> Result<Vec<S>, Diagnostic> {
     let threads = threads.clamp(1, items.len().max(1));
-    let mut shares: Vec<(usize, Vec<T>)> = (0..threads).map(|_| (0, Vec::new())).collect();
     let mut items: Vec<(usize, T)> = items.into_iter().map(|t| (weight(&t), t)).collect();
     // Stable: items of one weight keep their order.
     items.sort_by_key(|(w, _)| std::cmp::Reverse(*w));
-    for (w, item) in items {
-        if let Some(share) = shares.iter_mut().min_by_key(|(load, _)| *load) {
-            share.0 = share.0.saturating_add(w);
-            share.1.push(item);
+    let queue = Mutex::new(items.into_iter().map(|(_, t)| t));
+    let work = || {
+        let mut state = S::default();
+        loop {
+            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+            let Some(item) = next else { break };
+            f(item, &mut state);
         }
-    }
-    let shares: Vec<Vec<T>> = shares.into_iter().map(|(_, share)| share).collect();
-    let mut shares = shares.into_iter();
-    let mine = shares.next();
-    let f = &f;
+        state
+    };
+    let work = &work;
     let out = std::thread::scope(|s| {
-        let handles: Vec<_> = shares.map(|share| s.spawn(move || f(share))).collect();
-        let mut out: Vec<R> = mine.map(f).into_iter().collect();
+        let handles: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+        let mut out = vec![work()];
         for h in handles {
             out.push(h.join().ok()?);
         }
@@ -3045,47 +3100,54 @@ impl Reader<'_, '_> {
             Layout::Table(h) => (!h.quoted || csv.is_some(), !h.quoted),
         };
         let mut ctx = file_ctx(&path, layout, schema, compiled, opts, clock);
-        let mut send = |ctx: &Arc<FileCtx>, work: Work| -> Result<(), Diagnostic> {
+        // `piece`: one of the pieces a block is sent in before a barrier (see [`PIECES`]). Any
+        // other chunk sent where those pieces go takes their places, the rest of them empty: a
+        // file's barriers fall after the same chunks, the same lines, however its chunks came.
+        let mut send = |ctx: &Arc<FileCtx>, work: Work, piece: bool| -> Result<(), Diagnostic> {
             let failed = || Diagnostic::new(Code::E0803, "an evaluator thread failed");
-            // The file's barriers before this chunk (one after every `every` chunks).
-            let epoch = match self.sh.barrier_every {
-                Some(every) => clock.sent.load(Ordering::Relaxed) / every,
-                None => 0,
-            };
-            let mut chunk = Chunk {
-                ctx: ctx.clone(),
-                work,
-                epoch,
-            };
-            loop {
-                match tx.try_send(chunk) {
-                    Ok(()) => break,
-                    Err(mpsc::TrySendError::Full(c)) => chunk = c,
-                    Err(mpsc::TrySendError::Disconnected(_)) => return Err(failed()),
-                }
-                // The queue is full: this thread processes the oldest chunk queued instead of
-                // waiting for room. The oldest: a chunk waits only for chunks of its file sent
-                // before it (its barrier's), so it never waits for one queued behind it. Never
-                // waiting for the queue's lock: a worker holds it while it waits for a chunk,
-                // and the queue may have emptied since it was found full (then that worker
-                // waits for this very chunk).
-                match self.sh.rx.try_lock() {
-                    Ok(rx) => {
-                        let oldest = rx.try_recv().ok();
-                        drop(rx);
-                        if let Some(c) = oldest {
-                            hand.process(c);
+            let pad = !piece && at_pieces(clock, self.sh.barrier_every);
+            let empty = (1..if pad { PIECES } else { 1 }).map(|_| Work::Rows(Vec::new()));
+            for work in std::iter::once(work).chain(empty) {
+                // The file's barriers before this chunk (one after every `every` chunks).
+                let epoch = match self.sh.barrier_every {
+                    Some(every) => clock.sent.load(Ordering::Relaxed) / every,
+                    None => 0,
+                };
+                let mut chunk = Chunk {
+                    ctx: ctx.clone(),
+                    work,
+                    epoch,
+                };
+                loop {
+                    match tx.try_send(chunk) {
+                        Ok(()) => break,
+                        Err(mpsc::TrySendError::Full(c)) => chunk = c,
+                        Err(mpsc::TrySendError::Disconnected(_)) => return Err(failed()),
+                    }
+                    // The queue is full: this thread processes the oldest chunk queued instead of
+                    // waiting for room. The oldest: a chunk waits only for chunks of its file sent
+                    // before it (its barrier's), so it never waits for one queued behind it. Never
+                    // waiting for the queue's lock: a worker holds it while it waits for a chunk,
+                    // and the queue may have emptied since it was found full (then that worker
+                    // waits for this very chunk).
+                    match self.sh.rx.try_lock() {
+                        Ok(rx) => {
+                            let oldest = rx.try_recv().ok();
+                            drop(rx);
+                            if let Some(c) = oldest {
+                                hand.process(c);
+                            }
+                        }
+                        // A worker is taking a chunk: room is being made.
+                        Err(std::sync::TryLockError::WouldBlock) => std::thread::yield_now(),
+                        Err(std::sync::TryLockError::Poisoned(_)) => {
+                            tx.send(chunk).map_err(|_| failed())?;
+                            break;
                         }
                     }
-                    // A worker is taking a chunk: room is being made.
-                    Err(std::sync::TryLockError::WouldBlock) => std::thread::yield_now(),
-                    Err(std::sync::TryLockError::Poisoned(_)) => {
-                        tx.send(chunk).map_err(|_| failed())?;
-                        break;
-                    }
                 }
+                clock.sent.fetch_add(1, Ordering::Relaxed);
             }
-            clock.sent.fetch_add(1, Ordering::Relaxed);
             Ok(())
         };
         let mut n = 0u64;
@@ -3095,7 +3157,7 @@ impl Reader<'_, '_> {
             let mut bytes = rows.bytes_read;
             let (input, mut line_no, mut zeek_meta) = rows.into_parts();
             if let Some(r) = first.take() {
-                send(&ctx, Work::Rows(vec![r]))?;
+                send(&ctx, Work::Rows(vec![r]), false)?;
             }
             // Read straight from the file (or decoder) into recycled blocks: no second copy
             // through the BufReader, no fresh pages per block.
@@ -3123,9 +3185,12 @@ impl Reader<'_, '_> {
                     Some(head) if carry.len() > block => memchr::memrchr(b'\n', head),
                     _ => None,
                 };
-                let want = block.max(carry.len() * 2);
-                if data.len() < want {
-                    data.resize(want, 0);
+                // Read up to `limit`, not to the end of a recycled block (as long as the block
+                // whose lines it last held): a block's lines, and so where the file's barriers
+                // fall, depend on the file alone, whichever block comes back first.
+                let mut limit = block.max(carry.len() * 2);
+                if data.len() < limit {
+                    data.resize(limit, 0);
                 }
                 data[..carry.len()].copy_from_slice(&carry);
                 let mut filled = carry.len();
@@ -3135,8 +3200,8 @@ impl Reader<'_, '_> {
                     filled = p + 1;
                 }
                 while cut.is_none() {
-                    while !eof && filled < data.len() {
-                        match inner.read(&mut data[filled..]) {
+                    while !eof && filled < limit {
+                        match inner.read(&mut data[filled..limit]) {
                             Ok(0) => eof = true,
                             Ok(n) => filled += n,
                             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -3186,7 +3251,10 @@ impl Reader<'_, '_> {
                         break;
                     }
                     // A line longer than the block but within the cap: grow the block.
-                    data.resize((data.len() * 2).min(max_line + 1).max(data.len() + 1), 0);
+                    limit = (limit * 2).min(max_line + 1).max(limit + 1);
+                    if data.len() < limit {
+                        data.resize(limit, 0);
+                    }
                 }
                 data.truncate(filled);
                 if data.is_empty() {
@@ -3201,7 +3269,7 @@ impl Reader<'_, '_> {
                         bytes += data.len() as u64;
                         let lines = line_count(&data);
                         let first_line = line_no + 1;
-                        send(&ctx, counted(first_line, data))?;
+                        send(&ctx, counted(first_line, data), false)?;
                         line_no += lines;
                     }
                     let more: Box<dyn Read + Send> =
@@ -3216,7 +3284,7 @@ impl Reader<'_, '_> {
                     resumes += 1;
                     let open = open_rows(&mut resumed).map_err(|e| io_err(&path, e))?;
                     if !open.is_empty() {
-                        send(&ctx, Work::Rows(open))?;
+                        send(&ctx, Work::Rows(open), false)?;
                     }
                     bytes += resumed.bytes_read;
                     let (input, no, _) = resumed.into_parts();
@@ -3227,12 +3295,23 @@ impl Reader<'_, '_> {
                     continue;
                 }
                 bytes += data.len() as u64;
-                let work = if numbered {
-                    seq += 1;
-                    Work::Block {
-                        start: BlockStart::Numbered(seq - 1),
-                        data,
+                // The block that comes last before a barrier goes in pieces (see [`PIECES`]).
+                let work = if numbered && at_pieces(clock, self.sh.barrier_every) {
+                    let ranges = pieces(&data, PIECES as usize);
+                    let data = Arc::new(data);
+                    for r in ranges {
+                        seq += 1;
+                        let data = Bytes::Piece(data.clone(), r);
+                        let start = BlockStart::Numbered(seq - 1);
+                        send(&ctx, Work::Block { start, data }, true)?;
                     }
+                    None
+                } else if numbered {
+                    seq += 1;
+                    Some(Work::Block {
+                        start: BlockStart::Numbered(seq - 1),
+                        data: Bytes::Own(data),
+                    })
                 } else {
                     let lines = line_count(&data);
                     let mut first_line = line_no + 1;
@@ -3257,7 +3336,7 @@ impl Reader<'_, '_> {
                             if at > from {
                                 let piece = data[from..at].to_vec();
                                 let k = line_count(&piece);
-                                send(&ctx, counted(first_line, piece))?;
+                                send(&ctx, counted(first_line, piece), false)?;
                                 first_line += k;
                             }
                             from = at;
@@ -3278,9 +3357,24 @@ impl Reader<'_, '_> {
                         }
                     }
                     line_no += lines;
-                    counted(first_line, data)
+                    if at_pieces(clock, self.sh.barrier_every) {
+                        let ranges = pieces(&data, PIECES as usize);
+                        let data = Arc::new(data);
+                        for r in ranges {
+                            let k = line_count(data.get(r.clone()).unwrap_or_default());
+                            let start = BlockStart::Line(first_line);
+                            let data = Bytes::Piece(data.clone(), r);
+                            send(&ctx, Work::Block { start, data }, true)?;
+                            first_line += k;
+                        }
+                        None
+                    } else {
+                        Some(counted(first_line, data))
+                    }
                 };
-                send(&ctx, work)?;
+                if let Some(work) = work {
+                    send(&ctx, work, false)?;
+                }
                 n += 1;
                 if let (Some(p), true) = (opts.progress, n.is_multiple_of(16)) {
                     p(bytes.min(size.saturating_sub(1)), size, &path);
@@ -3314,13 +3408,11 @@ impl Reader<'_, '_> {
                         return Ok(());
                     }
                     let (next_text, next_rows) = self.spare().into_lines();
-                    send(
-                        &ctx,
-                        Work::Lines {
-                            text: std::mem::replace(&mut text, next_text),
-                            rows: std::mem::replace(&mut batch, next_rows),
-                        },
-                    )?;
+                    let work = Work::Lines {
+                        text: std::mem::replace(&mut text, next_text),
+                        rows: std::mem::replace(&mut batch, next_rows),
+                    };
+                    send(&ctx, work, false)?;
                     n += 1;
                     if let (Some(p), true) = (opts.progress, n.is_multiple_of(16)) {
                         let read = base + rows.bytes_read;
@@ -3329,7 +3421,7 @@ impl Reader<'_, '_> {
                 }
             }
             if !batch.is_empty() {
-                send(&ctx, Work::Lines { text, rows: batch })?;
+                send(&ctx, Work::Lines { text, rows: batch }, false)?;
             }
             self.summary().bytes += rows.bytes_read;
         }
@@ -3823,22 +3915,68 @@ impl SourceSink for CorrSink<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{on_threads, utf8_piece, UTF8_PIECE};
+    use super::{on_threads, pieces, utf8_piece, UTF8_PIECE};
 
-    /// Items are dealt heaviest first to the least loaded share: one heavy item and four light
-    /// ones make two shares of equal weight (dealt round robin, 6 against 2), every item is
-    /// processed once, and no more threads than items run.
+    /// A block goes in exactly the number of pieces asked for, one after another from its start
+    /// to its end, each ending just after a line break (or at the end), of about even size when
+    /// the lines allow: short lines, one line longer than a piece, fewer lines than pieces, no
+    /// line at all, no final line break.
     #[test]
-    fn shares_are_dealt_by_weight() {
-        let items = vec![1usize, 1, 1, 1, 4];
-        let shares = on_threads(items, 2, |w| *w, |share| share).unwrap_or_default();
-        let loads: Vec<usize> = shares.iter().map(|s| s.iter().sum()).collect();
-        assert_eq!(loads, vec![4, 4]);
-        let mut all: Vec<usize> = shares.into_iter().flatten().collect();
-        all.sort_unstable();
-        assert_eq!(all, vec![1, 1, 1, 1, 4]);
-        let one = on_threads(vec![7usize], 4, |w| *w, |share| share).unwrap_or_default();
-        assert_eq!(one, vec![vec![7]]);
+    fn a_block_goes_in_pieces_of_whole_lines() {
+        let short: Vec<u8> = (0..100)
+            .flat_map(|i| format!("line {i:03}\n").into_bytes())
+            .collect();
+        let mut long = b"a\n".to_vec();
+        long.extend(vec![b'x'; 500]);
+        long.extend(b"\nb\nc");
+        for (what, data) in [
+            ("short lines", short.clone()),
+            ("a long line", long),
+            ("two lines", b"one\ntwo\n".to_vec()),
+            ("empty", Vec::new()),
+            ("no final break", b"one\ntwo".to_vec()),
+        ] {
+            let got = pieces(&data, 8);
+            assert_eq!(got.len(), 8, "{what}");
+            assert_eq!(got.first().map(|r| r.start), Some(0), "{what}");
+            assert_eq!(got.last().map(|r| r.end), Some(data.len()), "{what}");
+            for w in got.windows(2) {
+                assert_eq!(w[0].end, w[1].start, "{what}: {got:?}");
+                if !w[0].is_empty() && w[0].end < data.len() {
+                    assert_eq!(data[w[0].end - 1], b'\n', "{what}: {got:?}");
+                }
+            }
+        }
+        // 900 bytes of 9-byte lines: every piece within a line of an eighth.
+        for r in pieces(&short, 8) {
+            assert!(r.len().abs_diff(short.len() / 8) <= 9, "{r:?}");
+        }
+    }
+
+    /// Every item is processed once, on no more threads than there are items, heaviest
+    /// first: with one thread, in order of weight (items of one weight in their order).
+    #[test]
+    fn items_go_heaviest_first_each_once() {
+        let items = vec![(1usize, 'a'), (3, 'b'), (1, 'c'), (2, 'd'), (3, 'e')];
+        let seen = |threads| {
+            on_threads(
+                items.clone(),
+                threads,
+                |t| t.0,
+                |t, v: &mut Vec<char>| v.push(t.1),
+            )
+            .unwrap_or_default()
+        };
+        assert_eq!(seen(1), vec![vec!['b', 'e', 'd', 'a', 'c']]);
+        for threads in [2, 3, 8] {
+            let by_thread = seen(threads);
+            assert_eq!(by_thread.len(), threads.min(items.len()));
+            let mut all: Vec<char> = by_thread.into_iter().flatten().collect();
+            all.sort_unstable();
+            assert_eq!(all, vec!['a', 'b', 'c', 'd', 'e'], "{threads} threads");
+        }
+        let one = on_threads(vec![7usize], 4, |w| *w, |t, v: &mut Vec<usize>| v.push(t));
+        assert_eq!(one.unwrap_or_default(), vec![vec![7]]);
     }
 
     /// A block's pieces follow one another from its start to its end, each cut just after a

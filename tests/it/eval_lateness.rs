@@ -599,3 +599,38 @@ fn late_events_do_not_depend_on_threads_or_timing() {
         }
     }
 }
+
+/// Which events are late does not depend on thread timing with a line longer than a block
+/// either: that line grows the buffer it is read into, and the reader reuses buffers in the
+/// order the threads give them back, so a buffer must be filled to a block's size, not to its
+/// own length. The file of the test above with a 6 KB line near its start, by 1 to 4 threads,
+/// three times each: the same late events and alerts as one thread.
+#[test]
+fn late_events_do_not_depend_on_which_buffer_comes_back() {
+    let d = dir("regrown");
+    let mut lines = shuffled_blocks(18, 7, false);
+    let long = lines[1].replacen(
+        '{',
+        &format!("{{\"Padding\": \"{}\", ", "p".repeat(6000)),
+        1,
+    );
+    lines.insert(1, long);
+    let p = d.join("far.jsonl");
+    write(&p, &lines);
+    let o = |threads| RunOptions {
+        threads,
+        ..opts(Some(1800))
+    };
+    let files = [p];
+    let one = run(&files, &o(1));
+    assert!(one.summary.late_events > 20, "{}", one.summary.late_events);
+    for threads in [2, 3, 4] {
+        for round in 0..3 {
+            let out = run(&files, &o(threads));
+            let what = format!("threads {threads}, round {round}");
+            assert_eq!(out.summary.late_events, one.summary.late_events, "{what}");
+            assert_eq!(out.summary.late, one.summary.late, "{what}");
+            assert_eq!(out.alerts, one.alerts, "{what}");
+        }
+    }
+}
