@@ -1011,13 +1011,33 @@ impl Bytes {
         }
     }
 
-    /// The buffer, to be read into again: a piece's once every other piece is done with it.
+    /// The buffer, to be read into again: a piece's from the last of its pieces to be done
+    /// (`Arc::into_inner`: of pieces done at the same moment, exactly one gets it, where
+    /// `try_unwrap` could fail for both and the buffer be lost to the pool).
     fn into_spare(self) -> Vec<u8> {
         match self {
             Bytes::Own(v) => v,
-            Bytes::Piece(v, _) => Arc::try_unwrap(v).unwrap_or_default(),
+            Bytes::Piece(v, _) => Arc::into_inner(v).unwrap_or_default(),
         }
     }
+}
+
+/// `data` in [`PIECES`] pieces of whole lines ([`pieces`]) sharing its buffer. No other
+/// reference is kept (the last piece holds the first one made), so the buffer goes back to the
+/// reader's pool however the pieces' threads finish: with the reader's own reference kept until
+/// it had sent every piece, a piece done before that gave nothing back, and the reader made a
+/// new buffer (`eval_folders::read_buffers_are_bounded_by_the_pipeline_not_by_the_number_of_files`
+/// saw 14 made where the pipeline holds 12).
+fn shared_pieces(data: Vec<u8>) -> Vec<Bytes> {
+    let mut ranges = pieces(&data, PIECES as usize);
+    let last = ranges.pop().unwrap_or(0..0);
+    let data = Arc::new(data);
+    let mut out: Vec<Bytes> = ranges
+        .into_iter()
+        .map(|r| Bytes::Piece(data.clone(), r))
+        .collect();
+    out.push(Bytes::Piece(data, last));
+    out
 }
 
 /// Cuts `data` (whole lines) into exactly `n` ranges of whole lines, one after another and of
@@ -3297,11 +3317,8 @@ impl Reader<'_, '_> {
                 bytes += data.len() as u64;
                 // The block that comes last before a barrier goes in pieces (see [`PIECES`]).
                 let work = if numbered && at_pieces(clock, self.sh.barrier_every) {
-                    let ranges = pieces(&data, PIECES as usize);
-                    let data = Arc::new(data);
-                    for r in ranges {
+                    for data in shared_pieces(data) {
                         seq += 1;
-                        let data = Bytes::Piece(data.clone(), r);
                         let start = BlockStart::Numbered(seq - 1);
                         send(&ctx, Work::Block { start, data }, true)?;
                     }
@@ -3358,12 +3375,9 @@ impl Reader<'_, '_> {
                     }
                     line_no += lines;
                     if at_pieces(clock, self.sh.barrier_every) {
-                        let ranges = pieces(&data, PIECES as usize);
-                        let data = Arc::new(data);
-                        for r in ranges {
-                            let k = line_count(data.get(r.clone()).unwrap_or_default());
+                        for data in shared_pieces(data) {
+                            let k = line_count(data.as_slice());
                             let start = BlockStart::Line(first_line);
-                            let data = Bytes::Piece(data.clone(), r);
                             send(&ctx, Work::Block { start, data }, true)?;
                             first_line += k;
                         }
