@@ -14,13 +14,13 @@
 //! The aggregation state itself is bounded by releasing windows (issue 9), and the result must
 //! not depend on how the reads of several files interleave, so lateness is decided per file
 //! (docs/SEMANTICS.md, "Allowed lateness"). After every [`RunOptions::release_every`] chunks of a
-//! file (the last of them sent in [`PIECES`]) comes a barrier: once every chunk of the file before it is done (the chunks after it wait
-//! for it, while the file's reader reads on), the worker that finished the last one sets the
-//! file's *watermark*: the latest time counted in the file, capped by the first event time of
-//! every file after it on the command line (peeked before the run). An event is late when its
-//! window ends at least the allowed lateness before its own file's watermark at the file's last
-//! barrier: this depends only on the file and the first times of later files, never on thread
-//! timing or on other files' progress. Windows are *released* (alerts final, memory freed) at
+//! file (the last of them sent in [`PIECES`]) comes a barrier: once every chunk of the file
+//! before it is done (the chunks after it wait for it, while the file's reader reads on), the
+//! worker that finished the last one sets the file's *watermark*: the latest time counted in
+//! the file, capped by the first event time of every file after it on the command line (peeked
+//! before the run). An event is late when its window ends at least the allowed lateness before
+//! its own file's watermark at the file's last barrier: this depends only on the file and the
+//! first times of later files, never on thread timing or on other files' progress. Windows are *released* (alerts final, memory freed) at
 //! the smallest watermark over the files not finished: no file can still add a counted event to
 //! such a window, so when a release happens changes memory, never the output.
 //!
@@ -92,9 +92,9 @@ pub const DEFAULT_MAX_GROUPS: usize = 4_000_000;
 pub const RELEASE_EVERY: u64 = 16;
 
 /// The last of a file's [`RunOptions::release_every`] chunks before each barrier, when it is a
-/// block, is sent as this many pieces (cut at line breaks, see [`pieces`]), so that the worker that
-/// runs out of chunks before the barrier waits for the other's last piece, not its last whole
-/// block: the chunks after a barrier wait until every chunk before it is done. With whole
+/// block, is sent as this many pieces (cut at line breaks, see [`pieces`]), so that the worker
+/// that runs out of chunks before the barrier waits for the other's last piece, not its last
+/// whole block: the chunks after a barrier wait until every chunk before it is done. With whole
 /// blocks, one core of two idled for about half a block's work (0.2-1 ms) at each of row (f)'s
 /// 47 barriers, 20 ms of 740 core-ms (perf sched, 2M events; issue 15). Which chunks are
 /// pieces depends on their number in the file only, so where the barriers fall, and with them
@@ -2663,10 +2663,7 @@ fn merge_and_finish(
             }
         },
     )?;
-    let mut out = Merged {
-        settled: 0,
-        kept: 0,
-    };
+    let mut out = Merged::default();
     for (mut batch, n) in done {
         add(&mut batch);
         out.settled += n.settled;
@@ -3120,53 +3117,58 @@ impl Reader<'_, '_> {
             Layout::Table(h) => (!h.quoted || csv.is_some(), !h.quoted),
         };
         let mut ctx = file_ctx(&path, layout, schema, compiled, opts, clock);
+        // One chunk into the queue, as chunk number `clock.sent` of the file.
+        let mut enqueue = |ctx: &Arc<FileCtx>, work: Work| -> Result<(), Diagnostic> {
+            let failed = || Diagnostic::new(Code::E0803, "an evaluator thread failed");
+            // The file's barriers before this chunk (one after every `per` chunks).
+            let epoch = match self.sh.barrier_every {
+                Some(per) => clock.sent.load(Ordering::Relaxed) / per,
+                None => 0,
+            };
+            let mut chunk = Chunk {
+                ctx: ctx.clone(),
+                work,
+                epoch,
+            };
+            loop {
+                match tx.try_send(chunk) {
+                    Ok(()) => break,
+                    Err(mpsc::TrySendError::Full(c)) => chunk = c,
+                    Err(mpsc::TrySendError::Disconnected(_)) => return Err(failed()),
+                }
+                // The queue is full: this thread processes the oldest chunk queued instead of
+                // waiting for room. The oldest: a chunk waits only for chunks of its file sent
+                // before it (its barrier's), so it never waits for one queued behind it. Never
+                // waiting for the queue's lock: a worker holds it while it waits for a chunk,
+                // and the queue may have emptied since it was found full (then that worker
+                // waits for this very chunk).
+                match self.sh.rx.try_lock() {
+                    Ok(rx) => {
+                        let oldest = rx.try_recv().ok();
+                        drop(rx);
+                        if let Some(c) = oldest {
+                            hand.process(c);
+                        }
+                    }
+                    // A worker is taking a chunk: room is being made.
+                    Err(std::sync::TryLockError::WouldBlock) => std::thread::yield_now(),
+                    Err(std::sync::TryLockError::Poisoned(_)) => {
+                        tx.send(chunk).map_err(|_| failed())?;
+                        break;
+                    }
+                }
+            }
+            clock.sent.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        };
         // `piece`: one of the pieces a block is sent in before a barrier (see [`PIECES`]). Any
         // other chunk sent where those pieces go takes their places, the rest of them empty: a
         // file's barriers fall after the same chunks, the same lines, however its chunks came.
         let mut send = |ctx: &Arc<FileCtx>, work: Work, piece: bool| -> Result<(), Diagnostic> {
-            let failed = || Diagnostic::new(Code::E0803, "an evaluator thread failed");
             let pad = !piece && at_pieces(clock, self.sh.barrier_every);
-            let empty = (1..if pad { PIECES } else { 1 }).map(|_| Work::Rows(Vec::new()));
-            for work in std::iter::once(work).chain(empty) {
-                // The file's barriers before this chunk (one after every `every` chunks).
-                let epoch = match self.sh.barrier_every {
-                    Some(every) => clock.sent.load(Ordering::Relaxed) / every,
-                    None => 0,
-                };
-                let mut chunk = Chunk {
-                    ctx: ctx.clone(),
-                    work,
-                    epoch,
-                };
-                loop {
-                    match tx.try_send(chunk) {
-                        Ok(()) => break,
-                        Err(mpsc::TrySendError::Full(c)) => chunk = c,
-                        Err(mpsc::TrySendError::Disconnected(_)) => return Err(failed()),
-                    }
-                    // The queue is full: this thread processes the oldest chunk queued instead of
-                    // waiting for room. The oldest: a chunk waits only for chunks of its file sent
-                    // before it (its barrier's), so it never waits for one queued behind it. Never
-                    // waiting for the queue's lock: a worker holds it while it waits for a chunk,
-                    // and the queue may have emptied since it was found full (then that worker
-                    // waits for this very chunk).
-                    match self.sh.rx.try_lock() {
-                        Ok(rx) => {
-                            let oldest = rx.try_recv().ok();
-                            drop(rx);
-                            if let Some(c) = oldest {
-                                hand.process(c);
-                            }
-                        }
-                        // A worker is taking a chunk: room is being made.
-                        Err(std::sync::TryLockError::WouldBlock) => std::thread::yield_now(),
-                        Err(std::sync::TryLockError::Poisoned(_)) => {
-                            tx.send(chunk).map_err(|_| failed())?;
-                            break;
-                        }
-                    }
-                }
-                clock.sent.fetch_add(1, Ordering::Relaxed);
+            enqueue(ctx, work)?;
+            for _ in 1..if pad { PIECES } else { 1 } {
+                enqueue(ctx, Work::Rows(Vec::new()))?;
             }
             Ok(())
         };
