@@ -39,6 +39,7 @@ pub mod ops;
 pub mod osquery;
 pub mod prefilter;
 pub mod read;
+mod rowmask;
 pub mod run;
 pub mod schema;
 pub mod shared;

@@ -3282,14 +3282,22 @@ impl Reader<'_, '_> {
                 if data.is_empty() {
                     continue;
                 }
-                if let Some(s) = csv.and_then(|d| read::first_open_row(&data, d, max_line)) {
+                // CSV: where a row may span lines, and the lines before it, in one pass.
+                let (open_row, csv_lines) = match csv {
+                    Some(d) => {
+                        let (s, k) = read::csv_block(&data, d, max_line);
+                        (s, Some(k))
+                    }
+                    None => (None, None),
+                };
+                if let Some(s) = open_row {
                     // A row from line `s` on may span lines: the lines before it go as a block,
                     // and the row reader reads that row, then blocks go on after it.
                     let mut left = data.split_off(s);
                     left.append(&mut carry);
                     if !data.is_empty() {
                         bytes += data.len() as u64;
-                        let lines = line_count(&data);
+                        let lines = csv_lines.unwrap_or_else(|| line_count(&data));
                         let first_line = line_no + 1;
                         send(&ctx, counted(first_line, data), false)?;
                         line_no += lines;
@@ -3332,7 +3340,7 @@ impl Reader<'_, '_> {
                         data: Bytes::Own(data),
                     })
                 } else {
-                    let lines = line_count(&data);
+                    let lines = csv_lines.unwrap_or_else(|| line_count(&data));
                     let mut first_line = line_no + 1;
                     if zeek {
                         // Concatenated Zeek logs: each `#fields` header applies to the rows after
