@@ -14,7 +14,7 @@
 //! or has the wrong number of cells is a bad line (the caller reports file:line and reason).
 
 use super::jsonscan::{Plan, Scanned};
-use super::rowmask::{chunk_masks, RowMasks};
+use super::rowmask::{chunk_masks, chunk_masks3, prefix_xor, RowMasks};
 use super::schema::{Keys, Raw, Record};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -1357,6 +1357,9 @@ pub fn first_open_row(b: &[u8], delim: u8, max_line: usize) -> Option<usize> {
 /// the block: together about a tenth of the Defender CSV row's samples (issue 15, row (e)).
 /// Same result as both (tested against them).
 pub fn csv_block(b: &[u8], delim: u8, max_line: usize) -> (Option<usize>, u64) {
+    if let Some(lines) = csv_block_closed(b, delim) {
+        return (None, lines);
+    }
     // The opening quote of the cell walked, the second quote of a `""` in it (not a close),
     // and the end of a line found open but not a row (bad), whose quotes are not read.
     let (mut open, mut doubled, mut skip_to) = (None::<usize>, usize::MAX, 0);
@@ -1431,6 +1434,45 @@ pub fn csv_block(b: &[u8], delim: u8, max_line: usize) -> (Option<usize>, u64) {
         None,
         breaks + u64::from(b.last().is_some_and(|c| *c != b'\n')),
     )
+}
+
+/// The lines of a block (as [`csv_block`] counts them) when it plainly holds no row that
+/// spans lines: its quotes paired as they come (each chunk's quoted bytes a [`prefix_xor`] of
+/// its quotes, carried from chunk to chunk), every opening quote at a cell's start or right
+/// after a closing one (a `""`), no line break inside a pair and none left open at the end.
+/// `None` otherwise (a quote inside an unquoted cell, a cell left open): [`csv_block`]'s walk
+/// decides then. The walk's result, where this gives one: every quote opens or closes a
+/// cell there, as here, so the walk's cells are these pairs.
+fn csv_block_closed(b: &[u8], delim: u8) -> Option<u64> {
+    // Carried from the chunk before: inside a pair at its end; its last byte a separator or a
+    // line break (the block's start is a line's); its last byte a closing quote.
+    let (mut inside, mut after_sep, mut after_close) = (0u64, 1u64, 0u64);
+    let mut breaks = 0u64;
+    for c in b.chunks(64) {
+        let (nl, q, d) = match <&[u8; 64]>::try_from(c) {
+            Ok(c) => chunk_masks3(c, b'\n', b'"', delim),
+            Err(_) => {
+                // Padded with a byte that is none of them (bits past the end are not read:
+                // no quote there).
+                let pad = (0u8..=2).find(|&p| p != delim).unwrap_or(0);
+                let mut full = [pad; 64];
+                full[..c.len()].copy_from_slice(c);
+                chunk_masks3(&full, b'\n', b'"', delim)
+            }
+        };
+        breaks += u64::from(nl.count_ones());
+        let quoted = prefix_xor(q) ^ inside.wrapping_neg();
+        let (opens, closes) = (q & quoted, q & !quoted);
+        let starts = ((d | nl) << 1) | after_sep;
+        let doubled = (closes << 1) | after_close;
+        if opens & !(starts | doubled) != 0 || nl & quoted != 0 {
+            return None;
+        }
+        inside = quoted >> 63;
+        after_sep = ((d | nl) >> 63) & 1;
+        after_close = closes >> 63;
+    }
+    (inside == 0).then(|| breaks + u64::from(b.last().is_some_and(|c| *c != b'\n')))
 }
 
 /// A row may span at most this many physical lines (a quoted cell with line breaks): a stray

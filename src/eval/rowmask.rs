@@ -169,6 +169,35 @@ pub(super) fn chunk_masks(c: &[u8; 64], delim: u8, special: u8) -> (u64, u64) {
     (d, s)
 }
 
+/// [`chunk_masks`] of three bytes.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+pub(super) fn chunk_masks3(c: &[u8; 64], x: u8, y: u8, z: u8) -> (u64, u64, u64) {
+    use safe_arch::{cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i};
+    use safe_arch::{m128i, set_splat_i8_m128i};
+    let xv: m128i = set_splat_i8_m128i(x as i8);
+    let yv: m128i = set_splat_i8_m128i(y as i8);
+    let zv: m128i = set_splat_i8_m128i(z as i8);
+    let (mut a, mut b, mut d) = (0u64, 0u64, 0u64);
+    for (j, w) in c.chunks_exact(16).enumerate() {
+        let Ok(w) = <&[u8; 16]>::try_from(w) else {
+            break;
+        };
+        let v = load_unaligned_m128i(w);
+        a |= u64::from(move_mask_i8_m128i(cmp_eq_mask_i8_m128i(v, xv)) as u16) << (16 * j);
+        b |= u64::from(move_mask_i8_m128i(cmp_eq_mask_i8_m128i(v, yv)) as u16) << (16 * j);
+        d |= u64::from(move_mask_i8_m128i(cmp_eq_mask_i8_m128i(v, zv)) as u16) << (16 * j);
+    }
+    (a, b, d)
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline(always)]
+pub(super) fn chunk_masks3(c: &[u8; 64], x: u8, y: u8, z: u8) -> (u64, u64, u64) {
+    let (a, b) = chunk_masks_portable(c, x, y);
+    (a, b, chunk_masks_portable(c, z, z).0)
+}
+
 #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
 #[inline(always)]
 pub(super) fn chunk_masks(c: &[u8; 64], delim: u8, special: u8) -> (u64, u64) {
@@ -185,6 +214,19 @@ fn chunk_masks_portable(c: &[u8; 64], delim: u8, special: u8) -> (u64, u64) {
         s |= u64::from(x == special) << k;
     }
     (d, s)
+}
+
+/// Bit `k` set where an odd number of the bits up to `k` (included) of `x` are: with `x` a
+/// chunk's quotes, the bytes from each opening quote up to its closing one (excluded).
+#[inline(always)]
+pub(super) fn prefix_xor(mut x: u64) -> u64 {
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    x
 }
 
 #[cfg(test)]
@@ -210,6 +252,24 @@ mod tests {
                 chunk_masks(&c, b'\t', b'\\'),
                 chunk_masks_portable(&c, b'\t', b'\\')
             );
+            let (x, y) = chunk_masks_portable(&c, b',', b'"');
+            let z = chunk_masks_portable(&c, b'\\', b'\\').0;
+            assert_eq!(chunk_masks3(&c, b',', b'"', b'\\'), (x, y, z));
+        }
+    }
+
+    #[test]
+    fn prefix_xor_is_the_parity_of_the_bits_up_to_each() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..1_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let want = (0..64).fold(0u64, |acc, k| {
+                let ones = (seed & (u64::MAX >> (63 - k))).count_ones();
+                acc | (u64::from(ones % 2) << k)
+            });
+            assert_eq!(prefix_xor(seed), want, "{seed:x}");
         }
     }
 
