@@ -2547,63 +2547,50 @@ mod tests {
             // A table of as many columns as the reference finds (or 16), keeping every other
             // column or the last two: the kept cells, or the same error.
             let width = want.as_ref().map_or(16, Vec::len);
-            let names: Vec<String> = (0..width).map(|i| format!("c{i}")).collect();
-            let keys = Keys::new(names.clone());
-            let h = Header::new(names, b',', true);
-            for keep in [|c: usize, _: usize| c % 2 == 1, |c, w| c + 2 >= w] {
-                let cols = trim_unread(
-                    columns(&h, &keys)
-                        .into_iter()
-                        .enumerate()
-                        .map(|(c, k)| k.filter(|_| keep(c, width)))
-                        .collect(),
-                );
-                let mut buf = TableBuf::new();
-                let got = TableRecord::parse_in(line, &h, &keys, &cols, &mut buf).map(|r| {
-                    (0..width)
-                        .map(|c| keys.find(&format!("c{c}")).and_then(|k| r.cell(k)))
-                        .map(|c| c.map(String::from))
-                        .collect::<Vec<_>>()
-                });
-                let want = want.clone().map(|w| {
-                    w.into_iter()
-                        .enumerate()
-                        .map(|(c, t)| keep(c, width).then_some(t))
-                        .collect::<Vec<_>>()
-                });
-                assert_eq!(got, want, "{line:?}");
-            }
-            // The same row as Zeek TSV (tabs for commas, `\x41` for quotes): the kept cells
-            // of every other column or of the last two, unescaped.
+            assert_kept_cells(line, b',', width, |_| want.clone());
+            // The same row as Zeek TSV (tabs for commas, `\x41` for quotes): the kept cells,
+            // unescaped.
             let tsv_line = line.replace(',', "\t").replace('"', "\\x41");
             let width = tsv_line.split('\t').count();
-            let names: Vec<String> = (0..width).map(|i| format!("c{i}")).collect();
-            let keys = Keys::new(names.clone());
-            let h = Header::new(names, b'\t', false);
-            let want = split_row(&tsv_line, &h);
-            for keep in [|c: usize, _: usize| c % 2 == 1, |c, w| c + 2 >= w] {
-                let cols = trim_unread(
-                    columns(&h, &keys)
-                        .into_iter()
-                        .enumerate()
-                        .map(|(c, k)| k.filter(|_| keep(c, width)))
-                        .collect(),
-                );
-                let mut buf = TableBuf::new();
-                let got = TableRecord::parse_in(&tsv_line, &h, &keys, &cols, &mut buf).map(|r| {
-                    (0..width)
-                        .map(|c| keys.find(&format!("c{c}")).and_then(|k| r.cell(k)))
-                        .map(|c| c.map(String::from))
-                        .collect::<Vec<_>>()
-                });
-                let want = want.clone().map(|w| {
-                    w.into_iter()
-                        .enumerate()
-                        .map(|(c, t)| keep(c, width).then_some(t))
-                        .collect::<Vec<_>>()
-                });
-                assert_eq!(got, want, "{tsv_line:?}");
-            }
+            assert_kept_cells(&tsv_line, b'\t', width, |h| split_row(&tsv_line, h));
+        }
+    }
+
+    /// The cells [`TableRecord::parse_in`] keeps of `line` as a row of `width` columns (CSV
+    /// with `,`, Zeek TSV with a tab), keeping every other column or the last two, are those of
+    /// the reference splitter (`reference`, given the header), or its error.
+    fn assert_kept_cells(
+        line: &str,
+        delim: u8,
+        width: usize,
+        reference: impl Fn(&Header) -> Result<Vec<String>, String>,
+    ) {
+        let names: Vec<String> = (0..width).map(|i| format!("c{i}")).collect();
+        let keys = Keys::new(names.clone());
+        let h = Header::new(names, delim, delim == b',');
+        let want = reference(&h);
+        for keep in [|c: usize, _: usize| c % 2 == 1, |c, w| c + 2 >= w] {
+            let cols = trim_unread(
+                columns(&h, &keys)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(c, k)| k.filter(|_| keep(c, width)))
+                    .collect(),
+            );
+            let mut buf = TableBuf::new();
+            let got = TableRecord::parse_in(line, &h, &keys, &cols, &mut buf).map(|r| {
+                (0..width)
+                    .map(|c| keys.find(&format!("c{c}")).and_then(|k| r.cell(k)))
+                    .map(|c| c.map(String::from))
+                    .collect::<Vec<_>>()
+            });
+            let want = want.clone().map(|w| {
+                w.into_iter()
+                    .enumerate()
+                    .map(|(c, t)| keep(c, width).then_some(t))
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(got, want, "{line:?}");
         }
     }
 
