@@ -705,6 +705,17 @@ impl InputSchema {
         })
     }
 
+    /// Whether mapping cell `k` never fails, whatever the record holds: a string copied as it
+    /// is from its first present key (a number or a boolean there is its text), with no
+    /// `map`, `transform` or `join`.
+    pub fn maps_infallibly(&self, k: usize) -> bool {
+        self.plain.get(k).copied().unwrap_or(false)
+            && self
+                .fields
+                .get(k)
+                .is_some_and(|(_, ty, _)| *ty == FieldType::String)
+    }
+
     /// Per raw key number, whether mapping the cells `cells` (and `time`) reads it: their
     /// `from`/`join` keys and `swap` partners, and every key of the `applies`, swap and join-error
     /// tests. A record holding only these keys maps those cells exactly as a full one does.
@@ -2492,6 +2503,55 @@ mod tests {
                 }
                 Err(e) => assert_eq!(more_r, Err(e), "{line}"),
             }
+        }
+    }
+
+    /// A field [`InputSchema::maps_infallibly`] names maps without error whatever its keys
+    /// hold (texts, missing markers, numbers, booleans, nothing), swapped or not, in every
+    /// built-in schema; it names the Sysmon host, and not its addresses or times.
+    #[test]
+    fn infallible_fields_never_fail() {
+        let nums: Vec<serde_json::Number> = ["0", "-1", "2.5", "18446744073709551615", "1e300"]
+            .iter()
+            .filter_map(|t| serde_json::from_str(t).ok())
+            .collect();
+        let mut raws: Vec<Option<Raw<'_>>> = vec![None, Some(Raw::Bool(true))];
+        raws.extend(nums.iter().map(|n| Some(Raw::Num(n))));
+        for t in [
+            "",
+            "-",
+            "(empty)",
+            "x",
+            "\u{e9}",
+            " 25 ",
+            "10.0.0.1",
+            "2026-11-20",
+        ] {
+            raws.push(Some(Raw::Str(t)));
+        }
+        let mut named = 0;
+        for schema in builtin().unwrap_or_default() {
+            let n = schema.field_names().len();
+            for k in (0..n).filter(|&k| schema.maps_infallibly(k)) {
+                named += 1;
+                let mut want = vec![false; n];
+                want[k] = true;
+                for raw in &raws {
+                    let rec = ByNumber(vec![*raw; schema.keys().len()], schema.keys());
+                    for swapped in [false, true] {
+                        let mut out = vec![None; n];
+                        let r = schema.fill(&rec, &mut out, Some(&want), swapped);
+                        assert_eq!(r, Ok(()), "{} {k} {raw:?}", schema.name);
+                    }
+                }
+            }
+        }
+        assert!(named > 10, "{named}");
+        let sysmon = sysmon();
+        let at = |f: &str| sysmon.field_names().iter().position(|x| x == f);
+        assert!(at("host").is_some_and(|k| sysmon.maps_infallibly(k)));
+        for f in ["remote.ip", "time", "remote.port"] {
+            assert!(at(f).is_some_and(|k| !sysmon.maps_infallibly(k)), "{f}");
         }
     }
 
