@@ -14,7 +14,7 @@
 //! or has the wrong number of cells is a bad line (the caller reports file:line and reason).
 
 use super::jsonscan::{Plan, Scanned};
-use super::rowmask::{chunk_masks, chunk_masks3, prefix_xor, RowMasks};
+use super::rowmask::{prefix_xor, slice_masks, RowMasks};
 use super::schema::{Keys, Raw, Record};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -668,9 +668,8 @@ impl<'a> TableRecord<'a> {
                 }
             }
             n
-        } else if h.delim != b'"' && h.delim != b'\\' {
-            // The common case: the row indexed once (see [`RowMasks`]), its cells found in the
-            // masks.
+        } else {
+            // The row indexed once (see [`RowMasks`]), its cells found in the masks.
             let special = if h.quoted { b'"' } else { b'\\' };
             buf.masks.index(line.as_bytes(), h.delim, special);
             if h.quoted {
@@ -678,18 +677,6 @@ impl<'a> TableRecord<'a> {
             } else {
                 split_tsv_indexed(line, cols, last, buf)
             }
-        } else if h.quoted {
-            split_csv_kept(line, h.delim, cols, last, buf)?
-        } else {
-            // Kept as written first (a call per cell that could unescape cost more than the
-            // split); Zeek's `\xHH` escapes then, in a line whose kept cells have a backslash.
-            let kept = split_kept(line, h.delim, cols, last, &mut buf.cells, false);
-            let head = line.as_bytes().get(..kept.end).unwrap_or_default();
-            if memchr::memchr(b'\\', head).is_some() {
-                unescape_kept(line, buf);
-            }
-            kept.split
-                .count(line.as_bytes(), |rest| Ok(count_byte(rest, h.delim) + 1))?
         };
         if n != h.names.len() {
             return Err(cell_count(n, h));
@@ -826,74 +813,6 @@ fn unescape_kept(line: &str, buf: &mut TableBuf) {
     }
 }
 
-/// What [`split_kept`] found: where the split stopped, the end of the last kept cell, and
-/// whether it stopped at a cell that starts with a quote (CSV: the rest of the row, from that
-/// cell on, is then split by the quoting rules).
-struct Kept {
-    split: Split,
-    end: usize,
-    quoted: bool,
-}
-
-/// The kept cells of `line` up to column `last`, split at `delim` as written, into `cells`;
-/// with `quotes` (CSV), up to the first cell that starts with a quote only, that cell and those
-/// after it not written ([`Split::Rest`] from it).
-fn split_kept(
-    line: &str,
-    delim: u8,
-    cols: &[Option<usize>],
-    last: usize,
-    cells: &mut [Option<At>],
-    quotes: bool,
-) -> Kept {
-    let b = line.as_bytes();
-    let (mut end, mut quoted) = (0, false);
-    let split = split_plain_upto(b, delim, last, |col, start, stop| {
-        if quotes && b.get(start) == Some(&b'"') {
-            quoted = true;
-            return false;
-        }
-        if let Some(c) = kept_key(cols, col).and_then(|k| cells.get_mut(k)) {
-            *c = Some(At::Line(start, stop));
-            end = stop;
-        }
-        true
-    });
-    Kept { split, end, quoted }
-}
-
-/// A CSV row's kept cells (see [`split_kept`]) and its number of cells, or why it is bad: the
-/// cells up to column `last` split as written up to the first that starts with a quote (a
-/// quoted cell after the last kept column is only counted), the rest from that cell on by the
-/// quoting rules ([`split_csv_cells_from`]): the cells before it are the same either way, and
-/// are not split twice (a Defender row's quoted command line before its account name made
-/// every row split twice, issue 15 (e)). Same cells and errors as [`split_csv`].
-fn split_csv_kept(
-    line: &str,
-    delim: u8,
-    cols: &[Option<usize>],
-    last: usize,
-    buf: &mut TableBuf,
-) -> Result<usize, String> {
-    let kept = split_kept(line, delim, cols, last, &mut buf.cells, true);
-    let (Split::Rest { col, start }, true) = (kept.split, kept.quoted) else {
-        // A quote inside a cell that does not start with one is a character of it.
-        return kept
-            .split
-            .count(line.as_bytes(), |rest| count_csv_cells(rest, delim));
-    };
-    split_csv_cells_from(line, delim, last, (col, start), &mut |col, cell| {
-        if let Some(k) = kept_key(cols, col) {
-            let at = if cell.doubled {
-                buf.make(&cell.text())
-            } else {
-                At::Line(cell.at, cell.at + cell.raw.len())
-            };
-            buf.set(k, at);
-        }
-    })
-}
-
 /// 0x80 in exactly the bytes of `x` that are zero: no carry crosses a byte, since each
 /// byte's low seven bits plus 0x7f stay under 0x100.
 pub(super) fn zero_bytes(x: u64) -> u64 {
@@ -921,112 +840,6 @@ fn find_byte(b: &[u8], d: u8) -> Option<usize> {
         .iter()
         .position(|c| *c == d)
         .map(|k| base + k)
-}
-
-/// How many times `d` is in `b`, eight bytes at a time (the rest of a row: a memchr count's
-/// setup cost more).
-fn count_byte(b: &[u8], d: u8) -> usize {
-    let splat = u64::from_le_bytes([d; 8]);
-    let mut chunks = b.chunks_exact(8);
-    let mut n = 0;
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        n += zero_bytes(u64::from_le_bytes(w) ^ splat).count_ones() as usize;
-    }
-    n + chunks.remainder().iter().filter(|c| **c == d).count()
-}
-
-/// Where [`split_plain_upto`] stopped: at the end of the row (its number of cells), or past
-/// column `last` with the rest of the row (from byte `start`, cell number `col` on) not read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Split {
-    Done(usize),
-    Rest { col: usize, start: usize },
-}
-
-impl Split {
-    /// The row's number of cells, `count` giving that of the rest (at least one cell) when the
-    /// split stopped before the end.
-    fn count(
-        self,
-        b: &[u8],
-        count: impl FnOnce(&[u8]) -> Result<usize, String>,
-    ) -> Result<usize, String> {
-        match self {
-            Split::Done(n) => Ok(n),
-            Split::Rest { col, start } => Ok(col + count(b.get(start..).unwrap_or_default())?),
-        }
-    }
-}
-
-/// Calls `each(column, start, end)` for every cell of `b` split at `delim` (an ASCII byte) up
-/// to column `last`, and returns the number of cells: those after `last` are counted, not
-/// split (a lean row reads its first few columns).
-#[cfg(test)]
-fn split_plain(
-    b: &[u8],
-    delim: u8,
-    last: usize,
-    mut each: impl FnMut(usize, usize, usize),
-) -> usize {
-    split_plain_upto(b, delim, last, |col, start, end| {
-        each(col, start, end);
-        true
-    })
-    .count(b, |rest| Ok(count_byte(rest, delim) + 1))
-    .unwrap_or_default()
-}
-
-/// Calls `each(column, start, end)` for every cell of `b` split at `delim` (an ASCII byte) up
-/// to column `last`, and says where it stopped: the rest is for the caller to count (with or
-/// without quoting rules). A call that returns `false` stops the split before its cell
-/// ([`Split::Rest`] from it). The separators are found eight bytes at a time: a row's cells are
-/// short, and a memchr call per cell cost more than the search.
-fn split_plain_upto(
-    b: &[u8],
-    delim: u8,
-    last: usize,
-    mut each: impl FnMut(usize, usize, usize) -> bool,
-) -> Split {
-    let splat = u64::from_le_bytes([delim; 8]);
-    let (mut col, mut start) = (0, 0);
-    let mut chunks = b.chunks_exact(8);
-    let mut base = 0;
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        let mut m = zero_bytes(u64::from_le_bytes(w) ^ splat);
-        while m != 0 {
-            let at = base + (m.trailing_zeros() / 8) as usize;
-            if !each(col, start, at) {
-                return Split::Rest { col, start };
-            }
-            col += 1;
-            start = at + 1;
-            if col > last {
-                return Split::Rest { col, start };
-            }
-            m &= m - 1;
-        }
-        base += 8;
-    }
-    for (k, c) in chunks.remainder().iter().enumerate() {
-        if *c == delim {
-            if !each(col, start, base + k) {
-                return Split::Rest { col, start };
-            }
-            col += 1;
-            start = base + k + 1;
-            if col > last {
-                return Split::Rest { col, start };
-            }
-        }
-    }
-    if !each(col, start, b.len()) {
-        return Split::Rest { col, start };
-    }
-    Split::Done(col + 1)
 }
 
 impl Record for TableRecord<'_> {
@@ -1092,156 +905,6 @@ pub(crate) fn unescape_zeek(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// A CSV cell as [`split_csv_cells`] found it: its text between the quotes, where that starts
-/// in the line, and whether it holds a doubled quote (then its text is made, else borrowed).
-#[derive(Debug, Clone, Copy)]
-pub struct CsvCell<'a> {
-    raw: &'a str,
-    at: usize,
-    doubled: bool,
-}
-
-impl<'a> CsvCell<'a> {
-    pub fn text(self) -> Cow<'a, str> {
-        if self.doubled {
-            Cow::Owned(self.raw.replace("\"\"", "\""))
-        } else {
-            Cow::Borrowed(self.raw)
-        }
-    }
-}
-
-/// [`split_csv`]'s cells, found a word at a time: `each(column, cell)` for every cell up to
-/// column `last`, whose text ([`CsvCell::text`]) is made only when asked for; the cells after
-/// it are counted and checked ([`count_csv_cells`]), not cut out. Returns the number of
-/// cells. Same cells and errors as [`split_csv`] (tested against it).
-pub fn split_csv_cells<'a, F>(
-    line: &'a str,
-    delim: u8,
-    last: usize,
-    each: &mut F,
-) -> Result<usize, String>
-where
-    F: FnMut(usize, CsvCell<'a>),
-{
-    split_csv_cells_from(line, delim, last, (0, 0), each)
-}
-
-/// [`split_csv_cells`] from cell number `col`, which starts at byte `pos` (the cells before it
-/// already split).
-fn split_csv_cells_from<'a, F>(
-    line: &'a str,
-    delim: u8,
-    last: usize,
-    (mut col, mut pos): (usize, usize),
-    each: &mut F,
-) -> Result<usize, String>
-where
-    F: FnMut(usize, CsvCell<'a>),
-{
-    let b = line.as_bytes();
-    loop {
-        if col > last {
-            return count_csv_cells(b.get(pos..).unwrap_or_default(), delim).map(|n| col + n);
-        }
-        if b.get(pos) == Some(&b'"') {
-            // A quoted cell: up to the quote not followed by another; `""` is one quote.
-            let start = pos + 1;
-            let (close, doubled) = closing_quote(b, start)?;
-            let raw = &line[start..close];
-            each(
-                col,
-                CsvCell {
-                    raw,
-                    at: start,
-                    doubled,
-                },
-            );
-            col += 1;
-            match b.get(close + 1) {
-                None => return Ok(col),
-                Some(c) if *c == delim => pos = close + 2,
-                Some(_) => return Err("text after the closing quote of a quoted cell".into()),
-            }
-        } else {
-            let rest = b.get(pos..).unwrap_or_default();
-            match find_byte(rest, delim) {
-                Some(d) => {
-                    let cell = &line[pos..pos + d];
-                    each(
-                        col,
-                        CsvCell {
-                            raw: cell,
-                            at: pos,
-                            doubled: false,
-                        },
-                    );
-                    col += 1;
-                    pos += d + 1;
-                }
-                None => {
-                    let at = pos.min(line.len());
-                    let cell = &line[at..];
-                    each(
-                        col,
-                        CsvCell {
-                            raw: cell,
-                            at,
-                            doubled: false,
-                        },
-                    );
-                    return Ok(col + 1);
-                }
-            }
-        }
-    }
-}
-
-/// The closing quote of a quoted cell whose text starts at `start`: the first quote not
-/// followed by another (`""` is one quote), and whether the cell holds a `""`.
-fn closing_quote(b: &[u8], start: usize) -> Result<(usize, bool), String> {
-    let mut i = start;
-    let mut doubled = false;
-    loop {
-        let Some(q) = find_byte(b.get(i..).unwrap_or_default(), b'"') else {
-            return Err("unterminated quoted cell".into());
-        };
-        let q = i + q;
-        if b.get(q + 1) == Some(&b'"') {
-            doubled = true;
-            i = q + 2;
-        } else {
-            return Ok((q, doubled));
-        }
-    }
-}
-
-/// The number of cells of `b` (a row from the start of a cell on), or the error
-/// [`split_csv_cells`] would give: its loop without cutting cells out.
-fn count_csv_cells(b: &[u8], delim: u8) -> Result<usize, String> {
-    let mut pos = 0;
-    let mut n = 0;
-    loop {
-        if b.get(pos) == Some(&b'"') {
-            let (close, _) = closing_quote(b, pos + 1)?;
-            n += 1;
-            match b.get(close + 1) {
-                None => return Ok(n),
-                Some(c) if *c == delim => pos = close + 2,
-                Some(_) => return Err("text after the closing quote of a quoted cell".into()),
-            }
-        } else {
-            match find_byte(b.get(pos..).unwrap_or_default(), delim) {
-                Some(d) => {
-                    n += 1;
-                    pos += d + 1;
-                }
-                None => return Ok(n + 1),
-            }
-        }
-    }
 }
 
 fn split_csv(line: &str, delim: u8) -> Result<Vec<String>, String> {
@@ -1352,7 +1015,7 @@ pub fn first_open_row(b: &[u8], delim: u8, max_line: usize) -> Option<usize> {
 
 /// [`first_open_row`] of a block and its number of lines up to there (all of them when no row
 /// opens: a last line without a break counts), in one pass that marks the block's quotes and
-/// line breaks 64 bytes at a time ([`chunk_masks`]) and walks the quotes by their bits. The
+/// line breaks 64 bytes at a time ([`slice_masks`]) and walks the quotes by their bits. The
 /// search it replaces called memchr at every quote, and the line count was a second pass over
 /// the block: together about a tenth of the Defender CSV row's samples (issue 15, row (e)).
 /// Same result as both (tested against them).
@@ -1360,31 +1023,34 @@ pub fn csv_block(b: &[u8], delim: u8, max_line: usize) -> (Option<usize>, u64) {
     if let Some(lines) = csv_block_closed(b, delim) {
         return (None, lines);
     }
+    // Where the row of the line holding the opening quote `q` (the line ending at `end`)
+    // starts, and the lines before it: unless the line is bad (too long or not UTF-8).
+    let row_at = |q: usize, end: usize| {
+        let start = memchr::memrchr(b'\n', b.get(..q).unwrap_or_default()).map_or(0, |i| i + 1);
+        let line = b.get(start..end).unwrap_or_default();
+        (line.len() <= max_line && std::str::from_utf8(line).is_ok()).then(|| {
+            let before = b.get(..start).unwrap_or_default();
+            (
+                Some(start),
+                memchr::memchr_iter(b'\n', before).count() as u64,
+            )
+        })
+    };
     // The opening quote of the cell walked, the second quote of a `""` in it (not a close),
     // and the end of a line found open but not a row (bad), whose quotes are not read.
     let (mut open, mut doubled, mut skip_to) = (None::<usize>, usize::MAX, 0);
     let mut breaks = 0u64;
-    let mut chunks = b.chunks(64);
-    let mut base = 0;
-    for c in &mut chunks {
-        let (nl, q) = match <&[u8; 64]>::try_from(c) {
-            Ok(c) => chunk_masks(c, b'\n', b'"'),
-            Err(_) => {
-                // Padded with a byte that is neither.
-                let mut full = [0; 64];
-                full[..c.len()].copy_from_slice(c);
-                chunk_masks(&full, b'\n', b'"')
-            }
-        };
+    for (n, c) in b.chunks(64).enumerate() {
+        let [nl, q] = slice_masks(c, [b'\n', b'"']);
         breaks += u64::from(nl.count_ones());
         let mut events = q | nl;
         while events != 0 {
-            let p = base + events.trailing_zeros() as usize;
+            let p = 64 * n + events.trailing_zeros() as usize;
             events &= events - 1;
             if p < skip_to {
                 continue;
             }
-            let quote = b.get(p) == Some(&b'"');
+            let quote = q & (1 << (p % 64)) != 0;
             match open {
                 // A quote opens a cell only at the cell's start (a line's start or after a
                 // separator); a line break outside a cell is nothing here.
@@ -1399,41 +1065,27 @@ pub fn csv_block(b: &[u8], delim: u8, max_line: usize) -> (Option<usize>, u64) {
                 Some(_) if quote && b.get(p + 1) == Some(&b'"') => doubled = p + 1,
                 Some(_) if quote => open = None,
                 // A line break in a quoted cell: its line opens a row that spans lines,
-                // unless the line is bad (too long or not UTF-8), then not read further.
+                // unless the line is bad, then not read further.
                 Some(q) => {
-                    let start =
-                        memchr::memrchr(b'\n', b.get(..q).unwrap_or_default()).map_or(0, |i| i + 1);
-                    let line = b.get(start..p).unwrap_or_default();
-                    if line.len() <= max_line && std::str::from_utf8(line).is_ok() {
-                        let before = b.get(..start).unwrap_or_default();
-                        return (
-                            Some(start),
-                            memchr::memchr_iter(b'\n', before).count() as u64,
-                        );
+                    if let Some(found) = row_at(q, p) {
+                        return found;
                     }
                     open = None;
                     skip_to = p + 1;
                 }
             }
         }
-        base += 64;
     }
     // The last line's unclosed cell, if the text ends in one.
-    if let Some(q) = open {
-        let start = memchr::memrchr(b'\n', b.get(..q).unwrap_or_default()).map_or(0, |i| i + 1);
-        let line = b.get(start..).unwrap_or_default();
-        if line.len() <= max_line && std::str::from_utf8(line).is_ok() {
-            let before = b.get(..start).unwrap_or_default();
-            return (
-                Some(start),
-                memchr::memchr_iter(b'\n', before).count() as u64,
-            );
-        }
+    if let Some(found) = open.and_then(|q| row_at(q, b.len())) {
+        return found;
     }
-    (
-        None,
-        breaks + u64::from(b.last().is_some_and(|c| *c != b'\n')),
-    )
+    (None, breaks + unbroken_end(b))
+}
+
+/// 1 when `b` ends in a line without a break (a line the count of its breaks misses).
+pub(super) fn unbroken_end(b: &[u8]) -> u64 {
+    u64::from(b.last().is_some_and(|c| *c != b'\n'))
 }
 
 /// The lines of a block (as [`csv_block`] counts them) when it plainly holds no row that
@@ -1449,17 +1101,7 @@ fn csv_block_closed(b: &[u8], delim: u8) -> Option<u64> {
     let (mut inside, mut after_sep, mut after_close) = (0u64, 1u64, 0u64);
     let mut breaks = 0u64;
     for c in b.chunks(64) {
-        let (nl, q, d) = match <&[u8; 64]>::try_from(c) {
-            Ok(c) => chunk_masks3(c, b'\n', b'"', delim),
-            Err(_) => {
-                // Padded with a byte that is none of them (bits past the end are not read:
-                // no quote there).
-                let pad = (0u8..=2).find(|&p| p != delim).unwrap_or(0);
-                let mut full = [pad; 64];
-                full[..c.len()].copy_from_slice(c);
-                chunk_masks3(&full, b'\n', b'"', delim)
-            }
-        };
+        let [nl, q, d] = slice_masks(c, [b'\n', b'"', delim]);
         breaks += u64::from(nl.count_ones());
         let quoted = prefix_xor(q) ^ inside.wrapping_neg();
         let (opens, closes) = (q & quoted, q & !quoted);
@@ -1472,7 +1114,7 @@ fn csv_block_closed(b: &[u8], delim: u8) -> Option<u64> {
         after_sep = ((d | nl) >> 63) & 1;
         after_close = closes >> 63;
     }
-    (inside == 0).then(|| breaks + u64::from(b.last().is_some_and(|c| *c != b'\n')))
+    (inside == 0).then(|| breaks + unbroken_end(b))
 }
 
 /// A row may span at most this many physical lines (a quoted cell with line breaks): a stray
@@ -2396,8 +2038,9 @@ mod tests {
         assert_eq!((w.as_ptr() as usize, w.capacity(), w.len()), (ptr, cap, 0));
     }
 
-    /// The word-at-a-time splitter gives the cells `split` gives, on every line of up to 10
-    /// bytes over the separator, a letter and a multi-byte letter (cells cross word edges).
+    /// The cells of a Zeek row are those `split` gives, cut after every column (the rest
+    /// counted), on every line of up to 10 bytes over the separator, a letter and a multi-byte
+    /// letter, and a line of many cells; [`find_byte`] finds what a search finds.
     #[test]
     fn plain_cells_agree_with_split() {
         let alphabet = ["\t", "a", "é"];
@@ -2418,25 +2061,17 @@ mod tests {
             for d in [b'\t', b'a'] {
                 let want = line.bytes().position(|c| c == d);
                 assert_eq!(find_byte(line.as_bytes(), d), want, "{line:?}");
-                let want = line.bytes().filter(|c| *c == d).count();
-                assert_eq!(count_byte(line.as_bytes(), d), want, "{line:?}");
             }
-            let want: Vec<&str> = line.split('\t').collect();
-            // Split up to every column: the cells up to it, and the count of all of them.
-            for last in 0..=want.len() {
-                let mut got: Vec<&str> = Vec::new();
-                let n = split_plain(line.as_bytes(), b'\t', last, |col, start, end| {
-                    assert_eq!(col, got.len(), "{line:?}");
-                    got.push(line.get(start..end).unwrap_or("<not a char boundary>"));
-                });
-                let upto = want.get(..=last).unwrap_or(&want).to_vec();
-                assert_eq!((n, got), (want.len(), upto), "{line:?} up to {last}");
-            }
+            let width = line.split('\t').count();
+            let want = |_: &Header| Ok(line.split('\t').map(String::from).collect());
+            assert_kept_cells(line, b'\t', false, width, true, want);
         }
     }
 
-    /// The fast splitter gives the same cells and the same errors as the reference one on
-    /// every line of up to 7 characters over quote, comma, a letter and a multi-byte letter.
+    /// The cells of a CSV row and its errors are the reference splitter's, cut after every
+    /// column (the rest counted), on every line of up to 7 characters over quote, comma, a
+    /// letter and a multi-byte letter; and with the quote itself as the separator (a Zeek row
+    /// with the backslash as its separator: `kept_cells_agree_with_the_reference_splitter`).
     #[test]
     fn csv_cells_agree_with_the_reference_splitter() {
         let alphabet = ['"', ',', 'a', 'é'];
@@ -2455,30 +2090,17 @@ mod tests {
             frontier = next;
         }
         for line in &lines {
-            let want = split_csv(line, b',');
-            // Cut up to every column (the rest counted): the cells up to it and the count of
-            // all, or the same error.
-            for last in 0..=line.len() + 1 {
-                let mut got: Vec<String> = Vec::new();
-                let n = split_csv_cells(line, b',', last, &mut |col, cell| {
-                    assert_eq!(col, got.len(), "{line:?}");
-                    got.push(cell.text().into_owned());
-                });
-                let want = want.clone().map(|w| {
-                    let upto = w.get(..=last).unwrap_or(&w).to_vec();
-                    (w.len(), upto)
-                });
-                match (n, want) {
-                    (Ok(n), Ok(w)) => assert_eq!((n, got), w, "{line:?} up to {last}"),
-                    (n, w) => assert_eq!(n.err(), w.err(), "{line:?} up to {last}"),
-                }
+            for d in [b',', b'"'] {
+                let want = split_csv(line, d);
+                let width = want.as_ref().map_or(4, Vec::len);
+                assert_kept_cells(line, d, true, width, true, |_| want.clone());
             }
         }
     }
 
-    /// The fast splitters ([`split_csv_cells`], and [`TableRecord::parse_in`]'s head split as
-    /// written, the rest by the quoting rules) agree with the reference one on rows longer than
-    /// a word, where separators, quotes and `""` fall on both sides of word edges:
+    /// [`TableRecord::parse_in`]'s cells agree with the reference splitter's on rows longer than
+    /// a word and than a chunk of the row's index, where separators, quotes and `""` fall on
+    /// both sides of word and chunk edges:
     /// pseudo-random rows of up to 40 characters (quote-heavy), and edge rows (quoted
     /// separators, doubled quotes, empty cells, a trailing separator, CR, non-ASCII, a quoted
     /// line break, Defender-like rows).
@@ -2530,51 +2152,49 @@ mod tests {
         }
         for line in &lines {
             let want = split_csv(line, b',');
-            for last in [0, 1, 2, 3, 5, 9, 15, usize::MAX] {
-                let mut got: Vec<(usize, String)> = Vec::new();
-                let n = split_csv_cells(line, b',', last, &mut |col, cell| {
-                    got.push((col, cell.text().into_owned()));
-                });
-                let want = want.clone().map(|w| {
-                    let upto = w.iter().take(last.saturating_add(1)).cloned();
-                    (w.len(), upto.enumerate().collect::<Vec<_>>())
-                });
-                match (n, want) {
-                    (Ok(n), Ok(w)) => assert_eq!((n, got), w, "{line:?} up to {last}"),
-                    (n, w) => assert_eq!(n.err(), w.err(), "{line:?} up to {last}"),
-                }
-            }
             // A table of as many columns as the reference finds (or 16), keeping every other
             // column or the last two: the kept cells, or the same error.
             let width = want.as_ref().map_or(16, Vec::len);
-            assert_kept_cells(line, b',', width, |_| want.clone());
+            assert_kept_cells(line, b',', true, width, false, |_| want.clone());
             // The same row as Zeek TSV (tabs for commas, `\x41` for quotes): the kept cells,
             // unescaped.
             let tsv_line = line.replace(',', "\t").replace('"', "\\x41");
             let width = tsv_line.split('\t').count();
-            assert_kept_cells(&tsv_line, b'\t', width, |h| split_row(&tsv_line, h));
+            assert_kept_cells(&tsv_line, b'\t', false, width, false, |h| {
+                split_row(&tsv_line, h)
+            });
         }
     }
 
-    /// The cells [`TableRecord::parse_in`] keeps of `line` as a row of `width` columns (CSV
-    /// with `,`, Zeek TSV with a tab), keeping every other column or the last two, are those of
-    /// the reference splitter (`reference`, given the header), or its error.
+    /// The cells [`TableRecord::parse_in`] keeps of `line` as a row of `width` columns split at
+    /// `delim` (`quoted`: CSV, else Zeek TSV), keeping every other column or the last two (and
+    /// with `singles` each column alone), are those of the reference splitter (`reference`,
+    /// given the header), or its error.
     fn assert_kept_cells(
         line: &str,
         delim: u8,
+        quoted: bool,
         width: usize,
+        singles: bool,
         reference: impl Fn(&Header) -> Result<Vec<String>, String>,
     ) {
         let names: Vec<String> = (0..width).map(|i| format!("c{i}")).collect();
         let keys = Keys::new(names.clone());
-        let h = Header::new(names, delim, delim == b',');
+        let h = Header::new(names, delim, quoted);
         let want = reference(&h);
-        for keep in [|c: usize, _: usize| c % 2 == 1, |c, w| c + 2 >= w] {
+        let mut keeps: Vec<Box<dyn Fn(usize) -> bool>> =
+            vec![Box::new(|c| c % 2 == 1), Box::new(move |c| c + 2 >= width)];
+        if singles {
+            keeps.extend(
+                (0..width).map(|one| Box::new(move |c| c == one) as Box<dyn Fn(usize) -> bool>),
+            );
+        }
+        for keep in &keeps {
             let cols = trim_unread(
                 columns(&h, &keys)
                     .into_iter()
                     .enumerate()
-                    .map(|(c, k)| k.filter(|_| keep(c, width)))
+                    .map(|(c, k)| k.filter(|_| keep(c)))
                     .collect(),
             );
             let mut buf = TableBuf::new();
@@ -2587,7 +2207,7 @@ mod tests {
             let want = want.clone().map(|w| {
                 w.into_iter()
                     .enumerate()
-                    .map(|(c, t)| keep(c, width).then_some(t))
+                    .map(|(c, t)| keep(c).then_some(t))
                     .collect::<Vec<_>>()
             });
             assert_eq!(got, want, "{line:?}");
@@ -2621,9 +2241,12 @@ mod tests {
         let keys = Keys::new(names.clone());
         let csv = Header::new(names.clone(), b',', true);
         let tsv = Header::new(names.clone(), b'\t', false);
+        // The backslash as a Zeek row's separator (also the byte whose escapes are undone).
+        let slash = Header::new(names.clone(), b'\\', false);
         let cases = [
             (&csv, texts(&['"', ',', 'a', '\u{e9}'], 7)),
             (&tsv, texts(&['\t', 'a', '\\', 'x', '4'], 6)),
+            (&slash, texts(&['\t', 'a', '\\', 'x', '4'], 6)),
         ];
         for (h, lines) in cases {
             for mask in 0u32..16 {

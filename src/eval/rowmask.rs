@@ -39,7 +39,7 @@ impl RowMasks {
         let mut j = 0;
         for c in &mut chunks {
             if let (Ok(c), Some(d), Some(s)) = (c.try_into(), ds.get_mut(j), ss.get_mut(j)) {
-                (*d, *s) = chunk_masks(c, delim, special);
+                [*d, *s] = chunk_masks(c, [delim, special]);
             }
             j += 1;
         }
@@ -55,18 +55,13 @@ impl RowMasks {
             // are shifted out (no copy into a padded chunk).
             Some(last) => {
                 if let Ok(c) = last.try_into() {
-                    let (dm, sm) = chunk_masks(c, delim, special);
+                    let [dm, sm] = chunk_masks(c, [delim, special]);
                     let shift = 64 - rest.len();
                     (*d, *s) = (dm >> shift, sm >> shift);
                 }
             }
-            // A row under 64 bytes: padded with a byte that is neither.
-            None => {
-                let pad = (0u8..=2).find(|&p| p != delim && p != special).unwrap_or(0);
-                let mut c = [pad; 64];
-                c[..rest.len()].copy_from_slice(rest);
-                (*d, *s) = chunk_masks(&c, delim, special);
-            }
+            // A row under 64 bytes.
+            None => [*d, *s] = slice_masks(rest, [delim, special]),
         }
     }
 
@@ -147,73 +142,59 @@ fn next(masks: &[u64], len: usize, i: usize) -> Option<usize> {
     }
 }
 
-/// The masks of `delim` and of `special` in a 64-byte chunk (bit `k`: byte `k`). On x86-64,
+/// The mask of each of `bytes` in a 64-byte chunk (bit `k`: byte `k` is that byte). On x86-64,
 /// SSE2 (the architecture's baseline, always there): a compare and `pmovmskb` per 16 bytes and
 /// byte, through `safe_arch` (this crate forbids `unsafe`). Elsewhere [`chunk_masks_portable`].
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[inline(always)]
-pub(super) fn chunk_masks(c: &[u8; 64], delim: u8, special: u8) -> (u64, u64) {
+pub(super) fn chunk_masks<const N: usize>(c: &[u8; 64], bytes: [u8; N]) -> [u64; N] {
     use safe_arch::{cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i};
-    use safe_arch::{m128i, set_splat_i8_m128i};
-    let dv: m128i = set_splat_i8_m128i(delim as i8);
-    let sv: m128i = set_splat_i8_m128i(special as i8);
-    let (mut d, mut s) = (0u64, 0u64);
+    let splats = bytes.map(|b| safe_arch::set_splat_i8_m128i(b as i8));
+    let mut out = [0u64; N];
     for (j, w) in c.chunks_exact(16).enumerate() {
         let Ok(w) = <&[u8; 16]>::try_from(w) else {
             break;
         };
         let v = load_unaligned_m128i(w);
-        d |= u64::from(move_mask_i8_m128i(cmp_eq_mask_i8_m128i(v, dv)) as u16) << (16 * j);
-        s |= u64::from(move_mask_i8_m128i(cmp_eq_mask_i8_m128i(v, sv)) as u16) << (16 * j);
+        for (m, s) in out.iter_mut().zip(splats) {
+            *m |= u64::from(move_mask_i8_m128i(cmp_eq_mask_i8_m128i(v, s)) as u16) << (16 * j);
+        }
     }
-    (d, s)
+    out
 }
 
-/// [`chunk_masks`] of three bytes.
-#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+/// [`chunk_masks`] of a chunk of up to 64 bytes (the last of a text): the places past its end
+/// mark nothing.
 #[inline(always)]
-pub(super) fn chunk_masks3(c: &[u8; 64], x: u8, y: u8, z: u8) -> (u64, u64, u64) {
-    use safe_arch::{cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i};
-    use safe_arch::{m128i, set_splat_i8_m128i};
-    let xv: m128i = set_splat_i8_m128i(x as i8);
-    let yv: m128i = set_splat_i8_m128i(y as i8);
-    let zv: m128i = set_splat_i8_m128i(z as i8);
-    let (mut a, mut b, mut d) = (0u64, 0u64, 0u64);
-    for (j, w) in c.chunks_exact(16).enumerate() {
-        let Ok(w) = <&[u8; 16]>::try_from(w) else {
-            break;
-        };
-        let v = load_unaligned_m128i(w);
-        a |= u64::from(move_mask_i8_m128i(cmp_eq_mask_i8_m128i(v, xv)) as u16) << (16 * j);
-        b |= u64::from(move_mask_i8_m128i(cmp_eq_mask_i8_m128i(v, yv)) as u16) << (16 * j);
-        d |= u64::from(move_mask_i8_m128i(cmp_eq_mask_i8_m128i(v, zv)) as u16) << (16 * j);
+pub(super) fn slice_masks<const N: usize>(c: &[u8], bytes: [u8; N]) -> [u64; N] {
+    if let Ok(c) = <&[u8; 64]>::try_from(c) {
+        return chunk_masks(c, bytes);
     }
-    (a, b, d)
+    // Padded with a byte that is none of them.
+    let pad = (0..=u8::MAX).find(|p| !bytes.contains(p)).unwrap_or(0);
+    let mut full = [pad; 64];
+    let n = c.len().min(64);
+    if let (Some(dst), Some(src)) = (full.get_mut(..n), c.get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    chunk_masks(&full, bytes)
 }
 
 #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
 #[inline(always)]
-pub(super) fn chunk_masks3(c: &[u8; 64], x: u8, y: u8, z: u8) -> (u64, u64, u64) {
-    let (a, b) = chunk_masks_portable(c, x, y);
-    (a, b, chunk_masks_portable(c, z, z).0)
-}
-
-#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-#[inline(always)]
-pub(super) fn chunk_masks(c: &[u8; 64], delim: u8, special: u8) -> (u64, u64) {
-    chunk_masks_portable(c, delim, special)
+pub(super) fn chunk_masks<const N: usize>(c: &[u8; 64], bytes: [u8; N]) -> [u64; N] {
+    chunk_masks_portable(c, bytes)
 }
 
 /// [`chunk_masks`] in plain Rust.
 #[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
 #[inline(always)]
-fn chunk_masks_portable(c: &[u8; 64], delim: u8, special: u8) -> (u64, u64) {
-    let (mut d, mut s) = (0u64, 0u64);
-    for (k, &x) in c.iter().enumerate() {
-        d |= u64::from(x == delim) << k;
-        s |= u64::from(x == special) << k;
-    }
-    (d, s)
+fn chunk_masks_portable<const N: usize>(c: &[u8; 64], bytes: [u8; N]) -> [u64; N] {
+    bytes.map(|b| {
+        c.iter()
+            .enumerate()
+            .fold(0u64, |m, (k, &x)| m | u64::from(x == b) << k)
+    })
 }
 
 /// Bit `k` set where an odd number of the bits up to `k` (included) of `x` are: with `x` a
@@ -231,45 +212,41 @@ pub(super) fn prefix_xor(mut x: u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_random;
     use super::*;
 
+    /// The SSE2 masks are the portable ones, of two and of three bytes, over whole chunks and
+    /// chunks of every shorter length ([`slice_masks`]).
     #[test]
     fn chunk_masks_are_the_bytes_bit_by_bit() {
-        let mut c = [0u8; 64];
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = test_random(0x9e37_79b9_7f4a_7c15);
         for _ in 0..2_000 {
-            for x in c.iter_mut() {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                *x = b",\"\\ta"[(seed % 5) as usize];
+            let c: Vec<u8> = (0..64).map(|_| b",\"\\\ta\0"[next(6)]).collect();
+            let Ok(c) = <[u8; 64]>::try_from(c) else {
+                unreachable!()
+            };
+            for bytes in [[b',', b'"'], [b'\t', b'\\'], [0, 1]] {
+                assert_eq!(chunk_masks(&c, bytes), chunk_masks_portable(&c, bytes));
             }
-            assert_eq!(
-                chunk_masks(&c, b',', b'"'),
-                chunk_masks_portable(&c, b',', b'"')
-            );
-            assert_eq!(
-                chunk_masks(&c, b'\t', b'\\'),
-                chunk_masks_portable(&c, b'\t', b'\\')
-            );
-            let (x, y) = chunk_masks_portable(&c, b',', b'"');
-            let z = chunk_masks_portable(&c, b'\\', b'\\').0;
-            assert_eq!(chunk_masks3(&c, b',', b'"', b'\\'), (x, y, z));
+            let three = [b',', b'"', b'\\'];
+            assert_eq!(chunk_masks(&c, three), chunk_masks_portable(&c, three));
+            let n = next(65);
+            let want = chunk_masks_portable(&c, three)
+                .map(|m| m & u64::MAX.checked_shl(n as u32).map_or(u64::MAX, |k| !k));
+            assert_eq!(slice_masks(&c[..n], three), want, "{n}");
         }
     }
 
     #[test]
     fn prefix_xor_is_the_parity_of_the_bits_up_to_each() {
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = test_random(0x2545_f491_4f6c_dd1d);
         for _ in 0..1_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            let x = (next(1 << 32) as u64) << 32 | next(1 << 32) as u64;
             let want = (0..64).fold(0u64, |acc, k| {
-                let ones = (seed & (u64::MAX >> (63 - k))).count_ones();
+                let ones = (x & (u64::MAX >> (63 - k))).count_ones();
                 acc | (u64::from(ones % 2) << k)
             });
-            assert_eq!(prefix_xor(seed), want, "{seed:x}");
+            assert_eq!(prefix_xor(x), want, "{x:x}");
         }
     }
 
@@ -278,17 +255,10 @@ mod tests {
     #[test]
     fn the_index_finds_what_a_search_finds() {
         let mut m = RowMasks::new();
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = test_random(0x2545_f491_4f6c_dd1d);
         for len in (0..200).chain([255, 256, 257, 1000]) {
             for _ in 0..8 {
-                let row: Vec<u8> = (0..len)
-                    .map(|_| {
-                        seed ^= seed << 13;
-                        seed ^= seed >> 7;
-                        seed ^= seed << 17;
-                        b",\"a\0\x01\x02"[(seed % 6) as usize]
-                    })
-                    .collect();
+                let row: Vec<u8> = (0..len).map(|_| b",\"a\0\x01\x02"[next(6)]).collect();
                 m.index(&row, b',', b'"');
                 for i in 0..=len + 1 {
                     let find = |x: u8| row.iter().skip(i).position(|&c| c == x).map(|p| p + i);

@@ -20,9 +20,10 @@
 //! the file, capped by the first event time of every file after it on the command line (peeked
 //! before the run). An event is late when its window ends at least the allowed lateness before
 //! its own file's watermark at the file's last barrier: this depends only on the file and the
-//! first times of later files, never on thread timing or on other files' progress. Windows are *released* (alerts final, memory freed) at
-//! the smallest watermark over the files not finished: no file can still add a counted event to
-//! such a window, so when a release happens changes memory, never the output.
+//! first times of later files, never on thread timing or on other files' progress. Windows are
+//! *released* (alerts final, memory freed) at the smallest watermark over the files not
+//! finished: no file can still add a counted event to such a window, so when a release happens
+//! changes memory, never the output.
 //!
 //! Every row ends up in exactly one of: an event, *not applicable* (a row of another event type
 //! in a mixed file), or a bad line (reported with file:line and reason).
@@ -1800,7 +1801,7 @@ impl Settler<'_, '_, '_> {
 /// The number of lines of `b` (whole lines of a file, the last one maybe without its line
 /// break): the line numbers a block of them takes up.
 fn line_count(b: &[u8]) -> u64 {
-    memchr::memchr_iter(b'\n', b).count() as u64 + u64::from(b.last().is_some_and(|c| *c != b'\n'))
+    memchr::memchr_iter(b'\n', b).count() as u64 + read::unbroken_end(b)
 }
 
 fn over_cap(max: usize) -> Diagnostic {
