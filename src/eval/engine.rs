@@ -616,7 +616,17 @@ pub enum Fed {
 }
 
 /// The evolving result of one rule over a stream of events.
+///
+/// Aligned to 128 bytes (a pair of cache lines, which Intel's adjacent-line prefetcher fetches
+/// together) so that no two states share a line: each worker's states are one allocation made
+/// by the thread that starts the run, one after the other's, and the counts a worker bumps per
+/// matching event (`matched`) sat on the line the other worker's state began on. The cores
+/// passed that line back and forth on every event (false sharing): row (f) took 1.18 s of CPU
+/// on two threads where one thread took about 1.12 s. Aligned, with `run`'s worker slots, it
+/// takes 1.11 s on either, and its wall time went from 0.614 to 0.576 s (medians of 10
+/// interleaved rounds). The cost: a state takes 256 bytes, one per rule and thread.
 #[derive(Debug, Clone, Default)]
+#[repr(align(128))]
 pub struct RuleState {
     /// Events for which the filter held.
     pub matched: u64,
