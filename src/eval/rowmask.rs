@@ -121,6 +121,10 @@ impl Iterator for Bits<'_> {
 }
 
 /// The first set bit at or after `i` of the masks of a row of `len` bytes.
+///
+/// The JSON scanner's `Line::next` is the same walk over a line's words. One function for both
+/// (the row's words sliced first here, `ok_or` there) was slower on both paths: (e) 0.368 ->
+/// 0.397 s, (f) 0.632 -> 0.660 s (medians of 14 and 12 interleaved rounds), so each keeps its own.
 #[inline(always)]
 fn next(masks: &[u64], len: usize, i: usize) -> Option<usize> {
     if i >= len {
